@@ -1,0 +1,300 @@
+"""The scenario language as pydantic models (DESIGN §2): what an architecture is.
+
+Every model forbids unknown keys. Times are normalised to seconds and rates to per second by
+the field types of `models.units`; distributions are parsed by `models.distributions`.
+Cross-references (a call to an unknown service, a cycle of synchronous calls) are checked
+after parsing by `models.references`, because they need the whole file.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    PrivateAttr,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+from models.distributions import DistributionField
+from models.units import Duration, PositiveDuration, Rate
+
+NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+Name = Annotated[str, Field(pattern=NAME_PATTERN)]
+Probability = Annotated[float, Field(gt=0.0, le=1.0)]
+PROBABILITY_TOLERANCE = 1e-9
+
+
+class StrictModel(BaseModel):
+    """Base of every scenario model: unknown keys are errors, instances are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def single_key(value: Any) -> str | None:
+    """The discriminator of one-key mappings such as ``{work: ...}`` or ``{poisson: ...}``."""
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value)))
+    if isinstance(value, BaseModel):
+        return str(next(iter(type(value).model_fields)))
+    return None
+
+
+def one_key_union(kinds: str) -> Discriminator:
+    """A discriminator on the single key, with an error message listing the allowed keys."""
+    return Discriminator(
+        single_key,
+        custom_error_type="one_key_mapping",
+        custom_error_message=f"must be a mapping with exactly one key, one of: {kinds}",
+        custom_error_context={"kinds": kinds},
+    )
+
+
+# --------------------------------------------------------------------------- steps
+
+
+def _split_target(text: str) -> dict[str, str]:
+    service, _, operation = text.partition(".")
+    return {"service": service, "operation": operation} if operation else {"service": service}
+
+
+def _call_from_string(value: Any) -> Any:
+    """``call: orders.create`` is shorthand for ``call: {service: orders, operation: create}``."""
+    return _split_target(value) if isinstance(value, str) else value
+
+
+class CallSpec(StrictModel):
+    """A synchronous request to another service's operation."""
+
+    service: Name
+    operation: Name | None = Field(
+        default=None, description="may be omitted when the service has a single operation"
+    )
+    probability: Probability = Field(default=1.0, description="chance that the call is made")
+    timeout: PositiveDuration | None = Field(
+        default=None, description="the caller gives up after this long (the callee still works)"
+    )
+    retries: int = Field(default=0, ge=0, description="attempts after a timeout or a drop")
+
+
+class WorkStep(StrictModel):
+    """Hold the server for a sampled time."""
+
+    work: DistributionField
+
+
+class DelayStep(StrictModel):
+    """Latency without contention (a network hop, an external API); holds the worker."""
+
+    delay: DistributionField
+
+
+class CallStep(StrictModel):
+    """A synchronous call; the caller's worker is held until the reply (if blocking)."""
+
+    call: Annotated[
+        CallSpec, BeforeValidator(_call_from_string, json_schema_input_type=str | CallSpec)
+    ]
+
+
+class BranchOption(StrictModel):
+    """One alternative of a `branch` step, taken with `probability`."""
+
+    probability: Probability
+    steps: list[Step]
+
+
+class BranchStep(StrictModel):
+    """Exactly one of the options runs, chosen at random; probabilities sum to 1."""
+
+    branch: Annotated[list[BranchOption], Field(min_length=1)]
+
+    @field_validator("branch")
+    @classmethod
+    def _probabilities_sum_to_one(cls, options: list[BranchOption]) -> list[BranchOption]:
+        total = math.fsum(option.probability for option in options)
+        if abs(total - 1.0) > PROBABILITY_TOLERANCE:
+            raise ValueError(f"branch probabilities must sum to 1 (got {total:g})")
+        return options
+
+
+class ParallelStep(StrictModel):
+    """Fork/join: every branch runs; the step ends when the last branch ends."""
+
+    parallel: Annotated[list[list[Step]], Field(min_length=1)]
+
+
+STEP_KINDS = "work, delay, call, parallel, branch"
+Step = Annotated[
+    Annotated[WorkStep, Tag("work")]
+    | Annotated[DelayStep, Tag("delay")]
+    | Annotated[CallStep, Tag("call")]
+    | Annotated[ParallelStep, Tag("parallel")]
+    | Annotated[BranchStep, Tag("branch")],
+    one_key_union(STEP_KINDS),
+]
+Operation = Annotated[list[Step], Field(min_length=1)]
+
+BranchOption.model_rebuild()
+ParallelStep.model_rebuild()
+
+
+# --------------------------------------------------------------------------- services
+
+
+class Service(StrictModel):
+    """A pool of `replicas`, each running `workers` requests at once."""
+
+    replicas: int = Field(default=1, ge=1)
+    workers: int | Literal["unlimited"] = Field(
+        default=1, description="concurrent requests per replica; `unlimited` = delay station"
+    )
+    queue_capacity: int | None = Field(
+        default=None,
+        ge=0,
+        description="waiting room per replica (requests in service not counted); none = unbounded",
+    )
+    balancing: Literal["shared", "round_robin", "random", "least_outstanding"] = "round_robin"
+    discipline: Literal["fifo", "priority"] = "fifo"
+    blocking_calls: bool = Field(
+        default=True, description="false: the worker is released while waiting for a call (async I/O)"
+    )
+    operations: Annotated[dict[Name, Operation], Field(min_length=1)]
+
+    @field_validator("workers")
+    @classmethod
+    def _workers_positive(cls, workers: int | str) -> int | str:
+        if isinstance(workers, int) and workers < 1:
+            raise ValueError(f"must be >= 1 or 'unlimited' (got {workers})")
+        return workers
+
+    @property
+    def unlimited(self) -> bool:
+        """True for a delay station (no queueing at all)."""
+        return self.workers == "unlimited"
+
+
+# --------------------------------------------------------------------------- workload
+
+
+class PoissonArrivals(StrictModel):
+    """Exponential interarrival times at a fixed rate."""
+
+    poisson: Rate
+
+
+class ConstantArrivals(StrictModel):
+    """One arrival every 1/rate seconds exactly."""
+
+    constant: Rate
+
+
+class InterarrivalArrivals(StrictModel):
+    """Renewal arrivals with any interarrival distribution."""
+
+    interarrival: DistributionField
+
+
+ARRIVAL_KINDS = "poisson, constant, interarrival"
+Arrivals = Annotated[
+    Annotated[PoissonArrivals, Tag("poisson")]
+    | Annotated[ConstantArrivals, Tag("constant")]
+    | Annotated[InterarrivalArrivals, Tag("interarrival")],
+    one_key_union(ARRIVAL_KINDS),
+]
+
+
+class Flow(StrictModel):
+    """One class of traffic: open (`arrivals`) or closed (`clients` + `think_time`)."""
+
+    entry: str | None = Field(default=None, description="SERVICE.OPERATION (or SERVICE)")
+    steps: list[Step] | None = Field(
+        default=None, description="inline steps run by the external client (no contention)"
+    )
+    arrivals: Arrivals | None = None
+    clients: int | None = Field(default=None, ge=1)
+    think_time: DistributionField | None = None
+    priority: int = Field(default=0, description="lower number first at `discipline: priority`")
+
+    @model_validator(mode="after")
+    def _one_source_one_body(self) -> Flow:
+        if (self.entry is None) == (self.steps is None):
+            raise ValueError("a flow needs exactly one of 'entry' or 'steps'")
+        if (self.arrivals is None) == (self.clients is None):
+            raise ValueError("a flow needs exactly one of 'arrivals' (open) or 'clients' (closed)")
+        if self.think_time is not None and self.clients is None:
+            raise ValueError("'think_time' applies only to closed flows (with 'clients')")
+        return self
+
+    def body(self) -> list[Step]:
+        """The steps the external client runs: the inline steps, or one call to the entry."""
+        if self.steps is not None:
+            return self.steps
+        assert self.entry is not None
+        return [CallStep(call=CallSpec(**_split_target(self.entry)))]
+
+
+# --------------------------------------------------------------------------- scenario
+
+
+class Simulation(StrictModel):
+    """Run length and statistics settings."""
+
+    duration: PositiveDuration = Field(description="measured time, after warm-up")
+    warmup: Duration = Field(default=0.0, description="statistics before this are discarded")
+    replications: int = Field(default=1, ge=1)
+    seed: int = Field(default=0, ge=0)
+    sample_interval: PositiveDuration | None = Field(
+        default=None, description="time-series resolution; default duration / 200"
+    )
+
+    @property
+    def resolved_sample_interval(self) -> float:
+        """The sampling interval in seconds (duration / 200 unless set)."""
+        return self.sample_interval if self.sample_interval is not None else self.duration / 200
+
+
+class Scenario(StrictModel):
+    """A whole scenario file: the architecture, its workload and how to simulate it."""
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    simulation: Simulation
+    services: dict[Name, Service] = Field(default_factory=dict)
+    workload: Annotated[dict[Name, Flow], Field(min_length=1)]
+    variants: dict[Name, dict[str, Any]] = Field(
+        default_factory=dict,
+        description="candidate topologies: {NAME: {dotted.path: value}} overriding the base",
+    )
+
+    _source: str = PrivateAttr(default="<scenario>")
+    _variant: str | None = PrivateAttr(default=None)
+
+    def attach_origin(self, source: str, variant: str | None) -> None:
+        """Remember the file this scenario came from and the variant applied (None = base)."""
+        self._source = source
+        self._variant = variant
+
+    @property
+    def source(self) -> str:
+        """The file the scenario was read from (or ``<scenario>`` for a mapping)."""
+        return self._source
+
+    @property
+    def variant_name(self) -> str | None:
+        """The variant applied to the base scenario, or None for the base itself."""
+        return self._variant
+
+    def operation(self, service: str, operation: str | None) -> tuple[str, list[Step]]:
+        """Resolve a call target to (operation name, steps); the name may be omitted."""
+        operations = self.services[service].operations
+        if operation is None:
+            (operation,) = operations
+        return operation, operations[operation]

@@ -1,0 +1,157 @@
+"""One replication of a scenario: a simpy Environment, the stations, the flows, the run.
+
+The engine is the only code that imports simpy. It builds a runtime object per service and
+flow, compiles every operation into steps (see `sim.steps`), starts the arrival sources, runs
+until warm-up + duration, and returns plain dictionaries in the shape of DESIGN §3.
+Statistics are reset at the end of warm-up. Nothing is global: each replication owns its
+environment and its random streams.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import simpy
+
+from models import schema
+from models.distributions import Distribution, block_sampler
+from sim.runtime import CompiledStep
+from sim.stations import ServiceRuntime
+from sim.steps import BranchStep, CallStep, HoldStep, ParallelStep
+from sim.streams import Streams
+from sim.workload import ClosedClients, FlowRuntime, OpenArrivals
+
+
+class Replication:
+    """One independent run of a scenario with its own environment and random streams."""
+
+    def __init__(self, scenario: schema.Scenario, replication: int, seed: int) -> None:
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        self.streams = Streams(seed, replication)
+        settings = scenario.simulation
+        self.warmup = settings.warmup
+        self.end = settings.warmup + settings.duration
+        self.services = {
+            name: ServiceRuntime(name, spec, self) for name, spec in scenario.services.items()
+        }
+        self._operations: dict[tuple[str, str], list[CompiledStep]] = {}
+        self._pending_calls: list[tuple[CallStep, str, str]] = []
+        for service_name, service in scenario.services.items():
+            for operation_name, steps in service.operations.items():
+                path = f"services.{service_name}.operations.{operation_name}"
+                self._operations[(service_name, operation_name)] = self._compile(steps, path)
+        for call, service_name, operation_name in self._pending_calls:
+            call.operation = self._operations[(service_name, operation_name)]
+        self.flows = {name: self._build_flow(name, flow) for name, flow in scenario.workload.items()}
+
+    # ------------------------------------------------------------------ building
+
+    def _sampler(self, distribution: Distribution, path: str) -> Any:
+        return block_sampler(distribution, self.streams.generator(path))
+
+    def _compile(self, steps: Sequence[schema.Step], path: str) -> list[CompiledStep]:
+        return [self._compile_step(step, f"{path}[{index}]") for index, step in enumerate(steps)]
+
+    def _compile_step(self, step: schema.Step, path: str) -> CompiledStep:
+        if isinstance(step, schema.WorkStep):
+            return HoldStep(self.env, self._sampler(step.work, f"{path}.work"))
+        if isinstance(step, schema.DelayStep):
+            return HoldStep(self.env, self._sampler(step.delay, f"{path}.delay"))
+        if isinstance(step, schema.CallStep):
+            spec = step.call
+            operation_name, _ = self.scenario.operation(spec.service, spec.operation)
+            call = CallStep(
+                self.env,
+                self.services[spec.service],
+                spec.probability,
+                spec.timeout,
+                spec.retries,
+                self.streams.uniform(f"{path}.call"),
+            )
+            self._pending_calls.append((call, spec.service, operation_name))
+            return call
+        if isinstance(step, schema.BranchStep):
+            return BranchStep(
+                [option.probability for option in step.branch],
+                [
+                    self._compile(option.steps, f"{path}.branch[{index}].steps")
+                    for index, option in enumerate(step.branch)
+                ],
+                self.streams.uniform(f"{path}.branch"),
+            )
+        if isinstance(step, schema.ParallelStep):
+            return ParallelStep(
+                [
+                    self._compile(branch, f"{path}.parallel[{index}]")
+                    for index, branch in enumerate(step.parallel)
+                ]
+            )
+        raise TypeError(f"unknown step type {type(step).__name__}")
+
+    def _build_flow(self, name: str, flow: schema.Flow) -> FlowRuntime:
+        path = f"workload.{name}"
+        runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
+        runtime.body = self._compile(flow.body(), f"{path}.steps")
+        source: OpenArrivals | ClosedClients
+        if flow.clients is not None:
+            think = flow.think_time
+            think_sampler = (
+                self._sampler(think, f"{path}.think_time") if think is not None else _zero
+            )
+            source = ClosedClients(self.env, runtime, flow.clients, think_sampler)
+        else:
+            source = OpenArrivals(self.env, runtime, self._interarrival(flow, path))
+        source.start()
+        return runtime
+
+    def _interarrival(self, flow: schema.Flow, path: str) -> Any:
+        arrivals = flow.arrivals
+        rng = self.streams.generator(f"{path}.arrivals")
+        if isinstance(arrivals, schema.PoissonArrivals):
+            mean = 1.0 / arrivals.poisson
+            return _exponential_sampler(rng, mean)
+        if isinstance(arrivals, schema.ConstantArrivals):
+            gap = 1.0 / arrivals.constant
+            return lambda: gap
+        if isinstance(arrivals, schema.InterarrivalArrivals):
+            return block_sampler(arrivals.interarrival, rng)
+        raise TypeError(f"unknown arrivals {type(arrivals).__name__}")
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> dict[str, Any]:
+        """Run to the end of the measured period and return this replication's statistics."""
+        if self.warmup > 0:
+            self.env.timeout(self.warmup).callbacks.append(self._end_warmup)
+        self.env.run(until=self.end)
+        duration = self.end - self.warmup
+        return {
+            "flows": {name: flow.summary(duration) for name, flow in self.flows.items()},
+            "services": {
+                name: service.summary(self.end, duration)
+                for name, service in self.services.items()
+            },
+        }
+
+    def _end_warmup(self, _event: object) -> None:
+        now = self.env.now
+        for service in self.services.values():
+            service.stats.reset(now)
+
+
+def _zero() -> float:
+    return 0.0
+
+
+def _exponential_sampler(rng: Any, mean: float) -> Any:
+    import itertools
+
+    blocks = iter(lambda: rng.exponential(mean, 4096).tolist(), None)
+    return itertools.chain.from_iterable(blocks).__next__
+
+
+def run_replication(scenario: schema.Scenario, replication: int, seed: int) -> dict[str, Any]:
+    """Run replication number `replication` of `scenario` (a pure, picklable entry point)."""
+    return Replication(scenario, replication, seed).run()

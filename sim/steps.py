@@ -1,0 +1,171 @@
+"""Compiled steps: the body of an operation, ready to run on simpy callbacks.
+
+Each class turns one step of the scenario language (DESIGN §2) into behaviour:
+`work`/`delay` hold the server for a sampled time; `call` submits a job to another service and
+continues on its reply (with timeout and retries); `branch` runs one option at random;
+`parallel` forks frames of the same job and joins them. Random draws come from the stream
+named by the step's YAML path (see `sim.streams`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
+
+import simpy
+
+from sim.runtime import CompiledStep, Frame, Job, Outcome
+
+if TYPE_CHECKING:
+    from sim.stations import ServiceRuntime
+
+
+class HoldStep:
+    """`work` or `delay`: keep the server for a sampled time, then go on."""
+
+    __slots__ = ("env", "sample")
+
+    def __init__(self, env: simpy.Environment, sample: Callable[[], float]) -> None:
+        self.env = env
+        self.sample = sample
+
+    def run(self, frame: Frame) -> None:
+        """Schedule the end of the hold; the frame advances in the timeout's callback."""
+        self.env.timeout(self.sample()).callbacks.append(frame.advance)
+
+
+class CallStep:
+    """A synchronous call to `operation` of `service`, made with `probability`."""
+
+    __slots__ = ("env", "operation", "probability", "retries", "service", "timeout", "uniform")
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        service: ServiceRuntime,
+        probability: float,
+        timeout: float | None,
+        retries: int,
+        uniform: Callable[[], float],
+    ) -> None:
+        self.env = env
+        self.service = service
+        self.operation: Sequence[CompiledStep] = ()  # set once every operation is compiled
+        self.probability = probability
+        self.timeout = timeout
+        self.retries = retries
+        self.uniform = uniform
+
+    def run(self, frame: Frame) -> None:
+        """Make the call (or skip it with probability 1 - p)."""
+        if self.probability < 1.0 and self.uniform() >= self.probability:
+            frame.advance()
+            return
+        frame.job.call_started()
+        CallAttempt(self, frame, self.retries).start()
+
+
+class CallAttempt:
+    """One try of a call; a timeout or a drop is retried while retries remain."""
+
+    __slots__ = ("answered", "frame", "retries_left", "step")
+
+    def __init__(self, step: CallStep, frame: Frame, retries_left: int) -> None:
+        self.step = step
+        self.frame = frame
+        self.retries_left = retries_left
+        self.answered = False
+
+    def start(self) -> None:
+        """Submit the callee job, and arm the timeout if the call has one."""
+        step = self.step
+        callee = Job(self.frame.job.request, step.service, step.operation, self._replied)
+        if step.timeout is not None:
+            step.env.timeout(step.timeout).callbacks.append(self._timed_out)
+        step.service.submit(callee)
+
+    def _replied(self, _callee: Job, outcome: Outcome) -> None:
+        if not self.answered:  # a reply after the timeout is ignored (the work was done anyway)
+            self._settle(outcome)
+
+    def _timed_out(self, _event: object) -> None:
+        if not self.answered:
+            self._settle("timeout")
+
+    def _settle(self, outcome: Outcome) -> None:
+        self.answered = True
+        if outcome is not None and self.retries_left > 0:
+            CallAttempt(self.step, self.frame, self.retries_left - 1).start()
+            return
+        self.frame.job.call_returned(self.frame, outcome)
+
+
+class BranchStep:
+    """Run exactly one option, chosen with the given probabilities."""
+
+    __slots__ = ("cumulative", "options", "uniform")
+
+    def __init__(
+        self,
+        probabilities: Sequence[float],
+        options: Sequence[Sequence[CompiledStep]],
+        uniform: Callable[[], float],
+    ) -> None:
+        self.cumulative = list(itertools.accumulate(probabilities))
+        self.options = options
+        self.uniform = uniform
+
+    def run(self, frame: Frame) -> None:
+        """Pick an option and run its steps in a sub-frame of the same job."""
+        index = bisect.bisect_right(self.cumulative, self.uniform() * self.cumulative[-1])
+        steps = self.options[min(index, len(self.options) - 1)]
+        if not steps:
+            frame.advance()
+            return
+        Frame(steps, frame.job, _continue_parent(frame)).advance()
+
+
+def _continue_parent(parent: Frame) -> Callable[[Frame, Outcome], None]:
+    def on_end(_child: Frame, outcome: Outcome) -> None:
+        parent.proceed(outcome)
+
+    return on_end
+
+
+class ParallelStep:
+    """Fork/join: run every branch at once in the same job; go on when the last ends."""
+
+    __slots__ = ("branches",)
+
+    def __init__(self, branches: Sequence[Sequence[CompiledStep]]) -> None:
+        self.branches = branches
+
+    def run(self, frame: Frame) -> None:
+        """Fork one frame per branch; a failure in any branch fails the step once all end."""
+        join = Join(frame, len(self.branches))
+        frame.job.running += len(self.branches) - 1
+        for branch in self.branches:
+            Frame(branch, frame.job, join.branch_ended).advance()
+
+
+class Join:
+    """The meeting point of a parallel step's branches."""
+
+    __slots__ = ("failure", "parent", "remaining")
+
+    def __init__(self, parent: Frame, branches: int) -> None:
+        self.parent = parent
+        self.remaining = branches
+        self.failure: Outcome = None
+
+    def branch_ended(self, _branch: Frame, outcome: Outcome) -> None:
+        """Count a finished branch; the last one continues the parent frame."""
+        if outcome is not None and self.failure is None:
+            self.failure = outcome
+        self.remaining -= 1
+        if self.remaining:
+            self.parent.job.branch_ended()
+        else:
+            self.parent.proceed(self.failure)

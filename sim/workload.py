@@ -1,0 +1,149 @@
+"""Flows: where requests come from (open arrivals or closed clients) and what they report.
+
+An open flow generates arrivals by a renewal process (Poisson, constant, any interarrival
+distribution). A closed flow has `clients` that each issue a request, wait for its response,
+think for `think_time`, and issue the next one. The external client runs the flow's body
+without contention.
+
+Counting (DESIGN §3): a flow counts the requests that arrive after warm-up (a cohort), so that
+arrived = completed + dropped + failed + in flight holds exactly at the end of the run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import simpy
+
+from sim.metrics import Tally
+from sim.runtime import CompiledStep, Frame, Job, Outcome, Request
+
+
+class FlowStats:
+    """The counts and latencies of one flow's measured requests."""
+
+    def __init__(self) -> None:
+        self.arrived = 0
+        self.completed = 0
+        self.dropped = 0
+        self.failed = 0
+        self.response_time = Tally()
+        self.completion_time = Tally()
+
+
+class FlowRuntime:
+    """One flow during a replication: makes requests, runs their body, records outcomes."""
+
+    def __init__(
+        self,
+        name: str,
+        env: simpy.Environment,
+        priority: int,
+        measure_from: float,
+    ) -> None:
+        self.name = name
+        self.env = env
+        self.priority = priority
+        self.measure_from = measure_from
+        self.body: Sequence[CompiledStep] = ()  # set once the operations are compiled
+        self.stats = FlowStats()
+        self.in_flight = 0
+        self.on_response: Callable[[], None] | None = None  # closed flows: the client thinks
+
+    def arrive(self, _event: object = None) -> Request:
+        """A new request arrives now and the client starts running the flow's body."""
+        now = self.env.now
+        measured = now >= self.measure_from
+        request = Request(self, now, measured, self.priority)
+        if measured:
+            self.stats.arrived += 1
+            self.in_flight += 1
+        client = Job(request, None, self.body, _no_reply)
+        Frame(self.body, client, self._responded).advance()
+        return request
+
+    def _responded(self, frame: Frame, outcome: Outcome) -> None:
+        request = frame.job.request
+        now = self.env.now
+        request.responded = True
+        request.outcome = outcome
+        if request.measured:
+            stats = self.stats
+            if outcome is None:
+                stats.completed += 1
+                stats.response_time.add(now - request.arrival_time)
+            elif outcome == "dropped":
+                stats.dropped += 1
+            else:
+                stats.failed += 1
+            self.in_flight -= 1
+        if self.on_response is not None:
+            self.on_response()
+        request.work_ended(now)
+
+    def completed(self, request: Request, now: float) -> None:
+        """The last work caused by `request` has ended (called by the request)."""
+        if request.measured and request.outcome is None:
+            self.stats.completion_time.add(now - request.arrival_time)
+
+    def summary(self, duration: float) -> dict[str, object]:
+        """The flow's statistics in the shape of DESIGN §3."""
+        stats = self.stats
+        return {
+            "arrived": stats.arrived,
+            "completed": stats.completed,
+            "dropped": stats.dropped,
+            "failed": stats.failed,
+            "in_flight": self.in_flight,
+            "throughput": stats.completed / duration,
+            "response_time": stats.response_time.summary(),
+            "completion_time": stats.completion_time.summary(),
+        }
+
+
+def _no_reply(_job: Job, _outcome: Outcome) -> None:
+    """The external client's job replies to nobody."""
+
+
+class OpenArrivals:
+    """A renewal arrival process: the next arrival after a sampled interarrival time."""
+
+    def __init__(
+        self, env: simpy.Environment, flow: FlowRuntime, interarrival: Callable[[], float]
+    ) -> None:
+        self.env = env
+        self.flow = flow
+        self.interarrival = interarrival
+
+    def start(self) -> None:
+        """Schedule the first arrival (one interarrival time after time zero)."""
+        self.env.timeout(self.interarrival()).callbacks.append(self._arrival)
+
+    def _arrival(self, _event: object) -> None:
+        self.env.timeout(self.interarrival()).callbacks.append(self._arrival)
+        self.flow.arrive()
+
+
+class ClosedClients:
+    """`clients` users, each alternating think time and one request at a time."""
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        flow: FlowRuntime,
+        clients: int,
+        think_time: Callable[[], float],
+    ) -> None:
+        self.env = env
+        self.flow = flow
+        self.clients = clients
+        self.think_time = think_time
+        flow.on_response = self._think
+
+    def start(self) -> None:
+        """Every client starts by thinking."""
+        for _ in range(self.clients):
+            self._think()
+
+    def _think(self) -> None:
+        self.env.timeout(self.think_time()).callbacks.append(self.flow.arrive)

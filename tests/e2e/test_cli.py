@@ -1,0 +1,162 @@
+"""End-to-end tests of the `archsim` command, run in-process through `sim.cli.main`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from sim.cli import main
+
+pytestmark = pytest.mark.e2e
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+SMALL = """
+name: small
+simulation: {duration: 200s, warmup: 10s, replications: 3, seed: 5}
+services:
+  api:
+    workers: 2
+    queue_capacity: 3
+    operations:
+      get: [{work: {exponential: 50ms}}, {call: db}]
+  db:
+    workers: 4
+    operations:
+      read: [{work: {exponential: 20ms}}]
+workload:
+  users: {entry: api.get, arrivals: {poisson: 30/s}}
+variants:
+  roomy: {services.api.queue_capacity: 50}
+"""
+
+
+@pytest.fixture
+def small(tmp_path: Path) -> Path:
+    path = tmp_path / "small.yaml"
+    path.write_text(SMALL)
+    return path
+
+
+def test_run_prints_tables(small: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(small)]) == 0
+    shown = capsys.readouterr().out
+    assert "Flows" in shown and "Services" in shown
+    assert "users" in shown and "api" in shown and "db" in shown
+
+
+def test_run_json_follows_the_contract(small: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["run", str(small), "--json", "--replications", "4", "--seed", "9"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert document["scenario"] == "small"
+    assert document["variant"] is None
+    assert document["settings"] == {"duration": 200.0, "warmup": 10.0, "replications": 4, "seed": 9}
+    flow = document["flows"]["users"]
+    for key in ("arrived", "completed", "dropped", "failed", "throughput"):
+        assert key in flow and key in flow["ci95"]
+    for key in ("mean", "p50", "p90", "p95", "p99", "p999", "max"):
+        assert key in flow["response_time"]
+        assert key in flow["completion_time"]
+    assert flow["response_time"]["p50"] <= flow["response_time"]["p99"] <= flow["response_time"]["max"]
+    api = document["services"]["api"]
+    assert set(api) >= {
+        "arrival_rate", "throughput", "utilization", "dropped", "loss_probability", "p_wait",
+        "queue_length", "in_system", "waiting_time", "response_time",
+    }
+    assert api["dropped"] > 0  # two workers, room for three: a busy little service
+    assert 0 < api["loss_probability"] < 1
+    assert api["arrival_rate"] == pytest.approx(30, rel=0.05)
+
+
+def test_run_variant_and_out_folder(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--variant", "roomy", "--out", str(out)]) == 0
+    document = json.loads((out / "results.json").read_text())
+    assert document["variant"] == "roomy"
+    resolved = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert resolved["services"]["api"]["queue_capacity"] == 50
+    assert resolved["simulation"]["duration"] == 200.0
+    assert sorted(p.name for p in out.iterdir()) == ["results.json", "scenario.yaml"]
+
+
+def test_same_seed_same_json_whatever_the_jobs(
+    small: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(small), "--json"]) == 0
+    serial = capsys.readouterr().out
+    assert main(["run", str(small), "--json", "--jobs", "2"]) == 0
+    parallel = capsys.readouterr().out
+    assert serial == parallel
+    assert main(["run", str(small), "--json", "--seed", "6"]) == 0
+    assert capsys.readouterr().out != serial
+
+
+def test_validate_ok_and_bad(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(small)]) == 0
+    assert "ok" in capsys.readouterr().out
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL.replace("workers: 2", "workers: 0").replace("call: db", "call: dbx"))
+    assert main(["validate", str(bad)]) == 2
+    error = capsys.readouterr().err
+    assert str(bad) in error
+    assert "services.api.workers: must be >= 1 or 'unlimited' (got 0)" in error
+    assert "Traceback" not in error
+
+
+def test_run_on_a_bad_file_exits_2_and_writes_nothing(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(SMALL.replace("call: db", "call: dbx"))
+    out = tmp_path / "out"
+    assert main(["run", str(bad), "--out", str(out)]) == 2
+    error = capsys.readouterr().err
+    assert f"{bad}: services.api.operations.get[1].call: unknown service 'dbx'" in error
+    assert not out.exists()
+    assert main(["run", str(tmp_path / "absent.yaml")]) == 2
+    assert "cannot read the file" in capsys.readouterr().err
+
+
+def test_unknown_variant_and_bad_option_exit_2(
+    small: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["run", str(small), "--variant", "nope"]) == 2
+    assert "no variant named 'nope'" in capsys.readouterr().err
+    assert main(["run", str(small), "--replications", "0"]) == 2
+
+
+def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["schema"]) == 0
+    schema = json.loads(capsys.readouterr().out)
+    assert schema["title"] == "Scenario"
+    assert "workload" in schema["required"]
+
+
+def test_console_script_is_installed(small: Path) -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "sim.cli", "validate", str(small)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert completed.returncode == 0, completed.stderr
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_example_scenarios_run(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Every example scenario runs end to end (shortened) and serves its traffic."""
+    raw = yaml.safe_load(path.read_text())
+    raw["simulation"].update({"duration": "20s", "warmup": "2s", "replications": 2})
+    short = tmp_path / path.name
+    short.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(short), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    for flow in document["flows"].values():
+        assert flow["completed"] > 0
