@@ -33,7 +33,10 @@ def archsim_scenario(model: str, requests: int) -> dict[str, Any]:
     spec = MODELS[model]
     stations = spec["stations"]
     services = {
-        f"s{index}": {"workers": spec["servers"], "operations": {"serve": [{"work": {"exponential": 1.0}}]}}
+        f"s{index}": {
+            "workers": spec["servers"],
+            "operations": {"serve": [{"work": {"exponential": 1.0}}]},
+        }
         for index in range(stations)
     }
     return {

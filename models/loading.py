@@ -32,7 +32,7 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
     seen: set[Any] = set()
     for key_node, _ in node.value:
-        key = loader.construct_object(key_node)  # type: ignore[no-untyped-call]
+        key = loader.construct_object(key_node)
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 "while reading a mapping",
@@ -46,7 +46,7 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) 
 
 _UniqueKeyLoader.add_constructor(
     yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
-    _construct_unique_mapping,  # type: ignore[arg-type]
+    _construct_unique_mapping,
 )
 
 
@@ -56,9 +56,11 @@ def read_scenario_file(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as error:
-        raise ScenarioError(source, [Problem("", f"cannot read the file: {error.strerror}")]) from None
+        raise ScenarioError(
+            source, [Problem("", f"cannot read the file: {error.strerror}")]
+        ) from None
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader subclass
+        raw = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
@@ -70,9 +72,7 @@ def read_scenario_file(path: Path) -> dict[str, Any]:
     return raw
 
 
-def load_scenario(
-    source: str | Path | Mapping[str, Any], variant: str | None = None
-) -> Scenario:
+def load_scenario(source: str | Path | Mapping[str, Any], variant: str | None = None) -> Scenario:
     """Load, validate and (optionally) apply a variant: the way into every model.
 
     `source` is a path to a YAML/JSON file or an already-parsed mapping. Relative file paths
@@ -159,9 +159,7 @@ def apply_override(raw: dict[str, Any], dotted_path: str, value: Any) -> str | N
     return None
 
 
-def _validate(
-    raw: dict[str, Any], label: str, base_dir: Path, prefix: tuple[str, ...]
-) -> Scenario:
+def _validate(raw: dict[str, Any], label: str, base_dir: Path, prefix: tuple[str, ...]) -> Scenario:
     try:
         scenario = Scenario.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as error:

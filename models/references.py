@@ -78,8 +78,8 @@ def check_references(scenario: Scenario) -> list[Problem]:
             problems.extend(_check_calls(scenario, steps, base))
     for flow_name, flow in scenario.workload.items():
         if flow.entry is not None:
-            service, _, operation = flow.entry.partition(".")
-            call = CallSpec(service=service, operation=operation or None)
+            target_service, _, operation = flow.entry.partition(".")
+            call = CallSpec(service=target_service, operation=operation or None)
             target = _resolve_call(scenario, call, f"workload.{flow_name}.entry")
             if isinstance(target, Problem):
                 problems.append(target)

@@ -53,7 +53,6 @@ def one_key_union(kinds: str) -> Discriminator:
         single_key,
         custom_error_type="one_key_mapping",
         custom_error_message=f"must be a mapping with exactly one key, one of: {kinds}",
-        custom_error_context={"kinds": kinds},
     )
 
 
@@ -164,7 +163,8 @@ class Service(StrictModel):
     balancing: Literal["shared", "round_robin", "random", "least_outstanding"] = "round_robin"
     discipline: Literal["fifo", "priority"] = "fifo"
     blocking_calls: bool = Field(
-        default=True, description="false: the worker is released while waiting for a call (async I/O)"
+        default=True,
+        description="false: the worker is released while waiting for a call (async I/O)",
     )
     operations: Annotated[dict[Name, Operation], Field(min_length=1)]
 

@@ -13,7 +13,6 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 import yaml
 from rich.console import Console
@@ -38,7 +37,10 @@ ScenarioPath = Annotated[Path, typer.Argument(help="scenario file (YAML or JSON)
 
 
 def _stdout() -> Console:
-    return Console(soft_wrap=False)
+    console = Console(soft_wrap=False)
+    if not console.is_terminal:  # a file or a pipe: wide enough that no column is cut
+        console.width = 200
+    return console
 
 
 @app.command()
@@ -105,18 +107,13 @@ def resolved_scenario_yaml(scenario: Scenario) -> str:
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        app(args=argv, prog_name="archsim", standalone_mode=False)
+        app(args=argv, prog_name="archsim")  # usage errors: message and exit 2 (click)
+    except SystemExit as exit_request:
+        code = exit_request.code
+        return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_INTERNAL)
     except ScenarioError as error:
         typer.echo(error.render(), err=True)
         return EXIT_BAD_INPUT
-    except click.exceptions.Exit as exit_request:
-        return exit_request.exit_code
-    except click.ClickException as error:
-        error.show(file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except click.exceptions.Abort:
-        typer.echo("archsim: aborted", err=True)
-        return EXIT_INTERNAL
     except Exception as error:  # an internal error: say so plainly, never a traceback
         typer.echo(f"archsim: internal error: {type(error).__name__}: {error}", err=True)
         return EXIT_INTERNAL

@@ -42,9 +42,11 @@ class Replication:
             for operation_name, steps in service.operations.items():
                 path = f"services.{service_name}.operations.{operation_name}"
                 self._operations[(service_name, operation_name)] = self._compile(steps, path)
+        self.flows = {
+            name: self._build_flow(name, flow) for name, flow in scenario.workload.items()
+        }
         for call, service_name, operation_name in self._pending_calls:
             call.operation = self._operations[(service_name, operation_name)]
-        self.flows = {name: self._build_flow(name, flow) for name, flow in scenario.workload.items()}
 
     # ------------------------------------------------------------------ building
 
@@ -130,8 +132,7 @@ class Replication:
         return {
             "flows": {name: flow.summary(duration) for name, flow in self.flows.items()},
             "services": {
-                name: service.summary(self.end, duration)
-                for name, service in self.services.items()
+                name: service.summary(self.end, duration) for name, service in self.services.items()
             },
         }
 

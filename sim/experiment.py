@@ -36,9 +36,7 @@ def simulate(
     if executor is None or count == 1:
         runs = [run_replication(scenario, index, base_seed) for index in indices]
     else:
-        runs = list(
-            executor.map(run_replication, [scenario] * count, indices, [base_seed] * count)
-        )
+        runs = list(executor.map(run_replication, [scenario] * count, indices, [base_seed] * count))
     return Results(
         scenario=scenario.name,
         variant=scenario.variant_name,

@@ -81,7 +81,7 @@ class Tally:
         cumulative = np.cumsum(self._counts) + self._zeros
         bucket = int(np.searchsorted(cumulative, rank, side="left"))
         midpoint = SMALLEST_TIME * 2.0 ** ((bucket + 0.5) / BUCKETS_PER_DOUBLING)
-        return min(midpoint, self.maximum)
+        return float(min(midpoint, self.maximum))
 
     def summary(self) -> dict[str, float]:
         """mean, p50, p90, p95, p99, p999 and max (NaN when nothing was observed)."""

@@ -20,20 +20,20 @@ def write_files_atomically(folder: Path, files: Mapping[str, str | bytes]) -> li
     staged: list[tuple[str, Path]] = []
     try:
         for name, content in files.items():
-            handle, temporary = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
+            handle, temporary_name = tempfile.mkstemp(prefix=f".{name}.", dir=folder)
             with os.fdopen(handle, "wb") as stream:
                 stream.write(content.encode("utf-8") if isinstance(content, str) else content)
                 stream.flush()
                 os.fsync(stream.fileno())
-            staged.append((name, Path(temporary)))
+            staged.append((name, Path(temporary_name)))
     except BaseException:
         for _, temporary in staged:
             with contextlib.suppress(OSError):
                 temporary.unlink()
         raise
     written = []
-    for name, temporary in staged:
+    for name, staged_file in staged:
         target = folder / name
-        os.replace(temporary, target)
+        os.replace(staged_file, target)
         written.append(target)
     return written

@@ -58,8 +58,17 @@ def services_table(document: dict[str, Any]) -> Table:
     """One row per service: load, utilization, backlog and latency (ms)."""
     table = Table(title="Services (times in ms)", title_justify="left")
     columns = (
-        "service", "arrivals/s", "throughput/s", "utilization", "P(wait)", "queue", "in system",
-        "wait mean", "resp mean", "resp p99", "dropped",
+        "service",
+        "arrivals/s",
+        "throughput/s",
+        "utilization",
+        "P(wait)",
+        "queue",
+        "in system",
+        "wait mean",
+        "resp mean",
+        "resp p99",
+        "dropped",
     )
     for column in columns:
         table.add_column(column, justify="left" if column == "service" else "right")

@@ -33,7 +33,9 @@ def t_interval(values: Sequence[float]) -> tuple[float, float] | None:
         return None
     mean = float(sample.mean())
     half_width = float(
-        stats.t.ppf(0.5 + CONFIDENCE / 2, sample.size - 1) * sample.std(ddof=1) / math.sqrt(sample.size)
+        stats.t.ppf(0.5 + CONFIDENCE / 2, sample.size - 1)
+        * sample.std(ddof=1)
+        / math.sqrt(sample.size)
     )
     return mean - half_width, mean + half_width
 

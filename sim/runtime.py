@@ -32,7 +32,7 @@ class CompiledStep(Protocol):
 class Request:
     """One arrival of a flow, followed until the last work it caused has finished."""
 
-    __slots__ = ("arrival_time", "flow", "measured", "pending", "priority", "outcome", "responded")
+    __slots__ = ("arrival_time", "flow", "measured", "outcome", "pending", "priority", "responded")
 
     def __init__(self, flow: FlowRuntime, arrival_time: float, measured: bool, priority: int):
         self.flow = flow

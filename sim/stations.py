@@ -84,9 +84,9 @@ class ServiceRuntime:
         self.total_workers = workers * spec.replicas
         self.stats = ServiceStats(self.env.now)
         self._sequence = itertools.count()
-        self._choose = self._chooser(spec.balancing, replication.streams.uniform(
-            f"services.{name}.balancing"
-        ))
+        self._choose = self._chooser(
+            spec.balancing, replication.streams.uniform(f"services.{name}.balancing")
+        )
         self._waiting_total = 0
         self._present_total = 0
         self._busy_total = 0

@@ -50,7 +50,7 @@ class FlowRuntime:
         self.in_flight = 0
         self.on_response: Callable[[], None] | None = None  # closed flows: the client thinks
 
-    def arrive(self, _event: object = None) -> Request:
+    def arrive(self, _event: object = None) -> None:
         """A new request arrives now and the client starts running the flow's body."""
         now = self.env.now
         measured = now >= self.measure_from
@@ -60,7 +60,6 @@ class FlowRuntime:
             self.in_flight += 1
         client = Job(request, None, self.body, _no_reply)
         Frame(self.body, client, self._responded).advance()
-        return request
 
     def _responded(self, frame: Frame, outcome: Outcome) -> None:
         request = frame.job.request

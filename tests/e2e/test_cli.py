@@ -62,11 +62,21 @@ def test_run_json_follows_the_contract(small: Path, capsys: pytest.CaptureFixtur
     for key in ("mean", "p50", "p90", "p95", "p99", "p999", "max"):
         assert key in flow["response_time"]
         assert key in flow["completion_time"]
-    assert flow["response_time"]["p50"] <= flow["response_time"]["p99"] <= flow["response_time"]["max"]
+    assert (
+        flow["response_time"]["p50"] <= flow["response_time"]["p99"] <= flow["response_time"]["max"]
+    )
     api = document["services"]["api"]
     assert set(api) >= {
-        "arrival_rate", "throughput", "utilization", "dropped", "loss_probability", "p_wait",
-        "queue_length", "in_system", "waiting_time", "response_time",
+        "arrival_rate",
+        "throughput",
+        "utilization",
+        "dropped",
+        "loss_probability",
+        "p_wait",
+        "queue_length",
+        "in_system",
+        "waiting_time",
+        "response_time",
     }
     assert api["dropped"] > 0  # two workers, room for three: a busy little service
     assert 0 < api["loss_probability"] < 1
@@ -98,7 +108,9 @@ def test_same_seed_same_json_whatever_the_jobs(
     assert capsys.readouterr().out != serial
 
 
-def test_validate_ok_and_bad(small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_validate_ok_and_bad(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     assert main(["validate", str(small)]) == 0
     assert "ok" in capsys.readouterr().out
     bad = tmp_path / "bad.yaml"
@@ -150,7 +162,9 @@ def test_console_script_is_installed(small: Path) -> None:
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
-def test_example_scenarios_run(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_example_scenarios_run(
+    path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     """Every example scenario runs end to end (shortened) and serves its traffic."""
     raw = yaml.safe_load(path.read_text())
     raw["simulation"].update({"duration": "20s", "warmup": "2s", "replications": 2})

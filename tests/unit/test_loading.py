@@ -159,6 +159,7 @@ def test_calls_in_both_directions_through_different_operations_are_allowed() -> 
     raw = copy.deepcopy(MINIMAL)
     raw["services"]["db"]["operations"]["audit"] = [{"call": "api.put"}]
     raw["services"]["api"]["operations"]["put"] = [{"work": {"constant": 0.001}}]
+    raw["services"]["api"]["operations"]["get"][1] = {"call": "db.write"}
     load_scenario(raw)  # db.audit -> api.put and api.get -> db.write: no cycle
 
 
@@ -169,7 +170,9 @@ def test_variants_override_dotted_paths_and_are_validated() -> None:
         "broken": {"services.api.workers": 0, "services.nope.replicas": 1},
     }
     problems = problems_of(raw)
-    assert any(p.startswith("f: variants.broken.services.nope.replicas: no such path") for p in problems)
+    assert any(
+        p.startswith("f: variants.broken.services.nope.replicas: no such path") for p in problems
+    )
     del raw["variants"]["broken"]
     wide = load_scenario(raw, variant="wide")
     assert wide.services["api"].replicas == 6
@@ -184,7 +187,9 @@ def test_variant_with_an_invalid_value_is_reported_under_its_path() -> None:
     raw = copy.deepcopy(MINIMAL)
     raw["variants"] = {"zero": {"services.api.workers": 0}}
     problems = problems_of(raw)
-    assert problems == ["f: variants.zero.services.api.workers: must be >= 1 or 'unlimited' (got 0)"]
+    assert problems == [
+        "f: variants.zero.services.api.workers: must be >= 1 or 'unlimited' (got 0)"
+    ]
 
 
 def test_file_errors_name_the_file(tmp_path: Path) -> None:
