@@ -139,7 +139,7 @@ class Replication:
     def _end_warmup(self, _event: object) -> None:
         now = self.env.now
         for service in self.services.values():
-            service.stats.reset(now)
+            service.reset(now)
 
 
 def _zero() -> float:

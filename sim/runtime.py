@@ -2,10 +2,11 @@
 
 - `Request`: one arrival of a flow. It counts the pieces of work it has caused and not yet
   finished (`pending`), so that its completion time is known when the last one ends.
+- `Frame`: a cursor over a list of compiled steps. A frame ends with an outcome: None
+  (success), "dropped" or "timeout". Parallel branches and branch options are frames too.
 - `Job`: one execution of an operation on a server (a worker of a service), or the external
-  client's execution of a flow's body (`service is None`: no contention).
-- `Frame`: a cursor over a list of compiled steps inside a job. Parallel branches are frames
-  of the same job. A frame ends with an outcome: None (success), "dropped" or "timeout".
+  client's execution of a flow's body (`service is None`: no contention). A job is the root
+  frame of its operation (one object per visit instead of two: this is the hot path).
 
 Nothing here is a simpy process: steps schedule simpy Timeouts and continue in callbacks.
 """
@@ -50,93 +51,6 @@ class Request:
             self.flow.completed(self, now)
 
 
-class Job:
-    """One execution of an operation on one server (or by the external client).
-
-    With `blocking_calls: false` the job gives its worker back while every running frame
-    waits for a synchronous reply, and queues for a worker again when a reply arrives.
-    """
-
-    __slots__ = (
-        "arrival_time",
-        "holding",
-        "nonblocking",
-        "on_reply",
-        "operation",
-        "priority",
-        "replica",
-        "request",
-        "resume_requested",
-        "resumes",
-        "running",
-        "service",
-        "start_time",
-        "waiting_calls",
-    )
-
-    def __init__(
-        self,
-        request: Request,
-        service: ServiceRuntime | None,
-        operation: Sequence[CompiledStep],
-        on_reply: Callable[[Job, Outcome], None],
-    ) -> None:
-        self.request = request
-        self.service = service
-        self.operation = operation
-        self.on_reply = on_reply
-        self.priority = request.priority
-        self.nonblocking = service is not None and not service.blocking_calls
-        self.arrival_time = 0.0
-        self.start_time: float | None = None
-        self.replica: Any = None
-        self.holding = service is None
-        self.running = 1
-        self.waiting_calls = 0
-        self.resumes: list[tuple[Frame, Outcome]] = []
-        self.resume_requested = False
-
-    def call_started(self) -> None:
-        """A frame of this job starts waiting for a synchronous reply."""
-        if self.nonblocking:
-            self.waiting_calls += 1
-            self.release_if_idle()
-
-    def call_returned(self, frame: Frame, outcome: Outcome) -> None:
-        """The reply to a frame's call has come (or the call failed)."""
-        if not self.nonblocking:
-            frame.proceed(outcome)
-            return
-        self.waiting_calls -= 1
-        if self.holding or (frame.root and frame.index == len(frame.steps)):
-            frame.proceed(outcome)  # a call in tail position needs no worker to return
-            return
-        self.resumes.append((frame, outcome))
-        if not self.resume_requested:
-            self.resume_requested = True
-            assert self.service is not None
-            self.service.reacquire(self)
-
-    def resumed(self) -> None:
-        """The job holds a worker again: continue every frame whose reply has arrived."""
-        self.resume_requested = False
-        resumes, self.resumes = self.resumes, []
-        for frame, outcome in resumes:
-            frame.proceed(outcome)
-
-    def branch_ended(self) -> None:
-        """A parallel branch (not the last) has finished and waits at the join."""
-        self.running -= 1
-        if self.nonblocking:
-            self.release_if_idle()
-
-    def release_if_idle(self) -> None:
-        """Give the worker back when every running frame waits for a reply (async I/O)."""
-        if self.holding and self.waiting_calls == self.running:
-            assert self.service is not None
-            self.service.release(self)
-
-
 class Frame:
     """A cursor over a list of compiled steps, run inside a job."""
 
@@ -147,12 +61,11 @@ class Frame:
         steps: Sequence[CompiledStep],
         job: Job,
         on_end: Callable[[Frame, Outcome], None],
-        root: bool = False,
     ) -> None:
         self.steps = steps
         self.job = job
         self.on_end = on_end
-        self.root = root  # the operation's own frame, not a branch of it
+        self.root = False  # True only for a job: the operation's own frame
         self.index = 0
 
     def advance(self, _event: object = None) -> None:
@@ -175,3 +88,136 @@ class Frame:
             self.advance()
         else:
             self.fail(outcome)
+
+
+class Job(Frame):
+    """One execution of an operation on one server (or by the external client).
+
+    A job of a service with blocking calls (the default, thread-per-request) holds its worker
+    from start to end, also while it waits for synchronous replies. See `AsyncJob` for
+    `blocking_calls: false`.
+    """
+
+    __slots__ = (
+        "arrival_time",
+        "caller",
+        "holding",
+        "on_reply",
+        "priority",
+        "replica",
+        "request",
+        "service",
+        "start_time",
+    )
+
+    def __init__(
+        self,
+        request: Request,
+        service: ServiceRuntime | None,
+        steps: Sequence[CompiledStep],
+        on_end: Callable[[Frame, Outcome], None],
+        on_reply: Callable[[Job, Outcome], None],
+        caller: Frame | None = None,
+    ) -> None:
+        self.steps = steps
+        self.index = 0
+        self.job = self
+        self.on_end = on_end
+        self.root = True
+        self.request = request
+        self.service = service
+        self.on_reply = on_reply
+        self.caller = caller  # the frame waiting for this job's reply, if any
+        self.priority = request.priority
+        self.arrival_time = 0.0
+        self.start_time: float | None = None
+        self.replica: Any = None
+        self.holding = service is None
+
+    def call_started(self) -> None:
+        """A frame of this job starts waiting for a synchronous reply (the worker is kept)."""
+
+    def call_returned(self, frame: Frame, outcome: Outcome) -> None:
+        """The reply to a frame's call has come (or the call failed): the frame goes on."""
+        frame.proceed(outcome)
+
+    def forked(self, branches: int) -> None:
+        """A frame of this job forked into `branches` parallel frames."""
+
+    def branch_ended(self) -> None:
+        """A parallel branch (not the last) has finished and waits at the join."""
+
+    def resumed(self) -> None:
+        """The job holds a worker again (only async jobs ever give it back)."""
+
+
+class AsyncJob(Job):
+    """A job of a service with `blocking_calls: false` (async I/O).
+
+    The job gives its worker back while every running frame waits for a synchronous reply,
+    and queues for a worker again (without a capacity check) when a reply arrives. A call in
+    tail position (the operation's last step) returns without taking a worker again.
+    """
+
+    __slots__ = ("resume_requested", "resumes", "running", "waiting_calls")
+
+    def __init__(
+        self,
+        request: Request,
+        service: ServiceRuntime,
+        steps: Sequence[CompiledStep],
+        on_end: Callable[[Frame, Outcome], None],
+        on_reply: Callable[[Job, Outcome], None],
+        caller: Frame | None = None,
+    ) -> None:
+        super().__init__(request, service, steps, on_end, on_reply, caller)
+        self.running = 1
+        self.waiting_calls = 0
+        self.resumes: list[tuple[Frame, Outcome]] = []
+        self.resume_requested = False
+
+    def call_started(self) -> None:
+        """A frame starts waiting: give the worker back if no frame needs it now."""
+        self.waiting_calls += 1
+        self.release_if_idle()
+
+    def call_returned(self, frame: Frame, outcome: Outcome) -> None:
+        """Continue the frame now if the job holds a worker, else queue for one first."""
+        self.waiting_calls -= 1
+        if self.holding or (frame.root and frame.index == len(frame.steps)):
+            frame.proceed(outcome)
+            return
+        self.resumes.append((frame, outcome))
+        if not self.resume_requested:
+            self.resume_requested = True
+            assert self.service is not None
+            self.service.reacquire(self)
+
+    def forked(self, branches: int) -> None:
+        """Count the running frames, so that the worker is released only when all wait."""
+        self.running += branches - 1
+
+    def branch_ended(self) -> None:
+        """One frame fewer runs; perhaps all remaining ones wait for replies now."""
+        self.running -= 1
+        self.release_if_idle()
+
+    def resumed(self) -> None:
+        """The job holds a worker again: continue every frame whose reply has arrived."""
+        self.resume_requested = False
+        resumes, self.resumes = self.resumes, []
+        for frame, outcome in resumes:
+            frame.proceed(outcome)
+
+    def release_if_idle(self) -> None:
+        """Give the worker back when every running frame waits for a reply."""
+        if self.holding and self.waiting_calls == self.running:
+            assert self.service is not None
+            self.service.release(self)
+
+
+def reply_to_caller(job: Job, outcome: Outcome) -> None:
+    """The usual `on_reply` of a called job: its caller's frame goes on (or fails)."""
+    caller = job.caller
+    assert caller is not None
+    caller.job.call_returned(caller, outcome)

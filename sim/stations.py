@@ -15,11 +15,11 @@ import heapq
 import itertools
 import math
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sim.metrics import Level, Tally
-from sim.runtime import Frame, Job, Outcome
+from sim.metrics import Tally
+from sim.runtime import AsyncJob, CompiledStep, Frame, Job, Outcome, Request
 
 if TYPE_CHECKING:
     from models.schema import Service
@@ -45,9 +45,14 @@ class Replica:
 
 
 class ServiceStats:
-    """What a service reports (DESIGN §3), counted from the end of warm-up."""
+    """What a service reports (DESIGN §3), counted from the end of warm-up.
+
+    The three levels (waiting, present, busy) are integrated over time by the service itself
+    on every change (`ServiceRuntime._integrate`), which is cheaper than three `Level`s.
+    """
 
     def __init__(self, now: float) -> None:
+        self.since = now
         self.arrivals = 0
         self.dropped = 0
         self.started = 0
@@ -55,17 +60,11 @@ class ServiceStats:
         self.completed = 0
         self.waiting_time = Tally()
         self.response_time = Tally()
-        self.queue_length = Level(now)
-        self.in_system = Level(now)
-        self.busy = Level(now)
-
-    def reset(self, now: float) -> None:
-        """Discard everything observed before `now` (end of warm-up), keep current levels."""
-        self.arrivals = self.dropped = self.started = self.waited = self.completed = 0
-        self.waiting_time.reset()
-        self.response_time.reset()
-        for level in (self.queue_length, self.in_system, self.busy):
-            level.reset(now)
+        self.area_waiting = 0.0
+        self.area_present = 0.0
+        self.area_busy = 0.0
+        self.max_waiting = 0
+        self.max_present = 0
 
 
 class ServiceRuntime:
@@ -75,6 +74,7 @@ class ServiceRuntime:
         self.name = name
         self.env = replication.env
         self.blocking_calls = spec.blocking_calls
+        self._job_type: type[Job] = Job if spec.blocking_calls else AsyncJob
         workers = math.inf if spec.unlimited else float(spec.workers)
         capacity = math.inf if spec.queue_capacity is None else float(spec.queue_capacity)
         priority = spec.discipline == "priority"
@@ -84,12 +84,14 @@ class ServiceRuntime:
         self.total_workers = workers * spec.replicas
         self.stats = ServiceStats(self.env.now)
         self._sequence = itertools.count()
-        self._choose = self._chooser(
-            spec.balancing, replication.streams.uniform(f"services.{name}.balancing")
-        )
+        uniform = replication.streams.uniform(f"services.{name}.balancing")
+        self._choose = self._chooser(spec.balancing, uniform)
+        self._only = self.replicas[0] if len(self.replicas) == 1 else None
+        self._ended = self._operation_ended
         self._waiting_total = 0
         self._present_total = 0
         self._busy_total = 0
+        self._last_change = self.env.now
 
     def _chooser(self, balancing: str, uniform: Callable[[], float]) -> Callable[[], Replica]:
         replicas = self.replicas
@@ -103,6 +105,33 @@ class ServiceRuntime:
         turn = itertools.cycle(replicas)
         return turn.__next__
 
+    def new_job(
+        self,
+        request: Request,
+        operation: Sequence[CompiledStep],
+        on_reply: Callable[[Job, Outcome], None],
+        caller: Frame | None = None,
+    ) -> Job:
+        """A job for one of this service's operations (async if its calls do not block)."""
+        return self._job_type(request, self, operation, self._ended, on_reply, caller)
+
+    def _integrate(self, now: float) -> None:
+        """Accumulate the time-weighted levels up to `now` (call before every change)."""
+        elapsed = now - self._last_change
+        if elapsed:
+            stats = self.stats
+            stats.area_waiting += self._waiting_total * elapsed
+            stats.area_present += self._present_total * elapsed
+            stats.area_busy += self._busy_total * elapsed
+            self._last_change = now
+
+    def reset(self, now: float) -> None:
+        """Discard everything observed before `now` (end of warm-up), keep the current state."""
+        self._integrate(now)
+        self.stats = ServiceStats(now)
+        self.stats.max_waiting = self._waiting_total
+        self.stats.max_present = self._present_total
+
     # ------------------------------------------------------------------ admission
 
     def submit(self, job: Job) -> None:
@@ -110,23 +139,32 @@ class ServiceRuntime:
         now = self.env.now
         stats = self.stats
         stats.arrivals += 1
-        job.request.pending += 1
+        request = job.request
+        request.pending += 1
         job.arrival_time = now
-        replica = self._choose()
+        replica = self._only or self._choose()
         job.replica = replica
         if replica.busy < replica.workers:
+            self._integrate(now)
             replica.present += 1
             self._present_total += 1
+            if self._present_total > stats.max_present:
+                stats.max_present = self._present_total
             self._start(job, replica, now)
         elif replica.waiting() >= replica.capacity:
             stats.dropped += 1
-            job.request.work_ended(now)
+            request.work_ended(now)
             job.on_reply(job, "dropped")
         else:
-            replica.present += 1
-            self._present_total += 1
+            self._integrate(now)
+            self._admit(replica)
             self._enqueue(job, replica)
-            self._levels_changed(now)
+
+    def _admit(self, replica: Replica) -> None:
+        replica.present += 1
+        self._present_total += 1
+        if self._present_total > self.stats.max_present:
+            self.stats.max_present = self._present_total
 
     def _enqueue(self, job: Job, replica: Replica) -> None:
         if replica.fifo is not None:
@@ -135,6 +173,8 @@ class ServiceRuntime:
             assert replica.heap is not None
             heapq.heappush(replica.heap, (job.priority, next(self._sequence), job))
         self._waiting_total += 1
+        if self._waiting_total > self.stats.max_waiting:
+            self.stats.max_waiting = self._waiting_total
 
     def _dequeue(self, replica: Replica) -> Job | None:
         if replica.fifo is not None:
@@ -151,11 +191,11 @@ class ServiceRuntime:
     # ------------------------------------------------------------------ service
 
     def _start(self, job: Job, replica: Replica, now: float) -> None:
-        """Give `job` a worker of `replica`: a fresh job starts its steps, a resumed one goes on."""
+        """Give `job` a worker (levels already integrated to `now`); fresh jobs start their
+        steps, resumed ones go on."""
         replica.busy += 1
         self._busy_total += 1
         job.holding = True
-        self._levels_changed(now)
         if job.start_time is not None:
             job.resumed()
             return
@@ -163,10 +203,10 @@ class ServiceRuntime:
         stats = self.stats
         stats.started += 1
         waited = now - job.arrival_time
-        if waited > 0:
+        if waited > 0.0:
             stats.waited += 1
         stats.waiting_time.add(waited)
-        Frame(job.operation, job, self._operation_ended, root=True).advance()
+        job.advance()
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
         job = frame.job
@@ -175,27 +215,29 @@ class ServiceRuntime:
         stats = self.stats
         stats.completed += 1
         stats.response_time.add(now - job.arrival_time)
+        self._integrate(now)
         replica.present -= 1
         self._present_total -= 1
-        if job.holding:
+        if job.holding:  # (a non-blocking job whose last step was a call holds none)
             self._free_worker(job, replica, now)
-        else:  # a non-blocking job whose last step was a call returns without a worker
-            self._levels_changed(now)
         job.on_reply(job, outcome)
         job.request.work_ended(now)
 
     def release(self, job: Job) -> None:
         """The job gives its worker back while it waits for replies (non-blocking calls)."""
-        self._free_worker(job, job.replica, self.env.now)
+        now = self.env.now
+        self._integrate(now)
+        self._free_worker(job, job.replica, now)
 
     def reacquire(self, job: Job) -> None:
         """A job that released its worker needs one again; it queues without a capacity check."""
         replica = job.replica
+        now = self.env.now
+        self._integrate(now)
         if replica.busy < replica.workers:
-            self._start(job, replica, self.env.now)
+            self._start(job, replica, now)
         else:
             self._enqueue(job, replica)
-            self._levels_changed(self.env.now)
 
     def _free_worker(self, job: Job, replica: Replica, now: float) -> None:
         job.holding = False
@@ -204,23 +246,16 @@ class ServiceRuntime:
         following = self._dequeue(replica)
         if following is not None:
             self._start(following, replica, now)
-        else:
-            self._levels_changed(now)
-
-    def _levels_changed(self, now: float) -> None:
-        stats = self.stats
-        stats.queue_length.set(now, self._waiting_total)
-        stats.in_system.set(now, self._present_total)
-        stats.busy.set(now, self._busy_total)
 
     # ------------------------------------------------------------------ results
 
     def summary(self, now: float, duration: float) -> dict[str, object]:
         """The service's statistics in the shape of DESIGN §3."""
+        self._integrate(now)
         stats = self.stats
-        utilization = (
-            stats.busy.mean(now) / self.total_workers if math.isfinite(self.total_workers) else None
-        )
+        elapsed = now - stats.since
+        busy_mean = stats.area_busy / elapsed
+        utilization = busy_mean / self.total_workers if math.isfinite(self.total_workers) else None
         return {
             "arrival_rate": stats.arrivals / duration,
             "throughput": stats.completed / duration,
@@ -228,14 +263,11 @@ class ServiceRuntime:
             "dropped": stats.dropped,
             "loss_probability": stats.dropped / stats.arrivals if stats.arrivals else 0.0,
             "p_wait": stats.waited / stats.started if stats.started else 0.0,
-            "queue_length": {
-                "mean": stats.queue_length.mean(now),
-                "max": stats.queue_length.maximum,
-            },
+            "queue_length": {"mean": stats.area_waiting / elapsed, "max": stats.max_waiting},
             "in_system": {
-                "mean": stats.in_system.mean(now),
-                "max": stats.in_system.maximum,
-                "final": stats.in_system.value,
+                "mean": stats.area_present / elapsed,
+                "max": stats.max_present,
+                "final": self._present_total,
             },
             "waiting_time": stats.waiting_time.summary(),
             "response_time": stats.response_time.summary(),

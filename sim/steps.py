@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.runtime import CompiledStep, Frame, Job, Outcome
+from sim.runtime import CompiledStep, Frame, Job, Outcome, reply_to_caller
 
 if TYPE_CHECKING:
     from sim.stations import ServiceRuntime
@@ -64,7 +64,12 @@ class CallStep:
             frame.advance()
             return
         frame.job.call_started()
-        CallAttempt(self, frame, self.retries).start()
+        if self.timeout is None and self.retries == 0:
+            service = self.service
+            job = service.new_job(frame.job.request, self.operation, reply_to_caller, frame)
+            service.submit(job)
+        else:
+            CallAttempt(self, frame, self.retries).start()
 
 
 class CallAttempt:
@@ -81,7 +86,7 @@ class CallAttempt:
     def start(self) -> None:
         """Submit the callee job, and arm the timeout if the call has one."""
         step = self.step
-        callee = Job(self.frame.job.request, step.service, step.operation, self._replied)
+        callee = step.service.new_job(self.frame.job.request, step.operation, self._replied)
         if step.timeout is not None:
             step.env.timeout(step.timeout).callbacks.append(self._timed_out)
         step.service.submit(callee)
@@ -145,7 +150,7 @@ class ParallelStep:
     def run(self, frame: Frame) -> None:
         """Fork one frame per branch; a failure in any branch fails the step once all end."""
         join = Join(frame, len(self.branches))
-        frame.job.running += len(self.branches) - 1
+        frame.job.forked(len(self.branches))
         for branch in self.branches:
             Frame(branch, frame.job, join.branch_ended).advance()
 

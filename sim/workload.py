@@ -58,8 +58,7 @@ class FlowRuntime:
         if measured:
             self.stats.arrived += 1
             self.in_flight += 1
-        client = Job(request, None, self.body, _no_reply)
-        Frame(self.body, client, self._responded).advance()
+        Job(request, None, self.body, self._responded, _no_reply).advance()
 
     def _responded(self, frame: Frame, outcome: Outcome) -> None:
         request = frame.job.request

@@ -1,0 +1,859 @@
+"""Random times (DESIGN §2 "Distributions"): their mean and SCV, and sampling in numpy blocks.
+
+A scenario writes a distribution as a mapping with one key, the family; every time parameter
+may carry a unit. Each family is a frozen dataclass in seconds that knows its `mean`,
+`variance` and `scv` (squared coefficient of variation, variance / mean², used by the analytic
+models), draws vectorised samples from a numpy `Generator`, and writes itself back with
+`to_spec()`.
+
+>>> work = parse_distribution({"gamma": {"mean": "4ms", "cv": 0.5}})
+>>> work.mean, work.scv
+(0.004, 0.25)
+>>> parse_distribution({"erlang": {"k": 4, "mean": "2s"}}).to_spec()
+{'erlang': {'k': 4, 'mean': 2.0}}
+>>> Gamma(mean_time=0.004, cv=-1)
+Traceback (most recent call last):
+...
+ValueError: gamma: 'cv' must be > 0 (got -1)
+
+`DistributionField` is the pydantic field type of the scenario models; `block_sampler` turns a
+distribution into the zero-argument callable the engine draws from.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import itertools
+import math
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+
+import numpy as np
+import numpy.typing as npt
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
+    Tag,
+    TypeAdapter,
+    ValidationInfo,
+    ValidatorFunctionWrapHandler,
+    WithJsonSchema,
+)
+from pydantic.json_schema import JsonSchemaValue
+from pydantic_core import PydanticCustomError, core_schema
+from scipy.optimize import brentq
+from scipy.special import gammaln, ndtri
+
+from models.units import duration_json_schema, parse_duration
+
+__all__ = [
+    "FAMILIES",
+    "Constant",
+    "Distribution",
+    "DistributionField",
+    "Empirical",
+    "Erlang",
+    "Exponential",
+    "Gamma",
+    "Hyperexponential",
+    "Lognormal",
+    "Pareto",
+    "Uniform",
+    "Weibull",
+    "block_sampler",
+    "parse_distribution",
+]
+
+Samples = npt.NDArray[np.float64]
+Z_99 = 2.3263478740408408
+"""z_0.99, the 99th percentile of the standard normal distribution."""
+
+
+def _show(value: float) -> str:
+    """A number as a user wrote it: ``-1`` rather than ``-1.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return repr(int(value))
+    return repr(value)
+
+
+def _check(family: str, problems: list[str]) -> None:
+    """Raise one `ValueError` naming the family and every rule broken, if any."""
+    if problems:
+        raise ValueError(f"{family}: " + "; ".join(problems))
+
+
+def _at_least(label: str, value: float, bound: float, strict: bool) -> list[str]:
+    """``[]`` if `value` is finite and > (`strict`) or >= `bound`, else the broken rule."""
+    if not math.isfinite(value):
+        return [f"{label} must be finite (got {_show(value)})"]
+    if value > bound or (value == bound and not strict):
+        return []
+    return [f"{label} must be {'>' if strict else '>='} {_show(bound)} (got {_show(value)})"]
+
+
+def _positive(label: str, value: float) -> list[str]:
+    return _at_least(label, value, 0.0, strict=True)
+
+
+class Distribution(ABC):
+    """A random time in seconds (>= 0): its moments, a sampler and its scenario form."""
+
+    family: ClassVar[str]
+    """The key that names the family in a scenario, e.g. ``"gamma"``."""
+
+    @property
+    @abstractmethod
+    def mean(self) -> float:
+        """The mean, in seconds."""
+
+    @property
+    @abstractmethod
+    def variance(self) -> float:
+        """The variance, in seconds² (``inf`` when it does not exist)."""
+
+    @property
+    def scv(self) -> float:
+        """The squared coefficient of variation, variance / mean² (0 for a mean of 0)."""
+        mean = self.mean
+        return self.variance / mean**2 if mean > 0 else 0.0
+
+    @abstractmethod
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        """`size` independent draws, in seconds, as a float64 array."""
+
+    @abstractmethod
+    def to_spec(self) -> dict[str, Any]:
+        """The scenario form (one-key mapping) with times in seconds."""
+
+
+@dataclass(frozen=True)
+class Constant(Distribution):
+    """Always `value` seconds: mean = value, variance 0. ``constant: T``; T may be 0."""
+
+    family: ClassVar[str] = "constant"
+    value: float
+
+    def __post_init__(self) -> None:
+        _check(self.family, _at_least("the time", self.value, 0.0, strict=False))
+
+    @property
+    def mean(self) -> float:
+        return self.value
+
+    @property
+    def variance(self) -> float:
+        return 0.0
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return np.full(size, self.value, dtype=np.float64)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.family: self.value}
+
+
+@dataclass(frozen=True)
+class Exponential(Distribution):
+    """Exponential with the given `mean` (rate 1/mean): variance = mean², SCV = 1."""
+
+    family: ClassVar[str] = "exponential"
+    mean_time: float
+
+    def __post_init__(self) -> None:
+        _check(self.family, _positive("the mean", self.mean_time))
+
+    @property
+    def mean(self) -> float:
+        return self.mean_time
+
+    @property
+    def variance(self) -> float:
+        return self.mean_time**2
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return rng.exponential(self.mean_time, size)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.family: self.mean_time}
+
+
+@dataclass(frozen=True)
+class Uniform(Distribution):
+    """Uniform on [low, high]: mean = (low + high) / 2, variance = (high - low)² / 12."""
+
+    family: ClassVar[str] = "uniform"
+    low: float
+    high: float
+
+    def __post_init__(self) -> None:
+        given = f"(got [{_show(self.low)}, {_show(self.high)}])"
+        problems = [] if math.isfinite(self.high) else [f"high must be finite {given}"]
+        if not (math.isfinite(self.low) and self.low >= 0):
+            problems.append(f"low must be >= 0 {given}")
+        if self.low > self.high:
+            problems.append(f"low must be <= high {given}")
+        elif self.high <= 0:
+            problems.append(f"high must be > 0 {given}")
+        _check(self.family, problems)
+
+    @property
+    def mean(self) -> float:
+        return (self.low + self.high) / 2
+
+    @property
+    def variance(self) -> float:
+        return (self.high - self.low) ** 2 / 12
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return rng.uniform(self.low, self.high, size)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.family: [self.low, self.high]}
+
+
+@dataclass(frozen=True)
+class Erlang(Distribution):
+    """Sum of `k` exponentials of mean `mean`/k: gamma with integer shape k; SCV = 1/k."""
+
+    family: ClassVar[str] = "erlang"
+    k: int
+    mean_time: float
+
+    def __post_init__(self) -> None:
+        problems = _positive("'mean'", self.mean_time)
+        if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
+            problems.insert(0, f"'k' must be an integer >= 1 (got {self.k!r})")
+        _check(self.family, problems)
+
+    @property
+    def mean(self) -> float:
+        return self.mean_time
+
+    @property
+    def variance(self) -> float:
+        return self.mean_time**2 / self.k
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return rng.gamma(self.k, self.mean_time / self.k, size)
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.family: {"k": self.k, "mean": self.mean_time}}
+
+
+@dataclass(frozen=True)
+class _ByMeanAndCv(Distribution):
+    """A family given by its mean (seconds) and coefficient of variation: SCV = cv²."""
+
+    mean_time: float
+    cv: float
+
+    def __post_init__(self) -> None:
+        _check(self.family, self._problems())
+
+    def _problems(self) -> list[str]:
+        return _positive("'mean'", self.mean_time) + _positive("'cv'", self.cv)
+
+    @property
+    def mean(self) -> float:
+        return self.mean_time
+
+    @property
+    def variance(self) -> float:
+        return (self.mean_time * self.cv) ** 2
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.family: {"mean": self.mean_time, "cv": self.cv}}
+
+
+@dataclass(frozen=True)
+class Gamma(_ByMeanAndCv):
+    """Gamma by mean and cv: shape = 1/cv², scale = mean·cv² (method of moments)."""
+
+    family: ClassVar[str] = "gamma"
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return rng.gamma(1.0 / self.cv**2, self.mean_time * self.cv**2, size)
+
+
+@dataclass(frozen=True)
+class Lognormal(Distribution):
+    """Lognormal: ln X ~ Normal(mu, sigma²).
+
+    mean = exp(mu + sigma²/2), SCV = exp(sigma²) - 1, the p-quantile is exp(mu + sigma·z_p)
+    (Johnson, Kotz & Balakrishnan, *Continuous Univariate Distributions* vol. 1, ch. 14).
+    Build it with `from_mean_cv` or `from_percentiles` (median and p99, as read off a
+    dashboard); `spec_form` remembers which, for `to_spec`.
+    """
+
+    family: ClassVar[str] = "lognormal"
+    mu: float
+    sigma: float
+    spec_form: Literal["mean_cv", "median_p99"] = field(default="mean_cv", compare=False)
+
+    def __post_init__(self) -> None:
+        problems = [] if math.isfinite(self.mu) else [f"mu must be finite (got {self.mu!r})"]
+        _check(self.family, problems + _positive("sigma", self.sigma))
+
+    @classmethod
+    def from_mean_cv(cls, mean: float, cv: float) -> Lognormal:
+        """sigma² = ln(1 + cv²), mu = ln(mean) - sigma²/2."""
+        _check(cls.family, _positive("'mean'", mean) + _positive("'cv'", cv))
+        sigma_squared = math.log1p(cv**2)
+        return cls(math.log(mean) - sigma_squared / 2, math.sqrt(sigma_squared), "mean_cv")
+
+    @classmethod
+    def from_percentiles(cls, median: float, p99: float) -> Lognormal:
+        """Fit two percentiles: mu = ln(median), sigma = ln(p99 / median) / z_0.99."""
+        problems = _positive("'median'", median) + _positive("'p99'", p99)
+        if not problems and p99 <= median:
+            problems.append(f"'p99' must be > 'median' (got median {median!r}, p99 {p99!r})")
+        _check(cls.family, problems)
+        return cls(math.log(median), math.log(p99 / median) / Z_99, "median_p99")
+
+    @property
+    def mean(self) -> float:
+        return math.exp(self.mu + self.sigma**2 / 2)
+
+    @property
+    def variance(self) -> float:
+        return self.scv * self.mean**2
+
+    @property
+    def scv(self) -> float:
+        return math.expm1(self.sigma**2)
+
+    def quantile(self, probability: float) -> float:
+        """The `probability`-quantile, exp(mu + sigma·z_p)."""
+        return math.exp(self.mu + self.sigma * float(ndtri(probability)))
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return rng.lognormal(self.mu, self.sigma, size)
+
+    def to_spec(self) -> dict[str, Any]:
+        if self.spec_form == "median_p99":
+            params = {"median": math.exp(self.mu), "p99": math.exp(self.mu + self.sigma * Z_99)}
+        else:
+            params = {"mean": self.mean, "cv": math.sqrt(self.scv)}
+        return {self.family: params}
+
+
+def _weibull_shape(cv: float) -> float:
+    """Solve Γ(1+2/k) / Γ(1+1/k)² = 1 + cv² for the shape k (brentq; log-gamma for range)."""
+
+    def excess(shape: float) -> float:
+        ratio = gammaln(1 + 2 / shape) - 2 * gammaln(1 + 1 / shape)
+        return float(ratio) - math.log1p(cv**2)
+
+    lowest, highest = 0.02, 1e4  # shapes for cv from about 1.3e-4 up to about 2.7e14
+    if excess(lowest) < 0 or excess(highest) > 0:
+        raise ValueError(f"weibull: 'cv' must be between 0.0002 and 1e14 (got {_show(cv)})")
+    return float(brentq(excess, lowest, highest, xtol=1e-14, rtol=1e-12))
+
+
+@dataclass(frozen=True)
+class Weibull(_ByMeanAndCv):
+    """Weibull by mean and cv: P(X > x) = exp(-(x/λ)^k).
+
+    mean = λ·Γ(1+1/k) and SCV = Γ(1+2/k) / Γ(1+1/k)² - 1 (Johnson, Kotz & Balakrishnan vol. 1,
+    ch. 21); the shape k is solved from cv numerically, then λ = mean / Γ(1+1/k).
+    """
+
+    family: ClassVar[str] = "weibull"
+    shape: float = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        object.__setattr__(self, "shape", _weibull_shape(self.cv))
+
+    @property
+    def scale(self) -> float:
+        """λ = mean / Γ(1 + 1/k)."""
+        return self.mean_time / math.exp(float(gammaln(1 + 1 / self.shape)))
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return self.scale * rng.weibull(self.shape, size)
+
+
+@dataclass(frozen=True)
+class Pareto(Distribution):
+    """Classic (type I) Pareto by mean and tail index α > 1: P(X > x) = (x_m / x)^α, x >= x_m.
+
+    x_m = mean·(α-1)/α; variance = x_m²·α / ((α-1)²(α-2)) and SCV = 1 / (α(α-2)) for α > 2,
+    infinite otherwise (Johnson, Kotz & Balakrishnan vol. 1, ch. 20).
+    """
+
+    family: ClassVar[str] = "pareto"
+    mean_time: float
+    alpha: float
+
+    def __post_init__(self) -> None:
+        alpha = _at_least("'alpha'", self.alpha, 1.0, strict=True)
+        _check(self.family, _positive("'mean'", self.mean_time) + alpha)
+
+    @property
+    def scale(self) -> float:
+        """x_m, the smallest value."""
+        return self.mean_time * (self.alpha - 1) / self.alpha
+
+    @property
+    def mean(self) -> float:
+        return self.mean_time
+
+    @property
+    def variance(self) -> float:
+        return self.scv * self.mean_time**2
+
+    @property
+    def scv(self) -> float:
+        return 1 / (self.alpha * (self.alpha - 2)) if self.alpha > 2 else math.inf
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        # numpy's pareto is the Lomax (Pareto II) law; 1 + Lomax is classic Pareto with x_m = 1.
+        return self.scale * (1.0 + rng.pareto(self.alpha, size))
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.family: {"mean": self.mean_time, "alpha": self.alpha}}
+
+
+@dataclass(frozen=True)
+class Hyperexponential(_ByMeanAndCv):
+    """Two-phase hyperexponential H2 with balanced means, fitted to mean and cv >= 1.
+
+    Phase i is taken with probability p_i and is exponential with rate 2·p_i/mean, so that
+    p_1/rate_1 = p_2/rate_2; p_1 = (1 + sqrt((cv²-1)/(cv²+1))) / 2 (the balanced-means
+    two-moment fit, Whitt 1982, "Approximating a point process by a renewal process").
+    cv = 1 gives the exponential law.
+    """
+
+    family: ClassVar[str] = "hyperexponential"
+
+    def _problems(self) -> list[str]:
+        cv = _at_least("'cv'", self.cv, 1.0, strict=False)
+        return _positive("'mean'", self.mean_time) + cv
+
+    @property
+    def probabilities(self) -> tuple[float, float]:
+        """(p_1, p_2); p_2 = (1 - r)/2 computed as 1 / ((cv²+1)(1+r)) to avoid cancellation."""
+        ratio = math.sqrt((self.cv**2 - 1) / (self.cv**2 + 1))
+        second = 1 / ((self.cv**2 + 1) * (1 + ratio))
+        return 1 - second, second
+
+    @property
+    def phase_means(self) -> tuple[float, float]:
+        """Mean of each phase, mean / (2·p_i)."""
+        first, second = self.probabilities
+        return self.mean_time / (2 * first), self.mean_time / (2 * second)
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        first_probability = self.probabilities[0]
+        first_mean, second_mean = self.phase_means
+        in_first = rng.random(size) < first_probability
+        return rng.standard_exponential(size) * np.where(in_first, first_mean, second_mean)
+
+
+@dataclass(frozen=True)
+class Empirical(Distribution):
+    """Uniform resampling of observed times: the moments are those of the values themselves.
+
+    mean = average of the values, variance = their population variance (divide by n), since a
+    draw picks one of the n values with probability 1/n each. `source` names the CSV file the
+    values came from, if any.
+    """
+
+    family: ClassVar[str] = "empirical"
+    values: tuple[float, ...]
+    source: str | None = field(default=None, compare=False)
+    _array: Samples = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        array = np.asarray(self.values, dtype=np.float64)
+        where = f" in {self.source}" if self.source else ""
+        problems = [] if array.size else [f"needs at least one sample{where} (got [])"]
+        bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0)))
+        if bad.size:
+            first = int(bad[0])
+            problems.append(
+                f"samples must be finite and >= 0{where} (got {_show(self.values[first])} "
+                f"at index {first})"
+            )
+        _check(self.family, problems)
+        object.__setattr__(self, "values", tuple(array.tolist()))
+        object.__setattr__(self, "_array", array)
+
+    @classmethod
+    def from_csv(cls, path: Path) -> Empirical:
+        """Read one column of times (seconds, or strings with a unit); a header is skipped."""
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ValueError(f"empirical: cannot read {str(path)!r}: {error.strerror}") from None
+        values: list[float] = []
+        first_row = True
+        for line, row in enumerate(csv.reader(text.splitlines()), start=1):
+            cells = [cell.strip() for cell in row]
+            while cells and not cells[-1]:
+                cells.pop()
+            if not cells or cells[0].startswith("#"):
+                continue
+            if len(cells) != 1:
+                raise ValueError(
+                    f"empirical: {path} line {line}: expected one column of numbers "
+                    f"(got {len(cells)} columns)"
+                )
+            try:
+                values.append(parse_duration(cells[0]))
+            except ValueError:
+                if not first_row:
+                    raise ValueError(
+                        f"empirical: {path} line {line}: expected a time (got {cells[0]!r})"
+                    ) from None
+            first_row = False
+        return cls(tuple(values), source=str(path))
+
+    @property
+    def mean(self) -> float:
+        return float(self._array.mean())
+
+    @property
+    def variance(self) -> float:
+        return float(self._array.var())
+
+    def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        return self._array[rng.integers(0, self._array.size, size)]
+
+    def to_spec(self) -> dict[str, Any]:
+        return {self.family: list(self.values)}
+
+
+def block_sampler(
+    dist: Distribution, rng: np.random.Generator, block_size: int = 4096
+) -> Callable[[], float]:
+    """A zero-argument callable giving one draw per call, from blocks of `block_size`.
+
+    The draws are those of ``dist.sample(rng, block_size)`` called repeatedly, in order.
+
+    >>> draw = block_sampler(Exponential(2.0), np.random.default_rng(1), block_size=3)
+    >>> first = [draw() for _ in range(5)]
+    >>> rng = np.random.default_rng(1)
+    >>> first == rng.exponential(2.0, 3).tolist() + rng.exponential(2.0, 3).tolist()[:2]
+    True
+    """
+    if isinstance(dist, Constant):
+        value = dist.value
+        return lambda: value
+    blocks = iter(lambda: dist.sample(rng, block_size).tolist(), None)
+    return itertools.chain.from_iterable(blocks).__next__
+
+
+# --------------------------------------------------------------------------- scenario form
+
+_Time = Annotated[float, BeforeValidator(parse_duration), WithJsonSchema(duration_json_schema())]
+_PositiveTime = Annotated[
+    float, BeforeValidator(parse_duration), WithJsonSchema(duration_json_schema(positive=True))
+]
+_Number = Annotated[float, Field(json_schema_extra={"exclusiveMinimum": 0})]
+_Cv = Annotated[_Number, Field(description="coefficient of variation: standard deviation / mean")]
+
+
+class _Params(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class MeanCv(_Params):
+    """``{mean, cv}``: a mean time and a coefficient of variation."""
+
+    mean: _PositiveTime
+    cv: _Cv
+
+
+class ErlangParams(_Params):
+    """``{k, mean}``: k phases, mean time."""
+
+    k: int = Field(json_schema_extra={"minimum": 1}, description="number of phases")
+    mean: _PositiveTime
+
+
+class LognormalParams(_Params):
+    """``{mean, cv}`` or ``{median, p99}``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"oneOf": [{"required": ["mean", "cv"]}, {"required": ["median", "p99"]}]}
+    )
+    mean: _PositiveTime | None = None
+    cv: _Cv | None = None
+    median: _PositiveTime | None = None
+    p99: _PositiveTime | None = Field(default=None, description="99th percentile, > median")
+
+
+class ParetoParams(_Params):
+    """``{mean, alpha}``: mean time and tail index alpha > 1."""
+
+    mean: _PositiveTime
+    alpha: float = Field(json_schema_extra={"exclusiveMinimum": 1}, description="tail index")
+
+
+class EmpiricalFile(_Params):
+    """``{file: path.csv}``: one column of times, relative to the scenario file."""
+
+    file: str
+
+
+class _Spec(BaseModel):
+    """The scenario form of one family: a mapping with that one key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    takes: ClassVar[tuple[type, ...]] = (dict,)
+    """The YAML shapes the family's value may have (checked first, for a clear message)."""
+    form: ClassVar[str]
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        """The distribution; `base_dir` resolves relative file names."""
+        raise NotImplementedError
+
+
+_SCALAR = (int, float, str)
+
+
+class ConstantSpec(_Spec):
+    """``constant: T`` (T may be 0)."""
+
+    takes, form = _SCALAR, "a time"
+    constant: _Time
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Constant(self.constant)
+
+
+class ExponentialSpec(_Spec):
+    """``exponential: MEAN``."""
+
+    takes, form = _SCALAR, "a mean time"
+    exponential: _PositiveTime
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Exponential(self.exponential)
+
+
+class UniformSpec(_Spec):
+    """``uniform: [LOW, HIGH]``."""
+
+    takes, form = (list, tuple), "[low, high]"
+    uniform: tuple[_Time, _Time]
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Uniform(*self.uniform)
+
+
+class ErlangSpec(_Spec):
+    """``erlang: {k, mean}``."""
+
+    form = "{k, mean}"
+    erlang: ErlangParams
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Erlang(self.erlang.k, self.erlang.mean)
+
+
+class GammaSpec(_Spec):
+    """``gamma: {mean, cv}``."""
+
+    form = "{mean, cv}"
+    gamma: MeanCv
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Gamma(self.gamma.mean, self.gamma.cv)
+
+
+class LognormalSpec(_Spec):
+    """``lognormal: {mean, cv}`` or ``lognormal: {median, p99}``."""
+
+    form = "{mean, cv} or {median, p99}"
+    lognormal: LognormalParams
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        params = self.lognormal
+        given = params.model_dump(exclude_none=True)
+        if set(given) == {"mean", "cv"}:
+            return Lognormal.from_mean_cv(given["mean"], given["cv"])
+        if set(given) == {"median", "p99"}:
+            return Lognormal.from_percentiles(given["median"], given["p99"])
+        raise ValueError(f"lognormal takes {{mean, cv}} or {{median, p99}} (got {given})")
+
+
+class WeibullSpec(_Spec):
+    """``weibull: {mean, cv}``."""
+
+    form = "{mean, cv}"
+    weibull: MeanCv
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Weibull(self.weibull.mean, self.weibull.cv)
+
+
+class ParetoSpec(_Spec):
+    """``pareto: {mean, alpha}``."""
+
+    form = "{mean, alpha}"
+    pareto: ParetoParams
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Pareto(self.pareto.mean, self.pareto.alpha)
+
+
+class HyperexponentialSpec(_Spec):
+    """``hyperexponential: {mean, cv}`` with cv >= 1."""
+
+    form = "{mean, cv} with cv >= 1"
+    hyperexponential: MeanCv
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        return Hyperexponential(self.hyperexponential.mean, self.hyperexponential.cv)
+
+
+def _empirical_form(value: Any) -> str:
+    return "file" if isinstance(value, dict | EmpiricalFile) else "samples"
+
+
+class EmpiricalSpec(_Spec):
+    """``empirical: [samples...]`` or ``empirical: {file: path.csv}``."""
+
+    takes, form = (list, tuple, dict), "[samples...] or {file: path.csv}"
+    empirical: Annotated[
+        Annotated[list[_Time], Tag("samples")] | Annotated[EmpiricalFile, Tag("file")],
+        Discriminator(_empirical_form),
+    ]
+
+    def build(self, base_dir: Path | None) -> Distribution:
+        if isinstance(self.empirical, EmpiricalFile):
+            path = Path(self.empirical.file)
+            if base_dir is not None and not path.is_absolute():
+                path = base_dir / path
+            return Empirical.from_csv(path)
+        return Empirical(tuple(self.empirical))
+
+
+_SPECS: dict[str, type[_Spec]] = {
+    "constant": ConstantSpec,
+    "exponential": ExponentialSpec,
+    "uniform": UniformSpec,
+    "erlang": ErlangSpec,
+    "gamma": GammaSpec,
+    "lognormal": LognormalSpec,
+    "weibull": WeibullSpec,
+    "pareto": ParetoSpec,
+    "hyperexponential": HyperexponentialSpec,
+    "empirical": EmpiricalSpec,
+}
+FAMILIES: tuple[str, ...] = tuple(_SPECS)
+"""Every family name, in the order of DESIGN §2."""
+
+
+def _family_of(value: Any) -> str | None:
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value)))
+    if isinstance(value, _Spec):
+        return next(iter(type(value).model_fields))
+    return None
+
+
+_AnySpec = Annotated[
+    Annotated[ConstantSpec, Tag("constant")]
+    | Annotated[ExponentialSpec, Tag("exponential")]
+    | Annotated[UniformSpec, Tag("uniform")]
+    | Annotated[ErlangSpec, Tag("erlang")]
+    | Annotated[GammaSpec, Tag("gamma")]
+    | Annotated[LognormalSpec, Tag("lognormal")]
+    | Annotated[WeibullSpec, Tag("weibull")]
+    | Annotated[ParetoSpec, Tag("pareto")]
+    | Annotated[HyperexponentialSpec, Tag("hyperexponential")]
+    | Annotated[EmpiricalSpec, Tag("empirical")],
+    Discriminator(_family_of),
+]
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _validate(
+    value: Any, handler: ValidatorFunctionWrapHandler, info: ValidationInfo
+) -> Distribution:
+    """Check the one-key shape and the family, parse its spec model, build the object."""
+    if isinstance(value, Distribution):
+        return value
+    if not isinstance(value, dict) or len(value) != 1:
+        raise PydanticCustomError(
+            "distribution_shape",
+            "a distribution is a mapping with exactly one key, the family (got {given})",
+            {"given": _short(value)},
+        )
+    ((family, params),) = value.items()
+    spec_type = _SPECS.get(family) if isinstance(family, str) else None
+    if spec_type is None:
+        raise PydanticCustomError(
+            "distribution_family",
+            "unknown distribution family {family} (expected one of: {families})",
+            {"family": repr(family), "families": ", ".join(FAMILIES)},
+        )
+    if not isinstance(params, spec_type.takes):
+        raise PydanticCustomError(
+            "distribution_form",
+            "{family} takes {form} (got {given})",
+            {"family": family, "form": spec_type.form, "given": _short(params)},
+        )
+    spec: _Spec = handler(value)
+    base_dir = (info.context or {}).get("base_dir")
+    return spec.build(Path(base_dir) if base_dir is not None else None)
+
+
+class _DistributionSchema:
+    """Pydantic hooks of `DistributionField`: validate via the family models, dump `to_spec`."""
+
+    def __get_pydantic_core_schema__(
+        self, source: Any, handler: GetCoreSchemaHandler
+    ) -> core_schema.CoreSchema:
+        return core_schema.with_info_wrap_validator_function(
+            _validate,
+            handler.generate_schema(_AnySpec),
+            serialization=core_schema.plain_serializer_function_ser_schema(
+                _to_spec, return_schema=core_schema.dict_schema()
+            ),
+        )
+
+    def __get_pydantic_json_schema__(
+        self, schema: core_schema.CoreSchema, handler: GetJsonSchemaHandler
+    ) -> JsonSchemaValue:
+        json_schema = handler(schema)
+        description = "a distribution: a mapping with one key, the family (times in seconds)"
+        return {**json_schema, "description": description}
+
+
+def _to_spec(dist: Distribution) -> dict[str, Any]:
+    return dist.to_spec()
+
+
+DistributionField = Annotated[Distribution, _DistributionSchema()]
+"""Field type of a distribution in the scenario models (validates, dumps and documents)."""
+
+
+@functools.cache
+def _adapter() -> TypeAdapter[Distribution]:
+    return TypeAdapter(DistributionField, config=ConfigDict(title="distribution"))
+
+
+def parse_distribution(value: Any, base_dir: Path | str | None = None) -> Distribution:
+    """A distribution from its scenario form; `base_dir` resolves relative CSV file names.
+
+    Raises `pydantic.ValidationError` (a `ValueError`) naming the family, rule and value.
+    """
+    context = {"base_dir": Path(base_dir)} if base_dir is not None else None
+    return _adapter().validate_python(value, context=context)
