@@ -227,8 +227,8 @@ def _problem_from_pydantic(detail: ErrorDetails, prefix: tuple[str, ...]) -> Pro
         bound = next(iter(context.values()))
         return Problem(path, f"must be {comparisons[kind]} {bound} (got {_short(given)})")
     message = str(detail["msg"]).removeprefix("Value error, ")
-    if "(got" in message:
-        return Problem(path, message)
+    if "(got" in message or (given is not None and f"'{given}'" in message):
+        return Problem(path, message)  # the message already shows the value given
     return Problem(path, f"{message[0].lower()}{message[1:]} (got {_short(given)})")
 
 

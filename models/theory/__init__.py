@@ -1,0 +1,73 @@
+"""Classic queueing theory as pure functions: single stations, priorities, fork-join, networks.
+
+Units: rates per second, times in seconds, lengths in customers. Every function states its
+assumptions, its formula and its source, and never returns a negative or NaN mean: a station
+without a steady state comes back with `stable=False` and `math.inf` waiting and queue means.
+Invalid arguments raise `ValueError` naming the argument, the rule and the value given.
+"""
+
+from models.theory.erlang import erlang_b, erlang_c
+from models.theory.fork_join import (
+    ForkJoinPrediction,
+    fork_join_nelson_tantawi,
+    fork_join_two_mm1,
+)
+from models.theory.general import (
+    gg_c_allen_cunneen,
+    gi_m1_erlang_arrivals,
+    gi_m1_erlang_arrivals_response_time_quantile,
+    gi_m1_erlang_arrivals_sigma,
+    gi_m1_erlang_arrivals_waiting_time_quantile,
+    md1,
+    mg1,
+)
+from models.theory.jackson import JacksonPrediction, jackson_network
+from models.theory.markovian import (
+    mm1,
+    mm1_response_time_quantile,
+    mm_infinity,
+    mmc,
+    mmc_response_time_quantile,
+    mmc_response_time_survival,
+    mmc_waiting_time_quantile,
+    mmck,
+)
+from models.theory.mva import MVAResult, mva_exact, mva_schweitzer
+from models.theory.prediction import StationPrediction
+from models.theory.priority import (
+    PriorityPrediction,
+    mg1_priority_nonpreemptive,
+    mmc_priority_nonpreemptive,
+)
+
+__all__ = [
+    "ForkJoinPrediction",
+    "JacksonPrediction",
+    "MVAResult",
+    "PriorityPrediction",
+    "StationPrediction",
+    "erlang_b",
+    "erlang_c",
+    "fork_join_nelson_tantawi",
+    "fork_join_two_mm1",
+    "gg_c_allen_cunneen",
+    "gi_m1_erlang_arrivals",
+    "gi_m1_erlang_arrivals_response_time_quantile",
+    "gi_m1_erlang_arrivals_sigma",
+    "gi_m1_erlang_arrivals_waiting_time_quantile",
+    "jackson_network",
+    "md1",
+    "mg1",
+    "mg1_priority_nonpreemptive",
+    "mm1",
+    "mm1_response_time_quantile",
+    "mm_infinity",
+    "mmc",
+    "mmc_priority_nonpreemptive",
+    "mmc_response_time_quantile",
+    "mmc_response_time_survival",
+    "mmc_waiting_time_quantile",
+    "mmck",
+    "mva_exact",
+    "mva_schweitzer",
+]

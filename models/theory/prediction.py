@@ -1,0 +1,82 @@
+"""The result of a single-station formula: what a queueing model predicts for one station.
+
+All times are in seconds, all rates per second, lengths in customers (requests, messages).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, kw_only=True)
+class StationPrediction:
+    """Steady-state means of one station, as predicted by the model named in `method`.
+
+    When the station has no steady state (`stable=False`: unbounded waiting room and offered
+    load >= number of servers) the waiting and queue means are `math.inf`, never negative or NaN.
+    """
+
+    method: str
+    """The model used, e.g. ``"M/M/c (Erlang C)"``."""
+    exact: bool
+    """True when the formula is exact under its assumptions, False for an approximation."""
+    arrival_rate: float
+    """Offered arrival rate (per second), before any loss."""
+    throughput: float
+    """Long-run departure rate: arrivals admitted, or the saturated service rate if unstable."""
+    offered_load: float
+    """Arrival rate x mean service time, in Erlangs (busy servers needed to serve everything)."""
+    utilization: float
+    """Long-run busy fraction of each server, <= 1; 0 for an infinite-server station."""
+    stable: bool
+    """Whether a steady state exists (always True for a finite waiting room)."""
+    mean_waiting_time: float
+    """Mean time an admitted customer spends queued before service starts (seconds)."""
+    mean_response_time: float
+    """Mean waiting time plus service time of an admitted customer (seconds)."""
+    mean_queue_length: float
+    """Time-average number of customers waiting, not counting those in service."""
+    mean_in_system: float
+    """Time-average number of customers waiting or in service."""
+    p_wait: float
+    """Probability that an admitted customer has to wait (all servers busy on arrival)."""
+    loss_probability: float
+    """Probability that an arrival is turned away (finite waiting room only)."""
+
+
+def unstable_station(
+    *, method: str, exact: bool, arrival_rate: float, offered_load: float, servers: int
+) -> StationPrediction:
+    """The prediction for a station without a steady state: infinite waits, saturated servers.
+
+    Every server is busy forever, so the throughput is servers / mean service time and each
+    server's utilization is 1; waiting and queue means grow without bound (`math.inf`).
+    """
+    mean_service_time = offered_load / arrival_rate
+    return StationPrediction(
+        method=method,
+        exact=exact,
+        arrival_rate=arrival_rate,
+        throughput=servers / mean_service_time,
+        offered_load=offered_load,
+        utilization=1.0,
+        stable=False,
+        mean_waiting_time=math.inf,
+        mean_response_time=math.inf,
+        mean_queue_length=math.inf,
+        mean_in_system=math.inf,
+        p_wait=1.0,
+        loss_probability=0.0,
+    )
+
+
+def exponential_tail_quantile(p_positive: float, rate: float, q: float) -> float:
+    """Quantile of a time that is 0 with probability 1 - p and Exp(rate) with probability p.
+
+    With P(X > t) = p e^{-rate t}, the q-quantile is 0 when 1 - q >= p, else
+    ln(p / (1 - q)) / rate. This is the waiting time of M/M/c and GI/M/c in FCFS order.
+    """
+    if 1.0 - q >= p_positive:
+        return 0.0
+    return math.log(p_positive / (1.0 - q)) / rate
