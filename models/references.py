@@ -11,7 +11,15 @@ from collections.abc import Iterator
 import networkx as nx
 
 from models.errors import Problem
-from models.schema import BranchStep, CallSpec, CallStep, ParallelStep, Scenario, Step
+from models.schema import (
+    BranchStep,
+    CallSpec,
+    CallStep,
+    ParallelStep,
+    PublishStep,
+    Scenario,
+    Step,
+)
 
 
 def walk_steps(steps: list[Step], path: str) -> Iterator[tuple[str, Step]]:
@@ -85,6 +93,14 @@ def check_references(scenario: Scenario) -> list[Problem]:
                 problems.append(target)
         else:
             problems.extend(_check_calls(scenario, flow.body(), f"workload.{flow_name}.steps"))
+    for topic_name, topic in scenario.topics.items():
+        for service_name, subscriber in topic.subscribers.items():
+            call = CallSpec(service=service_name, operation=subscriber.operation)
+            target = _resolve_call(
+                scenario, call, f"topics.{topic_name}.subscribers.{service_name}"
+            )
+            if isinstance(target, Problem):
+                problems.append(target)
     for cycle in nx.simple_cycles(call_graph(scenario)):
         chain = " -> ".join(f"{service}.{operation}" for service, operation in [*cycle, cycle[0]])
         service, operation = cycle[0]
@@ -104,4 +120,12 @@ def _check_calls(scenario: Scenario, steps: list[Step], base: str) -> list[Probl
             target = _resolve_call(scenario, step.call, f"{path}.call")
             if isinstance(target, Problem):
                 problems.append(target)
+        elif isinstance(step, PublishStep) and step.publish.topic not in scenario.topics:
+            known = ", ".join(sorted(scenario.topics)) or "none"
+            problems.append(
+                Problem(
+                    f"{path}.publish.topic",
+                    f"unknown topic '{step.publish.topic}' (topics: {known})",
+                )
+            )
     return problems

@@ -8,6 +8,7 @@ after parsing by `models.references`, because they need the whole file.
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Any, Literal
 
@@ -24,7 +25,7 @@ from pydantic import (
 )
 
 from models.distributions import DistributionField
-from models.units import Duration, PositiveDuration, Rate
+from models.units import Duration, PositiveDuration, Rate, parse_rate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
@@ -83,6 +84,23 @@ class CallSpec(StrictModel):
     retries: int = Field(default=0, ge=0, description="attempts after a timeout or a drop")
 
 
+def _publish_from_string(value: Any) -> Any:
+    """``publish: order-placed`` is shorthand for ``publish: {topic: order-placed}``."""
+    return {"topic": value} if isinstance(value, str) else value
+
+
+class PublishSpec(StrictModel):
+    """An event published to a topic; the publishing operation goes on at once."""
+
+    topic: Name
+    probability: Probability = Field(default=1.0, description="chance that it is published")
+    count: int = Field(default=1, ge=1, description="messages published by the step")
+    key: str | int | None = Field(
+        default=None,
+        description="a fixed message key (partitioning: key); default: drawn from the topic's keys",
+    )
+
+
 class WorkStep(StrictModel):
     """Hold the server for a sampled time."""
 
@@ -100,6 +118,15 @@ class CallStep(StrictModel):
 
     call: Annotated[
         CallSpec, BeforeValidator(_call_from_string, json_schema_input_type=str | CallSpec)
+    ]
+
+
+class PublishStep(StrictModel):
+    """Publish to a topic (fire and forget)."""
+
+    publish: Annotated[
+        PublishSpec,
+        BeforeValidator(_publish_from_string, json_schema_input_type=str | PublishSpec),
     ]
 
 
@@ -130,11 +157,12 @@ class ParallelStep(StrictModel):
     parallel: Annotated[list[list[Step]], Field(min_length=1)]
 
 
-STEP_KINDS = "work, delay, call, parallel, branch"
+STEP_KINDS = "work, delay, call, publish, parallel, branch"
 Step = Annotated[
     Annotated[WorkStep, Tag("work")]
     | Annotated[DelayStep, Tag("delay")]
     | Annotated[CallStep, Tag("call")]
+    | Annotated[PublishStep, Tag("publish")]
     | Annotated[ParallelStep, Tag("parallel")]
     | Annotated[BranchStep, Tag("branch")],
     one_key_union(STEP_KINDS),
@@ -181,6 +209,60 @@ class Service(StrictModel):
         return self.workers == "unlimited"
 
 
+# --------------------------------------------------------------------------- topics
+
+
+def _subscriber_from_string(value: Any) -> Any:
+    """``payment: charge`` is shorthand for ``payment: {operation: charge}``."""
+    return {"operation": value} if isinstance(value, str) else value
+
+
+class Subscriber(StrictModel):
+    """A consumer group: the subscribing service runs `operation` for every message."""
+
+    operation: Name | None = Field(
+        default=None, description="may be omitted when the service has a single operation"
+    )
+    concurrency: int = Field(default=1, ge=1, description="consumer threads per replica")
+
+
+class KeySpace(StrictModel):
+    """Message keys for `partitioning: key`: `count` keys with Zipf popularity `skew`."""
+
+    count: int = Field(ge=1)
+    skew: float = Field(default=0.0, ge=0.0, description="Zipf exponent; 0 = uniform keys")
+
+
+class Topic(StrictModel):
+    """A log (Kafka-like, partitioned, ordered) or a queue (RabbitMQ/SQS-like, competing)."""
+
+    type: Literal["log", "queue"] = "log"
+    partitions: int = Field(default=1, ge=1)
+    partitioning: Literal["random", "round_robin", "key"] = "random"
+    keys: KeySpace | None = None
+    delivery_latency: DistributionField | None = None
+    subscribers: dict[
+        Name,
+        Annotated[
+            Subscriber,
+            BeforeValidator(_subscriber_from_string, json_schema_input_type=str | Subscriber),
+        ],
+    ] = Field(default_factory=dict, description="one consumer group per subscribing service")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Topic:
+        if self.type == "queue" and self.partitions != 1:
+            raise ValueError(
+                f"a queue topic has no partitions: remove 'partitions' or use type: log "
+                f"(got partitions: {self.partitions})"
+            )
+        if self.partitioning == "key" and self.keys is None:
+            raise ValueError("partitioning: key needs 'keys: {count, skew}'")
+        if self.keys is not None and self.partitioning != "key":
+            raise ValueError(f"'keys' applies only to partitioning: key (got {self.partitioning})")
+        return self
+
+
 # --------------------------------------------------------------------------- workload
 
 
@@ -202,11 +284,42 @@ class InterarrivalArrivals(StrictModel):
     interarrival: DistributionField
 
 
-ARRIVAL_KINDS = "poisson, constant, interarrival"
+NonNegativeRate = Annotated[float, BeforeValidator(parse_rate), Field(ge=0)]
+
+
+class RateChange(StrictModel):
+    """From time `at` (since the start of the run, warm-up included) the rate is `rate`."""
+
+    at: Duration
+    rate: NonNegativeRate
+
+
+class ProfileArrivals(StrictModel):
+    """Poisson arrivals with a piecewise-constant rate: steps and spikes of load."""
+
+    profile: Annotated[list[RateChange], Field(min_length=1)]
+
+    @field_validator("profile")
+    @classmethod
+    def _ordered_from_zero(cls, changes: list[RateChange]) -> list[RateChange]:
+        if changes[0].at != 0:
+            raise ValueError(f"the first rate change must be at 0 (got {changes[0].at:g})")
+        for before, after in itertools.pairwise(changes):
+            if after.at <= before.at:
+                raise ValueError(
+                    f"rate changes must be in increasing time (got {after.at:g} after {before.at:g})"
+                )
+        if all(change.rate == 0 for change in changes):
+            raise ValueError("a rate profile needs a positive rate somewhere")
+        return changes
+
+
+ARRIVAL_KINDS = "poisson, constant, interarrival, profile"
 Arrivals = Annotated[
     Annotated[PoissonArrivals, Tag("poisson")]
     | Annotated[ConstantArrivals, Tag("constant")]
-    | Annotated[InterarrivalArrivals, Tag("interarrival")],
+    | Annotated[InterarrivalArrivals, Tag("interarrival")]
+    | Annotated[ProfileArrivals, Tag("profile")],
     one_key_union(ARRIVAL_KINDS),
 ]
 
@@ -268,11 +381,21 @@ class Scenario(StrictModel):
     description: str = ""
     simulation: Simulation
     services: dict[Name, Service] = Field(default_factory=dict)
+    topics: dict[Name, Topic] = Field(default_factory=dict)
     workload: Annotated[dict[Name, Flow], Field(min_length=1)]
     variants: dict[Name, dict[str, Any]] = Field(
         default_factory=dict,
         description="candidate topologies: {NAME: {dotted.path: value}} overriding the base",
     )
+
+    @model_validator(mode="after")
+    def _names_unique(self) -> Scenario:
+        shared = sorted(set(self.services) & set(self.topics))
+        if shared:
+            raise ValueError(
+                f"service and topic names must be unique together (both: {', '.join(shared)})"
+            )
+        return self
 
     _source: str = PrivateAttr(default="<scenario>")
     _variant: str | None = PrivateAttr(default=None)

@@ -9,6 +9,7 @@ environment and its random streams.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Sequence
 from typing import Any
 
@@ -18,15 +19,27 @@ from models import schema
 from models.distributions import Distribution, block_sampler
 from sim.runtime import CompiledStep
 from sim.stations import ServiceRuntime
-from sim.steps import BranchStep, CallStep, HoldStep, ParallelStep
+from sim.steps import BranchStep, CallStep, HoldStep, ParallelStep, PublishStep
 from sim.streams import Streams
-from sim.workload import ClosedClients, FlowRuntime, OpenArrivals
+from sim.timeseries import TimeSeriesSampler
+from sim.topics import ConsumerGroup, TopicRuntime
+from sim.workload import ClosedClients, FlowRuntime, OpenArrivals, ProfileArrivals
+
+Trace = list[tuple[str, str, int, int, float]]
 
 
 class Replication:
     """One independent run of a scenario with its own environment and random streams."""
 
-    def __init__(self, scenario: schema.Scenario, replication: int, seed: int) -> None:
+    def __init__(
+        self,
+        scenario: schema.Scenario,
+        replication: int,
+        seed: int,
+        trace: Trace | None = None,
+    ) -> None:
+        """Build everything; `trace`, if given, collects (topic, group, partition, message,
+        start time) for every message a consumer starts (for order checks in tests)."""
         self.scenario = scenario
         self.env = simpy.Environment()
         self.streams = Streams(seed, replication)
@@ -35,6 +48,9 @@ class Replication:
         self.end = settings.warmup + settings.duration
         self.services = {
             name: ServiceRuntime(name, spec, self) for name, spec in scenario.services.items()
+        }
+        self.topics = {
+            name: TopicRuntime(name, spec, self) for name, spec in scenario.topics.items()
         }
         self._operations: dict[tuple[str, str], list[CompiledStep]] = {}
         self._pending_calls: list[tuple[CallStep, str, str]] = []
@@ -47,10 +63,21 @@ class Replication:
         }
         for call, service_name, operation_name in self._pending_calls:
             call.operation = self._operations[(service_name, operation_name)]
+        for topic_name, topic in scenario.topics.items():
+            for service_name, subscriber in topic.subscribers.items():
+                operation_name, _ = scenario.operation(service_name, subscriber.operation)
+                threads = scenario.services[service_name].replicas * subscriber.concurrency
+                handler = self._operations[(service_name, operation_name)]
+                runtime = self.topics[topic_name]
+                runtime.groups.append(
+                    ConsumerGroup(runtime, service_name, subscriber, threads, handler, trace)
+                )
+        self.sampler_of_series = TimeSeriesSampler(self, settings.resolved_sample_interval)
 
     # ------------------------------------------------------------------ building
 
-    def _sampler(self, distribution: Distribution, path: str) -> Any:
+    def sampler(self, distribution: Distribution, path: str) -> Any:
+        """A fast sampler of `distribution` on the stream named `path`."""
         return block_sampler(distribution, self.streams.generator(path))
 
     def _compile(self, steps: Sequence[schema.Step], path: str) -> list[CompiledStep]:
@@ -58,9 +85,9 @@ class Replication:
 
     def _compile_step(self, step: schema.Step, path: str) -> CompiledStep:
         if isinstance(step, schema.WorkStep):
-            return HoldStep(self.env, self._sampler(step.work, f"{path}.work"))
+            return HoldStep(self.env, self.sampler(step.work, f"{path}.work"))
         if isinstance(step, schema.DelayStep):
-            return HoldStep(self.env, self._sampler(step.delay, f"{path}.delay"))
+            return HoldStep(self.env, self.sampler(step.delay, f"{path}.delay"))
         if isinstance(step, schema.CallStep):
             spec = step.call
             operation_name, _ = self.scenario.operation(spec.service, spec.operation)
@@ -74,6 +101,15 @@ class Replication:
             )
             self._pending_calls.append((call, spec.service, operation_name))
             return call
+        if isinstance(step, schema.PublishStep):
+            publish = step.publish
+            return PublishStep(
+                self.topics[publish.topic],
+                publish.probability,
+                publish.count,
+                publish.key,
+                self.streams.uniform(f"{path}.publish"),
+            )
         if isinstance(step, schema.BranchStep):
             return BranchStep(
                 [option.probability for option in step.branch],
@@ -96,13 +132,17 @@ class Replication:
         path = f"workload.{name}"
         runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
         runtime.body = self._compile(flow.body(), f"{path}.steps")
-        source: OpenArrivals | ClosedClients
+        source: OpenArrivals | ClosedClients | ProfileArrivals
         if flow.clients is not None:
             think = flow.think_time
             think_sampler = (
-                self._sampler(think, f"{path}.think_time") if think is not None else _zero
+                self.sampler(think, f"{path}.think_time") if think is not None else _zero
             )
             source = ClosedClients(self.env, runtime, flow.clients, think_sampler)
+        elif isinstance(flow.arrivals, schema.ProfileArrivals):
+            changes = [(change.at, change.rate) for change in flow.arrivals.profile]
+            unit = _exponential_sampler(self.streams.generator(f"{path}.arrivals"), 1.0)
+            source = ProfileArrivals(self.env, runtime, changes, unit)
         else:
             source = OpenArrivals(self.env, runtime, self._interarrival(flow, path))
         source.start()
@@ -127,6 +167,7 @@ class Replication:
         """Run to the end of the measured period and return this replication's statistics."""
         if self.warmup > 0:
             self.env.timeout(self.warmup).callbacks.append(self._end_warmup)
+        self.sampler_of_series.start()
         self.env.run(until=self.end)
         duration = self.end - self.warmup
         return {
@@ -134,12 +175,18 @@ class Replication:
             "services": {
                 name: service.summary(self.end, duration) for name, service in self.services.items()
             },
+            "topics": {
+                name: topic.summary(self.end, duration) for name, topic in self.topics.items()
+            },
+            "timeseries": self.sampler_of_series.columns(),
         }
 
     def _end_warmup(self, _event: object) -> None:
         now = self.env.now
         for service in self.services.values():
             service.reset(now)
+        for topic in self.topics.values():
+            topic.reset(now)
 
 
 def _zero() -> float:
@@ -147,8 +194,6 @@ def _zero() -> float:
 
 
 def _exponential_sampler(rng: Any, mean: float) -> Any:
-    import itertools
-
     blocks = iter(lambda: rng.exponential(mean, 4096).tolist(), None)
     return itertools.chain.from_iterable(blocks).__next__
 

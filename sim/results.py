@@ -85,7 +85,21 @@ class Results:
     warnings: list[str] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        self.series = [replication.pop("timeseries", None) for replication in self.replications]
         self.summary = aggregate(self.replications)
+
+    def timeseries(self) -> pd.DataFrame:
+        """Long-format time series of every replication: replication, time, kind, entity,
+        metric, value (see `sim.timeseries`)."""
+        frames = [
+            pd.DataFrame(columns).assign(replication=index)
+            for index, columns in enumerate(self.series)
+            if columns is not None
+        ]
+        names = ["replication", "time", "kind", "entity", "metric", "value"]
+        if not frames:
+            return pd.DataFrame(columns=names)
+        return pd.concat(frames, ignore_index=True)[names]
 
     def to_dict(self) -> dict[str, Any]:
         """The results in the JSON contract of DESIGN §3 (non-finite numbers as null)."""

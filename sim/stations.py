@@ -88,9 +88,10 @@ class ServiceRuntime:
         self._choose = self._chooser(spec.balancing, uniform)
         self._only = self.replicas[0] if len(self.replicas) == 1 else None
         self._ended = self._operation_ended
-        self._waiting_total = 0
-        self._present_total = 0
-        self._busy_total = 0
+        self.waiting_total = 0
+        self.present_total = 0
+        self.busy_total = 0
+        self.busy_area_total = 0.0  # never reset: for the time series
         self._last_change = self.env.now
 
     def _chooser(self, balancing: str, uniform: Callable[[], float]) -> Callable[[], Replica]:
@@ -115,22 +116,23 @@ class ServiceRuntime:
         """A job for one of this service's operations (async if its calls do not block)."""
         return self._job_type(request, self, operation, self._ended, on_reply, caller)
 
-    def _integrate(self, now: float) -> None:
+    def integrate(self, now: float) -> None:
         """Accumulate the time-weighted levels up to `now` (call before every change)."""
         elapsed = now - self._last_change
         if elapsed:
             stats = self.stats
-            stats.area_waiting += self._waiting_total * elapsed
-            stats.area_present += self._present_total * elapsed
-            stats.area_busy += self._busy_total * elapsed
+            stats.area_waiting += self.waiting_total * elapsed
+            stats.area_present += self.present_total * elapsed
+            stats.area_busy += self.busy_total * elapsed
+            self.busy_area_total += self.busy_total * elapsed
             self._last_change = now
 
     def reset(self, now: float) -> None:
         """Discard everything observed before `now` (end of warm-up), keep the current state."""
-        self._integrate(now)
+        self.integrate(now)
         self.stats = ServiceStats(now)
-        self.stats.max_waiting = self._waiting_total
-        self.stats.max_present = self._present_total
+        self.stats.max_waiting = self.waiting_total
+        self.stats.max_present = self.present_total
 
     # ------------------------------------------------------------------ admission
 
@@ -145,26 +147,26 @@ class ServiceRuntime:
         replica = self._only or self._choose()
         job.replica = replica
         if replica.busy < replica.workers:
-            self._integrate(now)
+            self.integrate(now)
             replica.present += 1
-            self._present_total += 1
-            if self._present_total > stats.max_present:
-                stats.max_present = self._present_total
+            self.present_total += 1
+            if self.present_total > stats.max_present:
+                stats.max_present = self.present_total
             self._start(job, replica, now)
         elif replica.waiting() >= replica.capacity:
             stats.dropped += 1
             request.work_ended(now)
             job.on_reply(job, "dropped")
         else:
-            self._integrate(now)
+            self.integrate(now)
             self._admit(replica)
             self._enqueue(job, replica)
 
     def _admit(self, replica: Replica) -> None:
         replica.present += 1
-        self._present_total += 1
-        if self._present_total > self.stats.max_present:
-            self.stats.max_present = self._present_total
+        self.present_total += 1
+        if self.present_total > self.stats.max_present:
+            self.stats.max_present = self.present_total
 
     def _enqueue(self, job: Job, replica: Replica) -> None:
         if replica.fifo is not None:
@@ -172,9 +174,9 @@ class ServiceRuntime:
         else:
             assert replica.heap is not None
             heapq.heappush(replica.heap, (job.priority, next(self._sequence), job))
-        self._waiting_total += 1
-        if self._waiting_total > self.stats.max_waiting:
-            self.stats.max_waiting = self._waiting_total
+        self.waiting_total += 1
+        if self.waiting_total > self.stats.max_waiting:
+            self.stats.max_waiting = self.waiting_total
 
     def _dequeue(self, replica: Replica) -> Job | None:
         if replica.fifo is not None:
@@ -185,7 +187,7 @@ class ServiceRuntime:
             if not replica.heap:
                 return None
             job = heapq.heappop(replica.heap)[2]
-        self._waiting_total -= 1
+        self.waiting_total -= 1
         return job
 
     # ------------------------------------------------------------------ service
@@ -194,7 +196,7 @@ class ServiceRuntime:
         """Give `job` a worker (levels already integrated to `now`); fresh jobs start their
         steps, resumed ones go on."""
         replica.busy += 1
-        self._busy_total += 1
+        self.busy_total += 1
         job.holding = True
         if job.start_time is not None:
             job.resumed()
@@ -215,9 +217,9 @@ class ServiceRuntime:
         stats = self.stats
         stats.completed += 1
         stats.response_time.add(now - job.arrival_time)
-        self._integrate(now)
+        self.integrate(now)
         replica.present -= 1
-        self._present_total -= 1
+        self.present_total -= 1
         if job.holding:  # (a non-blocking job whose last step was a call holds none)
             self._free_worker(job, replica, now)
         job.on_reply(job, outcome)
@@ -226,14 +228,14 @@ class ServiceRuntime:
     def release(self, job: Job) -> None:
         """The job gives its worker back while it waits for replies (non-blocking calls)."""
         now = self.env.now
-        self._integrate(now)
+        self.integrate(now)
         self._free_worker(job, job.replica, now)
 
     def reacquire(self, job: Job) -> None:
         """A job that released its worker needs one again; it queues without a capacity check."""
         replica = job.replica
         now = self.env.now
-        self._integrate(now)
+        self.integrate(now)
         if replica.busy < replica.workers:
             self._start(job, replica, now)
         else:
@@ -242,7 +244,7 @@ class ServiceRuntime:
     def _free_worker(self, job: Job, replica: Replica, now: float) -> None:
         job.holding = False
         replica.busy -= 1
-        self._busy_total -= 1
+        self.busy_total -= 1
         following = self._dequeue(replica)
         if following is not None:
             self._start(following, replica, now)
@@ -251,7 +253,7 @@ class ServiceRuntime:
 
     def summary(self, now: float, duration: float) -> dict[str, object]:
         """The service's statistics in the shape of DESIGN §3."""
-        self._integrate(now)
+        self.integrate(now)
         stats = self.stats
         elapsed = now - stats.since
         busy_mean = stats.area_busy / elapsed
@@ -267,7 +269,7 @@ class ServiceRuntime:
             "in_system": {
                 "mean": stats.area_present / elapsed,
                 "max": stats.max_present,
-                "final": self._present_total,
+                "final": self.present_total,
             },
             "waiting_time": stats.waiting_time.summary(),
             "response_time": stats.response_time.summary(),

@@ -20,6 +20,7 @@ from sim.runtime import CompiledStep, Frame, Job, Outcome, reply_to_caller
 
 if TYPE_CHECKING:
     from sim.stations import ServiceRuntime
+    from sim.topics import TopicRuntime
 
 
 class HoldStep:
@@ -174,3 +175,31 @@ class Join:
             self.parent.job.branch_ended()
         else:
             self.parent.proceed(self.failure)
+
+
+class PublishStep:
+    """Publish `count` messages to a topic with `probability`; the frame goes on at once."""
+
+    __slots__ = ("count", "key", "probability", "topic", "uniform")
+
+    def __init__(
+        self,
+        topic: TopicRuntime,
+        probability: float,
+        count: int,
+        key: str | int | None,
+        uniform: Callable[[], float],
+    ) -> None:
+        self.topic = topic
+        self.probability = probability
+        self.count = count
+        self.key = key
+        self.uniform = uniform
+
+    def run(self, frame: Frame) -> None:
+        """Publish (fire and forget) and continue with the next step."""
+        if self.probability >= 1.0 or self.uniform() < self.probability:
+            request = frame.job.request
+            for _ in range(self.count):
+                self.topic.publish(request, self.key)
+        frame.advance()

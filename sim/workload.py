@@ -11,6 +11,8 @@ arrived = completed + dropped + failed + in flight holds exactly at the end of t
 
 from __future__ import annotations
 
+import bisect
+import math
 from collections.abc import Callable, Sequence
 
 import simpy
@@ -48,6 +50,7 @@ class FlowRuntime:
         self.body: Sequence[CompiledStep] = ()  # set once the operations are compiled
         self.stats = FlowStats()
         self.in_flight = 0
+        self.interval_responses: list[float] = []  # successful responses since the last sample
         self.on_response: Callable[[], None] | None = None  # closed flows: the client thinks
 
     def arrive(self, _event: object = None) -> None:
@@ -65,6 +68,8 @@ class FlowRuntime:
         now = self.env.now
         request.responded = True
         request.outcome = outcome
+        if outcome is None:
+            self.interval_responses.append(now - request.arrival_time)
         if request.measured:
             stats = self.stats
             if outcome is None:
@@ -145,3 +150,49 @@ class ClosedClients:
 
     def _think(self) -> None:
         self.env.timeout(self.think_time()).callbacks.append(self.flow.arrive)
+
+
+class ProfileArrivals:
+    """Poisson arrivals whose rate is piecewise constant: `changes` = [(time, rate), ...].
+
+    The next arrival is found by inverting the integrated rate: with E ~ Exp(1), it is the
+    time t at which the integral of the rate from now to t reaches E (exact for a
+    non-homogeneous Poisson process; Ross, "Simulation", §5.5).
+    """
+
+    def __init__(
+        self,
+        env: simpy.Environment,
+        flow: FlowRuntime,
+        changes: Sequence[tuple[float, float]],
+        unit_exponential: Callable[[], float],
+    ) -> None:
+        self.env = env
+        self.flow = flow
+        self.starts = [start for start, _ in changes]
+        self.rates = [rate for _, rate in changes]
+        self.unit_exponential = unit_exponential
+
+    def start(self) -> None:
+        """Schedule the first arrival."""
+        self._schedule(0.0)
+
+    def _schedule(self, now: float) -> None:
+        remaining = self.unit_exponential()
+        segment = bisect.bisect_right(self.starts, now) - 1
+        time = now
+        while True:
+            rate = self.rates[segment]
+            end = self.starts[segment + 1] if segment + 1 < len(self.starts) else math.inf
+            if rate > 0 and time + remaining / rate <= end:
+                self.env.timeout(time + remaining / rate - now).callbacks.append(self._arrival)
+                return
+            if end == math.inf:
+                return  # the rate stays 0 forever: no more arrivals
+            remaining -= rate * (end - time)
+            time = end
+            segment += 1
+
+    def _arrival(self, _event: object) -> None:
+        self._schedule(self.env.now)
+        self.flow.arrive()

@@ -1,0 +1,76 @@
+"""Time series of one replication: backlog, utilization and flow rates every sample interval.
+
+Sampled from time 0 (warm-up included, so that plots can shade it) every
+`simulation.sample_interval`. Levels (queue length, in system, lag) are the values at the
+sample instant; utilization, throughput and p99 are over the interval that ends there.
+Stored in long format: (time, kind, entity, metric, value).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from sim.engine import Replication
+
+Row = tuple[float, str, str, str, float]
+
+
+class TimeSeriesSampler:
+    """Records the state of every service, consumer group and flow at a fixed interval."""
+
+    def __init__(self, replication: Replication, interval: float) -> None:
+        self.replication = replication
+        self.interval = interval
+        self.rows: list[Row] = []
+        self._busy_area = {name: 0.0 for name in replication.services}
+        self._group_busy_area: dict[tuple[str, str], float] = {}
+        self._last_time = 0.0
+
+    def start(self) -> None:
+        """Take the first sample one interval after time 0."""
+        self.replication.env.timeout(self.interval).callbacks.append(self._sample)
+
+    def _sample(self, _event: object) -> None:
+        replication = self.replication
+        now = replication.env.now
+        elapsed = now - self._last_time
+        rows = self.rows
+        for name, service in replication.services.items():
+            service.integrate(now)
+            rows.append((now, "service", name, "queue_length", float(service.waiting_total)))
+            rows.append((now, "service", name, "in_system", float(service.present_total)))
+            busy_area = service.busy_area_total
+            if math.isfinite(service.total_workers):
+                busy = (busy_area - self._busy_area[name]) / elapsed
+                rows.append((now, "service", name, "utilization", busy / service.total_workers))
+            self._busy_area[name] = busy_area
+        for topic in replication.topics.values():
+            for group in topic.groups:
+                entity = f"{topic.name}/{group.name}"
+                group.integrate(now)
+                rows.append((now, "group", entity, "lag", float(group.lag)))
+                previous = self._group_busy_area.get((topic.name, group.name), 0.0)
+                utilization = (group.busy_area_total - previous) / elapsed / group.threads
+                rows.append((now, "group", entity, "utilization", utilization))
+                self._group_busy_area[(topic.name, group.name)] = group.busy_area_total
+                if group.is_log and len(group.partition_lag) > 1:
+                    for partition, lag in enumerate(group.partition_lag):
+                        rows.append((now, "partition", f"{entity}/{partition}", "lag", float(lag)))
+        for name, flow in replication.flows.items():
+            responses = flow.interval_responses
+            rows.append((now, "flow", name, "throughput", len(responses) / elapsed))
+            p99 = float(np.percentile(responses, 99)) if responses else math.nan
+            rows.append((now, "flow", name, "p99", p99))
+            flow.interval_responses = []
+        self._last_time = now
+        if now + self.interval <= replication.end + 1e-9 * self.interval:
+            replication.env.timeout(self.interval).callbacks.append(self._sample)
+
+    def columns(self) -> dict[str, list[object]]:
+        """The samples as columns (time, kind, entity, metric, value)."""
+        names = ("time", "kind", "entity", "metric", "value")
+        return {name: [row[index] for row in self.rows] for index, name in enumerate(names)}
