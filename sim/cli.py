@@ -70,6 +70,7 @@ def run(
             out,
             {
                 "results.json": json.dumps(document, indent=2),
+                "timeseries.csv": results.timeseries().to_csv(index=False),
                 "scenario.yaml": resolved_scenario_yaml(scenario),
             },
         )
@@ -88,7 +89,7 @@ def validate(scenario_path: ScenarioPath) -> None:
     variants = f", {len(scenario.variants)} variant(s)" if scenario.variants else ""
     typer.echo(
         f"{scenario_path}: ok: '{scenario.name}' with {len(scenario.services)} service(s), "
-        f"{len(scenario.workload)} flow(s){variants}"
+        f"{len(scenario.topics)} topic(s), {len(scenario.workload)} flow(s){variants}"
     )
 
 

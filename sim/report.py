@@ -56,7 +56,12 @@ def flows_table(document: dict[str, Any]) -> Table:
 
 def services_table(document: dict[str, Any]) -> Table:
     """One row per service: load, utilization, backlog and latency (ms)."""
-    table = Table(title="Services (times in ms)", title_justify="left")
+    table = Table(
+        title="Services (times in ms)",
+        title_justify="left",
+        caption="services that received no requests are not shown",
+        caption_justify="left",
+    )
     columns = (
         "service",
         "arrivals/s",
@@ -73,6 +78,8 @@ def services_table(document: dict[str, Any]) -> Table:
     for column in columns:
         table.add_column(column, justify="left" if column == "service" else "right")
     for name, service in document["services"].items():
+        if not service["arrival_rate"]:
+            continue  # e.g. a service that only consumes messages
         table.add_row(
             name,
             _with_interval(service, "arrival_rate"),
@@ -89,6 +96,43 @@ def services_table(document: dict[str, Any]) -> Table:
     return table
 
 
+def groups_table(document: dict[str, Any]) -> Table:
+    """One row per consumer group: throughput, utilization, lag and latency (ms)."""
+    table = Table(title="Consumer groups (times in ms)", title_justify="left")
+    columns = (
+        "topic/group",
+        "published",
+        "throughput/s",
+        "utilization",
+        "lag mean",
+        "lag max",
+        "lag final",
+        "max partition lag",
+        "wait mean",
+        "sojourn mean",
+        "sojourn p99",
+    )
+    for column in columns:
+        table.add_column(column, justify="left" if column == "topic/group" else "right")
+    for topic_name, topic in document["topics"].items():
+        for group_name, group in topic["groups"].items():
+            lag = group["lag"]
+            table.add_row(
+                f"{topic_name}/{group_name}",
+                _number(topic["published"], digits=0),
+                _with_interval(group, "throughput"),
+                _with_interval(group, "utilization", digits=3),
+                _with_interval(lag, "mean"),
+                _number(lag["max"], digits=0),
+                _number(lag["final"], digits=0),
+                _number(group["max_partition_lag"], digits=0),
+                _with_interval(group["waiting_time"], "mean", 1000),
+                _with_interval(group["sojourn_time"], "mean", 1000),
+                _with_interval(group["sojourn_time"], "p99", 1000),
+            )
+    return table
+
+
 def render_results(document: dict[str, Any], console: Console) -> None:
     """Print a results document (DESIGN §3) as tables."""
     settings = document["settings"]
@@ -101,6 +145,8 @@ def render_results(document: dict[str, Any], console: Console) -> None:
     parts: list[Any] = [header, flows_table(document)]
     if document["services"]:
         parts.append(services_table(document))
+    if any(topic["groups"] for topic in document.get("topics", {}).values()):
+        parts.append(groups_table(document))
     for warning in document.get("warnings", []):
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     console.print(Group(*parts))

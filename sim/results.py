@@ -18,6 +18,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from sim.diagnostics import overload_warnings
+
 CONFIDENCE = 0.95
 
 
@@ -87,6 +89,7 @@ class Results:
     def __post_init__(self) -> None:
         self.series = [replication.pop("timeseries", None) for replication in self.replications]
         self.summary = aggregate(self.replications)
+        self.warnings.extend(overload_warnings(self.summary, self.settings["duration"]))
 
     def timeseries(self) -> pd.DataFrame:
         """Long-format time series of every replication: replication, time, kind, entity,

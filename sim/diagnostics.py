@@ -1,0 +1,46 @@
+"""Warnings about a simulation's results: stations that cannot keep up with their load.
+
+An overloaded station never reaches a steady state: its backlog grows about
+(arrival rate - capacity) x time, and its means and percentiles depend on the run length.
+The simulation detects this by conservation over the measured period: for a service,
+arrivals - drops - completions = backlog at the end - backlog at the start; for a consumer
+group, received - consumed = lag at the end - lag at the start. A stable station's backlog
+changes by a few times its mean; an unstable one's by a fixed fraction of all arrivals.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+GROWTH_FRACTION = 0.02  # backlog growth, as a fraction of the arrivals, that flags overload
+GROWTH_MINIMUM = 30.0  # ... and at least this many requests or messages
+
+
+def _unstable(arrived: float, growth: float) -> bool:
+    return growth > max(GROWTH_MINIMUM, GROWTH_FRACTION * arrived)
+
+
+def overload_warnings(summary: dict[str, Any], duration: float) -> list[str]:
+    """Warnings for every service and consumer group whose backlog grew steadily."""
+    warnings = []
+    for name, service in summary.get("services", {}).items():
+        arrived = (service["arrival_rate"] or 0.0) * duration
+        growth = arrived - (service["dropped"] or 0.0) - (service["throughput"] or 0.0) * duration
+        if _unstable(arrived, growth):
+            warnings.append(
+                f"service '{name}' cannot keep up: its backlog grew by {growth:,.0f} requests "
+                f"in {duration:g} s (about {growth / duration:.3g}/s more arrive than it "
+                f"completes); the system is unstable and its latencies grow with the run length"
+            )
+    for topic_name, topic in summary.get("topics", {}).items():
+        for group_name, group in topic["groups"].items():
+            arrived = group["received"] or 0.0
+            growth = arrived - (group["consumed"] or 0.0)
+            if _unstable(arrived, growth):
+                warnings.append(
+                    f"consumer group '{group_name}' on topic '{topic_name}' cannot keep up: its "
+                    f"lag grew by {growth:,.0f} messages in {duration:g} s (about "
+                    f"{growth / duration:.3g}/s more are published than consumed); the lag "
+                    f"grows without bound"
+                )
+    return warnings
