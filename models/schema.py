@@ -307,7 +307,8 @@ class ProfileArrivals(StrictModel):
         for before, after in itertools.pairwise(changes):
             if after.at <= before.at:
                 raise ValueError(
-                    f"rate changes must be in increasing time (got {after.at:g} after {before.at:g})"
+                    f"rate changes must be in increasing time "
+                    f"(got {after.at:g} after {before.at:g})"
                 )
         if all(change.rate == 0 for change in changes):
             raise ValueError("a rate profile needs a positive rate somewhere")

@@ -93,7 +93,8 @@ def test_run_variant_and_out_folder(
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())
     assert resolved["services"]["api"]["queue_capacity"] == 50
     assert resolved["simulation"]["duration"] == 200.0
-    assert sorted(p.name for p in out.iterdir()) == ["results.json", "scenario.yaml", "timeseries.csv"]
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["results.json", "scenario.yaml", "timeseries.csv"]
 
 
 def test_same_seed_same_json_whatever_the_jobs(
