@@ -24,7 +24,7 @@ from pydantic import (
     model_validator,
 )
 
-from models.distributions import DistributionField
+from models.distribution_spec import DistributionField
 from models.units import Duration, PositiveDuration, Rate, parse_rate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"

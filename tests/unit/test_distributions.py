@@ -15,11 +15,10 @@ import numpy as np
 import pytest
 from pydantic import BaseModel, ValidationError
 
+from models.distribution_spec import FAMILIES, DistributionField, parse_distribution
 from models.distributions import (
-    FAMILIES,
     Constant,
     Distribution,
-    DistributionField,
     Empirical,
     Erlang,
     Exponential,
@@ -30,7 +29,6 @@ from models.distributions import (
     Uniform,
     Weibull,
     block_sampler,
-    parse_distribution,
 )
 
 DRAWS = 200_000
