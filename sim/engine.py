@@ -54,6 +54,7 @@ class Replication:
         }
         self._operations: dict[tuple[str, str], list[CompiledStep]] = {}
         self._pending_calls: list[tuple[CallStep, str, str]] = []
+        self._entries: list[tuple[FlowRuntime, CallStep]] = []
         for service_name, service in scenario.services.items():
             for operation_name, steps in service.operations.items():
                 path = f"services.{service_name}.operations.{operation_name}"
@@ -63,6 +64,8 @@ class Replication:
         }
         for call, service_name, operation_name in self._pending_calls:
             call.operation = self._operations[(service_name, operation_name)]
+        for flow_runtime, entry_call in self._entries:
+            flow_runtime.entry = (entry_call.service, entry_call.operation)
         for topic_name, topic in scenario.topics.items():
             for service_name, subscriber in topic.subscribers.items():
                 operation_name, _ = scenario.operation(service_name, subscriber.operation)
@@ -132,6 +135,14 @@ class Replication:
         path = f"workload.{name}"
         runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
         runtime.body = self._compile(flow.body(), f"{path}.steps")
+        first = runtime.body[0] if len(runtime.body) == 1 else None
+        if (
+            isinstance(first, CallStep)
+            and first.probability >= 1.0
+            and first.timeout is None
+            and first.retries == 0
+        ):
+            self._entries.append((runtime, first))
         source: OpenArrivals | ClosedClients | ProfileArrivals
         if flow.clients is not None:
             think = flow.think_time

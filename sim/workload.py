@@ -14,11 +14,15 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 import simpy
 
 from sim.metrics import Tally
 from sim.runtime import CompiledStep, Frame, Job, Outcome, Request
+
+if TYPE_CHECKING:
+    from sim.stations import ServiceRuntime
 
 
 class FlowStats:
@@ -48,6 +52,9 @@ class FlowRuntime:
         self.priority = priority
         self.measure_from = measure_from
         self.body: Sequence[CompiledStep] = ()  # set once the operations are compiled
+        # A flow whose body is one plain call to its entry submits straight to the service
+        # (the same behaviour without the client's job: this is the hot path of most flows).
+        self.entry: tuple[ServiceRuntime, Sequence[CompiledStep]] | None = None
         self.stats = FlowStats()
         self.in_flight = 0
         self.interval_responses: list[float] = []  # successful responses since the last sample
@@ -61,10 +68,19 @@ class FlowRuntime:
         if measured:
             self.stats.arrived += 1
             self.in_flight += 1
-        Job(request, None, self.body, self._responded, _no_reply).advance()
+        if self.entry is not None:
+            service, operation = self.entry
+            service.submit(service.new_job(request, operation, self._entry_replied))
+        else:
+            Job(request, None, self.body, self._responded, _no_reply).advance()
+
+    def _entry_replied(self, job: Job, outcome: Outcome) -> None:
+        self._respond(job.request, outcome)
 
     def _responded(self, frame: Frame, outcome: Outcome) -> None:
-        request = frame.job.request
+        self._respond(frame.job.request, outcome)
+
+    def _respond(self, request: Request, outcome: Outcome) -> None:
         now = self.env.now
         request.responded = True
         request.outcome = outcome
