@@ -7,21 +7,35 @@ error. A bad scenario never produces a traceback.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
 import typer
 import yaml
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 
 from models import ScenarioError, load_scenario
 from models.schema import Scenario
+from sim.compare import candidates_of
+from sim.compare import compare as run_comparison
+from sim.executors import default_jobs, open_executor
 from sim.experiment import simulate
 from sim.output import write_files_atomically
-from sim.report import render_results
+from sim.report import render_comparison, render_results, render_sweep
+from sim.sweep import parse_values
+from sim.sweep import sweep as run_sweep
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -43,27 +57,66 @@ def _stdout() -> Console:
     return console
 
 
+JobsOption = Annotated[
+    int | None,
+    typer.Option(min=1, help="local worker processes (default: the number of cores)"),
+]
+SchedulerOption = Annotated[
+    str | None,
+    typer.Option(help="run on a Dask cluster instead: tcp://HOST:PORT"),
+]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
+ReplicationsOption = Annotated[
+    int | None, typer.Option("--replications", "-r", min=1, help="independent runs")
+]
+SeedOption = Annotated[int | None, typer.Option(min=0, help="base random seed")]
+JsonOption = Annotated[bool, typer.Option("--json", help="print the results as JSON")]
+
+
+@contextlib.contextmanager
+def progress_bar(
+    total: int, description: str, quiet: bool
+) -> Iterator[Callable[[int], None] | None]:
+    """A rich progress bar on a terminal's stderr (nothing when quiet or not a terminal)."""
+    console = Console(stderr=True)
+    if quiet or not console.is_terminal or total <= 1:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        task = progress.add_task(description, total=total)
+        yield lambda done: progress.advance(task, done)
+
+
 @app.command()
 def run(
     scenario_path: ScenarioPath,
-    replications: Annotated[
-        int | None, typer.Option("--replications", "-r", min=1, help="independent runs")
-    ] = None,
-    seed: Annotated[int | None, typer.Option(min=0, help="base random seed")] = None,
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
     variant: Annotated[str | None, typer.Option(help="variant of the scenario to run")] = None,
     out: Annotated[
-        Path | None, typer.Option(help="folder for results.json and the resolved scenario")
+        Path | None,
+        typer.Option(help="folder for results.json, timeseries.csv, figures and the scenario"),
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print the results as JSON")] = False,
-    jobs: Annotated[int, typer.Option(min=1, help="replications run in parallel")] = 1,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Simulate a scenario and report throughput, latency percentiles and backlog."""
     scenario = load_scenario(scenario_path, variant=variant)
-    if jobs > 1:
-        with ProcessPoolExecutor(max_workers=jobs) as executor:
-            results = simulate(scenario, replications, seed, executor=executor)
-    else:
-        results = simulate(scenario, replications, seed)
+    count = replications or scenario.simulation.replications
+    with (
+        open_executor(min(jobs or default_jobs(), count), scheduler) as executor,
+        progress_bar(count, f"simulating {scenario.name}", quiet or as_json) as advance,
+    ):
+        results = simulate(scenario, replications, seed, executor=executor, progress=advance)
     document = results.to_dict()
     if out is not None:
         write_files_atomically(
@@ -80,6 +133,89 @@ def run(
         render_results(document, _stdout())
         if out is not None:
             typer.echo(f"results written to {out}")
+
+
+@app.command()
+def compare(
+    scenario_paths: Annotated[
+        list[Path], typer.Argument(help="scenario files: their variants and/or each other")
+    ],
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
+    out: Annotated[Path | None, typer.Option(help="folder for comparison.json")] = None,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Compare candidate topologies with common random numbers and paired differences."""
+    scenarios = [load_scenario(path) for path in scenario_paths]
+    named = candidates_of(scenarios)
+    if len(named) < 2:
+        raise typer.BadParameter(
+            "nothing to compare: give a file with variants or several files",
+            param_hint="SCENARIO_PATHS",
+        )
+    count = replications or scenarios[0].simulation.replications
+    with (
+        open_executor(jobs, scheduler) as executor,
+        progress_bar(count * len(named), "comparing", quiet or as_json) as advance,
+    ):
+        comparison = run_comparison(named, replications, seed, executor=executor, progress=advance)
+    document = comparison.to_dict()
+    if out is not None:
+        write_files_atomically(out, {"comparison.json": json.dumps(document, indent=2)})
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        render_comparison(document, _stdout())
+
+
+@app.command()
+def sweep(
+    scenario_path: ScenarioPath,
+    vary: Annotated[
+        str, typer.Option(help="PATH=START..STOP:STEPS or PATH=V1,V2,... (a dotted path)")
+    ],
+    replications: ReplicationsOption = None,
+    seed: SeedOption = None,
+    variant: Annotated[str | None, typer.Option(help="variant of the scenario to sweep")] = None,
+    out: Annotated[Path | None, typer.Option(help="folder for sweep.json and sweep.csv")] = None,
+    as_json: JsonOption = False,
+    jobs: JobsOption = None,
+    scheduler: SchedulerOption = None,
+    quiet: QuietOption = False,
+) -> None:
+    """Latency-vs-load curves: simulate the scenario at a range of values of one parameter."""
+    parameter, separator, values_text = vary.partition("=")
+    if not separator or not parameter:
+        raise typer.BadParameter("expected PATH=START..STOP:STEPS", param_hint="--vary")
+    try:
+        values = parse_values(values_text)
+    except ValueError as error:
+        raise typer.BadParameter(str(error), param_hint="--vary") from None
+    scenario = load_scenario(scenario_path, variant=variant)
+    count = replications or scenario.simulation.replications
+    with (
+        open_executor(jobs, scheduler) as executor,
+        progress_bar(count * len(values), f"sweeping {parameter}", quiet or as_json) as advance,
+    ):
+        results = run_sweep(
+            scenario, parameter.strip(), values, replications, seed, executor, advance
+        )
+    document = results.to_dict()
+    if out is not None:
+        write_files_atomically(
+            out,
+            {
+                "sweep.json": json.dumps(document, indent=2),
+                "sweep.csv": results.to_dataframe().to_csv(index=False),
+            },
+        )
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        render_sweep(document, _stdout())
 
 
 @app.command()

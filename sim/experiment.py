@@ -6,45 +6,55 @@ Replication i of a scenario with seed s always draws the same random numbers (se
 
 from __future__ import annotations
 
-from concurrent.futures import Executor
+from collections.abc import Callable
 from typing import Any
 
 from models.schema import Scenario
 from sim.engine import run_replication
+from sim.executors import run_tasks
 from sim.results import Results
 
 
-def simulate(
-    scenario: Scenario,
-    replications: int | None = None,
-    seed: int | None = None,
-    executor: Executor | None = None,
-) -> Results:
-    """Run `replications` independent replications of `scenario` and aggregate them.
-
-    `replications` and `seed` default to the scenario's `simulation` settings. With an
-    `executor` (e.g. a `concurrent.futures.ProcessPoolExecutor`) replications run in parallel;
-    the results do not depend on it.
-    """
-    settings = scenario.simulation
-    count = replications if replications is not None else settings.replications
+def replication_count(scenario: Scenario, replications: int | None) -> int:
+    """The number of replications to run (the scenario's unless overridden), checked."""
+    count = replications if replications is not None else scenario.simulation.replications
     if count < 1:
         raise ValueError(f"replications must be >= 1 (got {count})")
-    base_seed = seed if seed is not None else settings.seed
-    indices = range(count)
-    runs: list[dict[str, Any]]
-    if executor is None or count == 1:
-        runs = [run_replication(scenario, index, base_seed) for index in indices]
-    else:
-        runs = list(executor.map(run_replication, [scenario] * count, indices, [base_seed] * count))
+    return count
+
+
+def results_of(scenario: Scenario, seed: int, runs: list[dict[str, Any]]) -> Results:
+    """Wrap the raw replications of `scenario` into `Results`."""
+    settings = scenario.simulation
     return Results(
         scenario=scenario.name,
         variant=scenario.variant_name,
         settings={
             "duration": settings.duration,
             "warmup": settings.warmup,
-            "replications": count,
-            "seed": base_seed,
+            "replications": len(runs),
+            "seed": seed,
         },
         replications=runs,
     )
+
+
+def simulate(
+    scenario: Scenario,
+    replications: int | None = None,
+    seed: int | None = None,
+    executor: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> Results:
+    """Run `replications` independent replications of `scenario` and aggregate them.
+
+    `replications` and `seed` default to the scenario's `simulation` settings. `executor`
+    may be a `concurrent.futures.Executor` (e.g. a `ProcessPoolExecutor`) or a Dask
+    `distributed.Client`; the results do not depend on it. `progress(1)` is called after
+    each replication.
+    """
+    count = replication_count(scenario, replications)
+    base_seed = seed if seed is not None else scenario.simulation.seed
+    arguments = [(scenario, index, base_seed) for index in range(count)]
+    runs = run_tasks(run_replication, arguments, executor, progress)
+    return results_of(scenario, base_seed, runs)

@@ -150,3 +150,92 @@ def render_results(document: dict[str, Any], console: Console) -> None:
     for warning in document.get("warnings", []):
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     console.print(Group(*parts))
+
+
+def render_comparison(document: dict[str, Any], console: Console) -> None:
+    """Side by side: one table per flow with a row per candidate and its paired difference."""
+    baseline = document["baseline"]
+    parts: list[Any] = [
+        Text.assemble(("Comparison", "bold"), f"  baseline: {baseline} (common random numbers)")
+    ]
+    candidates = document["candidates"]
+    flows = list(candidates[baseline]["flows"])
+    for flow in flows:
+        table = Table(title=f"Flow {flow} (times in ms)", title_justify="left")
+        for column in (
+            "candidate",
+            "throughput/s",
+            "mean",
+            "p99",
+            "completion mean",
+            "p99 vs baseline",
+            "winner",
+        ):
+            table.add_column(column, justify="left" if column == "candidate" else "right")
+        winners = document["winners"].get(flow, {})
+        for name, results in candidates.items():
+            stats = results["flows"][flow]
+            difference = document["differences"].get(name, {}).get("flows", {}).get(flow, {})
+            p99 = difference.get("p99")
+            change = "-"
+            if p99 and p99["mean"] is not None:
+                marker = " *" if p99["significant"] else ""
+                change = f"{p99['mean'] * 1000:+,.2f}{marker}"
+            won = [label for label, winner in winners.items() if winner == name]
+            table.add_row(
+                name,
+                _with_interval(stats, "throughput"),
+                _with_interval(stats["response_time"], "mean", 1000),
+                _with_interval(stats["response_time"], "p99", 1000),
+                _with_interval(stats["completion_time"], "mean", 1000),
+                change,
+                ", ".join(won),
+            )
+        parts.append(table)
+    parts.append(
+        Text(
+            f"* the paired 95% interval excludes zero; least backlog: "
+            f"{document['winners'].get('backlog')}"
+        )
+    )
+    for name, results in candidates.items():
+        for warning in results.get("warnings", []):
+            parts.append(Text(f"warning [{name}]: {warning}", style="bold yellow"))
+    console.print(Group(*parts))
+
+
+def render_sweep(document: dict[str, Any], console: Console) -> None:
+    """One table per flow: the swept value against throughput and latency percentiles."""
+    parameter = document["parameter"]
+    parts: list[Any] = [Text.assemble(("Sweep", "bold"), f"  {parameter}")]
+    points = document["points"]
+    flows = list(points[0]["results"]["flows"]) if points else []
+    for flow in flows:
+        table = Table(title=f"Flow {flow} (times in ms)", title_justify="left")
+        for column in ("value", "throughput/s", "mean", "p50", "p95", "p99", "warnings"):
+            table.add_column(column, justify="right")
+        for point in points:
+            stats = point["results"]["flows"][flow]
+            response = stats["response_time"]
+            table.add_row(
+                f"{point['value']:g}",
+                _with_interval(stats, "throughput"),
+                _with_interval(response, "mean", 1000),
+                _with_interval(response, "p50", 1000),
+                _with_interval(response, "p95", 1000),
+                _with_interval(response, "p99", 1000),
+                str(len(point["results"]["warnings"])),
+            )
+        parts.append(table)
+        landmarks = document["landmarks"].get(flow, {})
+        parts.append(
+            Text(
+                f"knee (mean response doubled): {_landmark(landmarks.get('knee'))}; "
+                f"saturation (overload): {_landmark(landmarks.get('saturation'))}"
+            )
+        )
+    console.print(Group(*parts))
+
+
+def _landmark(value: Any) -> str:
+    return "not reached" if value is None else f"{value:g}"

@@ -1,0 +1,171 @@
+"""Comparing candidate topologies: variants and/or files, with common random numbers.
+
+Every candidate runs with the same seed and replication indices. Random streams are keyed by
+the component's YAML path (see `sim.streams`), so components the candidates share draw the
+same numbers, and the paired differences (candidate - baseline, replication by replication)
+have much smaller confidence intervals than the difference of two independent runs
+(Law, "Simulation Modeling and Analysis", §11.2, common random numbers and paired-t).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.schema import Scenario
+from sim.engine import run_replication
+from sim.executors import run_tasks
+from sim.experiment import replication_count, results_of
+from sim.results import Results, t_interval
+
+# The statistics compared for each flow: (label, path in a flow's results, better when)
+FLOW_METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
+    ("p99", ("response_time", "p99"), "lower"),
+    ("mean", ("response_time", "mean"), "lower"),
+    ("completion_mean", ("completion_time", "mean"), "lower"),
+    ("throughput", ("throughput",), "higher"),
+)
+
+
+def backlog(replication: dict[str, Any]) -> float:
+    """Everything waiting in a replication: service queues plus consumer lag (time-averaged)."""
+    total = sum(service["queue_length"]["mean"] for service in replication["services"].values())
+    for topic in replication.get("topics", {}).values():
+        total += sum(group["lag"]["mean"] for group in topic["groups"].values())
+    return float(total)
+
+
+def _dig(values: dict[str, Any], path: tuple[str, ...]) -> float | None:
+    node: Any = values
+    for key in path:
+        node = node.get(key) if isinstance(node, dict) else None
+    return float(node) if isinstance(node, int | float) else None
+
+
+def _flow_metric(flow: str, path: tuple[str, ...]) -> Callable[[dict[str, Any]], float | None]:
+    def value_of(document: dict[str, Any]) -> float | None:
+        return _dig(document["flows"].get(flow, {}), path)
+
+    return value_of
+
+
+def paired_difference(
+    candidate: Sequence[float | None], baseline: Sequence[float | None]
+) -> dict[str, Any]:
+    """Mean of the paired differences and its 95% t-interval (None where undefined)."""
+    pairs = [
+        c - b for c, b in zip(candidate, baseline, strict=True) if c is not None and b is not None
+    ]
+    if not pairs:
+        return {"mean": None, "ci95": None, "significant": False}
+    mean = sum(pairs) / len(pairs)
+    interval = t_interval(pairs)
+    significant = interval is not None and (interval[0] > 0 or interval[1] < 0)
+    return {
+        "mean": mean,
+        "ci95": list(interval) if interval is not None else None,
+        "significant": significant,
+    }
+
+
+@dataclass
+class Comparison:
+    """The candidates' results, their paired differences against the baseline, the winners."""
+
+    baseline: str
+    candidates: dict[str, Results]
+    differences: dict[str, Any] = field(default_factory=dict)
+    winners: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        base = self.candidates[self.baseline].replications
+        flows = list(self.candidates[self.baseline].to_dict()["flows"])
+        for name, results in self.candidates.items():
+            if name == self.baseline:
+                continue
+            runs = results.replications
+            per_flow: dict[str, Any] = {}
+            for flow in flows:
+                per_flow[flow] = {
+                    label: paired_difference(
+                        [_dig(run["flows"].get(flow, {}), path) for run in runs],
+                        [_dig(run["flows"][flow], path) for run in base],
+                    )
+                    for label, path, _ in FLOW_METRICS
+                }
+            self.differences[name] = {
+                "flows": per_flow,
+                "backlog": paired_difference(
+                    [backlog(run) for run in runs], [backlog(run) for run in base]
+                ),
+            }
+        for flow in flows:
+            self.winners[flow] = {
+                label: self._best(_flow_metric(flow, path), better)
+                for label, path, better in FLOW_METRICS
+            }
+        self.winners["backlog"] = self._best(backlog, "lower")
+
+    def _best(self, value_of: Callable[[dict[str, Any]], float | None], better: str) -> str | None:
+        scored = [
+            (value, name)
+            for name, results in self.candidates.items()
+            if (value := value_of(results.to_dict())) is not None
+        ]
+        if not scored:
+            return None
+        pick = min if better == "lower" else max
+        return pick(scored)[1]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"baseline", "candidates", "differences", "winners"}`` (DESIGN §3)."""
+        return {
+            "baseline": self.baseline,
+            "candidates": {name: results.to_dict() for name, results in self.candidates.items()},
+            "differences": self.differences,
+            "winners": self.winners,
+        }
+
+
+def candidates_of(scenarios: Sequence[Scenario]) -> dict[str, Scenario]:
+    """Name every candidate: by variant for one file (`base` first), by scenario name across
+    files (with `/variant` for their variants)."""
+    from models import load_scenario
+
+    named: dict[str, Scenario] = {}
+    for scenario in scenarios:
+        prefix = "" if len(scenarios) == 1 else f"{scenario.name}/"
+        base_name = "base" if len(scenarios) == 1 else scenario.name
+        named[base_name] = scenario
+        for variant in scenario.variants:
+            source = scenario.source
+            loaded = load_scenario(source, variant=variant) if source != "<scenario>" else None
+            if loaded is None:
+                raise ValueError("variants of an in-memory scenario: load it from a file")
+            named[f"{prefix}{variant}"] = loaded
+    return named
+
+
+def compare(
+    scenarios: Sequence[Scenario] | dict[str, Scenario],
+    replications: int | None = None,
+    seed: int | None = None,
+    executor: Any = None,
+    progress: Callable[[int], None] | None = None,
+    baseline: str | None = None,
+) -> Comparison:
+    """Run every candidate with common random numbers and compare them with the first."""
+    named = dict(scenarios) if isinstance(scenarios, dict) else candidates_of(list(scenarios))
+    first = next(iter(named.values()))
+    count = replication_count(first, replications)
+    base_seed = seed if seed is not None else first.simulation.seed
+    arguments = [
+        (scenario, index, base_seed) for scenario in named.values() for index in range(count)
+    ]
+    runs = run_tasks(run_replication, arguments, executor, progress)
+    results = {
+        name: results_of(scenario, base_seed, runs[position * count : (position + 1) * count])
+        for position, (name, scenario) in enumerate(named.items())
+    }
+    return Comparison(baseline=baseline or next(iter(named)), candidates=results)

@@ -1,0 +1,155 @@
+"""Sweeps: the same scenario at a range of values of one parameter (latency-vs-load curves).
+
+Each point is the scenario with one dotted-path override (as in variants), simulated with
+the same seed, so neighbouring points share their random numbers (common random numbers)
+and the curve is smooth. All (point, replication) tasks go to one executor at once.
+
+Two landmarks are reported per flow:
+- the knee: the first swept value at which the flow's mean response time has doubled from
+  its value at the first point (for an M/M/1 queue swept from light load that is rho = 1/2);
+- saturation: the first swept value at which a station cannot keep up (an overload warning)
+  or the flow completes less than 98% of what arrives.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import pandas as pd
+
+from models import ScenarioError, load_scenario
+from models.errors import Problem
+from models.loading import apply_override
+from models.schema import Scenario
+from sim.engine import run_replication
+from sim.executors import run_tasks
+from sim.experiment import replication_count, results_of
+from sim.results import Results
+
+KNEE_FACTOR = 2.0
+SATURATION_SHORTFALL = 0.02
+
+
+def parse_values(text: str) -> list[float]:
+    """Sweep values from ``START..STOP:STEPS`` (inclusive, evenly spaced) or ``v1,v2,...``.
+
+    >>> parse_values("100..400:4")
+    [100.0, 200.0, 300.0, 400.0]
+    >>> parse_values("1, 2.5,4")
+    [1.0, 2.5, 4.0]
+    """
+    text = text.strip()
+    if ".." in text:
+        start_text, _, rest = text.partition("..")
+        stop_text, _, steps_text = rest.partition(":")
+        start, stop = float(start_text), float(stop_text)
+        steps = int(steps_text) if steps_text else 10
+        if steps < 2:
+            raise ValueError(f"a range needs at least 2 steps (got {steps})")
+        return [start + (stop - start) * index / (steps - 1) for index in range(steps)]
+    values = [float(part) for part in text.split(",") if part.strip()]
+    if not values:
+        raise ValueError("no values to sweep")
+    return values
+
+
+def scenario_at(scenario: Scenario, parameter: str, value: Any) -> Scenario:
+    """`scenario` with `parameter` (a dotted path) set to `value`, validated."""
+    raw = scenario.model_dump(mode="json", exclude_none=True)
+    raw.pop("variants", None)
+    problem = apply_override(raw, parameter, value)
+    if problem is not None:
+        raise ScenarioError(scenario.source, [Problem(parameter, problem)])
+    try:
+        point = load_scenario(raw)
+    except ScenarioError as error:
+        raise ScenarioError(
+            scenario.source,
+            [
+                Problem(p.path, f"{p.message} (sweeping {parameter} = {value})")
+                for p in error.problems
+            ],
+        ) from None
+    point.attach_origin(scenario.source, scenario.variant_name)
+    return point
+
+
+@dataclass
+class SweepResults:
+    """The results of every point of a sweep."""
+
+    parameter: str
+    values: list[Any]
+    points: list[Results]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"parameter", "points": [{"value", "results"}], "landmarks"}`` (DESIGN §3)."""
+        return {
+            "parameter": self.parameter,
+            "points": [
+                {"value": value, "results": results.to_dict()}
+                for value, results in zip(self.values, self.points, strict=True)
+            ],
+            "landmarks": {flow: self.landmarks(flow) for flow in self.flows()},
+        }
+
+    def flows(self) -> list[str]:
+        """The names of the scenario's flows."""
+        return list(self.points[0].to_dict()["flows"]) if self.points else []
+
+    def to_dataframe(self) -> pd.DataFrame:
+        """Tidy table: one row per (value, kind, entity, metric, statistic)."""
+        frames = [
+            results.to_dataframe().assign(value=value)
+            for value, results in zip(self.values, self.points, strict=True)
+        ]
+        table = pd.concat(frames, ignore_index=True)
+        return table[["value", *[column for column in table.columns if column != "value"]]]
+
+    def landmarks(self, flow: str) -> dict[str, Any]:
+        """The knee and the saturation point of `flow` (None when not reached)."""
+        means = [
+            results.to_dict()["flows"][flow]["response_time"]["mean"] for results in self.points
+        ]
+        knee = None
+        first = means[0] if means else None
+        if first is not None and first > 0:
+            for value, mean in zip(self.values, means, strict=True):
+                if mean is not None and mean >= KNEE_FACTOR * first:
+                    knee = value
+                    break
+        saturation = None
+        for value, results in zip(self.values, self.points, strict=True):
+            document = results.to_dict()
+            flow_stats = document["flows"][flow]
+            arrived = flow_stats["arrived"] or 0.0
+            completed = flow_stats["completed"] or 0.0
+            short = arrived > 0 and completed < (1 - SATURATION_SHORTFALL) * arrived
+            if document["warnings"] or short:
+                saturation = value
+                break
+        return {"knee": knee, "saturation": saturation}
+
+
+def sweep(
+    scenario: Scenario,
+    parameter: str,
+    values: Sequence[Any],
+    replications: int | None = None,
+    seed: int | None = None,
+    executor: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> SweepResults:
+    """Simulate `scenario` at every value of `parameter` (a dotted path, as in variants)."""
+    count = replication_count(scenario, replications)
+    base_seed = seed if seed is not None else scenario.simulation.seed
+    points = [scenario_at(scenario, parameter, value) for value in values]
+    arguments = [(point, index, base_seed) for point in points for index in range(count)]
+    runs = run_tasks(run_replication, arguments, executor, progress)
+    results = [
+        results_of(point, base_seed, runs[position * count : (position + 1) * count])
+        for position, point in enumerate(points)
+    ]
+    return SweepResults(parameter=parameter, values=list(values), points=results)
