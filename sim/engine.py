@@ -180,6 +180,7 @@ class Replication:
             self.env.timeout(self.warmup).callbacks.append(self._end_warmup)
         self.sampler_of_series.start()
         self.env.run(until=self.end)
+        self.sampler_of_series.finish()
         duration = self.end - self.warmup
         return {
             "flows": {name: flow.summary(duration) for name, flow in self.flows.items()},

@@ -34,6 +34,11 @@ class TimeSeriesSampler:
         """Take the first sample one interval after time 0."""
         self.replication.env.timeout(self.interval).callbacks.append(self._sample)
 
+    def finish(self) -> None:
+        """Take the last sample at the end of the run (simpy stops before events at `end`)."""
+        if self.replication.end - self._last_time > 1e-9 * self.interval:
+            self._sample(None)
+
     def _sample(self, _event: object) -> None:
         replication = self.replication
         now = replication.env.now

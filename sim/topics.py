@@ -54,7 +54,7 @@ class Consumer:
     def __init__(self, index: int) -> None:
         self.index = index
         self.busy = False
-        self.waiting: deque[Message] = deque()
+        self.waiting: deque[tuple[Message, float]] = deque()
 
 
 class GroupStats:
@@ -96,7 +96,7 @@ class ConsumerGroup:
         active = min(partitions, threads) if self.is_log else threads
         self.consumers = [Consumer(index) for index in range(active)]
         self.assignment = [partition % active for partition in range(partitions)]
-        self.shared_queue: deque[Message] = deque()
+        self.shared_queue: deque[tuple[Message, float]] = deque()
         self.idle: list[Consumer] = list(reversed(self.consumers))
         self.partition_lag = [0] * partitions
         self.last_delivery = [0.0] * partitions  # logs keep each partition's order in delivery
@@ -144,13 +144,13 @@ class ConsumerGroup:
         if self.is_log:
             consumer = self.consumers[self.assignment[message.partition]]
             if consumer.busy:
-                consumer.waiting.append(message)
+                consumer.waiting.append((message, self.env.now))
             else:
                 self._start(consumer, message, waited=False)
         elif self.idle:
             self._start(self.idle.pop(), message, waited=False)
         else:
-            self.shared_queue.append(message)
+            self.shared_queue.append((message, self.env.now))
 
     def _start(self, consumer: Consumer, message: Message, waited: bool) -> None:
         now = self.env.now
@@ -183,7 +183,8 @@ class ConsumerGroup:
         consumer.busy = False
         queue = consumer.waiting if self.is_log else self.shared_queue
         if queue:
-            self._start(consumer, queue.popleft(), waited=True)
+            message_waiting, delivered_at = queue.popleft()
+            self._start(consumer, message_waiting, waited=self.env.now > delivered_at)
         elif not self.is_log:
             self.idle.append(consumer)
         message.request.work_ended(now)

@@ -1,0 +1,65 @@
+"""The usual figures of a run, written as PNG files (what `archsim run --out` saves)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from sim.plots.architecture import topology
+from sim.plots.series import backlog_over_time, latency_over_time, throughput_over_time
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from models.schema import Scenario
+    from sim.results import Results
+
+DPI = 120
+
+
+def save_run_figures(results: Results, scenario: Scenario, folder: str | Path) -> list[Path]:
+    """Write the figures of a run into `folder` (created if needed); their paths.
+
+    - ``topology.png``: the architecture;
+    - ``backlog.png``: waiting requests and utilization per service over time;
+    - ``lag.png`` (when the scenario has consumer groups): lag per group, and per partition
+      when a log topic has several partitions (a hot partition shows there);
+    - ``throughput.png``: throughput and p99 response time per flow over time (two panels).
+    """
+    from matplotlib.figure import Figure
+
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = results.timeseries()
+    warmup = float(results.settings.get("warmup") or 0.0)
+    figures: dict[str, Figure] = {"topology.png": topology(scenario)}
+
+    backlog = Figure(figsize=(9.0, 7.5), layout="constrained")
+    upper, lower = backlog.subplots(2, 1, sharex=True)
+    backlog_over_time(frame, kind="service", metric="queue_length", warmup=warmup, ax=upper)
+    backlog_over_time(frame, kind="service", metric="utilization", warmup=warmup, ax=lower)
+    upper.set_xlabel("")
+    figures["backlog.png"] = backlog
+
+    if any(topic.subscribers for topic in scenario.topics.values()):
+        partitioned = bool((frame["kind"] == "partition").any())
+        lag = Figure(figsize=(9.0, 7.5 if partitioned else 4.5), layout="constrained")
+        panels = lag.subplots(2 if partitioned else 1, 1, sharex=True, squeeze=False)[:, 0]
+        backlog_over_time(frame, kind="group", warmup=warmup, ax=panels[0])
+        if partitioned:
+            backlog_over_time(frame, kind="partition", warmup=warmup, ax=panels[1])
+            panels[0].set_xlabel("")
+        figures["lag.png"] = lag
+
+    throughput = Figure(figsize=(9.0, 7.5), layout="constrained")
+    upper, lower = throughput.subplots(2, 1, sharex=True)
+    throughput_over_time(frame, warmup=warmup, ax=upper)
+    latency_over_time(frame, warmup=warmup, ax=lower)
+    upper.set_xlabel("")
+    figures["throughput.png"] = throughput
+    paths = []
+    for name, figure in figures.items():
+        path = folder / name
+        figure.savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths

@@ -1,0 +1,196 @@
+"""End-to-end tests of the figures (`sim.plots`) on short real simulations.
+
+Each figure function must return a matplotlib Figure with labelled axes and something drawn
+on them, draw into a given `ax` when asked, and `save_run_figures` must write PNG files.
+The simulations are 20 s of simulated time so that the whole module runs in seconds.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+import pytest
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+
+from models import load_scenario
+from models.schema import Scenario
+from sim import Results, plots, simulate
+from sim.sweep import sweep
+
+pytestmark = pytest.mark.e2e
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SMALL: dict[str, Any] = {
+    "name": "small-pipeline",
+    "simulation": {"duration": 20, "warmup": 2, "replications": 2, "seed": 11},
+    "services": {
+        "front": {
+            "workers": 2,
+            "operations": {
+                "get": [{"work": {"exponential": "20ms"}}, {"call": "db"}, {"publish": "jobs"}]
+            },
+        },
+        "db": {"operations": {"read": [{"work": {"exponential": "5ms"}}]}},
+        "worker": {"operations": {"handle": [{"work": {"exponential": "40ms"}}]}},
+        "audit": {"operations": {"log": [{"work": {"constant": "1ms"}}]}},
+    },
+    "topics": {
+        "jobs": {"partitions": 2, "subscribers": {"worker": "handle", "audit": "log"}},
+    },
+    "workload": {"users": {"entry": "front.get", "arrivals": {"poisson": 15}}},
+    "variants": {
+        "faster-worker": {"services.worker.operations.handle": [{"work": {"exponential": "10ms"}}]}
+    },
+}
+
+
+@pytest.fixture(autouse=True)
+def agg_backend(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No display: the figures never need one (no pyplot), but make sure of it."""
+    monkeypatch.setenv("MPLBACKEND", "Agg")
+    matplotlib.use("Agg")
+
+
+@pytest.fixture(scope="module")
+def scenario() -> Scenario:
+    return load_scenario(SMALL)
+
+
+@pytest.fixture(scope="module")
+def results(scenario: Scenario) -> Results:
+    return simulate(scenario)
+
+
+def drawn_artists(ax: Axes) -> int:
+    return len(ax.lines) + len(ax.patches) + len(ax.collections) + len(ax.texts)
+
+
+def assert_readable(figure: Any, *, ylabel: bool = True) -> None:
+    """A Figure whose first axes has a title, an x label (and a y label) and artists."""
+    assert isinstance(figure, Figure)
+    ax = figure.axes[0]
+    assert ax.get_title(), "no title"
+    assert ax.get_xlabel(), "no x label"
+    if ylabel:
+        assert ax.get_ylabel(), "no y label"
+    assert drawn_artists(ax) > 0, "nothing drawn"
+
+
+def test_latency_curve_of_a_sweep(scenario: Scenario) -> None:
+    swept = sweep(scenario, "workload.users.arrivals.poisson", [5, 15, 25], replications=2)
+    points = [
+        (value, point.to_dict()) for value, point in zip(swept.values, swept.points, strict=True)
+    ]
+    prediction = [(value, 0.03 + 0.001 * value) for value in swept.values]
+    figure = plots.latency_curve(points, "users", prediction=prediction, knee=15, saturation=25)
+    assert_readable(figure)
+    ax = figure.axes[0]
+    assert "ms" in ax.get_ylabel()
+    labels = ax.get_legend_handles_labels()[1]
+    assert {"p50", "p95", "p99", "analytic mean", "knee (15)", "saturation (25)"} <= set(labels)
+    # the sweep document form takes its x label and landmarks from the document
+    from_document = plots.latency_curve(swept.to_dict(), "users")
+    assert from_document.axes[0].get_xlabel() == "arrival rate of users (requests/s)"
+
+
+def test_latency_cdf_and_ccdf(results: Results) -> None:
+    cdf = plots.latency_cdf(results.to_dict(), "users", log_x=True)
+    assert_readable(cdf)
+    assert cdf.axes[0].get_xlabel() == "latency (ms)"
+    ccdf = plots.latency_cdf(
+        results, "users", ccdf=True, metric=["response_time", "completion_time"]
+    )
+    assert_readable(ccdf)
+    assert ccdf.axes[0].get_yscale() == "log"
+
+
+@pytest.mark.parametrize(
+    ("kind", "metric"),
+    [
+        ("service", "queue_length"),
+        ("service", "utilization"),
+        ("group", "lag"),
+        ("partition", "lag"),
+    ],
+)
+def test_backlog_over_time(results: Results, kind: str, metric: str) -> None:
+    figure = plots.backlog_over_time(results, kind=kind, metric=metric)
+    assert_readable(figure)
+    assert figure.axes[0].get_xlabel().startswith("time since start (s)")
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert "warm-up" in labels
+
+
+def test_backlog_of_chosen_entities(results: Results) -> None:
+    figure = plots.backlog_over_time(results, kind="partition", entities=["jobs/worker"])
+    labels = figure.axes[0].get_legend_handles_labels()[1]
+    assert sorted(label for label in labels if label != "warm-up") == [
+        "jobs/worker/0",
+        "jobs/worker/1",
+    ]
+
+
+def test_throughput_over_time_with_p99(results: Results) -> None:
+    figure = plots.throughput_over_time(results, p99=True)
+    assert_readable(figure)
+    left, right = figure.axes
+    assert "requests/s" in left.get_ylabel()
+    assert "ms" in right.get_ylabel()
+    assert_readable(plots.latency_over_time(results))
+
+
+def test_topology(scenario: Scenario) -> None:
+    figure = plots.topology(scenario)
+    assert_readable(figure, ylabel=False)
+    texts = {text.get_text().split("\n")[0] for text in figure.axes[0].texts}
+    assert {"users", "front", "db", "worker", "audit", "jobs"} <= texts
+
+
+def test_comparison_bars(scenario: Scenario, results: Results) -> None:
+    faster = simulate(load_scenario(SMALL, variant="faster-worker"))
+    figure = plots.comparison_bars({"base": results, "faster-worker": faster.to_dict()}, "p99")
+    assert_readable(figure)
+    assert figure.axes[0].get_ylabel() == "p99 response time (ms)"
+    assert len(figure.axes[0].patches) == 2
+    throughput = plots.comparison_bars({"base": results}, "throughput")
+    assert "requests/s" in throughput.axes[0].get_ylabel()
+
+
+def test_every_function_draws_into_a_given_axes(scenario: Scenario, results: Results) -> None:
+    figure = Figure(figsize=(16, 12), layout="constrained")
+    axes = figure.subplots(3, 2).flatten()
+    document = results.to_dict()
+    drawn = [
+        plots.latency_curve([(15.0, document)], "users", ax=axes[0]),
+        plots.latency_cdf(results, "users", ax=axes[1]),
+        plots.backlog_over_time(results, ax=axes[2]),
+        plots.throughput_over_time(results, ax=axes[3]),
+        plots.topology(scenario, ax=axes[4]),
+        plots.comparison_bars({"base": document}, ax=axes[5]),
+    ]
+    assert all(returned is figure for returned in drawn)
+    assert all(drawn_artists(ax) > 0 for ax in axes)
+
+
+def test_save_run_figures_writes_pngs(scenario: Scenario, results: Results, tmp_path: Path) -> None:
+    paths = plots.save_run_figures(results, scenario, tmp_path / "figures")
+    assert [path.name for path in paths] == [
+        "topology.png",
+        "backlog.png",
+        "lag.png",
+        "throughput.png",
+    ]
+    for path in paths:
+        assert path.parent == tmp_path / "figures"
+        assert path.read_bytes()[:8] == PNG_SIGNATURE
+        assert path.stat().st_size > 10_000
+
+
+def test_importing_sim_and_plots_does_not_import_matplotlib() -> None:
+    code = "import sys, sim, sim.plots; assert 'matplotlib' not in sys.modules"
+    subprocess.run([sys.executable, "-c", code], check=True)

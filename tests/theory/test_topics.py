@@ -1,0 +1,776 @@
+"""Statistical tests of topics and consumer groups against queueing theory.
+
+Each test simulates a scenario whose consumer groups are textbook queues (M/M/1, M/M/c,
+E_k/M/1, open Jackson networks) and compares per-replication statistics with the formula.
+
+Tolerance (the same everywhere unless a docstring says otherwise): the replications are
+independent, so the mean of a per-replication statistic has standard error SE = s / sqrt(n)
+(s the sample standard deviation across the n replications). A test passes when
+
+    |mean - theory| <= 4 SE  (+ 0.5% of theory for a percentile),
+
+4 SE being a ~99.9% two-sided band for a Student t with 19 degrees of freedom, and the extra
+0.5% covering the log-histogram buckets (0.27% wide) percentiles are read from. Each check
+also asserts 4 SE < 5% of theory (`MAX_RELATIVE_HALF_WIDTH`), so that a test cannot pass
+merely because its runs are too short to see anything. Runs start empty; the 100 s warm-up
+is over 15 relaxation times 1 / (c mu (1 - sqrt(rho))^2) of the slowest station (Morse's
+approximation). Seeds are fixed, so every run is reproducible.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+import models.theory as theory
+from models import load_scenario
+from sim import simulate
+from sim.results import Results
+
+pytestmark = pytest.mark.theory
+
+STANDARD_ERRORS = 4.0
+PERCENTILE_SLACK = 0.005  # log-histogram bucket width 0.27%, plus margin
+MAX_RELATIVE_HALF_WIDTH = 0.05
+REPLICATIONS = 20
+
+
+# --------------------------------------------------------------------------- helpers
+
+
+def assert_agrees(
+    values: Iterable[float],
+    expected: float,
+    label: str,
+    *,
+    percentile: bool = False,
+    max_relative_half_width: float = MAX_RELATIVE_HALF_WIDTH,
+) -> None:
+    """Assert that the mean of per-replication `values` is within 4 SE of `expected`.
+
+    Also asserts that the test has power: 4 SE < `max_relative_half_width` x |expected|.
+    Prints the comparison (shown with ``pytest -s`` or ``-rP``).
+    """
+    sample = np.asarray(list(values), dtype=float)
+    assert sample.size >= 2, f"{label}: need >= 2 replications (got {sample.size})"
+    assert np.all(np.isfinite(sample)), f"{label}: non-finite values {sample}"
+    mean = float(sample.mean())
+    standard_error = float(sample.std(ddof=1)) / math.sqrt(sample.size)
+    half_width = STANDARD_ERRORS * standard_error
+    tolerance = half_width + (PERCENTILE_SLACK * abs(expected) if percentile else 0.0)
+    relative_error = (mean - expected) / expected
+    print(
+        f"{label}: theory {expected:.6g}, simulated {mean:.6g} "
+        f"(rel. error {relative_error:+.2%}, tolerance {tolerance / abs(expected):.2%})"
+    )
+    assert half_width < max_relative_half_width * abs(expected), (
+        f"{label}: 4 SE = {half_width:.4g} is not below {max_relative_half_width:.0%} of "
+        f"theory {expected:.4g}; the runs are too short for the test to mean anything"
+    )
+    assert abs(mean - expected) <= tolerance, (
+        f"{label}: simulated {mean:.6g} vs theory {expected:.6g} "
+        f"(difference {mean - expected:+.4g}, tolerance {tolerance:.4g} = 4 SE"
+        f"{' + 0.5%' if percentile else ''})"
+    )
+
+
+def group_values(results: Results, topic: str, group: str, *keys: str) -> list[float]:
+    """One statistic of a consumer group, per replication (e.g. "sojourn_time", "mean")."""
+    values = []
+    for replication in results.replications:
+        value: Any = replication["topics"][topic]["groups"][group]
+        for key in keys:
+            value = value[key]
+        values.append(float(value))
+    return values
+
+
+def flow_values(results: Results, flow: str, *keys: str) -> list[float]:
+    """One statistic of a flow, per replication."""
+    values = []
+    for replication in results.replications:
+        value: Any = replication["flows"][flow]
+        for key in keys:
+            value = value[key]
+        values.append(float(value))
+    return values
+
+
+def run(document: dict[str, Any], replications: int = REPLICATIONS, seed: int = 1) -> Results:
+    """Load and simulate a scenario document."""
+    return simulate(load_scenario(document), replications=replications, seed=seed)
+
+
+def exponential_handler(mean_service_time: float) -> list[dict[str, Any]]:
+    """An operation that works for an exponential time (rate 1 / mean)."""
+    return [{"work": {"exponential": mean_service_time}}]
+
+
+def single_topic(
+    *,
+    arrival_rate: float,
+    mean_service_time: float,
+    duration: float,
+    warmup: float,
+    topic: Mapping[str, Any] | None = None,
+    replicas: int = 1,
+    concurrency: int = 1,
+    publish: Any = "events",
+) -> dict[str, Any]:
+    """Poisson publications (inline client steps) to topic `events`, consumed by `consumer`."""
+    topic_spec: dict[str, Any] = dict(topic or {})
+    topic_spec["subscribers"] = {"consumer": {"operation": "handle", "concurrency": concurrency}}
+    return {
+        "name": "single-topic",
+        "simulation": {"duration": duration, "warmup": warmup},
+        "services": {
+            "consumer": {
+                "replicas": replicas,
+                "operations": {"handle": exponential_handler(mean_service_time)},
+            }
+        },
+        "topics": {"events": topic_spec},
+        "workload": {
+            "load": {"steps": [{"publish": publish}], "arrivals": {"poisson": arrival_rate}}
+        },
+    }
+
+
+# --------------------------------------------------------------------------- 1. partitions
+
+
+def test_log_topic_random_partitioning_is_independent_mm1_queues() -> None:
+    """P partitions, random partitioning, P consumers: P independent M/M/1 queues.
+
+    Formula: random partitioning splits a Poisson(lambda) stream into P independent
+    Poisson(lambda / P) streams (Poisson splitting; Ross, "Introduction to Probability
+    Models", §5.3.4); each partition has its own exponential consumer, an M/M/1 queue with
+    rho = lambda / (P mu): group lag L = P rho / (1 - rho), waiting Wq = rho / (mu - lambda/P),
+    sojourn W = 1 / (mu - lambda / P), P(wait) = rho, and the sojourn is exponential with rate
+    mu - lambda/P so its p99 is ln(100) / (mu - lambda/P) (Kleinrock, "Queueing Systems"
+    Vol. 1, §3.2-3.3; Gross & Harris, §2.2).
+    Tolerance: 4 SE across 20 replications (+0.5% for the p99); see the module docstring.
+    """
+    arrival_rate, service_rate, partitions = 4.0, 2.0, 4
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=5_000,
+        warmup=100,
+        topic={"partitions": partitions, "partitioning": "random"},
+        replicas=partitions,
+    )
+    results = run(document, seed=11)
+    station = theory.mm1(arrival_rate / partitions, service_rate)
+    gap = service_rate - arrival_rate / partitions
+
+    def stat(*keys: str) -> list[float]:
+        return group_values(results, "events", "consumer", *keys)
+
+    assert_agrees(stat("lag", "mean"), partitions * station.mean_in_system, "lag.mean")
+    assert_agrees(stat("waiting_time", "mean"), station.mean_waiting_time, "waiting mean")
+    assert_agrees(stat("sojourn_time", "mean"), station.mean_response_time, "sojourn mean")
+    assert_agrees(stat("sojourn_time", "p99"), math.log(100) / gap, "sojourn p99", percentile=True)
+    assert math.isclose(
+        math.log(100) / gap,
+        theory.mm1_response_time_quantile(arrival_rate / partitions, service_rate, 0.99),
+    )
+    assert_agrees(stat("utilization"), station.utilization, "utilization")
+    assert_agrees(stat("p_wait"), station.p_wait, "p_wait")
+    assert_agrees(stat("throughput"), arrival_rate, "throughput")
+
+
+@pytest.mark.parametrize(
+    ("partitions", "replicas", "concurrency"),
+    [(2, 3, 2), (6, 3, 2), (6, 1, 2)],
+    ids=["2-partitions-6-threads", "6-partitions-6-threads", "6-partitions-2-threads"],
+)
+def test_log_group_parallelism_is_capped_by_partitions(
+    partitions: int, replicas: int, concurrency: int
+) -> None:
+    """A log group's parallelism is n = min(partitions, replicas x concurrency).
+
+    Formula: with random partitioning and consumer p mod n serving partition p, each of the
+    n busy consumers receives a merged Poisson stream of rate lambda / n (Poisson splitting and
+    superposition; Ross §5.3), so it is an M/M/1 queue: sojourn W = 1 / (mu - lambda / n),
+    lag L = n rho / (1 - rho) with rho = lambda / (n mu). Consumer utilization is averaged
+    over all threads, idle ones included: lambda / (mu x threads) (work conservation).
+    2 partitions with 6 threads leave 4 threads idle and queue like M/M/1 at lambda/2; 6
+    partitions on 6 threads queue like M/M/1 at lambda/6; 6 partitions on 2 threads put
+    three partitions on each consumer (again M/M/1 at lambda/2).
+    Tolerance: 4 SE across 20 replications.
+    """
+    arrival_rate, service_rate = 2.0, 2.0
+    threads = replicas * concurrency
+    active = min(partitions, threads)
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=5_000,
+        warmup=100,
+        topic={"partitions": partitions},
+        replicas=replicas,
+        concurrency=concurrency,
+    )
+    results = run(document, seed=12 + partitions + threads)
+    station = theory.mm1(arrival_rate / active, service_rate)
+    sojourn = group_values(results, "events", "consumer", "sojourn_time", "mean")
+    assert_agrees(sojourn, station.mean_response_time, f"sojourn mean (n = {active})")
+    assert_agrees(
+        group_values(results, "events", "consumer", "lag", "mean"),
+        active * station.mean_in_system,
+        "lag.mean",
+    )
+    assert_agrees(
+        group_values(results, "events", "consumer", "utilization"),
+        arrival_rate / (service_rate * threads),
+        "utilization",
+    )
+    if active < threads:  # contrast: what all threads of an M/M/c would give (much less)
+        pooled = theory.mmc(arrival_rate, service_rate, threads).mean_response_time
+        assert np.mean(sojourn) > 1.5 * pooled
+
+
+def test_log_topic_round_robin_partitions_are_erlang_arrival_queues() -> None:
+    """Round-robin partitioning over P partitions with P consumers: P E_P/M/1 queues.
+
+    Formula: partition p receives every P-th message of a Poisson(lambda) stream, so its
+    interarrival times are Erlang-P with mean P / lambda (sum of P exponentials). With an
+    exponential consumer it is the E_P/M/1 queue: sigma = A*(mu (1 - sigma)), P(wait) = sigma,
+    W = 1 / (mu (1 - sigma)), exponential response time, L = (lambda / P) W per partition
+    (Kleinrock, "Queueing Systems" Vol. 1, §6.4; Gross & Harris, §6.3). sigma < rho: regular
+    arrivals wait less than Poisson ones; the M/M/1 sojourn is over 10% away from the
+    simulated one, so the test tells the two models apart.
+    Tolerance: 4 SE across 20 replications (+0.5% for the p99).
+    """
+    arrival_rate, service_rate, partitions = 3.0, 2.0, 3
+    partition_rate = arrival_rate / partitions
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=5_000,
+        warmup=100,
+        topic={"partitions": partitions, "partitioning": "round_robin"},
+        replicas=partitions,
+    )
+    results = run(document, seed=13)
+    station = theory.gi_m1_erlang_arrivals(partition_rate, service_rate, partitions)
+    p99 = theory.gi_m1_erlang_arrivals_response_time_quantile(
+        partition_rate, service_rate, partitions, 0.99
+    )
+
+    def stat(*keys: str) -> list[float]:
+        return group_values(results, "events", "consumer", *keys)
+
+    sojourn = stat("sojourn_time", "mean")
+    assert_agrees(sojourn, station.mean_response_time, "sojourn mean")
+    assert_agrees(stat("p_wait"), station.p_wait, "p_wait")
+    assert_agrees(stat("lag", "mean"), partitions * station.mean_in_system, "lag.mean")
+    assert_agrees(stat("sojourn_time", "p99"), p99, "sojourn p99", percentile=True)
+    poisson = theory.mm1(partition_rate, service_rate).mean_response_time
+    assert abs(np.mean(sojourn) - poisson) > 0.1 * poisson  # the distinction is visible
+
+
+# --------------------------------------------------------------------------- 4. queue topic
+
+
+def test_queue_topic_is_mmc_erlang_c() -> None:
+    """A queue topic with c = replicas x concurrency competing consumers is M/M/c.
+
+    Formula: one FIFO, any free consumer takes the next message: the M/M/c queue. With
+    a = lambda / mu and rho = a / c, P(wait) = C(c, a) (Erlang C),
+    Wq = C(c, a) / (c mu - lambda), W = Wq + 1 / mu, L = lambda W (Erlang 1917; Gross &
+    Harris §2.3; Kleinrock Vol. 1 §3.5). Here c = 2 replicas x 2 consumers = 4, rho = 0.6.
+    Tolerance: 4 SE across 20 replications. The mean waiting time of a multi-server queue is
+    a rare-event average (70% of messages do not wait) with long correlations: even with 1.4
+    million messages its 4 SE is ~4-5% of theory, so its power bound is 6% instead of 5%
+    (the sojourn mean, W = Wq + 1/mu, pins Wq to within ~6% as well).
+    """
+    arrival_rate, service_rate, replicas, concurrency = 4.8, 2.0, 2, 2
+    servers = replicas * concurrency
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=15_000,  # waiting means of M/M/4 are noisy: 1.4 million messages
+        warmup=100,
+        topic={"type": "queue"},
+        replicas=replicas,
+        concurrency=concurrency,
+    )
+    results = run(document, seed=14)
+    station = theory.mmc(arrival_rate, service_rate, servers)
+
+    def stat(*keys: str) -> list[float]:
+        return group_values(results, "events", "consumer", *keys)
+
+    assert_agrees(
+        stat("waiting_time", "mean"),
+        station.mean_waiting_time,
+        "waiting mean",
+        max_relative_half_width=0.06,  # M/M/4 waiting means are noisy; see the docstring
+    )
+    assert_agrees(stat("p_wait"), station.p_wait, "p_wait (Erlang C)")
+    assert_agrees(stat("sojourn_time", "mean"), station.mean_response_time, "sojourn mean")
+    assert_agrees(stat("lag", "mean"), station.mean_in_system, "lag.mean")
+    assert_agrees(stat("utilization"), station.utilization, "utilization")
+    assert_agrees(
+        stat("sojourn_time", "p99"),
+        theory.mmc_response_time_quantile(arrival_rate, service_rate, servers, 0.99),
+        "sojourn p99",
+        percentile=True,
+    )
+
+
+# --------------------------------------------------------------------------- 5./6. fan-out
+
+
+def test_fan_out_gives_every_group_its_own_mm1_queue() -> None:
+    """Fan-out: every consumer group of a topic gets every message.
+
+    Formula: each group sees the full Poisson(lambda) stream (the same arrival instants, so
+    the groups are dependent, but each marginally is an M/M/1 queue with its own service rate):
+    W_g = 1 / (mu_g - lambda), L_g = rho_g / (1 - rho_g) (Kleinrock Vol. 1 §3.2). Three groups
+    with rho = 0.5, 0.33, 0.25.
+    Tolerance: 4 SE across 20 replications; received == published exactly.
+    """
+    arrival_rate = 1.0
+    service_rates = {"fast": 4.0, "medium": 3.0, "slow": 2.0}
+    document: dict[str, Any] = {
+        "name": "fan-out",
+        "simulation": {"duration": 10_000, "warmup": 100},
+        "services": {
+            name: {"operations": {"handle": exponential_handler(1 / rate)}}
+            for name, rate in service_rates.items()
+        },
+        "topics": {"events": {"subscribers": {name: "handle" for name in service_rates}}},
+        "workload": {
+            "load": {"steps": [{"publish": "events"}], "arrivals": {"poisson": arrival_rate}}
+        },
+    }
+    results = run(document, seed=15)
+    for replication in results.replications:
+        topic = replication["topics"]["events"]
+        for group in topic["groups"].values():
+            assert group["received"] == topic["published"]
+    for name, rate in service_rates.items():
+        station = theory.mm1(arrival_rate, rate)
+        assert_agrees(
+            group_values(results, "events", name, "sojourn_time", "mean"),
+            station.mean_response_time,
+            f"{name}: sojourn mean",
+        )
+        assert_agrees(
+            group_values(results, "events", name, "lag", "mean"),
+            station.mean_in_system,
+            f"{name}: lag.mean",
+        )
+
+
+def test_publish_probability_thins_the_stream() -> None:
+    """`publish: {topic, probability: p}` thins a Poisson(lambda) stream to Poisson(p lambda).
+
+    Formula: independent thinning of a Poisson process is Poisson with rate p lambda (Ross
+    §5.3.4), so the group is an M/M/1 queue at p lambda: throughput p lambda,
+    W = 1 / (mu - p lambda), L = rho / (1 - rho) (Kleinrock Vol. 1 §3.2). p = 0.4, lambda = 5,
+    mu = 4: rho = 0.5.
+    Tolerance: 4 SE across 20 replications.
+    """
+    arrival_rate, probability, service_rate = 5.0, 0.4, 4.0
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=5_000,
+        warmup=100,
+        publish={"topic": "events", "probability": probability},
+    )
+    results = run(document, seed=16)
+    rate = probability * arrival_rate
+    station = theory.mm1(rate, service_rate)
+    duration = results.settings["duration"]
+    assert_agrees(
+        [r["topics"]["events"]["published"] / duration for r in results.replications],
+        rate,
+        "published rate",
+    )
+    assert_agrees(group_values(results, "events", "consumer", "throughput"), rate, "throughput")
+    assert_agrees(
+        group_values(results, "events", "consumer", "sojourn_time", "mean"),
+        station.mean_response_time,
+        "sojourn mean",
+    )
+    assert_agrees(
+        group_values(results, "events", "consumer", "lag", "mean"),
+        station.mean_in_system,
+        "lag.mean",
+    )
+
+
+# --------------------------------------------------------------------------- 7. Jackson
+
+
+@dataclass(frozen=True)
+class Station:
+    """A station of a Jackson network built from a queue topic `to-NAME`."""
+
+    service_rate: float
+    replicas: int = 1
+    concurrency: int = 1
+
+    @property
+    def servers(self) -> int:
+        return self.replicas * self.concurrency
+
+
+@dataclass(frozen=True)
+class Network:
+    """An open network of queue-topic stations.
+
+    `routing[i][j]` is the probability that a message handled by station i is published to
+    station j's topic; `entries[flow] = (station, rate)` is a Poisson flow into one station.
+    """
+
+    stations: Mapping[str, Station]
+    routing: Mapping[str, Mapping[str, float]]
+    entries: Mapping[str, tuple[str, float]]
+    duration: float = 5_000
+    seed: int = 1
+    extra: Mapping[str, Any] = field(default_factory=dict)
+
+    def routing_steps(self, station: str) -> list[dict[str, Any]]:
+        """Route after service: a publish with probability (one destination) or a branch."""
+        row = {target: p for target, p in self.routing.get(station, {}).items() if p > 0}
+        if not row:
+            return []
+        if len(row) == 1:
+            ((target, probability),) = row.items()
+            return [{"publish": {"topic": f"to-{target}", "probability": probability}}]
+        options = [
+            {"probability": p, "steps": [{"publish": f"to-{target}"}]} for target, p in row.items()
+        ]
+        leave = 1.0 - sum(row.values())
+        if leave > 1e-12:
+            options.append({"probability": leave, "steps": []})
+        return [{"branch": options}]
+
+    def document(self) -> dict[str, Any]:
+        return {
+            "name": "jackson",
+            "simulation": {"duration": self.duration, "warmup": 100},
+            "services": {
+                name: {
+                    "replicas": station.replicas,
+                    "operations": {
+                        "handle": exponential_handler(1 / station.service_rate)
+                        + self.routing_steps(name)
+                    },
+                }
+                for name, station in self.stations.items()
+            },
+            "topics": {
+                f"to-{name}": {
+                    "type": "queue",
+                    "subscribers": {
+                        name: {"operation": "handle", "concurrency": station.concurrency}
+                    },
+                }
+                for name, station in self.stations.items()
+            },
+            "workload": {
+                flow: {"steps": [{"publish": f"to-{target}"}], "arrivals": {"poisson": rate}}
+                for flow, (target, rate) in self.entries.items()
+            },
+        }
+
+    def prediction(self) -> theory.JacksonPrediction:
+        external: dict[str, float] = dict.fromkeys(self.stations, 0.0)
+        for target, rate in self.entries.values():
+            external[target] += rate
+        return theory.jackson_network(
+            external,
+            self.routing,
+            {name: station.service_rate for name, station in self.stations.items()},
+            {name: station.servers for name, station in self.stations.items()},
+        )
+
+    def remaining_sojourn(self, prediction: theory.JacksonPrediction) -> dict[str, float]:
+        """Mean time from arrival at station i to leaving the network: T = W + P T.
+
+        First-step analysis over the routing chain, with the per-visit mean sojourn W_j of
+        each station (in an open Jackson network every arrival, external or internal, sees
+        the stationary distribution; Gross & Harris §4.2, Kleinrock Vol. 1 §4.8).
+        """
+        names = list(self.stations)
+        transfer = np.array([[self.routing.get(i, {}).get(j, 0.0) for j in names] for i in names])
+        per_visit = np.array([prediction.stations[name].mean_response_time for name in names])
+        total = np.linalg.solve(np.eye(len(names)) - transfer, per_visit)
+        return dict(zip(names, total.tolist(), strict=True))
+
+
+NETWORKS = {
+    "tandem": Network(
+        stations={"a": Station(2.5), "b": Station(2.0)},
+        routing={"a": {"b": 1.0}},
+        entries={"load": ("a", 1.0)},
+        duration=10_000,
+        seed=21,
+    ),
+    "feedback": Network(  # a re-publishes to its own topic with probability 1/2
+        stations={"a": Station(2.0)},
+        routing={"a": {"a": 0.5}},
+        entries={"load": ("a", 0.5)},
+        duration=10_000,
+        seed=22,
+    ),
+    "branching": Network(  # a -> b or c (1/2 each); b feeds back to a with probability 0.2
+        stations={"a": Station(5.0), "b": Station(2.5), "c": Station(2.5)},
+        routing={"a": {"b": 0.5, "c": 0.5}, "b": {"a": 0.2}},
+        entries={"load": ("a", 1.8)},
+        duration=7_500,
+        seed=23,
+    ),
+    "multi-server": Network(  # b is M/M/2 by concurrency, c is M/M/2 by replicas
+        stations={
+            "a": Station(2.5),
+            "b": Station(1.25, concurrency=2),
+            "c": Station(1.25, replicas=2),
+        },
+        routing={"a": {"b": 1.0}, "b": {"c": 1.0}},
+        entries={"load": ("a", 1.0)},
+        duration=7_500,
+        seed=24,
+    ),
+    "two-entries": Network(  # flows enter at a and at b; a feeds b
+        stations={"a": Station(2.5), "b": Station(3.75)},
+        routing={"a": {"b": 1.0}},
+        entries={"upstream": ("a", 1.0), "direct": ("b", 0.5)},
+        duration=7_500,
+        seed=25,
+    ),
+}
+
+
+@pytest.mark.parametrize("network_name", list(NETWORKS))
+def test_queue_topic_networks_are_jackson_networks(network_name: str) -> None:
+    """Queue topics whose handlers publish onward form an open Jackson network.
+
+    Formula: station i (a queue topic consumed by c_i exponential consumers of rate mu_i)
+    receives lambda = gamma + P^T lambda (traffic equations); by Jackson's theorem the stations
+    are independent M/M/c_i queues in steady state (Jackson 1963; Gross & Harris §4.2;
+    Harchol-Balter ch. 18). Checked per station: lag.mean = L_i, per-visit sojourn mean
+    W_i and P(wait) (arrival theorem: internal arrivals too see time averages), throughput
+    lambda_i; per flow: completion_time mean = T_entry from T = W + P T (first-step analysis),
+    which for one entry is total L / gamma (Little's law). P(wait) is not checked at a
+    station that feeds back to itself: the engine counts a message re-published by the
+    handler in progress as having waited (a known engine bug, see
+    test_topic_properties.py::test_message_started_on_delivery_did_not_wait).
+    Tolerance: 4 SE across 20 replications.
+    """
+    network = NETWORKS[network_name]
+    prediction = network.prediction()
+    assert prediction.stable
+    remaining = network.remaining_sojourn(prediction)
+    total_rate = sum(rate for _, rate in network.entries.values())
+    assert math.isclose(  # Little's law on the whole network, as a check on the theory side
+        sum(rate * remaining[target] for target, rate in network.entries.values()) / total_rate,
+        prediction.mean_sojourn_time,
+    )
+    results = run(network.document(), seed=network.seed)
+    for name, station in prediction.stations.items():
+        topic = f"to-{name}"
+        assert_agrees(
+            group_values(results, topic, name, "lag", "mean"),
+            station.mean_in_system,
+            f"{name}: lag.mean",
+        )
+        assert_agrees(
+            group_values(results, topic, name, "sojourn_time", "mean"),
+            station.mean_response_time,
+            f"{name}: sojourn mean",
+        )
+        assert_agrees(
+            group_values(results, topic, name, "throughput"),
+            station.arrival_rate,
+            f"{name}: throughput",
+        )
+        if network.routing.get(name, {}).get(name, 0.0) == 0.0:  # self-loops: see below
+            assert_agrees(
+                group_values(results, topic, name, "p_wait"), station.p_wait, f"{name}: p_wait"
+            )
+    for flow, (target, _) in network.entries.items():
+        assert_agrees(
+            flow_values(results, flow, "completion_time", "mean"),
+            remaining[target],
+            f"{flow}: completion_time mean",
+        )
+
+
+# --------------------------------------------------------------------------- 8. latency
+
+
+def test_constant_delivery_latency_adds_to_waiting_and_sojourn() -> None:
+    """A constant delivery latency d shifts every message by exactly d.
+
+    Formula: the group sees the Poisson publications shifted by d, still Poisson, so it is an
+    M/M/1 queue behind a pure delay: waiting mean d + rho / (mu - lambda), sojourn mean
+    d + 1 / (mu - lambda), sojourn p90 d + ln(10) / (mu - lambda), lag (in delivery included)
+    lambda (d + W) by Little's law (Kleinrock Vol. 1 §3.2, Little 1961).
+    Tolerance: 4 SE across 20 replications (+0.5% for the p90).
+    """
+    arrival_rate, service_rate, latency = 1.0, 2.0, 0.2
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=10_000,
+        warmup=100,
+        topic={"delivery_latency": {"constant": latency}},
+    )
+    results = run(document, seed=17)
+    station = theory.mm1(arrival_rate, service_rate)
+
+    def stat(*keys: str) -> list[float]:
+        return group_values(results, "events", "consumer", *keys)
+
+    assert_agrees(stat("waiting_time", "mean"), latency + station.mean_waiting_time, "waiting")
+    assert_agrees(stat("sojourn_time", "mean"), latency + station.mean_response_time, "sojourn")
+    assert_agrees(
+        stat("sojourn_time", "p90"),
+        latency + theory.mm1_response_time_quantile(arrival_rate, service_rate, 0.90),
+        "sojourn p90",
+        percentile=True,
+    )
+    assert_agrees(
+        stat("lag", "mean"),
+        arrival_rate * (latency + station.mean_response_time),
+        "lag.mean",
+    )
+    assert_agrees(stat("p_wait"), station.p_wait, "p_wait")
+    assert min(stat("waiting_time", "p50")) >= latency * (1 - PERCENTILE_SLACK)
+
+
+# --------------------------------------------------------------------------- 9. overload
+
+
+def test_overloaded_consumer_lag_grows_linearly() -> None:
+    """lambda > mu for a single consumer: the lag is a random walk with drift lambda - mu.
+
+    Formula: once the consumer is never idle again, departures are Poisson at mu, so the lag
+    at time t is N_lambda(t) - N_mu(t): mean (lambda - mu) t, variance (lambda + mu) t
+    (difference of independent Poisson processes). Before that, the queue empties a
+    geometric number of times: from 1 message it ever empties with probability mu / lambda
+    (gambler's ruin; Ross, "Introduction to Probability Models", §4.5.1), so the expected
+    number of idle periods (each Exp(lambda)) is lambda / (lambda - mu) and the expected total
+    idle time is 1 / (lambda - mu). Hence, from an empty start over a run of length T:
+    utilization = 1 - 1 / ((lambda - mu) T), lag.final = (lambda - mu) T + mu / (lambda - mu),
+    lag.mean = (lambda - mu) T / 2 + mu / (lambda - mu) (up to terms that vanish with T), and
+    a least-squares line through the lag time series has slope lambda - mu.
+    Tolerance: 4 SE across 20 replications; the per-replication spread of lag.final is also
+    compared with the Poisson standard deviation sqrt((lambda + mu) T) (within a factor 2).
+    """
+    arrival_rate, service_rate, duration = 3.0, 2.0, 5_000.0
+    drift = arrival_rate - service_rate
+    idle_time = 1 / drift
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=duration,
+        warmup=0,
+    )
+    results = run(document, seed=18)
+    final = group_values(results, "events", "consumer", "lag", "final")
+    assert_agrees(final, drift * duration + service_rate * idle_time, "lag.final")
+    poisson_sd = math.sqrt((arrival_rate + service_rate) * duration)
+    assert 0.5 * poisson_sd < np.std(final, ddof=1) < 2 * poisson_sd
+    assert_agrees(
+        group_values(results, "events", "consumer", "lag", "mean"),
+        drift * duration / 2 + service_rate * idle_time,
+        "lag.mean",
+    )
+    assert_agrees(
+        group_values(results, "events", "consumer", "utilization"),
+        1 - idle_time / duration,
+        "utilization",
+    )
+    series = results.timeseries()
+    lag = series[(series["kind"] == "group") & (series["metric"] == "lag")]
+    slopes = [
+        float(np.polyfit(rows["time"], rows["value"], 1)[0])
+        for _, rows in lag.groupby("replication")
+    ]
+    assert len(slopes) == len(results.replications)
+    assert_agrees(slopes, drift, "lag slope")
+
+
+# --------------------------------------------------------------------------- 10. key skew
+
+
+def zipf_partition_shares(keys: int, skew: float, partitions: int) -> np.ndarray:
+    """Share of messages per partition: key k has weight 1/(k+1)^skew, goes to k mod P."""
+    weights = 1.0 / np.arange(1, keys + 1, dtype=float) ** skew
+    shares = np.zeros(partitions)
+    np.add.at(shares, np.arange(keys) % partitions, weights)
+    normalized: np.ndarray = shares / weights.sum()
+    return normalized
+
+
+def test_key_skew_makes_a_hot_partition() -> None:
+    """Skewed keys: the partition holding the most popular keys is the hottest M/M/1 queue.
+
+    Formula: keys are drawn independently with Zipf weights 1/(k+1)^s and key k goes to
+    partition k mod P, so partition p receives a Poisson stream at lambda x share_p (Poisson
+    splitting) and, with one consumer per partition, is an M/M/1 queue with
+    L_p = rho_p / (1 - rho_p), rho_p = lambda share_p / mu (Kleinrock Vol. 1 §3.2). The group
+    lag is sum_p L_p. The time series of each partition's lag (samples every 5 s after
+    warm-up) has mean L_p. With 8 keys, s = 1 and 4 partitions the hot partition p = 0 (keys
+    0 and 4) gets 44% of the messages (rho = 0.5, L = 1) and the next one 25% (rho = 0.28):
+    in every replication partition 0 has the highest sampled mean lag and the highest sampled
+    maximum, and that maximum never exceeds the group's max_partition_lag (an exact maximum).
+    Tolerance: 4 SE across 20 replications (for the sampled lag, SE of the per-replication
+    mean of the samples).
+    """
+    keys, skew, partitions, service_rate = 8, 1.0, 4, 2.0
+    shares = zipf_partition_shares(keys, skew, partitions)
+    arrival_rate = 0.5 * service_rate / shares[0]  # hot partition at rho = 0.5
+    duration, warmup = 10_000.0, 100.0
+    document = single_topic(
+        arrival_rate=arrival_rate,
+        mean_service_time=1 / service_rate,
+        duration=duration,
+        warmup=warmup,
+        topic={
+            "partitions": partitions,
+            "partitioning": "key",
+            "keys": {"count": keys, "skew": skew},
+        },
+        replicas=partitions,
+    )
+    document["simulation"]["sample_interval"] = 5.0
+    results = run(document, seed=19)
+    stations = [theory.mm1(arrival_rate * share, service_rate) for share in shares]
+    assert_agrees(
+        group_values(results, "events", "consumer", "lag", "mean"),
+        sum(station.mean_in_system for station in stations),
+        "group lag.mean",
+    )
+    series = results.timeseries()
+    partition_lag = series[
+        (series["kind"] == "partition") & (series["metric"] == "lag") & (series["time"] > warmup)
+    ]
+    per_replication = partition_lag.pivot_table(
+        index="replication", columns="entity", values="value", aggfunc="mean"
+    )
+    maxima = partition_lag.pivot_table(
+        index="replication", columns="entity", values="value", aggfunc="max"
+    )
+    hot = "events/consumer/0"
+    assert_agrees(per_replication[hot], stations[0].mean_in_system, "hot partition lag (sampled)")
+    max_partition_lag = group_values(results, "events", "consumer", "max_partition_lag")
+    for index in range(len(results.replications)):
+        assert per_replication.loc[index].idxmax() == hot
+        assert maxima.loc[index].idxmax() == hot
+        assert maxima.loc[index].max() <= max_partition_lag[index]
+    assert np.mean(per_replication[hot]) > 2 * np.mean(per_replication["events/consumer/1"])
