@@ -26,13 +26,15 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from models import ScenarioError, load_scenario
+from models import ScenarioError, analyze, load_scenario
 from models.schema import Scenario
 from sim.compare import candidates_of
 from sim.compare import compare as run_comparison
 from sim.executors import default_jobs, open_executor
 from sim.experiment import simulate
 from sim.output import write_files_atomically
+from sim.plots import comparison_bars, latency_curve, png_bytes, run_figures, topology
+from sim.prediction_report import comparisons, gap_warnings, render_prediction, theory_table
 from sim.report import render_comparison, render_results, render_sweep
 from sim.sweep import parse_values
 from sim.sweep import sweep as run_sweep
@@ -119,18 +121,25 @@ def run(
         results = simulate(scenario, replications, seed, executor=executor, progress=advance)
     document = results.to_dict()
     if out is not None:
-        write_files_atomically(
-            out,
-            {
-                "results.json": json.dumps(document, indent=2),
-                "timeseries.csv": results.timeseries().to_csv(index=False),
-                "scenario.yaml": resolved_scenario_yaml(scenario),
-            },
+        files: dict[str, str | bytes] = {
+            "results.json": json.dumps(document, indent=2),
+            "timeseries.csv": results.timeseries().to_csv(index=False),
+            "scenario.yaml": resolved_scenario_yaml(scenario),
+        }
+        files.update(
+            {name: png_bytes(figure) for name, figure in run_figures(results, scenario).items()}
         )
+        write_files_atomically(out, files)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        render_results(document, _stdout())
+        console = _stdout()
+        render_results(document, console)
+        rows = comparisons(document, analyze(scenario))
+        if rows:
+            console.print(theory_table(rows))
+        for warning in gap_warnings(rows):
+            console.print(f"[bold yellow]warning: {warning}[/]")
         if out is not None:
             typer.echo(f"results written to {out}")
 
@@ -164,7 +173,12 @@ def compare(
         comparison = run_comparison(named, replications, seed, executor=executor, progress=advance)
     document = comparison.to_dict()
     if out is not None:
-        write_files_atomically(out, {"comparison.json": json.dumps(document, indent=2)})
+        candidates = document["candidates"]
+        files: dict[str, str | bytes] = {"comparison.json": json.dumps(document, indent=2)}
+        for metric in ("p99", "mean"):
+            figure = comparison_bars(candidates, metric=metric)
+            files[f"comparison_{metric}.png"] = png_bytes(figure)
+        write_files_atomically(out, files)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
@@ -205,17 +219,45 @@ def sweep(
         )
     document = results.to_dict()
     if out is not None:
-        write_files_atomically(
-            out,
-            {
-                "sweep.json": json.dumps(document, indent=2),
-                "sweep.csv": results.to_dataframe().to_csv(index=False),
-            },
-        )
+        files: dict[str, str | bytes] = {
+            "sweep.json": json.dumps(document, indent=2),
+            "sweep.csv": results.to_dataframe().to_csv(index=False),
+        }
+        for flow in results.flows():
+            figure = latency_curve(document, flow, prediction=results.predictions(flow))
+            files[f"latency_{flow}.png"] = png_bytes(figure)
+        write_files_atomically(out, files)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
         render_sweep(document, _stdout())
+
+
+@app.command(name="analyze")
+def analyze_command(
+    scenario_path: ScenarioPath,
+    variant: Annotated[str | None, typer.Option(help="variant of the scenario")] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Predict the scenario instantly with queueing theory (means, capacity, bottleneck)."""
+    scenario = load_scenario(scenario_path, variant=variant)
+    document = analyze(scenario)
+    if as_json:
+        typer.echo(json.dumps(document, indent=2))
+    else:
+        render_prediction(document, _stdout())
+
+
+@app.command()
+def graph(
+    scenario_path: ScenarioPath,
+    variant: Annotated[str | None, typer.Option(help="variant of the scenario to draw")] = None,
+    out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("topology.png"),
+) -> None:
+    """Draw the topology: clients, services, topics and groups; calls vs publishes."""
+    scenario = load_scenario(scenario_path, variant=variant)
+    write_files_atomically(out.parent, {out.name: png_bytes(topology(scenario))})
+    typer.echo(f"topology written to {out}")
 
 
 @app.command()

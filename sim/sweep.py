@@ -83,6 +83,17 @@ class SweepResults:
     parameter: str
     values: list[Any]
     points: list[Results]
+    scenarios: list[Scenario]
+
+    def predictions(self, flow: str) -> list[tuple[float, float | None]]:
+        """The analytic mean response time of `flow` at every point (None where unstable)."""
+        from models import analyze
+
+        predicted = []
+        for value, scenario in zip(self.values, self.scenarios, strict=True):
+            mean = analyze(scenario)["flows"].get(flow, {}).get("response_time", {}).get("mean")
+            predicted.append((float(value), mean))
+        return predicted
 
     def to_dict(self) -> dict[str, Any]:
         """``{"parameter", "points": [{"value", "results"}], "landmarks"}`` (DESIGN §3)."""
@@ -92,6 +103,7 @@ class SweepResults:
                 {"value": value, "results": results.to_dict()}
                 for value, results in zip(self.values, self.points, strict=True)
             ],
+            "predictions": {flow: self.predictions(flow) for flow in self.flows()},
             "landmarks": {flow: self.landmarks(flow) for flow in self.flows()},
         }
 
@@ -152,4 +164,4 @@ def sweep(
         results_of(point, base_seed, runs[position * count : (position + 1) * count])
         for position, point in enumerate(points)
     ]
-    return SweepResults(parameter=parameter, values=list(values), points=results)
+    return SweepResults(parameter=parameter, values=list(values), points=results, scenarios=points)

@@ -15,7 +15,7 @@ so importing `sim` stays light.
 
 from sim.plots.architecture import topology
 from sim.plots.latency import comparison_bars, latency_cdf, latency_curve
-from sim.plots.run import save_run_figures
+from sim.plots.run import png_bytes, run_figures, save_run_figures
 from sim.plots.series import backlog_over_time, latency_over_time, throughput_over_time
 
 __all__ = [
@@ -24,6 +24,8 @@ __all__ = [
     "latency_cdf",
     "latency_curve",
     "latency_over_time",
+    "png_bytes",
+    "run_figures",
     "save_run_figures",
     "throughput_over_time",
     "topology",

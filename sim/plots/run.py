@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -17,8 +18,27 @@ if TYPE_CHECKING:
 DPI = 120
 
 
+def png_bytes(figure: Figure) -> bytes:
+    """The figure as a PNG file's content (for writing atomically with other results)."""
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=DPI)
+    return buffer.getvalue()
+
+
 def save_run_figures(results: Results, scenario: Scenario, folder: str | Path) -> list[Path]:
-    """Write the figures of a run into `folder` (created if needed); their paths.
+    """Write the figures of `run_figures` into `folder` (created if needed); their paths."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for name, figure in run_figures(results, scenario).items():
+        path = folder / name
+        figure.savefig(path, dpi=DPI)
+        paths.append(path)
+    return paths
+
+
+def run_figures(results: Results, scenario: Scenario) -> dict[str, Figure]:
+    """The usual figures of a run, by file name.
 
     - ``topology.png``: the architecture;
     - ``backlog.png``: waiting requests and utilization per service over time;
@@ -28,8 +48,6 @@ def save_run_figures(results: Results, scenario: Scenario, folder: str | Path) -
     """
     from matplotlib.figure import Figure
 
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
     frame = results.timeseries()
     warmup = float(results.settings.get("warmup") or 0.0)
     figures: dict[str, Figure] = {"topology.png": topology(scenario)}
@@ -57,9 +75,4 @@ def save_run_figures(results: Results, scenario: Scenario, folder: str | Path) -
     latency_over_time(frame, warmup=warmup, ax=lower)
     upper.set_xlabel("")
     figures["throughput.png"] = throughput
-    paths = []
-    for name, figure in figures.items():
-        path = folder / name
-        figure.savefig(path, dpi=DPI)
-        paths.append(path)
-    return paths
+    return figures

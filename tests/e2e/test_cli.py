@@ -93,8 +93,10 @@ def test_run_variant_and_out_folder(
     resolved = yaml.safe_load((out / "scenario.yaml").read_text())
     assert resolved["services"]["api"]["queue_capacity"] == 50
     assert resolved["simulation"]["duration"] == 200.0
-    written = sorted(p.name for p in out.iterdir())
-    assert written == ["results.json", "scenario.yaml", "timeseries.csv"]
+    written = {p.name for p in out.iterdir()}
+    expected = {"results.json", "scenario.yaml", "timeseries.csv"}
+    assert written == expected | {"topology.png", "backlog.png", "throughput.png"}
+    assert all((out / name).stat().st_size > 1000 for name in written if name.endswith(".png"))
 
 
 def test_same_seed_same_json_whatever_the_jobs(
@@ -143,6 +145,20 @@ def test_unknown_variant_and_bad_option_exit_2(
     assert main(["run", str(small), "--variant", "nope"]) == 2
     assert "no variant named 'nope'" in capsys.readouterr().err
     assert main(["run", str(small), "--replications", "0"]) == 2
+
+
+def test_analyze_and_graph_commands(
+    small: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["analyze", str(small), "--json"]) == 0
+    prediction = json.loads(capsys.readouterr().out)
+    assert set(prediction["services"]) == {"api", "db"}
+    assert prediction["flows"]["users"]["arrival_rate"] == pytest.approx(30.0)
+    assert main(["analyze", str(small)]) == 0
+    assert "Flows" in capsys.readouterr().out
+    picture = tmp_path / "pictures" / "small.png"
+    assert main(["graph", str(small), "--out", str(picture)]) == 0
+    assert picture.read_bytes()[:4] == b"\x89PNG"
 
 
 def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,0 +1,258 @@
+"""Queueing-theory prediction of a scenario: `analyze(scenario)` -> the DESIGN §3 document.
+
+The same scenario the simulator runs is read as a queueing network with the simulator's
+semantics (see docs/analysis.md for every formula, its assumptions and its source):
+
+1. traffic equations on the operation graph give every operation's and topic's rate
+   (`traffic`), from per-operation summaries (`operations`);
+2. every station — a service's worker pool(s), a queue topic's consumers, each consumer of a
+   log topic — is solved by the formula that fits it (`stations`);
+3. synchronous calls that hold the caller's worker make the holding time depend on the
+   callees' response times: the whole is solved as a fixed point (`network`);
+4. flows add up their path (`flows`), fork-joins by Flatto-Hahn / Nelson-Tantawi
+   (`forkjoin`), completion times include the asynchronous work they cause;
+5. closed flows by exact MVA when product-form, else a closed-loop fixed point (`closed`);
+6. the bottleneck and each flow's maximum throughput (`capacity`).
+
+>>> from models import load_scenario
+>>> scenario = load_scenario({
+...     "name": "mm1", "simulation": {"duration": 60},
+...     "services": {"server": {"operations": {"serve": [{"work": {"exponential": 0.01}}]}}},
+...     "workload": {"customers": {"entry": "server", "arrivals": {"poisson": 80}}},
+... })
+>>> result = analyze(scenario)
+>>> round(result["flows"]["customers"]["response_time"]["mean"], 6)   # 1 / (mu - lambda)
+0.05
+>>> result["services"]["server"]["method"], result["services"]["server"]["exact"]
+('M/M/1', True)
+>>> round(result["flows"]["customers"]["max_throughput"])   # saturates at mu = 100/s
+100
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from models.analysis.capacity import bottleneck, max_throughput
+from models.analysis.closed import closed_source, solve_closed
+from models.analysis.flows import completion_times
+from models.analysis.moments import LARGEST_SCV
+from models.analysis.network import FlowSource, solve_network
+from models.analysis.operations import NOT_POISSON, POISSON
+from models.analysis.report import (
+    FlowInfo,
+    bottleneck_report,
+    flow_report,
+    group_report,
+    service_report,
+)
+from models.analysis.traffic import MessageStormError
+from models.distributions import Exponential
+from models.schema import (
+    ConstantArrivals,
+    Flow,
+    InterarrivalArrivals,
+    PoissonArrivals,
+    ProfileArrivals,
+    Scenario,
+)
+
+__all__ = ["analyze"]
+
+METHOD = "queueing theory"
+
+
+def _average_rate(arrivals: ProfileArrivals, start: float, end: float) -> float:
+    """Time-average of a piecewise-constant rate over [start, end]."""
+    total = 0.0
+    changes = arrivals.profile
+    for index, change in enumerate(changes):
+        until = changes[index + 1].at if index + 1 < len(changes) else math.inf
+        overlap = min(until, end) - max(change.at, start)
+        if overlap > 0:
+            total += change.rate * overlap
+    return total / (end - start)
+
+
+def flow_source(
+    scenario: Scenario, name: str, flow: Flow, warnings: list[str]
+) -> FlowSource | None:
+    """How an open flow's requests arrive (None if no finite rate can be given)."""
+    arrivals = flow.arrivals
+    if isinstance(arrivals, PoissonArrivals):
+        return FlowSource(arrivals.poisson, 1.0, POISSON)
+    if isinstance(arrivals, ConstantArrivals):
+        return FlowSource(arrivals.constant, 0.0, NOT_POISSON)
+    if isinstance(arrivals, InterarrivalArrivals):
+        gap = arrivals.interarrival
+        if gap.mean <= 0:
+            warnings.append(
+                f"flow '{name}' has a mean interarrival time of 0: its arrival rate "
+                f"is infinite and it is left out of the prediction"
+            )
+            return None
+        flag = POISSON if isinstance(gap, Exponential) else NOT_POISSON
+        return FlowSource(1.0 / gap.mean, min(gap.scv, LARGEST_SCV), flag)
+    assert isinstance(arrivals, ProfileArrivals)
+    settings = scenario.simulation
+    rate = _average_rate(arrivals, settings.warmup, settings.warmup + settings.duration)
+    warnings.append(
+        f"flow '{name}' has a time-varying rate: predicted at its average over the measured "
+        f"period, {rate:.4g}/s (a steady-state model cannot show the transient backlog)"
+    )
+    return FlowSource(rate, 1.0, NOT_POISSON)
+
+
+def _storm_report(scenario: Scenario, message: str) -> dict[str, Any]:
+    """The document when the traffic equations have no finite solution."""
+    unknown = {"mean": None}
+    return {
+        "scenario": scenario.name,
+        "variant": scenario.variant_name,
+        "method": METHOD,
+        "bottleneck": None,
+        "flows": {
+            name: {
+                "arrival_rate": None,
+                "throughput": None,
+                "response_time": unknown,
+                "completion_time": unknown,
+                "max_throughput": None,
+                "headroom": None,
+                "method": "traffic equations diverge",
+                "exact": False,
+                "stable": False,
+            }
+            for name in scenario.workload
+        },
+        "services": {
+            name: {
+                "arrival_rate": None,
+                "utilization": None,
+                "loss_probability": None,
+                "p_wait": None,
+                "waiting_time": unknown,
+                "response_time": unknown,
+                "queue_length": unknown,
+                "in_system": unknown,
+                "method": "traffic equations diverge",
+                "exact": False,
+                "stable": False,
+            }
+            for name in scenario.services
+        },
+        "topics": {
+            name: {
+                "published": None,
+                "groups": {
+                    group: {
+                        "throughput": None,
+                        "utilization": None,
+                        "p_wait": None,
+                        "lag": unknown,
+                        "waiting_time": unknown,
+                        "sojourn_time": unknown,
+                        "max_partition_utilization": None,
+                        "method": "traffic equations diverge",
+                        "exact": False,
+                        "stable": False,
+                    }
+                    for group in topic.subscribers
+                },
+            }
+            for name, topic in scenario.topics.items()
+        },
+        "warnings": [message],
+    }
+
+
+def analyze(scenario: Scenario) -> dict[str, Any]:
+    """Predict `scenario` by queueing theory: the DESIGN §3 document of predicted means.
+
+    Each flow, service and consumer group carries `method` and `exact`; the top level has
+    the `bottleneck` (the first resource to saturate as the load grows) and `warnings`
+    (unstable stations, approximations worth knowing). Pure and deterministic.
+    """
+    warnings: list[str] = []
+    infos: dict[str, FlowInfo] = {}
+    open_sources: dict[str, FlowSource] = {}
+    closed: list[str] = []
+    for name, flow in scenario.workload.items():
+        if flow.clients is not None:
+            closed.append(name)
+            infos[name] = FlowInfo(None, closed=True)
+            continue
+        source = flow_source(scenario, name, flow, warnings)
+        infos[name] = FlowInfo(source, closed=False)
+        if source is not None:
+            open_sources[name] = source
+    try:
+        return _analyze(scenario, open_sources, closed, infos, warnings)
+    except MessageStormError as storm:
+        return _storm_report(scenario, str(storm))
+
+
+def _analyze(
+    scenario: Scenario,
+    open_sources: dict[str, FlowSource],
+    closed: list[str],
+    infos: dict[str, FlowInfo],
+    warnings: list[str],
+) -> dict[str, Any]:
+    sources = dict(open_sources)
+    solution = None
+    if closed:
+        result = solve_closed(scenario, open_sources, closed)
+        for name in closed:
+            throughput = result.throughputs[name]
+            info = infos[name]
+            info.method, info.exact = result.methods[name], result.exact[name]
+            if throughput is None:
+                warnings.append(
+                    f"closed flow '{name}' has no think time and takes no time: its clients "
+                    f"would loop without end (infinite throughput); it is left out"
+                )
+                continue
+            clients = scenario.workload[name].clients
+            assert clients is not None
+            info.source = closed_source(throughput, clients)
+            sources[name] = info.source
+        solution = result.solution
+    if solution is None:
+        solution = solve_network(scenario, sources)
+    if not solution.converged:
+        warnings.append(
+            f"the layered fixed point did not converge in {solution.iterations} iterations; "
+            f"the values are approximate"
+        )
+    completions = completion_times(scenario, solution)
+    for name in sources:
+        infos[name].max_throughput = max_throughput(scenario, sources, name)
+    neck = bottleneck(scenario, sources)
+    services = {
+        name: service_report(scenario, solution, station, warnings)
+        for name, station in solution.services.items()
+    }
+    topics: dict[str, Any] = {}
+    for topic_name, topic in scenario.topics.items():
+        groups = {
+            group: group_report(solution, solution.groups[(topic_name, group)], warnings)
+            for group in topic.subscribers
+        }
+        published = solution.traffic.topic_rates.get(topic_name, 0.0)
+        topics[topic_name] = {"published": published, "groups": groups}
+    flows = {
+        name: flow_report(scenario, solution, completions, name, infos[name])
+        for name in scenario.workload
+    }
+    return {
+        "scenario": scenario.name,
+        "variant": scenario.variant_name,
+        "method": METHOD,
+        "bottleneck": bottleneck_report(solution, neck),
+        "flows": flows,
+        "services": services,
+        "topics": topics,
+        "warnings": warnings,
+    }

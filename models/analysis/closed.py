@@ -1,0 +1,245 @@
+"""Closed flows (`clients` + `think_time`): exact MVA where the network is product-form,
+a closed-loop fixed point over the open model otherwise.
+
+Product form (and so exact MVA, Reiser & Lavenberg 1980) needs: one flow, closed; no
+messages, fork-joins, timeouts, retries or non-blocking calls on its way; no request ever
+dropped (waiting rooms of at least N); services that hold a worker during calls never queue
+(at least N workers per pool, so that holding two resources at once cannot make anyone
+wait); and every station where requests do queue serves them in exponential time with one
+mean (any distribution is fine at delay stations and for the think time — insensitivity).
+Replicas balanced at random are separate stations (probabilistic routing); round-robin and
+least-outstanding replicas are pooled (an approximation). Populations above
+`MVA_EXACT_LIMIT` use Schweitzer's approximate MVA.
+
+Any other closed flow is solved for its throughput X = N / (Z + R(X)), with R(X) the flow's
+response time in the open model at arrival rate X (bisection; R grows with X) — the
+closed-loop fixed point of the open model, an approximation that is good for large N and
+errs on the side of waiting at small N.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from models.analysis.graph import StationId, flow_key, steps_of, workers_of
+from models.analysis.moments import waiting_moments
+from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.operations import NOT_POISSON, StationView
+from models.references import walk_steps
+from models.schema import CallStep, ParallelStep, Scenario
+from models.theory import mva_exact, mva_schweitzer
+
+MVA_EXACT_LIMIT = 2000
+"""Above this population exact MVA (O(M N^2) with multi-server stations) gives way to
+Schweitzer's approximation."""
+BISECTION_STEPS = 60
+RELATIVE_TOLERANCE = 1e-7
+ROUNDS = 30
+
+
+@dataclass
+class ClosedResult:
+    """Throughput and method of every closed flow, and the network solved at those rates."""
+
+    throughputs: dict[str, float | None]
+    methods: dict[str, str]
+    exact: dict[str, bool]
+    solution: NetworkSolution | None = None
+    """The MVA solution (None when the fixed point was used: solve the network again)."""
+
+
+def closed_source(rate: float, clients: int) -> FlowSource:
+    """A closed flow seen as arrivals at its throughput, never more than `clients` at once."""
+    return FlowSource(rate=rate, scv=1.0, flag=NOT_POISSON, population=clients)
+
+
+def _product_form(scenario: Scenario, name: str, base: NetworkSolution, clients: int) -> str | None:
+    """Why the closed flow `name` is not a product-form network (None if it is)."""
+    if len(scenario.workload) != 1:
+        return "other flows share the stations"
+    for topic, count in base.traffic.topic_visits.get(name, {}).items():
+        if count > 0 and scenario.topics[topic].subscribers:
+            return "its requests publish messages"
+    for key in base.keys:
+        for _, step in walk_steps(steps_of(scenario, key), ""):
+            if isinstance(step, ParallelStep):
+                return "fork-join is not product-form"
+            if isinstance(step, CallStep) and (step.call.timeout or step.call.retries):
+                return "timeouts and retries"
+    for service_name in base.services:
+        members = [k for k in base.keys if k.kind == "service" and k.name == service_name]
+        if not members:
+            continue
+        spec = scenario.services[service_name]
+        if spec.unlimited:
+            continue
+        workers = workers_of(spec) or 0
+        pooled = spec.balancing == "shared" or spec.replicas == 1
+        servers = workers * spec.replicas if pooled else workers
+        if spec.queue_capacity is not None:
+            room = spec.queue_capacity * (spec.replicas if pooled else 1)
+            if servers + room < clients:
+                return f"service '{service_name}' may drop requests"
+        calls = any(base.summaries[k].calls for k in members)
+        if calls and not spec.blocking_calls:
+            return f"service '{service_name}' makes non-blocking calls"
+        if calls and servers < clients:
+            return f"service '{service_name}' holds workers during calls and may queue"
+    return None
+
+
+def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
+    """Exact (or Schweitzer) MVA for a lone closed flow on a product-form network, else None."""
+    flow = scenario.workload[name]
+    assert flow.clients is not None
+    clients = flow.clients
+    think = flow.think_time.mean if flow.think_time is not None else 0.0
+    base = solve_network(scenario, {name: closed_source(1.0, clients)}, fixed_views={})
+    if _product_form(scenario, name, base, clients) is not None:
+        return None
+    visits = base.traffic.visits[name]
+    demands: list[float] = []
+    servers: list[int | None] = []
+    owners: list[str | None] = []
+    exact = True
+    for service_name in base.services:
+        members = [k for k in base.keys if k.kind == "service" and k.name == service_name]
+        count = math.fsum(visits.get(k, 0.0) for k in members)
+        demand = math.fsum(visits.get(k, 0.0) * base.summaries[k].own.mean for k in members)
+        if count <= 0 or demand <= 0:
+            continue
+        spec = scenario.services[service_name]
+        pools = 1
+        pool_servers: int | None = None
+        if not spec.unlimited:
+            workers = workers_of(spec) or 0
+            if spec.balancing == "random" and spec.replicas > 1:
+                pools, pool_servers = spec.replicas, workers
+            else:
+                pool_servers = workers * spec.replicas
+                if spec.replicas > 1 and spec.balancing != "shared" and pool_servers < clients:
+                    exact = False
+            if pool_servers < clients:
+                means = {base.summaries[k].exponential_mean for k in members if visits.get(k)}
+                if len(means) != 1 or None in means:
+                    exact = False
+        for _ in range(pools):
+            demands.append(demand / pools)
+            servers.append(pool_servers)
+            owners.append(service_name)
+    client_time = base.summaries[flow_key(scenario, name)].own.mean
+    if client_time > 0:
+        demands.append(client_time)
+        servers.append(None)
+        owners.append(None)
+    if think == 0 and not demands:
+        return ClosedResult({name: None}, {name: "closed loop with zero cycle time"}, {name: False})
+    if clients > MVA_EXACT_LIMIT:
+        result = mva_schweitzer(demands, think, clients, servers)
+    else:
+        result = mva_exact(demands, think, clients, servers)
+    method = result.method if exact else f"{result.method} (approximation: not product-form)"
+    exact = exact and result.exact
+    throughput = result.throughput
+    views: dict[StationId, StationView] = {}
+    for service_name in {o for o in owners if o is not None}:
+        indices = [i for i, owner in enumerate(owners) if owner == service_name]
+        members = [k for k in base.keys if k.kind == "service" and k.name == service_name]
+        count = math.fsum(visits.get(k, 0.0) for k in members)
+        residence = math.fsum(result.station_residence_times[i] for i in indices)
+        demand = math.fsum(demands[i] for i in indices)
+        waiting = max((residence - demand) / count, 0.0)
+        utilization = max(result.station_utilizations[i] for i in indices)
+        queueing = any(servers[i] is not None and servers[i] < clients for i in indices)  # type: ignore[operator]
+        views[StationId("service", service_name)] = StationView(
+            waiting={flow.priority: waiting_moments(waiting, max(utilization, 1e-9))},
+            exact=exact,
+            method=method if queueing else "delay (never queues: workers >= clients)",
+            input_flag=NOT_POISSON,
+            departure_flag=NOT_POISSON,
+            utilization=utilization,
+        )
+    solution = solve_network(
+        scenario, {name: closed_source(throughput, clients)}, fixed_views=views
+    )
+    for station_id, view in views.items():
+        station = solution.services[station_id.name]
+        station.solution = dataclasses.replace(
+            station.solution,
+            method=view.method,
+            exact=exact,
+            stable=True,
+            saturated=False,
+            loss=0.0,
+            p_wait=None,
+            waiting=dict(view.waiting),
+        )
+    return ClosedResult({name: throughput}, {name: method}, {name: exact}, solution)
+
+
+def _response_time(
+    scenario: Scenario, sources: Mapping[str, FlowSource], name: str, rate: float
+) -> float:
+    clients = scenario.workload[name].clients
+    assert clients is not None
+    trial = {**sources, name: closed_source(rate, clients)}
+    solution = solve_network(scenario, trial)
+    return solution.summaries[flow_key(scenario, name)].response.mean
+
+
+def _solve_one(scenario: Scenario, sources: Mapping[str, FlowSource], name: str) -> float | None:
+    """The throughput X with X (Z + R(X)) = N for closed flow `name`, others fixed."""
+    flow = scenario.workload[name]
+    assert flow.clients is not None
+    think = flow.think_time.mean if flow.think_time is not None else 0.0
+    unloaded = _response_time(scenario, sources, name, 0.0)
+    cycle = think + unloaded
+    if not math.isfinite(cycle):
+        return 0.0
+    if cycle <= 0:
+        return None
+    low, high = 0.0, flow.clients / cycle
+    for _ in range(BISECTION_STEPS):
+        middle = (low + high) / 2
+        response = _response_time(scenario, sources, name, middle)
+        if math.isfinite(response) and middle * (think + response) < flow.clients:
+            low = middle
+        else:
+            high = middle
+        if high - low <= RELATIVE_TOLERANCE * high:
+            break
+    return low
+
+
+def solve_closed(
+    scenario: Scenario, open_sources: Mapping[str, FlowSource], closed: list[str]
+) -> ClosedResult:
+    """Throughputs of the closed flows `closed`, with the open flows arriving as given."""
+    if len(closed) == 1 and not open_sources:
+        by_mva = solve_by_mva(scenario, closed[0])
+        if by_mva is not None:
+            return by_mva
+    rates: dict[str, float | None] = dict.fromkeys(closed, 0.0)
+    for _ in range(ROUNDS):
+        before = dict(rates)
+        for name in closed:
+            sources = {**open_sources}
+            for other in closed:
+                clients = scenario.workload[other].clients
+                assert clients is not None
+                if other != name:
+                    sources[other] = closed_source(rates[other] or 0.0, clients)
+            rates[name] = _solve_one(scenario, sources, name)
+        if all(
+            (a is None and b is None)
+            or (a is not None and b is not None and math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-12))
+            for a, b in ((before[n], rates[n]) for n in closed)
+        ):
+            break
+        if len(closed) == 1:
+            break
+    method = "closed-loop fixed point X = N / (Z + R(X)) over the finite-source network model"
+    return ClosedResult(rates, dict.fromkeys(closed, method), dict.fromkeys(closed, False))

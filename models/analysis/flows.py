@@ -1,0 +1,221 @@
+"""Completion times: until the last piece of work a request caused has finished.
+
+A flow's response time is its body's response (`models.analysis.operations`). Its
+completion time also waits for the work the request caused asynchronously: every message's
+handler (after delivery and queueing at its consumer group, and whatever that handler causes
+in turn) and callee work that goes on after a timeout.
+
+The steps are walked backwards with a *continuation* C (the time from the end of a step to
+the end of everything after it): a `work` of time d gives d + C; a publish gives
+max(C, S_1, ..., S_m), S_i the time from publish to the end of each spawned message's work
+(present with the publish probability); a call of time d whose callee keeps working for an
+extra X after replying gives d + max(C, X), and when an earlier attempt timed out (given
+success, probability 1 - 1 / sum q^k for attempt failure probability q) the end of that
+attempt's callee work also counts; a branch mixes its options, each followed by C.
+The maximum of independent gamma-fitted times is an approximation (`expected_maximum`),
+needed only where two pieces really overlap; a chain of messages each published at the end
+of its handler adds up exactly. Feedback through topics is iterated to a fixed point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+from models.analysis.calls import call_outcome
+from models.analysis.forkjoin import Branch, fork_join
+from models.analysis.graph import OpKey, StationId, callee, steps_of
+from models.analysis.moments import ZERO, Moments, expected_maximum, mixture, of_distribution
+from models.analysis.network import GroupStation, NetworkSolution
+from models.references import walk_steps
+from models.schema import (
+    BranchStep,
+    CallStep,
+    DelayStep,
+    ParallelStep,
+    PublishStep,
+    Scenario,
+    Step,
+    WorkStep,
+)
+
+MAX_PASSES = 200
+TOLERANCE = 1e-10
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Completion time of a node from its arrival, and whether the mean is exact."""
+
+    time: Moments
+    exact: bool
+
+
+def group_waiting(station: GroupStation) -> Moments:
+    """Publish to start of processing at a group: delivery latency plus the queueing wait
+    at the consumer of the message's partition (averaged over consumers by their share)."""
+    parts = []
+    for share, (load, solution) in zip(station.shares, station.consumers, strict=True):
+        if share <= 0:
+            continue
+        waits = [(c.arrival_rate, solution.waiting.get(c.priority, ZERO)) for c in load.classes]
+        parts.append((share, mixture(waits) if any(w > 0 for w, _ in waits) else ZERO))
+    return station.delivery + (mixture(parts) if parts else ZERO)
+
+
+def _excess(completion: Moments, response: Moments) -> Moments:
+    """How much longer than its response a node's caused work lasts (>= 0)."""
+    if not completion.finite:
+        return completion
+    return Moments(
+        max(completion.mean - response.mean, 0.0),
+        max(completion.variance - response.variance, 0.0),
+    )
+
+
+class _Completions:
+    """The completion-time fixed point over every node."""
+
+    def __init__(self, scenario: Scenario, solution: NetworkSolution) -> None:
+        self.scenario = scenario
+        self.solution = solution
+        self.current: dict[OpKey, Completion] = {
+            key: Completion(summary.response, summary.exact)
+            for key, summary in solution.summaries.items()
+        }
+        self.waiting = {key: group_waiting(station) for key, station in solution.groups.items()}
+        self.approximate = False
+        self.spawning: dict[OpKey, bool] = {}
+
+    def spawns(self, key: OpKey) -> bool:
+        """Whether `key` can cause work that outlasts its response (messages with
+        subscribers, calls with a timeout, or calls to such nodes)."""
+        known = self.spawning.get(key)
+        if known is None:
+            summary = self.solution.summaries[key]
+            known = any(
+                count > 0 and self.scenario.topics[topic].subscribers
+                for (topic, _), count in summary.publishes.items()
+            )
+            steps = steps_of(self.scenario, key)
+            known = known or any(
+                isinstance(step, CallStep) and step.call.timeout is not None
+                for _, step in walk_steps(steps, "")
+            )
+            known = known or any(self.spawns(target) for target in summary.calls)
+            self.spawning[key] = known
+        return known
+
+    def run(self) -> dict[OpKey, Completion]:
+        for _ in range(MAX_PASSES):
+            updated = {key: self.completion(key) for key in self.solution.keys}
+            done = all(
+                _close(updated[k].time.mean, self.current[k].time.mean)
+                and updated[k].exact == self.current[k].exact
+                for k in updated
+            )
+            self.current = updated
+            if done:
+                break
+        return self.current
+
+    def maximum(self, parts: list[tuple[float, Moments]]) -> Moments:
+        """The largest of independent parts; notes when that is an approximation."""
+        present = [(p, m) for p, m in parts if p > 0 and m.mean > 0]
+        if len(present) > 1:
+            self.approximate = True
+        return expected_maximum(present)
+
+    def completion(self, key: OpKey) -> Completion:
+        summary = self.solution.summaries[key]
+        if not self.spawns(key):
+            return Completion(summary.response, summary.exact)
+        start = ZERO
+        if key.kind == "service":
+            view = self.solution.views.get(StationId("service", key.name))
+            if view is not None:
+                start = view.waiting.get(key.priority, ZERO).times(summary.acquisitions)
+        self.approximate = False
+        time = start + self.walk(steps_of(self.scenario, key), ZERO, key.priority)
+        if not time.finite:
+            return Completion(time, False)
+        if math.isclose(time.mean, summary.response.mean, rel_tol=1e-12, abs_tol=1e-15):
+            return Completion(summary.response, summary.exact and not self.approximate)
+        exact = summary.exact and not self.approximate and self._children_exact(key)
+        return Completion(time, exact)
+
+    def _children_exact(self, key: OpKey) -> bool:
+        """Whether every node this one spawns has an exact completion (last pass)."""
+        summary = self.solution.summaries[key]
+        children = list(summary.calls)
+        for topic, _ in summary.publishes:
+            children.extend(
+                OpKey("handler", topic, group, key.priority)
+                for group in self.scenario.topics[topic].subscribers
+            )
+        groups_exact = all(
+            all(s.exact for _, s in self.solution.groups[(topic, group)].consumers)
+            and self.solution.groups[(topic, group)].delivery_exact
+            for topic, _ in summary.publishes
+            for group in self.scenario.topics[topic].subscribers
+        )
+        return groups_exact and all(self.current[child].exact for child in children)
+
+    def walk(self, steps: Sequence[Step], after: Moments, priority: int) -> Moments:
+        """Time from the start of `steps` to the end of everything, `after` following them."""
+        rest = after
+        for step in reversed(steps):
+            rest = self.step(step, rest, priority)
+        return rest
+
+    def step(self, step: Step, rest: Moments, priority: int) -> Moments:
+        if isinstance(step, WorkStep | DelayStep):
+            return of_distribution(step.work if isinstance(step, WorkStep) else step.delay) + rest
+        if isinstance(step, PublishStep):
+            spec = step.publish
+            parts = [(1.0, rest)]
+            for group in self.scenario.topics[spec.topic].subscribers:
+                handler = OpKey("handler", spec.topic, group, priority)
+                spawned = self.waiting[(spec.topic, group)] + self.current[handler].time
+                parts.extend([(spec.probability, spawned)] * spec.count)
+            return self.maximum(parts)
+        if isinstance(step, CallStep):
+            target = callee(self.scenario, step, priority)
+            summary = self.solution.summaries[target]
+            view = self.solution.views.get(StationId("service", target.name))
+            loss = view.loss if view is not None else 0.0
+            time, _, attempts = call_outcome(step.call, summary.response, summary.fail, loss)
+            done = self.current[target].time
+            made = time + self.maximum([(1.0, rest), (1.0, _excess(done, summary.response))])
+            if step.call.timeout is not None and attempts > 1.0:
+                # given success, an earlier attempt timed out with probability
+                # P(k >= 1 | success) = 1 - 1 / sum q^k; its callee works on from the start
+                made = self.maximum([(1.0, made), (1.0 - 1.0 / attempts, done)])
+            p = step.call.probability
+            return made if p >= 1.0 else mixture([(p, made), (1.0 - p, rest)])
+        if isinstance(step, BranchStep):
+            return mixture(
+                (option.probability, self.walk(option.steps, rest, priority))
+                for option in step.branch
+            )
+        assert isinstance(step, ParallelStep)
+        ends = [self.walk(branch, ZERO, priority) for branch in step.parallel]
+        joined, _, _ = fork_join([Branch(end, 0.0, None, False) for end in ends], 0.0)
+        if len(ends) > 1:
+            self.approximate = True
+        return joined + rest
+
+
+def _close(a: float, b: float) -> bool:
+    if a == b:
+        return True
+    if not (math.isfinite(a) and math.isfinite(b)):
+        return False
+    return abs(a - b) <= TOLERANCE * max(abs(a), abs(b), 1e-9)
+
+
+def completion_times(scenario: Scenario, solution: NetworkSolution) -> Mapping[OpKey, Completion]:
+    """Completion time of every node from its arrival (its response time when it causes
+    nothing asynchronous, and then exact when the response time is)."""
+    return _Completions(scenario, solution).run()

@@ -1,0 +1,99 @@
+"""The `parallel` step: mean time from fork to join of branches that run at once.
+
+Exact for two identical M/M/1 branches fed only by the fork (Flatto-Hahn); Nelson-Tantawi
+for k identical M/M/1 branches; otherwise the maximum of independent branches (each a gamma
+law with the branch's mean and variance) scaled by the Nelson-Tantawi correlation factor,
+which accounts for the branches' queues filling together because every job forks into all.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from models.analysis.moments import Moments, expected_maximum
+from models.theory import fork_join_nelson_tantawi, fork_join_two_mm1
+
+SAME = 1e-9
+"""Relative tolerance for "the same rate" when recognising identical branches."""
+
+
+@dataclass(frozen=True)
+class Branch:
+    """One branch of a parallel step, as far as the fork-join formulas need it."""
+
+    time: Moments
+    """Time from the fork to the end of the branch (given success)."""
+    utilization: float
+    """Highest utilization of a station the branch queues at directly (0 if none)."""
+    mm1: tuple[float, float] | None
+    """(arrival rate, service rate) when the branch is one call to an exact M/M/1 station."""
+    exact: bool
+    """Whether the branch's own mean is exact."""
+
+
+def _harmonic(count: int) -> float:
+    return math.fsum(1.0 / i for i in range(1, count + 1))
+
+
+def nelson_tantawi_factor(branches: int, utilization: float) -> float:
+    """E[T_k] / (H_k E[T_1]) for k identical M/M/1 branches (Nelson & Tantawi 1988).
+
+    The ratio of the fork-join response time to the maximum of k independent exponential
+    branch times; 1 at light load, (12 - rho) / 12 for two branches.
+
+    >>> nelson_tantawi_factor(2, 0.0), round(nelson_tantawi_factor(2, 0.6), 6)
+    (1.0, 0.95)
+    """
+    rho = min(max(utilization, 0.0), 0.999999)
+    ratio = _harmonic(branches) / _harmonic(2)
+    return (ratio + (4.0 / 11.0) * (1.0 - ratio) * rho) * (12.0 - rho) / (8.0 * _harmonic(branches))
+
+
+def _identical_mm1(branches: Sequence[Branch], fork_rate: float) -> tuple[float, float] | None:
+    """(lambda, mu) when every branch is one call to its own M/M/1 station with the same
+    rates, each fed only by this fork (its arrival rate is the fork's rate)."""
+    first = branches[0].mm1
+    if first is None:
+        return None
+    for branch in branches:
+        if branch.mm1 is None:
+            return None
+        if any(
+            not math.isclose(a, b, rel_tol=SAME) for a, b in zip(branch.mm1, first, strict=True)
+        ):
+            return None
+    if not math.isclose(first[0], fork_rate, rel_tol=SAME):
+        return None
+    return first
+
+
+def fork_join(branches: Sequence[Branch], fork_rate: float) -> tuple[Moments, str, bool]:
+    """Moments of the fork-to-join time, the method, and whether its mean is exact.
+
+    >>> exponential = Branch(Moments(2.0, 4.0), 0.5, (0.5, 1.0), True)
+    >>> time, method, exact = fork_join([exponential, exponential], fork_rate=0.5)
+    >>> time.mean, method, exact   # Flatto-Hahn: (12 - rho) / 8 / (mu - lambda)
+    (2.875, 'Flatto-Hahn fork-join', True)
+    """
+    if len(branches) == 1:
+        return branches[0].time, "sequential", branches[0].exact
+    independent = expected_maximum([(1.0, b.time) for b in branches])
+    if not independent.finite:
+        return independent, "fork-join (unstable branch)", False
+    identical = _identical_mm1(branches, fork_rate)
+    if identical is not None:
+        arrival_rate, service_rate = identical
+        if len(branches) == 2:
+            prediction = fork_join_two_mm1(arrival_rate, service_rate)
+        else:
+            prediction = fork_join_nelson_tantawi(arrival_rate, service_rate, len(branches))
+        scale = prediction.mean_response_time / independent.mean if independent.mean else 1.0
+        moments = Moments(prediction.mean_response_time, independent.variance * scale**2)
+        return moments, prediction.method, prediction.exact
+    rho = min(b.utilization for b in branches)
+    factor = nelson_tantawi_factor(len(branches), rho)
+    moments = Moments(independent.mean * factor, independent.variance * factor**2)
+    method = "Nelson-Tantawi fork-join (max of independent gamma-fitted branches)"
+    return moments, method, False

@@ -1,0 +1,128 @@
+"""The operation graph: what runs where, and which operations a workload can reach.
+
+Nodes are executions of a list of steps in one place, keyed by `OpKey`:
+
+- ``flow``: a flow's body, run by the external client (no contention); for a flow with
+  `entry` the body is one call to the entry operation;
+- ``service``: an operation run by a request worker of a service;
+- ``handler``: a consumer group's operation, run by a consumer thread for every message.
+
+Every key carries the priority of the flow whose requests run it (a request keeps its flow's
+priority through every call and message), because waiting at a `discipline: priority`
+service depends on it. Stations (`StationId`) are what queues: a service's worker pool or a
+consumer group on a topic.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from dataclasses import dataclass
+from typing import Literal
+
+from models.references import walk_steps
+from models.schema import CallStep, PublishStep, Scenario, Service, Step
+
+
+@dataclass(frozen=True, order=True)
+class OpKey:
+    """One operation in one place, for requests of one priority."""
+
+    kind: Literal["flow", "service", "handler"]
+    name: str
+    """The flow, the service, or (handler) the topic."""
+    operation: str
+    """The operation of the service; for a handler the subscribing service (the group)."""
+    priority: int
+
+
+@dataclass(frozen=True, order=True)
+class StationId:
+    """A place where requests queue: a service (``group`` empty) or a topic's consumer group."""
+
+    kind: Literal["service", "group"]
+    name: str
+    """The service, or the topic of a consumer group."""
+    group: str = ""
+    """The consumer group (subscribing service) on topic `name`."""
+
+    @property
+    def label(self) -> str:
+        """How warnings name the station."""
+        if self.kind == "service":
+            return f"service '{self.name}'"
+        return f"consumer group '{self.group}' on topic '{self.name}'"
+
+
+def workers_of(service: Service) -> int | None:
+    """Workers per replica, or None for `workers: unlimited`."""
+    return None if isinstance(service.workers, str) else service.workers
+
+
+def steps_of(scenario: Scenario, key: OpKey) -> list[Step]:
+    """The steps that the node `key` runs."""
+    if key.kind == "flow":
+        return scenario.workload[key.name].body()
+    if key.kind == "service":
+        return scenario.services[key.name].operations[key.operation]
+    subscriber = scenario.topics[key.name].subscribers[key.operation]
+    _, steps = scenario.operation(key.operation, subscriber.operation)
+    return steps
+
+
+def station_of(key: OpKey) -> StationId | None:
+    """The station whose server runs `key` (None for the external client)."""
+    if key.kind == "service":
+        return StationId("service", key.name)
+    if key.kind == "handler":
+        return StationId("group", key.name, key.operation)
+    return None
+
+
+def callee(scenario: Scenario, step: CallStep, priority: int) -> OpKey:
+    """The node a call step reaches."""
+    operation, _ = scenario.operation(step.call.service, step.call.operation)
+    return OpKey("service", step.call.service, operation, priority)
+
+
+def handlers(scenario: Scenario, topic: str, priority: int) -> list[OpKey]:
+    """One handler node per consumer group of `topic` (fan-out: each gets every message)."""
+    return [
+        OpKey("handler", topic, group, priority) for group in scenario.topics[topic].subscribers
+    ]
+
+
+def fixed_partition(scenario: Scenario, topic: str, key: str | int | None) -> int | None:
+    """The partition a fixed message key always lands on (CRC-32 of the key, as the
+    simulator hashes it); None for messages partitioned by the topic's own rule."""
+    spec = scenario.topics[topic]
+    if key is None or spec.type == "queue":
+        return None
+    if spec.partitions == 1:
+        return 0
+    return zlib.crc32(str(key).encode("utf-8")) % spec.partitions
+
+
+def flow_key(scenario: Scenario, flow: str) -> OpKey:
+    """The node of a flow's body."""
+    return OpKey("flow", flow, "", scenario.workload[flow].priority)
+
+
+def reachable(scenario: Scenario) -> list[OpKey]:
+    """Every node some flow can reach through calls and messages, flows first (sorted)."""
+    start = [flow_key(scenario, name) for name in scenario.workload]
+    seen = set(start)
+    queue = deque(start)
+    while queue:
+        key = queue.popleft()
+        for _, step in walk_steps(steps_of(scenario, key), ""):
+            targets: list[OpKey] = []
+            if isinstance(step, CallStep):
+                targets = [callee(scenario, step, key.priority)]
+            elif isinstance(step, PublishStep):
+                targets = handlers(scenario, step.publish.topic, key.priority)
+            for target in targets:
+                if target not in seen:
+                    seen.add(target)
+                    queue.append(target)
+    return sorted(seen)

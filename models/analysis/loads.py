@@ -1,0 +1,337 @@
+"""Station loads: each server pool's servers, waiting room, arrivals and holding times.
+
+From the operation summaries and the traffic of one iteration, `LoadBuilder` makes the
+`StationLoad` of every service (its replicas pooled or split as its balancing makes them)
+and of every consumer group (one pool for a queue topic, one single-server consumer per
+share of the partitions for a log topic), with the arrival SCV and Poisson flag of the
+streams that feed it and, where only bounded populations reach a service, that bound.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+
+from models.analysis.graph import OpKey, StationId, station_of, workers_of
+from models.analysis.moments import ZERO, Moments, mixture, of_distribution
+from models.analysis.operations import COPY, NOT_POISSON, POISSON, OperationSummary
+from models.analysis.stations import ClassLoad, StationLoad, StationSolution, solve_station
+from models.analysis.traffic import Traffic, partition_shares
+from models.schema import Scenario
+
+
+@dataclass(frozen=True)
+class FlowSource:
+    """How a flow's requests arrive: rate, interarrival SCV and Poisson flag."""
+
+    rate: float
+    scv: float = 1.0
+    flag: int = POISSON
+    population: int | None = None
+    """Most requests of the flow in the system at once (a closed flow's clients)."""
+
+
+@dataclass
+class ServiceStation:
+    """A service: `pools` identical server pools (replicas unless pooled), each with `load`."""
+
+    name: str
+    pools: int
+    load: StationLoad
+    solution: StationSolution
+
+
+@dataclass
+class GroupStation:
+    """A consumer group: one pool (queue topic) or one single-server consumer per share of
+    the partitions (log topic)."""
+
+    topic: str
+    group: str
+    threads: int
+    partitions: int
+    delivery: Moments
+    delivery_exact: bool
+    consumers: list[tuple[StationLoad, StationSolution]]
+    shares: list[float]
+
+
+def _combined_flag(flags: Iterable[int]) -> int:
+    """Poisson flag of merged streams: the weakest; two copies of one stream make none."""
+    values = list(flags)
+    if not values:
+        return POISSON
+    if sum(1 for flag in values if flag == COPY) > 1:
+        return NOT_POISSON
+    return min(values)
+
+
+def _emission_flags(
+    summaries: Mapping[OpKey, OperationSummary], rates: Mapping[OpKey, float]
+) -> tuple[dict[StationId, list[int]], dict[str, list[int]]]:
+    """The flags of every positive-rate stream into each service station and topic."""
+    stations: dict[StationId, list[int]] = defaultdict(list)
+    topics: dict[str, list[int]] = defaultdict(list)
+    for source, summary in summaries.items():
+        if rates.get(source, 0.0) <= 0:
+            continue
+        for target, flag in summary.flags.items():
+            if isinstance(target, str):
+                topics[target].append(flag)
+            else:
+                station = station_of(target)
+                assert station is not None
+                stations[station].append(flag)
+    return stations, topics
+
+
+class _Populations:
+    """The most requests that can be present at each service at once, when bounded.
+
+    A node can have at most as many executions in progress as the place running it allows:
+    a closed flow's clients; a service's workers when its calls block (only requests in
+    service make calls); the consumer threads of a group; an unlimited or non-blocking
+    service passes on the bound of its own arrivals. A service's bound is the sum over the
+    nodes calling it of their bounds times the calls one execution can have in flight at
+    once (parallel branches); any unbounded caller (an open flow) makes it unbounded.
+    The *closed* bound counts only closed flows' clients (None unless every request at the
+    service comes from closed flows, synchronously).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        sources: Mapping[str, FlowSource],
+        summaries: Mapping[OpKey, OperationSummary],
+        rates: Mapping[OpKey, float],
+    ) -> None:
+        self.scenario = scenario
+        self.sources = sources
+        self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
+        for source, summary in summaries.items():
+            if rates.get(source, 0.0) <= 0:
+                continue
+            for target, count in summary.concurrency.items():
+                if isinstance(target, OpKey):
+                    self.callers[target.name].append((source, count))
+        self.known: dict[str, tuple[int | None, int | None]] = {}
+        self.visiting: set[str] = set()
+
+    def node(self, key: OpKey) -> tuple[int | None, int | None]:
+        """(bound, closed bound) of the executions of `key` in progress at once."""
+        if key.kind == "flow":
+            source = self.sources.get(key.name)
+            population = None if source is None else source.population
+            return population, population
+        if key.kind == "handler":
+            topic = self.scenario.topics[key.name]
+            threads = self.scenario.services[key.operation].replicas * (
+                topic.subscribers[key.operation].concurrency
+            )
+            return threads, None
+        spec = self.scenario.services[key.name]
+        arriving, closed = self.service(key.name)
+        if spec.unlimited or not spec.blocking_calls:
+            return arriving, closed
+        workers = (workers_of(spec) or 0) * spec.replicas
+        return (workers if arriving is None else min(arriving, workers)), closed
+
+    def service(self, name: str) -> tuple[int | None, int | None]:
+        """(bound, closed bound) of service `name` (None = unbounded)."""
+        if name in self.known:
+            return self.known[name]
+        if name in self.visiting:
+            return None, None
+        self.visiting.add(name)
+        total: int | None = 0
+        closed: int | None = 0
+        for caller, count in self.callers.get(name, []):
+            bound, closed_bound = self.node(caller)
+            total = None if bound is None or total is None else total + bound * count
+            closed = (
+                None if closed_bound is None or closed is None else closed + closed_bound * count
+            )
+        self.visiting.discard(name)
+        self.known[name] = (total or None, closed or None)
+        return self.known[name]
+
+
+class LoadBuilder:
+    """Builds the station loads of one iteration from the summaries and the traffic."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        sources: Mapping[str, FlowSource],
+        summaries: Mapping[OpKey, OperationSummary],
+        traffic: Traffic,
+    ) -> None:
+        self.scenario = scenario
+        self.sources = sources
+        self.summaries = summaries
+        self.traffic = traffic
+        self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
+        self.populations = _Populations(scenario, sources, summaries, traffic.rates)
+
+    def arrival_scv(self, keys: Sequence[OpKey]) -> float:
+        """Interarrival SCV of the flows' streams into `keys`, weighted by their rates."""
+        weights = []
+        for flow, visits in self.traffic.visits.items():
+            source = self.sources.get(flow)
+            if source is not None:
+                count = sum(visits.get(key, 0.0) for key in keys)
+                weights.append((source.rate * count, source.scv))
+        total = math.fsum(w for w, _ in weights)
+        return math.fsum(w * s for w, s in weights) / total if total > 0 else 1.0
+
+    def classes(self, keys: Sequence[OpKey], share: float) -> tuple[ClassLoad, ...]:
+        """One class per priority: acquisitions, fresh arrivals and holding per acquisition."""
+        by_priority: dict[int, list[OpKey]] = defaultdict(list)
+        for key in keys:
+            by_priority[key.priority].append(key)
+        result = []
+        for priority, members in sorted(by_priority.items()):
+            parts = []
+            means = set()
+            for key in members:
+                summary = self.summaries[key]
+                rate = self.traffic.rates.get(key, 0.0) * share
+                per = summary.acquisitions
+                holding = Moments(summary.holding.mean / per, summary.holding.variance / per)
+                parts.append((rate * per, rate, holding, summary))
+                means.add(summary.exponential_mean if per == 1.0 else None)
+            common = next(iter(means)) if len(means) == 1 else None
+            result.append(
+                ClassLoad(
+                    priority=priority,
+                    arrival_rate=math.fsum(p[0] for p in parts),
+                    fresh_rate=math.fsum(p[1] for p in parts),
+                    holding=mixture((p[0], p[2]) for p in parts),
+                    exponential_mean=common,
+                    iid=all(p[3].iid for p in parts if p[0] > 0),
+                    holding_exact=all(p[3].holding_exact for p in parts if p[0] > 0),
+                )
+            )
+        return tuple(result)
+
+    def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
+        """The server pool(s) of a service, as its balancing makes them."""
+        spec = self.scenario.services[name]
+        flag = _combined_flag(self.station_flags.get(StationId("service", name), []))
+        scv = self.arrival_scv(keys)
+        replicas = spec.replicas
+        workers = workers_of(spec)
+        room = spec.queue_capacity
+        priority = spec.discipline == "priority"
+        population, closed = self.populations.service(name)
+        if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
+            note = ""
+            if workers is not None and replicas > 1 and spec.balancing == "least_outstanding":
+                note = "pooled approximation of least-outstanding balancing"
+            pooled = None if workers is None else workers * replicas
+            load = StationLoad(
+                servers=pooled,
+                room=None if room is None else room * replicas,
+                priority=priority,
+                classes=self.classes(keys, 1.0),
+                arrival_scv=scv,
+                input_flag=flag,
+                note=note,
+                population=population,
+                closed=closed is not None,
+            )
+            return 1, load
+        share = 1.0 / replicas
+        if population is not None:
+            population = math.ceil(population / replicas)
+        if spec.balancing == "random":
+            return replicas, StationLoad(
+                servers=workers,
+                room=room,
+                priority=priority,
+                classes=self.classes(keys, share),
+                arrival_scv=1.0 - share + share * scv,
+                input_flag=flag,
+                population=population,
+                closed=closed is not None,
+            )
+        return replicas, StationLoad(
+            servers=workers,
+            room=room,
+            priority=priority,
+            classes=self.classes(keys, share),
+            arrival_scv=scv * share,
+            input_flag=flag,
+            erlang_phases=replicas if flag >= COPY else None,
+            population=population,
+            closed=closed is not None,
+        )
+
+    def group(self, topic_name: str, group: str, keys: Sequence[OpKey]) -> GroupStation:
+        """A consumer group's pool (queue topic) or its consumers (log topic)."""
+        topic = self.scenario.topics[topic_name]
+        subscriber = topic.subscribers[group]
+        threads = self.scenario.services[group].replicas * subscriber.concurrency
+        latency = topic.delivery_latency
+        delivery = of_distribution(latency) if latency is not None else ZERO
+        ordered = topic.type == "log" and delivery.variance > 0
+        flag = _combined_flag(self.topic_flags.get(topic_name, []))
+        if len(topic.subscribers) > 1:
+            flag = min(flag, COPY)
+        if ordered:
+            flag = NOT_POISSON
+        events = sum(
+            self.traffic.rates.get(k, 0.0) * s.publish_events.get(topic_name, 0.0)
+            for k, s in self.summaries.items()
+        )
+        messages = self.traffic.topic_rates.get(topic_name, 0.0)
+        batch = messages / events if events > 0 else 1.0
+        publishers = [k for k, s in self.summaries.items() if topic_name in s.publish_events]
+        scv = self.arrival_scv(publishers) * batch
+        if topic.type == "queue":
+            load = StationLoad(
+                servers=threads,
+                room=None,
+                priority=False,
+                classes=self.classes(keys, 1.0),
+                arrival_scv=scv,
+                input_flag=flag,
+            )
+            consumers = [(load, solve_station(load))]
+            shares = [1.0]
+        else:
+            active = min(topic.partitions, threads)
+            by_partition = self.traffic.partition_rates.get(topic_name, {})
+            per_partition = partition_shares(topic, by_partition)
+            shares = [float(per_partition[j::active].sum()) for j in range(active)]
+            round_robin = (
+                topic.partitioning == "round_robin"
+                and topic.keys is None
+                and set(by_partition) <= {None}
+            )
+            phases = active if round_robin and topic.partitions % active == 0 else None
+            consumers = []
+            for share in shares:
+                consumer_scv = scv * share if round_robin else 1.0 - share + share * scv
+                load = StationLoad(
+                    servers=1,
+                    room=None,
+                    priority=False,
+                    classes=self.classes(keys, share),
+                    arrival_scv=consumer_scv,
+                    input_flag=flag,
+                    erlang_phases=phases if phases and phases > 1 and flag >= COPY else None,
+                )
+                consumers.append((load, solve_station(load)))
+        return GroupStation(
+            topic=topic_name,
+            group=group,
+            threads=threads,
+            partitions=topic.partitions,
+            delivery=delivery,
+            delivery_exact=not ordered,
+            consumers=consumers,
+            shares=shares,
+        )

@@ -1,0 +1,402 @@
+"""One operation, step by step: what it calls and publishes, how long it holds its server,
+how long it takes, and how likely it fails — given what is known about the stations.
+
+Semantics follow the simulator (DESIGN §2): `work` and `delay` hold the server; a `call`
+holds it until the reply when calls block (thread-per-request; consumer threads always
+block), and releases it otherwise, queueing for a worker again when the reply comes (a call
+that is the operation's last step needs no worker again); `publish` takes no time; a
+`parallel` step ends with its slowest branch; a `branch` runs one option. A dropped or
+timed-out call fails its frame: the remaining steps are skipped and the caller's call fails.
+
+Besides the numbers, each emission (call or publish) carries a *Poisson flag*, used to
+decide where a formula is exact: 2 = the stream is Poisson and independent of other
+streams; 1 = Poisson, but a copy of another stream (a fork or a topic fan-out); 0 = not
+Poisson. A Poisson stream stays Poisson through i.i.d. delays on a contention-free server
+(displacement theorem), through exact M/M/c and M/G/inf stations (Burke's theorem, for
+departures), and through random splitting; it does not survive a queueing server's start of
+service, finite waiting rooms, timeouts, joins or batches.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from models.analysis.calls import call_outcome
+from models.analysis.forkjoin import Branch, fork_join
+from models.analysis.graph import (
+    OpKey,
+    StationId,
+    callee,
+    fixed_partition,
+    station_of,
+    steps_of,
+)
+from models.analysis.moments import (
+    INFINITE,
+    ZERO,
+    Moments,
+    mixture,
+    of_distribution,
+    weighted,
+)
+from models.distributions import Exponential
+from models.schema import (
+    BranchStep,
+    CallStep,
+    DelayStep,
+    ParallelStep,
+    PublishStep,
+    Scenario,
+    Step,
+    WorkStep,
+)
+
+POISSON, COPY, NOT_POISSON = 2, 1, 0
+Target = OpKey | str
+"""Where an emission goes: a called operation, or a topic (by name)."""
+
+
+@dataclass(frozen=True)
+class StationView:
+    """What an operation needs to know about a station (from the previous iteration)."""
+
+    waiting: Mapping[int, Moments] = field(default_factory=dict)
+    """Waiting time per priority class for one acquisition of a worker (missing: none)."""
+    loss: float = 0.0
+    """Probability that a fresh arrival is dropped (full waiting room)."""
+    exact: bool = True
+    """Whether the waiting-time mean is exact."""
+    method: str = ""
+    """The station's model, e.g. ``"M/M/c (Erlang C)"``."""
+    input_flag: int = POISSON
+    """Poisson flag of the station's arrivals."""
+    departure_flag: int = POISSON
+    """Poisson flag of its departures (exact M/M/c and M/G/inf stations only)."""
+    utilization: float = 0.0
+    """Busy fraction of its servers."""
+    arrival_rate: float = 0.0
+    """Arrival rate at one server pool (one replica unless pooled)."""
+    mm1: bool = False
+    """True for an exact M/M/1 station (FIFO, Poisson arrivals, exponential service)."""
+
+
+@dataclass
+class OperationSummary:
+    """Everything the traffic equations and the stations need to know about one node."""
+
+    key: OpKey
+    calls: dict[OpKey, float]
+    """Expected call attempts per execution, per called operation (retries included)."""
+    publishes: dict[tuple[str, int | None], float]
+    """Expected messages per execution, per (topic, fixed partition or None)."""
+    publish_events: dict[str, float]
+    """Expected publish steps taken per execution, per topic (messages / events = batch)."""
+    flags: dict[Target, int]
+    """Poisson flag of each emission target."""
+    fail: float
+    """Probability that the operation fails (a call dropped or timed out, after retries)."""
+    acquisitions: float
+    """Worker acquisitions per execution (1, plus reacquisitions after non-blocking calls)."""
+    own: Moments
+    """Time on the operation's own `work` and `delay` steps per execution (no calls)."""
+    holding: Moments
+    """Worker holding time per execution (blocking: including calls; else own steps only)."""
+    execution: Moments
+    """From the start of service to the end, given success (reacquisition waits included)."""
+    response: Moments
+    """From arrival at the station (or start, for a client or handler) to the end."""
+    exact: bool
+    """Whether the mean `response` is exact."""
+    holding_exact: bool
+    """Whether the mean `holding` is exact."""
+    iid: bool
+    """Whether holding times are i.i.d. and independent of the queue (M/G/1 exactness)."""
+    exponential_mean: float | None
+    """The mean, when the whole holding time is one exponential `work` or `delay` step."""
+    end_flag: int
+    """Poisson flag of the stream of this operation's ends (its departures)."""
+    marginal: dict[Target, int]
+    """Emissions with flag 1 per target (two copies of one stream merging are not Poisson)."""
+    concurrency: dict[Target, int]
+    """Most emissions to each target one execution can have in progress at once (parallel
+    branches; 1 for sequential steps)."""
+    methods: set[str]
+    """Models used along the way (stations called, fork-joins)."""
+
+
+def single_exponential(steps: Sequence[Step]) -> float | None:
+    """The mean if the steps are one exponential `work`/`delay` plus publishes, else None.
+
+    Publishes may sit inside `branch` options (a random choice of what to publish).
+
+    >>> single_exponential([WorkStep(work=Exponential(0.01))])
+    0.01
+    """
+    means = []
+    for step in steps:
+        if _timeless(step):
+            continue
+        if isinstance(step, WorkStep | DelayStep):
+            dist = step.work if isinstance(step, WorkStep) else step.delay
+            if isinstance(dist, Exponential):
+                means.append(dist.mean)
+                continue
+        return None
+    return means[0] if len(means) == 1 else None
+
+
+def _timeless(step: Step) -> bool:
+    """True for steps that take no time: publishes, and branches of timeless options."""
+    if isinstance(step, PublishStep):
+        return True
+    if isinstance(step, BranchStep):
+        return all(_timeless(inner) for option in step.branch for inner in option.steps)
+    return False
+
+
+@dataclass
+class _Part:
+    """The result of walking a list of steps."""
+
+    time: Moments = ZERO
+    fail: float = 0.0
+    flag: int = POISSON
+    exact: bool = True
+    utilization: float = 0.0
+    mm1: tuple[float, float] | None = None
+
+
+class Evaluator:
+    """Summaries of every node, given the station views of the previous iteration."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        views: Mapping[StationId, StationView],
+        rates: Mapping[OpKey, float],
+        flow_flags: Mapping[str, int],
+    ) -> None:
+        self.scenario = scenario
+        self.views = views
+        self.rates = rates
+        self.flow_flags = flow_flags
+        self.summaries: dict[OpKey, OperationSummary] = {}
+
+    def view(self, station: StationId) -> StationView:
+        """The view of `station` (an idle, exact one before the first iteration)."""
+        return self.views.get(station, StationView())
+
+    def summary(self, key: OpKey) -> OperationSummary:
+        """The summary of node `key` (memoised; the synchronous call graph is acyclic)."""
+        known = self.summaries.get(key)
+        if known is None:
+            known = _Walker(self, key).run()
+            self.summaries[key] = known
+        return known
+
+
+class _Walker:
+    """Walks the steps of one node, accumulating its summary."""
+
+    def __init__(self, evaluator: Evaluator, key: OpKey) -> None:
+        self.evaluator = evaluator
+        self.scenario = evaluator.scenario
+        self.key = key
+        self.steps = steps_of(self.scenario, key)
+        self.station = station_of(key)
+        self.rate = evaluator.rates.get(key, 0.0)
+        self.calls: dict[OpKey, float] = defaultdict(float)
+        self.publishes: dict[tuple[str, int | None], float] = defaultdict(float)
+        self.publish_events: dict[str, float] = defaultdict(float)
+        self.flags: dict[Target, int] = {}
+        self.marginal: dict[Target, int] = defaultdict(int)
+        self.methods: set[str] = set()
+        self.concurrency: dict[Target, int] = {}
+        self.width = 1
+        self.own_mean = 0.0
+        self.own_variance = 0.0
+        self.reacquisitions = 0.0
+        self.iid = True
+        self.exponential_mean = single_exponential(self.steps)
+        if key.kind == "flow":
+            self.contention_free, self.blocking = True, True
+            self.start_flag = evaluator.flow_flags.get(key.name, NOT_POISSON)
+            self.departure_flag = self.start_flag
+        else:
+            assert self.station is not None
+            view = evaluator.view(self.station)
+            spec = self.scenario.services[key.name] if key.kind == "service" else None
+            self.contention_free = spec is not None and spec.unlimited
+            self.blocking = spec is None or spec.blocking_calls
+            self.start_flag = view.input_flag if self.contention_free else NOT_POISSON
+            self.departure_flag = view.departure_flag if self.exponential_mean else NOT_POISSON
+
+    # ------------------------------------------------------------------ driver
+
+    def run(self) -> OperationSummary:
+        part = self.walk(self.steps, 1.0, self.start_flag, copy=False, root=True)
+        own = Moments(self.own_mean, self.own_variance)
+        acquisitions = 1.0 + (0.0 if self.blocking else self.reacquisitions)
+        holding = part.time if self.blocking else own
+        waiting = ZERO
+        station_exact = True
+        if self.key.kind == "service":
+            assert self.station is not None
+            view = self.evaluator.view(self.station)
+            waiting = view.waiting.get(self.key.priority, ZERO)
+            station_exact = view.exact
+            if view.method:
+                self.methods.add(view.method)
+        response = waiting.times(acquisitions) + part.time
+        if not response.finite:
+            response = INFINITE
+        flags = {
+            target: (NOT_POISSON if self.marginal.get(target, 0) > 1 else flag)
+            for target, flag in self.flags.items()
+        }
+        return OperationSummary(
+            key=self.key,
+            calls=dict(self.calls),
+            publishes=dict(self.publishes),
+            publish_events=dict(self.publish_events),
+            flags=flags,
+            fail=part.fail,
+            acquisitions=acquisitions,
+            own=own,
+            holding=holding,
+            execution=part.time + waiting.times(acquisitions - 1.0),
+            response=response,
+            exact=part.exact and station_exact and acquisitions == 1.0,
+            holding_exact=part.exact,
+            iid=self.iid and acquisitions == 1.0,
+            exponential_mean=self.exponential_mean,
+            end_flag=part.flag,
+            marginal=dict(self.marginal),
+            concurrency=self.concurrency,
+            methods=self.methods,
+        )
+
+    def emit(self, target: Target, flag: int, copy: bool) -> None:
+        """Record the Poisson flag of an emission to `target`."""
+        if copy:
+            flag = min(flag, COPY)
+        if flag == COPY:
+            self.marginal[target] += 1
+        self.concurrency[target] = max(self.concurrency.get(target, 0), self.width)
+        self.flags[target] = min(self.flags.get(target, POISSON), flag)
+
+    # ------------------------------------------------------------------ steps
+
+    def walk(self, steps: Sequence[Step], reach: float, flag: int, copy: bool, root: bool) -> _Part:
+        """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`."""
+        result = _Part(flag=flag)
+        survival = 1.0
+        for index, step in enumerate(steps):
+            tail = root and index == len(steps) - 1
+            part = self.step(step, reach * survival, result.flag, copy, tail)
+            result.time = result.time + part.time
+            result.flag = part.flag
+            result.exact = result.exact and part.exact
+            result.utilization = max(result.utilization, part.utilization)
+            result.mm1 = part.mm1 if len(steps) == 1 else None
+            survival *= 1.0 - part.fail
+        result.fail = 1.0 - survival
+        return result
+
+    def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> _Part:
+        if isinstance(step, WorkStep | DelayStep):
+            moments = of_distribution(step.work if isinstance(step, WorkStep) else step.delay)
+            self.own_mean += weighted(reach, moments.mean)
+            self.own_variance += weighted(reach, moments.variance)
+            if not self.contention_free:
+                flag = self.departure_flag
+            return _Part(time=moments, flag=flag)
+        if isinstance(step, CallStep):
+            return self.call(step, reach, flag, copy, tail)
+        if isinstance(step, PublishStep):
+            spec = step.publish
+            fixed = fixed_partition(self.scenario, spec.topic, spec.key)
+            self.publishes[(spec.topic, fixed)] += reach * spec.probability * spec.count
+            self.publish_events[spec.topic] += reach * spec.probability
+            self.emit(spec.topic, flag if spec.count == 1 else NOT_POISSON, copy)
+            return _Part(flag=flag)
+        if isinstance(step, BranchStep):
+            return self.branch(step, reach, flag, copy)
+        if isinstance(step, ParallelStep):
+            return self.parallel(step, reach, flag)
+        raise TypeError(f"unknown step type {type(step).__name__}")
+
+    def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> _Part:
+        options = [
+            (
+                option.probability,
+                self.walk(option.steps, reach * option.probability, flag, copy, False),
+            )
+            for option in step.branch
+        ]
+        return _Part(
+            time=mixture((p * (1.0 - part.fail), part.time) for p, part in options)
+            if any(p * (1.0 - part.fail) > 0 for p, part in options)
+            else ZERO,
+            fail=math.fsum(p * part.fail for p, part in options),
+            flag=min(part.flag for _, part in options),
+            exact=all(part.exact for _, part in options),
+            utilization=max(part.utilization for _, part in options),
+        )
+
+    def parallel(self, step: ParallelStep, reach: float, flag: int) -> _Part:
+        outer = self.width
+        self.width = outer * len(step.parallel)
+        parts = [self.walk(branch, reach, flag, True, False) for branch in step.parallel]
+        self.width = outer
+        branches = [
+            Branch(part.time, part.utilization, part.mm1 if len(steps) == 1 else None, part.exact)
+            for part, steps in zip(parts, step.parallel, strict=True)
+        ]
+        time, method, exact = fork_join(branches, self.rate * reach)
+        if len(parts) > 1:
+            self.methods.add(method)
+        success = math.prod(1.0 - part.fail for part in parts)
+        return _Part(
+            time=time,
+            fail=1.0 - success,
+            flag=NOT_POISSON if len(parts) > 1 else parts[0].flag,
+            exact=exact and all(part.exact for part in parts),
+            utilization=max(part.utilization for part in parts),
+        )
+
+    def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> _Part:
+        spec = step.call
+        target = callee(self.scenario, step, self.key.priority)
+        summary = self.evaluator.summary(target)
+        station = station_of(target)
+        assert station is not None
+        view = self.evaluator.view(station)
+        time, fail, attempts = call_outcome(spec, summary.response, summary.fail, view.loss)
+        made = spec.probability
+        self.calls[target] += reach * made * attempts
+        self.emit(target, flag, copy)
+        if not self.blocking and not tail:
+            self.reacquisitions += reach * made
+        self.methods.update(summary.methods)
+        unlimited = self.scenario.services[spec.service].unlimited
+        if self.blocking and not (unlimited and summary.iid):
+            self.iid = False
+        plain = spec.timeout is None and (spec.retries == 0 or fail == 0.0)
+        after = min(flag, summary.end_flag) if plain and view.loss == 0.0 else NOT_POISSON
+        if made < 1.0:
+            time = mixture([(made * (1.0 - fail), time), (1.0 - made, ZERO)])
+        mm1 = None
+        if view.mm1 and made == 1.0 and plain and summary.exponential_mean:
+            mm1 = (view.arrival_rate, 1.0 / summary.exponential_mean)
+        return _Part(
+            time=time,
+            fail=made * fail,
+            flag=after,
+            exact=summary.exact and plain,
+            utilization=0.0 if unlimited else view.utilization,
+            mm1=mm1,
+        )

@@ -1,0 +1,408 @@
+"""One station (a pool of servers with a waiting room): which formula, and its prediction.
+
+The choice follows the station's shape and what is known about its arrivals and service:
+
+| station | arrivals | service | formula | exact |
+|---|---|---|---|---|
+| unlimited servers | any | any | M/G/inf (no waiting) | yes |
+| no waiting room | Poisson | any | Erlang B (M/G/c/c, insensitive) | yes |
+| finite waiting room | Poisson | exponential | M/M/c/K | yes (else approximation) |
+| priority classes, 1 server | Poisson | any | Cobham M/G/1 | yes |
+| priority classes, c servers | Poisson | exponential, one mean | Cobham M/M/c | yes |
+| 1 server | Poisson | any i.i.d. | M/G/1 (Pollaczek-Khinchine) | yes |
+| 1 server | Erlang-k (round robin of Poisson) | exponential | E_k/M/1 | yes |
+| c servers | Poisson | exponential | M/M/c (Erlang C) | yes |
+| otherwise | SCV ca² | SCV cs² | Allen-Cunneen G/G/c | no |
+
+Operations with different holding times at one station make a mixture (its mean and SCV).
+A station whose offered load reaches its number of servers has no steady state (unless its
+waiting room is finite): it is reported unstable, with infinite waiting.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from models.analysis.finite_source import finite_source
+from models.analysis.moments import INFINITE, ZERO, Moments, mixture, waiting_moments
+from models.analysis.operations import COPY, NOT_POISSON
+from models.theory import (
+    erlang_b,
+    gg_c_allen_cunneen,
+    gi_m1_erlang_arrivals,
+    mg1,
+    mg1_priority_nonpreemptive,
+    mmc,
+    mmc_priority_nonpreemptive,
+    mmck,
+)
+from models.theory.prediction import StationPrediction
+
+SAME_MEAN = 1e-9
+
+
+@dataclass(frozen=True)
+class ClassLoad:
+    """The load of one priority class at one server pool."""
+
+    priority: int
+    arrival_rate: float
+    """Worker acquisitions per second (reacquisitions after non-blocking calls included)."""
+    fresh_rate: float
+    """New arrivals per second (those subject to the waiting-room limit)."""
+    holding: Moments
+    """Holding time per acquisition (a mixture over the class's operations)."""
+    exponential_mean: float | None
+    """The common mean when every holding time is one exponential step."""
+    iid: bool
+    holding_exact: bool
+
+
+@dataclass(frozen=True)
+class StationLoad:
+    """One server pool: its servers, waiting room, discipline and load."""
+
+    servers: int | None
+    """Servers (workers or consumers); None = unlimited."""
+    room: int | None
+    """Waiting room (not counting requests in service); None = unbounded."""
+    priority: bool
+    """True for `discipline: priority` (non-preemptive, lower number first)."""
+    classes: tuple[ClassLoad, ...]
+    arrival_scv: float
+    """Squared coefficient of variation of the interarrival times."""
+    input_flag: int
+    """Poisson flag of the arrivals (see `models.analysis.operations`)."""
+    erlang_phases: int | None = None
+    """k when arrivals are every k-th of a Poisson stream (round-robin splitting)."""
+    note: str = ""
+    """An approximation made in building the pool (named in the method)."""
+    population: int | None = None
+    """Most requests that can ever be present (bounded callers); None = unbounded."""
+    closed: bool = False
+    """True when every request comes (synchronously) from closed flows' clients."""
+
+
+@dataclass(frozen=True)
+class StationSolution:
+    """What the formula predicts for one server pool."""
+
+    method: str
+    exact: bool
+    stable: bool
+    saturated: bool
+    """Offered load >= servers (no steady state, or heavy loss with a finite room)."""
+    arrival_rate: float
+    offered_load: float
+    """Busy servers needed to serve every arrival (Erlangs)."""
+    utilization: float
+    """Busy fraction of the servers (<= 1)."""
+    throughput: float
+    """Acquisitions admitted per second."""
+    loss: float
+    p_wait: float | None
+    waiting: dict[int, Moments] = field(default_factory=dict)
+    departure_flag: int = NOT_POISSON
+    mm1: bool = False
+    infinite_variance: bool = False
+    """The service SCV is infinite, so the mean wait is infinite although stable."""
+
+    def mean_waiting(self) -> float:
+        """Acquisition-weighted mean waiting time (inf if any class has no steady state)."""
+        return max((w.mean for w in self.waiting.values()), default=0.0)
+
+
+def _common_mean(classes: tuple[ClassLoad, ...]) -> float | None:
+    means = {c.exponential_mean for c in classes}
+    if len(means) != 1:
+        first = next(iter(means)) if means else None
+        if first is None or any(
+            m is None or not math.isclose(m, first, rel_tol=SAME_MEAN) for m in means
+        ):
+            return None
+    return next(iter(means))
+
+
+def _fifo(classes: tuple[ClassLoad, ...], prediction: StationPrediction) -> dict[int, Moments]:
+    wait = waiting_moments(prediction.mean_waiting_time, prediction.p_wait)
+    return {c.priority: wait for c in classes}
+
+
+def solve_station(load: StationLoad) -> StationSolution:
+    """Pick the formula for `load` and apply it (see the module docstring)."""
+    classes = tuple(c for c in load.classes if c.arrival_rate > 0)
+    rate = math.fsum(c.arrival_rate for c in classes)
+    holding = mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO
+    exponential = _common_mean(classes) if classes else None
+    iid = all(c.iid for c in classes)
+    holding_exact = all(c.holding_exact for c in classes)
+    poisson = load.input_flag >= COPY and load.erlang_phases is None
+    if rate == 0 or holding.mean == 0 or load.servers is None:
+        idle = rate == 0 or holding.mean == 0
+        return StationSolution(
+            method="no load" if idle else ("M/M/inf" if exponential else "M/G/inf"),
+            exact=idle or holding_exact,
+            stable=True,
+            saturated=False,
+            arrival_rate=rate,
+            offered_load=0.0 if idle else rate * holding.mean,
+            utilization=0.0,
+            throughput=rate,
+            loss=0.0,
+            p_wait=0.0,
+            waiting={c.priority: ZERO for c in load.classes},
+            departure_flag=load.input_flag if iid else NOT_POISSON,
+        )
+    servers = load.servers
+    offered = rate * holding.mean
+    if not holding.finite or (load.room is None and offered >= servers):
+        return StationSolution(
+            method=_method_name(load, poisson, exponential),
+            exact=False,
+            stable=False,
+            saturated=True,
+            arrival_rate=rate,
+            offered_load=offered,
+            utilization=1.0,
+            throughput=servers / holding.mean if holding.finite else 0.0,
+            loss=0.0 if load.room is None else 1.0,
+            p_wait=1.0,
+            waiting={c.priority: INFINITE for c in classes},
+        )
+    bounded = load.population is not None and (
+        load.room is None or load.population <= servers + load.room
+    )
+    if bounded and (load.closed or (load.population or 0) <= servers):
+        return _finite_source(load, classes, rate, holding, exponential, holding_exact)
+    if load.room is not None:
+        return _finite(load, classes, rate, holding, exponential, poisson, holding_exact)
+    distinct = {c.priority for c in classes}
+    if load.priority and len(distinct) > 1:
+        return _priority(load, classes, rate, holding, exponential, poisson, iid, holding_exact)
+    scv = holding.scv
+    if not math.isfinite(scv):
+        return StationSolution(
+            method=_method_name(load, poisson, exponential) + " (infinite service variance)",
+            exact=False,
+            stable=True,
+            saturated=False,
+            arrival_rate=rate,
+            offered_load=offered,
+            utilization=offered / servers,
+            throughput=rate,
+            loss=0.0,
+            p_wait=None,
+            waiting={c.priority: INFINITE for c in classes},
+            infinite_variance=True,
+        )
+    phases = load.erlang_phases
+    if servers == 1 and poisson:
+        prediction = mg1(rate, holding.mean, 1.0 if exponential else scv)
+        method = "M/M/1" if exponential else prediction.method
+        exact = iid
+    elif servers == 1 and phases is not None and exponential and load.input_flag >= COPY:
+        prediction = gi_m1_erlang_arrivals(rate, 1.0 / holding.mean, phases)
+        method, exact = prediction.method, True
+    elif poisson and exponential:
+        prediction = mmc(rate, 1.0 / holding.mean, servers)
+        method, exact = prediction.method, True
+    else:
+        arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
+        prediction = gg_c_allen_cunneen(rate, holding.mean, servers, arrival_scv, scv)
+        method, exact = prediction.method, False
+    exact = exact and holding_exact and not load.note
+    fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)")
+    return StationSolution(
+        method=_noted(method, load),
+        exact=exact,
+        stable=prediction.stable,
+        saturated=not prediction.stable,
+        arrival_rate=rate,
+        offered_load=offered,
+        utilization=prediction.utilization,
+        throughput=prediction.throughput,
+        loss=0.0,
+        p_wait=prediction.p_wait,
+        waiting=_fifo(classes, prediction),
+        departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
+        mm1=fifo_exponential and servers == 1,
+    )
+
+
+def _noted(method: str, load: StationLoad) -> str:
+    return f"{method}, {load.note}" if load.note else method
+
+
+def _method_name(load: StationLoad, poisson: bool, exponential: float | None) -> str:
+    """The formula's name for a station without steady state (nothing computed)."""
+    if load.servers == 1:
+        return _noted("M/M/1" if poisson and exponential else "M/G/1 (Pollaczek-Khinchine)", load)
+    return _noted("M/M/c (Erlang C)" if poisson and exponential else "Allen-Cunneen G/G/c", load)
+
+
+def _finite(
+    load: StationLoad,
+    classes: tuple[ClassLoad, ...],
+    rate: float,
+    holding: Moments,
+    exponential: float | None,
+    poisson: bool,
+    holding_exact: bool,
+) -> StationSolution:
+    """Erlang B (no room) or M/M/c/K; reacquisitions skip the room check (approximated)."""
+    assert load.servers is not None and load.room is not None
+    servers = load.servers
+    offered = rate * holding.mean
+    reacquiring = any(c.fresh_rate != c.arrival_rate for c in classes)
+    notes = [load.note] if load.note else []
+    if load.room == 0:
+        loss = erlang_b(servers, offered)
+        method, exact = "Erlang B (M/G/c/c)", poisson
+        p_wait: float | None = 0.0
+        waiting = {c.priority: ZERO for c in classes}
+    else:
+        prediction = mmck(rate, 1.0 / holding.mean, servers, servers + load.room)
+        loss, method = prediction.loss_probability, prediction.method
+        exact = poisson and exponential is not None
+        p_wait = prediction.p_wait
+        waiting = _fifo(classes, prediction)
+        if not exact:
+            arrival_scv = 1.0 / load.erlang_phases if load.erlang_phases else load.arrival_scv
+            service_scv = 1.0 if exponential else holding.scv
+            factor = (max(arrival_scv, 0.0) + service_scv) / 2.0
+            notes.append("waiting scaled by (ca² + cs²) / 2 as in Allen-Cunneen (approximation)")
+            wait = prediction.mean_waiting_time * factor
+            waiting = {c.priority: waiting_moments(wait, prediction.p_wait) for c in classes}
+    if not poisson and load.room == 0:
+        notes.append("approximation: arrivals not Poisson")
+    if load.priority and len({c.priority for c in classes}) > 1:
+        notes.append("priorities ignored (approximation)")
+        exact = False
+    if reacquiring:
+        notes.append("reacquisitions counted as arrivals (approximation)")
+        exact = False
+    exact = exact and holding_exact and not load.note
+    throughput = rate * (1.0 - loss)
+    return StationSolution(
+        method=", ".join([method, *notes]) if notes else method,
+        exact=exact,
+        stable=True,
+        saturated=offered >= servers,
+        arrival_rate=rate,
+        offered_load=offered,
+        utilization=min(throughput * holding.mean / servers, 1.0),
+        throughput=throughput,
+        loss=loss,
+        p_wait=p_wait,
+        waiting=waiting,
+    )
+
+
+def _priority(
+    load: StationLoad,
+    classes: tuple[ClassLoad, ...],
+    rate: float,
+    holding: Moments,
+    exponential: float | None,
+    poisson: bool,
+    iid: bool,
+    holding_exact: bool,
+) -> StationSolution:
+    """Cobham's non-preemptive priority formulas, one class per flow priority."""
+    assert load.servers is not None
+    levels = sorted({c.priority for c in classes})
+    rates = [math.fsum(c.arrival_rate for c in classes if c.priority == p) for p in levels]
+    moments = [
+        mixture((c.arrival_rate, c.holding) for c in classes if c.priority == p) for p in levels
+    ]
+    if load.servers == 1:
+        result = mg1_priority_nonpreemptive(
+            rates, [m.mean for m in moments], [min(m.scv, 1e12) for m in moments]
+        )
+        exact = poisson and iid and all(math.isfinite(m.scv) for m in moments)
+    else:
+        result = mmc_priority_nonpreemptive(rates, 1.0 / holding.mean, load.servers)
+        exact = poisson and exponential is not None
+    method = result.method
+    if not exact:
+        method += " (approximation)"
+    waiting = {
+        level: waiting_moments(c.mean_waiting_time, c.p_wait) if c.stable else INFINITE
+        for level, c in zip(levels, result.classes, strict=True)
+    }
+    return StationSolution(
+        method=_noted(method, load),
+        exact=exact and holding_exact and not load.note,
+        stable=result.stable,
+        saturated=not result.stable,
+        arrival_rate=rate,
+        offered_load=rate * holding.mean,
+        utilization=min(result.utilization, 1.0),
+        throughput=math.fsum(c.throughput for c in result.classes),
+        loss=0.0,
+        p_wait=result.classes[0].p_wait,
+        waiting=waiting,
+    )
+
+
+def _finite_source(
+    load: StationLoad,
+    classes: tuple[ClassLoad, ...],
+    rate: float,
+    holding: Moments,
+    exponential: float | None,
+    holding_exact: bool,
+) -> StationSolution:
+    """M/M/c//M: never more than `population` requests present (the callers' workers or a
+    closed flow's clients); non-exponential service scales the wait by (1 + cs²) / 2."""
+    assert load.servers is not None and load.population is not None
+    servers, population = load.servers, load.population
+    offered = rate * holding.mean
+    base = f"finite-source M/M/c//M (at most {population} present)"
+    if population <= servers:
+        return StationSolution(
+            method=_noted(f"finite source (at most {population} present: never waits)", load),
+            exact=holding_exact and not load.note,
+            stable=True,
+            saturated=False,
+            arrival_rate=rate,
+            offered_load=offered,
+            utilization=offered / servers,
+            throughput=rate,
+            loss=0.0,
+            p_wait=0.0,
+            waiting={c.priority: ZERO for c in classes},
+        )
+    result = finite_source(rate, holding.mean, servers, population)
+    if result is None:
+        return StationSolution(
+            method=_noted(base, load),
+            exact=False,
+            stable=False,
+            saturated=True,
+            arrival_rate=rate,
+            offered_load=offered,
+            utilization=1.0,
+            throughput=servers / holding.mean,
+            loss=0.0,
+            p_wait=1.0,
+            waiting={c.priority: INFINITE for c in classes},
+        )
+    factor = 1.0 if exponential else (1.0 + holding.scv) / 2.0
+    if not exponential:
+        base += " (two-moment approximation)"
+    wait = waiting_moments(result.mean_waiting_time * factor, result.p_wait)
+    return StationSolution(
+        method=_noted(base, load),
+        exact=False,
+        stable=True,
+        saturated=False,
+        arrival_rate=rate,
+        offered_load=offered,
+        utilization=offered / servers,
+        throughput=rate,
+        loss=0.0,
+        p_wait=result.p_wait,
+        waiting={c.priority: wait for c in classes},
+    )

@@ -1,0 +1,143 @@
+"""Traffic equations: how often each operation runs and each topic gets a message.
+
+Every node of the operation graph (see `models.analysis.graph`) runs a number of times per
+request of a flow (its *visit count*): the flow's body once; a called operation once per
+call attempt (call probabilities, branch probabilities, parallel branches, retries and
+the steps skipped after a failed call all enter through the callers' summaries); a handler
+once per message of its topic (fan-out: every group gets every message), and a topic gets
+`probability x count` messages per publish step reached. With v the vector of visit counts
+and A[i, j] the expected runs of node j caused directly by one run of node i, the traffic
+equations are v = e_flow + A^T v, solved as (I - A^T) v = e_flow — one right-hand side per
+flow. Cycles through topics (feedback) are fine as long as the spectral radius of A is
+below 1; otherwise messages multiply without end (a *message storm*).
+
+Partitions: messages of the topic's default rule spread evenly (random, round robin) or by
+key popularity (Zipf weights 1/(k+1)^skew, key k to partition k mod partitions); a fixed
+key on a publish step sends all its messages to one partition.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.analysis.graph import OpKey
+from models.analysis.operations import OperationSummary
+from models.schema import Topic
+
+STORM_RADIUS = 1.0 - 1e-9
+
+
+class MessageStormError(ValueError):
+    """The traffic equations have no finite solution: feedback through topics never dies."""
+
+
+@dataclass(frozen=True)
+class Traffic:
+    """Visit counts per flow and the resulting rates (per second)."""
+
+    visits: dict[str, dict[OpKey, float]]
+    """Per flow: runs of each node per request of the flow."""
+    topic_visits: dict[str, dict[str, float]]
+    """Per flow: messages published to each topic per request."""
+    rates: dict[OpKey, float]
+    """Runs of each node per second, all flows together."""
+    topic_rates: dict[str, float]
+    """Messages published per second to each topic."""
+    partition_rates: dict[str, dict[int | None, float]]
+    """Per topic: messages per second by fixed partition (None = the topic's own rule)."""
+
+
+def solve_traffic(
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    flow_rates: Mapping[str, float],
+    topics: Mapping[str, Topic],
+) -> Traffic:
+    """Solve the traffic equations for every flow; raise `MessageStormError` if they diverge."""
+    topic_nodes = sorted({(topic, key.priority) for key in keys for topic in topics})
+    nodes: list[OpKey | tuple[str, int]] = [*keys, *topic_nodes]
+    index = {node: i for i, node in enumerate(nodes)}
+    size = len(nodes)
+    direct = np.zeros((size, size))
+    for key in keys:
+        summary = summaries[key]
+        row = index[key]
+        for target, count in summary.calls.items():
+            direct[row, index[target]] += count
+        for (topic, _), count in summary.publishes.items():
+            direct[row, index[(topic, key.priority)]] += count
+    for topic, priority in topic_nodes:
+        for group in topics[topic].subscribers:
+            handler = OpKey("handler", topic, group, priority)
+            if handler in index:
+                direct[index[(topic, priority)], index[handler]] = 1.0
+    if size and float(np.max(np.abs(np.linalg.eigvals(direct)))) >= STORM_RADIUS:
+        raise MessageStormError(
+            "messages feed back through topics without dying out (every message leads to "
+            "at least one more on average): the traffic equations have no finite solution"
+        )
+    flows = [key for key in keys if key.kind == "flow"]
+    sources = np.zeros((size, len(flows)))
+    for column, key in enumerate(flows):
+        sources[index[key], column] = 1.0
+    solution = np.linalg.solve(np.eye(size) - direct.T, sources) if size else sources
+    solution = np.maximum(solution, 0.0)
+    visits: dict[str, dict[OpKey, float]] = {}
+    topic_visits: dict[str, dict[str, float]] = {}
+    rates: dict[OpKey, float] = defaultdict(float)
+    for column, flow in enumerate(flows):
+        per_flow = {key: float(solution[index[key], column]) for key in keys}
+        visits[flow.name] = per_flow
+        per_topic: dict[str, float] = defaultdict(float)
+        for topic, priority in topic_nodes:
+            per_topic[topic] += float(solution[index[(topic, priority)], column])
+        topic_visits[flow.name] = dict(per_topic)
+        for key, count in per_flow.items():
+            rates[key] += flow_rates.get(flow.name, 0.0) * count
+    topic_rates: dict[str, float] = dict.fromkeys(topics, 0.0)
+    partition_rates: dict[str, dict[int | None, float]] = {topic: {} for topic in topics}
+    for key in keys:
+        for (topic, partition), count in summaries[key].publishes.items():
+            rate = rates[key] * count
+            topic_rates[topic] += rate
+            by_partition = partition_rates[topic]
+            by_partition[partition] = by_partition.get(partition, 0.0) + rate
+    return Traffic(visits, topic_visits, dict(rates), topic_rates, partition_rates)
+
+
+def default_partition_shares(topic: Topic) -> np.ndarray:
+    """Share of each partition in the messages partitioned by the topic's own rule.
+
+    >>> from models.schema import KeySpace
+    >>> default_partition_shares(Topic(partitions=4)).tolist()
+    [0.25, 0.25, 0.25, 0.25]
+    >>> shares = default_partition_shares(
+    ...     Topic(partitions=2, partitioning="key", keys=KeySpace(count=3, skew=1.0)))
+    >>> [round(float(s), 4) for s in shares]   # keys 0, 2 -> partition 0; key 1 -> partition 1
+    [0.7273, 0.2727]
+    """
+    partitions = topic.partitions if topic.type == "log" else 1
+    if topic.keys is None or partitions == 1:
+        return np.full(partitions, 1.0 / partitions)
+    weights = 1.0 / np.arange(1, topic.keys.count + 1, dtype=float) ** topic.keys.skew
+    keys = np.arange(topic.keys.count) % partitions
+    shares = np.bincount(keys, weights=weights, minlength=partitions)
+    return np.asarray(shares / shares.sum(), dtype=float)
+
+
+def partition_shares(topic: Topic, by_partition: Mapping[int | None, float]) -> np.ndarray:
+    """Share of each partition in all the topic's messages (fixed keys included)."""
+    partitions = topic.partitions if topic.type == "log" else 1
+    default = default_partition_shares(topic)
+    total = sum(by_partition.values())
+    if total <= 0:
+        return default
+    shares = default * by_partition.get(None, 0.0)
+    for partition, rate in by_partition.items():
+        if partition is not None:
+            shares[partition % partitions] += rate
+    return np.asarray(shares / total, dtype=float)

@@ -1,0 +1,315 @@
+"""`models.analyze` against `sim.simulate` on scenarios where the prediction is exact.
+
+Each test builds a scenario whose stations are textbook queues, checks that the analysis
+marks the values it is compared on as exact (with the formula named in `method`), simulates
+independent replications and compares every per-replication statistic with the prediction.
+
+Tolerance: the replications are independent, so the mean of a per-replication statistic has
+standard error SE = s / sqrt(n) (s the sample standard deviation over the n replications).
+A check passes when |mean - prediction| <= 4 SE — a ~99.9% two-sided band for a Student t
+with 7 to 11 degrees of freedom (about 99.6% for 7), so that the eight files' checks
+together fail by chance well under once in a hundred runs. Each check also asserts 4 SE <
+`POWER` x prediction, so that a test cannot pass merely because its runs are too short to see
+anything. Warm-up is many relaxation times of the slowest station; seeds are fixed. The
+whole file runs in about 30 s of CPU (15 s on two workers).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+
+from models import analyze, load_scenario
+from sim import simulate
+
+pytestmark = pytest.mark.theory
+
+STANDARD_ERRORS = 4.0
+POWER = 0.08
+"""Largest 4 SE allowed, relative to the prediction."""
+
+
+def document(name: str, duration: float, **parts: Any) -> dict[str, Any]:
+    return {
+        "name": name,
+        "simulation": {"duration": duration, "warmup": 20, "seed": 2024},
+        **parts,
+    }
+
+
+def lookup(tree: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        tree = tree[key]
+    return tree
+
+
+def compare(
+    spec: dict[str, Any], replications: int, checks: list[tuple[str, ...]]
+) -> dict[str, Any]:
+    """Analyze and simulate `spec`; assert every statistic at `checks` agrees within 4 SE.
+
+    A path names a value in the results document (e.g. ``("flows", "f", "response_time",
+    "mean")``); the prediction is at the same path of the analysis.
+    """
+    scenario = load_scenario(spec)
+    predicted = analyze(scenario)
+    results = simulate(scenario, replications=replications)
+    for path in checks:
+        expected = lookup(predicted, path)
+        sample = np.asarray([lookup(run, path) for run in results.replications], dtype=float)
+        assert np.all(np.isfinite(sample)), f"{path}: non-finite values {sample}"
+        mean = float(sample.mean())
+        half_width = STANDARD_ERRORS * float(sample.std(ddof=1)) / math.sqrt(sample.size)
+        label = ".".join(path)
+        print(
+            f"{scenario.name}: {label}: predicted {expected:.6g}, simulated {mean:.6g} "
+            f"± {half_width:.3g} (4 SE), error {(mean - expected) / expected:+.2%}"
+        )
+        assert half_width < POWER * abs(expected), (
+            f"{label}: 4 SE = {half_width:.3g} is not below {POWER:.0%} of {expected:.4g}: "
+            f"the runs are too short for the check to mean anything"
+        )
+        assert abs(mean - expected) <= half_width, (
+            f"{label}: simulated {mean:.6g} vs predicted {expected:.6g} "
+            f"(difference {mean - expected:+.4g}, tolerance 4 SE = {half_width:.4g})"
+        )
+    return predicted
+
+
+def entry(service: str, rate: float) -> dict[str, Any]:
+    return {"f": {"entry": service, "arrivals": {"poisson": rate}}}
+
+
+def test_m_m_1_entry_flow() -> None:
+    """M/M/1 at rho = 0.7: W = 1 / (mu - lambda), Wq = rho W, L = rho / (1 - rho)."""
+    spec = document(
+        "mm1",
+        400,
+        services={"s": {"operations": {"o": [{"work": {"exponential": 0.01}}]}}},
+        workload=entry("s", 70.0),
+    )
+    predicted = compare(
+        spec,
+        12,
+        [
+            ("flows", "f", "response_time", "mean"),
+            ("services", "s", "waiting_time", "mean"),
+            ("services", "s", "in_system", "mean"),
+            ("services", "s", "utilization"),
+        ],
+    )
+    assert predicted["services"]["s"]["method"] == "M/M/1"
+    assert predicted["flows"]["f"]["exact"] is True
+
+
+def test_m_m_c_shared_pool() -> None:
+    """Two replicas of two workers sharing one queue: M/M/4 (Erlang C) at rho = 0.75."""
+    spec = document(
+        "mmc",
+        400,
+        services={
+            "s": {
+                "replicas": 2,
+                "workers": 2,
+                "balancing": "shared",
+                "operations": {"o": [{"work": {"exponential": 0.04}}]},
+            }
+        },
+        workload=entry("s", 75.0),
+    )
+    predicted = compare(
+        spec,
+        12,
+        [
+            ("flows", "f", "response_time", "mean"),
+            ("services", "s", "p_wait"),
+            ("services", "s", "utilization"),
+        ],
+    )
+    assert predicted["services"]["s"]["method"] == "M/M/c (Erlang C)"
+    assert predicted["services"]["s"]["exact"] is True
+
+
+def test_m_m_c_k_drops() -> None:
+    """Two workers, a waiting room of 3: M/M/2/5 at offered load 2.2 drops about 22%."""
+    spec = document(
+        "mmck",
+        300,
+        services={
+            "s": {
+                "workers": 2,
+                "queue_capacity": 3,
+                "operations": {"o": [{"work": {"exponential": 0.02}}]},
+            }
+        },
+        workload=entry("s", 110.0),
+    )
+    predicted = compare(
+        spec,
+        10,
+        [
+            ("services", "s", "loss_probability"),
+            ("services", "s", "waiting_time", "mean"),
+            ("flows", "f", "response_time", "mean"),
+            ("flows", "f", "throughput"),
+        ],
+    )
+    assert predicted["services"]["s"]["method"] == "M/M/c/K"
+    assert predicted["services"]["s"]["exact"] is True
+
+
+def test_m_g_1_pollaczek_khinchine() -> None:
+    """Uniform service (SCV 0.21) at rho = 0.7: Wq = rho E[S] (1 + cs²) / (2 (1 - rho))."""
+    spec = document(
+        "mg1",
+        400,
+        services={"s": {"operations": {"o": [{"work": {"uniform": [0.002, 0.018]}}]}}},
+        workload=entry("s", 70.0),
+    )
+    predicted = compare(
+        spec,
+        10,
+        [("flows", "f", "response_time", "mean"), ("services", "s", "queue_length", "mean")],
+    )
+    assert predicted["services"]["s"]["method"] == "M/G/1 (Pollaczek-Khinchine)"
+    assert predicted["services"]["s"]["exact"] is True
+
+
+def test_jackson_network_of_queue_topics_with_feedback() -> None:
+    """Queue topics a -> b -> a: handlers publish at the end of an exponential step, so the
+    groups form a Jackson network (a: M/M/1, b: M/M/2) with feedback; traffic equations
+    lambda_a = 100 + 0.3 lambda_b, lambda_b = 0.6 lambda_a. The completion time adds the
+    sojourns along the (random, sequential) path, so its mean is exact too."""
+    spec = document(
+        "jackson",
+        300,
+        services={
+            "front": {"workers": "unlimited", "operations": {"o": [{"publish": "a"}]}},
+            "sa": {
+                "operations": {
+                    "h": [
+                        {"work": {"exponential": 0.005}},
+                        {
+                            "branch": [
+                                {"probability": 0.6, "steps": [{"publish": "b"}]},
+                                {"probability": 0.4, "steps": []},
+                            ]
+                        },
+                    ]
+                }
+            },
+            "sb": {
+                "replicas": 2,
+                "operations": {
+                    "h": [
+                        {"work": {"exponential": 0.012}},
+                        {"publish": {"topic": "a", "probability": 0.3}},
+                    ]
+                },
+            },
+        },
+        topics={
+            "a": {"type": "queue", "subscribers": {"sa": "h"}},
+            "b": {"type": "queue", "subscribers": {"sb": "h"}},
+        },
+        workload=entry("front", 100.0),
+    )
+    predicted = compare(
+        spec,
+        8,
+        [
+            ("topics", "a", "groups", "sa", "sojourn_time", "mean"),
+            ("topics", "a", "groups", "sa", "lag", "mean"),
+            ("topics", "b", "groups", "sb", "waiting_time", "mean"),
+            ("topics", "b", "groups", "sb", "lag", "mean"),
+            ("flows", "f", "completion_time", "mean"),
+        ],
+    )
+    groups = predicted["topics"]
+    assert groups["a"]["groups"]["sa"]["method"] == "M/M/1"
+    assert groups["b"]["groups"]["sb"]["method"] == "M/M/c (Erlang C)"
+    assert groups["a"]["groups"]["sa"]["exact"] and groups["b"]["groups"]["sb"]["exact"]
+    assert predicted["flows"]["f"]["completion_exact"] is True
+
+
+def test_log_topic_with_random_partitioning() -> None:
+    """Six partitions, four consumers: consumers 0 and 1 own two partitions each (1/3 of the
+    messages), 2 and 3 one each (1/6); random partitioning thins the Poisson stream, so each
+    consumer is an M/G/1 queue (gamma service, cv 0.5)."""
+    spec = document(
+        "log-random",
+        300,
+        services={
+            "front": {
+                "workers": "unlimited",
+                "operations": {"o": [{"work": {"exponential": 0.001}}, {"publish": "t"}]},
+            },
+            "c": {
+                "replicas": 2,
+                "operations": {"h": [{"work": {"gamma": {"mean": 0.02, "cv": 0.5}}}]},
+            },
+        },
+        topics={"t": {"partitions": 6, "subscribers": {"c": {"operation": "h", "concurrency": 2}}}},
+        workload=entry("front", 100.0),
+    )
+    predicted = compare(
+        spec,
+        8,
+        [
+            ("topics", "t", "groups", "c", "sojourn_time", "mean"),
+            ("topics", "t", "groups", "c", "lag", "mean"),
+            ("topics", "t", "groups", "c", "utilization"),
+        ],
+    )
+    group = predicted["topics"]["t"]["groups"]["c"]
+    assert group["method"] == "M/G/1 (Pollaczek-Khinchine) per consumer (4 consumers)"
+    assert group["exact"] is True
+
+
+def test_closed_flow_against_exact_mva() -> None:
+    """Eight clients thinking 50 ms (exponential) on an app that never queues (8 workers)
+    calling a two-worker database: a product-form closed network, solved by exact MVA."""
+    spec = document(
+        "closed",
+        200,
+        services={
+            "app": {
+                "workers": 8,
+                "operations": {"o": [{"work": {"exponential": 0.01}}, {"call": "db"}]},
+            },
+            "db": {"workers": 2, "operations": {"q": [{"work": {"exponential": 0.012}}]}},
+        },
+        workload={"f": {"entry": "app", "clients": 8, "think_time": {"exponential": 0.05}}},
+    )
+    predicted = compare(
+        spec,
+        8,
+        [
+            ("flows", "f", "throughput"),
+            ("flows", "f", "response_time", "mean"),
+            ("services", "db", "in_system", "mean"),
+        ],
+    )
+    assert predicted["flows"]["f"]["method"].startswith("exact MVA")
+    assert predicted["flows"]["f"]["exact"] is True
+
+
+def test_two_branch_fork_join_is_flatto_hahn() -> None:
+    """Two identical M/M/1 branches fed only by the fork: E[T] = (12 - rho) / 8 / (mu - lambda)."""
+    spec = document(
+        "fork-join",
+        300,
+        services={name: {"operations": {"o": [{"work": {"exponential": 0.01}}]}} for name in "ab"},
+        workload={
+            "f": {
+                "steps": [{"parallel": [[{"call": "a"}], [{"call": "b"}]]}],
+                "arrivals": {"poisson": 60.0},
+            }
+        },
+    )
+    predicted = compare(spec, 8, [("flows", "f", "response_time", "mean")])
+    assert "Flatto-Hahn fork-join" in predicted["flows"]["f"]["method"]
+    assert predicted["flows"]["f"]["exact"] is True
