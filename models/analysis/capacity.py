@@ -122,7 +122,7 @@ def bottleneck(scenario: Scenario, sources: Mapping[str, FlowSource]) -> Bottlen
         load = station.load
         if load.servers is None:
             continue
-        ratio = station.solution.offered_load / load.servers
+        ratio = station.solution.load_ratio(load.servers)
         if math.isfinite(ratio) and (best is None or ratio > best[0]):
             best = (ratio, Bottleneck(StationId("service", name), None))
     for (topic, group), group_station in solution.groups.items():

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, reachable
+from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
 from models.analysis.operations import (
@@ -67,7 +68,9 @@ class NetworkSolution:
 
 
 def _views(
-    services: Mapping[str, ServiceStation], groups: Mapping[tuple[str, str], GroupStation]
+    services: Mapping[str, ServiceStation],
+    groups: Mapping[tuple[str, str], GroupStation],
+    seen_by: Mapping[StationId, dict[StationId, float]],
 ) -> dict[StationId, StationView]:
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
@@ -82,6 +85,7 @@ def _views(
             utilization=solution.utilization,
             arrival_rate=solution.arrival_rate,
             mm1=solution.mm1,
+            callee_waiting=seen_by.get(StationId("service", name), {}),
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]
@@ -185,6 +189,7 @@ def solve_network(
             members = [k for k in keys if k.kind == "service" and k.name == name]
             pools, load = builder.service(name, members)
             services[name] = ServiceStation(name, pools, load, solve_station(load))
+        seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services)
         groups: dict[tuple[str, str], GroupStation] = {}
         for topic_name, topic in scenario.topics.items():
             for group in topic.subscribers:
@@ -194,7 +199,7 @@ def solve_network(
                     if k.kind == "handler" and k.name == topic_name and k.operation == group
                 ]
                 groups[(topic_name, group)] = builder.group(topic_name, group, members)
-        solved_views = _views(services, groups)
+        solved_views = _views(services, groups, seen_by)
         signature = _signature(solved_views)
         rates_stable = all(
             math.isclose(

@@ -81,6 +81,9 @@ class StationView:
     """Arrival rate at one server pool (one replica unless pooled)."""
     mm1: bool = False
     """True for an exact M/M/1 station (FIFO, Poisson arrivals, exponential service)."""
+    callee_waiting: Mapping[StationId, float] = field(default_factory=dict)
+    """For a thread pool solved with its callees (`models.analysis.layers`): the waiting
+    per call its requests see at each callee, instead of the callee's open-model wait."""
 
 
 @dataclass
@@ -123,6 +126,10 @@ class OperationSummary:
     concurrency: dict[Target, int]
     """Most emissions to each target one execution can have in progress at once (parallel
     branches; 1 for sequential steps)."""
+    call_times: dict[OpKey, float]
+    """Expected time per execution spent waiting for each called operation."""
+    irregular: set[OpKey]
+    """Called operations reached by calls with a timeout or retries."""
     methods: set[str]
     """Models used along the way (stations called, fork-joins)."""
 
@@ -215,6 +222,8 @@ class _Walker:
         self.marginal: dict[Target, int] = defaultdict(int)
         self.methods: set[str] = set()
         self.concurrency: dict[Target, int] = {}
+        self.call_times: dict[OpKey, float] = defaultdict(float)
+        self.irregular: set[OpKey] = set()
         self.width = 1
         self.own_mean = 0.0
         self.own_variance = 0.0
@@ -276,6 +285,8 @@ class _Walker:
             end_flag=part.flag,
             marginal=dict(self.marginal),
             concurrency=self.concurrency,
+            call_times=dict(self.call_times),
+            irregular=self.irregular,
             methods=self.methods,
         )
 
@@ -375,9 +386,18 @@ class _Walker:
         station = station_of(target)
         assert station is not None
         view = self.evaluator.view(station)
-        time, fail, attempts = call_outcome(spec, summary.response, summary.fail, view.loss)
+        response = summary.response
+        if self.station is not None:
+            seen = self.evaluator.view(self.station).callee_waiting.get(station)
+            if seen is not None and response.finite:
+                open_wait = view.waiting.get(self.key.priority, ZERO).mean
+                response = Moments(max(response.mean - open_wait + seen, 0.0), response.variance)
+        time, fail, attempts = call_outcome(spec, response, summary.fail, view.loss)
         made = spec.probability
         self.calls[target] += reach * made * attempts
+        self.call_times[target] += weighted(reach * made, time.mean)
+        if spec.timeout is not None or spec.retries:
+            self.irregular.add(target)
         self.emit(target, flag, copy)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made

@@ -107,6 +107,15 @@ class StationSolution:
     mm1: bool = False
     infinite_variance: bool = False
     """The service SCV is infinite, so the mean wait is infinite although stable."""
+    pressure: float | None = None
+    """Arrival rate over capacity when that is not offered load over servers (a thread pool
+    solved with its callees); >= 1 means saturated."""
+
+    def load_ratio(self, servers: int) -> float:
+        """How close to saturation (1): arrival rate relative to what the pool can serve."""
+        if self.pressure is not None:
+            return self.pressure
+        return self.offered_load / servers
 
     def mean_waiting(self) -> float:
         """Acquisition-weighted mean waiting time (inf if any class has no steady state)."""

@@ -376,30 +376,48 @@ def test_a_caller_of_an_unstable_callee_is_saturated_too() -> None:
     )
     assert result["services"]["db"]["stable"] is False
     assert result["services"]["gw"]["stable"] is False
-    # as the load grows, gw's 8 threads held for 1 / (100 - lambda) saturate at
-    # lambda / (100 - lambda) = 8, i.e. 88.9/s, before the database itself (100/s)
-    assert result["bottleneck"]["name"] == "gw"
-    assert result["flows"]["f"]["max_throughput"] == pytest.approx(800 / 9, rel=1e-3)
+    # eight threads that only wait for the database saturate with it, at 100/s
+    assert result["bottleneck"]["name"] == "db"
+    assert result["flows"]["f"]["max_throughput"] == pytest.approx(100.0, rel=1e-3)
     assert any("gw" in w and "held forever" in w for w in result["warnings"])
 
 
 # --------------------------------------------------------------------------- layers
 
 
-def test_thread_pool_saturation_is_found_by_the_layered_fixed_point() -> None:
-    """A gateway of 4 threads, each held for 1 ms plus an M/M/1 database's response.
+def pool_over_callee(clients: int, rate: float) -> float:
+    """Waiting for a worker of a pool of 4, each request holding one for 20 ms plus a call to
+    an M/M/1 database of 10 ms: the flow-equivalent server, computed here from first
+    principles — X(k) of the closed subnetwork by exact MVA, then the birth-death chain
+    with service rate X(min(n, 4)) (tail geometric with ratio rate / X(4))."""
+    capacity = [mva_exact([0.02, 0.01], 0.0, k, [None, 1]).throughput for k in range(1, 5)]
+    weights = [1.0]
+    for k in range(clients):
+        weights.append(weights[-1] * rate / capacity[k])
+    ratio = rate / capacity[-1]
+    norm = sum(weights[:-1]) + weights[-1] / (1 - ratio)
+    queue = weights[-1] * ratio / (1 - ratio) ** 2 / norm
+    return queue / rate
 
-    Its holding time is 0.001 + 1 / (100 - lambda): the pool saturates when
-    lambda (0.001 + 1 / (100 - lambda)) = 4, near 79.7/s, long before the database (100/s).
-    """
-    services = {"gw": {"workers": 4, **op({"delay": {"constant": 0.001}}, {"call": "db"})}}
-    services["db"] = op(exp(0.01))
+
+def test_thread_pool_saturation_is_predicted_by_the_method_of_layers() -> None:
+    """A pool of 4 workers held 20 ms plus the database's response cannot complete more than
+    X(4) = 88.2 requests/s (the closed subnetwork of 4 customers), below the database's own
+    capacity of 100/s: the pool is the bottleneck."""
+    services = {
+        "gw": {"workers": 4, **op({"delay": {"constant": 0.02}}, {"call": "db"})},
+        "db": op(exp(0.01)),
+    }
     result = analyze(scenario(services, {"f": poisson("gw", 60.0)}))
-    holding = 0.001 + 1 / (100 - 60)
-    assert result["services"]["gw"]["utilization"] == pytest.approx(60 * holding / 4, rel=REL)
-    saturation = brentq(lambda rate: rate * (0.001 + 1 / (100 - rate)) - 4, 1, 99.9)
-    assert result["flows"]["f"]["max_throughput"] == pytest.approx(saturation, rel=1e-3)
+    gateway = result["services"]["gw"]
+    assert gateway["method"] == "flow-equivalent server of its callees (method of layers)"
+    assert gateway["waiting_time"]["mean"] == pytest.approx(pool_over_callee(4, 60.0), rel=1e-9)
+    capacity = mva_exact([0.02, 0.01], 0.0, 4, [None, 1]).throughput
+    assert result["flows"]["f"]["max_throughput"] == pytest.approx(capacity, rel=1e-3)
     assert result["bottleneck"]["name"] == "gw"
+    # the open model would have saturated the pool at lambda (0.02 + 1 / (100 - lambda)) = 4
+    open_limit = brentq(lambda r: r * (0.02 + 1 / (100 - r)) - 4, 1, 99.9)
+    assert open_limit < capacity
 
 
 def test_non_blocking_calls_release_the_worker() -> None:
