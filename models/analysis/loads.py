@@ -201,7 +201,8 @@ class LoadBuilder:
                 per = summary.acquisitions
                 holding = Moments(summary.holding.mean / per, summary.holding.variance / per)
                 parts.append((rate * per, rate, holding, summary))
-                means.add(summary.exponential_mean if per == 1.0 else None)
+                if rate > 0:
+                    means.add(summary.exponential_mean if per == 1.0 else None)
             common = next(iter(means)) if len(means) == 1 else None
             result.append(
                 ClassLoad(

@@ -9,7 +9,8 @@ layers for layered queueing networks (Rolia & Sevcik, "The method of layers", IE
 repeatedly (1) summarise every operation with the current waiting times and loss
 probabilities (`models.analysis.operations`), (2) solve the traffic equations
 (`models.analysis.traffic`), (3) solve every station for its new load
-(`models.analysis.stations`), until nothing changes. Waiting times only grow from one
+(`models.analysis.stations`), thread pools together with their callees
+(`models.analysis.layers`), until nothing changes. Waiting times only grow from one
 iteration to the next (more waiting downstream means longer holding upstream), so the
 iteration climbs to the smallest fixed point or finds a station saturated: a thread pool
 exhausted by slow callees is predicted as such.

@@ -117,10 +117,6 @@ class StationSolution:
             return self.pressure
         return self.offered_load / servers
 
-    def mean_waiting(self) -> float:
-        """Acquisition-weighted mean waiting time (inf if any class has no steady state)."""
-        return max((w.mean for w in self.waiting.values()), default=0.0)
-
 
 def _common_mean(classes: tuple[ClassLoad, ...]) -> float | None:
     means = {c.exponential_mean for c in classes}
@@ -198,7 +194,7 @@ def solve_station(load: StationLoad) -> StationSolution:
             saturated=False,
             arrival_rate=rate,
             offered_load=offered,
-            utilization=offered / servers,
+            utilization=min(offered / servers, 1.0),
             throughput=rate,
             loss=0.0,
             p_wait=None,
@@ -377,7 +373,7 @@ def _finite_source(
             saturated=False,
             arrival_rate=rate,
             offered_load=offered,
-            utilization=offered / servers,
+            utilization=min(offered / servers, 1.0),
             throughput=rate,
             loss=0.0,
             p_wait=0.0,

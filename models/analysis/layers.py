@@ -1,0 +1,332 @@
+"""A thread pool over its callees: the flow-equivalent server of the method of layers.
+
+A service whose workers are held during synchronous calls can never have more than its
+`c` workers' requests inside its callees. Solving the callees as open queues ignores that
+cap: their queues would grow without limit near saturation, while in fact the requests pile
+up in the caller's own queue, waiting for a worker. The classic remedy (Chandy, Herzog &
+Woo, "Parametric analysis of queuing networks", IBM J. Res. Dev. 19(1), 1975; Rolia &
+Sevcik, "The method of layers", IEEE TSE 21(8), 1995) replaces the subnetwork a request
+crosses once it holds a worker — its own time (a delay) and its callees (queues) — by a
+*flow-equivalent server*: with k busy workers the subnetwork completes X(k) requests per
+second, X(k) being the throughput of the closed network of k customers (exact MVA by
+convolution). The caller is then a birth-death queue with arrival rate lambda and service
+rate X(min(n, c)) with n requests present. The decomposition is exact for product-form
+networks (Norton's theorem); a population cap breaks product form, so it is an
+approximation here — a good one when the callees dominate the holding time, less so when
+a constant own time does (a pool of 4 held 20 ms + an exclusive M/M/1 database at 88% of
+its capacity: 111 ms predicted, 95 ms simulated; the open model calls it unstable). A callee shared
+with other traffic keeps for this pool the servers the background leaves, c - U_background
+(rounded up, each slowed in proportion so that the capacity left is exact): for a single
+server this is the usual mixed-network approximation, demand / (1 - U_background)
+(Lazowska et al., "Quantitative System Performance" (1984), sec. 7.4).
+
+The pool saturates when lambda reaches X(c) — the true capacity of a thread pool in front of
+its callees, which can be below both the pool's and the callees' own capacities.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.analysis.graph import OpKey, StationId
+from models.analysis.loads import ServiceStation
+from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
+from models.analysis.operations import OperationSummary
+from models.analysis.stations import StationSolution
+from models.schema import Scenario
+from models.theory.convolution import log_convolve, station_log_weights
+
+METHOD = "flow-equivalent server of its callees (method of layers)"
+LARGEST_POOL = 256
+"""Pools with more workers are left to the open model (convolution cost grows as c²)."""
+
+
+@dataclass(frozen=True)
+class Callee:
+    """A station the pool's requests call while holding a worker."""
+
+    station: StationId
+    visits: float
+    """Calls per request of the pool."""
+    holding: float
+    """The callee's mean holding time per call (its own callees included)."""
+    servers: int
+    background: float
+    """Busy servers at the callee due to everyone but this pool (offered load)."""
+    scv: float = 1.0
+    """Squared coefficient of variation of the callee's holding time."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """The pool solved as a flow-equivalent server."""
+
+    saturated: bool
+    capacity: float
+    """X(c): requests per second the pool can complete with every worker busy."""
+    waiting: float
+    """Mean wait for a worker (inf when saturated)."""
+    p_wait: float
+    utilization: float
+    """Busy fraction of the pool's workers."""
+    callee_waiting: dict[StationId, float]
+    """Mean waiting per call at each callee, as this pool's requests see it."""
+
+
+def _total(parts: Sequence[np.ndarray], size: int) -> np.ndarray:
+    """Convolution of log-weight vectors (a unit mass at 0 for none)."""
+    if not parts:
+        unit = np.full(size, -np.inf)
+        unit[0] = 0.0
+        return unit
+    total = parts[0]
+    for part in parts[1:]:
+        total = log_convolve(total, part)
+    return total
+
+
+def flow_equivalent(
+    arrival_rate: float, servers: int, delay: float, callees: Sequence[Callee]
+) -> Layer | None:
+    """The pool of `servers` workers, each request holding one for `delay` plus its calls.
+
+    Returns None when the model does not apply (a callee saturated by its background alone,
+    nothing to queue at, or a pool too large).
+
+    >>> from models.theory import mm1
+    >>> alone = Callee(StationId("service", "db"), 1.0, 0.01, 1, 0.0)
+    >>> layer = flow_equivalent(50.0, 1, 0.0, [alone])   # one worker: an M/M/1 at the db
+    >>> round(layer.waiting, 6) == round(mm1(50.0, 100.0).mean_waiting_time, 6)
+    True
+    >>> round(layer.callee_waiting[alone.station], 12)   # the db never holds two of its own
+    0.0
+    """
+    if servers > LARGEST_POOL or arrival_rate <= 0:
+        return None
+    size = servers + 1
+    parts: list[np.ndarray] = []
+    demands: list[float] = []
+    for callee in callees:
+        spare = callee.servers - callee.background  # servers left by the background
+        if spare <= 0:
+            return None
+        left = math.ceil(spare - 1e-9)
+        demands.append(callee.visits * callee.holding * left / spare)
+        parts.append(station_log_weights(demands[-1], left, servers))
+    delay_part = [station_log_weights(delay, None, servers)] if delay > 0 else []
+    if not any(d > 0 for d in demands) and not delay_part:
+        return None
+    total = _total([*parts, *delay_part], size)
+    population = np.arange(1, size)
+    throughput = np.exp(total[:-1] - total[1:])  # X(n) = G(n - 1) / G(n), n = 1..c
+    waiting_by_state: dict[StationId, np.ndarray] = {}
+    for index, callee in enumerate(callees):
+        others = _total([p for i, p in enumerate(parts) if i != index] + delay_part, size)
+        queue = np.zeros(servers)
+        for n in population:
+            present = np.arange(1, n + 1)
+            weights = parts[index][1 : n + 1] + others[n - present] - total[n]
+            queue[n - 1] = float(np.dot(present, np.exp(weights)))
+        per_call = queue / (throughput * callee.visits) if callee.visits > 0 else queue * 0
+        waiting_by_state[callee.station] = np.maximum(per_call - callee.holding, 0.0)
+    capacity = float(throughput[-1])
+    ratio = arrival_rate / capacity
+    if ratio >= 1.0:
+        return Layer(True, capacity, math.inf, 1.0, 1.0, {c.station: math.inf for c in callees})
+    log_weights = np.concatenate(([0.0], np.cumsum(np.log(arrival_rate / throughput))))
+    weights = np.exp(log_weights - log_weights.max())
+    weights[-1] /= 1.0 - ratio  # n >= c: geometric tail p_c r^(n - c)
+    norm = float(weights.sum())
+    p_busy = weights / norm  # P(min(n, c) = k), k = 0..c
+    queue_length = float(weights[-1] * (1.0 - ratio) * ratio / (1.0 - ratio) ** 2) / norm
+    busy = float(np.dot(np.arange(size), p_busy))
+    flow = p_busy[1:] * throughput
+    # a non-exponential callee's wait is scaled by (1 + cs²) / 2 as in Allen-Cunneen (its
+    # capacity, and so X(k), does not depend on the service time's variability)
+    seen = {
+        callee.station: float(np.dot(flow, waiting_by_state[callee.station]) / flow.sum())
+        * (1.0 + min(callee.scv, 1e6))
+        / 2.0
+        if flow.sum() > 0
+        else 0.0
+        for callee in callees
+    }
+    return Layer(
+        saturated=False,
+        capacity=capacity,
+        waiting=queue_length / arrival_rate,
+        p_wait=float(p_busy[-1]),
+        utilization=busy / servers,
+        callee_waiting=seen,
+    )
+
+
+def _service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
+    """Services with callees before their callers (cycles through different operations are
+    broken arbitrarily)."""
+    edges: dict[str, set[str]] = {name: set() for name in scenario.services}
+    for key, summary in summaries.items():
+        if key.kind == "service":
+            edges[key.name].update(target.name for target in summary.calls)
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for target in sorted(edges[name]):
+            visit(target)
+        order.append(name)
+
+    for name in scenario.services:
+        visit(name)
+    return order
+
+
+def _never_drops(callee: ServiceStation) -> bool:
+    """True when the callee's waiting room can never fill (unbounded, or larger than the
+    most requests that can reach it)."""
+    load = callee.load
+    if load.room is None:
+        return True
+    return (
+        load.population is not None
+        and load.servers is not None
+        and load.population <= load.servers + load.room
+    )
+
+
+def _callees(
+    scenario: Scenario,
+    members: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    rates: Mapping[OpKey, float],
+    services: Mapping[str, ServiceStation],
+) -> tuple[dict[str, float], dict[str, float], bool] | None:
+    """(calls per request, time in calls per request) for each eligible callee service, and
+    whether every callee is eligible; None when a callee has no steady state (the open model
+    then says it all)."""
+    total = math.fsum(rates.get(k, 0.0) for k in members)
+    visits: dict[str, float] = defaultdict(float)
+    times: dict[str, float] = defaultdict(float)
+    excluded: set[str] = set()
+    for key in members:
+        summary, weight = summaries[key], rates.get(key, 0.0) / total
+        for target, count in summary.calls.items():
+            callee = services[target.name]
+            if not callee.solution.stable:
+                return None
+            eligible = (
+                not scenario.services[target.name].unlimited
+                and callee.pools == 1
+                and _never_drops(callee)
+                and not callee.load.priority
+                and target not in summary.irregular
+                and summary.concurrency.get(target, 1) == 1
+            )
+            if (
+                not eligible
+                or callee.solution.arrival_rate <= 0
+                or callee.solution.offered_load <= 0
+            ):
+                excluded.add(target.name)
+            visits[target.name] += weight * count
+            times[target.name] += weight * summary.call_times.get(target, 0.0)
+    eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
+    return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded
+
+
+def apply_layers(
+    scenario: Scenario,
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    rates: Mapping[OpKey, float],
+    services: dict[str, ServiceStation],
+) -> dict[StationId, dict[StationId, float]]:
+    """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
+    server; return, per pool, the waiting its requests see at each callee. A callee that only
+    this pool calls gets that waiting as its own."""
+    seen_by: dict[StationId, dict[StationId, float]] = {}
+    for name in _service_order(scenario, summaries):
+        station = services[name]
+        load, spec = station.load, scenario.services[name]
+        members = [k for k in keys if k.kind == "service" and k.name == name and rates.get(k)]
+        if (
+            not members
+            or load.servers is None
+            or not spec.blocking_calls
+            or load.room is not None
+            or load.closed
+            or (load.priority and len({c.priority for c in load.classes}) > 1)
+        ):
+            continue
+        found = _callees(scenario, members, summaries, rates, services)
+        if not found or not found[0]:
+            continue
+        visits, times, _ = found
+        holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+        if not holding.finite:
+            continue
+        rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
+        callees = []
+        for callee_name, count in visits.items():
+            solution = services[callee_name].solution
+            per_call = solution.offered_load / solution.arrival_rate
+            servers = services[callee_name].load.servers
+            assert servers is not None
+            background = max(solution.offered_load - rate * count * per_call, 0.0)
+            classes = services[callee_name].load.classes
+            scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
+            station_id = StationId("service", callee_name)
+            callees.append(Callee(station_id, count, per_call, servers, background, scv))
+        delay = max(holding.mean - math.fsum(times.values()), 0.0)
+        layer = flow_equivalent(rate, load.servers, delay, callees)
+        if layer is None:
+            continue
+        station.solution = _pool_solution(station, layer, rate, holding)
+        seen_by[StationId("service", name)] = {
+            callee: wait for callee, wait in layer.callee_waiting.items() if math.isfinite(wait)
+        }
+        for callee in callees:
+            solution = services[callee.station.name].solution
+            exclusive = math.isclose(
+                solution.arrival_rate, rate * station.pools * callee.visits, rel_tol=1e-9
+            )
+            wait = layer.callee_waiting[callee.station]
+            if exclusive and math.isfinite(wait):
+                services[callee.station.name].solution = dataclasses.replace(
+                    solution,
+                    method=f"{solution.method}, waiting seen through its callers' thread pool",
+                    exact=False,
+                    waiting={p: Moments(wait, wait**2) for p in solution.waiting},
+                )
+    return seen_by
+
+
+def _pool_solution(
+    station: ServiceStation, layer: Layer, rate: float, holding: Moments
+) -> StationSolution:
+    servers = station.load.servers
+    assert servers is not None
+    wait = INFINITE if layer.saturated else waiting_moments(layer.waiting, layer.p_wait)
+    return StationSolution(
+        method=METHOD,
+        exact=False,
+        stable=not layer.saturated,
+        saturated=layer.saturated,
+        arrival_rate=rate,
+        offered_load=rate * holding.mean,
+        utilization=layer.utilization,
+        throughput=min(rate, layer.capacity),
+        loss=0.0,
+        p_wait=layer.p_wait,
+        waiting={c.priority: wait for c in station.load.classes},
+        pressure=rate / layer.capacity,
+    )
