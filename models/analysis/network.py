@@ -181,8 +181,13 @@ def solve_network(
         iteration += 1
         evaluator = Evaluator(scenario, views, rates, flow_flags)
         summaries = {key: evaluator.summary(key) for key in keys}
+        admitted = {
+            key: 1.0 - views[StationId("service", key.name)].loss
+            for key in keys
+            if key.kind == "service" and StationId("service", key.name) in views
+        }
         traffic = solve_traffic(
-            keys, summaries, {n: s.rate for n, s in sources.items()}, scenario.topics
+            keys, summaries, {n: s.rate for n, s in sources.items()}, scenario.topics, admitted
         )
         builder = LoadBuilder(scenario, sources, summaries, traffic)
         services: dict[str, ServiceStation] = {}
@@ -221,6 +226,7 @@ def solve_network(
             solved_views = _damped(views, solved_views)
             signature = _signature(solved_views)
         views, previous, rates = solved_views, signature, traffic.rates
+    _mark_inexact_rates(keys, summaries, services, groups)
     return NetworkSolution(
         keys=keys,
         summaries=summaries,
@@ -231,3 +237,52 @@ def solve_network(
         iterations=iteration,
         views=views if fixed_views is not None else solved_views,
     )
+
+
+INEXACT_RATE_NOTE = "approximation: arrival rate after an approximate upstream loss"
+
+
+def _mark_inexact_rates(
+    keys: list[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    services: dict[str, ServiceStation],
+    groups: dict[tuple[str, str], GroupStation],
+) -> None:
+    """A station fed by a lossy station whose loss is approximate has an approximate arrival
+    rate: whatever its own formula, its prediction is then not exact."""
+    lossy = {
+        name
+        for name, station in services.items()
+        if station.solution.loss > 0.0 and not station.solution.exact
+    }
+    pending = [key for key in keys if key.kind == "service" and key.name in lossy]
+    reached: set[OpKey] = set()
+    while pending:
+        key = pending.pop()
+        summary = summaries[key]
+        targets = list(summary.calls)
+        targets += [
+            handler
+            for handler in keys
+            if handler.kind == "handler"
+            and any(handler.name == topic for topic, _ in summary.publishes)
+        ]
+        for target in targets:
+            if target not in reached:
+                reached.add(target)
+                pending.append(target)
+    for key in reached:
+        if key.kind == "service" and key.name in services:
+            station = services[key.name]
+            if station.solution.exact:
+                station.solution = dataclasses.replace(
+                    station.solution,
+                    exact=False,
+                    method=f"{station.solution.method}, {INEXACT_RATE_NOTE}",
+                )
+        elif key.kind == "handler" and (key.name, key.operation) in groups:
+            group = groups[(key.name, key.operation)]
+            group.consumers = [
+                (load, dataclasses.replace(solution, exact=False))
+                for load, solution in group.consumers
+            ]

@@ -56,8 +56,15 @@ def solve_traffic(
     summaries: Mapping[OpKey, OperationSummary],
     flow_rates: Mapping[str, float],
     topics: Mapping[str, Topic],
+    admitted: Mapping[OpKey, float] | None = None,
 ) -> Traffic:
-    """Solve the traffic equations for every flow; raise `MessageStormError` if they diverge."""
+    """Solve the traffic equations for every flow; raise `MessageStormError` if they diverge.
+
+    `admitted` is, per operation, the probability that a request for it is admitted by its
+    station (1 - loss probability): only admitted requests run the operation's steps, so
+    only they make its calls and publishes.
+    """
+    admitted = admitted or {}
     topic_nodes = sorted({(topic, key.priority) for key in keys for topic in topics})
     nodes: list[OpKey | tuple[str, int]] = [*keys, *topic_nodes]
     index = {node: i for i, node in enumerate(nodes)}
@@ -66,10 +73,11 @@ def solve_traffic(
     for key in keys:
         summary = summaries[key]
         row = index[key]
+        share = admitted.get(key, 1.0)
         for target, count in summary.calls.items():
-            direct[row, index[target]] += count
+            direct[row, index[target]] += count * share
         for (topic, _), count in summary.publishes.items():
-            direct[row, index[(topic, key.priority)]] += count
+            direct[row, index[(topic, key.priority)]] += count * share
     for topic, priority in topic_nodes:
         for group in topics[topic].subscribers:
             handler = OpKey("handler", topic, group, priority)
@@ -102,7 +110,7 @@ def solve_traffic(
     partition_rates: dict[str, dict[int | None, float]] = {topic: {} for topic in topics}
     for key in keys:
         for (topic, partition), count in summaries[key].publishes.items():
-            rate = rates[key] * count
+            rate = rates[key] * count * admitted.get(key, 1.0)
             topic_rates[topic] += rate
             by_partition = partition_rates[topic]
             by_partition[partition] = by_partition.get(partition, 0.0) + rate

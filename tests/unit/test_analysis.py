@@ -670,3 +670,29 @@ def test_analyze_never_crashes_and_never_returns_negative_or_nan(document: Any) 
             assert service["utilization"] <= 1.0 + 1e-9
         if not service["stable"]:
             assert service["response_time"]["mean"] is None
+
+
+def test_calls_of_a_lossy_station_come_only_from_admitted_requests() -> None:
+    """Requests dropped at `api` never run its steps, so `db` sees the admitted rate only,
+    and since `api`'s loss is approximate, so is the prediction at `db` (regression: the
+    offered rate was used and `db` was labelled exact)."""
+    scenario = load_scenario(
+        {
+            "name": "lossy",
+            "simulation": {"duration": 100},
+            "services": {
+                "api": {
+                    "workers": 2,
+                    "queue_capacity": 3,
+                    "operations": {"get": [{"work": {"exponential": 0.05}}, {"call": "db"}]},
+                },
+                "db": {"workers": 4, "operations": {"read": [{"work": {"exponential": 0.02}}]}},
+            },
+            "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": 30}}},
+        }
+    )
+    result = analyze(scenario)
+    api, db = result["services"]["api"], result["services"]["db"]
+    assert api["loss_probability"] > 0.1
+    assert db["arrival_rate"] == pytest.approx(30 * (1 - api["loss_probability"]), rel=1e-6)
+    assert db["exact"] is False
