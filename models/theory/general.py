@@ -21,38 +21,9 @@ from models.theory.erlang import erlang_c
 from models.theory.prediction import (
     StationPrediction,
     exponential_tail_quantile,
+    stable_station,
     unstable_station,
 )
-
-
-def _queue_from_waiting(
-    *,
-    method: str,
-    exact: bool,
-    arrival_rate: float,
-    mean_service_time: float,
-    servers: int,
-    mean_waiting_time: float,
-    p_wait: float,
-) -> StationPrediction:
-    """A stable station's prediction from its mean waiting time, completed by Little's law."""
-    response = mean_waiting_time + mean_service_time
-    load = arrival_rate * mean_service_time
-    return StationPrediction(
-        method=method,
-        exact=exact,
-        arrival_rate=arrival_rate,
-        throughput=arrival_rate,
-        offered_load=load,
-        utilization=load / servers,
-        stable=True,
-        mean_waiting_time=mean_waiting_time,
-        mean_response_time=response,
-        mean_queue_length=arrival_rate * mean_waiting_time,
-        mean_in_system=arrival_rate * response,
-        p_wait=p_wait,
-        loss_probability=0.0,
-    )
 
 
 def mg1(arrival_rate: float, mean_service_time: float, service_scv: float) -> StationPrediction:
@@ -86,7 +57,7 @@ def mg1(arrival_rate: float, mean_service_time: float, service_scv: float) -> St
             servers=1,
         )
     waiting = load * service * (1.0 + scv) / (2.0 * (1.0 - load))
-    return _queue_from_waiting(
+    return stable_station(
         method="M/G/1 (Pollaczek-Khinchine)",
         exact=True,
         arrival_rate=rate,
@@ -120,7 +91,7 @@ def md1(arrival_rate: float, mean_service_time: float) -> StationPrediction:
             offered_load=station.offered_load,
             servers=1,
         )
-    return _queue_from_waiting(
+    return stable_station(
         method=method,
         exact=True,
         arrival_rate=station.arrival_rate,
@@ -171,7 +142,7 @@ def gg_c_allen_cunneen(
         )
     p_wait = erlang_c(count, load)
     waiting = p_wait * service / (count - load) * (arrival_variability + service_variability) / 2.0
-    return _queue_from_waiting(
+    return stable_station(
         method=method,
         exact=exact,
         arrival_rate=rate,
@@ -256,7 +227,7 @@ def gi_m1_erlang_arrivals(
             method=method, exact=True, arrival_rate=rate, offered_load=rate / mu, servers=1
         )
     sigma = gi_m1_erlang_arrivals_sigma(rate, mu, phase_count)
-    return _queue_from_waiting(
+    return stable_station(
         method=method,
         exact=True,
         arrival_rate=rate,

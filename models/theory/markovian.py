@@ -22,6 +22,7 @@ from models.theory.erlang import erlang_c
 from models.theory.prediction import (
     StationPrediction,
     exponential_tail_quantile,
+    stable_station,
     unstable_station,
 )
 
@@ -38,21 +39,14 @@ def _mmc(method: str, arrival_rate: float, service_rate: float, servers: int) ->
         )
     p_wait = erlang_c(count, load)
     waiting = p_wait / (mu * (count - load))  # C / (c mu - lambda)
-    response = waiting + 1.0 / mu
-    return StationPrediction(
+    return stable_station(
         method=method,
         exact=True,
         arrival_rate=rate,
-        throughput=rate,
-        offered_load=load,
-        utilization=load / count,
-        stable=True,
+        mean_service_time=1.0 / mu,
+        servers=count,
         mean_waiting_time=waiting,
-        mean_response_time=response,
-        mean_queue_length=rate * waiting,
-        mean_in_system=rate * response,
         p_wait=p_wait,
-        loss_probability=0.0,
     )
 
 

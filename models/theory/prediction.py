@@ -80,3 +80,33 @@ def exponential_tail_quantile(p_positive: float, rate: float, q: float) -> float
     if 1.0 - q >= p_positive:
         return 0.0
     return math.log(p_positive / (1.0 - q)) / rate
+
+
+def stable_station(
+    *,
+    method: str,
+    exact: bool,
+    arrival_rate: float,
+    mean_service_time: float,
+    servers: int,
+    mean_waiting_time: float,
+    p_wait: float,
+) -> StationPrediction:
+    """A stable station's prediction from its mean waiting time, completed by Little's law."""
+    response = mean_waiting_time + mean_service_time
+    load = arrival_rate * mean_service_time
+    return StationPrediction(
+        method=method,
+        exact=exact,
+        arrival_rate=arrival_rate,
+        throughput=arrival_rate,
+        offered_load=load,
+        utilization=load / servers,
+        stable=True,
+        mean_waiting_time=mean_waiting_time,
+        mean_response_time=response,
+        mean_queue_length=arrival_rate * mean_waiting_time,
+        mean_in_system=arrival_rate * response,
+        p_wait=p_wait,
+        loss_probability=0.0,
+    )
