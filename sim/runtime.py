@@ -54,7 +54,9 @@ class Request:
 class Frame:
     """A cursor over a list of compiled steps, run inside a job."""
 
-    __slots__ = ("index", "job", "on_end", "root", "steps")
+    __slots__ = ("index", "job", "on_end", "steps")
+
+    root = False  # True only for a job: the operation's own frame
 
     def __init__(
         self,
@@ -65,7 +67,6 @@ class Frame:
         self.steps = steps
         self.job = job
         self.on_end = on_end
-        self.root = False  # True only for a job: the operation's own frame
         self.index = 0
 
     def advance(self, _event: object = None) -> None:
@@ -95,20 +96,15 @@ class Job(Frame):
 
     A job of a service with blocking calls (the default, thread-per-request) holds its worker
     from start to end, also while it waits for synchronous replies. See `AsyncJob` for
-    `blocking_calls: false`.
+    `blocking_calls: false`. `on_reply(job, outcome)` is called when the operation ends (or
+    when the job is dropped on arrival); `caller` is the frame waiting for that reply, if any.
     """
 
-    __slots__ = (
-        "arrival_time",
-        "caller",
-        "holding",
-        "on_reply",
-        "priority",
-        "replica",
-        "request",
-        "service",
-        "start_time",
-    )
+    __slots__ = ("arrival_time", "caller", "on_reply", "replica", "request", "service")
+
+    root = True
+    releases_worker = False  # only async jobs give their worker back while they wait
+    holding = True  # whether the job holds a worker once started (async jobs: not always)
 
     def __init__(
         self,
@@ -123,16 +119,12 @@ class Job(Frame):
         self.index = 0
         self.job = self
         self.on_end = on_end
-        self.root = True
         self.request = request
         self.service = service
         self.on_reply = on_reply
-        self.caller = caller  # the frame waiting for this job's reply, if any
-        self.priority = request.priority
+        self.caller = caller
         self.arrival_time = 0.0
-        self.start_time: float | None = None
         self.replica: Any = None
-        self.holding = service is None
 
     def call_started(self) -> None:
         """A frame of this job starts waiting for a synchronous reply (the worker is kept)."""
@@ -159,7 +151,9 @@ class AsyncJob(Job):
     tail position (the operation's last step) returns without taking a worker again.
     """
 
-    __slots__ = ("resume_requested", "resumes", "running", "waiting_calls")
+    __slots__ = ("holding", "resume_requested", "resumes", "running", "waiting_calls")
+
+    releases_worker = True
 
     def __init__(
         self,
@@ -171,6 +165,7 @@ class AsyncJob(Job):
         caller: Frame | None = None,
     ) -> None:
         super().__init__(request, service, steps, on_end, on_reply, caller)
+        self.holding = False
         self.running = 1
         self.waiting_calls = 0
         self.resumes: list[tuple[Frame, Outcome]] = []
@@ -217,7 +212,19 @@ class AsyncJob(Job):
 
 
 def reply_to_caller(job: Job, outcome: Outcome) -> None:
-    """The usual `on_reply` of a called job: its caller's frame goes on (or fails)."""
+    """The `on_reply` of a job called by an async job: the caller's job decides when its
+    frame goes on (it may first have to take a worker again)."""
     caller = job.caller
     assert caller is not None
     caller.job.call_returned(caller, outcome)
+
+
+def continue_caller(job: Job, outcome: Outcome) -> None:
+    """The `on_reply` of a job called by a blocking job (the hot path): the caller's frame,
+    which kept its worker, goes on at once, or fails with the callee's outcome."""
+    caller = job.caller
+    assert caller is not None
+    if outcome is None:
+        caller.advance()
+    else:
+        caller.fail(outcome)

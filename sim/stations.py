@@ -7,6 +7,12 @@ with one waiting room of replicas x queue_capacity (an M/M/c station). Waiting r
 served first come first served, or by flow priority (non-preemptive, lower number first).
 
 The queue is plain Python (a deque or a heap); simpy is used only for the time the steps take.
+
+Time averages use signed time sums instead of integrating on every change: for a level N(t)
+that starts at 0, the area under it up to t is S + N(t) t, where S is the sum of -s over
+every increase at time s and of +s over every decrease (each unit of level contributes its
+end minus its start). This is exact, costs one addition per change, and lets the end of
+warm-up subtract the area accumulated so far.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from collections import deque
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
-from sim.metrics import Tally
+from sim.metrics import FLUSH_SIZE, Tally
 from sim.runtime import AsyncJob, CompiledStep, Frame, Job, Outcome, Request
 
 if TYPE_CHECKING:
@@ -29,30 +35,28 @@ if TYPE_CHECKING:
 class Replica:
     """One replica: `workers` servers and a waiting room (FIFO deque or priority heap)."""
 
-    __slots__ = ("busy", "capacity", "fifo", "heap", "present", "workers")
+    __slots__ = ("busy", "capacity", "fifo", "heap", "present", "queued", "workers")
 
     def __init__(self, workers: float, capacity: float, priority: bool) -> None:
         self.workers = workers
         self.capacity = capacity
         self.busy = 0
         self.present = 0
+        self.queued = 0  # jobs in the waiting room
         self.fifo: deque[Job] | None = None if priority else deque()
         self.heap: list[tuple[int, int, Job]] | None = [] if priority else None
 
-    def waiting(self) -> int:
-        """Number of jobs in the waiting room."""
-        return len(self.fifo) if self.fifo is not None else len(self.heap or ())
-
 
 class ServiceStats:
-    """What a service reports (DESIGN §3), counted from the end of warm-up.
+    """What a service reports (DESIGN §3), counted from `since` (the end of warm-up).
 
-    The three levels (waiting, present, busy) are integrated over time by the service itself
-    on every change (`ServiceRuntime._integrate`), which is cheaper than three `Level`s.
+    The areas under the three levels (waiting, present, busy) at `since` are kept, so that
+    the areas of the measured period are the service's running areas minus these.
     """
 
-    def __init__(self, now: float) -> None:
+    def __init__(self, now: float, areas: tuple[float, float, float]) -> None:
         self.since = now
+        self.areas_at_start = areas
         self.arrivals = 0
         self.dropped = 0
         self.started = 0
@@ -60,11 +64,13 @@ class ServiceStats:
         self.completed = 0
         self.waiting_time = Tally()
         self.response_time = Tally()
-        self.area_waiting = 0.0
-        self.area_present = 0.0
-        self.area_busy = 0.0
         self.max_waiting = 0
         self.max_present = 0
+
+    def flush(self) -> None:
+        """Bin the buffered latencies (see `Tally.record`)."""
+        self.waiting_time.flush()
+        self.response_time.flush()
 
 
 class ServiceRuntime:
@@ -74,25 +80,28 @@ class ServiceRuntime:
         self.name = name
         self.env = replication.env
         self.blocking_calls = spec.blocking_calls
-        self._job_type: type[Job] = Job if spec.blocking_calls else AsyncJob
+        self.job_type: type[Job] = Job if spec.blocking_calls else AsyncJob
         workers = math.inf if spec.unlimited else float(spec.workers)
         capacity = math.inf if spec.queue_capacity is None else float(spec.queue_capacity)
-        priority = spec.discipline == "priority"
+        self._priority = spec.discipline == "priority"
         count = 1 if spec.balancing == "shared" else spec.replicas
         scale = spec.replicas if spec.balancing == "shared" else 1
-        self.replicas = [Replica(workers * scale, capacity * scale, priority) for _ in range(count)]
+        self.replicas = [
+            Replica(workers * scale, capacity * scale, self._priority) for _ in range(count)
+        ]
         self.total_workers = workers * spec.replicas
-        self.stats = ServiceStats(self.env.now)
         self._sequence = itertools.count()
         uniform = replication.streams.uniform(f"services.{name}.balancing")
         self._choose = self._chooser(spec.balancing, uniform)
         self._only = self.replicas[0] if len(self.replicas) == 1 else None
-        self._ended = self._operation_ended
+        self.operation_ended = self._operation_ended
         self.waiting_total = 0
         self.present_total = 0
         self.busy_total = 0
-        self.busy_area_total = 0.0  # never reset: for the time series
-        self._last_change = self.env.now
+        self._waiting_sum = 0.0  # signed time sums of the three levels (module docstring)
+        self._present_sum = 0.0
+        self._busy_sum = 0.0
+        self.stats = ServiceStats(self.env.now, (0.0, 0.0, 0.0))
 
     def _chooser(self, balancing: str, uniform: Callable[[], float]) -> Callable[[], Replica]:
         replicas = self.replicas
@@ -114,23 +123,25 @@ class ServiceRuntime:
         caller: Frame | None = None,
     ) -> Job:
         """A job for one of this service's operations (async if its calls do not block)."""
-        return self._job_type(request, self, operation, self._ended, on_reply, caller)
+        return self.job_type(request, self, operation, self.operation_ended, on_reply, caller)
 
-    def integrate(self, now: float) -> None:
-        """Accumulate the time-weighted levels up to `now` (call before every change)."""
-        elapsed = now - self._last_change
-        if elapsed:
-            stats = self.stats
-            stats.area_waiting += self.waiting_total * elapsed
-            stats.area_present += self.present_total * elapsed
-            stats.area_busy += self.busy_total * elapsed
-            self.busy_area_total += self.busy_total * elapsed
-            self._last_change = now
+    # ------------------------------------------------------------------ levels
+
+    def areas(self, now: float) -> tuple[float, float, float]:
+        """The areas under waiting, present and busy from time 0 up to `now`."""
+        return (
+            self._waiting_sum + self.waiting_total * now,
+            self._present_sum + self.present_total * now,
+            self._busy_sum + self.busy_total * now,
+        )
+
+    def busy_area(self, now: float) -> float:
+        """The area under the number of busy workers from time 0 up to `now`."""
+        return self._busy_sum + self.busy_total * now
 
     def reset(self, now: float) -> None:
         """Discard everything observed before `now` (end of warm-up), keep the current state."""
-        self.integrate(now)
-        self.stats = ServiceStats(now)
+        self.stats = ServiceStats(now, self.areas(now))
         self.stats.max_waiting = self.waiting_total
         self.stats.max_present = self.present_total
 
@@ -141,73 +152,64 @@ class ServiceRuntime:
         now = self.env.now
         stats = self.stats
         stats.arrivals += 1
-        request = job.request
-        request.pending += 1
         job.arrival_time = now
         replica = self._only or self._choose()
         job.replica = replica
-        if replica.busy < replica.workers:
-            self.integrate(now)
-            replica.present += 1
-            self.present_total += 1
-            if self.present_total > stats.max_present:
-                stats.max_present = self.present_total
-            self._start(job, replica, now)
-        elif replica.waiting() >= replica.capacity:
+        if replica.busy >= replica.workers and replica.queued >= replica.capacity:
             stats.dropped += 1
-            request.work_ended(now)
             job.on_reply(job, "dropped")
-        else:
-            self.integrate(now)
-            self._admit(replica)
-            self._enqueue(job, replica)
-
-    def _admit(self, replica: Replica) -> None:
+            return
         replica.present += 1
         self.present_total += 1
-        if self.present_total > self.stats.max_present:
-            self.stats.max_present = self.present_total
+        self._present_sum -= now
+        if self.present_total > stats.max_present:
+            stats.max_present = self.present_total
+        if replica.busy < replica.workers:
+            self._start(job, replica, now)
+        else:
+            self._enqueue(job, replica, now)
 
-    def _enqueue(self, job: Job, replica: Replica) -> None:
+    def _enqueue(self, job: Job, replica: Replica, now: float) -> None:
         if replica.fifo is not None:
             replica.fifo.append(job)
         else:
             assert replica.heap is not None
-            heapq.heappush(replica.heap, (job.priority, next(self._sequence), job))
+            heapq.heappush(replica.heap, (job.request.priority, next(self._sequence), job))
+        replica.queued += 1
         self.waiting_total += 1
+        self._waiting_sum -= now
         if self.waiting_total > self.stats.max_waiting:
             self.stats.max_waiting = self.waiting_total
 
-    def _dequeue(self, replica: Replica) -> Job | None:
+    def _dequeue(self, replica: Replica, now: float) -> Job:
         if replica.fifo is not None:
-            if not replica.fifo:
-                return None
             job = replica.fifo.popleft()
         else:
-            if not replica.heap:
-                return None
+            assert replica.heap is not None
             job = heapq.heappop(replica.heap)[2]
+        replica.queued -= 1
         self.waiting_total -= 1
+        self._waiting_sum += now
         return job
 
     # ------------------------------------------------------------------ service
 
     def _start(self, job: Job, replica: Replica, now: float) -> None:
-        """Give `job` a worker (levels already integrated to `now`); fresh jobs start their
-        steps, resumed ones go on."""
+        """Give `job` a worker; fresh jobs start their steps, resumed async ones go on."""
         replica.busy += 1
         self.busy_total += 1
-        job.holding = True
-        if job.start_time is not None:
-            job.resumed()
-            return
-        job.start_time = now
+        self._busy_sum -= now
+        if job.releases_worker:
+            job.holding = True
+            if job.index:  # it has run steps before: it comes back from its calls
+                job.resumed()
+                return
         stats = self.stats
         stats.started += 1
         waited = now - job.arrival_time
         if waited > 0.0:
             stats.waited += 1
-        stats.waiting_time.add(waited)
+        stats.waiting_time.record(waited)
         job.advance()
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
@@ -216,47 +218,47 @@ class ServiceRuntime:
         now = self.env.now
         stats = self.stats
         stats.completed += 1
-        stats.response_time.add(now - job.arrival_time)
-        self.integrate(now)
+        stats.response_time.record(now - job.arrival_time)
+        if not stats.completed % FLUSH_SIZE:
+            stats.flush()
         replica.present -= 1
         self.present_total -= 1
+        self._present_sum += now
         if job.holding:  # (a non-blocking job whose last step was a call holds none)
-            self._free_worker(job, replica, now)
+            self._free_worker(replica, now)
         job.on_reply(job, outcome)
-        job.request.work_ended(now)
 
     def release(self, job: Job) -> None:
         """The job gives its worker back while it waits for replies (non-blocking calls)."""
-        now = self.env.now
-        self.integrate(now)
-        self._free_worker(job, job.replica, now)
+        job.holding = False
+        self._free_worker(job.replica, self.env.now)
 
     def reacquire(self, job: Job) -> None:
         """A job that released its worker needs one again; it queues without a capacity check."""
         replica = job.replica
         now = self.env.now
-        self.integrate(now)
         if replica.busy < replica.workers:
             self._start(job, replica, now)
         else:
-            self._enqueue(job, replica)
+            self._enqueue(job, replica, now)
 
-    def _free_worker(self, job: Job, replica: Replica, now: float) -> None:
-        job.holding = False
+    def _free_worker(self, replica: Replica, now: float) -> None:
         replica.busy -= 1
         self.busy_total -= 1
-        following = self._dequeue(replica)
-        if following is not None:
-            self._start(following, replica, now)
+        self._busy_sum += now
+        if replica.queued:
+            self._start(self._dequeue(replica, now), replica, now)
 
     # ------------------------------------------------------------------ results
 
     def summary(self, now: float, duration: float) -> dict[str, object]:
         """The service's statistics in the shape of DESIGN §3."""
-        self.integrate(now)
         stats = self.stats
         elapsed = now - stats.since
-        busy_mean = stats.area_busy / elapsed
+        waiting, present, busy = (
+            area - start for area, start in zip(self.areas(now), stats.areas_at_start, strict=True)
+        )
+        busy_mean = busy / elapsed
         utilization = busy_mean / self.total_workers if math.isfinite(self.total_workers) else None
         return {
             "arrival_rate": stats.arrivals / duration,
@@ -265,9 +267,9 @@ class ServiceRuntime:
             "dropped": stats.dropped,
             "loss_probability": stats.dropped / stats.arrivals if stats.arrivals else 0.0,
             "p_wait": stats.waited / stats.started if stats.started else 0.0,
-            "queue_length": {"mean": stats.area_waiting / elapsed, "max": stats.max_waiting},
+            "queue_length": {"mean": waiting / elapsed, "max": stats.max_waiting},
             "in_system": {
-                "mean": stats.area_present / elapsed,
+                "mean": present / elapsed,
                 "max": stats.max_present,
                 "final": self.present_total,
             },

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import simpy
 
-from sim.runtime import CompiledStep, Frame, Job, Outcome, reply_to_caller
+from sim.runtime import CompiledStep, Frame, Job, Outcome, continue_caller, reply_to_caller
 
 if TYPE_CHECKING:
     from sim.stations import ServiceRuntime
@@ -38,9 +38,22 @@ class HoldStep:
 
 
 class CallStep:
-    """A synchronous call to `operation` of `service`, made with `probability`."""
+    """A synchronous call to `operation` of `service`, made with `probability`.
 
-    __slots__ = ("env", "operation", "probability", "retries", "service", "timeout", "uniform")
+    A plain call (no timeout, no retries) cannot outlive its caller, so it is not counted in
+    the request's pending work; a call that may be abandoned (timeout) or repeated is.
+    """
+
+    __slots__ = (
+        "env",
+        "operation",
+        "plain",
+        "probability",
+        "retries",
+        "service",
+        "timeout",
+        "uniform",
+    )
 
     def __init__(
         self,
@@ -57,6 +70,7 @@ class CallStep:
         self.probability = probability
         self.timeout = timeout
         self.retries = retries
+        self.plain = timeout is None and retries == 0
         self.uniform = uniform
 
     def run(self, frame: Frame) -> None:
@@ -64,17 +78,30 @@ class CallStep:
         if self.probability < 1.0 and self.uniform() >= self.probability:
             frame.advance()
             return
-        frame.job.call_started()
-        if self.timeout is None and self.retries == 0:
-            service = self.service
-            job = service.new_job(frame.job.request, self.operation, reply_to_caller, frame)
-            service.submit(job)
-        else:
+        caller = frame.job
+        if not self.plain:
+            caller.call_started()
             CallAttempt(self, frame, self.retries).start()
+            return
+        if caller.releases_worker:
+            caller.call_started()
+            on_reply = reply_to_caller
+        else:
+            on_reply = continue_caller
+        service = self.service
+        service.submit(
+            service.job_type(
+                caller.request, service, self.operation, service.operation_ended, on_reply, frame
+            )
+        )
 
 
 class CallAttempt:
-    """One try of a call; a timeout or a drop is retried while retries remain."""
+    """One try of a call; a timeout or a drop is retried while retries remain.
+
+    The callee counts as pending work of the request from submission to its reply, because
+    after a timeout it goes on without its caller.
+    """
 
     __slots__ = ("answered", "frame", "retries_left", "step")
 
@@ -87,14 +114,17 @@ class CallAttempt:
     def start(self) -> None:
         """Submit the callee job, and arm the timeout if the call has one."""
         step = self.step
-        callee = step.service.new_job(self.frame.job.request, step.operation, self._replied)
+        request = self.frame.job.request
+        request.pending += 1
+        callee = step.service.new_job(request, step.operation, self._replied)
         if step.timeout is not None:
             step.env.timeout(step.timeout).callbacks.append(self._timed_out)
         step.service.submit(callee)
 
-    def _replied(self, _callee: Job, outcome: Outcome) -> None:
+    def _replied(self, callee: Job, outcome: Outcome) -> None:
         if not self.answered:  # a reply after the timeout is ignored (the work was done anyway)
             self._settle(outcome)
+        callee.request.work_ended(self.step.env.now)
 
     def _timed_out(self, _event: object) -> None:
         if not self.answered:
