@@ -22,7 +22,7 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from sim.metrics import FLUSH_SIZE, Tally
 from sim.runtime import AsyncJob, CompiledStep, Frame, Job, Outcome, Request
@@ -200,7 +200,7 @@ class ServiceRuntime:
         self.busy_total += 1
         self._busy_sum -= now
         if job.releases_worker:
-            job.holding = True
+            cast(AsyncJob, job).holding = True
             if job.index:  # it has run steps before: it comes back from its calls
                 job.resumed()
                 return
@@ -228,12 +228,12 @@ class ServiceRuntime:
             self._free_worker(replica, now)
         job.on_reply(job, outcome)
 
-    def release(self, job: Job) -> None:
+    def release(self, job: AsyncJob) -> None:
         """The job gives its worker back while it waits for replies (non-blocking calls)."""
         job.holding = False
         self._free_worker(job.replica, self.env.now)
 
-    def reacquire(self, job: Job) -> None:
+    def reacquire(self, job: AsyncJob) -> None:
         """A job that released its worker needs one again; it queues without a capacity check."""
         replica = job.replica
         now = self.env.now
