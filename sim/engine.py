@@ -84,7 +84,12 @@ class Replication:
         return block_sampler(distribution, self.streams.generator(path))
 
     def _compile(self, steps: Sequence[schema.Step], path: str) -> list[CompiledStep]:
-        return [self._compile_step(step, f"{path}[{index}]") for index, step in enumerate(steps)]
+        compiled = [
+            self._compile_step(step, f"{path}[{index}]") for index, step in enumerate(steps)
+        ]
+        if compiled and isinstance(compiled[-1], HoldStep):
+            compiled[-1].final = True
+        return compiled
 
     def _compile_step(self, step: schema.Step, path: str) -> CompiledStep:
         if isinstance(step, schema.WorkStep):

@@ -8,7 +8,11 @@
   client's execution of a flow's body (`service is None`: no contention). A job is the root
   frame of its operation (one object per visit instead of two: this is the hot path).
 
-Nothing here is a simpy process: steps schedule simpy Timeouts and continue in callbacks.
+Nothing here is a simpy process: steps schedule wake-ups on simpy's calendar and continue
+in callbacks. A frame is its own wake-up event: `Environment.schedule(frame, priority, delay)`
+puts it on the calendar, and `Environment.step` calls its `callbacks` with it and then checks
+`_ok` (the protocol of `simpy.Event`, whose other machinery a hold never needs). This saves
+one `Timeout` object per hold, the engine's most frequent event.
 """
 
 from __future__ import annotations
@@ -54,8 +58,10 @@ class Request:
 class Frame:
     """A cursor over a list of compiled steps, run inside a job."""
 
-    __slots__ = ("index", "job", "on_end", "steps")
+    __slots__ = ("callbacks", "index", "job", "on_end", "steps")
 
+    callbacks: list[Callable[[Frame], None]]  # set before each wake-up (module docstring)
+    _ok = True  # as a simpy event (module docstring): a wake-up always succeeds
     root = False  # True only for a job: the operation's own frame
 
     def __init__(
@@ -77,6 +83,10 @@ class Frame:
             return
         self.index = index + 1
         self.steps[index].run(self)
+
+    def finish(self, _event: object = None) -> None:
+        """End the frame successfully: its last step (a hold) is over."""
+        self.on_end(self, None)
 
     def fail(self, outcome: str) -> None:
         """End the frame now, unsuccessfully; the remaining steps are skipped."""

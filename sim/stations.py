@@ -210,7 +210,8 @@ class ServiceRuntime:
         if waited > 0.0:
             stats.waited += 1
         stats.waiting_time.record(waited)
-        job.advance()
+        job.index = 1  # job.advance(), unrolled: an operation has at least one step
+        job.steps[0].run(job)
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
         job = frame.job
@@ -225,7 +226,11 @@ class ServiceRuntime:
         self.present_total -= 1
         self._present_sum += now
         if job.holding:  # (a non-blocking job whose last step was a call holds none)
-            self._free_worker(replica, now)
+            replica.busy -= 1  # as in _free_worker, inlined: this is the hot path
+            self.busy_total -= 1
+            self._busy_sum += now
+            if replica.queued:
+                self._start(self._dequeue(replica, now), replica, now)
         job.on_reply(job, outcome)
 
     def release(self, job: AsyncJob) -> None:

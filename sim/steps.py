@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import simpy
+from simpy.events import NORMAL
 
 from sim.runtime import CompiledStep, Frame, Job, Outcome, continue_caller, reply_to_caller
 
@@ -24,17 +25,23 @@ if TYPE_CHECKING:
 
 
 class HoldStep:
-    """`work` or `delay`: keep the server for a sampled time, then go on."""
+    """`work` or `delay`: keep the server for a sampled time, then go on.
 
-    __slots__ = ("env", "sample")
+    `final` marks the last step of its list: the frame then ends when the hold does, without
+    going through `advance` (one call fewer per operation on the hot path).
+    """
+
+    __slots__ = ("final", "sample", "schedule")
 
     def __init__(self, env: simpy.Environment, sample: Callable[[], float]) -> None:
-        self.env = env
+        self.schedule: Callable[..., None] = env.schedule  # takes any event-like object
         self.sample = sample
+        self.final = False  # set by the compiler once the step's position is known
 
     def run(self, frame: Frame) -> None:
-        """Schedule the end of the hold; the frame advances in the timeout's callback."""
-        self.env.timeout(self.sample()).callbacks.append(frame.advance)
+        """Put the frame on the calendar as its own wake-up (see `sim.runtime`)."""
+        frame.callbacks = [frame.finish if self.final else frame.advance]
+        self.schedule(frame, NORMAL, self.sample())
 
 
 class CallStep:

@@ -17,6 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 import simpy
+from simpy.events import NORMAL
 
 from sim.metrics import Tally
 from sim.runtime import CompiledStep, Frame, Job, Outcome, Request
@@ -125,21 +126,31 @@ def _no_reply(_job: Job, _outcome: Outcome) -> None:
 
 
 class OpenArrivals:
-    """A renewal arrival process: the next arrival after a sampled interarrival time."""
+    """A renewal arrival process: the next arrival after a sampled interarrival time.
+
+    The source is its own wake-up event on simpy's calendar, as a frame is (`sim.runtime`).
+    """
+
+    __slots__ = ("_wakeup", "callbacks", "flow", "interarrival", "schedule")
+
+    _ok = True  # as a simpy event: a wake-up always succeeds
 
     def __init__(
         self, env: simpy.Environment, flow: FlowRuntime, interarrival: Callable[[], float]
     ) -> None:
-        self.env = env
+        self.schedule: Callable[..., None] = env.schedule
         self.flow = flow
         self.interarrival = interarrival
+        self._wakeup = [self._arrival]
+        self.callbacks = self._wakeup
 
     def start(self) -> None:
         """Schedule the first arrival (one interarrival time after time zero)."""
-        self.env.timeout(self.interarrival()).callbacks.append(self._arrival)
+        self.schedule(self, NORMAL, self.interarrival())
 
     def _arrival(self, _event: object) -> None:
-        self.env.timeout(self.interarrival()).callbacks.append(self._arrival)
+        self.callbacks = self._wakeup  # simpy cleared them when it called them
+        self.schedule(self, NORMAL, self.interarrival())
         self.flow.arrive()
 
 
