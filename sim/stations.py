@@ -226,11 +226,7 @@ class ServiceRuntime:
         self.present_total -= 1
         self._present_sum += now
         if job.holding:  # (a non-blocking job whose last step was a call holds none)
-            replica.busy -= 1  # as in _free_worker, inlined: this is the hot path
-            self.busy_total -= 1
-            self._busy_sum += now
-            if replica.queued:
-                self._start(self._dequeue(replica, now), replica, now)
+            self._free_worker(replica, now)
         job.on_reply(job, outcome)
 
     def release(self, job: AsyncJob) -> None:
