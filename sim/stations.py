@@ -80,21 +80,19 @@ class ServiceRuntime:
         self.name = name
         self.env = replication.env
         self.blocking_calls = spec.blocking_calls
-        self.job_type: type[Job] = Job if spec.blocking_calls else AsyncJob
+        self._job_type: type[Job] = Job if spec.blocking_calls else AsyncJob
         workers = math.inf if spec.unlimited else float(spec.workers)
         capacity = math.inf if spec.queue_capacity is None else float(spec.queue_capacity)
-        self._priority = spec.discipline == "priority"
+        priority = spec.discipline == "priority"
         count = 1 if spec.balancing == "shared" else spec.replicas
         scale = spec.replicas if spec.balancing == "shared" else 1
-        self.replicas = [
-            Replica(workers * scale, capacity * scale, self._priority) for _ in range(count)
-        ]
+        self.replicas = [Replica(workers * scale, capacity * scale, priority) for _ in range(count)]
         self.total_workers = workers * spec.replicas
         self._sequence = itertools.count()
         uniform = replication.streams.uniform(f"services.{name}.balancing")
         self._choose = self._chooser(spec.balancing, uniform)
         self._only = self.replicas[0] if len(self.replicas) == 1 else None
-        self.operation_ended = self._operation_ended
+        self._ended = self._operation_ended
         self.waiting_total = 0
         self.present_total = 0
         self.busy_total = 0
@@ -123,7 +121,7 @@ class ServiceRuntime:
         caller: Frame | None = None,
     ) -> Job:
         """A job for one of this service's operations (async if its calls do not block)."""
-        return self.job_type(request, self, operation, self.operation_ended, on_reply, caller)
+        return self._job_type(request, self, operation, self._ended, on_reply, caller)
 
     # ------------------------------------------------------------------ levels
 
@@ -132,7 +130,7 @@ class ServiceRuntime:
         return (
             self._waiting_sum + self.waiting_total * now,
             self._present_sum + self.present_total * now,
-            self._busy_sum + self.busy_total * now,
+            self.busy_area(now),
         )
 
     def busy_area(self, now: float) -> float:
@@ -210,8 +208,7 @@ class ServiceRuntime:
         if waited > 0.0:
             stats.waited += 1
         stats.waiting_time.record(waited)
-        job.index = 1  # job.advance(), unrolled: an operation has at least one step
-        job.steps[0].run(job)
+        job.advance()
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
         job = frame.job

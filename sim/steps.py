@@ -96,11 +96,7 @@ class CallStep:
         else:
             on_reply = continue_caller
         service = self.service
-        service.submit(
-            service.job_type(
-                caller.request, service, self.operation, service.operation_ended, on_reply, frame
-            )
-        )
+        service.submit(service.new_job(caller.request, self.operation, on_reply, frame))
 
 
 class CallAttempt:
