@@ -19,7 +19,7 @@ from models import schema
 from models.distributions import Distribution, block_sampler
 from sim.runtime import CompiledStep
 from sim.stations import ServiceRuntime
-from sim.steps import BranchStep, CallStep, HoldStep, ParallelStep, PublishStep
+from sim.steps import BranchStep, CallStep, HoldStep, LeafCallStep, ParallelStep, PublishStep
 from sim.streams import Streams
 from sim.timeseries import TimeSeriesSampler
 from sim.topics import ConsumerGroup, TopicRuntime
@@ -53,19 +53,12 @@ class Replication:
             name: TopicRuntime(name, spec, self) for name, spec in scenario.topics.items()
         }
         self._operations: dict[tuple[str, str], list[CompiledStep]] = {}
-        self._pending_calls: list[tuple[CallStep, str, str]] = []
-        self._entries: list[tuple[FlowRuntime, CallStep]] = []
         for service_name, service in scenario.services.items():
-            for operation_name, steps in service.operations.items():
-                path = f"services.{service_name}.operations.{operation_name}"
-                self._operations[(service_name, operation_name)] = self._compile(steps, path)
+            for operation_name in service.operations:
+                self._operation(service_name, operation_name)
         self.flows = {
             name: self._build_flow(name, flow) for name, flow in scenario.workload.items()
         }
-        for call, service_name, operation_name in self._pending_calls:
-            call.operation = self._operations[(service_name, operation_name)]
-        for flow_runtime, entry_call in self._entries:
-            flow_runtime.entry = (entry_call.service, entry_call.operation)
         for topic_name, topic in scenario.topics.items():
             for service_name, subscriber in topic.subscribers.items():
                 operation_name, _ = scenario.operation(service_name, subscriber.operation)
@@ -83,15 +76,32 @@ class Replication:
         """A fast sampler of `distribution` on the stream named `path`."""
         return block_sampler(distribution, self.streams.generator(path))
 
-    def _compile(self, steps: Sequence[schema.Step], path: str) -> list[CompiledStep]:
+    def _operation(self, service_name: str, operation_name: str) -> list[CompiledStep]:
+        """The compiled steps of an operation, compiled on first use: callees before their
+        callers (synchronous calls form no cycle, see `models.schema`), so that a call knows
+        what it calls."""
+        key = (service_name, operation_name)
+        if key not in self._operations:
+            service = self.scenario.services[service_name]
+            path = f"services.{service_name}.operations.{operation_name}"
+            steps = service.operations[operation_name]
+            self._operations[key] = self._compile(steps, path, service.blocking_calls)
+        return self._operations[key]
+
+    def _compile(
+        self, steps: Sequence[schema.Step], path: str, blocking: bool
+    ) -> list[CompiledStep]:
+        """Compile a list of steps run by a caller that keeps its worker while it waits for
+        a reply (`blocking`) or gives it back (an async service's operations)."""
         compiled = [
-            self._compile_step(step, f"{path}[{index}]") for index, step in enumerate(steps)
+            self._compile_step(step, f"{path}[{index}]", blocking)
+            for index, step in enumerate(steps)
         ]
         if compiled and isinstance(compiled[-1], HoldStep):
             compiled[-1].final = True
         return compiled
 
-    def _compile_step(self, step: schema.Step, path: str) -> CompiledStep:
+    def _compile_step(self, step: schema.Step, path: str, blocking: bool) -> CompiledStep:
         if isinstance(step, schema.WorkStep):
             return HoldStep(self.env, self.sampler(step.work, f"{path}.work"))
         if isinstance(step, schema.DelayStep):
@@ -99,16 +109,15 @@ class Replication:
         if isinstance(step, schema.CallStep):
             spec = step.call
             operation_name, _ = self.scenario.operation(spec.service, spec.operation)
-            call = CallStep(
-                self.env,
-                self.services[spec.service],
-                spec.probability,
-                spec.timeout,
-                spec.retries,
-                self.streams.uniform(f"{path}.call"),
+            callee = self._operation(spec.service, operation_name)
+            service = self.services[spec.service]
+            uniform = self.streams.uniform(f"{path}.call")
+            plain = spec.timeout is None and spec.retries == 0
+            if blocking and plain and len(callee) == 1 and isinstance(callee[0], HoldStep):
+                return LeafCallStep(service, callee[0], spec.probability, uniform)
+            return CallStep(
+                self.env, service, callee, spec.probability, spec.timeout, spec.retries, uniform
             )
-            self._pending_calls.append((call, spec.service, operation_name))
-            return call
         if isinstance(step, schema.PublishStep):
             publish = step.publish
             return PublishStep(
@@ -122,7 +131,7 @@ class Replication:
             return BranchStep(
                 [option.probability for option in step.branch],
                 [
-                    self._compile(option.steps, f"{path}.branch[{index}].steps")
+                    self._compile(option.steps, f"{path}.branch[{index}].steps", blocking)
                     for index, option in enumerate(step.branch)
                 ],
                 self.streams.uniform(f"{path}.branch"),
@@ -130,7 +139,7 @@ class Replication:
         if isinstance(step, schema.ParallelStep):
             return ParallelStep(
                 [
-                    self._compile(branch, f"{path}.parallel[{index}]")
+                    self._compile(branch, f"{path}.parallel[{index}]", blocking)
                     for index, branch in enumerate(step.parallel)
                 ]
             )
@@ -139,15 +148,12 @@ class Replication:
     def _build_flow(self, name: str, flow: schema.Flow) -> FlowRuntime:
         path = f"workload.{name}"
         runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
-        runtime.body = self._compile(flow.body(), f"{path}.steps")
+        runtime.body = self._compile(flow.body(), f"{path}.steps", blocking=True)
         first = runtime.body[0] if len(runtime.body) == 1 else None
-        if (
-            isinstance(first, CallStep)
-            and first.probability >= 1.0
-            and first.timeout is None
-            and first.retries == 0
-        ):
-            self._entries.append((runtime, first))
+        if isinstance(first, LeafCallStep) and first.probability >= 1.0:
+            runtime.entry_visit = (first.service, first.hold)
+        elif isinstance(first, CallStep) and first.probability >= 1.0 and first.plain:
+            runtime.entry = (first.service, first.operation)
         source: OpenArrivals | ClosedClients | ProfileArrivals
         if flow.clients is not None:
             think = flow.think_time

@@ -7,6 +7,11 @@
 - `Job`: one execution of an operation on a server (a worker of a service), or the external
   client's execution of a flow's body (`service is None`: no contention). A job is the root
   frame of its operation (one object per visit instead of two: this is the hot path).
+- Visitors: a blocking caller's call to a *leaf* operation (one `work` or `delay` step) needs
+  no job: the caller's frame (or, for a flow whose body is that one call, the request) queues
+  at the station itself, is served, and is its own wake-up (`ServiceRuntime.visit`). A visitor
+  has the slots `callbacks`, `visit_hold`, `visit_arrival` and `visit_replica`, a `priority`,
+  and goes on with `advance()` after its visit or `fail(outcome)` if it is dropped.
 
 Nothing here is a simpy process: steps schedule wake-ups on simpy's calendar and continue
 in callbacks. A frame is its own wake-up event: `Environment.schedule(frame, priority, delay)`
@@ -21,7 +26,8 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from sim.stations import ServiceRuntime
+    from sim.stations import Replica, ServiceRuntime
+    from sim.steps import HoldStep
     from sim.workload import FlowRuntime
 
 Outcome = str | None  # None = success; otherwise why it failed ("dropped", "timeout")
@@ -35,9 +41,31 @@ class CompiledStep(Protocol):
 
 
 class Request:
-    """One arrival of a flow, followed until the last work it caused has finished."""
+    """One arrival of a flow, followed until the last work it caused has finished.
 
-    __slots__ = ("arrival_time", "flow", "measured", "outcome", "pending", "priority", "responded")
+    A request visits its flow's entry service itself when the flow's body is one plain call to
+    a leaf operation (see the module docstring): `advance` and `fail` then answer the client.
+    """
+
+    __slots__ = (
+        "arrival_time",
+        "callbacks",
+        "flow",
+        "measured",
+        "outcome",
+        "pending",
+        "priority",
+        "responded",
+        "visit_arrival",
+        "visit_hold",
+        "visit_replica",
+    )
+
+    _ok = True  # as a simpy event (see `Frame`)
+    callbacks: list[Callable[[Request], None]]
+    visit_hold: HoldStep | None
+    visit_arrival: float
+    visit_replica: Replica
 
     def __init__(self, flow: FlowRuntime, arrival_time: float, measured: bool, priority: int):
         self.flow = flow
@@ -54,13 +82,33 @@ class Request:
         if self.pending == 0:
             self.flow.completed(self, now)
 
+    def advance(self) -> None:
+        """Its visit to the entry service has ended: the client has its response."""
+        self.flow.respond(self, None)
+
+    def fail(self, outcome: str) -> None:
+        """It was dropped at the entry service."""
+        self.flow.respond(self, outcome)
+
 
 class Frame:
     """A cursor over a list of compiled steps, run inside a job."""
 
-    __slots__ = ("callbacks", "index", "job", "on_end", "steps")
+    __slots__ = (
+        "callbacks",
+        "index",
+        "job",
+        "on_end",
+        "steps",
+        "visit_arrival",
+        "visit_hold",
+        "visit_replica",
+    )
 
     callbacks: list[Callable[[Frame], None]]  # set before each wake-up (module docstring)
+    visit_hold: HoldStep | None  # while the frame visits a leaf operation (module docstring)
+    visit_arrival: float
+    visit_replica: Replica
     _ok = True  # as a simpy event (module docstring): a wake-up always succeeds
     root = False  # True only for a job: the operation's own frame
 
@@ -74,6 +122,11 @@ class Frame:
         self.job = job
         self.on_end = on_end
         self.index = 0
+
+    @property
+    def priority(self) -> int:
+        """The priority of the frame's request (for a priority queue it visits)."""
+        return self.job.request.priority
 
     def advance(self, _event: object = None) -> None:
         """Run the next step, or end the frame successfully after the last one."""
@@ -135,6 +188,7 @@ class Job(Frame):
         self.caller = caller
         self.arrival_time = 0.0
         self.replica: Any = None
+        self.visit_hold: HoldStep | None = None  # None: queued at a station as a job
 
     def call_started(self) -> None:
         """A frame of this job starts waiting for a synchronous reply (the worker is kept)."""

@@ -25,11 +25,16 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from sim.metrics import FLUSH_SIZE, Tally
+from simpy.events import NORMAL
+
 from sim.runtime import AsyncJob, CompiledStep, Frame, Job, Outcome, Request
+
+Visitor = Frame | Request  # what can visit a leaf operation (see `sim.runtime`)
 
 if TYPE_CHECKING:
     from models.schema import Service
     from sim.engine import Replication
+    from sim.steps import HoldStep
 
 
 class Replica:
@@ -43,8 +48,8 @@ class Replica:
         self.busy = 0
         self.present = 0
         self.queued = 0  # jobs in the waiting room
-        self.fifo: deque[Job] | None = None if priority else deque()
-        self.heap: list[tuple[int, int, Job]] | None = [] if priority else None
+        self.fifo: deque[Job | Visitor] | None = None if priority else deque()
+        self.heap: list[tuple[int, int, Job | Visitor]] | None = [] if priority else None
 
 
 class ServiceStats:
@@ -93,6 +98,8 @@ class ServiceRuntime:
         self._choose = self._chooser(spec.balancing, uniform)
         self._only = self.replicas[0] if len(self.replicas) == 1 else None
         self._ended = self._operation_ended
+        self._schedule: Callable[..., None] = self.env.schedule  # takes any event-like object
+        self._visit_wakeup = [self._visit_ended]  # simpy only iterates a callbacks list
         self.waiting_total = 0
         self.present_total = 0
         self.busy_total = 0
@@ -167,42 +174,94 @@ class ServiceRuntime:
         else:
             self._enqueue(job, replica, now)
 
-    def _enqueue(self, job: Job, replica: Replica, now: float) -> None:
+    def _enqueue(self, job: Job | Visitor, replica: Replica, now: float) -> None:
         if replica.fifo is not None:
             replica.fifo.append(job)
         else:
             assert replica.heap is not None
-            heapq.heappush(replica.heap, (job.request.priority, next(self._sequence), job))
+            heapq.heappush(replica.heap, (job.priority, next(self._sequence), job))
         replica.queued += 1
         self.waiting_total += 1
         self._waiting_sum -= now
         if self.waiting_total > self.stats.max_waiting:
             self.stats.max_waiting = self.waiting_total
 
-    def _dequeue(self, replica: Replica, now: float) -> Job:
-        if replica.fifo is not None:
-            job = replica.fifo.popleft()
+    def visit(self, visitor: Visitor, hold: HoldStep) -> None:
+        """A blocking caller's call to a leaf operation (one hold step): `visitor` (the
+        caller's frame, or a request at its flow's entry) queues and is served itself, with
+        no job (see `sim.runtime`). Statistics as for a job; inlined: this is the hot path."""
+        now = self.env.now
+        stats = self.stats
+        stats.arrivals += 1
+        replica = self._only or self._choose()
+        if replica.busy >= replica.workers and replica.queued >= replica.capacity:
+            stats.dropped += 1
+            visitor.fail("dropped")
+            return
+        visitor.visit_hold = hold
+        visitor.visit_arrival = now
+        visitor.visit_replica = replica
+        replica.present += 1
+        self.present_total += 1
+        self._present_sum -= now
+        if self.present_total > stats.max_present:
+            stats.max_present = self.present_total
+        if replica.busy < replica.workers:
+            replica.busy += 1
+            self.busy_total += 1
+            self._busy_sum -= now
+            stats.started += 1
+            stats.waiting_time.record(0.0)
+            visitor.callbacks = self._visit_wakeup
+            self._schedule(visitor, NORMAL, hold.sample())
         else:
-            assert replica.heap is not None
-            job = heapq.heappop(replica.heap)[2]
-        replica.queued -= 1
-        self.waiting_total -= 1
-        self._waiting_sum += now
-        return job
+            self._enqueue(visitor, replica, now)
+
+    def _visit_ended(self, visitor: Visitor) -> None:
+        """A visitor's hold is over: free the worker, then the visitor goes on."""
+        now = self.env.now
+        stats = self.stats
+        stats.completed += 1
+        stats.response_time.record(now - visitor.visit_arrival)
+        if not stats.completed % FLUSH_SIZE:
+            stats.flush()
+        replica = visitor.visit_replica
+        replica.present -= 1
+        self.present_total -= 1
+        self._present_sum += now
+        self._free_worker(replica, now)
+        visitor.advance()
 
     # ------------------------------------------------------------------ service
 
-    def _start(self, job: Job, replica: Replica, now: float) -> None:
-        """Give `job` a worker; fresh jobs start their steps, resumed async ones go on."""
+    def _start(self, item: Job | Visitor, replica: Replica, now: float) -> None:
+        """Give `item` (a job or a visitor) a free worker of `replica`."""
         replica.busy += 1
         self.busy_total += 1
         self._busy_sum -= now
+        self._serve(item, now)
+
+    def _serve(self, item: Job | Visitor, now: float) -> None:
+        """`item` has a worker now: a visitor starts its hold, a fresh job its steps, and a
+        resumed async job goes on. (A job is queued at its own station only when fresh, or
+        when async, and async jobs never visit: so `visit_hold` is None for every job here.)"""
+        stats = self.stats
+        hold = item.visit_hold
+        if hold is not None:
+            stats.started += 1
+            waited = now - item.visit_arrival
+            if waited > 0.0:
+                stats.waited += 1
+            stats.waiting_time.record(waited)
+            item.callbacks = self._visit_wakeup
+            self._schedule(item, NORMAL, hold.sample())
+            return
+        job = cast(Job, item)
         if job.releases_worker:
             cast(AsyncJob, job).holding = True
             if job.index:  # it has run steps before: it comes back from its calls
                 job.resumed()
                 return
-        stats = self.stats
         stats.started += 1
         waited = now - job.arrival_time
         if waited > 0.0:
@@ -241,11 +300,21 @@ class ServiceRuntime:
             self._enqueue(job, replica, now)
 
     def _free_worker(self, replica: Replica, now: float) -> None:
+        """A worker is done: it goes straight to the next in line, or becomes idle."""
+        if replica.queued:
+            if replica.fifo is not None:
+                item = replica.fifo.popleft()
+            else:
+                assert replica.heap is not None
+                item = heapq.heappop(replica.heap)[2]
+            replica.queued -= 1
+            self.waiting_total -= 1
+            self._waiting_sum += now
+            self._serve(item, now)
+            return
         replica.busy -= 1
         self.busy_total -= 1
         self._busy_sum += now
-        if replica.queued:
-            self._start(self._dequeue(replica, now), replica, now)
 
     # ------------------------------------------------------------------ results
 

@@ -24,6 +24,7 @@ from sim.runtime import CompiledStep, Frame, Job, Outcome, Request
 
 if TYPE_CHECKING:
     from sim.stations import ServiceRuntime
+    from sim.steps import HoldStep
 
 
 class FlowStats:
@@ -56,6 +57,8 @@ class FlowRuntime:
         # A flow whose body is one plain call to its entry submits straight to the service
         # (the same behaviour without the client's job: this is the hot path of most flows).
         self.entry: tuple[ServiceRuntime, Sequence[CompiledStep]] | None = None
+        # A flow whose body is one plain call to a leaf operation: the request visits it.
+        self.entry_visit: tuple[ServiceRuntime, HoldStep] | None = None
         self.stats = FlowStats()
         self.in_flight = 0
         self.interval_responses: list[float] = []  # successful responses since the last sample
@@ -69,19 +72,23 @@ class FlowRuntime:
         if measured:
             self.stats.arrived += 1
             self.in_flight += 1
-        if self.entry is not None:
+        if self.entry_visit is not None:
+            service, hold = self.entry_visit
+            service.visit(request, hold)
+        elif self.entry is not None:
             service, operation = self.entry
             service.submit(service.new_job(request, operation, self._entry_replied))
         else:
             Job(request, None, self.body, self._responded, _no_reply).advance()
 
     def _entry_replied(self, job: Job, outcome: Outcome) -> None:
-        self._respond(job.request, outcome)
+        self.respond(job.request, outcome)
 
     def _responded(self, frame: Frame, outcome: Outcome) -> None:
-        self._respond(frame.job.request, outcome)
+        self.respond(frame.job.request, outcome)
 
-    def _respond(self, request: Request, outcome: Outcome) -> None:
+    def respond(self, request: Request, outcome: Outcome) -> None:
+        """The client has the response to `request` (success if `outcome` is None)."""
         now = self.env.now
         request.responded = True
         request.outcome = outcome
