@@ -6,10 +6,13 @@ ratio matters (absolute speed depends on the machine):
 - pipeline: 5 stations in tandem, Poisson arrivals at 0.7/s, exponential service of mean 1 s;
 - mm4: one M/M/4 station, Poisson arrivals at 3/s, exponential service of mean 1 s.
 
-Each measurement runs in a fresh subprocess so that its peak memory (max RSS) is its own.
-Prints one JSON document. Usage:
+Each measurement runs in a fresh subprocess so that its peak memory (max RSS) is its own, and
+measures the CPU time of the run only (not imports or model building), so that other load on
+a shared machine does not count. The two engines are measured in turns, `--repeat` times, and
+the speedup reported is the median of the pairs' ratios (with their range). Prints one JSON
+document. Usage:
 
-    python3 bench/bench_engine.py [--requests 200000] [--memory-requests 1000000]
+    python3 bench/bench_engine.py [--requests 200000] [--repeat 5] [--memory-requests 1000000]
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -59,9 +63,9 @@ def run_archsim(model: str, requests: int) -> dict[str, Any]:
     from sim import simulate
 
     scenario = load_scenario(archsim_scenario(model, requests))
-    started = time.perf_counter()
+    started = time.process_time()
     results = simulate(scenario, replications=1)
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     completed = results.to_dict()["flows"]["load"]["arrived"]
     return {"requests": completed, "seconds": elapsed}
 
@@ -90,9 +94,9 @@ def run_plain_simpy(model: str, requests: int) -> dict[str, Any]:
             env.process(customer(env))
 
     env.process(source(env))
-    started = time.perf_counter()
+    started = time.process_time()
     env.run(until=requests / spec["arrival_rate"])
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     return {"requests": requests, "seconds": elapsed}
 
 
@@ -111,6 +115,7 @@ def main() -> None:
     """Measure both engines on both models and print JSON with ratios and peak memory."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=200_000)
+    parser.add_argument("--repeat", type=int, default=5, help="measurements per engine")
     parser.add_argument("--memory-requests", type=int, default=1_000_000)
     parser.add_argument("--single", nargs=3, metavar=("ENGINE", "MODEL", "REQUESTS"))
     arguments = parser.parse_args()
@@ -122,18 +127,27 @@ def main() -> None:
         result["peak_memory_mb"] = round(peak_kib / 1024, 1)
         print(json.dumps(result))
         return
-    report: dict[str, Any] = {"requests": arguments.requests, "models": {}}
+    report: dict[str, Any] = {
+        "requests": arguments.requests,
+        "repeat": arguments.repeat,
+        "models": {},
+    }
     for model in MODELS:
-        archsim = measure_in_subprocess("archsim", model, arguments.requests)
-        plain = measure_in_subprocess("simpy", model, arguments.requests)
-        archsim_rate = archsim["requests"] / archsim["seconds"]
-        plain_rate = plain["requests"] / plain["seconds"]
+        pairs = []
+        for _ in range(arguments.repeat):
+            archsim = measure_in_subprocess("archsim", model, arguments.requests)
+            plain = measure_in_subprocess("simpy", model, arguments.requests)
+            pairs.append((archsim, plain))
+        archsim_rates = [a["requests"] / a["seconds"] for a, _ in pairs]
+        plain_rates = [p["requests"] / p["seconds"] for _, p in pairs]
+        speedups = sorted(a / p for a, p in zip(archsim_rates, plain_rates, strict=True))
         report["models"][model] = {
-            "archsim_requests_per_second": round(archsim_rate),
-            "plain_simpy_requests_per_second": round(plain_rate),
-            "speedup": round(archsim_rate / plain_rate, 2),
-            "archsim_peak_memory_mb": archsim["peak_memory_mb"],
-            "plain_simpy_peak_memory_mb": plain["peak_memory_mb"],
+            "archsim_requests_per_second": round(statistics.median(archsim_rates)),
+            "plain_simpy_requests_per_second": round(statistics.median(plain_rates)),
+            "speedup": round(statistics.median(speedups), 2),
+            "speedup_range": [round(speedups[0], 2), round(speedups[-1], 2)],
+            "archsim_peak_memory_mb": max(a["peak_memory_mb"] for a, _ in pairs),
+            "plain_simpy_peak_memory_mb": max(p["peak_memory_mb"] for _, p in pairs),
         }
     memory = measure_in_subprocess("archsim", "pipeline", arguments.memory_requests)
     report["memory"] = {

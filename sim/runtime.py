@@ -55,7 +55,6 @@ class Request:
         "outcome",
         "pending",
         "priority",
-        "responded",
         "visit_arrival",
         "visit_hold",
         "visit_replica",
@@ -73,7 +72,6 @@ class Request:
         self.measured = measured
         self.priority = priority
         self.pending = 1  # the client's own execution of the flow body
-        self.responded = False
         self.outcome: Outcome = None
 
     def work_ended(self, now: float) -> None:

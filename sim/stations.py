@@ -154,7 +154,7 @@ class ServiceRuntime:
 
     def submit(self, job: Job) -> None:
         """A job arrives: start it, queue it, or drop it if the waiting room is full."""
-        now = self.env.now
+        now = self.env._now
         stats = self.stats
         stats.arrivals += 1
         job.arrival_time = now
@@ -186,11 +186,11 @@ class ServiceRuntime:
         if self.waiting_total > self.stats.max_waiting:
             self.stats.max_waiting = self.waiting_total
 
-    def visit(self, visitor: Visitor, hold: HoldStep) -> None:
+    def visit(self, hold: HoldStep, visitor: Visitor) -> None:
         """A blocking caller's call to a leaf operation (one hold step): `visitor` (the
         caller's frame, or a request at its flow's entry) queues and is served itself, with
         no job (see `sim.runtime`). Statistics as for a job; inlined: this is the hot path."""
-        now = self.env.now
+        now = self.env._now
         stats = self.stats
         stats.arrivals += 1
         replica = self._only or self._choose()
@@ -214,12 +214,19 @@ class ServiceRuntime:
             stats.waiting_time.record(0.0)
             visitor.callbacks = self._visit_wakeup
             self._schedule(visitor, NORMAL, hold.sample())
+        elif replica.fifo is not None:  # (`_enqueue` for a FIFO, inlined)
+            replica.fifo.append(visitor)
+            replica.queued += 1
+            self.waiting_total += 1
+            self._waiting_sum -= now
+            if self.waiting_total > stats.max_waiting:
+                stats.max_waiting = self.waiting_total
         else:
             self._enqueue(visitor, replica, now)
 
     def _visit_ended(self, visitor: Visitor) -> None:
         """A visitor's hold is over: free the worker, then the visitor goes on."""
-        now = self.env.now
+        now = self.env._now
         stats = self.stats
         stats.completed += 1
         stats.response_time.record(now - visitor.visit_arrival)
@@ -229,7 +236,12 @@ class ServiceRuntime:
         replica.present -= 1
         self.present_total -= 1
         self._present_sum += now
-        self._free_worker(replica, now)
+        if replica.queued:
+            self._free_worker(replica, now)
+        else:  # (the idle branch of `_free_worker`, inlined)
+            replica.busy -= 1
+            self.busy_total -= 1
+            self._busy_sum += now
         visitor.advance()
 
     # ------------------------------------------------------------------ service
@@ -272,7 +284,7 @@ class ServiceRuntime:
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
         job = frame.job
         replica = job.replica
-        now = self.env.now
+        now = self.env._now
         stats = self.stats
         stats.completed += 1
         stats.response_time.record(now - job.arrival_time)

@@ -10,6 +10,7 @@ named by the step's YAML path (see `sim.streams`).
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
@@ -105,10 +106,11 @@ class LeafCallStep:
     `hold` step: the caller's frame visits the station itself (`ServiceRuntime.visit`).
 
     Behaves exactly as `CallStep` would (same random draws, same events in the same order)
-    with two function calls and no job fewer per call: most calls of most scenarios are these.
+    without a job: most calls of most scenarios are these. A call made for sure runs as
+    `visit(hold, frame)` directly (a `functools.partial`: no Python frame of its own).
     """
 
-    __slots__ = ("hold", "probability", "service", "uniform", "visit")
+    __slots__ = ("hold", "probability", "run", "service", "uniform")
 
     def __init__(
         self,
@@ -119,16 +121,18 @@ class LeafCallStep:
     ) -> None:
         self.service = service
         self.hold = hold
-        self.visit = service.visit
         self.probability = probability
         self.uniform = uniform
+        self.run: Callable[[Frame], None] = (
+            functools.partial(service.visit, hold) if probability >= 1.0 else self._maybe_visit
+        )
 
-    def run(self, frame: Frame) -> None:
-        """Visit the station (or skip the call with probability 1 - p)."""
-        if self.probability < 1.0 and self.uniform() >= self.probability:
+    def _maybe_visit(self, frame: Frame) -> None:
+        """Visit the station with the call's probability, else go on at once."""
+        if self.uniform() >= self.probability:
             frame.advance()
             return
-        self.visit(frame, self.hold)
+        self.service.visit(self.hold, frame)
 
 
 class CallAttempt:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 import simpy
 from simpy.events import NORMAL
 
-from sim.metrics import Tally
+from sim.metrics import FLUSH_SIZE, Tally
 from sim.runtime import CompiledStep, Frame, Job, Outcome, Request
 
 if TYPE_CHECKING:
@@ -28,7 +28,12 @@ if TYPE_CHECKING:
 
 
 class FlowStats:
-    """The counts and latencies of one flow's measured requests."""
+    """The counts and latencies of one flow's measured requests.
+
+    Latencies are buffered (`Tally.record`) and binned every `FLUSH_SIZE` responses. A
+    completion time is recorded when the last work of a responded request ends, so the
+    completion buffer holds at most `FLUSH_SIZE` plus the requests still running.
+    """
 
     def __init__(self) -> None:
         self.arrived = 0
@@ -37,6 +42,11 @@ class FlowStats:
         self.failed = 0
         self.response_time = Tally()
         self.completion_time = Tally()
+
+    def flush(self) -> None:
+        """Bin the buffered latencies."""
+        self.response_time.flush()
+        self.completion_time.flush()
 
 
 class FlowRuntime:
@@ -66,7 +76,7 @@ class FlowRuntime:
 
     def arrive(self, _event: object = None) -> None:
         """A new request arrives now and the client starts running the flow's body."""
-        now = self.env.now
+        now = self.env._now
         measured = now >= self.measure_from
         request = Request(self, now, measured, self.priority)
         if measured:
@@ -74,7 +84,7 @@ class FlowRuntime:
             self.in_flight += 1
         if self.entry_visit is not None:
             service, hold = self.entry_visit
-            service.visit(request, hold)
+            service.visit(hold, request)
         elif self.entry is not None:
             service, operation = self.entry
             service.submit(service.new_job(request, operation, self._entry_replied))
@@ -89,20 +99,23 @@ class FlowRuntime:
 
     def respond(self, request: Request, outcome: Outcome) -> None:
         """The client has the response to `request` (success if `outcome` is None)."""
-        now = self.env.now
-        request.responded = True
+        now = self.env._now
         request.outcome = outcome
         if outcome is None:
-            self.interval_responses.append(now - request.arrival_time)
-        if request.measured:
-            stats = self.stats
-            if outcome is None:
+            response = now - request.arrival_time
+            self.interval_responses.append(response)
+            if request.measured:
+                stats = self.stats
                 stats.completed += 1
-                stats.response_time.add(now - request.arrival_time)
-            elif outcome == "dropped":
-                stats.dropped += 1
+                stats.response_time.record(response)
+                if not stats.completed % FLUSH_SIZE:
+                    stats.flush()
+                self.in_flight -= 1
+        elif request.measured:
+            if outcome == "dropped":
+                self.stats.dropped += 1
             else:
-                stats.failed += 1
+                self.stats.failed += 1
             self.in_flight -= 1
         if self.on_response is not None:
             self.on_response()
@@ -111,7 +124,7 @@ class FlowRuntime:
     def completed(self, request: Request, now: float) -> None:
         """The last work caused by `request` has ended (called by the request)."""
         if request.measured and request.outcome is None:
-            self.stats.completion_time.add(now - request.arrival_time)
+            self.stats.completion_time.record(now - request.arrival_time)
 
     def summary(self, duration: float) -> dict[str, object]:
         """The flow's statistics in the shape of DESIGN §3."""
