@@ -61,7 +61,7 @@ class Request:
     )
 
     _ok = True  # as a simpy event (see `Frame`)
-    callbacks: list[Callable[[Request], None]]
+    callbacks: list[Callable[[Any], None]]  # (shared by every visitor of a station)
     visit_hold: HoldStep | None
     visit_arrival: float
     visit_replica: Replica
@@ -103,7 +103,7 @@ class Frame:
         "visit_replica",
     )
 
-    callbacks: list[Callable[[Frame], None]]  # set before each wake-up (module docstring)
+    callbacks: list[Callable[[Any], None]]  # set before each wake-up (module docstring)
     visit_hold: HoldStep | None  # while the frame visits a leaf operation (module docstring)
     visit_arrival: float
     visit_replica: Replica

@@ -22,11 +22,11 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from sim.metrics import FLUSH_SIZE, Tally
 from simpy.events import NORMAL
 
+from sim.metrics import FLUSH_SIZE, Tally
 from sim.runtime import AsyncJob, CompiledStep, Frame, Job, Outcome, Request
 
 Visitor = Frame | Request  # what can visit a leaf operation (see `sim.runtime`)
@@ -48,8 +48,8 @@ class Replica:
         self.busy = 0
         self.present = 0
         self.queued = 0  # jobs in the waiting room
-        self.fifo: deque[Job | Visitor] | None = None if priority else deque()
-        self.heap: list[tuple[int, int, Job | Visitor]] | None = [] if priority else None
+        self.fifo: deque[Visitor] | None = None if priority else deque()
+        self.heap: list[tuple[int, int, Visitor]] | None = [] if priority else None
 
 
 class ServiceStats:
@@ -99,7 +99,7 @@ class ServiceRuntime:
         self._only = self.replicas[0] if len(self.replicas) == 1 else None
         self._ended = self._operation_ended
         self._schedule: Callable[..., None] = self.env.schedule  # takes any event-like object
-        self._visit_wakeup = [self._visit_ended]  # simpy only iterates a callbacks list
+        self._visit_wakeup: list[Callable[[Any], None]] = [self._visit_ended]  # simpy only iterates a callbacks list
         self.waiting_total = 0
         self.present_total = 0
         self.busy_total = 0
@@ -236,12 +236,28 @@ class ServiceRuntime:
         replica.present -= 1
         self.present_total -= 1
         self._present_sum += now
-        if replica.queued:
-            self._free_worker(replica, now)
-        else:  # (the idle branch of `_free_worker`, inlined)
+        fifo = replica.fifo
+        if not replica.queued:  # the worker becomes idle (`_free_worker`, inlined)
             replica.busy -= 1
             self.busy_total -= 1
             self._busy_sum += now
+        elif fifo is not None and fifo[0].visit_hold is not None:
+            # the worker goes to the next visitor in line (`_free_worker` and `_serve`, inlined)
+            successor = fifo.popleft()
+            hold = successor.visit_hold
+            assert hold is not None
+            replica.queued -= 1
+            self.waiting_total -= 1
+            self._waiting_sum += now
+            stats.started += 1
+            waited = now - successor.visit_arrival
+            if waited > 0.0:
+                stats.waited += 1
+            stats.waiting_time.record(waited)
+            successor.callbacks = self._visit_wakeup
+            self._schedule(successor, NORMAL, hold.sample())
+        else:
+            self._free_worker(replica, now)
         visitor.advance()
 
     # ------------------------------------------------------------------ service
@@ -268,7 +284,7 @@ class ServiceRuntime:
             item.callbacks = self._visit_wakeup
             self._schedule(item, NORMAL, hold.sample())
             return
-        job = cast(Job, item)
+        job: Job = item  # type: ignore[assignment]  # (not a visitor: a job)
         if job.releases_worker:
             cast(AsyncJob, job).holding = True
             if job.index:  # it has run steps before: it comes back from its calls

@@ -119,7 +119,9 @@ class FlowRuntime:
             self.in_flight -= 1
         if self.on_response is not None:
             self.on_response()
-        request.work_ended(now)
+        request.pending -= 1  # (`Request.work_ended`, inlined)
+        if not request.pending:
+            self.completed(request, now)
 
     def completed(self, request: Request, now: float) -> None:
         """The last work caused by `request` has ended (called by the request)."""
