@@ -12,7 +12,12 @@ Time averages use signed time sums instead of integrating on every change: for a
 that starts at 0, the area under it up to t is S + N(t) t, where S is the sum of -s over
 every increase at time s and of +s over every decrease (each unit of level contributes its
 end minus its start). This is exact, costs one addition per change, and lets the end of
-warm-up subtract the area accumulated so far.
+warm-up subtract the area accumulated so far. Each replica keeps its own levels; a service's
+are their sums. Counts that follow from others are not kept: arrivals = completed + dropped
++ the change in the number present; starts = the number of waiting times recorded.
+
+The code that serves visitors (`sim.runtime`) is the engine's hot path: it is written out
+in place where a shared helper would cost a function call per request and station.
 """
 
 from __future__ import annotations
@@ -38,39 +43,61 @@ if TYPE_CHECKING:
 
 
 class Replica:
-    """One replica: `workers` servers and a waiting room (FIFO deque or priority heap)."""
+    """One replica: `workers` servers, a waiting room (FIFO deque or priority heap), and the
+    signed time sums of its three levels (module docstring)."""
 
-    __slots__ = ("busy", "capacity", "fifo", "heap", "present", "queued", "workers")
+    __slots__ = (
+        "busy",
+        "busy_sum",
+        "capacity",
+        "fifo",
+        "heap",
+        "present",
+        "present_sum",
+        "queued",
+        "waiting_sum",
+        "workers",
+    )
 
     def __init__(self, workers: float, capacity: float, priority: bool) -> None:
         self.workers = workers
         self.capacity = capacity
-        self.busy = 0
-        self.present = 0
-        self.queued = 0  # jobs in the waiting room
+        self.busy = 0  # workers serving
+        self.present = 0  # jobs and visitors here, waiting or served
+        self.queued = 0  # jobs and visitors in the waiting room
+        self.busy_sum = 0.0
+        self.present_sum = 0.0
+        self.waiting_sum = 0.0
         self.fifo: deque[Visitor] | None = None if priority else deque()
         self.heap: list[tuple[int, int, Visitor]] | None = [] if priority else None
+
+    def areas(self, now: float) -> tuple[float, float, float]:
+        """The areas under waiting, present and busy from time 0 up to `now`."""
+        return (
+            self.waiting_sum + self.queued * now,
+            self.present_sum + self.present * now,
+            self.busy_sum + self.busy * now,
+        )
 
 
 class ServiceStats:
     """What a service reports (DESIGN §3), counted from `since` (the end of warm-up).
 
-    The areas under the three levels (waiting, present, busy) at `since` are kept, so that
-    the areas of the measured period are the service's running areas minus these.
+    The areas under the three levels (waiting, present, busy) and the number present at
+    `since` are kept, so that the measured period's figures are differences.
     """
 
-    def __init__(self, now: float, areas: tuple[float, float, float]) -> None:
+    def __init__(self, now: float, areas: tuple[float, float, float], present: int) -> None:
         self.since = now
         self.areas_at_start = areas
-        self.arrivals = 0
+        self.present_at_start = present
         self.dropped = 0
-        self.started = 0
         self.waited = 0
         self.completed = 0
         self.waiting_time = Tally()
         self.response_time = Tally()
         self.max_waiting = 0
-        self.max_present = 0
+        self.max_present = present
 
     def flush(self) -> None:
         """Bin the buffered latencies (see `Tally.record`)."""
@@ -99,14 +126,9 @@ class ServiceRuntime:
         self._only = self.replicas[0] if len(self.replicas) == 1 else None
         self._ended = self._operation_ended
         self._schedule: Callable[..., None] = self.env.schedule  # takes any event-like object
-        self._visit_wakeup: list[Callable[[Any], None]] = [self._visit_ended]  # simpy only iterates a callbacks list
-        self.waiting_total = 0
-        self.present_total = 0
-        self.busy_total = 0
-        self._waiting_sum = 0.0  # signed time sums of the three levels (module docstring)
-        self._present_sum = 0.0
-        self._busy_sum = 0.0
-        self.stats = ServiceStats(self.env.now, (0.0, 0.0, 0.0))
+        # every visitor's wake-up calls the same list (simpy only iterates it)
+        self._visit_wakeup: list[Callable[[Any], None]] = [self._visit_ended]
+        self.stats = ServiceStats(self.env.now, (0.0, 0.0, 0.0), 0)
 
     def _chooser(self, balancing: str, uniform: Callable[[], float]) -> Callable[[], Replica]:
         replicas = self.replicas
@@ -134,149 +156,115 @@ class ServiceRuntime:
 
     def areas(self, now: float) -> tuple[float, float, float]:
         """The areas under waiting, present and busy from time 0 up to `now`."""
-        return (
-            self._waiting_sum + self.waiting_total * now,
-            self._present_sum + self.present_total * now,
-            self.busy_area(now),
-        )
+        per_replica = [replica.areas(now) for replica in self.replicas]
+        waiting, present, busy = (math.fsum(areas) for areas in zip(*per_replica, strict=True))
+        return waiting, present, busy
 
     def busy_area(self, now: float) -> float:
         """The area under the number of busy workers from time 0 up to `now`."""
-        return self._busy_sum + self.busy_total * now
+        return self.areas(now)[2]
+
+    def waiting(self) -> int:
+        """How many jobs and visitors wait now."""
+        return sum(replica.queued for replica in self.replicas)
+
+    def present(self) -> int:
+        """How many jobs and visitors are here now, waiting or served."""
+        return sum(replica.present for replica in self.replicas)
 
     def reset(self, now: float) -> None:
         """Discard everything observed before `now` (end of warm-up), keep the current state."""
-        self.stats = ServiceStats(now, self.areas(now))
-        self.stats.max_waiting = self.waiting_total
-        self.stats.max_present = self.present_total
+        self.stats = ServiceStats(now, self.areas(now), self.present())
+        self.stats.max_waiting = self.waiting()
+
+    def _arrived(self, replica: Replica, now: float) -> None:
+        """One more is present at `replica` (admitted): count it and update the maxima."""
+        replica.present += 1
+        replica.present_sum -= now
+        stats = self.stats
+        if self._only is not None:
+            if replica.present > stats.max_present:
+                stats.max_present = replica.present
+        else:
+            stats.max_present = max(stats.max_present, self.present())
 
     # ------------------------------------------------------------------ admission
 
     def submit(self, job: Job) -> None:
         """A job arrives: start it, queue it, or drop it if the waiting room is full."""
-        now = self.env._now
-        stats = self.stats
-        stats.arrivals += 1
-        job.arrival_time = now
+        now = self.env._now  # simpy's clock, read without its property (hot path)
         replica = self._only or self._choose()
+        job.arrival_time = now
         job.replica = replica
         if replica.busy >= replica.workers and replica.queued >= replica.capacity:
-            stats.dropped += 1
+            self.stats.dropped += 1
             job.on_reply(job, "dropped")
             return
-        replica.present += 1
-        self.present_total += 1
-        self._present_sum -= now
-        if self.present_total > stats.max_present:
-            stats.max_present = self.present_total
+        self._arrived(replica, now)
         if replica.busy < replica.workers:
             self._start(job, replica, now)
         else:
             self._enqueue(job, replica, now)
 
-    def _enqueue(self, job: Job | Visitor, replica: Replica, now: float) -> None:
-        if replica.fifo is not None:
-            replica.fifo.append(job)
-        else:
-            assert replica.heap is not None
-            heapq.heappush(replica.heap, (job.priority, next(self._sequence), job))
-        replica.queued += 1
-        self.waiting_total += 1
-        self._waiting_sum -= now
-        if self.waiting_total > self.stats.max_waiting:
-            self.stats.max_waiting = self.waiting_total
-
     def visit(self, hold: HoldStep, visitor: Visitor) -> None:
         """A blocking caller's call to a leaf operation (one hold step): `visitor` (the
         caller's frame, or a request at its flow's entry) queues and is served itself, with
-        no job (see `sim.runtime`). Statistics as for a job; inlined: this is the hot path."""
+        no job (see `sim.runtime`). Same statistics as for a job."""
         now = self.env._now
-        stats = self.stats
-        stats.arrivals += 1
         replica = self._only or self._choose()
         if replica.busy >= replica.workers and replica.queued >= replica.capacity:
-            stats.dropped += 1
+            self.stats.dropped += 1
             visitor.fail("dropped")
             return
         visitor.visit_hold = hold
         visitor.visit_arrival = now
         visitor.visit_replica = replica
-        replica.present += 1
-        self.present_total += 1
-        self._present_sum -= now
-        if self.present_total > stats.max_present:
-            stats.max_present = self.present_total
-        if replica.busy < replica.workers:
+        if self._only is None:
+            self._arrived(replica, now)
+        else:  # (`_arrived` for one replica, in place)
+            replica.present += 1
+            replica.present_sum -= now
+            if replica.present > self.stats.max_present:
+                self.stats.max_present = replica.present
+        if replica.busy < replica.workers:  # (`_start` and `_serve` for a visitor, in place)
             replica.busy += 1
-            self.busy_total += 1
-            self._busy_sum -= now
-            stats.started += 1
-            stats.waiting_time.record(0.0)
+            replica.busy_sum -= now
+            self.stats.waiting_time.record(0.0)
             visitor.callbacks = self._visit_wakeup
             self._schedule(visitor, NORMAL, hold.sample())
-        elif replica.fifo is not None:  # (`_enqueue` for a FIFO, inlined)
-            replica.fifo.append(visitor)
-            replica.queued += 1
-            self.waiting_total += 1
-            self._waiting_sum -= now
-            if self.waiting_total > stats.max_waiting:
-                stats.max_waiting = self.waiting_total
         else:
             self._enqueue(visitor, replica, now)
 
-    def _visit_ended(self, visitor: Visitor) -> None:
-        """A visitor's hold is over: free the worker, then the visitor goes on."""
-        now = self.env._now
-        stats = self.stats
-        stats.completed += 1
-        stats.response_time.record(now - visitor.visit_arrival)
-        if not stats.completed % FLUSH_SIZE:
-            stats.flush()
-        replica = visitor.visit_replica
-        replica.present -= 1
-        self.present_total -= 1
-        self._present_sum += now
-        fifo = replica.fifo
-        if not replica.queued:  # the worker becomes idle (`_free_worker`, inlined)
-            replica.busy -= 1
-            self.busy_total -= 1
-            self._busy_sum += now
-        elif fifo is not None and fifo[0].visit_hold is not None:
-            # the worker goes to the next visitor in line (`_free_worker` and `_serve`, inlined)
-            successor = fifo.popleft()
-            hold = successor.visit_hold
-            assert hold is not None
-            replica.queued -= 1
-            self.waiting_total -= 1
-            self._waiting_sum += now
-            stats.started += 1
-            waited = now - successor.visit_arrival
-            if waited > 0.0:
-                stats.waited += 1
-            stats.waiting_time.record(waited)
-            successor.callbacks = self._visit_wakeup
-            self._schedule(successor, NORMAL, hold.sample())
+    def _enqueue(self, item: Visitor, replica: Replica, now: float) -> None:
+        if replica.fifo is not None:
+            replica.fifo.append(item)
         else:
-            self._free_worker(replica, now)
-        visitor.advance()
+            assert replica.heap is not None
+            heapq.heappush(replica.heap, (item.priority, next(self._sequence), item))
+        replica.queued += 1
+        replica.waiting_sum -= now
+        stats = self.stats
+        if self._only is not None:
+            if replica.queued > stats.max_waiting:
+                stats.max_waiting = replica.queued
+        else:
+            stats.max_waiting = max(stats.max_waiting, self.waiting())
 
     # ------------------------------------------------------------------ service
 
-    def _start(self, item: Job | Visitor, replica: Replica, now: float) -> None:
+    def _start(self, item: Visitor, replica: Replica, now: float) -> None:
         """Give `item` (a job or a visitor) a free worker of `replica`."""
         replica.busy += 1
-        self.busy_total += 1
-        self._busy_sum -= now
+        replica.busy_sum -= now
         self._serve(item, now)
 
-    def _serve(self, item: Job | Visitor, now: float) -> None:
+    def _serve(self, item: Visitor, now: float) -> None:
         """`item` has a worker now: a visitor starts its hold, a fresh job its steps, and a
         resumed async job goes on. (A job is queued at its own station only when fresh, or
         when async, and async jobs never visit: so `visit_hold` is None for every job here.)"""
         stats = self.stats
         hold = item.visit_hold
         if hold is not None:
-            stats.started += 1
             waited = now - item.visit_arrival
             if waited > 0.0:
                 stats.waited += 1
@@ -290,12 +278,29 @@ class ServiceRuntime:
             if job.index:  # it has run steps before: it comes back from its calls
                 job.resumed()
                 return
-        stats.started += 1
         waited = now - job.arrival_time
         if waited > 0.0:
             stats.waited += 1
         stats.waiting_time.record(waited)
         job.advance()
+
+    def _visit_ended(self, visitor: Visitor) -> None:
+        """A visitor's hold is over: free the worker, then the visitor goes on."""
+        now = self.env._now
+        stats = self.stats
+        stats.completed += 1
+        stats.response_time.record(now - visitor.visit_arrival)
+        if not stats.completed % FLUSH_SIZE:
+            stats.flush()
+        replica = visitor.visit_replica
+        replica.present -= 1
+        replica.present_sum += now
+        if replica.queued:
+            self._free_worker(replica, now)
+        else:  # (`_free_worker` when no one waits, in place)
+            replica.busy -= 1
+            replica.busy_sum += now
+        visitor.advance()
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
         job = frame.job
@@ -307,8 +312,7 @@ class ServiceRuntime:
         if not stats.completed % FLUSH_SIZE:
             stats.flush()
         replica.present -= 1
-        self.present_total -= 1
-        self._present_sum += now
+        replica.present_sum += now
         if job.holding:  # (a non-blocking job whose last step was a call holds none)
             self._free_worker(replica, now)
         job.on_reply(job, outcome)
@@ -336,37 +340,39 @@ class ServiceRuntime:
                 assert replica.heap is not None
                 item = heapq.heappop(replica.heap)[2]
             replica.queued -= 1
-            self.waiting_total -= 1
-            self._waiting_sum += now
+            replica.waiting_sum += now
             self._serve(item, now)
             return
         replica.busy -= 1
-        self.busy_total -= 1
-        self._busy_sum += now
+        replica.busy_sum += now
 
     # ------------------------------------------------------------------ results
 
     def summary(self, now: float, duration: float) -> dict[str, object]:
         """The service's statistics in the shape of DESIGN §3."""
         stats = self.stats
+        stats.flush()
         elapsed = now - stats.since
         waiting, present, busy = (
             area - start for area, start in zip(self.areas(now), stats.areas_at_start, strict=True)
         )
+        present_now = self.present()
+        arrivals = stats.completed + stats.dropped + present_now - stats.present_at_start
+        started = stats.waiting_time.count
         busy_mean = busy / elapsed
         utilization = busy_mean / self.total_workers if math.isfinite(self.total_workers) else None
         return {
-            "arrival_rate": stats.arrivals / duration,
+            "arrival_rate": arrivals / duration,
             "throughput": stats.completed / duration,
             "utilization": utilization,
             "dropped": stats.dropped,
-            "loss_probability": stats.dropped / stats.arrivals if stats.arrivals else 0.0,
-            "p_wait": stats.waited / stats.started if stats.started else 0.0,
+            "loss_probability": stats.dropped / arrivals if arrivals else 0.0,
+            "p_wait": stats.waited / started if started else 0.0,
             "queue_length": {"mean": waiting / elapsed, "max": stats.max_waiting},
             "in_system": {
                 "mean": present / elapsed,
                 "max": stats.max_present,
-                "final": self.present_total,
+                "final": present_now,
             },
             "waiting_time": stats.waiting_time.summary(),
             "response_time": stats.response_time.summary(),

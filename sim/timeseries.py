@@ -45,8 +45,8 @@ class TimeSeriesSampler:
         elapsed = now - self._last_time
         rows = self.rows
         for name, service in replication.services.items():
-            rows.append((now, "service", name, "queue_length", float(service.waiting_total)))
-            rows.append((now, "service", name, "in_system", float(service.present_total)))
+            rows.append((now, "service", name, "queue_length", float(service.waiting())))
+            rows.append((now, "service", name, "in_system", float(service.present())))
             busy_area = service.busy_area(now)
             if math.isfinite(service.total_workers):
                 busy = (busy_area - self._busy_area[name]) / elapsed
