@@ -57,6 +57,11 @@ class Tally:
         if len(buffer) >= FLUSH_SIZE:
             self.flush()
 
+    def add_zeros(self, count: int) -> None:
+        """Record `count` observations of exactly 0 (e.g. starts without waiting)."""
+        self.count += count
+        self._zeros += count
+
     def reset(self) -> None:
         """Forget everything (end of warm-up)."""
         self.__init__()  # type: ignore[misc]

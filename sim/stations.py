@@ -93,6 +93,7 @@ class ServiceStats:
         self.present_at_start = present
         self.dropped = 0
         self.waited = 0
+        self.immediate = 0  # starts without waiting, not yet in `waiting_time` (see `flush`)
         self.completed = 0
         self.waiting_time = Tally()
         self.response_time = Tally()
@@ -100,7 +101,9 @@ class ServiceStats:
         self.max_present = present
 
     def flush(self) -> None:
-        """Bin the buffered latencies (see `Tally.record`)."""
+        """Bin the buffered latencies (see `Tally.record`) and the waits of 0."""
+        self.waiting_time.add_zeros(self.immediate)
+        self.immediate = 0
         self.waiting_time.flush()
         self.response_time.flush()
 
@@ -229,7 +232,7 @@ class ServiceRuntime:
         if replica.busy < replica.workers:  # (`_start` and `_serve` for a visitor, in place)
             replica.busy += 1
             replica.busy_sum -= now
-            self.stats.waiting_time.record(0.0)
+            self.stats.immediate += 1
             visitor.callbacks = self._visit_wakeup
             self._schedule(visitor, NORMAL, hold.sample())
         else:
@@ -268,7 +271,9 @@ class ServiceRuntime:
             waited = now - item.visit_arrival
             if waited > 0.0:
                 stats.waited += 1
-            stats.waiting_time.record(waited)
+                stats.waiting_time.record(waited)
+            else:
+                stats.immediate += 1
             item.callbacks = self._visit_wakeup
             self._schedule(item, NORMAL, hold.sample())
             return
@@ -281,7 +286,9 @@ class ServiceRuntime:
         waited = now - job.arrival_time
         if waited > 0.0:
             stats.waited += 1
-        stats.waiting_time.record(waited)
+            stats.waiting_time.record(waited)
+        else:
+            stats.immediate += 1
         job.advance()
 
     def _visit_ended(self, visitor: Visitor) -> None:
