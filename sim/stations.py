@@ -159,13 +159,15 @@ class ServiceRuntime:
 
     def areas(self, now: float) -> tuple[float, float, float]:
         """The areas under waiting, present and busy from time 0 up to `now`."""
+        if self._only is not None:
+            return self._only.areas(now)
         per_replica = [replica.areas(now) for replica in self.replicas]
         waiting, present, busy = (math.fsum(areas) for areas in zip(*per_replica, strict=True))
         return waiting, present, busy
 
     def busy_area(self, now: float) -> float:
         """The area under the number of busy workers from time 0 up to `now`."""
-        return self.areas(now)[2]
+        return math.fsum(replica.busy_sum + replica.busy * now for replica in self.replicas)
 
     def waiting(self) -> int:
         """How many jobs and visitors wait now."""
@@ -302,11 +304,27 @@ class ServiceRuntime:
         replica = visitor.visit_replica
         replica.present -= 1
         replica.present_sum += now
-        if replica.queued:
-            self._free_worker(replica, now)
-        else:  # (`_free_worker` when no one waits, in place)
+        fifo = replica.fifo
+        if not replica.queued:  # (`_free_worker` when no one waits, in place)
             replica.busy -= 1
             replica.busy_sum += now
+        elif fifo is not None and fifo[0].visit_hold is not None:
+            # (`_free_worker` and `_serve` for a visitor next in line, in place)
+            successor = fifo.popleft()
+            hold = successor.visit_hold
+            assert hold is not None
+            replica.queued -= 1
+            replica.waiting_sum += now
+            waited = now - successor.visit_arrival
+            if waited > 0.0:
+                stats.waited += 1
+                stats.waiting_time.record(waited)
+            else:
+                stats.immediate += 1
+            successor.callbacks = self._visit_wakeup
+            self._schedule(successor, NORMAL, hold.sample())
+        else:
+            self._free_worker(replica, now)
         visitor.advance()
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
