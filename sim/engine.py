@@ -37,10 +37,14 @@ class Replication:
         replication: int,
         seed: int,
         trace: Trace | None = None,
+        leaf_visits: bool = True,
     ) -> None:
         """Build everything; `trace`, if given, collects (topic, group, partition, message,
-        start time) for every message a consumer starts (for order checks in tests)."""
+        start time) for every message a consumer starts (for order checks in tests).
+        `leaf_visits=False` runs every call as a job (see `sim.runtime`): the same results,
+        slower; tests use it to check the fast path against the general one."""
         self.scenario = scenario
+        self.leaf_visits = leaf_visits
         self.env = simpy.Environment()
         self.streams = Streams(seed, replication)
         settings = scenario.simulation
@@ -113,7 +117,8 @@ class Replication:
             service = self.services[spec.service]
             uniform = self.streams.uniform(f"{path}.call")
             plain = spec.timeout is None and spec.retries == 0
-            if blocking and plain and len(callee) == 1 and isinstance(callee[0], HoldStep):
+            leaf = len(callee) == 1 and isinstance(callee[0], HoldStep)
+            if self.leaf_visits and blocking and plain and leaf:
                 return LeafCallStep(service, callee[0], spec.probability, uniform)
             return CallStep(
                 self.env, service, callee, spec.probability, spec.timeout, spec.retries, uniform
