@@ -117,9 +117,9 @@ class Replication:
             service = self.services[spec.service]
             uniform = self.streams.uniform(f"{path}.call")
             plain = spec.timeout is None and spec.retries == 0
-            leaf = len(callee) == 1 and isinstance(callee[0], HoldStep)
-            if self.leaf_visits and blocking and plain and leaf:
-                return LeafCallStep(service, callee[0], spec.probability, uniform)
+            only_step = callee[0] if len(callee) == 1 else None
+            if self.leaf_visits and blocking and plain and isinstance(only_step, HoldStep):
+                return LeafCallStep(service, only_step, spec.probability, uniform)
             return CallStep(
                 self.env, service, callee, spec.probability, spec.timeout, spec.retries, uniform
             )

@@ -55,7 +55,11 @@ MIXED = {
                 "scan": [{"work": {"exponential": 0.02}}, {"delay": {"constant": 0.01}}],
             },
         },
-        "cache": {"replicas": 3, "balancing": "least_outstanding", "operations": {"hit": leaf(0.01)}},
+        "cache": {
+            "replicas": 3,
+            "balancing": "least_outstanding",
+            "operations": {"hit": leaf(0.01)},
+        },
         "search": {
             "replicas": 2,
             "workers": 1,
