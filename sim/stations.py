@@ -189,11 +189,16 @@ class ServiceRuntime:
         replica.present += 1
         replica.present_sum -= now
         stats = self.stats
-        if self._only is not None:
-            if replica.present > stats.max_present:
-                stats.max_present = replica.present
-        else:
-            stats.max_present = max(stats.max_present, self.present())
+        if self._only is None:
+            self._update_maxima()
+        elif replica.present > stats.max_present:
+            stats.max_present = replica.present
+
+    def _update_maxima(self) -> None:
+        """With several replicas, the service's maxima are those of sums over them."""
+        stats = self.stats
+        stats.max_present = max(stats.max_present, self.present())
+        stats.max_waiting = max(stats.max_waiting, self.waiting())
 
     # ------------------------------------------------------------------ admission
 
@@ -250,12 +255,10 @@ class ServiceRuntime:
             heapq.heappush(replica.heap, (item.priority, next(self._sequence), item))
         replica.queued += 1
         replica.waiting_sum -= now
-        stats = self.stats
-        if self._only is not None:
-            if replica.queued > stats.max_waiting:
-                stats.max_waiting = replica.queued
-        else:
-            stats.max_waiting = max(stats.max_waiting, self.waiting())
+        if self._only is None:
+            self._update_maxima()
+        elif replica.queued > self.stats.max_waiting:
+            self.stats.max_waiting = replica.queued
 
     # ------------------------------------------------------------------ service
 
@@ -269,31 +272,28 @@ class ServiceRuntime:
         """`item` has a worker now: a visitor starts its hold, a fresh job its steps, and a
         resumed async job goes on. (A job is queued at its own station only when fresh, or
         when async, and async jobs never visit: so `visit_hold` is None for every job here.)"""
-        stats = self.stats
         hold = item.visit_hold
-        if hold is not None:
+        if hold is None:
+            job: Job = item  # type: ignore[assignment]  # (not a visitor: a job)
+            if job.releases_worker:
+                cast(AsyncJob, job).holding = True
+                if job.index:  # it has run steps before: it comes back from its calls
+                    job.resumed()
+                    return
+            waited = now - job.arrival_time
+        else:
             waited = now - item.visit_arrival
-            if waited > 0.0:
-                stats.waited += 1
-                stats.waiting_time.record(waited)
-            else:
-                stats.immediate += 1
-            item.callbacks = self._visit_wakeup
-            self._schedule(item, NORMAL, hold.sample())
-            return
-        job: Job = item  # type: ignore[assignment]  # (not a visitor: a job)
-        if job.releases_worker:
-            cast(AsyncJob, job).holding = True
-            if job.index:  # it has run steps before: it comes back from its calls
-                job.resumed()
-                return
-        waited = now - job.arrival_time
+        stats = self.stats
         if waited > 0.0:
             stats.waited += 1
             stats.waiting_time.record(waited)
         else:
             stats.immediate += 1
-        job.advance()
+        if hold is None:
+            job.advance()
+        else:
+            item.callbacks = self._visit_wakeup
+            self._schedule(item, NORMAL, hold.sample())
 
     def _visit_ended(self, visitor: Visitor) -> None:
         """A visitor's hold is over: free the worker, then the visitor goes on."""
