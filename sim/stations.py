@@ -306,27 +306,11 @@ class ServiceRuntime:
         replica = visitor.visit_replica
         replica.present -= 1
         replica.present_sum += now
-        fifo = replica.fifo
-        if not replica.queued:  # (`_free_worker` when no one waits, in place)
+        if replica.queued:
+            self._free_worker(replica, now)
+        else:  # (`_free_worker` when no one waits, in place)
             replica.busy -= 1
             replica.busy_sum += now
-        elif fifo is not None and fifo[0].visit_hold is not None:
-            # (`_free_worker` and `_serve` for a visitor next in line, in place)
-            successor = fifo.popleft()
-            hold = successor.visit_hold
-            assert hold is not None
-            replica.queued -= 1
-            replica.waiting_sum += now
-            waited = now - successor.visit_arrival
-            if waited > 0.0:
-                stats.waited += 1
-                stats.waiting_time.record(waited)
-            else:
-                stats.immediate += 1
-            successor.callbacks = self._visit_wakeup
-            self._schedule(successor, NORMAL, hold.sample())
-        else:
-            self._free_worker(replica, now)
         visitor.advance()
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
