@@ -529,5 +529,25 @@ def block_sampler(
     if isinstance(dist, Constant):
         value = dist.value
         return lambda: value
-    blocks = iter(lambda: dist.sample(rng, block_size).tolist(), None)
+    return draws_in_blocks(lambda size: dist.sample(rng, size), block_size)
+
+
+BLOCK_SIZE = 4096
+"""Draws made at once by `draws_in_blocks` (one numpy call per block, not per draw)."""
+
+
+def draws_in_blocks(
+    draw_block: Callable[[int], Any], block_size: int = BLOCK_SIZE
+) -> Callable[[], float]:
+    """A zero-argument callable giving one draw per call, taken in order from the arrays
+    ``draw_block(block_size)``, ``draw_block(block_size)``, ... (drawn when needed).
+
+    This is how every stream of the engine draws: one numpy call per block, and per draw
+    only the `__next__` of an iterator (no Python frame).
+
+    >>> draw = draws_in_blocks(lambda size: np.arange(size), block_size=2)
+    >>> [draw() for _ in range(5)]
+    [0, 1, 0, 1, 0]
+    """
+    blocks = iter(lambda: draw_block(block_size).tolist(), None)
     return itertools.chain.from_iterable(blocks).__next__

@@ -1,7 +1,8 @@
 """The architecture as a directed graph: who calls, publishes to and consumes from whom.
 
 `topology_graph(scenario)` is pure (no drawing) so that tests and tools can inspect it;
-`sim.plots.topology` draws it. Node identifiers follow the names of the results document:
+`sim.presentation.plots.topology` draws it. Node identifiers follow the names of the
+results document:
 
 - a flow (external client) is ``flow:NAME`` (``:`` cannot occur in a scenario name, so a flow
   never collides with the service or topic of the same name), ``kind="flow"``, with

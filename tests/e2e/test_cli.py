@@ -1,4 +1,4 @@
-"""End-to-end tests of the `archsim` command, run in-process through `sim.cli.main`."""
+"""End-to-end tests of the `archsim` command, run in-process through `sim.presentation.cli.main`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from sim.cli import main
+from sim.presentation.cli import main
 
 pytestmark = pytest.mark.e2e
 
@@ -170,7 +170,7 @@ def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
 
 def test_console_script_is_installed(small: Path) -> None:
     completed = subprocess.run(
-        [sys.executable, "-m", "sim.cli", "validate", str(small)],
+        [sys.executable, "-m", "sim.presentation.cli", "validate", str(small)],
         capture_output=True,
         text=True,
         check=False,

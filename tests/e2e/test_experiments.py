@@ -12,10 +12,10 @@ import yaml
 
 from models import load_scenario
 from sim import simulate
-from sim.cli import main
-from sim.compare import compare
-from sim.results import t_interval
-from sim.sweep import parse_values, sweep
+from sim.experiments.comparison import compare
+from sim.experiments.results import t_interval
+from sim.experiments.sweep import parse_values, sweep
+from sim.presentation.cli import main
 
 pytestmark = pytest.mark.e2e
 

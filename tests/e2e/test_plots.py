@@ -1,4 +1,4 @@
-"""End-to-end tests of the figures (`sim.plots`) on short real simulations.
+"""End-to-end tests of the figures (`sim.presentation.plots`) on short real simulations.
 
 Each figure function must return a matplotlib Figure with labelled axes and something drawn
 on them, draw into a given `ax` when asked, and `save_run_figures` must write PNG files.
@@ -20,7 +20,7 @@ from matplotlib.figure import Figure
 from models import load_scenario
 from models.schema import Scenario
 from sim import Results, plots, simulate
-from sim.sweep import sweep
+from sim.experiments.sweep import sweep
 
 pytestmark = pytest.mark.e2e
 
@@ -192,5 +192,5 @@ def test_save_run_figures_writes_pngs(scenario: Scenario, results: Results, tmp_
 
 
 def test_importing_sim_and_plots_does_not_import_matplotlib() -> None:
-    code = "import sys, sim, sim.plots; assert 'matplotlib' not in sys.modules"
+    code = "import sys, sim, sim.presentation.plots; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)

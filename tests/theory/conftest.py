@@ -11,7 +11,7 @@ deviation across replications. A check passes when
 4 SE being a ~99.9% two-sided band for a Student t with 19-29 degrees of freedom (so a suite
 of ~100 checks fails spuriously about once in ten runs of different seeds; the seeds are
 fixed, so it is reproducible). Percentiles are read from a log histogram whose buckets are
-0.27% wide (`sim.metrics`, the reported value is a bucket's geometric midpoint), hence the
+0.27% wide (`sim.engine.metrics`, the reported value is a bucket's geometric midpoint), hence the
 extra 0.5% of theory. Every check also asserts that 4 SE < 5% of theory (the test's *power*):
 a run so short that its noise would hide a 5% error is a failing test, not a passing one.
 """

@@ -24,7 +24,7 @@ import pytest
 import models.theory as theory
 from models import load_scenario
 from sim import simulate
-from sim.results import Results
+from sim.experiments.results import Results
 
 pytestmark = pytest.mark.theory
 

@@ -1,4 +1,4 @@
-"""The fast path of calls (a caller's frame visits a leaf operation, no job; `sim.runtime`)
+"""The fast path of calls (a caller's frame visits a leaf operation, no job; `sim.engine.jobs`)
 must give the same results as the general path (every call a job), for every feature that
 touches it: queue disciplines, waiting-room drops, balancing over replicas, call
 probabilities, parallel branches, closed clients, warm-up, async callers and topic handlers.
@@ -21,7 +21,7 @@ from models import load_scenario
 from models.loading import variant_names
 from models.schema import Scenario
 from sim.engine import Replication
-from sim.steps import LeafCallStep
+from sim.engine.steps import LeafCallStep
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
 
@@ -137,7 +137,8 @@ def assert_same(fast: Any, general: Any, path: str = "") -> None:
 
 def leaf_calls(replication: Replication) -> int:
     """How many compiled steps of operations and flow bodies are leaf visits (top level)."""
-    lists = [*replication._operations.values(), *(f.body for f in replication.flows.values())]
+    operations = replication.compiler.operations.values()
+    lists = [*operations, *(flow.body for flow in replication.flows.values())]
     return sum(isinstance(step, LeafCallStep) for steps in lists for step in steps)
 
 

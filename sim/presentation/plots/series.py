@@ -11,14 +11,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from sim.plots._common import WARMUP_COLOR, new_axes, place_legend, time_unit
+from sim.presentation.plots._common import WARMUP_COLOR, new_axes, place_legend, time_unit
 
 if TYPE_CHECKING:
     import pandas as pd
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from sim.results import Results
+    from sim.experiments.results import Results
 
 DEFAULT_METRIC = {"service": "queue_length", "group": "lag", "partition": "lag"}
 # metric -> (y label, title, scale to the label's unit)

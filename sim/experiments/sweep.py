@@ -24,9 +24,9 @@ from models.errors import Problem
 from models.loading import apply_override
 from models.schema import Scenario
 from sim.engine import run_replication
-from sim.executors import run_tasks
-from sim.experiment import replication_count, results_of
-from sim.results import Results
+from sim.experiments.executors import run_tasks
+from sim.experiments.results import Results
+from sim.experiments.simulation import replication_count, results_of
 
 KNEE_FACTOR = 2.0
 SATURATION_SHORTFALL = 0.02

@@ -1,9 +1,7 @@
-"""Flows: where requests come from (open arrivals or closed clients) and what they report.
+"""Flows: a class of traffic that makes requests, runs their body and records the outcome.
 
-An open flow generates arrivals by a renewal process (Poisson, constant, any interarrival
-distribution). A closed flow has `clients` that each issue a request, wait for its response,
-think for `think_time`, and issue the next one. The external client runs the flow's body
-without contention.
+The external client runs the flow's body without contention. Where the requests come from
+(open arrivals or closed clients) is `sim.engine.arrivals`.
 
 Counting (DESIGN §3): a flow counts the requests that arrive after warm-up (a cohort), so that
 arrived = completed + dropped + failed + in flight holds exactly at the end of the run.
@@ -11,20 +9,13 @@ arrived = completed + dropped + failed + in flight holds exactly at the end of t
 
 from __future__ import annotations
 
-import bisect
-import math
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
 
 import simpy
-from simpy.events import NORMAL
 
-from sim.metrics import FLUSH_SIZE, Tally
-from sim.runtime import CompiledStep, Frame, Job, Outcome, Request
-
-if TYPE_CHECKING:
-    from sim.stations import ServiceRuntime
-    from sim.steps import HoldStep
+from sim.engine.jobs import CompiledStep, Frame, Hold, Job, Outcome, Request
+from sim.engine.metrics import FLUSH_SIZE, Tally
+from sim.engine.steps import CallTarget
 
 
 class FlowStats:
@@ -66,9 +57,9 @@ class FlowRuntime:
         self.body: Sequence[CompiledStep] = ()  # set once the operations are compiled
         # A flow whose body is one plain call to its entry submits straight to the service
         # (the same behaviour without the client's job: this is the hot path of most flows).
-        self.entry: tuple[ServiceRuntime, Sequence[CompiledStep]] | None = None
+        self.entry: tuple[CallTarget, Sequence[CompiledStep]] | None = None
         # A flow whose body is one plain call to a leaf operation: the request visits it.
-        self.entry_visit: tuple[ServiceRuntime, HoldStep] | None = None
+        self.entry_visit: tuple[CallTarget, Hold] | None = None
         self.stats = FlowStats()
         self.in_flight = 0
         self.interval_responses: list[float] = []  # successful responses since the last sample
@@ -145,103 +136,3 @@ class FlowRuntime:
 
 def _no_reply(_job: Job, _outcome: Outcome) -> None:
     """The external client's job replies to nobody."""
-
-
-class OpenArrivals:
-    """A renewal arrival process: the next arrival after a sampled interarrival time.
-
-    The source is its own wake-up event on simpy's calendar, as a frame is (`sim.runtime`).
-    """
-
-    __slots__ = ("_wakeup", "callbacks", "flow", "interarrival", "schedule")
-
-    _ok = True  # as a simpy event: a wake-up always succeeds
-
-    def __init__(
-        self, env: simpy.Environment, flow: FlowRuntime, interarrival: Callable[[], float]
-    ) -> None:
-        self.schedule: Callable[..., None] = env.schedule
-        self.flow = flow
-        self.interarrival = interarrival
-        self._wakeup = [self._arrival]
-        self.callbacks = self._wakeup
-
-    def start(self) -> None:
-        """Schedule the first arrival (one interarrival time after time zero)."""
-        self.schedule(self, NORMAL, self.interarrival())
-
-    def _arrival(self, _event: object) -> None:
-        self.callbacks = self._wakeup  # simpy cleared them when it called them
-        self.schedule(self, NORMAL, self.interarrival())
-        self.flow.arrive()
-
-
-class ClosedClients:
-    """`clients` users, each alternating think time and one request at a time."""
-
-    def __init__(
-        self,
-        env: simpy.Environment,
-        flow: FlowRuntime,
-        clients: int,
-        think_time: Callable[[], float],
-    ) -> None:
-        self.env = env
-        self.flow = flow
-        self.clients = clients
-        self.think_time = think_time
-        flow.on_response = self._think
-
-    def start(self) -> None:
-        """Every client starts by thinking."""
-        for _ in range(self.clients):
-            self._think()
-
-    def _think(self) -> None:
-        self.env.timeout(self.think_time()).callbacks.append(self.flow.arrive)
-
-
-class ProfileArrivals:
-    """Poisson arrivals whose rate is piecewise constant: `changes` = [(time, rate), ...].
-
-    The next arrival is found by inverting the integrated rate: with E ~ Exp(1), it is the
-    time t at which the integral of the rate from now to t reaches E (exact for a
-    non-homogeneous Poisson process; Ross, "Simulation", §5.5).
-    """
-
-    def __init__(
-        self,
-        env: simpy.Environment,
-        flow: FlowRuntime,
-        changes: Sequence[tuple[float, float]],
-        unit_exponential: Callable[[], float],
-    ) -> None:
-        self.env = env
-        self.flow = flow
-        self.starts = [start for start, _ in changes]
-        self.rates = [rate for _, rate in changes]
-        self.unit_exponential = unit_exponential
-
-    def start(self) -> None:
-        """Schedule the first arrival."""
-        self._schedule(0.0)
-
-    def _schedule(self, now: float) -> None:
-        remaining = self.unit_exponential()
-        segment = bisect.bisect_right(self.starts, now) - 1
-        time = now
-        while True:
-            rate = self.rates[segment]
-            end = self.starts[segment + 1] if segment + 1 < len(self.starts) else math.inf
-            if rate > 0 and time + remaining / rate <= end:
-                self.env.timeout(time + remaining / rate - now).callbacks.append(self._arrival)
-                return
-            if end == math.inf:
-                return  # the rate stays 0 forever: no more arrivals
-            remaining -= rate * (end - time)
-            time = end
-            segment += 1
-
-    def _arrival(self, _event: object) -> None:
-        self._schedule(self.env.now)
-        self.flow.arrive()

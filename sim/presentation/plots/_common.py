@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from sim.results import Results
+    from sim.experiments.results import Results
 
 MILLISECONDS = 1000.0
 LATENCY_STATISTICS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")

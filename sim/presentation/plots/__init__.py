@@ -13,10 +13,10 @@ so importing `sim` stays light.
 - `save_run_figures`: the usual PNG files of a run.
 """
 
-from sim.plots.architecture import topology
-from sim.plots.latency import comparison_bars, latency_cdf, latency_curve
-from sim.plots.run import png_bytes, run_figures, save_run_figures
-from sim.plots.series import backlog_over_time, latency_over_time, throughput_over_time
+from sim.presentation.plots.architecture import topology
+from sim.presentation.plots.latency import comparison_bars, latency_cdf, latency_curve
+from sim.presentation.plots.run import png_bytes, run_figures, save_run_figures
+from sim.presentation.plots.series import backlog_over_time, latency_over_time, throughput_over_time
 
 __all__ = [
     "backlog_over_time",

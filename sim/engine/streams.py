@@ -12,12 +12,11 @@ the replication index and a hash of that name with numpy's SeedSequence, so that
 from __future__ import annotations
 
 import hashlib
-import itertools
 from collections.abc import Callable
 
 import numpy as np
 
-UNIFORM_BLOCK = 4096
+from models.distributions import Distribution, block_sampler, draws_in_blocks
 
 
 class Streams:
@@ -36,6 +35,8 @@ class Streams:
 
     def uniform(self, name: str) -> Callable[[], float]:
         """A fast source of U(0,1) floats for `name`, drawn in numpy blocks."""
-        rng = self.generator(name)
-        blocks = iter(lambda: rng.random(UNIFORM_BLOCK).tolist(), None)
-        return itertools.chain.from_iterable(blocks).__next__
+        return draws_in_blocks(self.generator(name).random)
+
+    def sampler(self, distribution: Distribution, name: str) -> Callable[[], float]:
+        """A fast source of draws of `distribution` for `name`, drawn in numpy blocks."""
+        return block_sampler(distribution, self.generator(name))

@@ -6,14 +6,14 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sim.plots.architecture import topology
-from sim.plots.series import backlog_over_time, latency_over_time, throughput_over_time
+from sim.presentation.plots.architecture import topology
+from sim.presentation.plots.series import backlog_over_time, latency_over_time, throughput_over_time
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from models.schema import Scenario
-    from sim.results import Results
+    from sim.experiments.results import Results
 
 DPI = 120
 

@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from sim.diagnostics import overload_warnings
+from sim.experiments.diagnostics import overload_warnings
 
 CONFIDENCE = 0.95
 
@@ -93,7 +93,7 @@ class Results:
 
     def timeseries(self) -> pd.DataFrame:
         """Long-format time series of every replication: replication, time, kind, entity,
-        metric, value (see `sim.timeseries`)."""
+        metric, value (see `sim.engine.timeseries`)."""
         frames = [
             pd.DataFrame(columns).assign(replication=index)
             for index, columns in enumerate(self.series)

@@ -1,7 +1,7 @@
 """Running a scenario: independent replications, in process or on any executor.
 
 Replication i of a scenario with seed s always draws the same random numbers (see
-`sim.streams`), so results are identical whatever executor runs them and in whatever order.
+`sim.engine.streams`), so results are identical whatever executor runs them and in whatever order.
 """
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from typing import Any
 
 from models.schema import Scenario
 from sim.engine import run_replication
-from sim.executors import run_tasks
-from sim.results import Results
+from sim.experiments.executors import run_tasks
+from sim.experiments.results import Results
 
 
 def replication_count(scenario: Scenario, replications: int | None) -> int:

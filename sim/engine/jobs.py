@@ -23,12 +23,7 @@ one `Timeout` object per hold, the engine's most frequent event.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from sim.stations import Replica, ServiceRuntime
-    from sim.steps import HoldStep
-    from sim.workload import FlowRuntime
+from typing import Any, Protocol
 
 Outcome = str | None  # None = success; otherwise why it failed ("dropped", "timeout")
 
@@ -38,6 +33,33 @@ class CompiledStep(Protocol):
 
     def run(self, frame: Frame) -> None:
         """Start the step in `frame`."""
+
+
+class Hold(Protocol):
+    """A `work` or `delay` step as a visitor sees it (`sim.engine.steps.HoldStep`)."""
+
+    sample: Callable[[], float]
+    """Draw the duration of one hold (seconds)."""
+
+
+class Station(Protocol):
+    """What a job needs of the service it runs at (`sim.engine.stations.ServiceRuntime`)."""
+
+    def release(self, job: AsyncJob) -> None:
+        """Take back the worker of `job`, which waits for replies (non-blocking calls)."""
+
+    def reacquire(self, job: AsyncJob) -> None:
+        """Give `job` a worker again (now, or when one is free)."""
+
+
+class FlowSink(Protocol):
+    """What a request reports to its flow (`sim.engine.flows.FlowRuntime`)."""
+
+    def respond(self, request: Request, outcome: Outcome) -> None:
+        """The client has the response to `request` (success if `outcome` is None)."""
+
+    def completed(self, request: Request, now: float) -> None:
+        """The last work caused by `request` has ended."""
 
 
 class Request:
@@ -62,11 +84,11 @@ class Request:
 
     _ok = True  # as a simpy event (see `Frame`)
     callbacks: list[Callable[[Any], None]]  # (shared by every visitor of a station)
-    visit_hold: HoldStep | None
+    visit_hold: Hold | None
     visit_arrival: float
-    visit_replica: Replica
+    visit_replica: Any  # the station's replica that serves the visit
 
-    def __init__(self, flow: FlowRuntime, arrival_time: float, measured: bool, priority: int):
+    def __init__(self, flow: FlowSink, arrival_time: float, measured: bool, priority: int):
         self.flow = flow
         self.arrival_time = arrival_time
         self.measured = measured
@@ -104,9 +126,9 @@ class Frame:
     )
 
     callbacks: list[Callable[[Any], None]]  # set before each wake-up (module docstring)
-    visit_hold: HoldStep | None  # while the frame visits a leaf operation (module docstring)
+    visit_hold: Hold | None  # while the frame visits a leaf operation (module docstring)
     visit_arrival: float
-    visit_replica: Replica
+    visit_replica: Any  # the station's replica that serves the visit
     _ok = True  # as a simpy event (module docstring): a wake-up always succeeds
     root = False  # True only for a job: the operation's own frame
 
@@ -170,7 +192,7 @@ class Job(Frame):
     def __init__(
         self,
         request: Request,
-        service: ServiceRuntime | None,
+        service: Station | None,
         steps: Sequence[CompiledStep],
         on_end: Callable[[Frame, Outcome], None],
         on_reply: Callable[[Job, Outcome], None],
@@ -186,7 +208,7 @@ class Job(Frame):
         self.caller = caller
         self.arrival_time = 0.0
         self.replica: Any = None
-        self.visit_hold: HoldStep | None = None  # None: queued at a station as a job
+        self.visit_hold: Hold | None = None  # None: queued at a station as a job
 
     def call_started(self) -> None:
         """A frame of this job starts waiting for a synchronous reply (the worker is kept)."""
@@ -220,7 +242,7 @@ class AsyncJob(Job):
     def __init__(
         self,
         request: Request,
-        service: ServiceRuntime,
+        service: Station,
         steps: Sequence[CompiledStep],
         on_end: Callable[[Frame, Outcome], None],
         on_reply: Callable[[Job, Outcome], None],

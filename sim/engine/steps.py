@@ -4,7 +4,7 @@ Each class turns one step of the scenario language (DESIGN §2) into behaviour:
 `work`/`delay` hold the server for a sampled time; `call` submits a job to another service and
 continues on its reply (with timeout and retries); `branch` runs one option at random;
 `parallel` forks frames of the same job and joins them. Random draws come from the stream
-named by the step's YAML path (see `sim.streams`).
+named by the step's YAML path (see `sim.engine.streams`).
 """
 
 from __future__ import annotations
@@ -13,16 +13,47 @@ import bisect
 import functools
 import itertools
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 import simpy
 from simpy.events import NORMAL
 
-from sim.runtime import CompiledStep, Frame, Job, Outcome, continue_caller, reply_to_caller
+from sim.engine.jobs import (
+    CompiledStep,
+    Frame,
+    Hold,
+    Job,
+    Outcome,
+    Request,
+    continue_caller,
+    reply_to_caller,
+)
 
-if TYPE_CHECKING:
-    from sim.stations import ServiceRuntime
-    from sim.topics import TopicRuntime
+
+class CallTarget(Protocol):
+    """What a call needs of the called service (`sim.engine.stations.ServiceRuntime`)."""
+
+    def new_job(
+        self,
+        request: Request,
+        operation: Sequence[CompiledStep],
+        on_reply: Callable[[Job, Outcome], None],
+        caller: Frame | None = None,
+    ) -> Job:
+        """A job that runs `operation` at this service for `request`."""
+
+    def submit(self, job: Job) -> None:
+        """`job` arrives: it starts, waits, or is dropped."""
+
+    def visit(self, hold: Hold, visitor: Frame | Request) -> None:
+        """`visitor` is served for one `hold` without a job (a leaf call)."""
+
+
+class Publisher(Protocol):
+    """What a publish step needs of a topic (`sim.engine.topics.TopicRuntime`)."""
+
+    def publish(self, request: Request, key: str | int | None) -> None:
+        """Publish one message caused by `request` now."""
 
 
 class HoldStep:
@@ -40,7 +71,7 @@ class HoldStep:
         self.final = False  # set by the compiler once the step's position is known
 
     def run(self, frame: Frame) -> None:
-        """Put the frame on the calendar as its own wake-up (see `sim.runtime`)."""
+        """Put the frame on the calendar as its own wake-up (see `sim.engine.jobs`)."""
         frame.callbacks = [frame.finish if self.final else frame.advance]
         self.schedule(frame, NORMAL, self.sample())
 
@@ -66,7 +97,7 @@ class CallStep:
     def __init__(
         self,
         env: simpy.Environment,
-        service: ServiceRuntime,
+        service: CallTarget,
         operation: Sequence[CompiledStep],
         probability: float,
         timeout: float | None,
@@ -114,7 +145,7 @@ class LeafCallStep:
 
     def __init__(
         self,
-        service: ServiceRuntime,
+        service: CallTarget,
         hold: HoldStep,
         probability: float,
         uniform: Callable[[], float],
@@ -253,7 +284,7 @@ class PublishStep:
 
     def __init__(
         self,
-        topic: TopicRuntime,
+        topic: Publisher,
         probability: float,
         count: int,
         key: str | int | None,

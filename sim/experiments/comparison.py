@@ -1,7 +1,7 @@
 """Comparing candidate topologies: variants and/or files, with common random numbers.
 
 Every candidate runs with the same seed and replication indices. Random streams are keyed by
-the component's YAML path (see `sim.streams`), so components the candidates share draw the
+the component's YAML path (see `sim.engine.streams`), so components the candidates share draw the
 same numbers, and the paired differences (candidate - baseline, replication by replication)
 have much smaller confidence intervals than the difference of two independent runs
 (Law, "Simulation Modeling and Analysis", §11.2, common random numbers and paired-t).
@@ -15,9 +15,9 @@ from typing import Any
 
 from models.schema import Scenario
 from sim.engine import run_replication
-from sim.executors import run_tasks
-from sim.experiment import replication_count, results_of
-from sim.results import Results, t_interval
+from sim.experiments.executors import run_tasks
+from sim.experiments.results import Results, t_interval
+from sim.experiments.simulation import replication_count, results_of
 
 # The statistics compared for each flow: (label, path in a flow's results, better when)
 FLOW_METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (

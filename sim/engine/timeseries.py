@@ -9,12 +9,14 @@ Stored in long format: (time, kind, entity, metric, value).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
 
 import numpy as np
+import simpy
 
-if TYPE_CHECKING:
-    from sim.engine import Replication
+from sim.engine.flows import FlowRuntime
+from sim.engine.stations import ServiceRuntime
+from sim.engine.topics import TopicRuntime
 
 Row = tuple[float, str, str, str, float]
 
@@ -22,29 +24,40 @@ Row = tuple[float, str, str, str, float]
 class TimeSeriesSampler:
     """Records the state of every service, consumer group and flow at a fixed interval."""
 
-    def __init__(self, replication: Replication, interval: float) -> None:
-        self.replication = replication
+    def __init__(
+        self,
+        env: simpy.Environment,
+        end: float,
+        interval: float,
+        services: Mapping[str, ServiceRuntime],
+        topics: Mapping[str, TopicRuntime],
+        flows: Mapping[str, FlowRuntime],
+    ) -> None:
+        self.env = env
+        self.end = end
         self.interval = interval
+        self.services = services
+        self.topics = topics
+        self.flows = flows
         self.rows: list[Row] = []
-        self._busy_area = {name: 0.0 for name in replication.services}
+        self._busy_area = {name: 0.0 for name in services}
         self._group_busy_area: dict[tuple[str, str], float] = {}
         self._last_time = 0.0
 
     def start(self) -> None:
         """Take the first sample one interval after time 0."""
-        self.replication.env.timeout(self.interval).callbacks.append(self._sample)
+        self.env.timeout(self.interval).callbacks.append(self._sample)
 
     def finish(self) -> None:
         """Take the last sample at the end of the run (simpy stops before events at `end`)."""
-        if self.replication.end - self._last_time > 1e-9 * self.interval:
+        if self.end - self._last_time > 1e-9 * self.interval:
             self._sample(None)
 
     def _sample(self, _event: object) -> None:
-        replication = self.replication
-        now = replication.env.now
+        now = self.env.now
         elapsed = now - self._last_time
         rows = self.rows
-        for name, service in replication.services.items():
+        for name, service in self.services.items():
             rows.append((now, "service", name, "queue_length", float(service.waiting())))
             rows.append((now, "service", name, "in_system", float(service.present())))
             busy_area = service.busy_area(now)
@@ -52,7 +65,7 @@ class TimeSeriesSampler:
                 busy = (busy_area - self._busy_area[name]) / elapsed
                 rows.append((now, "service", name, "utilization", busy / service.total_workers))
             self._busy_area[name] = busy_area
-        for topic in replication.topics.values():
+        for topic in self.topics.values():
             for group in topic.groups:
                 entity = f"{topic.name}/{group.name}"
                 group.integrate(now)
@@ -64,15 +77,15 @@ class TimeSeriesSampler:
                 if group.is_log and len(group.partition_lag) > 1:
                     for partition, lag in enumerate(group.partition_lag):
                         rows.append((now, "partition", f"{entity}/{partition}", "lag", float(lag)))
-        for name, flow in replication.flows.items():
+        for name, flow in self.flows.items():
             responses = flow.interval_responses
             rows.append((now, "flow", name, "throughput", len(responses) / elapsed))
             p99 = float(np.percentile(responses, 99)) if responses else math.nan
             rows.append((now, "flow", name, "p99", p99))
             flow.interval_responses = []
         self._last_time = now
-        if now + self.interval <= replication.end + 1e-9 * self.interval:
-            replication.env.timeout(self.interval).callbacks.append(self._sample)
+        if now + self.interval <= self.end + 1e-9 * self.interval:
+            self.env.timeout(self.interval).callbacks.append(self._sample)
 
     def columns(self) -> dict[str, list[object]]:
         """The samples as columns (time, kind, entity, metric, value)."""

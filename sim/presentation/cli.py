@@ -28,16 +28,21 @@ from rich.progress import (
 
 from models import ScenarioError, analyze, load_scenario
 from models.schema import Scenario
-from sim.compare import candidates_of
-from sim.compare import compare as run_comparison
-from sim.executors import default_jobs, open_executor
-from sim.experiment import simulate
-from sim.output import write_files_atomically
-from sim.plots import comparison_bars, latency_curve, png_bytes, run_figures, topology
-from sim.prediction_report import comparisons, gap_warnings, render_prediction, theory_table
-from sim.report import render_comparison, render_results, render_sweep
-from sim.sweep import parse_values
-from sim.sweep import sweep as run_sweep
+from sim.experiments.comparison import candidates_of
+from sim.experiments.comparison import compare as run_comparison
+from sim.experiments.executors import default_jobs, open_executor
+from sim.experiments.simulation import simulate
+from sim.experiments.sweep import parse_values
+from sim.experiments.sweep import sweep as run_sweep
+from sim.presentation.files import write_files_atomically
+from sim.presentation.plots import comparison_bars, latency_curve, png_bytes, run_figures, topology
+from sim.presentation.tables import render_comparison, render_results, render_sweep
+from sim.presentation.theory_tables import (
+    comparisons,
+    gap_warnings,
+    render_prediction,
+    theory_table,
+)
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 

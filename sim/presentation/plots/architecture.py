@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from models.topology import topology_graph
-from sim.plots._common import new_axes
+from sim.presentation.plots._common import new_axes
 
 if TYPE_CHECKING:
     import networkx as nx

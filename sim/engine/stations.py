@@ -16,7 +16,7 @@ warm-up subtract the area accumulated so far. Each replica keeps its own levels;
 are their sums. Counts that follow from others are not kept: arrivals = completed + dropped
 + the change in the number present; starts = the number of waiting times recorded.
 
-The code that serves visitors (`sim.runtime`) is the engine's hot path: it is written out
+The code that serves visitors (`sim.engine.jobs`) is the engine's hot path: it is written out
 in place where a shared helper would cost a function call per request and station, and it
 reads simpy's clock as `Environment._now`, the attribute behind the `now` property in every
 simpy 4 release (pyproject pins simpy < 5), to save a property call per event.
@@ -29,19 +29,17 @@ import itertools
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from typing import Any, cast
 
+import simpy
 from simpy.events import NORMAL
 
-from sim.metrics import FLUSH_SIZE, Tally
-from sim.runtime import AsyncJob, CompiledStep, Frame, Job, Outcome, Request
+from models.schema import Service
+from sim.engine.jobs import AsyncJob, CompiledStep, Frame, Hold, Job, Outcome, Request
+from sim.engine.metrics import FLUSH_SIZE, Tally
+from sim.engine.streams import Streams
 
-Visitor = Frame | Request  # what can visit a leaf operation (see `sim.runtime`)
-
-if TYPE_CHECKING:
-    from models.schema import Service
-    from sim.engine import Replication
-    from sim.steps import HoldStep
+Visitor = Frame | Request  # what can visit a leaf operation (see `sim.engine.jobs`)
 
 
 class Replica:
@@ -113,9 +111,9 @@ class ServiceStats:
 class ServiceRuntime:
     """A service during one replication: it admits, queues, serves and releases jobs."""
 
-    def __init__(self, name: str, spec: Service, replication: Replication) -> None:
+    def __init__(self, name: str, spec: Service, env: simpy.Environment, streams: Streams) -> None:
         self.name = name
-        self.env = replication.env
+        self.env = env
         self.blocking_calls = spec.blocking_calls
         self._job_type: type[Job] = Job if spec.blocking_calls else AsyncJob
         workers = math.inf if spec.unlimited else float(spec.workers)
@@ -126,7 +124,7 @@ class ServiceRuntime:
         self.replicas = [Replica(workers * scale, capacity * scale, priority) for _ in range(count)]
         self.total_workers = workers * spec.replicas
         self._sequence = itertools.count()
-        uniform = replication.streams.uniform(f"services.{name}.balancing")
+        uniform = streams.uniform(f"services.{name}.balancing")
         self._choose = self._chooser(spec.balancing, uniform)
         self._only = self.replicas[0] if len(self.replicas) == 1 else None
         self._ended = self._operation_ended
@@ -218,10 +216,10 @@ class ServiceRuntime:
         else:
             self._enqueue(job, replica, now)
 
-    def visit(self, hold: HoldStep, visitor: Visitor) -> None:
+    def visit(self, hold: Hold, visitor: Visitor) -> None:
         """A blocking caller's call to a leaf operation (one hold step): `visitor` (the
         caller's frame, or a request at its flow's entry) queues and is served itself, with
-        no job (see `sim.runtime`). Same statistics as for a job."""
+        no job (see `sim.engine.jobs`). Same statistics as for a job."""
         now = self.env._now
         replica = self._only or self._choose()
         if replica.busy >= replica.workers and replica.queued >= replica.capacity:

@@ -10,13 +10,20 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from sim.plots._common import MILLISECONDS, document, new_axes, number, place_legend, statistic
+from sim.presentation.plots._common import (
+    MILLISECONDS,
+    document,
+    new_axes,
+    number,
+    place_legend,
+    statistic,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from sim.results import Results
+    from sim.experiments.results import Results
 
 CURVE_COLORS = {
     "mean": "tab:green",

@@ -20,18 +20,16 @@ import itertools
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
+import simpy
 
-from sim.metrics import Tally
-from sim.runtime import CompiledStep, Frame, Job, Outcome, Request
-
-if TYPE_CHECKING:
-    import simpy
-
-    from models.schema import Subscriber, Topic
-    from sim.engine import Replication
+from models.distributions import draws_in_blocks
+from models.schema import Subscriber, Topic
+from sim.engine.jobs import CompiledStep, Frame, Job, Outcome, Request
+from sim.engine.metrics import Tally
+from sim.engine.streams import Streams
 
 
 class Message:
@@ -222,38 +220,35 @@ def _no_reply(_job: Job, _outcome: Outcome) -> None:
 class TopicRuntime:
     """A topic during one replication: partitions messages and fans them out to groups."""
 
-    def __init__(self, name: str, spec: Topic, replication: Replication) -> None:
+    def __init__(self, name: str, spec: Topic, env: simpy.Environment, streams: Streams) -> None:
         self.name = name
         self.spec = spec
-        self.env: simpy.Environment = replication.env
+        self.env = env
         self.groups: list[ConsumerGroup] = []
         self.published_count = 0
         self._sequence = itertools.count()
-        streams = replication.streams
         self._uniform = streams.uniform(f"topics.{name}.partitioning")
         self._round_robin = itertools.cycle(range(spec.partitions))
-        self._key_partition = self._key_sampler(replication) if spec.keys is not None else None
+        self._key_partition = self._key_sampler(streams) if spec.keys is not None else None
         latency = spec.delivery_latency
         self._latency: Callable[[], float] | None = (
-            replication.sampler(latency, f"topics.{name}.delivery_latency")
+            streams.sampler(latency, f"topics.{name}.delivery_latency")
             if latency is not None and not (latency.mean == 0 and latency.scv == 0)
             else None
         )
 
-    def _key_sampler(self, replication: Replication) -> Callable[[], int]:
+    def _key_sampler(self, streams: Streams) -> Callable[[], int]:
         """Keys 0..count-1 with Zipf popularity (key k has weight 1/(k+1)^skew); key k goes
         to partition k mod partitions."""
         keys = self.spec.keys
         assert keys is not None
         weights = 1.0 / np.arange(1, keys.count + 1, dtype=float) ** keys.skew
         probabilities = weights / weights.sum()
-        rng = replication.streams.generator(f"topics.{self.name}.keys")
+        rng = streams.generator(f"topics.{self.name}.keys")
         partitions = self.spec.partitions
-        blocks = iter(
-            lambda: (rng.choice(keys.count, size=4096, p=probabilities) % partitions).tolist(),
-            None,
+        return draws_in_blocks(  # type: ignore[return-value]  # (integers)
+            lambda size: rng.choice(keys.count, size=size, p=probabilities) % partitions
         )
-        return itertools.chain.from_iterable(blocks).__next__
 
     def partition_for(self, key: str | int | None) -> int:
         """The partition of a new message (a fixed key hashes to a stable partition)."""

@@ -1,7 +1,7 @@
 """Where replications run: in this process, in local processes, or on a Dask cluster.
 
 Every task is a pure function of (scenario, replication index, seed), so the results are the
-same whichever executor runs them and in whatever order they finish (see `sim.streams`).
+same whichever executor runs them and in whatever order they finish (see `sim.engine.streams`).
 
 - `jobs=1`: in this process (no pickling; what tests and notebooks get by default).
 - `jobs=N`: a `concurrent.futures.ProcessPoolExecutor` with N processes.

@@ -1,0 +1,130 @@
+"""One replication of a scenario: a simpy Environment, the stations, the flows, the run.
+
+The engine is the only code that imports simpy. A replication builds a runtime object per
+service, topic and flow, compiles every operation into steps (`sim.engine.compiler`),
+starts the arrival sources, runs until warm-up + duration, and returns its measurements.
+Statistics are reset at the end of warm-up. Nothing is global: each replication owns its
+environment and its random streams.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import simpy
+
+from models import schema
+from sim.engine.arrivals import arrival_source
+from sim.engine.compiler import OperationCompiler
+from sim.engine.flows import FlowRuntime
+from sim.engine.stations import ServiceRuntime
+from sim.engine.steps import CallStep, LeafCallStep
+from sim.engine.streams import Streams
+from sim.engine.timeseries import TimeSeriesSampler
+from sim.engine.topics import ConsumerGroup, TopicRuntime
+
+Trace = list[tuple[str, str, int, int, float]]
+
+
+class Replication:
+    """One independent run of a scenario with its own environment and random streams."""
+
+    def __init__(
+        self,
+        scenario: schema.Scenario,
+        replication: int,
+        seed: int,
+        trace: Trace | None = None,
+        leaf_visits: bool = True,
+    ) -> None:
+        """Build everything; `trace`, if given, collects (topic, group, partition, message,
+        start time) for every message a consumer starts (for order checks in tests).
+        `leaf_visits=False` runs every call as a job (see `sim.engine.jobs`): the same
+        results, slower; tests use it to check the fast path against the general one."""
+        self.scenario = scenario
+        self.env = simpy.Environment()
+        self.streams = Streams(seed, replication)
+        settings = scenario.simulation
+        self.warmup = settings.warmup
+        self.end = settings.warmup + settings.duration
+        env, streams = self.env, self.streams
+        self.services = {
+            name: ServiceRuntime(name, spec, env, streams)
+            for name, spec in scenario.services.items()
+        }
+        self.topics = {
+            name: TopicRuntime(name, spec, env, streams) for name, spec in scenario.topics.items()
+        }
+        self.compiler = OperationCompiler(
+            scenario, env, streams, self.services, self.topics, leaf_visits
+        )
+        for service_name, service in scenario.services.items():
+            for operation_name in service.operations:
+                self.compiler.operation(service_name, operation_name)
+        self.flows = {
+            name: self._build_flow(name, flow) for name, flow in scenario.workload.items()
+        }
+        for topic_name, topic in scenario.topics.items():
+            for service_name, subscriber in topic.subscribers.items():
+                operation_name, _ = scenario.operation(service_name, subscriber.operation)
+                threads = scenario.services[service_name].replicas * subscriber.concurrency
+                handler = self.compiler.operation(service_name, operation_name)
+                runtime = self.topics[topic_name]
+                runtime.groups.append(
+                    ConsumerGroup(runtime, service_name, subscriber, threads, handler, trace)
+                )
+        self.timeseries = TimeSeriesSampler(
+            env,
+            self.end,
+            settings.resolved_sample_interval,
+            self.services,
+            self.topics,
+            self.flows,
+        )
+
+    def _build_flow(self, name: str, flow: schema.Flow) -> FlowRuntime:
+        """A flow's runtime with its compiled body and a started arrival source. A body that
+        is one plain call takes a shortcut (`FlowRuntime.entry` / `entry_visit`)."""
+        path = f"workload.{name}"
+        runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
+        runtime.body = self.compiler.compile(flow.body(), f"{path}.steps", blocking=True)
+        first = runtime.body[0] if len(runtime.body) == 1 else None
+        if isinstance(first, LeafCallStep) and first.probability >= 1.0:
+            runtime.entry_visit = (first.service, first.hold)
+        elif isinstance(first, CallStep) and first.probability >= 1.0 and first.plain:
+            runtime.entry = (first.service, first.operation)
+        arrival_source(flow, runtime, self.env, self.streams, path).start()
+        return runtime
+
+    # ------------------------------------------------------------------ running
+
+    def run(self) -> dict[str, Any]:
+        """Run to the end of the measured period and return this replication's statistics."""
+        if self.warmup > 0:
+            self.env.timeout(self.warmup).callbacks.append(self._end_warmup)
+        self.timeseries.start()
+        self.env.run(until=self.end)
+        self.timeseries.finish()
+        duration = self.end - self.warmup
+        return {
+            "flows": {name: flow.summary(duration) for name, flow in self.flows.items()},
+            "services": {
+                name: service.summary(self.end, duration) for name, service in self.services.items()
+            },
+            "topics": {
+                name: topic.summary(self.end, duration) for name, topic in self.topics.items()
+            },
+            "timeseries": self.timeseries.columns(),
+        }
+
+    def _end_warmup(self, _event: object) -> None:
+        now = self.env.now
+        for service in self.services.values():
+            service.reset(now)
+        for topic in self.topics.values():
+            topic.reset(now)
+
+
+def run_replication(scenario: schema.Scenario, replication: int, seed: int) -> dict[str, Any]:
+    """Run replication number `replication` of `scenario` (a pure, picklable entry point)."""
+    return Replication(scenario, replication, seed).run()

@@ -1,0 +1,1 @@
+"""Experiments: replications on any executor, sweeps, comparisons, and their results."""

@@ -1,0 +1,1 @@
+"""What a person sees: terminal tables, figures, result files and the `archsim` command."""
