@@ -1,6 +1,6 @@
 """The scenario form of distributions: the pydantic field type and its JSON Schema.
 
-A distribution is written as a mapping with one key, the family (DESIGN §2), e.g.
+A distribution is written as a mapping with one key, the family (docs/scenario-language.md), e.g.
 ``{gamma: {mean: 4ms, cv: 0.5}}``. `DistributionField` parses it (one pydantic model per
 family, unknown keys are errors) into a `models.distributions.Distribution`, writes it back
 with `to_spec()`, and describes every family in the JSON Schema.
@@ -251,7 +251,7 @@ _SPECS: dict[str, type[_Spec]] = {
     "empirical": EmpiricalSpec,
 }
 FAMILIES: tuple[str, ...] = tuple(_SPECS)
-"""Every family name, in the order of DESIGN §2."""
+"""Every family name, in the order of docs/scenario-language.md."""
 
 
 def _family_of(value: Any) -> str | None:

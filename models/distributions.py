@@ -1,4 +1,5 @@
-"""Random times (DESIGN §2 "Distributions"): their mean and SCV, and sampling in numpy blocks.
+"""Random times (docs/scenario-language.md, "Distributions"): their mean and SCV, and sampling in
+numpy blocks.
 
 A scenario writes a distribution as a mapping with one key, the family; every time parameter
 may carry a unit. Each family is a frozen dataclass in seconds that knows its `mean`,

@@ -1,4 +1,4 @@
-"""The scenario language as pydantic models (DESIGN §2): what an architecture is.
+"""The scenario language as pydantic models (docs/scenario-language.md): what an architecture is.
 
 Every model forbids unknown keys. Times are normalised to seconds and rates to per second by
 the field types of `models.units`; distributions are parsed by `models.distributions`.

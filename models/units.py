@@ -1,7 +1,8 @@
 """Times and rates as a scenario writes them, normalised to seconds and to per second.
 
 A number is already in the base unit (seconds, or events per second). A string may carry a
-unit (DESIGN §2): times ``250us``, ``5ms``, ``2s``, ``1.5min``, ``1h`` (also ``ns`` and
+unit (docs/scenario-language.md): times ``250us``, ``5ms``, ``2s``, ``1.5min``, ``1h`` (also ``ns``
+and
 ``µs``), rates ``200/s``, ``12000/min``, ``3/ms``, ``10/h``. Blanks between the number and
 the unit are allowed. The decimal value is scaled exactly and then rounded once to a float,
 so ``"0.1ms"`` gives the same float as ``0.0001``.

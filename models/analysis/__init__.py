@@ -1,4 +1,4 @@
-"""Queueing-theory prediction of a scenario: `analyze(scenario)` -> the DESIGN §3 document.
+"""Queueing-theory prediction of a scenario: `analyze(scenario)` -> the docs/results.md document.
 
 The same scenario the simulator runs is read as a queueing network with the simulator's
 semantics (see docs/analysis.md for every formula, its assumptions and its source):
@@ -168,7 +168,7 @@ def _storm_report(scenario: Scenario, message: str) -> dict[str, Any]:
 
 
 def analyze(scenario: Scenario) -> dict[str, Any]:
-    """Predict `scenario` by queueing theory: the DESIGN §3 document of predicted means.
+    """Predict `scenario` by queueing theory: the docs/results.md document of predicted means.
 
     Each flow, service and consumer group carries `method` and `exact`; the top level has
     the `bottleneck` (the first resource to saturate as the load grows) and `warnings`

@@ -1,7 +1,8 @@
 """One operation, step by step: what it calls and publishes, how long it holds its server,
 how long it takes, and how likely it fails — given what is known about the stations.
 
-Semantics follow the simulator (DESIGN §2): `work` and `delay` hold the server; a `call`
+Semantics follow the simulator (docs/scenario-language.md): `work` and `delay` hold the server; a
+`call`
 holds it until the reply when calls block (thread-per-request; consumer threads always
 block), and releases it otherwise, queueing for a worker again when the reply comes (a call
 that is the operation's last step needs no worker again); `publish` takes no time; a

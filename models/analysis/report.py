@@ -1,4 +1,4 @@
-"""The prediction as a results document (DESIGN §3): plain JSON-able values only.
+"""The prediction as a results document (docs/results.md): plain JSON-able values only.
 
 Every entity says which model produced it (`method`) and whether its means are exact for
 the simulator's semantics (`exact`). A station without steady state is reported with

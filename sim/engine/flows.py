@@ -3,7 +3,7 @@
 The external client runs the flow's body without contention. Where the requests come from
 (open arrivals or closed clients) is `sim.engine.arrivals`.
 
-Counting (DESIGN §3): a flow counts the requests that arrive after warm-up (a cohort), so that
+Counting (docs/results.md): a flow counts the requests that arrive after warm-up (a cohort), so that
 arrived = completed + dropped + failed + in flight holds exactly at the end of the run.
 """
 
@@ -120,7 +120,7 @@ class FlowRuntime:
             self.stats.completion_time.record(now - request.arrival_time)
 
     def summary(self, duration: float) -> dict[str, object]:
-        """The flow's statistics in the shape of DESIGN §3."""
+        """The flow's statistics in the shape of docs/results.md."""
         stats = self.stats
         return {
             "arrived": stats.arrived,

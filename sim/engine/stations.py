@@ -81,7 +81,7 @@ class Replica:
 
 
 class ServiceStats:
-    """What a service reports (DESIGN §3), counted from `since` (the end of warm-up).
+    """What a service reports (docs/results.md), counted from `since` (the end of warm-up).
 
     The areas under the three levels (waiting, present, busy) and the number present at
     `since` are kept, so that the measured period's figures are differences.
@@ -358,7 +358,7 @@ class ServiceRuntime:
     # ------------------------------------------------------------------ results
 
     def summary(self, now: float, duration: float) -> dict[str, object]:
-        """The service's statistics in the shape of DESIGN §3."""
+        """The service's statistics in the shape of docs/results.md."""
         stats = self.stats
         stats.flush()
         elapsed = now - stats.since

@@ -1,6 +1,6 @@
 """Compiled steps: the body of an operation, ready to run on simpy callbacks.
 
-Each class turns one step of the scenario language (DESIGN §2) into behaviour:
+Each class turns one step of the scenario language (docs/scenario-language.md) into behaviour:
 `work`/`delay` hold the server for a sampled time; `call` submits a job to another service and
 continues on its reply (with timeout and retries); `branch` runs one option at random;
 `parallel` forks frames of the same job and joins them. Random draws come from the stream

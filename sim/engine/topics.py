@@ -56,7 +56,7 @@ class Consumer:
 
 
 class GroupStats:
-    """What a consumer group reports (DESIGN §3), counted from the end of warm-up."""
+    """What a consumer group reports (docs/results.md), counted from the end of warm-up."""
 
     def __init__(self, now: float, lag: int, busy: int, partition_lags: Sequence[int]) -> None:
         self.since = now
@@ -190,7 +190,7 @@ class ConsumerGroup:
     # ------------------------------------------------------------------ results
 
     def summary(self, now: float, duration: float) -> dict[str, Any]:
-        """The group's statistics in the shape of DESIGN §3."""
+        """The group's statistics in the shape of docs/results.md."""
         self.integrate(now)
         stats = self.stats
         elapsed = now - stats.since
@@ -286,7 +286,7 @@ class TopicRuntime:
             group.reset(now)
 
     def summary(self, now: float, duration: float) -> dict[str, Any]:
-        """The topic's statistics in the shape of DESIGN §3."""
+        """The topic's statistics in the shape of docs/results.md."""
         return {
             "published": self.published_count,
             "groups": {group.name: group.summary(now, duration) for group in self.groups},

@@ -119,7 +119,7 @@ class Comparison:
         return pick(scored)[1]
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"baseline", "candidates", "differences", "winners"}`` (DESIGN §3)."""
+        """``{"baseline", "candidates", "differences", "winners"}`` (docs/results.md)."""
         return {
             "baseline": self.baseline,
             "candidates": {name: results.to_dict() for name, results in self.candidates.items()},

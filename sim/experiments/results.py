@@ -105,7 +105,7 @@ class Results:
         return pd.concat(frames, ignore_index=True)[names]
 
     def to_dict(self) -> dict[str, Any]:
-        """The results in the JSON contract of DESIGN §3 (non-finite numbers as null)."""
+        """The results in the JSON contract of docs/results.md (non-finite numbers as null)."""
         document = {
             "scenario": self.scenario,
             "variant": self.variant,
@@ -118,7 +118,7 @@ class Results:
         return _json_safe(document)  # type: ignore[no-any-return]
 
     def to_json(self, indent: int | None = 2) -> str:
-        """The results as a JSON document (DESIGN §3)."""
+        """The results as a JSON document (docs/results.md)."""
         return json.dumps(self.to_dict(), indent=indent)
 
     def to_dataframe(self) -> pd.DataFrame:

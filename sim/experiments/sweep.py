@@ -96,7 +96,7 @@ class SweepResults:
         return predicted
 
     def to_dict(self) -> dict[str, Any]:
-        """``{"parameter", "points": [{"value", "results"}], "landmarks"}`` (DESIGN §3)."""
+        """``{"parameter", "points": [{"value", "results"}], "landmarks"}`` (docs/results.md)."""
         return {
             "parameter": self.parameter,
             "points": [

@@ -1,6 +1,6 @@
 """The `archsim` command: a thin layer that builds, calls, formats and returns an exit code.
 
-This is the only code that touches argv, stdout and exit codes. Exit codes (DESIGN §4):
+This is the only code that touches argv, stdout and exit codes. Exit codes (docs/cli.md):
 0 ok, 2 bad input (the message names the file, the YAML path and what is wrong), 1 internal
 error. A bad scenario never produces a traceback.
 """

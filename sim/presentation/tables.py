@@ -134,7 +134,7 @@ def groups_table(document: dict[str, Any]) -> Table:
 
 
 def render_results(document: dict[str, Any], console: Console) -> None:
-    """Print a results document (DESIGN §3) as tables."""
+    """Print a results document (docs/results.md) as tables."""
     settings = document["settings"]
     variant = f" [variant {document['variant']}]" if document.get("variant") else ""
     header = Text.assemble(

@@ -124,7 +124,7 @@ def agrees() -> Callable[..., Agreement]:
 @pytest.fixture
 def replications_of() -> Callable[..., list[dict[str, Any]]]:
     """`replications_of(document)`: simulate a scenario dict with the replications and seed
-    of its `simulation` section; the raw per-replication dictionaries (DESIGN §3 shape)."""
+    of its `simulation` section; the raw per-replication dictionaries (docs/results.md shape)."""
 
     def run(document: dict[str, Any]) -> list[dict[str, Any]]:
         return simulate(load_scenario(document)).replications

@@ -90,7 +90,8 @@ def test_synchronous_call_holds_the_callers_worker(agrees, replications_of, stat
     Var[S] = 0.4^2 + 0.6^2 = 0.52 (SCV 0.52).
     Formula: Pollaczek-Khinchine Wq = rho E[S] (1 + cs^2) / (2 (1 - rho)) with
     rho = lambda E[S] = 0.6 (Kleinrock 1975 Vol. 1, sec. 5.6); A's response time and the
-    flow's is Wq + E[S]; A's utilization (a worker held during a call is busy, DESIGN §2) is
+    flow's is Wq + E[S]; A's utilization (a worker held during a call is busy,
+    docs/scenario-language.md) is
     rho, B's is lambda E[S_B]; L = lambda (Wq + E[S]) at A, and Little's law
     L = X W holds at A (Little 1961).
     Tolerance: 4 SE over 20 replications (Little's ratio: + 0.2% for edge effects).
@@ -146,7 +147,8 @@ def test_non_blocking_call_makes_a_tandem_of_mm1_queues(agrees, replications_of,
 
     `front` (1 worker, Exp(mean 0.4 s), `blocking_calls: false`) calls `back` (1 worker,
     Exp(mean 0.6 s)) as its last step, so front's worker is busy only for its own work and the
-    reply needs no worker (DESIGN §2; tail call). Front is M/M/1 (rho 0.4); its departures
+    reply needs no worker (docs/scenario-language.md; tail call). Front is M/M/1 (rho 0.4); its
+    departures
     are Poisson (Burke 1956), so back is M/M/1 (rho 0.6) too: an open Jackson tandem.
     Formula: W_i = 1 / (mu_i - lambda), Wq_i = rho_i W_i, P(wait)_i = rho_i; the flow's mean
     response (and front's, which includes the call) is W_front + W_back (Jackson 1957;

@@ -298,7 +298,8 @@ def keyed_scenario() -> dict[str, Any]:
 
 
 def test_same_seed_gives_identical_results_and_timeseries() -> None:
-    """Reproducibility (DESIGN §5): the same scenario and seed give byte-identical JSON and
+    """Reproducibility (docs/architecture.md): the same scenario and seed give byte-identical JSON
+    and
     identical time series, also when replications run on an executor; another seed differs."""
     scenario = load_scenario(keyed_scenario())
     first = simulate(scenario, replications=3, seed=42)

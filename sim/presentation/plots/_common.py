@@ -44,7 +44,7 @@ def root_figure(ax: Axes) -> Figure:
 
 
 def document(results: Results | Mapping[str, Any]) -> Mapping[str, Any]:
-    """The results document of DESIGN §3, from a `Results` or the document itself."""
+    """The results document of docs/results.md, from a `Results` or the document itself."""
     if isinstance(results, Mapping):
         return results
     return results.to_dict()
