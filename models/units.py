@@ -1,11 +1,10 @@
 """Times and rates as a scenario writes them, normalised to seconds and to per second.
 
 A number is already in the base unit (seconds, or events per second). A string may carry a
-unit (docs/scenario-language.md): times ``250us``, ``5ms``, ``2s``, ``1.5min``, ``1h`` (also ``ns``
-and
-``µs``), rates ``200/s``, ``12000/min``, ``3/ms``, ``10/h``. Blanks between the number and
-the unit are allowed. The decimal value is scaled exactly and then rounded once to a float,
-so ``"0.1ms"`` gives the same float as ``0.0001``.
+unit (docs/scenario-language.md): times ``250us``, ``5ms``, ``2s``, ``1.5min``, ``1h`` (also
+``ns`` and ``µs``), rates ``200/s``, ``12000/min``, ``3/ms``, ``10/h``. Blanks between the
+number and the unit are allowed. The decimal value is scaled exactly and then rounded once to
+a float, so ``"0.1ms"`` gives the same float as ``0.0001``.
 
 >>> parse_duration("250us"), parse_duration("1.5min"), parse_duration(2)
 (0.00025, 90.0, 2.0)
