@@ -5,6 +5,6 @@ measurements; `run_replication` is the same as a pure, picklable function. See
 docs/architecture.md for the life of a request and of a message through these modules.
 """
 
-from sim.engine.replication import Replication, run_replication
+from sim.engine.replication import Replication, ReplicationRun, run_replication
 
-__all__ = ["Replication", "run_replication"]
+__all__ = ["Replication", "ReplicationRun", "run_replication"]

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 
 import simpy
 
+from models.results import FlowResults
 from sim.engine.jobs import CompiledStep, Frame, Hold, Job, Outcome, Request
 from sim.engine.metrics import FLUSH_SIZE, Tally
 from sim.engine.steps import CallTarget
@@ -119,19 +120,19 @@ class FlowRuntime:
         if request.measured and request.outcome is None:
             self.stats.completion_time.record(now - request.arrival_time)
 
-    def summary(self, duration: float) -> dict[str, object]:
-        """The flow's statistics in the shape of docs/results.md."""
+    def summary(self, duration: float) -> FlowResults:
+        """The flow's statistics (docs/results.md) over the measured `duration`."""
         stats = self.stats
-        return {
-            "arrived": stats.arrived,
-            "completed": stats.completed,
-            "dropped": stats.dropped,
-            "failed": stats.failed,
-            "in_flight": self.in_flight,
-            "throughput": stats.completed / duration,
-            "response_time": stats.response_time.summary(),
-            "completion_time": stats.completion_time.summary(),
-        }
+        return FlowResults(
+            arrived=stats.arrived,
+            completed=stats.completed,
+            dropped=stats.dropped,
+            failed=stats.failed,
+            in_flight=self.in_flight,
+            throughput=stats.completed / duration,
+            response_time=stats.response_time.summary(),
+            completion_time=stats.completion_time.summary(),
+        )
 
 
 def _no_reply(_job: Job, _outcome: Outcome) -> None:

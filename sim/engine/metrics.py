@@ -1,10 +1,10 @@
-"""The two kinds of statistic of one replication, kept apart (as salabim's Monitor does).
+"""Tallies: the statistics of values observed one per event (latencies).
 
-- `Tally`: one value per event (a latency). Mean and max are exact; percentiles come from a
-  log-bucketed histogram of fixed size, so memory stays bounded however long the run.
-- `Level`: a piecewise-constant quantity (queue length, busy servers), averaged over time.
-
-Both are reset at the end of warm-up; everything reported counts from then on.
+A `Tally`'s mean and max are exact; its percentiles come from a log-bucketed histogram of
+fixed size, so memory stays bounded however long the run. The other kind of statistic,
+levels averaged over time (queue length, busy servers, lag), is kept by its owner as signed
+time sums (see `sim.engine.stations`). Both restart at the end of warm-up; everything
+reported counts from then on.
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
+
+from models.results import Latency
 
 PERCENTILES: dict[str, float] = {"p50": 0.50, "p90": 0.90, "p95": 0.95, "p99": 0.99, "p999": 0.999}
 SMALLEST_TIME = 1e-9  # values below this count as zero (seconds)
@@ -35,7 +37,7 @@ class Tally:
     >>> for value in [0.0, 1.0, 2.0, 3.0]:
     ...     tally.add(value)
     >>> summary = tally.summary()
-    >>> summary["mean"], summary["max"], round(summary["p50"], 2)
+    >>> summary.mean, summary.max, round(summary.p50, 2)
     (1.5, 3.0, 1.0)
     """
 
@@ -94,53 +96,10 @@ class Tally:
         midpoint = SMALLEST_TIME * 2.0 ** ((bucket + 0.5) / BUCKETS_PER_DOUBLING)
         return float(min(midpoint, self.maximum))
 
-    def summary(self) -> dict[str, float]:
+    def summary(self) -> Latency:
         """mean, p50, p90, p95, p99, p999 and max (NaN when nothing was observed)."""
         self.flush()
         if self.count == 0:
-            return {"mean": math.nan, **{key: math.nan for key in PERCENTILES}, "max": math.nan}
-        result = {"mean": self.total / self.count}
-        result.update({key: self.percentile(q) for key, q in PERCENTILES.items()})
-        result["max"] = self.maximum
-        return result
-
-
-class Level:
-    """A time-weighted quantity: its time average, maximum and current value.
-
-    The owner calls `set(now, value)` on every change; `mean(now)` integrates up to `now`.
-
-    >>> level = Level()
-    >>> level.set(1.0, 2)
-    >>> level.set(3.0, 0)
-    >>> level.mean(4.0), level.maximum
-    (1.0, 2)
-    """
-
-    __slots__ = ("_area", "_last_change", "_start", "maximum", "value")
-
-    def __init__(self, now: float = 0.0, value: int = 0) -> None:
-        self._start = now
-        self._last_change = now
-        self._area = 0.0
-        self.value = value
-        self.maximum = value
-
-    def set(self, now: float, value: int) -> None:
-        """The quantity changes to `value` at time `now`."""
-        self._area += self.value * (now - self._last_change)
-        self._last_change = now
-        self.value = value
-        if value > self.maximum:
-            self.maximum = value
-
-    def reset(self, now: float) -> None:
-        """Start averaging afresh at `now`, keeping the current value."""
-        self.__init__(now, self.value)  # type: ignore[misc]
-
-    def mean(self, now: float) -> float:
-        """Time average from the last reset up to `now`."""
-        elapsed = now - self._start
-        if elapsed <= 0:
-            return float(self.value)
-        return (self._area + self.value * (now - self._last_change)) / elapsed
+            return Latency(mean=math.nan, **{key: math.nan for key in PERCENTILES}, max=math.nan)
+        percentiles = {key: self.percentile(q) for key, q in PERCENTILES.items()}
+        return Latency(mean=self.total / self.count, **percentiles, max=self.maximum)

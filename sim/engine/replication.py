@@ -9,21 +9,31 @@ environment and its random streams.
 
 from __future__ import annotations
 
-from typing import Any
+from dataclasses import dataclass
 
 import simpy
 
 from models import schema
+from models.results import Measurements
 from sim.engine.arrivals import arrival_source
 from sim.engine.compiler import OperationCompiler
 from sim.engine.flows import FlowRuntime
 from sim.engine.stations import ServiceRuntime
 from sim.engine.steps import CallStep, LeafCallStep
 from sim.engine.streams import Streams
-from sim.engine.timeseries import TimeSeriesSampler
+from sim.engine.timeseries import TimeSeriesColumns, TimeSeriesSampler
 from sim.engine.topics import ConsumerGroup, TopicRuntime
 
 Trace = list[tuple[str, str, int, int, float]]
+
+
+@dataclass
+class ReplicationRun:
+    """What one replication gives: its statistics and its time series (columns time, kind,
+    entity, metric, value; see `sim.engine.timeseries`)."""
+
+    measurements: Measurements
+    timeseries: TimeSeriesColumns
 
 
 class Replication:
@@ -98,24 +108,23 @@ class Replication:
 
     # ------------------------------------------------------------------ running
 
-    def run(self) -> dict[str, Any]:
-        """Run to the end of the measured period and return this replication's statistics."""
+    def run(self) -> ReplicationRun:
+        """Run to the end of the measured period; this replication's statistics and time
+        series."""
         if self.warmup > 0:
             self.env.timeout(self.warmup).callbacks.append(self._end_warmup)
         self.timeseries.start()
         self.env.run(until=self.end)
         self.timeseries.finish()
         duration = self.end - self.warmup
-        return {
-            "flows": {name: flow.summary(duration) for name, flow in self.flows.items()},
-            "services": {
+        measurements = Measurements(
+            flows={name: flow.summary(duration) for name, flow in self.flows.items()},
+            services={
                 name: service.summary(self.end, duration) for name, service in self.services.items()
             },
-            "topics": {
-                name: topic.summary(self.end, duration) for name, topic in self.topics.items()
-            },
-            "timeseries": self.timeseries.columns(),
-        }
+            topics={name: topic.summary(self.end, duration) for name, topic in self.topics.items()},
+        )
+        return ReplicationRun(measurements, self.timeseries.columns())
 
     def _end_warmup(self, _event: object) -> None:
         now = self.env.now
@@ -125,6 +134,6 @@ class Replication:
             topic.reset(now)
 
 
-def run_replication(scenario: schema.Scenario, replication: int, seed: int) -> dict[str, Any]:
+def run_replication(scenario: schema.Scenario, replication: int, seed: int) -> ReplicationRun:
     """Run replication number `replication` of `scenario` (a pure, picklable entry point)."""
     return Replication(scenario, replication, seed).run()

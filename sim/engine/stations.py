@@ -34,6 +34,7 @@ from typing import Any, cast
 import simpy
 from simpy.events import NORMAL
 
+from models.results import Backlog, QueueLength, ServiceResults
 from models.schema import Service
 from sim.engine.jobs import AsyncJob, CompiledStep, Frame, Hold, Job, Outcome, Request
 from sim.engine.metrics import FLUSH_SIZE, Tally
@@ -357,8 +358,8 @@ class ServiceRuntime:
 
     # ------------------------------------------------------------------ results
 
-    def summary(self, now: float, duration: float) -> dict[str, object]:
-        """The service's statistics in the shape of docs/results.md."""
+    def summary(self, now: float, duration: float) -> ServiceResults:
+        """The service's statistics (docs/results.md) from the end of warm-up to `now`."""
         stats = self.stats
         stats.flush()
         elapsed = now - stats.since
@@ -370,19 +371,15 @@ class ServiceRuntime:
         started = stats.waiting_time.count
         busy_mean = busy / elapsed
         utilization = busy_mean / self.total_workers if math.isfinite(self.total_workers) else None
-        return {
-            "arrival_rate": arrivals / duration,
-            "throughput": stats.completed / duration,
-            "utilization": utilization,
-            "dropped": stats.dropped,
-            "loss_probability": stats.dropped / arrivals if arrivals else 0.0,
-            "p_wait": stats.waited / started if started else 0.0,
-            "queue_length": {"mean": waiting / elapsed, "max": stats.max_waiting},
-            "in_system": {
-                "mean": present / elapsed,
-                "max": stats.max_present,
-                "final": present_now,
-            },
-            "waiting_time": stats.waiting_time.summary(),
-            "response_time": stats.response_time.summary(),
-        }
+        return ServiceResults(
+            arrival_rate=arrivals / duration,
+            throughput=stats.completed / duration,
+            utilization=utilization,
+            dropped=stats.dropped,
+            loss_probability=stats.dropped / arrivals if arrivals else 0.0,
+            p_wait=stats.waited / started if started else 0.0,
+            queue_length=QueueLength(mean=waiting / elapsed, max=stats.max_waiting),
+            in_system=Backlog(mean=present / elapsed, max=stats.max_present, final=present_now),
+            waiting_time=stats.waiting_time.summary(),
+            response_time=stats.response_time.summary(),
+        )

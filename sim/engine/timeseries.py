@@ -19,6 +19,7 @@ from sim.engine.stations import ServiceRuntime
 from sim.engine.topics import TopicRuntime
 
 Row = tuple[float, str, str, str, float]
+TimeSeriesColumns = dict[str, list[object]]
 
 
 class TimeSeriesSampler:
@@ -87,7 +88,7 @@ class TimeSeriesSampler:
         if now + self.interval <= self.end + 1e-9 * self.interval:
             self.env.timeout(self.interval).callbacks.append(self._sample)
 
-    def columns(self) -> dict[str, list[object]]:
+    def columns(self) -> TimeSeriesColumns:
         """The samples as columns (time, kind, entity, metric, value)."""
         names = ("time", "kind", "entity", "metric", "value")
         return {name: [row[index] for row in self.rows] for index, name in enumerate(names)}

@@ -20,12 +20,12 @@ import itertools
 import zlib
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import Any
 
 import numpy as np
 import simpy
 
 from models.distributions import draws_in_blocks
+from models.results import Backlog, GroupResults, TopicResults
 from models.schema import Subscriber, Topic
 from sim.engine.jobs import CompiledStep, Frame, Job, Outcome, Request
 from sim.engine.metrics import Tally
@@ -189,22 +189,22 @@ class ConsumerGroup:
 
     # ------------------------------------------------------------------ results
 
-    def summary(self, now: float, duration: float) -> dict[str, Any]:
-        """The group's statistics in the shape of docs/results.md."""
+    def summary(self, now: float, duration: float) -> GroupResults:
+        """The group's statistics (docs/results.md) from the end of warm-up to `now`."""
         self.integrate(now)
         stats = self.stats
         elapsed = now - stats.since
-        return {
-            "received": stats.received,
-            "consumed": stats.consumed,
-            "throughput": stats.consumed / duration,
-            "utilization": stats.area_busy / elapsed / self.threads,
-            "p_wait": stats.waited / stats.started if stats.started else 0.0,
-            "lag": {"mean": stats.area_lag / elapsed, "max": stats.max_lag, "final": self.lag},
-            "max_partition_lag": stats.max_partition_lag,
-            "waiting_time": stats.waiting_time.summary(),
-            "sojourn_time": stats.sojourn_time.summary(),
-        }
+        return GroupResults(
+            received=stats.received,
+            consumed=stats.consumed,
+            throughput=stats.consumed / duration,
+            utilization=stats.area_busy / elapsed / self.threads,
+            p_wait=stats.waited / stats.started if stats.started else 0.0,
+            lag=Backlog(mean=stats.area_lag / elapsed, max=stats.max_lag, final=self.lag),
+            max_partition_lag=stats.max_partition_lag,
+            waiting_time=stats.waiting_time.summary(),
+            sojourn_time=stats.sojourn_time.summary(),
+        )
 
 
 def _handled(frame: Frame, _outcome: Outcome) -> None:
@@ -285,12 +285,12 @@ class TopicRuntime:
         for group in self.groups:
             group.reset(now)
 
-    def summary(self, now: float, duration: float) -> dict[str, Any]:
-        """The topic's statistics in the shape of docs/results.md."""
-        return {
-            "published": self.published_count,
-            "groups": {group.name: group.summary(now, duration) for group in self.groups},
-        }
+    def summary(self, now: float, duration: float) -> TopicResults:
+        """The topic's statistics (docs/results.md) from the end of warm-up to `now`."""
+        return TopicResults(
+            published=self.published_count,
+            groups={group.name: group.summary(now, duration) for group in self.groups},
+        )
 
 
 class _Delivery:

@@ -9,45 +9,41 @@ have much smaller confidence intervals than the difference of two independent ru
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.results import FlowResults, Measurements
 from models.schema import Scenario
-from sim.engine import run_replication
-from sim.experiments.executors import run_tasks
-from sim.experiments.results import Results, t_interval
-from sim.experiments.simulation import replication_count, results_of
+from sim.experiments.results import Results
+from sim.experiments.simulation import replication_count, run_all
+from sim.experiments.statistics import t_interval
 
-# The statistics compared for each flow: (label, path in a flow's results, better when)
-FLOW_METRICS: tuple[tuple[str, tuple[str, ...], str], ...] = (
-    ("p99", ("response_time", "p99"), "lower"),
-    ("mean", ("response_time", "mean"), "lower"),
-    ("completion_mean", ("completion_time", "mean"), "lower"),
-    ("throughput", ("throughput",), "higher"),
+FlowMetric = Callable[[FlowResults], float | None]
+
+# The statistics compared for each flow: (label, how to read it, better when)
+FLOW_METRICS: tuple[tuple[str, FlowMetric, str], ...] = (
+    ("p99", lambda flow: flow.response_time.p99, "lower"),
+    ("mean", lambda flow: flow.response_time.mean, "lower"),
+    ("completion_mean", lambda flow: flow.completion_time.mean, "lower"),
+    ("throughput", lambda flow: flow.throughput, "higher"),
 )
 
 
-def backlog(replication: dict[str, Any]) -> float:
-    """Everything waiting in a replication: service queues plus consumer lag (time-averaged)."""
-    total = sum(service["queue_length"]["mean"] for service in replication["services"].values())
-    for topic in replication.get("topics", {}).values():
-        total += sum(group["lag"]["mean"] for group in topic["groups"].values())
+def backlog(measurements: Measurements) -> float:
+    """Everything waiting: service queues plus consumer lag (time-averaged)."""
+    total = sum(service.queue_length.mean or 0.0 for service in measurements.services.values())
+    for topic in measurements.topics.values():
+        total += sum(group.lag.mean or 0.0 for group in topic.groups.values())
     return float(total)
 
 
-def _dig(values: dict[str, Any], path: tuple[str, ...]) -> float | None:
-    node: Any = values
-    for key in path:
-        node = node.get(key) if isinstance(node, dict) else None
-    return float(node) if isinstance(node, int | float) else None
-
-
-def _flow_metric(flow: str, path: tuple[str, ...]) -> Callable[[dict[str, Any]], float | None]:
-    def value_of(document: dict[str, Any]) -> float | None:
-        return _dig(document["flows"].get(flow, {}), path)
-
-    return value_of
+def _flow_value(measurements: Measurements, flow: str, metric: FlowMetric) -> float | None:
+    """`metric` of `flow` in `measurements` (None if the flow or the value is missing)."""
+    results = measurements.flows.get(flow)
+    value = metric(results) if results is not None else None
+    return float(value) if value is not None else None
 
 
 def paired_difference(
@@ -80,7 +76,7 @@ class Comparison:
 
     def __post_init__(self) -> None:
         base = self.candidates[self.baseline].replications
-        flows = list(self.candidates[self.baseline].to_dict()["flows"])
+        flows = list(self.candidates[self.baseline].flows)
         for name, results in self.candidates.items():
             if name == self.baseline:
                 continue
@@ -89,10 +85,10 @@ class Comparison:
             for flow in flows:
                 per_flow[flow] = {
                     label: paired_difference(
-                        [_dig(run["flows"].get(flow, {}), path) for run in runs],
-                        [_dig(run["flows"][flow], path) for run in base],
+                        [_flow_value(run, flow, metric) for run in runs],
+                        [_flow_value(run, flow, metric) for run in base],
                     )
-                    for label, path, _ in FLOW_METRICS
+                    for label, metric, _ in FLOW_METRICS
                 }
             self.differences[name] = {
                 "flows": per_flow,
@@ -102,16 +98,17 @@ class Comparison:
             }
         for flow in flows:
             self.winners[flow] = {
-                label: self._best(_flow_metric(flow, path), better)
-                for label, path, better in FLOW_METRICS
+                label: self._best(functools.partial(_flow_value, flow=flow, metric=metric), better)
+                for label, metric, better in FLOW_METRICS
             }
         self.winners["backlog"] = self._best(backlog, "lower")
 
-    def _best(self, value_of: Callable[[dict[str, Any]], float | None], better: str) -> str | None:
+    def _best(self, value_of: Callable[[Measurements], float | None], better: str) -> str | None:
+        """The candidate whose aggregate `value_of` is lowest (or highest)."""
         scored = [
             (value, name)
             for name, results in self.candidates.items()
-            if (value := value_of(results.to_dict())) is not None
+            if (value := value_of(results)) is not None
         ]
         if not scored:
             return None
@@ -160,12 +157,6 @@ def compare(
     first = next(iter(named.values()))
     count = replication_count(first, replications)
     base_seed = seed if seed is not None else first.simulation.seed
-    arguments = [
-        (scenario, index, base_seed) for scenario in named.values() for index in range(count)
-    ]
-    runs = run_tasks(run_replication, arguments, executor, progress)
-    results = {
-        name: results_of(scenario, base_seed, runs[position * count : (position + 1) * count])
-        for position, (name, scenario) in enumerate(named.items())
-    }
-    return Comparison(baseline=baseline or next(iter(named)), candidates=results)
+    results = run_all(list(named.values()), count, base_seed, executor, progress)
+    candidates = dict(zip(named, results, strict=True))
+    return Comparison(baseline=baseline or next(iter(named)), candidates=candidates)

@@ -10,7 +10,7 @@ changes by a few times its mean; an unstable one's by a fixed fraction of all ar
 
 from __future__ import annotations
 
-from typing import Any
+from models.results import Measurements
 
 GROWTH_FRACTION = 0.02  # backlog growth, as a fraction of the arrivals, that flags overload
 GROWTH_MINIMUM = 30.0  # ... and at least this many requests or messages
@@ -20,23 +20,22 @@ def _unstable(arrived: float, growth: float) -> bool:
     return growth > max(GROWTH_MINIMUM, GROWTH_FRACTION * arrived)
 
 
-def overload_warnings(summary: dict[str, Any], duration: float) -> list[str]:
+def overload_warnings(summary: Measurements, duration: float) -> list[str]:
     """Warnings for every service and consumer group whose backlog grew steadily."""
     warnings = []
-    for name, service in summary.get("services", {}).items():
-        arrived = (service["arrival_rate"] or 0.0) * duration
-        growth = arrived - (service["dropped"] or 0.0) - (service["throughput"] or 0.0) * duration
+    for name, service in summary.services.items():
+        arrived = service.arrival_rate * duration
+        growth = arrived - service.dropped - service.throughput * duration
         if _unstable(arrived, growth):
             warnings.append(
                 f"service '{name}' cannot keep up: its backlog grew by {growth:,.0f} requests "
                 f"in {duration:g} s (about {growth / duration:.3g}/s more arrive than it "
                 f"completes); the system is unstable and its latencies grow with the run length"
             )
-    for topic_name, topic in summary.get("topics", {}).items():
-        for group_name, group in topic["groups"].items():
-            arrived = group["received"] or 0.0
-            growth = arrived - (group["consumed"] or 0.0)
-            if _unstable(arrived, growth):
+    for topic_name, topic in summary.topics.items():
+        for group_name, group in topic.groups.items():
+            growth = group.received - group.consumed
+            if _unstable(group.received, growth):
                 warnings.append(
                     f"consumer group '{group_name}' on topic '{topic_name}' cannot keep up: its "
                     f"lag grew by {growth:,.0f} messages in {duration:g} s (about "

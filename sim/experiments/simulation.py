@@ -1,16 +1,18 @@
 """Running a scenario: independent replications, in process or on any executor.
 
 Replication i of a scenario with seed s always draws the same random numbers (see
-`sim.engine.streams`), so results are identical whatever executor runs them and in whatever order.
+`sim.engine.streams`), so results are identical whatever executor runs them and in whatever
+order.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
+from models.results import Settings
 from models.schema import Scenario
-from sim.engine import run_replication
+from sim.engine import ReplicationRun, run_replication
 from sim.experiments.executors import run_tasks
 from sim.experiments.results import Results
 
@@ -23,20 +25,32 @@ def replication_count(scenario: Scenario, replications: int | None) -> int:
     return count
 
 
-def results_of(scenario: Scenario, seed: int, runs: list[dict[str, Any]]) -> Results:
-    """Wrap the raw replications of `scenario` into `Results`."""
-    settings = scenario.simulation
-    return Results(
-        scenario=scenario.name,
-        variant=scenario.variant_name,
-        settings={
-            "duration": settings.duration,
-            "warmup": settings.warmup,
-            "replications": len(runs),
-            "seed": seed,
-        },
-        replications=runs,
+def results_of(scenario: Scenario, seed: int, runs: Sequence[ReplicationRun]) -> Results:
+    """The results of the replications `runs` of `scenario`."""
+    settings = Settings(
+        duration=scenario.simulation.duration,
+        warmup=scenario.simulation.warmup,
+        replications=len(runs),
+        seed=seed,
     )
+    return Results.of_runs(scenario.name, scenario.variant_name, settings, runs)
+
+
+def run_all(
+    scenarios: Sequence[Scenario],
+    count: int,
+    seed: int,
+    executor: Any = None,
+    progress: Callable[[int], None] | None = None,
+) -> list[Results]:
+    """`count` replications of each of `scenarios`, all given to the executor at once, with
+    the same seed and replication indices (common random numbers across scenarios)."""
+    arguments = [(scenario, index, seed) for scenario in scenarios for index in range(count)]
+    runs = run_tasks(run_replication, arguments, executor, progress)
+    return [
+        results_of(scenario, seed, runs[position * count : (position + 1) * count])
+        for position, scenario in enumerate(scenarios)
+    ]
 
 
 def simulate(
@@ -55,6 +69,4 @@ def simulate(
     """
     count = replication_count(scenario, replications)
     base_seed = seed if seed is not None else scenario.simulation.seed
-    arguments = [(scenario, index, base_seed) for index in range(count)]
-    runs = run_tasks(run_replication, arguments, executor, progress)
-    return results_of(scenario, base_seed, runs)
+    return run_all([scenario], count, base_seed, executor, progress)[0]

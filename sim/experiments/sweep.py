@@ -23,10 +23,8 @@ from models import ScenarioError, load_scenario
 from models.errors import Problem
 from models.loading import apply_override
 from models.schema import Scenario
-from sim.engine import run_replication
-from sim.experiments.executors import run_tasks
 from sim.experiments.results import Results
-from sim.experiments.simulation import replication_count, results_of
+from sim.experiments.simulation import replication_count, run_all
 
 KNEE_FACTOR = 2.0
 SATURATION_SHORTFALL = 0.02
@@ -109,7 +107,7 @@ class SweepResults:
 
     def flows(self) -> list[str]:
         """The names of the scenario's flows."""
-        return list(self.points[0].to_dict()["flows"]) if self.points else []
+        return list(self.points[0].flows) if self.points else []
 
     def to_dataframe(self) -> pd.DataFrame:
         """Tidy table: one row per (value, kind, entity, metric, statistic)."""
@@ -122,9 +120,7 @@ class SweepResults:
 
     def landmarks(self, flow: str) -> dict[str, Any]:
         """The knee and the saturation point of `flow` (None when not reached)."""
-        means = [
-            results.to_dict()["flows"][flow]["response_time"]["mean"] for results in self.points
-        ]
+        means = [results.flows[flow].response_time.mean for results in self.points]
         knee = None
         first = means[0] if means else None
         if first is not None and first > 0:
@@ -134,12 +130,10 @@ class SweepResults:
                     break
         saturation = None
         for value, results in zip(self.values, self.points, strict=True):
-            document = results.to_dict()
-            flow_stats = document["flows"][flow]
-            arrived = flow_stats["arrived"] or 0.0
-            completed = flow_stats["completed"] or 0.0
+            flow_results = results.flows[flow]
+            arrived, completed = flow_results.arrived, flow_results.completed
             short = arrived > 0 and completed < (1 - SATURATION_SHORTFALL) * arrived
-            if document["warnings"] or short:
+            if results.warnings or short:
                 saturation = value
                 break
         return {"knee": knee, "saturation": saturation}
@@ -158,10 +152,5 @@ def sweep(
     count = replication_count(scenario, replications)
     base_seed = seed if seed is not None else scenario.simulation.seed
     points = [scenario_at(scenario, parameter, value) for value in values]
-    arguments = [(point, index, base_seed) for point in points for index in range(count)]
-    runs = run_tasks(run_replication, arguments, executor, progress)
-    results = [
-        results_of(point, base_seed, runs[position * count : (position + 1) * count])
-        for position, point in enumerate(points)
-    ]
+    results = run_all(points, count, base_seed, executor, progress)
     return SweepResults(parameter=parameter, values=list(values), points=results, scenarios=points)

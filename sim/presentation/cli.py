@@ -139,7 +139,7 @@ def run(
         typer.echo(json.dumps(document, indent=2))
     else:
         console = _stdout()
-        render_results(document, console)
+        render_results(results, console)
         rows = comparisons(document, analyze(scenario))
         if rows:
             console.print(theory_table(rows))
@@ -178,16 +178,15 @@ def compare(
         comparison = run_comparison(named, replications, seed, executor=executor, progress=advance)
     document = comparison.to_dict()
     if out is not None:
-        candidates = document["candidates"]
         files: dict[str, str | bytes] = {"comparison.json": json.dumps(document, indent=2)}
         for metric in ("p99", "mean"):
-            figure = comparison_bars(candidates, metric=metric)
+            figure = comparison_bars(comparison.candidates, metric=metric)
             files[f"comparison_{metric}.png"] = png_bytes(figure)
         write_files_atomically(out, files)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        render_comparison(document, _stdout())
+        render_comparison(comparison, _stdout())
 
 
 @app.command()
@@ -229,13 +228,13 @@ def sweep(
             "sweep.csv": results.to_dataframe().to_csv(index=False),
         }
         for flow in results.flows():
-            figure = latency_curve(document, flow, prediction=results.predictions(flow))
+            figure = latency_curve(results, flow, prediction=results.predictions(flow))
             files[f"latency_{flow}.png"] = png_bytes(figure)
         write_files_atomically(out, files)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        render_sweep(document, _stdout())
+        render_sweep(results, _stdout())
 
 
 @app.command(name="analyze")

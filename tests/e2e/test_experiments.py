@@ -13,7 +13,7 @@ import yaml
 from models import load_scenario
 from sim import simulate
 from sim.experiments.comparison import compare
-from sim.experiments.results import t_interval
+from sim.experiments.statistics import t_interval
 from sim.experiments.sweep import parse_values, sweep
 from sim.presentation.cli import main
 
@@ -122,8 +122,8 @@ def test_comparison_uses_common_random_numbers() -> None:
     paired = faster["backlog"]["ci95"]
     base_runs = comparison.candidates["base"].replications
     independent = simulate(named["faster-worker"], seed=99).replications
-    lags = [run["topics"]["jobs"]["groups"]["worker"]["lag"]["mean"] for run in independent]
-    base_lags = [run["topics"]["jobs"]["groups"]["worker"]["lag"]["mean"] for run in base_runs]
+    lags = [run.topics["jobs"].groups["worker"].lag.mean for run in independent]
+    base_lags = [run.topics["jobs"].groups["worker"].lag.mean for run in base_runs]
     unpaired = t_interval([a - b for a, b in zip(lags, base_lags, strict=True)])
     assert unpaired is not None
     assert paired[1] - paired[0] < unpaired[1] - unpaired[0]

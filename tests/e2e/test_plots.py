@@ -83,9 +83,7 @@ def assert_readable(figure: Any, *, ylabel: bool = True) -> None:
 
 def test_latency_curve_of_a_sweep(scenario: Scenario) -> None:
     swept = sweep(scenario, "workload.users.arrivals.poisson", [5, 15, 25], replications=2)
-    points = [
-        (value, point.to_dict()) for value, point in zip(swept.values, swept.points, strict=True)
-    ]
+    points = [(value, point) for value, point in zip(swept.values, swept.points, strict=True)]
     prediction = [(value, 0.03 + 0.001 * value) for value in swept.values]
     figure = plots.latency_curve(points, "users", prediction=prediction, knee=15, saturation=25)
     assert_readable(figure)
@@ -93,13 +91,13 @@ def test_latency_curve_of_a_sweep(scenario: Scenario) -> None:
     assert "ms" in ax.get_ylabel()
     labels = ax.get_legend_handles_labels()[1]
     assert {"p50", "p95", "p99", "analytic mean", "knee (15)", "saturation (25)"} <= set(labels)
-    # the sweep document form takes its x label and landmarks from the document
-    from_document = plots.latency_curve(swept.to_dict(), "users")
+    # a whole sweep gives its x label and landmarks
+    from_document = plots.latency_curve(swept, "users")
     assert from_document.axes[0].get_xlabel() == "arrival rate of users (requests/s)"
 
 
 def test_latency_cdf_and_ccdf(results: Results) -> None:
-    cdf = plots.latency_cdf(results.to_dict(), "users", log_x=True)
+    cdf = plots.latency_cdf(Results.from_json(results.to_json()), "users", log_x=True)
     assert_readable(cdf)
     assert cdf.axes[0].get_xlabel() == "latency (ms)"
     ccdf = plots.latency_cdf(
@@ -153,7 +151,7 @@ def test_topology(scenario: Scenario) -> None:
 
 def test_comparison_bars(scenario: Scenario, results: Results) -> None:
     faster = simulate(load_scenario(SMALL, variant="faster-worker"))
-    figure = plots.comparison_bars({"base": results, "faster-worker": faster.to_dict()}, "p99")
+    figure = plots.comparison_bars({"base": results, "faster-worker": faster}, "p99")
     assert_readable(figure)
     assert figure.axes[0].get_ylabel() == "p99 response time (ms)"
     assert len(figure.axes[0].patches) == 2
@@ -164,14 +162,14 @@ def test_comparison_bars(scenario: Scenario, results: Results) -> None:
 def test_every_function_draws_into_a_given_axes(scenario: Scenario, results: Results) -> None:
     figure = Figure(figsize=(16, 12), layout="constrained")
     axes = figure.subplots(3, 2).flatten()
-    document = results.to_dict()
+    saved = Results.from_json(results.to_json())
     drawn = [
-        plots.latency_curve([(15.0, document)], "users", ax=axes[0]),
+        plots.latency_curve([(15.0, saved)], "users", ax=axes[0]),
         plots.latency_cdf(results, "users", ax=axes[1]),
         plots.backlog_over_time(results, ax=axes[2]),
         plots.throughput_over_time(results, ax=axes[3]),
         plots.topology(scenario, ax=axes[4]),
-        plots.comparison_bars({"base": document}, ax=axes[5]),
+        plots.comparison_bars({"base": saved}, ax=axes[5]),
     ]
     assert all(returned is figure for returned in drawn)
     assert all(drawn_artists(ax) > 0 for ax in axes)

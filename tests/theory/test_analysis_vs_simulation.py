@@ -16,10 +16,9 @@ whole file runs in about 30 s of CPU (15 s on two workers).
 
 from __future__ import annotations
 
-import math
+from collections.abc import Callable, Mapping
 from typing import Any
 
-import numpy as np
 import pytest
 
 from models import analyze, load_scenario
@@ -27,63 +26,56 @@ from sim import simulate
 
 pytestmark = pytest.mark.theory
 
-STANDARD_ERRORS = 4.0
 POWER = 0.08
-"""Largest 4 SE allowed, relative to the prediction."""
+"""Largest half-width allowed, relative to the prediction (the check's power)."""
 
 
 def document(name: str, duration: float, **parts: Any) -> dict[str, Any]:
     return {
         "name": name,
-        "simulation": {"duration": duration, "warmup": 20, "seed": 2024},
+        "simulation": {"duration": duration, "warmup": 20},
         **parts,
     }
 
 
 def lookup(tree: Any, path: tuple[str, ...]) -> Any:
+    """The value at `path` of a prediction (a Mapping at each level, or attributes)."""
     for key in path:
-        tree = tree[key]
+        tree = tree[key] if isinstance(tree, Mapping) else getattr(tree, key)
     return tree
 
 
-def compare(
-    spec: dict[str, Any], replications: int, checks: list[tuple[str, ...]]
-) -> dict[str, Any]:
-    """Analyze and simulate `spec`; assert every statistic at `checks` agrees within 4 SE.
+@pytest.fixture
+def compare(agrees, stat, seed) -> Callable[..., dict[str, Any]]:
+    """`compare(spec, replications, checks)`: analyze and simulate `spec` with the test's
+    `seed`, assert that every statistic at `checks` agrees with the prediction (`agrees`: the
+    rule of tests/theory/conftest.py, with the power bound `POWER`), return the prediction.
 
     A path names a value in the results document (e.g. ``("flows", "f", "response_time",
     "mean")``); the prediction is at the same path of the analysis.
     """
-    scenario = load_scenario(spec)
-    predicted = analyze(scenario)
-    results = simulate(scenario, replications=replications)
-    for path in checks:
-        expected = lookup(predicted, path)
-        sample = np.asarray([lookup(run, path) for run in results.replications], dtype=float)
-        assert np.all(np.isfinite(sample)), f"{path}: non-finite values {sample}"
-        mean = float(sample.mean())
-        half_width = STANDARD_ERRORS * float(sample.std(ddof=1)) / math.sqrt(sample.size)
-        label = ".".join(path)
-        print(
-            f"{scenario.name}: {label}: predicted {expected:.6g}, simulated {mean:.6g} "
-            f"± {half_width:.3g} (4 SE), error {(mean - expected) / expected:+.2%}"
-        )
-        assert half_width < POWER * abs(expected), (
-            f"{label}: 4 SE = {half_width:.3g} is not below {POWER:.0%} of {expected:.4g}: "
-            f"the runs are too short for the check to mean anything"
-        )
-        assert abs(mean - expected) <= half_width, (
-            f"{label}: simulated {mean:.6g} vs predicted {expected:.6g} "
-            f"(difference {mean - expected:+.4g}, tolerance 4 SE = {half_width:.4g})"
-        )
-    return predicted
+
+    def run(spec: dict[str, Any], replications: int, checks: list[tuple[str, ...]]) -> Any:
+        scenario = load_scenario(spec)
+        predicted = analyze(scenario)
+        results = simulate(scenario, replications=replications, seed=seed)
+        for path in checks:
+            agrees(
+                stat(results.replications, *path),
+                lookup(predicted, path),
+                f"{scenario.name}: {'.'.join(path)}",
+                max_relative_half_width=POWER,
+            )
+        return predicted
+
+    return run
 
 
 def entry(service: str, rate: float) -> dict[str, Any]:
     return {"f": {"entry": service, "arrivals": {"poisson": rate}}}
 
 
-def test_m_m_1_entry_flow() -> None:
+def test_m_m_1_entry_flow(compare) -> None:
     """M/M/1 at rho = 0.7: W = 1 / (mu - lambda), Wq = rho W, L = rho / (1 - rho)."""
     spec = document(
         "mm1",
@@ -105,7 +97,7 @@ def test_m_m_1_entry_flow() -> None:
     assert predicted["flows"]["f"]["exact"] is True
 
 
-def test_m_m_c_shared_pool() -> None:
+def test_m_m_c_shared_pool(compare) -> None:
     """Two replicas of two workers sharing one queue: M/M/4 (Erlang C) at rho = 0.75."""
     spec = document(
         "mmc",
@@ -133,7 +125,7 @@ def test_m_m_c_shared_pool() -> None:
     assert predicted["services"]["s"]["exact"] is True
 
 
-def test_m_m_c_k_drops() -> None:
+def test_m_m_c_k_drops(compare) -> None:
     """Two workers, a waiting room of 3: M/M/2/5 at offered load 2.2 drops about 22%."""
     spec = document(
         "mmck",
@@ -161,7 +153,7 @@ def test_m_m_c_k_drops() -> None:
     assert predicted["services"]["s"]["exact"] is True
 
 
-def test_m_g_1_pollaczek_khinchine() -> None:
+def test_m_g_1_pollaczek_khinchine(compare) -> None:
     """Uniform service (SCV 0.21) at rho = 0.7: Wq = rho E[S] (1 + cs²) / (2 (1 - rho))."""
     spec = document(
         "mg1",
@@ -178,7 +170,7 @@ def test_m_g_1_pollaczek_khinchine() -> None:
     assert predicted["services"]["s"]["exact"] is True
 
 
-def test_jackson_network_of_queue_topics_with_feedback() -> None:
+def test_jackson_network_of_queue_topics_with_feedback(compare) -> None:
     """Queue topics a -> b -> a: handlers publish at the end of an exponential step, so the
     groups form a Jackson network (a: M/M/1, b: M/M/2) with feedback; traffic equations
     lambda_a = 100 + 0.3 lambda_b, lambda_b = 0.6 lambda_a. The completion time adds the
@@ -235,7 +227,7 @@ def test_jackson_network_of_queue_topics_with_feedback() -> None:
     assert predicted["flows"]["f"]["completion_exact"] is True
 
 
-def test_log_topic_with_random_partitioning() -> None:
+def test_log_topic_with_random_partitioning(compare) -> None:
     """Six partitions, four consumers: consumers 0 and 1 own two partitions each (1/3 of the
     messages), 2 and 3 one each (1/6); random partitioning thins the Poisson stream, so each
     consumer is an M/G/1 queue (gamma service, cv 0.5)."""
@@ -269,7 +261,7 @@ def test_log_topic_with_random_partitioning() -> None:
     assert group["exact"] is True
 
 
-def test_closed_flow_against_exact_mva() -> None:
+def test_closed_flow_against_exact_mva(compare) -> None:
     """Eight clients thinking 50 ms (exponential) on an app that never queues (8 workers)
     calling a two-worker database: a product-form closed network, solved by exact MVA."""
     spec = document(
@@ -297,7 +289,7 @@ def test_closed_flow_against_exact_mva() -> None:
     assert predicted["flows"]["f"]["exact"] is True
 
 
-def test_two_branch_fork_join_is_flatto_hahn() -> None:
+def test_two_branch_fork_join_is_flatto_hahn(compare) -> None:
     """Two identical M/M/1 branches fed only by the fork: E[T] = (12 - rho) / 8 / (mu - lambda)."""
     spec = document(
         "fork-join",

@@ -23,9 +23,9 @@ pytestmark = pytest.mark.theory
 REPLICATIONS = 20
 
 
-def simulation(duration: float, warmup: float, seed: int) -> dict[str, Any]:
-    """The `simulation` section shared by the tests."""
-    return {"duration": duration, "warmup": warmup, "replications": REPLICATIONS, "seed": seed}
+def simulation(duration: float, warmup: float) -> dict[str, Any]:
+    """The `simulation` section shared by the tests (`replications_of` adds the test's seed)."""
+    return {"duration": duration, "warmup": warmup, "replications": REPLICATIONS}
 
 
 def exponential_service(mean_service_time: float) -> dict[str, Any]:
@@ -49,7 +49,7 @@ def test_fork_join_of_two_mm1_is_flatto_hahn(agrees, replications_of, stat) -> N
     arrival_rate, service_rate = 0.5, 1.0
     document = {
         "name": "fork-join",
-        "simulation": simulation(duration=15_000, warmup=300, seed=707),
+        "simulation": simulation(duration=15_000, warmup=300),
         "services": {
             "left": exponential_service(1 / service_rate),
             "right": exponential_service(1 / service_rate),
@@ -99,7 +99,7 @@ def test_synchronous_call_holds_the_callers_worker(agrees, replications_of, stat
     arrival_rate, mean_a, mean_b = 0.6, 0.4, 0.6
     document = {
         "name": "sync-call",
-        "simulation": simulation(duration=26_000, warmup=300, seed=808),
+        "simulation": simulation(duration=26_000, warmup=300),
         "services": {
             "front": {
                 "operations": {"handle": [{"work": {"exponential": mean_a}}, {"call": "back"}]}
@@ -159,7 +159,7 @@ def test_non_blocking_call_makes_a_tandem_of_mm1_queues(agrees, replications_of,
     arrival_rate, mean_front, mean_back = 1.0, 0.4, 0.6
     document = {
         "name": "async-call",
-        "simulation": simulation(duration=12_000, warmup=200, seed=858),
+        "simulation": simulation(duration=12_000, warmup=200),
         "services": {
             "front": {
                 "blocking_calls": False,
@@ -202,7 +202,7 @@ def test_closed_network_matches_exact_mva(agrees, replications_of, stat) -> None
     clients, think_time, demands = 6, 2.0, {"cpu": 0.5, "disk": 0.3}
     document = {
         "name": "closed",
-        "simulation": simulation(duration=3_000, warmup=200, seed=909),
+        "simulation": simulation(duration=3_000, warmup=200),
         "services": {name: exponential_service(demand) for name, demand in demands.items()},
         "workload": {
             "users": {

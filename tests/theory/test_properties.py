@@ -2,8 +2,10 @@
 
 Invariants that hold exactly on every run, whatever the random numbers: conservation of
 requests per flow and per service (also with drops, timeouts and retries), reproducibility
-from the seed, and independence of replications. These are unit/property tests, not
-statistical ones (no `theory` marker).
+from the seed, and independence of replications. These are property tests, not statistical
+ones (no tolerance); like everything under tests/theory they carry the `theory` marker
+(tests/conftest.py) and run with the test's `seed` (tests/theory/conftest.py), so that
+``ARCHSIM_TEST_SEED_SHIFT`` exercises them on other random numbers too.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ DURATION = 400.0
 
 MM1: dict[str, Any] = {
     "name": "mm1",
-    "simulation": {"duration": DURATION, "warmup": 20, "replications": 3, "seed": 3},
+    "simulation": {"duration": DURATION, "warmup": 20, "replications": 3},
     "services": {"server": {"operations": {"serve": [{"work": {"exponential": 1.0}}]}}},
     "workload": {"customers": {"entry": "server", "arrivals": {"poisson": 0.8}}},
 }
@@ -31,7 +33,7 @@ MM1: dict[str, Any] = {
 # branches; a closed flow competes with both.
 FAULTY: dict[str, Any] = {
     "name": "drops-and-timeouts",
-    "simulation": {"duration": DURATION, "warmup": 20, "replications": 3, "seed": 4},
+    "simulation": {"duration": DURATION, "warmup": 20, "replications": 3},
     "services": {
         "gateway": {
             "workers": 2,
@@ -82,13 +84,13 @@ FAULTY: dict[str, Any] = {
 
 
 @pytest.mark.parametrize("document", [MM1, FAULTY], ids=["mm1", "drops-and-timeouts"])
-def test_every_request_is_accounted_for(document: dict[str, Any]) -> None:
+def test_every_request_is_accounted_for(document: dict[str, Any], seed: int) -> None:
     """Per replication and flow: arrived == completed + dropped + failed + in_flight, exactly.
 
     Per service, the requests present at the end of warm-up, final - (arrivals - dropped -
     completed), must be a whole number between 0 and the maximum present.
     """
-    results = simulate(load_scenario(document))
+    results = simulate(load_scenario(document), seed=seed)
     for replication in results.replications:
         for name, flow in replication["flows"].items():
             accounted = flow["completed"] + flow["dropped"] + flow["failed"] + flow["in_flight"]
@@ -108,10 +110,10 @@ def test_every_request_is_accounted_for(document: dict[str, Any]) -> None:
             assert service["in_system"]["final"] <= service["in_system"]["max"]
 
 
-def test_drops_timeouts_and_retries_happen_in_the_faulty_scenario() -> None:
+def test_drops_timeouts_and_retries_happen_in_the_faulty_scenario(seed: int) -> None:
     """The conservation test above is not vacuous: its faulty scenario drops, times out and
     retries (the backend receives more requests than the gateway's calls that got there)."""
-    results = simulate(load_scenario(FAULTY))
+    results = simulate(load_scenario(FAULTY), seed=seed)
     for replication in results.replications:
         flows, services = replication["flows"], replication["services"]
         assert flows["shoppers"]["dropped"] > 0
@@ -129,25 +131,25 @@ def test_drops_timeouts_and_retries_happen_in_the_faulty_scenario() -> None:
 
 
 @pytest.mark.parametrize("document", [MM1, FAULTY], ids=["mm1", "drops-and-timeouts"])
-def test_same_seed_gives_identical_results(document: dict[str, Any]) -> None:
+def test_same_seed_gives_identical_results(document: dict[str, Any], seed: int) -> None:
     """Same scenario + seed -> byte-identical JSON, in process or on a (thread) executor;
     another seed -> different results."""
     scenario = load_scenario(document)
-    first = simulate(scenario, seed=11).to_json()
-    assert simulate(scenario, seed=11).to_json() == first
+    first = simulate(scenario, seed=seed).to_json()
+    assert simulate(scenario, seed=seed).to_json() == first
     with ThreadPoolExecutor(max_workers=3) as executor:
-        assert simulate(scenario, seed=11, executor=executor).to_json() == first
-    assert simulate(scenario, seed=12).to_json() != first
-    again = simulate(load_scenario(json.loads(json.dumps(document))), seed=11).to_json()
+        assert simulate(scenario, seed=seed, executor=executor).to_json() == first
+    assert simulate(scenario, seed=seed + 1).to_json() != first
+    again = simulate(load_scenario(json.loads(json.dumps(document))), seed=seed).to_json()
     assert again == first  # a re-loaded scenario draws the same numbers
 
 
-def test_replications_are_independent_and_stable() -> None:
+def test_replications_are_independent_and_stable(seed: int) -> None:
     """Replications differ from each other, and replication i does not depend on how many
     replications were asked for (each has its own random streams)."""
     scenario = load_scenario(MM1)
-    four = simulate(scenario, replications=4, seed=21).replications
-    two = simulate(scenario, replications=2, seed=21).replications
+    four = simulate(scenario, replications=4, seed=seed).replications
+    two = simulate(scenario, replications=2, seed=seed).replications
     assert json.dumps(two, sort_keys=True) == json.dumps(four[:2], sort_keys=True)
     arrivals = [run["flows"]["customers"]["arrived"] for run in four]
     means = [run["flows"]["customers"]["response_time"]["mean"] for run in four]

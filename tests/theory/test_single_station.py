@@ -32,16 +32,15 @@ def station(
     *,
     duration: float,
     warmup: float,
-    seed: int,
 ) -> dict[str, Any]:
-    """A scenario: Poisson arrivals of flow `customers` straight into service `server`."""
+    """A scenario: Poisson arrivals of flow `customers` straight into service `server`
+    (`replications_of` runs it with the test's seed)."""
     return {
         "name": "station",
         "simulation": {
             "duration": duration,
             "warmup": warmup,
             "replications": REPLICATIONS,
-            "seed": seed,
         },
         "services": {"server": service},
         "workload": {"customers": {"entry": "server", "arrivals": {"poisson": arrival_rate}}},
@@ -73,7 +72,6 @@ def test_mm1(agrees, replications_of, stat) -> None:
             arrival_rate,
             duration=40_000,
             warmup=300,
-            seed=101,
         )
     )
     expected = theory.mm1(arrival_rate, service_rate)
@@ -106,11 +104,11 @@ def test_mm1(agrees, replications_of, stat) -> None:
 
 
 @pytest.mark.parametrize(
-    ("layout", "seed"),
-    [({"workers": 3}, 201), ({"replicas": 3, "workers": 1, "balancing": "shared"}, 202)],
+    "layout",
+    [{"workers": 3}, {"replicas": 3, "workers": 1, "balancing": "shared"}],
     ids=["one-replica-3-workers", "3-shared-replicas"],
 )
-def test_mmc_erlang_c(layout, seed, agrees, replications_of, stat) -> None:
+def test_mmc_erlang_c(layout, agrees, replications_of, stat) -> None:
     """M/M/3 (Erlang C): P(wait), mean and p90 waiting time, utilization, number in system.
 
     Three servers as one replica with `workers: 3`, or as `replicas: 3` with
@@ -128,7 +126,6 @@ def test_mmc_erlang_c(layout, seed, agrees, replications_of, stat) -> None:
             arrival_rate,
             duration=23_000,
             warmup=200,
-            seed=seed,
         )
     )
     expected = theory.mmc(arrival_rate, service_rate, servers)
@@ -188,7 +185,6 @@ def test_mmck_loss(
             arrival_rate,
             duration=duration,
             warmup=100,
-            seed=303,
         )
     )
     expected = theory.mmck(arrival_rate, service_rate, servers, capacity)
@@ -238,7 +234,6 @@ def test_erlang_b_is_insensitive_to_service_distribution(
             arrival_rate,
             duration=3_500,
             warmup=100,
-            seed=404,
         )
     )
     load = arrival_rate * mean_service_time
@@ -270,7 +265,6 @@ def test_unlimited_workers_is_an_infinite_server_station(agrees, replications_of
             arrival_rate,
             duration=400,
             warmup=50,
-            seed=454,
         )
     )
     expected = theory.mm_infinity(arrival_rate, 1 / mean_service_time)
@@ -313,7 +307,6 @@ def test_mg1_pollaczek_khinchine(
             arrival_rate,
             duration=duration,
             warmup=500,
-            seed=505,
         )
     )
     expected = theory.mg1(arrival_rate, mean_service_time, scv)
@@ -357,7 +350,6 @@ def test_nonpreemptive_priority_cobham(agrees, replications_of, stat) -> None:
             "duration": 40_000,
             "warmup": 300,
             "replications": REPLICATIONS,
-            "seed": 606,
         },
         "services": {
             "server": {
@@ -426,7 +418,6 @@ def test_littles_law_at_a_service(layout, arrival_rate, agrees, replications_of,
             arrival_rate,
             duration=3_000,
             warmup=100,
-            seed=1010,
         )
     )
     in_system = stat(runs, "services", "server", "in_system", "mean")
@@ -468,7 +459,6 @@ def test_random_balancing_is_poisson_splitting(agrees, replications_of, stat) ->
             arrival_rate,
             duration=14_000,
             warmup=300,
-            seed=1111,
         )
     )
     expected = theory.mm1(arrival_rate / 2, service_rate)
@@ -499,7 +489,6 @@ def test_round_robin_balancing_gives_erlang_2_arrivals(agrees, replications_of, 
             arrival_rate,
             duration=20_000,
             warmup=300,
-            seed=1112,
         )
     )
     expected = theory.gi_m1_erlang_arrivals(arrival_rate / 2, service_rate, 2)

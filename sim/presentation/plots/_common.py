@@ -1,4 +1,4 @@
-"""What every plot shares: axes creation, unit conversion and reading results documents.
+"""What every plot shares: axes creation, unit conversion and reading statistics.
 
 Figures are `matplotlib.figure.Figure` objects made without pyplot, so plotting never
 selects a backend, never opens a window and leaves no figure registered anywhere (PNG output
@@ -9,16 +9,16 @@ rcParams.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
+
+from models.results import Record
+from sim.presentation.formatting import MILLISECONDS
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from sim.experiments.results import Results
-
-MILLISECONDS = 1000.0
+__all__ = ["MILLISECONDS", "new_axes", "number", "place_legend", "statistic", "time_unit"]
 LATENCY_STATISTICS = ("mean", "p50", "p90", "p95", "p99", "p999", "max")
 WARMUP_COLOR = "0.85"
 
@@ -43,13 +43,6 @@ def root_figure(ax: Axes) -> Figure:
     return figure
 
 
-def document(results: Results | Mapping[str, Any]) -> Mapping[str, Any]:
-    """The results document of docs/results.md, from a `Results` or the document itself."""
-    if isinstance(results, Mapping):
-        return results
-    return results.to_dict()
-
-
 def number(value: Any) -> float:
     """`value` as a float, NaN for None or anything not numeric (so gaps show as gaps)."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -57,14 +50,12 @@ def number(value: Any) -> float:
     return math.nan
 
 
-def statistic(
-    values: Mapping[str, Any], key: str, scale: float = 1.0
-) -> tuple[float, float, float]:
-    """(value, ci low, ci high) of `key` in a statistics mapping, times `scale`; the interval
-    collapses to the value when there is no ``ci95`` (one replication). Every statistic drawn
-    (times, rates) is non-negative, so a t-interval reaching below 0 is cut at 0."""
-    value = number(values.get(key)) * scale
-    interval = values.get("ci95", {}).get(key)
+def statistic(record: Record, key: str, scale: float = 1.0) -> tuple[float, float, float]:
+    """(value, ci low, ci high) of `key` of a record of statistics, times `scale`; the
+    interval collapses to the value when there is none (one replication). Every statistic
+    drawn (times, rates) is non-negative, so a t-interval reaching below 0 is cut at 0."""
+    value = number(getattr(record, key)) * scale
+    interval = (record.ci95 or {}).get(key)
     if interval is None:
         return value, value, value
     return value, max(number(interval[0]) * scale, 0.0), number(interval[1]) * scale

@@ -1,18 +1,21 @@
 """Latency figures: latency-vs-load curves, percentile CDFs and candidate comparisons.
 
 All response times are drawn in milliseconds (the results hold seconds). Confidence bands
-and error bars are the ``ci95`` siblings of the results document (95% t-intervals across
-replications); with one replication there is nothing to draw and none is drawn.
+and error bars are the records' ``ci95`` (95% t-intervals across replications); with one
+replication there is nothing to draw and none is drawn. Results are the typed documents of
+`models.results` (a `sim.Results`, or one loaded with `Results.from_json`).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from models.results import FlowResults, Latency, Record, ResultsDocument
+from sim.experiments.sweep import SweepResults
 from sim.presentation.plots._common import (
     MILLISECONDS,
-    document,
     new_axes,
     number,
     place_legend,
@@ -23,7 +26,7 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from sim.experiments.results import Results
+SweepPoints = SweepResults | Sequence[tuple[float, ResultsDocument]]
 
 CURVE_COLORS = {
     "mean": "tab:green",
@@ -47,7 +50,7 @@ METRIC_NAMES = {"response_time": "response time", "completion_time": "completion
 
 
 def latency_curve(
-    points: Sequence[tuple[float, Mapping[str, Any]]] | Mapping[str, Any],
+    points: SweepPoints,
     flow: str,
     *,
     prediction: Sequence[tuple[float, float | None]] | None = None,
@@ -60,9 +63,8 @@ def latency_curve(
 ) -> Figure:
     """Response time of `flow` (ms) against the swept value, with 95% confidence bands.
 
-    `points` is a list of ``(value, results document)``, or a whole sweep document
-    (``{"parameter", "points": [{"value", "results"}], "landmarks"}``), in which case the
-    x label and the knee and saturation come from it unless given. `prediction` is the
+    `points` is a list of ``(value, results)``, or a whole sweep (`SweepResults`), in which
+    case the x label and the knee and saturation come from it unless given. `prediction` is the
     analytic mean response time ``(value, seconds or None)``; when given the simulated mean is
     drawn too, so like is compared with like. `knee` and `saturation` are marked by
     vertical dashed lines.
@@ -75,7 +77,7 @@ def latency_curve(
     shown = [*(("mean",) if prediction is not None else ()), *statistics]
     for name in shown:
         rows = [
-            statistic(doc["flows"][flow]["response_time"], name, MILLISECONDS) for _, doc in pairs
+            statistic(results.flows[flow].response_time, name, MILLISECONDS) for _, results in pairs
         ]
         color = CURVE_COLORS.get(name)
         label = "simulated mean" if name == "mean" else name
@@ -113,7 +115,7 @@ def latency_curve(
 
 
 def latency_cdf(
-    results: Results | Mapping[str, Any],
+    results: ResultsDocument,
     flow: str,
     *,
     metric: str | Sequence[str] = "response_time",
@@ -128,12 +130,13 @@ def latency_cdf(
     P(latency > x) on a log y axis (the max, at probability 0, is left out), which shows
     the tail. `metric` is ``response_time``, ``completion_time`` or both.
     """
-    flow_doc = document(results)["flows"][flow]
+    flow_results = results.flows[flow]
     metrics = [metric] if isinstance(metric, str) else list(metric)
     figure, ax = new_axes(ax)
     for index, name in enumerate(metrics):
         levels = [(key, level) for key, level in PERCENTILE_LEVELS if not (ccdf and level >= 1.0)]
-        rows = [statistic(flow_doc[name], key, MILLISECONDS) for key, _ in levels]
+        latency = _latency(flow_results, name)
+        rows = [statistic(latency, key, MILLISECONDS) for key, _ in levels]
         xs = [row[0] for row in rows]
         ys = [1.0 - level if ccdf else level for _, level in levels]
         errors = [[row[0] - row[1] for row in rows], [row[2] - row[0] for row in rows]]
@@ -148,7 +151,7 @@ def latency_cdf(
             capsize=3,
             label=METRIC_NAMES.get(name, name),
         )
-        mean = number(flow_doc[name].get("mean")) * MILLISECONDS
+        mean = number(latency.mean) * MILLISECONDS
         ax.axvline(
             mean,
             color=color,
@@ -176,7 +179,8 @@ def latency_cdf(
     ax.set_xlabel("latency (ms)")
     points = "p50 … p99.9" if ccdf else "p50 … p99.9 and max"
     kind = "Tail (CCDF)" if ccdf else "CDF"
-    bars = " (bars: 95% CI)" if any("ci95" in flow_doc[name] for name in metrics) else ""
+    with_ci = any(_latency(flow_results, name).ci95 for name in metrics)
+    bars = " (bars: 95% CI)" if with_ci else ""
     ax.set_title(f"{kind} of latency: {flow}\nfrom the summary percentiles {points}{bars}")
     ax.margins(x=0.08)
     ax.grid(True, which="both", alpha=0.3)
@@ -187,7 +191,7 @@ def latency_cdf(
 
 
 def comparison_bars(
-    candidates: Mapping[str, Results | Mapping[str, Any]],
+    candidates: Mapping[str, ResultsDocument],
     metric: str = "p99",
     *,
     flows: Sequence[str] | None = None,
@@ -199,9 +203,9 @@ def comparison_bars(
     dotted ``completion_time.p99``, or ``throughput`` (requests/s). Bars are labelled with
     their values.
     """
-    documents = {name: document(results) for name, results in candidates.items()}
+    documents = dict(candidates)
     if flows is None:
-        flows = list(dict.fromkeys(flow for doc in documents.values() for flow in doc["flows"]))
+        flows = list(dict.fromkeys(flow for doc in documents.values() for flow in doc.flows))
     path, unit, scale = _metric_path(metric)
     figure, ax = new_axes(
         ax, figsize=(min(14.0, max(6.0, 1.5 + 0.8 * len(flows) * len(documents))), 4.5)
@@ -210,7 +214,7 @@ def comparison_bars(
     positions = list(range(len(flows)))
     drawn: list[tuple[float, float, float]] = []
     for index, (name, doc) in enumerate(documents.items()):
-        rows = [_flow_statistic(doc["flows"].get(flow, {}), path, scale) for flow in flows]
+        rows = [_flow_statistic(doc.flows.get(flow), path, scale) for flow in flows]
         drawn += rows
         offsets = [position - 0.4 + width * (index + 0.5) for position in positions]
         heights = [row[0] for row in rows]
@@ -264,14 +268,16 @@ def _mark_landmarks(ax: Axes, landmarks: Sequence[tuple[float | None, str, str]]
 
 
 def _sweep_points(
-    points: Sequence[tuple[float, Mapping[str, Any]]] | Mapping[str, Any], flow: str
-) -> tuple[list[tuple[float, Mapping[str, Any]]], str | None, Mapping[str, Any]]:
+    points: SweepPoints, flow: str
+) -> tuple[list[tuple[float, ResultsDocument]], str | None, Mapping[str, Any]]:
     """(points sorted by value, swept parameter, landmarks of `flow`) of either form."""
-    if isinstance(points, Mapping):
-        pairs = [(float(point["value"]), point["results"]) for point in points["points"]]
-        parameter, landmarks = points.get("parameter"), points.get("landmarks", {}).get(flow, {})
+    pairs: list[tuple[float, ResultsDocument]]
+    if isinstance(points, SweepResults):
+        swept = zip(points.values, points.points, strict=True)
+        pairs = [(float(value), results) for value, results in swept]
+        parameter, landmarks = points.parameter, points.landmarks(flow)
     else:
-        pairs = [(float(value), document(doc)) for value, doc in points]
+        pairs = [(float(value), results) for value, results in points]
         parameter, landmarks = None, {}
     return sorted(pairs, key=lambda pair: pair[0]), parameter, landmarks
 
@@ -294,8 +300,14 @@ def _axis_label(parameter: str | None) -> str:
     return parameter
 
 
-def _has_ci(pairs: Sequence[tuple[float, Mapping[str, Any]]], flow: str) -> bool:
-    return any("ci95" in doc["flows"][flow]["response_time"] for _, doc in pairs)
+def _has_ci(pairs: Sequence[tuple[float, ResultsDocument]], flow: str) -> bool:
+    return any(results.flows[flow].response_time.ci95 for _, results in pairs)
+
+
+def _latency(flow: FlowResults, metric: str) -> Latency:
+    """The flow's `response_time` or `completion_time`."""
+    latency: Latency = getattr(flow, metric)
+    return latency
 
 
 def _metric_path(metric: str) -> tuple[tuple[str, ...], str, float]:
@@ -314,9 +326,11 @@ def _metric_label(path: tuple[str, ...]) -> str:
 
 
 def _flow_statistic(
-    flow_doc: Mapping[str, Any], path: tuple[str, ...], scale: float
+    flow: FlowResults | None, path: tuple[str, ...], scale: float
 ) -> tuple[float, float, float]:
-    values: Mapping[str, Any] = flow_doc
-    for key in path[:-1]:
-        values = values.get(key, {})
-    return statistic(values, path[-1], scale)
+    """(value, ci low, ci high) at `path` (a statistic, or a latency and its statistic) of a
+    flow's results; NaN where the flow is missing."""
+    if flow is None:
+        return math.nan, math.nan, math.nan
+    record: Record = getattr(flow, path[0]) if len(path) > 1 else flow
+    return statistic(record, path[-1], scale)

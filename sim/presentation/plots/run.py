@@ -49,7 +49,7 @@ def run_figures(results: Results, scenario: Scenario) -> dict[str, Figure]:
     from matplotlib.figure import Figure
 
     frame = results.timeseries()
-    warmup = float(results.settings.get("warmup") or 0.0)
+    warmup = results.settings.warmup
     figures: dict[str, Figure] = {"topology.png": topology(scenario)}
 
     backlog = Figure(figsize=(9.0, 7.5), layout="constrained")

@@ -162,7 +162,7 @@ def _series(
         shaded = warmup or 0.0
     else:
         frame = results.timeseries()
-        shaded = float(results.settings.get("warmup") or 0.0) if warmup is None else warmup
+        shaded = results.settings.warmup if warmup is None else warmup
     replications = int(frame["replication"].nunique()) if "replication" in frame else 1
     return frame, shaded, replications
 

@@ -1,0 +1,32 @@
+"""Suite-wide hooks: markers by folder, and the seed shift in the report header.
+
+Every test under tests/theory carries the `theory` marker (statistical cross-checks and the
+deterministic property tests that run long scenarios next to them), and every test under
+tests/e2e the `e2e` marker, so that the quick subset is
+``python3 -m pytest -m "not theory and not slow" -n auto`` (docs/testing.md).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+TESTS = Path(__file__).parent
+MARKERS_BY_FOLDER = {TESTS / "theory": pytest.mark.theory, TESTS / "e2e": pytest.mark.e2e}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every test by the folder it lives in (`theory`, `e2e`)."""
+    for item in items:
+        path = Path(item.path)
+        for folder, marker in MARKERS_BY_FOLDER.items():
+            if folder in path.parents:
+                item.add_marker(marker)
+
+
+def pytest_report_header() -> str:
+    """Show the seed shift of the statistical tests (tests/theory/conftest.py)."""
+    shift = os.environ.get("ARCHSIM_TEST_SEED_SHIFT", "0") or "0"
+    return f"archsim: ARCHSIM_TEST_SEED_SHIFT={shift} (added to the seed of tests/theory)"
