@@ -10,11 +10,14 @@ have much smaller confidence intervals than the difference of two independent ru
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.results import FlowResults, Measurements
+from pydantic import BaseModel
+
+from models.results import FlowResults, Measurements, plain
 from models.schema import Scenario
 from sim.experiments.results import Results
 from sim.experiments.simulation import replication_count, run_all
@@ -46,32 +49,48 @@ def _flow_value(measurements: Measurements, flow: str, metric: FlowMetric) -> fl
     return float(value) if value is not None else None
 
 
+class PairedDifference(BaseModel):
+    """Candidate − baseline of one statistic, replication by replication: the mean of the
+    differences, its 95% Student-t interval, and whether that interval excludes zero."""
+
+    mean: float | None
+    ci95: tuple[float, float] | None
+    significant: bool
+
+
+class CandidateDifferences(BaseModel):
+    """A candidate against the baseline: per flow and statistic (`FLOW_METRICS`), and the
+    total backlog (service queues plus consumer lag)."""
+
+    flows: dict[str, dict[str, PairedDifference]]
+    backlog: PairedDifference
+
+
 def paired_difference(
     candidate: Sequence[float | None], baseline: Sequence[float | None]
-) -> dict[str, Any]:
-    """Mean of the paired differences and its 95% t-interval (None where undefined)."""
+) -> PairedDifference:
+    """Mean of the paired differences and its 95% t-interval (None where undefined: pairs
+    with a missing or non-finite value are left out)."""
     pairs = [
-        c - b for c, b in zip(candidate, baseline, strict=True) if c is not None and b is not None
+        c - b
+        for c, b in zip(candidate, baseline, strict=True)
+        if c is not None and b is not None and math.isfinite(c) and math.isfinite(b)
     ]
     if not pairs:
-        return {"mean": None, "ci95": None, "significant": False}
-    mean = sum(pairs) / len(pairs)
+        return PairedDifference(mean=None, ci95=None, significant=False)
     interval = t_interval(pairs)
     significant = interval is not None and (interval[0] > 0 or interval[1] < 0)
-    return {
-        "mean": mean,
-        "ci95": list(interval) if interval is not None else None,
-        "significant": significant,
-    }
+    return PairedDifference(mean=sum(pairs) / len(pairs), ci95=interval, significant=significant)
 
 
 @dataclass
 class Comparison:
-    """The candidates' results, their paired differences against the baseline, the winners."""
+    """The candidates' results, their paired differences against the baseline, the winners
+    (per flow and statistic, and ``backlog``: the candidate with the best aggregate)."""
 
     baseline: str
     candidates: dict[str, Results]
-    differences: dict[str, Any] = field(default_factory=dict)
+    differences: dict[str, CandidateDifferences] = field(default_factory=dict)
     winners: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -81,7 +100,7 @@ class Comparison:
             if name == self.baseline:
                 continue
             runs = results.replications
-            per_flow: dict[str, Any] = {}
+            per_flow: dict[str, dict[str, PairedDifference]] = {}
             for flow in flows:
                 per_flow[flow] = {
                     label: paired_difference(
@@ -90,12 +109,12 @@ class Comparison:
                     )
                     for label, metric, _ in FLOW_METRICS
                 }
-            self.differences[name] = {
-                "flows": per_flow,
-                "backlog": paired_difference(
+            self.differences[name] = CandidateDifferences(
+                flows=per_flow,
+                backlog=paired_difference(
                     [backlog(run) for run in runs], [backlog(run) for run in base]
                 ),
-            }
+            )
         for flow in flows:
             self.winners[flow] = {
                 label: self._best(functools.partial(_flow_value, flow=flow, metric=metric), better)
@@ -120,7 +139,7 @@ class Comparison:
         return {
             "baseline": self.baseline,
             "candidates": {name: results.to_dict() for name, results in self.candidates.items()},
-            "differences": self.differences,
+            "differences": {name: plain(value) for name, value in self.differences.items()},
             "winners": self.winners,
         }
 

@@ -176,12 +176,12 @@ def _comparison_table(comparison: Comparison, flow: str) -> Table:
     winners = comparison.winners.get(flow, {})
     for name, results in comparison.candidates.items():
         stats = results.flows[flow]
-        difference = comparison.differences.get(name, {}).get("flows", {}).get(flow, {})
-        p99 = difference.get("p99")
+        differences = comparison.differences.get(name)
+        p99 = differences.flows.get(flow, {}).get("p99") if differences else None
         change = "-"
-        if p99 and p99["mean"] is not None:
-            marker = " *" if p99["significant"] else ""
-            change = f"{p99['mean'] * MS:+,.2f}{marker}"
+        if p99 is not None and p99.mean is not None:
+            marker = " *" if p99.significant else ""
+            change = f"{p99.mean * MS:+,.2f}{marker}"
         won = [label for label, winner in winners.items() if winner == name]
         table.add_row(
             name,

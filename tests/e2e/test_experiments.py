@@ -110,16 +110,19 @@ def test_comparison_uses_common_random_numbers() -> None:
         "faster-worker": load_scenario(PIPELINE, variant="faster-worker"),
     }
     comparison = compare(named)
-    document = comparison.to_dict()
-    assert document["baseline"] == "base"
-    assert set(document["candidates"]) == {"base", "same", "faster-worker"}
-    same = document["differences"]["same"]["flows"]["users"]["p99"]
-    assert same["mean"] == 0.0 and same["significant"] is False
-    faster = document["differences"]["faster-worker"]
-    assert faster["flows"]["users"]["mean"]["mean"] == 0.0  # the response does not wait for it
-    assert faster["backlog"]["mean"] < 0 and faster["backlog"]["significant"]
-    assert document["winners"]["backlog"] == "faster-worker"
-    paired = faster["backlog"]["ci95"]
+    assert comparison.baseline == "base"
+    assert set(comparison.candidates) == {"base", "same", "faster-worker"}
+    same = comparison.differences["same"].flows["users"]["p99"]
+    assert same.mean == 0.0 and same.significant is False
+    faster = comparison.differences["faster-worker"]
+    assert faster.flows["users"]["mean"].mean == 0.0  # the response does not wait for it
+    assert faster.backlog.mean is not None and faster.backlog.mean < 0
+    assert faster.backlog.significant
+    assert comparison.winners["backlog"] == "faster-worker"
+    document = comparison.to_dict()  # the JSON document holds the same
+    assert document["differences"]["faster-worker"]["backlog"]["mean"] == faster.backlog.mean
+    paired = faster.backlog.ci95
+    assert paired is not None
     base_runs = comparison.candidates["base"].replications
     independent = simulate(named["faster-worker"], seed=99).replications
     lags = [run.topics["jobs"].groups["worker"].lag.mean for run in independent]
