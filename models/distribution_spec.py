@@ -48,6 +48,8 @@ from models.distributions import (
     Uniform,
     Weibull,
 )
+from models.errors import short_repr
+from models.one_key import single_key
 from models.units import duration_json_schema, parse_duration
 
 __all__ = ["FAMILIES", "DistributionField", "parse_distribution"]
@@ -254,14 +256,6 @@ FAMILIES: tuple[str, ...] = tuple(_SPECS)
 """Every family name, in the order of docs/scenario-language.md."""
 
 
-def _family_of(value: Any) -> str | None:
-    if isinstance(value, dict) and len(value) == 1:
-        return str(next(iter(value)))
-    if isinstance(value, _Spec):
-        return next(iter(type(value).model_fields))
-    return None
-
-
 _AnySpec = Annotated[
     Annotated[ConstantSpec, Tag("constant")]
     | Annotated[ExponentialSpec, Tag("exponential")]
@@ -273,13 +267,8 @@ _AnySpec = Annotated[
     | Annotated[ParetoSpec, Tag("pareto")]
     | Annotated[HyperexponentialSpec, Tag("hyperexponential")]
     | Annotated[EmpiricalSpec, Tag("empirical")],
-    Discriminator(_family_of),
+    Discriminator(single_key),
 ]
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _validate(
@@ -292,7 +281,7 @@ def _validate(
         raise PydanticCustomError(
             "distribution_shape",
             "a distribution is a mapping with exactly one key, the family (got {given})",
-            {"given": _short(value)},
+            {"given": short_repr(value)},
         )
     ((family, params),) = value.items()
     spec_type = _SPECS.get(family) if isinstance(family, str) else None
@@ -306,7 +295,7 @@ def _validate(
         raise PydanticCustomError(
             "distribution_form",
             "{family} takes {form} (got {given})",
-            {"family": family, "form": spec_type.form, "given": _short(params)},
+            {"family": family, "form": spec_type.form, "given": short_repr(params)},
         )
     spec: _Spec = handler(value)
     base_dir = (info.context or {}).get("base_dir")

@@ -514,8 +514,13 @@ class Empirical(Distribution):
         return {self.family: list(self.values)}
 
 
+BLOCK_SIZE = 4096
+"""Draws made at once by `block_sampler` and `draws_in_blocks` (one numpy call per block,
+not per draw)."""
+
+
 def block_sampler(
-    dist: Distribution, rng: np.random.Generator, block_size: int = 4096
+    dist: Distribution, rng: np.random.Generator, block_size: int = BLOCK_SIZE
 ) -> Callable[[], float]:
     """A zero-argument callable giving one draw per call, from blocks of `block_size`.
 
@@ -531,10 +536,6 @@ def block_sampler(
         value = dist.value
         return lambda: value
     return draws_in_blocks(lambda size: dist.sample(rng, size), block_size)
-
-
-BLOCK_SIZE = 4096
-"""Draws made at once by `draws_in_blocks` (one numpy call per block, not per draw)."""
 
 
 def draws_in_blocks(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,16 @@ class ScenarioError(Exception):
         header = f"{self.source}: {count} problem{'s' if count != 1 else ''} found"
         lines = [problem.render(self.source) for problem in self.problems]
         return "\n".join([header, *("  " + line for line in lines)])
+
+
+def short_repr(value: Any, limit: int = 60) -> str:
+    """`value` as a problem message shows the value given: its repr, cut to `limit` characters.
+
+    >>> short_repr(list(range(100)), limit=20), short_repr("abc")
+    ('[0, 1, 2, 3, 4, 5...', "'abc'")
+    """
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def format_path(location: Iterable[str | int]) -> str:

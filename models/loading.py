@@ -18,7 +18,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 
-from models.errors import Problem, ScenarioError, format_path
+from models.errors import Problem, ScenarioError, format_path, short_repr
 from models.references import check_references
 from models.schema import Scenario
 
@@ -216,7 +216,7 @@ def _problem_from_pydantic(detail: ErrorDetails, prefix: tuple[str, ...]) -> Pro
             f"digit (got {given!r})",
         )
     if kind == "one_key_mapping":
-        return Problem(path, f"{detail['msg']} (got {_short(given)})")
+        return Problem(path, f"{detail['msg']} (got {short_repr(given)})")
     comparisons = {
         "greater_than": ">",
         "greater_than_equal": ">=",
@@ -225,16 +225,11 @@ def _problem_from_pydantic(detail: ErrorDetails, prefix: tuple[str, ...]) -> Pro
     }
     if kind in comparisons:
         bound = next(iter(context.values()))
-        return Problem(path, f"must be {comparisons[kind]} {bound} (got {_short(given)})")
+        return Problem(path, f"must be {comparisons[kind]} {bound} (got {short_repr(given)})")
     message = str(detail["msg"]).removeprefix("Value error, ")
     if "(got" in message or (given is not None and f"'{given}'" in message):
         return Problem(path, message)  # the message already shows the value given
-    return Problem(path, f"{message[0].lower()}{message[1:]} (got {_short(given)})")
-
-
-def _short(value: Any, limit: int = 60) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
+    return Problem(path, f"{message[0].lower()}{message[1:]} (got {short_repr(given)})")
 
 
 def _all_field_names() -> list[str]:

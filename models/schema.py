@@ -1,7 +1,7 @@
 """The scenario language as pydantic models (docs/scenario-language.md): what an architecture is.
 
 Every model forbids unknown keys. Times are normalised to seconds and rates to per second by
-the field types of `models.units`; distributions are parsed by `models.distributions`.
+the field types of `models.units`; distributions are parsed by `models.distribution_spec`.
 Cross-references (a call to an unknown service, a cycle of synchronous calls) are checked
 after parsing by `models.references`, because they need the whole file.
 """
@@ -16,7 +16,6 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
-    Discriminator,
     Field,
     PrivateAttr,
     Tag,
@@ -25,6 +24,7 @@ from pydantic import (
 )
 
 from models.distribution_spec import DistributionField
+from models.one_key import one_key_union
 from models.units import Duration, PositiveDuration, Rate, parse_rate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -37,24 +37,6 @@ class StrictModel(BaseModel):
     """Base of every scenario model: unknown keys are errors, instances are immutable."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def single_key(value: Any) -> str | None:
-    """The discriminator of one-key mappings such as ``{work: ...}`` or ``{poisson: ...}``."""
-    if isinstance(value, dict) and len(value) == 1:
-        return str(next(iter(value)))
-    if isinstance(value, BaseModel):
-        return str(next(iter(type(value).model_fields)))
-    return None
-
-
-def one_key_union(kinds: str) -> Discriminator:
-    """A discriminator on the single key, with an error message listing the allowed keys."""
-    return Discriminator(
-        single_key,
-        custom_error_type="one_key_mapping",
-        custom_error_message=f"must be a mapping with exactly one key, one of: {kinds}",
-    )
 
 
 # --------------------------------------------------------------------------- steps

@@ -1,4 +1,4 @@
-"""Queueing-theory prediction of a scenario: `analyze(scenario)` -> the docs/results.md document.
+"""Queueing-theory prediction of a scenario: `analyze(scenario)` -> a `Prediction`.
 
 The same scenario the simulator runs is read as a queueing network with the simulator's
 semantics (see docs/analysis.md for every formula, its assumptions and its source):
@@ -11,8 +11,10 @@ semantics (see docs/analysis.md for every formula, its assumptions and its sourc
    callees' response times: the whole is solved as a fixed point (`network`);
 4. flows add up their path (`flows`), fork-joins by Flatto-Hahn / Nelson-Tantawi
    (`forkjoin`), completion times include the asynchronous work they cause;
-5. closed flows by exact MVA when product-form, else a closed-loop fixed point (`closed`);
-6. the bottleneck and each flow's maximum throughput (`capacity`).
+5. closed flows by exact MVA when product-form (Schweitzer's approximation for large
+   populations), else a closed-loop fixed point (`closed`);
+6. the bottleneck and each flow's maximum throughput (`capacity`);
+7. the result as typed values (`prediction`), built from the solution by `report`.
 
 >>> from models import load_scenario
 >>> scenario = load_scenario({
@@ -20,26 +22,39 @@ semantics (see docs/analysis.md for every formula, its assumptions and its sourc
 ...     "services": {"server": {"operations": {"serve": [{"work": {"exponential": 0.01}}]}}},
 ...     "workload": {"customers": {"entry": "server", "arrivals": {"poisson": 80}}},
 ... })
->>> result = analyze(scenario)
->>> round(result["flows"]["customers"]["response_time"]["mean"], 6)   # 1 / (mu - lambda)
+>>> prediction = analyze(scenario)
+>>> round(prediction.flows["customers"].response_time.mean, 6)   # 1 / (mu - lambda)
 0.05
->>> result["services"]["server"]["method"], result["services"]["server"]["exact"]
+>>> prediction.services["server"].method, prediction.services["server"].exact
 ('M/M/1', True)
->>> round(result["flows"]["customers"]["max_throughput"])   # saturates at mu = 100/s
+>>> round(prediction.flows["customers"].max_throughput)   # saturates at mu = 100/s
 100
+>>> prediction.bottleneck.to_dict()
+{'kind': 'service', 'name': 'server', 'utilization': 0.8}
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any
 
 from models.analysis.capacity import bottleneck, max_throughput
 from models.analysis.closed import closed_source, solve_closed
 from models.analysis.flows import completion_times
+from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
 from models.analysis.network import FlowSource, solve_network
 from models.analysis.operations import NOT_POISSON, POISSON
+from models.analysis.prediction import (
+    Bottleneck,
+    PredictedFlow,
+    PredictedGroup,
+    PredictedLength,
+    PredictedService,
+    PredictedTime,
+    PredictedTopic,
+    Prediction,
+    Visits,
+)
 from models.analysis.report import (
     FlowInfo,
     bottleneck_report,
@@ -58,7 +73,18 @@ from models.schema import (
     Scenario,
 )
 
-__all__ = ["analyze"]
+__all__ = [
+    "Bottleneck",
+    "PredictedFlow",
+    "PredictedGroup",
+    "PredictedLength",
+    "PredictedService",
+    "PredictedTime",
+    "PredictedTopic",
+    "Prediction",
+    "Visits",
+    "analyze",
+]
 
 METHOD = "queueing theory"
 
@@ -104,71 +130,80 @@ def flow_source(
     return FlowSource(rate, 1.0, NOT_POISSON)
 
 
-def _storm_report(scenario: Scenario, message: str) -> dict[str, Any]:
-    """The document when the traffic equations have no finite solution."""
-    unknown = {"mean": None}
-    return {
-        "scenario": scenario.name,
-        "variant": scenario.variant_name,
-        "method": METHOD,
-        "bottleneck": None,
-        "flows": {
-            name: {
-                "arrival_rate": None,
-                "throughput": None,
-                "response_time": unknown,
-                "completion_time": unknown,
-                "max_throughput": None,
-                "headroom": None,
-                "method": "traffic equations diverge",
-                "exact": False,
-                "stable": False,
-            }
-            for name in scenario.workload
-        },
-        "services": {
-            name: {
-                "arrival_rate": None,
-                "utilization": None,
-                "loss_probability": None,
-                "p_wait": None,
-                "waiting_time": unknown,
-                "response_time": unknown,
-                "queue_length": unknown,
-                "in_system": unknown,
-                "method": "traffic equations diverge",
-                "exact": False,
-                "stable": False,
-            }
-            for name in scenario.services
-        },
-        "topics": {
-            name: {
-                "published": None,
-                "groups": {
-                    group: {
-                        "throughput": None,
-                        "utilization": None,
-                        "p_wait": None,
-                        "lag": unknown,
-                        "waiting_time": unknown,
-                        "sojourn_time": unknown,
-                        "max_partition_utilization": None,
-                        "method": "traffic equations diverge",
-                        "exact": False,
-                        "stable": False,
-                    }
-                    for group in topic.subscribers
-                },
-            }
-            for name, topic in scenario.topics.items()
-        },
-        "warnings": [message],
+def _storm_report(scenario: Scenario, message: str) -> Prediction:
+    """The prediction when the traffic equations have no finite solution: nothing is known
+    but the structure (every value None, every entity unstable and not exact)."""
+    method = "traffic equations diverge"
+    unknown_time, unknown_length = PredictedTime(mean=None), PredictedLength(mean=None)
+    flows = {
+        name: PredictedFlow(
+            arrival_rate=None,
+            throughput=None,
+            response_time=unknown_time,
+            completion_time=unknown_time,
+            max_throughput=None,
+            headroom=None,
+            method=method,
+            exact=False,
+            completion_exact=False,
+            stable=False,
+            visits=None,
+        )
+        for name in scenario.workload
     }
+    services = {
+        name: PredictedService(
+            arrival_rate=None,
+            utilization=None,
+            loss_probability=None,
+            p_wait=None,
+            waiting_time=unknown_time,
+            response_time=unknown_time,
+            queue_length=unknown_length,
+            in_system=unknown_length,
+            method=method,
+            exact=False,
+            stable=False,
+        )
+        for name in scenario.services
+    }
+    topics = {
+        name: PredictedTopic(
+            published=None,
+            groups={
+                group: PredictedGroup(
+                    throughput=None,
+                    utilization=None,
+                    p_wait=None,
+                    lag=unknown_length,
+                    waiting_time=unknown_time,
+                    sojourn_time=unknown_time,
+                    max_partition_utilization=None,
+                    consumers=consumer_count(scenario, name, group),
+                    method=method,
+                    exact=False,
+                    stable=False,
+                )
+                for group in topic.subscribers
+            },
+        )
+        for name, topic in scenario.topics.items()
+    }
+    return Prediction(
+        scenario=scenario.name,
+        variant=scenario.variant_name,
+        method=METHOD,
+        bottleneck=None,
+        flows=flows,
+        services=services,
+        topics=topics,
+        warnings=[message],
+    )
 
 
-def analyze(scenario: Scenario) -> dict[str, Any]:
-    """Predict `scenario` by queueing theory: the docs/results.md document of predicted means.
+def analyze(scenario: Scenario) -> Prediction:
+    """Predict `scenario` by queueing theory: the predicted means, typed (`Prediction`;
+    `to_dict()` gives the JSON document of docs/analysis.md).
 
     Each flow, service and consumer group carries `method` and `exact`; the top level has
     the `bottleneck` (the first resource to saturate as the load grows) and `warnings`
@@ -199,7 +234,8 @@ def _analyze(
     closed: list[str],
     infos: dict[str, FlowInfo],
     warnings: list[str],
-) -> dict[str, Any]:
+) -> Prediction:
+    """Solve the closed flows, then the network with every flow's arrivals; report."""
     sources = dict(open_sources)
     solution = None
     if closed:
@@ -234,25 +270,25 @@ def _analyze(
         name: service_report(scenario, solution, station, warnings)
         for name, station in solution.services.items()
     }
-    topics: dict[str, Any] = {}
+    topics: dict[str, PredictedTopic] = {}
     for topic_name, topic in scenario.topics.items():
         groups = {
             group: group_report(solution, solution.groups[(topic_name, group)], warnings)
             for group in topic.subscribers
         }
         published = solution.traffic.topic_rates.get(topic_name, 0.0)
-        topics[topic_name] = {"published": published, "groups": groups}
+        topics[topic_name] = PredictedTopic(published=published, groups=groups)
     flows = {
         name: flow_report(scenario, solution, completions, name, infos[name])
         for name in scenario.workload
     }
-    return {
-        "scenario": scenario.name,
-        "variant": scenario.variant_name,
-        "method": METHOD,
-        "bottleneck": bottleneck_report(solution, neck),
-        "flows": flows,
-        "services": services,
-        "topics": topics,
-        "warnings": warnings,
-    }
+    return Prediction(
+        scenario=scenario.name,
+        variant=scenario.variant_name,
+        method=METHOD,
+        bottleneck=bottleneck_report(solution, neck),
+        flows=flows,
+        services=services,
+        topics=topics,
+        warnings=warnings,
+    )

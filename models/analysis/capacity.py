@@ -36,7 +36,7 @@ SMALLEST_FRACTION = 1e-9
 
 
 @dataclass(frozen=True)
-class Bottleneck:
+class SaturatingResource:
     """The resource that saturates first."""
 
     station: StationId
@@ -102,7 +102,7 @@ def max_throughput(
     return None if bracket is None else bracket[0]
 
 
-def bottleneck(scenario: Scenario, sources: Mapping[str, FlowSource]) -> Bottleneck | None:
+def bottleneck(scenario: Scenario, sources: Mapping[str, FlowSource]) -> SaturatingResource | None:
     """The resource that saturates first as every flow's rate grows in proportion."""
     if not any(source.rate > 0 for source in sources.values()):
         return None
@@ -117,14 +117,14 @@ def bottleneck(scenario: Scenario, sources: Mapping[str, FlowSource]) -> Bottlen
     if bracket is None:
         return None
     solution = _scaled(scenario, scale, bracket[1])
-    best: tuple[float, Bottleneck] | None = None
+    best: tuple[float, SaturatingResource] | None = None
     for name, station in solution.services.items():
         load = station.load
         if load.servers is None:
             continue
         ratio = station.solution.load_ratio(load.servers)
         if math.isfinite(ratio) and (best is None or ratio > best[0]):
-            best = (ratio, Bottleneck(StationId("service", name), None))
+            best = (ratio, SaturatingResource(StationId("service", name), None))
     for (topic, group), group_station in solution.groups.items():
         for index, (load, consumer) in enumerate(group_station.consumers):
             assert load.servers is not None
@@ -132,5 +132,5 @@ def bottleneck(scenario: Scenario, sources: Mapping[str, FlowSource]) -> Bottlen
             several = len(group_station.consumers) > 1
             if math.isfinite(ratio) and (best is None or ratio > best[0]):
                 station_id = StationId("group", topic, group)
-                best = (ratio, Bottleneck(station_id, index if several else None))
+                best = (ratio, SaturatingResource(station_id, index if several else None))
     return None if best is None else best[1]

@@ -22,15 +22,15 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from models.analysis.graph import StationId, flow_key, steps_of, workers_of
+from models.analysis.graph import StationId, flow_key, service_keys, steps_of, workers_of
 from models.analysis.moments import waiting_moments
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.operations import NOT_POISSON, StationView
 from models.references import walk_steps
 from models.schema import CallStep, ParallelStep, Scenario
-from models.theory import mva_exact, mva_schweitzer
+from models.theory import MVAResult, mva_exact, mva_schweitzer
 
 MVA_EXACT_LIMIT = 2000
 """Above this population exact MVA (O(M N^2) with multi-server stations) gives way to
@@ -56,8 +56,11 @@ def closed_source(rate: float, clients: int) -> FlowSource:
     return FlowSource(rate=rate, scv=1.0, flag=NOT_POISSON, population=clients)
 
 
-def _product_form(scenario: Scenario, name: str, base: NetworkSolution, clients: int) -> str | None:
-    """Why the closed flow `name` is not a product-form network (None if it is)."""
+def _why_not_product_form(
+    scenario: Scenario, name: str, base: NetworkSolution, clients: int
+) -> str | None:
+    """The reason why closed flow `name` and its stations are not a product-form network
+    (see the module docstring), or None when they are (then exact MVA applies)."""
     if len(scenario.workload) != 1:
         return "other flows share the stations"
     for topic, count in base.traffic.topic_visits.get(name, {}).items():
@@ -70,7 +73,7 @@ def _product_form(scenario: Scenario, name: str, base: NetworkSolution, clients:
             if isinstance(step, CallStep) and (step.call.timeout or step.call.retries):
                 return "timeouts and retries"
     for service_name in base.services:
-        members = [k for k in base.keys if k.kind == "service" and k.name == service_name]
+        members = service_keys(base.keys, service_name)
         if not members:
             continue
         spec = scenario.services[service_name]
@@ -91,22 +94,33 @@ def _product_form(scenario: Scenario, name: str, base: NetworkSolution, clients:
     return None
 
 
-def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
-    """Exact (or Schweitzer) MVA for a lone closed flow on a product-form network, else None."""
-    flow = scenario.workload[name]
-    assert flow.clients is not None
-    clients = flow.clients
-    think = flow.think_time.mean if flow.think_time is not None else 0.0
-    base = solve_network(scenario, {name: closed_source(1.0, clients)}, fixed_views={})
-    if _product_form(scenario, name, base, clients) is not None:
-        return None
+@dataclass
+class _MvaNetwork:
+    """The closed network as MVA sees it: one station per server pool, in order."""
+
+    demands: list[float] = field(default_factory=list)
+    """Service demand of each station per request of the flow (seconds)."""
+    servers: list[int | None] = field(default_factory=list)
+    """Servers of each station (None: a delay station)."""
+    owners: list[str | None] = field(default_factory=list)
+    """The service of each station (None: the clients' own steps)."""
+    exact: bool = True
+    """False when pooled replicas or holding times of several means make MVA approximate."""
+
+    def add(self, demand: float, servers: int | None, owner: str | None) -> None:
+        self.demands.append(demand)
+        self.servers.append(servers)
+        self.owners.append(owner)
+
+
+def _mva_network(scenario: Scenario, name: str, base: NetworkSolution) -> _MvaNetwork:
+    """The stations of closed flow `name` with their demands (visits x own time per visit)."""
+    clients = scenario.workload[name].clients
+    assert clients is not None
     visits = base.traffic.visits[name]
-    demands: list[float] = []
-    servers: list[int | None] = []
-    owners: list[str | None] = []
-    exact = True
+    network = _MvaNetwork()
     for service_name in base.services:
-        members = [k for k in base.keys if k.kind == "service" and k.name == service_name]
+        members = service_keys(base.keys, service_name)
         count = math.fsum(visits.get(k, 0.0) for k in members)
         demand = math.fsum(visits.get(k, 0.0) * base.summaries[k].own.mean for k in members)
         if count <= 0 or demand <= 0:
@@ -121,39 +135,45 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
             else:
                 pool_servers = workers * spec.replicas
                 if spec.replicas > 1 and spec.balancing != "shared" and pool_servers < clients:
-                    exact = False
+                    network.exact = False
             if pool_servers < clients:
                 means = {base.summaries[k].exponential_mean for k in members if visits.get(k)}
                 if len(means) != 1 or None in means:
-                    exact = False
+                    network.exact = False
         for _ in range(pools):
-            demands.append(demand / pools)
-            servers.append(pool_servers)
-            owners.append(service_name)
+            network.add(demand / pools, pool_servers, service_name)
     client_time = base.summaries[flow_key(scenario, name)].own.mean
     if client_time > 0:
-        demands.append(client_time)
-        servers.append(None)
-        owners.append(None)
-    if think == 0 and not demands:
-        return ClosedResult({name: None}, {name: "closed loop with zero cycle time"}, {name: False})
-    if clients > MVA_EXACT_LIMIT:
-        result = mva_schweitzer(demands, think, clients, servers)
-    else:
-        result = mva_exact(demands, think, clients, servers)
-    method = result.method if exact else f"{result.method} (approximation: not product-form)"
-    exact = exact and result.exact
-    throughput = result.throughput
+        network.add(client_time, None, None)
+    return network
+
+
+def _mva_views(
+    scenario: Scenario,
+    name: str,
+    base: NetworkSolution,
+    network: _MvaNetwork,
+    result: MVAResult,
+    method: str,
+    exact: bool,
+) -> dict[StationId, StationView]:
+    """Every service's waiting time and utilization as MVA found them."""
+    flow = scenario.workload[name]
+    clients = flow.clients
+    assert clients is not None
+    visits = base.traffic.visits[name]
     views: dict[StationId, StationView] = {}
-    for service_name in {o for o in owners if o is not None}:
-        indices = [i for i, owner in enumerate(owners) if owner == service_name]
-        members = [k for k in base.keys if k.kind == "service" and k.name == service_name]
+    for service_name in dict.fromkeys(o for o in network.owners if o is not None):
+        indices = [i for i, owner in enumerate(network.owners) if owner == service_name]
+        members = service_keys(base.keys, service_name)
         count = math.fsum(visits.get(k, 0.0) for k in members)
         residence = math.fsum(result.station_residence_times[i] for i in indices)
-        demand = math.fsum(demands[i] for i in indices)
+        demand = math.fsum(network.demands[i] for i in indices)
         waiting = max((residence - demand) / count, 0.0)
         utilization = max(result.station_utilizations[i] for i in indices)
-        queueing = any(servers[i] is not None and servers[i] < clients for i in indices)  # type: ignore[operator]
+        queueing = any(
+            (servers := network.servers[i]) is not None and servers < clients for i in indices
+        )
         views[StationId("service", service_name)] = StationView(
             waiting={flow.priority: waiting_moments(waiting, max(utilization, 1e-9))},
             exact=exact,
@@ -162,8 +182,30 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
             departure_flag=NOT_POISSON,
             utilization=utilization,
         )
+    return views
+
+
+def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
+    """Exact (or Schweitzer) MVA for a lone closed flow on a product-form network, else None."""
+    flow = scenario.workload[name]
+    assert flow.clients is not None
+    clients = flow.clients
+    think = flow.think_time.mean if flow.think_time is not None else 0.0
+    base = solve_network(scenario, {name: closed_source(1.0, clients)}, fixed_views={})
+    if _why_not_product_form(scenario, name, base, clients) is not None:
+        return None
+    network = _mva_network(scenario, name, base)
+    if think == 0 and not network.demands:
+        return ClosedResult({name: None}, {name: "closed loop with zero cycle time"}, {name: False})
+    mva = mva_schweitzer if clients > MVA_EXACT_LIMIT else mva_exact
+    result = mva(network.demands, think, clients, network.servers)
+    method = (
+        result.method if network.exact else f"{result.method} (approximation: not product-form)"
+    )
+    exact = network.exact and result.exact
+    views = _mva_views(scenario, name, base, network, result, method, exact)
     solution = solve_network(
-        scenario, {name: closed_source(throughput, clients)}, fixed_views=views
+        scenario, {name: closed_source(result.throughput, clients)}, fixed_views=views
     )
     for station_id, view in views.items():
         station = solution.services[station_id.name]
@@ -177,7 +219,7 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
             p_wait=None,
             waiting=dict(view.waiting),
         )
-    return ClosedResult({name: throughput}, {name: method}, {name: exact}, solution)
+    return ClosedResult({name: result.throughput}, {name: method}, {name: exact}, solution)
 
 
 def _response_time(

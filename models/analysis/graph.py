@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import zlib
 from collections import deque
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -57,6 +58,31 @@ class StationId:
 def workers_of(service: Service) -> int | None:
     """Workers per replica, or None for `workers: unlimited`."""
     return None if isinstance(service.workers, str) else service.workers
+
+
+def consumer_threads(scenario: Scenario, topic: str, group: str) -> int:
+    """The consumer threads of group `group` on `topic`: its replicas x concurrency."""
+    return scenario.services[group].replicas * scenario.topics[topic].subscribers[group].concurrency
+
+
+def consumer_count(scenario: Scenario, topic: str, group: str) -> int:
+    """The group's server pools: one for a queue topic (its threads share the queue); for a
+    log topic one per active consumer, min(partitions, threads), each a single server for
+    its partitions."""
+    spec = scenario.topics[topic]
+    if spec.type == "queue":
+        return 1
+    return min(spec.partitions, consumer_threads(scenario, topic, group))
+
+
+def service_keys(keys: Iterable[OpKey], service: str) -> list[OpKey]:
+    """The nodes among `keys` that run operations of `service` (its worker pool's load)."""
+    return [k for k in keys if k.kind == "service" and k.name == service]
+
+
+def handler_keys(keys: Iterable[OpKey], topic: str, group: str) -> list[OpKey]:
+    """The nodes among `keys` that group `group` runs for messages of `topic`."""
+    return [k for k in keys if k.kind == "handler" and k.name == topic and k.operation == group]
 
 
 def steps_of(scenario: Scenario, key: OpKey) -> list[Step]:

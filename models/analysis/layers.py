@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.analysis.graph import OpKey, StationId
+from models.analysis.graph import OpKey, StationId, service_keys
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
 from models.analysis.operations import OperationSummary
@@ -96,8 +96,8 @@ def flow_equivalent(
 ) -> Layer | None:
     """The pool of `servers` workers, each request holding one for `delay` plus its calls.
 
-    Returns None when the model does not apply (a callee saturated by its background alone,
-    nothing to queue at, or a pool too large).
+    Returns None when the model does not apply (no arrivals, a callee saturated by its
+    background alone, nothing to queue at, or a pool too large).
 
     >>> from models.theory import mm1
     >>> alone = Callee(StationId("service", "db"), 1.0, 0.01, 1, 0.0)
@@ -257,7 +257,7 @@ def apply_layers(
     for name in _service_order(scenario, summaries):
         station = services[name]
         load, spec = station.load, scenario.services[name]
-        members = [k for k in keys if k.kind == "service" and k.name == name and rates.get(k)]
+        members = [k for k in service_keys(keys, name) if rates.get(k)]
         if (
             not members
             or load.servers is None

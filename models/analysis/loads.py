@@ -14,7 +14,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from models.analysis.graph import OpKey, StationId, station_of, workers_of
+from models.analysis.graph import (
+    OpKey,
+    StationId,
+    consumer_count,
+    consumer_threads,
+    station_of,
+    workers_of,
+)
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.operations import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.stations import ClassLoad, StationLoad, StationSolution, solve_station
@@ -55,7 +62,14 @@ class GroupStation:
     delivery: Moments
     delivery_exact: bool
     consumers: list[tuple[StationLoad, StationSolution]]
+    """Each consumer (server pool) with its load and solution."""
     shares: list[float]
+    """Each consumer's share of the group's messages."""
+
+    def utilization(self) -> float:
+        """Busy fraction of the group's consumer threads."""
+        busy = math.fsum(s.utilization * (load.servers or 0) for load, s in self.consumers)
+        return busy / self.threads
 
 
 def _combined_flag(flags: Iterable[int]) -> int:
@@ -126,11 +140,7 @@ class _Populations:
             population = None if source is None else source.population
             return population, population
         if key.kind == "handler":
-            topic = self.scenario.topics[key.name]
-            threads = self.scenario.services[key.operation].replicas * (
-                topic.subscribers[key.operation].concurrency
-            )
-            return threads, None
+            return consumer_threads(self.scenario, key.name, key.operation), None
         spec = self.scenario.services[key.name]
         arriving, closed = self.service(key.name)
         if spec.unlimited or not spec.blocking_calls:
@@ -273,8 +283,7 @@ class LoadBuilder:
     def group(self, topic_name: str, group: str, keys: Sequence[OpKey]) -> GroupStation:
         """A consumer group's pool (queue topic) or its consumers (log topic)."""
         topic = self.scenario.topics[topic_name]
-        subscriber = topic.subscribers[group]
-        threads = self.scenario.services[group].replicas * subscriber.concurrency
+        threads = consumer_threads(self.scenario, topic_name, group)
         latency = topic.delivery_latency
         delivery = of_distribution(latency) if latency is not None else ZERO
         ordered = topic.type == "log" and delivery.variance > 0
@@ -303,7 +312,7 @@ class LoadBuilder:
             consumers = [(load, solve_station(load))]
             shares = [1.0]
         else:
-            active = min(topic.partitions, threads)
+            active = consumer_count(self.scenario, topic_name, group)
             by_partition = self.traffic.partition_rates.get(topic_name, {})
             per_partition = partition_shares(topic, by_partition)
             shares = [float(per_partition[j::active].sum()) for j in range(active)]

@@ -113,15 +113,6 @@ def _gamma_shape_scale(moments: Moments) -> tuple[float, float] | None:
     return 1.0 / scv, moments.mean * scv
 
 
-def gamma_cdf(moments: Moments, time: float) -> float:
-    """P(X <= t) for X gamma-distributed with these moments (a step for a constant)."""
-    shape_scale = _gamma_shape_scale(moments)
-    if shape_scale is None:
-        return 1.0 if time >= moments.mean else 0.0
-    shape, scale = shape_scale
-    return float(gammainc(shape, max(time, 0.0) / scale))
-
-
 def truncated(moments: Moments, limit: float) -> tuple[float, float]:
     """(P(X > T), E[X | X <= T]) for X gamma-distributed with these moments (two-moment fit).
 

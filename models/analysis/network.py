@@ -13,7 +13,9 @@ probabilities (`models.analysis.operations`), (2) solve the traffic equations
 (`models.analysis.layers`), until nothing changes. Waiting times only grow from one
 iteration to the next (more waiting downstream means longer holding upstream), so the
 iteration climbs to the smallest fixed point or finds a station saturated: a thread pool
-exhausted by slow callees is predicted as such.
+exhausted by slow callees is predicted as such. Losses can make the iterates oscillate (more
+drops upstream, less load downstream, fewer drops, ...): after `DAMPING_AFTER` rounds each
+is averaged with the one before.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from models.analysis.graph import OpKey, StationId, reachable
+from models.analysis.graph import OpKey, StationId, handler_keys, reachable, service_keys
 from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
@@ -155,6 +157,60 @@ def _changed(
     return False
 
 
+@dataclass
+class _Round:
+    """One substitution: every operation, the traffic and every station, solved from the
+    station views of the round before."""
+
+    summaries: dict[OpKey, OperationSummary]
+    traffic: Traffic
+    services: dict[str, ServiceStation]
+    groups: dict[tuple[str, str], GroupStation]
+    views: dict[StationId, StationView]
+    """The stations as the next round's operations will see them."""
+
+
+def _round(
+    scenario: Scenario,
+    keys: list[OpKey],
+    sources: Mapping[str, FlowSource],
+    views: Mapping[StationId, StationView],
+    rates: Mapping[OpKey, float],
+) -> _Round:
+    """(1) summarise the operations, (2) solve the traffic, (3) solve the stations."""
+    flow_flags = {name: source.flag for name, source in sources.items()}
+    evaluator = Evaluator(scenario, views, rates, flow_flags)
+    summaries = {key: evaluator.summary(key) for key in keys}
+    admitted = {
+        key: 1.0 - views[StationId("service", key.name)].loss
+        for key in keys
+        if key.kind == "service" and StationId("service", key.name) in views
+    }
+    traffic = solve_traffic(
+        keys, summaries, {n: s.rate for n, s in sources.items()}, scenario.topics, admitted
+    )
+    builder = LoadBuilder(scenario, sources, summaries, traffic)
+    services: dict[str, ServiceStation] = {}
+    for name in scenario.services:
+        pools, load = builder.service(name, service_keys(keys, name))
+        services[name] = ServiceStation(name, pools, load, solve_station(load))
+    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services)
+    groups: dict[tuple[str, str], GroupStation] = {}
+    for topic_name, topic in scenario.topics.items():
+        for group in topic.subscribers:
+            members = handler_keys(keys, topic_name, group)
+            groups[(topic_name, group)] = builder.group(topic_name, group, members)
+    return _Round(summaries, traffic, services, groups, _views(services, groups, seen_by))
+
+
+def _rates_stable(
+    keys: list[OpKey], old: Mapping[OpKey, float], new: Mapping[OpKey, float]
+) -> bool:
+    return all(
+        math.isclose(old.get(k, 0.0), new.get(k, 0.0), rel_tol=1e-12, abs_tol=1e-300) for k in keys
+    )
+
+
 def solve_network(
     scenario: Scenario,
     sources: Mapping[str, FlowSource],
@@ -166,73 +222,44 @@ def solve_network(
     """Solve the open network with the flows arriving as `sources` describes.
 
     `fixed_views`, if given, are used as the stations' state instead of iterating (the
-    closed-network solution supplies its own waiting times this way). With
-    `stop_when_saturated` the iteration stops at the first iterate with a saturated station
-    (waiting times only grow, so it stays saturated): enough for the capacity search.
+    closed-network solution supplies its own waiting times this way): one round is solved
+    from them. With `stop_when_saturated` the iteration stops at the first iterate with a
+    saturated service (waiting times only grow, so it stays saturated): enough for the
+    capacity search.
     """
     keys = reachable(scenario)
-    flow_flags = {name: source.flag for name, source in sources.items()}
     views: dict[StationId, StationView] = dict(fixed_views or {})
-    rates: dict[OpKey, float] = {}
+    rates: Mapping[OpKey, float] = {}
     previous = _signature(views)
     converged = False
     iteration = 0
     while True:
         iteration += 1
-        evaluator = Evaluator(scenario, views, rates, flow_flags)
-        summaries = {key: evaluator.summary(key) for key in keys}
-        admitted = {
-            key: 1.0 - views[StationId("service", key.name)].loss
-            for key in keys
-            if key.kind == "service" and StationId("service", key.name) in views
-        }
-        traffic = solve_traffic(
-            keys, summaries, {n: s.rate for n, s in sources.items()}, scenario.topics, admitted
-        )
-        builder = LoadBuilder(scenario, sources, summaries, traffic)
-        services: dict[str, ServiceStation] = {}
-        for name in scenario.services:
-            members = [k for k in keys if k.kind == "service" and k.name == name]
-            pools, load = builder.service(name, members)
-            services[name] = ServiceStation(name, pools, load, solve_station(load))
-        seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services)
-        groups: dict[tuple[str, str], GroupStation] = {}
-        for topic_name, topic in scenario.topics.items():
-            for group in topic.subscribers:
-                members = [
-                    k
-                    for k in keys
-                    if k.kind == "handler" and k.name == topic_name and k.operation == group
-                ]
-                groups[(topic_name, group)] = builder.group(topic_name, group, members)
-        solved_views = _views(services, groups, seen_by)
+        current = _round(scenario, keys, sources, views, rates)
+        solved_views = current.views
         signature = _signature(solved_views)
-        rates_stable = all(
-            math.isclose(
-                rates.get(k, 0.0), traffic.rates.get(k, 0.0), rel_tol=1e-12, abs_tol=1e-300
-            )
-            for k in keys
-        )
         if fixed_views is not None or (
-            iteration > 1 and rates_stable and not _changed(previous, signature)
+            iteration > 1
+            and _rates_stable(keys, rates, current.traffic.rates)
+            and not _changed(previous, signature)
         ):
             converged = True
             break
         if iteration >= max_iterations:
             break
-        if stop_when_saturated and any(station.solution.saturated for station in services.values()):
+        if stop_when_saturated and any(s.solution.saturated for s in current.services.values()):
             break
         if iteration > DAMPING_AFTER:
             solved_views = _damped(views, solved_views)
             signature = _signature(solved_views)
-        views, previous, rates = solved_views, signature, traffic.rates
-    _mark_inexact_rates(keys, summaries, services, groups)
+        views, previous, rates = solved_views, signature, current.traffic.rates
+    _mark_inexact_rates(keys, current.summaries, current.services, current.groups)
     return NetworkSolution(
         keys=keys,
-        summaries=summaries,
-        traffic=traffic,
-        services=services,
-        groups=groups,
+        summaries=current.summaries,
+        traffic=current.traffic,
+        services=current.services,
+        groups=current.groups,
         converged=converged,
         iterations=iteration,
         views=views if fixed_views is not None else solved_views,

@@ -1,13 +1,13 @@
 """One operation, step by step: what it calls and publishes, how long it holds its server,
 how long it takes, and how likely it fails — given what is known about the stations.
 
-Semantics follow the simulator (docs/scenario-language.md): `work` and `delay` hold the server; a
-`call`
-holds it until the reply when calls block (thread-per-request; consumer threads always
-block), and releases it otherwise, queueing for a worker again when the reply comes (a call
-that is the operation's last step needs no worker again); `publish` takes no time; a
-`parallel` step ends with its slowest branch; a `branch` runs one option. A dropped or
-timed-out call fails its frame: the remaining steps are skipped and the caller's call fails.
+Semantics follow the simulator (docs/scenario-language.md): `work` and `delay` hold the
+server; a `call` holds it until the reply when calls block (thread-per-request; consumer
+threads always block), and releases it otherwise, queueing for a worker again when the reply
+comes (a call that is the operation's last step needs no worker again); `publish` takes no
+time; a `parallel` step ends with its slowest branch; a `branch` runs one option. A dropped
+or timed-out call fails its frame: the remaining steps are skipped and the caller's call
+fails.
 
 Besides the numbers, each emission (call or publish) carries a *Poisson flag*, used to
 decide where a formula is exact: 2 = the stream is Poisson and independent of other

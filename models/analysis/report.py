@@ -1,8 +1,8 @@
-"""The prediction as a results document (docs/results.md): plain JSON-able values only.
+"""The prediction's parts (`models.analysis.prediction`) from the network solution.
 
 Every entity says which model produced it (`method`) and whether its means are exact for
 the simulator's semantics (`exact`). A station without steady state is reported with
-`stable: false`, its latencies and lengths null (never infinite or negative), and a warning
+`stable: false`, its latencies and lengths None (never infinite or negative), and a warning
 naming it and its utilization.
 """
 
@@ -11,13 +11,21 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
-from models.analysis.capacity import Bottleneck
+from models.analysis.capacity import SaturatingResource
 from models.analysis.flows import Completion, group_waiting
-from models.analysis.graph import OpKey, flow_key
+from models.analysis.graph import OpKey, flow_key, handler_keys, service_keys
 from models.analysis.moments import ZERO
 from models.analysis.network import FlowSource, GroupStation, NetworkSolution, ServiceStation
+from models.analysis.prediction import (
+    Bottleneck,
+    PredictedFlow,
+    PredictedGroup,
+    PredictedLength,
+    PredictedService,
+    PredictedTime,
+    Visits,
+)
 from models.analysis.stations import StationSolution
 from models.schema import Scenario
 
@@ -39,7 +47,9 @@ class FlowInfo:
     method: str | None = None
     """The closed-flow method (MVA or fixed point); None for open flows."""
     exact: bool = True
+    """Whether the closed-flow method is exact (always for open flows)."""
     max_throughput: float | None = None
+    """The flow's rate at which the first resource saturates (None: never, or not known)."""
 
 
 def _unstable_warning(label: str, solution: StationSolution, servers: int | None) -> str:
@@ -55,30 +65,38 @@ def _unstable_warning(label: str, solution: StationSolution, servers: int | None
     )
 
 
+def _time(value: float, stable: bool) -> PredictedTime:
+    return PredictedTime(mean=number(value) if stable else None)
+
+
+def _length(value: float, stable: bool) -> PredictedLength:
+    return PredictedLength(mean=number(value) if stable else None)
+
+
 def service_report(
     scenario: Scenario, solution: NetworkSolution, station: ServiceStation, warnings: list[str]
-) -> dict[str, Any]:
+) -> PredictedService:
     """One service: offered load, utilization, loss, waiting and response, lengths."""
-    members = [k for k in solution.keys if k.kind == "service" and k.name == station.name]
+    members = service_keys(solution.keys, station.name)
     rates = solution.traffic.rates
     fresh = math.fsum(rates.get(k, 0.0) for k in members)
     result = station.solution
     spec = scenario.services[station.name]
     utilization = None if spec.unlimited else result.utilization
     if fresh <= 0:
-        return {
-            "arrival_rate": 0.0,
-            "utilization": None if spec.unlimited else 0.0,
-            "loss_probability": 0.0,
-            "p_wait": 0.0,
-            "waiting_time": {"mean": None},
-            "response_time": {"mean": None},
-            "queue_length": {"mean": 0.0},
-            "in_system": {"mean": 0.0},
-            "method": "no traffic",
-            "exact": True,
-            "stable": True,
-        }
+        return PredictedService(
+            arrival_rate=0.0,
+            utilization=None if spec.unlimited else 0.0,
+            loss_probability=0.0,
+            p_wait=0.0,
+            waiting_time=PredictedTime(mean=None),
+            response_time=PredictedTime(mean=None),
+            queue_length=PredictedLength(mean=0.0),
+            in_system=PredictedLength(mean=0.0),
+            method="no traffic",
+            exact=True,
+            stable=True,
+        )
     admitted = 1.0 - result.loss
     waiting = (
         math.fsum(rates.get(k, 0.0) * result.waiting.get(k.priority, ZERO).mean for k in members)
@@ -103,35 +121,30 @@ def service_report(
             f"{label} has an infinite mean waiting time: its service time has infinite variance"
         )
     exact = result.exact and all(solution.summaries[k].exact for k in members if rates.get(k))
-    return {
-        "arrival_rate": fresh,
-        "utilization": number(utilization),
-        "loss_probability": result.loss,
-        "p_wait": number(result.p_wait),
-        "waiting_time": {"mean": number(waiting) if stable else None},
-        "response_time": {"mean": number(response) if stable else None},
-        "queue_length": {"mean": number(queue) if stable else None},
-        "in_system": {"mean": number(in_system) if stable else None},
-        "method": result.method,
-        "exact": exact,
-        "stable": stable,
-    }
+    return PredictedService(
+        arrival_rate=fresh,
+        utilization=number(utilization),
+        loss_probability=result.loss,
+        p_wait=number(result.p_wait),
+        waiting_time=_time(waiting, stable),
+        response_time=_time(response, stable),
+        queue_length=_length(queue, stable),
+        in_system=_length(in_system, stable),
+        method=result.method,
+        exact=exact,
+        stable=stable,
+    )
 
 
 def group_report(
     solution: NetworkSolution, station: GroupStation, warnings: list[str]
-) -> dict[str, Any]:
+) -> PredictedGroup:
     """One consumer group: throughput, utilization, lag, waiting and sojourn times."""
-    members = [
-        k
-        for k in solution.keys
-        if k.kind == "handler" and k.name == station.topic and k.operation == station.group
-    ]
+    members = handler_keys(solution.keys, station.topic, station.group)
     rates = solution.traffic.rates
     rate = math.fsum(rates.get(k, 0.0) for k in members)
     solutions = [s for _, s in station.consumers]
     loads = [load for load, _ in station.consumers]
-    busy = math.fsum(s.utilization * (load.servers or 0) for load, s in station.consumers)
     handler = (
         math.fsum(
             rates.get(k, 0.0) * solution.summaries[k].response.mean for k in members if rates.get(k)
@@ -161,22 +174,23 @@ def group_report(
     p_wait = math.fsum(
         share * (s.p_wait or 0.0) for share, s in zip(station.shares, solutions, strict=True)
     )
-    return {
-        "throughput": math.fsum(s.throughput for s in solutions),
-        "utilization": busy / station.threads,
-        "p_wait": p_wait,
-        "lag": {"mean": number(rate * sojourn) if stable else None},
-        "waiting_time": {"mean": number(waiting) if stable else None},
-        "sojourn_time": {"mean": number(sojourn) if stable else None},
-        "max_partition_utilization": max((s.utilization for s in solutions), default=0.0),
-        "consumers": len(solutions),
-        "method": method,
-        "exact": exact,
-        "stable": stable,
-    }
+    return PredictedGroup(
+        throughput=math.fsum(s.throughput for s in solutions),
+        utilization=station.utilization(),
+        p_wait=p_wait,
+        lag=_length(rate * sojourn, stable),
+        waiting_time=_time(waiting, stable),
+        sojourn_time=_time(sojourn, stable),
+        max_partition_utilization=max((s.utilization for s in solutions), default=0.0),
+        consumers=len(solutions),
+        method=method,
+        exact=exact,
+        stable=stable,
+    )
 
 
-def _visits(solution: NetworkSolution, flow: str) -> dict[str, Any]:
+def _visits(solution: NetworkSolution, flow: str) -> Visits:
+    """Runs of each service's operations and of each group's handler per request of `flow`."""
     per_node = solution.traffic.visits.get(flow, {})
     services: dict[str, float] = {}
     groups: dict[str, dict[str, float]] = {}
@@ -188,7 +202,7 @@ def _visits(solution: NetworkSolution, flow: str) -> dict[str, Any]:
         else:
             per_topic = groups.setdefault(key.name, {})
             per_topic[key.operation] = per_topic.get(key.operation, 0.0) + count
-    return {"services": services, "groups": groups}
+    return Visits(services=services, groups=groups)
 
 
 def flow_report(
@@ -197,7 +211,7 @@ def flow_report(
     completions: Mapping[OpKey, Completion],
     name: str,
     info: FlowInfo,
-) -> dict[str, Any]:
+) -> PredictedFlow:
     """One flow: rates, mean response and completion time, capacity and headroom."""
     key = flow_key(scenario, name)
     summary = solution.summaries[key]
@@ -214,43 +228,41 @@ def flow_report(
     headroom = None
     if not info.closed and rate and info.max_throughput is not None:
         headroom = info.max_throughput / rate - 1.0
-    return {
-        "arrival_rate": rate,
-        "throughput": None if rate is None else rate * (1.0 - summary.fail),
-        "response_time": {"mean": number(summary.response.mean) if answered else None},
-        "completion_time": {"mean": number(completion.time.mean) if stable else None},
-        "max_throughput": number(info.max_throughput),
-        "headroom": number(headroom),
-        "method": method,
-        "exact": answered and info.exact and summary.exact,
-        "completion_exact": stable and info.exact and completion.exact,
-        "stable": stable,
-        "visits": _visits(solution, name),
-    }
+    return PredictedFlow(
+        arrival_rate=rate,
+        throughput=None if rate is None else rate * (1.0 - summary.fail),
+        response_time=_time(summary.response.mean, answered),
+        completion_time=_time(completion.time.mean, stable),
+        max_throughput=number(info.max_throughput),
+        headroom=number(headroom),
+        method=method,
+        exact=answered and info.exact and summary.exact,
+        completion_exact=stable and info.exact and completion.exact,
+        stable=stable,
+        visits=_visits(solution, name),
+    )
 
 
-def bottleneck_report(solution: NetworkSolution, neck: Bottleneck | None) -> dict[str, Any] | None:
+def bottleneck_report(
+    solution: NetworkSolution, neck: SaturatingResource | None
+) -> Bottleneck | None:
     """The first resource to saturate, with its utilization at the scenario's rates."""
     if neck is None:
         return None
     station = neck.station
     if station.kind == "service":
         result = solution.services[station.name].solution
-        return {"kind": "service", "name": station.name, "utilization": result.utilization}
+        return Bottleneck(kind="service", name=station.name, utilization=result.utilization)
     group = solution.groups[(station.name, station.group)]
     if neck.consumer is None:
-        busy = math.fsum(s.utilization * (load.servers or 0) for load, s in group.consumers)
-        return {
-            "kind": "group",
-            "name": station.group,
-            "topic": station.name,
-            "utilization": busy / group.threads,
-        }
+        return Bottleneck(
+            kind="group", name=station.group, topic=station.name, utilization=group.utilization()
+        )
     partitions = list(range(neck.consumer, group.partitions, len(group.consumers)))
-    return {
-        "kind": "partition",
-        "name": station.group,
-        "topic": station.name,
-        "partitions": partitions,
-        "utilization": group.consumers[neck.consumer][1].utilization,
-    }
+    return Bottleneck(
+        kind="partition",
+        name=station.group,
+        topic=station.name,
+        partitions=partitions,
+        utilization=group.consumers[neck.consumer][1].utilization,
+    )

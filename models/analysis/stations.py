@@ -14,9 +14,14 @@ The choice follows the station's shape and what is known about its arrivals and 
 | c servers | Poisson | exponential | M/M/c (Erlang C) | yes |
 | otherwise | SCV ca² | SCV cs² | Allen-Cunneen G/G/c | no |
 
-Operations with different holding times at one station make a mixture (its mean and SCV).
-A station whose offered load reaches its number of servers has no steady state (unless its
-waiting room is finite): it is reported unstable, with infinite waiting.
+A station that only bounded populations reach (the workers of blocking callers, a closed
+flow's clients) is the finite-source M/M/c//M (`models.analysis.finite_source`; never waits
+when the population fits its servers); a thread pool over its callees is re-solved later as
+a flow-equivalent server (`models.analysis.layers`). Operations with different holding
+times at one station make a mixture (its mean and SCV). A station whose offered load reaches
+its number of servers has no steady state (unless its waiting room is finite): it is
+reported unstable, with infinite waiting; one whose service time has infinite variance is
+stable with an infinite mean wait.
 """
 
 from __future__ import annotations
@@ -119,6 +124,8 @@ class StationSolution:
 
 
 def _common_mean(classes: tuple[ClassLoad, ...]) -> float | None:
+    """The exponential mean all `classes` share (to within `SAME_MEAN`); None unless every
+    class's holding time is one exponential step and their means agree."""
     means = {c.exponential_mean for c in classes}
     if len(means) != 1:
         first = next(iter(means)) if means else None
@@ -129,6 +136,42 @@ def _common_mean(classes: tuple[ClassLoad, ...]) -> float | None:
     return next(iter(means))
 
 
+@dataclass(frozen=True)
+class _Mix:
+    """The classes of a pool that have arrivals, taken together as the formulas need them."""
+
+    classes: tuple[ClassLoad, ...]
+    """The classes with a positive arrival rate."""
+    rate: float
+    """Worker acquisitions per second, all classes together."""
+    holding: Moments
+    """The holding time: the classes' mixture by arrival rate."""
+    exponential: float | None
+    """The common mean when every holding time is one exponential step."""
+    iid: bool
+    holding_exact: bool
+    poisson: bool
+    """Poisson arrivals (not split round-robin)."""
+
+    @property
+    def offered(self) -> float:
+        """Offered load: busy servers needed to serve every arrival (Erlangs)."""
+        return self.rate * self.holding.mean
+
+
+def _mix(load: StationLoad) -> _Mix:
+    classes = tuple(c for c in load.classes if c.arrival_rate > 0)
+    return _Mix(
+        classes=classes,
+        rate=math.fsum(c.arrival_rate for c in classes),
+        holding=mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO,
+        exponential=_common_mean(classes) if classes else None,
+        iid=all(c.iid for c in classes),
+        holding_exact=all(c.holding_exact for c in classes),
+        poisson=load.input_flag >= COPY and load.erlang_phases is None,
+    )
+
+
 def _fifo(classes: tuple[ClassLoad, ...], prediction: StationPrediction) -> dict[int, Moments]:
     wait = waiting_moments(prediction.mean_waiting_time, prediction.p_wait)
     return {c.priority: wait for c in classes}
@@ -136,87 +179,106 @@ def _fifo(classes: tuple[ClassLoad, ...], prediction: StationPrediction) -> dict
 
 def solve_station(load: StationLoad) -> StationSolution:
     """Pick the formula for `load` and apply it (see the module docstring)."""
-    classes = tuple(c for c in load.classes if c.arrival_rate > 0)
-    rate = math.fsum(c.arrival_rate for c in classes)
-    holding = mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO
-    exponential = _common_mean(classes) if classes else None
-    iid = all(c.iid for c in classes)
-    holding_exact = all(c.holding_exact for c in classes)
-    poisson = load.input_flag >= COPY and load.erlang_phases is None
-    if rate == 0 or holding.mean == 0 or load.servers is None:
-        idle = rate == 0 or holding.mean == 0
-        return StationSolution(
-            method="no load" if idle else ("M/M/inf" if exponential else "M/G/inf"),
-            exact=idle or holding_exact,
-            stable=True,
-            saturated=False,
-            arrival_rate=rate,
-            offered_load=0.0 if idle else rate * holding.mean,
-            utilization=0.0,
-            throughput=rate,
-            loss=0.0,
-            p_wait=0.0,
-            waiting={c.priority: ZERO for c in load.classes},
-            departure_flag=load.input_flag if iid else NOT_POISSON,
-        )
+    mix = _mix(load)
+    if mix.rate == 0 or mix.holding.mean == 0 or load.servers is None:
+        return _without_queue(load, mix)
     servers = load.servers
-    offered = rate * holding.mean
-    if not holding.finite or (load.room is None and offered >= servers):
-        return StationSolution(
-            method=_method_name(load, poisson, exponential),
-            exact=False,
-            stable=False,
-            saturated=True,
-            arrival_rate=rate,
-            offered_load=offered,
-            utilization=1.0,
-            throughput=servers / holding.mean if holding.finite else 0.0,
+    if not mix.holding.finite or (load.room is None and mix.offered >= servers):
+        return _saturated(
+            _method_name(load, mix),
+            mix,
+            throughput=servers / mix.holding.mean if mix.holding.finite else 0.0,
             loss=0.0 if load.room is None else 1.0,
-            p_wait=1.0,
-            waiting={c.priority: INFINITE for c in classes},
         )
     bounded = load.population is not None and (
         load.room is None or load.population <= servers + load.room
     )
     if bounded and (load.closed or (load.population or 0) <= servers):
-        return _finite_source(load, classes, rate, holding, exponential, holding_exact)
+        return _finite_source(load, mix)
     if load.room is not None:
-        return _finite(load, classes, rate, holding, exponential, poisson, holding_exact)
-    distinct = {c.priority for c in classes}
-    if load.priority and len(distinct) > 1:
-        return _priority(load, classes, rate, holding, exponential, poisson, iid, holding_exact)
-    scv = holding.scv
-    if not math.isfinite(scv):
-        return StationSolution(
-            method=_method_name(load, poisson, exponential) + " (infinite service variance)",
-            exact=False,
-            stable=True,
-            saturated=False,
-            arrival_rate=rate,
-            offered_load=offered,
-            utilization=min(offered / servers, 1.0),
-            throughput=rate,
-            loss=0.0,
-            p_wait=None,
-            waiting={c.priority: INFINITE for c in classes},
-            infinite_variance=True,
-        )
-    phases = load.erlang_phases
-    if servers == 1 and poisson:
-        prediction = mg1(rate, holding.mean, 1.0 if exponential else scv)
-        method = "M/M/1" if exponential else prediction.method
-        exact = iid
-    elif servers == 1 and phases is not None and exponential and load.input_flag >= COPY:
+        return _finite(load, mix)
+    if load.priority and len({c.priority for c in mix.classes}) > 1:
+        return _priority(load, mix)
+    if not math.isfinite(mix.holding.scv):
+        return _infinite_variance(load, mix)
+    return _open_fifo(load, mix)
+
+
+def _without_queue(load: StationLoad, mix: _Mix) -> StationSolution:
+    """No load, or unlimited servers (M/G/inf): nobody ever waits."""
+    idle = mix.rate == 0 or mix.holding.mean == 0
+    return StationSolution(
+        method="no load" if idle else ("M/M/inf" if mix.exponential else "M/G/inf"),
+        exact=idle or mix.holding_exact,
+        stable=True,
+        saturated=False,
+        arrival_rate=mix.rate,
+        offered_load=0.0 if idle else mix.offered,
+        utilization=0.0,
+        throughput=mix.rate,
+        loss=0.0,
+        p_wait=0.0,
+        waiting={c.priority: ZERO for c in load.classes},
+        departure_flag=load.input_flag if mix.iid else NOT_POISSON,
+    )
+
+
+def _saturated(method: str, mix: _Mix, throughput: float, loss: float) -> StationSolution:
+    """No steady state: every server busy, waiting without end."""
+    return StationSolution(
+        method=method,
+        exact=False,
+        stable=False,
+        saturated=True,
+        arrival_rate=mix.rate,
+        offered_load=mix.offered,
+        utilization=1.0,
+        throughput=throughput,
+        loss=loss,
+        p_wait=1.0,
+        waiting={c.priority: INFINITE for c in mix.classes},
+    )
+
+
+def _infinite_variance(load: StationLoad, mix: _Mix) -> StationSolution:
+    """Stable, but a service time of infinite variance makes the mean wait infinite."""
+    assert load.servers is not None
+    return StationSolution(
+        method=_method_name(load, mix) + " (infinite service variance)",
+        exact=False,
+        stable=True,
+        saturated=False,
+        arrival_rate=mix.rate,
+        offered_load=mix.offered,
+        utilization=min(mix.offered / load.servers, 1.0),
+        throughput=mix.rate,
+        loss=0.0,
+        p_wait=None,
+        waiting={c.priority: INFINITE for c in mix.classes},
+        infinite_variance=True,
+    )
+
+
+def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
+    """An unbounded FIFO pool in steady state: M/G/1, E_k/M/1, M/M/c or Allen-Cunneen."""
+    assert load.servers is not None
+    servers, rate, holding, phases = load.servers, mix.rate, mix.holding, load.erlang_phases
+    prediction: StationPrediction
+    if servers == 1 and mix.poisson:
+        prediction = mg1(rate, holding.mean, 1.0 if mix.exponential else holding.scv)
+        method = "M/M/1" if mix.exponential else prediction.method
+        exact = mix.iid
+    elif servers == 1 and phases is not None and mix.exponential and load.input_flag >= COPY:
         prediction = gi_m1_erlang_arrivals(rate, 1.0 / holding.mean, phases)
         method, exact = prediction.method, True
-    elif poisson and exponential:
+    elif mix.poisson and mix.exponential:
         prediction = mmc(rate, 1.0 / holding.mean, servers)
         method, exact = prediction.method, True
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
-        prediction = gg_c_allen_cunneen(rate, holding.mean, servers, arrival_scv, scv)
+        prediction = gg_c_allen_cunneen(rate, holding.mean, servers, arrival_scv, holding.scv)
         method, exact = prediction.method, False
-    exact = exact and holding_exact and not load.note
+    exact = exact and mix.holding_exact and not load.note
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)")
     return StationSolution(
         method=_noted(method, load),
@@ -224,12 +286,12 @@ def solve_station(load: StationLoad) -> StationSolution:
         stable=prediction.stable,
         saturated=not prediction.stable,
         arrival_rate=rate,
-        offered_load=offered,
+        offered_load=mix.offered,
         utilization=prediction.utilization,
         throughput=prediction.throughput,
         loss=0.0,
         p_wait=prediction.p_wait,
-        waiting=_fifo(classes, prediction),
+        waiting=_fifo(mix.classes, prediction),
         departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
         mm1=fifo_exponential and servers == 1,
     )
@@ -239,47 +301,40 @@ def _noted(method: str, load: StationLoad) -> str:
     return f"{method}, {load.note}" if load.note else method
 
 
-def _method_name(load: StationLoad, poisson: bool, exponential: float | None) -> str:
+def _method_name(load: StationLoad, mix: _Mix) -> str:
     """The formula's name for a station without steady state (nothing computed)."""
+    markovian = mix.poisson and mix.exponential
     if load.servers == 1:
-        return _noted("M/M/1" if poisson and exponential else "M/G/1 (Pollaczek-Khinchine)", load)
-    return _noted("M/M/c (Erlang C)" if poisson and exponential else "Allen-Cunneen G/G/c", load)
+        return _noted("M/M/1" if markovian else "M/G/1 (Pollaczek-Khinchine)", load)
+    return _noted("M/M/c (Erlang C)" if markovian else "Allen-Cunneen G/G/c", load)
 
 
-def _finite(
-    load: StationLoad,
-    classes: tuple[ClassLoad, ...],
-    rate: float,
-    holding: Moments,
-    exponential: float | None,
-    poisson: bool,
-    holding_exact: bool,
-) -> StationSolution:
+def _finite(load: StationLoad, mix: _Mix) -> StationSolution:
     """Erlang B (no room) or M/M/c/K; reacquisitions skip the room check (approximated)."""
     assert load.servers is not None and load.room is not None
-    servers = load.servers
-    offered = rate * holding.mean
+    servers, classes, holding = load.servers, mix.classes, mix.holding
+    offered = mix.offered
     reacquiring = any(c.fresh_rate != c.arrival_rate for c in classes)
     notes = [load.note] if load.note else []
     if load.room == 0:
         loss = erlang_b(servers, offered)
-        method, exact = "Erlang B (M/G/c/c)", poisson
+        method, exact = "Erlang B (M/G/c/c)", mix.poisson
         p_wait: float | None = 0.0
         waiting = {c.priority: ZERO for c in classes}
     else:
-        prediction = mmck(rate, 1.0 / holding.mean, servers, servers + load.room)
+        prediction = mmck(mix.rate, 1.0 / holding.mean, servers, servers + load.room)
         loss, method = prediction.loss_probability, prediction.method
-        exact = poisson and exponential is not None
+        exact = mix.poisson and mix.exponential is not None
         p_wait = prediction.p_wait
         waiting = _fifo(classes, prediction)
         if not exact:
             arrival_scv = 1.0 / load.erlang_phases if load.erlang_phases else load.arrival_scv
-            service_scv = 1.0 if exponential else holding.scv
+            service_scv = 1.0 if mix.exponential else holding.scv
             factor = (max(arrival_scv, 0.0) + service_scv) / 2.0
             notes.append("waiting scaled by (ca² + cs²) / 2 as in Allen-Cunneen (approximation)")
             wait = prediction.mean_waiting_time * factor
             waiting = {c.priority: waiting_moments(wait, prediction.p_wait) for c in classes}
-    if not poisson and load.room == 0:
+    if not mix.poisson and load.room == 0:
         notes.append("approximation: arrivals not Poisson")
     if load.priority and len({c.priority for c in classes}) > 1:
         notes.append("priorities ignored (approximation)")
@@ -287,14 +342,14 @@ def _finite(
     if reacquiring:
         notes.append("reacquisitions counted as arrivals (approximation)")
         exact = False
-    exact = exact and holding_exact and not load.note
-    throughput = rate * (1.0 - loss)
+    exact = exact and mix.holding_exact and not load.note
+    throughput = mix.rate * (1.0 - loss)
     return StationSolution(
         method=", ".join([method, *notes]) if notes else method,
         exact=exact,
         stable=True,
         saturated=offered >= servers,
-        arrival_rate=rate,
+        arrival_rate=mix.rate,
         offered_load=offered,
         utilization=min(throughput * holding.mean / servers, 1.0),
         throughput=throughput,
@@ -304,18 +359,10 @@ def _finite(
     )
 
 
-def _priority(
-    load: StationLoad,
-    classes: tuple[ClassLoad, ...],
-    rate: float,
-    holding: Moments,
-    exponential: float | None,
-    poisson: bool,
-    iid: bool,
-    holding_exact: bool,
-) -> StationSolution:
+def _priority(load: StationLoad, mix: _Mix) -> StationSolution:
     """Cobham's non-preemptive priority formulas, one class per flow priority."""
     assert load.servers is not None
+    classes = mix.classes
     levels = sorted({c.priority for c in classes})
     rates = [math.fsum(c.arrival_rate for c in classes if c.priority == p) for p in levels]
     moments = [
@@ -325,10 +372,10 @@ def _priority(
         result = mg1_priority_nonpreemptive(
             rates, [m.mean for m in moments], [min(m.scv, 1e12) for m in moments]
         )
-        exact = poisson and iid and all(math.isfinite(m.scv) for m in moments)
+        exact = mix.poisson and mix.iid and all(math.isfinite(m.scv) for m in moments)
     else:
-        result = mmc_priority_nonpreemptive(rates, 1.0 / holding.mean, load.servers)
-        exact = poisson and exponential is not None
+        result = mmc_priority_nonpreemptive(rates, 1.0 / mix.holding.mean, load.servers)
+        exact = mix.poisson and mix.exponential is not None
     method = result.method
     if not exact:
         method += " (approximation)"
@@ -338,11 +385,11 @@ def _priority(
     }
     return StationSolution(
         method=_noted(method, load),
-        exact=exact and holding_exact and not load.note,
+        exact=exact and mix.holding_exact and not load.note,
         stable=result.stable,
         saturated=not result.stable,
-        arrival_rate=rate,
-        offered_load=rate * holding.mean,
+        arrival_rate=mix.rate,
+        offered_load=mix.offered,
         utilization=min(result.utilization, 1.0),
         throughput=math.fsum(c.throughput for c in result.classes),
         loss=0.0,
@@ -351,51 +398,32 @@ def _priority(
     )
 
 
-def _finite_source(
-    load: StationLoad,
-    classes: tuple[ClassLoad, ...],
-    rate: float,
-    holding: Moments,
-    exponential: float | None,
-    holding_exact: bool,
-) -> StationSolution:
+def _finite_source(load: StationLoad, mix: _Mix) -> StationSolution:
     """M/M/c//M: never more than `population` requests present (the callers' workers or a
     closed flow's clients); non-exponential service scales the wait by (1 + cs²) / 2."""
     assert load.servers is not None and load.population is not None
     servers, population = load.servers, load.population
-    offered = rate * holding.mean
+    offered = mix.offered
     base = f"finite-source M/M/c//M (at most {population} present)"
     if population <= servers:
         return StationSolution(
             method=_noted(f"finite source (at most {population} present: never waits)", load),
-            exact=holding_exact and not load.note,
+            exact=mix.holding_exact and not load.note,
             stable=True,
             saturated=False,
-            arrival_rate=rate,
+            arrival_rate=mix.rate,
             offered_load=offered,
             utilization=min(offered / servers, 1.0),
-            throughput=rate,
+            throughput=mix.rate,
             loss=0.0,
             p_wait=0.0,
-            waiting={c.priority: ZERO for c in classes},
+            waiting={c.priority: ZERO for c in mix.classes},
         )
-    result = finite_source(rate, holding.mean, servers, population)
+    result = finite_source(mix.rate, mix.holding.mean, servers, population)
     if result is None:
-        return StationSolution(
-            method=_noted(base, load),
-            exact=False,
-            stable=False,
-            saturated=True,
-            arrival_rate=rate,
-            offered_load=offered,
-            utilization=1.0,
-            throughput=servers / holding.mean,
-            loss=0.0,
-            p_wait=1.0,
-            waiting={c.priority: INFINITE for c in classes},
-        )
-    factor = 1.0 if exponential else (1.0 + holding.scv) / 2.0
-    if not exponential:
+        return _saturated(_noted(base, load), mix, throughput=servers / mix.holding.mean, loss=0.0)
+    factor = 1.0 if mix.exponential else (1.0 + mix.holding.scv) / 2.0
+    if not mix.exponential:
         base += " (two-moment approximation)"
     wait = waiting_moments(result.mean_waiting_time * factor, result.p_wait)
     return StationSolution(
@@ -403,11 +431,11 @@ def _finite_source(
         exact=False,
         stable=True,
         saturated=False,
-        arrival_rate=rate,
+        arrival_rate=mix.rate,
         offered_load=offered,
         utilization=offered / servers,
-        throughput=rate,
+        throughput=mix.rate,
         loss=0.0,
         p_wait=result.p_wait,
-        waiting={c.priority: wait for c in classes},
+        waiting={c.priority: wait for c in mix.classes},
     )

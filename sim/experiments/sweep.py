@@ -89,7 +89,7 @@ class SweepResults:
 
         predicted = []
         for value, scenario in zip(self.values, self.scenarios, strict=True):
-            mean = analyze(scenario)["flows"].get(flow, {}).get("response_time", {}).get("mean")
+            mean = analyze(scenario).flows[flow].response_time.mean
             predicted.append((float(value), mean))
         return predicted
 

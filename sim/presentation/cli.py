@@ -245,11 +245,11 @@ def analyze_command(
 ) -> None:
     """Predict the scenario instantly with queueing theory (means, capacity, bottleneck)."""
     scenario = load_scenario(scenario_path, variant=variant)
-    document = analyze(scenario)
+    prediction = analyze(scenario)
     if as_json:
-        typer.echo(json.dumps(document, indent=2))
+        typer.echo(json.dumps(prediction.to_dict(), indent=2))
     else:
-        render_prediction(document, _stdout())
+        render_prediction(prediction, _stdout())
 
 
 @app.command()

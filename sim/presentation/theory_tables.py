@@ -10,80 +10,107 @@ know. Approximate predictions are shown for orientation only.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any
 
 from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from models.analysis.prediction import (
+    PredictedFlow,
+    PredictedGroup,
+    PredictedService,
+    Prediction,
+)
+from sim.presentation.formatting import MILLISECONDS, number
+
 RELATIVE_SLACK = 1e-3
 
-# (kind, label, path in the simulated entity, path in the predicted entity, scale, unit)
-COMPARED: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], float, str], ...] = (
-    ("flow", "response mean", ("response_time", "mean"), ("response_time", "mean"), 1000, "ms"),
-    (
+Predicted = PredictedFlow | PredictedService | PredictedGroup
+
+
+@dataclass(frozen=True)
+class Compared:
+    """One quantity compared: where it is in an entity of both documents, and how shown."""
+
+    kind: str
+    """``flow``, ``service`` or ``group``."""
+    label: str
+    path: str
+    """Attribute path in the predicted entity, e.g. ``"response_time.mean"`` (the same keys
+    in the simulated entity)."""
+    scale: float = 1.0
+    unit: str = ""
+    exactness: tuple[str, ...] = ("exact",)
+    """The predicted entity's flags that must all be true for the prediction to be exact."""
+
+
+COMPARED = (
+    Compared("flow", "response mean", "response_time.mean", MILLISECONDS, "ms"),
+    Compared(
         "flow",
         "completion mean",
-        ("completion_time", "mean"),
-        ("completion_time", "mean"),
-        1000,
+        "completion_time.mean",
+        MILLISECONDS,
         "ms",
+        ("exact", "completion_exact"),
     ),
-    ("service", "utilization", ("utilization",), ("utilization",), 1, ""),
-    ("service", "waiting mean", ("waiting_time", "mean"), ("waiting_time", "mean"), 1000, "ms"),
-    ("service", "response mean", ("response_time", "mean"), ("response_time", "mean"), 1000, "ms"),
-    ("service", "in system", ("in_system", "mean"), ("in_system", "mean"), 1, ""),
-    ("service", "loss probability", ("loss_probability",), ("loss_probability",), 1, ""),
-    ("group", "lag mean", ("lag", "mean"), ("lag", "mean"), 1, ""),
-    ("group", "sojourn mean", ("sojourn_time", "mean"), ("sojourn_time", "mean"), 1000, "ms"),
+    Compared("service", "utilization", "utilization"),
+    Compared("service", "waiting mean", "waiting_time.mean", MILLISECONDS, "ms"),
+    Compared("service", "response mean", "response_time.mean", MILLISECONDS, "ms"),
+    Compared("service", "in system", "in_system.mean"),
+    Compared("service", "loss probability", "loss_probability"),
+    Compared("group", "lag mean", "lag.mean"),
+    Compared("group", "sojourn mean", "sojourn_time.mean", MILLISECONDS, "ms"),
 )
 
 
-def _dig(node: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
+def _simulated(
+    document: dict[str, Any], where: tuple[str, ...], path: str
+) -> tuple[Any, list[float] | None]:
+    """The simulated value at attribute path `path` of the entity at `where` in the results
+    document (e.g. ``("flows", "checkout")``), and its 95% interval if it has one; (None,
+    None) where there is no such value. The only place that reads the simulated side."""
+    node: Any = document
+    for key in where:
         node = node.get(key) if isinstance(node, dict) else None
-    return node
+    *parents, last = path.split(".")
+    for key in parents:
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, dict):
+        return None, None
+    interval = node.get("ci95", {}).get(last)
+    return node.get(last), interval if isinstance(interval, list) else None
 
 
-def _interval(node: dict[str, Any], path: tuple[str, ...]) -> list[float] | None:
-    parent = _dig(node, path[:-1]) if len(path) > 1 else node
-    if not isinstance(parent, dict):
-        return None
-    interval = parent.get("ci95", {}).get(path[-1])
-    return interval if isinstance(interval, list) else None
+def _pairs(predicted: Prediction) -> Iterator[tuple[str, str, tuple[str, ...], Predicted]]:
+    """(kind, name, place in the results document, predicted entity) of every entity."""
+    for name, flow in predicted.flows.items():
+        yield "flow", name, ("flows", name), flow
+    for name, service in predicted.services.items():
+        yield "service", name, ("services", name), service
+    for topic_name, topic in predicted.topics.items():
+        for group_name, group in topic.groups.items():
+            where = ("topics", topic_name, "groups", group_name)
+            yield "group", f"{topic_name}/{group_name}", where, group
 
 
-def _pairs(
-    simulated: dict[str, Any], predicted: dict[str, Any]
-) -> Iterator[tuple[str, str, dict[str, Any], dict[str, Any]]]:
-    for name, flow in simulated["flows"].items():
-        if name in predicted.get("flows", {}):
-            yield "flow", name, flow, predicted["flows"][name]
-    for name, service in simulated["services"].items():
-        if name in predicted.get("services", {}) and service.get("arrival_rate"):
-            yield "service", name, service, predicted["services"][name]
-    for topic_name, topic in simulated.get("topics", {}).items():
-        predicted_groups = predicted.get("topics", {}).get(topic_name, {}).get("groups", {})
-        for group_name, group in topic["groups"].items():
-            if group_name in predicted_groups:
-                yield "group", f"{topic_name}/{group_name}", group, predicted_groups[group_name]
-
-
-def comparisons(simulated: dict[str, Any], predicted: dict[str, Any]) -> list[dict[str, Any]]:
+def comparisons(simulated: dict[str, Any], predicted: Prediction) -> list[dict[str, Any]]:
     """Every simulated mean beside its prediction, with the gap flag where exact."""
     rows = []
-    for kind, name, sim_entity, theory_entity in _pairs(simulated, predicted):
-        for row_kind, label, sim_path, theory_path, scale, unit in COMPARED:
-            if row_kind != kind:
+    for kind, name, where, entity in _pairs(predicted):
+        if kind == "service" and not _simulated(simulated, where, "arrival_rate")[0]:
+            continue
+        for compared in COMPARED:
+            if compared.kind != kind:
                 continue
-            value = _dig(sim_entity, sim_path)
-            prediction = _dig(theory_entity, theory_path)
+            value, interval = _simulated(simulated, where, compared.path)
+            prediction = attrgetter(compared.path)(entity)
             if value is None or prediction is None:
                 continue
-            exact = bool(theory_entity.get("exact")) and not (
-                label == "completion mean" and not theory_entity.get("completion_exact", True)
-            )
-            interval = _interval(sim_entity, sim_path)
+            exact = all(getattr(entity, flag) for flag in compared.exactness)
             gap = False
             if exact and interval is not None:
                 slack = RELATIVE_SLACK * abs(prediction)
@@ -92,15 +119,15 @@ def comparisons(simulated: dict[str, Any], predicted: dict[str, Any]) -> list[di
                 {
                     "kind": kind,
                     "name": name,
-                    "quantity": label,
+                    "quantity": compared.label,
                     "simulated": value,
                     "ci95": interval,
                     "predicted": prediction,
-                    "method": theory_entity.get("method", ""),
+                    "method": entity.method,
                     "exact": exact,
                     "gap": gap,
-                    "scale": scale,
-                    "unit": unit,
+                    "scale": compared.scale,
+                    "unit": compared.unit,
                 }
             )
     return rows
@@ -150,112 +177,141 @@ def theory_table(rows: list[dict[str, Any]]) -> Table:
     return table
 
 
-def render_prediction(document: dict[str, Any], console: Console) -> None:
+def render_prediction(prediction: Prediction, console: Console) -> None:
     """`archsim analyze`: the predicted values, capacity and bottleneck as tables."""
     parts: list[Any] = [
-        Text.assemble((document["scenario"], "bold"), "  queueing-theory prediction")
+        Text.assemble((prediction.scenario, "bold"), "  queueing-theory prediction"),
+        _flow_table(prediction),
+        _service_table(prediction),
     ]
-    flows = Table(title="Flows (times in ms)", title_justify="left")
-    for column in (
-        "flow",
-        "rate/s",
-        "max rate/s",
-        "headroom",
-        "response mean",
-        "completion mean",
-        "method",
-    ):
-        flows.add_column(column, justify="left" if column in ("flow", "method") else "right")
-    for name, flow in document["flows"].items():
-        flows.add_row(
-            name,
-            _fmt(flow.get("arrival_rate")),
-            _fmt(flow.get("max_throughput")),
-            _percent(flow.get("headroom")),
-            _fmt(_dig(flow, ("response_time", "mean")), 1000),
-            _fmt(_dig(flow, ("completion_time", "mean")), 1000),
-            _method(flow),
-        )
-    parts.append(flows)
-    services = Table(title="Services (times in ms)", title_justify="left")
-    for column in (
-        "service",
-        "arrivals/s",
-        "utilization",
-        "P(wait)",
-        "wait mean",
-        "resp mean",
-        "in system",
-        "loss",
-        "method",
-    ):
-        services.add_column(column, justify="left" if column in ("service", "method") else "right")
-    for name, service in document["services"].items():
-        if not service.get("arrival_rate"):
-            continue
-        services.add_row(
-            name,
-            _fmt(service.get("arrival_rate")),
-            _fmt(service.get("utilization"), digits=3),
-            _fmt(service.get("p_wait"), digits=3),
-            _fmt(_dig(service, ("waiting_time", "mean")), 1000),
-            _fmt(_dig(service, ("response_time", "mean")), 1000),
-            _fmt(_dig(service, ("in_system", "mean"))),
-            _fmt(service.get("loss_probability"), digits=4),
-            _method(service),
-        )
-    parts.append(services)
-    groups = Table(title="Consumer groups (times in ms)", title_justify="left")
-    for column in (
-        "topic/group",
-        "throughput/s",
-        "utilization",
-        "lag mean",
-        "wait mean",
-        "sojourn mean",
-        "method",
-    ):
-        groups.add_column(
-            column, justify="left" if column in ("topic/group", "method") else "right"
-        )
-    for topic_name, topic in document.get("topics", {}).items():
-        for group_name, group in topic.get("groups", {}).items():
-            groups.add_row(
-                f"{topic_name}/{group_name}",
-                _fmt(group.get("throughput")),
-                _fmt(group.get("utilization"), digits=3),
-                _fmt(_dig(group, ("lag", "mean"))),
-                _fmt(_dig(group, ("waiting_time", "mean")), 1000),
-                _fmt(_dig(group, ("sojourn_time", "mean")), 1000),
-                _method(group),
-            )
+    groups = _group_table(prediction)
     if groups.row_count:
         parts.append(groups)
-    bottleneck = document.get("bottleneck")
-    if bottleneck:
-        parts.append(
-            Text(
-                f"bottleneck: {bottleneck['kind']} '{bottleneck['name']}' "
-                f"(utilization {bottleneck['utilization']:.3f} now; the first to saturate "
-                f"as the load grows)"
-            )
-        )
-    for warning in document.get("warnings", []):
-        parts.append(Text(f"warning: {warning}", style="bold yellow"))
+    parts.extend(_notes(prediction))
     console.print(Group(*parts))
 
 
-def _fmt(value: Any, scale: float = 1.0, digits: int = 2) -> str:
-    if value is None:
-        return "-"
-    return f"{value * scale:,.{digits}f}"
+def _table(title: str, columns: tuple[str, ...], left: tuple[str, ...]) -> Table:
+    """An empty table with `columns`, those in `left` left-aligned and the others right."""
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    return table
 
 
-def _percent(value: Any) -> str:
+def _flow_table(prediction: Prediction) -> Table:
+    """One row per flow: rates, capacity, headroom, mean response and completion times."""
+    table = _table(
+        "Flows (times in ms)",
+        (
+            "flow",
+            "rate/s",
+            "max rate/s",
+            "headroom",
+            "response mean",
+            "completion mean",
+            "method",
+        ),
+        ("flow", "method"),
+    )
+    for name, flow in prediction.flows.items():
+        table.add_row(
+            name,
+            number(flow.arrival_rate),
+            number(flow.max_throughput),
+            _percent(flow.headroom),
+            number(flow.response_time.mean, MILLISECONDS),
+            number(flow.completion_time.mean, MILLISECONDS),
+            _method(flow),
+        )
+    return table
+
+
+def _service_table(prediction: Prediction) -> Table:
+    """One row per service with traffic: load, waiting, response, backlog and loss."""
+    table = _table(
+        "Services (times in ms)",
+        (
+            "service",
+            "arrivals/s",
+            "utilization",
+            "P(wait)",
+            "wait mean",
+            "resp mean",
+            "in system",
+            "loss",
+            "method",
+        ),
+        ("service", "method"),
+    )
+    for name, service in prediction.services.items():
+        if not service.arrival_rate:
+            continue
+        table.add_row(
+            name,
+            number(service.arrival_rate),
+            number(service.utilization, digits=3),
+            number(service.p_wait, digits=3),
+            number(service.waiting_time.mean, MILLISECONDS),
+            number(service.response_time.mean, MILLISECONDS),
+            number(service.in_system.mean),
+            number(service.loss_probability, digits=4),
+            _method(service),
+        )
+    return table
+
+
+def _group_table(prediction: Prediction) -> Table:
+    """One row per consumer group: throughput, utilization, lag, waiting and sojourn."""
+    table = _table(
+        "Consumer groups (times in ms)",
+        (
+            "topic/group",
+            "throughput/s",
+            "utilization",
+            "lag mean",
+            "wait mean",
+            "sojourn mean",
+            "method",
+        ),
+        ("topic/group", "method"),
+    )
+    for topic_name, topic in prediction.topics.items():
+        for group_name, group in topic.groups.items():
+            table.add_row(
+                f"{topic_name}/{group_name}",
+                number(group.throughput),
+                number(group.utilization, digits=3),
+                number(group.lag.mean),
+                number(group.waiting_time.mean, MILLISECONDS),
+                number(group.sojourn_time.mean, MILLISECONDS),
+                _method(group),
+            )
+    return table
+
+
+def _notes(prediction: Prediction) -> list[Text]:
+    """The bottleneck and the warnings, one line each."""
+    notes = []
+    neck = prediction.bottleneck
+    if neck is not None:
+        notes.append(
+            Text(
+                f"bottleneck: {neck.kind} '{neck.name}' (utilization {neck.utilization:.3f} "
+                f"now; the first to saturate as the load grows)"
+            )
+        )
+    notes.extend(
+        Text(f"warning: {warning}", style="bold yellow") for warning in prediction.warnings
+    )
+    return notes
+
+
+def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:+.0%}"
 
 
-def _method(entity: dict[str, Any]) -> str:
-    stability = "" if entity.get("stable", True) else "UNSTABLE; "
-    exactness = "exact" if entity.get("exact") else "approx."
-    return f"{stability}{exactness}: {entity.get('method', '')}"
+def _method(entity: Predicted) -> str:
+    stability = "" if entity.stable else "UNSTABLE; "
+    exactness = "exact" if entity.exact else "approx."
+    return f"{stability}{exactness}: {entity.method}"

@@ -20,7 +20,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from scipy.optimize import brentq
 
-from models import ScenarioError, analyze, load_scenario
+from models import Prediction, ScenarioError, analyze, load_scenario
+from models.analysis.prediction import PredictedFlow, PredictedGroup
 from models.analysis.traffic import default_partition_shares
 from models.schema import KeySpace, Topic
 from models.theory import (
@@ -95,9 +96,9 @@ def test_visit_counts_follow_call_probabilities_branches_parallel_and_retries() 
             {"f": poisson("front", 10.0)},
         )
     )
-    visits = result["flows"]["f"]["visits"]["services"]
+    visits = result.flows["f"].visits.services
     assert visits == pytest.approx({"front": 1.0, "b": 0.5, "c": 0.3, "d": 3.0}, rel=REL)
-    assert result["services"]["d"]["arrival_rate"] == pytest.approx(30.0, rel=REL)
+    assert result.services["d"].arrival_rate == pytest.approx(30.0, rel=REL)
 
 
 def test_publish_probability_count_and_fan_out_to_every_group() -> None:
@@ -115,11 +116,11 @@ def test_publish_probability_count_and_fan_out_to_every_group() -> None:
             topics={"t": {"type": "queue", "subscribers": {"g1": "op", "g2": "op"}}},
         )
     )
-    assert result["topics"]["t"]["published"] == pytest.approx(15.0, rel=REL)
-    groups = result["flows"]["f"]["visits"]["groups"]["t"]
+    assert result.topics["t"].published == pytest.approx(15.0, rel=REL)
+    groups = result.flows["f"].visits.groups["t"]
     assert groups == pytest.approx({"g1": 1.5, "g2": 1.5}, rel=REL)
     for group in ("g1", "g2"):
-        assert result["topics"]["t"]["groups"][group]["throughput"] == pytest.approx(15.0)
+        assert result.topics["t"].groups[group].throughput == pytest.approx(15.0)
 
 
 def test_feedback_through_a_topic_solves_the_traffic_equations() -> None:
@@ -135,8 +136,8 @@ def test_feedback_through_a_topic_solves_the_traffic_equations() -> None:
             topics={"t": {"type": "queue", "subscribers": {"worker": "op"}}},
         )
     )
-    assert result["topics"]["t"]["published"] == pytest.approx(20.0 / (1 - q), rel=REL)
-    assert result["flows"]["f"]["visits"]["groups"]["t"]["worker"] == pytest.approx(1 / (1 - q))
+    assert result.topics["t"].published == pytest.approx(20.0 / (1 - q), rel=REL)
+    assert result.flows["f"].visits.groups["t"]["worker"] == pytest.approx(1 / (1 - q))
 
 
 def test_feedback_that_never_dies_out_is_reported_not_solved() -> None:
@@ -150,9 +151,15 @@ def test_feedback_that_never_dies_out_is_reported_not_solved() -> None:
             topics={"t": {"type": "queue", "subscribers": {"worker": "op"}}},
         )
     )
-    assert result["flows"]["f"]["stable"] is False
-    assert result["flows"]["f"]["response_time"]["mean"] is None
-    assert "feed back" in result["warnings"][0]
+    assert result.flows["f"].stable is False
+    assert result.flows["f"].response_time.mean is None
+    assert "feed back" in result.warnings[0]
+    # the same document as always, every value unknown (null) but the consumers
+    assert result.flows["f"].visits is None and result.flows["f"].completion_exact is False
+    assert result.topics["t"].groups["worker"].consumers == 1
+    document = result.to_dict()
+    assert list(document["flows"]["f"]) == list(PredictedFlow.model_fields)
+    assert list(document["topics"]["t"]["groups"]["worker"]) == list(PredictedGroup.model_fields)
 
 
 def test_key_skew_gives_the_hottest_partition_its_zipf_share() -> None:
@@ -178,12 +185,12 @@ def test_key_skew_gives_the_hottest_partition_its_zipf_share() -> None:
             },
         )
     )
-    group = result["topics"]["t"]["groups"]["c"]
-    assert group["max_partition_utilization"] == pytest.approx(50.0 * 8 / 11 * 0.01, rel=REL)
-    assert group["exact"] is True  # random keys: each partition gets a thinned Poisson stream
+    group = result.topics["t"].groups["c"]
+    assert group.max_partition_utilization == pytest.approx(50.0 * 8 / 11 * 0.01, rel=REL)
+    assert group.exact is True  # random keys: each partition gets a thinned Poisson stream
     hot, cold = (mm1(50.0 * s, 100.0) for s in (8 / 11, 3 / 11))
     lag = hot.mean_in_system + cold.mean_in_system
-    assert group["lag"]["mean"] == pytest.approx(lag, rel=REL)
+    assert group.lag.mean == pytest.approx(lag, rel=REL)
 
 
 def test_a_fixed_key_sends_every_message_to_its_hashed_partition() -> None:
@@ -207,9 +214,9 @@ def test_a_fixed_key_sends_every_message_to_its_hashed_partition() -> None:
             },
         )
     )
-    group = result["topics"]["t"]["groups"]["c"]
-    assert group["max_partition_utilization"] == pytest.approx(0.4, rel=REL)
-    assert group["utilization"] == pytest.approx(0.4 / 4, rel=REL)
+    group = result.topics["t"].groups["c"]
+    assert group.max_partition_utilization == pytest.approx(0.4, rel=REL)
+    assert group.utilization == pytest.approx(0.4 / 4, rel=REL)
     assert hashed in range(partitions)
 
 
@@ -226,15 +233,15 @@ def test_dropped_calls_skip_the_rest_of_the_operation() -> None:
     )
     loss = mmck(1.0, 1.0, 1, 2).loss_probability
     assert loss == pytest.approx(1 / 3, rel=REL)
-    assert result["services"]["front"]["loss_probability"] == pytest.approx(loss, rel=REL)
-    assert result["services"]["after"]["arrival_rate"] == pytest.approx(1 - loss, rel=REL)
-    assert result["flows"]["f"]["throughput"] == pytest.approx(1 - loss, rel=REL)
+    assert result.services["front"].loss_probability == pytest.approx(loss, rel=REL)
+    assert result.services["after"].arrival_rate == pytest.approx(1 - loss, rel=REL)
+    assert result.flows["f"].throughput == pytest.approx(1 - loss, rel=REL)
 
 
 # --------------------------------------------------------------------------- stations
 
 
-def single_service(spec: dict[str, Any], rate: float, **flow: Any) -> dict[str, Any]:
+def single_service(spec: dict[str, Any], rate: float, **flow: Any) -> Prediction:
     """The analysis of one service `s` fed by one flow."""
     workload = {"f": {"entry": "s", "arrivals": {"poisson": rate}, **flow}}
     return analyze(scenario({"s": spec}, workload))
@@ -243,86 +250,87 @@ def single_service(spec: dict[str, Any], rate: float, **flow: Any) -> dict[str, 
 def test_m_m_1() -> None:
     result = single_service(op(exp(0.01)), 80.0)
     expected = mm1(80.0, 100.0)
-    service = result["services"]["s"]
-    assert (service["method"], service["exact"], service["stable"]) == ("M/M/1", True, True)
-    assert service["waiting_time"]["mean"] == pytest.approx(expected.mean_waiting_time, rel=REL)
-    assert service["queue_length"]["mean"] == pytest.approx(expected.mean_queue_length, rel=REL)
-    assert service["in_system"]["mean"] == pytest.approx(expected.mean_in_system, rel=REL)
-    assert service["p_wait"] == pytest.approx(0.8, rel=REL)
-    flow = result["flows"]["f"]
-    assert flow["response_time"]["mean"] == pytest.approx(0.05, rel=REL)
-    assert flow["completion_time"]["mean"] == pytest.approx(0.05, rel=REL)
-    assert flow["max_throughput"] == pytest.approx(100.0, rel=1e-3)  # bisection to 1e-4
-    assert flow["headroom"] == pytest.approx(0.25, rel=1e-2)
-    assert result["bottleneck"] == {"kind": "service", "name": "s", "utilization": 0.8}
+    service = result.services["s"]
+    assert (service.method, service.exact, service.stable) == ("M/M/1", True, True)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=REL)
+    assert service.queue_length.mean == pytest.approx(expected.mean_queue_length, rel=REL)
+    assert service.in_system.mean == pytest.approx(expected.mean_in_system, rel=REL)
+    assert service.p_wait == pytest.approx(0.8, rel=REL)
+    flow = result.flows["f"]
+    assert flow.response_time.mean == pytest.approx(0.05, rel=REL)
+    assert flow.completion_time.mean == pytest.approx(0.05, rel=REL)
+    assert flow.max_throughput == pytest.approx(100.0, rel=1e-3)  # bisection to 1e-4
+    assert flow.headroom == pytest.approx(0.25, rel=1e-2)
+    assert result.bottleneck is not None
+    assert result.bottleneck.to_dict() == {"kind": "service", "name": "s", "utilization": 0.8}
 
 
 def test_shared_pool_is_m_m_c_over_all_replicas() -> None:
     spec = {"replicas": 2, "workers": 2, "balancing": "shared", **op(exp(0.04))}
-    service = single_service(spec, 80.0)["services"]["s"]
+    service = single_service(spec, 80.0).services["s"]
     expected = mmc(80.0, 25.0, 4)
-    assert (service["method"], service["exact"]) == ("M/M/c (Erlang C)", True)
-    assert service["waiting_time"]["mean"] == pytest.approx(expected.mean_waiting_time, rel=REL)
-    assert service["p_wait"] == pytest.approx(expected.p_wait, rel=REL)
-    assert service["utilization"] == pytest.approx(0.8, rel=REL)
+    assert (service.method, service.exact) == ("M/M/c (Erlang C)", True)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=REL)
+    assert service.p_wait == pytest.approx(expected.p_wait, rel=REL)
+    assert service.utilization == pytest.approx(0.8, rel=REL)
 
 
 def test_random_balancing_splits_poisson_into_independent_replicas() -> None:
     spec = {"replicas": 3, "workers": 2, "balancing": "random", **op(exp(0.04))}
-    service = single_service(spec, 90.0)["services"]["s"]
+    service = single_service(spec, 90.0).services["s"]
     expected = mmc(30.0, 25.0, 2)
-    assert (service["method"], service["exact"]) == ("M/M/c (Erlang C)", True)
-    assert service["waiting_time"]["mean"] == pytest.approx(expected.mean_waiting_time, rel=REL)
-    assert service["queue_length"]["mean"] == pytest.approx(3 * expected.mean_queue_length)
+    assert (service.method, service.exact) == ("M/M/c (Erlang C)", True)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=REL)
+    assert service.queue_length.mean == pytest.approx(3 * expected.mean_queue_length)
 
 
 def test_round_robin_single_worker_replicas_see_erlang_arrivals() -> None:
     spec = {"replicas": 3, "balancing": "round_robin", **op(exp(0.02))}
-    service = single_service(spec, 120.0)["services"]["s"]
+    service = single_service(spec, 120.0).services["s"]
     expected = gi_m1_erlang_arrivals(40.0, 50.0, 3)
-    assert (service["method"], service["exact"]) == ("E_3/M/1", True)
-    assert service["waiting_time"]["mean"] == pytest.approx(expected.mean_waiting_time, rel=REL)
+    assert (service.method, service.exact) == ("E_3/M/1", True)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=REL)
 
 
 def test_m_g_1_pollaczek_khinchine_for_any_service_distribution() -> None:
     spec = op({"work": {"lognormal": {"mean": 0.01, "cv": 1.5}}})
-    service = single_service(spec, 60.0)["services"]["s"]
+    service = single_service(spec, 60.0).services["s"]
     expected = mg1(60.0, 0.01, 1.5**2)
-    assert (service["method"], service["exact"]) == ("M/G/1 (Pollaczek-Khinchine)", True)
-    assert service["waiting_time"]["mean"] == pytest.approx(expected.mean_waiting_time, rel=1e-6)
+    assert (service.method, service.exact) == ("M/G/1 (Pollaczek-Khinchine)", True)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=1e-6)
 
 
 def test_non_poisson_arrivals_use_allen_cunneen() -> None:
     workload = {"f": {"entry": "s", "arrivals": {"constant": 60.0}}}
-    service = analyze(scenario({"s": op(exp(0.01))}, workload))["services"]["s"]
-    assert (service["method"], service["exact"]) == ("Allen-Cunneen G/G/c", False)
+    service = analyze(scenario({"s": op(exp(0.01))}, workload)).services["s"]
+    assert (service.method, service.exact) == ("Allen-Cunneen G/G/c", False)
     # Allen-Cunneen with ca² = 0, cs² = 1: half the M/M/1 wait
-    assert service["waiting_time"]["mean"] == pytest.approx(mm1(60, 100).mean_waiting_time / 2)
+    assert service.waiting_time.mean == pytest.approx(mm1(60, 100).mean_waiting_time / 2)
 
 
 def test_finite_waiting_room_is_m_m_c_k_with_drops() -> None:
     spec = {"workers": 2, "queue_capacity": 3, **op(exp(0.02))}
-    service = single_service(spec, 110.0)["services"]["s"]
+    service = single_service(spec, 110.0).services["s"]
     expected = mmck(110.0, 50.0, 2, 5)
-    assert (service["method"], service["exact"]) == ("M/M/c/K", True)
-    assert service["loss_probability"] == pytest.approx(expected.loss_probability, rel=REL)
-    assert service["waiting_time"]["mean"] == pytest.approx(expected.mean_waiting_time, rel=REL)
-    assert service["queue_length"]["mean"] == pytest.approx(expected.mean_queue_length, rel=REL)
+    assert (service.method, service.exact) == ("M/M/c/K", True)
+    assert service.loss_probability == pytest.approx(expected.loss_probability, rel=REL)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=REL)
+    assert service.queue_length.mean == pytest.approx(expected.mean_queue_length, rel=REL)
 
 
 def test_no_waiting_room_is_erlang_b_for_any_service() -> None:
     spec = {"workers": 3, "queue_capacity": 0, **op({"work": {"constant": 0.05}})}
-    service = single_service(spec, 40.0)["services"]["s"]
-    assert (service["method"], service["exact"]) == ("Erlang B (M/G/c/c)", True)
-    assert service["loss_probability"] == pytest.approx(erlang_b(3, 2.0), rel=REL)
-    assert service["waiting_time"]["mean"] == 0.0
+    service = single_service(spec, 40.0).services["s"]
+    assert (service.method, service.exact) == ("Erlang B (M/G/c/c)", True)
+    assert service.loss_probability == pytest.approx(erlang_b(3, 2.0), rel=REL)
+    assert service.waiting_time.mean == 0.0
 
 
 def test_unlimited_workers_never_wait() -> None:
-    service = single_service({"workers": "unlimited", **op(exp(0.5))}, 100.0)["services"]["s"]
-    assert (service["method"], service["exact"]) == ("M/M/inf", True)
-    assert service["utilization"] is None
-    assert service["in_system"]["mean"] == pytest.approx(50.0, rel=REL)
+    service = single_service({"workers": "unlimited", **op(exp(0.5))}, 100.0).services["s"]
+    assert (service.method, service.exact) == ("M/M/inf", True)
+    assert service.utilization is None
+    assert service.in_system.mean == pytest.approx(50.0, rel=REL)
 
 
 def test_priority_classes_use_cobham() -> None:
@@ -333,20 +341,20 @@ def test_priority_classes_use_cobham() -> None:
     }
     result = analyze(scenario(services, workload))
     expected = mg1_priority_nonpreemptive([30.0, 40.0], [0.01, 0.01], [1.0, 1.0])
-    assert result["services"]["s"]["method"] == expected.method
-    assert result["services"]["s"]["exact"] is True
+    assert result.services["s"].method == expected.method
+    assert result.services["s"].exact is True
     for name, cls in zip(("high", "low"), expected.classes, strict=True):
-        response = result["flows"][name]["response_time"]["mean"]
+        response = result.flows[name].response_time.mean
         assert response == pytest.approx(cls.mean_response_time, rel=REL)
 
     services = {"s": {"workers": 3, "discipline": "priority", **op(exp(0.01))}}
     result = analyze(scenario(services, workload))
     expected = mmc_priority_nonpreemptive([30.0, 40.0], 100.0, 3)
-    assert (result["services"]["s"]["method"], result["services"]["s"]["exact"]) == (
+    assert (result.services["s"].method, result.services["s"].exact) == (
         expected.method,
         True,
     )
-    low = result["flows"]["low"]["response_time"]["mean"]
+    low = result.flows["low"].response_time.mean
     assert low == pytest.approx(expected.classes[1].mean_response_time, rel=REL)
 
 
@@ -355,15 +363,15 @@ def test_priority_classes_use_cobham() -> None:
 
 def test_an_unstable_station_is_reported_with_nulls_and_a_warning() -> None:
     result = single_service(op(exp(0.01)), 125.0)
-    service = result["services"]["s"]
-    assert service["stable"] is False
-    assert service["utilization"] == 1.0
+    service = result.services["s"]
+    assert service.stable is False
+    assert service.utilization == 1.0
     for key in ("waiting_time", "response_time", "queue_length", "in_system"):
-        assert service[key]["mean"] is None
-    assert result["flows"]["f"]["response_time"]["mean"] is None
-    assert result["flows"]["f"]["stable"] is False
-    assert result["flows"]["f"]["headroom"] == pytest.approx(-0.2, rel=1e-2)
-    (warning,) = result["warnings"]
+        assert getattr(service, key).mean is None
+    assert result.flows["f"].response_time.mean is None
+    assert result.flows["f"].stable is False
+    assert result.flows["f"].headroom == pytest.approx(-0.2, rel=1e-2)
+    (warning,) = result.warnings
     assert "service 's' is unstable" in warning and "1.25" in warning
 
 
@@ -374,12 +382,12 @@ def test_a_caller_of_an_unstable_callee_is_saturated_too() -> None:
             {"f": poisson("gw", 150.0)},
         )
     )
-    assert result["services"]["db"]["stable"] is False
-    assert result["services"]["gw"]["stable"] is False
+    assert result.services["db"].stable is False
+    assert result.services["gw"].stable is False
     # eight threads that only wait for the database saturate with it, at 100/s
-    assert result["bottleneck"]["name"] == "db"
-    assert result["flows"]["f"]["max_throughput"] == pytest.approx(100.0, rel=1e-3)
-    assert any("gw" in w and "held forever" in w for w in result["warnings"])
+    assert result.bottleneck.name == "db"
+    assert result.flows["f"].max_throughput == pytest.approx(100.0, rel=1e-3)
+    assert any("gw" in w and "held forever" in w for w in result.warnings)
 
 
 # --------------------------------------------------------------------------- layers
@@ -409,13 +417,13 @@ def test_thread_pool_saturation_is_predicted_by_the_method_of_layers() -> None:
         "db": op(exp(0.01)),
     }
     result = analyze(scenario(services, {"f": poisson("gw", 60.0)}))
-    gateway = result["services"]["gw"]
-    assert gateway["method"] == "flow-equivalent server of its callees (method of layers)"
-    assert gateway["exact"] is False  # a population cap breaks product form
-    assert gateway["waiting_time"]["mean"] == pytest.approx(pool_over_callee(4, 60.0), rel=1e-9)
+    gateway = result.services["gw"]
+    assert gateway.method == "flow-equivalent server of its callees (method of layers)"
+    assert gateway.exact is False  # a population cap breaks product form
+    assert gateway.waiting_time.mean == pytest.approx(pool_over_callee(4, 60.0), rel=1e-9)
     capacity = mva_exact([0.02, 0.01], 0.0, 4, [None, 1]).throughput
-    assert result["flows"]["f"]["max_throughput"] == pytest.approx(capacity, rel=1e-3)
-    assert result["bottleneck"]["name"] == "gw"
+    assert result.flows["f"].max_throughput == pytest.approx(capacity, rel=1e-3)
+    assert result.bottleneck.name == "gw"
     # the open model would have saturated the pool at lambda (0.02 + 1 / (100 - lambda)) = 4
     open_limit = brentq(lambda r: r * (0.02 + 1 / (100 - r)) - 4, 1, 99.9)
     assert open_limit < capacity
@@ -427,9 +435,9 @@ def test_non_blocking_calls_release_the_worker() -> None:
         "slow": {"workers": "unlimited", **op({"delay": {"constant": 0.4}})},
     }
     result = analyze(scenario(services, {"f": poisson("gw", 100.0)}))
-    assert result["services"]["gw"]["utilization"] == pytest.approx(100 * 0.002 / 4, rel=REL)
+    assert result.services["gw"].utilization == pytest.approx(100 * 0.002 / 4, rel=REL)
     expected = mmc(100.0, 500.0, 4).mean_response_time + 0.4  # tail call: no second wait
-    assert result["flows"]["f"]["response_time"]["mean"] == pytest.approx(expected, rel=REL)
+    assert result.flows["f"].response_time.mean == pytest.approx(expected, rel=REL)
 
 
 # --------------------------------------------------------------------------- fork-join
@@ -440,15 +448,15 @@ def test_two_identical_m_m_1_branches_are_flatto_hahn() -> None:
     flow = {"steps": [{"parallel": [[{"call": "a"}], [{"call": "b"}]]}]}
     result = analyze(scenario(services, {"f": {**flow, "arrivals": {"poisson": 60.0}}}))
     expected = fork_join_two_mm1(60.0, 100.0).mean_response_time
-    assert result["flows"]["f"]["response_time"]["mean"] == pytest.approx(expected, rel=REL)
-    assert result["flows"]["f"]["exact"] is True
+    assert result.flows["f"].response_time.mean == pytest.approx(expected, rel=REL)
+    assert result.flows["f"].exact is True
 
     services["c"] = op(exp(0.01))
     flow = {"steps": [{"parallel": [[{"call": "a"}], [{"call": "b"}], [{"call": "c"}]]}]}
     result = analyze(scenario(services, {"f": {**flow, "arrivals": {"poisson": 60.0}}}))
     expected = fork_join_nelson_tantawi(60.0, 100.0, 3).mean_response_time
-    assert result["flows"]["f"]["response_time"]["mean"] == pytest.approx(expected, rel=REL)
-    assert result["flows"]["f"]["exact"] is False
+    assert result.flows["f"].response_time.mean == pytest.approx(expected, rel=REL)
+    assert result.flows["f"].exact is False
 
 
 # --------------------------------------------------------------------------- closed
@@ -467,21 +475,21 @@ def closed_network(clients: int) -> Any:
 def test_closed_flow_is_exact_mva_when_product_form() -> None:
     result = analyze(closed_network(8))
     expected = mva_exact([0.01, 0.012], 0.05, 8, [None, 2])
-    flow = result["flows"]["f"]
-    assert flow["method"] == expected.method and flow["exact"] is True
-    assert flow["throughput"] == pytest.approx(expected.throughput, rel=REL)
-    assert flow["response_time"]["mean"] == pytest.approx(expected.response_time, rel=REL)
-    assert flow["headroom"] is None
-    db_in_system = result["services"]["db"]["in_system"]["mean"]
+    flow = result.flows["f"]
+    assert flow.method == expected.method and flow.exact is True
+    assert flow.throughput == pytest.approx(expected.throughput, rel=REL)
+    assert flow.response_time.mean == pytest.approx(expected.response_time, rel=REL)
+    assert flow.headroom is None
+    db_in_system = result.services["db"].in_system.mean
     assert db_in_system == pytest.approx(expected.station_queue_lengths[1], rel=REL)
 
 
 def test_large_closed_populations_use_schweitzer() -> None:
     result = analyze(closed_network(2500))
     expected = mva_schweitzer([0.01, 0.012], 0.05, 2500, [None, 2])
-    flow = result["flows"]["f"]
-    assert flow["exact"] is False and flow["method"] == expected.method
-    assert flow["throughput"] == pytest.approx(expected.throughput, rel=1e-6)
+    flow = result.flows["f"]
+    assert flow.exact is False and flow.method == expected.method
+    assert flow.throughput == pytest.approx(expected.throughput, rel=1e-6)
 
 
 def test_closed_flow_that_is_not_product_form_uses_the_closed_loop_fixed_point() -> None:
@@ -491,13 +499,13 @@ def test_closed_flow_that_is_not_product_form_uses_the_closed_loop_fixed_point()
             {"f": {"entry": "app", "clients": 6, "think_time": {"constant": 0.03}}},
         )
     )
-    flow = result["flows"]["f"]
-    assert flow["method"].startswith("closed-loop fixed point")
-    assert flow["exact"] is False
+    flow = result.flows["f"]
+    assert flow.method.startswith("closed-loop fixed point")
+    assert flow.exact is False
     # X = N / (Z + R): the fixed point holds
-    assert flow["throughput"] * (0.03 + flow["response_time"]["mean"]) == pytest.approx(6, 1e-5)
+    assert flow.throughput * (0.03 + flow.response_time.mean) == pytest.approx(6, 1e-5)
     # the database never sees more than the 2 app threads that call it
-    assert result["services"]["db"]["method"].startswith("finite-source")
+    assert result.services["db"].method.startswith("finite-source")
 
 
 # --------------------------------------------------------------------------- documents
@@ -520,20 +528,31 @@ def test_example_scenarios_give_complete_finite_documents(path: Path) -> None:
     base = load_scenario(path)
     for variant in [None, *base.variants]:
         result = analyze(load_scenario(path, variant=variant))
-        json.dumps(result, allow_nan=False)
-        finite_and_non_negative(result)
-        assert set(result["services"]) == set(base.services)
-        assert result["method"] == "queueing theory"
-        for flow in result["flows"].values():
-            assert isinstance(flow["exact"], bool) and flow["method"]
+        json.dumps(result.to_dict(), allow_nan=False)
+        finite_and_non_negative(result.model_dump())  # (to_dict() would null an infinity)
+        assert set(result.services) == set(base.services)
+        assert result.method == "queueing theory"
+        for flow in result.flows.values():
+            assert isinstance(flow.exact, bool) and flow.method
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_the_prediction_document_reads_back_into_the_same_prediction(path: Path) -> None:
+    prediction = analyze(load_scenario(path))
+    document = prediction.to_dict()
+    assert Prediction.model_validate(document).to_dict() == document
+    neck = document["bottleneck"]
+    if neck is not None:  # `topic` and `partitions` only where they mean something
+        assert ("topic" in neck) == (neck["kind"] != "service")
+        assert ("partitions" in neck) == (neck["kind"] == "partition")
 
 
 def test_hot_partition_example_finds_the_hot_partition_unstable() -> None:
     result = analyze(load_scenario(SCENARIOS / "hot_partition.yaml"))
-    assert result["bottleneck"]["kind"] == "partition"
-    group = result["topics"]["customer-orders"]["groups"]["fulfilment"]
-    assert group["stable"] is False and group["lag"]["mean"] is None
-    assert any("fulfilment" in warning for warning in result["warnings"])
+    assert result.bottleneck.kind == "partition"
+    group = result.topics["customer-orders"].groups["fulfilment"]
+    assert group.stable is False and group.lag.mean is None
+    assert any("fulfilment" in warning for warning in result.warnings)
 
 
 # --------------------------------------------------------------------------- property
@@ -663,13 +682,13 @@ def test_analyze_never_crashes_and_never_returns_negative_or_nan(document: Any) 
         assume(False)
         return
     result = analyze(valid)
-    json.dumps(result, allow_nan=False)
-    finite_and_non_negative(result)
-    for service in result["services"].values():
-        if service["utilization"] is not None:
-            assert service["utilization"] <= 1.0 + 1e-9
-        if not service["stable"]:
-            assert service["response_time"]["mean"] is None
+    json.dumps(result.to_dict(), allow_nan=False)
+    finite_and_non_negative(result.model_dump())
+    for service in result.services.values():
+        if service.utilization is not None:
+            assert service.utilization <= 1.0 + 1e-9
+        if not service.stable:
+            assert service.response_time.mean is None
 
 
 def test_calls_of_a_lossy_station_come_only_from_admitted_requests() -> None:
@@ -692,7 +711,7 @@ def test_calls_of_a_lossy_station_come_only_from_admitted_requests() -> None:
         }
     )
     result = analyze(scenario)
-    api, db = result["services"]["api"], result["services"]["db"]
-    assert api["loss_probability"] > 0.1
-    assert db["arrival_rate"] == pytest.approx(30 * (1 - api["loss_probability"]), rel=1e-6)
-    assert db["exact"] is False
+    api, db = result.services["api"], result.services["db"]
+    assert api.loss_probability > 0.1
+    assert db.arrival_rate == pytest.approx(30 * (1 - api.loss_probability), rel=1e-6)
+    assert db.exact is False
