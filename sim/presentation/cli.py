@@ -140,7 +140,7 @@ def run(
     else:
         console = _stdout()
         render_results(results, console)
-        rows = comparisons(document, analyze(scenario))
+        rows = comparisons(results, analyze(scenario))
         if rows:
             console.print(theory_table(rows))
         for warning in gap_warnings(rows):

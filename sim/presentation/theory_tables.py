@@ -24,6 +24,7 @@ from models.analysis.prediction import (
     PredictedService,
     Prediction,
 )
+from models.results import Interval, Record, ResultsDocument
 from sim.presentation.formatting import MILLISECONDS, number
 
 RELATIVE_SLACK = 1e-3
@@ -67,85 +68,100 @@ COMPARED = (
 )
 
 
-def _simulated(
-    document: dict[str, Any], where: tuple[str, ...], path: str
-) -> tuple[Any, list[float] | None]:
-    """The simulated value at attribute path `path` of the entity at `where` in the results
-    document (e.g. ``("flows", "checkout")``), and its 95% interval if it has one; (None,
-    None) where there is no such value. The only place that reads the simulated side."""
-    node: Any = document
-    for key in where:
-        node = node.get(key) if isinstance(node, dict) else None
-    *parents, last = path.split(".")
-    for key in parents:
-        node = node.get(key) if isinstance(node, dict) else None
-    if not isinstance(node, dict):
+@dataclass(frozen=True)
+class TheoryRow:
+    """One simulated mean beside its prediction."""
+
+    kind: str
+    name: str
+    quantity: str
+    simulated: float
+    ci95: tuple[float, float] | None
+    predicted: float
+    method: str
+    exact: bool
+    gap: bool
+    """The prediction is exact and outside the simulation's 95% interval (widened by
+    `RELATIVE_SLACK`)."""
+    scale: float
+    unit: str
+
+
+def _simulated(entity: Record | None, path: str) -> tuple[float | None, Interval | None]:
+    """The simulated value at attribute path `path` of a simulated entity (e.g.
+    ``"response_time.mean"``) and its 95% interval if it has one."""
+    if entity is None:
         return None, None
-    interval = node.get("ci95", {}).get(last)
-    return node.get(last), interval if isinstance(interval, list) else None
+    *parents, last = path.split(".")
+    record: Record = attrgetter(".".join(parents))(entity) if parents else entity
+    interval = (record.ci95 or {}).get(last)
+    return getattr(record, last), interval
 
 
-def _pairs(predicted: Prediction) -> Iterator[tuple[str, str, tuple[str, ...], Predicted]]:
-    """(kind, name, place in the results document, predicted entity) of every entity."""
+def _pairs(
+    simulated: ResultsDocument, predicted: Prediction
+) -> Iterator[tuple[str, str, Record | None, Predicted]]:
+    """(kind, name, simulated entity or None, predicted entity) of every predicted entity."""
     for name, flow in predicted.flows.items():
-        yield "flow", name, ("flows", name), flow
+        yield "flow", name, simulated.flows.get(name), flow
     for name, service in predicted.services.items():
-        yield "service", name, ("services", name), service
+        yield "service", name, simulated.services.get(name), service
     for topic_name, topic in predicted.topics.items():
+        simulated_topic = simulated.topics.get(topic_name)
         for group_name, group in topic.groups.items():
-            where = ("topics", topic_name, "groups", group_name)
-            yield "group", f"{topic_name}/{group_name}", where, group
+            simulated_group = simulated_topic.groups.get(group_name) if simulated_topic else None
+            yield "group", f"{topic_name}/{group_name}", simulated_group, group
 
 
-def comparisons(simulated: dict[str, Any], predicted: Prediction) -> list[dict[str, Any]]:
+def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[TheoryRow]:
     """Every simulated mean beside its prediction, with the gap flag where exact."""
     rows = []
-    for kind, name, where, entity in _pairs(predicted):
-        if kind == "service" and not _simulated(simulated, where, "arrival_rate")[0]:
+    for kind, name, entity, prediction_of in _pairs(simulated, predicted):
+        if kind == "service" and not _simulated(entity, "arrival_rate")[0]:
             continue
         for compared in COMPARED:
             if compared.kind != kind:
                 continue
-            value, interval = _simulated(simulated, where, compared.path)
-            prediction = attrgetter(compared.path)(entity)
+            value, interval = _simulated(entity, compared.path)
+            prediction = attrgetter(compared.path)(prediction_of)
             if value is None or prediction is None:
                 continue
-            exact = all(getattr(entity, flag) for flag in compared.exactness)
+            exact = all(getattr(prediction_of, flag) for flag in compared.exactness)
             gap = False
             if exact and interval is not None:
                 slack = RELATIVE_SLACK * abs(prediction)
                 gap = not (interval[0] - slack <= prediction <= interval[1] + slack)
             rows.append(
-                {
-                    "kind": kind,
-                    "name": name,
-                    "quantity": compared.label,
-                    "simulated": value,
-                    "ci95": interval,
-                    "predicted": prediction,
-                    "method": entity.method,
-                    "exact": exact,
-                    "gap": gap,
-                    "scale": compared.scale,
-                    "unit": compared.unit,
-                }
+                TheoryRow(
+                    kind=kind,
+                    name=name,
+                    quantity=compared.label,
+                    simulated=value,
+                    ci95=interval,
+                    predicted=prediction,
+                    method=prediction_of.method,
+                    exact=exact,
+                    gap=gap,
+                    scale=compared.scale,
+                    unit=compared.unit,
+                )
             )
     return rows
 
 
-def gap_warnings(rows: list[dict[str, Any]]) -> list[str]:
+def gap_warnings(rows: list[TheoryRow]) -> list[str]:
     """A sentence for every exact prediction outside the simulation's confidence interval."""
     return [
-        f"{row['kind']} '{row['name']}': simulated {row['quantity']} "
-        f"{row['simulated'] * row['scale']:.4g}{row['unit']} differs from the exact prediction "
-        f"{row['predicted'] * row['scale']:.4g}{row['unit']} ({row['method']}) by more than "
+        f"{row.kind} '{row.name}': simulated {row.quantity} "
+        f"{row.simulated * row.scale:.4g}{row.unit} differs from the exact prediction "
+        f"{row.predicted * row.scale:.4g}{row.unit} ({row.method}) by more than "
         f"its 95% confidence interval"
         for row in rows
-        if row["gap"]
+        if row.gap
     ]
 
 
-def theory_table(rows: list[dict[str, Any]]) -> Table:
+def theory_table(rows: list[TheoryRow]) -> Table:
     """Simulated mean, its interval and the prediction side by side."""
     table = Table(
         title="Theory beside the simulation",
@@ -158,21 +174,20 @@ def theory_table(rows: list[dict[str, Any]]) -> Table:
             column, justify="left" if column in ("entity", "quantity", "method") else "right"
         )
     for row in rows:
-        scale, unit = row["scale"], row["unit"]
-        interval = row["ci95"]
+        scale, unit, interval = row.scale, row.unit, row.ci95
         shown = (
             f"{interval[0] * scale:,.4g} .. {interval[1] * scale:,.4g}"
             if interval is not None
             else "-"
         )
-        flag = " !" if row["gap"] else ""
+        flag = " !" if row.gap else ""
         table.add_row(
-            f"{row['kind']} {row['name']}",
-            f"{row['quantity']}{f' ({unit})' if unit else ''}",
-            f"{row['simulated'] * scale:,.4g}",
+            f"{row.kind} {row.name}",
+            f"{row.quantity}{f' ({unit})' if unit else ''}",
+            f"{row.simulated * scale:,.4g}",
             shown,
-            f"{row['predicted'] * scale:,.4g}{flag}",
-            f"{'exact' if row['exact'] else 'approx.'}: {row['method']}",
+            f"{row.predicted * scale:,.4g}{flag}",
+            f"{'exact' if row.exact else 'approx.'}: {row.method}",
         )
     return table
 

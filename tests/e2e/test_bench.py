@@ -11,6 +11,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~8 s: runs the benchmark script
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_engine.py"
 
 

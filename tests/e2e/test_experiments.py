@@ -40,6 +40,7 @@ PIPELINE: dict[str, Any] = {
 }
 
 
+@pytest.mark.slow  # starts a process pool and a local Dask cluster
 def test_results_are_identical_on_every_executor() -> None:
     """Same scenario and seed: the same JSON in process, in local processes and on Dask."""
     from distributed import Client, LocalCluster

@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-pytestmark = pytest.mark.e2e
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~8 s per notebook (a Jupyter kernel each)
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 

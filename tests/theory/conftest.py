@@ -63,7 +63,8 @@ ALPHA = 1e-4
 PERCENTILE_SLACK = 0.005
 """Extra relative tolerance for percentiles: the histogram buckets are 0.27% wide."""
 MAX_RELATIVE_HALF_WIDTH = 0.06
-"""A check must be able to fail: its half-width must be below this fraction of theory."""
+"""A check must be able to fail: its expected half-width must be below this fraction of
+theory (tested at `ALPHA`, see `power_limit`)."""
 SEED_SHIFT_VARIABLE = "ARCHSIM_TEST_SEED_SHIFT"
 """Environment variable added to the seed of every test under tests/theory."""
 
@@ -71,6 +72,21 @@ SEED_SHIFT_VARIABLE = "ARCHSIM_TEST_SEED_SHIFT"
 def t_quantile(replications: int, alpha: float = ALPHA) -> float:
     """t_{1 - alpha/2, n-1}: the half-width of the acceptance band in standard errors."""
     return float(stats.t.ppf(1.0 - alpha / 2.0, replications - 1))
+
+
+def power_factor(replications: int, alpha: float = ALPHA) -> float:
+    """sqrt(chi2_{1 - alpha, n-1} / (n - 1)): how far above its expectation an observed
+    half-width t SE can be, with probability alpha (s^2 / sigma^2 ~ chi2(n-1) / (n-1));
+    1.64 for n = 20, 1.51 for n = 30."""
+    k = replications - 1
+    return math.sqrt(float(stats.chi2.ppf(1.0 - alpha, k)) / k)
+
+
+def power_limit(replications: int, max_relative_half_width: float = MAX_RELATIVE_HALF_WIDTH) -> float:
+    """The largest observed half-width (relative to theory) that the power check accepts:
+    `max_relative_half_width` x `power_factor` (9.8% for 6% and n = 20). A larger one shows,
+    at confidence 1 - alpha, that the run's expected half-width is above the bound."""
+    return max_relative_half_width * power_factor(replications)
 
 
 def normal_quantile(alpha: float = ALPHA) -> float:
@@ -169,10 +185,13 @@ def check_agreement(
     )
     print(agreement)
     rule = f"t(1 - {ALPHA:g}/2, {sample.size - 1}) SE = {quantile:.3g} SE"
-    assert half_width < max_relative_half_width * abs(theory), (
-        f"{label}: half-width {rule} = {half_width:.4g} is not below "
-        f"{max_relative_half_width:.0%} of theory {theory:.4g}; the run is too short for the "
-        f"test to be able to fail"
+    limit = power_limit(sample.size, max_relative_half_width)
+    assert half_width < limit * abs(theory), (
+        f"{label}: half-width {rule} = {half_width:.4g} ({half_width / abs(theory):.2%} of "
+        f"theory {theory:.4g}) is above {limit:.2%} = {max_relative_half_width:.0%} x "
+        f"{power_factor(sample.size):.3g}: the expected half-width is over "
+        f"{max_relative_half_width:.0%} of theory (confidence 1 - {ALPHA:g}); the run is too "
+        f"short for the test to be able to fail"
     )
     slack_text = f" + {relative_slack:.2%}" if relative_slack else ""
     assert abs(mean - theory) <= tolerance, (

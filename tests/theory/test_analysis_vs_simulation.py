@@ -21,11 +21,12 @@ from typing import Any
 
 import pytest
 
-from models import analyze, load_scenario
+from models import Prediction, analyze, load_scenario
 from sim import simulate
 
 pytestmark = pytest.mark.theory
 
+REPLICATIONS = 20
 POWER = 0.08
 """Largest half-width allowed, relative to the prediction (the check's power)."""
 
@@ -46,7 +47,7 @@ def lookup(tree: Any, path: tuple[str, ...]) -> Any:
 
 
 @pytest.fixture
-def compare(agrees, stat, seed) -> Callable[..., dict[str, Any]]:
+def compare(agrees, stat, seed) -> Callable[..., Prediction]:
     """`compare(spec, replications, checks)`: analyze and simulate `spec` with the test's
     `seed`, assert that every statistic at `checks` agrees with the prediction (`agrees`: the
     rule of tests/theory/conftest.py, with the power bound `POWER`), return the prediction.
@@ -79,13 +80,13 @@ def test_m_m_1_entry_flow(compare) -> None:
     """M/M/1 at rho = 0.7: W = 1 / (mu - lambda), Wq = rho W, L = rho / (1 - rho)."""
     spec = document(
         "mm1",
-        400,
+        600,
         services={"s": {"operations": {"o": [{"work": {"exponential": 0.01}}]}}},
         workload=entry("s", 70.0),
     )
     predicted = compare(
         spec,
-        12,
+        REPLICATIONS,
         [
             ("flows", "f", "response_time", "mean"),
             ("services", "s", "waiting_time", "mean"),
@@ -93,15 +94,15 @@ def test_m_m_1_entry_flow(compare) -> None:
             ("services", "s", "utilization"),
         ],
     )
-    assert predicted["services"]["s"]["method"] == "M/M/1"
-    assert predicted["flows"]["f"]["exact"] is True
+    assert predicted.services["s"].method == "M/M/1"
+    assert predicted.flows["f"].exact is True
 
 
 def test_m_m_c_shared_pool(compare) -> None:
     """Two replicas of two workers sharing one queue: M/M/4 (Erlang C) at rho = 0.75."""
     spec = document(
         "mmc",
-        400,
+        240,
         services={
             "s": {
                 "replicas": 2,
@@ -114,22 +115,22 @@ def test_m_m_c_shared_pool(compare) -> None:
     )
     predicted = compare(
         spec,
-        12,
+        REPLICATIONS,
         [
             ("flows", "f", "response_time", "mean"),
             ("services", "s", "p_wait"),
             ("services", "s", "utilization"),
         ],
     )
-    assert predicted["services"]["s"]["method"] == "M/M/c (Erlang C)"
-    assert predicted["services"]["s"]["exact"] is True
+    assert predicted.services["s"].method == "M/M/c (Erlang C)"
+    assert predicted.services["s"].exact is True
 
 
 def test_m_m_c_k_drops(compare) -> None:
     """Two workers, a waiting room of 3: M/M/2/5 at offered load 2.2 drops about 22%."""
     spec = document(
         "mmck",
-        300,
+        150,
         services={
             "s": {
                 "workers": 2,
@@ -141,7 +142,7 @@ def test_m_m_c_k_drops(compare) -> None:
     )
     predicted = compare(
         spec,
-        10,
+        REPLICATIONS,
         [
             ("services", "s", "loss_probability"),
             ("services", "s", "waiting_time", "mean"),
@@ -149,25 +150,25 @@ def test_m_m_c_k_drops(compare) -> None:
             ("flows", "f", "throughput"),
         ],
     )
-    assert predicted["services"]["s"]["method"] == "M/M/c/K"
-    assert predicted["services"]["s"]["exact"] is True
+    assert predicted.services["s"].method == "M/M/c/K"
+    assert predicted.services["s"].exact is True
 
 
 def test_m_g_1_pollaczek_khinchine(compare) -> None:
     """Uniform service (SCV 0.21) at rho = 0.7: Wq = rho E[S] (1 + cs²) / (2 (1 - rho))."""
     spec = document(
         "mg1",
-        400,
+        200,
         services={"s": {"operations": {"o": [{"work": {"uniform": [0.002, 0.018]}}]}}},
         workload=entry("s", 70.0),
     )
     predicted = compare(
         spec,
-        10,
+        REPLICATIONS,
         [("flows", "f", "response_time", "mean"), ("services", "s", "queue_length", "mean")],
     )
-    assert predicted["services"]["s"]["method"] == "M/G/1 (Pollaczek-Khinchine)"
-    assert predicted["services"]["s"]["exact"] is True
+    assert predicted.services["s"].method == "M/G/1 (Pollaczek-Khinchine)"
+    assert predicted.services["s"].exact is True
 
 
 def test_jackson_network_of_queue_topics_with_feedback(compare) -> None:
@@ -177,7 +178,7 @@ def test_jackson_network_of_queue_topics_with_feedback(compare) -> None:
     sojourns along the (random, sequential) path, so its mean is exact too."""
     spec = document(
         "jackson",
-        300,
+        120,
         services={
             "front": {"workers": "unlimited", "operations": {"o": [{"publish": "a"}]}},
             "sa": {
@@ -211,7 +212,7 @@ def test_jackson_network_of_queue_topics_with_feedback(compare) -> None:
     )
     predicted = compare(
         spec,
-        8,
+        REPLICATIONS,
         [
             ("topics", "a", "groups", "sa", "sojourn_time", "mean"),
             ("topics", "a", "groups", "sa", "lag", "mean"),
@@ -220,11 +221,11 @@ def test_jackson_network_of_queue_topics_with_feedback(compare) -> None:
             ("flows", "f", "completion_time", "mean"),
         ],
     )
-    groups = predicted["topics"]
-    assert groups["a"]["groups"]["sa"]["method"] == "M/M/1"
-    assert groups["b"]["groups"]["sb"]["method"] == "M/M/c (Erlang C)"
-    assert groups["a"]["groups"]["sa"]["exact"] and groups["b"]["groups"]["sb"]["exact"]
-    assert predicted["flows"]["f"]["completion_exact"] is True
+    topics = predicted.topics
+    assert topics["a"].groups["sa"].method == "M/M/1"
+    assert topics["b"].groups["sb"].method == "M/M/c (Erlang C)"
+    assert topics["a"].groups["sa"].exact and topics["b"].groups["sb"].exact
+    assert predicted.flows["f"].completion_exact is True
 
 
 def test_log_topic_with_random_partitioning(compare) -> None:
@@ -233,7 +234,7 @@ def test_log_topic_with_random_partitioning(compare) -> None:
     consumer is an M/G/1 queue (gamma service, cv 0.5)."""
     spec = document(
         "log-random",
-        300,
+        120,
         services={
             "front": {
                 "workers": "unlimited",
@@ -249,16 +250,16 @@ def test_log_topic_with_random_partitioning(compare) -> None:
     )
     predicted = compare(
         spec,
-        8,
+        REPLICATIONS,
         [
             ("topics", "t", "groups", "c", "sojourn_time", "mean"),
             ("topics", "t", "groups", "c", "lag", "mean"),
             ("topics", "t", "groups", "c", "utilization"),
         ],
     )
-    group = predicted["topics"]["t"]["groups"]["c"]
-    assert group["method"] == "M/G/1 (Pollaczek-Khinchine) per consumer (4 consumers)"
-    assert group["exact"] is True
+    group = predicted.topics["t"].groups["c"]
+    assert group.method == "M/G/1 (Pollaczek-Khinchine) per consumer (4 consumers)"
+    assert group.exact is True
 
 
 def test_closed_flow_against_exact_mva(compare) -> None:
@@ -266,7 +267,7 @@ def test_closed_flow_against_exact_mva(compare) -> None:
     calling a two-worker database: a product-form closed network, solved by exact MVA."""
     spec = document(
         "closed",
-        200,
+        80,
         services={
             "app": {
                 "workers": 8,
@@ -278,22 +279,22 @@ def test_closed_flow_against_exact_mva(compare) -> None:
     )
     predicted = compare(
         spec,
-        8,
+        REPLICATIONS,
         [
             ("flows", "f", "throughput"),
             ("flows", "f", "response_time", "mean"),
             ("services", "db", "in_system", "mean"),
         ],
     )
-    assert predicted["flows"]["f"]["method"].startswith("exact MVA")
-    assert predicted["flows"]["f"]["exact"] is True
+    assert predicted.flows["f"].method.startswith("exact MVA")
+    assert predicted.flows["f"].exact is True
 
 
 def test_two_branch_fork_join_is_flatto_hahn(compare) -> None:
     """Two identical M/M/1 branches fed only by the fork: E[T] = (12 - rho) / 8 / (mu - lambda)."""
     spec = document(
         "fork-join",
-        300,
+        120,
         services={name: {"operations": {"o": [{"work": {"exponential": 0.01}}]}} for name in "ab"},
         workload={
             "f": {
@@ -302,6 +303,6 @@ def test_two_branch_fork_join_is_flatto_hahn(compare) -> None:
             }
         },
     )
-    predicted = compare(spec, 8, [("flows", "f", "response_time", "mean")])
-    assert "Flatto-Hahn fork-join" in predicted["flows"]["f"]["method"]
-    assert predicted["flows"]["f"]["exact"] is True
+    predicted = compare(spec, REPLICATIONS, [("flows", "f", "response_time", "mean")])
+    assert "Flatto-Hahn fork-join" in predicted.flows["f"].method
+    assert predicted.flows["f"].exact is True

@@ -92,22 +92,22 @@ def test_every_request_is_accounted_for(document: dict[str, Any], seed: int) -> 
     """
     results = simulate(load_scenario(document), seed=seed)
     for replication in results.replications:
-        for name, flow in replication["flows"].items():
-            accounted = flow["completed"] + flow["dropped"] + flow["failed"] + flow["in_flight"]
-            assert flow["arrived"] == accounted, (name, flow)
-            assert flow["in_flight"] >= 0
-            assert flow["throughput"] == pytest.approx(flow["completed"] / DURATION)
-        for name, service in replication["services"].items():
-            arrivals = service["arrival_rate"] * DURATION
-            completed = service["throughput"] * DURATION
+        for name, flow in replication.flows.items():
+            accounted = flow.completed + flow.dropped + flow.failed + flow.in_flight
+            assert flow.arrived == accounted, (name, flow)
+            assert flow.in_flight >= 0
+            assert flow.throughput == pytest.approx(flow.completed / DURATION)
+        for name, service in replication.services.items():
+            arrivals = service.arrival_rate * DURATION
+            completed = service.throughput * DURATION
             assert arrivals == pytest.approx(round(arrivals)) and completed == pytest.approx(
                 round(completed)
             )
-            present_at_start = service["in_system"]["final"] - (
-                round(arrivals) - service["dropped"] - round(completed)
+            present_at_start = service.in_system.final - (
+                round(arrivals) - service.dropped - round(completed)
             )
-            assert 0 <= present_at_start <= service["in_system"]["max"], (name, service)
-            assert service["in_system"]["final"] <= service["in_system"]["max"]
+            assert 0 <= present_at_start <= service.in_system.max, (name, service)
+            assert service.in_system.final <= service.in_system.max
 
 
 def test_drops_timeouts_and_retries_happen_in_the_faulty_scenario(seed: int) -> None:
@@ -115,18 +115,18 @@ def test_drops_timeouts_and_retries_happen_in_the_faulty_scenario(seed: int) -> 
     retries (the backend receives more requests than the gateway's calls that got there)."""
     results = simulate(load_scenario(FAULTY), seed=seed)
     for replication in results.replications:
-        flows, services = replication["flows"], replication["services"]
-        assert flows["shoppers"]["dropped"] > 0
-        assert flows["shoppers"]["failed"] > 0  # timed out twice
-        assert flows["browsers"]["failed"] > 0
-        assert flows["admins"]["completed"] > 0
-        assert services["backend"]["dropped"] > 0
-        assert services["gateway"]["dropped"] > 0
+        flows, services = replication.flows, replication.services
+        assert flows["shoppers"].dropped > 0
+        assert flows["shoppers"].failed > 0  # timed out twice
+        assert flows["browsers"].failed > 0
+        assert flows["admins"].completed > 0
+        assert services["backend"].dropped > 0
+        assert services["gateway"].dropped > 0
         gateway_started = (
-            services["gateway"]["throughput"] + services["gateway"]["in_system"]["final"] / DURATION
+            services["gateway"].throughput + services["gateway"].in_system.final / DURATION
         )
-        backend_arrivals = services["backend"]["arrival_rate"]
-        browser_calls = flows["browsers"]["arrived"] / DURATION
+        backend_arrivals = services["backend"].arrival_rate
+        browser_calls = flows["browsers"].arrived / DURATION
         assert backend_arrivals > gateway_started + 0.5 * browser_calls  # retries
 
 
@@ -150,8 +150,8 @@ def test_replications_are_independent_and_stable(seed: int) -> None:
     scenario = load_scenario(MM1)
     four = simulate(scenario, replications=4, seed=seed).replications
     two = simulate(scenario, replications=2, seed=seed).replications
-    assert json.dumps(two, sort_keys=True) == json.dumps(four[:2], sort_keys=True)
-    arrivals = [run["flows"]["customers"]["arrived"] for run in four]
-    means = [run["flows"]["customers"]["response_time"]["mean"] for run in four]
+    assert [run.to_dict() for run in two] == [run.to_dict() for run in four[:2]]
+    arrivals = [run.flows["customers"].arrived for run in four]
+    means = [run.flows["customers"].response_time.mean for run in four]
     assert len(set(means)) == len(means), means
     assert len(set(arrivals)) > 1, arrivals

@@ -21,17 +21,18 @@ import pandas as pd
 import pytest
 
 from models import load_scenario
+from models.results import Measurements
 from sim import simulate
 from sim.engine import Replication
 
 Trace = list[tuple[str, str, int, int, float]]
 
 
-def traced_run(document: dict[str, Any], seed: int) -> tuple[Trace, dict[str, Any]]:
+def traced_run(document: dict[str, Any], seed: int) -> tuple[Trace, Measurements]:
     """Replication 0 of `document` with a trace of every message a consumer starts."""
     trace: Trace = []
-    summary = Replication(load_scenario(document), 0, seed, trace=trace).run()
-    return trace, summary
+    run = Replication(load_scenario(document), 0, seed, trace=trace).run()
+    return trace, run.measurements
 
 
 def started_sequences(trace: Trace) -> dict[tuple[str, str, int], list[int]]:
@@ -95,8 +96,8 @@ def test_each_partition_is_consumed_in_publication_order(partitioning: str, seed
         in_start_order = [entry[3] for entry in trace if entry[1] == group]
         assert len(set(in_start_order)) == len(in_start_order), "a message started twice"
         assert not is_increasing(in_start_order), "no reordering across partitions at all?"
-        consumed = summary["topics"]["orders"]["groups"][group]["consumed"]
-        assert consumed <= len(in_start_order) <= summary["topics"]["orders"]["published"]
+        consumed = summary.topics["orders"].groups[group].consumed
+        assert consumed <= len(in_start_order) <= summary.topics["orders"].published
 
 
 def test_queue_topic_without_latency_serves_one_fifo(seed: int) -> None:
@@ -114,7 +115,7 @@ def test_queue_topic_without_latency_serves_one_fifo(seed: int) -> None:
     trace, summary = traced_run(document, seed)
     started = [entry[3] for entry in trace]
     assert started == list(range(len(started)))
-    assert summary["topics"]["jobs"]["groups"]["workers"]["p_wait"] > 0.3  # queues did form
+    assert summary.topics["jobs"].groups["workers"].p_wait > 0.3  # queues did form
 
 
 # --------------------------------------------------------------------------- conservation
@@ -176,19 +177,19 @@ def test_published_equals_consumed_plus_final_lag(seed: int) -> None:
     messages in delivery, waiting and in service)."""
     results = simulate(load_scenario(busy_network(warmup=0)), replications=3, seed=seed)
     for replication in results.replications:
-        for topic in replication["topics"].values():
-            assert topic["published"] > 0
-            for name, group in topic["groups"].items():
-                assert group["received"] == topic["published"], name
-                assert group["consumed"] + group["lag"]["final"] == topic["published"], name
-                assert 0 <= group["lag"]["final"] <= group["lag"]["max"]
-                assert group["max_partition_lag"] <= group["lag"]["max"]
+        for topic in replication.topics.values():
+            assert topic.published > 0
+            for name, group in topic.groups.items():
+                assert group.received == topic.published, name
+                assert group.consumed + group.lag.final == topic.published, name
+                assert 0 <= group.lag.final <= group.lag.max
+                assert group.max_partition_lag <= group.lag.max
     # messages are still in flight at the end, so lag.final takes part in the identity
     assert any(
-        group["lag"]["final"] > 0
+        group.lag.final > 0
         for replication in results.replications
-        for topic in replication["topics"].values()
-        for group in topic["groups"].values()
+        for topic in replication.topics.values()
+        for group in topic.groups.values()
     )
 
 
@@ -196,10 +197,10 @@ def test_every_group_receives_every_message_after_warmup(seed: int) -> None:
     """Fan-out with warm-up: each group of a topic counts the same messages as the topic."""
     results = simulate(load_scenario(busy_network(warmup=100)), replications=2, seed=seed)
     for replication in results.replications:
-        placed = replication["topics"]["placed"]
-        assert set(placed["groups"]) == {"billing", "shipping"}
-        for group in placed["groups"].values():
-            assert group["received"] == placed["published"] > 0
+        placed = replication.topics["placed"]
+        assert set(placed.groups) == {"billing", "shipping"}
+        for group in placed.groups.values():
+            assert group.received == placed.published > 0
 
 
 def test_fan_out_delivers_every_message_to_every_group(seed: int) -> None:
@@ -231,14 +232,14 @@ def test_fan_out_delivers_every_message_to_every_group(seed: int) -> None:
     }
     trace, summary = traced_run(document, seed)
     for topic_name, groups in (("events", {"a", "b"}), ("copies", {"c"})):
-        topic = summary["topics"][topic_name]
-        published = topic["published"]
+        topic = summary.topics[topic_name]
+        published = int(topic.published)
         assert published > 100
         for group in groups:
             started = sorted(entry[3] for entry in trace if entry[:2] == (topic_name, group))
             assert started == list(range(published)), f"{topic_name}/{group}"
-            assert topic["groups"][group]["consumed"] == published
-            assert topic["groups"][group]["lag"]["final"] == 0
+            assert topic.groups[group].consumed == published
+            assert topic.groups[group].lag.final == 0
 
 
 @pytest.mark.parametrize("topic_type", ["queue", "log"])
@@ -269,10 +270,10 @@ def test_message_started_on_delivery_did_not_wait(topic_type: str, seed: int) ->
         "workload": {"load": {"steps": [{"publish": "tasks"}], "arrivals": {"constant": 0.01}}},
     }
     results = simulate(load_scenario(document), replications=1, seed=seed)
-    group = results.replications[0]["topics"]["tasks"]["groups"]["worker"]
-    assert group["consumed"] > 40  # 30 external messages and their re-publications
-    assert group["waiting_time"]["max"] == 0.0  # nobody waited a positive time ...
-    assert group["p_wait"] == 0.0  # ... so nobody waited
+    group = results.replications[0].topics["tasks"].groups["worker"]
+    assert group.consumed > 40  # 30 external messages and their re-publications
+    assert group.waiting_time.max == 0.0  # nobody waited a positive time ...
+    assert group.p_wait == 0.0  # ... so nobody waited
 
 
 # --------------------------------------------------------------------------- determinism
@@ -332,7 +333,7 @@ def test_lag_time_series_ends_with_the_final_lag(seed: int) -> None:
     assert len(consumer) == end / settings["sample_interval"]
     last = consumer.sort_values("time").iloc[-1]
     assert last["time"] == pytest.approx(end)
-    final = results.replications[0]["topics"]["events"]["groups"]["consumer"]["lag"]["final"]
+    final = results.replications[0].topics["events"].groups["consumer"].lag.final
     assert last["value"] == final
 
 
@@ -376,5 +377,5 @@ def test_rate_profile_arrival_counts_per_segment(seed: int, quantiles) -> None:
         assert half_width < 0.05 * expected
         assert abs(per_replication.mean() - expected) <= half_width
         assert low < dispersion < high
-    arrived = [replication["flows"]["load"]["arrived"] for replication in results.replications]
+    arrived = [replication.flows["load"].arrived for replication in results.replications]
     assert np.all(np.asarray(arrived) >= counts.groupby("replication")["count"].sum().round())
