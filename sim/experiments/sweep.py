@@ -13,13 +13,14 @@ Two landmarks are reported per flow:
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
 
-from models import ScenarioError, load_scenario
+from models import Prediction, ScenarioError, analyze, load_scenario
 from models.errors import Problem
 from models.loading import apply_override
 from models.schema import Scenario
@@ -83,15 +84,17 @@ class SweepResults:
     points: list[Results]
     scenarios: list[Scenario]
 
+    @functools.cached_property
+    def analyses(self) -> list[Prediction]:
+        """The queueing-theory prediction of every point (each point analysed once)."""
+        return [analyze(scenario) for scenario in self.scenarios]
+
     def predictions(self, flow: str) -> list[tuple[float, float | None]]:
         """The analytic mean response time of `flow` at every point (None where unstable)."""
-        from models import analyze
-
-        predicted = []
-        for value, scenario in zip(self.values, self.scenarios, strict=True):
-            mean = analyze(scenario).flows[flow].response_time.mean
-            predicted.append((float(value), mean))
-        return predicted
+        return [
+            (float(value), prediction.flows[flow].response_time.mean)
+            for value, prediction in zip(self.values, self.analyses, strict=True)
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """``{"parameter", "points": [{"value", "results"}], "landmarks"}`` (docs/results.md)."""

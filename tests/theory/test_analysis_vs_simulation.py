@@ -4,14 +4,15 @@ Each test builds a scenario whose stations are textbook queues, checks that the 
 marks the values it is compared on as exact (with the formula named in `method`), simulates
 independent replications and compares every per-replication statistic with the prediction.
 
-Tolerance: the replications are independent, so the mean of a per-replication statistic has
-standard error SE = s / sqrt(n) (s the sample standard deviation over the n replications).
-A check passes when |mean - prediction| <= 4 SE — a ~99.9% two-sided band for a Student t
-with 7 to 11 degrees of freedom (about 99.6% for 7), so that the eight files' checks
-together fail by chance well under once in a hundred runs. Each check also asserts 4 SE <
-`POWER` x prediction, so that a test cannot pass merely because its runs are too short to see
-anything. Warm-up is many relaxation times of the slowest station; seeds are fixed. The
-whole file runs in about 30 s of CPU (15 s on two workers).
+Tolerance: the rule of tests/theory/conftest.py (`agrees`): the replications are independent,
+so the mean of a per-replication statistic has standard error SE = s / sqrt(n) (s the sample
+standard deviation over the n = 20 replications); a check passes when |mean - prediction| <=
+t_{1 - alpha/2, 19} SE = 4.90 SE, a false-alarm rate alpha = 1e-4 per check. Each check also
+asserts that its expected half-width is below `POWER` = 8% of the prediction (wider than the
+6% elsewhere: these runs are short), so that a test cannot pass merely because its runs are
+too short to see anything. Warm-up is many relaxation times of the slowest station; seeds:
+the `seed` fixture (a function of the test's name, plus ARCHSIM_TEST_SEED_SHIFT). The whole
+file runs in about 40 s of CPU (20 s on two workers).
 """
 
 from __future__ import annotations

@@ -5,11 +5,13 @@ M/G/c/c, M/G/inf, M/G/1, M/G/1 with priorities, E_2/M/1) and compares
 per-replication statistics with the formula named in its docstring (`models.theory`), or
 checks Little's law.
 
-Tolerance (`agrees`, see `tests/theory/conftest.py`): |mean - theory| <= 4 SE, SE = s / sqrt(n)
-over the n = 20 independent replications, + 0.5% of theory for percentiles (log-histogram
-buckets 0.27% wide); each check also asserts 4 SE < 5% of theory so that it can fail.
-Runs are sized to ~100k-900k customers (mean waits need the most); warm-up (runs start
-empty) is tens of relaxation times of the station. Seeds are fixed.
+Tolerance (`agrees`, see `tests/theory/conftest.py`): |mean - theory| <= t SE, SE = s / sqrt(n)
+over the n = 20 independent replications (30 for M/M/1), t = t_{1 - alpha/2, n - 1} = 4.90
+(4.51 for n = 30): a false-alarm rate alpha = 1e-4 per check; + 0.5% of theory for
+percentiles (log-histogram buckets 0.27% wide); each check also asserts that its expected
+half-width is below 6% of theory (power). Runs are sized to ~100k-900k customers (mean waits
+need the most); warm-up (runs start empty) is tens of relaxation times of the station. Seeds:
+the `seed` fixture (a function of the test's name, plus ARCHSIM_TEST_SEED_SHIFT).
 """
 
 from __future__ import annotations
@@ -64,7 +66,7 @@ def test_mm1(agrees, replications_of, stat) -> None:
     W = 1 / (mu - lambda) and its q-quantile is -ln(1 - q) / (mu - lambda) (p99 = ln(100) /
     (mu - lambda)); Wq = rho / (mu - lambda); L = rho / (1 - rho); utilization = rho;
     P(wait) = rho (PASTA; Wolff 1982).
-    Tolerance: 4 SE over 20 replications (+0.5% for percentiles).
+    Tolerance: 4.51 SE over 30 replications (alpha = 1e-4; +0.5% for percentiles).
     """
     arrival_rate, service_rate = 0.6, 1.0
     runs = replications_of(
@@ -119,7 +121,7 @@ def test_mmc_erlang_c(layout, agrees, replications_of, stat) -> None:
     Formula: a = lambda / mu, C = ErlangC(c, a) = P(wait), Wq = C / (c mu - lambda),
     P(Wq > t) = C exp(-(c mu - lambda) t), L = a + lambda Wq (Gross & Harris, "Fundamentals of
     Queueing Theory", 4th ed., 2008, sec. 2.3; Harchol-Balter 2013, ch. 14).
-    Tolerance: 4 SE over 20 replications (+0.5% for the percentile).
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4; +0.5% for the percentile).
     """
     arrival_rate, service_rate, servers = 1.95, 1.0, 3
     runs = replications_of(
@@ -178,7 +180,7 @@ def test_mmck_loss(
     Formula: birth-death chain p_n ~ a^n / n! (n <= c), a^c / c! (a / c)^(n - c)
     (c < n <= K); P(loss) = p_K (PASTA); L = sum n p_n; W = L / (lambda (1 - p_K)) (Little)
     (Gross & Harris, 4th ed., sec. 2.5; Kleinrock 1975 Vol. 1, sec. 3.6).
-    Tolerance: 4 SE over 20 replications.
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     service_rate = 1.0
     runs = replications_of(
@@ -227,7 +229,7 @@ def test_erlang_b_is_insensitive_to_service_distribution(
     (insensitivity: Sevastyanov 1957; Gross & Harris, 4th ed., sec. 2.6 and 6.2.2), so the
     mean number in system is a (1 - B). Here c = 5, a = 5, service constant (SCV 0) or
     lognormal with SCV 4.
-    Tolerance: 4 SE over 20 replications.
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     arrival_rate, mean_service_time, servers = 5.0, 1.0, 5
     runs = replications_of(
@@ -258,7 +260,7 @@ def test_unlimited_workers_is_an_infinite_server_station(agrees, replications_of
     distribution (M/G/inf insensitivity; Kleinrock 1975 Vol. 1, sec. 3.4; Gross & Harris,
     4th ed., sec. 2.7 and 6.2.3); the response time is the service time, mean E[S]. Here
     lambda = 20/s and lognormal service with mean 0.5 s and cv 1.5.
-    Tolerance: 4 SE over 20 replications.
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     arrival_rate, mean_service_time = 20.0, 0.5
     runs = replications_of(
@@ -301,7 +303,7 @@ def test_mg1_pollaczek_khinchine(
     SCV (uniform [a, b]: (b - a)^2 / 12 / E[S]^2; gamma with cv 2: 4; constant: 0, the M/D/1
     case, half the M/M/1 wait); P(wait) = rho; L = lambda (Wq + E[S]) (Pollaczek 1930,
     Khinchine 1932; Kleinrock 1975 Vol. 1, sec. 5.6; Gross & Harris, 4th ed., sec. 5.1).
-    Tolerance: 4 SE over 20 replications.
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     runs = replications_of(
         station(
@@ -339,10 +341,10 @@ def test_nonpreemptive_priority_cobham(agrees, replications_of, stat) -> None:
     W_k = W0 / ((1 - sigma_{k-1}) (1 - sigma_k)), W0 = sum_i lambda_i E[S_i^2] / 2,
     sigma_k the load of classes 1..k. A class's waiting is read as its flow's mean response
     minus its mean service time (exact for the constant class; unbiased for the exponential
-    class, whose service-time noise is part of the replications' spread, hence of the 4 SE).
+    class, whose service-time noise is part of the replications' spread, hence of the SE).
     The service's overall mean wait is the arrival-weighted mean of the classes'
     (Kleinrock's conservation law).
-    Tolerance: 4 SE over 20 replications.
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     rates = {"interactive": 0.4, "batch": 0.3}
     means = {"interactive": 0.5, "batch": 1.5}
@@ -412,7 +414,8 @@ def test_littles_law_at_a_service(layout, arrival_rate, agrees, replications_of,
     every sample path up to the requests present at the ends of the measured window, so the
     ratio L / (X W) per replication must be 1; the edge effect is ~ L W / duration (< 0.1%).
     For the M/M/3/5 case L is also compared with the M/M/c/K value.
-    Tolerance: 4 SE over 20 replications (SE of the ratio), at least 0.2% (edge effect).
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4; SE of the ratio) + 0.2% (edge
+    effect).
     """
     runs = replications_of(
         station(
@@ -452,7 +455,7 @@ def test_random_balancing_is_poisson_splitting(agrees, replications_of, stat) ->
     sec. 5.3.4), so each replica is M/M/1 with rho = lambda / (2 mu): W = 1 / (mu - lambda/2),
     Wq = rho W, P(wait) = rho, L = 2 rho / (1 - rho) over both replicas (Kleinrock 1975
     Vol. 1, sec. 3.2).
-    Tolerance: 4 SE over 20 replications.
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     arrival_rate, service_rate = 1.2, 1.0
     runs = replications_of(
@@ -482,7 +485,7 @@ def test_round_robin_balancing_gives_erlang_2_arrivals(agrees, replications_of, 
     2 / lambda); for E_k/M/1, sigma solves sigma = (k lambda_r / (k lambda_r + mu (1 -
     sigma)))^k, P(wait) = sigma, Wq = sigma / (mu (1 - sigma)), W = 1 / (mu (1 - sigma))
     (Kleinrock 1975 Vol. 1, sec. 6.4; Gross & Harris, 4th ed., sec. 6.3); lambda_r = lambda/2.
-    Tolerance: 4 SE over 20 replications.
+    Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     arrival_rate, service_rate = 1.0, 1.0
     runs = replications_of(
