@@ -38,7 +38,6 @@ from pydantic_core import PydanticCustomError, core_schema
 from models.distributions import (
     Constant,
     Distribution,
-    Empirical,
     Erlang,
     Exponential,
     Gamma,
@@ -48,6 +47,7 @@ from models.distributions import (
     Uniform,
     Weibull,
 )
+from models.empirical import Empirical
 from models.errors import short_repr
 from models.one_key import single_key
 from models.units import duration_json_schema, parse_duration

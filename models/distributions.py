@@ -1,5 +1,4 @@
-"""Random times (docs/scenario-language.md, "Distributions"): their mean and SCV, and sampling in
-numpy blocks.
+"""Random times (docs/scenario-language.md, "Distributions"): their mean and SCV, and samples.
 
 A scenario writes a distribution as a mapping with one key, the family; every time parameter
 may carry a unit. Each family is a frozen dataclass in seconds that knows its `mean`,
@@ -17,19 +16,16 @@ Traceback (most recent call last):
 ...
 ValueError: gamma: 'cv' must be > 0 (got -1)
 
-`block_sampler` turns a distribution into the zero-argument callable the engine draws from;
-the scenario form (`DistributionField`, `parse_distribution`) is in `models.distribution_spec`.
+Resampled observations (`empirical`) are in `models.empirical`; the scenario form
+(`DistributionField`, `parse_distribution`) is in `models.distribution_spec`; the engine draws
+them in blocks (`sim.engine.streams`).
 """
 
 from __future__ import annotations
 
-import csv
-import itertools
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -37,12 +33,9 @@ import numpy.typing as npt
 from scipy.optimize import brentq
 from scipy.special import gammaln, ndtri
 
-from models.units import parse_duration
-
 __all__ = [
     "Constant",
     "Distribution",
-    "Empirical",
     "Erlang",
     "Exponential",
     "Gamma",
@@ -51,7 +44,6 @@ __all__ = [
     "Pareto",
     "Uniform",
     "Weibull",
-    "block_sampler",
 ]
 
 Samples = npt.NDArray[np.float64]
@@ -59,14 +51,14 @@ Z_99 = 2.3263478740408408
 """z_0.99, the 99th percentile of the standard normal distribution."""
 
 
-def _show(value: float) -> str:
+def show_number(value: float) -> str:
     """A number as a user wrote it: ``-1`` rather than ``-1.0``."""
     if isinstance(value, float) and value.is_integer():
         return repr(int(value))
     return repr(value)
 
 
-def _check(family: str, problems: list[str]) -> None:
+def check_parameters(family: str, problems: list[str]) -> None:
     """Raise one `ValueError` naming the family and every rule broken, if any."""
     if problems:
         raise ValueError(f"{family}: " + "; ".join(problems))
@@ -75,10 +67,12 @@ def _check(family: str, problems: list[str]) -> None:
 def _at_least(label: str, value: float, bound: float, strict: bool) -> list[str]:
     """``[]`` if `value` is finite and > (`strict`) or >= `bound`, else the broken rule."""
     if not math.isfinite(value):
-        return [f"{label} must be finite (got {_show(value)})"]
+        return [f"{label} must be finite (got {show_number(value)})"]
     if value > bound or (value == bound and not strict):
         return []
-    return [f"{label} must be {'>' if strict else '>='} {_show(bound)} (got {_show(value)})"]
+    return [
+        f"{label} must be {'>' if strict else '>='} {show_number(bound)} (got {show_number(value)})"
+    ]
 
 
 def _positive(label: str, value: float) -> list[str]:
@@ -124,7 +118,7 @@ class Constant(Distribution):
     value: float
 
     def __post_init__(self) -> None:
-        _check(self.family, _at_least("the time", self.value, 0.0, strict=False))
+        check_parameters(self.family, _at_least("the time", self.value, 0.0, strict=False))
 
     @property
     def mean(self) -> float:
@@ -149,7 +143,7 @@ class Exponential(Distribution):
     mean_time: float
 
     def __post_init__(self) -> None:
-        _check(self.family, _positive("the mean", self.mean_time))
+        check_parameters(self.family, _positive("the mean", self.mean_time))
 
     @property
     def mean(self) -> float:
@@ -175,7 +169,7 @@ class Uniform(Distribution):
     high: float
 
     def __post_init__(self) -> None:
-        given = f"(got [{_show(self.low)}, {_show(self.high)}])"
+        given = f"(got [{show_number(self.low)}, {show_number(self.high)}])"
         problems = [] if math.isfinite(self.high) else [f"high must be finite {given}"]
         if not (math.isfinite(self.low) and self.low >= 0):
             problems.append(f"low must be >= 0 {given}")
@@ -183,7 +177,7 @@ class Uniform(Distribution):
             problems.append(f"low must be <= high {given}")
         elif self.high <= 0:
             problems.append(f"high must be > 0 {given}")
-        _check(self.family, problems)
+        check_parameters(self.family, problems)
 
     @property
     def mean(self) -> float:
@@ -212,7 +206,7 @@ class Erlang(Distribution):
         problems = _positive("'mean'", self.mean_time)
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             problems.insert(0, f"'k' must be an integer >= 1 (got {self.k!r})")
-        _check(self.family, problems)
+        check_parameters(self.family, problems)
 
     @property
     def mean(self) -> float:
@@ -237,7 +231,7 @@ class _ByMeanAndCv(Distribution):
     cv: float
 
     def __post_init__(self) -> None:
-        _check(self.family, self._problems())
+        check_parameters(self.family, self._problems())
 
     def _problems(self) -> list[str]:
         return _positive("'mean'", self.mean_time) + _positive("'cv'", self.cv)
@@ -281,12 +275,12 @@ class Lognormal(Distribution):
 
     def __post_init__(self) -> None:
         problems = [] if math.isfinite(self.mu) else [f"mu must be finite (got {self.mu!r})"]
-        _check(self.family, problems + _positive("sigma", self.sigma))
+        check_parameters(self.family, problems + _positive("sigma", self.sigma))
 
     @classmethod
     def from_mean_cv(cls, mean: float, cv: float) -> Lognormal:
         """sigma² = ln(1 + cv²), mu = ln(mean) - sigma²/2."""
-        _check(cls.family, _positive("'mean'", mean) + _positive("'cv'", cv))
+        check_parameters(cls.family, _positive("'mean'", mean) + _positive("'cv'", cv))
         sigma_squared = math.log1p(cv**2)
         return cls(math.log(mean) - sigma_squared / 2, math.sqrt(sigma_squared), "mean_cv")
 
@@ -296,7 +290,7 @@ class Lognormal(Distribution):
         problems = _positive("'median'", median) + _positive("'p99'", p99)
         if not problems and p99 <= median:
             problems.append(f"'p99' must be > 'median' (got median {median!r}, p99 {p99!r})")
-        _check(cls.family, problems)
+        check_parameters(cls.family, problems)
         return cls(math.log(median), math.log(p99 / median) / Z_99, "median_p99")
 
     @property
@@ -335,7 +329,7 @@ def _weibull_shape(cv: float) -> float:
 
     lowest, highest = 0.02, 1e4  # shapes for cv from about 1.3e-4 up to about 2.7e14
     if excess(lowest) < 0 or excess(highest) > 0:
-        raise ValueError(f"weibull: 'cv' must be between 0.0002 and 1e14 (got {_show(cv)})")
+        raise ValueError(f"weibull: 'cv' must be between 0.0002 and 1e14 (got {show_number(cv)})")
     return float(brentq(excess, lowest, highest, xtol=1e-14, rtol=1e-12))
 
 
@@ -377,7 +371,7 @@ class Pareto(Distribution):
 
     def __post_init__(self) -> None:
         alpha = _at_least("'alpha'", self.alpha, 1.0, strict=True)
-        _check(self.family, _positive("'mean'", self.mean_time) + alpha)
+        check_parameters(self.family, _positive("'mean'", self.mean_time) + alpha)
 
     @property
     def scale(self) -> float:
@@ -438,118 +432,3 @@ class Hyperexponential(_ByMeanAndCv):
         first_mean, second_mean = self.phase_means
         in_first = rng.random(size) < first_probability
         return rng.standard_exponential(size) * np.where(in_first, first_mean, second_mean)
-
-
-@dataclass(frozen=True)
-class Empirical(Distribution):
-    """Uniform resampling of observed times: the moments are those of the values themselves.
-
-    mean = average of the values, variance = their population variance (divide by n), since a
-    draw picks one of the n values with probability 1/n each. `source` names the CSV file the
-    values came from, if any.
-    """
-
-    family: ClassVar[str] = "empirical"
-    values: tuple[float, ...]
-    source: str | None = field(default=None, compare=False)
-    _array: Samples = field(init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        array = np.asarray(self.values, dtype=np.float64)
-        where = f" in {self.source}" if self.source else ""
-        problems = [] if array.size else [f"needs at least one sample{where} (got [])"]
-        bad = np.flatnonzero(~(np.isfinite(array) & (array >= 0)))
-        if bad.size:
-            first = int(bad[0])
-            problems.append(
-                f"samples must be finite and >= 0{where} (got {_show(self.values[first])} "
-                f"at index {first})"
-            )
-        _check(self.family, problems)
-        object.__setattr__(self, "values", tuple(array.tolist()))
-        object.__setattr__(self, "_array", array)
-
-    @classmethod
-    def from_csv(cls, path: Path) -> Empirical:
-        """Read one column of times (seconds, or strings with a unit); a header is skipped."""
-        try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as error:
-            raise ValueError(f"empirical: cannot read {str(path)!r}: {error.strerror}") from None
-        values: list[float] = []
-        first_row = True
-        for line, row in enumerate(csv.reader(text.splitlines()), start=1):
-            cells = [cell.strip() for cell in row]
-            while cells and not cells[-1]:
-                cells.pop()
-            if not cells or cells[0].startswith("#"):
-                continue
-            if len(cells) != 1:
-                raise ValueError(
-                    f"empirical: {path} line {line}: expected one column of numbers "
-                    f"(got {len(cells)} columns)"
-                )
-            try:
-                values.append(parse_duration(cells[0]))
-            except ValueError:
-                if not first_row:
-                    raise ValueError(
-                        f"empirical: {path} line {line}: expected a time (got {cells[0]!r})"
-                    ) from None
-            first_row = False
-        return cls(tuple(values), source=str(path))
-
-    @property
-    def mean(self) -> float:
-        return float(self._array.mean())
-
-    @property
-    def variance(self) -> float:
-        return float(self._array.var())
-
-    def sample(self, rng: np.random.Generator, size: int) -> Samples:
-        return self._array[rng.integers(0, self._array.size, size)]
-
-    def to_spec(self) -> dict[str, Any]:
-        return {self.family: list(self.values)}
-
-
-BLOCK_SIZE = 4096
-"""Draws made at once by `block_sampler` and `draws_in_blocks` (one numpy call per block,
-not per draw)."""
-
-
-def block_sampler(
-    dist: Distribution, rng: np.random.Generator, block_size: int = BLOCK_SIZE
-) -> Callable[[], float]:
-    """A zero-argument callable giving one draw per call, from blocks of `block_size`.
-
-    The draws are those of ``dist.sample(rng, block_size)`` called repeatedly, in order.
-
-    >>> draw = block_sampler(Exponential(2.0), np.random.default_rng(1), block_size=3)
-    >>> first = [draw() for _ in range(5)]
-    >>> rng = np.random.default_rng(1)
-    >>> first == rng.exponential(2.0, 3).tolist() + rng.exponential(2.0, 3).tolist()[:2]
-    True
-    """
-    if isinstance(dist, Constant):
-        value = dist.value
-        return lambda: value
-    return draws_in_blocks(lambda size: dist.sample(rng, size), block_size)
-
-
-def draws_in_blocks(
-    draw_block: Callable[[int], Any], block_size: int = BLOCK_SIZE
-) -> Callable[[], float]:
-    """A zero-argument callable giving one draw per call, taken in order from the arrays
-    ``draw_block(block_size)``, ``draw_block(block_size)``, ... (drawn when needed).
-
-    This is how every stream of the engine draws: one numpy call per block, and per draw
-    only the `__next__` of an iterator (no Python frame).
-
-    >>> draw = draws_in_blocks(lambda size: np.arange(size), block_size=2)
-    >>> [draw() for _ in range(5)]
-    [0, 1, 0, 1, 0]
-    """
-    blocks = iter(lambda: draw_block(block_size).tolist(), None)
-    return itertools.chain.from_iterable(blocks).__next__

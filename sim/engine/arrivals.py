@@ -17,9 +17,9 @@ import simpy
 from simpy.events import NORMAL
 
 from models import schema
-from models.distributions import Constant, Exponential, block_sampler
+from models.distributions import Constant, Exponential
 from sim.engine.flows import FlowRuntime
-from sim.engine.streams import Streams
+from sim.engine.streams import Streams, block_sampler
 
 
 class OpenArrivals:

@@ -12,11 +12,13 @@ the replication index and a hash of that name with numpy's SeedSequence, so that
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 
-from models.distributions import Distribution, block_sampler, draws_in_blocks
+from models.distributions import Constant, Distribution
 
 
 class Streams:
@@ -40,3 +42,45 @@ class Streams:
     def sampler(self, distribution: Distribution, name: str) -> Callable[[], float]:
         """A fast source of draws of `distribution` for `name`, drawn in numpy blocks."""
         return block_sampler(distribution, self.generator(name))
+
+
+BLOCK_SIZE = 4096
+"""Draws made at once by `block_sampler` and `draws_in_blocks` (one numpy call per block,
+not per draw)."""
+
+
+def block_sampler(
+    dist: Distribution, rng: np.random.Generator, block_size: int = BLOCK_SIZE
+) -> Callable[[], float]:
+    """A zero-argument callable giving one draw per call, from blocks of `block_size`.
+
+    The draws are those of ``dist.sample(rng, block_size)`` called repeatedly, in order.
+
+    >>> from models.distributions import Exponential
+    >>> draw = block_sampler(Exponential(2.0), np.random.default_rng(1), block_size=3)
+    >>> first = [draw() for _ in range(5)]
+    >>> rng = np.random.default_rng(1)
+    >>> first == rng.exponential(2.0, 3).tolist() + rng.exponential(2.0, 3).tolist()[:2]
+    True
+    """
+    if isinstance(dist, Constant):
+        value = dist.value
+        return lambda: value
+    return draws_in_blocks(lambda size: dist.sample(rng, size), block_size)
+
+
+def draws_in_blocks(
+    draw_block: Callable[[int], Any], block_size: int = BLOCK_SIZE
+) -> Callable[[], float]:
+    """A zero-argument callable giving one draw per call, taken in order from the arrays
+    ``draw_block(block_size)``, ``draw_block(block_size)``, ... (drawn when needed).
+
+    This is how every stream of the engine draws: one numpy call per block, and per draw
+    only the `__next__` of an iterator (no Python frame).
+
+    >>> draw = draws_in_blocks(lambda size: np.arange(size), block_size=2)
+    >>> [draw() for _ in range(5)]
+    [0, 1, 0, 1, 0]
+    """
+    blocks = iter(lambda: draw_block(block_size).tolist(), None)
+    return itertools.chain.from_iterable(blocks).__next__

@@ -24,12 +24,11 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import simpy
 
-from models.distributions import draws_in_blocks
 from models.results import Backlog, GroupResults, TopicResults
 from models.schema import Subscriber, Topic
 from sim.engine.jobs import CompiledStep, Frame, Job, Outcome, Request
 from sim.engine.metrics import Tally
-from sim.engine.streams import Streams
+from sim.engine.streams import Streams, draws_in_blocks
 
 
 class Message:

@@ -19,7 +19,6 @@ from models.distribution_spec import FAMILIES, DistributionField, parse_distribu
 from models.distributions import (
     Constant,
     Distribution,
-    Empirical,
     Erlang,
     Exponential,
     Gamma,
@@ -28,8 +27,9 @@ from models.distributions import (
     Pareto,
     Uniform,
     Weibull,
-    block_sampler,
 )
+from models.empirical import Empirical
+from sim.engine.streams import block_sampler
 
 DRAWS = 200_000
 BATCHES = 100
