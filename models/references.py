@@ -1,4 +1,5 @@
-"""Checks that need the whole scenario: call targets exist, no cycle of synchronous calls.
+"""Checks that need the whole scenario: call targets exist, no cycle of synchronous calls,
+fault targets and dead-letter topics exist.
 
 A cycle of synchronous calls never ends (every request waits for itself), so it is an error;
 services may call each other in both directions through different operations.
@@ -11,14 +12,17 @@ from collections.abc import Iterator
 import networkx as nx
 
 from models.errors import Problem
+from models.faults import Crash, ErrorBurst, ServiceOutage, TopicOutage
 from models.schema import (
     BranchStep,
     CallSpec,
     CallStep,
+    FailStep,
     ParallelStep,
     PublishStep,
     Scenario,
     Step,
+    Subscriber,
 )
 
 
@@ -33,6 +37,8 @@ def walk_steps(steps: list[Step], path: str) -> Iterator[tuple[str, Step]]:
         elif isinstance(step, BranchStep):
             for option_index, option in enumerate(step.branch):
                 yield from walk_steps(option.steps, f"{step_path}.branch[{option_index}].steps")
+        elif isinstance(step, CallStep) and step.call.fallback is not None:
+            yield from walk_steps(step.call.fallback, f"{step_path}.call.fallback")
 
 
 def _resolve_call(scenario: Scenario, call: CallSpec, path: str) -> tuple[str, str] | Problem:
@@ -101,6 +107,8 @@ def check_references(scenario: Scenario) -> list[Problem]:
             )
             if isinstance(target, Problem):
                 problems.append(target)
+            problems.extend(_check_dead_letter(scenario, topic_name, service_name, subscriber))
+    problems.extend(_check_faults(scenario))
     for cycle in nx.simple_cycles(call_graph(scenario)):
         chain = " -> ".join(f"{service}.{operation}" for service, operation in [*cycle, cycle[0]])
         service, operation = cycle[0]
@@ -129,3 +137,90 @@ def _check_calls(scenario: Scenario, steps: list[Step], base: str) -> list[Probl
                 )
             )
     return problems
+
+
+def _check_dead_letter(
+    scenario: Scenario, topic_name: str, service_name: str, subscriber: Subscriber
+) -> list[Problem]:
+    """A dead-letter topic exists and is not the topic itself (that would loop)."""
+    dead_letter = subscriber.dead_letter
+    if dead_letter is None:
+        return []
+    path = f"topics.{topic_name}.subscribers.{service_name}.dead_letter"
+    if dead_letter not in scenario.topics:
+        known = ", ".join(sorted(scenario.topics)) or "none"
+        return [Problem(path, f"unknown topic '{dead_letter}' (topics: {known})")]
+    if dead_letter == topic_name:
+        return [Problem(path, f"a topic cannot be its own dead-letter topic (got {dead_letter})")]
+    return []
+
+
+def _check_faults(scenario: Scenario) -> list[Problem]:
+    """Every fault names an existing service or topic; an outage takes at most the replicas
+    the service has."""
+    problems = []
+    for index, fault in enumerate(scenario.faults):
+        path = f"faults[{index}]"
+        if isinstance(fault, TopicOutage):
+            if fault.topic not in scenario.topics:
+                known = ", ".join(sorted(scenario.topics)) or "none"
+                problems.append(
+                    Problem(f"{path}.topic", f"unknown topic '{fault.topic}' (topics: {known})")
+                )
+            continue
+        service = scenario.services.get(fault.service)
+        if service is None:
+            known = ", ".join(sorted(scenario.services)) or "none"
+            problems.append(
+                Problem(f"{path}.service", f"unknown service '{fault.service}' (services: {known})")
+            )
+        elif isinstance(fault, ServiceOutage) and (fault.replicas or 0) > service.replicas:
+            problems.append(
+                Problem(
+                    f"{path}.replicas",
+                    f"must be <= the {service.replicas} replica(s) of '{fault.service}' "
+                    f"(got {fault.replicas})",
+                )
+            )
+    return problems
+
+
+def uses_failures(scenario: Scenario) -> bool:
+    """Whether the scenario models failures (docs/results.md: the results then report them):
+    faults, a `fail` step, a call with a timeout, retries or a resilience pattern, a rate
+    limit or queue timeout, or a subscriber that retries or dead-letters."""
+    if scenario.faults:
+        return True
+    bodies: list[tuple[list[Step], str]] = [
+        (steps, f"services.{service_name}.operations.{operation_name}")
+        for service_name, service in scenario.services.items()
+        for operation_name, steps in service.operations.items()
+    ]
+    bodies += [(flow.body(), f"workload.{name}.steps") for name, flow in scenario.workload.items()]
+    for steps, base in bodies:
+        for _, step in walk_steps(steps, base):
+            if isinstance(step, FailStep) or (isinstance(step, CallStep) and step.call.resilient):
+                return True
+    if any(s.rate_limit or s.queue_timeout is not None for s in scenario.services.values()):
+        return True
+    return any(
+        subscriber.max_attempts > 1
+        or subscriber.dead_letter is not None
+        or subscriber.retry_backoff is not None
+        for topic in scenario.topics.values()
+        for subscriber in topic.subscribers.values()
+    )
+
+
+def guarded_services(scenario: Scenario) -> set[str]:
+    """The services whose replicas can go down or which control admission (outage, crash,
+    errors faults; rate limit, queue timeout): the engine follows every job there."""
+    names = {
+        name
+        for name, service in scenario.services.items()
+        if service.rate_limit is not None or service.queue_timeout is not None
+    }
+    for fault in scenario.faults:
+        if isinstance(fault, ServiceOutage | Crash | ErrorBurst):
+            names.add(fault.service)
+    return names

@@ -18,9 +18,9 @@ replication; `sim.experiments.statistics` aggregates them).
 from __future__ import annotations
 
 import math
-from typing import Any
+from typing import Any, ClassVar
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 Interval = tuple[float, float]
 
@@ -42,20 +42,33 @@ def plain(value: Any) -> Any:
 
 
 class Record(BaseModel):
-    """A set of statistics with, after aggregation, their 95% intervals (`ci95`)."""
+    """A set of statistics with, after aggregation, their 95% intervals (`ci95`).
 
-    model_config = ConfigDict(extra="forbid")
+    Fields listed in `OPTIONAL` are additions that appear only when a scenario uses the
+    feature they describe (failures, faults): None there means absent from the document.
+    """
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
+
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
 
     ci95: dict[str, Interval] | None = None
     """The 95% Student-t interval of each key that has one (two or more replications)."""
 
     def to_dict(self) -> dict[str, Any]:
         """The record as in the JSON document: its keys in order, then `ci95` if any."""
-        document = {
-            name: plain(getattr(self, name)) for name in type(self).model_fields if name != "ci95"
-        }
+        document = {}
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if name == "ci95" or (value is None and name in self.OPTIONAL):
+                continue
+            document[field.alias or name] = plain(value)
         if self.ci95 is not None:
-            document["ci95"] = plain(self.ci95)
+            fields = type(self).model_fields
+            document["ci95"] = {
+                (fields[key].alias or key) if key in fields else key: list(interval)
+                for key, interval in self.ci95.items()
+            }
         return document
 
 
@@ -87,10 +100,25 @@ class Backlog(Record):
     final: float | None
 
 
+class Failures(Record):
+    """Failed requests, calls or attempts by reason (`models.resilience.REASONS`)."""
+
+    error: float
+    timeout: float
+    dropped: float
+    unavailable: float
+    rejected: float
+    circuit_open: float
+
+
 class FlowResults(Record):
     """One flow: counts of the requests that arrived after warm-up, and their latencies.
 
-    arrived = completed + dropped + failed + in_flight, exactly (one replication)."""
+    arrived = completed + dropped + failed + in_flight, exactly (one replication). With
+    failures in the scenario, `failures` counts them by reason (`dropped` included, `failed`
+    is the sum of the others) and `completed` and the latencies count successes only."""
+
+    OPTIONAL = frozenset({"failures", "success_rate"})
 
     arrived: float
     completed: float
@@ -103,10 +131,18 @@ class FlowResults(Record):
     """From arrival to the client's response."""
     completion_time: Latency
     """From arrival to the end of the last work the request caused (handlers included)."""
+    failures: Failures | None = None
+    success_rate: float | None = None
+    """completed / (completed + dropped + failed)."""
 
 
 class ServiceResults(Record):
-    """One service: offered load, utilization, drops, waiting, backlog and latencies."""
+    """One service: offered load, utilization, drops, waiting, backlog and latencies; with
+    failures in the scenario, also what failed there and why."""
+
+    OPTIONAL = frozenset(
+        {"attempts", "errors", "rejected", "unavailable", "timed_out", "availability"}
+    )
 
     arrival_rate: float
     """Offered load per second (dropped requests included)."""
@@ -121,10 +157,26 @@ class ServiceResults(Record):
     in_system: Backlog
     waiting_time: Latency
     response_time: Latency
+    attempts: float | None = None
+    """Arrivals, retries included (arrival_rate x duration)."""
+    errors: float | None = None
+    """Operations that ended with an error (a `fail` step, a failed call, an `errors` fault)."""
+    rejected: float | None = None
+    """Arrivals refused by the rate limit."""
+    unavailable: float | None = None
+    """Arrivals that found no replica up, and requests there when their replica went down."""
+    timed_out: float | None = None
+    """Requests that left the waiting room after `queue_timeout`."""
+    availability: float | None = None
+    """The fraction of the measured time with at least one replica up."""
 
 
 class GroupResults(Record):
-    """One consumer group of a topic: throughput, utilization, lag and latencies."""
+    """One consumer group of a topic: throughput, utilization, lag and latencies.
+
+    received = consumed + dead_lettered + lost + the growth of the lag, exactly."""
+
+    OPTIONAL = frozenset({"attempts", "redelivered", "dead_lettered", "lost"})
 
     received: float
     consumed: float
@@ -140,6 +192,14 @@ class GroupResults(Record):
     """From publish to the start of processing (delivery latency included)."""
     sojourn_time: Latency
     """From publish to the end of processing."""
+    attempts: float | None = None
+    """Handler runs, retries and redeliveries included."""
+    redelivered: float | None = None
+    """Messages given again to a consumer because the one processing it went down."""
+    dead_lettered: float | None = None
+    """Messages published to the dead-letter topic after their last failed attempt."""
+    lost: float | None = None
+    """Messages whose last attempt failed, with no dead-letter topic."""
 
 
 class TopicResults(Record):
@@ -149,22 +209,69 @@ class TopicResults(Record):
     groups: dict[str, GroupResults]
 
 
+class CallResults(Record):
+    """One row of the `calls` table: a calling service's (or flow's) calls to one operation
+    with a timeout, retries or a resilience pattern."""
+
+    OPTIONAL = frozenset({"open_fraction"})
+
+    calls: float
+    attempts: float
+    """Tries, the first ones included."""
+    retries: float
+    failures: Failures
+    """Failed attempts by reason (`circuit_open`: refused by the open breaker)."""
+    short_circuited: float
+    fallbacks: float
+    """Calls that finally failed and ran their fallback instead."""
+    open_fraction: float | None = None
+    """The fraction of the measured time the circuit breaker was open (with a breaker)."""
+
+
+class FaultResults(Record):
+    """One fault window, and how the system rode it: backlog = requests present at the
+    target's services + lag of its groups."""
+
+    OPTIONAL = frozenset({"windows"})
+
+    target: str
+    kind: str
+    at: float | None
+    """Start of the window (seconds from the start of the run); null for random crashes."""
+    for_: float | None = Field(alias="for")
+    windows: float | None = None
+    """Random crashes: down windows in the run (their figures are means over windows)."""
+    backlog_peak: float | None
+    """The largest backlog from the window's start until it recovered (or the run ended)."""
+    recovery_time: float | None
+    """From the window's end until the backlog is back at or below its mean over the
+    `for`-long period before the window; null if not within the run."""
+
+
 class Measurements(BaseModel):
-    """Flows, services and topics by name: one replication's, or their aggregate."""
+    """Flows, services and topics by name (and, with failures, calls and faults): one
+    replication's, or their aggregate."""
 
     model_config = ConfigDict(extra="forbid")
 
     flows: dict[str, FlowResults]
     services: dict[str, ServiceResults]
     topics: dict[str, TopicResults]
+    calls: dict[str, CallResults] | None = None
+    faults: list[FaultResults] | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The three sections as in the JSON document."""
-        return {
+        """The sections as in the JSON document (calls and faults only when present)."""
+        document = {
             "flows": plain(self.flows),
             "services": plain(self.services),
             "topics": plain(self.topics),
         }
+        if self.calls is not None:
+            document["calls"] = plain(self.calls)
+        if self.faults is not None:
+            document["faults"] = plain(self.faults)
+        return document
 
 
 class Settings(BaseModel):
@@ -194,8 +301,6 @@ class ResultsDocument(Measurements):
             "scenario": self.scenario,
             "variant": self.variant,
             "settings": plain(self.settings),
-            "flows": plain(self.flows),
-            "services": plain(self.services),
-            "topics": plain(self.topics),
+            **Measurements.to_dict(self),
             "warnings": list(self.warnings),
         }

@@ -24,7 +24,9 @@ from pydantic import (
 )
 
 from models.distribution_spec import DistributionField
+from models.faults import Fault
 from models.one_key import one_key_union
+from models.resilience import Backoff, CircuitBreaker, RateLimit
 from models.units import Duration, PositiveDuration, Rate, parse_rate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
@@ -63,7 +65,28 @@ class CallSpec(StrictModel):
     timeout: PositiveDuration | None = Field(
         default=None, description="the caller gives up after this long (the callee still works)"
     )
-    retries: int = Field(default=0, ge=0, description="attempts after a timeout or a drop")
+    retries: int = Field(
+        default=0, ge=0, description="attempts after a failed one (any reason but circuit_open)"
+    )
+    backoff: Backoff | None = Field(default=None, description="wait before each retry")
+    circuit_breaker: CircuitBreaker | None = None
+    bulkhead: int | None = Field(
+        default=None, ge=1, description="calls of the calling service in progress at once"
+    )
+    fallback: list[Step] | None = Field(
+        default=None, description="steps run instead when the call finally fails"
+    )
+
+    @property
+    def resilient(self) -> bool:
+        """Whether the call uses a timeout, retries or a resilience pattern."""
+        return (
+            self.timeout is not None
+            or self.retries > 0
+            or self.circuit_breaker is not None
+            or self.bulkhead is not None
+            or self.fallback is not None
+        )
 
 
 def _publish_from_string(value: Any) -> Any:
@@ -87,6 +110,12 @@ class WorkStep(StrictModel):
     """Hold the server for a sampled time."""
 
     work: DistributionField
+
+
+class FailStep(StrictModel):
+    """With probability `fail` the operation ends here with an error."""
+
+    fail: float = Field(ge=0.0, le=1.0)
 
 
 class DelayStep(StrictModel):
@@ -139,20 +168,23 @@ class ParallelStep(StrictModel):
     parallel: Annotated[list[list[Step]], Field(min_length=1)]
 
 
-STEP_KINDS = "work, delay, call, publish, parallel, branch"
+STEP_KINDS = "work, delay, call, publish, parallel, branch, fail"
 Step = Annotated[
     Annotated[WorkStep, Tag("work")]
     | Annotated[DelayStep, Tag("delay")]
     | Annotated[CallStep, Tag("call")]
     | Annotated[PublishStep, Tag("publish")]
     | Annotated[ParallelStep, Tag("parallel")]
-    | Annotated[BranchStep, Tag("branch")],
+    | Annotated[BranchStep, Tag("branch")]
+    | Annotated[FailStep, Tag("fail")],
     one_key_union(STEP_KINDS),
 ]
 Operation = Annotated[list[Step], Field(min_length=1)]
 
 BranchOption.model_rebuild()
 ParallelStep.model_rebuild()
+CallSpec.model_rebuild()
+CallStep.model_rebuild()
 
 
 # --------------------------------------------------------------------------- services
@@ -175,6 +207,12 @@ class Service(StrictModel):
     blocking_calls: bool = Field(
         default=True,
         description="false: the worker is released while waiting for a call (async I/O)",
+    )
+    rate_limit: RateLimit | None = Field(
+        default=None, description="token bucket over all replicas; arrivals without a token fail"
+    )
+    queue_timeout: PositiveDuration | None = Field(
+        default=None, description="a request that waited this long leaves, failing with timeout"
     )
     operations: Annotated[dict[Name, Operation], Field(min_length=1)]
 
@@ -206,6 +244,15 @@ class Subscriber(StrictModel):
         default=None, description="may be omitted when the service has a single operation"
     )
     concurrency: int = Field(default=1, ge=1, description="consumer threads per replica")
+    max_attempts: int = Field(
+        default=1, ge=1, description="handler runs per message, the first included"
+    )
+    retry_backoff: DistributionField | None = Field(
+        default=None, description="wait before each new attempt; default none"
+    )
+    dead_letter: Name | None = Field(
+        default=None, description="topic that receives a message after its last failed attempt"
+    )
 
 
 class KeySpace(StrictModel):
@@ -366,6 +413,9 @@ class Scenario(StrictModel):
     services: dict[Name, Service] = Field(default_factory=dict)
     topics: dict[Name, Topic] = Field(default_factory=dict)
     workload: Annotated[dict[Name, Flow], Field(min_length=1)]
+    faults: list[Fault] = Field(
+        default_factory=list, description="outages, crashes, slowdowns and errors to inject"
+    )
     variants: dict[Name, dict[str, Any]] = Field(
         default_factory=dict,
         description="candidate topologies: {NAME: {dotted.path: value}} overriding the base",

@@ -8,14 +8,25 @@ checks it), so that a call knows what it calls and can take the fast path of a l
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import simpy
 
 from models import schema
+from models.faults import Slowdown
+from sim.engine.calls import CallEdge, CallPolicy
 from sim.engine.jobs import CompiledStep
 from sim.engine.stations import ServiceRuntime
-from sim.engine.steps import BranchStep, CallStep, HoldStep, LeafCallStep, ParallelStep, PublishStep
+from sim.engine.steps import (
+    BranchStep,
+    CallStep,
+    FailStep,
+    FallbackStep,
+    HoldStep,
+    LeafCallStep,
+    ParallelStep,
+    PublishStep,
+)
 from sim.engine.streams import Streams
 from sim.engine.topics import TopicRuntime
 
@@ -37,6 +48,7 @@ class OperationCompiler:
         services: Mapping[str, ServiceRuntime],
         topics: Mapping[str, TopicRuntime],
         leaf_visits: bool = True,
+        measure_from: float = 0.0,
     ) -> None:
         self.scenario = scenario
         self.env = env
@@ -44,7 +56,12 @@ class OperationCompiler:
         self.services = services
         self.topics = topics
         self.leaf_visits = leaf_visits
+        self.measure_from = measure_from
+        self.end = scenario.simulation.warmup + scenario.simulation.duration
         self.operations: dict[OperationKey, list[CompiledStep]] = {}
+        self.edges: dict[str, CallEdge] = {}
+        """One per calling service (or flow) and callee operation with a resilient call."""
+        self.slowed = {fault.service for fault in scenario.faults if isinstance(fault, Slowdown)}
 
     def operation(self, service_name: str, operation_name: str) -> list[CompiledStep]:
         """The compiled steps of an operation, compiled on first use."""
@@ -53,29 +70,39 @@ class OperationCompiler:
             service = self.scenario.services[service_name]
             path = f"services.{service_name}.operations.{operation_name}"
             steps = service.operations[operation_name]
-            self.operations[key] = self.compile(steps, path, service.blocking_calls)
+            self.operations[key] = self.compile(
+                steps, path, service.blocking_calls, caller=service_name
+            )
         return self.operations[key]
 
     def compile(
-        self, steps: Sequence[schema.Step], path: str, blocking: bool
+        self, steps: Sequence[schema.Step], path: str, blocking: bool, caller: str
     ) -> list[CompiledStep]:
-        """Compile a list of steps run by a caller that keeps its worker while it waits for
-        a reply (`blocking`) or gives it back (an async service's operations)."""
+        """Compile a list of steps run by `caller` (a service, or a flow's client) that keeps
+        its worker while it waits for a reply (`blocking`) or gives it back (an async
+        service's operations)."""
         compiled = [
-            self._compile_step(step, f"{path}[{index}]", blocking)
+            self._compile_step(step, f"{path}[{index}]", blocking, caller)
             for index, step in enumerate(steps)
         ]
         if compiled and isinstance(compiled[-1], HoldStep):
             compiled[-1].final = True
         return compiled
 
-    def _compile_step(self, step: schema.Step, path: str, blocking: bool) -> CompiledStep:
+    def _compile_step(
+        self, step: schema.Step, path: str, blocking: bool, caller: str
+    ) -> CompiledStep:
         if isinstance(step, schema.WorkStep):
-            return HoldStep(self.env, self.streams.sampler(step.work, f"{path}.work"))
+            sample = self.streams.sampler(step.work, f"{path}.work")
+            if caller in self.slowed:
+                sample = _slowed(sample, self.services[caller])
+            return HoldStep(self.env, sample)
         if isinstance(step, schema.DelayStep):
             return HoldStep(self.env, self.streams.sampler(step.delay, f"{path}.delay"))
+        if isinstance(step, schema.FailStep):
+            return FailStep(step.fail, self.streams.uniform(f"{path}.fail"))
         if isinstance(step, schema.CallStep):
-            return self._call(step.call, path, blocking)
+            return self._call(step.call, path, blocking, caller)
         if isinstance(step, schema.PublishStep):
             publish = step.publish
             return PublishStep(
@@ -89,7 +116,7 @@ class OperationCompiler:
             return BranchStep(
                 [option.probability for option in step.branch],
                 [
-                    self.compile(option.steps, f"{path}.branch[{index}].steps", blocking)
+                    self.compile(option.steps, f"{path}.branch[{index}].steps", blocking, caller)
                     for index, option in enumerate(step.branch)
                 ],
                 self.streams.uniform(f"{path}.branch"),
@@ -97,23 +124,58 @@ class OperationCompiler:
         if isinstance(step, schema.ParallelStep):
             return ParallelStep(
                 [
-                    self.compile(branch, f"{path}.parallel[{index}]", blocking)
+                    self.compile(branch, f"{path}.parallel[{index}]", blocking, caller)
                     for index, branch in enumerate(step.parallel)
                 ]
             )
         raise TypeError(f"unknown step type {type(step).__name__}")
 
-    def _call(self, spec: schema.CallSpec, path: str, blocking: bool) -> CompiledStep:
+    def _call(self, spec: schema.CallSpec, path: str, blocking: bool, caller: str) -> CompiledStep:
         """A call: a leaf visit when a blocking caller makes a plain call to an operation of
-        one hold step (the fast path, see `sim.engine.jobs`), else a job."""
+        one hold step at a service without faults or admission control (the fast path, see
+        `sim.engine.jobs`), a resilient call when it has a timeout, retries or a resilience
+        pattern (`sim.engine.calls`), else a job."""
         operation_name, _ = self.scenario.operation(spec.service, spec.operation)
         callee = self.operation(spec.service, operation_name)
         service = self.services[spec.service]
         uniform = self.streams.uniform(f"{path}.call")
-        plain = spec.timeout is None and spec.retries == 0
         only_step = callee[0] if len(callee) == 1 else None
-        if self.leaf_visits and blocking and plain and isinstance(only_step, HoldStep):
+        if (
+            self.leaf_visits
+            and blocking
+            and not spec.resilient
+            and not service.guarded
+            and isinstance(only_step, HoldStep)
+        ):
             return LeafCallStep(service, only_step, spec.probability, uniform)
-        return CallStep(
-            self.env, service, callee, spec.probability, spec.timeout, spec.retries, uniform
+        if not spec.resilient:
+            return CallStep(service, callee, spec.probability, uniform)
+        label = f"{caller}->{spec.service}.{operation_name}"
+        edge = self.edges.get(label)
+        if edge is None:  # (the first call step of this caller to that operation sets it up)
+            edge = CallEdge(label, spec.circuit_breaker, spec.bulkhead, self.measure_from, self.end)
+            self.edges[label] = edge
+        policy = CallPolicy(
+            self.env,
+            service,
+            callee,
+            edge,
+            spec.timeout,
+            spec.retries,
+            spec.backoff,
+            self.streams.uniform(f"{path}.call.backoff"),
         )
+        call = CallStep(service, callee, spec.probability, uniform, policy)
+        if spec.fallback is None:
+            return call
+        fallback = self.compile(spec.fallback, f"{path}.call.fallback", blocking, caller)
+        return FallbackStep(call, fallback)
+
+
+def _slowed(sample: Callable[[], float], service: ServiceRuntime) -> Callable[[], float]:
+    """`sample` times the service's current slowdown factor (1 outside `slowdown` faults)."""
+
+    def slowed() -> float:
+        return sample() * service.slow_factor
+
+    return slowed

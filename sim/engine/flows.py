@@ -13,10 +13,10 @@ from collections.abc import Callable, Sequence
 
 import simpy
 
-from models.results import FlowResults
-from sim.engine.jobs import CompiledStep, Frame, Hold, Job, Outcome, Request
+from models.resilience import REASONS
+from models.results import Failures, FlowResults
+from sim.engine.jobs import CallTarget, CompiledStep, Frame, Hold, Job, Outcome, Request
 from sim.engine.metrics import FLUSH_SIZE, Tally
-from sim.engine.steps import CallTarget
 
 
 class FlowStats:
@@ -32,6 +32,7 @@ class FlowStats:
         self.completed = 0
         self.dropped = 0
         self.failed = 0
+        self.failures = dict.fromkeys(REASONS, 0)  # by reason, `dropped` included
         self.response_time = Tally()
         self.completion_time = Tally()
 
@@ -64,6 +65,8 @@ class FlowRuntime:
         self.stats = FlowStats()
         self.in_flight = 0
         self.interval_responses: list[float] = []  # successful responses since the last sample
+        self.interval_failures = 0  # failed responses since the last sample
+        self.reports_failures = False  # the scenario uses failures: report them by reason
         self.on_response: Callable[[], None] | None = None  # closed flows: the client thinks
 
     def arrive(self, _event: object = None) -> None:
@@ -103,12 +106,16 @@ class FlowRuntime:
                 if not stats.completed % FLUSH_SIZE:
                     stats.flush()
                 self.in_flight -= 1
-        elif request.measured:
-            if outcome == "dropped":
-                self.stats.dropped += 1
-            else:
-                self.stats.failed += 1
-            self.in_flight -= 1
+        else:
+            self.interval_failures += 1
+            if request.measured:
+                stats = self.stats
+                if outcome == "dropped":
+                    stats.dropped += 1
+                else:
+                    stats.failed += 1
+                stats.failures[outcome] += 1
+                self.in_flight -= 1
         if self.on_response is not None:
             self.on_response()
         request.pending -= 1  # (`Request.work_ended`, inlined)
@@ -132,7 +139,17 @@ class FlowRuntime:
             throughput=stats.completed / duration,
             response_time=stats.response_time.summary(),
             completion_time=stats.completion_time.summary(),
+            **(self._failure_summary() if self.reports_failures else {}),
         )
+
+    def _failure_summary(self) -> dict[str, object]:
+        """Failures by reason and the success rate (docs/results.md)."""
+        stats = self.stats
+        answered = stats.completed + stats.dropped + stats.failed
+        return {
+            "failures": Failures(**stats.failures),
+            "success_rate": stats.completed / answered if answered else None,
+        }
 
 
 def _no_reply(_job: Job, _outcome: Outcome) -> None:

@@ -25,7 +25,9 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-Outcome = str | None  # None = success; otherwise why it failed ("dropped", "timeout")
+Outcome = str | None
+"""None = success; otherwise why it failed: ``error``, ``timeout``, ``dropped``,
+``unavailable``, ``rejected`` or ``circuit_open`` (`models.resilience.REASONS`)."""
 
 
 class CompiledStep(Protocol):
@@ -174,6 +176,23 @@ class Frame:
             self.fail(outcome)
 
 
+class SubFrame(Frame):
+    """A frame of a branch option or a parallel branch: it stops when its job is abandoned
+    (a plain frame needs no such check: only sub-frames outlive the job's own frame)."""
+
+    __slots__ = ()
+
+    def advance(self, _event: object = None) -> None:
+        """Run the next step, unless the job was abandoned."""
+        if self.job.dead:
+            return
+        Frame.advance(self)
+
+
+def _ignore(_frame: Frame, _outcome: Outcome) -> None:
+    """The `on_end` of an abandoned job."""
+
+
 class Job(Frame):
     """One execution of an operation on one server (or by the external client).
 
@@ -183,7 +202,17 @@ class Job(Frame):
     when the job is dropped on arrival); `caller` is the frame waiting for that reply, if any.
     """
 
-    __slots__ = ("arrival_time", "caller", "on_reply", "replica", "request", "service")
+    __slots__ = (
+        "arrival_time",
+        "caller",
+        "dead",
+        "doomed",
+        "in_queue",
+        "on_reply",
+        "replica",
+        "request",
+        "service",
+    )
 
     root = True
     releases_worker = False  # only async jobs give their worker back while they wait
@@ -209,6 +238,17 @@ class Job(Frame):
         self.arrival_time = 0.0
         self.replica: Any = None
         self.visit_hold: Hold | None = None  # None: queued at a station as a job
+        # (only services with faults or admission control use the three below)
+        self.dead = False  # its replica went down: whatever it was doing is abandoned
+        self.doomed = False  # started in an `errors` fault window and drawn to fail
+        self.in_queue = False  # waiting in a waiting room (for `queue_timeout`)
+
+    def abandon(self) -> None:
+        """Stop the job where it is (its replica went down): every later wake-up or reply of
+        its frames is ignored, and sub-frames stop at their next step (`SubFrame`)."""
+        self.dead = True
+        self.index = len(self.steps)
+        self.on_end = _ignore
 
     def call_started(self) -> None:
         """A frame of this job starts waiting for a synchronous reply (the worker is kept)."""
@@ -262,6 +302,8 @@ class AsyncJob(Job):
 
     def call_returned(self, frame: Frame, outcome: Outcome) -> None:
         """Continue the frame now if the job holds a worker, else queue for one first."""
+        if self.dead:
+            return
         self.waiting_calls -= 1
         if self.holding or (frame.root and frame.index == len(frame.steps)):
             frame.proceed(outcome)
@@ -312,3 +354,29 @@ def continue_caller(job: Job, outcome: Outcome) -> None:
         caller.advance()
     else:
         caller.fail(outcome)
+
+
+class CallTarget(Protocol):
+    """What a call needs of the called service (`sim.engine.stations.ServiceRuntime`)."""
+
+    def new_job(
+        self,
+        request: Request,
+        operation: Sequence[CompiledStep],
+        on_reply: Callable[[Job, Outcome], None],
+        caller: Frame | None = None,
+    ) -> Job:
+        """A job that runs `operation` at this service for `request`."""
+
+    def submit(self, job: Job) -> None:
+        """`job` arrives: it starts, waits, or is dropped."""
+
+    def visit(self, hold: Hold, visitor: Frame | Request) -> None:
+        """`visitor` is served for one `hold` without a job (a leaf call)."""
+
+
+class Publisher(Protocol):
+    """What a publish step needs of a topic (`sim.engine.topics.TopicRuntime`)."""
+
+    def publish(self, request: Request, key: str | int | None) -> None:
+        """Publish one message caused by `request` now."""

@@ -14,15 +14,19 @@ from dataclasses import dataclass
 import simpy
 
 from models import schema
-from models.results import Measurements
+from models.references import guarded_services, uses_failures
+from models.results import CallResults, Failures, Measurements
 from sim.engine.arrivals import arrival_source
 from sim.engine.compiler import OperationCompiler
+from sim.engine.faults import FaultInjector
 from sim.engine.flows import FlowRuntime
+from sim.engine.groups import ConsumerGroup
+from sim.engine.guarded import GuardedService
 from sim.engine.stations import ServiceRuntime
 from sim.engine.steps import CallStep, LeafCallStep
 from sim.engine.streams import Streams
 from sim.engine.timeseries import TimeSeriesColumns, TimeSeriesSampler
-from sim.engine.topics import ConsumerGroup, TopicRuntime
+from sim.engine.topics import TopicRuntime
 
 Trace = list[tuple[str, str, int, int, float]]
 
@@ -58,15 +62,17 @@ class Replication:
         self.warmup = settings.warmup
         self.end = settings.warmup + settings.duration
         env, streams = self.env, self.streams
-        self.services = {
-            name: ServiceRuntime(name, spec, env, streams)
+        self.reports_failures = uses_failures(scenario)
+        guarded = guarded_services(scenario)
+        self.services: dict[str, ServiceRuntime] = {
+            name: (GuardedService if name in guarded else ServiceRuntime)(name, spec, env, streams)
             for name, spec in scenario.services.items()
         }
         self.topics = {
             name: TopicRuntime(name, spec, env, streams) for name, spec in scenario.topics.items()
         }
         self.compiler = OperationCompiler(
-            scenario, env, streams, self.services, self.topics, leaf_visits
+            scenario, env, streams, self.services, self.topics, leaf_visits, self.warmup
         )
         for service_name, service in scenario.services.items():
             for operation_name in service.operations:
@@ -76,13 +82,21 @@ class Replication:
         }
         for topic_name, topic in scenario.topics.items():
             for service_name, subscriber in topic.subscribers.items():
-                operation_name, _ = scenario.operation(service_name, subscriber.operation)
-                threads = scenario.services[service_name].replicas * subscriber.concurrency
-                handler = self.compiler.operation(service_name, operation_name)
-                runtime = self.topics[topic_name]
-                runtime.groups.append(
-                    ConsumerGroup(runtime, service_name, subscriber, threads, handler, trace)
-                )
+                group = self._build_group(topic_name, topic, service_name, subscriber, trace)
+                self.topics[topic_name].groups.append(group)
+        for station in self.services.values():
+            station.reports_failures = self.reports_failures
+        for flow_runtime in self.flows.values():
+            flow_runtime.reports_failures = self.reports_failures
+        self.faults = FaultInjector(
+            env,
+            scenario.faults,
+            self.services,
+            self.topics,
+            streams,
+            self.end,
+            settings.resolved_sample_interval,
+        )
         self.timeseries = TimeSeriesSampler(
             env,
             self.end,
@@ -90,14 +104,52 @@ class Replication:
             self.services,
             self.topics,
             self.flows,
+            self.compiler.edges,
+            self.reports_failures,
         )
+
+    def _build_group(
+        self,
+        topic_name: str,
+        topic: schema.Topic,
+        service_name: str,
+        subscriber: schema.Subscriber,
+        trace: Trace | None,
+    ) -> ConsumerGroup:
+        """The consumer group of `service_name` on a topic, running its handler operation."""
+        operation_name, _ = self.scenario.operation(service_name, subscriber.operation)
+        threads = self.scenario.services[service_name].replicas * subscriber.concurrency
+        handler = self.compiler.operation(service_name, operation_name)
+        station = self.services[service_name]
+        dead_letter = self.topics[subscriber.dead_letter] if subscriber.dead_letter else None
+        backoff = subscriber.retry_backoff
+        path = f"topics.{topic_name}.subscribers.{service_name}.retry_backoff"
+        group = ConsumerGroup(
+            topic_name,
+            topic,
+            self.env,
+            service_name,
+            subscriber,
+            threads,
+            handler,
+            trace,
+            station,
+            dead_letter,
+            self.streams.sampler(backoff, path) if backoff is not None else None,
+        )
+        group.reports_failures = self.reports_failures
+        if isinstance(station, GuardedService):
+            station.groups.append(group)
+        return group
 
     def _build_flow(self, name: str, flow: schema.Flow) -> FlowRuntime:
         """A flow's runtime with its compiled body and a started arrival source. A body that
         is one plain call takes a shortcut (`FlowRuntime.entry` / `entry_visit`)."""
         path = f"workload.{name}"
         runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
-        runtime.body = self.compiler.compile(flow.body(), f"{path}.steps", blocking=True)
+        runtime.body = self.compiler.compile(
+            flow.body(), f"{path}.steps", blocking=True, caller=name
+        )
         first = runtime.body[0] if len(runtime.body) == 1 else None
         if isinstance(first, LeafCallStep) and first.probability >= 1.0:
             runtime.entry_visit = (first.service, first.hold)
@@ -123,8 +175,26 @@ class Replication:
                 name: service.summary(self.end, duration) for name, service in self.services.items()
             },
             topics={name: topic.summary(self.end, duration) for name, topic in self.topics.items()},
+            calls=self._calls_summary(duration) if self.compiler.edges else None,
+            faults=self.faults.summary(self.warmup) if self.scenario.faults else None,
         )
         return ReplicationRun(measurements, self.timeseries.columns())
+
+    def _calls_summary(self, duration: float) -> dict[str, CallResults]:
+        """The `calls` table: one row per caller and callee operation of resilient calls."""
+        rows = {}
+        for label, edge in self.compiler.edges.items():
+            stats, breaker = edge.stats, edge.breaker
+            rows[label] = CallResults(
+                calls=stats.calls,
+                attempts=stats.attempts,
+                retries=stats.retries,
+                failures=Failures(**stats.failures),
+                short_circuited=stats.short_circuited,
+                fallbacks=stats.fallbacks,
+                open_fraction=breaker.open_time / duration if breaker is not None else None,
+            )
+        return rows
 
     def _end_warmup(self, _event: object) -> None:
         now = self.env.now
@@ -132,6 +202,8 @@ class Replication:
             service.reset(now)
         for topic in self.topics.values():
             topic.reset(now)
+        for edge in self.compiler.edges.values():
+            edge.reset(now)
 
 
 def run_replication(scenario: schema.Scenario, replication: int, seed: int) -> ReplicationRun:

@@ -96,6 +96,10 @@ class ServiceStats:
         self.areas_at_start = areas
         self.present_at_start = present
         self.dropped = 0
+        self.rejected = 0  # rate limit (guarded services only, as the next two)
+        self.unavailable = 0  # no replica up, or the replica went down while it was there
+        self.timed_out = 0  # left the waiting room after `queue_timeout`
+        self.errors = 0  # operations that ended with an error (counted in `completed`)
         self.waited = 0
         self.immediate = 0  # starts without waiting, not yet in `waiting_time` (see `flush`)
         self.completed = 0
@@ -113,7 +117,15 @@ class ServiceStats:
 
 
 class ServiceRuntime:
-    """A service during one replication: it admits, queues, serves and releases jobs."""
+    """A service during one replication: it admits, queues, serves and releases jobs.
+
+    A service with faults or admission control is a `GuardedService`
+    (`sim.engine.guarded`); this class serves the others, on the engine's hot path."""
+
+    guarded = False  # (no faults, rate limit or queue timeout: leaf calls may visit it)
+    slow_factor = 1.0  # a `slowdown` fault's factor while it lasts (`sim.engine.faults`)
+    reports_failures = False  # the scenario uses failures: report errors, rejections, ...
+    error_probability = 0.0  # an `errors` fault's probability while it lasts
 
     def __init__(self, name: str, spec: Service, env: simpy.Environment, streams: Streams) -> None:
         self.name = name
@@ -328,7 +340,11 @@ class ServiceRuntime:
         replica.present_sum += now
         if job.holding:  # (a non-blocking job whose last step was a call holds none)
             self._free_worker(replica, now)
-        job.on_reply(job, outcome)
+        if outcome is None:
+            job.on_reply(job, None)
+        else:  # the caller sees its callee's operation fail: an error, whatever the cause
+            stats.errors += 1
+            job.on_reply(job, "error")
 
     def release(self, job: AsyncJob) -> None:
         """The job gives its worker back while it waits for replies (non-blocking calls)."""
@@ -370,10 +386,12 @@ class ServiceRuntime:
             area - start for area, start in zip(self.areas(now), stats.areas_at_start, strict=True)
         )
         present_now = self.present()
-        arrivals = stats.completed + stats.dropped + present_now - stats.present_at_start
+        left = stats.completed + stats.dropped + stats.rejected + stats.unavailable
+        arrivals = left + stats.timed_out + present_now - stats.present_at_start
         started = stats.waiting_time.count
         busy_mean = busy / elapsed
         utilization = busy_mean / self.total_workers if math.isfinite(self.total_workers) else None
+        failures = self._failure_counts(arrivals, now) if self.reports_failures else {}
         return ServiceResults(
             arrival_rate=arrivals / duration,
             throughput=stats.completed / duration,
@@ -385,4 +403,26 @@ class ServiceRuntime:
             in_system=Backlog(mean=present / elapsed, max=stats.max_present, final=present_now),
             waiting_time=stats.waiting_time.summary(),
             response_time=stats.response_time.summary(),
+            **failures,
         )
+
+    def _failure_counts(self, arrivals: int, now: float) -> dict[str, float]:
+        """The counts a scenario with failures reports (docs/results.md)."""
+        stats = self.stats
+        return {
+            "attempts": arrivals,
+            "errors": stats.errors,
+            "rejected": stats.rejected,
+            "unavailable": stats.unavailable,
+            "timed_out": stats.timed_out,
+            "availability": self.availability(now),
+        }
+
+    def availability(self, now: float) -> float:
+        """The fraction of the measured time with a replica up (1: no faults here)."""
+        return 1.0
+
+    def draws_error(self) -> bool:
+        """Whether an operation started now is drawn to fail by an `errors` fault (never
+        here: see `GuardedService`)."""
+        return False

@@ -13,47 +13,21 @@ import bisect
 import functools
 import itertools
 from collections.abc import Callable, Sequence
-from typing import Protocol
 
 import simpy
 from simpy.events import NORMAL
 
+from sim.engine.calls import CallPolicy, ResilientCall
 from sim.engine.jobs import (
+    CallTarget,
     CompiledStep,
     Frame,
-    Hold,
-    Job,
     Outcome,
-    Request,
+    Publisher,
+    SubFrame,
     continue_caller,
     reply_to_caller,
 )
-
-
-class CallTarget(Protocol):
-    """What a call needs of the called service (`sim.engine.stations.ServiceRuntime`)."""
-
-    def new_job(
-        self,
-        request: Request,
-        operation: Sequence[CompiledStep],
-        on_reply: Callable[[Job, Outcome], None],
-        caller: Frame | None = None,
-    ) -> Job:
-        """A job that runs `operation` at this service for `request`."""
-
-    def submit(self, job: Job) -> None:
-        """`job` arrives: it starts, waits, or is dropped."""
-
-    def visit(self, hold: Hold, visitor: Frame | Request) -> None:
-        """`visitor` is served for one `hold` without a job (a leaf call)."""
-
-
-class Publisher(Protocol):
-    """What a publish step needs of a topic (`sim.engine.topics.TopicRuntime`)."""
-
-    def publish(self, request: Request, key: str | int | None) -> None:
-        """Publish one message caused by `request` now."""
 
 
 class HoldStep:
@@ -79,39 +53,27 @@ class HoldStep:
 class CallStep:
     """A synchronous call to `operation` of `service`, made with `probability`.
 
-    A plain call (no timeout, no retries) cannot outlive its caller, so it is not counted in
-    the request's pending work; a call that may be abandoned (timeout) or repeated is.
+    A plain call (no timeout, retries or resilience pattern: `policy` is None) cannot
+    outlive its caller, so it is not counted in the request's pending work; a resilient call
+    runs as a `ResilientCall` (`sim.engine.calls`), whose attempts are.
     """
 
-    __slots__ = (
-        "env",
-        "operation",
-        "plain",
-        "probability",
-        "retries",
-        "service",
-        "timeout",
-        "uniform",
-    )
+    __slots__ = ("operation", "plain", "policy", "probability", "service", "uniform")
 
     def __init__(
         self,
-        env: simpy.Environment,
         service: CallTarget,
         operation: Sequence[CompiledStep],
         probability: float,
-        timeout: float | None,
-        retries: int,
         uniform: Callable[[], float],
+        policy: CallPolicy | None = None,
     ) -> None:
-        self.env = env
         self.service = service
         self.operation = operation
         self.probability = probability
-        self.timeout = timeout
-        self.retries = retries
-        self.plain = timeout is None and retries == 0
         self.uniform = uniform
+        self.policy = policy
+        self.plain = policy is None
 
     def run(self, frame: Frame) -> None:
         """Make the call (or skip it with probability 1 - p)."""
@@ -119,9 +81,9 @@ class CallStep:
             frame.advance()
             return
         caller = frame.job
-        if not self.plain:
+        if self.policy is not None:
             caller.call_started()
-            CallAttempt(self, frame, self.retries).start()
+            ResilientCall(self.policy, frame).start()
             return
         if caller.releases_worker:
             caller.call_started()
@@ -166,46 +128,48 @@ class LeafCallStep:
         self.service.visit(self.hold, frame)
 
 
-class CallAttempt:
-    """One try of a call; a timeout or a drop is retried while retries remain.
+class FallbackStep:
+    """A call with a `fallback`: the call runs in a sub-frame; if it finally fails, the
+    fallback's steps run instead and the operation goes on with their outcome."""
 
-    The callee counts as pending work of the request from submission to its reply, because
-    after a timeout it goes on without its caller.
-    """
+    __slots__ = ("call", "fallback")
 
-    __slots__ = ("answered", "frame", "retries_left", "step")
+    def __init__(self, call: CompiledStep, fallback: Sequence[CompiledStep]) -> None:
+        self.call = (call,)
+        self.fallback = fallback
 
-    def __init__(self, step: CallStep, frame: Frame, retries_left: int) -> None:
-        self.step = step
-        self.frame = frame
-        self.retries_left = retries_left
-        self.answered = False
+    def run(self, frame: Frame) -> None:
+        """Run the call; on failure, the fallback."""
 
-    def start(self) -> None:
-        """Submit the callee job, and arm the timeout if the call has one."""
-        step = self.step
-        request = self.frame.job.request
-        request.pending += 1
-        callee = step.service.new_job(request, step.operation, self._replied)
-        if step.timeout is not None:
-            step.env.timeout(step.timeout).callbacks.append(self._timed_out)
-        step.service.submit(callee)
+        def after_call(_call: Frame, outcome: Outcome) -> None:
+            if outcome is None:
+                frame.advance()
+                return
+            if isinstance(self.call[0], CallStep) and self.call[0].policy is not None:
+                self.call[0].policy.edge.stats.fallbacks += 1
+            if not self.fallback:
+                frame.advance()
+                return
+            SubFrame(self.fallback, frame.job, _continue_parent(frame)).advance()
 
-    def _replied(self, callee: Job, outcome: Outcome) -> None:
-        if not self.answered:  # a reply after the timeout is ignored (the work was done anyway)
-            self._settle(outcome)
-        callee.request.work_ended(self.step.env.now)
+        SubFrame(self.call, frame.job, after_call).advance()
 
-    def _timed_out(self, _event: object) -> None:
-        if not self.answered:
-            self._settle("timeout")
 
-    def _settle(self, outcome: Outcome) -> None:
-        self.answered = True
-        if outcome is not None and self.retries_left > 0:
-            CallAttempt(self.step, self.frame, self.retries_left - 1).start()
-            return
-        self.frame.job.call_returned(self.frame, outcome)
+class FailStep:
+    """`fail: P`: with probability P the operation ends here with an error."""
+
+    __slots__ = ("probability", "uniform")
+
+    def __init__(self, probability: float, uniform: Callable[[], float]) -> None:
+        self.probability = probability
+        self.uniform = uniform
+
+    def run(self, frame: Frame) -> None:
+        """Fail the frame (and so its operation) with `error`, or go on."""
+        if self.probability >= 1.0 or self.uniform() < self.probability:
+            frame.fail("error")
+        else:
+            frame.advance()
 
 
 class BranchStep:
@@ -230,7 +194,7 @@ class BranchStep:
         if not steps:
             frame.advance()
             return
-        Frame(steps, frame.job, _continue_parent(frame)).advance()
+        SubFrame(steps, frame.job, _continue_parent(frame)).advance()
 
 
 def _continue_parent(parent: Frame) -> Callable[[Frame, Outcome], None]:
@@ -253,7 +217,7 @@ class ParallelStep:
         join = Join(frame, len(self.branches))
         frame.job.forked(len(self.branches))
         for branch in self.branches:
-            Frame(branch, frame.job, join.branch_ended).advance()
+            SubFrame(branch, frame.job, join.branch_ended).advance()
 
 
 class Join:

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 import numpy as np
 import simpy
 
+from sim.engine.calls import CallEdge
 from sim.engine.flows import FlowRuntime
+from sim.engine.guarded import GuardedService
 from sim.engine.stations import ServiceRuntime
 from sim.engine.topics import TopicRuntime
 
@@ -33,8 +35,12 @@ class TimeSeriesSampler:
         services: Mapping[str, ServiceRuntime],
         topics: Mapping[str, TopicRuntime],
         flows: Mapping[str, FlowRuntime],
+        calls: Mapping[str, CallEdge] | None = None,
+        failures: bool = False,
     ) -> None:
         self.env = env
+        self.calls = calls or {}
+        self.failures = failures  # add availability and success rates
         self.end = end
         self.interval = interval
         self.services = services
@@ -42,6 +48,7 @@ class TimeSeriesSampler:
         self.flows = flows
         self.rows: list[Row] = []
         self._busy_area = {name: 0.0 for name in services}
+        self._up_area = {name: 0.0 for name in services}
         self._group_busy_area: dict[tuple[str, str], float] = {}
         self._last_time = 0.0
 
@@ -66,6 +73,11 @@ class TimeSeriesSampler:
                 busy = (busy_area - self._busy_area[name]) / elapsed
                 rows.append((now, "service", name, "utilization", busy / service.total_workers))
             self._busy_area[name] = busy_area
+            if self.failures and isinstance(service, GuardedService):
+                up_area = service.up_area(now)
+                availability = (up_area - self._up_area[name]) / elapsed
+                rows.append((now, "service", name, "availability", availability))
+                self._up_area[name] = up_area
         for topic in self.topics.values():
             for group in topic.groups:
                 entity = f"{topic.name}/{group.name}"
@@ -83,7 +95,15 @@ class TimeSeriesSampler:
             rows.append((now, "flow", name, "throughput", len(responses) / elapsed))
             p99 = float(np.percentile(responses, 99)) if responses else math.nan
             rows.append((now, "flow", name, "p99", p99))
+            if self.failures:
+                answered = len(responses) + flow.interval_failures
+                rate = len(responses) / answered if answered else math.nan
+                rows.append((now, "flow", name, "success_rate", rate))
+                flow.interval_failures = 0
             flow.interval_responses = []
+        for label, edge in self.calls.items():
+            if edge.breaker is not None:
+                rows.append((now, "call", label, "open", edge.breaker.level(now)))
         self._last_time = now
         if now + self.interval <= self.end + 1e-9 * self.interval:
             self.env.timeout(self.interval).callbacks.append(self._sample)

@@ -25,7 +25,9 @@ def overload_warnings(summary: Measurements, duration: float) -> list[str]:
     warnings = []
     for name, service in summary.services.items():
         arrived = service.arrival_rate * duration
-        growth = arrived - service.dropped - service.throughput * duration
+        refused = (service.rejected or 0.0) + (service.unavailable or 0.0)
+        left = service.dropped + refused + (service.timed_out or 0.0)
+        growth = arrived - left - service.throughput * duration
         if _unstable(arrived, growth):
             warnings.append(
                 f"service '{name}' cannot keep up: its backlog grew by {growth:,.0f} requests "
@@ -34,7 +36,8 @@ def overload_warnings(summary: Measurements, duration: float) -> list[str]:
             )
     for topic_name, topic in summary.topics.items():
         for group_name, group in topic.groups.items():
-            growth = group.received - group.consumed
+            growth = group.received - group.consumed - (group.dead_lettered or 0.0)
+            growth -= group.lost or 0.0
             if _unstable(group.received, growth):
                 warnings.append(
                     f"consumer group '{group_name}' on topic '{topic_name}' cannot keep up: its "

@@ -46,6 +46,8 @@ class Results(ResultsDocument):
             flows=summary.flows,
             services=summary.services,
             topics=summary.topics,
+            calls=summary.calls,
+            faults=summary.faults,
             warnings=overload_warnings(summary, settings.duration),
         )
         results._replications = measurements

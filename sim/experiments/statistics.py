@@ -44,7 +44,7 @@ def aggregate(replications: Sequence[Model]) -> Model:
     """The mean of every number across `replications` (records of one type), with the 95%
     interval of each in the record's `ci95` when there are two or more. Records nested in
     attributes or in dictionaries by name (flows, services, ...) are aggregated alike, over
-    the names of the first replication."""
+    the names of the first replication; records in lists alike, position by position."""
     first = replications[0]
     values: dict[str, Any] = {}
     intervals: dict[str, tuple[float, float]] = {}
@@ -57,6 +57,10 @@ def aggregate(replications: Sequence[Model]) -> Model:
             values[name] = aggregate(column)
         elif isinstance(value, dict):
             values[name] = {key: aggregate([item[key] for item in column]) for key in value}
+        elif isinstance(value, list):  # (records in the same order in every replication)
+            values[name] = [
+                aggregate([item[index] for item in column]) for index in range(len(value))
+            ]
         elif value is None or isinstance(value, int | float):
             numbers = [float(item) for item in column if item is not None and math.isfinite(item)]
             values[name] = float(np.mean(numbers)) if numbers else None

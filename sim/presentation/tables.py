@@ -9,6 +9,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
+from models.resilience import REASONS
 from models.results import ResultsDocument
 from sim.experiments.comparison import Comparison
 from sim.experiments.sweep import SweepResults
@@ -121,6 +122,75 @@ def groups_table(results: ResultsDocument) -> Table:
     return table
 
 
+def failures_table(results: ResultsDocument) -> Table:
+    """One row per flow: success rate and failed requests by reason."""
+    table = Table(title="Failures by reason (requests)", title_justify="left")
+    for column in ("flow", "success rate", *REASONS):
+        table.add_column(column, justify="left" if column == "flow" else "right")
+    for name, flow in results.flows.items():
+        if flow.failures is None:
+            continue
+        success = "-" if flow.success_rate is None else f"{flow.success_rate:.2%}"
+        counts = [number(getattr(flow.failures, reason), digits=0) for reason in REASONS]
+        table.add_row(name, success, *counts)
+    return table
+
+
+def calls_table(results: ResultsDocument) -> Table:
+    """One row per caller and callee operation with a timeout, retries or a pattern."""
+    table = Table(
+        title="Calls with timeouts, retries, breakers, bulkheads or fallbacks",
+        title_justify="left",
+        caption="failures: failed attempts by reason; open: the time the breaker was open",
+        caption_justify="left",
+    )
+    columns = ("caller->callee", "calls", "attempts", "retries", "failures", "short-circuited")
+    for column in (*columns, "fallbacks", "open"):
+        table.add_column(column, justify="left" if column == "caller->callee" else "right")
+    for label, call in (results.calls or {}).items():
+        failed = ", ".join(
+            f"{reason} {number(getattr(call.failures, reason), digits=0)}"
+            for reason in REASONS
+            if getattr(call.failures, reason)
+        )
+        table.add_row(
+            label,
+            number(call.calls, digits=0),
+            number(call.attempts, digits=0),
+            number(call.retries, digits=0),
+            failed or "0",
+            number(call.short_circuited, digits=0),
+            number(call.fallbacks, digits=0),
+            "-" if call.open_fraction is None else f"{call.open_fraction:.1%}",
+        )
+    return table
+
+
+def faults_table(results: ResultsDocument) -> Table:
+    """One row per fault: its window, the backlog's peak and the time to recover."""
+    table = Table(
+        title="Faults (backlog: requests at the target's services + lag of its groups)",
+        title_justify="left",
+        caption="recovery: from the window's end until the backlog is back at its level before",
+        caption_justify="left",
+    )
+    for column in ("target", "kind", "at (s)", "for (s)", "backlog peak", "recovery (s)"):
+        table.add_column(column, justify="left" if column in ("target", "kind") else "right")
+    for fault in results.faults or []:
+        kind = fault.kind if fault.windows is None else f"{fault.kind} ({fault.windows:g} windows)"
+        table.add_row(
+            fault.target,
+            kind,
+            number(fault.at, digits=0),
+            number(fault.for_, digits=0),
+            with_interval(fault, "backlog_peak", digits=0),
+            "not within the run"
+            if fault.recovery_time is None
+            else with_interval(fault, "recovery_time", digits=1),
+        )
+    return table
+
+
 def render_results(results: ResultsDocument, console: Console) -> None:
     """Print a results document (docs/results.md) as tables."""
     settings = results.settings
@@ -131,10 +201,16 @@ def render_results(results: ResultsDocument, console: Console) -> None:
         f"{settings.replications} replication(s), seed {settings.seed}",
     )
     parts: list[Any] = [header, flows_table(results)]
+    if any(flow.failures is not None for flow in results.flows.values()):
+        parts.append(failures_table(results))
     if results.services:
         parts.append(services_table(results))
     if any(topic.groups for topic in results.topics.values()):
         parts.append(groups_table(results))
+    if results.calls:
+        parts.append(calls_table(results))
+    if results.faults:
+        parts.append(faults_table(results))
     for warning in results.warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
     console.print(Group(*parts))
