@@ -6,8 +6,14 @@ import io
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from models.faults import WindowFault
 from sim.presentation.plots.architecture import topology
-from sim.presentation.plots.series import backlog_over_time, latency_over_time, throughput_over_time
+from sim.presentation.plots.series import (
+    backlog_over_time,
+    latency_over_time,
+    shade_faults,
+    throughput_over_time,
+)
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -45,6 +51,8 @@ def run_figures(results: Results, scenario: Scenario) -> dict[str, Figure]:
     - ``lag.png`` (when the scenario has consumer groups): lag per group, and per partition
       when a log topic has several partitions (a hot partition shows there);
     - ``throughput.png``: throughput and p99 response time per flow over time (two panels).
+
+    Fault windows (outages, slowdowns, error bursts) are shaded in the time series.
     """
     from matplotlib.figure import Figure
 
@@ -75,4 +83,21 @@ def run_figures(results: Results, scenario: Scenario) -> dict[str, Figure]:
     latency_over_time(frame, warmup=warmup, ax=lower)
     upper.set_xlabel("")
     figures["throughput.png"] = throughput
+
+    windows = fault_windows(scenario)
+    if windows:
+        for name in ("backlog.png", "lag.png", "throughput.png"):
+            if name in figures:
+                for ax in figures[name].axes:
+                    shade_faults(ax, windows, frame)
     return figures
+
+
+def fault_windows(scenario: Scenario) -> list[tuple[str, float, float]]:
+    """(label, start, end) of every fault with a fixed window (random crashes have none)."""
+    windows = []
+    for fault in scenario.faults:
+        if isinstance(fault, WindowFault):
+            target = getattr(fault, "service", None) or getattr(fault, "topic", "")
+            windows.append((f"{target} {fault.kind}", fault.at, fault.end))
+    return windows

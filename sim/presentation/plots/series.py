@@ -167,6 +167,28 @@ def _series(
     return frame, shaded, replications
 
 
+FAULT_COLOR = "tab:red"
+
+
+def shade_faults(
+    ax: Axes, windows: Sequence[tuple[str, float, float]], frame: pd.DataFrame
+) -> None:
+    """Shade fault windows ``(label, start, end)`` (seconds from the start) on a time axis
+    drawn from `frame` (the same unit as the curves), each named once in the legend."""
+    end = float(frame["time"].max()) if len(frame) else 0.0
+    divisor, _ = time_unit(end)
+    for label, start, stop in windows:
+        ax.axvspan(
+            start / divisor,
+            stop / divisor,
+            color=FAULT_COLOR,
+            alpha=0.12,
+            zorder=0,
+            label=f"fault: {label}",
+        )
+    place_legend(ax, len(ax.get_legend_handles_labels()[1]))
+
+
 def _selected(entity: str, names: Sequence[str]) -> bool:
     return any(entity == name or entity.startswith(f"{name}/") for name in names)
 
