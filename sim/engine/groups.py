@@ -23,12 +23,22 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import simpy
 
 from models.results import Backlog, GroupResults
 from models.schema import Subscriber, Topic
-from sim.engine.jobs import CompiledStep, Frame, Job, Outcome, Publisher, Request
+from sim.engine.jobs import (
+    CompiledStep,
+    Frame,
+    GuardedJob,
+    Job,
+    Outcome,
+    Publisher,
+    Request,
+    abandon,
+)
 from sim.engine.metrics import Tally
 from sim.engine.stations import ServiceRuntime
 
@@ -112,6 +122,8 @@ class ConsumerGroup:
         self.paused = False  # the topic's broker is down: nothing is received
         self.held: list[Message] = []  # delivered while paused
         self.reports_failures = False
+        self.guarded = station.guarded  # its replicas can go down, or have error bursts
+        self._job_type: type[Job] = GuardedJob if self.guarded else Job
         self.is_log = topic.type == "log"
         partitions = topic.partitions
         active = min(partitions, threads) if self.is_log else threads
@@ -189,18 +201,24 @@ class ConsumerGroup:
             self.trace.append(
                 (self.topic_name, self.name, message.partition, message.sequence, now)
             )
-        self._run_handler(consumer, message)
-
-    def _run_handler(self, consumer: Consumer, message: Message) -> None:
-        """One attempt at handling `message` on `consumer` (a job of the publishing request)."""
-        self.stats.attempts += 1
-        handler = Job(message.request, None, self.handler, _handled, _no_reply)
+        stats.attempts += 1
+        handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
         handler.replica = (self, consumer, message)
         consumer.current = message
         consumer.job = handler
-        probability = self.station.error_probability
-        if probability:
-            handler.doomed = self.station.draws_error()
+        if self.guarded and self.station.error_probability:
+            cast(GuardedJob, handler).doomed = self.station.draws_error()
+        handler.advance()
+
+    def _run_handler(self, consumer: Consumer, message: Message) -> None:
+        """Another attempt at handling `message` on `consumer` (after a failed one)."""
+        self.stats.attempts += 1
+        handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
+        handler.replica = (self, consumer, message)
+        consumer.current = message
+        consumer.job = handler
+        if self.guarded and self.station.error_probability:
+            cast(GuardedJob, handler).doomed = self.station.draws_error()
         handler.advance()
 
     def handled(self, consumer: Consumer, message: Message, outcome: Outcome) -> None:
@@ -209,13 +227,25 @@ class ConsumerGroup:
         now = self.env.now
         self.integrate(now)
         consumer.job = None
-        if outcome is None:
+        if outcome is None:  # (the usual case, written out: `_finish` and `_free`)
             if self.attempts_of:
                 self.attempts_of.pop(message, None)
             stats = self.stats
             stats.consumed += 1
             stats.sojourn_time.add(now - message.published_at)
-            self._finish(consumer, message, now)
+            self.lag -= 1
+            self.partition_lag[message.partition] -= 1
+            self.busy -= 1
+            consumer.busy = False
+            consumer.current = None
+            if not (self.paused or not consumer.up):
+                queue = consumer.waiting if self.is_log else self.shared_queue
+                if queue:
+                    message_waiting, delivered_at = queue.popleft()
+                    self._start(consumer, message_waiting, waited=now > delivered_at)
+                elif not self.is_log:
+                    self.idle.append(consumer)
+            message.request.work_ended(now)
             return
         attempt = self.attempts_of.get(message, 1)
         if attempt < self.max_attempts:
@@ -302,7 +332,7 @@ class ConsumerGroup:
             if message is None:
                 continue
             if consumer.job is not None:
-                consumer.job.abandon()
+                abandon(cast(GuardedJob, consumer.job))
                 consumer.job = None
             self.stats.redelivered += 1
             self.busy -= 1

@@ -20,12 +20,20 @@ from __future__ import annotations
 
 import heapq
 import itertools
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import simpy
 
 from models.schema import Service
-from sim.engine.jobs import Frame, Job, Outcome
+from sim.engine.jobs import (
+    Frame,
+    GuardedAsyncJob,
+    GuardedJob,
+    GuardedWork,
+    Job,
+    Outcome,
+    abandon,
+)
 from sim.engine.stations import Replica, ServiceRuntime, Visitor
 from sim.engine.streams import Streams
 
@@ -67,6 +75,7 @@ class GuardedService(ServiceRuntime):
     def __init__(self, name: str, spec: Service, env: simpy.Environment, streams: Streams) -> None:
         super().__init__(name, spec, env, streams)
         self._only = None  # (always choose: the one replica may be down)
+        self._job_type = GuardedJob if spec.blocking_calls else GuardedAsyncJob
         self.shared = spec.balancing == "shared"
         self.workers_per_replica = self.replicas[0].workers / (spec.replicas if self.shared else 1)
         self.capacity_per_replica = self.replicas[0].capacity / (
@@ -77,7 +86,7 @@ class GuardedService(ServiceRuntime):
         self.balancing = spec.balancing
         self._uniform = streams.uniform(f"services.{name}.balancing")
         self._turn = itertools.cycle(range(len(self.replicas)))
-        self.jobs: dict[int, dict[Job, None]] = {id(r): {} for r in self.replicas}
+        self.jobs: dict[int, dict[GuardedWork, None]] = {id(r): {} for r in self.replicas}
         limit = spec.rate_limit
         self.bucket = TokenBucket(limit.rate, limit.burst) if limit is not None else None
         self.queue_timeout = spec.queue_timeout
@@ -114,6 +123,7 @@ class GuardedService(ServiceRuntime):
 
     def submit(self, job: Job) -> None:
         """Admit a job (token, replica up, room), then start or queue it."""
+        guarded = cast(GuardedWork, job)  # (this service makes only guarded jobs)
         now = self.env.now
         if self.bucket is not None and not self.bucket.take(now):
             self.stats.rejected += 1
@@ -131,21 +141,21 @@ class GuardedService(ServiceRuntime):
             job.on_reply(job, "dropped")
             return
         self._arrived(replica, now)
-        self.jobs[id(replica)][job] = None
+        self.jobs[id(replica)][guarded] = None
         if replica.busy < replica.workers:
             self._start(job, replica, now)
             return
         self._enqueue(job, replica, now)
         if self.queue_timeout is not None:
             self.env.timeout(self.queue_timeout).callbacks.append(
-                lambda _event: self._waited_too_long(job)
+                lambda _event: self._waited_too_long(guarded)
             )
 
     def _enqueue(self, item: Visitor, replica: Replica, now: float) -> None:
-        item.in_queue = True  # type: ignore[union-attr]  # (only jobs come here)
+        cast(GuardedWork, item).in_queue = True  # (only guarded jobs come here)
         super()._enqueue(item, replica, now)
 
-    def _waited_too_long(self, job: Job) -> None:
+    def _waited_too_long(self, job: GuardedWork) -> None:
         """`queue_timeout` has passed since the job arrived: if it still waits, it leaves."""
         if not job.in_queue or job.dead or job.index:
             return
@@ -158,7 +168,7 @@ class GuardedService(ServiceRuntime):
         job.on_reply(job, "timeout")
 
     def _serve(self, item: Visitor, now: float) -> None:
-        job: Job = item  # type: ignore[assignment]  # (only jobs come here)
+        job = cast(GuardedWork, item)  # (only guarded jobs come here)
         job.in_queue = False
         if self.error_probability and not job.index:
             job.doomed = self.draws_error()
@@ -183,7 +193,7 @@ class GuardedService(ServiceRuntime):
         replica.busy_sum += now
 
     def _operation_ended(self, frame: Frame, outcome: Outcome) -> None:
-        job = frame.job
+        job = cast(GuardedWork, frame.job)
         self.jobs[id(job.replica)].pop(job, None)
         if job.doomed and outcome is None:
             outcome = "error"
@@ -252,7 +262,7 @@ class GuardedService(ServiceRuntime):
         while pool.busy > pool.workers and serving:
             self._kill(serving.pop(), pool, now)
 
-    def _kill(self, job: Job, replica: Replica, now: float) -> None:
+    def _kill(self, job: GuardedWork, replica: Replica, now: float) -> None:
         """The job fails with `unavailable`; whatever it was doing is abandoned."""
         if job.in_queue:
             self._leave_queue(job, replica, now)
@@ -261,15 +271,15 @@ class GuardedService(ServiceRuntime):
             replica.busy_sum += now
         self._leave(job, replica, now)
         self.stats.unavailable += 1
-        job.abandon()
+        abandon(job)
         job.on_reply(job, "unavailable")
 
-    def _leave_queue(self, job: Job, replica: Replica, now: float) -> None:
+    def _leave_queue(self, job: GuardedWork, replica: Replica, now: float) -> None:
         job.in_queue = False
         replica.queued -= 1
         replica.waiting_sum += now
 
-    def _leave(self, job: Job, replica: Replica, now: float) -> None:
+    def _leave(self, job: GuardedWork, replica: Replica, now: float) -> None:
         replica.present -= 1
         replica.present_sum += now
         self.jobs[id(replica)].pop(job, None)

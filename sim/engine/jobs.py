@@ -202,19 +202,14 @@ class Job(Frame):
     when the job is dropped on arrival); `caller` is the frame waiting for that reply, if any.
     """
 
-    __slots__ = (
-        "arrival_time",
-        "caller",
-        "dead",
-        "doomed",
-        "in_queue",
-        "on_reply",
-        "replica",
-        "request",
-        "service",
-    )
+    __slots__ = ("arrival_time", "caller", "on_reply", "replica", "request", "service")
 
     root = True
+    # Read-only here; `GuardedJob` makes them its own (only services with faults or
+    # admission control, and their consumer groups, change them):
+    dead = False  # its replica went down: whatever it was doing is abandoned
+    doomed = False  # started in an `errors` fault window and drawn to fail
+    in_queue = False  # waiting in a waiting room (for `queue_timeout`)
     releases_worker = False  # only async jobs give their worker back while they wait
     holding = True  # whether the job holds a worker once started (async jobs: not always)
 
@@ -238,17 +233,6 @@ class Job(Frame):
         self.arrival_time = 0.0
         self.replica: Any = None
         self.visit_hold: Hold | None = None  # None: queued at a station as a job
-        # (only services with faults or admission control use the three below)
-        self.dead = False  # its replica went down: whatever it was doing is abandoned
-        self.doomed = False  # started in an `errors` fault window and drawn to fail
-        self.in_queue = False  # waiting in a waiting room (for `queue_timeout`)
-
-    def abandon(self) -> None:
-        """Stop the job where it is (its replica went down): every later wake-up or reply of
-        its frames is ignored, and sub-frames stop at their next step (`SubFrame`)."""
-        self.dead = True
-        self.index = len(self.steps)
-        self.on_end = _ignore
 
     def call_started(self) -> None:
         """A frame of this job starts waiting for a synchronous reply (the worker is kept)."""
@@ -335,6 +319,55 @@ class AsyncJob(Job):
         if self.holding and self.waiting_calls == self.running:
             assert self.service is not None
             self.service.release(self)
+
+
+class GuardedJob(Job):
+    """A job at a service with faults or admission control, or a message handler of such a
+    service: it can wait with a deadline, be drawn to fail, and be abandoned (`abandon`)."""
+
+    __slots__ = ("dead", "doomed", "in_queue")
+
+    def __init__(
+        self,
+        request: Request,
+        service: Station | None,
+        steps: Sequence[CompiledStep],
+        on_end: Callable[[Frame, Outcome], None],
+        on_reply: Callable[[Job, Outcome], None],
+        caller: Frame | None = None,
+    ) -> None:
+        super().__init__(request, service, steps, on_end, on_reply, caller)
+        self.dead = self.doomed = self.in_queue = False
+
+
+class GuardedAsyncJob(AsyncJob):
+    """An `AsyncJob` at a service with faults or admission control (as `GuardedJob`)."""
+
+    __slots__ = ("dead", "doomed", "in_queue")
+
+    def __init__(
+        self,
+        request: Request,
+        service: Station,
+        steps: Sequence[CompiledStep],
+        on_end: Callable[[Frame, Outcome], None],
+        on_reply: Callable[[Job, Outcome], None],
+        caller: Frame | None = None,
+    ) -> None:
+        super().__init__(request, service, steps, on_end, on_reply, caller)
+        self.dead = self.doomed = self.in_queue = False
+
+
+GuardedWork = GuardedJob | GuardedAsyncJob
+"""A job that can be abandoned (at a service with faults or admission control)."""
+
+
+def abandon(job: GuardedWork) -> None:
+    """Stop a guarded job where it is (its replica went down): every later wake-up or reply
+    of its frames is ignored, and sub-frames stop at their next step (`SubFrame`)."""
+    job.dead = True
+    job.index = len(job.steps)
+    job.on_end = _ignore
 
 
 def reply_to_caller(job: Job, outcome: Outcome) -> None:
