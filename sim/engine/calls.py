@@ -208,6 +208,8 @@ class ResilientCall:
         self._try()
 
     def _try(self, _event: object = None) -> None:
+        if self.frame.job.dead:  # the caller's replica went down while it waited to retry
+            return
         policy, edge = self.policy, self.policy.edge
         stats = edge.stats
         stats.attempts += 1

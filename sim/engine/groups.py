@@ -402,8 +402,15 @@ class ConsumerGroup:
             max_partition_lag=stats.max_partition_lag,
             waiting_time=stats.waiting_time.summary(),
             sojourn_time=stats.sojourn_time.summary(),
-            **(self._failure_counts() if self.reports_failures else {}),
+            **(self._failure_counts() if self.reports_failures or self._failed() else {}),
         )
+
+    def _failed(self) -> bool:
+        """Whether a message failed or was redelivered here (reported even in a scenario
+        without failure features, e.g. a handler's call dropped by a full waiting room, so
+        that no message leaves the counts silently)."""
+        stats = self.stats
+        return bool(stats.lost or stats.dead_lettered or stats.redelivered)
 
     def _failure_counts(self) -> dict[str, float]:
         """What a scenario with failures reports of a group (docs/results.md)."""
