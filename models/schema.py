@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.distribution_spec import DistributionField
 from models.faults import Fault
 from models.one_key import one_key_union
@@ -344,12 +345,15 @@ class ProfileArrivals(StrictModel):
         return changes
 
 
-ARRIVAL_KINDS = "poisson, constant, interarrival, profile"
+ARRIVAL_KINDS = "poisson, constant, interarrival, profile, mmpp, trace, sinusoid"
 Arrivals = Annotated[
     Annotated[PoissonArrivals, Tag("poisson")]
     | Annotated[ConstantArrivals, Tag("constant")]
     | Annotated[InterarrivalArrivals, Tag("interarrival")]
-    | Annotated[ProfileArrivals, Tag("profile")],
+    | Annotated[ProfileArrivals, Tag("profile")]
+    | Annotated[MmppArrivals, Tag("mmpp")]
+    | Annotated[TraceArrivals, Tag("trace")]
+    | Annotated[SinusoidArrivals, Tag("sinusoid")],
     one_key_union(ARRIVAL_KINDS),
 ]
 

@@ -12,14 +12,17 @@ from __future__ import annotations
 import bisect
 import math
 from collections.abc import Callable, Sequence
+from typing import Protocol
 
 import simpy
 from simpy.events import NORMAL
 
 from models import schema
+from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.distributions import Constant, Exponential
 from sim.engine.flows import FlowRuntime
 from sim.engine.streams import Streams, block_sampler
+from sim.engine.varying import MmppSource, SinusoidSource, TraceSource
 
 
 class OpenArrivals:
@@ -122,9 +125,16 @@ class ProfileArrivals:
         self.flow.arrive()
 
 
+class Source(Protocol):
+    """Where a flow's requests come from: `start()` schedules the first one."""
+
+    def start(self) -> None:
+        """Schedule the first arrival (or event)."""
+
+
 def arrival_source(
     flow: schema.Flow, runtime: FlowRuntime, env: simpy.Environment, streams: Streams, path: str
-) -> OpenArrivals | ClosedClients | ProfileArrivals:
+) -> Source:
     """The source of a flow's requests (not yet started), its streams named under `path`
     (the flow's YAML path)."""
     if flow.clients is not None:
@@ -136,6 +146,17 @@ def arrival_source(
     if isinstance(arrivals, schema.ProfileArrivals):
         changes = [(change.at, change.rate) for change in arrivals.profile]
         return ProfileArrivals(env, runtime, changes, block_sampler(Exponential(1.0), rng))
+    if isinstance(arrivals, MmppArrivals):
+        uniform = streams.uniform(f"{path}.arrivals.phases")
+        return MmppSource(
+            env, runtime, arrivals.mmpp, block_sampler(Exponential(1.0), rng), uniform
+        )
+    if isinstance(arrivals, TraceArrivals):
+        return TraceSource(env, runtime, arrivals.trace)
+    if isinstance(arrivals, SinusoidArrivals):
+        uniform = streams.uniform(f"{path}.arrivals.thinning")
+        unit = block_sampler(Exponential(1.0), rng)
+        return SinusoidSource(env, runtime, arrivals.sinusoid, unit, uniform)
     if isinstance(arrivals, schema.PoissonArrivals):
         interarrival = block_sampler(Exponential(1.0 / arrivals.poisson), rng)
     elif isinstance(arrivals, schema.ConstantArrivals):

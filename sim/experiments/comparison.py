@@ -32,6 +32,10 @@ FLOW_METRICS: tuple[tuple[str, FlowMetric, str], ...] = (
     ("completion_mean", lambda flow: flow.completion_time.mean, "lower"),
     ("throughput", lambda flow: flow.throughput, "higher"),
 )
+FAILURE_METRICS: tuple[tuple[str, FlowMetric, str], ...] = (
+    ("success_rate", lambda flow: flow.success_rate, "higher"),
+)
+"""Compared too when a candidate reports failures (docs/results.md)."""
 
 
 def backlog(measurements: Measurements) -> float:
@@ -96,6 +100,13 @@ class Comparison:
     def __post_init__(self) -> None:
         base = self.candidates[self.baseline].replications
         flows = list(self.candidates[self.baseline].flows)
+        metrics = FLOW_METRICS
+        if any(
+            flow.success_rate is not None
+            for results in self.candidates.values()
+            for flow in results.flows.values()
+        ):
+            metrics = FLOW_METRICS + FAILURE_METRICS
         for name, results in self.candidates.items():
             if name == self.baseline:
                 continue
@@ -107,7 +118,7 @@ class Comparison:
                         [_flow_value(run, flow, metric) for run in runs],
                         [_flow_value(run, flow, metric) for run in base],
                     )
-                    for label, metric, _ in FLOW_METRICS
+                    for label, metric, _ in metrics
                 }
             self.differences[name] = CandidateDifferences(
                 flows=per_flow,
@@ -118,7 +129,7 @@ class Comparison:
         for flow in flows:
             self.winners[flow] = {
                 label: self._best(functools.partial(_flow_value, flow=flow, metric=metric), better)
-                for label, metric, better in FLOW_METRICS
+                for label, metric, better in metrics
             }
         self.winners["backlog"] = self._best(backlog, "lower")
 

@@ -239,15 +239,12 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
 def _comparison_table(comparison: Comparison, flow: str) -> Table:
     """One flow: a row per candidate, its p99 change against the baseline, what it wins."""
     table = Table(title=f"Flow {flow} (times in ms)", title_justify="left")
-    for column in (
-        "candidate",
-        "throughput/s",
-        "mean",
-        "p99",
-        "completion mean",
-        "p99 vs baseline",
-        "winner",
-    ):
+    failures = any(
+        results.flows[flow].success_rate is not None for results in comparison.candidates.values()
+    )
+    columns = ["candidate", "throughput/s", "mean", "p99", "completion mean"]
+    columns += ["success rate"] if failures else []
+    for column in (*columns, "p99 vs baseline", "winner"):
         table.add_column(column, justify="left" if column == "candidate" else "right")
     winners = comparison.winners.get(flow, {})
     for name, results in comparison.candidates.items():
@@ -265,6 +262,7 @@ def _comparison_table(comparison: Comparison, flow: str) -> Table:
             with_interval(stats.response_time, "mean", MS),
             with_interval(stats.response_time, "p99", MS),
             with_interval(stats.completion_time, "mean", MS),
+            *([_percent(stats.success_rate)] if failures else []),
             change,
             ", ".join(won),
         )
@@ -299,6 +297,10 @@ def render_sweep(sweep: SweepResults, console: Console) -> None:
             )
         )
     console.print(Group(*parts))
+
+
+def _percent(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2%}"
 
 
 def _landmark(value: Any) -> str:
