@@ -213,12 +213,15 @@ def uses_failures(scenario: Scenario) -> bool:
 
 
 def guarded_services(scenario: Scenario) -> set[str]:
-    """The services whose replicas can go down or which control admission (outage, crash,
-    errors faults; rate limit, queue timeout): the engine follows every job there."""
+    """The services whose replicas can go down or come and go, or which control admission
+    (outage, crash, errors faults; autoscaling; rate limit, queue timeout): the engine
+    follows every job there."""
     names = {
         name
         for name, service in scenario.services.items()
-        if service.rate_limit is not None or service.queue_timeout is not None
+        if service.rate_limit is not None
+        or service.queue_timeout is not None
+        or service.autoscale is not None
     }
     for fault in scenario.faults:
         if isinstance(fault, ServiceOutage | Crash | ErrorBurst):

@@ -111,6 +111,16 @@ class Failures(Record):
     circuit_open: float
 
 
+class WorstInterval(Record):
+    """A flow's worst sample interval after warm-up: the one with the highest p99 response
+    time (reported with time-varying load: rate profiles, mmpp, traces, sinusoids, faults)."""
+
+    time: float | None
+    """The end of that interval (seconds from the start of the run, warm-up included)."""
+    p99: float | None
+    """The p99 response time of the requests answered in that interval (seconds)."""
+
+
 class FlowResults(Record):
     """One flow: counts of the requests that arrived after warm-up, and their latencies.
 
@@ -118,7 +128,7 @@ class FlowResults(Record):
     failures in the scenario, `failures` counts them by reason (`dropped` included, `failed`
     is the sum of the others) and `completed` and the latencies count successes only."""
 
-    OPTIONAL = frozenset({"failures", "success_rate"})
+    OPTIONAL = frozenset({"failures", "success_rate", "worst_interval"})
 
     arrived: float
     completed: float
@@ -134,6 +144,8 @@ class FlowResults(Record):
     failures: Failures | None = None
     success_rate: float | None = None
     """completed / (completed + dropped + failed)."""
+    worst_interval: WorstInterval | None = None
+    """With time-varying load: the sample interval with the highest p99."""
 
 
 class ServiceResults(Record):
@@ -141,7 +153,16 @@ class ServiceResults(Record):
     failures in the scenario, also what failed there and why."""
 
     OPTIONAL = frozenset(
-        {"attempts", "errors", "rejected", "unavailable", "timed_out", "availability"}
+        {
+            "attempts",
+            "errors",
+            "rejected",
+            "unavailable",
+            "timed_out",
+            "availability",
+            "replicas",
+            "replica_seconds",
+        }
     )
 
     arrival_rate: float
@@ -169,6 +190,10 @@ class ServiceResults(Record):
     """Requests that left the waiting room after `queue_timeout`."""
     availability: float | None = None
     """The fraction of the measured time with at least one replica up."""
+    replicas: Backlog | None = None
+    """Autoscaled: provisioned replicas (starting, serving, draining) over time."""
+    replica_seconds: float | None = None
+    """Autoscaled: replica-seconds provisioned in the measured period (the cost)."""
 
 
 class GroupResults(Record):
@@ -176,7 +201,7 @@ class GroupResults(Record):
 
     received = consumed + dead_lettered + lost + the growth of the lag, exactly."""
 
-    OPTIONAL = frozenset({"attempts", "redelivered", "dead_lettered", "lost"})
+    OPTIONAL = frozenset({"attempts", "redelivered", "dead_lettered", "lost", "consumers"})
 
     received: float
     consumed: float
@@ -200,6 +225,8 @@ class GroupResults(Record):
     """Messages published to the dead-letter topic after their last failed attempt."""
     lost: float | None = None
     """Messages whose last attempt failed, with no dead-letter topic."""
+    consumers: Backlog | None = None
+    """Autoscaled: the group's consumer threads over time."""
 
 
 class TopicResults(Record):

@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
+from models.autoscale import GroupAutoscale, ServiceAutoscale
 from models.distribution_spec import DistributionField
 from models.faults import Fault
 from models.one_key import one_key_union
@@ -215,6 +216,9 @@ class Service(StrictModel):
     queue_timeout: PositiveDuration | None = Field(
         default=None, description="a request that waited this long leaves, failing with timeout"
     )
+    autoscale: ServiceAutoscale | None = Field(
+        default=None, description="HPA rules; `replicas` is then the starting count"
+    )
     operations: Annotated[dict[Name, Operation], Field(min_length=1)]
 
     @field_validator("workers")
@@ -228,6 +232,21 @@ class Service(StrictModel):
     def unlimited(self) -> bool:
         """True for a delay station (no queueing at all)."""
         return self.workers == "unlimited"
+
+    @model_validator(mode="after")
+    def _scalable(self) -> Service:
+        scaling = self.autoscale
+        if scaling is not None:
+            if not scaling.min <= self.replicas <= scaling.max:
+                raise ValueError(
+                    f"'replicas' (the starting count) must be within the autoscale bounds "
+                    f"[{scaling.min}, {scaling.max}] (got {self.replicas})"
+                )
+            if self.unlimited and scaling.metric == "utilization":
+                raise ValueError(
+                    "a service with 'workers: unlimited' has no utilization to scale on"
+                )
+        return self
 
 
 # --------------------------------------------------------------------------- topics
@@ -253,6 +272,9 @@ class Subscriber(StrictModel):
     )
     dead_letter: Name | None = Field(
         default=None, description="topic that receives a message after its last failed attempt"
+    )
+    autoscale: GroupAutoscale | None = Field(
+        default=None, description="KEDA rules for the group's consumer threads, on lag"
     )
 
 

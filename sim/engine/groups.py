@@ -238,7 +238,9 @@ class ConsumerGroup:
             self.busy -= 1
             consumer.busy = False
             consumer.current = None
-            if not (self.paused or not consumer.up):
+            if self.paused:
+                self.idle_while_paused()
+            elif consumer.up:
                 queue = consumer.waiting if self.is_log else self.shared_queue
                 if queue:
                     message_waiting, delivered_at = queue.popleft()
@@ -303,7 +305,10 @@ class ConsumerGroup:
         self.busy -= 1
         consumer.busy = False
         consumer.current = None
-        if self.paused or not consumer.up:
+        if self.paused:
+            self.idle_while_paused()
+            return
+        if not consumer.up:
             return
         queue = consumer.waiting if self.is_log else self.shared_queue
         if queue:
@@ -369,6 +374,10 @@ class ConsumerGroup:
         elif not self.is_log and consumer not in self.idle:
             self.idle.append(consumer)
 
+    def idle_while_paused(self) -> None:
+        """A consumer finished a message while the group receives nothing (a rebalancing
+        group uses this moment: `sim.engine.autoscaling.ScalableGroup`)."""
+
     def pause(self) -> None:
         """The broker is down: deliveries are held and consumers start nothing new."""
         self.paused = True
@@ -396,14 +405,23 @@ class ConsumerGroup:
             received=stats.received,
             consumed=stats.consumed,
             throughput=stats.consumed / duration,
-            utilization=stats.area_busy / elapsed / self.threads,
+            utilization=self.measured_utilization(stats.area_busy, elapsed),
             p_wait=stats.waited / stats.started if stats.started else 0.0,
             lag=Backlog(mean=stats.area_lag / elapsed, max=stats.max_lag, final=self.lag),
             max_partition_lag=stats.max_partition_lag,
             waiting_time=stats.waiting_time.summary(),
             sojourn_time=stats.sojourn_time.summary(),
             **(self._failure_counts() if self.reports_failures or self._failed() else {}),
+            **self.scaling_figures(now),
         )
+
+    def measured_utilization(self, busy_area: float, elapsed: float) -> float:
+        """Busy thread-seconds over all thread-seconds of the measured period."""
+        return busy_area / elapsed / self.threads
+
+    def scaling_figures(self, now: float) -> dict[str, object]:
+        """What an autoscaled group adds to its results (nothing here)."""
+        return {}
 
     def _failed(self) -> bool:
         """Whether a message failed or was redelivered here (reported even in a scenario

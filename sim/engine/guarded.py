@@ -19,7 +19,6 @@ is about jobs; the hot path of the other services is untouched.
 from __future__ import annotations
 
 import heapq
-import itertools
 from typing import TYPE_CHECKING, Any, cast
 
 import simpy
@@ -81,11 +80,14 @@ class GuardedService(ServiceRuntime):
         self.capacity_per_replica = self.replicas[0].capacity / (
             spec.replicas if self.shared else 1
         )
-        self.up = [True] * spec.replicas
+        self.up = [True] * spec.replicas  # not down by a fault
         self.up_count = spec.replicas
+        self.serving = [True] * spec.replicas  # started and not removed (autoscaling)
+        self.taking = [True] * spec.replicas  # up and serving: balancing may choose it
+        self.taking_count = spec.replicas
         self.balancing = spec.balancing
         self._uniform = streams.uniform(f"services.{name}.balancing")
-        self._turn = itertools.cycle(range(len(self.replicas)))
+        self._turn = -1
         self.jobs: dict[int, dict[GuardedWork, None]] = {id(r): {} for r in self.replicas}
         limit = spec.rate_limit
         self.bucket = TokenBucket(limit.rate, limit.burst) if limit is not None else None
@@ -100,24 +102,47 @@ class GuardedService(ServiceRuntime):
     # ------------------------------------------------------------------ balancing
 
     def _choose_up(self) -> Replica | None:
-        """A replica that is up, by the balancing rule, or None when all are down."""
-        if self.up_count == 0:
+        """A replica that takes work (up, and serving), by the balancing rule, or None."""
+        if self.taking_count == 0:
             return None
         replicas = self.replicas
         if self.shared or len(replicas) == 1:
             return replicas[0]
-        if self.up_count == len(replicas):
+        if self.taking_count == len(replicas):
             live = replicas
         else:
-            live = [replica for replica, up in zip(replicas, self.up, strict=True) if up]
+            live = [
+                replica for replica, taking in zip(replicas, self.taking, strict=True) if taking
+            ]
         if self.balancing == "random":
             return live[int(self._uniform() * len(live))]
         if self.balancing == "least_outstanding":
             return min(live, key=lambda replica: replica.present)
-        while True:  # round robin over the replicas, skipping those that are down
-            index = next(self._turn)
-            if self.up[index]:
-                return replicas[index]
+        while True:  # round robin over the replicas, skipping those that take nothing
+            self._turn = (self._turn + 1) % len(replicas)
+            if self.taking[self._turn]:
+                return replicas[self._turn]
+
+    def _refresh(self, index: int) -> bool:
+        """Recompute whether replica `index` takes work; whether that changed. A shared pool
+        gains or loses that replica's workers and waiting room."""
+        taking = self.up[index] and self.serving[index]
+        if taking == self.taking[index]:
+            return False
+        self.taking[index] = taking
+        self.taking_count += 1 if taking else -1
+        if self.shared:
+            pool = self.replicas[0]
+            sign = 1.0 if taking else -1.0
+            pool.workers += sign * self.workers_per_replica
+            pool.capacity += sign * self.capacity_per_replica
+            if taking:
+                now = self.env.now
+                while pool.queued and pool.busy < pool.workers:
+                    pool.busy += 1
+                    pool.busy_sum -= now
+                    self._free_worker(pool, now)
+        return True
 
     # ------------------------------------------------------------------ admission
 
@@ -214,11 +239,9 @@ class GuardedService(ServiceRuntime):
         self.up_count -= 1
         if self.up_count == 0:
             self.up_sum += now
+        self._refresh(index)
         if self.shared:
-            pool = self.replicas[0]
-            pool.workers -= self.workers_per_replica
-            pool.capacity -= self.capacity_per_replica
-            self._kill_excess(pool, now)
+            self._kill_excess(self.replicas[0], now)
         else:
             self._kill_all(self.replicas[index], now)
         for group in self.groups:
@@ -233,14 +256,7 @@ class GuardedService(ServiceRuntime):
         self.up_count += 1
         if self.up_count == 1:
             self.up_sum -= now
-        if self.shared:
-            pool = self.replicas[0]
-            pool.workers += self.workers_per_replica
-            pool.capacity += self.capacity_per_replica
-            while pool.queued and pool.busy < pool.workers:
-                pool.busy += 1
-                pool.busy_sum -= now
-                self._free_worker(pool, now)
+        self._refresh(index)
         for group in self.groups:
             group.replica_up(index)
 
@@ -255,7 +271,7 @@ class GuardedService(ServiceRuntime):
     def _kill_excess(self, pool: Replica, now: float) -> None:
         """A shared pool lost workers: fail the jobs in service beyond them (the last
         started first), and everything when no worker is left."""
-        if self.up_count == 0:
+        if self.taking_count == 0:
             self._kill_all(pool, now)
             return
         serving = [job for job in self.jobs[id(pool)] if not job.in_queue and job.holding]

@@ -17,9 +17,15 @@ from models import schema
 from models.references import guarded_services, uses_failures
 from models.results import CallResults, Failures, Measurements
 from sim.engine.arrivals import arrival_source
+from sim.engine.autoscaling import (
+    GroupAutoscaler,
+    ScalableGroup,
+    ScalableService,
+    ServiceAutoscaler,
+)
 from sim.engine.compiler import OperationCompiler
 from sim.engine.faults import FaultInjector
-from sim.engine.flows import FlowRuntime
+from sim.engine.flows import FlowRuntime, varying_load
 from sim.engine.groups import ConsumerGroup
 from sim.engine.guarded import GuardedService
 from sim.engine.stations import ServiceRuntime
@@ -65,7 +71,7 @@ class Replication:
         self.reports_failures = uses_failures(scenario)
         guarded = guarded_services(scenario)
         self.services: dict[str, ServiceRuntime] = {
-            name: (GuardedService if name in guarded else ServiceRuntime)(name, spec, env, streams)
+            name: _station_type(spec, name in guarded)(name, spec, env, streams)
             for name, spec in scenario.services.items()
         }
         self.topics = {
@@ -86,8 +92,15 @@ class Replication:
                 self.topics[topic_name].groups.append(group)
         for station in self.services.values():
             station.reports_failures = self.reports_failures
+        varying = varying_load(scenario)
         for flow_runtime in self.flows.values():
             flow_runtime.reports_failures = self.reports_failures
+            flow_runtime.varying = varying
+        for name, station in self.services.items():
+            scaling = scenario.services[name].autoscale
+            if scaling is not None:
+                assert isinstance(station, ScalableService)
+                ServiceAutoscaler(env, station, scaling)
         self.faults = FaultInjector(
             env,
             scenario.faults,
@@ -124,7 +137,8 @@ class Replication:
         dead_letter = self.topics[subscriber.dead_letter] if subscriber.dead_letter else None
         backoff = subscriber.retry_backoff
         path = f"topics.{topic_name}.subscribers.{service_name}.retry_backoff"
-        group = ConsumerGroup(
+        group_type = ScalableGroup if subscriber.autoscale is not None else ConsumerGroup
+        group = group_type(
             topic_name,
             topic,
             self.env,
@@ -140,6 +154,9 @@ class Replication:
         group.reports_failures = self.reports_failures
         if isinstance(station, GuardedService):
             station.groups.append(group)
+        if subscriber.autoscale is not None:
+            assert isinstance(group, ScalableGroup)
+            GroupAutoscaler(self.env, group, subscriber.autoscale)
         return group
 
     def _build_flow(self, name: str, flow: schema.Flow) -> FlowRuntime:
@@ -209,3 +226,11 @@ class Replication:
 def run_replication(scenario: schema.Scenario, replication: int, seed: int) -> ReplicationRun:
     """Run replication number `replication` of `scenario` (a pure, picklable entry point)."""
     return Replication(scenario, replication, seed).run()
+
+
+def _station_type(spec: schema.Service, guarded: bool) -> type[ServiceRuntime]:
+    """The runtime class of a service: autoscaled, guarded (faults, admission control), or
+    the plain one of the hot path."""
+    if spec.autoscale is not None:
+        return ScalableService
+    return GuardedService if guarded else ServiceRuntime

@@ -389,8 +389,7 @@ class ServiceRuntime:
         left = stats.completed + stats.dropped + stats.rejected + stats.unavailable
         arrivals = left + stats.timed_out + present_now - stats.present_at_start
         started = stats.waiting_time.count
-        busy_mean = busy / elapsed
-        utilization = busy_mean / self.total_workers if math.isfinite(self.total_workers) else None
+        utilization = self.measured_utilization(busy, elapsed)
         failures = self._failure_counts(arrivals, now) if self.reports_failures else {}
         return ServiceResults(
             arrival_rate=arrivals / duration,
@@ -404,7 +403,18 @@ class ServiceRuntime:
             waiting_time=stats.waiting_time.summary(),
             response_time=stats.response_time.summary(),
             **failures,
+            **self.scaling_figures(now),
         )
+
+    def measured_utilization(self, busy: float, elapsed: float) -> float | None:
+        """Busy worker-seconds over all worker-seconds (None for unlimited workers)."""
+        if not math.isfinite(self.total_workers):
+            return None
+        return busy / elapsed / self.total_workers
+
+    def scaling_figures(self, now: float) -> dict[str, object]:
+        """What an autoscaled service adds to its results (nothing here)."""
+        return {}
 
     def _failure_counts(self, arrivals: int, now: float) -> dict[str, float]:
         """The counts a scenario with failures reports (docs/results.md)."""

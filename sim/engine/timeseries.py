@@ -14,6 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import simpy
 
+from sim.engine.autoscaling import ScalableGroup, ScalableService
 from sim.engine.calls import CallEdge
 from sim.engine.flows import FlowRuntime
 from sim.engine.guarded import GuardedService
@@ -73,6 +74,8 @@ class TimeSeriesSampler:
                 busy = (busy_area - self._busy_area[name]) / elapsed
                 rows.append((now, "service", name, "utilization", busy / service.total_workers))
             self._busy_area[name] = busy_area
+            if isinstance(service, ScalableService):
+                rows.append((now, "service", name, "replicas", float(service.provisioned)))
             if self.failures and isinstance(service, GuardedService):
                 up_area = service.up_area(now)
                 availability = (up_area - self._up_area[name]) / elapsed
@@ -84,8 +87,11 @@ class TimeSeriesSampler:
                 group.integrate(now)
                 rows.append((now, "group", entity, "lag", float(group.lag)))
                 previous = self._group_busy_area.get((topic.name, group.name), 0.0)
-                utilization = (group.busy_area_total - previous) / elapsed / group.threads
+                threads = group.count if isinstance(group, ScalableGroup) else group.threads
+                utilization = (group.busy_area_total - previous) / elapsed / max(threads, 1)
                 rows.append((now, "group", entity, "utilization", utilization))
+                if isinstance(group, ScalableGroup):
+                    rows.append((now, "group", entity, "consumers", float(group.count)))
                 self._group_busy_area[(topic.name, group.name)] = group.busy_area_total
                 if group.is_log and len(group.partition_lag) > 1:
                     for partition, lag in enumerate(group.partition_lag):
@@ -95,6 +101,8 @@ class TimeSeriesSampler:
             rows.append((now, "flow", name, "throughput", len(responses) / elapsed))
             p99 = float(np.percentile(responses, 99)) if responses else math.nan
             rows.append((now, "flow", name, "p99", p99))
+            if self._last_time >= flow.measure_from - 1e-9 * self.interval:
+                flow.interval_ended(now, p99)
             if self.failures:
                 answered = len(responses) + flow.interval_failures
                 rate = len(responses) / answered if answered else math.nan
