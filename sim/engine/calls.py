@@ -223,6 +223,9 @@ class ResilientCall:
                 return
             self.trial = allowed is None
         if edge.bulkhead is not None and edge.in_progress >= edge.bulkhead:
+            if self.trial and edge.breaker is not None:
+                edge.breaker.trials_left += 1  # (a refused trial gives its slot back)
+                self.trial = False
             self._failed("rejected")
             return
         edge.in_progress += 1

@@ -387,10 +387,10 @@ class ConsumerGroup:
         self.paused = False
         held, self.held = self.held, []
         for consumer in self.consumers:
-            if consumer.up and not consumer.busy and (self.is_log or consumer in self.idle):
-                if not self.is_log:
+            if consumer.up and not consumer.busy:
+                if consumer in self.idle:
                     self.idle.remove(consumer)
-                self._take_next(consumer)
+                self._take_next(consumer)  # (or back to the idle list)
         for message in held:
             self.deliver(message)
 

@@ -6,7 +6,7 @@ that a replica can go down: the requests waiting or in service there fail at onc
 `unavailable` (their work is abandoned), balancing routes only to replicas that are up, and
 with none up an arrival fails with `unavailable`. With `balancing: shared` the replicas are
 one pool: a replica going down takes its workers and its share of the waiting room away, and
-the requests in service beyond the remaining workers fail (the last started first).
+the requests in service beyond the remaining workers fail (the last admitted first).
 
 Admission: a token bucket (`rate_limit`) refuses arrivals without a token (`rejected`); a
 request that waited `queue_timeout` leaves the waiting room (`timeout`). An `errors` fault
@@ -270,7 +270,7 @@ class GuardedService(ServiceRuntime):
 
     def _kill_excess(self, pool: Replica, now: float) -> None:
         """A shared pool lost workers: fail the jobs in service beyond them (the last
-        started first), and everything when no worker is left."""
+        admitted first), and everything when no worker is left."""
         if self.taking_count == 0:
             self._kill_all(pool, now)
             return
