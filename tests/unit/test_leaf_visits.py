@@ -170,6 +170,7 @@ def test_the_mixed_scenario_exercises_drops_and_priorities() -> None:
     assert result.flows["routed"].completed > 0
 
 
+@pytest.mark.slow  # every example scenario and variant on both paths: ~40 s of CPU
 @pytest.mark.parametrize(
     ("label", "scenario"), example_scenarios(), ids=[label for label, _ in example_scenarios()]
 )
