@@ -12,6 +12,7 @@ sample interval): the peak and the recovery time are exact to that resolution.
 
 from __future__ import annotations
 
+import bisect
 import functools
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -65,16 +66,17 @@ class RecoveryMonitor:
     def window(self, start: float, end: float, baseline_from: float) -> tuple[float, float | None]:
         """(backlog peak from `start`, recovery time after `end`) of one window: recovered
         when the backlog is at or below its mean over [baseline_from, start)."""
-        readings = list(zip(self.times, self.values, strict=True))
-        before = [value for time, value in readings if baseline_from <= time < start]
+        times, values = self.times, self.values
+        first = bisect.bisect_left(times, baseline_from)
+        begin = bisect.bisect_left(times, start)
+        before = values[first:begin]
         baseline = math.fsum(before) / len(before) if before else 0.0
         peak = 0.0
-        for time, value in readings:
-            if time < start:
-                continue
+        for index in range(begin, len(times)):
+            value = values[index]
             peak = max(peak, value)
-            if time >= end and value <= baseline:
-                return peak, time - end
+            if times[index] >= end and value <= baseline:
+                return peak, times[index] - end
         return peak, None
 
 

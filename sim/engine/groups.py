@@ -329,10 +329,12 @@ class ConsumerGroup:
         the head of their partition or queue (redelivered: at least once)."""
         now = self.env.now
         self.integrate(now)
-        for consumer in self._consumers_of(replica):
+        stopped = self._consumers_of(replica)
+        for consumer in stopped:  # (all stop before any message is handed to another)
             consumer.up = False
             if consumer in self.idle:
                 self.idle.remove(consumer)
+        for consumer in stopped:
             message = consumer.current
             if message is None:
                 continue
