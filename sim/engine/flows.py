@@ -13,8 +13,10 @@ from collections.abc import Callable, Sequence
 
 import simpy
 
+from models import schema
+from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.resilience import REASONS
-from models.results import Failures, FlowResults
+from models.results import Failures, FlowResults, WorstInterval
 from sim.engine.jobs import CallTarget, CompiledStep, Frame, Hold, Job, Outcome, Request
 from sim.engine.metrics import FLUSH_SIZE, Tally
 
@@ -67,6 +69,8 @@ class FlowRuntime:
         self.interval_responses: list[float] = []  # successful responses since the last sample
         self.interval_failures = 0  # failed responses since the last sample
         self.reports_failures = False  # the scenario uses failures: report them by reason
+        self.varying = False  # time-varying load (`varying_load`): report the worst interval
+        self.worst_interval: tuple[float, float] | None = None  # (end, p99), after warm-up
         self.on_response: Callable[[], None] | None = None  # closed flows: the client thinks
 
     def arrive(self, _event: object = None) -> None:
@@ -140,7 +144,22 @@ class FlowRuntime:
             response_time=stats.response_time.summary(),
             completion_time=stats.completion_time.summary(),
             **(self._failure_summary() if self.reports_failures else {}),
+            **({"worst_interval": self._worst_summary()} if self.varying else {}),
         )
+
+    def interval_ended(self, end: float, p99: float) -> None:
+        """A sample interval after warm-up ended at `end` with this p99 of its responses (NaN
+        without any; `sim.engine.timeseries`): keep the worst, the first of equals."""
+        worst = self.worst_interval
+        if p99 == p99 and (worst is None or p99 > worst[1]):
+            self.worst_interval = (end, p99)
+
+    def _worst_summary(self) -> WorstInterval:
+        """The sample interval after warm-up with the highest p99 (None: no responses)."""
+        if self.worst_interval is None:
+            return WorstInterval(time=None, p99=None)
+        end, p99 = self.worst_interval
+        return WorstInterval(time=end, p99=p99)
 
     def _failure_summary(self) -> dict[str, object]:
         """Failures by reason and the success rate (docs/results.md)."""
@@ -150,6 +169,15 @@ class FlowRuntime:
             "failures": Failures(**stats.failures),
             "success_rate": stats.completed / answered if answered else None,
         }
+
+
+def varying_load(scenario: schema.Scenario) -> bool:
+    """Whether the load of `scenario` changes over time (its flows then report their worst
+    interval): a rate profile, mmpp, trace or sinusoid arrivals, or faults."""
+    varying = (schema.ProfileArrivals, MmppArrivals, TraceArrivals, SinusoidArrivals)
+    return bool(scenario.faults) or any(
+        isinstance(flow.arrivals, varying) for flow in scenario.workload.values()
+    )
 
 
 def _no_reply(_job: Job, _outcome: Outcome) -> None:

@@ -2,7 +2,8 @@
 
 `Results` is the results document of docs/results.md (`models.results.ResultsDocument`:
 ``results.flows["checkout"].response_time.p99``) plus what a saved document does not
-hold: each replication's own statistics (`replications`) and time series (`timeseries()`).
+hold: each replication's own statistics (`replications`) and time series (`timeseries()`,
+or their mean across replications with 95% intervals: `timeseries(aggregate=True)`).
 With two or more replications every statistic is the mean across them with its 95%
 interval in `ci95` (`sim.experiments.statistics`).
 """
@@ -21,6 +22,7 @@ from sim.engine import ReplicationRun
 from sim.engine.timeseries import TimeSeriesColumns
 from sim.experiments.diagnostics import overload_warnings
 from sim.experiments.statistics import aggregate
+from sim.experiments.timeseries import aggregate_series
 
 TIMESERIES_COLUMNS = ["replication", "time", "kind", "entity", "metric", "value"]
 TABLE_COLUMNS = ["kind", "entity", "metric", "statistic", "mean", "ci_low", "ci_high"]
@@ -69,9 +71,16 @@ class Results(ResultsDocument):
         """The results document as JSON (docs/results.md; non-finite numbers as null)."""
         return json.dumps(self.to_dict(), indent=indent)
 
-    def timeseries(self) -> pd.DataFrame:
+    def timeseries(self, aggregate: bool = False) -> pd.DataFrame:
         """Long-format time series of every replication: replication, time, kind, entity,
-        metric, value (see `sim.engine.timeseries`)."""
+        metric, value (see `sim.engine.timeseries`).
+
+        With `aggregate`, one row per sample time, kind, entity and metric with the mean
+        across replications and its 95% Student-t interval: time, kind, entity, metric,
+        mean, ci_low, ci_high, replications (NaN values, such as the p99 of an interval
+        without responses, left out; `sim.experiments.timeseries.aggregate_series`)."""
+        if aggregate:
+            return aggregate_series(self.timeseries())
         frames = [
             pd.DataFrame(columns).assign(replication=index)
             for index, columns in enumerate(self._series)

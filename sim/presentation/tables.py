@@ -136,6 +136,25 @@ def failures_table(results: ResultsDocument) -> Table:
     return table
 
 
+def worst_intervals_table(results: ResultsDocument) -> Table:
+    """One row per flow with time-varying load: its sample interval with the highest p99."""
+    table = Table(
+        title="Worst interval per flow",
+        title_justify="left",
+        caption="the sample interval with the highest p99",
+        caption_justify="left",
+    )
+    for column in ("flow", "interval ends at (s)", "its p99 (ms)"):
+        table.add_column(column, justify="left" if column == "flow" else "right")
+    for name, flow in results.flows.items():
+        worst = flow.worst_interval
+        if worst is not None:
+            table.add_row(
+                name, with_interval(worst, "time", digits=1), with_interval(worst, "p99", MS)
+            )
+    return table
+
+
 def calls_table(results: ResultsDocument) -> Table:
     """One row per caller and callee operation with a timeout, retries or a pattern."""
     table = Table(
@@ -203,6 +222,8 @@ def render_results(results: ResultsDocument, console: Console) -> None:
     parts: list[Any] = [header, flows_table(results)]
     if any(flow.failures is not None for flow in results.flows.values()):
         parts.append(failures_table(results))
+    if any(flow.worst_interval is not None for flow in results.flows.values()):
+        parts.append(worst_intervals_table(results))
     if results.services:
         parts.append(services_table(results))
     if any(topic.groups for topic in results.topics.values()):

@@ -187,6 +187,8 @@ def test_example_scenarios_run(
     raw["simulation"].update({"duration": "20s", "warmup": "2s", "replications": 2})
     short = tmp_path / path.name
     short.write_text(yaml.safe_dump(raw))
+    for data in SCENARIOS.glob("*.csv"):  # (files a scenario names, e.g. a replayed trace)
+        (tmp_path / data.name).write_text(data.read_text())
     assert main(["run", str(short), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     for flow in document["flows"].values():

@@ -20,6 +20,7 @@ from matplotlib.figure import Figure
 from models import load_scenario
 from models.schema import Scenario
 from sim import Results, plots, simulate
+from sim.engine import ReplicationRun
 from sim.experiments.sweep import sweep
 
 pytestmark = pytest.mark.e2e
@@ -140,6 +141,89 @@ def test_throughput_over_time_with_p99(results: Results) -> None:
     assert "requests/s" in left.get_ylabel()
     assert "ms" in right.get_ylabel()
     assert_readable(plots.latency_over_time(results))
+
+
+def band_tops(ax: Axes) -> list[float]:
+    """The highest point of each band (filled area) drawn on `ax`."""
+    tops = []
+    for collection in ax.collections:
+        vertices = [path.vertices[:, 1] for path in collection.get_paths() if len(path.vertices)]
+        if vertices:
+            tops.append(float(max(column.max() for column in vertices)))
+    return tops
+
+
+def test_time_series_draw_95_percent_bands(results: Results) -> None:
+    aggregated = results.timeseries(aggregate=True)
+    p99 = aggregated[(aggregated["metric"] == "p99") & (aggregated["entity"] == "users")]
+    figure = plots.latency_over_time(results)
+    ax = figure.axes[0]
+    assert ax.get_title().endswith("mean of 2 replications; band: 95% interval")
+    (top,) = band_tops(ax)  # one band, for the one flow
+    assert top == pytest.approx(float(p99["ci_high"].max()) * 1000.0)
+    # the mean curve is the aggregate's mean
+    (line,) = [line for line in ax.lines if line.get_label() == "users"]
+    assert list(line.get_ydata()) == pytest.approx(list(p99["mean"] * 1000.0), nan_ok=True)
+    # the y axis follows the mean curve: a wide band of two replications may run off the top
+    assert ax.get_ylim()[1] <= float(p99["mean"].max()) * 1000.0 * 1.6 + 1e-9
+    for kind in ("service", "group"):
+        backlog = plots.backlog_over_time(results, kind=kind).axes[0]
+        assert "band: 95% interval" in backlog.get_title()
+        assert band_tops(backlog)
+    utilization = plots.backlog_over_time(results, metric="utilization").axes[0]
+    assert max(band_tops(utilization)) <= 100.0  # a fraction: its band is cut at 100%
+
+
+def test_one_replication_draws_no_band(scenario: Scenario) -> None:
+    single = simulate(scenario, replications=1)
+    ax = plots.latency_over_time(single).axes[0]
+    assert ax.get_title() == "p99 response time per flow and interval"
+    assert not ax.collections
+
+
+def with_replicas(results: Results) -> Results:
+    """`results` with a `replicas` series per service, as autoscaling records it: front
+    scales from 1 to 3 at t = 10 (at t = 12 in replication 1)."""
+    runs = []
+    for index, (measurements, columns) in enumerate(
+        zip(results.replications, results._series, strict=True)
+    ):
+        times = sorted({float(time) for time in columns["time"]})  # type: ignore[arg-type]
+        extra: dict[str, list[object]] = {name: list(values) for name, values in columns.items()}
+        for time in times:
+            for service in ("front", "db"):
+                scaled = service == "front" and time >= 10.0 + 2.0 * index
+                for name, value in zip(
+                    ("time", "kind", "entity", "metric", "value"),
+                    (time, "service", service, "replicas", 3.0 if scaled else 1.0),
+                    strict=True,
+                ):
+                    extra[name].append(value)
+        runs.append(ReplicationRun(measurements, extra))
+    return Results.of_runs(results.scenario, results.variant, results.settings, runs)
+
+
+def test_replicas_over_time(scenario: Scenario, results: Results) -> None:
+    scaled = with_replicas(results)
+    figures = plots.run_figures(scaled, scenario)
+    assert list(figures) == [
+        "topology.png",
+        "backlog.png",
+        "lag.png",
+        "throughput.png",
+        "replicas.png",
+    ]
+    ax = figures["replicas.png"].axes[0]
+    assert_readable(figures["replicas.png"])
+    assert ax.get_title() == "Replicas per service\nmean of 2 replications; band: 95% interval"
+    assert ax.get_ylabel() == "replicas"
+    labels = ax.get_legend_handles_labels()[1]
+    assert {"front", "db"} <= set(labels)
+    front = next(line for line in ax.lines if line.get_label() == "front")
+    assert max(front.get_ydata()) == 3.0
+    assert min(front.get_ydata()) == 1.0
+    assert band_tops(ax)  # the replications disagree between t = 10 and 12
+    assert "replicas.png" not in plots.run_figures(results, scenario)
 
 
 def test_topology(scenario: Scenario) -> None:

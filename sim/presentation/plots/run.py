@@ -50,9 +50,12 @@ def run_figures(results: Results, scenario: Scenario) -> dict[str, Figure]:
     - ``backlog.png``: waiting requests and utilization per service over time;
     - ``lag.png`` (when the scenario has consumer groups): lag per group, and per partition
       when a log topic has several partitions (a hot partition shows there);
-    - ``throughput.png``: throughput and p99 response time per flow over time (two panels).
+    - ``throughput.png``: throughput and p99 response time per flow over time (two panels);
+    - ``replicas.png`` (when the time series has service replicas, with autoscaling):
+      replicas per service over time.
 
-    Fault windows (outages, slowdowns, error bursts) are shaded in the time series.
+    With two or more replications the time series are the mean across replications with a
+    95% band. Fault windows (outages, slowdowns, error bursts) are shaded in them.
     """
     from matplotlib.figure import Figure
 
@@ -84,9 +87,16 @@ def run_figures(results: Results, scenario: Scenario) -> dict[str, Figure]:
     upper.set_xlabel("")
     figures["throughput.png"] = throughput
 
+    if ((frame["kind"] == "service") & (frame["metric"] == "replicas")).any():
+        replicas = Figure(figsize=(9.0, 4.5), layout="constrained")
+        backlog_over_time(
+            frame, kind="service", metric="replicas", warmup=warmup, ax=replicas.add_subplot()
+        )
+        figures["replicas.png"] = replicas
+
     windows = fault_windows(scenario)
     if windows:
-        for name in ("backlog.png", "lag.png", "throughput.png"):
+        for name in ("backlog.png", "lag.png", "throughput.png", "replicas.png"):
             if name in figures:
                 for ax in figures[name].axes:
                     shade_faults(ax, windows, frame)

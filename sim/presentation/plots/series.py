@@ -1,9 +1,14 @@
-"""Time-series figures: backlog (queues, consumer lag) and flow throughput over time.
+"""Time-series figures: backlog (queues, consumer lag), replicas, flow throughput and p99
+over time.
 
 They read `Results.timeseries()` (sampled every `sample_interval` from time 0, warm-up
-included) and draw, per entity, the mean across replications with a min-max band, and shade
-the warm-up, whose samples are not part of the statistics. With many entities (partitions)
-only the few with the highest peak are coloured and named; the rest are thin grey lines.
+included) and draw, per entity, the mean across replications with its 95% Student-t band
+(`Results.timeseries(aggregate=True)`; with two or more replications), and shade the
+warm-up, whose samples are not part of the statistics. With many entities (partitions) only
+the few with the highest peak are coloured and named; the rest are thin grey lines.
+
+With few replications the band is wide (t(0.975, 1) = 12.7 with two): the y axis is scaled
+to the mean curves with some headroom, so a band may run off the top of the axes.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from sim.experiments.timeseries import aggregate_series
 from sim.presentation.plots._common import WARMUP_COLOR, new_axes, place_legend, time_unit
 
 if TYPE_CHECKING:
@@ -29,11 +35,17 @@ METRIC_AXES: dict[str, tuple[str, str, float]] = {
     "utilization": ("utilization (%)", "Utilization", 100.0),
     "throughput": ("throughput (requests/s)", "Throughput", 1.0),
     "p99": ("p99 per interval (ms)", "p99 response time", 1000.0),
+    "replicas": ("replicas", "Replicas", 1.0),
+    "availability": ("availability (%)", "Availability", 100.0),
+    "success_rate": ("success rate (%)", "Success rate", 100.0),
 }
+# metrics that are fractions: their bands are cut at 1 (100%)
+FRACTIONS = frozenset({"utilization", "availability", "success_rate", "open"})
 KIND_NAMES = {"service": "service", "group": "consumer group", "partition": "partition"}
 MANY_ENTITIES = 6
 HIGHLIGHTED = 5
 LEGEND_HEADROOM = 1.3
+BAND_HEADROOM = 1.6  # the y axis shows bands up to this many times the highest mean
 
 
 def backlog_over_time(
@@ -47,11 +59,12 @@ def backlog_over_time(
 ) -> Figure:
     """Backlog of every service, consumer group or partition over time.
 
-    `kind` is ``service`` (metric ``queue_length``, ``in_system`` or ``utilization``),
-    ``group`` (``lag`` or ``utilization``; entities ``topic/group``) or ``partition``
-    (``lag``; entities ``topic/group/partition``). `entities` keeps only those named, or
-    those under a named prefix (``topic/group`` selects its partitions). `results` may be a
-    time-series DataFrame instead of `Results`; `warmup` (seconds) then says what to shade.
+    `kind` is ``service`` (metric ``queue_length``, ``in_system``, ``utilization`` or,
+    with autoscaling, ``replicas``), ``group`` (``lag`` or ``utilization``; entities
+    ``topic/group``) or ``partition`` (``lag``; entities ``topic/group/partition``).
+    `entities` keeps only those named, or those under a named prefix (``topic/group``
+    selects its partitions). `results` may be a time-series DataFrame instead of `Results`;
+    `warmup` (seconds) then says what to shade.
     """
     metric = metric or DEFAULT_METRIC[kind]
     frame, warmup, replications = _series(results, warmup)
@@ -62,11 +75,16 @@ def backlog_over_time(
     kind_name = KIND_NAMES.get(kind, kind)
     figure, ax = new_axes(ax, figsize=(9.0, 4.5))
     divisor = _time_axis(ax, frame, warmup)
-    peak, banded = _draw_entities(ax, selected, divisor, scale, others=f"{kind_name}s")
+    upper = 1.0 if metric in FRACTIONS else None
+    peak, banded = _draw_entities(ax, selected, divisor, scale, others=f"{kind_name}s", upper=upper)
     ax.set_title(f"{title} per {kind_name}{_band_note(replications, banded)}")
     ax.set_ylabel(ylabel)
+    if metric == "replicas":
+        from matplotlib.ticker import MaxNLocator
+
+        ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     if peak > 0:
-        ax.set_ylim(bottom=0)
+        _limit_y(ax, peak)
     else:
         ax.set_ylim(-0.05, 1.0)
         what = "no samples" if selected.empty else "0 throughout the run"
@@ -95,9 +113,9 @@ def throughput_over_time(
     divisor = _time_axis(ax, frame, warmup)
     throughput = flow_rows[flow_rows["metric"] == "throughput"]
     suffix = " throughput" if p99 else ""
-    _, banded = _draw_entities(ax, throughput, divisor, 1.0, others="flows", suffix=suffix)
+    peak, banded = _draw_entities(ax, throughput, divisor, 1.0, others="flows", suffix=suffix)
     ax.set_ylabel(METRIC_AXES["throughput"][0])
-    ax.set_ylim(bottom=0)
+    _limit_y(ax, peak)
     if not p99:
         ax.set_title(f"Throughput per flow{_band_note(replications, banded)}")
         place_legend(ax, len(ax.get_legend_handles_labels()[1]))
@@ -140,9 +158,9 @@ def latency_over_time(
         rows = rows[rows["entity"].isin(list(flows))]
     figure, ax = new_axes(ax, figsize=(9.0, 4.5))
     divisor = _time_axis(ax, frame, warmup)
-    _, banded = _draw_entities(ax, rows, divisor, 1000.0, others="flows")
+    peak, banded = _draw_entities(ax, rows, divisor, 1000.0, others="flows")
     ax.set_ylabel(METRIC_AXES["p99"][0])
-    ax.set_ylim(bottom=0)
+    _limit_y(ax, peak)
     ax.set_title(f"p99 response time per flow and interval{_band_note(replications, banded)}")
     place_legend(ax, len(ax.get_legend_handles_labels()[1]))
     return figure
@@ -216,18 +234,18 @@ def _draw_entities(
     others: str,
     suffix: str = "",
     dashed: bool = False,
+    upper: float | None = None,
 ) -> tuple[float, bool]:
-    """One line per entity (mean across replications) with a min-max band; (the highest
-    value drawn, whether bands were drawn).
+    """One line per entity (mean across replications) with its 95% band where two or more
+    replications have a value; (the highest mean drawn, whether bands were drawn).
 
+    Every metric drawn is non-negative: bands are cut at 0, and at `upper` if given.
     With more than `MANY_ENTITIES`, the `HIGHLIGHTED` entities with the highest peak are
     coloured (highest first in the legend), without bands, and the rest drawn as thin grey
     lines below them.
     """
-    summaries = {
-        str(entity): group.groupby("time", sort=True)["value"].agg(["mean", "min", "max", "size"])
-        for entity, group in rows.groupby("entity", sort=False)
-    }
+    aggregated = aggregate_series(rows).sort_values("time", kind="stable")
+    summaries = {str(entity): group for entity, group in aggregated.groupby("entity", sort=False)}
     peaks = {entity: float(summary["mean"].max()) for entity, summary in summaries.items()}
     named = list(summaries)
     many = len(named) > MANY_ENTITIES
@@ -235,7 +253,7 @@ def _draw_entities(
         named = sorted(named, key=lambda entity: -peaks[entity])[:HIGHLIGHTED]
     for index, entity in enumerate(named):
         summary = summaries[entity]
-        times = summary.index.to_numpy(dtype=float) / divisor
+        times = summary["time"].to_numpy(dtype=float) / divisor
         color = f"C{index % 10}"
         ax.plot(
             times,
@@ -245,20 +263,15 @@ def _draw_entities(
             linewidth=1.4,
             label=f"{entity}{suffix}",
         )
-        if not (dashed or many) and summary["size"].max() > 1:
-            ax.fill_between(
-                times,
-                summary["min"].to_numpy(dtype=float) * scale,
-                summary["max"].to_numpy(dtype=float) * scale,
-                color=color,
-                alpha=0.2,
-                linewidth=0,
-            )
+        if not (dashed or many) and summary["replications"].max() > 1:
+            low = summary["ci_low"].to_numpy(dtype=float).clip(min=0.0, max=upper)
+            high = summary["ci_high"].to_numpy(dtype=float).clip(min=0.0, max=upper)
+            ax.fill_between(times, low * scale, high * scale, color=color, alpha=0.2, linewidth=0)
     rest = [entity for entity in summaries if entity not in named]
     for index, entity in enumerate(rest):
         summary = summaries[entity]
         ax.plot(
-            summary.index.to_numpy(dtype=float) / divisor,
+            summary["time"].to_numpy(dtype=float) / divisor,
             summary["mean"].to_numpy(dtype=float) * scale,
             color="0.6",
             linewidth=0.7,
@@ -270,7 +283,16 @@ def _draw_entities(
     return max(finite, default=0.0) * scale, not (dashed or many)
 
 
+def _limit_y(ax: Axes, peak: float) -> None:
+    """From 0 to the top of what is drawn, but no higher than `BAND_HEADROOM` times the
+    highest mean `peak` (wide bands of few replications run off the top instead)."""
+    top = ax.get_ylim()[1]
+    if peak > 0:
+        top = min(top, peak * BAND_HEADROOM)
+    ax.set_ylim(0.0, max(top, 1e-9))
+
+
 def _band_note(replications: int, banded: bool) -> str:
     if replications < 2:
         return ""
-    return f"\nmean of {replications} replications" + ("; band: min–max" if banded else "")
+    return f"\nmean of {replications} replications" + ("; band: 95% interval" if banded else "")
