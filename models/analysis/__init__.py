@@ -14,7 +14,10 @@ semantics (see docs/analysis.md for every formula, its assumptions and its sourc
 5. closed flows by exact MVA when product-form (Schweitzer's approximation for large
    populations), else a closed-loop fixed point (`closed`);
 6. the bottleneck and each flow's maximum throughput (`capacity`);
-7. the result as typed values (`prediction`), built from the solution by `report`.
+7. the result as typed values (`prediction`), built from the solution by `report`;
+8. with failures (`failures`): retries, fallbacks, error and unavailability probabilities
+   and rate limits enter the operations and the traffic equations, crashes the capacity,
+   and fault windows are predicted apart by a fluid model (`outages`).
 
 >>> from models import load_scenario
 >>> scenario = load_scenario({
@@ -42,10 +45,13 @@ from models.analysis.closed import closed_source, solve_closed
 from models.analysis.flows import completion_times
 from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
-from models.analysis.network import FlowSource, solve_network
+from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.operations import NOT_POISSON, POISSON
+from models.analysis.outages import fault_report
 from models.analysis.prediction import (
     Bottleneck,
+    PredictedCall,
+    PredictedFault,
     PredictedFlow,
     PredictedGroup,
     PredictedLength,
@@ -58,11 +64,14 @@ from models.analysis.prediction import (
 from models.analysis.report import (
     FlowInfo,
     bottleneck_report,
+    calls_report,
+    failure_warnings,
     flow_report,
     group_report,
     service_report,
 )
 from models.analysis.traffic import MessageStormError
+from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.distributions import Exponential
 from models.schema import (
     ConstantArrivals,
@@ -75,6 +84,8 @@ from models.schema import (
 
 __all__ = [
     "Bottleneck",
+    "PredictedCall",
+    "PredictedFault",
     "PredictedFlow",
     "PredictedGroup",
     "PredictedLength",
@@ -120,9 +131,22 @@ def flow_source(
             return None
         flag = POISSON if isinstance(gap, Exponential) else NOT_POISSON
         return FlowSource(1.0 / gap.mean, min(gap.scv, LARGEST_SCV), flag)
-    assert isinstance(arrivals, ProfileArrivals)
     settings = scenario.simulation
-    rate = _average_rate(arrivals, settings.warmup, settings.warmup + settings.duration)
+    start, end = settings.warmup, settings.warmup + settings.duration
+    if isinstance(arrivals, MmppArrivals):
+        rate = arrivals.mmpp.mean_rate
+        warnings.append(
+            f"flow '{name}' has bursty (MMPP) arrivals: predicted as Poisson at their exact "
+            f"mean rate {rate:.4g}/s, an approximation (bursts make queues longer)"
+        )
+        return FlowSource(rate, 1.0, NOT_POISSON)
+    if isinstance(arrivals, TraceArrivals):
+        rate = arrivals.trace.count_between(start, end) / (end - start)
+    elif isinstance(arrivals, SinusoidArrivals):
+        rate = arrivals.sinusoid.integral(start, end) / (end - start)
+    else:
+        assert isinstance(arrivals, ProfileArrivals)
+        rate = _average_rate(arrivals, start, end)
     warnings.append(
         f"flow '{name}' has a time-varying rate: predicted at its average over the measured "
         f"period, {rate:.4g}/s (a steady-state model cannot show the transient backlog)"
@@ -273,7 +297,7 @@ def _analyze(
     topics: dict[str, PredictedTopic] = {}
     for topic_name, topic in scenario.topics.items():
         groups = {
-            group: group_report(solution, solution.groups[(topic_name, group)], warnings)
+            group: group_report(scenario, solution, solution.groups[(topic_name, group)], warnings)
             for group in topic.subscribers
         }
         published = solution.traffic.topic_rates.get(topic_name, 0.0)
@@ -282,13 +306,65 @@ def _analyze(
         name: flow_report(scenario, solution, completions, name, infos[name])
         for name in scenario.workload
     }
+    calls: dict[str, PredictedCall] | None = None
+    faults: list[PredictedFault] | None = None
+    if solution.failures.reports:
+        calls = calls_report(solution) or None
+        if scenario.faults:
+            faults = fault_report(scenario, solution, sources, services, topics)
+            _over_time(solution, flows)
+            _approximate(flows, services, topics)
+        warnings.extend(failure_warnings(scenario, solution, calls or {}))
+        warnings.extend(
+            f"the {fault.kind} of '{fault.target}' may leave it in a metastable overload "
+            f"that does not recover (see its entry in `faults`): the success rate and the "
+            f"means predicted for the run do not account for it"
+            for fault in faults or []
+            if "metastable" in fault.method
+        )
+    first = bottleneck_report(solution, neck)
+    if first is not None and first.kind == "service" and solution.failures.reports:
+        first.utilization *= solution.failures.of(first.name).availability
     return Prediction(
         scenario=scenario.name,
         variant=scenario.variant_name,
         method=METHOD,
-        bottleneck=bottleneck_report(solution, neck),
+        bottleneck=first,
         flows=flows,
         services=services,
         topics=topics,
         warnings=warnings,
+        calls=calls,
+        faults=faults,
     )
+
+
+def _over_time(solution: NetworkSolution, flows: dict[str, PredictedFlow]) -> None:
+    """With fault windows: each flow's success rate (and so throughput) averaged over the
+    measured period, every period between window boundaries solved with its own failure
+    constants (`models.analysis.network`)."""
+    success = solution.success
+    if success is None:
+        return
+    for name, rate in success.items():
+        flow = flows[name]
+        flow.success_rate = rate
+        if flow.arrival_rate is not None:
+            flow.throughput = flow.arrival_rate * rate
+
+
+def _approximate(
+    flows: dict[str, PredictedFlow],
+    services: dict[str, PredictedService],
+    topics: dict[str, PredictedTopic],
+) -> None:
+    """With faults the steady state is an approximation: nothing is exact."""
+    for flow in flows.values():
+        flow.exact = flow.completion_exact = False
+        if flow.success_exact is not None:
+            flow.success_exact = False
+    for service in services.values():
+        service.exact = False
+    for topic in topics.values():
+        for group in topic.groups.values():
+            group.exact = False

@@ -2,7 +2,8 @@
 a closed-loop fixed point over the open model otherwise.
 
 Product form (and so exact MVA, Reiser & Lavenberg 1980) needs: one flow, closed; no
-messages, fork-joins, timeouts, retries or non-blocking calls on its way; no request ever
+messages, fork-joins, timeouts, retries, other failures or faults, or non-blocking calls on
+its way; no request ever
 dropped (waiting rooms of at least N); services that hold a worker during calls never queue
 (at least N workers per pool, so that holding two resources at once cannot make anyone
 wait); and every station where requests do queue serves them in exponential time with one
@@ -63,6 +64,8 @@ def _why_not_product_form(
     (see the module docstring), or None when they are (then exact MVA applies)."""
     if len(scenario.workload) != 1:
         return "other flows share the stations"
+    if base.failures.reports:
+        return "failures, faults or resilience patterns"
     for topic, count in base.traffic.topic_visits.get(name, {}).items():
         if count > 0 and scenario.topics[topic].subscribers:
             return "its requests publish messages"

@@ -15,6 +15,8 @@ attempt's callee work also counts; a branch mixes its options, each followed by 
 The maximum of independent gamma-fitted times is an approximation (`expected_maximum`),
 needed only where two pieces really overlap; a chain of messages each published at the end
 of its handler adds up exactly. Feedback through topics is iterated to a fixed point.
+A `fail` step adds nothing (completion is timed for successful requests); a call that
+finally fails and runs its `fallback` is followed by the fallback's steps.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from models.analysis.calls import call_outcome
+from models.analysis.calls import call_outcome, resilient_outcome
 from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.graph import OpKey, StationId, callee, steps_of
 from models.analysis.moments import ZERO, Moments, expected_maximum, mixture, of_distribution
@@ -33,6 +35,7 @@ from models.schema import (
     BranchStep,
     CallStep,
     DelayStep,
+    FailStep,
     ParallelStep,
     PublishStep,
     Scenario,
@@ -180,14 +183,30 @@ class _Completions:
                 spawned = self.waiting[(spec.topic, group)] + self.current[handler].time
                 parts.extend([(spec.probability, spawned)] * spec.count)
             return self.maximum(parts)
+        if isinstance(step, FailStep):
+            return rest
         if isinstance(step, CallStep):
             target = callee(self.scenario, step, priority)
             summary = self.solution.summaries[target]
             view = self.solution.views.get(StationId("service", target.name))
             loss = view.loss if view is not None else 0.0
-            time, _, attempts = call_outcome(step.call, summary.response, summary.fail, loss)
+            failures = self.solution.failures
+            outcome = None
+            if failures.reports:
+                rejected = view.rejected if view is not None else 0.0
+                let_in = (1.0 - rejected) * (1.0 - failures.of(target.name).unavailable)
+                loss = 1.0 - let_in * (1.0 - loss)
+                outcome = resilient_outcome(step.call, summary.response, summary.fail, loss)
+                time, attempts = outcome.time, outcome.attempts
+            else:
+                time, _, attempts = call_outcome(step.call, summary.response, summary.fail, loss)
             done = self.current[target].time
             made = time + self.maximum([(1.0, rest), (1.0, _excess(done, summary.response))])
+            if outcome is not None and step.call.fallback is not None and outcome.fail > 0:
+                backup = Moments(outcome.failed_time) + self.walk(
+                    step.call.fallback, rest, priority
+                )
+                made = mixture([(1.0 - outcome.fail, made), (outcome.fail, backup)])
             if step.call.timeout is not None and attempts > 1.0:
                 # given success, an earlier attempt timed out with probability
                 # P(k >= 1 | success) = 1 - 1 / sum q^k; its callee works on from the start

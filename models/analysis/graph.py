@@ -135,20 +135,25 @@ def flow_key(scenario: Scenario, flow: str) -> OpKey:
 
 
 def reachable(scenario: Scenario) -> list[OpKey]:
-    """Every node some flow can reach through calls and messages, flows first (sorted)."""
+    """Every node some flow can reach through calls and messages (dead letters included),
+    flows first (sorted)."""
     start = [flow_key(scenario, name) for name in scenario.workload]
     seen = set(start)
     queue = deque(start)
     while queue:
         key = queue.popleft()
+        reached: list[OpKey] = []
+        if key.kind == "handler":  # its failed messages go to the dead-letter topic
+            dead = scenario.topics[key.name].subscribers[key.operation].dead_letter
+            if dead is not None:
+                reached.extend(handlers(scenario, dead, key.priority))
         for _, step in walk_steps(steps_of(scenario, key), ""):
-            targets: list[OpKey] = []
             if isinstance(step, CallStep):
-                targets = [callee(scenario, step, key.priority)]
+                reached.append(callee(scenario, step, key.priority))
             elif isinstance(step, PublishStep):
-                targets = handlers(scenario, step.publish.topic, key.priority)
-            for target in targets:
-                if target not in seen:
-                    seen.add(target)
-                    queue.append(target)
+                reached.extend(handlers(scenario, step.publish.topic, key.priority))
+        for target in reached:
+            if target not in seen:
+                seen.add(target)
+                queue.append(target)
     return sorted(seen)

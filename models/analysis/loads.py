@@ -5,15 +5,20 @@ From the operation summaries and the traffic of one iteration, `LoadBuilder` mak
 and of every consumer group (one pool for a queue topic, one single-server consumer per
 share of the partitions for a log topic), with the arrival SCV and Poisson flag of the
 streams that feed it and, where only bounded populations reach a service, that bound.
+With failures (`models.analysis.failures`) only the attempts a service admits queue (its
+rate limit, a replica up), crashes slow its servers by 1 / A (the time-average capacity),
+and retries that feed attempts back are marked (`StationLoad.feedback`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from models.analysis.failures import admitted_scv
 from models.analysis.graph import (
     OpKey,
     StationId,
@@ -25,7 +30,7 @@ from models.analysis.graph import (
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.operations import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.stations import ClassLoad, StationLoad, StationSolution, solve_station
-from models.analysis.traffic import Traffic, partition_shares
+from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.schema import Scenario
 
 
@@ -177,11 +182,17 @@ class LoadBuilder:
         sources: Mapping[str, FlowSource],
         summaries: Mapping[OpKey, OperationSummary],
         traffic: Traffic,
+        admission: Mapping[str, float] | None = None,
+        capacity: Mapping[str, float] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
         self.summaries = summaries
         self.traffic = traffic
+        self.admission = admission or {}
+        """Per service: the share of its attempts let in (rate limit, a replica up)."""
+        self.capacity = capacity or {}
+        """Per service: the time-average share of its capacity that is up (crashes)."""
         self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
         self.populations = _Populations(scenario, sources, summaries, traffic.rates)
 
@@ -227,31 +238,133 @@ class LoadBuilder:
             )
         return tuple(result)
 
+    def _adjusted(self, name: str, classes: tuple[ClassLoad, ...]) -> tuple[ClassLoad, ...]:
+        """The classes of service `name` with failures: only admitted attempts queue, and a
+        time-average capacity A (crashes) is modelled as every server slowed by 1 / A
+        (the same capacity, c x A / E[S], with the whole pool)."""
+        share = self.admission.get(name, 1.0)
+        up = self.capacity.get(name, 1.0)
+        if share == 1.0 and up == 1.0:
+            return classes
+        return tuple(
+            dataclasses.replace(
+                c,
+                arrival_rate=c.arrival_rate * share,
+                fresh_rate=c.fresh_rate * share,
+                holding=Moments(c.holding.mean / up, c.holding.variance / up**2),
+                exponential_mean=None if c.exponential_mean is None else c.exponential_mean / up,
+            )
+            for c in classes
+        )
+
+    def _consumer_classes(
+        self, topic_name: str, group: str, keys: Sequence[OpKey], share: float
+    ) -> tuple[ClassLoad, ...]:
+        """A consumer's classes, with failures: retried messages make its formula
+        approximate (their runs come back: on a log topic after the backoff, in place, on a
+        queue topic at the tail of the queue); on a log topic the consumer waits for the
+        backoff before retrying (head-of-line blocking), which holds it q = (E[runs] - 1) /
+        E[runs] of the runs for a backoff (a Bernoulli mixture: its mean and variance);
+        the crash availability A of the group's service slows it by 1 / A (as for a
+        service; messages are never refused, they wait)."""
+        classes = self.classes(keys, share)
+        topic = self.scenario.topics[topic_name]
+        subscriber = topic.subscribers[group]
+        up = self.capacity.get(group, 1.0)
+        if up == 1.0 and subscriber.max_attempts == 1:
+            return classes
+        backoff = subscriber.retry_backoff if topic.type == "log" else None
+        adjusted = []
+        for c in classes:
+            holding = c.holding
+            exponential = c.exponential_mean
+            members = [k for k in keys if k.priority == c.priority]
+            runs = math.fsum(self.traffic.rates.get(k, 0.0) for k in members)
+            failed = math.fsum(
+                self.traffic.rates.get(k, 0.0) * self.summaries[k].fail for k in members
+            )
+            attempts = message_attempts(failed / runs if runs > 0 else 0.0, subscriber.max_attempts)
+            if attempts > 1.0 and backoff is not None:
+                q = (attempts - 1.0) / attempts
+                square = backoff.variance + backoff.mean**2
+                holding = holding + Moments(
+                    q * backoff.mean, max(q * square - (q * backoff.mean) ** 2, 0.0)
+                )
+                exponential = None
+            adjusted.append(
+                dataclasses.replace(
+                    c,
+                    holding=Moments(holding.mean / up, holding.variance / up**2),
+                    exponential_mean=None if exponential is None else exponential / up,
+                    holding_exact=c.holding_exact and attempts == 1.0 and up == 1.0,
+                )
+            )
+        return tuple(adjusted)
+
+    def failure_note(self, name: str) -> str:
+        """What failures make approximate at service `name` (empty: nothing)."""
+        spec = self.scenario.services[name]
+        notes = []
+        up = self.capacity.get(name, 1.0)
+        if up < 1.0:
+            notes.append(f"time-average capacity with crashes (replicas x {up:.4g} x workers)")
+        if spec.rate_limit is not None:
+            notes.append("rate limit as a token bucket (admitted stream not Poisson)")
+        elif self.admission.get(name, 1.0) < 1.0:
+            notes.append("arrivals finding no replica up refused")
+        if spec.queue_timeout is not None:
+            notes.append("queue timeout not modelled")
+        return ", ".join(notes)
+
+    def feedback(self, keys: Sequence[OpKey]) -> int:
+        """How attempts come back to `keys` after failures (`OperationSummary.feedback`):
+        0 never, 1 as a product-form feedback, 2 otherwise."""
+        members = set(keys)
+        return max(
+            (
+                kind
+                for source, summary in self.summaries.items()
+                if self.traffic.rates.get(source, 0.0) > 0
+                for target, kind in summary.feedback.items()
+                if target in members
+            ),
+            default=0,
+        )
+
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
         """The server pool(s) of a service, as its balancing makes them."""
         spec = self.scenario.services[name]
         flag = _combined_flag(self.station_flags.get(StationId("service", name), []))
         scv = self.arrival_scv(keys)
+        limit = spec.rate_limit
+        if limit is not None and name in self.admission:  # (the bucket shapes the arrivals)
+            offered = math.fsum(self.traffic.rates.get(k, 0.0) for k in keys)
+            flag = NOT_POISSON
+            scv = admitted_scv(offered, limit.rate, limit.burst, scv)
         replicas = spec.replicas
         workers = workers_of(spec)
         room = spec.queue_capacity
         priority = spec.discipline == "priority"
         population, closed = self.populations.service(name)
+        feedback = self.feedback(keys)
+        failure_note = self.failure_note(name)
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
             note = ""
             if workers is not None and replicas > 1 and spec.balancing == "least_outstanding":
                 note = "pooled approximation of least-outstanding balancing"
+            note = ", ".join(part for part in (note, failure_note) if part)
             pooled = None if workers is None else workers * replicas
             load = StationLoad(
                 servers=pooled,
                 room=None if room is None else room * replicas,
                 priority=priority,
-                classes=self.classes(keys, 1.0),
+                classes=self._adjusted(name, self.classes(keys, 1.0)),
                 arrival_scv=scv,
                 input_flag=flag,
                 note=note,
                 population=population,
                 closed=closed is not None,
+                feedback=feedback,
             )
             return 1, load
         share = 1.0 / replicas
@@ -262,22 +375,26 @@ class LoadBuilder:
                 servers=workers,
                 room=room,
                 priority=priority,
-                classes=self.classes(keys, share),
+                classes=self._adjusted(name, self.classes(keys, share)),
                 arrival_scv=1.0 - share + share * scv,
                 input_flag=flag,
+                note=failure_note,
                 population=population,
                 closed=closed is not None,
+                feedback=feedback,
             )
         return replicas, StationLoad(
             servers=workers,
             room=room,
             priority=priority,
-            classes=self.classes(keys, share),
+            classes=self._adjusted(name, self.classes(keys, share)),
             arrival_scv=scv * share,
             input_flag=flag,
+            note=failure_note,
             erlang_phases=replicas if flag >= COPY else None,
             population=population,
             closed=closed is not None,
+            feedback=feedback,
         )
 
     def group(self, topic_name: str, group: str, keys: Sequence[OpKey]) -> GroupStation:
@@ -305,7 +422,7 @@ class LoadBuilder:
                 servers=threads,
                 room=None,
                 priority=False,
-                classes=self.classes(keys, 1.0),
+                classes=self._consumer_classes(topic_name, group, keys, 1.0),
                 arrival_scv=scv,
                 input_flag=flag,
             )
@@ -329,7 +446,7 @@ class LoadBuilder:
                     servers=1,
                     room=None,
                     priority=False,
-                    classes=self.classes(keys, share),
+                    classes=self._consumer_classes(topic_name, group, keys, share),
                     arrival_scv=consumer_scv,
                     input_flag=flag,
                     erlang_phases=phases if phases and phases > 1 and flag >= COPY else None,

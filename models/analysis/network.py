@@ -16,16 +16,36 @@ iteration climbs to the smallest fixed point or finds a station saturated: a thr
 exhausted by slow callees is predicted as such. Losses can make the iterates oscillate (more
 drops upstream, less load downstream, fewer drops, ...): after `DAMPING_AFTER` rounds each
 is averaged with the one before.
+
+Failures (`models.analysis.failures`) enter each round as constants per service (error and
+unavailability probabilities, crash availability) and one quantity that depends on the
+load: a rate limit of R per second offered λ attempts per second rejects the fraction
+λ / (λ + R) of them with a bucket of 1 (exact for Poisson arrivals), max(0, 1 - R / λ) with
+a larger one (the long-run token bucket), which callers may retry: the
+rejection of the next round follows from this round's attempts (more rejections, more
+retries, more attempts: the iteration climbs monotonically to the fixed point). Fault
+windows (outages, error bursts) cut the measured period into pieces, each with its own
+constants: the operations and the traffic equations are solved for every piece and the
+rates averaged over time (a retry storm in a window adds its attempts for its length),
+while the stations are solved at those average rates.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.analysis.graph import OpKey, StationId, handler_keys, reachable, service_keys
+from models.analysis.failures import FailureInputs, failure_inputs, regimes, rejected_fraction
+from models.analysis.graph import (
+    OpKey,
+    StationId,
+    flow_key,
+    handler_keys,
+    reachable,
+    service_keys,
+)
 from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
@@ -37,7 +57,7 @@ from models.analysis.operations import (
     StationView,
 )
 from models.analysis.stations import solve_station
-from models.analysis.traffic import Traffic, solve_traffic
+from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
 from models.schema import Scenario
 
 __all__ = ["FlowSource", "GroupStation", "NetworkSolution", "ServiceStation", "solve_network"]
@@ -60,6 +80,13 @@ class NetworkSolution:
     converged: bool
     iterations: int
     views: dict[StationId, StationView] = field(default_factory=dict)
+    failures: FailureInputs = field(default_factory=FailureInputs)
+    """The failure constants the network was solved with."""
+    offered: dict[str, float] = field(default_factory=dict)
+    """Attempts per second offered to each service (before its rate limit)."""
+    success: dict[str, float] | None = None
+    """With fault windows: each flow's success probability averaged over the measured
+    period, every period between window boundaries solved with its own constants."""
 
     def saturated(self) -> list[StationId]:
         """Stations whose offered load reaches their servers (no steady state)."""
@@ -74,6 +101,7 @@ def _views(
     services: Mapping[str, ServiceStation],
     groups: Mapping[tuple[str, str], GroupStation],
     seen_by: Mapping[StationId, dict[StationId, float]],
+    rejected: Mapping[str, float],
 ) -> dict[StationId, StationView]:
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
@@ -89,6 +117,7 @@ def _views(
             arrival_rate=solution.arrival_rate,
             mm1=solution.mm1,
             callee_waiting=seen_by.get(StationId("service", name), {}),
+            rejected=rejected.get(name, 0.0),
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]
@@ -123,6 +152,10 @@ def _damped(
         damped[station] = dataclasses.replace(
             view, waiting=waiting, loss=(before.loss + view.loss) / 2
         )
+        if before.rejected or view.rejected:
+            damped[station] = dataclasses.replace(
+                damped[station], rejected=(before.rejected + view.rejected) / 2
+            )
     return damped
 
 
@@ -130,6 +163,7 @@ def _signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[
     return {
         station: (
             view.loss,
+            view.rejected,
             view.input_flag,
             view.departure_flag,
             *(view.waiting[p].mean for p in sorted(view.waiting)),
@@ -168,6 +202,10 @@ class _Round:
     groups: dict[tuple[str, str], GroupStation]
     views: dict[StationId, StationView]
     """The stations as the next round's operations will see them."""
+    offered: dict[str, float]
+    """Attempts per second offered to each service."""
+    success: dict[str, float] | None = None
+    """With fault windows: each flow's success probability averaged over the periods."""
 
 
 def _round(
@@ -176,20 +214,46 @@ def _round(
     sources: Mapping[str, FlowSource],
     views: Mapping[StationId, StationView],
     rates: Mapping[OpKey, float],
+    failures: FailureInputs,
+    pieces: Sequence[tuple[float, FailureInputs]] = (),
 ) -> _Round:
     """(1) summarise the operations, (2) solve the traffic, (3) solve the stations."""
     flow_flags = {name: source.flag for name, source in sources.items()}
-    evaluator = Evaluator(scenario, views, rates, flow_flags)
+    evaluator = Evaluator(scenario, views, rates, flow_flags, failures)
     summaries = {key: evaluator.summary(key) for key in keys}
-    admitted = {
-        key: 1.0 - views[StationId("service", key.name)].loss
-        for key in keys
-        if key.kind == "service" and StationId("service", key.name) in views
+    admitted, admission = admitted_shares(scenario, keys, views, failures)
+    flow_rates = {n: s.rate for n, s in sources.items()}
+    traffic = solve_traffic(keys, summaries, flow_rates, scenario.topics, admitted)
+    success: dict[str, float] | None = None
+    if pieces:  # fault windows: every period solved with its own constants, then averaged
+        parts = []
+        success = dict.fromkeys(sources, 0.0)
+        for weight, inputs in pieces:
+            piece = Evaluator(scenario, views, rates, flow_flags, inputs)
+            piece_summaries = {key: piece.summary(key) for key in keys}
+            piece_admitted, _ = admitted_shares(scenario, keys, views, inputs)
+            parts.append(
+                (
+                    weight,
+                    solve_traffic(
+                        keys, piece_summaries, flow_rates, scenario.topics, piece_admitted
+                    ),
+                )
+            )
+            for name in sources:
+                fail = piece_summaries[flow_key(scenario, name)].fail
+                success[name] += weight * (1.0 - fail)
+        traffic = mix_traffic(parts)
+    offered = {
+        name: math.fsum(traffic.rates.get(k, 0.0) for k in service_keys(keys, name))
+        for name in scenario.services
     }
-    traffic = solve_traffic(
-        keys, summaries, {n: s.rate for n, s in sources.items()}, scenario.topics, admitted
-    )
-    builder = LoadBuilder(scenario, sources, summaries, traffic)
+    capacity = {
+        name: faults.availability
+        for name, faults in failures.services.items()
+        if faults.availability < 1.0
+    }
+    builder = LoadBuilder(scenario, sources, summaries, traffic, admission, capacity)
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
         pools, load = builder.service(name, service_keys(keys, name))
@@ -200,7 +264,45 @@ def _round(
         for group in topic.subscribers:
             members = handler_keys(keys, topic_name, group)
             groups[(topic_name, group)] = builder.group(topic_name, group, members)
-    return _Round(summaries, traffic, services, groups, _views(services, groups, seen_by))
+    rejections: dict[str, float] = {}
+    for name, service in scenario.services.items():
+        limit = service.rate_limit
+        if failures.reports and limit is not None:
+            rejected = rejected_fraction(offered[name], limit.rate, limit.burst)
+            if rejected > 0:
+                rejections[name] = rejected
+    views_out = _views(services, groups, seen_by, rejections)
+    return _Round(summaries, traffic, services, groups, views_out, offered, success)
+
+
+def admitted_shares(
+    scenario: Scenario,
+    keys: list[OpKey],
+    views: Mapping[StationId, StationView],
+    failures: FailureInputs,
+) -> tuple[dict[OpKey, float], dict[str, float]]:
+    """Per operation, the share of its arrivals that run it (not dropped, rejected or
+    refused for want of a replica up); per service, the share let in before its queue."""
+    admitted = {
+        key: 1.0 - views[StationId("service", key.name)].loss
+        for key in keys
+        if key.kind == "service" and StationId("service", key.name) in views
+    }
+    admission: dict[str, float] = {}
+    if failures.reports:
+        for name in scenario.services:
+            view = views.get(StationId("service", name))
+            rejected = view.rejected if view is not None else 0.0
+            share = (1.0 - rejected) * (1.0 - failures.of(name).unavailable)
+            if share != 1.0:
+                admission[name] = share
+        for key in admitted:
+            if key.name in admission:
+                admitted[key] *= admission[key.name]
+        for key in keys:
+            if key.kind == "service" and key not in admitted and key.name in admission:
+                admitted[key] = admission[key.name]
+    return admitted, admission
 
 
 def _rates_stable(
@@ -218,6 +320,7 @@ def solve_network(
     *,
     max_iterations: int = MAX_ITERATIONS,
     stop_when_saturated: bool = False,
+    inputs: FailureInputs | None = None,
 ) -> NetworkSolution:
     """Solve the open network with the flows arriving as `sources` describes.
 
@@ -225,9 +328,14 @@ def solve_network(
     closed-network solution supplies its own waiting times this way): one round is solved
     from them. With `stop_when_saturated` the iteration stops at the first iterate with a
     saturated service (waiting times only grow, so it stays saturated): enough for the
-    capacity search.
+    capacity search. `inputs`, if given, are the failure constants to solve with (one fault
+    window's), instead of the scenario's time averages.
     """
     keys = reachable(scenario)
+    failures = failure_inputs(scenario) if inputs is None else inputs
+    pieces = regimes(scenario, failures) if failures.reports and inputs is None else []
+    limited = failures.reports and any(s.rate_limit for s in scenario.services.values())
+    # (a rate limit sheds load as the iteration goes: an early saturated iterate may not last)
     views: dict[StationId, StationView] = dict(fixed_views or {})
     rates: Mapping[OpKey, float] = {}
     previous = _signature(views)
@@ -235,7 +343,7 @@ def solve_network(
     iteration = 0
     while True:
         iteration += 1
-        current = _round(scenario, keys, sources, views, rates)
+        current = _round(scenario, keys, sources, views, rates, failures, pieces)
         solved_views = current.views
         signature = _signature(solved_views)
         if fixed_views is not None or (
@@ -247,7 +355,11 @@ def solve_network(
             break
         if iteration >= max_iterations:
             break
-        if stop_when_saturated and any(s.solution.saturated for s in current.services.values()):
+        if (
+            stop_when_saturated
+            and not limited
+            and any(s.solution.saturated for s in current.services.values())
+        ):
             break
         if iteration > DAMPING_AFTER:
             solved_views = _damped(views, solved_views)
@@ -263,6 +375,9 @@ def solve_network(
         converged=converged,
         iterations=iteration,
         views=views if fixed_views is not None else solved_views,
+        failures=failures,
+        offered=current.offered,
+        success=current.success,
     )
 
 

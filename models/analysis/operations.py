@@ -7,7 +7,14 @@ threads always block), and releases it otherwise, queueing for a worker again wh
 comes (a call that is the operation's last step needs no worker again); `publish` takes no
 time; a `parallel` step ends with its slowest branch; a `branch` runs one option. A dropped
 or timed-out call fails its frame: the remaining steps are skipped and the caller's call
-fails.
+fails. A `fail: p` step ends the operation with an error with probability p; a call that
+finally fails runs its `fallback` steps instead, when it has one.
+
+With failures reported (`models.analysis.failures`), an operation of a service with an
+`errors` fault fails with that fault's time-averaged probability as well, a call is refused
+at once when the callee finds no replica up or its rate limit rejects it, retries wait for
+the backoff, and the worker's mean holding time counts every outcome (an execution that
+fails early holds it for less); without them everything is as it has always been.
 
 Besides the numbers, each emission (call or publish) carries a *Poisson flag*, used to
 decide where a formula is exact: 2 = the stream is Poisson and independent of other
@@ -25,7 +32,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.analysis.calls import call_outcome
+from models.analysis.calls import CallOutcome, call_outcome, resilient_outcome
+from models.analysis.failures import NONE, FailureInputs
 from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.graph import (
     OpKey,
@@ -46,8 +54,10 @@ from models.analysis.moments import (
 from models.distributions import Exponential
 from models.schema import (
     BranchStep,
+    CallSpec,
     CallStep,
     DelayStep,
+    FailStep,
     ParallelStep,
     PublishStep,
     Scenario,
@@ -85,6 +95,34 @@ class StationView:
     callee_waiting: Mapping[StationId, float] = field(default_factory=dict)
     """For a thread pool solved with its callees (`models.analysis.layers`): the waiting
     per call its requests see at each callee, instead of the callee's open-model wait."""
+    rejected: float = 0.0
+    """Probability that an arrival is rejected by the service's rate limit."""
+
+
+@dataclass
+class CallTally:
+    """One caller's resilient calls to one operation, per execution of the caller."""
+
+    calls: float = 0.0
+    """Call steps made (first attempts)."""
+    attempts: float = 0.0
+    """Attempts, retries included."""
+    failed: float = 0.0
+    """Calls that finally failed (their fallback, if any, ran)."""
+    fallbacks: float = 0.0
+    """Fallbacks run."""
+    attempt_fail: float = 0.0
+    """Probability that one attempt fails (the last call step seen)."""
+    exact: bool = True
+    notes: set[str] = field(default_factory=set)
+    """What is approximated or left out (timeouts, circuit breakers, bulkheads)."""
+    timed_calls: float = 0.0
+    """Of `calls`, those with a timeout."""
+    timed: float = 0.0
+    """Of `calls`, those with a timeout, weighted by their attempts when every attempt
+    times out (r + 1): what the callee would see if its backlog made every attempt late."""
+    timeout: float | None = None
+    """The shortest timeout of these calls."""
 
 
 @dataclass
@@ -133,6 +171,23 @@ class OperationSummary:
     """Called operations reached by calls with a timeout or retries."""
     methods: set[str]
     """Models used along the way (stations called, fork-joins)."""
+    spent: float = 0.0
+    """Mean time from arrival to the end over every outcome (an execution that fails early
+    takes less): the mean response time of every admitted execution."""
+    fail_exact: bool = True
+    """Whether `fail` is exact (independent failures only on the way: `fail` steps, drops
+    at exact stations without retries)."""
+    feedback: dict[OpKey, int] = field(default_factory=dict)
+    """Called operations that get attempts again after a failure: 1 when the failures are
+    the callee's own (independent of its queue, a product-form feedback), 2 otherwise
+    (timeouts, drops, rejections: not product-form)."""
+    tallies: dict[OpKey, CallTally] = field(default_factory=dict)
+    """Resilient calls (timeout, retries or a pattern) per called operation."""
+    first_calls: dict[OpKey, float] = field(default_factory=dict)
+    """Call steps made per execution, per called operation (first attempts only)."""
+    early: bool = False
+    """Whether an execution may end (fail) before some of its time: failed executions then
+    take less than successful ones."""
 
 
 def single_exponential(steps: Sequence[Step]) -> float | None:
@@ -143,8 +198,10 @@ def single_exponential(steps: Sequence[Step]) -> float | None:
     >>> single_exponential([WorkStep(work=Exponential(0.01))])
     0.01
     """
-    means = []
+    means: list[float] = []
     for step in steps:
+        if isinstance(step, FailStep) and not means:
+            return None  # (an execution may end before its time: not one exponential)
         if _timeless(step):
             continue
         if isinstance(step, WorkStep | DelayStep):
@@ -157,8 +214,9 @@ def single_exponential(steps: Sequence[Step]) -> float | None:
 
 
 def _timeless(step: Step) -> bool:
-    """True for steps that take no time: publishes, and branches of timeless options."""
-    if isinstance(step, PublishStep):
+    """True for steps that take no time: publishes, `fail` steps, and branches of timeless
+    options."""
+    if isinstance(step, PublishStep | FailStep):
         return True
     if isinstance(step, BranchStep):
         return all(_timeless(inner) for option in step.branch for inner in option.steps)
@@ -175,6 +233,29 @@ class _Part:
     exact: bool = True
     utilization: float = 0.0
     mm1: tuple[float, float] | None = None
+    spent: float | None = None
+    """Mean time over every outcome (None: the same as `time.mean`)."""
+    spent_square: float | None = None
+    """Second moment of the time over every outcome (None: that of `time`)."""
+
+    @property
+    def mean_spent(self) -> float:
+        """Mean time over every outcome, failures included."""
+        return self.time.mean if self.spent is None else self.spent
+
+    @property
+    def second_spent(self) -> float:
+        """E[time²] over every outcome, failures included."""
+        if self.spent_square is not None:
+            return self.spent_square
+        return _square(self.time)
+
+
+def _square(moments: Moments) -> float:
+    """E[X²] = Var X + (E X)² (infinite without steady state)."""
+    if not moments.finite:
+        return math.inf
+    return moments.variance + moments.mean**2
 
 
 class Evaluator:
@@ -186,11 +267,13 @@ class Evaluator:
         views: Mapping[StationId, StationView],
         rates: Mapping[OpKey, float],
         flow_flags: Mapping[str, int],
+        failures: FailureInputs = NONE,
     ) -> None:
         self.scenario = scenario
         self.views = views
         self.rates = rates
         self.flow_flags = flow_flags
+        self.failures = failures
         self.summaries: dict[OpKey, OperationSummary] = {}
 
     def view(self, station: StationId) -> StationView:
@@ -225,12 +308,25 @@ class _Walker:
         self.concurrency: dict[Target, int] = {}
         self.call_times: dict[OpKey, float] = defaultdict(float)
         self.irregular: set[OpKey] = set()
+        self.reports = evaluator.failures.reports
+        self.fail_exact = True
+        self.early = False
+        self.moments_exact = True
+        self.feedback: dict[OpKey, int] = {}
+        self.tallies: dict[OpKey, CallTally] = {}
+        self.first_calls: dict[OpKey, float] = defaultdict(float)
         self.width = 1
         self.own_mean = 0.0
         self.own_variance = 0.0
         self.reacquisitions = 0.0
         self.iid = True
         self.exponential_mean = single_exponential(self.steps)
+        self.slowdown = 1.0
+        if self.reports and key.kind != "flow":
+            service = key.name if key.kind == "service" else key.operation
+            self.slowdown = evaluator.failures.of(service).slowdown
+            if self.slowdown != 1.0:
+                self.exponential_mean = None  # (solving a slowdown window: approximate)
         if key.kind == "flow":
             self.contention_free, self.blocking = True, True
             self.start_flag = evaluator.flow_flags.get(key.name, NOT_POISSON)
@@ -251,6 +347,17 @@ class _Walker:
         own = Moments(self.own_mean, self.own_variance)
         acquisitions = 1.0 + (0.0 if self.blocking else self.reacquisitions)
         holding = part.time if self.blocking else own
+        errors = 0.0
+        if self.reports and self.key.kind != "flow":
+            service = self.key.name if self.key.kind == "service" else self.key.operation
+            errors = self.evaluator.failures.of(service).errors
+            if errors > 0:
+                part.fail = 1.0 - (1.0 - part.fail) * (1.0 - errors)
+                self.fail_exact = False
+            if self.blocking and part.time.finite:
+                second = part.second_spent
+                variance = max(second - part.mean_spent**2, 0.0) if math.isfinite(second) else 0.0
+                holding = Moments(part.mean_spent, variance)
         waiting = ZERO
         station_exact = True
         if self.key.kind == "service":
@@ -267,6 +374,7 @@ class _Walker:
             target: (NOT_POISSON if self.marginal.get(target, 0) > 1 else flag)
             for target, flag in self.flags.items()
         }
+        holding_exact = part.exact and not (self.reports and not self.moments_exact)
         return OperationSummary(
             key=self.key,
             calls=dict(self.calls),
@@ -280,7 +388,7 @@ class _Walker:
             execution=part.time + waiting.times(acquisitions - 1.0),
             response=response,
             exact=part.exact and station_exact and acquisitions == 1.0,
-            holding_exact=part.exact,
+            holding_exact=holding_exact,
             iid=self.iid and acquisitions == 1.0,
             exponential_mean=self.exponential_mean,
             end_flag=part.flag,
@@ -289,6 +397,14 @@ class _Walker:
             call_times=dict(self.call_times),
             irregular=self.irregular,
             methods=self.methods,
+            spent=waiting.times(acquisitions).mean + part.mean_spent
+            if response.finite
+            else math.inf,
+            fail_exact=self.fail_exact,
+            feedback=self.feedback,
+            tallies=self.tallies,
+            first_calls=dict(self.first_calls),
+            early=self.early,
         )
 
     def emit(self, target: Target, flag: int, copy: bool) -> None:
@@ -306,9 +422,19 @@ class _Walker:
         """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`."""
         result = _Part(flag=flag)
         survival = 1.0
+        spent = 0.0
+        square = 0.0  # E[T²] over every outcome
+        alive_time = 0.0  # E[T; still running]
         for index, step in enumerate(steps):
             tail = root and index == len(steps) - 1
             part = self.step(step, reach * survival, result.flag, copy, tail)
+            if survival < 1.0 and part.time.mean > 0:
+                self.early = True  # an execution may end before this step's time
+            mean, second = part.mean_spent, part.second_spent
+            # T' = T + 1{running} X, a step's outcome independent of the time so far
+            square += weighted(survival, second) + 2.0 * weighted(alive_time, mean)
+            spent += weighted(survival, mean)
+            alive_time = (alive_time + weighted(survival, mean)) * (1.0 - part.fail)
             result.time = result.time + part.time
             result.flag = part.flag
             result.exact = result.exact and part.exact
@@ -316,11 +442,17 @@ class _Walker:
             result.mm1 = part.mm1 if len(steps) == 1 else None
             survival *= 1.0 - part.fail
         result.fail = 1.0 - survival
+        if self.reports:
+            result.spent = spent
+            result.spent_square = square if math.isfinite(spent) else math.inf
         return result
 
     def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> _Part:
         if isinstance(step, WorkStep | DelayStep):
             moments = of_distribution(step.work if isinstance(step, WorkStep) else step.delay)
+            if isinstance(step, WorkStep) and self.slowdown != 1.0:
+                factor = self.slowdown
+                moments = Moments(moments.mean * factor, moments.variance * factor**2)
             self.own_mean += weighted(reach, moments.mean)
             self.own_variance += weighted(reach, moments.variance)
             if not self.contention_free:
@@ -328,6 +460,8 @@ class _Walker:
             return _Part(time=moments, flag=flag)
         if isinstance(step, CallStep):
             return self.call(step, reach, flag, copy, tail)
+        if isinstance(step, FailStep):
+            return _Part(fail=step.fail, flag=flag, spent=0.0, spent_square=0.0)
         if isinstance(step, PublishStep):
             spec = step.publish
             fixed = fixed_partition(self.scenario, spec.topic, spec.key)
@@ -357,6 +491,12 @@ class _Walker:
             flag=min(part.flag for _, part in options),
             exact=all(part.exact for _, part in options),
             utilization=max(part.utilization for _, part in options),
+            spent=math.fsum(weighted(p, part.mean_spent) for p, part in options)
+            if self.reports
+            else None,
+            spent_square=math.fsum(weighted(p, part.second_spent) for p, part in options)
+            if self.reports
+            else None,
         )
 
     def parallel(self, step: ParallelStep, reach: float, flag: int) -> _Part:
@@ -393,7 +533,18 @@ class _Walker:
             if seen is not None and response.finite:
                 open_wait = view.waiting.get(self.key.priority, ZERO).mean
                 response = Moments(max(response.mean - open_wait + seen, 0.0), response.variance)
-        time, fail, attempts = call_outcome(spec, response, summary.fail, view.loss)
+        loss = view.loss
+        outcome: CallOutcome | None = None
+        if self.reports:
+            refused = 1.0 - (1.0 - view.rejected) * (
+                1.0 - self.evaluator.failures.of(spec.service).unavailable
+            )
+            if refused > 0:
+                loss = 1.0 - (1.0 - refused) * (1.0 - view.loss)
+            outcome = resilient_outcome(spec, response, summary.fail, loss)
+            time, fail, attempts = outcome.time, outcome.fail, outcome.attempts
+        else:
+            time, fail, attempts = call_outcome(spec, response, summary.fail, view.loss)
         made = spec.probability
         self.calls[target] += reach * made * attempts
         self.call_times[target] += weighted(reach * made, time.mean)
@@ -408,6 +559,23 @@ class _Walker:
             self.iid = False
         plain = spec.timeout is None and (spec.retries == 0 or fail == 0.0)
         after = min(flag, summary.end_flag) if plain and view.loss == 0.0 else NOT_POISSON
+        exact = summary.exact and plain
+        spent: float | None = None
+        square: float | None = None
+        if outcome is not None:
+            exact = self.account(spec, target, summary, view, reach, outcome, loss)
+            exact = exact and summary.exact
+            if loss > 0:
+                self.irregular.add(target)
+                after = NOT_POISSON
+            spent = weighted(made, outcome.spent)
+            square = weighted(
+                made,
+                weighted(1.0 - outcome.fail, _square(time))
+                + weighted(outcome.fail, outcome.failed_time**2),
+            )
+        if spec.fallback is not None and outcome is not None:
+            return self.fallback(spec, reach, time, outcome, exact, view, unlimited)
         if made < 1.0:
             time = mixture([(made * (1.0 - fail), time), (1.0 - made, ZERO)])
         mm1 = None
@@ -417,7 +585,117 @@ class _Walker:
             time=time,
             fail=made * fail,
             flag=after,
-            exact=summary.exact and plain,
+            exact=exact,
             utilization=0.0 if unlimited else view.utilization,
             mm1=mm1,
+            spent=spent,
+            spent_square=square,
+        )
+
+    def account(
+        self,
+        spec: CallSpec,
+        target: OpKey,
+        summary: OperationSummary,
+        view: StationView,
+        reach: float,
+        outcome: CallOutcome,
+        loss: float,
+    ) -> bool:
+        """Record what failures do to a call (with failures reported): first attempts,
+        the calls table, feedback of retries into the callee, and whether the call's
+        failure probability is exact. Returns whether its time given success is exact."""
+        made = reach * spec.probability
+        self.first_calls[target] += made
+        callee_spec = self.scenario.services[spec.service]
+        modelled = spec.circuit_breaker is None and spec.bulkhead is None
+        independent = spec.timeout is None and loss == 0.0 and modelled
+        failure_exact = (
+            independent
+            and callee_spec.rate_limit is None
+            and callee_spec.queue_timeout is None
+            and summary.fail_exact
+        ) or (
+            spec.retries == 0
+            and spec.timeout is None
+            and modelled
+            and loss == view.loss
+            and view.exact
+            and callee_spec.rate_limit is None
+            and callee_spec.queue_timeout is None
+            and summary.fail_exact
+        )
+        if made > 0 and not failure_exact:
+            self.fail_exact = False
+        if spec.retries and outcome.attempt_fail > 0:
+            kind = 1 if independent else 2
+            self.feedback[target] = max(self.feedback.get(target, 0), kind)
+        # a failed attempt lasts like a successful one only when the callee's failures come
+        # at the end of its time (nothing refused or timed out); a failed call lasts like a
+        # successful one only if, besides, one attempt is made and no fallback runs
+        alike = loss == 0.0 and spec.timeout is None and not summary.early
+        differs = not alike or spec.retries > 0 or spec.fallback is not None
+        if made > 0 and outcome.attempt_fail > 0 and differs:
+            self.moments_exact = False
+            if outcome.fail > 0:
+                self.early = True  # (failed executions of the caller take another time)
+        if spec.retries and outcome.attempt_fail > 0 and not alike:
+            independent = False  # (failed attempts take another time than successful ones)
+        if spec.resilient:
+            tally = self.tallies.setdefault(target, CallTally())
+            tally.calls += made
+            tally.attempts += made * outcome.attempts
+            tally.failed += made * outcome.fail
+            if spec.fallback is not None:
+                tally.fallbacks += made * outcome.fail
+            tally.attempt_fail = outcome.attempt_fail
+            tally.exact = tally.exact and failure_exact
+            if spec.timeout is not None:
+                tally.notes.add("timeout: P(response > timeout) of a gamma fit")
+            if spec.circuit_breaker is not None:
+                tally.notes.add("circuit breaker not modelled (as if always closed)")
+            if spec.bulkhead is not None:
+                tally.notes.add("bulkhead not modelled")
+            if loss > 1e-9:
+                tally.notes.add("refusals (drops, rate limit, no replica up) approximated")
+            if spec.timeout is not None:
+                tally.timed_calls += made
+                tally.timed += made * (spec.retries + 1)
+                tally.timeout = min(tally.timeout or spec.timeout, spec.timeout)
+        return independent
+
+    def fallback(
+        self,
+        spec: CallSpec,
+        reach: float,
+        time: Moments,
+        outcome: CallOutcome,
+        exact: bool,
+        view: StationView,
+        unlimited: bool,
+    ) -> _Part:
+        """A call with a `fallback`: when it finally fails its fallback's steps run instead
+        (their own failures then fail the step)."""
+        made = spec.probability
+        failed = made * outcome.fail
+        steps = spec.fallback or []
+        backup = self.walk(steps, reach * failed, NOT_POISSON, False, False)
+        if failed > 0 and backup.time.mean > 0:
+            self.early = True
+            self.moments_exact = False
+        options = [
+            (made * (1.0 - outcome.fail), time),
+            (failed * (1.0 - backup.fail), Moments(outcome.failed_time) + backup.time),
+            (1.0 - made, ZERO),
+        ]
+        spent = weighted(made * (1.0 - outcome.fail), time.mean) + weighted(
+            failed, outcome.failed_time + backup.mean_spent
+        )
+        return _Part(
+            time=mixture(options) if any(w > 0 for w, _ in options) else ZERO,
+            fail=failed * backup.fail,
+            flag=NOT_POISSON,
+            exact=exact and (failed == 0 or backup.exact),
+            utilization=max(0.0 if unlimited else view.utilization, backup.utilization),
+            spent=spent,
         )

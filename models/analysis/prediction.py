@@ -10,25 +10,52 @@ Only means are predicted. A predicted time or length is ``{"mean": ...}``: None 
 the station has no steady state (see `stable`) or there is nothing to predict. Every flow,
 service and consumer group says which model produced it (`method`) and whether its means
 are exact for the simulator's semantics (`exact`). Rates are per second, times in seconds.
+
+A scenario with failures (`models.analysis.failures.reports_failures`) adds what the
+simulation's results add for it, as predicted rates and probabilities: a flow's
+`success_rate`, a service's `attempts`, `errors`, `rejected`, `unavailable` and
+`availability`, a group's `attempts`, `dead_lettered` and `lost`, the `calls` table and the
+`faults` list. These fields are absent otherwise (None here).
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from models.results import plain
 
 
-class _Document(BaseModel):
-    """A part of the prediction document."""
+def document_of(value: Any) -> Any:
+    """`value` as plain JSON data: prediction parts as their documents (`to_dict`)."""
+    if isinstance(value, _Document):
+        return value.to_dict()
+    if isinstance(value, dict):
+        return {key: document_of(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [document_of(item) for item in value]
+    return plain(value)
 
-    model_config = ConfigDict(extra="forbid")
+
+class _Document(BaseModel):
+    """A part of the prediction document.
+
+    Fields listed in `OPTIONAL` appear in the document only when set (not None)."""
+
+    model_config = ConfigDict(extra="forbid", validate_by_name=True, serialize_by_alias=True)
+
+    OPTIONAL: ClassVar[frozenset[str]] = frozenset()
 
     def to_dict(self) -> dict[str, Any]:
-        """The part as in the JSON document: its keys in order, non-finite numbers as null."""
-        document: dict[str, Any] = plain(self)
+        """The part as in the JSON document: its keys in order, non-finite numbers as null,
+        optional keys only when set."""
+        document: dict[str, Any] = {}
+        for name, info in type(self).model_fields.items():
+            value = getattr(self, name)
+            if value is None and name in self.OPTIONAL:
+                continue
+            document[info.alias or name] = document_of(value)
         return document
 
 
@@ -58,6 +85,8 @@ class Visits(_Document):
 class PredictedFlow(_Document):
     """One flow: rates, mean response and completion times, capacity and headroom."""
 
+    OPTIONAL = frozenset({"success_rate", "success_exact"})
+
     arrival_rate: float | None
     """Requests per second: the given rate (a rate profile's average over the measured
     period), or a closed flow's predicted throughput; None when no finite rate can be given."""
@@ -85,10 +114,19 @@ class PredictedFlow(_Document):
     """Whether both means are finite (every station on the way has a steady state)."""
     visits: Visits | None
     """None when the traffic equations have no finite solution (a message storm)."""
+    success_rate: float | None = None
+    """With failures: the probability that a request succeeds (as the simulation's
+    completed / (completed + dropped + failed)); fault windows weighted by their length."""
+    success_exact: bool | None = None
+    """With failures: whether `success_rate` is exact (independent failures only: `fail`
+    steps, retries without timeouts, no faults or rate limits on the way)."""
 
 
 class PredictedService(_Document):
-    """One service: offered load, utilization, loss, waiting and response times, lengths."""
+    """One service: offered load, utilization, loss, waiting and response times, lengths;
+    with failures, also its attempts and what fails there (rates per second)."""
+
+    OPTIONAL = frozenset({"attempts", "errors", "rejected", "unavailable", "availability"})
 
     arrival_rate: float | None
     """Requests offered per second (dropped ones included)."""
@@ -114,10 +152,26 @@ class PredictedService(_Document):
     """Whether the means are exact."""
     stable: bool
     """False when the service has no steady state (then its times and lengths are None)."""
+    attempts: float | None = None
+    """With failures: attempts per second, retries included (the traffic equations count
+    every attempt, so this is `arrival_rate`; the simulation reports a count)."""
+    errors: float | None = None
+    """With failures: operations per second that end with an error (a `fail` step, a failed
+    call, an `errors` fault)."""
+    rejected: float | None = None
+    """With failures: arrivals per second refused by the rate limit, offered x max(0,
+    1 - rate / offered)."""
+    unavailable: float | None = None
+    """With failures: arrivals per second that find no replica up."""
+    availability: float | None = None
+    """For a service with a fault: the fraction of the measured time with at least one
+    replica up (crashes: 1 - (1 - A)^replicas with A = mtbf / (mtbf + mttr) per replica)."""
 
 
 class PredictedGroup(_Document):
     """One consumer group of a topic: throughput, utilization, lag, waiting and sojourn."""
+
+    OPTIONAL = frozenset({"attempts", "dead_lettered", "lost"})
 
     throughput: float | None
     """Messages consumed per second."""
@@ -144,6 +198,14 @@ class PredictedGroup(_Document):
     """Whether the means are exact."""
     stable: bool
     """False when a consumer has no steady state (then the times and the lag are None)."""
+    attempts: float | None = None
+    """With failures: handler runs per second, retries included ((1 - p^m) / (1 - p) per
+    message for a handler failing with probability p and `max_attempts` m)."""
+    dead_lettered: float | None = None
+    """With failures: messages per second sent to the dead-letter topic (p^m of them)."""
+    lost: float | None = None
+    """With failures: messages per second whose last attempt failed, without a dead-letter
+    topic."""
 
 
 class PredictedTopic(_Document):
@@ -154,8 +216,60 @@ class PredictedTopic(_Document):
     groups: dict[str, PredictedGroup]
 
 
+class PredictedCall(_Document):
+    """One row of the `calls` table: a caller's (service's or flow's) resilient calls to
+    one operation (with a timeout, retries or a resilience pattern), per second."""
+
+    calls: float
+    """Call steps made per second (first attempts)."""
+    attempts: float
+    """Attempts per second, retries included: calls x (1 - q^(r+1)) / (1 - q)."""
+    retries: float
+    """attempts - calls."""
+    attempt_failure: float
+    """q: the probability that one attempt fails."""
+    success_rate: float
+    """The probability that a call succeeds, 1 - q^(r+1) (before any fallback)."""
+    fallbacks: float
+    """Fallbacks run per second (calls that finally failed, with a `fallback`)."""
+    method: str
+    exact: bool
+    """Whether q (and so the attempts and the success rate) is exact."""
+
+
+class PredictedFault(_Document):
+    """One fault of the scenario, and how the system rides it (fluid model): the backlog
+    (requests present at the target service plus the lag of its consumer groups, or the lag
+    of a topic's groups) and the time to drain it, as the simulation's `faults` list."""
+
+    OPTIONAL = frozenset({"windows", "failures"})
+
+    target: str
+    kind: str
+    at: float | None
+    """Start of the window (seconds from the start of the run); None for random crashes."""
+    for_: float | None = Field(alias="for")
+    windows: float | None = None
+    """Random crashes: the expected number of down windows in the measured period
+    (replicas x duration / (mtbf + mttr)); the figures below are per window."""
+    backlog_peak: float | None
+    """Steady-state backlog + what piles up in the window: lambda x T where the target
+    takes nothing (max(0, lambda - mu_window) x T where it takes less); None without a
+    steady state."""
+    recovery_time: float | None
+    """The time to drain what piled up, excess / (mu - lambda), the slowest consumer's for a
+    log topic; 0 when nothing piles up; None when it never drains (mu <= lambda)."""
+    failures: float | None = None
+    """Requests of the flows that fail because of the fault (a synchronous chain through
+    the target: lambda x T for an outage); per window for crashes."""
+    method: str
+    exact: bool
+
+
 class Bottleneck(_Document):
     """The resource that saturates first when every flow grows in proportion."""
+
+    OPTIONAL = frozenset({"topic", "partitions"})
 
     kind: Literal["service", "group", "partition"]
     """A service's worker pool, a queue topic's consumer group, or one consumer of a log
@@ -168,14 +282,6 @@ class Bottleneck(_Document):
     """The partitions of the saturating consumer (kind ``partition`` only)."""
     utilization: float
     """At the scenario's own rates."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """The bottleneck as in the JSON document: `topic` and `partitions` only if set."""
-        document = super().to_dict()
-        for key in ("topic", "partitions"):
-            if document[key] is None:
-                del document[key]
-        return document
 
 
 class Prediction(_Document):
@@ -194,16 +300,27 @@ class Prediction(_Document):
     warnings: list[str]
     """Unstable stations, approximations worth knowing, a fixed point that did not
     converge."""
+    calls: dict[str, PredictedCall] | None = None
+    """With failures: resilient calls by ``CALLER->SERVICE.OPERATION`` (as the simulation's
+    `calls` table)."""
+    faults: list[PredictedFault] | None = None
+    """With faults: one entry per fault, in the scenario's order."""
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON document: keys in the documented order, non-finite numbers as null."""
-        return {
+        """The JSON document: keys in the documented order, non-finite numbers as null
+        (`calls` and `faults` only when present, before `warnings`)."""
+        document = {
             "scenario": self.scenario,
             "variant": self.variant,
             "method": self.method,
             "bottleneck": None if self.bottleneck is None else self.bottleneck.to_dict(),
-            "flows": plain(self.flows),
-            "services": plain(self.services),
-            "topics": plain(self.topics),
-            "warnings": list(self.warnings),
+            "flows": document_of(self.flows),
+            "services": document_of(self.services),
+            "topics": document_of(self.topics),
         }
+        if self.calls is not None:
+            document["calls"] = document_of(self.calls)
+        if self.faults is not None:
+            document["faults"] = document_of(self.faults)
+        document["warnings"] = list(self.warnings)
+        return document

@@ -22,6 +22,11 @@ times at one station make a mixture (its mean and SCV). A station whose offered 
 its number of servers has no steady state (unless its waiting room is finite): it is
 reported unstable, with infinite waiting; one whose service time has infinite variance is
 stable with an infinite mean wait.
+
+Retries feed attempts back to a station: when they repeat the callee's own failures
+(independent of its queue), the network stays product-form (BCMP), so the exponential FIFO
+formulas (M/M/1, M/M/c) remain exact at the total attempt rate; every other formula, and
+other retries (after timeouts, drops, rejections), are then approximations.
 """
 
 from __future__ import annotations
@@ -87,6 +92,11 @@ class StationLoad:
     """Most requests that can ever be present (bounded callers); None = unbounded."""
     closed: bool = False
     """True when every request comes (synchronously) from closed flows' clients."""
+    feedback: int = 0
+    """Attempts that come back after a failure (retries): 0 none; 1 the callee's own
+    failures, independent of its queue, retried at once or after a delay — a product-form
+    (Jackson/BCMP) feedback, under which the exponential FIFO formulas stay exact; 2 other
+    retries (after timeouts, drops, rejections): no formula is exact."""
 
 
 @dataclass(frozen=True)
@@ -219,7 +229,7 @@ def _without_queue(load: StationLoad, mix: _Mix) -> StationSolution:
         loss=0.0,
         p_wait=0.0,
         waiting={c.priority: ZERO for c in load.classes},
-        departure_flag=load.input_flag if mix.iid else NOT_POISSON,
+        departure_flag=load.input_flag if mix.iid and not load.feedback else NOT_POISSON,
     )
 
 
@@ -264,22 +274,23 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
     assert load.servers is not None
     servers, rate, holding, phases = load.servers, mix.rate, mix.holding, load.erlang_phases
     prediction: StationPrediction
+    product_form = load.feedback == 0 or (load.feedback == 1 and bool(mix.exponential))
     if servers == 1 and mix.poisson:
         prediction = mg1(rate, holding.mean, 1.0 if mix.exponential else holding.scv)
         method = "M/M/1" if mix.exponential else prediction.method
-        exact = mix.iid
+        exact = mix.iid and product_form
     elif servers == 1 and phases is not None and mix.exponential and load.input_flag >= COPY:
         prediction = gi_m1_erlang_arrivals(rate, 1.0 / holding.mean, phases)
-        method, exact = prediction.method, True
+        method, exact = prediction.method, load.feedback == 0
     elif mix.poisson and mix.exponential:
         prediction = mmc(rate, 1.0 / holding.mean, servers)
-        method, exact = prediction.method, True
+        method, exact = prediction.method, product_form
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
         prediction = gg_c_allen_cunneen(rate, holding.mean, servers, arrival_scv, holding.scv)
         method, exact = prediction.method, False
     exact = exact and mix.holding_exact and not load.note
-    fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)")
+    fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
     return StationSolution(
         method=_noted(method, load),
         exact=exact,
@@ -342,6 +353,8 @@ def _finite(load: StationLoad, mix: _Mix) -> StationSolution:
     if reacquiring:
         notes.append("reacquisitions counted as arrivals (approximation)")
         exact = False
+    if load.feedback:
+        exact = False
     exact = exact and mix.holding_exact and not load.note
     throughput = mix.rate * (1.0 - loss)
     return StationSolution(
@@ -376,6 +389,7 @@ def _priority(load: StationLoad, mix: _Mix) -> StationSolution:
     else:
         result = mmc_priority_nonpreemptive(rates, 1.0 / mix.holding.mean, load.servers)
         exact = mix.poisson and mix.exponential is not None
+    exact = exact and not load.feedback
     method = result.method
     if not exact:
         method += " (approximation)"

@@ -11,6 +11,11 @@ equations are v = e_flow + A^T v, solved as (I - A^T) v = e_flow — one right-h
 flow. Cycles through topics (feedback) are fine as long as the spectral radius of A is
 below 1; otherwise messages multiply without end (a *message storm*).
 
+A consumer group whose handler fails with probability p and whose subscriber allows
+`max_attempts` m runs it E[attempts] = (1 - p^m) / (1 - p) times per message (the same
+truncated geometric series as call retries); the p^m messages whose last attempt failed go
+to its `dead_letter` topic, if any (an edge of weight p^m from the topic to that topic).
+
 Partitions: messages of the topic's default rule spread evenly (random, round robin) or by
 key popularity (Zipf weights 1/(k+1)^skew, key k to partition k mod partitions); a fixed
 key on a publish step sends all its messages to one partition.
@@ -18,9 +23,11 @@ key on a publish step sends all its messages to one partition.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 
@@ -29,6 +36,7 @@ from models.analysis.operations import OperationSummary
 from models.schema import Topic
 
 STORM_RADIUS = 1.0 - 1e-9
+_K = TypeVar("_K")
 
 
 class MessageStormError(ValueError):
@@ -78,11 +86,20 @@ def solve_traffic(
             direct[row, index[target]] += count * share
         for (topic, _), count in summary.publishes.items():
             direct[row, index[(topic, key.priority)]] += count * share
+    dead_letters: list[tuple[str, int, str, float]] = []
     for topic, priority in topic_nodes:
-        for group in topics[topic].subscribers:
+        for group, subscriber in topics[topic].subscribers.items():
             handler = OpKey("handler", topic, group, priority)
             if handler in index:
-                direct[index[(topic, priority)], index[handler]] = 1.0
+                retried = subscriber.max_attempts > 1 or subscriber.dead_letter is not None
+                fail = summaries[handler].fail if retried else 0.0
+                runs = message_attempts(fail, subscriber.max_attempts) if retried else 1.0
+                direct[index[(topic, priority)], index[handler]] = runs
+                last_failed = fail**subscriber.max_attempts if fail > 0 else 0.0
+                dead = subscriber.dead_letter
+                if dead is not None and last_failed > 0 and (dead, priority) in index:
+                    direct[index[(topic, priority)], index[(dead, priority)]] += last_failed
+                    dead_letters.append((topic, priority, dead, last_failed))
     if size and float(np.max(np.abs(np.linalg.eigvals(direct)))) >= STORM_RADIUS:
         raise MessageStormError(
             "messages feed back through topics without dying out (every message leads to "
@@ -114,7 +131,24 @@ def solve_traffic(
             topic_rates[topic] += rate
             by_partition = partition_rates[topic]
             by_partition[partition] = by_partition.get(partition, 0.0) + rate
+    for topic, priority, dead, share in dead_letters:
+        rate = share * math.fsum(
+            flow_rates.get(flow.name, 0.0) * float(solution[index[(topic, priority)], column])
+            for column, flow in enumerate(flows)
+        )
+        topic_rates[dead] += rate
+        partition_rates[dead][None] = partition_rates[dead].get(None, 0.0) + rate
     return Traffic(visits, topic_visits, dict(rates), topic_rates, partition_rates)
+
+
+def message_attempts(fail: float, max_attempts: int) -> float:
+    """Handler runs per message: (1 - p^m) / (1 - p) = sum_{k<m} p^k for a handler failing
+    with probability p and at most m attempts.
+
+    >>> round(message_attempts(0.5, 3), 12)   # 1 + 1/2 + 1/4
+    1.75
+    """
+    return math.fsum(fail**k for k in range(max_attempts))
 
 
 def default_partition_shares(topic: Topic) -> np.ndarray:
@@ -149,3 +183,30 @@ def partition_shares(topic: Topic, by_partition: Mapping[int | None, float]) -> 
         if partition is not None:
             shares[partition % partitions] += rate
     return np.asarray(shares / total, dtype=float)
+
+
+def mix_traffic(parts: Sequence[tuple[float, Traffic]]) -> Traffic:
+    """The time average of the traffic of several periods (weights summing to 1): visits
+    and rates are averaged, each period weighted by its share of the time."""
+
+    def average(maps: Sequence[tuple[float, Mapping[_K, float]]]) -> dict[_K, float]:
+        total: dict[_K, float] = {}
+        for weight, values in maps:
+            for key, value in values.items():
+                total[key] = total.get(key, 0.0) + weight * value
+        return total
+
+    first = parts[0][1]
+    return Traffic(
+        visits={f: average([(w, t.visits.get(f, {})) for w, t in parts]) for f in first.visits},
+        topic_visits={
+            f: average([(w, t.topic_visits.get(f, {})) for w, t in parts])
+            for f in first.topic_visits
+        },
+        rates=average([(w, t.rates) for w, t in parts]),
+        topic_rates=average([(w, t.topic_rates) for w, t in parts]),
+        partition_rates={
+            topic: average([(w, t.partition_rates.get(topic, {})) for w, t in parts])
+            for topic in first.partition_rates
+        },
+    )

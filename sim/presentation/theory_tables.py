@@ -58,11 +58,13 @@ COMPARED = (
         "ms",
         ("exact", "completion_exact"),
     ),
+    Compared("flow", "success rate", "success_rate", exactness=("success_exact",)),
     Compared("service", "utilization", "utilization"),
     Compared("service", "waiting mean", "waiting_time.mean", MILLISECONDS, "ms"),
     Compared("service", "response mean", "response_time.mean", MILLISECONDS, "ms"),
     Compared("service", "in system", "in_system.mean"),
     Compared("service", "loss probability", "loss_probability"),
+    Compared("service", "availability", "availability"),
     Compared("group", "lag mean", "lag.mean"),
     Compared("group", "sojourn mean", "sojourn_time.mean", MILLISECONDS, "ms"),
 )

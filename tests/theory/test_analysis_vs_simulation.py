@@ -29,7 +29,8 @@ pytestmark = pytest.mark.theory
 
 REPLICATIONS = 20
 POWER = 0.08
-"""Largest half-width allowed, relative to the prediction (the check's power)."""
+"""Largest expected half-width allowed, relative to the prediction (the check's power; tested
+at alpha, see `power_limit` in tests/theory/conftest.py)."""
 
 
 def document(name: str, duration: float, **parts: Any) -> dict[str, Any]:

@@ -1,0 +1,183 @@
+"""`models.analyze` against `sim.simulate` for failures: retry amplification, `fail` steps,
+rate limits, crashes and message retries, where the closed forms are exact.
+
+- retries of independent failures: E[attempts] = (1 - p^(r+1)) / (1 - p), success
+  1 - p^(r+1), and an M/M/1 callee seeing every attempt (immediate feedback of independent
+  failures is a product-form, Jackson feedback: its means are exact);
+- an early `fail` step: the holding time is a mixture (0 or the work), M/G/1 exact;
+- a token bucket of 1 under Poisson arrivals admits lambda R / (lambda + R) (renewal);
+- crashes: a replica is up mtbf / (mtbf + mttr) of the time (alternating renewal);
+- message retries: (1 - p^m) / (1 - p) handler runs per message, p^m dead letters.
+
+Tolerance: the rule of tests/theory/conftest.py (`agrees`): n = 20 independent replications,
+|mean - prediction| <= t_{1 - alpha/2, 19} SE = 4.90 SE (alpha = 1e-4 per check), with the
+power bound `POWER` on the expected half-width (8% of the prediction, as in
+test_analysis_vs_simulation.py). Seeds: the `seed` fixture (a function of the test's name,
+plus ARCHSIM_TEST_SEED_SHIFT); none is chosen to pass. Warm-up: many relaxation times of
+the slowest station (or of the crash cycle).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import pytest
+
+from models import Prediction, analyze, load_scenario
+from sim import simulate
+
+pytestmark = pytest.mark.theory
+
+REPLICATIONS = 20
+POWER = 0.08
+"""Largest expected half-width allowed, relative to the prediction."""
+
+
+def lookup(tree: Any, path: tuple[str, ...]) -> Any:
+    """The value at `path` of a prediction (a Mapping at each level, or attributes)."""
+    for key in path:
+        tree = tree[key] if isinstance(tree, Mapping) else getattr(tree, key)
+    return tree
+
+
+@pytest.fixture
+def compare(agrees, stat, seed) -> Callable[..., tuple[Prediction, list[Any]]]:
+    """`compare(spec, checks)`: analyze and simulate `spec` (20 replications, the test's
+    `seed`); every statistic at a path of `checks` must agree with the prediction at the
+    same path. Returns the prediction and the replications (for checks of other shapes)."""
+
+    def run(spec: dict[str, Any], checks: list[tuple[str, ...]]) -> tuple[Prediction, list[Any]]:
+        scenario = load_scenario(spec)
+        predicted = analyze(scenario)
+        replications = simulate(scenario, replications=REPLICATIONS, seed=seed).replications
+        for path in checks:
+            agrees(
+                stat(replications, *path),
+                lookup(predicted, path),
+                f"{scenario.name}: {'.'.join(path)}",
+                max_relative_half_width=POWER,
+            )
+        return predicted, replications
+
+    return run
+
+
+def work(mean: float) -> dict[str, Any]:
+    return {"work": {"exponential": mean}}
+
+
+def test_retries_of_independent_failures(compare) -> None:
+    """p = 0.2, r = 2 at an M/M/1 of 10 ms under 50/s: 1.24 attempts (62/s at the server),
+    success 0.992, the client's response (1 + E[k | success]) / (mu - 62)."""
+    spec = {
+        "name": "retries",
+        "simulation": {"duration": 400, "warmup": 20},
+        "services": {"server": {"operations": {"op": [work(0.01), {"fail": 0.2}]}}},
+        "workload": {
+            "f": {
+                "steps": [{"call": {"service": "server", "retries": 2}}],
+                "arrivals": {"poisson": 50},
+            }
+        },
+    }
+    predicted, _ = compare(
+        spec,
+        [
+            ("flows", "f", "success_rate"),
+            ("flows", "f", "response_time", "mean"),
+            ("services", "server", "arrival_rate"),
+            ("services", "server", "waiting_time", "mean"),
+            ("services", "server", "response_time", "mean"),
+        ],
+    )
+    assert predicted.flows["f"].exact and predicted.flows["f"].success_exact
+    assert predicted.services["server"].method == "M/M/1" and predicted.services["server"].exact
+
+
+def test_an_early_fail_step_at_an_m_g_1(compare) -> None:
+    """fail 0.5 before Exp(10 ms): holding 0 or Exp(10 ms), E[S] = 5 ms, SCV 3: M/G/1."""
+    spec = {
+        "name": "early-fail",
+        "simulation": {"duration": 400, "warmup": 20},
+        "services": {"server": {"operations": {"op": [{"fail": 0.5}, work(0.01)]}}},
+        "workload": {"f": {"entry": "server", "arrivals": {"poisson": 50}}},
+    }
+    predicted, _ = compare(
+        spec,
+        [
+            ("flows", "f", "success_rate"),
+            ("flows", "f", "response_time", "mean"),
+            ("services", "server", "waiting_time", "mean"),
+            ("services", "server", "response_time", "mean"),
+        ],
+    )
+    assert predicted.services["server"].exact and predicted.flows["f"].exact
+
+
+def test_a_token_bucket_of_one_admits_lambda_r_over_lambda_plus_r(compare) -> None:
+    """80/s offered to a limit of 50/s with a bucket of 1: 80 x 50 / 130 = 30.8/s admitted."""
+    spec = {
+        "name": "bucket",
+        "simulation": {"duration": 200, "warmup": 5},
+        "services": {
+            "server": {
+                "workers": "unlimited",
+                "rate_limit": {"rate": 50, "burst": 1},
+                "operations": {"op": [work(0.01)]},
+            }
+        },
+        "workload": {"f": {"entry": "server", "arrivals": {"poisson": 80}}},
+    }
+    predicted, _ = compare(spec, [("flows", "f", "throughput"), ("flows", "f", "success_rate")])
+    assert predicted.flows["f"].throughput == pytest.approx(80 * 50 / 130, rel=1e-9)
+
+
+def test_crash_availability_is_mtbf_over_mtbf_plus_mttr(compare) -> None:
+    """One replica up Exp(9 s), down Exp(1 s): up 0.9 of the time (about 60 cycles a run);
+    arrivals (Poisson: they see time averages) find it up 0.9 of the time."""
+    spec = {
+        "name": "crash",
+        "simulation": {"duration": 600, "warmup": 20},
+        "services": {"server": {"workers": "unlimited", "operations": {"op": [work(0.001)]}}},
+        "workload": {"f": {"entry": "server", "arrivals": {"poisson": 20}}},
+        "faults": [{"service": "server", "kind": "crash", "mtbf": 9, "mttr": 1}],
+    }
+    predicted, _ = compare(
+        spec, [("services", "server", "availability"), ("flows", "f", "success_rate")]
+    )
+    assert predicted.flows["f"].success_rate == pytest.approx(0.9, rel=1e-9)
+
+
+def test_message_retries_and_dead_letters(compare, agrees) -> None:
+    """A handler failing half the time with 3 attempts: 1.75 runs and 0.125 dead letters per
+    message, the dead-letter topic's group consuming them."""
+    duration = 300
+    spec = {
+        "name": "message-retries",
+        "simulation": {"duration": duration, "warmup": 5},
+        "services": {
+            "api": {"workers": "unlimited", "operations": {"op": [{"publish": "t"}]}},
+            "worker": {"operations": {"op": [work(0.005), {"fail": 0.5}]}},
+            "dlq": {"operations": {"op": [work(0.001)]}},
+        },
+        "topics": {
+            "t": {
+                "type": "queue",
+                "subscribers": {
+                    "worker": {"concurrency": 4, "max_attempts": 3, "dead_letter": "dead"}
+                },
+            },
+            "dead": {"type": "queue", "subscribers": {"dlq": "op"}},
+        },
+        "workload": {"f": {"entry": "api", "arrivals": {"poisson": 40}}},
+    }
+    predicted, replications = compare(spec, [("topics", "t", "groups", "worker", "throughput")])
+    group = predicted.topics["t"].groups["worker"]
+    assert group.attempts is not None and group.dead_lettered is not None
+    runs = [r.topics["t"].groups["worker"].attempts / duration for r in replications]
+    dead = [r.topics["t"].groups["worker"].dead_lettered / duration for r in replications]
+    agrees(runs, group.attempts, "message retries: handler runs/s", max_relative_half_width=POWER)
+    agrees(
+        dead, group.dead_lettered, "message retries: dead letters/s", max_relative_half_width=POWER
+    )
