@@ -4,7 +4,8 @@ The same scenario the simulator runs is read as a queueing network with the simu
 semantics (see docs/analysis.md for every formula, its assumptions and its source):
 
 1. traffic equations on the operation graph give every operation's and topic's rate
-   (`traffic`), from per-operation summaries (`operations`);
+   (`traffic`), from per-operation summaries (`summary`) walked step by step
+   (`operations`, with what a call's failures do in `operation_failures`);
 2. every station — a service's worker pool(s), a queue topic's consumers, each consumer of a
    log topic — is solved by the formula that fits it (`stations`);
 3. synchronous calls that hold the caller's worker make the holding time depend on the
@@ -14,7 +15,9 @@ semantics (see docs/analysis.md for every formula, its assumptions and its sourc
 5. closed flows by exact MVA when product-form (Schweitzer's approximation for large
    populations), else a closed-loop fixed point (`closed`);
 6. the bottleneck and each flow's maximum throughput (`capacity`);
-7. the result as typed values (`prediction`), built from the solution by `report`;
+7. the result as typed values (`prediction`), built from the solution by `report_stations`
+   (services, consumer groups), `report_flows` (flows, the bottleneck) and `report_failures`
+   (the calls table, warnings);
 8. with failures (`failures`): retries, fallbacks, error and unavailability probabilities
    and rate limits enter the operations and the traffic equations, crashes the capacity,
    and fault windows are predicted apart by a fluid model (`outages`).
@@ -46,7 +49,6 @@ from models.analysis.flows import completion_times
 from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
-from models.analysis.operations import NOT_POISSON, POISSON
 from models.analysis.outages import fault_report
 from models.analysis.prediction import (
     Bottleneck,
@@ -61,15 +63,10 @@ from models.analysis.prediction import (
     Prediction,
     Visits,
 )
-from models.analysis.report import (
-    FlowInfo,
-    bottleneck_report,
-    calls_report,
-    failure_warnings,
-    flow_report,
-    group_report,
-    service_report,
-)
+from models.analysis.report_failures import calls_report, failure_warnings
+from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
+from models.analysis.report_stations import group_report, service_report
+from models.analysis.summary import NOT_POISSON, POISSON
 from models.analysis.traffic import MessageStormError
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.distributions import Exponential

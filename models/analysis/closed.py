@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from models.analysis.graph import StationId, flow_key, service_keys, steps_of, workers_of
 from models.analysis.moments import waiting_moments
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
-from models.analysis.operations import NOT_POISSON, StationView
+from models.analysis.summary import NOT_POISSON, StationView
 from models.references import walk_steps
 from models.schema import CallStep, ParallelStep, Scenario
 from models.theory import MVAResult, mva_exact, mva_schweitzer

@@ -37,8 +37,8 @@ import numpy as np
 from models.analysis.graph import OpKey, StationId, service_keys
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
-from models.analysis.operations import OperationSummary
 from models.analysis.stations import StationSolution
+from models.analysis.summary import OperationSummary
 from models.schema import Scenario
 from models.theory.convolution import log_convolve, station_log_weights
 

@@ -28,8 +28,8 @@ from models.analysis.graph import (
     workers_of,
 )
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
-from models.analysis.operations import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.stations import ClassLoad, StationLoad, StationSolution, solve_station
+from models.analysis.summary import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.schema import Scenario
 

@@ -73,6 +73,17 @@ def weighted(probability: float, value: float) -> float:
     return 0.0 if probability == 0 else probability * value
 
 
+def second_moment(moments: Moments) -> float:
+    """E[X²] = Var X + (E X)² (infinite without steady state).
+
+    >>> second_moment(Moments(2.0, 1.0))
+    5.0
+    """
+    if not moments.finite:
+        return math.inf
+    return moments.variance + moments.mean**2
+
+
 def mixture(parts: Iterable[tuple[float, Moments]]) -> Moments:
     """The time that is `moments_i` with probability `weight_i` (weights summing to 1).
 

@@ -49,14 +49,9 @@ from models.analysis.graph import (
 from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
-from models.analysis.operations import (
-    NOT_POISSON,
-    POISSON,
-    Evaluator,
-    OperationSummary,
-    StationView,
-)
+from models.analysis.operations import Evaluator
 from models.analysis.stations import solve_station
+from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
 from models.schema import Scenario
 

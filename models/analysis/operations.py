@@ -14,15 +14,13 @@ With failures reported (`models.analysis.failures`), an operation of a service w
 `errors` fault fails with that fault's time-averaged probability as well, a call is refused
 at once when the callee finds no replica up or its rate limit rejects it, retries wait for
 the backoff, and the worker's mean holding time counts every outcome (an execution that
-fails early holds it for less); without them everything is as it has always been.
+fails early holds it for less); without them everything is as it has always been. The
+accounting of each call's failures and the `fallback` steps are in
+`models.analysis.operation_failures` (the walker's base).
 
 Besides the numbers, each emission (call or publish) carries a *Poisson flag*, used to
-decide where a formula is exact: 2 = the stream is Poisson and independent of other
-streams; 1 = Poisson, but a copy of another stream (a fork or a topic fan-out); 0 = not
-Poisson. A Poisson stream stays Poisson through i.i.d. delays on a contention-free server
-(displacement theorem), through exact M/M/c and M/G/inf stations (Burke's theorem, for
-departures), and through random splitting; it does not survive a queueing server's start of
-service, finite waiting rooms, timeouts, joins or batches.
+decide where a formula is exact (see `models.analysis.summary`, which holds the summary the
+walk yields and the station views it reads).
 """
 
 from __future__ import annotations
@@ -30,7 +28,6 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
 
 from models.analysis.calls import CallOutcome, call_outcome, resilient_outcome
 from models.analysis.failures import NONE, FailureInputs
@@ -49,12 +46,22 @@ from models.analysis.moments import (
     Moments,
     mixture,
     of_distribution,
+    second_moment,
     weighted,
+)
+from models.analysis.operation_failures import FailureWalker
+from models.analysis.summary import (
+    COPY,
+    NOT_POISSON,
+    POISSON,
+    OperationSummary,
+    Part,
+    StationView,
+    Target,
 )
 from models.distributions import Exponential
 from models.schema import (
     BranchStep,
-    CallSpec,
     CallStep,
     DelayStep,
     FailStep,
@@ -64,130 +71,6 @@ from models.schema import (
     Step,
     WorkStep,
 )
-
-POISSON, COPY, NOT_POISSON = 2, 1, 0
-Target = OpKey | str
-"""Where an emission goes: a called operation, or a topic (by name)."""
-
-
-@dataclass(frozen=True)
-class StationView:
-    """What an operation needs to know about a station (from the previous iteration)."""
-
-    waiting: Mapping[int, Moments] = field(default_factory=dict)
-    """Waiting time per priority class for one acquisition of a worker (missing: none)."""
-    loss: float = 0.0
-    """Probability that a fresh arrival is dropped (full waiting room)."""
-    exact: bool = True
-    """Whether the waiting-time mean is exact."""
-    method: str = ""
-    """The station's model, e.g. ``"M/M/c (Erlang C)"``."""
-    input_flag: int = POISSON
-    """Poisson flag of the station's arrivals."""
-    departure_flag: int = POISSON
-    """Poisson flag of its departures (exact M/M/c and M/G/inf stations only)."""
-    utilization: float = 0.0
-    """Busy fraction of its servers."""
-    arrival_rate: float = 0.0
-    """Arrival rate at one server pool (one replica unless pooled)."""
-    mm1: bool = False
-    """True for an exact M/M/1 station (FIFO, Poisson arrivals, exponential service)."""
-    callee_waiting: Mapping[StationId, float] = field(default_factory=dict)
-    """For a thread pool solved with its callees (`models.analysis.layers`): the waiting
-    per call its requests see at each callee, instead of the callee's open-model wait."""
-    rejected: float = 0.0
-    """Probability that an arrival is rejected by the service's rate limit."""
-
-
-@dataclass
-class CallTally:
-    """One caller's resilient calls to one operation, per execution of the caller."""
-
-    calls: float = 0.0
-    """Call steps made (first attempts)."""
-    attempts: float = 0.0
-    """Attempts, retries included."""
-    failed: float = 0.0
-    """Calls that finally failed (their fallback, if any, ran)."""
-    fallbacks: float = 0.0
-    """Fallbacks run."""
-    attempt_fail: float = 0.0
-    """Probability that one attempt fails (the last call step seen)."""
-    exact: bool = True
-    notes: set[str] = field(default_factory=set)
-    """What is approximated or left out (timeouts, circuit breakers, bulkheads)."""
-    timed_calls: float = 0.0
-    """Of `calls`, those with a timeout."""
-    timed: float = 0.0
-    """Of `calls`, those with a timeout, weighted by their attempts when every attempt
-    times out (r + 1): what the callee would see if its backlog made every attempt late."""
-    timeout: float | None = None
-    """The shortest timeout of these calls."""
-
-
-@dataclass
-class OperationSummary:
-    """Everything the traffic equations and the stations need to know about one node."""
-
-    key: OpKey
-    calls: dict[OpKey, float]
-    """Expected call attempts per execution, per called operation (retries included)."""
-    publishes: dict[tuple[str, int | None], float]
-    """Expected messages per execution, per (topic, fixed partition or None)."""
-    publish_events: dict[str, float]
-    """Expected publish steps taken per execution, per topic (messages / events = batch)."""
-    flags: dict[Target, int]
-    """Poisson flag of each emission target."""
-    fail: float
-    """Probability that the operation fails (a call dropped or timed out, after retries)."""
-    acquisitions: float
-    """Worker acquisitions per execution (1, plus reacquisitions after non-blocking calls)."""
-    own: Moments
-    """Time on the operation's own `work` and `delay` steps per execution (no calls)."""
-    holding: Moments
-    """Worker holding time per execution (blocking: including calls; else own steps only)."""
-    execution: Moments
-    """From the start of service to the end, given success (reacquisition waits included)."""
-    response: Moments
-    """From arrival at the station (or start, for a client or handler) to the end."""
-    exact: bool
-    """Whether the mean `response` is exact."""
-    holding_exact: bool
-    """Whether the mean `holding` is exact."""
-    iid: bool
-    """Whether holding times are i.i.d. and independent of the queue (M/G/1 exactness)."""
-    exponential_mean: float | None
-    """The mean, when the whole holding time is one exponential `work` or `delay` step."""
-    end_flag: int
-    """Poisson flag of the stream of this operation's ends (its departures)."""
-    marginal: dict[Target, int]
-    """Emissions with flag 1 per target (two copies of one stream merging are not Poisson)."""
-    concurrency: dict[Target, int]
-    """Most emissions to each target one execution can have in progress at once (parallel
-    branches; 1 for sequential steps)."""
-    call_times: dict[OpKey, float]
-    """Expected time per execution spent waiting for each called operation."""
-    irregular: set[OpKey]
-    """Called operations reached by calls with a timeout or retries."""
-    methods: set[str]
-    """Models used along the way (stations called, fork-joins)."""
-    spent: float = 0.0
-    """Mean time from arrival to the end over every outcome (an execution that fails early
-    takes less): the mean response time of every admitted execution."""
-    fail_exact: bool = True
-    """Whether `fail` is exact (independent failures only on the way: `fail` steps, drops
-    at exact stations without retries)."""
-    feedback: dict[OpKey, int] = field(default_factory=dict)
-    """Called operations that get attempts again after a failure: 1 when the failures are
-    the callee's own (independent of its queue, a product-form feedback), 2 otherwise
-    (timeouts, drops, rejections: not product-form)."""
-    tallies: dict[OpKey, CallTally] = field(default_factory=dict)
-    """Resilient calls (timeout, retries or a pattern) per called operation."""
-    first_calls: dict[OpKey, float] = field(default_factory=dict)
-    """Call steps made per execution, per called operation (first attempts only)."""
-    early: bool = False
-    """Whether an execution may end (fail) before some of its time: failed executions then
-    take less than successful ones."""
 
 
 def single_exponential(steps: Sequence[Step]) -> float | None:
@@ -223,41 +106,6 @@ def _timeless(step: Step) -> bool:
     return False
 
 
-@dataclass
-class _Part:
-    """The result of walking a list of steps."""
-
-    time: Moments = ZERO
-    fail: float = 0.0
-    flag: int = POISSON
-    exact: bool = True
-    utilization: float = 0.0
-    mm1: tuple[float, float] | None = None
-    spent: float | None = None
-    """Mean time over every outcome (None: the same as `time.mean`)."""
-    spent_square: float | None = None
-    """Second moment of the time over every outcome (None: that of `time`)."""
-
-    @property
-    def mean_spent(self) -> float:
-        """Mean time over every outcome, failures included."""
-        return self.time.mean if self.spent is None else self.spent
-
-    @property
-    def second_spent(self) -> float:
-        """E[time²] over every outcome, failures included."""
-        if self.spent_square is not None:
-            return self.spent_square
-        return _square(self.time)
-
-
-def _square(moments: Moments) -> float:
-    """E[X²] = Var X + (E X)² (infinite without steady state)."""
-    if not moments.finite:
-        return math.inf
-    return moments.variance + moments.mean**2
-
-
 class Evaluator:
     """Summaries of every node, given the station views of the previous iteration."""
 
@@ -289,12 +137,12 @@ class Evaluator:
         return known
 
 
-class _Walker:
+class _Walker(FailureWalker):
     """Walks the steps of one node, accumulating its summary."""
 
     def __init__(self, evaluator: Evaluator, key: OpKey) -> None:
+        super().__init__(evaluator.scenario)
         self.evaluator = evaluator
-        self.scenario = evaluator.scenario
         self.key = key
         self.steps = steps_of(self.scenario, key)
         self.station = station_of(key)
@@ -309,12 +157,6 @@ class _Walker:
         self.call_times: dict[OpKey, float] = defaultdict(float)
         self.irregular: set[OpKey] = set()
         self.reports = evaluator.failures.reports
-        self.fail_exact = True
-        self.early = False
-        self.moments_exact = True
-        self.feedback: dict[OpKey, int] = {}
-        self.tallies: dict[OpKey, CallTally] = {}
-        self.first_calls: dict[OpKey, float] = defaultdict(float)
         self.width = 1
         self.own_mean = 0.0
         self.own_variance = 0.0
@@ -418,9 +260,9 @@ class _Walker:
 
     # ------------------------------------------------------------------ steps
 
-    def walk(self, steps: Sequence[Step], reach: float, flag: int, copy: bool, root: bool) -> _Part:
+    def walk(self, steps: Sequence[Step], reach: float, flag: int, copy: bool, root: bool) -> Part:
         """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`."""
-        result = _Part(flag=flag)
+        result = Part(flag=flag)
         survival = 1.0
         spent = 0.0
         square = 0.0  # E[T²] over every outcome
@@ -447,7 +289,7 @@ class _Walker:
             result.spent_square = square if math.isfinite(spent) else math.inf
         return result
 
-    def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> _Part:
+    def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         if isinstance(step, WorkStep | DelayStep):
             moments = of_distribution(step.work if isinstance(step, WorkStep) else step.delay)
             if isinstance(step, WorkStep) and self.slowdown != 1.0:
@@ -457,25 +299,25 @@ class _Walker:
             self.own_variance += weighted(reach, moments.variance)
             if not self.contention_free:
                 flag = self.departure_flag
-            return _Part(time=moments, flag=flag)
+            return Part(time=moments, flag=flag)
         if isinstance(step, CallStep):
             return self.call(step, reach, flag, copy, tail)
         if isinstance(step, FailStep):
-            return _Part(fail=step.fail, flag=flag, spent=0.0, spent_square=0.0)
+            return Part(fail=step.fail, flag=flag, spent=0.0, spent_square=0.0)
         if isinstance(step, PublishStep):
             spec = step.publish
             fixed = fixed_partition(self.scenario, spec.topic, spec.key)
             self.publishes[(spec.topic, fixed)] += reach * spec.probability * spec.count
             self.publish_events[spec.topic] += reach * spec.probability
             self.emit(spec.topic, flag if spec.count == 1 else NOT_POISSON, copy)
-            return _Part(flag=flag)
+            return Part(flag=flag)
         if isinstance(step, BranchStep):
             return self.branch(step, reach, flag, copy)
         if isinstance(step, ParallelStep):
             return self.parallel(step, reach, flag)
         raise TypeError(f"unknown step type {type(step).__name__}")
 
-    def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> _Part:
+    def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> Part:
         options = [
             (
                 option.probability,
@@ -483,7 +325,7 @@ class _Walker:
             )
             for option in step.branch
         ]
-        return _Part(
+        return Part(
             time=mixture((p * (1.0 - part.fail), part.time) for p, part in options)
             if any(p * (1.0 - part.fail) > 0 for p, part in options)
             else ZERO,
@@ -499,7 +341,7 @@ class _Walker:
             else None,
         )
 
-    def parallel(self, step: ParallelStep, reach: float, flag: int) -> _Part:
+    def parallel(self, step: ParallelStep, reach: float, flag: int) -> Part:
         outer = self.width
         self.width = outer * len(step.parallel)
         parts = [self.walk(branch, reach, flag, True, False) for branch in step.parallel]
@@ -512,7 +354,7 @@ class _Walker:
         if len(parts) > 1:
             self.methods.add(method)
         success = math.prod(1.0 - part.fail for part in parts)
-        return _Part(
+        return Part(
             time=time,
             fail=1.0 - success,
             flag=NOT_POISSON if len(parts) > 1 else parts[0].flag,
@@ -520,7 +362,7 @@ class _Walker:
             utilization=max(part.utilization for part in parts),
         )
 
-    def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> _Part:
+    def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         spec = step.call
         target = callee(self.scenario, step, self.key.priority)
         summary = self.evaluator.summary(target)
@@ -571,7 +413,7 @@ class _Walker:
             spent = weighted(made, outcome.spent)
             square = weighted(
                 made,
-                weighted(1.0 - outcome.fail, _square(time))
+                weighted(1.0 - outcome.fail, second_moment(time))
                 + weighted(outcome.fail, outcome.failed_time**2),
             )
         if spec.fallback is not None and outcome is not None:
@@ -581,7 +423,7 @@ class _Walker:
         mm1 = None
         if view.mm1 and made == 1.0 and plain and summary.exponential_mean:
             mm1 = (view.arrival_rate, 1.0 / summary.exponential_mean)
-        return _Part(
+        return Part(
             time=time,
             fail=made * fail,
             flag=after,
@@ -590,112 +432,4 @@ class _Walker:
             mm1=mm1,
             spent=spent,
             spent_square=square,
-        )
-
-    def account(
-        self,
-        spec: CallSpec,
-        target: OpKey,
-        summary: OperationSummary,
-        view: StationView,
-        reach: float,
-        outcome: CallOutcome,
-        loss: float,
-    ) -> bool:
-        """Record what failures do to a call (with failures reported): first attempts,
-        the calls table, feedback of retries into the callee, and whether the call's
-        failure probability is exact. Returns whether its time given success is exact."""
-        made = reach * spec.probability
-        self.first_calls[target] += made
-        callee_spec = self.scenario.services[spec.service]
-        modelled = spec.circuit_breaker is None and spec.bulkhead is None
-        independent = spec.timeout is None and loss == 0.0 and modelled
-        failure_exact = (
-            independent
-            and callee_spec.rate_limit is None
-            and callee_spec.queue_timeout is None
-            and summary.fail_exact
-        ) or (
-            spec.retries == 0
-            and spec.timeout is None
-            and modelled
-            and loss == view.loss
-            and view.exact
-            and callee_spec.rate_limit is None
-            and callee_spec.queue_timeout is None
-            and summary.fail_exact
-        )
-        if made > 0 and not failure_exact:
-            self.fail_exact = False
-        if spec.retries and outcome.attempt_fail > 0:
-            kind = 1 if independent else 2
-            self.feedback[target] = max(self.feedback.get(target, 0), kind)
-        # a failed attempt lasts like a successful one only when the callee's failures come
-        # at the end of its time (nothing refused or timed out); a failed call lasts like a
-        # successful one only if, besides, one attempt is made and no fallback runs
-        alike = loss == 0.0 and spec.timeout is None and not summary.early
-        differs = not alike or spec.retries > 0 or spec.fallback is not None
-        if made > 0 and outcome.attempt_fail > 0 and differs:
-            self.moments_exact = False
-            if outcome.fail > 0:
-                self.early = True  # (failed executions of the caller take another time)
-        if spec.retries and outcome.attempt_fail > 0 and not alike:
-            independent = False  # (failed attempts take another time than successful ones)
-        if spec.resilient:
-            tally = self.tallies.setdefault(target, CallTally())
-            tally.calls += made
-            tally.attempts += made * outcome.attempts
-            tally.failed += made * outcome.fail
-            if spec.fallback is not None:
-                tally.fallbacks += made * outcome.fail
-            tally.attempt_fail = outcome.attempt_fail
-            tally.exact = tally.exact and failure_exact
-            if spec.timeout is not None:
-                tally.notes.add("timeout: P(response > timeout) of a gamma fit")
-            if spec.circuit_breaker is not None:
-                tally.notes.add("circuit breaker not modelled (as if always closed)")
-            if spec.bulkhead is not None:
-                tally.notes.add("bulkhead not modelled")
-            if loss > 1e-9:
-                tally.notes.add("refusals (drops, rate limit, no replica up) approximated")
-            if spec.timeout is not None:
-                tally.timed_calls += made
-                tally.timed += made * (spec.retries + 1)
-                tally.timeout = min(tally.timeout or spec.timeout, spec.timeout)
-        return independent
-
-    def fallback(
-        self,
-        spec: CallSpec,
-        reach: float,
-        time: Moments,
-        outcome: CallOutcome,
-        exact: bool,
-        view: StationView,
-        unlimited: bool,
-    ) -> _Part:
-        """A call with a `fallback`: when it finally fails its fallback's steps run instead
-        (their own failures then fail the step)."""
-        made = spec.probability
-        failed = made * outcome.fail
-        steps = spec.fallback or []
-        backup = self.walk(steps, reach * failed, NOT_POISSON, False, False)
-        if failed > 0 and backup.time.mean > 0:
-            self.early = True
-            self.moments_exact = False
-        options = [
-            (made * (1.0 - outcome.fail), time),
-            (failed * (1.0 - backup.fail), Moments(outcome.failed_time) + backup.time),
-            (1.0 - made, ZERO),
-        ]
-        spent = weighted(made * (1.0 - outcome.fail), time.mean) + weighted(
-            failed, outcome.failed_time + backup.mean_spent
-        )
-        return _Part(
-            time=mixture(options) if any(w > 0 for w, _ in options) else ZERO,
-            fail=failed * backup.fail,
-            flag=NOT_POISSON,
-            exact=exact and (failed == 0 or backup.exact),
-            utilization=max(0.0 if unlimited else view.utilization, backup.utilization),
-            spent=spent,
         )

@@ -67,7 +67,7 @@ from models.analysis.network import (
 )
 from models.analysis.operations import Evaluator
 from models.analysis.prediction import PredictedFault, PredictedService, PredictedTopic
-from models.analysis.report import executions, service_report
+from models.analysis.report_stations import executions, service_report
 from models.analysis.traffic import MessageStormError, solve_traffic
 from models.faults import Crash, ErrorBurst, ServiceOutage, Slowdown, TopicOutage
 from models.schema import Scenario

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from models.analysis.finite_source import finite_source
 from models.analysis.moments import INFINITE, ZERO, Moments, mixture, waiting_moments
-from models.analysis.operations import COPY, NOT_POISSON
+from models.analysis.summary import COPY, NOT_POISSON
 from models.theory import (
     erlang_b,
     gg_c_allen_cunneen,
@@ -83,7 +83,7 @@ class StationLoad:
     arrival_scv: float
     """Squared coefficient of variation of the interarrival times."""
     input_flag: int
-    """Poisson flag of the arrivals (see `models.analysis.operations`)."""
+    """Poisson flag of the arrivals (see `models.analysis.summary`)."""
     erlang_phases: int | None = None
     """k when arrivals are every k-th of a Poisson stream (round-robin splitting)."""
     note: str = ""

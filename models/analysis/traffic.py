@@ -32,7 +32,7 @@ from typing import TypeVar
 import numpy as np
 
 from models.analysis.graph import OpKey
-from models.analysis.operations import OperationSummary
+from models.analysis.summary import OperationSummary
 from models.schema import Topic
 
 STORM_RADIUS = 1.0 - 1e-9

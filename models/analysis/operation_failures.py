@@ -1,0 +1,149 @@
+"""What a call's failures do to the operation that makes it (with failures reported,
+`models.analysis.failures`): each call step is accounted for — its first attempts, its row
+of the `calls` table (`CallTally`), the feedback of its retries into the callee, whether its
+failure probability and times are exact — and a call with a `fallback` runs the fallback's
+steps when it finally fails.
+
+`FailureWalker` is that side of the walk of one operation: the state it accumulates (whether
+the operation's failure probability and holding-time moments are exact, whether an execution
+may end before some of its time, the tallies and feedback per called operation) and the two
+steps above. It is the base of the walker of `models.analysis.operations`, which walks the
+steps (a fallback's included) and calls them.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from models.analysis.calls import CallOutcome
+from models.analysis.graph import OpKey
+from models.analysis.moments import ZERO, Moments, mixture, weighted
+from models.analysis.summary import NOT_POISSON, CallTally, OperationSummary, Part, StationView
+from models.schema import CallSpec, Scenario, Step
+
+
+class FailureWalker:
+    """The failure side of walking the steps of one node (the walker's base)."""
+
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.fail_exact = True
+        self.early = False
+        self.moments_exact = True
+        self.feedback: dict[OpKey, int] = {}
+        self.tallies: dict[OpKey, CallTally] = {}
+        self.first_calls: dict[OpKey, float] = defaultdict(float)
+
+    def walk(self, steps: Sequence[Step], reach: float, flag: int, copy: bool, root: bool) -> Part:
+        """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`
+        (done by the walker, `models.analysis.operations`)."""
+        raise NotImplementedError
+
+    def account(
+        self,
+        spec: CallSpec,
+        target: OpKey,
+        summary: OperationSummary,
+        view: StationView,
+        reach: float,
+        outcome: CallOutcome,
+        loss: float,
+    ) -> bool:
+        """Record what failures do to a call (with failures reported): first attempts,
+        the calls table, feedback of retries into the callee, and whether the call's
+        failure probability is exact. Returns whether its time given success is exact."""
+        made = reach * spec.probability
+        self.first_calls[target] += made
+        callee_spec = self.scenario.services[spec.service]
+        modelled = spec.circuit_breaker is None and spec.bulkhead is None
+        independent = spec.timeout is None and loss == 0.0 and modelled
+        failure_exact = (
+            independent
+            and callee_spec.rate_limit is None
+            and callee_spec.queue_timeout is None
+            and summary.fail_exact
+        ) or (
+            spec.retries == 0
+            and spec.timeout is None
+            and modelled
+            and loss == view.loss
+            and view.exact
+            and callee_spec.rate_limit is None
+            and callee_spec.queue_timeout is None
+            and summary.fail_exact
+        )
+        if made > 0 and not failure_exact:
+            self.fail_exact = False
+        if spec.retries and outcome.attempt_fail > 0:
+            kind = 1 if independent else 2
+            self.feedback[target] = max(self.feedback.get(target, 0), kind)
+        # a failed attempt lasts like a successful one only when the callee's failures come
+        # at the end of its time (nothing refused or timed out); a failed call lasts like a
+        # successful one only if, besides, one attempt is made and no fallback runs
+        alike = loss == 0.0 and spec.timeout is None and not summary.early
+        differs = not alike or spec.retries > 0 or spec.fallback is not None
+        if made > 0 and outcome.attempt_fail > 0 and differs:
+            self.moments_exact = False
+            if outcome.fail > 0:
+                self.early = True  # (failed executions of the caller take another time)
+        if spec.retries and outcome.attempt_fail > 0 and not alike:
+            independent = False  # (failed attempts take another time than successful ones)
+        if spec.resilient:
+            tally = self.tallies.setdefault(target, CallTally())
+            tally.calls += made
+            tally.attempts += made * outcome.attempts
+            tally.failed += made * outcome.fail
+            if spec.fallback is not None:
+                tally.fallbacks += made * outcome.fail
+            tally.attempt_fail = outcome.attempt_fail
+            tally.exact = tally.exact and failure_exact
+            if spec.timeout is not None:
+                tally.notes.add("timeout: P(response > timeout) of a gamma fit")
+            if spec.circuit_breaker is not None:
+                tally.notes.add("circuit breaker not modelled (as if always closed)")
+            if spec.bulkhead is not None:
+                tally.notes.add("bulkhead not modelled")
+            if loss > 1e-9:
+                tally.notes.add("refusals (drops, rate limit, no replica up) approximated")
+            if spec.timeout is not None:
+                tally.timed_calls += made
+                tally.timed += made * (spec.retries + 1)
+                tally.timeout = min(tally.timeout or spec.timeout, spec.timeout)
+        return independent
+
+    def fallback(
+        self,
+        spec: CallSpec,
+        reach: float,
+        time: Moments,
+        outcome: CallOutcome,
+        exact: bool,
+        view: StationView,
+        unlimited: bool,
+    ) -> Part:
+        """A call with a `fallback`: when it finally fails its fallback's steps run instead
+        (their own failures then fail the step)."""
+        made = spec.probability
+        failed = made * outcome.fail
+        steps = spec.fallback or []
+        backup = self.walk(steps, reach * failed, NOT_POISSON, False, False)
+        if failed > 0 and backup.time.mean > 0:
+            self.early = True
+            self.moments_exact = False
+        options = [
+            (made * (1.0 - outcome.fail), time),
+            (failed * (1.0 - backup.fail), Moments(outcome.failed_time) + backup.time),
+            (1.0 - made, ZERO),
+        ]
+        spent = weighted(made * (1.0 - outcome.fail), time.mean) + weighted(
+            failed, outcome.failed_time + backup.mean_spent
+        )
+        return Part(
+            time=mixture(options) if any(w > 0 for w, _ in options) else ZERO,
+            fail=failed * backup.fail,
+            flag=NOT_POISSON,
+            exact=exact and (failed == 0 or backup.exact),
+            utilization=max(0.0 if unlimited else view.utilization, backup.utilization),
+            spent=spent,
+        )

@@ -1,0 +1,176 @@
+"""What walking one operation yields and what it reads: its summary (`OperationSummary`,
+everything the traffic equations and the stations need), the summary of a part of its steps
+(`Part`), its resilient calls per called operation (`CallTally`), the view of a station it is
+computed from (`StationView`), and the Poisson flags of its emissions.
+
+The walk itself is `models.analysis.operations` (what failures do to it:
+`models.analysis.operation_failures`).
+
+Each emission (call or publish) carries a *Poisson flag*, used to decide where a formula is
+exact: 2 = the stream is Poisson and independent of other streams; 1 = Poisson, but a copy
+of another stream (a fork or a topic fan-out); 0 = not Poisson. A Poisson stream stays
+Poisson through i.i.d. delays on a contention-free server (displacement theorem), through
+exact M/M/c and M/G/inf stations (Burke's theorem, for departures), and through random
+splitting; it does not survive a queueing server's start of service, finite waiting rooms,
+timeouts, joins or batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from models.analysis.graph import OpKey, StationId
+from models.analysis.moments import ZERO, Moments, second_moment
+
+POISSON, COPY, NOT_POISSON = 2, 1, 0
+Target = OpKey | str
+"""Where an emission goes: a called operation, or a topic (by name)."""
+
+
+@dataclass(frozen=True)
+class StationView:
+    """What an operation needs to know about a station (from the previous iteration)."""
+
+    waiting: Mapping[int, Moments] = field(default_factory=dict)
+    """Waiting time per priority class for one acquisition of a worker (missing: none)."""
+    loss: float = 0.0
+    """Probability that a fresh arrival is dropped (full waiting room)."""
+    exact: bool = True
+    """Whether the waiting-time mean is exact."""
+    method: str = ""
+    """The station's model, e.g. ``"M/M/c (Erlang C)"``."""
+    input_flag: int = POISSON
+    """Poisson flag of the station's arrivals."""
+    departure_flag: int = POISSON
+    """Poisson flag of its departures (exact M/M/c and M/G/inf stations only)."""
+    utilization: float = 0.0
+    """Busy fraction of its servers."""
+    arrival_rate: float = 0.0
+    """Arrival rate at one server pool (one replica unless pooled)."""
+    mm1: bool = False
+    """True for an exact M/M/1 station (FIFO, Poisson arrivals, exponential service)."""
+    callee_waiting: Mapping[StationId, float] = field(default_factory=dict)
+    """For a thread pool solved with its callees (`models.analysis.layers`): the waiting
+    per call its requests see at each callee, instead of the callee's open-model wait."""
+    rejected: float = 0.0
+    """Probability that an arrival is rejected by the service's rate limit."""
+
+
+@dataclass
+class CallTally:
+    """One caller's resilient calls to one operation, per execution of the caller."""
+
+    calls: float = 0.0
+    """Call steps made (first attempts)."""
+    attempts: float = 0.0
+    """Attempts, retries included."""
+    failed: float = 0.0
+    """Calls that finally failed (their fallback, if any, ran)."""
+    fallbacks: float = 0.0
+    """Fallbacks run."""
+    attempt_fail: float = 0.0
+    """Probability that one attempt fails (the last call step seen)."""
+    exact: bool = True
+    notes: set[str] = field(default_factory=set)
+    """What is approximated or left out (timeouts, circuit breakers, bulkheads)."""
+    timed_calls: float = 0.0
+    """Of `calls`, those with a timeout."""
+    timed: float = 0.0
+    """Of `calls`, those with a timeout, weighted by their attempts when every attempt
+    times out (r + 1): what the callee would see if its backlog made every attempt late."""
+    timeout: float | None = None
+    """The shortest timeout of these calls."""
+
+
+@dataclass
+class OperationSummary:
+    """Everything the traffic equations and the stations need to know about one node."""
+
+    key: OpKey
+    calls: dict[OpKey, float]
+    """Expected call attempts per execution, per called operation (retries included)."""
+    publishes: dict[tuple[str, int | None], float]
+    """Expected messages per execution, per (topic, fixed partition or None)."""
+    publish_events: dict[str, float]
+    """Expected publish steps taken per execution, per topic (messages / events = batch)."""
+    flags: dict[Target, int]
+    """Poisson flag of each emission target."""
+    fail: float
+    """Probability that the operation fails (a call dropped or timed out, after retries)."""
+    acquisitions: float
+    """Worker acquisitions per execution (1, plus reacquisitions after non-blocking calls)."""
+    own: Moments
+    """Time on the operation's own `work` and `delay` steps per execution (no calls)."""
+    holding: Moments
+    """Worker holding time per execution (blocking: including calls; else own steps only)."""
+    execution: Moments
+    """From the start of service to the end, given success (reacquisition waits included)."""
+    response: Moments
+    """From arrival at the station (or start, for a client or handler) to the end."""
+    exact: bool
+    """Whether the mean `response` is exact."""
+    holding_exact: bool
+    """Whether the mean `holding` is exact."""
+    iid: bool
+    """Whether holding times are i.i.d. and independent of the queue (M/G/1 exactness)."""
+    exponential_mean: float | None
+    """The mean, when the whole holding time is one exponential `work` or `delay` step."""
+    end_flag: int
+    """Poisson flag of the stream of this operation's ends (its departures)."""
+    marginal: dict[Target, int]
+    """Emissions with flag 1 per target (two copies of one stream merging are not Poisson)."""
+    concurrency: dict[Target, int]
+    """Most emissions to each target one execution can have in progress at once (parallel
+    branches; 1 for sequential steps)."""
+    call_times: dict[OpKey, float]
+    """Expected time per execution spent waiting for each called operation."""
+    irregular: set[OpKey]
+    """Called operations reached by calls with a timeout or retries."""
+    methods: set[str]
+    """Models used along the way (stations called, fork-joins)."""
+    spent: float = 0.0
+    """Mean time from arrival to the end over every outcome (an execution that fails early
+    takes less): the mean response time of every admitted execution."""
+    fail_exact: bool = True
+    """Whether `fail` is exact (independent failures only on the way: `fail` steps, drops
+    at exact stations without retries)."""
+    feedback: dict[OpKey, int] = field(default_factory=dict)
+    """Called operations that get attempts again after a failure: 1 when the failures are
+    the callee's own (independent of its queue, a product-form feedback), 2 otherwise
+    (timeouts, drops, rejections: not product-form)."""
+    tallies: dict[OpKey, CallTally] = field(default_factory=dict)
+    """Resilient calls (timeout, retries or a pattern) per called operation."""
+    first_calls: dict[OpKey, float] = field(default_factory=dict)
+    """Call steps made per execution, per called operation (first attempts only)."""
+    early: bool = False
+    """Whether an execution may end (fail) before some of its time: failed executions then
+    take less than successful ones."""
+
+
+@dataclass
+class Part:
+    """The summary of a part of an operation: the result of walking a list of its steps."""
+
+    time: Moments = ZERO
+    fail: float = 0.0
+    flag: int = POISSON
+    exact: bool = True
+    utilization: float = 0.0
+    mm1: tuple[float, float] | None = None
+    spent: float | None = None
+    """Mean time over every outcome (None: the same as `time.mean`)."""
+    spent_square: float | None = None
+    """Second moment of the time over every outcome (None: that of `time`)."""
+
+    @property
+    def mean_spent(self) -> float:
+        """Mean time over every outcome, failures included."""
+        return self.time.mean if self.spent is None else self.spent
+
+    @property
+    def second_spent(self) -> float:
+        """E[time²] over every outcome, failures included."""
+        if self.spent_square is not None:
+            return self.spent_square
+        return second_moment(self.time)
