@@ -201,6 +201,12 @@ def uses_failures(scenario: Scenario) -> bool:
         for _, step in walk_steps(steps, base):
             if isinstance(step, FailStep) or (isinstance(step, CallStep) and step.call.resilient):
                 return True
+    return controls_admission_or_retries_messages(scenario)
+
+
+def controls_admission_or_retries_messages(scenario: Scenario) -> bool:
+    """Whether a service has a rate limit or a queue timeout, or a subscriber retries or
+    dead-letters its messages."""
     if any(s.rate_limit or s.queue_timeout is not None for s in scenario.services.values()):
         return True
     return any(

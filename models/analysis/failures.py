@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from models.faults import Crash, ErrorBurst, ServiceOutage
-from models.references import uses_failures, walk_steps
+from models.references import controls_admission_or_retries_messages, uses_failures, walk_steps
 from models.schema import CallSpec, CallStep, FailStep, Scenario
 
 
@@ -171,15 +171,7 @@ def reports_failures(scenario: Scenario) -> bool:
         return False
     if scenario.faults or has_fail_steps(scenario):
         return True
-    if any(s.rate_limit or s.queue_timeout is not None for s in scenario.services.values()):
-        return True
-    if any(
-        subscriber.max_attempts > 1
-        or subscriber.dead_letter is not None
-        or subscriber.retry_backoff is not None
-        for topic in scenario.topics.values()
-        for subscriber in topic.subscribers.values()
-    ):
+    if controls_admission_or_retries_messages(scenario):
         return True
     return any(
         call.backoff is not None

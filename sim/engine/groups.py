@@ -201,17 +201,10 @@ class ConsumerGroup:
             self.trace.append(
                 (self.topic_name, self.name, message.partition, message.sequence, now)
             )
-        stats.attempts += 1
-        handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
-        handler.replica = (self, consumer, message)
-        consumer.current = message
-        consumer.job = handler
-        if self.guarded and self.station.error_probability:
-            cast(GuardedJob, handler).doomed = self.station.draws_error()
-        handler.advance()
+        self._run_handler(consumer, message)
 
     def _run_handler(self, consumer: Consumer, message: Message) -> None:
-        """Another attempt at handling `message` on `consumer` (after a failed one)."""
+        """One attempt at handling `message` on `consumer` (a job of the publishing request)."""
         self.stats.attempts += 1
         handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
         handler.replica = (self, consumer, message)

@@ -327,16 +327,8 @@ class GuardedJob(Job):
 
     __slots__ = ("dead", "doomed", "in_queue")
 
-    def __init__(
-        self,
-        request: Request,
-        service: Station | None,
-        steps: Sequence[CompiledStep],
-        on_end: Callable[[Frame, Outcome], None],
-        on_reply: Callable[[Job, Outcome], None],
-        caller: Frame | None = None,
-    ) -> None:
-        super().__init__(request, service, steps, on_end, on_reply, caller)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # (as `Job`)
+        super().__init__(*args, **kwargs)
         self.dead = self.doomed = self.in_queue = False
 
 
@@ -345,16 +337,8 @@ class GuardedAsyncJob(AsyncJob):
 
     __slots__ = ("dead", "doomed", "in_queue")
 
-    def __init__(
-        self,
-        request: Request,
-        service: Station,
-        steps: Sequence[CompiledStep],
-        on_end: Callable[[Frame, Outcome], None],
-        on_reply: Callable[[Job, Outcome], None],
-        caller: Frame | None = None,
-    ) -> None:
-        super().__init__(request, service, steps, on_end, on_reply, caller)
+    def __init__(self, *args: Any, **kwargs: Any) -> None:  # (as `AsyncJob`)
+        super().__init__(*args, **kwargs)
         self.dead = self.doomed = self.in_queue = False
 
 
