@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import math
 
+from models.analysis.bursts import exact_bursts
 from models.analysis.capacity import bottleneck, max_throughput
 from models.analysis.closed import closed_source, solve_closed
 from models.analysis.flows import completion_times
@@ -244,9 +245,11 @@ def analyze(scenario: Scenario) -> Prediction:
         if source is not None:
             open_sources[name] = source
     try:
-        return _analyze(scenario, open_sources, closed, infos, warnings)
+        prediction = _analyze(scenario, open_sources, closed, infos, warnings)
     except MessageStormError as storm:
         return _storm_report(scenario, str(storm))
+    exact_bursts(scenario, prediction)
+    return prediction
 
 
 def _analyze(
