@@ -2,10 +2,12 @@
 
 A service scales its replicas like a Kubernetes HorizontalPodAutoscaler: every `interval`
 the desired count is ceil(current x observed / target), the observed value averaged over
-the last interval (the utilization of its workers; queue_length and in_system per
-replica), within [min, max]. A scale-up is decided at once and each new replica serves after
-`startup`; a scale-down goes to the largest desired count of the last `stabilization`. A
-removed replica takes nothing new and leaves when its work is done.
+the last interval per started replica (the utilization of its workers; queue_length and
+in_system per replica), within [min, max]: ceil(busy workers / (workers x target)), or
+ceil(requests / target). The starting count is the first recommendation. A scale-up is
+decided at once and each new replica serves after `startup`; a scale-down goes to the
+largest desired count of the last `stabilization`. A removed replica takes nothing new and
+leaves when its work is done.
 
 A consumer group scales its consumer threads like KEDA's Kafka scaler: desired consumers =
 ceil(lag / target), the lag averaged over the last interval, capped at the partitions of a

@@ -32,6 +32,7 @@ from models.theory.markovian import (
     mmc_waiting_time_quantile,
     mmck,
 )
+from models.theory.mmpp import MMPPM1, mmpp_m1
 from models.theory.mva import MVAResult, mva_exact, mva_schweitzer
 from models.theory.prediction import StationPrediction
 from models.theory.priority import (
@@ -41,6 +42,7 @@ from models.theory.priority import (
 )
 
 __all__ = [
+    "MMPPM1",
     "ForkJoinPrediction",
     "JacksonPrediction",
     "MVAResult",
@@ -68,6 +70,7 @@ __all__ = [
     "mmc_response_time_survival",
     "mmc_waiting_time_quantile",
     "mmck",
+    "mmpp_m1",
     "mva_exact",
     "mva_schweitzer",
 ]

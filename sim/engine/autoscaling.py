@@ -303,6 +303,7 @@ class ServiceAutoscaler:
         self.service = service
         self.spec = spec
         self.recommendations = Recommendations(spec.stabilization)
+        self.recommendations.add(env.now, service.provisioned)  # (as HPA: the start counts)
         self.target_count = service.provisioned
         self._last = self._areas(0.0)
         env.timeout(spec.interval).callbacks.append(self._decide)
@@ -311,26 +312,26 @@ class ServiceAutoscaler:
         waiting, present, busy = self.service.areas(now)
         return waiting, present, busy, self.service.workers_area(now)
 
-    def observed(self, now: float) -> float:
-        """The metric averaged over the last interval (per replica for lengths)."""
+    def desired(self, now: float) -> int:
+        """ceil(current x observed / target) with the observed value per started replica:
+        the busy workers (or the waiting or present requests) averaged over the last
+        interval, over what one replica at the target holds. Replicas still starting do not
+        dilute the observation (Kubernetes counts ready pods)."""
         areas = self._areas(now)
-        waiting, present, busy, workers = (
-            new - old for new, old in zip(areas, self._last, strict=True)
-        )
+        waiting, present, busy, _ = (new - old for new, old in zip(areas, self._last, strict=True))
         self._last = areas
-        metric = self.spec.metric
-        if metric == "utilization":
-            return busy / workers if workers > 0 else 0.0
-        per_replica = max(self.target_count, 1)
-        length = waiting if metric == "queue_length" else present
-        return length / self.spec.interval / per_replica
+        spec = self.spec
+        if spec.metric == "utilization":
+            total, per_replica = busy, self.service.workers_per_replica * spec.target
+        else:
+            total, per_replica = waiting if spec.metric == "queue_length" else present, spec.target
+        return math.ceil(total / spec.interval / per_replica - 1e-9)
 
     def _decide(self, _event: object) -> None:
         now = self.env.now
         spec = self.spec
         current = self.target_count
-        desired = math.ceil(current * self.observed(now) / spec.target - 1e-9)
-        desired = min(max(desired, spec.min), spec.max)
+        desired = min(max(self.desired(now), spec.min), spec.max)
         stable = self.recommendations.add(now, desired)
         if desired > current:
             for _ in range(desired - current):
@@ -351,6 +352,7 @@ class GroupAutoscaler:
         self.group = group
         self.spec = spec
         self.recommendations = Recommendations(spec.stabilization)
+        self.recommendations.add(env.now, group.consumer_target)
         self.target_count = group.consumer_target
         self.limit = min(spec.max, group.partitions) if group.is_log else spec.max
         self._last_lag_area = 0.0

@@ -201,8 +201,10 @@ class GuardedService(ServiceRuntime):
 
     def _free_worker(self, replica: Replica, now: float) -> None:
         """As `ServiceRuntime._free_worker`, skipping jobs that left the queue (timed out or
-        abandoned: they are no longer counted in `queued`)."""
-        while replica.queued:
+        abandoned: they are no longer counted in `queued`). A shared pool that has lost
+        workers (an outage, a scale-down) releases the worker instead while it has more busy
+        workers than it now has."""
+        while replica.queued and replica.busy <= replica.workers:
             if replica.fifo is not None:
                 item: Any = replica.fifo.popleft()
             else:
