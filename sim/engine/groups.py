@@ -201,7 +201,15 @@ class ConsumerGroup:
             self.trace.append(
                 (self.topic_name, self.name, message.partition, message.sequence, now)
             )
-        self._run_handler(consumer, message)
+        # (`_run_handler`, written out: this is once per message on the event path)
+        stats.attempts += 1
+        handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
+        handler.replica = (self, consumer, message)
+        consumer.current = message
+        consumer.job = handler
+        if self.guarded and self.station.error_probability:
+            cast(GuardedJob, handler).doomed = self.station.draws_error()
+        handler.advance()
 
     def _run_handler(self, consumer: Consumer, message: Message) -> None:
         """One attempt at handling `message` on `consumer` (a job of the publishing request)."""
