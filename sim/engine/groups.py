@@ -187,33 +187,27 @@ class ConsumerGroup:
         else:
             self.shared_queue.append((message, self.env.now))
 
-    def _start(self, consumer: Consumer, message: Message, waited: bool) -> None:
-        now = self.env.now
-        self.integrate(now)
-        consumer.busy = True
-        self.busy += 1
+    def _start(
+        self, consumer: Consumer, message: Message, waited: bool, first: bool = True
+    ) -> None:
+        """Run the handler of `message` on `consumer`: a job of the publishing request. The
+        `first` attempt takes the consumer and counts a start (its wait, the trace); an
+        attempt again in place (a failed message on a log) only runs the handler."""
         stats = self.stats
-        stats.started += 1
-        if waited:
-            stats.waited += 1
-        stats.waiting_time.add(now - message.published_at)
-        if self.trace is not None:
-            self.trace.append(
-                (self.topic_name, self.name, message.partition, message.sequence, now)
-            )
-        # (`_run_handler`, written out: this is once per message on the event path)
+        if first:
+            now = self.env.now
+            self.integrate(now)
+            consumer.busy = True
+            self.busy += 1
+            stats.started += 1
+            if waited:
+                stats.waited += 1
+            stats.waiting_time.add(now - message.published_at)
+            if self.trace is not None:
+                self.trace.append(
+                    (self.topic_name, self.name, message.partition, message.sequence, now)
+                )
         stats.attempts += 1
-        handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
-        handler.replica = (self, consumer, message)
-        consumer.current = message
-        consumer.job = handler
-        if self.guarded and self.station.error_probability:
-            cast(GuardedJob, handler).doomed = self.station.draws_error()
-        handler.advance()
-
-    def _run_handler(self, consumer: Consumer, message: Message) -> None:
-        """One attempt at handling `message` on `consumer` (a job of the publishing request)."""
-        self.stats.attempts += 1
         handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
         handler.replica = (self, consumer, message)
         consumer.current = message
@@ -284,7 +278,7 @@ class ConsumerGroup:
 
     def _retry_in_place(self, consumer: Consumer, message: Message) -> None:
         if consumer.current is message and consumer.up and consumer.job is None:
-            self._run_handler(consumer, message)
+            self._start(consumer, message, waited=False, first=False)
 
     def _requeue(self, message: Message) -> None:
         """A queue topic's message is back in the queue (at its tail)."""

@@ -6,6 +6,10 @@ interval is shown as ``mean ±half-width``; a missing value as ``-``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from rich.table import Table
+
 from models.results import Record
 
 MILLISECONDS = 1000.0
@@ -32,3 +36,14 @@ def with_interval(record: Record, key: str, scale: float = 1.0, digits: int = 2)
         half_width = (interval[1] - interval[0]) / 2
         text += f" ±{half_width * scale:,.{digits}f}"
     return text
+
+
+def new_table(
+    title: str, columns: Sequence[str], left: Sequence[str] = (), caption: str | None = None
+) -> Table:
+    """An empty rich table titled `title`, the columns in `left` left-aligned and the other
+    (numbers) right-aligned, with an optional `caption` under it."""
+    table = Table(title=title, title_justify="left", caption=caption, caption_justify="left")
+    for column in columns:
+        table.add_column(column, justify="left" if column in left else "right")
+    return table

@@ -14,16 +14,14 @@ from models.results import ResultsDocument
 from sim.experiments.comparison import Comparison
 from sim.experiments.sweep import SweepResults
 from sim.presentation.formatting import MILLISECONDS as MS
-from sim.presentation.formatting import number, with_interval
+from sim.presentation.formatting import new_table, number, with_interval
 
 
 def flows_table(results: ResultsDocument) -> Table:
     """One row per flow: counts, throughput and response-time percentiles (ms)."""
-    table = Table(title="Flows (times in ms)", title_justify="left")
-    for column in ("flow", "arrived", "completed", "dropped", "failed", "throughput/s"):
-        table.add_column(column, justify="left" if column == "flow" else "right")
-    for column in ("mean", "p50", "p95", "p99", "p99.9", "completion mean"):
-        table.add_column(column, justify="right")
+    columns = ("flow", "arrived", "completed", "dropped", "failed", "throughput/s")
+    latencies = ("mean", "p50", "p95", "p99", "p99.9", "completion mean")
+    table = new_table("Flows (times in ms)", (*columns, *latencies), left=("flow",))
     for name, flow in results.flows.items():
         response = flow.response_time
         table.add_row(
@@ -45,12 +43,6 @@ def flows_table(results: ResultsDocument) -> Table:
 
 def services_table(results: ResultsDocument) -> Table:
     """One row per service: load, utilization, backlog and latency (ms)."""
-    table = Table(
-        title="Services (times in ms)",
-        title_justify="left",
-        caption="services that received no requests are not shown",
-        caption_justify="left",
-    )
     columns = (
         "service",
         "arrivals/s",
@@ -64,8 +56,12 @@ def services_table(results: ResultsDocument) -> Table:
         "resp p99",
         "dropped",
     )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "service" else "right")
+    table = new_table(
+        "Services (times in ms)",
+        columns,
+        left=("service",),
+        caption="services that received no requests are not shown",
+    )
     for name, service in results.services.items():
         if not service.arrival_rate:
             continue  # e.g. a service that only consumes messages
@@ -87,7 +83,6 @@ def services_table(results: ResultsDocument) -> Table:
 
 def groups_table(results: ResultsDocument) -> Table:
     """One row per consumer group: throughput, utilization, lag and latency (ms)."""
-    table = Table(title="Consumer groups (times in ms)", title_justify="left")
     columns = (
         "topic/group",
         "published",
@@ -101,8 +96,7 @@ def groups_table(results: ResultsDocument) -> Table:
         "sojourn mean",
         "sojourn p99",
     )
-    for column in columns:
-        table.add_column(column, justify="left" if column == "topic/group" else "right")
+    table = new_table("Consumer groups (times in ms)", columns, left=("topic/group",))
     for topic_name, topic in results.topics.items():
         for group_name, group in topic.groups.items():
             lag = group.lag
@@ -124,9 +118,8 @@ def groups_table(results: ResultsDocument) -> Table:
 
 def failures_table(results: ResultsDocument) -> Table:
     """One row per flow: success rate and failed requests by reason."""
-    table = Table(title="Failures by reason (requests)", title_justify="left")
-    for column in ("flow", "success rate", *REASONS):
-        table.add_column(column, justify="left" if column == "flow" else "right")
+    columns = ("flow", "success rate", *REASONS)
+    table = new_table("Failures by reason (requests)", columns, left=("flow",))
     for name, flow in results.flows.items():
         if flow.failures is None:
             continue
@@ -138,14 +131,12 @@ def failures_table(results: ResultsDocument) -> Table:
 
 def worst_intervals_table(results: ResultsDocument) -> Table:
     """One row per flow with time-varying load: its sample interval with the highest p99."""
-    table = Table(
-        title="Worst interval per flow",
-        title_justify="left",
+    table = new_table(
+        "Worst interval per flow",
+        ("flow", "interval ends at (s)", "its p99 (ms)"),
+        left=("flow",),
         caption="the sample interval with the highest p99",
-        caption_justify="left",
     )
-    for column in ("flow", "interval ends at (s)", "its p99 (ms)"):
-        table.add_column(column, justify="left" if column == "flow" else "right")
     for name, flow in results.flows.items():
         worst = flow.worst_interval
         if worst is not None:
@@ -157,15 +148,13 @@ def worst_intervals_table(results: ResultsDocument) -> Table:
 
 def calls_table(results: ResultsDocument) -> Table:
     """One row per caller and callee operation with a timeout, retries or a pattern."""
-    table = Table(
-        title="Calls with timeouts, retries, breakers, bulkheads or fallbacks",
-        title_justify="left",
-        caption="failures: failed attempts by reason; open: the time the breaker was open",
-        caption_justify="left",
-    )
     columns = ("caller->callee", "calls", "attempts", "retries", "failures", "short-circuited")
-    for column in (*columns, "fallbacks", "open"):
-        table.add_column(column, justify="left" if column == "caller->callee" else "right")
+    table = new_table(
+        "Calls with timeouts, retries, breakers, bulkheads or fallbacks",
+        (*columns, "fallbacks", "open"),
+        left=("caller->callee",),
+        caption="failures: failed attempts by reason; open: the time the breaker was open",
+    )
     for label, call in (results.calls or {}).items():
         failed = ", ".join(
             f"{reason} {number(getattr(call.failures, reason), digits=0)}"
@@ -187,14 +176,12 @@ def calls_table(results: ResultsDocument) -> Table:
 
 def faults_table(results: ResultsDocument) -> Table:
     """One row per fault: its window, the backlog's peak and the time to recover."""
-    table = Table(
-        title="Faults (backlog: requests at the target's services + lag of its groups)",
-        title_justify="left",
+    table = new_table(
+        "Faults (backlog: requests at the target's services + lag of its groups)",
+        ("target", "kind", "at (s)", "for (s)", "backlog peak", "recovery (s)"),
+        left=("target", "kind"),
         caption="recovery: from the window's end until the backlog is back at its level before",
-        caption_justify="left",
     )
-    for column in ("target", "kind", "at (s)", "for (s)", "backlog peak", "recovery (s)"):
-        table.add_column(column, justify="left" if column in ("target", "kind") else "right")
     for fault in results.faults or []:
         kind = fault.kind if fault.windows is None else f"{fault.kind} ({fault.windows:g} windows)"
         table.add_row(
@@ -259,14 +246,13 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
 
 def _comparison_table(comparison: Comparison, flow: str) -> Table:
     """One flow: a row per candidate, its p99 change against the baseline, what it wins."""
-    table = Table(title=f"Flow {flow} (times in ms)", title_justify="left")
     failures = any(
         results.flows[flow].success_rate is not None for results in comparison.candidates.values()
     )
     columns = ["candidate", "throughput/s", "mean", "p99", "completion mean"]
     columns += ["success rate"] if failures else []
-    for column in (*columns, "p99 vs baseline", "winner"):
-        table.add_column(column, justify="left" if column == "candidate" else "right")
+    columns += ["p99 vs baseline", "winner"]
+    table = new_table(f"Flow {flow} (times in ms)", columns, left=("candidate",))
     winners = comparison.winners.get(flow, {})
     for name, results in comparison.candidates.items():
         stats = results.flows[flow]
@@ -294,9 +280,8 @@ def render_sweep(sweep: SweepResults, console: Console) -> None:
     """One table per flow: the swept value against throughput and latency percentiles."""
     parts: list[Any] = [Text.assemble(("Sweep", "bold"), f"  {sweep.parameter}")]
     for flow in sweep.flows():
-        table = Table(title=f"Flow {flow} (times in ms)", title_justify="left")
-        for column in ("value", "throughput/s", "mean", "p50", "p95", "p99", "warnings"):
-            table.add_column(column, justify="right")
+        columns = ("value", "throughput/s", "mean", "p50", "p95", "p99", "warnings")
+        table = new_table(f"Flow {flow} (times in ms)", columns)
         for value, results in zip(sweep.values, sweep.points, strict=True):
             stats = results.flows[flow]
             response = stats.response_time

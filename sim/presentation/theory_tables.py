@@ -25,7 +25,7 @@ from models.analysis.prediction import (
     Prediction,
 )
 from models.results import Interval, Record, ResultsDocument
-from sim.presentation.formatting import MILLISECONDS, number
+from sim.presentation.formatting import MILLISECONDS, new_table, number
 
 RELATIVE_SLACK = 1e-3
 
@@ -165,16 +165,12 @@ def gap_warnings(rows: list[TheoryRow]) -> list[str]:
 
 def theory_table(rows: list[TheoryRow]) -> Table:
     """Simulated mean, its interval and the prediction side by side."""
-    table = Table(
-        title="Theory beside the simulation",
-        title_justify="left",
+    table = new_table(
+        "Theory beside the simulation",
+        ("entity", "quantity", "simulated", "95% interval", "predicted", "method"),
+        left=("entity", "quantity", "method"),
         caption="exact: the formula is exact for this case; ! = outside the 95% interval",
-        caption_justify="left",
     )
-    for column in ("entity", "quantity", "simulated", "95% interval", "predicted", "method"):
-        table.add_column(
-            column, justify="left" if column in ("entity", "quantity", "method") else "right"
-        )
     for row in rows:
         scale, unit, interval = row.scale, row.unit, row.ci95
         shown = (
@@ -208,17 +204,9 @@ def render_prediction(prediction: Prediction, console: Console) -> None:
     console.print(Group(*parts))
 
 
-def _table(title: str, columns: tuple[str, ...], left: tuple[str, ...]) -> Table:
-    """An empty table with `columns`, those in `left` left-aligned and the others right."""
-    table = Table(title=title, title_justify="left")
-    for column in columns:
-        table.add_column(column, justify="left" if column in left else "right")
-    return table
-
-
 def _flow_table(prediction: Prediction) -> Table:
     """One row per flow: rates, capacity, headroom, mean response and completion times."""
-    table = _table(
+    table = new_table(
         "Flows (times in ms)",
         (
             "flow",
@@ -246,7 +234,7 @@ def _flow_table(prediction: Prediction) -> Table:
 
 def _service_table(prediction: Prediction) -> Table:
     """One row per service with traffic: load, waiting, response, backlog and loss."""
-    table = _table(
+    table = new_table(
         "Services (times in ms)",
         (
             "service",
@@ -280,7 +268,7 @@ def _service_table(prediction: Prediction) -> Table:
 
 def _group_table(prediction: Prediction) -> Table:
     """One row per consumer group: throughput, utilization, lag, waiting and sojourn."""
-    table = _table(
+    table = new_table(
         "Consumer groups (times in ms)",
         (
             "topic/group",
