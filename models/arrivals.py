@@ -20,7 +20,6 @@ import math
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 from pydantic import (
     BaseModel,
     BeforeValidator,
@@ -153,6 +152,8 @@ class TraceSpec(ArrivalModel):
 
     def count_between(self, start: float, end: float) -> float:
         """How many arrivals the replay makes in [start, end) (with speed and repeat)."""
+        import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py
+
         scaled = np.asarray(self._times) / self.speed
         if not self.repeat:
             return float(np.count_nonzero((scaled >= start) & (scaled < end)))

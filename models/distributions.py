@@ -26,12 +26,13 @@ from __future__ import annotations
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
-import numpy as np
-import numpy.typing as npt
-from scipy.optimize import brentq
-from scipy.special import gammaln, ndtri
+# numpy and scipy are imported inside the few functions that use them, so that a scenario
+# loads without them (start-up time, see tests/unit/test_startup.py).
+if TYPE_CHECKING:
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "Constant",
@@ -46,7 +47,7 @@ __all__ = [
     "Weibull",
 ]
 
-Samples = npt.NDArray[np.float64]
+Samples: TypeAlias = "npt.NDArray[np.float64]"
 Z_99 = 2.3263478740408408
 """z_0.99, the 99th percentile of the standard normal distribution."""
 
@@ -129,6 +130,8 @@ class Constant(Distribution):
         return 0.0
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py
+
         return np.full(size, self.value, dtype=np.float64)
 
     def to_spec(self) -> dict[str, Any]:
@@ -307,6 +310,8 @@ class Lognormal(Distribution):
 
     def quantile(self, probability: float) -> float:
         """The `probability`-quantile, exp(mu + sigma·z_p)."""
+        from scipy.special import ndtri  # imported here: start-up time, see test_startup.py
+
         return math.exp(self.mu + self.sigma * float(ndtri(probability)))
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
@@ -322,6 +327,9 @@ class Lognormal(Distribution):
 
 def _weibull_shape(cv: float) -> float:
     """Solve Γ(1+2/k) / Γ(1+1/k)² = 1 + cv² for the shape k (brentq; log-gamma for range)."""
+    # imported here: start-up time (scipy only for a Weibull), see tests/unit/test_startup.py
+    from scipy.optimize import brentq
+    from scipy.special import gammaln
 
     def excess(shape: float) -> float:
         ratio = gammaln(1 + 2 / shape) - 2 * gammaln(1 + 1 / shape)
@@ -351,6 +359,8 @@ class Weibull(_ByMeanAndCv):
     @property
     def scale(self) -> float:
         """λ = mean / Γ(1 + 1/k)."""
+        from scipy.special import gammaln  # imported here: start-up time, see test_startup.py
+
         return self.mean_time / math.exp(float(gammaln(1 + 1 / self.shape)))
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
@@ -428,6 +438,8 @@ class Hyperexponential(_ByMeanAndCv):
         return self.mean_time / (2 * first), self.mean_time / (2 * second)
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
+        import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py
+
         first_probability = self.probabilities[0]
         first_mean, second_mean = self.phase_means
         in_first = rng.random(size) < first_probability

@@ -6,12 +6,13 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
-
-import numpy as np
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from models.distributions import Distribution, Samples, check_parameters, show_number
 from models.units import parse_duration
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class Empirical(Distribution):
     _array: Samples = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py
+
         array = np.asarray(self.values, dtype=np.float64)
         where = f" in {self.source}" if self.source else ""
         problems = [] if array.size else [f"needs at least one sample{where} (got [])"]

@@ -8,8 +8,7 @@ services may call each other in both directions through different operations.
 from __future__ import annotations
 
 from collections.abc import Iterator
-
-import networkx as nx
+from typing import TYPE_CHECKING
 
 from models.errors import Problem
 from models.faults import Crash, ErrorBurst, ServiceOutage, TopicOutage
@@ -24,6 +23,12 @@ from models.schema import (
     Step,
     Subscriber,
 )
+
+if TYPE_CHECKING:
+    import networkx as nx
+
+Operation = tuple[str, str]
+"""An operation as ``(service, operation)``."""
 
 
 def walk_steps(steps: list[Step], path: str) -> Iterator[tuple[str, Step]]:
@@ -64,23 +69,72 @@ def _resolve_call(scenario: Scenario, call: CallSpec, path: str) -> tuple[str, s
     return call.service, call.operation
 
 
-def call_graph(scenario: Scenario) -> nx.DiGraph:
-    """Directed graph of synchronous calls between operations, nodes ``(service, operation)``.
+def _calls(scenario: Scenario) -> dict[Operation, list[Operation]]:
+    """Every operation and the operations it calls synchronously, in the scenario's order.
 
     Calls to unknown targets are left out (they are reported by `check_references`).
     """
-    graph = nx.DiGraph()
+    calls: dict[Operation, list[Operation]] = {}
     for service_name, service in scenario.services.items():
         for operation_name, steps in service.operations.items():
-            caller = (service_name, operation_name)
-            graph.add_node(caller)
+            callees = calls.setdefault((service_name, operation_name), [])
             base = f"services.{service_name}.operations.{operation_name}"
             for path, step in walk_steps(steps, base):
                 if isinstance(step, CallStep):
                     target = _resolve_call(scenario, step.call, path)
                     if isinstance(target, tuple):
-                        graph.add_edge(caller, target)
+                        callees.append(target)
+    return calls
+
+
+def call_graph(scenario: Scenario) -> nx.DiGraph:
+    """Directed graph of synchronous calls between operations, nodes ``(service, operation)``.
+
+    Calls to unknown targets are left out (they are reported by `check_references`).
+    """
+    import networkx as nx  # imported here: start-up time, see tests/unit/test_startup.py
+
+    graph = nx.DiGraph()
+    for caller, callees in _calls(scenario).items():
+        graph.add_node(caller)
+        for callee in callees:
+            graph.add_edge(caller, callee)
     return graph
+
+
+def _has_cycle(calls: dict[Operation, list[Operation]]) -> bool:
+    """Whether the calls form a cycle (a depth-first search without recursion)."""
+    finished: set[Operation] = set()
+    for root in calls:
+        if root in finished:
+            continue
+        on_path = {root}
+        stack = [(root, iter(calls[root]))]
+        while stack:
+            node, callees = stack[-1]
+            callee = next(callees, None)
+            if callee is None:
+                stack.pop()
+                on_path.discard(node)
+                finished.add(node)
+            elif callee in on_path:
+                return True
+            elif callee not in finished:
+                on_path.add(callee)
+                stack.append((callee, iter(calls.get(callee, []))))
+    return False
+
+
+def _call_cycles(scenario: Scenario) -> list[list[Operation]]:
+    """Every cycle of synchronous calls, as networkx's `simple_cycles` lists them.
+
+    networkx is loaded only when there is a cycle, which a valid scenario never has.
+    """
+    if not _has_cycle(_calls(scenario)):
+        return []
+    import networkx as nx  # imported here: start-up time, see tests/unit/test_startup.py
+
+    return list(nx.simple_cycles(call_graph(scenario)))
 
 
 def check_references(scenario: Scenario) -> list[Problem]:
@@ -109,12 +163,12 @@ def check_references(scenario: Scenario) -> list[Problem]:
                 problems.append(target)
             problems.extend(_check_dead_letter(scenario, topic_name, service_name, subscriber))
     problems.extend(_check_faults(scenario))
-    for cycle in nx.simple_cycles(call_graph(scenario)):
+    for cycle in _call_cycles(scenario):
         chain = " -> ".join(f"{service}.{operation}" for service, operation in [*cycle, cycle[0]])
-        service, operation = cycle[0]
+        first_service, first_operation = cycle[0]
         problems.append(
             Problem(
-                f"services.{service}.operations.{operation}",
+                f"services.{first_service}.operations.{first_operation}",
                 f"synchronous calls form a cycle that never ends: {chain}",
             )
         )

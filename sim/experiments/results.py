@@ -12,9 +12,8 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import pandas as pd
 from pydantic import PrivateAttr
 
 from models.results import Measurements, ResultsDocument, Settings
@@ -22,7 +21,9 @@ from sim.engine import ReplicationRun
 from sim.engine.timeseries import TimeSeriesColumns
 from sim.experiments.diagnostics import overload_warnings
 from sim.experiments.statistics import aggregate
-from sim.experiments.timeseries import aggregate_series
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 TIMESERIES_COLUMNS = ["replication", "time", "kind", "entity", "metric", "value"]
 TABLE_COLUMNS = ["kind", "entity", "metric", "statistic", "mean", "ci_low", "ci_high"]
@@ -79,6 +80,10 @@ class Results(ResultsDocument):
         across replications and its 95% Student-t interval: time, kind, entity, metric,
         mean, ci_low, ci_high, replications (NaN values, such as the p99 of an interval
         without responses, left out; `sim.experiments.timeseries.aggregate_series`)."""
+        import pandas as pd  # (imported here: start-up time, see tests/unit/test_startup.py)
+
+        from sim.experiments.timeseries import aggregate_series
+
         if aggregate:
             return aggregate_series(self.timeseries())
         frames = [
@@ -91,6 +96,8 @@ class Results(ResultsDocument):
 
     def to_dataframe(self) -> pd.DataFrame:
         """A tidy table: one row per (kind, entity, metric, statistic) with mean and ci95."""
+        import pandas as pd  # (imported here: start-up time)
+
         rows: list[dict[str, Any]] = []
         document = self.to_dict()
         for kind in ("flows", "services", "topics"):

@@ -14,7 +14,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 from pydantic import BaseModel
-from scipy import stats
 
 CONFIDENCE = 0.95
 
@@ -33,7 +32,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float] | None:
         return None
     mean = float(sample.mean())
     half_width = float(
-        stats.t.ppf(0.5 + CONFIDENCE / 2, sample.size - 1)
+        _t_quantile(0.5 + CONFIDENCE / 2, sample.size - 1)
         * sample.std(ddof=1)
         / math.sqrt(sample.size)
     )
@@ -72,3 +71,11 @@ def aggregate(replications: Sequence[Model]) -> Model:
     if "ci95" in type(first).model_fields:
         values["ci95"] = intervals or None
     return type(first).model_construct(**values)
+
+
+def _t_quantile(probability: float, degrees_of_freedom: int) -> float:
+    """Student's t quantile (scipy imported here: start-up time, see tests/unit/
+    test_startup.py; a run of one replication never needs it)."""
+    from scipy import stats
+
+    return float(stats.t.ppf(probability, degrees_of_freedom))

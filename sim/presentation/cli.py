@@ -12,37 +12,20 @@ import json
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
-import yaml
-from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
 
-from models import ScenarioError, analyze, load_scenario
-from models.schema import Scenario
-from sim.experiments.comparison import candidates_of
-from sim.experiments.comparison import compare as run_comparison
-from sim.experiments.executors import default_jobs, open_executor
-from sim.experiments.simulation import simulate
-from sim.experiments.sweep import parse_values
-from sim.experiments.sweep import sweep as run_sweep
-from sim.presentation.files import write_files_atomically
-from sim.presentation.plots import comparison_bars, latency_curve, png_bytes, run_figures, topology
-from sim.presentation.tables import render_comparison, render_results, render_sweep
-from sim.presentation.theory_tables import (
-    comparisons,
-    gap_warnings,
-    render_prediction,
-    theory_table,
-)
+from models.errors import ScenarioError
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from models.schema import Scenario
+
+# Each command imports what it needs inside its body (start-up time, see
+# tests/unit/test_startup.py): `archsim --help` loads not even the scenario language, and
+# `archsim validate` no engine, experiments, queueing theory, tables, plots or numpy.
 
 EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
 
@@ -58,6 +41,8 @@ ScenarioPath = Annotated[Path, typer.Argument(help="scenario file (YAML or JSON)
 
 
 def _stdout() -> Console:
+    from rich.console import Console
+
     console = Console(soft_wrap=False)
     if not console.is_terminal:  # a file or a pipe: wide enough that no column is cut
         console.width = 200
@@ -85,6 +70,16 @@ def progress_bar(
     total: int, description: str, quiet: bool
 ) -> Iterator[Callable[[int], None] | None]:
     """A rich progress bar on a terminal's stderr (nothing when quiet or not a terminal)."""
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
     console = Console(stderr=True)
     if quiet or not console.is_terminal or total <= 1:
         yield None
@@ -117,6 +112,15 @@ def run(
     quiet: QuietOption = False,
 ) -> None:
     """Simulate a scenario and report throughput, latency percentiles and backlog."""
+    from models.analysis import analyze
+    from models.loading import load_scenario
+    from sim.experiments.executors import default_jobs, open_executor
+    from sim.experiments.simulation import simulate
+    from sim.presentation.files import write_files_atomically
+    from sim.presentation.plots import png_bytes, run_figures
+    from sim.presentation.tables import render_results
+    from sim.presentation.theory_tables import comparisons, gap_warnings, theory_table
+
     scenario = load_scenario(scenario_path, variant=variant)
     count = replications or scenario.simulation.replications
     with (
@@ -163,6 +167,14 @@ def compare(
     quiet: QuietOption = False,
 ) -> None:
     """Compare candidate topologies with common random numbers and paired differences."""
+    from models.loading import load_scenario
+    from sim.experiments.comparison import candidates_of
+    from sim.experiments.comparison import compare as run_comparison
+    from sim.experiments.executors import open_executor
+    from sim.presentation.files import write_files_atomically
+    from sim.presentation.plots import comparison_bars, png_bytes
+    from sim.presentation.tables import render_comparison
+
     scenarios = [load_scenario(path) for path in scenario_paths]
     named = candidates_of(scenarios)
     if len(named) < 2:
@@ -205,6 +217,14 @@ def sweep(
     quiet: QuietOption = False,
 ) -> None:
     """Latency-vs-load curves: simulate the scenario at a range of values of one parameter."""
+    from models.loading import load_scenario
+    from sim.experiments.executors import open_executor
+    from sim.experiments.sweep import parse_values
+    from sim.experiments.sweep import sweep as run_sweep
+    from sim.presentation.files import write_files_atomically
+    from sim.presentation.plots import latency_curve, png_bytes
+    from sim.presentation.tables import render_sweep
+
     parameter, separator, values_text = vary.partition("=")
     if not separator or not parameter:
         raise typer.BadParameter("expected PATH=START..STOP:STEPS", param_hint="--vary")
@@ -244,6 +264,10 @@ def analyze_command(
     as_json: JsonOption = False,
 ) -> None:
     """Predict the scenario instantly with queueing theory (means, capacity, bottleneck)."""
+    from models.analysis import analyze
+    from models.loading import load_scenario
+    from sim.presentation.theory_tables import render_prediction
+
     scenario = load_scenario(scenario_path, variant=variant)
     prediction = analyze(scenario)
     if as_json:
@@ -259,6 +283,10 @@ def graph(
     out: Annotated[Path, typer.Option(help="PNG file to write")] = Path("topology.png"),
 ) -> None:
     """Draw the topology: clients, services, topics and groups; calls vs publishes."""
+    from models.loading import load_scenario
+    from sim.presentation.files import write_files_atomically
+    from sim.presentation.plots import png_bytes, topology
+
     scenario = load_scenario(scenario_path, variant=variant)
     write_files_atomically(out.parent, {out.name: png_bytes(topology(scenario))})
     typer.echo(f"topology written to {out}")
@@ -267,6 +295,8 @@ def graph(
 @app.command()
 def validate(scenario_path: ScenarioPath) -> None:
     """Check a scenario's schema and references (and every variant); exit 0 or 2."""
+    from models.loading import load_scenario
+
     scenario = load_scenario(scenario_path)
     variants = f", {len(scenario.variants)} variant(s)" if scenario.variants else ""
     typer.echo(
@@ -278,11 +308,15 @@ def validate(scenario_path: ScenarioPath) -> None:
 @app.command()
 def schema() -> None:
     """Print the JSON Schema of the scenario language."""
+    from models.schema import Scenario
+
     typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
 def resolved_scenario_yaml(scenario: Scenario) -> str:
     """The scenario as it was run: defaults filled in, units normalised to seconds."""
+    import yaml
+
     document = scenario.model_dump(mode="json", exclude_none=True)
     return yaml.safe_dump(document, sort_keys=False)
 
