@@ -24,7 +24,7 @@ import simpy
 from models.autoscale import GroupAutoscale, ServiceAutoscale
 from models.results import Backlog
 from models.schema import Service
-from sim.engine.groups import Consumer, ConsumerGroup
+from sim.engine.groups import Consumer, ConsumerGroup, partition_of
 from sim.engine.guarded import GuardedService
 from sim.engine.jobs import Frame, GuardedWork, Outcome
 from sim.engine.stations import Replica
@@ -176,19 +176,8 @@ class ScalableGroup(ConsumerGroup):
         self.count_sum = 0.0  # signed time sum of `count`
         self.count_at_start = 0.0
         self.count_max = self.count
-        self.lag_area_total = 0.0  # never reset (the autoscaler reads it)
         self.rebalance_to: int | None = None
         self.paused_by_outage = False
-
-    def integrate(self, now: float) -> None:
-        """As `ConsumerGroup.integrate`, and the lag's area for the autoscaler."""
-        self.lag_area_total += self.lag * (now - self._last_change)
-        super().integrate(now)
-
-    def lag_area(self, now: float) -> float:
-        """The area under the lag from time 0 to `now`."""
-        self.integrate(now)
-        return self.lag_area_total
 
     def _set_count(self, count: int) -> None:
         now = self.env.now
@@ -211,9 +200,12 @@ class ScalableGroup(ConsumerGroup):
                 consumer = Consumer(len(self.consumers))
                 self.consumers.append(consumer)
                 self.idle.append(consumer)
+            now = self.env.now
             while self.idle and self.shared_queue and not self.paused:
                 message, delivered_at = self.shared_queue.popleft()
-                self._start(self.idle.pop(), message, waited=self.env.now > delivered_at)
+                consumer = self.idle.pop()
+                self._set_busy(consumer, now)
+                self._start(consumer, message, now > delivered_at, now)
         else:
             for consumer in reversed(current[count:]):
                 consumer.up = False  # (it leaves when its message is done)
@@ -243,7 +235,7 @@ class ScalableGroup(ConsumerGroup):
         assert count is not None
         self.rebalance_to = None
         waiting = [entry for consumer in self.consumers for entry in consumer.waiting]
-        waiting.sort(key=lambda entry: entry[0].sequence)  # publication order
+        waiting.sort(key=lambda entry: entry[0][3])  # publication order (the sequence)
         consumers = self.consumers[:count]
         consumers += [Consumer(index) for index in range(len(consumers), count)]
         for consumer in consumers:
@@ -251,7 +243,9 @@ class ScalableGroup(ConsumerGroup):
         self.consumers = consumers
         self.assignment = [partition % count for partition in range(self.partitions)]
         for message, delivered_at in waiting:
-            consumers[self.assignment[message.partition]].waiting.append((message, delivered_at))
+            consumers[self.assignment[partition_of(message)]].waiting.append(
+                (message, delivered_at)
+            )
         self._set_count(count)
         if not self.paused_by_outage:
             super().resume()

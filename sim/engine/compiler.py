@@ -36,7 +36,7 @@ OperationKey = tuple[str, str]  # (service, operation)
 class OperationCompiler:
     """Compiles and keeps the operations of one replication's services.
 
-    `leaf_visits=False` compiles every call as a job (the general path): the same results,
+    `fast_paths=False` compiles every call as a job (the general path): the same results,
     slower; tests use it to check the leaf-call fast path against the general one.
     """
 
@@ -47,7 +47,7 @@ class OperationCompiler:
         streams: Streams,
         services: Mapping[str, ServiceRuntime],
         topics: Mapping[str, TopicRuntime],
-        leaf_visits: bool = True,
+        fast_paths: bool = True,
         measure_from: float = 0.0,
     ) -> None:
         self.scenario = scenario
@@ -55,7 +55,7 @@ class OperationCompiler:
         self.streams = streams
         self.services = services
         self.topics = topics
-        self.leaf_visits = leaf_visits
+        self.fast_paths = fast_paths
         self.measure_from = measure_from
         self.end = scenario.simulation.warmup + scenario.simulation.duration
         self.operations: dict[OperationKey, list[CompiledStep]] = {}
@@ -141,7 +141,7 @@ class OperationCompiler:
         uniform = self.streams.uniform(f"{path}.call")
         only_step = callee[0] if len(callee) == 1 else None
         if (
-            self.leaf_visits
+            self.fast_paths
             and blocking
             and not spec.resilient
             and not service.guarded

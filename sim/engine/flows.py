@@ -19,6 +19,7 @@ from models.resilience import REASONS
 from models.results import Failures, FlowResults, WorstInterval
 from sim.engine.jobs import CallTarget, CompiledStep, Frame, Hold, Job, Outcome, Request
 from sim.engine.metrics import FLUSH_SIZE, Tally
+from sim.engine.steps import PublishStep
 
 
 class FlowStats:
@@ -64,6 +65,8 @@ class FlowRuntime:
         self.entry: tuple[CallTarget, Sequence[CompiledStep]] | None = None
         # A flow whose body is one plain call to a leaf operation: the request visits it.
         self.entry_visit: tuple[CallTarget, Hold] | None = None
+        # A flow whose body only publishes: the client publishes and has its response.
+        self.entry_publishes: Sequence[PublishStep] | None = None
         self.stats = FlowStats()
         self.in_flight = 0
         self.interval_responses: list[float] = []  # successful responses since the last sample
@@ -87,6 +90,10 @@ class FlowRuntime:
         elif self.entry is not None:
             service, operation = self.entry
             service.submit(service.new_job(request, operation, self._entry_replied))
+        elif self.entry_publishes is not None:
+            for publish in self.entry_publishes:
+                publish.publish_for(request)
+            self.respond(request, None)
         else:
             Job(request, None, self.body, self._responded, _no_reply).advance()
 

@@ -21,11 +21,13 @@ the message they were processing goes back to the head of its partition or queue
 
 from __future__ import annotations
 
+import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import cast
+from typing import Any, cast
 
 import simpy
+from simpy.events import NORMAL
 
 from models.results import Backlog, GroupResults
 from models.schema import Subscriber, Topic
@@ -39,27 +41,30 @@ from sim.engine.jobs import (
     Request,
     abandon,
 )
-from sim.engine.metrics import Tally
+from sim.engine.metrics import FLUSH_SIZE, Tally
 from sim.engine.stations import ServiceRuntime
+from sim.engine.steps import HoldStep, PublishStep
+
+Message = tuple[Request, int, float, int]
+"""One published message: (request that caused it, partition, time published, sequence
+number in its topic). A plain tuple, shared by the groups of the topic: the event path
+creates one per publish, and a tuple costs a fraction of an object (hot code unpacks it)."""
 
 
-class Message:
-    """One published message: the request that caused it, its partition, when it was sent."""
-
-    __slots__ = ("partition", "published_at", "request", "sequence")
-
-    def __init__(self, request: Request, partition: int, published_at: float, sequence: int):
-        self.request = request
-        self.partition = partition
-        self.published_at = published_at
-        self.sequence = sequence
+def partition_of(message: Message) -> int:
+    """The partition of `message`."""
+    return message[1]
 
 
 class Consumer:
     """One consumer thread: its waiting messages, whether it is busy (and with what), and
-    whether its replica is up."""
+    whether its replica is up. In the handler fast path (`ConsumerGroup`) the consumer is
+    the wake-up of its own hold, as a frame is (`sim.engine.jobs`)."""
 
-    __slots__ = ("busy", "current", "index", "job", "up", "waiting")
+    __slots__ = ("busy", "callbacks", "current", "index", "job", "up", "waiting")
+
+    _ok = True  # as a simpy event: a wake-up always succeeds
+    callbacks: list[Callable[[Any], None]]  # (shared by the consumers of a group)
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -71,16 +76,20 @@ class Consumer:
 
 
 class GroupStats:
-    """What a consumer group reports (docs/results.md), counted from the end of warm-up."""
+    """What a consumer group reports (docs/results.md), counted from `since` (the end of
+    warm-up): counts, latencies, and the lag and the areas under lag and busy threads at
+    `since`, so that the measured period's time averages are differences of signed time sums.
+    Counts that follow from others are not kept: received = consumed + dead-lettered + lost
+    + the change in lag; starts = the number of waiting times recorded."""
 
-    def __init__(self, now: float, lag: int, busy: int, partition_lags: Sequence[int]) -> None:
+    def __init__(
+        self, now: float, areas: tuple[float, float], lag: int, partition_lags: Sequence[int]
+    ) -> None:
         self.since = now
-        self.received = 0
+        self.areas_at_start = areas
+        self.lag_at_start = lag
         self.consumed = 0
-        self.started = 0
         self.waited = 0
-        self.area_lag = 0.0
-        self.area_busy = 0.0
         self.max_lag = lag
         self.max_partition_lag = max(partition_lags, default=0)
         self.attempts = 0
@@ -90,9 +99,22 @@ class GroupStats:
         self.waiting_time = Tally()
         self.sojourn_time = Tally()
 
+    def flush(self) -> None:
+        """Bin the buffered latencies (see `Tally.record`)."""
+        self.waiting_time.flush()
+        self.sojourn_time.flush()
+
 
 class ConsumerGroup:
-    """A subscribing service's consumer group on one topic."""
+    """A subscribing service's consumer group on one topic.
+
+    Levels (lag, busy threads) are kept as signed time sums, as the stations' are (see
+    `sim.engine.stations`). The handler fast path: a handler that is one hold (`work` or
+    `delay`) followed only by publishes, at a service without faults or admission control,
+    runs without a job: the consumer thread is scheduled as its own wake-up and then
+    publishes and finishes the message (`_consumed`). `fast_paths=False` runs every
+    handler as a job (the general path, same results: tests compare both).
+    """
 
     def __init__(
         self,
@@ -107,6 +129,7 @@ class ConsumerGroup:
         station: ServiceRuntime,
         dead_letter: Publisher | None = None,
         retry_backoff: Callable[[], float] | None = None,
+        fast_paths: bool = True,
     ) -> None:
         self.topic_name = topic_name
         self.name = service
@@ -124,91 +147,159 @@ class ConsumerGroup:
         self.reports_failures = False
         self.guarded = station.guarded  # its replicas can go down, or have error bursts
         self._job_type: type[Job] = GuardedJob if self.guarded else Job
+        self.fast_hold, self.fast_publishes = (
+            _fast_handler(handler) if fast_paths and not self.guarded else (None, [])
+        )
+        # `Environment.schedule(consumer, NORMAL, delay)` written out (module docstring of
+        # `sim.engine.stations`; pinned by tests/unit/test_simpy_contract.py)
+        self._push: Callable[[list[Any], tuple[float, int, int, Consumer]], None] = heapq.heappush
+        self._calendar: list[Any] = env._queue
+        self._event_id: Callable[[], int] = env._eid.__next__
+        self._fast_sample = self.fast_hold.sample if self.fast_hold is not None else None
+        self._wakeup: list[Callable[[Any], None]] = [self._consumed]
         self.is_log = topic.type == "log"
         partitions = topic.partitions
+        self.partitioned = partitions > 1  # (else the one partition's lag is `lag`)
         active = min(partitions, threads) if self.is_log else threads
         self.consumers = [Consumer(index) for index in range(active)]
         self.assignment = [partition % active for partition in range(partitions)]
         self.shared_queue: deque[tuple[Message, float]] = deque()
         self.idle: list[Consumer] = list(reversed(self.consumers))
-        self.partition_lag = [0] * partitions
+        self.partition_lag = [0] * partitions  # (kept only when `partitioned`)
         self.last_delivery = [0.0] * partitions  # logs keep each partition's order in delivery
         self.lag = 0
         self.busy = 0
-        self.busy_area_total = 0.0  # never reset: for the time series
-        self._last_change = self.env.now
-        self.stats = GroupStats(self.env.now, 0, 0, self.partition_lag)
+        self.lag_sum = 0.0  # signed time sums (module docstring of `sim.engine.stations`)
+        self.busy_sum = 0.0
+        self.stats = GroupStats(env.now, (0.0, 0.0), 0, self.partition_lag)
         self.trace = trace
 
     # ------------------------------------------------------------------ levels
 
-    def integrate(self, now: float) -> None:
-        elapsed = now - self._last_change
-        if elapsed:
-            self.stats.area_lag += self.lag * elapsed
-            self.stats.area_busy += self.busy * elapsed
-            self.busy_area_total += self.busy * elapsed
-            self._last_change = now
+    def lag_area(self, now: float) -> float:
+        """The area under the lag from time 0 to `now`."""
+        return self.lag_sum + self.lag * now
+
+    def busy_area(self, now: float) -> float:
+        """The area under the number of busy consumer threads from time 0 to `now`."""
+        return self.busy_sum + self.busy * now
+
+    def partition_lags(self) -> list[int]:
+        """The lag of each partition now."""
+        return self.partition_lag if self.partitioned else [self.lag]
 
     def reset(self, now: float) -> None:
         """Discard what was observed before `now` (end of warm-up), keep the current state."""
-        self.integrate(now)
-        self.stats = GroupStats(now, self.lag, self.busy, self.partition_lag)
+        areas = (self.lag_area(now), self.busy_area(now))
+        self.stats = GroupStats(now, areas, self.lag, self.partition_lags())
+
+    def _set_busy(self, consumer: Consumer, now: float) -> None:
+        consumer.busy = True
+        self.busy += 1
+        self.busy_sum -= now
+
+    def _set_idle(self, consumer: Consumer, now: float) -> None:
+        consumer.busy = False
+        consumer.current = None
+        self.busy -= 1
+        self.busy_sum += now
 
     # ------------------------------------------------------------------ messages
 
     def published(self, message: Message) -> None:
         """A message for this group was published now (it may still be in delivery)."""
-        now = self.env.now
-        self.integrate(now)
-        self.stats.received += 1
-        message.request.pending += 1
-        self.lag += 1
-        if self.lag > self.stats.max_lag:
-            self.stats.max_lag = self.lag
-        partition = message.partition
-        lag = self.partition_lag[partition] + 1
-        self.partition_lag[partition] = lag
-        if lag > self.stats.max_partition_lag:
-            self.stats.max_partition_lag = lag
+        now = self.env._now
+        stats = self.stats
+        request, partition, _, _ = message
+        request.pending += 1
+        lag = self.lag + 1
+        self.lag = lag
+        self.lag_sum -= now
+        if lag > stats.max_lag:
+            stats.max_lag = lag
+        if self.partitioned:
+            lag = self.partition_lag[partition] + 1
+            self.partition_lag[partition] = lag
+            if lag > stats.max_partition_lag:
+                stats.max_partition_lag = lag
+
+    def receive(self, message: Message, now: float) -> None:
+        """A message for this group is published now and reaches it at once (no delivery
+        latency): `published` and `deliver`, written out (the event path's hot path)."""
+        stats = self.stats
+        request, partition, _, _ = message
+        request.pending += 1
+        lag = self.lag + 1
+        self.lag = lag
+        self.lag_sum -= now
+        if lag > stats.max_lag:
+            stats.max_lag = lag
+        if self.partitioned:
+            lag = self.partition_lag[partition] + 1
+            self.partition_lag[partition] = lag
+            if lag > stats.max_partition_lag:
+                stats.max_partition_lag = lag
+        if self.paused:
+            self.held.append(message)
+            return
+        if self.is_log:
+            consumer = self.consumers[self.assignment[partition]]
+            if consumer.busy or not consumer.up:
+                consumer.waiting.append((message, now))
+                return
+        elif self.idle:
+            consumer = self.idle.pop()
+        else:
+            self.shared_queue.append((message, now))
+            return
+        consumer.busy = True
+        self.busy += 1
+        self.busy_sum -= now
+        self._start(consumer, message, False, now)
 
     def deliver(self, message: Message) -> None:
         """The message reaches the group: a free consumer starts it, or it waits."""
+        now = self.env._now
         if self.paused:
             self.held.append(message)
         elif self.is_log:
-            consumer = self.consumers[self.assignment[message.partition]]
+            consumer = self.consumers[self.assignment[partition_of(message)]]
             if consumer.busy or not consumer.up:
-                consumer.waiting.append((message, self.env.now))
+                consumer.waiting.append((message, now))
             else:
-                self._start(consumer, message, waited=False)
+                self._set_busy(consumer, now)
+                self._start(consumer, message, False, now)
         elif self.idle:
-            self._start(self.idle.pop(), message, waited=False)
+            consumer = self.idle.pop()
+            self._set_busy(consumer, now)
+            self._start(consumer, message, False, now)
         else:
-            self.shared_queue.append((message, self.env.now))
+            self.shared_queue.append((message, now))
 
-    def _start(
-        self, consumer: Consumer, message: Message, waited: bool, first: bool = True
-    ) -> None:
-        """Run the handler of `message` on `consumer`: a job of the publishing request. The
-        `first` attempt takes the consumer and counts a start (its wait, the trace); an
-        attempt again in place (a failed message on a log) only runs the handler."""
-        stats = self.stats
-        if first:
-            now = self.env.now
-            self.integrate(now)
-            consumer.busy = True
-            self.busy += 1
-            stats.started += 1
-            if waited:
-                stats.waited += 1
-            stats.waiting_time.add(now - message.published_at)
-            if self.trace is not None:
-                self.trace.append(
-                    (self.topic_name, self.name, message.partition, message.sequence, now)
-                )
-        stats.attempts += 1
-        handler = self._job_type(message.request, None, self.handler, _handled, _no_reply)
+    def _start(self, consumer: Consumer, message: Message, waited: bool, now: float) -> None:
+        """The busy `consumer` starts `message`: count the start (its wait, the trace) and
+        run the handler, in the fast path or as a job. (Tallies are flushed with the
+        consumptions in `_consumed`: a group has at most `threads` messages started and not
+        consumed, so the waiting times' buffer stays bounded.)"""
+        _, partition, published_at, sequence = message
+        if waited:
+            self.stats.waited += 1
+        self.stats.waiting_time.record(now - published_at)
+        if self.trace is not None:
+            self.trace.append((self.topic_name, self.name, partition, sequence, now))
+        consumer.current = message
+        sample = self._fast_sample
+        if sample is not None:  # (`attempts` = starts: see `summary`)
+            consumer.callbacks = self._wakeup
+            self._push(self._calendar, (now + sample(), NORMAL, self._event_id(), consumer))
+        else:
+            self._attempt(consumer, message)
+
+    def _attempt(self, consumer: Consumer, message: Message) -> None:
+        """Run the handler of `message` on `consumer` as a job of the publishing request (a
+        first attempt, or an attempt again in place on a log)."""
+        self.stats.attempts += 1
+        handler = self._job_type(message[0], None, self.handler, _handled, _no_reply)
         handler.replica = (self, consumer, message)
         consumer.current = message
         consumer.job = handler
@@ -216,33 +307,50 @@ class ConsumerGroup:
             cast(GuardedJob, handler).doomed = self.station.draws_error()
         handler.advance()
 
-    def handled(self, consumer: Consumer, message: Message, outcome: Outcome) -> None:
-        """The handler of `message` has finished: count it and take the next one, or retry
-        a failed message (in place on a log, back to the queue on a queue topic)."""
-        now = self.env.now
-        self.integrate(now)
-        consumer.job = None
-        if outcome is None:  # (the usual case, written out: `_finish` and `_free`)
-            if self.attempts_of:
-                self.attempts_of.pop(message, None)
-            stats = self.stats
-            stats.consumed += 1
-            stats.sojourn_time.add(now - message.published_at)
-            self.lag -= 1
-            self.partition_lag[message.partition] -= 1
-            self.busy -= 1
+    def _consumed(self, consumer: Consumer) -> None:
+        """The message of `consumer` was handled successfully (in the fast path its hold is
+        over: it publishes what the handler publishes first): count it; the consumer takes
+        the next one."""
+        message: Message = consumer.current  # type: ignore[assignment]  # (busy: it has one)
+        request, partition, published_at, _ = message
+        for publish in self.fast_publishes:
+            publish(request)
+        now = self.env._now
+        if self.attempts_of:
+            self.attempts_of.pop(message, None)
+        stats = self.stats
+        consumed = stats.consumed + 1
+        stats.consumed = consumed
+        stats.sojourn_time.record(now - published_at)
+        if not consumed % FLUSH_SIZE:
+            stats.flush()
+        self.lag -= 1
+        self.lag_sum += now
+        if self.partitioned:
+            self.partition_lag[partition] -= 1
+        queue = consumer.waiting if self.is_log else self.shared_queue
+        if queue and consumer.up and not self.paused:  # (`_free`, in place)
+            message_waiting, delivered_at = queue.popleft()
+            self._start(consumer, message_waiting, now > delivered_at, now)
+        else:
             consumer.busy = False
             consumer.current = None
+            self.busy -= 1
+            self.busy_sum += now
             if self.paused:
                 self.idle_while_paused()
-            elif consumer.up:
-                queue = consumer.waiting if self.is_log else self.shared_queue
-                if queue:
-                    message_waiting, delivered_at = queue.popleft()
-                    self._start(consumer, message_waiting, waited=now > delivered_at)
-                elif not self.is_log:
-                    self.idle.append(consumer)
-            message.request.work_ended(now)
+            elif consumer.up and not self.is_log:
+                self.idle.append(consumer)
+        request.pending -= 1  # (`Request.work_ended`, in place)
+        if not request.pending:
+            request.flow.completed(request, now)
+
+    def handled(self, consumer: Consumer, message: Message, outcome: Outcome) -> None:
+        """The handler job of `message` has finished: count it and take the next one, or
+        retry a failed message (in place on a log, back to the queue on a queue topic)."""
+        consumer.job = None
+        if outcome is None:
+            self._consumed(consumer)  # (its `current` is `message`)
             return
         attempt = self.attempts_of.get(message, 1)
         if attempt < self.max_attempts:
@@ -252,10 +360,10 @@ class ConsumerGroup:
         self.attempts_of.pop(message, None)
         if self.dead_letter is not None:
             self.stats.dead_lettered += 1
-            self.dead_letter.publish(message.request, None)
+            self.dead_letter.publish(message[0], None)
         else:
             self.stats.lost += 1
-        self._finish(consumer, message, now)
+        self._finish(consumer, message, self.env._now)
 
     def _retry(self, consumer: Consumer, message: Message) -> None:
         """Attempt `message` again after the backoff: on a log the consumer waits for it
@@ -278,39 +386,35 @@ class ConsumerGroup:
 
     def _retry_in_place(self, consumer: Consumer, message: Message) -> None:
         if consumer.current is message and consumer.up and consumer.job is None:
-            self._start(consumer, message, waited=False, first=False)
+            self._attempt(consumer, message)
 
     def _requeue(self, message: Message) -> None:
         """A queue topic's message is back in the queue (at its tail)."""
+        now = self.env._now
         if self.idle and not self.paused:
-            self._start(self.idle.pop(), message, waited=False)
+            consumer = self.idle.pop()
+            self._set_busy(consumer, now)
+            self._start(consumer, message, False, now)
         else:
-            self.shared_queue.append((message, self.env.now))
+            self.shared_queue.append((message, now))
 
     def _finish(self, consumer: Consumer, message: Message, now: float) -> None:
-        """`message` leaves the group (consumed, dead-lettered or lost)."""
+        """`message` leaves the group unconsumed (dead-lettered or lost)."""
         self.lag -= 1
-        self.partition_lag[message.partition] -= 1
+        self.lag_sum += now
+        if self.partitioned:
+            self.partition_lag[partition_of(message)] -= 1
         self._free(consumer)
-        message.request.work_ended(now)
+        message[0].work_ended(now)
 
     def _free(self, consumer: Consumer) -> None:
         """The consumer is done with its message: it takes the next one, or becomes idle."""
-        self.integrate(self.env.now)
-        self.busy -= 1
-        consumer.busy = False
-        consumer.current = None
+        self._set_idle(consumer, self.env._now)
         if self.paused:
             self.idle_while_paused()
             return
-        if not consumer.up:
-            return
-        queue = consumer.waiting if self.is_log else self.shared_queue
-        if queue:
-            message_waiting, delivered_at = queue.popleft()
-            self._start(consumer, message_waiting, waited=self.env.now > delivered_at)
-        elif not self.is_log:
-            self.idle.append(consumer)
+        if consumer.up:
+            self._take_next(consumer)
 
     # ------------------------------------------------------------------ faults
 
@@ -322,8 +426,7 @@ class ConsumerGroup:
     def replica_down(self, replica: int) -> None:
         """The consumers on `replica` stop; the messages they were processing go back to
         the head of their partition or queue (redelivered: at least once)."""
-        now = self.env.now
-        self.integrate(now)
+        now = self.env._now
         stopped = self._consumers_of(replica)
         for consumer in stopped:  # (all stop before any message is handed to another)
             consumer.up = False
@@ -337,9 +440,7 @@ class ConsumerGroup:
                 abandon(cast(GuardedJob, consumer.job))
                 consumer.job = None
             self.stats.redelivered += 1
-            self.busy -= 1
-            consumer.busy = False
-            consumer.current = None
+            self._set_idle(consumer, now)
             if self.is_log:
                 consumer.waiting.appendleft((message, now))
             else:
@@ -347,7 +448,9 @@ class ConsumerGroup:
 
     def _requeue_first(self, message: Message, now: float) -> None:
         if self.idle and not self.paused:
-            self._start(self.idle.pop(), message, waited=False)
+            consumer = self.idle.pop()
+            self._set_busy(consumer, now)
+            self._start(consumer, message, False, now)
         else:
             self.shared_queue.appendleft((message, now))
 
@@ -366,8 +469,10 @@ class ConsumerGroup:
             return
         queue = consumer.waiting if self.is_log else self.shared_queue
         if queue:
+            now = self.env._now
             message, delivered_at = queue.popleft()
-            self._start(consumer, message, waited=self.env.now > delivered_at)
+            self._set_busy(consumer, now)
+            self._start(consumer, message, now > delivered_at, now)
         elif not self.is_log and consumer not in self.idle:
             self.idle.append(consumer)
 
@@ -395,17 +500,21 @@ class ConsumerGroup:
 
     def summary(self, now: float, duration: float) -> GroupResults:
         """The group's statistics (docs/results.md) from the end of warm-up to `now`."""
-        self.integrate(now)
         stats = self.stats
+        stats.flush()
+        started = stats.waiting_time.count
+        finished = stats.consumed + stats.dead_lettered + stats.lost
         elapsed = now - stats.since
+        lag_area = self.lag_area(now) - stats.areas_at_start[0]
+        busy_area = self.busy_area(now) - stats.areas_at_start[1]
         return GroupResults(
-            received=stats.received,
+            received=finished + self.lag - stats.lag_at_start,
             consumed=stats.consumed,
             throughput=stats.consumed / duration,
-            utilization=self.measured_utilization(stats.area_busy, elapsed),
-            p_wait=stats.waited / stats.started if stats.started else 0.0,
-            lag=Backlog(mean=stats.area_lag / elapsed, max=stats.max_lag, final=self.lag),
-            max_partition_lag=stats.max_partition_lag,
+            utilization=self.measured_utilization(busy_area, elapsed),
+            p_wait=stats.waited / started if started else 0.0,
+            lag=Backlog(mean=lag_area / elapsed, max=stats.max_lag, final=self.lag),
+            max_partition_lag=stats.max_partition_lag if self.partitioned else stats.max_lag,
             waiting_time=stats.waiting_time.summary(),
             sojourn_time=stats.sojourn_time.summary(),
             **(self._failure_counts() if self.reports_failures or self._failed() else {}),
@@ -431,7 +540,7 @@ class ConsumerGroup:
         """What a scenario with failures reports of a group (docs/results.md)."""
         stats = self.stats
         return {
-            "attempts": stats.attempts,
+            "attempts": stats.attempts if self.fast_hold is None else stats.waiting_time.count,
             "redelivered": stats.redelivered,
             "dead_lettered": stats.dead_lettered,
             "lost": stats.lost,
@@ -450,3 +559,16 @@ def _handled(frame: Frame, outcome: Outcome) -> None:
 
 def _no_reply(_job: Job, _outcome: Outcome) -> None:
     """Nobody waits for a message handler's reply."""
+
+
+def _fast_handler(
+    handler: Sequence[CompiledStep],
+) -> tuple[HoldStep | None, list[Callable[[Request], None]]]:
+    """The hold and publishes of a handler that the fast path can run (one hold, then only
+    publishes), or (None, []) for any other handler."""
+    if not handler or not isinstance(handler[0], HoldStep):
+        return None, []
+    publishes = handler[1:]
+    if not all(isinstance(step, PublishStep) for step in publishes):
+        return None, []
+    return handler[0], [cast(PublishStep, step).publisher() for step in publishes]

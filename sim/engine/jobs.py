@@ -395,5 +395,5 @@ class CallTarget(Protocol):
 class Publisher(Protocol):
     """What a publish step needs of a topic (`sim.engine.topics.TopicRuntime`)."""
 
-    def publish(self, request: Request, key: str | int | None) -> None:
+    def publish(self, request: Request, key: str | int | None = None) -> None:
         """Publish one message caused by `request` now."""

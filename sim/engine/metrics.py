@@ -27,7 +27,10 @@ class Tally:
     """Observations of a latency: exact count, mean and max; percentiles within 0.14%.
 
     Values are buffered and binned in numpy blocks. A percentile is the geometric midpoint of
-    the bucket that holds it, so its relative error is at most half a bucket width.
+    the bucket that holds it, so its relative error is at most half a bucket width. The
+    histogram holds only the range of buckets observed so far (allocated at the first flush
+    and widened when a value falls outside it), so an idle tally costs almost nothing and a
+    busy one a few kilobytes: a latency's values rarely span more than a few decades.
 
     `add` flushes the buffer when it is full. Hot paths call `record` instead (the buffer's
     own `append`, no Python frame) and must call `flush` at least every `FLUSH_SIZE`
@@ -41,12 +44,13 @@ class Tally:
     (1.5, 3.0, 1.0)
     """
 
-    __slots__ = ("_buffer", "_counts", "_zeros", "count", "maximum", "record", "total")
+    __slots__ = ("_buffer", "_counts", "_first", "_zeros", "count", "maximum", "record", "total")
 
     def __init__(self) -> None:
         self._buffer: list[float] = []
         self.record = self._buffer.append
-        self._counts = np.zeros(_BUCKET_COUNT, dtype=np.int64)
+        self._counts: np.ndarray | None = None  # buckets _first, _first + 1, ...
+        self._first = 0
         self._zeros = 0
         self.count = 0
         self.total = 0.0
@@ -79,9 +83,28 @@ class Tally:
         self.maximum = max(self.maximum, float(values.max()))
         positive = values[values >= SMALLEST_TIME]
         self._zeros += values.size - positive.size
+        if not positive.size:
+            return
         index = np.floor(np.log2(positive / SMALLEST_TIME) * BUCKETS_PER_DOUBLING).astype(np.int64)
         np.clip(index, 0, _BUCKET_COUNT - 1, out=index)
-        self._counts += np.bincount(index, minlength=_BUCKET_COUNT)
+        self._widen(int(index.min()), int(index.max()))
+        assert self._counts is not None
+        self._counts += np.bincount(index - self._first, minlength=self._counts.size)
+
+    def _widen(self, low: int, high: int) -> None:
+        """Make the histogram hold buckets `low` to `high` (keeping what it holds)."""
+        counts = self._counts
+        if counts is None:
+            self._first, self._counts = low, np.zeros(high - low + 1, dtype=np.int64)
+            return
+        first, last = self._first, self._first + counts.size - 1
+        if low >= first and high <= last:
+            return
+        first, last = min(first, low), max(last, high)
+        widened = np.zeros(last - first + 1, dtype=np.int64)
+        start = self._first - first
+        widened[start : start + counts.size] = counts
+        self._first, self._counts = first, widened
 
     def percentile(self, quantile: float) -> float:
         """The `quantile` (0..1) of the observations, NaN if there are none."""
@@ -89,10 +112,10 @@ class Tally:
         if self.count == 0:
             return math.nan
         rank = quantile * self.count
-        if rank <= self._zeros:
+        if rank <= self._zeros or self._counts is None:
             return 0.0
         cumulative = np.cumsum(self._counts) + self._zeros
-        bucket = int(np.searchsorted(cumulative, rank, side="left"))
+        bucket = self._first + int(np.searchsorted(cumulative, rank, side="left"))
         midpoint = SMALLEST_TIME * 2.0 ** ((bucket + 0.5) / BUCKETS_PER_DOUBLING)
         return float(min(midpoint, self.maximum))
 

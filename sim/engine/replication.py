@@ -10,6 +10,7 @@ environment and its random streams.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import simpy
 
@@ -29,7 +30,7 @@ from sim.engine.flows import FlowRuntime, varying_load
 from sim.engine.groups import ConsumerGroup
 from sim.engine.guarded import GuardedService
 from sim.engine.stations import ServiceRuntime
-from sim.engine.steps import CallStep, LeafCallStep
+from sim.engine.steps import CallStep, LeafCallStep, PublishStep
 from sim.engine.streams import Streams
 from sim.engine.timeseries import TimeSeriesColumns, TimeSeriesSampler
 from sim.engine.topics import TopicRuntime
@@ -55,12 +56,15 @@ class Replication:
         replication: int,
         seed: int,
         trace: Trace | None = None,
-        leaf_visits: bool = True,
+        fast_paths: bool = True,
     ) -> None:
         """Build everything; `trace`, if given, collects (topic, group, partition, message,
         start time) for every message a consumer starts (for order checks in tests).
-        `leaf_visits=False` runs every call as a job (see `sim.engine.jobs`): the same
-        results, slower; tests use it to check the fast path against the general one."""
+        `fast_paths=False` takes the general path everywhere: every call and every message
+        handler runs as a job, and every flow's body as the client's job (no leaf visits,
+        handler fast path or flow-entry shortcuts: `sim.engine.jobs`, `sim.engine.groups`,
+        `sim.engine.flows`). The same results, slower: tests compare both."""
+        self.fast_paths = fast_paths
         self.scenario = scenario
         self.env = simpy.Environment()
         self.streams = Streams(seed, replication)
@@ -78,7 +82,7 @@ class Replication:
             name: TopicRuntime(name, spec, env, streams) for name, spec in scenario.topics.items()
         }
         self.compiler = OperationCompiler(
-            scenario, env, streams, self.services, self.topics, leaf_visits, self.warmup
+            scenario, env, streams, self.services, self.topics, fast_paths, self.warmup
         )
         for service_name, service in scenario.services.items():
             for operation_name in service.operations:
@@ -150,6 +154,7 @@ class Replication:
             station,
             dead_letter,
             self.streams.sampler(backoff, path) if backoff is not None else None,
+            self.fast_paths,
         )
         group.reports_failures = self.reports_failures
         if isinstance(station, GuardedService):
@@ -161,17 +166,22 @@ class Replication:
 
     def _build_flow(self, name: str, flow: schema.Flow) -> FlowRuntime:
         """A flow's runtime with its compiled body and a started arrival source. A body that
-        is one plain call takes a shortcut (`FlowRuntime.entry` / `entry_visit`)."""
+        is one plain call, or only publishes, takes a shortcut (`FlowRuntime.entry`,
+        `entry_visit`, `entry_publishes`)."""
         path = f"workload.{name}"
         runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
         runtime.body = self.compiler.compile(
             flow.body(), f"{path}.steps", blocking=True, caller=name
         )
         first = runtime.body[0] if len(runtime.body) == 1 else None
-        if isinstance(first, LeafCallStep) and first.probability >= 1.0:
+        if not self.fast_paths:
+            pass
+        elif isinstance(first, LeafCallStep) and first.probability >= 1.0:
             runtime.entry_visit = (first.service, first.hold)
         elif isinstance(first, CallStep) and first.probability >= 1.0 and first.plain:
             runtime.entry = (first.service, first.operation)
+        elif all(isinstance(step, PublishStep) for step in runtime.body):
+            runtime.entry_publishes = cast(list[PublishStep], runtime.body)
         arrival_source(flow, runtime, self.env, self.streams, path).start()
         return runtime
 

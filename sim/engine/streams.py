@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -48,6 +48,9 @@ BLOCK_SIZE = 4096
 """Draws made at once by `block_sampler` and `draws_in_blocks` (one numpy call per block,
 not per draw)."""
 
+LIST_SIZE = 256
+"""Draws of a block turned into Python numbers at once (see `draws_in_blocks`)."""
+
 
 def block_sampler(
     dist: Distribution, rng: np.random.Generator, block_size: int = BLOCK_SIZE
@@ -76,11 +79,20 @@ def draws_in_blocks(
     ``draw_block(block_size)``, ``draw_block(block_size)``, ... (drawn when needed).
 
     This is how every stream of the engine draws: one numpy call per block, and per draw
-    only the `__next__` of an iterator (no Python frame).
+    only the `__next__` of an iterator (no Python frame). A block is turned into Python
+    numbers `LIST_SIZE` at a time, so that a stream holds a numpy block and a short list
+    (about 34 kB), not thousands of Python floats: a model of many services has thousands
+    of streams.
 
     >>> draw = draws_in_blocks(lambda size: np.arange(size), block_size=2)
     >>> [draw() for _ in range(5)]
     [0, 1, 0, 1, 0]
     """
-    blocks = iter(lambda: draw_block(block_size).tolist(), None)
-    return itertools.chain.from_iterable(blocks).__next__
+
+    def lists() -> Iterator[list[Any]]:
+        while True:
+            block = draw_block(block_size)
+            for start in range(0, block_size, LIST_SIZE):
+                yield block[start : start + LIST_SIZE].tolist()
+
+    return itertools.chain.from_iterable(lists()).__next__

@@ -30,15 +30,31 @@ class TopicRuntime:
         self.env = env
         self.groups: list[ConsumerGroup] = []
         self.published_count = 0
-        self._sequence = itertools.count()
-        self._uniform = streams.uniform(f"topics.{name}.partitioning")
-        self._round_robin = itertools.cycle(range(spec.partitions))
-        self._key_partition = self._key_sampler(streams) if spec.keys is not None else None
+        self.partitioned = spec.partitions > 1
+        self._next_sequence = itertools.count().__next__
+        self._next_partition = self._partitioner(streams)
         latency = spec.delivery_latency
         self._latency: Callable[[], float] | None = (
             streams.sampler(latency, f"topics.{name}.delivery_latency")
             if latency is not None and not (latency.mean == 0 and latency.scv == 0)
             else None
+        )
+
+    def _partitioner(self, streams: Streams) -> Callable[[], int]:
+        """The partition of each new message without a fixed key: by popular keys, round
+        robin, or uniformly at random (floor(u x partitions), drawn in numpy blocks)."""
+        partitions = self.spec.partitions
+        if partitions == 1:
+            return itertools.repeat(0).__next__
+        if self.spec.keys is not None:
+            return self._key_sampler(streams)
+        if self.spec.partitioning == "round_robin":
+            return itertools.cycle(range(partitions)).__next__
+        rng = streams.generator(f"topics.{self.name}.partitioning")
+        return draws_in_blocks(  # type: ignore[return-value]  # (integers)
+            lambda size: np.minimum(
+                (rng.random(size) * partitions).astype(np.int64), partitions - 1
+            )
         )
 
     def _key_sampler(self, streams: Streams) -> Callable[[], int]:
@@ -56,31 +72,26 @@ class TopicRuntime:
 
     def partition_for(self, key: str | int | None) -> int:
         """The partition of a new message (a fixed key hashes to a stable partition)."""
-        partitions = self.spec.partitions
-        if partitions == 1:
-            return 0
-        if key is not None:
-            return zlib.crc32(str(key).encode("utf-8")) % partitions
-        if self._key_partition is not None:
-            return self._key_partition()
-        if self.spec.partitioning == "round_robin":
-            return next(self._round_robin)
-        return min(int(self._uniform() * partitions), partitions - 1)
+        if key is None:
+            return self._next_partition()
+        return zlib.crc32(str(key).encode("utf-8")) % self.spec.partitions
 
-    def publish(self, request: Request, key: str | int | None) -> None:
+    def publish(self, request: Request, key: str | int | None = None) -> None:
         """Publish one message now: every group receives it after the delivery latency."""
         self.published_count += 1
-        message = Message(request, self.partition_for(key), self.env.now, next(self._sequence))
-        now = self.env.now
+        partition = self._next_partition() if key is None else self.partition_for(key)
+        now = self.env._now
+        message = (request, partition, now, self._next_sequence())
+        if self._latency is None:
+            for group in self.groups:
+                group.receive(message, now)
+            return
         for group in self.groups:
             group.published(message)
-            if self._latency is None:
-                group.deliver(message)
-                continue
             arrival = now + self._latency()
             if group.is_log:  # a later message of a partition never overtakes an earlier one
-                arrival = max(arrival, group.last_delivery[message.partition])
-                group.last_delivery[message.partition] = arrival
+                arrival = max(arrival, group.last_delivery[partition])
+                group.last_delivery[partition] = arrival
             self.env.timeout(arrival - now).callbacks.append(_Delivery(group, message))
 
     def reset(self, now: float) -> None:

@@ -9,7 +9,11 @@
    (`sim.engine.jobs` module docstring, `Frame`): each sets a fresh (or reused) callbacks
    list before it schedules itself again.
 
-If a simpy upgrade breaks either, these tests fail first, with a name that says which.
+3. `Environment.schedule(obj, priority, delay)` is exactly
+   `heapq.heappush(env._queue, (env._now + delay, priority, next(env._eid), obj))`: the
+   consumer groups' handler fast path writes it out (`sim.engine.groups`).
+
+If a simpy upgrade breaks any of them, these tests fail first, with a name that says which.
 Deterministic: no random numbers.
 """
 
@@ -175,3 +179,37 @@ def test_a_plain_object_whose_ok_is_false_makes_step_fail() -> None:
     env.schedule(Failed(), NORMAL, 1.0)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="failed wake-up"):
         env.run()
+
+
+def test_schedule_is_a_push_on_the_calendar_with_the_next_event_id() -> None:
+    import heapq
+
+    scheduled, pushed = simpy.Environment(initial_time=1.0), simpy.Environment(initial_time=1.0)
+    order: dict[str, list[str]] = {"scheduled": [], "pushed": []}
+    for delay, name in ((2.0, "a"), (0.5, "b"), (2.0, "c"), (0.0, "d")):
+        for env, key in ((scheduled, "scheduled"), (pushed, "pushed")):
+            wake_up = WakeUp(name)
+            wake_up.callbacks = [lambda event, key=key: order[key].append(event.name)]
+            if key == "scheduled":
+                env.schedule(wake_up, NORMAL, delay)  # type: ignore[arg-type]
+            else:
+                heapq.heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), wake_up))
+    assert scheduled._queue == [
+        (time, priority, event_id, _Same(event)) for time, priority, event_id, event in pushed._queue
+    ]
+    scheduled.run()
+    pushed.run()
+    assert order["scheduled"] == order["pushed"] == ["d", "b", "a", "c"]
+    assert scheduled.now == pushed.now == 3.0
+
+
+class _Same:
+    """Equal to a `WakeUp` of the same name (to compare two calendars' entries)."""
+
+    def __init__(self, wake_up: WakeUp) -> None:
+        self.name = wake_up.name
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WakeUp) and other.name == self.name
+
+    __hash__ = None  # type: ignore[assignment]
