@@ -10,6 +10,7 @@ reported counts from then on.
 from __future__ import annotations
 
 import math
+from array import array
 
 import numpy as np
 
@@ -47,7 +48,7 @@ class Tally:
     __slots__ = ("_buffer", "_counts", "_first", "_zeros", "count", "maximum", "record", "total")
 
     def __init__(self) -> None:
-        self._buffer: list[float] = []
+        self._buffer = array("d")  # (8 bytes a value: a model has thousands of tallies)
         self.record = self._buffer.append
         self._counts: np.ndarray | None = None  # buckets _first, _first + 1, ...
         self._first = 0
@@ -76,8 +77,8 @@ class Tally:
         """Bin the buffered observations (their count, sum and max are exact)."""
         if not self._buffer:
             return
-        values = np.asarray(self._buffer, dtype=np.float64)
-        self._buffer.clear()
+        values = np.array(self._buffer, dtype=np.float64)
+        del self._buffer[:]
         self.count += values.size
         self.total += float(values.sum())
         self.maximum = max(self.maximum, float(values.max()))

@@ -18,7 +18,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~8 s: runs the benchmark scr
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_engine.py"
 
 
-def test_benchmark_prints_ratios_and_memory_for_both_models() -> None:
+def test_benchmark_prints_ratios_and_memory_for_every_model() -> None:
     arguments = ["--requests", "3000", "--repeat", "1", "--memory-requests", "3000"]
     output = subprocess.run(
         [sys.executable, str(BENCH), *arguments],
@@ -29,12 +29,33 @@ def test_benchmark_prints_ratios_and_memory_for_both_models() -> None:
     ).stdout
     report = json.loads(output)
     assert report["requests"] == 3000
-    assert set(report["models"]) == {"pipeline", "mm4"}
-    for figures in report["models"].values():
-        assert figures["archsim_requests_per_second"] > 0
-        assert figures["plain_simpy_requests_per_second"] > 0
-        low, high = figures["speedup_range"]
-        assert low <= figures["speedup"] <= high
+    models = {"call_pipeline", "mm4", "event_pipeline_queue", "event_pipeline_log", "mixed"}
+    assert set(report["models"]) == models
+    for name, figures in report["models"].items():
+        assert figures["archsim_requests_per_cpu_second"] > 0
         assert figures["archsim_peak_memory_mb"] > 0
+        if name != "mixed":  # (archsim only: no plain simpy counterpart)
+            assert figures["plain_simpy_requests_per_cpu_second"] > 0
+            low, high = figures["speedup_range"]
+            assert low <= figures["speedup"] <= high
     # archsim counts the requests that arrived in the run: about 3000 (Poisson)
     assert 2500 < report["memory"]["requests"] < 3500
+
+
+MEMORY = BENCH.with_name("bench_memory.py")
+
+
+def test_memory_benchmark_prints_peak_memory_and_build_time() -> None:
+    output = subprocess.run(
+        [sys.executable, str(MEMORY), "--quick"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    report = json.loads(output)
+    assert report["points"]
+    for point in report["points"]:
+        assert point["peak_rss_mb"] > 0
+        assert point["build_seconds"] is not None and point["build_seconds"] >= 0
+        assert point["requests"] > 0
