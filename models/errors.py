@@ -6,6 +6,8 @@ YAML path, the rule broken and the value given, so that a user fixes them in one
 
 from __future__ import annotations
 
+import difflib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -65,3 +67,60 @@ def format_path(location: Iterable[str | int]) -> str:
         else:
             text += f".{part}" if text else str(part)
     return text
+
+
+_PATH_PART = re.compile(r"\[(\d+)\]|([^.\[]+)")
+
+
+def path_sort_key(path: str) -> tuple[tuple[int, int, str], ...]:
+    """Order of YAML paths: key by key, list items by their index (``[2]`` before ``[10]``).
+
+    >>> sorted(["b", "a[10]", "a[2].x", "", "a"], key=path_sort_key)
+    ['', 'a', 'a[2].x', 'a[10]', 'b']
+    """
+    return tuple(
+        (0, int(index), "") if index else (1, 0, key) for index, key in _PATH_PART.findall(path)
+    )
+
+
+def merge_problems(problems: Iterable[Problem]) -> list[Problem]:
+    """`problems` without repeats, sorted by YAML path (in their order within a path)."""
+    unique = dict.fromkeys(problems)
+    return sorted(unique, key=lambda problem: path_sort_key(problem.path))
+
+
+def closest(given: str, choices: Iterable[str]) -> str | None:
+    """The choice nearest to `given` (a near miss: a typo, a letter too many), or None.
+
+    >>> closest("replicaz", ["replicas", "workers"]), closest("zzz", ["replicas"])
+    ('replicas', None)
+    """
+    near = difflib.get_close_matches(given, [str(choice) for choice in choices], n=1)
+    return near[0] if near else None
+
+
+def did_you_mean(given: str, choices: Iterable[str]) -> str:
+    """`` (did you mean 'X'?)`` for the choice nearest to `given`, or "" when none is near.
+
+    >>> did_you_mean("replicaz", ["replicas", "workers"]), did_you_mean("zzz", ["replicas"])
+    (" (did you mean 'replicas'?)", '')
+    """
+    near = closest(given, choices)
+    return f" (did you mean '{near}'?)" if near is not None else ""
+
+
+def unknown_name(kind: str, given: str, known: Iterable[str], owner: str | None = None) -> str:
+    """The message for a name that names nothing: the nearest known name, then all of them.
+
+    >>> unknown_name("service", "dbx", ["api", "db"])
+    "unknown service 'dbx' (did you mean 'db'? services: api, db)"
+    >>> unknown_name("operation", "raed", ["read", "write"], owner="service 'db'")
+    "service 'db' has no operation 'raed' (did you mean 'read'? operations: read, write)"
+    >>> unknown_name("topic", "orders", [])
+    "unknown topic 'orders' (topics: none)"
+    """
+    names = list(known)
+    near = closest(given, names)
+    hint = f"did you mean '{near}'? " if near is not None else ""
+    what = f"{owner} has no {kind}" if owner is not None else f"unknown {kind}"
+    return f"{what} '{given}' ({hint}{kind}s: {', '.join(names) or 'none'})"

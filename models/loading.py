@@ -2,34 +2,73 @@
 
 `load_scenario` is the only way into a model: it returns a fully validated `Scenario` or
 raises `ScenarioError` listing every problem of the file, each with the file, the YAML path,
-the rule and the value given. Variants are validated too, so a bad variant fails at once and
-not halfway through a comparison.
+the rule and the value given, sorted by path. Problems of the schema (pydantic) and of
+references (`models.references`) come in the same list: when the schema does not validate,
+the references of the parts that are well-formed are checked on the file as written
+(`models.raw_document`). Variants are validated too, so a bad variant fails at once and not
+halfway through a comparison. Input nested too deeply is refused before anything recursive
+reads it.
 """
 
 from __future__ import annotations
 
 import copy
-import difflib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import yaml
-from pydantic import BaseModel, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import ValidationError
 
-from models.errors import Problem, ScenarioError, format_path, short_repr
+from models.budget import check_limits
+from models.errors import Problem, ScenarioError, format_path, merge_problems, short_repr
+from models.raw_document import (
+    MAX_DEPTH,
+    depth_problem,
+    nesting_message,
+    raw_reference_problems,
+    step_depth_problems,
+)
 from models.references import check_references
 from models.schema import Scenario
+from models.schema_problems import KeyHints, schema_problems
 
 INLINE_SOURCE = "<scenario>"
 
 
+class _NestingError(Exception):
+    """Raised by the YAML loader at a mapping or list nested more than `MAX_DEPTH` deep."""
+
+    def __init__(self, mark: Any) -> None:
+        super().__init__(f"line {mark.line + 1}, column {mark.column + 1}")
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """A safe YAML loader that rejects a key given twice in one mapping (names must be unique)."""
+    """A safe YAML loader that rejects a key given twice in one mapping (names must be unique)
+    and mappings and lists nested more than `MAX_DEPTH` levels deep (PyYAML composes them
+    recursively)."""
+
+    def __init__(self, stream: str) -> None:
+        super().__init__(stream)
+        self._depth = 0
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        """Compose one node, counting the mappings and lists it is nested in."""
+        nested = self.check_event(yaml.SequenceStartEvent, yaml.MappingStartEvent)
+        self._depth += nested
+        try:
+            if self._depth > MAX_DEPTH:
+                raise _NestingError(self.peek_event().start_mark)  # type: ignore[no-untyped-call]
+            return super().compose_node(parent, index)
+        finally:
+            self._depth -= nested
 
 
 def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) -> Any:
+    """A mapping whose keys are unique; filled after it is yielded (no recursion, as PyYAML's
+    own mappings)."""
+    data: dict[Any, Any] = {}
+    yield data
     seen: set[Any] = set()
     for key_node, _ in node.value:
         key = loader.construct_object(key_node)
@@ -41,7 +80,7 @@ def _construct_unique_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode) 
                 key_node.start_mark,
             )
         seen.add(key)
-    return loader.construct_mapping(node)
+    data.update(loader.construct_mapping(node))
 
 
 _UniqueKeyLoader.add_constructor(
@@ -49,27 +88,70 @@ _UniqueKeyLoader.add_constructor(
     _construct_unique_mapping,
 )
 
+_YAML_KINDS = {list: "list", str: "string", int: "number", float: "number", bool: "boolean"}
+
 
 def read_scenario_file(path: Path) -> dict[str, Any]:
     """Parse a YAML or JSON file into a mapping, or raise `ScenarioError` saying why not."""
     source = str(path)
+
+    def refuse(message: str) -> ScenarioError:
+        return ScenarioError(source, [Problem("", message)])
+
     try:
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
+    except IsADirectoryError:
+        raise refuse("cannot read the file: it is a directory, not a scenario file") from None
     except OSError as error:
-        raise ScenarioError(
-            source, [Problem("", f"cannot read the file: {error.strerror}")]
-        ) from None
+        raise refuse(f"cannot read the file: {error.strerror or error}") from None
+    if b"\x00" in data:
+        raise refuse(
+            "not a text file (it contains NUL bytes): a scenario is a YAML or JSON file in UTF-8"
+        )
     try:
-        raw = yaml.load(text, Loader=_UniqueKeyLoader)
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - data.rfind(b"\n", 0, error.start)
+        raise refuse(
+            f"not UTF-8 text: byte 0x{data[error.start]:02x} at line {line}, column {column} "
+            f"(save the file as UTF-8)"
+        ) from None
+    raw = _parse_yaml(text, refuse)
+    if raw is None:
+        raise refuse(
+            "the file is empty (or only comments): a scenario is a mapping with at least "
+            "'name', 'simulation' and 'workload'"
+        )
+    if not isinstance(raw, dict):
+        kind = _YAML_KINDS.get(type(raw), type(raw).__name__)
+        raise refuse(
+            f"a scenario is a mapping of keys such as 'name', 'simulation', 'services' and "
+            f"'workload' (got a {kind}: {short_repr(raw)})"
+        )
+    return raw
+
+
+def _parse_yaml(text: str, refuse: Any) -> Any:
+    """The YAML document in `text`; `refuse(message)` makes the error for a bad one."""
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)
+    except _NestingError as error:
+        raise refuse(nesting_message(MAX_DEPTH, str(error))) from None
+    except RecursionError:  # a structure built with aliases; the loader's check sees no aliases
+        raise refuse(nesting_message(MAX_DEPTH)) from None
+    except yaml.reader.ReaderError as error:
+        line = text.count("\n", 0, error.position) + 1
+        column = error.position - text.rfind("\n", 0, error.position)
+        raise refuse(
+            f"not valid YAML: line {line}, column {column}: the character "
+            f"#x{error.character:04x} is not allowed ({error.reason})"
+        ) from None
     except yaml.YAMLError as error:
         mark = getattr(error, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark is not None else ""
         reason = getattr(error, "problem", None) or str(error)
-        raise ScenarioError(source, [Problem("", f"not valid YAML: {where}{reason}")]) from None
-    if not isinstance(raw, dict):
-        kind = type(raw).__name__
-        raise ScenarioError(source, [Problem("", f"a scenario is a mapping (got {kind})")])
-    return raw
+        raise refuse(f"not valid YAML: {where}{reason}") from None
 
 
 def load_scenario(source: str | Path | Mapping[str, Any], variant: str | None = None) -> Scenario:
@@ -79,24 +161,35 @@ def load_scenario(source: str | Path | Mapping[str, Any], variant: str | None = 
     inside the scenario (empirical samples) resolve against the file's folder.
     """
     if isinstance(source, Mapping):
+        too_deep = depth_problem(source)
+        if too_deep is not None:
+            raise ScenarioError(INLINE_SOURCE, [too_deep])
         raw, label, base_dir = copy.deepcopy(dict(source)), INLINE_SOURCE, Path.cwd()
     else:
         path = Path(source)
         raw, label, base_dir = read_scenario_file(path), str(path), path.resolve().parent
-    base = _validate(raw, label, base_dir, prefix=())
-    variants = base.variants
-    problems: list[Problem] = []
+    try:
+        return _load(raw, variant, label, base_dir)
+    except RecursionError:  # a safety net: the depth checks come first
+        raise ScenarioError(label, [Problem("", nesting_message(MAX_DEPTH))]) from None
+
+
+def _load(raw: dict[str, Any], variant: str | None, label: str, base_dir: Path) -> Scenario:
+    hints = KeyHints()
+    base, problems = _check(raw, base_dir, hints)
+    variants = base.variants if base is not None else _raw_variants(raw)
     resolved: dict[str, Scenario] = {}
     for name, overrides in variants.items():
-        try:
-            resolved[name] = _validate_variant(raw, name, overrides, label, base_dir)
-        except ScenarioError as error:
-            problems.extend(error.problems)
+        scenario, found = _check_variant(raw, overrides, base_dir, hints)
+        prefix = ("variants", name)
+        problems.extend(_under(prefix, p) for p in found if p not in problems)
+        if scenario is not None:
+            resolved[name] = scenario
     if variant is not None and variant not in variants and variant != "base":
         known = ", ".join(["base", *variants])
         problems.append(Problem("variants", f"no variant named '{variant}' (variants: {known})"))
-    if problems:
-        raise ScenarioError(label, problems)
+    if problems or base is None:
+        raise ScenarioError(label, merge_problems(problems))
     chosen = resolved[variant] if variant is not None and variant != "base" else base
     chosen.attach_origin(label, None if variant in (None, "base") else variant)
     return chosen
@@ -107,20 +200,40 @@ def variant_names(scenario: Scenario) -> list[str]:
     return ["base", *scenario.variants]
 
 
-def _validate_variant(
-    raw: dict[str, Any], name: str, overrides: dict[str, Any], label: str, base_dir: Path
-) -> Scenario:
-    prefix = ("variants", name)
+def _raw_variants(raw: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The well-formed variants of a file whose base does not validate (the others are
+    reported by the schema)."""
+    variants = raw.get("variants")
+    if not isinstance(variants, dict):
+        return {}
+    return {
+        name: overrides
+        for name, overrides in variants.items()
+        if isinstance(name, str) and isinstance(overrides, dict)
+    }
+
+
+def _check_variant(
+    raw: dict[str, Any], overrides: dict[str, Any], base_dir: Path, hints: KeyHints
+) -> tuple[Scenario | None, list[Problem]]:
+    """The variant's scenario, or None, and its problems (paths as in the variant's scenario;
+    an override that leads nowhere under its own dotted path; the other overrides are
+    applied and checked all the same)."""
     patched = copy.deepcopy(raw)
     patched.pop("variants", None)
     problems = []
     for dotted, value in overrides.items():
-        problem = apply_override(patched, dotted, value)
+        problem = apply_override(patched, str(dotted), value)
         if problem is not None:
-            problems.append(Problem(format_path((*prefix, dotted)), problem))
-    if problems:
-        raise ScenarioError(label, problems)
-    return _validate(patched, label, base_dir, prefix=prefix)
+            problems.append(Problem(str(dotted), problem))
+    scenario, found = _check(patched, base_dir, hints)
+    return (None if problems else scenario), problems + found
+
+
+def _under(prefix: tuple[str, ...], problem: Problem) -> Problem:
+    """`problem` with its path under `prefix` (a variant's problem under its variant)."""
+    path = format_path((*prefix, problem.path)) if problem.path else format_path(prefix)
+    return Problem(path, problem.message)
 
 
 def apply_override(raw: dict[str, Any], dotted_path: str, value: Any) -> str | None:
@@ -159,104 +272,25 @@ def apply_override(raw: dict[str, Any], dotted_path: str, value: Any) -> str | N
     return None
 
 
-def _validate(raw: dict[str, Any], label: str, base_dir: Path, prefix: tuple[str, ...]) -> Scenario:
+def _check(
+    raw: dict[str, Any], base_dir: Path, hints: KeyHints
+) -> tuple[Scenario | None, list[Problem]]:
+    """The scenario, or None, and every problem of `raw`: nesting, schema and references.
+
+    References are checked on the model when the schema validates, else on the parts of
+    `raw` that are well-formed.
+    """
+    too_deep = depth_problem(raw)
+    if too_deep is not None:
+        return None, [too_deep]
+    problems = step_depth_problems(raw)
     try:
         scenario = Scenario.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as error:
-        problems = _dedupe([_problem_from_pydantic(detail, prefix) for detail in error.errors()])
-        raise ScenarioError(label, problems) from None
-    problems = [
-        Problem(format_path((*prefix, problem.path)) if prefix else problem.path, problem.message)
-        for problem in check_references(scenario)
-    ]
-    if problems:
-        raise ScenarioError(label, problems)
-    return scenario
-
-
-def _dedupe(problems: list[Problem]) -> list[Problem]:
-    seen: dict[tuple[str, str], Problem] = {}
-    for problem in problems:
-        seen.setdefault((problem.path, problem.message), problem)
-    return list(seen.values())
-
-
-def _clean_location(location: tuple[str | int, ...]) -> tuple[str | int, ...]:
-    """Drop pydantic's union tags from a location (a tag repeats the key that follows it)."""
-    cleaned: list[str | int] = []
-    for part in location:
-        if isinstance(part, str) and (part.startswith("function-") or part in _UNION_MEMBER_TAGS):
-            continue
-        if cleaned and part == cleaned[-1] and isinstance(part, str):
-            continue
-        cleaned.append(part)
-    return tuple(cleaned)
-
-
-_UNION_MEMBER_TAGS = {"int", "str", "float", "literal['unlimited']", "CallSpec", "list[...]"}
-
-
-def _problem_from_pydantic(detail: ErrorDetails, prefix: tuple[str, ...]) -> Problem:
-    location = _clean_location(tuple(detail["loc"]))
-    path = format_path((*prefix, *location))
-    kind = detail["type"]
-    given = detail.get("input")
-    last = location[-1] if location else ""
-    context = detail.get("ctx", {}) or {}
-    if kind == "extra_forbidden":
-        hint = difflib.get_close_matches(str(last), _all_field_names(), n=1)
-        suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
-        return Problem(path, f"unknown key '{last}'{suggestion}")
-    if kind == "missing":
-        return Problem(path, f"required key '{last}' is missing")
-    if kind == "string_pattern_mismatch":
-        return Problem(
-            path,
-            f"a name may contain letters, digits, '-' and '_' and must start with a letter or "
-            f"digit (got {given!r})",
-        )
-    if kind == "one_key_mapping":
-        return Problem(path, f"{detail['msg']} (got {short_repr(given)})")
-    comparisons = {
-        "greater_than": ">",
-        "greater_than_equal": ">=",
-        "less_than": "<",
-        "less_than_equal": "<=",
-    }
-    if kind in comparisons:
-        bound = next(iter(context.values()))
-        return Problem(path, f"must be {comparisons[kind]} {bound} (got {short_repr(given)})")
-    message = str(detail["msg"]).removeprefix("Value error, ")
-    if "(got" in message or (given is not None and f"'{given}'" in message):
-        return Problem(path, message)  # the message already shows the value given
-    return Problem(path, f"{message[0].lower()}{message[1:]} (got {short_repr(given)})")
-
-
-def _all_field_names() -> list[str]:
-    """Every key of the scenario language, for did-you-mean hints."""
-    names: set[str] = set()
-    pending: list[type[BaseModel]] = [Scenario]
-    seen: set[type[BaseModel]] = set()
-    while pending:
-        model = pending.pop()
-        if model in seen:
-            continue
-        seen.add(model)
-        names.update(model.model_fields)
-        for field in model.model_fields.values():
-            pending.extend(_models_in(field.annotation))
-    return sorted(names)
-
-
-def _models_in(annotation: Any) -> list[type[BaseModel]]:
-    found: list[type[BaseModel]] = []
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        found.append(annotation)
-    for argument in getattr(annotation, "__args__", ()) or ():
-        found.extend(_models_in(argument))
-    for extra in getattr(annotation, "__metadata__", ()) or ():
-        found.extend(_models_in(extra))
-    origin = getattr(annotation, "__origin__", None)
-    if origin is not None and origin is not annotation:
-        found.extend(_models_in(origin))
-    return found
+        problems += schema_problems(error, hints)
+        problems += raw_reference_problems(raw)
+        return None, problems
+    problems += check_references(scenario)
+    if not problems:  # runaway models: explosions, zero-time loops, sizes (models.budget)
+        problems += check_limits(scenario)
+    return (None if problems else scenario), problems

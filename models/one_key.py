@@ -24,10 +24,23 @@ def single_key(value: Any) -> str | None:
     return None
 
 
+_KINDS_PREFIX = "must be a mapping with exactly one key, one of: "
+
+
 def one_key_union(kinds: str) -> Discriminator:
     """A discriminator on the single key, with an error message listing the allowed keys."""
     return Discriminator(
         single_key,
         custom_error_type="one_key_mapping",
-        custom_error_message=f"must be a mapping with exactly one key, one of: {kinds}",
+        custom_error_message=f"{_KINDS_PREFIX}{kinds}",
     )
+
+
+def kinds_in_message(message: str) -> list[str]:
+    """The keys allowed by a `one_key_union`, read back from its error message.
+
+    >>> kinds_in_message(f"{_KINDS_PREFIX}work, delay")
+    ['work', 'delay']
+    """
+    _, _, kinds = message.partition(_KINDS_PREFIX)
+    return [kind.strip() for kind in kinds.split(",") if kind.strip()]

@@ -3,25 +3,28 @@ fault targets and dead-letter topics exist.
 
 A cycle of synchronous calls never ends (every request waits for itself), so it is an error;
 services may call each other in both directions through different operations.
+
+The rules are written once, on names (`resolve_target`, `unknown_topic`, `dead_letter_problem`,
+`fault_problems`, `cycle_problems`): `check_references` applies them to a validated
+`Scenario`, and `models.raw_references` to the well-formed parts of a file whose schema does
+not validate, so that every problem of a file is reported at once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from models.errors import Problem
+from models.errors import Problem, unknown_name
 from models.faults import Crash, ErrorBurst, ServiceOutage, TopicOutage
 from models.schema import (
     BranchStep,
-    CallSpec,
     CallStep,
     FailStep,
     ParallelStep,
     PublishStep,
     Scenario,
     Step,
-    Subscriber,
 )
 
 if TYPE_CHECKING:
@@ -46,27 +49,101 @@ def walk_steps(steps: list[Step], path: str) -> Iterator[tuple[str, Step]]:
             yield from walk_steps(step.call.fallback, f"{step_path}.call.fallback")
 
 
-def _resolve_call(scenario: Scenario, call: CallSpec, path: str) -> tuple[str, str] | Problem:
-    service = scenario.services.get(call.service)
-    if service is None:
-        known = ", ".join(sorted(scenario.services)) or "none"
-        return Problem(path, f"unknown service '{call.service}' (services: {known})")
-    if call.operation is None:
-        if len(service.operations) != 1:
-            names = ", ".join(service.operations)
+Catalogue = Mapping[str, Sequence[str] | None]
+"""Every service and its operations in file order (None: its operations are malformed)."""
+
+
+def catalogue_of(scenario: Scenario) -> dict[str, list[str]]:
+    """The services of a validated scenario and their operations."""
+    return {name: list(service.operations) for name, service in scenario.services.items()}
+
+
+def resolve_target(
+    catalogue: Catalogue, service: str, operation: str | None, path: str
+) -> Operation | Problem | None:
+    """The operation a call, entry or subscription names, or the problem with the name.
+
+    None when the service exists but its operations cannot be told (they are malformed).
+    """
+    if service not in catalogue:
+        return Problem(path, unknown_name("service", service, sorted(catalogue)))
+    operations = catalogue[service]
+    if operations is None:
+        return None
+    if operation is None:
+        if len(operations) != 1:
             return Problem(
                 path,
-                f"service '{call.service}' has several operations ({names}): "
-                f"name one as '{call.service}.OPERATION'",
+                f"service '{service}' has several operations ({', '.join(operations)}): "
+                f"name one as '{service}.OPERATION'",
             )
-        return call.service, next(iter(service.operations))
-    if call.operation not in service.operations:
-        names = ", ".join(service.operations)
-        return Problem(
-            path,
-            f"service '{call.service}' has no operation '{call.operation}' (operations: {names})",
+        return service, operations[0]
+    if operation not in operations:
+        owner = f"service '{service}'"
+        return Problem(path, unknown_name("operation", operation, operations, owner=owner))
+    return service, operation
+
+
+def unknown_topic(path: str, topic: str, topics: Collection[str]) -> Problem | None:
+    """The problem with a topic name that names no topic, or None."""
+    if topic in topics:
+        return None
+    return Problem(path, unknown_name("topic", topic, sorted(topics)))
+
+
+def dead_letter_problem(
+    path: str, topic_name: str, dead_letter: str, topics: Collection[str]
+) -> Problem | None:
+    """A dead-letter topic exists and is not the topic itself (that would loop)."""
+    if dead_letter == topic_name and dead_letter in topics:
+        return Problem(path, f"a topic cannot be its own dead-letter topic (got {dead_letter})")
+    return unknown_topic(path, dead_letter, topics)
+
+
+def fault_problems(
+    path: str,
+    target: tuple[str, str],
+    outage_replicas: int | None,
+    replicas: Mapping[str, int | None],
+    topics: Collection[str],
+) -> list[Problem]:
+    """A fault's `target` (``("service" | "topic", NAME)``) exists; an outage takes at most
+    the `replicas` its service has (None: the service's count is malformed)."""
+    kind, name = target
+    if kind == "topic":
+        problem = unknown_topic(f"{path}.topic", name, topics)
+        return [problem] if problem is not None else []
+    if name not in replicas:
+        return [Problem(f"{path}.service", unknown_name("service", name, sorted(replicas)))]
+    count = replicas[name]
+    if outage_replicas is not None and count is not None and outage_replicas > count:
+        return [
+            Problem(
+                f"{path}.replicas",
+                f"must be <= the {count} replica(s) of '{name}' (got {outage_replicas})",
+            )
+        ]
+    return []
+
+
+def cycle_problems(calls: Mapping[Operation, Sequence[Operation]]) -> list[Problem]:
+    """A problem per cycle of synchronous `calls` (each operation and the ones it calls).
+
+    networkx is loaded only when there is a cycle, which a valid scenario never has.
+    """
+    if not _has_cycle(calls):
+        return []
+    problems = []
+    for cycle in _simple_cycles(calls):
+        chain = " -> ".join(f"{service}.{operation}" for service, operation in [*cycle, cycle[0]])
+        first_service, first_operation = cycle[0]
+        problems.append(
+            Problem(
+                f"services.{first_service}.operations.{first_operation}",
+                f"synchronous calls form a cycle that never ends: {chain}",
+            )
         )
-    return call.service, call.operation
+    return problems
 
 
 def _calls(scenario: Scenario) -> dict[Operation, list[Operation]]:
@@ -74,6 +151,7 @@ def _calls(scenario: Scenario) -> dict[Operation, list[Operation]]:
 
     Calls to unknown targets are left out (they are reported by `check_references`).
     """
+    catalogue = catalogue_of(scenario)
     calls: dict[Operation, list[Operation]] = {}
     for service_name, service in scenario.services.items():
         for operation_name, steps in service.operations.items():
@@ -81,10 +159,22 @@ def _calls(scenario: Scenario) -> dict[Operation, list[Operation]]:
             base = f"services.{service_name}.operations.{operation_name}"
             for path, step in walk_steps(steps, base):
                 if isinstance(step, CallStep):
-                    target = _resolve_call(scenario, step.call, path)
+                    call = step.call
+                    target = resolve_target(catalogue, call.service, call.operation, path)
                     if isinstance(target, tuple):
                         callees.append(target)
     return calls
+
+
+def _graph(calls: Mapping[Operation, Sequence[Operation]]) -> nx.DiGraph:
+    import networkx as nx  # imported here: start-up time, see tests/unit/test_startup.py
+
+    graph = nx.DiGraph()
+    for caller, callees in calls.items():
+        graph.add_node(caller)
+        for callee in callees:
+            graph.add_edge(caller, callee)
+    return graph
 
 
 def call_graph(scenario: Scenario) -> nx.DiGraph:
@@ -92,17 +182,10 @@ def call_graph(scenario: Scenario) -> nx.DiGraph:
 
     Calls to unknown targets are left out (they are reported by `check_references`).
     """
-    import networkx as nx  # imported here: start-up time, see tests/unit/test_startup.py
-
-    graph = nx.DiGraph()
-    for caller, callees in _calls(scenario).items():
-        graph.add_node(caller)
-        for callee in callees:
-            graph.add_edge(caller, callee)
-    return graph
+    return _graph(_calls(scenario))
 
 
-def _has_cycle(calls: dict[Operation, list[Operation]]) -> bool:
+def _has_cycle(calls: Mapping[Operation, Sequence[Operation]]) -> bool:
     """Whether the calls form a cycle (a depth-first search without recursion)."""
     finished: set[Operation] = set()
     for root in calls:
@@ -125,117 +208,71 @@ def _has_cycle(calls: dict[Operation, list[Operation]]) -> bool:
     return False
 
 
-def _call_cycles(scenario: Scenario) -> list[list[Operation]]:
-    """Every cycle of synchronous calls, as networkx's `simple_cycles` lists them.
-
-    networkx is loaded only when there is a cycle, which a valid scenario never has.
-    """
-    if not _has_cycle(_calls(scenario)):
-        return []
+def _simple_cycles(calls: Mapping[Operation, Sequence[Operation]]) -> list[list[Operation]]:
+    """Every cycle of synchronous calls, as networkx's `simple_cycles` lists them."""
     import networkx as nx  # imported here: start-up time, see tests/unit/test_startup.py
 
-    return list(nx.simple_cycles(call_graph(scenario)))
+    return list(nx.simple_cycles(_graph(calls)))
 
 
 def check_references(scenario: Scenario) -> list[Problem]:
-    """Every problem of references in the scenario: unknown targets and call cycles."""
+    """Every problem of references in a validated scenario: unknown targets and call cycles."""
+    catalogue = catalogue_of(scenario)
+    topics = list(scenario.topics)
     problems: list[Problem] = []
     for service_name, service in scenario.services.items():
         for operation_name, steps in service.operations.items():
             base = f"services.{service_name}.operations.{operation_name}"
-            problems.extend(_check_calls(scenario, steps, base))
+            problems.extend(_check_calls(catalogue, topics, steps, base))
     for flow_name, flow in scenario.workload.items():
         if flow.entry is not None:
             target_service, _, operation = flow.entry.partition(".")
-            call = CallSpec(service=target_service, operation=operation or None)
-            target = _resolve_call(scenario, call, f"workload.{flow_name}.entry")
+            target = resolve_target(
+                catalogue, target_service, operation or None, f"workload.{flow_name}.entry"
+            )
             if isinstance(target, Problem):
                 problems.append(target)
         else:
-            problems.extend(_check_calls(scenario, flow.body(), f"workload.{flow_name}.steps"))
+            problems.extend(
+                _check_calls(catalogue, topics, flow.body(), f"workload.{flow_name}.steps")
+            )
     for topic_name, topic in scenario.topics.items():
         for service_name, subscriber in topic.subscribers.items():
-            call = CallSpec(service=service_name, operation=subscriber.operation)
-            target = _resolve_call(
-                scenario, call, f"topics.{topic_name}.subscribers.{service_name}"
-            )
+            path = f"topics.{topic_name}.subscribers.{service_name}"
+            target = resolve_target(catalogue, service_name, subscriber.operation, path)
             if isinstance(target, Problem):
                 problems.append(target)
-            problems.extend(_check_dead_letter(scenario, topic_name, service_name, subscriber))
-    problems.extend(_check_faults(scenario))
-    for cycle in _call_cycles(scenario):
-        chain = " -> ".join(f"{service}.{operation}" for service, operation in [*cycle, cycle[0]])
-        first_service, first_operation = cycle[0]
-        problems.append(
-            Problem(
-                f"services.{first_service}.operations.{first_operation}",
-                f"synchronous calls form a cycle that never ends: {chain}",
-            )
+            if subscriber.dead_letter is not None:
+                dead = dead_letter_problem(
+                    f"{path}.dead_letter", topic_name, subscriber.dead_letter, topics
+                )
+                problems.extend([dead] if dead is not None else [])
+    replicas: dict[str, int | None] = {
+        name: service.replicas for name, service in scenario.services.items()
+    }
+    for index, fault in enumerate(scenario.faults):
+        target = (
+            ("topic", fault.topic) if isinstance(fault, TopicOutage) else ("service", fault.service)
         )
+        outage = fault.replicas if isinstance(fault, ServiceOutage) else None
+        problems.extend(fault_problems(f"faults[{index}]", target, outage, replicas, topics))
+    problems.extend(cycle_problems(_calls(scenario)))
     return problems
 
 
-def _check_calls(scenario: Scenario, steps: list[Step], base: str) -> list[Problem]:
+def _check_calls(
+    catalogue: Catalogue, topics: Collection[str], steps: list[Step], base: str
+) -> list[Problem]:
     problems = []
     for path, step in walk_steps(steps, base):
         if isinstance(step, CallStep):
-            target = _resolve_call(scenario, step.call, f"{path}.call")
+            call = step.call
+            target = resolve_target(catalogue, call.service, call.operation, f"{path}.call")
             if isinstance(target, Problem):
                 problems.append(target)
-        elif isinstance(step, PublishStep) and step.publish.topic not in scenario.topics:
-            known = ", ".join(sorted(scenario.topics)) or "none"
-            problems.append(
-                Problem(
-                    f"{path}.publish.topic",
-                    f"unknown topic '{step.publish.topic}' (topics: {known})",
-                )
-            )
-    return problems
-
-
-def _check_dead_letter(
-    scenario: Scenario, topic_name: str, service_name: str, subscriber: Subscriber
-) -> list[Problem]:
-    """A dead-letter topic exists and is not the topic itself (that would loop)."""
-    dead_letter = subscriber.dead_letter
-    if dead_letter is None:
-        return []
-    path = f"topics.{topic_name}.subscribers.{service_name}.dead_letter"
-    if dead_letter not in scenario.topics:
-        known = ", ".join(sorted(scenario.topics)) or "none"
-        return [Problem(path, f"unknown topic '{dead_letter}' (topics: {known})")]
-    if dead_letter == topic_name:
-        return [Problem(path, f"a topic cannot be its own dead-letter topic (got {dead_letter})")]
-    return []
-
-
-def _check_faults(scenario: Scenario) -> list[Problem]:
-    """Every fault names an existing service or topic; an outage takes at most the replicas
-    the service has."""
-    problems = []
-    for index, fault in enumerate(scenario.faults):
-        path = f"faults[{index}]"
-        if isinstance(fault, TopicOutage):
-            if fault.topic not in scenario.topics:
-                known = ", ".join(sorted(scenario.topics)) or "none"
-                problems.append(
-                    Problem(f"{path}.topic", f"unknown topic '{fault.topic}' (topics: {known})")
-                )
-            continue
-        service = scenario.services.get(fault.service)
-        if service is None:
-            known = ", ".join(sorted(scenario.services)) or "none"
-            problems.append(
-                Problem(f"{path}.service", f"unknown service '{fault.service}' (services: {known})")
-            )
-        elif isinstance(fault, ServiceOutage) and (fault.replicas or 0) > service.replicas:
-            problems.append(
-                Problem(
-                    f"{path}.replicas",
-                    f"must be <= the {service.replicas} replica(s) of '{fault.service}' "
-                    f"(got {fault.replicas})",
-                )
-            )
+        elif isinstance(step, PublishStep):
+            problem = unknown_topic(f"{path}.publish.topic", step.publish.topic, topics)
+            problems.extend([problem] if problem is not None else [])
     return problems
 
 

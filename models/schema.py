@@ -3,7 +3,8 @@
 Every model forbids unknown keys. Times are normalised to seconds and rates to per second by
 the field types of `models.units`; distributions are parsed by `models.distribution_spec`.
 Cross-references (a call to an unknown service, a cycle of synchronous calls) are checked
-after parsing by `models.references`, because they need the whole file.
+after parsing by `models.references` (or, when the file does not validate, on its
+well-formed parts by `models.raw_document`), because they need the whole file.
 """
 
 from __future__ import annotations
@@ -32,6 +33,11 @@ from models.resilience import Backoff, CircuitBreaker, RateLimit
 from models.units import Duration, PositiveDuration, Rate, parse_rate
 
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_-]*$"
+NAME_RULE = (
+    "a name must start with an ASCII letter or digit and contain only ASCII letters, "
+    "digits, '-' and '_'"
+)
+"""`NAME_PATTERN` in words, for error messages."""
 Name = Annotated[str, Field(pattern=NAME_PATTERN)]
 Probability = Annotated[float, Field(gt=0.0, le=1.0)]
 PROBABILITY_TOLERANCE = 1e-9

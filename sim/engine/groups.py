@@ -90,6 +90,7 @@ class GroupStats:
         self.lag_at_start = lag
         self.consumed = 0
         self.waited = 0
+        self.immediate = 0  # starts at publication, not yet in `waiting_time` (see `flush`)
         self.max_lag = lag
         self.max_partition_lag = max(partition_lags, default=0)
         self.attempts = 0
@@ -100,7 +101,9 @@ class GroupStats:
         self.sojourn_time = Tally()
 
     def flush(self) -> None:
-        """Bin the buffered latencies (see `Tally.record`)."""
+        """Bin the buffered latencies (see `Tally.record`) and the waits of 0."""
+        self.waiting_time.add_zeros(self.immediate)
+        self.immediate = 0
         self.waiting_time.flush()
         self.sojourn_time.flush()
 
@@ -261,7 +264,7 @@ class ConsumerGroup:
         if sample is None:
             self._start(consumer, message, False, now)
             return
-        stats.waiting_time.record(0.0)  # (`_start` in the fast path, in place)
+        stats.immediate += 1  # (`_start` in the fast path, in place: a wait of 0)
         consumer.current = message
         consumer.callbacks = self._wakeup
         self._push(self._calendar, (now + sample(), NORMAL, self._event_id(), consumer))
