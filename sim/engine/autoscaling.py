@@ -24,7 +24,8 @@ import simpy
 from models.autoscale import GroupAutoscale, ServiceAutoscale
 from models.results import Backlog
 from models.schema import Service
-from sim.engine.groups import Consumer, ConsumerGroup, partition_of
+from sim.engine.consumers import Consumer, partition_of
+from sim.engine.groups import ConsumerGroup
 from sim.engine.guarded import GuardedService
 from sim.engine.jobs import Frame, GuardedWork, Outcome
 from sim.engine.stations import Replica

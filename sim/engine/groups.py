@@ -31,6 +31,7 @@ from simpy.events import NORMAL
 
 from models.results import Backlog, GroupResults
 from models.schema import Subscriber, Topic
+from sim.engine.consumers import Consumer, GroupStats, Message, partition_of
 from sim.engine.jobs import (
     CompiledStep,
     Frame,
@@ -38,74 +39,11 @@ from sim.engine.jobs import (
     Job,
     Outcome,
     Publisher,
-    Request,
     abandon,
 )
-from sim.engine.metrics import FLUSH_SIZE, Tally
+from sim.engine.metrics import FLUSH_SIZE
 from sim.engine.stations import ServiceRuntime
-from sim.engine.steps import HoldStep, PublishStep
-
-Message = tuple[Request, int, float, int]
-"""One published message: (request that caused it, partition, time published, sequence
-number in its topic). A plain tuple, shared by the groups of the topic: the event path
-creates one per publish, and a tuple costs a fraction of an object (hot code unpacks it)."""
-
-
-def partition_of(message: Message) -> int:
-    """The partition of `message`."""
-    return message[1]
-
-
-class Consumer:
-    """One consumer thread: its waiting messages, whether it is busy (and with what), and
-    whether its replica is up. In the handler fast path (`ConsumerGroup`) the consumer is
-    the wake-up of its own hold, as a frame is (`sim.engine.jobs`)."""
-
-    __slots__ = ("busy", "callbacks", "current", "index", "job", "up", "waiting")
-
-    _ok = True  # as a simpy event: a wake-up always succeeds
-    callbacks: list[Callable[[Any], None]]  # (shared by the consumers of a group)
-
-    def __init__(self, index: int) -> None:
-        self.index = index
-        self.busy = False
-        self.up = True
-        self.current: Message | None = None  # the message it is busy with
-        self.job: Job | None = None  # its handler run (None while it waits to retry)
-        self.waiting: deque[tuple[Message, float]] = deque()
-
-
-class GroupStats:
-    """What a consumer group reports (docs/results.md), counted from `since` (the end of
-    warm-up): counts, latencies, and the lag and the areas under lag and busy threads at
-    `since`, so that the measured period's time averages are differences of signed time sums.
-    Counts that follow from others are not kept: received = consumed + dead-lettered + lost
-    + the change in lag; starts = the number of waiting times recorded."""
-
-    def __init__(
-        self, now: float, areas: tuple[float, float], lag: int, partition_lags: Sequence[int]
-    ) -> None:
-        self.since = now
-        self.areas_at_start = areas
-        self.lag_at_start = lag
-        self.consumed = 0
-        self.waited = 0
-        self.immediate = 0  # starts at publication, not yet in `waiting_time` (see `flush`)
-        self.max_lag = lag
-        self.max_partition_lag = max(partition_lags, default=0)
-        self.attempts = 0
-        self.redelivered = 0
-        self.dead_lettered = 0
-        self.lost = 0
-        self.waiting_time = Tally()
-        self.sojourn_time = Tally()
-
-    def flush(self) -> None:
-        """Bin the buffered latencies (see `Tally.record`) and the waits of 0."""
-        self.waiting_time.add_zeros(self.immediate)
-        self.immediate = 0
-        self.waiting_time.flush()
-        self.sojourn_time.flush()
+from sim.engine.steps import hold_then_publishes
 
 
 class ConsumerGroup:
@@ -151,7 +89,7 @@ class ConsumerGroup:
         self.guarded = station.guarded  # its replicas can go down, or have error bursts
         self._job_type: type[Job] = GuardedJob if self.guarded else Job
         self.fast_hold, self.fast_publishes = (
-            _fast_handler(handler) if fast_paths and not self.guarded else (None, [])
+            hold_then_publishes(handler) if fast_paths and not self.guarded else (None, [])
         )
         # `Environment.schedule(consumer, NORMAL, delay)` written out (module docstring of
         # `sim.engine.stations`; pinned by tests/unit/test_simpy_contract.py)
@@ -580,16 +518,3 @@ def _handled(frame: Frame, outcome: Outcome) -> None:
 
 def _no_reply(_job: Job, _outcome: Outcome) -> None:
     """Nobody waits for a message handler's reply."""
-
-
-def _fast_handler(
-    handler: Sequence[CompiledStep],
-) -> tuple[HoldStep | None, list[Callable[[Request], None]]]:
-    """The hold and publishes of a handler that the fast path can run (one hold, then only
-    publishes), or (None, []) for any other handler."""
-    if not handler or not isinstance(handler[0], HoldStep):
-        return None, []
-    publishes = handler[1:]
-    if not all(isinstance(step, PublishStep) for step in publishes):
-        return None, []
-    return handler[0], [cast(PublishStep, step).publisher() for step in publishes]

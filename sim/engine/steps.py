@@ -13,6 +13,7 @@ import bisect
 import functools
 import itertools
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import simpy
 from simpy.events import NORMAL
@@ -279,3 +280,17 @@ class PublishStep:
             topic, key = self.topic, self.key
             for _ in range(self.count):
                 topic.publish(request, key)
+
+
+def hold_then_publishes(
+    handler: Sequence[CompiledStep],
+) -> tuple[HoldStep | None, list[Callable[[Request], None]]]:
+    """The hold and the publishers (`PublishStep.publisher`) of a handler that the consumer
+    groups' fast path can run (one hold, then only publishes), or (None, []) for any other
+    list of steps (`sim.engine.groups`)."""
+    if not handler or not isinstance(handler[0], HoldStep):
+        return None, []
+    publishes = handler[1:]
+    if not all(isinstance(step, PublishStep) for step in publishes):
+        return None, []
+    return handler[0], [cast(PublishStep, step).publisher() for step in publishes]

@@ -16,7 +16,8 @@ import simpy
 
 from models.results import TopicResults
 from models.schema import Topic
-from sim.engine.groups import ConsumerGroup, Message
+from sim.engine.consumers import Message
+from sim.engine.groups import ConsumerGroup
 from sim.engine.jobs import Request
 from sim.engine.streams import Streams, draws_in_blocks
 
