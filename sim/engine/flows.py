@@ -19,7 +19,6 @@ from models.resilience import REASONS
 from models.results import Failures, FlowResults, WorstInterval
 from sim.engine.jobs import CallTarget, CompiledStep, Frame, Hold, Job, Outcome, Request
 from sim.engine.metrics import FLUSH_SIZE, Tally
-from sim.engine.steps import PublishStep
 
 
 class FlowStats:
@@ -66,7 +65,7 @@ class FlowRuntime:
         # A flow whose body is one plain call to a leaf operation: the request visits it.
         self.entry_visit: tuple[CallTarget, Hold] | None = None
         # A flow whose body only publishes: the client publishes and has its response.
-        self.entry_publishes: Sequence[PublishStep] | None = None
+        self.entry_publishes: Sequence[Callable[[Request], None]] | None = None
         self.stats = FlowStats()
         self.in_flight = 0
         self.interval_responses: list[float] = []  # successful responses since the last sample
@@ -92,7 +91,7 @@ class FlowRuntime:
             service.submit(service.new_job(request, operation, self._entry_replied))
         elif self.entry_publishes is not None:
             for publish in self.entry_publishes:
-                publish.publish_for(request)
+                publish(request)
             self.respond(request, None)
         else:
             Job(request, None, self.body, self._responded, _no_reply).advance()

@@ -30,6 +30,7 @@ class TopicRuntime:
         self.spec = spec
         self.env = env
         self.groups: list[ConsumerGroup] = []
+        self.receivers: list[Callable[[Message, float], None]] = []  # `receive` of each group
         self.published_count = 0
         self.partitioned = spec.partitions > 1
         self._next_sequence = itertools.count().__next__
@@ -84,8 +85,8 @@ class TopicRuntime:
         now = self.env._now
         message = (request, partition, now, self._next_sequence())
         if self._latency is None:
-            for group in self.groups:
-                group.receive(message, now)
+            for receive in self.receivers:
+                receive(message, now)
             return
         for group in self.groups:
             group.published(message)
@@ -94,6 +95,11 @@ class TopicRuntime:
                 arrival = max(arrival, group.last_delivery[partition])
                 group.last_delivery[partition] = arrival
             self.env.timeout(arrival - now).callbacks.append(_Delivery(group, message))
+
+    def add_group(self, group: ConsumerGroup) -> None:
+        """Deliver this topic's messages to `group` too (fan-out)."""
+        self.groups.append(group)
+        self.receivers.append(group.receive)
 
     def reset(self, now: float) -> None:
         """End of warm-up: count publications afresh."""
