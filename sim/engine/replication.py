@@ -93,7 +93,7 @@ class Replication:
         for topic_name, topic in scenario.topics.items():
             for service_name, subscriber in topic.subscribers.items():
                 group = self._build_group(topic_name, topic, service_name, subscriber, trace)
-                self.topics[topic_name].groups.append(group)
+                self.topics[topic_name].add_group(group)
         for station in self.services.values():
             station.reports_failures = self.reports_failures
         varying = varying_load(scenario)
@@ -181,7 +181,9 @@ class Replication:
         elif isinstance(first, CallStep) and first.probability >= 1.0 and first.plain:
             runtime.entry = (first.service, first.operation)
         elif all(isinstance(step, PublishStep) for step in runtime.body):
-            runtime.entry_publishes = cast(list[PublishStep], runtime.body)
+            runtime.entry_publishes = [
+                cast(PublishStep, step).publisher() for step in runtime.body
+            ]
         arrival_source(flow, runtime, self.env, self.streams, path).start()
         return runtime
 
