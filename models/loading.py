@@ -24,9 +24,9 @@ from models.budget import check_limits
 from models.errors import Problem, ScenarioError, format_path, merge_problems, short_repr
 from models.raw_document import (
     MAX_DEPTH,
-    depth_problem,
     nesting_message,
     raw_reference_problems,
+    shape_problem,
     step_depth_problems,
 )
 from models.references import check_references
@@ -161,13 +161,16 @@ def load_scenario(source: str | Path | Mapping[str, Any], variant: str | None = 
     inside the scenario (empirical samples) resolve against the file's folder.
     """
     if isinstance(source, Mapping):
-        too_deep = depth_problem(source)
-        if too_deep is not None:
-            raise ScenarioError(INLINE_SOURCE, [too_deep])
+        misshapen = shape_problem(source)  # before deepcopy, which recurses
+        if misshapen is not None:
+            raise ScenarioError(INLINE_SOURCE, [misshapen])
         raw, label, base_dir = copy.deepcopy(dict(source)), INLINE_SOURCE, Path.cwd()
     else:
         path = Path(source)
         raw, label, base_dir = read_scenario_file(path), str(path), path.resolve().parent
+        misshapen = shape_problem(raw)  # (its variants hold the same parts: one problem)
+        if misshapen is not None:
+            raise ScenarioError(label, [misshapen])
     try:
         return _load(raw, variant, label, base_dir)
     except RecursionError:  # a safety net: the depth checks come first
@@ -275,19 +278,20 @@ def apply_override(raw: dict[str, Any], dotted_path: str, value: Any) -> str | N
 def _check(
     raw: dict[str, Any], base_dir: Path, hints: KeyHints
 ) -> tuple[Scenario | None, list[Problem]]:
-    """The scenario, or None, and every problem of `raw`: nesting, schema and references.
+    """The scenario, or None, and every problem of `raw`: shape, schema and references.
 
     References are checked on the model when the schema validates, else on the parts of
-    `raw` that are well-formed.
+    `raw` that are well-formed. (The shape is checked again for a variant: an override may
+    move a deep value deeper.)
     """
-    too_deep = depth_problem(raw)
-    if too_deep is not None:
-        return None, [too_deep]
+    misshapen = shape_problem(raw)
+    if misshapen is not None:
+        return None, [misshapen]
     problems = step_depth_problems(raw)
     try:
         scenario = Scenario.model_validate(raw, context={"base_dir": base_dir})
     except ValidationError as error:
-        problems += schema_problems(error, hints)
+        problems += schema_problems(error, raw, hints)
         problems += raw_reference_problems(raw)
         return None, problems
     problems += check_references(scenario)

@@ -133,8 +133,14 @@ def cycle_problems(calls: Mapping[Operation, Sequence[Operation]]) -> list[Probl
     """
     if not _has_cycle(calls):
         return []
+    order = {operation: index for index, operation in enumerate(calls)}
+    cycles = []
+    for found in _simple_cycles(calls):  # each starts where networkx (hash order) began it
+        start = min(range(len(found)), key=lambda index: order.get(found[index], len(order)))
+        cycles.append(found[start:] + found[:start])  # from its first operation in the file
+    cycles.sort(key=lambda cycle: [order.get(operation, len(order)) for operation in cycle])
     problems = []
-    for cycle in _simple_cycles(calls):
+    for cycle in cycles:
         chain = " -> ".join(f"{service}.{operation}" for service, operation in [*cycle, cycle[0]])
         first_service, first_operation = cycle[0]
         problems.append(

@@ -311,6 +311,11 @@ class Settings(BaseModel):
     warmup: float
     replications: int
     seed: int
+    partial: bool | None = None
+    """True when a replication stopped before its end, at a run-time limit (an event or
+    memory budget): its statistics cover only the time it ran. Absent otherwise."""
+    stopped: str | None = None
+    """Why, for each replication that stopped early. Absent when none did."""
 
 
 class ResultsDocument(Measurements):
@@ -327,7 +332,7 @@ class ResultsDocument(Measurements):
         return {
             "scenario": self.scenario,
             "variant": self.variant,
-            "settings": plain(self.settings),
+            "settings": {k: v for k, v in plain(self.settings).items() if v is not None},
             **Measurements.to_dict(self),
             "warnings": list(self.warnings),
         }

@@ -24,6 +24,7 @@ from sim.engine.autoscaling import (
     ScalableService,
     ServiceAutoscaler,
 )
+from sim.engine.budget import RunBudget, run_bounded
 from sim.engine.compiler import OperationCompiler
 from sim.engine.faults import FaultInjector
 from sim.engine.flows import FlowRuntime, varying_load
@@ -45,6 +46,9 @@ class ReplicationRun:
 
     measurements: Measurements
     timeseries: TimeSeriesColumns
+    stopped: str | None = None
+    """Why the replication stopped before its end (a run-time budget: `sim.engine.budget`),
+    its measurements then covering only the time it ran; None when it ran to its end."""
 
 
 class Replication:
@@ -57,14 +61,19 @@ class Replication:
         seed: int,
         trace: Trace | None = None,
         fast_paths: bool = True,
+        budget: RunBudget | None = None,
     ) -> None:
         """Build everything; `trace`, if given, collects (topic, group, partition, message,
         start time) for every message a consumer starts (for order checks in tests).
         `fast_paths=False` takes the general path everywhere: every call and every message
         handler runs as a job, and every flow's body as the client's job (no leaf visits,
         handler fast path or flow-entry shortcuts: `sim.engine.jobs`, `sim.engine.groups`,
-        `sim.engine.flows`). The same results, slower: tests compare both."""
+        `sim.engine.flows`). The same results, slower: tests compare both. `budget`, if
+        given, bounds the run's events and memory (`sim.engine.budget`); within it the
+        results are the same as without."""
         self.fast_paths = fast_paths
+        self.budget = budget
+        self._warm = False
         self.scenario = scenario
         self.env = simpy.Environment()
         self.streams = Streams(seed, replication)
@@ -181,9 +190,7 @@ class Replication:
         elif isinstance(first, CallStep) and first.probability >= 1.0 and first.plain:
             runtime.entry = (first.service, first.operation)
         elif all(isinstance(step, PublishStep) for step in runtime.body):
-            runtime.entry_publishes = [
-                cast(PublishStep, step).publisher() for step in runtime.body
-            ]
+            runtime.entry_publishes = [cast(PublishStep, step).publisher() for step in runtime.body]
         arrival_source(flow, runtime, self.env, self.streams, path).start()
         return runtime
 
@@ -195,19 +202,28 @@ class Replication:
         if self.warmup > 0:
             self.env.timeout(self.warmup).callbacks.append(self._end_warmup)
         self.timeseries.start()
-        self.env.run(until=self.end)
+        stopped = None
+        if self.budget is None:
+            self.env.run(until=self.end)
+        else:
+            stopped = run_bounded(self.env, self.end, self.budget)
+        end, duration = self.end, self.end - self.warmup
+        if stopped is not None:  # measured from the end of warm-up (if reached) to now
+            since = self.warmup if self._warm else 0.0
+            end = max(self.env.now, since + 1e-9)
+            duration = end - since
+            self.timeseries.end = self.env.now  # (the last sample at the stop, if not taken)
         self.timeseries.finish()
-        duration = self.end - self.warmup
         measurements = Measurements(
             flows={name: flow.summary(duration) for name, flow in self.flows.items()},
             services={
-                name: service.summary(self.end, duration) for name, service in self.services.items()
+                name: service.summary(end, duration) for name, service in self.services.items()
             },
-            topics={name: topic.summary(self.end, duration) for name, topic in self.topics.items()},
+            topics={name: topic.summary(end, duration) for name, topic in self.topics.items()},
             calls=self._calls_summary(duration) if self.compiler.edges else None,
             faults=self.faults.summary(self.warmup) if self.scenario.faults else None,
         )
-        return ReplicationRun(measurements, self.timeseries.columns())
+        return ReplicationRun(measurements, self.timeseries.columns(), stopped)
 
     def _calls_summary(self, duration: float) -> dict[str, CallResults]:
         """The `calls` table: one row per caller and callee operation of resilient calls."""
@@ -226,6 +242,7 @@ class Replication:
         return rows
 
     def _end_warmup(self, _event: object) -> None:
+        self._warm = True
         now = self.env.now
         for service in self.services.values():
             service.reset(now)
@@ -235,9 +252,12 @@ class Replication:
             edge.reset(now)
 
 
-def run_replication(scenario: schema.Scenario, replication: int, seed: int) -> ReplicationRun:
-    """Run replication number `replication` of `scenario` (a pure, picklable entry point)."""
-    return Replication(scenario, replication, seed).run()
+def run_replication(
+    scenario: schema.Scenario, replication: int, seed: int, budget: RunBudget | None = None
+) -> ReplicationRun:
+    """Run replication number `replication` of `scenario` (a pure, picklable entry point),
+    within `budget` if given."""
+    return Replication(scenario, replication, seed, budget=budget).run()
 
 
 def _station_type(spec: schema.Service, guarded: bool) -> type[ServiceRuntime]:

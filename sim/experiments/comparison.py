@@ -19,8 +19,9 @@ from pydantic import BaseModel
 
 from models.results import FlowResults, Measurements, plain
 from models.schema import Scenario
+from sim.engine.budget import RunBudget
 from sim.experiments.results import Results
-from sim.experiments.simulation import replication_count, run_all
+from sim.experiments.simulation import DEFAULT_BUDGET, replication_count, run_all
 from sim.experiments.statistics import t_interval
 
 FlowMetric = Callable[[FlowResults], float | None]
@@ -181,12 +182,14 @@ def compare(
     executor: Any = None,
     progress: Callable[[int], None] | None = None,
     baseline: str | None = None,
+    budget: RunBudget | None = DEFAULT_BUDGET,
 ) -> Comparison:
-    """Run every candidate with common random numbers and compare them with the first."""
+    """Run every candidate with common random numbers and compare them with the first,
+    every candidate within `budget` (`sim.experiments.simulation.run_all`)."""
     named = dict(scenarios) if isinstance(scenarios, dict) else candidates_of(list(scenarios))
     first = next(iter(named.values()))
     count = replication_count(first, replications)
     base_seed = seed if seed is not None else first.simulation.seed
-    results = run_all(list(named.values()), count, base_seed, executor, progress)
+    results = run_all(list(named.values()), count, base_seed, executor, progress, budget)
     candidates = dict(zip(named, results, strict=True))
     return Comparison(baseline=baseline or next(iter(named)), candidates=candidates)

@@ -7,17 +7,34 @@ same whichever executor runs them and in whatever order they finish (see `sim.en
 - `jobs=N`: a `concurrent.futures.ProcessPoolExecutor` with N processes.
 - `scheduler="tcp://HOST:PORT"`: a `dask.distributed.Client` connected to that scheduler;
   its `get_executor()` is a `concurrent.futures.Executor` of the cluster.
+
+A malformed or unreachable scheduler address raises `SchedulerError` within
+`CONNECT_TIMEOUT` seconds, with no client left behind. Local worker processes ignore SIGINT
+(Ctrl-C reaches the whole process group): the parent decides, and when the block ends with
+an exception (Ctrl-C included) the pending tasks are cancelled and the workers stopped at
+once instead of running to completion.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import socket
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
 T = TypeVar("T")
+
+CONNECT_TIMEOUT = 5.0
+"""Seconds to reach a Dask scheduler before giving up."""
+
+SCHEDULER_SCHEMES = ("tcp", "tls", "ws", "wss")
+
+
+class SchedulerError(Exception):
+    """A Dask scheduler address that is malformed or cannot be reached (or no Dask)."""
 
 
 def default_jobs() -> int:
@@ -36,17 +53,135 @@ def open_executor(jobs: int | None = None, scheduler: str | None = None) -> Iter
     selects a Dask cluster instead of local processes.
     """
     if scheduler is not None:
-        from distributed import Client  # imported only when a cluster is asked for
-
-        with Client(scheduler, set_as_default=False) as client:  # type: ignore[no-untyped-call]
+        with _dask_client(scheduler) as client:
             yield client.get_executor()
         return
     workers = default_jobs() if jobs is None else jobs
     if workers <= 1:
         yield None
         return
-    with ProcessPoolExecutor(max_workers=workers) as pool:
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    try:
         yield pool
+    except BaseException:
+        stop_pool(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _ignore_sigint() -> None:
+    """Worker processes ignore Ctrl-C: the parent cancels the tasks and stops them."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def stop_pool(pool: ProcessPoolExecutor) -> None:
+    """Cancel the tasks not started and stop the workers now (running tasks are lost)."""
+    processes = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown
+    pool.shutdown(wait=False, cancel_futures=True)
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.terminate()
+    for process in processes:
+        with contextlib.suppress(Exception):
+            process.join(timeout=1.0)
+
+
+def parse_scheduler_address(address: str) -> tuple[str, str, int]:
+    """(scheme, host, port) of ``SCHEME://HOST:PORT`` (``tcp://`` when the scheme is left out).
+
+    >>> parse_scheduler_address("tcp://10.0.0.5:8786")
+    ('tcp', '10.0.0.5', 8786)
+    >>> parse_scheduler_address("tcp://host:http")
+    Traceback (most recent call last):
+    ...
+    sim.experiments.executors.SchedulerError: 'tcp://host:http' is not a scheduler address: \
+the port 'http' is not a number (expected tcp://HOST:PORT)
+    """
+    expected = "(expected tcp://HOST:PORT)"
+
+    def bad(reason: str) -> SchedulerError:
+        return SchedulerError(f"{address!r} is not a scheduler address: {reason} {expected}")
+
+    scheme, separator, rest = address.strip().rpartition("://")
+    scheme = scheme.lower() if separator else "tcp"
+    if scheme not in SCHEDULER_SCHEMES:
+        known = ", ".join(f"{name}://" for name in SCHEDULER_SCHEMES)
+        raise bad(f"unknown protocol {scheme + '://'!r}, use one of {known}")
+    host, colon, port_text = rest.rpartition(":")
+    if not rest:
+        raise bad("no host and port")
+    if not colon:
+        raise bad("no port")
+    host = host.removeprefix("[").removesuffix("]")  # [::1]:8786
+    if not host:
+        raise bad("no host")
+    if not port_text.isdigit():
+        raise bad(f"the port {port_text!r} is not a number" if port_text else "no port")
+    port = int(port_text)
+    if not 0 < port < 65536:
+        raise bad(f"the port {port} is not between 1 and 65535")
+    return scheme, host, port
+
+
+def _probe(address: str, scheme: str, host: str, port: int) -> None:
+    """Raise `SchedulerError` unless something accepts connections at `address` and, over
+    plain TCP, starts talking within `CONNECT_TIMEOUT` seconds (a Dask scheduler sends its
+    handshake at once; Dask itself would wait forever for a silent one)."""
+    try:
+        with socket.create_connection((host, port), timeout=CONNECT_TIMEOUT) as connection:
+            if scheme == "tcp" and not connection.recv(1):
+                raise SchedulerError(
+                    f"cannot connect to the Dask scheduler at {address}: the connection was "
+                    f"closed at once (is a Dask scheduler listening there?)"
+                )
+    except TimeoutError:
+        raise SchedulerError(
+            f"cannot reach the scheduler at {address}: no answer within "
+            f"{CONNECT_TIMEOUT:g} s (is a Dask scheduler listening there?)"
+        ) from None
+    except OSError as error:
+        raise SchedulerError(
+            f"cannot reach the scheduler at {address}: {error.strerror or error} "
+            f"(waited at most {CONNECT_TIMEOUT:g} s)"
+        ) from None
+
+
+@contextlib.contextmanager
+def _dask_client(address: str) -> Iterator[Any]:
+    """A Dask client of the scheduler at `address`, closed at the end of the block."""
+    scheme, host, port = parse_scheduler_address(address)
+    _probe(address, scheme, host, port)
+    try:
+        from distributed import Client  # imported only when a cluster is asked for
+    except ImportError:
+        raise SchedulerError(
+            "--scheduler needs Dask: python3 -m pip install 'dask[distributed]'"
+        ) from None
+
+    class ClosingClient(Client):
+        """A client that closes itself (its threads and connections) when it cannot
+        connect: a failed `Client(...)` otherwise leaves a client that blocks the exit."""
+
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            try:
+                super().__init__(*args, **kwargs)  # type: ignore[no-untyped-call]
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    self.close(timeout=1)  # type: ignore[no-untyped-call]
+                raise
+
+    try:
+        client = ClosingClient(address, set_as_default=False, timeout=CONNECT_TIMEOUT)
+    except (OSError, ValueError) as error:
+        message = f"cannot connect to the Dask scheduler at {address}: {error}"
+        raise SchedulerError(message) from None
+    except Exception as error:  # something else listens there and answers garbage
+        raise SchedulerError(
+            f"cannot connect to the Dask scheduler at {address}: something answers there, "
+            f"but not a Dask scheduler ({type(error).__name__})"
+        ) from None
+    with client:
+        yield client
 
 
 def run_tasks(

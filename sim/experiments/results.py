@@ -19,7 +19,7 @@ from pydantic import PrivateAttr
 from models.results import Measurements, ResultsDocument, Settings
 from sim.engine import ReplicationRun
 from sim.engine.timeseries import TimeSeriesColumns
-from sim.experiments.diagnostics import overload_warnings
+from sim.experiments.diagnostics import results_warnings
 from sim.experiments.statistics import aggregate
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ class Results(ResultsDocument):
             topics=summary.topics,
             calls=summary.calls,
             faults=summary.faults,
-            warnings=overload_warnings(summary, settings.duration),
+            warnings=results_warnings(summary, settings.duration),
         )
         results._replications = measurements
         results._series = [run.timeseries for run in runs]

@@ -14,8 +14,10 @@ Two landmarks are reported per flow:
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 import pandas as pd
@@ -24,8 +26,11 @@ from models import Prediction, ScenarioError, analyze, load_scenario
 from models.errors import Problem
 from models.loading import apply_override
 from models.schema import Scenario
+from models.units import parse_duration, parse_rate
+from sim.engine.budget import RunBudget
+from sim.experiments.diagnostics import overload_warnings
 from sim.experiments.results import Results
-from sim.experiments.simulation import replication_count, run_all
+from sim.experiments.simulation import DEFAULT_BUDGET, replication_count, run_all
 
 KNEE_FACTOR = 2.0
 SATURATION_SHORTFALL = 0.02
@@ -34,24 +39,62 @@ SATURATION_SHORTFALL = 0.02
 def parse_values(text: str) -> list[float]:
     """Sweep values from ``START..STOP:STEPS`` (inclusive, evenly spaced) or ``v1,v2,...``.
 
+    A value is a number in the base unit (seconds, per second) or, as in a scenario file
+    (`models.units`), a time or a rate with its unit; the values are returned in seconds or
+    per second.
+
     >>> parse_values("100..400:4")
     [100.0, 200.0, 300.0, 400.0]
     >>> parse_values("1, 2.5,4")
     [1.0, 2.5, 4.0]
+    >>> parse_values("50/s..200/s:4"), parse_values("20ms..200ms:5")
+    ([50.0, 100.0, 150.0, 200.0], [0.02, 0.065, 0.11, 0.155, 0.2])
+    >>> parse_values("5ms, 1min")
+    [0.005, 60.0]
     """
     text = text.strip()
     if ".." in text:
         start_text, _, rest = text.partition("..")
         stop_text, _, steps_text = rest.partition(":")
-        start, stop = float(start_text), float(stop_text)
-        steps = int(steps_text) if steps_text else 10
+        (start, start_kind), (stop, stop_kind) = _value(start_text), _value(stop_text)
+        if {start_kind, stop_kind} == {"time", "rate"}:
+            raise ValueError(
+                f"START and STOP must both be times or both be rates "
+                f"(got {start_text.strip()!r} and {stop_text.strip()!r})"
+            )
+        try:
+            steps = int(steps_text) if steps_text.strip() else 10
+        except ValueError:
+            raise ValueError(f"STEPS must be a whole number (got {steps_text!r})") from None
         if steps < 2:
             raise ValueError(f"a range needs at least 2 steps (got {steps})")
-        return [start + (stop - start) * index / (steps - 1) for index in range(steps)]
-    values = [float(part) for part in text.split(",") if part.strip()]
+        first, last = Decimal(repr(start)), Decimal(repr(stop))
+        return [float(first + (last - first) * index / (steps - 1)) for index in range(steps)]
+    values = [_value(part)[0] for part in text.split(",") if part.strip()]
     if not values:
         raise ValueError("no values to sweep")
     return values
+
+
+def _value(text: str) -> tuple[float, str]:
+    """One sweep value and its kind (``number``, ``time`` or ``rate``), in base units."""
+    token = text.strip()
+    if not token:
+        raise ValueError("a value is missing")
+    kind = "rate" if "/" in token else "time"
+    try:
+        value, kind = float(token), "number"
+    except ValueError:
+        try:
+            value = parse_rate(token) if kind == "rate" else parse_duration(token)
+        except ValueError:
+            raise ValueError(
+                f"{token!r} is not a number, a time (e.g. 20ms, 1.5s) or a rate (e.g. 50/s, "
+                f"1200/min)"
+            ) from None
+    if not math.isfinite(value):
+        raise ValueError(f"{token!r} is not a finite number")
+    return value, kind
 
 
 def scenario_at(scenario: Scenario, parameter: str, value: Any) -> Scenario:
@@ -136,7 +179,8 @@ class SweepResults:
             flow_results = results.flows[flow]
             arrived, completed = flow_results.arrived, flow_results.completed
             short = arrived > 0 and completed < (1 - SATURATION_SHORTFALL) * arrived
-            if results.warnings or short:
+            overloaded = overload_warnings(results, results.settings.duration)
+            if overloaded or short:
                 saturation = value
                 break
         return {"knee": knee, "saturation": saturation}
@@ -150,10 +194,12 @@ def sweep(
     seed: int | None = None,
     executor: Any = None,
     progress: Callable[[int], None] | None = None,
+    budget: RunBudget | None = DEFAULT_BUDGET,
 ) -> SweepResults:
-    """Simulate `scenario` at every value of `parameter` (a dotted path, as in variants)."""
+    """Simulate `scenario` at every value of `parameter` (a dotted path, as in variants),
+    every point within `budget` (`sim.experiments.simulation.run_all`)."""
     count = replication_count(scenario, replications)
     base_seed = seed if seed is not None else scenario.simulation.seed
     points = [scenario_at(scenario, parameter, value) for value in values]
-    results = run_all(points, count, base_seed, executor, progress)
+    results = run_all(points, count, base_seed, executor, progress, budget)
     return SweepResults(parameter=parameter, values=list(values), points=results, scenarios=points)

@@ -1,35 +1,89 @@
 """The `archsim` command: a thin layer that builds, calls, formats and returns an exit code.
 
 This is the only code that touches argv, stdout and exit codes. Exit codes (docs/cli.md):
-0 ok, 2 bad input (the message names the file, the YAML path and what is wrong), 1 internal
-error. A bad scenario never produces a traceback.
+0 ok, 2 bad input (the message names the file, the YAML path and what is wrong; also a bad
+`--out` or `--scheduler`, checked before any work, and any file-system error), 1 internal
+error, 130 interrupted (Ctrl-C). A user's mistake never produces a traceback.
 """
 
 from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
-import typer
+try:  # Ctrl-C while the command starts up: one line and exit code 130, no traceback
+    import typer
 
-from models.errors import ScenarioError
+    from models.errors import ScenarioError
+except KeyboardInterrupt:
+    sys.stderr.write("archsim: interrupted\n")
+    raise SystemExit(130) from None
 
 if TYPE_CHECKING:
     from rich.console import Console
 
     from models.schema import Scenario
+    from sim.engine.budget import RunBudget
+    from sim.experiments.results import Results
 
 # Each command imports what it needs inside its body (start-up time, see
 # tests/unit/test_startup.py): `archsim --help` loads not even the scenario language, and
 # `archsim validate` no engine, experiments, queueing theory, tables, plots or numpy.
 
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT = 0, 1, 2
+EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
 
-app = typer.Typer(
+
+class BadInputError(Exception):
+    """A user's mistake found by a command (a bad `--out`, a bad `--scheduler`): one line
+    ``archsim: MESSAGE`` on stderr and exit code 2 (a path in it is never wrapped)."""
+
+
+class InterruptedByUserError(Exception):
+    """Ctrl-C during a command (typer would turn a KeyboardInterrupt into a silent exit)."""
+
+
+def _flags_without_type(params: list[Any]) -> list[Any]:
+    """Help shows a flag as ``--json``, not ``--json <bool>``: typer's rich help gives every
+    option a type, flags (and ``--help``) included, unless it has a metavar."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
+            param.metavar = ""
+    return params
+
+
+_Function = TypeVar("_Function", bound=Callable[..., Any])
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> Any:
+        return _flags_without_type(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> Any:
+        return _flags_without_type(super().get_params(ctx))
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt:
+            raise InterruptedByUserError from None
+
+
+class _Typer(typer.Typer):
+    def command(self, *args: Any, **kwargs: Any) -> Callable[[_Function], _Function]:
+        kwargs.setdefault("cls", _Command)
+        decorator: Callable[[_Function], _Function] = super().command(*args, **kwargs)
+        return decorator
+
+
+app = _Typer(
+    cls=_Group,
     name="archsim",
     help="Simulate and predict event-driven microservice architectures.",
     add_completion=False,
@@ -44,9 +98,35 @@ def _stdout() -> Console:
     from rich.console import Console
 
     console = Console(soft_wrap=False)
-    if not console.is_terminal:  # a file or a pipe: wide enough that no column is cut
-        console.width = 200
+    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
+        console.width = 200  # a file or a pipe: wide enough that no column is cut
     return console
+
+
+def check_out(out: Path | None) -> None:
+    """Exit 2 (`BadInputError`) before any work when `--out` cannot receive the files."""
+    from sim.presentation.files import OutputFolderError, check_output_folder
+
+    if out is None:
+        return
+    try:
+        check_output_folder(out)
+    except OutputFolderError as error:
+        raise BadInputError(f"--out {error}") from None
+
+
+@contextlib.contextmanager
+def executor_for(jobs: int | None, scheduler: str | None) -> Iterator[Any]:
+    """`open_executor`, with a malformed or unreachable `--scheduler` reported as a user's
+    mistake (`BadInputError`, exit 2) before any work."""
+    from sim.experiments.executors import SchedulerError, open_executor
+
+    with contextlib.ExitStack() as stack:
+        try:
+            executor = stack.enter_context(open_executor(jobs, scheduler))
+        except SchedulerError as error:
+            raise BadInputError(f"--scheduler: {error}") from None
+        yield executor
 
 
 JobsOption = Annotated[
@@ -63,6 +143,33 @@ ReplicationsOption = Annotated[
 ]
 SeedOption = Annotated[int | None, typer.Option(min=0, help="base random seed")]
 JsonOption = Annotated[bool, typer.Option("--json", help="print the results as JSON")]
+MaxEventsOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="simulation events a replication may take (default 200,000,000; 0: no limit)",
+    ),
+]
+
+
+def run_budget(max_events: int | None) -> RunBudget:
+    """The limits of a run with `--max-events` (docs/cli.md)."""
+    from sim.engine.budget import RunBudget
+
+    return RunBudget() if max_events is None else RunBudget(max_events=max_events or None)
+
+
+def exit_if_partial(source: object, results: list[Results]) -> None:
+    """Exit 2 when a replication stopped at a run-time limit (its results, already printed
+    or written, are marked partial)."""
+    stopped = [item.settings.stopped for item in results if item.settings.partial]
+    if stopped:
+        typer.echo(
+            f"{source}: the run stopped before its end, so its results are partial "
+            f"(settings.partial): {'; '.join(str(reason) for reason in stopped)}",
+            err=True,
+        )
+        raise typer.Exit(EXIT_BAD_INPUT)
 
 
 @contextlib.contextmanager
@@ -110,11 +217,13 @@ def run(
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
+    max_events: MaxEventsOption = None,
 ) -> None:
     """Simulate a scenario and report throughput, latency percentiles and backlog."""
+    check_out(out)  # before any work (and the imports of the engine, plots and theory)
     from models.analysis import analyze
     from models.loading import load_scenario
-    from sim.experiments.executors import default_jobs, open_executor
+    from sim.experiments.executors import default_jobs
     from sim.experiments.simulation import simulate
     from sim.presentation.files import write_files_atomically
     from sim.presentation.plots import png_bytes, run_figures
@@ -124,16 +233,16 @@ def run(
     scenario = load_scenario(scenario_path, variant=variant)
     count = replications or scenario.simulation.replications
     with (
-        open_executor(min(jobs or default_jobs(), count), scheduler) as executor,
+        executor_for(min(jobs or default_jobs(), count), scheduler) as executor,
         progress_bar(count, f"simulating {scenario.name}", quiet or as_json) as advance,
     ):
-        results = simulate(scenario, replications, seed, executor=executor, progress=advance)
+        results = simulate(scenario, replications, seed, executor, advance, run_budget(max_events))
     document = results.to_dict()
     if out is not None:
         files: dict[str, str | bytes] = {
             "results.json": json.dumps(document, indent=2),
             "timeseries.csv": results.timeseries().to_csv(index=False),
-            "scenario.yaml": resolved_scenario_yaml(scenario),
+            "scenario.yaml": resolved_scenario_yaml(scenario, replications, seed),
         }
         files.update(
             {name: png_bytes(figure) for name, figure in run_figures(results, scenario).items()}
@@ -151,6 +260,7 @@ def run(
             console.print(f"[bold yellow]warning: {warning}[/]")
         if out is not None:
             typer.echo(f"results written to {out}")
+    exit_if_partial(scenario_path, [results])
 
 
 @app.command()
@@ -165,12 +275,13 @@ def compare(
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
+    max_events: MaxEventsOption = None,
 ) -> None:
     """Compare candidate topologies with common random numbers and paired differences."""
+    check_out(out)
     from models.loading import load_scenario
     from sim.experiments.comparison import candidates_of
     from sim.experiments.comparison import compare as run_comparison
-    from sim.experiments.executors import open_executor
     from sim.presentation.files import write_files_atomically
     from sim.presentation.plots import comparison_bars, png_bytes
     from sim.presentation.tables import render_comparison
@@ -184,10 +295,12 @@ def compare(
         )
     count = replications or scenarios[0].simulation.replications
     with (
-        open_executor(jobs, scheduler) as executor,
+        executor_for(jobs, scheduler) as executor,
         progress_bar(count * len(named), "comparing", quiet or as_json) as advance,
     ):
-        comparison = run_comparison(named, replications, seed, executor=executor, progress=advance)
+        comparison = run_comparison(
+            named, replications, seed, executor, advance, budget=run_budget(max_events)
+        )
     document = comparison.to_dict()
     if out is not None:
         files: dict[str, str | bytes] = {"comparison.json": json.dumps(document, indent=2)}
@@ -199,6 +312,7 @@ def compare(
         typer.echo(json.dumps(document, indent=2))
     else:
         render_comparison(comparison, _stdout())
+    exit_if_partial(scenario_paths[0], list(comparison.candidates.values()))
 
 
 @app.command()
@@ -215,10 +329,10 @@ def sweep(
     jobs: JobsOption = None,
     scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
+    max_events: MaxEventsOption = None,
 ) -> None:
     """Latency-vs-load curves: simulate the scenario at a range of values of one parameter."""
     from models.loading import load_scenario
-    from sim.experiments.executors import open_executor
     from sim.experiments.sweep import parse_values
     from sim.experiments.sweep import sweep as run_sweep
     from sim.presentation.files import write_files_atomically
@@ -232,14 +346,22 @@ def sweep(
         values = parse_values(values_text)
     except ValueError as error:
         raise typer.BadParameter(str(error), param_hint="--vary") from None
+    check_out(out)
     scenario = load_scenario(scenario_path, variant=variant)
     count = replications or scenario.simulation.replications
     with (
-        open_executor(jobs, scheduler) as executor,
+        executor_for(jobs, scheduler) as executor,
         progress_bar(count * len(values), f"sweeping {parameter}", quiet or as_json) as advance,
     ):
         results = run_sweep(
-            scenario, parameter.strip(), values, replications, seed, executor, advance
+            scenario,
+            parameter.strip(),
+            values,
+            replications,
+            seed,
+            executor,
+            advance,
+            run_budget(max_events),
         )
     document = results.to_dict()
     if out is not None:
@@ -255,6 +377,7 @@ def sweep(
         typer.echo(json.dumps(document, indent=2))
     else:
         render_sweep(results, _stdout())
+    exit_if_partial(scenario_path, results.points)
 
 
 @app.command(name="analyze")
@@ -287,6 +410,9 @@ def graph(
     from sim.presentation.files import write_files_atomically
     from sim.presentation.plots import png_bytes, topology
 
+    if out.is_dir():
+        raise BadInputError(f"--out {out}: is a folder, not a PNG file name")
+    check_out(out.parent)
     scenario = load_scenario(scenario_path, variant=variant)
     write_files_atomically(out.parent, {out.name: png_bytes(topology(scenario))})
     typer.echo(f"topology written to {out}")
@@ -295,9 +421,11 @@ def graph(
 @app.command()
 def validate(scenario_path: ScenarioPath) -> None:
     """Check a scenario's schema and references (and every variant); exit 0 or 2."""
+    from models.budget import refuse_runaway_file
     from models.loading import load_scenario
 
     scenario = load_scenario(scenario_path)
+    refuse_runaway_file(scenario, lambda name: load_scenario(scenario_path, variant=name))
     variants = f", {len(scenario.variants)} variant(s)" if scenario.variants else ""
     typer.echo(
         f"{scenario_path}: ok: '{scenario.name}' with {len(scenario.services)} service(s), "
@@ -313,28 +441,103 @@ def schema() -> None:
     typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
 
 
-def resolved_scenario_yaml(scenario: Scenario) -> str:
-    """The scenario as it was run: defaults filled in, units normalised to seconds."""
-    import yaml
+def resolved_scenario_yaml(
+    scenario: Scenario, replications: int | None = None, seed: int | None = None
+) -> str:
+    """The scenario as it was run (`sim.presentation.resolved`): running it again
+    reproduces the run, its replications and seed (the command line's where given)."""
+    from sim.presentation.resolved import resolved_scenario_yaml as resolved
 
-    document = scenario.model_dump(mode="json", exclude_none=True)
-    return yaml.safe_dump(document, sort_keys=False)
+    return resolved(scenario, replications, seed)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
+    with _interrupts_recorded() as interrupted:
+        code = _run_app(argv, interrupted)
+    if code == EXIT_INTERRUPTED:
+        typer.echo("archsim: interrupted", err=True)
+        _forget_unhandled_interrupt()
+    return code
+
+
+def _run_app(argv: list[str] | None, interrupted: Callable[[], bool]) -> int:
+    """The exit code of `archsim ARGV`, with its message on stderr (but "interrupted")."""
     try:
         app(args=argv, prog_name="archsim")  # usage errors: message and exit 2 (click)
     except SystemExit as exit_request:
         code = exit_request.code
+        if code not in (None, EXIT_OK) and interrupted():  # typer's answer to a Ctrl-C
+            return EXIT_INTERRUPTED
         return code if isinstance(code, int) else (EXIT_OK if code is None else EXIT_INTERNAL)
+    except (KeyboardInterrupt, InterruptedByUserError):
+        return EXIT_INTERRUPTED
     except ScenarioError as error:
         typer.echo(error.render(), err=True)
         return EXIT_BAD_INPUT
-    except Exception as error:  # an internal error: say so plainly, never a traceback
+    except BadInputError as error:
+        typer.echo(f"archsim: {error}", err=True)
+        return EXIT_BAD_INPUT
+    except Exception as error:
+        if interrupted():  # e.g. "ImportError: initialization failed" of a C extension
+            return EXIT_INTERRUPTED
+        if isinstance(error, OSError):  # the file system said no (e.g. a full disk)
+            where = f"{error.filename}: " if error.filename else ""
+            typer.echo(f"archsim: {where}{error.strerror or error}", err=True)
+            return EXIT_BAD_INPUT
+        # an internal error: say so plainly, never a traceback
         typer.echo(f"archsim: internal error: {type(error).__name__}: {error}", err=True)
         return EXIT_INTERNAL
     return EXIT_OK
+
+
+@contextlib.contextmanager
+def _interrupts_recorded() -> Iterator[Callable[[], bool]]:
+    """Within the block, Ctrl-C raises KeyboardInterrupt as usual and is also recorded, so
+    that an error it caused on its way (a C extension's import turns it into an ImportError)
+    is reported as an interruption. SIGINT left ignored by the parent stays ignored."""
+    import signal
+    import threading
+
+    seen: list[int] = []
+
+    def record(number: int, frame: object) -> None:
+        seen.append(number)
+        raise KeyboardInterrupt
+
+    def raise_again(unraisable: Any) -> None:
+        """A KeyboardInterrupt raised where Python cannot let it out (a callback of the
+        garbage collector) is raised again, where it stops the command."""
+        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
+            signal.raise_signal(signal.SIGINT)
+        else:
+            previous_hook(unraisable)
+
+    own = (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    )
+    previous_hook = sys.unraisablehook
+    if own:
+        signal.signal(signal.SIGINT, record)
+        sys.unraisablehook = raise_again
+    try:
+        yield lambda: bool(seen)
+    finally:
+        if own:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+            sys.unraisablehook = previous_hook
+
+
+def _forget_unhandled_interrupt() -> None:
+    """Let the process exit with code 130 after a Ctrl-C it handled: CPython (3.11) remembers
+    a KeyboardInterrupt that crossed `PyRun_String` (which some C extensions call while
+    they are imported) even when it was caught, and then ends `python -m` by killing
+    itself with SIGINT (exit status -2 instead of 130)."""
+    import ctypes
+
+    with contextlib.suppress(Exception):
+        ctypes.c_int.in_dll(ctypes.pythonapi, "_Py_UnhandledKeyboardInterrupt").value = 0
 
 
 if __name__ == "__main__":

@@ -14,7 +14,7 @@ from models.results import ResultsDocument
 from sim.experiments.comparison import Comparison
 from sim.experiments.sweep import SweepResults
 from sim.presentation.formatting import MILLISECONDS as MS
-from sim.presentation.formatting import new_table, number, with_interval
+from sim.presentation.formatting import fitted, new_table, number, with_interval
 
 
 def flows_table(results: ResultsDocument) -> Table:
@@ -69,8 +69,8 @@ def services_table(results: ResultsDocument) -> Table:
             name,
             with_interval(service, "arrival_rate"),
             with_interval(service, "throughput"),
-            with_interval(service, "utilization", digits=3),
-            with_interval(service, "p_wait", digits=3),
+            with_interval(service, "utilization", digits=3, high=1.0),
+            with_interval(service, "p_wait", digits=3, high=1.0),
             with_interval(service.queue_length, "mean"),
             with_interval(service.in_system, "mean"),
             with_interval(service.waiting_time, "mean", MS),
@@ -104,7 +104,7 @@ def groups_table(results: ResultsDocument) -> Table:
                 f"{topic_name}/{group_name}",
                 number(topic.published, digits=0),
                 with_interval(group, "throughput"),
-                with_interval(group, "utilization", digits=3),
+                with_interval(group, "utilization", digits=3, high=1.0),
                 with_interval(lag, "mean"),
                 number(lag.max, digits=0),
                 number(lag.final, digits=0),
@@ -221,7 +221,7 @@ def render_results(results: ResultsDocument, console: Console) -> None:
         parts.append(faults_table(results))
     for warning in results.warnings:
         parts.append(Text(f"warning: {warning}", style="bold yellow"))
-    console.print(Group(*parts))
+    console.print(Group(*map(fitted, parts)))
 
 
 def render_comparison(comparison: Comparison, console: Console) -> None:
@@ -241,7 +241,7 @@ def render_comparison(comparison: Comparison, console: Console) -> None:
     for name, results in comparison.candidates.items():
         for warning in results.warnings:
             parts.append(Text(f"warning [{name}]: {warning}", style="bold yellow"))
-    console.print(Group(*parts))
+    console.print(Group(*map(fitted, parts)))
 
 
 def _comparison_table(comparison: Comparison, flow: str) -> Table:
@@ -302,7 +302,7 @@ def render_sweep(sweep: SweepResults, console: Console) -> None:
                 f"saturation (overload): {_landmark(landmarks.get('saturation'))}"
             )
         )
-    console.print(Group(*parts))
+    console.print(Group(*map(fitted, parts)))
 
 
 def _percent(value: float | None) -> str:

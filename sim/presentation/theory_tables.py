@@ -5,6 +5,11 @@ A gap is flagged where the prediction is exact for the simulator's semantics and
 simulated mean lies outside its 95% confidence interval widened to include the prediction's
 own rounding (0.1%): then either the model or the simulation is wrong, and the user should
 know. Approximate predictions are shown for orientation only.
+
+The method of a prediction is a long phrase shared by many rows, so the tables show only
+``exact [n]`` or ``approx. [n]`` and list the methods once, numbered, under the tables: they
+fit a 120-column terminal. Intervals are shown clipped to the range of the quantity (no
+negative time, no utilization above 1); the gap check uses the interval as computed.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from dataclasses import dataclass
 from operator import attrgetter
 from typing import Any
 
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
@@ -25,7 +30,14 @@ from models.analysis.prediction import (
     Prediction,
 )
 from models.results import Interval, Record, ResultsDocument
-from sim.presentation.formatting import MILLISECONDS, new_table, number
+from sim.presentation.formatting import (
+    MILLISECONDS,
+    clipped,
+    fitted,
+    new_table,
+    number,
+    significant,
+)
 
 RELATIVE_SLACK = 1e-3
 
@@ -46,6 +58,9 @@ class Compared:
     unit: str = ""
     exactness: tuple[str, ...] = ("exact",)
     """The predicted entity's flags that must all be true for the prediction to be exact."""
+    high: float | None = None
+    """The largest value the quantity can take (1 for a probability), if any; every compared
+    quantity is at least 0."""
 
 
 COMPARED = (
@@ -58,13 +73,13 @@ COMPARED = (
         "ms",
         ("exact", "completion_exact"),
     ),
-    Compared("flow", "success rate", "success_rate", exactness=("success_exact",)),
-    Compared("service", "utilization", "utilization"),
+    Compared("flow", "success rate", "success_rate", exactness=("success_exact",), high=1.0),
+    Compared("service", "utilization", "utilization", high=1.0),
     Compared("service", "waiting mean", "waiting_time.mean", MILLISECONDS, "ms"),
     Compared("service", "response mean", "response_time.mean", MILLISECONDS, "ms"),
     Compared("service", "in system", "in_system.mean"),
-    Compared("service", "loss probability", "loss_probability"),
-    Compared("service", "availability", "availability"),
+    Compared("service", "loss probability", "loss_probability", high=1.0),
+    Compared("service", "availability", "availability", high=1.0),
     Compared("group", "lag mean", "lag.mean"),
     Compared("group", "sojourn mean", "sojourn_time.mean", MILLISECONDS, "ms"),
 )
@@ -87,6 +102,8 @@ class TheoryRow:
     `RELATIVE_SLACK`)."""
     scale: float
     unit: str
+    high: float | None = None
+    """The largest value the quantity can take, if any (the interval is shown clipped)."""
 
 
 def _simulated(entity: Record | None, path: str) -> tuple[float | None, Interval | None]:
@@ -146,6 +163,7 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
                     gap=gap,
                     scale=compared.scale,
                     unit=compared.unit,
+                    high=compared.high,
                 )
             )
     return rows
@@ -163,48 +181,79 @@ def gap_warnings(rows: list[TheoryRow]) -> list[str]:
     ]
 
 
-def theory_table(rows: list[TheoryRow]) -> Table:
-    """Simulated mean, its interval and the prediction side by side."""
+def theory_table(rows: list[TheoryRow]) -> RenderableType:
+    """Simulated mean, its interval and the prediction side by side, one section per
+    entity, then the methods (numbered)."""
+    methods = Methods()
     table = new_table(
         "Theory beside the simulation",
-        ("entity", "quantity", "simulated", "95% interval", "predicted", "method"),
-        left=("entity", "quantity", "method"),
-        caption="exact: the formula is exact for this case; ! = outside the 95% interval",
+        ("entity", "quantity", "simulated", "95% interval", "predicted", "model"),
+        left=("entity", "quantity", "model"),
+        caption="model: exact (the formula is exact for this case) or approx., and its method "
+        "\\[n] below; ! = outside the 95% interval",
     )
+    previous = None
     for row in rows:
-        scale, unit, interval = row.scale, row.unit, row.ci95
-        shown = (
-            f"{interval[0] * scale:,.4g} .. {interval[1] * scale:,.4g}"
-            if interval is not None
-            else "-"
-        )
-        flag = " !" if row.gap else ""
+        entity = f"{row.kind} {row.name}"
+        if previous is not None and entity != previous:
+            table.add_section()
+        scale, unit = row.scale, row.unit
+        shown = "-"
+        if row.ci95 is not None:
+            low, high = clipped(row.ci95, 0.0, row.high)
+            shown = f"{significant(low, scale)} .. {significant(high, scale)}"
         table.add_row(
-            f"{row.kind} {row.name}",
+            entity if entity != previous else "",
             f"{row.quantity}{f' ({unit})' if unit else ''}",
-            f"{row.simulated * scale:,.4g}",
+            significant(row.simulated, scale),
             shown,
-            f"{row.predicted * scale:,.4g}{flag}",
-            f"{'exact' if row.exact else 'approx.'}: {row.method}",
+            f"{significant(row.predicted, scale)}{' !' if row.gap else ''}",
+            f"{'exact' if row.exact else 'approx.'} {methods.mark(row.method)}",
         )
-    return table
+        previous = entity
+    return Group(fitted(table), methods.legend())
+
+
+class Methods:
+    """The methods of the predictions shown, numbered in order of first use."""
+
+    def __init__(self) -> None:
+        self.numbers: dict[str, int] = {}
+
+    def mark(self, method: str) -> str:
+        """``[n]``, the number of `method` (a new one if it is new)."""
+        index = self.numbers.setdefault(method, len(self.numbers) + 1)
+        return f"[{index}]"
+
+    def legend(self) -> Table:
+        """``[n] method``, one per line, long ones wrapped under their text."""
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column()
+        for method, index in self.numbers.items():
+            grid.add_row(Text(f"[{index}]"), Text(method))
+        return grid
 
 
 def render_prediction(prediction: Prediction, console: Console) -> None:
-    """`archsim analyze`: the predicted values, capacity and bottleneck as tables."""
+    """`archsim analyze`: the predicted values, capacity and bottleneck as tables, then the
+    methods (numbered)."""
+    methods = Methods()
     parts: list[Any] = [
         Text.assemble((prediction.scenario, "bold"), "  queueing-theory prediction"),
-        _flow_table(prediction),
-        _service_table(prediction),
+        _flow_table(prediction, methods),
+        _service_table(prediction, methods),
     ]
-    groups = _group_table(prediction)
+    groups = _group_table(prediction, methods)
     if groups.row_count:
         parts.append(groups)
+    parts.append(Text("model: exact or approx., UNSTABLE when overloaded; [n]: its method"))
+    parts.append(methods.legend())
     parts.extend(_notes(prediction))
-    console.print(Group(*parts))
+    console.print(Group(*map(fitted, parts)))
 
 
-def _flow_table(prediction: Prediction) -> Table:
+def _flow_table(prediction: Prediction, methods: Methods) -> Table:
     """One row per flow: rates, capacity, headroom, mean response and completion times."""
     table = new_table(
         "Flows (times in ms)",
@@ -215,9 +264,9 @@ def _flow_table(prediction: Prediction) -> Table:
             "headroom",
             "response mean",
             "completion mean",
-            "method",
+            "model",
         ),
-        ("flow", "method"),
+        ("flow", "model"),
     )
     for name, flow in prediction.flows.items():
         table.add_row(
@@ -227,12 +276,12 @@ def _flow_table(prediction: Prediction) -> Table:
             _percent(flow.headroom),
             number(flow.response_time.mean, MILLISECONDS),
             number(flow.completion_time.mean, MILLISECONDS),
-            _method(flow),
+            _model(flow, methods),
         )
     return table
 
 
-def _service_table(prediction: Prediction) -> Table:
+def _service_table(prediction: Prediction, methods: Methods) -> Table:
     """One row per service with traffic: load, waiting, response, backlog and loss."""
     table = new_table(
         "Services (times in ms)",
@@ -245,9 +294,9 @@ def _service_table(prediction: Prediction) -> Table:
             "resp mean",
             "in system",
             "loss",
-            "method",
+            "model",
         ),
-        ("service", "method"),
+        ("service", "model"),
     )
     for name, service in prediction.services.items():
         if not service.arrival_rate:
@@ -261,12 +310,12 @@ def _service_table(prediction: Prediction) -> Table:
             number(service.response_time.mean, MILLISECONDS),
             number(service.in_system.mean),
             number(service.loss_probability, digits=4),
-            _method(service),
+            _model(service, methods),
         )
     return table
 
 
-def _group_table(prediction: Prediction) -> Table:
+def _group_table(prediction: Prediction, methods: Methods) -> Table:
     """One row per consumer group: throughput, utilization, lag, waiting and sojourn."""
     table = new_table(
         "Consumer groups (times in ms)",
@@ -277,9 +326,9 @@ def _group_table(prediction: Prediction) -> Table:
             "lag mean",
             "wait mean",
             "sojourn mean",
-            "method",
+            "model",
         ),
-        ("topic/group", "method"),
+        ("topic/group", "model"),
     )
     for topic_name, topic in prediction.topics.items():
         for group_name, group in topic.groups.items():
@@ -290,7 +339,7 @@ def _group_table(prediction: Prediction) -> Table:
                 number(group.lag.mean),
                 number(group.waiting_time.mean, MILLISECONDS),
                 number(group.sojourn_time.mean, MILLISECONDS),
-                _method(group),
+                _model(group, methods),
             )
     return table
 
@@ -316,7 +365,7 @@ def _percent(value: float | None) -> str:
     return "-" if value is None else f"{value:+.0%}"
 
 
-def _method(entity: Predicted) -> str:
+def _model(entity: Predicted, methods: Methods) -> str:
     stability = "" if entity.stable else "UNSTABLE; "
     exactness = "exact" if entity.exact else "approx."
-    return f"{stability}{exactness}: {entity.method}"
+    return f"{stability}{exactness} {methods.mark(entity.method)}"

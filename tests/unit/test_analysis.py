@@ -23,7 +23,7 @@ from scipy.optimize import brentq
 from models import Prediction, ScenarioError, analyze, load_scenario
 from models.analysis.prediction import PredictedFlow, PredictedGroup
 from models.analysis.traffic import default_partition_shares
-from models.schema import KeySpace, Topic
+from models.schema import KeySpace, Scenario, Topic
 from models.theory import (
     erlang_b,
     fork_join_nelson_tantawi,
@@ -142,16 +142,21 @@ def test_feedback_through_a_topic_solves_the_traffic_equations() -> None:
 
 
 def test_feedback_that_never_dies_out_is_reported_not_solved() -> None:
-    result = analyze(
-        scenario(
-            {
-                "front": {"workers": "unlimited", **op({"publish": "t"})},
-                "worker": op(exp(0.001), {"publish": "t"}),
-            },
-            {"f": poisson("front", 1.0)},
-            topics={"t": {"type": "queue", "subscribers": {"worker": "op"}}},
-        )
-    )
+    """`load_scenario` refuses such a scenario (`models.budget`); one validated without that
+    check is still analysed: every value unknown."""
+    raw = {
+        "name": "unit",
+        "simulation": {"duration": 60},
+        "services": {
+            "front": {"workers": "unlimited", **op({"publish": "t"})},
+            "worker": op(exp(0.001), {"publish": "t"}),
+        },
+        "workload": {"f": poisson("front", 1.0)},
+        "topics": {"t": {"type": "queue", "subscribers": {"worker": "op"}}},
+    }
+    with pytest.raises(ScenarioError, match="messages multiply without end"):
+        load_scenario(raw)
+    result = analyze(Scenario.model_validate(raw))
     assert result.flows["f"].stable is False
     assert result.flows["f"].response_time.mean is None
     assert "feed back" in result.warnings[0]

@@ -13,6 +13,10 @@
    `heapq.heappush(env._queue, (env._now + delay, priority, next(env._eid), obj))`: the
    consumer groups' handler fast path writes it out (`sim.engine.groups`).
 
+4. `Environment.step` is: pop the calendar's first entry, set `_now`, take and clear the
+   event's callbacks, call each, and crash on a failed, undefused event: the bounded run
+   writes it out (`sim.engine.budget.run_bounded`).
+
 If a simpy upgrade breaks any of them, these tests fail first, with a name that says which.
 Deterministic: no random numbers.
 """
@@ -195,7 +199,8 @@ def test_schedule_is_a_push_on_the_calendar_with_the_next_event_id() -> None:
             else:
                 heapq.heappush(env._queue, (env._now + delay, NORMAL, next(env._eid), wake_up))
     assert scheduled._queue == [
-        (time, priority, event_id, _Same(event)) for time, priority, event_id, event in pushed._queue
+        (time, priority, event_id, _Same(event))
+        for time, priority, event_id, event in pushed._queue
     ]
     scheduled.run()
     pushed.run()
@@ -213,3 +218,53 @@ class _Same:
         return isinstance(other, WakeUp) and other.name == self.name
 
     __hash__ = None  # type: ignore[assignment]
+
+
+def _schedule_mixed(env: simpy.Environment, seen: list[tuple[float, str]]) -> None:
+    """Plain wake-ups and simpy Timeouts, some at the same instant, one at the end time."""
+    for delay, name in ((2.0, "a"), (0.5, "b"), (2.0, "c"), (0.0, "d"), (5.0, "at-end")):
+        wake_up = WakeUp(name)
+        wake_up.callbacks = [lambda event: seen.append((env._now, event.name))]
+        env.schedule(wake_up, NORMAL, delay)  # type: ignore[arg-type]
+    timeout = env.timeout(1.0)
+    timeout.callbacks.append(lambda _event: seen.append((env._now, "timeout")))
+
+
+def test_the_bounded_run_steps_as_environment_run_does() -> None:
+    from sim.engine.budget import RunBudget, run_bounded
+
+    by_simpy, written_out = simpy.Environment(), simpy.Environment()
+    seen: dict[str, list[tuple[float, str]]] = {"simpy": [], "written": []}
+    _schedule_mixed(by_simpy, seen["simpy"])
+    _schedule_mixed(written_out, seen["written"])
+    by_simpy.run(until=5.0)
+    assert run_bounded(written_out, 5.0, RunBudget(check_every=2)) is None
+    assert (
+        seen["simpy"]
+        == seen["written"]
+        == [
+            (0.0, "d"),
+            (0.5, "b"),
+            (1.0, "timeout"),
+            (2.0, "a"),
+            (2.0, "c"),
+        ]
+    )  # (the event at the end time is not processed, as with `until`)
+    assert by_simpy.now == written_out.now == 5.0
+
+
+def test_a_failed_event_crashes_the_bounded_run_as_it_crashes_environment_run() -> None:
+    from sim.engine.budget import RunBudget, run_bounded
+
+    crashes = []
+    for run in ("simpy", "written"):
+        env = simpy.Environment()
+        failed = env.event()
+        failed.fail(ValueError("broken", 7))
+        with pytest.raises(ValueError) as crash:
+            if run == "simpy":
+                env.run(until=1.0)
+            else:
+                run_bounded(env, 1.0, RunBudget())
+        crashes.append((crash.value.args, type(crash.value.__cause__)))
+    assert crashes[0] == crashes[1] == (("broken", 7), ValueError)

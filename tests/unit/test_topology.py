@@ -185,7 +185,11 @@ def test_feedback_through_a_topic_and_mutual_calls_still_get_layers() -> None:
             },
             "b": {
                 "operations": {
-                    "y": [{"work": {"constant": 0.001}}, {"publish": "retry"}],
+                    # (0.5 + 0.1 messages back per message: the feedback dies out)
+                    "y": [
+                        {"work": {"constant": 0.001}},
+                        {"publish": {"topic": "retry", "probability": 0.5}},
+                    ],
                     "z": [{"call": "a.w"}],
                 }
             },

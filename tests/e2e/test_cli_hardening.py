@@ -1,0 +1,414 @@
+"""The `archsim` command against user mistakes and interruptions (issue #14): `--out` checked
+before the run, readable result files, a bad `--scheduler`, Ctrl-C, units in `--vary`, help
+without `<bool>`, tables that fit 120 columns without noise or negative intervals, and a
+written scenario that reproduces its run.
+
+Exit codes (docs/cli.md): 0 ok, 2 bad input with a message naming the file and the problem,
+1 internal error, 130 interrupted; never a traceback for a user's mistake.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+from rich.cells import cell_len
+
+import sim.experiments.simulation
+import sim.presentation.files
+from sim.presentation.cli import main
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parents[2]
+SCENARIOS = ROOT / "scenarios"
+AS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
+"""Root may write anywhere: permission checks cannot be tested."""
+
+TINY = """
+name: tiny
+simulation: {duration: 20s, warmup: 2s, replications: 2, seed: 5}
+services:
+  api:
+    workers: 2
+    operations:
+      get: [{work: {lognormal: {mean: 20ms, cv: 1.2}}}, {call: db}]
+  db:
+    workers: 4
+    operations:
+      read: [{work: {exponential: 8ms}}]
+workload:
+  users: {entry: api.get, arrivals: {poisson: 30/s}}
+variants:
+  faster-db: {services.db.operations.read: [{work: {exponential: 4ms}}]}
+"""
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "tiny.yaml"
+    path.write_text(TINY)
+    return path
+
+
+@pytest.fixture
+def no_simulation(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Fail the test if anything is simulated."""
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("the simulation ran")
+
+    monkeypatch.setattr(sim.experiments.simulation, "simulate", refuse)
+    monkeypatch.setattr(sim.experiments.simulation, "run_all", refuse)
+    yield
+
+
+def archsim(*argv: str, **kwargs: object) -> subprocess.Popen[str]:
+    """`archsim ARGV` in a new process (SIGINT as by default, whatever the test runner does)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "sim.presentation.cli", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+        **kwargs,  # type: ignore[call-overload]
+    )
+
+
+def _default_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+# --- --out, checked before the run -------------------------------------------------------
+
+
+@pytest.mark.parametrize("command", ["run", "compare", "sweep"])
+def test_an_out_that_is_a_file_is_refused_before_the_run(
+    command: str,
+    tiny: Path,
+    tmp_path: Path,
+    no_simulation: None,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    extra = ["--vary", "workload.users.arrivals.poisson=10,20"] if command == "sweep" else []
+    assert main([command, str(tiny), *extra, "--out", str(a_file)]) == 2
+    error = capsys.readouterr().err
+    assert "--out" in error and "notes.txt" in error and "is a file, not a folder" in error
+    assert "Traceback" not in error
+    assert a_file.read_text() == "mine"
+
+
+def test_an_out_under_a_file_is_refused_before_the_run(
+    tiny: Path, tmp_path: Path, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    assert main(["run", str(tiny), "--out", str(a_file / "deeper" / "out")]) == 2
+    error = capsys.readouterr().err
+    assert "cannot create the folder" in error and "is a file, not a folder" in error
+    assert a_file.read_text() == "mine"
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root may write into a read-only folder")
+def test_an_out_in_a_read_only_folder_is_refused_before_the_run(
+    tiny: Path, tmp_path: Path, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    try:
+        assert main(["run", str(tiny), "--out", str(locked / "out")]) == 2
+        assert "Permission denied" in capsys.readouterr().err
+        assert main(["run", str(tiny), "--out", str(locked)]) == 2
+        assert "Permission denied" in capsys.readouterr().err
+        assert list(locked.iterdir()) == []
+    finally:
+        locked.chmod(0o755)
+
+
+def test_an_out_where_nothing_can_be_created_is_refused(
+    tiny: Path, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """/proc takes no new folder, not even from root."""
+    if not Path("/proc/self").exists():
+        pytest.skip("no /proc")
+    assert main(["run", str(tiny), "--out", "/proc/archsim-results"]) == 2
+    error = capsys.readouterr().err
+    assert "/proc/archsim-results: cannot write in /proc" in error
+
+
+def test_a_graph_out_that_is_a_folder_is_refused(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["graph", str(tiny), "--out", str(tmp_path)]) == 2
+    assert "is a folder, not a PNG file name" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(AS_ROOT, reason="root reads any file")
+def test_an_unreadable_scenario_exits_2(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    tiny.chmod(0o000)
+    try:
+        assert main(["run", str(tiny)]) == 2
+        assert "Permission denied" in capsys.readouterr().err
+    finally:
+        tiny.chmod(0o644)
+
+
+def test_a_missing_scenario_or_a_folder_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for argv in (["run", str(tmp_path / "absent.yaml")], ["analyze", str(tmp_path)]):
+        assert main(argv) == 2
+        error = capsys.readouterr().err
+        assert "cannot read the file" in error or "directory" in error
+        assert "Traceback" not in error
+
+
+def test_a_write_that_fails_leaves_nothing_and_exits_2(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    written: list[Path] = []
+    original = sim.presentation.files._write_new_file
+
+    def fill_the_disk(path: Path, content: str | bytes) -> Path:
+        if len(written) == 2:
+            raise OSError(28, "No space left on device", str(path))
+        written.append(original(path, content))
+        return written[-1]
+
+    monkeypatch.setattr(sim.presentation.files, "_write_new_file", fill_the_disk)
+    out = tmp_path / "results" / "run"
+    assert main(["run", str(tiny), "-r", "1", "--out", str(out)]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert not (tmp_path / "results").exists()  # the parent it created is gone too
+    assert list(tmp_path.iterdir()) == [tiny]
+
+
+# --- files readable by others ------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("umask", "file_mode", "folder_mode"), [(0o022, 0o644, 0o755)])
+def test_result_files_follow_the_umask(
+    umask: int, file_mode: int, folder_mode: int, tiny: Path, tmp_path: Path
+) -> None:
+    previous = os.umask(umask)
+    try:
+        out = tmp_path / "out"
+        assert main(["run", str(tiny), "-r", "1", "--json", "--out", str(out)]) == 0
+        assert (out.stat().st_mode & 0o777) == folder_mode
+        names = {path.name for path in out.iterdir()}
+        assert {"results.json", "scenario.yaml", "timeseries.csv", "topology.png"} <= names
+        for path in out.iterdir():
+            assert (path.stat().st_mode & 0o777) == file_mode, path.name
+        picture = tmp_path / "pictures" / "topology.png"
+        assert main(["graph", str(tiny), "--out", str(picture)]) == 0
+        assert (picture.stat().st_mode & 0o777) == file_mode
+        assert (picture.parent.stat().st_mode & 0o777) == folder_mode
+    finally:
+        os.umask(previous)
+
+
+# --- --scheduler -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("address", "message"),
+    [
+        ("foo", "'foo' is not a scheduler address: no port"),
+        ("tcp://", "'tcp://' is not a scheduler address"),
+        ("tcp://host:notaport", "the port 'notaport' is not a number"),
+        ("tcp://127.0.0.1:1", "cannot reach the scheduler at tcp://127.0.0.1:1"),
+    ],
+)
+def test_a_bad_scheduler_exits_2_quickly(address: str, message: str, tiny: Path) -> None:
+    """A malformed or unreachable address: a message and exit 2 within seconds, and the
+    process ends (a Dask client that failed to connect used to keep it alive)."""
+    started = time.monotonic()
+    process = archsim("run", str(tiny), "--scheduler", address)
+    _, error = process.communicate(timeout=60)
+    assert time.monotonic() - started < 10
+    assert process.returncode == 2, error
+    assert message in " ".join(error.replace("│", " ").split())
+    assert "Traceback" not in error
+
+
+# --- Ctrl-C ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("whole_group", [False, True], ids=["archsim", "terminal"])
+def test_ctrl_c_stops_quickly_writes_nothing_and_exits_130(
+    whole_group: bool, tmp_path: Path
+) -> None:
+    """SIGINT to archsim (or to its whole process group, as a terminal's Ctrl-C sends it)
+    1.5 s into a multi-process run: exit code 130, one line, no traceback (nor from the
+    workers), no `--out` folder, within 3 s."""
+    out = tmp_path / "out"
+
+    def start() -> None:
+        _default_sigint()
+        if whole_group:
+            os.setpgid(0, 0)
+
+    process = archsim(
+        "run", "scenarios/order_pipeline.yaml", "--jobs", "2", "--out", str(out), preexec_fn=start
+    )
+    time.sleep(1.5)
+    if whole_group:
+        os.killpg(process.pid, signal.SIGINT)
+    else:
+        process.send_signal(signal.SIGINT)
+    signalled = time.monotonic()
+    try:
+        _, error = process.communicate(timeout=30)
+    finally:
+        process.kill()
+    assert time.monotonic() - signalled < 3
+    assert process.returncode == 130, error
+    assert "Traceback" not in error
+    assert error.strip() == "archsim: interrupted"
+    assert not out.exists()
+
+
+# --- sweep with units --------------------------------------------------------------------
+
+
+def test_sweep_values_take_units(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["sweep", str(tiny), "-r", "1", "--json", "--jobs", "1", "--vary"]
+    assert main([*argv, "workload.users.arrivals.poisson=10/s..30/s:3"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [point["value"] for point in document["points"]] == [10.0, 20.0, 30.0]
+    rates = [point["results"]["flows"]["users"]["throughput"] for point in document["points"]]
+    assert rates[0] < rates[1] < rates[2]
+    assert main([*argv, "services.db.operations.read.0.work.exponential=4ms..12ms:3"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [point["value"] for point in document["points"]] == [0.004, 0.008, 0.012]
+    assert main([*argv, "workload.users.arrivals.poisson=1200/min,30/s"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert [point["value"] for point in document["points"]] == [20.0, 30.0]
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ("10/s..20ms:3", "START and STOP must both be times or both be rates"),
+        ("fast..slow", "is not a number, a time"),
+        ("10..20:one", "STEPS must be a whole number"),
+    ],
+)
+def test_sweep_refuses_bad_values(
+    values: str, message: str, tiny: Path, no_simulation: None, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["sweep", str(tiny), "--vary", f"workload.users.arrivals.poisson={values}"]) == 2
+    assert message in " ".join(capsys.readouterr().err.replace("│", " ").split())
+
+
+# --- help --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "command", [[], ["run"], ["compare"], ["sweep"], ["analyze"], ["graph"], ["validate"]]
+)
+def test_help_shows_flags_without_a_type(
+    command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main([*command, "--help"]) == 0
+    shown = capsys.readouterr().out
+    assert "<bool>" not in shown
+    assert re.search(r"--help\s+Show this message", shown)
+    if command and command[0] in ("run", "compare", "sweep", "analyze"):
+        assert re.search(r"--json\s+print the", shown)
+
+
+# --- tables: 120 columns, no noise, no negative intervals ---------------------------------
+
+
+def _lines(text: str) -> list[str]:
+    return [re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", line) for line in text.splitlines()]
+
+
+def test_run_tables_fit_120_columns_without_noise_or_negative_intervals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The run of three_tier_shop (shortened, 2 replications: wide intervals, near-zero
+    waiting at the web tier): every line fits 120 columns, nothing is cut, the theory
+    table shows no 1e-38 and no interval below 0."""
+    raw = yaml.safe_load((SCENARIOS / "three_tier_shop.yaml").read_text())
+    raw["simulation"].update({"duration": "15s", "warmup": "2s", "replications": 2})
+    short = tmp_path / "shop.yaml"
+    short.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["run", str(short), "--jobs", "1"]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert max(cell_len(line) for line in lines) <= 120
+    shown = "\n".join(lines)
+    assert "…" not in shown  # no cut name, header or number
+    assert not re.search(r"\de-\d", shown)  # no 1.172e-38
+    theory = shown[shown.index("Theory beside the simulation") :]
+    intervals = re.findall(r"(-?[\d,.]+) \.\. (-?[\d,.]+)", theory)
+    assert intervals
+    assert all(not low.startswith("-") for low, _ in intervals)
+    for value, half_width in re.findall(r"(-?[\d,]+\.\d+) ±([\d,]+\.\d+)", shown):
+        number, width = float(value.replace(",", "")), float(half_width.replace(",", ""))
+        assert number - width >= -0.011, (value, half_width)  # rounding of each, at most
+    for value, below in re.findall(r"([\d,]+\.\d+) \+[\d,]+\.\d+ -([\d,]+\.\d+)", shown):
+        assert float(value.replace(",", "")) >= float(below.replace(",", "")) - 0.011
+    assert "[1]" in theory  # methods listed once, numbered
+
+
+@pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_analyze_fits_120_columns(
+    path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("COLUMNS", "120")
+    assert main(["analyze", str(path)]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert max(cell_len(line) for line in lines) <= 120
+    shown = "\n".join(lines)
+    assert "…" not in shown
+    assert not re.search(r"\de-\d", shown)
+
+
+# --- the written scenario reproduces the run ---------------------------------------------
+
+
+def test_the_written_scenario_reproduces_the_run(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scenario.yaml` records the replications and seed of the command line and, run
+    again, gives the same results number for number (a lognormal included, whose mean and
+    cv do not survive a round trip through its mu and sigma to the last digit)."""
+    out = tmp_path / "out"
+    argv = ["run", str(tiny), "--variant", "faster-db", "-r", "3", "--seed", "11", "--json"]
+    assert main([*argv, "--jobs", "1", "--out", str(out)]) == 0
+    first = json.loads(capsys.readouterr().out)
+    written = yaml.safe_load((out / "scenario.yaml").read_text())
+    assert written["simulation"]["replications"] == 3
+    assert written["simulation"]["seed"] == 11
+    assert written["services"]["db"]["operations"]["read"][0]["work"] == {"exponential": 0.004}
+    assert main(["run", str(out / "scenario.yaml"), "--json", "--jobs", "1"]) == 0
+    second = json.loads(capsys.readouterr().out)
+    assert first.pop("variant") == "faster-db" and second.pop("variant") is None
+    assert first == second
+
+
+def test_the_written_scenario_keeps_the_files_settings(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out"
+    assert main(["run", str(tiny), "--json", "--out", str(out)]) == 0
+    settings = json.loads(capsys.readouterr().out)["settings"]
+    written = yaml.safe_load((out / "scenario.yaml").read_text())["simulation"]
+    assert (written["replications"], written["seed"]) == (2, 5)
+    assert (settings["replications"], settings["seed"]) == (2, 5)
