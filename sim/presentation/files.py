@@ -2,7 +2,8 @@
 
 `check_output_folder` is called before any work: it says why a folder cannot receive
 results (it is a file, it lies under a file, it cannot be written: tried by creating and
-removing a hidden folder) and leaves nothing behind. `write_files_atomically` then writes the files:
+removing a hidden folder) and leaves nothing behind. `write_files_atomically` then writes
+the files:
 
 - into a folder that does not exist yet: every file is written in full into a hidden folder
   next to it, which is then renamed to the folder's name in one step (a rename is atomic on

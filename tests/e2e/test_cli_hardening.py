@@ -9,12 +9,15 @@ Exit codes (docs/cli.md): 0 ok, 2 bad input with a message naming the file and t
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -243,6 +246,42 @@ def test_a_bad_scheduler_exits_2_quickly(address: str, message: str, tiny: Path)
     assert "Traceback" not in error
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("answer", [b"", b"HTTP/1.1 400 Bad Request\r\n\r\n" * 4])
+def test_a_server_that_is_no_scheduler_exits_2(answer: bytes, tiny: Path) -> None:
+    """Something listens at the address but says nothing (Dask alone would wait forever)
+    or answers garbage: exit 2 within seconds, and the process ends."""
+    pytest.importorskip("distributed")
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    accepted: list[socket.socket] = []
+
+    def serve() -> None:
+        with contextlib.suppress(OSError):
+            while True:
+                connection, _ = server.accept()
+                accepted.append(connection)
+                if answer:
+                    connection.sendall(answer)
+                    connection.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    address = f"tcp://127.0.0.1:{server.getsockname()[1]}"
+    started = time.monotonic()
+    try:
+        process = archsim("run", str(tiny), "--scheduler", address)
+        _, error = process.communicate(timeout=60)
+    finally:
+        server.close()
+        for connection in accepted:
+            connection.close()
+    assert time.monotonic() - started < 20
+    assert process.returncode == 2, error
+    assert "archsim: --scheduler: cannot" in error and address in error
+    assert "Traceback" not in error
+
+
 # --- Ctrl-C ------------------------------------------------------------------------------
 
 
@@ -317,7 +356,8 @@ def test_sweep_refuses_bad_values(
 
 
 @pytest.mark.parametrize(
-    "command", [[], ["run"], ["compare"], ["sweep"], ["analyze"], ["graph"], ["validate"]]
+    "command",
+    [[], ["run"], ["compare"], ["sweep"], ["analyze"], ["graph"], ["validate"], ["schema"]],
 )
 def test_help_shows_flags_without_a_type(
     command: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
