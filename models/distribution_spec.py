@@ -299,7 +299,14 @@ def _validate(
         )
     spec: _Spec = handler(value)
     base_dir = (info.context or {}).get("base_dir")
-    return spec.build(Path(base_dir) if base_dir is not None else None)
+    try:
+        return spec.build(Path(base_dir) if base_dir is not None else None)
+    except (OverflowError, ZeroDivisionError) as error:  # e.g. cv: 1e308 (cv² overflows)
+        raise PydanticCustomError(
+            "distribution_range",
+            "{family} parameters out of the range a computer can work with (got {given}: {why})",
+            {"family": family, "given": short_repr(params), "why": str(error)},
+        ) from None
 
 
 class _DistributionSchema:

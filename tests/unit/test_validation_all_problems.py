@@ -484,3 +484,13 @@ def test_files_that_cannot_be_read(tmp_path: Path, monkeypatch: pytest.MonkeyPat
 
     monkeypatch.setattr(Path, "read_bytes", refuse)  # (tests may run as root)
     assert problems_of(locked) == [f"{locked}: cannot read the file: Permission denied"]
+
+
+def test_parameters_too_large_to_compute_with_are_a_problem_not_a_crash() -> None:
+    raw = base()  # (the lognormal's sigma² = ln(1 + cv²) overflows; found by the fuzz test)
+    raw["services"]["db"]["operations"]["read"] = [
+        {"work": {"lognormal": {"mean": "1ms", "cv": 1.0e308}}}
+    ]
+    problems = problems_of(raw)
+    assert len(problems) == 1
+    assert problems[0].startswith("f: services.db.operations.read[0].work: ")
