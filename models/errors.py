@@ -42,6 +42,11 @@ class ScenarioError(Exception):
         return "\n".join([header, *("  " + line for line in lines)])
 
 
+class UnsimulatableError(Exception):
+    """A scenario that validates but cannot be simulated as given (e.g. work that chains in
+    zero time deeper than the engine can follow). A user's mistake: exit code 2."""
+
+
 def short_repr(value: Any, limit: int = 60) -> str:
     """`value` as a problem message shows the value given: its repr, cut to `limit` characters.
 

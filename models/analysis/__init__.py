@@ -71,6 +71,8 @@ from models.analysis.summary import NOT_POISSON, POISSON
 from models.analysis.traffic import MessageStormError
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.distributions import Exponential
+from models.errors import UnsimulatableError
+from models.recursion import RECURSION_LIMIT, deep_recursion
 from models.schema import (
     ConstantArrivals,
     Flow,
@@ -245,9 +247,15 @@ def analyze(scenario: Scenario) -> Prediction:
         if source is not None:
             open_sources[name] = source
     try:
-        prediction = _analyze(scenario, open_sources, closed, infos, warnings)
+        with deep_recursion():  # (the walks go down long call chains: `models.recursion`)
+            prediction = _analyze(scenario, open_sources, closed, infos, warnings)
     except MessageStormError as storm:
         return _storm_report(scenario, str(storm))
+    except RecursionError:
+        raise UnsimulatableError(
+            f"{scenario.name}: its calls nest too deeply to analyse (more than "
+            f"{RECURSION_LIMIT:,} Python frames)"
+        ) from None
     exact_bursts(scenario, prediction)
     return prediction
 

@@ -15,6 +15,8 @@ from typing import cast
 import simpy
 
 from models import schema
+from models.errors import UnsimulatableError
+from models.recursion import RECURSION_LIMIT, deep_recursion
 from models.references import guarded_services, uses_failures
 from models.results import CallResults, Failures, Measurements
 from sim.engine.arrivals import arrival_source
@@ -93,9 +95,10 @@ class Replication:
         self.compiler = OperationCompiler(
             scenario, env, streams, self.services, self.topics, fast_paths, self.warmup
         )
-        for service_name, service in scenario.services.items():
-            for operation_name in service.operations:
-                self.compiler.operation(service_name, operation_name)
+        with deep_recursion():  # (a long chain of calls compiles callees first, nested)
+            for service_name, service in scenario.services.items():
+                for operation_name in service.operations:
+                    self.compiler.operation(service_name, operation_name)
         self.flows = {
             name: self._build_flow(name, flow) for name, flow in scenario.workload.items()
         }
@@ -202,11 +205,8 @@ class Replication:
         if self.warmup > 0:
             self.env.timeout(self.warmup).callbacks.append(self._end_warmup)
         self.timeseries.start()
-        stopped = None
-        if self.budget is None:
-            self.env.run(until=self.end)
-        else:
-            stopped = run_bounded(self.env, self.end, self.budget)
+        with deep_recursion():
+            stopped = self._run_events()
         end, duration = self.end, self.end - self.warmup
         if stopped is not None:  # measured from the end of warm-up (if reached) to now
             since = self.warmup if self._warm else 0.0
@@ -224,6 +224,24 @@ class Replication:
             faults=self.faults.summary(self.warmup) if self.scenario.faults else None,
         )
         return ReplicationRun(measurements, self.timeseries.columns(), stopped)
+
+    def _run_events(self) -> str | None:
+        """Process the events up to the end (or a budget's stop: why it stopped). Steps that
+        take no time continue in the same Python call (a zero-time chain of calls, retries or
+        handlers is a recursion): one that goes deeper than `RECURSION_LIMIT` frames is
+        refused with a clear message (`UnsimulatableError`), not an internal error."""
+        try:
+            if self.budget is None:
+                self.env.run(until=self.end)
+                return None
+            return run_bounded(self.env, self.end, self.budget)
+        except RecursionError:
+            raise UnsimulatableError(
+                f"{self.scenario.name}: at t = {self.env.now:.6g} s, work that takes no time "
+                f"chained deeper than {RECURSION_LIMIT:,} Python frames (calls, retries, "
+                "fallbacks or message handlers of zero time, one after the other at the same "
+                "instant): give those steps some time (a work, delay or backoff)"
+            ) from None
 
     def _calls_summary(self, duration: float) -> dict[str, CallResults]:
         """The `calls` table: one row per caller and callee operation of resilient calls."""

@@ -94,18 +94,25 @@ def _unstable(station: _Station) -> bool:
     return station.growth > max(GROWTH_MINIMUM, GROWTH_FRACTION * station.arrived)
 
 
-def results_warnings(summary: Measurements, duration: float) -> list[str]:
+def results_warnings(summary: Measurements, duration: float, partial: bool = False) -> list[str]:
     """Every warning of a simulation's results: overloaded stations, stations near
-    saturation, flows with too few responses for their percentiles (module docstring)."""
+    saturation, flows with too few responses for their percentiles (module docstring).
+
+    Partial results (a replication stopped at a run-time limit, `settings.partial`) get only
+    the last kind: a stopped replication's rates divide by the time it ran, not by
+    `duration`, so the balance of its stations cannot be drawn up."""
     return [
-        *overload_warnings(summary, duration),
-        *saturation_warnings(summary, duration),
+        *overload_warnings(summary, duration, partial),
+        *saturation_warnings(summary, duration, partial),
         *sample_size_warnings(summary),
     ]
 
 
-def overload_warnings(summary: Measurements, duration: float) -> list[str]:
-    """Warnings for every service and consumer group whose backlog grew steadily."""
+def overload_warnings(summary: Measurements, duration: float, partial: bool = False) -> list[str]:
+    """Warnings for every service and consumer group whose backlog grew steadily (none for
+    partial results)."""
+    if partial:
+        return []
     warnings = []
     for station in _stations(summary, duration):
         if not _unstable(station):
@@ -126,8 +133,11 @@ def overload_warnings(summary: Measurements, duration: float) -> list[str]:
     return warnings
 
 
-def saturation_warnings(summary: Measurements, duration: float) -> list[str]:
-    """Warnings for every stable service and consumer group above `NEAR_SATURATION`."""
+def saturation_warnings(summary: Measurements, duration: float, partial: bool = False) -> list[str]:
+    """Warnings for every stable service and consumer group above `NEAR_SATURATION` (none for
+    partial results)."""
+    if partial:
+        return []
     warnings = []
     for station in _stations(summary, duration):
         utilization = station.utilization

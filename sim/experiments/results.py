@@ -51,7 +51,7 @@ class Results(ResultsDocument):
             topics=summary.topics,
             calls=summary.calls,
             faults=summary.faults,
-            warnings=results_warnings(summary, settings.duration),
+            warnings=results_warnings(summary, settings.duration, bool(settings.partial)),
         )
         results._replications = measurements
         results._series = [run.timeseries for run in runs]

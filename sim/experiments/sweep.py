@@ -179,7 +179,8 @@ class SweepResults:
             flow_results = results.flows[flow]
             arrived, completed = flow_results.arrived, flow_results.completed
             short = arrived > 0 and completed < (1 - SATURATION_SHORTFALL) * arrived
-            overloaded = overload_warnings(results, results.settings.duration)
+            settings = results.settings
+            overloaded = overload_warnings(results, settings.duration, bool(settings.partial))
             if overloaded or short:
                 saturation = value
                 break

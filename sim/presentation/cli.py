@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 try:  # Ctrl-C while the command starts up: one line and exit code 130, no traceback
     import typer
 
-    from models.errors import ScenarioError
+    from models.errors import ScenarioError, UnsimulatableError
 except KeyboardInterrupt:
     sys.stderr.write("archsim: interrupted\n")
     raise SystemExit(130) from None
@@ -475,7 +475,7 @@ def _run_app(argv: list[str] | None, interrupted: Callable[[], bool]) -> int:
     except ScenarioError as error:
         typer.echo(error.render(), err=True)
         return EXIT_BAD_INPUT
-    except BadInputError as error:
+    except (BadInputError, UnsimulatableError) as error:
         typer.echo(f"archsim: {error}", err=True)
         return EXIT_BAD_INPUT
     except Exception as error:

@@ -164,3 +164,15 @@ def test_results_warnings_is_what_the_results_carry(replications: int) -> None:
     results = simulate(load_scenario(station(rate=9.0, duration=5.0)), replications=replications)
     assert results.warnings == results_warnings(results, results.settings.duration)
     assert len(results.warnings) == 2  # near saturation, 45 responses
+
+
+def test_partial_results_get_no_station_warnings() -> None:
+    """A replication stopped at a run-time limit divides its rates by the time it ran, not
+    by the duration: the balance of a station cannot be drawn up, so only the flows'
+    counts are judged."""
+    results = simulate(load_scenario(station(rate=12.0, duration=50.0)))
+    assert any("cannot keep up" in warning for warning in results.warnings)
+    duration = results.settings.duration
+    assert overload_warnings(results, duration, partial=True) == []
+    (warning,) = results_warnings(results, duration, partial=True)
+    assert warning.startswith("flow 'users' completed only")
