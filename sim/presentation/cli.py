@@ -10,197 +10,48 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any
 
 try:  # Ctrl-C while the command starts up: one line and exit code 130, no traceback
     import typer
 
     from models.errors import ScenarioError, UnsimulatableError
+    from sim.presentation.cli_common import (
+        EXIT_BAD_INPUT,
+        EXIT_INTERNAL,
+        EXIT_INTERRUPTED,
+        EXIT_OK,
+        BadInputError,
+        InterruptedByUserError,
+        JobsOption,
+        JsonOption,
+        MaxEventsOption,
+        QuietOption,
+        ReplicationsOption,
+        ScenarioPath,
+        SchedulerOption,
+        SeedOption,
+        app,
+        check_out,
+        executor_for,
+        exit_if_partial,
+        progress_bar,
+        run_budget,
+        stdout_console,
+    )
 except KeyboardInterrupt:
     sys.stderr.write("archsim: interrupted\n")
     raise SystemExit(130) from None
 
 if TYPE_CHECKING:
-    from rich.console import Console
-
     from models.schema import Scenario
-    from sim.engine.budget import RunBudget
-    from sim.experiments.results import Results
 
 # Each command imports what it needs inside its body (start-up time, see
 # tests/unit/test_startup.py): `archsim --help` loads not even the scenario language, and
 # `archsim validate` no engine, experiments, queueing theory, tables, plots or numpy.
-
-EXIT_OK, EXIT_INTERNAL, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
-
-
-class BadInputError(Exception):
-    """A user's mistake found by a command (a bad `--out`, a bad `--scheduler`): one line
-    ``archsim: MESSAGE`` on stderr and exit code 2 (a path in it is never wrapped)."""
-
-
-class InterruptedByUserError(Exception):
-    """Ctrl-C during a command (typer would turn a KeyboardInterrupt into a silent exit)."""
-
-
-def _flags_without_type(params: list[Any]) -> list[Any]:
-    """Help shows a flag as ``--json``, not ``--json <bool>``: typer's rich help gives every
-    option a type, flags (and ``--help``) included, unless it has a metavar."""
-    for param in params:
-        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
-            param.metavar = ""
-    return params
-
-
-_Function = TypeVar("_Function", bound=Callable[..., Any])
-
-
-class _Command(typer.core.TyperCommand):
-    def get_params(self, ctx: Any) -> Any:
-        return _flags_without_type(super().get_params(ctx))
-
-
-class _Group(typer.core.TyperGroup):
-    def get_params(self, ctx: Any) -> Any:
-        return _flags_without_type(super().get_params(ctx))
-
-    def invoke(self, ctx: Any) -> Any:
-        try:
-            return super().invoke(ctx)
-        except KeyboardInterrupt:
-            raise InterruptedByUserError from None
-
-
-class _Typer(typer.Typer):
-    def command(self, *args: Any, **kwargs: Any) -> Callable[[_Function], _Function]:
-        kwargs.setdefault("cls", _Command)
-        decorator: Callable[[_Function], _Function] = super().command(*args, **kwargs)
-        return decorator
-
-
-app = _Typer(
-    cls=_Group,
-    name="archsim",
-    help="Simulate and predict event-driven microservice architectures.",
-    add_completion=False,
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-)
-
-ScenarioPath = Annotated[Path, typer.Argument(help="scenario file (YAML or JSON)")]
-
-
-def _stdout() -> Console:
-    from rich.console import Console
-
-    console = Console(soft_wrap=False)
-    if not console.is_terminal and not os.environ.get("COLUMNS", "").strip().isdigit():
-        console.width = 200  # a file or a pipe: wide enough that no column is cut
-    return console
-
-
-def check_out(out: Path | None) -> None:
-    """Exit 2 (`BadInputError`) before any work when `--out` cannot receive the files."""
-    from sim.presentation.files import OutputFolderError, check_output_folder
-
-    if out is None:
-        return
-    try:
-        check_output_folder(out)
-    except OutputFolderError as error:
-        raise BadInputError(f"--out {error}") from None
-
-
-@contextlib.contextmanager
-def executor_for(jobs: int | None, scheduler: str | None) -> Iterator[Any]:
-    """`open_executor`, with a malformed or unreachable `--scheduler` reported as a user's
-    mistake (`BadInputError`, exit 2) before any work."""
-    from sim.experiments.executors import SchedulerError, open_executor
-
-    with contextlib.ExitStack() as stack:
-        try:
-            executor = stack.enter_context(open_executor(jobs, scheduler))
-        except SchedulerError as error:
-            raise BadInputError(f"--scheduler: {error}") from None
-        yield executor
-
-
-JobsOption = Annotated[
-    int | None,
-    typer.Option(min=1, help="local worker processes (default: the number of cores)"),
-]
-SchedulerOption = Annotated[
-    str | None,
-    typer.Option(help="run on a Dask cluster instead: tcp://HOST:PORT"),
-]
-QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")]
-ReplicationsOption = Annotated[
-    int | None, typer.Option("--replications", "-r", min=1, help="independent runs")
-]
-SeedOption = Annotated[int | None, typer.Option(min=0, help="base random seed")]
-JsonOption = Annotated[bool, typer.Option("--json", help="print the results as JSON")]
-MaxEventsOption = Annotated[
-    int | None,
-    typer.Option(
-        min=0,
-        help="simulation events a replication may take (default 200,000,000; 0: no limit)",
-    ),
-]
-
-
-def run_budget(max_events: int | None) -> RunBudget:
-    """The limits of a run with `--max-events` (docs/cli.md)."""
-    from sim.engine.budget import RunBudget
-
-    return RunBudget() if max_events is None else RunBudget(max_events=max_events or None)
-
-
-def exit_if_partial(source: object, results: list[Results]) -> None:
-    """Exit 2 when a replication stopped at a run-time limit (its results, already printed
-    or written, are marked partial)."""
-    stopped = [item.settings.stopped for item in results if item.settings.partial]
-    if stopped:
-        typer.echo(
-            f"{source}: the run stopped before its end, so its results are partial "
-            f"(settings.partial): {'; '.join(str(reason) for reason in stopped)}",
-            err=True,
-        )
-        raise typer.Exit(EXIT_BAD_INPUT)
-
-
-@contextlib.contextmanager
-def progress_bar(
-    total: int, description: str, quiet: bool
-) -> Iterator[Callable[[int], None] | None]:
-    """A rich progress bar on a terminal's stderr (nothing when quiet or not a terminal)."""
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    console = Console(stderr=True)
-    if quiet or not console.is_terminal or total <= 1:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        task = progress.add_task(description, total=total)
-        yield lambda done: progress.advance(task, done)
 
 
 @app.command()
@@ -251,7 +102,7 @@ def run(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        console = _stdout()
+        console = stdout_console()
         render_results(results, console)
         rows = comparisons(results, analyze(scenario))
         if rows:
@@ -311,7 +162,7 @@ def compare(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        render_comparison(comparison, _stdout())
+        render_comparison(comparison, stdout_console())
     exit_if_partial(scenario_paths[0], list(comparison.candidates.values()))
 
 
@@ -376,7 +227,7 @@ def sweep(
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
-        render_sweep(results, _stdout())
+        render_sweep(results, stdout_console())
     exit_if_partial(scenario_path, results.points)
 
 
@@ -396,7 +247,7 @@ def analyze_command(
     if as_json:
         typer.echo(json.dumps(prediction.to_dict(), indent=2))
     else:
-        render_prediction(prediction, _stdout())
+        render_prediction(prediction, stdout_console())
 
 
 @app.command()
