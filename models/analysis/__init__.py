@@ -44,7 +44,7 @@ from __future__ import annotations
 import math
 
 from models.analysis.bursts import exact_bursts
-from models.analysis.capacity import bottleneck, max_throughput
+from models.analysis.capacity import solve_capacity
 from models.analysis.closed import closed_source, solve_closed
 from models.analysis.flows import completion_times
 from models.analysis.graph import consumer_count
@@ -295,9 +295,10 @@ def _analyze(
             f"the values are approximate"
         )
     completions = completion_times(scenario, solution)
+    limits = solve_capacity(scenario, sources, None if closed else solution)
     for name in sources:
-        infos[name].max_throughput = max_throughput(scenario, sources, name)
-    neck = bottleneck(scenario, sources)
+        infos[name].max_throughput = limits.max_throughput[name]
+    neck = limits.bottleneck
     services = {
         name: service_report(scenario, solution, station, warnings)
         for name, station in solution.services.items()

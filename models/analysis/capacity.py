@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from models.analysis.failures import failure_inputs
 from models.analysis.graph import StationId
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.schema import Scenario
@@ -28,10 +29,19 @@ GROWTH = 8.0
 STEPS = 14
 """Bracketing steps: beyond 8^14 (about 4e12) times the start, nothing saturates; below
 1e-9 of it, the other flows saturate a resource on their own."""
-RELATIVE_TOLERANCE = 1e-4
-SEARCH_ITERATIONS = 80
-"""Fixed-point iterations per trial rate; a trial that has not settled by then counts as
-saturated (the iteration creeps up slowly only next to saturation)."""
+RELATIVE_TOLERANCE = 1e-2
+"""How closely the search brackets the saturating load (1%). The value reported is the
+extrapolation of the load ratio to 1 inside the final bracket (exact where the ratio grows
+linearly with the load, as at a station without callees), else the bracket's low end."""
+FAILURE_RELATIVE_TOLERANCE = 1e-4
+"""The same with failures: trials next to saturation do not settle within their rounds
+(and so count as saturated), so the bracket must be narrow for its low end to be right."""
+SEARCH_ITERATIONS = 25
+"""Rounds per trial (the network settles in about its call depth + 1 rounds below
+saturation); a trial that has not settled by then counts as saturated (the iteration
+creeps up slowly only next to saturation, within the search's tolerance)."""
+FAILURE_SEARCH_ITERATIONS = 80
+"""Rounds per trial with failures, whose retries and losses settle slowly."""
 SMALLEST_FRACTION = 1e-9
 
 
@@ -48,49 +58,220 @@ def _saturated(solution: NetworkSolution) -> bool:
     return bool(solution.saturated()) or not solution.converged
 
 
-def _scaled(
-    scenario: Scenario, scale: Callable[[float], Mapping[str, FlowSource]], factor: float
-) -> NetworkSolution:
-    return solve_network(
-        scenario, scale(factor), max_iterations=SEARCH_ITERATIONS, stop_when_saturated=True
-    )
+def _smooth(scenario: Scenario) -> bool:
+    """Whether the network settles in a few rounds below saturation (no failures: retries
+    and losses make the iteration creep, so their trials get `FAILURE_SEARCH_ITERATIONS`)."""
+    return not failure_inputs(scenario).reports
+
+
+def peak_load_ratio(solution: NetworkSolution) -> float:
+    """The largest load ratio of any server pool (1: saturated): offered load over servers,
+    or arrival rate over capacity for a thread pool solved with its callees."""
+    ratios = [
+        station.solution.load_ratio(station.load.servers)
+        for station in solution.services.values()
+        if station.load.servers is not None
+    ]
+    for group_station in solution.groups.values():
+        for load, consumer in group_station.consumers:
+            assert load.servers is not None
+            ratios.append(consumer.offered_load / load.servers)
+    return max((ratio for ratio in ratios if math.isfinite(ratio)), default=0.0)
+
+
+@dataclass
+class _Search:
+    """One capacity search: the network solved at trial factors of the load, each from
+    no waiting anywhere (starting from a lighter load's solution instead saves no rounds
+    and can make the iterates oscillate: a thread pool's callee waiting is not monotone).
+    A trial that has not settled within its rounds counts as saturated."""
+
+    scenario: Scenario
+    scale: Callable[[float], Mapping[str, FlowSource]]
+    smooth: bool
+    below: NetworkSolution | None = None
+    """The solution at the largest unsaturated factor tried."""
+    above: NetworkSolution | None = None
+    """The solution at the smallest saturated factor tried."""
+
+    def saturated(self, factor: float) -> tuple[bool, float]:
+        """Whether the network saturates at `factor`, and its peak load ratio there."""
+        solution = solve_network(
+            self.scenario,
+            self.scale(factor),
+            max_iterations=SEARCH_ITERATIONS if self.smooth else FAILURE_SEARCH_ITERATIONS,
+            stop_when_saturated=True,
+        )
+        if _saturated(solution):
+            self.above = solution
+            return True, math.inf
+        self.below = solution
+        return False, peak_load_ratio(solution)
+
+
+def _estimate(points: list[tuple[float, float]], through_origin: bool) -> float:
+    """The factor at which the peak load ratio reaches 1, extrapolated from the unsaturated
+    trials `points` (factor, ratio): a parabola through the last three (or the last two and
+    the origin, when the ratio is 0 at no load), else a line (through the origin from one
+    trial: below the root when other flows load the pool too); inf if it never gets
+    there."""
+    fits = points[-3:]
+    if len(fits) == 1 or (through_origin and len(fits) < 3):
+        fits = [(0.0, 0.0), *fits]
+    factors = [factor for factor, _ in fits]
+    if len(set(factors)) < len(factors) or len(fits) < 2:
+        return math.inf
+    if len(fits) == 3:
+        (x0, y0), (x1, y1), (x2, y2) = fits
+        slope01, slope12 = (y1 - y0) / (x1 - x0), (y2 - y1) / (x2 - x1)
+        curvature = (slope12 - slope01) / (x2 - x0)
+        if curvature > 0:  # y = y2 + b (x - x2) + curvature (x - x2)^2
+            b = slope12 + curvature * (x2 - x1)
+            discriminant = b * b + 4 * curvature * (1.0 - y2)
+            if discriminant >= 0:
+                return x2 + (-b + math.sqrt(discriminant)) / (2 * curvature)
+        fits = fits[-2:]
+    (x0, y0), (x1, y1) = fits[-2:]
+    slope = (y1 - y0) / (x1 - x0)
+    return x1 + (1.0 - y1) / slope if slope > 0 else math.inf
+
+
+def _next_trial(low: float, high: float, estimate: float, closing: bool, tolerance: float) -> float:
+    """Where to try next inside the bracket (low, high): just below `estimate` (just above
+    it when `closing`, to end the search with one more solve), or the middle when the
+    estimate is outside the bracket."""
+    if not low < estimate < high:
+        return (low + high) / 2
+    margin = tolerance / 4
+    trial = estimate * (1.0 + margin if closing else 1.0 - margin)
+    width = tolerance * high / 8
+    return min(max(trial, low + width), high - width)
 
 
 def _limit(
-    scenario: Scenario, scale: Callable[[float], Mapping[str, FlowSource]], start: float
-) -> tuple[float, float] | None:
-    """(largest unsaturated, smallest saturated) factors bracketing saturation, to within
-    `RELATIVE_TOLERANCE`; None if nothing saturates however large the factor."""
-    low, high = 0.0, start
-    if _saturated(_scaled(scenario, scale, high)):
+    scenario: Scenario,
+    scale: Callable[[float], Mapping[str, FlowSource]],
+    start: float,
+    smooth: bool,
+    through_origin: bool,
+    known: NetworkSolution | None = None,
+) -> tuple[float, _Search] | None:
+    """The factor at which the network saturates, to within `RELATIVE_TOLERANCE` (the
+    extrapolation from the trials below, if it lies in the final bracket, else the largest
+    factor found unsaturated; 0 if the other flows saturate a resource on their own), and the
+    search with its solutions; None if nothing saturates however large the factor.
+    `through_origin`: the load ratio is 0 at factor 0 (every flow scales). `known`: the
+    network already solved at `start`, if it is.
+
+    The saturation factor f* solves peak(f) = 1, peak being the largest load ratio: a
+    secant step on the unsaturated trials lands next to it in a few solves (peak(f) is
+    smooth below f*; a parabola through the last three follows its curvature), each step
+    kept inside the bracket found so far, and the bracket halved when two steps did not
+    halve it (the safeguard of Dekker's and Brent's methods).
+    """
+    search = _Search(scenario, scale, smooth)
+    tolerance = RELATIVE_TOLERANCE if smooth else FAILURE_RELATIVE_TOLERANCE
+    points: list[tuple[float, float]] = []
+    low, high = 0.0, math.inf
+    if known is not None and not _saturated(known):  # the network at `start`, solved
+        search.below = known
+        saturated, ratio = False, peak_load_ratio(known)
+    else:
+        saturated, ratio = search.saturated(start)
+    if saturated:
+        high = start
         for _ in range(STEPS):
             trial = high / GROWTH
             if trial < SMALLEST_FRACTION * start:
-                return 0.0, 0.0  # saturated whatever this flow does (the others saturate it)
-            if not _saturated(_scaled(scenario, scale, trial)):
+                return 0.0, search  # saturated whatever this flow does
+            saturated, ratio = search.saturated(trial)
+            if not saturated:
                 low = trial
+                points.append((trial, ratio))
                 break
             high = trial
         else:
-            return 0.0, 0.0
+            return 0.0, search
     else:
-        for _ in range(STEPS):
-            low, high = high, high * GROWTH
-            if _saturated(_scaled(scenario, scale, high)):
-                break
+        low = start
+        points.append((start, ratio))
+    grown = 0
+    while not math.isfinite(high):  # bracket from below: extrapolate, at most x GROWTH
+        factor = points[-1][0]
+        estimate = _estimate(points, through_origin)
+        trial = min(estimate * (1.0 + tolerance), factor * GROWTH)
+        if not trial > factor:
+            trial = factor * GROWTH
+        saturated, ratio = search.saturated(trial)
+        if saturated:
+            high = trial
         else:
-            return None
-    while high - low > RELATIVE_TOLERANCE * high:
-        middle = (low + high) / 2
-        if _saturated(_scaled(scenario, scale, middle)):
-            high = middle
+            low = trial
+            points.append((trial, ratio))
+            grown += 1
+            if grown > STEPS * 2:
+                return None
+    estimates: list[float] = []
+    widths = [high - low]
+    while high - low > tolerance * high:
+        estimate = _estimate(points, through_origin)
+        closing = bool(estimates) and abs(estimate - estimates[-1]) <= (tolerance * high / 4)
+        estimates.append(estimate)
+        if len(widths) >= 3 and widths[-1] > widths[-3] / 2:
+            estimate = math.inf  # two steps that did not halve the bracket: halve it
+        elif estimate >= high * (1.0 - tolerance):
+            estimate = math.inf  # (the extrapolation already tried, and saturated)
+        trial = _next_trial(low, high, estimate, closing, tolerance)
+        saturated, ratio = search.saturated(trial)
+        if saturated:
+            high = trial
         else:
-            low = middle
-    return low, high
+            low = trial
+            points.append((trial, ratio))
+        widths.append(high - low)
+    estimate = _estimate(points, through_origin)  # (exact where the ratio is linear)
+    return (estimate if low <= estimate <= high else low), search
 
 
-def max_throughput(
-    scenario: Scenario, sources: Mapping[str, FlowSource], flow: str
+@dataclass(frozen=True)
+class Capacity:
+    """How much load the network takes."""
+
+    max_throughput: dict[str, float | None]
+    """Per flow: its arrival rate at which the first resource saturates, every other flow
+    keeping its rate (None: nothing ever saturates)."""
+    bottleneck: SaturatingResource | None
+    """The resource that saturates first as every flow's rate grows in proportion."""
+
+
+def solve_capacity(
+    scenario: Scenario,
+    sources: Mapping[str, FlowSource],
+    solution: NetworkSolution | None = None,
+) -> Capacity:
+    """Each flow's maximum throughput and the bottleneck (one search when there is one
+    flow: growing it alone or every flow in proportion is the same). `solution`, if given,
+    is the open network solved with `sources` (every search starts from it)."""
+    smooth = _smooth(scenario)
+    found = _all_flows_limit(scenario, sources, smooth, solution)
+    limits: dict[str, float | None] = {}
+    for flow, base in sources.items():
+        if len(sources) == 1 and base.rate > 0:
+            limits[flow] = None if found is None else found[0] * base.rate
+        else:
+            limits[flow] = _flow_limit(scenario, sources, flow, smooth, solution)
+    neck = None
+    if found is not None and found[1].above is not None:
+        neck = _first_saturated(found[1].above)
+    return Capacity(limits, neck)
+
+
+def _flow_limit(
+    scenario: Scenario,
+    sources: Mapping[str, FlowSource],
+    flow: str,
+    smooth: bool,
+    solution: NetworkSolution | None,
 ) -> float | None:
     """The arrival rate of `flow` at which the first resource saturates (None: never)."""
     base = sources[flow]
@@ -98,12 +279,19 @@ def max_throughput(
     def scale(rate: float) -> dict[str, FlowSource]:
         return {**sources, flow: FlowSource(rate, base.scv, base.flag)}
 
-    bracket = _limit(scenario, scale, base.rate if base.rate > 0 else 1.0)
-    return None if bracket is None else bracket[0]
+    start = base.rate if base.rate > 0 else 1.0
+    known = solution if base.rate > 0 else None
+    found = _limit(scenario, scale, start, smooth, len(sources) == 1, known)
+    return None if found is None else found[0]
 
 
-def bottleneck(scenario: Scenario, sources: Mapping[str, FlowSource]) -> SaturatingResource | None:
-    """The resource that saturates first as every flow's rate grows in proportion."""
+def _all_flows_limit(
+    scenario: Scenario,
+    sources: Mapping[str, FlowSource],
+    smooth: bool,
+    solution: NetworkSolution | None,
+) -> tuple[float, _Search] | None:
+    """`_limit` with every flow's rate grown in proportion (None: no flow has arrivals)."""
     if not any(source.rate > 0 for source in sources.values()):
         return None
 
@@ -113,10 +301,11 @@ def bottleneck(scenario: Scenario, sources: Mapping[str, FlowSource]) -> Saturat
             for name, source in sources.items()
         }
 
-    bracket = _limit(scenario, scale, 1.0)
-    if bracket is None:
-        return None
-    solution = _scaled(scenario, scale, bracket[1])
+    return _limit(scenario, scale, 1.0, smooth, True, solution)
+
+
+def _first_saturated(solution: NetworkSolution) -> SaturatingResource | None:
+    """The pool with the largest finite load ratio in a solution just past saturation."""
     best: tuple[float, SaturatingResource] | None = None
     for name, station in solution.services.items():
         load = station.load

@@ -18,16 +18,15 @@ from __future__ import annotations
 import zlib
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from models.references import walk_steps
 from models.schema import CallStep, PublishStep, Scenario, Service, Step
 
 
-@dataclass(frozen=True, order=True)
-class OpKey:
-    """One operation in one place, for requests of one priority."""
+class OpKey(NamedTuple):
+    """One operation in one place, for requests of one priority (a named tuple: the
+    analysis looks these up in dictionaries millions of times, and a tuple hashes in C)."""
 
     kind: Literal["flow", "service", "handler"]
     name: str
@@ -37,9 +36,9 @@ class OpKey:
     priority: int
 
 
-@dataclass(frozen=True, order=True)
-class StationId:
-    """A place where requests queue: a service (``group`` empty) or a topic's consumer group."""
+class StationId(NamedTuple):
+    """A place where requests queue: a service (``group`` empty) or a topic's consumer group
+    (a named tuple, as `OpKey`)."""
 
     kind: Literal["service", "group"]
     name: str

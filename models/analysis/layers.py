@@ -34,7 +34,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.analysis.graph import OpKey, StationId, service_keys
+from models.analysis.graph import OpKey, StationId
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
 from models.analysis.stations import StationSolution
@@ -91,6 +91,19 @@ def _total(parts: Sequence[np.ndarray], size: int) -> np.ndarray:
     return total
 
 
+def _leave_one_out(parts: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
+    """For each of the first parts, the convolution of all the others, from prefix and
+    suffix convolutions (2k convolutions instead of k²)."""
+    prefixes = [_total([], size)]
+    for part in parts:
+        prefixes.append(log_convolve(prefixes[-1], part))
+    suffixes = [_total([], size)]
+    for part in reversed(parts):
+        suffixes.append(log_convolve(part, suffixes[-1]))
+    suffixes.reverse()  # suffixes[i] = parts[i:]
+    return [log_convolve(prefixes[i], suffixes[i + 1]) for i in range(len(parts))]
+
+
 def flow_equivalent(
     arrival_rate: float, servers: int, delay: float, callees: Sequence[Callee]
 ) -> Layer | None:
@@ -122,17 +135,18 @@ def flow_equivalent(
     delay_part = [station_log_weights(delay, None, servers)] if delay > 0 else []
     if not any(d > 0 for d in demands) and not delay_part:
         return None
-    total = _total([*parts, *delay_part], size)
-    population = np.arange(1, size)
+    all_parts = [*parts, *delay_part]
+    total = _total(all_parts, size)
     throughput = np.exp(total[:-1] - total[1:])  # X(n) = G(n - 1) / G(n), n = 1..c
+    log_present = np.log(
+        np.arange(size, dtype=float), where=np.arange(size) > 0, out=np.full(size, -np.inf)
+    )
     waiting_by_state: dict[StationId, np.ndarray] = {}
-    for index, callee in enumerate(callees):
-        others = _total([p for i, p in enumerate(parts) if i != index] + delay_part, size)
-        queue = np.zeros(servers)
-        for n in population:
-            present = np.arange(1, n + 1)
-            weights = parts[index][1 : n + 1] + others[n - present] - total[n]
-            queue[n - 1] = float(np.dot(present, np.exp(weights)))
+    for index, (callee, others) in enumerate(
+        zip(callees, _leave_one_out(all_parts, size)[: len(callees)], strict=True)
+    ):
+        # Q_i(n) = sum_j j f_i(j) G_-i(n - j) / G(n): one convolution (Buzen 1973)
+        queue = np.exp(log_convolve(parts[index] + log_present, others)[1:] - total[1:])
         per_call = queue / (throughput * callee.visits) if callee.visits > 0 else queue * 0
         waiting_by_state[callee.station] = np.maximum(per_call - callee.holding, 0.0)
     capacity = float(throughput[-1])
@@ -254,10 +268,14 @@ def apply_layers(
     server; return, per pool, the waiting its requests see at each callee. A callee that only
     this pool calls gets that waiting as its own."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
+    keys_of: dict[str, list[OpKey]] = {}
+    for key in keys:
+        if key.kind == "service":
+            keys_of.setdefault(key.name, []).append(key)
     for name in _service_order(scenario, summaries):
         station = services[name]
         load, spec = station.load, scenario.services[name]
-        members = [k for k in service_keys(keys, name) if rates.get(k)]
+        members = [k for k in keys_of.get(name, ()) if rates.get(k)]
         if (
             not members
             or load.servers is None

@@ -13,6 +13,7 @@ and retries that feed attempts back are marked (`StationLoad.feedback`).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -319,17 +320,18 @@ class LoadBuilder:
     def feedback(self, keys: Sequence[OpKey]) -> int:
         """How attempts come back to `keys` after failures (`OperationSummary.feedback`):
         0 never, 1 as a product-form feedback, 2 otherwise."""
-        members = set(keys)
-        return max(
-            (
-                kind
-                for source, summary in self.summaries.items()
-                if self.traffic.rates.get(source, 0.0) > 0
-                for target, kind in summary.feedback.items()
-                if target in members
-            ),
-            default=0,
-        )
+        feedback_into = self._feedback_into
+        return max((feedback_into.get(key, 0) for key in keys), default=0)
+
+    @functools.cached_property
+    def _feedback_into(self) -> dict[OpKey, int]:
+        """Per operation, the strongest feedback into it from any operation that runs."""
+        strongest: dict[OpKey, int] = {}
+        for source, summary in self.summaries.items():
+            if summary.feedback and self.traffic.rates.get(source, 0.0) > 0:
+                for target, kind in summary.feedback.items():
+                    strongest[target] = max(strongest.get(target, 0), kind)
+        return strongest
 
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
         """The server pool(s) of a service, as its balancing makes them."""

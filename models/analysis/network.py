@@ -44,7 +44,6 @@ from models.analysis.graph import (
     flow_key,
     handler_keys,
     reachable,
-    service_keys,
 )
 from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
@@ -239,8 +238,9 @@ def _round(
                 fail = piece_summaries[flow_key(scenario, name)].fail
                 success[name] += weight * (1.0 - fail)
         traffic = mix_traffic(parts)
+    keys_of = _keys_by_service(keys)
     offered = {
-        name: math.fsum(traffic.rates.get(k, 0.0) for k in service_keys(keys, name))
+        name: math.fsum(traffic.rates.get(k, 0.0) for k in keys_of.get(name, ()))
         for name in scenario.services
     }
     capacity = {
@@ -251,7 +251,7 @@ def _round(
     builder = LoadBuilder(scenario, sources, summaries, traffic, admission, capacity)
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
-        pools, load = builder.service(name, service_keys(keys, name))
+        pools, load = builder.service(name, keys_of.get(name, []))
         services[name] = ServiceStation(name, pools, load, solve_station(load))
     seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services)
     groups: dict[tuple[str, str], GroupStation] = {}
@@ -268,6 +268,15 @@ def _round(
                 rejections[name] = rejected
     views_out = _views(services, groups, seen_by, rejections)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
+
+
+def _keys_by_service(keys: Sequence[OpKey]) -> dict[str, list[OpKey]]:
+    """`service_keys` of every service at once (in the order of `keys`)."""
+    found: dict[str, list[OpKey]] = {}
+    for key in keys:
+        if key.kind == "service":
+            found.setdefault(key.name, []).append(key)
+    return found
 
 
 def admitted_shares(
