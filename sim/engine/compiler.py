@@ -4,6 +4,8 @@ Each step of an operation becomes one object of `sim.engine.steps`, with its ran
 named by the step's YAML path (so that variants sharing a step draw the same numbers).
 Operations are compiled callees first (synchronous calls form no cycle: `models.schema`
 checks it), so that a call knows what it calls and can take the fast path of a leaf call.
+With a span recorder (a traced replication, `sim.engine.traced`) calls and publishes are
+their traced variants and every operation starts with `SpanStart`.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ import simpy
 from models import schema
 from models.faults import Slowdown
 from sim.engine.calls import CallEdge, CallPolicy
-from sim.engine.jobs import CompiledStep
+from sim.engine.jobs import CallTarget, CompiledStep
+from sim.engine.spans import SpanRecorder
 from sim.engine.stations import ServiceRuntime
 from sim.engine.steps import (
     BranchStep,
@@ -29,6 +32,12 @@ from sim.engine.steps import (
 )
 from sim.engine.streams import Streams
 from sim.engine.topics import TopicRuntime
+from sim.engine.traced import (
+    TracedCallStep,
+    TracedPublishStep,
+    TracedTopicRuntime,
+    traced_operation,
+)
 
 OperationKey = tuple[str, str]  # (service, operation)
 
@@ -38,6 +47,8 @@ class OperationCompiler:
 
     `fast_paths=False` compiles every call as a job (the general path): the same results,
     slower; tests use it to check the leaf-call fast path against the general one.
+    `recorder`, in a traced replication (which has no fast paths), makes the steps that
+    record spans (module docstring).
     """
 
     def __init__(
@@ -49,8 +60,10 @@ class OperationCompiler:
         topics: Mapping[str, TopicRuntime],
         fast_paths: bool = True,
         measure_from: float = 0.0,
+        recorder: SpanRecorder | None = None,
     ) -> None:
         self.scenario = scenario
+        self.recorder = recorder
         self.env = env
         self.streams = streams
         self.services = services
@@ -70,9 +83,10 @@ class OperationCompiler:
             service = self.scenario.services[service_name]
             path = f"services.{service_name}.operations.{operation_name}"
             steps = service.operations[operation_name]
-            self.operations[key] = self.compile(
-                steps, path, service.blocking_calls, caller=service_name
-            )
+            compiled = self.compile(steps, path, service.blocking_calls, caller=service_name)
+            if self.recorder is not None:
+                compiled = traced_operation(compiled, operation_name, self.recorder)
+            self.operations[key] = compiled
         return self.operations[key]
 
     def compile(
@@ -105,13 +119,13 @@ class OperationCompiler:
             return self._call(step.call, path, blocking, caller)
         if isinstance(step, schema.PublishStep):
             publish = step.publish
-            return PublishStep(
-                self.topics[publish.topic],
-                publish.probability,
-                publish.count,
-                publish.key,
-                self.streams.uniform(f"{path}.publish"),
-            )
+            topic = self.topics[publish.topic]
+            uniform = self.streams.uniform(f"{path}.publish")
+            if isinstance(topic, TracedTopicRuntime):  # (a traced replication's topics)
+                return TracedPublishStep(
+                    topic, publish.probability, publish.count, publish.key, uniform
+                )
+            return PublishStep(topic, publish.probability, publish.count, publish.key, uniform)
         if isinstance(step, schema.BranchStep):
             return BranchStep(
                 [option.probability for option in step.branch],
@@ -149,7 +163,7 @@ class OperationCompiler:
         ):
             return LeafCallStep(service, only_step, spec.probability, uniform)
         if not spec.resilient:
-            return CallStep(service, callee, spec.probability, uniform)
+            return self._call_step(service, callee, spec.probability, uniform, None, spec)
         label = f"{caller}->{spec.service}.{operation_name}"
         edge = self.edges.get(label)
         if edge is None:  # (the first call step of this caller to that operation sets it up)
@@ -165,11 +179,27 @@ class OperationCompiler:
             spec.backoff,
             self.streams.uniform(f"{path}.call.backoff"),
         )
-        call = CallStep(service, callee, spec.probability, uniform, policy)
+        call = self._call_step(service, callee, spec.probability, uniform, policy, spec)
         if spec.fallback is None:
             return call
         fallback = self.compile(spec.fallback, f"{path}.call.fallback", blocking, caller)
         return FallbackStep(call, fallback)
+
+    def _call_step(
+        self,
+        service: CallTarget,
+        callee: Sequence[CompiledStep],
+        probability: float,
+        uniform: Callable[[], float],
+        policy: CallPolicy | None,
+        spec: schema.CallSpec,
+    ) -> CallStep:
+        """A call step, traced in a traced replication."""
+        if self.recorder is None:
+            return CallStep(service, callee, probability, uniform, policy)
+        operation_name, _ = self.scenario.operation(spec.service, spec.operation)
+        callee_name = (spec.service, operation_name)
+        return TracedCallStep(service, callee, probability, uniform, policy, callee_name)
 
 
 def _slowed(sample: Callable[[], float], service: ServiceRuntime) -> Callable[[], float]:

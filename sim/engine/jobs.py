@@ -64,11 +64,20 @@ class FlowSink(Protocol):
         """The last work caused by `request` has ended."""
 
 
+class RequestTrace(Protocol):
+    """What the engine's rare paths tell a traced request (`sim.engine.spans.TraceContext`)."""
+
+    def abandoned(self, job: Job) -> None:
+        """`job` was abandoned now (its replica went down): its span ends."""
+
+
 class Request:
     """One arrival of a flow, followed until the last work it caused has finished.
 
     A request visits its flow's entry service itself when the flow's body is one plain call to
     a leaf operation (see the module docstring): `advance` and `fail` then answer the client.
+    `trace` is None except for a request sampled by `archsim run --trace-out`
+    (`sim.engine.spans.TracedRequest`, a subclass with a slot of that name).
     """
 
     __slots__ = (
@@ -85,6 +94,7 @@ class Request:
     )
 
     _ok = True  # as a simpy event (see `Frame`)
+    trace: RequestTrace | None = None  # (a class attribute: no slot, no cost per request)
     callbacks: list[Callable[[Any], None]]  # (shared by every visitor of a station)
     visit_hold: Hold | None
     visit_arrival: float
@@ -352,6 +362,9 @@ def abandon(job: GuardedWork) -> None:
     job.dead = True
     job.index = len(job.steps)
     job.on_end = _ignore
+    trace = job.request.trace
+    if trace is not None:  # (a sampled request of a traced replication: its span ends)
+        trace.abandoned(job)
 
 
 def reply_to_caller(job: Job, outcome: Outcome) -> None:

@@ -4,7 +4,8 @@ The engine is the only code that imports simpy. A replication builds a runtime o
 service, topic and flow, compiles every operation into steps (`sim.engine.compiler`),
 starts the arrival sources, runs until warm-up + duration, and returns its measurements.
 Statistics are reset at the end of warm-up. Nothing is global: each replication owns its
-environment and its random streams.
+environment and its random streams. A traced replication (`tracing`) also records the spans
+of sampled requests (`sim.engine.spans`, `sim.engine.traced`).
 """
 
 from __future__ import annotations
@@ -32,11 +33,13 @@ from sim.engine.faults import FaultInjector
 from sim.engine.flows import FlowRuntime, varying_load
 from sim.engine.groups import ConsumerGroup
 from sim.engine.guarded import GuardedService
+from sim.engine.spans import RecordedTrace, SpanRecorder, TraceOptions
 from sim.engine.stations import ServiceRuntime
 from sim.engine.steps import CallStep, LeafCallStep, PublishStep
 from sim.engine.streams import Streams
 from sim.engine.timeseries import TimeSeriesColumns, TimeSeriesSampler
 from sim.engine.topics import TopicRuntime
+from sim.engine.traced import TracedFlowRuntime, TracedTopicRuntime
 
 Trace = list[tuple[str, str, int, int, float]]
 
@@ -51,6 +54,8 @@ class ReplicationRun:
     stopped: str | None = None
     """Why the replication stopped before its end (a run-time budget: `sim.engine.budget`),
     its measurements then covering only the time it ran; None when it ran to its end."""
+    trace: RecordedTrace | None = None
+    """The spans of a traced replication (`tracing`), else None."""
 
 
 class Replication:
@@ -64,6 +69,7 @@ class Replication:
         trace: Trace | None = None,
         fast_paths: bool = True,
         budget: RunBudget | None = None,
+        tracing: TraceOptions | None = None,
     ) -> None:
         """Build everything; `trace`, if given, collects (topic, group, partition, message,
         start time) for every message a consumer starts (for order checks in tests).
@@ -72,7 +78,10 @@ class Replication:
         handler fast path or flow-entry shortcuts: `sim.engine.jobs`, `sim.engine.groups`,
         `sim.engine.flows`). The same results, slower: tests compare both. `budget`, if
         given, bounds the run's events and memory (`sim.engine.budget`); within it the
-        results are the same as without."""
+        results are the same as without. `tracing`, if given, records the spans of sampled
+        requests (`ReplicationRun.trace`) and turns the fast paths off; the simulation is
+        the same as without (its sampling and ids draw from streams of their own)."""
+        fast_paths = fast_paths and tracing is None
         self.fast_paths = fast_paths
         self.budget = budget
         self._warm = False
@@ -83,17 +92,28 @@ class Replication:
         self.warmup = settings.warmup
         self.end = settings.warmup + settings.duration
         env, streams = self.env, self.streams
+        self.recorder = (
+            SpanRecorder(tracing, env, streams, scenario) if tracing is not None else None
+        )
         self.reports_failures = uses_failures(scenario)
         guarded = guarded_services(scenario)
         self.services: dict[str, ServiceRuntime] = {
             name: _station_type(spec, name in guarded)(name, spec, env, streams)
             for name, spec in scenario.services.items()
         }
+        topic_type = TopicRuntime if self.recorder is None else TracedTopicRuntime
         self.topics = {
-            name: TopicRuntime(name, spec, env, streams) for name, spec in scenario.topics.items()
+            name: topic_type(name, spec, env, streams) for name, spec in scenario.topics.items()
         }
         self.compiler = OperationCompiler(
-            scenario, env, streams, self.services, self.topics, fast_paths, self.warmup
+            scenario,
+            env,
+            streams,
+            self.services,
+            self.topics,
+            fast_paths,
+            self.warmup,
+            self.recorder,
         )
         with deep_recursion():  # (a long chain of calls compiles callees first, nested)
             for service_name, service in scenario.services.items():
@@ -181,7 +201,11 @@ class Replication:
         is one plain call, or only publishes, takes a shortcut (`FlowRuntime.entry`,
         `entry_visit`, `entry_publishes`)."""
         path = f"workload.{name}"
-        runtime = FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
+        runtime = (
+            FlowRuntime(name, self.env, flow.priority, measure_from=self.warmup)
+            if self.recorder is None
+            else TracedFlowRuntime(name, self.env, flow.priority, self.warmup, self.recorder)
+        )
         runtime.body = self.compiler.compile(
             flow.body(), f"{path}.steps", blocking=True, caller=name
         )
@@ -223,7 +247,8 @@ class Replication:
             calls=self._calls_summary(duration) if self.compiler.edges else None,
             faults=self.faults.summary(self.warmup) if self.scenario.faults else None,
         )
-        return ReplicationRun(measurements, self.timeseries.columns(), stopped)
+        trace = self.recorder.finish() if self.recorder is not None else None
+        return ReplicationRun(measurements, self.timeseries.columns(), stopped, trace)
 
     def _run_events(self) -> str | None:
         """Process the events up to the end (or a budget's stop: why it stopped). Steps that
@@ -271,11 +296,15 @@ class Replication:
 
 
 def run_replication(
-    scenario: schema.Scenario, replication: int, seed: int, budget: RunBudget | None = None
+    scenario: schema.Scenario,
+    replication: int,
+    seed: int,
+    budget: RunBudget | None = None,
+    tracing: TraceOptions | None = None,
 ) -> ReplicationRun:
     """Run replication number `replication` of `scenario` (a pure, picklable entry point),
-    within `budget` if given."""
-    return Replication(scenario, replication, seed, budget=budget).run()
+    within `budget` if given, recording spans if `tracing` is given."""
+    return Replication(scenario, replication, seed, budget=budget, tracing=tracing).run()
 
 
 def _station_type(spec: schema.Service, guarded: bool) -> type[ServiceRuntime]:

@@ -34,8 +34,11 @@ try:  # Ctrl-C while the command starts up: one line and exit code 130, no trace
         ScenarioPath,
         SchedulerOption,
         SeedOption,
+        TraceOutOption,
+        TraceSampleOption,
         app,
         check_out,
+        check_trace_out,
         executor_for,
         exit_if_partial,
         progress_bar,
@@ -48,6 +51,7 @@ except KeyboardInterrupt:
 
 if TYPE_CHECKING:
     from models.schema import Scenario
+    from sim.engine.spans import RecordedTrace
 
 # Each command imports what it needs inside its body (start-up time, see
 # tests/unit/test_startup.py): `archsim --help` loads not even the scenario language, and
@@ -69,9 +73,12 @@ def run(
     scheduler: SchedulerOption = None,
     quiet: QuietOption = False,
     max_events: MaxEventsOption = None,
+    trace_out: TraceOutOption = None,
+    trace_sample: TraceSampleOption = None,
 ) -> None:
     """Simulate a scenario and report throughput, latency percentiles and backlog."""
     check_out(out)  # before any work (and the imports of the engine, plots and theory)
+    check_trace_out(trace_out, trace_sample)
     from models.analysis import analyze
     from models.loading import load_scenario
     from sim.experiments.executors import default_jobs
@@ -83,11 +90,26 @@ def run(
 
     scenario = load_scenario(scenario_path, variant=variant)
     count = replications or scenario.simulation.replications
+    tasks = count + (trace_out is not None)  # (the traced run of replication 0: one more)
     with (
-        executor_for(min(jobs or default_jobs(), count), scheduler) as executor,
-        progress_bar(count, f"simulating {scenario.name}", quiet or as_json) as advance,
+        executor_for(min(jobs or default_jobs(), tasks), scheduler) as executor,
+        progress_bar(tasks, f"simulating {scenario.name}", quiet or as_json) as advance,
     ):
-        results = simulate(scenario, replications, seed, executor, advance, run_budget(max_events))
+        if trace_out is None:
+            budget = run_budget(max_events)
+            results = simulate(scenario, replications, seed, executor, advance, budget)
+        else:
+            from sim.experiments.tracing import simulate_traced
+
+            results, recorded = simulate_traced(
+                scenario,
+                replications,
+                seed,
+                executor,
+                advance,
+                run_budget(max_events),
+                sample=1.0 if trace_sample is None else trace_sample,
+            )
     document = results.to_dict()
     if out is not None:
         files: dict[str, str | bytes] = {
@@ -99,6 +121,8 @@ def run(
             {name: png_bytes(figure) for name, figure in run_figures(results, scenario).items()}
         )
         write_files_atomically(out, files)
+    if trace_out is not None:
+        write_trace(trace_out, recorded)
     if as_json:
         typer.echo(json.dumps(document, indent=2))
     else:
@@ -111,6 +135,11 @@ def run(
             console.print(f"[bold yellow]warning: {warning}[/]")
         if out is not None:
             typer.echo(f"results written to {out}")
+        if trace_out is not None:
+            typer.echo(
+                f"trace written to {trace_out}: replication 0, {recorded.traces:,} requests, "
+                f"{len(recorded.spans):,} spans"
+            )
     exit_if_partial(scenario_path, [results])
 
 
@@ -290,6 +319,25 @@ def schema() -> None:
     from models.schema import Scenario
 
     typer.echo(json.dumps(Scenario.model_json_schema(), indent=2))
+
+
+# `archsim import traces` and `archsim import asyncapi` (sim/presentation/cli_import.py)
+from sim.presentation.cli_import import import_app  # noqa: E402
+
+app.add_typer(import_app, name="import")
+
+
+def write_trace(path: Path, recorded: RecordedTrace) -> None:
+    """Write the OTLP JSON trace file (docs/traces.md) atomically; warn on stderr when the
+    span limit cut it short."""
+    from sim.experiments.otlp_export import otlp_json
+    from sim.experiments.tracing import limit_note
+    from sim.presentation.files import write_files_atomically
+
+    write_files_atomically(path.parent, {path.name: otlp_json(recorded)})
+    note = limit_note(recorded)
+    if note is not None:
+        typer.echo(f"archsim: warning: --trace-out {path}: {note}", err=True)
 
 
 def resolved_scenario_yaml(

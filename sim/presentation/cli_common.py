@@ -104,6 +104,28 @@ def check_out(out: Path | None) -> None:
         raise BadInputError(f"--out {error}") from None
 
 
+def check_trace_out(trace_out: Path | None, trace_sample: float | None) -> None:
+    """Exit 2 (`BadInputError`, or typer's usage error) before any work when `--trace-out`
+    cannot receive the trace file or `--trace-sample` is out of range or alone."""
+    from sim.presentation.files import OutputFolderError, check_output_folder
+
+    if trace_sample is not None:
+        if trace_out is None:
+            raise typer.BadParameter("needs --trace-out", param_hint="'--trace-sample'")
+        if not 0.0 < trace_sample <= 1.0:  # (`nan` fails too)
+            raise typer.BadParameter(
+                f"must be > 0 and <= 1 (got {trace_sample:g})", param_hint="'--trace-sample'"
+            )
+    if trace_out is None:
+        return
+    if trace_out.is_dir():
+        raise BadInputError(f"--trace-out {trace_out}: is a folder, not a file name")
+    try:
+        check_output_folder(trace_out.parent)
+    except OutputFolderError as error:
+        raise BadInputError(f"--trace-out {trace_out}: cannot write the file: {error}") from None
+
+
 @contextlib.contextmanager
 def executor_for(jobs: int | None, scheduler: str | None) -> Iterator[Any]:
     """`open_executor`, with a malformed or unreachable `--scheduler` reported as a user's
@@ -138,6 +160,18 @@ MaxEventsOption = Annotated[
         min=0,
         help="simulation events a replication may take (default 200,000,000; 0: no limit)",
     ),
+]
+
+TraceOutOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="also write the requests of replication 0 as OpenTelemetry spans (OTLP JSON) "
+        "to this file"
+    ),
+]
+TraceSampleOption = Annotated[
+    float | None,
+    typer.Option(help="fraction of the requests traced, > 0 and <= 1 (default 1)"),
 ]
 
 
