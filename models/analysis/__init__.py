@@ -225,9 +225,13 @@ def _storm_report(scenario: Scenario, message: str) -> Prediction:
     )
 
 
-def analyze(scenario: Scenario) -> Prediction:
+def analyze(scenario: Scenario, *, capacity: bool = True) -> Prediction:
     """Predict `scenario` by queueing theory: the predicted means, typed (`Prediction`;
     `to_dict()` gives the JSON document of docs/analysis.md).
+
+    `capacity=False` leaves out what costs most — each flow's `max_throughput` (and so its
+    `headroom`) and the `bottleneck`, found by solving the network at many loads — for
+    callers that need only the means (the theory beside a simulation, a sweep's curves).
 
     Each flow, service and consumer group carries `method` and `exact`; the top level has
     the `bottleneck` (the first resource to saturate as the load grows) and `warnings`
@@ -248,7 +252,7 @@ def analyze(scenario: Scenario) -> Prediction:
             open_sources[name] = source
     try:
         with deep_recursion():  # (the walks go down long call chains: `models.recursion`)
-            prediction = _analyze(scenario, open_sources, closed, infos, warnings)
+            prediction = _analyze(scenario, open_sources, closed, infos, warnings, capacity)
     except MessageStormError as storm:
         return _storm_report(scenario, str(storm))
     except RecursionError:
@@ -266,6 +270,7 @@ def _analyze(
     closed: list[str],
     infos: dict[str, FlowInfo],
     warnings: list[str],
+    capacity: bool = True,
 ) -> Prediction:
     """Solve the closed flows, then the network with every flow's arrivals; report."""
     sources = dict(open_sources)
@@ -295,10 +300,12 @@ def _analyze(
             f"the values are approximate"
         )
     completions = completion_times(scenario, solution)
-    limits = solve_capacity(scenario, sources, None if closed else solution)
-    for name in sources:
-        infos[name].max_throughput = limits.max_throughput[name]
-    neck = limits.bottleneck
+    neck = None
+    if capacity:
+        limits = solve_capacity(scenario, sources, None if closed else solution)
+        for name in sources:
+            infos[name].max_throughput = limits.max_throughput[name]
+        neck = limits.bottleneck
     services = {
         name: service_report(scenario, solution, station, warnings)
         for name, station in solution.services.items()

@@ -129,8 +129,9 @@ class SweepResults:
 
     @functools.cached_property
     def analyses(self) -> list[Prediction]:
-        """The queueing-theory prediction of every point (each point analysed once)."""
-        return [analyze(scenario) for scenario in self.scenarios]
+        """The queueing-theory means of every point (each point analysed once, without the
+        capacity search: the curves need only the means)."""
+        return [analyze(scenario, capacity=False) for scenario in self.scenarios]
 
     def predictions(self, flow: str) -> list[tuple[float, float | None]]:
         """The analytic mean response time of `flow` at every point (None where unstable)."""

@@ -128,7 +128,7 @@ def run(
     else:
         console = stdout_console()
         render_results(results, console)
-        rows = comparisons(results, analyze(scenario))
+        rows = comparisons(results, analyze(scenario, capacity=False))
         if rows:
             console.print(theory_table(rows))
         for warning in gap_warnings(rows):
