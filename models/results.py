@@ -233,6 +233,9 @@ class TopicResults(Record):
     """One topic: messages published and its consumer groups by subscribing service."""
 
     published: float
+    """Messages published during the measured period (a count)."""
+    publish_rate: float
+    """Messages published per second: `published` / the measured period."""
     groups: dict[str, GroupResults]
 
 

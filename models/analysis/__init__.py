@@ -178,6 +178,7 @@ def _storm_report(scenario: Scenario, message: str) -> Prediction:
     services = {
         name: PredictedService(
             arrival_rate=None,
+            throughput=None,
             utilization=None,
             loss_probability=None,
             p_wait=None,
@@ -193,7 +194,7 @@ def _storm_report(scenario: Scenario, message: str) -> Prediction:
     }
     topics = {
         name: PredictedTopic(
-            published=None,
+            publish_rate=None,
             groups={
                 group: PredictedGroup(
                     throughput=None,
@@ -317,7 +318,7 @@ def _analyze(
             for group in topic.subscribers
         }
         published = solution.traffic.topic_rates.get(topic_name, 0.0)
-        topics[topic_name] = PredictedTopic(published=published, groups=groups)
+        topics[topic_name] = PredictedTopic(publish_rate=published, groups=groups)
     flows = {
         name: flow_report(scenario, solution, completions, name, infos[name])
         for name in scenario.workload

@@ -333,7 +333,15 @@ def _pool_solution(
 ) -> StationSolution:
     servers = station.load.servers
     assert servers is not None
-    wait = INFINITE if layer.saturated else waiting_moments(layer.waiting, layer.p_wait)
+    # The flow-equivalent server is a birth-death chain: exponential holding times. A single
+    # worker is an M/G/1 queue whatever its callees (they never see two of its requests):
+    # its wait is scaled by (ca² + cs²) / 2 of its arrivals and holding time, with Poisson
+    # arrivals Pollaczek-Khinchine's exactly (Kleinrock vol. 1 §5.6), the holding time
+    # being a sum of independent parts (own work, callees' service) whose variances add.
+    waiting = layer.waiting
+    if servers == 1:
+        waiting *= (station.load.arrival_scv + min(holding.scv, 1e6)) / 2.0
+    wait = INFINITE if layer.saturated else waiting_moments(waiting, layer.p_wait)
     return StationSolution(
         method=METHOD,
         exact=False,

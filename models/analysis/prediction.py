@@ -130,6 +130,9 @@ class PredictedService(_Document):
 
     arrival_rate: float | None
     """Requests offered per second (dropped ones included)."""
+    throughput: float | None
+    """Requests admitted per second — run by a worker: `arrival_rate` less those dropped
+    (and, with failures, rejected or finding no replica up); None when unstable."""
     utilization: float | None
     """Busy fraction of its workers; None for `workers: unlimited`."""
     loss_probability: float | None
@@ -211,8 +214,9 @@ class PredictedGroup(_Document):
 class PredictedTopic(_Document):
     """One topic: messages published and its consumer groups by subscribing service."""
 
-    published: float | None
-    """Messages published per second."""
+    publish_rate: float | None
+    """Messages published per second (the simulation reports it too, beside `published`,
+    the count)."""
     groups: dict[str, PredictedGroup]
 
 

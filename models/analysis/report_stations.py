@@ -104,6 +104,7 @@ def service_report(
                 idle["availability"] = solution.failures.of(station.name).up
         return PredictedService(
             arrival_rate=0.0,
+            throughput=0.0,
             utilization=None if spec.unlimited else 0.0,
             loss_probability=0.0,
             p_wait=0.0,
@@ -164,6 +165,7 @@ def service_report(
             extra["availability"] = faults.up
     return PredictedService(
         arrival_rate=fresh,
+        throughput=fresh * admitted if stable else None,
         utilization=number(utilization),
         loss_probability=result.loss * share if reports else result.loss,
         p_wait=number(result.p_wait),

@@ -111,6 +111,7 @@ class TopicRuntime:
         """The topic's statistics (docs/results.md) from the end of warm-up to `now`."""
         return TopicResults(
             published=self.published_count,
+            publish_rate=self.published_count / duration if duration > 0 else 0.0,
             groups={group.name: group.summary(now, duration) for group in self.groups},
         )
 

@@ -1,0 +1,53 @@
+"""The analysis where issue #15 made it exact or closer to the simulator: deterministic
+checks of `models.analyze` against closed-form formulas (no simulation; the regression
+against long simulations is tests/theory/test_analysis_regression.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from models import analyze
+from tests.unit.test_analysis import REL, op, poisson, scenario
+
+
+def test_a_one_thread_caller_of_a_one_server_callee_is_m_g_1() -> None:
+    """One worker that holds itself through its call: the callee never sees two requests,
+    and the caller is an M/G/1 queue whose service time is the sum of its own work and the
+    callee's, independent, so E[S²] = Var(S1) + Var(S2) + E[S]². Pollaczek-Khinchine
+    (Kleinrock vol. 1 §5.6): Wq = λ E[S²] / (2 (1 - ρ))."""
+    rate, own, served, cv = 120.0, 0.002, 0.003, 1.5
+    services = {
+        "caller": {"workers": 1, **op({"work": {"exponential": own}}, {"call": "callee"})},
+        "callee": op({"work": {"lognormal": {"mean": served, "cv": cv}}}),
+    }
+    result = analyze(scenario(services, {"jobs": poisson("caller.op", rate)}))
+    mean = own + served
+    second = own**2 + (cv * served) ** 2 + mean**2
+    waiting = rate * second / (2 * (1 - rate * mean))
+    assert result.services["caller"].waiting_time.mean == pytest.approx(waiting, rel=REL)
+    assert result.services["callee"].waiting_time.mean == pytest.approx(0.0, abs=1e-15)
+    assert result.flows["jobs"].response_time.mean == pytest.approx(waiting + mean, rel=REL)
+
+
+def test_services_predict_their_throughput_and_topics_their_publish_rate() -> None:
+    """A service's throughput is its admitted rate: with a waiting room of 1 behind one
+    worker (M/M/1/2), λ (1 - p_2), p_2 = ρ² / (1 + ρ + ρ²) (Gross & Harris §2.5); a topic's
+    publish rate is the rate of its publish steps."""
+    rate, mean = 50.0, 0.01
+    services = {
+        "api": {
+            "workers": 1,
+            "queue_capacity": 1,
+            **op({"work": {"exponential": mean}}, {"publish": "events"}),
+        },
+        "sink": op({"work": {"exponential": 0.001}}),
+    }
+    topics = {"events": {"subscribers": {"sink": {"operation": "op"}}}}
+    result = analyze(scenario(services, {"f": poisson("api.op", rate)}, topics=topics))
+    rho = rate * mean
+    loss = rho**2 / (1 + rho + rho**2)
+    api = result.services["api"]
+    assert api.loss_probability == pytest.approx(loss, rel=REL)
+    assert api.throughput == pytest.approx(rate * (1 - loss), rel=REL)
+    assert result.topics["events"].publish_rate == pytest.approx(rate * (1 - loss), rel=REL)
+    assert "published" not in result.to_dict()["topics"]["events"]
