@@ -24,6 +24,7 @@ import pytest
 
 from models import Prediction, analyze, load_scenario
 from sim import simulate
+from tests.theory.scenarios import queue_topics_with_feedback
 
 pytestmark = pytest.mark.theory
 
@@ -178,40 +179,8 @@ def test_jackson_network_of_queue_topics_with_feedback(compare) -> None:
     groups form a Jackson network (a: M/M/1, b: M/M/2) with feedback; traffic equations
     lambda_a = 100 + 0.3 lambda_b, lambda_b = 0.6 lambda_a. The completion time adds the
     sojourns along the (random, sequential) path, so its mean is exact too."""
-    spec = document(
-        "jackson",
-        240,  # the M/M/2 mean wait (23% of messages wait) is the noisiest statistic
-        services={
-            "front": {"workers": "unlimited", "operations": {"o": [{"publish": "a"}]}},
-            "sa": {
-                "operations": {
-                    "h": [
-                        {"work": {"exponential": 0.005}},
-                        {
-                            "branch": [
-                                {"probability": 0.6, "steps": [{"publish": "b"}]},
-                                {"probability": 0.4, "steps": []},
-                            ]
-                        },
-                    ]
-                }
-            },
-            "sb": {
-                "replicas": 2,
-                "operations": {
-                    "h": [
-                        {"work": {"exponential": 0.012}},
-                        {"publish": {"topic": "a", "probability": 0.3}},
-                    ]
-                },
-            },
-        },
-        topics={
-            "a": {"type": "queue", "subscribers": {"sa": "h"}},
-            "b": {"type": "queue", "subscribers": {"sb": "h"}},
-        },
-        workload=entry("front", 100.0),
-    )
+    # (240 s: the M/M/2 mean wait, 23% of messages wait, is the noisiest statistic)
+    spec = queue_topics_with_feedback("jackson", {"duration": 240, "warmup": 20})
     predicted = compare(
         spec,
         REPLICATIONS,

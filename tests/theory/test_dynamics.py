@@ -33,6 +33,7 @@ from models import load_scenario
 from models.arrivals import MmppSpec, SinusoidSpec
 from models.theory.mmpp import mmpp_m1
 from sim import simulate
+from tests.theory.scenarios import autoscaled_service, lag_scaling
 
 pytestmark = pytest.mark.theory
 
@@ -319,33 +320,22 @@ def test_autoscaled_service_settles_at_the_offered_load_over_the_target(
     z = float(stats.norm.isf(quantiles.alpha / (2 * decisions)))
     print(f"decision margin {margin:.1%} = {margin / relative_sd:.1f} sd (needs {z:.2f})")
     assert margin > z * relative_sd
-    document = {
-        "name": "hpa-steady",
-        "simulation": {
+    document = autoscaled_service(
+        {
             "duration": duration,
             "warmup": warmup,
             "sample_interval": 5,
             "replications": replications,
         },
-        "services": {
-            "api": {
-                "replicas": 1,
-                "workers": workers,
-                "balancing": balancing,
-                "operations": {"handle": [{"work": {"exponential": service_time}}]},
-                "autoscale": {
-                    "metric": "utilization",
-                    "target": target,
-                    "min": 1,
-                    "max": 10,
-                    "interval": interval,
-                    "stabilization": 60,
-                    "startup": 10,
-                },
-            }
-        },
-        "workload": {"users": {"entry": "api", "arrivals": {"poisson": arrival_rate}}},
-    }
+        arrival_rate=arrival_rate,
+        service_time=service_time,
+        workers=workers,
+        target=target,
+        balancing=balancing,
+        interval=interval,
+        stabilization=60,
+        startup=10,
+    )
     results = simulate(load_scenario(document), seed=seed)
     series = replicas_series(results, "service", "api", "replicas")
     assert series["time"].max() == pytest.approx(warmup + duration)
@@ -383,30 +373,7 @@ def test_lag_scaling_is_capped_at_the_partitions_of_a_log(
     in the time series); on a queue topic it goes to `max` = 12 (the cap is the partitions',
     not the autoscaler's).
     """
-    topic: dict[str, Any] = {
-        "type": topic_type,
-        "subscribers": {
-            "worker": {
-                "operation": "handle",
-                "autoscale": {
-                    "target": 10,
-                    "min": 1,
-                    "max": 12,
-                    "interval": 10,
-                    "stabilization": 60,
-                },
-            }
-        },
-    }
-    if topic_type == "log":
-        topic["partitions"] = partitions
-    document = {
-        "name": "keda-cap",
-        "simulation": {"duration": 300, "sample_interval": 5},
-        "services": {"worker": {"operations": {"handle": [{"work": {"exponential": 1.0}}]}}},
-        "topics": {"jobs": topic},
-        "workload": {"load": {"steps": [{"publish": "jobs"}], "arrivals": {"poisson": 20.0}}},
-    }
+    document = lag_scaling(topic_type, partitions=partitions, duration=300)
     results = simulate(load_scenario(document), replications=1, seed=seed)
     group = results.replications[0].topics["jobs"].groups["worker"]
     consumers = replicas_series(results, "group", "jobs/worker", "consumers")

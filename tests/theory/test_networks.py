@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 
 import models.theory as theory
+from tests.theory.scenarios import calls, closed_network, fork_join
 
 pytestmark = pytest.mark.theory
 
@@ -28,11 +29,6 @@ REPLICATIONS = 20
 def simulation(duration: float, warmup: float) -> dict[str, Any]:
     """The `simulation` section shared by the tests (`replications_of` adds the test's seed)."""
     return {"duration": duration, "warmup": warmup, "replications": REPLICATIONS}
-
-
-def exponential_service(mean_service_time: float) -> dict[str, Any]:
-    """A one-worker service whose only operation works for an exponential time."""
-    return {"operations": {"serve": [{"work": {"exponential": mean_service_time}}]}}
 
 
 # ----------------------------------------------------------------------------- 7. fork-join
@@ -49,20 +45,7 @@ def test_fork_join_of_two_mm1_is_flatto_hahn(agrees, replications_of, stat) -> N
     Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     arrival_rate, service_rate = 0.5, 1.0
-    document = {
-        "name": "fork-join",
-        "simulation": simulation(duration=15_000, warmup=300),
-        "services": {
-            "left": exponential_service(1 / service_rate),
-            "right": exponential_service(1 / service_rate),
-        },
-        "workload": {
-            "jobs": {
-                "steps": [{"parallel": [[{"call": "left"}], [{"call": "right"}]]}],
-                "arrivals": {"poisson": arrival_rate},
-            }
-        },
-    }
+    document = fork_join(simulation(duration=15_000, warmup=300), arrival_rate, 1 / service_rate)
     runs = replications_of(document)
     expected = theory.fork_join_two_mm1(arrival_rate, service_rate)
     rho = arrival_rate / service_rate
@@ -100,17 +83,7 @@ def test_synchronous_call_holds_the_callers_worker(agrees, replications_of, stat
     effects).
     """
     arrival_rate, mean_a, mean_b = 0.6, 0.4, 0.6
-    document = {
-        "name": "sync-call",
-        "simulation": simulation(duration=26_000, warmup=300),
-        "services": {
-            "front": {
-                "operations": {"handle": [{"work": {"exponential": mean_a}}, {"call": "back"}]}
-            },
-            "back": exponential_service(mean_b),
-        },
-        "workload": {"requests": {"entry": "front", "arrivals": {"poisson": arrival_rate}}},
-    }
+    document = calls("sync-call", simulation(26_000, 300), arrival_rate, mean_a, mean_b)
     runs = replications_of(document)
     mean_service_time = mean_a + mean_b
     scv = (mean_a**2 + mean_b**2) / mean_service_time**2
@@ -160,18 +133,8 @@ def test_non_blocking_call_makes_a_tandem_of_mm1_queues(agrees, replications_of,
     Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     arrival_rate, mean_front, mean_back = 1.0, 0.4, 0.6
-    document = {
-        "name": "async-call",
-        "simulation": simulation(duration=12_000, warmup=200),
-        "services": {
-            "front": {
-                "blocking_calls": False,
-                "operations": {"handle": [{"work": {"exponential": mean_front}}, {"call": "back"}]},
-            },
-            "back": exponential_service(mean_back),
-        },
-        "workload": {"requests": {"entry": "front", "arrivals": {"poisson": arrival_rate}}},
-    }
+    settings = simulation(12_000, 200)
+    document = calls("async-call", settings, arrival_rate, mean_front, mean_back, blocking=False)
     runs = replications_of(document)
     front = theory.mm1(arrival_rate, 1 / mean_front)
     back = theory.mm1(arrival_rate, 1 / mean_back)
@@ -203,18 +166,7 @@ def test_closed_network_matches_exact_mva(agrees, replications_of, stat) -> None
     Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
     """
     clients, think_time, demands = 6, 2.0, {"cpu": 0.5, "disk": 0.3}
-    document = {
-        "name": "closed",
-        "simulation": simulation(duration=3_000, warmup=200),
-        "services": {name: exponential_service(demand) for name, demand in demands.items()},
-        "workload": {
-            "users": {
-                "steps": [{"call": "cpu"}, {"call": "disk"}],
-                "clients": clients,
-                "think_time": {"exponential": think_time},
-            }
-        },
-    }
+    document = closed_network(simulation(duration=3_000, warmup=200), clients, think_time, demands)
     runs = replications_of(document)
     expected = theory.mva_exact(list(demands.values()), think_time, clients)
     agrees(stat(runs, "flows", "users", "throughput"), expected.throughput, "throughput")

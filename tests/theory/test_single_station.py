@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 import models.theory as theory
+from tests.theory.scenarios import priorities
 
 pytestmark = pytest.mark.theory
 
@@ -348,35 +349,8 @@ def test_nonpreemptive_priority_cobham(agrees, replications_of, stat) -> None:
     """
     rates = {"interactive": 0.4, "batch": 0.3}
     means = {"interactive": 0.5, "batch": 1.5}
-    document = {
-        "name": "priorities",
-        "simulation": {
-            "duration": 40_000,
-            "warmup": 300,
-            "replications": REPLICATIONS,
-        },
-        "services": {
-            "server": {
-                "discipline": "priority",
-                "operations": {
-                    "interactive": [{"work": {"exponential": means["interactive"]}}],
-                    "batch": [{"work": {"constant": means["batch"]}}],
-                },
-            }
-        },
-        "workload": {
-            "interactive": {
-                "entry": "server.interactive",
-                "arrivals": {"poisson": rates["interactive"]},
-                "priority": 1,
-            },
-            "batch": {
-                "entry": "server.batch",
-                "arrivals": {"poisson": rates["batch"]},
-                "priority": 2,
-            },
-        },
-    }
+    simulation = {"duration": 40_000, "warmup": 300, "replications": REPLICATIONS}
+    document = priorities(simulation, rates, means)
     runs = replications_of(document)
     expected = theory.mg1_priority_nonpreemptive(
         [rates["interactive"], rates["batch"]],

@@ -24,6 +24,7 @@ from models import load_scenario
 from models.results import Measurements
 from sim import simulate
 from sim.engine import Replication
+from tests.theory.scenarios import partition_order, self_loop
 
 Trace = list[tuple[str, str, int, int, float]]
 
@@ -68,25 +69,7 @@ def test_each_partition_is_consumed_in_publication_order(partitioning: str, seed
     partitions each). Across partitions messages do get reordered (checked, so that the
     per-partition check is not vacuous).
     """
-    topic: dict[str, Any] = {
-        "partitions": 6,
-        "partitioning": partitioning,
-        "delivery_latency": {"exponential": 0.5},
-        "subscribers": {"billing": {"concurrency": 2}, "audit": "record"},
-    }
-    if partitioning == "key":
-        topic["keys"] = {"count": 20, "skew": 1.1}
-    document = {
-        "name": "fifo",
-        "simulation": {"duration": 2_000},
-        "services": {
-            "billing": {"operations": {"charge": handler(0.3)}},
-            "audit": {"replicas": 4, "operations": {"record": handler(0.5)}},
-        },
-        "topics": {"orders": topic},
-        "workload": {"load": {"steps": [{"publish": "orders"}], "arrivals": {"poisson": 5.0}}},
-    }
-    trace, summary = traced_run(document, seed)
+    trace, summary = traced_run(partition_order(partitioning, duration=2_000), seed)
     sequences = started_sequences(trace)
     assert {key[2] for key in sequences} == set(range(6))
     assert {key[1] for key in sequences} == {"billing", "audit"}
@@ -179,6 +162,8 @@ def test_published_equals_consumed_plus_final_lag(seed: int) -> None:
     for replication in results.replications:
         for topic in replication.topics.values():
             assert topic.published > 0
+            measured = results.settings.duration - results.settings.warmup
+            assert topic.publish_rate == pytest.approx(topic.published / measured, rel=1e-12)
             for name, group in topic.groups.items():
                 assert group.received == topic.published, name
                 assert group.consumed + group.lag.final == topic.published, name
@@ -253,22 +238,7 @@ def test_message_started_on_delivery_did_not_wait(topic_type: str, seed: int) ->
     p_wait must be 0 and every waiting time 0. (In a Jackson network the fed-back message
     sees the station without itself: P(wait) = rho, not rho + (1 - rho) x feedback share.)
     """
-    document = {
-        "name": "self-loop",
-        "simulation": {"duration": 3_000},
-        "services": {
-            "worker": {
-                "operations": {
-                    "handle": [
-                        {"work": {"constant": 1.0}},
-                        {"publish": {"topic": "tasks", "probability": 0.5}},
-                    ]
-                }
-            }
-        },
-        "topics": {"tasks": {"type": topic_type, "subscribers": {"worker": "handle"}}},
-        "workload": {"load": {"steps": [{"publish": "tasks"}], "arrivals": {"constant": 0.01}}},
-    }
+    document = self_loop(topic_type, duration=3_000, arrival_rate=0.01)
     results = simulate(load_scenario(document), replications=1, seed=seed)
     group = results.replications[0].topics["tasks"].groups["worker"]
     assert group.consumed > 40  # 30 external messages and their re-publications

@@ -31,6 +31,7 @@ import models.theory as theory
 from models import load_scenario
 from sim import simulate
 from sim.experiments.results import Results
+from tests.theory.scenarios import fan_out
 
 pytestmark = pytest.mark.theory
 
@@ -280,18 +281,7 @@ def test_fan_out_gives_every_group_its_own_mm1_queue(agrees, stat, seed) -> None
     """
     arrival_rate = 1.0
     service_rates = {"fast": 4.0, "medium": 3.0, "slow": 2.0}
-    document: dict[str, Any] = {
-        "name": "fan-out",
-        "simulation": {"duration": 10_000, "warmup": 100},
-        "services": {
-            name: {"operations": {"handle": exponential_handler(1 / rate)}}
-            for name, rate in service_rates.items()
-        },
-        "topics": {"events": {"subscribers": {name: "handle" for name in service_rates}}},
-        "workload": {
-            "load": {"steps": [{"publish": "events"}], "arrivals": {"poisson": arrival_rate}}
-        },
-    }
+    document = fan_out({"duration": 10_000, "warmup": 100}, arrival_rate, service_rates)
     results = run(document, seed)
     for replication in results.replications:
         topic = replication.topics["events"]
