@@ -173,25 +173,22 @@ def _limit(
     tolerance = RELATIVE_TOLERANCE if smooth else FAILURE_RELATIVE_TOLERANCE
     points: list[tuple[float, float]] = []
     low, high = 0.0, math.inf
-    if known is not None and not _saturated(known):  # the network at `start`, solved
-        search.below = known
-        saturated, ratio = False, peak_load_ratio(known)
+    if known is not None:  # the network at `start`, solved already
+        saturated, ratio = _saturated(known), peak_load_ratio(known)
+        if saturated:
+            search.above = known
+        else:
+            search.below = known
     else:
         saturated, ratio = search.saturated(start)
-    if saturated:
+    if saturated:  # below the start: first, is anything left with (almost) none of it?
         high = start
-        for _ in range(STEPS):
-            trial = high / GROWTH
-            if trial < SMALLEST_FRACTION * start:
-                return 0.0, search  # saturated whatever this flow does
-            saturated, ratio = search.saturated(trial)
-            if not saturated:
-                low = trial
-                points.append((trial, ratio))
-                break
-            high = trial
-        else:
-            return 0.0, search
+        trial = start * SMALLEST_FRACTION
+        saturated, ratio = search.saturated(trial)
+        if saturated:
+            return 0.0, search  # saturated whatever this flow does (the others saturate it)
+        low = trial
+        points.append((trial, ratio))
     else:
         low = start
         points.append((start, ratio))

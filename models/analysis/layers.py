@@ -29,7 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -91,17 +91,78 @@ def _total(parts: Sequence[np.ndarray], size: int) -> np.ndarray:
     return total
 
 
-def _leave_one_out(parts: Sequence[np.ndarray], size: int) -> list[np.ndarray]:
-    """For each of the first parts, the convolution of all the others, from prefix and
-    suffix convolutions (2k convolutions instead of k²)."""
-    prefixes = [_total([], size)]
-    for part in parts:
-        prefixes.append(log_convolve(prefixes[-1], part))
-    suffixes = [_total([], size)]
-    for part in reversed(parts):
-        suffixes.append(log_convolve(part, suffixes[-1]))
+def _leave_one_out(
+    parts: Sequence[np.ndarray], size: int, convolve: Callable[[np.ndarray, np.ndarray], np.ndarray]
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The convolution of all `parts` and, for each, the convolution of all the others,
+    from prefix and suffix convolutions (3k convolutions instead of k²)."""
+    prefixes = [parts[0]]
+    for part in parts[1:]:
+        prefixes.append(convolve(prefixes[-1], part))
+    suffixes = [parts[-1]]
+    for part in reversed(parts[:-1]):
+        suffixes.append(convolve(part, suffixes[-1]))
     suffixes.reverse()  # suffixes[i] = parts[i:]
-    return [log_convolve(prefixes[i], suffixes[i + 1]) for i in range(len(parts))]
+    others = []
+    for i in range(len(parts)):
+        if i == 0:
+            others.append(suffixes[1] if len(parts) > 1 else _unit(size, convolve))
+        elif i == len(parts) - 1:
+            others.append(prefixes[i - 1])
+        else:
+            others.append(convolve(prefixes[i - 1], suffixes[i + 1]))
+    return prefixes[-1], others
+
+
+def _unit(size: int, convolve: Callable[[np.ndarray, np.ndarray], np.ndarray]) -> np.ndarray:
+    """The empty network's weights (a unit mass at 0), linear or in logs."""
+    unit = np.zeros(size) if convolve is _linear else np.full(size, -np.inf)
+    unit[0] = 1.0 if convolve is _linear else 0.0
+    return unit
+
+
+def _linear(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    return np.convolve(left, right)[: len(left)]
+
+
+def _subnetwork(
+    demands: Sequence[float], servers: Sequence[int], delay: float, population: int
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """X(n) and each queueing station's mean queue Q_i(n), n = 1..N, of the closed network
+    of the stations (demand D_i, servers c_i) and a delay stage, by convolution: G = f_1 *
+    ... * f_k * f_delay, X(n) = G(n - 1) / G(n), Q_i(n) = sum_j j f_i(j) G_-i(n - j) / G(n)
+    (Buzen 1973; Lazowska et al. 1984, ch. 20).
+
+    In linear space, demands in units of the largest (X scales back by it), where the
+    weights span few enough orders of magnitude (the usual case: much faster); in log space
+    otherwise."""
+    size = population + 1
+    unit = max([*demands, delay])
+    log_parts = [
+        station_log_weights(demand / unit, pool, population)
+        for demand, pool in zip(demands, servers, strict=True)
+    ]
+    if delay > 0:
+        log_parts.append(station_log_weights(delay / unit, None, population))
+    present = np.arange(size, dtype=float)
+    linear_parts = [np.exp(part) for part in log_parts]
+    total, others = _leave_one_out(linear_parts, size, _linear)
+    if np.all(total > 0) and np.all(np.isfinite(total)):
+        throughput = total[:-1] / total[1:] / unit
+        queues = [
+            _linear(present * linear_parts[i], others[i])[1:] / total[1:]
+            for i in range(len(demands))
+        ]
+        if all(np.all(np.isfinite(queue)) for queue in queues):
+            return throughput, queues
+    log_present = np.log(present, where=present > 0, out=np.full(size, -np.inf))
+    total, others = _leave_one_out(log_parts, size, log_convolve)
+    throughput = np.exp(total[:-1] - total[1:]) / unit
+    queues = [
+        np.exp(log_convolve(log_parts[i] + log_present, others[i])[1:] - total[1:])
+        for i in range(len(demands))
+    ]
+    return throughput, queues
 
 
 def flow_equivalent(
@@ -123,30 +184,20 @@ def flow_equivalent(
     if servers > LARGEST_POOL or arrival_rate <= 0:
         return None
     size = servers + 1
-    parts: list[np.ndarray] = []
     demands: list[float] = []
+    pools: list[int] = []
     for callee in callees:
         spare = callee.servers - callee.background  # servers left by the background
         if spare <= 0:
             return None
         left = math.ceil(spare - 1e-9)
         demands.append(callee.visits * callee.holding * left / spare)
-        parts.append(station_log_weights(demands[-1], left, servers))
-    delay_part = [station_log_weights(delay, None, servers)] if delay > 0 else []
-    if not any(d > 0 for d in demands) and not delay_part:
+        pools.append(left)
+    if not any(d > 0 for d in demands) and not delay > 0:
         return None
-    all_parts = [*parts, *delay_part]
-    total = _total(all_parts, size)
-    throughput = np.exp(total[:-1] - total[1:])  # X(n) = G(n - 1) / G(n), n = 1..c
-    log_present = np.log(
-        np.arange(size, dtype=float), where=np.arange(size) > 0, out=np.full(size, -np.inf)
-    )
+    throughput, queues = _subnetwork(demands, pools, delay, servers)
     waiting_by_state: dict[StationId, np.ndarray] = {}
-    for index, (callee, others) in enumerate(
-        zip(callees, _leave_one_out(all_parts, size)[: len(callees)], strict=True)
-    ):
-        # Q_i(n) = sum_j j f_i(j) G_-i(n - j) / G(n): one convolution (Buzen 1973)
-        queue = np.exp(log_convolve(parts[index] + log_present, others)[1:] - total[1:])
+    for callee, queue in zip(callees, queues, strict=True):
         per_call = queue / (throughput * callee.visits) if callee.visits > 0 else queue * 0
         waiting_by_state[callee.station] = np.maximum(per_call - callee.holding, 0.0)
     capacity = float(throughput[-1])
@@ -263,10 +314,14 @@ def apply_layers(
     summaries: Mapping[OpKey, OperationSummary],
     rates: Mapping[OpKey, float],
     services: dict[str, ServiceStation],
+    known: dict[tuple[float, int, float, tuple[Callee, ...]], Layer | None] | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
     server; return, per pool, the waiting its requests see at each callee. A callee that only
-    this pool calls gets that waiting as its own."""
+    this pool calls gets that waiting as its own. `known` holds the flow-equivalent servers
+    solved in earlier rounds, by their inputs: as the iteration settles, most pools see the
+    same inputs again (their callees have settled), and `flow_equivalent` is most of a
+    round's cost."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
     keys_of: dict[str, list[OpKey]] = {}
     for key in keys:
@@ -305,7 +360,13 @@ def apply_layers(
             station_id = StationId("service", callee_name)
             callees.append(Callee(station_id, count, per_call, servers, background, scv))
         delay = max(holding.mean - math.fsum(times.values()), 0.0)
-        layer = flow_equivalent(rate, load.servers, delay, callees)
+        inputs = (rate, load.servers, delay, tuple(callees))
+        if known is not None and inputs in known:
+            layer = known[inputs]
+        else:
+            layer = flow_equivalent(rate, load.servers, delay, callees)
+            if known is not None:
+                known[inputs] = layer
         if layer is None:
             continue
         station.solution = _pool_solution(station, layer, rate, holding)

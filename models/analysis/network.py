@@ -36,6 +36,7 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from models.analysis.failures import FailureInputs, failure_inputs, regimes, rejected_fraction
 from models.analysis.graph import (
@@ -210,8 +211,10 @@ def _round(
     rates: Mapping[OpKey, float],
     failures: FailureInputs,
     pieces: Sequence[tuple[float, FailureInputs]] = (),
+    layers: dict[Any, Any] | None = None,
 ) -> _Round:
-    """(1) summarise the operations, (2) solve the traffic, (3) solve the stations."""
+    """(1) summarise the operations, (2) solve the traffic, (3) solve the stations
+    (`layers`: the thread pools' flow-equivalent servers solved so far, by their inputs)."""
     flow_flags = {name: source.flag for name, source in sources.items()}
     evaluator = Evaluator(scenario, views, rates, flow_flags, failures)
     summaries = {key: evaluator.summary(key) for key in keys}
@@ -253,7 +256,7 @@ def _round(
     for name in scenario.services:
         pools, load = builder.service(name, keys_of.get(name, []))
         services[name] = ServiceStation(name, pools, load, solve_station(load))
-    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services)
+    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, layers)
     groups: dict[tuple[str, str], GroupStation] = {}
     for topic_name, topic in scenario.topics.items():
         for group in topic.subscribers:
@@ -343,11 +346,12 @@ def solve_network(
     views: dict[StationId, StationView] = dict(fixed_views or {})
     rates: Mapping[OpKey, float] = {}
     previous = _signature(views)
+    layers: dict[Any, Any] = {}
     converged = False
     iteration = 0
     while True:
         iteration += 1
-        current = _round(scenario, keys, sources, views, rates, failures, pieces)
+        current = _round(scenario, keys, sources, views, rates, failures, pieces, layers)
         solved_views = current.views
         signature = _signature(solved_views)
         if fixed_views is not None or (
