@@ -37,7 +37,7 @@ import numpy as np
 from models.analysis.graph import OpKey, StationId
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
-from models.analysis.stations import StationSolution
+from models.analysis.stations import StationLoad, StationSolution
 from models.analysis.summary import OperationSummary
 from models.schema import Scenario
 from models.theory.convolution import log_convolve, station_log_weights
@@ -77,6 +77,11 @@ class Layer:
     """Busy fraction of the pool's workers."""
     callee_waiting: dict[StationId, float]
     """Mean waiting per call at each callee, as this pool's requests see it."""
+
+
+Found = tuple[dict[str, float], dict[str, float], bool]
+"""What `find_callees` finds: calls and time in calls per request for each eligible callee."""
+LayerCache = dict[tuple[float, int, float, tuple[Callee, ...]], Layer | None]
 
 
 def _total(parts: Sequence[np.ndarray], size: int) -> np.ndarray:
@@ -268,13 +273,13 @@ def _never_drops(callee: ServiceStation) -> bool:
     )
 
 
-def _callees(
+def find_callees(
     scenario: Scenario,
     members: Sequence[OpKey],
     summaries: Mapping[OpKey, OperationSummary],
     rates: Mapping[OpKey, float],
     services: Mapping[str, ServiceStation],
-) -> tuple[dict[str, float], dict[str, float], bool] | None:
+) -> Found | None:
     """(calls per request, time in calls per request) for each eligible callee service, and
     whether every callee is eligible; None when a callee has no steady state (the open model
     then says it all)."""
@@ -314,7 +319,7 @@ def apply_layers(
     summaries: Mapping[OpKey, OperationSummary],
     rates: Mapping[OpKey, float],
     services: dict[str, ServiceStation],
-    known: dict[tuple[float, int, float, tuple[Callee, ...]], Layer | None] | None = None,
+    known: LayerCache | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
     server; return, per pool, the waiting its requests see at each callee. A callee that only
@@ -340,68 +345,82 @@ def apply_layers(
             or (load.priority and len({c.priority for c in load.classes}) > 1)
         ):
             continue
-        found = _callees(scenario, members, summaries, rates, services)
+        found = find_callees(scenario, members, summaries, rates, services)
         if not found or not found[0]:
             continue
-        visits, times, _ = found
-        holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
-        if not holding.finite:
-            continue
         rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
-        callees = []
-        for callee_name, count in visits.items():
-            solution = services[callee_name].solution
-            per_call = solution.offered_load / solution.arrival_rate
-            servers = services[callee_name].load.servers
-            assert servers is not None
-            background = max(solution.offered_load - rate * count * per_call, 0.0)
-            classes = services[callee_name].load.classes
-            scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
-            station_id = StationId("service", callee_name)
-            callees.append(Callee(station_id, count, per_call, servers, background, scv))
-        delay = max(holding.mean - math.fsum(times.values()), 0.0)
-        inputs = (rate, load.servers, delay, tuple(callees))
-        if known is not None and inputs in known:
-            layer = known[inputs]
-        else:
-            layer = flow_equivalent(rate, load.servers, delay, callees)
-            if known is not None:
-                known[inputs] = layer
-        if layer is None:
-            continue
-        station.solution = _pool_solution(station, layer, rate, holding)
-        seen_by[StationId("service", name)] = {
-            callee: wait for callee, wait in layer.callee_waiting.items() if math.isfinite(wait)
-        }
-        for callee in callees:
-            solution = services[callee.station.name].solution
-            exclusive = math.isclose(
-                solution.arrival_rate, rate * station.pools * callee.visits, rel_tol=1e-9
-            )
-            wait = layer.callee_waiting[callee.station]
-            if exclusive and math.isfinite(wait):
-                services[callee.station.name].solution = dataclasses.replace(
-                    solution,
-                    method=f"{solution.method}, waiting seen through its callers' thread pool",
-                    exact=False,
-                    waiting={p: Moments(wait, wait**2) for p in solution.waiting},
-                )
+        pool = solve_pool(load, rate, rate * station.pools, found, services, known)
+        if pool is not None:
+            station.solution, seen_by[StationId("service", name)] = pool
     return seen_by
 
 
+def solve_pool(
+    load: StationLoad,
+    rate: float,
+    total_rate: float,
+    found: Found,
+    services: dict[str, ServiceStation],
+    known: LayerCache | None,
+) -> tuple[StationSolution, dict[StationId, float]] | None:
+    """One pool of `load.servers` threads held through its calls (a service's workers, or a
+    consumer group's threads), `rate` acquisitions per second,
+    solved as a flow-equivalent server over the callees `found`: its solution and the
+    waiting its requests see at each callee (None when the model does not apply). A callee
+    that only this caller calls (`total_rate`: its acquisitions per second, all pools
+    together) gets that waiting as its own."""
+    visits, times, _ = found
+    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+    if not holding.finite or load.servers is None:
+        return None
+    callees = []
+    for callee_name, count in visits.items():
+        solution = services[callee_name].solution
+        per_call = solution.offered_load / solution.arrival_rate
+        servers = services[callee_name].load.servers
+        assert servers is not None
+        background = max(solution.offered_load - rate * count * per_call, 0.0)
+        classes = services[callee_name].load.classes
+        scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
+        station_id = StationId("service", callee_name)
+        callees.append(Callee(station_id, count, per_call, servers, background, scv))
+    delay = max(holding.mean - math.fsum(times.values()), 0.0)
+    inputs = (rate, load.servers, delay, tuple(callees))
+    if known is not None and inputs in known:
+        layer = known[inputs]
+    else:
+        layer = flow_equivalent(rate, load.servers, delay, callees)
+        if known is not None:
+            known[inputs] = layer
+    if layer is None:
+        return None
+    for callee in callees:
+        solution = services[callee.station.name].solution
+        exclusive = math.isclose(solution.arrival_rate, total_rate * callee.visits, rel_tol=1e-9)
+        wait = layer.callee_waiting[callee.station]
+        if exclusive and math.isfinite(wait):
+            services[callee.station.name].solution = dataclasses.replace(
+                solution,
+                method=f"{solution.method}, waiting seen through its callers' thread pool",
+                exact=False,
+                waiting={p: Moments(wait, wait**2) for p in solution.waiting},
+            )
+    seen = {callee: wait for callee, wait in layer.callee_waiting.items() if math.isfinite(wait)}
+    return _pool_solution(load, layer, rate, holding), seen
+
+
 def _pool_solution(
-    station: ServiceStation, layer: Layer, rate: float, holding: Moments
+    load: StationLoad, layer: Layer, rate: float, holding: Moments
 ) -> StationSolution:
-    servers = station.load.servers
+    servers = load.servers
     assert servers is not None
-    # The flow-equivalent server is a birth-death chain: exponential holding times. A single
-    # worker is an M/G/1 queue whatever its callees (they never see two of its requests):
-    # its wait is scaled by (ca² + cs²) / 2 of its arrivals and holding time, with Poisson
-    # arrivals Pollaczek-Khinchine's exactly (Kleinrock vol. 1 §5.6), the holding time
-    # being a sum of independent parts (own work, callees' service) whose variances add.
-    waiting = layer.waiting
-    if servers == 1:
-        waiting *= (station.load.arrival_scv + min(holding.scv, 1e6)) / 2.0
+    # The flow-equivalent server is a birth-death chain: exponential holding times. Its wait
+    # is scaled by (ca² + cs²) / 2 of the pool's arrivals and holding time, as Allen and
+    # Cunneen scale M/M/c's; the holding time is a sum of independent parts (own work,
+    # callees' response) whose variances add. A single worker is an M/G/1 queue whatever its
+    # callees (they never see two of its requests): with Poisson arrivals this is
+    # Pollaczek-Khinchine's formula exactly (Kleinrock vol. 1 §5.6).
+    waiting = layer.waiting * (load.arrival_scv + min(holding.scv, 1e6)) / 2.0
     wait = INFINITE if layer.saturated else waiting_moments(waiting, layer.p_wait)
     return StationSolution(
         method=METHOD,
@@ -414,6 +433,6 @@ def _pool_solution(
         throughput=min(rate, layer.capacity),
         loss=0.0,
         p_wait=layer.p_wait,
-        waiting={c.priority: wait for c in station.load.classes},
+        waiting={c.priority: wait for c in load.classes},
         pressure=rate / layer.capacity,
     )

@@ -46,6 +46,7 @@ from models.analysis.graph import (
     handler_keys,
     reachable,
 )
+from models.analysis.group_layers import apply_group_layers
 from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
@@ -123,6 +124,7 @@ def _views(
             input_flag=min((load.input_flag for load in loads), default=POISSON),
             departure_flag=departure if group_station.delivery_exact else NOT_POISSON,
             utilization=max((s.utilization for s in solutions), default=0.0),
+            callee_waiting=seen_by.get(StationId("group", topic, group), {}),
         )
     return views
 
@@ -262,6 +264,9 @@ def _round(
         for group in topic.subscribers:
             members = handler_keys(keys, topic_name, group)
             groups[(topic_name, group)] = builder.group(topic_name, group, members)
+    seen_by.update(
+        apply_group_layers(scenario, keys, summaries, traffic.rates, services, groups, layers)
+    )
     rejections: dict[str, float] = {}
     for name, service in scenario.services.items():
         limit = service.rate_limit

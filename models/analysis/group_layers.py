@@ -1,0 +1,66 @@
+"""A consumer group over its handlers' callees: the flow-equivalent server of the method of
+layers (`models.analysis.layers`), for consumer threads.
+
+Consumer threads always block: a thread stays held while its handler waits for its calls'
+replies, so a group of `threads` threads never has more than that many messages inside its
+callees. Solving the callees as open queues ignores that cap (a database called by six
+consumer threads is an M/M/c queue fed by at most six customers: the open model over-predicts
+its waiting, so the handler's holding time, so the group's utilization and its lag). As
+for a service's thread pool, the group is re-solved as a flow-equivalent server: a queue
+topic's group is one pool of its threads; a log topic's group is one single-thread pool per
+active consumer (its share of the partitions), the other consumers' calls being background
+load at the callees.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+
+from models.analysis.graph import OpKey, StationId, handler_keys
+from models.analysis.layers import LayerCache, find_callees, solve_pool
+from models.analysis.loads import GroupStation, ServiceStation
+from models.analysis.summary import OperationSummary
+from models.schema import Scenario
+
+
+def apply_group_layers(
+    scenario: Scenario,
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    rates: Mapping[OpKey, float],
+    services: dict[str, ServiceStation],
+    groups: dict[tuple[str, str], GroupStation],
+    known: LayerCache | None = None,
+) -> dict[StationId, dict[StationId, float]]:
+    """Re-solve every consumer group whose handlers call queueing services as
+    flow-equivalent servers (each consumer of a log topic its own); return, per group, the
+    waiting its messages see at each callee (averaged over its consumers by their shares)."""
+    seen_by: dict[StationId, dict[StationId, float]] = {}
+    for (topic, group), station in groups.items():
+        members = [k for k in handler_keys(keys, topic, group) if rates.get(k)]
+        if not members:
+            continue
+        found = find_callees(scenario, members, summaries, rates, services)
+        if not found or not found[0]:
+            continue
+        total = math.fsum(rates.get(k, 0.0) for k in members)
+        seen: dict[StationId, float] = {}
+        consumers = list(station.consumers)
+        for index, ((load, _), share) in enumerate(
+            zip(station.consumers, station.shares, strict=True)
+        ):
+            if load.servers is None or load.closed or share <= 0:
+                continue
+            if load.priority and len({c.priority for c in load.classes}) > 1:
+                continue
+            pool = solve_pool(load, total * share, total, found, services, known)
+            if pool is None:
+                continue
+            consumers[index] = (load, pool[0])
+            for callee, wait in pool[1].items():
+                seen[callee] = seen.get(callee, 0.0) + share * wait
+        station.consumers = consumers
+        if seen:
+            seen_by[StationId("group", topic, group)] = seen
+    return seen_by
