@@ -161,6 +161,12 @@ class _Walker(FailureWalker):
         self.own_mean = 0.0
         self.own_variance = 0.0
         self.reacquisitions = 0.0
+        self.segment = (0.0, 0.0)
+        """Own time (mean, variance) since the worker was last acquired (async I/O)."""
+        self.segments_second = 0.0
+        """Sum of the finished segments' second moments: a worker acquired again after each
+        reply holds it for one segment each time, so the holding time per acquisition is a
+        mixture of the segments (zero-length ones included), not the mean of the parts."""
         self.iid = True
         self.exponential_mean = single_exponential(self.steps)
         self.slowdown = 1.0
@@ -184,11 +190,23 @@ class _Walker(FailureWalker):
 
     # ------------------------------------------------------------------ driver
 
+    def _end_segment(self) -> None:
+        mean, variance = self.segment
+        self.segments_second += variance + mean * mean
+        self.segment = (0.0, 0.0)
+
     def run(self) -> OperationSummary:
         part = self.walk(self.steps, 1.0, self.start_flag, copy=False, root=True)
         own = Moments(self.own_mean, self.own_variance)
         acquisitions = 1.0 + (0.0 if self.blocking else self.reacquisitions)
         holding = part.time if self.blocking else own
+        if not self.blocking and acquisitions > 1.0:
+            # per acquisition (`LoadBuilder.classes` divides by `acquisitions`): mean
+            # own / a, second moment sum of the segments' E[T²] / a (segments of a branch
+            # weighted by their probability, as if each were always taken)
+            self._end_segment()
+            spread = self.segments_second - self.own_mean**2 / acquisitions
+            holding = Moments(self.own_mean, max(spread, 0.0))
         errors = 0.0
         if self.reports and self.key.kind != "flow":
             service = self.key.name if self.key.kind == "service" else self.key.operation
@@ -297,6 +315,11 @@ class _Walker(FailureWalker):
                 moments = Moments(moments.mean * factor, moments.variance * factor**2)
             self.own_mean += weighted(reach, moments.mean)
             self.own_variance += weighted(reach, moments.variance)
+            mean, variance = self.segment
+            self.segment = (
+                mean + weighted(reach, moments.mean),
+                variance + weighted(reach, moments.variance),
+            )
             if not self.contention_free:
                 flag = self.departure_flag
             return Part(time=moments, flag=flag)
@@ -395,6 +418,7 @@ class _Walker(FailureWalker):
         self.emit(target, flag, copy)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made
+            self._end_segment()
         self.methods.update(summary.methods)
         unlimited = self.scenario.services[spec.service].unlimited
         if self.blocking and not (unlimited and summary.iid):
