@@ -14,11 +14,11 @@ rate X(min(n, c)) with n requests present. The decomposition is exact for produc
 networks (Norton's theorem); a population cap breaks product form, so it is an
 approximation here — a good one when the callees dominate the holding time, less so when
 a constant own time does (a pool of 4 held 20 ms + an exclusive M/M/1 database at 88% of
-its capacity: 79.6 ms predicted, 94.7 ms simulated; the open model calls it unstable). A callee shared
-with other traffic keeps for this pool the servers the background leaves, c - U_background
-(rounded up, each slowed in proportion so that the capacity left is exact): for a single
-server this is the usual mixed-network approximation, demand / (1 - U_background)
-(Lazowska et al., "Quantitative System Performance" (1984), sec. 7.4).
+its capacity: 79.6 ms predicted, 94.7 ms simulated; the open model calls it unstable).
+A callee shared with other traffic keeps for this pool the servers the background leaves,
+c - U_background (rounded up, each slowed in proportion so that the capacity left is
+exact): for a single server this is the usual mixed-network approximation,
+demand / (1 - U_background) (Lazowska et al., "Quantitative System Performance" (1984), sec. 7.4).
 
 The pool saturates when lambda reaches X(c) — the true capacity of a thread pool in front of
 its callees, which can be below both the pool's and the callees' own capacities.
@@ -237,7 +237,7 @@ def flow_equivalent(
     )
 
 
-def _service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
+def service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
     """Services with callees before their callers (cycles through different operations are
     broken arbitrarily)."""
     edges: dict[str, set[str]] = {name: set() for name in scenario.services}
@@ -332,27 +332,46 @@ def apply_layers(
     for key in keys:
         if key.kind == "service":
             keys_of.setdefault(key.name, []).append(key)
-    for name in _service_order(scenario, summaries):
-        station = services[name]
-        load, spec = station.load, scenario.services[name]
-        members = [k for k in keys_of.get(name, ()) if rates.get(k)]
-        if (
-            not members
-            or load.servers is None
-            or not spec.blocking_calls
-            or load.room is not None
-            or load.closed
-            or (load.priority and len({c.priority for c in load.classes}) > 1)
-        ):
-            continue
-        found = find_callees(scenario, members, summaries, rates, services)
-        if not found or not found[0]:
-            continue
-        rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
-        pool = solve_pool(load, rate, rate * station.pools, found, services, known)
-        if pool is not None:
-            station.solution, seen_by[StationId("service", name)] = pool
+    for name in service_order(scenario, summaries):
+        seen = apply_layer(scenario, name, keys_of.get(name, ()), summaries, rates, services, known)
+        if seen is not None:
+            seen_by[StationId("service", name)] = seen
     return seen_by
+
+
+def apply_layer(
+    scenario: Scenario,
+    name: str,
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    rates: Mapping[OpKey, float],
+    services: dict[str, ServiceStation],
+    known: LayerCache | None = None,
+) -> dict[StationId, float] | None:
+    """Service `name`'s pool (its operations `keys`) as a flow-equivalent server, if it is a
+    blocking thread pool over queueing callees (`apply_layers`): its solution replaces the
+    open model's, and the waiting its requests see at each callee is returned."""
+    station = services[name]
+    load, spec = station.load, scenario.services[name]
+    members = [k for k in keys if rates.get(k)]
+    if (
+        not members
+        or load.servers is None
+        or not spec.blocking_calls
+        or load.room is not None
+        or load.closed
+        or (load.priority and len({c.priority for c in load.classes}) > 1)
+    ):
+        return None
+    found = find_callees(scenario, members, summaries, rates, services)
+    if not found or not found[0]:
+        return None
+    rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
+    pool = solve_pool(load, rate, rate * station.pools, found, services, known)
+    if pool is None:
+        return None
+    station.solution = pool[0]
+    return pool[1]
 
 
 def solve_pool(
