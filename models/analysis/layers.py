@@ -61,6 +61,10 @@ class Callee:
     """Busy servers at the callee due to everyone but this pool (offered load)."""
     scv: float = 1.0
     """Squared coefficient of variation of the callee's holding time."""
+    completion_rates: tuple[float, ...] | None = None
+    """When the callee is itself a thread pool solved as a flow-equivalent server (and only
+    this pool calls it): its X(1..c), so that its capacity — bounded by its own callees, not
+    by servers / holding time — carries up the layers."""
 
 
 @dataclass(frozen=True)
@@ -77,6 +81,8 @@ class Layer:
     """Busy fraction of the pool's workers."""
     callee_waiting: dict[StationId, float]
     """Mean waiting per call at each callee, as this pool's requests see it."""
+    completion_rates: tuple[float, ...] = ()
+    """X(1), ..., X(c): the subnetwork's throughput with n = 1..c requests inside."""
 
 
 Found = tuple[dict[str, float], dict[str, float], bool]
@@ -130,43 +136,73 @@ def _linear(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.convolve(left, right)[: len(left)]
 
 
+def _callee_log_weights(
+    demand: float, callee: Callee, servers: int, population: int, unit: float
+) -> np.ndarray:
+    """log f(j), j = 0..N, of a callee in units of `unit`: a multi-server station of
+    `servers` servers and demand D (Buzen), or a flow-equivalent pool, whose rates X(i)
+    give f(j) = prod_{i<=j} v / (X(min(i, c)) unit) (Chandy, Herzog & Woo 1975)."""
+    if callee.completion_rates is None:
+        return station_log_weights(demand / unit, servers, population)
+    rates = np.asarray(callee.completion_rates, dtype=float)
+    present = np.arange(1, population + 1)
+    per_state = rates[np.minimum(present, len(rates)) - 1]
+    steps = np.log(callee.visits / (per_state * unit))
+    return np.concatenate(([0.0], np.cumsum(steps)))
+
+
 def _subnetwork(
-    demands: Sequence[float], servers: Sequence[int], delay: float, population: int
+    demands: Sequence[float],
+    servers: Sequence[int],
+    delay: float,
+    population: int,
+    callees: Sequence[Callee] = (),
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """X(n) and each queueing station's mean queue Q_i(n), n = 1..N, of the closed network
     of the stations (demand D_i, servers c_i) and a delay stage, by convolution: G = f_1 *
     ... * f_k * f_delay, X(n) = G(n - 1) / G(n), Q_i(n) = sum_j j f_i(j) G_-i(n - j) / G(n)
-    (Buzen 1973; Lazowska et al. 1984, ch. 20).
+    (Buzen 1973; Lazowska et al. 1984, ch. 20); for a callee that is itself a pool, only
+    those waiting for its workers: sum_j (j - c)^+ f_i(j) G_-i(n - j) / G(n).
 
     In linear space, demands in units of the largest (X scales back by it), where the
     weights span few enough orders of magnitude (the usual case: much faster); in log space
     otherwise."""
     size = population + 1
     unit = max([*demands, delay])
+    owners: list[Callee | None] = [*callees] if callees else [None] * len(demands)
     log_parts = [
         station_log_weights(demand / unit, pool, population)
-        for demand, pool in zip(demands, servers, strict=True)
+        if callee is None
+        else _callee_log_weights(demand, callee, pool, population, unit)
+        for demand, pool, callee in zip(demands, servers, owners, strict=True)
     ]
     if delay > 0:
         log_parts.append(station_log_weights(delay / unit, None, population))
     present = np.arange(size, dtype=float)
+    # what is counted at each station: every request there, or for a pool callee only
+    # those waiting for one of its workers, (j - c)^+ (its own time is in its X(i))
+    counts = [
+        present
+        if callee is None or callee.completion_rates is None
+        else np.maximum(present - len(callee.completion_rates), 0.0)
+        for callee in owners
+    ]
     linear_parts = [np.exp(part) for part in log_parts]
     total, others = _leave_one_out(linear_parts, size, _linear)
     if np.all(total > 0) and np.all(np.isfinite(total)):
         throughput = total[:-1] / total[1:] / unit
         queues = [
-            _linear(present * linear_parts[i], others[i])[1:] / total[1:]
+            _linear(counts[i] * linear_parts[i], others[i])[1:] / total[1:]
             for i in range(len(demands))
         ]
         if all(np.all(np.isfinite(queue)) for queue in queues):
             return throughput, queues
-    log_present = np.log(present, where=present > 0, out=np.full(size, -np.inf))
     total, others = _leave_one_out(log_parts, size, log_convolve)
     throughput = np.exp(total[:-1] - total[1:]) / unit
-    queues = [
-        np.exp(log_convolve(log_parts[i] + log_present, others[i])[1:] - total[1:])
-        for i in range(len(demands))
-    ]
+    queues = []
+    for i in range(len(demands)):
+        log_counts = np.log(counts[i], where=counts[i] > 0, out=np.full(size, -np.inf))
+        queues.append(np.exp(log_convolve(log_parts[i] + log_counts, others[i])[1:] - total[1:]))
     return throughput, queues
 
 
@@ -196,15 +232,20 @@ def flow_equivalent(
         if spare <= 0:
             return None
         left = math.ceil(spare - 1e-9)
-        demands.append(callee.visits * callee.holding * left / spare)
+        if callee.completion_rates is not None:  # (its capacity: its slowest state)
+            demands.append(callee.visits / min(callee.completion_rates))
+        else:
+            demands.append(callee.visits * callee.holding * left / spare)
         pools.append(left)
     if not any(d > 0 for d in demands) and not delay > 0:
         return None
-    throughput, queues = _subnetwork(demands, pools, delay, servers)
+    throughput, queues = _subnetwork(demands, pools, delay, servers, callees)
     waiting_by_state: dict[StationId, np.ndarray] = {}
     for callee, queue in zip(callees, queues, strict=True):
         per_call = queue / (throughput * callee.visits) if callee.visits > 0 else queue * 0
-        waiting_by_state[callee.station] = np.maximum(per_call - callee.holding, 0.0)
+        if callee.completion_rates is None:
+            per_call = per_call - callee.holding  # (the queue counted those in service)
+        waiting_by_state[callee.station] = np.maximum(per_call, 0.0)
     capacity = float(throughput[-1])
     ratio = arrival_rate / capacity
     if ratio >= 1.0:
@@ -234,6 +275,7 @@ def flow_equivalent(
         p_wait=float(p_busy[-1]),
         utilization=busy / servers,
         callee_waiting=seen,
+        completion_rates=tuple(float(rate) for rate in throughput),
     )
 
 
@@ -371,6 +413,9 @@ def apply_layer(
     if pool is None:
         return None
     station.solution = pool[0]
+    if station.pools == 1 and not pool[0].saturated:
+        layer_rates = pool[2]
+        station.completion_rates = layer_rates or None
     return pool[1]
 
 
@@ -381,13 +426,13 @@ def solve_pool(
     found: Found,
     services: dict[str, ServiceStation],
     known: LayerCache | None,
-) -> tuple[StationSolution, dict[StationId, float]] | None:
+) -> tuple[StationSolution, dict[StationId, float], tuple[float, ...]] | None:
     """One pool of `load.servers` threads held through its calls (a service's workers, or a
     consumer group's threads), `rate` acquisitions per second,
     solved as a flow-equivalent server over the callees `found`: its solution and the
     waiting its requests see at each callee (None when the model does not apply). A callee
     that only this caller calls (`total_rate`: its acquisitions per second, all pools
-    together) gets that waiting as its own."""
+    together) gets that waiting as its own. Also returns the pool's X(1..c)."""
     visits, times, _ = found
     holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
     if not holding.finite or load.servers is None:
@@ -402,7 +447,10 @@ def solve_pool(
         classes = services[callee_name].load.classes
         scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
         station_id = StationId("service", callee_name)
-        callees.append(Callee(station_id, count, per_call, servers, background, scv))
+        rates = services[callee_name].completion_rates
+        if rates is not None and background > 1e-9 * solution.offered_load:
+            rates = None  # (shared with other callers: its servers, slowed, as below)
+        callees.append(Callee(station_id, count, per_call, servers, background, scv, rates))
     delay = max(holding.mean - math.fsum(times.values()), 0.0)
     inputs = (rate, load.servers, delay, tuple(callees))
     if known is not None and inputs in known:
@@ -425,7 +473,7 @@ def solve_pool(
                 waiting={p: Moments(wait, wait**2) for p in solution.waiting},
             )
     seen = {callee: wait for callee, wait in layer.callee_waiting.items() if math.isfinite(wait)}
-    return _pool_solution(load, layer, rate, holding), seen
+    return _pool_solution(load, layer, rate, holding), seen, layer.completion_rates
 
 
 def _pool_solution(

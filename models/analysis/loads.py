@@ -54,6 +54,10 @@ class ServiceStation:
     pools: int
     load: StationLoad
     solution: StationSolution
+    completion_rates: tuple[float, ...] | None = None
+    """For a blocking pool solved as a flow-equivalent server (`models.analysis.layers`):
+    X(1), ..., X(c), the requests per second it completes with n = 1..c of them inside it
+    (its callees' limits included); None otherwise."""
 
 
 @dataclass
