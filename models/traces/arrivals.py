@@ -8,14 +8,24 @@ window, written as ``poisson`` (the interarrival cv is noted: near 1 for Poisson
 larger for bursts). With ``--trace-arrivals`` the root spans' start times (seconds from
 the first request of any flow, so that flows keep their phase) are written to a CSV file
 that the flow replays (``trace: {file}``).
+
+**Sampled traces** hold a fraction p of the requests (head sampling: the whole request or
+nothing). Each traced request stands for 1 / p requests, so a flow's count is the sum of
+1 / p over its root spans (the Horvitz-Thompson estimate; N / p when all share one p): p is
+archsim's own ``archsim.sample`` on a root span (``archsim run --trace-sample``), else the
+sampling rate the user gives (``archsim import traces --sample-rate``), else 1. The window
+is measured on the traced requests themselves (a thinned Poisson process is Poisson).
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 
+from models.traces.conventions import ARCHSIM_SAMPLE
+from models.traces.spans import Span
 from models.traces.spelling import spell_count, spell_rate
 
 DEFAULT_RATE = 1.0
@@ -58,19 +68,73 @@ def interarrival_cv(times: Sequence[float]) -> float | None:
     return float(variance**0.5 / mean)
 
 
-def rate_of(count: int, window: Window) -> float:
-    """Requests per second of a flow with `count` requests in `window`."""
-    return count / window.length if window.length else DEFAULT_RATE
+@dataclass(frozen=True)
+class Sampled:
+    """The requests a flow's traced root spans stand for (module docstring)."""
+
+    traced: int
+    requests: float
+    """The sum of 1 / p over the traced requests: `traced` when nothing was sampled."""
+    source: str
+    """Where p came from (``archsim.sample``, ``--sample-rate``, both); '' when p = 1."""
+
+    @property
+    def probability(self) -> float:
+        """The share of the requests traced: `traced` / `requests` (1: all)."""
+        return self.traced / self.requests
 
 
-def describe_rate(count: int, window: Window, times: Sequence[float]) -> str:
+def sampling_probability(span: Span, sample_rate: float) -> tuple[float, str]:
+    """The probability with which the request of the root `span` was traced, and its
+    source: the span's own ``archsim.sample`` when it is a number in (0, 1], else
+    `sample_rate` (``--sample-rate``; 1: the traces hold every request).
+
+    >>> from dataclasses import replace
+    >>> from models.traces.conventions import SpanKind
+    >>> root = Span("t", "s", None, SpanKind.INTERNAL, "client:f", "f", 0.0, 1.0)
+    >>> sampling_probability(root, 0.5)
+    (0.5, '--sample-rate')
+    >>> sampling_probability(replace(root, attributes={ARCHSIM_SAMPLE: 0.1}), 0.5)
+    (0.1, 'archsim.sample')
+    """
+    value = span.attributes.get(ARCHSIM_SAMPLE)
+    if isinstance(value, int | float) and not isinstance(value, bool) and 0.0 < value <= 1.0:
+        return float(value), ARCHSIM_SAMPLE  # (nan fails the test)
+    return sample_rate, "--sample-rate"
+
+
+def sampled(roots: Sequence[Span], sample_rate: float) -> Sampled:
+    """The requests the traced root spans `roots` of one flow stand for (module docstring)."""
+    requests, sources = 0.0, set()
+    for span in roots:
+        probability, source = sampling_probability(span, sample_rate)
+        requests += 1.0 / probability
+        if probability < 1.0:
+            sources.add(source)
+    return Sampled(len(roots), requests, " and ".join(sorted(sources)))
+
+
+def rate_of(requests: float, window: Window) -> float:
+    """Requests per second of a flow whose traced requests stand for `requests` requests
+    (`Sampled.requests`) in `window`."""
+    return requests / window.length if window.length else DEFAULT_RATE
+
+
+def describe_rate(sample: Sampled, window: Window, times: Sequence[float]) -> str:
     """Where a flow's rate came from, for a comment."""
     if window.length is None:
         assumed = spell_rate(DEFAULT_RATE)
         return f"a single request in the traces: no rate can be measured, {assumed} assumed"
     cv = interarrival_cv(times)
     burst = "" if cv is None else f"; interarrival cv {cv:.2f} (Poisson: 1)"
-    return f"{spell_count(count)} requests in {window.length:.4g} s of traces{burst}"
+    seen = f"{spell_count(sample.traced)} requests in {window.length:.4g} s of traces"
+    if not sample.source:
+        return f"{seen}{burst}"
+    share = f"{sample.probability:.3g}"
+    return (
+        f"{seen}, traced with probability {share} ({sample.source}): about "
+        f"{spell_count(math.floor(sample.requests + 0.5))} requests{burst}"
+    )
 
 
 def arrival_csv(times: Sequence[float], window: Window, source: str) -> str:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -34,6 +34,7 @@ from models.traces.arrivals import (
     describe_rate,
     observation_window,
     rate_of,
+    sampled,
 )
 from models.traces.call_graph import CallGraph, Execution, OpKey, call_graph, operation_name
 from models.traces.capacity import concurrency, instances
@@ -43,6 +44,7 @@ from models.traces.fitting import RESOLUTION, fit_times
 from models.traces.imported import ImportedScenario
 from models.traces.notes import Notes
 from models.traces.reading import TraceRead, read_traces
+from models.traces.spans import Span
 from models.traces.spelling import scenario_name, spell_count, spell_rate, spell_time, unique_name
 from models.traces.steps import FitRow, StepWriter
 from models.traces.structure import cyclic_calls
@@ -112,6 +114,7 @@ def import_traces(
     empirical: bool = False,
     trace_arrivals: bool = False,
     name: str = "imported-from-traces",
+    sample_rate: float = 1.0,
 ) -> TraceImport:
     """Read trace files (OTLP, Jaeger or Zipkin JSON, detected by content) and build a
     scenario from them; `TraceInputError` for files that cannot be imported.
@@ -119,45 +122,73 @@ def import_traces(
     `empirical`: write measured times as `empirical` samples instead of fitted families.
     `trace_arrivals`: flows replay the measured arrival times from CSV files named
     ``NAME-FLOW.arrivals.csv`` (in `TraceImport.files`) instead of Poisson rates.
+    `sample_rate`: the share of the requests the traces hold (head sampling), for root spans
+    that do not say it themselves (archsim's ``archsim.sample``); rates are divided by it.
+    ValueError if it is not in (0, 1].
     """
     read = read_traces(paths)
-    return build_import(read, empirical=empirical, trace_arrivals=trace_arrivals, name=name)
+    return build_import(
+        read, empirical=empirical, trace_arrivals=trace_arrivals, name=name, sample_rate=sample_rate
+    )
 
 
 def build_import(
-    read: TraceRead, *, empirical: bool, trace_arrivals: bool, name: str
+    read: TraceRead,
+    *,
+    empirical: bool,
+    trace_arrivals: bool,
+    name: str,
+    sample_rate: float = 1.0,
 ) -> TraceImport:
     """The scenario of spans already read (see `import_traces`)."""
-    cut = {
-        span.trace_id
-        for span in read.spans
-        if span.parent_id is None and span.attributes.get(ARCHSIM_UNFINISHED) is True
-    }
+    if not 0.0 < sample_rate <= 1.0:  # (nan fails too)
+        raise ValueError(f"'sample_rate' must be > 0 and <= 1 (got {sample_rate!r})")
+    roots = [span for span in read.spans if span.parent_id is None]
+    cut = {span.trace_id for span in roots if span.attributes.get(ARCHSIM_UNFINISHED) is True}
+    cut_roots: dict[tuple[str, str], list[Span]] = defaultdict(list)
     if cut:  # archsim's traces cut by the end of a run (docs/traces.md, "Traces out")
         warning = (
             f"{len(cut)} trace(s) whose root span is {ARCHSIM_UNFINISHED} (cut by the end of "
-            "a simulated run) were left out"
+            "a simulated run) were left out; their requests count as arrivals"
         )
         kept = [span for span in read.spans if span.trace_id not in cut]
+        for span in roots:  # (the end of a run cuts the requests of a lagging topic early)
+            if span.trace_id in cut:
+                cut_roots[(_client_label(span), span.service)].append(span)
         read = replace(read, spans=kept, warnings=[*read.warnings, warning])
     graph = call_graph(read.spans)
-    return _Builder(read, graph, empirical, trace_arrivals, scenario_name(name)).build()
+    options = (empirical, trace_arrivals, sample_rate)
+    return _Builder(read, graph, scenario_name(name), options, cut_roots).build()
 
 
 @dataclass
 class _Flow:
     name: str
     body: dict[str, Any]
-    times: list[float]
+    roots: list[Span]
+    """The root spans of its requests (with those of traces cut by the end of a run)."""
     source: str
+
+    @property
+    def times(self) -> list[float]:
+        return sorted(span.start for span in self.roots)
 
 
 class _Builder:
     def __init__(
-        self, read: TraceRead, graph: CallGraph, empirical: bool, trace_arrivals: bool, name: str
+        self,
+        read: TraceRead,
+        graph: CallGraph,
+        name: str,
+        options: tuple[bool, bool, float],
+        cut_roots: dict[tuple[str, str], list[Span]],
     ) -> None:
+        """`options`: (empirical, trace_arrivals, sample_rate); `cut_roots`: the root spans
+        of traces left out, by (flow label, service), which count as arrivals."""
         self.read, self.graph, self.name = read, graph, name
+        empirical, trace_arrivals, self.sample_rate = options
         self.empirical, self.trace_arrivals = empirical, trace_arrivals
+        self.cut_roots = cut_roots
         self.notes = Notes()
         self.comments: dict[tuple[str | int, ...], str] = {}
         self.warnings = list(read.warnings) + graph.warnings()
@@ -310,15 +341,11 @@ class _Builder:
             name = unique_name(scenario_name(label) if label else operation, names)
             names.add(name)
             source = f"root spans of {service}.{operation}"
-            flows.append(
-                _Flow(name, {"entry": f"{service}.{operation}"}, _starts(executions), source)
-            )
+            entry = {"entry": f"{service}.{operation}"}
+            flows.append(_Flow(name, entry, [e.span for e in executions], source))
         clients: dict[tuple[str, str], list[Execution]] = defaultdict(list)
         for client in self.graph.clients:
-            label = client.span.attributes.get(ARCHSIM_FLOW)
-            clients[
-                (str(label) if label else operation_name(client.span), client.op.service)
-            ].append(client)
+            clients[(_client_label(client.span), client.op.service)].append(client)
         for (label, service), executions in clients.items():
             body = self._client_body(executions)
             if body is None:
@@ -326,7 +353,8 @@ class _Builder:
             name = unique_name(scenario_name(label), names)
             names.add(name)
             source = f"root {executions[0].span.kind.name} spans '{label}' of {service}"
-            flows.append(_Flow(name, body, _starts(executions), source))
+            roots = [e.span for e in executions] + self.cut_roots.get((label, service), [])
+            flows.append(_Flow(name, body, roots, source))
         for topic, facts in self.facts.items():
             if facts.publishers or not facts.groups:
                 continue
@@ -335,7 +363,7 @@ class _Builder:
             names.add(name)
             source = f"messages of '{topic}' whose producer is not in the traces"
             body = {"steps": [{"publish": self.topics[topic]}]}
-            flows.append(_Flow(name, body, _starts(largest), source))
+            flows.append(_Flow(name, body, [e.span for e in largest], source))
         return sorted(flows, key=lambda flow: min(flow.times))
 
     def _client_body(self, executions: list[Execution]) -> dict[str, Any] | None:
@@ -367,7 +395,8 @@ class _Builder:
                 "the traces hold a single request: its rate cannot be measured (1/s written)"
             )
         for flow in flows:
-            rate = rate_of(len(flow.times), window)
+            sample = sampled(flow.roots, self.sample_rate)
+            rate = rate_of(sample.requests, window)
             body_text = flow.body.get("entry") or "inline steps"
             rows.append(FlowRow(flow.name, str(body_text), len(flow.times), rate))
             path: tuple[str | int, ...] = ("workload", flow.name)
@@ -379,13 +408,17 @@ class _Builder:
                 arrivals = {"trace": {"file": file_name}}
                 self.comments[(*path, "arrivals")] = (
                     f"{spell_count(len(flow.times))} arrival times of the traces (mean rate "
-                    f"{spell_rate(rate)})"
+                    f"{spell_rate(rate_of(len(flow.times), window))})"
                 )
+                if sample.source:
+                    self.warnings.append(
+                        f"flow '{flow.name}': the traces hold a share {sample.probability:.3g} "
+                        f"of its requests ({sample.source}), and --trace-arrivals replays only "
+                        f"those: {spell_rate(rate)} without it"
+                    )
             else:
                 arrivals = {"poisson": spell_rate(rate)}
-                self.comments[(*path, "arrivals")] = describe_rate(
-                    len(flow.times), window, flow.times
-                )
+                self.comments[(*path, "arrivals")] = describe_rate(sample, window, flow.times)
             workload[flow.name] = {**flow.body, "arrivals": arrivals}
         return workload, files, rows
 
@@ -450,8 +483,10 @@ class _Builder:
         return lines
 
 
-def _starts(executions: Iterable[Execution]) -> list[float]:
-    return sorted(execution.span.start for execution in executions)
+def _client_label(span: Span) -> str:
+    """The flow a client's root span belongs to: archsim's ``archsim.flow``, else its name."""
+    label = span.attributes.get(ARCHSIM_FLOW)
+    return str(label) if label else operation_name(span)
 
 
 def _nice_seconds(seconds: float) -> float:

@@ -78,16 +78,29 @@ def traces(
             "--asyncapi", help="AsyncAPI documents adding what the traces lack (repeatable)"
         ),
     ] = None,
+    sample_rate: Annotated[
+        float | None,
+        typer.Option(
+            "--sample-rate",
+            help="fraction of the requests the traces hold (head sampling), > 0 and <= 1; "
+            "rates are divided by it (default 1)",
+        ),
+    ] = None,
     as_json: ReportJsonOption = False,
 ) -> None:
     """Build a scenario from distributed traces; each number is commented with its source."""
+    if sample_rate is not None and not 0.0 < sample_rate <= 1.0:  # (`nan` fails too)
+        raise typer.BadParameter(
+            f"must be > 0 and <= 1 (got {sample_rate:g})", param_hint="'--sample-rate'"
+        )
     _check_out(out)
     if trace_arrivals and out is None:
         raise BadInputError(
             "--trace-arrivals writes the arrival times to CSV files next to the scenario: "
             "give the scenario file with -o"
         )
-    result = _import_traces(trace_paths, out, empirical, trace_arrivals)
+    rate = 1.0 if sample_rate is None else sample_rate
+    result = _import_traces(trace_paths, out, empirical, trace_arrivals, rate)
     imported = result.scenario
     if asyncapi:
         from models.traces.asyncapi import read_asyncapis
@@ -142,7 +155,11 @@ def _check_out(out: Path | None) -> None:
 
 
 def _import_traces(
-    paths: list[Path], out: Path | None, empirical: bool, trace_arrivals: bool
+    paths: list[Path],
+    out: Path | None,
+    empirical: bool,
+    trace_arrivals: bool,
+    sample_rate: float = 1.0,
 ) -> TraceImport:
     """`import_traces`, with a bad trace file reported (exit 2) instead of raised."""
     from models.traces.building import import_traces
@@ -150,7 +167,13 @@ def _import_traces(
 
     name = out.stem.split(".")[0] if out is not None else "imported-from-traces"
     try:
-        return import_traces(paths, empirical=empirical, trace_arrivals=trace_arrivals, name=name)
+        return import_traces(
+            paths,
+            empirical=empirical,
+            trace_arrivals=trace_arrivals,
+            name=name,
+            sample_rate=sample_rate,
+        )
     except TraceInputError as error:
         typer.echo(error.render(), err=True)
         raise typer.Exit(EXIT_BAD_INPUT) from None
