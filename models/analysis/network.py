@@ -50,7 +50,7 @@ from models.analysis.group_layers import apply_group_layers
 from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
-from models.analysis.operations import Evaluator
+from models.analysis.operations import Evaluator, Remembered
 from models.analysis.stations import solve_station
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
@@ -214,11 +214,12 @@ def _round(
     failures: FailureInputs,
     pieces: Sequence[tuple[float, FailureInputs]] = (),
     layers: dict[Any, Any] | None = None,
+    remembered: Remembered | None = None,
 ) -> _Round:
     """(1) summarise the operations, (2) solve the traffic, (3) solve the stations
     (`layers`: the thread pools' flow-equivalent servers solved so far, by their inputs)."""
     flow_flags = {name: source.flag for name, source in sources.items()}
-    evaluator = Evaluator(scenario, views, rates, flow_flags, failures)
+    evaluator = Evaluator(scenario, views, rates, flow_flags, failures, remembered)
     summaries = {key: evaluator.summary(key) for key in keys}
     admitted, admission = admitted_shares(scenario, keys, views, failures)
     flow_rates = {n: s.rate for n, s in sources.items()}
@@ -275,6 +276,9 @@ def _round(
             if rejected > 0:
                 rejections[name] = rejected
     views_out = _views(services, groups, seen_by, rejections)
+    if remembered is not None:
+        remembered.clear()
+        remembered.update(evaluator.computed)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 
 
@@ -352,11 +356,14 @@ def solve_network(
     rates: Mapping[OpKey, float] = {}
     previous = _signature(views)
     layers: dict[Any, Any] = {}
+    remembered: Remembered = {}
     converged = False
     iteration = 0
     while True:
         iteration += 1
-        current = _round(scenario, keys, sources, views, rates, failures, pieces, layers)
+        current = _round(
+            scenario, keys, sources, views, rates, failures, pieces, layers, remembered
+        )
         solved_views = current.views
         signature = _signature(solved_views)
         if fixed_views is not None or (

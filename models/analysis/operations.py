@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from models.analysis.calls import CallOutcome, call_outcome, resilient_outcome
 from models.analysis.failures import NONE, FailureInputs
@@ -106,8 +107,17 @@ def _timeless(step: Step) -> bool:
     return False
 
 
+Remembered = dict[OpKey, tuple[tuple[Any, ...], "OperationSummary"]]
+"""Summaries of a round, each with the inputs it was computed from (`Evaluator.inputs`)."""
+
+
 class Evaluator:
-    """Summaries of every node, given the station views of the previous iteration."""
+    """Summaries of every node, given the station views of the previous iteration.
+
+    `remembered` are the previous round's summaries with their inputs: a node whose inputs
+    have not changed (its station's view, its rate, and its callees' views and summaries)
+    keeps its summary instead of being walked again — as the iteration settles, most do.
+    """
 
     def __init__(
         self,
@@ -116,6 +126,7 @@ class Evaluator:
         rates: Mapping[OpKey, float],
         flow_flags: Mapping[str, int],
         failures: FailureInputs = NONE,
+        remembered: Remembered | None = None,
     ) -> None:
         self.scenario = scenario
         self.views = views
@@ -123,6 +134,9 @@ class Evaluator:
         self.flow_flags = flow_flags
         self.failures = failures
         self.summaries: dict[OpKey, OperationSummary] = {}
+        self.remembered = remembered or {}
+        self.computed: Remembered = {}
+        """This round's summaries with their inputs (the next round's `remembered`)."""
 
     def view(self, station: StationId) -> StationView:
         """The view of `station` (an idle, exact one before the first iteration)."""
@@ -132,9 +146,26 @@ class Evaluator:
         """The summary of node `key` (memoised; the synchronous call graph is acyclic)."""
         known = self.summaries.get(key)
         if known is None:
-            known = _Walker(self, key).run()
+            before = self.remembered.get(key)
+            if before is not None and self.inputs(key, before[1]) == before[0]:
+                known = before[1]
+            else:
+                known = _Walker(self, key).run()
             self.summaries[key] = known
+            self.computed[key] = (self.inputs(key, known), known)
         return known
+
+    def inputs(self, key: OpKey, summary: OperationSummary) -> tuple[Any, ...]:
+        """What the summary of `key` is computed from, besides the scenario and the failure
+        constants: its station's view, its rate, and each callee's view and summary (the
+        summary object itself: a callee that was walked again counts as changed)."""
+        station = station_of(key)
+        callees = tuple(
+            (target, self.views.get(station_of(target)), id(self.summary(target)))  # type: ignore[arg-type]
+            for target in summary.calls
+        )
+        own = self.view(station) if station is not None else None
+        return (own, self.rates.get(key, 0.0), callees)
 
 
 class _Walker(FailureWalker):
