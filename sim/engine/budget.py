@@ -1,4 +1,4 @@
-"""Run-time limits of one replication: an event budget and a memory budget.
+"""Run-time limits of one replication: an event budget, a stall budget and a memory budget.
 
 What `models.budget` cannot refuse before the run (a trace, a burst, retries, a model whose
 estimate is low) is bounded here: `run_bounded` runs the simpy environment exactly as
@@ -8,12 +8,22 @@ about 3% of an event pipeline's run; `tests/unit/test_simpy_contract.py` pins th
 internals it reads: the calendar `_queue`, `_now`, the events' `callbacks`, `_ok`, `_value`
 and `_defused`) — but in chunks of `RunBudget.check_every` events, and between two
 chunks it counts the events processed, looks at the clock (`stall_events` events without it
-moving mean a loop at one instant: closed clients without think time whose requests a full
-waiting room refuses at once, say) and at the process's memory. A replication that
-exceeds a budget stops there, between two events, and `run_bounded` says why; its results
-are then partial (`sim.engine.replication`, docs/results.md). The hot path is untouched:
-nothing is counted per event, and a run that stays within its budgets processes the very
-same events in the same order as `env.run(until=end)`, so its results are identical.
+moving, or more if the instant began with many events pending, `stall_allowance`, mean a
+loop at one instant: closed clients without think time whose requests a full waiting room
+refuses at once, say) and at the process's memory. A replication that exceeds a budget
+stops there, between two events, and `run_bounded` says why; its results are then partial
+(`sim.engine.replication`, docs/results.md). The hot path is untouched: nothing is counted
+per event, and a run that stays within its budgets processes the very same events in the
+same order as `env.run(until=end)`, so its results are identical.
+
+Work without an event of its own is counted too (`InstantWork`): an attempt retried at once
+(a failed call retried without a backoff, a failed message attempted again without a
+`retry_backoff`) schedules nothing, so a callee that fails at once, retried 999 times for
+every request, would otherwise escape the event budget, and closed clients whose every
+request is retried in vain at one instant would escape the stall. The retry paths count each
+such attempt as one event (a counter on those paths only), towards the event budget and the
+stall; a count over either stops the run at once, even in the middle of one event's storm
+of retries.
 
 Memory is the resident set size of the process (Linux `/proc/self/statm`; elsewhere the peak
 from `resource`), against `max_memory` bytes, or by default `memory_fraction` (75%) of what
@@ -28,6 +38,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import math
 import os
 import sys
 from dataclasses import dataclass
@@ -42,10 +53,16 @@ from models.budget import DEFAULT_MAX_EVENTS
 
 CHECK_EVERY = 65_536
 """Events between two checks (about a tenth of a second of CPU)."""
-STALL_EVENTS = 10_000_000
-"""Events at one instant of simulated time that mean time stands still (half a minute of
+STALL_EVENTS = 1_000_000
+"""Events at one instant of simulated time that mean time stands still (a few seconds of
 CPU): a loop of zero-time events, such as closed clients without think time whose requests
 are refused at once by a full waiting room, a rate limit or an outage."""
+STALL_EVENTS_PER_PENDING = 16
+"""... unless the instant began with many events pending: then this many per event on the
+calendar when the instant was first seen. A legitimate burst at one instant (a million
+closed clients starting together, requests aligned by constant times, messages by a
+constant delivery latency) is on the calendar ahead of time, and each of its events may
+cause a few more at the same instant; a loop repeats a few events for ever."""
 LOW_MEMORY_FRACTION = 0.05
 LOW_MEMORY_BYTES = 256 * 2**20
 """The machine is nearly out of memory below max(5% of it, 256 MB) available ..."""
@@ -65,7 +82,11 @@ class RunBudget:
     memory_fraction: float | None = 0.75
     """With `max_memory` None: the share of the available memory; None: no memory limit."""
     stall_events: int | None = STALL_EVENTS
-    """Events a replication may process without its clock moving; None: no limit."""
+    """Events a replication may process without its clock moving (at least: see
+    `stall_events_per_pending`); None: no limit."""
+    stall_events_per_pending: int = STALL_EVENTS_PER_PENDING
+    """Events without the clock moving allowed per event pending when the instant was first
+    seen, where that is more than `stall_events` (`stall_allowance`)."""
     check_every: int = CHECK_EVERY
     """Events between two checks."""
 
@@ -75,9 +96,118 @@ class RunBudget:
         return cls(max_events=None, max_memory=None, memory_fraction=None, stall_events=None)
 
 
-def run_bounded(env: simpy.Environment, until: float, budget: RunBudget) -> str | None:
+class InstantWork:
+    """Work done at once, without an event of its own, that the budgets count as events:
+    attempts retried immediately (module docstring). `ResilientCall` and `ConsumerGroup`
+    call `add` on their retry paths, when the retry has no backoff.
+
+    `run_bounded` reads `done` between two chunks of events and tells `start_chunk` what the
+    next chunk may take. One event may cause millions of attempts (a storm of immediate
+    retries nested in calls retried at once; closed clients without think time whose every
+    request is retried at once in vain), so `add` stops the run at once (`BudgetError`),
+    between two attempts, when the events and attempts go over the event budget (the events
+    of the chunk so far counted exactly, `events_in_chunk`, once the attempts come near it),
+    or the attempts at one instant over the stall budget. Outside `run_bounded` nothing
+    stops: the limits stay infinite."""
+
+    __slots__ = (
+        "allowed",
+        "allowed_at_once",
+        "at_once",
+        "chunk",
+        "done",
+        "env",
+        "instant",
+        "pending_at_start",
+        "room",
+        "scheduled_at_start",
+    )
+
+    def __init__(self, env: simpy.Environment) -> None:
+        self.env = env
+        self.done = 0
+        """Attempts retried at once so far in the replication."""
+        self.instant = env.now
+        """The instant of the last attempt ..."""
+        self.at_once = 0
+        """... and the attempts made at that instant."""
+        self.room: float = math.inf
+        """The events of this chunk plus `done` that the event budget allows ..."""
+        self.allowed: float = math.inf
+        """... hence the count of `done` up to which it surely holds (all the chunk's events
+        processed); beyond it every attempt counts the chunk's events."""
+        self.allowed_at_once: float = math.inf
+        """The count of `at_once` beyond which time stands still."""
+        self.chunk = 0
+        self.scheduled_at_start = self.pending_at_start = 0
+
+    def start_chunk(self, room: float, chunk: int, allowed_at_once: float) -> None:
+        """Before a chunk of `chunk` events, with `room` (see above) and the stall's limit;
+        infinite: no limit."""
+        self.room, self.allowed, self.chunk = room, room - chunk, chunk
+        self.allowed_at_once = allowed_at_once
+        if room != math.inf:
+            self.scheduled_at_start = _scheduled(self.env) or 0
+            self.pending_at_start = len(self.env._queue)
+
+    def add(self) -> None:
+        """One attempt retried at once (retry paths only: never on the hot path)."""
+        self.done += 1
+        now = self.env._now
+        if now != self.instant:
+            self.instant, self.at_once = now, 0
+        self.at_once += 1
+        if self.done > self.allowed and self.done + self.events_in_chunk() > self.room:
+            raise BudgetError
+        if self.at_once > self.allowed_at_once:
+            raise BudgetError
+
+    def events_in_chunk(self) -> int:
+        """The events processed since the chunk started: those put on the calendar since,
+        less its growth (the whole chunk if simpy does not say how many it scheduled)."""
+        scheduled = _scheduled(self.env)
+        if scheduled is None:
+            return self.chunk
+        grown = len(self.env._queue) - self.pending_at_start
+        return scheduled - self.scheduled_at_start - grown
+
+
+def _scheduled(env: simpy.Environment) -> int | None:
+    """How many events were put on `env`'s calendar so far: simpy numbers each from
+    `env._eid`, an `itertools.count` whose repr, `count(N)`, shows the next number without
+    taking it (None if it does not)."""
+    text = repr(env._eid)
+    if text.startswith("count(") and text.endswith(")"):
+        with contextlib.suppress(ValueError):
+            return int(text[6:-1])
+    return None
+
+
+class BudgetError(Exception):
+    """Raised by `InstantWork.add` in the middle of an event, caught by `run_bounded`."""
+
+
+def stall_allowance(budget: RunBudget, pending: int) -> int | None:
+    """The events an instant may take without the clock moving, `pending` events being on
+    the calendar when it was first seen (None: no limit).
+
+    >>> stall_allowance(RunBudget(), pending=10), stall_allowance(RunBudget(), 1_000_000)
+    (1000000, 16000000)
+    """
+    if budget.stall_events is None:
+        return None
+    return max(budget.stall_events, budget.stall_events_per_pending * pending)
+
+
+def run_bounded(
+    env: simpy.Environment,
+    until: float,
+    budget: RunBudget,
+    instant: InstantWork | None = None,
+) -> str | None:
     """Run `env` until `until` like ``env.run(until=until)``; None when it got there, else
-    why it stopped early (the environment is then left at the event where it stopped)."""
+    why it stopped early (the environment is then left at the event where it stopped).
+    `instant`: the replication's work without events, counted as events (`InstantWork`)."""
     stop = Event(env)  # (what Environment.run(until) schedules: the same event, same moment)
     stop._ok = True
     stop._value = None
@@ -86,13 +216,20 @@ def run_bounded(env: simpy.Environment, until: float, budget: RunBudget) -> str 
     memory = MemoryGuard.of(budget)
     limit = budget.max_events
     every = max(budget.check_every, 1)
-    stall = budget.stall_events
+    work = instant if instant is not None else InstantWork(env)
     calendar, pop = env._queue, heapq.heappop
     processed = 0
     still, since = 0, env.now  # events processed at the instant `since`, as far as seen
+    allowed_still = stall_allowance(budget, len(calendar))
     try:
         while True:
-            chunk = every if limit is None else max(1, min(every, limit + 1 - processed))
+            done = work.done
+            chunk = every if limit is None else max(1, min(every, limit + 1 - processed - done))
+            work.start_chunk(
+                math.inf if limit is None else limit - processed,
+                chunk,
+                math.inf if allowed_still is None else allowed_still,
+            )
             for _ in repeat(None, chunk):  # (`Environment.step`, written out: module docstring)
                 env._now, _, _, event = pop(calendar)
                 callbacks, event.callbacks = event.callbacks, None  # type: ignore[assignment]
@@ -101,23 +238,52 @@ def run_bounded(env: simpy.Environment, until: float, budget: RunBudget) -> str 
                 if not event._ok and not hasattr(event, "_defused"):
                     raise _failure(event)
             processed += chunk
-            if limit is not None and processed > limit:
-                return (
-                    f"the event budget of {limit:,} events per replication was exceeded at "
-                    f"t = {env.now:.6g} s of {until:.6g} s (--max-events)"
-                )
-            still, since = (still + chunk, since) if env.now == since else (0, env.now)
-            if stall is not None and still >= stall:
-                return (
-                    f"simulated time stood still at t = {env.now:.6g} s of {until:.6g} s for "
-                    f"{still:,} events: something repeats at the same instant for ever (e.g. "
-                    f"closed clients without think time whose requests are refused at once)"
-                )
+            if limit is not None and processed + work.done > limit:
+                return _events_exceeded(limit, work.done, env.now, until)
+            if env.now == since:
+                still += chunk + work.done - done
+            else:
+                still, since = 0, env.now
+                allowed_still = stall_allowance(budget, len(calendar))
+            if allowed_still is not None and still >= allowed_still:
+                return _stood_still(still, work, env.now, until)
             reason = memory.exceeded() if memory is not None else None
             if reason is not None:
                 return f"{reason} at t = {env.now:.6g} s of {until:.6g} s"
     except StopSimulation:
         return None
+    except BudgetError:  # (in the middle of an event: `InstantWork.add`)
+        if limit is not None and work.at_once <= work.allowed_at_once:
+            return _events_exceeded(limit, work.done, env.now, until)
+        counted = still + work.done - done if env.now == since else work.at_once
+        return _stood_still(counted, work, env.now, until)
+    finally:
+        work.start_chunk(math.inf, 0, math.inf)
+
+
+def _stood_still(count: int, work: InstantWork, now: float, until: float) -> str:
+    """Why a run stopped when its clock stood still for `count` events (saying so if
+    attempts retried at once at this instant are among them)."""
+    retried = " (attempts retried at once included)" if work.at_once and work.instant == now else ""
+    return (
+        f"simulated time stood still at t = {now:.6g} s of {until:.6g} s for {count:,} "
+        f"events{retried}: something repeats at the same instant for ever (e.g. closed clients "
+        "without think time whose requests are refused at once)"
+    )
+
+
+def _events_exceeded(limit: int, retried: int, now: float, until: float) -> str:
+    """Why a run stopped at its event budget (naming the attempts retried at once it
+    counted, if any)."""
+    counted = (
+        f"; each attempt retried at once, without a backoff, counts as an event: {retried:,} so far"
+        if retried
+        else ""
+    )
+    return (
+        f"the event budget of {limit:,} events per replication was exceeded at "
+        f"t = {now:.6g} s of {until:.6g} s (--max-events{counted})"
+    )
 
 
 class MemoryGuard:

@@ -7,7 +7,9 @@ A `ResilientCall` is one call made through it: attempts, each of which may be re
 once (`circuit_open` by the breaker, `rejected` by the bulkhead) or sent to the callee and
 answered, timed out, dropped, refused...; a failed attempt is retried (any reason but
 `circuit_open`) while retries remain, after the backoff's wait. Semantics of resilience4j:
-the retry wraps the breaker and the bulkhead, so every attempt passes through them.
+the retry wraps the breaker and the bulkhead, so every attempt passes through them. A retry
+without a wait schedules no event: it counts as one towards the run's budgets
+(`sim.engine.budget.InstantWork`).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from collections.abc import Callable, Sequence
 import simpy
 
 from models.resilience import REASONS, Backoff, CircuitBreaker
+from sim.engine.budget import InstantWork
 from sim.engine.jobs import CallTarget, CompiledStep, Frame, Job, Outcome
 
 CLOSED, OPEN, HALF_OPEN = "closed", "open", "half_open"
@@ -150,7 +153,8 @@ class CallEdge:
 
 
 class CallPolicy:
-    """Everything a resilient call step needs: its callee, edge, timeout, retries, backoff."""
+    """Everything a resilient call step needs: its callee, edge, timeout, retries, backoff,
+    and the replication's count of attempts retried at once (`instant`)."""
 
     def __init__(
         self,
@@ -162,6 +166,7 @@ class CallPolicy:
         retries: int,
         backoff: Backoff | None,
         uniform: Callable[[], float],
+        instant: InstantWork | None = None,
     ) -> None:
         self.env = env
         self.service = service
@@ -171,6 +176,7 @@ class CallPolicy:
         self.retries = retries
         self.backoff = backoff
         self.uniform = uniform
+        self.instant = instant if instant is not None else InstantWork(env)
 
     def wait_before(self, retry: int) -> float:
         """The backoff's wait before retry number `retry` (1, 2, ...), jitter drawn."""
@@ -274,6 +280,7 @@ class ResilientCall:
             if wait > 0:
                 policy.env.timeout(wait).callbacks.append(self._try)
             else:
+                policy.instant.add()  # (no event of its own: counted as one)
                 self._try()
             return
         self.frame.job.call_returned(self.frame, outcome)

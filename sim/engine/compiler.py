@@ -16,6 +16,7 @@ import simpy
 
 from models import schema
 from models.faults import Slowdown
+from sim.engine.budget import InstantWork
 from sim.engine.calls import CallEdge, CallPolicy
 from sim.engine.jobs import CallTarget, CompiledStep
 from sim.engine.spans import SpanRecorder
@@ -48,7 +49,8 @@ class OperationCompiler:
     `fast_paths=False` compiles every call as a job (the general path): the same results,
     slower; tests use it to check the leaf-call fast path against the general one.
     `recorder`, in a traced replication (which has no fast paths), makes the steps that
-    record spans (module docstring).
+    record spans (module docstring). `instant` counts the attempts of resilient calls retried
+    at once (`sim.engine.budget.InstantWork`).
     """
 
     def __init__(
@@ -61,9 +63,11 @@ class OperationCompiler:
         fast_paths: bool = True,
         measure_from: float = 0.0,
         recorder: SpanRecorder | None = None,
+        instant: InstantWork | None = None,
     ) -> None:
         self.scenario = scenario
         self.recorder = recorder
+        self.instant = instant if instant is not None else InstantWork(env)
         self.env = env
         self.streams = streams
         self.services = services
@@ -178,6 +182,7 @@ class OperationCompiler:
             spec.retries,
             spec.backoff,
             self.streams.uniform(f"{path}.call.backoff"),
+            self.instant,
         )
         call = self._call_step(service, callee, spec.probability, uniform, policy, spec)
         if spec.fallback is None:

@@ -13,10 +13,12 @@ flow's completion time includes them. Consumer threads are separate from request
 When a handler fails (docs/scenario-language.md, "Failures and resilience") the message is
 attempted again up to the subscriber's `max_attempts`, after `retry_backoff`: on a log in
 place (the consumer, and so its partitions, wait: head-of-line blocking), on a queue back
-at the tail of the queue while the consumer goes on. After the last attempt it is published
-to the `dead_letter` topic, or counted `lost`. Consumers on a replica that goes down stop;
-the message they were processing goes back to the head of its partition or queue
-(redelivered, at least once); while the topic's broker is down nothing is received.
+at the tail of the queue while the consumer goes on (an attempt again without a backoff has
+no event of its own: it counts as one towards the run's budgets, `sim.engine.budget`).
+After the last attempt it is published to the `dead_letter` topic, or counted `lost`.
+Consumers on a replica that goes down stop; the message they were processing goes back to
+the head of its partition or queue (redelivered, at least once); while the topic's broker
+is down nothing is received. A group's results: `sim.engine.group_results`.
 """
 
 from __future__ import annotations
@@ -29,9 +31,11 @@ from typing import Any, cast
 import simpy
 from simpy.events import NORMAL
 
-from models.results import Backlog, GroupResults
+from models.results import GroupResults
 from models.schema import Subscriber, Topic
+from sim.engine.budget import InstantWork
 from sim.engine.consumers import Consumer, GroupStats, Message, partition_of
+from sim.engine.group_results import group_results
 from sim.engine.jobs import (
     CompiledStep,
     Frame,
@@ -54,7 +58,8 @@ class ConsumerGroup:
     `delay`) followed only by publishes, at a service without faults or admission control,
     runs without a job: the consumer thread is scheduled as its own wake-up and then
     publishes and finishes the message (`_consumed`). `fast_paths=False` runs every
-    handler as a job (the general path, same results: tests compare both).
+    handler as a job (the general path, same results: tests compare both). `instant`
+    counts the messages attempted again at once (`sim.engine.budget.InstantWork`).
     """
 
     def __init__(
@@ -71,6 +76,7 @@ class ConsumerGroup:
         dead_letter: Publisher | None = None,
         retry_backoff: Callable[[], float] | None = None,
         fast_paths: bool = True,
+        instant: InstantWork | None = None,
     ) -> None:
         self.topic_name = topic_name
         self.name = service
@@ -82,6 +88,7 @@ class ConsumerGroup:
         self.max_attempts = spec.max_attempts
         self.dead_letter = dead_letter
         self.retry_backoff = retry_backoff
+        self.instant = instant if instant is not None else InstantWork(env)
         self.attempts_of: dict[Message, int] = {}  # messages retried: the attempt in progress
         self.paused = False  # the topic's broker is down: nothing is received
         self.held: list[Message] = []  # delivered while paused
@@ -329,6 +336,8 @@ class ConsumerGroup:
         (its partitions wait: head-of-line blocking); on a queue it goes on with others and
         the message goes back to the queue."""
         wait = self.retry_backoff() if self.retry_backoff is not None else 0.0
+        if not wait > 0:
+            self.instant.add()  # (attempted again without an event of its own: counted as one)
         if self.is_log:
             if wait > 0:
                 self.env.timeout(wait).callbacks.append(
@@ -458,27 +467,9 @@ class ConsumerGroup:
     # ------------------------------------------------------------------ results
 
     def summary(self, now: float, duration: float) -> GroupResults:
-        """The group's statistics (docs/results.md) from the end of warm-up to `now`."""
-        stats = self.stats
-        stats.flush()
-        started = stats.waiting_time.count
-        finished = stats.consumed + stats.dead_lettered + stats.lost
-        elapsed = now - stats.since
-        lag_area = self.lag_area(now) - stats.areas_at_start[0]
-        busy_area = self.busy_area(now) - stats.areas_at_start[1]
-        return GroupResults(
-            received=finished + self.lag - stats.lag_at_start,
-            consumed=stats.consumed,
-            throughput=stats.consumed / duration,
-            utilization=self.measured_utilization(busy_area, elapsed),
-            p_wait=stats.waited / started if started else 0.0,
-            lag=Backlog(mean=lag_area / elapsed, max=stats.max_lag, final=self.lag),
-            max_partition_lag=stats.max_partition_lag if self.partitioned else stats.max_lag,
-            waiting_time=stats.waiting_time.summary(),
-            sojourn_time=stats.sojourn_time.summary(),
-            **(self._failure_counts() if self.reports_failures or self._failed() else {}),
-            **self.scaling_figures(now),
-        )
+        """The group's statistics (docs/results.md) from the end of warm-up to `now`
+        (`sim.engine.group_results`)."""
+        return group_results(self, now, duration)
 
     def measured_utilization(self, busy_area: float, elapsed: float) -> float:
         """Busy thread-seconds over all thread-seconds of the measured period."""
@@ -487,23 +478,6 @@ class ConsumerGroup:
     def scaling_figures(self, now: float) -> dict[str, object]:
         """What an autoscaled group adds to its results (nothing here)."""
         return {}
-
-    def _failed(self) -> bool:
-        """Whether a message failed or was redelivered here (reported even in a scenario
-        without failure features, e.g. a handler's call dropped by a full waiting room, so
-        that no message leaves the counts silently)."""
-        stats = self.stats
-        return bool(stats.lost or stats.dead_lettered or stats.redelivered)
-
-    def _failure_counts(self) -> dict[str, float]:
-        """What a scenario with failures reports of a group (docs/results.md)."""
-        stats = self.stats
-        return {
-            "attempts": stats.attempts if self.fast_hold is None else stats.waiting_time.count,
-            "redelivered": stats.redelivered,
-            "dead_lettered": stats.dead_lettered,
-            "lost": stats.lost,
-        }
 
 
 def _handled(frame: Frame, outcome: Outcome) -> None:

@@ -27,7 +27,7 @@ from sim.engine.autoscaling import (
     ScalableService,
     ServiceAutoscaler,
 )
-from sim.engine.budget import RunBudget, run_bounded
+from sim.engine.budget import InstantWork, RunBudget, run_bounded
 from sim.engine.compiler import OperationCompiler
 from sim.engine.faults import FaultInjector
 from sim.engine.flows import FlowRuntime, varying_load
@@ -87,6 +87,7 @@ class Replication:
         self._warm = False
         self.scenario = scenario
         self.env = simpy.Environment()
+        self.instant = InstantWork(self.env)  # attempts retried at once, counted as events
         self.streams = Streams(seed, replication)
         settings = scenario.simulation
         self.warmup = settings.warmup
@@ -114,6 +115,7 @@ class Replication:
             fast_paths,
             self.warmup,
             self.recorder,
+            self.instant,
         )
         with deep_recursion():  # (a long chain of calls compiles callees first, nested)
             for service_name, service in scenario.services.items():
@@ -187,6 +189,7 @@ class Replication:
             dead_letter,
             self.streams.sampler(backoff, path) if backoff is not None else None,
             self.fast_paths,
+            self.instant,
         )
         group.reports_failures = self.reports_failures
         if isinstance(station, GuardedService):
@@ -259,7 +262,7 @@ class Replication:
             if self.budget is None:
                 self.env.run(until=self.end)
                 return None
-            return run_bounded(self.env, self.end, self.budget)
+            return run_bounded(self.env, self.end, self.budget, self.instant)
         except RecursionError:
             raise UnsimulatableError(
                 f"{self.scenario.name}: at t = {self.env.now:.6g} s, work that takes no time "

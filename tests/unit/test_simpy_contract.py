@@ -268,3 +268,18 @@ def test_a_failed_event_crashes_the_bounded_run_as_it_crashes_environment_run() 
                 run_bounded(env, 1.0, RunBudget())
         crashes.append((crash.value.args, type(crash.value.__cause__)))
     assert crashes[0] == crashes[1] == (("broken", 7), ValueError)
+
+
+def test_the_event_counter_shows_how_many_events_were_scheduled() -> None:
+    """`sim.engine.budget` counts the events put on the calendar from `repr(env._eid)`
+    (`count(N)`, N the next event's number, read without taking it): scheduling three
+    timeouts moves it by three, and reading it takes nothing."""
+    from sim.engine.budget import _scheduled
+
+    env = simpy.Environment()
+    before = _scheduled(env)
+    assert before is not None
+    for delay in (1, 2, 3):
+        env.timeout(delay)
+    assert _scheduled(env) == before + 3
+    assert _scheduled(env) == before + 3
