@@ -19,8 +19,9 @@ import math
 from collections.abc import Mapping, Sequence
 
 from models.analysis.graph import OpKey, StationId, handler_keys
-from models.analysis.layers import LayerCache, find_callees, solve_pool
+from models.analysis.layers import LayerCache
 from models.analysis.loads import GroupStation, ServiceStation
+from models.analysis.pools import find_callees, solve_pool
 from models.analysis.summary import OperationSummary
 from models.schema import Scenario
 

@@ -47,10 +47,10 @@ from models.analysis.graph import (
     reachable,
 )
 from models.analysis.group_layers import apply_group_layers
-from models.analysis.layers import apply_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
 from models.analysis.operations import Evaluator, Remembered
+from models.analysis.pools import apply_layers
 from models.analysis.stations import solve_station
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic

@@ -24,9 +24,25 @@ def test_a_one_thread_caller_of_a_one_server_callee_is_m_g_1() -> None:
     mean = own + served
     second = own**2 + (cv * served) ** 2 + mean**2
     waiting = rate * second / (2 * (1 - rate * mean))
-    assert result.services["caller"].waiting_time.mean == pytest.approx(waiting, rel=REL)
-    assert result.services["callee"].waiting_time.mean == pytest.approx(0.0, abs=1e-15)
+    caller, callee = result.services["caller"], result.services["callee"]
+    assert caller.waiting_time.mean == pytest.approx(waiting, rel=REL)
+    assert caller.exact and caller.method.startswith("M/G/1")
+    assert callee.waiting_time.mean == 0.0 and callee.exact
     assert result.flows["jobs"].response_time.mean == pytest.approx(waiting + mean, rel=REL)
+    assert result.flows["jobs"].exact
+
+
+def test_a_one_worker_caller_is_not_exact_when_its_callee_is_shared() -> None:
+    """The same caller, but its callee also serves another flow: the callee queues, the
+    held times are no longer independent, and the prediction says it is approximate."""
+    services = {
+        "caller": {"workers": 1, **op({"work": {"exponential": 0.002}}, {"call": "callee"})},
+        "callee": op({"work": {"exponential": 0.003}}),
+    }
+    workload = {"jobs": poisson("caller.op", 100.0), "direct": poisson("callee.op", 50.0)}
+    result = analyze(scenario(services, workload))
+    assert not result.services["caller"].exact
+    assert result.services["callee"].waiting_time.mean > 0
 
 
 def test_services_predict_their_throughput_and_topics_their_publish_rate() -> None:

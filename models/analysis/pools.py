@@ -1,0 +1,298 @@
+"""Thread pools as flow-equivalent servers, in the network: which services' and consumer
+groups' pools qualify, their callees as the pool sees them, and the pool's solution (the
+flow-equivalent server itself is `models.analysis.layers`).
+
+A pool qualifies when its calls block (consumer threads always do), its waiting room is
+unbounded and it has one priority class; its callees count when they are one pool, never
+drop, have no priorities and are called one at a time without timeouts or retries. A callee
+that only this pool calls reports the waiting the pool's requests see there as its own; a
+callee that is itself such a pool enters with its own X(1..c) (`Callee.completion_rates`).
+A one-worker pool whose callees are its alone is an M/G/1 queue exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+
+from models.analysis.graph import OpKey, StationId
+from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
+from models.analysis.loads import ServiceStation
+from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
+from models.analysis.stations import StationLoad, StationSolution
+from models.analysis.summary import POISSON, OperationSummary
+from models.schema import Scenario
+
+
+def service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
+    """Services with callees before their callers (cycles through different operations are
+    broken arbitrarily)."""
+    edges: dict[str, set[str]] = {name: set() for name in scenario.services}
+    for key, summary in summaries.items():
+        if key.kind == "service":
+            edges[key.name].update(target.name for target in summary.calls)
+    order: list[str] = []
+    seen: set[str] = set()
+
+    def visit(name: str) -> None:
+        if name in seen:
+            return
+        seen.add(name)
+        for target in sorted(edges[name]):
+            visit(target)
+        order.append(name)
+
+    for name in scenario.services:
+        visit(name)
+    return order
+
+
+def _never_drops(callee: ServiceStation) -> bool:
+    """True when the callee's waiting room can never fill (unbounded, or larger than the
+    most requests that can reach it)."""
+    load = callee.load
+    if load.room is None:
+        return True
+    return (
+        load.population is not None
+        and load.servers is not None
+        and load.population <= load.servers + load.room
+    )
+
+
+def find_callees(
+    scenario: Scenario,
+    members: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    rates: Mapping[OpKey, float],
+    services: Mapping[str, ServiceStation],
+) -> Found | None:
+    """(calls per request, time in calls per request) for each eligible callee service, and
+    whether every callee is eligible; None when a callee has no steady state (the open model
+    then says it all)."""
+    total = math.fsum(rates.get(k, 0.0) for k in members)
+    visits: dict[str, float] = defaultdict(float)
+    times: dict[str, float] = defaultdict(float)
+    excluded: set[str] = set()
+    for key in members:
+        summary, weight = summaries[key], rates.get(key, 0.0) / total
+        for target, count in summary.calls.items():
+            callee = services[target.name]
+            if not callee.solution.stable:
+                return None
+            eligible = (
+                not scenario.services[target.name].unlimited
+                and callee.pools == 1
+                and _never_drops(callee)
+                and not callee.load.priority
+                and target not in summary.irregular
+                and summary.concurrency.get(target, 1) == 1
+            )
+            if (
+                not eligible
+                or callee.solution.arrival_rate <= 0
+                or callee.solution.offered_load <= 0
+            ):
+                excluded.add(target.name)
+            visits[target.name] += weight * count
+            times[target.name] += weight * summary.call_times.get(target, 0.0)
+    eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
+    return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded
+
+
+def apply_layers(
+    scenario: Scenario,
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    rates: Mapping[OpKey, float],
+    services: dict[str, ServiceStation],
+    known: LayerCache | None = None,
+) -> dict[StationId, dict[StationId, float]]:
+    """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
+    server; return, per pool, the waiting its requests see at each callee. A callee that only
+    this pool calls gets that waiting as its own. `known` holds the flow-equivalent servers
+    solved in earlier rounds, by their inputs: as the iteration settles, most pools see the
+    same inputs again (their callees have settled), and `flow_equivalent` is most of a
+    round's cost."""
+    seen_by: dict[StationId, dict[StationId, float]] = {}
+    keys_of: dict[str, list[OpKey]] = {}
+    for key in keys:
+        if key.kind == "service":
+            keys_of.setdefault(key.name, []).append(key)
+    for name in service_order(scenario, summaries):
+        seen = apply_layer(scenario, name, keys_of.get(name, ()), summaries, rates, services, known)
+        if seen is not None:
+            seen_by[StationId("service", name)] = seen
+    return seen_by
+
+
+def apply_layer(
+    scenario: Scenario,
+    name: str,
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    rates: Mapping[OpKey, float],
+    services: dict[str, ServiceStation],
+    known: LayerCache | None = None,
+) -> dict[StationId, float] | None:
+    """Service `name`'s pool (its operations `keys`) as a flow-equivalent server, if it is a
+    blocking thread pool over queueing callees (`apply_layers`): its solution replaces the
+    open model's, and the waiting its requests see at each callee is returned."""
+    station = services[name]
+    load, spec = station.load, scenario.services[name]
+    members = [k for k in keys if rates.get(k)]
+    if (
+        not members
+        or load.servers is None
+        or not spec.blocking_calls
+        or load.room is not None
+        or load.closed
+        or (load.priority and len({c.priority for c in load.classes}) > 1)
+    ):
+        return None
+    found = find_callees(scenario, members, summaries, rates, services)
+    if not found or not found[0]:
+        return None
+    rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
+    pool = solve_pool(load, rate, rate * station.pools, found, services, known)
+    if pool is None:
+        return None
+    station.solution = pool[0]
+    if station.pools == 1 and not pool[0].saturated:
+        layer_rates = pool[2]
+        station.completion_rates = layer_rates or None
+    return pool[1]
+
+
+def solve_pool(
+    load: StationLoad,
+    rate: float,
+    total_rate: float,
+    found: Found,
+    services: dict[str, ServiceStation],
+    known: LayerCache | None,
+) -> tuple[StationSolution, dict[StationId, float], tuple[float, ...]] | None:
+    """One pool of `load.servers` threads held through its calls (a service's workers, or a
+    consumer group's threads), `rate` acquisitions per second,
+    solved as a flow-equivalent server over the callees `found`: its solution and the
+    waiting its requests see at each callee (None when the model does not apply). A callee
+    that only this caller calls (`total_rate`: its acquisitions per second, all pools
+    together) gets that waiting as its own. Also returns the pool's X(1..c)."""
+    visits, times, _ = found
+    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+    if not holding.finite or load.servers is None:
+        return None
+    callees = []
+    for callee_name, count in visits.items():
+        solution = services[callee_name].solution
+        per_call = solution.offered_load / solution.arrival_rate
+        servers = services[callee_name].load.servers
+        assert servers is not None
+        background = max(solution.offered_load - rate * count * per_call, 0.0)
+        classes = services[callee_name].load.classes
+        scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
+        station_id = StationId("service", callee_name)
+        rates = services[callee_name].completion_rates
+        if rates is not None and background > 1e-9 * solution.offered_load:
+            rates = None  # (shared with other callers: its servers, slowed, as below)
+        callees.append(Callee(station_id, count, per_call, servers, background, scv, rates))
+    delay = max(holding.mean - math.fsum(times.values()), 0.0)
+    inputs = (rate, load.servers, delay, tuple(callees))
+    if known is not None and inputs in known:
+        layer = known[inputs]
+    else:
+        layer = flow_equivalent(rate, load.servers, delay, callees)
+        if known is not None:
+            known[inputs] = layer
+    if layer is None:
+        return None
+    for callee in callees:
+        solution = services[callee.station.name].solution
+        exclusive = math.isclose(solution.arrival_rate, total_rate * callee.visits, rel_tol=1e-9)
+        wait = layer.callee_waiting[callee.station]
+        if exclusive and load.servers == 1 and pools_of_one(total_rate, rate):
+            services[callee.station.name].solution = dataclasses.replace(
+                solution,
+                method=NEVER_WAITS_METHOD,
+                exact=True,
+                waiting={p: Moments(0.0, 0.0) for p in solution.waiting},
+            )
+        elif exclusive and math.isfinite(wait):
+            services[callee.station.name].solution = dataclasses.replace(
+                solution,
+                method=f"{solution.method}, waiting seen through its callers' thread pool",
+                exact=False,
+                waiting={p: Moments(wait, wait**2) for p in solution.waiting},
+            )
+    seen = {callee: wait for callee, wait in layer.callee_waiting.items() if math.isfinite(wait)}
+    solution = _pool_solution(load, layer, rate, holding)
+    if _one_worker_m_g_1(load, callees, found, services):
+        solution = dataclasses.replace(solution, method=ONE_WORKER_METHOD, exact=True)
+    return solution, seen, layer.completion_rates
+
+
+NEVER_WAITS_METHOD = "never waits: its only caller is one worker held through its calls"
+
+
+def pools_of_one(total_rate: float, rate: float) -> bool:
+    """Whether the caller is a single pool (its rate is all of its callers' rate)."""
+    return math.isclose(total_rate, rate, rel_tol=1e-12)
+
+
+ONE_WORKER_METHOD = "M/G/1 (Pollaczek-Khinchine): one worker held through its calls"
+
+
+def _one_worker_m_g_1(
+    load: StationLoad,
+    callees: Sequence[Callee],
+    found: Found,
+    services: Mapping[str, ServiceStation],
+) -> bool:
+    """Whether the pool is exactly an M/G/1 queue: one worker, Poisson arrivals of one
+    class whose held time is exact, and callees that only it calls (so they never see two
+    of its requests: their service is all of their response) and whose own service times
+    are independent from request to request (i.i.d.: no waiting further down) — every
+    callee eligible."""
+    return (
+        load.servers == 1
+        and load.input_flag == POISSON
+        and len(load.classes) == 1
+        and all(c.holding_exact for c in load.classes)
+        and found[2]
+        and all(
+            callee.background == 0.0
+            and all(c.iid for c in services[callee.station.name].load.classes)
+            for callee in callees
+        )
+    )
+
+
+def _pool_solution(
+    load: StationLoad, layer: Layer, rate: float, holding: Moments
+) -> StationSolution:
+    servers = load.servers
+    assert servers is not None
+    # The flow-equivalent server is a birth-death chain: exponential holding times. Its wait
+    # is scaled by (ca² + cs²) / 2 of the pool's arrivals and holding time, as Allen and
+    # Cunneen scale M/M/c's; the holding time is a sum of independent parts (own work,
+    # callees' response) whose variances add. A single worker is an M/G/1 queue whatever its
+    # callees (they never see two of its requests): with Poisson arrivals this is
+    # Pollaczek-Khinchine's formula exactly (Kleinrock vol. 1 §5.6).
+    waiting = layer.waiting * (load.arrival_scv + min(holding.scv, 1e6)) / 2.0
+    wait = INFINITE if layer.saturated else waiting_moments(waiting, layer.p_wait)
+    return StationSolution(
+        method=METHOD,
+        exact=False,
+        stable=not layer.saturated,
+        saturated=layer.saturated,
+        arrival_rate=rate,
+        offered_load=rate * holding.mean,
+        utilization=layer.utilization,
+        throughput=min(rate, layer.capacity),
+        loss=0.0,
+        p_wait=layer.p_wait,
+        waiting={c.priority: wait for c in load.classes},
+        pressure=rate / layer.capacity,
+    )
