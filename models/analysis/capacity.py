@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from models.analysis.failures import failure_inputs
 from models.analysis.graph import StationId
-from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.network import FlowSource, NetworkSolution, SolveMemo, solve_network
 from models.schema import Scenario
 
 GROWTH = 8.0
@@ -91,6 +91,8 @@ class _Search:
     smooth: bool
     below: NetworkSolution | None = None
     """The solution at the largest unsaturated factor tried."""
+    memo: SolveMemo = field(default_factory=SolveMemo)
+    """What the trials' rounds remember: a flow's trials change only what it reaches."""
     above: NetworkSolution | None = None
     """The solution at the smallest saturated factor tried."""
 
@@ -101,6 +103,7 @@ class _Search:
             self.scale(factor),
             max_iterations=SEARCH_ITERATIONS if self.smooth else FAILURE_SEARCH_ITERATIONS,
             stop_when_saturated=True,
+            memo=self.memo,
         )
         if _saturated(solution):
             self.above = solution

@@ -189,6 +189,7 @@ class LoadBuilder:
         traffic: Traffic,
         admission: Mapping[str, float] | None = None,
         capacity: Mapping[str, float] | None = None,
+        solved: dict[StationLoad, StationSolution] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -198,8 +199,17 @@ class LoadBuilder:
         """Per service: the share of its attempts let in (rate limit, a replica up)."""
         self.capacity = capacity or {}
         """Per service: the time-average share of its capacity that is up (crashes)."""
+        self.solved = solved if solved is not None else {}
+        """Station solutions by their load (a frozen value): reused across rounds and solves."""
         self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
         self.populations = _Populations(scenario, sources, summaries, traffic.rates)
+
+    def solve(self, load: StationLoad) -> StationSolution:
+        """`solve_station(load)`, remembered by the load (a pure function of it)."""
+        solution = self.solved.get(load)
+        if solution is None:
+            solution = self.solved[load] = solve_station(load)
+        return solution
 
     def arrival_scv(self, keys: Sequence[OpKey]) -> float:
         """Interarrival SCV of the flows' streams into `keys`, weighted by their rates."""
@@ -403,6 +413,15 @@ class LoadBuilder:
             feedback=feedback,
         )
 
+    @functools.cached_property
+    def _publishers(self) -> dict[str, list[OpKey]]:
+        """Per topic, the operations that publish to it (in the order of the summaries)."""
+        found: dict[str, list[OpKey]] = defaultdict(list)
+        for key, summary in self.summaries.items():
+            for topic in summary.publish_events:
+                found[topic].append(key)
+        return found
+
     def group(self, topic_name: str, group: str, keys: Sequence[OpKey]) -> GroupStation:
         """A consumer group's pool (queue topic) or its consumers (log topic)."""
         topic = self.scenario.topics[topic_name]
@@ -415,13 +434,13 @@ class LoadBuilder:
             flag = min(flag, COPY)
         if ordered:
             flag = NOT_POISSON
+        publishers = self._publishers.get(topic_name, [])
         events = sum(
-            self.traffic.rates.get(k, 0.0) * s.publish_events.get(topic_name, 0.0)
-            for k, s in self.summaries.items()
+            self.traffic.rates.get(k, 0.0) * self.summaries[k].publish_events[topic_name]
+            for k in publishers
         )
         messages = self.traffic.topic_rates.get(topic_name, 0.0)
         batch = messages / events if events > 0 else 1.0
-        publishers = [k for k, s in self.summaries.items() if topic_name in s.publish_events]
         scv = self.arrival_scv(publishers) * batch
         if topic.type == "queue":
             load = StationLoad(
@@ -432,7 +451,7 @@ class LoadBuilder:
                 arrival_scv=scv,
                 input_flag=flag,
             )
-            consumers = [(load, solve_station(load))]
+            consumers = [(load, self.solve(load))]
             shares = [1.0]
         else:
             active = consumer_count(self.scenario, topic_name, group)
@@ -457,7 +476,7 @@ class LoadBuilder:
                     input_flag=flag,
                     erlang_phases=phases if phases and phases > 1 and flag >= COPY else None,
                 )
-                consumers.append((load, solve_station(load)))
+                consumers.append((load, self.solve(load)))
         return GroupStation(
             topic=topic_name,
             group=group,

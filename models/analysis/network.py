@@ -51,7 +51,7 @@ from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, Service
 from models.analysis.moments import ZERO, Moments
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.pools import apply_layers
-from models.analysis.stations import solve_station
+from models.analysis.stations import StationLoad, StationSolution
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
 from models.schema import Scenario
@@ -215,6 +215,7 @@ def _round(
     pieces: Sequence[tuple[float, FailureInputs]] = (),
     layers: dict[Any, Any] | None = None,
     remembered: Remembered | None = None,
+    memo: SolveMemo | None = None,
 ) -> _Round:
     """(1) summarise the operations, (2) solve the traffic, (3) solve the stations
     (`layers`: the thread pools' flow-equivalent servers solved so far, by their inputs)."""
@@ -254,11 +255,19 @@ def _round(
         for name, faults in failures.services.items()
         if faults.availability < 1.0
     }
-    builder = LoadBuilder(scenario, sources, summaries, traffic, admission, capacity)
+    builder = LoadBuilder(
+        scenario,
+        sources,
+        summaries,
+        traffic,
+        admission,
+        capacity,
+        None if memo is None else memo.stations,
+    )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
         pools, load = builder.service(name, keys_of.get(name, []))
-        services[name] = ServiceStation(name, pools, load, solve_station(load))
+        services[name] = ServiceStation(name, pools, load, builder.solve(load))
     seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, layers)
     groups: dict[tuple[str, str], GroupStation] = {}
     for topic_name, topic in scenario.topics.items():
@@ -337,6 +346,7 @@ def solve_network(
     max_iterations: int = MAX_ITERATIONS,
     stop_when_saturated: bool = False,
     inputs: FailureInputs | None = None,
+    memo: SolveMemo | None = None,
 ) -> NetworkSolution:
     """Solve the open network with the flows arriving as `sources` describes.
 
@@ -345,7 +355,10 @@ def solve_network(
     from them. With `stop_when_saturated` the iteration stops at the first iterate with a
     saturated service (waiting times only grow, so it stays saturated): enough for the
     capacity search. `inputs`, if given, are the failure constants to solve with (one fault
-    window's), instead of the scenario's time averages.
+    window's), instead of the scenario's time averages. `memo`, if given, keeps what the
+    rounds remember (summaries and flow-equivalent servers, by their inputs) from one solve
+    to the next: the capacity search solves the same network at many loads, and whatever
+    the changed flows do not reach is not computed again.
     """
     keys = reachable(scenario)
     failures = failure_inputs(scenario) if inputs is None else inputs
@@ -355,14 +368,14 @@ def solve_network(
     views: dict[StationId, StationView] = dict(fixed_views or {})
     rates: Mapping[OpKey, float] = {}
     previous = _signature(views)
-    layers: dict[Any, Any] = {}
-    remembered: Remembered = {}
+    memo = SolveMemo() if memo is None else memo
+    layers, remembered = memo.layers, memo.summaries
     converged = False
     iteration = 0
     while True:
         iteration += 1
         current = _round(
-            scenario, keys, sources, views, rates, failures, pieces, layers, remembered
+            scenario, keys, sources, views, rates, failures, pieces, layers, remembered, memo
         )
         solved_views = current.views
         signature = _signature(solved_views)
@@ -399,6 +412,17 @@ def solve_network(
         offered=current.offered,
         success=current.success,
     )
+
+
+@dataclass
+class SolveMemo:
+    """What the rounds of `solve_network` remember, each entry by the inputs it was
+    computed from (so reusing it is exact): operation summaries and thread pools'
+    flow-equivalent servers."""
+
+    summaries: Remembered = field(default_factory=dict)
+    layers: dict[Any, Any] = field(default_factory=dict)
+    stations: dict[StationLoad, StationSolution] = field(default_factory=dict)
 
 
 INEXACT_RATE_NOTE = "approximation: arrival rate after an approximate upstream loss"
