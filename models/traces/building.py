@@ -39,7 +39,7 @@ from models.traces.arrivals import (
 from models.traces.call_graph import CallGraph, Execution, OpKey, call_graph, operation_name
 from models.traces.capacity import concurrency, instances
 from models.traces.conventions import ARCHSIM_FLOW, ARCHSIM_UNFINISHED
-from models.traces.errors import TraceInputError
+from models.traces.errors import TraceInputError, refuse_runaway
 from models.traces.fitting import RESOLUTION, fit_times
 from models.traces.imported import ImportedScenario
 from models.traces.notes import Notes
@@ -440,6 +440,7 @@ class _Builder:
         from models.budget.events import DEFAULT_MAX_EVENTS, estimate_events
         from models.loading import load_scenario
 
+        refuse_runaway(document, [str(item.path) for item in self.read.files])
         events = estimate_events(load_scenario(document)).total
         allowed = DEFAULT_MAX_EVENTS / 2
         if events <= allowed:

@@ -9,7 +9,8 @@ value given.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
 
 MAX_PROBLEMS_SHOWN = 20
 
@@ -31,3 +32,27 @@ class TraceInputError(Exception):
         if hidden > 0:
             shown.append(f"  ... and {hidden} more")
         return "\n".join([f"{self.source}: {len(self.problems)} problems found", *shown])
+
+
+RUNAWAY_MARK = "messages multiply without end"
+"""How the scenario language's refusal of an exploding topic cycle begins
+(`models.budget.topics.explosion_problems`)."""
+
+
+def refuse_runaway(document: Mapping[str, Any], files: Sequence[str]) -> None:
+    """`TraceInputError` when the traces describe topics whose messages cause at least as
+    many messages again (the scenario language refuses such a model: its run cannot end);
+    any other refusal of the built scenario is left to surface (an importer's bug)."""
+    from models.errors import ScenarioError
+    from models.loading import load_scenario
+
+    try:
+        load_scenario(dict(document))
+    except ScenarioError as error:
+        runaway = [p.message for p in error.problems if p.message.startswith(RUNAWAY_MARK)]
+        if runaway and len(runaway) == len(error.problems):
+            source = ", ".join(files) or "the traces"
+            raise TraceInputError(
+                source,
+                [f"the traces describe a model that cannot run: {text}" for text in runaway],
+            ) from None

@@ -57,6 +57,7 @@ pytestmark = pytest.mark.theory
 SERVICES = ("api", "db", "worker")
 SETTINGS = settings(
     max_examples=25,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )

@@ -543,6 +543,7 @@ def finite_and_non_negative(value: Any, path: str = "") -> None:
 
 GENERATED_SCENARIOS = settings(
     max_examples=40,
+    derandomize=True,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )

@@ -40,7 +40,7 @@ def paths_of(value: Any, path: YamlPath = ()) -> list[YamlPath]:
     return found
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=200, deadline=None, derandomize=True)
 @given(st.dictionaries(KEYS, DOCUMENTS, min_size=1, max_size=5), st.data())
 def test_what_is_written_reads_back_as_the_document(document: dict[str, Any], data: Any) -> None:
     paths = paths_of(document)
