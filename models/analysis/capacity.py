@@ -89,8 +89,6 @@ class _Search:
     scenario: Scenario
     scale: Callable[[float], Mapping[str, FlowSource]]
     smooth: bool
-    below: NetworkSolution | None = None
-    """The solution at the largest unsaturated factor tried."""
     memo: SolveMemo = field(default_factory=SolveMemo)
     """What the trials' rounds remember: a flow's trials change only what it reaches."""
     above: NetworkSolution | None = None
@@ -108,7 +106,6 @@ class _Search:
         if _saturated(solution):
             self.above = solution
             return True, math.inf
-        self.below = solution
         return False, peak_load_ratio(solution)
 
 
@@ -180,8 +177,6 @@ def _limit(
         saturated, ratio = _saturated(known), peak_load_ratio(known)
         if saturated:
             search.above = known
-        else:
-            search.below = known
     else:
         saturated, ratio = search.saturated(start)
     if saturated:  # below the start: first, is anything left with (almost) none of it?

@@ -213,14 +213,13 @@ def _round(
     rates: Mapping[OpKey, float],
     failures: FailureInputs,
     pieces: Sequence[tuple[float, FailureInputs]] = (),
-    layers: dict[Any, Any] | None = None,
-    remembered: Remembered | None = None,
     memo: SolveMemo | None = None,
 ) -> _Round:
     """(1) summarise the operations, (2) solve the traffic, (3) solve the stations
-    (`layers`: the thread pools' flow-equivalent servers solved so far, by their inputs)."""
+    (`memo`: what earlier rounds computed, by their inputs: `SolveMemo`)."""
+    memo = SolveMemo() if memo is None else memo
     flow_flags = {name: source.flag for name, source in sources.items()}
-    evaluator = Evaluator(scenario, views, rates, flow_flags, failures, remembered)
+    evaluator = Evaluator(scenario, views, rates, flow_flags, failures, memo.summaries)
     summaries = {key: evaluator.summary(key) for key in keys}
     admitted, admission = admitted_shares(scenario, keys, views, failures)
     flow_rates = {n: s.rate for n, s in sources.items()}
@@ -262,20 +261,20 @@ def _round(
         traffic,
         admission,
         capacity,
-        None if memo is None else memo.stations,
+        memo.stations,
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
         pools, load = builder.service(name, keys_of.get(name, []))
         services[name] = ServiceStation(name, pools, load, builder.solve(load))
-    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, layers)
+    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, memo.layers)
     groups: dict[tuple[str, str], GroupStation] = {}
     for topic_name, topic in scenario.topics.items():
         for group in topic.subscribers:
             members = handler_keys(keys, topic_name, group)
             groups[(topic_name, group)] = builder.group(topic_name, group, members)
     seen_by.update(
-        apply_group_layers(scenario, keys, summaries, traffic.rates, services, groups, layers)
+        apply_group_layers(scenario, keys, summaries, traffic.rates, services, groups, memo.layers)
     )
     rejections: dict[str, float] = {}
     for name, service in scenario.services.items():
@@ -285,9 +284,7 @@ def _round(
             if rejected > 0:
                 rejections[name] = rejected
     views_out = _views(services, groups, seen_by, rejections)
-    if remembered is not None:
-        remembered.clear()
-        remembered.update(evaluator.computed)
+    memo.summaries = evaluator.computed
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 
 
@@ -369,14 +366,11 @@ def solve_network(
     rates: Mapping[OpKey, float] = {}
     previous = _signature(views)
     memo = SolveMemo() if memo is None else memo
-    layers, remembered = memo.layers, memo.summaries
     converged = False
     iteration = 0
     while True:
         iteration += 1
-        current = _round(
-            scenario, keys, sources, views, rates, failures, pieces, layers, remembered, memo
-        )
+        current = _round(scenario, keys, sources, views, rates, failures, pieces, memo)
         solved_views = current.views
         signature = _signature(solved_views)
         if fixed_views is not None or (

@@ -45,7 +45,14 @@ from models.traces.imported import ImportedScenario
 from models.traces.notes import Notes
 from models.traces.reading import TraceRead, read_traces
 from models.traces.spans import Span
-from models.traces.spelling import scenario_name, spell_count, spell_rate, spell_time, unique_name
+from models.traces.spelling import (
+    nice_seconds,
+    scenario_name,
+    spell_count,
+    spell_rate,
+    spell_time,
+    unique_name,
+)
 from models.traces.steps import FitRow, StepWriter
 from models.traces.structure import cyclic_calls
 from models.traces.topics import TopicWriter, topic_facts
@@ -446,8 +453,8 @@ class _Builder:
         if events <= allowed:
             return
         simulation = document["simulation"]
-        length = _nice_seconds(SIMULATED * allowed / events / 1.1)
-        warmup = _nice_seconds(length / 10)
+        length = nice_seconds(SIMULATED * allowed / events / 1.1)
+        warmup = nice_seconds(length / 10)
         simulation["duration"], simulation["warmup"] = spell_time(length), spell_time(warmup)
         shortened = round(events * (length + warmup) / SIMULATED)
         self.comments[("simulation",)] = (
@@ -488,14 +495,3 @@ def _client_label(span: Span) -> str:
     """The flow a client's root span belongs to: archsim's ``archsim.flow``, else its name."""
     label = span.attributes.get(ARCHSIM_FLOW)
     return str(label) if label else operation_name(span)
-
-
-def _nice_seconds(seconds: float) -> float:
-    """`seconds` rounded down to 1, 2 or 5 times a power of ten (at least 1 ms).
-
-    >>> _nice_seconds(37.2), _nice_seconds(0.31)
-    (20.0, 0.2)
-    """
-    seconds = max(seconds, 0.001)
-    power = 10.0 ** math.floor(math.log10(seconds))
-    return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= seconds + 1e-12)

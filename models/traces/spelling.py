@@ -106,3 +106,14 @@ def spell_ms(seconds: float) -> str:
     ('12.3 ms', '0.012 ms')
     """
     return f"{_plain(significant(seconds * 1e3, 3))} ms"
+
+
+def nice_seconds(seconds: float) -> float:
+    """`seconds` rounded down to 1, 2 or 5 times a power of ten (at least 1 ms).
+
+    >>> nice_seconds(37.2), nice_seconds(0.31)
+    (20.0, 0.2)
+    """
+    seconds = max(seconds, 0.001)
+    power = 10.0 ** math.floor(math.log10(seconds))
+    return max(step * power for step in (1.0, 2.0, 5.0) if step * power <= seconds + 1e-12)

@@ -107,8 +107,6 @@ def check_out(out: Path | None) -> None:
 def check_trace_out(trace_out: Path | None, trace_sample: float | None) -> None:
     """Exit 2 (`BadInputError`, or typer's usage error) before any work when `--trace-out`
     cannot receive the trace file or `--trace-sample` is out of range or alone."""
-    from sim.presentation.files import OutputFolderError, check_output_folder
-
     if trace_sample is not None:
         if trace_out is None:
             raise typer.BadParameter("needs --trace-out", param_hint="'--trace-sample'")
@@ -116,14 +114,21 @@ def check_trace_out(trace_out: Path | None, trace_sample: float | None) -> None:
             raise typer.BadParameter(
                 f"must be > 0 and <= 1 (got {trace_sample:g})", param_hint="'--trace-sample'"
             )
-    if trace_out is None:
-        return
-    if trace_out.is_dir():
-        raise BadInputError(f"--trace-out {trace_out}: is a folder, not a file name")
+    if trace_out is not None:
+        check_output_file(trace_out, "--trace-out", "a file name")
+
+
+def check_output_file(path: Path, option: str, what: str) -> None:
+    """Exit 2 (`BadInputError`) before any work when `option`'s file `path` cannot be
+    written: a folder, or a place where nothing can be written."""
+    from sim.presentation.files import OutputFolderError, check_output_folder
+
+    if path.is_dir():
+        raise BadInputError(f"{option} {path}: is a folder, not {what}")
     try:
-        check_output_folder(trace_out.parent)
+        check_output_folder(path.parent)
     except OutputFolderError as error:
-        raise BadInputError(f"--trace-out {trace_out}: cannot write the file: {error}") from None
+        raise BadInputError(f"{option} {path}: cannot write the file: {error}") from None
 
 
 @contextlib.contextmanager

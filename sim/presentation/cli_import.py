@@ -24,6 +24,7 @@ from sim.presentation.cli_common import (
     ArchsimGroup,
     ArchsimTyper,
     BadInputError,
+    check_output_file,
 )
 
 if TYPE_CHECKING:
@@ -142,16 +143,8 @@ def asyncapi(
 
 def _check_out(out: Path | None) -> None:
     """Exit 2 before any work when `-o` cannot receive the scenario file."""
-    from sim.presentation.files import OutputFolderError, check_output_folder
-
-    if out is None:
-        return
-    if out.is_dir():
-        raise BadInputError(f"-o {out}: is a folder, not a scenario file name")
-    try:
-        check_output_folder(out.parent)
-    except OutputFolderError as error:
-        raise BadInputError(f"-o {error}") from None
+    if out is not None:
+        check_output_file(out, "-o", "a scenario file name")
 
 
 def _import_traces(
