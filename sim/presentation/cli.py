@@ -399,18 +399,37 @@ def _interrupts_recorded() -> Iterator[Callable[[], bool]]:
     import threading
 
     seen: list[int] = []
+    in_hook: list[bool] = []
 
     def record(number: int, frame: object) -> None:
         seen.append(number)
+        if in_hook:  # raised here, it would be printed and swallowed: raise it a bit later
+            send_again()
+            return
         raise KeyboardInterrupt
 
+    def send_again() -> None:
+        """SIGINT to the main thread again in a moment, from another thread: by then the
+        main thread is back in code that can let a KeyboardInterrupt out (if not, this
+        repeats), and a blocking wait there is interrupted as by the first one."""
+        main_thread = threading.main_thread().ident
+        assert main_thread is not None
+        resend = threading.Timer(0.01, signal.pthread_kill, (main_thread, signal.SIGINT))
+        resend.daemon = True
+        resend.start()
+
     def raise_again(unraisable: Any) -> None:
-        """A KeyboardInterrupt raised where Python cannot let it out (a callback of the
-        garbage collector) is raised again, where it stops the command."""
-        if unraisable.exc_type is not None and issubclass(unraisable.exc_type, KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
-        else:
+        """A KeyboardInterrupt raised where Python cannot let it out (a destructor, a callback
+        of the garbage collector) is raised again once that context is left, where it stops
+        the command (an exception raised in this hook would itself be swallowed)."""
+        if unraisable.exc_type is None or not issubclass(unraisable.exc_type, KeyboardInterrupt):
             previous_hook(unraisable)
+            return
+        in_hook.append(True)
+        try:
+            send_again()
+        finally:
+            in_hook.pop()
 
     own = (
         threading.current_thread() is threading.main_thread()

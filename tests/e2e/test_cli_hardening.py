@@ -319,6 +319,50 @@ def test_ctrl_c_stops_quickly_writes_nothing_and_exits_130(
     assert not out.exists()
 
 
+INTERRUPTED_IN_A_DESTRUCTOR = """
+import signal, sys, threading, time
+from sim.presentation.cli import _interrupts_recorded
+
+class Finalized:
+    def __del__(self) -> None:
+        signal.raise_signal(signal.SIGINT)  # Ctrl-C arriving while a destructor runs
+
+signal.signal(signal.SIGINT, signal.default_int_handler)
+with _interrupts_recorded() as interrupted:
+    try:
+        Finalized()
+        if sys.argv[1] == "busy":
+            deadline = time.monotonic() + 20
+            while time.monotonic() < deadline:
+                pass
+        else:
+            threading.Event().wait(20)
+        print("ran on")
+    except KeyboardInterrupt:
+        print("stopped", interrupted())
+"""
+
+
+@pytest.mark.parametrize("then", ["busy", "waiting"])
+def test_ctrl_c_inside_a_destructor_still_stops_the_command(then: str) -> None:
+    """A KeyboardInterrupt raised where Python cannot let it out (a destructor, the garbage
+    collector) reaches the unraisable hook; it is raised again once the main thread is
+    back in ordinary code, busy or blocked in a wait. (It once ran a whole simulation to
+    the end and exited 0, seen in CI as a Ctrl-C that took 15 s.)"""
+    started = time.monotonic()
+    finished = subprocess.run(
+        [sys.executable, "-c", INTERRUPTED_IN_A_DESTRUCTOR, then],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=60,
+        preexec_fn=_default_sigint,
+    )
+    assert finished.stdout.strip() == "stopped True", finished.stderr
+    assert "Traceback" not in finished.stderr
+    assert time.monotonic() - started < 15
+
+
 # --- sweep with units --------------------------------------------------------------------
 
 
