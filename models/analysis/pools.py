@@ -17,6 +17,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from models.analysis.excess_pools import Populations, apply_excess, population_below
 from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
 from models.analysis.loads import ServiceStation
@@ -121,8 +122,11 @@ def apply_layers(
     for key in keys:
         if key.kind == "service":
             keys_of.setdefault(key.name, []).append(key)
+    below = Populations({}, {name: station.solution for name, station in services.items()})
     for name in service_order(scenario, summaries):
-        seen = apply_layer(scenario, name, keys_of.get(name, ()), summaries, rates, services, known)
+        seen = apply_layer(
+            scenario, name, keys_of.get(name, ()), summaries, rates, services, known, below
+        )
         if seen is not None:
             seen_by[StationId("service", name)] = seen
     return seen_by
@@ -136,10 +140,14 @@ def apply_layer(
     rates: Mapping[OpKey, float],
     services: dict[str, ServiceStation],
     known: LayerCache | None = None,
+    populations: Populations | None = None,
 ) -> dict[StationId, float] | None:
     """Service `name`'s pool (its operations `keys`) as a flow-equivalent server, if it is a
     blocking thread pool over queueing callees (`apply_layers`): its solution replaces the
-    open model's, and the waiting its requests see at each callee is returned."""
+    open model's, and the waiting its requests see at each callee is returned. When its
+    callees are its own, the waiting (its own and at its callees) comes from the open
+    model's population below it instead (`models.analysis.excess`); `populations` holds
+    those of the pools solved so far, for their callers."""
     station = services[name]
     load, spec = station.load, scenario.services[name]
     members = [k for k in keys if rates.get(k)]
@@ -163,6 +171,11 @@ def apply_layer(
     if station.pools == 1 and not pool[0].saturated:
         layer_rates = pool[2]
         station.completion_rates = layer_rates or None
+    if populations is not None and not pool[0].saturated:
+        below = population_below(load, station, found, services, populations)
+        seen = None if below is None else apply_excess(station, below, services, populations)
+        if seen is not None:
+            return seen
     return pool[1]
 
 
