@@ -69,10 +69,12 @@ def find_callees(
     summaries: Mapping[OpKey, OperationSummary],
     rates: Mapping[OpKey, float],
     services: Mapping[str, ServiceStation],
+    replicas: bool = False,
 ) -> Found | None:
     """(calls per request, time in calls per request) for each eligible callee service, and
     whether every callee is eligible; None when a callee has no steady state (the open model
-    then says it all)."""
+    then says it all). A callee with replicas, each its own pool, is eligible only with
+    `replicas` (the flow-equivalent server takes one pool)."""
     total = math.fsum(rates.get(k, 0.0) for k in members)
     visits: dict[str, float] = defaultdict(float)
     times: dict[str, float] = defaultdict(float)
@@ -85,7 +87,7 @@ def find_callees(
                 return None
             eligible = (
                 not scenario.services[target.name].unlimited
-                and callee.pools == 1
+                and (callee.pools == 1 or replicas)
                 and _never_drops(callee)
                 and not callee.load.priority
                 and target not in summary.irregular
@@ -122,7 +124,7 @@ def apply_layers(
     for key in keys:
         if key.kind == "service":
             keys_of.setdefault(key.name, []).append(key)
-    below = Populations({}, {name: station.solution for name, station in services.items()})
+    below = Populations({name: station.solution for name, station in services.items()})
     for name in service_order(scenario, summaries):
         seen = apply_layer(
             scenario, name, keys_of.get(name, ()), summaries, rates, services, known, below
@@ -161,22 +163,24 @@ def apply_layer(
     ):
         return None
     found = find_callees(scenario, members, summaries, rates, services)
-    if not found or not found[0]:
-        return None
-    rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
-    pool = solve_pool(load, rate, rate * station.pools, found, services, known)
-    if pool is None:
-        return None
-    station.solution = pool[0]
-    if station.pools == 1 and not pool[0].saturated:
-        layer_rates = pool[2]
-        station.completion_rates = layer_rates or None
-    if populations is not None and not pool[0].saturated:
-        below = population_below(load, station, found, services, populations)
-        seen = None if below is None else apply_excess(station, below, services, populations)
-        if seen is not None:
-            return seen
-    return pool[1]
+    pool = None
+    if found and found[0]:
+        rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
+        pool = solve_pool(load, rate, rate * station.pools, found, services, known)
+    if pool is not None:
+        station.solution = pool[0]
+        if station.pools == 1 and not pool[0].saturated:
+            station.completion_rates = pool[2] or None
+    if populations is not None and station.solution.stable:
+        if found is None or not found[2]:  # (callees with replicas count here)
+            found = find_callees(scenario, members, summaries, rates, services, replicas=True)
+        below = population_below(load, station, found, services, populations) if found else None
+        layered = None if pool is None else pool[1]
+        if below is not None:
+            seen = apply_excess(station, below, services, populations, layered)
+            if seen is not None:
+                return seen
+    return None if pool is None else pool[1]
 
 
 def solve_pool(

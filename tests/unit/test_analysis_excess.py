@@ -7,10 +7,10 @@ import math
 
 import numpy as np
 import pytest
-from scipy.stats import poisson
+from scipy.stats import binom, poisson
 
 from models import Prediction, analyze, load_scenario
-from models.analysis.excess import Population, Queue, capped_wait, pool_population, queue_population
+from models.analysis.excess import Population, Queue, pool_population, queue_population
 from models.theory import mmc
 
 
@@ -100,8 +100,14 @@ def test_a_pool_that_only_calls_an_m_m_1_waits_as_the_conservation_law_says() ->
     )
 
 
-def test_the_capped_wait_is_never_negative_and_vanishes_below_the_servers() -> None:
-    db = queue_population(2, 100.0, 0.019, 0.04)
-    assert capped_wait(db, 2, 2.0) == 0.0
-    assert capped_wait(db, 2, 1.0) == 0.0
-    assert 0.0 < capped_wait(db, 2, 6.0) < capped_wait(db, 2, math.inf) == pytest.approx(0.04)
+@pytest.mark.parametrize("share", [0.5, 0.25])
+def test_a_thinned_population_is_the_binomial_thinning_of_the_whole(share: float) -> None:
+    """Each request in one of several pools at random: P(k of the n below are one pool's)
+    is binomial (n, share); the thinned parts' convolution against that sum over n."""
+    population = Population(0.8, (Queue(3, 2.4, 3.0), Queue(1, 0.5, 0.5)), 3.5, 40.0)
+    size = 3000
+    whole = population.head(size)
+    kept = binom.pmf(np.arange(40)[None, :], np.arange(size)[:, None], share)
+    thinned = population.thinned(share)
+    assert thinned.head(40) == pytest.approx(whole @ kept, rel=1e-9, abs=1e-15)
+    assert thinned.mean == pytest.approx(share * population.mean, rel=1e-12)
