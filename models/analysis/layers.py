@@ -15,7 +15,9 @@ networks (Norton's theorem); a population cap breaks product form, so it is an
 approximation here — a good one when the callees dominate the holding time, less so when
 a constant own time does (a pool of 4 held 20 ms + an exclusive M/M/1 database at 88% of
 its capacity: 79.6 ms predicted, 94.7 ms simulated; the open model calls it unstable).
-A callee shared with other traffic keeps for this pool the servers the background leaves,
+A callee shared with the caller's other pools (its replicas, each its own pool; callees
+shared with other services are delays for the pool, `models.analysis.pools`) keeps for this
+pool the servers the background leaves,
 c - U_background (rounded up, each slowed in proportion so that the capacity left is
 exact): for a single server this is the usual mixed-network approximation,
 demand / (1 - U_background) (Lazowska et al., "Quantitative System Performance" (1984), sec. 7.4).

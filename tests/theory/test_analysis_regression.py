@@ -46,8 +46,7 @@ RATCHET: dict[str, float] = {
     "b_three_tier_closed_95": 0.280,  # 25.3% (25.3% before)
     "g_two_classes_60": 0.105,  # 9.1% (9.1% before)
     "j2_hotel_reservation_60": 0.070,  # 6.0% (9.5% before)
-    "j5_alibaba_random_60": 0.085,  # 7.4% (6.9% before)
-    "j5_alibaba_random_95": 0.635,  # 57.6% (51.6% before)
+    "j5_alibaba_random_95": 0.250,  # 22.7% (51.6% before)
 }
 """ratchet: lower this as analyze improves. Models that do not meet `GOAL` yet, bounded by
 their mean |relative error| when the set was made plus a margin; delete an entry once its
