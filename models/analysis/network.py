@@ -266,6 +266,7 @@ def _round(
         admission,
         capacity,
         memo.stations,
+        memo.classes,
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:

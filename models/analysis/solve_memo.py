@@ -27,7 +27,7 @@ from models.schema import Scenario
 class SolveMemo:
     """What the rounds of `solve_network` remember, each entry by the inputs it was
     computed from (so reusing it is exact): operation summaries (of the round before, and
-    of each round of the solve before), station solutions and thread pools'
+    of each round of the solve before), stations' classes and solutions, and thread pools'
     flow-equivalent servers."""
 
     summaries: Remembered = field(default_factory=dict)
@@ -37,6 +37,8 @@ class SolveMemo:
     latest solve that reached it)."""
     layers: dict[Any, Any] = field(default_factory=dict)
     stations: dict[StationLoad, StationSolution] = field(default_factory=dict)
+    classes: dict[Any, Any] = field(default_factory=dict)
+    """Stations' classes by their inputs (`LoadBuilder.classes`)."""
 
     def evaluator(
         self,
