@@ -20,11 +20,12 @@ from models.analysis.solve_memo import SolveMemo
 MODELS = Path(__file__).parents[1] / "data" / "analysis_regression"
 
 
-@pytest.mark.parametrize("name", ["j3_sock_shop_60", "j2_hotel_reservation_95"])
+@pytest.mark.parametrize("name", ["j4_train_ticket_60", "j5_alibaba_random_60"])
 def test_settled_trials_match_converged_ones(name: str) -> None:
     """At several loads below saturation, the settled solve's peak load ratio is the fully
     converged one to well within 1e-4 (the search's tolerance is 1e-2), and it takes no
-    more rounds; a memo shared by the trials changes nothing."""
+    more rounds (one fewer on these two models at their own load); a memo shared by the
+    trials changes nothing."""
     scenario = load_scenario(MODELS / f"{name}.yaml")
     sources = {}
     for flow_name, flow in scenario.workload.items():
@@ -40,6 +41,8 @@ def test_settled_trials_match_converged_ones(name: str) -> None:
         fast = solve_network(scenario, scaled, settle=SETTLED, memo=memo)
         assert full.converged and fast.converged
         assert fast.iterations <= full.iterations
+        if factor == 1.0:
+            assert fast.iterations < full.iterations
         assert peak_load_ratio(fast) == pytest.approx(peak_load_ratio(full), rel=1e-4)
         again = solve_network(scenario, scaled, memo=memo)
         assert peak_load_ratio(again) == peak_load_ratio(full)
