@@ -21,7 +21,8 @@ from dataclasses import dataclass, field
 
 from models.analysis.failures import failure_inputs
 from models.analysis.graph import StationId
-from models.analysis.network import FlowSource, NetworkSolution, SolveMemo, solve_network
+from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.solve_memo import SolveMemo
 from models.schema import Scenario
 
 GROWTH = 8.0
@@ -43,6 +44,10 @@ creeps up slowly only next to saturation, within the search's tolerance)."""
 FAILURE_SEARCH_ITERATIONS = 80
 """Rounds per trial with failures, whose retries and losses settle slowly."""
 SMALLEST_FRACTION = 1e-9
+SETTLED = 1e-5
+"""How close to its fixed point a trial without failures must be (relative; the network's
+own `TOLERANCE` is 1e-10): its load ratios are then known to about 1e-5, a thousandth of
+the search's tolerance, and it is spared the last round or two that only confirm it."""
 
 
 @dataclass(frozen=True)
@@ -102,6 +107,7 @@ class _Search:
             max_iterations=SEARCH_ITERATIONS if self.smooth else FAILURE_SEARCH_ITERATIONS,
             stop_when_saturated=True,
             memo=self.memo,
+            settle=SETTLED if self.smooth else None,
         )
         if _saturated(solution):
             self.above = solution

@@ -18,6 +18,7 @@ import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from models.analysis.failures import admitted_scv
 from models.analysis.graph import (
@@ -190,6 +191,7 @@ class LoadBuilder:
         admission: Mapping[str, float] | None = None,
         capacity: Mapping[str, float] | None = None,
         solved: dict[StationLoad, StationSolution] | None = None,
+        known_classes: dict[Any, Any] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -201,6 +203,8 @@ class LoadBuilder:
         """Per service: the time-average share of its capacity that is up (crashes)."""
         self.solved = solved if solved is not None else {}
         """Station solutions by their load (a frozen value): reused across rounds and solves."""
+        self.known_classes = known_classes if known_classes is not None else {}
+        """`classes` by their inputs, reused across rounds and solves (`classes`)."""
         self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
         self.populations = _Populations(scenario, sources, summaries, traffic.rates)
 
@@ -223,7 +227,23 @@ class LoadBuilder:
         return math.fsum(w * s for w, s in weights) / total if total > 0 else 1.0
 
     def classes(self, keys: Sequence[OpKey], share: float) -> tuple[ClassLoad, ...]:
-        """One class per priority: acquisitions, fresh arrivals and holding per acquisition."""
+        """One class per priority: acquisitions, fresh arrivals and holding per acquisition,
+        remembered by the share and each key's summary (the object, kept alive with the
+        entry so that its id stays its own) and rate: a capacity trial's rounds rebuild the
+        same classes wherever its load does not reach."""
+        summaries = tuple(self.summaries[key] for key in keys)
+        rates = self.traffic.rates
+        inputs = (
+            share,
+            *((k, id(s), rates.get(k, 0.0)) for k, s in zip(keys, summaries, strict=True)),
+        )
+        known = self.known_classes.get(inputs)
+        if known is None:
+            known = self.known_classes[inputs] = (self._classes(keys, share), summaries)
+        return known[0]
+
+    def _classes(self, keys: Sequence[OpKey], share: float) -> tuple[ClassLoad, ...]:
+        """`classes`, computed."""
         by_priority: dict[int, list[OpKey]] = defaultdict(list)
         for key in keys:
             by_priority[key.priority].append(key)

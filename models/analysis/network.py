@@ -36,7 +36,6 @@ import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
 from models.analysis.failures import FailureInputs, failure_inputs, regimes, rejected_fraction
 from models.analysis.graph import (
@@ -49,9 +48,9 @@ from models.analysis.graph import (
 from models.analysis.group_layers import apply_group_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
 from models.analysis.moments import ZERO, Moments
-from models.analysis.operations import Evaluator, Remembered
+from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
-from models.analysis.stations import StationLoad, StationSolution
+from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
 from models.schema import Scenario
@@ -169,23 +168,26 @@ def _signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[
     }
 
 
-def _changed(
+def _largest_change(
     old: Mapping[StationId, tuple[float, ...]], new: Mapping[StationId, tuple[float, ...]]
-) -> bool:
+) -> float:
+    """The largest relative change of any value of a signature, |a - b| / max(|a|, |b|,
+    1e-6) (inf when the stations or their values differ in kind: a new station, a value
+    that became infinite)."""
     if old.keys() != new.keys():
-        return True
+        return math.inf
+    largest = 0.0
     for station, values in new.items():
         before = old[station]
         if len(before) != len(values):
-            return True
+            return math.inf
         for a, b in zip(before, values, strict=True):
             if a == b:
                 continue
             if not (math.isfinite(a) and math.isfinite(b)):
-                return True
-            if abs(a - b) > TOLERANCE * max(abs(a), abs(b), 1e-6):
-                return True
-    return False
+                return math.inf
+            largest = max(largest, abs(a - b) / max(abs(a), abs(b), 1e-6))
+    return largest
 
 
 @dataclass
@@ -214,12 +216,14 @@ def _round(
     failures: FailureInputs,
     pieces: Sequence[tuple[float, FailureInputs]] = (),
     memo: SolveMemo | None = None,
+    round_number: int = 1,
 ) -> _Round:
     """(1) summarise the operations, (2) solve the traffic, (3) solve the stations
-    (`memo`: what earlier rounds computed, by their inputs: `SolveMemo`)."""
+    (`memo`: what earlier rounds computed, by their inputs: `SolveMemo`; `round_number`:
+    this round's, from 1)."""
     memo = SolveMemo() if memo is None else memo
     flow_flags = {name: source.flag for name, source in sources.items()}
-    evaluator = Evaluator(scenario, views, rates, flow_flags, failures, memo.summaries)
+    evaluator = memo.evaluator(round_number, scenario, views, rates, flow_flags, failures)
     summaries = {key: evaluator.summary(key) for key in keys}
     admitted, admission = admitted_shares(scenario, keys, views, failures)
     flow_rates = {n: s.rate for n, s in sources.items()}
@@ -262,6 +266,7 @@ def _round(
         admission,
         capacity,
         memo.stations,
+        memo.classes,
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
@@ -284,7 +289,7 @@ def _round(
             if rejected > 0:
                 rejections[name] = rejected
     views_out = _views(services, groups, seen_by, rejections)
-    memo.summaries = evaluator.computed
+    memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 
 
@@ -328,11 +333,32 @@ def admitted_shares(
 
 
 def _rates_stable(
-    keys: list[OpKey], old: Mapping[OpKey, float], new: Mapping[OpKey, float]
+    keys: list[OpKey],
+    old: Mapping[OpKey, float],
+    new: Mapping[OpKey, float],
+    tolerance: float = 1e-12,
 ) -> bool:
     return all(
-        math.isclose(old.get(k, 0.0), new.get(k, 0.0), rel_tol=1e-12, abs_tol=1e-300) for k in keys
+        math.isclose(old.get(k, 0.0), new.get(k, 0.0), rel_tol=tolerance, abs_tol=1e-300)
+        for k in keys
     )
+
+
+SETTLED_CHANGE = 1e-3
+"""`_settled` trusts no geometric estimate made from a change larger than this (the
+first rounds carry the waiting times down the call graph, one level a round, and their
+changes do not shrink geometrically)."""
+
+
+def _settled(change: float, before: float, settle: float) -> bool:
+    """Whether the iterates are within `settle` (relative) of their fixed point, judged from
+    the last two rounds' largest changes: converging geometrically with rate r = change /
+    before, the rest of the way is change x r / (1 - r) (the error bound of a contraction;
+    r is measured, not known, hence `SETTLED_CHANGE`)."""
+    if not (change <= SETTLED_CHANGE and 0.0 < before < math.inf):
+        return False
+    rate = change / before
+    return rate < 1.0 and change * rate / (1.0 - rate) <= settle
 
 
 def solve_network(
@@ -344,6 +370,7 @@ def solve_network(
     stop_when_saturated: bool = False,
     inputs: FailureInputs | None = None,
     memo: SolveMemo | None = None,
+    settle: float | None = None,
 ) -> NetworkSolution:
     """Solve the open network with the flows arriving as `sources` describes.
 
@@ -355,7 +382,11 @@ def solve_network(
     window's), instead of the scenario's time averages. `memo`, if given, keeps what the
     rounds remember (summaries and flow-equivalent servers, by their inputs) from one solve
     to the next: the capacity search solves the same network at many loads, and whatever
-    the changed flows do not reach is not computed again.
+    the changed flows do not reach is not computed again. With `settle` (a relative
+    distance) the iteration also stops, counted as converged, once it is that close to its
+    fixed point by a geometric estimate (`_settled`): the capacity search needs each trial's
+    load ratios to a small fraction of its tolerance, not to `TOLERANCE`, and saves the
+    last round or two of every trial below saturation.
     """
     keys = reachable(scenario)
     failures = failure_inputs(scenario) if inputs is None else inputs
@@ -368,15 +399,24 @@ def solve_network(
     memo = SolveMemo() if memo is None else memo
     converged = False
     iteration = 0
+    change = math.inf
     while True:
         iteration += 1
-        current = _round(scenario, keys, sources, views, rates, failures, pieces, memo)
+        current = _round(scenario, keys, sources, views, rates, failures, pieces, memo, iteration)
         solved_views = current.views
         signature = _signature(solved_views)
+        change, before = _largest_change(previous, signature), change
         if fixed_views is not None or (
             iteration > 1
             and _rates_stable(keys, rates, current.traffic.rates)
-            and not _changed(previous, signature)
+            and change <= TOLERANCE
+        ):
+            converged = True
+            break
+        if (
+            settle is not None
+            and _settled(change, before, settle)
+            and _rates_stable(keys, rates, current.traffic.rates, settle)
         ):
             converged = True
             break
@@ -406,17 +446,6 @@ def solve_network(
         offered=current.offered,
         success=current.success,
     )
-
-
-@dataclass
-class SolveMemo:
-    """What the rounds of `solve_network` remember, each entry by the inputs it was
-    computed from (so reusing it is exact): operation summaries and thread pools'
-    flow-equivalent servers."""
-
-    summaries: Remembered = field(default_factory=dict)
-    layers: dict[Any, Any] = field(default_factory=dict)
-    stations: dict[StationLoad, StationSolution] = field(default_factory=dict)
 
 
 INEXACT_RATE_NOTE = "approximation: arrival rate after an approximate upstream loss"

@@ -156,12 +156,15 @@ def _spectral_radius(direct: np.ndarray) -> float:
     hundred times longer than the arithmetic (the analysis solves this every round)."""
     graph = sparse.csr_matrix(direct)
     count, labels = connected_components(graph, directed=True, connection="strong")
+    sizes = np.bincount(labels, minlength=count)
+    # (only a component of several nodes, or one node with a loop, has a nonzero eigenvalue:
+    # looking at those alone spares a pass over all nodes per component, most of them single)
+    looped = np.flatnonzero(np.diagonal(direct) != 0.0)
+    cyclic = set(np.flatnonzero(sizes > 1).tolist()) | set(labels[looped].tolist())
     radius = 0.0
-    for component in range(count):
+    for component in sorted(cyclic):
         members = np.flatnonzero(labels == component)
         block = direct[np.ix_(members, members)]
-        if len(members) == 1 and block[0, 0] == 0.0:
-            continue
         radius = max(radius, float(np.max(np.abs(np.linalg.eigvals(block)))))
     return radius
 

@@ -1,0 +1,92 @@
+"""What the rounds of `models.analysis.network.solve_network` remember between rounds and
+between solves, each entry by the inputs it was computed from (so reusing it is exact).
+
+The capacity search solves one network at many loads, every trial from no waiting anywhere.
+Whatever a trial's load does not reach goes through the same rounds in every trial: the
+same views in round 1, the same in round 2, and so on. So besides the round before (which
+matches once the iteration settles), a round looks up what the same round of the solve
+before computed (`SolveMemo.rounds`); a summary is reused from either only when its inputs
+(`Evaluator.inputs`) are equal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from models.analysis.failures import NONE, FailureInputs
+from models.analysis.graph import OpKey, StationId
+from models.analysis.operations import Evaluator, Remembered
+from models.analysis.stations import StationLoad, StationSolution
+from models.analysis.summary import OperationSummary, StationView
+from models.schema import Scenario
+
+
+@dataclass
+class SolveMemo:
+    """What the rounds of `solve_network` remember, each entry by the inputs it was
+    computed from (so reusing it is exact): operation summaries (of the round before, and
+    of each round of the solve before), stations' classes and solutions, and thread pools'
+    flow-equivalent servers."""
+
+    summaries: Remembered = field(default_factory=dict)
+    """The summaries of the round before."""
+    rounds: list[Remembered] = field(default_factory=list)
+    """The summaries of each round of the solves before (round n at index n - 1: the
+    latest solve that reached it)."""
+    layers: dict[Any, Any] = field(default_factory=dict)
+    stations: dict[StationLoad, StationSolution] = field(default_factory=dict)
+    classes: dict[Any, Any] = field(default_factory=dict)
+    """Stations' classes by their inputs (`LoadBuilder.classes`)."""
+
+    def evaluator(
+        self,
+        round_number: int,
+        scenario: Scenario,
+        views: Mapping[StationId, StationView],
+        rates: Mapping[OpKey, float],
+        flow_flags: Mapping[str, int],
+        failures: FailureInputs = NONE,
+    ) -> Evaluator:
+        """An evaluator for round `round_number` (from 1) that reuses what this memo holds."""
+        earlier = self.rounds[round_number - 1] if round_number <= len(self.rounds) else {}
+        return _Recalling(scenario, views, rates, flow_flags, failures, self.summaries, earlier)
+
+    def keep(self, round_number: int, evaluator: Evaluator) -> None:
+        """Remember what round `round_number` computed."""
+        self.summaries = evaluator.computed
+        if round_number <= len(self.rounds):
+            self.rounds[round_number - 1] = evaluator.computed
+        else:
+            self.rounds.append(evaluator.computed)
+
+
+class _Recalling(Evaluator):
+    """An `Evaluator` that also reuses a summary computed in the same round of an earlier
+    solve, when its inputs are the same (before looking at the round before's)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        views: Mapping[StationId, StationView],
+        rates: Mapping[OpKey, float],
+        flow_flags: Mapping[str, int],
+        failures: FailureInputs,
+        remembered: Remembered,
+        earlier: Remembered,
+    ) -> None:
+        super().__init__(scenario, views, rates, flow_flags, failures, remembered)
+        self.earlier = earlier
+
+    def summary(self, key: OpKey) -> OperationSummary:
+        """`Evaluator.summary`, first trying the same round of the solve before."""
+        if key not in self.summaries:
+            found = self.earlier.get(key)
+            if found is not None and found is not self.remembered.get(key):
+                inputs, summary = found
+                if self.inputs(key, summary) == inputs:
+                    self.summaries[key] = summary
+                    self.computed[key] = found
+                    return summary
+        return super().summary(key)
