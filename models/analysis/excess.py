@@ -43,7 +43,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import gammaln
-from scipy.stats import poisson
 
 from models.theory.erlang import erlang_c
 
@@ -125,17 +124,19 @@ class Population:
 
     def head(self, size: int) -> np.ndarray:
         """P(N = n), n = 0 .. size - 1 (the convolution of the parts)."""
-        total = poisson.pmf(np.arange(size), self.delay) if self.delay > 0 else _unit(size)
+        total = _poisson(self.delay, size)
         for queue in self.queues:
             total = np.convolve(total, queue.head(size))[:size]
         return total
 
-    def excess(self, level: float) -> float:
-        """E[(N - level)^+] = E[N] - E[min(N, level)] (linear between integer levels)."""
+    def excess(self, level: float, head: np.ndarray | None = None) -> float:
+        """E[(N - level)^+] = E[N] - E[min(N, level)] (linear between integer levels);
+        `head`: this population's, if already computed (at least `level` + 2 long)."""
         if level <= 0:
             return self.mean - level
         below = math.floor(level)
-        head = self.head(below + 2)
+        if head is None or len(head) < below + 2:
+            head = self.head(below + 2)
         present = np.arange(below + 2, dtype=float)
         partial = [
             self.mean - float(np.dot(present[:k], head[:k])) - k * (1.0 - float(head[:k].sum()))
@@ -144,15 +145,16 @@ class Population:
         fraction = level - below
         return max((1.0 - fraction) * partial[0] + fraction * partial[1], 0.0)
 
-    def at_least(self, level: int) -> float:
-        """P(N >= level)."""
-        return max(1.0 - float(self.head(level).sum()), 0.0) if level > 0 else 1.0
 
-
-def _unit(size: int) -> np.ndarray:
-    unit = np.zeros(size)
-    unit[0] = 1.0
-    return unit
+def _poisson(mean: float, size: int) -> np.ndarray:
+    """P(K = k), k = 0 .. size - 1, K Poisson of `mean` (0: a unit mass at 0)."""
+    present = np.arange(size, dtype=float)
+    probabilities = np.zeros(size)
+    if mean <= 0:
+        probabilities[0] = 1.0
+    else:
+        probabilities[:] = np.exp(present * math.log(mean) - mean - gammaln(present + 1))
+    return probabilities
 
 
 def queue_population(

@@ -156,14 +156,15 @@ def apply_excess(
     25.9 ms)."""
     population = below.population
     populations.found[station.name] = population
-    queue = below.held_back(population, below.threads)
+    one = population.thinned(1.0 / below.pools) if below.pools > 1 else population
+    head = one.head(below.threads + 2)
+    queue = below.pools * one.excess(below.threads, head)
     wait = queue / population.tail_rate if population.tail_rate > 0 else 0.0
     solution = station.solution
     if max((w.mean for w in solution.waiting.values()), default=0.0) >= wait:
         return None
     populations.queues[station.name] = queue
-    one = population.thinned(1.0 / below.pools) if below.pools > 1 else population
-    p_wait = one.at_least(below.threads)
+    p_wait = max(1.0 - float(head[: below.threads].sum()), 0.0)
     station.solution = dataclasses.replace(
         solution,
         method=EXCESS_METHOD,

@@ -117,6 +117,16 @@ def find_callees(
     return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded
 
 
+def _one_pool_callees(found: Found | None, services: Mapping[str, ServiceStation]) -> Found | None:
+    """`found` without the callees with replicas, each its own pool (the flow-equivalent
+    server takes one pool)."""
+    if found is None:
+        return None
+    visits, times, every = found
+    kept = {name: count for name, count in visits.items() if services[name].pools == 1}
+    return kept, {name: times[name] for name in kept}, every and len(kept) == len(visits)
+
+
 def apply_layers(
     scenario: Scenario,
     keys: Sequence[OpKey],
@@ -174,7 +184,8 @@ def apply_layer(
         or (load.priority and len({c.priority for c in load.classes}) > 1)
     ):
         return None
-    found = find_callees(scenario, members, summaries, rates, services)
+    with_replicas = find_callees(scenario, members, summaries, rates, services, replicas=True)
+    found = _one_pool_callees(with_replicas, services)
     pool = None
     if found and found[0]:
         rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
@@ -183,10 +194,8 @@ def apply_layer(
         station.solution = pool[0]
         if station.pools == 1 and not pool[0].saturated:
             station.completion_rates = pool[2] or None
-    if populations is not None and station.solution.stable:
-        if found is None or not found[2]:  # (callees with replicas count here)
-            found = find_callees(scenario, members, summaries, rates, services, replicas=True)
-        below = population_below(load, station, found, services, populations) if found else None
+    if populations is not None and station.solution.stable and with_replicas:
+        below = population_below(load, station, with_replicas, services, populations)
         layered = None if pool is None else pool[1]
         if below is not None:
             seen = apply_excess(station, below, services, populations, layered)
