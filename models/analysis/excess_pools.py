@@ -21,11 +21,13 @@ from models.analysis.excess import Population, pool_population, queue_population
 from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Found
 from models.analysis.loads import ServiceStation
-from models.analysis.moments import mixture, waiting_moments
+from models.analysis.moments import Moments, mixture, waiting_moments
 from models.analysis.stations import StationLoad, StationSolution
 
 EXCESS_METHOD = f"{METHOD}, waiting from the open model's population below it"
 CALLEE_METHOD = "waiting capped by its caller's thread pool (open model's population)"
+NEGLIGIBLE = 1e-12
+"""A wait (seconds) below which the population's is rounding, not waiting."""
 
 
 @dataclass(frozen=True)
@@ -131,70 +133,90 @@ def apply_excess(
     services: dict[str, ServiceStation],
     populations: Populations,
     layered: Mapping[StationId, float] | None = None,
-) -> dict[StationId, float] | None:
-    """Set the pool's waiting and its callees' from the population below it (remembered in
-    `populations` for its callers, which cap it in turn) and return the waiting its
-    requests see at each callee; None, leaving the flow-equivalent server's solution, when
-    that has the pool wait longer. `layered`: the waiting the flow-equivalent server had
-    the pool's requests see at each callee, if it applied.
+) -> dict[StationId, float]:
+    """Set the pool's waiting and its callees' from the population below it and the model
+    the pool has so far (the flow-equivalent server's, or the open model's); remember the
+    population and the pool's queue in `populations` for its callers, which cap it in
+    turn; return the waiting its requests see at each callee. `layered`: the waiting the
+    flow-equivalent server had the pool's requests see at each callee, if it applied.
 
     Each model has one of the two reasons a pool's requests wait: the flow-equivalent
     server the pool's own limit (its capacity X(c) of the closed subnetwork: the limit
     when its threads spend much of their time outside the callees' queues, which the
     conservation argument does not see), the population the slow excursions of a queue
     below (which the flow-equivalent server averages away). Neither misses waiting that
-    is there for its own reason, so the one that finds more is the one whose reason
-    dominates, and all of its waiting is taken, the callees' included (a pool of 4 held
-    20 ms + an M/M/1 database of 10 ms at 88/s: waits of 216 ms vs 64 ms, simulated 297 ms;
-    the database's 13.8 ms vs 10.7 ms, simulated 13.8 ms; at 60/s 5.7 ms vs 7.2 ms,
-    simulated 8.3 ms), except at a callee queue (not a pool): its waiting, capped by the
-    pool, is the shorter of the two models'. Truncating the population at the cap misses
-    that a capped population arrives more smoothly when many are below (the finite-source
-    effect the closed subnetwork sees: three tiers at 60%, the database 0.83 ms vs 0.77 ms,
-    simulated 0.69 ms); the flow-equivalent server scales a capped queue by the callee's
-    variability as if it were open (two classes at 95%: 36.2 ms vs 27.8 ms, simulated
-    25.9 ms)."""
+    is there for its own reason, so the pool waits the longer of the two, and its callees
+    as the model that finds more has them wait (a pool of 4 held 20 ms + an M/M/1 database
+    of 10 ms at 88/s: waits of 216 ms vs 64 ms, simulated 297 ms; the database's 13.8 ms vs
+    10.7 ms, simulated 13.8 ms; at 60/s 5.7 ms vs 7.2 ms, simulated 8.3 ms) — weighted by
+    w = W_other^4 / (W_other^4 + W_population^4), not switched, so that a pool whose two
+    waits are close cannot flip from one to the other between rounds of the iteration (it
+    did: a 2-cycle that never settled). A callee queue's (not a pool's) waiting, capped by
+    the pool, is the shorter of the two models': truncating the population at the cap
+    misses that a capped population arrives more smoothly when many are below (the
+    finite-source effect the closed subnetwork sees: three tiers at 60%, the database
+    0.83 ms vs 0.77 ms, simulated 0.69 ms); the flow-equivalent server scales a capped
+    queue by the callee's variability as if it were open (two classes at 95%: 36.2 ms vs
+    27.8 ms, simulated 25.9 ms)."""
     population = below.population
     populations.found[station.name] = population
     one = population.thinned(1.0 / below.pools) if below.pools > 1 else population
     head = one.head(below.threads + 2)
-    queue = below.pools * one.excess(below.threads, head)
-    wait = queue / population.tail_rate if population.tail_rate > 0 else 0.0
+    own = below.pools * one.excess(below.threads, head) / population.tail_rate
+    if own < NEGLIGIBLE:  # (rounding: E[N] less the head's mean)
+        own = 0.0
     solution = station.solution
-    if max((w.mean for w in solution.waiting.values()), default=0.0) >= wait:
-        return None
-    populations.queues[station.name] = queue
-    p_wait = max(1.0 - float(head[: below.threads].sum()), 0.0)
+    others = list(solution.waiting.values())
+    other = max((w.mean for w in others), default=0.0)
+    weight = _weight(other, own)
+    wait = max(other, own)
+    populations.queues[station.name] = wait * population.tail_rate
+    p_own = max(1.0 - float(head[: below.threads].sum()), 0.0)
+    p_other = solution.p_wait if solution.p_wait is not None else p_own
+    # the second moments blended as the waits are (each model's own: waiting_moments)
+    second = weight * max((w.variance + w.mean**2 for w in others), default=0.0)
+    second += (1.0 - weight) * (2.0 * own**2 / p_own if own > 0 and p_own > 0 else 0.0)
     station.solution = dataclasses.replace(
         solution,
-        method=EXCESS_METHOD,
-        p_wait=p_wait,
-        waiting={priority: waiting_moments(wait, p_wait) for priority in solution.waiting},
+        method=solution.method if weight >= 0.5 else EXCESS_METHOD,
+        p_wait=weight * p_other + (1.0 - weight) * p_own,
+        waiting={p: Moments(wait, max(second - wait**2, 0.0)) for p in solution.waiting},
     )
     seen: dict[StationId, float] = {}
     for callee in below.callees:
+        station_id = StationId("service", callee.name)
         target = services[callee.name]
+        opened = [w.mean for w in populations.opened[callee.name].waiting.values()]
+        before = layered.get(station_id) if layered is not None else None
+        if before is None:
+            before = max(opened, default=0.0)
         if callee.queue is None:  # its own waiting stands (see `_Callee.queue`)
-            waits = [w.mean for w in target.solution.waiting.values()]
-            seen[StationId("service", callee.name)] = max(waits, default=0.0)
+            seen[station_id] = before
             continue
         callee_wait = 0.0
         if callee.servers is not None and callee.population.tail_rate > 0:
             elsewhere = (population.mean - callee.population.mean) / below.pools
             held = below.held_back(callee.population, below.threads - elsewhere)
             callee_wait = max(callee.queue - held, 0.0) / callee.population.tail_rate
-        station_id = StationId("service", callee.name)
-        if layered is not None and station_id in layered and not callee.pool:
-            callee_wait = min(callee_wait, layered[station_id])
-        p_callee = target.solution.p_wait if target.solution.p_wait is not None else 1.0
-        target.solution = dataclasses.replace(
+        if not callee.pool:
+            callee_wait = min(callee_wait, before)
+        callee_wait = weight * before + (1.0 - weight) * callee_wait
+        target.solution = dataclasses.replace(  # (exponential-like, as layers.py has it)
             target.solution,
             method=_capped_method(target.solution.method),
             exact=False,
-            waiting={p: waiting_moments(callee_wait, p_callee) for p in target.solution.waiting},
+            waiting={p: waiting_moments(callee_wait, 1.0) for p in target.solution.waiting},
         )
         seen[station_id] = callee_wait
     return seen
+
+
+def _weight(other: float, own: float) -> float:
+    """How much the other model's waits count: W_other^4 / (W_other^4 + W_own^4)."""
+    if other <= 0.0 and own <= 0.0:
+        return 1.0
+    largest = max(other, own)
+    return (other / largest) ** 4 / ((other / largest) ** 4 + (own / largest) ** 4)
 
 
 def _capped_method(method: str) -> str:

@@ -196,11 +196,8 @@ def apply_layer(
             station.completion_rates = pool[2] or None
     if populations is not None and station.solution.stable and with_replicas:
         below = population_below(load, station, with_replicas, services, populations)
-        layered = None if pool is None else pool[1]
         if below is not None:
-            seen = apply_excess(station, below, services, populations, layered)
-            if seen is not None:
-                return seen
+            return apply_excess(station, below, services, populations, pool and pool[1])
     return None if pool is None else pool[1]
 
 
