@@ -376,17 +376,19 @@ def solve_network(
 
     `fixed_views`, if given, are used as the stations' state instead of iterating (the
     closed-network solution supplies its own waiting times this way): one round is solved
-    from them. With `stop_when_saturated` the iteration stops at the first iterate with a
-    saturated service (waiting times only grow, so it stays saturated): enough for the
-    capacity search. `inputs`, if given, are the failure constants to solve with (one fault
-    window's), instead of the scenario's time averages. `memo`, if given, keeps what the
-    rounds remember (summaries and flow-equivalent servers, by their inputs) from one solve
-    to the next: the capacity search solves the same network at many loads, and whatever
-    the changed flows do not reach is not computed again. With `settle` (a relative
-    distance) the iteration also stops, counted as converged, once it is that close to its
-    fixed point by a geometric estimate (`_settled`): the capacity search needs each trial's
-    load ratios to a small fraction of its tolerance, not to `TOLERANCE`, and saves the
-    last round or two of every trial below saturation.
+    from them. With `stop_when_saturated` the iteration stops at the second iterate in a row
+    with a saturated service: enough for the capacity search (one is not: the second round,
+    the first with waiting, can overshoot and the next come back below saturation — 100
+    generated services: peak load ratios 0.92, 1.001, 0.968, 0.967, ...). `inputs`, if
+    given, are the failure constants to solve with (one fault window's), instead of the
+    scenario's time averages. `memo`, if given, keeps what the rounds remember (summaries
+    and flow-equivalent servers, by their inputs) from one solve to the next: the capacity
+    search solves the same network at many loads, and whatever the changed flows do not
+    reach is not computed again. With `settle` (a relative distance) the iteration also
+    stops, counted as converged, once it is that close to its fixed point by a geometric
+    estimate (`_settled`): the capacity search needs each trial's load ratios to a small
+    fraction of its tolerance, not to `TOLERANCE`, and saves the last round or two of every
+    trial below saturation.
     """
     keys = reachable(scenario)
     failures = failure_inputs(scenario) if inputs is None else inputs
@@ -400,6 +402,7 @@ def solve_network(
     converged = False
     iteration = 0
     change = math.inf
+    saturated_before = False
     while True:
         iteration += 1
         current = _round(scenario, keys, sources, views, rates, failures, pieces, memo, iteration)
@@ -422,12 +425,10 @@ def solve_network(
             break
         if iteration >= max_iterations:
             break
-        if (
-            stop_when_saturated
-            and not limited
-            and any(s.solution.saturated for s in current.services.values())
-        ):
+        saturated_now = any(s.solution.saturated for s in current.services.values())
+        if stop_when_saturated and not limited and saturated_now and saturated_before:
             break
+        saturated_before = saturated_now
         if iteration > DAMPING_AFTER:
             solved_views = _damped(views, solved_views)
             signature = _signature(solved_views)
