@@ -22,9 +22,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
+from models.analysis.closed_pools import PlacedWaiting, place_waiting, pool_chain, pools_limit
 from models.analysis.graph import StationId, flow_key, service_keys, steps_of, workers_of
 from models.analysis.moments import waiting_moments
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
@@ -58,10 +59,16 @@ def closed_source(rate: float, clients: int) -> FlowSource:
 
 
 def _why_not_product_form(
-    scenario: Scenario, name: str, base: NetworkSolution, clients: int
+    scenario: Scenario,
+    name: str,
+    base: NetworkSolution,
+    clients: int,
+    capped: list[str] | None = None,
 ) -> str | None:
     """The reason why closed flow `name` and its stations are not a product-form network
-    (see the module docstring), or None when they are (then exact MVA applies)."""
+    (see the module docstring), or None when they are (then exact MVA applies). With
+    `capped`, the services that hold workers during calls and may queue are put there
+    instead of being a reason (`models.analysis.closed_pools` places their waiting)."""
     if len(scenario.workload) != 1:
         return "other flows share the stations"
     if base.failures.reports:
@@ -93,7 +100,9 @@ def _why_not_product_form(
         if calls and not spec.blocking_calls:
             return f"service '{service_name}' makes non-blocking calls"
         if calls and servers < clients:
-            return f"service '{service_name}' holds workers during calls and may queue"
+            if capped is None:
+                return f"service '{service_name}' holds workers during calls and may queue"
+            capped.append(service_name)
     return None
 
 
@@ -116,8 +125,11 @@ class _MvaNetwork:
         self.owners.append(owner)
 
 
-def _mva_network(scenario: Scenario, name: str, base: NetworkSolution) -> _MvaNetwork:
-    """The stations of closed flow `name` with their demands (visits x own time per visit)."""
+def _mva_network(
+    scenario: Scenario, name: str, base: NetworkSolution, unlimited: Collection[str] = ()
+) -> _MvaNetwork:
+    """The stations of closed flow `name` with their demands (visits x own time per visit);
+    the services `unlimited` as if they had unlimited workers (delay stations)."""
     clients = scenario.workload[name].clients
     assert clients is not None
     visits = base.traffic.visits[name]
@@ -131,7 +143,7 @@ def _mva_network(scenario: Scenario, name: str, base: NetworkSolution) -> _MvaNe
         spec = scenario.services[service_name]
         pools = 1
         pool_servers: int | None = None
-        if not spec.unlimited:
+        if not spec.unlimited and service_name not in unlimited:
             workers = workers_of(spec) or 0
             if spec.balancing == "random" and spec.replicas > 1:
                 pools, pool_servers = spec.replicas, workers
@@ -159,8 +171,10 @@ def _mva_views(
     result: MVAResult,
     method: str,
     exact: bool,
+    placed: PlacedWaiting | None = None,
 ) -> dict[StationId, StationView]:
-    """Every service's waiting time and utilization as MVA found them."""
+    """Every service's waiting time and utilization as MVA found them (or, for those in
+    `placed`, as thread pools' caps place them)."""
     flow = scenario.workload[name]
     clients = flow.clients
     assert clients is not None
@@ -177,6 +191,10 @@ def _mva_views(
         queueing = any(
             (servers := network.servers[i]) is not None and servers < clients for i in indices
         )
+        if placed is not None and service_name in placed.waiting:
+            waiting = placed.waiting[service_name]
+            utilization = placed.utilization.get(service_name, utilization)
+            queueing = True
         views[StationId("service", service_name)] = StationView(
             waiting={flow.priority: waiting_moments(waiting, max(utilization, 1e-9))},
             exact=exact,
@@ -195,9 +213,15 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
     clients = flow.clients
     think = flow.think_time.mean if flow.think_time is not None else 0.0
     base = solve_network(scenario, {name: closed_source(1.0, clients)}, fixed_views={})
-    if _why_not_product_form(scenario, name, base, clients) is not None:
+    capped: list[str] = []
+    if _why_not_product_form(scenario, name, base, clients, capped) is not None:
         return None
-    network = _mva_network(scenario, name, base)
+    chain = pool_chain(scenario, name, base, capped) if capped else []
+    threads = {service: _pooled_workers(scenario, service) for service in chain or ()}
+    if chain is None or None in threads.values():
+        return None
+    pools_of = {service: count for service, count in threads.items() if count is not None}
+    network = _mva_network(scenario, name, base, unlimited=chain)
     if think == 0 and not network.demands:
         return ClosedResult({name: None}, {name: "closed loop with zero cycle time"}, {name: False})
     mva = mva_schweitzer if clients > MVA_EXACT_LIMIT else mva_exact
@@ -206,7 +230,21 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
         result.method if network.exact else f"{result.method} (approximation: not product-form)"
     )
     exact = network.exact and result.exact
-    views = _mva_views(scenario, name, base, network, result, method, exact)
+    if chain and pools_limit(network.demands, network.servers, network.owners, chain, pools_of):
+        return None
+    placed = None
+    if chain:
+        visits = base.traffic.visits[name]
+        per_service = {
+            service: math.fsum(visits.get(k, 0.0) for k in service_keys(base.keys, service))
+            for service in dict.fromkeys(o for o in network.owners if o is not None)
+        }
+        placed = place_waiting(
+            network.demands, network.servers, network.owners, result, chain, pools_of, per_service
+        )
+        method = f"{method}, thread pools as delays, their waiting placed by their caps"
+        exact = False
+    views = _mva_views(scenario, name, base, network, result, method, exact, placed)
     solution = solve_network(
         scenario, {name: closed_source(result.throughput, clients)}, fixed_views=views
     )
@@ -223,6 +261,16 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
             waiting=dict(view.waiting),
         )
     return ClosedResult({name: result.throughput}, {name: method}, {name: exact}, solution)
+
+
+def _pooled_workers(scenario: Scenario, service: str) -> int | None:
+    """The workers of `service` as one pool (one replica, or replicas sharing them); None
+    for replicas each with its own pool."""
+    spec = scenario.services[service]
+    workers = workers_of(spec) or 0
+    if spec.replicas == 1 or spec.balancing == "shared":
+        return workers * spec.replicas
+    return None
 
 
 def _response_time(
