@@ -51,22 +51,29 @@ def number(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
     return f"{_shown(value * scale, digits):,.{digits}f}"
 
 
+SMALLEST_SIGNIFICANT = 1e-6
+"""`significant` shows values below this (in the unit shown) as 0: a millionth of a
+millisecond or of a request is a formula's tail, not a figure to read."""
+
+
 def significant(value: float | None, scale: float = 1.0) -> str:
-    """`value` x `scale` with 4 significant digits (and thousands separators); 0 below
-    `TINY`; ``-`` for None.
+    """`value` x `scale` with 4 significant digits (and thousands separators), never in
+    exponent notation; 0 below `SMALLEST_SIGNIFICANT`; ``-`` for None.
 
     >>> significant(0.0269412, 1000), significant(1.172e-41, 1000), significant(123456.0)
     ('26.94', '0', '123,456')
-    >>> significant(0.0001234)
-    '0.0001234'
+    >>> significant(0.0001234), significant(8.938e-11, 1000), significant(2.5e-5)
+    ('0.0001234', '0', '0.00002500')
     """
     if value is None:
         return "-"
     scaled = value * scale
-    if abs(scaled) < TINY:
+    if abs(scaled) < SMALLEST_SIGNIFICANT:
         return "0"
     if not math.isfinite(scaled) or abs(scaled) >= 1e4:
         return f"{scaled:,.0f}" if math.isfinite(scaled) else str(scaled)
+    if abs(scaled) < 1e-4:  # (where the g format would turn to exponents)
+        return f"{scaled:.{3 - math.floor(math.log10(abs(scaled)))}f}"
     return f"{scaled:,.4g}"
 
 
