@@ -69,19 +69,46 @@ def _smooth(scenario: Scenario) -> bool:
     return not failure_inputs(scenario).reports
 
 
-def peak_load_ratio(solution: NetworkSolution) -> float:
-    """The largest load ratio of any server pool (1: saturated): offered load over servers,
-    or arrival rate over capacity for a thread pool solved with its callees."""
-    ratios = [
-        station.solution.load_ratio(station.load.servers)
-        for station in solution.services.values()
-        if station.load.servers is not None
-    ]
-    for group_station in solution.groups.values():
-        for load, consumer in group_station.consumers:
+def load_ratios(solution: NetworkSolution) -> dict[tuple[str, ...], float]:
+    """Each server pool's load ratio (1: saturated), finite ones only: offered load over
+    servers, or arrival rate over capacity for a thread pool solved with its callees."""
+    ratios: dict[tuple[str, ...], float] = {}
+    for name, station in solution.services.items():
+        if station.load.servers is not None:
+            ratios[("service", name)] = station.solution.load_ratio(station.load.servers)
+    for (topic, group), group_station in solution.groups.items():
+        for index, (load, consumer) in enumerate(group_station.consumers):
             assert load.servers is not None
-            ratios.append(consumer.offered_load / load.servers)
-    return max((ratio for ratio in ratios if math.isfinite(ratio)), default=0.0)
+            ratios[("group", topic, group, str(index))] = consumer.offered_load / load.servers
+    return {key: ratio for key, ratio in ratios.items() if math.isfinite(ratio)}
+
+
+def peak_load_ratio(solution: NetworkSolution) -> float:
+    """The largest load ratio of any server pool (`load_ratios`)."""
+    return max(load_ratios(solution).values(), default=0.0)
+
+
+class _Trials:
+    """The unsaturated trials of a search: each pool's load ratio at each factor tried."""
+
+    def __init__(self) -> None:
+        self.factors: list[float] = []
+        self.ratios: dict[tuple[str, ...], list[tuple[float, float]]] = {}
+
+    def add(self, factor: float, ratios: Mapping[tuple[str, ...], float]) -> None:
+        self.factors.append(factor)
+        for key, ratio in ratios.items():
+            self.ratios.setdefault(key, []).append((factor, ratio))
+
+    def estimate(self, through_origin: bool) -> float:
+        """The factor at which the first pool reaches a load ratio of 1, each pool's ratio
+        extrapolated on its own (`_estimate`): the largest ratio is a maximum of curves
+        that cross, and a pool whose callee nears saturation overtakes the others steeply
+        (100 generated services: 0.78, 0.86, 0.92, 0.99 for 12.5, 12.6, 12.65, 12.7/s)."""
+        return min(
+            (_estimate(points, through_origin) for points in self.ratios.values()),
+            default=math.inf,
+        )
 
 
 @dataclass
@@ -99,8 +126,8 @@ class _Search:
     above: NetworkSolution | None = None
     """The solution at the smallest saturated factor tried."""
 
-    def saturated(self, factor: float) -> tuple[bool, float]:
-        """Whether the network saturates at `factor`, and its peak load ratio there."""
+    def saturated(self, factor: float) -> tuple[bool, dict[tuple[str, ...], float]]:
+        """Whether the network saturates at `factor`, and its pools' load ratios there."""
         solution = solve_network(
             self.scenario,
             self.scale(factor),
@@ -111,8 +138,8 @@ class _Search:
         )
         if _saturated(solution):
             self.above = solution
-            return True, math.inf
-        return False, peak_load_ratio(solution)
+            return True, {}
+        return False, load_ratios(solution)
 
 
 def _estimate(points: list[tuple[float, float]], through_origin: bool) -> float:
@@ -170,17 +197,18 @@ def _limit(
     network already solved at `start`, if it is.
 
     The saturation factor f* solves peak(f) = 1, peak being the largest load ratio: a
-    secant step on the unsaturated trials lands next to it in a few solves (peak(f) is
-    smooth below f*; a parabola through the last three follows its curvature), each step
-    kept inside the bracket found so far, and the bracket halved when two steps did not
-    halve it (the safeguard of Dekker's and Brent's methods).
+    secant step on the unsaturated trials lands next to it in a few solves (each pool's
+    ratio is smooth below f*, and a parabola through its last three follows its
+    curvature; the earliest pool to reach 1 is taken, `_Trials.estimate`), each step kept
+    inside the bracket found so far, and the bracket halved when two steps did not halve
+    it (the safeguard of Dekker's and Brent's methods).
     """
     search = _Search(scenario, scale, smooth)
     tolerance = RELATIVE_TOLERANCE if smooth else FAILURE_RELATIVE_TOLERANCE
-    points: list[tuple[float, float]] = []
+    points = _Trials()
     low, high = 0.0, math.inf
     if known is not None:  # the network at `start`, solved already
-        saturated, ratio = _saturated(known), peak_load_ratio(known)
+        saturated, ratio = _saturated(known), load_ratios(known)
         if saturated:
             search.above = known
     else:
@@ -192,14 +220,14 @@ def _limit(
         if saturated:
             return 0.0, search  # saturated whatever this flow does (the others saturate it)
         low = trial
-        points.append((trial, ratio))
+        points.add(trial, ratio)
     else:
         low = start
-        points.append((start, ratio))
+        points.add(start, ratio)
     grown = 0
     while not math.isfinite(high):  # bracket from below: extrapolate, at most x GROWTH
-        factor = points[-1][0]
-        estimate = _estimate(points, through_origin)
+        factor = points.factors[-1]
+        estimate = points.estimate(through_origin)
         trial = min(estimate * (1.0 + tolerance), factor * GROWTH)
         if not trial > factor:
             trial = factor * GROWTH
@@ -208,14 +236,14 @@ def _limit(
             high = trial
         else:
             low = trial
-            points.append((trial, ratio))
+            points.add(trial, ratio)
             grown += 1
             if grown > STEPS * 2:
                 return None
     estimates: list[float] = []
     widths = [high - low]
     while high - low > tolerance * high:
-        estimate = _estimate(points, through_origin)
+        estimate = points.estimate(through_origin)
         closing = bool(estimates) and abs(estimate - estimates[-1]) <= (tolerance * high / 4)
         estimates.append(estimate)
         if len(widths) >= 3 and widths[-1] > widths[-3] / 2:
@@ -228,9 +256,9 @@ def _limit(
             high = trial
         else:
             low = trial
-            points.append((trial, ratio))
+            points.add(trial, ratio)
         widths.append(high - low)
-    estimate = _estimate(points, through_origin)  # (exact where the ratio is linear)
+    estimate = points.estimate(through_origin)  # (exact where the ratio is linear)
     return (estimate if low <= estimate <= high else low), search
 
 
