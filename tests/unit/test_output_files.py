@@ -4,6 +4,7 @@ work fails or is interrupted (`sim.experiments.executors`)."""
 
 from __future__ import annotations
 
+import concurrent.futures.process
 import os
 import time
 from collections.abc import Iterator
@@ -124,4 +125,7 @@ def test_a_failing_block_stops_the_pool_at_once() -> None:
         time.sleep(0.5)
         raise KeyboardInterrupt
     assert time.monotonic() - started < 8
-    assert sum(future.cancelled() for future in futures) >= 4
+    # the pool hands each worker its task and queues workers + EXTRA_QUEUED_CALLS more ahead
+    # (those are running as far as their futures tell, and cannot be cancelled): the rest are
+    ahead = 2 + 2 + concurrent.futures.process.EXTRA_QUEUED_CALLS
+    assert sum(future.cancelled() for future in futures) >= len(futures) - ahead
