@@ -38,9 +38,8 @@ class _Callee:
     visits: float
     population: Population
     servers: int | None
-    queue: float | None
-    """Its requests waiting for its servers or threads in the open model (uncapped); None
-    when its waiting is not this module's (a pool that kept the flow-equivalent server's)."""
+    queue: float
+    """Its requests waiting for its servers or threads with nothing above capping them."""
     pool: bool
     """A pool solved here (else a queue)."""
 
@@ -54,8 +53,7 @@ class Populations:
     found: dict[str, Population] = dataclasses.field(default_factory=dict)
     """Each qualifying pool's population below it (unlimited threads)."""
     queues: dict[str, float] = dataclasses.field(default_factory=dict)
-    """The requests waiting for each pool's threads when nothing above caps them, for the
-    pools whose waiting is this module's."""
+    """The requests waiting for each of those pools' threads when nothing above caps them."""
 
 
 @dataclass(frozen=True)
@@ -107,7 +105,7 @@ def population_below(
         servers = callee.load.servers
         if name in populations.found:  # a pool solved here
             below = populations.found[name]
-            queue = populations.queues.get(name)
+            queue = populations.queues[name]
             callees.append(_Callee(name, count, below, servers, queue, pool=True))
             continue
         one = queue_population(
@@ -190,9 +188,6 @@ def apply_excess(
         before = layered.get(station_id) if layered is not None else None
         if before is None:
             before = max(opened, default=0.0)
-        if callee.queue is None:  # its own waiting stands (see `_Callee.queue`)
-            seen[station_id] = before
-            continue
         callee_wait = 0.0
         if callee.servers is not None and callee.population.tail_rate > 0:
             elsewhere = (population.mean - callee.population.mean) / below.pools
