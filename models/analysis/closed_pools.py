@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.analysis.excess import expected_excess
 from models.analysis.graph import OpKey, flow_key, service_keys
 from models.analysis.network import NetworkSolution
 from models.schema import Scenario
@@ -99,6 +100,7 @@ def place_waiting(
         logs = np.array([thinking[clients - m] + rest[m] for m in range(clients + 1)])
         present = np.exp(logs - logs.max())
         present /= present.sum()
+    mean = float(np.dot(np.arange(clients + 1), present))
     outside = throughput * math.fsum(d for d, o in zip(demands, owners, strict=True) if o is None)
     waiting: dict[str, float] = {}
     utilization: dict[str, float] = {}
@@ -106,10 +108,10 @@ def place_waiting(
     for service in chain:
         own = math.fsum(d for d, o in zip(demands, owners, strict=True) if o == service)
         level = outside + threads[service]
-        beyond = _excess(present, level)
+        beyond = expected_excess(mean, present, level)
         queue = max(beyond - held, 0.0)
         waiting[service] = queue / throughput / visits[service]
-        utilization[service] = (_excess(present, outside) - beyond) / threads[service]
+        utilization[service] = (expected_excess(mean, present, outside) - beyond) / threads[service]
         held += queue
         outside += throughput * own
     queues = {
@@ -163,12 +165,3 @@ def pools_limit(
         if math.exp(total[size - 1] - total[size]) < POOL_LIMIT * capacity:
             return True
     return False
-
-
-def _excess(probabilities: np.ndarray, level: float) -> float:
-    """E[(M - level)^+] of M with these probabilities on 0, 1, ... (linear between integers)."""
-    present = np.arange(len(probabilities), dtype=float)
-    below = math.floor(level)
-    at = [float(np.dot(np.maximum(present - k, 0.0), probabilities)) for k in (below, below + 1)]
-    fraction = level - below
-    return (1.0 - fraction) * at[0] + fraction * at[1]

@@ -130,20 +130,29 @@ class Population:
         return total
 
     def excess(self, level: float, head: np.ndarray | None = None) -> float:
-        """E[(N - level)^+] = E[N] - E[min(N, level)] (linear between integer levels);
-        `head`: this population's, if already computed (at least `level` + 2 long)."""
-        if level <= 0:
-            return self.mean - level
-        below = math.floor(level)
-        if head is None or len(head) < below + 2:
-            head = self.head(below + 2)
-        present = np.arange(below + 2, dtype=float)
-        partial = [
-            self.mean - float(np.dot(present[:k], head[:k])) - k * (1.0 - float(head[:k].sum()))
-            for k in (below, below + 1)
-        ]
-        fraction = level - below
-        return max((1.0 - fraction) * partial[0] + fraction * partial[1], 0.0)
+        """E[(N - level)^+] (`expected_excess`); `head`: this population's, if already
+        computed (at least `level` + 2 long)."""
+        if level > 0 and (head is None or len(head) < math.floor(level) + 2):
+            head = self.head(math.floor(level) + 2)
+        return expected_excess(self.mean, head, level)
+
+
+def expected_excess(mean: float, head: np.ndarray | None, level: float) -> float:
+    """E[(N - level)^+] = E[N] - E[min(N, level)] of an integer N of mean `mean` whose
+    P(N = n), n = 0, 1, ..., starts `head` (at least floor(level) + 2 long, or all of it;
+    None when level <= 0), linear between integer levels (as E[(N - x)^+] is)."""
+    if level <= 0 or head is None:
+        return mean - level
+    below = math.floor(level)
+    if len(head) < below + 2:  # (all of N's values: none beyond)
+        head = np.pad(head, (0, below + 2 - len(head)))
+    present = np.arange(below + 2, dtype=float)
+    partial = [
+        mean - float(np.dot(present[:k], head[:k])) - k * (1.0 - float(head[:k].sum()))
+        for k in (below, below + 1)
+    ]
+    fraction = level - below
+    return max((1.0 - fraction) * partial[0] + fraction * partial[1], 0.0)
 
 
 def _poisson(mean: float, size: int) -> np.ndarray:

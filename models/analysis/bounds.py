@@ -1,0 +1,86 @@
+"""Bounded callers: the most requests that can be present at each service at once.
+
+Where only bounded populations reach a service (a closed flow's clients, blocking callers'
+workers, consumer threads), that bound makes it a finite-source station
+(`models.analysis.loads` puts it in the service's `StationLoad.population`).
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from models.analysis.graph import OpKey, consumer_threads, workers_of
+from models.analysis.summary import OperationSummary
+from models.schema import Scenario
+
+if TYPE_CHECKING:
+    from models.analysis.loads import FlowSource
+
+
+class CallerBounds:
+    """The most requests that can be present at each service at once, when bounded.
+
+    A node can have at most as many executions in progress as the place running it allows:
+    a closed flow's clients; a service's workers when its calls block (only requests in
+    service make calls); the consumer threads of a group; an unlimited or non-blocking
+    service passes on the bound of its own arrivals. A service's bound is the sum over the
+    nodes calling it of their bounds times the calls one execution can have in flight at
+    once (parallel branches); any unbounded caller (an open flow) makes it unbounded.
+    The *closed* bound counts only closed flows' clients (None unless every request at the
+    service comes from closed flows, synchronously).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        sources: Mapping[str, FlowSource],
+        summaries: Mapping[OpKey, OperationSummary],
+        rates: Mapping[OpKey, float],
+    ) -> None:
+        self.scenario = scenario
+        self.sources = sources
+        self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
+        for source, summary in summaries.items():
+            if rates.get(source, 0.0) <= 0:
+                continue
+            for target, count in summary.concurrency.items():
+                if isinstance(target, OpKey):
+                    self.callers[target.name].append((source, count))
+        self.known: dict[str, tuple[int | None, int | None]] = {}
+        self.visiting: set[str] = set()
+
+    def node(self, key: OpKey) -> tuple[int | None, int | None]:
+        """(bound, closed bound) of the executions of `key` in progress at once."""
+        if key.kind == "flow":
+            source = self.sources.get(key.name)
+            population = None if source is None else source.population
+            return population, population
+        if key.kind == "handler":
+            return consumer_threads(self.scenario, key.name, key.operation), None
+        spec = self.scenario.services[key.name]
+        arriving, closed = self.service(key.name)
+        if spec.unlimited or not spec.blocking_calls:
+            return arriving, closed
+        workers = (workers_of(spec) or 0) * spec.replicas
+        return (workers if arriving is None else min(arriving, workers)), closed
+
+    def service(self, name: str) -> tuple[int | None, int | None]:
+        """(bound, closed bound) of service `name` (None = unbounded)."""
+        if name in self.known:
+            return self.known[name]
+        if name in self.visiting:
+            return None, None
+        self.visiting.add(name)
+        total: int | None = 0
+        closed: int | None = 0
+        for caller, count in self.callers.get(name, []):
+            bound, closed_bound = self.node(caller)
+            total = None if bound is None or total is None else total + bound * count
+            closed = (
+                None if closed_bound is None or closed is None else closed + closed_bound * count
+            )
+        self.visiting.discard(name)
+        self.known[name] = (total or None, closed or None)
+        return self.known[name]
