@@ -63,12 +63,13 @@ def _why_not_product_form(
     name: str,
     base: NetworkSolution,
     clients: int,
-    capped: list[str] | None = None,
+    capped: dict[str, int] | None = None,
 ) -> str | None:
     """The reason why closed flow `name` and its stations are not a product-form network
     (see the module docstring), or None when they are (then exact MVA applies). With
-    `capped`, the services that hold workers during calls and may queue are put there
-    instead of being a reason (`models.analysis.closed_pools` places their waiting)."""
+    `capped`, the services that hold workers during calls and may queue, in one pool (one
+    replica, or replicas sharing their workers), are put there with their workers instead
+    of being a reason (`models.analysis.closed_pools` places their waiting)."""
     if len(scenario.workload) != 1:
         return "other flows share the stations"
     if base.failures.reports:
@@ -100,9 +101,9 @@ def _why_not_product_form(
         if calls and not spec.blocking_calls:
             return f"service '{service_name}' makes non-blocking calls"
         if calls and servers < clients:
-            if capped is None:
+            if capped is None or not pooled:
                 return f"service '{service_name}' holds workers during calls and may queue"
-            capped.append(service_name)
+            capped[service_name] = servers
     return None
 
 
@@ -213,14 +214,12 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
     clients = flow.clients
     think = flow.think_time.mean if flow.think_time is not None else 0.0
     base = solve_network(scenario, {name: closed_source(1.0, clients)}, fixed_views={})
-    capped: list[str] = []
+    capped: dict[str, int] = {}
     if _why_not_product_form(scenario, name, base, clients, capped) is not None:
         return None
-    chain = pool_chain(scenario, name, base, capped) if capped else []
-    threads = {service: _pooled_workers(scenario, service) for service in chain or ()}
-    if chain is None or None in threads.values():
+    chain = pool_chain(scenario, name, base, list(capped)) if capped else []
+    if chain is None:
         return None
-    pools_of = {service: count for service, count in threads.items() if count is not None}
     network = _mva_network(scenario, name, base, unlimited=chain)
     if think == 0 and not network.demands:
         return ClosedResult({name: None}, {name: "closed loop with zero cycle time"}, {name: False})
@@ -230,7 +229,7 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
         result.method if network.exact else f"{result.method} (approximation: not product-form)"
     )
     exact = network.exact and result.exact
-    if chain and pools_limit(network.demands, network.servers, network.owners, chain, pools_of):
+    if chain and pools_limit(network.demands, network.servers, network.owners, chain, capped):
         return None
     placed = None
     if chain:
@@ -240,7 +239,7 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
             for service in dict.fromkeys(o for o in network.owners if o is not None)
         }
         placed = place_waiting(
-            network.demands, network.servers, network.owners, result, chain, pools_of, per_service
+            network.demands, network.servers, network.owners, result, chain, capped, per_service
         )
         method = f"{method}, thread pools as delays, their waiting placed by their caps"
         exact = False
@@ -261,16 +260,6 @@ def solve_by_mva(scenario: Scenario, name: str) -> ClosedResult | None:
             waiting=dict(view.waiting),
         )
     return ClosedResult({name: result.throughput}, {name: method}, {name: exact}, solution)
-
-
-def _pooled_workers(scenario: Scenario, service: str) -> int | None:
-    """The workers of `service` as one pool (one replica, or replicas sharing them); None
-    for replicas each with its own pool."""
-    spec = scenario.services[service]
-    workers = workers_of(spec) or 0
-    if spec.replicas == 1 or spec.balancing == "shared":
-        return workers * spec.replicas
-    return None
 
 
 def _response_time(
