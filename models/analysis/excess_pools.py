@@ -181,16 +181,17 @@ def apply_excess(
         waiting={p: Moments(wait, max(second - wait**2, 0.0)) for p in solution.waiting},
     )
     seen: dict[StationId, float] = {}
+    everyone = population.mean
     for callee in below.callees:
         station_id = StationId("service", callee.name)
         target = services[callee.name]
-        opened = [w.mean for w in populations.opened[callee.name].waiting.values()]
         before = layered.get(station_id) if layered is not None else None
-        if before is None:
-            before = max(opened, default=0.0)
+        if before is None:  # (the open model's)
+            opened = populations.opened[callee.name].waiting.values()
+            before = max((w.mean for w in opened), default=0.0)
         callee_wait = 0.0
         if callee.servers is not None and callee.population.tail_rate > 0:
-            elsewhere = (population.mean - callee.population.mean) / below.pools
+            elsewhere = (everyone - callee.population.mean) / below.pools
             held = below.held_back(callee.population, below.threads - elsewhere)
             callee_wait = max(callee.queue - held, 0.0) / callee.population.tail_rate
         if not callee.pool:

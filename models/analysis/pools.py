@@ -169,9 +169,10 @@ def apply_layer(
     """Service `name`'s pool (its operations `keys`) as a flow-equivalent server, if it is a
     blocking thread pool over queueing callees (`apply_layers`): its solution replaces the
     open model's, and the waiting its requests see at each callee is returned. When its
-    callees are its own, the waiting (its own and at its callees) comes from the open
-    model's population below it instead (`models.analysis.excess`); `populations` holds
-    those of the pools solved so far, for their callers."""
+    callees are its own (replicated ones too), the waiting (its own and at its callees) is
+    blended with the open model's population below it (`models.analysis.excess_pools`,
+    which also takes pools the flow-equivalent server does not); `populations` holds those
+    of the pools solved so far, for their callers."""
     station = services[name]
     load, spec = station.load, scenario.services[name]
     members = [k for k in keys if rates.get(k)]
