@@ -38,6 +38,8 @@ PLACEHOLDER_DURATION = "10min"
 PLACEHOLDER_NOTE = "replace it with `archsim import traces` or a measurement"
 GROUP_NOTE = "consumer group '{group}'"
 """How a subscriber's comment names its consumer group (`merge_imports` compares them)."""
+DEFAULT_GROUP_NOTE = "no bindings.kafka.groupId: the service"
+"""What follows `GROUP_NOTE` when a document names no group (the group is then a guess)."""
 
 
 def read_asyncapi(path: Path) -> ImportedScenario:
@@ -277,7 +279,7 @@ class _Builder:
             given = f"{_file(source)}: {endpoint.group_from}"
             group = f"{GROUP_NOTE.format(group=endpoint.group)} ({given})"
         else:
-            group = f"{GROUP_NOTE.format(group=service)} (no bindings.kafka.groupId: the service)"
+            group = f"{GROUP_NOTE.format(group=service)} ({DEFAULT_GROUP_NOTE})"
         if endpoint.client_id is not None:
             group += f", client '{endpoint.client_id}'"
         consumers = "1 consumer thread (replicas x concurrency)"

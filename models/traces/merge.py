@@ -14,6 +14,11 @@ and a traces import `traces`:
   in both keeps the traces' handler, and their consumer groups are compared: a group is read
   from a subscriber's comment written ``consumer group 'NAME'`` (`GROUP_NOTE`), and different
   names are a warning.
+- A service of `asyncapi` under another name than any traced service, that consumes a topic in
+  a consumer group its document names (``bindings.kafka.groupId``), is the traced service
+  consuming that topic in the same group (Kafka names a group, not a service), when exactly one
+  does: it takes that service's name, with a warning (otherwise the topic would get a second,
+  placeholder consumer group besides the traced one).
 - A producer (a flow whose operation publishes to a topic) only in `asyncapi` is added with its
   placeholder rate; an external flow (an inline publish) only if nothing publishes the topic.
 - Names clash: an AsyncAPI topic named like a traced service becomes ``NAME-topic``, an
@@ -31,7 +36,7 @@ from typing import Any
 
 from models.errors import did_you_mean
 from models.raw_document import walk_raw_steps
-from models.traces.asyncapi import GROUP_NOTE
+from models.traces.asyncapi import DEFAULT_GROUP_NOTE, GROUP_NOTE
 from models.traces.imported import ImportedScenario, YamlPath
 
 _GROUP = re.compile(re.escape(GROUP_NOTE).replace(re.escape("{group}"), "([^']*)"))
@@ -157,11 +162,41 @@ class _Merge:
             names[topic] = name
         return names
 
+    def traced_by_group(self, service: str) -> tuple[str, str] | None:
+        """(the traced service, the group) when the AsyncAPI `service`, unknown to the traces,
+        consumes a topic in a group its document names and exactly one traced service consumes
+        it in that group; else None."""
+        found: set[tuple[str, str]] = set()
+        for topic, body in self.a_topics.items():
+            if service not in (body.get("subscribers") or {}):
+                continue
+            comment = self.asyncapi.comments.get(("topics", topic, "subscribers", service))
+            declared = group_of(comment)
+            if declared is None or DEFAULT_GROUP_NOTE in (comment or ""):
+                continue  # (no groupId in the document: the group is the service's name)
+            name = self.topic_names[topic]
+            for consumer in (self.topics.get(name) or {}).get("subscribers") or {}:
+                place = ("topics", name, "subscribers", consumer)
+                if consumer not in self.a_services and (
+                    group_of(self.traces.comments.get(place)) == declared
+                ):
+                    found.add((str(consumer), declared))
+        return found.pop() if len({consumer for consumer, _ in found}) == 1 else None
+
     def name_services(self) -> dict[str, str]:
         names: dict[str, str] = {}
         topics = {*self.topics, *self.topic_names.values()}
         for service in self.a_services:
             name = service
+            matched = None if service in self.services else self.traced_by_group(service)
+            if matched is not None:
+                names[service], group = matched
+                self.warnings.append(
+                    f"services.{service}: the AsyncAPI service '{service}' consumes in the "
+                    f"consumer group '{group}', as the traced service '{names[service]}' does: "
+                    f"taken as '{names[service]}' (set x-service-name to say so)"
+                )
+                continue
             if service not in self.services and service in topics:
                 name = _free(f"{service}-service", {*self.services, *topics})
                 self.warnings.append(

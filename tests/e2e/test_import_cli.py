@@ -148,6 +148,11 @@ def test_asyncapi_alone_and_merged_with_traces(
     argv = ["import", "asyncapi", *map(str, ASYNCAPI), "--traces", str(EXAMPLE), "-o", str(both)]
     assert main(argv) == 0
     assert "Fitted times" in capsys.readouterr().out
+    # The traced `payment` consumes in the group `payments`, which payments.asyncapi.yaml
+    # declares for its service `payments`: one group, not a second placeholder consumer.
+    topic = yaml.safe_load(both.read_text(encoding="utf-8"))["topics"]["order-placed"]
+    assert set(topic["subscribers"]) == {"payment", "shipping"}
+    assert topic["partitions"] == 6
 
 
 def test_import_help_loads_no_heavy_module() -> None:

@@ -442,6 +442,49 @@ def test_merge_keeps_what_was_measured_and_adds_what_is_declared() -> None:
     assert_comment_paths_exist(merged)
 
 
+def test_merge_matches_a_service_named_otherwise_by_its_consumer_group() -> None:
+    """The traces name the consumer `payment`, its group `payments`; the Payments document
+    names the service `payments` and its group (`groupId`) `payments`: one consumer group,
+    so one subscriber (the traced one) and the document's producer joins `payment`, not a
+    second, placeholder group that would handle every message again."""
+    traces = traced()
+    services = traces.document["services"]
+    services["payment"] = services.pop("payments")
+    traces.document["topics"]["order-placed"]["subscribers"] = {"payment": "charge"}
+    place = ("topics", "order-placed", "subscribers")
+    traces.comments[(*place, "payment")] = "consumer group 'payments': 900 messages handled"
+    del traces.comments[(*place, "payments")]
+    merged = merge_imports(traces, read_asyncapis([ORDERS, PAYMENTS, SHIPPING]))
+    document = merged.document
+    assert document["topics"]["order-placed"]["subscribers"] == {
+        "payment": "charge",
+        "shipping": "on-order-placed",
+    }
+    assert list(document["services"]) == ["orders", "payment", "shipping"]
+    assert list(document["services"]["payment"]["operations"]) == [
+        "charge",
+        "publish-payment-completed",
+    ]
+    flow = document["workload"]["payments-publish-payment-completed"]
+    assert flow["entry"] == "payment.publish-payment-completed"
+    warnings = "\n".join(merged.warnings)
+    assert (
+        "services.payments: the AsyncAPI service 'payments' consumes in the consumer group "
+        "'payments', as the traced service 'payment' does: taken as 'payment'"
+    ) in warnings
+    assert "subscribers.payments: declared in the AsyncAPI" not in warnings
+    load_scenario(document)
+    assert_comment_paths_exist(merged)
+    # A group the document does not name (no groupId: the service's name) matches nothing.
+    traces.comments[(*place, "payment")] = "consumer group 'shipping': 900 messages handled"
+    merged = merge_imports(traces, read_asyncapis([ORDERS, PAYMENTS, SHIPPING]))
+    assert set(merged.document["topics"]["order-placed"]["subscribers"]) == {
+        "payment",
+        "payments",
+        "shipping",
+    }
+
+
 def test_merge_renames_clashes_and_a_queue_loses_its_partitions(tmp_path: Path) -> None:
     traces = traced()
     traces.document["services"]["invoices"] = {
