@@ -57,6 +57,7 @@ from models.traces.conventions import (
     SpanKind,
 )
 from models.traces.spans import Span, SpanRef
+from models.traces.spelling import spell_ms
 
 SKEW_TOLERANCE = 1e-6
 """Seconds a child may stick out of its parent before it counts as clock skew (Jaeger and
@@ -137,7 +138,12 @@ class CallGraph:
     """Root CLIENT or PRODUCER spans: requests of a client outside the traced services; their
     `op` is (the root's service, its name) and their actions what it did."""
     orphans: int = 0
+    first_orphan: Span | None = None
+    """The first span (in file order) whose parent is missing: named in the warning."""
     skewed: int = 0
+    first_skewed: tuple[Span, Span] | None = None
+    """The first (span, parent) whose times disagree (before the span is moved): named in
+    the warning."""
     cyclic: int = 0
     batches: int = 0
     unanswered: int = 0
@@ -148,12 +154,13 @@ class CallGraph:
         if self.orphans:
             found.append(
                 f"{self.orphans} span(s) name a parent that is not in the files (a partial "
-                "trace): each was taken as the root of a request"
+                f"trace): each was taken as the root of a request{_orphan_example(self)}"
             )
         if self.skewed:
             found.append(
                 f"{self.skewed} span(s) started before or ended after their parent (clock "
                 "skew between hosts): shifted into the parent, clipped where longer"
+                f"{_skew_example(self)}"
             )
         if self.cyclic:
             found.append(f"{self.cyclic} span(s) whose parents form a cycle were left out")
@@ -168,6 +175,28 @@ class CallGraph:
                 "each is modelled as the handling of one message"
             )
         return found
+
+
+def _named(span: Span) -> str:
+    return f"span '{span.name}' of {span.service} (trace {span.trace_id}, span id {span.span_id})"
+
+
+def _orphan_example(graph: CallGraph) -> str:
+    span = graph.first_orphan
+    return "" if span is None else f"; the first: {_named(span)}, parent {span.parent_id}"
+
+
+def _skew_example(graph: CallGraph) -> str:
+    if graph.first_skewed is None:
+        return ""
+    span, parent = graph.first_skewed
+    offset = span.start - parent.start
+    when = f"{spell_ms(offset)} after" if offset >= 0 else f"{spell_ms(-offset)} before"
+    return (
+        f"; the first: {_named(span)} lasts {spell_ms(span.duration)} from {when} the start "
+        f"of its parent '{parent.name}' of {parent.service}, which lasts "
+        f"{spell_ms(parent.duration)}"
+    )
 
 
 def attribute(span: Span, *names: str) -> str | None:
@@ -258,6 +287,8 @@ class _Builder:
                 self.children[parent].append(ref)
             else:
                 self.graph.orphans += 1
+                if self.graph.first_orphan is None:
+                    self.graph.first_orphan = span
                 self.roots.append(ref)
         for siblings in self.children.values():
             siblings.sort(key=lambda child: (self.spans[child].start, child))
@@ -315,6 +346,8 @@ class _Builder:
         else:
             return
         self.graph.skewed += 1
+        if self.graph.first_skewed is None:
+            self.graph.first_skewed = (span, parent)
         self.spans[ref] = moved
 
     def _execution(self, span: Span, parent: Span | None) -> Execution:

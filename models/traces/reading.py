@@ -198,4 +198,12 @@ def _documents(path: Path) -> list[tuple[int, Any]]:
 
 
 def _json_problem(error: json.JSONDecodeError, line_offset: int = 0) -> str:
-    return f"not valid JSON: line {error.lineno + line_offset}, column {error.colno}: {error.msg}"
+    """The place and the rule, and whether the JSON ends early (a file cut short: an export
+    interrupted, or a file copied while the collector still wrote it)."""
+    message = error.msg
+    cut_short = message.startswith("Unterminated string") or not error.doc[error.pos :].strip()
+    if message.startswith("Unterminated string"):
+        message = "a string starts here and is never closed"
+    if cut_short:
+        message += " (the text ends before the JSON does: was the file cut short?)"
+    return f"not valid JSON: line {error.lineno + line_offset}, column {error.colno}: {message}"

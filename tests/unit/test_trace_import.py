@@ -471,15 +471,20 @@ def test_trace_arrivals_are_written_to_csv(shop: tuple[Shop, TraceImport], tmp_p
 def test_orphans_are_roots_and_skew_is_clipped_with_warnings(tmp_path: Path) -> None:
     synth = Synth()
     trace = "1" * 32
-    synth.span(("api", None), trace, "feedfeedfeedfeed", SERVER, "get", 0, 1)  # parent missing
+    orphan = synth.span(("api", None), trace, "feedfeedfeedfeed", SERVER, "get", 0, 1)
     root = synth.span(("web", None), trace, None, SERVER, "page", 10, 11)
     client = synth.span(("web", None), trace, root, CLIENT, "get", 10.1, 10.5)
-    synth.span(("api", None), trace, client, SERVER, "get", 10.0, 10.6)  # longer than its parent
+    skewed = synth.span(("api", None), trace, client, SERVER, "get", 10.0, 10.6)  # too long
     result = import_traces([synth.write(tmp_path / "t.json")])
     warnings = result.scenario.warnings
-    assert any(w.startswith("1 span(s) name a parent that is not in the files") for w in warnings)
-    assert any(
-        w.startswith("1 span(s) started before or ended after their parent") for w in warnings
+    (missing,) = [w for w in warnings if w.startswith("1 span(s) name a parent that is not")]
+    assert missing.endswith(
+        f"; the first: span 'get' of api (trace {trace}, span id {orphan}), parent feedfeedfeedfeed"
+    )  # (the value: which span, so that the user can look it up in a viewer)
+    (skew,) = [w for w in warnings if w.startswith("1 span(s) started before or ended after")]
+    assert skew.endswith(
+        f"; the first: span 'get' of api (trace {trace}, span id {skewed}) lasts 600 ms from "
+        "100 ms before the start of its parent 'get' of web, which lasts 400 ms"
     )
     workload = result.scenario.document["workload"]
     assert {flow["entry"] for flow in workload.values()} == {"api.get", "web.page"}

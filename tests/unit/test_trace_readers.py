@@ -328,6 +328,28 @@ def test_files_that_cannot_be_read(tmp_path: Path) -> None:
         read_traces([binary])
 
 
+def test_a_file_cut_short_says_so(tmp_path: Path) -> None:
+    """A truncated export (cut inside a string, or after a comma) is named as such, with the
+    place where the JSON stops, not only the parser's words."""
+    text = json.dumps(otlp_document())
+    inside = write(tmp_path, "inside.json", text[: text.index('"name"') + 3])
+    with pytest.raises(TraceInputError) as raised:
+        read_traces([inside])
+    (problem,) = raised.value.problems
+    column = text.index('"name"') + 1
+    assert problem == (
+        f"not valid JSON: line 1, column {column}: a string starts here and is never closed "
+        "(the text ends before the JSON does: was the file cut short?)"
+    )
+    lines = write(tmp_path, "lines.json", text + "\n" + text[: text.index('"name"')] + "\n")
+    with pytest.raises(TraceInputError, match=r"line 2, column \d+: .*was the file cut short"):
+        read_traces([lines])
+    broken = write(tmp_path, "broken.json", '{"data": [}' + " " * 3 + "]}")
+    with pytest.raises(TraceInputError) as raised:
+        read_traces([broken])
+    assert "cut short" not in str(raised.value)  # (an error in the middle is not a cut)
+
+
 def test_files_without_any_span_are_refused(tmp_path: Path) -> None:
     empty = write(tmp_path, "empty.json", {"resourceSpans": []})
     with pytest.raises(TraceInputError, match="no spans found"):
