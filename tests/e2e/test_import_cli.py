@@ -45,6 +45,23 @@ def test_the_example_becomes_a_scenario_file_that_validates(
     assert list(tmp_path.iterdir()) == [out]  # nothing else, no temporary file left
 
 
+@pytest.mark.parametrize(
+    "attribute", ["messaging.consumer.group.name", "messaging.kafka.consumer.group"]
+)
+def test_the_consumer_group_from_either_attribute(
+    attribute: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The example's consumers name their group `payments` with the current attribute; the
+    older Kafka-specific one (semantic conventions before 1.26) gives the same group."""
+    text = EXAMPLE.read_text().replace("messaging.consumer.group.name", attribute)
+    traces, out = tmp_path / "spans.json", tmp_path / "s.yaml"
+    traces.write_text(text)
+    assert main(["import", "traces", str(traces), "-o", str(out)]) == 0
+    assert "subscribers:\n      payment:  # consumer group 'payments': 30 messages" in (
+        out.read_text()
+    )
+
+
 def test_without_out_the_scenario_goes_to_stdout_and_the_report_to_stderr(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
