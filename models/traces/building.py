@@ -288,6 +288,8 @@ class _Builder:
         if not self.trace_arrivals:
             self._fit_the_event_budget(document)
         comments = {**self.notes.paths(document), **self.comments}
+        fits = (row.fit.warning(row.what, row.where) for row in self.writer.fits)
+        self.warnings.extend(warning for warning in fits if warning is not None)
         scenario = ImportedScenario(document, comments, self._header(window), self.warnings)
         traces = len({span.trace_id for span in self.read.spans})
         return TraceImport(scenario, self.writer.fits, rows, self.read, traces, files)

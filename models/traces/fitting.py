@@ -3,16 +3,17 @@ operations, network delays of calls, delivery times of messages).
 
 The candidates are the exponential (1 parameter), the gamma and the lognormal (2), each
 fitted by maximum likelihood with its location at 0 (`scipy.stats`: the gamma numerically,
-the others in closed form). The family is chosen by the log-likelihood less a penalty of
-`PENALTY` per parameter: for the exponential against the gamma, which contains it, that is
-the likelihood-ratio test at level 0.0001 (2 x 7.57 = 15.14, the 0.9999 quantile of
-chi-square with 1 degree of freedom), so exponential data are called exponential but in about
-1 case of 10,000; between the gamma and the lognormal (same number of parameters) the
-likelier wins.
-The fit of the chosen family is then checked with the Kolmogorov-Smirnov test
-(`scipy.stats.kstest`); its p-value is reported, not used to choose: with parameters
-estimated from the same data it is conservative (Lilliefors, 1967), and it rejects every
-family for large samples of real data.
+the others in closed form), and ranked by the log-likelihood less a penalty of `PENALTY` per
+parameter: for the exponential against the gamma, which contains it, that is the
+likelihood-ratio test at level 0.0001 (2 x 7.57 = 15.14, the 0.9999 quantile of chi-square
+with 1 degree of freedom), so exponential data are called exponential but in about 1 case of
+10,000; between the gamma and the lognormal (same number of parameters) the likelier ranks
+first. The family written is the first in that order that the Kolmogorov-Smirnov
+goodness-of-fit test (`scipy.stats.kstest`) does not reject at `FIT_LEVEL`; if it rejects
+them all, the first, marked `rejected` (the import warns: `--empirical` writes the samples
+instead). With parameters estimated from the same data the test is conservative
+(Lilliefors, 1967): it passes over only a family that clearly does not fit, and for large
+samples of real data it may reject every family.
 
 What is written: the **mean is the sample mean** (the load the operation puts on its service
 is the measured one), the **cv that of the fitted family** (its shape). Samples with a cv
@@ -41,6 +42,8 @@ RESOLUTION = 1e-6
 """Seconds: times below are fitted as this (the microsecond of Jaeger and Zipkin); a zero
 has no logarithm."""
 EMPIRICAL_POINTS = 1000
+FIT_LEVEL = 0.01
+"""The Kolmogorov-Smirnov test's level: a family it rejects at this level is passed over."""
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,18 @@ class Fit:
     """The distribution as written in a scenario, e.g. ``{"gamma": {"mean": "3ms", "cv": 0.8}}``."""
     p_value: float | None = None
     """Kolmogorov-Smirnov p-value of the written distribution (None: constant, empirical)."""
+    rejected: bool = False
+    """The goodness-of-fit test rejects every family at `FIT_LEVEL` (this is the likeliest)."""
+
+    def warning(self, what: str, where: str) -> str | None:
+        """The import's warning when no family fits (`rejected`), else None."""
+        if not self.rejected:
+            return None
+        return (
+            f"{what} of {where}: no family passes the Kolmogorov-Smirnov test at level"
+            f" {FIT_LEVEL:g} (the likeliest, {self.family}, has p = {self.p_value:.2g}); it is"
+            " written anyway: --empirical writes the measured times instead"
+        )
 
     def describe(self, what: str = "spans") -> str:
         """Where the numbers came from, for a comment in the scenario file."""
@@ -67,7 +82,8 @@ class Fit:
             return f"{base}, empirical ({how})"
         if self.p_value is None:
             return f"{base}, constant"
-        return f"{base}, {self.family} (KS p = {self.p_value:.2g})"
+        fits = "; no family fits (KS p < 0.01): try --empirical" if self.rejected else ""
+        return f"{base}, {self.family} (KS p = {self.p_value:.2g}{fits})"
 
 
 def fit_times(samples: Sequence[float], *, empirical: bool = False, tiny: float = 0.0) -> Fit:
@@ -87,19 +103,25 @@ def fit_times(samples: Sequence[float], *, empirical: bool = False, tiny: float 
         return Fit(values.size, mean, cv, "empirical", {"empirical": _points(values)})
     if values.size < 2 or cv < CONSTANT_CV or mean < max(tiny, RESOLUTION):
         return Fit(values.size, mean, cv, "constant", {"constant": spell_time(mean)})
-    family, shape_cv = _choose(np.maximum(values, RESOLUTION))
-    written_cv = significant(shape_cv, 3)
+    ranked = _ranked(np.maximum(values, RESOLUTION))
+    tested = []
+    for family, shape_cv in ranked:
+        written_cv = 1.0 if family == "exponential" else significant(shape_cv, 3)
+        p_value = _ks_p_value(values, family, mean, written_cv)
+        tested.append((family, written_cv, p_value))
+        if p_value >= FIT_LEVEL:
+            break
+    rejected = tested[-1][2] < FIT_LEVEL
+    family, written_cv, p_value = tested[0] if rejected else tested[-1]
     if family == "exponential":
         spec: dict[str, Any] = {"exponential": spell_time(mean)}
-        written_cv = 1.0
     else:
         spec = {family: {"mean": spell_time(mean), "cv": written_cv}}
-    p_value = _ks_p_value(values, family, mean, written_cv)
-    return Fit(values.size, mean, cv, family, spec, p_value)
+    return Fit(values.size, mean, cv, family, spec, p_value, rejected)
 
 
-def _choose(values: Any) -> tuple[str, float]:
-    """The family of best penalised likelihood, and the cv of its fit."""
+def _ranked(values: Any) -> list[tuple[str, float]]:
+    """The families by penalised likelihood, best first, each with the cv of its fit."""
     import numpy as np
     from scipy import stats
 
@@ -116,8 +138,8 @@ def _choose(values: Any) -> tuple[str, float]:
     if math.isfinite(shape) and shape > 0:
         log_likelihood = float(np.sum(stats.gamma.logpdf(values, shape, scale=scale)))
         scores["gamma"] = (log_likelihood - PENALTY, 1.0 / math.sqrt(shape))
-    family = max(scores, key=lambda name: (scores[name][0], name == "exponential"))
-    return family, scores[family][1]
+    order = sorted(scores, key=lambda name: (scores[name][0], name == "exponential"), reverse=True)
+    return [(family, scores[family][1]) for family in order]
 
 
 def frozen(family: str, mean: float, cv: float) -> Any:
