@@ -356,21 +356,30 @@ def compressed_example(name: str) -> dict[str, Any]:
     return compressed(document, min(1.0, REQUESTS / requests))
 
 
+def traced_and_imported(
+    name: str, seed: int, folder: Path, capsys: pytest.CaptureFixture[str]
+) -> tuple[Path, Path, dict[str, Any]]:
+    """The example `name` (`compressed_example`) written to `folder`, simulated once with
+    `archsim run --trace-out` (`SAMPLE` of its requests) and imported with `archsim import
+    traces --json`: the original's file, the imported scenario's file and the report."""
+    original = folder / f"{name}.yaml"
+    document = compressed_example(name)
+    original.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
+    traces, imported = folder / "t.json", folder / "imported.yaml"
+    run = ["run", str(original), "-r", "1", "--seed", str(seed), "--jobs", "1", "-q"]
+    assert main([*run, "--trace-out", str(traces), "--trace-sample", str(SAMPLE)]) == 0
+    capsys.readouterr()
+    assert main(["import", "traces", str(traces), "-o", str(imported), "--json"]) == 0
+    return original, imported, json.loads(capsys.readouterr().out)
+
+
 @pytest.mark.parametrize("name", EXAMPLES)
 def test_every_example_round_trips_through_the_cli(
     name: str, seed: int, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`archsim run --trace-out`, `archsim import traces`, `archsim validate` (exit 0), and
     the imported scenario against the original (module docstring)."""
-    document = compressed_example(name)
-    copy = tmp_path / f"{name}.yaml"
-    copy.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    traces, imported_path = tmp_path / "t.json", tmp_path / "imported.yaml"
-    run = ["run", str(copy), "-r", "1", "--seed", str(seed), "--jobs", "1", "-q"]
-    assert main([*run, "--trace-out", str(traces), "--trace-sample", str(SAMPLE)]) == 0
-    capsys.readouterr()
-    assert main(["import", "traces", str(traces), "-o", str(imported_path), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    copy, imported_path, report = traced_and_imported(name, seed, tmp_path, capsys)
     assert main(["validate", str(imported_path)]) == 0
     original = load_scenario(copy)
     imported = load_scenario(imported_path)

@@ -7,7 +7,6 @@ something. Deterministic: one traced run with a fixed seed, then edits of its im
 from __future__ import annotations
 
 import copy
-import json
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +14,7 @@ import pytest
 import yaml
 
 from models import load_scenario
-from sim.presentation.cli import main
-from tests.e2e.test_trace_round_trip import SAMPLE, compare_structure, compressed_example
+from tests.e2e.test_trace_round_trip import compare_structure, traced_and_imported
 
 pytestmark = pytest.mark.e2e
 
@@ -27,15 +25,9 @@ SEED = 7
 def test_the_round_trip_comparison_fails_on_a_wrong_import(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    original_path = tmp_path / "order_pipeline.yaml"
-    document = compressed_example("order_pipeline")
-    original_path.write_text(yaml.safe_dump(document, sort_keys=False), encoding="utf-8")
-    traces, imported_path = tmp_path / "t.json", tmp_path / "imported.yaml"
-    run = ["run", str(original_path), "-r", "1", "--seed", str(SEED), "--jobs", "1", "-q"]
-    assert main([*run, "--trace-out", str(traces), "--trace-sample", str(SAMPLE)]) == 0
-    capsys.readouterr()
-    assert main(["import", "traces", str(traces), "-o", str(imported_path), "--json"]) == 0
-    report = json.loads(capsys.readouterr().out)
+    original_path, imported_path, report = traced_and_imported(
+        "order_pipeline", SEED, tmp_path, capsys
+    )
     original = load_scenario(original_path)
     imported: dict[str, Any] = yaml.safe_load(imported_path.read_text(encoding="utf-8"))
 
