@@ -82,7 +82,7 @@ class Fit:
             return f"{base}, empirical ({how})"
         if self.p_value is None:
             return f"{base}, constant"
-        fits = "; no family fits (KS p < 0.01): try --empirical" if self.rejected else ""
+        fits = f"; no family fits (KS p < {FIT_LEVEL:g}): try --empirical" if self.rejected else ""
         return f"{base}, {self.family} (KS p = {self.p_value:.2g}{fits})"
 
 
