@@ -129,8 +129,12 @@ class _Search:
     above: NetworkSolution | None = None
     """The solution at the smallest saturated factor tried."""
 
+    trials: int = 0
+    """How many factors were solved."""
+
     def saturated(self, factor: float) -> tuple[bool, dict[tuple[str, ...], float]]:
         """Whether the network saturates at `factor`, and its pools' load ratios there."""
+        self.trials += 1
         solution = solve_network(
             self.scenario,
             self.scale(factor),
@@ -269,7 +273,7 @@ def _limit(
     while not math.isfinite(high):  # bracket from below: extrapolate, at most x GROWTH
         factor = points.factors[-1]
         estimate = points.estimate(through_origin)
-        trial = min(estimate * (1.0 + tolerance), factor * GROWTH)
+        trial = min(estimate * (1.0 + tolerance / 2), factor * GROWTH)
         if not trial > factor:
             trial = factor * GROWTH
         saturated, ratio = search.saturated(trial)
@@ -291,8 +295,11 @@ def _limit(
         if len(widths) >= 3 and widths[-1] > widths[-3] / 2:
             trial = (low + high) / 2  # two steps that did not halve the bracket: halve it
         elif estimate >= high * (1.0 - tolerance):
-            if fresh:  # a new trial puts the root at the top: one more may close it
-                trial = max(high * (1.0 - TOP_MARGIN * tolerance), (low + high) / 2)
+            if fresh:  # a new trial puts the root at (or past) the top: one more may close it
+                top = high * (1.0 - TOP_MARGIN * tolerance)
+                if estimate < high:
+                    top = max(top, estimate * (1.0 - tolerance / 4))
+                trial = max(top, (low + high) / 2)
             else:  # (the extrapolation already tried, and saturated)
                 trial = (low + high) / 2
         else:

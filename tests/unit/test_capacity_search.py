@@ -1,0 +1,119 @@
+"""The capacity search: its extrapolation and how few solves it needs (deterministic).
+
+`max_throughput` is the root of peak(f) = 1, peak being the largest load ratio of any pool
+at f times the load (`models.analysis.capacity`). Each trial is a whole network solve, so
+the search must land next to the root in a few of them, and still bracket it to within
+`RELATIVE_TOLERANCE`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models import load_scenario
+from models.analysis import analyze, flow_source
+from models.analysis.capacity import (
+    RELATIVE_TOLERANCE,
+    _all_flows_limit,
+    _rational_root,
+    _saturated,
+)
+from models.analysis.network import FlowSource, solve_network
+
+
+def test_the_rational_curve_is_the_line_through_collinear_trials() -> None:
+    """Load ratios 0.1, 0.2, 0.3 at 1, 2, 3 reach 1 at 10 (c = 0: a plain line)."""
+    assert _rational_root([(1.0, 0.1), (2.0, 0.2), (3.0, 0.3)]) == pytest.approx(10.0)
+
+
+def test_the_rational_curve_follows_a_pole() -> None:
+    """y = 0.5 + 0.1 / (2 - x), a pool whose callee saturates at x = 2, reaches 1 at 1.8:
+    three trials below it give that root exactly, where a parabola through them does not."""
+
+    def ratio(x: float) -> float:
+        return 0.5 + 0.1 / (2.0 - x)
+
+    fits = [(x, ratio(x)) for x in (1.0, 1.5, 1.7)]
+    assert _rational_root(fits) == pytest.approx(1.8, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    "fits",
+    [
+        [(1.0, 0.5), (2.0, 0.4), (3.0, 0.3)],  # falling
+        [(1.0, 0.2), (2.0, 0.35), (3.0, 0.45)],  # levelling off below 1
+        [(1.0, 0.2), (1.0, 0.3), (3.0, 0.4)],  # two trials at one factor
+        [(1.0, 0.2), (2.0, 0.5), (3.0, 1.2)],  # past 1 already
+    ],
+)
+def test_no_rational_root_where_the_curve_does_not_rise_to_one(
+    fits: list[tuple[float, float]],
+) -> None:
+    assert _rational_root(fits) is None
+
+
+def _sources(scenario: Any) -> dict[str, FlowSource]:
+    found = {}
+    for name, flow in scenario.workload.items():
+        source = flow_source(scenario, name, flow, [])
+        assert source is not None
+        found[name] = source
+    return found
+
+
+def _scenario(db_servers: int, web_workers: int | None) -> Any:
+    services: dict[str, Any] = {
+        "db": {"workers": db_servers, "operations": {"q": [{"work": {"exponential": "10ms"}}]}},
+    }
+    if web_workers is not None:
+        services["web"] = {
+            "workers": web_workers,
+            "operations": {"h": [{"work": {"exponential": "2ms"}}, {"call": "db.q"}]},
+        }
+    entry = "web.h" if web_workers is not None else "db.q"
+    return load_scenario(
+        {
+            "name": "search",
+            "simulation": {"duration": "1min"},
+            "services": services,
+            "workload": {"users": {"entry": entry, "arrivals": {"poisson": "50/s"}}},
+        }
+    )
+
+
+def test_a_station_without_callees_is_found_in_three_solves() -> None:
+    """M/M/2 with 10 ms of work saturates at 200/s, 4 times its 50/s: its load ratio is
+    linear in the load, so the extrapolation is exact; one solve past it and one just below
+    close the bracket (the known solution at the start counts for nothing)."""
+    scenario = _scenario(db_servers=2, web_workers=None)
+    sources = _sources(scenario)
+    found = _all_flows_limit(scenario, sources, True, solve_network(scenario, sources))
+    assert found is not None
+    factor, search = found
+    assert factor == pytest.approx(4.0, rel=1e-9)
+    assert search.trials <= 3
+    assert analyze(scenario).flows["users"].max_throughput == pytest.approx(200.0, rel=1e-9)
+
+
+def test_a_pool_over_a_callee_near_saturation_is_bracketed_in_a_few_solves() -> None:
+    """A 2-thread pool calling a one-server database: the pool's load ratio climbs
+    steeply as the database nears saturation, and the pool saturates first (its 2 threads
+    can keep the database busy only between their own 2 ms of work each). The network is
+    unsaturated `RELATIVE_TOLERANCE` below the reported factor and saturated twice that
+    above it (the report is the extrapolation inside the final bracket)."""
+    scenario = _scenario(db_servers=1, web_workers=2)
+    sources = _sources(scenario)
+    found = _all_flows_limit(scenario, sources, True, solve_network(scenario, sources))
+    assert found is not None
+    factor, search = found
+    assert 1.0 < factor < 2.0  # (the database alone saturates at 100/s, twice the load)
+    assert search.trials <= 8
+
+    def saturated_at(f: float) -> bool:
+        scaled = {n: FlowSource(s.rate * f, s.scv, s.flag) for n, s in sources.items()}
+        return _saturated(solve_network(scenario, scaled))
+
+    assert not saturated_at(factor * (1.0 - RELATIVE_TOLERANCE))
+    assert saturated_at(factor * (1.0 + 2 * RELATIVE_TOLERANCE))
