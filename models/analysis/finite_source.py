@@ -24,7 +24,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import logsumexp
 
 
@@ -81,6 +80,8 @@ def finite_source(
 
     while excess(low) < 0:
         low -= 10.0
+    from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
+
     think = math.exp(brentq(excess, low, high, xtol=1e-14, rtol=1e-13))
     p = _chain(servers, population, mean_service, think)
     present = np.arange(population + 1, dtype=float)

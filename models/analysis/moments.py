@@ -14,7 +14,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.integrate import trapezoid
 from scipy.special import gammainc, gammaincc, gammainccinv
 
 from models.distributions import Distribution
@@ -195,6 +194,6 @@ def expected_maximum(parts: Sequence[tuple[float, Moments]]) -> Moments:
     for p, m in present:
         below *= 1.0 - p + p * _cdf_on(m, times)
     survival = 1.0 - below
-    mean = float(trapezoid(survival, times))
-    square = float(trapezoid(2.0 * times * survival, times))
+    mean = float(np.trapezoid(survival, times))
+    square = float(np.trapezoid(2.0 * times * survival, times))
     return Moments(mean, max(square - mean**2, 0.0))

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.optimize import brentq
 from scipy.special import exprel, gammaln, logsumexp
 
 from models.theory._checks import (
@@ -194,6 +193,8 @@ def mmc_response_time_quantile(
     upper = 1.0 / service_rate
     while excess(upper) > 0.0:
         upper *= 2.0
+    from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
+
     return float(brentq(excess, 0.0, upper, xtol=1e-14, rtol=1e-12))
 
 
