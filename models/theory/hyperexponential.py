@@ -1,0 +1,178 @@
+"""The M/H2/c queue, solved exactly as a quasi-birth-death process (matrix-geometric).
+
+Service times are two-phase hyperexponential with balanced means (`models.distributions.
+Hyperexponential`: phase i taken with probability p_i, exponential of rate 2 p_i / E[S]),
+the two-moment fit of any law with SCV >= 1. The state is (n, j): n customers present,
+j of the min(n, c) busy servers serving a phase-1 customer. From level c up the levels
+repeat (c + 1 phases each), so pi_{c+i} = pi_c R^i (Neuts, "Matrix-Geometric Solutions in
+Stochastic Models", 1981, ch. 3); R comes from the logarithmic reduction algorithm
+(Latouche & Ramaswami, "A logarithmic reduction algorithm for quasi-birth-death processes",
+J. Appl. Prob. 30(3), 1993), and the levels below c, which grow by one phase each, by
+eliminating them one at a time from the bottom (linear level reduction).
+
+As a model of M/G/c with SCV > 1 it is much closer than Allen-Cunneen's
+W(M/M/c) (1 + cs^2) / 2, which over-predicts the waiting of several servers with variable
+service (lognormal service of cv 1.5 on 4 servers at 80%: 1.098 simulated, 1.157 M/H2/4,
+1.212 Allen-Cunneen; cv 2.0 on 2 servers at 60%: 1.196, 1.287, 1.406).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from models.theory._checks import require_count, require_nonnegative, require_positive
+from models.theory.prediction import StationPrediction, stable_station, unstable_station
+
+METHOD = "M/H2/c (matrix-geometric)"
+REDUCTION_TOLERANCE = 1e-13
+"""The logarithmic reduction stops when G is stochastic to within this (its rows sum to
+1), or when what is left to add to it (T, the paths not yet down) is below it."""
+REDUCTION_STEPS = 60
+"""Enough doublings for any stable queue: each step squares the levels covered."""
+
+
+def balanced_h2(mean: float, scv: float) -> tuple[float, float, float]:
+    """(p_1, rate_1, rate_2) of the balanced-means H2 law with this mean and SCV (>= 1):
+    p_1 = (1 + sqrt((scv - 1) / (scv + 1))) / 2, rate_i = 2 p_i / mean (Whitt 1982).
+
+    >>> balanced_h2(1.0, 1.0)
+    (0.5, 1.0, 1.0)
+    """
+    first = 0.5 * (1.0 + math.sqrt((scv - 1.0) / (scv + 1.0)))
+    second = 1.0 / ((scv + 1.0) * 2.0 * first)  # 1 - first, without cancellation
+    return first, 2.0 * first / mean, 2.0 * second / mean
+
+
+def mh2c(
+    arrival_rate: float, mean_service_time: float, servers: int, service_scv: float
+) -> StationPrediction:
+    """Steady-state means of the M/H2/c queue (balanced-means H2 service of this SCV >= 1).
+
+    Assumptions: Poisson arrivals, c identical servers, FCFS, service times i.i.d. H2 with
+    balanced means. Exact (to about 1e-12, the algorithm's tolerance); SCV 1 is M/M/c.
+    `p_wait` is P(n >= c), what an arrival sees (PASTA). Unstable when lambda E[S] >= c.
+
+    Formula: Lq = pi_c R (I - R)^-2 1, W = Lq / lambda (Little), with R the minimal
+    solution of A0 + R A1 + R^2 A2 = 0 (module docstring for the sources).
+
+    >>> round(mh2c(1.0, 1.0, 2, 1.0).mean_waiting_time, 9)  # M/M/2: 1/3
+    0.333333333
+    >>> round(mh2c(0.5, 1.0, 1, 3.0).mean_waiting_time, 9)  # M/G/1: (1 + 3) / 2 x 1
+    2.0
+    """
+    rate = require_nonnegative("arrival_rate", arrival_rate)
+    service = require_positive("mean_service_time", mean_service_time)
+    count = require_count("servers", servers)
+    scv = require_nonnegative("service_scv", service_scv)
+    if scv < 1.0:
+        raise ValueError(f"service_scv must be at least 1 for an H2 law, got {scv!r}")
+    load = rate * service
+    if load >= count:
+        return unstable_station(
+            method=METHOD, exact=True, arrival_rate=rate, offered_load=load, servers=count
+        )
+    if rate == 0.0:
+        return stable_station(
+            method=METHOD,
+            exact=True,
+            arrival_rate=rate,
+            mean_service_time=service,
+            servers=count,
+            mean_waiting_time=0.0,
+            p_wait=0.0,
+        )
+    queued, waiting_probability = _queue(rate, service, count, scv)
+    return stable_station(
+        method=METHOD,
+        exact=True,
+        arrival_rate=rate,
+        mean_service_time=service,
+        servers=count,
+        mean_waiting_time=queued / rate,
+        p_wait=waiting_probability,
+    )
+
+
+def _queue(rate: float, mean: float, servers: int, scv: float) -> tuple[float, float]:
+    """(Lq, P(n >= c)) of the stable M/H2/c queue."""
+    first, rate_1, rate_2 = balanced_h2(mean, scv)
+    c = servers
+
+    def leaving(n: int) -> np.ndarray:  # level n: left by an arrival or a completion
+        j = np.arange(n + 1, dtype=float)
+        return rate + j * rate_1 + (n - j) * rate_2
+
+    # the repeating levels n > c: up A0, local A1, down A2 (a completion lets the head of
+    # the queue in, who starts phase 1 with probability `first`)
+    up, repeat_local = rate * np.eye(c + 1), np.diag(-leaving(c))
+    down = np.zeros((c + 1, c + 1))
+    for j in range(c + 1):
+        ones, twos = j * rate_1, (c - j) * rate_2
+        down[j, j] = ones * first + twos * (1.0 - first)
+        if j > 0:
+            down[j, j - 1] = ones * (1.0 - first)
+        if j < c:
+            down[j, j + 1] = twos * first
+    repeat = _rate_matrix(up, repeat_local, down)
+    # levels 0..c-1 eliminated from the bottom: pi_n = pi_{n+1} S_{n+1}
+    # (a completion at level n + 1 <= c frees a server: rows of the step down are j mu_1
+    # to phase j - 1 and (n + 1 - j) mu_2 to j; an arrival below c starts at once, in
+    # phase 1 with probability `first`: both are bidiagonal, applied by slices)
+    reductions: list[np.ndarray] = []
+    received = np.zeros((1, 1))  # S_n U_{n-1}: level n's inflow from below, per pi_n
+    for n in range(c):
+        balance = received.copy()
+        balance[np.diag_indices(n + 1)] -= leaving(n)
+        inverse = np.linalg.inv(balance)
+        phases = np.arange(n + 2, dtype=float)
+        reduction = np.zeros((n + 2, n + 1))
+        reduction[1:] -= (phases[1:] * rate_1)[:, None] * inverse
+        reduction[:-1] -= ((n + 1 - phases[:-1]) * rate_2)[:, None] * inverse
+        reductions.append(reduction)
+        received = np.zeros((n + 2, n + 2))
+        received[:, 1:] += rate * first * reduction
+        received[:, :-1] += rate * (1.0 - first) * reduction
+    balance = repeat_local + repeat @ down + received
+    # pi_c: the left null vector of `balance`, scaled below (one equation traded for a sum)
+    system = balance.copy()
+    system[:, -1] = 1.0
+    target = np.zeros(c + 1)
+    target[-1] = 1.0
+    top = np.linalg.solve(system.T, target)
+    beyond = np.linalg.inv(np.eye(c + 1) - repeat)
+    from_c = float(top @ beyond.sum(axis=1))  # levels c, c + 1, ... (unscaled)
+    total, level = from_c, top
+    for reduction in reversed(reductions):
+        level = level @ reduction
+        total += float(level.sum())
+    queued = float(top @ repeat @ beyond @ beyond.sum(axis=1))
+    return max(queued, 0.0) / total, min(max(from_c / total, 0.0), 1.0)
+
+
+def _rate_matrix(up: np.ndarray, local: np.ndarray, down: np.ndarray) -> np.ndarray:
+    """R, the minimal non-negative solution of A0 + R A1 + R^2 A2 = 0, from G (the minimal
+    solution of A2 + A1 G + A0 G^2 = 0, by logarithmic reduction) as R = A0 (-A1 - A0 G)^-1."""
+    size = up.shape[0]
+    identity = np.eye(size)
+    leaving = -np.diag(local)  # (A1 is diagonal here: no change of phase within a level)
+    ascend: np.ndarray = up / leaving[:, None]
+    descend: np.ndarray = down / leaving[:, None]
+    reach = descend.copy()
+    path = ascend.copy()
+    for _ in range(REDUCTION_STEPS):
+        mixing = ascend @ descend + descend @ ascend
+        squares = np.linalg.solve(
+            identity - mixing, np.hstack((ascend @ ascend, descend @ descend))
+        )
+        ascend, descend = squares[:, :size], squares[:, size:]
+        reach += path @ descend
+        path = path @ ascend
+        if (
+            np.max(np.abs(1.0 - reach.sum(axis=1))) < REDUCTION_TOLERANCE
+            or np.max(np.abs(path)) < REDUCTION_TOLERANCE
+        ):
+            break
+    rate_matrix: np.ndarray = up @ np.linalg.inv(-local - up @ reach)
+    return rate_matrix

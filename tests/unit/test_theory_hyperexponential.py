@@ -1,0 +1,165 @@
+"""`models.theory.hyperexponential.mh2c` (M/H2/c, matrix-geometric) and where the analysis
+uses it (deterministic).
+
+Checked against the cases with closed forms (cs² = 1 is M/M/c, c = 1 is M/G/1), against
+the same Markov chain truncated and solved directly (an independent check of the
+matrix-geometric algebra), and against Allen-Cunneen's heavy-traffic limit, which it must
+approach as the load nears 1 (Köllerström's heavy-traffic result for GI/G/c).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.sparse import coo_matrix
+from scipy.sparse.linalg import spsolve
+
+import models.theory as theory
+from models import analyze, load_scenario
+from models.theory.hyperexponential import balanced_h2, mh2c
+
+
+@pytest.mark.parametrize("servers", [1, 2, 3, 8, 32])
+@pytest.mark.parametrize("load", [0.1, 0.6, 0.95])
+def test_exponential_service_is_erlang_c(servers: int, load: float) -> None:
+    rate = load * servers
+    exact = theory.mmc(rate, 1.0, servers)
+    found = mh2c(rate, 1.0, servers, 1.0)
+    assert found.mean_waiting_time == pytest.approx(exact.mean_waiting_time, rel=1e-9)
+    assert found.p_wait == pytest.approx(exact.p_wait, rel=1e-9)
+
+
+@pytest.mark.parametrize("scv", [1.5, 4.0, 50.0])
+@pytest.mark.parametrize("load", [0.3, 0.9])
+def test_one_server_is_pollaczek_khinchine(scv: float, load: float) -> None:
+    exact = theory.mg1(load, 1.0, scv)
+    found = mh2c(load, 1.0, 1, scv)
+    assert found.mean_waiting_time == pytest.approx(exact.mean_waiting_time, rel=1e-9)
+    assert found.p_wait == pytest.approx(load, rel=1e-9)
+
+
+def _truncated_chain(rate: float, mean: float, servers: int, scv: float, levels: int) -> float:
+    """Wq of the M/H2/c chain cut at `levels` customers, solved as one sparse system (states
+    (n, j): n present, j of the busy servers in phase 1)."""
+    first, rate_1, rate_2 = balanced_h2(mean, scv)
+    index: dict[tuple[int, int], int] = {}
+    for n in range(levels + 1):
+        for j in range(min(n, servers) + 1):
+            index[(n, j)] = len(index)
+    rows: list[int] = []
+    cols: list[int] = []
+    values: list[float] = []
+
+    def move(source: tuple[int, int], target: tuple[int, int], value: float) -> None:
+        if value > 0:
+            rows.append(index[source])
+            cols.append(index[target])
+            values.append(value)
+
+    for n, j in index:
+        busy = min(n, servers)
+        if n < levels:
+            if n < servers:
+                move((n, j), (n + 1, j + 1), rate * first)
+                move((n, j), (n + 1, j), rate * (1 - first))
+            else:
+                move((n, j), (n + 1, j), rate)
+        for phase, count, service in ((1, j, rate_1), (2, busy - j, rate_2)):
+            if count == 0:
+                continue
+            left = j - 1 if phase == 1 else j
+            if n > servers:  # the head of the queue starts, in phase 1 or 2
+                move((n, j), (n - 1, left + 1), count * service * first)
+                move((n, j), (n - 1, left), count * service * (1 - first))
+            else:
+                move((n, j), (n - 1, left), count * service)
+    size = len(index)
+    generator = coo_matrix((values, (rows, cols)), shape=(size, size)).tocsr()
+    out = np.asarray(generator.sum(axis=1)).ravel()
+    diagonal = coo_matrix((out, (range(size), range(size))), shape=(size, size))
+    system = (generator.T - diagonal).tolil()
+    system[0, :] = 1.0
+    right = np.zeros(size)
+    right[0] = 1.0
+    probabilities = spsolve(system.tocsr(), right)
+    queued = sum(probabilities[i] * max(n - servers, 0) for (n, _), i in index.items())
+    return float(queued / rate)
+
+
+@pytest.mark.parametrize(
+    ("servers", "load", "scv"), [(2, 0.7, 2.357), (3, 0.5, 4.0), (5, 0.8, 1.2)]
+)
+def test_matches_the_truncated_chain(servers: int, load: float, scv: float) -> None:
+    """The chain cut at 1500 customers loses less than 1e-12 of its mass at these loads."""
+    rate = load * servers / 3.0
+    direct = _truncated_chain(rate, 3.0, servers, scv, levels=1500)
+    assert mh2c(rate, 3.0, servers, scv).mean_waiting_time == pytest.approx(direct, rel=1e-9)
+
+
+@pytest.mark.parametrize("servers", [2, 8])
+def test_below_allen_cunneen_and_equal_to_it_in_heavy_traffic(servers: int) -> None:
+    """For cs² > 1 and c > 1, M/H2/c waits less than Allen-Cunneen says, and the two meet
+    as the load nears 1 (both tend to (1 + cs²) / 2 x the M/M/c wait)."""
+    for load, bound in ((0.5, 0.95), (0.9, 0.99), (0.999, 1.0)):
+        rate = load * servers
+        found = mh2c(rate, 1.0, servers, 4.0).mean_waiting_time
+        allen = theory.gg_c_allen_cunneen(rate, 1.0, servers, 1.0, 4.0).mean_waiting_time
+        assert found < bound * allen
+    assert found == pytest.approx(allen, rel=1e-2)
+
+
+def test_unstable_and_idle() -> None:
+    unstable = mh2c(2.0, 1.0, 2, 3.0)
+    assert not unstable.stable and math.isinf(unstable.mean_waiting_time)
+    idle = mh2c(0.0, 1.0, 2, 3.0)
+    assert idle.stable and idle.mean_waiting_time == 0.0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "named"),
+    [
+        ((1.0, 1.0, 2, 0.5), "service_scv"),
+        ((-1.0, 1.0, 2, 2.0), "arrival_rate"),
+        ((1.0, 0.0, 2, 2.0), "mean_service_time"),
+        ((1.0, 1.0, 0, 2.0), "servers"),
+    ],
+)
+def test_bad_arguments_are_named(arguments: tuple[Any, ...], named: str) -> None:
+    with pytest.raises(ValueError, match=named):
+        mh2c(*arguments)
+
+
+def _pool(servers: int, work: dict[str, Any], rate: float, **spec: Any) -> Any:
+    return analyze(
+        load_scenario(
+            {
+                "name": "pool",
+                "simulation": {"duration": 100},
+                "services": {
+                    "db": {"workers": servers, **spec, "operations": {"q": [{"work": work}]}}
+                },
+                "workload": {"users": {"entry": "db.q", "arrivals": {"poisson": rate}}},
+            }
+        )
+    ).services["db"]
+
+
+def test_the_analysis_solves_variable_service_on_several_servers_as_m_h2_c() -> None:
+    """Lognormal service of cv 1.5 on 4 servers at 80%: the M/H2/4 of its two moments (not
+    exact: the law is not H2); a pool too large for it (128) or one where next to nothing
+    waits keeps Allen-Cunneen."""
+    lognormal = {"lognormal": {"mean": 0.01, "cv": 1.5}}
+    four = _pool(4, lognormal, 320.0)
+    assert four.method.startswith("M/H2/c") and four.exact is False
+    assert four.waiting_time.mean == pytest.approx(
+        mh2c(320.0, 0.01, 4, 2.25).mean_waiting_time, rel=1e-9
+    )
+    assert _pool(128, lognormal, 12_000.0).method.startswith("Allen-Cunneen")
+    assert _pool(64, lognormal, 500.0).method.startswith("Allen-Cunneen")  # (8% load)
+    hyper = _pool(2, {"hyperexponential": {"mean": 0.01, "cv": 2.0}}, 140.0)
+    assert hyper.waiting_time.mean == pytest.approx(
+        mh2c(140.0, 0.01, 2, 4.0).mean_waiting_time, rel=1e-9
+    )
