@@ -52,11 +52,11 @@ from models.theory import (
     gi_m1_erlang_arrivals,
     mg1,
     mg1_priority_nonpreemptive,
+    mh2c,
     mmc,
     mmc_priority_nonpreemptive,
     mmck,
 )
-from models.theory.hyperexponential import mh2c
 from models.theory.prediction import StationPrediction
 
 SAME_MEAN = 1e-9

@@ -21,6 +21,7 @@ from models.theory.general import (
     md1,
     mg1,
 )
+from models.theory.hyperexponential import mh2c
 from models.theory.jackson import JacksonPrediction, jackson_network
 from models.theory.markovian import (
     mm1,
@@ -61,6 +62,7 @@ __all__ = [
     "md1",
     "mg1",
     "mg1_priority_nonpreemptive",
+    "mh2c",
     "mm1",
     "mm1_response_time_quantile",
     "mm_infinity",
