@@ -13,7 +13,8 @@ eliminating them one at a time from the bottom (linear level reduction).
 As a model of M/G/c with SCV > 1 it is much closer than Allen-Cunneen's
 W(M/M/c) (1 + cs^2) / 2, which over-predicts the waiting of several servers with variable
 service (lognormal service of cv 1.5 on 4 servers at 80%: 1.098 simulated, 1.157 M/H2/4,
-1.212 Allen-Cunneen; cv 2.0 on 2 servers at 60%: 1.196, 1.287, 1.406).
+1.212 Allen-Cunneen; cv 2.0 on 2 servers at 60%: 1.196, 1.287, 1.406;
+`bench/mgc_waiting.py`).
 """
 
 from __future__ import annotations
