@@ -74,24 +74,14 @@ def mh2c(
         return unstable_station(
             method=METHOD, exact=True, arrival_rate=rate, offered_load=load, servers=count
         )
-    if rate == 0.0:
-        return stable_station(
-            method=METHOD,
-            exact=True,
-            arrival_rate=rate,
-            mean_service_time=service,
-            servers=count,
-            mean_waiting_time=0.0,
-            p_wait=0.0,
-        )
-    queued, waiting_probability = _queue(rate, service, count, scv)
+    queued, waiting_probability = _queue(rate, service, count, scv) if rate > 0 else (0.0, 0.0)
     return stable_station(
         method=METHOD,
         exact=True,
         arrival_rate=rate,
         mean_service_time=service,
         servers=count,
-        mean_waiting_time=queued / rate,
+        mean_waiting_time=queued / rate if rate > 0 else 0.0,
         p_wait=waiting_probability,
     )
 
