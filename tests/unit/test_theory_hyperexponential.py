@@ -22,9 +22,11 @@ from models import analyze, load_scenario
 from models.theory.hyperexponential import balanced_h2, mh2c
 
 
-@pytest.mark.parametrize("servers", [1, 2, 3, 8, 32])
-@pytest.mark.parametrize("load", [0.1, 0.6, 0.95])
+@pytest.mark.parametrize("servers", [1, 2, 3, 8, 32, 64])
+@pytest.mark.parametrize("load", [0.01, 0.1, 0.6, 0.95])
 def test_exponential_service_is_erlang_c(servers: int, load: float) -> None:
+    """To 1e-9 relative even where waiting is all but impossible (64 servers at 1%: P(wait)
+    about 1e-100): every level is a product of non-negative matrices."""
     rate = load * servers
     exact = theory.mmc(rate, 1.0, servers)
     found = mh2c(rate, 1.0, servers, 1.0)
@@ -109,6 +111,20 @@ def test_below_allen_cunneen_and_equal_to_it_in_heavy_traffic(servers: int) -> N
         allen = theory.gg_c_allen_cunneen(rate, 1.0, servers, 1.0, 4.0).mean_waiting_time
         assert found < bound * allen
     assert found == pytest.approx(allen, rel=1e-2)
+
+
+def test_never_negative_nor_above_allen_cunneen() -> None:
+    """Over loads from 1e-6 to 0.9999 and SCVs from 1 to 1e4: finite, non-negative, a
+    probability for P(wait), and at most Allen-Cunneen's wait (its heavy-traffic limit; to
+    1e-8, the precision at 99.99% load)."""
+    for servers in (2, 5, 16, 33):
+        for load in (1e-6, 1e-3, 0.3, 0.95, 0.9999):
+            for scv in (1.0001, 3.0, 100.0, 1e4):
+                rate = load * servers / 0.01
+                found = mh2c(rate, 0.01, servers, scv)
+                allen = theory.gg_c_allen_cunneen(rate, 0.01, servers, 1.0, scv)
+                assert 0.0 <= found.mean_waiting_time <= allen.mean_waiting_time * (1 + 1e-8)
+                assert 0.0 <= found.p_wait <= 1.0
 
 
 def test_unstable_and_idle() -> None:
