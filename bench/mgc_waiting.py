@@ -7,8 +7,8 @@ is the queue itself, with nothing else around it. The mean wait's 95% interval c
 
     python3 bench/mgc_waiting.py [--customers N] [--seed S]
 
-The figures of docs/analysis.md §3 (M/H2/c) and §11.1 (g's database) come from the
-default run.
+The figures of docs/analysis.md §3 (M/H2/c; j2's reservation pool) and §11.1 (g's
+database) come from the default run.
 """
 
 from __future__ import annotations
@@ -70,6 +70,33 @@ def shared_database(rng: np.random.Generator) -> Sampler:
     return sample
 
 
+def reacquired_pool(rng: np.random.Generator) -> Sampler:
+    """The reservation pool of the regression set's j2_hotel_reservation_60 (async I/O): per
+    request one hold of exponential 0.5 ms and 1.2 empty ones (re-acquisitions after the
+    replies), in seconds."""
+
+    def sample(size: int) -> np.ndarray:
+        working = rng.random(size) < 1.0 / 2.2
+        return np.where(working, rng.exponential(0.0005, size), 0.0)
+
+    return sample
+
+
+def _case(name: str, wait: float, half_width: float, matrix: float, allen: float) -> None:
+    """One JSON line, in milliseconds."""
+    print(
+        json.dumps(
+            {
+                "case": f"{name}, Poisson arrivals (ms)",
+                "simulated": round(1e3 * wait, 4),
+                "half_width": round(1e3 * half_width, 4),
+                "mh2c": round(1e3 * matrix, 4),
+                "allen_cunneen": round(1e3 * allen, 4),
+            }
+        )
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=1_500_000)
@@ -99,19 +126,16 @@ def main() -> None:
     # g_two_classes_60's database, 400 requests/s on 2 workers: E[S] = 3 ms, cs² = 2.357
     rate, mean, scv = 400.0, 0.003, 30.21e-6 / 0.003**2 - 1.0
     wait, half_width = simulated_wait(rng, rate, shared_database(rng), 2, arguments.customers)
-    print(
-        json.dumps(
-            {
-                "case": "g_two_classes_60 database, Poisson arrivals (ms)",
-                "simulated": round(1e3 * wait, 4),
-                "half_width": round(1e3 * half_width, 4),
-                "mh2c": round(1e3 * mh2c(rate, mean, 2, scv).mean_waiting_time, 4),
-                "allen_cunneen": round(
-                    1e3 * gg_c_allen_cunneen(rate, mean, 2, 1.0, scv).mean_waiting_time, 4
-                ),
-            }
-        )
-    )
+    matrix = mh2c(rate, mean, 2, scv).mean_waiting_time
+    allen = gg_c_allen_cunneen(rate, mean, 2, 1.0, scv).mean_waiting_time
+    _case("g_two_classes_60 database", wait, half_width, matrix, allen)
+    # j2_hotel_reservation_60's reservation pool: 2.2 holds per request at 1304.07/s
+    rate, mean = 2.2 * 1304.07, 0.0005 / 2.2
+    scv = (2.0 * 0.0005**2 / 2.2) / mean**2 - 1.0
+    wait, half_width = simulated_wait(rng, rate, reacquired_pool(rng), 2, arguments.customers)
+    matrix = mh2c(rate, mean, 2, scv).mean_waiting_time
+    allen = gg_c_allen_cunneen(rate, mean, 2, 1.0, scv).mean_waiting_time
+    _case("j2_hotel_reservation_60 reservation pool", wait, half_width, matrix, allen)
 
 
 if __name__ == "__main__":

@@ -303,7 +303,8 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         method, exact = prediction.method, product_form
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
-        prediction = _many_servers(rate, holding, servers, arrival_scv)
+        reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
+        prediction = _many_servers(rate, holding, servers, arrival_scv, reacquired)
         method, exact = prediction.method, False
     exact = exact and mix.holding_exact and not load.note
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
@@ -325,17 +326,24 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
 
 
 def _many_servers(
-    rate: float, holding: Moments, servers: int, arrival_scv: float
+    rate: float, holding: Moments, servers: int, arrival_scv: float, reacquired: bool
 ) -> StationPrediction:
     """G/G/c: Allen-Cunneen, except for c > 1 servers with a service SCV above 1 (up to
     `H2_SERVERS`), where the M/H2/c queue of the two-moment fit (exact by matrix-geometric
     methods, `models.theory.hyperexponential`) takes the place of M/M/c x (1 + cs²) / 2,
     and the arrivals' SCV scales it by (ca² + cs²) / (1 + cs²) as in Allen-Cunneen (so
     that it is the M/H2/c queue itself for Poisson arrivals); except where Erlang C's
-    P(wait) is below `NEGLIGIBLE_WAITING`."""
+    P(wait) is below `NEGLIGIBLE_WAITING`, and for a pool `reacquired` after replies
+    (async I/O): its holding times are a mixture with many of length 0 (the continuation
+    after a last call), whose shape the balanced H2 misses, and Allen-Cunneen is exact for
+    an exponential with an atom at 0 (the zero-length holds wait as virtual customers of
+    the M/M/c of the others: W = C(c, a) E[S | S > 0] / (c - a) = W(M/M/c) (1 + cs²) / 2;
+    j2's reservation pool as M/G/2 with Poisson arrivals: 0.060 ms simulated, 0.059 ms
+    Allen-Cunneen, 0.050 ms M/H2/2)."""
     scv = holding.scv
     fitted = gg_c_allen_cunneen(rate, holding.mean, servers, arrival_scv, scv)
-    if not (1.0 < scv <= LARGEST_SCV and 1 < servers <= H2_SERVERS and fitted.stable):
+    eligible = 1.0 < scv <= LARGEST_SCV and 1 < servers <= H2_SERVERS and not reacquired
+    if not (eligible and fitted.stable):
         return fitted
     if fitted.p_wait < NEGLIGIBLE_WAITING:
         return fitted  # (next to nothing waits: not worth the matrices)

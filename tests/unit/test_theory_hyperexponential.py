@@ -179,3 +179,32 @@ def test_the_analysis_solves_variable_service_on_several_servers_as_m_h2_c() -> 
     assert hyper.waiting_time.mean == pytest.approx(
         mh2c(140.0, 0.01, 2, 4.0).mean_waiting_time, rel=1e-9
     )
+
+
+def test_a_pool_reacquired_after_replies_keeps_allen_cunneen() -> None:
+    """An async-I/O pool (`blocking_calls: false`) holds a worker for 1 ms, calls, then
+    re-acquires one for the (empty) rest: half its holds are 0, and Allen-Cunneen is exact
+    for an exponential with an atom at 0 (the empty holds wait as virtual customers of the
+    M/M/c of the others), where the balanced H2 of the same two moments is not."""
+    scenario = load_scenario(
+        {
+            "name": "async",
+            "simulation": {"duration": 100},
+            "services": {
+                "api": {
+                    "workers": 2,
+                    "blocking_calls": False,
+                    "operations": {"get": [{"work": {"exponential": 0.001}}, {"call": "db.q"}]},
+                },
+                "db": {
+                    "workers": "unlimited",
+                    "operations": {"q": [{"work": {"exponential": 0.002}}]},
+                },
+            },
+            "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": 1200.0}}},
+        }
+    )
+    api = analyze(scenario).services["api"]
+    assert api.method.startswith("Allen-Cunneen")
+    erlang = theory.mmc(1200.0, 1000.0, 2)  # the holds of 1 ms alone: M/M/2
+    assert api.waiting_time.mean == pytest.approx(erlang.mean_waiting_time, rel=1e-9)
