@@ -12,7 +12,7 @@ The choice follows the station's shape and what is known about its arrivals and 
 | 1 server | Poisson | any i.i.d. | M/G/1 (Pollaczek-Khinchine) | yes |
 | 1 server | Erlang-k (round robin of Poisson) | exponential | E_k/M/1 | yes |
 | c servers | Poisson | exponential | M/M/c (Erlang C) | yes |
-| 2-64 servers | Poisson | SCV cs² > 1, as H2 | M/H2/c (matrix-geometric) | no (yes for H2) |
+| 2-64 servers, own work | Poisson | SCV cs² > 1, as H2 | M/H2/c (matrix-geometric) | no |
 | otherwise | SCV ca² | SCV cs² | Allen-Cunneen G/G/c | no |
 
 A station that only bounded populations reach (the workers of blocking callers, a closed
@@ -304,7 +304,8 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
         reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
-        prediction = _many_servers(rate, holding, servers, arrival_scv, reacquired)
+        own_work = mix.iid and not reacquired
+        prediction = _many_servers(rate, holding, servers, arrival_scv, own_work)
         method, exact = prediction.method, False
     exact = exact and mix.holding_exact and not load.note
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
@@ -326,23 +327,26 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
 
 
 def _many_servers(
-    rate: float, holding: Moments, servers: int, arrival_scv: float, reacquired: bool
+    rate: float, holding: Moments, servers: int, arrival_scv: float, own_work: bool
 ) -> StationPrediction:
     """G/G/c: Allen-Cunneen, except for c > 1 servers with a service SCV above 1 (up to
     `H2_SERVERS`), where the M/H2/c queue of the two-moment fit (exact by matrix-geometric
     methods, `models.theory.hyperexponential`) takes the place of M/M/c x (1 + cs²) / 2,
     and the arrivals' SCV scales it by (ca² + cs²) / (1 + cs²) as in Allen-Cunneen (so
-    that it is the M/H2/c queue itself for Poisson arrivals); except where Erlang C's
-    P(wait) is below `NEGLIGIBLE_WAITING`, and for a pool `reacquired` after replies
-    (async I/O): its holding times are a mixture with many of length 0 (the continuation
-    after a last call), whose shape the balanced H2 misses, and Allen-Cunneen is exact for
-    an exponential with an atom at 0 (the zero-length holds wait as virtual customers of
-    the M/M/c of the others: W = C(c, a) E[S | S > 0] / (c - a) = W(M/M/c) (1 + cs²) / 2;
-    j2's reservation pool as M/G/2 with Poisson arrivals: 0.060 ms simulated, 0.059 ms
-    Allen-Cunneen, 0.050 ms M/H2/2)."""
+    that it is the M/H2/c queue itself for Poisson arrivals).
+
+    Only where the holds are the station's `own_work`: i.i.d., one per request. A thread
+    pool whose holds include queueing callees is not a renewal server (the flow-equivalent
+    server of `models.analysis.layers` re-solves it), and a pool re-acquired after replies
+    (async I/O) holds many times for 0 (the continuation after a last call), a shape the
+    balanced H2 misses: for an exponential with an atom at 0 Allen-Cunneen is exact (the
+    empty holds wait as virtual customers of the M/M/c of the others: W = C(c, a)
+    E[S | S > 0] / (c - a) = W(M/M/c) (1 + cs²) / 2; j2's reservation pool as M/G/2 with
+    Poisson arrivals: 0.060 ms simulated, 0.059 ms Allen-Cunneen, 0.050 ms M/H2/2). Nor
+    where Erlang C's P(wait) is below `NEGLIGIBLE_WAITING`."""
     scv = holding.scv
     fitted = gg_c_allen_cunneen(rate, holding.mean, servers, arrival_scv, scv)
-    eligible = 1.0 < scv <= LARGEST_SCV and 1 < servers <= H2_SERVERS and not reacquired
+    eligible = 1.0 < scv <= LARGEST_SCV and 1 < servers <= H2_SERVERS and own_work
     if not (eligible and fitted.stable):
         return fitted
     if fitted.p_wait < NEGLIGIBLE_WAITING:
