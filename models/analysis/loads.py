@@ -28,13 +28,15 @@ from models.analysis.graph import (
     consumer_count,
     consumer_threads,
     station_of,
+    steps_of,
     workers_of,
 )
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.stations import ClassLoad, StationLoad, StationSolution, solve_station
 from models.analysis.summary import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
-from models.schema import Scenario
+from models.distributions import Hyperexponential
+from models.schema import Scenario, WorkStep
 
 
 @dataclass(frozen=True)
@@ -111,6 +113,20 @@ def _emission_flags(
                 assert station is not None
                 stations[station].append(flag)
     return stations, topics
+
+
+def _one_hyperexponential(scenario: Scenario, keys: Sequence[OpKey]) -> bool:
+    """Whether every operation in `keys` is one `work` step of one hyperexponential law."""
+    laws = set()
+    for key in keys:
+        steps = steps_of(scenario, key)
+        if len(steps) != 1 or not isinstance(steps[0], WorkStep):
+            return False
+        work = steps[0].work
+        if not isinstance(work, Hyperexponential):
+            return False
+        laws.add((work.mean_time, work.cv))
+    return len(laws) == 1
 
 
 class LoadBuilder:
@@ -334,6 +350,7 @@ class LoadBuilder:
                 note=note,
                 population=population,
                 closed=closed is not None,
+                hyperexponential=_one_hyperexponential(self.scenario, keys),
                 feedback=feedback,
             )
             return 1, load
@@ -351,6 +368,7 @@ class LoadBuilder:
                 note=failure_note,
                 population=population,
                 closed=closed is not None,
+                hyperexponential=_one_hyperexponential(self.scenario, keys),
                 feedback=feedback,
             )
         return replicas, StationLoad(

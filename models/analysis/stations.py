@@ -12,7 +12,7 @@ The choice follows the station's shape and what is known about its arrivals and 
 | 1 server | Poisson | any i.i.d. | M/G/1 (Pollaczek-Khinchine) | yes |
 | 1 server | Erlang-k (round robin of Poisson) | exponential | E_k/M/1 | yes |
 | c servers | Poisson | exponential | M/M/c (Erlang C) | yes |
-| 2-64 servers, own work | Poisson | SCV cs² > 1, as H2 | M/H2/c (matrix-geometric) | no |
+| 2-64 servers, own work | Poisson | SCV cs² > 1, as H2 | M/H2/c (matrix-geometric) | for H2 |
 | otherwise | SCV ca² | SCV cs² | Allen-Cunneen G/G/c | no |
 
 A station that only bounded populations reach (the workers of blocking callers, a closed
@@ -32,27 +32,24 @@ other retries (after timeouts, drops, rejections), are then approximations.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from dataclasses import dataclass, field
 
 from models.analysis.finite_source import finite_source
 from models.analysis.moments import (
     INFINITE,
-    LARGEST_SCV,
     ZERO,
     Moments,
     mixture,
     waiting_moments,
 )
 from models.analysis.summary import COPY, NOT_POISSON
+from models.analysis.variable_service import many_servers
 from models.theory import (
     erlang_b,
-    gg_c_allen_cunneen,
     gi_m1_erlang_arrivals,
     mg1,
     mg1_priority_nonpreemptive,
-    mh2c,
     mmc,
     mmc_priority_nonpreemptive,
     mmck,
@@ -60,12 +57,6 @@ from models.theory import (
 from models.theory.prediction import StationPrediction
 
 SAME_MEAN = 1e-9
-H2_SERVERS = 64
-"""The most servers solved as M/H2/c (its boundary levels cost O(c^4): 7 ms at 64, 40 ms
-at 128); larger pools keep Allen-Cunneen."""
-NEGLIGIBLE_WAITING = 1e-9
-"""Below this P(wait) (Erlang C) a pool's waiting is negligible (a 64-thread pool at 20%:
-1e-26) and Allen-Cunneen's is kept: the two differ by less than their size."""
 
 
 @dataclass(frozen=True)
@@ -108,6 +99,9 @@ class StationLoad:
     """Most requests that can ever be present (bounded callers); None = unbounded."""
     closed: bool = False
     """True when every request comes (synchronously) from closed flows' clients."""
+    hyperexponential: bool = False
+    """True when every operation of the pool is one `work` step of one hyperexponential
+    law (then M/H2/c with Poisson arrivals is exact)."""
     feedback: int = 0
     """Attempts that come back after a failure (retries): 0 none; 1 the callee's own
     failures, independent of its queue, retried at once or after a delay — a product-form
@@ -305,8 +299,9 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
         reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
         own_work = mix.iid and not reacquired
-        prediction = _many_servers(rate, holding, servers, arrival_scv, own_work)
-        method, exact = prediction.method, False
+        prediction = many_servers(rate, holding, servers, arrival_scv, own_work)
+        method = prediction.method
+        exact = prediction.exact and mix.poisson and load.hyperexponential and not load.feedback
     exact = exact and mix.holding_exact and not load.note
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
     return StationSolution(
@@ -323,46 +318,6 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         waiting=_fifo(mix.classes, prediction),
         departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
         mm1=fifo_exponential and servers == 1,
-    )
-
-
-def _many_servers(
-    rate: float, holding: Moments, servers: int, arrival_scv: float, own_work: bool
-) -> StationPrediction:
-    """G/G/c: Allen-Cunneen, except for c > 1 servers with a service SCV above 1 (up to
-    `H2_SERVERS`), where the M/H2/c queue of the two-moment fit (exact by matrix-geometric
-    methods, `models.theory.hyperexponential`) takes the place of M/M/c x (1 + cs²) / 2,
-    and the arrivals' SCV scales it by (ca² + cs²) / (1 + cs²) as in Allen-Cunneen (so
-    that it is the M/H2/c queue itself for Poisson arrivals).
-
-    Only where the holds are the station's `own_work`: i.i.d., one per request. A thread
-    pool whose holds include queueing callees is not a renewal server (the flow-equivalent
-    server of `models.analysis.layers` re-solves it), and a pool re-acquired after replies
-    (async I/O) holds many times for 0 (the continuation after a last call), a shape the
-    balanced H2 misses: for an exponential with an atom at 0 Allen-Cunneen is exact (the
-    empty holds wait as virtual customers of the M/M/c of the others: W = C(c, a)
-    E[S | S > 0] / (c - a) = W(M/M/c) (1 + cs²) / 2; j2's reservation pool as M/G/2 with
-    Poisson arrivals: 0.060 ms simulated, 0.059 ms Allen-Cunneen, 0.050 ms M/H2/2). Nor
-    where Erlang C's P(wait) is below `NEGLIGIBLE_WAITING`."""
-    scv = holding.scv
-    fitted = gg_c_allen_cunneen(rate, holding.mean, servers, arrival_scv, scv)
-    eligible = 1.0 < scv <= LARGEST_SCV and 1 < servers <= H2_SERVERS and own_work
-    if not (eligible and fitted.stable):
-        return fitted
-    if fitted.p_wait < NEGLIGIBLE_WAITING:
-        return fitted  # (next to nothing waits: not worth the matrices)
-    prediction = mh2c(rate, holding.mean, servers, scv)
-    if not prediction.stable or arrival_scv == 1.0:
-        return prediction
-    scaled = prediction.mean_waiting_time * (arrival_scv + scv) / (1.0 + scv)
-    return dataclasses.replace(
-        prediction,
-        method=f"{prediction.method}, arrivals' SCV as in Allen-Cunneen",
-        exact=False,
-        mean_waiting_time=scaled,
-        mean_response_time=scaled + holding.mean,
-        mean_queue_length=rate * scaled,
-        mean_in_system=rate * (scaled + holding.mean),
     )
 
 

@@ -176,6 +176,7 @@ def test_the_analysis_solves_variable_service_on_several_servers_as_m_h2_c() -> 
     assert _pool(128, lognormal, 12_000.0).method.startswith("Allen-Cunneen")
     assert _pool(64, lognormal, 500.0).method.startswith("Allen-Cunneen")  # (8% load)
     hyper = _pool(2, {"hyperexponential": {"mean": 0.01, "cv": 2.0}}, 140.0)
+    assert hyper.exact  # (the law is H2 itself, the arrivals Poisson)
     assert hyper.waiting_time.mean == pytest.approx(
         mh2c(140.0, 0.01, 2, 4.0).mean_waiting_time, rel=1e-9
     )
