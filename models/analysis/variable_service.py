@@ -3,11 +3,9 @@ service's two moments (`models.theory.hyperexponential`), for `models.analysis.s
 
 from __future__ import annotations
 
-import dataclasses
-
 from models.analysis.moments import LARGEST_SCV, Moments
 from models.theory import gg_c_allen_cunneen, mh2c
-from models.theory.prediction import StationPrediction
+from models.theory.prediction import StationPrediction, stable_station
 
 H2_SERVERS = 64
 """The most servers solved as M/H2/c (its levels below c cost O(c^4): 6 ms at 64, 28 ms
@@ -46,13 +44,12 @@ def many_servers(
     prediction = mh2c(rate, holding.mean, servers, scv)
     if not prediction.stable or arrival_scv == 1.0:
         return prediction
-    scaled = prediction.mean_waiting_time * (arrival_scv + scv) / (1.0 + scv)
-    return dataclasses.replace(
-        prediction,
+    return stable_station(
         method=f"{prediction.method}, arrivals' SCV as in Allen-Cunneen",
         exact=False,
-        mean_waiting_time=scaled,
-        mean_response_time=scaled + holding.mean,
-        mean_queue_length=rate * scaled,
-        mean_in_system=rate * (scaled + holding.mean),
+        arrival_rate=rate,
+        mean_service_time=holding.mean,
+        servers=servers,
+        mean_waiting_time=prediction.mean_waiting_time * (arrival_scv + scv) / (1.0 + scv),
+        p_wait=prediction.p_wait,
     )

@@ -78,20 +78,20 @@ def mh2c(
         return unstable_station(
             method=METHOD, exact=True, arrival_rate=rate, offered_load=load, servers=count
         )
-    queued, waiting_probability = _queue(rate, service, count, scv) if rate > 0 else (0.0, 0.0)
+    waiting, waiting_probability = _queue(rate, service, count, scv) if rate else (0.0, 0.0)
     return stable_station(
         method=METHOD,
         exact=True,
         arrival_rate=rate,
         mean_service_time=service,
         servers=count,
-        mean_waiting_time=queued / rate if rate > 0 else 0.0,
+        mean_waiting_time=waiting,
         p_wait=waiting_probability,
     )
 
 
 def _queue(rate: float, mean: float, servers: int, scv: float) -> tuple[float, float]:
-    """(Lq, P(n >= c)) of the stable M/H2/c queue."""
+    """(Wq, P(n >= c)) of the stable M/H2/c queue with arrivals."""
     first, rate_1, rate_2 = balanced_h2(mean, scv)
     c = servers
 
@@ -102,14 +102,11 @@ def _queue(rate: float, mean: float, servers: int, scv: float) -> tuple[float, f
     # the repeating levels n > c: up A0, local A1, down A2 (a completion lets the head of
     # the queue in, who starts phase 1 with probability `first`)
     up, repeat_local = rate * np.eye(c + 1), np.diag(-leaving(c))
-    down = np.zeros((c + 1, c + 1))
-    for j in range(c + 1):
-        ones, twos = j * rate_1, (c - j) * rate_2
-        down[j, j] = ones * first + twos * (1.0 - first)
-        if j > 0:
-            down[j, j - 1] = ones * (1.0 - first)
-        if j < c:
-            down[j, j + 1] = twos * first
+    phases = np.arange(c + 1)
+    ones, twos = phases * rate_1, (c - phases) * rate_2  # completion rates by phase
+    down = np.diag(ones * first + twos * (1.0 - first))
+    down[phases[1:], phases[1:] - 1] = ones[1:] * (1.0 - first)
+    down[phases[:-1], phases[:-1] + 1] = twos[:-1] * first
     repeat = _rate_matrix(up, repeat_local, down)
     # levels c, c-1, ..., 1, top down (linear level reduction for level-dependent QBDs,
     # Bright & Taylor 1995): pi_n = pi_{n-1} R_n with R_n = -U_{n-1} (L_n + R_{n+1} D_{n+1})^-1,
@@ -126,8 +123,8 @@ def _queue(rate: float, mean: float, servers: int, scv: float) -> tuple[float, f
         inverse = np.linalg.inv(balance)
         level_rate = -(rate * (1.0 - first)) * inverse[:-1] - (rate * first) * inverse[1:]
         rates.append(level_rate)  # R_n, n x (n + 1)
-        phases = np.arange(n, dtype=float)
-        inward = (phases + 1.0) * rate_1 * level_rate[:, 1:] + (n - phases) * rate_2 * level_rate[
+        below = np.arange(n, dtype=float)  # the phases of level n - 1
+        inward = (below + 1.0) * rate_1 * level_rate[:, 1:] + (n - below) * rate_2 * level_rate[
             :, :-1
         ]
     level = np.ones(1)  # pi_0, unscaled: level 0 has one state
@@ -140,7 +137,7 @@ def _queue(rate: float, mean: float, servers: int, scv: float) -> tuple[float, f
     from_c = float(top @ beyond.sum(axis=1))  # levels c, c + 1, ...
     total += from_c
     queued = float(top @ repeat @ beyond @ beyond.sum(axis=1))
-    return max(queued, 0.0) / total, min(max(from_c / total, 0.0), 1.0)
+    return max(queued, 0.0) / total / rate, min(max(from_c / total, 0.0), 1.0)
 
 
 def _rate_matrix(up: np.ndarray, local: np.ndarray, down: np.ndarray) -> np.ndarray:

@@ -214,22 +214,8 @@ def test_a_pool_reacquired_after_replies_keeps_allen_cunneen() -> None:
 def test_other_arrivals_scale_m_h2_c_as_allen_cunneen_does() -> None:
     """Round-robin over 2 replicas of 2 workers: each gets every other arrival (Erlang-2,
     ca² = 1/2), so its M/H2/2 is scaled by (ca² + cs²) / (1 + cs²), and is not exact."""
-    scenario = load_scenario(
-        {
-            "name": "split",
-            "simulation": {"duration": 100},
-            "services": {
-                "db": {
-                    "workers": 2,
-                    "replicas": 2,
-                    "balancing": "round_robin",
-                    "operations": {"q": [{"work": {"lognormal": {"mean": 0.01, "cv": 1.5}}}]},
-                }
-            },
-            "workload": {"users": {"entry": "db.q", "arrivals": {"poisson": 280.0}}},
-        }
-    )
-    db = analyze(scenario).services["db"]
+    lognormal = {"lognormal": {"mean": 0.01, "cv": 1.5}}
+    db = _pool(2, lognormal, 280.0, replicas=2, balancing="round_robin")
     assert db.method == "M/H2/c (matrix-geometric), arrivals' SCV as in Allen-Cunneen"
     assert not db.exact
     scaled = mh2c(140.0, 0.01, 2, 2.25).mean_waiting_time * (0.5 + 2.25) / (1.0 + 2.25)
