@@ -114,9 +114,10 @@ Remembered = dict[OpKey, tuple[tuple[Any, ...], "OperationSummary"]]
 class Evaluator:
     """Summaries of every node, given the station views of the previous iteration.
 
-    `remembered` are the previous round's summaries with their inputs: a node whose inputs
-    have not changed (its station's view, its rate, and its callees' views and summaries)
-    keeps its summary instead of being walked again — as the iteration settles, most do.
+    `remembered` are summaries computed before, with their inputs, most likely first (the
+    same round of the solve before, then the round before): a node whose inputs have not
+    changed (its station's view, its rate, and its callees' views and summaries) keeps its
+    summary instead of being walked again — as the iteration settles, most do.
     """
 
     def __init__(
@@ -126,7 +127,7 @@ class Evaluator:
         rates: Mapping[OpKey, float],
         flow_flags: Mapping[str, int],
         failures: FailureInputs = NONE,
-        remembered: Remembered | None = None,
+        remembered: Sequence[Remembered] = (),
     ) -> None:
         self.scenario = scenario
         self.views = views
@@ -134,7 +135,7 @@ class Evaluator:
         self.flow_flags = flow_flags
         self.failures = failures
         self.summaries: dict[OpKey, OperationSummary] = {}
-        self.remembered = remembered or {}
+        self.remembered = remembered
         self.computed: Remembered = {}
         """This round's summaries with their inputs (the next round's `remembered`)."""
 
@@ -145,14 +146,20 @@ class Evaluator:
     def summary(self, key: OpKey) -> OperationSummary:
         """The summary of node `key` (memoised; the synchronous call graph is acyclic)."""
         known = self.summaries.get(key)
-        if known is None:
-            before = self.remembered.get(key)
-            if before is not None and self.inputs(key, before[1]) == before[0]:
-                known = before[1]
-            else:
-                known = _Walker(self, key).run()
-            self.summaries[key] = known
-            self.computed[key] = (self.inputs(key, known), known)
+        if known is not None:
+            return known
+        tried = None
+        for remembered in self.remembered:
+            before = remembered.get(key)
+            if before is None or before is tried:
+                continue
+            tried = before
+            if self.inputs(key, before[1]) == before[0]:
+                self.summaries[key] = before[1]
+                self.computed[key] = before
+                return before[1]
+        known = self.summaries[key] = _Walker(self, key).run()
+        self.computed[key] = (self.inputs(key, known), known)
         return known
 
     def inputs(self, key: OpKey, summary: OperationSummary) -> tuple[Any, ...]:

@@ -19,7 +19,7 @@ from models.analysis.failures import NONE, FailureInputs
 from models.analysis.graph import OpKey, StationId
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.stations import StationLoad, StationSolution
-from models.analysis.summary import OperationSummary, StationView
+from models.analysis.summary import StationView
 from models.schema import Scenario
 
 
@@ -49,9 +49,10 @@ class SolveMemo:
         flow_flags: Mapping[str, int],
         failures: FailureInputs = NONE,
     ) -> Evaluator:
-        """An evaluator for round `round_number` (from 1) that reuses what this memo holds."""
+        """An evaluator for round `round_number` (from 1) that reuses what this memo holds:
+        the same round of the solve before first, then the round before."""
         earlier = self.rounds[round_number - 1] if round_number <= len(self.rounds) else {}
-        return _Recalling(scenario, views, rates, flow_flags, failures, self.summaries, earlier)
+        return Evaluator(scenario, views, rates, flow_flags, failures, (earlier, self.summaries))
 
     def keep(self, round_number: int, evaluator: Evaluator) -> None:
         """Remember what round `round_number` computed."""
@@ -60,33 +61,3 @@ class SolveMemo:
             self.rounds[round_number - 1] = evaluator.computed
         else:
             self.rounds.append(evaluator.computed)
-
-
-class _Recalling(Evaluator):
-    """An `Evaluator` that also reuses a summary computed in the same round of an earlier
-    solve, when its inputs are the same (before looking at the round before's)."""
-
-    def __init__(
-        self,
-        scenario: Scenario,
-        views: Mapping[StationId, StationView],
-        rates: Mapping[OpKey, float],
-        flow_flags: Mapping[str, int],
-        failures: FailureInputs,
-        remembered: Remembered,
-        earlier: Remembered,
-    ) -> None:
-        super().__init__(scenario, views, rates, flow_flags, failures, remembered)
-        self.earlier = earlier
-
-    def summary(self, key: OpKey) -> OperationSummary:
-        """`Evaluator.summary`, first trying the same round of the solve before."""
-        if key not in self.summaries:
-            found = self.earlier.get(key)
-            if found is not None and found is not self.remembered.get(key):
-                inputs, summary = found
-                if self.inputs(key, summary) == inputs:
-                    self.summaries[key] = summary
-                    self.computed[key] = found
-                    return summary
-        return super().summary(key)
