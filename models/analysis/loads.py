@@ -115,18 +115,19 @@ def _emission_flags(
     return stations, topics
 
 
-def _one_hyperexponential(scenario: Scenario, keys: Sequence[OpKey]) -> bool:
-    """Whether every operation in `keys` is one `work` step of one hyperexponential law."""
-    laws = set()
-    for key in keys:
-        steps = steps_of(scenario, key)
-        if len(steps) != 1 or not isinstance(steps[0], WorkStep):
-            return False
+def _hyperexponential_law(scenario: Scenario, key: OpKey) -> tuple[float, float] | None:
+    """(mean, cv) when the operation is one `work` step of a hyperexponential law."""
+    steps = steps_of(scenario, key)
+    if len(steps) == 1 and isinstance(steps[0], WorkStep):
         work = steps[0].work
-        if not isinstance(work, Hyperexponential):
-            return False
-        laws.add((work.mean_time, work.cv))
-    return len(laws) == 1
+        if isinstance(work, Hyperexponential):
+            return work.mean_time, work.cv
+    return None
+
+
+def _slowed(law: tuple[float, float] | None, up: float) -> tuple[float, float] | None:
+    """A hyperexponential (mean, cv) with every server slowed by 1 / `up`."""
+    return None if law is None else (law[0] / up, law[1])
 
 
 class LoadBuilder:
@@ -201,6 +202,7 @@ class LoadBuilder:
         for priority, members in sorted(by_priority.items()):
             parts = []
             means = set()
+            laws = set()
             for key in members:
                 summary = self.summaries[key]
                 rate = self.traffic.rates.get(key, 0.0) * share
@@ -209,7 +211,9 @@ class LoadBuilder:
                 parts.append((rate * per, rate, holding, summary))
                 if rate > 0:
                     means.add(summary.exponential_mean if per == 1.0 else None)
+                    laws.add(_hyperexponential_law(self.scenario, key) if per == 1.0 else None)
             common = next(iter(means)) if len(means) == 1 else None
+            law = next(iter(laws)) if len(laws) == 1 else None
             result.append(
                 ClassLoad(
                     priority=priority,
@@ -217,6 +221,7 @@ class LoadBuilder:
                     fresh_rate=math.fsum(p[1] for p in parts),
                     holding=mixture((p[0], p[2]) for p in parts),
                     exponential_mean=common,
+                    hyperexponential=law,
                     iid=all(p[3].iid for p in parts if p[0] > 0),
                     holding_exact=all(p[3].holding_exact for p in parts if p[0] > 0),
                 )
@@ -238,6 +243,7 @@ class LoadBuilder:
                 fresh_rate=c.fresh_rate * share,
                 holding=Moments(c.holding.mean / up, c.holding.variance / up**2),
                 exponential_mean=None if c.exponential_mean is None else c.exponential_mean / up,
+                hyperexponential=_slowed(c.hyperexponential, up),
             )
             for c in classes
         )
@@ -262,7 +268,7 @@ class LoadBuilder:
         adjusted = []
         for c in classes:
             holding = c.holding
-            exponential = c.exponential_mean
+            exponential, law = c.exponential_mean, c.hyperexponential
             members = [k for k in keys if k.priority == c.priority]
             runs = math.fsum(self.traffic.rates.get(k, 0.0) for k in members)
             failed = math.fsum(
@@ -275,12 +281,13 @@ class LoadBuilder:
                 holding = holding + Moments(
                     q * backoff.mean, max(q * square - (q * backoff.mean) ** 2, 0.0)
                 )
-                exponential = None
+                exponential, law = None, None
             adjusted.append(
                 dataclasses.replace(
                     c,
                     holding=Moments(holding.mean / up, holding.variance / up**2),
                     exponential_mean=None if exponential is None else exponential / up,
+                    hyperexponential=_slowed(law, up),
                     holding_exact=c.holding_exact and attempts == 1.0 and up == 1.0,
                 )
             )
@@ -350,7 +357,6 @@ class LoadBuilder:
                 note=note,
                 population=population,
                 closed=closed is not None,
-                hyperexponential=_one_hyperexponential(self.scenario, keys),
                 feedback=feedback,
             )
             return 1, load
@@ -368,7 +374,6 @@ class LoadBuilder:
                 note=failure_note,
                 population=population,
                 closed=closed is not None,
-                hyperexponential=_one_hyperexponential(self.scenario, keys),
                 feedback=feedback,
             )
         return replicas, StationLoad(

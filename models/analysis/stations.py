@@ -74,6 +74,9 @@ class ClassLoad:
     """The common mean when every holding time is one exponential step."""
     iid: bool
     holding_exact: bool
+    hyperexponential: tuple[float, float] | None = None
+    """The common (mean, cv) when every holding time is one hyperexponential `work` step
+    (then M/H2/c with Poisson arrivals is exact)."""
 
 
 @dataclass(frozen=True)
@@ -99,9 +102,6 @@ class StationLoad:
     """Most requests that can ever be present (bounded callers); None = unbounded."""
     closed: bool = False
     """True when every request comes (synchronously) from closed flows' clients."""
-    hyperexponential: bool = False
-    """True when every operation of the pool is one `work` step of one hyperexponential
-    law (then M/H2/c with Poisson arrivals is exact)."""
     feedback: int = 0
     """Attempts that come back after a failure (retries): 0 none; 1 the callee's own
     failures, independent of its queue, retried at once or after a delay — a product-form
@@ -156,6 +156,12 @@ def _common_mean(classes: tuple[ClassLoad, ...]) -> float | None:
     return next(iter(means))
 
 
+def _common_law(classes: tuple[ClassLoad, ...]) -> tuple[float, float] | None:
+    """The hyperexponential (mean, cv) every class's holding time is, if they share one."""
+    laws = {c.hyperexponential for c in classes}
+    return next(iter(laws)) if len(laws) == 1 else None
+
+
 @dataclass(frozen=True)
 class _Mix:
     """The classes of a pool that have arrivals, taken together as the formulas need them."""
@@ -168,6 +174,8 @@ class _Mix:
     """The holding time: the classes' mixture by arrival rate."""
     exponential: float | None
     """The common mean when every holding time is one exponential step."""
+    hyperexponential: tuple[float, float] | None
+    """The common (mean, cv) when every holding time is one hyperexponential step."""
     iid: bool
     holding_exact: bool
     poisson: bool
@@ -186,6 +194,7 @@ def _mix(load: StationLoad) -> _Mix:
         rate=math.fsum(c.arrival_rate for c in classes),
         holding=mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO,
         exponential=_common_mean(classes) if classes else None,
+        hyperexponential=_common_law(classes),
         iid=all(c.iid for c in classes),
         holding_exact=all(c.holding_exact for c in classes),
         poisson=load.input_flag >= COPY and load.erlang_phases is None,
@@ -301,7 +310,8 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         own_work = mix.iid and not reacquired
         prediction = many_servers(rate, holding, servers, arrival_scv, own_work)
         method = prediction.method
-        exact = prediction.exact and mix.poisson and load.hyperexponential and not load.feedback
+        exact = prediction.exact and mix.poisson and bool(mix.hyperexponential)
+        exact = exact and not load.feedback
     exact = exact and mix.holding_exact and not load.note
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
     return StationSolution(
