@@ -2,7 +2,10 @@
 
 Where only bounded populations reach a service (a closed flow's clients, blocking callers'
 workers, consumer threads), that bound makes it a finite-source station
-(`models.analysis.loads` puts it in the service's `StationLoad.population`).
+(`models.analysis.loads` puts it in the service's `StationLoad.population`). Where one
+blocking caller with few workers brings much of a service's load among open arrivals,
+its bound makes that part finite-source (`StationLoad.bounded`,
+`models.analysis.mixed_source`).
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from models.analysis.graph import OpKey, consumer_threads, workers_of
+from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
+from models.analysis.moments import Moments, mixture
 from models.analysis.summary import OperationSummary
 from models.schema import Scenario
 
@@ -41,6 +46,8 @@ class CallerBounds:
     ) -> None:
         self.scenario = scenario
         self.sources = sources
+        self.summaries = summaries
+        self.rates = rates
         self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
         for source, summary in summaries.items():
             if rates.get(source, 0.0) <= 0:
@@ -84,3 +91,46 @@ class CallerBounds:
         self.visiting.discard(name)
         self.known[name] = (total or None, closed or None)
         return self.known[name]
+
+    def bounded_caller(self, name: str, servers: int) -> BoundedCaller | None:
+        """The bounded caller that brings the most load to service `name`: a closed flow
+        (its clients), or a service whose workers are held through the call (its workers),
+        among those few enough for the two-class station with `servers`
+        (`models.analysis.mixed_source.MAX_PHASES`); None if there is none, or if a request
+        of `name` can take its worker more than once (non-blocking calls)."""
+        reach: dict[tuple[str, str], int] = defaultdict(int)
+        """Per caller: its requests at `name` at once (calls in flight x its bound)."""
+        parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
+        seen: set[OpKey] = set()
+        for source, count in self.callers.get(name, []):
+            if source in seen or source.kind not in ("flow", "service"):
+                continue
+            seen.add(source)
+            if source.kind == "service":
+                spec = self.scenario.services[source.name]
+                if spec.unlimited or not spec.blocking_calls:
+                    continue
+            bound, _ = self.node(source)
+            if bound is None:
+                continue
+            summary, rate = self.summaries[source], self.rates.get(source, 0.0)
+            caller: tuple[str, str] = (source.kind, source.name)
+            for target, calls in summary.calls.items():
+                if target.name != name or calls <= 0:
+                    continue
+                callee = self.summaries[target]
+                if callee.acquisitions != 1.0:
+                    return None
+                parts[caller].append((rate * calls, callee.holding))
+            reach[caller] = max(reach[caller], bound * count)
+        best: BoundedCaller | None = None
+        for who, weighted in parts.items():
+            population = reach[who]
+            rate = sum(w for w, _ in weighted)
+            if phases(servers, population) > MAX_PHASES or rate <= 0:
+                continue
+            candidate = BoundedCaller(who, population, rate, mixture(weighted))
+            offered = rate * candidate.holding.mean
+            if best is None or offered > best.arrival_rate * best.holding.mean:
+                best = candidate
+        return best

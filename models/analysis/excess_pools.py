@@ -22,7 +22,7 @@ from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Found
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import Moments, mixture, waiting_moments
-from models.analysis.stations import StationLoad, StationSolution
+from models.analysis.station_load import StationLoad, StationSolution
 
 EXCESS_METHOD = f"{METHOD}, waiting from the open model's population below it"
 CALLEE_METHOD = "waiting capped by its caller's thread pool (open model's population)"

@@ -31,8 +31,10 @@ from models.analysis.graph import (
     steps_of,
     workers_of,
 )
+from models.analysis.mixed_source import BoundedCaller, worth_splitting
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
-from models.analysis.stations import ClassLoad, StationLoad, StationSolution, solve_station
+from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
+from models.analysis.stations import solve_station
 from models.analysis.summary import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.distributions import Hyperexponential
@@ -347,17 +349,19 @@ class LoadBuilder:
                 note = "pooled approximation of least-outstanding balancing"
             note = ", ".join(part for part in (note, failure_note) if part)
             pooled = None if workers is None else workers * replicas
+            classes = self._adjusted(name, self.classes(keys, 1.0))
             load = StationLoad(
                 servers=pooled,
                 room=None if room is None else room * replicas,
                 priority=priority,
-                classes=self._adjusted(name, self.classes(keys, 1.0)),
+                classes=classes,
                 arrival_scv=scv,
                 input_flag=flag,
                 note=note,
                 population=population,
                 closed=closed is not None,
                 feedback=feedback,
+                bounded=self._bounded_caller(name, pooled, classes, feedback),
             )
             return 1, load
         share = 1.0 / replicas
@@ -389,6 +393,22 @@ class LoadBuilder:
             closed=closed is not None,
             feedback=feedback,
         )
+
+    def _bounded_caller(
+        self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int
+    ) -> BoundedCaller | None:
+        """The bounded caller of service `name` for the two-class station, where it may
+        apply (one FIFO pool of `servers` with an unbounded waiting room, requests that wait
+        often, no retries coming back, no failures: `models.analysis.mixed_source`)."""
+        spec = self.scenario.services[name]
+        if servers is None or spec.queue_capacity is not None or feedback:
+            return None
+        if spec.discipline == "priority" or name in self.admission or name in self.capacity:
+            return None
+        offered = math.fsum(c.arrival_rate * c.holding.mean for c in classes)
+        if not worth_splitting(servers, offered):
+            return None
+        return self.populations.bounded_caller(name, servers)
 
     @functools.cached_property
     def _publishers(self) -> dict[str, list[OpKey]]:

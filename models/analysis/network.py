@@ -113,6 +113,7 @@ def _views(
             mm1=solution.mm1,
             callee_waiting=seen_by.get(StationId("service", name), {}),
             rejected=rejected.get(name, 0.0),
+            caller_waiting=solution.caller_waiting,
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]

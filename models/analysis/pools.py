@@ -28,7 +28,7 @@ from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
-from models.analysis.stations import StationLoad, StationSolution
+from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
 

@@ -26,7 +26,7 @@ from models.analysis.prediction import (
     PredictedService,
     PredictedTime,
 )
-from models.analysis.stations import StationSolution
+from models.analysis.station_load import StationSolution
 from models.schema import Scenario
 
 

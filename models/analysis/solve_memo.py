@@ -18,7 +18,7 @@ from typing import Any
 from models.analysis.failures import NONE, FailureInputs
 from models.analysis.graph import OpKey, StationId
 from models.analysis.operations import Evaluator, Remembered
-from models.analysis.stations import StationLoad, StationSolution
+from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import StationView
 from models.schema import Scenario
 

@@ -17,8 +17,11 @@ The choice follows the station's shape and what is known about its arrivals and 
 
 A station that only bounded populations reach (the workers of blocking callers, a closed
 flow's clients) is the finite-source M/M/c//M (`models.analysis.finite_source`; never waits
-when the population fits its servers); a thread pool over its callees is re-solved later as
-a flow-equivalent server (`models.analysis.layers`). Operations with different holding
+when the population fits its servers); one where a bounded caller with few workers or
+clients brings much of the load among open arrivals, and requests wait often, is a
+two-class CTMC (`models.analysis.mixed_source`: that caller's requests and the rest wait
+differently); a thread pool over its callees is re-solved later as a flow-equivalent server
+(`models.analysis.layers`). Operations with different holding
 times at one station make a mixture (its mean and SCV). A station whose offered load reaches
 its number of servers has no steady state (unless its waiting room is finite): it is
 reported unstable, with infinite waiting; one whose service time has infinite variance is
@@ -33,9 +36,11 @@ other retries (after timeouts, drops, rejections), are then approximations.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from models.analysis.finite_source import finite_source
+from models.analysis.mixed_source import METHOD as TWO_CLASS_METHOD
+from models.analysis.mixed_source import BoundedCaller, split_waits
 from models.analysis.moments import (
     INFINITE,
     ZERO,
@@ -43,6 +48,7 @@ from models.analysis.moments import (
     mixture,
     waiting_moments,
 )
+from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.summary import COPY, NOT_POISSON
 from models.analysis.variable_service import many_servers
 from models.theory import (
@@ -57,90 +63,6 @@ from models.theory import (
 from models.theory.prediction import StationPrediction
 
 SAME_MEAN = 1e-9
-
-
-@dataclass(frozen=True)
-class ClassLoad:
-    """The load of one priority class at one server pool."""
-
-    priority: int
-    arrival_rate: float
-    """Worker acquisitions per second (reacquisitions after non-blocking calls included)."""
-    fresh_rate: float
-    """New arrivals per second (those subject to the waiting-room limit)."""
-    holding: Moments
-    """Holding time per acquisition (a mixture over the class's operations)."""
-    exponential_mean: float | None
-    """The common mean when every holding time is one exponential step."""
-    iid: bool
-    holding_exact: bool
-    hyperexponential: tuple[float, float] | None = None
-    """The common (mean, cv) when every holding time is one hyperexponential `work` step
-    (then M/H2/c with Poisson arrivals is exact)."""
-
-
-@dataclass(frozen=True)
-class StationLoad:
-    """One server pool: its servers, waiting room, discipline and load."""
-
-    servers: int | None
-    """Servers (workers or consumers); None = unlimited."""
-    room: int | None
-    """Waiting room (not counting requests in service); None = unbounded."""
-    priority: bool
-    """True for `discipline: priority` (non-preemptive, lower number first)."""
-    classes: tuple[ClassLoad, ...]
-    arrival_scv: float
-    """Squared coefficient of variation of the interarrival times."""
-    input_flag: int
-    """Poisson flag of the arrivals (see `models.analysis.summary`)."""
-    erlang_phases: int | None = None
-    """k when arrivals are every k-th of a Poisson stream (round-robin splitting)."""
-    note: str = ""
-    """An approximation made in building the pool (named in the method)."""
-    population: int | None = None
-    """Most requests that can ever be present (bounded callers); None = unbounded."""
-    closed: bool = False
-    """True when every request comes (synchronously) from closed flows' clients."""
-    feedback: int = 0
-    """Attempts that come back after a failure (retries): 0 none; 1 the callee's own
-    failures, independent of its queue, retried at once or after a delay — a product-form
-    (Jackson/BCMP) feedback, under which the exponential FIFO formulas stay exact; 2 other
-    retries (after timeouts, drops, rejections): no formula is exact."""
-
-
-@dataclass(frozen=True)
-class StationSolution:
-    """What the formula predicts for one server pool."""
-
-    method: str
-    exact: bool
-    stable: bool
-    saturated: bool
-    """Offered load >= servers (no steady state, or heavy loss with a finite room)."""
-    arrival_rate: float
-    offered_load: float
-    """Busy servers needed to serve every arrival (Erlangs)."""
-    utilization: float
-    """Busy fraction of the servers (<= 1)."""
-    throughput: float
-    """Acquisitions admitted per second."""
-    loss: float
-    p_wait: float | None
-    waiting: dict[int, Moments] = field(default_factory=dict)
-    departure_flag: int = NOT_POISSON
-    mm1: bool = False
-    infinite_variance: bool = False
-    """The service SCV is infinite, so the mean wait is infinite although stable."""
-    pressure: float | None = None
-    """Arrival rate over capacity when that is not offered load over servers (a thread pool
-    solved with its callees); >= 1 means saturated."""
-
-    def load_ratio(self, servers: int) -> float:
-        """How close to saturation (1): arrival rate relative to what the pool can serve."""
-        if self.pressure is not None:
-            return self.pressure
-        return self.offered_load / servers
 
 
 def _common_mean(classes: tuple[ClassLoad, ...]) -> float | None:
@@ -230,7 +152,36 @@ def solve_station(load: StationLoad) -> StationSolution:
         return _priority(load, mix)
     if not math.isfinite(mix.holding.scv):
         return _infinite_variance(load, mix)
-    return _open_fifo(load, mix)
+    two_class = None if load.bounded is None else _two_class(load, load.bounded, mix)
+    return _open_fifo(load, mix) if two_class is None else two_class
+
+
+def _two_class(load: StationLoad, bounded: BoundedCaller, mix: _Mix) -> StationSolution | None:
+    """A blocking caller with few workers among open arrivals (`models.analysis.
+    mixed_source`): its requests wait otherwise than the rest; None where it does not
+    apply."""
+    assert load.servers is not None
+    waits = split_waits(mix.rate, mix.holding, bounded, load.servers, load.arrival_scv)
+    if waits is None:
+        return None
+    own, others, p_wait = waits
+    mean = (bounded.arrival_rate * own + (mix.rate - bounded.arrival_rate) * others) / mix.rate
+    wait = waiting_moments(mean, p_wait)
+    caller = f"{bounded.caller[0]} {bounded.caller[1]}: at most {bounded.population} present"
+    return StationSolution(
+        method=_noted(f"{TWO_CLASS_METHOD} ({caller})", load),
+        exact=False,
+        stable=True,
+        saturated=False,
+        arrival_rate=mix.rate,
+        offered_load=mix.offered,
+        utilization=mix.offered / load.servers,
+        throughput=mix.rate,
+        loss=0.0,
+        p_wait=p_wait,
+        waiting={c.priority: wait for c in mix.classes},
+        caller_waiting=(bounded.caller, own, others),
+    )
 
 
 def _without_queue(load: StationLoad, mix: _Mix) -> StationSolution:

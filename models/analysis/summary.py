@@ -55,6 +55,9 @@ class StationView:
     per call its requests see at each callee, instead of the callee's open-model wait."""
     rejected: float = 0.0
     """Probability that an arrival is rejected by the service's rate limit."""
+    caller_waiting: tuple[tuple[str, str], float, float] | None = None
+    """Where one blocking caller's requests wait otherwise than the rest (the two-class
+    station, `models.analysis.mixed_source`): (that caller, its wait, everyone else's)."""
 
 
 @dataclass

@@ -1,0 +1,298 @@
+"""A station shared by open arrivals and one small bounded population: a two-class CTMC.
+
+A blocking caller with N workers never has more than N requests at a callee; when the
+callee has few servers and that caller brings much of its load, the callee's queue is much
+shorter than open (Poisson) arrivals at the same rates would make it: a request of the
+bounded caller never waits behind more than N - 1 of its own, and while N of them are
+there, no more come. The finite-source model M/M/c//M (`models.analysis.finite_source`)
+covers a station that only bounded callers reach; this one adds open arrivals (open flows,
+and callers with many workers, whose bound is far from binding).
+
+Model (method of layers: Rolia & Sevcik, "The method of layers", IEEE TSE 21(8), 1995; a
+mixed open/closed network at one station, e.g. Lazowska et al., "Quantitative System
+Performance", 1984, ch. 7): c servers; open requests arrive as Poisson at rate λ_O and are
+served in exponential time of mean S_O; N bounded sources each come back an exponential
+think time Z after leaving (Z solved so that their throughput is the given λ_B) and are
+served in exponential time of mean S_B. The state is (o, b, i): open and bounded requests
+present, i bounded ones in service; when a server frees, the next request is taken from
+the queue at random (each waiting request equally likely: first-come-first-served in the
+mean, not in order, since the CTMC does not track the order). Open requests above
+`levels` are not admitted (the truncation is chosen so that they are negligible, and
+checked). Waiting times follow from Little's law: W_O = E[open waiting] / λ_O, W_B =
+E[bounded waiting] / λ_B.
+
+Measured against the simulator (2 servers; open 176.7/s of mean 2 ms, 2 clients of mean
+7.3 ms thinking 9 ms, exponential): open requests wait 1.55 ms simulated, 1.58 ms here;
+the bounded ones 0.46 and 0.43 ms; Allen-Cunneen with Poisson arrivals at the same rates
+gives 3.2 ms to both. With λ_O = 0 it is M/M/c//N itself.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from scipy.linalg import solve_banded
+
+from models.analysis.moments import Moments
+from models.theory import erlang_c
+
+TAIL = 1e-9
+"""The probability left above the truncation (open requests present)."""
+MAX_STATES = 1500
+"""More states than this to reach `TAIL` (levels x phases): the model is not used (near
+saturation, or many servers and sources), the open formulas are."""
+MAX_PHASES = 15
+"""Bounded-population states (b, i) per level at most: the model is used for small
+populations and pools only (its cost grows with both)."""
+SMALLEST_SHARE = 0.1
+"""The bounded caller's (and the open requests') share of the station's offered load below
+which the station is left to the open formulas (the bound changes little there, and the
+CTMC costs more)."""
+SMALLEST_P_WAIT = 0.05
+"""Erlang C at the station's offered load below which it is left to the open formulas:
+requests seldom wait, whoever sends them."""
+METHOD = "open and finite-source classes (CTMC)"
+
+
+@dataclass(frozen=True)
+class BoundedCaller:
+    """The part of a station's load that one bounded caller brings (a closed flow's
+    clients, or a blocking service's workers)."""
+
+    caller: tuple[str, str]
+    """The caller: ("service", name) or ("flow", name)."""
+    population: int
+    """Most of its requests at the station at once (its workers or clients x its calls in
+    flight)."""
+    arrival_rate: float
+    holding: Moments
+    """Holding time of its requests at the station (a mixture over the operations)."""
+
+
+@dataclass(frozen=True)
+class MixedSource:
+    """Steady state of the two-class station at the given rates."""
+
+    think_time: float
+    """Mean time a bounded source spends away between visits (solved for)."""
+    open_waiting: float
+    """Mean waiting time of an open request."""
+    bounded_waiting: float
+    """Mean waiting time of a request of the bounded population."""
+    p_wait: float
+    """Probability that a request (either kind, by their rates) finds every server busy."""
+
+
+def phases(servers: int, population: int) -> int:
+    """How many (b, i) states one level has: b = 0..N bounded present, i = 0..min(b, c) of
+    them in service."""
+    low = min(population, servers)
+    return (low + 1) * (low + 2) // 2 + (population - low) * (servers + 1)
+
+
+def worth_splitting(servers: int, offered: float) -> bool:
+    """Whether requests wait often enough at a pool of `servers` with this offered load for
+    the split by caller to matter (Erlang C at least `SMALLEST_P_WAIT`, below saturation)."""
+    return offered < servers and erlang_c(servers, offered) >= SMALLEST_P_WAIT
+
+
+@dataclass(frozen=True)
+class _Chain:
+    """The truncated chain: its states, and its transitions split by what scales them."""
+
+    open_present: np.ndarray
+    bounded_present: np.ndarray
+    bounded_serving: np.ndarray
+    sources: np.ndarray
+    """Each transition's state (from)."""
+    targets: np.ndarray
+    """Each transition's state (to)."""
+    fixed: np.ndarray
+    """Each transition's rate from open arrivals and services (the rates given)."""
+    returns: np.ndarray
+    """Each transition's rate from bounded arrivals at 1 / Z = 1 (scaled by 1 / Z)."""
+
+
+def _chain(
+    open_rate: float,
+    open_mean: float,
+    bounded_mean: float,
+    population: int,
+    servers: int,
+    levels: int,
+) -> _Chain:
+    c, n = servers, population
+    grid = np.indices((levels + 1, n + 1, n + 1)).reshape(3, -1)  # (o, b, i), o first
+    everyone = np.minimum(grid[0] + grid[1], c)
+    valid = (grid[2] <= np.minimum(grid[1], everyone)) & (grid[2] >= everyone - grid[0])
+    o, b, i = grid[:, valid]
+    index = np.full(valid.shape, -1, dtype=np.int64)
+    index[valid] = np.arange(int(valid.sum()))
+    index = index.reshape(levels + 1, n + 1, n + 1)
+    busy = np.minimum(o + b, c)
+    j = busy - i  # open requests in service
+    queued_open, queued_bounded = o - j, b - i
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def add(mask: np.ndarray, to: np.ndarray, fixed: np.ndarray, returns: np.ndarray) -> None:
+        keep = mask & ((fixed > 0) | (returns > 0))
+        assert (to[keep] >= 0).all()
+        parts.append((np.nonzero(keep)[0], to[keep], fixed[keep], returns[keep]))
+
+    none = np.zeros(len(o))
+    add(o < levels, index[np.minimum(o + 1, levels), b, i], np.full(len(o), open_rate), none)
+    queued = queued_open + queued_bounded
+    share_open = np.where(queued > 0, queued_open / np.maximum(queued, 1), 1.0)
+    share_bounded = np.where(queued > 0, queued_bounded / np.maximum(queued, 1), 0.0)
+    # an open request done: the next is open (i stays) or bounded (i + 1), from the queue
+    done_open = j / open_mean
+    below_o = np.maximum(o - 1, 0)
+    add(j > 0, index[below_o, b, i], done_open * share_open, none)
+    add(j > 0, index[below_o, b, np.minimum(i + 1, n)], done_open * share_bounded, none)
+    # a bounded request done: the next is open (i - 1) or bounded (i stays)
+    done_bounded = i / bounded_mean
+    below_b, less_i = np.maximum(b - 1, 0), np.maximum(i - 1, 0)
+    add(i > 0, index[o, below_b, less_i], done_bounded * share_open, none)
+    add(i > 0, index[o, below_b, i], done_bounded * share_bounded, none)
+    # a bounded source comes back at rate (N - b) / Z: served at once if a server is free
+    enters = np.minimum(np.where(busy < c, i + 1, i), n)
+    add(b < n, index[o, np.minimum(b + 1, n), enters], none, (n - b).astype(float))
+    columns = zip(*parts, strict=True)
+    sources, targets, fixed, returns = (np.concatenate(column) for column in columns)
+    return _Chain(o, b, i, sources, targets, fixed, returns)
+
+
+def _stationary(chain: _Chain, think: float) -> np.ndarray:
+    """The stationary distribution: the balance equations p Q = 0 of every state but the
+    first (the empty station), whose probability is set to 1 before normalising. The states
+    are ordered by level and a transition moves at most one level, so the system is banded
+    (LAPACK's banded solver, in the order of the states)."""
+    size = len(chain.open_present)
+    rates = chain.fixed + chain.returns / think
+    out = np.bincount(chain.sources, weights=rates, minlength=size)
+    # the balance equation of state k: sum_i p_i q_ik - p_k out_k = 0 (row k, column i)
+    rows = np.concatenate((chain.targets, np.arange(size)))
+    cols = np.concatenate((chain.sources, np.arange(size)))
+    values = np.concatenate((rates, -out))
+    inner = (rows > 0) & (cols > 0)
+    right = np.zeros(size - 1)
+    np.add.at(right, rows[(rows > 0) & (cols == 0)] - 1, -values[(rows > 0) & (cols == 0)])
+    rows, cols, values = rows[inner] - 1, cols[inner] - 1, values[inner]
+    lower, upper = int(max((rows - cols).max(), 0)), int(max((cols - rows).max(), 0))
+    band = np.zeros((lower + upper + 1, size - 1))
+    np.add.at(band, (upper + rows - cols, cols), values)
+    rest = solve_banded((lower, upper), band, right, check_finite=False)
+    p = np.maximum(np.concatenate(([1.0], rest)), 0.0)
+    return np.asarray(p / p.sum())
+
+
+def mixed_source(
+    open_rate: float,
+    open_mean: float,
+    bounded_rate: float,
+    bounded_mean: float,
+    population: int,
+    servers: int,
+) -> MixedSource | None:
+    """The two-class station (module docstring) with throughputs λ_O = `open_rate` and
+    λ_B = `bounded_rate`; None when it has no steady state at those rates, or when it is
+    too large to solve here (`MAX_PHASES`, `MAX_STATES`).
+
+    >>> from models.analysis.finite_source import finite_source
+    >>> alone = finite_source(0.8, 1.0, 1, 2)   # M/M/1//2: the bounded population alone
+    >>> mixed = mixed_source(0.0, 1.0, 0.8, 1.0, 2, 1)
+    >>> round(mixed.bounded_waiting, 9) == round(alone.mean_waiting_time, 9)
+    True
+    """
+    c, n = servers, population
+    if n < 1 or bounded_rate <= 0 or phases(c, n) > MAX_PHASES:
+        return None
+    if open_rate * open_mean + bounded_rate * bounded_mean >= c:
+        return None
+    if n <= c and open_rate == 0:
+        return MixedSource(n / bounded_rate - bounded_mean, 0.0, 0.0, 0.0)
+    load = (open_rate * open_mean + bounded_rate * bounded_mean) / c
+    decay = min(max(load, 0.5), 1.0 - 1e-9)
+    levels = 0 if open_rate == 0 else c + math.ceil(math.log(TAIL) / math.log(decay))
+    if (levels + 1) * phases(c, n) > MAX_STATES:
+        return None
+    chain = _chain(open_rate, open_mean, bounded_mean, n, c, levels)
+
+    def throughput(log_think: float) -> float:
+        p = _stationary(chain, math.exp(log_think))
+        return float(p @ chain.bounded_serving) / bounded_mean
+
+    if n / bounded_rate <= bounded_mean:
+        return None  # more than N / S_B: the bounded sources cannot get that through
+    high = math.log(n / bounded_rate - bounded_mean)  # (throughput <= N / (Z + S_B))
+    low = high - math.log(2.0)
+    while throughput(low) <= bounded_rate:
+        low -= math.log(8.0)
+        if low < math.log(bounded_mean * 1e-9):
+            return None  # the bounded sources cannot get that much through, even never away
+    if throughput(high) >= bounded_rate:  # (its requests never wait: R = S_B)
+        think = math.exp(high)
+    else:
+        from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
+
+        root = brentq(lambda x: throughput(x) - bounded_rate, low, high, xtol=1e-12, rtol=1e-12)
+        think = math.exp(root)
+    p = _stationary(chain, think)
+    o, b, i = chain.open_present, chain.bounded_present, chain.bounded_serving
+    if levels and float(p[o >= levels - c].sum()) > 1e3 * TAIL:
+        return None  # the truncation would show: nearly saturated
+    busy = np.minimum(o + b, c)
+    waiting_open = float(p @ (o - (busy - i)))
+    waiting_bounded = float(p @ (b - i))
+    full = busy >= c
+    sources = (n - b) * p
+    bounded_wait = float(sources[full].sum() / sources.sum())
+    open_wait = float(p[full].sum())
+    total = open_rate + bounded_rate
+    return MixedSource(
+        think_time=think,
+        open_waiting=waiting_open / open_rate if open_rate > 0 else 0.0,
+        bounded_waiting=waiting_bounded / bounded_rate,
+        p_wait=(open_rate * open_wait + bounded_rate * bounded_wait) / total,
+    )
+
+
+def split_waits(
+    rate: float, holding: Moments, bounded: BoundedCaller, servers: int, arrival_scv: float
+) -> tuple[float, float, float] | None:
+    """(mean wait of the bounded caller's requests, of the others, P(wait)) at a station of
+    `servers` with `rate` acquisitions of `holding` in all, of which `bounded`'s; None
+    where the model does not apply (a share below `SMALLEST_SHARE`, no steady state, too
+    large: `mixed_source`). The other requests are the open class, their holding time the
+    rest of the mixture (E[S] and E[S^2] less the bounded caller's); the CTMC takes each
+    class's as exponential, and the waits are scaled by (ca^2 + cs^2) / 2 with cs^2 the
+    classes' own SCVs weighted by their load, as Allen and Cunneen scale M/M/c's (exact
+    for exponential holding times and Poisson open arrivals, apart from the CTMC's
+    random order)."""
+    own = bounded.holding
+    own_offered = bounded.arrival_rate * own.mean
+    offered = rate * holding.mean
+    if own_offered < SMALLEST_SHARE * offered or not (holding.finite and own.finite):
+        return None
+    if not worth_splitting(servers, offered):
+        return None
+    open_rate = rate - bounded.arrival_rate
+    open_offered = offered - own_offered
+    if open_offered < SMALLEST_SHARE * offered or open_rate <= 0:
+        return None  # (the caller alone: the finite-source and flow-equivalent models)
+    square = rate * (holding.variance + holding.mean**2)
+    own_square = bounded.arrival_rate * (own.variance + own.mean**2)
+    open_mean = open_offered / open_rate
+    open_scv = max((square - own_square) / open_rate / open_mean**2 - 1.0, 0.0)
+    result = mixed_source(
+        open_rate, open_mean, bounded.arrival_rate, own.mean, bounded.population, servers
+    )
+    if result is None:
+        return None
+    service_scv = (open_rate * open_mean * open_scv + own_offered * own.scv) / (
+        open_rate * open_mean + own_offered
+    )
+    factor = (arrival_scv + service_scv) / 2.0
+    return result.bounded_waiting * factor, result.open_waiting * factor, result.p_wait

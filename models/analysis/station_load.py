@@ -1,0 +1,103 @@
+"""What a station formula works on: a pool's load by class, and what the formula predicts.
+
+`models.analysis.loads` builds the loads from the operations' summaries and the traffic;
+`models.analysis.stations` picks the formula and solves them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from models.analysis.mixed_source import BoundedCaller
+from models.analysis.moments import Moments
+from models.analysis.summary import NOT_POISSON
+
+
+@dataclass(frozen=True)
+class ClassLoad:
+    """The load of one priority class at one server pool."""
+
+    priority: int
+    arrival_rate: float
+    """Worker acquisitions per second (reacquisitions after non-blocking calls included)."""
+    fresh_rate: float
+    """New arrivals per second (those subject to the waiting-room limit)."""
+    holding: Moments
+    """Holding time per acquisition (a mixture over the class's operations)."""
+    exponential_mean: float | None
+    """The common mean when every holding time is one exponential step."""
+    iid: bool
+    holding_exact: bool
+    hyperexponential: tuple[float, float] | None = None
+    """The common (mean, cv) when every holding time is one hyperexponential `work` step
+    (then M/H2/c with Poisson arrivals is exact)."""
+
+
+@dataclass(frozen=True)
+class StationLoad:
+    """One server pool: its servers, waiting room, discipline and load."""
+
+    servers: int | None
+    """Servers (workers or consumers); None = unlimited."""
+    room: int | None
+    """Waiting room (not counting requests in service); None = unbounded."""
+    priority: bool
+    """True for `discipline: priority` (non-preemptive, lower number first)."""
+    classes: tuple[ClassLoad, ...]
+    arrival_scv: float
+    """Squared coefficient of variation of the interarrival times."""
+    input_flag: int
+    """Poisson flag of the arrivals (see `models.analysis.summary`)."""
+    erlang_phases: int | None = None
+    """k when arrivals are every k-th of a Poisson stream (round-robin splitting)."""
+    note: str = ""
+    """An approximation made in building the pool (named in the method)."""
+    population: int | None = None
+    """Most requests that can ever be present (bounded callers); None = unbounded."""
+    closed: bool = False
+    """True when every request comes (synchronously) from closed flows' clients."""
+    feedback: int = 0
+    """Attempts that come back after a failure (retries): 0 none; 1 the callee's own
+    failures, independent of its queue, retried at once or after a delay — a product-form
+    (Jackson/BCMP) feedback, under which the exponential FIFO formulas stay exact; 2 other
+    retries (after timeouts, drops, rejections): no formula is exact."""
+    bounded: BoundedCaller | None = None
+    """The blocking caller with few workers that brings the most load, if any (the
+    two-class station, `models.analysis.mixed_source`)."""
+
+
+@dataclass(frozen=True)
+class StationSolution:
+    """What the formula predicts for one server pool."""
+
+    method: str
+    exact: bool
+    stable: bool
+    saturated: bool
+    """Offered load >= servers (no steady state, or heavy loss with a finite room)."""
+    arrival_rate: float
+    offered_load: float
+    """Busy servers needed to serve every arrival (Erlangs)."""
+    utilization: float
+    """Busy fraction of the servers (<= 1)."""
+    throughput: float
+    """Acquisitions admitted per second."""
+    loss: float
+    p_wait: float | None
+    waiting: dict[int, Moments] = field(default_factory=dict)
+    departure_flag: int = NOT_POISSON
+    mm1: bool = False
+    infinite_variance: bool = False
+    """The service SCV is infinite, so the mean wait is infinite although stable."""
+    pressure: float | None = None
+    """Arrival rate over capacity when that is not offered load over servers (a thread pool
+    solved with its callees); >= 1 means saturated."""
+    caller_waiting: tuple[tuple[str, str], float, float] | None = None
+    """(caller, the mean wait its requests see, the mean wait of every other request) where
+    a bounded caller's requests wait otherwise than the rest (`waiting` is their mean)."""
+
+    def load_ratio(self, servers: int) -> float:
+        """How close to saturation (1): arrival rate relative to what the pool can serve."""
+        if self.pressure is not None:
+            return self.pressure
+        return self.offered_load / servers
