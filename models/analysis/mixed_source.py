@@ -100,19 +100,31 @@ def worth_splitting(servers: int, offered: float) -> bool:
 
 @dataclass(frozen=True)
 class _Chain:
-    """The truncated chain: its states, and its transitions split by what scales them."""
+    """The truncated chain: its states, its transitions split by what scales them, and
+    where each goes in the banded system of `_stationary` (which depends on Z only through
+    the rates)."""
 
     open_present: np.ndarray
     bounded_present: np.ndarray
     bounded_serving: np.ndarray
     sources: np.ndarray
     """Each transition's state (from)."""
-    targets: np.ndarray
-    """Each transition's state (to)."""
     fixed: np.ndarray
     """Each transition's rate from open arrivals and services (the rates given)."""
     returns: np.ndarray
     """Each transition's rate from bounded arrivals at 1 / Z = 1 (scaled by 1 / Z)."""
+    bands: tuple[int, int]
+    """(lower, upper) bandwidths of the system."""
+    band_entries: np.ndarray
+    """Flat positions in the band matrix of the system's entries: the transitions' rates
+    (in flow into their targets), then each state's total rate out (its diagonal)."""
+    band_kept: np.ndarray
+    """Which of those entries are in the system (neither the first state's equation nor
+    its probability)."""
+    right_entries: np.ndarray
+    """Equations of the entries that multiply the first state's probability (moved to the
+    right-hand side)."""
+    right_kept: np.ndarray
 
 
 def _chain(
@@ -161,7 +173,29 @@ def _chain(
     add(b < n, index[o, np.minimum(b + 1, n), enters], none, (n - b).astype(float))
     columns = zip(*parts, strict=True)
     sources, targets, fixed, returns = (np.concatenate(column) for column in columns)
-    return _Chain(o, b, i, sources, targets, fixed, returns)
+    # the balance equation of state k: sum_i p_i q_ik - p_k out_k = 0 (row k, column i);
+    # state 0's equation is dropped and p_0 = 1 (its column goes to the right-hand side)
+    size = len(o)
+    rows = np.concatenate((targets, np.arange(size))) - 1
+    cols = np.concatenate((sources, np.arange(size))) - 1
+    kept = (rows >= 0) & (cols >= 0)
+    lower = int(max((rows[kept] - cols[kept]).max(initial=0), 0))
+    upper = int(max((cols[kept] - rows[kept]).max(initial=0), 0))
+    band_entries = (upper + rows[kept] - cols[kept]) * (size - 1) + cols[kept]
+    right_kept = (rows >= 0) & (cols < 0)
+    return _Chain(
+        o,
+        b,
+        i,
+        sources,
+        fixed,
+        returns,
+        (lower, upper),
+        band_entries,
+        kept,
+        rows[right_kept],
+        right_kept,
+    )
 
 
 def _stationary(chain: _Chain, think: float) -> np.ndarray:
@@ -172,17 +206,14 @@ def _stationary(chain: _Chain, think: float) -> np.ndarray:
     size = len(chain.open_present)
     rates = chain.fixed + chain.returns / think
     out = np.bincount(chain.sources, weights=rates, minlength=size)
-    # the balance equation of state k: sum_i p_i q_ik - p_k out_k = 0 (row k, column i)
-    rows = np.concatenate((chain.targets, np.arange(size)))
-    cols = np.concatenate((chain.sources, np.arange(size)))
     values = np.concatenate((rates, -out))
-    inner = (rows > 0) & (cols > 0)
-    right = np.zeros(size - 1)
-    np.add.at(right, rows[(rows > 0) & (cols == 0)] - 1, -values[(rows > 0) & (cols == 0)])
-    rows, cols, values = rows[inner] - 1, cols[inner] - 1, values[inner]
-    lower, upper = int(max((rows - cols).max(), 0)), int(max((cols - rows).max(), 0))
-    band = np.zeros((lower + upper + 1, size - 1))
-    np.add.at(band, (upper + rows - cols, cols), values)
+    lower, upper = chain.bands
+    band = np.bincount(
+        chain.band_entries,
+        weights=values[chain.band_kept],
+        minlength=(lower + upper + 1) * (size - 1),
+    ).reshape(lower + upper + 1, size - 1)
+    right = -np.bincount(chain.right_entries, weights=values[chain.right_kept], minlength=size - 1)
     rest = solve_banded((lower, upper), band, right, check_finite=False)
     p = np.maximum(np.concatenate(([1.0], rest)), 0.0)
     return np.asarray(p / p.sum())
@@ -219,27 +250,31 @@ def mixed_source(
     if (levels + 1) * phases(c, n) > MAX_STATES:
         return None
     chain = _chain(open_rate, open_mean, bounded_mean, n, c, levels)
+    solved: dict[float, np.ndarray] = {}  # (brentq asks again for the ends of the bracket)
 
-    def throughput(log_think: float) -> float:
-        p = _stationary(chain, math.exp(log_think))
-        return float(p @ chain.bounded_serving) / bounded_mean
+    def law(log_think: float) -> np.ndarray:
+        if log_think not in solved:
+            solved[log_think] = _stationary(chain, math.exp(log_think))
+        return solved[log_think]
+
+    def excess(log_think: float) -> float:
+        return float(law(log_think) @ chain.bounded_serving) / bounded_mean - bounded_rate
 
     if n / bounded_rate <= bounded_mean:
         return None  # more than N / S_B: the bounded sources cannot get that through
     high = math.log(n / bounded_rate - bounded_mean)  # (throughput <= N / (Z + S_B))
     low = high - math.log(2.0)
-    while throughput(low) <= bounded_rate:
+    while excess(low) <= 0:
         low -= math.log(8.0)
         if low < math.log(bounded_mean * 1e-9):
             return None  # the bounded sources cannot get that much through, even never away
-    if throughput(high) >= bounded_rate:  # (its requests never wait: R = S_B)
-        think = math.exp(high)
+    if excess(high) >= 0:  # (its requests never wait: R = S_B)
+        root = high
     else:
         from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
 
-        root = brentq(lambda x: throughput(x) - bounded_rate, low, high, xtol=1e-12, rtol=1e-12)
-        think = math.exp(root)
-    p = _stationary(chain, think)
+        root = brentq(excess, low, high, xtol=1e-10, rtol=1e-10)
+    think, p = math.exp(root), law(root)
     o, b, i = chain.open_present, chain.bounded_present, chain.bounded_serving
     if levels and float(p[o >= levels - c].sum()) > 1e3 * TAIL:
         return None  # the truncation would show: nearly saturated
