@@ -11,14 +11,14 @@ its bound makes that part finite-source (`StationLoad.bounded`,
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
-from models.analysis.graph import OpKey, consumer_threads, workers_of
+from models.analysis.graph import OpKey, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
 from models.analysis.summary import OperationSummary
-from models.schema import Scenario
+from models.schema import BranchStep, CallStep, ParallelStep, Scenario, Step
 
 if TYPE_CHECKING:
     from models.analysis.loads import FlowSource
@@ -102,7 +102,7 @@ class CallerBounds:
         """Per caller: its requests at `name` at once (calls in flight x its bound)."""
         parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
         seen: set[OpKey] = set()
-        for source, count in self.callers.get(name, []):
+        for source, _ in self.callers.get(name, []):
             if source in seen or source.kind not in ("flow", "service"):
                 continue
             seen.add(source)
@@ -122,7 +122,8 @@ class CallerBounds:
                 if callee.acquisitions != 1.0:
                     return None
                 parts[caller].append((rate * calls, callee.holding))
-            reach[caller] = max(reach[caller], bound * count)
+            in_flight = calls_in_flight(steps_of(self.scenario, source), name)
+            reach[caller] = max(reach[caller], bound * in_flight)
         best: BoundedCaller | None = None
         for who, weighted in parts.items():
             population = reach[who]
@@ -134,3 +135,28 @@ class CallerBounds:
             if best is None or offered > best.arrival_rate * best.holding.mean:
                 best = candidate
         return best
+
+
+UNBOUNDED = 10**9
+"""`calls_in_flight` of a call with a timeout: an abandoned request stays at the callee."""
+
+
+def calls_in_flight(steps: Sequence[Step], service: str) -> int:
+    """The most calls to `service` that one execution of `steps` can have in flight at once:
+    one per call step, summed over parallel branches, the largest over sequential steps and
+    over a branch's options (`UNBOUNDED` where a call can time out). Tighter than the
+    summaries' `concurrency`, which counts every branch of a parallel step for each call
+    in it."""
+    most = 0
+    for step in steps:
+        here = 0
+        if isinstance(step, CallStep) and step.call.service == service:
+            here = 1 if step.call.timeout is None else UNBOUNDED
+        elif isinstance(step, ParallelStep):
+            here = sum(calls_in_flight(branch, service) for branch in step.parallel)
+        elif isinstance(step, BranchStep):
+            here = max(
+                (calls_in_flight(option.steps, service) for option in step.branch), default=0
+            )
+        most = max(most, here)
+    return most

@@ -21,6 +21,7 @@ import math
 
 import pytest
 
+from models.analysis.bounds import UNBOUNDED, calls_in_flight
 from models.analysis.finite_source import finite_source
 from models.analysis.mixed_source import (
     MAX_PHASES,
@@ -30,6 +31,7 @@ from models.analysis.mixed_source import (
     split_waits,
 )
 from models.analysis.moments import Moments
+from models.schema import Service
 from tests.theory.mixed_network import product_form
 
 
@@ -123,3 +125,36 @@ def test_split_waits_applies_where_requests_wait_and_both_parts_count() -> None:
     assert split_waits(176.7 + 1.0, holding, light, 2, 1.0) is None  # a small share
     tenth = BoundedCaller(("service", "front"), 2, 11.9, Moments(0.0073, 0.0073**2))
     assert split_waits(rate / 10, holding, tenth, 2, 1.0) is None  # seldom waits
+
+
+def test_calls_in_flight_sum_parallel_branches_and_take_the_largest_else() -> None:
+    """A caller's bound on its requests at a callee: its workers x the calls to it that one
+    execution can have in flight (a call with a timeout leaves its request there)."""
+    service = Service.model_validate(
+        {
+            "operations": {
+                "one": [{"call": "db.read"}, {"call": "db.write"}],
+                "fan": [
+                    {
+                        "parallel": [
+                            [{"call": "db.read"}],
+                            [{"call": "db.write"}],
+                            [{"call": "cache.get"}],
+                        ]
+                    }
+                ],
+                "other": [{"parallel": [[{"call": "db.read"}], [{"call": "cache.get"}]]}],
+                "either": [
+                    {
+                        "branch": [
+                            {"probability": 0.5, "steps": [{"call": "db.read"}]},
+                            {"probability": 0.5, "steps": []},
+                        ]
+                    }
+                ],
+                "late": [{"call": {"service": "db", "operation": "read", "timeout": 0.1}}],
+            }
+        }
+    )
+    counted = {name: calls_in_flight(steps, "db") for name, steps in service.operations.items()}
+    assert counted == {"one": 1, "fan": 2, "other": 1, "either": 1, "late": UNBOUNDED}
