@@ -47,9 +47,8 @@ MAX_PHASES = 15
 """Bounded-population states (b, i) per level at most: the model is used for small
 populations and pools only (its cost grows with both)."""
 SMALLEST_SHARE = 0.1
-"""The bounded caller's (and the open requests') share of the station's offered load below
-which the station is left to the open formulas (the bound changes little there, and the
-CTMC costs more)."""
+"""The bounded caller's share of the station's offered load below which the station is left
+to the open formulas (the bound changes little there, and the CTMC costs more)."""
 SMALLEST_P_WAIT = 0.05
 """Erlang C at the station's offered load below which it is left to the open formulas:
 requests seldom wait, whoever sends them."""
@@ -299,8 +298,10 @@ def split_waits(
 ) -> tuple[float, float, float] | None:
     """(mean wait of the bounded caller's requests, of the others, P(wait)) at a station of
     `servers` with `rate` acquisitions of `holding` in all, of which `bounded`'s; None
-    where the model does not apply (a share below `SMALLEST_SHARE`, no steady state, too
-    large: `mixed_source`). The other requests are the open class, their holding time the
+    where the model does not apply (the caller's share below `SMALLEST_SHARE`; no other
+    requests: the finite-source and flow-equivalent models take a pool that one caller
+    alone reaches; no steady state, or too large: `mixed_source`). The other requests are
+    the open class, their holding time the
     rest of the mixture (E[S] and E[S^2] less the bounded caller's); the CTMC takes each
     class's as exponential, and the waits are scaled by (ca^2 + cs^2) / 2 with cs^2 the
     classes' own SCVs weighted by their load, as Allen and Cunneen scale M/M/c's (exact
@@ -315,7 +316,7 @@ def split_waits(
         return None
     open_rate = rate - bounded.arrival_rate
     open_offered = offered - own_offered
-    if open_offered < SMALLEST_SHARE * offered or open_rate <= 0:
+    if open_offered <= 1e-9 * offered or open_rate <= 1e-9 * rate:
         return None  # (the caller alone: the finite-source and flow-equivalent models)
     square = rate * (holding.variance + holding.mean**2)
     own_square = bounded.arrival_rate * (own.variance + own.mean**2)

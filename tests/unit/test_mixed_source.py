@@ -104,10 +104,9 @@ def test_phases_counts_the_bounded_states() -> None:
             assert phases(servers, population) == expected
 
 
-def test_split_waits_applies_where_requests_wait_and_both_parts_count() -> None:
-    """The station average is kept by `split_waits`'s caller; here: it applies where the
-    pool waits often and both the bounded caller and the open requests bring at least a
-    tenth of the load, and scales by (ca² + cs²) / 2."""
+def test_split_waits_applies_where_requests_wait_and_the_caller_counts() -> None:
+    """It applies where the pool waits often, the bounded caller brings at least a tenth of
+    the load and others bring some, and scales by (ca² + cs²) / 2."""
     caller = BoundedCaller(("service", "front"), 2, 119.0, Moments(0.0073, 0.0073**2))
     rate = 176.7 + 119.0
     holding_mean = (176.7 * 0.002 + 119.0 * 0.0073) / rate
@@ -125,6 +124,8 @@ def test_split_waits_applies_where_requests_wait_and_both_parts_count() -> None:
     assert split_waits(176.7 + 1.0, holding, light, 2, 1.0) is None  # a small share
     tenth = BoundedCaller(("service", "front"), 2, 11.9, Moments(0.0073, 0.0073**2))
     assert split_waits(rate / 10, holding, tenth, 2, 1.0) is None  # seldom waits
+    alone = BoundedCaller(("service", "front"), 2, rate, holding)
+    assert split_waits(rate, holding, alone, 2, 1.0) is None  # (M/M/c//N, or the pool's own)
 
 
 def test_calls_in_flight_sum_parallel_branches_and_take_the_largest_else() -> None:
