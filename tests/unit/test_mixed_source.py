@@ -159,3 +159,31 @@ def test_calls_in_flight_sum_parallel_branches_and_take_the_largest_else() -> No
     )
     counted = {name: calls_in_flight(steps, "db") for name, steps in service.operations.items()}
     assert counted == {"one": 1, "fan": 2, "other": 1, "either": 1, "late": UNBOUNDED}
+
+
+def test_every_solution_closes_the_loop_and_is_a_distribution() -> None:
+    """Over a grid of pools, populations, loads, shares and holding ratios: waits finite and
+    non-negative, P(wait) a probability, and the sources' cycle N = X (Z + S_B + W_B) gives
+    back the throughput asked for (Little's law), whenever there is a solution."""
+    solved = 0
+    for servers in (1, 2, 3):
+        for population in (1, 2, 3, 4):
+            for load in (0.2, 0.6, 0.9):
+                for share in (0.2, 0.5, 0.8):
+                    for ratio in (0.3, 1.0, 3.0):
+                        open_mean, bounded_mean = 0.01, 0.01 * ratio
+                        open_rate = (1 - share) * load * servers / open_mean
+                        bounded_rate = share * load * servers / bounded_mean
+                        mixed = mixed_source(
+                            open_rate, open_mean, bounded_rate, bounded_mean, population, servers
+                        )
+                        if mixed is None:  # (infeasible for N sources, or too large)
+                            assert load == 0.9 or population / bounded_rate <= 2 * bounded_mean
+                            continue
+                        solved += 1
+                        assert 0.0 <= mixed.p_wait <= 1.0
+                        assert 0.0 <= mixed.open_waiting < math.inf
+                        assert 0.0 <= mixed.bounded_waiting < math.inf
+                        cycle = mixed.think_time + bounded_mean + mixed.bounded_waiting
+                        assert math.isclose(population / cycle, bounded_rate, rel_tol=1e-8)
+    assert solved > 200
