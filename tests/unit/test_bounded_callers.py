@@ -1,0 +1,66 @@
+"""Which formula a station gets when bounded callers reach it (`models.analysis.stations`,
+`models.analysis.bounds`): the finite-source M/M/c//M up to `FINITE_SOURCE_REACH` x c
+callers, the two-class station where one small caller shares the pool with other requests
+(and each side then sees its own wait), the open formulas otherwise."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from models import analyze, load_scenario
+
+
+def _scenario(front_workers: int, open_rate: float) -> dict[str, Any]:
+    """`front` (blocking, `front_workers` workers) scans `db` (2 workers) for every export;
+    shoppers read `db` directly when `open_rate` > 0."""
+    workload: dict[str, Any] = {"exports": {"entry": "front.export", "arrivals": {"poisson": 100}}}
+    if open_rate:
+        workload["shoppers"] = {"entry": "db.read", "arrivals": {"poisson": open_rate}}
+    return {
+        "name": "bounded",
+        "simulation": {"duration": 100},
+        "services": {
+            "front": {
+                "workers": front_workers,
+                "operations": {"export": [{"work": {"exponential": "0.5ms"}}, {"call": "db.scan"}]},
+            },
+            "db": {
+                "workers": 2,
+                "operations": {
+                    "read": [{"work": {"exponential": "2ms"}}],
+                    "scan": [{"work": {"exponential": "7ms"}}],
+                },
+            },
+        },
+        "workload": workload,
+    }
+
+
+def test_only_bounded_callers_up_to_twice_the_servers_make_a_finite_source() -> None:
+    assert (
+        analyze(load_scenario(_scenario(4, 0)))
+        .services["db"]
+        .method.startswith("finite-source M/M/c//M (at most 4 present)")
+    )
+    beyond = analyze(load_scenario(_scenario(5, 0))).services["db"].method
+    assert not beyond.startswith("finite-source"), beyond
+
+
+def test_a_small_caller_among_open_requests_makes_the_pool_two_class() -> None:
+    prediction = analyze(load_scenario(_scenario(2, 180)))
+    db = prediction.services["db"]
+    assert db.method.startswith("open and finite-source classes (CTMC)")
+    assert "service front: at most 2 present" in db.method
+    # each side sees its own wait: the scans less than the pool's mean, the reads more
+    scan_wait = prediction.flows["exports"].response_time.mean - 0.0005 - 0.007
+    scan_wait -= prediction.services["front"].waiting_time.mean
+    read_wait = prediction.flows["shoppers"].response_time.mean - 0.002
+    assert scan_wait < db.waiting_time.mean < read_wait
+    mean = (100 * scan_wait + 180 * read_wait) / 280
+    assert math.isclose(mean, db.waiting_time.mean, rel_tol=1e-6)
+
+
+def test_a_caller_with_many_workers_leaves_the_pool_to_the_open_formulas() -> None:
+    method = analyze(load_scenario(_scenario(64, 180))).services["db"].method
+    assert method.startswith(("Allen-Cunneen", "M/H2/c", "M/M/c")), method
