@@ -24,7 +24,12 @@ E[bounded waiting] / λ_B.
 Measured against the simulator (2 servers; open 176.7/s of mean 2 ms, 2 clients of mean
 7.3 ms thinking 9 ms, exponential): open requests wait 1.55 ms simulated, 1.58 ms here;
 the bounded ones 0.46 and 0.43 ms; Allen-Cunneen with Poisson arrivals at the same rates
-gives 3.2 ms to both. With λ_O = 0 it is M/M/c//N itself.
+gives 3.2 ms to both. With λ_O = 0 it is M/M/c//N itself; with one exponential mean for
+both classes, the product-form mixed network (BCMP: Baskett, Chandy, Muntz & Palacios,
+JACM 22(2), 1975; the random order does not matter then). The sources' think times are
+independent exponentials: a caller pool that queues requests of its own sends its next
+call soon after the last when the station is busy, and the station then waits more than
+this says (docs/analysis.md §12).
 """
 
 from __future__ import annotations
