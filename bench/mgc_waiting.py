@@ -1,5 +1,9 @@
 """M/G/c mean waiting with variable service: simulated, M/H2/c and Allen-Cunneen.
 
+M/H2/c twice: the H2 law fitted to two moments with balanced means (`mh2c`), and fitted to
+three (`mh2c_3`, `models.theory.hyperexponential.three_moment_h2`), what the analysis uses
+where every operation is one `work` step whose law has its third moment in closed form.
+
 The simulation is the Kiefer-Wolfowitz recursion of the FCFS M/G/c queue (the sorted
 vector of the servers' remaining work; one customer at a time), not archsim's engine: it
 is the queue itself, with nothing else around it. The mean wait's 95% interval comes from
@@ -82,15 +86,18 @@ def reacquired_pool(rng: np.random.Generator) -> Sampler:
     return sample
 
 
-def _case(name: str, wait: float, half_width: float, matrix: float, allen: float) -> None:
-    """One JSON line, in milliseconds."""
+def _case(
+    name: str, wait: float, half_width: float, matrix: tuple[float, float], allen: float
+) -> None:
+    """One JSON line, in milliseconds (`matrix`: M/H2/c of two and of three moments)."""
     print(
         json.dumps(
             {
                 "case": f"{name}, Poisson arrivals (ms)",
                 "simulated": round(1e3 * wait, 4),
                 "half_width": round(1e3 * half_width, 4),
-                "mh2c": round(1e3 * matrix, 4),
+                "mh2c": round(1e3 * matrix[0], 4),
+                "mh2c_3": round(1e3 * matrix[1], 4),
                 "allen_cunneen": round(1e3 * allen, 4),
             }
         )
@@ -109,6 +116,7 @@ def main() -> None:
             rng, rate, lognormal(rng, cv), servers, arguments.customers
         )
         matrix = mh2c(rate, 1.0, servers, cv * cv).mean_waiting_time
+        third = mh2c(rate, 1.0, servers, cv * cv, (1.0 + cv * cv) ** 3).mean_waiting_time
         allen = gg_c_allen_cunneen(rate, 1.0, servers, 1.0, cv * cv).mean_waiting_time
         print(
             json.dumps(
@@ -119,6 +127,7 @@ def main() -> None:
                     "simulated": round(mean, 4),
                     "half_width": round(half_width, 4),
                     "mh2c": round(matrix, 4),
+                    "mh2c_3": round(third, 4),
                     "allen_cunneen": round(allen, 4),
                 }
             )
@@ -126,14 +135,22 @@ def main() -> None:
     # g_two_classes_60's database, 400 requests/s on 2 workers: E[S] = 3 ms, cs² = 2.357
     rate, mean, scv = 400.0, 0.003, 30.21e-6 / 0.003**2 - 1.0
     wait, half_width = simulated_wait(rng, rate, shared_database(rng), 2, arguments.customers)
-    matrix = mh2c(rate, mean, 2, scv).mean_waiting_time
+    third = 0.75 * 6.0 * 0.002**3 + 0.25 * 0.006**3 * (1.0 + 1.3**2) ** 3
+    matrix = (
+        mh2c(rate, mean, 2, scv).mean_waiting_time,
+        mh2c(rate, mean, 2, scv, third).mean_waiting_time,
+    )
     allen = gg_c_allen_cunneen(rate, mean, 2, 1.0, scv).mean_waiting_time
     _case("g_two_classes_60 database", wait, half_width, matrix, allen)
     # j2_hotel_reservation_60's reservation pool: 2.2 holds per request at 1304.07/s
     rate, mean = 2.2 * 1304.07, 0.0005 / 2.2
     scv = (2.0 * 0.0005**2 / 2.2) / mean**2 - 1.0
     wait, half_width = simulated_wait(rng, rate, reacquired_pool(rng), 2, arguments.customers)
-    matrix = mh2c(rate, mean, 2, scv).mean_waiting_time
+    third = 6.0 * 0.0005**3 / 2.2
+    matrix = (
+        mh2c(rate, mean, 2, scv).mean_waiting_time,
+        mh2c(rate, mean, 2, scv, third).mean_waiting_time,
+    )
     allen = gg_c_allen_cunneen(rate, mean, 2, 1.0, scv).mean_waiting_time
     _case("j2_hotel_reservation_60 reservation pool", wait, half_width, matrix, allen)
 

@@ -102,6 +102,12 @@ class Distribution(ABC):
         mean = self.mean
         return self.variance / mean**2 if mean > 0 else 0.0
 
+    @property
+    def third_moment(self) -> float | None:
+        """E[X³] in seconds³, where this family has it in closed form (None otherwise): the
+        analysis fits a hyperexponential law to three moments with it."""
+        return None
+
     @abstractmethod
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         """`size` independent draws, in seconds, as a float64 array."""
@@ -128,6 +134,10 @@ class Constant(Distribution):
     @property
     def variance(self) -> float:
         return 0.0
+
+    @property
+    def third_moment(self) -> float | None:
+        return self.value**3
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py
@@ -158,6 +168,11 @@ class Exponential(Distribution):
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         return rng.exponential(self.mean_time, size)
+
+    @property
+    def third_moment(self) -> float | None:
+        """E[X³] = 6 mean³."""
+        return 6.0 * self.mean_time**3
 
     def to_spec(self) -> dict[str, Any]:
         return {self.family: self.mean_time}
@@ -190,6 +205,13 @@ class Uniform(Distribution):
     def variance(self) -> float:
         return (self.high - self.low) ** 2 / 12
 
+    @property
+    def third_moment(self) -> float | None:
+        """E[X³] = (high⁴ - low⁴) / (4 (high - low)), low³ when they are equal."""
+        if self.high == self.low:
+            return self.low**3
+        return (self.high**4 - self.low**4) / (4.0 * (self.high - self.low))
+
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         return rng.uniform(self.low, self.high, size)
 
@@ -218,6 +240,12 @@ class Erlang(Distribution):
     @property
     def variance(self) -> float:
         return self.mean_time**2 / self.k
+
+    @property
+    def third_moment(self) -> float | None:
+        """E[X³] = θ³ k (k + 1)(k + 2) with scale θ = mean / k."""
+        scale = self.mean_time / self.k
+        return scale**3 * self.k * (self.k + 1) * (self.k + 2)
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         return rng.gamma(self.k, self.mean_time / self.k, size)
@@ -256,6 +284,12 @@ class Gamma(_ByMeanAndCv):
     """Gamma by mean and cv: shape = 1/cv², scale = mean·cv² (method of moments)."""
 
     family: ClassVar[str] = "gamma"
+
+    @property
+    def third_moment(self) -> float | None:
+        """E[X³] = θ³ α (α + 1)(α + 2) = mean³ (1 + cv²)(1 + 2 cv²)."""
+        scv = self.cv**2
+        return self.mean_time**3 * (1.0 + scv) * (1.0 + 2.0 * scv)
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         return rng.gamma(1.0 / self.cv**2, self.mean_time * self.cv**2, size)
@@ -307,6 +341,11 @@ class Lognormal(Distribution):
     @property
     def scv(self) -> float:
         return math.expm1(self.sigma**2)
+
+    @property
+    def third_moment(self) -> float | None:
+        """E[X³] = exp(3 mu + 9 sigma² / 2)."""
+        return math.exp(3.0 * self.mu + 4.5 * self.sigma**2)
 
     def quantile(self, probability: float) -> float:
         """The `probability`-quantile, exp(mu + sigma·z_p)."""
@@ -436,6 +475,12 @@ class Hyperexponential(_ByMeanAndCv):
         """Mean of each phase, mean / (2·p_i)."""
         first, second = self.probabilities
         return self.mean_time / (2 * first), self.mean_time / (2 * second)
+
+    @property
+    def third_moment(self) -> float | None:
+        """E[X³] = 6 (p_1 m_1³ + p_2 m_2³), m_i the phase means."""
+        (first, second), (mean_1, mean_2) = self.probabilities, self.phase_means
+        return 6.0 * (first * mean_1**3 + second * mean_2**3)
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py

@@ -127,6 +127,17 @@ def _hyperexponential_law(scenario: Scenario, key: OpKey) -> tuple[float, float]
     return None
 
 
+def _work_third_moment(scenario: Scenario, key: OpKey, holding: Moments) -> float | None:
+    """E[S³] when the operation is one `work` step whose law has it in closed form and
+    its holding time is that work (no slowdown): the three-moment H2 fit of M/H2/c."""
+    steps = steps_of(scenario, key)
+    if len(steps) == 1 and isinstance(steps[0], WorkStep):
+        work = steps[0].work
+        if math.isclose(work.mean, holding.mean, rel_tol=1e-9):
+            return work.third_moment
+    return None
+
+
 def _slowed(law: tuple[float, float] | None, up: float) -> tuple[float, float] | None:
     """A hyperexponential (mean, cv) with every server slowed by 1 / `up`."""
     return None if law is None else (law[0] / up, law[1])
@@ -205,6 +216,7 @@ class LoadBuilder:
             parts = []
             means = set()
             laws = set()
+            thirds: list[tuple[float, float | None]] = []
             for key in members:
                 summary = self.summaries[key]
                 rate = self.traffic.rates.get(key, 0.0) * share
@@ -214,8 +226,14 @@ class LoadBuilder:
                 if rate > 0:
                     means.add(summary.exponential_mean if per == 1.0 else None)
                     laws.add(_hyperexponential_law(self.scenario, key) if per == 1.0 else None)
+                    own = _work_third_moment(self.scenario, key, holding) if per == 1.0 else None
+                    thirds.append((rate * per, own))
             common = next(iter(means)) if len(means) == 1 else None
             law = next(iter(laws)) if len(laws) == 1 else None
+            weight = math.fsum(w for w, _ in thirds)
+            third = None
+            if thirds and weight > 0 and all(m is not None for _, m in thirds):
+                third = math.fsum(w * m for w, m in thirds if m is not None) / weight
             result.append(
                 ClassLoad(
                     priority=priority,
@@ -224,6 +242,7 @@ class LoadBuilder:
                     holding=mixture((p[0], p[2]) for p in parts),
                     exponential_mean=common,
                     hyperexponential=law,
+                    third_moment=third,
                     iid=all(p[3].iid for p in parts if p[0] > 0),
                     holding_exact=all(p[3].holding_exact for p in parts if p[0] > 0),
                 )
@@ -246,6 +265,7 @@ class LoadBuilder:
                 holding=Moments(c.holding.mean / up, c.holding.variance / up**2),
                 exponential_mean=None if c.exponential_mean is None else c.exponential_mean / up,
                 hyperexponential=_slowed(c.hyperexponential, up),
+                third_moment=None,
             )
             for c in classes
         )
@@ -290,6 +310,7 @@ class LoadBuilder:
                     holding=Moments(holding.mean / up, holding.variance / up**2),
                     exponential_mean=None if exponential is None else exponential / up,
                     hyperexponential=_slowed(law, up),
+                    third_moment=None,
                     holding_exact=c.holding_exact and attempts == 1.0 and up == 1.0,
                 )
             )

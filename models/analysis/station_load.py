@@ -31,6 +31,9 @@ class ClassLoad:
     hyperexponential: tuple[float, float] | None = None
     """The common (mean, cv) when every holding time is one hyperexponential `work` step
     (then M/H2/c with Poisson arrivals is exact)."""
+    third_moment: float | None = None
+    """E[S³] of the holding time when every operation is one `work` step whose law has it
+    in closed form (M/H2/c then fits three moments)."""
 
 
 @dataclass(frozen=True)

@@ -107,6 +107,8 @@ class _Mix:
     """The common mean when every holding time is one exponential step."""
     hyperexponential: tuple[float, float] | None
     """The common (mean, cv) when every holding time is one hyperexponential step."""
+    third_moment: float | None
+    """E[S³] of the holding time, where every class has it."""
     iid: bool
     holding_exact: bool
     poisson: bool
@@ -118,6 +120,15 @@ class _Mix:
         return self.rate * self.holding.mean
 
 
+def _third_moment(classes: tuple[ClassLoad, ...]) -> float | None:
+    """E[S³] of the classes' mixture by arrival rate, if every class has it."""
+    thirds = [c.third_moment for c in classes]
+    rate = math.fsum(c.arrival_rate for c in classes)
+    if not classes or rate <= 0 or any(m is None for m in thirds):
+        return None
+    return math.fsum(c.arrival_rate * (c.third_moment or 0.0) for c in classes) / rate
+
+
 def _mix(load: StationLoad) -> _Mix:
     classes = tuple(c for c in load.classes if c.arrival_rate > 0)
     return _Mix(
@@ -126,6 +137,7 @@ def _mix(load: StationLoad) -> _Mix:
         holding=mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO,
         exponential=_common_mean(classes) if classes else None,
         hyperexponential=_common_law(classes),
+        third_moment=_third_moment(classes),
         iid=all(c.iid for c in classes),
         holding_exact=all(c.holding_exact for c in classes),
         poisson=load.input_flag >= COPY and load.erlang_phases is None,
@@ -268,7 +280,7 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
         reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
         own_work = mix.iid and not reacquired
-        prediction = many_servers(rate, holding, servers, arrival_scv, own_work)
+        prediction = many_servers(rate, holding, servers, arrival_scv, own_work, mix.third_moment)
         method = prediction.method
         exact = prediction.exact and mix.poisson and bool(mix.hyperexponential)
         exact = exact and not load.feedback

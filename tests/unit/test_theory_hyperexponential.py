@@ -14,12 +14,23 @@ from typing import Any
 
 import numpy as np
 import pytest
+from scipy import stats
 from scipy.sparse import coo_matrix
 from scipy.sparse.linalg import spsolve
 
 import models.theory as theory
 from models import analyze, load_scenario
-from models.theory.hyperexponential import balanced_h2, mh2c
+from models.distributions import (
+    Constant,
+    Erlang,
+    Exponential,
+    Gamma,
+    Hyperexponential,
+    Lognormal,
+    Uniform,
+    Weibull,
+)
+from models.theory.hyperexponential import balanced_h2, mh2c, three_moment_h2
 
 
 @pytest.mark.parametrize("servers", [1, 2, 3, 8, 32, 64])
@@ -164,14 +175,15 @@ def _pool(servers: int, work: dict[str, Any], rate: float, **spec: Any) -> Any:
 
 
 def test_the_analysis_solves_variable_service_on_several_servers_as_m_h2_c() -> None:
-    """Lognormal service of cv 1.5 on 4 servers at 80%: the M/H2/4 of its two moments (not
-    exact: the law is not H2); a pool too large for it (128) or one where next to nothing
-    waits keeps Allen-Cunneen."""
+    """Lognormal service of cv 1.5 on 4 servers at 80%: the M/H2/4 of its three moments
+    (E[S³] = mean³ (1 + cv²)³; not exact: the law is not H2); a pool too large for it (128)
+    or one where next to nothing waits keeps Allen-Cunneen."""
     lognormal = {"lognormal": {"mean": 0.01, "cv": 1.5}}
     four = _pool(4, lognormal, 320.0)
     assert four.method.startswith("M/H2/c") and four.exact is False
+    third = 0.01**3 * (1 + 2.25) ** 3
     assert four.waiting_time.mean == pytest.approx(
-        mh2c(320.0, 0.01, 4, 2.25).mean_waiting_time, rel=1e-9
+        mh2c(320.0, 0.01, 4, 2.25, third).mean_waiting_time, rel=1e-9
     )
     assert _pool(128, lognormal, 12_000.0).method.startswith("Allen-Cunneen")
     assert _pool(64, lognormal, 500.0).method.startswith("Allen-Cunneen")  # (8% load)
@@ -218,5 +230,80 @@ def test_other_arrivals_scale_m_h2_c_as_allen_cunneen_does() -> None:
     db = _pool(2, lognormal, 280.0, replicas=2, balancing="round_robin")
     assert db.method == "M/H2/c (matrix-geometric), arrivals' SCV as in Allen-Cunneen"
     assert not db.exact
-    scaled = mh2c(140.0, 0.01, 2, 2.25).mean_waiting_time * (0.5 + 2.25) / (1.0 + 2.25)
+    third = 0.01**3 * (1 + 2.25) ** 3  # (the lognormal's E[S³]: three moments fitted)
+    fitted = mh2c(140.0, 0.01, 2, 2.25, third).mean_waiting_time
+    scaled = fitted * (0.5 + 2.25) / (1.0 + 2.25)
     assert db.waiting_time.mean == pytest.approx(scaled, rel=1e-9)
+
+
+def test_three_moments_fit_an_h2_that_has_them() -> None:
+    """The fitted law's first three moments are those given; with the balanced H2's own
+    third moment the fit is the balanced law; without an H2 that has them, None."""
+    mean, scv = 3.0, 2.357
+    third = 0.75 * 6 * 2.0**3 + 0.25 * 6.0**3 * (1 + 1.3**2) ** 3  # g's database, in ms
+    law = three_moment_h2(mean, scv, third)
+    assert law is not None
+    first, rate_1, rate_2 = law
+    moments = [math.factorial(k) * (first / rate_1**k + (1 - first) / rate_2**k) for k in (1, 2, 3)]
+    assert moments == pytest.approx([mean, (1 + scv) * mean**2, third], rel=1e-9)
+    p_1, balanced_1, balanced_2 = balanced_h2(mean, scv)
+    balanced_third = 6 * (p_1 / balanced_1**3 + (1 - p_1) / balanced_2**3)
+    refitted = three_moment_h2(mean, scv, balanced_third)
+    assert refitted is not None
+
+    def phases(law: tuple[float, float, float]) -> list[tuple[float, float]]:
+        """(probability, rate) of each phase, the slower first."""
+        return sorted([(law[0], law[1]), (1 - law[0], law[2])], key=lambda phase: phase[1])
+
+    found, balanced = phases(refitted), phases((p_1, balanced_1, balanced_2))
+    for (p_found, rate_found), (p_balanced, rate_balanced) in zip(found, balanced, strict=True):
+        assert p_found == pytest.approx(p_balanced, rel=1e-7)
+        assert rate_found == pytest.approx(rate_balanced, rel=1e-7)
+    low = 1.5 * ((1 + scv) * mean**2) ** 2 / mean
+    assert three_moment_h2(mean, scv, low * 0.99) is None  # below the H2 bound
+    assert three_moment_h2(mean, 1.0, 6 * mean**3) is None  # SCV 1: the exponential
+
+
+def test_three_moments_bring_m_h2_c_to_the_simulated_m_g_2() -> None:
+    """g's database as one M/G/2 queue (3 in 4 exponential 2 ms, 1 in 4 lognormal 6 ms of
+    cv 1.3, 400/s): the Kiefer-Wolfowitz simulation of bench/mgc_waiting.py waits
+    2.57 ± 0.08 ms; the balanced H2 of the same two moments 2.69 ms, the three-moment H2
+    2.55 ms."""
+    third = 0.75 * 6 * 0.002**3 + 0.25 * 0.006**3 * (1 + 1.3**2) ** 3
+    scv = 30.21e-6 / 0.003**2 - 1
+    balanced = mh2c(400.0, 0.003, 2, scv).mean_waiting_time
+    fitted = mh2c(400.0, 0.003, 2, scv, third).mean_waiting_time
+    assert balanced == pytest.approx(0.002686, rel=1e-3)
+    assert fitted == pytest.approx(0.002553, rel=1e-3)
+
+
+@pytest.mark.parametrize(
+    ("distribution", "expected"),
+    [
+        (Constant(0.5), 0.125),
+        (Exponential(2.0), 48.0),
+        (Uniform(1.0, 3.0), 10.0),
+        (Erlang(3, 2.0), float(stats.gamma(3, scale=2.0 / 3).moment(3))),
+        (Gamma(2.0, 1.5), float(stats.gamma(1 / 1.5**2, scale=2.0 * 1.5**2).moment(3))),
+        (Lognormal.from_mean_cv(2.0, 1.3), None),
+        (Hyperexponential(2.0, 2.0), None),
+    ],
+    ids=lambda value: type(value).__name__ if not isinstance(value, float | None) else "",
+)
+def test_third_moments_in_closed_form(distribution: Any, expected: float | None) -> None:
+    """E[X³] against scipy's moments (lognormal: scipy's law of the same mu and sigma; the
+    H2: its two exponential phases)."""
+    if isinstance(distribution, Lognormal):
+        expected = float(
+            stats.lognorm(distribution.sigma, scale=math.exp(distribution.mu)).moment(3)
+        )
+    if isinstance(distribution, Hyperexponential):
+        (p_1, p_2), (m_1, m_2) = distribution.probabilities, distribution.phase_means
+        expected = p_1 * float(stats.expon(scale=m_1).moment(3)) + p_2 * float(
+            stats.expon(scale=m_2).moment(3)
+        )
+    assert distribution.third_moment == pytest.approx(expected, rel=1e-9)
+
+
+def test_families_without_a_closed_form_third_moment_give_none() -> None:
+    assert Weibull(1.0, 1.5).third_moment is None
