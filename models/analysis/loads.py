@@ -28,7 +28,6 @@ from models.analysis.graph import (
     consumer_count,
     consumer_threads,
     station_of,
-    steps_of,
     workers_of,
 )
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
@@ -37,8 +36,8 @@ from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.stations import solve_station
 from models.analysis.summary import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
-from models.distributions import Hyperexponential
-from models.schema import Scenario, WorkStep
+from models.analysis.work_laws import hyperexponential_law, slowed, work_third_moment
+from models.schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -115,32 +114,6 @@ def _emission_flags(
                 assert station is not None
                 stations[station].append(flag)
     return stations, topics
-
-
-def _hyperexponential_law(scenario: Scenario, key: OpKey) -> tuple[float, float] | None:
-    """(mean, cv) when the operation is one `work` step of a hyperexponential law."""
-    steps = steps_of(scenario, key)
-    if len(steps) == 1 and isinstance(steps[0], WorkStep):
-        work = steps[0].work
-        if isinstance(work, Hyperexponential):
-            return work.mean_time, work.cv
-    return None
-
-
-def _work_third_moment(scenario: Scenario, key: OpKey, holding: Moments) -> float | None:
-    """E[S³] when the operation is one `work` step whose law has it in closed form and
-    its holding time is that work (no slowdown): the three-moment H2 fit of M/H2/c."""
-    steps = steps_of(scenario, key)
-    if len(steps) == 1 and isinstance(steps[0], WorkStep):
-        work = steps[0].work
-        if math.isclose(work.mean, holding.mean, rel_tol=1e-9):
-            return work.third_moment
-    return None
-
-
-def _slowed(law: tuple[float, float] | None, up: float) -> tuple[float, float] | None:
-    """A hyperexponential (mean, cv) with every server slowed by 1 / `up`."""
-    return None if law is None else (law[0] / up, law[1])
 
 
 class LoadBuilder:
@@ -225,8 +198,8 @@ class LoadBuilder:
                 parts.append((rate * per, rate, holding, summary))
                 if rate > 0:
                     means.add(summary.exponential_mean if per == 1.0 else None)
-                    laws.add(_hyperexponential_law(self.scenario, key) if per == 1.0 else None)
-                    own = _work_third_moment(self.scenario, key, holding) if per == 1.0 else None
+                    laws.add(hyperexponential_law(self.scenario, key) if per == 1.0 else None)
+                    own = work_third_moment(self.scenario, key, holding) if per == 1.0 else None
                     thirds.append((rate * per, own))
             common = next(iter(means)) if len(means) == 1 else None
             law = next(iter(laws)) if len(laws) == 1 else None
@@ -264,7 +237,7 @@ class LoadBuilder:
                 fresh_rate=c.fresh_rate * share,
                 holding=Moments(c.holding.mean / up, c.holding.variance / up**2),
                 exponential_mean=None if c.exponential_mean is None else c.exponential_mean / up,
-                hyperexponential=_slowed(c.hyperexponential, up),
+                hyperexponential=slowed(c.hyperexponential, up),
                 third_moment=None,
             )
             for c in classes
@@ -309,7 +282,7 @@ class LoadBuilder:
                     c,
                     holding=Moments(holding.mean / up, holding.variance / up**2),
                     exponential_mean=None if exponential is None else exponential / up,
-                    hyperexponential=_slowed(law, up),
+                    hyperexponential=slowed(law, up),
                     third_moment=None,
                     holding_exact=c.holding_exact and attempts == 1.0 and up == 1.0,
                 )
