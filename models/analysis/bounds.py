@@ -3,9 +3,9 @@
 Where only bounded populations reach a service (a closed flow's clients, blocking callers'
 workers, consumer threads), that bound makes it a finite-source station
 (`models.analysis.loads` puts it in the service's `StationLoad.population`). Where one
-blocking caller with few workers brings much of a service's load among open arrivals,
-its bound makes that part finite-source (`StationLoad.bounded`,
-`models.analysis.mixed_source`).
+bounded caller (a closed flow with few clients, a blocking service with few workers)
+brings much of a service's load among other arrivals, its bound makes that part
+finite-source (`StationLoad.bounded`, `models.analysis.mixed_source`).
 """
 
 from __future__ import annotations
