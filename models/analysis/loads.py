@@ -36,7 +36,12 @@ from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.stations import solve_station
 from models.analysis.summary import COPY, NOT_POISSON, POISSON, OperationSummary
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
-from models.analysis.work_laws import hyperexponential_law, slowed, work_third_moment
+from models.analysis.work_laws import (
+    hyperexponential_law,
+    mixed_third_moment,
+    slowed,
+    work_third_moment,
+)
 from models.schema import Scenario
 
 
@@ -203,10 +208,6 @@ class LoadBuilder:
                     thirds.append((rate * per, own))
             common = next(iter(means)) if len(means) == 1 else None
             law = next(iter(laws)) if len(laws) == 1 else None
-            weight = math.fsum(w for w, _ in thirds)
-            third = None
-            if thirds and weight > 0 and all(m is not None for _, m in thirds):
-                third = math.fsum(w * m for w, m in thirds if m is not None) / weight
             result.append(
                 ClassLoad(
                     priority=priority,
@@ -215,7 +216,7 @@ class LoadBuilder:
                     holding=mixture((p[0], p[2]) for p in parts),
                     exponential_mean=common,
                     hyperexponential=law,
-                    third_moment=third,
+                    third_moment=mixed_third_moment(thirds),
                     iid=all(p[3].iid for p in parts if p[0] > 0),
                     holding_exact=all(p[3].holding_exact for p in parts if p[0] > 0),
                 )

@@ -431,12 +431,10 @@ class _Walker(FailureWalker):
         assert station is not None
         view = self.evaluator.view(station)
         response = summary.response
-        seen = None
-        if self.station is not None:
-            seen = self.evaluator.view(self.station).callee_waiting.get(station)
-        if seen is None and view.caller_waiting is not None:  # (a two-class station)
-            caller, own, others = view.caller_waiting
-            seen = own if (self.key.kind, self.key.name) == caller else others
+        own = None if self.station is None else self.evaluator.view(self.station)
+        seen = None if own is None else own.callee_waiting.get(station)
+        if seen is None:
+            seen = view.wait_seen_by((self.key.kind, self.key.name))
         if seen is not None and response.finite:
             open_wait = view.waiting.get(self.key.priority, ZERO).mean
             response = Moments(max(response.mean - open_wait + seen, 0.0), response.variance)

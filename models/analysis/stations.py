@@ -52,6 +52,7 @@ from models.analysis.moments import (
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.summary import COPY, NOT_POISSON
 from models.analysis.variable_service import many_servers
+from models.analysis.work_laws import mixed_third_moment
 from models.theory import (
     erlang_b,
     gi_m1_erlang_arrivals,
@@ -120,15 +121,6 @@ class _Mix:
         return self.rate * self.holding.mean
 
 
-def _third_moment(classes: tuple[ClassLoad, ...]) -> float | None:
-    """E[S³] of the classes' mixture by arrival rate, if every class has it."""
-    thirds = [c.third_moment for c in classes]
-    rate = math.fsum(c.arrival_rate for c in classes)
-    if not classes or rate <= 0 or any(m is None for m in thirds):
-        return None
-    return math.fsum(c.arrival_rate * (c.third_moment or 0.0) for c in classes) / rate
-
-
 def _mix(load: StationLoad) -> _Mix:
     classes = tuple(c for c in load.classes if c.arrival_rate > 0)
     return _Mix(
@@ -137,7 +129,7 @@ def _mix(load: StationLoad) -> _Mix:
         holding=mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO,
         exponential=_common_mean(classes) if classes else None,
         hyperexponential=_common_law(classes),
-        third_moment=_third_moment(classes),
+        third_moment=mixed_third_moment((c.arrival_rate, c.third_moment) for c in classes),
         iid=all(c.iid for c in classes),
         holding_exact=all(c.holding_exact for c in classes),
         poisson=load.input_flag >= COPY and load.erlang_phases is None,

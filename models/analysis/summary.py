@@ -56,8 +56,16 @@ class StationView:
     rejected: float = 0.0
     """Probability that an arrival is rejected by the service's rate limit."""
     caller_waiting: tuple[tuple[str, str], float, float] | None = None
-    """Where one blocking caller's requests wait otherwise than the rest (the two-class
+    """Where one bounded caller's requests wait otherwise than the rest (the two-class
     station, `models.analysis.mixed_source`): (that caller, its wait, everyone else's)."""
+
+    def wait_seen_by(self, caller: tuple[str, str]) -> float | None:
+        """The mean wait that `caller`'s (kind, name) requests see at a two-class station;
+        None at any other (they see `waiting`)."""
+        if self.caller_waiting is None:
+            return None
+        bounded, own, others = self.caller_waiting
+        return own if caller == bounded else others
 
 
 @dataclass

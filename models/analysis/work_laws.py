@@ -5,32 +5,45 @@ law has E[S³] in closed form (M/H2/c fits three moments)."""
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 
 from models.analysis.graph import OpKey, steps_of
 from models.analysis.moments import Moments
-from models.distributions import Hyperexponential
+from models.distributions import Distribution, Hyperexponential
 from models.schema import Scenario, WorkStep
+
+
+def _own_work(scenario: Scenario, key: OpKey) -> Distribution | None:
+    """The law of the operation's work when the operation is one `work` step."""
+    steps = steps_of(scenario, key)
+    if len(steps) == 1 and isinstance(steps[0], WorkStep):
+        return steps[0].work
+    return None
 
 
 def hyperexponential_law(scenario: Scenario, key: OpKey) -> tuple[float, float] | None:
     """(mean, cv) when the operation is one `work` step of a hyperexponential law."""
-    steps = steps_of(scenario, key)
-    if len(steps) == 1 and isinstance(steps[0], WorkStep):
-        work = steps[0].work
-        if isinstance(work, Hyperexponential):
-            return work.mean_time, work.cv
-    return None
+    work = _own_work(scenario, key)
+    return (work.mean_time, work.cv) if isinstance(work, Hyperexponential) else None
 
 
 def work_third_moment(scenario: Scenario, key: OpKey, holding: Moments) -> float | None:
     """E[S³] when the operation is one `work` step whose law has it in closed form and
     its holding time is that work (no slowdown): the three-moment H2 fit of M/H2/c."""
-    steps = steps_of(scenario, key)
-    if len(steps) == 1 and isinstance(steps[0], WorkStep):
-        work = steps[0].work
-        if math.isclose(work.mean, holding.mean, rel_tol=1e-9):
-            return work.third_moment
-    return None
+    work = _own_work(scenario, key)
+    if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
+        return None
+    return work.third_moment
+
+
+def mixed_third_moment(parts: Iterable[tuple[float, float | None]]) -> float | None:
+    """E[S³] of a mixture by weight (acquisitions per second) of parts whose E[S³] is
+    known; None if one that has weight is not (or nothing has weight)."""
+    weighted = [(weight, third) for weight, third in parts if weight > 0]
+    total = math.fsum(weight for weight, _ in weighted)
+    if total <= 0 or any(third is None for _, third in weighted):
+        return None
+    return math.fsum(weight * (third or 0.0) for weight, third in weighted) / total
 
 
 def slowed(law: tuple[float, float] | None, up: float) -> tuple[float, float] | None:
