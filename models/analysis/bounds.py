@@ -29,10 +29,12 @@ class CallerBounds:
 
     A node can have at most as many executions in progress as the place running it allows:
     a closed flow's clients; a service's workers when its calls block (only requests in
-    service make calls); the consumer threads of a group; an unlimited or non-blocking
-    service passes on the bound of its own arrivals. A service's bound is the sum over the
-    nodes calling it of their bounds times the calls one execution can have in flight at
-    once (parallel branches); any unbounded caller (an open flow) makes it unbounded.
+    service make calls); the consumer threads of a group; and never more than its own
+    callers can have started, which is all that bounds an operation of an unlimited or
+    non-blocking service. The bound of what arrives — at an operation, or at a service
+    over all its operations — is the sum over the nodes calling it of their bounds times
+    the calls one execution can have in flight at once (parallel branches); any unbounded
+    caller (an open flow) makes it unbounded.
     The *closed* bound counts only closed flows' clients (None unless every request at the
     service comes from closed flows, synchronously).
     """
@@ -49,14 +51,19 @@ class CallerBounds:
         self.summaries = summaries
         self.rates = rates
         self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
+        """Per service: the nodes calling any of its operations, with their calls in flight."""
+        self.op_callers: dict[OpKey, list[tuple[OpKey, int]]] = defaultdict(list)
+        """Per operation: the nodes calling it, with their calls in flight."""
         for source, summary in summaries.items():
             if rates.get(source, 0.0) <= 0:
                 continue
             for target, count in summary.concurrency.items():
                 if isinstance(target, OpKey):
                     self.callers[target.name].append((source, count))
+                    self.op_callers[target].append((source, count))
         self.known: dict[str, tuple[int | None, int | None]] = {}
-        self.visiting: set[str] = set()
+        self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
+        self.visiting: set[str | OpKey] = set()
 
     def node(self, key: OpKey) -> tuple[int | None, int | None]:
         """(bound, closed bound) of the executions of `key` in progress at once."""
@@ -67,30 +74,46 @@ class CallerBounds:
         if key.kind == "handler":
             return consumer_threads(self.scenario, key.name, key.operation), None
         spec = self.scenario.services[key.name]
-        arriving, closed = self.service(key.name)
+        arriving, closed = self.operation(key)
         if spec.unlimited or not spec.blocking_calls:
             return arriving, closed
         workers = (workers_of(spec) or 0) * spec.replicas
         return (workers if arriving is None else min(arriving, workers)), closed
 
     def service(self, name: str) -> tuple[int | None, int | None]:
-        """(bound, closed bound) of service `name` (None = unbounded)."""
-        if name in self.known:
-            return self.known[name]
-        if name in self.visiting:
+        """(bound, closed bound) of service `name` (None = unbounded): its callers', over
+        all its operations."""
+        if name not in self.known:
+            self.known[name] = self._arriving(name, self.callers.get(name, []))
+        return self.known[name]
+
+    def operation(self, key: OpKey) -> tuple[int | None, int | None]:
+        """(bound, closed bound) of the executions of operation `key` that its callers can
+        have started at once (None = unbounded): tighter than its service's where other
+        operations of the service have other callers (an async service called by a pool of
+        2 threads in one operation and by 50 in another)."""
+        if key not in self.known_operations:
+            self.known_operations[key] = self._arriving(key, self.op_callers.get(key, []))
+        return self.known_operations[key]
+
+    def _arriving(
+        self, target: str | OpKey, callers: list[tuple[OpKey, int]]
+    ) -> tuple[int | None, int | None]:
+        """The sum over `callers` of their bound times their calls in flight (None: any
+        unbounded caller, or a cycle through `target`)."""
+        if target in self.visiting:
             return None, None
-        self.visiting.add(name)
+        self.visiting.add(target)
         total: int | None = 0
         closed: int | None = 0
-        for caller, count in self.callers.get(name, []):
+        for caller, count in callers:
             bound, closed_bound = self.node(caller)
             total = None if bound is None or total is None else total + bound * count
             closed = (
                 None if closed_bound is None or closed is None else closed + closed_bound * count
             )
-        self.visiting.discard(name)
-        self.known[name] = (total or None, closed or None)
-        return self.known[name]
+        self.visiting.discard(target)
+        return total or None, closed or None
 
     def bounded_caller(self, name: str, servers: int) -> BoundedCaller | None:
         """The bounded caller that brings the most load to service `name`: a closed flow

@@ -64,3 +64,31 @@ def test_a_small_caller_among_open_requests_makes_the_pool_two_class() -> None:
 def test_a_caller_with_many_workers_leaves_the_pool_to_the_open_formulas() -> None:
     method = analyze(load_scenario(_scenario(64, 180))).services["db"].method
     assert method.startswith(("Allen-Cunneen", "M/H2/c", "M/M/c")), method
+
+
+def test_an_operation_passes_on_the_bound_of_its_own_callers() -> None:
+    """`relay` (async: its calls do not hold a worker) runs `narrow` for the 2 threads of
+    `front` and `wide` for the 50 of `hub`; only `narrow` calls `store`. So at most 2
+    requests can be at `store` at once (j5's svc-21, behind an async service that a pool of
+    52 threads reaches in all), not 52."""
+    rest = [{"work": {"exponential": "1ms"}}]
+    scenario = {
+        "name": "per-operation bound",
+        "simulation": {"duration": 100},
+        "services": {
+            "front": {"workers": 2, "operations": {"go": [*rest, {"call": "relay.narrow"}]}},
+            "hub": {"workers": 50, "operations": {"go": [*rest, {"call": "relay.wide"}]}},
+            "relay": {
+                "workers": 4,
+                "blocking_calls": False,
+                "operations": {"narrow": [*rest, {"call": "store"}], "wide": rest},
+            },
+            "store": {"operations": {"get": [{"work": {"exponential": "2ms"}}]}},
+        },
+        "workload": {
+            "few": {"entry": "front.go", "arrivals": {"poisson": 100}},
+            "many": {"entry": "hub.go", "arrivals": {"poisson": 100}},
+        },
+    }
+    method = analyze(load_scenario(scenario)).services["store"].method
+    assert method.startswith("finite-source M/M/c//M (at most 2 present)"), method
