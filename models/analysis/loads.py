@@ -22,6 +22,7 @@ from typing import Any
 
 from models.analysis.bounds import CallerBounds
 from models.analysis.failures import admitted_scv
+from models.analysis.fan_out import FanOut, arrival_groups, seldom_bound
 from models.analysis.graph import (
     OpKey,
     StationId,
@@ -134,6 +135,7 @@ class LoadBuilder:
         capacity: Mapping[str, float] | None = None,
         solved: dict[StationLoad, StationSolution] | None = None,
         known_classes: dict[Any, Any] | None = None,
+        fans: Mapping[str, tuple[FanOut, ...]] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -147,6 +149,8 @@ class LoadBuilder:
         """Station solutions by their load (a frozen value): reused across rounds and solves."""
         self.known_classes = known_classes if known_classes is not None else {}
         """`classes` by their inputs, reused across rounds and solves (`classes`)."""
+        self.fans = fans or {}
+        """Per service, the `parallel` steps calling it with several branches at once."""
         self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
         self.populations = CallerBounds(scenario, sources, summaries, traffic.rates)
 
@@ -357,6 +361,7 @@ class LoadBuilder:
                 closed=closed is not None,
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
+                groups=self._groups(name, classes, feedback),
             )
             return 1, load
         share = 1.0 / replicas
@@ -388,6 +393,20 @@ class LoadBuilder:
             closed=closed is not None,
             feedback=feedback,
         )
+
+    def _groups(
+        self, name: str, classes: tuple[ClassLoad, ...], feedback: int
+    ) -> tuple[tuple[int, float], ...] | None:
+        """The groups that service `name`'s one pool receives at once (`arrival_groups`),
+        from the fan-outs whose callers seldom fill; none with failures (rejections and
+        crashes thin the groups: not modelled)."""
+        fans = self.fans.get(name)
+        if not fans or feedback or name in self.admission or name in self.capacity:
+            return None
+        rates = self.traffic.rates
+        free = [f for f in fans if seldom_bound(f.source, self.populations, rates, self.summaries)]
+        arrivals = math.fsum(c.arrival_rate for c in classes)
+        return arrival_groups(arrivals, free, rates) if free else None
 
     def _bounded_caller(
         self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int

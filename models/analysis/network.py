@@ -268,6 +268,7 @@ def _round(
         capacity,
         memo.stations,
         memo.classes,
+        memo.fan_outs(scenario, keys),
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:

@@ -67,6 +67,9 @@ class StationLoad:
     bounded: BoundedCaller | None = None
     """The blocking caller with few workers that brings the most load, if any (the
     two-class station, `models.analysis.mixed_source`)."""
+    groups: tuple[tuple[int, float], ...] | None = None
+    """(size, groups per second) where requests arrive in groups (a `parallel` step's
+    branches calling this pool at once, `models.analysis.fan_out`); None: one at a time."""
 
 
 @dataclass(frozen=True)

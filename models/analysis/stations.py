@@ -14,6 +14,7 @@ The choice follows the station's shape and what is known about its arrivals and 
 | c servers | Poisson | exponential | M/M/c (Erlang C) | yes |
 | 2-64 servers, own work | Poisson | SCV cs² > 1, as H2 | M/H2/c (matrix-geometric) | for H2 |
 | otherwise | SCV ca² | SCV cs² | Allen-Cunneen G/G/c | no |
+| FIFO, in groups | groups | any | above + (M^X/M/c - M/M/c) | no |
 
 A station that only bounded populations reach (a closed flow's clients; or the workers of
 blocking callers and consumer threads, at most `FINITE_SOURCE_REACH` x its servers of them)
@@ -62,7 +63,8 @@ from models.theory import (
     mmc_priority_nonpreemptive,
     mmck,
 )
-from models.theory.prediction import StationPrediction
+from models.theory.batch_arrivals import mxmc
+from models.theory.prediction import StationPrediction, stable_station
 
 FINITE_SOURCE_REACH = 2
 """A station that only bounded callers reach, at most this many times its servers of them
@@ -277,6 +279,9 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         exact = prediction.exact and mix.poisson and bool(mix.hyperexponential)
         exact = exact and not load.feedback
     exact = exact and mix.holding_exact and not load.note
+    if load.groups is not None and prediction.stable:
+        prediction = _in_groups(load.groups, servers, mix, prediction)
+        method, exact = prediction.method, False
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
     return StationSolution(
         method=_noted(method, load),
@@ -292,6 +297,41 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         waiting=_fifo(mix.classes, prediction),
         departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
         mm1=fifo_exponential and servers == 1,
+    )
+
+
+def _in_groups(
+    groups: tuple[tuple[int, float], ...],
+    servers: int,
+    mix: _Mix,
+    prediction: StationPrediction,
+) -> StationPrediction:
+    """`prediction` for arrivals in `groups` (size, groups per second): the waiting that
+    groups add in M^X/M/c over M/M/c at the same load (`models.theory.mxmc`), with the
+    pool's mean holding time, added to the formula's own.
+
+    For Poisson groups this is M^X/M/c itself where the service is exponential, and for
+    one server M^X/G/1, whose waiting is the Pollaczek-Khinchine value plus
+    E[X(X - 1)] E[S] / (2 E[X] (1 - rho)) whatever the service law (Gross & Harris,
+    sec. 5.1.7); otherwise the excess of the groups is taken from the exponential pool.
+    Never marked exact: the calls of parallel branches are not flagged Poisson."""
+    mu = 1.0 / mix.holding.mean
+    batch_rate = math.fsum(rate for _, rate in groups)
+    sizes = {size: rate / batch_rate for size, rate in groups}
+    grouped = mxmc(batch_rate, sizes, mu, servers)
+    if not grouped.stable:
+        return prediction
+    single = mmc(grouped.arrival_rate, mu, servers)
+    wait = prediction.mean_waiting_time + grouped.mean_waiting_time - single.mean_waiting_time
+    p_wait = prediction.p_wait + grouped.p_wait - single.p_wait
+    return stable_station(
+        method=f"{prediction.method} + arrivals in groups (M^X/M/c)",
+        exact=False,
+        arrival_rate=mix.rate,
+        mean_service_time=mix.holding.mean,
+        servers=servers,
+        mean_waiting_time=max(wait, 0.0),
+        p_wait=min(max(p_wait, 0.0), 1.0),
     )
 
 

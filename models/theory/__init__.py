@@ -6,6 +6,7 @@ without a steady state comes back with `stable=False` and `math.inf` waiting and
 Invalid arguments raise `ValueError` naming the argument, the rule and the value given.
 """
 
+from models.theory.batch_arrivals import mxmc
 from models.theory.erlang import erlang_b, erlang_c
 from models.theory.fork_join import (
     ForkJoinPrediction,
@@ -75,4 +76,5 @@ __all__ = [
     "mmpp_m1",
     "mva_exact",
     "mva_schweitzer",
+    "mxmc",
 ]

@@ -1,0 +1,134 @@
+"""Arrivals in groups: the M^X/M/c queue (batch Poisson arrivals, exponential servers).
+
+Assumptions: groups arrive as a Poisson process at `group_rate` (per second); a group
+holds X customers, X independent of everything with P(X = k) = `sizes[k]` (k >= 1); c
+identical exponential servers (mu each); FCFS, the members of a group in random order;
+unbounded waiting room. Unstable when a = lambda E[X] / mu >= c.
+
+This is what a `parallel` step whose branches call the same service at once sends it: the
+calls arrive at the same instant, and the later ones in line wait for the earlier ones
+where a pool of few servers is busy; the Poisson formulas (Erlang C) miss it.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from models.theory._checks import require_count, require_nonnegative, require_positive
+from models.theory.prediction import StationPrediction, stable_station, unstable_station
+
+TAIL = 1e-14
+"""The chain is followed until the states beyond it hold less than this probability."""
+MAX_STATES = 1_000_000
+"""Beyond this many states (offered load within about 1e-5 of c) the tail is dropped."""
+
+
+def mxmc(
+    group_rate: float, sizes: Mapping[int, float], service_rate: float, servers: int
+) -> StationPrediction:
+    """Steady-state means of the M^X/M/c queue (customers arriving in groups).
+
+    Formula: the number in system n is a Markov chain that goes up by k at rate
+    Lambda P(X = k) and down by one at rate mu min(n, c). It is skip-free downwards, so
+    the balance of the cut between n and n + 1 gives each probability from the ones
+    below it: pi(n + 1) mu min(n + 1, c) = Lambda sum_{m <= n} pi(m) P(X > n - m).
+    Groups see the time-average state (PASTA), and the member in position j of a group
+    arriving to n present finds n + j - 1 ahead of it: it waits if n + j - 1 >= c, for
+    (n + j - c) services of the full pool, each of mean 1 / (c mu). So, over customers,
+    W = sum_j P(X >= j) sum_n pi(n) (n + j - c)+ / (c mu E[X]) and
+    P(wait) = sum_j P(X >= j) P(n >= c - j + 1) / E[X]. With X = 1 this is Erlang C.
+    For one server it agrees with the M^X/G/1 formula
+    W = rho E[S] / (1 - rho) + E[X(X - 1)] E[S] / (2 E[X] (1 - rho)).
+
+    Source: Gross & Harris, "Fundamentals of Queueing Theory", 4th ed., sec. 3.1 (bulk
+    input, M^[X]/M/1) and the cut equations of sec. 2.1; Cromie, Chaudhry & Grassmann,
+    "Further results for the queueing system M^X/M/c", J. Oper. Res. Soc. 30(8), 1979.
+
+    >>> station = mxmc(1.0, {1: 1.0}, 1.0, 2)  # single arrivals: M/M/2 at a = 1
+    >>> round(station.p_wait, 6), round(station.mean_waiting_time, 6)
+    (0.333333, 0.333333)
+    >>> round(mxmc(0.25, {2: 1.0}, 1.0, 1).mean_waiting_time, 6)  # M^2/M/1, rho 0.5: 1 + 1
+    2.0
+    """
+    rate = require_nonnegative("group_rate", group_rate)
+    mu = require_positive("service_rate", service_rate)
+    count = require_count("servers", servers)
+    pmf = _sizes(sizes)
+    mean_size = math.fsum(k * p for k, p in pmf.items())
+    customers = rate * mean_size
+    load = customers / mu
+    method = "M^X/M/c (arrivals in groups)"
+    if load >= count:
+        return unstable_station(
+            method=method, exact=True, arrival_rate=customers, offered_load=load, servers=count
+        )
+    if rate == 0.0:
+        return stable_station(
+            method=method,
+            exact=True,
+            arrival_rate=0.0,
+            mean_service_time=1.0 / mu,
+            servers=count,
+            mean_waiting_time=0.0,
+            p_wait=0.0,
+        )
+    states = _states(rate, pmf, mu, count)
+    largest = max(pmf)
+    beyond = [math.fsum(p for k, p in pmf.items() if k > j) for j in range(largest + 1)]
+    waiting_sum = 0.0
+    waiting_share = 0.0
+    for j in range(1, largest + 1):  # the member in position j of its group, if there is one
+        weight = beyond[j - 1]
+        ahead = [(n + j - count) * p for n, p in enumerate(states) if n + j > count]
+        waits = [p for n, p in enumerate(states) if n + j - 1 >= count]
+        waiting_sum += weight * math.fsum(ahead)
+        waiting_share += weight * math.fsum(waits)
+    return stable_station(
+        method=method,
+        exact=True,
+        arrival_rate=customers,
+        mean_service_time=1.0 / mu,
+        servers=count,
+        mean_waiting_time=waiting_sum / (count * mu * mean_size),
+        p_wait=min(waiting_share / mean_size, 1.0),
+    )
+
+
+def _sizes(sizes: Mapping[int, float]) -> dict[int, float]:
+    """The group-size distribution, checked and normalised (sizes >= 1, total > 0)."""
+    pmf: dict[int, float] = {}
+    for size, probability in sizes.items():
+        require_count("group size", size)
+        pmf[size] = pmf.get(size, 0.0) + require_nonnegative("group size probability", probability)
+    total = math.fsum(pmf.values())
+    if not total > 0.0:
+        raise ValueError(f"'sizes' must give some size a positive probability (got {sizes!r})")
+    return {k: p / total for k, p in sorted(pmf.items()) if p > 0.0}
+
+
+def _states(rate: float, pmf: Mapping[int, float], mu: float, servers: int) -> list[float]:
+    """The stationary distribution of the number in system, by the cut equations, until the
+    tail beyond is below `TAIL` (`MAX_STATES` at most)."""
+    largest = max(pmf)
+    beyond = [math.fsum(p for k, p in pmf.items() if k > j) for j in range(largest)]
+    states = [1.0]
+    total = 1.0
+    while len(states) < MAX_STATES:
+        n = len(states) - 1
+        upward = math.fsum(
+            states[m] * beyond[n - m] for m in range(max(0, n - largest + 1), n + 1)
+        )
+        following = rate * upward / (mu * min(n + 1, servers))
+        states.append(following)
+        total += following
+        if n + 1 > servers + largest and following < TAIL * total * (1.0 - _decay(states)):
+            break
+    return [p / total for p in states]
+
+
+def _decay(states: list[float]) -> float:
+    """The ratio of the last two probabilities (the tail's geometric rate), below 1."""
+    if len(states) < 2 or states[-2] <= 0.0:
+        return 0.0
+    return min(states[-1] / states[-2], 1.0 - 1e-12)

@@ -1,0 +1,88 @@
+"""Requests that arrive together: a `parallel` step whose branches call one service at once,
+against the M^X/M/c and M^X/G/1 queues (`models.theory.mxmc`) and `archsim analyze`.
+
+A page that fetches three rows from one database in parallel sends it its calls in groups
+of three at the instants pages arrive (Poisson): the database is M^X/M/c with X = 3. A
+payment that writes two ledger entries at once to a one-server store with constant work is
+M^X/G/1 with X = 2. Erlang C (or Pollaczek-Khinchine) at the same rates, what the analysis
+said before, is far below: the later calls of a group wait for the earlier ones.
+
+Tolerance (`agrees`, tests/theory/conftest.py): 4.90 SE over 20 replications (false-alarm
+rate 1e-4 per check), each check's expected half-width under 6% of theory (power).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+import models.theory as theory
+from models import analyze, load_scenario
+
+pytestmark = pytest.mark.theory
+
+PAGES = 333.0
+DATABASE_WORK = 0.002
+DATABASE_WORKERS = 4
+PAYMENTS = 200.0
+LEDGER_WORK = 0.001
+
+
+def _scenario(duration: float) -> dict[str, Any]:
+    fetch = [{"call": "db.get"}]
+    write = [{"call": "ledger.write"}]
+    return {
+        "name": "fan-out",
+        "simulation": {"duration": duration, "warmup": 5, "replications": 20},
+        "services": {
+            "api": {
+                "workers": "unlimited",
+                "operations": {
+                    "page": [{"parallel": [fetch, fetch, fetch]}],
+                    "pay": [{"parallel": [write, write]}],
+                },
+            },
+            "db": {
+                "workers": DATABASE_WORKERS,
+                "operations": {"get": [{"work": {"exponential": DATABASE_WORK}}]},
+            },
+            "ledger": {"operations": {"write": [{"work": {"constant": LEDGER_WORK}}]}},
+        },
+        "workload": {
+            "pages": {"entry": "api.page", "arrivals": {"poisson": PAGES}},
+            "payments": {"entry": "api.pay", "arrivals": {"poisson": PAYMENTS}},
+        },
+    }
+
+
+def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) -> None:
+    """The database's and the ledger's mean waits and probabilities of waiting.
+
+    Formula: M^X/M/c by the cut equations of its skip-free chain, each member of a group
+    waiting for the members ahead of it (Gross & Harris §3.1; Cromie, Chaudhry & Grassmann
+    1979); M^X/G/1: W = λ E[S²] / (2 (1 - ρ)) + E[X(X - 1)] E[S] / (2 E[X] (1 - ρ))
+    (Gross & Harris §5.1.7). Tolerance: 4.90 SE over 20 replications (alpha = 1e-4).
+    """
+    database = theory.mxmc(PAGES, {3: 1.0}, 1.0 / DATABASE_WORK, DATABASE_WORKERS)
+    ledger_load = 2 * PAYMENTS * LEDGER_WORK
+    ledger_wait = (2 * PAYMENTS * LEDGER_WORK**2 / 2 + LEDGER_WORK / 2) / (1 - ledger_load)
+    erlang_c = theory.mmc(3 * PAGES, 1.0 / DATABASE_WORK, DATABASE_WORKERS)
+    assert database.mean_waiting_time > 3 * erlang_c.mean_waiting_time  # (told apart)
+    assert ledger_wait > 1.5 * theory.mg1(2 * PAYMENTS, LEDGER_WORK, 0.0).mean_waiting_time
+
+    runs = replications_of(_scenario(duration=30))
+
+    def service(name: str, *keys: str) -> list[float]:
+        return stat(runs, "services", name, *keys)
+
+    agrees(service("db", "waiting_time", "mean"), database.mean_waiting_time, "db W")
+    agrees(service("db", "p_wait"), database.p_wait, "db P(wait)")
+    agrees(service("ledger", "waiting_time", "mean"), ledger_wait, "ledger W")
+
+    predicted = analyze(load_scenario(_scenario(duration=30)))
+    db, ledger = predicted.services["db"], predicted.services["ledger"]
+    assert "arrivals in groups" in db.method and "arrivals in groups" in ledger.method
+    assert math.isclose(db.waiting_time.mean, database.mean_waiting_time, rel_tol=1e-9)
+    assert math.isclose(ledger.waiting_time.mean, ledger_wait, rel_tol=1e-9)

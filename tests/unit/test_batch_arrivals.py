@@ -1,0 +1,114 @@
+"""Arrivals in groups: the M^X/M/c formula (`models.theory.mxmc`), the fan-outs that send
+groups (`models.analysis.fan_out`) and where the analysis applies them."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis.fan_out import FanOut, arrival_groups, fan_outs
+from models.analysis.graph import OpKey, reachable
+from models.theory import mmc, mxmc
+
+
+@pytest.mark.parametrize(("rate", "servers"), [(0.5, 1), (1.0, 2), (3.5, 4), (15.0, 16)])
+def test_single_arrivals_are_erlang_c(rate: float, servers: int) -> None:
+    grouped, single = mxmc(rate, {1: 1.0}, 1.0, servers), mmc(rate, 1.0, servers)
+    assert math.isclose(grouped.mean_waiting_time, single.mean_waiting_time, rel_tol=1e-9)
+    assert math.isclose(grouped.p_wait, single.p_wait, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("sizes", [{2: 1.0}, {1: 0.5, 2: 0.3, 5: 0.2}, {3: 0.1, 1: 0.9}])
+def test_one_server_is_the_bulk_input_formula(sizes: dict[int, float]) -> None:
+    """M^X/M/1: W = rho E[S] / (1 - rho) + E[X(X - 1)] E[S] / (2 E[X] (1 - rho))
+    (Gross & Harris §3.1, §5.1.7); the first of a group waits when the server is busy
+    (rho), the others always: P(wait) = 1 - (1 - rho) / E[X]."""
+    mean = sum(k * p for k, p in sizes.items())
+    pairs = sum(k * (k - 1) * p for k, p in sizes.items())
+    group_rate, service = 0.6 / mean, 1.0
+    rho = group_rate * mean * service
+    expected = rho * service / (1 - rho) + pairs * service / (2 * mean * (1 - rho))
+    station = mxmc(group_rate, sizes, 1.0 / service, 1)
+    assert math.isclose(station.mean_waiting_time, expected, rel_tol=1e-9)
+    assert math.isclose(station.p_wait, 1 - (1 - rho) / mean, rel_tol=1e-9)
+    assert math.isclose(station.mean_queue_length, 0.6 * station.mean_waiting_time)  # Little
+
+
+def test_groups_wait_more_than_single_arrivals_at_the_same_load() -> None:
+    single = mmc(6.0, 1.0, 8)
+    pairs, quads = mxmc(3.0, {2: 1.0}, 1.0, 8), mxmc(1.5, {4: 1.0}, 1.0, 8)
+    assert single.mean_waiting_time < pairs.mean_waiting_time < quads.mean_waiting_time
+    assert single.utilization == pairs.utilization == quads.utilization == 0.75
+
+
+def test_unstable_and_bad_arguments() -> None:
+    assert not mxmc(2.0, {2: 1.0}, 1.0, 4).stable
+    assert math.isinf(mxmc(2.0, {2: 1.0}, 1.0, 4).mean_waiting_time)
+    assert mxmc(0.0, {2: 1.0}, 1.0, 1).mean_waiting_time == 0.0
+    with pytest.raises(ValueError, match="'group size' must be an integer >= 1"):
+        mxmc(1.0, {0: 1.0}, 1.0, 2)
+    with pytest.raises(ValueError, match="'sizes' must give some size a positive probability"):
+        mxmc(1.0, {2: 0.0}, 1.0, 2)
+    with pytest.raises(ValueError, match="'group size probability' must be a finite number"):
+        mxmc(1.0, {2: -0.5}, 1.0, 2)
+
+
+def _fan_scenario(api_workers: int | str, rate: float = 100.0) -> dict[str, Any]:
+    get = {"call": "db.get"}
+    maybe = {"call": {"service": "db", "operation": "get", "probability": 0.5}}
+    return {
+        "name": "fan",
+        "simulation": {"duration": 10},
+        "services": {
+            "api": {
+                "workers": api_workers,
+                "operations": {
+                    "page": [
+                        {"work": {"exponential": "1ms"}},
+                        {
+                            "parallel": [
+                                [{"publish": "audit"}, get],
+                                [maybe],
+                                [{"work": {"exponential": "1ms"}}, get],
+                                [{"call": "cache.get"}],
+                            ]
+                        },
+                    ]
+                },
+            },
+            "db": {"workers": 2, "operations": {"get": [{"work": {"exponential": "2ms"}}]}},
+            "cache": {"workers": 2, "operations": {"get": [{"work": {"exponential": "1ms"}}]}},
+        },
+        "topics": {"audit": {"type": "queue", "subscribers": {}}},
+        "workload": {"pages": {"entry": "api.page", "arrivals": {"poisson": rate}}},
+    }
+
+
+def test_fan_outs_count_the_branches_that_open_with_the_call() -> None:
+    """A publish takes no time, so the call after it opens its branch; a call after some work
+    arrives on its own; a lone call to another service makes no group."""
+    scenario = load_scenario(_fan_scenario("unlimited"))
+    found = fan_outs(scenario, reachable(scenario))
+    assert found == {"db": (FanOut(OpKey("service", "api", "page", 0), (1.0, 0.5)),)}
+
+
+def test_arrival_groups_are_sums_of_the_branches_draws() -> None:
+    fan = FanOut(OpKey("service", "api", "page", 0), (1.0, 0.5))
+    rates = {fan.source: 100.0}
+    # groups of 1 (the optional call not made) or 2; the branch with work first adds 100 alone
+    assert arrival_groups(250.0, [fan], rates) == ((1, 150.0), (2, 50.0))
+    assert arrival_groups(250.0, [FanOut(fan.source, (1.0, 0.0))], rates) is None
+
+
+def test_the_analysis_counts_groups_where_the_caller_seldom_fills() -> None:
+    """With unlimited workers the pages arrive as Poisson, and so do their groups; with one
+    worker, busy 40% of the time, the pages wait in line and are sent one after the other:
+    no groups."""
+    free = analyze(load_scenario(_fan_scenario("unlimited"))).services["db"]
+    assert "arrivals in groups" in free.method
+    alone = analyze(load_scenario(_fan_scenario(1))).services["db"]
+    assert "arrivals in groups" not in alone.method
+    assert alone.waiting_time.mean < free.waiting_time.mean
