@@ -1,4 +1,4 @@
-"""Calls that arrive together: the branches of a `parallel` step that call one service at once.
+"""Requests that arrive together: parallel calls to one service, messages published at once.
 
 A `parallel` step starts all its branches at the same instant, so branches that begin with a
 call to the same service (publishes before it take no time) send that service a group of
@@ -6,14 +6,21 @@ requests at once: a scatter-gather over one database, a page that fetches three 
 one store. Where the service's pool has few servers, the later ones in line wait for the
 earlier ones, which Poisson arrivals at the same rate never do (`models.theory.mxmc`).
 
-What is found (`fan_outs`): for each service, every operation with a `parallel` step among
+Publishing takes no time either: a `publish` step with `count: 3`, or publishes to one
+topic one after the other, put their messages on the topic at the same instant.
+
+What is found: for each service (`fan_outs`), every operation with a `parallel` step among
 its own steps (not under a `branch`) whose branches open with calls to it, two at least,
-each with its call's probability. What is built from it (`arrival_groups`): the sizes of the
-groups a service's requests arrive in, and how often each size comes, every other request
+the group's size the sum of the branches' draws (each call made with its probability); for
+each topic (`publish_groups`), every run of publishes to it among an operation's own steps
+with nothing that takes time between them, two messages or more, each step putting its
+`count` with its probability. What is built from it (`arrival_groups`): the sizes of the
+groups a pool's requests arrive in, and how often each size comes, every other request
 arriving alone. Assumptions: a group stays whole only in one pool (one replica, or shared
-balancing); a call made after some work in its branch arrives on its own (the work
-spreads the group out: not counted); the groups are as Poisson only where the executions
-sending them seldom reach their bound (`seldom_bound`).
+balancing; a queue topic's consumers, with no random delivery latency); a call made after
+some work in its branch arrives on its own (the work spreads the group out: not
+counted); the groups are as Poisson only where the executions sending them seldom reach
+their bound (`seldom_bound`).
 """
 
 from __future__ import annotations
@@ -36,11 +43,25 @@ than this (`seldom_bound`)."""
 
 @dataclass(frozen=True)
 class FanOut:
-    """One `parallel` step of operation `source` whose branches open with calls to one
-    service: each branch's chance of making that call."""
+    """Requests that one execution of operation `source` sends at once: the distribution of
+    their number, (size, probability) for each size (0: none sent)."""
 
     source: OpKey
-    probabilities: tuple[float, ...]
+    sizes: tuple[tuple[int, float], ...]
+
+
+@dataclass(frozen=True)
+class Senders:
+    """Every place that sends groups at once: per service (`fan_outs`) and per topic
+    (`publish_groups`)."""
+
+    services: dict[str, tuple[FanOut, ...]]
+    topics: dict[str, tuple[FanOut, ...]]
+
+
+def senders(scenario: Scenario, keys: Sequence[OpKey]) -> Senders:
+    """`fan_outs` and `publish_groups` of the operations `keys`."""
+    return Senders(fan_outs(scenario, keys), publish_groups(scenario, keys))
 
 
 def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOut, ...]]:
@@ -57,8 +78,27 @@ def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOu
                     openings[opening[0]].append(opening[1])
             for service, probabilities in openings.items():
                 if len(probabilities) >= 2:
-                    found[service].append(FanOut(key, tuple(probabilities)))
+                    draws = [{0: 1.0 - p, 1: p} for p in probabilities]
+                    found[service].append(FanOut(key, _sum_of(draws)))
     return {service: tuple(steps) for service, steps in found.items()}
+
+
+def publish_groups(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOut, ...]]:
+    """Per topic, the runs of publishes to it that put two messages or more on it at once."""
+    found: dict[str, list[FanOut]] = defaultdict(list)
+    for key in keys:
+        run: dict[str, list[dict[int, float]]] = defaultdict(list)
+        for step in [*steps_of(scenario, key), None]:  # (None: the end closes the last run)
+            if isinstance(step, PublishStep):
+                spec = step.publish
+                run[spec.topic].append({0: 1.0 - spec.probability, spec.count: spec.probability})
+                continue
+            for topic, draws in run.items():
+                sizes = _sum_of(draws)
+                if any(size > 1 for size, _ in sizes):
+                    found[topic].append(FanOut(key, sizes))
+            run.clear()
+    return {topic: tuple(groups) for topic, groups in found.items()}
 
 
 def _opening_call(branch: Sequence[Step]) -> tuple[str, float] | None:
@@ -85,7 +125,7 @@ def arrival_groups(
         rate = rates.get(fan.source, 0.0)
         if rate <= 0.0:
             continue
-        for size, probability in enumerate(_sum_of_draws(fan.probabilities)):
+        for size, probability in fan.sizes:
             if size > 0 and probability > 0.0:
                 by_size[size] += rate * probability
                 grouped += size * rate * probability
@@ -96,6 +136,19 @@ def arrival_groups(
         return None  # (the rates disagree: the calls do not all reach this pool)
     by_size[1] += max(alone, 0.0)
     return tuple(sorted((size, rate) for size, rate in by_size.items() if rate > 0.0))
+
+
+def pool_groups(
+    fans: Sequence[FanOut],
+    arrivals: float,
+    populations: CallerBounds,
+    rates: Mapping[OpKey, float],
+    summaries: Mapping[OpKey, OperationSummary],
+) -> tuple[tuple[int, float], ...] | None:
+    """`arrival_groups` of a pool's `arrivals` from those of the senders `fans` whose
+    executions seldom fill their bound (`seldom_bound`)."""
+    free = [fan for fan in fans if seldom_bound(fan.source, populations, rates, summaries)]
+    return arrival_groups(arrivals, free, rates) if free else None
 
 
 def seldom_bound(
@@ -117,15 +170,15 @@ def seldom_bound(
     return math.isfinite(offered) and erlang_b(bound, offered) < BOUND_REACHED
 
 
-def _sum_of_draws(probabilities: Sequence[float]) -> list[float]:
-    """The distribution of the number of successes of independent Bernoulli draws (the
-    Poisson binomial), by convolution."""
-    distribution = [1.0]
-    for p in probabilities:
-        following = [0.0] * (len(distribution) + 1)
-        for count, q in enumerate(distribution):
-            following[count] += q * (1.0 - p)
-            following[count + 1] += q * p
-        distribution = following
-    total = math.fsum(distribution)
-    return [q / total for q in distribution]
+def _sum_of(draws: Sequence[Mapping[int, float]]) -> tuple[tuple[int, float], ...]:
+    """The distribution of the sum of independent draws, each given as {value: probability}
+    (parallel calls: 0 or 1 each, the Poisson binomial), by convolution."""
+    total: dict[int, float] = {0: 1.0}
+    for draw in draws:
+        following: dict[int, float] = defaultdict(float)
+        for value, p in total.items():
+            for step, q in draw.items():
+                following[value + step] += p * q
+        total = following
+    mass = math.fsum(total.values())
+    return tuple(sorted((value, p / mass) for value, p in total.items() if p > 0.0))

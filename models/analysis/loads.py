@@ -22,7 +22,7 @@ from typing import Any
 
 from models.analysis.bounds import CallerBounds
 from models.analysis.failures import admitted_scv
-from models.analysis.fan_out import FanOut, arrival_groups, seldom_bound
+from models.analysis.fan_out import FanOut, Senders, pool_groups
 from models.analysis.graph import (
     OpKey,
     StationId,
@@ -135,7 +135,7 @@ class LoadBuilder:
         capacity: Mapping[str, float] | None = None,
         solved: dict[StationLoad, StationSolution] | None = None,
         known_classes: dict[Any, Any] | None = None,
-        fans: Mapping[str, tuple[FanOut, ...]] | None = None,
+        senders: Senders | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -149,8 +149,7 @@ class LoadBuilder:
         """Station solutions by their load (a frozen value): reused across rounds and solves."""
         self.known_classes = known_classes if known_classes is not None else {}
         """`classes` by their inputs, reused across rounds and solves (`classes`)."""
-        self.fans = fans or {}
-        """Per service, the `parallel` steps calling it with several branches at once."""
+        self.senders = senders or Senders({}, {})  # (what sends requests at once)
         self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
         self.populations = CallerBounds(scenario, sources, summaries, traffic.rates)
 
@@ -348,6 +347,7 @@ class LoadBuilder:
                 note = "pooled approximation of least-outstanding balancing"
             note = ", ".join(part for part in (note, failure_note) if part)
             pooled = None if workers is None else workers * replicas
+            fans = self.senders.services
             classes = self._adjusted(name, self.classes(keys, 1.0))
             load = StationLoad(
                 servers=pooled,
@@ -361,7 +361,7 @@ class LoadBuilder:
                 closed=closed is not None,
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
-                groups=self._groups(name, classes, feedback),
+                groups=None if feedback else self._groups(fans.get(name, ()), classes),
             )
             return 1, load
         share = 1.0 / replicas
@@ -395,18 +395,14 @@ class LoadBuilder:
         )
 
     def _groups(
-        self, name: str, classes: tuple[ClassLoad, ...], feedback: int
+        self, fans: Sequence[FanOut], classes: tuple[ClassLoad, ...]
     ) -> tuple[tuple[int, float], ...] | None:
-        """The groups that service `name`'s one pool receives at once (`arrival_groups`),
-        from the fan-outs whose callers seldom fill; none with failures (rejections and
-        crashes thin the groups: not modelled)."""
-        fans = self.fans.get(name)
-        if not fans or feedback or name in self.admission or name in self.capacity:
+        """The groups a pool with `classes` receives at once from `fans` (`pool_groups`);
+        none with failures (rejections, crashes and retries thin them: not modelled)."""
+        if not fans or self.admission or self.capacity:
             return None
-        rates = self.traffic.rates
-        free = [f for f in fans if seldom_bound(f.source, self.populations, rates, self.summaries)]
         arrivals = math.fsum(c.arrival_rate for c in classes)
-        return arrival_groups(arrivals, free, rates) if free else None
+        return pool_groups(fans, arrivals, self.populations, self.traffic.rates, self.summaries)
 
     def _bounded_caller(
         self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int
@@ -454,13 +450,18 @@ class LoadBuilder:
         batch = messages / events if events > 0 else 1.0
         scv = self.arrival_scv(publishers) * batch
         if topic.type == "queue":
+            classes = self._consumer_classes(topic_name, group, keys, 1.0)
+            together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
+            fans = self.senders.topics.get(topic_name, ()) if together else ()
+            groups = self._groups(fans, classes)
             load = StationLoad(
                 servers=threads,
                 room=None,
                 priority=False,
-                classes=self._consumer_classes(topic_name, group, keys, 1.0),
-                arrival_scv=scv,
+                classes=classes,
+                arrival_scv=scv if groups is None else self.arrival_scv(publishers),
                 input_flag=flag,
+                groups=groups,
             )
             consumers = [(load, self.solve(load))]
             shares = [1.0]

@@ -268,7 +268,7 @@ def _round(
         capacity,
         memo.stations,
         memo.classes,
-        memo.fan_outs(scenario, keys),
+        memo.senders(scenario, keys),
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:

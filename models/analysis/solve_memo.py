@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.analysis.failures import NONE, FailureInputs
-from models.analysis.fan_out import FanOut, fan_outs
+from models.analysis.fan_out import Senders, senders
 from models.analysis.graph import OpKey, StationId
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.station_load import StationLoad, StationSolution
@@ -40,8 +40,8 @@ class SolveMemo:
     stations: dict[StationLoad, StationSolution] = field(default_factory=dict)
     classes: dict[Any, Any] = field(default_factory=dict)
     """Stations' classes by their inputs (`LoadBuilder.classes`)."""
-    fans: dict[str, tuple[FanOut, ...]] | None = None
-    """The scenario's fan-outs (`models.analysis.fan_out`), found once."""
+    fans: Senders | None = None
+    """What sends groups at once in the scenario (`models.analysis.fan_out`), found once."""
 
     def evaluator(
         self,
@@ -57,11 +57,11 @@ class SolveMemo:
         earlier = self.rounds[round_number - 1] if round_number <= len(self.rounds) else {}
         return Evaluator(scenario, views, rates, flow_flags, failures, (earlier, self.summaries))
 
-    def fan_outs(self, scenario: Scenario, keys: list[OpKey]) -> dict[str, tuple[FanOut, ...]]:
-        """`fan_outs(scenario, keys)`, found on the first call (the structure of the
+    def senders(self, scenario: Scenario, keys: list[OpKey]) -> Senders:
+        """`senders(scenario, keys)`, found on the first call (the structure of the
         scenario's steps: the same in every round and solve)."""
         if self.fans is None:
-            self.fans = fan_outs(scenario, keys)
+            self.fans = senders(scenario, keys)
         return self.fans
 
     def keep(self, round_number: int, evaluator: Evaluator) -> None:

@@ -4,8 +4,11 @@ against the M^X/M/c and M^X/G/1 queues (`models.theory.mxmc`) and `archsim analy
 A page that fetches three rows from one database in parallel sends it its calls in groups
 of three at the instants pages arrive (Poisson): the database is M^X/M/c with X = 3. A
 payment that writes two ledger entries at once to a one-server store with constant work is
-M^X/G/1 with X = 2. Erlang C (or Pollaczek-Khinchine) at the same rates, what the analysis
-said before, is far below: the later calls of a group wait for the earlier ones.
+M^X/G/1 with X = 2. An order that publishes its three lines at once (`count: 3`) to a queue
+topic gives its four packers groups of three: M^X/M/c again. Erlang C (or
+Pollaczek-Khinchine) at the same rates, what the analysis said before (for the messages
+Allen-Cunneen with the arrival SCV times 3), is far below: the later ones of a group wait
+for the earlier ones.
 
 Tolerance (`agrees`, tests/theory/conftest.py): 4.90 SE over 20 replications (false-alarm
 rate 1e-4 per check), each check's expected half-width under 6% of theory (power).
@@ -42,15 +45,24 @@ def _scenario(duration: float) -> dict[str, Any]:
                 "operations": {
                     "page": [{"parallel": [fetch, fetch, fetch]}],
                     "pay": [{"parallel": [write, write]}],
+                    "order": [{"publish": {"topic": "lines", "count": 3}}],
                 },
             },
+            "packer": {"operations": {"pack": [{"work": {"exponential": DATABASE_WORK}}]}},
             "db": {
                 "workers": DATABASE_WORKERS,
                 "operations": {"get": [{"work": {"exponential": DATABASE_WORK}}]},
             },
             "ledger": {"operations": {"write": [{"work": {"constant": LEDGER_WORK}}]}},
         },
+        "topics": {
+            "lines": {
+                "type": "queue",
+                "subscribers": {"packer": {"operation": "pack", "concurrency": 4}},
+            }
+        },
         "workload": {
+            "orders": {"entry": "api.order", "arrivals": {"poisson": PAGES}},
             "pages": {"entry": "api.page", "arrivals": {"poisson": PAGES}},
             "payments": {"entry": "api.pay", "arrivals": {"poisson": PAYMENTS}},
         },
@@ -58,7 +70,7 @@ def _scenario(duration: float) -> dict[str, Any]:
 
 
 def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) -> None:
-    """The database's and the ledger's mean waits and probabilities of waiting.
+    """The database's, the ledger's and the packers' mean waits (and the database's P(wait)).
 
     Formula: M^X/M/c by the cut equations of its skip-free chain, each member of a group
     waiting for the members ahead of it (Gross & Harris §3.1; Cromie, Chaudhry & Grassmann
@@ -80,9 +92,16 @@ def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) 
     agrees(service("db", "waiting_time", "mean"), database.mean_waiting_time, "db W")
     agrees(service("db", "p_wait"), database.p_wait, "db P(wait)")
     agrees(service("ledger", "waiting_time", "mean"), ledger_wait, "ledger W")
+    packers = stat(runs, "topics", "lines", "groups", "packer", "waiting_time", "mean")
+    agrees(packers, database.mean_waiting_time, "packers W")
 
     predicted = analyze(load_scenario(_scenario(duration=30)))
     db, ledger = predicted.services["db"], predicted.services["ledger"]
     assert "arrivals in groups" in db.method and "arrivals in groups" in ledger.method
     assert math.isclose(db.waiting_time.mean, database.mean_waiting_time, rel_tol=1e-9)
     assert math.isclose(ledger.waiting_time.mean, ledger_wait, rel_tol=1e-9)
+    packers_predicted = predicted.topics["lines"].groups["packer"]
+    assert "arrivals in groups" in packers_predicted.method
+    assert math.isclose(
+        packers_predicted.waiting_time.mean, database.mean_waiting_time, rel_tol=1e-9
+    )

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.fan_out import FanOut, arrival_groups, fan_outs
+from models.analysis.fan_out import FanOut, arrival_groups, fan_outs, publish_groups
 from models.analysis.graph import OpKey, reachable
 from models.theory import mmc, mxmc
 
@@ -92,15 +92,38 @@ def test_fan_outs_count_the_branches_that_open_with_the_call() -> None:
     arrives on its own; a lone call to another service makes no group."""
     scenario = load_scenario(_fan_scenario("unlimited"))
     found = fan_outs(scenario, reachable(scenario))
-    assert found == {"db": (FanOut(OpKey("service", "api", "page", 0), (1.0, 0.5)),)}
+    # a group of 2, or of 1 when the optional call is not made
+    assert found == {"db": (FanOut(OpKey("service", "api", "page", 0), ((1, 0.5), (2, 0.5))),)}
 
 
-def test_arrival_groups_are_sums_of_the_branches_draws() -> None:
-    fan = FanOut(OpKey("service", "api", "page", 0), (1.0, 0.5))
+def test_publishes_with_nothing_between_make_one_group() -> None:
+    """`count: 3` puts three messages on the topic at once; two publishes in a row add up
+    (the second made half the time); work between publishes starts a new group."""
+    one = {"publish": {"topic": "t", "count": 3}}
+    half = {"publish": {"topic": "t", "probability": 0.5}}
+    work = {"work": {"exponential": "1ms"}}
+    scenario = load_scenario(
+        {
+            "name": "publishes",
+            "simulation": {"duration": 10},
+            "services": {
+                "api": {"workers": 2, "operations": {"go": [one, half, work, half, work, half]}},
+                "sink": {"workers": 2, "operations": {"take": [work]}},
+            },
+            "topics": {"t": {"type": "queue", "subscribers": {"sink": {"operation": "take"}}}},
+            "workload": {"w": {"entry": "api.go", "arrivals": {"poisson": 10}}},
+        }
+    )
+    found = publish_groups(scenario, reachable(scenario))
+    assert found == {"t": (FanOut(OpKey("service", "api", "go", 0), ((3, 0.5), (4, 0.5))),)}
+
+
+def test_arrival_groups_come_with_the_senders_rates() -> None:
+    fan = FanOut(OpKey("service", "api", "page", 0), ((1, 0.5), (2, 0.5)))
     rates = {fan.source: 100.0}
-    # groups of 1 (the optional call not made) or 2; the branch with work first adds 100 alone
+    # groups of 1 or 2 from the fan-out; the rest (250 - 150 sent by it) alone
     assert arrival_groups(250.0, [fan], rates) == ((1, 150.0), (2, 50.0))
-    assert arrival_groups(250.0, [FanOut(fan.source, (1.0, 0.0))], rates) is None
+    assert arrival_groups(250.0, [FanOut(fan.source, ((0, 0.5), (1, 0.5)))], rates) is None
 
 
 def test_the_analysis_counts_groups_where_the_caller_seldom_fills() -> None:
