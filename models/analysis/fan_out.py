@@ -17,10 +17,11 @@ with nothing that takes time between them, two messages or more, each step putti
 `count` with its probability. What is built from it (`arrival_groups`): the sizes of the
 groups a pool's requests arrive in, and how often each size comes, every other request
 arriving alone. Assumptions: a group stays whole only in one pool (one replica, or shared
-balancing; a queue topic's consumers, with no random delivery latency); a call made after
-some work in its branch arrives on its own (the work spreads the group out: not
-counted); the groups are as Poisson only where the executions sending them seldom reach
-their bound (`seldom_bound`).
+balancing; a queue topic's consumers, with no random delivery latency); a branch's
+opening call passes through services with unlimited workers to the call they open with; a
+call made after some work, or through a pool that can make it wait, arrives on its own
+(the work or the wait spreads the group out: not counted); the groups are as Poisson only
+where the executions sending them seldom reach their bound (`seldom_bound`).
 """
 
 from __future__ import annotations
@@ -73,7 +74,7 @@ def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOu
                 continue
             openings: dict[str, list[float]] = defaultdict(list)
             for branch in step.parallel:
-                opening = _opening_call(branch)
+                opening = _opening_call(scenario, branch)
                 if opening is not None:
                     openings[opening[0]].append(opening[1])
             for service, probabilities in openings.items():
@@ -101,14 +102,23 @@ def publish_groups(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple
     return {topic: tuple(groups) for topic, groups in found.items()}
 
 
-def _opening_call(branch: Sequence[Step]) -> tuple[str, float] | None:
-    """(service, probability) of the call a branch starts with (after publishes), if any."""
-    for step in branch:
-        if isinstance(step, PublishStep):
-            continue
-        if isinstance(step, CallStep):
-            return step.call.service, step.call.probability
-        return None
+def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, float] | None:
+    """(service, probability) where the call a branch starts with (after publishes) first
+    meets a pool that can make it wait, if it does at once: through a service with
+    `workers: unlimited` (which starts every request at once) to the call its operation
+    starts with, and so on (the probabilities multiplied)."""
+    probability = 1.0
+    steps: Sequence[Step] = branch
+    for _ in range(len(scenario.services) + 1):  # (calls do not loop: a bound to be sure)
+        call = next((step for step in steps if not isinstance(step, PublishStep)), None)
+        if not isinstance(call, CallStep):
+            return None
+        probability *= call.call.probability
+        service = scenario.services[call.call.service]
+        if not service.unlimited:
+            return call.call.service, probability
+        operation, _ = scenario.operation(call.call.service, call.call.operation)
+        steps = service.operations[operation]
     return None
 
 

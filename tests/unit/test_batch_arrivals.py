@@ -74,11 +74,13 @@ def _fan_scenario(api_workers: int | str, rate: float = 100.0) -> dict[str, Any]
                                 [maybe],
                                 [{"work": {"exponential": "1ms"}}, get],
                                 [{"call": "cache.get"}],
+                                [{"call": "relay.get"}],
                             ]
                         },
                     ]
                 },
             },
+            "relay": {"workers": "unlimited", "operations": {"get": [get, {"publish": "audit"}]}},
             "db": {"workers": 2, "operations": {"get": [{"work": {"exponential": "2ms"}}]}},
             "cache": {"workers": 2, "operations": {"get": [{"work": {"exponential": "1ms"}}]}},
         },
@@ -88,12 +90,13 @@ def _fan_scenario(api_workers: int | str, rate: float = 100.0) -> dict[str, Any]
 
 
 def test_fan_outs_count_the_branches_that_open_with_the_call() -> None:
-    """A publish takes no time, so the call after it opens its branch; a call after some work
-    arrives on its own; a lone call to another service makes no group."""
+    """A publish takes no time, so the call after it opens its branch; so does a call that
+    `relay` (unlimited workers: it starts every request at once) opens with; a call after
+    some work arrives on its own; a lone call to another service makes no group."""
     scenario = load_scenario(_fan_scenario("unlimited"))
     found = fan_outs(scenario, reachable(scenario))
-    # a group of 2, or of 1 when the optional call is not made
-    assert found == {"db": (FanOut(OpKey("service", "api", "page", 0), ((1, 0.5), (2, 0.5))),)}
+    # a group of 3, or of 2 when the optional call is not made
+    assert found == {"db": (FanOut(OpKey("service", "api", "page", 0), ((2, 0.5), (3, 0.5))),)}
 
 
 def test_publishes_with_nothing_between_make_one_group() -> None:
