@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 
 from models.faults import Crash, ErrorBurst, ServiceOutage
 from models.references import controls_admission_or_retries_messages, uses_failures, walk_steps
-from models.schema import CallSpec, CallStep, FailStep, Scenario
+from models.schema import CallSpec, CallStep, FailStep, Scenario, Service
 
 
 @dataclass(frozen=True)
@@ -269,3 +269,21 @@ def regimes(scenario: Scenario, inputs: FailureInputs) -> list[tuple[float, Fail
                 )
         pieces.append(((end - start) / settings.duration, piece))
     return pieces
+
+
+def approximated_failures(
+    name: str, spec: Service, capacity: Mapping[str, float], admission: Mapping[str, float]
+) -> str:
+    """What failures make approximate at service `name` (empty: nothing), given each
+    service's time-average capacity with crashes and the share of its attempts let in."""
+    notes = []
+    up = capacity.get(name, 1.0)
+    if up < 1.0:
+        notes.append(f"time-average capacity with crashes (replicas x {up:.4g} x workers)")
+    if spec.rate_limit is not None:
+        notes.append("rate limit as a token bucket (admitted stream not Poisson)")
+    elif admission.get(name, 1.0) < 1.0:
+        notes.append("arrivals finding no replica up refused")
+    if spec.queue_timeout is not None:
+        notes.append("queue timeout not modelled")
+    return ", ".join(notes)

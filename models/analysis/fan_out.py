@@ -32,8 +32,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from models.analysis.bounds import CallerBounds
-from models.analysis.graph import OpKey, steps_of
+from models.analysis.graph import OpKey, fixed_partition, steps_of
 from models.analysis.summary import OperationSummary
+from models.analysis.traffic import default_partition_shares
 from models.schema import CallStep, ParallelStep, PublishStep, Scenario, Step
 from models.theory import erlang_b
 
@@ -49,6 +50,8 @@ class FanOut:
 
     source: OpKey
     sizes: tuple[tuple[int, float], ...]
+    key: str | int | None = None
+    """Messages: the fixed key they all carry (one partition); None: each draws its own."""
 
 
 @dataclass(frozen=True)
@@ -88,18 +91,50 @@ def publish_groups(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple
     """Per topic, the runs of publishes to it that put two messages or more on it at once."""
     found: dict[str, list[FanOut]] = defaultdict(list)
     for key in keys:
-        run: dict[str, list[dict[int, float]]] = defaultdict(list)
+        run: dict[tuple[str, str | int | None], list[dict[int, float]]] = defaultdict(list)
         for step in [*steps_of(scenario, key), None]:  # (None: the end closes the last run)
             if isinstance(step, PublishStep):
                 spec = step.publish
-                run[spec.topic].append({0: 1.0 - spec.probability, spec.count: spec.probability})
+                draw = {0: 1.0 - spec.probability, spec.count: spec.probability}
+                run[(spec.topic, spec.key)].append(draw)
                 continue
-            for topic, draws in run.items():
+            for (topic, message_key), draws in run.items():
                 sizes = _sum_of(draws)
                 if any(size > 1 for size, _ in sizes):
-                    found[topic].append(FanOut(key, sizes))
+                    found[topic].append(FanOut(key, sizes, message_key))
             run.clear()
     return {topic: tuple(groups) for topic, groups in found.items()}
+
+
+def consumer_fans(
+    scenario: Scenario, topic: str, fans: Sequence[FanOut], consumer: int, consumers: int
+) -> list[FanOut]:
+    """The part of the message groups `fans` that consumer `consumer` of a log topic gets
+    (it owns partitions consumer, consumer + consumers, ...): a group with a fixed key whole
+    or not at all; of messages that each draw their partition, as many as fall on its
+    partitions, each independently with their share of the topic's rule (a binomial
+    thinning); nothing with round robin, which deals a group out over the partitions."""
+    spec = scenario.topics[topic]
+    share = float(default_partition_shares(spec)[consumer::consumers].sum())
+    found = []
+    for fan in fans:
+        if fan.key is not None:
+            partition = fixed_partition(scenario, topic, fan.key)
+            if partition is not None and partition % consumers == consumer:
+                found.append(fan)
+        elif spec.partitioning != "round_robin":
+            found.append(FanOut(fan.source, _thinned(fan.sizes, share)))
+    return found
+
+
+def _thinned(sizes: Sequence[tuple[int, float]], share: float) -> tuple[tuple[int, float], ...]:
+    """The distribution of how many of a group of the given sizes are kept, each member
+    independently with probability `share` (binomial)."""
+    kept: dict[int, float] = defaultdict(float)
+    for size, p in sizes:
+        for taken in range(size + 1):
+            kept[taken] += p * math.comb(size, taken) * share**taken * (1 - share) ** (size - taken)
+    return tuple(sorted((taken, p) for taken, p in kept.items() if p > 0.0))
 
 
 def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, float] | None:

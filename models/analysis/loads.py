@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.analysis.bounds import CallerBounds
-from models.analysis.failures import admitted_scv
-from models.analysis.fan_out import FanOut, Senders, pool_groups
+from models.analysis.failures import admitted_scv, approximated_failures
+from models.analysis.fan_out import FanOut, Senders, consumer_fans, pool_groups
 from models.analysis.graph import (
     OpKey,
     StationId,
@@ -293,21 +293,6 @@ class LoadBuilder:
             )
         return tuple(adjusted)
 
-    def failure_note(self, name: str) -> str:
-        """What failures make approximate at service `name` (empty: nothing)."""
-        spec = self.scenario.services[name]
-        notes = []
-        up = self.capacity.get(name, 1.0)
-        if up < 1.0:
-            notes.append(f"time-average capacity with crashes (replicas x {up:.4g} x workers)")
-        if spec.rate_limit is not None:
-            notes.append("rate limit as a token bucket (admitted stream not Poisson)")
-        elif self.admission.get(name, 1.0) < 1.0:
-            notes.append("arrivals finding no replica up refused")
-        if spec.queue_timeout is not None:
-            notes.append("queue timeout not modelled")
-        return ", ".join(notes)
-
     def feedback(self, keys: Sequence[OpKey]) -> int:
         """How attempts come back to `keys` after failures (`OperationSummary.feedback`):
         0 never, 1 as a product-form feedback, 2 otherwise."""
@@ -340,7 +325,7 @@ class LoadBuilder:
         priority = spec.discipline == "priority"
         population, closed = self.populations.service(name)
         feedback = self.feedback(keys)
-        failure_note = self.failure_note(name)
+        failure_note = approximated_failures(name, spec, self.capacity, self.admission)
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
             note = ""
             if workers is not None and replicas > 1 and spec.balancing == "least_outstanding":
@@ -448,18 +433,19 @@ class LoadBuilder:
         )
         messages = self.traffic.topic_rates.get(topic_name, 0.0)
         batch = messages / events if events > 0 else 1.0
-        scv = self.arrival_scv(publishers) * batch
+        plain = self.arrival_scv(publishers)  # (without the groups' batches, `scv` with them)
+        scv = plain * batch
+        together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
+        senders = self.senders.topics.get(topic_name, ()) if together else ()
         if topic.type == "queue":
             classes = self._consumer_classes(topic_name, group, keys, 1.0)
-            together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
-            fans = self.senders.topics.get(topic_name, ()) if together else ()
-            groups = self._groups(fans, classes)
+            groups = self._groups(senders, classes)
             load = StationLoad(
                 servers=threads,
                 room=None,
                 priority=False,
                 classes=classes,
-                arrival_scv=scv if groups is None else self.arrival_scv(publishers),
+                arrival_scv=scv if groups is None else plain,
                 input_flag=flag,
                 groups=groups,
             )
@@ -477,16 +463,20 @@ class LoadBuilder:
             )
             phases = active if round_robin and topic.partitions % active == 0 else None
             consumers = []
-            for share in shares:
-                consumer_scv = scv * share if round_robin else 1.0 - share + share * scv
+            for index, share in enumerate(shares):
+                classes = self._consumer_classes(topic_name, group, keys, share)
+                fans = consumer_fans(self.scenario, topic_name, senders, index, active)
+                groups = self._groups(fans, classes)
+                base = scv if groups is None else plain
                 load = StationLoad(
                     servers=1,
                     room=None,
                     priority=False,
-                    classes=self._consumer_classes(topic_name, group, keys, share),
-                    arrival_scv=consumer_scv,
+                    classes=classes,
+                    arrival_scv=base * share if round_robin else 1.0 - share + share * base,
                     input_flag=flag,
                     erlang_phases=phases if phases and phases > 1 and flag >= COPY else None,
+                    groups=groups,
                 )
                 consumers.append((load, self.solve(load)))
         return GroupStation(

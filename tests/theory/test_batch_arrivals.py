@@ -5,7 +5,9 @@ A page that fetches three rows from one database in parallel sends it its calls 
 of three at the instants pages arrive (Poisson): the database is M^X/M/c with X = 3. A
 payment that writes two ledger entries at once to a one-server store with constant work is
 M^X/G/1 with X = 2. An order that publishes its three lines at once (`count: 3`) to a queue
-topic gives its four packers groups of three: M^X/M/c again. Erlang C (or
+topic gives its four packers groups of three: M^X/M/c again; a payment that logs four
+entries at once to a log topic of two partitions, each partition drawn at random, gives each
+of its two consumers a binomial share of them, Bin(4, 1/2): M^X/M/1 with those groups. Erlang C (or
 Pollaczek-Khinchine) at the same rates, what the analysis said before (for the messages
 Allen-Cunneen with the arrival SCV times 3), is far below: the later ones of a group wait
 for the earlier ones.
@@ -31,6 +33,7 @@ DATABASE_WORK = 0.002
 DATABASE_WORKERS = 4
 PAYMENTS = 200.0
 LEDGER_WORK = 0.001
+ENTRIES = 125.0
 
 
 def _scenario(duration: float) -> dict[str, Any]:
@@ -46,9 +49,11 @@ def _scenario(duration: float) -> dict[str, Any]:
                     "page": [{"parallel": [fetch, fetch, fetch]}],
                     "pay": [{"parallel": [write, write]}],
                     "order": [{"publish": {"topic": "lines", "count": 3}}],
+                    "log": [{"publish": {"topic": "entries", "count": 4}}],
                 },
             },
             "packer": {"operations": {"pack": [{"work": {"exponential": DATABASE_WORK}}]}},
+            "auditor": {"operations": {"audit": [{"work": {"exponential": DATABASE_WORK}}]}},
             "db": {
                 "workers": DATABASE_WORKERS,
                 "operations": {"get": [{"work": {"exponential": DATABASE_WORK}}]},
@@ -59,9 +64,15 @@ def _scenario(duration: float) -> dict[str, Any]:
             "lines": {
                 "type": "queue",
                 "subscribers": {"packer": {"operation": "pack", "concurrency": 4}},
-            }
+            },
+            "entries": {
+                "type": "log",
+                "partitions": 2,
+                "subscribers": {"auditor": {"operation": "audit", "concurrency": 2}},
+            },
         },
         "workload": {
+            "entries": {"entry": "api.log", "arrivals": {"poisson": ENTRIES}},
             "orders": {"entry": "api.order", "arrivals": {"poisson": PAGES}},
             "pages": {"entry": "api.page", "arrivals": {"poisson": PAGES}},
             "payments": {"entry": "api.pay", "arrivals": {"poisson": PAYMENTS}},
@@ -70,7 +81,8 @@ def _scenario(duration: float) -> dict[str, Any]:
 
 
 def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) -> None:
-    """The database's, the ledger's and the packers' mean waits (and the database's P(wait)).
+    """The database's, the ledger's, the packers' and the auditors' mean waits (and the
+    database's P(wait)).
 
     Formula: M^X/M/c by the cut equations of its skip-free chain, each member of a group
     waiting for the members ahead of it (Gross & Harris §3.1; Cromie, Chaudhry & Grassmann
@@ -80,6 +92,9 @@ def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) 
     database = theory.mxmc(PAGES, {3: 1.0}, 1.0 / DATABASE_WORK, DATABASE_WORKERS)
     ledger_load = 2 * PAYMENTS * LEDGER_WORK
     ledger_wait = (2 * PAYMENTS * LEDGER_WORK**2 / 2 + LEDGER_WORK / 2) / (1 - ledger_load)
+    # each auditor: M^X/M/1 with X ~ Bin(4, 1/2), E[X(X - 1)] / E[X] = 3 / 2
+    auditor_load = ENTRIES * 2 * DATABASE_WORK
+    auditor_wait = (auditor_load + 1.5 / 2) * DATABASE_WORK / (1 - auditor_load)
     erlang_c = theory.mmc(3 * PAGES, 1.0 / DATABASE_WORK, DATABASE_WORKERS)
     assert database.mean_waiting_time > 3 * erlang_c.mean_waiting_time  # (told apart)
     assert ledger_wait > 1.5 * theory.mg1(2 * PAYMENTS, LEDGER_WORK, 0.0).mean_waiting_time
@@ -94,12 +109,16 @@ def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) 
     agrees(service("ledger", "waiting_time", "mean"), ledger_wait, "ledger W")
     packers = stat(runs, "topics", "lines", "groups", "packer", "waiting_time", "mean")
     agrees(packers, database.mean_waiting_time, "packers W")
+    auditors = stat(runs, "topics", "entries", "groups", "auditor", "waiting_time", "mean")
+    agrees(auditors, auditor_wait, "auditors W")
 
     predicted = analyze(load_scenario(_scenario(duration=30)))
     db, ledger = predicted.services["db"], predicted.services["ledger"]
     assert "arrivals in groups" in db.method and "arrivals in groups" in ledger.method
     assert math.isclose(db.waiting_time.mean, database.mean_waiting_time, rel_tol=1e-9)
     assert math.isclose(ledger.waiting_time.mean, ledger_wait, rel_tol=1e-9)
+    auditors_predicted = predicted.topics["entries"].groups["auditor"]
+    assert math.isclose(auditors_predicted.waiting_time.mean, auditor_wait, rel_tol=1e-9)
     packers_predicted = predicted.topics["lines"].groups["packer"]
     assert "arrivals in groups" in packers_predicted.method
     assert math.isclose(

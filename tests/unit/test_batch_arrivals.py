@@ -9,8 +9,14 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.fan_out import FanOut, arrival_groups, fan_outs, publish_groups
-from models.analysis.graph import OpKey, reachable
+from models.analysis.fan_out import (
+    FanOut,
+    arrival_groups,
+    consumer_fans,
+    fan_outs,
+    publish_groups,
+)
+from models.analysis.graph import OpKey, fixed_partition, reachable
 from models.theory import mmc, mxmc
 
 
@@ -137,4 +143,46 @@ def test_the_analysis_counts_groups_where_the_caller_seldom_fills() -> None:
     assert "arrivals in groups" in free.method
     alone = analyze(load_scenario(_fan_scenario(1))).services["db"]
     assert "arrivals in groups" not in alone.method
-    assert alone.waiting_time.mean < free.waiting_time.mean
+    alone_wait, free_wait = alone.waiting_time.mean, free.waiting_time.mean
+    assert alone_wait is not None and free_wait is not None and alone_wait < free_wait
+
+
+def _log_scenario(partitioning: str) -> Any:
+    keys = {"keys": {"count": 10, "skew": 0.0}} if partitioning == "key" else {}
+    return load_scenario(
+        {
+            "name": "log groups",
+            "simulation": {"duration": 10},
+            "services": {
+                "api": {"workers": 2, "operations": {"go": [{"publish": "t"}]}},
+                "sink": {"operations": {"take": [{"work": {"exponential": "1ms"}}]}},
+            },
+            "topics": {
+                "t": {
+                    "type": "log",
+                    "partitions": 4,
+                    "partitioning": partitioning,
+                    **keys,
+                    "subscribers": {"sink": {"operation": "take", "concurrency": 2}},
+                }
+            },
+            "workload": {"w": {"entry": "api.go", "arrivals": {"poisson": 10}}},
+        }
+    )
+
+
+def test_a_log_topic_consumer_gets_its_part_of_each_group() -> None:
+    """Consumer 0 of 2 owns partitions 0 and 2: half the messages that draw a partition at
+    random (binomial: of 2, none a quarter of the time, one half, both a quarter); a fixed
+    key's group whole or not at all; nothing under round robin."""
+    source = OpKey("service", "api", "go", 0)
+    drawn = FanOut(source, ((2, 1.0),))
+    split = consumer_fans(_log_scenario("random"), "t", [drawn], 0, 2)
+    assert split == [FanOut(source, ((0, 0.25), (1, 0.5), (2, 0.25)))]
+    assert consumer_fans(_log_scenario("round_robin"), "t", [drawn], 0, 2) == []
+    keyed = _log_scenario("key")
+    fixed = FanOut(source, ((3, 1.0),), key="order-7")
+    owner = fixed_partition(keyed, "t", "order-7")
+    assert owner is not None
+    assert consumer_fans(keyed, "t", [fixed], owner % 2, 2) == [fixed]
+    assert consumer_fans(keyed, "t", [fixed], 1 - owner % 2, 2) == []
