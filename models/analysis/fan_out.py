@@ -17,7 +17,8 @@ with nothing that takes time between them, two messages or more, each step putti
 `count` with its probability. What is built from it (`arrival_groups`): the sizes of the
 groups a pool's requests arrive in, and how often each size comes, every other request
 arriving alone. Assumptions: a group stays whole only in one pool (one replica, or shared
-balancing; a queue topic's consumers, with no random delivery latency); a branch's
+balancing; a queue topic's consumers, with no random delivery latency), or part of it
+where each member goes its own way (replicas picked at random, partitions drawn); a branch's
 opening call passes through services with unlimited workers to the call they open with; a
 call made after some work, or through a pool that can make it wait, arrives on its own
 (the work or the wait spreads the group out: not counted); the groups are as Poisson only
@@ -123,8 +124,15 @@ def consumer_fans(
             if partition is not None and partition % consumers == consumer:
                 found.append(fan)
         elif spec.partitioning != "round_robin":
-            found.append(FanOut(fan.source, _thinned(fan.sizes, share)))
+            found.extend(thinned([fan], share))
     return found
+
+
+def thinned(fans: Sequence[FanOut], share: float) -> list[FanOut]:
+    """The groups `fans` where each member goes its own way, here with probability `share`
+    (a replica picked at random, a partition drawn): how many of each group arrive here
+    (binomial)."""
+    return [FanOut(fan.source, _thinned(fan.sizes, share), fan.key) for fan in fans]
 
 
 def _thinned(sizes: Sequence[tuple[int, float]], share: float) -> tuple[tuple[int, float], ...]:

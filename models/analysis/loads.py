@@ -22,7 +22,7 @@ from typing import Any
 
 from models.analysis.bounds import CallerBounds
 from models.analysis.failures import admitted_scv, approximated_failures
-from models.analysis.fan_out import FanOut, Senders, consumer_fans, pool_groups
+from models.analysis.fan_out import FanOut, Senders, consumer_fans, pool_groups, thinned
 from models.analysis.graph import (
     OpKey,
     StationId,
@@ -326,13 +326,13 @@ class LoadBuilder:
         population, closed = self.populations.service(name)
         feedback = self.feedback(keys)
         failure_note = approximated_failures(name, spec, self.capacity, self.admission)
+        fans = self.senders.services.get(name, ())
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
             note = ""
             if workers is not None and replicas > 1 and spec.balancing == "least_outstanding":
                 note = "pooled approximation of least-outstanding balancing"
             note = ", ".join(part for part in (note, failure_note) if part)
             pooled = None if workers is None else workers * replicas
-            fans = self.senders.services
             classes = self._adjusted(name, self.classes(keys, 1.0))
             load = StationLoad(
                 servers=pooled,
@@ -346,24 +346,27 @@ class LoadBuilder:
                 closed=closed is not None,
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
-                groups=None if feedback else self._groups(fans.get(name, ()), classes),
+                groups=None if feedback else self._groups(fans, classes),
             )
             return 1, load
         share = 1.0 / replicas
         if population is not None:
             population = math.ceil(population / replicas)
-        if spec.balancing == "random":
+        if spec.balancing == "random":  # (each request of a group picks its replica)
+            classes = self._adjusted(name, self.classes(keys, share))
+            spread = thinned(fans, share)
             return replicas, StationLoad(
                 servers=workers,
                 room=room,
                 priority=priority,
-                classes=self._adjusted(name, self.classes(keys, share)),
+                classes=classes,
                 arrival_scv=1.0 - share + share * scv,
                 input_flag=flag,
                 note=failure_note,
                 population=population,
                 closed=closed is not None,
                 feedback=feedback,
+                groups=None if feedback else self._groups(spread, classes),
             )
         return replicas, StationLoad(
             servers=workers,

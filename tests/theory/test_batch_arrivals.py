@@ -7,7 +7,9 @@ payment that writes two ledger entries at once to a one-server store with consta
 M^X/G/1 with X = 2. An order that publishes its three lines at once (`count: 3`) to a queue
 topic gives its four packers groups of three: M^X/M/c again; a payment that logs four
 entries at once to a log topic of two partitions, each partition drawn at random, gives each
-of its two consumers a binomial share of them, Bin(4, 1/2): M^X/M/1 with those groups. Erlang C (or
+of its two consumers a binomial share of them, Bin(4, 1/2): M^X/M/1 with those groups; and a
+search that asks three shards of a service whose two replicas are picked at random gives
+each replica Bin(3, 1/2) of them at once: M^X/M/2. Erlang C (or
 Pollaczek-Khinchine) at the same rates, what the analysis said before (for the messages
 Allen-Cunneen with the arrival SCV times 3), is far below: the later ones of a group wait
 for the earlier ones.
@@ -34,11 +36,13 @@ DATABASE_WORKERS = 4
 PAYMENTS = 200.0
 LEDGER_WORK = 0.001
 ENTRIES = 125.0
+SEARCHES = 250.0
 
 
 def _scenario(duration: float) -> dict[str, Any]:
     fetch = [{"call": "db.get"}]
     write = [{"call": "ledger.write"}]
+    shard = [{"call": "shards.get"}]
     return {
         "name": "fan-out",
         "simulation": {"duration": duration, "warmup": 5, "replications": 20},
@@ -50,10 +54,17 @@ def _scenario(duration: float) -> dict[str, Any]:
                     "pay": [{"parallel": [write, write]}],
                     "order": [{"publish": {"topic": "lines", "count": 3}}],
                     "log": [{"publish": {"topic": "entries", "count": 4}}],
+                    "search": [{"parallel": [shard, shard, shard]}],
                 },
             },
             "packer": {"operations": {"pack": [{"work": {"exponential": DATABASE_WORK}}]}},
             "auditor": {"operations": {"audit": [{"work": {"exponential": DATABASE_WORK}}]}},
+            "shards": {
+                "replicas": 2,
+                "workers": 2,
+                "balancing": "random",
+                "operations": {"get": [{"work": {"exponential": DATABASE_WORK}}]},
+            },
             "db": {
                 "workers": DATABASE_WORKERS,
                 "operations": {"get": [{"work": {"exponential": DATABASE_WORK}}]},
@@ -73,6 +84,7 @@ def _scenario(duration: float) -> dict[str, Any]:
         },
         "workload": {
             "entries": {"entry": "api.log", "arrivals": {"poisson": ENTRIES}},
+            "searches": {"entry": "api.search", "arrivals": {"poisson": SEARCHES}},
             "orders": {"entry": "api.order", "arrivals": {"poisson": PAGES}},
             "pages": {"entry": "api.page", "arrivals": {"poisson": PAGES}},
             "payments": {"entry": "api.pay", "arrivals": {"poisson": PAYMENTS}},
@@ -81,8 +93,8 @@ def _scenario(duration: float) -> dict[str, Any]:
 
 
 def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) -> None:
-    """The database's, the ledger's, the packers' and the auditors' mean waits (and the
-    database's P(wait)).
+    """The database's, the ledger's, the packers', the auditors' and the shards' mean waits
+    (and the database's P(wait)).
 
     Formula: M^X/M/c by the cut equations of its skip-free chain, each member of a group
     waiting for the members ahead of it (Gross & Harris §3.1; Cromie, Chaudhry & Grassmann
@@ -95,6 +107,9 @@ def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) 
     # each auditor: M^X/M/1 with X ~ Bin(4, 1/2), E[X(X - 1)] / E[X] = 3 / 2
     auditor_load = ENTRIES * 2 * DATABASE_WORK
     auditor_wait = (auditor_load + 1.5 / 2) * DATABASE_WORK / (1 - auditor_load)
+    # each replica: groups of Bin(3, 1/2), none an eighth of the time
+    picked = {1: 3 / 8, 2: 3 / 8, 3: 1 / 8}
+    shard = theory.mxmc(SEARCHES * 7 / 8, picked, 1.0 / DATABASE_WORK, 2)
     erlang_c = theory.mmc(3 * PAGES, 1.0 / DATABASE_WORK, DATABASE_WORKERS)
     assert database.mean_waiting_time > 3 * erlang_c.mean_waiting_time  # (told apart)
     assert ledger_wait > 1.5 * theory.mg1(2 * PAYMENTS, LEDGER_WORK, 0.0).mean_waiting_time
@@ -111,12 +126,15 @@ def test_groups_of_parallel_calls(agrees: Any, replications_of: Any, stat: Any) 
     agrees(packers, database.mean_waiting_time, "packers W")
     auditors = stat(runs, "topics", "entries", "groups", "auditor", "waiting_time", "mean")
     agrees(auditors, auditor_wait, "auditors W")
+    agrees(service("shards", "waiting_time", "mean"), shard.mean_waiting_time, "shards W")
 
     predicted = analyze(load_scenario(_scenario(duration=30)))
     db, ledger = predicted.services["db"], predicted.services["ledger"]
     assert "arrivals in groups" in db.method and "arrivals in groups" in ledger.method
     assert math.isclose(db.waiting_time.mean, database.mean_waiting_time, rel_tol=1e-9)
     assert math.isclose(ledger.waiting_time.mean, ledger_wait, rel_tol=1e-9)
+    shards = predicted.services["shards"].waiting_time.mean
+    assert shards is not None and math.isclose(shards, shard.mean_waiting_time, rel_tol=1e-9)
     auditors_predicted = predicted.topics["entries"].groups["auditor"]
     assert math.isclose(auditors_predicted.waiting_time.mean, auditor_wait, rel_tol=1e-9)
     packers_predicted = predicted.topics["lines"].groups["packer"]
