@@ -69,7 +69,8 @@ class StationLoad:
     two-class station, `models.analysis.mixed_source`)."""
     groups: tuple[tuple[int, float], ...] | None = None
     """(size, groups per second) where requests arrive in groups (a `parallel` step's
-    branches calling this pool at once, `models.analysis.fan_out`); None: one at a time."""
+    branches calling this pool at once, messages published at once: `models.analysis.
+    fan_out`); None: one at a time."""
 
 
 @dataclass(frozen=True)

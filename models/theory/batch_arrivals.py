@@ -19,9 +19,10 @@ from models.theory._checks import require_count, require_nonnegative, require_po
 from models.theory.prediction import StationPrediction, stable_station, unstable_station
 
 TAIL = 1e-14
-"""The chain is followed until the states beyond it hold less than this probability."""
+"""The chain is followed until the states beyond it hold less than this probability, or
+until its tail is geometric (`_states`)."""
 MAX_STATES = 1_000_000
-"""Beyond this many states (offered load within about 1e-5 of c) the tail is dropped."""
+"""At most this many states are followed (the tail beyond is taken as geometric)."""
 
 
 def mxmc(
@@ -32,7 +33,10 @@ def mxmc(
     Formula: the number in system n is a Markov chain that goes up by k at rate
     Lambda P(X = k) and down by one at rate mu min(n, c). It is skip-free downwards, so
     the balance of the cut between n and n + 1 gives each probability from the ones
-    below it: pi(n + 1) mu min(n + 1, c) = Lambda sum_{m <= n} pi(m) P(X > n - m).
+    below it: pi(n + 1) mu min(n + 1, c) = Lambda sum_{m <= n} pi(m) P(X > n - m). Above
+    c + max X the recursion has constant coefficients and its solution becomes geometric
+    (the dominant root): it is followed until the ratio settles, and the rest summed in
+    closed form, so the cost does not grow as the load nears c.
     Groups see the time-average state (PASTA), and the member in position j of a group
     arriving to n present finds n + j - 1 ahead of it: it waits if n + j - 1 >= c, for
     (n + j - c) services of the full pool, each of mean 1 / (c mu). So, over customers,
@@ -73,7 +77,9 @@ def mxmc(
             mean_waiting_time=0.0,
             p_wait=0.0,
         )
-    states = _states(rate, pmf, mu, count)
+    states, ratio = _states(rate, pmf, mu, count)
+    last = len(states) - 1  # (beyond it: states[last] x ratio^m, m = 1, 2, ...)
+    tail = states[last] * ratio / (1.0 - ratio)
     largest = max(pmf)
     beyond = [math.fsum(p for k, p in pmf.items() if k > j) for j in range(largest + 1)]
     waiting_sum = 0.0
@@ -81,9 +87,10 @@ def mxmc(
     for j in range(1, largest + 1):  # the member in position j of its group, if there is one
         weight = beyond[j - 1]
         ahead = [(n + j - count) * p for n, p in enumerate(states) if n + j > count]
+        ahead.append(tail * (last + j - count) + tail / (1.0 - ratio))
         waits = [p for n, p in enumerate(states) if n + j - 1 >= count]
         waiting_sum += weight * math.fsum(ahead)
-        waiting_share += weight * math.fsum(waits)
+        waiting_share += weight * (math.fsum(waits) + tail)
     return stable_station(
         method=method,
         exact=True,
@@ -107,28 +114,33 @@ def _sizes(sizes: Mapping[int, float]) -> dict[int, float]:
     return {k: p / total for k, p in sorted(pmf.items()) if p > 0.0}
 
 
-def _states(rate: float, pmf: Mapping[int, float], mu: float, servers: int) -> list[float]:
-    """The stationary distribution of the number in system, by the cut equations, until the
-    tail beyond is below `TAIL` (`MAX_STATES` at most)."""
+def _states(
+    rate: float, pmf: Mapping[int, float], mu: float, servers: int
+) -> tuple[list[float], float]:
+    """The stationary distribution of the number in system by the cut equations, as far as
+    needed, and the geometric rate r of the rest: beyond the last state n given, the chain
+    has the probabilities p(n) r^m (m = 1, 2, ...). Above c + max X every server is busy
+    and the recursion has constant coefficients, so the ratio of successive probabilities
+    settles on the dominant root of its characteristic equation: the recursion stops once
+    that ratio has not moved (relative 1e-13) for max X + 1 steps, or once the tail left is
+    below `TAIL` (`MAX_STATES` at most). The probabilities include the tail's mass."""
     largest = max(pmf)
     beyond = [math.fsum(p for k, p in pmf.items() if k > j) for j in range(largest)]
     states = [1.0]
     total = 1.0
+    steady = 0
+    ratio = 0.0
     while len(states) < MAX_STATES:
         n = len(states) - 1
-        upward = math.fsum(
-            states[m] * beyond[n - m] for m in range(max(0, n - largest + 1), n + 1)
-        )
+        upward = math.fsum(states[m] * beyond[n - m] for m in range(max(0, n - largest + 1), n + 1))
         following = rate * upward / (mu * min(n + 1, servers))
         states.append(following)
         total += following
-        if n + 1 > servers + largest and following < TAIL * total * (1.0 - _decay(states)):
+        previous, ratio = ratio, min(following / states[-2], 1.0 - 1e-12)
+        if n + 1 <= servers + largest:
+            continue
+        steady = steady + 1 if abs(ratio - previous) <= 1e-13 * ratio else 0
+        if steady > largest or following < TAIL * total * (1.0 - ratio):
             break
-    return [p / total for p in states]
-
-
-def _decay(states: list[float]) -> float:
-    """The ratio of the last two probabilities (the tail's geometric rate), below 1."""
-    if len(states) < 2 or states[-2] <= 0.0:
-        return 0.0
-    return min(states[-1] / states[-2], 1.0 - 1e-12)
+    tail = states[-1] * ratio / (1.0 - ratio)
+    return [p / (total + tail) for p in states], ratio

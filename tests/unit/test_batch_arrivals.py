@@ -43,6 +43,20 @@ def test_one_server_is_the_bulk_input_formula(sizes: dict[int, float]) -> None:
     assert math.isclose(station.mean_queue_length, 0.6 * station.mean_waiting_time)  # Little
 
 
+@pytest.mark.parametrize("rho", [0.99, 0.9999, 0.999999])
+def test_next_to_saturation_the_tail_is_summed_as_geometric(rho: float) -> None:
+    """The chain's tail is geometric above c + max X: summed in closed form, the formula
+    stays exact where the states to follow would run into millions (c = 1: the bulk input
+    formula; single arrivals at 4 servers: Erlang C)."""
+    sizes = {1: 0.5, 2: 0.3, 4: 0.2}
+    mean, pairs = 1.9, 0.3 * 2 + 0.2 * 12
+    expected = rho / (1 - rho) + pairs / (2 * mean * (1 - rho))
+    grouped = mxmc(rho / mean, sizes, 1.0, 1).mean_waiting_time
+    assert math.isclose(grouped, expected, rel_tol=1e-8)
+    single = mxmc(4 * rho, {1: 1.0}, 1.0, 4).mean_waiting_time
+    assert math.isclose(single, mmc(4 * rho, 1.0, 4).mean_waiting_time, rel_tol=1e-8)
+
+
 def test_groups_wait_more_than_single_arrivals_at_the_same_load() -> None:
     single = mmc(6.0, 1.0, 8)
     pairs, quads = mxmc(3.0, {2: 1.0}, 1.0, 8), mxmc(1.5, {4: 1.0}, 1.0, 8)
