@@ -83,7 +83,7 @@ def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOu
                     openings[opening[0]].append(opening[1])
             for service, probabilities in openings.items():
                 if len(probabilities) >= 2:
-                    draws = [{0: 1.0 - p, 1: p} for p in probabilities]
+                    draws = [_bernoulli(p) for p in probabilities]
                     found[service].append(FanOut(key, _sum_of(draws)))
     return {service: tuple(steps) for service, steps in found.items()}
 
@@ -140,9 +140,14 @@ def _thinned(sizes: Sequence[tuple[int, float]], share: float) -> tuple[tuple[in
     independently with probability `share` (binomial)."""
     kept: dict[int, float] = defaultdict(float)
     for size, p in sizes:
-        for taken in range(size + 1):
-            kept[taken] += p * math.comb(size, taken) * share**taken * (1 - share) ** (size - taken)
+        for taken, q in _sum_of([_bernoulli(share)] * size):
+            kept[taken] += p * q
     return tuple(sorted((taken, p) for taken, p in kept.items() if p > 0.0))
+
+
+def _bernoulli(probability: float) -> dict[int, float]:
+    """One member of a group, there with `probability`: {0: 1 - p, 1: p}."""
+    return {0: 1.0 - probability, 1: probability}
 
 
 def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, float] | None:

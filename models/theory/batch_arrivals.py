@@ -13,7 +13,7 @@ where a pool of few servers is busy; the Poisson formulas (Erlang C) miss it.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from models.theory._checks import require_count, require_nonnegative, require_positive
 from models.theory.prediction import StationPrediction, stable_station, unstable_station
@@ -77,11 +77,11 @@ def mxmc(
             mean_waiting_time=0.0,
             p_wait=0.0,
         )
-    states, ratio = _states(rate, pmf, mu, count)
-    last = len(states) - 1  # (beyond it: states[last] x ratio^m, m = 1, 2, ...)
-    tail = states[last] * ratio / (1.0 - ratio)
     largest = max(pmf)
     beyond = [math.fsum(p for k, p in pmf.items() if k > j) for j in range(largest + 1)]
+    states, ratio = _states(rate, beyond, mu, count)
+    last = len(states) - 1  # (beyond it: states[last] x ratio^m, m = 1, 2, ...)
+    tail = states[last] * ratio / (1.0 - ratio)
     waiting_sum = 0.0
     waiting_share = 0.0
     for j in range(1, largest + 1):  # the member in position j of its group, if there is one
@@ -115,17 +115,17 @@ def _sizes(sizes: Mapping[int, float]) -> dict[int, float]:
 
 
 def _states(
-    rate: float, pmf: Mapping[int, float], mu: float, servers: int
+    rate: float, beyond: Sequence[float], mu: float, servers: int
 ) -> tuple[list[float], float]:
-    """The stationary distribution of the number in system by the cut equations, as far as
-    needed, and the geometric rate r of the rest: beyond the last state n given, the chain
+    """The stationary distribution of the number in system by the cut equations (`beyond`:
+    P(X > j) for j = 0 .. max X), as far as needed, and the geometric rate r of the rest:
+    beyond the last state n given, the chain
     has the probabilities p(n) r^m (m = 1, 2, ...). Above c + max X every server is busy
     and the recursion has constant coefficients, so the ratio of successive probabilities
     settles on the dominant root of its characteristic equation: the recursion stops once
     that ratio has not moved (relative 1e-13) for max X + 1 steps, or once the tail left is
     below `TAIL` (`MAX_STATES` at most). The probabilities include the tail's mass."""
-    largest = max(pmf)
-    beyond = [math.fsum(p for k, p in pmf.items() if k > j) for j in range(largest)]
+    largest = len(beyond) - 1
     states = [1.0]
     total = 1.0
     steady = 0
