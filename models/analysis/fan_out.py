@@ -171,14 +171,21 @@ def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, floa
 
 
 def arrival_groups(
-    arrivals: float, fans: Sequence[FanOut], rates: Mapping[OpKey, float]
+    arrivals: float,
+    fans: Sequence[FanOut],
+    rates: Mapping[OpKey, float],
+    released: Sequence[tuple[int, float]] = (),
 ) -> tuple[tuple[int, float], ...] | None:
     """(group size, groups per second) of a pool's `arrivals` per second: the groups that
     the fan-outs `fans` send (their operations running at `rates`, each branch's call made
-    with its probability: the size is a sum of independent Bernoulli draws), every other
+    with its probability: the size is a sum of independent Bernoulli draws) and those of
+    `released` (size, groups per second: `models.analysis.release_groups`), every other
     arrival alone; None when no group of two or more ever comes."""
     by_size: dict[int, float] = defaultdict(float)
     grouped = 0.0
+    for size, rate in released:
+        by_size[size] += rate
+        grouped += size * rate
     for fan in fans:
         rate = rates.get(fan.source, 0.0)
         if rate <= 0.0:
@@ -202,11 +209,12 @@ def pool_groups(
     populations: CallerBounds,
     rates: Mapping[OpKey, float],
     summaries: Mapping[OpKey, OperationSummary],
+    released: Sequence[tuple[int, float]] = (),
 ) -> tuple[tuple[int, float], ...] | None:
     """`arrival_groups` of a pool's `arrivals` from those of the senders `fans` whose
-    executions seldom fill their bound (`seldom_bound`)."""
+    executions seldom fill their bound (`seldom_bound`), and the groups `released`."""
     free = [fan for fan in fans if seldom_bound(fan.source, populations, rates, summaries)]
-    return arrival_groups(arrivals, free, rates) if free else None
+    return arrival_groups(arrivals, free, rates, released) if free or released else None
 
 
 def seldom_bound(

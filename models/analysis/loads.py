@@ -136,6 +136,7 @@ class LoadBuilder:
         solved: dict[StationLoad, StationSolution] | None = None,
         known_classes: dict[Any, Any] | None = None,
         senders: Senders | None = None,
+        released: Mapping[str, tuple[tuple[int, float], ...]] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -150,6 +151,8 @@ class LoadBuilder:
         self.known_classes = known_classes if known_classes is not None else {}
         """`classes` by their inputs, reused across rounds and solves (`classes`)."""
         self.senders = senders or Senders({}, {})  # (what sends requests at once)
+        self.released = released or {}
+        """Per service, the groups async pools let go to it (`models.analysis.release_groups`)."""
         self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
         self.populations = CallerBounds(scenario, sources, summaries, traffic.rates)
 
@@ -346,7 +349,7 @@ class LoadBuilder:
                 closed=closed is not None,
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
-                groups=None if feedback else self._groups(fans, classes),
+                groups=None if feedback else self._groups(fans, classes, name),
             )
             return 1, load
         share = 1.0 / replicas
@@ -383,14 +386,19 @@ class LoadBuilder:
         )
 
     def _groups(
-        self, fans: Sequence[FanOut], classes: tuple[ClassLoad, ...]
+        self, fans: Sequence[FanOut], classes: tuple[ClassLoad, ...], service: str = ""
     ) -> tuple[tuple[int, float], ...] | None:
-        """The groups a pool with `classes` receives at once from `fans` (`pool_groups`);
-        none with failures (rejections, crashes and retries thin them: not modelled)."""
-        if not fans or self.admission or self.capacity:
+        """The groups a pool with `classes` receives at once from `fans` (`pool_groups`)
+        and, for the one pool of `service`, from async pools that let resumes go together
+        (`released`); none with failures (rejections, crashes and retries thin them: not
+        modelled)."""
+        released = self.released.get(service, ())
+        if (not fans and not released) or self.admission or self.capacity:
             return None
         arrivals = math.fsum(c.arrival_rate for c in classes)
-        return pool_groups(fans, arrivals, self.populations, self.traffic.rates, self.summaries)
+        return pool_groups(
+            fans, arrivals, self.populations, self.traffic.rates, self.summaries, released
+        )
 
     def _bounded_caller(
         self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int

@@ -19,6 +19,7 @@ from models.analysis.failures import NONE, FailureInputs
 from models.analysis.fan_out import Senders, senders
 from models.analysis.graph import OpKey, StationId
 from models.analysis.operations import Evaluator, Remembered
+from models.analysis.release_groups import Releases, releases
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import StationView
 from models.schema import Scenario
@@ -42,6 +43,8 @@ class SolveMemo:
     """Stations' classes by their inputs (`LoadBuilder.classes`)."""
     fans: Senders | None = None
     """What sends groups at once in the scenario (`models.analysis.fan_out`), found once."""
+    resumes: Releases | None = None
+    """What async pools let go together (`models.analysis.release_groups`), found once."""
 
     def evaluator(
         self,
@@ -63,6 +66,12 @@ class SolveMemo:
         if self.fans is None:
             self.fans = senders(scenario, keys)
         return self.fans
+
+    def releases(self, scenario: Scenario, keys: list[OpKey]) -> Releases:
+        """`releases(scenario, keys)`, found on the first call (the scenario's structure)."""
+        if self.resumes is None:
+            self.resumes = releases(scenario, keys)
+        return self.resumes
 
     def keep(self, round_number: int, evaluator: Evaluator) -> None:
         """Remember what round `round_number` computed."""

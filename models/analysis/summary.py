@@ -46,6 +46,8 @@ class StationView:
     """Poisson flag of its departures (exact M/M/c and M/G/inf stations only)."""
     utilization: float = 0.0
     """Busy fraction of its servers."""
+    p_wait: float = 0.0
+    """Probability that an arrival waits for a server."""
     arrival_rate: float = 0.0
     """Arrival rate at one server pool (one replica unless pooled)."""
     mm1: bool = False

@@ -12,7 +12,9 @@ where a pool of few servers is busy; the Poisson formulas (Erlang C) miss it.
 
 from __future__ import annotations
 
+import itertools
 import math
+import operator
 from collections.abc import Mapping, Sequence
 
 from models.theory._checks import require_count, require_nonnegative, require_positive
@@ -82,15 +84,22 @@ def mxmc(
     states, ratio = _states(rate, beyond, mu, count)
     last = len(states) - 1  # (beyond it: states[last] x ratio^m, m = 1, 2, ...)
     tail = states[last] * ratio / (1.0 - ratio)
+    # suffix sums over the states given: at_least[k] = P(k <= n <= last), and moment[k] =
+    # the same of n pi(n), so that each position's sums below take O(1)
+    at_least = [*itertools.accumulate(reversed(states))][::-1]
+    at_least.append(0.0)
+    weighted = [n * p for n, p in enumerate(states)]
+    moment = [*itertools.accumulate(reversed(weighted))][::-1]
+    moment.append(0.0)
     waiting_sum = 0.0
     waiting_share = 0.0
     for j in range(1, largest + 1):  # the member in position j of its group, if there is one
         weight = beyond[j - 1]
-        ahead = [(n + j - count) * p for n, p in enumerate(states) if n + j > count]
-        ahead.append(tail * (last + j - count) + tail / (1.0 - ratio))
-        waits = [p for n, p in enumerate(states) if n + j - 1 >= count]
-        waiting_sum += weight * math.fsum(ahead)
-        waiting_share += weight * (math.fsum(waits) + tail)
+        first = min(max(count - j + 1, 0), last + 1)  # the fewest present that make it wait
+        ahead = moment[first] + (j - count) * at_least[first]  # sum of (n + j - c) pi(n)
+        ahead += tail * (last + j - count) + tail / (1.0 - ratio)
+        waiting_sum += weight * ahead
+        waiting_share += weight * (at_least[first] + tail)
     return stable_station(
         method=method,
         exact=True,
@@ -126,13 +135,16 @@ def _states(
     that ratio has not moved (relative 1e-13) for max X + 1 steps, or once the tail left is
     below `TAIL` (`MAX_STATES` at most). The probabilities include the tail's mass."""
     largest = len(beyond) - 1
+    reversed_beyond = beyond[largest - 1 :: -1] if largest > 0 else []  # P(X > j), j = L-1 .. 0
     states = [1.0]
     total = 1.0
     steady = 0
     ratio = 0.0
     while len(states) < MAX_STATES:
         n = len(states) - 1
-        upward = math.fsum(states[m] * beyond[n - m] for m in range(max(0, n - largest + 1), n + 1))
+        low = max(0, n - largest + 1)  # sum of states[m] P(X > n - m), m = low .. n
+        pairs = zip(states[low : n + 1], reversed_beyond[largest - 1 - n + low :], strict=True)
+        upward = sum(itertools.starmap(operator.mul, pairs))
         following = rate * upward / (mu * min(n + 1, servers))
         states.append(following)
         total += following
