@@ -36,7 +36,7 @@ from models.analysis.bounds import CallerBounds
 from models.analysis.graph import OpKey, fixed_partition, steps_of
 from models.analysis.summary import OperationSummary
 from models.analysis.traffic import default_partition_shares
-from models.schema import CallStep, ParallelStep, PublishStep, Scenario, Step
+from models.schema import CallStep, ParallelStep, PublishStep, Scenario, Step, WorkStep
 from models.theory import erlang_b
 
 BOUND_REACHED = 1e-3
@@ -53,6 +53,9 @@ class FanOut:
     sizes: tuple[tuple[int, float], ...]
     key: str | int | None = None
     """Messages: the fixed key they all carry (one partition); None: each draws its own."""
+    spread: float = 0.0
+    """The mean work each member does elsewhere before it arrives (0: all at once;
+    `spread_calls`)."""
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,39 @@ def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOu
                 if len(probabilities) >= 2:
                     draws = [_bernoulli(p) for p in probabilities]
                     found[service].append(FanOut(key, _sum_of(draws)))
+            for service, spread in spread_calls(scenario, step.parallel).items():
+                if len(spread) >= 2:
+                    draws = [_bernoulli(p) for p, _ in spread]
+                    mean = math.fsum(w for _, w in spread) / len(spread)
+                    found[service].append(FanOut(key, _sum_of(draws), spread=mean))
     return {service: tuple(steps) for service, steps in found.items()}
+
+
+def spread_calls(
+    scenario: Scenario, branches: Sequence[Sequence[Step]]
+) -> dict[str, list[tuple[float, float]]]:
+    """Per service, (probability, mean work) of the branches whose opening call reaches an
+    operation that works once and then calls that service: the branches' requests start
+    their work together (where the pool they open with has a worker free) and arrive there
+    spread by it (a page asking a user service for three records, each a little work and a
+    read of one database)."""
+    found: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    for branch in branches:
+        opening = _opening_step(scenario, branch)
+        if opening is None:
+            continue
+        called, probability = opening
+        operation, _ = scenario.operation(called.call.service, called.call.operation)
+        steps = scenario.services[called.call.service].operations[operation]
+        if (
+            len(steps) >= 2
+            and isinstance(steps[0], WorkStep)
+            and isinstance(steps[1], CallStep)
+            and not scenario.services[steps[1].call.service].unlimited
+        ):
+            made = probability * steps[1].call.probability
+            found[steps[1].call.service].append((made, steps[0].work.mean))
+    return found
 
 
 def publish_groups(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOut, ...]]:
@@ -155,6 +190,12 @@ def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, floa
     meets a pool that can make it wait, if it does at once: through a service with
     `workers: unlimited` (which starts every request at once) to the call its operation
     starts with, and so on (the probabilities multiplied)."""
+    found = _opening_step(scenario, branch)
+    return None if found is None else (found[0].call.service, found[1])
+
+
+def _opening_step(scenario: Scenario, branch: Sequence[Step]) -> tuple[CallStep, float] | None:
+    """`_opening_call`'s call step itself, and its probability."""
     probability = 1.0
     steps: Sequence[Step] = branch
     for _ in range(len(scenario.services) + 1):  # (calls do not loop: a bound to be sure)
@@ -164,7 +205,7 @@ def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, floa
         probability *= call.call.probability
         service = scenario.services[call.call.service]
         if not service.unlimited:
-            return call.call.service, probability
+            return call, probability
         operation, _ = scenario.operation(call.call.service, call.call.operation)
         steps = service.operations[operation]
     return None
@@ -175,19 +216,25 @@ def arrival_groups(
     fans: Sequence[FanOut],
     rates: Mapping[OpKey, float],
     released: Sequence[tuple[int, float]] = (),
+    holding: float = 0.0,
 ) -> tuple[tuple[int, float], ...] | None:
     """(group size, groups per second) of a pool's `arrivals` per second: the groups that
     the fan-outs `fans` send (their operations running at `rates`, each branch's call made
     with its probability: the size is a sum of independent Bernoulli draws) and those of
     `released` (size, groups per second: `models.analysis.release_groups`), every other
-    arrival alone; None when no group of two or more ever comes."""
+    arrival alone; None when no group of two or more ever comes.
+
+    A group whose members arrive spread by some work (`FanOut.spread`, mean w) counts as
+    whole with the probability `overlap(holding, w)` that a member's sibling is still held
+    when it arrives, its members alone otherwise (so that the pairs of siblings that meet
+    are counted, not more: the group term of M^X/G/1 is linear in them)."""
     by_size: dict[int, float] = defaultdict(float)
     grouped = 0.0
     for size, rate in released:
         by_size[size] += rate
         grouped += size * rate
     for fan in fans:
-        rate = rates.get(fan.source, 0.0)
+        rate = rates.get(fan.source, 0.0) * (overlap(holding, fan.spread) if fan.spread else 1.0)
         if rate <= 0.0:
             continue
         for size, probability in fan.sizes:
@@ -203,6 +250,14 @@ def arrival_groups(
     return tuple(sorted((size, rate) for size, rate in by_size.items() if rate > 0.0))
 
 
+def overlap(holding: float, spread: float) -> float:
+    """The probability that of two members of a group, each arriving after its own work of
+    mean `spread` (exponential), the first is still held (for a time of mean `holding`,
+    exponential) when the second arrives: the gap between them is exponential of mean
+    `spread`, so E[exp(-gap / holding)] = holding / (holding + spread)."""
+    return holding / (holding + spread) if holding > 0.0 else 0.0
+
+
 def pool_groups(
     fans: Sequence[FanOut],
     arrivals: float,
@@ -210,11 +265,15 @@ def pool_groups(
     rates: Mapping[OpKey, float],
     summaries: Mapping[OpKey, OperationSummary],
     released: Sequence[tuple[int, float]] = (),
+    holding: float = 0.0,
 ) -> tuple[tuple[int, float], ...] | None:
-    """`arrival_groups` of a pool's `arrivals` from those of the senders `fans` whose
-    executions seldom fill their bound (`seldom_bound`), and the groups `released`."""
+    """`arrival_groups` of a pool's `arrivals` (held `holding` on average) from those of
+    the senders `fans` whose executions seldom fill their bound (`seldom_bound`), and the
+    groups `released`."""
     free = [fan for fan in fans if seldom_bound(fan.source, populations, rates, summaries)]
-    return arrival_groups(arrivals, free, rates, released) if free or released else None
+    if not free and not released:
+        return None
+    return arrival_groups(arrivals, free, rates, released, holding)
 
 
 def seldom_bound(

@@ -396,8 +396,9 @@ class LoadBuilder:
         if (not fans and not released) or self.admission or self.capacity:
             return None
         arrivals = math.fsum(c.arrival_rate for c in classes)
+        holding = math.fsum(c.arrival_rate * c.holding.mean for c in classes) / arrivals
         return pool_groups(
-            fans, arrivals, self.populations, self.traffic.rates, self.summaries, released
+            fans, arrivals, self.populations, self.traffic.rates, self.summaries, released, holding
         )
 
     def _bounded_caller(
