@@ -350,6 +350,7 @@ class LoadBuilder:
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
                 groups=None if feedback else self._groups(fans, classes, name),
+                constant_gap=self._constant_gap(keys, classes),
             )
             return 1, load
         share = 1.0 / replicas
@@ -400,6 +401,31 @@ class LoadBuilder:
         return pool_groups(
             fans, arrivals, self.populations, self.traffic.rates, self.summaries, released, holding
         )
+
+    def _constant_gap(self, keys: Sequence[OpKey], classes: tuple[ClassLoad, ...]) -> float | None:
+        """The time between arrivals where every request of the pool comes from one flow
+        whose requests arrive a constant time apart and call it as their entry (one call
+        each, one acquisition each, nothing else reaching it, no failures): its arrivals
+        are then that deterministic stream (D/M/c)."""
+        if self.admission or self.capacity or len(classes) != 1:
+            return None
+        senders = [
+            flow
+            for flow, visits in self.traffic.visits.items()
+            if any(visits.get(key, 0.0) > 0.0 for key in keys)
+        ]
+        if len(senders) != 1 or senders[0] not in self.sources:
+            return None
+        source, flow = self.sources[senders[0]], self.scenario.workload.get(senders[0])
+        (single,) = classes
+        if flow is None or flow.entry is None or source.scv != 0.0 or source.rate <= 0.0:
+            return None
+        if not (
+            math.isclose(single.arrival_rate, source.rate, rel_tol=1e-12)
+            and math.isclose(single.fresh_rate, source.rate, rel_tol=1e-12)
+        ):
+            return None
+        return 1.0 / source.rate
 
     def _bounded_caller(
         self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int

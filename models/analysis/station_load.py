@@ -67,6 +67,9 @@ class StationLoad:
     bounded: BoundedCaller | None = None
     """The blocking caller with few workers that brings the most load, if any (the
     two-class station, `models.analysis.mixed_source`)."""
+    constant_gap: float | None = None
+    """The constant time between arrivals where they are one flow's `constant` stream, sent
+    straight to this pool and to nothing else (D/M/c); None otherwise."""
     groups: tuple[tuple[int, float], ...] | None = None
     """(size, groups per second) where requests arrive in groups (a `parallel` step's
     branches calling this pool at once, messages published at once: `models.analysis.

@@ -65,6 +65,7 @@ from models.theory import (
 )
 from models.theory.batch_arrivals import mxmc
 from models.theory.prediction import StationPrediction, stable_station
+from models.theory.renewal_arrivals import LARGEST_POOL, d_m_c
 
 FINITE_SOURCE_REACH = 2
 """A station that only bounded callers reach, at most this many times its servers of them
@@ -270,6 +271,9 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
     elif mix.poisson and mix.exponential:
         prediction = mmc(rate, 1.0 / holding.mean, servers)
         method, exact = prediction.method, product_form
+    elif load.constant_gap is not None and mix.exponential and servers <= LARGEST_POOL:
+        prediction = d_m_c(rate, 1.0 / holding.mean, servers)
+        method, exact = prediction.method, load.feedback == 0
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
         reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)

@@ -42,6 +42,7 @@ from models.theory.priority import (
     mg1_priority_nonpreemptive,
     mmc_priority_nonpreemptive,
 )
+from models.theory.renewal_arrivals import d_m_c, gi_m_c
 
 __all__ = [
     "MMPPM1",
@@ -50,6 +51,7 @@ __all__ = [
     "MVAResult",
     "PriorityPrediction",
     "StationPrediction",
+    "d_m_c",
     "erlang_b",
     "erlang_c",
     "fork_join_nelson_tantawi",
@@ -59,6 +61,7 @@ __all__ = [
     "gi_m1_erlang_arrivals_response_time_quantile",
     "gi_m1_erlang_arrivals_sigma",
     "gi_m1_erlang_arrivals_waiting_time_quantile",
+    "gi_m_c",
     "jackson_network",
     "md1",
     "mg1",

@@ -311,12 +311,28 @@ def test_m_g_1_pollaczek_khinchine_for_any_service_distribution() -> None:
     assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=1e-6)
 
 
-def test_non_poisson_arrivals_use_allen_cunneen() -> None:
+def test_constant_arrivals_at_exponential_servers_are_d_m_c() -> None:
+    """A flow that sends its requests a constant time apart straight to a pool of
+    exponential servers: D/M/1, exact (GI/M/1: sigma = exp(-mu T (1 - sigma)),
+    Wq = sigma / (mu (1 - sigma)); Gross & Harris sec. 6.3)."""
     workload = {"f": {"entry": "s", "arrivals": {"constant": 60.0}}}
     service = analyze(scenario({"s": op(exp(0.01))}, workload)).services["s"]
+    assert (service.method, service.exact) == ("D/M/1", True)
+    sigma = 0.5
+    for _ in range(200):  # (the fixed point converges from below)
+        sigma = math.exp(-100.0 / 60.0 * (1.0 - sigma))
+    assert service.waiting_time.mean == pytest.approx(sigma / (100.0 * (1.0 - sigma)), rel=1e-9)
+
+
+def test_non_poisson_arrivals_use_allen_cunneen() -> None:
+    workload = {"f": {"entry": "s", "arrivals": {"constant": 60.0}}}
+    lognormal = op({"work": {"lognormal": {"mean": 0.01, "cv": 1.5}}})
+    service = analyze(scenario({"s": lognormal}, workload)).services["s"]
     assert (service.method, service.exact) == ("Allen-Cunneen G/G/c", False)
-    # Allen-Cunneen with ca² = 0, cs² = 1: half the M/M/1 wait
-    assert service.waiting_time.mean == pytest.approx(mm1(60, 100).mean_waiting_time / 2)
+    # Allen-Cunneen with ca² = 0, cs² = 2.25: (0 + 2.25) / 2 of the M/M/1 wait
+    assert service.waiting_time.mean == pytest.approx(
+        mm1(60, 100).mean_waiting_time * 2.25 / 2, rel=1e-9
+    )
 
 
 def test_finite_waiting_room_is_m_m_c_k_with_drops() -> None:

@@ -1,0 +1,55 @@
+"""GI/M/c from the interarrival transform (`models.theory.gi_m_c`, `d_m_c`)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from models.theory import d_m_c, gi_m1_erlang_arrivals, gi_m_c, mmc
+from models.theory.renewal_arrivals import LARGEST_POOL
+
+
+@pytest.mark.parametrize(("load", "servers"), [(0.3, 1), (1.0, 2), (3.5, 4), (7.9, 8), (15, 16)])
+def test_poisson_arrivals_are_erlang_c(load: float, servers: int) -> None:
+    """With A*(s) = lambda / (lambda + s) the embedded chain is M/M/c's at arrivals."""
+    station = gi_m_c(lambda s: load / (load + s), load, 1.0, servers)
+    expected = mmc(load, 1.0, servers)
+    assert math.isclose(station.mean_waiting_time, expected.mean_waiting_time, rel_tol=1e-8)
+    assert math.isclose(station.p_wait, expected.p_wait, rel_tol=1e-8)
+
+
+def test_one_server_is_gi_m_1() -> None:
+    """c = 1: Wq = sigma / (mu (1 - sigma)), sigma = A*(mu (1 - sigma)): Erlang-2 arrivals
+    against the E_k/M/1 formula, constant ones against the fixed point."""
+    erlang = gi_m_c(lambda s: (2 * 0.7 / (2 * 0.7 + s)) ** 2, 0.7, 1.0, 1)
+    expected = gi_m1_erlang_arrivals(0.7, 1.0, 2)
+    assert math.isclose(erlang.mean_waiting_time, expected.mean_waiting_time, rel_tol=1e-9)
+    sigma = 0.5
+    for _ in range(500):
+        sigma = math.exp(-(1.0 - sigma) / 0.7)
+    constant = d_m_c(0.7, 1.0, 1)
+    assert math.isclose(constant.p_wait, sigma, rel_tol=1e-9)
+    assert math.isclose(constant.mean_waiting_time, sigma / (1.0 - sigma), rel_tol=1e-9)
+
+
+def test_constant_arrivals_wait_less_than_poisson_ones() -> None:
+    """At every load and pool size D/M/c waits less than M/M/c (a regular stream), and
+    P(wait) stays within [0, 1]; next to saturation the wait grows without bound."""
+    for servers in (1, 2, 4, 16):
+        for rho in (0.1, 0.5, 0.9, 0.99):
+            rate = rho * servers
+            regular, poisson = d_m_c(rate, 1.0, servers), mmc(rate, 1.0, servers)
+            assert 0.0 <= regular.p_wait <= 1.0
+            assert regular.mean_waiting_time < poisson.mean_waiting_time
+    near, half = d_m_c(0.999 * 4, 1.0, 4), d_m_c(0.5 * 4, 1.0, 4)
+    assert near.mean_waiting_time > 100 * half.mean_waiting_time
+
+
+def test_unstable_and_bad_arguments() -> None:
+    assert not d_m_c(2.0, 1.0, 2).stable
+    assert gi_m_c(lambda s: 1.0, 0.0, 1.0, 2).mean_waiting_time == 0.0
+    with pytest.raises(ValueError, match="'servers' must be at most"):
+        d_m_c(1.0, 1.0, LARGEST_POOL + 1)
+    with pytest.raises(ValueError, match="'arrival_rate'"):
+        d_m_c(0.0, 1.0, 2)
