@@ -377,6 +377,7 @@ def solve_network(
     inputs: FailureInputs | None = None,
     memo: SolveMemo | None = None,
     settle: float | None = None,
+    start: Mapping[StationId, StationView] | None = None,
 ) -> NetworkSolution:
     """Solve the open network with the flows arriving as `sources` describes.
 
@@ -394,14 +395,15 @@ def solve_network(
     stops, counted as converged, once it is that close to its fixed point by a geometric
     estimate (`_settled`): the capacity search needs each trial's load ratios to a small
     fraction of its tolerance, not to `TOLERANCE`, and saves the last round or two of every
-    trial below saturation.
+    trial below saturation. `start`, if given, are the stations' views to iterate from
+    (the capacity search starts from the solution at the flows' own rates).
     """
     keys = reachable(scenario)
     failures = failure_inputs(scenario) if inputs is None else inputs
     pieces = regimes(scenario, failures) if failures.reports and inputs is None else []
     limited = failures.reports and any(s.rate_limit for s in scenario.services.values())
     # (a rate limit sheds load as the iteration goes: an early saturated iterate may not last)
-    views: dict[StationId, StationView] = dict(fixed_views or {})
+    views: dict[StationId, StationView] = dict(fixed_views or start or {})
     rates: Mapping[OpKey, float] = {}
     previous = _signature(views)
     memo = SolveMemo() if memo is None else memo
