@@ -108,6 +108,12 @@ class Distribution(ABC):
         analysis fits a hyperexponential law to three moments with it."""
         return None
 
+    def laplace(self, s: float) -> float | None:
+        """E[exp(-s X)] for s >= 0, where this family has it in closed form (None
+        otherwise): the analysis solves renewal arrivals at exponential servers with it
+        (GI/M/c)."""
+        return None
+
     @abstractmethod
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         """`size` independent draws, in seconds, as a float64 array."""
@@ -138,6 +144,10 @@ class Constant(Distribution):
     @property
     def third_moment(self) -> float | None:
         return self.value**3
+
+    def laplace(self, s: float) -> float | None:
+        """exp(-s T)."""
+        return math.exp(-s * self.value)
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py
@@ -173,6 +183,10 @@ class Exponential(Distribution):
     def third_moment(self) -> float | None:
         """E[X³] = 6 mean³."""
         return 6.0 * self.mean_time**3
+
+    def laplace(self, s: float) -> float | None:
+        """1 / (1 + s mean)."""
+        return 1.0 / (1.0 + s * self.mean_time)
 
     def to_spec(self) -> dict[str, Any]:
         return {self.family: self.mean_time}
@@ -212,6 +226,14 @@ class Uniform(Distribution):
             return self.low**3
         return (self.high**4 - self.low**4) / (4.0 * (self.high - self.low))
 
+    def laplace(self, s: float) -> float | None:
+        """(exp(-s low) - exp(-s high)) / (s (high - low)); exp(-s low) at s (high - low)
+        = 0."""
+        width = self.high - self.low
+        if s * width < 1e-9:
+            return math.exp(-s * self.low) * (1.0 - s * width / 2.0)
+        return math.exp(-s * self.low) * -math.expm1(-s * width) / (s * width)
+
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         return rng.uniform(self.low, self.high, size)
 
@@ -246,6 +268,10 @@ class Erlang(Distribution):
         """E[X³] = θ³ k (k + 1)(k + 2) with scale θ = mean / k."""
         scale = self.mean_time / self.k
         return scale**3 * self.k * (self.k + 1) * (self.k + 2)
+
+    def laplace(self, s: float) -> float | None:
+        """(1 + s mean / k)^-k."""
+        return math.exp(-self.k * math.log1p(s * self.mean_time / self.k))
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         return rng.gamma(self.k, self.mean_time / self.k, size)
@@ -290,6 +316,11 @@ class Gamma(_ByMeanAndCv):
         """E[X³] = θ³ α (α + 1)(α + 2) = mean³ (1 + cv²)(1 + 2 cv²)."""
         scv = self.cv**2
         return self.mean_time**3 * (1.0 + scv) * (1.0 + 2.0 * scv)
+
+    def laplace(self, s: float) -> float | None:
+        """(1 + s scale)^-shape, shape 1/cv², scale mean cv²."""
+        scv = self.cv**2
+        return math.exp(-math.log1p(s * self.mean_time * scv) / scv)
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         return rng.gamma(1.0 / self.cv**2, self.mean_time * self.cv**2, size)
@@ -481,6 +512,12 @@ class Hyperexponential(_ByMeanAndCv):
         """E[X³] = 6 (p_1 m_1³ + p_2 m_2³), m_i the phase means."""
         (first, second), (mean_1, mean_2) = self.probabilities, self.phase_means
         return 6.0 * (first * mean_1**3 + second * mean_2**3)
+
+    def laplace(self, s: float) -> float | None:
+        """sum of p_i / (1 + s m_i) over the two phases (means m_i)."""
+        return math.fsum(
+            p / (1.0 + s * m) for p, m in zip(self.probabilities, self.phase_means, strict=True)
+        )
 
     def sample(self, rng: np.random.Generator, size: int) -> Samples:
         import numpy as np  # imported here: start-up time, see tests/unit/test_startup.py

@@ -43,7 +43,8 @@ from models.analysis.work_laws import (
     slowed,
     work_third_moment,
 )
-from models.schema import Scenario
+from models.distributions import Constant, Distribution
+from models.schema import ConstantArrivals, InterarrivalArrivals, Scenario
 
 
 @dataclass(frozen=True)
@@ -350,7 +351,7 @@ class LoadBuilder:
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
                 groups=None if feedback else self._groups(fans, classes, name),
-                constant_gap=self._constant_gap(keys, classes),
+                interarrival=self._interarrival(keys, classes),
             )
             return 1, load
         share = 1.0 / replicas
@@ -402,11 +403,13 @@ class LoadBuilder:
             fans, arrivals, self.populations, self.traffic.rates, self.summaries, released, holding
         )
 
-    def _constant_gap(self, keys: Sequence[OpKey], classes: tuple[ClassLoad, ...]) -> float | None:
-        """The time between arrivals where every request of the pool comes from one flow
-        whose requests arrive a constant time apart and call it as their entry (one call
-        each, one acquisition each, nothing else reaching it, no failures): its arrivals
-        are then that deterministic stream (D/M/c)."""
+    def _interarrival(
+        self, keys: Sequence[OpKey], classes: tuple[ClassLoad, ...]
+    ) -> Distribution | None:
+        """The law of the time between arrivals where every request of the pool comes from
+        one flow of renewal arrivals (`constant`, or `interarrival` with a Laplace
+        transform) that calls it as its entry (one call and one acquisition each, nothing
+        else reaching it, no failures): the pool's arrivals are then that stream (GI/M/c)."""
         if self.admission or self.capacity or len(classes) != 1:
             return None
         senders = [
@@ -414,18 +417,23 @@ class LoadBuilder:
             for flow, visits in self.traffic.visits.items()
             if any(visits.get(key, 0.0) > 0.0 for key in keys)
         ]
-        if len(senders) != 1 or senders[0] not in self.sources:
+        flow = self.scenario.workload.get(senders[0]) if len(senders) == 1 else None
+        if flow is None or flow.entry is None or senders[0] not in self.sources:
             return None
-        source, flow = self.sources[senders[0]], self.scenario.workload.get(senders[0])
-        (single,) = classes
-        if flow is None or flow.entry is None or source.scv != 0.0 or source.rate <= 0.0:
+        arrivals = flow.arrivals
+        if isinstance(arrivals, ConstantArrivals):
+            law: Distribution = Constant(1.0 / arrivals.constant)
+        elif isinstance(arrivals, InterarrivalArrivals):
+            law = arrivals.interarrival
+        else:
             return None
-        if not (
-            math.isclose(single.arrival_rate, source.rate, rel_tol=1e-12)
-            and math.isclose(single.fresh_rate, source.rate, rel_tol=1e-12)
+        rate, (single,) = self.sources[senders[0]].rate, classes
+        if law.laplace(1.0 / law.mean) is None or not (
+            math.isclose(single.arrival_rate, rate, rel_tol=1e-12)
+            and math.isclose(single.fresh_rate, rate, rel_tol=1e-12)
         ):
             return None
-        return 1.0 / source.rate
+        return law
 
     def _bounded_caller(
         self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int

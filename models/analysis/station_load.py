@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from models.analysis.mixed_source import BoundedCaller
 from models.analysis.moments import Moments
 from models.analysis.summary import NOT_POISSON
+from models.distributions import Distribution
 
 
 @dataclass(frozen=True)
@@ -67,9 +68,10 @@ class StationLoad:
     bounded: BoundedCaller | None = None
     """The blocking caller with few workers that brings the most load, if any (the
     two-class station, `models.analysis.mixed_source`)."""
-    constant_gap: float | None = None
-    """The constant time between arrivals where they are one flow's `constant` stream, sent
-    straight to this pool and to nothing else (D/M/c); None otherwise."""
+    interarrival: Distribution | None = None
+    """The time between arrivals where they are one flow's renewal stream (`constant` or
+    `interarrival` arrivals whose law has a Laplace transform) sent straight to this pool
+    and nothing else (GI/M/c); None otherwise."""
     groups: tuple[tuple[int, float], ...] | None = None
     """(size, groups per second) where requests arrive in groups (a `parallel` step's
     branches calling this pool at once, messages published at once: `models.analysis.

@@ -62,7 +62,7 @@ def gi_m_c(
     count = require_count("servers", servers)
     if count > LARGEST_POOL:
         raise ValueError(f"'servers' must be at most {LARGEST_POOL} (got {servers})")
-    method = name.replace("c", str(count)) if name.endswith("/c") else name
+    method = f"{name[:-1]}{count}" if name.endswith("/c") else name
     load = rate / mu
     if load >= count:
         return unstable_station(

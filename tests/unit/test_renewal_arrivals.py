@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
+from models import analyze, load_scenario
+from models.distributions import Constant
 from models.theory import d_m_c, gi_m1_erlang_arrivals, gi_m_c, mmc
 from models.theory.renewal_arrivals import LARGEST_POOL
 
@@ -53,3 +56,53 @@ def test_unstable_and_bad_arguments() -> None:
         d_m_c(1.0, 1.0, LARGEST_POOL + 1)
     with pytest.raises(ValueError, match="'arrival_rate'"):
         d_m_c(0.0, 1.0, 2)
+
+
+def _renewal_scenario(arrivals: dict[str, Any], other_flow: bool = False) -> dict[str, Any]:
+    workload: dict[str, Any] = {"load": {"entry": "api.get", "arrivals": arrivals}}
+    if other_flow:
+        workload["more"] = {"entry": "api.get", "arrivals": {"poisson": 10}}
+    return {
+        "name": "renewal",
+        "simulation": {"duration": 10},
+        "services": {
+            "api": {"workers": 2, "operations": {"get": [{"work": {"exponential": "1ms"}}]}}
+        },
+        "workload": workload,
+    }
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "method"),
+    [
+        ({"constant": 1500}, "D/M/2"),
+        ({"interarrival": {"erlang": {"k": 3, "mean": "0.6667ms"}}}, "E_3/M/2"),
+        ({"interarrival": {"gamma": {"mean": "0.6667ms", "cv": 0.5}}}, "GI/M/2"),
+        ({"interarrival": {"hyperexponential": {"mean": "0.6667ms", "cv": 2}}}, "GI/M/2"),
+        ({"interarrival": {"uniform": ["0.2ms", "1.1333ms"]}}, "GI/M/2"),
+    ],
+)
+def test_the_analysis_solves_a_flows_renewal_arrivals_as_gi_m_c(
+    arrivals: dict[str, Any], method: str
+) -> None:
+    """A flow's renewal arrivals, sent straight to its entry pool of exponential servers:
+    GI/M/c with the law's transform, exact (gamma cv 0.5 simulated: 0.672 ms, 95% interval
+    0.656-0.688, predicted 0.671; tests/theory/test_renewal_arrivals.py checks D/M/c and
+    GI/M/c against the simulation)."""
+    scenario = load_scenario(_renewal_scenario(arrivals))
+    service = analyze(scenario).services["api"]
+    assert (service.method, service.exact) == (method, True)
+    flow = scenario.workload["load"].arrivals
+    law = Constant(1 / 1500) if "constant" in arrivals else flow.interarrival  # type: ignore[union-attr]
+    expected = gi_m_c(law.laplace, 1.0 / law.mean, 1000.0, 2)  # type: ignore[arg-type]
+    assert service.waiting_time.mean is not None
+    assert math.isclose(service.waiting_time.mean, expected.mean_waiting_time, rel_tol=1e-9)
+
+
+def test_other_arrivals_keep_the_two_moment_formula() -> None:
+    """No transform (lognormal gaps), or a second flow into the pool: Allen-Cunneen."""
+    lognormal = {"interarrival": {"lognormal": {"mean": "0.6667ms", "cv": 0.5}}}
+    alone = analyze(load_scenario(_renewal_scenario(lognormal))).services["api"]
+    assert alone.method == "Allen-Cunneen G/G/c"
+    shared = analyze(load_scenario(_renewal_scenario({"constant": 1500}, True))).services["api"]
+    assert shared.method == "Allen-Cunneen G/G/c"
