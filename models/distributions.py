@@ -230,7 +230,7 @@ class Uniform(Distribution):
         """(exp(-s low) - exp(-s high)) / (s (high - low)); exp(-s low) at s (high - low)
         = 0."""
         width = self.high - self.low
-        if s * width < 1e-9:
+        if abs(s * width) < 1e-9:
             return math.exp(-s * self.low) * (1.0 - s * width / 2.0)
         return math.exp(-s * self.low) * -math.expm1(-s * width) / (s * width)
 

@@ -8,7 +8,16 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.distributions import Constant
+from models.distributions import (
+    Constant,
+    Distribution,
+    Erlang,
+    Exponential,
+    Gamma,
+    Hyperexponential,
+    Lognormal,
+    Uniform,
+)
 from models.theory import d_m_c, gi_m1_erlang_arrivals, gi_m_c, mmc
 from models.theory.renewal_arrivals import LARGEST_POOL
 
@@ -106,3 +115,38 @@ def test_other_arrivals_keep_the_two_moment_formula() -> None:
     assert alone.method == "Allen-Cunneen G/G/c"
     shared = analyze(load_scenario(_renewal_scenario({"constant": 1500}, True))).services["api"]
     assert shared.method == "Allen-Cunneen G/G/c"
+
+
+@pytest.mark.parametrize(
+    "law",
+    [
+        Constant(0.5),
+        Exponential(0.5),
+        Uniform(0.1, 0.9),
+        Erlang(3, 0.5),
+        Gamma(0.5, 0.7),
+        Gamma(0.5, 1.8),
+        Hyperexponential(0.5, 2.0),
+    ],
+)
+def test_laplace_transforms_give_the_laws_moments(law: Distribution) -> None:
+    """L(0) = 1, -L'(0) = E[X], L''(0) = E[X²] (one-sided differences of second order on
+    s >= 0, step 1e-4 of 1/mean), and L decreases."""
+    step = 1e-4 / law.mean
+
+    def at(s: float) -> float:
+        value = law.laplace(s)
+        assert value is not None
+        return value
+
+    assert at(0.0) == pytest.approx(1.0, abs=1e-12)
+    values = [at(k * step) for k in range(4)]
+    slope = (-3 * values[0] + 4 * values[1] - values[2]) / (2 * step)
+    curvature = (2 * values[0] - 5 * values[1] + 4 * values[2] - values[3]) / step**2
+    assert -slope == pytest.approx(law.mean, rel=1e-5)
+    assert curvature == pytest.approx(law.variance + law.mean**2, rel=1e-4)
+    assert at(1.0 / law.mean) < at(0.5 / law.mean) < 1.0
+
+
+def test_a_law_without_a_closed_transform_says_so() -> None:
+    assert Lognormal.from_mean_cv(0.5, 1.0).laplace(1.0) is None
