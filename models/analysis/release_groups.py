@@ -226,7 +226,7 @@ def _walk_instant(frames: Frames, mass: float, calls: dict[str, float]) -> float
 
 
 @dataclass
-class _Round:
+class _Replies:
     """One round's resolution of replies into the calls they lead to at once."""
 
     releases: Releases
@@ -280,13 +280,13 @@ def released_groups(
     """Per service, (group size, groups per second) of the requests that async pools let go
     together (module docstring), from the pools' waiting and utilization in `views` (the
     round before); sizes of 1 are included (the arrival with no company)."""
-    resolver = _Round(found, rates, views)
+    resolver = _Replies(found, rates, views)
     sent = {pool: _sent(resolver, pool, views) for pool in found.pools}
     return _arriving(sent)
 
 
 def _sent(
-    resolver: _Round, pool: str, views: Mapping[StationId, StationView]
+    resolver: _Replies, pool: str, views: Mapping[StationId, StationView]
 ) -> dict[str, dict[int, float]]:
     """Per service, (size: groups per second) of the groups that `pool` lets go to it."""
     view = views.get(StationId("service", pool))
@@ -331,7 +331,7 @@ def _arriving(
 
 
 def _shares(
-    resolver: _Round, points: Sequence[tuple[OpKey, float, Reach]], total: float
+    resolver: _Replies, points: Sequence[tuple[OpKey, float, Reach]], total: float
 ) -> dict[str, float]:
     """Per service, the probability that a request leaving one of `points` (weighted by
     their rates, `total` in all) arrives there at once."""
@@ -392,7 +392,7 @@ def settle_releases(
     rates = builder.traffic.rates
     views = {StationId("service", name): _view(station) for name, station in services.items()}
     for _ in range(SETTLE_ROUNDS):
-        resolver = _Round(found, rates, views)
+        resolver = _Replies(found, rates, views)
         sent = {pool: _sent(resolver, pool, views) for pool in found.pools}
         order, acyclic = _senders_first(sent)
         for name in order:
@@ -404,10 +404,10 @@ def settle_releases(
                 services[name] = ServiceStation(name, pools, load, builder.solve(load))
                 views[StationId("service", name)] = _view(services[name])
                 if name in sent:  # (what it sends follows its new solution)
-                    sent[name] = _sent(_Round(found, rates, views), name, views)
+                    sent[name] = _sent(_Replies(found, rates, views), name, views)
         if acyclic:
             return
-        resolver = _Round(found, rates, views)
+        resolver = _Replies(found, rates, views)
         final = _arriving({pool: _sent(resolver, pool, views) for pool in found.pools})
         if all(
             _same(final.get(name, ()), builder.released.get(name, ()))
