@@ -33,6 +33,7 @@ from models.analysis.graph import (
 )
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
+from models.analysis.renewal_streams import entry_stream
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.stations import solve_station
 from models.analysis.summary import COPY, NOT_POISSON, POISSON, OperationSummary
@@ -43,8 +44,7 @@ from models.analysis.work_laws import (
     slowed,
     work_third_moment,
 )
-from models.distributions import Constant, Distribution
-from models.schema import ConstantArrivals, InterarrivalArrivals, Scenario
+from models.schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -351,7 +351,14 @@ class LoadBuilder:
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
                 groups=None if feedback else self._groups(fans, classes, name),
-                interarrival=self._interarrival(keys, classes),
+                interarrival=entry_stream(
+                    self.scenario,
+                    {flow: source.rate for flow, source in self.sources.items()},
+                    self.traffic,
+                    keys,
+                    classes,
+                    bool(self.admission or self.capacity),
+                ),
             )
             return 1, load
         share = 1.0 / replicas
@@ -402,38 +409,6 @@ class LoadBuilder:
         return pool_groups(
             fans, arrivals, self.populations, self.traffic.rates, self.summaries, released, holding
         )
-
-    def _interarrival(
-        self, keys: Sequence[OpKey], classes: tuple[ClassLoad, ...]
-    ) -> Distribution | None:
-        """The law of the time between arrivals where every request of the pool comes from
-        one flow of renewal arrivals (`constant`, or `interarrival` with a Laplace
-        transform) that calls it as its entry (one call and one acquisition each, nothing
-        else reaching it, no failures): the pool's arrivals are then that stream (GI/M/c)."""
-        if self.admission or self.capacity or len(classes) != 1:
-            return None
-        senders = [
-            flow
-            for flow, visits in self.traffic.visits.items()
-            if any(visits.get(key, 0.0) > 0.0 for key in keys)
-        ]
-        flow = self.scenario.workload.get(senders[0]) if len(senders) == 1 else None
-        if flow is None or flow.entry is None or senders[0] not in self.sources:
-            return None
-        arrivals = flow.arrivals
-        if isinstance(arrivals, ConstantArrivals):
-            law: Distribution = Constant(1.0 / arrivals.constant)
-        elif isinstance(arrivals, InterarrivalArrivals):
-            law = arrivals.interarrival
-        else:
-            return None
-        rate, (single,) = self.sources[senders[0]].rate, classes
-        if law.laplace(1.0 / law.mean) is None or not (
-            math.isclose(single.arrival_rate, rate, rel_tol=1e-12)
-            and math.isclose(single.fresh_rate, rate, rel_tol=1e-12)
-        ):
-            return None
-        return law
 
     def _bounded_caller(
         self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int

@@ -50,11 +50,11 @@ from models.analysis.moments import (
     mixture,
     waiting_moments,
 )
+from models.analysis.renewal_streams import renewal_station
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.summary import COPY, NOT_POISSON
 from models.analysis.variable_service import many_servers
 from models.analysis.work_laws import mixed_third_moment
-from models.distributions import Constant, Distribution, Erlang
 from models.theory import (
     erlang_b,
     gi_m1_erlang_arrivals,
@@ -66,7 +66,7 @@ from models.theory import (
 )
 from models.theory.batch_arrivals import mxmc
 from models.theory.prediction import StationPrediction, stable_station
-from models.theory.renewal_arrivals import LARGEST_POOL, gi_m_c
+from models.theory.renewal_arrivals import LARGEST_POOL
 
 FINITE_SOURCE_REACH = 2
 """A station that only bounded callers reach, at most this many times its servers of them
@@ -273,7 +273,7 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         prediction = mmc(rate, 1.0 / holding.mean, servers)
         method, exact = prediction.method, product_form
     elif load.interarrival is not None and mix.exponential and servers <= LARGEST_POOL:
-        prediction = _renewal(load.interarrival, rate, 1.0 / holding.mean, servers)
+        prediction = renewal_station(load.interarrival, rate, 1.0 / holding.mean, servers)
         method, exact = prediction.method, load.feedback == 0
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
@@ -303,23 +303,6 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
         departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
         mm1=fifo_exponential and servers == 1,
     )
-
-
-def _renewal(law: Distribution, rate: float, mu: float, servers: int) -> StationPrediction:
-    """GI/M/c for arrivals `rate` per second a time of law `law` apart (its transform)."""
-
-    def transform(s: float) -> float:
-        value = law.laplace(s)
-        assert value is not None  # (`LoadBuilder._interarrival` keeps only such laws)
-        return value
-
-    if isinstance(law, Constant):
-        name = "D/M/c"
-    elif isinstance(law, Erlang):
-        name = f"E_{law.k}/M/c"
-    else:
-        name = "GI/M/c"
-    return gi_m_c(transform, rate, mu, servers, name)
 
 
 def _in_groups(
