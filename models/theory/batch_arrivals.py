@@ -18,7 +18,7 @@ import operator
 from collections.abc import Mapping, Sequence
 
 from models.theory._checks import require_count, require_nonnegative, require_positive
-from models.theory.prediction import StationPrediction, stable_station, unstable_station
+from models.theory.prediction import StationPrediction, stable_station, unstable_or_idle
 
 TAIL = 1e-14
 """The chain is followed until the states beyond it hold less than this probability, or
@@ -63,22 +63,10 @@ def mxmc(
     pmf = _sizes(sizes)
     mean_size = math.fsum(k * p for k, p in pmf.items())
     customers = rate * mean_size
-    load = customers / mu
     method = "M^X/M/c (arrivals in groups)"
-    if load >= count:
-        return unstable_station(
-            method=method, exact=True, arrival_rate=customers, offered_load=load, servers=count
-        )
-    if rate == 0.0:
-        return stable_station(
-            method=method,
-            exact=True,
-            arrival_rate=0.0,
-            mean_service_time=1.0 / mu,
-            servers=count,
-            mean_waiting_time=0.0,
-            p_wait=0.0,
-        )
+    trivial = unstable_or_idle(method, customers, mu, count)
+    if trivial is not None:
+        return trivial
     largest = max(pmf)
     beyond = [math.fsum(p for k, p in pmf.items() if k > j) for j in range(largest + 1)]
     states, ratio = _states(rate, beyond, mu, count)

@@ -110,3 +110,27 @@ def stable_station(
         p_wait=p_wait,
         loss_probability=0.0,
     )
+
+
+def unstable_or_idle(
+    method: str, arrival_rate: float, service_rate: float, servers: int
+) -> StationPrediction | None:
+    """The prediction of an exact formula's two trivial cases: no steady state (offered load
+    `arrival_rate` / `service_rate` at least `servers`), or no arrivals (nobody waits);
+    None when the formula itself must be solved."""
+    load = arrival_rate / service_rate
+    if load >= servers:
+        return unstable_station(
+            method=method, exact=True, arrival_rate=arrival_rate, offered_load=load, servers=servers
+        )
+    if arrival_rate == 0.0:
+        return stable_station(
+            method=method,
+            exact=True,
+            arrival_rate=0.0,
+            mean_service_time=1.0 / service_rate,
+            servers=servers,
+            mean_waiting_time=0.0,
+            p_wait=0.0,
+        )
+    return None

@@ -16,7 +16,7 @@ from collections.abc import Callable
 import numpy as np
 
 from models.theory._checks import require_count, require_nonnegative, require_positive
-from models.theory.prediction import StationPrediction, stable_station, unstable_station
+from models.theory.prediction import StationPrediction, stable_station, unstable_or_idle
 
 LARGEST_POOL = 16
 """The most servers solved: the binomial expansions below alternate in sign, and beyond
@@ -64,20 +64,9 @@ def gi_m_c(
         raise ValueError(f"'servers' must be at most {LARGEST_POOL} (got {servers})")
     method = f"{name[:-1]}{count}" if name.endswith("/c") else name
     load = rate / mu
-    if load >= count:
-        return unstable_station(
-            method=method, exact=True, arrival_rate=rate, offered_load=load, servers=count
-        )
-    if rate == 0.0:
-        return stable_station(
-            method=method,
-            exact=True,
-            arrival_rate=0.0,
-            mean_service_time=1.0 / mu,
-            servers=count,
-            mean_waiting_time=0.0,
-            p_wait=0.0,
-        )
+    trivial = unstable_or_idle(method, rate, mu, count)
+    if trivial is not None:
+        return trivial
     sigma = _root(transform, count * mu, load / count)
     found = _below(transform, mu, count, sigma)
     p_wait = found * sigma / (1.0 - sigma)
