@@ -28,6 +28,8 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
+from models.distribution_checks import at_least, check_parameters, positive, show_number
+
 # numpy and scipy are imported inside the few functions that use them, so that a scenario
 # loads without them (start-up time, see tests/unit/test_startup.py).
 if TYPE_CHECKING:
@@ -50,34 +52,6 @@ __all__ = [
 Samples: TypeAlias = "npt.NDArray[np.float64]"
 Z_99 = 2.3263478740408408
 """z_0.99, the 99th percentile of the standard normal distribution."""
-
-
-def show_number(value: float) -> str:
-    """A number as a user wrote it: ``-1`` rather than ``-1.0``."""
-    if isinstance(value, float) and value.is_integer():
-        return repr(int(value))
-    return repr(value)
-
-
-def check_parameters(family: str, problems: list[str]) -> None:
-    """Raise one `ValueError` naming the family and every rule broken, if any."""
-    if problems:
-        raise ValueError(f"{family}: " + "; ".join(problems))
-
-
-def _at_least(label: str, value: float, bound: float, strict: bool) -> list[str]:
-    """``[]`` if `value` is finite and > (`strict`) or >= `bound`, else the broken rule."""
-    if not math.isfinite(value):
-        return [f"{label} must be finite (got {show_number(value)})"]
-    if value > bound or (value == bound and not strict):
-        return []
-    return [
-        f"{label} must be {'>' if strict else '>='} {show_number(bound)} (got {show_number(value)})"
-    ]
-
-
-def _positive(label: str, value: float) -> list[str]:
-    return _at_least(label, value, 0.0, strict=True)
 
 
 class Distribution(ABC):
@@ -131,7 +105,7 @@ class Constant(Distribution):
     value: float
 
     def __post_init__(self) -> None:
-        check_parameters(self.family, _at_least("the time", self.value, 0.0, strict=False))
+        check_parameters(self.family, at_least("the time", self.value, 0.0, strict=False))
 
     @property
     def mean(self) -> float:
@@ -166,7 +140,7 @@ class Exponential(Distribution):
     mean_time: float
 
     def __post_init__(self) -> None:
-        check_parameters(self.family, _positive("the mean", self.mean_time))
+        check_parameters(self.family, positive("the mean", self.mean_time))
 
     @property
     def mean(self) -> float:
@@ -250,7 +224,7 @@ class Erlang(Distribution):
     mean_time: float
 
     def __post_init__(self) -> None:
-        problems = _positive("'mean'", self.mean_time)
+        problems = positive("'mean'", self.mean_time)
         if isinstance(self.k, bool) or not isinstance(self.k, int) or self.k < 1:
             problems.insert(0, f"'k' must be an integer >= 1 (got {self.k!r})")
         check_parameters(self.family, problems)
@@ -291,7 +265,7 @@ class _ByMeanAndCv(Distribution):
         check_parameters(self.family, self._problems())
 
     def _problems(self) -> list[str]:
-        return _positive("'mean'", self.mean_time) + _positive("'cv'", self.cv)
+        return positive("'mean'", self.mean_time) + positive("'cv'", self.cv)
 
     @property
     def mean(self) -> float:
@@ -343,19 +317,19 @@ class Lognormal(Distribution):
 
     def __post_init__(self) -> None:
         problems = [] if math.isfinite(self.mu) else [f"mu must be finite (got {self.mu!r})"]
-        check_parameters(self.family, problems + _positive("sigma", self.sigma))
+        check_parameters(self.family, problems + positive("sigma", self.sigma))
 
     @classmethod
     def from_mean_cv(cls, mean: float, cv: float) -> Lognormal:
         """sigma² = ln(1 + cv²), mu = ln(mean) - sigma²/2."""
-        check_parameters(cls.family, _positive("'mean'", mean) + _positive("'cv'", cv))
+        check_parameters(cls.family, positive("'mean'", mean) + positive("'cv'", cv))
         sigma_squared = math.log1p(cv**2)
         return cls(math.log(mean) - sigma_squared / 2, math.sqrt(sigma_squared), "mean_cv")
 
     @classmethod
     def from_percentiles(cls, median: float, p99: float) -> Lognormal:
         """Fit two percentiles: mu = ln(median), sigma = ln(p99 / median) / z_0.99."""
-        problems = _positive("'median'", median) + _positive("'p99'", p99)
+        problems = positive("'median'", median) + positive("'p99'", p99)
         if not problems and p99 <= median:
             problems.append(f"'p99' must be > 'median' (got median {median!r}, p99 {p99!r})")
         check_parameters(cls.family, problems)
@@ -450,8 +424,8 @@ class Pareto(Distribution):
     alpha: float
 
     def __post_init__(self) -> None:
-        alpha = _at_least("'alpha'", self.alpha, 1.0, strict=True)
-        check_parameters(self.family, _positive("'mean'", self.mean_time) + alpha)
+        alpha = at_least("'alpha'", self.alpha, 1.0, strict=True)
+        check_parameters(self.family, positive("'mean'", self.mean_time) + alpha)
 
     @property
     def scale(self) -> float:
@@ -491,8 +465,8 @@ class Hyperexponential(_ByMeanAndCv):
     family: ClassVar[str] = "hyperexponential"
 
     def _problems(self) -> list[str]:
-        cv = _at_least("'cv'", self.cv, 1.0, strict=False)
-        return _positive("'mean'", self.mean_time) + cv
+        cv = at_least("'cv'", self.cv, 1.0, strict=False)
+        return positive("'mean'", self.mean_time) + cv
 
     @property
     def probabilities(self) -> tuple[float, float]:

@@ -8,7 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from models.distributions import Distribution, Samples, check_parameters, show_number
+from models.distribution_checks import check_parameters, show_number
+from models.distributions import Distribution, Samples
 from models.units import parse_duration
 
 if TYPE_CHECKING:

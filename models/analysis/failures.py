@@ -34,6 +34,8 @@ import itertools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from models.analysis.graph import OpKey, StationId
+from models.analysis.summary import StationView
 from models.faults import Crash, ErrorBurst, ServiceOutage
 from models.references import controls_admission_or_retries_messages, uses_failures, walk_steps
 from models.schema import CallSpec, CallStep, FailStep, Scenario, Service
@@ -287,3 +289,33 @@ def approximated_failures(
     if spec.queue_timeout is not None:
         notes.append("queue timeout not modelled")
     return ", ".join(notes)
+
+
+def admitted_shares(
+    scenario: Scenario,
+    keys: list[OpKey],
+    views: Mapping[StationId, StationView],
+    failures: FailureInputs,
+) -> tuple[dict[OpKey, float], dict[str, float]]:
+    """Per operation, the share of its arrivals that run it (not dropped, rejected or
+    refused for want of a replica up); per service, the share let in before its queue."""
+    admitted = {
+        key: 1.0 - views[StationId("service", key.name)].loss
+        for key in keys
+        if key.kind == "service" and StationId("service", key.name) in views
+    }
+    admission: dict[str, float] = {}
+    if failures.reports:
+        for name in scenario.services:
+            view = views.get(StationId("service", name))
+            rejected = view.rejected if view is not None else 0.0
+            share = (1.0 - rejected) * (1.0 - failures.of(name).unavailable)
+            if share != 1.0:
+                admission[name] = share
+        for key in admitted:
+            if key.name in admission:
+                admitted[key] *= admission[key.name]
+        for key in keys:
+            if key.kind == "service" and key not in admitted and key.name in admission:
+                admitted[key] = admission[key.name]
+    return admitted, admission

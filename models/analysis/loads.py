@@ -16,7 +16,7 @@ import dataclasses
 import functools
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -28,7 +28,6 @@ from models.analysis.graph import (
     StationId,
     consumer_count,
     consumer_threads,
-    station_of,
     workers_of,
 )
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
@@ -36,7 +35,14 @@ from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.renewal_streams import entry_stream
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.stations import solve_station
-from models.analysis.summary import COPY, NOT_POISSON, POISSON, OperationSummary
+from models.analysis.summary import (
+    COPY,
+    NOT_POISSON,
+    POISSON,
+    OperationSummary,
+    combined_flag,
+    emission_flags,
+)
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.analysis.work_laws import (
     hyperexponential_law,
@@ -94,35 +100,6 @@ class GroupStation:
         return busy / self.threads
 
 
-def _combined_flag(flags: Iterable[int]) -> int:
-    """Poisson flag of merged streams: the weakest; two copies of one stream make none."""
-    values = list(flags)
-    if not values:
-        return POISSON
-    if sum(1 for flag in values if flag == COPY) > 1:
-        return NOT_POISSON
-    return min(values)
-
-
-def _emission_flags(
-    summaries: Mapping[OpKey, OperationSummary], rates: Mapping[OpKey, float]
-) -> tuple[dict[StationId, list[int]], dict[str, list[int]]]:
-    """The flags of every positive-rate stream into each service station and topic."""
-    stations: dict[StationId, list[int]] = defaultdict(list)
-    topics: dict[str, list[int]] = defaultdict(list)
-    for source, summary in summaries.items():
-        if rates.get(source, 0.0) <= 0:
-            continue
-        for target, flag in summary.flags.items():
-            if isinstance(target, str):
-                topics[target].append(flag)
-            else:
-                station = station_of(target)
-                assert station is not None
-                stations[station].append(flag)
-    return stations, topics
-
-
 class LoadBuilder:
     """Builds the station loads of one iteration from the summaries and the traffic."""
 
@@ -154,7 +131,7 @@ class LoadBuilder:
         self.senders = senders or Senders({}, {})  # (what sends requests at once)
         self.released = released or {}
         """Per service, the groups async pools let go to it (`models.analysis.release_groups`)."""
-        self.station_flags, self.topic_flags = _emission_flags(summaries, traffic.rates)
+        self.station_flags, self.topic_flags = emission_flags(summaries, traffic.rates)
         self.populations = CallerBounds(scenario, sources, summaries, traffic.rates)
 
     def solve(self, load: StationLoad) -> StationSolution:
@@ -316,7 +293,7 @@ class LoadBuilder:
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
         """The server pool(s) of a service, as its balancing makes them."""
         spec = self.scenario.services[name]
-        flag = _combined_flag(self.station_flags.get(StationId("service", name), []))
+        flag = combined_flag(self.station_flags.get(StationId("service", name), []))
         scv = self.arrival_scv(keys)
         limit = spec.rate_limit
         if limit is not None and name in self.admission:  # (the bucket shapes the arrivals)
@@ -330,6 +307,7 @@ class LoadBuilder:
         population, closed = self.populations.service(name)
         feedback = self.feedback(keys)
         failure_note = approximated_failures(name, spec, self.capacity, self.admission)
+        failing = bool(self.admission or self.capacity)
         fans = self.senders.services.get(name, ())
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
             note = ""
@@ -352,12 +330,7 @@ class LoadBuilder:
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
                 groups=None if feedback else self._groups(fans, classes, name),
                 interarrival=entry_stream(
-                    self.scenario,
-                    {flow: source.rate for flow, source in self.sources.items()},
-                    self.traffic,
-                    keys,
-                    classes,
-                    bool(self.admission or self.capacity),
+                    self.scenario, self.sources, self.traffic, keys, classes, failing
                 ),
             )
             return 1, load
@@ -442,7 +415,7 @@ class LoadBuilder:
         latency = topic.delivery_latency
         delivery = of_distribution(latency) if latency is not None else ZERO
         ordered = topic.type == "log" and delivery.variance > 0
-        flag = _combined_flag(self.topic_flags.get(topic_name, []))
+        flag = combined_flag(self.topic_flags.get(topic_name, []))
         if len(topic.subscribers) > 1:
             flag = min(flag, COPY)
         if ordered:

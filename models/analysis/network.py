@@ -37,7 +37,13 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.analysis.failures import FailureInputs, failure_inputs, regimes, rejected_fraction
+from models.analysis.failures import (
+    FailureInputs,
+    admitted_shares,
+    failure_inputs,
+    regimes,
+    rejected_fraction,
+)
 from models.analysis.graph import (
     OpKey,
     StationId,
@@ -306,36 +312,6 @@ def _keys_by_service(keys: Sequence[OpKey]) -> dict[str, list[OpKey]]:
         if key.kind == "service":
             found.setdefault(key.name, []).append(key)
     return found
-
-
-def admitted_shares(
-    scenario: Scenario,
-    keys: list[OpKey],
-    views: Mapping[StationId, StationView],
-    failures: FailureInputs,
-) -> tuple[dict[OpKey, float], dict[str, float]]:
-    """Per operation, the share of its arrivals that run it (not dropped, rejected or
-    refused for want of a replica up); per service, the share let in before its queue."""
-    admitted = {
-        key: 1.0 - views[StationId("service", key.name)].loss
-        for key in keys
-        if key.kind == "service" and StationId("service", key.name) in views
-    }
-    admission: dict[str, float] = {}
-    if failures.reports:
-        for name in scenario.services:
-            view = views.get(StationId("service", name))
-            rejected = view.rejected if view is not None else 0.0
-            share = (1.0 - rejected) * (1.0 - failures.of(name).unavailable)
-            if share != 1.0:
-                admission[name] = share
-        for key in admitted:
-            if key.name in admission:
-                admitted[key] *= admission[key.name]
-        for key in keys:
-            if key.kind == "service" and key not in admitted and key.name in admission:
-                admitted[key] = admission[key.name]
-    return admitted, admission
 
 
 def _rates_stable(

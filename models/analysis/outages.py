@@ -54,6 +54,7 @@ from dataclasses import dataclass
 
 from models.analysis.failures import (
     FailureInputs,
+    admitted_shares,
     normal_inputs,
     with_changes,
 )
@@ -62,7 +63,6 @@ from models.analysis.network import (
     FlowSource,
     GroupStation,
     NetworkSolution,
-    admitted_shares,
     solve_network,
 )
 from models.analysis.operations import Evaluator

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from models.analysis.graph import OpKey
 from models.analysis.station_load import ClassLoad
@@ -24,9 +25,16 @@ from models.theory.prediction import StationPrediction
 from models.theory.renewal_arrivals import gi_m_c
 
 
+class _Rated(Protocol):
+    """A flow's source as `entry_stream` reads it (`models.analysis.loads.FlowSource`)."""
+
+    @property
+    def rate(self) -> float: ...
+
+
 def entry_stream(
     scenario: Scenario,
-    rates: Mapping[str, float],
+    sources: Mapping[str, _Rated],
     traffic: Traffic,
     keys: Sequence[OpKey],
     classes: tuple[ClassLoad, ...],
@@ -35,25 +43,33 @@ def entry_stream(
     """The law of the time between arrivals where every request of the pool (its
     operations `keys`, its `classes`) comes from one flow of renewal arrivals that calls it
     as its entry, one call and one acquisition each, nothing else reaching it and no
-    failures (`failing`); None otherwise. `rates`: each flow's arrival rate."""
-    if failing or len(classes) != 1:
+    failures (`failing`); None otherwise."""
+    if failing or len(classes) != 1 or not keys:
+        return None
+    renewal = [
+        name
+        for name, flow in scenario.workload.items()
+        if isinstance(flow.arrivals, ConstantArrivals | InterarrivalArrivals)
+        and flow.entry is not None
+        and flow.entry.split(".")[0] == keys[0].name
+    ]
+    if len(renewal) != 1 or renewal[0] not in sources:  # (cheap: most pools stop here)
         return None
     senders = [
         name
         for name, visits in traffic.visits.items()
         if any(visits.get(key, 0.0) > 0.0 for key in keys)
     ]
-    flow = scenario.workload.get(senders[0]) if len(senders) == 1 else None
-    if flow is None or flow.entry is None or senders[0] not in rates:
+    if senders != renewal:
         return None
-    arrivals = flow.arrivals
+    arrivals = scenario.workload[renewal[0]].arrivals
     if isinstance(arrivals, ConstantArrivals):
         law: Distribution = Constant(1.0 / arrivals.constant)
     elif isinstance(arrivals, InterarrivalArrivals):
         law = arrivals.interarrival
     else:
         return None
-    rate, (single,) = rates[senders[0]], classes
+    rate, (single,) = sources[renewal[0]].rate, classes
     if law.laplace(1.0 / law.mean) is None or not (
         math.isclose(single.arrival_rate, rate, rel_tol=1e-12)
         and math.isclose(single.fresh_rate, rate, rel_tol=1e-12)

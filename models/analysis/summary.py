@@ -17,10 +17,11 @@ timeouts, joins or batches.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from models.analysis.graph import OpKey, StationId
+from models.analysis.graph import OpKey, StationId, station_of
 from models.analysis.moments import ZERO, Moments, second_moment
 
 POISSON, COPY, NOT_POISSON = 2, 1, 0
@@ -187,3 +188,32 @@ class Part:
         if self.spent_square is not None:
             return self.spent_square
         return second_moment(self.time)
+
+
+def combined_flag(flags: Iterable[int]) -> int:
+    """Poisson flag of merged streams: the weakest; two copies of one stream make none."""
+    values = list(flags)
+    if not values:
+        return POISSON
+    if sum(1 for flag in values if flag == COPY) > 1:
+        return NOT_POISSON
+    return min(values)
+
+
+def emission_flags(
+    summaries: Mapping[OpKey, OperationSummary], rates: Mapping[OpKey, float]
+) -> tuple[dict[StationId, list[int]], dict[str, list[int]]]:
+    """The flags of every positive-rate stream into each service station and topic."""
+    stations: dict[StationId, list[int]] = defaultdict(list)
+    topics: dict[str, list[int]] = defaultdict(list)
+    for source, summary in summaries.items():
+        if rates.get(source, 0.0) <= 0:
+            continue
+        for target, flag in summary.flags.items():
+            if isinstance(target, str):
+                topics[target].append(flag)
+            else:
+                station = station_of(target)
+                assert station is not None
+                stations[station].append(flag)
+    return stations, topics

@@ -297,3 +297,52 @@ def lag_scaling(topic_type: str, *, partitions: int, duration: float) -> Documen
         "topics": {"jobs": topic},
         "workload": {"load": {"steps": [{"publish": "jobs"}], "arrivals": {"poisson": 20.0}}},
     }
+
+
+def spread_reads(
+    duration: float,
+    replications: int = 1,
+    third_read: float = 1.0,
+    pages: float = 333.0,
+    database_workers: int = 4,
+    database_work: float = 0.002,
+) -> Document:
+    """A page asks `users` (async, 8 workers) for three records at once; each works 0.5 ms
+    (exponential) and then reads `db` (the third with probability `third_read`): the reads
+    arrive at `db` as a group spread by that work. Checked against the simulation by
+    tests/theory/test_batch_arrivals.py::test_groups_spread_by_some_work."""
+    read = [{"work": {"exponential": 0.0005}}, {"call": "db.find"}]
+    third = [
+        read[0],
+        {"call": {"service": "db", "operation": "find", "probability": third_read}},
+    ]
+    return {
+        "name": "spread",
+        "simulation": {"duration": duration, "warmup": 3, "replications": replications},
+        "services": {
+            "page": {
+                "workers": "unlimited",
+                "operations": {
+                    "render": [
+                        {
+                            "parallel": [
+                                [{"call": "users.profile"}],
+                                [{"call": "users.address"}],
+                                [{"call": "users.card"}],
+                            ]
+                        }
+                    ]
+                },
+            },
+            "users": {
+                "workers": 8,
+                "blocking_calls": False,
+                "operations": {"profile": read, "address": read, "card": third},
+            },
+            "db": {
+                "workers": database_workers,
+                "operations": {"find": [{"work": {"exponential": database_work}}]},
+            },
+        },
+        "workload": {"pages": {"entry": "page.render", "arrivals": {"poisson": pages}}},
+    }

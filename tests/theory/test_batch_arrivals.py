@@ -27,6 +27,7 @@ import pytest
 
 import models.theory as theory
 from models import analyze, load_scenario
+from tests.theory.scenarios import spread_reads
 
 pytestmark = pytest.mark.theory
 
@@ -152,49 +153,14 @@ of 0.5 ms 14% under (0.459 against 0.532 ms), and within 1% of Sock Shop's user-
 regression set (lognormal reads, 4 workers)."""
 
 
-def _spread(duration: float) -> dict[str, Any]:
-    """A page asks `users` (async, 8 workers, 6% busy) for three records at once; each
-    works 0.5 ms (exponential) and reads `db` (4 workers, 2 ms, half busy)."""
-    read = [{"work": {"exponential": 0.0005}}, {"call": "db.find"}]
-    return {
-        "name": "spread",
-        "simulation": {"duration": duration, "warmup": 3, "replications": 20},
-        "services": {
-            "page": {
-                "workers": "unlimited",
-                "operations": {
-                    "render": [
-                        {
-                            "parallel": [
-                                [{"call": "users.profile"}],
-                                [{"call": "users.address"}],
-                                [{"call": "users.card"}],
-                            ]
-                        }
-                    ]
-                },
-            },
-            "users": {
-                "workers": 8,
-                "blocking_calls": False,
-                "operations": {"profile": read, "address": read, "card": read},
-            },
-            "db": {
-                "workers": DATABASE_WORKERS,
-                "operations": {"find": [{"work": {"exponential": DATABASE_WORK}}]},
-            },
-        },
-        "workload": {"pages": {"entry": "page.render", "arrivals": {"poisson": PAGES}}},
-    }
-
-
 def test_groups_spread_by_some_work(agrees: Any, replications_of: Any, stat: Any) -> None:
     """The database's mean wait when the three reads of a page arrive after each its own
     0.5 ms of work elsewhere: M^X/M/4 with groups of three counted whole as often as two
     members overlap (the first still held when the second arrives: s / (s + w) = 0.8),
     alone otherwise. Erlang C (0.173 ms, what the analysis said before) is far outside.
     Tolerance: 4.90 SE over 20 replications (alpha = 1e-4) plus `SPREAD_SLACK`."""
-    predicted = analyze(load_scenario(_spread(duration=60))).services["db"]
+    document = spread_reads(60, 20, 1.0, PAGES, DATABASE_WORKERS, DATABASE_WORK)
+    predicted = analyze(load_scenario(document)).services["db"]
     assert predicted.method.endswith("+ arrivals in groups (M^X/M/c)")
     wait = predicted.waiting_time.mean
     assert wait is not None
@@ -203,6 +169,6 @@ def test_groups_spread_by_some_work(agrees: Any, replications_of: Any, stat: Any
     assert 3 * erlang_c.mean_waiting_time < wait < whole.mean_waiting_time
     assert erlang_c.mean_waiting_time < (1 - SPREAD_SLACK - 0.1) * wait  # (told apart)
 
-    runs = replications_of(_spread(duration=60))
+    runs = replications_of(document)
     waits = stat(runs, "services", "db", "waiting_time", "mean")
     agrees(waits, wait, "db W (spread groups)", slack=SPREAD_SLACK)

@@ -21,6 +21,7 @@ from models.analysis.fan_out import (
 from models.analysis.graph import OpKey, fixed_partition, reachable
 from models.schema import ParallelStep
 from models.theory import mmc, mxmc
+from tests.theory.scenarios import spread_reads
 
 
 @pytest.mark.parametrize(("rate", "servers"), [(0.5, 1), (1.0, 2), (3.5, 4), (15.0, 16)])
@@ -205,47 +206,10 @@ def test_a_log_topic_consumer_gets_its_part_of_each_group() -> None:
     assert consumer_fans(keyed, "t", [fixed], 1 - owner % 2, 2) == []
 
 
-def _spread_scenario(blocking_calls: bool = False) -> dict[str, Any]:
-    """A page asks `users` (8 workers) for three records in parallel; each works 0.5 ms and
-    reads `db` (the third only half the time)."""
-    read = [{"work": {"exponential": "0.5ms"}}, {"call": "db.find"}]
-    maybe = [
-        {"work": {"exponential": "0.5ms"}},
-        {"call": {"service": "db", "operation": "find", "probability": 0.5}},
-    ]
-    return {
-        "name": "spread",
-        "simulation": {"duration": 10},
-        "services": {
-            "page": {
-                "workers": "unlimited",
-                "operations": {
-                    "render": [
-                        {
-                            "parallel": [
-                                [{"call": "users.profile"}],
-                                [{"call": "users.address"}],
-                                [{"call": "users.card"}],
-                            ]
-                        }
-                    ]
-                },
-            },
-            "users": {
-                "workers": 8,
-                "blocking_calls": blocking_calls,
-                "operations": {"profile": read, "address": read, "card": maybe},
-            },
-            "db": {"workers": 4, "operations": {"find": [{"work": {"exponential": "2ms"}}]}},
-        },
-        "workload": {"shoppers": {"entry": "page.render", "arrivals": {"poisson": 333}}},
-    }
-
-
 def test_calls_after_some_work_arrive_as_a_spread_group() -> None:
     """The three records' reads of `db` leave together and arrive spread by `users`' work:
     a group of 2 or 3 at `db` (the third read half the time), its spread the mean work."""
-    scenario = load_scenario(_spread_scenario())
+    scenario = load_scenario(spread_reads(10, third_read=0.5))
     parallel = scenario.services["page"].operations["render"][0]
     assert isinstance(parallel, ParallelStep)
     spread = spread_calls(scenario, parallel.parallel)
@@ -271,7 +235,7 @@ def test_the_analysis_puts_spread_groups_at_the_pool_they_reach() -> None:
     """`db` waits more than Erlang C says (0.173 ms at 50%), less than whole groups of three
     would make it (0.748 ms): with the third read always made it is simulated at about
     0.69 ms, 0.631 ms predicted (tests/theory/test_batch_arrivals.py checks it)."""
-    predicted = analyze(load_scenario(_spread_scenario())).services["db"]
+    predicted = analyze(load_scenario(spread_reads(10, third_read=0.5))).services["db"]
     assert predicted.method.endswith("+ arrivals in groups (M^X/M/c)")
     erlang_c = mmc(333 * 2.5, 500.0, 4).mean_waiting_time
     assert predicted.waiting_time.mean is not None

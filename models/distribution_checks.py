@@ -1,0 +1,39 @@
+"""The rules a random time's parameters follow, and how a broken one is said.
+
+Every family of `models.distributions` (and `models.empirical`) checks its parameters when it
+is made and raises one `ValueError` naming the family and every rule broken, with the values
+as the user wrote them: ``gamma: 'cv' must be > 0 (got -1)``.
+"""
+
+from __future__ import annotations
+
+import math
+
+
+def show_number(value: float) -> str:
+    """A number as a user wrote it: ``-1`` rather than ``-1.0``."""
+    if isinstance(value, float) and value.is_integer():
+        return repr(int(value))
+    return repr(value)
+
+
+def check_parameters(family: str, problems: list[str]) -> None:
+    """Raise one `ValueError` naming the family and every rule broken, if any."""
+    if problems:
+        raise ValueError(f"{family}: " + "; ".join(problems))
+
+
+def at_least(label: str, value: float, bound: float, strict: bool) -> list[str]:
+    """``[]`` if `value` is finite and > (`strict`) or >= `bound`, else the broken rule."""
+    if not math.isfinite(value):
+        return [f"{label} must be finite (got {show_number(value)})"]
+    if value > bound or (value == bound and not strict):
+        return []
+    return [
+        f"{label} must be {'>' if strict else '>='} {show_number(bound)} (got {show_number(value)})"
+    ]
+
+
+def positive(label: str, value: float) -> list[str]:
+    """``[]`` if `value` is finite and > 0, else the broken rule."""
+    return at_least(label, value, 0.0, strict=True)
