@@ -56,7 +56,7 @@ from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, Service
 from models.analysis.moments import ZERO, Moments
 from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
-from models.analysis.release_groups import released_groups, settle_releases
+from models.analysis.release_groups import settle_releases
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
@@ -277,13 +277,14 @@ def _round(
         memo.stations,
         memo.classes,
         memo.senders(scenario, keys),
-        released_groups(memo.releases(scenario, keys), traffic.rates, views),
+        memo.released,
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
         pools, load = builder.service(name, keys_of.get(name, []))
         services[name] = ServiceStation(name, pools, load, builder.solve(load))
     settle_releases(builder, memo.releases(scenario, keys), services, keys_of)
+    memo.released = dict(builder.released)
     seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, memo.layers)
     groups: dict[tuple[str, str], GroupStation] = {}
     for topic_name, topic in scenario.topics.items():

@@ -45,6 +45,9 @@ class SolveMemo:
     """What sends groups at once in the scenario (`models.analysis.fan_out`), found once."""
     resumes: Releases | None = None
     """What async pools let go together (`models.analysis.release_groups`), found once."""
+    released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
+    """The groups async pools let go to each service, as the round before settled them
+    (the next round starts from them: `release_groups.settle_releases`)."""
 
     def evaluator(
         self,
