@@ -13,8 +13,9 @@ import pytest
 
 from models import load_scenario
 from models.analysis import flow_source
-from models.analysis.capacity import SETTLED, peak_load_ratio
-from models.analysis.network import FlowSource, solve_network
+from models.analysis.capacity import SETTLED, load_ratios, peak_load_ratio
+from models.analysis.graph import StationId
+from models.analysis.network import FlowSource, _largest_change, solve_network
 from models.analysis.solve_memo import SolveMemo
 
 MODELS = Path(__file__).parents[1] / "data" / "analysis_regression"
@@ -44,5 +45,23 @@ def test_settled_trials_match_converged_ones(name: str) -> None:
         if factor == 1.0:
             assert fast.iterations < full.iterations
         assert peak_load_ratio(fast) == pytest.approx(peak_load_ratio(full), rel=1e-4)
+        fast_ratios, full_ratios = load_ratios(fast), load_ratios(full)
+        assert fast_ratios.keys() == full_ratios.keys()
+        for pool, ratio in full_ratios.items():
+            assert fast_ratios[pool] == pytest.approx(ratio, rel=1e-4), pool
         again = solve_network(scenario, scaled, memo=memo)
         assert peak_load_ratio(again) == peak_load_ratio(full)
+
+
+def test_settling_weighs_waits_by_their_station_holding_time() -> None:
+    """With time scales, a wait's change counts relative to its station's holding time
+    (10 us more at a service that holds 10 ms: 1e-3, not 0.5), while a loss probability
+    keeps its own scale (1e-6): the signature is (loss, rejected, input flag, departure
+    flag, waits...)."""
+    server = StationId("service", "server")
+    before = {server: (0.0, 0.0, 2.0, 2.0, 10e-6)}
+    after = {server: (0.0, 0.0, 2.0, 2.0, 20e-6)}
+    assert _largest_change(before, after) == pytest.approx(0.5)
+    assert _largest_change(before, after, {server: 0.01}) == pytest.approx(1e-3)
+    lossy = {server: (1e-4, 0.0, 2.0, 2.0, 20e-6)}
+    assert _largest_change(after, lossy, {server: 0.01}) == pytest.approx(1.0)
