@@ -263,7 +263,7 @@ def _round(
     summaries = {key: evaluator.summary(key) for key in keys}
     admitted, admission = admitted_shares(scenario, keys, views, failures)
     flow_rates = {n: s.rate for n, s in sources.items()}
-    traffic = solve_traffic(keys, summaries, flow_rates, scenario.topics, admitted)
+    traffic = memo.traffic(keys, summaries, flow_rates, scenario.topics, admitted)
     success: dict[str, float] | None = None
     if pieces:  # fault windows: every period solved with its own constants, then averaged
         parts = []

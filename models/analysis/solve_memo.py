@@ -11,7 +11,7 @@ before computed (`SolveMemo.rounds`); a summary is reused from either only when 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,8 +21,9 @@ from models.analysis.graph import OpKey, StationId
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.release_groups import Releases, releases
 from models.analysis.station_load import StationLoad, StationSolution
-from models.analysis.summary import StationView
-from models.schema import Scenario
+from models.analysis.summary import OperationSummary, StationView
+from models.analysis.traffic import Traffic, solve_traffic
+from models.schema import Scenario, Topic
 
 
 @dataclass
@@ -45,6 +46,8 @@ class SolveMemo:
     """What sends groups at once in the scenario (`models.analysis.fan_out`), found once."""
     resumes: Releases | None = None
     """What async pools let go together (`models.analysis.release_groups`), found once."""
+    traffics: dict[Any, Traffic] = field(default_factory=dict)
+    """Solved traffic by what it is solved from (`SolveMemo.traffic`)."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -75,6 +78,36 @@ class SolveMemo:
         if self.resumes is None:
             self.resumes = releases(scenario, keys)
         return self.resumes
+
+    def traffic(
+        self,
+        keys: Sequence[OpKey],
+        summaries: Mapping[OpKey, OperationSummary],
+        flow_rates: Mapping[str, float],
+        topics: Mapping[str, Topic],
+        admitted: Mapping[OpKey, float],
+    ) -> Traffic:
+        """`solve_traffic`, remembered by what it reads: each operation's calls,
+        publishes, failure probability and admitted share, and the flows' rates (the same
+        in every round of a solve without losses: the rounds after the first only change
+        waiting times). Only the last solve is kept."""
+        inputs = (
+            tuple(flow_rates.items()),
+            tuple(
+                (
+                    tuple(summaries[key].calls.items()),
+                    tuple(summaries[key].publishes.items()),
+                    summaries[key].fail,
+                    admitted.get(key, 1.0),
+                )
+                for key in keys
+            ),
+        )
+        known = self.traffics.get(inputs)
+        if known is None:
+            known = solve_traffic(keys, summaries, flow_rates, topics, admitted)
+            self.traffics = {inputs: known}
+        return known
 
     def keep(self, round_number: int, evaluator: Evaluator) -> None:
         """Remember what round `round_number` computed."""
