@@ -47,9 +47,11 @@ from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.analysis.work_laws import (
     hyperexponential_law,
     mixed_third_moment,
+    own_work_law,
     slowed,
     work_third_moment,
 )
+from models.distributions import Distribution
 from models.schema import Scenario
 
 
@@ -179,6 +181,7 @@ class LoadBuilder:
             means = set()
             laws = set()
             thirds: list[tuple[float, float | None]] = []
+            owned: list[tuple[float, Distribution | None]] = []
             for key in members:
                 summary = self.summaries[key]
                 rate = self.traffic.rates.get(key, 0.0) * share
@@ -190,6 +193,8 @@ class LoadBuilder:
                     laws.add(hyperexponential_law(self.scenario, key) if per == 1.0 else None)
                     own = work_third_moment(self.scenario, key, holding) if per == 1.0 else None
                     thirds.append((rate * per, own))
+                    work = own_work_law(self.scenario, key, holding) if per == 1.0 else None
+                    owned.append((rate * per, work))
             common = next(iter(means)) if len(means) == 1 else None
             law = next(iter(laws)) if len(laws) == 1 else None
             result.append(
@@ -201,6 +206,7 @@ class LoadBuilder:
                     exponential_mean=common,
                     hyperexponential=law,
                     third_moment=mixed_third_moment(thirds),
+                    laws=_known_laws(owned),
                     iid=all(p[3].iid for p in parts if p[0] > 0),
                     holding_exact=all(p[3].holding_exact for p in parts if p[0] > 0),
                 )
@@ -224,6 +230,7 @@ class LoadBuilder:
                 exponential_mean=None if c.exponential_mean is None else c.exponential_mean / up,
                 hyperexponential=slowed(c.hyperexponential, up),
                 third_moment=None,
+                laws=None,
             )
             for c in classes
         )
@@ -269,6 +276,7 @@ class LoadBuilder:
                     exponential_mean=None if exponential is None else exponential / up,
                     hyperexponential=slowed(law, up),
                     third_moment=None,
+                    laws=None,
                     holding_exact=c.holding_exact and attempts == 1.0 and up == 1.0,
                 )
             )
@@ -483,3 +491,14 @@ class LoadBuilder:
             consumers=consumers,
             shares=shares,
         )
+
+
+def _known_laws(
+    parts: Sequence[tuple[float, Distribution | None]],
+) -> tuple[tuple[float, Distribution], ...] | None:
+    """The operations' laws by acquisitions per second, if every one with acquisitions
+    has one (`ClassLoad.laws`)."""
+    known = tuple((weight, law) for weight, law in parts if weight > 0 and law is not None)
+    if not known or len(known) < sum(1 for weight, _ in parts if weight > 0):
+        return None
+    return known

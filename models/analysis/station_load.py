@@ -35,6 +35,10 @@ class ClassLoad:
     third_moment: float | None = None
     """E[S³] of the holding time when every operation is one `work` step whose law has it
     in closed form (M/H2/c then fits three moments)."""
+    laws: tuple[tuple[float, Distribution], ...] | None = None
+    """(acquisitions per second, law) of each operation when every one that has
+    acquisitions is one `work` step and its holding time is that work (one server with a
+    finite room is then M/G/1/K exactly: `models.analysis.one_server_rooms`)."""
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ The choice follows the station's shape and what is known about its arrivals and 
 | unlimited servers | any | any | M/G/inf (no waiting) | yes |
 | no waiting room | Poisson | any | Erlang B (M/G/c/c, insensitive) | yes |
 | finite waiting room | Poisson | exponential | M/M/c/K | yes (else approximation) |
+| finite waiting room, 1 server | Poisson | any i.i.d. | M/G/1/K (embedded chain) | for own work of a closed-form law |
 | priority classes, 1 server | Poisson | any | Cobham M/G/1 | yes |
 | priority classes, c servers | Poisson | exponential, one mean | Cobham M/M/c | yes |
 | 1 server | Poisson | any i.i.d. | M/G/1 (Pollaczek-Khinchine) | yes |
@@ -50,6 +51,7 @@ from models.analysis.moments import (
     mixture,
     waiting_moments,
 )
+from models.analysis.one_server_rooms import one_server_room
 from models.analysis.renewal_streams import renewal_station
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.summary import COPY, NOT_POISSON
@@ -353,7 +355,8 @@ def _method_name(load: StationLoad, mix: _Mix) -> str:
 
 
 def _finite(load: StationLoad, mix: _Mix) -> StationSolution:
-    """Erlang B (no room) or M/M/c/K; reacquisitions skip the room check (approximated)."""
+    """Erlang B (no room), M/G/1/K (one server, service not exponential) or M/M/c/K;
+    reacquisitions skip the room check (approximated)."""
     assert load.servers is not None and load.room is not None
     servers, classes, holding = load.servers, mix.classes, mix.holding
     offered = mix.offered
@@ -364,6 +367,16 @@ def _finite(load: StationLoad, mix: _Mix) -> StationSolution:
         method, exact = "Erlang B (M/G/c/c)", mix.poisson
         p_wait: float | None = 0.0
         waiting = {c.priority: ZERO for c in classes}
+    elif servers == 1 and mix.exponential is None:  # (M/G/1/K: `one_server_rooms`)
+        prediction, known_law = one_server_room(classes, mix.rate, holding, load.room)
+        loss, method = prediction.loss_probability, prediction.method
+        exact = mix.poisson and known_law and mix.iid
+        p_wait = prediction.p_wait
+        wait = prediction.mean_waiting_time
+        if not mix.poisson:
+            wait *= (_arrival_scv(load) + holding.scv) / (1.0 + holding.scv)
+            notes.append("waiting scaled by (ca² + cs²) / (1 + cs²) (approximation)")
+        waiting = {c.priority: waiting_moments(wait, p_wait) for c in classes}
     else:
         prediction = mmck(mix.rate, 1.0 / holding.mean, servers, servers + load.room)
         loss, method = prediction.loss_probability, prediction.method
@@ -371,7 +384,7 @@ def _finite(load: StationLoad, mix: _Mix) -> StationSolution:
         p_wait = prediction.p_wait
         waiting = _fifo(classes, prediction)
         if not exact:
-            arrival_scv = 1.0 / load.erlang_phases if load.erlang_phases else load.arrival_scv
+            arrival_scv = _arrival_scv(load)
             service_scv = 1.0 if mix.exponential else holding.scv
             factor = (max(arrival_scv, 0.0) + service_scv) / 2.0
             notes.append("waiting scaled by (ca² + cs²) / 2 as in Allen-Cunneen (approximation)")
@@ -402,6 +415,11 @@ def _finite(load: StationLoad, mix: _Mix) -> StationSolution:
         p_wait=p_wait,
         waiting=waiting,
     )
+
+
+def _arrival_scv(load: StationLoad) -> float:
+    """The arrivals' SCV: 1/k for Erlang-k arrivals, else the load's own."""
+    return 1.0 / load.erlang_phases if load.erlang_phases else load.arrival_scv
 
 
 def _priority(load: StationLoad, mix: _Mix) -> StationSolution:

@@ -36,6 +36,15 @@ def work_third_moment(scenario: Scenario, key: OpKey, holding: Moments) -> float
     return work.third_moment
 
 
+def own_work_law(scenario: Scenario, key: OpKey, holding: Moments) -> Distribution | None:
+    """The law of the operation's holding time when the operation is one `work` step and
+    its holding time is that work (no slowdown)."""
+    work = _own_work(scenario, key)
+    if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
+        return None
+    return work
+
+
 def mixed_third_moment(parts: Iterable[tuple[float, float | None]]) -> float | None:
     """E[S³] of a mixture by weight (acquisitions per second) of parts whose E[S³] is
     known; None if one that has weight is not (or nothing has weight)."""

@@ -8,6 +8,7 @@ Invalid arguments raise `ValueError` naming the argument, the rule and the value
 
 from models.theory.batch_arrivals import mxmc
 from models.theory.erlang import erlang_b, erlang_c
+from models.theory.finite_room import mg1k
 from models.theory.fork_join import (
     ForkJoinPrediction,
     fork_join_nelson_tantawi,
@@ -66,6 +67,7 @@ __all__ = [
     "md1",
     "mg1",
     "mg1_priority_nonpreemptive",
+    "mg1k",
     "mh2c",
     "mm1",
     "mm1_response_time_quantile",

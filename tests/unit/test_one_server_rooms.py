@@ -1,0 +1,178 @@
+"""M/G/1/K: the chain embedded at departures (`models.theory.finite_room`) and where the
+analysis uses it (`models.analysis.one_server_rooms`): one worker with a finite waiting room
+whose service is not exponential (deterministic unit tests; the simulation checks are in
+tests/theory/test_single_station.py)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy.integrate import quad
+
+from models import analyze, load_scenario
+from models.analysis.one_server_rooms import GAMMA_FIT_NOTE, METHOD, arrivals_during
+from models.distributions import Constant, Hyperexponential, Lognormal, Uniform
+from models.theory import mg1k, mmck
+from models.theory.finite_room import arrivals_during_gamma, arrivals_during_uniform
+
+
+def _dense(rate: float, service: float, a: list[float], capacity: int) -> tuple[float, float]:
+    """(loss, mean wait) from the embedded chain's transition matrix, solved densely."""
+    size = capacity
+    chain = np.zeros((size, size))
+    for state in range(size):
+        base = max(state - 1, 0)
+        for target in range(base, size):
+            k = target - base
+            chain[state, target] = a[k] if target < size - 1 else 1.0 - sum(a[:k])
+    system = chain.T - np.eye(size)
+    system[-1, :] = 1.0
+    right = np.zeros(size)
+    right[-1] = 1.0
+    departures = np.linalg.solve(system, right)
+    scale = departures[0] + rate * service
+    present = np.append(departures / scale, 1.0 - 1.0 / scale)
+    loss = present[-1]
+    in_system = float(np.dot(present, np.arange(capacity + 1)))
+    return loss, in_system / (rate * (1.0 - loss)) - service
+
+
+@pytest.mark.parametrize(("rate", "capacity"), [(0.5, 1), (0.9, 5), (1.5, 8), (3.0, 60)])
+def test_exponential_service_is_m_m_1_k(rate: float, capacity: int) -> None:
+    """With a_k geometric the chain is M/M/1/K's birth-death chain (Gross & Harris 2.5)."""
+    chain = mg1k(rate, 1.0, arrivals_during_gamma(rate, 1.0, 1.0, capacity), capacity)
+    markov = mmck(rate, 1.0, 1, capacity)
+    assert chain.loss_probability == pytest.approx(markov.loss_probability, rel=1e-9)
+    assert chain.mean_waiting_time == pytest.approx(markov.mean_waiting_time, rel=1e-9)
+    assert chain.mean_in_system == pytest.approx(markov.mean_in_system, rel=1e-9)
+    assert chain.p_wait == pytest.approx(markov.p_wait, rel=1e-9)
+    assert chain.utilization == pytest.approx(markov.utilization, rel=1e-9)
+
+
+@pytest.mark.parametrize(("rho", "capacity"), [(0.5, 2), (0.9, 5), (1.2, 10), (2.0, 40)])
+def test_crossing_recursion_matches_the_dense_chain(rho: float, capacity: int) -> None:
+    """M/D/1/K by the level-crossing recursion against the transition matrix solved
+    densely, under and over saturation; Little's law and the busy fraction hold."""
+    a = arrivals_during_gamma(rho, 1.0, 0.0, capacity)
+    chain = mg1k(rho, 1.0, a, capacity)
+    loss, wait = _dense(rho, 1.0, a, capacity)
+    assert chain.loss_probability == pytest.approx(loss, rel=1e-9)
+    assert chain.mean_waiting_time == pytest.approx(wait, rel=1e-9)
+    admitted = rho * (1.0 - chain.loss_probability)
+    assert chain.mean_in_system == pytest.approx(admitted * chain.mean_response_time, rel=1e-9)
+    assert chain.utilization == pytest.approx(admitted * 1.0, rel=1e-9)
+
+
+def test_no_room_is_erlang_loss_whatever_the_law() -> None:
+    """K = 1: P(loss) = rho / (1 + rho) for any service law (insensitivity)."""
+    for a in (arrivals_during_gamma(0.7, 1.0, 0.0, 1), arrivals_during_gamma(0.7, 1.0, 4.0, 1)):
+        assert mg1k(0.7, 1.0, a, 1).loss_probability == pytest.approx(0.7 / 1.7, rel=1e-12)
+
+
+def test_a_long_room_approaches_m_d_1() -> None:
+    """Below saturation and with a room far beyond the queue, M/D/1/K is M/D/1
+    (Pollaczek-Khinchine: Wq = rho / (2 mu (1 - rho)))."""
+    rate, capacity = 0.8, 400
+    chain = mg1k(rate, 1.0, arrivals_during_gamma(rate, 1.0, 0.0, capacity), capacity)
+    assert chain.loss_probability < 1e-12  # (1 - 1 / (pi_0 + rho): rounding only)
+    assert chain.mean_waiting_time == pytest.approx(0.8 / (2 * 0.2), rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("law", "mean"),
+    [
+        (Constant(0.02), 0.02),
+        (Uniform(0.01, 0.05), 0.03),
+        (Hyperexponential(0.02, 3.0), 0.02),
+    ],
+)
+def test_arrivals_during_a_service_are_a_law_with_the_right_mean(law: Any, mean: float) -> None:
+    """sum a_k = 1 and sum k a_k = lambda E[S] (arrivals are Poisson during the service)."""
+    rate = 60.0
+    a = arrivals_during(law, rate, 400)
+    assert a is not None
+    assert math.fsum(a) == pytest.approx(1.0, abs=1e-12)
+    assert math.fsum(k * x for k, x in enumerate(a)) == pytest.approx(rate * mean, rel=1e-9)
+
+
+def test_uniform_arrivals_are_the_poisson_law_averaged_over_the_service() -> None:
+    rate, low, high = 2.0, 0.5, 1.5
+    a = arrivals_during_uniform(rate, low, high, 5)
+    for k, value in enumerate(a):
+        integral, _ = quad(
+            lambda t, k=k: math.exp(-rate * t) * (rate * t) ** k / math.factorial(k), low, high
+        )
+        assert value == pytest.approx(integral / (high - low), rel=1e-9)
+
+
+def test_a_law_without_a_closed_form_has_no_exact_arrivals() -> None:
+    assert arrivals_during(Lognormal(0.02, 1.5), 60.0, 5) is None
+
+
+def test_bad_arguments_are_named() -> None:
+    with pytest.raises(ValueError, match="arrivals_during_service"):
+        mg1k(1.0, 1.0, [0.5], 4)
+    with pytest.raises(ValueError, match="arrival_rate"):
+        mg1k(-1.0, 1.0, [0.5, 0.25, 0.125], 4)
+
+
+def _one_worker(work: Any, rate: float, room: int = 4, arrivals: str = "poisson") -> Any:
+    """The analysis of one worker with a waiting room of `room`, one operation per step."""
+    operations = {f"op{i}": [{"work": w}] for i, w in enumerate(work)}
+    flows = {
+        f"f{i}": {"entry": f"s.op{i}", "arrivals": {arrivals: rate / len(work)}}
+        for i in range(len(work))
+    }
+    document = {
+        "name": "unit",
+        "simulation": {"duration": 60},
+        "services": {"s": {"workers": 1, "queue_capacity": room, "operations": operations}},
+        "workload": flows,
+    }
+    return analyze(load_scenario(document)).services["s"]
+
+
+def test_analysis_solves_one_worker_with_a_room_as_m_g_1_k() -> None:
+    """Constant work of 10 ms at 90/s with a room of 4 (M/D/1/5): exact, the chain's values
+    (M/M/1/K would lose 12.6%, not 6.4%)."""
+    service = _one_worker([{"constant": 0.01}], 90.0)
+    expected = mg1k(90.0, 0.01, arrivals_during_gamma(90.0, 0.01, 0.0, 4), 5)
+    assert (service.method, service.exact) == (METHOD, True)
+    assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-9)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=1e-9)
+    assert service.loss_probability == pytest.approx(0.06436, abs=1e-5)
+
+
+def test_operations_of_different_laws_mix_their_arrivals() -> None:
+    """Two operations, constant 10 ms and exponential 20 ms, 40/s each: exact, with the
+    a_k of the mixture (weights by acquisitions) and its mean service time."""
+    service = _one_worker([{"constant": 0.01}, {"exponential": 0.02}], 80.0)
+    constant = arrivals_during_gamma(80.0, 0.01, 0.0, 4)
+    exponential = arrivals_during_gamma(80.0, 0.02, 1.0, 4)
+    mixed = [(x + y) / 2 for x, y in zip(constant, exponential, strict=True)]
+    expected = mg1k(80.0, 0.015, mixed, 5)
+    assert (service.method, service.exact) == (METHOD, True)
+    assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-9)
+
+
+def test_a_law_without_closed_form_is_fitted_by_a_gamma_law() -> None:
+    service = _one_worker([{"lognormal": {"mean": 0.01, "cv": 1.5}}], 80.0)
+    expected = mg1k(80.0, 0.01, arrivals_during_gamma(80.0, 0.01, 2.25, 4), 5)
+    assert service.method == f"{METHOD}, {GAMMA_FIT_NOTE}"
+    assert not service.exact
+    assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-9)
+
+
+def test_arrivals_that_are_not_poisson_scale_the_wait() -> None:
+    """Constant arrivals (ca² = 0) into constant work: the chain's wait scaled by
+    (ca² + cs²) / (1 + cs²) = 0, an approximation."""
+    service = _one_worker([{"uniform": [0.005, 0.015]}], 80.0, arrivals="constant")
+    assert not service.exact
+    assert "(ca² + cs²) / (1 + cs²)" in service.method
+
+
+def test_exponential_work_and_several_workers_stay_m_m_c_k() -> None:
+    assert _one_worker([{"exponential": 0.01}], 90.0).method == "M/M/c/K"
