@@ -38,7 +38,7 @@ class ClassLoad:
     laws: tuple[tuple[float, Distribution], ...] | None = None
     """(acquisitions per second, law) of each operation when every one that has
     acquisitions is one `work` step and its holding time is that work (one server with a
-    finite room is then M/G/1/K exactly: `models.analysis.one_server_rooms`)."""
+    finite room is then M/G/1/K exactly: `models.analysis.finite_rooms`)."""
 
 
 @dataclass(frozen=True)
@@ -117,3 +117,30 @@ class StationSolution:
         if self.pressure is not None:
             return self.pressure
         return self.offered_load / servers
+
+
+@dataclass(frozen=True)
+class PoolMix:
+    """The classes of a pool that have arrivals, taken together as the formulas need them."""
+
+    classes: tuple[ClassLoad, ...]
+    """The classes with a positive arrival rate."""
+    rate: float
+    """Worker acquisitions per second, all classes together."""
+    holding: Moments
+    """The holding time: the classes' mixture by arrival rate."""
+    exponential: float | None
+    """The common mean when every holding time is one exponential step."""
+    hyperexponential: tuple[float, float] | None
+    """The common (mean, cv) when every holding time is one hyperexponential step."""
+    third_moment: float | None
+    """E[S³] of the holding time, where every class has it."""
+    iid: bool
+    holding_exact: bool
+    poisson: bool
+    """Poisson arrivals (not split round-robin)."""
+
+    @property
+    def offered(self) -> float:
+        """Offered load: busy servers needed to serve every arrival (Erlangs)."""
+        return self.rate * self.holding.mean

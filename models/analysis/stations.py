@@ -7,7 +7,8 @@ The choice follows the station's shape and what is known about its arrivals and 
 | unlimited servers | any | any | M/G/inf (no waiting) | yes |
 | no waiting room | Poisson | any | Erlang B (M/G/c/c, insensitive) | yes |
 | finite waiting room | Poisson | exponential | M/M/c/K | yes (else approximation) |
-| finite waiting room, 1 server | Poisson | any i.i.d. | M/G/1/K (embedded chain) | for own work of a closed-form law |
+| finite room, 1 server | Poisson | i.i.d. | M/G/1/K (embedded chain) | for own work of known law |
+| finite room, c servers | Poisson | i.i.d. | M/PH2/c/K (two phases) | for own H2 or Erlang-2 work |
 | priority classes, 1 server | Poisson | any | Cobham M/G/1 | yes |
 | priority classes, c servers | Poisson | exponential, one mean | Cobham M/M/c | yes |
 | 1 server | Poisson | any i.i.d. | M/G/1 (Pollaczek-Khinchine) | yes |
@@ -39,8 +40,8 @@ other retries (after timeouts, drops, rejections), are then approximations.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 
+from models.analysis.finite_rooms import finite_room_station
 from models.analysis.finite_source import finite_source
 from models.analysis.mixed_source import METHOD as TWO_CLASS_METHOD
 from models.analysis.mixed_source import BoundedCaller, split_waits
@@ -51,20 +52,17 @@ from models.analysis.moments import (
     mixture,
     waiting_moments,
 )
-from models.analysis.one_server_rooms import one_server_room
 from models.analysis.renewal_streams import renewal_station
-from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
+from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, StationSolution
 from models.analysis.summary import COPY, NOT_POISSON
 from models.analysis.variable_service import many_servers
 from models.analysis.work_laws import mixed_third_moment
 from models.theory import (
-    erlang_b,
     gi_m1_erlang_arrivals,
     mg1,
     mg1_priority_nonpreemptive,
     mmc,
     mmc_priority_nonpreemptive,
-    mmck,
 )
 from models.theory.batch_arrivals import mxmc
 from models.theory.prediction import StationPrediction, stable_station
@@ -100,36 +98,9 @@ def _common_law(classes: tuple[ClassLoad, ...]) -> tuple[float, float] | None:
     return next(iter(laws)) if len(laws) == 1 else None
 
 
-@dataclass(frozen=True)
-class _Mix:
-    """The classes of a pool that have arrivals, taken together as the formulas need them."""
-
-    classes: tuple[ClassLoad, ...]
-    """The classes with a positive arrival rate."""
-    rate: float
-    """Worker acquisitions per second, all classes together."""
-    holding: Moments
-    """The holding time: the classes' mixture by arrival rate."""
-    exponential: float | None
-    """The common mean when every holding time is one exponential step."""
-    hyperexponential: tuple[float, float] | None
-    """The common (mean, cv) when every holding time is one hyperexponential step."""
-    third_moment: float | None
-    """E[S³] of the holding time, where every class has it."""
-    iid: bool
-    holding_exact: bool
-    poisson: bool
-    """Poisson arrivals (not split round-robin)."""
-
-    @property
-    def offered(self) -> float:
-        """Offered load: busy servers needed to serve every arrival (Erlangs)."""
-        return self.rate * self.holding.mean
-
-
-def _mix(load: StationLoad) -> _Mix:
+def _mix(load: StationLoad) -> PoolMix:
     classes = tuple(c for c in load.classes if c.arrival_rate > 0)
-    return _Mix(
+    return PoolMix(
         classes=classes,
         rate=math.fsum(c.arrival_rate for c in classes),
         holding=mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO,
@@ -166,7 +137,7 @@ def solve_station(load: StationLoad) -> StationSolution:
     if bounded and (load.closed or (load.population or 0) <= FINITE_SOURCE_REACH * servers):
         return _finite_source(load, mix)
     if load.room is not None:
-        return _finite(load, mix)
+        return finite_room_station(load, mix)
     if load.priority and len({c.priority for c in mix.classes}) > 1:
         return _priority(load, mix)
     if not math.isfinite(mix.holding.scv):
@@ -175,7 +146,7 @@ def solve_station(load: StationLoad) -> StationSolution:
     return _open_fifo(load, mix) if two_class is None else two_class
 
 
-def _two_class(load: StationLoad, bounded: BoundedCaller, mix: _Mix) -> StationSolution | None:
+def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> StationSolution | None:
     """A blocking caller with few workers among open arrivals (`models.analysis.
     mixed_source`): its requests wait otherwise than the rest; None where it does not
     apply."""
@@ -203,7 +174,7 @@ def _two_class(load: StationLoad, bounded: BoundedCaller, mix: _Mix) -> StationS
     )
 
 
-def _without_queue(load: StationLoad, mix: _Mix) -> StationSolution:
+def _without_queue(load: StationLoad, mix: PoolMix) -> StationSolution:
     """No load, or unlimited servers (M/G/inf): nobody ever waits."""
     idle = mix.rate == 0 or mix.holding.mean == 0
     return StationSolution(
@@ -222,7 +193,7 @@ def _without_queue(load: StationLoad, mix: _Mix) -> StationSolution:
     )
 
 
-def _saturated(method: str, mix: _Mix, throughput: float, loss: float) -> StationSolution:
+def _saturated(method: str, mix: PoolMix, throughput: float, loss: float) -> StationSolution:
     """No steady state: every server busy, waiting without end."""
     return StationSolution(
         method=method,
@@ -239,7 +210,7 @@ def _saturated(method: str, mix: _Mix, throughput: float, loss: float) -> Statio
     )
 
 
-def _infinite_variance(load: StationLoad, mix: _Mix) -> StationSolution:
+def _infinite_variance(load: StationLoad, mix: PoolMix) -> StationSolution:
     """Stable, but a service time of infinite variance makes the mean wait infinite."""
     assert load.servers is not None
     return StationSolution(
@@ -258,7 +229,7 @@ def _infinite_variance(load: StationLoad, mix: _Mix) -> StationSolution:
     )
 
 
-def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
+def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
     """An unbounded FIFO pool in steady state: M/G/1, E_k/M/1, M/M/c or Allen-Cunneen."""
     assert load.servers is not None
     servers, rate, holding, phases = load.servers, mix.rate, mix.holding, load.erlang_phases
@@ -310,7 +281,7 @@ def _open_fifo(load: StationLoad, mix: _Mix) -> StationSolution:
 def _in_groups(
     groups: tuple[tuple[int, float], ...],
     servers: int,
-    mix: _Mix,
+    mix: PoolMix,
     prediction: StationPrediction,
 ) -> StationPrediction:
     """`prediction` for arrivals in `groups` (size, groups per second): the waiting that
@@ -346,7 +317,7 @@ def _noted(method: str, load: StationLoad) -> str:
     return f"{method}, {load.note}" if load.note else method
 
 
-def _method_name(load: StationLoad, mix: _Mix) -> str:
+def _method_name(load: StationLoad, mix: PoolMix) -> str:
     """The formula's name for a station without steady state (nothing computed)."""
     markovian = mix.poisson and mix.exponential
     if load.servers == 1:
@@ -354,75 +325,7 @@ def _method_name(load: StationLoad, mix: _Mix) -> str:
     return _noted("M/M/c (Erlang C)" if markovian else "Allen-Cunneen G/G/c", load)
 
 
-def _finite(load: StationLoad, mix: _Mix) -> StationSolution:
-    """Erlang B (no room), M/G/1/K (one server, service not exponential) or M/M/c/K;
-    reacquisitions skip the room check (approximated)."""
-    assert load.servers is not None and load.room is not None
-    servers, classes, holding = load.servers, mix.classes, mix.holding
-    offered = mix.offered
-    reacquiring = any(c.fresh_rate != c.arrival_rate for c in classes)
-    notes = [load.note] if load.note else []
-    if load.room == 0:
-        loss = erlang_b(servers, offered)
-        method, exact = "Erlang B (M/G/c/c)", mix.poisson
-        p_wait: float | None = 0.0
-        waiting = {c.priority: ZERO for c in classes}
-    elif servers == 1 and mix.exponential is None:  # (M/G/1/K: `one_server_rooms`)
-        prediction, known_law = one_server_room(classes, mix.rate, holding, load.room)
-        loss, method = prediction.loss_probability, prediction.method
-        exact = mix.poisson and known_law and mix.iid
-        p_wait = prediction.p_wait
-        wait = prediction.mean_waiting_time
-        if not mix.poisson:
-            wait *= (_arrival_scv(load) + holding.scv) / (1.0 + holding.scv)
-            notes.append("waiting scaled by (ca² + cs²) / (1 + cs²) (approximation)")
-        waiting = {c.priority: waiting_moments(wait, p_wait) for c in classes}
-    else:
-        prediction = mmck(mix.rate, 1.0 / holding.mean, servers, servers + load.room)
-        loss, method = prediction.loss_probability, prediction.method
-        exact = mix.poisson and mix.exponential is not None
-        p_wait = prediction.p_wait
-        waiting = _fifo(classes, prediction)
-        if not exact:
-            arrival_scv = _arrival_scv(load)
-            service_scv = 1.0 if mix.exponential else holding.scv
-            factor = (max(arrival_scv, 0.0) + service_scv) / 2.0
-            notes.append("waiting scaled by (ca² + cs²) / 2 as in Allen-Cunneen (approximation)")
-            wait = prediction.mean_waiting_time * factor
-            waiting = {c.priority: waiting_moments(wait, prediction.p_wait) for c in classes}
-    if not mix.poisson and load.room == 0:
-        notes.append("approximation: arrivals not Poisson")
-    if load.priority and len({c.priority for c in classes}) > 1:
-        notes.append("priorities ignored (approximation)")
-        exact = False
-    if reacquiring:
-        notes.append("reacquisitions counted as arrivals (approximation)")
-        exact = False
-    if load.feedback:
-        exact = False
-    exact = exact and mix.holding_exact and not load.note
-    throughput = mix.rate * (1.0 - loss)
-    return StationSolution(
-        method=", ".join([method, *notes]) if notes else method,
-        exact=exact,
-        stable=True,
-        saturated=offered >= servers,
-        arrival_rate=mix.rate,
-        offered_load=offered,
-        utilization=min(throughput * holding.mean / servers, 1.0),
-        throughput=throughput,
-        loss=loss,
-        p_wait=p_wait,
-        waiting=waiting,
-    )
-
-
-def _arrival_scv(load: StationLoad) -> float:
-    """The arrivals' SCV: 1/k for Erlang-k arrivals, else the load's own."""
-    return 1.0 / load.erlang_phases if load.erlang_phases else load.arrival_scv
-
-
-def _priority(load: StationLoad, mix: _Mix) -> StationSolution:
+def _priority(load: StationLoad, mix: PoolMix) -> StationSolution:
     """Cobham's non-preemptive priority formulas, one class per flow priority."""
     assert load.servers is not None
     classes = mix.classes
@@ -462,7 +365,7 @@ def _priority(load: StationLoad, mix: _Mix) -> StationSolution:
     )
 
 
-def _finite_source(load: StationLoad, mix: _Mix) -> StationSolution:
+def _finite_source(load: StationLoad, mix: PoolMix) -> StationSolution:
     """M/M/c//M: never more than `population` requests present (the callers' workers or a
     closed flow's clients); non-exponential service scales the wait by (1 + cs²) / 2."""
     assert load.servers is not None and load.population is not None

@@ -8,7 +8,7 @@ Invalid arguments raise `ValueError` naming the argument, the rule and the value
 
 from models.theory.batch_arrivals import mxmc
 from models.theory.erlang import erlang_b, erlang_c
-from models.theory.finite_room import mg1k
+from models.theory.finite_room import mg1k, mph2ck
 from models.theory.fork_join import (
     ForkJoinPrediction,
     fork_join_nelson_tantawi,
@@ -79,6 +79,7 @@ __all__ = [
     "mmc_waiting_time_quantile",
     "mmck",
     "mmpp_m1",
+    "mph2ck",
     "mva_exact",
     "mva_schweitzer",
     "mxmc",

@@ -1,7 +1,7 @@
-"""M/G/1/K: the chain embedded at departures (`models.theory.finite_room`) and where the
-analysis uses it (`models.analysis.one_server_rooms`): one worker with a finite waiting room
-whose service is not exponential (deterministic unit tests; the simulation checks are in
-tests/theory/test_single_station.py)."""
+"""Finite waiting rooms with service that is not exponential: M/G/1/K (the chain embedded
+at departures) and M/PH2/c/K (two service phases), `models.theory.finite_room`, and where
+the analysis uses them (`models.analysis.finite_rooms`) (deterministic unit tests; the
+simulation checks are in tests/theory/test_single_station.py)."""
 
 from __future__ import annotations
 
@@ -13,10 +13,21 @@ import pytest
 from scipy.integrate import quad
 
 from models import analyze, load_scenario
-from models.analysis.one_server_rooms import GAMMA_FIT_NOTE, METHOD, arrivals_during
+from models.analysis.finite_rooms import (
+    GAMMA_FIT_NOTE,
+    METHOD,
+    PHASE_FIT_NOTE,
+    PHASES_METHOD,
+    arrivals_during,
+)
 from models.distributions import Constant, Hyperexponential, Lognormal, Uniform
 from models.theory import mg1k, mmck
-from models.theory.finite_room import arrivals_during_gamma, arrivals_during_uniform
+from models.theory.finite_room import (
+    arrivals_during_gamma,
+    arrivals_during_uniform,
+    mph2ck,
+    two_phase_fit,
+)
 
 
 def _dense(rate: float, service: float, a: list[float], capacity: int) -> tuple[float, float]:
@@ -119,8 +130,10 @@ def test_bad_arguments_are_named() -> None:
         mg1k(-1.0, 1.0, [0.5, 0.25, 0.125], 4)
 
 
-def _one_worker(work: Any, rate: float, room: int = 4, arrivals: str = "poisson") -> Any:
-    """The analysis of one worker with a waiting room of `room`, one operation per step."""
+def _one_worker(
+    work: Any, rate: float, room: int = 4, arrivals: str = "poisson", workers: int = 1
+) -> Any:
+    """The analysis of `workers` with a waiting room of `room`, one operation per law."""
     operations = {f"op{i}": [{"work": w}] for i, w in enumerate(work)}
     flows = {
         f"f{i}": {"entry": f"s.op{i}", "arrivals": {arrivals: rate / len(work)}}
@@ -129,7 +142,7 @@ def _one_worker(work: Any, rate: float, room: int = 4, arrivals: str = "poisson"
     document = {
         "name": "unit",
         "simulation": {"duration": 60},
-        "services": {"s": {"workers": 1, "queue_capacity": room, "operations": operations}},
+        "services": {"s": {"workers": workers, "queue_capacity": room, "operations": operations}},
         "workload": flows,
     }
     return analyze(load_scenario(document)).services["s"]
@@ -176,3 +189,68 @@ def test_arrivals_that_are_not_poisson_scale_the_wait() -> None:
 
 def test_exponential_work_and_several_workers_stay_m_m_c_k() -> None:
     assert _one_worker([{"exponential": 0.01}], 90.0).method == "M/M/c/K"
+
+
+@pytest.mark.parametrize(("rate", "servers", "capacity"), [(3.3, 3, 6), (4.4, 4, 6), (10.0, 2, 8)])
+def test_two_phases_of_scv_one_are_m_m_c_k(rate: float, servers: int, capacity: int) -> None:
+    """At SCV 1 the two-phase law is the exponential (a Coxian that moves on half the
+    time at twice the rate): the chain is M/M/c/K's."""
+    chain = mph2ck(rate, 1.0, 1.0, servers, capacity)
+    markov = mmck(rate, 1.0, servers, capacity)
+    assert chain is not None
+    assert chain.loss_probability == pytest.approx(markov.loss_probability, rel=1e-9)
+    assert chain.mean_waiting_time == pytest.approx(markov.mean_waiting_time, rel=1e-9)
+    assert chain.p_wait == pytest.approx(markov.p_wait, rel=1e-9)
+
+
+@pytest.mark.parametrize(("law", "scv"), [(Hyperexponential(1.0, 2.0), 4.0), (None, 0.5)])
+def test_two_phases_on_one_server_are_m_g_1_k(law: Any, scv: float) -> None:
+    """One server: the two-phase chain and the embedded chain agree for the laws two
+    phases are exactly (H2 of balanced means, Erlang-2)."""
+    rate, capacity = 0.8, 6
+    if law is None:
+        a = arrivals_during_gamma(rate, 1.0, 0.5, capacity)
+    else:
+        found = arrivals_during(law, rate, capacity)
+        assert found is not None
+        a = found
+    embedded = mg1k(rate, 1.0, a, capacity)
+    phases = mph2ck(rate, 1.0, scv, 1, capacity)
+    assert phases is not None
+    assert phases.loss_probability == pytest.approx(embedded.loss_probability, rel=1e-9)
+    assert phases.mean_waiting_time == pytest.approx(embedded.mean_waiting_time, rel=1e-9)
+
+
+@pytest.mark.parametrize("scv", [0.5, 0.8, 1.0, 2.0, 9.0])
+def test_two_phase_fit_has_the_mean_and_scv(scv: float) -> None:
+    alpha, first, onward, second = two_phase_fit(2.0, scv)
+    mean = alpha * (1 / first + onward / second) + (1 - alpha) / second
+    square = alpha * (2 / first**2 + onward * (2 / (first * second) + 2 / second**2))
+    square += (1 - alpha) * 2 / second**2
+    assert mean == pytest.approx(2.0, rel=1e-12)
+    assert square / mean**2 - 1 == pytest.approx(scv, rel=1e-9)
+
+
+def test_several_workers_with_hyperexponential_work_are_exact() -> None:
+    service = _one_worker([{"hyperexponential": {"mean": 0.02, "cv": 2.0}}], 90.0, 6, workers=2)
+    expected = mph2ck(90.0, 0.02, 4.0, 2, 8)
+    assert expected is not None
+    assert (service.method, service.exact) == (PHASES_METHOD, True)
+    assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-9)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=1e-9)
+
+
+def test_several_workers_with_other_work_fit_two_phases() -> None:
+    """Lognormal work (SCV 4) is fitted by its two moments; constant work (SCV 0) by the
+    least SCV two phases have, 1/2 (both approximations)."""
+    lognormal = _one_worker([{"lognormal": {"mean": 0.02, "cv": 2.0}}], 90.0, 6, workers=2)
+    assert lognormal.method == f"{PHASES_METHOD}, {PHASE_FIT_NOTE}"
+    assert not lognormal.exact
+    fitted = mph2ck(90.0, 0.02, 4.0, 2, 8)
+    assert fitted is not None
+    assert lognormal.loss_probability == pytest.approx(fitted.loss_probability, rel=1e-6)
+    constant = _one_worker([{"constant": 0.02}], 90.0, 6, workers=2)
+    fitted = mph2ck(90.0, 0.02, 0.5, 2, 8)
+    assert fitted is not None
+    assert constant.loss_probability == pytest.approx(fitted.loss_probability, rel=1e-9)
+    assert not constant.exact
