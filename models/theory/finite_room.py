@@ -17,7 +17,7 @@ import numpy as np
 from scipy.special import gammainc, gammaln
 
 from models.theory._checks import require_count, require_nonnegative, require_positive
-from models.theory.prediction import StationPrediction
+from models.theory.prediction import StationPrediction, stable_station
 
 
 def mg1k(
@@ -66,7 +66,7 @@ def mg1k(
         )
     load = rate * service
     if load == 0.0:
-        return _idle(method, service)
+        return _idle(method, service, 1)
     a = np.clip(np.asarray(arrivals_during_service[: limit - 1], dtype=float), 0.0, 1.0)
     tails = np.maximum(1.0 - np.cumsum(a), 0.0)
     departures = np.zeros(limit)
@@ -102,24 +102,6 @@ def mg1k(
         mean_in_system=in_system,
         p_wait=max(1.0 - float(probabilities[0]) - loss, 0.0) / (1.0 - loss),
         loss_probability=loss,
-    )
-
-
-def _idle(method: str, service: float) -> StationPrediction:
-    return StationPrediction(
-        method=method,
-        exact=True,
-        arrival_rate=0.0,
-        throughput=0.0,
-        offered_load=0.0,
-        utilization=0.0,
-        stable=True,
-        mean_waiting_time=0.0,
-        mean_response_time=service,
-        mean_queue_length=0.0,
-        mean_in_system=0.0,
-        p_wait=0.0,
-        loss_probability=0.0,
     )
 
 
@@ -167,6 +149,19 @@ def arrivals_during_uniform(rate: float, low: float, high: float, count: int) ->
     k = np.arange(1, count + 1, dtype=float)
     upper, lower = gammainc(k, rate * high), gammainc(k, rate * low)
     return [float(x) for x in (upper - lower) / (rate * (high - low))]
+
+
+def _idle(method: str, service: float, servers: int) -> StationPrediction:
+    """No arrivals: nobody waits, nothing is lost."""
+    return stable_station(
+        method=method,
+        exact=True,
+        arrival_rate=0.0,
+        mean_service_time=service,
+        servers=servers,
+        mean_waiting_time=0.0,
+        p_wait=0.0,
+    )
 
 
 def _none_arrive(count: int) -> list[float]:
@@ -239,7 +234,7 @@ def mph2ck(
         return None
     alpha, first, onward, second = two_phase_fit(service, service_scv)
     if rate == 0.0:
-        return _idle(method, service)
+        return _idle(method, service, count)
     index: dict[tuple[int, int], int] = {}
     for present in range(limit + 1):
         for phase_one in range(min(present, count) + 1):
