@@ -37,6 +37,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from models.analysis import convergence
 from models.analysis.failures import (
     FailureInputs,
     admitted_shares,
@@ -162,68 +163,6 @@ def _damped(
                 damped[station], rejected=(before.rejected + view.rejected) / 2
             )
     return damped
-
-
-SIGNATURE_TIMES = 4
-"""Where a signature's times (the waiting means) start: loss, rejected and the two flags
-come first."""
-
-
-def _signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[float, ...]]:
-    return {
-        station: (
-            view.loss,
-            view.rejected,
-            view.input_flag,
-            view.departure_flag,
-            *(view.waiting[p].mean for p in sorted(view.waiting)),
-        )
-        for station, view in views.items()
-    }
-
-
-def _largest_change(
-    old: Mapping[StationId, tuple[float, ...]],
-    new: Mapping[StationId, tuple[float, ...]],
-    time_scales: Mapping[StationId, float] | None = None,
-) -> float:
-    """The largest relative change of any value of a signature, |a - b| / max(|a|, |b|,
-    1e-6) (inf when the stations or their values differ in kind: a new station, a value
-    that became infinite). With `time_scales`, a station's times (its waits) change
-    relative to max(|a|, |b|, its scale) instead (`_time_scales`)."""
-    if old.keys() != new.keys():
-        return math.inf
-    largest = 0.0
-    scales = time_scales or {}
-    for station, values in new.items():
-        before = old[station]
-        if len(before) != len(values):
-            return math.inf
-        scale = max(scales.get(station, 0.0), 1e-6)
-        for index, (a, b) in enumerate(zip(before, values, strict=True)):
-            if a == b:
-                continue
-            if not (math.isfinite(a) and math.isfinite(b)):
-                return math.inf
-            floor = scale if index >= SIGNATURE_TIMES else 1e-6
-            largest = max(largest, abs(a - b) / max(abs(a), abs(b), floor))
-    return largest
-
-
-def _time_scales(services: Mapping[str, ServiceStation]) -> dict[StationId, float]:
-    """Each service's mean holding time per acquisition (offered load over arrival rate):
-    the scale against which a change of its waiting matters. A blocking caller holds a
-    worker at least as long as its callee's wait and holding time for each call, so a
-    change d of the callee's wait changes the caller's holding time (and load ratio) by at
-    most d over the callee's holding time, relatively; a wait far below that scale (1e-5
-    s at a service that holds 10 ms) is settled for every load ratio long before it is
-    settled relative to itself."""
-    scales: dict[StationId, float] = {}
-    for name, station in services.items():
-        solution = station.solution
-        if solution.arrival_rate > 0 and math.isfinite(solution.offered_load):
-            scales[StationId("service", name)] = solution.offered_load / solution.arrival_rate
-    return scales
 
 
 @dataclass
@@ -354,23 +293,6 @@ def _rates_stable(
     )
 
 
-SETTLED_CHANGE = 1e-3
-"""`_settled` trusts no geometric estimate made from a change larger than this (the
-first rounds carry the waiting times down the call graph, one level a round, and their
-changes do not shrink geometrically)."""
-
-
-def _settled(change: float, before: float, settle: float) -> bool:
-    """Whether the iterates are within `settle` (relative) of their fixed point, judged from
-    the last two rounds' largest changes: converging geometrically with rate r = change /
-    before, the rest of the way is change x r / (1 - r) (the error bound of a contraction;
-    r is measured, not known, hence `SETTLED_CHANGE`)."""
-    if not (change <= SETTLED_CHANGE and 0.0 < before < math.inf):
-        return False
-    rate = change / before
-    return rate < 1.0 and change * rate / (1.0 - rate) <= settle
-
-
 def solve_network(
     scenario: Scenario,
     sources: Mapping[str, FlowSource],
@@ -397,10 +319,10 @@ def solve_network(
     search solves the same network at many loads, and whatever the changed flows do not
     reach is not computed again. With `settle` (a relative distance) the iteration also
     stops, counted as converged, once it is that close to its fixed point by a geometric
-    estimate (`_settled`): the capacity search needs each trial's load ratios to a small
+    estimate (`convergence.settled`): the capacity search needs each trial's load ratios to a small
     fraction of its tolerance, not to `TOLERANCE`, and saves the last round or two of every
     trial below saturation; there a service's waits change relative to its holding time
-    (`_time_scales`: 100 generated services, 71 rounds for the five searches, from 78).
+    (`convergence.time_scales`: 100 generated services, 71 rounds for the five searches, from 78).
     `start`, if given, are the stations' views to iterate from (the capacity search starts
     from the solution at the flows' own rates).
     """
@@ -411,7 +333,7 @@ def solve_network(
     # (a rate limit sheds load as the iteration goes: an early saturated iterate may not last)
     views: dict[StationId, StationView] = dict(fixed_views or start or {})
     rates: Mapping[OpKey, float] = {}
-    previous = _signature(views)
+    previous = convergence.signature(views)
     memo = SolveMemo() if memo is None else memo
     converged = False
     iteration = 0
@@ -421,8 +343,8 @@ def solve_network(
         iteration += 1
         current = _round(scenario, keys, sources, views, rates, failures, pieces, memo, iteration)
         solved_views = current.views
-        signature = _signature(solved_views)
-        change = _largest_change(previous, signature)
+        signature = convergence.signature(solved_views)
+        change = convergence.largest_change(previous, signature)
         if fixed_views is not None or (
             iteration > 1
             and _rates_stable(keys, rates, current.traffic.rates)
@@ -430,12 +352,13 @@ def solve_network(
         ):
             converged = True
             break
-        if settle is not None:  # (settled as the load ratios see it: `_time_scales`)
-            scaled = _largest_change(previous, signature, _time_scales(current.services))
+        if settle is not None:  # (settled as the load ratios see it: `time_scales`)
+            scales = convergence.time_scales(current.services)
+            scaled = convergence.largest_change(previous, signature, scales)
             scaled_change, scaled_before = scaled, scaled_change
         if (
             settle is not None
-            and _settled(scaled_change, scaled_before, settle)
+            and convergence.settled(scaled_change, scaled_before, settle)
             and _rates_stable(keys, rates, current.traffic.rates, settle)
         ):
             converged = True
@@ -448,7 +371,7 @@ def solve_network(
         saturated_before = saturated_now
         if iteration > DAMPING_AFTER:
             solved_views = _damped(views, solved_views)
-            signature = _signature(solved_views)
+            signature = convergence.signature(solved_views)
         views, previous, rates = solved_views, signature, current.traffic.rates
     _mark_inexact_rates(keys, current.summaries, current.services, current.groups)
     return NetworkSolution(

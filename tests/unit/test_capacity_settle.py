@@ -14,8 +14,9 @@ import pytest
 from models import load_scenario
 from models.analysis import flow_source
 from models.analysis.capacity import SETTLED, load_ratios, peak_load_ratio
+from models.analysis.convergence import largest_change
 from models.analysis.graph import StationId
-from models.analysis.network import FlowSource, _largest_change, solve_network
+from models.analysis.network import FlowSource, solve_network
 from models.analysis.solve_memo import SolveMemo
 
 MODELS = Path(__file__).parents[1] / "data" / "analysis_regression"
@@ -61,7 +62,7 @@ def test_settling_weighs_waits_by_their_station_holding_time() -> None:
     server = StationId("service", "server")
     before = {server: (0.0, 0.0, 2.0, 2.0, 10e-6)}
     after = {server: (0.0, 0.0, 2.0, 2.0, 20e-6)}
-    assert _largest_change(before, after) == pytest.approx(0.5)
-    assert _largest_change(before, after, {server: 0.01}) == pytest.approx(1e-3)
+    assert largest_change(before, after) == pytest.approx(0.5)
+    assert largest_change(before, after, {server: 0.01}) == pytest.approx(1e-3)
     lossy = {server: (1e-4, 0.0, 2.0, 2.0, 20e-6)}
-    assert _largest_change(after, lossy, {server: 0.01}) == pytest.approx(1.0)
+    assert largest_change(after, lossy, {server: 0.01}) == pytest.approx(1.0)

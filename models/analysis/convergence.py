@@ -1,0 +1,92 @@
+"""When the rounds of `models.analysis.network.solve_network` have settled: each round's
+stations reduced to a signature (losses, flags, waits), the largest relative change between
+two signatures, and the geometric estimate of how far the iterates still are from their
+fixed point.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+
+from models.analysis.graph import StationId
+from models.analysis.loads import ServiceStation
+from models.analysis.summary import StationView
+
+SIGNATURE_TIMES = 4
+"""Where a signature's times (the waiting means) start: loss, rejected and the two flags
+come first."""
+
+
+def signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[float, ...]]:
+    return {
+        station: (
+            view.loss,
+            view.rejected,
+            view.input_flag,
+            view.departure_flag,
+            *(view.waiting[p].mean for p in sorted(view.waiting)),
+        )
+        for station, view in views.items()
+    }
+
+
+def largest_change(
+    old: Mapping[StationId, tuple[float, ...]],
+    new: Mapping[StationId, tuple[float, ...]],
+    time_scales: Mapping[StationId, float] | None = None,
+) -> float:
+    """The largest relative change of any value of a signature, |a - b| / max(|a|, |b|,
+    1e-6) (inf when the stations or their values differ in kind: a new station, a value
+    that became infinite). With `time_scales`, a station's times (its waits) change
+    relative to max(|a|, |b|, its scale) instead (`time_scales`)."""
+    if old.keys() != new.keys():
+        return math.inf
+    largest = 0.0
+    scales = time_scales or {}
+    for station, values in new.items():
+        before = old[station]
+        if len(before) != len(values):
+            return math.inf
+        scale = max(scales.get(station, 0.0), 1e-6)
+        for index, (a, b) in enumerate(zip(before, values, strict=True)):
+            if a == b:
+                continue
+            if not (math.isfinite(a) and math.isfinite(b)):
+                return math.inf
+            floor = scale if index >= SIGNATURE_TIMES else 1e-6
+            largest = max(largest, abs(a - b) / max(abs(a), abs(b), floor))
+    return largest
+
+
+def time_scales(services: Mapping[str, ServiceStation]) -> dict[StationId, float]:
+    """Each service's mean holding time per acquisition (offered load over arrival rate):
+    the scale against which a change of its waiting matters. A blocking caller holds a
+    worker at least as long as its callee's wait and holding time for each call, so a
+    change d of the callee's wait changes the caller's holding time (and load ratio) by at
+    most d over the callee's holding time, relatively; a wait far below that scale (1e-5
+    s at a service that holds 10 ms) is settled for every load ratio long before it is
+    settled relative to itself."""
+    scales: dict[StationId, float] = {}
+    for name, station in services.items():
+        solution = station.solution
+        if solution.arrival_rate > 0 and math.isfinite(solution.offered_load):
+            scales[StationId("service", name)] = solution.offered_load / solution.arrival_rate
+    return scales
+
+
+SETTLED_CHANGE = 1e-3
+"""`settled` trusts no geometric estimate made from a change larger than this (the
+first rounds carry the waiting times down the call graph, one level a round, and their
+changes do not shrink geometrically)."""
+
+
+def settled(change: float, before: float, settle: float) -> bool:
+    """Whether the iterates are within `settle` (relative) of their fixed point, judged from
+    the last two rounds' largest changes: converging geometrically with rate r = change /
+    before, the rest of the way is change x r / (1 - r) (the error bound of a contraction;
+    r is measured, not known, hence `SETTLED_CHANGE`)."""
+    if not (change <= SETTLED_CHANGE and 0.0 < before < math.inf):
+        return False
+    rate = change / before
+    return rate < 1.0 and change * rate / (1.0 - rate) <= settle
