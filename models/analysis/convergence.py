@@ -34,16 +34,16 @@ def signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[f
 def largest_change(
     old: Mapping[StationId, tuple[float, ...]],
     new: Mapping[StationId, tuple[float, ...]],
-    time_scales: Mapping[StationId, float] | None = None,
+    scales: Mapping[StationId, float] | None = None,
 ) -> float:
     """The largest relative change of any value of a signature, |a - b| / max(|a|, |b|,
     1e-6) (inf when the stations or their values differ in kind: a new station, a value
-    that became infinite). With `time_scales`, a station's times (its waits) change
-    relative to max(|a|, |b|, its scale) instead (`time_scales`)."""
+    that became infinite). With `scales` (`time_scales`), a station's times (its waits) change
+    relative to max(|a|, |b|, its scale) instead."""
     if old.keys() != new.keys():
         return math.inf
     largest = 0.0
-    scales = time_scales or {}
+    scales = scales or {}
     for station, values in new.items():
         before = old[station]
         if len(before) != len(values):
