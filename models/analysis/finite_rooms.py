@@ -3,10 +3,11 @@ M/G/1/K (`models.theory.finite_room.mg1k`), several are the two-phase chain M/PH
 (`models.theory.finite_room.mph2ck`).
 
 The M/G/1/K chain needs a_k = P(k arrivals during one holding time). Where every operation
-of the pool is one `work` step (its holding time is that work) of a law with a closed form
-(constant, exponential, Erlang, gamma, uniform, hyperexponential: `arrivals_during`), the
-a_k are exact: a mixture of operations mixes their a_k by acquisitions. Otherwise a gamma
-law with the same two moments stands in for the holding time (an approximation).
+of the pool is one `work` step (its holding time is that work) of a known law (in closed
+form: constant, exponential, Erlang, gamma, uniform, hyperexponential, empirical; by
+quadrature: lognormal, Weibull, Pareto; `arrivals_during`), the a_k are exact: a mixture of
+operations mixes their a_k by acquisitions. Otherwise a gamma law with the same two
+moments stands in for the holding time (an approximation).
 
 Several servers hold for a two-phase law with the holding time's mean and SCV
 (`two_phase_fit`): exact where that is the law (a `hyperexponential` work step, Erlang-2,
@@ -30,12 +31,20 @@ from models.distributions import (
     Exponential,
     Gamma,
     Hyperexponential,
+    Lognormal,
+    Pareto,
     Uniform,
+    Weibull,
 )
+from models.empirical import Empirical
 from models.theory import erlang_b, mmck
 from models.theory.finite_room import (
     arrivals_during_gamma,
+    arrivals_during_lognormal,
+    arrivals_during_pareto,
     arrivals_during_uniform,
+    arrivals_during_values,
+    arrivals_during_weibull,
     mg1k,
     mph2ck,
 )
@@ -50,14 +59,23 @@ LOWEST_TWO_PHASE_SCV = 0.5
 
 
 def arrivals_during(law: Distribution, rate: float, count: int) -> list[float] | None:
-    """a_0 .. a_{count-1} for Poisson arrivals at `rate` during a time of law `law`, where
-    the law has them in closed form (None otherwise: lognormal, Weibull, Pareto)."""
+    """a_0 .. a_{count-1} for Poisson arrivals at `rate` during a time of law `law`: in
+    closed form, by Gauss quadrature for lognormal, Weibull and Pareto laws, as the average
+    over its values for an empirical one (None for a law not known here)."""
     if isinstance(law, Constant):
         return arrivals_during_gamma(rate, law.value, 0.0, count) if law.value > 0 else None
     if isinstance(law, Exponential | Erlang | Gamma):
         return arrivals_during_gamma(rate, law.mean, law.scv, count)
     if isinstance(law, Uniform):
         return arrivals_during_uniform(rate, law.low, law.high, count)
+    if isinstance(law, Lognormal):
+        return arrivals_during_lognormal(rate, law.mu, law.sigma, count)
+    if isinstance(law, Weibull):
+        return arrivals_during_weibull(rate, law.scale, law.shape, count)
+    if isinstance(law, Pareto):
+        return arrivals_during_pareto(rate, law.scale, law.alpha, count)
+    if isinstance(law, Empirical):
+        return arrivals_during_values(rate, law.values, count)
     if isinstance(law, Hyperexponential):
         parts = [arrivals_during_gamma(rate, mean, 1.0, count) for mean in law.phase_means]
         return [
@@ -89,14 +107,17 @@ def _mixed_arrivals(classes: Sequence[ClassLoad], rate: float, count: int) -> li
 
 def one_server_room(
     classes: Sequence[ClassLoad], rate: float, holding: Moments, room: int
-) -> tuple[StationPrediction, bool]:
+) -> tuple[StationPrediction, bool] | None:
     """The pool of one server and a waiting room of `room` (>= 1) with `rate` Poisson
     acquisitions per second of `holding` in all, by M/G/1/K; and whether its a_k are the
-    exact ones (the operations' laws) rather than a gamma law's."""
+    exact ones (the operations' laws) rather than a gamma law's. None where neither can
+    be had (a law without a_k and an infinite variance)."""
     capacity = room + 1
     exact = _mixed_arrivals(classes, rate, capacity - 1)
     if exact is not None:
         return mg1k(rate, holding.mean, exact, capacity, METHOD), True
+    if not math.isfinite(holding.scv):
+        return None  # (no gamma law has infinite variance)
     fitted = arrivals_during_gamma(rate, holding.mean, holding.scv, capacity - 1)
     return mg1k(rate, holding.mean, fitted, capacity, f"{METHOD}, {GAMMA_FIT_NOTE}"), False
 
@@ -114,6 +135,8 @@ def several_server_room(
     two phases are the holding time's own law (every operation one `work` step of the same
     `hyperexponential` law, `hyperexponential` its common (mean, cv), or of Erlang-2).
     None where the chain is too large (`MAX_PHASE_STATES`)."""
+    if not math.isfinite(holding.scv):
+        return None  # (no two-phase law has infinite variance)
     scv = max(holding.scv, LOWEST_TWO_PHASE_SCV)
     own = hyperexponential is not None or _erlang_two(classes)
     method = PHASES_METHOD if own else f"{PHASES_METHOD}, {PHASE_FIT_NOTE}"
@@ -147,15 +170,11 @@ def finite_room_station(load: StationLoad, mix: PoolMix) -> StationSolution:
         method, exact = "Erlang B (M/G/c/c)", mix.poisson
         p_wait: float | None = 0.0
         waiting = {c.priority: ZERO for c in classes}
-    elif (
-        mix.exponential is None
-        and math.isfinite(holding.scv)  # (infinite variance: the scaled M/M/c/K below)
-        and (
-            found := one_server_room(classes, mix.rate, holding, load.room)
-            if servers == 1
-            else several_server_room(
-                classes, mix.rate, holding, servers, load.room, mix.hyperexponential
-            )
+    elif mix.exponential is None and (
+        found := one_server_room(classes, mix.rate, holding, load.room)
+        if servers == 1
+        else several_server_room(
+            classes, mix.rate, holding, servers, load.room, mix.hyperexponential
         )
     ):  # (M/G/1/K, M/PH2/c/K)
         prediction, known_law = found

@@ -151,6 +151,59 @@ def arrivals_during_uniform(rate: float, low: float, high: float, count: int) ->
     return [float(x) for x in (upper - lower) / (rate * (high - low))]
 
 
+QUADRATURE_NODES = 160
+"""Gauss nodes of the numerical a_k (lognormal, Pareto); Weibull takes `WEIBULL_NODES`."""
+WEIBULL_NODES = 400
+
+
+def arrivals_during_lognormal(rate: float, mu: float, sigma: float, count: int) -> list[float]:
+    """a_0 .. a_{count-1} during a lognormal time, ln S ~ Normal(mu, sigma²): the Poisson
+    law of mean rate S averaged over S, E[P_k(rate e^{mu + sigma Z})] for Z standard
+    normal, by Gauss-Hermite quadrature (the integrand is smooth in Z; 1e-12 against
+    adaptive quadrature of the density for cv up to 1.5, 1e-9 at cv 3)."""
+    scores, weights = np.polynomial.hermite_e.hermegauss(QUADRATURE_NODES)
+    times = np.exp(mu + sigma * scores)
+    return _poisson_average(rate * times, weights / math.sqrt(2.0 * math.pi), count)
+
+
+def arrivals_during_pareto(rate: float, minimum: float, alpha: float, count: int) -> list[float]:
+    """a_0 .. a_{count-1} during a Pareto time, P(S > s) = (minimum / s)^alpha: with
+    S = minimum e^{Y / alpha}, Y ~ Exp(1), by Gauss-Laguerre quadrature in Y (finite even
+    where the variance is not, alpha <= 2)."""
+    exponents, weights = np.polynomial.laguerre.laggauss(QUADRATURE_NODES)
+    times = minimum * np.exp(np.minimum(exponents / alpha, 700.0))
+    return _poisson_average(rate * times, weights, count)
+
+
+def arrivals_during_weibull(rate: float, scale: float, shape: float, count: int) -> list[float]:
+    """a_0 .. a_{count-1} during a Weibull time, P(S > s) = exp(-(s / scale)^shape): with
+    S = scale Z⁴ and Z⁴ᵏ ~ Exp(1) for k = shape, the density of Z is 4k z^{4k-1}
+    exp(-z^{4k}), smooth enough at 0 for Gauss-Legendre on [0, 42^{1/4k}] (beyond, less
+    than e^-42 of the law); 1e-11 against adaptive quadrature for cv 0.1 to 2."""
+    power = 4.0 * shape
+    top = 42.0 ** (1.0 / power)
+    nodes, weights = np.polynomial.legendre.leggauss(WEIBULL_NODES)
+    z = (nodes + 1.0) * top / 2.0
+    density = power * z ** (power - 1.0) * np.exp(-(z**power))
+    return _poisson_average(rate * scale * z**4, weights * top / 2.0 * density, count)
+
+
+def arrivals_during_values(rate: float, values: Sequence[float], count: int) -> list[float]:
+    """a_0 .. a_{count-1} during a time drawn uniformly from `values` (an empirical law):
+    the Poisson laws of mean rate x value, averaged."""
+    times = np.asarray(values, dtype=float)
+    weights = np.full(len(times), 1.0 / len(times))
+    return _poisson_average(rate * times, weights, count)
+
+
+def _poisson_average(means: np.ndarray, weights: np.ndarray, count: int) -> list[float]:
+    """sum_i w_i P_k(m_i) for k < count: the Poisson law of mean m averaged over nodes."""
+    k = np.arange(count, dtype=float)
+    safe = np.maximum(means, 1e-300)[:, None]
+    logs = k * np.log(safe) - safe - gammaln(k + 1.0)
+    return [float(x) for x in np.clip(weights @ np.exp(logs), 0.0, 1.0)]
+
+
 def _idle(method: str, service: float, servers: int) -> StationPrediction:
     """No arrivals: nobody waits, nothing is lost."""
     return stable_station(

@@ -241,8 +241,17 @@ def test_mmck_loss(
             5,
             20_000,
         ),
+        (
+            {"lognormal": {"mean": 1.0, "cv": 1.5}},
+            lambda rate, k: finite_room.arrivals_during_lognormal(
+                rate, -math.log1p(2.25) / 2, math.sqrt(math.log1p(2.25)), k
+            ),
+            0.9,
+            4,
+            20_000,
+        ),
     ],
-    ids=["M/D/1/5", "M/U/1/4", "M/H2/1/6"],
+    ids=["M/D/1/5", "M/U/1/4", "M/H2/1/6", "M/LN/1/5"],
 )
 def test_mg1k(
     work, arrivals_during, arrival_rate, room, duration, agrees, replications_of, stat
@@ -251,8 +260,8 @@ def test_mg1k(
     mean number in system, mean wait and response of admitted requests, against the chain
     embedded at departures (`models.theory.mg1k`; Gross, Shortle, Thompson & Harris, 4th
     ed., sec. 5.1; Takagi vol. 2, sec. 1.2), with a_k = P(k arrivals in a service) of each
-    law in closed form. These are not M/M/1/K: at rho = 0.9 with constant service M/M/1/5
-    loses 12.6% and waits less, M/D/1/5 loses 6.4%.
+    law in closed form (lognormal: by Gauss-Hermite quadrature). These are not M/M/1/K: at
+    rho = 0.9 with constant service M/M/1/5 loses 12.6% and waits less, M/D/1/5 loses 6.4%.
     Tolerance: 4.90 SE over 20 replications (alpha = 1e-4)."""
     capacity = room + 1
     runs = replications_of(

@@ -20,7 +20,15 @@ from models.analysis.finite_rooms import (
     PHASES_METHOD,
     arrivals_during,
 )
-from models.distributions import Constant, Hyperexponential, Lognormal, Uniform
+from models.distributions import (
+    Constant,
+    Hyperexponential,
+    Lognormal,
+    Pareto,
+    Uniform,
+    Weibull,
+)
+from models.empirical import Empirical
 from models.theory import mg1k, mmck
 from models.theory.finite_room import (
     arrivals_during_gamma,
@@ -119,8 +127,63 @@ def test_uniform_arrivals_are_the_poisson_law_averaged_over_the_service() -> Non
         assert value == pytest.approx(integral / (high - low), rel=1e-9)
 
 
-def test_a_law_without_a_closed_form_has_no_exact_arrivals() -> None:
-    assert arrivals_during(Lognormal(0.02, 1.5), 60.0, 5) is None
+@pytest.mark.parametrize(
+    "law",
+    [
+        Lognormal.from_mean_cv(0.01, 0.5),
+        Lognormal.from_mean_cv(0.01, 1.5),
+        Weibull(0.01, 0.5),
+        Weibull(0.01, 2.0),
+        Pareto(0.01, 1.5),
+        Pareto(0.01, 3.0),
+    ],
+)
+def test_quadrature_arrivals_match_adaptive_integration_of_the_density(law: Any) -> None:
+    """Lognormal, Weibull and Pareto a_k (Gauss quadrature) against quad over the
+    density, to 1e-9: the Poisson law of mean rate t averaged over the law of t."""
+    rate = 90.0
+    a = arrivals_during(law, rate, 6)
+    assert a is not None
+    if isinstance(law, Lognormal):
+        mu, sigma = law.mu, law.sigma
+
+        def density(t: float) -> float:
+            return math.exp(-((math.log(t) - mu) ** 2) / (2 * sigma**2)) / (
+                t * sigma * math.sqrt(2 * math.pi)
+            )
+
+        low = 0.0
+    elif isinstance(law, Weibull):
+        shape, scale = law.shape, law.scale
+
+        def density(t: float) -> float:
+            return (shape / scale) * (t / scale) ** (shape - 1) * math.exp(-((t / scale) ** shape))
+
+        low = 0.0
+    else:
+        alpha, low = law.alpha, law.scale
+
+        def density(t: float) -> float:
+            return alpha * low**alpha / t ** (alpha + 1)
+
+    def poisson(t: float, k: int) -> float:
+        return density(t) * math.exp(-rate * t) * (rate * t) ** k / math.factorial(k)
+
+    for k, value in enumerate(a):
+        middle = max(low, 0.01)
+        integral = quad(poisson, low, middle, args=(k,), limit=500, epsabs=1e-15)[0]
+        integral += quad(poisson, middle, math.inf, args=(k,), limit=500, epsabs=1e-15)[0]
+        assert value == pytest.approx(integral, abs=1e-9)
+
+
+def test_an_empirical_law_averages_the_poisson_laws_of_its_values() -> None:
+    a = arrivals_during(Empirical((0.01, 0.03)), 60.0, 3)
+    assert a is not None
+    for k, value in enumerate(a):
+        expected = sum(
+            math.exp(-60.0 * t) * (60.0 * t) ** k / math.factorial(k) for t in (0.01, 0.03)
+        )
+        assert value == pytest.approx(expected / 2, rel=1e-12)
 
 
 def test_bad_arguments_are_named() -> None:
@@ -171,12 +234,37 @@ def test_operations_of_different_laws_mix_their_arrivals() -> None:
     assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-9)
 
 
-def test_a_law_without_closed_form_is_fitted_by_a_gamma_law() -> None:
-    service = _one_worker([{"lognormal": {"mean": 0.01, "cv": 1.5}}], 80.0)
-    expected = mg1k(80.0, 0.01, arrivals_during_gamma(80.0, 0.01, 2.25, 4), 5)
+def test_work_that_is_not_one_law_is_fitted_by_a_gamma_law() -> None:
+    """Work then a delay: the holding time is their sum, whose law is not known."""
+    document = {
+        "name": "unit",
+        "simulation": {"duration": 60},
+        "services": {
+            "s": {
+                "workers": 1,
+                "queue_capacity": 4,
+                "operations": {
+                    "op": [{"work": {"constant": 0.005}}, {"delay": {"exponential": 0.005}}]
+                },
+            }
+        },
+        "workload": {"f": {"entry": "s.op", "arrivals": {"poisson": 80.0}}},
+    }
+    service = analyze(load_scenario(document)).services["s"]
+    scv = 0.005**2 / 0.01**2
+    expected = mg1k(80.0, 0.01, arrivals_during_gamma(80.0, 0.01, scv, 4), 5)
     assert service.method == f"{METHOD}, {GAMMA_FIT_NOTE}"
     assert not service.exact
     assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-9)
+
+
+def test_heavy_tailed_work_on_one_worker_is_exact() -> None:
+    """Pareto work of tail index 1.5 (infinite variance): the room bounds the wait, and
+    M/G/1/K has it from the law's a_k."""
+    service = _one_worker([{"pareto": {"mean": 0.01, "alpha": 1.5}}], 80.0)
+    assert (service.method, service.exact) == (METHOD, True)
+    assert math.isfinite(service.waiting_time.mean)
+    assert 0.0 < service.loss_probability < 1.0
 
 
 def test_arrivals_that_are_not_poisson_scale_the_wait() -> None:
