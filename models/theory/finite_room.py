@@ -69,25 +69,26 @@ def mg1k(
         return _idle(method, service, 1)
     a = np.clip(np.asarray(arrivals_during_service[: limit - 1], dtype=float), 0.0, 1.0)
     tails = np.maximum(1.0 - np.cumsum(a), 0.0)
+    none_arrive = max(float(a[0]), SMALLEST_NONE_ARRIVE) if len(a) else 1.0
     departures = np.zeros(limit)
     departures[0] = 1.0
     for j in range(limit - 1):  # (rescaled as it goes: with rho > 1 the pi_j grow)
         crossing = departures[0] * tails[j]
         if j:
             crossing += float(np.dot(departures[1 : j + 1], tails[j:0:-1]))
-        departures[j + 1] = crossing / a[0]
-        if departures[j + 1] > 1e250:
+        departures[j + 1] = crossing / none_arrive
+        if departures[j + 1] > 1e50:  # (then at most 1e300 / a_0 floor)
             departures[: j + 2] /= departures[j + 1]
     departures /= departures.sum()
     scale = departures[0] + load
     probabilities = np.append(departures / scale, 1.0 - 1.0 / scale)
     loss = float(min(max(probabilities[limit], 0.0), 1.0))
-    throughput = rate * (1.0 - loss)
+    busy = 1.0 - float(probabilities[0])
+    throughput = _admitted(rate, loss, busy / service)
     present = np.arange(limit + 1, dtype=float)
     in_system = float(np.dot(probabilities, present))
     response = in_system / throughput
     waiting = max(response - service, 0.0)
-    busy = 1.0 - float(probabilities[0])
     return StationPrediction(
         method=method,
         exact=True,
@@ -100,7 +101,7 @@ def mg1k(
         mean_response_time=waiting + service,
         mean_queue_length=max(in_system - busy, 0.0),
         mean_in_system=in_system,
-        p_wait=max(1.0 - float(probabilities[0]) - loss, 0.0) / (1.0 - loss),
+        p_wait=_share(float(probabilities[1:limit].sum()), float(probabilities[:limit].sum())),
         loss_probability=loss,
     )
 
@@ -202,6 +203,24 @@ def _poisson_average(means: np.ndarray, weights: np.ndarray, count: int) -> list
     safe = np.maximum(means, 1e-300)[:, None]
     logs = k * np.log(safe) - safe - gammaln(k + 1.0)
     return [float(x) for x in np.clip(weights @ np.exp(logs), 0.0, 1.0)]
+
+
+SMALLEST_NONE_ARRIVE = 1e-250
+"""The least a_0 the recursion divides by: below it (lambda E[S] above about 575) every
+departure leaves a full room, to double precision, and the pi_j could overflow."""
+
+
+def _admitted(rate: float, loss: float, completions: float) -> float:
+    """Requests let in per second, lambda (1 - p_K), or, where most are lost and that
+    difference loses its digits, the completions per second (busy servers over E[S]), which
+    equal it in the steady state."""
+    return rate * (1.0 - loss) if loss < 0.5 else completions
+
+
+def _share(part: float, whole: float) -> float:
+    """part / whole of what an admitted arrival sees (PASTA), 1 where nothing is let in
+    to double precision (every admitted arrival then finds the room all but full)."""
+    return min(part / whole, 1.0) if whole > 0 else 1.0
 
 
 def _idle(method: str, service: float, servers: int) -> StationPrediction:
@@ -344,11 +363,11 @@ def mph2ck(
     by_present = np.zeros(limit + 1)
     for (present, _), position in index.items():
         by_present[present] += solution[position]
-    loss = float(by_present[limit])
-    throughput = rate * (1.0 - loss)
+    loss = float(min(by_present[limit], 1.0))
     present_counts = np.arange(limit + 1, dtype=float)
     in_system = float(np.dot(by_present, present_counts))
     busy_mean = float(np.dot(by_present, np.minimum(present_counts, count)))
+    throughput = _admitted(rate, loss, busy_mean / service)
     waiting_time = max(in_system / throughput - service, 0.0)
     return StationPrediction(
         method=method,
@@ -362,6 +381,6 @@ def mph2ck(
         mean_response_time=waiting_time + service,
         mean_queue_length=max(in_system - busy_mean, 0.0),
         mean_in_system=in_system,
-        p_wait=float(by_present[count:limit].sum()) / (1.0 - loss),
+        p_wait=_share(float(by_present[count:limit].sum()), float(by_present[:limit].sum())),
         loss_probability=loss,
     )

@@ -342,3 +342,20 @@ def test_several_workers_with_other_work_fit_two_phases() -> None:
     assert fitted is not None
     assert constant.loss_probability == pytest.approx(fitted.loss_probability, rel=1e-9)
     assert not constant.exact
+
+
+@pytest.mark.parametrize("rate", [1e3, 1e12, 1e300])
+def test_overwhelming_load_fills_the_room_without_overflow(rate: float) -> None:
+    """Far beyond capacity (the capacity search tries such loads) nearly everything is
+    lost, the server never idles, and an admitted request waits for the whole room: K - 1
+    constant services (M/D/1/10), or about the room's worth of two-phase ones."""
+    capacity = 10
+    embedded = mg1k(rate, 1.0, arrivals_during_gamma(rate, 1.0, 0.0, capacity), capacity)
+    assert embedded.loss_probability == pytest.approx(1.0, abs=2e-3)
+    assert embedded.throughput == pytest.approx(1.0, rel=1e-9)
+    assert embedded.mean_waiting_time == pytest.approx(capacity - 1, rel=1e-3)
+    assert embedded.p_wait == 1.0
+    phases = mph2ck(rate, 1.0, 4.0, 2, capacity)
+    assert phases is not None
+    assert phases.throughput == pytest.approx(2.0, rel=1e-9)
+    assert all(math.isfinite(x) for x in (phases.mean_waiting_time, phases.p_wait))
