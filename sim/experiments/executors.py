@@ -18,6 +18,7 @@ once instead of running to completion.
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
 import os
 import signal
 import socket
@@ -60,11 +61,12 @@ def open_executor(jobs: int | None = None, scheduler: str | None = None) -> Iter
     if workers <= 1:
         yield None
         return
+    earlier = {child.pid for child in multiprocessing.active_children()}
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
     try:
         yield pool
     except BaseException:
-        stop_pool(pool)
+        stop_pool(pool, spared=earlier)
         raise
     pool.shutdown(wait=True)
 
@@ -74,9 +76,21 @@ def _ignore_sigint() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
-def stop_pool(pool: ProcessPoolExecutor) -> None:
-    """Cancel the tasks not started and stop the workers now (running tasks are lost)."""
+def stop_pool(pool: ProcessPoolExecutor, spared: Iterable[int | None] = ()) -> None:
+    """Cancel the tasks not started and stop the workers now (running tasks are lost).
+
+    The pool's own list of workers misses one whose start a Ctrl-C interrupted (forked,
+    not yet registered): it would wait for tasks for ever, ignoring Ctrl-C and holding the
+    terminal's output open after archsim has exited. So every child process this one
+    started since (not in `spared`, the process ids alive before the pool) is stopped too."""
     processes = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown
+    known = {process.pid for process in processes}
+    left_out = set(spared)
+    processes += [
+        child
+        for child in multiprocessing.active_children()
+        if child.pid not in known and child.pid not in left_out
+    ]
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         with contextlib.suppress(Exception):

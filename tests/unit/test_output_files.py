@@ -5,7 +5,9 @@ work fails or is interrupted (`sim.experiments.executors`)."""
 from __future__ import annotations
 
 import concurrent.futures.process
+import multiprocessing
 import os
+import signal
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -129,3 +131,27 @@ def test_a_failing_block_stops_the_pool_at_once() -> None:
     # (those are running as far as their futures tell, and cannot be cancelled): the rest are
     ahead = 2 + 2 + concurrent.futures.process.EXTRA_QUEUED_CALLS
     assert sum(future.cancelled() for future in futures) >= len(futures) - ahead
+
+
+def _wait_for_ever() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # (as the pool's workers do)
+    time.sleep(600)
+
+
+def test_a_child_started_during_the_pool_but_not_registered_is_stopped_too() -> None:
+    """A worker forked just before Ctrl-C, not yet in the pool's list, would wait for ever
+    and hold the terminal's output open: every child started since the pool opened is
+    stopped; one started before it is spared."""
+    before = multiprocessing.Process(target=_wait_for_ever, daemon=True)
+    before.start()
+    try:
+        with pytest.raises(KeyboardInterrupt), executors.open_executor(jobs=2):
+            orphan = multiprocessing.Process(target=_wait_for_ever)
+            orphan.start()  # (the pool does not know it: the unregistered worker)
+            raise KeyboardInterrupt
+        orphan.join(timeout=5)
+        assert not orphan.is_alive()
+        assert before.is_alive()
+    finally:
+        before.terminate()
+        before.join(timeout=5)
