@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 from scipy.special import gammainc, gammaln
@@ -307,62 +308,60 @@ def mph2ck(
     alpha, first, onward, second = two_phase_fit(service, service_scv)
     if rate == 0.0:
         return _idle(method, service, count)
-    index: dict[tuple[int, int], int] = {}
-    for present in range(limit + 1):
-        for phase_one in range(min(present, count) + 1):
-            index[(present, phase_one)] = len(index)
-    rows: list[int] = []
-    columns: list[int] = []
-    values: list[float] = []
+    busy_of = np.minimum(np.arange(limit + 1), count)
+    offsets = np.concatenate(([0], np.cumsum(busy_of + 1)))
+    size = int(offsets[-1])
+    present = np.repeat(np.arange(limit + 1), busy_of + 1)  # (state k = (n, j))
+    phase_one = np.arange(size) - offsets[present]
+    busy = busy_of[present]
+    sources: list[np.ndarray] = []
+    targets: list[np.ndarray] = []
+    values: list[np.ndarray] = []
 
-    def move(source: tuple[int, int], target: tuple[int, int], value: float) -> None:
-        if value > 0.0:
-            rows.append(index[source])
-            columns.append(index[target])
-            values.append(value)
+    def move(
+        mask: np.ndarray, to_present: np.ndarray, to_phase_one: np.ndarray, value: Any
+    ) -> None:
+        """Transitions from the states in `mask` to (to_present, to_phase_one) at `value`."""
+        rates = np.broadcast_to(np.asarray(value, dtype=float), mask.shape)[mask]
+        keep = rates > 0.0
+        chosen = np.flatnonzero(mask)[keep]
+        sources.append(chosen)
+        targets.append(offsets[to_present[mask][keep]] + to_phase_one[mask][keep])
+        values.append(rates[keep])
 
-    for (present, phase_one), _ in index.items():
-        state = (present, phase_one)
-        busy = min(present, count)
-        if present < limit:  # an arrival
-            if present < count:
-                move(state, (present + 1, phase_one + 1), rate * alpha)
-                move(state, (present + 1, phase_one), rate * (1.0 - alpha))
-            else:
-                move(state, (present + 1, phase_one), rate)
-        waiting = present > count  # (a departure then starts the next service)
-        if phase_one:  # a phase-1 completion: on to phase 2, or done
-            move(state, (present, phase_one - 1), phase_one * first * onward)
-            done = phase_one * first * (1.0 - onward)
-            if waiting:
-                move(state, (present - 1, phase_one), done * alpha)
-                move(state, (present - 1, phase_one - 1), done * (1.0 - alpha))
-            else:
-                move(state, (present - 1, phase_one - 1), done)
-        if busy - phase_one:  # a phase-2 completion: done
-            done = (busy - phase_one) * second
-            if waiting:
-                move(state, (present - 1, phase_one + 1), done * alpha)
-                move(state, (present - 1, phase_one), done * (1.0 - alpha))
-            else:
-                move(state, (present - 1, phase_one), done)
-    size = len(index)
-    outflow = np.bincount(rows, weights=values, minlength=size)
-    generator = coo_matrix(
-        (
-            np.concatenate((values, -outflow)),
-            (np.concatenate((columns, np.arange(size))), np.concatenate((rows, np.arange(size)))),
-        ),
-        shape=(size, size),
-    ).tolil()  # (transposed: row k is state k's balance equation)
-    generator[0, :] = 1.0  # (one balance equation is redundant: normalise instead)
+    up, down = present + 1, present - 1
+    waiting = present > count  # (a departure then starts the next service)
+    starts = present < count
+    arriving = present < limit
+    move(arriving & starts, up, phase_one + 1, rate * alpha)  # an arrival, served at once
+    move(arriving & starts, up, phase_one, rate * (1.0 - alpha))
+    move(arriving & ~starts, up, phase_one, rate)  # an arrival that waits
+    first_done = phase_one * first
+    move(phase_one > 0, present, phase_one - 1, first_done * onward)  # phase 1 -> 2
+    leaves = first_done * (1.0 - onward)  # phase 1 -> done
+    move((phase_one > 0) & waiting, down, phase_one, leaves * alpha)
+    move((phase_one > 0) & waiting, down, phase_one - 1, leaves * (1.0 - alpha))
+    move((phase_one > 0) & ~waiting, down, phase_one - 1, leaves)
+    second_done = (busy - phase_one) * second  # phase 2 -> done
+    move((busy > phase_one) & waiting, down, phase_one + 1, second_done * alpha)
+    move((busy > phase_one) & waiting, down, phase_one, second_done * (1.0 - alpha))
+    move((busy > phase_one) & ~waiting, down, phase_one, second_done)
+    source, target, value = (np.concatenate(part) for part in (sources, targets, values))
+    outflow = np.bincount(source, weights=value, minlength=size)
+    # (transposed: row k is state k's balance equation; equation 0 becomes sum p = 1)
+    rows = np.concatenate((target, np.arange(size)))
+    columns = np.concatenate((source, np.arange(size)))
+    entries = np.concatenate((value, -outflow))
+    kept = rows != 0
+    rows = np.concatenate((rows[kept], np.zeros(size, dtype=int)))
+    columns = np.concatenate((columns[kept], np.arange(size)))
+    entries = np.concatenate((entries[kept], np.ones(size)))
+    system = coo_matrix((entries, (rows, columns)), shape=(size, size)).tocsc()
     right = np.zeros(size)
     right[0] = 1.0
-    solution = np.maximum(np.asarray(spsolve(generator.tocsc(), right)), 0.0)
+    solution = np.maximum(np.asarray(spsolve(system, right)), 0.0)
     solution /= solution.sum()
-    by_present = np.zeros(limit + 1)
-    for (present, _), position in index.items():
-        by_present[present] += solution[position]
+    by_present = np.bincount(present, weights=solution, minlength=limit + 1)
     loss = float(min(by_present[limit], 1.0))
     present_counts = np.arange(limit + 1, dtype=float)
     in_system = float(np.dot(by_present, present_counts))
