@@ -37,3 +37,20 @@ def at_least(label: str, value: float, bound: float, strict: bool) -> list[str]:
 def positive(label: str, value: float) -> list[str]:
     """``[]`` if `value` is finite and > 0, else the broken rule."""
     return at_least(label, value, 0.0, strict=True)
+
+
+def weibull_shape(cv: float) -> float:
+    """The Weibull shape k with this cv, solving Γ(1+2/k) / Γ(1+1/k)² = 1 + cv² (brentq;
+    log-gamma for range); a cv outside the range the shapes reach is refused."""
+    # imported here: start-up time (scipy only for a Weibull), see tests/unit/test_startup.py
+    from scipy.optimize import brentq
+    from scipy.special import gammaln
+
+    def excess(shape: float) -> float:
+        ratio = gammaln(1 + 2 / shape) - 2 * gammaln(1 + 1 / shape)
+        return float(ratio) - math.log1p(cv**2)
+
+    lowest, highest = 0.02, 1e4  # shapes for cv from about 1.3e-4 up to about 2.7e14
+    if excess(lowest) < 0 or excess(highest) > 0:
+        raise ValueError(f"weibull: 'cv' must be between 0.0002 and 1e14 (got {show_number(cv)})")
+    return float(brentq(excess, lowest, highest, xtol=1e-14, rtol=1e-12))

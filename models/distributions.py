@@ -28,7 +28,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, Literal, TypeAlias
 
-from models.distribution_checks import at_least, check_parameters, positive, show_number
+from models.distribution_checks import (
+    at_least,
+    check_parameters,
+    positive,
+    show_number,
+    weibull_shape,
+)
 
 # numpy and scipy are imported inside the few functions that use them, so that a scenario
 # loads without them (start-up time, see tests/unit/test_startup.py).
@@ -369,22 +375,6 @@ class Lognormal(Distribution):
         return {self.family: params}
 
 
-def _weibull_shape(cv: float) -> float:
-    """Solve Γ(1+2/k) / Γ(1+1/k)² = 1 + cv² for the shape k (brentq; log-gamma for range)."""
-    # imported here: start-up time (scipy only for a Weibull), see tests/unit/test_startup.py
-    from scipy.optimize import brentq
-    from scipy.special import gammaln
-
-    def excess(shape: float) -> float:
-        ratio = gammaln(1 + 2 / shape) - 2 * gammaln(1 + 1 / shape)
-        return float(ratio) - math.log1p(cv**2)
-
-    lowest, highest = 0.02, 1e4  # shapes for cv from about 1.3e-4 up to about 2.7e14
-    if excess(lowest) < 0 or excess(highest) > 0:
-        raise ValueError(f"weibull: 'cv' must be between 0.0002 and 1e14 (got {show_number(cv)})")
-    return float(brentq(excess, lowest, highest, xtol=1e-14, rtol=1e-12))
-
-
 @dataclass(frozen=True)
 class Weibull(_ByMeanAndCv):
     """Weibull by mean and cv: P(X > x) = exp(-(x/λ)^k).
@@ -398,7 +388,7 @@ class Weibull(_ByMeanAndCv):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        object.__setattr__(self, "shape", _weibull_shape(self.cv))
+        object.__setattr__(self, "shape", weibull_shape(self.cv))
 
     @property
     def scale(self) -> float:

@@ -128,31 +128,31 @@ def several_server_room(
     holding: Moments,
     servers: int,
     room: int,
-    hyperexponential: tuple[float, float] | None,
 ) -> tuple[StationPrediction, bool] | None:
     """The pool of `servers` (>= 2) and a waiting room of `room` (>= 1) with `rate`
     Poisson acquisitions per second of `holding`, by the two-phase chain; and whether the
-    two phases are the holding time's own law (every operation one `work` step of the same
-    `hyperexponential` law, `hyperexponential` its common (mean, cv), or of Erlang-2).
-    None where the chain is too large (`MAX_PHASE_STATES`)."""
+    two phases are the holding time's own law (`_two_phase_work`). None where the chain
+    is too large (`MAX_PHASE_STATES`)."""
     if not math.isfinite(holding.scv):
         return None  # (no two-phase law has infinite variance)
     scv = max(holding.scv, LOWEST_TWO_PHASE_SCV)
-    own = hyperexponential is not None or _erlang_two(classes)
+    own = _two_phase_work(classes)
     method = PHASES_METHOD if own else f"{PHASES_METHOD}, {PHASE_FIT_NOTE}"
     found = mph2ck(rate, holding.mean, scv, servers, servers + room, method)
     return None if found is None else (found, own)
 
 
-def _erlang_two(classes: Sequence[ClassLoad]) -> bool:
-    """Whether every operation with acquisitions is one `work` step of one Erlang-2 law."""
+def _two_phase_work(classes: Sequence[ClassLoad]) -> bool:
+    """Whether every operation with acquisitions is one `work` step of one law that two
+    phases are exactly: a hyperexponential (of balanced means, as `two_phase_fit`'s) or
+    an Erlang-2."""
     laws: set[Distribution] = set()
     for load in classes:
         if load.laws is None:
             return False
         laws.update(law for weight, law in load.laws if weight > 0)
     law = next(iter(laws)) if len(laws) == 1 else None
-    return isinstance(law, Erlang) and law.k == 2
+    return isinstance(law, Hyperexponential) or (isinstance(law, Erlang) and law.k == 2)
 
 
 def finite_room_station(load: StationLoad, mix: PoolMix) -> StationSolution:
@@ -173,9 +173,7 @@ def finite_room_station(load: StationLoad, mix: PoolMix) -> StationSolution:
     elif mix.exponential is None and (
         found := one_server_room(classes, mix.rate, holding, load.room)
         if servers == 1
-        else several_server_room(
-            classes, mix.rate, holding, servers, load.room, mix.hyperexponential
-        )
+        else several_server_room(classes, mix.rate, holding, servers, load.room)
     ):  # (M/G/1/K, M/PH2/c/K)
         prediction, known_law = found
         loss, method = prediction.loss_probability, prediction.method

@@ -46,6 +46,7 @@ from models.analysis.summary import (
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.analysis.work_laws import (
     hyperexponential_law,
+    known_laws,
     mixed_third_moment,
     own_work_law,
     slowed,
@@ -206,7 +207,7 @@ class LoadBuilder:
                     exponential_mean=common,
                     hyperexponential=law,
                     third_moment=mixed_third_moment(thirds),
-                    laws=_known_laws(owned),
+                    laws=known_laws(owned),
                     iid=all(p[3].iid for p in parts if p[0] > 0),
                     holding_exact=all(p[3].holding_exact for p in parts if p[0] > 0),
                 )
@@ -491,14 +492,3 @@ class LoadBuilder:
             consumers=consumers,
             shares=shares,
         )
-
-
-def _known_laws(
-    parts: Sequence[tuple[float, Distribution | None]],
-) -> tuple[tuple[float, Distribution], ...] | None:
-    """The operations' laws by acquisitions per second, if every one with acquisitions
-    has one (`ClassLoad.laws`)."""
-    known = tuple((weight, law) for weight, law in parts if weight > 0 and law is not None)
-    if not known or len(known) < sum(1 for weight, _ in parts if weight > 0):
-        return None
-    return known

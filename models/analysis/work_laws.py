@@ -45,6 +45,17 @@ def own_work_law(scenario: Scenario, key: OpKey, holding: Moments) -> Distributi
     return work
 
 
+def known_laws(
+    parts: Iterable[tuple[float, Distribution | None]],
+) -> tuple[tuple[float, Distribution], ...] | None:
+    """The laws of a mixture's parts by weight (acquisitions per second), if every part
+    that has weight has a known law; None otherwise (`ClassLoad.laws`)."""
+    weighted = [(weight, law) for weight, law in parts if weight > 0]
+    if not weighted or any(law is None for _, law in weighted):
+        return None
+    return tuple((weight, law) for weight, law in weighted if law is not None)
+
+
 def mixed_third_moment(parts: Iterable[tuple[float, float | None]]) -> float | None:
     """E[S³] of a mixture by weight (acquisitions per second) of parts whose E[S³] is
     known; None if one that has weight is not (or nothing has weight)."""

@@ -83,28 +83,7 @@ def mg1k(
     departures /= departures.sum()
     scale = departures[0] + load
     probabilities = np.append(departures / scale, 1.0 - 1.0 / scale)
-    loss = float(min(max(probabilities[limit], 0.0), 1.0))
-    busy = 1.0 - float(probabilities[0])
-    throughput = _admitted(rate, loss, busy / service)
-    present = np.arange(limit + 1, dtype=float)
-    in_system = float(np.dot(probabilities, present))
-    response = in_system / throughput
-    waiting = max(response - service, 0.0)
-    return StationPrediction(
-        method=method,
-        exact=True,
-        arrival_rate=rate,
-        throughput=throughput,
-        offered_load=load,
-        utilization=min(busy, 1.0),
-        stable=True,
-        mean_waiting_time=waiting,
-        mean_response_time=waiting + service,
-        mean_queue_length=max(in_system - busy, 0.0),
-        mean_in_system=in_system,
-        p_wait=_share(float(probabilities[1:limit].sum()), float(probabilities[:limit].sum())),
-        loss_probability=loss,
-    )
+    return _from_present(method, rate, service, 1, probabilities)
 
 
 def arrivals_during_gamma(rate: float, mean: float, scv: float, count: int) -> list[float]:
@@ -209,6 +188,37 @@ def _poisson_average(means: np.ndarray, weights: np.ndarray, count: int) -> list
 SMALLEST_NONE_ARRIVE = 1e-250
 """The least a_0 the recursion divides by: below it (lambda E[S] above about 575) every
 departure leaves a full room, to double precision, and the pi_j could overflow."""
+
+
+def _from_present(
+    method: str, rate: float, service: float, servers: int, present: np.ndarray
+) -> StationPrediction:
+    """The prediction of `servers` with room for K - `servers` waiting, Poisson arrivals at
+    `rate`, mean service `service`, from p_0 .. p_K of the number present (time averages):
+    P(loss) = p_K (PASTA), L = sum n p_n, W = L / (admitted rate) (Little), Wq = W - E[S],
+    and an admitted arrival waits with probability P(c <= n < K) / P(n < K)."""
+    limit = len(present) - 1
+    counts = np.arange(limit + 1, dtype=float)
+    loss = float(min(max(present[limit], 0.0), 1.0))
+    in_system = float(np.dot(present, counts))
+    busy = float(np.dot(present, np.minimum(counts, servers)))
+    throughput = _admitted(rate, loss, busy / service)
+    waiting = max(in_system / throughput - service, 0.0)
+    return StationPrediction(
+        method=method,
+        exact=True,
+        arrival_rate=rate,
+        throughput=throughput,
+        offered_load=rate * service,
+        utilization=min(busy / servers, 1.0),
+        stable=True,
+        mean_waiting_time=waiting,
+        mean_response_time=waiting + service,
+        mean_queue_length=max(in_system - busy, 0.0),
+        mean_in_system=in_system,
+        p_wait=_share(float(present[servers:limit].sum()), float(present[:limit].sum())),
+        loss_probability=loss,
+    )
 
 
 def _admitted(rate: float, loss: float, completions: float) -> float:
@@ -362,24 +372,4 @@ def mph2ck(
     solution = np.maximum(np.asarray(spsolve(system, right)), 0.0)
     solution /= solution.sum()
     by_present = np.bincount(present, weights=solution, minlength=limit + 1)
-    loss = float(min(by_present[limit], 1.0))
-    present_counts = np.arange(limit + 1, dtype=float)
-    in_system = float(np.dot(by_present, present_counts))
-    busy_mean = float(np.dot(by_present, np.minimum(present_counts, count)))
-    throughput = _admitted(rate, loss, busy_mean / service)
-    waiting_time = max(in_system / throughput - service, 0.0)
-    return StationPrediction(
-        method=method,
-        exact=True,
-        arrival_rate=rate,
-        throughput=throughput,
-        offered_load=rate * service,
-        utilization=min(busy_mean / count, 1.0),
-        stable=True,
-        mean_waiting_time=waiting_time,
-        mean_response_time=waiting_time + service,
-        mean_queue_length=max(in_system - busy_mean, 0.0),
-        mean_in_system=in_system,
-        p_wait=_share(float(by_present[count:limit].sum()), float(by_present[:limit].sum())),
-        loss_probability=loss,
-    )
+    return _from_present(method, rate, service, count, by_present)

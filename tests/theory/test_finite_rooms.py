@@ -14,6 +14,7 @@ import math
 import pytest
 
 import models.theory as theory
+from models.analysis.finite_rooms import arrivals_during
 from models.distributions import Hyperexponential
 from models.theory import finite_room
 from tests.theory.test_single_station import serving, station
@@ -40,7 +41,7 @@ pytestmark = pytest.mark.theory
         ),
         (
             {"hyperexponential": {"mean": 1.0, "cv": 2.0}},
-            lambda rate, k: _hyperexponential_arrivals(rate, 1.0, 2.0, k),
+            lambda rate, k: arrivals_during(Hyperexponential(1.0, 2.0), rate, k),
             0.8,
             5,
             20_000,
@@ -129,11 +130,3 @@ def test_mph2ck(work, scv, servers, arrival_rate, room, agrees, replications_of,
     agrees(server("loss_probability"), expected.loss_probability, "loss probability")
     agrees(server("in_system", "mean"), expected.mean_in_system, "in_system mean")
     agrees(server("waiting_time", "mean"), expected.mean_waiting_time, "waiting mean")
-
-
-def _hyperexponential_arrivals(rate: float, mean: float, cv: float, count: int) -> list[float]:
-    """a_k of the balanced-means H2 law of this mean and cv (`models.distributions`)."""
-    law = Hyperexponential(mean, cv)
-    parts = [finite_room.arrivals_during_gamma(rate, m, 1.0, count) for m in law.phase_means]
-    first, second = law.probabilities
-    return [first * x + second * y for x, y in zip(*parts, strict=True)]
