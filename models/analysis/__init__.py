@@ -67,6 +67,7 @@ from models.analysis.prediction import (
 from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
 from models.analysis.report_stations import group_report, service_report
+from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import NOT_POISSON, POISSON
 from models.analysis.traffic import MessageStormError
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
@@ -293,8 +294,9 @@ def _analyze(
             info.source = closed_source(throughput, clients)
             sources[name] = info.source
         solution = result.solution
+    memo = SolveMemo()
     if solution is None:
-        solution = solve_network(scenario, sources)
+        solution = solve_network(scenario, sources, memo=memo)
     if not solution.converged:
         warnings.append(
             f"the layered fixed point did not converge in {solution.iterations} iterations; "
@@ -303,7 +305,7 @@ def _analyze(
     completions = completion_times(scenario, solution)
     neck = None
     if capacity:
-        limits = solve_capacity(scenario, sources, None if closed else solution)
+        limits = solve_capacity(scenario, sources, None if closed else solution, memo)
         for name in sources:
             infos[name].max_throughput = limits.max_throughput[name]
         neck = limits.bottleneck

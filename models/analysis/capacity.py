@@ -137,6 +137,13 @@ class _Search:
     """The solution at the smallest saturated factor tried."""
     start: Mapping[StationId, StationView] | None = None
     """The stations' views that every trial starts from (None: no waiting anywhere)."""
+    origin: float = math.inf
+    """The factor `start` was solved at."""
+    climbs: bool = False
+    """Whether a trial above `origin` is saturated at its first saturated iterate (its
+    iterates climb from the lighter solution: `solve_network`'s `climbing`). Not for the
+    search whose saturated solution names the bottleneck (`_first_saturated`): an early
+    iterate's largest load ratio need not be the settled one's."""
 
     trials: int = 0
     """How many factors were solved."""
@@ -152,6 +159,7 @@ class _Search:
             memo=self.memo,
             settle=SETTLED if self.smooth else None,
             start=self.start,
+            climbing=self.climbs and factor > self.origin,
         )
         if _saturated(solution):
             self.above = solution
@@ -243,13 +251,17 @@ def _limit(
     smooth: bool,
     through_origin: bool,
     known: NetworkSolution | None = None,
+    memo: SolveMemo | None = None,
+    climbs: bool = False,
 ) -> tuple[float, _Search] | None:
     """The factor at which the network saturates, to within `RELATIVE_TOLERANCE` (the
     extrapolation from the trials below, if it lies in the final bracket, else the largest
     factor found unsaturated; 0 if the other flows saturate a resource on their own), and the
     search with its solutions; None if nothing saturates however large the factor.
     `through_origin`: the load ratio is 0 at factor 0 (every flow scales). `known`: the
-    network already solved at `start`, if it is.
+    network already solved at `start`, if it is; `memo`, what that solve remembers (every
+    search reuses its stations and flow-equivalent servers: `SolveMemo.shared`); `climbs`:
+    see `_Search.climbs`.
 
     The saturation factor f* solves peak(f) = 1, peak being the largest load ratio: a
     secant step on the unsaturated trials lands next to it in a few solves (each pool's
@@ -263,9 +275,11 @@ def _limit(
     unsaturated solve there ends the search, where halving took three or four (100
     generated services: 26 solves for the five searches, from 33).
     """
-    search = _Search(scenario, scale, smooth)
+    search = _Search(scenario, scale, smooth, climbs=climbs)
+    if memo is not None:
+        search.memo = memo.shared()
     if known is not None:
-        search.start = known.views
+        search.start, search.origin = known.views, start
     tolerance = RELATIVE_TOLERANCE if smooth else FAILURE_RELATIVE_TOLERANCE
     points = _Trials()
     low, high = 0.0, math.inf
@@ -348,18 +362,20 @@ def solve_capacity(
     scenario: Scenario,
     sources: Mapping[str, FlowSource],
     solution: NetworkSolution | None = None,
+    memo: SolveMemo | None = None,
 ) -> Capacity:
     """Each flow's maximum throughput and the bottleneck (one search when there is one
     flow: growing it alone or every flow in proportion is the same). `solution`, if given,
-    is the open network solved with `sources` (every search starts from it)."""
+    is the open network solved with `sources` (every search starts from it), and `memo`
+    what its solve remembers."""
     smooth = _smooth(scenario)
-    found = _all_flows_limit(scenario, sources, smooth, solution)
+    found = _all_flows_limit(scenario, sources, smooth, solution, memo)
     limits: dict[str, float | None] = {}
     for flow, base in sources.items():
         if len(sources) == 1 and base.rate > 0:
             limits[flow] = None if found is None else found[0] * base.rate
         else:
-            limits[flow] = _flow_limit(scenario, sources, flow, smooth, solution)
+            limits[flow] = _flow_limit(scenario, sources, flow, smooth, solution, memo)
     neck = None
     if found is not None and found[1].above is not None:
         neck = _first_saturated(found[1].above)
@@ -372,6 +388,7 @@ def _flow_limit(
     flow: str,
     smooth: bool,
     solution: NetworkSolution | None,
+    memo: SolveMemo | None = None,
 ) -> float | None:
     """The arrival rate of `flow` at which the first resource saturates (None: never)."""
     base = sources[flow]
@@ -381,7 +398,7 @@ def _flow_limit(
 
     start = base.rate if base.rate > 0 else 1.0
     known = solution if base.rate > 0 else None
-    found = _limit(scenario, scale, start, smooth, len(sources) == 1, known)
+    found = _limit(scenario, scale, start, smooth, len(sources) == 1, known, memo, climbs=True)
     return None if found is None else found[0]
 
 
@@ -390,6 +407,7 @@ def _all_flows_limit(
     sources: Mapping[str, FlowSource],
     smooth: bool,
     solution: NetworkSolution | None,
+    memo: SolveMemo | None = None,
 ) -> tuple[float, _Search] | None:
     """`_limit` with every flow's rate grown in proportion (None: no flow has arrivals)."""
     if not any(source.rate > 0 for source in sources.values()):
@@ -401,7 +419,7 @@ def _all_flows_limit(
             for name, source in sources.items()
         }
 
-    return _limit(scenario, scale, 1.0, smooth, True, solution)
+    return _limit(scenario, scale, 1.0, smooth, True, solution, memo)
 
 
 def _first_saturated(solution: NetworkSolution) -> SaturatingResource | None:

@@ -304,6 +304,7 @@ def solve_network(
     memo: SolveMemo | None = None,
     settle: float | None = None,
     start: Mapping[StationId, StationView] | None = None,
+    climbing: bool = False,
 ) -> NetworkSolution:
     """Solve the open network with the flows arriving as `sources` describes.
 
@@ -324,7 +325,10 @@ def solve_network(
     trial below saturation; there a service's waits change relative to its holding time
     (`convergence.time_scales`: 100 generated services, 71 rounds for the five searches, from 78).
     `start`, if given, are the stations' views to iterate from (the capacity search starts
-    from the solution at the flows' own rates).
+    from the solution at the flows' own rates). `climbing`: `start` is the solution at a
+    lighter load, so the iterates climb from below the fixed point and the first saturated
+    one is final (the overshoot above comes from an iterate with waiting after one without:
+    from no waiting anywhere); with `stop_when_saturated`, the iteration stops there.
     """
     keys = reachable(scenario)
     failures = failure_inputs(scenario) if inputs is None else inputs
@@ -366,7 +370,7 @@ def solve_network(
         if iteration >= max_iterations:
             break
         saturated_now = any(s.solution.saturated for s in current.services.values())
-        if stop_when_saturated and not limited and saturated_now and saturated_before:
+        if stop_when_saturated and not limited and saturated_now and (saturated_before or climbing):
             break
         saturated_before = saturated_now
         if iteration > DAMPING_AFTER:

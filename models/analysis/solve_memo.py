@@ -52,6 +52,19 @@ class SolveMemo:
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
 
+    def shared(self) -> SolveMemo:
+        """A memo for another solve of the same scenario that shares what is remembered by
+        its inputs alone (stations, classes, flow-equivalent servers, the scenario's
+        structure) and starts its own rounds: a capacity search from the solved network
+        finds the stations its load does not reach already solved."""
+        return SolveMemo(
+            layers=self.layers,
+            stations=self.stations,
+            classes=self.classes,
+            fans=self.fans,
+            resumes=self.resumes,
+        )
+
     def evaluator(
         self,
         round_number: int,

@@ -7,13 +7,21 @@ the plain solve, so each is checked here against it on the same models.
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import pytest
 
 from models import load_scenario
 from models.analysis import flow_source
-from models.analysis.capacity import SETTLED, load_ratios, peak_load_ratio
+from models.analysis.capacity import (
+    RELATIVE_TOLERANCE,
+    SETTLED,
+    _limit,
+    _saturated,
+    load_ratios,
+    peak_load_ratio,
+)
 from models.analysis.convergence import largest_change
 from models.analysis.graph import StationId
 from models.analysis.network import FlowSource, solve_network
@@ -66,3 +74,51 @@ def test_settling_weighs_waits_by_their_station_holding_time() -> None:
     assert largest_change(before, after, {server: 0.01}) == pytest.approx(1e-3)
     lossy = {server: (1e-4, 0.0, 2.0, 2.0, 20e-6)}
     assert largest_change(after, lossy, {server: 0.01}) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("name", ["j4_train_ticket_95", "j1_social_network_95"])
+def test_a_trial_climbing_from_a_lighter_solution_stops_at_its_first_saturated_iterate(
+    name: str,
+) -> None:
+    """From the solution at the flows' own rates, a trial at a heavier load climbs: the
+    first saturated iterate is final (`climbing`). At loads from just above the start to
+    past saturation it agrees with the plain solve from no waiting (two saturated iterates
+    in a row) on whether the network saturates, in no more rounds, and once saturated in
+    fewer; and each flow's capacity search finds the same factor either way."""
+    scenario = load_scenario(MODELS / f"{name}.yaml")
+    sources = {}
+    for flow_name, flow in scenario.workload.items():
+        source = flow_source(scenario, flow_name, flow, [])
+        assert source is not None
+        sources[flow_name] = source
+    base = solve_network(scenario, sources)
+    fewer = 0
+    for factor in (1.01, 1.05, 1.1, 1.2, 1.5, 2.0, 4.0):
+        scaled = {
+            n: FlowSource(s.rate * factor, s.scv, s.flag, s.population) for n, s in sources.items()
+        }
+        plain = solve_network(scenario, scaled, max_iterations=25, stop_when_saturated=True)
+        climbing = solve_network(
+            scenario,
+            scaled,
+            max_iterations=25,
+            stop_when_saturated=True,
+            start=base.views,
+            climbing=True,
+        )
+        assert _saturated(climbing) == _saturated(plain), factor
+        assert climbing.iterations <= plain.iterations
+        fewer += _saturated(climbing) and climbing.iterations < plain.iterations
+    assert fewer > 0  # (the test reaches saturation)
+    for flow_name, source in sources.items():
+
+        def scale(rate: float, flow: str = flow_name) -> dict[str, FlowSource]:
+            return {**sources, flow: dataclasses.replace(sources[flow], rate=rate)}
+
+        found = [
+            _limit(scenario, scale, source.rate, True, False, base, climbs=climbs)
+            for climbs in (False, True)
+        ]
+        assert found[0] is not None and found[1] is not None
+        assert found[1][0] == pytest.approx(found[0][0], rel=RELATIVE_TOLERANCE / 10)
+        assert found[1][1].trials <= found[0][1].trials
