@@ -53,14 +53,16 @@ class SolveMemo:
     (the next round starts from them: `release_groups.settle_releases`)."""
 
     def shared(self) -> SolveMemo:
-        """A memo for another solve of the same scenario that shares what is remembered by
-        its inputs alone (stations, classes, flow-equivalent servers, the scenario's
-        structure) and starts its own rounds: a capacity search from the solved network
-        finds the stations its load does not reach already solved."""
+        """A memo for another solve of the same scenario that starts from what this one
+        remembers by its inputs alone (stations, classes, flow-equivalent servers, the
+        scenario's structure) and has rounds of its own: a capacity search from the solved
+        network finds the stations its load does not reach already solved. Copies, so
+        that what one search adds is let go with it (the searches of the TrainTicket-like
+        model at 95%, sharing one memo, held 15 MiB more at their peak)."""
         return SolveMemo(
-            layers=self.layers,
-            stations=self.stations,
-            classes=self.classes,
+            layers=dict(self.layers),
+            stations=dict(self.stations),
+            classes=dict(self.classes),
             fans=self.fans,
             resumes=self.resumes,
         )
