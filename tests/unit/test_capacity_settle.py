@@ -26,8 +26,20 @@ from models.analysis.convergence import largest_change
 from models.analysis.graph import StationId
 from models.analysis.network import FlowSource, solve_network
 from models.analysis.solve_memo import SolveMemo
+from models.schema import Scenario
 
 MODELS = Path(__file__).parents[1] / "data" / "analysis_regression"
+
+
+def _model(name: str) -> tuple[Scenario, dict[str, FlowSource]]:
+    """A regression-set model and its open flows' sources at their own rates."""
+    scenario = load_scenario(MODELS / f"{name}.yaml")
+    sources = {}
+    for flow_name, flow in scenario.workload.items():
+        source = flow_source(scenario, flow_name, flow, [])
+        assert source is not None
+        sources[flow_name] = source
+    return scenario, sources
 
 
 @pytest.mark.parametrize("name", ["j4_train_ticket_60", "j5_alibaba_random_60"])
@@ -36,12 +48,7 @@ def test_settled_trials_match_converged_ones(name: str) -> None:
     converged one to well within 1e-4 (the search's tolerance is 1e-2), and it takes no
     more rounds (one fewer on these two models at their own load); a memo shared by the
     trials changes nothing."""
-    scenario = load_scenario(MODELS / f"{name}.yaml")
-    sources = {}
-    for flow_name, flow in scenario.workload.items():
-        source = flow_source(scenario, flow_name, flow, [])
-        assert source is not None
-        sources[flow_name] = source
+    scenario, sources = _model(name)
     memo = SolveMemo()
     for factor in (0.5, 0.8, 1.0):
         scaled = {
@@ -85,12 +92,7 @@ def test_a_trial_climbing_from_a_lighter_solution_stops_at_its_first_saturated_i
     past saturation it agrees with the plain solve from no waiting (two saturated iterates
     in a row) on whether the network saturates, in no more rounds, and once saturated in
     fewer; and each flow's capacity search finds the same factor either way."""
-    scenario = load_scenario(MODELS / f"{name}.yaml")
-    sources = {}
-    for flow_name, flow in scenario.workload.items():
-        source = flow_source(scenario, flow_name, flow, [])
-        assert source is not None
-        sources[flow_name] = source
+    scenario, sources = _model(name)
     base = solve_network(scenario, sources)
     fewer = 0
     for factor in (1.01, 1.05, 1.1, 1.2, 1.5, 2.0, 4.0):
