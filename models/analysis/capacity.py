@@ -141,9 +141,10 @@ class _Search:
     """The factor `start` was solved at."""
     climbs: bool = False
     """Whether a trial above `origin` is saturated at its first saturated iterate (its
-    iterates climb from the lighter solution: `solve_network`'s `climbing`). Not for the
-    search whose saturated solution names the bottleneck (`_first_saturated`): an early
-    iterate's largest load ratio need not be the settled one's."""
+    iterates climb from the lighter solution: `solve_network`'s `climbing`). Only without
+    failures (retries and losses make the iterates oscillate), and not for the search
+    whose saturated solution names the bottleneck (`_first_saturated`): an early iterate's
+    largest load ratio need not be the settled one's."""
 
     trials: int = 0
     """How many factors were solved."""
@@ -159,7 +160,7 @@ class _Search:
             memo=self.memo,
             settle=SETTLED if self.smooth else None,
             start=self.start,
-            climbing=self.climbs and factor > self.origin,
+            climbing=self.climbs and self.smooth and factor > self.origin,
         )
         if _saturated(solution):
             self.above = solution
