@@ -38,6 +38,7 @@ from models.distributions import (
 )
 from models.empirical import Empirical
 from models.theory import erlang_b, mmck
+from models.theory.erlang_room import merlang_ck, mixed_erlang_fit, phase_count
 from models.theory.finite_room import (
     arrivals_during_gamma,
     arrivals_during_lognormal,
@@ -56,6 +57,14 @@ PHASES_METHOD = "M/PH2/c/K (two-phase service)"
 PHASE_FIT_NOTE = "service time as two phases of its mean and SCV (approximation)"
 LOWEST_TWO_PHASE_SCV = 0.5
 """The least SCV two phases have (Erlang-2)."""
+ERLANG_FIT_NOTE = "service time as Erlang phases of its mean and SCV (approximation)"
+FEWER_PHASES_NOTE = (
+    "service time as the most Erlang phases the chain holds, less steady than its own "
+    "(approximation)"
+)
+MOST_PHASES = 50
+"""The most Erlang phases tried for a service time of SCV below 1/50 (a constant): as
+many as the chain can hold (`erlang_room.MAX_ERLANG_STATES`)."""
 
 
 def arrivals_during(law: Distribution, rate: float, count: int) -> list[float] | None:
@@ -135,6 +144,10 @@ def several_server_room(
     is too large (`MAX_PHASE_STATES`)."""
     if not math.isfinite(holding.scv):
         return None  # (no two-phase law has infinite variance)
+    if holding.scv < LOWEST_TWO_PHASE_SCV:
+        steady = _erlang_room(classes, rate, holding, servers, room)
+        if steady is not None:
+            return steady
     scv = max(holding.scv, LOWEST_TWO_PHASE_SCV)
     own = _two_phase_work(classes)
     method = PHASES_METHOD if own else f"{PHASES_METHOD}, {PHASE_FIT_NOTE}"
@@ -142,16 +155,51 @@ def several_server_room(
     return None if found is None else (found, own)
 
 
+def _erlang_room(
+    classes: Sequence[ClassLoad], rate: float, holding: Moments, servers: int, room: int
+) -> tuple[StationPrediction, bool] | None:
+    """The pool of `several_server_room` with a holding time of SCV below 1/2, by the
+    chain of Erlang phases (`erlang_room.merlang_ck`): as many phases as the SCV needs
+    (Erlang-(k-1) and Erlang-k mixed), or, where the chain cannot hold them (a constant
+    needs infinitely many), as many as it can, an SCV of 1/k above the law's; and whether
+    the phases are the holding time's own law (an Erlang-k `work`). None where not even
+    three phases fit."""
+    capacity = servers + room
+    if holding.scv > 1.0 / MOST_PHASES:
+        needed, fewer, _ = mixed_erlang_fit(holding.mean, holding.scv)
+    else:
+        needed, fewer = MOST_PHASES, 0.0
+    phases = phase_count(servers, capacity, needed)
+    if phases is None:
+        return None
+    method = f"M/E_k/c/K ({phases} Erlang phases)"
+    if phases < needed:
+        fewer = 0.0
+        method = f"{method}, {FEWER_PHASES_NOTE}"
+    law = _single_law(classes)
+    own = fewer == 0.0 and isinstance(law, Erlang) and law.k == phases
+    if not own and phases == needed:
+        method = f"{method}, {ERLANG_FIT_NOTE}"
+    found = merlang_ck(rate, holding.mean, phases, fewer, servers, capacity, method)
+    return None if found is None else (found, own)
+
+
+def _single_law(classes: Sequence[ClassLoad]) -> Distribution | None:
+    """The law of every operation with acquisitions, where all are one `work` step of
+    one and the same law; else None."""
+    laws: set[Distribution] = set()
+    for load in classes:
+        if load.laws is None:
+            return None
+        laws.update(law for weight, law in load.laws if weight > 0)
+    return next(iter(laws)) if len(laws) == 1 else None
+
+
 def _two_phase_work(classes: Sequence[ClassLoad]) -> bool:
     """Whether every operation with acquisitions is one `work` step of one law that two
     phases are exactly: a hyperexponential (of balanced means, as `two_phase_fit`'s) or
     an Erlang-2."""
-    laws: set[Distribution] = set()
-    for load in classes:
-        if load.laws is None:
-            return False
-        laws.update(law for weight, law in load.laws if weight > 0)
-    law = next(iter(laws)) if len(laws) == 1 else None
+    law = _single_law(classes)
     return isinstance(law, Hyperexponential) or (isinstance(law, Erlang) and law.k == 2)
 
 

@@ -8,6 +8,7 @@ Invalid arguments raise `ValueError` naming the argument, the rule and the value
 
 from models.theory.batch_arrivals import mxmc
 from models.theory.erlang import erlang_b, erlang_c
+from models.theory.erlang_room import merlang_ck
 from models.theory.finite_room import mg1k, mph2ck
 from models.theory.fork_join import (
     ForkJoinPrediction,
@@ -65,6 +66,7 @@ __all__ = [
     "gi_m_c",
     "jackson_network",
     "md1",
+    "merlang_ck",
     "mg1",
     "mg1_priority_nonpreemptive",
     "mg1k",

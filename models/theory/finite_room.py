@@ -67,7 +67,7 @@ def mg1k(
         )
     load = rate * service
     if load == 0.0:
-        return _idle(method, service, 1)
+        return idle_room(method, service, 1)
     a = np.clip(np.asarray(arrivals_during_service[: limit - 1], dtype=float), 0.0, 1.0)
     tails = np.maximum(1.0 - np.cumsum(a), 0.0)
     none_arrive = max(float(a[0]), SMALLEST_NONE_ARRIVE) if len(a) else 1.0
@@ -83,7 +83,7 @@ def mg1k(
     departures /= departures.sum()
     scale = departures[0] + load
     probabilities = np.append(departures / scale, 1.0 - 1.0 / scale)
-    return _from_present(method, rate, service, 1, probabilities)
+    return prediction_from_present(method, rate, service, 1, probabilities)
 
 
 def arrivals_during_gamma(rate: float, mean: float, scv: float, count: int) -> list[float]:
@@ -190,7 +190,7 @@ SMALLEST_NONE_ARRIVE = 1e-250
 departure leaves a full room, to double precision, and the pi_j could overflow."""
 
 
-def _from_present(
+def prediction_from_present(
     method: str, rate: float, service: float, servers: int, present: np.ndarray
 ) -> StationPrediction:
     """The prediction of `servers` with room for K - `servers` waiting, Poisson arrivals at
@@ -234,7 +234,7 @@ def _share(part: float, whole: float) -> float:
     return min(part / whole, 1.0) if whole > 0 else 1.0
 
 
-def _idle(method: str, service: float, servers: int) -> StationPrediction:
+def idle_room(method: str, service: float, servers: int) -> StationPrediction:
     """No arrivals: nobody waits, nothing is lost."""
     return stable_station(
         method=method,
@@ -306,9 +306,6 @@ def mph2ck(
     >>> round(station.loss_probability, 6), round(station.mean_in_system, 6)
     (0.333333, 1.0)
     """
-    from scipy.sparse import coo_matrix
-    from scipy.sparse.linalg import spsolve
-
     rate = require_nonnegative("arrival_rate", arrival_rate)
     service = require_positive("mean_service_time", mean_service_time)
     count = require_count("servers", servers)
@@ -317,7 +314,7 @@ def mph2ck(
         return None
     alpha, first, onward, second = two_phase_fit(service, service_scv)
     if rate == 0.0:
-        return _idle(method, service, count)
+        return idle_room(method, service, count)
     busy_of = np.minimum(np.arange(limit + 1), count)
     offsets = np.concatenate(([0], np.cumsum(busy_of + 1)))
     size = int(offsets[-1])
@@ -357,6 +354,18 @@ def mph2ck(
     move((busy > phase_one) & waiting, down, phase_one, second_done * (1.0 - alpha))
     move((busy > phase_one) & ~waiting, down, phase_one, second_done)
     source, target, value = (np.concatenate(part) for part in (sources, targets, values))
+    solution = stationary(size, source, target, value)
+    by_present = np.bincount(present, weights=solution, minlength=limit + 1)
+    return prediction_from_present(method, rate, service, count, by_present)
+
+
+def stationary(size: int, source: np.ndarray, target: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """The stationary distribution of the chain on states 0 .. `size` - 1 whose
+    transitions go from `source` to `target` at rate `value`: p Q = 0 with its first
+    equation replaced by sum p = 1, solved by a sparse LU."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.linalg import spsolve
+
     outflow = np.bincount(source, weights=value, minlength=size)
     # (transposed: row k is state k's balance equation; equation 0 becomes sum p = 1)
     rows = np.concatenate((target, np.arange(size)))
@@ -370,6 +379,4 @@ def mph2ck(
     right = np.zeros(size)
     right[0] = 1.0
     solution = np.maximum(np.asarray(spsolve(system, right)), 0.0)
-    solution /= solution.sum()
-    by_present = np.bincount(present, weights=solution, minlength=limit + 1)
-    return _from_present(method, rate, service, count, by_present)
+    return np.asarray(solution / solution.sum())

@@ -329,19 +329,14 @@ def test_several_workers_with_hyperexponential_work_are_exact() -> None:
 
 
 def test_several_workers_with_other_work_fit_two_phases() -> None:
-    """Lognormal work (SCV 4) is fitted by its two moments; constant work (SCV 0) by the
-    least SCV two phases have, 1/2 (both approximations)."""
+    """Lognormal work (SCV 4) is fitted by its two moments (an approximation); work of
+    SCV below 1/2 takes Erlang phases instead (tests/unit/test_erlang_room.py)."""
     lognormal = _one_worker([{"lognormal": {"mean": 0.02, "cv": 2.0}}], 90.0, 6, workers=2)
     assert lognormal.method == f"{PHASES_METHOD}, {PHASE_FIT_NOTE}"
     assert not lognormal.exact
     fitted = mph2ck(90.0, 0.02, 4.0, 2, 8)
     assert fitted is not None
     assert lognormal.loss_probability == pytest.approx(fitted.loss_probability, rel=1e-6)
-    constant = _one_worker([{"constant": 0.02}], 90.0, 6, workers=2)
-    fitted = mph2ck(90.0, 0.02, 0.5, 2, 8)
-    assert fitted is not None
-    assert constant.loss_probability == pytest.approx(fitted.loss_probability, rel=1e-9)
-    assert not constant.exact
 
 
 @pytest.mark.parametrize("rate", [1e3, 1e12, 1e300])

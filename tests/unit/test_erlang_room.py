@@ -1,0 +1,124 @@
+"""M/E_k/c/K, several workers with a finite waiting room and service in Erlang phases
+(`models.theory.erlang_room`), and where the analysis uses it: work of SCV below 1/2, which
+two phases cannot have (deterministic unit tests; the simulation checks are in
+tests/theory/test_finite_rooms.py)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from models.analysis.finite_rooms import ERLANG_FIT_NOTE, FEWER_PHASES_NOTE
+from models.theory import erlang_b
+from models.theory.erlang_room import (
+    MAX_ERLANG_STATES,
+    merlang_ck,
+    mixed_erlang_fit,
+    phase_count,
+    phase_states,
+)
+from models.theory.finite_room import arrivals_during_gamma, mg1k, mph2ck
+from tests.unit.test_finite_rooms import _one_worker
+
+
+@pytest.mark.parametrize(("rate", "servers", "capacity"), [(1.5, 2, 6), (3.0, 3, 5), (9.0, 2, 4)])
+def test_two_erlang_phases_are_the_two_phase_chain_at_its_floor(
+    rate: float, servers: int, capacity: int
+) -> None:
+    """k = 2 with p = 0 is Erlang-2, which `mph2ck` has exactly at SCV 1/2: the same
+    distribution of the number present, below and above saturation."""
+    erlang = merlang_ck(rate, 1.0, 2, 0.0, servers, capacity)
+    phases = mph2ck(rate, 1.0, 0.5, servers, capacity)
+    assert erlang is not None and phases is not None
+    for field in ("loss_probability", "mean_in_system", "mean_waiting_time", "p_wait"):
+        assert getattr(erlang, field) == pytest.approx(getattr(phases, field), rel=1e-10)
+
+
+@pytest.mark.parametrize("phases", [3, 5, 8])
+def test_one_server_is_m_g_1_k_with_erlang_service(phases: int) -> None:
+    """One worker: the embedded chain with the Erlang-k a_k gives the same loss and wait."""
+    chain = merlang_ck(0.9, 1.0, phases, 0.0, 1, 5)
+    embedded = mg1k(0.9, 1.0, arrivals_during_gamma(0.9, 1.0, 1.0 / phases, 4), 5)
+    assert chain is not None
+    assert chain.loss_probability == pytest.approx(embedded.loss_probability, rel=1e-10)
+    assert chain.mean_waiting_time == pytest.approx(embedded.mean_waiting_time, rel=1e-10)
+
+
+def test_without_a_room_the_loss_is_erlang_b() -> None:
+    """No waiting room: Erlang's loss formula, whatever the service law (insensitivity)."""
+    chain = merlang_ck(3.0, 1.0, 4, 0.3, 3, 3)
+    assert chain is not None
+    assert chain.loss_probability == pytest.approx(erlang_b(3, 3.0), rel=1e-10)
+    assert chain.mean_waiting_time == pytest.approx(0.0, abs=1e-12)
+
+
+@pytest.mark.parametrize("scv", [0.03, 0.1, 0.2, 0.25, 0.3, 1 / 3, 0.4, 0.49])
+def test_the_mixed_erlang_fit_has_the_mean_and_scv(scv: float) -> None:
+    """k - 1 phases with probability p, else k, each of rate mu: the mean and SCV asked."""
+    k, p, mu = mixed_erlang_fit(2.0, scv)
+    assert 1.0 / k <= scv + 1e-12 and scv <= 1.0 / (k - 1) + 1e-12
+    mean = (p * (k - 1) + (1 - p) * k) / mu
+    square = (p * (k - 1) * k + (1 - p) * k * (k + 1)) / mu**2
+    assert mean == pytest.approx(2.0, rel=1e-12)
+    assert square / mean**2 - 1 == pytest.approx(scv, rel=1e-9)
+
+
+def test_the_chain_stays_within_its_budget() -> None:
+    """`phase_count` takes the most phases whose chain fits `MAX_ERLANG_STATES`, and none
+    where three do not fit; `merlang_ck` declines a larger chain."""
+    phases = phase_count(2, 8, 200)
+    assert phases is not None
+    assert phase_states(phases, 2, 8) <= MAX_ERLANG_STATES < phase_states(phases + 1, 2, 8)
+    assert phase_count(64, 264, 50) is None
+    assert merlang_ck(1.0, 1.0, phases + 1, 0.0, 2, 8) is None
+
+
+@pytest.mark.parametrize("rate", [1e3, 1e12, 1e300])
+def test_overwhelming_load_fills_the_room_without_overflow(rate: float) -> None:
+    """Far beyond capacity (the capacity search tries such loads) the workers never idle."""
+    chain = merlang_ck(rate, 1.0, 4, 0.0, 2, 8)
+    assert chain is not None
+    assert chain.throughput == pytest.approx(2.0, rel=1e-9)
+    assert all(math.isfinite(x) for x in (chain.mean_waiting_time, chain.p_wait))
+
+
+def test_no_arrivals_no_waiting() -> None:
+    chain = merlang_ck(0.0, 1.0, 3, 0.0, 2, 4)
+    assert chain is not None
+    assert (chain.loss_probability, chain.mean_waiting_time) == (0.0, 0.0)
+
+
+def test_several_workers_with_erlang_work_are_exact() -> None:
+    """Erlang-4 work on 2 workers with a room of 6: the chain of 4 phases, exact."""
+    service = _one_worker([{"erlang": {"k": 4, "mean": 0.02}}], 90.0, 6, workers=2)
+    expected = merlang_ck(90.0, 0.02, 4, 0.0, 2, 8)
+    assert expected is not None
+    assert (service.method, service.exact) == ("M/E_k/c/K (4 Erlang phases)", True)
+    assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-9)
+    assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=1e-9)
+
+
+def test_steady_work_on_several_workers_takes_erlang_phases() -> None:
+    """Uniform work of SCV 0.12 is fitted by mixed Erlang phases of its mean and SCV;
+    constant work (SCV 0) by as many phases as the chain holds, an SCV of 1/k above its
+    own (both approximations). Constant 20 ms on 2 workers with a room of 6 at 90/s, by
+    37 phases: 20.24 ms of waiting and 3.57% lost, simulated 20.1 ms (19.9-20.3) and 3.4%
+    (3.3-3.5), where two phases said 22.1 ms and 5.7%."""
+    uniform = _one_worker([{"uniform": [0.008, 0.032]}], 90.0, 6, workers=2)
+    k, p, _ = mixed_erlang_fit(0.02, 0.12)
+    assert uniform.method == f"M/E_k/c/K ({k} Erlang phases), {ERLANG_FIT_NOTE}"
+    assert not uniform.exact
+    fitted = merlang_ck(90.0, 0.02, k, p, 2, 8)
+    assert fitted is not None
+    assert uniform.loss_probability == pytest.approx(fitted.loss_probability, rel=1e-9)
+    constant = _one_worker([{"constant": 0.02}], 90.0, 6, workers=2)
+    most = phase_count(2, 8, 50)
+    assert most is not None
+    assert constant.method == f"M/E_k/c/K ({most} Erlang phases), {FEWER_PHASES_NOTE}"
+    assert not constant.exact
+    steadiest = merlang_ck(90.0, 0.02, most, 0.0, 2, 8)
+    assert steadiest is not None
+    assert constant.waiting_time.mean == pytest.approx(steadiest.mean_waiting_time, rel=1e-9)
+    assert constant.loss_probability == pytest.approx(steadiest.loss_probability, rel=1e-9)
+    assert (most, round(constant.waiting_time.mean, 5)) == (37, 0.02024)
