@@ -165,7 +165,10 @@ def _erlang_room(
     the phases are the holding time's own law (an Erlang-k `work`). None where not even
     three phases fit."""
     capacity = servers + room
-    if holding.scv > 1.0 / MOST_PHASES:
+    law = _single_law(classes)
+    if isinstance(law, Erlang):  # (its own phases: the fit's p is 0 only to rounding)
+        needed, fewer = law.k, 0.0
+    elif holding.scv > 1.0 / MOST_PHASES:
         needed, fewer, _ = mixed_erlang_fit(holding.mean, holding.scv)
     else:
         needed, fewer = MOST_PHASES, 0.0
@@ -173,12 +176,11 @@ def _erlang_room(
     if phases is None:
         return None
     method = f"M/E_k/c/K ({phases} Erlang phases)"
+    own = isinstance(law, Erlang) and phases == needed
     if phases < needed:
         fewer = 0.0
         method = f"{method}, {FEWER_PHASES_NOTE}"
-    law = _single_law(classes)
-    own = fewer == 0.0 and isinstance(law, Erlang) and law.k == phases
-    if not own and phases == needed:
+    elif not own:
         method = f"{method}, {ERLANG_FIT_NOTE}"
     found = merlang_ck(rate, holding.mean, phases, fewer, servers, capacity, method)
     return None if found is None else (found, own)

@@ -99,6 +99,17 @@ def test_several_workers_with_erlang_work_are_exact() -> None:
     assert service.waiting_time.mean == pytest.approx(expected.mean_waiting_time, rel=1e-9)
 
 
+@pytest.mark.parametrize("phases", [3, 7, 14])
+def test_erlang_work_takes_its_own_phases(phases: int) -> None:
+    """Erlang-k work is solved with its own k phases, exact, whatever the rounding of the
+    mixed fit (whose p at SCV 1/k comes out 6e-16 for k = 7, 1e-15 for k = 14)."""
+    service = _one_worker([{"erlang": {"k": phases, "mean": 0.02}}], 90.0, 4, workers=2)
+    expected = merlang_ck(90.0, 0.02, phases, 0.0, 2, 6)
+    assert expected is not None
+    assert (service.method, service.exact) == (f"M/E_k/c/K ({phases} Erlang phases)", True)
+    assert service.loss_probability == pytest.approx(expected.loss_probability, rel=1e-12)
+
+
 def test_steady_work_on_several_workers_takes_erlang_phases() -> None:
     """Uniform work of SCV 0.12 is fitted by mixed Erlang phases of its mean and SCV;
     constant work (SCV 0) by as many phases as the chain holds, an SCV of 1/k above its
