@@ -9,6 +9,7 @@ propagates; it is never turned into NaN (``0 x inf`` counts as 0: a step that ne
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -22,6 +23,8 @@ DETERMINISTIC_SCV = 1e-9
 """Below this squared coefficient of variation a time is treated as a constant."""
 LARGEST_SCV = 1e4
 """Infinite or huge SCVs (Pareto with alpha <= 2) are capped here for tail computations."""
+MAXIMA_REMEMBERED = 4096
+"""How many integrated maxima `expected_maximum` keeps (about 2 KB each, with its key)."""
 
 
 @dataclass(frozen=True)
@@ -168,13 +171,22 @@ def expected_maximum(parts: Sequence[tuple[float, Moments]]) -> Moments:
     >>> expected_maximum([(1.0, Moments(2.0, 0.0)), (0.5, Moments(1.0, 0.0))]).mean
     2.0
     """
-    present = [(p, m) for p, m in parts if p > 0 and m.mean > 0]
+    present = tuple((p, m) for p, m in parts if p > 0 and m.mean > 0)
     if not present:
         return ZERO
     if any(not m.finite for _, m in present):
         return INFINITE
     if len(present) == 1 and present[0][0] >= 1.0:
         return present[0][1]
+    return _integrated_maximum(present)
+
+
+@functools.lru_cache(maxsize=MAXIMA_REMEMBERED)
+def _integrated_maximum(present: tuple[tuple[float, Moments], ...]) -> Moments:
+    """`expected_maximum` of parts all present with a finite positive mean, integrated;
+    remembered by the parts (a pure function of them): the rounds of a solve and the
+    trials of a capacity search ask for the same maxima again wherever their loads do not
+    reach (100 generated services: 1,217 calls, 427 different)."""
     steps = sorted({m.mean for _, m in present if _gamma_shape_scale(m) is None})
     bulk = max(m.mean for _, m in present)
     upper = bulk

@@ -41,7 +41,6 @@ from models.analysis import convergence
 from models.analysis.failures import (
     FailureInputs,
     admitted_shares,
-    failure_inputs,
     regimes,
     rejected_fraction,
 )
@@ -50,7 +49,6 @@ from models.analysis.graph import (
     StationId,
     flow_key,
     handler_keys,
-    reachable,
 )
 from models.analysis.group_layers import apply_group_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
@@ -330,15 +328,15 @@ def solve_network(
     one is final (the overshoot above comes from an iterate with waiting after one without:
     from no waiting anywhere); with `stop_when_saturated`, the iteration stops there.
     """
-    keys = reachable(scenario)
-    failures = failure_inputs(scenario) if inputs is None else inputs
+    memo = SolveMemo() if memo is None else memo
+    keys = memo.keys(scenario)
+    failures = memo.failures(scenario) if inputs is None else inputs
     pieces = regimes(scenario, failures) if failures.reports and inputs is None else []
     limited = failures.reports and any(s.rate_limit for s in scenario.services.values())
     # (a rate limit sheds load as the iteration goes: an early saturated iterate may not last)
     views: dict[StationId, StationView] = dict(fixed_views or start or {})
     rates: Mapping[OpKey, float] = {}
     previous = convergence.signature(views)
-    memo = SolveMemo() if memo is None else memo
     converged = False
     iteration = 0
     change = scaled_change = math.inf

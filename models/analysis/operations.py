@@ -164,15 +164,19 @@ class Evaluator:
 
     def inputs(self, key: OpKey, summary: OperationSummary) -> tuple[Any, ...]:
         """What the summary of `key` is computed from, besides the scenario and the failure
-        constants: its station's view, its rate, and each callee's view and summary (the
-        summary object itself: a callee that was walked again counts as changed)."""
+        constants: its station's view, its rate if it depends on it
+        (`OperationSummary.rate_dependent`: a capacity trial's first round finds the
+        summaries of the trial before, at another rate, again), and each callee's view and
+        summary (the summary object itself: a callee that was walked again counts as
+        changed)."""
         station = station_of(key)
         callees = tuple(
             (target, self.views.get(station_of(target)), id(self.summary(target)))  # type: ignore[arg-type]
             for target in summary.calls
         )
         own = self.view(station) if station is not None else None
-        return (own, self.rates.get(key, 0.0), callees)
+        rate = self.rates.get(key, 0.0) if summary.rate_dependent else None
+        return (own, rate, callees)
 
 
 class _Walker(FailureWalker):
@@ -206,6 +210,8 @@ class _Walker(FailureWalker):
         reply holds it for one segment each time, so the holding time per acquisition is a
         mixture of the segments (zero-length ones included), not the mean of the parts."""
         self.iid = True
+        self.rate_read = False
+        """Whether the walk used `rate` (`OperationSummary.rate_dependent`)."""
         self.exponential_mean = single_exponential(self.steps)
         self.slowdown = 1.0
         if self.reports and key.kind != "flow":
@@ -303,6 +309,7 @@ class _Walker(FailureWalker):
             tallies=self.tallies,
             first_calls=dict(self.first_calls),
             early=self.early,
+            rate_dependent=self.rate_read,
         )
 
     def emit(self, target: Target, flag: int, copy: bool) -> None:
@@ -414,6 +421,7 @@ class _Walker(FailureWalker):
         time, method, exact = fork_join(branches, self.rate * reach)
         if len(parts) > 1:
             self.methods.add(method)
+            self.rate_read = True
         success = math.prod(1.0 - part.fail for part in parts)
         return Part(
             time=time,

@@ -15,9 +15,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.analysis.failures import NONE, FailureInputs
+from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders, senders
-from models.analysis.graph import OpKey, StationId
+from models.analysis.graph import OpKey, StationId, reachable
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.release_groups import Releases, releases
 from models.analysis.station_load import StationLoad, StationSolution
@@ -48,6 +48,10 @@ class SolveMemo:
     """What async pools let go together (`models.analysis.release_groups`), found once."""
     traffics: dict[Any, Traffic] = field(default_factory=dict)
     """Solved traffic by what it is solved from (`SolveMemo.traffic`)."""
+    reached: list[OpKey] | None = None
+    """The nodes some flow reaches (`graph.reachable`), found once."""
+    constants: FailureInputs | None = None
+    """The scenario's failure constants (`failures.failure_inputs`), found once."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -65,6 +69,8 @@ class SolveMemo:
             classes=dict(self.classes),
             fans=self.fans,
             resumes=self.resumes,
+            reached=self.reached,
+            constants=self.constants,
         )
 
     def evaluator(
@@ -80,6 +86,18 @@ class SolveMemo:
         the same round of the solve before first, then the round before."""
         earlier = self.rounds[round_number - 1] if round_number <= len(self.rounds) else {}
         return Evaluator(scenario, views, rates, flow_flags, failures, (earlier, self.summaries))
+
+    def keys(self, scenario: Scenario) -> list[OpKey]:
+        """`reachable(scenario)`, found on the first call (the scenario's structure)."""
+        if self.reached is None:
+            self.reached = reachable(scenario)
+        return self.reached
+
+    def failures(self, scenario: Scenario) -> FailureInputs:
+        """`failure_inputs(scenario)`, found on the first call (constants of the scenario)."""
+        if self.constants is None:
+            self.constants = failure_inputs(scenario)
+        return self.constants
 
     def senders(self, scenario: Scenario, keys: list[OpKey]) -> Senders:
         """`senders(scenario, keys)`, found on the first call (the structure of the

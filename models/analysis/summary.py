@@ -160,6 +160,10 @@ class OperationSummary:
     early: bool = False
     """Whether an execution may end (fail) before some of its time: failed executions then
     take less than successful ones."""
+    rate_dependent: bool = False
+    """Whether the summary depends on the operation's own arrival rate (only a fork-join
+    of several branches does: `forkjoin.fork_join` tells identical M/M/1 branches by it);
+    otherwise a summary is reused at another rate (`Evaluator.inputs`)."""
 
 
 @dataclass
