@@ -263,14 +263,19 @@ def measure_in_subprocess(engine: str, model: str, requests: int) -> dict[str, A
     return run_child([__file__, "--single", engine, model, str(requests)])
 
 
-def run_child(arguments: list[str]) -> dict[str, Any]:
-    """Run `python3 ARGUMENTS`, which prints one JSON object; that object, plus the child's
-    `cpu_seconds` (user + system), `wall_seconds` and `peak_memory_mb` (max RSS), from
-    `os.wait4` (the child is reaped here, not by Popen, to get its resource usage)."""
+def run_child(arguments: list[str], cwd: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Run `python3 ARGUMENTS` (in the directory `cwd`, if given), which prints one JSON
+    object; that object, plus the child's `cpu_seconds` (user + system), `wall_seconds` and
+    `peak_memory_mb` (max RSS), from `os.wait4` (the child is reaped here, not by Popen, to
+    get its resource usage)."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as errors:
         child = subprocess.Popen(
-            [sys.executable, *arguments], stdout=subprocess.PIPE, stderr=errors, text=True
+            [sys.executable, *arguments],
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            cwd=cwd,
         )
         assert child.stdout is not None
         output = child.stdout.read()

@@ -59,3 +59,28 @@ def test_memory_benchmark_prints_peak_memory_and_build_time() -> None:
         assert point["peak_rss_mb"] > 0
         assert point["build_seconds"] is not None and point["build_seconds"] >= 0
         assert point["requests"] > 0
+
+
+ANALYZE = BENCH.with_name("bench_analyze.py")
+
+
+def test_analyze_benchmark_prints_cpu_after_startup_and_pairs_with_a_checkout() -> None:
+    """`--against` this very checkout: every pair printed the same prediction (analyze is
+    deterministic from one process to the next), and each figure has its median and range."""
+    root = ANALYZE.parents[1]
+    output = subprocess.run(
+        [sys.executable, str(ANALYZE), "--quick", "--against", str(root)],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    ).stdout
+    report = json.loads(output)
+    assert set(report["models"]) == {"startup", "three_tier_shop"}
+    shop = report["models"]["three_tier_shop"]
+    assert shop["cpu_seconds"]["median"] > 0
+    low, high = shop["after_startup_cpu_seconds"]["range"]
+    assert low <= shop["after_startup_cpu_seconds"]["median"] <= high
+    assert shop["against"]["same_prediction"] is True
+    assert shop["against"]["cpu_ratio"]["median"] > 0
+    assert "after_startup_cpu_seconds" not in report["models"]["startup"]
