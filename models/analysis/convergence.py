@@ -1,7 +1,7 @@
 """When the rounds of `models.analysis.network.solve_network` have settled: each round's
-stations reduced to a signature (losses, flags, waits), the largest relative change between
-two signatures, and the geometric estimate of how far the iterates still are from their
-fixed point.
+stations reduced to a signature (losses, flags, streams' SCVs, waits), the largest
+relative change between two signatures, and the geometric estimate of how far the iterates
+still are from their fixed point.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from models.analysis.graph import StationId
 from models.analysis.loads import ServiceStation
 from models.analysis.summary import StationView
 
-SIGNATURE_TIMES = 4
-"""Where a signature's times (the waiting means) start: loss, rejected and the two flags
-come first."""
+SIGNATURE_TIMES = 6
+"""Where a signature's times (the waiting means) start: loss, rejected, the two flags and
+the arrivals' and departures' SCV come first."""
+STREAMS = (4, 5)
+"""Where a signature holds the arrivals' and departures' SCV (`models.analysis.streams`)."""
 
 
 def signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[float, ...]]:
@@ -25,6 +27,8 @@ def signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[f
             view.rejected,
             view.input_flag,
             view.departure_flag,
+            view.arrival_scv,
+            view.departure_scv,
             *(view.waiting[p].mean for p in sorted(view.waiting)),
         )
         for station, view in views.items()
@@ -35,11 +39,15 @@ def largest_change(
     old: Mapping[StationId, tuple[float, ...]],
     new: Mapping[StationId, tuple[float, ...]],
     scales: Mapping[StationId, float] | None = None,
+    scvs: bool = True,
 ) -> float:
     """The largest relative change of any value of a signature, |a - b| / max(|a|, |b|,
     1e-6) (inf when the stations or their values differ in kind: a new station, a value
     that became infinite). With `scales` (`time_scales`), a station's times (its waits) change
-    relative to max(|a|, |b|, its scale) instead."""
+    relative to max(|a|, |b|, its scale) instead. Without `scvs` the streams' SCVs are
+    left out (a capacity trial's: they reach the load ratios only through the next round's
+    waits, and trials that waited for it to settle took 81 rounds for the 100 generated
+    services' searches instead of 68, for load ratios that had settled)."""
     if old.keys() != new.keys():
         return math.inf
     largest = 0.0
@@ -50,7 +58,7 @@ def largest_change(
             return math.inf
         scale = max(scales.get(station, 0.0), 1e-6)
         for index, (a, b) in enumerate(zip(before, values, strict=True)):
-            if a == b:
+            if a == b or (not scvs and index in STREAMS):
                 continue
             if not (math.isfinite(a) and math.isfinite(b)):
                 return math.inf

@@ -35,11 +35,13 @@ from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.renewal_streams import entry_stream
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.stations import solve_station
+from models.analysis.streams import Streams, flows_scv
 from models.analysis.summary import (
     COPY,
     NOT_POISSON,
     POISSON,
     OperationSummary,
+    Target,
     combined_flag,
     emission_flags,
 )
@@ -135,6 +137,10 @@ class LoadBuilder:
         self.released = released or {}
         """Per service, the groups async pools let go to it (`models.analysis.release_groups`)."""
         self.station_flags, self.topic_flags = emission_flags(summaries, traffic.rates)
+        self.streams = Streams(summaries, traffic.rates)
+        self.merged: dict[StationId, float] = {}
+        """Per station: the SCV of the streams into it merged (before replicas split it),
+        or for a queueing station what its calls carry (`streams.flows_scv`)."""
         self.populations = CallerBounds(scenario, sources, summaries, traffic.rates)
 
     def solve(self, load: StationLoad) -> StationSolution:
@@ -144,16 +150,16 @@ class LoadBuilder:
             solution = self.solved[load] = solve_station(load)
         return solution
 
-    def arrival_scv(self, keys: Sequence[OpKey]) -> float:
-        """Interarrival SCV of the flows' streams into `keys`, weighted by their rates."""
-        weights = []
-        for flow, visits in self.traffic.visits.items():
-            source = self.sources.get(flow)
-            if source is not None:
-                count = sum(visits.get(key, 0.0) for key in keys)
-                weights.append((source.rate * count, source.scv))
-        total = math.fsum(w for w, _ in weights)
-        return math.fsum(w * s for w, s in weights) / total if total > 0 else 1.0
+    def arrival_scv(
+        self, targets: Sequence[Target], keys: Sequence[OpKey], servers: int | None, at: StationId
+    ) -> float:
+        """Interarrival SCV of the streams into `targets` (a station's operations, or a
+        topic) merged at station `at`, whose operations `keys` hold its `servers`
+        (`models.analysis.streams`; its utilization weighs the streams)."""
+        scv = self.streams.scv(targets, keys, servers)
+        carried = scv if servers is None else flows_scv(self.traffic, self.sources, keys)
+        self.merged[at] = carried
+        return scv
 
     def classes(self, keys: Sequence[OpKey], share: float) -> tuple[ClassLoad, ...]:
         """One class per priority: acquisitions, fresh arrivals and holding per acquisition,
@@ -303,7 +309,9 @@ class LoadBuilder:
         """The server pool(s) of a service, as its balancing makes them."""
         spec = self.scenario.services[name]
         flag = combined_flag(self.station_flags.get(StationId("service", name), []))
-        scv = self.arrival_scv(keys)
+        servers = workers_of(spec)
+        total = None if servers is None else servers * spec.replicas
+        scv = self.arrival_scv(keys, keys, total, StationId("service", name))
         limit = spec.rate_limit
         if limit is not None and name in self.admission:  # (the bucket shapes the arrivals)
             offered = math.fsum(self.traffic.rates.get(k, 0.0) for k in keys)
@@ -436,7 +444,9 @@ class LoadBuilder:
         )
         messages = self.traffic.topic_rates.get(topic_name, 0.0)
         batch = messages / events if events > 0 else 1.0
-        plain = self.arrival_scv(publishers)  # (without the groups' batches, `scv` with them)
+        at = StationId("group", topic_name, group)
+        plain = self.arrival_scv([topic_name], keys, threads, at)
+        # (`plain`: without the groups' batches, `scv` with them)
         scv = plain * batch
         together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
         senders = self.senders.topics.get(topic_name, ()) if together else ()

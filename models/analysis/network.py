@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.analysis import convergence
@@ -52,11 +52,13 @@ from models.analysis.graph import (
 )
 from models.analysis.group_layers import apply_group_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
-from models.analysis.moments import ZERO, Moments
+from models.analysis.moments import ZERO, Moments, mixture
 from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
 from models.analysis.release_groups import settle_releases
 from models.analysis.solve_memo import SolveMemo
+from models.analysis.station_load import StationLoad
+from models.analysis.streams import departure_scv, merged
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
 from models.schema import Scenario
@@ -103,11 +105,22 @@ def _views(
     groups: Mapping[tuple[str, str], GroupStation],
     seen_by: Mapping[StationId, dict[StationId, float]],
     rejected: Mapping[str, float],
+    merged_scvs: Mapping[StationId, float],
+    read: Collection[StationId] = (),
 ) -> dict[StationId, StationView]:
+    """Every station as the next round's operations see it (the departures' SCV only of
+    the stations in `read`, whose SCV some emission carries; 1, unread, elsewhere: a view
+    that does not change with it keeps the summaries that read it the same). `merged_scvs`:
+    each station's arrivals' SCV, the streams into it merged (before replicas split them)."""
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
         solution = station.solution
-        views[StationId("service", name)] = StationView(
+        load = station.load
+        leaving = departure_scv(
+            load.arrival_scv, _holding_scv(load), solution.utilization, load.servers
+        )
+        station_id = StationId("service", name)
+        views[station_id] = StationView(
             waiting=solution.waiting,
             loss=solution.loss,
             exact=solution.exact,
@@ -121,6 +134,10 @@ def _views(
             callee_waiting=seen_by.get(StationId("service", name), {}),
             rejected=rejected.get(name, 0.0),
             caller_waiting=solution.caller_waiting,
+            arrival_scv=merged_scvs.get(station_id, 1.0),
+            departure_scv=merged([(1.0, leaving)] * station.pools, solution.utilization)
+            if station_id in read
+            else 1.0,
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]
@@ -132,8 +149,28 @@ def _views(
             departure_flag=departure if group_station.delivery_exact else NOT_POISSON,
             utilization=max((s.utilization for s in solutions), default=0.0),
             callee_waiting=seen_by.get(StationId("group", topic, group), {}),
+            arrival_scv=merged_scvs.get(StationId("group", topic, group), 1.0),
+            departure_scv=1.0
+            if StationId("group", topic, group) not in read
+            else (
+                merged(
+                    (
+                        (
+                            s.arrival_rate,
+                            departure_scv(c.arrival_scv, _holding_scv(c), s.utilization, c.servers),
+                        )
+                        for c, s in group_station.consumers
+                    ),
+                    max((s.utilization for s in solutions), default=0.0),
+                )
+            ),
         )
     return views
+
+
+def _holding_scv(load: StationLoad) -> float:
+    """SCV of a pool's holding time, its classes mixed by their acquisitions."""
+    return mixture((c.arrival_rate, c.holding) for c in load.classes).scv
 
 
 def _blend(old: Moments, new: Moments) -> Moments:
@@ -196,7 +233,10 @@ def _round(
     this round's, from 1)."""
     memo = SolveMemo() if memo is None else memo
     flow_flags = {name: source.flag for name, source in sources.items()}
-    evaluator = memo.evaluator(round_number, scenario, views, rates, flow_flags, failures)
+    flow_scvs = {name: source.scv for name, source in sources.items()}
+    evaluator = memo.evaluator(
+        round_number, scenario, views, rates, flow_flags, failures, flow_scvs
+    )
     summaries = {key: evaluator.summary(key) for key in keys}
     admitted, admission = admitted_shares(scenario, keys, views, failures)
     flow_rates = {n: s.rate for n, s in sources.items()}
@@ -206,7 +246,7 @@ def _round(
         parts = []
         success = dict.fromkeys(sources, 0.0)
         for weight, inputs in pieces:
-            piece = Evaluator(scenario, views, rates, flow_flags, inputs)
+            piece = Evaluator(scenario, views, rates, flow_flags, inputs, flow_scvs=flow_scvs)
             piece_summaries = {key: piece.summary(key) for key in keys}
             piece_admitted, _ = admitted_shares(scenario, keys, views, inputs)
             parts.append(
@@ -265,7 +305,8 @@ def _round(
             rejected = rejected_fraction(offered[name], limit.rate, limit.burst)
             if rejected > 0:
                 rejections[name] = rejected
-    views_out = _views(services, groups, seen_by, rejections)
+    read = {station for summary in summaries.values() for station in summary.scv_reads}
+    views_out = _views(services, groups, seen_by, rejections, builder.merged, read)
     memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 
@@ -346,7 +387,7 @@ def solve_network(
         current = _round(scenario, keys, sources, views, rates, failures, pieces, memo, iteration)
         solved_views = current.views
         signature = convergence.signature(solved_views)
-        change = convergence.largest_change(previous, signature)
+        change = convergence.largest_change(previous, signature, scvs=settle is None)
         if fixed_views is not None or (
             iteration > 1
             and _rates_stable(keys, rates, current.traffic.rates)
@@ -356,7 +397,7 @@ def solve_network(
             break
         if settle is not None:  # (settled as the load ratios see it: `time_scales`)
             scales = convergence.time_scales(current.services)
-            scaled = convergence.largest_change(previous, signature, scales)
+            scaled = convergence.largest_change(previous, signature, scales, scvs=False)
             scaled_change, scaled_before = scaled, scaled_change
         if (
             settle is not None

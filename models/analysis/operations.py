@@ -51,6 +51,7 @@ from models.analysis.moments import (
     weighted,
 )
 from models.analysis.operation_failures import FailureWalker
+from models.analysis.streams import StreamTracker
 from models.analysis.summary import (
     COPY,
     NOT_POISSON,
@@ -60,7 +61,7 @@ from models.analysis.summary import (
     StationView,
     Target,
 )
-from models.distributions import Exponential
+from models.analysis.work_laws import single_exponential
 from models.schema import (
     BranchStep,
     CallStep,
@@ -72,40 +73,6 @@ from models.schema import (
     Step,
     WorkStep,
 )
-
-
-def single_exponential(steps: Sequence[Step]) -> float | None:
-    """The mean if the steps are one exponential `work`/`delay` plus publishes, else None.
-
-    Publishes may sit inside `branch` options (a random choice of what to publish).
-
-    >>> single_exponential([WorkStep(work=Exponential(0.01))])
-    0.01
-    """
-    means: list[float] = []
-    for step in steps:
-        if isinstance(step, FailStep) and not means:
-            return None  # (an execution may end before its time: not one exponential)
-        if _timeless(step):
-            continue
-        if isinstance(step, WorkStep | DelayStep):
-            dist = step.work if isinstance(step, WorkStep) else step.delay
-            if isinstance(dist, Exponential):
-                means.append(dist.mean)
-                continue
-        return None
-    return means[0] if len(means) == 1 else None
-
-
-def _timeless(step: Step) -> bool:
-    """True for steps that take no time: publishes, `fail` steps, and branches of timeless
-    options."""
-    if isinstance(step, PublishStep | FailStep):
-        return True
-    if isinstance(step, BranchStep):
-        return all(_timeless(inner) for option in step.branch for inner in option.steps)
-    return False
-
 
 Remembered = dict[OpKey, tuple[tuple[Any, ...], "OperationSummary"]]
 """Summaries of a round, each with the inputs it was computed from (`Evaluator.inputs`)."""
@@ -128,11 +95,14 @@ class Evaluator:
         flow_flags: Mapping[str, int],
         failures: FailureInputs = NONE,
         remembered: Sequence[Remembered] = (),
+        flow_scvs: Mapping[str, float] | None = None,
     ) -> None:
         self.scenario = scenario
         self.views = views
         self.rates = rates
         self.flow_flags = flow_flags
+        self.flow_scvs = flow_scvs or {}
+        """Each flow's interarrival SCV (`models.analysis.streams`)."""
         self.failures = failures
         self.summaries: dict[OpKey, OperationSummary] = {}
         self.remembered = remembered
@@ -223,6 +193,7 @@ class _Walker(FailureWalker):
             self.contention_free, self.blocking = True, True
             self.start_flag = evaluator.flow_flags.get(key.name, NOT_POISSON)
             self.departure_flag = self.start_flag
+            self.streams = StreamTracker(evaluator.flow_scvs.get(key.name, 1.0), None, None)
         else:
             assert self.station is not None
             view = evaluator.view(self.station)
@@ -231,6 +202,8 @@ class _Walker(FailureWalker):
             self.blocking = spec is None or spec.blocking_calls
             self.start_flag = view.input_flag if self.contention_free else NOT_POISSON
             self.departure_flag = view.departure_flag if self.exponential_mean else NOT_POISSON
+            leaving = None if self.contention_free else view.departure_scv
+            self.streams = StreamTracker(view.arrival_scv, leaving, self.station)
 
     # ------------------------------------------------------------------ driver
 
@@ -310,10 +283,13 @@ class _Walker(FailureWalker):
             first_calls=dict(self.first_calls),
             early=self.early,
             rate_dependent=self.rate_read,
+            **self.streams.fields(),
         )
 
-    def emit(self, target: Target, flag: int, copy: bool) -> None:
-        """Record the Poisson flag of an emission to `target`."""
+    def emit(self, target: Target, flag: int, copy: bool, weight: float = 0.0) -> None:
+        """Record the Poisson flag of an emission to `target`, and the SCV of the stream
+        it is part of, for `weight` emissions per execution."""
+        self.streams.emitted(target, weight)
         if copy:
             flag = min(flag, COPY)
         if flag == COPY:
@@ -377,7 +353,8 @@ class _Walker(FailureWalker):
             fixed = fixed_partition(self.scenario, spec.topic, spec.key)
             self.publishes[(spec.topic, fixed)] += reach * spec.probability * spec.count
             self.publish_events[spec.topic] += reach * spec.probability
-            self.emit(spec.topic, flag if spec.count == 1 else NOT_POISSON, copy)
+            events = reach * spec.probability
+            self.emit(spec.topic, flag if spec.count == 1 else NOT_POISSON, copy, events)
             return Part(flag=flag)
         if isinstance(step, BranchStep):
             return self.branch(step, reach, flag, copy)
@@ -386,13 +363,15 @@ class _Walker(FailureWalker):
         raise TypeError(f"unknown step type {type(step).__name__}")
 
     def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> Part:
-        options = [
-            (
-                option.probability,
-                self.walk(option.steps, reach * option.probability, flag, copy, False),
-            )
-            for option in step.branch
-        ]
+        before = self.streams.stream
+        ends = []
+        options = []
+        for option in step.branch:
+            self.streams.stream = before
+            walked = self.walk(option.steps, reach * option.probability, flag, copy, False)
+            options.append((option.probability, walked))
+            ends.append((option.probability, self.streams.stream))
+        self.streams.mixed(ends)
         return Part(
             time=mixture((p * (1.0 - part.fail), part.time) for p, part in options)
             if any(p * (1.0 - part.fail) > 0 for p, part in options)
@@ -410,10 +389,13 @@ class _Walker(FailureWalker):
         )
 
     def parallel(self, step: ParallelStep, reach: float, flag: int) -> Part:
-        outer = self.width
+        outer, before = self.width, self.streams.stream
         self.width = outer * len(step.parallel)
-        parts = [self.walk(branch, reach, flag, True, False) for branch in step.parallel]
-        self.width = outer
+        parts = []
+        for branch in step.parallel:  # (each branch a copy of the stream; the join's is
+            self.streams.stream = before  # taken as the fork's: an approximation)
+            parts.append(self.walk(branch, reach, flag, True, False))
+        self.width, self.streams.stream = outer, before
         branches = [
             Branch(part.time, part.utilization, part.mm1 if len(steps) == 1 else None, part.exact)
             for part, steps in zip(parts, step.parallel, strict=True)
@@ -430,6 +412,26 @@ class _Walker(FailureWalker):
             exact=exact and all(part.exact for part in parts),
             utilization=max(part.utilization for part in parts),
         )
+
+    def _replies(
+        self,
+        summary: OperationSummary,
+        view: StationView,
+        made: float,
+        unlimited: bool,
+        station: StationId,
+    ) -> None:
+        """The stream after a call: the called station's replies (its departures, a
+        contention-free callee's own replies), of which this operation's `made` calls per
+        execution are a share."""
+        self.rate_read = True
+        share = 1.0  # (no rate known yet: the first round)
+        if self.rate > 0 and view.arrival_rate > 0:
+            share = self.rate * made / view.arrival_rate
+        if unlimited:
+            self.streams.replied(summary.end_scv, summary.end_origins, share)
+        else:
+            self.streams.replied(view.departure_scv, frozenset({station}), share)
 
     def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         spec = step.call
@@ -463,7 +465,7 @@ class _Walker(FailureWalker):
         self.call_times[target] += weighted(reach * made, time.mean)
         if spec.timeout is not None or spec.retries:
             self.irregular.add(target)
-        self.emit(target, flag, copy)
+        self.emit(target, flag, copy, reach * made * attempts)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made
             self._end_segment()
@@ -473,6 +475,8 @@ class _Walker(FailureWalker):
             self.iid = False
         plain = spec.timeout is None and (spec.retries == 0 or fail == 0.0)
         after = min(flag, summary.end_flag) if plain and view.loss == 0.0 else NOT_POISSON
+        if self.contention_free and plain and view.loss == 0.0:
+            self._replies(summary, view, reach * made, unlimited, station)
         exact = summary.exact and plain
         spent: float | None = None
         square: float | None = None

@@ -81,11 +81,13 @@ class SolveMemo:
         rates: Mapping[OpKey, float],
         flow_flags: Mapping[str, int],
         failures: FailureInputs = NONE,
+        flow_scvs: Mapping[str, float] | None = None,
     ) -> Evaluator:
         """An evaluator for round `round_number` (from 1) that reuses what this memo holds:
         the same round of the solve before first, then the round before."""
         earlier = self.rounds[round_number - 1] if round_number <= len(self.rounds) else {}
-        return Evaluator(scenario, views, rates, flow_flags, failures, (earlier, self.summaries))
+        remembered = (earlier, self.summaries)
+        return Evaluator(scenario, views, rates, flow_flags, failures, remembered, flow_scvs)
 
     def keys(self, scenario: Scenario) -> list[OpKey]:
         """`reachable(scenario)`, found on the first call (the scenario's structure)."""

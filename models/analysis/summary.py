@@ -61,6 +61,10 @@ class StationView:
     caller_waiting: tuple[tuple[str, str], float, float] | None = None
     """Where one bounded caller's requests wait otherwise than the rest (the two-class
     station, `models.analysis.mixed_source`): (that caller, its wait, everyone else's)."""
+    arrival_scv: float = 1.0
+    """SCV of the interarrival times of its arrivals (`models.analysis.streams`)."""
+    departure_scv: float = 1.0
+    """SCV of the times between its departures (`streams.departure_scv`)."""
 
     def wait_seen_by(self, caller: tuple[str, str]) -> float | None:
         """The mean wait that `caller`'s (kind, name) requests see at a two-class station;
@@ -160,10 +164,22 @@ class OperationSummary:
     early: bool = False
     """Whether an execution may end (fail) before some of its time: failed executions then
     take less than successful ones."""
+    scvs: dict[Target, float] = field(default_factory=dict)
+    """SCV of the stream of each emission target's emissions (`models.analysis.streams`):
+    a queueing station's departures, or along a contention-free operation the stream its
+    steps reach (its arrivals, then each called station's replies)."""
+    end_scv: float = 1.0
+    """SCV of the stream of its ends (for a contention-free operation: its replies)."""
+    end_origins: frozenset[StationId] = frozenset()
+    """Stations whose departures' SCV `end_scv` carries."""
+    scv_reads: frozenset[StationId] = frozenset()
+    """Stations whose departures' SCV its emissions carry: the only ones a station's view
+    needs (`models.analysis.network`)."""
     rate_dependent: bool = False
-    """Whether the summary depends on the operation's own arrival rate (only a fork-join
-    of several branches does: `forkjoin.fork_join` tells identical M/M/1 branches by it);
-    otherwise a summary is reused at another rate (`Evaluator.inputs`)."""
+    """Whether the summary depends on the operation's own arrival rate (a fork-join of
+    several branches: `forkjoin.fork_join` tells identical M/M/1 branches by it; a
+    contention-free operation's calls: its share of the callee's replies); otherwise a
+    summary is reused at another rate (`Evaluator.inputs`)."""
 
 
 @dataclass

@@ -1,16 +1,25 @@
 """The law of an operation's own work, where the station formulas can use more of it than
-its mean and variance: a `hyperexponential` step (M/H2/c is then exact), or a step whose
-law has E[S³] in closed form (M/H2/c fits three moments)."""
+its mean and variance: one exponential step (`single_exponential`), a `hyperexponential`
+step (M/H2/c is then exact), or a step whose law has E[S³] in closed form (M/H2/c fits
+three moments)."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from models.analysis.graph import OpKey, steps_of
 from models.analysis.moments import Moments
-from models.distributions import Distribution, Hyperexponential
-from models.schema import Scenario, WorkStep
+from models.distributions import Distribution, Exponential, Hyperexponential
+from models.schema import (
+    BranchStep,
+    DelayStep,
+    FailStep,
+    PublishStep,
+    Scenario,
+    Step,
+    WorkStep,
+)
 
 
 def _own_work(scenario: Scenario, key: OpKey) -> Distribution | None:
@@ -69,3 +78,36 @@ def mixed_third_moment(parts: Iterable[tuple[float, float | None]]) -> float | N
 def slowed(law: tuple[float, float] | None, up: float) -> tuple[float, float] | None:
     """A hyperexponential (mean, cv) with every server slowed by 1 / `up`."""
     return None if law is None else (law[0] / up, law[1])
+
+
+def single_exponential(steps: Sequence[Step]) -> float | None:
+    """The mean if the steps are one exponential `work`/`delay` plus publishes, else None.
+
+    Publishes may sit inside `branch` options (a random choice of what to publish).
+
+    >>> single_exponential([WorkStep(work=Exponential(0.01))])
+    0.01
+    """
+    means: list[float] = []
+    for step in steps:
+        if isinstance(step, FailStep) and not means:
+            return None  # (an execution may end before its time: not one exponential)
+        if _timeless(step):
+            continue
+        if isinstance(step, WorkStep | DelayStep):
+            dist = step.work if isinstance(step, WorkStep) else step.delay
+            if isinstance(dist, Exponential):
+                means.append(dist.mean)
+                continue
+        return None
+    return means[0] if len(means) == 1 else None
+
+
+def _timeless(step: Step) -> bool:
+    """True for steps that take no time: publishes, `fail` steps, and branches of timeless
+    options."""
+    if isinstance(step, PublishStep | FailStep):
+        return True
+    if isinstance(step, BranchStep):
+        return all(_timeless(inner) for option in step.branch for inner in option.steps)
+    return False

@@ -72,15 +72,19 @@ def test_settled_trials_match_converged_ones(name: str) -> None:
 def test_settling_weighs_waits_by_their_station_holding_time() -> None:
     """With time scales, a wait's change counts relative to its station's holding time
     (10 us more at a service that holds 10 ms: 1e-3, not 0.5), while a loss probability
-    keeps its own scale (1e-6): the signature is (loss, rejected, input flag, departure
-    flag, waits...)."""
+    keeps its own scale (1e-6), and the streams' SCVs count unless left out (a capacity
+    trial's): the signature is (loss, rejected, input flag, departure flag, arrivals' SCV,
+    departures' SCV, waits...)."""
     server = StationId("service", "server")
-    before = {server: (0.0, 0.0, 2.0, 2.0, 10e-6)}
-    after = {server: (0.0, 0.0, 2.0, 2.0, 20e-6)}
+    before = {server: (0.0, 0.0, 2.0, 2.0, 1.0, 1.0, 10e-6)}
+    after = {server: (0.0, 0.0, 2.0, 2.0, 1.0, 1.0, 20e-6)}
     assert largest_change(before, after) == pytest.approx(0.5)
     assert largest_change(before, after, {server: 0.01}) == pytest.approx(1e-3)
-    lossy = {server: (1e-4, 0.0, 2.0, 2.0, 20e-6)}
+    lossy = {server: (1e-4, 0.0, 2.0, 2.0, 1.0, 1.0, 20e-6)}
     assert largest_change(after, lossy, {server: 0.01}) == pytest.approx(1.0)
+    steadier = {server: (0.0, 0.0, 2.0, 2.0, 0.5, 0.8, 20e-6)}
+    assert largest_change(after, steadier) == pytest.approx(0.5)
+    assert largest_change(after, steadier, {server: 0.01}, scvs=False) == 0.0
 
 
 @pytest.mark.parametrize("name", ["j4_train_ticket_95", "j1_social_network_95"])

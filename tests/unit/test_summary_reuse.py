@@ -16,7 +16,9 @@ from models.analysis.operations import Evaluator
 
 def _fork_join_shop() -> Any:
     """A page that asks two identical one-worker services at once (M/M/1 branches fed at
-    the fork's rate: Flatto-Hahn exactly), and a plain lookup beside it."""
+    the fork's rate: Flatto-Hahn exactly), and a shelf of 4 workers whose lookup calls a
+    cache (a queueing station's operation: it reads neither its rate nor its callees'
+    replies' variability)."""
     leaf = {"workers": 1, "operations": {"get": [{"work": {"exponential": "10ms"}}]}}
     return load_scenario(
         {
@@ -27,16 +29,16 @@ def _fork_join_shop() -> Any:
                     "workers": "unlimited",
                     "operations": {
                         "render": [{"parallel": [[{"call": "left.get"}], [{"call": "right.get"}]]}],
-                        "lookup": [{"call": "cache.get"}],
                     },
                 },
+                "shelf": {"workers": 4, "operations": {"lookup": [{"call": "cache.get"}]}},
                 "left": leaf,
                 "right": leaf,
                 "cache": leaf,
             },
             "workload": {
                 "pages": {"entry": "page.render", "arrivals": {"poisson": 40}},
-                "lookups": {"entry": "page.lookup", "arrivals": {"poisson": 30}},
+                "lookups": {"entry": "shelf.lookup", "arrivals": {"poisson": 30}},
             },
         }
     )
@@ -61,7 +63,7 @@ def test_a_summary_is_reused_at_another_rate_unless_it_reads_the_rate() -> None:
     scenario = _fork_join_shop()
     solved = solve_network(scenario, _sources(scenario, 1.0))
     render = OpKey("service", "page", "render", 0)
-    lookup = OpKey("service", "page", "lookup", 0)
+    lookup = OpKey("service", "shelf", "lookup", 0)
     assert "Flatto-Hahn fork-join" in solved.summaries[render].methods
     flags = {name: source.flag for name, source in _sources(scenario, 1.0).items()}
 
