@@ -10,6 +10,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -18,16 +19,21 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow]  # ~8 s: runs the benchmark scr
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "bench_engine.py"
 
 
-def test_benchmark_prints_ratios_and_memory_for_every_model() -> None:
-    arguments = ["--requests", "3000", "--repeat", "1", "--memory-requests", "3000"]
+def _report(script: Path, *arguments: str) -> dict[str, Any]:
+    """The JSON document a benchmark script prints."""
     output = subprocess.run(
-        [sys.executable, str(BENCH), *arguments],
+        [sys.executable, str(script), *arguments],
         check=True,
         capture_output=True,
         text=True,
         timeout=300,
     ).stdout
-    report = json.loads(output)
+    report: dict[str, Any] = json.loads(output)
+    return report
+
+
+def test_benchmark_prints_ratios_and_memory_for_every_model() -> None:
+    report = _report(BENCH, "--requests", "3000", "--repeat", "1", "--memory-requests", "3000")
     assert report["requests"] == 3000
     models = {"call_pipeline", "mm4", "event_pipeline_queue", "event_pipeline_log", "mixed"}
     assert set(report["models"]) == models
@@ -46,14 +52,7 @@ MEMORY = BENCH.with_name("bench_memory.py")
 
 
 def test_memory_benchmark_prints_peak_memory_and_build_time() -> None:
-    output = subprocess.run(
-        [sys.executable, str(MEMORY), "--quick"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    ).stdout
-    report = json.loads(output)
+    report = _report(MEMORY, "--quick")
     assert report["points"]
     for point in report["points"]:
         assert point["peak_rss_mb"] > 0
@@ -67,15 +66,7 @@ ANALYZE = BENCH.with_name("bench_analyze.py")
 def test_analyze_benchmark_prints_cpu_after_startup_and_pairs_with_a_checkout() -> None:
     """`--against` this very checkout: every pair printed the same prediction (analyze is
     deterministic from one process to the next), and each figure has its median and range."""
-    root = ANALYZE.parents[1]
-    output = subprocess.run(
-        [sys.executable, str(ANALYZE), "--quick", "--against", str(root)],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    ).stdout
-    report = json.loads(output)
+    report = _report(ANALYZE, "--quick", "--against", str(ANALYZE.parents[1]))
     assert set(report["models"]) == {"startup", "three_tier_shop"}
     shop = report["models"]["three_tier_shop"]
     assert shop["cpu_seconds"]["median"] > 0

@@ -346,3 +346,23 @@ def spread_reads(
         },
         "workload": {"pages": {"entry": "page.render", "arrivals": {"poisson": pages}}},
     }
+
+
+def two_stage_pipeline(work: Document, arrival_rate: float, simulation: Document) -> Document:
+    """Two stages of one consumer each on queue topics, the first publishing to the second
+    after its `work` (test_stream_variability.py; tests/unit/test_streams.py)."""
+    return {
+        "name": "two-stage-pipeline",
+        "simulation": simulation,
+        "topics": {
+            "t0": {"type": "queue", "subscribers": {"first": "handle"}},
+            "t1": {"type": "queue", "subscribers": {"second": "handle"}},
+        },
+        "services": {
+            "first": {"operations": {"handle": [{"work": work}, {"publish": "t1"}]}},
+            "second": {"operations": {"handle": [{"work": work}]}},
+        },
+        "workload": {
+            "orders": {"steps": [{"publish": "t0"}], "arrivals": {"poisson": arrival_rate}}
+        },
+    }

@@ -22,6 +22,7 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
+from tests.theory.scenarios import two_stage_pipeline
 
 pytestmark = pytest.mark.theory
 
@@ -31,19 +32,8 @@ WORK = 0.001
 
 
 def _pipeline(work: dict[str, Any], duration: float) -> dict[str, Any]:
-    return {
-        "name": "two-stage-pipeline",
-        "simulation": {"duration": duration, "warmup": 2, "replications": 20},
-        "topics": {
-            "t0": {"type": "queue", "subscribers": {"first": "handle"}},
-            "t1": {"type": "queue", "subscribers": {"second": "handle"}},
-        },
-        "services": {
-            "first": {"operations": {"handle": [{"work": work}, {"publish": "t1"}]}},
-            "second": {"operations": {"handle": [{"work": work}]}},
-        },
-        "workload": {"orders": {"steps": [{"publish": "t0"}], "arrivals": {"poisson": RATE}}},
-    }
+    simulation = {"duration": duration, "warmup": 2, "replications": 20}
+    return two_stage_pipeline(work, RATE, simulation)
 
 
 def _poisson_wait(service_scv: float) -> float:

@@ -11,6 +11,7 @@ import pytest
 
 from models import analyze, load_scenario
 from models.analysis.streams import departure_scv, merged, thinned
+from tests.theory.scenarios import two_stage_pipeline
 
 
 @pytest.mark.parametrize("servers", [1, 2, 8, None])
@@ -60,26 +61,9 @@ def test_merging_weighs_the_streams_and_many_small_ones_look_poisson() -> None:
     assert merged([], 0.5) == 1.0
 
 
-def _pipeline(work: dict[str, Any], rate: float = 100.0) -> dict[str, Any]:
-    """Two stages of one consumer each on queue topics: the first publishes to the
-    second after its work."""
-    return {
-        "name": "two-stage-pipeline",
-        "simulation": {"duration": 100},
-        "topics": {
-            "t0": {"type": "queue", "subscribers": {"first": "handle"}},
-            "t1": {"type": "queue", "subscribers": {"second": "handle"}},
-        },
-        "services": {
-            "first": {"operations": {"handle": [{"work": work}, {"publish": "t1"}]}},
-            "second": {"operations": {"handle": [{"work": work}]}},
-        },
-        "workload": {"orders": {"steps": [{"publish": "t0"}], "arrivals": {"poisson": rate}}},
-    }
-
-
 def _second_wait(work: dict[str, Any]) -> float:
-    group = analyze(load_scenario(_pipeline(work))).topics["t1"].groups["second"]
+    scenario = load_scenario(two_stage_pipeline(work, 100.0, {"duration": 100}))
+    group = analyze(scenario).topics["t1"].groups["second"]
     assert group.waiting_time.mean is not None
     return group.waiting_time.mean
 
