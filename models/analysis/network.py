@@ -57,7 +57,7 @@ from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
 from models.analysis.release_groups import settle_releases
 from models.analysis.solve_memo import SolveMemo
-from models.analysis.station_load import StationLoad
+from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.streams import departure_scv, merged
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
@@ -115,10 +115,6 @@ def _views(
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
         solution = station.solution
-        load = station.load
-        leaving = departure_scv(
-            load.arrival_scv, _holding_scv(load), solution.utilization, load.servers
-        )
         station_id = StationId("service", name)
         views[station_id] = StationView(
             waiting=solution.waiting,
@@ -135,7 +131,7 @@ def _views(
             rejected=rejected.get(name, 0.0),
             caller_waiting=solution.caller_waiting,
             arrival_scv=merged_scvs.get(station_id, 1.0),
-            departure_scv=merged([(1.0, leaving)] * station.pools, solution.utilization)
+            departure_scv=_departures([(station.load, solution)] * station.pools)
             if station_id in read
             else 1.0,
         )
@@ -150,27 +146,22 @@ def _views(
             utilization=max((s.utilization for s in solutions), default=0.0),
             callee_waiting=seen_by.get(StationId("group", topic, group), {}),
             arrival_scv=merged_scvs.get(StationId("group", topic, group), 1.0),
-            departure_scv=1.0
-            if StationId("group", topic, group) not in read
-            else (
-                merged(
-                    (
-                        (
-                            s.arrival_rate,
-                            departure_scv(c.arrival_scv, _holding_scv(c), s.utilization, c.servers),
-                        )
-                        for c, s in group_station.consumers
-                    ),
-                    max((s.utilization for s in solutions), default=0.0),
-                )
-            ),
+            departure_scv=_departures(group_station.consumers)
+            if StationId("group", topic, group) in read
+            else 1.0,
         )
     return views
 
 
-def _holding_scv(load: StationLoad) -> float:
-    """SCV of a pool's holding time, its classes mixed by their acquisitions."""
-    return mixture((c.arrival_rate, c.holding) for c in load.classes).scv
+def _departures(pools: Sequence[tuple[StationLoad, StationSolution]]) -> float:
+    """SCV of the departures of a station's pools (replicas, or a group's consumers)
+    together (`models.analysis.streams`)."""
+    leaving = []
+    for load, solution in pools:
+        holding = mixture((c.arrival_rate, c.holding) for c in load.classes).scv
+        scv = departure_scv(load.arrival_scv, holding, solution.utilization, load.servers)
+        leaving.append((solution.arrival_rate, scv))
+    return merged(leaving, max((solution.utilization for _, solution in pools), default=0.0))
 
 
 def _blend(old: Moments, new: Moments) -> Moments:
