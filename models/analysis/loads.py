@@ -35,13 +35,12 @@ from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.renewal_streams import entry_stream
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.stations import solve_station
-from models.analysis.streams import Streams, flows_scv
+from models.analysis.streams import Streams
 from models.analysis.summary import (
     COPY,
     NOT_POISSON,
     POISSON,
     OperationSummary,
-    Target,
     combined_flag,
     emission_flags,
 )
@@ -137,10 +136,8 @@ class LoadBuilder:
         self.released = released or {}
         """Per service, the groups async pools let go to it (`models.analysis.release_groups`)."""
         self.station_flags, self.topic_flags = emission_flags(summaries, traffic.rates)
-        self.streams = Streams(summaries, traffic.rates)
-        self.merged: dict[StationId, float] = {}
-        """Per station: the SCV of the streams into it merged (before replicas split it),
-        or for a queueing station what its calls carry (`streams.flows_scv`)."""
+        self.streams = Streams(summaries, traffic, sources)
+        """The streams into each station, and what its calls carry (`streams.carried`)."""
         self.populations = CallerBounds(scenario, sources, summaries, traffic.rates)
 
     def solve(self, load: StationLoad) -> StationSolution:
@@ -149,17 +146,6 @@ class LoadBuilder:
         if solution is None:
             solution = self.solved[load] = solve_station(load)
         return solution
-
-    def arrival_scv(
-        self, targets: Sequence[Target], keys: Sequence[OpKey], servers: int | None, at: StationId
-    ) -> float:
-        """Interarrival SCV of the streams into `targets` (a station's operations, or a
-        topic) merged at station `at`, whose operations `keys` hold its `servers`
-        (`models.analysis.streams`; its utilization weighs the streams)."""
-        scv = self.streams.scv(targets, keys, servers)
-        carried = scv if servers is None else flows_scv(self.traffic, self.sources, keys)
-        self.merged[at] = carried
-        return scv
 
     def classes(self, keys: Sequence[OpKey], share: float) -> tuple[ClassLoad, ...]:
         """One class per priority: acquisitions, fresh arrivals and holding per acquisition,
@@ -311,7 +297,7 @@ class LoadBuilder:
         flag = combined_flag(self.station_flags.get(StationId("service", name), []))
         servers = workers_of(spec)
         total = None if servers is None else servers * spec.replicas
-        scv = self.arrival_scv(keys, keys, total, StationId("service", name))
+        scv = self.streams.scv(keys, keys, total, StationId("service", name))
         limit = spec.rate_limit
         if limit is not None and name in self.admission:  # (the bucket shapes the arrivals)
             offered = math.fsum(self.traffic.rates.get(k, 0.0) for k in keys)
@@ -445,7 +431,7 @@ class LoadBuilder:
         messages = self.traffic.topic_rates.get(topic_name, 0.0)
         batch = messages / events if events > 0 else 1.0
         at = StationId("group", topic_name, group)
-        plain = self.arrival_scv([topic_name], keys, threads, at)
+        plain = self.streams.scv([topic_name], keys, threads, at)
         # (`plain`: without the groups' batches, `scv` with them)
         scv = plain * batch
         together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1

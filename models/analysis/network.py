@@ -105,13 +105,13 @@ def _views(
     groups: Mapping[tuple[str, str], GroupStation],
     seen_by: Mapping[StationId, dict[StationId, float]],
     rejected: Mapping[str, float],
-    merged_scvs: Mapping[StationId, float],
+    carried: Mapping[StationId, float],
     read: Collection[StationId] = (),
 ) -> dict[StationId, StationView]:
     """Every station as the next round's operations see it (the departures' SCV only of
     the stations in `read`, whose SCV some emission carries; 1, unread, elsewhere: a view
-    that does not change with it keeps the summaries that read it the same). `merged_scvs`:
-    each station's arrivals' SCV, the streams into it merged (before replicas split them)."""
+    that does not change with it keeps the summaries that read it the same). `carried`: what
+    each station's calls carry (`streams.Streams.carried`)."""
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
         solution = station.solution
@@ -130,7 +130,7 @@ def _views(
             callee_waiting=seen_by.get(StationId("service", name), {}),
             rejected=rejected.get(name, 0.0),
             caller_waiting=solution.caller_waiting,
-            arrival_scv=merged_scvs.get(station_id, 1.0),
+            arrival_scv=carried.get(station_id, 1.0),
             departure_scv=_departures([(station.load, solution)] * station.pools)
             if station_id in read
             else 1.0,
@@ -145,7 +145,7 @@ def _views(
             departure_flag=departure if group_station.delivery_exact else NOT_POISSON,
             utilization=max((s.utilization for s in solutions), default=0.0),
             callee_waiting=seen_by.get(StationId("group", topic, group), {}),
-            arrival_scv=merged_scvs.get(StationId("group", topic, group), 1.0),
+            arrival_scv=carried.get(StationId("group", topic, group), 1.0),
             departure_scv=_departures(group_station.consumers)
             if StationId("group", topic, group) in read
             else 1.0,
@@ -297,7 +297,7 @@ def _round(
             if rejected > 0:
                 rejections[name] = rejected
     read = {station for summary in summaries.values() for station in summary.scv_reads}
-    views_out = _views(services, groups, seen_by, rejections, builder.merged, read)
+    views_out = _views(services, groups, seen_by, rejections, builder.streams.carried, read)
     memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 

@@ -413,26 +413,6 @@ class _Walker(FailureWalker):
             utilization=max(part.utilization for part in parts),
         )
 
-    def _replies(
-        self,
-        summary: OperationSummary,
-        view: StationView,
-        made: float,
-        unlimited: bool,
-        station: StationId,
-    ) -> None:
-        """The stream after a call: the called station's replies (its departures, a
-        contention-free callee's own replies), of which this operation's `made` calls per
-        execution are a share."""
-        self.rate_read = True
-        share = 1.0  # (no rate known yet: the first round)
-        if self.rate > 0 and view.arrival_rate > 0:
-            share = self.rate * made / view.arrival_rate
-        if unlimited:
-            self.streams.replied(summary.end_scv, summary.end_origins, share)
-        else:
-            self.streams.replied(view.departure_scv, frozenset({station}), share)
-
     def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         spec = step.call
         target = callee(self.scenario, step, self.key.priority)
@@ -476,7 +456,11 @@ class _Walker(FailureWalker):
         plain = spec.timeout is None and (spec.retries == 0 or fail == 0.0)
         after = min(flag, summary.end_flag) if plain and view.loss == 0.0 else NOT_POISSON
         if self.contention_free and plain and view.loss == 0.0:
-            self._replies(summary, view, reach * made, unlimited, station)
+            self.rate_read = True  # (its share of the callee's replies)
+            share = 1.0  # (no rate known yet: the first round)
+            if self.rate > 0 and view.arrival_rate > 0:
+                share = self.rate * reach * made / view.arrival_rate
+            self.streams.replied(summary, view, station, unlimited, share)
         exact = summary.exact and plain
         spent: float | None = None
         square: float | None = None

@@ -44,7 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from models.analysis.graph import OpKey, StationId
-from models.analysis.summary import OperationSummary, Target
+from models.analysis.summary import OperationSummary, StationView, Target
 from models.analysis.traffic import Traffic
 
 
@@ -112,12 +112,20 @@ def flows_scv(
 
 class Streams:
     """The streams into each operation and topic in one round, from the summaries (each
-    emission's c², `OperationSummary.scvs`) and the operations' rates."""
+    emission's c², `OperationSummary.scvs`), the traffic and the flows' arrivals."""
 
     def __init__(
-        self, summaries: Mapping[OpKey, OperationSummary], rates: Mapping[OpKey, float]
+        self,
+        summaries: Mapping[OpKey, OperationSummary],
+        traffic: Traffic,
+        sources: Mapping[str, FlowSourceLike],
     ) -> None:
-        self.summaries, self.rates = summaries, rates
+        self.summaries, self.traffic, self.sources = summaries, traffic, sources
+        rates = traffic.rates
+        self.carried: dict[StationId, float] = {}
+        """Per station asked about (`scv`): what its operations' calls carry, the SCV of
+        its arrivals merged at a contention-free one, the flows' own at a queueing one
+        (`flows_scv`); the next round's views hold it."""
         self.into: dict[Target, list[tuple[float, float]]] = defaultdict(list)
         """Per called operation or topic: (rate, c²) of each stream emitted into it."""
         for source, summary in summaries.items():
@@ -132,15 +140,25 @@ class Streams:
                 if count > 0:  # (more than one emission per execution: not thinned)
                     self.into[target].append((rate * count, thinned(scv, count)))
 
-    def scv(self, targets: Sequence[Target], keys: Sequence[OpKey], servers: int | None) -> float:
+    def scv(
+        self,
+        targets: Sequence[Target],
+        keys: Sequence[OpKey],
+        servers: int | None,
+        station: StationId,
+    ) -> float:
         """c² of the streams into `targets` (a station's operations, or a topic) merged at
-        a station whose operations `keys` hold its `servers` (its utilization weighs them)."""
-        rates = self.rates
+        `station`, whose operations `keys` hold its `servers` (its utilization weighs
+        them); what its calls carry is kept in `carried`."""
+        rates = self.traffic.rates
         offered = math.fsum(
             rates[k] * self.summaries[k].holding.mean for k in keys if rates.get(k, 0.0) > 0
         )
         parts = [part for target in targets for part in self.into.get(target, ())]
-        return merged(parts, offered / servers if servers else 0.0)
+        scv = merged(parts, offered / servers if servers else 0.0)
+        own = scv if servers is None else flows_scv(self.traffic, self.sources, keys)
+        self.carried[station] = own
+        return scv
 
 
 Stream = tuple[float, frozenset[StationId]]
@@ -173,10 +191,20 @@ class StreamTracker:
         self.weights[target] += weight
         self.sums[target] += weight * scv
 
-    def replied(self, replies: float, origins: frozenset[StationId], share: float) -> None:
-        """The stream is now the replies of a called station (its departures' SCV
-        `replies`), of which this operation's calls are `share`."""
-        self.stream = (thinned(replies, share), origins)
+    def replied(
+        self,
+        callee: OperationSummary,
+        view: StationView,
+        station: StationId,
+        unlimited: bool,
+        share: float,
+    ) -> None:
+        """The stream is now the replies of the called `station`: its departures (an
+        `unlimited` callee's own replies), of which this operation's calls are `share`."""
+        if unlimited:
+            self.stream = (thinned(callee.end_scv, share), callee.end_origins)
+        else:
+            self.stream = (thinned(view.departure_scv, share), frozenset({station}))
 
     def mixed(self, options: Iterable[tuple[float, Stream]]) -> None:
         """The stream after a choice of options (probability, the stream each ended with):

@@ -62,9 +62,11 @@ class StationView:
     """Where one bounded caller's requests wait otherwise than the rest (the two-class
     station, `models.analysis.mixed_source`): (that caller, its wait, everyone else's)."""
     arrival_scv: float = 1.0
-    """SCV of the interarrival times of its arrivals (`models.analysis.streams`)."""
+    """What its operations' calls carry (`models.analysis.streams`): the SCV of its
+    arrivals at a contention-free station, the flows' own SCVs at a queueing one."""
     departure_scv: float = 1.0
-    """SCV of the times between its departures (`streams.departure_scv`)."""
+    """SCV of the times between its departures (`streams.departure_scv`; 1 where no
+    emission carries it)."""
 
     def wait_seen_by(self, caller: tuple[str, str]) -> float | None:
         """The mean wait that `caller`'s (kind, name) requests see at a two-class station;
