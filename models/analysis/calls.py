@@ -1,8 +1,9 @@
 """A synchronous call as the caller sees it: drops, timeouts, retries, backoff.
 
 One attempt is dropped with the callee's loss probability (at once; the caller's frame then
-fails), times out when the callee's response exceeds the timeout — the response time is
-fitted by a gamma law with its mean and variance (a two-moment approximation) — fails when
+fails), times out when the callee's response exceeds the timeout — the response time's law
+from its wait and the law of its work where they are known (`response_tail.ResponseLaw`),
+else a gamma law fitted to its mean and variance (a two-moment approximation) — fails when
 the callee's operation fails, and succeeds otherwise. `retries` more attempts follow a
 failure; every attempt reaches the callee (a timed-out callee still does the work).
 
@@ -21,6 +22,7 @@ import math
 from dataclasses import dataclass
 
 from models.analysis.moments import Moments, truncated, weighted
+from models.analysis.response_tail import ResponseLaw
 from models.resilience import Backoff
 from models.schema import CallSpec
 
@@ -30,15 +32,19 @@ JITTER_MEAN = {"none": 1.0, "full": 0.5, "equal": 0.75}
 
 
 def call_outcome(
-    spec: CallSpec, response: Moments, callee_fail: float, loss: float
+    spec: CallSpec,
+    response: Moments,
+    callee_fail: float,
+    loss: float,
+    law: ResponseLaw | None = None,
 ) -> tuple[Moments, float, float]:
     """(time given success, failure probability, expected attempts) of one call step made.
 
     One attempt is dropped with probability `loss` (at once), times out when the callee's
-    response exceeds the timeout (two-moment gamma fit of the response time), fails when the
-    callee fails, and succeeds otherwise; `retries` more attempts follow a failure. Given
-    success after k failed attempts, the caller waited k mean failed attempts plus one
-    successful one.
+    response exceeds the timeout (`law`, if given and it applies, else a two-moment gamma
+    fit of the response time: `timed_out`), fails when the callee fails, and succeeds
+    otherwise; `retries` more attempts follow a failure. Given success after k failed
+    attempts, the caller waited k mean failed attempts plus one successful one.
 
     >>> time, fail, attempts = call_outcome(CallSpec(service="s"), Moments(1.0, 1.0), 0.0, 0.5)
     >>> time.mean, fail, attempts
@@ -54,7 +60,7 @@ def call_outcome(
         failed_time = weighted(admitted * callee_fail, response.mean)
         success_variance = response.variance
     else:
-        late, below = truncated(response, spec.timeout)
+        late, below = timed_out(response, spec.timeout, law)
         success = admitted * (1.0 - late) * (1.0 - callee_fail)
         success_mean = below
         failed_time = admitted * late * spec.timeout + weighted(
@@ -69,6 +75,15 @@ def call_outcome(
     failed_before = math.fsum(k * w for k, w in enumerate(tries)) / attempts
     time = Moments(success_mean + weighted(failed_before, mean_failed), success_variance)
     return time, attempt_fail ** (spec.retries + 1), attempts
+
+
+def timed_out(
+    response: Moments, timeout: float, law: ResponseLaw | None = None
+) -> tuple[float, float]:
+    """(P(R > timeout), E[R | R <= timeout]) of the response R: from `law` where it applies,
+    else from a gamma law with R's mean and variance (`moments.truncated`)."""
+    found = None if law is None else law.truncated(timeout)
+    return truncated(response, timeout) if found is None else found
 
 
 def retry_attempts(attempt_fail: float, retries: int) -> float:
@@ -115,7 +130,11 @@ class CallOutcome:
 
 
 def resilient_outcome(
-    spec: CallSpec, response: Moments, callee_fail: float, loss: float
+    spec: CallSpec,
+    response: Moments,
+    callee_fail: float,
+    loss: float,
+    law: ResponseLaw | None = None,
 ) -> CallOutcome:
     """`call_outcome` with the backoff's mean waits and the time of a call that fails.
 
@@ -124,32 +143,43 @@ def resilient_outcome(
     >>> round(outcome.attempts, 12), round(outcome.fail, 12), round(outcome.failed_time, 12)
     (1.24, 0.008, 3.0)
     """
-    time, fail, attempts = call_outcome(spec, response, callee_fail, loss)
-    attempt_fail = _attempt_fail(spec, response, callee_fail, loss)
+    time, fail, attempts = call_outcome(spec, response, callee_fail, loss, law)
+    attempt_fail = _attempt_fail(spec, response, callee_fail, loss, law)
     waits = backoff_waits(spec.backoff, spec.retries)
     cumulative = [math.fsum(waits[:k]) for k in range(spec.retries + 1)]
     tries = [attempt_fail**k for k in range(spec.retries + 1)]
     if spec.backoff is not None and attempts > 0:
         waited = math.fsum(w * c for w, c in zip(tries, cumulative, strict=True)) / attempts
         time = Moments(time.mean + waited, time.variance)
-    failed_attempt = _mean_failed_attempt(spec, response, callee_fail, loss, attempt_fail)
+    failed_attempt = _mean_failed_attempt(spec, response, callee_fail, loss, attempt_fail, law)
     failed_time = (spec.retries + 1) * failed_attempt + cumulative[-1]
     return CallOutcome(time, fail, attempts, attempt_fail, failed_time)
 
 
-def _attempt_fail(spec: CallSpec, response: Moments, callee_fail: float, loss: float) -> float:
+def _attempt_fail(
+    spec: CallSpec,
+    response: Moments,
+    callee_fail: float,
+    loss: float,
+    law: ResponseLaw | None = None,
+) -> float:
     """q: the probability that one attempt fails (dropped, timed out or failed)."""
     admitted = 1.0 - loss
     if spec.timeout is None:
         success = admitted * (1.0 - callee_fail)
     else:
-        late, _ = truncated(response, spec.timeout)
+        late, _ = timed_out(response, spec.timeout, law)
         success = admitted * (1.0 - late) * (1.0 - callee_fail)
     return min(max(1.0 - success, 0.0), 1.0)
 
 
 def _mean_failed_attempt(
-    spec: CallSpec, response: Moments, callee_fail: float, loss: float, attempt_fail: float
+    spec: CallSpec,
+    response: Moments,
+    callee_fail: float,
+    loss: float,
+    attempt_fail: float,
+    law: ResponseLaw | None = None,
 ) -> float:
     """Mean time of a failed attempt (a drop takes none, a timeout the timeout, a callee's
     failure its response)."""
@@ -159,7 +189,7 @@ def _mean_failed_attempt(
     if spec.timeout is None:
         failed_time = weighted(admitted * callee_fail, response.mean)
     else:
-        late, below = truncated(response, spec.timeout)
+        late, below = timed_out(response, spec.timeout, law)
         failed_time = admitted * late * spec.timeout + weighted(
             admitted * (1.0 - late) * callee_fail, below
         )

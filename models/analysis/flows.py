@@ -30,6 +30,7 @@ from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.graph import OpKey, StationId, callee, steps_of
 from models.analysis.moments import ZERO, Moments, expected_maximum, mixture, of_distribution
 from models.analysis.network import GroupStation, NetworkSolution
+from models.analysis.response_tail import response_law
 from models.references import walk_steps
 from models.schema import (
     BranchStep,
@@ -192,14 +193,16 @@ class _Completions:
             loss = view.loss if view is not None else 0.0
             failures = self.solution.failures
             outcome = None
+            law = response_law(self.scenario, step.call, target, summary, view, summary.response)
             if failures.reports:
                 rejected = view.rejected if view is not None else 0.0
                 let_in = (1.0 - rejected) * (1.0 - failures.of(target.name).unavailable)
                 loss = 1.0 - let_in * (1.0 - loss)
-                outcome = resilient_outcome(step.call, summary.response, summary.fail, loss)
+                outcome = resilient_outcome(step.call, summary.response, summary.fail, loss, law)
                 time, attempts = outcome.time, outcome.attempts
             else:
-                time, _, attempts = call_outcome(step.call, summary.response, summary.fail, loss)
+                response = summary.response
+                time, _, attempts = call_outcome(step.call, response, summary.fail, loss, law)
             done = self.current[target].time
             made = time + self.maximum([(1.0, rest), (1.0, _excess(done, summary.response))])
             if outcome is not None and step.call.fallback is not None and outcome.fail > 0:

@@ -61,6 +61,7 @@ from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.streams import departure_scv, merged
 from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
+from models.distributions import Distribution
 from models.schema import Scenario
 
 __all__ = ["FlowSource", "GroupStation", "NetworkSolution", "ServiceStation", "solve_network"]
@@ -107,15 +108,18 @@ def _views(
     rejected: Mapping[str, float],
     carried: Mapping[StationId, float],
     read: Collection[StationId] = (),
+    timed: Collection[str] = (),
 ) -> dict[StationId, StationView]:
     """Every station as the next round's operations see it (the departures' SCV only of
     the stations in `read`, whose SCV some emission carries; 1, unread, elsewhere: a view
     that does not change with it keeps the summaries that read it the same). `carried`: what
-    each station's calls carry (`streams.Streams.carried`)."""
+    each station's calls carry (`streams.Streams.carried`); `timed`: the services that a
+    call with a timeout reaches, whose views carry their work's laws (`_work_laws`)."""
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
         solution = station.solution
         station_id = StationId("service", name)
+        laws = _work_laws(station.load) if name in timed else None
         views[station_id] = StationView(
             waiting=solution.waiting,
             loss=solution.loss,
@@ -134,6 +138,8 @@ def _views(
             departure_scv=_departures([(station.load, solution)] * station.pools)
             if station_id in read
             else 1.0,
+            servers=None if laws is None else station.load.servers,
+            laws=laws,
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]
@@ -151,6 +157,14 @@ def _views(
             else 1.0,
         )
     return views
+
+
+def _work_laws(load: StationLoad) -> tuple[tuple[float, Distribution], ...] | None:
+    """The laws of a pool's work (`ClassLoad.laws`) where a timeout can read its response
+    from them (`models.analysis.response_tail`): one FCFS class, no waiting-room limit."""
+    if load.servers is None or load.room is not None or len(load.classes) != 1:
+        return None
+    return load.classes[0].laws
 
 
 def _departures(pools: Sequence[tuple[StationLoad, StationSolution]]) -> float:
@@ -297,7 +311,8 @@ def _round(
             if rejected > 0:
                 rejections[name] = rejected
     read = {station for summary in summaries.values() for station in summary.scv_reads}
-    views_out = _views(services, groups, seen_by, rejections, builder.streams.carried, read)
+    timed = memo.timed(scenario, keys)
+    views_out = _views(services, groups, seen_by, rejections, builder.streams.carried, read, timed)
     memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from models.analysis.calls import CallOutcome
 from models.analysis.graph import OpKey
 from models.analysis.moments import ZERO, Moments, mixture, weighted
+from models.analysis.response_tail import ResponseLaw
 from models.analysis.summary import NOT_POISSON, CallTally, OperationSummary, Part, StationView
 from models.schema import CallSpec, Scenario, Step
 
@@ -49,10 +50,12 @@ class FailureWalker:
         reach: float,
         outcome: CallOutcome,
         loss: float,
+        law: ResponseLaw | None = None,
     ) -> bool:
         """Record what failures do to a call (with failures reported): first attempts,
         the calls table, feedback of retries into the callee, and whether the call's
-        failure probability is exact. Returns whether its time given success is exact."""
+        failure probability is exact (`law`: the callee's response law its timeout used,
+        if any). Returns whether its time given success is exact."""
         made = reach * spec.probability
         self.first_calls[target] += made
         callee_spec = self.scenario.services[spec.service]
@@ -99,7 +102,7 @@ class FailureWalker:
             tally.attempt_fail = outcome.attempt_fail
             tally.exact = tally.exact and failure_exact
             if spec.timeout is not None:
-                tally.notes.add("timeout: P(response > timeout) of a gamma fit")
+                tally.notes.add(_timeout_note(spec.timeout, law))
             if spec.circuit_breaker is not None:
                 tally.notes.add("circuit breaker not modelled (as if always closed)")
             if spec.bulkhead is not None:
@@ -147,3 +150,12 @@ class FailureWalker:
             utilization=max(0.0 if unlimited else view.utilization, backup.utilization),
             spent=spent,
         )
+
+
+def _timeout_note(timeout: float, law: ResponseLaw | None) -> str:
+    """How P(response > timeout) was found (`calls.timed_out`)."""
+    if law is None or law.truncated(timeout) is None:
+        return "timeout: P(response > timeout) of a gamma fit"
+    if law.p_wait <= 0:
+        return "timeout: P(response > timeout) of the work's law"
+    return "timeout: P(response > timeout) of the wait and the work's law"

@@ -51,6 +51,7 @@ from models.analysis.moments import (
     weighted,
 )
 from models.analysis.operation_failures import FailureWalker
+from models.analysis.response_tail import response_law
 from models.analysis.streams import StreamTracker
 from models.analysis.summary import (
     COPY,
@@ -430,16 +431,17 @@ class _Walker(FailureWalker):
             response = Moments(max(response.mean - open_wait + seen, 0.0), response.variance)
         loss = view.loss
         outcome: CallOutcome | None = None
+        law = response_law(self.scenario, spec, target, summary, view, response)
         if self.reports:
             refused = 1.0 - (1.0 - view.rejected) * (
                 1.0 - self.evaluator.failures.of(spec.service).unavailable
             )
             if refused > 0:
                 loss = 1.0 - (1.0 - refused) * (1.0 - view.loss)
-            outcome = resilient_outcome(spec, response, summary.fail, loss)
+            outcome = resilient_outcome(spec, response, summary.fail, loss, law)
             time, fail, attempts = outcome.time, outcome.fail, outcome.attempts
         else:
-            time, fail, attempts = call_outcome(spec, response, summary.fail, view.loss)
+            time, fail, attempts = call_outcome(spec, response, summary.fail, view.loss, law)
         made = spec.probability
         self.calls[target] += reach * made * attempts
         self.call_times[target] += weighted(reach * made, time.mean)
@@ -465,7 +467,7 @@ class _Walker(FailureWalker):
         spent: float | None = None
         square: float | None = None
         if outcome is not None:
-            exact = self.account(spec, target, summary, view, reach, outcome, loss)
+            exact = self.account(spec, target, summary, view, reach, outcome, loss, law)
             exact = exact and summary.exact
             if loss > 0:
                 self.irregular.add(target)

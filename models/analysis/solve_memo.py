@@ -20,6 +20,7 @@ from models.analysis.fan_out import Senders, senders
 from models.analysis.graph import OpKey, StationId, reachable
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.release_groups import Releases, releases
+from models.analysis.response_tail import timed_callees
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import OperationSummary, StationView
 from models.analysis.traffic import Traffic, solve_traffic
@@ -52,6 +53,8 @@ class SolveMemo:
     """The nodes some flow reaches (`graph.reachable`), found once."""
     constants: FailureInputs | None = None
     """The scenario's failure constants (`failures.failure_inputs`), found once."""
+    timed_services: frozenset[str] | None = None
+    """The services that a call with a timeout reaches (`response_tail.timed_callees`)."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -71,6 +74,7 @@ class SolveMemo:
             resumes=self.resumes,
             reached=self.reached,
             constants=self.constants,
+            timed_services=self.timed_services,
         )
 
     def evaluator(
@@ -94,6 +98,12 @@ class SolveMemo:
         if self.reached is None:
             self.reached = reachable(scenario)
         return self.reached
+
+    def timed(self, scenario: Scenario, keys: list[OpKey]) -> frozenset[str]:
+        """`timed_callees(scenario, keys)`, found on the first call (its structure)."""
+        if self.timed_services is None:
+            self.timed_services = timed_callees(scenario, keys)
+        return self.timed_services
 
     def failures(self, scenario: Scenario) -> FailureInputs:
         """`failure_inputs(scenario)`, found on the first call (constants of the scenario)."""

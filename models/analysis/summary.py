@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, station_of
 from models.analysis.moments import ZERO, Moments, second_moment
+from models.distributions import Distribution
 
 POISSON, COPY, NOT_POISSON = 2, 1, 0
 Target = OpKey | str
@@ -67,6 +68,12 @@ class StationView:
     departure_scv: float = 1.0
     """SCV of the times between its departures (`streams.departure_scv`; 1 where no
     emission carries it)."""
+    servers: int | None = None
+    """Its servers, where a call with a timeout reaches it and `laws` are known."""
+    laws: tuple[tuple[float, Distribution], ...] | None = None
+    """(acquisitions per second, law) of the work of each of its operations, where a call
+    with a timeout reaches it, it is one FCFS pool without a waiting-room limit and every
+    operation is one `work` step (`models.analysis.response_tail`); None elsewhere."""
 
     def wait_seen_by(self, caller: tuple[str, str]) -> float | None:
         """The mean wait that `caller`'s (kind, name) requests see at a two-class station;
