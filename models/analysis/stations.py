@@ -61,6 +61,7 @@ from models.theory import (
     gi_m1_erlang_arrivals,
     mg1,
     mg1_priority_nonpreemptive,
+    mg1_waiting_second_moment,
     mmc,
     mmc_priority_nonpreemptive,
 )
@@ -113,8 +114,14 @@ def _mix(load: StationLoad) -> PoolMix:
     )
 
 
-def _fifo(classes: tuple[ClassLoad, ...], prediction: StationPrediction) -> dict[int, Moments]:
+def _fifo(
+    classes: tuple[ClassLoad, ...], prediction: StationPrediction, square: float | None = None
+) -> dict[int, Moments]:
+    """Every class's waiting moments at a FIFO pool: E[Wq^2] = `square` where it is known,
+    else a wait of 0 or exponential (`waiting_moments`, exact for M/M/c)."""
     wait = waiting_moments(prediction.mean_waiting_time, prediction.p_wait)
+    if square is not None and wait.finite and wait.mean > 0:
+        wait = Moments(wait.mean, max(square - wait.mean**2, 0.0))
     return {c.priority: wait for c in classes}
 
 
@@ -235,10 +242,14 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
     servers, rate, holding, phases = load.servers, mix.rate, mix.holding, load.erlang_phases
     prediction: StationPrediction
     product_form = load.feedback == 0 or (load.feedback == 1 and bool(mix.exponential))
+    square = None  # E[Wq^2], where the formula gives it
     if servers == 1 and mix.poisson:
-        prediction = mg1(rate, holding.mean, 1.0 if mix.exponential else holding.scv)
+        scv = 1.0 if mix.exponential else holding.scv
+        prediction = mg1(rate, holding.mean, scv)
         method = "M/M/1" if mix.exponential else prediction.method
         exact = mix.iid and product_form
+        if mix.third_moment is not None and not load.feedback and mix.iid:
+            square = mg1_waiting_second_moment(rate, holding.mean, scv, mix.third_moment)
     elif servers == 1 and phases is not None and mix.exponential and load.input_flag >= COPY:
         prediction = gi_m1_erlang_arrivals(rate, 1.0 / holding.mean, phases)
         method, exact = prediction.method, load.feedback == 0
@@ -259,7 +270,7 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
     exact = exact and mix.holding_exact and not load.note
     if load.groups is not None and prediction.stable:
         prediction = _in_groups(load.groups, servers, mix, prediction)
-        method, exact = prediction.method, False
+        method, exact, square = prediction.method, False, None
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
     return StationSolution(
         method=_noted(method, load),
@@ -272,7 +283,7 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
         throughput=prediction.throughput,
         loss=0.0,
         p_wait=prediction.p_wait,
-        waiting=_fifo(mix.classes, prediction),
+        waiting=_fifo(mix.classes, prediction, square),
         departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
         mm1=fifo_exponential and servers == 1,
     )

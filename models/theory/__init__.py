@@ -23,6 +23,7 @@ from models.theory.general import (
     gi_m1_erlang_arrivals_waiting_time_quantile,
     md1,
     mg1,
+    mg1_waiting_second_moment,
 )
 from models.theory.hyperexponential import mh2c
 from models.theory.jackson import JacksonPrediction, jackson_network
@@ -69,6 +70,7 @@ __all__ = [
     "merlang_ck",
     "mg1",
     "mg1_priority_nonpreemptive",
+    "mg1_waiting_second_moment",
     "mg1k",
     "mh2c",
     "mm1",

@@ -66,6 +66,33 @@ def mg1(arrival_rate: float, mean_service_time: float, service_scv: float) -> St
     )
 
 
+def mg1_waiting_second_moment(
+    arrival_rate: float, mean_service_time: float, service_scv: float, service_third: float
+) -> float:
+    """E[Wq^2] of the M/G/1 FCFS queue, from the service's first three moments.
+
+    Formula: E[Wq^2] = 2 Wq^2 + lambda E[S^3] / (3 (1 - rho)), Wq the Pollaczek-Khinchine
+    mean (`mg1`) - the second of Takacs's recurrence for the moments of the wait. With
+    exponential service (E[S^3] = 6 E[S]^3) it is 2 Wq^2 / rho, the M/M/1 value.
+
+    Source: Takacs, "Introduction to the Theory of Queues", 1962, ch. 2; Kleinrock,
+    "Queueing Systems" Vol. 1, 1975, sec. 5.7; Gross & Harris, "Fundamentals of Queueing
+    Theory", 4th ed., sec. 5.1.
+
+    >>> round(mg1_waiting_second_moment(0.5, 1.0, 1.0, 6.0), 6)  # M/M/1: 2 Wq^2 / rho
+    4.0
+    >>> round(mg1_waiting_second_moment(0.5, 1.0, 0.0, 1.0), 6)  # M/D/1: 2 (1/2)^2 + 1/3
+    0.833333
+    """
+    rate = require_nonnegative("arrival_rate", arrival_rate)
+    service = require_positive("mean_service_time", mean_service_time)
+    load = rate * service
+    if load >= 1.0:
+        return math.inf
+    waiting = mg1(rate, service, service_scv).mean_waiting_time
+    return 2.0 * waiting**2 + rate * service_third / (3.0 * (1.0 - load))
+
+
 def md1(arrival_rate: float, mean_service_time: float) -> StationPrediction:
     """Steady-state means of the M/D/1 queue: Pollaczek-Khinchine with constant service.
 

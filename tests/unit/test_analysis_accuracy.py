@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from models import analyze
+from models.analysis.network import FlowSource, solve_network
 from tests.unit.test_analysis import REL, op, poisson, scenario
 
 
@@ -30,6 +31,39 @@ def test_a_one_thread_caller_of_a_one_server_callee_is_m_g_1() -> None:
     assert callee.waiting_time.mean == 0.0 and callee.exact
     assert result.flows["jobs"].response_time.mean == pytest.approx(waiting + mean, rel=REL)
     assert result.flows["jobs"].exact
+
+
+MEAN = 0.004
+"""Mean work (s) of the one-server station below."""
+
+
+@pytest.mark.parametrize(
+    ("work", "second", "third"),
+    [
+        ({"exponential": MEAN}, 2 * MEAN**2, 6 * MEAN**3),
+        ({"lognormal": {"mean": MEAN, "cv": 2.0}}, MEAN**2 * 5.0, MEAN**3 * 5.0**3),
+        ({"constant": MEAN}, MEAN**2, MEAN**3),
+    ],
+    ids=["exponential", "lognormal", "constant"],
+)
+def test_a_one_server_station_waits_with_takacs_second_moment(
+    work: dict[str, object], second: float, third: float
+) -> None:
+    """The wait's variance at an M/G/1 station, which a caller's held time, a fork-join's
+    maximum and a timeout's gamma fit read: Takacs's E[Wq²] = 2 Wq² + λ E[S³] / (3 (1 - ρ)),
+    Wq = λ E[S²] / (2 (1 - ρ)) (Kleinrock vol. 1 §5.6-5.7), lognormal E[S^k] =
+    m^k (1 + cv²)^(k (k - 1) / 2); for exponential work it is M/M/1's 2 Wq² / ρ, the form
+    every other pool's wait takes (0, or exponential)."""
+    rate = 150.0
+    rho = rate * MEAN
+    services = {"server": op({"work": work})}
+    document = scenario(services, {"jobs": poisson("server.op", rate)})
+    solution = solve_network(document, {"jobs": FlowSource(rate)})
+    wait = solution.services["server"].solution.waiting[0]
+    mean_wait = rate * second / (2 * (1 - rho))
+    square = 2 * mean_wait**2 + rate * third / (3 * (1 - rho))
+    assert wait.mean == pytest.approx(mean_wait, rel=REL)
+    assert wait.variance == pytest.approx(square - mean_wait**2, rel=REL)
 
 
 def test_a_one_worker_caller_is_not_exact_when_its_callee_is_shared() -> None:
