@@ -17,23 +17,29 @@ W independent of the request's own work, and
   whose work is the pool's mixture of laws divided by c, scaled to the pool's own mean
   wait given waiting E[W] / P(wait).
 
-For one server that M/G/1 wait is exact: by the Pollaczek-Khinchine formula (Beneš's form)
-the wait is a geometric sum, P(N = n) = (1 - rho) rho^n, of independent times of the
-equilibrium law of the work, density (1 - F_S(x)) / E[S] (Asmussen, *Applied Probability
-and Queues*, 2nd ed. 2003, VIII.5, Theorem 5.7). For c exponential servers the conditional
-wait is exponential with rate c mu (1 - rho) (Erlang C; Kleinrock, *Queueing Systems*
-vol. 1, 1975, §3.5), which is the conditional wait of M/M/1 at rho with work S/c: the same
-rule gives M/M/c exactly. For c servers and other work it is an approximation; scaling it
-to the pool's mean keeps the timeout consistent with every other waiting time the
-analysis reports (lognormal of cv 2 on 2 workers at 60%: 8.5% and 1.36% at 6 and 15 means,
-9.28% and 1.44% simulated; the gamma fit 9.26% and 0.70%).
+For one server with Poisson arrivals that M/G/1 wait is exact: by the Pollaczek-Khinchine
+formula (Beneš's form) the wait is a geometric sum, P(N = n) = (1 - rho) rho^n, of
+independent times of the equilibrium law of the work, density (1 - F_S(x)) / E[S]
+(Asmussen, *Applied Probability and Queues*, 2nd ed. 2003, VIII.5, Theorem 5.7). For c
+exponential servers the conditional wait is exponential with rate c mu (1 - rho) (Erlang C;
+Kleinrock, *Queueing Systems* vol. 1, 1975, §3.5), which is the conditional wait of M/M/1
+at rho with work S/c: the same rule gives M/M/c exactly. For c servers and other work it is
+an approximation; scaling it to the pool's mean keeps the timeout consistent with every
+other waiting time the analysis reports (lognormal of cv 2 on 2 workers at 60%: 8.45% and
+1.36% at 6 and 15 means, 9.28% and 1.44% simulated; the gamma fit 9.26% and 0.70%). At a
+delay station (`workers: unlimited`) nothing waits, and R is the law of its operation's one
+`work` or `delay` step (an external API: `scenarios/slow_dependency.yaml`).
 
-The geometric sum is computed on a grid of `CELLS` cells over [0, T] by Panjer's
-recursion for a compound geometric law (Panjer, "Recursive evaluation of a family of
-compound distributions", ASTIN Bulletin 12(1), 1981), the equilibrium law's mass of each
-cell put on its nearest grid point; then P(W + S <= T) = int_0^T P(W <= T - s) dF_S(s) and
-E[R; R <= T] = int_0^T [s P(W <= T - s) + E[W; W <= T - s]] dF_S(s), each summed at the
-cells' midpoints of a grid over the work's law.
+The geometric sum is computed by Panjer's recursion for a compound geometric law (Panjer,
+"Recursive evaluation of a family of compound distributions", ASTIN Bulletin 12(1), 1981)
+on a grid over [0, T] (in the M/G/1 wait's own time) of at least `CELLS` steps, each at
+most `FINEST` of the M/G/1 work's mean; the equilibrium law is put on the grid's points by
+Gerber's mean-preserving rounding (each cell's mass split between its two ends so that its
+mean is kept), and a point's mass stands for the half-cells on either side. Then
+P(W + S <= T) = int_0^T P(W <= T - s) dF_S(s) and E[R; R <= T] =
+int_0^T [s P(W <= T - s) + E[W; W <= T - s]] dF_S(s), each summed at the midpoints of
+`CELLS` cells over the work's law. M/M/1 and M/M/c come out within about 1e-3 (relative)
+of their closed forms (`tests/unit/test_response_tail.py`).
 """
 
 from __future__ import annotations
