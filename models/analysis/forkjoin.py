@@ -94,6 +94,8 @@ def fork_join(branches: Sequence[Branch], fork_rate: float) -> tuple[Moments, st
         return moments, prediction.method, prediction.exact
     rho = min(b.utilization for b in branches)
     factor = nelson_tantawi_factor(len(branches), rho)
+    # (never below the longest branch's mean: E[max] >= max E[X_i], whatever the correlation)
+    factor = max(factor, max(b.time.mean for b in branches) / independent.mean)
     moments = Moments(independent.mean * factor, independent.variance * factor**2)
     method = "Nelson-Tantawi fork-join (max of independent gamma-fitted branches)"
     return moments, method, False
