@@ -121,7 +121,7 @@ def test_a_constant_work_has_a_step() -> None:
 def test_a_timeout_too_far_out_for_the_waits_grid_keeps_the_gamma_fit() -> None:
     work = Lognormal.from_mean_cv(0.01, 2.0)
     law = ResponseLaw(work, 0.46, 0.027, 2, 0.6, ((1.0, work),))
-    assert law.truncated(10.0) is None  # (10 s: 37,000 steps of the wait's grid, 2,048 at most)
+    assert law.truncated(10.0) is None  # (10 s: 18,500 steps of the wait's grid, 8,192 at most)
     response = Moments(0.0225, 0.0009)
     assert timed_out(response, 10.0, law) == truncated(response, 10.0)
     assert law.truncated(0.15) is not None
