@@ -64,6 +64,7 @@ from models.distributions import (
     Uniform,
     Weibull,
 )
+from models.empirical import Empirical
 from models.references import walk_steps
 from models.schema import CallSpec, CallStep, DelayStep, Scenario, WorkStep
 
@@ -89,8 +90,8 @@ StationLaws = tuple[tuple[float, Distribution], ...]
 
 
 def work_cdf(law: Distribution, times: np.ndarray) -> np.ndarray | None:
-    """P(S <= t) at each of `times` (>= 0) for the work laws of `models.distributions`;
-    None for a law whose distribution function is not written here."""
+    """P(S <= t) at each of `times` (>= 0) for the work laws of `models.distributions` and
+    empirical ones (`models.empirical`: a trace's times); None for any other law."""
     from scipy.special import gammainc, ndtr  # (here: start-up time, see test_startup.py)
 
     if isinstance(law, Constant):
@@ -117,6 +118,9 @@ def work_cdf(law: Distribution, times: np.ndarray) -> np.ndarray | None:
     if isinstance(law, Hyperexponential):
         (first, second), (mean_1, mean_2) = law.probabilities, law.phase_means
         return np.asarray(1.0 - first * np.exp(-times / mean_1) - second * np.exp(-times / mean_2))
+    if isinstance(law, Empirical):  # (each value drawn with probability 1/n)
+        values = np.sort(np.asarray(law.values))
+        return np.searchsorted(values, times, side="right") / values.size
     return None
 
 

@@ -38,6 +38,7 @@ from models.distributions import (
     Uniform,
     Weibull,
 )
+from models.empirical import Empirical
 
 GRID_TOLERANCE = 2e-3
 """Relative error the grids allow (module docstring)."""
@@ -110,6 +111,13 @@ def test_each_work_law_has_its_distribution_function(law: Distribution) -> None:
     sample = law.sample(np.random.default_rng(5), 200_000)
     empirical = np.searchsorted(np.sort(sample), times, side="right") / sample.size
     np.testing.assert_allclose(cdf, empirical, atol=0.005)  # (DKW: 5e-3 at 1 - 1e-4)
+
+
+def test_an_empirical_work_has_the_steps_of_its_values() -> None:
+    law = Empirical((0.004, 0.001, 0.002, 0.002))
+    cdf = work_cdf(law, np.array([0.0, 0.001, 0.0015, 0.002, 0.0039, 0.004, 0.01]))
+    assert cdf is not None
+    assert cdf.tolist() == [0.0, 0.25, 0.25, 0.75, 0.75, 1.0, 1.0]
 
 
 def test_a_constant_work_has_a_step() -> None:
