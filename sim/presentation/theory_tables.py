@@ -254,12 +254,16 @@ def render_prediction(prediction: Prediction, console: Console) -> None:
 
 
 def _flow_table(prediction: Prediction, methods: Methods) -> Table:
-    """One row per flow: rates, capacity, headroom, mean response and completion times."""
+    """One row per flow: rates, capacity, headroom, mean response and completion times;
+    the rate of successful responses too where some requests fail (their calls dropped,
+    timed out or failed)."""
+    failing = any(_fails(flow) for flow in prediction.flows.values())
     table = new_table(
         "Flows (times in ms)",
         (
             "flow",
             "rate/s",
+            *(["succeeded/s"] if failing else []),
             "max rate/s",
             "headroom",
             "response mean",
@@ -272,6 +276,7 @@ def _flow_table(prediction: Prediction, methods: Methods) -> Table:
         table.add_row(
             name,
             number(flow.arrival_rate),
+            *([number(flow.throughput)] if failing else []),
             number(flow.max_throughput),
             _percent(flow.headroom),
             number(flow.response_time.mean, MILLISECONDS),
@@ -279,6 +284,13 @@ def _flow_table(prediction: Prediction, methods: Methods) -> Table:
             _model(flow, methods),
         )
     return table
+
+
+def _fails(flow: PredictedFlow) -> bool:
+    """Whether some of the flow's requests are predicted to fail (1e-9 of them or more)."""
+    if flow.arrival_rate is None or flow.throughput is None:
+        return False
+    return flow.throughput < flow.arrival_rate * (1.0 - 1e-9)
 
 
 def _service_table(prediction: Prediction, methods: Methods) -> Table:
