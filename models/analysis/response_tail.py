@@ -37,8 +37,9 @@ equilibrium law is put on the grid's points by Gerber's mean-preserving rounding
 cell's mass split between its two ends so that its mean is kept), and a point's mass stands
 for the half-cells on either side. Then P(W + S <= T) = int_0^T P(W <= T - s) dF_S(s) and
 E[R; R <= T] = int_0^T [s P(W <= T - s) + E[W; W <= T - s]] dF_S(s), each summed at the
-midpoints of `CELLS` cells over the work's law. M/M/1 and M/M/c come out within about 1e-3
-(relative) of their closed forms (`tests/unit/test_response_tail.py`).
+midpoints of the cells of a grid over the work's law (uniform, and geometric down to T /
+`FARTHEST`). M/M/1 and M/M/c come out within about 1e-3 (relative) of their closed forms
+(`tests/unit/test_response_tail.py`).
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ FINE = 8
 """Steps of the grid on which the equilibrium law is integrated, per step of the wait's."""
 TILT = 20.0
 """Exponential tilting of the geometric sum's transform (`_compound_geometric`): e^-20."""
+FARTHEST = 1e6
+"""A timeout more than this many mean responses out keeps the gamma fit (its tail there is
+nothing a caller would see), and the work's grid reaches down to T / FARTHEST."""
 LAWS_REMEMBERED = 1024
 """Timeouts' answers kept by their inputs (a solve asks for the same ones round after round)."""
 
@@ -161,7 +165,12 @@ class ResponseLaw:
 def _truncated(law: ResponseLaw, limit: float) -> tuple[float, float] | None:
     if limit <= 0:
         return 1.0, 0.0
-    times = np.linspace(0.0, limit, CELLS + 1)
+    if limit > FARTHEST * (law.work.mean + law.p_wait * law.wait_mean):
+        return None  # (the grids could not see the times below it)
+    # (uniform over [0, T], and geometric down to T / FARTHEST where the work is short)
+    times = np.union1d(
+        np.linspace(0.0, limit, CELLS + 1), np.geomspace(limit / FARTHEST, limit, CELLS + 1)
+    )
     cdf = work_cdf(law.work, times)
     if cdf is None:
         return None
@@ -202,10 +211,13 @@ def _conditional_wait(
     # the M/G/1 wait with work S / c: E[W | W > 0] = E[S'^2] / (2 E[S'] (1 - rho))
     own_mean = (square / servers**2) / (2.0 * (mean / servers) * (1.0 - rho))
     scale = law.wait_mean / own_mean  # (the pool's own mean, kept)
-    span = limit / scale  # the M/G/1 wait's times over [0, T]
-    count = max(CELLS, math.ceil(span / (FINEST * mean / servers)))
-    if count > MOST_CELLS:
+    if not (math.isfinite(scale) and scale > 0):
         return None
+    span = limit / scale  # the M/G/1 wait's times over [0, T]
+    steps = span / (FINEST * mean / servers)
+    if not (math.isfinite(steps) and steps <= MOST_CELLS):
+        return None
+    count = max(CELLS, math.ceil(steps))
     step = span / count
     cells = _equilibrium_masses(mixture, servers, mean, step, count)
     if cells is None:

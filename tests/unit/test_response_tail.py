@@ -135,6 +135,18 @@ def test_a_timeout_too_far_out_for_the_waits_grid_keeps_the_gamma_fit() -> None:
     assert law.truncated(0.15) is not None
 
 
+def test_extreme_inputs_keep_the_gamma_fit_or_a_sound_answer() -> None:
+    """What a fuzzed scenario can ask: a timeout a million responses out, a pool whose
+    wait's scale is absurd, work of infinite variance (Pareto, alpha <= 2)."""
+    work = Lognormal.from_mean_cv(0.01, 2.0)
+    assert ResponseLaw(work).truncated(1e300) is None
+    assert ResponseLaw(work, 0.5, 1e-300, 10**6, 0.5, ((1.0, work),)).truncated(1.0) is None
+    heavy = Pareto(0.01, 1.5)
+    assert ResponseLaw(heavy, 0.5, 0.01, 1, 0.5, ((1.0, heavy),)).truncated(1.0) is None
+    late, below = ResponseLaw(work).truncated(1000.0) or (math.nan, math.nan)
+    assert late == 0.0 and below == pytest.approx(0.01, rel=GRID_TOLERANCE)
+
+
 def _external_api(timeout: str, retries: int) -> dict[str, Any]:
     return {
         "name": "external-api",
