@@ -20,6 +20,7 @@ from typing import Any
 import yaml
 from hypothesis import strategies as st
 
+from models.recursion import deep_recursion
 from tests.e2e.fuzz_parts import Names, chain, fault, flow, nested, service, simulation, topic
 from tests.e2e.fuzz_values import FLOWS, OPERATIONS, SERVICES, TOPICS, Maker
 
@@ -263,9 +264,11 @@ def scenario_files(draw: Any, max_nesting: int = 60) -> tuple[str, str]:
         raw: tuple[str, str] = draw(raw_files())
         return raw
     document = draw(scenario_documents(max_nesting=max_nesting))
-    if draw(st.integers(0, 9)) == 9:
-        return ".json", json.dumps(document, default=str)
-    return ".yaml", yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
+    as_json = draw(st.integers(0, 9)) == 9
+    with deep_recursion():  # (steps nested 200 deep take PyYAML past the default limit)
+        if as_json:
+            return ".json", json.dumps(document, default=str)
+        return ".yaml", yaml.safe_dump(document, sort_keys=False, allow_unicode=True)
 
 
 SAMPLES_CSV = "# times\n1ms\n2ms\n0.005\n"
