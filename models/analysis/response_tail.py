@@ -53,6 +53,7 @@ import numpy as np
 from models.analysis.graph import OpKey, steps_of
 from models.analysis.moments import Moments
 from models.analysis.summary import OperationSummary, StationView
+from models.analysis.work_laws import own_work_law
 from models.distributions import (
     Constant,
     Distribution,
@@ -67,7 +68,7 @@ from models.distributions import (
 )
 from models.empirical import Empirical
 from models.references import walk_steps
-from models.schema import CallSpec, CallStep, DelayStep, Scenario, WorkStep
+from models.schema import CallSpec, CallStep, Scenario
 
 CELLS = 1024
 """Cells of the grid over [0, T] on which the work's law is summed, and the fewest of the
@@ -303,7 +304,7 @@ def response_law(
     (`StationView.laws`): the gamma fit then."""
     if spec.timeout is None:
         return None
-    work = _step_law(scenario, callee, summary.holding)
+    work = own_work_law(scenario, callee, summary.holding, delay_too=True)  # (an external API)
     if work is None or view is None or not response.finite:
         return None
     wait = response.mean - summary.holding.mean
@@ -319,19 +320,3 @@ def response_law(
         utilization=view.utilization,
         laws=view.laws,
     )
-
-
-def _step_law(scenario: Scenario, key: OpKey, holding: Moments) -> Distribution | None:
-    """The law of the operation's time when it is one `work` or `delay` step (a delay holds
-    the worker too: an external API behind a service without contention) and its holding
-    time is that step's (no slowdown)."""
-    steps = steps_of(scenario, key)
-    if len(steps) != 1:
-        return None
-    step = steps[0]
-    law = step.work if isinstance(step, WorkStep) else None
-    if isinstance(step, DelayStep):
-        law = step.delay
-    if law is None or not math.isclose(law.mean, holding.mean, rel_tol=1e-9):
-        return None
-    return law

@@ -22,11 +22,14 @@ from models.schema import (
 )
 
 
-def _own_work(scenario: Scenario, key: OpKey) -> Distribution | None:
-    """The law of the operation's work when the operation is one `work` step."""
+def _own_work(scenario: Scenario, key: OpKey, delay_too: bool = False) -> Distribution | None:
+    """The law of the operation's work when the operation is one `work` step (or, with
+    `delay_too`, one `delay` step: it holds the worker as well)."""
     steps = steps_of(scenario, key)
     if len(steps) == 1 and isinstance(steps[0], WorkStep):
         return steps[0].work
+    if delay_too and len(steps) == 1 and isinstance(steps[0], DelayStep):
+        return steps[0].delay
     return None
 
 
@@ -45,10 +48,12 @@ def work_third_moment(scenario: Scenario, key: OpKey, holding: Moments) -> float
     return work.third_moment
 
 
-def own_work_law(scenario: Scenario, key: OpKey, holding: Moments) -> Distribution | None:
-    """The law of the operation's holding time when the operation is one `work` step and
-    its holding time is that work (no slowdown)."""
-    work = _own_work(scenario, key)
+def own_work_law(
+    scenario: Scenario, key: OpKey, holding: Moments, delay_too: bool = False
+) -> Distribution | None:
+    """The law of the operation's holding time when the operation is one `work` step (or,
+    with `delay_too`, one `delay` step) and its holding time is that step's (no slowdown)."""
+    work = _own_work(scenario, key, delay_too)
     if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
         return None
     return work
