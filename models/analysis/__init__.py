@@ -74,6 +74,7 @@ from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.distributions import Exponential
 from models.errors import UnsimulatableError
 from models.recursion import RECURSION_LIMIT, deep_recursion
+from models.references import uses_failures
 from models.schema import (
     ConstantArrivals,
     Flow,
@@ -321,14 +322,16 @@ def _analyze(
         }
         published = solution.traffic.topic_rates.get(topic_name, 0.0)
         topics[topic_name] = PredictedTopic(publish_rate=published, groups=groups)
+    failing = uses_failures(scenario)  # (as the simulation's results report failures)
     flows = {
-        name: flow_report(scenario, solution, completions, name, infos[name])
+        name: flow_report(scenario, solution, completions, name, infos[name], failing)
         for name in scenario.workload
     }
     calls: dict[str, PredictedCall] | None = None
     faults: list[PredictedFault] | None = None
-    if solution.failures.reports:
+    if failing:  # (timeouts and retries alone: the calls table, nothing else changes)
         calls = calls_report(solution) or None
+    if solution.failures.reports:
         if scenario.faults:
             faults = fault_report(scenario, solution, sources, services, topics)
             _over_time(solution, flows)

@@ -144,7 +144,7 @@ def resilient_outcome(
     (1.24, 0.008, 3.0)
     """
     time, fail, attempts = call_outcome(spec, response, callee_fail, loss, law)
-    attempt_fail = _attempt_fail(spec, response, callee_fail, loss, law)
+    attempt_fail = attempt_failure(spec, response, callee_fail, loss, law)
     waits = backoff_waits(spec.backoff, spec.retries)
     cumulative = [math.fsum(waits[:k]) for k in range(spec.retries + 1)]
     tries = [attempt_fail**k for k in range(spec.retries + 1)]
@@ -156,7 +156,7 @@ def resilient_outcome(
     return CallOutcome(time, fail, attempts, attempt_fail, failed_time)
 
 
-def _attempt_fail(
+def attempt_failure(
     spec: CallSpec,
     response: Moments,
     callee_fail: float,

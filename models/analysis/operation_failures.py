@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from models.analysis.calls import CallOutcome
+from models.analysis.calls import CallOutcome, attempt_failure, retry_attempts
 from models.analysis.graph import OpKey
 from models.analysis.moments import ZERO, Moments, mixture, weighted
 from models.analysis.response_tail import ResponseLaw
@@ -93,27 +93,69 @@ class FailureWalker:
         if spec.retries and outcome.attempt_fail > 0 and not alike:
             independent = False  # (failed attempts take another time than successful ones)
         if spec.resilient:
-            tally = self.tallies.setdefault(target, CallTally())
-            tally.calls += made
-            tally.attempts += made * outcome.attempts
-            tally.failed += made * outcome.fail
+            tries = (outcome.attempt_fail, outcome.fail, outcome.attempts)
+            tally = self._row(spec, target, made, tries, failure_exact, law)
             if spec.fallback is not None:
                 tally.fallbacks += made * outcome.fail
-            tally.attempt_fail = outcome.attempt_fail
-            tally.exact = tally.exact and failure_exact
-            if spec.timeout is not None:
-                tally.notes.add(_timeout_note(spec.timeout, law))
             if spec.circuit_breaker is not None:
                 tally.notes.add("circuit breaker not modelled (as if always closed)")
             if spec.bulkhead is not None:
                 tally.notes.add("bulkhead not modelled")
             if loss > 1e-9:
                 tally.notes.add("refusals (drops, rate limit, no replica up) approximated")
-            if spec.timeout is not None:
-                tally.timed_calls += made
-                tally.timed += made * (spec.retries + 1)
-                tally.timeout = min(tally.timeout or spec.timeout, spec.timeout)
         return independent
+
+    def tally(
+        self,
+        spec: CallSpec,
+        target: OpKey,
+        reach: float,
+        response: Moments,
+        summary: OperationSummary,
+        view: StationView,
+        law: ResponseLaw | None = None,
+    ) -> None:
+        """A call without failures reported (timeouts and retries alone: the walk is the
+        one the prediction has always made, `calls.call_outcome`): whether its failure
+        probability is exact (as `account` has it: no timeout, the callee's own failures
+        exact, and its drops none or, without retries, exact), and for a resilient call
+        its row of the `calls` table."""
+        made = reach * spec.probability
+        loss = view.loss
+        drops = loss == 0.0 or (spec.retries == 0 and view.exact)
+        exact = spec.timeout is None and drops and summary.fail_exact
+        if made > 0 and not exact:
+            self.fail_exact = False
+        if not spec.resilient:
+            return
+        attempt_fail = attempt_failure(spec, response, summary.fail, loss, law)
+        fail = attempt_fail ** (spec.retries + 1)
+        tries = (attempt_fail, fail, retry_attempts(attempt_fail, spec.retries))
+        self._row(spec, target, made, tries, exact, law)
+
+    def _row(
+        self,
+        spec: CallSpec,
+        target: OpKey,
+        made: float,
+        tries: tuple[float, float, float],
+        exact: bool,
+        law: ResponseLaw | None,
+    ) -> CallTally:
+        """Add `made` calls of `spec` to the row of `target` (`tries` as in `tally`)."""
+        attempt_fail, fail, attempts = tries
+        tally = self.tallies.setdefault(target, CallTally())
+        tally.calls += made
+        tally.attempts += made * attempts
+        tally.failed += made * fail
+        tally.attempt_fail = attempt_fail
+        tally.exact = tally.exact and exact
+        if spec.timeout is not None:
+            tally.notes.add(_timeout_note(spec.timeout, law))
+            tally.timed_calls += made
+            tally.timed += made * (spec.retries + 1)
+            tally.timeout = min(tally.timeout or spec.timeout, spec.timeout)
+        return tally
 
     def fallback(
         self,

@@ -442,6 +442,7 @@ class _Walker(FailureWalker):
             time, fail, attempts = outcome.time, outcome.fail, outcome.attempts
         else:
             time, fail, attempts = call_outcome(spec, response, summary.fail, view.loss, law)
+            self.tally(spec, target, reach, response, summary, view, law)
         made = spec.probability
         self.calls[target] += reach * made * attempts
         self.call_times[target] += weighted(reach * made, time.mean)

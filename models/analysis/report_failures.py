@@ -121,8 +121,9 @@ def failure_warnings(
     specs = _call_specs(scenario)
     if any(spec.timeout is not None for _, spec in specs):
         warnings.append(
-            "calls with a timeout: P(timeout) is read from a gamma fit of the callee's "
-            "response time (an approximation; retries after timeouts are approximate too)"
+            "calls with a timeout: P(timeout) is read from the callee's response time (its "
+            "row of `calls` says how: from the law of its wait and work, of its work, or a "
+            "gamma fit of its mean and variance; retries after timeouts are approximate)"
         )
     seen: set[str] = set()
     for caller, spec in specs:

@@ -58,8 +58,11 @@ def flow_report(
     completions: Mapping[OpKey, Completion],
     name: str,
     info: FlowInfo,
+    failing: bool = False,
 ) -> PredictedFlow:
-    """One flow: rates, mean response and completion time, capacity and headroom."""
+    """One flow: rates, mean response and completion time, capacity and headroom; its
+    success rate too where the scenario has failures (`failing`: timeouts and retries alone
+    included, as in the simulation's results)."""
     key = flow_key(scenario, name)
     summary = solution.summaries[key]
     completion = completions[key]
@@ -76,7 +79,7 @@ def flow_report(
     if not info.closed and rate and info.max_throughput is not None:
         headroom = info.max_throughput / rate - 1.0
     extra: dict[str, float | bool | None] = {}
-    if solution.failures.reports:
+    if failing or solution.failures.reports:
         extra = {"success_rate": 1.0 - summary.fail, "success_exact": summary.fail_exact}
     return PredictedFlow(
         arrival_rate=rate,

@@ -247,6 +247,8 @@ def render_prediction(prediction: Prediction, console: Console) -> None:
     groups = _group_table(prediction, methods)
     if groups.row_count:
         parts.append(groups)
+    if prediction.calls:
+        parts.append(_call_table(prediction, methods))
     parts.append(Text("model: exact or approx., UNSTABLE when overloaded; [n]: its method"))
     parts.append(methods.legend())
     parts.extend(_notes(prediction))
@@ -353,6 +355,39 @@ def _group_table(prediction: Prediction, methods: Methods) -> Table:
                 number(group.sojourn_time.mean, MILLISECONDS),
                 _model(group, methods),
             )
+    return table
+
+
+def _call_table(prediction: Prediction, methods: Methods) -> Table:
+    """One row per caller and callee operation with a timeout, retries or a pattern: the
+    calls and attempts per second, the share of attempts that fail (time out, dropped,
+    failed) and of calls that succeed (before any fallback)."""
+    table = new_table(
+        "Calls with timeouts, retries, breakers, bulkheads or fallbacks",
+        (
+            "caller->callee",
+            "calls/s",
+            "attempts/s",
+            "retries/s",
+            "attempts failed",
+            "calls succeeded",
+            "fallbacks/s",
+            "model",
+        ),
+        ("caller->callee", "model"),
+    )
+    for label, call in (prediction.calls or {}).items():
+        exactness = "exact" if call.exact else "approx."
+        table.add_row(
+            label,
+            number(call.calls),
+            number(call.attempts),
+            number(call.retries),
+            f"{call.attempt_failure:.2%}",
+            f"{call.success_rate:.2%}",
+            number(call.fallbacks),
+            f"{exactness} {methods.mark(call.method)}",
+        )
     return table
 
 

@@ -165,12 +165,31 @@ def test_analyze_shows_the_rate_that_succeeds_where_calls_time_out(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """A flow whose calls time out: the flows table gets a `succeeded/s` column, the
-    predicted throughput (120/s less the 1.36% that time out); none where nothing fails."""
+    predicted throughput (120/s less the 1.35% that time out); none where nothing fails."""
     assert main(["analyze", str(SCENARIOS / "timeout_tail.yaml")]) == 0
     table = capsys.readouterr().out
     assert "succeeded/s" in table and "118.37" in table
     assert main(["analyze", str(SCENARIOS / "mm1.yaml")]) == 0
     assert "succeeded/s" not in capsys.readouterr().out
+
+
+def test_analyze_predicts_the_calls_table_of_calls_with_a_timeout(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Timeouts alone: `analyze` has the `calls` row the simulation's results have, with the
+    share of attempts that time out (1.35%: the flow's 118.37 of 120/s succeed), and the
+    flow's success rate; the table shows it."""
+    assert main(["analyze", str(SCENARIOS / "timeout_tail.yaml")]) == 0
+    table = capsys.readouterr().out
+    assert "Calls with timeouts" in table and "api->backend.work" in table and "1.35%" in table
+    assert main(["analyze", str(SCENARIOS / "timeout_tail.yaml"), "--json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    row = document["calls"]["api->backend.work"]
+    flow = document["flows"]["users"]
+    assert row["calls"] == pytest.approx(120.0) and row["retries"] == 0.0
+    assert flow["success_rate"] == pytest.approx(1.0 - row["attempt_failure"])
+    assert flow["throughput"] == pytest.approx(120.0 * flow["success_rate"])
+    assert "of the wait and the work's law" in row["method"] and not row["exact"]
 
 
 def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:

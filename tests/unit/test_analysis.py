@@ -1152,16 +1152,27 @@ def test_what_is_not_modelled_is_said() -> None:
 
 
 def test_the_document_adds_failures_only_when_the_scenario_has_them() -> None:
-    """Without failures (timeouts and retries alone included: the prediction has always
-    modelled them) the document has its former keys; with them, the new keys."""
+    """Without failures the document has its former keys. Timeouts and retries alone (which
+    the prediction has always modelled) add what the simulation's results have for them and
+    a user compares: the `calls` table and the flows' success rate, nothing else. With other
+    failures, the services' keys too."""
     plain = analyze(scenario({"s": op(exp(0.01))}, {"f": poisson("s", 50)})).to_dict()
     retried = analyze(
         scenario({"s": op(exp(0.01))}, retrying_client(50, 1, timeout=0.1, service="s"))
     ).to_dict()
     for document in (plain, retried):
-        assert "calls" not in document and "faults" not in document
-        assert "success_rate" not in document["flows"]["f"]
-        assert "attempts" not in document["services"]["s"]
+        assert "faults" not in document and "attempts" not in document["services"]["s"]
+    assert "calls" not in plain and "success_rate" not in plain["flows"]["f"]
+    (row,) = retried["calls"].values()
+    # an M/M/1 callee: P(R > T) = exp(-(mu - lambda) T) (Kleinrock vol. 1 §3.2), lambda
+    # its attempts (timed-out ones still reach it); to the response law's grid (1e-4)
+    arrivals = retried["services"]["s"]["arrival_rate"]
+    late = math.exp(-(100.0 - arrivals) * 0.1)
+    assert row["attempt_failure"] == pytest.approx(late, rel=1e-4)
+    assert row["attempts"] == pytest.approx(arrivals, REL) and row["calls"] == 50.0
+    assert row["success_rate"] == pytest.approx(1.0 - row["attempt_failure"] ** 2, REL)
+    assert retried["flows"]["f"]["success_rate"] == pytest.approx(row["success_rate"], REL)
+    assert not retried["flows"]["f"]["success_exact"] and not row["exact"]
     failing = analyze(scenario({"s": op(exp(0.01), {"fail": 0.1})}, {"f": poisson("s", 50)}))
     document = failing.to_dict()
     assert list(document)[-1] == "warnings" and "faults" not in document
