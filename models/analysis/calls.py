@@ -1,19 +1,31 @@
 """A synchronous call as the caller sees it: drops, timeouts, retries, backoff.
 
-One attempt is dropped with the callee's loss probability (at once; the caller's frame then
-fails), times out when the callee's response exceeds the timeout — the response time's law
-from its wait and the law of its work where they are known (`response_tail.ResponseLaw`),
-else a gamma law fitted to its mean and variance (a two-moment approximation) — fails when
-the callee's operation fails, and succeeds otherwise. `retries` more attempts follow a
-failure; every attempt reaches the callee (a timed-out callee still does the work).
+One attempt is refused at once with the callee's loss probability d (a full waiting room;
+with failures also a rate limit or no replica up: the caller's frame then fails), times out
+when the callee's response exceeds the timeout — the response time's law from its wait and
+the law of its work where they are known (`response_tail.ResponseLaw`), else a gamma law
+fitted to its mean and variance (a two-moment approximation) — fails when the callee's
+operation fails, and succeeds otherwise. `retries` more attempts follow a failure; every
+attempt sent reaches the callee (a timed-out callee still does the work).
 
-With independent attempts that each fail with probability q, a call with r retries makes
-E[attempts] = sum_{k=0..r} q^k = (1 - q^(r+1)) / (1 - q) attempts (a truncated geometric
-series) and fails with probability q^(r+1); given success after k failed attempts the
-caller waited k failed attempts, the backoffs before retries 1..k and the successful one.
-`call_outcome` is the form the prediction has always used; `resilient_outcome` adds the
-backoff waits and the time of a call that finally fails (for fallbacks and for the mean
-holding time over every outcome).
+With a backoff, the attempts are taken as independent, each failing with probability q: a
+call with r retries makes E[attempts] = sum_{k=0..r} q^k = (1 - q^(r+1)) / (1 - q) of
+them (a truncated geometric series) and fails with probability q^(r+1); given success
+after k failed attempts the caller waited k failed attempts, the backoffs before retries
+1..k and the successful one.
+
+Without a backoff a retry is made at the instant of the failure (the simulator schedules
+nothing in between: `sim.engine.calls`), so a refused attempt's retry finds the callee as
+its attempt did — the room still full, the bucket still empty, no replica up — and is
+refused too: a refusal ends the call, its remaining attempts refused on the spot, and only
+failures that take time (a timeout, the callee's error) let a retry see the callee anew.
+With t = (1 - d) P(timeout or error) the failures a retry survives and s the success of
+one attempt, the call succeeds with s sum_{k=0..r} t^k, makes sum_{k<=r} t^k attempts that
+reach the callee's queue (fresh: `CallOutcome.fresh`, the traffic equations count these)
+and d sum_k t^k (r - k) more that are refused at once (the calls table counts them: the
+simulator does). `retries: 1` into a full room is no second chance (a flow of Poisson calls
+into an M/M/c/K room with no other failure succeeds with 1 - P(full), not 1 - P(full)^2).
+`call_outcome` is the form without the backoff's waits; `resilient_outcome` adds them.
 """
 
 from __future__ import annotations
@@ -31,50 +43,107 @@ JITTER_MEAN = {"none": 1.0, "full": 0.5, "equal": 0.75}
 (0, w), equal jitter w/2 plus a uniform draw in (0, w/2)."""
 
 
+@dataclass(frozen=True)
+class CallOutcome:
+    """One call step made, with every outcome (`call_outcome`, `resilient_outcome`)."""
+
+    time: Moments
+    """Time of the call given that it succeeds (failed attempts and backoffs included)."""
+    fail: float
+    """Probability that the call finally fails."""
+    attempts: float
+    """Expected attempts, refused ones included."""
+    attempt_fail: float
+    """The share of the attempts that fail (q, with independent attempts)."""
+    failed_time: float
+    """Mean time of a call that finally fails (its failed attempts and backoffs)."""
+    fresh: float
+    """Expected attempts that reach the callee as a new arrival (all of them, but those
+    refused at the instant of a refusal: module docstring)."""
+
+    @property
+    def spent(self) -> float:
+        """Mean time of the call over every outcome."""
+        return weighted(1.0 - self.fail, self.time.mean) + weighted(self.fail, self.failed_time)
+
+
+@dataclass(frozen=True)
+class _Attempt:
+    """One attempt's outcomes."""
+
+    refused: float
+    """d: refused at once (no time)."""
+    late: float
+    """Admitted and then failed: timed out or the callee's error."""
+    late_time: float
+    """E[time; admitted and failed]: the timeout, or the callee's time to its error."""
+    success: Moments
+    """Its time given success."""
+
+
+def _attempt(
+    spec: CallSpec, response: Moments, callee_fail: float, loss: float, law: ResponseLaw | None
+) -> _Attempt:
+    admitted = 1.0 - loss
+    if spec.timeout is None:
+        late = admitted * callee_fail
+        return _Attempt(loss, late, weighted(late, response.mean), response)
+    over, below = timed_out(response, spec.timeout, law)
+    erred = admitted * (1.0 - over) * callee_fail
+    late_time = admitted * over * spec.timeout + weighted(erred, below)
+    ratio = below / response.mean if response.finite and response.mean > 0 else 0.0
+    variance = response.variance * ratio**2 if response.finite else 0.0
+    return _Attempt(loss, admitted * over + erred, late_time, Moments(below, variance))
+
+
 def call_outcome(
     spec: CallSpec,
     response: Moments,
     callee_fail: float,
     loss: float,
     law: ResponseLaw | None = None,
-) -> tuple[Moments, float, float]:
-    """(time given success, failure probability, expected attempts) of one call step made.
+) -> CallOutcome:
+    """One call step made, without the backoff's waits (`resilient_outcome` adds them).
 
-    One attempt is dropped with probability `loss` (at once), times out when the callee's
+    One attempt is refused with probability `loss` (at once), times out when the callee's
     response exceeds the timeout (`law`, if given and it applies, else a two-moment gamma
     fit of the response time: `timed_out`), fails when the callee fails, and succeeds
-    otherwise; `retries` more attempts follow a failure. Given success after k failed
-    attempts, the caller waited k mean failed attempts plus one successful one.
+    otherwise; `retries` more attempts follow a failure (module docstring: refusals
+    retried on the spot, without a backoff, are refused again).
 
-    >>> time, fail, attempts = call_outcome(CallSpec(service="s"), Moments(1.0, 1.0), 0.0, 0.5)
-    >>> time.mean, fail, attempts
+    >>> outcome = call_outcome(CallSpec(service="s"), Moments(1.0, 1.0), 0.0, 0.5)
+    >>> outcome.time.mean, outcome.fail, outcome.attempts
     (1.0, 0.5, 1.0)
-    >>> time, fail, attempts = call_outcome(
-    ...     CallSpec(service="s", retries=1), Moments(1.0, 1.0), 0.0, 0.5)
-    >>> fail, attempts   # two tries, each dropped with probability 1/2
+    >>> outcome = call_outcome(CallSpec(service="s", retries=1), Moments(1.0, 1.0), 0.5, 0.0)
+    >>> outcome.fail, outcome.attempts   # two tries, each failing with probability 1/2
     (0.25, 1.5)
+    >>> outcome = call_outcome(CallSpec(service="s", retries=1), Moments(1.0, 1.0), 0.0, 0.5)
+    >>> outcome.fail, outcome.attempts, outcome.fresh   # a dropped try's retry: dropped too
+    (0.5, 1.5, 1.0)
     """
-    admitted = 1.0 - loss
-    if spec.timeout is None:
-        success, success_mean = admitted * (1.0 - callee_fail), response.mean
-        failed_time = weighted(admitted * callee_fail, response.mean)
-        success_variance = response.variance
-    else:
-        late, below = timed_out(response, spec.timeout, law)
-        success = admitted * (1.0 - late) * (1.0 - callee_fail)
-        success_mean = below
-        failed_time = admitted * late * spec.timeout + weighted(
-            admitted * (1.0 - late) * callee_fail, below
-        )
-        ratio = below / response.mean if response.finite and response.mean > 0 else 0.0
-        success_variance = response.variance * ratio**2 if response.finite else 0.0
-    attempt_fail = min(max(1.0 - success, 0.0), 1.0)
-    mean_failed = failed_time / attempt_fail if attempt_fail > 0 else 0.0
-    tries = [attempt_fail**k for k in range(spec.retries + 1)]
-    attempts = math.fsum(tries)
-    failed_before = math.fsum(k * w for k, w in enumerate(tries)) / attempts
-    time = Moments(success_mean + weighted(failed_before, mean_failed), success_variance)
-    return time, attempt_fail ** (spec.retries + 1), attempts
+    one = _attempt(spec, response, callee_fail, loss, law)
+    retries = spec.retries
+    success = 1.0 - one.refused - one.late
+    on_the_spot = spec.backoff is None and retries > 0
+    again = one.late if on_the_spot else one.refused + one.late
+    # (again: the failures after which the next attempt sees the callee anew)
+    tries = [again**k for k in range(retries + 1)]
+    fresh = math.fsum(tries)
+    succeeded = min(max(success, 0.0) * fresh, 1.0)
+    mean_failed = one.late_time / again if again > 0 else 0.0
+    failed_before = math.fsum(k * w for k, w in enumerate(tries)) / fresh
+    time = Moments(one.success.mean + weighted(failed_before, mean_failed), one.success.variance)
+    refused_after = 0.0  # (attempts refused on the spot after a refusal)
+    failed_time = (retries + 1) * mean_failed  # (independent attempts: q^(r+1) of them)
+    if on_the_spot and one.refused > 0:
+        refused_after = one.refused * math.fsum(w * (retries - k) for k, w in enumerate(tries))
+        ended = math.fsum(w * k for k, w in enumerate(tries)) * one.refused  # (k late ones)
+        fail = 1.0 - succeeded
+        endless = tries[-1] * again * (retries + 1)
+        failed_time = (ended + endless) * mean_failed / fail if fail > 0 else 0.0
+    attempts = fresh + refused_after
+    attempt_fail = max(attempts - succeeded, 0.0) / attempts
+    return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh)
 
 
 def timed_out(
@@ -108,27 +177,6 @@ def backoff_waits(backoff: Backoff | None, retries: int) -> list[float]:
     return [backoff.wait(k) * factor for k in range(1, retries + 1)]
 
 
-@dataclass(frozen=True)
-class CallOutcome:
-    """One call step made, with every outcome (`resilient_outcome`)."""
-
-    time: Moments
-    """Time of the call given that it succeeds (failed attempts and backoffs included)."""
-    fail: float
-    """Probability that the call finally fails, q^(r+1)."""
-    attempts: float
-    """Expected attempts, (1 - q^(r+1)) / (1 - q)."""
-    attempt_fail: float
-    """q: the probability that one attempt fails."""
-    failed_time: float
-    """Mean time of a call that finally fails: r + 1 failed attempts and r backoffs."""
-
-    @property
-    def spent(self) -> float:
-        """Mean time of the call over every outcome."""
-        return weighted(1.0 - self.fail, self.time.mean) + weighted(self.fail, self.failed_time)
-
-
 def resilient_outcome(
     spec: CallSpec,
     response: Moments,
@@ -136,61 +184,24 @@ def resilient_outcome(
     loss: float,
     law: ResponseLaw | None = None,
 ) -> CallOutcome:
-    """`call_outcome` with the backoff's mean waits and the time of a call that fails.
+    """`call_outcome` with the backoff's mean waits (in the time given success and in the
+    time of a call that finally fails: r + 1 failed attempts and r backoffs).
 
     >>> outcome = resilient_outcome(
     ...     CallSpec(service="s", retries=2), Moments(1.0, 1.0), 0.2, 0.0)
     >>> round(outcome.attempts, 12), round(outcome.fail, 12), round(outcome.failed_time, 12)
     (1.24, 0.008, 3.0)
     """
-    time, fail, attempts = call_outcome(spec, response, callee_fail, loss, law)
-    attempt_fail = attempt_failure(spec, response, callee_fail, loss, law)
+    outcome = call_outcome(spec, response, callee_fail, loss, law)
+    if spec.backoff is None:
+        return outcome
     waits = backoff_waits(spec.backoff, spec.retries)
     cumulative = [math.fsum(waits[:k]) for k in range(spec.retries + 1)]
-    tries = [attempt_fail**k for k in range(spec.retries + 1)]
-    if spec.backoff is not None and attempts > 0:
-        waited = math.fsum(w * c for w, c in zip(tries, cumulative, strict=True)) / attempts
-        time = Moments(time.mean + waited, time.variance)
-    failed_attempt = _mean_failed_attempt(spec, response, callee_fail, loss, attempt_fail, law)
-    failed_time = (spec.retries + 1) * failed_attempt + cumulative[-1]
-    return CallOutcome(time, fail, attempts, attempt_fail, failed_time)
-
-
-def attempt_failure(
-    spec: CallSpec,
-    response: Moments,
-    callee_fail: float,
-    loss: float,
-    law: ResponseLaw | None = None,
-) -> float:
-    """q: the probability that one attempt fails (dropped, timed out or failed)."""
-    admitted = 1.0 - loss
-    if spec.timeout is None:
-        success = admitted * (1.0 - callee_fail)
-    else:
-        late, _ = timed_out(response, spec.timeout, law)
-        success = admitted * (1.0 - late) * (1.0 - callee_fail)
-    return min(max(1.0 - success, 0.0), 1.0)
-
-
-def _mean_failed_attempt(
-    spec: CallSpec,
-    response: Moments,
-    callee_fail: float,
-    loss: float,
-    attempt_fail: float,
-    law: ResponseLaw | None = None,
-) -> float:
-    """Mean time of a failed attempt (a drop takes none, a timeout the timeout, a callee's
-    failure its response)."""
-    if attempt_fail <= 0:
-        return 0.0
-    admitted = 1.0 - loss
-    if spec.timeout is None:
-        failed_time = weighted(admitted * callee_fail, response.mean)
-    else:
-        late, below = timed_out(response, spec.timeout, law)
-        failed_time = admitted * late * spec.timeout + weighted(
-            admitted * (1.0 - late) * callee_fail, below
-        )
-    return failed_time / attempt_fail
+    q = outcome.attempt_fail
+    tries = [q**k for k in range(spec.retries + 1)]
+    time = outcome.time
+    if outcome.attempts > 0:
+        waited = math.fsum(w * c for w, c in zip(tries, cumulative, strict=True))
+        time = Moments(time.mean + waited / outcome.attempts, time.variance)
+    failed_time = outcome.failed_time + cumulative[-1]
+    return CallOutcome(time, outcome.fail, outcome.attempts, q, failed_time, outcome.fresh)

@@ -199,10 +199,11 @@ class _Completions:
                 let_in = (1.0 - rejected) * (1.0 - failures.of(target.name).unavailable)
                 loss = 1.0 - let_in * (1.0 - loss)
                 outcome = resilient_outcome(step.call, summary.response, summary.fail, loss, law)
-                time, attempts = outcome.time, outcome.attempts
+                time, attempts = outcome.time, outcome.fresh
             else:
                 response = summary.response
-                time, _, attempts = call_outcome(step.call, response, summary.fail, loss, law)
+                plain = call_outcome(step.call, response, summary.fail, loss, law)
+                time, attempts = plain.time, plain.fresh
             done = self.current[target].time
             made = time + self.maximum([(1.0, rest), (1.0, _excess(done, summary.response))])
             if outcome is not None and step.call.fallback is not None and outcome.fail > 0:
@@ -212,7 +213,8 @@ class _Completions:
                 made = mixture([(1.0 - outcome.fail, made), (outcome.fail, backup)])
             if step.call.timeout is not None and attempts > 1.0:
                 # given success, an earlier attempt timed out with probability
-                # P(k >= 1 | success) = 1 - 1 / sum q^k; its callee works on from the start
+                # P(k >= 1 | success) = 1 - 1 / sum q^k (attempts that reached the callee);
+                # its callee works on from the start
                 made = self.maximum([(1.0, made), (1.0 - 1.0 / attempts, done)])
             p = step.call.probability
             return made if p >= 1.0 else mixture([(p, made), (1.0 - p, rest)])

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from models.analysis.calls import CallOutcome, attempt_failure, retry_attempts
+from models.analysis.calls import CallOutcome
 from models.analysis.graph import OpKey
 from models.analysis.moments import ZERO, Moments, mixture, weighted
 from models.analysis.response_tail import ResponseLaw
@@ -35,6 +35,8 @@ class FailureWalker:
         self.feedback: dict[OpKey, int] = {}
         self.tallies: dict[OpKey, CallTally] = {}
         self.first_calls: dict[OpKey, float] = defaultdict(float)
+        self.refused_again: dict[OpKey, float] = defaultdict(float)
+        """Per callee, attempts refused on the spot after a refusal (`calls`), per run."""
 
     def walk(self, steps: Sequence[Step], reach: float, flag: int, copy: bool, root: bool) -> Part:
         """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`
@@ -67,18 +69,17 @@ class FailureWalker:
             and callee_spec.queue_timeout is None
             and summary.fail_exact
         ) or (
-            spec.retries == 0
-            and spec.timeout is None
+            spec.timeout is None
             and modelled
             and loss == view.loss
-            and view.exact
+            and exact_refusals(spec, summary, view)
             and callee_spec.rate_limit is None
             and callee_spec.queue_timeout is None
             and summary.fail_exact
         )
         if made > 0 and not failure_exact:
             self.fail_exact = False
-        if spec.retries and outcome.attempt_fail > 0:
+        if spec.retries and outcome.fresh > 1.0:  # (retries that reach the callee anew)
             kind = 1 if independent else 2
             self.feedback[target] = max(self.feedback.get(target, 0), kind)
         # a failed attempt lasts like a successful one only when the callee's failures come
@@ -101,8 +102,7 @@ class FailureWalker:
                 tally.notes.add("circuit breaker not modelled (as if always closed)")
             if spec.bulkhead is not None:
                 tally.notes.add("bulkhead not modelled")
-            if loss > 1e-9:
-                tally.notes.add("refusals (drops, rate limit, no replica up) approximated")
+            _note_refusals(tally, loss, spec)
         return independent
 
     def tally(
@@ -110,28 +110,23 @@ class FailureWalker:
         spec: CallSpec,
         target: OpKey,
         reach: float,
-        response: Moments,
+        outcome: CallOutcome,
         summary: OperationSummary,
         view: StationView,
         law: ResponseLaw | None = None,
     ) -> None:
         """A call without failures reported (timeouts and retries alone: the walk is the
         one the prediction has always made, `calls.call_outcome`): whether its failure
-        probability is exact (as `account` has it: no timeout, the callee's own failures
-        exact, and its drops none or, without retries, exact), and for a resilient call
-        its row of the `calls` table."""
+        probability is exact (`exact_refusals`, no timeout, the callee's own failures
+        exact), and for a resilient call its row of the `calls` table."""
         made = reach * spec.probability
-        loss = view.loss
-        drops = loss == 0.0 or (spec.retries == 0 and view.exact)
-        exact = spec.timeout is None and drops and summary.fail_exact
+        exact = spec.timeout is None and exact_refusals(spec, summary, view) and summary.fail_exact
         if made > 0 and not exact:
             self.fail_exact = False
         if not spec.resilient:
             return
-        attempt_fail = attempt_failure(spec, response, summary.fail, loss, law)
-        fail = attempt_fail ** (spec.retries + 1)
-        tries = (attempt_fail, fail, retry_attempts(attempt_fail, spec.retries))
-        self._row(spec, target, made, tries, exact, law)
+        tries = (outcome.attempt_fail, outcome.fail, outcome.attempts)
+        _note_refusals(self._row(spec, target, made, tries, exact, law), view.loss, spec)
 
     def _row(
         self,
@@ -192,6 +187,24 @@ class FailureWalker:
             utilization=max(0.0 if unlimited else view.utilization, backup.utilization),
             spent=spent,
         )
+
+
+def exact_refusals(spec: CallSpec, summary: OperationSummary, view: StationView) -> bool:
+    """Whether a call's refusals (attempts dropped by a full waiting room) are counted
+    exactly: none; or the callee's exact loss (Poisson arrivals) met once — no retry, or
+    retries on the spot, which a refusal ends (`calls`), with no other failure to retry."""
+    if view.loss == 0.0:
+        return True
+    once = spec.retries == 0 or (spec.backoff is None and spec.timeout is None)
+    return once and summary.fail == 0.0 and view.exact
+
+
+def _note_refusals(tally: CallTally, loss: float, spec: CallSpec) -> None:
+    """Refused attempts (dropped by a full waiting room, rejected, no replica up) retried
+    after a backoff are taken as independent of each other: an approximation the row names
+    (on the spot, they are refused again: `calls`)."""
+    if loss > 1e-9 and spec.retries and spec.backoff is not None:
+        tally.notes.add("refusals (drops, rate limit, no replica up) approximated")
 
 
 def _timeout_note(timeout: float, law: ResponseLaw | None) -> str:

@@ -281,6 +281,7 @@ class _Walker(FailureWalker):
             fail_exact=self.fail_exact,
             feedback=self.feedback,
             tallies=self.tallies,
+            refused_again=dict(self.refused_again),
             first_calls=dict(self.first_calls),
             early=self.early,
             rate_dependent=self.rate_read,
@@ -438,12 +439,14 @@ class _Walker(FailureWalker):
             )
             if refused > 0:
                 loss = 1.0 - (1.0 - refused) * (1.0 - view.loss)
-            outcome = resilient_outcome(spec, response, summary.fail, loss, law)
-            time, fail, attempts = outcome.time, outcome.fail, outcome.attempts
+            tried = outcome = resilient_outcome(spec, response, summary.fail, loss, law)
         else:
-            time, fail, attempts = call_outcome(spec, response, summary.fail, view.loss, law)
-            self.tally(spec, target, reach, response, summary, view, law)
+            tried = call_outcome(spec, response, summary.fail, view.loss, law)
+            self.tally(spec, target, reach, tried, summary, view, law)
+        time, fail, attempts = tried.time, tried.fail, tried.fresh
         made = spec.probability
+        if tried.attempts > attempts:  # (refused on the spot: they never reach its queue)
+            self.refused_again[target] += reach * made * (tried.attempts - attempts)
         self.calls[target] += reach * made * attempts
         self.call_times[target] += weighted(reach * made, time.mean)
         if spec.timeout is not None or spec.retries:

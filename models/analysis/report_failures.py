@@ -44,7 +44,11 @@ def calls_report(solution: NetworkSolution) -> dict[str, PredictedCall]:
         row = rows[label]
         calls, attempts = row["calls"], row["attempts"]
         method = "; ".join(
-            ["retries: truncated geometric series of independent attempts", *sorted(notes[label])]
+            [
+                "retries: truncated geometric series of independent attempts (on the spot, "
+                "a refusal's retries refused too)",
+                *sorted(notes[label]),
+            ]
         )
         result[label] = PredictedCall(
             calls=calls,

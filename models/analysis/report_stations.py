@@ -70,6 +70,28 @@ def executions(solution: NetworkSolution, key: OpKey) -> float:
     return rate * admission(solution, key.name) * (1.0 - (view.loss if view else 0.0))
 
 
+def refused_on_the_spot(solution: NetworkSolution, members: list[OpKey]) -> float:
+    """Attempts per second at operations `members` refused at the instant of a refusal
+    (retries without a backoff: `models.analysis.calls`), which never reach their queue."""
+    targets = set(members)
+    return math.fsum(
+        executions(solution, key) * count
+        for key in solution.keys
+        for target, count in solution.summaries[key].refused_again.items()
+        if target in targets
+    )
+
+
+def _with_refused_again(refused: dict[str, float], again: float) -> dict[str, float]:
+    """Refused attempts per second by reason, with `again` more refused on the spot after
+    them (`refused_on_the_spot`), each for the reason its attempt before was refused (in
+    the proportions of `refused`)."""
+    total = math.fsum(refused.values())
+    if total <= 0:
+        return refused
+    return {reason: count + again * count / total for reason, count in refused.items()}
+
+
 def faulted_services(scenario: Scenario) -> set[str]:
     """Services named by a fault (they report `availability`)."""
     return {fault.service for fault in scenario.faults if hasattr(fault, "service")}
@@ -147,27 +169,38 @@ def service_report(
         )
     exact = result.exact and all(solution.summaries[k].exact for k in members if rates.get(k))
     extra: dict[str, float | None] = {}
+    view = solution.views.get(StationId("service", station.name))
+    rejected = view.rejected if view is not None and reports else 0.0
+    unavailable = solution.failures.of(station.name).unavailable if reports else 0.0
+    refused = {
+        "dropped": fresh * share * result.loss,
+        "rejected": fresh * rejected,
+        "unavailable": fresh * (1.0 - rejected) * unavailable,
+    }
+    again = refused_on_the_spot(solution, members)
+    if again > 0:
+        refused = _with_refused_again(refused, again)
+    arrivals = fresh + again
     if reports:
         faults = solution.failures.of(station.name)
         if utilization is not None:
             utilization *= faults.availability  # (busy over all workers, down ones included)
-        view = solution.views.get(StationId("service", station.name))
-        rejected = view.rejected if view is not None else 0.0
         extra = {
-            "attempts": fresh,
+            "attempts": arrivals,
             "errors": math.fsum(
                 rates.get(k, 0.0) * admitted * solution.summaries[k].fail for k in members
             ),
-            "rejected": fresh * rejected,
-            "unavailable": fresh * (1.0 - rejected) * faults.unavailable,
+            "rejected": refused["rejected"],
+            "unavailable": refused["unavailable"],
         }
         if station.name in faulted_services(scenario):
             extra["availability"] = faults.up
+    loss = result.loss * share if reports else result.loss
     return PredictedService(
-        arrival_rate=fresh,
+        arrival_rate=arrivals,
         throughput=fresh * admitted if stable else None,
         utilization=number(utilization),
-        loss_probability=result.loss * share if reports else result.loss,
+        loss_probability=refused["dropped"] / arrivals if again > 0 else loss,
         p_wait=number(result.p_wait),
         waiting_time=predicted_time(waiting, stable),
         response_time=predicted_time(response, stable),

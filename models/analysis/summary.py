@@ -168,6 +168,9 @@ class OperationSummary:
     (timeouts, drops, rejections: not product-form)."""
     tallies: dict[OpKey, CallTally] = field(default_factory=dict)
     """Resilient calls (timeout, retries or a pattern) per called operation."""
+    refused_again: dict[OpKey, float] = field(default_factory=dict)
+    """Per callee, attempts per run refused at the instant of a refusal (retries without
+    a backoff, `models.analysis.calls`): counted by the callee, never in its queue."""
     first_calls: dict[OpKey, float] = field(default_factory=dict)
     """Call steps made per execution, per called operation (first attempts only)."""
     early: bool = False

@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from models import Prediction, analyze, load_scenario
+from models.theory import mmck
 from sim import simulate
 
 pytestmark = pytest.mark.theory
@@ -131,6 +132,81 @@ def test_a_token_bucket_of_one_admits_lambda_r_over_lambda_plus_r(compare) -> No
     }
     predicted, _ = compare(spec, [("flows", "f", "throughput"), ("flows", "f", "success_rate")])
     assert predicted.flows["f"].throughput == pytest.approx(80 * 50 / 130, rel=1e-9)
+
+
+def test_retries_on_the_spot_into_a_full_room_are_dropped_too(compare) -> None:
+    """Calls at 200/s to an M/M/2/5 of 10 ms with `retries: 2` and no backoff: a retry is
+    made at the instant of the drop (`sim.engine.calls`) and finds the room still full, so
+    a call succeeds with 1 - P_K (P_K = 2/11 here: p_n in proportion to 1, 2, 2, 2, 2, 2;
+    Kleinrock vol. 1 §3.7), not 1 - P_K^3; it makes 1 + r P_K attempts, and the room sees
+    only the first ones (Poisson: M/M/c/K exactly), the others dropped on the spot."""
+    spec = {
+        "name": "retries-into-a-full-room",
+        "simulation": {"duration": 200, "warmup": 5},
+        "services": {
+            "stock": {"workers": 2, "queue_capacity": 3, "operations": {"op": [work(0.01)]}}
+        },
+        "workload": {
+            "f": {
+                "steps": [{"call": {"service": "stock", "retries": 2}}],
+                "arrivals": {"poisson": 200},
+            }
+        },
+    }
+    full = mmck(200.0, 100.0, 2, 5).loss_probability
+    assert full == pytest.approx(2 / 11, rel=1e-12)
+    predicted, _ = compare(
+        spec,
+        [
+            ("flows", "f", "success_rate"),
+            ("flows", "f", "response_time", "mean"),
+            ("services", "stock", "arrival_rate"),
+            ("services", "stock", "loss_probability"),
+            ("services", "stock", "response_time", "mean"),
+        ],
+    )
+    flow, stock = predicted.flows["f"], predicted.services["stock"]
+    assert flow.success_rate == pytest.approx(1 - full, rel=1e-9) and flow.success_exact
+    assert stock.arrival_rate == pytest.approx(200 * (1 + 2 * full), rel=1e-9)
+    assert stock.loss_probability == pytest.approx(3 * full / (1 + 2 * full), rel=1e-9)
+    assert stock.exact and stock.method == "M/M/c/K"
+
+
+def test_retries_on_the_spot_after_a_rejection_are_rejected_too(compare, agrees, stat) -> None:
+    """80/s offered to a token bucket of 1 at 50/s with `retries: 3` and no backoff: the
+    retries come at the instant of the rejection, with no token yet, and are rejected too,
+    so only the first attempts count against the bucket: 80 x 50 / 130 = 30.8/s admitted,
+    as without retries (a bucket of 1 under Poisson arrivals: a renewal process)."""
+    spec = {
+        "name": "retries-into-a-bucket",
+        "simulation": {"duration": 200, "warmup": 5},
+        "services": {
+            "server": {
+                "workers": "unlimited",
+                "rate_limit": {"rate": 50, "burst": 1},
+                "operations": {"op": [work(0.01)]},
+            }
+        },
+        "workload": {
+            "f": {
+                "steps": [{"call": {"service": "server", "retries": 3}}],
+                "arrivals": {"poisson": 80},
+            }
+        },
+    }
+    predicted, runs = compare(spec, [("flows", "f", "throughput")])
+    assert predicted.flows["f"].throughput == pytest.approx(80 * 50 / 130, rel=1e-9)
+    rejected = 4 * 80 * 80 / 130  # (each first attempt's three retries are rejected too)
+    server = predicted.services["server"]
+    assert server.rejected == pytest.approx(rejected, rel=1e-9)
+    for key, value in (("attempts", server.attempts), ("rejected", server.rejected)):
+        counts = stat(runs, "services", "server", key)  # (per run of 200 s; predicted per s)
+        agrees(
+            [count / 200 for count in counts],
+            value,
+            f"{key} per second",
+            max_relative_half_width=POWER,
+        )
 
 
 def test_crash_availability_is_mtbf_over_mtbf_plus_mttr(compare) -> None:
