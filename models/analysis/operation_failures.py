@@ -128,6 +128,12 @@ class FailureWalker:
         tries = (outcome.attempt_fail, outcome.fail, outcome.attempts)
         _note_refusals(self._row(spec, target, made, tries, exact, law), view.loss, spec)
 
+    def refused_on_the_spot(self, target: OpKey, made: float, outcome: CallOutcome) -> None:
+        """Count the attempts of `made` calls refused on the spot (`calls`): the callee
+        counts them, its queue never sees them."""
+        if outcome.attempts > outcome.fresh:
+            self.refused_again[target] += made * (outcome.attempts - outcome.fresh)
+
     def _row(
         self,
         spec: CallSpec,

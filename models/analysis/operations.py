@@ -445,8 +445,7 @@ class _Walker(FailureWalker):
             self.tally(spec, target, reach, tried, summary, view, law)
         time, fail, attempts = tried.time, tried.fail, tried.fresh
         made = spec.probability
-        if tried.attempts > attempts:  # (refused on the spot: they never reach its queue)
-            self.refused_again[target] += reach * made * (tried.attempts - attempts)
+        self.refused_on_the_spot(target, reach * made, tried)
         self.calls[target] += reach * made * attempts
         self.call_times[target] += weighted(reach * made, time.mean)
         if spec.timeout is not None or spec.retries:

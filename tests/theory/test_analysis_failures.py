@@ -116,18 +116,19 @@ def test_an_early_fail_step_at_an_m_g_1(compare) -> None:
     assert predicted.services["server"].exact and predicted.flows["f"].exact
 
 
+def bucket_of_one() -> dict[str, Any]:
+    """A delay station behind a token bucket of 1 at 50/s."""
+    limit = {"rate": 50, "burst": 1}
+    op = {"op": [work(0.01)]}
+    return {"server": {"workers": "unlimited", "rate_limit": limit, "operations": op}}
+
+
 def test_a_token_bucket_of_one_admits_lambda_r_over_lambda_plus_r(compare) -> None:
     """80/s offered to a limit of 50/s with a bucket of 1: 80 x 50 / 130 = 30.8/s admitted."""
     spec = {
         "name": "bucket",
         "simulation": {"duration": 200, "warmup": 5},
-        "services": {
-            "server": {
-                "workers": "unlimited",
-                "rate_limit": {"rate": 50, "burst": 1},
-                "operations": {"op": [work(0.01)]},
-            }
-        },
+        "services": bucket_of_one(),
         "workload": {"f": {"entry": "server", "arrivals": {"poisson": 80}}},
     }
     predicted, _ = compare(spec, [("flows", "f", "throughput"), ("flows", "f", "success_rate")])
@@ -180,13 +181,7 @@ def test_retries_on_the_spot_after_a_rejection_are_rejected_too(compare, agrees,
     spec = {
         "name": "retries-into-a-bucket",
         "simulation": {"duration": 200, "warmup": 5},
-        "services": {
-            "server": {
-                "workers": "unlimited",
-                "rate_limit": {"rate": 50, "burst": 1},
-                "operations": {"op": [work(0.01)]},
-            }
-        },
+        "services": bucket_of_one(),
         "workload": {
             "f": {
                 "steps": [{"call": {"service": "server", "retries": 3}}],
