@@ -30,8 +30,10 @@ into an M/M/c/K room with no other failure succeeds with 1 - P(full), not 1 - P(
 
 from __future__ import annotations
 
+import dataclasses
 import math
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 from models.analysis.moments import Moments, truncated, weighted
 from models.analysis.response_tail import ResponseLaw
@@ -60,6 +62,10 @@ class CallOutcome:
     fresh: float
     """Expected attempts that reach the callee as a new arrival (all of them, but those
     refused at the instant of a refusal: module docstring)."""
+    failed: dict[str, float] = field(default_factory=dict)
+    """Expected failed attempts by reason (`models.resilience.REASONS`: `timeout`,
+    `error`, and the refusals' `dropped`, `rejected`, `unavailable`), those refused on the
+    spot for the reason of the refusal before them."""
 
     @property
     def spent(self) -> float:
@@ -75,6 +81,8 @@ class _Attempt:
     """d: refused at once (no time)."""
     late: float
     """Admitted and then failed: timed out or the callee's error."""
+    timed_out: float
+    """Of `late`, the attempts that time out."""
     late_time: float
     """E[time; admitted and failed]: the timeout, or the callee's time to its error."""
     success: Moments
@@ -87,13 +95,14 @@ def _attempt(
     admitted = 1.0 - loss
     if spec.timeout is None:
         late = admitted * callee_fail
-        return _Attempt(loss, late, weighted(late, response.mean), response)
+        return _Attempt(loss, late, 0.0, weighted(late, response.mean), response)
     over, below = timed_out(response, spec.timeout, law)
     erred = admitted * (1.0 - over) * callee_fail
     late_time = admitted * over * spec.timeout + weighted(erred, below)
     ratio = below / response.mean if response.finite and response.mean > 0 else 0.0
     variance = response.variance * ratio**2 if response.finite else 0.0
-    return _Attempt(loss, admitted * over + erred, late_time, Moments(below, variance))
+    late = admitted * over + erred
+    return _Attempt(loss, late, admitted * over, late_time, Moments(below, variance))
 
 
 def call_outcome(
@@ -102,8 +111,10 @@ def call_outcome(
     callee_fail: float,
     loss: float,
     law: ResponseLaw | None = None,
+    refusals: Mapping[str, float] | None = None,
 ) -> CallOutcome:
     """One call step made, without the backoff's waits (`resilient_outcome` adds them).
+    `refusals`: `loss` by reason, summing to it (default: all of it `dropped`).
 
     One attempt is refused with probability `loss` (at once), times out when the callee's
     response exceeds the timeout (`law`, if given and it applies, else a two-moment gamma
@@ -143,7 +154,14 @@ def call_outcome(
         failed_time = (ended + endless) * mean_failed / fail if fail > 0 else 0.0
     attempts = fresh + refused_after
     attempt_fail = max(attempts - succeeded, 0.0) / attempts
-    return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh)
+    reasons = {"dropped": loss} if refusals is None else dict(refusals)
+    failed = {r: p * fresh + refused_after * p / loss for r, p in reasons.items() if p > 0}
+    if one.timed_out > 0:
+        failed["timeout"] = one.timed_out * fresh
+    if one.late > one.timed_out:
+        failed["error"] = (one.late - one.timed_out) * fresh
+    outcome = CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh)
+    return dataclasses.replace(outcome, failed=failed)
 
 
 def timed_out(
@@ -153,6 +171,25 @@ def timed_out(
     else from a gamma law with R's mean and variance (`moments.truncated`)."""
     found = None if law is None else law.truncated(timeout)
     return truncated(response, timeout) if found is None else found
+
+
+def refusals(loss: float, rejected: float, unavailable: float) -> tuple[float, dict[str, float]]:
+    """The probability that an attempt is refused at once, and by reason: `rejected` by a
+    rate limit, else `unavailable` (no replica up), else `dropped` by a full waiting room
+    (`loss`, the callee's).
+
+    >>> refusals(0.5, 0.0, 0.5)
+    (0.75, {'rejected': 0.0, 'unavailable': 0.5, 'dropped': 0.25})
+    """
+    let_in = (1.0 - rejected) * (1.0 - unavailable)
+    refused = 1.0 - let_in
+    total = 1.0 - (1.0 - refused) * (1.0 - loss) if refused > 0 else loss
+    reasons = {
+        "rejected": rejected,
+        "unavailable": (1.0 - rejected) * unavailable,
+        "dropped": let_in * loss,
+    }
+    return total, reasons
 
 
 def retry_attempts(attempt_fail: float, retries: int) -> float:
@@ -183,6 +220,7 @@ def resilient_outcome(
     callee_fail: float,
     loss: float,
     law: ResponseLaw | None = None,
+    refusals: Mapping[str, float] | None = None,
 ) -> CallOutcome:
     """`call_outcome` with the backoff's mean waits (in the time given success and in the
     time of a call that finally fails: r + 1 failed attempts and r backoffs).
@@ -192,7 +230,7 @@ def resilient_outcome(
     >>> round(outcome.attempts, 12), round(outcome.fail, 12), round(outcome.failed_time, 12)
     (1.24, 0.008, 3.0)
     """
-    outcome = call_outcome(spec, response, callee_fail, loss, law)
+    outcome = call_outcome(spec, response, callee_fail, loss, law, refusals)
     if spec.backoff is None:
         return outcome
     waits = backoff_waits(spec.backoff, spec.retries)
@@ -204,4 +242,4 @@ def resilient_outcome(
         waited = math.fsum(w * c for w, c in zip(tries, cumulative, strict=True))
         time = Moments(time.mean + waited / outcome.attempts, time.variance)
     failed_time = outcome.failed_time + cumulative[-1]
-    return CallOutcome(time, outcome.fail, outcome.attempts, q, failed_time, outcome.fresh)
+    return dataclasses.replace(outcome, time=time, failed_time=failed_time)

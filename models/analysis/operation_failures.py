@@ -94,8 +94,7 @@ class FailureWalker:
         if spec.retries and outcome.attempt_fail > 0 and not alike:
             independent = False  # (failed attempts take another time than successful ones)
         if spec.resilient:
-            tries = (outcome.attempt_fail, outcome.fail, outcome.attempts)
-            tally = self._row(spec, target, made, tries, failure_exact, law)
+            tally = self._row(spec, target, made, outcome, failure_exact, law)
             if spec.fallback is not None:
                 tally.fallbacks += made * outcome.fail
             if spec.circuit_breaker is not None:
@@ -125,8 +124,7 @@ class FailureWalker:
             self.fail_exact = False
         if not spec.resilient:
             return
-        tries = (outcome.attempt_fail, outcome.fail, outcome.attempts)
-        _note_refusals(self._row(spec, target, made, tries, exact, law), view.loss, spec)
+        _note_refusals(self._row(spec, target, made, outcome, exact, law), view.loss, spec)
 
     def refused_on_the_spot(self, target: OpKey, made: float, outcome: CallOutcome) -> None:
         """Count the attempts of `made` calls refused on the spot (`calls`): the callee
@@ -139,17 +137,19 @@ class FailureWalker:
         spec: CallSpec,
         target: OpKey,
         made: float,
-        tries: tuple[float, float, float],
+        outcome: CallOutcome,
         exact: bool,
         law: ResponseLaw | None,
     ) -> CallTally:
-        """Add `made` calls of `spec` to the row of `target` (`tries` as in `tally`)."""
-        attempt_fail, fail, attempts = tries
+        """Add `made` calls of `spec` to the row of `target` (`exact`: whether `outcome`'s
+        probabilities are)."""
         tally = self.tallies.setdefault(target, CallTally())
         tally.calls += made
-        tally.attempts += made * attempts
-        tally.failed += made * fail
-        tally.attempt_fail = attempt_fail
+        tally.attempts += made * outcome.attempts
+        tally.failed += made * outcome.fail
+        tally.attempt_fail = outcome.attempt_fail
+        for reason, count in outcome.failed.items():
+            tally.failures[reason] = tally.failures.get(reason, 0.0) + made * count
         tally.exact = tally.exact and exact
         if spec.timeout is not None:
             tally.notes.add(_timeout_note(spec.timeout, law))

@@ -30,7 +30,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from models.analysis.calls import CallOutcome, call_outcome, resilient_outcome
+from models.analysis.calls import CallOutcome, call_outcome, refusals, resilient_outcome
 from models.analysis.failures import NONE, FailureInputs
 from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.graph import (
@@ -434,12 +434,9 @@ class _Walker(FailureWalker):
         outcome: CallOutcome | None = None
         law = response_law(self.scenario, spec, target, summary, view, response)
         if self.reports:
-            refused = 1.0 - (1.0 - view.rejected) * (
-                1.0 - self.evaluator.failures.of(spec.service).unavailable
-            )
-            if refused > 0:
-                loss = 1.0 - (1.0 - refused) * (1.0 - view.loss)
-            tried = outcome = resilient_outcome(spec, response, summary.fail, loss, law)
+            unavailable = self.evaluator.failures.of(spec.service).unavailable
+            loss, reasons = refusals(view.loss, view.rejected, unavailable)
+            tried = outcome = resilient_outcome(spec, response, summary.fail, loss, law, reasons)
         else:
             tried = call_outcome(spec, response, summary.fail, view.loss, law)
             self.tally(spec, target, reach, tried, summary, view, law)

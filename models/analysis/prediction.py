@@ -220,6 +220,19 @@ class PredictedTopic(_Document):
     groups: dict[str, PredictedGroup]
 
 
+class PredictedFailures(_Document):
+    """Failed attempts per second by reason (`models.resilience.REASONS`), as the
+    simulation's `calls` table counts them; `circuit_open` is always 0 (breakers are not
+    modelled)."""
+
+    error: float
+    timeout: float
+    dropped: float
+    unavailable: float
+    rejected: float
+    circuit_open: float
+
+
 class PredictedCall(_Document):
     """One row of the `calls` table: a caller's (service's or flow's) resilient calls to
     one operation (with a timeout, retries or a resilience pattern), per second."""
@@ -230,6 +243,8 @@ class PredictedCall(_Document):
     """Attempts per second, retries included: calls x (1 - q^(r+1)) / (1 - q)."""
     retries: float
     """attempts - calls."""
+    failures: PredictedFailures
+    """Failed attempts per second by reason."""
     attempt_failure: float
     """q: the probability that one attempt fails."""
     success_rate: float

@@ -11,9 +11,10 @@ from collections.abc import Mapping
 
 from models.analysis.failures import rejected_fraction
 from models.analysis.network import NetworkSolution
-from models.analysis.prediction import PredictedCall
+from models.analysis.prediction import PredictedCall, PredictedFailures
 from models.analysis.report_stations import executions
 from models.references import walk_steps
+from models.resilience import REASONS
 from models.schema import CallSpec, CallStep, Scenario
 
 
@@ -23,6 +24,7 @@ def calls_report(solution: NetworkSolution) -> dict[str, PredictedCall]:
     rows: dict[str, dict[str, float]] = {}
     exact: dict[str, bool] = {}
     notes: dict[str, set[str]] = {}
+    reasons: dict[str, dict[str, float]] = {}
     for key in solution.keys:
         summary = solution.summaries[key]
         rate = executions(solution, key)
@@ -37,6 +39,9 @@ def calls_report(solution: NetworkSolution) -> dict[str, PredictedCall]:
             row["failed"] += rate * tally.failed
             row["fallbacks"] = row.get("fallbacks", 0.0) + rate * tally.fallbacks
             row["q"] += rate * tally.attempts * tally.attempt_fail
+            failures = reasons.setdefault(label, dict.fromkeys(REASONS, 0.0))
+            for reason, count in tally.failures.items():
+                failures[reason] += rate * count
             exact[label] = exact.get(label, True) and tally.exact
             notes.setdefault(label, set()).update(tally.notes)
     result = {}
@@ -54,6 +59,7 @@ def calls_report(solution: NetworkSolution) -> dict[str, PredictedCall]:
             calls=calls,
             attempts=attempts,
             retries=max(attempts - calls, 0.0),
+            failures=PredictedFailures(**reasons[label]),
             attempt_failure=row["q"] / attempts if attempts > 0 else 0.0,
             success_rate=1.0 - row["failed"] / calls if calls > 0 else 1.0,
             fallbacks=row.get("fallbacks", 0.0),

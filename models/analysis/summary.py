@@ -108,6 +108,8 @@ class CallTally:
     times out (r + 1): what the callee would see if its backlog made every attempt late."""
     timeout: float | None = None
     """The shortest timeout of these calls."""
+    failures: dict[str, float] = field(default_factory=dict)
+    """Failed attempts by reason (`calls.CallOutcome.failed`)."""
 
 
 @dataclass

@@ -360,8 +360,8 @@ def _group_table(prediction: Prediction, methods: Methods) -> Table:
 
 def _call_table(prediction: Prediction, methods: Methods) -> Table:
     """One row per caller and callee operation with a timeout, retries or a pattern: the
-    calls and attempts per second, the share of attempts that fail (time out, dropped,
-    failed) and of calls that succeed (before any fallback)."""
+    calls and attempts per second, the failed attempts per second by reason (as `run`'s
+    table counts them), and the share of calls that succeed (before any fallback)."""
     table = new_table(
         "Calls with timeouts, retries, breakers, bulkheads or fallbacks",
         (
@@ -369,21 +369,27 @@ def _call_table(prediction: Prediction, methods: Methods) -> Table:
             "calls/s",
             "attempts/s",
             "retries/s",
-            "attempts failed",
+            "failures/s",
             "calls succeeded",
             "fallbacks/s",
             "model",
         ),
         ("caller->callee", "model"),
+        caption="failures/s: failed attempts per second by reason",
     )
     for label, call in (prediction.calls or {}).items():
         exactness = "exact" if call.exact else "approx."
+        failed = ", ".join(
+            f"{reason} {number(count)}"
+            for reason, count in call.failures.to_dict().items()
+            if count > 0
+        )
         table.add_row(
             label,
             number(call.calls),
             number(call.attempts),
             number(call.retries),
-            f"{call.attempt_failure:.2%}",
+            failed or "0",
             f"{call.success_rate:.2%}",
             number(call.fallbacks),
             f"{exactness} {methods.mark(call.method)}",

@@ -181,13 +181,15 @@ def test_analyze_predicts_the_calls_table_of_calls_with_a_timeout(
     flow's success rate; the table shows it."""
     assert main(["analyze", str(SCENARIOS / "timeout_tail.yaml")]) == 0
     table = capsys.readouterr().out
-    assert "Calls with timeouts" in table and "api->backend.work" in table and "1.35%" in table
+    assert "Calls with timeouts" in table and "api->backend.work" in table and "98.65%" in table
     assert main(["analyze", str(SCENARIOS / "timeout_tail.yaml"), "--json"]) == 0
     document = json.loads(capsys.readouterr().out)
     row = document["calls"]["api->backend.work"]
     flow = document["flows"]["users"]
     assert row["calls"] == pytest.approx(120.0) and row["retries"] == 0.0
     assert flow["success_rate"] == pytest.approx(1.0 - row["attempt_failure"])
+    assert row["failures"]["timeout"] == pytest.approx(120.0 * row["attempt_failure"])
+    assert "1.63" in table  # (timed-out attempts per second: 120 x 1.35%; cells may wrap)
     assert flow["throughput"] == pytest.approx(120.0 * flow["success_rate"])
     assert "of the wait and the work's law" in row["method"] and not row["exact"]
 

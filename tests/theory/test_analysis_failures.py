@@ -135,7 +135,7 @@ def test_a_token_bucket_of_one_admits_lambda_r_over_lambda_plus_r(compare) -> No
     assert predicted.flows["f"].throughput == pytest.approx(80 * 50 / 130, rel=1e-9)
 
 
-def test_retries_on_the_spot_into_a_full_room_are_dropped_too(compare) -> None:
+def test_retries_on_the_spot_into_a_full_room_are_dropped_too(compare, agrees, stat) -> None:
     """Calls at 200/s to an M/M/2/5 of 10 ms with `retries: 2` and no backoff: a retry is
     made at the instant of the drop (`sim.engine.calls`) and finds the room still full, so
     a call succeeds with 1 - P_K (P_K = 2/11 here: p_n in proportion to 1, 2, 2, 2, 2, 2;
@@ -156,7 +156,7 @@ def test_retries_on_the_spot_into_a_full_room_are_dropped_too(compare) -> None:
     }
     full = mmck(200.0, 100.0, 2, 5).loss_probability
     assert full == pytest.approx(2 / 11, rel=1e-12)
-    predicted, _ = compare(
+    predicted, runs = compare(
         spec,
         [
             ("flows", "f", "success_rate"),
@@ -166,7 +166,13 @@ def test_retries_on_the_spot_into_a_full_room_are_dropped_too(compare) -> None:
             ("services", "stock", "response_time", "mean"),
         ],
     )
+    (row,) = (predicted.calls or {}).values()
+    drops = stat(runs, "calls", "f->stock.op", "failures", "dropped")  # (per run of 200 s)
+    agrees(
+        [n / 200 for n in drops], row.failures.dropped, "dropped/s", max_relative_half_width=POWER
+    )
     flow, stock = predicted.flows["f"], predicted.services["stock"]
+    assert row.failures.dropped == pytest.approx(200 * 3 * full, rel=1e-9)
     assert flow.success_rate == pytest.approx(1 - full, rel=1e-9) and flow.success_exact
     assert stock.arrival_rate == pytest.approx(200 * (1 + 2 * full), rel=1e-9)
     assert stock.loss_probability == pytest.approx(3 * full / (1 + 2 * full), rel=1e-9)

@@ -23,6 +23,7 @@ from scipy.optimize import brentq
 from models import Prediction, ScenarioError, analyze, load_scenario
 from models.analysis.prediction import PredictedFlow, PredictedGroup
 from models.analysis.traffic import default_partition_shares
+from models.resilience import REASONS
 from models.schema import KeySpace, Scenario, Topic
 from models.theory import (
     erlang_b,
@@ -1170,6 +1171,8 @@ def test_the_document_adds_failures_only_when_the_scenario_has_them() -> None:
     late = math.exp(-(100.0 - arrivals) * 0.1)
     assert row["attempt_failure"] == pytest.approx(late, rel=1e-4)
     assert row["attempts"] == pytest.approx(arrivals, REL) and row["calls"] == 50.0
+    timeouts = row["attempts"] * row["attempt_failure"]  # (every failed attempt timed out)
+    assert row["failures"] == {**dict.fromkeys(REASONS, 0.0), "timeout": pytest.approx(timeouts)}
     assert row["success_rate"] == pytest.approx(1.0 - row["attempt_failure"] ** 2, REL)
     assert retried["flows"]["f"]["success_rate"] == pytest.approx(row["success_rate"], REL)
     assert not retried["flows"]["f"]["success_exact"] and not row["exact"]
