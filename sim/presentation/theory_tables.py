@@ -146,10 +146,6 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
             if value is None or prediction is None:
                 continue
             exact = all(getattr(prediction_of, flag) for flag in compared.exactness)
-            gap = False
-            if exact and interval is not None:
-                slack = RELATIVE_SLACK * abs(prediction)
-                gap = not (interval[0] - slack <= prediction <= interval[1] + slack)
             rows.append(
                 TheoryRow(
                     kind=kind,
@@ -160,10 +156,56 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
                     predicted=prediction,
                     method=prediction_of.method,
                     exact=exact,
-                    gap=gap,
+                    gap=_gap(exact, interval, prediction),
                     scale=compared.scale,
                     unit=compared.unit,
                     high=compared.high,
+                )
+            )
+    return rows + _call_rows(simulated, predicted)
+
+
+def _gap(exact: bool, interval: Interval | None, prediction: float) -> bool:
+    """Whether an exact prediction lies outside the interval (widened by `RELATIVE_SLACK`)."""
+    if not exact or interval is None:
+        return False
+    slack = RELATIVE_SLACK * abs(prediction)
+    return not (interval[0] - slack <= prediction <= interval[1] + slack)
+
+
+def _call_rows(simulated: ResultsDocument, predicted: Prediction) -> list[TheoryRow]:
+    """The predicted `calls` rows beside the simulated ones, per second (the simulation
+    counts over its measured period): attempts, and failed attempts by reason where
+    either side has some."""
+    duration = simulated.settings.duration
+    rows = []
+    for label, call in (predicted.calls or {}).items():
+        entity = (simulated.calls or {}).get(label)
+        if entity is None or duration <= 0:
+            continue
+        quantities = [("attempts", "attempts", call.attempts)]
+        for reason, count in call.failures.to_dict().items():
+            quantities.append((reason, f"failures.{reason}", count))
+        for quantity, path, prediction in quantities:
+            value, interval = _simulated(entity, path)
+            if value is None or (quantity != "attempts" and not (value or prediction)):
+                continue
+            per_second = (
+                None if interval is None else (interval[0] / duration, interval[1] / duration)
+            )
+            rows.append(
+                TheoryRow(
+                    kind="call",
+                    name=label,
+                    quantity=f"{quantity}/s",
+                    simulated=value / duration,
+                    ci95=per_second,
+                    predicted=prediction,
+                    method=call.method,
+                    exact=call.exact,
+                    gap=_gap(call.exact, per_second, prediction),
+                    scale=1.0,
+                    unit="",
                 )
             )
     return rows
