@@ -333,8 +333,8 @@ def _analyze(
         calls = calls_report(solution) or None
     if solution.failures.reports:
         if scenario.faults:
-            faults = fault_report(scenario, solution, sources, services, topics)
-            _over_time(solution, flows)
+            faults, slowed = fault_report(scenario, solution, sources, services, topics)
+            _over_time(solution, flows, slowed)
             _approximate(flows, services, topics)
         warnings.extend(failure_warnings(scenario, solution, calls or {}))
         warnings.extend(
@@ -361,18 +361,21 @@ def _analyze(
     )
 
 
-def _over_time(solution: NetworkSolution, flows: dict[str, PredictedFlow]) -> None:
-    """With fault windows: each flow's success rate (and so throughput) averaged over the
-    measured period, every period between window boundaries solved with its own failure
-    constants (`models.analysis.network`)."""
-    success = solution.success
-    if success is None:
-        return
-    for name, rate in success.items():
-        flow = flows[name]
-        flow.success_rate = rate
+def _over_time(
+    solution: NetworkSolution, flows: dict[str, PredictedFlow], slowed: dict[str, float]
+) -> None:
+    """With faults: each flow's success rate (and so throughput) averaged over the measured
+    period, every period between window boundaries solved with its own failure constants
+    (`models.analysis.network`), less what slowdowns take (`slowed`, per flow:
+    `models.analysis.outages`)."""
+    success = solution.success or {}
+    for name, flow in flows.items():
+        rate = success.get(name, flow.success_rate)
+        if rate is None or (name not in success and not slowed.get(name)):
+            continue
+        flow.success_rate = max(rate - slowed.get(name, 0.0), 0.0)
         if flow.arrival_rate is not None:
-            flow.throughput = flow.arrival_rate * rate
+            flow.throughput = flow.arrival_rate * flow.success_rate
 
 
 def _approximate(

@@ -42,7 +42,12 @@ window (the target refusing every attempt, or failing with the burst's probabili
 normal operation; a flow of rate lambda_f whose failure probability rises by Delta_f loses
 sum_f lambda_f Delta_f (T + W) requests, W the target's mean response time for an outage
 (the requests in progress there when it goes down fail too), 0 for an error burst. For a
-synchronous chain through the target without retries or fallbacks, Delta = 1: lambda T.
+synchronous chain through the target without retries or fallbacks, Delta = 1: lambda T. A
+slowdown fails requests through the calls to the target that time out: Delta is read from
+the window's own steady state (its flows' failure probabilities), and each flow's success
+rate over the measured period loses Delta times the window's share of it
+(`FaultReport.slowed`). Its edges (the queue building up, draining) are left out, and so
+are the failures after a window that leaves a metastable overload (warned).
 """
 
 from __future__ import annotations
@@ -52,57 +57,21 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
-from models.analysis.failures import (
-    FailureInputs,
-    admitted_shares,
-    normal_inputs,
-    with_changes,
-)
-from models.analysis.graph import OpKey, flow_key, handler_keys
+from models.analysis.failures import measured_overlap, normal_inputs, with_changes
+from models.analysis.graph import flow_key, handler_keys
 from models.analysis.network import (
     FlowSource,
     GroupStation,
     NetworkSolution,
     solve_network,
 )
-from models.analysis.operations import Evaluator
 from models.analysis.prediction import PredictedFault, PredictedService, PredictedTopic
+from models.analysis.regimes import Regime, evaluate
 from models.analysis.report_stations import executions, service_report
-from models.analysis.traffic import MessageStormError, solve_traffic
 from models.faults import Crash, ErrorBurst, ServiceOutage, Slowdown, TopicOutage
 from models.schema import Scenario
 
 FLUID = "fluid model: excess max(0, lambda_w - mu_w) T, drained at mu - lambda"
-
-
-@dataclass(frozen=True)
-class Regime:
-    """What the operations do under given failure constants: each flow's failure
-    probability and every operation's rate (attempts per second)."""
-
-    fails: dict[str, float]
-    rates: dict[OpKey, float]
-
-
-def evaluate(
-    scenario: Scenario,
-    solution: NetworkSolution,
-    sources: Mapping[str, FlowSource],
-    inputs: FailureInputs,
-) -> Regime | None:
-    """The operations and the traffic equations under `inputs`, the stations' waiting and
-    rate limits as solved (None when the traffic equations diverge)."""
-    flags = {name: source.flag for name, source in sources.items()}
-    evaluator = Evaluator(scenario, solution.views, solution.traffic.rates, flags, inputs)
-    summaries = {key: evaluator.summary(key) for key in solution.keys}
-    admitted, _ = admitted_shares(scenario, solution.keys, solution.views, inputs)
-    rates = {name: source.rate for name, source in sources.items()}
-    try:
-        traffic = solve_traffic(solution.keys, summaries, rates, scenario.topics, admitted)
-    except MessageStormError:
-        return None
-    fails = {name: summaries[flow_key(scenario, name)].fail for name in sources}
-    return Regime(fails, traffic.rates)
 
 
 @dataclass(frozen=True)
@@ -308,6 +277,8 @@ class _FaultReport:
         self.topics = topics
         self.normal_inputs = normal_inputs(solution.failures)
         self.normal = evaluate(scenario, solution, sources, self.normal_inputs)
+        self.slowed: dict[str, float] = dict.fromkeys(sources, 0.0)
+        """Per flow: the success rate over the measured period that slowdowns take."""
 
     def failed(
         self,
@@ -364,8 +335,10 @@ class _FaultReport:
                 notes.append("requests in progress on the replicas that go down not counted")
         elif isinstance(fault, Slowdown):
             length = fault.for_
-            cases = [_Effect(length, window=self.solved(name, {"slowdown": fault.factor}))]
+            window = self.solved(name, {"slowdown": fault.factor})
+            cases = [_Effect(length, window=window)]
             notes.append("the window solved as a steady state of its own")
+            failures = self.timed_out(fault, window)
         else:
             length = fault.for_
             base = self.normal_inputs.of(name).errors
@@ -409,6 +382,21 @@ class _FaultReport:
             method="; ".join([FLUID, *notes]),
             exact=False,
         )
+
+    def timed_out(self, fault: Slowdown, window: NetworkSolution) -> float | None:
+        """The requests a slowdown fails (module docstring), its share of each flow's
+        success over the measured period added to `slowed`; None without normal regime."""
+        if self.normal is None:
+            return None
+        share = (
+            measured_overlap(self.scenario, fault.at, fault.end) / self.scenario.simulation.duration
+        )
+        lost = 0.0
+        for name, source in self.sources.items():
+            rise = window.summaries[flow_key(self.scenario, name)].fail - self.normal.fails[name]
+            self.slowed[name] += share * max(rise, 0.0)
+            lost += source.rate * max(rise, 0.0) * fault.for_
+        return lost
 
     def solved(self, service: str, changes: Mapping[str, float]) -> NetworkSolution:
         """The network solved in a window: normal operation with `changes` to the
@@ -471,8 +459,9 @@ def fault_report(
     sources: Mapping[str, FlowSource],
     services: Mapping[str, PredictedService],
     topics: Mapping[str, PredictedTopic],
-) -> list[PredictedFault]:
-    """One entry per fault of the scenario, in its order (module docstring)."""
+) -> tuple[list[PredictedFault], dict[str, float]]:
+    """One entry per fault of the scenario, in its order (module docstring), and per flow
+    the success rate over the measured period that its slowdowns take."""
     report = _FaultReport(scenario, solution, sources, services, topics)
     entries = []
     for fault in scenario.faults:
@@ -480,4 +469,4 @@ def fault_report(
             entries.append(report.topic_fault(fault))
         else:
             entries.append(report.service_fault(fault))
-    return entries
+    return entries, report.slowed

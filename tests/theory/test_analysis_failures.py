@@ -19,6 +19,7 @@ the slowest station (or of the crash cycle).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -208,6 +209,37 @@ def test_retries_on_the_spot_after_a_rejection_are_rejected_too(compare, agrees,
             f"{key} per second",
             max_relative_half_width=POWER,
         )
+
+
+def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None:
+    """Calls at 50/s through a delay station to an M/M/1 of 10 ms with a 50 ms timeout;
+    the M/M/1 slowed x1.5 for 100 s of the 400 s measured. Its sojourn is exponential,
+    P(R > T) = exp(-(mu - lambda) T) (Kleinrock vol. 1 §3.2; the timed-out calls' work is
+    done anyway): e^-2.5 = 8.2% normally, e^-0.83 = 43.5% in the window (mu = 66.7/s), so
+    the run succeeds with 1 - (300 x 8.2% + 100 x 43.5%) / 400 = 83.0% and the window
+    fails 50 x 100 x (43.5% - 8.2%) = 1,765 requests more. The window is solved as a
+    steady state: its edges (about a second of building up and draining) are left out."""
+    spec = {
+        "name": "slowdown",
+        "simulation": {"duration": 400, "warmup": 20},
+        "services": {
+            "api": {
+                "workers": "unlimited",
+                "operations": {"get": [{"call": {"service": "backend", "timeout": 0.05}}]},
+            },
+            "backend": {"operations": {"op": [work(0.01)]}},
+        },
+        "workload": {"f": {"entry": "api.get", "arrivals": {"poisson": 50}}},
+        "faults": [
+            {"service": "backend", "kind": "slowdown", "factor": 1.5, "at": 170, "for": 100}
+        ],
+    }
+    normal, slowed = math.exp(-50 * 0.05), math.exp(-(100 / 1.5 - 50) * 0.05)
+    predicted, _ = compare(spec, [("flows", "f", "success_rate")])
+    success = 1 - (300 * normal + 100 * slowed) / 400
+    assert predicted.flows["f"].success_rate == pytest.approx(success, rel=2e-3)  # (grid)
+    (fault,) = predicted.faults or []
+    assert fault.failures == pytest.approx(50 * 100 * (slowed - normal), rel=5e-3)
 
 
 def test_crash_availability_is_mtbf_over_mtbf_plus_mttr(compare) -> None:
