@@ -30,7 +30,6 @@ into an M/M/c/K room with no other failure succeeds with 1 - P(full), not 1 - P(
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -132,6 +131,8 @@ def call_outcome(
     >>> outcome.fail, outcome.attempts, outcome.fresh   # a dropped try's retry: dropped too
     (0.5, 1.5, 1.0)
     """
+    if spec.timeout is None and spec.retries == 0:  # (one attempt, untimed: most calls)
+        return _single(spec, response, callee_fail, loss, refusals)
     one = _attempt(spec, response, callee_fail, loss, law)
     retries = spec.retries
     success = 1.0 - one.refused - one.late
@@ -154,14 +155,36 @@ def call_outcome(
         failed_time = (ended + endless) * mean_failed / fail if fail > 0 else 0.0
     attempts = fresh + refused_after
     attempt_fail = max(attempts - succeeded, 0.0) / attempts
-    reasons = {"dropped": loss} if refusals is None else dict(refusals)
-    failed = {r: p * fresh + refused_after * p / loss for r, p in reasons.items() if p > 0}
-    if one.timed_out > 0:
-        failed["timeout"] = one.timed_out * fresh
-    if one.late > one.timed_out:
-        failed["error"] = (one.late - one.timed_out) * fresh
-    outcome = CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh)
-    return dataclasses.replace(outcome, failed=failed)
+    failed = {}
+    if spec.resilient:  # (the calls table's failures by reason)
+        reasons = {"dropped": loss} if refusals is None else refusals
+        failed = {r: p * fresh + refused_after * p / loss for r, p in reasons.items() if p > 0}
+        if one.timed_out > 0:
+            failed["timeout"] = one.timed_out * fresh
+        if one.late > one.timed_out:
+            failed["error"] = (one.late - one.timed_out) * fresh
+    return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh, failed)
+
+
+def _single(
+    spec: CallSpec,
+    response: Moments,
+    callee_fail: float,
+    loss: float,
+    refusals: Mapping[str, float] | None,
+) -> CallOutcome:
+    """`call_outcome` of one attempt without a timeout: refused, the callee's error, or
+    its response."""
+    admitted = 1.0 - loss
+    fail = min(max(1.0 - admitted * (1.0 - callee_fail), 0.0), 1.0)
+    failed_time = weighted(admitted * callee_fail, response.mean) / fail if fail > 0 else 0.0
+    failed = {}
+    if spec.resilient:
+        reasons = {"dropped": loss} if refusals is None else refusals
+        failed = {reason: p for reason, p in reasons.items() if p > 0}
+        if admitted * callee_fail > 0:
+            failed["error"] = admitted * callee_fail
+    return CallOutcome(response, fail, 1.0, fail, failed_time, 1.0, failed)
 
 
 def timed_out(
@@ -242,4 +265,6 @@ def resilient_outcome(
         waited = math.fsum(w * c for w, c in zip(tries, cumulative, strict=True))
         time = Moments(time.mean + waited / outcome.attempts, time.variance)
     failed_time = outcome.failed_time + cumulative[-1]
-    return dataclasses.replace(outcome, time=time, failed_time=failed_time)
+    return CallOutcome(
+        time, outcome.fail, outcome.attempts, q, failed_time, outcome.fresh, outcome.failed
+    )
