@@ -194,26 +194,6 @@ def test_analyze_predicts_the_calls_table_of_calls_with_a_timeout(
     assert "of the wait and the work's law" in row["method"] and not row["exact"]
 
 
-def test_run_puts_the_predicted_calls_beside_the_simulated_ones(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    """`run` on calls with a timeout (timeout_tail, shortened): the theory table has the
-    call's attempts and timed-out attempts per second, simulated (its counts over the
-    measured period) beside predicted."""
-    raw = yaml.safe_load((SCENARIOS / "timeout_tail.yaml").read_text())
-    raw["simulation"].update({"duration": "60s", "warmup": "5s", "replications": 2})
-    short = tmp_path / "tail.yaml"
-    short.write_text(yaml.safe_dump(raw))
-    monkeypatch.setenv("COLUMNS", "120")
-    assert main(["run", str(short), "--jobs", "1"]) == 0
-    shown = capsys.readouterr().out
-    theory = shown[shown.index("Theory beside the simulation") :]
-    call = theory[theory.index("call api->backend.work") :]
-    attempts, timeouts = call.splitlines()[:2]
-    assert "attempts/s" in attempts and "120" in attempts  # (predicted: every call once)
-    assert "timeout/s" in timeouts and "1.626" in timeouts  # (120/s x 1.355%)
-
-
 def test_schema_prints_json_schema(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["schema"]) == 0
     schema = json.loads(capsys.readouterr().out)

@@ -422,19 +422,27 @@ def _lines(text: str) -> list[str]:
     return [re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", line) for line in text.splitlines()]
 
 
+def _short_run(
+    example: str, duration: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> str:
+    """What `archsim run` prints for the example `example` shortened to `duration` after a
+    short warm-up, 2 replications (set COLUMNS first)."""
+    raw = yaml.safe_load((SCENARIOS / example).read_text())
+    raw["simulation"].update({"duration": duration, "warmup": "2s", "replications": 2})
+    short = tmp_path / example
+    short.write_text(yaml.safe_dump(raw))
+    assert main(["run", str(short), "--jobs", "1"]) == 0
+    return capsys.readouterr().out
+
+
 def test_run_tables_fit_120_columns_without_noise_or_negative_intervals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """The run of three_tier_shop (shortened, 2 replications: wide intervals, near-zero
     waiting at the web tier): every line fits 120 columns, nothing is cut, the theory
     table shows no 1e-38 and no interval below 0."""
-    raw = yaml.safe_load((SCENARIOS / "three_tier_shop.yaml").read_text())
-    raw["simulation"].update({"duration": "15s", "warmup": "2s", "replications": 2})
-    short = tmp_path / "shop.yaml"
-    short.write_text(yaml.safe_dump(raw))
     monkeypatch.setenv("COLUMNS", "120")
-    assert main(["run", str(short), "--jobs", "1"]) == 0
-    lines = _lines(capsys.readouterr().out)
+    lines = _lines(_short_run("three_tier_shop.yaml", "15s", tmp_path, capsys))
     assert max(cell_len(line) for line in lines) <= 120
     shown = "\n".join(lines)
     assert "…" not in shown  # no cut name, header or number
@@ -449,6 +457,21 @@ def test_run_tables_fit_120_columns_without_noise_or_negative_intervals(
     for value, below in re.findall(r"([\d,]+\.\d+) \+[\d,]+\.\d+ -([\d,]+\.\d+)", shown):
         assert float(value.replace(",", "")) >= float(below.replace(",", "")) - 0.011
     assert "[1]" in theory  # methods listed once, numbered
+
+
+def test_run_puts_the_predicted_calls_beside_the_simulated_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` on calls with a timeout (timeout_tail, shortened): the theory table has the
+    call's attempts and timed-out attempts per second, simulated (its counts over the
+    measured period) beside predicted."""
+    monkeypatch.setenv("COLUMNS", "120")
+    shown = _short_run("timeout_tail.yaml", "60s", tmp_path, capsys)
+    theory = shown[shown.index("Theory beside the simulation") :]
+    call = theory[theory.index("call api->backend.work") :]
+    attempts, timeouts = call.splitlines()[:2]
+    assert "attempts/s" in attempts and "120" in attempts  # (predicted: every call once)
+    assert "timeout/s" in timeouts and "1.626" in timeouts  # (120/s x 1.355%)
 
 
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
