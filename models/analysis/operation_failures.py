@@ -62,14 +62,15 @@ class FailureWalker:
         self.first_calls[target] += made
         callee_spec = self.scenario.services[spec.service]
         modelled = spec.circuit_breaker is None and spec.bulkhead is None
-        independent = spec.timeout is None and loss == 0.0 and modelled
+        untimed = spec.timeout is None or (law is not None and law.exact)
+        independent = untimed and loss == 0.0 and modelled
         failure_exact = (
             independent
             and callee_spec.rate_limit is None
             and callee_spec.queue_timeout is None
             and summary.fail_exact
         ) or (
-            spec.timeout is None
+            untimed
             and modelled
             and loss == view.loss
             and exact_refusals(spec, summary, view)
@@ -119,7 +120,8 @@ class FailureWalker:
         probability is exact (`exact_refusals`, no timeout, the callee's own failures
         exact), and for a resilient call its row of the `calls` table."""
         made = reach * spec.probability
-        exact = spec.timeout is None and exact_refusals(spec, summary, view) and summary.fail_exact
+        untimed = spec.timeout is None or (law is not None and law.exact)
+        exact = untimed and exact_refusals(spec, summary, view) and summary.fail_exact
         if made > 0 and not exact:
             self.fail_exact = False
         if not spec.resilient:

@@ -64,7 +64,7 @@ def calls_report(solution: NetworkSolution) -> dict[str, PredictedCall]:
             success_rate=1.0 - row["failed"] / calls if calls > 0 else 1.0,
             fallbacks=row.get("fallbacks", 0.0),
             method=method,
-            exact=exact[label] and not notes[label],
+            exact=exact[label],  # (false wherever a note names an approximation)
         )
     return result
 

@@ -154,6 +154,9 @@ class ResponseLaw:
     servers: int = 1
     utilization: float = 0.0
     laws: StationLaws = ()
+    exact: bool = False
+    """Whether R's law is exact: a delay station's one step (R = S, each attempt's drawn
+    anew), whose P(R > T) is its distribution function's."""
 
     def truncated(self, limit: float) -> tuple[float, float] | None:
         """(P(R > T), E[R | R <= T]) for T = `limit`, as `moments.truncated` gives them
@@ -308,8 +311,9 @@ def response_law(
     if work is None or view is None or not response.finite:
         return None
     wait = response.mean - summary.holding.mean
-    if scenario.services[callee.name].unlimited or wait <= 1e-12 * response.mean:
-        return ResponseLaw(work)  # (no wait: R = S)
+    unlimited = scenario.services[callee.name].unlimited
+    if unlimited or wait <= 1e-12 * response.mean:
+        return ResponseLaw(work, exact=unlimited)  # (no wait: R = S)
     if view.laws is None or view.servers is None or view.p_wait <= 0.0:
         return None
     return ResponseLaw(

@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import pytest
+from scipy import stats
 
 from models import Prediction, analyze, load_scenario
 from models.theory import mmck
@@ -240,6 +241,50 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
     assert predicted.flows["f"].success_rate == pytest.approx(success, rel=2e-3)  # (grid)
     (fault,) = predicted.faults or []
     assert fault.failures == pytest.approx(50 * 100 * (slowed - normal), rel=5e-3)
+
+
+def test_timeouts_at_an_external_api_are_its_delays_law(compare, agrees, stat) -> None:
+    """Calls at 40/s to a delay station (an external API: unlimited workers) of lognormal
+    delay D, mean 120 ms and cv 0.5, with a 150 ms timeout and 2 retries on the spot. Every
+    attempt draws D anew, so the attempts are independent and q = P(D > T) =
+    1 - Phi((ln T - mu) / sigma) exactly (sigma^2 = ln(1 + cv^2), mu = ln m - sigma^2 / 2):
+    23.9%; success 1 - q^3, 1 + q + q^2 attempts per call. All of it is marked exact."""
+    spec = {
+        "name": "external-api",
+        "simulation": {"duration": 200, "warmup": 5},
+        "services": {
+            "api": {
+                "workers": "unlimited",
+                "operations": {
+                    "pay": [{"call": {"service": "payment", "timeout": 0.15, "retries": 2}}]
+                },
+            },
+            "payment": {
+                "workers": "unlimited",
+                "operations": {"charge": [{"delay": {"lognormal": {"mean": 0.12, "cv": 0.5}}}]},
+            },
+        },
+        "workload": {"f": {"entry": "api.pay", "arrivals": {"poisson": 40}}},
+    }
+    sigma = math.sqrt(math.log(1.25))
+    late = float(stats.norm.sf((math.log(0.15) - math.log(0.12) + sigma**2 / 2) / sigma))
+    predicted, runs = compare(spec, [("flows", "f", "success_rate")])
+    (row,) = (predicted.calls or {}).values()
+    assert row.attempt_failure == pytest.approx(late, rel=1e-9) and row.exact
+    assert predicted.flows["f"].success_rate == pytest.approx(1 - late**3, rel=1e-9)
+    assert predicted.flows["f"].success_exact
+    assert row.attempts == pytest.approx(40 * (1 + late + late**2), rel=1e-9)
+    for path, value in (
+        (("attempts",), row.attempts),
+        (("failures", "timeout"), row.failures.timeout),
+    ):
+        counts = stat(runs, "calls", "api->payment.charge", *path)  # (per run of 200 s)
+        agrees(
+            [n / 200 for n in counts],
+            value,
+            "/".join(path) + " per second",
+            max_relative_half_width=POWER,
+        )
 
 
 def test_crash_availability_is_mtbf_over_mtbf_plus_mttr(compare) -> None:
