@@ -176,7 +176,8 @@ def _gap(exact: bool, interval: Interval | None, prediction: float) -> bool:
 def _call_rows(simulated: ResultsDocument, predicted: Prediction) -> list[TheoryRow]:
     """The predicted `calls` rows beside the simulated ones, per second (the simulation
     counts over its measured period): attempts, and failed attempts by reason where
-    either side has some."""
+    either side has some. Shown as approximate: a row's `exact` is its failure
+    probability's, and its rates are also its caller's, which may not be exact."""
     duration = simulated.settings.duration
     rows = []
     for label, call in (predicted.calls or {}).items():
@@ -202,8 +203,8 @@ def _call_rows(simulated: ResultsDocument, predicted: Prediction) -> list[Theory
                     ci95=per_second,
                     predicted=prediction,
                     method=call.method,
-                    exact=call.exact,
-                    gap=_gap(call.exact, per_second, prediction),
+                    exact=False,  # (`exact` is q's: the rates are the callers' too)
+                    gap=False,
                     scale=1.0,
                     unit="",
                 )
