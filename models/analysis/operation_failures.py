@@ -201,10 +201,9 @@ def exact_refusals(spec: CallSpec, summary: OperationSummary, view: StationView)
     """Whether a call's refusals (attempts dropped by a full waiting room) are counted
     exactly: none; or the callee's exact loss (Poisson arrivals) met once — no retry, or
     retries on the spot, which a refusal ends (`calls`), with no other failure to retry."""
-    if view.loss == 0.0:
-        return True
-    once = spec.retries == 0 or (spec.backoff is None and spec.timeout is None)
-    return once and summary.fail == 0.0 and view.exact
+    if view.loss == 0.0 or spec.retries == 0:
+        return view.loss == 0.0 or view.exact
+    return spec.backoff is None and spec.timeout is None and summary.fail == 0.0 and view.exact
 
 
 def _note_refusals(tally: CallTally, loss: float, spec: CallSpec) -> None:

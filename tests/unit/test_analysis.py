@@ -1152,6 +1152,23 @@ def test_what_is_not_modelled_is_said() -> None:
     assert result.calls is not None and not result.calls["f->server.op"].exact
 
 
+def test_drops_and_errors_without_retries_are_exact_and_on_the_spot_retries_are_not() -> None:
+    """An M/M/2/5 of 10 ms at 200/s (P_K = 2/11) whose operation then fails 1 time in 10:
+    a call without retries succeeds with (1 - P_K) 0.9, exactly (a drop, else the
+    callee's own independent failure). Retried on the spot, a retry after the callee's
+    error comes at one of its departures, which never find the room full: not the
+    independent form, so not exact."""
+    stock = {**op(exp(0.01), {"fail": 0.1}), "workers": 2, "queue_capacity": 3}
+    once = analyze(scenario({"stock": stock}, {"f": poisson("stock", 200)}))
+    assert once.flows["f"].success_rate == pytest.approx((1 - 2 / 11) * 0.9, REL)
+    assert once.flows["f"].success_exact
+    calls = {
+        "f": {"steps": [{"call": {"service": "stock", "retries": 1}}], "arrivals": {"poisson": 200}}
+    }
+    retried = analyze(scenario({"stock": stock}, calls))
+    assert not retried.flows["f"].success_exact
+
+
 def test_the_document_adds_failures_only_when_the_scenario_has_them() -> None:
     """Without failures the document has its former keys. Timeouts and retries alone (which
     the prediction has always modelled) add what the simulation's results have for them and
