@@ -212,6 +212,11 @@ def test_retries_on_the_spot_after_a_rejection_are_rejected_too(compare, agrees,
         )
 
 
+def unlimited_caller(call: dict[str, Any]) -> dict[str, Any]:
+    """A delay station (unlimited workers) whose operation `call` makes one call."""
+    return {"workers": "unlimited", "operations": {"call": [{"call": call}]}}
+
+
 def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None:
     """Calls at 50/s through a delay station to an M/M/1 of 10 ms with a 50 ms timeout;
     the M/M/1 slowed x1.5 for 100 s of the 400 s measured. Its sojourn is exponential,
@@ -224,13 +229,10 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
         "name": "slowdown",
         "simulation": {"duration": 400, "warmup": 20},
         "services": {
-            "api": {
-                "workers": "unlimited",
-                "operations": {"get": [{"call": {"service": "backend", "timeout": 0.05}}]},
-            },
+            "api": unlimited_caller({"service": "backend", "timeout": 0.05}),
             "backend": {"operations": {"op": [work(0.01)]}},
         },
-        "workload": {"f": {"entry": "api.get", "arrivals": {"poisson": 50}}},
+        "workload": {"f": {"entry": "api.call", "arrivals": {"poisson": 50}}},
         "faults": [
             {"service": "backend", "kind": "slowdown", "factor": 1.5, "at": 170, "for": 100}
         ],
@@ -253,18 +255,13 @@ def test_timeouts_at_an_external_api_are_its_delays_law(compare, agrees, stat) -
         "name": "external-api",
         "simulation": {"duration": 200, "warmup": 5},
         "services": {
-            "api": {
-                "workers": "unlimited",
-                "operations": {
-                    "pay": [{"call": {"service": "payment", "timeout": 0.15, "retries": 2}}]
-                },
-            },
+            "api": unlimited_caller({"service": "payment", "timeout": 0.15, "retries": 2}),
             "payment": {
                 "workers": "unlimited",
                 "operations": {"charge": [{"delay": {"lognormal": {"mean": 0.12, "cv": 0.5}}}]},
             },
         },
-        "workload": {"f": {"entry": "api.pay", "arrivals": {"poisson": 40}}},
+        "workload": {"f": {"entry": "api.call", "arrivals": {"poisson": 40}}},
     }
     sigma = math.sqrt(math.log(1.25))
     late = float(stats.norm.sf((math.log(0.15) - math.log(0.12) + sigma**2 / 2) / sigma))
