@@ -157,13 +157,21 @@ def call_outcome(
     attempt_fail = max(attempts - succeeded, 0.0) / attempts
     failed = {}
     if spec.resilient:  # (the calls table's failures by reason)
-        reasons = {"dropped": loss} if refusals is None else refusals
-        failed = {r: p * fresh + refused_after * p / loss for r, p in reasons.items() if p > 0}
-        if one.timed_out > 0:
-            failed["timeout"] = one.timed_out * fresh
-        if one.late > one.timed_out:
-            failed["error"] = (one.late - one.timed_out) * fresh
+        failed = _by_reason(loss, refusals, one.timed_out, one.late - one.timed_out)
+        failed = {reason: p * fresh for reason, p in failed.items()}
+        for reason, share in (refusals or {"dropped": loss}).items():
+            if share > 0:  # (refused on the spot for the reason of the refusal before)
+                failed[reason] += refused_after * share / loss
     return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh, failed)
+
+
+def _by_reason(
+    loss: float, refusals: Mapping[str, float] | None, timed_out: float, erred: float
+) -> dict[str, float]:
+    """One attempt's failure probabilities by reason: the refusals (`loss`, all `dropped`
+    unless `refusals` splits it), `timeout` and the callee's `error`; those above 0."""
+    reasons = {**(refusals or {"dropped": loss}), "timeout": timed_out, "error": erred}
+    return {reason: p for reason, p in reasons.items() if p > 0}
 
 
 def _single(
@@ -173,17 +181,13 @@ def _single(
     loss: float,
     refusals: Mapping[str, float] | None,
 ) -> CallOutcome:
-    """`call_outcome` of one attempt without a timeout: refused, the callee's error, or
-    its response."""
+    """`call_outcome` of one attempt without a timeout (refused, the callee's error, or
+    its response): the general form with no retry, spared its sums on the hot path (most
+    calls are these)."""
     admitted = 1.0 - loss
     fail = min(max(1.0 - admitted * (1.0 - callee_fail), 0.0), 1.0)
     failed_time = weighted(admitted * callee_fail, response.mean) / fail if fail > 0 else 0.0
-    failed = {}
-    if spec.resilient:
-        reasons = {"dropped": loss} if refusals is None else refusals
-        failed = {reason: p for reason, p in reasons.items() if p > 0}
-        if admitted * callee_fail > 0:
-            failed["error"] = admitted * callee_fail
+    failed = _by_reason(loss, refusals, 0.0, admitted * callee_fail) if spec.resilient else {}
     return CallOutcome(response, fail, 1.0, fail, failed_time, 1.0, failed)
 
 
@@ -213,16 +217,6 @@ def refusals(loss: float, rejected: float, unavailable: float) -> tuple[float, d
         "dropped": let_in * loss,
     }
     return total, reasons
-
-
-def retry_attempts(attempt_fail: float, retries: int) -> float:
-    """E[attempts] = (1 - q^(r+1)) / (1 - q) = sum_{k=0..r} q^k for attempts failing
-    independently with probability q (r + 1 when q = 1).
-
-    >>> round(retry_attempts(0.2, 2), 12)   # 1 + 0.2 + 0.04
-    1.24
-    """
-    return math.fsum(attempt_fail**k for k in range(retries + 1))
 
 
 def backoff_waits(backoff: Backoff | None, retries: int) -> list[float]:

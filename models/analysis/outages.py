@@ -338,7 +338,7 @@ class _FaultReport:
             window = self.solved(name, {"slowdown": fault.factor})
             cases = [_Effect(length, window=window)]
             notes.append("the window solved as a steady state of its own")
-            failures = self.timed_out(fault, window)
+            failures = self.slowdown_failures(fault, window)
         else:
             length = fault.for_
             base = self.normal_inputs.of(name).errors
@@ -383,7 +383,7 @@ class _FaultReport:
             exact=False,
         )
 
-    def timed_out(self, fault: Slowdown, window: NetworkSolution) -> float | None:
+    def slowdown_failures(self, fault: Slowdown, window: NetworkSolution) -> float | None:
         """The requests a slowdown fails (module docstring), its share of each flow's
         success over the measured period added to `slowed`; None without normal regime."""
         if self.normal is None:

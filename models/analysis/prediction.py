@@ -24,7 +24,7 @@ from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from models.results import plain
+from models.results import Failures, plain
 
 
 def document_of(value: Any) -> Any:
@@ -220,19 +220,6 @@ class PredictedTopic(_Document):
     groups: dict[str, PredictedGroup]
 
 
-class PredictedFailures(_Document):
-    """Failed attempts per second by reason (`models.resilience.REASONS`), as the
-    simulation's `calls` table counts them; `circuit_open` is always 0 (breakers are not
-    modelled)."""
-
-    error: float
-    timeout: float
-    dropped: float
-    unavailable: float
-    rejected: float
-    circuit_open: float
-
-
 class PredictedCall(_Document):
     """One row of the `calls` table: a caller's (service's or flow's) resilient calls to
     one operation (with a timeout, retries or a resilience pattern), per second."""
@@ -243,8 +230,9 @@ class PredictedCall(_Document):
     """Attempts per second, retries included: calls x (1 - q^(r+1)) / (1 - q)."""
     retries: float
     """attempts - calls."""
-    failures: PredictedFailures
-    """Failed attempts per second by reason."""
+    failures: Failures
+    """Failed attempts per second by reason, in the simulation's own record
+    (`circuit_open` always 0: breakers are not modelled)."""
     attempt_failure: float
     """q: the probability that one attempt fails."""
     success_rate: float

@@ -11,10 +11,11 @@ from collections.abc import Mapping
 
 from models.analysis.failures import rejected_fraction
 from models.analysis.network import NetworkSolution
-from models.analysis.prediction import PredictedCall, PredictedFailures
+from models.analysis.prediction import PredictedCall
 from models.analysis.report_stations import executions
 from models.references import walk_steps
 from models.resilience import REASONS
+from models.results import Failures
 from models.schema import CallSpec, CallStep, Scenario
 
 
@@ -59,7 +60,7 @@ def calls_report(solution: NetworkSolution) -> dict[str, PredictedCall]:
             calls=calls,
             attempts=attempts,
             retries=max(attempts - calls, 0.0),
-            failures=PredictedFailures(**reasons[label]),
+            failures=Failures(**reasons[label]),
             attempt_failure=row["q"] / attempts if attempts > 0 else 0.0,
             success_rate=1.0 - row["failed"] / calls if calls > 0 else 1.0,
             fallbacks=row.get("fallbacks", 0.0),
