@@ -68,6 +68,7 @@ from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
 from models.analysis.report_stations import group_report, service_report
 from models.analysis.solve_memo import SolveMemo
+from models.analysis.storms import STORM_TO_THE_END
 from models.analysis.summary import NOT_POISSON, POISSON
 from models.analysis.traffic import MessageStormError
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
@@ -337,13 +338,8 @@ def _analyze(
             _over_time(solution, flows, slowed)
             _approximate(flows, services, topics)
         warnings.extend(failure_warnings(scenario, solution, calls or {}))
-        warnings.extend(
-            f"the {fault.kind} of '{fault.target}' may leave it in a metastable overload "
-            f"that does not recover (see its entry in `faults`): the success rate and the "
-            f"means predicted for the run do not account for it"
-            for fault in faults or []
-            if "metastable" in fault.method
-        )
+        stormy = [fault for fault in faults or [] if "metastable" in fault.method]
+        warnings.extend(_storm_warning(fault) for fault in stormy)
     first = bottleneck_report(solution, neck)
     if first is not None and first.kind == "service" and solution.failures.reports:
         first.utilization *= solution.failures.of(first.name).availability
@@ -361,13 +357,27 @@ def _analyze(
     )
 
 
+def _storm_warning(fault: PredictedFault) -> str:
+    """What the prediction of a run makes of a fault that leaves a metastable overload."""
+    start = (
+        f"the {fault.kind} of '{fault.target}' may leave it in a metastable overload that "
+        f"does not recover (see its entry in `faults`): "
+    )
+    if STORM_TO_THE_END in fault.method:  # (`models.analysis.storms`)
+        return start + (
+            "the success rate and throughput predicted for the run count the storm's "
+            "failures to its end; the other means do not account for it"
+        )
+    return start + "the success rate and the means predicted for the run do not account for it"
+
+
 def _over_time(
     solution: NetworkSolution, flows: dict[str, PredictedFlow], slowed: dict[str, float]
 ) -> None:
     """With faults: each flow's success rate (and so throughput) averaged over the measured
     period, every period between window boundaries solved with its own failure constants
-    (`models.analysis.network`), less what slowdowns take (`slowed`, per flow:
-    `models.analysis.outages`)."""
+    (`models.analysis.network`), less what slowdowns and the storms after a window take
+    (`slowed`, per flow: `models.analysis.outages`, `models.analysis.storms`)."""
     success = solution.success or {}
     for name, flow in flows.items():
         rate = success.get(name, flow.success_rate)

@@ -35,7 +35,9 @@ by the window makes a new attempt wait about Q / mu; beyond the timeout every at
 and is retried, r + 1 attempts per call, each still costing the service its work. If those
 attempts reach the capacity (lambda (r + 1) >= mu for the calls with a timeout) the backlog
 never drains: a metastable failure (Bronson et al., "Metastable failures in distributed
-systems", HotOS 2021); the recovery time is then None.
+systems", HotOS 2021); the recovery time is then None, and the storm fails the calls with
+a timeout to the service from the window's end to the end of the run
+(`models.analysis.storms`; not where a circuit breaker, not modelled, may shed them).
 
 **Failed requests.** The operations are summarised again with the failure constants of the
 window (the target refusing every attempt, or failing with the burst's probability) and of
@@ -46,8 +48,9 @@ synchronous chain through the target without retries or fallbacks, Delta = 1: la
 slowdown fails requests through the calls to the target that time out: Delta is read from
 the window's own steady state (its flows' failure probabilities), and each flow's success
 rate over the measured period loses Delta times the window's share of it
-(`FaultReport.slowed`). Its edges (the queue building up, draining) are left out, and so
-are the failures after a window that leaves a metastable overload (warned).
+(`FaultReport.slowed`). Where the window overloads the service behind calls with a
+timeout, they all fail from the storm's onset (`models.analysis.storms`). The window's
+edges (the queue building up, draining) are left out.
 """
 
 from __future__ import annotations
@@ -67,7 +70,8 @@ from models.analysis.network import (
 )
 from models.analysis.prediction import PredictedFault, PredictedService, PredictedTopic
 from models.analysis.regimes import Regime, evaluate
-from models.analysis.report_stations import executions, service_report
+from models.analysis.report_stations import service_report
+from models.analysis.storms import Metastable, metastable, standing_storm, window_storm
 from models.faults import Crash, ErrorBurst, ServiceOutage, Slowdown, TopicOutage
 from models.schema import Scenario
 
@@ -226,39 +230,6 @@ def _figures(
     return peak, math.fsum(d or 0.0 for d in drains) / len(drains)
 
 
-@dataclass(frozen=True)
-class _Storm:
-    """What the callers of a service would offer it if every attempt with a timeout timed
-    out (its backlog making every wait longer than the timeout)."""
-
-    offered: float
-    """Attempts per second: calls with a timeout r + 1 times each, the others as usual."""
-    timeout: float
-    """The shortest of those timeouts."""
-    breaker: bool
-    """Whether some of these calls have a circuit breaker (not modelled)."""
-
-
-def _storm(solution: NetworkSolution, name: str) -> _Storm | None:
-    """The callers of `name` that retry on timeouts (None: no call to it has a timeout)."""
-    timed = first = 0.0
-    timeout = math.inf
-    breaker = False
-    for key in solution.keys:
-        summary = solution.summaries[key]
-        rate = executions(solution, key)
-        for target, tally in summary.tallies.items():
-            if target.name == name and tally.timeout is not None:
-                timed += rate * tally.timed
-                first += rate * tally.timed_calls
-                timeout = min(timeout, tally.timeout)
-                breaker = breaker or any("circuit breaker" in note for note in tally.notes)
-    if not math.isfinite(timeout):
-        return None
-    usual = solution.offered.get(name, 0.0)
-    return _Storm(max(usual - first, 0.0) + timed, timeout, breaker)
-
-
 class _FaultReport:
     """Builds the `faults` list of a prediction."""
 
@@ -278,7 +249,8 @@ class _FaultReport:
         self.normal_inputs = normal_inputs(solution.failures)
         self.normal = evaluate(scenario, solution, sources, self.normal_inputs)
         self.slowed: dict[str, float] = dict.fromkeys(sources, 0.0)
-        """Per flow: the success rate over the measured period that slowdowns take."""
+        """Per flow: the success rate over the measured period that slowdowns and the
+        storms after a window take."""
 
     def failed(
         self,
@@ -338,7 +310,6 @@ class _FaultReport:
             window = self.solved(name, {"slowdown": fault.factor})
             cases = [_Effect(length, window=window)]
             notes.append("the window solved as a steady state of its own")
-            failures = self.slowdown_failures(fault, window)
         else:
             length = fault.for_
             base = self.normal_inputs.of(name).errors
@@ -360,11 +331,16 @@ class _FaultReport:
         everything = all(len(effect.stopped or ()) >= replicas for effect in cases)
         present = _present(None if everything else name, groups, self.services, self.topics)
         peak, recovery = _figures(parts, length, present)
+        if isinstance(fault, Slowdown):
+            failures = self.slowdown_failures(fault, cases[0].window, parts[0])
         if not everything and not isinstance(fault, Crash):
-            storm = self.metastable(name, parts[0], length)
-            if storm:
+            found = self.metastable(name, parts[0], length)
+            if found is not None:
                 recovery = None
-                notes.append(storm)
+                notes.append(found.note)
+                after = self.storm_after(fault, found)
+                if after is not None and failures is not None:
+                    failures += after
         windows = None
         if isinstance(fault, Crash):
             cycle = fault.mtbf.mean + fault.mttr.mean
@@ -383,20 +359,77 @@ class _FaultReport:
             exact=False,
         )
 
-    def slowdown_failures(self, fault: Slowdown, window: NetworkSolution) -> float | None:
+    def slowdown_failures(
+        self, fault: Slowdown, window: NetworkSolution | None, pool: Sequence[_Part]
+    ) -> float | None:
         """The requests a slowdown fails (module docstring), its share of each flow's
-        success over the measured period added to `slowed`; None without normal regime."""
-        if self.normal is None:
+        success over the measured period added to `slowed`; None without normal regime.
+        Where the window overloads the service behind calls with a timeout, a timeout
+        storm (`models.analysis.storms`) fails them from its onset on."""
+        if self.normal is None or window is None:
             return None
-        share = (
-            measured_overlap(self.scenario, fault.at, fault.end) / self.scenario.simulation.duration
-        )
+        name = fault.service
+        rises = {
+            flow: window.summaries[flow_key(self.scenario, flow)].fail - self.normal.fails[flow]
+            for flow in self.sources
+        }
+        onset, storm = 0.0, None
+        if pool:
+            inputs = with_changes(self.normal_inputs, name, slowdown=fault.factor)
+            found = window_storm(
+                self.scenario,
+                self.solution,
+                window,
+                self.sources,
+                inputs,
+                name,
+                pool[0].window_capacity,
+                fault.for_,
+            )
+            if found is not None:
+                onset, storm = found
         lost = 0.0
-        for name, source in self.sources.items():
-            rise = window.summaries[flow_key(self.scenario, name)].fail - self.normal.fails[name]
-            self.slowed[name] += share * max(rise, 0.0)
-            lost += source.rate * max(rise, 0.0) * fault.for_
+        for flow, source in self.sources.items():
+            rise = max(rises[flow], 0.0)  # (the window's steady state)
+            if storm is not None:  # (normal until the onset, then the storm)
+                rise = max(storm.fails[flow] - self.normal.fails[flow], 0.0)
+            self.slowed[flow] += self.share(fault.at + onset, fault.end) * rise
+            lost += source.rate * rise * (fault.for_ - onset)
         return lost
+
+    def storm_after(
+        self, fault: ServiceOutage | Slowdown | ErrorBurst, found: Metastable
+    ) -> float | None:
+        """A metastable storm's failures from the window's end to the end of the run (the
+        service holding its backlog: `models.analysis.storms`), its share of each flow's
+        success added to `slowed`; None (and no share) with a circuit breaker on the calls,
+        which may end it, or without a normal regime."""
+        if found.storm.breaker or self.normal is None:
+            return None
+        storm = standing_storm(
+            self.scenario,
+            self.solution,
+            self.sources,
+            self.normal_inputs,
+            fault.service,
+            found.backlog,
+            found.capacity,
+        )
+        if storm is None:
+            return None
+        settings = self.scenario.simulation
+        last = settings.warmup + settings.duration
+        lost = 0.0
+        for flow, source in self.sources.items():
+            rise = max(storm.fails[flow] - self.normal.fails[flow], 0.0)
+            self.slowed[flow] += self.share(fault.end, last) * rise
+            lost += source.rate * rise * max(last - fault.end, 0.0)
+        return lost
+
+    def share(self, start: float, end: float) -> float:
+        """The share of the measured period in [start, end]."""
+        overlap = measured_overlap(self.scenario, start, end)
+        return overlap / self.scenario.simulation.duration
 
     def solved(self, service: str, changes: Mapping[str, float]) -> NetworkSolution:
         """The network solved in a window: normal operation with `changes` to the
@@ -404,33 +437,14 @@ class _FaultReport:
         inputs = with_changes(self.normal_inputs, service, **changes)
         return solve_network(self.scenario, self.sources, inputs=inputs)
 
-    def metastable(self, name: str, parts: Sequence[_Part], length: float) -> str | None:
-        """Why the backlog left by the window may never drain (None: it drains): its callers
-        retry on timeouts, the backlog at the window's end makes a new attempt wait longer
-        than the timeout, and every call then making r + 1 attempts (each costing the
-        service its work) would offer the service at least its capacity."""
-        storm = _storm(self.solution, name)
+    def metastable(self, name: str, parts: Sequence[_Part], length: float) -> Metastable | None:
+        """`storms.metastable` of the backlog left by the window (None: it drains)."""
         present = self.services[name].in_system.mean
         requests = self.solution.services[name].solution.arrival_rate > 0
-        if storm is None or not parts or present is None or not requests:
+        if not parts or present is None or not requests:
             return None
         pool = parts[0]  # (the service's own pool comes first)
-        backlog = present + pool.excess(length)
-        if pool.capacity <= 0 or not math.isfinite(pool.capacity):
-            return None
-        if backlog / pool.capacity < storm.timeout or storm.offered < pool.capacity:
-            return None
-        return (
-            f"metastable: the backlog ({backlog:.4g}) makes attempts wait about "
-            f"{backlog / pool.capacity:.3g} s, beyond the {storm.timeout:.3g} s timeout, and "
-            f"retrying every call ({storm.offered:.4g}/s) keeps the service at or above its "
-            f"capacity ({pool.capacity:.4g}/s): it does not recover"
-            + (
-                " (unless the circuit breaker, not modelled, sheds the retries)"
-                if storm.breaker
-                else ""
-            )
-        )
+        return metastable(self.solution, name, present + pool.excess(length), pool.capacity)
 
     def topic_fault(self, fault: TopicOutage) -> PredictedFault:
         groups = [s for (topic, _), s in self.solution.groups.items() if topic == fault.topic]

@@ -245,6 +245,47 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
     assert fault.failures == pytest.approx(50 * 100 * (slowed - normal), rel=5e-3)
 
 
+def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
+    agrees, stat, seed
+) -> None:
+    """Calls at 100/s through a delay station to an M/M/5 of 20 ms with a room of 100, with
+    a 100 ms timeout and 3 retries on the spot, slowed x3 for 20 s (40-60 s) of the 100 s
+    measured (10-110 s). In the window mu = 83.3/s < 100/s: the backlog grows at 16.7/s,
+    and from tau mu = 8.3 requests on (0.5 s in: the fluid onset) every attempt waits
+    longer than the timeout; their retries (400 attempts/s against 250/s) keep the room
+    full after the window (a 0.4 s wait): a metastable storm in which every call fails, to
+    the end of the run. Normally an attempt times out with P(R > 0.1 s) ~ e^-5 (an M/M/5
+    at 40% is nearly M/M/inf: R ~ Exp(50/s)), so all but (e^-5)^4 of the calls succeed:
+    success = (30 + 0.5) / 100 = 30.5% (the model before: 81.0%, the storm ending with
+    the window). Slack: the simulated onset is the first timeouts' (a random time, not
+    the fluid one); 1 s of it moves the success by 1/100, 3.3% of it."""
+    spec = {
+        "name": "timeout-storm",
+        "simulation": {"duration": 100, "warmup": 10},
+        "services": {
+            "api": unlimited_caller({"service": "backend", "timeout": 0.1, "retries": 3}),
+            "backend": {"workers": 5, "queue_capacity": 100, "operations": {"op": [work(0.02)]}},
+        },
+        "workload": {"f": {"entry": "api.call", "arrivals": {"poisson": 100}}},
+        "faults": [{"service": "backend", "kind": "slowdown", "factor": 3, "at": 40, "for": 20}],
+    }
+    scenario = load_scenario(spec)
+    predicted = analyze(scenario)
+    onset = 0.1 * (250 / 3) / (100 - 250 / 3)
+    assert predicted.flows["f"].success_rate == pytest.approx((30 + onset) / 100, abs=1e-3)
+    (fault,) = predicted.faults or []
+    assert fault.recovery_time is None and "until the end of the run" in fault.method
+    assert fault.failures == pytest.approx(100 * (20 - onset + 50), rel=1e-3)
+    runs = simulate(scenario, replications=REPLICATIONS, seed=seed).replications
+    agrees(
+        stat(runs, "flows", "f", "success_rate"),
+        predicted.flows["f"].success_rate,
+        "success",
+        slack=0.033,
+        max_relative_half_width=POWER,
+    )
+
+
 def test_timeouts_at_an_external_api_are_its_delays_law(compare, agrees, stat) -> None:
     """Calls at 40/s to a delay station (an external API: unlimited workers) of lognormal
     delay D, mean 120 ms and cv 0.5, with a 150 ms timeout and 2 retries on the spot. Every
