@@ -69,8 +69,12 @@ class FailureInputs:
 
     services: Mapping[str, ServiceFaults] = field(default_factory=dict)
     reports: bool = False
-    """Whether failures are reported (`reports_failures`): the operations then count every
-    outcome in holding times, and calls see rejections and unavailability."""
+    """Whether failures are reported (`reports_failures`): calls then see rejections and
+    unavailability, and faults their constants."""
+    spends: bool = False
+    """Whether the operations count every outcome's time, failed executions' included, in
+    holding times and services' response times, as the simulation does wherever it counts
+    failures (`uses_failures`: with call timeouts and retries alone too)."""
 
     def of(self, service: str) -> ServiceFaults:
         """The faults of `service` (none: `NO_FAULTS`)."""
@@ -142,7 +146,9 @@ def failure_inputs(scenario: Scenario) -> FailureInputs:
         services[name] = ServiceFaults(
             errors=min(errors.get(name, 0.0), 1.0), unavailable=down, availability=a
         )
-    return FailureInputs(services, reports=reports_failures(scenario))
+    return FailureInputs(
+        services, reports=reports_failures(scenario), spends=uses_failures(scenario)
+    )
 
 
 def _resilient_calls(scenario: Scenario) -> Iterable[CallSpec]:

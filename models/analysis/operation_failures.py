@@ -83,15 +83,7 @@ class FailureWalker:
         if spec.retries and outcome.fresh > 1.0:  # (retries that reach the callee anew)
             kind = 1 if independent else 2
             self.feedback[target] = max(self.feedback.get(target, 0), kind)
-        # a failed attempt lasts like a successful one only when the callee's failures come
-        # at the end of its time (nothing refused or timed out); a failed call lasts like a
-        # successful one only if, besides, one attempt is made and no fallback runs
-        alike = loss == 0.0 and spec.timeout is None and not summary.early
-        differs = not alike or spec.retries > 0 or spec.fallback is not None
-        if made > 0 and outcome.attempt_fail > 0 and differs:
-            self.moments_exact = False
-            if outcome.fail > 0:
-                self.early = True  # (failed executions of the caller take another time)
+        alike = self._failed_times(spec, summary, made, outcome, loss)
         if spec.retries and outcome.attempt_fail > 0 and not alike:
             independent = False  # (failed attempts take another time than successful ones)
         if spec.resilient:
@@ -104,6 +96,27 @@ class FailureWalker:
                 tally.notes.add("bulkhead not modelled")
             _note_refusals(tally, loss, spec)
         return independent
+
+    def _failed_times(
+        self,
+        spec: CallSpec,
+        summary: OperationSummary,
+        made: float,
+        outcome: CallOutcome,
+        loss: float,
+    ) -> bool:
+        """Whether a failed attempt lasts like a successful one: only when the callee's
+        failures come at the end of its time (nothing refused or timed out). A failed call
+        lasts like a successful one only if, besides, one attempt is made and no fallback
+        runs; where not, the caller's time over every outcome is approximate (and its
+        failed executions take another time)."""
+        alike = loss == 0.0 and spec.timeout is None and not summary.early
+        differs = not alike or spec.retries > 0 or spec.fallback is not None
+        if made > 0 and outcome.attempt_fail > 0 and differs:
+            self.moments_exact = False
+            if outcome.fail > 0:
+                self.early = True
+        return alike
 
     def tally(
         self,
@@ -122,6 +135,7 @@ class FailureWalker:
         made = reach * spec.probability
         untimed = spec.timeout is None or (law is not None and law.exact)
         exact = untimed and exact_refusals(spec, summary, view) and summary.fail_exact
+        self._failed_times(spec, summary, made, outcome, view.loss)
         if made > 0 and not exact:
             self.fail_exact = False
         if not spec.resilient:

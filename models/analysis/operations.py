@@ -170,6 +170,8 @@ class _Walker(FailureWalker):
         self.call_times: dict[OpKey, float] = defaultdict(float)
         self.irregular: set[OpKey] = set()
         self.reports = evaluator.failures.reports
+        self.spends = evaluator.failures.spends or self.reports
+        """Whether failed executions' times count (`FailureInputs.spends`)."""
         self.width = 1
         self.own_mean = 0.0
         self.own_variance = 0.0
@@ -232,10 +234,10 @@ class _Walker(FailureWalker):
             if errors > 0:
                 part.fail = 1.0 - (1.0 - part.fail) * (1.0 - errors)
                 self.fail_exact = False
-            if self.blocking and part.time.finite:
-                second = part.second_spent
-                variance = max(second - part.mean_spent**2, 0.0) if math.isfinite(second) else 0.0
-                holding = Moments(part.mean_spent, variance)
+        if self.spends and self.key.kind != "flow" and self.blocking and part.time.finite:
+            second = part.second_spent  # (a thread is held through failed calls too)
+            variance = max(second - part.mean_spent**2, 0.0) if math.isfinite(second) else 0.0
+            holding = Moments(part.mean_spent, variance)
         waiting = ZERO
         station_exact = True
         if self.key.kind == "service":
@@ -252,7 +254,7 @@ class _Walker(FailureWalker):
             target: (NOT_POISSON if self.marginal.get(target, 0) > 1 else flag)
             for target, flag in self.flags.items()
         }
-        holding_exact = part.exact and not (self.reports and not self.moments_exact)
+        holding_exact = part.exact and not (self.spends and not self.moments_exact)
         return OperationSummary(
             key=self.key,
             calls=dict(self.calls),
@@ -325,7 +327,7 @@ class _Walker(FailureWalker):
             result.mm1 = part.mm1 if len(steps) == 1 else None
             survival *= 1.0 - part.fail
         result.fail = 1.0 - survival
-        if self.reports:
+        if self.spends:
             result.spent = spent
             result.spent_square = square if math.isfinite(spent) else math.inf
         return result
@@ -383,10 +385,10 @@ class _Walker(FailureWalker):
             exact=all(part.exact for _, part in options),
             utilization=max(part.utilization for _, part in options),
             spent=math.fsum(weighted(p, part.mean_spent) for p, part in options)
-            if self.reports
+            if self.spends
             else None,
             spent_square=math.fsum(weighted(p, part.second_spent) for p, part in options)
-            if self.reports
+            if self.spends
             else None,
         )
 
@@ -472,11 +474,12 @@ class _Walker(FailureWalker):
             if loss > 0:
                 self.irregular.add(target)
                 after = NOT_POISSON
-            spent = weighted(made, outcome.spent)
+        if self.spends:  # (every outcome's time: failed calls hold their caller too)
+            spent = weighted(made, tried.spent)
             square = weighted(
                 made,
-                weighted(1.0 - outcome.fail, second_moment(time))
-                + weighted(outcome.fail, outcome.failed_time**2),
+                weighted(1.0 - tried.fail, second_moment(time))
+                + weighted(tried.fail, tried.failed_time**2),
             )
         if spec.fallback is not None and outcome is not None:
             return self.fallback(spec, reach, time, outcome, exact, view, unlimited)

@@ -1,16 +1,19 @@
 """Timeout storms: a service whose backlog makes every attempt wait longer than its callers'
 timeouts, so that every attempt with a timeout fails (and, with retries, is tried again).
 
-**When.** A fault window overloads the service (its offered attempts, retries included,
-reach its capacity mu_w in the window's steady state), and its callers' calls have a
-timeout tau: the backlog grows at lambda_w - mu_w (a fluid model, `models.analysis.outages`)
-and from the time it holds tau mu_w requests, tau (lambda_w - mu_w)^-1 mu_w after the
-window opens, a new attempt waits longer than tau. With a waiting room of K places the
-backlog stops at K: a wait of K / mu_w, a storm only where that exceeds tau. After the
-window the storm goes on where the backlog would never drain (`outages`' metastability:
-every call making r + 1 attempts keeps the service at or above its capacity), up to the
-end of the run; unless a caller has a circuit breaker, which may shed the retries (not
-modelled: no storm is assumed after the window then).
+**When.** A fault window overloads the service: its attempts per second lambda_w
+(retries included, the window's steady state's) reach its capacity mu_w there, and its
+callers' calls have a timeout tau. The backlog grows (a fluid model,
+`models.analysis.outages`) at lambda - mu_w, lambda the calm load (one attempt per call,
+normal operation's) where that alone overloads the service, else lambda_w (the retries of
+the first timeouts, which the window's fluctuations start, overload it); from the time it
+holds tau mu_w requests, tau mu_w / (lambda - mu_w) after the window opens, a new attempt
+waits longer than tau. With a waiting room of K places the backlog stops at K: a wait of
+K / mu_w, a storm only where that exceeds tau. After the window the storm goes on where
+the backlog would never drain (`outages`' metastability: every call making r + 1 attempts
+keeps the service at or above its capacity), up to the end of the run. Where a caller has
+a circuit breaker, which may shed the retries and end the storm (not modelled), no storm
+is assumed.
 
 **What it fails.** The storm is evaluated as a regime (`models.analysis.regimes`) in which
 the service holds a standing backlog: every arrival waits W more (W = K / mu with a room

@@ -286,6 +286,45 @@ def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
     )
 
 
+def test_a_thread_is_held_through_a_timed_out_call(compare) -> None:
+    """A pool of 10 threads (requests at 100/s, own work Exp(1 ms)) calls an external API
+    (a delay station) of delay D ~ Exp(50 ms) with a 40 ms timeout: a thread is held for
+    w + min(D, T), E[min(D, T)] = m (1 - e^(-T/m)) = 27.5 ms for exponential D, timed-out
+    calls included (before, their time was left out: only E[D | D <= T] of the successful
+    ones, 18.7% utilization). Utilization = lambda E[S] / c = 28.5% (any M/G/c); the
+    service's mean response over every request, failed ones included, is its wait (about
+    1e-5 s at 28.5% of 10 servers) + E[S]; in system lambda x that (Little)."""
+    spec = {
+        "name": "held-through-timeouts",
+        "simulation": {"duration": 200, "warmup": 5},
+        "services": {
+            "api": {
+                "workers": 10,
+                "operations": {
+                    "get": [work(0.001), {"call": {"service": "payment", "timeout": 0.04}}]
+                },
+            },
+            "payment": {
+                "workers": "unlimited",
+                "operations": {"charge": [{"delay": {"exponential": 0.05}}]},
+            },
+        },
+        "workload": {"f": {"entry": "api.get", "arrivals": {"poisson": 100}}},
+    }
+    held = 0.001 + 0.05 * (1 - math.exp(-0.04 / 0.05))
+    predicted, _ = compare(
+        spec,
+        [
+            ("services", "api", "utilization"),
+            ("services", "api", "response_time", "mean"),
+            ("services", "api", "in_system", "mean"),
+        ],
+    )
+    api = predicted.services["api"]
+    assert api.utilization == pytest.approx(100 * held / 10, rel=1e-3)
+    assert api.response_time.mean == pytest.approx(held, rel=1e-3)
+
+
 def test_timeouts_at_an_external_api_are_its_delays_law(compare, agrees, stat) -> None:
     """Calls at 40/s to a delay station (an external API: unlimited workers) of lognormal
     delay D, mean 120 ms and cv 0.5, with a 150 ms timeout and 2 retries on the spot. Every
