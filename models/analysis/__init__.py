@@ -64,6 +64,7 @@ from models.analysis.prediction import (
     Prediction,
     Visits,
 )
+from models.analysis.quasi_static import over_windows
 from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
 from models.analysis.report_stations import group_report, service_report
@@ -334,7 +335,8 @@ def _analyze(
         calls = calls_report(solution) or None
     if solution.failures.reports:
         if scenario.faults:
-            faults, slowed = fault_report(scenario, solution, sources, services, topics)
+            faults, slowed, windows = fault_report(scenario, solution, sources, services, topics)
+            quasi_static(scenario, windows, infos, flows, services, topics, failing)
             _over_time(solution, flows, slowed)
             _approximate(flows, services, topics)
         warnings.extend(failure_warnings(scenario, solution, calls or {}))
@@ -355,6 +357,42 @@ def _analyze(
         calls=calls,
         faults=faults,
     )
+
+
+def quasi_static(
+    scenario: Scenario,
+    windows: list[tuple[float, NetworkSolution]],
+    infos: dict[str, FlowInfo],
+    flows: dict[str, PredictedFlow],
+    services: dict[str, PredictedService],
+    topics: dict[str, PredictedTopic],
+    failing: bool,
+) -> None:
+    """The means of the run over its slowdown windows (`models.analysis.quasi_static`):
+    each window's documents, from its own steady state, mixed into normal operation's."""
+    reports = []
+    for share, window in windows:
+        completions = completion_times(scenario, window)
+        window_flows = {
+            name: flow_report(scenario, window, completions, name, infos[name], failing)
+            for name in scenario.workload
+        }
+        window_services = {
+            name: service_report(scenario, window, station, [])
+            for name, station in window.services.items()
+        }
+        window_topics = {
+            name: PredictedTopic(
+                publish_rate=window.traffic.topic_rates.get(name, 0.0),
+                groups={
+                    group: group_report(scenario, window, window.groups[(name, group)], [])
+                    for group in topic.subscribers
+                },
+            )
+            for name, topic in scenario.topics.items()
+        }
+        reports.append((share, window_flows, window_services, window_topics))
+    over_windows(flows, services, topics, reports)
 
 
 def _storm_warning(fault: PredictedFault) -> str:

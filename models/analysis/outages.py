@@ -251,6 +251,9 @@ class _FaultReport:
         self.slowed: dict[str, float] = dict.fromkeys(sources, 0.0)
         """Per flow: the success rate over the measured period that slowdowns and the
         storms after a window take."""
+        self.windows: list[tuple[float, NetworkSolution]] = []
+        """The slowdown windows that their steady state describes, with their shares of
+        the measured period (`models.analysis.quasi_static`)."""
 
     def failed(
         self,
@@ -331,16 +334,19 @@ class _FaultReport:
         everything = all(len(effect.stopped or ()) >= replicas for effect in cases)
         present = _present(None if everything else name, groups, self.services, self.topics)
         peak, recovery = _figures(parts, length, present)
+        steady = False  # (whether the window is its own steady state throughout)
         if isinstance(fault, Slowdown):
-            failures = self.slowdown_failures(fault, cases[0].window, parts[0])
+            failures, steady = self.slowdown_failures(fault, cases[0].window, parts[0])
         if not everything and not isinstance(fault, Crash):
             found = self.metastable(name, parts[0], length)
             if found is not None:
-                recovery = None
+                recovery, steady = None, False
                 notes.append(found.note)
                 after = self.storm_after(fault, found)
                 if after is not None and failures is not None:
                     failures += after
+        if steady and isinstance(fault, Slowdown) and cases[0].window is not None:
+            self.windows.append((self.share(fault.at, fault.end), cases[0].window))
         windows = None
         if isinstance(fault, Crash):
             cycle = fault.mtbf.mean + fault.mttr.mean
@@ -361,13 +367,14 @@ class _FaultReport:
 
     def slowdown_failures(
         self, fault: Slowdown, window: NetworkSolution | None, pool: Sequence[_Part]
-    ) -> float | None:
+    ) -> tuple[float | None, bool]:
         """The requests a slowdown fails (module docstring), its share of each flow's
-        success over the measured period added to `slowed`; None without normal regime.
-        Where the window overloads the service behind calls with a timeout, a timeout
-        storm (`models.analysis.storms`) fails them from its onset on."""
+        success over the measured period added to `slowed` (None without normal regime),
+        and whether the window is its steady state (stable, no storm). Where the window
+        overloads the service behind calls with a timeout, a timeout storm
+        (`models.analysis.storms`) fails them from its onset on."""
         if self.normal is None or window is None:
-            return None
+            return None, False
         name = fault.service
         rises = {
             flow: window.summaries[flow_key(self.scenario, flow)].fail - self.normal.fails[flow]
@@ -395,7 +402,7 @@ class _FaultReport:
                 rise = max(storm.fails[flow] - self.normal.fails[flow], 0.0)
             self.slowed[flow] += self.share(fault.at + onset, fault.end) * rise
             lost += source.rate * rise * (fault.for_ - onset)
-        return lost
+        return lost, storm is None and window.converged and not window.saturated()
 
     def storm_after(
         self, fault: ServiceOutage | Slowdown | ErrorBurst, found: Metastable
@@ -473,9 +480,10 @@ def fault_report(
     sources: Mapping[str, FlowSource],
     services: Mapping[str, PredictedService],
     topics: Mapping[str, PredictedTopic],
-) -> tuple[list[PredictedFault], dict[str, float]]:
-    """One entry per fault of the scenario, in its order (module docstring), and per flow
-    the success rate over the measured period that its slowdowns take."""
+) -> tuple[list[PredictedFault], dict[str, float], list[tuple[float, NetworkSolution]]]:
+    """One entry per fault of the scenario, in its order (module docstring), per flow the
+    success rate over the measured period that its slowdowns and storms take, and the
+    slowdown windows that their steady state describes (`_FaultReport.windows`)."""
     report = _FaultReport(scenario, solution, sources, services, topics)
     entries = []
     for fault in scenario.faults:
@@ -483,4 +491,4 @@ def fault_report(
             entries.append(report.topic_fault(fault))
         else:
             entries.append(report.service_fault(fault))
-    return entries, report.slowed
+    return entries, report.slowed, report.windows

@@ -224,7 +224,11 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
     done anyway): e^-2.5 = 8.2% normally, e^-0.83 = 43.5% in the window (mu = 66.7/s), so
     the run succeeds with 1 - (300 x 8.2% + 100 x 43.5%) / 400 = 83.0% and the window
     fails 50 x 100 x (43.5% - 8.2%) = 1,765 requests more. The window is solved as a
-    steady state: its edges (about a second of building up and draining) are left out."""
+    steady state: its edges (about a second of building up and draining) are left out.
+    The backend's means over the run are the two regimes' (quasi-static): utilization
+    (300 x 0.5 + 100 x 0.75) / 400 = 56.25%, response (300 x 20 + 100 x 60) / 400 = 30 ms
+    (1 / (mu - lambda) in each: the same rate of requests in both), in system 1.5 (Little);
+    before, normal operation's alone (50%, 20 ms)."""
     spec = {
         "name": "slowdown",
         "simulation": {"duration": 400, "warmup": 20},
@@ -238,9 +242,21 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
         ],
     }
     normal, slowed = math.exp(-50 * 0.05), math.exp(-(100 / 1.5 - 50) * 0.05)
-    predicted, _ = compare(spec, [("flows", "f", "success_rate")])
+    predicted, _ = compare(
+        spec,
+        [
+            ("flows", "f", "success_rate"),
+            ("services", "backend", "utilization"),
+            ("services", "backend", "response_time", "mean"),
+            ("services", "backend", "in_system", "mean"),
+        ],
+    )
     success = 1 - (300 * normal + 100 * slowed) / 400
     assert predicted.flows["f"].success_rate == pytest.approx(success, rel=2e-3)  # (grid)
+    backend = predicted.services["backend"]  # (quasi-static: each regime's M/M/1)
+    assert backend.utilization == pytest.approx((300 * 0.5 + 100 * 0.75) / 400, rel=1e-9)
+    response = (300 / (100 - 50) + 100 / (100 / 1.5 - 50)) / 400
+    assert backend.response_time.mean == pytest.approx(response, rel=1e-6)
     (fault,) = predicted.faults or []
     assert fault.failures == pytest.approx(50 * 100 * (slowed - normal), rel=5e-3)
 

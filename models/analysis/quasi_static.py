@@ -1,0 +1,127 @@
+"""The run's means across its slowdown windows, quasi-statically: each window that its
+steady state describes (stable, converged, without a timeout storm, followed by no
+metastable overload) is taken in its own steady state for its share of the measured
+period, normal operation for the rest; the means are the regimes' averages, weighted as
+the simulation measures them:
+
+- per unit of time (rates, utilizations, requests present, a group's lag): by the
+  regimes' shares of the measured period;
+- per request or message (waiting, response and sojourn times, P(wait), the loss
+  probability, a flow's times): by the share times the regime's rate of those requests
+  (completed ones; arrivals for the loss probability; a flow's successful requests).
+
+This is the quasi-static (pointwise stationary) approximation of a time-varying queue
+(Green, Kolesar & Svoboda, "The pointwise stationary approximation for queues with
+nonstationary arrivals", Management Science 37(1), 1991): good where a window lasts many
+of its stations' relaxation times; the windows' edges (the queue building up, draining)
+are left out.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from models.analysis.prediction import PredictedFlow, PredictedService, PredictedTopic
+
+Regimes = Sequence[tuple[float, Any]]
+"""(share of the measured period, the regime's document of one entity)."""
+
+SERVICE_MEANS: Mapping[str, str | None] = {
+    "arrival_rate": None,
+    "throughput": None,
+    "utilization": None,
+    "queue_length.mean": None,
+    "in_system.mean": None,
+    "attempts": None,
+    "errors": None,
+    "rejected": None,
+    "unavailable": None,
+    "loss_probability": "arrival_rate",
+    "p_wait": "throughput",
+    "waiting_time.mean": "throughput",
+    "response_time.mean": "throughput",
+}
+"""A service's means: each with the rate that weights it per request (None: time)."""
+
+GROUP_MEANS: Mapping[str, str | None] = {
+    "throughput": None,
+    "utilization": None,
+    "lag.mean": None,
+    "max_partition_utilization": None,
+    "attempts": None,
+    "dead_lettered": None,
+    "lost": None,
+    "p_wait": "throughput",
+    "waiting_time.mean": "throughput",
+    "sojourn_time.mean": "throughput",
+}
+
+FLOW_MEANS: Mapping[str, str | None] = {
+    "response_time.mean": "throughput",
+    "completion_time.mean": "throughput",
+}
+"""A flow's times, over its successful requests (its rates and success rate are averaged
+over the windows elsewhere: `models.analysis.outages`)."""
+
+
+def _get(document: Any, path: str) -> Any:
+    for name in path.split("."):
+        document = getattr(document, name)
+    return document
+
+
+def _set(document: Any, path: str, value: float) -> None:
+    *parents, name = path.split(".")
+    for parent in parents:
+        document = getattr(document, parent)
+    setattr(document, name, value)
+
+
+def mix(base: Any, regimes: Regimes, means: Mapping[str, str | None]) -> None:
+    """Replace `base`'s `means` by their averages over normal operation (`base`, for the
+    share the windows of `regimes` leave) and the windows (module docstring); a mean that
+    some regime does not have (None: unstable, or not reported) stays `base`'s."""
+    rest = 1.0 - math.fsum(share for share, _ in regimes)
+    every = [(rest, base), *regimes]
+    averaged: dict[str, float] = {}
+    for path, per in means.items():
+        values = [_get(document, path) for _, document in every]
+        weights = [1.0 if per is None else _get(document, per) for _, document in every]
+        if any(v is None for v in values) or any(w is None for w in weights):
+            continue
+        total = math.fsum(share * w for (share, _), w in zip(every, weights, strict=True))
+        if total <= 0.0:
+            continue
+        parts = zip(every, weights, values, strict=True)
+        averaged[path] = math.fsum(share * w * v for (share, _), w, v in parts) / total
+    for path, value in averaged.items():
+        _set(base, path, value)
+
+
+def over_windows(
+    flows: Mapping[str, PredictedFlow],
+    services: Mapping[str, PredictedService],
+    topics: Mapping[str, PredictedTopic],
+    windows: Sequence[
+        tuple[
+            float,
+            Mapping[str, PredictedFlow],
+            Mapping[str, PredictedService],
+            Mapping[str, PredictedTopic],
+        ]
+    ],
+) -> None:
+    """Every flow's, service's and consumer group's means over normal operation and the
+    `windows` (share, and the window's documents), in place (module docstring)."""
+    if not windows:
+        return
+    for name, flow in flows.items():
+        mix(flow, [(share, window[name]) for share, window, _, _ in windows], FLOW_MEANS)
+    for name, service in services.items():
+        mix(service, [(share, window[name]) for share, _, window, _ in windows], SERVICE_MEANS)
+    for topic_name, topic in topics.items():
+        for group_name, group in topic.groups.items():
+            regimes = [(s, window[topic_name].groups[group_name]) for s, _, _, window in windows]
+            mix(group, regimes, GROUP_MEANS)
