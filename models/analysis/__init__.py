@@ -64,7 +64,7 @@ from models.analysis.prediction import (
     Prediction,
     Visits,
 )
-from models.analysis.quasi_static import over_windows
+from models.analysis.quasi_static import calls_over_windows, over_windows
 from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
 from models.analysis.report_stations import group_report, service_report
@@ -336,7 +336,7 @@ def _analyze(
     if solution.failures.reports:
         if scenario.faults:
             faults, slowed, windows = fault_report(scenario, solution, sources, services, topics)
-            quasi_static(scenario, windows, infos, flows, services, topics, failing)
+            quasi_static(scenario, windows, infos, (flows, services, topics, calls), failing)
             _over_time(solution, flows, slowed)
             _approximate(flows, services, topics)
         warnings.extend(failure_warnings(scenario, solution, calls or {}))
@@ -363,14 +363,20 @@ def quasi_static(
     scenario: Scenario,
     windows: list[tuple[float, NetworkSolution]],
     infos: dict[str, FlowInfo],
-    flows: dict[str, PredictedFlow],
-    services: dict[str, PredictedService],
-    topics: dict[str, PredictedTopic],
+    documents: tuple[
+        dict[str, PredictedFlow],
+        dict[str, PredictedService],
+        dict[str, PredictedTopic],
+        dict[str, PredictedCall] | None,
+    ],
     failing: bool,
 ) -> None:
     """The means of the run over its slowdown windows (`models.analysis.quasi_static`):
-    each window's documents, from its own steady state, mixed into normal operation's."""
+    each window's documents (flows, services, topics, the calls table), from its own
+    steady state, mixed into normal operation's."""
+    flows, services, topics, calls = documents
     reports = []
+    rows = []
     for share, window in windows:
         completions = completion_times(scenario, window)
         window_flows = {
@@ -392,7 +398,10 @@ def quasi_static(
             for name, topic in scenario.topics.items()
         }
         reports.append((share, window_flows, window_services, window_topics))
+        rows.append((share, calls_report(window)))
     over_windows(flows, services, topics, reports)
+    if calls is not None:
+        calls_over_windows(calls, rows)
 
 
 def _storm_warning(fault: PredictedFault) -> str:

@@ -23,7 +23,13 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from models.analysis.prediction import PredictedFlow, PredictedService, PredictedTopic
+from models.analysis.prediction import (
+    PredictedCall,
+    PredictedFlow,
+    PredictedService,
+    PredictedTopic,
+)
+from models.resilience import REASONS
 
 Regimes = Sequence[tuple[float, Any]]
 """(share of the measured period, the regime's document of one entity)."""
@@ -64,6 +70,19 @@ FLOW_MEANS: Mapping[str, str | None] = {
 }
 """A flow's times, over its successful requests (its rates and success rate are averaged
 over the windows elsewhere: `models.analysis.outages`)."""
+
+
+CALL_MEANS: Mapping[str, str | None] = {
+    "calls": None,
+    "attempts": None,
+    "retries": None,
+    "fallbacks": None,
+    **{f"failures.{reason}": None for reason in REASONS},
+    "attempt_failure": "attempts",
+    "success_rate": "calls",
+}
+"""A row of the calls table: rates by time, an attempt's failure probability by
+attempts, a call's success by calls."""
 
 
 def _get(document: Any, path: str) -> Any:
@@ -125,3 +144,23 @@ def over_windows(
         for group_name, group in topic.groups.items():
             regimes = [(s, window[topic_name].groups[group_name]) for s, _, _, window in windows]
             mix(group, regimes, GROUP_MEANS)
+
+
+def calls_over_windows(
+    calls: Mapping[str, PredictedCall],
+    windows: Sequence[tuple[float, Mapping[str, PredictedCall]]],
+) -> None:
+    """Every row of the calls table over normal operation and the `windows` (share, and
+    the window's rows), in place; a row a window lacks counts there as no calls."""
+    for name, row in calls.items():
+        regimes = [(share, rows.get(name, _idle(row))) for share, rows in windows]
+        mix(row, regimes, CALL_MEANS)
+
+
+def _idle(row: PredictedCall) -> PredictedCall:
+    """`row` with no calls (a window in which its caller does not run)."""
+    idle = row.model_copy(deep=True)
+    idle.calls = idle.attempts = idle.retries = idle.fallbacks = 0.0
+    for reason in REASONS:
+        setattr(idle.failures, reason, 0.0)
+    return idle

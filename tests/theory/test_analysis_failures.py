@@ -217,7 +217,7 @@ def unlimited_caller(call: dict[str, Any]) -> dict[str, Any]:
     return {"workers": "unlimited", "operations": {"call": [{"call": call}]}}
 
 
-def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None:
+def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare, agrees, stat) -> None:
     """Calls at 50/s through a delay station to an M/M/1 of 10 ms with a 50 ms timeout;
     the M/M/1 slowed x1.5 for 100 s of the 400 s measured. Its sojourn is exponential,
     P(R > T) = exp(-(mu - lambda) T) (Kleinrock vol. 1 §3.2; the timed-out calls' work is
@@ -228,7 +228,8 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
     The backend's means over the run are the two regimes' (quasi-static): utilization
     (300 x 0.5 + 100 x 0.75) / 400 = 56.25%, response (300 x 20 + 100 x 60) / 400 = 30 ms
     (1 / (mu - lambda) in each: the same rate of requests in both), in system 1.5 (Little);
-    before, normal operation's alone (50%, 20 ms)."""
+    before, normal operation's alone (50%, 20 ms). So are the calls table's timeouts per
+    second: 50 x (1 - success)."""
     spec = {
         "name": "slowdown",
         "simulation": {"duration": 400, "warmup": 20},
@@ -242,7 +243,7 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
         ],
     }
     normal, slowed = math.exp(-50 * 0.05), math.exp(-(100 / 1.5 - 50) * 0.05)
-    predicted, _ = compare(
+    predicted, runs = compare(
         spec,
         [
             ("flows", "f", "success_rate"),
@@ -259,6 +260,10 @@ def test_a_slowdown_fails_the_calls_that_time_out_in_its_window(compare) -> None
     assert backend.response_time.mean == pytest.approx(response, rel=1e-6)
     (fault,) = predicted.faults or []
     assert fault.failures == pytest.approx(50 * 100 * (slowed - normal), rel=5e-3)
+    (row,) = (predicted.calls or {}).values()  # (the calls table over the run too)
+    assert row.failures.timeout == pytest.approx(50 * (1 - success), rel=2e-3)
+    timeouts = [n / 400 for n in stat(runs, "calls", "api->backend.op", "failures", "timeout")]
+    agrees(timeouts, row.failures.timeout, "timeouts per second", max_relative_half_width=POWER)
 
 
 def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
