@@ -41,8 +41,6 @@ semantics (see docs/analysis.md for every formula, its assumptions and its sourc
 
 from __future__ import annotations
 
-import math
-
 from models.analysis.bursts import exact_bursts
 from models.analysis.capacity import solve_capacity
 from models.analysis.closed import closed_source, solve_closed
@@ -51,6 +49,7 @@ from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.outages import fault_report
+from models.analysis.pointwise import average_rate, pointwise
 from models.analysis.prediction import (
     Bottleneck,
     PredictedCall,
@@ -64,7 +63,7 @@ from models.analysis.prediction import (
     Prediction,
     Visits,
 )
-from models.analysis.quasi_static import calls_over_windows, over_windows
+from models.analysis.quasi_static import FLOW_MEANS, Documents, documents_of, over_regimes
 from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
 from models.analysis.report_stations import group_report, service_report
@@ -102,18 +101,7 @@ __all__ = [
 ]
 
 METHOD = "queueing theory"
-
-
-def _average_rate(arrivals: ProfileArrivals, start: float, end: float) -> float:
-    """Time-average of a piecewise-constant rate over [start, end]."""
-    total = 0.0
-    changes = arrivals.profile
-    for index, change in enumerate(changes):
-        until = changes[index + 1].at if index + 1 < len(changes) else math.inf
-        overlap = min(until, end) - max(change.at, start)
-        if overlap > 0:
-            total += change.rate * overlap
-    return total / (end - start)
+TIME_VARYING = "has a time-varying rate"
 
 
 def flow_source(
@@ -150,9 +138,9 @@ def flow_source(
         rate = arrivals.sinusoid.integral(start, end) / (end - start)
     else:
         assert isinstance(arrivals, ProfileArrivals)
-        rate = _average_rate(arrivals, start, end)
+        rate = average_rate(arrivals, start, end)
     warnings.append(
-        f"flow '{name}' has a time-varying rate: predicted at its average over the measured "
+        f"flow '{name}' {TIME_VARYING}: predicted at its average over the measured "
         f"period, {rate:.4g}/s (a steady-state model cannot show the transient backlog)"
     )
     return FlowSource(rate, 1.0, NOT_POISSON)
@@ -333,10 +321,19 @@ def _analyze(
     faults: list[PredictedFault] | None = None
     if failing:  # (timeouts and retries alone: the calls table, nothing else changes)
         calls = calls_report(solution) or None
+    if not scenario.faults and not closed:  # (time-varying rates: piece by piece)
+        base = Documents(flows, services, topics, calls or {})
+        pieces = pointwise(scenario, sources, infos, base, failing)
+        if pieces is not None:
+            warnings[:] = [_pointwise_note(warning, pieces) for warning in warnings]
     if solution.failures.reports:
         if scenario.faults:
             faults, slowed, windows = fault_report(scenario, solution, sources, services, topics)
-            quasi_static(scenario, windows, infos, (flows, services, topics, calls), failing)
+            over_regimes(
+                Documents(flows, services, topics, calls or {}),
+                [(share, documents_of(scenario, w, infos, failing)) for share, w in windows],
+                FLOW_MEANS,
+            )
             _over_time(solution, flows, slowed)
             _approximate(flows, services, topics)
         warnings.extend(failure_warnings(scenario, solution, calls or {}))
@@ -359,49 +356,18 @@ def _analyze(
     )
 
 
-def quasi_static(
-    scenario: Scenario,
-    windows: list[tuple[float, NetworkSolution]],
-    infos: dict[str, FlowInfo],
-    documents: tuple[
-        dict[str, PredictedFlow],
-        dict[str, PredictedService],
-        dict[str, PredictedTopic],
-        dict[str, PredictedCall] | None,
-    ],
-    failing: bool,
-) -> None:
-    """The means of the run over its slowdown windows (`models.analysis.quasi_static`):
-    each window's documents (flows, services, topics, the calls table), from its own
-    steady state, mixed into normal operation's."""
-    flows, services, topics, calls = documents
-    reports = []
-    rows = []
-    for share, window in windows:
-        completions = completion_times(scenario, window)
-        window_flows = {
-            name: flow_report(scenario, window, completions, name, infos[name], failing)
-            for name in scenario.workload
-        }
-        window_services = {
-            name: service_report(scenario, window, station, [])
-            for name, station in window.services.items()
-        }
-        window_topics = {
-            name: PredictedTopic(
-                publish_rate=window.traffic.topic_rates.get(name, 0.0),
-                groups={
-                    group: group_report(scenario, window, window.groups[(name, group)], [])
-                    for group in topic.subscribers
-                },
-            )
-            for name, topic in scenario.topics.items()
-        }
-        reports.append((share, window_flows, window_services, window_topics))
-        rows.append((share, calls_report(window)))
-    over_windows(flows, services, topics, reports)
-    if calls is not None:
-        calls_over_windows(calls, rows)
+def _pointwise_note(warning: str, pieces: int) -> str:
+    """A time-varying rate's warning (`flow_source`) once the flows are predicted piece by
+    piece (`models.analysis.pointwise`)."""
+    old = "predicted at its average over the measured period, "
+    if TIME_VARYING not in warning or old not in warning:
+        return warning
+    rate = warning.split(old, 1)[1].split(" ", 1)[0]
+    return warning.split(TIME_VARYING, 1)[0] + (
+        f"{TIME_VARYING}: predicted piece by piece ({pieces} pieces of the measured period, "
+        f"each a steady state at its own rate; the transients between them are left out), "
+        f"its capacity against its average rate, {rate}"
+    )
 
 
 def _storm_warning(fault: PredictedFault) -> str:

@@ -21,15 +21,21 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
+from models.analysis.flows import completion_times
+from models.analysis.network import NetworkSolution
 from models.analysis.prediction import (
     PredictedCall,
     PredictedFlow,
     PredictedService,
     PredictedTopic,
 )
+from models.analysis.report_failures import calls_report
+from models.analysis.report_flows import FlowInfo, flow_report
+from models.analysis.report_stations import group_report, service_report
 from models.resilience import REASONS
+from models.schema import Scenario
 
 Regimes = Sequence[tuple[float, Any]]
 """(share of the measured period, the regime's document of one entity)."""
@@ -119,42 +125,64 @@ def mix(base: Any, regimes: Regimes, means: Mapping[str, str | None]) -> None:
         _set(base, path, value)
 
 
-def over_windows(
-    flows: Mapping[str, PredictedFlow],
-    services: Mapping[str, PredictedService],
-    topics: Mapping[str, PredictedTopic],
-    windows: Sequence[
-        tuple[
-            float,
-            Mapping[str, PredictedFlow],
-            Mapping[str, PredictedService],
-            Mapping[str, PredictedTopic],
-        ]
-    ],
+class Documents(NamedTuple):
+    """What the prediction reports of one regime (its own steady state)."""
+
+    flows: dict[str, PredictedFlow]
+    services: dict[str, PredictedService]
+    topics: dict[str, PredictedTopic]
+    calls: dict[str, PredictedCall]
+
+
+def documents_of(
+    scenario: Scenario, solution: NetworkSolution, infos: Mapping[str, FlowInfo], failing: bool
+) -> Documents:
+    """The flows', services', topics' and calls' documents of a regime's solution."""
+    completions = completion_times(scenario, solution)
+    return Documents(
+        flows={
+            name: flow_report(scenario, solution, completions, name, infos[name], failing)
+            for name in scenario.workload
+        },
+        services={
+            name: service_report(scenario, solution, station, [])
+            for name, station in solution.services.items()
+        },
+        topics={
+            name: PredictedTopic(
+                publish_rate=solution.traffic.topic_rates.get(name, 0.0),
+                groups={
+                    group: group_report(scenario, solution, solution.groups[(name, group)], [])
+                    for group in topic.subscribers
+                },
+            )
+            for name, topic in scenario.topics.items()
+        },
+        calls=calls_report(solution) if solution.failures.spends else {},
+    )
+
+
+def over_regimes(
+    base: Documents,
+    regimes: Sequence[tuple[float, Documents]],
+    flow_means: Mapping[str, str | None],
 ) -> None:
-    """Every flow's, service's and consumer group's means over normal operation and the
-    `windows` (share, and the window's documents), in place (module docstring)."""
-    if not windows:
+    """Every flow's, service's, consumer group's and call's means over normal operation
+    (`base`, for the share the `regimes` leave) and the regimes, in place (module
+    docstring); `flow_means`: which of a flow's means."""
+    if not regimes:
         return
-    for name, flow in flows.items():
-        mix(flow, [(share, window[name]) for share, window, _, _ in windows], FLOW_MEANS)
-    for name, service in services.items():
-        mix(service, [(share, window[name]) for share, _, window, _ in windows], SERVICE_MEANS)
-    for topic_name, topic in topics.items():
+    for name, flow in base.flows.items():
+        mix(flow, [(share, docs.flows[name]) for share, docs in regimes], flow_means)
+    for name, service in base.services.items():
+        mix(service, [(share, docs.services[name]) for share, docs in regimes], SERVICE_MEANS)
+    for topic_name, topic in base.topics.items():
         for group_name, group in topic.groups.items():
-            regimes = [(s, window[topic_name].groups[group_name]) for s, _, _, window in windows]
-            mix(group, regimes, GROUP_MEANS)
-
-
-def calls_over_windows(
-    calls: Mapping[str, PredictedCall],
-    windows: Sequence[tuple[float, Mapping[str, PredictedCall]]],
-) -> None:
-    """Every row of the calls table over normal operation and the `windows` (share, and
-    the window's rows), in place; a row a window lacks counts there as no calls."""
-    for name, row in calls.items():
-        regimes = [(share, rows.get(name, _idle(row))) for share, rows in windows]
-        mix(row, regimes, CALL_MEANS)
+            groups = [(s, docs.topics[topic_name].groups[group_name]) for s, docs in regimes]
+            mix(group, groups, GROUP_MEANS)
+    for name, row in base.calls.items():
+        rows = [(share, docs.calls.get(name, _idle(row))) for share, docs in regimes]
+        mix(row, rows, CALL_MEANS)
 
 
 def _idle(row: PredictedCall) -> PredictedCall:

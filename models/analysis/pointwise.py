@@ -1,0 +1,131 @@
+"""Time-varying rates, pointwise stationary: a flow whose rate follows a `profile` or a
+`sinusoid` (a Poisson process of that rate) is predicted piece by piece.
+
+The measured period is cut where a profile's rate changes, and a sinusoid's period into
+`SINUSOID_PIECES` (each piece at the sinusoid's mean rate over it); each piece is solved as
+a steady state of its own at its rates (Poisson arrivals) and the run's means are the
+pieces' averages, weighted as the simulation measures them (`models.analysis.
+quasi_static`: rates and requests present by time, times by completed requests). This is
+the pointwise stationary approximation (Green, Kolesar & Svoboda, "The pointwise
+stationary approximation for queues with nonstationary arrivals", Management Science
+37(1), 1991): exact in the limit of pieces long against the stations' relaxation times,
+and it leaves out the transients between pieces. Where a piece is unstable (its load
+reaches a pool's servers: the backlog it builds carries over into the next) or there
+would be more than `MOST_PIECES` pieces, the flows keep their average rates over the
+period (a steady-state model cannot show the transient backlog). Traces keep their
+average rate too.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import math
+from collections.abc import Mapping
+
+from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.quasi_static import Documents, documents_of, over_regimes
+from models.analysis.report_flows import FlowInfo
+from models.analysis.summary import POISSON
+from models.arrivals import SinusoidArrivals
+from models.schema import ProfileArrivals, Scenario
+
+SINUSOID_PIECES = 24
+"""Pieces per period of a sinusoid (an hour each of a day)."""
+MOST_PIECES = 48
+"""At most this many pieces: each is a network solved."""
+
+PIECE_FLOW_MEANS: Mapping[str, str | None] = {
+    "arrival_rate": None,
+    "throughput": None,
+    "success_rate": "arrival_rate",
+    "response_time.mean": "throughput",
+    "completion_time.mean": "throughput",
+}
+"""A flow's means over the pieces: rates by time, success by arrivals, times by
+successful requests."""
+
+
+def average_rate(arrivals: ProfileArrivals, start: float, end: float) -> float:
+    """Time-average of a piecewise-constant rate over [start, end]."""
+    total = 0.0
+    changes = arrivals.profile
+    for index, change in enumerate(changes):
+        until = changes[index + 1].at if index + 1 < len(changes) else math.inf
+        overlap = min(until, end) - max(change.at, start)
+        if overlap > 0:
+            total += change.rate * overlap
+    return total / (end - start)
+
+
+def rate_pieces(scenario: Scenario) -> list[tuple[float, dict[str, float]]] | None:
+    """The measured period's pieces (module docstring): each one's share of the period and
+    the rate of every profile or sinusoid flow in it; None when no flow has one, or there
+    would be more than `MOST_PIECES`."""
+    settings = scenario.simulation
+    start, end = settings.warmup, settings.warmup + settings.duration
+    varying = {
+        name: flow.arrivals
+        for name, flow in scenario.workload.items()
+        if isinstance(flow.arrivals, ProfileArrivals | SinusoidArrivals)
+    }
+    if not varying or end <= start:
+        return None
+    cuts = {start, end}
+    for arrivals in varying.values():
+        if isinstance(arrivals, ProfileArrivals):
+            cuts.update(change.at for change in arrivals.profile if start < change.at < end)
+        else:
+            step = arrivals.sinusoid.period / SINUSOID_PIECES
+            count = math.ceil((end - start) / step)
+            if count > MOST_PIECES:
+                return None
+            cuts.update(start + k * step for k in range(1, count) if start + k * step < end)
+    edges = sorted(cuts)
+    if len(edges) - 1 > MOST_PIECES:
+        return None
+    pieces = []
+    for low, high in itertools.pairwise(edges):
+        rates = {}
+        for name, arrivals in varying.items():
+            if isinstance(arrivals, ProfileArrivals):
+                rates[name] = average_rate(arrivals, low, high)
+            else:
+                rates[name] = arrivals.sinusoid.integral(low, high) / (high - low)
+        pieces.append(((high - low) / (end - start), rates))
+    return pieces
+
+
+def _steady(solution: NetworkSolution) -> bool:
+    return solution.converged and not solution.saturated()
+
+
+def pointwise(
+    scenario: Scenario,
+    sources: Mapping[str, FlowSource],
+    infos: Mapping[str, FlowInfo],
+    base: Documents,
+    failing: bool,
+) -> int | None:
+    """Replace the means of `base` (the network at the flows' average rates) by their
+    pointwise stationary averages over the pieces (module docstring), in place; the number
+    of pieces, or None (nothing changed) where the scenario has no such flow, too many
+    pieces, or an unstable piece."""
+    pieces = rate_pieces(scenario)
+    if pieces is None:
+        return None
+    regimes = []
+    for share, rates in pieces:
+        piece = {
+            name: FlowSource(rates[name], 1.0, POISSON) if name in rates else source
+            for name, source in sources.items()
+        }
+        solution = solve_network(scenario, piece)
+        if not _steady(solution):
+            return None
+        own = {
+            name: dataclasses.replace(info, source=piece.get(name)) for name, info in infos.items()
+        }
+        regimes.append((share, documents_of(scenario, solution, own, failing)))
+    over_regimes(base, regimes, PIECE_FLOW_MEANS)
+    return len(pieces)

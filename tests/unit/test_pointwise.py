@@ -1,0 +1,74 @@
+"""Unit tests of `models.analysis.pointwise`: the pieces of a time-varying rate, and when
+the prediction is made piece by piece. Deterministic; the agreement with the simulator is
+`test_a_rate_profile_is_predicted_piece_by_piece` in tests/theory/
+test_analysis_vs_simulation.py."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis.pointwise import MOST_PIECES, SINUSOID_PIECES, rate_pieces
+
+SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
+
+
+def scenario(arrivals: dict[str, Any], duration: float, warmup: float = 0.0) -> Any:
+    return load_scenario(
+        {
+            "name": "p",
+            "simulation": {"duration": duration, "warmup": warmup},
+            "services": {"s": {"operations": {"o": [{"work": {"exponential": 0.01}}]}}},
+            "workload": {"f": {"entry": "s", "arrivals": arrivals}},
+        }
+    )
+
+
+def test_a_profile_is_cut_where_its_rate_changes_within_the_measured_period() -> None:
+    """Rates 10, 20, 5 from 0, 100, 250 s; measured 50-350 s: pieces of 50, 150, 100 s."""
+    profile = [{"at": 0, "rate": 10}, {"at": 100, "rate": 20}, {"at": 250, "rate": 5}]
+    pieces = rate_pieces(scenario({"profile": profile}, 300, warmup=50))
+    assert pieces is not None
+    assert [share for share, _ in pieces] == pytest.approx([50 / 300, 150 / 300, 100 / 300])
+    assert [rates["f"] for _, rates in pieces] == [10, 20, 5]
+
+
+def test_a_sinusoid_is_cut_into_pieces_at_its_mean_rate_over_each() -> None:
+    """One period in `SINUSOID_PIECES` pieces, each at the integral of the rate over it
+    divided by its length: their average is the sinusoid's mean."""
+    spec = {"mean": 10, "amplitude": 8, "period": 2400, "phase": 100}
+    pieces = rate_pieces(scenario({"sinusoid": spec}, 2400))
+    assert pieces is not None and len(pieces) == SINUSOID_PIECES
+    assert math.fsum(share * rates["f"] for share, rates in pieces) == pytest.approx(10, rel=1e-12)
+    assert max(rates["f"] for _, rates in pieces) > 17
+
+
+def test_no_pieces_without_a_varying_rate_or_with_too_many() -> None:
+    assert rate_pieces(scenario({"poisson": 10}, 100)) is None
+    spec = {"mean": 10, "amplitude": 8, "period": 60}
+    assert (
+        rate_pieces(scenario({"sinusoid": spec}, 60 * (MOST_PIECES // SINUSOID_PIECES + 1))) is None
+    )
+
+
+def test_an_unstable_piece_keeps_the_average_rate() -> None:
+    """scenarios/traffic_spike.yaml: the spike overloads the analytics consumers, whose
+    backlog carries over: the flow stays at its average rate (and says so)."""
+    prediction = analyze(load_scenario(SCENARIOS / "traffic_spike.yaml"), capacity=False)
+    (warning,) = [w for w in prediction.warnings if "time-varying" in w]
+    assert "predicted at its average" in warning
+
+
+def test_a_daily_cycle_sized_for_its_peak_is_predicted_hour_by_hour() -> None:
+    """scenarios/daily_cycle.yaml --variant fixed-for-peak: 24 pieces of an hour; the lag,
+    at the average rate 7 events, is 13.1 hour by hour (simulated: 13.3, 10.5-16.2)."""
+    path = SCENARIOS / "daily_cycle.yaml"
+    prediction = analyze(load_scenario(path, variant="fixed-for-peak"), capacity=False)
+    (warning,) = [w for w in prediction.warnings if "time-varying" in w]
+    assert "24 pieces" in warning
+    lag = prediction.topics["order-events"].groups["fulfilment"].lag.mean
+    assert lag is not None and 12.5 < lag < 13.5
