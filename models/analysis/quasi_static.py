@@ -106,10 +106,11 @@ def _set(document: Any, path: str, value: float) -> None:
 
 def mix(base: Any, regimes: Regimes, means: Mapping[str, str | None]) -> None:
     """Replace `base`'s `means` by their averages over normal operation (`base`, for the
-    share the windows of `regimes` leave) and the windows (module docstring); a mean that
-    some regime does not have (None: unstable, or not reported) stays `base`'s."""
+    share the windows of `regimes` leave, if any) and the windows (module docstring); a mean
+    that some regime with a share does not have (None: unstable, or not reported) stays
+    `base`'s."""
     rest = 1.0 - math.fsum(share for share, _ in regimes)
-    every = [(rest, base), *regimes]
+    every = [(share, part) for share, part in [(rest, base), *regimes] if share > 1e-12]
     averaged: dict[str, float] = {}
     for path, per in means.items():
         values = [_get(document, path) for _, document in every]

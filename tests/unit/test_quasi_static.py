@@ -60,3 +60,12 @@ def test_only_windows_their_steady_state_describes_are_mixed() -> None:
     assert calm.services["inventory"].utilization == pytest.approx(0.63, rel=1e-6)
     storm = analyze(load_scenario(path), capacity=False)
     assert storm.services["inventory"].utilization == pytest.approx(0.45, rel=1e-3)
+
+
+def test_regimes_that_cover_the_whole_run_leave_nothing_of_the_base() -> None:
+    """Pieces covering the period (pointwise stationary): the base's values, even missing
+    ones, do not count."""
+    base = service(100.0, 0.2, None)
+    mix(base, [(0.5, service(50.0, 0.1, 0.010)), (0.5, service(150.0, 0.3, 0.030))], SERVICE_MEANS)
+    assert base.response_time.mean == pytest.approx((50 * 0.010 + 150 * 0.030) / 200, rel=1e-12)
+    assert base.utilization == pytest.approx(0.2, rel=1e-12)
