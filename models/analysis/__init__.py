@@ -323,7 +323,7 @@ def _analyze(
         calls = calls_report(solution) or None
     if not scenario.faults and not closed:  # (time-varying rates: piece by piece)
         base = Documents(flows, services, topics, calls or {})
-        pieces = pointwise(scenario, sources, infos, base, failing)
+        pieces = pointwise(scenario, sources, infos, (solution, memo), base, failing)
         if pieces is not None:
             warnings[:] = [_pointwise_note(warning, pieces) for warning in warnings]
     if solution.failures.reports:

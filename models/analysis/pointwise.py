@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
+from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import POISSON
 from models.arrivals import SinusoidArrivals
 from models.schema import ProfileArrivals, Scenario
@@ -104,23 +105,28 @@ def pointwise(
     scenario: Scenario,
     sources: Mapping[str, FlowSource],
     infos: Mapping[str, FlowInfo],
+    average: tuple[NetworkSolution, SolveMemo],
     base: Documents,
     failing: bool,
 ) -> int | None:
-    """Replace the means of `base` (the network at the flows' average rates) by their
-    pointwise stationary averages over the pieces (module docstring), in place; the number
-    of pieces, or None (nothing changed) where the scenario has no such flow, too many
-    pieces, or an unstable piece."""
+    """Replace the means of `base` (the network at the flows' average rates, solved as
+    `average` with what its solve remembers) by their pointwise stationary averages over
+    the pieces (module docstring), in place; the number of pieces, or None (nothing
+    changed) where the scenario has no such flow, too many pieces, or an unstable piece.
+    Each piece's solve starts from the average's stations and shares what they remember
+    (what a piece's rates do not reach is not solved again)."""
     pieces = rate_pieces(scenario)
     if pieces is None:
         return None
+    solved, remembered = average
+    memo = remembered.shared()
     regimes = []
     for share, rates in pieces:
         piece = {
             name: FlowSource(rates[name], 1.0, POISSON) if name in rates else source
             for name, source in sources.items()
         }
-        solution = solve_network(scenario, piece)
+        solution = solve_network(scenario, piece, memo=memo, start=solved.views)
         if not _steady(solution):
             return None
         own = {
