@@ -268,7 +268,8 @@ class PredictedFault(_Document):
     log topic; 0 when nothing piles up; None when it never drains (mu <= lambda)."""
     failures: float | None = None
     """Requests of the flows that fail because of the fault (a synchronous chain through
-    the target: lambda x T for an outage); per window for crashes."""
+    the target: lambda x T for an outage; a timeout storm's, from its onset and, where
+    metastable, to the end of the run); per window for crashes."""
     method: str
     exact: bool
 
