@@ -365,7 +365,9 @@ def _pointwise_note(warning: str, pieces: int) -> str:
     rate = warning.split(old, 1)[1].split(" ", 1)[0]
     return warning.split(TIME_VARYING, 1)[0] + (
         f"{TIME_VARYING}: predicted piece by piece ({pieces} pieces of the measured period, "
-        f"each a steady state at its own rate; the transients between them are left out), "
+        f"each a steady state at its own rate, a consumer group's backlog from one that "
+        f"overloads it carried into the next by a fluid model; the transients between "
+        f"them are left out), "
         f"its capacity against its average rate, {rate}"
     )
 

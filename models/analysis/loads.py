@@ -98,6 +98,10 @@ class GroupStation:
     shares: list[float]
     """Each consumer's share of the group's messages."""
 
+    def stable(self) -> bool:
+        """Whether every consumer has a steady state."""
+        return all(solution.stable for _, solution in self.consumers)
+
     def utilization(self) -> float:
         """Busy fraction of the group's consumer threads."""
         busy = math.fsum(s.utilization * (load.servers or 0) for load, s in self.consumers)

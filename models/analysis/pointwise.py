@@ -12,8 +12,11 @@ stationary approximation for queues with nonstationary arrivals", Management Sci
 and it leaves out the transients between pieces. Where a piece is unstable (its load
 reaches a pool's servers: the backlog it builds carries over into the next) or there
 would be more than `MOST_PIECES` pieces, the flows keep their average rates over the
-period (a steady-state model cannot show the transient backlog). Traces keep their
-average rate too.
+period (a steady-state model cannot show the transient backlog) — but for a piece that
+overloads only consumer groups, whose backlog is carried into the next pieces by a fluid
+model (`models.analysis.carry_over`), where the group drains at the average rate, does not
+autoscale (not predicted) and its handler does not retry. Traces keep their average rate
+too.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import itertools
 import math
 from collections.abc import Mapping
 
+from models.analysis.carry_over import GroupKey, apply_carried, carry_over, overloaded_groups
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
@@ -97,10 +101,6 @@ def rate_pieces(scenario: Scenario) -> list[tuple[float, dict[str, float]]] | No
     return pieces
 
 
-def _steady(solution: NetworkSolution) -> bool:
-    return solution.converged and not solution.saturated()
-
-
 def pointwise(
     scenario: Scenario,
     sources: Mapping[str, FlowSource],
@@ -121,17 +121,33 @@ def pointwise(
     solved, remembered = average
     memo = remembered.shared()
     regimes = []
+    solutions = []
+    overloaded: set[GroupKey] = set()
     for share, rates in pieces:
         piece = {
             name: FlowSource(rates[name], 1.0, POISSON) if name in rates else source
             for name, source in sources.items()
         }
         solution = solve_network(scenario, piece, memo=memo, start=solved.views)
-        if not _steady(solution):
+        groups = overloaded_groups(solution)
+        if not solution.converged or groups is None:
             return None
+        overloaded |= groups
+        solutions.append((share, solution))
         own = {
             name: dataclasses.replace(info, source=piece.get(name)) for name, info in infos.items()
         }
         regimes.append((share, documents_of(scenario, solution, own, failing)))
+    carried = {}
+    for topic, group in sorted(overloaded):
+        subscriber = scenario.topics[topic].subscribers[group]
+        scaled = subscriber.autoscale or scenario.services[group].autoscale
+        if subscriber.max_attempts > 1 or scaled or not solved.groups[(topic, group)].stable():
+            return None  # (retries, autoscaling, or a backlog that never drains)
+        found = carry_over((topic, group), solutions, scenario.simulation.duration)
+        if found is None:
+            return None
+        carried[(topic, group)] = found
     over_regimes(base, regimes, PIECE_FLOW_MEANS)
+    apply_carried(base, carried, regimes)
     return len(pieces)

@@ -312,3 +312,53 @@ def test_a_rate_profile_is_predicted_piece_by_piece(compare) -> None:
     assert predicted.flows["f"].response_time.mean == pytest.approx(response, rel=1e-9)
     in_system = (30 / 70 + 70 / 30) / 2
     assert predicted.services["s"].in_system.mean == pytest.approx(in_system, rel=1e-9)
+
+
+def test_a_spike_above_a_consumers_capacity_carries_its_backlog_over(compare) -> None:
+    """Events at 50/s, 150/s for 30 s (60-90 s), then 50/s again, to one consumer of
+    Exp(10 ms) (mu = 100/s) over 180 s. The fluid model (Newell, ch. 2): the backlog grows
+    at 50/s to 1,500 and drains at 50/s in 30 s, an area of 1,500 x 60 / 2 = 45,000
+    message-seconds; the consumer is flat out for those 60 s (1 in service) and an M/M/1 at
+    50% (L = 1) the other 120 s: lag (45,000 + 60 + 120) / 180 = 251; sojourn by Little,
+    251 x 180 / 12,000 published = 3.77 s. At the average rate (66.7/s) it would be a lag
+    of 2. The fluid leaves out the backlog's fluctuations (about sqrt((lambda + mu) 30 s) =
+    87 at the peak, either way) and the M/M/1's relaxation at each end: fractions of a
+    percent of the area."""
+    spec = {
+        "name": "spike",
+        "simulation": {"duration": 180, "warmup": 0},
+        "services": {
+            "web": {
+                "workers": "unlimited",
+                "operations": {"view": [{"publish": "events"}]},
+            },
+            "consumer": {"operations": {"record": [{"work": {"exponential": 0.01}}]}},
+        },
+        "topics": {
+            "events": {"partitions": 1, "subscribers": {"consumer": {"operation": "record"}}}
+        },
+        "workload": {
+            "f": {
+                "entry": "web.view",
+                "arrivals": {
+                    "profile": [
+                        {"at": 0, "rate": 50},
+                        {"at": 60, "rate": 150},
+                        {"at": 90, "rate": 50},
+                    ]
+                },
+            }
+        },
+    }
+    predicted = compare(
+        spec,
+        REPLICATIONS,
+        [
+            ("topics", "events", "groups", "consumer", "lag", "mean"),
+            ("topics", "events", "groups", "consumer", "sojourn_time", "mean"),
+            ("topics", "events", "groups", "consumer", "utilization"),
+        ],
+    )
+    group = predicted.topics["events"].groups["consumer"]
+    assert group.lag.mean == pytest.approx((45_000 + 60 + 120) / 180, rel=1e-9)
+    assert group.sojourn_time.mean == pytest.approx(group.lag.mean * 180 / 12_000, rel=1e-9)

@@ -55,12 +55,27 @@ def test_no_pieces_without_a_varying_rate_or_with_too_many() -> None:
     )
 
 
-def test_an_unstable_piece_keeps_the_average_rate() -> None:
-    """scenarios/traffic_spike.yaml: the spike overloads the analytics consumers, whose
-    backlog carries over: the flow stays at its average rate (and says so)."""
-    prediction = analyze(load_scenario(SCENARIOS / "traffic_spike.yaml"), capacity=False)
+def test_a_piece_that_overloads_a_service_keeps_the_average_rate() -> None:
+    """150/s for a while at an M/M/1 of 10 ms: a synchronous request's backlog is not
+    carried over, so the flow stays at its average rate (and says so)."""
+    profile = [{"at": 0, "rate": 50}, {"at": 100, "rate": 150}, {"at": 110, "rate": 50}]
+    prediction = analyze(scenario({"profile": profile}, 200), capacity=False)
     (warning,) = [w for w in prediction.warnings if "time-varying" in w]
     assert "predicted at its average" in warning
+
+
+def test_a_spike_above_the_consumers_carries_its_backlog_over() -> None:
+    """scenarios/traffic_spike.yaml: 600/s for a minute against 4 consumers of 100/s; each
+    piles up 50/s for 60 s and drains it at 50/s: 4 x 3,000 x 120 / 2 message-seconds over
+    360 s (2,000), plus one in service while flat out (4 x 120 s) and the M/M/1s at 50%
+    (L = 1) for 240 s: lag 2,004 (simulated 2,005); sojourn 2,004 x 360 / 96,000 published
+    = 7.515 s (7.516); the flow's completion that plus its 2 ms at the web tier."""
+    prediction = analyze(load_scenario(SCENARIOS / "traffic_spike.yaml"), capacity=False)
+    group = prediction.topics["page-views"].groups["analytics"]
+    assert group.lag.mean == pytest.approx(2000 + (4 * 120 + 4 * 240) / 360, rel=1e-9)
+    assert group.sojourn_time.mean == pytest.approx(group.lag.mean * 360 / 96_000, rel=1e-9)
+    completion = prediction.flows["visitors"].completion_time.mean
+    assert completion == pytest.approx(group.sojourn_time.mean + 0.002, rel=1e-3)
 
 
 def test_a_daily_cycle_sized_for_its_peak_is_predicted_hour_by_hour() -> None:

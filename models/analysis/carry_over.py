@@ -1,0 +1,239 @@
+"""The backlog a rate piece leaves at a consumer group, carried into the next pieces (a
+fluid model), for `models.analysis.pointwise`.
+
+A piece whose rate overloads consumers of a group (and nothing else) has no steady state:
+each overloaded consumer j (a pool of c_j threads that serves mu_j messages per second,
+its partitions' share of the group's on a log topic) piles up B_j at lambda_j - mu_j while
+the rate lasts, and drains it at mu_j - lambda_j in the pieces after, serving flat out until
+it is empty (the deterministic fluid approximation of a queue: Newell, "Applications of
+Queueing Theory", 2nd ed. (1982), ch. 2; the same as the fault windows' in
+`models.analysis.outages`). Over the measured period of length T:
+
+- the lag: the backlog's area (its triangles and trapezoids) plus c_j while the consumer is
+  flat out, plus the steady state's lag (messages in delivery, waiting or in service) in
+  the time each piece leaves it alone;
+- the sojourn by Little's law: the mean lag over the published rate;
+- the utilization: flat out (1) while it drains, the steady state's otherwise;
+- the throughput: what was published less what is still piled up at the end.
+
+Messages the consumers publish or call on are taken at the rates published to them (the
+flat-out consumers' cap on them is left out), and groups whose handler fails and retries
+are not carried over (the pieces then keep the flows' average rate).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from models.analysis.loads import GroupStation
+from models.analysis.moments import ZERO
+from models.analysis.network import NetworkSolution
+from models.analysis.prediction import PredictedGroup
+from models.analysis.quasi_static import Documents
+
+GroupKey = tuple[str, str]
+"""(topic, group)."""
+
+
+@dataclass
+class _Consumer:
+    """One consumer's fluid over the pieces (totals over time, in seconds)."""
+
+    servers: int
+    capacity: float
+    backlog: float = 0.0
+    area: float = 0.0
+    """Integral of the backlog over time (message-seconds)."""
+    flat_out: float = 0.0
+    """Time serving at capacity (a backlog to work off)."""
+    steady_lag: float = 0.0
+    """Integral of the steady state's lag over the time the pieces leave it alone."""
+    busy: float = 0.0
+    """Integral of the busy fraction of its threads over time."""
+    waited: float = 0.0
+    """Messages that waited for a thread (every one while flat out)."""
+    published: float = 0.0
+    """Messages that arrived."""
+
+    def piece(self, length: float, arrival: float, steady: tuple[float, float, float]) -> None:
+        """Advance over a piece of `length` s with `arrival` messages/s; `steady`: the
+        piece's (lag, utilization, P(wait)) where it leaves the consumer alone (unused
+        where it overloads it)."""
+        self.published += arrival * length
+        growth = arrival - self.capacity
+        if growth >= 0.0:  # (overloaded: it piles up)
+            after = self.backlog + growth * length
+            self.area += (self.backlog + after) / 2 * length
+            self.backlog = after
+            self.flat_out += length
+            self.busy += length
+            self.waited += arrival * length
+            return
+        draining = min(length, self.backlog / -growth) if self.backlog > 0 else 0.0
+        self.area += self.backlog * draining / 2
+        self.backlog = max(self.backlog + growth * length, 0.0)
+        self.flat_out += draining
+        self.busy += draining
+        self.waited += arrival * draining
+        lag, utilization, p_wait = steady
+        rest = length - draining
+        self.steady_lag += lag * rest
+        self.busy += utilization * rest
+        self.waited += p_wait * arrival * rest
+
+
+def overloaded_groups(solution: NetworkSolution) -> set[GroupKey] | None:
+    """The groups a piece overloads, if nothing else saturates (None: a service does)."""
+    found: set[GroupKey] = set()
+    for station in solution.saturated():
+        if station.kind != "group":
+            return None
+        found.add((station.name, station.group))
+    return found
+
+
+def _steady(station: GroupStation, index: int) -> tuple[float, float, float]:
+    """(lag, utilization, P(wait)) of one consumer in its steady state (0s if it has
+    none: the piece overloads it)."""
+    load, result = station.consumers[index]
+    if not result.stable or result.arrival_rate <= 0:
+        return 0.0, 0.0, 0.0
+    waits = [(c.arrival_rate, result.waiting.get(c.priority, ZERO).mean) for c in load.classes]
+    holding = math.fsum(c.arrival_rate * c.holding.mean for c in load.classes)
+    total = math.fsum(rate for rate, _ in waits)
+    waiting = math.fsum(rate * wait for rate, wait in waits) / total if total > 0 else 0.0
+    lag = result.arrival_rate * (station.delivery.mean + waiting) + holding
+    return lag, result.utilization, result.p_wait or 0.0
+
+
+def carry_over(
+    key: GroupKey, pieces: Sequence[tuple[float, NetworkSolution]], length: float
+) -> PredictedGroup | None:
+    """The group `key`'s means over the measured period (of `length` s) cut into `pieces`
+    (share, solution), its backlog carried over (module docstring), as a document whose
+    lag, sojourn and waiting times, throughput, utilization and P(wait) replace the
+    pieces' average; None where a consumer's capacity is not known, or the handler
+    retries."""
+    consumers: list[_Consumer] = []
+    first = pieces[0][1].groups[key]
+    for index, (load, _) in enumerate(first.consumers):
+        capacity = _capacity(pieces, key, index)
+        if load.servers is None or capacity is None:
+            return None
+        consumers.append(_Consumer(load.servers, capacity))
+    handled = 0.0
+    for share, solution in pieces:
+        station = solution.groups[key]
+        for index, consumer in enumerate(consumers):
+            _, result = station.consumers[index]
+            consumer.piece(share * length, result.arrival_rate, _steady(station, index))
+        handled += share * length * _handler_time(station)
+    published = math.fsum(c.published for c in consumers)
+    if published <= 0:
+        return None
+    lag = math.fsum(c.area + c.flat_out * c.servers + c.steady_lag for c in consumers) / length
+    sojourn = lag * length / published
+    handler = handled / length
+    threads = sum(c.servers for c in consumers)
+    template = first
+    return PredictedGroup(
+        throughput=(published - math.fsum(c.backlog for c in consumers)) / length,
+        utilization=math.fsum(c.busy * c.servers for c in consumers) / (threads * length),
+        p_wait=math.fsum(c.waited for c in consumers) / published,
+        lag={"mean": lag},
+        waiting_time={"mean": max(sojourn - handler, 0.0)},
+        sojourn_time={"mean": sojourn},
+        max_partition_utilization=max(c.busy / length for c in consumers),
+        consumers=len(template.consumers),
+        method="",
+        exact=False,
+        stable=True,
+    )
+
+
+def _capacity(
+    pieces: Sequence[tuple[float, NetworkSolution]], key: GroupKey, index: int
+) -> float | None:
+    """Messages per second consumer `index` serves flat out (arrival rate over load ratio
+    in a piece where it has arrivals)."""
+    for _, solution in pieces:
+        load, result = solution.groups[key].consumers[index]
+        if load.servers and result.arrival_rate > 0:
+            ratio = result.load_ratio(load.servers)
+            if ratio > 0 and math.isfinite(ratio):
+                return result.arrival_rate / ratio
+    return None
+
+
+def _handler_time(station: GroupStation) -> float:
+    """The mean handler time of a group's messages (0 without any)."""
+    rates = [
+        (c.arrival_rate, c.holding.mean) for load, _ in station.consumers for c in load.classes
+    ]
+    total = math.fsum(rate for rate, _ in rates)
+    return math.fsum(rate * time for rate, time in rates) / total if total > 0 else 0.0
+
+
+CARRIED = (
+    "throughput",
+    "utilization",
+    "p_wait",
+    "lag",
+    "waiting_time",
+    "sojourn_time",
+    "max_partition_utilization",
+)
+"""A group's means that the carried backlog gives (`carry_over`)."""
+
+
+def _stable_mean(parts: Sequence[tuple[float, float | None, float | None]]) -> float | None:
+    """The mean of the values over the parts (share, weight, value) that have one."""
+    known = [(s * w, v) for s, w, v in parts if w is not None and v is not None]
+    total = math.fsum(weight for weight, _ in known)
+    return math.fsum(weight * value for weight, value in known) / total if total > 0 else None
+
+
+def apply_carried(
+    base: Documents,
+    carried: dict[GroupKey, PredictedGroup],
+    regimes: Sequence[tuple[float, Documents]],
+) -> None:
+    """Put the carried groups' means into `base` (the pieces' average, in place), and add
+    to each flow that reaches one its longer sojourn there: a flow's completion is the
+    pieces' where they have one, plus the largest rise in sojourn of a carried group it
+    visits (the group on its longest path, assumed)."""
+    rises: dict[GroupKey, float] = {}
+    for (topic, group), document in carried.items():
+        before = _stable_mean(
+            [
+                (share, g.throughput, g.sojourn_time.mean)
+                for share, docs in regimes
+                for g in [docs.topics[topic].groups[group]]
+            ]
+        )
+        target = base.topics[topic].groups[group]
+        for name in CARRIED:
+            setattr(target, name, getattr(document, name))
+        target.stable = True
+        target.exact = False
+        if before is not None and document.sojourn_time.mean is not None:
+            rises[(topic, group)] = max(document.sojourn_time.mean - before, 0.0)
+    for name, flow in base.flows.items():
+        visits = flow.visits.groups if flow.visits is not None else {}
+        reached = [
+            rise
+            for (topic, group), rise in rises.items()
+            if visits.get(topic, {}).get(group, 0) > 0
+        ]
+        completion = _stable_mean(
+            [
+                (share, docs.flows[name].throughput, docs.flows[name].completion_time.mean)
+                for share, docs in regimes
+            ]
+        )
+        if not reached or completion is None:
+            continue
+        flow.completion_time.mean = completion + max(reached)
+        flow.completion_exact = False
