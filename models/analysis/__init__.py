@@ -68,7 +68,7 @@ from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
 from models.analysis.report_stations import group_report, service_report
 from models.analysis.solve_memo import SolveMemo
-from models.analysis.storms import STORM_TO_THE_END
+from models.analysis.storms import STORM_TO_THE_END, StormState, storm_documents
 from models.analysis.summary import NOT_POISSON, POISSON
 from models.analysis.traffic import MessageStormError
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
@@ -331,7 +331,7 @@ def _analyze(
             faults, slowed, windows = fault_report(scenario, solution, sources, services, topics)
             over_regimes(
                 Documents(flows, services, topics, calls or {}),
-                [(share, documents_of(scenario, w, infos, failing)) for share, w in windows],
+                [(share, _documents(scenario, w, infos, failing)) for share, w in windows],
                 FLOW_MEANS,
             )
             _over_time(solution, flows, slowed)
@@ -354,6 +354,19 @@ def _analyze(
         calls=calls,
         faults=faults,
     )
+
+
+def _documents(
+    scenario: Scenario,
+    regime: NetworkSolution | StormState,
+    infos: dict[str, FlowInfo],
+    failing: bool,
+) -> Documents:
+    """What the prediction reports of a fault's regime: a window's steady state, or a
+    timeout storm (`models.analysis.storms`)."""
+    if isinstance(regime, StormState):
+        return storm_documents(scenario, regime, infos, failing)
+    return documents_of(scenario, regime, infos, failing)
 
 
 def _pointwise_note(warning: str, pieces: int) -> str:
@@ -380,8 +393,8 @@ def _storm_warning(fault: PredictedFault) -> str:
     )
     if STORM_TO_THE_END in fault.method:  # (`models.analysis.storms`)
         return start + (
-            "the success rate and throughput predicted for the run count the storm's "
-            "failures to its end; the other means do not account for it"
+            "the means predicted for the run count the storm to its end (the service flat "
+            "out, its waiting room full, the calls with a timeout failing)"
         )
     return start + "the success rate and the means predicted for the run do not account for it"
 

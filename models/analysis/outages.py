@@ -71,7 +71,13 @@ from models.analysis.network import (
 from models.analysis.prediction import PredictedFault, PredictedService, PredictedTopic
 from models.analysis.regimes import Regime, evaluate
 from models.analysis.report_stations import service_report
-from models.analysis.storms import Metastable, metastable, standing_storm, window_storm
+from models.analysis.storms import (
+    Metastable,
+    StormState,
+    metastable,
+    standing_storm,
+    window_storm,
+)
 from models.faults import Crash, ErrorBurst, ServiceOutage, Slowdown, TopicOutage
 from models.schema import Scenario
 
@@ -251,9 +257,10 @@ class _FaultReport:
         self.slowed: dict[str, float] = dict.fromkeys(sources, 0.0)
         """Per flow: the success rate over the measured period that slowdowns and the
         storms after a window take."""
-        self.windows: list[tuple[float, NetworkSolution]] = []
-        """The slowdown windows that their steady state describes, with their shares of
-        the measured period (`models.analysis.quasi_static`)."""
+        self.windows: list[tuple[float, NetworkSolution | StormState]] = []
+        """The regimes other than normal operation, with their shares of the measured
+        period (`models.analysis.quasi_static`): the slowdown windows that their steady
+        state describes, and the timeout storms (`models.analysis.storms`)."""
 
     def failed(
         self,
@@ -334,19 +341,16 @@ class _FaultReport:
         everything = all(len(effect.stopped or ()) >= replicas for effect in cases)
         present = _present(None if everything else name, groups, self.services, self.topics)
         peak, recovery = _figures(parts, length, present)
-        steady = False  # (whether the window is its own steady state throughout)
         if isinstance(fault, Slowdown):
-            failures, steady = self.slowdown_failures(fault, cases[0].window, parts[0])
+            failures = self.slowdown_failures(fault, cases[0].window, parts[0])
         if not everything and not isinstance(fault, Crash):
             found = self.metastable(name, parts[0], length)
             if found is not None:
-                recovery, steady = None, False
+                recovery = None
                 notes.append(found.note)
                 after = self.storm_after(fault, found)
                 if after is not None and failures is not None:
                     failures += after
-        if steady and isinstance(fault, Slowdown) and cases[0].window is not None:
-            self.windows.append((self.share(fault.at, fault.end), cases[0].window))
         windows = None
         if isinstance(fault, Crash):
             cycle = fault.mtbf.mean + fault.mttr.mean
@@ -367,14 +371,14 @@ class _FaultReport:
 
     def slowdown_failures(
         self, fault: Slowdown, window: NetworkSolution | None, pool: Sequence[_Part]
-    ) -> tuple[float | None, bool]:
+    ) -> float | None:
         """The requests a slowdown fails (module docstring), its share of each flow's
         success over the measured period added to `slowed` (None without normal regime),
-        and whether the window is its steady state (stable, no storm). Where the window
-        overloads the service behind calls with a timeout, a timeout storm
-        (`models.analysis.storms`) fails them from its onset on."""
+        and the window (its steady state, or the storm's from its onset) to `windows`.
+        Where the window overloads the service behind calls with a timeout, a timeout
+        storm (`models.analysis.storms`) fails them from its onset on."""
         if self.normal is None or window is None:
-            return None, False
+            return None
         name = fault.service
         rises = {
             flow: window.summaries[flow_key(self.scenario, flow)].fail - self.normal.fails[flow]
@@ -394,7 +398,10 @@ class _FaultReport:
                 fault.for_,
             )
             if found is not None:
-                onset, storm = found
+                onset, storm, state = found
+                self.windows.append((self.share(fault.at + onset, fault.end), state))
+        if storm is None and window.converged and not window.saturated():
+            self.windows.append((self.share(fault.at, fault.end), window))
         lost = 0.0
         for flow, source in self.sources.items():
             rise = max(rises[flow], 0.0)  # (the window's steady state)
@@ -402,7 +409,7 @@ class _FaultReport:
                 rise = max(storm.fails[flow] - self.normal.fails[flow], 0.0)
             self.slowed[flow] += self.share(fault.at + onset, fault.end) * rise
             lost += source.rate * rise * (fault.for_ - onset)
-        return lost, storm is None and window.converged and not window.saturated()
+        return lost
 
     def storm_after(
         self, fault: ServiceOutage | Slowdown | ErrorBurst, found: Metastable
@@ -413,17 +420,14 @@ class _FaultReport:
         which may end it, or without a normal regime."""
         if found.storm.breaker or self.normal is None:
             return None
-        storm = standing_storm(
-            self.scenario,
-            self.solution,
-            self.sources,
-            self.normal_inputs,
-            fault.service,
-            found.backlog,
-            found.capacity,
+        where = (fault.service, found.backlog, found.capacity)
+        inputs = self.normal_inputs
+        stormy = standing_storm(
+            self.scenario, self.solution, self.sources, inputs, found.storm, where
         )
-        if storm is None:
+        if stormy is None:
             return None
+        storm, state = stormy
         settings = self.scenario.simulation
         last = settings.warmup + settings.duration
         lost = 0.0
@@ -431,6 +435,7 @@ class _FaultReport:
             rise = max(storm.fails[flow] - self.normal.fails[flow], 0.0)
             self.slowed[flow] += self.share(fault.end, last) * rise
             lost += source.rate * rise * max(last - fault.end, 0.0)
+        self.windows.append((self.share(fault.end, last), state))
         return lost
 
     def share(self, start: float, end: float) -> float:
@@ -480,10 +485,12 @@ def fault_report(
     sources: Mapping[str, FlowSource],
     services: Mapping[str, PredictedService],
     topics: Mapping[str, PredictedTopic],
-) -> tuple[list[PredictedFault], dict[str, float], list[tuple[float, NetworkSolution]]]:
+) -> tuple[
+    list[PredictedFault], dict[str, float], list[tuple[float, NetworkSolution | StormState]]
+]:
     """One entry per fault of the scenario, in its order (module docstring), per flow the
     success rate over the measured period that its slowdowns and storms take, and the
-    slowdown windows that their steady state describes (`_FaultReport.windows`)."""
+    regimes other than normal operation (`_FaultReport.windows`)."""
     report = _FaultReport(scenario, solution, sources, services, topics)
     entries = []
     for fault in scenario.faults:

@@ -17,10 +17,18 @@ is assumed.
 
 **What it fails.** The storm is evaluated as a regime (`models.analysis.regimes`) in which
 the service holds a standing backlog: every arrival waits W more (W = K / mu with a room
-of K, else the backlog over mu), its wait's law unknown (the gamma fit of the response,
-whose P(R > tau) is about 1 where W is well beyond tau). Calls without a timeout wait
-through it and succeed; a full room's drops of them are left out (the storm's fresh
-arrivals are refused 1 - mu / lambda of the time, counted as normal operation's).
+of K, which its attempts keep full, else the backlog over mu), its wait's law unknown (the
+gamma fit of the response, whose P(R > tau) is about 1 where W is well beyond tau); where
+a full room admits the service's capacity, a fresh attempt is refused with probability
+1 - u (`Storm.admitted`). Calls without a timeout wait through the backlog and succeed
+unless refused.
+
+**What the run's means make of it** (`storm_documents`, mixed into the run's means by
+`models.analysis.quasi_static` for the storm's share of the measured period): its callers'
+documents from one round solved with the backlog (every call's attempts until it is
+refused or its last times out, their time), the service flat out: utilization 1, its
+capacity's throughput, the attempts that reach it refused 1 - mu / lambda of the time,
+every admitted one waiting W, the backlog in its queue.
 """
 
 from __future__ import annotations
@@ -33,8 +41,10 @@ from dataclasses import dataclass
 from models.analysis.failures import FailureInputs
 from models.analysis.graph import StationId
 from models.analysis.moments import ZERO, Moments
-from models.analysis.network import FlowSource, NetworkSolution
+from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.quasi_static import Documents, documents_of
 from models.analysis.regimes import Regime, evaluate
+from models.analysis.report_flows import FlowInfo
 from models.analysis.report_stations import executions
 from models.analysis.summary import StationView
 from models.schema import Scenario
@@ -51,6 +61,34 @@ class Storm:
     """The shortest of those timeouts."""
     breaker: bool
     """Whether some of these calls have a circuit breaker (not modelled)."""
+    calls: float = 0.0
+    """Calls per second with a timeout (their first attempts)."""
+    timed: float = 0.0
+    """Attempts per second of those calls when every one times out."""
+
+    def admitted(self, capacity: float) -> float:
+        """u: the probability that a fresh attempt finds a place in a full waiting room
+        that admits `capacity` per second. Every admitted attempt with a timeout times
+        out and is retried at once; a refused one is refused again on the spot, ending
+        its call (`models.analysis.calls`): a call of R = r + 1 attempts is admitted
+        u + u^2 + ... + u^R times, the other attempts u times, and all that is admitted
+        is served: calls (u + ... + u^R) + others u = capacity (1 where it is less)."""
+        attempts = self._attempts()
+        others = max(self.offered - self.timed, 0.0)
+
+        def excess(u: float) -> float:
+            series = u * (1.0 - u**attempts) / (1.0 - u) if u < 1.0 else attempts
+            return self.calls * series + others * u - capacity
+
+        if excess(1.0) <= 0.0:
+            return 1.0
+        from scipy.optimize import brentq  # (here: not on every command's way in)
+
+        return float(brentq(excess, 0.0, 1.0, xtol=1e-12))
+
+    def _attempts(self) -> float:
+        """R: attempts per call with a timeout when every one times out."""
+        return self.timed / self.calls if self.calls > 0 else 1.0
 
 
 def storm_of(solution: NetworkSolution, name: str) -> Storm | None:
@@ -70,7 +108,7 @@ def storm_of(solution: NetworkSolution, name: str) -> Storm | None:
     if not math.isfinite(timeout):
         return None
     usual = solution.offered.get(name, 0.0)
-    return Storm(max(usual - first, 0.0) + timed, timeout, breaker)
+    return Storm(max(usual - first, 0.0) + timed, timeout, breaker, calls=first, timed=timed)
 
 
 STORM_TO_THE_END = "the storm fails the calls with a timeout to it until the end of the run"
@@ -150,15 +188,20 @@ def storm_onset(
 
 
 def standing_wait(scenario: Scenario, name: str, backlog: float, capacity: float) -> float:
-    """The wait a storm's backlog imposes: a full room's K / mu, else `backlog` / mu."""
-    return min(room(scenario, name), backlog) / capacity
+    """The wait a storm's backlog imposes: a full room's K / mu (its attempts keep it
+    full), else `backlog` / mu."""
+    places = room(scenario, name)
+    return (places if math.isfinite(places) else backlog) / capacity
 
 
-def with_backlog(solution: NetworkSolution, name: str, wait: float) -> dict[StationId, StationView]:
+def with_backlog(
+    solution: NetworkSolution, name: str, wait: float, loss: float = 0.0
+) -> dict[StationId, StationView]:
     """The views of `solution`'s stations with service `name` holding a standing backlog:
     every arrival there (of every priority) waits `wait` more, as its callers see it
     (layered callers' own waits at it, a two-class station's), its wait's law unknown
-    (the gamma fit)."""
+    (the gamma fit), and a fresh arrival is refused with probability `loss` (a full
+    waiting room) where that is more than the view's."""
     views = solution.views
     target = StationId("service", name)
     priorities = {
@@ -180,8 +223,24 @@ def with_backlog(solution: NetworkSolution, name: str, wait: float) -> dict[Stat
         },
         caller_waiting=None if split is None else (split[0], split[1] + wait, split[2] + wait),
         laws=None,
+        loss=max(view.loss, loss),
     )
     return stormy
+
+
+@dataclass(frozen=True)
+class StormState:
+    """A storm as the run's means see it (`storm_documents`)."""
+
+    solution: NetworkSolution
+    """One round solved from the stations' views with the backlog (`with_backlog`)."""
+    name: str
+    wait: float
+    """The wait the backlog imposes."""
+    capacity: float
+    """What the service serves per second, flat out."""
+    offered: float
+    """Attempts per second that reach it, those refused included."""
 
 
 def window_storm(
@@ -193,12 +252,13 @@ def window_storm(
     name: str,
     capacity: float,
     length: float,
-) -> tuple[float, Regime] | None:
-    """(onset, the storm's regime) where a fault window of `length` s, solved as `window`
-    with the failure constants `inputs`, overloads service `name` (serving `capacity`
-    requests/s in it) behind calls with a timeout (module docstring); None where it does
-    not, or a circuit breaker on those calls may shed them (not modelled). Its backlog
-    after the onset is the fluid one's mean there (from tau mu on), the room's at most."""
+) -> tuple[float, Regime, StormState] | None:
+    """(onset, the storm's regime and state) where a fault window of `length` s, solved
+    as `window` with the failure constants `inputs`, overloads service `name` (serving
+    `capacity` requests/s in it) behind calls with a timeout (module docstring); None
+    where it does not, or a circuit breaker on those calls may shed them (not modelled).
+    Its backlog after the onset is the fluid one's mean there (from tau mu on), the
+    room's at most."""
     storm = storm_of(solution, name)
     if storm is None or storm.breaker:
         return None
@@ -209,8 +269,8 @@ def window_storm(
     if onset is None:
         return None
     backlog = storm.timeout * capacity + max(offered - capacity, 0.0) * (length - onset) / 2
-    regime = standing_storm(scenario, window, sources, inputs, name, backlog, capacity)
-    return None if regime is None else (onset, regime)
+    found = standing_storm(scenario, window, sources, inputs, storm, (name, backlog, capacity))
+    return None if found is None else (onset, *found)
 
 
 def standing_storm(
@@ -218,11 +278,48 @@ def standing_storm(
     solution: NetworkSolution,
     sources: Mapping[str, FlowSource],
     inputs: FailureInputs,
-    name: str,
-    backlog: float,
-    capacity: float,
-) -> Regime | None:
+    storm: Storm,
+    where: tuple[str, float, float],
+) -> tuple[Regime, StormState] | None:
     """The operations under `inputs` with service `name` holding `backlog` requests
-    (serving `capacity` per second): `standing_wait`, `with_backlog`."""
+    (serving `capacity` per second; `where` = (name, backlog, capacity)): `standing_wait`,
+    `with_backlog`; a full room refuses a fresh attempt with probability 1 - u
+    (`Storm.admitted`). Also the storm's state for the run's means."""
+    name, backlog, capacity = where
     wait = standing_wait(scenario, name, backlog, capacity)
-    return evaluate(scenario, solution, sources, inputs, with_backlog(solution, name, wait))
+    admitted = storm.admitted(capacity) if math.isfinite(room(scenario, name)) else 1.0
+    views = with_backlog(solution, name, wait, 1.0 - admitted)
+    regime = evaluate(scenario, solution, sources, inputs, views)
+    if regime is None:
+        return None
+    state = solve_network(scenario, sources, views, inputs=inputs)
+    return regime, StormState(state, name, wait, capacity, storm.offered)
+
+
+def storm_documents(
+    scenario: Scenario, state: StormState, infos: Mapping[str, FlowInfo], failing: bool
+) -> Documents:
+    """What the prediction reports of a storm: its one round's documents
+    (`documents_of`: the callers' calls failing, their time), the service flat out with
+    its room full: utilization 1, throughput its capacity, the attempts that reach it
+    refused 1 - capacity / offered of the time, every admitted one waiting the backlog's
+    wait, its queue the backlog, and its servers busy."""
+    documents = documents_of(scenario, state.solution, infos, failing)
+    service = documents.services[state.name]
+    station = state.solution.services[state.name]
+    classes = [c for c in station.load.classes if c.arrival_rate > 0]
+    rate = math.fsum(c.arrival_rate for c in classes)
+    own = math.fsum(c.arrival_rate * c.holding.mean for c in classes) / rate if rate else 0.0
+    queue = state.wait * state.capacity
+    service.arrival_rate = state.offered
+    service.throughput = state.capacity
+    service.utilization = 1.0
+    refused = 1.0 - state.capacity / state.offered if state.offered > 0 else 0.0
+    service.loss_probability = max(refused, 0.0)
+    service.p_wait = 1.0
+    service.waiting_time.mean = state.wait
+    service.response_time.mean = state.wait + own
+    service.queue_length.mean = queue
+    service.in_system.mean = queue + (station.load.servers or 0) * station.pools
+    service.stable = True
+    return documents

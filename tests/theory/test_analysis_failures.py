@@ -278,8 +278,12 @@ def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
     the end of the run. Normally an attempt times out with P(R > 0.1 s) ~ e^-5 (an M/M/5
     at 40% is nearly M/M/inf: R ~ Exp(50/s)), so all but (e^-5)^4 of the calls succeed:
     success = (30 + 0.5) / 100 = 30.5% (the model before: 81.0%, the storm ending with
-    the window). Slack: the simulated onset is the first timeouts' (a random time, not
-    the fluid one); 1 s of it moves the success by 1/100, 3.3% of it."""
+    the window). In the storm the backend is flat out (utilization 1), every call makes
+    its 4 attempts, the admitted ones time out: the API holds each call 0.1 s x the
+    attempts admitted (mu / lambda per call); the run's utilization, the API's response
+    and the attempts per second average the storm with normal operation. Slack: the
+    simulated onset is the first timeouts' (a random time, not the fluid one); 1 s of it
+    moves the success by 1/100 (3.3% of it), the others less."""
     spec = {
         "name": "timeout-storm",
         "simulation": {"duration": 100, "warmup": 10},
@@ -298,12 +302,22 @@ def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
     assert fault.recovery_time is None and "until the end of the run" in fault.method
     assert fault.failures == pytest.approx(100 * (20 - onset + 50), rel=1e-3)
     runs = simulate(scenario, replications=REPLICATIONS, seed=seed).replications
+    for path in (
+        ("flows", "f", "success_rate"),
+        ("services", "backend", "utilization"),
+        ("services", "api", "response_time", "mean"),
+    ):
+        agrees(
+            stat(runs, *path),
+            lookup(predicted, path),
+            ".".join(path),
+            slack=0.033,
+            max_relative_half_width=POWER,
+        )
+    (row,) = (predicted.calls or {}).values()
+    attempts = [n / 100 for n in stat(runs, "calls", "api->backend.op", "attempts")]
     agrees(
-        stat(runs, "flows", "f", "success_rate"),
-        predicted.flows["f"].success_rate,
-        "success",
-        slack=0.033,
-        max_relative_half_width=POWER,
+        attempts, row.attempts, "attempts per second", slack=0.033, max_relative_half_width=POWER
     )
 
 
