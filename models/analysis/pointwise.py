@@ -15,8 +15,9 @@ would be more than `MOST_PIECES` pieces, the flows keep their average rates over
 period (a steady-state model cannot show the transient backlog) — but for a piece that
 overloads only consumer groups, whose backlog is carried into the next pieces by a fluid
 model (`models.analysis.carry_over`), where the group drains at the average rate, does not
-autoscale (not predicted) and its handler does not retry. Traces keep their average rate
-too.
+autoscale (not predicted) and its handler does not retry; and for a piece that starts a
+timeout storm, and those after it that the storm outlasts (`models.analysis.storms.
+piece_storm`), each in the storm's regime. Traces keep their average rate too.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
 from models.analysis.solve_memo import SolveMemo
+from models.analysis.storms import piece_storm, storm_documents
 from models.analysis.summary import POISSON
 from models.arrivals import SinusoidArrivals
 from models.schema import ProfileArrivals, Scenario
@@ -123,28 +125,38 @@ def pointwise(
     regimes = []
     solutions = []
     overloaded: set[GroupKey] = set()
+    ongoing: str | None = None  # (the service of a timeout storm in the piece before)
+    length = scenario.simulation.duration
     for share, rates in pieces:
         piece = {
             name: FlowSource(rates[name], 1.0, POISSON) if name in rates else source
             for name, source in sources.items()
         }
         solution = solve_network(scenario, piece, memo=memo, start=solved.views)
+        own = {
+            name: dataclasses.replace(info, source=piece.get(name)) for name, info in infos.items()
+        }
+        storm = piece_storm(scenario, solution, piece, share * length, ongoing)
+        if storm is not None:
+            regimes.append((share, storm_documents(scenario, storm, own, failing)))
+            ongoing = storm.name
+            continue
+        ongoing = None
         groups = overloaded_groups(solution)
         if not solution.converged or groups is None:
             return None
         overloaded |= groups
         solutions.append((share, solution))
-        own = {
-            name: dataclasses.replace(info, source=piece.get(name)) for name, info in infos.items()
-        }
         regimes.append((share, documents_of(scenario, solution, own, failing)))
+    if overloaded and len(solutions) < len(pieces):
+        return None  # (a storm and a group's backlog: not carried over together)
     carried = {}
     for topic, group in sorted(overloaded):
         subscriber = scenario.topics[topic].subscribers[group]
         scaled = subscriber.autoscale or scenario.services[group].autoscale
         if subscriber.max_attempts > 1 or scaled or not solved.groups[(topic, group)].stable():
             return None  # (retries, autoscaling, or a backlog that never drains)
-        found = carry_over((topic, group), solutions, scenario.simulation.duration)
+        found = carry_over((topic, group), solutions, length)
         if found is None:
             return None
         carried[(topic, group)] = found

@@ -323,3 +323,44 @@ def storm_documents(
     service.in_system.mean = queue + (station.load.servers or 0) * station.pools
     service.stable = True
     return documents
+
+
+def piece_storm(
+    scenario: Scenario,
+    solution: NetworkSolution,
+    sources: Mapping[str, FlowSource],
+    length: float,
+    ongoing: str | None,
+) -> StormState | None:
+    """A timeout storm through a rate piece of `length` s (`models.analysis.pointwise`),
+    solved as `solution`: at the one station it saturates, a service behind calls with a
+    timeout whose full room makes every attempt wait longer than the timeout; or at
+    `ongoing` (the service of a storm in the piece before), where its callers' retries
+    keep it at or above its capacity (metastable: `metastable`). None otherwise (no
+    storm, or one a circuit breaker may shed). Its onset and its end's drain are left
+    out: the piece is in the storm throughout."""
+    saturated = solution.saturated()
+    if ongoing is None:
+        if len(saturated) != 1 or saturated[0].kind != "service":
+            return None
+        name = saturated[0].name
+    elif any(station.name != ongoing for station in saturated):
+        return None
+    else:
+        name = ongoing
+    storm = storm_of(solution, name)
+    station = solution.services[name]
+    servers = station.load.servers
+    if storm is None or storm.breaker or servers is None:
+        return None
+    ratio = station.solution.load_ratio(servers)
+    capacity = station.solution.arrival_rate * station.pools / ratio if ratio > 0 else math.inf
+    if not math.isfinite(capacity) or storm.offered < capacity:
+        return None
+    places = room(scenario, name)
+    backlog = places if math.isfinite(places) else (storm.offered - capacity) * length / 2
+    if backlog / capacity <= storm.timeout:
+        return None
+    where = (name, backlog, capacity)
+    found = standing_storm(scenario, solution, sources, solution.failures, storm, where)
+    return None if found is None else found[1]

@@ -87,3 +87,45 @@ def test_a_daily_cycle_sized_for_its_peak_is_predicted_hour_by_hour() -> None:
     assert "24 pieces" in warning
     lag = prediction.topics["order-events"].groups["fulfilment"].lag.mean
     assert lag is not None and 12.5 < lag < 13.5
+
+
+def test_a_piece_that_starts_a_timeout_storm_fails_its_calls() -> None:
+    """Calls at 30/s, then 80/s, for 200 s each, to 2 workers of Exp(20 ms) (100/s) with a
+    room of 20, behind a 50 ms timeout and a retry on the spot. At 80/s the first timeouts'
+    retries overload the pool (160 attempts/s if all time out): a timeout storm for the
+    piece, in which every call fails; at 30/s nearly every call succeeds (two attempts of
+    an M/M/2/22 at 30%). Success 30 x 200 / (30 x 200 + 80 x 200) = 27.3% at most
+    (simulated, 5 replications: 27.4%); the average rate, 55/s, said 91.6%. The pool is
+    flat out in the storm: utilization (0.3 x 200 + 1 x 200) / 400 = 0.65, and more
+    with the timed-out attempts' work done anyway."""
+    api = {
+        "workers": "unlimited",
+        "operations": {"get": [{"call": {"service": "s", "timeout": 0.05, "retries": 1}}]},
+    }
+    spec = {
+        "name": "piece-storm",
+        "simulation": {"duration": 400, "warmup": 0},
+        "services": {
+            "api": api,
+            "s": {
+                "workers": 2,
+                "queue_capacity": 20,
+                "operations": {"op": [{"work": {"exponential": 0.02}}]},
+            },
+        },
+        "workload": {
+            "f": {
+                "entry": "api.get",
+                "arrivals": {"profile": [{"at": 0, "rate": 30}, {"at": 200, "rate": 80}]},
+            }
+        },
+    }
+    prediction = analyze(load_scenario(spec), capacity=False)
+    success = prediction.flows["f"].success_rate
+    assert success is not None and 0.26 < success <= 30 / 110
+    utilization = prediction.services["s"].utilization
+    assert utilization is not None and 0.65 <= utilization < 0.7
+    (row,) = (prediction.calls or {}).values()  # (every call makes its 2 attempts in it)
+    normal = 1 + math.exp(-50 * 0.05)  # (about: R ~ Exp(50/s) at 30%; a retry's share)
+    expected = (30 * 200 * normal + 80 * 200 * 2) / 400
+    assert row.attempts == pytest.approx(expected, rel=1e-2)
