@@ -1,6 +1,7 @@
-"""The run's means across its slowdown windows, quasi-statically: each window that its
-steady state describes (stable, converged, without a timeout storm, followed by no
-metastable overload) is taken in its own steady state for its share of the measured
+"""The run's means across its regimes, quasi-statically: each slowdown window that its
+steady state describes (stable, converged, without a timeout storm) in its own steady
+state, each timeout storm in its regime (`models.analysis.storms`), each piece of a
+time-varying rate in its own (`models.analysis.pointwise`), for its share of the measured
 period, normal operation for the rest; the means are the regimes' averages, weighted as
 the simulation measures them:
 
