@@ -49,7 +49,7 @@ from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.outages import fault_report
-from models.analysis.pointwise import average_rate, pointwise
+from models.analysis.pointwise import average_rate, pointwise, varying_flows
 from models.analysis.prediction import (
     Bottleneck,
     PredictedCall,
@@ -101,7 +101,6 @@ __all__ = [
 ]
 
 METHOD = "queueing theory"
-TIME_VARYING = "has a time-varying rate"
 
 
 def flow_source(
@@ -139,11 +138,27 @@ def flow_source(
     else:
         assert isinstance(arrivals, ProfileArrivals)
         rate = average_rate(arrivals, start, end)
-    warnings.append(
-        f"flow '{name}' {TIME_VARYING}: predicted at its average over the measured "
-        f"period, {rate:.4g}/s (a steady-state model cannot show the transient backlog)"
-    )
+    warnings.append(time_varying_warning(name, rate))
     return FlowSource(rate, 1.0, NOT_POISSON)
+
+
+def time_varying_warning(name: str, rate: float, pieces: int | None = None) -> str:
+    """What the prediction makes of a flow's time-varying rate: its average over the
+    measured period, or (`pieces`) the period cut into pieces (`models.analysis.
+    pointwise`), its capacity still measured against the average."""
+    if pieces is None:
+        return (
+            f"flow '{name}' has a time-varying rate: predicted at its average over the "
+            f"measured period, {rate:.4g}/s (a steady-state model cannot show the transient "
+            f"backlog)"
+        )
+    return (
+        f"flow '{name}' has a time-varying rate: predicted piece by piece ({pieces} pieces "
+        f"of the measured period, each a steady state at its own rate; an overloaded "
+        f"consumer group's backlog is carried into the next by a fluid model, a timeout "
+        f"storm taken as such; the transients between them are left out), its capacity "
+        f"against its average rate, {rate:.4g}/s"
+    )
 
 
 def _storm_report(scenario: Scenario, message: str) -> Prediction:
@@ -324,8 +339,10 @@ def _analyze(
     if not scenario.faults and not closed:  # (time-varying rates: piece by piece)
         base = Documents(flows, services, topics, calls or {})
         pieces = pointwise(scenario, sources, infos, (solution, memo), base, failing)
-        if pieces is not None:
-            warnings[:] = [_pointwise_note(warning, pieces) for warning in warnings]
+        for name in varying_flows(scenario).keys() & sources.keys() if pieces else ():
+            rate = sources[name].rate  # (its warning, from `flow_source`, as it stood)
+            where = warnings.index(time_varying_warning(name, rate))
+            warnings[where] = time_varying_warning(name, rate, pieces)
     if solution.failures.reports:
         if scenario.faults:
             faults, slowed, windows = fault_report(scenario, solution, sources, services, topics)
@@ -367,22 +384,6 @@ def _documents(
     if isinstance(regime, StormState):
         return storm_documents(scenario, regime, infos, failing)
     return documents_of(scenario, regime, infos, failing)
-
-
-def _pointwise_note(warning: str, pieces: int) -> str:
-    """A time-varying rate's warning (`flow_source`) once the flows are predicted piece by
-    piece (`models.analysis.pointwise`)."""
-    old = "predicted at its average over the measured period, "
-    if TIME_VARYING not in warning or old not in warning:
-        return warning
-    rate = warning.split(old, 1)[1].split(" ", 1)[0]
-    return warning.split(TIME_VARYING, 1)[0] + (
-        f"{TIME_VARYING}: predicted piece by piece ({pieces} pieces of the measured period, "
-        f"each a steady state at its own rate, a consumer group's backlog from one that "
-        f"overloads it carried into the next by a fluid model; the transients between "
-        f"them are left out), "
-        f"its capacity against its average rate, {rate}"
-    )
 
 
 def _storm_warning(fault: PredictedFault) -> str:

@@ -156,14 +156,13 @@ def carry_over(
 def _capacity(
     pieces: Sequence[tuple[float, NetworkSolution]], key: GroupKey, index: int
 ) -> float | None:
-    """Messages per second consumer `index` serves flat out (arrival rate over load ratio
-    in a piece where it has arrivals)."""
+    """Messages per second consumer `index` serves flat out (`StationSolution.capacity`,
+    from a piece where it has arrivals)."""
     for _, solution in pieces:
         load, result = solution.groups[key].consumers[index]
-        if load.servers and result.arrival_rate > 0:
-            ratio = result.load_ratio(load.servers)
-            if ratio > 0 and math.isfinite(ratio):
-                return result.arrival_rate / ratio
+        capacity = result.capacity(load.servers)
+        if result.arrival_rate > 0 and math.isfinite(capacity):
+            return capacity
     return None
 
 

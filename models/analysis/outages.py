@@ -113,13 +113,6 @@ class _Part:
         return excess / (self.capacity - self.arrival)
 
 
-def _capacity(arrival: float, ratio: float, servers: int | None) -> float:
-    """Requests per second a pool can serve, from its arrival rate and load ratio."""
-    if servers is None or ratio <= 0:
-        return math.inf
-    return arrival / ratio
-
-
 @dataclass(frozen=True)
 class _Effect:
     """What a window does to one service or topic."""
@@ -140,11 +133,11 @@ def _service_parts(
     if arrival <= 0:
         return []
     servers = station.load.servers
-    capacity = _capacity(arrival, result.load_ratio(servers or 1), servers)
+    capacity = result.capacity(servers) * station.pools
     if effect.window is not None:
         during = effect.window.services[name]
         offered = during.solution.arrival_rate * during.pools
-        window_capacity = _capacity(offered, during.solution.load_ratio(servers or 1), servers)
+        window_capacity = during.solution.capacity(servers) * during.pools
         window_arrival = offered * (1.0 - during.solution.loss)  # (a full room drops the rest)
         extra = 0.0
         if during.solution.stable:
@@ -179,13 +172,11 @@ def _group_parts(
         arrival = result.arrival_rate
         if arrival <= 0:
             continue
-        capacity = _capacity(arrival, result.load_ratio(load.servers or 1), load.servers)
+        capacity = result.capacity(load.servers)
         if during is not None:
             window_load, window_result = during[index]
-            window_arrival = window_result.arrival_rate
-            ratio = window_result.load_ratio(window_load.servers or 1)
-            window = _capacity(window_arrival, ratio, window_load.servers)
-            parts.append(_Part(arrival, capacity, window_arrival, window, runs))
+            window = window_result.capacity(window_load.servers)
+            parts.append(_Part(arrival, capacity, window_result.arrival_rate, window, runs))
             continue
         if topic.type == "log":
             up = 0.0 if index // subscriber.concurrency in stopped else 1.0

@@ -65,17 +65,22 @@ def average_rate(arrivals: ProfileArrivals, start: float, end: float) -> float:
     return total / (end - start)
 
 
+def varying_flows(scenario: Scenario) -> dict[str, ProfileArrivals | SinusoidArrivals]:
+    """The flows predicted piece by piece, by name: a `profile` or a `sinusoid`."""
+    return {
+        name: flow.arrivals
+        for name, flow in scenario.workload.items()
+        if isinstance(flow.arrivals, ProfileArrivals | SinusoidArrivals)
+    }
+
+
 def rate_pieces(scenario: Scenario) -> list[tuple[float, dict[str, float]]] | None:
     """The measured period's pieces (module docstring): each one's share of the period and
     the rate of every profile or sinusoid flow in it; None when no flow has one, or there
     would be more than `MOST_PIECES`."""
     settings = scenario.simulation
     start, end = settings.warmup, settings.warmup + settings.duration
-    varying = {
-        name: flow.arrivals
-        for name, flow in scenario.workload.items()
-        if isinstance(flow.arrivals, ProfileArrivals | SinusoidArrivals)
-    }
+    varying = varying_flows(scenario)
     if not varying or end <= start:
         return None
     cuts = {start, end}

@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from models.analysis.mixed_source import BoundedCaller
@@ -117,6 +118,14 @@ class StationSolution:
         if self.pressure is not None:
             return self.pressure
         return self.offered_load / servers
+
+    def capacity(self, servers: int | None) -> float:
+        """Requests per second the pool serves flat out: its arrival rate over its load
+        ratio (inf without a limit, or without a load to tell it by)."""
+        ratio = self.load_ratio(servers or 1)
+        if servers is None or not ratio > 0:
+            return math.inf
+        return self.arrival_rate / ratio
 
 
 @dataclass(frozen=True)

@@ -353,8 +353,7 @@ def piece_storm(
     servers = station.load.servers
     if storm is None or storm.breaker or servers is None:
         return None
-    ratio = station.solution.load_ratio(servers)
-    capacity = station.solution.arrival_rate * station.pools / ratio if ratio > 0 else math.inf
+    capacity = station.solution.capacity(servers) * station.pools
     if not math.isfinite(capacity) or storm.offered < capacity:
         return None
     places = room(scenario, name)
