@@ -28,7 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from models.analysis.loads import GroupStation
-from models.analysis.moments import ZERO
+from models.analysis.moments import ZERO, mixture
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import PredictedGroup
 from models.analysis.quasi_static import Documents
@@ -100,11 +100,9 @@ def _steady(station: GroupStation, index: int) -> tuple[float, float, float]:
     load, result = station.consumers[index]
     if not result.stable or result.arrival_rate <= 0:
         return 0.0, 0.0, 0.0
-    waits = [(c.arrival_rate, result.waiting.get(c.priority, ZERO).mean) for c in load.classes]
-    holding = math.fsum(c.arrival_rate * c.holding.mean for c in load.classes)
-    total = math.fsum(rate for rate, _ in waits)
-    waiting = math.fsum(rate * wait for rate, wait in waits) / total if total > 0 else 0.0
-    lag = result.arrival_rate * (station.delivery.mean + waiting) + holding
+    waiting = mixture((c.arrival_rate, result.waiting.get(c.priority, ZERO)) for c in load.classes)
+    holding = mixture((c.arrival_rate, c.holding) for c in load.classes)
+    lag = result.arrival_rate * (station.delivery.mean + waiting.mean + holding.mean)
     return lag, result.utilization, result.p_wait or 0.0
 
 
@@ -168,11 +166,8 @@ def _capacity(
 
 def _handler_time(station: GroupStation) -> float:
     """The mean handler time of a group's messages (0 without any)."""
-    rates = [
-        (c.arrival_rate, c.holding.mean) for load, _ in station.consumers for c in load.classes
-    ]
-    total = math.fsum(rate for rate, _ in rates)
-    return math.fsum(rate * time for rate, time in rates) / total if total > 0 else 0.0
+    classes = (c for load, _ in station.consumers for c in load.classes)
+    return mixture((c.arrival_rate, c.holding) for c in classes).mean
 
 
 CARRIED = (

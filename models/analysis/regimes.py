@@ -9,10 +9,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.analysis.failures import FailureInputs, admitted_shares
-from models.analysis.graph import OpKey, StationId, flow_key
+from models.analysis.graph import OpKey, flow_key
 from models.analysis.network import FlowSource, NetworkSolution
 from models.analysis.operations import Evaluator
-from models.analysis.summary import StationView
 from models.analysis.traffic import MessageStormError, solve_traffic
 from models.schema import Scenario
 
@@ -31,14 +30,11 @@ def evaluate(
     solution: NetworkSolution,
     sources: Mapping[str, FlowSource],
     inputs: FailureInputs,
-    views: Mapping[StationId, StationView] | None = None,
 ) -> Regime | None:
     """The operations and the traffic equations under `inputs`, the stations' waiting and
-    rate limits as solved, or as `views` has them (None when the traffic equations
-    diverge)."""
+    rate limits as solved (None when the traffic equations diverge)."""
     flags = {name: source.flag for name, source in sources.items()}
-    seen = solution.views if views is None else views
-    evaluator = Evaluator(scenario, seen, solution.traffic.rates, flags, inputs)
+    evaluator = Evaluator(scenario, solution.views, solution.traffic.rates, flags, inputs)
     summaries = {key: evaluator.summary(key) for key in solution.keys}
     admitted, _ = admitted_shares(scenario, solution.keys, solution.views, inputs)
     rates = {name: source.rate for name, source in sources.items()}

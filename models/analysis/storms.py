@@ -39,14 +39,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.analysis.failures import FailureInputs
-from models.analysis.graph import StationId
-from models.analysis.moments import ZERO, Moments
+from models.analysis.graph import StationId, flow_key
+from models.analysis.moments import ZERO, Moments, mixture
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, documents_of
-from models.analysis.regimes import Regime, evaluate
+from models.analysis.regimes import Regime
 from models.analysis.report_flows import FlowInfo
 from models.analysis.report_stations import executions
 from models.analysis.summary import StationView
+from models.analysis.traffic import MessageStormError
 from models.schema import Scenario
 
 
@@ -284,16 +285,21 @@ def standing_storm(
     """The operations under `inputs` with service `name` holding `backlog` requests
     (serving `capacity` per second; `where` = (name, backlog, capacity)): `standing_wait`,
     `with_backlog`; a full room refuses a fresh attempt with probability 1 - u
-    (`Storm.admitted`). Also the storm's state for the run's means."""
+    (`Storm.admitted`). One round solved from those views gives both the flows' failures
+    (the regime) and the storm's state for the run's means; None where its traffic
+    equations diverge."""
     name, backlog, capacity = where
     wait = standing_wait(scenario, name, backlog, capacity)
     admitted = storm.admitted(capacity) if math.isfinite(room(scenario, name)) else 1.0
     views = with_backlog(solution, name, wait, 1.0 - admitted)
-    regime = evaluate(scenario, solution, sources, inputs, views)
-    if regime is None:
+    try:  # (one round from the storm's views: its failures, and its documents')
+        state = solve_network(scenario, sources, views, inputs=inputs)
+    except MessageStormError:
         return None
-    state = solve_network(scenario, sources, views, inputs=inputs)
-    return regime, StormState(state, name, wait, capacity, storm.offered)
+    fails = {flow: state.summaries[flow_key(scenario, flow)].fail for flow in sources}
+    return Regime(fails, state.traffic.rates), StormState(
+        state, name, wait, capacity, storm.offered
+    )
 
 
 def storm_documents(
@@ -307,9 +313,7 @@ def storm_documents(
     documents = documents_of(scenario, state.solution, infos, failing)
     service = documents.services[state.name]
     station = state.solution.services[state.name]
-    classes = [c for c in station.load.classes if c.arrival_rate > 0]
-    rate = math.fsum(c.arrival_rate for c in classes)
-    own = math.fsum(c.arrival_rate * c.holding.mean for c in classes) / rate if rate else 0.0
+    own = mixture((c.arrival_rate, c.holding) for c in station.load.classes).mean
     queue = state.wait * state.capacity
     service.arrival_rate = state.offered
     service.throughput = state.capacity
