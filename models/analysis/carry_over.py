@@ -112,8 +112,9 @@ def carry_over(
     """The group `key`'s means over the measured period (of `length` s) cut into `pieces`
     (share, solution), its backlog carried over (module docstring), as a document whose
     lag, sojourn and waiting times, throughput, utilization and P(wait) replace the
-    pieces' average; None where a consumer's capacity is not known, or the handler
-    retries."""
+    pieces' average; None where a consumer's capacity is not known, or nothing is
+    published."""
+
     consumers: list[_Consumer] = []
     first = pieces[0][1].groups[key]
     for index, (load, _) in enumerate(first.consumers):
@@ -135,7 +136,6 @@ def carry_over(
     sojourn = lag * length / published
     handler = handled / length
     threads = sum(c.servers for c in consumers)
-    template = first
     return PredictedGroup(
         throughput=(published - math.fsum(c.backlog for c in consumers)) / length,
         utilization=math.fsum(c.busy * c.servers for c in consumers) / (threads * length),
@@ -144,7 +144,7 @@ def carry_over(
         waiting_time={"mean": max(sojourn - handler, 0.0)},
         sojourn_time={"mean": sojourn},
         max_partition_utilization=max(c.busy / length for c in consumers),
-        consumers=len(template.consumers),
+        consumers=len(first.consumers),
         method="",
         exact=False,
         stable=True,

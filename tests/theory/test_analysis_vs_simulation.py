@@ -75,6 +75,12 @@ def compare(agrees, stat, seed) -> Callable[..., Prediction]:
     return run
 
 
+def group_means(topic: str, group: str) -> list[tuple[str, ...]]:
+    """The paths of a consumer group's sojourn, lag and utilization (for `compare`)."""
+    where = ("topics", topic, "groups", group)
+    return [(*where, "sojourn_time", "mean"), (*where, "lag", "mean"), (*where, "utilization")]
+
+
 def entry(service: str, rate: float) -> dict[str, Any]:
     return {"f": {"entry": service, "arrivals": {"poisson": rate}}}
 
@@ -222,11 +228,7 @@ def test_log_topic_with_random_partitioning(compare) -> None:
     predicted = compare(
         spec,
         REPLICATIONS,
-        [
-            ("topics", "t", "groups", "c", "sojourn_time", "mean"),
-            ("topics", "t", "groups", "c", "lag", "mean"),
-            ("topics", "t", "groups", "c", "utilization"),
-        ],
+        group_means("t", "c"),
     )
     group = predicted.topics["t"].groups["c"]
     assert group.method == "M/G/1 (Pollaczek-Khinchine) per consumer (4 consumers)"
@@ -353,11 +355,7 @@ def test_a_spike_above_a_consumers_capacity_carries_its_backlog_over(compare) ->
     predicted = compare(
         spec,
         REPLICATIONS,
-        [
-            ("topics", "events", "groups", "consumer", "lag", "mean"),
-            ("topics", "events", "groups", "consumer", "sojourn_time", "mean"),
-            ("topics", "events", "groups", "consumer", "utilization"),
-        ],
+        group_means("events", "consumer"),
     )
     group = predicted.topics["events"].groups["consumer"]
     assert group.lag.mean == pytest.approx((45_000 + 60 + 120) / 180, rel=1e-9)
