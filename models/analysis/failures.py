@@ -74,7 +74,8 @@ class FailureInputs:
     spends: bool = False
     """Whether the operations count every outcome's time, failed executions' included, in
     holding times and services' response times, as the simulation does wherever it counts
-    failures (`uses_failures`: with call timeouts and retries alone too)."""
+    failures (`uses_failures`: with call timeouts and retries alone too; so wherever
+    `reports` is)."""
 
     def of(self, service: str) -> ServiceFaults:
         """The faults of `service` (none: `NO_FAULTS`)."""

@@ -170,7 +170,7 @@ class _Walker(FailureWalker):
         self.call_times: dict[OpKey, float] = defaultdict(float)
         self.irregular: set[OpKey] = set()
         self.reports = evaluator.failures.reports
-        self.spends = evaluator.failures.spends or self.reports
+        self.spends = evaluator.failures.spends
         """Whether failed executions' times count (`FailureInputs.spends`)."""
         self.width = 1
         self.own_mean = 0.0

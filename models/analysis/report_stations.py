@@ -150,7 +150,7 @@ def service_report(
         else math.inf
     )
     responses = [(rates.get(k, 0.0), solution.summaries[k].response.mean) for k in members]
-    if reports or solution.failures.spends:  # (every admitted execution, failed ones too)
+    if solution.failures.spends:  # (every admitted execution, failed ones included)
         responses = [(rates.get(k, 0.0), solution.summaries[k].spent) for k in members]
     response = math.fsum(r * t for r, t in responses if r > 0) / fresh
     queue = station.pools * math.fsum(
