@@ -49,6 +49,7 @@ from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.outages import fault_report
+from models.analysis.phases import phase_by_phase, phases_warning
 from models.analysis.pointwise import average_rate, pointwise, varying_flows
 from models.analysis.prediction import (
     Bottleneck,
@@ -126,10 +127,7 @@ def flow_source(
     start, end = settings.warmup, settings.warmup + settings.duration
     if isinstance(arrivals, MmppArrivals):
         rate = arrivals.mmpp.mean_rate
-        warnings.append(
-            f"flow '{name}' has bursty (MMPP) arrivals: predicted as Poisson at their exact "
-            f"mean rate {rate:.4g}/s, an approximation (bursts make queues longer)"
-        )
+        warnings.append(phases_warning(name, rate, None))
         return FlowSource(rate, 1.0, NOT_POISSON)
     if isinstance(arrivals, TraceArrivals):
         rate = arrivals.trace.count_between(start, end) / (end - start)
@@ -343,6 +341,11 @@ def _analyze(
             rate = sources[name].rate  # (its warning, from `flow_source`, as it stood)
             where = warnings.index(time_varying_warning(name, rate))
             warnings[where] = time_varying_warning(name, rate, pieces)
+        phased = phase_by_phase(scenario, sources, infos, (solution, memo), base, failing)
+        if phased is not None:  # (bursty arrivals: phase by phase)
+            rate = sources[phased.flow].rate
+            where = warnings.index(phases_warning(phased.flow, rate, None))
+            warnings[where] = phases_warning(phased.flow, rate, phased)
     if solution.failures.reports:
         if scenario.faults:
             faults, slowed, windows = fault_report(scenario, solution, sources, services, topics)

@@ -1,0 +1,216 @@
+"""Bursty (MMPP) arrivals phase by phase: a flow whose arrivals are a Markov-modulated
+Poisson process is predicted in each of its phases' steady states, blended with the
+Poisson stream at its mean rate by how long the phases last against the queues'
+relaxation.
+
+Two limits bracket an MMPP-fed queue. Where the phases last long against the relaxation
+time of the queues they feed, each phase settles into its own steady state and the means
+are the phases' averages (the pointwise stationary approximation, as for rate profiles:
+`models.analysis.pointwise`; Green, Kolesar & Svoboda, Management Science 37(1), 1991),
+weighted as the simulation measures them (`models.analysis.quasi_static`). Where the phases
+switch fast, the stream is close to Poisson at its mean rate sum(pi_i r_i) (the
+network's base solve). In between, the means lie between the two. The weight theta of the
+phase-by-phase means is read off an MMPP/M/1 queue solved exactly
+(`models.theory.mmpp`), the proxy of the station where the two limits differ most (the
+most requests waiting in its queue): one server as fast as that station's pool at full utilization
+(its throughput over its utilization), fed in phase i at that station's utilization in
+phase i times that speed, switching as the flow does; theta = (W - W_mean) / (W_phases -
+W_mean) of its response times. The proxy is exact for an MMPP/M/1 station (theta
+reproduces its exact mean) and, for a pool of c servers, takes the pool's relaxation to be
+that of one server c times as fast (heavy-traffic; its error is measured in
+docs/analysis.md §14). theta tends to 1 for phases much longer than the relaxation time
+(an M/M/1 at 70% of its load in the busy phase: 0.95 for phases of 9 relaxation times,
+0.68 for one) and to 0 for phases much shorter.
+
+Applied to one `mmpp` flow in a scenario without faults, closed flows or other
+time-varying flows (`profile`, `sinusoid`, `trace`: their pieces would multiply), with at
+most `MOST_PHASES` phases; where a phase saturates a pool (its backlog carries over into
+the next phase, which a steady state cannot show) the flow keeps its mean rate as Poisson.
+The capacity (`max_throughput`, the bottleneck) is measured against the mean rate.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.pointwise import PIECE_FLOW_MEANS
+from models.analysis.quasi_static import Documents, documents_of, over_regimes
+from models.analysis.report_flows import FlowInfo
+from models.analysis.solve_memo import SolveMemo
+from models.analysis.summary import POISSON
+from models.arrivals import MmppArrivals, MmppSpec, SinusoidArrivals, TraceArrivals
+from models.schema import ProfileArrivals, Scenario
+from models.theory.mmpp import mmpp_m1
+
+MOST_PHASES = 16
+"""At most this many phases: each is a network solved."""
+TIME_VARYING = (ProfileArrivals, SinusoidArrivals, TraceArrivals)
+"""Arrivals whose pieces would multiply the phases (not predicted phase by phase)."""
+
+
+@dataclass(frozen=True)
+class Phased:
+    """What the phase-by-phase prediction did."""
+
+    flow: str
+    phases: int
+    weight: float
+    """theta: the phase-by-phase means' share of the blend (module docstring)."""
+    proxy: str | None
+    """The station whose MMPP/M/1 proxy gave theta (None: the two limits agree)."""
+
+
+def bursty_flow(scenario: Scenario) -> tuple[str, MmppSpec] | None:
+    """The one flow predicted phase by phase (module docstring), if the scenario has it."""
+    if scenario.faults:
+        return None
+    found = []
+    for name, flow in scenario.workload.items():
+        arrivals = flow.arrivals
+        if flow.clients is not None or isinstance(arrivals, TIME_VARYING):
+            return None
+        if isinstance(arrivals, MmppArrivals):
+            found.append((name, arrivals.mmpp))
+    if len(found) != 1 or len(found[0][1].rates) > MOST_PHASES:
+        return None
+    return found[0]
+
+
+def phase_by_phase(
+    scenario: Scenario,
+    sources: Mapping[str, FlowSource],
+    infos: Mapping[str, FlowInfo],
+    average: tuple[NetworkSolution, SolveMemo],
+    base: Documents,
+    failing: bool,
+) -> Phased | None:
+    """Replace the means of `base` (the network with the bursty flow as Poisson at its
+    mean rate, solved as `average` with what its solve remembers) by their blend with the
+    phases' (module docstring), in place; None (nothing changed) where the scenario has no
+    such flow or a phase saturates a pool. Each phase's solve shares what the average's
+    remembers, but starts from no waiting anywhere: from the average's stations, a phase
+    lighter than the mean can settle into a cycle of two iterates (the 12-replica
+    `scenarios/black_friday.yaml`: waits of a microsecond, alternating in their seventh
+    digit), which from below it does not."""
+    found = bursty_flow(scenario)
+    if found is None or found[0] not in sources:
+        return None
+    name, spec = found
+    _, remembered = average
+    memo = remembered.shared()
+    phases: list[tuple[float, Documents]] = []
+    for share, rate in zip(spec.stationary, spec.rates, strict=True):
+        piece = {**sources, name: FlowSource(rate, 1.0, POISSON)}
+        solution = solve_network(scenario, piece, memo=memo)
+        if not solution.converged or solution.saturated():
+            return None
+        own = {
+            flow: dataclasses.replace(info, source=piece.get(flow)) for flow, info in infos.items()
+        }
+        phases.append((share, documents_of(scenario, solution, own, failing)))
+    proxy = _proxy(scenario, base, phases)
+    weight = 1.0 if proxy is None else _weight(spec, *proxy[1:])
+    over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
+    return Phased(name, len(phases), weight, None if proxy is None else proxy[0])
+
+
+Row = tuple[str, float | None, float | None, float | None, list[float | None], list[float | None]]
+"""One station as `_proxy` reads it: its name; the mean rate's requests held, throughput
+(per pool) and utilization; each phase's requests held and utilization."""
+
+
+def _rows(scenario: Scenario, base: Documents, phases: list[tuple[float, Documents]]) -> list[Row]:
+    """Every service (requests waiting in its queue) and consumer group (its lag) as a
+    `Row`. The pool of a log topic's group is one consumer (each serves its own
+    partitions), a queue topic's all of them."""
+    rows: list[Row] = []
+    for name, service in base.services.items():
+        parts = [docs.services[name] for _, docs in phases]
+        rows.append(
+            (
+                f"service '{name}'",
+                service.queue_length.mean,
+                service.throughput,
+                service.utilization,
+                [part.queue_length.mean for part in parts],
+                [part.utilization for part in parts],
+            )
+        )
+    for topic_name, topic in base.topics.items():
+        log = scenario.topics[topic_name].type == "log"
+        for group_name, group in topic.groups.items():
+            groups = [docs.topics[topic_name].groups[group_name] for _, docs in phases]
+            pools = group.consumers if log and group.consumers else 1
+            rows.append(
+                (
+                    f"consumer group '{topic_name}/{group_name}'",
+                    group.lag.mean,
+                    None if group.throughput is None else group.throughput / pools,
+                    group.utilization,
+                    [part.lag.mean for part in groups],
+                    [part.utilization for part in groups],
+                )
+            )
+    return rows
+
+
+def _proxy(
+    scenario: Scenario, base: Documents, phases: list[tuple[float, Documents]]
+) -> tuple[str, float, list[float]] | None:
+    """The station where the phases' average holds the most requests more than the mean
+    rate's (`_rows`), as (its name, its pool's speed at full utilization, its utilization
+    in each phase); None where no station holds more."""
+    shares = [share for share, _ in phases]
+    best: tuple[float, tuple[str, float, list[float]]] | None = None
+    for label, held, throughput, utilization, phase_held, phase_busy in _rows(
+        scenario, base, phases
+    ):
+        known_held = [h for h in phase_held if h is not None]
+        known_busy = [u for u in phase_busy if u is not None]
+        if held is None or throughput is None or not utilization or utilization <= 0:
+            continue
+        if len(known_held) < len(phases) or len(known_busy) < len(phases):
+            continue
+        more = math.fsum(s * h for s, h in zip(shares, known_held, strict=True)) - held
+        if more > 0 and (best is None or more > best[0]):
+            best = (more, (label, throughput / utilization, known_busy))
+    return None if best is None else best[1]
+
+
+def _weight(spec: MmppSpec, speed: float, utilizations: list[float]) -> float:
+    """theta of the module docstring from the proxy MMPP/M/1 queue: one server of rate
+    `speed`, fed in phase i at utilizations[i] x speed."""
+    rates = [u * speed for u in utilizations]
+    shares = spec.stationary
+    mean_rate = math.fsum(p * r for p, r in zip(shares, rates, strict=True))
+    if not (0 < mean_rate < speed and max(rates) < speed):
+        return 1.0
+    poisson = 1.0 / (speed - mean_rate)  # M/M/1 response at the mean rate
+    phased = math.fsum(p * r / (speed - r) for p, r in zip(shares, rates, strict=True))
+    phased /= mean_rate  # the phases' responses, weighted by their arrivals
+    exact = mmpp_m1(rates, spec.switch_rates, speed).mean_response_time
+    if not phased - poisson > 1e-12 * phased:
+        return 1.0
+    return min(max((exact - poisson) / (phased - poisson), 0.0), 1.0)
+
+
+def phases_warning(name: str, rate: float, phased: Phased | None) -> str:
+    """What the prediction makes of a bursty flow: Poisson at its mean rate, or (`phased`)
+    its phases blended with it."""
+    if phased is None:
+        return (
+            f"flow '{name}' has bursty (MMPP) arrivals: predicted as Poisson at their exact "
+            f"mean rate {rate:.4g}/s, an approximation (bursts make queues longer)"
+        )
+    against = "" if phased.proxy is None else f", from an MMPP/M/1 proxy of {phased.proxy}"
+    return (
+        f"flow '{name}' has bursty (MMPP) arrivals: predicted phase by phase ({phased.phases} "
+        f"phases, each a steady state at its own rate) blended with Poisson at their mean "
+        f"rate {rate:.4g}/s by how long the phases last against the queues' relaxation "
+        f"(the phases' weight {phased.weight:.3f}{against}), an approximation; its capacity "
+        f"against the mean rate"
+    )
