@@ -1,5 +1,6 @@
-"""analyze predicts an MMPP flow into one exponential server exactly (MMPP/M/1), and keeps
-the Poisson approximation (with its warning) where the station is anything else."""
+"""analyze predicts an MMPP flow into one exponential server exactly (MMPP/M/1), and
+approximately (phase by phase, `models.analysis.phases`, with its warning) where the station
+is anything else."""
 
 from __future__ import annotations
 
@@ -51,4 +52,4 @@ def test_an_mmpp_flow_into_one_exponential_server_is_predicted_exactly() -> None
 def test_other_stations_keep_the_approximation(document: dict[str, Any]) -> None:
     prediction = analyze(load_scenario(document))
     assert not prediction.services["s"].exact
-    assert any("bursty (MMPP) arrivals" in warning for warning in prediction.warnings)
+    assert any("bursty (MMPP) arrivals: predicted phase by phase" in w for w in prediction.warnings)

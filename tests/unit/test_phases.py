@@ -1,0 +1,120 @@
+"""An MMPP flow phase by phase (`models.analysis.phases`): the blend's weight from the exact
+MMPP/M/1 proxy, the phases' means, and where the flow keeps Poisson at its mean rate."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis.phases import _weight, bursty_flow
+from models.arrivals import MmppSpec
+from models.theory.mmpp import mmpp_m1
+
+
+def pool(
+    workers: int = 3,
+    rates: tuple[float, float] = (45.0, 135.0),
+    switch_rates: tuple[float, float] = (0.5, 1.0),
+    **extra: Any,
+) -> dict[str, Any]:
+    """A pool of `workers` of Exp(20 ms) fed by one MMPP flow."""
+    return {
+        "name": "phases",
+        "simulation": {"duration": 1000},
+        "services": {
+            "api": {"workers": workers, "operations": {"get": [{"work": {"exponential": 0.02}}]}}
+        },
+        "workload": {
+            "users": {
+                "entry": "api",
+                "arrivals": {"mmpp": {"rates": list(rates), "switch_rates": list(switch_rates)}},
+            }
+        },
+        **extra,
+    }
+
+
+def mm1_response(rate: float, speed: float) -> float:
+    return 1.0 / (speed - rate)
+
+
+@pytest.mark.parametrize("switch", [0.01, 0.3, 3.0, 30.0])
+def test_the_weight_blends_an_mm1_into_its_exact_mmpp_mean(switch: float) -> None:
+    """For one exponential server the blend (1 - theta) W_mean + theta W_phases is the exact
+    MMPP/M/1 response (Neuts' matrix-geometric solution), at every switching speed."""
+    spec = MmppSpec(rates=[30.0, 70.0], switch_rates=[switch, 2 * switch])
+    theta = _weight(spec, 100.0, [0.3, 0.7])
+    shares = spec.stationary
+    mean = shares[0] * 30 + shares[1] * 70
+    phased = shares[0] * 30 * mm1_response(30, 100) + shares[1] * 70 * mm1_response(70, 100)
+    phased /= mean
+    blended = (1 - theta) * mm1_response(mean, 100) + theta * phased
+    exact = mmpp_m1([30.0, 70.0], [switch, 2 * switch], 100.0).mean_response_time
+    assert blended == pytest.approx(exact, rel=1e-9)
+    assert 0.0 < theta < 1.0
+
+
+def test_the_weight_grows_with_the_phases_length() -> None:
+    """Long phases settle into their own steady states (theta near 1), short ones look like
+    Poisson at the mean rate (theta near 0)."""
+    weights = [
+        _weight(MmppSpec(rates=[30.0, 70.0], switch_rates=[s, s]), 100.0, [0.3, 0.7])
+        for s in (30.0, 3.0, 0.3, 0.03)
+    ]
+    assert weights == sorted(weights)
+    assert weights[0] < 0.3 and weights[-1] > 0.99
+
+
+def test_a_pool_fed_in_bursts_waits_between_its_two_limits() -> None:
+    """M/M/3 of 20 ms at 45/s (2 s on average) and 135/s (1 s): the phases alone (each an
+    M/M/3 of its own) and Poisson at the mean rate, 75/s, bracket the prediction; the
+    warning names the blend and its weight."""
+    prediction = analyze(load_scenario(pool()))
+    slow = analyze(load_scenario(pool(switch_rates=(0.0005, 0.001))))
+    fast = analyze(load_scenario(pool(switch_rates=(500.0, 1000.0))))
+    response = prediction.flows["users"].response_time.mean
+    assert fast.flows["users"].response_time.mean < response
+    assert response < slow.flows["users"].response_time.mean
+    poisson = analyze(load_scenario(pool(rates=(75.0, 75.0)))).flows["users"].response_time.mean
+    assert fast.flows["users"].response_time.mean == pytest.approx(poisson, rel=0.01)
+    (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
+    assert "phase by phase (2 phases" in warning and "proxy of service 'api'" in warning
+    assert prediction.services["api"].utilization == pytest.approx(75 * 0.02 / 3)
+    assert not prediction.services["api"].exact
+
+
+def test_the_capacity_is_measured_against_the_mean_rate() -> None:
+    """The pool saturates at 150/s whatever the bursts: max_throughput as for Poisson."""
+    prediction = analyze(load_scenario(pool()))
+    assert prediction.flows["users"].max_throughput == pytest.approx(150.0, rel=0.01)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pool(rates=(45.0, 165.0)),  # (the busy phase saturates the pool)
+        pool(faults=[{"kind": "slowdown", "service": "api", "at": 10, "for": 5, "factor": 2}]),
+    ],
+    ids=["a-phase-saturates", "faults"],
+)
+def test_where_the_phases_do_not_apply_the_mean_rate_stays(document: dict[str, Any]) -> None:
+    prediction = analyze(load_scenario(document))
+    (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
+    assert "predicted as Poisson at their exact mean rate" in warning
+
+
+def test_one_bursty_flow_is_taken_alone() -> None:
+    """Two MMPP flows (their phases would multiply) or one beside a rate profile keep
+    Poisson at their mean rates."""
+    two = pool()
+    two["workload"]["more"] = dict(two["workload"]["users"])
+    assert bursty_flow(load_scenario(two)) is None
+    profiled = pool()
+    profiled["workload"]["more"] = {
+        "entry": "api",
+        "arrivals": {"profile": [{"at": 0, "rate": 1}, {"at": 500, "rate": 2}]},
+    }
+    assert bursty_flow(load_scenario(profiled)) is None
+    assert bursty_flow(load_scenario(pool())) is not None
