@@ -27,11 +27,15 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from models.analysis.loads import GroupStation
 from models.analysis.moments import ZERO, mixture
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import PredictedGroup
 from models.analysis.quasi_static import Documents
+from models.theory.fluid_queue import fluid_queue
+from models.theory.mmpp import phase_generator
 
 GroupKey = tuple[str, str]
 """(topic, group)."""
@@ -129,6 +133,54 @@ def carry_over(
             _, result = station.consumers[index]
             consumer.piece(share * length, result.arrival_rate, _steady(station, index))
         handled += share * length * _handler_time(station)
+    return _document(consumers, handled, length)
+
+
+def markov_carry_over(
+    key: GroupKey,
+    phases: Sequence[tuple[float, NetworkSolution]],
+    switch_rates: Sequence[float],
+) -> PredictedGroup | None:
+    """The group `key`'s means where `phases` (stationary share, solution) are the phases
+    of an MMPP in a cycle, each left at its switch rate: each consumer's backlog is the
+    Markov-modulated fluid queue of its drifts lambda_ij - mu_j (`models.theory.
+    fluid_queue`: Anick, Mitra & Sondhi 1982), which gives in expectation what `carry_over`
+    adds up over its pieces: the backlog's area (its mean content), the time flat out
+    (P(X > 0)), and the phases' steady states where the buffer is empty. None where a
+    consumer's capacity is not known, one is overloaded on average, or exactly at capacity
+    in a phase (the fluid is then a random walk it does not model)."""
+    first = phases[0][1].groups[key]
+    generator = phase_generator(np.asarray(switch_rates, dtype=float))
+    consumers: list[_Consumer] = []
+    for index, (load, _) in enumerate(first.consumers):
+        capacity = _capacity(phases, key, index)
+        if load.servers is None or capacity is None:
+            return None
+        arrivals = [solution.groups[key].consumers[index][1].arrival_rate for _, solution in phases]
+        drifts = [arrival - capacity for arrival in arrivals]
+        mean_drift = math.fsum(share * d for (share, _), d in zip(phases, drifts, strict=True))
+        if 0.0 in drifts or mean_drift >= 0.0:
+            return None
+        fluid = fluid_queue(generator, drifts)
+        consumer = _Consumer(load.servers, capacity)
+        consumer.area = fluid.mean_content
+        consumer.flat_out = consumer.busy = fluid.nonempty
+        for (share, solution), arrival, empty in zip(phases, arrivals, fluid.empty, strict=True):
+            lag, utilization, p_wait = _steady(solution.groups[key], index)
+            consumer.published += share * arrival
+            consumer.waited += (share - empty) * arrival + empty * p_wait * arrival
+            consumer.steady_lag += empty * lag
+            consumer.busy += empty * utilization
+        consumers.append(consumer)
+    handled = math.fsum(share * _handler_time(solution.groups[key]) for share, solution in phases)
+    return _document(consumers, handled, 1.0)
+
+
+def _document(
+    consumers: Sequence[_Consumer], handled: float, length: float
+) -> PredictedGroup | None:
+    """A group's means from its consumers' totals over `length` s (`_Consumer`) and the
+    handler time summed over it (`handled`); None if nothing is published."""
     published = math.fsum(c.published for c in consumers)
     if published <= 0:
         return None
@@ -144,7 +196,7 @@ def carry_over(
         waiting_time={"mean": max(sojourn - handler, 0.0)},
         sojourn_time={"mean": sojourn},
         max_partition_utilization=max(c.busy / length for c in consumers),
-        consumers=len(first.consumers),
+        consumers=len(consumers),
         method="",
         exact=False,
         stable=True,

@@ -36,6 +36,12 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+from models.analysis.carry_over import (
+    GroupKey,
+    apply_carried,
+    markov_carry_over,
+    overloaded_groups,
+)
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.pointwise import PIECE_FLOW_MEANS
 from models.analysis.quasi_static import Documents, documents_of, over_regimes
@@ -62,6 +68,8 @@ class Phased:
     """theta: the phase-by-phase means' share of the blend (module docstring)."""
     proxy: str | None
     """The station whose MMPP/M/1 proxy gave theta (None: the two limits agree)."""
+    carried: tuple[GroupKey, ...] = ()
+    """The consumer groups a phase overloads, their backlog a fluid queue."""
 
 
 def bursty_flow(scenario: Scenario) -> tuple[str, MmppSpec] | None:
@@ -100,22 +108,47 @@ def phase_by_phase(
     if found is None or found[0] not in sources:
         return None
     name, spec = found
-    _, remembered = average
+    solved, remembered = average
     memo = remembered.shared()
     phases: list[tuple[float, Documents]] = []
+    solutions: list[tuple[float, NetworkSolution]] = []
+    overloaded: set[GroupKey] = set()
     for share, rate in zip(spec.stationary, spec.rates, strict=True):
         piece = {**sources, name: FlowSource(rate, 1.0, POISSON)}
         solution = solve_network(scenario, piece, memo=memo)
-        if not solution.converged or solution.saturated():
+        groups = overloaded_groups(solution)
+        if not solution.converged or groups is None:
             return None
+        overloaded |= groups
         own = {
             flow: dataclasses.replace(info, source=piece.get(flow)) for flow, info in infos.items()
         }
         phases.append((share, documents_of(scenario, solution, own, failing)))
+        solutions.append((share, solution))
+    carried = {}
+    for key in sorted(overloaded):
+        if not _carried(scenario, solved, key):
+            return None
+        found_group = markov_carry_over(key, solutions, spec.switch_rates)
+        if found_group is None:
+            return None
+        carried[key] = found_group
     proxy = _proxy(scenario, base, phases)
     weight = 1.0 if proxy is None else _weight(spec, *proxy[1:])
     over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
-    return Phased(name, len(phases), weight, None if proxy is None else proxy[0])
+    apply_carried(base, carried, phases)
+    proxy_name = None if proxy is None else proxy[0]
+    return Phased(name, len(phases), weight, proxy_name, tuple(sorted(carried)))
+
+
+def _carried(scenario: Scenario, solved: NetworkSolution, key: GroupKey) -> bool:
+    """Whether the backlog of group `key` that a phase overloads is carried over
+    (`carry_over.markov_carry_over`): it drains at the mean rate (stable there), does not
+    autoscale (not predicted) and its handler does not retry."""
+    topic, group = key
+    subscriber = scenario.topics[topic].subscribers[group]
+    scaled = subscriber.autoscale or scenario.services[group].autoscale
+    return subscriber.max_attempts == 1 and not scaled and solved.groups[key].stable()
 
 
 Row = tuple[str, float | None, float | None, float | None, list[float | None], list[float | None]]
@@ -207,10 +240,17 @@ def phases_warning(name: str, rate: float, phased: Phased | None) -> str:
             f"mean rate {rate:.4g}/s, an approximation (bursts make queues longer)"
         )
     against = "" if phased.proxy is None else f", from an MMPP/M/1 proxy of {phased.proxy}"
+    carried = ", ".join(f"'{topic}/{group}'" for topic, group in phased.carried)
+    backlog = (
+        f"; the backlog that bursts leave at consumer group(s) {carried} is a Markov-"
+        f"modulated fluid queue"
+        if carried
+        else ""
+    )
     return (
         f"flow '{name}' has bursty (MMPP) arrivals: predicted phase by phase ({phased.phases} "
         f"phases, each a steady state at its own rate) blended with Poisson at their mean "
         f"rate {rate:.4g}/s by how long the phases last against the queues' relaxation "
-        f"(the phases' weight {phased.weight:.3f}{against}), an approximation; its capacity "
-        f"against the mean rate"
+        f"(the phases' weight {phased.weight:.3f}{against}){backlog}, an approximation; its "
+        f"capacity against the mean rate"
     )

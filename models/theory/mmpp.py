@@ -82,7 +82,7 @@ class MMPPM1(StationPrediction):
     """The spectral radius of R: P(N >= n) decays like decay_rate^n (1 when unstable)."""
 
 
-def _phase_generator(switch_rates: np.ndarray) -> np.ndarray:
+def phase_generator(switch_rates: np.ndarray) -> np.ndarray:
     """Q: phase i goes to i + 1 (mod m) at rate s_i."""
     phases = len(switch_rates)
     generator = np.zeros((phases, phases))
@@ -210,7 +210,7 @@ def _matrix_geometric(
     phases = len(rates)
     identity = np.eye(phases)
     arrivals = np.diag(rates)
-    generator = _phase_generator(np.asarray(switch_rates))
+    generator = phase_generator(np.asarray(switch_rates))
     up = arrivals
     local = generator - arrivals - service_rate * identity
     down = service_rate * identity

@@ -118,3 +118,53 @@ def test_one_bursty_flow_is_taken_alone() -> None:
     }
     assert bursty_flow(load_scenario(profiled)) is None
     assert bursty_flow(load_scenario(pool())) is not None
+
+
+def bursty_consumer(**subscriber: Any) -> dict[str, Any]:
+    """One consumer of Exp(10 ms) (100/s) behind an MMPP of 30/s and 130/s, 5 s each on
+    average: the bursts overload it."""
+    return {
+        "name": "bursty-consumer",
+        "simulation": {"duration": 1000},
+        "services": {
+            "shop": {"workers": "unlimited", "operations": {"order": [{"publish": "orders"}]}},
+            "billing": {"operations": {"charge": [{"work": {"exponential": 0.01}}]}},
+        },
+        "topics": {"orders": {"subscribers": {"billing": {"operation": "charge", **subscriber}}}},
+        "workload": {
+            "users": {
+                "entry": "shop.order",
+                "arrivals": {"mmpp": {"rates": [30, 130], "switch_rates": [0.2, 0.2]}},
+            }
+        },
+    }
+
+
+def test_a_burst_above_a_consumers_capacity_leaves_a_fluid_backlog() -> None:
+    """The backlog is a two-phase fluid queue (drifts -70/s and +30/s, each phase left at
+    0.2/s): P(X > 0) = 0.5 (1 + 30/70), E[X] = P(X > 0) / (0.2/30 - 0.2/70) = 187.5. The lag
+    adds the one message in service while there is a backlog and, while there is none in
+    the calm phase, its M/M/1 at 30%: 0.3/0.7. The sojourn is that lag over the mean rate,
+    80/s (Little); every message that comes in during a backlog waits."""
+    prediction = analyze(load_scenario(bursty_consumer()))
+    group = prediction.topics["orders"].groups["billing"]
+    nonempty = 0.5 * (1 + 30 / 70)
+    backlog = nonempty / (0.2 / 30 - 0.2 / 70)
+    lag = backlog + nonempty + (1 - nonempty) * 0.3 / 0.7
+    assert group.lag.mean == pytest.approx(lag, rel=1e-9)
+    assert group.sojourn_time.mean == pytest.approx(lag / 80, rel=1e-9)
+    assert group.utilization == pytest.approx(80 * 0.01, rel=1e-9)
+    calm_empty = 1 - nonempty
+    waited = (0.5 - calm_empty) * 30 + calm_empty * 0.3 * 30 + 0.5 * 130
+    assert group.p_wait == pytest.approx(waited / 80, rel=1e-9)
+    assert prediction.flows["users"].completion_time.mean == pytest.approx(lag / 80, rel=1e-9)
+    (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
+    assert "fluid queue" in warning and "orders/billing" in warning
+
+
+def test_an_autoscaled_consumer_group_keeps_the_mean_rate() -> None:
+    """Autoscaling is not predicted: its backlog is not carried over."""
+    scaled = {"autoscale": {"target": 20, "max": 4}}
+    prediction = analyze(load_scenario(bursty_consumer(**scaled)))
+    (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
+    assert "predicted as Poisson at their exact mean rate" in warning
