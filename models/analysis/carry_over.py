@@ -245,11 +245,13 @@ def apply_carried(
     base: Documents,
     carried: dict[GroupKey, PredictedGroup],
     regimes: Sequence[tuple[float, Documents]],
+    how: str,
 ) -> None:
-    """Put the carried groups' means into `base` (the pieces' average, in place), and add
-    to each flow that reaches one its longer sojourn there: a flow's completion is the
-    pieces' where they have one, plus the largest rise in sojourn of a carried group it
-    visits (the group on its longest path, assumed)."""
+    """Put the carried groups' means into `base` (the pieces' average, in place), their
+    method saying `how` the backlog was carried, and add to each flow that reaches one its
+    longer sojourn there: a flow's completion is the pieces' where they have one, plus the
+    largest rise in sojourn of a carried group it visits (the group on its longest path,
+    assumed)."""
     rises: dict[GroupKey, float] = {}
     for (topic, group), document in carried.items():
         before = _stable_mean(
@@ -264,6 +266,7 @@ def apply_carried(
             setattr(target, name, getattr(document, name))
         target.stable = True
         target.exact = False
+        target.method = f"{target.method}; {how}"
         if before is not None and document.sojourn_time.mean is not None:
             rises[(topic, group)] = max(document.sojourn_time.mean - before, 0.0)
     for name, flow in base.flows.items():

@@ -52,6 +52,8 @@ from models.arrivals import MmppArrivals, MmppSpec, SinusoidArrivals, TraceArriv
 from models.schema import ProfileArrivals, Scenario
 from models.theory.mmpp import mmpp_m1
 
+FLUID_METHOD = "the backlog that bursts leave: a Markov-modulated fluid queue"
+"""What the method of a group that bursts overload adds (`carry_over.markov_carry_over`)."""
 MOST_PHASES = 16
 """At most this many phases: each is a network solved."""
 TIME_VARYING = (ProfileArrivals, SinusoidArrivals, TraceArrivals)
@@ -136,7 +138,7 @@ def phase_by_phase(
     proxy = _proxy(scenario, base, phases)
     weight = 1.0 if proxy is None else _weight(spec, *proxy[1:])
     over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
-    apply_carried(base, carried, phases)
+    apply_carried(base, carried, phases, FLUID_METHOD)
     proxy_name = None if proxy is None else proxy[0]
     return Phased(name, len(phases), weight, proxy_name, tuple(sorted(carried)))
 

@@ -42,6 +42,9 @@ SINUSOID_PIECES = 24
 MOST_PIECES = 48
 """At most this many pieces: each is a network solved."""
 
+CARRIED_METHOD = "its backlog carried between the rate's pieces (fluid model)"
+"""What the method of a group whose backlog is carried over adds (`carry_over`)."""
+
 PIECE_FLOW_MEANS: Mapping[str, str | None] = {
     "arrival_rate": None,
     "throughput": None,
@@ -166,5 +169,5 @@ def pointwise(
             return None
         carried[(topic, group)] = found
     over_regimes(base, regimes, PIECE_FLOW_MEANS)
-    apply_carried(base, carried, regimes)
+    apply_carried(base, carried, regimes, CARRIED_METHOD)
     return len(pieces)
