@@ -34,6 +34,7 @@ from models.analysis.moments import ZERO, mixture
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import PredictedGroup
 from models.analysis.quasi_static import Documents
+from models.schema import Scenario
 from models.theory.fluid_queue import fluid_queue
 from models.theory.mmpp import phase_generator
 
@@ -86,6 +87,16 @@ class _Consumer:
         self.steady_lag += lag * rest
         self.busy += utilization * rest
         self.waited += p_wait * arrival * rest
+
+
+def carriable(scenario: Scenario, average: NetworkSolution, key: GroupKey) -> bool:
+    """Whether the backlog that a piece or a phase leaves at group `key` is carried over:
+    the group drains at the average rate (stable in the network `average` solved at it),
+    does not autoscale (not predicted) and its handler does not retry."""
+    topic, group = key
+    subscriber = scenario.topics[topic].subscribers[group]
+    scaled = subscriber.autoscale or scenario.services[group].autoscale
+    return subscriber.max_attempts == 1 and not scaled and average.groups[key].stable()
 
 
 def overloaded_groups(solution: NetworkSolution) -> set[GroupKey] | None:

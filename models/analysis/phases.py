@@ -12,9 +12,10 @@ switch fast, the stream is close to Poisson at its mean rate sum(pi_i r_i) (the
 network's base solve). In between, the means lie between the two. The weight theta of the
 phase-by-phase means is read off an MMPP/M/1 queue solved exactly
 (`models.theory.mmpp`), the proxy of the station where the two limits differ most (the
-most requests waiting in its queue): one server as fast as that station's pool at full utilization
-(its throughput over its utilization), fed in phase i at that station's utilization in
-phase i times that speed, switching as the flow does; theta = (W - W_mean) / (W_phases -
+most requests waiting in its queue, or in a consumer group's lag): one server as fast as
+that station's pool at full utilization (its throughput over its utilization; one consumer
+of a log topic), fed in phase i at that station's utilization in phase i times that speed,
+switching as the flow does; theta = (W - W_mean) / (W_phases -
 W_mean) of its response times. The proxy is exact for an MMPP/M/1 station (theta
 reproduces its exact mean) and, for a pool of c servers, takes the pool's relaxation to be
 that of one server c times as fast (heavy-traffic; its error is measured in
@@ -22,11 +23,16 @@ docs/analysis.md §14). theta tends to 1 for phases much longer than the relaxat
 (an M/M/1 at 70% of its load in the busy phase: 0.95 for phases of 9 relaxation times,
 0.68 for one) and to 0 for phases much shorter.
 
+A phase that overloads consumer groups (and nothing else) leaves a backlog that drains in
+the phases after it: each such group's means are those of a Markov-modulated fluid queue
+per consumer (`carry_over.markov_carry_over`), where it drains at the mean rate, does not
+autoscale (not predicted) and its handler does not retry.
+
 Applied to one `mmpp` flow in a scenario without faults, closed flows or other
 time-varying flows (`profile`, `sinusoid`, `trace`: their pieces would multiply), with at
-most `MOST_PHASES` phases; where a phase saturates a pool (its backlog carries over into
-the next phase, which a steady state cannot show) the flow keeps its mean rate as Poisson.
-The capacity (`max_throughput`, the bottleneck) is measured against the mean rate.
+most `MOST_PHASES` phases; where a phase saturates a service, or a group not carried over,
+the flow keeps its mean rate as Poisson. The capacity (`max_throughput`, the bottleneck) is
+measured against the mean rate.
 """
 
 from __future__ import annotations
@@ -39,6 +45,7 @@ from dataclasses import dataclass
 from models.analysis.carry_over import (
     GroupKey,
     apply_carried,
+    carriable,
     markov_carry_over,
     overloaded_groups,
 )
@@ -101,11 +108,11 @@ def phase_by_phase(
     """Replace the means of `base` (the network with the bursty flow as Poisson at its
     mean rate, solved as `average` with what its solve remembers) by their blend with the
     phases' (module docstring), in place; None (nothing changed) where the scenario has no
-    such flow or a phase saturates a pool. Each phase's solve shares what the average's
-    remembers, but starts from no waiting anywhere: from the average's stations, a phase
-    lighter than the mean can settle into a cycle of two iterates (the 12-replica
-    `scenarios/black_friday.yaml`: waits of a microsecond, alternating in their seventh
-    digit), which from below it does not."""
+    such flow, or a phase saturates a service or a group not carried over. Each phase's
+    solve shares what the average's remembers, but starts from no waiting anywhere: from
+    the average's stations, a phase lighter than the mean can settle into a cycle of two
+    iterates (the 12-replica `scenarios/black_friday.yaml`: waits of a microsecond,
+    alternating in their seventh digit), which from below it does not."""
     found = bursty_flow(scenario)
     if found is None or found[0] not in sources:
         return None
@@ -129,7 +136,7 @@ def phase_by_phase(
         solutions.append((share, solution))
     carried = {}
     for key in sorted(overloaded):
-        if not _carried(scenario, solved, key):
+        if not carriable(scenario, solved, key):
             return None
         found_group = markov_carry_over(key, solutions, spec.switch_rates)
         if found_group is None:
@@ -141,16 +148,6 @@ def phase_by_phase(
     apply_carried(base, carried, phases, FLUID_METHOD)
     proxy_name = None if proxy is None else proxy[0]
     return Phased(name, len(phases), weight, proxy_name, tuple(sorted(carried)))
-
-
-def _carried(scenario: Scenario, solved: NetworkSolution, key: GroupKey) -> bool:
-    """Whether the backlog of group `key` that a phase overloads is carried over
-    (`carry_over.markov_carry_over`): it drains at the mean rate (stable there), does not
-    autoscale (not predicted) and its handler does not retry."""
-    topic, group = key
-    subscriber = scenario.topics[topic].subscribers[group]
-    scaled = subscriber.autoscale or scenario.services[group].autoscale
-    return subscriber.max_attempts == 1 and not scaled and solved.groups[key].stable()
 
 
 Row = tuple[str, float | None, float | None, float | None, list[float | None], list[float | None]]

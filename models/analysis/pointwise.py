@@ -27,7 +27,13 @@ import itertools
 import math
 from collections.abc import Mapping
 
-from models.analysis.carry_over import GroupKey, apply_carried, carry_over, overloaded_groups
+from models.analysis.carry_over import (
+    GroupKey,
+    apply_carried,
+    carriable,
+    carry_over,
+    overloaded_groups,
+)
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
@@ -160,10 +166,8 @@ def pointwise(
         return None  # (a storm and a group's backlog: not carried over together)
     carried = {}
     for topic, group in sorted(overloaded):
-        subscriber = scenario.topics[topic].subscribers[group]
-        scaled = subscriber.autoscale or scenario.services[group].autoscale
-        if subscriber.max_attempts > 1 or scaled or not solved.groups[(topic, group)].stable():
-            return None  # (retries, autoscaling, or a backlog that never drains)
+        if not carriable(scenario, solved, (topic, group)):
+            return None
         found = carry_over((topic, group), solutions, length)
         if found is None:
             return None
