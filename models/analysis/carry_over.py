@@ -25,68 +25,18 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
 
-import numpy as np
-
+from models.analysis.fluid_pools import Pool, Steady, steady_of
+from models.analysis.fluid_pools import phases as fluid_phases
 from models.analysis.loads import GroupStation
-from models.analysis.moments import ZERO, mixture
+from models.analysis.moments import mixture
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import PredictedGroup
 from models.analysis.quasi_static import Documents
 from models.schema import Scenario
-from models.theory.fluid_queue import fluid_queue
-from models.theory.mmpp import phase_generator
 
 GroupKey = tuple[str, str]
 """(topic, group)."""
-
-
-@dataclass
-class _Consumer:
-    """One consumer's fluid over the pieces (totals over time, in seconds)."""
-
-    servers: int
-    capacity: float
-    backlog: float = 0.0
-    area: float = 0.0
-    """Integral of the backlog over time (message-seconds)."""
-    flat_out: float = 0.0
-    """Time serving at capacity (a backlog to work off)."""
-    steady_lag: float = 0.0
-    """Integral of the steady state's lag over the time the pieces leave it alone."""
-    busy: float = 0.0
-    """Integral of the busy fraction of its threads over time."""
-    waited: float = 0.0
-    """Messages that waited for a thread (every one while flat out)."""
-    published: float = 0.0
-    """Messages that arrived."""
-
-    def piece(self, length: float, arrival: float, steady: tuple[float, float, float]) -> None:
-        """Advance over a piece of `length` s with `arrival` messages/s; `steady`: the
-        piece's (lag, utilization, P(wait)) where it leaves the consumer alone (unused
-        where it overloads it)."""
-        self.published += arrival * length
-        growth = arrival - self.capacity
-        if growth >= 0.0:  # (overloaded: it piles up)
-            after = self.backlog + growth * length
-            self.area += (self.backlog + after) / 2 * length
-            self.backlog = after
-            self.flat_out += length
-            self.busy += length
-            self.waited += arrival * length
-            return
-        draining = min(length, self.backlog / -growth) if self.backlog > 0 else 0.0
-        self.area += self.backlog * draining / 2
-        self.backlog = max(self.backlog + growth * length, 0.0)
-        self.flat_out += draining
-        self.busy += draining
-        self.waited += arrival * draining
-        lag, utilization, p_wait = steady
-        rest = length - draining
-        self.steady_lag += lag * rest
-        self.busy += utilization * rest
-        self.waited += p_wait * arrival * rest
 
 
 def carriable(scenario: Scenario, average: NetworkSolution, key: GroupKey) -> bool:
@@ -109,16 +59,10 @@ def overloaded_groups(solution: NetworkSolution) -> set[GroupKey] | None:
     return found
 
 
-def _steady(station: GroupStation, index: int) -> tuple[float, float, float]:
-    """(lag, utilization, P(wait)) of one consumer in its steady state (0s if it has
-    none: the piece overloads it)."""
+def _steady(station: GroupStation, index: int) -> Steady:
+    """Consumer `index`'s steady state (its lag: in delivery, waiting or in service)."""
     load, result = station.consumers[index]
-    if not result.stable or result.arrival_rate <= 0:
-        return 0.0, 0.0, 0.0
-    waiting = mixture((c.arrival_rate, result.waiting.get(c.priority, ZERO)) for c in load.classes)
-    holding = mixture((c.arrival_rate, c.holding) for c in load.classes)
-    lag = result.arrival_rate * (station.delivery.mean + waiting.mean + holding.mean)
-    return lag, result.utilization, result.p_wait or 0.0
+    return steady_of(load, result, station.delivery.mean)
 
 
 def carry_over(
@@ -130,13 +74,13 @@ def carry_over(
     pieces' average; None where a consumer's capacity is not known, or nothing is
     published."""
 
-    consumers: list[_Consumer] = []
+    consumers: list[Pool] = []
     first = pieces[0][1].groups[key]
     for index, (load, _) in enumerate(first.consumers):
         capacity = _capacity(pieces, key, index)
         if load.servers is None or capacity is None:
             return None
-        consumers.append(_Consumer(load.servers, capacity))
+        consumers.append(Pool(load.servers, capacity))
     handled = 0.0
     for share, solution in pieces:
         station = solution.groups[key]
@@ -153,49 +97,39 @@ def markov_carry_over(
     switch_rates: Sequence[float],
 ) -> PredictedGroup | None:
     """The group `key`'s means where `phases` (stationary share, solution) are the phases
-    of an MMPP in a cycle, each left at its switch rate: each consumer's backlog is the
-    Markov-modulated fluid queue of its drifts lambda_ij - mu_j (`models.theory.
-    fluid_queue`: Anick, Mitra & Sondhi 1982), which gives in expectation what `carry_over`
-    adds up over its pieces: the backlog's area (its mean content), the time flat out
-    (P(X > 0)), and the phases' steady states where the buffer is empty. None where a
-    consumer's capacity is not known, one is overloaded on average, or exactly at capacity
-    in a phase (the fluid is then a random walk it does not model)."""
+    of an MMPP in a cycle, each left at its switch rate: each consumer's backlog a
+    Markov-modulated fluid queue (`fluid_pools.phases`), which gives in expectation what
+    `carry_over` adds up over its pieces. None where a consumer's capacity is not known,
+    one is overloaded on average, or exactly at capacity in a phase."""
     first = phases[0][1].groups[key]
-    generator = phase_generator(np.asarray(switch_rates, dtype=float))
-    consumers: list[_Consumer] = []
+    consumers: list[Pool] = []
     for index, (load, _) in enumerate(first.consumers):
         capacity = _capacity(phases, key, index)
         if load.servers is None or capacity is None:
             return None
-        arrivals = [solution.groups[key].consumers[index][1].arrival_rate for _, solution in phases]
-        drifts = [arrival - capacity for arrival in arrivals]
-        mean_drift = math.fsum(share * d for (share, _), d in zip(phases, drifts, strict=True))
-        if 0.0 in drifts or mean_drift >= 0.0:
+        inputs = [
+            (
+                share,
+                solution.groups[key].consumers[index][1].arrival_rate,
+                _steady(solution.groups[key], index),
+            )
+            for share, solution in phases
+        ]
+        pool = fluid_phases(load.servers, capacity, switch_rates, inputs)
+        if pool is None:
             return None
-        fluid = fluid_queue(generator, drifts)
-        consumer = _Consumer(load.servers, capacity)
-        consumer.area = fluid.mean_content
-        consumer.flat_out = consumer.busy = fluid.nonempty
-        for (share, solution), arrival, empty in zip(phases, arrivals, fluid.empty, strict=True):
-            lag, utilization, p_wait = _steady(solution.groups[key], index)
-            consumer.published += share * arrival
-            consumer.waited += (share - empty) * arrival + empty * p_wait * arrival
-            consumer.steady_lag += empty * lag
-            consumer.busy += empty * utilization
-        consumers.append(consumer)
+        consumers.append(pool)
     handled = math.fsum(share * _handler_time(solution.groups[key]) for share, solution in phases)
     return _document(consumers, handled, 1.0)
 
 
-def _document(
-    consumers: Sequence[_Consumer], handled: float, length: float
-) -> PredictedGroup | None:
-    """A group's means from its consumers' totals over `length` s (`_Consumer`) and the
+def _document(consumers: Sequence[Pool], handled: float, length: float) -> PredictedGroup | None:
+    """A group's means from its consumers' totals over `length` s (`Pool`) and the
     handler time summed over it (`handled`); None if nothing is published."""
     published = math.fsum(c.published for c in consumers)
     if published <= 0:
         return None
-    lag = math.fsum(c.area + c.flat_out * c.servers + c.steady_lag for c in consumers) / length
+    lag = math.fsum(c.present for c in consumers) / length
     sojourn = lag * length / published
     handler = handled / length
     threads = sum(c.servers for c in consumers)

@@ -1,0 +1,149 @@
+"""One server pool's backlog over rate pieces or MMPP phases, as a fluid: what
+`models.analysis.carry_over` (consumer groups) and `models.analysis.service_backlog`
+(services) add up.
+
+A pool of c servers that serves mu requests per second flat out, offered lambda > mu,
+piles up a backlog at lambda - mu and drains it at mu - lambda once offered less, serving
+flat out until it is empty (the deterministic fluid approximation of a queue: Newell,
+"Applications of Queueing Theory", 2nd ed. (1982), ch. 2). Where the pool has no backlog
+it is in the steady state of the piece or phase it is in. Over a measured period of
+length T the totals are:
+
+- `area`: the integral of the backlog (requests or messages waiting beyond the steady
+  state's), `flat_out`: the time with a backlog (every server busy, every arrival waits);
+- `steady_present` and `steady_queue`: the integrals of the steady state's requests present
+  and waiting over the time without a backlog; `busy` and `waited` likewise, plus the time
+  and the arrivals with one;
+- `published`: what arrived, `backlog`: what is left at the end.
+
+Over rate pieces (`Pool.piece`, in order) the backlog's area is its triangles and
+trapezoids. Over the phases of an MMPP in a cycle (`phases`) the backlog is a
+Markov-modulated fluid queue (`models.theory.fluid_queue`: Anick, Mitra & Sondhi 1982),
+whose stationary law gives the same totals in expectation per unit of time (T = 1): the
+area is its mean content, the time flat out P(X > 0), the steady states count where
+the buffer is empty, P(X = 0, phase i).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import numpy as np
+
+from models.analysis.moments import ZERO, mixture
+from models.analysis.station_load import StationLoad, StationSolution
+from models.theory.fluid_queue import fluid_queue
+from models.theory.mmpp import phase_generator
+
+
+class Steady(NamedTuple):
+    """A pool's steady state in a piece or phase (0s where it has none: overloaded)."""
+
+    present: float
+    """Requests present: waiting, in service (and, for a consumer, in delivery)."""
+    queue: float
+    """Requests waiting for a server."""
+    utilization: float
+    p_wait: float
+
+
+def steady_of(load: StationLoad, solution: StationSolution, delay: float = 0.0) -> Steady:
+    """The steady state of a pool solved as `solution` (Little's law on its waiting and
+    holding times; `delay`: a time each request spends before it, a message's delivery)."""
+    if not solution.stable or solution.arrival_rate <= 0:
+        return Steady(0.0, 0.0, 0.0, 0.0)
+    rate = solution.arrival_rate
+    waiting = mixture(
+        (c.arrival_rate, solution.waiting.get(c.priority, ZERO)) for c in load.classes
+    )
+    holding = mixture((c.arrival_rate, c.holding) for c in load.classes)
+    return Steady(
+        present=rate * (delay + waiting.mean + holding.mean),
+        queue=rate * waiting.mean,
+        utilization=solution.utilization,
+        p_wait=solution.p_wait or 0.0,
+    )
+
+
+@dataclass
+class Pool:
+    """One pool's totals over the measured period (module docstring)."""
+
+    servers: int
+    capacity: float
+    backlog: float = 0.0
+    area: float = 0.0
+    flat_out: float = 0.0
+    steady_present: float = 0.0
+    steady_queue: float = 0.0
+    busy: float = 0.0
+    """Integral of the busy fraction of its servers over time."""
+    waited: float = 0.0
+    """Arrivals that waited for a server (every one while flat out)."""
+    published: float = 0.0
+
+    def piece(self, length: float, arrival: float, steady: Steady) -> None:
+        """Advance over a piece of `length` s with `arrival` requests/s; `steady`: the
+        piece's steady state where it leaves the pool alone (unused where it overloads
+        it)."""
+        self.published += arrival * length
+        growth = arrival - self.capacity
+        if growth >= 0.0:  # (overloaded: it piles up)
+            after = self.backlog + growth * length
+            self.area += (self.backlog + after) / 2 * length
+            self.backlog = after
+            self.flat_out += length
+            self.busy += length
+            self.waited += arrival * length
+            return
+        draining = min(length, self.backlog / -growth) if self.backlog > 0 else 0.0
+        self.area += self.backlog * draining / 2
+        self.backlog = max(self.backlog + growth * length, 0.0)
+        self.flat_out += draining
+        self.busy += draining
+        self.waited += arrival * draining
+        self._steady(length - draining, arrival, steady)
+
+    def _steady(self, time: float, arrival: float, steady: Steady) -> None:
+        self.steady_present += steady.present * time
+        self.steady_queue += steady.queue * time
+        self.busy += steady.utilization * time
+        self.waited += steady.p_wait * arrival * time
+
+    @property
+    def present(self) -> float:
+        """Integral of the requests present: the backlog, the servers while flat out, the
+        steady state's otherwise."""
+        return self.area + self.flat_out * self.servers + self.steady_present
+
+    @property
+    def queue(self) -> float:
+        """Integral of the requests waiting for a server."""
+        return self.area + self.steady_queue
+
+
+def phases(
+    servers: int,
+    capacity: float,
+    switch_rates: Sequence[float],
+    inputs: Sequence[tuple[float, float, Steady]],
+) -> Pool | None:
+    """A pool's totals per unit of time over the phases of an MMPP in a cycle (module
+    docstring), each phase as (its stationary share, arrivals per second, steady state);
+    None where the pool is overloaded on average, or exactly at its capacity in a phase
+    (its backlog then a random walk the fluid does not model)."""
+    drifts = [arrival - capacity for _, arrival, _ in inputs]
+    mean_drift = math.fsum(share * d for (share, _, _), d in zip(inputs, drifts, strict=True))
+    if 0.0 in drifts or mean_drift >= 0.0:
+        return None
+    fluid = fluid_queue(phase_generator(np.asarray(switch_rates, dtype=float)), drifts)
+    pool = Pool(servers, capacity, area=fluid.mean_content, flat_out=fluid.nonempty)
+    pool.busy = fluid.nonempty
+    for (share, arrival, steady), empty in zip(inputs, fluid.empty, strict=True):
+        pool.published += share * arrival
+        pool.waited += (share - empty) * arrival
+        pool._steady(empty, arrival, steady)
+    return pool
