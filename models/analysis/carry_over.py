@@ -32,7 +32,6 @@ from models.analysis.loads import GroupStation
 from models.analysis.moments import mixture
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import PredictedGroup
-from models.analysis.quasi_static import Documents
 from models.schema import Scenario
 
 GroupKey = tuple[str, str]
@@ -47,16 +46,6 @@ def carriable(scenario: Scenario, average: NetworkSolution, key: GroupKey) -> bo
     subscriber = scenario.topics[topic].subscribers[group]
     scaled = subscriber.autoscale or scenario.services[group].autoscale
     return subscriber.max_attempts == 1 and not scaled and average.groups[key].stable()
-
-
-def overloaded_groups(solution: NetworkSolution) -> set[GroupKey] | None:
-    """The groups a piece overloads, if nothing else saturates (None: a service does)."""
-    found: set[GroupKey] = set()
-    for station in solution.saturated():
-        if station.kind != "group":
-            return None
-        found.add((station.name, station.group))
-    return found
 
 
 def _steady(station: GroupStation, index: int) -> Steady:
@@ -177,57 +166,3 @@ CARRIED = (
     "max_partition_utilization",
 )
 """A group's means that the carried backlog gives (`carry_over`)."""
-
-
-def _stable_mean(parts: Sequence[tuple[float, float | None, float | None]]) -> float | None:
-    """The mean of the values over the parts (share, weight, value) that have one."""
-    known = [(s * w, v) for s, w, v in parts if w is not None and v is not None]
-    total = math.fsum(weight for weight, _ in known)
-    return math.fsum(weight * value for weight, value in known) / total if total > 0 else None
-
-
-def apply_carried(
-    base: Documents,
-    carried: dict[GroupKey, PredictedGroup],
-    regimes: Sequence[tuple[float, Documents]],
-    how: str,
-) -> None:
-    """Put the carried groups' means into `base` (the pieces' average, in place), their
-    method saying `how` the backlog was carried, and add to each flow that reaches one its
-    longer sojourn there: a flow's completion is the pieces' where they have one, plus the
-    largest rise in sojourn of a carried group it visits (the group on its longest path,
-    assumed)."""
-    rises: dict[GroupKey, float] = {}
-    for (topic, group), document in carried.items():
-        before = _stable_mean(
-            [
-                (share, g.throughput, g.sojourn_time.mean)
-                for share, docs in regimes
-                for g in [docs.topics[topic].groups[group]]
-            ]
-        )
-        target = base.topics[topic].groups[group]
-        for name in CARRIED:
-            setattr(target, name, getattr(document, name))
-        target.stable = True
-        target.exact = False
-        target.method = f"{target.method}; {how}"
-        if before is not None and document.sojourn_time.mean is not None:
-            rises[(topic, group)] = max(document.sojourn_time.mean - before, 0.0)
-    for name, flow in base.flows.items():
-        visits = flow.visits.groups if flow.visits is not None else {}
-        reached = [
-            rise
-            for (topic, group), rise in rises.items()
-            if visits.get(topic, {}).get(group, 0) > 0
-        ]
-        completion = _stable_mean(
-            [
-                (share, docs.flows[name].throughput, docs.flows[name].completion_time.mean)
-                for share, docs in regimes
-            ]
-        )
-        if not reached or completion is None:
-            continue
-        flow.completion_time.mean = completion + max(reached)
-        flow.completion_exact = False

@@ -42,13 +42,13 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from models.analysis.carry_over import (
-    GroupKey,
-    apply_carried,
-    carriable,
-    markov_carry_over,
-    overloaded_groups,
+from models.analysis.backlogs import (
+    apply_backlogs,
+    carried,
+    markov_carry_service,
+    overloaded,
 )
+from models.analysis.carry_over import GroupKey, markov_carry_over
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.pointwise import PIECE_FLOW_MEANS
 from models.analysis.quasi_static import Documents, documents_of, over_regimes
@@ -77,8 +77,9 @@ class Phased:
     """theta: the phase-by-phase means' share of the blend (module docstring)."""
     proxy: str | None
     """The station whose MMPP/M/1 proxy gave theta (None: the two limits agree)."""
-    carried: tuple[GroupKey, ...] = ()
-    """The consumer groups a phase overloads, their backlog a fluid queue."""
+    carried: tuple[str, ...] = ()
+    """The stations a phase overloads (consumer groups, services), their backlog a fluid
+    queue."""
 
 
 def bursty_flow(scenario: Scenario) -> tuple[str, MmppSpec] | None:
@@ -121,33 +122,39 @@ def phase_by_phase(
     memo = remembered.shared()
     phases: list[tuple[float, Documents]] = []
     solutions: list[tuple[float, NetworkSolution]] = []
-    overloaded: set[GroupKey] = set()
+    groups: set[GroupKey] = set()
+    services: set[str] = set()
     for share, rate in zip(spec.stationary, spec.rates, strict=True):
         piece = {**sources, name: FlowSource(rate, 1.0, POISSON)}
         solution = solve_network(scenario, piece, memo=memo)
-        groups = overloaded_groups(solution)
-        if not solution.converged or groups is None:
+        if not solution.converged:
             return None
-        overloaded |= groups
+        more_groups, more_services = overloaded(solution)
+        groups |= more_groups
+        services |= more_services
         own = {
             flow: dataclasses.replace(info, source=piece.get(flow)) for flow, info in infos.items()
         }
         phases.append((share, documents_of(scenario, solution, own, failing)))
         solutions.append((share, solution))
-    carried = {}
-    for key in sorted(overloaded):
-        if not carriable(scenario, solved, key):
-            return None
-        found_group = markov_carry_over(key, solutions, spec.switch_rates)
-        if found_group is None:
-            return None
-        carried[key] = found_group
+    found_backlogs = carried(
+        scenario,
+        solved,
+        groups,
+        services,
+        lambda key: markov_carry_over(key, solutions, spec.switch_rates),
+        lambda service: markov_carry_service(service, solutions, spec.switch_rates),
+    )
+    if found_backlogs is None:
+        return None
     proxy = _proxy(scenario, base, phases)
     weight = 1.0 if proxy is None else _weight(spec, *proxy[1:])
     over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
-    apply_carried(base, carried, phases, FLUID_METHOD)
+    apply_backlogs(base, *found_backlogs, phases, FLUID_METHOD)
     proxy_name = None if proxy is None else proxy[0]
-    return Phased(name, len(phases), weight, proxy_name, tuple(sorted(carried)))
+    backlogs = [f"consumer group '{t}/{g}'" for t, g in found_backlogs[0]]
+    backlogs += [f"service '{service}'" for service in found_backlogs[1]]
+    return Phased(name, len(phases), weight, proxy_name, tuple(backlogs))
 
 
 Row = tuple[str, float | None, float | None, float | None, list[float | None], list[float | None]]
@@ -239,10 +246,9 @@ def phases_warning(name: str, rate: float, phased: Phased | None) -> str:
             f"mean rate {rate:.4g}/s, an approximation (bursts make queues longer)"
         )
     against = "" if phased.proxy is None else f", from an MMPP/M/1 proxy of {phased.proxy}"
-    carried = ", ".join(f"'{topic}/{group}'" for topic, group in phased.carried)
+    carried = ", ".join(phased.carried)
     backlog = (
-        f"; the backlog that bursts leave at consumer group(s) {carried} is a Markov-"
-        f"modulated fluid queue"
+        f"; the backlog that bursts leave at {carried} is a Markov-modulated fluid queue"
         if carried
         else ""
     )

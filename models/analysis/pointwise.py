@@ -27,13 +27,8 @@ import itertools
 import math
 from collections.abc import Mapping
 
-from models.analysis.carry_over import (
-    GroupKey,
-    apply_carried,
-    carriable,
-    carry_over,
-    overloaded_groups,
-)
+from models.analysis.backlogs import apply_backlogs, carried, carry_service, overloaded
+from models.analysis.carry_over import GroupKey, carry_over
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
@@ -138,7 +133,8 @@ def pointwise(
     memo = remembered.shared()
     regimes = []
     solutions = []
-    overloaded: set[GroupKey] = set()
+    groups: set[GroupKey] = set()
+    services: set[str] = set()
     ongoing: str | None = None  # (the service of a timeout storm in the piece before)
     length = scenario.simulation.duration
     for share, rates in pieces:
@@ -156,22 +152,25 @@ def pointwise(
             ongoing = storm.name
             continue
         ongoing = None
-        groups = overloaded_groups(solution)
-        if not solution.converged or groups is None:
+        if not solution.converged:
             return None
-        overloaded |= groups
+        more_groups, more_services = overloaded(solution)
+        groups |= more_groups
+        services |= more_services
         solutions.append((share, solution))
         regimes.append((share, documents_of(scenario, solution, own, failing)))
-    if overloaded and len(solutions) < len(pieces):
-        return None  # (a storm and a group's backlog: not carried over together)
-    carried = {}
-    for topic, group in sorted(overloaded):
-        if not carriable(scenario, solved, (topic, group)):
-            return None
-        found = carry_over((topic, group), solutions, length)
-        if found is None:
-            return None
-        carried[(topic, group)] = found
+    if (groups or services) and len(solutions) < len(pieces):
+        return None  # (a storm and a backlog: not carried over together)
+    found = carried(
+        scenario,
+        solved,
+        groups,
+        services,
+        lambda key: carry_over(key, solutions, length),
+        lambda name: carry_service(name, solutions, length),
+    )
+    if found is None:
+        return None
     over_regimes(base, regimes, PIECE_FLOW_MEANS)
-    apply_carried(base, carried, regimes, CARRIED_METHOD)
+    apply_backlogs(base, *found, regimes, CARRIED_METHOD)
     return len(pieces)

@@ -1,0 +1,260 @@
+"""Backlogs that rate pieces or MMPP phases leave, put into the run's means: at consumer
+groups (`models.analysis.carry_over`) and at services, whose requests pile up in the
+waiting room of a pool that a piece or a phase overloads.
+
+A service's backlog is carried over (`service_carriable`) where its requests come from
+open flows alone (no caller's thread waits on them: a held thread would overload the
+caller too), its pool is one (shared replicas, or one replica) with an unbounded waiting
+room, first come first served, no rate limit, queue timeout or autoscaling, and it drains
+at the average rate. Its pool's fluid (`models.analysis.fluid_pools`) gives its means:
+requests present, the backlog plus its workers while flat out plus the steady state's
+otherwise; waiting, the backlog plus the steady state's queue; its times by Little's law
+over the requests that arrived; its utilization 1 while flat out. Its callees are taken at
+the rates that arrive at it (the pool's cap on them while flat out is left out).
+
+A flow that reaches a carried station gets the rise of its time there (its mean over the
+run less the pieces' or phases' where they have one): a service's rise, times its visits,
+in the flow's response and completion; the largest rise of a consumer group on its path
+in its completion (the group on its longest path, assumed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping, Sequence
+
+from models.analysis.carry_over import CARRIED, GroupKey, carriable
+from models.analysis.fluid_pools import Pool, Steady, steady_of
+from models.analysis.fluid_pools import phases as fluid_phases
+from models.analysis.network import NetworkSolution
+from models.analysis.prediction import (
+    PredictedGroup,
+    PredictedLength,
+    PredictedService,
+    PredictedTime,
+)
+from models.analysis.quasi_static import Documents
+from models.schema import Scenario
+
+SERVICE_CARRIED = (
+    "throughput",
+    "utilization",
+    "p_wait",
+    "waiting_time",
+    "response_time",
+    "queue_length",
+    "in_system",
+)
+"""A service's means that its carried backlog gives."""
+
+
+def overloaded(solution: NetworkSolution) -> tuple[set[GroupKey], set[str]]:
+    """The consumer groups and the services that a piece or phase overloads."""
+    groups: set[GroupKey] = set()
+    services: set[str] = set()
+    for station in solution.saturated():
+        if station.kind == "group":
+            groups.add((station.name, station.group))
+        else:
+            services.add(station.name)
+    return groups, services
+
+
+def service_carriable(scenario: Scenario, average: NetworkSolution, name: str) -> bool:
+    """Whether the backlog a piece or phase leaves at service `name` is carried over
+    (module docstring); `average`: the network solved at the average rates."""
+    spec = scenario.services[name]
+    station = average.services[name]
+    if (
+        spec.autoscale is not None
+        or spec.queue_capacity is not None
+        or spec.rate_limit is not None
+        or spec.queue_timeout is not None
+        or spec.discipline == "priority"
+        or station.pools != 1
+        or station.load.servers is None
+        or not station.solution.stable
+    ):
+        return False
+    return not any(
+        target.name == name
+        for key, summary in average.summaries.items()
+        if key.kind != "flow"  # (a flow's entry is no caller's thread)
+        for target in summary.calls
+    )
+
+
+def carried(
+    scenario: Scenario,
+    average: NetworkSolution,
+    groups: set[GroupKey],
+    services: set[str],
+    group_backlog: Callable[[GroupKey], PredictedGroup | None],
+    service_backlog: Callable[[str], PredictedService | None],
+) -> tuple[dict[GroupKey, PredictedGroup], dict[str, PredictedService]] | None:
+    """The means of the overloaded `groups` and `services` with their backlogs carried
+    over (`group_backlog`, `service_backlog`); None where one is not carried over
+    (`carry_over.carriable`, `service_carriable`; `average`: the network solved at the
+    average rates) or its backlog has no means."""
+    found_groups: dict[GroupKey, PredictedGroup] = {}
+    for key in sorted(groups):
+        group = group_backlog(key) if carriable(scenario, average, key) else None
+        if group is None:
+            return None
+        found_groups[key] = group
+    found_services: dict[str, PredictedService] = {}
+    for name in sorted(services):
+        service = service_backlog(name) if service_carriable(scenario, average, name) else None
+        if service is None:
+            return None
+        found_services[name] = service
+    return found_groups, found_services
+
+
+def _steady(solution: NetworkSolution, name: str) -> tuple[float, Steady]:
+    """(arrivals per second, steady state) of service `name`'s pool in `solution`."""
+    station = solution.services[name]
+    return station.solution.arrival_rate, steady_of(station.load, station.solution)
+
+
+def _capacity(pieces: Sequence[tuple[float, NetworkSolution]], name: str) -> float | None:
+    """Requests per second service `name`'s pool serves flat out (from a piece where it
+    has arrivals)."""
+    for _, solution in pieces:
+        station = solution.services[name]
+        capacity = station.solution.capacity(station.load.servers)
+        if station.solution.arrival_rate > 0 and math.isfinite(capacity):
+            return capacity
+    return None
+
+
+def carry_service(
+    name: str, pieces: Sequence[tuple[float, NetworkSolution]], length: float
+) -> PredictedService | None:
+    """Service `name`'s means over the measured period (of `length` s) cut into `pieces`
+    (share, solution), its backlog carried from piece to piece; None where its capacity is
+    not known or nothing arrives."""
+    capacity = _capacity(pieces, name)
+    servers = pieces[0][1].services[name].load.servers
+    if capacity is None or servers is None:
+        return None
+    pool = Pool(servers, capacity)
+    for share, solution in pieces:
+        arrival, steady = _steady(solution, name)
+        pool.piece(share * length, arrival, steady)
+    return _document(pool, length)
+
+
+def markov_carry_service(
+    name: str,
+    phases: Sequence[tuple[float, NetworkSolution]],
+    switch_rates: Sequence[float],
+) -> PredictedService | None:
+    """Service `name`'s means where `phases` (stationary share, solution) are an MMPP's
+    in a cycle: its backlog a Markov-modulated fluid queue (`fluid_pools.phases`); None
+    where its capacity is not known, it is overloaded on average or exactly at capacity in
+    a phase."""
+    capacity = _capacity(phases, name)
+    servers = phases[0][1].services[name].load.servers
+    if capacity is None or servers is None:
+        return None
+    inputs = [(share, *_steady(solution, name)) for share, solution in phases]
+    pool = fluid_phases(servers, capacity, switch_rates, inputs)
+    return None if pool is None else _document(pool, 1.0)
+
+
+def _document(pool: Pool, length: float) -> PredictedService | None:
+    """A service's means from its pool's totals over `length` s (module docstring)."""
+    if pool.published <= 0:
+        return None
+    return PredictedService(
+        arrival_rate=pool.published / length,
+        throughput=(pool.published - pool.backlog) / length,
+        utilization=pool.busy / length,
+        loss_probability=0.0,
+        p_wait=pool.waited / pool.published,
+        waiting_time=PredictedTime(mean=pool.queue / pool.published),
+        response_time=PredictedTime(mean=pool.present / pool.published),
+        queue_length=PredictedLength(mean=pool.queue / length),
+        in_system=PredictedLength(mean=pool.present / length),
+        method="",
+        exact=False,
+        stable=True,
+    )
+
+
+def _stable_mean(parts: Sequence[tuple[float, float | None, float | None]]) -> float | None:
+    """The mean of the values over the parts (share, weight, value) that have one."""
+    known = [(s * w, v) for s, w, v in parts if w is not None and v is not None]
+    total = math.fsum(weight for weight, _ in known)
+    return math.fsum(weight * value for weight, value in known) / total if total > 0 else None
+
+
+def apply_backlogs(
+    base: Documents,
+    groups: Mapping[GroupKey, PredictedGroup],
+    services: Mapping[str, PredictedService],
+    regimes: Sequence[tuple[float, Documents]],
+    how: str,
+) -> None:
+    """Put the carried groups' and services' means into `base` (the pieces' or phases'
+    average, in place), their method saying `how` the backlog was carried, and add to each
+    flow that reaches one the rise of its time there (module docstring)."""
+    group_rises: dict[GroupKey, float] = {}
+    for (topic, group), document in groups.items():
+        before = _stable_mean(
+            [
+                (share, g.throughput, g.sojourn_time.mean)
+                for share, docs in regimes
+                for g in [docs.topics[topic].groups[group]]
+            ]
+        )
+        target = base.topics[topic].groups[group]
+        for field in CARRIED:
+            setattr(target, field, getattr(document, field))
+        target.stable, target.exact = True, False
+        target.method = f"{target.method}; {how}"
+        if before is not None and document.sojourn_time.mean is not None:
+            group_rises[(topic, group)] = max(document.sojourn_time.mean - before, 0.0)
+    service_rises: dict[str, float] = {}
+    for name, carried in services.items():
+        before = _stable_mean(
+            [
+                (share, docs.services[name].throughput, docs.services[name].response_time.mean)
+                for share, docs in regimes
+            ]
+        )
+        service = base.services[name]
+        for field in SERVICE_CARRIED:
+            setattr(service, field, getattr(carried, field))
+        service.stable, service.exact = True, False
+        service.method = f"{service.method}; {how}"
+        if before is not None and carried.response_time.mean is not None:
+            service_rises[name] = max(carried.response_time.mean - before, 0.0)
+    for name, flow in base.flows.items():
+        if flow.visits is None:
+            continue
+        reached = [
+            rise
+            for (topic, group), rise in group_rises.items()
+            if flow.visits.groups.get(topic, {}).get(group, 0) > 0
+        ]
+        waited = math.fsum(
+            flow.visits.services.get(service, 0.0) * rise for service, rise in service_rises.items()
+        )
+        if not reached and not waited:
+            continue
+        for field in ("response_time", "completion_time"):
+            mean = _stable_mean(
+                [
+                    (share, docs.flows[name].throughput, getattr(docs.flows[name], field).mean)
+                    for share, docs in regimes
+                ]
+            )
+            if mean is None:
+                continue
+            rise = waited + (max(reached) if reached and field == "completion_time" else 0.0)
+            if field == "completion_time" or waited:
+                getattr(flow, field).mean = mean + rise
+        flow.exact = flow.exact and not waited
+        flow.completion_exact = False
