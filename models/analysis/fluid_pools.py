@@ -39,6 +39,11 @@ from models.theory.fluid_queue import fluid_queue
 from models.theory.mmpp import phase_generator
 
 
+AT_CAPACITY = 1e-9
+"""A phase offered within this fraction of a pool's capacity is at its capacity (the
+capacity of a pool solved with its callees comes out of a fixed point, not exactly)."""
+
+
 class Steady(NamedTuple):
     """A pool's steady state in a piece or phase (0s where it has none: overloaded)."""
 
@@ -137,7 +142,8 @@ def phases(
     (its backlog then a random walk the fluid does not model)."""
     drifts = [arrival - capacity for _, arrival, _ in inputs]
     mean_drift = math.fsum(share * d for (share, _, _), d in zip(inputs, drifts, strict=True))
-    if 0.0 in drifts or mean_drift >= 0.0:
+    at_capacity = any(abs(d) <= AT_CAPACITY * capacity for d in drifts)
+    if at_capacity or mean_drift >= 0.0:
         return None
     fluid = fluid_queue(phase_generator(np.asarray(switch_rates, dtype=float)), drifts)
     pool = Pool(servers, capacity, area=fluid.mean_content, flat_out=fluid.nonempty)

@@ -360,3 +360,41 @@ def test_a_spike_above_a_consumers_capacity_carries_its_backlog_over(compare) ->
     group = predicted.topics["events"].groups["consumer"]
     assert group.lag.mean == pytest.approx((45_000 + 60 + 120) / 180, rel=1e-9)
     assert group.sojourn_time.mean == pytest.approx(group.lag.mean * 180 / 12_000, rel=1e-9)
+
+
+def test_a_spike_above_an_entry_services_capacity_carries_its_backlog_over(compare) -> None:
+    """Requests at 50/s, 150/s for 30 s (60-90 s), then 50/s again, to one worker of
+    Exp(10 ms) (mu = 100/s) over 180 s: the same fluid as the consumer's above, in the
+    service's waiting room. In system (45,000 + 60 + 120) / 180 = 251 (the backlog's area,
+    the worker flat out for 60 s, an M/M/1 at 50% the other 120 s); the response by
+    Little, 251 x 180 / 12,000 = 3.77 s, the flow's too; busy (60 + 60) / 180. At the
+    average rate (66.7/s) the response would be 30 ms."""
+    spec = {
+        "name": "api-spike",
+        "simulation": {"duration": 180, "warmup": 0},
+        "services": {"api": {"operations": {"get": [{"work": {"exponential": 0.01}}]}}},
+        "workload": {
+            "f": {
+                "entry": "api",
+                "arrivals": {
+                    "profile": [
+                        {"at": 0, "rate": 50},
+                        {"at": 60, "rate": 150},
+                        {"at": 90, "rate": 50},
+                    ]
+                },
+            }
+        },
+    }
+    predicted = compare(
+        spec,
+        REPLICATIONS,
+        [
+            ("flows", "f", "response_time", "mean"),
+            ("services", "api", "in_system", "mean"),
+            ("services", "api", "waiting_time", "mean"),
+            ("services", "api", "utilization"),
+        ],
+    )
+    assert predicted.services["api"].in_system.mean == pytest.approx(45_180 / 180, rel=1e-9)
+    assert predicted.flows["f"].response_time.mean == pytest.approx(45_180 / 12_000, rel=1e-9)

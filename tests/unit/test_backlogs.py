@@ -1,0 +1,126 @@
+"""Backlogs that a rate piece or a burst leaves at an entry service (`models.analysis.
+backlogs`): the fluid's means against hand-derived figures, and where it is not carried."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.theory.mmpp import mmpp_m1
+
+
+def api(arrivals: dict[str, Any], duration: float = 180, **service: Any) -> dict[str, Any]:
+    """An entry service of one worker of Exp(10 ms) (100/s), unless `service` says else."""
+    return {
+        "name": "api-backlog",
+        "simulation": {"duration": duration, "warmup": 0},
+        "services": {
+            "api": {"operations": {"get": [{"work": {"exponential": 0.01}}]}, **service},
+        },
+        "workload": {"users": {"entry": "api", "arrivals": arrivals}},
+    }
+
+
+BURSTS = {"mmpp": {"rates": [30, 130], "switch_rates": [0.2, 0.2]}}
+"""30/s and 130/s, 5 s each on average."""
+CONSTANT = {"get": [{"work": {"constant": 0.01}}]}
+SLOWER = {"work": {"exponential": 0.02}}
+"""Two replicas of this serve 100/s together."""
+
+
+def fluid_in_system(calm: float) -> float:
+    """In system over `BURSTS` at one worker of 100/s: the fluid backlog, the worker while
+    there is one, `calm` (the calm phase's steady state) while there is none."""
+    nonempty = 0.5 * (1 + 30 / 70)
+    backlog = nonempty / (0.2 / 30 - 0.2 / 70)
+    return backlog + nonempty + (1 - nonempty) * calm
+
+
+SPIKE = {"profile": [{"at": 0, "rate": 50}, {"at": 60, "rate": 150}, {"at": 90, "rate": 50}]}
+"""50/s, 150/s for 30 s, 50/s: 12,000 requests in 180 s."""
+
+
+def test_a_spike_above_a_services_capacity_piles_up_and_drains() -> None:
+    """The backlog grows at 50/s to 1,500 in 30 s and drains at 50/s in 30 s: an area of
+    45,000 request-seconds; the worker is flat out for those 60 s, an M/M/1 at 50% the
+    other 120 s (in system 1, waiting 0.5). In system (45,000 + 60 + 120) / 180 = 251,
+    waiting (45,000 + 60) / 180; the times by Little's law over the 12,000 requests; busy
+    (60 + 120 x 0.5) / 180; every request that arrives during the backlog waits (150 x 30
+    + 50 x 30), half the others."""
+    prediction = analyze(load_scenario(api(SPIKE)))
+    service = prediction.services["api"]
+    assert service.in_system.mean == pytest.approx((45_000 + 60 + 120) / 180, rel=1e-9)
+    assert service.queue_length.mean == pytest.approx((45_000 + 60) / 180, rel=1e-9)
+    assert service.response_time.mean == pytest.approx((45_000 + 180) / 12_000, rel=1e-9)
+    assert service.waiting_time.mean == pytest.approx((45_000 + 60) / 12_000, rel=1e-9)
+    assert service.utilization == pytest.approx((60 + 60) / 180, rel=1e-9)
+    assert service.p_wait == pytest.approx((4_500 + 1_500 + 0.5 * 6_000) / 12_000, rel=1e-9)
+    assert service.stable and not service.exact and "fluid" in service.method
+    flow = prediction.flows["users"]
+    assert flow.response_time.mean == pytest.approx(service.response_time.mean, rel=1e-9)
+    assert flow.completion_time.mean == pytest.approx(service.response_time.mean, rel=1e-9)
+    assert not flow.exact
+
+
+def test_bursts_above_a_services_capacity_leave_a_fluid_backlog() -> None:
+    """An MMPP of 30/s and 130/s, 5 s each on average, to one worker of constant 10 ms:
+    the two-phase fluid queue of drifts -70/s and +30/s (P(X > 0) = 0.5 (1 + 30/70), E[X] =
+    P(X > 0) / (0.2/30 - 0.2/70)); in system adds the worker while there is a backlog and
+    the calm M/D/1 at 30% (rho + rho^2 / (2 (1 - rho))) while there is none."""
+    prediction = analyze(load_scenario(api(BURSTS, duration=1000, operations=CONSTANT)))
+    service = prediction.services["api"]
+    in_system = fluid_in_system(0.3 + 0.09 / 1.4)
+    assert service.in_system.mean == pytest.approx(in_system, rel=1e-9)
+    assert service.response_time.mean == pytest.approx(in_system / 80, rel=1e-9)
+    assert prediction.flows["users"].response_time.mean == pytest.approx(in_system / 80, rel=1e-9)
+    (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
+    assert "service 'api' is a Markov-modulated fluid queue" in warning
+
+
+def test_the_fluid_backlog_is_close_to_the_exact_mmpp_m1() -> None:
+    """With exponential work the station is an MMPP/M/1 queue, predicted exactly
+    (`models.analysis.bursts`); the fluid backlog, with the calm M/M/1 (0.3/0.7), is 2.7%
+    below it: what the fluid leaves out, the queue's fluctuations around it."""
+    prediction = analyze(load_scenario(api(BURSTS, duration=1000)))
+    exact = mmpp_m1([30.0, 130.0], [0.2, 0.2], 100.0)
+    service = prediction.services["api"]
+    assert service.in_system.mean == pytest.approx(exact.mean_in_system, rel=1e-9)
+    assert service.exact
+    fluid = fluid_in_system(0.3 / 0.7)
+    assert fluid / exact.mean_in_system == pytest.approx(0.973, abs=0.001)
+
+
+@pytest.mark.parametrize(
+    "service",
+    [
+        {"queue_capacity": 100},
+        {"rate_limit": {"rate": 500}},
+        {"replicas": 2, "balancing": "random", "operations": {"get": [SLOWER]}},
+    ],
+    ids=["bounded-room", "rate-limit", "replicas"],
+)
+def test_a_service_whose_backlog_is_not_carried_keeps_the_average(
+    service: dict[str, Any],
+) -> None:
+    """A bounded waiting room drops (not a backlog), a rate limit sheds, replicas balanced
+    at random are pools of their own (each overloaded by the spike here): the flow keeps
+    its average rate."""
+    prediction = analyze(load_scenario(api(SPIKE, **service)))
+    (warning,) = [w for w in prediction.warnings if "time-varying rate" in w]
+    assert "predicted at its average" in warning
+
+
+def test_a_called_service_is_not_carried() -> None:
+    """A service that a caller's thread waits on: its backlog would hold the caller's
+    threads (not modelled), so the flow keeps its average rate."""
+    document = api(SPIKE)
+    document["services"]["front"] = {
+        "workers": 200,
+        "operations": {"get": [{"call": "api"}]},
+    }
+    document["workload"]["users"]["entry"] = "front"
+    prediction = analyze(load_scenario(document))
+    (warning,) = [w for w in prediction.warnings if "time-varying rate" in w]
+    assert "predicted at its average" in warning
