@@ -38,7 +38,6 @@ from models.analysis.station_load import StationLoad, StationSolution
 from models.theory.fluid_queue import fluid_queue
 from models.theory.mmpp import phase_generator
 
-
 AT_CAPACITY = 1e-9
 """A phase offered within this fraction of a pool's capacity is at its capacity (the
 capacity of a pool solved with its callees comes out of a fixed point, not exactly)."""
