@@ -36,6 +36,13 @@ def pool(
     }
 
 
+def bounded(document: dict[str, Any]) -> dict[str, Any]:
+    """`document` with a waiting room of 50 at its pool (a backlog there drops: not
+    carried over)."""
+    document["services"]["api"]["queue_capacity"] = 50
+    return document
+
+
 def mm1_response(rate: float, speed: float) -> float:
     return 1.0 / (speed - rate)
 
@@ -94,7 +101,7 @@ def test_the_capacity_is_measured_against_the_mean_rate() -> None:
 @pytest.mark.parametrize(
     "document",
     [
-        pool(rates=(45.0, 165.0)),  # (the busy phase saturates the pool)
+        bounded(pool(rates=(45.0, 165.0))),  # (the busy phase saturates a bounded pool)
         pool(faults=[{"kind": "slowdown", "service": "api", "at": 10, "for": 5, "factor": 2}]),
     ],
     ids=["a-phase-saturates", "faults"],
