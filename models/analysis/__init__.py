@@ -153,8 +153,9 @@ def time_varying_warning(name: str, rate: float, pieces: int | None = None) -> s
     return (
         f"flow '{name}' has a time-varying rate: predicted piece by piece ({pieces} pieces "
         f"of the measured period, each a steady state at its own rate; an overloaded "
-        f"consumer group's backlog is carried into the next by a fluid model, a timeout "
-        f"storm taken as such; the transients between them are left out), its capacity "
+        f"consumer group's or entry service's backlog is carried into the next by a fluid "
+        f"model, a timeout storm taken as such; the transients between them are left "
+        f"out), its capacity "
         f"against its average rate, {rate:.4g}/s"
     )
 

@@ -13,9 +13,10 @@ and it leaves out the transients between pieces. Where a piece is unstable (its 
 reaches a pool's servers: the backlog it builds carries over into the next) or there
 would be more than `MOST_PIECES` pieces, the flows keep their average rates over the
 period (a steady-state model cannot show the transient backlog) — but for a piece that
-overloads only consumer groups, whose backlog is carried into the next pieces by a fluid
-model (`models.analysis.carry_over`), where the group drains at the average rate, does not
-autoscale (not predicted) and its handler does not retry; and for a piece that starts a
+overloads consumer groups or entry services, whose backlog is carried into the next pieces
+by a fluid model (`models.analysis.carry_over`, `models.analysis.backlogs`: where each
+drains at the average rate, does not autoscale (not predicted), and a group's handler does
+not retry, a service's requests hold no caller's thread); and for a piece that starts a
 timeout storm, and those after it that the storm outlasts (`models.analysis.storms.
 piece_storm`), each in the storm's regime. Traces keep their average rate too.
 """
