@@ -4,9 +4,10 @@ waiting room of a pool that a piece or a phase overloads.
 
 A service's backlog is carried over (`service_carriable`) where its requests come from
 open flows alone (no caller's thread waits on them: a held thread would overload the
-caller too), its pool is one (shared replicas, or one replica) with an unbounded waiting
-room, first come first served, no rate limit, queue timeout or autoscaling, and it drains
-at the average rate. Its pool's fluid (`models.analysis.fluid_pools`) gives its means:
+caller too), its pool or pools (replicas balanced round robin or at random, each offered
+its share: alike) have an unbounded waiting room, first come first served, no rate limit,
+queue timeout or autoscaling, and it drains at the average rate. Its pool's fluid
+(`models.analysis.fluid_pools`) gives its means:
 requests present, the backlog plus its workers while flat out plus the steady state's
 otherwise; waiting, the backlog plus the steady state's queue; its times by Little's law
 over the requests that arrived; its utilization 1 while flat out. Its callees are taken at
@@ -71,7 +72,6 @@ def service_carriable(scenario: Scenario, average: NetworkSolution, name: str) -
         or spec.rate_limit is not None
         or spec.queue_timeout is not None
         or spec.discipline == "priority"
-        or station.pools != 1
         or station.load.servers is None
         or not station.solution.stable
     ):
@@ -142,7 +142,7 @@ def carry_service(
     for share, solution in pieces:
         arrival, steady = _steady(solution, name)
         pool.piece(share * length, arrival, steady)
-    return _document(pool, length)
+    return _document(pool, length, pieces[0][1].services[name].pools)
 
 
 def markov_carry_service(
@@ -160,23 +160,24 @@ def markov_carry_service(
         return None
     inputs = [(share, *_steady(solution, name)) for share, solution in phases]
     pool = fluid_phases(servers, capacity, switch_rates, inputs)
-    return None if pool is None else _document(pool, 1.0)
+    return None if pool is None else _document(pool, 1.0, phases[0][1].services[name].pools)
 
 
-def _document(pool: Pool, length: float) -> PredictedService | None:
-    """A service's means from its pool's totals over `length` s (module docstring)."""
+def _document(pool: Pool, length: float, pools: int) -> PredictedService | None:
+    """A service's means from one pool's totals over `length` s (module docstring), its
+    `pools` replicas alike (each its own pool, offered its share)."""
     if pool.published <= 0:
         return None
     return PredictedService(
-        arrival_rate=pool.published / length,
-        throughput=(pool.published - pool.backlog) / length,
+        arrival_rate=pools * pool.published / length,
+        throughput=pools * (pool.published - pool.backlog) / length,
         utilization=pool.busy / length,
         loss_probability=0.0,
         p_wait=pool.waited / pool.published,
         waiting_time=PredictedTime(mean=pool.queue / pool.published),
         response_time=PredictedTime(mean=pool.present / pool.published),
-        queue_length=PredictedLength(mean=pool.queue / length),
-        in_system=PredictedLength(mean=pool.present / length),
+        queue_length=PredictedLength(mean=pools * pool.queue / length),
+        in_system=PredictedLength(mean=pools * pool.present / length),
         method="",
         exact=False,
         stable=True,

@@ -97,19 +97,36 @@ def test_the_fluid_backlog_is_close_to_the_exact_mmpp_m1() -> None:
     [
         {"queue_capacity": 100},
         {"rate_limit": {"rate": 500}},
-        {"replicas": 2, "balancing": "random", "operations": {"get": [SLOWER]}},
     ],
-    ids=["bounded-room", "rate-limit", "replicas"],
+    ids=["bounded-room", "rate-limit"],
 )
 def test_a_service_whose_backlog_is_not_carried_keeps_the_average(
     service: dict[str, Any],
 ) -> None:
-    """A bounded waiting room drops (not a backlog), a rate limit sheds, replicas balanced
-    at random are pools of their own (each overloaded by the spike here): the flow keeps
-    its average rate."""
+    """A bounded waiting room drops (not a backlog), a rate limit sheds: the flow keeps its
+    average rate."""
     prediction = analyze(load_scenario(api(SPIKE, **service)))
     (warning,) = [w for w in prediction.warnings if "time-varying rate" in w]
     assert "predicted at its average" in warning
+
+
+@pytest.mark.parametrize("balancing", ["round_robin", "random"])
+def test_replicas_each_carry_their_share_of_the_backlog(balancing: str) -> None:
+    """Two replicas of one worker of Exp(20 ms) (50/s each), each offered half the spike:
+    each piles up at 75 - 50 = 25/s for 30 s and drains at 25/s, an area of 22,500, and is
+    flat out for 60 s; the other 120 s the service is in its steady state at 50/s (S in
+    system: M/M/1 at 50% per replica at random, less behind round robin's every other
+    request). The service's requests present are both replicas': (2 x 22,500 + 2 x 60 +
+    120 S) / 180; its utilization each one's."""
+    replicas = {"replicas": 2, "balancing": balancing, "operations": {"get": [SLOWER]}}
+    calm = analyze(load_scenario(api({"poisson": 50}, **replicas))).services["api"]
+    assert calm.in_system.mean is not None
+    service = analyze(load_scenario(api(SPIKE, **replicas))).services["api"]
+    present = (45_000 + 120 + 120 * calm.in_system.mean) / 180
+    assert service.in_system.mean == pytest.approx(present, rel=1e-9)
+    assert service.response_time.mean == pytest.approx(present * 180 / 12_000, rel=1e-9)
+    assert service.utilization == pytest.approx((60 + 60) / 180, rel=1e-9)
+    assert service.arrival_rate == pytest.approx(12_000 / 180, rel=1e-9)
 
 
 def test_a_called_service_is_not_carried() -> None:
