@@ -141,3 +141,17 @@ def test_a_called_service_is_not_carried() -> None:
     prediction = analyze(load_scenario(document))
     (warning,) = [w for w in prediction.warnings if "time-varying rate" in w]
     assert "predicted at its average" in warning
+
+
+def test_a_service_and_a_group_overloaded_together_keep_the_average() -> None:
+    """A service flat out passes its capacity on, not what arrives: a group it publishes
+    to, overloaded by the same spike, is not carried over with it."""
+    document = api(SPIKE)
+    document["services"]["api"]["operations"]["get"].append({"publish": "events"})
+    document["services"]["consumer"] = {
+        "operations": {"record": [{"work": {"exponential": 0.0125}}]}
+    }
+    document["topics"] = {"events": {"subscribers": {"consumer": {"operation": "record"}}}}
+    prediction = analyze(load_scenario(document))
+    (warning,) = [w for w in prediction.warnings if "time-varying rate" in w]
+    assert "predicted at its average" in warning
