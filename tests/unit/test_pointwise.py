@@ -55,13 +55,16 @@ def test_no_pieces_without_a_varying_rate_or_with_too_many() -> None:
     )
 
 
-def test_a_piece_that_overloads_a_service_keeps_the_average_rate() -> None:
-    """150/s for a while at an M/M/1 of 10 ms: a synchronous request's backlog is not
-    carried over, so the flow stays at its average rate (and says so)."""
+def test_a_piece_that_overloads_an_entry_service_carries_its_backlog_over() -> None:
+    """150/s for 10 s of 200 at an M/M/1 of 10 ms (`models.analysis.backlogs`): the
+    backlog grows at 50/s to 500 and drains at 50/s in 10 s, an area of 5,000; the worker
+    is flat out 20 s and an M/M/1 at 50% (L = 1) the other 180 s: in system
+    (5,000 + 20 + 180) / 200 = 26."""
     profile = [{"at": 0, "rate": 50}, {"at": 100, "rate": 150}, {"at": 110, "rate": 50}]
     prediction = analyze(scenario({"profile": profile}, 200), capacity=False)
     (warning,) = [w for w in prediction.warnings if "time-varying" in w]
-    assert "predicted at its average" in warning
+    assert "3 pieces" in warning
+    assert prediction.services["s"].in_system.mean == pytest.approx(26.0, rel=1e-9)
 
 
 def test_a_spike_above_the_consumers_carries_its_backlog_over() -> None:
