@@ -81,6 +81,10 @@ def group_means(topic: str, group: str) -> list[tuple[str, ...]]:
     return [(*where, "sojourn_time", "mean"), (*where, "lag", "mean"), (*where, "utilization")]
 
 
+SPIKE = {"profile": [{"at": 0, "rate": 50}, {"at": 60, "rate": 150}, {"at": 90, "rate": 50}]}
+"""50/s, 150/s for 30 s (60-90 s), 50/s again: 12,000 arrivals in 180 s."""
+
+
 def entry(service: str, rate: float) -> dict[str, Any]:
     return {"f": {"entry": service, "arrivals": {"poisson": rate}}}
 
@@ -342,13 +346,7 @@ def test_a_spike_above_a_consumers_capacity_carries_its_backlog_over(compare) ->
         "workload": {
             "f": {
                 "entry": "web.view",
-                "arrivals": {
-                    "profile": [
-                        {"at": 0, "rate": 50},
-                        {"at": 60, "rate": 150},
-                        {"at": 90, "rate": 50},
-                    ]
-                },
+                "arrivals": SPIKE,
             }
         },
     }
@@ -376,13 +374,7 @@ def test_a_spike_above_an_entry_services_capacity_carries_its_backlog_over(compa
         "workload": {
             "f": {
                 "entry": "api",
-                "arrivals": {
-                    "profile": [
-                        {"at": 0, "rate": 50},
-                        {"at": 60, "rate": 150},
-                        {"at": 90, "rate": 50},
-                    ]
-                },
+                "arrivals": SPIKE,
             }
         },
     }
