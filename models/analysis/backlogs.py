@@ -25,7 +25,7 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 
 from models.analysis.carry_over import CARRIED, GroupKey, carriable
-from models.analysis.fluid_pools import Pool, Steady, steady_of
+from models.analysis.fluid_pools import Pool, Steady, holding_scv, phase_of, steady_of
 from models.analysis.fluid_pools import phases as fluid_phases
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import (
@@ -157,15 +157,16 @@ def markov_carry_service(
     switch_rates: Sequence[float],
 ) -> PredictedService | None:
     """Service `name`'s means where `phases` (stationary share, solution) are an MMPP's
-    in a cycle: its backlog a Markov-modulated fluid queue (`fluid_pools.phases`); None
-    where its capacity is not known, it is overloaded on average or exactly at capacity in
-    a phase."""
+    in a cycle: its backlog a Markov-modulated Brownian queue (`fluid_pools.phases`); None
+    where its capacity is not known or it is overloaded on average."""
     capacity = _capacity(phases, name)
     servers = phases[0][1].services[name].load.servers
     if capacity is None or servers is None:
         return None
-    inputs = [(share, *_steady(solution, name)) for share, solution in phases]
-    pool = fluid_phases(servers, capacity, switch_rates, inputs)
+    stations = [(share, solution.services[name]) for share, solution in phases]
+    inputs = [phase_of(share, station.load, station.solution) for share, station in stations]
+    scv = holding_scv([station.load for _, station in stations])
+    pool = fluid_phases(servers, capacity, switch_rates, inputs, scv)
     return None if pool is None else _document(pool, 1.0, phases[0][1].services[name].pools)
 
 

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from models.analysis.fluid_pools import Pool, Steady, steady_of
+from models.analysis.fluid_pools import Pool, Steady, holding_scv, phase_of, steady_of
 from models.analysis.fluid_pools import phases as fluid_phases
 from models.analysis.loads import GroupStation
 from models.analysis.moments import mixture
@@ -87,24 +87,19 @@ def markov_carry_over(
 ) -> PredictedGroup | None:
     """The group `key`'s means where `phases` (stationary share, solution) are the phases
     of an MMPP in a cycle, each left at its switch rate: each consumer's backlog a
-    Markov-modulated fluid queue (`fluid_pools.phases`), which gives in expectation what
-    `carry_over` adds up over its pieces. None where a consumer's capacity is not known,
-    one is overloaded on average, or exactly at capacity in a phase."""
+    Markov-modulated Brownian queue (`fluid_pools.phases`). None where a consumer's
+    capacity is not known, or one is overloaded on average."""
     first = phases[0][1].groups[key]
     consumers: list[Pool] = []
     for index, (load, _) in enumerate(first.consumers):
         capacity = _capacity(phases, key, index)
         if load.servers is None or capacity is None:
             return None
-        inputs = [
-            (
-                share,
-                solution.groups[key].consumers[index][1].arrival_rate,
-                _steady(solution.groups[key], index),
-            )
-            for share, solution in phases
-        ]
-        pool = fluid_phases(load.servers, capacity, switch_rates, inputs)
+        stations = [(share, solution.groups[key]) for share, solution in phases]
+        delay = stations[0][1].delivery.mean
+        inputs = [phase_of(share, *group.consumers[index], delay) for share, group in stations]
+        loads = [group.consumers[index][0] for _, group in stations]
+        pool = fluid_phases(load.servers, capacity, switch_rates, inputs, holding_scv(loads), delay)
         if pool is None:
             return None
         consumers.append(pool)

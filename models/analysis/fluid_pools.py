@@ -35,7 +35,7 @@ import numpy as np
 
 from models.analysis.moments import ZERO, mixture
 from models.analysis.station_load import StationLoad, StationSolution
-from models.theory.fluid_queue import fluid_queue
+from models.theory.fluid_queue import brownian_queue, fluid_queue
 from models.theory.mmpp import phase_generator
 
 AT_CAPACITY = 1e-9
@@ -129,26 +129,87 @@ class Pool:
         return self.area + self.steady_queue
 
 
+class Phase(NamedTuple):
+    """A pool in one phase of an MMPP (`phases`)."""
+
+    share: float
+    """The phase's stationary share of the time."""
+    arrival: float
+    """Requests per second offered to the pool."""
+    steady: Steady
+    arrival_scv: float
+    """The SCV of the time between its arrivals."""
+
+
+def phase_of(
+    share: float, load: StationLoad, solution: StationSolution, delay: float = 0.0
+) -> Phase:
+    """A pool solved as `solution` in a phase of `share`, as `phases` takes it."""
+    return Phase(share, solution.arrival_rate, steady_of(load, solution, delay), load.arrival_scv)
+
+
+def holding_scv(loads: Sequence[StationLoad]) -> float:
+    """The SCV of a pool's holding time, from the first of `loads` with arrivals (1 if
+    none has)."""
+    for load in loads:
+        holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+        if holding.finite and holding.mean > 0:
+            return holding.scv
+    return 1.0
+
+
 def phases(
     servers: int,
     capacity: float,
     switch_rates: Sequence[float],
-    inputs: Sequence[tuple[float, float, Steady]],
+    inputs: Sequence[Phase],
+    service_scv: float,
+    delay: float = 0.0,
 ) -> Pool | None:
     """A pool's totals per unit of time over the phases of an MMPP in a cycle (module
-    docstring), each phase as (its stationary share, arrivals per second, steady state);
-    None where the pool is overloaded on average, or exactly at its capacity in a phase
-    (its backlog then a random walk the fluid does not model)."""
-    drifts = [arrival - capacity for _, arrival, _ in inputs]
-    mean_drift = math.fsum(share * d for (share, _, _), d in zip(inputs, drifts, strict=True))
-    at_capacity = any(abs(d) <= AT_CAPACITY * capacity for d in drifts)
-    if at_capacity or mean_drift >= 0.0:
+    docstring); `service_scv`: the SCV of its holding time; `delay`: a time each request
+    spends before it (a message's delivery). None where the pool is overloaded on average
+    (or at its capacity).
+
+    Its backlog is the Markov-modulated reflected Brownian motion of the queue's heavy-
+    traffic limit (`fluid_queue.brownian_queue`): in phase i drift r_i - mu and variance
+    r_i c_a,i^2 + mu c_s^2 per second (the arrivals' and, all servers busy, the departures'
+    counts: Iglehart & Whitt, "Multiple channel queues in heavy traffic", Adv. Appl. Prob.
+    2, 1970); it also takes a phase exactly at capacity. Requests present: that backlog
+    plus the servers busy on average (utilization r / mu, by the conservation of work),
+    plus those in `delay`. Requests that wait: every one in a phase at or above capacity,
+    and where the fluid queue applies (no phase exactly at capacity) every one while its
+    buffer is not empty, the steady state's share otherwise. Where a variance is 0
+    (constant arrivals and work), the fluid's backlog is taken instead."""
+    drifts = [phase.arrival - capacity for phase in inputs]
+    mean_drift = math.fsum(phase.share * d for phase, d in zip(inputs, drifts, strict=True))
+    if mean_drift >= -AT_CAPACITY * capacity:
         return None
-    fluid = fluid_queue(phase_generator(np.asarray(switch_rates, dtype=float)), drifts)
-    pool = Pool(servers, capacity, area=fluid.mean_content, flat_out=fluid.nonempty)
-    pool.busy = fluid.nonempty
-    for (share, arrival, steady), empty in zip(inputs, fluid.empty, strict=True):
-        pool.published += share * arrival
-        pool.waited += (share - empty) * arrival
-        pool._steady(empty, arrival, steady)
+    generator = phase_generator(np.asarray(switch_rates, dtype=float))
+    variances = [phase.arrival * phase.arrival_scv + capacity * service_scv for phase in inputs]
+    at_capacity = [abs(d) <= AT_CAPACITY * capacity for d in drifts]
+    fluid = None if any(at_capacity) else fluid_queue(generator, drifts)
+    if min(variances) > 0.0:
+        backlog = brownian_queue(
+            generator,
+            [0.0 if a else d for a, d in zip(at_capacity, drifts, strict=True)],
+            variances,
+        )
+    elif fluid is not None:
+        backlog = fluid.mean_content
+    else:
+        return None
+    pool = Pool(servers, capacity, area=backlog)
+    pool.published = math.fsum(phase.share * phase.arrival for phase in inputs)
+    pool.busy = pool.published / capacity
+    pool.steady_present = servers * pool.busy + pool.published * delay
+    for index, phase in enumerate(inputs):
+        if fluid is not None:
+            empty = fluid.empty[index]
+            waits = (phase.share - empty) + empty * phase.steady.p_wait
+        else:
+            waits = phase.share * (
+                1.0 if drifts[index] >= -AT_CAPACITY * capacity else phase.steady.p_wait
+            )
+        pool.waited += waits * phase.arrival
     return pool

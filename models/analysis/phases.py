@@ -23,10 +23,12 @@ docs/analysis.md §14). theta tends to 1 for phases much longer than the relaxat
 (an M/M/1 at 70% of its load in the busy phase: 0.95 for phases of 9 relaxation times,
 0.68 for one) and to 0 for phases much shorter.
 
-A phase that overloads consumer groups (and nothing else) leaves a backlog that drains in
-the phases after it: each such group's means are those of a Markov-modulated fluid queue
-per consumer (`carry_over.markov_carry_over`), where it drains at the mean rate, does not
-autoscale (not predicted) and its handler does not retry.
+A phase that overloads consumer groups, or entry services (not both), leaves a backlog
+that drains in the phases after it: each pool's backlog is a Markov-modulated Brownian
+queue (`fluid_pools.phases`; `carry_over.markov_carry_over`,
+`backlogs.markov_carry_service`), where it drains at the mean rate, does not autoscale (not
+predicted), a group's handler does not retry and a service's requests hold no caller's
+thread (`backlogs.carried`).
 
 Applied to one `mmpp` flow in a scenario without faults, closed flows or other
 time-varying flows (`profile`, `sinusoid`, `trace`: their pieces would multiply), with at
@@ -59,7 +61,7 @@ from models.arrivals import MmppArrivals, MmppSpec, SinusoidArrivals, TraceArriv
 from models.schema import ProfileArrivals, Scenario
 from models.theory.mmpp import mmpp_m1
 
-FLUID_METHOD = "the backlog that bursts leave: a Markov-modulated fluid queue"
+FLUID_METHOD = "the backlog that bursts leave: a Markov-modulated Brownian queue"
 """What the method of a group that bursts overload adds (`carry_over.markov_carry_over`)."""
 MOST_PHASES = 16
 """At most this many phases: each is a network solved."""
@@ -78,8 +80,8 @@ class Phased:
     proxy: str | None
     """The station whose MMPP/M/1 proxy gave theta (None: the two limits agree)."""
     carried: tuple[str, ...] = ()
-    """The stations a phase overloads (consumer groups, services), their backlog a fluid
-    queue."""
+    """The stations a phase overloads (consumer groups, services), their backlog a
+    Markov-modulated Brownian queue."""
 
 
 def bursty_flow(scenario: Scenario) -> tuple[str, MmppSpec] | None:
@@ -248,7 +250,7 @@ def phases_warning(name: str, rate: float, phased: Phased | None) -> str:
     against = "" if phased.proxy is None else f", from an MMPP/M/1 proxy of {phased.proxy}"
     carried = ", ".join(phased.carried)
     backlog = (
-        f"; the backlog that bursts leave at {carried} is a Markov-modulated fluid queue"
+        f"; the backlog that bursts leave at {carried} is a Markov-modulated Brownian queue"
         if carried
         else ""
     )

@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
+import scipy.linalg
 
 from models.theory._checks import require_positive
 
@@ -91,3 +92,44 @@ def fluid_queue(generator: np.ndarray, drifts: Sequence[float]) -> FluidQueue:
         empty=tuple(float(max(e, 0.0)) for e in empty),
         phases=tuple(float(p) for p in pi),
     )
+
+
+def brownian_queue(
+    generator: np.ndarray, drifts: Sequence[float], variances: Sequence[float]
+) -> float:
+    """E[X] of a Markov-modulated reflected Brownian motion: drift d_i and variance
+    sigma_i^2 > 0 per unit of time in phase i (modulated by `generator`, Q), reflected at
+    0; mean drift sum(pi_i d_i) < 0. The fluid queue above with Brownian noise: it also
+    takes a phase whose drift is 0 (a queue exactly at its capacity, a random walk).
+
+    Method (Karandikar & Kulkarni, "Second-order fluid flow models: reflected Brownian
+    motion in a random environment", Operations Research 43(1), 1995; Asmussen, "Stationary
+    distributions for fluid flow models with or without Brownian noise", Stochastic Models
+    11(1), 1995): the stationary density row vector f(x) solves f'' S - f' D + f Q = 0
+    (S = diag(sigma^2 / 2)); f(x) = sum_k c_k phi_k exp(z_k x) over the n roots z_k with a
+    negative real part of det(Q - z D + z^2 S) = 0 (phi_k (Q - z_k D + z_k^2 S) = 0; a
+    linear pencil of size 2n with psi = z phi), and the phases' marginals are pi:
+    sum_k c_k phi_k / -z_k = pi (which also makes the flux at 0 vanish in every phase).
+    Then E[X] = sum_k c_k (phi_k 1) / z_k^2. One phase: z = 2 d / sigma^2, E[X] =
+    sigma^2 / (2 |d|), the reflected Brownian motion's."""
+    drift = np.asarray(drifts, dtype=float)
+    noise = np.asarray(variances, dtype=float) / 2.0
+    if np.any(noise <= 0.0):
+        raise ValueError(f"every phase needs a variance > 0 (got {list(variances)})")
+    pi = stationary(generator)
+    require_positive("minus the mean drift", -float(pi @ drift))
+    size = len(drift)
+    zero, identity = np.zeros((size, size)), np.eye(size)
+    # row pencil [phi psi] A = z [phi psi] B, A = [[Q, 0], [0, I]], B = [[D, I], [-S, 0]]
+    left = np.block([[generator, zero], [zero, identity]])
+    right = np.block([[np.diag(drift), identity], [-np.diag(noise), zero]])
+    values, vectors = scipy.linalg.eig(left.T, right.T)
+    finite = np.isfinite(values)
+    scale = np.abs(values[finite]).max()
+    decaying = [k for k in range(len(values)) if finite[k] and values[k].real < -1e-12 * scale]
+    if len(decaying) != size:
+        raise ValueError("the Brownian queue's spectrum does not have one root per phase")
+    rates = values[decaying]
+    modes = vectors[:size, decaying].T  # phi_k, one row each
+    coefficients = np.linalg.solve((modes / -rates[:, np.newaxis]).T, pi.astype(complex))
+    return float(np.real(np.sum(coefficients * modes.sum(axis=1) / rates**2)))

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from models import analyze, load_scenario
-from models.theory.mmpp import mmpp_m1
+from models.theory.fluid_queue import brownian_queue
+from models.theory.mmpp import mmpp_m1, phase_generator
 
 
 def api(arrivals: dict[str, Any], duration: float = 180, **service: Any) -> dict[str, Any]:
@@ -30,12 +32,13 @@ SLOWER = {"work": {"exponential": 0.02}}
 """Two replicas of this serve 100/s together."""
 
 
-def fluid_in_system(calm: float) -> float:
-    """In system over `BURSTS` at one worker of 100/s: the fluid backlog, the worker while
-    there is one, `calm` (the calm phase's steady state) while there is none."""
-    nonempty = 0.5 * (1 + 30 / 70)
-    backlog = nonempty / (0.2 / 30 - 0.2 / 70)
-    return backlog + nonempty + (1 - nonempty) * calm
+def bursts_in_system(service_scv: float) -> float:
+    """In system over `BURSTS` at one worker of 100/s: the Markov-modulated Brownian queue
+    of drifts -70/s and +30/s and variances 30 + 100 c_s^2 and 130 + 100 c_s^2 (Poisson
+    arrivals), plus the worker busy on average, 80 x 10 ms."""
+    generator = phase_generator(np.array([0.2, 0.2]))
+    variances = [30 + 100 * service_scv, 130 + 100 * service_scv]
+    return brownian_queue(generator, [-70.0, 30.0], variances) + 0.8
 
 
 SPIKE = {"profile": [{"at": 0, "rate": 50}, {"at": 60, "rate": 150}, {"at": 90, "rate": 50}]}
@@ -64,32 +67,29 @@ def test_a_spike_above_a_services_capacity_piles_up_and_drains() -> None:
     assert not flow.exact
 
 
-def test_bursts_above_a_services_capacity_leave_a_fluid_backlog() -> None:
-    """An MMPP of 30/s and 130/s, 5 s each on average, to one worker of constant 10 ms:
-    the two-phase fluid queue of drifts -70/s and +30/s (P(X > 0) = 0.5 (1 + 30/70), E[X] =
-    P(X > 0) / (0.2/30 - 0.2/70)); in system adds the worker while there is a backlog and
-    the calm M/D/1 at 30% (rho + rho^2 / (2 (1 - rho))) while there is none."""
+def test_bursts_above_a_services_capacity_leave_a_backlog() -> None:
+    """An MMPP of 30/s and 130/s, 5 s each on average, to one worker of constant 10 ms
+    (c_s^2 = 0): in system `bursts_in_system(0)`, the response that over 80/s."""
     prediction = analyze(load_scenario(api(BURSTS, duration=1000, operations=CONSTANT)))
     service = prediction.services["api"]
-    in_system = fluid_in_system(0.3 + 0.09 / 1.4)
+    in_system = bursts_in_system(0.0)
     assert service.in_system.mean == pytest.approx(in_system, rel=1e-9)
     assert service.response_time.mean == pytest.approx(in_system / 80, rel=1e-9)
     assert prediction.flows["users"].response_time.mean == pytest.approx(in_system / 80, rel=1e-9)
     (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
-    assert "service 'api' is a Markov-modulated fluid queue" in warning
+    assert "service 'api' is a Markov-modulated Brownian queue" in warning
 
 
-def test_the_fluid_backlog_is_close_to_the_exact_mmpp_m1() -> None:
+def test_the_brownian_backlog_is_close_to_the_exact_mmpp_m1() -> None:
     """With exponential work the station is an MMPP/M/1 queue, predicted exactly
-    (`models.analysis.bursts`); the fluid backlog, with the calm M/M/1 (0.3/0.7), is 2.7%
-    below it: what the fluid leaves out, the queue's fluctuations around it."""
+    (`models.analysis.bursts`): 193.6 in system. The Brownian queue with c_s^2 = 1 says
+    0.7% more; the fluid queue (no noise) with the calm M/M/1, 188.3, said 2.7% less."""
     prediction = analyze(load_scenario(api(BURSTS, duration=1000)))
     exact = mmpp_m1([30.0, 130.0], [0.2, 0.2], 100.0)
     service = prediction.services["api"]
     assert service.in_system.mean == pytest.approx(exact.mean_in_system, rel=1e-9)
     assert service.exact
-    fluid = fluid_in_system(0.3 / 0.7)
-    assert fluid / exact.mean_in_system == pytest.approx(0.973, abs=0.001)
+    assert bursts_in_system(1.0) / exact.mean_in_system == pytest.approx(1.007, abs=0.001)
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from models.theory.fluid_queue import fluid_queue
+from models.theory.fluid_queue import brownian_queue, fluid_queue
 from models.theory.mmpp import phase_generator
 
 
@@ -50,3 +50,33 @@ def test_a_buffer_that_never_fills_stays_empty() -> None:
 def test_bad_drifts_are_refused(drifts: list[float]) -> None:
     with pytest.raises(ValueError, match="drift"):
         fluid_queue(phase_generator(np.array([1.0, 1.0])), drifts)
+
+
+def test_one_phase_is_the_reflected_brownian_motion() -> None:
+    """Two phases alike: the reflected Brownian motion of drift d < 0 and variance s^2,
+    whose stationary law is exponential of mean s^2 / (2 |d|)."""
+    generator = phase_generator(np.array([1.0, 3.0]))
+    assert brownian_queue(generator, [-2.0, -2.0], [3.0, 3.0]) == pytest.approx(0.75, rel=1e-9)
+
+
+def test_little_noise_is_the_fluid_queue() -> None:
+    """As the variances vanish the Brownian queue tends to the fluid queue."""
+    generator = phase_generator(np.array([0.05, 0.2]))
+    fluid = fluid_queue(generator, [-50.0, 30.0]).mean_content
+    noisy = brownian_queue(generator, [-50.0, 30.0], [1e-3, 1e-3])
+    assert noisy == pytest.approx(fluid, rel=1e-4)
+    assert brownian_queue(generator, [-50.0, 30.0], [150.0, 230.0]) > fluid
+
+
+def test_a_phase_at_capacity_is_a_random_walk_in_the_brownian_queue() -> None:
+    """A drift of 0 in a phase (the fluid cannot take it) still gives a finite mean,
+    which grows with that phase's variance."""
+    generator = phase_generator(np.array([0.004, 0.016]))
+    low = brownian_queue(generator, [-150.0, 0.0], [100.0, 150.0])
+    high = brownian_queue(generator, [-150.0, 0.0], [100.0, 300.0])
+    assert 0.0 < low < high
+
+
+def test_a_brownian_queue_needs_noise_everywhere() -> None:
+    with pytest.raises(ValueError, match="variance"):
+        brownian_queue(phase_generator(np.array([1.0, 1.0])), [-1.0, -2.0], [1.0, 0.0])

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from models import analyze, load_scenario
 from models.analysis.phases import _weight, bursty_flow
 from models.arrivals import MmppSpec
-from models.theory.mmpp import mmpp_m1
+from models.theory.fluid_queue import brownian_queue
+from models.theory.mmpp import mmpp_m1, phase_generator
 
 
 def pool(
@@ -147,26 +149,28 @@ def bursty_consumer(**subscriber: Any) -> dict[str, Any]:
     }
 
 
-def test_a_burst_above_a_consumers_capacity_leaves_a_fluid_backlog() -> None:
-    """The backlog is a two-phase fluid queue (drifts -70/s and +30/s, each phase left at
-    0.2/s): P(X > 0) = 0.5 (1 + 30/70), E[X] = P(X > 0) / (0.2/30 - 0.2/70) = 187.5. The lag
-    adds the one message in service while there is a backlog and, while there is none in
-    the calm phase, its M/M/1 at 30%: 0.3/0.7. The sojourn is that lag over the mean rate,
-    80/s (Little); every message that comes in during a backlog waits."""
+def test_a_burst_above_a_consumers_capacity_leaves_a_backlog() -> None:
+    """The backlog is a two-phase Markov-modulated Brownian queue: drifts -70/s and +30/s,
+    variances 30 + 100 and 130 + 100 per second (Poisson arrivals, exponential work), each
+    phase left at 0.2/s. The lag adds the consumer busy on average, 80 x 10 ms; the
+    sojourn is that lag over the mean rate, 80/s (Little). Every message that comes in
+    while the fluid queue of the same drifts is not empty waits (P(X > 0) = 0.5 (1 +
+    30/70)), and a share 0.3 of the others in the calm phase."""
     prediction = analyze(load_scenario(bursty_consumer()))
     group = prediction.topics["orders"].groups["billing"]
-    nonempty = 0.5 * (1 + 30 / 70)
-    backlog = nonempty / (0.2 / 30 - 0.2 / 70)
-    lag = backlog + nonempty + (1 - nonempty) * 0.3 / 0.7
+    generator = phase_generator(np.array([0.2, 0.2]))
+    lag = brownian_queue(generator, [-70.0, 30.0], [130.0, 230.0]) + 0.8
+    assert lag == pytest.approx(194.94, abs=0.01)
     assert group.lag.mean == pytest.approx(lag, rel=1e-9)
     assert group.sojourn_time.mean == pytest.approx(lag / 80, rel=1e-9)
     assert group.utilization == pytest.approx(80 * 0.01, rel=1e-9)
+    nonempty = 0.5 * (1 + 30 / 70)
     calm_empty = 1 - nonempty
     waited = (0.5 - calm_empty) * 30 + calm_empty * 0.3 * 30 + 0.5 * 130
     assert group.p_wait == pytest.approx(waited / 80, rel=1e-9)
     assert prediction.flows["users"].completion_time.mean == pytest.approx(lag / 80, rel=1e-9)
     (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
-    assert "fluid queue" in warning and "orders/billing" in warning
+    assert "Brownian queue" in warning and "orders/billing" in warning
 
 
 def test_an_autoscaled_consumer_group_keeps_the_mean_rate() -> None:
