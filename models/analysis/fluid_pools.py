@@ -1,5 +1,5 @@
 """One server pool's backlog over rate pieces or MMPP phases, as a fluid: what
-`models.analysis.carry_over` (consumer groups) and `models.analysis.service_backlog`
+`models.analysis.carry_over` (consumer groups) and `models.analysis.backlogs`
 (services) add up.
 
 A pool of c servers that serves mu requests per second flat out, offered lambda > mu,
@@ -17,11 +17,11 @@ length T the totals are:
 - `published`: what arrived, `backlog`: what is left at the end.
 
 Over rate pieces (`Pool.piece`, in order) the backlog's area is its triangles and
-trapezoids. Over the phases of an MMPP in a cycle (`phases`) the backlog is a
-Markov-modulated fluid queue (`models.theory.fluid_queue`: Anick, Mitra & Sondhi 1982),
-whose stationary law gives the same totals in expectation per unit of time (T = 1): the
-area is its mean content, the time flat out P(X > 0), the steady states count where
-the buffer is empty, P(X = 0, phase i).
+trapezoids. Over the phases of an MMPP in a cycle (`phases`) the totals are expectations
+per unit of time (T = 1): the backlog is the queue's heavy-traffic limit, a Markov-
+modulated reflected Brownian motion (`models.theory.fluid_queue.brownian_queue`:
+Karandikar & Kulkarni 1995), and who waits is read off the fluid queue of the same drifts
+(Anick, Mitra & Sondhi 1982: every arrival while its buffer is not empty).
 """
 
 from __future__ import annotations

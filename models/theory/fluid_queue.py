@@ -1,5 +1,7 @@
 """The Markov-modulated fluid queue: a buffer that fills at drift d_i while a Markov chain
-is in phase i (emptied at the rate it drains, never below 0).
+is in phase i (emptied at the rate it drains, never below 0); and the same with Brownian
+noise of variance sigma_i^2 per unit of time (`brownian_queue`), the heavy-traffic limit of
+a queue fed in phases.
 
 Assumptions: an irreducible phase process with generator Q and stationary distribution pi;
 a drift d_i != 0 in every phase (fluid in minus fluid out); a mean drift sum(pi_i d_i) < 0
