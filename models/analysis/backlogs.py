@@ -6,12 +6,11 @@ A service's backlog is carried over (`service_carriable`) where its requests com
 open flows alone (no caller's thread waits on them: a held thread would overload the
 caller too), its pool or pools (replicas balanced round robin or at random, each offered
 its share: alike) have an unbounded waiting room, first come first served, no rate limit,
-queue timeout or autoscaling, and it drains at the average rate. Its pool's fluid
-(`models.analysis.fluid_pools`) gives its means:
-requests present, the backlog plus its workers while flat out plus the steady state's
-otherwise; waiting, the backlog plus the steady state's queue; its times by Little's law
-over the requests that arrived; its utilization 1 while flat out. Its callees are taken at
-the rates that arrive at it (the pool's cap on them while flat out is left out).
+queue timeout or autoscaling, and it drains at the average rate. Its pool's backlog
+(`models.analysis.fluid_pools`: a fluid over pieces, a Markov-modulated Brownian queue
+over phases) gives its means: requests present and waiting, its times by Little's law over
+the requests that arrived, its utilization. Its callees are taken at the rates that arrive
+at it (the pool's cap on them while flat out is left out).
 
 A flow that reaches a carried station gets the rise of its time there (its mean over the
 run less the pieces' or phases' where they have one): a service's rise, times its visits,
