@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
+from typing import TypeVar
 
 from models.analysis.carry_over import CARRIED, GroupKey, carriable
 from models.analysis.fluid_pools import Pool, Steady, holding_scv, phase_of, steady_of
@@ -36,6 +37,9 @@ from models.analysis.prediction import (
 from models.analysis.quasi_static import Documents
 from models.schema import Scenario
 
+K = TypeVar("K")
+D = TypeVar("D")
+
 SERVICE_CARRIED = (
     "throughput",
     "utilization",
@@ -48,15 +52,18 @@ SERVICE_CARRIED = (
 """A service's means that its carried backlog gives."""
 
 
-def overloaded(solution: NetworkSolution) -> tuple[set[GroupKey], set[str]]:
-    """The consumer groups and the services that a piece or phase overloads."""
+def overloaded(
+    solutions: Sequence[tuple[float, NetworkSolution]],
+) -> tuple[set[GroupKey], set[str]]:
+    """The consumer groups and the services that some piece or phase overloads."""
     groups: set[GroupKey] = set()
     services: set[str] = set()
-    for station in solution.saturated():
-        if station.kind == "group":
-            groups.add((station.name, station.group))
-        else:
-            services.add(station.name)
+    for _, solution in solutions:
+        for station in solution.saturated():
+            if station.kind == "group":
+                groups.add((station.name, station.group))
+            else:
+                services.add(station.name)
     return groups, services
 
 
@@ -86,34 +93,43 @@ def service_carriable(scenario: Scenario, average: NetworkSolution, name: str) -
 def carried(
     scenario: Scenario,
     average: NetworkSolution,
-    groups: set[GroupKey],
-    services: set[str],
+    solutions: Sequence[tuple[float, NetworkSolution]],
     group_backlog: Callable[[GroupKey], PredictedGroup | None],
     service_backlog: Callable[[str], PredictedService | None],
 ) -> tuple[dict[GroupKey, PredictedGroup], dict[str, PredictedService]] | None:
-    """The means of the overloaded `groups` and `services` with their backlogs carried
-    over (`group_backlog`, `service_backlog`); None where one is not carried over
-    (`carry_over.carriable`, `service_carriable`; `average`: the network solved at the
-    average rates) or its backlog has no means, and where both services and groups are
-    overloaded: a service flat out passes on its capacity, not what arrives, and the
-    group's backlog would be counted as if the service's were not there (the traffic
-    spike of `scenarios/traffic_spike.yaml` through one worker of 500/s: the group's lag
-    2,004 so counted, 1,343 simulated)."""
+    """The means of the groups and services that the pieces or phases `solutions`
+    overload, with their backlogs carried over (`group_backlog`, `service_backlog`); None
+    where one is not carried over (`carry_over.carriable`, `service_carriable`; `average`:
+    the network solved at the average rates) or its backlog has no means, and where both
+    services and groups are overloaded: a service flat out passes on its capacity, not
+    what arrives, and the group's backlog would be counted as if the service's were not
+    there (the traffic spike of `scenarios/traffic_spike.yaml` through one worker of
+    500/s: the group's lag 2,004 so counted, 1,343 simulated)."""
+    groups, services = overloaded(solutions)
     if services and groups:
         return None
-    found_groups: dict[GroupKey, PredictedGroup] = {}
-    for key in sorted(groups):
-        group = group_backlog(key) if carriable(scenario, average, key) else None
-        if group is None:
-            return None
-        found_groups[key] = group
-    found_services: dict[str, PredictedService] = {}
-    for name in sorted(services):
-        service = service_backlog(name) if service_carriable(scenario, average, name) else None
-        if service is None:
-            return None
-        found_services[name] = service
+    found_groups = _each(
+        sorted(groups), lambda key: carriable(scenario, average, key), group_backlog
+    )
+    found_services = _each(
+        sorted(services), lambda name: service_carriable(scenario, average, name), service_backlog
+    )
+    if found_groups is None or found_services is None:
+        return None
     return found_groups, found_services
+
+
+def _each(
+    keys: Sequence[K], eligible: Callable[[K], bool], backlog: Callable[[K], D | None]
+) -> dict[K, D] | None:
+    """Each key's backlog document; None where one is not eligible or has none."""
+    found: dict[K, D] = {}
+    for key in keys:
+        document = backlog(key) if eligible(key) else None
+        if document is None:
+            return None
+        found[key] = document
+    return found
 
 
 def _steady(solution: NetworkSolution, name: str) -> tuple[float, Steady]:

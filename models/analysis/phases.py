@@ -39,7 +39,6 @@ measured against the mean rate.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -48,12 +47,11 @@ from models.analysis.backlogs import (
     apply_backlogs,
     carried,
     markov_carry_service,
-    overloaded,
 )
-from models.analysis.carry_over import GroupKey, markov_carry_over
+from models.analysis.carry_over import markov_carry_over
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.pointwise import PIECE_FLOW_MEANS
-from models.analysis.quasi_static import Documents, documents_of, over_regimes
+from models.analysis.quasi_static import Documents, at_sources, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import POISSON
@@ -124,26 +122,18 @@ def phase_by_phase(
     memo = remembered.shared()
     phases: list[tuple[float, Documents]] = []
     solutions: list[tuple[float, NetworkSolution]] = []
-    groups: set[GroupKey] = set()
-    services: set[str] = set()
     for share, rate in zip(spec.stationary, spec.rates, strict=True):
         piece = {**sources, name: FlowSource(rate, 1.0, POISSON)}
         solution = solve_network(scenario, piece, memo=memo)
         if not solution.converged:
             return None
-        more_groups, more_services = overloaded(solution)
-        groups |= more_groups
-        services |= more_services
-        own = {
-            flow: dataclasses.replace(info, source=piece.get(flow)) for flow, info in infos.items()
-        }
+        own = at_sources(infos, piece)
         phases.append((share, documents_of(scenario, solution, own, failing)))
         solutions.append((share, solution))
     found_backlogs = carried(
         scenario,
         solved,
-        groups,
-        services,
+        solutions,
         lambda key: markov_carry_over(key, solutions, spec.switch_rates),
         lambda service: markov_carry_service(service, solutions, spec.switch_rates),
     )

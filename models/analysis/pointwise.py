@@ -23,15 +23,14 @@ piece_storm`), each in the storm's regime. Traces keep their average rate too.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import math
 from collections.abc import Mapping
 
 from models.analysis.backlogs import apply_backlogs, carried, carry_service, overloaded
-from models.analysis.carry_over import GroupKey, carry_over
+from models.analysis.carry_over import carry_over
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
-from models.analysis.quasi_static import Documents, documents_of, over_regimes
+from models.analysis.quasi_static import Documents, at_sources, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.storms import piece_storm, storm_documents
@@ -134,8 +133,6 @@ def pointwise(
     memo = remembered.shared()
     regimes = []
     solutions = []
-    groups: set[GroupKey] = set()
-    services: set[str] = set()
     ongoing: str | None = None  # (the service of a timeout storm in the piece before)
     length = scenario.simulation.duration
     for share, rates in pieces:
@@ -144,9 +141,7 @@ def pointwise(
             for name, source in sources.items()
         }
         solution = solve_network(scenario, piece, memo=memo, start=solved.views)
-        own = {
-            name: dataclasses.replace(info, source=piece.get(name)) for name, info in infos.items()
-        }
+        own = at_sources(infos, piece)
         storm = piece_storm(scenario, solution, piece, share * length, ongoing)
         if storm is not None:
             regimes.append((share, storm_documents(scenario, storm, own, failing)))
@@ -155,18 +150,14 @@ def pointwise(
         ongoing = None
         if not solution.converged:
             return None
-        more_groups, more_services = overloaded(solution)
-        groups |= more_groups
-        services |= more_services
         solutions.append((share, solution))
         regimes.append((share, documents_of(scenario, solution, own, failing)))
-    if (groups or services) and len(solutions) < len(pieces):
+    if any(overloaded(solutions)) and len(solutions) < len(pieces):
         return None  # (a storm and a backlog: not carried over together)
     found = carried(
         scenario,
         solved,
-        groups,
-        services,
+        solutions,
         lambda key: carry_over(key, solutions, length),
         lambda name: carry_service(name, solutions, length),
     )

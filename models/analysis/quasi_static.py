@@ -20,12 +20,13 @@ are left out.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Mapping, Sequence
 from typing import Any, NamedTuple
 
 from models.analysis.flows import completion_times
-from models.analysis.network import NetworkSolution
+from models.analysis.network import FlowSource, NetworkSolution
 from models.analysis.prediction import (
     PredictedCall,
     PredictedFlow,
@@ -134,6 +135,15 @@ class Documents(NamedTuple):
     services: dict[str, PredictedService]
     topics: dict[str, PredictedTopic]
     calls: dict[str, PredictedCall]
+
+
+def at_sources(
+    infos: Mapping[str, FlowInfo], sources: Mapping[str, FlowSource]
+) -> dict[str, FlowInfo]:
+    """Each flow's `FlowInfo` with its arrivals in a regime (a rate piece, an MMPP phase)."""
+    return {
+        name: dataclasses.replace(info, source=sources.get(name)) for name, info in infos.items()
+    }
 
 
 def documents_of(
