@@ -208,8 +208,7 @@ def phases(
             empty = fluid.empty[index]
             waits = (phase.share - empty) + empty * phase.steady.p_wait
         else:
-            waits = phase.share * (
-                1.0 if drifts[index] >= -AT_CAPACITY * capacity else phase.steady.p_wait
-            )
+            flat_out = at_capacity[index] or drifts[index] > 0.0
+            waits = phase.share * (1.0 if flat_out else phase.steady.p_wait)
         pool.waited += waits * phase.arrival
     return pool
