@@ -45,6 +45,7 @@ class CallerBounds:
         sources: Mapping[str, FlowSource],
         summaries: Mapping[OpKey, OperationSummary],
         rates: Mapping[OpKey, float],
+        in_flight: dict[tuple[OpKey, str], int] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -64,6 +65,9 @@ class CallerBounds:
         self.known: dict[str, tuple[int | None, int | None]] = {}
         self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
         self.visiting: set[str | OpKey] = set()
+        self.in_flight = {} if in_flight is None else in_flight
+        """`calls_in_flight` of a node to a service, by (node, service): the scenario's
+        structure, the same in every round (a dictionary kept from round to round)."""
 
     def node(self, key: OpKey) -> tuple[int | None, int | None]:
         """(bound, closed bound) of the executions of `key` in progress at once."""
@@ -145,7 +149,10 @@ class CallerBounds:
                 if callee.acquisitions != 1.0:
                     return None
                 parts[caller].append((rate * calls, callee.holding))
-            in_flight = calls_in_flight(steps_of(self.scenario, source), name)
+            in_flight = self.in_flight.get((source, name))
+            if in_flight is None:
+                in_flight = calls_in_flight(steps_of(self.scenario, source), name)
+                self.in_flight[(source, name)] = in_flight
             reach[caller] = max(reach[caller], bound * in_flight)
         best: BoundedCaller | None = None
         for who, weighted in parts.items():

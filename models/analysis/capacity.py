@@ -283,7 +283,7 @@ def _limit(
     if memo is not None:
         search.memo = memo.shared()
     if known is not None:
-        search.start, search.origin = known.views, start
+        search.start, search.origin = known.round_views, start
     tolerance = RELATIVE_TOLERANCE if smooth else FAILURE_RELATIVE_TOLERANCE
     points = _Trials()
     low, high = 0.0, math.inf

@@ -46,15 +46,16 @@ from models.analysis.summary import (
 )
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.analysis.work_laws import (
-    hyperexponential_law,
     known_laws,
     mixed_third_moment,
-    own_work_law,
     slowed,
-    work_third_moment,
+    work_facts,
 )
 from models.distributions import Distribution
 from models.schema import Scenario
+
+NO_FACTS: tuple[None, None, None] = (None, None, None)
+"""`work_facts` of an operation that takes its worker more than once (none apply)."""
 
 
 @dataclass(frozen=True)
@@ -123,6 +124,7 @@ class LoadBuilder:
         known_classes: dict[Any, Any] | None = None,
         senders: Senders | None = None,
         released: Mapping[str, tuple[tuple[int, float], ...]] | None = None,
+        in_flight: dict[tuple[OpKey, str], int] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -142,7 +144,7 @@ class LoadBuilder:
         self.station_flags, self.topic_flags = emission_flags(summaries, traffic.rates)
         self.streams = Streams(summaries, traffic, sources)
         """The streams into each station, and what its calls carry (`streams.carried`)."""
-        self.populations = CallerBounds(scenario, sources, summaries, traffic.rates)
+        self.populations = CallerBounds(scenario, sources, summaries, traffic.rates, in_flight)
 
     def solve(self, load: StationLoad) -> StationSolution:
         """`solve_station(load)`, remembered by the load (a pure function of it)."""
@@ -187,11 +189,10 @@ class LoadBuilder:
                 parts.append((rate * per, rate, holding, summary))
                 if rate > 0:
                     means.add(summary.exponential_mean if per == 1.0 else None)
-                    laws.add(hyperexponential_law(self.scenario, key) if per == 1.0 else None)
-                    own = work_third_moment(self.scenario, key, holding) if per == 1.0 else None
-                    thirds.append((rate * per, own))
-                    work = own_work_law(self.scenario, key, holding) if per == 1.0 else None
-                    owned.append((rate * per, work))
+                    facts = work_facts(self.scenario, key, holding) if per == 1.0 else NO_FACTS
+                    laws.add(facts[0])
+                    thirds.append((rate * per, facts[1]))
+                    owned.append((rate * per, facts[2]))
             common = next(iter(means)) if len(means) == 1 else None
             law = next(iter(laws)) if len(laws) == 1 else None
             result.append(

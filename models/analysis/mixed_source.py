@@ -38,7 +38,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.linalg import solve_banded
+from scipy.linalg import LinAlgError
+from scipy.linalg.lapack import dgbsv, dgtsv
 
 from models.analysis.moments import Moments
 from models.theory import erlang_c
@@ -218,9 +219,27 @@ def _stationary(chain: _Chain, think: float) -> np.ndarray:
         minlength=(lower + upper + 1) * (size - 1),
     ).reshape(lower + upper + 1, size - 1)
     right = -np.bincount(chain.right_entries, weights=values[chain.right_kept], minlength=size - 1)
-    rest = solve_banded((lower, upper), band, right, check_finite=False)
+    rest = _banded(lower, upper, band, right)
     p = np.maximum(np.concatenate(([1.0], rest)), 0.0)
     return np.asarray(p / p.sum())
+
+
+def _banded(lower: int, upper: int, band: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Solve the banded system (`band` in LAPACK's banded storage, `lower` and `upper`
+    diagonals) with LAPACK's banded solver (tridiagonal: its own), as
+    `scipy.linalg.solve_banded` does, without its checks and conversions (the two-class
+    station solves one system per trial of its root search)."""
+    if band.shape[1] == 1:
+        return np.asarray(right / band[upper, 0])
+    if lower == upper == 1:
+        *_, solution, info = dgtsv(band[2, :-1], band[1, :], band[0, 1:], right)
+    else:
+        padded = np.zeros((2 * lower + upper + 1, band.shape[1]))
+        padded[lower:, :] = band
+        *_, solution, info = dgbsv(lower, upper, padded, right, overwrite_ab=True)
+    if info != 0:
+        raise LinAlgError(f"singular matrix (LAPACK info {info})")
+    return np.asarray(solution)
 
 
 def mixed_source(

@@ -91,6 +91,11 @@ class NetworkSolution:
     success: dict[str, float] | None = None
     """With fault windows: each flow's success probability averaged over the measured
     period, every period between window boundaries solved with its own constants."""
+    round_views: dict[StationId, StationView] = field(default_factory=dict)
+    """The views the last round was solved from (`views` are what it gave): another solve
+    that starts from them finds in its first round what this one's last round computed
+    wherever its load does not reach (`SolveMemo`), where `views`, equal to them only to
+    the iteration's tolerance, would have it compute everything again."""
 
     def saturated(self) -> list[StationId]:
         """Stations whose offered load reaches their servers (no steady state)."""
@@ -287,6 +292,7 @@ def _round(
         memo.classes,
         memo.senders(scenario, keys),
         memo.released,
+        memo.in_flight,
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
@@ -435,6 +441,7 @@ def solve_network(
         failures=failures,
         offered=current.offered,
         success=current.success,
+        round_views=dict(views),
     )
 
 

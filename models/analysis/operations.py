@@ -109,10 +109,13 @@ class Evaluator:
         self.remembered = remembered
         self.computed: Remembered = {}
         """This round's summaries with their inputs (the next round's `remembered`)."""
+        self.idle = StationView()
+        """The view of a station not solved yet (made once: `view` is called often)."""
 
     def view(self, station: StationId) -> StationView:
         """The view of `station` (an idle, exact one before the first iteration)."""
-        return self.views.get(station, StationView())
+        view = self.views.get(station)
+        return self.idle if view is None else view
 
     def summary(self, key: OpKey) -> OperationSummary:
         """The summary of node `key` (memoised; the synchronous call graph is acyclic)."""

@@ -55,6 +55,9 @@ class SolveMemo:
     """The scenario's failure constants (`failures.failure_inputs`), found once."""
     timed_services: frozenset[str] | None = None
     """The services that a call with a timeout reaches (`response_tail.timed_callees`)."""
+    in_flight: dict[tuple[OpKey, str], int] = field(default_factory=dict)
+    """The calls each node can have in flight to each service (`bounds.calls_in_flight`):
+    the scenario's structure, found once."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -67,6 +70,7 @@ class SolveMemo:
         that what one search adds is let go with it (the searches of the TrainTicket-like
         model at 95%, sharing one memo, held 15 MiB more at their peak)."""
         return SolveMemo(
+            summaries=self.summaries,
             layers=dict(self.layers),
             stations=dict(self.stations),
             classes=dict(self.classes),
@@ -75,6 +79,7 @@ class SolveMemo:
             reached=self.reached,
             constants=self.constants,
             timed_services=self.timed_services,
+            in_flight=self.in_flight,
         )
 
     def evaluator(

@@ -100,6 +100,8 @@ def flows_scv(
 ) -> float:
     """The flows' own interarrival SCVs, weighted by the rates at which each reaches `keys`:
     what a queueing station's calls carry (module docstring)."""
+    if all(source.scv == 1.0 for source in sources.values()):
+        return 1.0  # (Poisson flows: the weighted mean of ones, exactly)
     weights = []
     for flow, visits in traffic.visits.items():
         source = sources.get(flow)

@@ -33,21 +33,6 @@ def _own_work(scenario: Scenario, key: OpKey, delay_too: bool = False) -> Distri
     return None
 
 
-def hyperexponential_law(scenario: Scenario, key: OpKey) -> tuple[float, float] | None:
-    """(mean, cv) when the operation is one `work` step of a hyperexponential law."""
-    work = _own_work(scenario, key)
-    return (work.mean_time, work.cv) if isinstance(work, Hyperexponential) else None
-
-
-def work_third_moment(scenario: Scenario, key: OpKey, holding: Moments) -> float | None:
-    """E[S³] when the operation is one `work` step whose law has it in closed form and
-    its holding time is that work (no slowdown): the three-moment H2 fit of M/H2/c."""
-    work = _own_work(scenario, key)
-    if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
-        return None
-    return work.third_moment
-
-
 def own_work_law(
     scenario: Scenario, key: OpKey, holding: Moments, delay_too: bool = False
 ) -> Distribution | None:
@@ -57,6 +42,21 @@ def own_work_law(
     if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
         return None
     return work
+
+
+def work_facts(
+    scenario: Scenario, key: OpKey, holding: Moments
+) -> tuple[tuple[float, float] | None, float | None, Distribution | None]:
+    """What a station's formulas can use of the law of one operation's own work, when the
+    operation is one `work` step: (mean, cv) of a hyperexponential law (M/H2/c is then
+    exact); and, where its holding time is that work (no slowdown), E[S³] when the law has
+    it in closed form (the three-moment H2 fit of M/H2/c) and the law itself
+    (`own_work_law`). Found together: a station's classes ask for them every round."""
+    work = _own_work(scenario, key)
+    law = (work.mean_time, work.cv) if isinstance(work, Hyperexponential) else None
+    if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
+        return law, None, None
+    return law, work.third_moment, work
 
 
 def known_laws(
