@@ -41,6 +41,7 @@ semantics (see docs/analysis.md for every formula, its assumptions and its sourc
 
 from __future__ import annotations
 
+from models.analysis.autoscaling import autoscale_warnings
 from models.analysis.bursts import exact_bursts
 from models.analysis.capacity import solve_capacity
 from models.analysis.closed import closed_source, solve_closed
@@ -347,6 +348,7 @@ def _analyze(
             rate = sources[phased.flow].rate
             where = warnings.index(phases_warning(phased.flow, rate, None))
             warnings[where] = phases_warning(phased.flow, rate, phased)
+    warnings.extend(autoscale_warnings(scenario, solution))
     if solution.failures.reports:
         if scenario.faults:
             faults, slowed, windows = fault_report(scenario, solution, sources, services, topics)
