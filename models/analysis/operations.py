@@ -109,13 +109,11 @@ class Evaluator:
         self.remembered = remembered
         self.computed: Remembered = {}
         """This round's summaries with their inputs (the next round's `remembered`)."""
-        self.idle = StationView()
-        """The view of a station not solved yet (made once: `view` is called often)."""
+        self.idle = StationView()  # (a station not solved yet: made once, `view` is hot)
 
     def view(self, station: StationId) -> StationView:
         """The view of `station` (an idle, exact one before the first iteration)."""
-        view = self.views.get(station)
-        return self.idle if view is None else view
+        return self.views.get(station) or self.idle  # (a view is always true)
 
     def summary(self, key: OpKey) -> OperationSummary:
         """The summary of node `key` (memoised; the synchronous call graph is acyclic)."""
@@ -141,8 +139,7 @@ class Evaluator:
         constants: its station's view, its rate if it depends on it
         (`OperationSummary.rate_dependent`: a capacity trial's first round finds the
         summaries of the trial before, at another rate, again), and each callee's view and
-        summary (the summary object itself: a callee that was walked again counts as
-        changed)."""
+        summary (the object itself: a callee that was walked again counts as changed)."""
         station = station_of(key)
         callees = tuple(
             (target, self.views.get(station_of(target)), id(self.summary(target)))  # type: ignore[arg-type]

@@ -38,7 +38,11 @@ def own_work_law(
 ) -> Distribution | None:
     """The law of the operation's holding time when the operation is one `work` step (or,
     with `delay_too`, one `delay` step) and its holding time is that step's (no slowdown)."""
-    work = _own_work(scenario, key, delay_too)
+    return _held(_own_work(scenario, key, delay_too), holding)
+
+
+def _held(work: Distribution | None, holding: Moments) -> Distribution | None:
+    """`work` if the holding time is that work (its mean: no slowdown), else None."""
     if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
         return None
     return work
@@ -54,9 +58,8 @@ def work_facts(
     (`own_work_law`). Found together: a station's classes ask for them every round."""
     work = _own_work(scenario, key)
     law = (work.mean_time, work.cv) if isinstance(work, Hyperexponential) else None
-    if work is None or not math.isclose(work.mean, holding.mean, rel_tol=1e-9):
-        return law, None, None
-    return law, work.third_moment, work
+    held = _held(work, holding)
+    return law, None if held is None else held.third_moment, held
 
 
 def known_laws(
