@@ -344,10 +344,10 @@ def _analyze(
             where = warnings.index(time_varying_warning(name, rate))
             warnings[where] = time_varying_warning(name, rate, pieces)
         phased = phase_by_phase(scenario, sources, infos, (solution, memo), base, failing)
-        if phased is not None:  # (bursty arrivals: phase by phase)
-            rate = sources[phased.flow].rate
-            where = warnings.index(phases_warning(phased.flow, rate, None))
-            warnings[where] = phases_warning(phased.flow, rate, phased)
+        for name in phased.flows if phased is not None else ():  # (bursts: phase by phase)
+            rate = sources[name].rate
+            where = warnings.index(phases_warning(name, rate, None))
+            warnings[where] = phases_warning(name, rate, phased)
     warnings.extend(autoscale_warnings(scenario, solution))
     if solution.failures.reports:
         if scenario.faults:

@@ -24,6 +24,8 @@ import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import TypeVar
 
+import numpy as np
+
 from models.analysis.carry_over import CARRIED, GroupKey, carriable
 from models.analysis.fluid_pools import Pool, Steady, holding_scv, phase_of, steady_of
 from models.analysis.fluid_pools import phases as fluid_phases
@@ -169,11 +171,23 @@ def carry_service(
 def markov_carry_service(
     name: str,
     phases: Sequence[tuple[float, NetworkSolution]],
-    switch_rates: Sequence[float],
+    generator: np.ndarray,
 ) -> PredictedService | None:
     """Service `name`'s means where `phases` (stationary share, solution) are an MMPP's
-    in a cycle: its backlog a Markov-modulated Brownian queue (`fluid_pools.phases`); None
-    where its capacity is not known or it is overloaded on average."""
+    (or several superposed, their phases changing as `generator` says): its backlog a
+    Markov-modulated Brownian queue (`markov_service_pool`); None where its capacity is not
+    known or it is overloaded on average."""
+    pool = markov_service_pool(name, phases, generator)
+    return None if pool is None else _document(pool, 1.0, phases[0][1].services[name].pools)
+
+
+def markov_service_pool(
+    name: str,
+    phases: Sequence[tuple[float, NetworkSolution]],
+    generator: np.ndarray,
+) -> Pool | None:
+    """One pool of service `name` over the phases of `markov_carry_service`
+    (`fluid_pools.phases`); None as there."""
     capacity = _capacity(phases, name)
     servers = phases[0][1].services[name].load.servers
     if capacity is None or servers is None:
@@ -181,8 +195,7 @@ def markov_carry_service(
     stations = [(share, solution.services[name]) for share, solution in phases]
     inputs = [phase_of(share, station.load, station.solution) for share, station in stations]
     scv = holding_scv([station.load for _, station in stations])
-    pool = fluid_phases(servers, capacity, switch_rates, inputs, scv)
-    return None if pool is None else _document(pool, 1.0, phases[0][1].services[name].pools)
+    return fluid_phases(servers, capacity, generator, inputs, scv)
 
 
 def _document(pool: Pool, length: float, pools: int) -> PredictedService | None:
@@ -219,10 +232,15 @@ def apply_backlogs(
     services: Mapping[str, PredictedService],
     regimes: Sequence[tuple[float, Documents]],
     how: str,
+    met: Callable[[str, GroupKey | str], float] | None = None,
 ) -> None:
     """Put the carried groups' and services' means into `base` (the pieces' or phases'
     average, in place), their method saying `how` the backlog was carried, and add to each
-    flow that reaches one the rise of its time there (module docstring)."""
+    flow that reaches one the rise of its time there (module docstring), times `met(flow,
+    station)`: how much of the station's backlog the flow's arrivals meet, relative to all
+    its arrivals' (a flow whose bursts make the backlog meets more of it; 1 for every flow
+    where not given)."""
+    met = met or (lambda flow, station: 1.0)
     group_rises: dict[GroupKey, float] = {}
     for (topic, group), document in groups.items():
         before = _stable_mean(
@@ -258,12 +276,13 @@ def apply_backlogs(
         if flow.visits is None:
             continue
         reached = [
-            rise
+            rise * met(name, (topic, group))
             for (topic, group), rise in group_rises.items()
             if flow.visits.groups.get(topic, {}).get(group, 0) > 0
         ]
         waited = math.fsum(
-            flow.visits.services.get(service, 0.0) * rise for service, rise in service_rises.items()
+            flow.visits.services.get(service, 0.0) * rise * met(name, service)
+            for service, rise in service_rises.items()
         )
         if not reached and not waited:
             continue

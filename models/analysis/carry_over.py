@@ -26,6 +26,8 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
+import numpy as np
+
 from models.analysis.fluid_pools import Pool, Steady, holding_scv, phase_of, steady_of
 from models.analysis.fluid_pools import phases as fluid_phases
 from models.analysis.loads import GroupStation
@@ -83,12 +85,27 @@ def carry_over(
 def markov_carry_over(
     key: GroupKey,
     phases: Sequence[tuple[float, NetworkSolution]],
-    switch_rates: Sequence[float],
+    generator: np.ndarray,
 ) -> PredictedGroup | None:
     """The group `key`'s means where `phases` (stationary share, solution) are the phases
-    of an MMPP in a cycle, each left at its switch rate: each consumer's backlog a
-    Markov-modulated Brownian queue (`fluid_pools.phases`). None where a consumer's
-    capacity is not known, or one is overloaded on average."""
+    of an MMPP (or of several superposed) whose phases change as `generator` says: each
+    consumer's backlog a Markov-modulated Brownian queue (`markov_consumers`). None where
+    a consumer's capacity is not known, or one is overloaded on average."""
+    consumers = markov_consumers(key, phases, generator)
+    if consumers is None:
+        return None
+    handled = math.fsum(share * _handler_time(solution.groups[key]) for share, solution in phases)
+    return _document(consumers, handled, 1.0)
+
+
+def markov_consumers(
+    key: GroupKey,
+    phases: Sequence[tuple[float, NetworkSolution]],
+    generator: np.ndarray,
+) -> list[Pool] | None:
+    """The group `key`'s consumers over the phases of `markov_carry_over`, each a pool
+    whose backlog is a Markov-modulated Brownian queue (`fluid_pools.phases`); None as
+    there."""
     first = phases[0][1].groups[key]
     consumers: list[Pool] = []
     for index, (load, _) in enumerate(first.consumers):
@@ -99,12 +116,11 @@ def markov_carry_over(
         delay = stations[0][1].delivery.mean
         inputs = [phase_of(share, *group.consumers[index], delay) for share, group in stations]
         loads = [group.consumers[index][0] for _, group in stations]
-        pool = fluid_phases(load.servers, capacity, switch_rates, inputs, holding_scv(loads), delay)
+        pool = fluid_phases(load.servers, capacity, generator, inputs, holding_scv(loads), delay)
         if pool is None:
             return None
         consumers.append(pool)
-    handled = math.fsum(share * _handler_time(solution.groups[key]) for share, solution in phases)
-    return _document(consumers, handled, 1.0)
+    return consumers
 
 
 def _document(consumers: Sequence[Pool], handled: float, length: float) -> PredictedGroup | None:

@@ -17,7 +17,7 @@ length T the totals are:
 - `published`: what arrived, `backlog`: what is left at the end.
 
 Over rate pieces (`Pool.piece`, in order) the backlog's area is its triangles and
-trapezoids. Over the phases of an MMPP in a cycle (`phases`) the totals are expectations
+trapezoids. Over the phases of an MMPP (`phases`) the totals are expectations
 per unit of time (T = 1): the backlog is the queue's heavy-traffic limit, a Markov-
 modulated reflected Brownian motion (`models.theory.fluid_queue.brownian_queue`:
 Karandikar & Kulkarni 1995), and who waits is read off the fluid queue of the same drifts
@@ -35,8 +35,7 @@ import numpy as np
 
 from models.analysis.moments import ZERO, mixture
 from models.analysis.station_load import StationLoad, StationSolution
-from models.theory.fluid_queue import brownian_queue, fluid_queue
-from models.theory.mmpp import phase_generator
+from models.theory.fluid_queue import brownian_queue_by_phase, fluid_queue
 
 AT_CAPACITY = 1e-9
 """A phase offered within this fraction of a pool's capacity is at its capacity (the
@@ -88,6 +87,9 @@ class Pool:
     waited: float = 0.0
     """Arrivals that waited for a server (every one while flat out)."""
     published: float = 0.0
+    by_phase: tuple[float, ...] = ()
+    """Over an MMPP's phases (`phases`): the backlog's mean in each, E[X; phase i] (their
+    sum is `area`); empty where not known (over rate pieces, or the fluid queue's)."""
 
     def piece(self, length: float, arrival: float, steady: Steady) -> None:
         """Advance over a piece of `length` s with `arrival` requests/s; `steady`: the
@@ -161,15 +163,15 @@ def holding_scv(loads: Sequence[StationLoad]) -> float:
 def phases(
     servers: int,
     capacity: float,
-    switch_rates: Sequence[float],
+    generator: np.ndarray,
     inputs: Sequence[Phase],
     service_scv: float,
     delay: float = 0.0,
 ) -> Pool | None:
-    """A pool's totals per unit of time over the phases of an MMPP in a cycle (module
-    docstring); `service_scv`: the SCV of its holding time; `delay`: a time each request
-    spends before it (a message's delivery). None where the pool is overloaded on average
-    (or at its capacity).
+    """A pool's totals per unit of time over the phases of an MMPP whose phases change as
+    `generator` says (module docstring); `service_scv`: the SCV of its holding time;
+    `delay`: a time each request spends before it (a message's delivery). None where the
+    pool is overloaded on average (or at its capacity).
 
     Its backlog is the Markov-modulated reflected Brownian motion of the queue's heavy-
     traffic limit (`fluid_queue.brownian_queue`): in phase i drift r_i - mu and variance
@@ -185,21 +187,24 @@ def phases(
     mean_drift = math.fsum(phase.share * d for phase, d in zip(inputs, drifts, strict=True))
     if mean_drift >= -AT_CAPACITY * capacity:
         return None
-    generator = phase_generator(np.asarray(switch_rates, dtype=float))
     variances = [phase.arrival * phase.arrival_scv + capacity * service_scv for phase in inputs]
     at_capacity = [abs(d) <= AT_CAPACITY * capacity for d in drifts]
     fluid = None if any(at_capacity) else fluid_queue(generator, drifts)
+    by_phase: tuple[float, ...] = ()
     if min(variances) > 0.0:
-        backlog = brownian_queue(
-            generator,
-            [0.0 if a else d for a, d in zip(at_capacity, drifts, strict=True)],
-            variances,
+        by_phase = tuple(
+            brownian_queue_by_phase(
+                generator,
+                [0.0 if a else d for a, d in zip(at_capacity, drifts, strict=True)],
+                variances,
+            )
         )
+        backlog = math.fsum(by_phase)
     elif fluid is not None:
         backlog = fluid.mean_content
     else:
         return None
-    pool = Pool(servers, capacity, area=backlog)
+    pool = Pool(servers, capacity, area=backlog, by_phase=by_phase)
     pool.published = math.fsum(phase.share * phase.arrival for phase in inputs)
     pool.busy = pool.published / capacity
     pool.steady_present = servers * pool.busy + pool.published * delay

@@ -30,25 +30,34 @@ queue (`fluid_pools.phases`; `carry_over.markov_carry_over`,
 predicted), a group's handler does not retry and a service's requests hold no caller's
 thread (`backlogs.carried`).
 
-Applied to one `mmpp` flow in a scenario without faults, closed flows or other
-time-varying flows (`profile`, `sinusoid`, `trace`: their pieces would multiply), with at
-most `MOST_PHASES` phases; where a phase saturates a service, or a group not carried over,
-the flow keeps its mean rate as Poisson. The capacity (`max_throughput`, the bottleneck) is
-measured against the mean rate.
+Several `mmpp` flows are taken together: their phases change independently, so together
+they are one MMPP on the product of their phases (the superposition: generator the
+Kronecker sum of theirs, rate in a joint phase the sum of the flows'; Fischer &
+Meier-Hellstern 1993), each joint phase solved with every bursty flow at its rate there
+and the proxy fed as the joint phases say. Applied in a scenario without faults, closed
+flows or other time-varying flows (`profile`, `sinusoid`, `trace`: their pieces would
+multiply), with at most `MOST_PHASES` joint phases; where a phase saturates a service, or a
+group not carried over, the flows keep their mean rates as Poisson. The capacity
+(`max_throughput`, the bottleneck) is measured against the mean rates.
 """
 
 from __future__ import annotations
 
+import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+
+import numpy as np
 
 from models.analysis.backlogs import (
     apply_backlogs,
     carried,
     markov_carry_service,
+    markov_service_pool,
 )
-from models.analysis.carry_over import markov_carry_over
+from models.analysis.carry_over import GroupKey, markov_carry_over, markov_consumers
+from models.analysis.fluid_pools import Pool
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.pointwise import PIECE_FLOW_MEANS
 from models.analysis.quasi_static import Documents, at_sources, documents_of, over_regimes
@@ -57,12 +66,12 @@ from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import POISSON
 from models.arrivals import MmppArrivals, MmppSpec, SinusoidArrivals, TraceArrivals
 from models.schema import ProfileArrivals, Scenario
-from models.theory.mmpp import mmpp_m1
+from models.theory.mmpp import kronecker_sum, modulated_m1_response, phase_generator
 
 FLUID_METHOD = "the backlog that bursts leave: a Markov-modulated Brownian queue"
 """What the method of a group that bursts overload adds (`carry_over.markov_carry_over`)."""
 MOST_PHASES = 16
-"""At most this many phases: each is a network solved."""
+"""At most this many (joint) phases: each is a network solved."""
 TIME_VARYING = (ProfileArrivals, SinusoidArrivals, TraceArrivals)
 """Arrivals whose pieces would multiply the phases (not predicted phase by phase)."""
 
@@ -71,7 +80,8 @@ TIME_VARYING = (ProfileArrivals, SinusoidArrivals, TraceArrivals)
 class Phased:
     """What the phase-by-phase prediction did."""
 
-    flow: str
+    flows: tuple[str, ...]
+    """The bursty flows, in the scenario's order."""
     phases: int
     weight: float
     """theta: the phase-by-phase means' share of the blend (module docstring)."""
@@ -82,20 +92,54 @@ class Phased:
     Markov-modulated Brownian queue."""
 
 
-def bursty_flow(scenario: Scenario) -> tuple[str, MmppSpec] | None:
-    """The one flow predicted phase by phase (module docstring), if the scenario has it."""
+@dataclass(frozen=True, eq=False)
+class Bursts:
+    """The bursty flows' phases together: their superposition, an MMPP on the product of
+    their phases (each flow's phases change independently of the others':
+    `models.theory.mmpp.kronecker_sum`)."""
+
+    flows: tuple[str, ...]
+    rates: tuple[tuple[float, ...], ...]
+    """Per joint phase, each flow's rate (in the order of `flows`)."""
+    shares: tuple[float, ...]
+    """Per joint phase, its stationary share of the time: the product of the flows'."""
+    generator: np.ndarray
+    """How the joint phases change (the Kronecker sum of the flows' cycles)."""
+
+    @staticmethod
+    def of(specs: Mapping[str, MmppSpec]) -> Bursts:
+        """The joint phases of the flows `specs` (joint phase (i, j, ...) at index
+        i m2 m3 ... + j m3 ... + ..., as `kronecker_sum` orders them)."""
+        phases = list(itertools.product(*(range(len(spec.rates)) for spec in specs.values())))
+        rates = tuple(
+            tuple(spec.rates[i] for spec, i in zip(specs.values(), joint, strict=True))
+            for joint in phases
+        )
+        shares = tuple(
+            math.prod(spec.stationary[i] for spec, i in zip(specs.values(), joint, strict=True))
+            for joint in phases
+        )
+        cycles = [
+            phase_generator(np.asarray(spec.switch_rates, dtype=float)) for spec in specs.values()
+        ]
+        return Bursts(tuple(specs), rates, shares, kronecker_sum(cycles))
+
+
+def bursty_flows(scenario: Scenario) -> Bursts | None:
+    """The flows predicted phase by phase together (module docstring), if the scenario has
+    any."""
     if scenario.faults:
         return None
-    found = []
+    found: dict[str, MmppSpec] = {}
     for name, flow in scenario.workload.items():
         arrivals = flow.arrivals
         if flow.clients is not None or isinstance(arrivals, TIME_VARYING):
             return None
         if isinstance(arrivals, MmppArrivals):
-            found.append((name, arrivals.mmpp))
-    if len(found) != 1 or len(found[0][1].rates) > MOST_PHASES:
+            found[name] = arrivals.mmpp
+    if not found or math.prod(len(spec.rates) for spec in found.values()) > MOST_PHASES:
         return None
-    return found[0]
+    return Bursts.of(found)
 
 
 def phase_by_phase(
@@ -106,24 +150,27 @@ def phase_by_phase(
     base: Documents,
     failing: bool,
 ) -> Phased | None:
-    """Replace the means of `base` (the network with the bursty flow as Poisson at its
-    mean rate, solved as `average` with what its solve remembers) by their blend with the
-    phases' (module docstring), in place; None (nothing changed) where the scenario has no
-    such flow, or a phase saturates a service or a group not carried over. Each phase's
-    solve shares what the average's remembers, but starts from no waiting anywhere: from
-    the average's stations, a phase lighter than the mean can settle into a cycle of two
-    iterates (the 12-replica `scenarios/black_friday.yaml`: waits of a microsecond,
+    """Replace the means of `base` (the network with the bursty flows as Poisson at their
+    mean rates, solved as `average` with what its solve remembers) by their blend with the
+    joint phases' (module docstring), in place; None (nothing changed) where the scenario
+    has no such flows, or a phase saturates a service or a group not carried over. Each
+    phase's solve shares what the average's remembers, but starts from no waiting anywhere:
+    from the average's stations, a phase lighter than the mean can settle into a cycle of
+    two iterates (the 12-replica `scenarios/black_friday.yaml`: waits of a microsecond,
     alternating in their seventh digit), which from below it does not."""
-    found = bursty_flow(scenario)
-    if found is None or found[0] not in sources:
+    bursts = bursty_flows(scenario)
+    if bursts is None or any(name not in sources for name in bursts.flows):
         return None
-    name, spec = found
     solved, remembered = average
     memo = remembered.shared()
     phases: list[tuple[float, Documents]] = []
     solutions: list[tuple[float, NetworkSolution]] = []
-    for share, rate in zip(spec.stationary, spec.rates, strict=True):
-        piece = {**sources, name: FlowSource(rate, 1.0, POISSON)}
+    for share, rates in zip(bursts.shares, bursts.rates, strict=True):
+        at_rates = {
+            name: FlowSource(rate, 1.0, POISSON)
+            for name, rate in zip(bursts.flows, rates, strict=True)
+        }
+        piece = {**sources, **at_rates}
         solution = solve_network(scenario, piece, memo=memo)
         if not solution.converged:
             return None
@@ -134,19 +181,73 @@ def phase_by_phase(
         scenario,
         solved,
         solutions,
-        lambda key: markov_carry_over(key, solutions, spec.switch_rates),
-        lambda service: markov_carry_service(service, solutions, spec.switch_rates),
+        lambda key: markov_carry_over(key, solutions, bursts.generator),
+        lambda service: markov_carry_service(service, solutions, bursts.generator),
     )
     if found_backlogs is None:
         return None
     proxy = _proxy(scenario, base, phases)
-    weight = 1.0 if proxy is None else _weight(spec, *proxy[1:])
+    weight = 1.0 if proxy is None else _weight(bursts, *proxy[1:])
     over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
-    apply_backlogs(base, *found_backlogs, phases, FLUID_METHOD)
+    met = _backlog_met(bursts, sources, solutions, found_backlogs[0], found_backlogs[1])
+    apply_backlogs(
+        base, *found_backlogs, phases, FLUID_METHOD, lambda flow, at: met.get((flow, at), 1.0)
+    )
     proxy_name = None if proxy is None else proxy[0]
     backlogs = [f"consumer group '{t}/{g}'" for t, g in found_backlogs[0]]
     backlogs += [f"service '{service}'" for service in found_backlogs[1]]
-    return Phased(name, len(phases), weight, proxy_name, tuple(backlogs))
+    return Phased(bursts.flows, len(phases), weight, proxy_name, tuple(backlogs))
+
+
+def _backlog_met(
+    bursts: Bursts,
+    sources: Mapping[str, FlowSource],
+    solutions: list[tuple[float, NetworkSolution]],
+    groups: Iterable[GroupKey],
+    services: Iterable[str],
+) -> dict[tuple[str, GroupKey | str], float]:
+    """Per flow and carried station: the backlog the flow's arrivals meet there over the
+    one all the station's arrivals meet. An arrival in phase i meets the backlog's mean in
+    that phase, E[X; i] / pi_i (`fluid_pools.Pool.by_phase`); a flow sends in phase i at
+    its rate there, so its arrivals meet sum_i r_i E[X; i] / sum_i pi_i r_i on average (a
+    flow whose bursts make the backlog meets more of it). Exact for an MMPP/M/1 given its
+    queue by phase; where that is not known (a pool without noise), absent: flows alike."""
+    generator = bursts.generator
+    stations: list[tuple[GroupKey | str, list[Pool] | None, list[float]]] = [
+        (
+            key,
+            markov_consumers(key, solutions, generator),
+            [math.fsum(c.arrival_rate for _, c in s.groups[key].consumers) for _, s in solutions],
+        )
+        for key in groups
+    ]
+    for name in services:
+        pool = markov_service_pool(name, solutions, generator)
+        rates = [s.services[name].solution.arrival_rate for _, s in solutions]
+        stations.append((name, None if pool is None else [pool], rates))
+    met: dict[tuple[str, GroupKey | str], float] = {}
+    for station, pools, arrivals in stations:
+        if not pools or any(not pool.by_phase for pool in pools):
+            continue
+        by_phase = [math.fsum(values) for values in zip(*(p.by_phase for p in pools), strict=True)]
+        everyone = _meets(bursts.shares, arrivals, by_phase)
+        for flow, source in sources.items():
+            own = [source.rate] * len(by_phase)
+            if flow in bursts.flows:
+                own = [rates[bursts.flows.index(flow)] for rates in bursts.rates]
+            meets = _meets(bursts.shares, own, by_phase)
+            if everyone > 0 and meets >= 0:
+                met[(flow, station)] = meets / everyone
+    return met
+
+
+def _meets(shares: Sequence[float], rates: Sequence[float], by_phase: Sequence[float]) -> float:
+    """The backlog that arrivals at `rates` (per phase) meet on average (`_backlog_met`);
+    -1 where none arrive."""
+    arriving = math.fsum(p * r for p, r in zip(shares, rates, strict=True))
+    if arriving <= 0:
+        return -1.0
+    return math.fsum(r * x for r, x in zip(rates, by_phase, strict=True)) / arriving
 
 
 Row = tuple[str, float | None, float | None, float | None, list[float | None], list[float | None]]
@@ -212,18 +313,18 @@ def _proxy(
     return None if best is None else best[1]
 
 
-def _weight(spec: MmppSpec, speed: float, utilizations: list[float]) -> float:
+def _weight(bursts: Bursts, speed: float, utilizations: list[float]) -> float:
     """theta of the module docstring from the proxy MMPP/M/1 queue: one server of rate
-    `speed`, fed in phase i at utilizations[i] x speed."""
+    `speed`, fed in joint phase i at utilizations[i] x speed."""
     rates = [u * speed for u in utilizations]
-    shares = spec.stationary
+    shares = bursts.shares
     mean_rate = math.fsum(p * r for p, r in zip(shares, rates, strict=True))
     if not (0 < mean_rate < speed and max(rates) < speed):
         return 1.0
     poisson = 1.0 / (speed - mean_rate)  # M/M/1 response at the mean rate
     phased = math.fsum(p * r / (speed - r) for p, r in zip(shares, rates, strict=True))
     phased /= mean_rate  # the phases' responses, weighted by their arrivals
-    exact = mmpp_m1(rates, spec.switch_rates, speed).mean_response_time
+    exact = modulated_m1_response(rates, bursts.generator, speed)
     if not phased - poisson > 1e-12 * phased:
         return 1.0
     return min(max((exact - poisson) / (phased - poisson), 0.0), 1.0)
@@ -244,9 +345,11 @@ def phases_warning(name: str, rate: float, phased: Phased | None) -> str:
         if carried
         else ""
     )
+    others = ", ".join(f"'{flow}'" for flow in phased.flows if flow != name)
+    joint = f"joint phases with the bursts of {others}" if others else "phases"
     return (
         f"flow '{name}' has bursty (MMPP) arrivals: predicted phase by phase ({phased.phases} "
-        f"phases, each a steady state at its own rate) blended with Poisson at their mean "
+        f"{joint}, each a steady state at its own rate) blended with Poisson at their mean "
         f"rate {rate:.4g}/s by how long the phases last against the queues' relaxation "
         f"(the phases' weight {phased.weight:.3f}{against}){backlog}, an approximation; its "
         f"capacity against the mean rate"

@@ -99,7 +99,16 @@ def fluid_queue(generator: np.ndarray, drifts: Sequence[float]) -> FluidQueue:
 def brownian_queue(
     generator: np.ndarray, drifts: Sequence[float], variances: Sequence[float]
 ) -> float:
-    """E[X] of a Markov-modulated reflected Brownian motion: drift d_i and variance
+    """E[X] of a Markov-modulated reflected Brownian motion (`brownian_queue_by_phase`,
+    summed over the phases)."""
+    return float(np.sum(brownian_queue_by_phase(generator, drifts, variances)))
+
+
+def brownian_queue_by_phase(
+    generator: np.ndarray, drifts: Sequence[float], variances: Sequence[float]
+) -> np.ndarray:
+    """E[X; phase i] of a Markov-modulated reflected Brownian motion (the mean content
+    while in phase i times the time in it; their sum is E[X]): drift d_i and variance
     sigma_i^2 > 0 per unit of time in phase i (modulated by `generator`, Q), reflected at
     0; mean drift sum(pi_i d_i) < 0. The fluid queue above with Brownian noise: it also
     takes a phase whose drift is 0 (a queue exactly at its capacity, a random walk).
@@ -112,8 +121,9 @@ def brownian_queue(
     negative real part of det(Q - z D + z^2 S) = 0 (phi_k (Q - z_k D + z_k^2 S) = 0; a
     linear pencil of size 2n with psi = z phi), and the phases' marginals are pi:
     sum_k c_k phi_k / -z_k = pi (which also makes the flux at 0 vanish in every phase).
-    Then E[X] = sum_k c_k (phi_k 1) / z_k^2. One phase: z = 2 d / sigma^2, E[X] =
-    sigma^2 / (2 |d|), the reflected Brownian motion's."""
+    Then E[X; i] = sum_k c_k phi_k,i / z_k^2 (the density's first moment in phase i),
+    and E[X] their sum. One phase: z = 2 d / sigma^2, E[X] = sigma^2 / (2 |d|), the
+    reflected Brownian motion's."""
     drift = np.asarray(drifts, dtype=float)
     noise = np.asarray(variances, dtype=float) / 2.0
     if np.any(noise <= 0.0):
@@ -134,4 +144,5 @@ def brownian_queue(
     rates = values[decaying]
     modes = vectors[:size, decaying].T  # phi_k, one row each
     coefficients = np.linalg.solve((modes / -rates[:, np.newaxis]).T, pi.astype(complex))
-    return float(np.real(np.sum(coefficients * modes.sum(axis=1) / rates**2)))
+    moments = (coefficients / rates**2) @ modes
+    return np.asarray(np.real(moments), dtype=float)

@@ -53,6 +53,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.theory._checks import require_nonnegative, require_positive
+from models.theory.fluid_queue import stationary
 from models.theory.prediction import StationPrediction
 
 METHOD = "MMPP/M/1 (matrix-geometric)"
@@ -90,6 +91,67 @@ def phase_generator(switch_rates: np.ndarray) -> np.ndarray:
         generator[phase, (phase + 1) % phases] += rate
         generator[phase, phase] -= rate
     return generator
+
+
+def kronecker_sum(generators: Sequence[np.ndarray]) -> np.ndarray:
+    """The generator of independent Markov chains run side by side: Q1 (+) Q2 = Q1 (x) I +
+    I (x) Q2, and so on for more (the joint phase (i, j) has index i m2 + j, numpy.kron's
+    order). The superposition of independent MMPPs is the MMPP on that chain whose rate in
+    phase (i, j) is r1_i + r2_j (Fischer & Meier-Hellstern 1993, "superposition of
+    MMPPs"); its stationary distribution is the product of theirs.
+
+    >>> cycles = [phase_generator(np.array([1.0, 2.0])), phase_generator(np.array([3.0, 4.0]))]
+    >>> kronecker_sum(cycles)
+    array([[-4.,  3.,  1.,  0.],
+           [ 4., -5.,  0.,  1.],
+           [ 2.,  0., -5.,  3.],
+           [ 0.,  2.,  4., -6.]])
+    """
+    joint: np.ndarray = np.zeros((1, 1))
+    for generator in generators:
+        joint = np.kron(joint, np.eye(len(generator))) + np.kron(np.eye(len(joint)), generator)
+    return joint
+
+
+def modulated_m1_response(
+    rates: Sequence[float], generator: np.ndarray, service_rate: float
+) -> float:
+    """The mean response time of an MMPP/M/1 FCFS queue whose phases change as the
+    irreducible `generator` says (not only in a cycle: the superposition of several MMPPs,
+    `kronecker_sum`), by the matrix-geometric solution of `mmpp_m1`; inf when the mean
+    rate sum pi_i r_i (pi Q = 0) reaches `service_rate`.
+
+    A cycle gives `mmpp_m1`'s:
+
+    >>> cycle = phase_generator(np.array([0.1, 0.3]))
+    >>> round(modulated_m1_response([0.2, 1.4], cycle, 1.0), 6)
+    3.83099
+    """
+    by_phase = modulated_m1_by_phase(rates, generator, service_rate)
+    mean_rate = float(stationary(generator) @ np.asarray(rates, dtype=float))
+    return float(np.sum(by_phase)) / mean_rate  # Little's law
+
+
+def modulated_m1_by_phase(
+    rates: Sequence[float], generator: np.ndarray, service_rate: float
+) -> np.ndarray:
+    """E[N; phase i] of the queue of `modulated_m1_response`: the mean number in system
+    while in phase i times the time in it, pi_0 R (I - R)^-2 taken phase by phase (their sum
+    is L). An arrival in phase i meets E[N; i] / pi_i on average and, FCFS with exponential
+    work, responds in (E[N; i] / pi_i + 1) / mu: a class that sends r_i in phase i responds
+    in sum_i r_i (E[N; i] + pi_i) / (mu sum_i pi_i r_i). inf everywhere when unstable."""
+    phase_rates = [require_nonnegative("rates", rate) for rate in rates]
+    mu = require_positive("service_rate", service_rate)
+    if generator.shape != (len(phase_rates), len(phase_rates)):
+        raise ValueError(
+            f"'generator' must be {len(phase_rates)} x {len(phase_rates)}, one row per phase "
+            f"(got {generator.shape})"
+        )
+    if not any(phase_rates):
+        raise ValueError("'rates' must have a positive rate in some phase (got all 0)")
+    if float(stationary(generator) @ np.asarray(phase_rates)) >= mu:
+        return np.full(len(phase_rates), math.inf)
+    return _matrix_geometric(phase_rates, generator, mu)[3]
 
 
 def minimal_g(up: np.ndarray, local: np.ndarray, down: np.ndarray) -> np.ndarray:
@@ -176,7 +238,8 @@ def mmpp_m1(rates: Sequence[float], switch_rates: Sequence[float], service_rate:
         throughput, utilization, stable, p_wait, decay_rate = mu, 1.0, False, 1.0, 1.0
         in_system = response = waiting = queue_length = math.inf
     else:
-        in_system, p_wait, decay_rate = _matrix_geometric(phase_rates, leaving, mu)
+        generator = phase_generator(np.asarray(leaving, dtype=float))
+        in_system, p_wait, decay_rate, _ = _matrix_geometric(phase_rates, generator, mu)
         throughput, utilization, stable = mean_rate, load, True
         response = in_system / mean_rate  # Little's law
         waiting = max(response - 1.0 / mu, 0.0)
@@ -204,13 +267,13 @@ def mmpp_m1(rates: Sequence[float], switch_rates: Sequence[float], service_rate:
 
 
 def _matrix_geometric(
-    rates: list[float], switch_rates: list[float], service_rate: float
-) -> tuple[float, float, float]:
-    """(L, P(wait), spectral radius of R) of a stable MMPP/M/1 queue (module docstring)."""
+    rates: list[float], generator: np.ndarray, service_rate: float
+) -> tuple[float, float, float, np.ndarray]:
+    """(L, P(wait), spectral radius of R, L phase by phase) of a stable MMPP/M/1 queue whose
+    phases change as `generator` says (module docstring)."""
     phases = len(rates)
     identity = np.eye(phases)
     arrivals = np.diag(rates)
-    generator = phase_generator(np.asarray(switch_rates))
     up = arrivals
     local = generator - arrivals - service_rate * identity
     down = service_rate * identity
@@ -229,4 +292,5 @@ def _matrix_geometric(
     mean_rate = float(np.asarray(rates) @ np.linalg.solve(identity - r, identity).T @ empty)
     p_wait = 1.0 - float(empty @ np.asarray(rates)) / mean_rate
     decay_rate = float(np.max(np.abs(np.linalg.eigvals(r))))
-    return in_system, min(max(p_wait, 0.0), 1.0), decay_rate
+    by_phase = empty @ r @ np.linalg.matrix_power(np.linalg.inv(identity - r), 2)
+    return in_system, min(max(p_wait, 0.0), 1.0), decay_rate, np.asarray(by_phase, dtype=float)

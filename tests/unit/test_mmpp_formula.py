@@ -17,7 +17,15 @@ import pytest
 
 from models.arrivals import MmppSpec
 from models.theory import mm1
-from models.theory.mmpp import MMPPM1, minimal_g, mmpp_m1
+from models.theory.mmpp import (
+    MMPPM1,
+    kronecker_sum,
+    minimal_g,
+    mmpp_m1,
+    modulated_m1_by_phase,
+    modulated_m1_response,
+    phase_generator,
+)
 
 REL = 1e-9
 
@@ -235,3 +243,89 @@ def test_invalid_arguments_raise(
 ) -> None:
     with pytest.raises(ValueError, match=message):
         mmpp_m1(rates, switch_rates, service_rate)
+
+
+def two_flows_truncated(
+    first: tuple[list[float], list[float]],
+    second: tuple[list[float], list[float]],
+    service_rate: float,
+    levels: int,
+) -> tuple[float, np.ndarray]:
+    """Brute force for two independent MMPPs (rates, switch_rates) into one server: the
+    CTMC on (n, i, j), each flow's phase moving on its own cycle, arrivals at r_i + r'_j
+    (blocked at the top level), solved densely; the mean response by Little's law, and
+    E[N; phase (i, j)] in the order i m2 + j."""
+    (rates_a, switch_a), (rates_b, switch_b) = first, second
+    size_a, size_b = len(rates_a), len(rates_b)
+    size = (levels + 1) * size_a * size_b
+
+    def state(n: int, i: int, j: int) -> int:
+        return (n * size_a + i) * size_b + j
+
+    generator = np.zeros((size, size))
+    for n, i, j in itertools.product(range(levels + 1), range(size_a), range(size_b)):
+        here = state(n, i, j)
+        generator[here, state(n, (i + 1) % size_a, j)] += switch_a[i]
+        generator[here, state(n, i, (j + 1) % size_b)] += switch_b[j]
+        if n < levels:
+            generator[here, state(n + 1, i, j)] += rates_a[i] + rates_b[j]
+        if n > 0:
+            generator[here, state(n - 1, i, j)] += service_rate
+    np.fill_diagonal(generator, generator.diagonal() - generator.sum(axis=1))
+    balance = generator.T.copy()
+    balance[0, :] = 1.0
+    right = np.zeros(size)
+    right[0] = 1.0
+    p = np.linalg.solve(balance, right).reshape(levels + 1, size_a, size_b)
+    in_system = float(np.arange(levels + 1) @ p.sum(axis=(1, 2)))
+    offered = np.add.outer(rates_a, rates_b)
+    admitted = float((p[:-1] * offered).sum())
+    by_phase = np.tensordot(np.arange(levels + 1), p, axes=1).reshape(-1)
+    return in_system / admitted, by_phase
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "service_rate"),
+    [
+        (([0.3, 1.2], [0.1, 0.2]), ([0.1, 0.5], [1.0, 3.0]), 1.5),
+        (([0.2, 0.9, 1.8], [0.4, 0.8, 1.6]), ([0.0, 0.6], [0.2, 0.2]), 2.0),
+    ],
+)
+def test_superposed_mmpps_match_a_brute_force_chain(
+    first: tuple[list[float], list[float]],
+    second: tuple[list[float], list[float]],
+    service_rate: float,
+) -> None:
+    """Two independent MMPPs together are the MMPP on the product of their phases, its
+    generator the Kronecker sum of theirs (Fischer & Meier-Hellstern 1993): its
+    matrix-geometric response, and its mean number in system phase by phase, equal the
+    joint chain's, built state by state."""
+    generator = kronecker_sum(
+        [phase_generator(np.array(first[1])), phase_generator(np.array(second[1]))]
+    )
+    rates = [a + b for a in first[0] for b in second[0]]
+    response = modulated_m1_response(rates, generator, service_rate)
+    truth, by_phase = two_flows_truncated(first, second, service_rate, levels=400)
+    assert response == pytest.approx(truth, rel=REL)
+    found = modulated_m1_by_phase(rates, generator, service_rate)
+    assert found == pytest.approx(by_phase, rel=REL)
+
+
+def test_an_mmpp_beside_poisson_arrivals_is_the_mmpp_shifted_by_their_rate() -> None:
+    """A Poisson stream is an MMPP whose phases share one rate: beside an MMPP it adds its
+    rate to every phase, whatever its own switching."""
+    poisson = phase_generator(np.array([5.0, 0.5]))
+    cycle = phase_generator(np.array([0.1, 0.3]))
+    together = modulated_m1_response(
+        [0.2 + 0.3, 0.2 + 0.3, 1.4 + 0.3, 1.4 + 0.3], kronecker_sum([cycle, poisson]), 1.5
+    )
+    assert together == pytest.approx(
+        mmpp_m1([0.5, 1.7], [0.1, 0.3], 1.5).mean_response_time, rel=REL
+    )
+
+
+def test_a_modulated_queue_is_unstable_at_its_mean_rate_and_checks_its_generator() -> None:
+    cycle = phase_generator(np.array([1.0, 1.0]))
+    assert modulated_m1_response([0.5, 1.5], cycle, 1.0) == math.inf
+    with pytest.raises(ValueError, match="'generator' must be 3 x 3"):
+        modulated_m1_response([0.5, 1.5, 1.0], cycle, 2.0)
