@@ -231,15 +231,33 @@ def test_an_autoscaled_consumer_group_keeps_the_mean_rate() -> None:
     assert "predicted as Poisson at their exact mean rate" in warning
 
 
-def test_two_bursty_flows_above_a_consumer_meet_its_backlog_as_their_bursts_make_it() -> None:
+@pytest.mark.parametrize(
+    ("feed", "feed_rates", "generator", "rates"),
+    [
+        (
+            {"mmpp": {"rates": [10, 50], "switch_rates": [0.5, 0.5]}},
+            [10.0, 50, 10, 50],
+            kronecker_sum(
+                [phase_generator(np.array([0.2, 0.2])), phase_generator(np.array([0.5, 0.5]))]
+            ),
+            [30.0, 70, 90, 130],
+        ),
+        ({"poisson": 30}, [30.0, 30], phase_generator(np.array([0.2, 0.2])), [50.0, 110]),
+    ],
+    ids=["bursty-feed", "poisson-feed"],
+)
+def test_flows_above_a_consumer_meet_its_backlog_as_their_arrivals_fall_in_the_phases(
+    feed: dict[str, Any], feed_rates: list[float], generator: np.ndarray, rates: list[float]
+) -> None:
     """One consumer of Exp(10 ms) behind web (20/s and 80/s, 5 s each on average) and a
-    feed (10/s and 50/s, 2 s each): 130/s in the joint phase where both burst. The backlog
-    is the Brownian queue over the 4 joint phases (drifts r - 100, variances r + 100), plus
-    the consumer busy on average. The consumer is an MMPP/M/1 queue, so each flow's exact
-    mean is known (an arrival in phase i meets E[N; i] / pi_i): web 0.821 s, feed 0.705 s.
-    Each flow meets the backlog as its own arrivals fall in the phases: within 4% of those
-    (the Brownian queue's +2.1% on the whole lag included), where adding the same rise to
-    both said feed +9.6%."""
+    feed: bursty (10/s and 50/s, 2 s each: 4 joint phases, 130/s where both burst) or
+    Poisson at 30/s. The backlog is the Brownian queue over the phases (drifts r - 100,
+    variances r + 100), plus the consumer busy on average. The consumer is an MMPP/M/1
+    queue, so each flow's exact mean is known (an arrival in phase i meets E[N; i] / pi_i;
+    the Poisson feed the time average, PASTA): web 0.821 s and feed 0.705 s, or web 0.639 s
+    and feed 0.470 s. Each flow meets the backlog as its own arrivals fall in the phases:
+    within 4% of those (the Brownian queue's +2.1% and +2.9% on the whole lag included),
+    where adding the same rise to every flow said feed +9.6% and +26%."""
     document = bursty_consumer()
     document["services"]["partner"] = {
         "workers": "unlimited",
@@ -249,25 +267,17 @@ def test_two_bursty_flows_above_a_consumer_meet_its_backlog_as_their_bursts_make
         "rates": [20, 80],
         "switch_rates": [0.2, 0.2],
     }
-    document["workload"]["feed"] = {
-        "entry": "partner.feed",
-        "arrivals": {"mmpp": {"rates": [10, 50], "switch_rates": [0.5, 0.5]}},
-    }
+    document["workload"]["feed"] = {"entry": "partner.feed", "arrivals": feed}
     prediction = analyze(load_scenario(document))
-    generator = kronecker_sum(
-        [phase_generator(np.array([0.2, 0.2])), phase_generator(np.array([0.5, 0.5]))]
-    )
-    rates = np.array([30.0, 70.0, 90.0, 130.0])
-    lag = brownian_queue(generator, list(rates - 100), list(rates + 100)) + 0.8
+    phases = np.array(rates)
+    lag = brownian_queue(generator, list(phases - 100), list(phases + 100)) + 0.8
     group = prediction.topics["orders"].groups["billing"]
     assert group.lag.mean == pytest.approx(lag, rel=1e-9)
-    by_phase = modulated_m1_by_phase(list(rates), generator, 100.0)
-    shares = np.full(4, 0.25)
-    for flow, own in [
-        ("users", np.array([20.0, 20, 80, 80])),
-        ("feed", np.array([10.0, 50, 10, 50])),
-    ]:
+    by_phase = modulated_m1_by_phase(rates, generator, 100.0)
+    shares = np.full(len(rates), 1 / len(rates))
+    web = np.array([20.0, 20, 80, 80] if len(rates) == 4 else [20.0, 80])
+    for flow, own in [("users", web), ("feed", np.array(feed_rates))]:
         exact = float(own @ (by_phase + shares)) / (100.0 * float(own @ shares))
         assert prediction.flows[flow].completion_time.mean == pytest.approx(exact, rel=0.04)
-    users, feed = (prediction.flows[f].completion_time.mean for f in ("users", "feed"))
-    assert (50 * users + 30 * feed) / 80 == pytest.approx(group.sojourn_time.mean, rel=1e-3)
+    users, feeds = (prediction.flows[f].completion_time.mean for f in ("users", "feed"))
+    assert (50 * users + 30 * feeds) / 80 == pytest.approx(group.sojourn_time.mean, rel=1e-3)
