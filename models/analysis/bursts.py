@@ -1,21 +1,31 @@
-"""Exact predictions for bursty arrivals where a closed form exists: an MMPP flow that alone
-feeds one exponential server (docs/analysis.md, "Time-varying load").
+"""Exact predictions for bursty arrivals where a closed form exists: MMPP flows (with
+Poisson ones or not) that alone feed one exponential server (docs/analysis.md,
+"Time-varying load").
 
-The network solver treats MMPP arrivals as Poisson at their mean rate (an approximation:
-bursts make queues longer). When a flow with `mmpp` arrivals is the only traffic of a
-service with one replica of one worker, FIFO, an unbounded waiting room and an operation
-that is one exponential `work` step, that service is an MMPP/M/1 queue, solved exactly by
-the matrix-geometric method (`models.theory.mmpp`); its and the flow's means are replaced.
+The network solver predicts MMPP arrivals phase by phase (`models.analysis.phases`), an
+approximation. When flows with `mmpp` or `poisson` arrivals, at least one bursty, are the
+only traffic of a service with one replica of one worker, FIFO, an unbounded waiting room
+and an operation that is one exponential `work` step, that service is an MMPP/M/1 queue:
+the flows together are one MMPP on the product of their phases (`kronecker_sum`; a
+Poisson flow one phase of its rate), solved exactly by the matrix-geometric method
+(`models.theory.mmpp`). The service's means are replaced, and each flow's response by its
+own, an arrival in phase i meeting the queue's mean in that phase
+(`MMPPM1.class_response`).
 """
 
 from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
 
 from models.analysis.prediction import PredictedTime, Prediction
 from models.arrivals import MmppArrivals
 from models.distributions import Exponential
 from models.references import call_graph
-from models.schema import Scenario, WorkStep
-from models.theory.mmpp import mmpp_m1
+from models.schema import PoissonArrivals, Scenario, WorkStep
+from models.theory.mmpp import kronecker_sum, modulated_m1, phase_generator
 
 METHOD = "MMPP/M/1 (matrix-geometric)"
 
@@ -41,33 +51,55 @@ def _single_exponential_server(scenario: Scenario, service_name: str, operation:
     return 1.0 / work.mean if isinstance(work, Exponential) and work.mean > 0 else 0.0
 
 
-def _alone(scenario: Scenario, flow_name: str, service_name: str) -> bool:
-    """Whether the flow is the only traffic of the service (no other flow, caller or
-    consumer group reaches it, no fault touches it)."""
+def _feeding(scenario: Scenario, service_name: str) -> dict[str, list[float]] | None:
+    """The flows that enter `service_name` as its only traffic, each with its phases'
+    rates and switch rates (a Poisson flow one phase), if at least one is bursty and
+    nothing else reaches it (no other kind of arrivals, no inline steps that might call it,
+    no caller, consumer group or fault); else None."""
+    found: dict[str, list[float]] = {}
     for name, flow in scenario.workload.items():
-        if name != flow_name and (flow.entry or "").partition(".")[0] == service_name:
-            return False
-        if name != flow_name and flow.entry is None:
-            return False  # (inline steps might call it: not followed here)
+        if flow.entry is None:
+            return None  # (inline steps might call it: not followed here)
+        if flow.entry.partition(".")[0] != service_name:
+            continue
+        if isinstance(flow.arrivals, MmppArrivals):
+            found[name] = list(flow.arrivals.mmpp.rates)
+        elif isinstance(flow.arrivals, PoissonArrivals):
+            found[name] = [flow.arrivals.poisson]
+        else:
+            return None
+    if not any(isinstance(scenario.workload[name].arrivals, MmppArrivals) for name in found):
+        return None
     if any(callee[0] == service_name for _, callee in call_graph(scenario).edges):
-        return False
+        return None
     if any(service_name in topic.subscribers for topic in scenario.topics.values()):
-        return False
-    return not any(getattr(fault, "service", None) == service_name for fault in scenario.faults)
+        return None
+    if any(getattr(fault, "service", None) == service_name for fault in scenario.faults):
+        return None
+    return found
+
+
+def _generator(scenario: Scenario, flow_name: str) -> np.ndarray:
+    """How a flow's phases change: its cycle, or one phase (Poisson)."""
+    arrivals = scenario.workload[flow_name].arrivals
+    if isinstance(arrivals, MmppArrivals):
+        return phase_generator(np.asarray(arrivals.mmpp.switch_rates, dtype=float))
+    return np.zeros((1, 1))
 
 
 def exact_bursts(scenario: Scenario, prediction: Prediction) -> None:
     """Replace the approximate means of MMPP/M/1 stations by exact ones (in place)."""
-    for flow_name, flow in scenario.workload.items():
-        if not isinstance(flow.arrivals, MmppArrivals) or flow.entry is None:
+    for service_name, service_spec in scenario.services.items():
+        if len(service_spec.operations) != 1:
             continue
-        service_name, _, operation = flow.entry.partition(".")
-        operation_name, _ = scenario.operation(service_name, operation or None)
-        rate = _single_exponential_server(scenario, service_name, operation_name)
-        if not rate or not _alone(scenario, flow_name, service_name):
+        operation = next(iter(service_spec.operations))
+        rate = _single_exponential_server(scenario, service_name, operation)
+        flows = _feeding(scenario, service_name) if rate else None
+        if not flows:
             continue
-        mmpp = flow.arrivals.mmpp
-        exact = mmpp_m1(mmpp.rates, mmpp.switch_rates, rate)
+        phases = list(itertools.product(*flows.values()))
+        generator = kronecker_sum([_generator(scenario, name) for name in flows])
+        exact = modulated_m1([math.fsum(rates) for rates in phases], generator, rate)
         if not exact.stable:
             continue
         service = prediction.services[service_name]
@@ -78,17 +110,20 @@ def exact_bursts(scenario: Scenario, prediction: Prediction) -> None:
         service.queue_length.mean = exact.mean_queue_length
         service.in_system.mean = exact.mean_in_system
         service.method, service.exact = METHOD, True
-        predicted = prediction.flows[flow_name]
-        predicted.response_time = PredictedTime(mean=exact.mean_response_time)
-        predicted.completion_time = PredictedTime(mean=exact.mean_response_time)
-        predicted.method = f"queueing network: {METHOD}"
-        predicted.exact = predicted.completion_exact = True
-        prediction.warnings = [
-            warning
-            for warning in prediction.warnings
-            if not warning.startswith(f"flow '{flow_name}' has bursty (MMPP) arrivals")
-        ]
-        prediction.warnings.append(
-            f"flow '{flow_name}' has bursty (MMPP) arrivals into one exponential server: "
-            f"'{service_name}' is predicted exactly as an MMPP/M/1 queue"
-        )
+        for index, flow_name in enumerate(flows):
+            response = exact.class_response([rates[index] for rates in phases])
+            predicted = prediction.flows[flow_name]
+            predicted.response_time = PredictedTime(mean=response)
+            predicted.completion_time = PredictedTime(mean=response)
+            predicted.method = f"queueing network: {METHOD}"
+            predicted.exact = predicted.completion_exact = True
+            prediction.warnings = [
+                warning
+                for warning in prediction.warnings
+                if not warning.startswith(f"flow '{flow_name}' has bursty (MMPP) arrivals")
+            ]
+            if isinstance(scenario.workload[flow_name].arrivals, MmppArrivals):
+                prediction.warnings.append(
+                    f"flow '{flow_name}' has bursty (MMPP) arrivals into one exponential "
+                    f"server: '{service_name}' is predicted exactly as an MMPP/M/1 queue"
+                )

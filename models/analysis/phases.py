@@ -66,7 +66,7 @@ from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import POISSON
 from models.arrivals import MmppArrivals, MmppSpec, SinusoidArrivals, TraceArrivals
 from models.schema import ProfileArrivals, Scenario
-from models.theory.mmpp import kronecker_sum, modulated_m1_response, phase_generator
+from models.theory.mmpp import kronecker_sum, modulated_m1, phase_generator
 
 FLUID_METHOD = "the backlog that bursts leave: a Markov-modulated Brownian queue"
 """What the method of a group that bursts overload adds (`carry_over.markov_carry_over`)."""
@@ -324,7 +324,7 @@ def _weight(bursts: Bursts, speed: float, utilizations: list[float]) -> float:
     poisson = 1.0 / (speed - mean_rate)  # M/M/1 response at the mean rate
     phased = math.fsum(p * r / (speed - r) for p, r in zip(shares, rates, strict=True))
     phased /= mean_rate  # the phases' responses, weighted by their arrivals
-    exact = modulated_m1_response(rates, bursts.generator, speed)
+    exact = modulated_m1(rates, bursts.generator, speed).mean_response_time
     if not phased - poisson > 1e-12 * phased:
         return 1.0
     return min(max((exact - poisson) / (phased - poisson), 0.0), 1.0)

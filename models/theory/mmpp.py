@@ -74,13 +74,29 @@ class MMPPM1(StationPrediction):
     rates: tuple[float, ...]
     """The arrival rate of each phase (per second)."""
     switch_rates: tuple[float, ...]
-    """The rate of leaving each phase for the next one (per second)."""
+    """The rate of leaving each phase (per second): for the next one, in a cycle."""
     service_rate: float
     """mu (per second)."""
     phase_probabilities: tuple[float, ...]
     """The stationary phase distribution pi_i proportional to 1 / s_i."""
     decay_rate: float
     """The spectral radius of R: P(N >= n) decays like decay_rate^n (1 when unstable)."""
+    in_system_by_phase: tuple[float, ...] = ()
+    """E[N; phase i]: the mean number in system while in phase i times the time in it,
+    pi_0 R (I - R)^-2 taken phase by phase (their sum is L; inf when unstable). An arrival
+    in phase i meets E[N; i] / pi_i on average and, FCFS with exponential work, responds in
+    (E[N; i] / pi_i + 1) / mu (`class_response`)."""
+
+    def class_response(self, rates: Sequence[float]) -> float:
+        """The mean response time of a class of the arrivals that comes at rates[i] in
+        phase i: sum_i r_i (E[N; i] + pi_i) / (mu sum_i pi_i r_i) (the superposition of
+        several flows, each a class: `kronecker_sum`)."""
+        pi = self.phase_probabilities
+        arriving = math.fsum(p * r for p, r in zip(pi, rates, strict=True))
+        met = math.fsum(
+            r * (n + p) for r, n, p in zip(rates, self.in_system_by_phase, pi, strict=True)
+        )
+        return met / (self.service_rate * arriving)
 
 
 def phase_generator(switch_rates: np.ndarray) -> np.ndarray:
@@ -113,45 +129,25 @@ def kronecker_sum(generators: Sequence[np.ndarray]) -> np.ndarray:
     return joint
 
 
-def modulated_m1_response(
-    rates: Sequence[float], generator: np.ndarray, service_rate: float
-) -> float:
-    """The mean response time of an MMPP/M/1 FCFS queue whose phases change as the
-    irreducible `generator` says (not only in a cycle: the superposition of several MMPPs,
-    `kronecker_sum`), by the matrix-geometric solution of `mmpp_m1`; inf when the mean
-    rate sum pi_i r_i (pi Q = 0) reaches `service_rate`.
+def modulated_m1(rates: Sequence[float], generator: np.ndarray, service_rate: float) -> MMPPM1:
+    """The MMPP/M/1 FCFS queue whose phases change as the irreducible `generator` says, not
+    only in a cycle (the superposition of several MMPPs, `kronecker_sum`): `mmpp_m1`'s
+    matrix-geometric solution with the stationary phases pi Q = 0, pi 1 = 1.
 
     A cycle gives `mmpp_m1`'s:
 
     >>> cycle = phase_generator(np.array([0.1, 0.3]))
-    >>> round(modulated_m1_response([0.2, 1.4], cycle, 1.0), 6)
+    >>> round(modulated_m1([0.2, 1.4], cycle, 1.0).mean_response_time, 6)
     3.83099
     """
-    by_phase = modulated_m1_by_phase(rates, generator, service_rate)
-    mean_rate = float(stationary(generator) @ np.asarray(rates, dtype=float))
-    return float(np.sum(by_phase)) / mean_rate  # Little's law
-
-
-def modulated_m1_by_phase(
-    rates: Sequence[float], generator: np.ndarray, service_rate: float
-) -> np.ndarray:
-    """E[N; phase i] of the queue of `modulated_m1_response`: the mean number in system
-    while in phase i times the time in it, pi_0 R (I - R)^-2 taken phase by phase (their sum
-    is L). An arrival in phase i meets E[N; i] / pi_i on average and, FCFS with exponential
-    work, responds in (E[N; i] / pi_i + 1) / mu: a class that sends r_i in phase i responds
-    in sum_i r_i (E[N; i] + pi_i) / (mu sum_i pi_i r_i). inf everywhere when unstable."""
     phase_rates = [require_nonnegative("rates", rate) for rate in rates]
-    mu = require_positive("service_rate", service_rate)
     if generator.shape != (len(phase_rates), len(phase_rates)):
         raise ValueError(
             f"'generator' must be {len(phase_rates)} x {len(phase_rates)}, one row per phase "
             f"(got {generator.shape})"
         )
-    if not any(phase_rates):
-        raise ValueError("'rates' must have a positive rate in some phase (got all 0)")
-    if float(stationary(generator) @ np.asarray(phase_rates)) >= mu:
-        return np.full(len(phase_rates), math.inf)
-    return _matrix_geometric(phase_rates, generator, mu)[3]
+    pi = tuple(float(p) for p in stationary(generator))
+    return _queue(phase_rates, generator, pi, service_rate)
 
 
 def minimal_g(up: np.ndarray, local: np.ndarray, down: np.ndarray) -> np.ndarray:
@@ -219,7 +215,7 @@ def mmpp_m1(rates: Sequence[float], switch_rates: Sequence[float], service_rate:
         raise ValueError("'rates' and 'switch_rates' must be sequences of numbers")
     phase_rates = [require_nonnegative("rates", rate) for rate in rates]
     leaving = [require_positive("switch_rates", rate) for rate in switch_rates]
-    mu = require_positive("service_rate", service_rate)
+    require_positive("service_rate", service_rate)
     if len(phase_rates) < 2:
         raise ValueError(f"'rates' must have at least 2 phases (got {len(phase_rates)})")
     if len(leaving) != len(phase_rates):
@@ -232,14 +228,26 @@ def mmpp_m1(rates: Sequence[float], switch_rates: Sequence[float], service_rate:
     weights = [1.0 / rate for rate in leaving]
     total = math.fsum(weights)
     pi = tuple(weight / total for weight in weights)
+    return _queue(phase_rates, phase_generator(np.asarray(leaving, dtype=float)), pi, service_rate)
+
+
+def _queue(
+    phase_rates: list[float], generator: np.ndarray, pi: tuple[float, ...], service_rate: float
+) -> MMPPM1:
+    """`mmpp_m1` and `modulated_m1` from the phases' rates, generator and stationary
+    distribution (module docstring)."""
+    mu = require_positive("service_rate", service_rate)
+    if not any(phase_rates):
+        raise ValueError("'rates' must have a positive rate in some phase (got all 0)")
     mean_rate = math.fsum(p * r for p, r in zip(pi, phase_rates, strict=True))
     load = mean_rate / mu
     if load >= 1.0:  # no steady state: saturated server, infinite means
         throughput, utilization, stable, p_wait, decay_rate = mu, 1.0, False, 1.0, 1.0
         in_system = response = waiting = queue_length = math.inf
+        by_phase = tuple(math.inf for _ in phase_rates)
     else:
-        generator = phase_generator(np.asarray(leaving, dtype=float))
-        in_system, p_wait, decay_rate, _ = _matrix_geometric(phase_rates, generator, mu)
+        in_system, p_wait, decay_rate, found = _matrix_geometric(phase_rates, generator, mu)
+        by_phase = tuple(float(n) for n in found)
         throughput, utilization, stable = mean_rate, load, True
         response = in_system / mean_rate  # Little's law
         waiting = max(response - 1.0 / mu, 0.0)
@@ -259,10 +267,11 @@ def mmpp_m1(rates: Sequence[float], switch_rates: Sequence[float], service_rate:
         p_wait=p_wait,
         loss_probability=0.0,
         rates=tuple(phase_rates),
-        switch_rates=tuple(leaving),
+        switch_rates=tuple(float(-generator[i, i]) for i in range(len(phase_rates))),
         service_rate=mu,
         phase_probabilities=pi,
         decay_rate=decay_rate,
+        in_system_by_phase=by_phase,
     )
 
 

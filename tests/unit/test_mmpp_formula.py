@@ -22,8 +22,7 @@ from models.theory.mmpp import (
     kronecker_sum,
     minimal_g,
     mmpp_m1,
-    modulated_m1_by_phase,
-    modulated_m1_response,
+    modulated_m1,
     phase_generator,
 )
 
@@ -250,11 +249,12 @@ def two_flows_truncated(
     second: tuple[list[float], list[float]],
     service_rate: float,
     levels: int,
-) -> tuple[float, np.ndarray]:
+) -> tuple[float, np.ndarray, float]:
     """Brute force for two independent MMPPs (rates, switch_rates) into one server: the
     CTMC on (n, i, j), each flow's phase moving on its own cycle, arrivals at r_i + r'_j
-    (blocked at the top level), solved densely; the mean response by Little's law, and
-    E[N; phase (i, j)] in the order i m2 + j."""
+    (blocked at the top level), solved densely; the mean response by Little's law,
+    E[N; phase (i, j)] in the order i m2 + j, and the first flow's mean response (an
+    arrival that finds n responds in (n + 1) / mu, FCFS with exponential work)."""
     (rates_a, switch_a), (rates_b, switch_b) = first, second
     size_a, size_b = len(rates_a), len(rates_b)
     size = (levels + 1) * size_a * size_b
@@ -281,7 +281,9 @@ def two_flows_truncated(
     offered = np.add.outer(rates_a, rates_b)
     admitted = float((p[:-1] * offered).sum())
     by_phase = np.tensordot(np.arange(levels + 1), p, axes=1).reshape(-1)
-    return in_system / admitted, by_phase
+    first_flow = p[:-1] * np.asarray(rates_a)[:, np.newaxis]
+    met = np.arange(1, levels + 1) @ first_flow.sum(axis=(1, 2))
+    return in_system / admitted, by_phase, float(met) / (service_rate * float(first_flow.sum()))
 
 
 @pytest.mark.parametrize(
@@ -298,17 +300,20 @@ def test_superposed_mmpps_match_a_brute_force_chain(
 ) -> None:
     """Two independent MMPPs together are the MMPP on the product of their phases, its
     generator the Kronecker sum of theirs (Fischer & Meier-Hellstern 1993): its
-    matrix-geometric response, and its mean number in system phase by phase, equal the
-    joint chain's, built state by state."""
+    matrix-geometric response, its mean number in system phase by phase and the first
+    flow's own response (`MMPPM1.class_response`) equal the joint chain's, built state by
+    state."""
     generator = kronecker_sum(
         [phase_generator(np.array(first[1])), phase_generator(np.array(second[1]))]
     )
     rates = [a + b for a in first[0] for b in second[0]]
-    response = modulated_m1_response(rates, generator, service_rate)
-    truth, by_phase = two_flows_truncated(first, second, service_rate, levels=400)
+    response = modulated_m1(rates, generator, service_rate).mean_response_time
+    truth, by_phase, first_response = two_flows_truncated(first, second, service_rate, 400)
     assert response == pytest.approx(truth, rel=REL)
-    found = modulated_m1_by_phase(rates, generator, service_rate)
-    assert found == pytest.approx(by_phase, rel=REL)
+    queue = modulated_m1(rates, generator, service_rate)
+    assert np.array(queue.in_system_by_phase) == pytest.approx(by_phase, rel=REL)
+    first_rates = [a for a in first[0] for _ in second[0]]
+    assert queue.class_response(first_rates) == pytest.approx(first_response, rel=REL)
 
 
 def test_an_mmpp_beside_poisson_arrivals_is_the_mmpp_shifted_by_their_rate() -> None:
@@ -316,9 +321,9 @@ def test_an_mmpp_beside_poisson_arrivals_is_the_mmpp_shifted_by_their_rate() -> 
     rate to every phase, whatever its own switching."""
     poisson = phase_generator(np.array([5.0, 0.5]))
     cycle = phase_generator(np.array([0.1, 0.3]))
-    together = modulated_m1_response(
+    together = modulated_m1(
         [0.2 + 0.3, 0.2 + 0.3, 1.4 + 0.3, 1.4 + 0.3], kronecker_sum([cycle, poisson]), 1.5
-    )
+    ).mean_response_time
     assert together == pytest.approx(
         mmpp_m1([0.5, 1.7], [0.1, 0.3], 1.5).mean_response_time, rel=REL
     )
@@ -326,6 +331,6 @@ def test_an_mmpp_beside_poisson_arrivals_is_the_mmpp_shifted_by_their_rate() -> 
 
 def test_a_modulated_queue_is_unstable_at_its_mean_rate_and_checks_its_generator() -> None:
     cycle = phase_generator(np.array([1.0, 1.0]))
-    assert modulated_m1_response([0.5, 1.5], cycle, 1.0) == math.inf
+    assert modulated_m1([0.5, 1.5], cycle, 1.0).mean_response_time == math.inf
     with pytest.raises(ValueError, match="'generator' must be 3 x 3"):
-        modulated_m1_response([0.5, 1.5, 1.0], cycle, 2.0)
+        modulated_m1([0.5, 1.5, 1.0], cycle, 2.0)

@@ -15,8 +15,7 @@ from models.theory.fluid_queue import brownian_queue
 from models.theory.mmpp import (
     kronecker_sum,
     mmpp_m1,
-    modulated_m1_by_phase,
-    modulated_m1_response,
+    modulated_m1,
     phase_generator,
 )
 
@@ -151,28 +150,37 @@ def test_bursty_flows_are_taken_together_up_to_sixteen_joint_phases() -> None:
     assert bursty_flows(load_scenario(pool())) is not None
 
 
-def test_two_bursty_flows_into_one_exponential_server_are_its_exact_mmpp_mean() -> None:
-    """One server of Exp(10 ms) fed by two MMPP flows: together an MMPP on their 4 joint
-    phases (`kronecker_sum`), for which the blend is the exact MMPP/M/1 response. Each
-    flow's response is its arrivals' blend, so their arrival-weighted average is the
-    service's; the flow whose bursts are larger meets the longer queues (the exact split,
-    from the phase-conditional queue: 27.0 and 24.6 ms; the blend says 26.4 and 25.4)."""
+def test_two_bursty_flows_behind_a_caller_blend_into_their_exact_mmpp_mean() -> None:
+    """One server of Exp(10 ms) behind a caller (so not taken exactly: tests/unit/
+    test_bursts.py) fed by two MMPP flows: together an MMPP on their 4 joint phases
+    (`kronecker_sum`), for which the blend is the exact MMPP/M/1 response. Each flow's
+    response is its arrivals' blend, so their arrival-weighted average is the service's;
+    the flow whose bursts are larger meets the longer queues: the exact split (the
+    phase-conditional queue an arrival meets) 27.0 and 24.6 ms, the blend's 26.4 and 25.4
+    (-2.1%, +3.2%)."""
     document = pool(workers=1, rates=(10.0, 50.0), switch_rates=(0.5, 1.0))
     document["services"]["api"]["operations"]["get"] = [{"work": {"exponential": 0.01}}]
+    document["services"]["front"] = {
+        "workers": "unlimited",
+        "operations": {"get": [{"call": "api.get"}]},
+    }
+    document["workload"]["users"]["entry"] = "front"
     document["workload"]["batch"] = {
-        "entry": "api",
+        "entry": "front",
         "arrivals": {"mmpp": {"rates": [5, 35], "switch_rates": [2.0, 3.0]}},
     }
     prediction = analyze(load_scenario(document))
     cycles = [phase_generator(np.array([0.5, 1.0])), phase_generator(np.array([2.0, 3.0]))]
-    exact = modulated_m1_response([15.0, 45.0, 55.0, 85.0], kronecker_sum(cycles), 100.0)
-    assert prediction.services["api"].response_time.mean == pytest.approx(exact, rel=1e-9)
+    exact = modulated_m1([15.0, 45.0, 55.0, 85.0], kronecker_sum(cycles), 100.0)
+    response = prediction.services["api"].response_time.mean
+    assert response == pytest.approx(exact.mean_response_time, rel=1e-9)
     users = prediction.flows["users"].response_time.mean
     batch = prediction.flows["batch"].response_time.mean
     mean_users, mean_batch = 70 / 3, 17.0
     together = (mean_users * users + mean_batch * batch) / (mean_users + mean_batch)
-    assert together == pytest.approx(exact, rel=1e-9)
-    assert users > batch
+    assert together == pytest.approx(exact.mean_response_time, rel=1e-9)
+    assert users == pytest.approx(exact.class_response([10.0, 10, 50, 50]), rel=0.025)
+    assert batch == pytest.approx(exact.class_response([5.0, 35, 5, 35]), rel=0.035)
     warnings = [w for w in prediction.warnings if "bursty (MMPP)" in w]
     assert len(warnings) == 2
     assert "4 joint phases with the bursts of 'batch'" in warnings[0]
@@ -273,7 +281,7 @@ def test_flows_above_a_consumer_meet_its_backlog_as_their_arrivals_fall_in_the_p
     lag = brownian_queue(generator, list(phases - 100), list(phases + 100)) + 0.8
     group = prediction.topics["orders"].groups["billing"]
     assert group.lag.mean == pytest.approx(lag, rel=1e-9)
-    by_phase = modulated_m1_by_phase(rates, generator, 100.0)
+    by_phase = np.array(modulated_m1(rates, generator, 100.0).in_system_by_phase)
     shares = np.full(len(rates), 1 / len(rates))
     web = np.array([20.0, 20, 80, 80] if len(rates) == 4 else [20.0, 80])
     for flow, own in [("users", web), ("feed", np.array(feed_rates))]:
@@ -283,34 +291,16 @@ def test_flows_above_a_consumer_meet_its_backlog_as_their_arrivals_fall_in_the_p
     assert (50 * users + 30 * feeds) / 80 == pytest.approx(group.sojourn_time.mean, rel=1e-3)
 
 
-def test_three_bursty_flows_into_one_exponential_server_are_its_exact_mmpp_mean() -> None:
-    """Three MMPP flows: 8 joint phases (the Kronecker sum of three cycles), and the
-    service's mean is again the exact MMPP/M/1 one."""
-    document = pool(workers=1, rates=(5.0, 30.0), switch_rates=(0.5, 1.0))
-    document["services"]["api"]["operations"]["get"] = [{"work": {"exponential": 0.01}}]
-    document["workload"]["b"] = {
-        "entry": "api",
-        "arrivals": {"mmpp": {"rates": [5, 25], "switch_rates": [2.0, 3.0]}},
-    }
-    document["workload"]["c"] = {
-        "entry": "api",
-        "arrivals": {"mmpp": {"rates": [10, 20], "switch_rates": [1.0, 1.0]}},
-    }
-    prediction = analyze(load_scenario(document))
-    cycles = [phase_generator(np.array(s)) for s in ([0.5, 1.0], [2.0, 3.0], [1.0, 1.0])]
-    rates = [a + b + c for a in (5.0, 30.0) for b in (5.0, 25.0) for c in (10.0, 20.0)]
-    exact = modulated_m1_response(rates, kronecker_sum(cycles), 100.0)
-    assert prediction.services["api"].response_time.mean == pytest.approx(exact, rel=1e-9)
-    assert "8 joint phases with the bursts of 'b', 'c'" in prediction.warnings[0]
-
-
 def test_flows_into_an_entry_service_meet_its_backlog_as_their_bursts_make_it() -> None:
-    """The consumer case above as an entry service: one worker of Exp(10 ms) fed by web
-    (20/s and 80/s, 5 s each) and a feed (10/s and 50/s, 2 s each) directly. Its backlog is
-    carried over the same way, and each flow's response is within 4% of its exact MMPP/M/1
-    mean (0.821 s and 0.705 s)."""
+    """The consumer case above as an entry service: two replicas of one worker of Exp(20
+    ms), balanced at random (each an MMPP/M/1 queue fed half of each flow: the service is
+    not taken exactly, tests/unit/test_bursts.py), fed by web (20/s and 80/s, 5 s each)
+    and a feed (10/s and 50/s, 2 s each). The backlog is carried over the same way: the
+    service's response 0.898 s against 0.865 exact (+3.8%, the Brownian queue's), web's
+    0.966 s against 0.912 (+5.9%), the feed's 0.784 against 0.788 (-0.4%), where one rise
+    for both flows said web -1.5% and the feed +14%."""
     document = pool(workers=1, rates=(20.0, 80.0), switch_rates=(0.2, 0.2))
-    document["services"]["api"]["operations"]["get"] = [{"work": {"exponential": 0.01}}]
+    document["services"]["api"].update(replicas=2, balancing="random")
     document["workload"]["feed"] = {
         "entry": "api",
         "arrivals": {"mmpp": {"rates": [10, 50], "switch_rates": [0.5, 0.5]}},
@@ -318,8 +308,9 @@ def test_flows_into_an_entry_service_meet_its_backlog_as_their_bursts_make_it() 
     prediction = analyze(load_scenario(document))
     assert "Brownian queue" in prediction.services["api"].method
     cycles = [phase_generator(np.array([0.2, 0.2])), phase_generator(np.array([0.5, 0.5]))]
-    by_phase = modulated_m1_by_phase([30.0, 70, 90, 130], kronecker_sum(cycles), 100.0)
-    shares = np.full(4, 0.25)
-    for flow, own in [("users", [20.0, 20, 80, 80]), ("feed", [10.0, 50, 10, 50])]:
-        exact = float(np.array(own) @ (by_phase + shares)) / (100.0 * float(np.array(own) @ shares))
-        assert prediction.flows[flow].response_time.mean == pytest.approx(exact, rel=0.04)
+    replica = modulated_m1([15.0, 35, 45, 65], kronecker_sum(cycles), 50.0)
+    response = prediction.services["api"].response_time.mean
+    assert response == pytest.approx(replica.mean_response_time, rel=0.04)
+    for flow, own in [("users", [10.0, 10, 40, 40]), ("feed", [5.0, 25, 5, 25])]:
+        exact = replica.class_response(own)
+        assert prediction.flows[flow].response_time.mean == pytest.approx(exact, rel=0.065)
