@@ -53,7 +53,7 @@ def _single_exponential_server(scenario: Scenario, service_name: str, operation:
 
 def _feeding(scenario: Scenario, service_name: str) -> dict[str, list[float]] | None:
     """The flows that enter `service_name` as its only traffic, each with its phases'
-    rates and switch rates (a Poisson flow one phase), if at least one is bursty and
+    rates (a Poisson flow one phase; `_generator`: how they change), if at least one is bursty and
     nothing else reaches it (no other kind of arrivals, no inline steps that might call it,
     no caller, consumer group or fault); else None."""
     found: dict[str, list[float]] = {}
