@@ -171,13 +171,11 @@ def carry_service(
 def markov_carry_service(
     name: str,
     phases: Sequence[tuple[float, NetworkSolution]],
-    generator: np.ndarray,
+    pool: Pool | None,
 ) -> PredictedService | None:
     """Service `name`'s means where `phases` (stationary share, solution) are an MMPP's
-    (or several superposed, their phases changing as `generator` says): its backlog a
-    Markov-modulated Brownian queue (`markov_service_pool`); None where its capacity is not
-    known or it is overloaded on average."""
-    pool = markov_service_pool(name, phases, generator)
+    (or several superposed), from its pool over them (`markov_service_pool`: its backlog a
+    Markov-modulated Brownian queue); None where there is none."""
     return None if pool is None else _document(pool, 1.0, phases[0][1].services[name].pools)
 
 
@@ -186,8 +184,10 @@ def markov_service_pool(
     phases: Sequence[tuple[float, NetworkSolution]],
     generator: np.ndarray,
 ) -> Pool | None:
-    """One pool of service `name` over the phases of `markov_carry_service`
-    (`fluid_pools.phases`); None as there."""
+    """One pool of service `name` where `phases` (stationary share, solution) are an
+    MMPP's (or several superposed, their phases changing as `generator` says)
+    (`fluid_pools.phases`); None where its capacity is not known or it is overloaded on
+    average."""
     capacity = _capacity(phases, name)
     servers = phases[0][1].services[name].load.servers
     if capacity is None or servers is None:

@@ -6,7 +6,7 @@ The network solver predicts MMPP arrivals phase by phase (`models.analysis.phase
 approximation. When flows with `mmpp` or `poisson` arrivals, at least one bursty, are the
 only traffic of a service with one replica of one worker, FIFO, an unbounded waiting room
 and an operation that is one exponential `work` step, that service is an MMPP/M/1 queue:
-the flows together are one MMPP on the product of their phases (`kronecker_sum`; a
+the flows together are one MMPP on the product of their phases (`phases.Bursts`; a
 Poisson flow one phase of its rate), solved exactly by the matrix-geometric method
 (`models.theory.mmpp`). The service's means are replaced, and each flow's response by its
 own, an arrival in phase i meeting the queue's mean in that phase
@@ -15,17 +15,15 @@ own, an arrival in phase i meeting the queue's mean in that phase
 
 from __future__ import annotations
 
-import itertools
 import math
 
-import numpy as np
-
+from models.analysis.phases import Bursts, FlowPhases, flow_phases
 from models.analysis.prediction import PredictedTime, Prediction
 from models.arrivals import MmppArrivals
 from models.distributions import Exponential
 from models.references import call_graph
-from models.schema import PoissonArrivals, Scenario, WorkStep
-from models.theory.mmpp import kronecker_sum, modulated_m1, phase_generator
+from models.schema import Scenario, WorkStep
+from models.theory.mmpp import modulated_m1
 
 METHOD = "MMPP/M/1 (matrix-geometric)"
 
@@ -51,23 +49,21 @@ def _single_exponential_server(scenario: Scenario, service_name: str, operation:
     return 1.0 / work.mean if isinstance(work, Exponential) and work.mean > 0 else 0.0
 
 
-def _feeding(scenario: Scenario, service_name: str) -> dict[str, list[float]] | None:
-    """The flows that enter `service_name` as its only traffic, each with its phases'
-    rates (a Poisson flow one phase; `_generator`: how they change), if at least one is bursty and
-    nothing else reaches it (no other kind of arrivals, no inline steps that might call it,
-    no caller, consumer group or fault); else None."""
-    found: dict[str, list[float]] = {}
+def _feeding(scenario: Scenario, service_name: str) -> Bursts | None:
+    """The joint phases of the flows that enter `service_name` as its only traffic
+    (`phases.flow_phases`: a Poisson flow one phase), if at least one is bursty and nothing
+    else reaches it (no other kind of arrivals, no inline steps that might call it, no
+    caller, consumer group or fault); else None."""
+    found: dict[str, FlowPhases] = {}
     for name, flow in scenario.workload.items():
         if flow.entry is None:
             return None  # (inline steps might call it: not followed here)
         if flow.entry.partition(".")[0] != service_name:
             continue
-        if isinstance(flow.arrivals, MmppArrivals):
-            found[name] = list(flow.arrivals.mmpp.rates)
-        elif isinstance(flow.arrivals, PoissonArrivals):
-            found[name] = [flow.arrivals.poisson]
-        else:
+        phases = flow_phases(flow.arrivals)
+        if phases is None:
             return None
+        found[name] = phases
     if not any(isinstance(scenario.workload[name].arrivals, MmppArrivals) for name in found):
         return None
     if any(callee[0] == service_name for _, callee in call_graph(scenario).edges):
@@ -76,15 +72,7 @@ def _feeding(scenario: Scenario, service_name: str) -> dict[str, list[float]] | 
         return None
     if any(getattr(fault, "service", None) == service_name for fault in scenario.faults):
         return None
-    return found
-
-
-def _generator(scenario: Scenario, flow_name: str) -> np.ndarray:
-    """How a flow's phases change: its cycle, or one phase (Poisson)."""
-    arrivals = scenario.workload[flow_name].arrivals
-    if isinstance(arrivals, MmppArrivals):
-        return phase_generator(np.asarray(arrivals.mmpp.switch_rates, dtype=float))
-    return np.zeros((1, 1))
+    return Bursts.of(found)
 
 
 def exact_bursts(scenario: Scenario, prediction: Prediction) -> None:
@@ -94,12 +82,11 @@ def exact_bursts(scenario: Scenario, prediction: Prediction) -> None:
             continue
         operation = next(iter(service_spec.operations))
         rate = _single_exponential_server(scenario, service_name, operation)
-        flows = _feeding(scenario, service_name) if rate else None
-        if not flows:
+        bursts = _feeding(scenario, service_name) if rate else None
+        if bursts is None:
             continue
-        phases = list(itertools.product(*flows.values()))
-        generator = kronecker_sum([_generator(scenario, name) for name in flows])
-        exact = modulated_m1([math.fsum(rates) for rates in phases], generator, rate)
+        totals = [math.fsum(rates) for rates in bursts.rates]
+        exact = modulated_m1(totals, bursts.generator, rate)
         if not exact.stable:
             continue
         service = prediction.services[service_name]
@@ -110,8 +97,8 @@ def exact_bursts(scenario: Scenario, prediction: Prediction) -> None:
         service.queue_length.mean = exact.mean_queue_length
         service.in_system.mean = exact.mean_in_system
         service.method, service.exact = METHOD, True
-        for index, flow_name in enumerate(flows):
-            response = exact.class_response([rates[index] for rates in phases])
+        for index, flow_name in enumerate(bursts.flows):
+            response = exact.class_response([rates[index] for rates in bursts.rates])
             predicted = prediction.flows[flow_name]
             predicted.response_time = PredictedTime(mean=response)
             predicted.completion_time = PredictedTime(mean=response)

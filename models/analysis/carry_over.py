@@ -85,13 +85,12 @@ def carry_over(
 def markov_carry_over(
     key: GroupKey,
     phases: Sequence[tuple[float, NetworkSolution]],
-    generator: np.ndarray,
+    consumers: Sequence[Pool] | None,
 ) -> PredictedGroup | None:
     """The group `key`'s means where `phases` (stationary share, solution) are the phases
-    of an MMPP (or of several superposed) whose phases change as `generator` says: each
-    consumer's backlog a Markov-modulated Brownian queue (`markov_consumers`). None where
-    a consumer's capacity is not known, or one is overloaded on average."""
-    consumers = markov_consumers(key, phases, generator)
+    of an MMPP (or of several superposed), from its `consumers` over them
+    (`markov_consumers`: each one's backlog a Markov-modulated Brownian queue); None where
+    there are none (a consumer's capacity not known, or one overloaded on average)."""
     if consumers is None:
         return None
     handled = math.fsum(share * _handler_time(solution.groups[key]) for share, solution in phases)
@@ -103,9 +102,10 @@ def markov_consumers(
     phases: Sequence[tuple[float, NetworkSolution]],
     generator: np.ndarray,
 ) -> list[Pool] | None:
-    """The group `key`'s consumers over the phases of `markov_carry_over`, each a pool
-    whose backlog is a Markov-modulated Brownian queue (`fluid_pools.phases`); None as
-    there."""
+    """The group `key`'s consumers where `phases` (stationary share, solution) are the
+    phases of an MMPP (or of several superposed) whose phases change as `generator` says,
+    each a pool whose backlog is a Markov-modulated Brownian queue (`fluid_pools.phases`);
+    None where a consumer's capacity is not known, or one is overloaded on average."""
     first = phases[0][1].groups[key]
     consumers: list[Pool] = []
     for index, (load, _) in enumerate(first.consumers):

@@ -45,8 +45,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -60,12 +61,13 @@ from models.analysis.carry_over import GroupKey, markov_carry_over, markov_consu
 from models.analysis.fluid_pools import Pool
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.pointwise import PIECE_FLOW_MEANS
+from models.analysis.prediction import PredictedGroup, PredictedService
 from models.analysis.quasi_static import Documents, at_sources, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import POISSON
-from models.arrivals import MmppArrivals, MmppSpec, SinusoidArrivals, TraceArrivals
-from models.schema import ProfileArrivals, Scenario
+from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
+from models.schema import PoissonArrivals, ProfileArrivals, Scenario
 from models.theory.mmpp import kronecker_sum, modulated_m1, phase_generator
 
 FLUID_METHOD = "the backlog that bursts leave: a Markov-modulated Brownian queue"
@@ -107,22 +109,39 @@ class Bursts:
     """How the joint phases change (the Kronecker sum of the flows' cycles)."""
 
     @staticmethod
-    def of(specs: Mapping[str, MmppSpec]) -> Bursts:
-        """The joint phases of the flows `specs` (joint phase (i, j, ...) at index
-        i m2 m3 ... + j m3 ... + ..., as `kronecker_sum` orders them)."""
-        phases = list(itertools.product(*(range(len(spec.rates)) for spec in specs.values())))
+    def of(flows: Mapping[str, FlowPhases]) -> Bursts:
+        """The joint phases of `flows` (`flow_phases`): joint phase (i, j, ...) at index
+        i m2 m3 ... + j m3 ... + ..., as `kronecker_sum` orders them."""
+        joint = list(itertools.product(*(range(len(f.rates)) for f in flows.values())))
         rates = tuple(
-            tuple(spec.rates[i] for spec, i in zip(specs.values(), joint, strict=True))
-            for joint in phases
+            tuple(f.rates[i] for f, i in zip(flows.values(), phase, strict=True)) for phase in joint
         )
         shares = tuple(
-            math.prod(spec.stationary[i] for spec, i in zip(specs.values(), joint, strict=True))
-            for joint in phases
+            math.prod(f.shares[i] for f, i in zip(flows.values(), phase, strict=True))
+            for phase in joint
         )
-        cycles = [
-            phase_generator(np.asarray(spec.switch_rates, dtype=float)) for spec in specs.values()
-        ]
-        return Bursts(tuple(specs), rates, shares, kronecker_sum(cycles))
+        generator = kronecker_sum([f.generator for f in flows.values()])
+        return Bursts(tuple(flows), rates, shares, generator)
+
+
+class FlowPhases(NamedTuple):
+    """One flow's arrivals as phases: their rates, stationary shares and generator."""
+
+    rates: Sequence[float]
+    shares: Sequence[float]
+    generator: np.ndarray
+
+
+def flow_phases(arrivals: object) -> FlowPhases | None:
+    """An `mmpp` flow's phases (a cycle), or a `poisson` flow's one phase; None for other
+    arrivals."""
+    if isinstance(arrivals, MmppArrivals):
+        spec = arrivals.mmpp
+        cycle = phase_generator(np.asarray(spec.switch_rates, dtype=float))
+        return FlowPhases(spec.rates, spec.stationary, cycle)
+    if isinstance(arrivals, PoissonArrivals):
+        return FlowPhases([arrivals.poisson], [1.0], np.zeros((1, 1)))
+    return None
 
 
 def bursty_flows(scenario: Scenario) -> Bursts | None:
@@ -130,14 +149,15 @@ def bursty_flows(scenario: Scenario) -> Bursts | None:
     any."""
     if scenario.faults:
         return None
-    found: dict[str, MmppSpec] = {}
+    found: dict[str, FlowPhases] = {}
     for name, flow in scenario.workload.items():
         arrivals = flow.arrivals
         if flow.clients is not None or isinstance(arrivals, TIME_VARYING):
             return None
-        if isinstance(arrivals, MmppArrivals):
-            found[name] = arrivals.mmpp
-    if not found or math.prod(len(spec.rates) for spec in found.values()) > MOST_PHASES:
+        phases = flow_phases(arrivals) if isinstance(arrivals, MmppArrivals) else None
+        if phases is not None:
+            found[name] = phases
+    if not found or math.prod(len(f.rates) for f in found.values()) > MOST_PHASES:
         return None
     return Bursts.of(found)
 
@@ -177,19 +197,27 @@ def phase_by_phase(
         own = at_sources(infos, piece)
         phases.append((share, documents_of(scenario, solution, own, failing)))
         solutions.append((share, solution))
-    found_backlogs = carried(
-        scenario,
-        solved,
-        solutions,
-        lambda key: markov_carry_over(key, solutions, bursts.generator),
-        lambda service: markov_carry_service(service, solutions, bursts.generator),
-    )
+    pools: dict[GroupKey | str, list[Pool]] = {}  # (each carried station's, by phase)
+
+    def group_backlog(key: GroupKey) -> PredictedGroup | None:
+        consumers = markov_consumers(key, solutions, bursts.generator)
+        if consumers is not None:
+            pools[key] = consumers
+        return markov_carry_over(key, solutions, consumers)
+
+    def service_backlog(name: str) -> PredictedService | None:
+        pool = markov_service_pool(name, solutions, bursts.generator)
+        if pool is not None:
+            pools[name] = [pool]
+        return markov_carry_service(name, solutions, pool)
+
+    found_backlogs = carried(scenario, solved, solutions, group_backlog, service_backlog)
     if found_backlogs is None:
         return None
     proxy = _proxy(scenario, base, phases)
     weight = 1.0 if proxy is None else _weight(bursts, *proxy[1:])
     over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
-    met = _backlog_met(bursts, sources, solutions, found_backlogs[0], found_backlogs[1])
+    met = _backlog_met(bursts, sources, solutions, pools)  # (the carried stations' pools)
     apply_backlogs(
         base, *found_backlogs, phases, FLUID_METHOD, lambda flow, at: met.get((flow, at), 1.0)
     )
@@ -203,34 +231,21 @@ def _backlog_met(
     bursts: Bursts,
     sources: Mapping[str, FlowSource],
     solutions: list[tuple[float, NetworkSolution]],
-    groups: Iterable[GroupKey],
-    services: Iterable[str],
+    pools: Mapping[GroupKey | str, list[Pool]],
 ) -> dict[tuple[str, GroupKey | str], float]:
-    """Per flow and carried station: the backlog the flow's arrivals meet there over the
-    one all the station's arrivals meet. An arrival in phase i meets the backlog's mean in
-    that phase, E[X; i] / pi_i (`fluid_pools.Pool.by_phase`); a flow sends in phase i at
-    its rate there, so its arrivals meet sum_i r_i E[X; i] / sum_i pi_i r_i on average (a
-    flow whose bursts make the backlog meets more of it). Exact for an MMPP/M/1 given its
-    queue by phase; where that is not known (a pool without noise), absent: flows alike."""
-    generator = bursts.generator
-    stations: list[tuple[GroupKey | str, list[Pool] | None, list[float]]] = [
-        (
-            key,
-            markov_consumers(key, solutions, generator),
-            [math.fsum(c.arrival_rate for _, c in s.groups[key].consumers) for _, s in solutions],
-        )
-        for key in groups
-    ]
-    for name in services:
-        pool = markov_service_pool(name, solutions, generator)
-        rates = [s.services[name].solution.arrival_rate for _, s in solutions]
-        stations.append((name, None if pool is None else [pool], rates))
+    """Per flow and carried station (its `pools`: a group's consumers, a service's pool):
+    the backlog the flow's arrivals meet there over the one all the station's arrivals
+    meet. An arrival in phase i meets the backlog's mean in that phase, E[X; i] / pi_i
+    (`fluid_pools.Pool.by_phase`); a flow sends in phase i at its rate there, so its
+    arrivals meet sum_i r_i E[X; i] / sum_i pi_i r_i on average (a flow whose bursts make
+    the backlog meets more of it). Exact for an MMPP/M/1 given its queue by phase; where
+    that is not known (a pool without noise), absent: flows alike."""
     met: dict[tuple[str, GroupKey | str], float] = {}
-    for station, pools, arrivals in stations:
-        if not pools or any(not pool.by_phase for pool in pools):
+    for station, found in pools.items():
+        if any(not pool.by_phase for pool in found):
             continue
-        by_phase = [math.fsum(values) for values in zip(*(p.by_phase for p in pools), strict=True)]
-        everyone = _meets(bursts.shares, arrivals, by_phase)
+        by_phase = [math.fsum(values) for values in zip(*(p.by_phase for p in found), strict=True)]
+        everyone = _meets(bursts.shares, _arrivals(station, solutions), by_phase)
         for flow, source in sources.items():
             own = [source.rate] * len(by_phase)
             if flow in bursts.flows:
@@ -239,6 +254,16 @@ def _backlog_met(
             if everyone > 0 and meets >= 0:
                 met[(flow, station)] = meets / everyone
     return met
+
+
+def _arrivals(
+    station: GroupKey | str, solutions: list[tuple[float, NetworkSolution]]
+) -> list[float]:
+    """A carried station's arrivals per second in each phase (a group's consumers', a
+    service's pool's)."""
+    if isinstance(station, str):
+        return [s.services[station].solution.arrival_rate for _, s in solutions]
+    return [math.fsum(c.arrival_rate for _, c in s.groups[station].consumers) for _, s in solutions]
 
 
 def _meets(shares: Sequence[float], rates: Sequence[float], by_phase: Sequence[float]) -> float:

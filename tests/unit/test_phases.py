@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.phases import Bursts, _weight, bursty_flows
-from models.arrivals import MmppSpec
+from models.analysis.phases import Bursts, _weight, bursty_flows, flow_phases
+from models.arrivals import MmppArrivals, MmppSpec
 from models.theory.fluid_queue import brownian_queue
 from models.theory.mmpp import (
     kronecker_sum,
@@ -50,6 +50,13 @@ def bounded(document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
+def one_flow(spec: MmppSpec) -> Bursts:
+    """The phases of one flow with `spec`'s bursts."""
+    phases = flow_phases(MmppArrivals(mmpp=spec))
+    assert phases is not None
+    return Bursts.of({"users": phases})
+
+
 def mm1_response(rate: float, speed: float) -> float:
     return 1.0 / (speed - rate)
 
@@ -59,7 +66,7 @@ def test_the_weight_blends_an_mm1_into_its_exact_mmpp_mean(switch: float) -> Non
     """For one exponential server the blend (1 - theta) W_mean + theta W_phases is the exact
     MMPP/M/1 response (Neuts' matrix-geometric solution), at every switching speed."""
     spec = MmppSpec(rates=[30.0, 70.0], switch_rates=[switch, 2 * switch])
-    theta = _weight(Bursts.of({"users": spec}), 100.0, [0.3, 0.7])
+    theta = _weight(one_flow(spec), 100.0, [0.3, 0.7])
     shares = spec.stationary
     mean = shares[0] * 30 + shares[1] * 70
     phased = shares[0] * 30 * mm1_response(30, 100) + shares[1] * 70 * mm1_response(70, 100)
@@ -74,9 +81,7 @@ def test_the_weight_grows_with_the_phases_length() -> None:
     """Long phases settle into their own steady states (theta near 1), short ones look like
     Poisson at the mean rate (theta near 0)."""
     weights = [
-        _weight(
-            Bursts.of({"f": MmppSpec(rates=[30.0, 70.0], switch_rates=[s, s])}), 100.0, [0.3, 0.7]
-        )
+        _weight(one_flow(MmppSpec(rates=[30.0, 70.0], switch_rates=[s, s])), 100.0, [0.3, 0.7])
         for s in (30.0, 3.0, 0.3, 0.03)
     ]
     assert weights == sorted(weights)
