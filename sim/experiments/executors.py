@@ -91,6 +91,10 @@ def stop_pool(pool: ProcessPoolExecutor, spared: Iterable[int | None] = ()) -> N
         for child in multiprocessing.active_children()
         if child.pid not in known and child.pid not in left_out
     ]
+    # Cancel what has not started here, at once: shutdown's own cancelling happens later in
+    # the pool's manager thread, which may first see the workers stopped and fail the tasks.
+    for item in tuple((getattr(pool, "_pending_work_items", None) or {}).values()):
+        item.future.cancel()  # (False, and no harm, for a task already handed to a worker)
     pool.shutdown(wait=False, cancel_futures=True)
     for process in processes:
         with contextlib.suppress(Exception):
