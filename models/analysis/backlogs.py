@@ -37,6 +37,7 @@ from models.analysis.prediction import (
     PredictedTime,
 )
 from models.analysis.quasi_static import Documents
+from models.analysis.tandem import feeders
 from models.schema import Scenario
 
 K = TypeVar("K")
@@ -98,20 +99,35 @@ def carried(
     solutions: Sequence[tuple[float, NetworkSolution]],
     group_backlog: Callable[[GroupKey], PredictedGroup | None],
     service_backlog: Callable[[str], PredictedService | None],
+    through: Callable[[GroupKey, str], PredictedGroup | None] | None = None,
 ) -> tuple[dict[GroupKey, PredictedGroup], dict[str, PredictedService]] | None:
     """The means of the groups and services that the pieces or phases `solutions`
     overload, with their backlogs carried over (`group_backlog`, `service_backlog`); None
     where one is not carried over (`carry_over.carriable`, `service_carriable`; `average`:
-    the network solved at the average rates) or its backlog has no means, and where both
-    services and groups are overloaded: a service flat out passes on its capacity, not
-    what arrives, and the group's backlog would be counted as if the service's were not
-    there (the traffic spike of `scenarios/traffic_spike.yaml` through one worker of
-    500/s: the group's lag 2,004 so counted, 1,343 simulated)."""
+    the network solved at the average rates) or its backlog has no means.
+
+    A service flat out passes on its capacity, not what arrives: a group that an
+    overloaded service feeds (`tandem.feeders`) has the backlog `through(group, service)`
+    gives (`tandem.carry_through`, over rate pieces); where that is not given (over MMPP
+    phases: services and groups overloaded together) or a service feeds a group only in
+    part, None: the group's backlog would be counted as if the service's were not there
+    (the traffic spike of
+    `scenarios/traffic_spike.yaml` through one worker of 500/s: the group's lag 2,004 so
+    counted, 1,350 simulated)."""
     groups, services = overloaded(solutions)
+    fed: dict[GroupKey, str] | None = {}
     if services and groups:
-        return None
+        fed = None if through is None else feeders(scenario, groups, services)
+        if fed is None:
+            return None
+
+    def group_document(key: GroupKey) -> PredictedGroup | None:
+        if fed and key in fed and through is not None:
+            return through(key, fed[key])
+        return group_backlog(key)
+
     found_groups = _each(
-        sorted(groups), lambda key: carriable(scenario, average, key), group_backlog
+        sorted(groups), lambda key: carriable(scenario, average, key), group_document
     )
     found_services = _each(
         sorted(services), lambda name: service_carriable(scenario, average, name), service_backlog
@@ -140,7 +156,7 @@ def _steady(solution: NetworkSolution, name: str) -> tuple[float, Steady]:
     return station.solution.arrival_rate, steady_of(station.load, station.solution)
 
 
-def _capacity(pieces: Sequence[tuple[float, NetworkSolution]], name: str) -> float | None:
+def pool_capacity(pieces: Sequence[tuple[float, NetworkSolution]], name: str) -> float | None:
     """Requests per second service `name`'s pool serves flat out (from a piece where it
     has arrivals)."""
     for _, solution in pieces:
@@ -157,7 +173,7 @@ def carry_service(
     """Service `name`'s means over the measured period (of `length` s) cut into `pieces`
     (share, solution), its backlog carried from piece to piece; None where its capacity is
     not known or nothing arrives."""
-    capacity = _capacity(pieces, name)
+    capacity = pool_capacity(pieces, name)
     servers = pieces[0][1].services[name].load.servers
     if capacity is None or servers is None:
         return None
@@ -188,7 +204,7 @@ def markov_service_pool(
     MMPP's (or several superposed, their phases changing as `generator` says)
     (`fluid_pools.phases`); None where its capacity is not known or it is overloaded on
     average."""
-    capacity = _capacity(phases, name)
+    capacity = pool_capacity(phases, name)
     servers = phases[0][1].services[name].load.servers
     if capacity is None or servers is None:
         return None

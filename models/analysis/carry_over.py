@@ -23,6 +23,7 @@ are not carried over (the pieces then keep the flows' average rate).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections.abc import Sequence
 
@@ -34,6 +35,7 @@ from models.analysis.loads import GroupStation
 from models.analysis.moments import mixture
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import PredictedGroup
+from models.analysis.stations import solve_station
 from models.schema import Scenario
 
 GroupKey = tuple[str, str]
@@ -50,20 +52,44 @@ def carriable(scenario: Scenario, average: NetworkSolution, key: GroupKey) -> bo
     return subscriber.max_attempts == 1 and not scaled and average.groups[key].stable()
 
 
-def _steady(station: GroupStation, index: int) -> Steady:
-    """Consumer `index`'s steady state (its lag: in delivery, waiting or in service)."""
+def _steady(
+    station: GroupStation, index: int, factor: float = 1.0, capacity: float = math.inf
+) -> Steady:
+    """Consumer `index`'s steady state (its lag: in delivery, waiting or in service), at
+    `factor` times its arrivals (its pool solved again at that rate where it is below the
+    consumer's `capacity`; unused above it)."""
     load, result = station.consumers[index]
-    return steady_of(load, result, station.delivery.mean)
+    if factor == 1.0:
+        return steady_of(load, result, station.delivery.mean)
+    if result.arrival_rate * factor >= capacity:
+        return Steady(0.0, 0.0, 0.0, 0.0)
+    scaled = dataclasses.replace(
+        load,
+        classes=tuple(
+            dataclasses.replace(
+                c, arrival_rate=c.arrival_rate * factor, fresh_rate=c.fresh_rate * factor
+            )
+            for c in load.classes
+        ),
+        interarrival=None,
+        bounded=None,
+    )
+    return steady_of(scaled, solve_station(scaled), station.delivery.mean)
 
 
 def carry_over(
-    key: GroupKey, pieces: Sequence[tuple[float, NetworkSolution]], length: float
+    key: GroupKey,
+    pieces: Sequence[tuple[float, NetworkSolution]],
+    length: float,
+    shape: Sequence[Sequence[tuple[float, float]]] | None = None,
 ) -> PredictedGroup | None:
     """The group `key`'s means over the measured period (of `length` s) cut into `pieces`
     (share, solution), its backlog carried over (module docstring), as a document whose
     lag, sojourn and waiting times, throughput, utilization and P(wait) replace the
     pieces' average; None where a consumer's capacity is not known, or nothing is
-    published."""
+    published. `shape`, if given, cuts each piece in parts (fraction of the piece, factor):
+    in each, every consumer is offered its piece's rate times the factor
+    (`models.analysis.tandem`)."""
 
     consumers: list[Pool] = []
     first = pieces[0][1].groups[key]
@@ -73,11 +99,14 @@ def carry_over(
             return None
         consumers.append(Pool(load.servers, capacity))
     handled = 0.0
-    for share, solution in pieces:
+    for number, (share, solution) in enumerate(pieces):
         station = solution.groups[key]
+        parts = [(1.0, 1.0)] if shape is None else shape[number]
         for index, consumer in enumerate(consumers):
             _, result = station.consumers[index]
-            consumer.piece(share * length, result.arrival_rate, _steady(station, index))
+            for fraction, factor in parts:
+                steady = _steady(station, index, factor, consumer.capacity)
+                consumer.piece(fraction * share * length, result.arrival_rate * factor, steady)
         handled += share * length * _handler_time(station)
     return _document(consumers, handled, length)
 

@@ -133,10 +133,11 @@ def flow_key(scenario: Scenario, flow: str) -> OpKey:
     return OpKey("flow", flow, "", scenario.workload[flow].priority)
 
 
-def reachable(scenario: Scenario) -> list[OpKey]:
-    """Every node some flow can reach through calls and messages (dead letters included),
-    flows first (sorted)."""
-    start = [flow_key(scenario, name) for name in scenario.workload]
+def reachable(scenario: Scenario, flows: Iterable[str] | None = None) -> list[OpKey]:
+    """Every node some flow (of `flows`; every flow if None) can reach through calls and
+    messages (dead letters included), flows first (sorted)."""
+    names = scenario.workload if flows is None else flows
+    start = [flow_key(scenario, name) for name in names]
     seen = set(start)
     queue = deque(start)
     while queue:

@@ -27,7 +27,13 @@ import itertools
 import math
 from collections.abc import Mapping
 
-from models.analysis.backlogs import apply_backlogs, carried, carry_service, overloaded
+from models.analysis.backlogs import (
+    apply_backlogs,
+    carried,
+    carry_service,
+    overloaded,
+    pool_capacity,
+)
 from models.analysis.carry_over import carry_over
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, at_sources, documents_of, over_regimes
@@ -35,6 +41,7 @@ from models.analysis.report_flows import FlowInfo
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.storms import piece_storm, storm_documents
 from models.analysis.summary import POISSON
+from models.analysis.tandem import carry_through
 from models.arrivals import SinusoidArrivals
 from models.schema import ProfileArrivals, Scenario
 
@@ -160,6 +167,9 @@ def pointwise(
         solutions,
         lambda key: carry_over(key, solutions, length),
         lambda name: carry_service(name, solutions, length),
+        lambda key, name: carry_through(
+            key, name, solutions, length, pool_capacity(solutions, name)
+        ),
     )
     if found is None:
         return None

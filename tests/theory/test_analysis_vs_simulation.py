@@ -390,3 +390,44 @@ def test_a_spike_above_an_entry_services_capacity_carries_its_backlog_over(compa
     )
     assert predicted.services["api"].in_system.mean == pytest.approx(45_180 / 180, rel=1e-9)
     assert predicted.flows["f"].response_time.mean == pytest.approx(45_180 / 12_000, rel=1e-9)
+
+
+def test_a_spike_through_an_overloaded_service_into_a_consumer_is_a_tandem(compare) -> None:
+    """The spike above (50/s, 150/s for 30 s, 50/s) through one worker of Exp(8 ms)
+    (mu = 125/s), which publishes each request to one consumer of Exp(10 ms) (mu = 100/s).
+    Two fluid pools in series (Newell, ch. 2; `models.analysis.tandem`): the worker's
+    backlog grows at 25/s to 750 and drains at 75/s in 10 s, so the consumer is offered
+    125/s (not 150/s) for 40 s: its backlog grows at 25/s to 1,000 and drains at 50/s in
+    20 s, an area of 1,000 x 60 / 2 = 30,000; flat out for 60 s, an M/M/1 at 50% (L = 1)
+    the other 120 s: lag (30,000 + 60 + 120) / 180 = 167.7 (251 if offered what arrives
+    at the worker). The worker: an area of 750 x 40 / 2 = 15,000, flat out 40 s, an M/M/1
+    at 40% (L = 2/3) the other 140 s: in system (15,000 + 40 + 93.3) / 180 = 84.1; the
+    response by Little over the 12,000 requests. The flow completes later by both rises."""
+    spec = {
+        "name": "tandem-spike",
+        "simulation": {"duration": 180, "warmup": 0},
+        "services": {
+            "web": {
+                "operations": {"view": [{"work": {"exponential": 0.008}}, {"publish": "events"}]}
+            },
+            "consumer": {"operations": {"record": [{"work": {"exponential": 0.01}}]}},
+        },
+        "topics": {
+            "events": {"partitions": 1, "subscribers": {"consumer": {"operation": "record"}}}
+        },
+        "workload": {"f": {"entry": "web.view", "arrivals": SPIKE}},
+    }
+    predicted = compare(
+        spec,
+        4 * REPLICATIONS,  # (the two backlogs' fluctuations add up: 20 would be too few)
+        [
+            *group_means("events", "consumer"),
+            ("services", "web", "in_system", "mean"),
+            ("flows", "f", "response_time", "mean"),
+            ("flows", "f", "completion_time", "mean"),
+        ],
+    )
+    group = predicted.topics["events"].groups["consumer"]
+    assert group.lag.mean == pytest.approx((30_000 + 60 + 120) / 180, rel=1e-9)
+    web = predicted.services["web"].in_system.mean
+    assert web == pytest.approx((15_000 + 40 + 140 * 2 / 3) / 180, rel=1e-9)
