@@ -111,9 +111,8 @@ def carried(
     gives (`tandem.carry_through`, over rate pieces); where that is not given (over MMPP
     phases: services and groups overloaded together) or a service feeds a group only in
     part, None: the group's backlog would be counted as if the service's were not there
-    (the traffic spike of
-    `scenarios/traffic_spike.yaml` through one worker of 500/s: the group's lag 2,004 so
-    counted, 1,350 simulated)."""
+    (the traffic spike of `scenarios/traffic_spike.yaml` through one worker of 500/s: the
+    group's lag 2,004 so counted, 1,350 simulated)."""
     groups, services = overloaded(solutions)
     fed: dict[GroupKey, str] | None = {}
     if services and groups:

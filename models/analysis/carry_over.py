@@ -1,7 +1,7 @@
 """The backlog a rate piece leaves at a consumer group, carried into the next pieces (a
 fluid model), for `models.analysis.pointwise`.
 
-A piece whose rate overloads consumers of a group (and nothing else) has no steady state:
+A piece whose rate overloads consumers of a group has no steady state:
 each overloaded consumer j (a pool of c_j threads that serves mu_j messages per second,
 its partitions' share of the group's on a log topic) piles up B_j at lambda_j - mu_j while
 the rate lasts, and drains it at mu_j - lambda_j in the pieces after, serving flat out until
@@ -18,7 +18,9 @@ Queueing Theory", 2nd ed. (1982), ch. 2; the same as the fault windows' in
 
 Messages the consumers publish or call on are taken at the rates published to them (the
 flat-out consumers' cap on them is left out), and groups whose handler fails and retries
-are not carried over (the pieces then keep the flows' average rate).
+are not carried over (the pieces then keep the flows' average rate). A group fed through an
+entry service that the pieces overload too is offered what that service sends
+(`models.analysis.tandem`).
 """
 
 from __future__ import annotations
