@@ -100,6 +100,7 @@ def carried(
     group_backlog: Callable[[GroupKey], PredictedGroup | None],
     service_backlog: Callable[[str], PredictedService | None],
     through: Callable[[GroupKey, str], PredictedGroup | None] | None = None,
+    overloads: tuple[set[GroupKey], set[str]] | None = None,
 ) -> tuple[dict[GroupKey, PredictedGroup], dict[str, PredictedService]] | None:
     """The means of the groups and services that the pieces or phases `solutions`
     overload, with their backlogs carried over (`group_backlog`, `service_backlog`); None
@@ -112,8 +113,10 @@ def carried(
     phases: services and groups overloaded together) or a service feeds a group only in
     part, None: the group's backlog would be counted as if the service's were not there
     (the traffic spike of `scenarios/traffic_spike.yaml` through one worker of 500/s: the
-    group's lag 2,004 so counted, 1,350 simulated)."""
-    groups, services = overloaded(solutions)
+    group's lag 2,004 so counted, 1,350 simulated). `overloads`, if given, are the groups
+    and services overloaded, instead of those `solutions` saturate (`flat_out`: pieces
+    solved with a service flat out at its capacity saturate nothing)."""
+    groups, services = overloaded(solutions) if overloads is None else overloads
     fed: dict[GroupKey, str] | None = {}
     if services and groups:
         fed = None if through is None else feeders(scenario, groups, services)
@@ -167,19 +170,25 @@ def pool_capacity(pieces: Sequence[tuple[float, NetworkSolution]], name: str) ->
 
 
 def carry_service(
-    name: str, pieces: Sequence[tuple[float, NetworkSolution]], length: float
+    name: str,
+    pieces: Sequence[tuple[float, NetworkSolution]],
+    length: float,
+    capacity: float | None = None,
+    arrivals: Sequence[float] | None = None,
 ) -> PredictedService | None:
     """Service `name`'s means over the measured period (of `length` s) cut into `pieces`
     (share, solution), its backlog carried from piece to piece; None where its capacity is
-    not known or nothing arrives."""
-    capacity = pool_capacity(pieces, name)
+    not known or nothing arrives. `capacity` and `arrivals` (per piece), if given, are
+    its pool's instead of the pieces' (`models.analysis.flat_out`: a piece solved with the
+    service flat out has its capacity arriving, not what arrives)."""
+    capacity = pool_capacity(pieces, name) if capacity is None else capacity
     servers = pieces[0][1].services[name].load.servers
     if capacity is None or servers is None:
         return None
     pool = Pool(servers, capacity)
-    for share, solution in pieces:
+    for number, (share, solution) in enumerate(pieces):
         arrival, steady = _steady(solution, name)
-        pool.piece(share * length, arrival, steady)
+        pool.piece(share * length, arrival if arrivals is None else arrivals[number], steady)
     return _document(pool, length, pieces[0][1].services[name].pools)
 
 

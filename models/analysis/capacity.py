@@ -447,3 +447,20 @@ def _first_saturated(solution: NetworkSolution) -> SaturatingResource | None:
                 station_id = StationId("group", topic, group)
                 best = (ratio, SaturatingResource(station_id, index if several else None))
     return None if best is None else best[1]
+
+
+def saturating_factor(
+    scenario: Scenario,
+    scale: Callable[[float], Mapping[str, FlowSource]],
+    known: NetworkSolution,
+    memo: SolveMemo | None = None,
+    through_origin: bool = False,
+) -> tuple[float, SaturatingResource | None] | None:
+    """The factor of the load `scale` makes at which the first resource saturates (to
+    within `RELATIVE_TOLERANCE`, as `_limit` finds it from `known`, the network solved at
+    factor 1), and that resource; None where nothing saturates however large the factor."""
+    found = _limit(scenario, scale, 1.0, _smooth(scenario), through_origin, known, memo)
+    if found is None:
+        return None
+    factor, search = found
+    return factor, None if search.above is None else _first_saturated(search.above)

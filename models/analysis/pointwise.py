@@ -16,7 +16,8 @@ period (a steady-state model cannot show the transient backlog) — but for a pi
 overloads consumer groups or entry services, whose backlog is carried into the next pieces
 by a fluid model (`models.analysis.carry_over`, `models.analysis.backlogs`: where each
 drains at the average rate, does not autoscale (not predicted), and a group's handler does
-not retry, a service's requests hold no caller's thread); and for a piece that starts a
+not retry, a service's requests hold no caller's thread; an entry service flat out passes
+on its capacity to what it calls: `models.analysis.flat_out`); and for a piece that starts a
 timeout storm, and those after it that the storm outlasts (`models.analysis.storms.
 piece_storm`), each in the storm's regime. Traces keep their average rate too.
 """
@@ -35,8 +36,9 @@ from models.analysis.backlogs import (
     pool_capacity,
 )
 from models.analysis.carry_over import carry_over
+from models.analysis.flat_out import Piece, flatten, needs_capping
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
-from models.analysis.quasi_static import Documents, at_sources, documents_of, over_regimes
+from models.analysis.quasi_static import Documents, at_sources, documents_of, mix, over_regimes
 from models.analysis.report_flows import FlowInfo
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.storms import piece_storm, storm_documents
@@ -140,6 +142,7 @@ def pointwise(
     memo = remembered.shared()
     regimes = []
     solutions = []
+    solved_pieces: list[Piece] = []
     ongoing: str | None = None  # (the service of a timeout storm in the piece before)
     length = scenario.simulation.duration
     for share, rates in pieces:
@@ -158,9 +161,12 @@ def pointwise(
         if not solution.converged:
             return None
         solutions.append((share, solution))
+        solved_pieces.append((share, piece, solution))
         regimes.append((share, documents_of(scenario, solution, own, failing)))
     if any(overloaded(solutions)) and len(solutions) < len(pieces):
         return None  # (a storm and a backlog: not carried over together)
+    if any(needs_capping(scenario, solved, solution) for _, solution in solutions):
+        return _flat_out(scenario, infos, (solved, memo), solved_pieces, (base, regimes), failing)
     found = carried(
         scenario,
         solved,
@@ -176,3 +182,53 @@ def pointwise(
     over_regimes(base, regimes, PIECE_FLOW_MEANS)
     apply_backlogs(base, *found, regimes, CARRIED_METHOD)
     return len(pieces)
+
+
+def _flat_out(
+    scenario: Scenario,
+    infos: Mapping[str, FlowInfo],
+    average: tuple[NetworkSolution, SolveMemo],
+    pieces: list[Piece],
+    documents: tuple[Documents, list[tuple[float, Documents]]],
+    failing: bool,
+) -> int | None:
+    """`pointwise` where a piece overloads an entry service and so, at its own rates,
+    what the service calls (`models.analysis.flat_out`): the pieces with the service flat
+    out, its backlog carried over; None (nothing changed) where that does not apply.
+    `documents`: the run's (`base`, changed in place) and each piece's at its own rates,
+    whose arrival rates and throughputs are the run's (what the service holds back while
+    flat out it lets go while it drains; the parts, solved just below its capacity
+    (`flat_out.MARGINS`), would say up to 1% less)."""
+    solved, memo = average
+    base, own = documents
+    length = scenario.simulation.duration
+    flat = flatten(scenario, solved, pieces, length, memo, solved.views)
+    if flat is None:
+        return None
+    found = carried(
+        scenario,
+        solved,
+        flat.solutions,
+        lambda key: None,  # (a group overloaded too: `flatten` says None)
+        lambda name: carry_service(name, flat.solutions, length, flat.capacity, flat.arrivals),
+        overloads=(set(), {flat.service}),
+    )
+    if found is None:
+        return None
+    regimes = [
+        (share, documents_of(scenario, solution, at_sources(infos, sources), failing))
+        for share, sources, solution in flat.parts
+    ]
+    over_regimes(base, regimes, PIECE_FLOW_MEANS)
+    for name, flow in base.flows.items():
+        mix(flow, [(share, docs.flows[name]) for share, docs in own], RATES)
+    for name, service in base.services.items():
+        mix(service, [(share, docs.services[name]) for share, docs in own], RATES)
+    for name, topic in base.topics.items():
+        mix(topic, [(share, docs.topics[name]) for share, docs in own], {"publish_rate": None})
+    apply_backlogs(base, *found, regimes, CARRIED_METHOD)
+    return len(pieces)
+
+
+RATES: Mapping[str, str | None] = {"arrival_rate": None, "throughput": None}
+"""A flow's or a service's rates, averaged over time (`quasi_static.mix`)."""

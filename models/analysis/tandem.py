@@ -93,7 +93,7 @@ def feeders(
         if len(through) > 1:
             return None
         (service,) = through
-        if any(_sole_call(scenario, flow) != service for flow in reaching):
+        if any(sole_call(scenario, flow) != service for flow in reaching):
             return None
         fed[(topic, group)] = service
     return fed
@@ -104,7 +104,7 @@ def _flow_keys(scenario: Scenario) -> list[OpKey]:
     return [OpKey("flow", name, "", flow.priority) for name, flow in scenario.workload.items()]
 
 
-def _sole_call(scenario: Scenario, flow: str) -> str | None:
+def sole_call(scenario: Scenario, flow: str) -> str | None:
     """The service that flow `flow`'s body is one call to (None: any other body)."""
     steps = scenario.workload[flow].body()
     if len(steps) == 1 and isinstance(steps[0], CallStep):
@@ -158,4 +158,4 @@ def _same_shares(
     )
 
 
-__all__ = ["carry_through", "departures", "feeders"]
+__all__ = ["carry_through", "departures", "feeders", "sole_call"]

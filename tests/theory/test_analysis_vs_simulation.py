@@ -431,3 +431,40 @@ def test_a_spike_through_an_overloaded_service_into_a_consumer_is_a_tandem(compa
     assert group.lag.mean == pytest.approx((30_000 + 60 + 120) / 180, rel=1e-9)
     web = predicted.services["web"].in_system.mean
     assert web == pytest.approx((15_000 + 40 + 140 * 2 / 3) / 180, rel=1e-9)
+
+
+def test_a_spike_above_an_apis_pool_leaves_its_database_at_the_pools_pace(compare) -> None:
+    """The spike above to an API of 2 workers, each Exp(8 ms) of work then a call to a
+    database of one worker of Exp(8 ms). At its own rates the spike offers the database
+    150 x 8 ms = 1.2 of load: no steady state anywhere, and the flow used to keep its
+    average rate. But the API's 2 workers let through only what they serve, mu = 100/s
+    (its capacity, the database's response included: `models.analysis.flat_out`), so
+    while the API is flat out the database sees 100/s (80% busy), and the API's backlog is
+    the fluid of the spike above (Newell, ch. 2): grows at 50/s to 1,500, drains at 50/s,
+    in system about (45,000 + 2 x 60 + 120 x 0.64) / 180 = 251. The database's wait is
+    the two-caller model's (approximate), compared at the same rule."""
+    spec = {
+        "name": "api-spike",
+        "simulation": {"duration": 180, "warmup": 0},
+        "services": {
+            "api": {
+                "workers": 2,
+                "operations": {"get": [{"work": {"exponential": 0.008}}, {"call": "db"}]},
+            },
+            "db": {"operations": {"query": [{"work": {"exponential": 0.008}}]}},
+        },
+        "workload": {"f": {"entry": "api.get", "arrivals": SPIKE}},
+    }
+    predicted = compare(
+        spec,
+        REPLICATIONS,
+        [
+            ("flows", "f", "response_time", "mean"),
+            ("services", "api", "in_system", "mean"),
+            ("services", "api", "utilization"),
+            ("services", "db", "utilization"),
+            ("services", "db", "response_time", "mean"),
+        ],
+    )
+    assert predicted.flows["f"].max_throughput == pytest.approx(100.0, rel=0.01)
+    assert predicted.flows["f"].arrival_rate == pytest.approx(12_000 / 180, rel=1e-9)

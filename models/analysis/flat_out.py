@@ -1,0 +1,227 @@
+"""An entry service that a rate piece overloads passes on its capacity, not what arrives:
+the services it calls are solved at that capacity while it is flat out, for
+`models.analysis.pointwise`.
+
+A piece solved at its own rates offers every station downstream of an overloaded entry
+service what arrives at the service. Where that overloads a service it calls (a database
+of one worker behind an API of two: 450/s offered, 1.35 of load on one worker), the piece
+has no steady state anywhere and the flows fell back to their average rate. But the
+callee never sees that load: the service's pool lets through what it serves, mu (its
+workers over their holding time, the callee's response included), and the rest waits in
+its queue. So (`flatten`):
+
+- the capacity search (`capacity.saturating_factor`) finds the factor k* of the flows into
+  the service (each a flow whose body is one call to it, and nothing else reaching it) at
+  which the first resource saturates; where that is the service's own pool, the piece is
+  solved again just below k* (`MARGINS`): every station then has a steady state, the
+  callees at the rate the service sends flat out, and the service's capacity mu is read
+  there;
+- the service's backlog is the fluid of `models.analysis.backlogs` with that capacity and
+  the piece's own arrivals; while it drains (in the pieces after, where it sends mu, not
+  what arrives: `tandem.departures`) the network is solved with the flows into it at mu;
+- the run's means average these parts, each piece cut where the service's backlog empties.
+
+The callees' means while the service is flat out are then those of a steady state at mu
+(the simulation's callee sees the service's workers hand it requests as they free up).
+Not where the flows into the service saturate something else first (its callee would then
+be the bottleneck, whose backlog waits on the service's held workers: not modelled), where
+a piece also overloads a consumer group, or where several entry services are overloaded.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+from models.analysis.backlogs import service_carriable
+from models.analysis.capacity import saturating_factor
+from models.analysis.graph import StationId, reachable
+from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.solve_memo import SolveMemo
+from models.analysis.summary import StationView
+from models.analysis.tandem import departures, sole_call
+from models.schema import Scenario
+
+MARGINS = (0.999, 0.99)
+"""A flat-out piece is solved at the first of these fractions of the load at which the
+service saturates that leaves every station below saturation (the search brackets that
+load to 1%, so the second always does; the first is usually close enough, and the rates
+of the parts solved so are then 0.1%, not 1%, below the service's capacity: the
+database behind the API of `tests/theory/test_analysis_vs_simulation.py` 53.1% busy at
+0.99 against 53.3% at 0.999 and 53.3-53.5% simulated)."""
+
+Piece = tuple[float, Mapping[str, FlowSource], NetworkSolution]
+"""A share of the measured period, its flows' sources and the network solved at them."""
+
+
+@dataclass
+class Flattened:
+    """The pieces with entry `service` flat out where they overload it (`flatten`)."""
+
+    service: str
+    capacity: float
+    """Requests per second each of the service's pools serves flat out."""
+    margin: float = MARGINS[-1]
+    """The fraction of `capacity` its flat-out pieces were solved at (its load ratio
+    there, about one of `MARGINS`): while it drains it sends as much."""
+    arrivals: list[float] = field(default_factory=list)
+    """Per piece, requests per second arriving at each of its pools (the piece's own)."""
+    solutions: list[tuple[float, NetworkSolution]] = field(default_factory=list)
+    """Per piece, its share and the network in force: solved at the service's capacity
+    where the piece overloads it."""
+    parts: list[Piece] = field(default_factory=list)
+    """The pieces cut where the service's backlog empties, each part's network solved at
+    what the service sends (what arrives, or its capacity while it has a backlog)."""
+
+
+def needs_capping(scenario: Scenario, average: NetworkSolution, solution: NetworkSolution) -> bool:
+    """Whether `solution` (a piece) saturates a service whose backlog is not carried over
+    (`backlogs.service_carriable`; `average`: the network at the average rates), such as
+    the callee of an overloaded entry service."""
+    return any(
+        station.kind == "service" and not service_carriable(scenario, average, station.name)
+        for station in solution.saturated()
+    )
+
+
+def flatten(
+    scenario: Scenario,
+    average: NetworkSolution,
+    pieces: Sequence[Piece],
+    length: float,
+    memo: SolveMemo,
+    start: Mapping[StationId, StationView],
+) -> Flattened | None:
+    """The `pieces` (of a measured period of `length` s) with their one overloaded entry
+    service flat out (module docstring), each network solved from `start` sharing `memo`;
+    None where a piece saturates a consumer group, several entry services, or anything
+    that capping the flows into the service does not relieve."""
+    entries = {
+        station.name
+        for _, _, solution in pieces
+        for station in solution.saturated()
+        if station.kind == "service" and service_carriable(scenario, average, station.name)
+    }
+    if len(entries) != 1:
+        return None
+    (service,) = entries
+    flows = entry_flows(scenario, service)
+    if flows is None:
+        return None
+    flat: Flattened | None = None
+    capped: dict[int, tuple[Mapping[str, FlowSource], NetworkSolution]] = {}
+    for index, (_, sources, solution) in enumerate(pieces):
+        saturated = solution.saturated()
+        if not saturated:
+            continue
+        if any(station.kind == "group" for station in saturated):
+            return None
+        found = _capped(scenario, service, flows, sources, solution, memo, start)
+        if found is None:
+            return None
+        capped[index] = found
+        if flat is None:
+            station = found[1].services[service]
+            capacity = station.solution.capacity(station.load.servers)
+            if not math.isfinite(capacity):
+                return None
+            flat = Flattened(
+                service, capacity, station.solution.load_ratio(station.load.servers or 1)
+            )
+    if flat is None:
+        return None
+    flat.arrivals = [s.services[service].solution.arrival_rate for _, _, s in pieces]
+    sent = departures(
+        flat.capacity,
+        [(sh * length, a) for (sh, _, _), a in zip(pieces, flat.arrivals, strict=True)],
+    )
+    for index, ((share, sources, solution), parts) in enumerate(zip(pieces, sent, strict=True)):
+        if index in capped:
+            flat.solutions.append((share, capped[index][1]))
+            flat.parts.append((share, *capped[index]))
+            continue
+        flat.solutions.append((share, solution))
+        for fraction, rate in parts:
+            if rate == flat.arrivals[index]:
+                flat.parts.append((fraction * share, sources, solution))
+                continue
+            drained = _sending(scenario, flat, flows, sources, index, memo, start)
+            if drained is None:
+                return None
+            flat.parts.append((fraction * share, *drained))
+    return flat
+
+
+def entry_flows(scenario: Scenario, service: str) -> tuple[str, ...] | None:
+    """The flows whose body is one call to `service`; None where another flow reaches it
+    (or none is such a flow)."""
+    flows = tuple(flow for flow in scenario.workload if sole_call(scenario, flow) == service)
+    for flow in scenario.workload:
+        if flow not in flows and any(
+            node.kind == "service" and node.name == service for node in reachable(scenario, [flow])
+        ):
+            return None
+    return flows or None
+
+
+def _scaled(
+    sources: Mapping[str, FlowSource], flows: Sequence[str], factor: float
+) -> dict[str, FlowSource]:
+    """`sources` with the rates of `flows` times `factor`."""
+    scaled = dict(sources)
+    for flow in flows:
+        source = sources[flow]
+        scaled[flow] = FlowSource(source.rate * factor, source.scv, source.flag)
+    return scaled
+
+
+def _capped(
+    scenario: Scenario,
+    service: str,
+    flows: Sequence[str],
+    sources: Mapping[str, FlowSource],
+    solution: NetworkSolution,
+    memo: SolveMemo,
+    start: Mapping[StationId, StationView],
+) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
+    """The piece at `sources` (solved as `solution`, which saturates something) solved
+    again with `flows` into `service` at `MARGINS` of the load that saturates the service's
+    pool first; None where it is not the first to saturate, or the piece does not settle."""
+    if any(sources[flow].rate <= 0 for flow in flows):
+        return None
+
+    def scale(factor: float) -> Mapping[str, FlowSource]:
+        return _scaled(sources, flows, factor)
+
+    found = saturating_factor(scenario, scale, solution, memo, len(flows) == len(sources))
+    if found is None or found[1] is None or found[1].station != StationId("service", service):
+        return None
+    for margin in MARGINS:
+        capped = _scaled(sources, flows, found[0] * margin)
+        settled = solve_network(scenario, capped, memo=memo, start=start)
+        if settled.converged and not settled.saturated():
+            return capped, settled
+    return None
+
+
+def _sending(
+    scenario: Scenario,
+    flat: Flattened,
+    flows: Sequence[str],
+    sources: Mapping[str, FlowSource],
+    index: int,
+    memo: SolveMemo,
+    start: Mapping[StationId, StationView],
+) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
+    """Piece `index` (at `sources`) solved with the service sending its capacity (at the
+    margin its flat-out pieces were solved at: it drains its backlog); None where nothing
+    arrives at it then, or the piece does not settle."""
+    arrival = flat.arrivals[index]
+    if arrival <= 0:
+        return None
+    sending = _scaled(sources, flows, flat.margin * flat.capacity / arrival)
+    settled = solve_network(scenario, sending, memo=memo, start=start)
+    if not settled.converged or settled.saturated():
+        return None
+    return sending, settled
