@@ -13,19 +13,21 @@ its queue. So (`flatten`):
 - the capacity search (`capacity.saturating_factor`) finds the factor k* of the flows into
   the service (each a flow whose body is one call to it, and nothing else reaching it) at
   which the first resource saturates; where that is the service's own pool, the piece is
-  solved again just below k* (`MARGINS`): every station then has a steady state, the
-  callees at the rate the service sends flat out, and the service's capacity mu is read
-  there;
+  solved again with its pool `FLAT_OUT` busy: every station then has a steady state, the
+  callees at the rate the service sends flat out, mu, what arrives at it there;
 - the service's backlog is the fluid of `models.analysis.backlogs` with that capacity and
   the piece's own arrivals; while it drains (in the pieces after, where it sends mu, not
-  what arrives: `tandem.departures`) the network is solved with the flows into it at mu;
+  what arrives: `tandem.departures`) the network is solved with the flows into it at mu,
+  so that every request it holds back reaches its callees later (the rates downstream
+  are conserved);
 - the run's means average these parts, each piece cut where the service's backlog empties.
 
 The callees' means while the service is flat out are then those of a steady state at mu
 (the simulation's callee sees the service's workers hand it requests as they free up).
 Not where the flows into the service saturate something else first (its callee would then
 be the bottleneck, whose backlog waits on the service's held workers: not modelled), where
-a piece also overloads a consumer group, or where several entry services are overloaded.
+something is overloaded even at mu (a consumer group it publishes to), or where several
+entry services are overloaded.
 """
 
 from __future__ import annotations
@@ -43,13 +45,15 @@ from models.analysis.summary import StationView
 from models.analysis.tandem import departures, sole_call
 from models.schema import Scenario
 
-MARGINS = (0.999, 0.99)
-"""A flat-out piece is solved at the first of these fractions of the load at which the
-service saturates that leaves every station below saturation (the search brackets that
-load to 1%, so the second always does; the first is usually close enough, and the rates
-of the parts solved so are then 0.1%, not 1%, below the service's capacity: the
-database behind the API of `tests/theory/test_analysis_vs_simulation.py` 53.1% busy at
-0.99 against 53.3% at 0.999 and 53.3-53.5% simulated)."""
+FLAT_OUT = 0.999
+"""A flat-out piece is solved with the service's pool at this load ratio (every station is
+then below saturation, and what the service sends is its capacity to 0.1%)."""
+ATTEMPTS = 4
+"""Solves to bring the service's load ratio to `FLAT_OUT` (the search's k* is known to 1%):
+the ratio is read off each and the factor scaled by how far it is (secant through the
+origin), backing off by 1% from a solve that saturates."""
+AIM = 1e-3
+"""How close to `FLAT_OUT` the load ratio must come (absolute)."""
 
 Piece = tuple[float, Mapping[str, FlowSource], NetworkSolution]
 """A share of the measured period, its flows' sources and the network solved at them."""
@@ -61,10 +65,10 @@ class Flattened:
 
     service: str
     capacity: float
-    """Requests per second each of the service's pools serves flat out."""
-    margin: float = MARGINS[-1]
-    """The fraction of `capacity` its flat-out pieces were solved at (its load ratio
-    there, about one of `MARGINS`): while it drains it sends as much."""
+    """Requests per second each of the service's pools sends flat out: what arrives at it
+    where a flat-out piece is solved (at a load ratio of `FLAT_OUT`), so that what the
+    parts say it sends is what its fluid backlog says (every request it holds back it
+    lets go)."""
     arrivals: list[float] = field(default_factory=list)
     """Per piece, requests per second arriving at each of its pools (the piece's own)."""
     solutions: list[tuple[float, NetworkSolution]] = field(default_factory=list)
@@ -95,8 +99,8 @@ def flatten(
 ) -> Flattened | None:
     """The `pieces` (of a measured period of `length` s) with their one overloaded entry
     service flat out (module docstring), each network solved from `start` sharing `memo`;
-    None where a piece saturates a consumer group, several entry services, or anything
-    that capping the flows into the service does not relieve."""
+    None where the pieces saturate several entry services, or anything that capping the
+    flows into the service does not relieve."""
     entries = {
         station.name
         for _, _, solution in pieces
@@ -115,20 +119,15 @@ def flatten(
         saturated = solution.saturated()
         if not saturated:
             continue
-        if any(station.kind == "group" for station in saturated):
-            return None
         found = _capped(scenario, service, flows, sources, solution, memo, start)
         if found is None:
             return None
         capped[index] = found
         if flat is None:
-            station = found[1].services[service]
-            capacity = station.solution.capacity(station.load.servers)
-            if not math.isfinite(capacity):
+            capacity = found[1].services[service].solution.arrival_rate
+            if not 0.0 < capacity < math.inf:
                 return None
-            flat = Flattened(
-                service, capacity, station.solution.load_ratio(station.load.servers or 1)
-            )
+            flat = Flattened(service, capacity)
     if flat is None:
         return None
     flat.arrivals = [s.services[service].solution.arrival_rate for _, _, s in pieces]
@@ -186,8 +185,9 @@ def _capped(
     start: Mapping[StationId, StationView],
 ) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
     """The piece at `sources` (solved as `solution`, which saturates something) solved
-    again with `flows` into `service` at `MARGINS` of the load that saturates the service's
-    pool first; None where it is not the first to saturate, or the piece does not settle."""
+    again with `flows` into `service` scaled to put the service's pool at a load ratio of
+    `FLAT_OUT`, from the load at which the capacity search finds it saturates first; None
+    where it is not the first to saturate, or no such solve settles below saturation."""
     if any(sources[flow].rate <= 0 for flow in flows):
         return None
 
@@ -197,12 +197,21 @@ def _capped(
     found = saturating_factor(scenario, scale, solution, memo, len(flows) == len(sources))
     if found is None or found[1] is None or found[1].station != StationId("service", service):
         return None
-    for margin in MARGINS:
-        capped = _scaled(sources, flows, found[0] * margin)
+    factor = found[0] * FLAT_OUT
+    best: tuple[dict[str, FlowSource], NetworkSolution] | None = None
+    for _ in range(ATTEMPTS):
+        capped = _scaled(sources, flows, factor)
         settled = solve_network(scenario, capped, memo=memo, start=start)
-        if settled.converged and not settled.saturated():
-            return capped, settled
-    return None
+        if not settled.converged or settled.saturated():
+            factor *= 0.99
+            continue
+        best = capped, settled
+        station = settled.services[service]
+        ratio = station.solution.load_ratio(station.load.servers or 1)
+        if abs(ratio - FLAT_OUT) <= AIM or not ratio > 0:
+            break
+        factor *= FLAT_OUT / ratio
+    return best
 
 
 def _sending(
@@ -214,13 +223,13 @@ def _sending(
     memo: SolveMemo,
     start: Mapping[StationId, StationView],
 ) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
-    """Piece `index` (at `sources`) solved with the service sending its capacity (at the
-    margin its flat-out pieces were solved at: it drains its backlog); None where nothing
-    arrives at it then, or the piece does not settle."""
+    """Piece `index` (at `sources`) solved with the service sending its capacity (it
+    drains its backlog); None where nothing arrives at it then, or the piece does not
+    settle."""
     arrival = flat.arrivals[index]
     if arrival <= 0:
         return None
-    sending = _scaled(sources, flows, flat.margin * flat.capacity / arrival)
+    sending = _scaled(sources, flows, flat.capacity / arrival)
     settled = solve_network(scenario, sending, memo=memo, start=start)
     if not settled.converged or settled.saturated():
         return None

@@ -196,9 +196,8 @@ def _flat_out(
     what the service calls (`models.analysis.flat_out`): the pieces with the service flat
     out, its backlog carried over; None (nothing changed) where that does not apply.
     `documents`: the run's (`base`, changed in place) and each piece's at its own rates,
-    whose arrival rates and throughputs are the run's (what the service holds back while
-    flat out it lets go while it drains; the parts, solved just below its capacity
-    (`flat_out.MARGINS`), would say up to 1% less)."""
+    whose averages are the flows' arrival rates (the parts say what completes: less by
+    what the service still holds at the end)."""
     solved, memo = average
     base, own = documents
     length = scenario.simulation.duration
@@ -221,14 +220,6 @@ def _flat_out(
     ]
     over_regimes(base, regimes, PIECE_FLOW_MEANS)
     for name, flow in base.flows.items():
-        mix(flow, [(share, docs.flows[name]) for share, docs in own], RATES)
-    for name, service in base.services.items():
-        mix(service, [(share, docs.services[name]) for share, docs in own], RATES)
-    for name, topic in base.topics.items():
-        mix(topic, [(share, docs.topics[name]) for share, docs in own], {"publish_rate": None})
+        mix(flow, [(share, docs.flows[name]) for share, docs in own], {"arrival_rate": None})
     apply_backlogs(base, *found, regimes, CARRIED_METHOD)
     return len(pieces)
-
-
-RATES: Mapping[str, str | None] = {"arrival_rate": None, "throughput": None}
-"""A flow's or a service's rates, averaged over time (`quasi_static.mix`)."""

@@ -34,23 +34,28 @@ def api_over_db(arrivals: dict[str, Any], api_workers: int = 2) -> dict[str, Any
 
 def test_the_api_piles_up_the_spike_and_its_database_sees_its_capacity() -> None:
     """At its own rates the spike offers the database 150 x 8 ms = 1.2 (no steady state).
-    The API serves mu = 100/s flat out (its max_throughput), so its backlog grows at 50/s
-    to 1,500 and drains at 50/s in 30 s: in system (45,000 + 2 x 60 + 120 L) / 180, L its
-    steady state's at 50/s. The database sees 100/s for those 60 s (80% busy, just below:
-    the piece is solved at 99.9% of the API's capacity) and 50/s the other 120 s (40%)."""
+    The API serves mu = 100/s flat out (its max_throughput); the flat-out piece is solved
+    with its pool 99.9% busy, so it sends c = 99.9/s: its backlog grows at 150 - c for
+    30 s and drains at c - 50 in t = 30 (150 - c) / (c - 50) s, an area of
+    30 (150 - c) (30 + t) / 2; in system (area + 2 (30 + t) + (150 - t) L) / 180, L its
+    steady state's at 50/s (to 0.5%: c is aimed at to 0.1%). The database sees c for
+    those 30 + t s and 50/s the other 150 - t: every request's 8 ms, 12,000 x 8 ms / 180."""
     prediction = analyze(load_scenario(api_over_db(SPIKE)))
     steady = analyze(load_scenario(api_over_db({"poisson": 50}))).services["api"]
     assert prediction.flows["f"].max_throughput == pytest.approx(100.0, rel=1e-6)
     api = prediction.services["api"]
-    expected = (45_000 + 2 * 60 + 120 * steady.in_system.mean) / 180
-    assert api.in_system.mean == pytest.approx(expected, rel=1e-3)
+    c = 99.9
+    drain = 30 * (150 - c) / (c - 50)
+    area = 30 * (150 - c) * (30 + drain) / 2
+    expected = (area + 2 * (30 + drain) + (150 - drain) * steady.in_system.mean) / 180
+    assert api.in_system.mean == pytest.approx(expected, rel=5e-3)
     assert api.response_time.mean == pytest.approx(api.in_system.mean * 180 / 12_000, rel=1e-9)
     assert prediction.flows["f"].response_time.mean == pytest.approx(
         api.response_time.mean, rel=1e-9
     )
     database = prediction.services["db"]
-    assert database.utilization == pytest.approx((120 * 0.4 + 60 * 0.8) / 180, rel=2e-3)
-    assert database.arrival_rate == pytest.approx(12_000 / 180, rel=1e-9)
+    assert database.utilization == pytest.approx(12_000 * 0.008 / 180, rel=1e-6)
+    assert database.arrival_rate == pytest.approx(12_000 / 180, rel=1e-6)
     assert prediction.flows["f"].arrival_rate == pytest.approx(12_000 / 180, rel=1e-9)
     assert database.stable and "carried" not in database.method
 
@@ -64,18 +69,36 @@ def test_a_database_that_saturates_before_the_api_keeps_the_average() -> None:
     assert "predicted at its average" in warning
 
 
-def test_a_group_overloaded_with_the_api_keeps_the_average() -> None:
-    """The API also publishes each request to a consumer of 80/s: over a flat-out API
-    the group is not carried (the flow keeps its average rate)."""
+def publishing(consumer_work: float) -> dict[str, Any]:
+    """`api_over_db(SPIKE)` whose API also publishes each request to one consumer of
+    Exp(`consumer_work`)."""
     document = api_over_db(SPIKE)
     document["services"]["api"]["operations"]["get"].append({"publish": "events"})
     document["services"]["consumer"] = {
-        "operations": {"record": [{"work": {"exponential": 0.0125}}]}
+        "operations": {"record": [{"work": {"exponential": consumer_work}}]}
     }
     document["topics"] = {"events": {"subscribers": {"consumer": {"operation": "record"}}}}
-    prediction = analyze(load_scenario(document))
+    return document
+
+
+def test_a_group_overloaded_even_at_the_apis_capacity_keeps_the_average() -> None:
+    """A consumer of 80/s, overloaded by the 100/s the API sends flat out: not carried
+    (the flow keeps its average rate)."""
+    prediction = analyze(load_scenario(publishing(0.0125)))
     (warning,) = [w for w in prediction.warnings if "time-varying rate" in w]
     assert "predicted at its average" in warning
+
+
+def test_a_group_the_api_keeps_below_its_capacity_sees_what_the_api_sends() -> None:
+    """A consumer of 120/s: the spike's 150/s would overload it, but the API sends at most
+    100/s: a steady state throughout, every message handled (12,000 x 1/120 s of work over
+    180 s), and the flow completes after its response by the consumer's sojourn."""
+    prediction = analyze(load_scenario(publishing(1 / 120)))
+    group = prediction.topics["events"].groups["consumer"]
+    assert group.stable and group.throughput == pytest.approx(12_000 / 180, rel=1e-6)
+    assert group.utilization == pytest.approx(12_000 / 120 / 180, rel=1e-6)
+    flow = prediction.flows["f"]
+    assert flow.completion_time.mean > flow.response_time.mean > 1.0
 
 
 def test_the_flows_into_an_entry_service() -> None:
