@@ -207,17 +207,22 @@ def markov_service_pool(
     name: str,
     phases: Sequence[tuple[float, NetworkSolution]],
     generator: np.ndarray,
+    capacity: float | None = None,
+    arrivals: Sequence[float] | None = None,
 ) -> Pool | None:
     """One pool of service `name` where `phases` (stationary share, solution) are an
     MMPP's (or several superposed, their phases changing as `generator` says)
     (`fluid_pools.phases`); None where its capacity is not known or it is overloaded on
-    average."""
-    capacity = pool_capacity(phases, name)
+    average. `capacity` and `arrivals` (per phase), if given, are its pool's instead of
+    the phases' (as for `carry_service`)."""
+    capacity = pool_capacity(phases, name) if capacity is None else capacity
     servers = phases[0][1].services[name].load.servers
     if capacity is None or servers is None:
         return None
     stations = [(share, solution.services[name]) for share, solution in phases]
     inputs = [phase_of(share, station.load, station.solution) for share, station in stations]
+    if arrivals is not None:
+        inputs = [p._replace(arrival=a) for p, a in zip(inputs, arrivals, strict=True)]
     scv = holding_scv([station.load for _, station in stations])
     return fluid_phases(servers, capacity, generator, inputs, scv)
 

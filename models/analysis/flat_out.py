@@ -22,6 +22,13 @@ its queue. So (`flatten`):
   are conserved);
 - the run's means average these parts, each piece cut where the service's backlog empties.
 
+Over the phases of an MMPP (`flatten_phases`) the same, with the time the service drains
+in each phase the time its fluid queue's buffer is not empty there (Anick, Mitra &
+Sondhi); its backlog is then the Markov-modulated Brownian queue of `backlogs`. In both,
+the service's own documents and its share of each flow's times are those of the piece or
+phase at its own rates (`as_carried`): the backlog is added to them, as for an entry
+service overloaded alone.
+
 The callees' means while the service is flat out are then those of a steady state at mu
 (the simulation's callee sees the service's workers hand it requests as they free up).
 Not where the flows into the service saturate something else first (its callee would then
@@ -36,14 +43,18 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from models.analysis.backlogs import service_carriable
 from models.analysis.capacity import saturating_factor
 from models.analysis.graph import StationId, reachable
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
+from models.analysis.quasi_static import Documents
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import StationView
 from models.analysis.tandem import departures, sole_call
 from models.schema import Scenario
+from models.theory.fluid_queue import fluid_queue
 
 FLAT_OUT = 0.999
 """A flat-out piece is solved with the service's pool at this load ratio (every station is
@@ -77,6 +88,15 @@ class Flattened:
     parts: list[Piece] = field(default_factory=list)
     """The pieces cut where the service's backlog empties, each part's network solved at
     what the service sends (what arrives, or its capacity while it has a backlog)."""
+    owners: list[int] = field(default_factory=list)
+    """The piece (or phase) each of `parts` is part of."""
+
+    def part(
+        self, owner: int, share: float, sources: Mapping[str, FlowSource], solution: NetworkSolution
+    ) -> None:
+        """Add a part of piece `owner`."""
+        self.parts.append((share, sources, solution))
+        self.owners.append(owner)
 
 
 def needs_capping(scenario: Scenario, average: NetworkSolution, solution: NetworkSolution) -> bool:
@@ -95,12 +115,88 @@ def flatten(
     pieces: Sequence[Piece],
     length: float,
     memo: SolveMemo,
-    start: Mapping[StationId, StationView],
+    start: Mapping[StationId, StationView] | None,
 ) -> Flattened | None:
     """The `pieces` (of a measured period of `length` s) with their one overloaded entry
     service flat out (module docstring), each network solved from `start` sharing `memo`;
     None where the pieces saturate several entry services, or anything that capping the
     flows into the service does not relieve."""
+    found = _flat_out(scenario, average, pieces, memo, start)
+    if found is None:
+        return None
+    flat, flows, capped = found
+    sent = departures(
+        flat.capacity,
+        [(sh * length, a) for (sh, _, _), a in zip(pieces, flat.arrivals, strict=True)],
+    )
+    for index, ((share, sources, solution), parts) in enumerate(zip(pieces, sent, strict=True)):
+        if index in capped:
+            flat.part(index, share, *capped[index])
+            continue
+        for fraction, rate in parts:
+            if rate == flat.arrivals[index]:
+                flat.part(index, fraction * share, sources, solution)
+                continue
+            drained = _sending(scenario, flat, flows, sources, index, memo, start)
+            if drained is None:
+                return None
+            flat.part(index, fraction * share, *drained)
+    return flat
+
+
+def flatten_phases(
+    scenario: Scenario,
+    average: NetworkSolution,
+    phases: Sequence[Piece],
+    generator: np.ndarray,
+    memo: SolveMemo,
+) -> Flattened | None:
+    """`flatten` over the phases of an MMPP (each with its stationary share; the phases
+    change as `generator` says), each network solved from no waiting: a phase that
+    overloads the service is flat out throughout, and in each other phase the service
+    drains its backlog (sends its capacity) the time its fluid queue's buffer is not
+    empty (`fluid_queue`: P(X > 0, phase i), Anick, Mitra & Sondhi 1982). None as for
+    `flatten`, and where the service is overloaded on average, or a phase is exactly at
+    its capacity."""
+    found = _flat_out(scenario, average, phases, memo, None)
+    if found is None:
+        return None
+    flat, flows, capped = found
+    drifts = [arrival - flat.capacity for arrival in flat.arrivals]
+    shares = [share for share, _, _ in phases]
+    if math.fsum(s * d for s, d in zip(shares, drifts, strict=True)) >= 0.0 or not all(drifts):
+        return None
+    empty = fluid_queue(generator, drifts).empty
+    for index, (share, sources, solution) in enumerate(phases):
+        if index in capped:
+            flat.part(index, share, *capped[index])
+            continue
+        draining = max(share - empty[index], 0.0)
+        if draining > 0.0:
+            drained = _sending(scenario, flat, flows, sources, index, memo, None)
+            if drained is None:
+                return None
+            flat.part(index, draining, *drained)
+        flat.part(index, share - draining, sources, solution)
+    return flat
+
+
+Capped = dict[int, tuple[Mapping[str, FlowSource], NetworkSolution]]
+"""Per piece or phase that overloads the service, its flows' sources and network with the
+service flat out."""
+
+
+def _flat_out(
+    scenario: Scenario,
+    average: NetworkSolution,
+    pieces: Sequence[Piece],
+    memo: SolveMemo,
+    start: Mapping[StationId, StationView] | None,
+) -> tuple[Flattened, tuple[str, ...], Capped] | None:
+    """The one overloaded entry service of `pieces`, its capacity and each piece's
+    arrivals at it (`Flattened`, its `solutions` filled), the flows into it, and the
+    pieces that overload it solved flat out (`_capped`); None where there is no such
+    service or a piece is not relieved by capping its flows."""
     entries = {
         station.name
         for _, _, solution in pieces
@@ -113,43 +209,25 @@ def flatten(
     flows = entry_flows(scenario, service)
     if flows is None:
         return None
-    flat: Flattened | None = None
-    capped: dict[int, tuple[Mapping[str, FlowSource], NetworkSolution]] = {}
+    capped: Capped = {}
     for index, (_, sources, solution) in enumerate(pieces):
-        saturated = solution.saturated()
-        if not saturated:
-            continue
-        found = _capped(scenario, service, flows, sources, solution, memo, start)
-        if found is None:
-            return None
-        capped[index] = found
-        if flat is None:
-            capacity = found[1].services[service].solution.arrival_rate
-            if not 0.0 < capacity < math.inf:
+        if solution.saturated():
+            found = _capped(scenario, service, flows, sources, solution, memo, start)
+            if found is None:
                 return None
-            flat = Flattened(service, capacity)
-    if flat is None:
+            capped[index] = found
+    if not capped:
         return None
+    capacity = capped[min(capped)][1].services[service].solution.arrival_rate
+    if not 0.0 < capacity < math.inf:
+        return None
+    flat = Flattened(service, capacity)
     flat.arrivals = [s.services[service].solution.arrival_rate for _, _, s in pieces]
-    sent = departures(
-        flat.capacity,
-        [(sh * length, a) for (sh, _, _), a in zip(pieces, flat.arrivals, strict=True)],
-    )
-    for index, ((share, sources, solution), parts) in enumerate(zip(pieces, sent, strict=True)):
-        if index in capped:
-            flat.solutions.append((share, capped[index][1]))
-            flat.parts.append((share, *capped[index]))
-            continue
-        flat.solutions.append((share, solution))
-        for fraction, rate in parts:
-            if rate == flat.arrivals[index]:
-                flat.parts.append((fraction * share, sources, solution))
-                continue
-            drained = _sending(scenario, flat, flows, sources, index, memo, start)
-            if drained is None:
-                return None
-            flat.parts.append((fraction * share, *drained))
-    return flat
+    flat.solutions = [
+        (share, capped[index][1] if index in capped else solution)
+        for index, (share, _, solution) in enumerate(pieces)
+    ]
+    return flat, flows, capped
 
 
 def entry_flows(scenario: Scenario, service: str) -> tuple[str, ...] | None:
@@ -182,7 +260,7 @@ def _capped(
     sources: Mapping[str, FlowSource],
     solution: NetworkSolution,
     memo: SolveMemo,
-    start: Mapping[StationId, StationView],
+    start: Mapping[StationId, StationView] | None,
 ) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
     """The piece at `sources` (solved as `solution`, which saturates something) solved
     again with `flows` into `service` scaled to put the service's pool at a load ratio of
@@ -221,7 +299,7 @@ def _sending(
     sources: Mapping[str, FlowSource],
     index: int,
     memo: SolveMemo,
-    start: Mapping[StationId, StationView],
+    start: Mapping[StationId, StationView] | None,
 ) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
     """Piece `index` (at `sources`) solved with the service sending its capacity (it
     drains its backlog); None where nothing arrives at it then, or the piece does not
@@ -234,3 +312,25 @@ def _sending(
     if not settled.converged or settled.saturated():
         return None
     return sending, settled
+
+
+def as_carried(part: Documents, own: Documents, service: str) -> Documents:
+    """A part's documents as the carried backlog reads them: the service's own (its
+    piece's or phase's at its own rates: the fluid adds the backlog to them), and each
+    flow's times with the service's share in the part (solved flat out, 99.9% busy)
+    replaced by its own's (None where it has none: overloaded), as where nothing else is
+    overloaded (`backlogs.apply_backlogs`)."""
+    flat = part.services[service].response_time.mean
+    mine = own.services[service].response_time.mean
+    flows = {}
+    for name, flow in part.flows.items():
+        visits = 0.0 if flow.visits is None else flow.visits.services.get(service, 0.0)
+        if visits == 0.0 or flat is None:
+            flows[name] = flow
+            continue
+        changed = flow.model_copy(deep=True)
+        for time in (changed.response_time, changed.completion_time):
+            if time.mean is not None:
+                time.mean = None if mine is None else time.mean + visits * (mine - flat)
+        flows[name] = changed
+    return part._replace(flows=flows, services={**part.services, service: own.services[service]})

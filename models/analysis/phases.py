@@ -28,7 +28,8 @@ that drains in the phases after it: each pool's backlog is a Markov-modulated Br
 queue (`fluid_pools.phases`; `carry_over.markov_carry_over`,
 `backlogs.markov_carry_service`), where it drains at the mean rate, does not autoscale (not
 predicted), a group's handler does not retry and a service's requests hold no caller's
-thread (`backlogs.carried`).
+thread (`backlogs.carried`). An entry service flat out passes on its capacity to what it
+calls, which the phase's own rates may overload (`flat_out.flatten_phases`).
 
 Several `mmpp` flows are taken together: their phases change independently, so together
 they are one MMPP on the product of their phases (the superposition: generator the
@@ -58,6 +59,7 @@ from models.analysis.backlogs import (
     markov_service_pool,
 )
 from models.analysis.carry_over import GroupKey, markov_carry_over, markov_consumers
+from models.analysis.flat_out import Flattened, Piece, as_carried, flatten_phases, needs_capping
 from models.analysis.fluid_pools import Pool
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.pointwise import PIECE_FLOW_MEANS
@@ -185,6 +187,7 @@ def phase_by_phase(
     memo = remembered.shared()
     phases: list[tuple[float, Documents]] = []
     solutions: list[tuple[float, NetworkSolution]] = []
+    solved_phases: list[Piece] = []
     for share, rates in zip(bursts.shares, bursts.rates, strict=True):
         at_rates = {
             name: FlowSource(rate, 1.0, POISSON)
@@ -197,26 +200,44 @@ def phase_by_phase(
         own = at_sources(infos, piece)
         phases.append((share, documents_of(scenario, solution, own, failing)))
         solutions.append((share, solution))
+        solved_phases.append((share, piece, solution))
+    flat: Flattened | None = None
+    if any(needs_capping(scenario, solved, solution) for _, solution in solutions):
+        flat = flatten_phases(scenario, solved, solved_phases, bursts.generator, memo)
+        if flat is None:
+            return None
+        phases = _flat_documents(scenario, infos, flat, phases, failing)
+    carrying = solutions if flat is None else flat.solutions
     pools: dict[GroupKey | str, list[Pool]] = {}  # (each carried station's, by phase)
 
     def group_backlog(key: GroupKey) -> PredictedGroup | None:
-        consumers = markov_consumers(key, solutions, bursts.generator)
+        consumers = markov_consumers(key, carrying, bursts.generator)
         if consumers is not None:
             pools[key] = consumers
-        return markov_carry_over(key, solutions, consumers)
+        return markov_carry_over(key, carrying, consumers)
 
     def service_backlog(name: str) -> PredictedService | None:
-        pool = markov_service_pool(name, solutions, bursts.generator)
+        if flat is not None and name == flat.service:
+            generator, capacity, arrivals = bursts.generator, flat.capacity, flat.arrivals
+            pool = markov_service_pool(name, carrying, generator, capacity, arrivals)
+        else:
+            pool = markov_service_pool(name, carrying, bursts.generator)
         if pool is not None:
             pools[name] = [pool]
-        return markov_carry_service(name, solutions, pool)
+        return markov_carry_service(name, carrying, pool)
 
-    found_backlogs = carried(scenario, solved, solutions, group_backlog, service_backlog)
+    overloads = None if flat is None else (set[GroupKey](), {flat.service})
+    found_backlogs = carried(
+        scenario, solved, carrying, group_backlog, service_backlog, overloads=overloads
+    )
     if found_backlogs is None:
         return None
     proxy = _proxy(scenario, base, phases)
     weight = 1.0 if proxy is None else _weight(bursts, *proxy[1:])
+    arriving = {name: flow.arrival_rate for name, flow in base.flows.items()}
     over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
+    for name, rate in arriving.items():  # (exact at the mean rates; flat-out parts say less)
+        base.flows[name].arrival_rate = rate
     met = _backlog_met(bursts, sources, solutions, pools)  # (the carried stations' pools)
     apply_backlogs(
         base, *found_backlogs, phases, FLUID_METHOD, lambda flow, at: met.get((flow, at), 1.0)
@@ -225,6 +246,36 @@ def phase_by_phase(
     backlogs = [f"consumer group '{t}/{g}'" for t, g in found_backlogs[0]]
     backlogs += [f"service '{service}'" for service in found_backlogs[1]]
     return Phased(bursts.flows, len(phases), weight, proxy_name, tuple(backlogs))
+
+
+def _flat_documents(
+    scenario: Scenario,
+    infos: Mapping[str, FlowInfo],
+    flat: Flattened,
+    own: Sequence[tuple[float, Documents]],
+    failing: bool,
+) -> list[tuple[float, Documents]]:
+    """Each phase's documents with its entry service flat out (`flat_out.flatten_phases`):
+    its parts' (flat out, draining, or its own steady state) averaged by their shares, the
+    service as the phase's `own` documents say (`flat_out.as_carried`)."""
+    documents: list[tuple[float, Documents]] = []
+    for index, (share, _) in enumerate(flat.solutions):
+        parts = [
+            (
+                part_share / share,
+                as_carried(
+                    documents_of(scenario, solution, at_sources(infos, src), failing),
+                    own[index][1],
+                    flat.service,
+                ),
+            )
+            for owner, (part_share, src, solution) in zip(flat.owners, flat.parts, strict=True)
+            if owner == index
+        ]
+        (_, first), rest = parts[-1], parts[:-1]
+        over_regimes(first, rest, PIECE_FLOW_MEANS)
+        documents.append((share, first))
+    return documents
 
 
 def _backlog_met(

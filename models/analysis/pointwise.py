@@ -36,7 +36,7 @@ from models.analysis.backlogs import (
     pool_capacity,
 )
 from models.analysis.carry_over import carry_over
-from models.analysis.flat_out import Piece, flatten, needs_capping
+from models.analysis.flat_out import Piece, as_carried, flatten, needs_capping
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.quasi_static import Documents, at_sources, documents_of, mix, over_regimes
 from models.analysis.report_flows import FlowInfo
@@ -215,8 +215,15 @@ def _flat_out(
     if found is None:
         return None
     regimes = [
-        (share, documents_of(scenario, solution, at_sources(infos, sources), failing))
-        for share, sources, solution in flat.parts
+        (
+            share,
+            as_carried(
+                documents_of(scenario, solution, at_sources(infos, sources), failing),
+                own[owner][1],
+                flat.service,
+            ),
+        )
+        for owner, (share, sources, solution) in zip(flat.owners, flat.parts, strict=True)
     ]
     over_regimes(base, regimes, PIECE_FLOW_MEANS)
     for name, flow in base.flows.items():

@@ -113,3 +113,28 @@ def test_the_flows_into_an_entry_service() -> None:
         "arrivals": {"poisson": 1},
     }
     assert entry_flows(load_scenario(document), "api") is None
+
+
+BURSTS = {"mmpp": {"rates": [50, 150], "switch_rates": [0.25, 1.0]}}
+"""50/s for 4 s and 150/s for 1 s on average: 70/s, above the API's 100/s in a burst."""
+
+
+def test_bursts_above_the_api_leave_a_backlog_there_not_at_its_database() -> None:
+    """The bursts offer the database 150 x 8 ms = 1.2 at their own rate; the API lets
+    through at most its capacity, so its backlog is a Markov-modulated Brownian queue (as
+    for an entry service alone) and the database is in a steady state throughout: its
+    utilization the mean's, 70 x 8 ms (every request the API holds back it lets go while
+    its buffer is not empty, `fluid_queue`), the flow's arrival rate its mean, its
+    response the API's."""
+    prediction = analyze(load_scenario(api_over_db(BURSTS) | {"simulation": {"duration": 1000}}))
+    (warning,) = [w for w in prediction.warnings if "bursty (MMPP)" in w]
+    assert "the backlog that bursts leave at service 'api'" in warning
+    database = prediction.services["db"]
+    assert database.stable and database.utilization == pytest.approx(70 * 0.008, rel=1e-9)
+    assert prediction.flows["f"].arrival_rate == pytest.approx(70.0, rel=1e-12)
+    alone = analyze(load_scenario(api_over_db({"poisson": 70})))
+    api = prediction.services["api"]
+    assert api.in_system.mean > 10 * alone.services["api"].in_system.mean
+    assert prediction.flows["f"].response_time.mean == pytest.approx(
+        api.response_time.mean, rel=1e-9
+    )  # (the API's response holds its call to the database)
