@@ -42,6 +42,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 
@@ -99,6 +100,20 @@ class Flattened:
         self.owners.append(owner)
 
 
+class Solver(NamedTuple):
+    """How the flat-out pieces are solved: the scenario, sharing `memo`, from `start`
+    (None: no waiting anywhere)."""
+
+    scenario: Scenario
+    memo: SolveMemo
+    start: Mapping[StationId, StationView] | None
+
+    def settled(self, sources: Mapping[str, FlowSource]) -> NetworkSolution | None:
+        """The network at `sources`, where it settles below saturation (else None)."""
+        solution = solve_network(self.scenario, sources, memo=self.memo, start=self.start)
+        return solution if solution.converged and not solution.saturated() else None
+
+
 def needs_capping(scenario: Scenario, average: NetworkSolution, solution: NetworkSolution) -> bool:
     """Whether `solution` (a piece) saturates a service whose backlog is not carried over
     (`backlogs.service_carriable`; `average`: the network at the average rates), such as
@@ -121,7 +136,8 @@ def flatten(
     service flat out (module docstring), each network solved from `start` sharing `memo`;
     None where the pieces saturate several entry services, or anything that capping the
     flows into the service does not relieve."""
-    found = _flat_out(scenario, average, pieces, memo, start)
+    solver = Solver(scenario, memo, start)
+    found = _flat_out(solver, average, pieces)
     if found is None:
         return None
     flat, flows, capped = found
@@ -137,7 +153,7 @@ def flatten(
             if rate == flat.arrivals[index]:
                 flat.part(index, fraction * share, sources, solution)
                 continue
-            drained = _sending(scenario, flat, flows, sources, index, memo, start)
+            drained = _sending(solver, flat, flows, sources, index)
             if drained is None:
                 return None
             flat.part(index, fraction * share, *drained)
@@ -158,7 +174,8 @@ def flatten_phases(
     empty (`fluid_queue`: P(X > 0, phase i), Anick, Mitra & Sondhi 1982). None as for
     `flatten`, and where the service is overloaded on average, or a phase is exactly at
     its capacity."""
-    found = _flat_out(scenario, average, phases, memo, None)
+    solver = Solver(scenario, memo, None)
+    found = _flat_out(solver, average, phases)
     if found is None:
         return None
     flat, flows, capped = found
@@ -173,7 +190,7 @@ def flatten_phases(
             continue
         draining = max(share - empty[index], 0.0)
         if draining > 0.0:
-            drained = _sending(scenario, flat, flows, sources, index, memo, None)
+            drained = _sending(solver, flat, flows, sources, index)
             if drained is None:
                 return None
             flat.part(index, draining, *drained)
@@ -187,16 +204,13 @@ service flat out."""
 
 
 def _flat_out(
-    scenario: Scenario,
-    average: NetworkSolution,
-    pieces: Sequence[Piece],
-    memo: SolveMemo,
-    start: Mapping[StationId, StationView] | None,
+    solver: Solver, average: NetworkSolution, pieces: Sequence[Piece]
 ) -> tuple[Flattened, tuple[str, ...], Capped] | None:
     """The one overloaded entry service of `pieces`, its capacity and each piece's
     arrivals at it (`Flattened`, its `solutions` filled), the flows into it, and the
     pieces that overload it solved flat out (`_capped`); None where there is no such
     service or a piece is not relieved by capping its flows."""
+    scenario = solver.scenario
     entries = {
         station.name
         for _, _, solution in pieces
@@ -212,7 +226,7 @@ def _flat_out(
     capped: Capped = {}
     for index, (_, sources, solution) in enumerate(pieces):
         if solution.saturated():
-            found = _capped(scenario, service, flows, sources, solution, memo, start)
+            found = _capped(solver, service, flows, sources, solution)
             if found is None:
                 return None
             capped[index] = found
@@ -254,13 +268,11 @@ def _scaled(
 
 
 def _capped(
-    scenario: Scenario,
+    solver: Solver,
     service: str,
     flows: Sequence[str],
     sources: Mapping[str, FlowSource],
     solution: NetworkSolution,
-    memo: SolveMemo,
-    start: Mapping[StationId, StationView] | None,
 ) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
     """The piece at `sources` (solved as `solution`, which saturates something) solved
     again with `flows` into `service` scaled to put the service's pool at a load ratio of
@@ -272,15 +284,16 @@ def _capped(
     def scale(factor: float) -> Mapping[str, FlowSource]:
         return _scaled(sources, flows, factor)
 
-    found = saturating_factor(scenario, scale, solution, memo, len(flows) == len(sources))
+    everyone = len(flows) == len(sources)
+    found = saturating_factor(solver.scenario, scale, solution, solver.memo, everyone)
     if found is None or found[1] is None or found[1].station != StationId("service", service):
         return None
     factor = found[0] * FLAT_OUT
     best: tuple[dict[str, FlowSource], NetworkSolution] | None = None
     for _ in range(ATTEMPTS):
         capped = _scaled(sources, flows, factor)
-        settled = solve_network(scenario, capped, memo=memo, start=start)
-        if not settled.converged or settled.saturated():
+        settled = solver.settled(capped)
+        if settled is None:
             factor *= 0.99
             continue
         best = capped, settled
@@ -293,13 +306,11 @@ def _capped(
 
 
 def _sending(
-    scenario: Scenario,
+    solver: Solver,
     flat: Flattened,
     flows: Sequence[str],
     sources: Mapping[str, FlowSource],
     index: int,
-    memo: SolveMemo,
-    start: Mapping[StationId, StationView] | None,
 ) -> tuple[dict[str, FlowSource], NetworkSolution] | None:
     """Piece `index` (at `sources`) solved with the service sending its capacity (it
     drains its backlog); None where nothing arrives at it then, or the piece does not
@@ -308,10 +319,8 @@ def _sending(
     if arrival <= 0:
         return None
     sending = _scaled(sources, flows, flat.capacity / arrival)
-    settled = solve_network(scenario, sending, memo=memo, start=start)
-    if not settled.converged or settled.saturated():
-        return None
-    return sending, settled
+    settled = solver.settled(sending)
+    return None if settled is None else (sending, settled)
 
 
 def as_carried(part: Documents, own: Documents, service: str) -> Documents:
