@@ -452,14 +452,15 @@ def _first_saturated(solution: NetworkSolution) -> SaturatingResource | None:
 def saturating_factor(
     scenario: Scenario,
     scale: Callable[[float], Mapping[str, FlowSource]],
-    known: NetworkSolution,
     memo: SolveMemo | None = None,
     through_origin: bool = False,
 ) -> tuple[float, SaturatingResource | None] | None:
     """The factor of the load `scale` makes at which the first resource saturates (to
-    within `RELATIVE_TOLERANCE`, as `_limit` finds it from `known`, the network solved at
-    factor 1), and that resource; None where nothing saturates however large the factor."""
-    found = _limit(scenario, scale, 1.0, _smooth(scenario), through_origin, known, memo)
+    within `RELATIVE_TOLERANCE`, as `_limit` finds it), and that resource; None where
+    nothing saturates however large the factor. Every trial starts from no waiting
+    anywhere: from a saturated network's views, a light trial's first rounds can look
+    saturated (an API over a pool over a database, under a spike: its search ended at 0)."""
+    found = _limit(scenario, scale, 1.0, _smooth(scenario), through_origin, None, memo)
     if found is None:
         return None
     factor, search = found

@@ -285,7 +285,7 @@ def _capped(
         return _scaled(sources, flows, factor)
 
     everyone = len(flows) == len(sources)
-    found = saturating_factor(solver.scenario, scale, solution, solver.memo, everyone)
+    found = saturating_factor(solver.scenario, scale, solver.memo, everyone)
     if found is None or found[1] is None or found[1].station != StationId("service", service):
         return None
     factor = found[0] * FLAT_OUT

@@ -138,3 +138,25 @@ def test_bursts_above_the_api_leave_a_backlog_there_not_at_its_database() -> Non
     assert prediction.flows["f"].response_time.mean == pytest.approx(
         api.response_time.mean, rel=1e-9
     )  # (the API's response holds its call to the database)
+
+
+def test_a_pool_between_the_api_and_its_database_is_solved_at_the_apis_pace() -> None:
+    """API -> a pool of 2 workers (1 ms, then the call) -> the database: at the spike's
+    own rate both would saturate; the API's pool saturates first as the load grows (it
+    holds its workers longest), so the piece is solved flat out. (The search for that
+    load starts from no waiting: from the saturated piece's views its first trial looked
+    saturated at any load, and the flow kept its average rate.) Every request the API
+    holds back reaches the pool and the database later: their utilizations are the
+    run's, 12,000 x their work over 180 s, the backlog drained within the run."""
+    document = api_over_db(SPIKE)
+    document["services"]["api"]["operations"]["get"][1] = {"call": "mid"}
+    document["services"]["mid"] = {
+        "workers": 2,
+        "operations": {"op": [{"work": {"exponential": 0.001}}, {"call": "db"}]},
+    }
+    prediction = analyze(load_scenario(document))
+    (warning,) = [w for w in prediction.warnings if "time-varying rate" in w]
+    assert "predicted piece by piece" in warning
+    assert prediction.services["api"].in_system.mean > 100
+    database = prediction.services["db"]
+    assert database.stable and database.utilization == pytest.approx(12_000 * 0.008 / 180)
