@@ -50,7 +50,7 @@ from models.analysis.backlogs import service_carriable
 from models.analysis.capacity import saturating_factor
 from models.analysis.graph import StationId, reachable
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
-from models.analysis.quasi_static import Documents
+from models.analysis.quasi_static import Documents, over_regimes
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import StationView
 from models.analysis.tandem import departures, sole_call
@@ -343,3 +343,15 @@ def as_carried(part: Documents, own: Documents, service: str) -> Documents:
                 time.mean = None if mine is None else time.mean + visits * (mine - flat)
         flows[name] = changed
     return part._replace(flows=flows, services={**part.services, service: own.services[service]})
+
+
+def over_parts(
+    base: Documents, parts: Sequence[tuple[float, Documents]], flow_means: Mapping[str, str | None]
+) -> None:
+    """`quasi_static.over_regimes` over flat-out parts, keeping `base`'s flow arrival rates
+    (the average rates': the parts say what reaches the stations, less by what the service
+    still holds at the end)."""
+    arriving = {name: flow.arrival_rate for name, flow in base.flows.items()}
+    over_regimes(base, parts, flow_means)
+    for name, rate in arriving.items():
+        base.flows[name].arrival_rate = rate

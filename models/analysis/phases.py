@@ -59,7 +59,14 @@ from models.analysis.backlogs import (
     markov_service_pool,
 )
 from models.analysis.carry_over import GroupKey, markov_carry_over, markov_consumers
-from models.analysis.flat_out import Flattened, Piece, as_carried, flatten_phases, needs_capping
+from models.analysis.flat_out import (
+    Flattened,
+    Piece,
+    as_carried,
+    flatten_phases,
+    needs_capping,
+    over_parts,
+)
 from models.analysis.fluid_pools import Pool
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.pointwise import PIECE_FLOW_MEANS
@@ -234,10 +241,8 @@ def phase_by_phase(
         return None
     proxy = _proxy(scenario, base, phases)
     weight = 1.0 if proxy is None else _weight(bursts, *proxy[1:])
-    arriving = {name: flow.arrival_rate for name, flow in base.flows.items()}
-    over_regimes(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
-    for name, rate in arriving.items():  # (exact at the mean rates; flat-out parts say less)
-        base.flows[name].arrival_rate = rate
+    blend = over_regimes if flat is None else over_parts
+    blend(base, [(weight * share, docs) for share, docs in phases], PIECE_FLOW_MEANS)
     met = _backlog_met(bursts, sources, solutions, pools)  # (the carried stations' pools)
     apply_backlogs(
         base, *found_backlogs, phases, FLUID_METHOD, lambda flow, at: met.get((flow, at), 1.0)

@@ -36,9 +36,9 @@ from models.analysis.backlogs import (
     pool_capacity,
 )
 from models.analysis.carry_over import carry_over
-from models.analysis.flat_out import Piece, as_carried, flatten, needs_capping
+from models.analysis.flat_out import Piece, as_carried, flatten, needs_capping, over_parts
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
-from models.analysis.quasi_static import Documents, at_sources, documents_of, mix, over_regimes
+from models.analysis.quasi_static import Documents, at_sources, documents_of, over_regimes
 from models.analysis.report_flows import FlowInfo
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.storms import piece_storm, storm_documents
@@ -195,9 +195,7 @@ def _flat_out(
     """`pointwise` where a piece overloads an entry service and so, at its own rates,
     what the service calls (`models.analysis.flat_out`): the pieces with the service flat
     out, its backlog carried over; None (nothing changed) where that does not apply.
-    `documents`: the run's (`base`, changed in place) and each piece's at its own rates,
-    whose averages are the flows' arrival rates (the parts say what completes: less by
-    what the service still holds at the end)."""
+    `documents`: the run's (`base`, changed in place) and each piece's at its own rates."""
     solved, memo = average
     base, own = documents
     length = scenario.simulation.duration
@@ -225,8 +223,6 @@ def _flat_out(
         )
         for owner, (share, sources, solution) in zip(flat.owners, flat.parts, strict=True)
     ]
-    over_regimes(base, regimes, PIECE_FLOW_MEANS)
-    for name, flow in base.flows.items():
-        mix(flow, [(share, docs.flows[name]) for share, docs in own], {"arrival_rate": None})
+    over_parts(base, regimes, PIECE_FLOW_MEANS)
     apply_backlogs(base, *found, regimes, CARRIED_METHOD)
     return len(pieces)
