@@ -45,6 +45,7 @@ from models.analysis.autoscaling import autoscale_warnings
 from models.analysis.bursts import exact_bursts
 from models.analysis.capacity import solve_capacity
 from models.analysis.closed import closed_source, solve_closed
+from models.analysis.fleet import predict_autoscaled, scaled_on_utilization
 from models.analysis.flows import completion_times
 from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
@@ -244,7 +245,18 @@ def analyze(scenario: Scenario, *, capacity: bool = True) -> Prediction:
     Each flow, service and consumer group carries `method` and `exact`; the top level has
     the `bottleneck` (the first resource to saturate as the load grows) and `warnings`
     (unstable stations, approximations worth knowing). Pure and deterministic.
+
+    A service autoscaled on utilization under a steady load is predicted at the replicas
+    its rule runs over the measured period (`models.analysis.fleet`).
     """
+    rules = scaled_on_utilization(scenario)
+    if rules:
+        return predict_autoscaled(scenario, rules, capacity, _as_given)
+    return _as_given(scenario, capacity)
+
+
+def _as_given(scenario: Scenario, capacity: bool) -> Prediction:
+    """`analyze` with every service at its given replicas (autoscaling not predicted)."""
     warnings: list[str] = []
     infos: dict[str, FlowInfo] = {}
     open_sources: dict[str, FlowSource] = {}

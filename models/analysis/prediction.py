@@ -122,11 +122,24 @@ class PredictedFlow(_Document):
     steps, retries without timeouts, no faults or rate limits on the way)."""
 
 
+class PredictedReplicas(_Document):
+    """A service's replicas over the measured period, as its autoscaler runs them."""
+
+    mean: float
+    """Time average."""
+    max: float
+    final: float
+    """At the end of the run."""
+
+
 class PredictedService(_Document):
     """One service: offered load, utilization, loss, waiting and response times, lengths;
     with failures, also its attempts and what fails there (rates per second)."""
 
-    OPTIONAL = frozenset({"attempts", "errors", "rejected", "unavailable", "availability"})
+    OPTIONAL = frozenset(
+        {"attempts", "errors", "rejected", "unavailable", "availability"}
+        | {"replicas", "replica_seconds"}
+    )
 
     arrival_rate: float | None
     """Requests offered per second (dropped ones included)."""
@@ -169,6 +182,12 @@ class PredictedService(_Document):
     availability: float | None = None
     """For a service with a fault: the fraction of the measured time with at least one
     replica up (crashes: 1 - (1 - A)^replicas with A = mtbf / (mtbf + mttr) per replica)."""
+    replicas: PredictedReplicas | None = None
+    """Autoscaled on utilization under a steady load: its replicas over the measured period
+    (starting, serving and draining ones, as the simulation counts them;
+    `models.analysis.fleet`)."""
+    replica_seconds: float | None = None
+    """With `replicas`: replica-seconds over the measured period (mean x its length)."""
 
 
 class PredictedGroup(_Document):

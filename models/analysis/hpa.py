@@ -1,0 +1,212 @@
+"""A service's replicas over a run under its HPA rule and a steady load: a fluid replay of
+the autoscaler's decisions.
+
+The rule (models/autoscale.py, as the simulator runs it: sim/engine/autoscaling.py) decides
+every `interval` from time `interval` on: desired = ceil(busy workers averaged over the
+last interval / (workers per replica x target)) within [min, max]; a scale-up adds the
+replicas at once and each serves after `startup`; a scale-down goes to the largest
+desired count of the last `stabilization` (the starting count is the first
+recommendation, at time 0) and removes the newest replicas: one that has not started yet
+goes at once, a serving one takes nothing new and leaves when its work is done (with
+`balancing: shared` its workers leave the pool at once).
+
+The load is a fluid (Newell, "Applications of Queueing Theory", 2nd ed. (1982), ch. 2): the
+service is offered `demand` busy workers (arrival rate x holding time, its steady state's
+offered load), spread over the serving replicas (with `balancing: round_robin` or
+`random` each replica keeps its own backlog; `shared` and `least_outstanding` serve one
+pool). A replica (or the pool) offered more than its workers is busy with all of them and
+piles the rest up; with a backlog it stays fully busy until the backlog is gone. So a
+service that starts saturated sees its utilization at 1 while the backlog drains and
+asks for more than its steady state needs (ceil(current / target)): the overshoot that
+the stabilization window then holds for its length.
+
+What the fluid leaves out: the noise of the observed averages (a load next to a step of
+the ceiling makes the simulation ask for one more some of the time) and the queueing of a
+steady state (a busy pool's utilization is its demand over its workers, exactly as the
+mean). Pure and deterministic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from models.autoscale import ServiceAutoscale
+
+EMPTY = 1e-9
+"""A backlog below this many seconds of a replica's (or the pool's) work is gone (the
+rounding of the step that empties it)."""
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A stretch of the run in which the service's replicas do not change."""
+
+    start: float
+    end: float
+    serving: int
+    """Replicas that take requests (started, not removed)."""
+    provisioned: int
+    """Replicas counted by the simulation's `replicas`: starting, serving and draining."""
+    backlog: bool
+    """Whether work piles up or drains beyond the steady state's (a fluid backlog)."""
+    backlog_area: float = 0.0
+    """The integral of the backlog over the stretch (worker-seconds x seconds)."""
+    busy_area: float = 0.0
+    """Busy worker-seconds."""
+    worker_area: float = 0.0
+    """Worker-seconds of the replicas started and not gone (the simulation's denominator of
+    an autoscaled service's utilization)."""
+    start_backlog: float = 0.0
+    """The backlog at the stretch's start (worker-seconds of work)."""
+    start_backlog_workers: float = 0.0
+    """The workers of the parts that hold it then (those that serve it)."""
+
+
+@dataclass
+class _Replica:
+    ready_at: float
+    removed: bool = False
+    gone: bool = False
+    backlog: float = 0.0
+    """Work waiting, in worker-seconds."""
+
+
+@dataclass
+class _Fleet:
+    """The replicas and their backlogs (one pool's when `pooled`)."""
+
+    workers: int
+    demand: float
+    pooled: bool
+    replicas: list[_Replica] = field(default_factory=list)
+    pool_backlog: float = 0.0
+
+    def serving(self, now: float) -> list[_Replica]:
+        return [r for r in self.replicas if not r.removed and r.ready_at <= now]
+
+    def provisioned(self) -> int:
+        return sum(not r.gone for r in self.replicas)
+
+    def parts(self, now: float) -> list[tuple[_Replica | None, float, float, float]]:
+        """(replica, backlog, demand, workers) of each part that serves: the pool (no
+        replica), or each replica that serves or drains."""
+        serving = self.serving(now)
+        if self.pooled:
+            return [(None, self.pool_backlog, self.demand, float(len(serving) * self.workers))]
+        share = self.demand / len(serving) if serving else 0.0
+        return [
+            (r, r.backlog, 0.0 if r.removed else share, float(self.workers))
+            for r in self.replicas
+            if not r.gone and (r.removed or r.ready_at <= now)
+        ]
+
+    def emptied_in(self, now: float) -> float:
+        """Time until the first draining backlog is gone (inf: none drains)."""
+        times = [q / (c - d) for _, q, d, c in self.parts(now) if q > 0 and c > d]
+        return min(times, default=math.inf)
+
+    def advance(self, now: float, step: float) -> tuple[float, bool, float]:
+        """Move `step` seconds on (no backlog empties inside it): the busy worker-seconds,
+        whether any part holds a backlog or piles one up, and the backlog's integral."""
+        busy, piling, area = 0.0, False, 0.0
+        for replica, backlog, demand, workers in self.parts(now):
+            if backlog > 0 or demand > workers:
+                busy += workers * step
+                before = backlog
+                backlog += (demand - workers) * step
+                backlog = backlog if backlog > EMPTY * workers else 0.0
+                area += (before + backlog) / 2 * step  # (linear within the step)
+                piling = True
+            else:
+                busy += demand * step
+            if replica is None:
+                self.pool_backlog = backlog
+            else:
+                replica.backlog = backlog
+                if replica.removed and backlog == 0.0:
+                    replica.gone = True
+        return busy, piling, area
+
+
+def replay(
+    rule: ServiceAutoscale,
+    starting: int,
+    workers: int,
+    demand: float,
+    pooled: bool,
+    horizon: float,
+    cuts: tuple[float, ...] = (),
+) -> list[Stretch]:
+    """The stretches of [0, `horizon`] (cut also at `cuts`, e.g. the end of the warm-up):
+    `starting` replicas of `workers` at time 0, offered `demand` busy workers (module
+    docstring)."""
+    fleet = _Fleet(workers, demand, pooled, [_Replica(0.0) for _ in range(starting)])
+    recommendations: list[tuple[float, int]] = [(0.0, starting)]
+    target_count = starting
+    decision = rule.interval
+    busy_since_decision = 0.0
+    stretches: list[Stretch] = []
+    now = 0.0
+    while now < horizon:
+        events = [decision, horizon, *(c for c in cuts if c > now)]
+        events += [r.ready_at for r in fleet.replicas if r.ready_at > now and not r.removed]
+        until = min(min(events), now + fleet.emptied_in(now))
+        serving, provisioned = len(fleet.serving(now)), fleet.provisioned()
+        started = sum(not r.gone and r.ready_at <= now for r in fleet.replicas)
+        held = [(q, c) for _, q, _, c in fleet.parts(now) if q > 0]
+        backlog_then = (math.fsum(q for q, _ in held), math.fsum(c for _, c in held))
+        busy, piling, area = fleet.advance(now, until - now)
+        busy_since_decision += busy
+        areas = (area, busy, started * workers * (until - now))
+        stretch = Stretch(now, until, serving, provisioned, piling, *areas, *backlog_then)
+        _append(stretches, stretch, merge=now not in cuts)
+        now = until
+        if now >= decision and now < horizon:
+            observed = busy_since_decision / rule.interval
+            busy_since_decision = 0.0
+            desired = math.ceil(observed / (workers * rule.target) - 1e-9)
+            desired = min(max(desired, rule.min), rule.max)
+            recommendations.append((now, desired))
+            window = [n for t, n in recommendations if not t < now - rule.stabilization]
+            stable = max(window)
+            if desired > target_count:
+                for _ in range(desired - target_count):
+                    fleet.replicas.append(_Replica(now + rule.startup))
+                target_count = desired
+            elif stable < target_count:
+                for _ in range(target_count - stable):
+                    _remove_newest(fleet, now)
+                target_count = stable
+            decision += rule.interval
+    return stretches
+
+
+def _remove_newest(fleet: _Fleet, now: float) -> None:
+    """Remove the newest replica not already leaving: one not started yet goes at once, a
+    serving one drains its own backlog (with a pool, its workers leave at once)."""
+    for replica in reversed(fleet.replicas):
+        if not replica.removed:
+            replica.removed = True
+            if fleet.pooled or replica.ready_at > now or replica.backlog <= 0:
+                replica.gone, replica.backlog = True, 0.0
+            return
+
+
+def _append(stretches: list[Stretch], stretch: Stretch, merge: bool) -> None:
+    """Add `stretch`, merged with the last one when nothing differs (and `merge`)."""
+    if stretch.end <= stretch.start:
+        return
+    if stretches and merge:
+        last = stretches[-1]
+        same = (last.serving, last.provisioned, last.backlog)
+        if same == (stretch.serving, stretch.provisioned, stretch.backlog):
+            areas = (
+                last.backlog_area + stretch.backlog_area,
+                last.busy_area + stretch.busy_area,
+                last.worker_area + stretch.worker_area,
+            )
+            then = (last.start_backlog, last.start_backlog_workers)
+            stretches[-1] = Stretch(last.start, stretch.end, *same, *areas, *then)
+            return
+    stretches.append(stretch)

@@ -1,0 +1,190 @@
+"""`models.analyze` against `sim.simulate` for services autoscaled on utilization under a
+steady load (models/analysis/fleet.py): the fleets the HPA runs, replayed as a fluid, each
+in its own steady state (M/M/c, Erlang C: Gross & Harris, Fundamentals of Queueing Theory,
+§2.3), averaged by time, with the backlog of a saturated start as a fluid queue.
+
+Tolerance: the rule of tests/theory/conftest.py (`agrees`): |mean - prediction| <= t_{1 -
+alpha/2, n-1} SE over n independent replications, a false-alarm rate alpha = 1e-4 per
+check, and a power bound: the expected half-width under `POWER` of the prediction. The
+replica counts are not random where every decision has a margin of many standard
+deviations (asserted below with a union bound over every decision of every replication,
+as tests/theory/test_dynamics.py does): they are compared exactly. Seeds: the `seed`
+fixture (a function of the test's name, plus ARCHSIM_TEST_SEED_SHIFT).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+from scipy import stats
+
+from models import analyze, load_scenario
+from models.analysis.hpa import replay
+from sim import simulate
+
+pytestmark = pytest.mark.theory
+
+POWER = 0.08
+"""Largest expected half-width allowed, relative to the prediction."""
+
+
+def _scenario(
+    *,
+    replicas: int,
+    workers: int,
+    rate: float,
+    work: float,
+    rule: dict[str, Any],
+    warmup: float,
+    duration: float,
+    replications: int,
+) -> Any:
+    return load_scenario(
+        {
+            "name": "hpa-fleet",
+            "simulation": {
+                "duration": duration,
+                "warmup": warmup,
+                "replications": replications,
+            },
+            "services": {
+                "api": {
+                    "replicas": replicas,
+                    "workers": workers,
+                    "balancing": "shared",
+                    "autoscale": {"metric": "utilization", "min": 1, "max": 10, **rule},
+                    "operations": {"handle": [{"work": {"exponential": work}}]},
+                }
+            },
+            "workload": {"users": {"entry": "api", "arrivals": {"poisson": rate}}},
+        }
+    )
+
+
+def _decision_margins(scenario: Any, quantiles: Any) -> None:
+    """Assert that noise changes no count of the replay, with probability under alpha
+    (a union bound over every decision of every replication). An interval's busy time is
+    close to compound Poisson, relative deviation sqrt((1 + cv^2) / (lambda I)), cv = 1 (a
+    fully busy pool's does not vary: taken at the same deviation, conservative). Up: the
+    busy workers of each interval over workers x target, x, stay below ceil(x), where the
+    rule would ask for one more, by z deviations (z the normal quantile of alpha / (2 x
+    decisions)). Down: a lower recommendation lowers the count only if every one in a
+    stabilization window is lower (m of them): P(below floor(x))^m under the same bound."""
+    spec = scenario.services["api"]
+    rule, workers = spec.autoscale, spec.workers
+    flow_rate = scenario.workload["users"].arrivals.poisson
+    demand = flow_rate * spec.operations["handle"][0].work.mean
+    settings = scenario.simulation
+    horizon = settings.warmup + settings.duration
+    count = math.floor(horizon / rule.interval)
+    cuts = tuple(rule.interval * k for k in range(1, count + 1))
+    line = replay(rule, spec.replicas, workers, demand, True, horizon, cuts)
+    bound = quantiles.alpha / (2 * count * settings.replications)
+    z = float(stats.norm.isf(bound))
+    window = math.floor(rule.stabilization / rule.interval) + 1
+    per_step = workers * rule.target
+    for k in range(1, count + 1):
+        low, high = (k - 1) * rule.interval, k * rule.interval
+        busy = math.fsum(s.busy_area for s in line if low <= s.start and s.end <= high)
+        busy /= rule.interval
+        deviation = busy * math.sqrt(2.0 / (flow_rate * rule.interval))
+        steps = busy / per_step
+        up = (math.ceil(steps) - steps) * per_step
+        assert up > z * deviation, f"decision at {high:g} s: {up / deviation:.1f} sd up"
+        down = (steps - math.floor(steps)) * per_step
+        below = float(stats.norm.sf(down / deviation))
+        assert below**window < bound, f"decision at {high:g} s: P(down) = {below:.3g}"
+
+
+def _compare(scenario: Any, seed: int, agrees: Any, paths: list[tuple[str, ...]]) -> Any:
+    predicted = analyze(scenario).to_dict()
+    results = simulate(scenario, seed=seed)
+    for path in paths:
+        values = []
+        for run in results.replications:
+            value: Any = run
+            for key in path:
+                value = value[key] if isinstance(value, dict) else getattr(value, key)
+            values.append(value)
+        theory: Any = predicted
+        for key in path:
+            theory = theory[key]
+        agrees(values, theory, ".".join(path), max_relative_half_width=POWER)
+    return predicted, results
+
+
+MEANS = [
+    ("services", "api", "utilization"),
+    ("services", "api", "waiting_time", "mean"),
+    ("services", "api", "queue_length", "mean"),
+    ("services", "api", "p_wait"),
+    ("flows", "users", "response_time", "mean"),
+]
+
+
+def test_a_fleet_above_its_need_is_its_fleets_steady_states_by_time(
+    seed, agrees, quantiles
+) -> None:
+    """140/s of 20 ms on one worker per replica, target 0.9: 2.8 busy workers ask for
+    ceil(3.11) = 4 replicas from the first decision; the starting 6 stays in the 120 s
+    window until the decision at 135 s. Measured from 30 s to 600 s: 105 s as M/M/6, 465 s
+    as M/M/4 (waiting 9.0 ms, its p_wait 0.51)."""
+    rule = {"target": 0.9, "interval": 15, "stabilization": 120, "startup": 10}
+    scenario = _scenario(
+        replicas=6,
+        workers=1,
+        rate=140.0,
+        work=0.020,
+        rule=rule,
+        warmup=30,
+        duration=570,
+        replications=20,
+    )
+    _decision_margins(scenario, quantiles)
+    predicted, results = _compare(scenario, seed, agrees, MEANS)
+    api = predicted["services"]["api"]
+    assert api["replicas"]["mean"] == pytest.approx((6 * 105 + 4 * 465) / 570, rel=1e-12)
+    for run in results.replications:
+        replicas = run.services["api"].replicas
+        assert (replicas.mean, replicas.max, replicas.final) == (
+            pytest.approx(api["replicas"]["mean"], rel=1e-9),
+            6,
+            4,
+        )
+        assert run.services["api"].replica_seconds == pytest.approx(api["replica_seconds"])
+
+
+def test_a_saturated_start_is_its_fluid_backlog_then_its_fleets(seed, agrees, quantiles) -> None:
+    """150/s of 45 ms on 4 workers per replica, target 0.7: 6.75 busy workers, 2.41
+    replicas' worth, so 3. From 1 replica (4 workers) the backlog grows for 40 s, the rule
+    asks for 2, then 4 while the backlog drains (its workers fully busy), and the
+    stabilization of 60 s holds the 4 until 150 s... (the replay: tests/unit/test_hpa.py's
+    rules). The measured period starts at 60 s with about 1,500 requests queued, gone by
+    84 s: the fluid's backlog (its area, the waiting the queued ones did before, the
+    waiting they do within the period that a flow's new requests do not) against the
+    simulation's, which includes the randomness of the arrivals while it piles up: 40
+    replications for the power bound."""
+    rule = {"target": 0.7, "interval": 30, "stabilization": 60, "startup": 10}
+    scenario = _scenario(
+        replicas=1,
+        workers=4,
+        rate=150.0,
+        work=0.045,
+        rule=rule,
+        warmup=60,
+        duration=600,
+        replications=40,
+    )
+    _decision_margins(scenario, quantiles)
+    predicted, results = _compare(scenario, seed, agrees, MEANS)
+    api = predicted["services"]["api"]
+    for run in results.replications:
+        replicas = run.services["api"].replicas
+        assert (replicas.mean, replicas.max, replicas.final) == (
+            pytest.approx(api["replicas"]["mean"], rel=1e-9),
+            api["replicas"]["max"],
+            3,
+        )
+    assert any("a backlog piles up or drains" in w for w in predicted["warnings"])
