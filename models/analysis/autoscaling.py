@@ -1,14 +1,14 @@
-"""What the prediction makes of autoscaling: it is not predicted, and the warnings say so.
+"""What the prediction makes of the autoscaling it does not predict: the warnings.
 
-A service or consumer group with `autoscale` is predicted at its starting count (a
-service's `replicas`, a group's replicas x concurrency consumer threads), as if the
-autoscaler never acted. Each one gets a warning that says so, and, for a service scaled on
-utilization, the count its rule asks for at the predicted load: the HPA's desired count is
-ceil(busy workers / (workers per replica x target)) within [min, max]
-(`models.autoscale`), and the busy workers, its offered load, do not depend on how many
-replicas share them. That is the count the autoscaler settles at under a steady load (the
-simulation's 15-second averages fluctuate, and its scale-down keeps the largest of the
-last `stabilization`, so near a step of the ceiling it runs one more some of the time).
+A service scaled on utilization under a steady load is predicted at the replicas its rule
+runs (`models.analysis.fleet`). Every other autoscaled service or consumer group (rules on
+`queue_length`, `in_system` or lag, or any rule under a load that changes over time or with
+faults) is predicted at its starting count (a service's `replicas`, a group's replicas x
+concurrency consumer threads), as if the autoscaler never acted. Each one gets a warning
+that says so, and, for a service scaled on utilization, the count its rule asks for at the
+predicted load: the HPA's desired count is ceil(busy workers / (workers per replica x
+target)) within [min, max] (`models.autoscale`), and the busy workers, its offered load, do
+not depend on how many replicas share them.
 """
 
 from __future__ import annotations

@@ -108,7 +108,7 @@ def settled_counts(
 ) -> tuple[dict[str, int], Prediction]:
     """The counts the rules settle at under the scenario's load (module docstring), and
     the prediction at them; where the rounds do not settle (at most `MOST_ROUNDS`), the
-    last counts."""
+    last counts, with a warning."""
     counts = {name: scenario.services[name].replicas for name in rules}
     prediction = solve(with_fleet(scenario, counts), False)
     for _ in range(MOST_ROUNDS):
@@ -122,9 +122,13 @@ def settled_counts(
             for name, rule in rules.items()
         }
         if asked == counts:
-            break
+            return counts, prediction
         counts = asked
         prediction = solve(with_fleet(scenario, counts), False)
+    prediction.warnings.append(
+        f"the autoscaled services' counts did not settle in {MOST_ROUNDS} rounds (each rule "
+        f"asking again at the counts the others asked for): predicted at {counts}"
+    )
     return counts, prediction
 
 

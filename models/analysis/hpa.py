@@ -28,6 +28,7 @@ mean). Pure and deterministic.
 
 from __future__ import annotations
 
+import collections
 import math
 from dataclasses import dataclass, field
 
@@ -142,7 +143,7 @@ def replay(
     `starting` replicas of `workers` at time 0, offered `demand` busy workers (module
     docstring)."""
     fleet = _Fleet(workers, demand, pooled, [_Replica(0.0) for _ in range(starting)])
-    recommendations: list[tuple[float, int]] = [(0.0, starting)]
+    recommendations = collections.deque([(0.0, starting)])
     target_count = starting
     decision = rule.interval
     busy_since_decision = 0.0
@@ -168,8 +169,9 @@ def replay(
             desired = math.ceil(observed / (workers * rule.target) - 1e-9)
             desired = min(max(desired, rule.min), rule.max)
             recommendations.append((now, desired))
-            window = [n for t, n in recommendations if not t < now - rule.stabilization]
-            stable = max(window)
+            while recommendations[0][0] < now - rule.stabilization:  # (the window's)
+                recommendations.popleft()
+            stable = max(n for _, n in recommendations)
             if desired > target_count:
                 for _ in range(desired - target_count):
                     fleet.replicas.append(_Replica(now + rule.startup))

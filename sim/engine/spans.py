@@ -185,6 +185,9 @@ class SpanRecorder:
         self._resources: dict[tuple[str, int], int] = {}
         self._shared = shared_replicas
         self._turns = dict.fromkeys(shared_replicas, -1)
+        self._present: dict[tuple[str, int], int] = {}
+        """A shared pool's SERVER spans open on each of its instances."""
+        self._shared_resources: dict[int, tuple[str, int]] = {}
 
     def start_trace(self) -> TraceContext | None:
         """A measured request arrives now: its trace if it is sampled, else None (one draw
@@ -207,14 +210,36 @@ class SpanRecorder:
             index = self._resources[key] = len(self._resources)
         return index
 
-    def instance_of(self, service: str, replicas: Sequence[object], replica: object) -> int:
+    def instance_of(
+        self,
+        service: str,
+        replicas: Sequence[object],
+        replica: object,
+        serving: Sequence[bool] | None = None,
+    ) -> int:
         """The instance number of a span of `service` served by `replica` (one of
-        `replicas`); for a shared pool, the next replica in turn."""
+        `replicas`). A shared pool ties no request to a replica: its span goes to the
+        instance with the fewest spans open, the next in turn among equals, among those
+        that serve (`serving`, where an autoscaler adds and removes them), so that no
+        instance shows more requests at once than its workers (`left` closes it)."""
         count = self._shared.get(service)
         if count is None:
             return replicas.index(replica)
-        self._turns[service] = turn = (self._turns[service] + 1) % count
-        return turn
+        flags = serving if serving is not None else [True] * count
+        instances = [index for index, flag in enumerate(flags) if flag] or [0]
+        last = self._turns[service]
+        in_turn = sorted(instances, key=lambda index: (index <= last, index))
+        chosen = min(in_turn, key=lambda index: self._present.get((service, index), 0))
+        self._turns[service] = chosen
+        self._present[(service, chosen)] = self._present.get((service, chosen), 0) + 1
+        self._shared_resources[self.resource(service, chosen)] = (service, chosen)
+        return chosen
+
+    def left(self, resource: int) -> None:
+        """A SERVER span on `resource` ends: one fewer open there, if a shared pool's."""
+        key = self._shared_resources.get(resource)
+        if key is not None:
+            self._present[key] -= 1
 
     def open(
         self,
@@ -352,6 +377,8 @@ class TraceContext:
         span = self.spans.pop(job, None)
         if span is not None:
             span.close(self.recorder.env.now, outcome)
+            if span.kind is SpanKind.SERVER:
+                self.recorder.left(span.resource)
 
     def abandoned(self, job: Job) -> None:
         """`job` was abandoned (its replica went down): its span ends, `unavailable`, and

@@ -114,7 +114,10 @@ class SpanStart:
                 self._consumer(trace, job)
             else:
                 service = cast(ServiceRuntime, job.service)
-                instance = self.recorder.instance_of(service.name, service.replicas, job.replica)
+                serving = getattr(service, "serving", None)  # (replicas an autoscaler runs)
+                instance = self.recorder.instance_of(
+                    service.name, service.replicas, job.replica, serving
+                )
                 wait = self.recorder.env.now - job.arrival_time
                 trace.server(job, service.name, instance, self.operation, wait)
             job.on_end = _closing(trace, job, job.on_end)

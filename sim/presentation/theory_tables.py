@@ -16,7 +16,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from operator import attrgetter
 from typing import Any
 
 from rich.console import Console, Group, RenderableType
@@ -80,6 +79,7 @@ COMPARED = (
     Compared("service", "in system", "in_system.mean"),
     Compared("service", "loss probability", "loss_probability", high=1.0),
     Compared("service", "availability", "availability", high=1.0),
+    Compared("service", "replicas mean", "replicas.mean"),
     Compared("group", "lag mean", "lag.mean"),
     Compared("group", "sojourn mean", "sojourn_time.mean", MILLISECONDS, "ms"),
 )
@@ -109,12 +109,22 @@ class TheoryRow:
 def _simulated(entity: Record | None, path: str) -> tuple[float | None, Interval | None]:
     """The simulated value at attribute path `path` of a simulated entity (e.g.
     ``"response_time.mean"``) and its 95% interval if it has one."""
-    if entity is None:
-        return None, None
     *parents, last = path.split(".")
-    record: Record = attrgetter(".".join(parents))(entity) if parents else entity
+    record = _at(entity, parents)
+    if record is None:
+        return None, None
     interval = (record.ci95 or {}).get(last)
     return getattr(record, last), interval
+
+
+def _at(entity: Any, path: list[str]) -> Any:
+    """The attribute at `path` of `entity`; None where a part on the way is missing (an
+    autoscaled service's `replicas`, absent for the others)."""
+    for name in path:
+        if entity is None:
+            return None
+        entity = getattr(entity, name)
+    return entity
 
 
 def _pairs(
@@ -142,7 +152,7 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
             if compared.kind != kind:
                 continue
             value, interval = _simulated(entity, compared.path)
-            prediction = attrgetter(compared.path)(prediction_of)
+            prediction = _at(prediction_of, compared.path.split("."))
             if value is None or prediction is None:
                 continue
             exact = all(getattr(prediction_of, flag) for flag in compared.exactness)
@@ -339,25 +349,16 @@ def _fails(flow: PredictedFlow) -> bool:
 
 
 def _service_table(prediction: Prediction, methods: Methods) -> Table:
-    """One row per service with traffic: load, waiting, response, backlog and loss."""
-    table = new_table(
-        "Services (times in ms)",
-        (
-            "service",
-            "arrivals/s",
-            "utilization",
-            "P(wait)",
-            "wait mean",
-            "resp mean",
-            "in system",
-            "loss",
-            "model",
-        ),
-        ("service", "model"),
-    )
+    """One row per service with traffic: load, waiting, response, backlog and loss (and the
+    replicas an autoscaler runs, on average, where one is predicted)."""
+    scaled = any(s.replicas is not None for s in prediction.services.values())
+    columns = ["service", "arrivals/s", "utilization", "P(wait)", "wait mean", "resp mean"]
+    columns += ["in system", "loss", *(["replicas"] if scaled else []), "model"]
+    table = new_table("Services (times in ms)", tuple(columns), ("service", "model"))
     for name, service in prediction.services.items():
         if not service.arrival_rate:
             continue
+        replicas = service.replicas
         table.add_row(
             name,
             number(service.arrival_rate),
@@ -367,6 +368,7 @@ def _service_table(prediction: Prediction, methods: Methods) -> Table:
             number(service.response_time.mean, MILLISECONDS),
             number(service.in_system.mean),
             number(service.loss_probability, digits=4),
+            *([number(None if replicas is None else replicas.mean)] if scaled else []),
             _model(service, methods),
         )
     return table

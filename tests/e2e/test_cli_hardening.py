@@ -474,6 +474,21 @@ def test_run_puts_the_predicted_calls_beside_the_simulated_ones(
     assert "timeout/s" in timeouts and "1.626" in timeouts  # (120/s x 1.355%)
 
 
+def test_run_puts_the_predicted_replicas_beside_the_simulated_ones(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` on autoscaled_api (shortened to 60 s after 2 s): the checkout API starts with
+    2 replicas, its rule asks for 3 at the first decision (15 s): (2 x 13 + 3 x 47) / 60 =
+    2.783 replicas over the measured period, predicted and simulated (no noise crosses a
+    step: 6.0 busy workers, 2.4 per replica)."""
+    monkeypatch.setenv("COLUMNS", "120")
+    shown = _short_run("autoscaled_api.yaml", "60s", tmp_path, capsys)
+    theory = shown[shown.index("Theory beside the simulation") :]
+    (row,) = [line for line in theory.splitlines() if "replicas mean" in line]
+    cells = [cell.strip() for cell in row.split("│")]
+    assert cells[3] == cells[5] == "2.783", row  # (simulated, predicted)
+
+
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_analyze_fits_120_columns(
     path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]

@@ -158,14 +158,14 @@ def test_a_fleet_above_its_need_is_its_fleets_steady_states_by_time(
 
 def test_a_saturated_start_is_its_fluid_backlog_then_its_fleets(seed, agrees, quantiles) -> None:
     """150/s of 45 ms on 4 workers per replica, target 0.7: 6.75 busy workers, 2.41
-    replicas' worth, so 3. From 1 replica (4 workers) the backlog grows for 40 s, the rule
-    asks for 2, then 4 while the backlog drains (its workers fully busy), and the
-    stabilization of 60 s holds the 4 until 150 s... (the replay: tests/unit/test_hpa.py's
-    rules). The measured period starts at 60 s with about 1,500 requests queued, gone by
-    84 s: the fluid's backlog (its area, the waiting the queued ones did before, the
-    waiting they do within the period that a flow's new requests do not) against the
-    simulation's, which includes the randomness of the arrivals while it piles up: 40
-    replications for the power bound."""
+    replicas' worth, so 3. From 1 replica (4 workers) the backlog grows; the rule asks for
+    2 at 30 s (serving at 40 s), for 3 at 60 s (serving at 70 s), the backlog is gone at
+    83.8 s, and the decision at 90 s, which saw the workers fully busy while it drained,
+    asks for 4 (serving at 100 s), held by the 60 s window until 180 s. The measured period
+    starts at 60 s with about 1,900 requests queued: the fluid's backlog (its area, the
+    waiting the queued ones did before, the waiting they do within the period that a
+    flow's new requests do not) against the simulation's, which includes the randomness
+    of the arrivals while it piles up: 40 replications for the power bound."""
     rule = {"target": 0.7, "interval": 30, "stabilization": 60, "startup": 10}
     scenario = _scenario(
         replicas=1,
