@@ -246,13 +246,12 @@ def analyze(scenario: Scenario, *, capacity: bool = True) -> Prediction:
     the `bottleneck` (the first resource to saturate as the load grows) and `warnings`
     (unstable stations, approximations worth knowing). Pure and deterministic.
 
-    A service autoscaled on utilization under a steady load is predicted at the replicas
-    its rule runs over the measured period (`models.analysis.fleet`).
+    A service autoscaled on utilization under a steady load, a rate profile or a sinusoid
+    is predicted at the replicas its rule runs over the run (`models.analysis.fleet`).
     """
     rules = scaled_on_utilization(scenario)
-    if rules:
-        return predict_autoscaled(scenario, rules, capacity, _as_given)
-    return _as_given(scenario, capacity)
+    predicted = predict_autoscaled(scenario, rules, capacity, _as_given) if rules else None
+    return _as_given(scenario, capacity) if predicted is None else predicted
 
 
 def _as_given(scenario: Scenario, capacity: bool) -> Prediction:

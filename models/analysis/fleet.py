@@ -1,4 +1,4 @@
-"""Autoscaled services under a steady load: predicted at the replicas their HPA rule runs.
+"""Services autoscaled on utilization, predicted at the replicas their HPA rule runs.
 
 A service scaled on utilization asks for desired = ceil(busy workers / (workers per
 replica x target)) within [min, max] (models/autoscale.py). Its busy workers are its
@@ -9,25 +9,30 @@ current counts, let every rule decide (a service without a steady state at its c
 seen fully busy, and asks for ceil(count / target), as the HPA does), and solve again
 until no count moves (a callee's count can change its callers' holding times).
 
-The run is then replayed (`models.analysis.hpa`): from the starting counts at time 0, the
-decisions every `interval`, the start-up of new replicas, the overshoot while a saturated
-start drains and the scale-down once the stabilization window has passed. The measured
-period's means are the averages over the fleets it runs (each fleet's own steady state,
-weighted by its time: `models.analysis.quasi_static`, the pointwise stationary
-approximation), and each autoscaled service reports its `replicas` {mean, max, final} and
-`replica_seconds`, as the simulation does; its utilization is its busy workers over its
-serving workers, both averaged over time (as the simulation measures it). A stretch in
-which a backlog piles up or drains is taken at the settled fleet's steady state, and a
-warning says how long it lasts. `max_throughput`, `headroom` and the `bottleneck` are those
-of the fleet at every rule's `max`: as the load grows, each rule scales its service up
-until its `max` (a saturated service asks for more), and only then can it saturate.
+The load is cut into pieces (`load_pieces`): one for a steady load; under a rate profile
+or a sinusoid, the pieces of `models.analysis.pointwise` over the whole run, warm-up
+included, each a steady state at its own rates with its own settled counts and busy
+workers. The run is then replayed (`models.analysis.hpa`): from the starting counts at
+time 0, the decisions every `interval` on the busy workers of the interval, the start-up
+of new replicas, the backlog when the load outruns the replicas (a saturated start, a
+spike) and the overshoot while it drains, the scale-down once the stabilization window has
+passed. The measured period's means are the averages over its stretches of constant rates
+and fleet, each that fleet's steady state at those rates, weighted as the simulation
+measures them (`models.analysis.quasi_static`: the pointwise stationary approximation);
+where a backlog piles up or drains, the piece's settled steady state with the fluid
+backlog added (`models.analysis.fleet_report`). Each autoscaled service reports its
+`replicas` {mean, max, final} and `replica_seconds`, as the simulation does.
+`max_throughput`, `headroom` and the `bottleneck` are those of the fleet at every rule's
+`max`: as the load grows each rule scales its service up to its `max` (a saturated
+service asks for more), and only then can it saturate.
 
-It applies to steady loads (every flow Poisson, constant, renewal or closed; no faults)
-and rules on utilization with a finite pool. Rules on `queue_length` or `in_system` ask for
-a count that falls as the count rises (the queue shortens), so they can swing between two
-counts; consumer groups scaled on lag likewise: both are predicted at their starting count,
-with a warning (`models.analysis.autoscaling`). So are rate profiles, bursts and fault
-windows, whose load moves the count during the run.
+It applies to rules on utilization of a finite pool, with every flow steady (Poisson,
+constant, renewal or closed) or following a rate profile or a sinusoid, no faults, and no
+other station overloaded in a piece. Rules on `queue_length` or `in_system` ask for a
+count that falls as the count rises (the queue shortens), so they can swing between two
+counts; consumer groups scaled on lag likewise: both are predicted at their starting
+count, with a warning (`models.analysis.autoscaling`); so are bursts (MMPP: their phases
+are random, not a timeline to replay), traces and fault windows.
 """
 
 from __future__ import annotations
@@ -35,15 +40,20 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
+from models.analysis import fleet_report as report
 from models.analysis.hpa import Stretch, replay
-from models.analysis.prediction import PredictedReplicas, PredictedService, Prediction
-from models.analysis.quasi_static import FLOW_MEANS, Documents, over_regimes
+from models.analysis.pointwise import PIECE_FLOW_MEANS, SINUSOID_PIECES, average_rate
+from models.analysis.prediction import PredictedService, Prediction
+from models.analysis.quasi_static import Documents, over_regimes
+from models.arrivals import SinusoidArrivals
 from models.autoscale import ServiceAutoscale
 from models.schema import (
     ConstantArrivals,
     InterarrivalArrivals,
     PoissonArrivals,
+    ProfileArrivals,
     Scenario,
 )
 
@@ -52,13 +62,26 @@ Solve = Callable[[Scenario, bool], Prediction]
 
 MOST_ROUNDS = 8
 """Rounds of `settled_counts` at most (each a network solved; two or three settle it)."""
+MOST_PIECES = 96
+"""Pieces of the load over the whole run at most (each solved at least once)."""
 
-FLEET_METHOD = "over the fleets its autoscaler runs in the measured period (quasi-static)"
+Rates = tuple[tuple[str, float], ...]
+"""The rates of the time-varying flows in a piece, by flow (empty: a steady load)."""
+
+
+@dataclass(frozen=True)
+class LoadPiece:
+    """A stretch of the run with constant rates."""
+
+    start: float
+    end: float
+    rates: Rates
 
 
 def scaled_on_utilization(scenario: Scenario) -> dict[str, ServiceAutoscale]:
     """The autoscaled services predicted at the replicas their rule runs (module
-    docstring): rules on utilization of a finite pool, under a steady load; {} otherwise."""
+    docstring): rules on utilization of a finite pool, under a load that is steady or
+    follows a profile or a sinusoid, without faults; {} otherwise."""
     rules = {
         name: spec.autoscale
         for name, spec in scenario.services.items()
@@ -68,11 +91,63 @@ def scaled_on_utilization(scenario: Scenario) -> dict[str, ServiceAutoscale]:
     }
     if not rules or scenario.faults:
         return {}
-    steady = (PoissonArrivals, ConstantArrivals, InterarrivalArrivals)
+    known = (
+        PoissonArrivals,
+        ConstantArrivals,
+        InterarrivalArrivals,
+        ProfileArrivals,
+        SinusoidArrivals,
+    )
     for flow in scenario.workload.values():
-        if flow.clients is None and not isinstance(flow.arrivals, steady):
+        if flow.clients is None and not isinstance(flow.arrivals, known):
             return {}
     return rules
+
+
+def load_pieces(scenario: Scenario) -> list[LoadPiece] | None:
+    """The run [0, warm-up + duration] cut where a profile's rate changes, a sinusoid into
+    `SINUSOID_PIECES` per period (each piece at its mean rate over it), and at the end of
+    the warm-up; one piece for a steady load; None beyond `MOST_PIECES`."""
+    settings = scenario.simulation
+    end = settings.warmup + settings.duration
+    varying = {
+        name: flow.arrivals
+        for name, flow in scenario.workload.items()
+        if isinstance(flow.arrivals, ProfileArrivals | SinusoidArrivals)
+    }
+    cuts = {0.0, end, settings.warmup}
+    for arrivals in varying.values():
+        if isinstance(arrivals, ProfileArrivals):
+            cuts.update(change.at for change in arrivals.profile if 0 < change.at < end)
+        else:
+            step = arrivals.sinusoid.period / SINUSOID_PIECES
+            if end / step > MOST_PIECES:
+                return None
+            cuts.update(k * step for k in range(1, math.ceil(end / step)) if k * step < end)
+    edges = sorted(cut for cut in cuts if 0 <= cut <= end)
+    if len(edges) - 1 > MOST_PIECES:
+        return None
+    pieces = []
+    for low, high in itertools.pairwise(edges):
+        rates = []
+        for name, arrivals in sorted(varying.items()):
+            if isinstance(arrivals, ProfileArrivals):
+                rates.append((name, average_rate(arrivals, low, high)))
+            else:
+                rates.append((name, arrivals.sinusoid.integral(low, high) / (high - low)))
+        pieces.append(LoadPiece(low, high, tuple(rates)))
+    return pieces
+
+
+def with_rates(scenario: Scenario, rates: Rates) -> Scenario:
+    """`scenario` with the flows of `rates` Poisson at those rates (a piece of the load)."""
+    if not rates:
+        return scenario
+    workload = dict(scenario.workload)
+    for name, rate in rates:
+        arrivals = PoissonArrivals.model_construct(poisson=rate)
+        workload[name] = workload[name].model_copy(update={"arrivals": arrivals})
+    return scenario.model_copy(update={"workload": workload})
 
 
 def with_fleet(scenario: Scenario, counts: Mapping[str, int]) -> Scenario:
@@ -106,9 +181,9 @@ def _asks(rule: ServiceAutoscale, busy: float | None, count: int, workers: int) 
 def settled_counts(
     scenario: Scenario, rules: Mapping[str, ServiceAutoscale], solve: Solve
 ) -> tuple[dict[str, int], Prediction]:
-    """The counts the rules settle at under the scenario's load (module docstring), and
-    the prediction at them; where the rounds do not settle (at most `MOST_ROUNDS`), the
-    last counts, with a warning."""
+    """The counts the rules settle at under the scenario's (steady) load (module
+    docstring), and the prediction at them; where the rounds do not settle (at most
+    `MOST_ROUNDS`), the last counts, with a warning."""
     counts = {name: scenario.services[name].replicas for name in rules}
     prediction = solve(with_fleet(scenario, counts), False)
     for _ in range(MOST_ROUNDS):
@@ -132,76 +207,110 @@ def settled_counts(
     return counts, prediction
 
 
-def _pooled(scenario: Scenario, name: str) -> bool:
-    """Whether the replicas serve one pool in the fluid replay (`models.analysis.hpa`)."""
-    return scenario.services[name].balancing in ("shared", "least_outstanding")
+@dataclass(frozen=True)
+class _Settled:
+    """A piece's rates at the counts its rules settle at: the counts, the prediction, and
+    each autoscaled service's busy workers (None: saturated even at its `max`)."""
+
+    counts: dict[str, int]
+    prediction: Prediction
+    busy: dict[str, float | None]
+
+
+def _settle_pieces(
+    scenario: Scenario,
+    rules: Mapping[str, ServiceAutoscale],
+    pieces: list[LoadPiece],
+    solve: Solve,
+) -> dict[Rates, _Settled] | None:
+    """Each piece's rates settled (`settled_counts`); None where a station that does not
+    autoscale has no steady state in some piece (its backlog is not replayed)."""
+    found: dict[Rates, _Settled] = {}
+    for piece in pieces:
+        if piece.rates in found:
+            continue
+        counts, prediction = settled_counts(with_rates(scenario, piece.rates), rules, solve)
+        overloaded = [
+            name
+            for name, service in prediction.services.items()
+            if not service.stable and name not in rules
+        ]
+        overloaded += [
+            group
+            for topic in prediction.topics.values()
+            for group, document in topic.groups.items()
+            if not document.stable
+        ]
+        if overloaded:
+            return None
+        busy = {
+            name: _busy(prediction.services[name], counts[name], _workers(scenario, name))
+            for name in rules
+        }
+        found[piece.rates] = _Settled(counts, prediction, busy)
+    return found
 
 
 def timelines(
     scenario: Scenario,
     rules: Mapping[str, ServiceAutoscale],
-    demands: Mapping[str, float | None],
+    pieces: list[LoadPiece],
+    settled: Mapping[Rates, _Settled],
 ) -> dict[str, list[Stretch]]:
-    """Each autoscaled service's stretches over the run, offered its busy workers at the
-    settled counts (`demands`; None: saturated there, more than its `max` can serve)."""
+    """Each autoscaled service's stretches over the run, offered in each piece its busy
+    workers at that piece's settled counts (saturated: twice what its `max` can serve)."""
     settings = scenario.simulation
     horizon = settings.warmup + settings.duration
     found = {}
     for name, rule in rules.items():
         workers = _workers(scenario, name)
-        busy = demands[name]
-        demand = 2.0 * rule.max * workers if busy is None else busy
+        demands = []
+        for piece in pieces:
+            busy = settled[piece.rates].busy[name]
+            demands.append((piece.start, 2.0 * rule.max * workers if busy is None else busy))
         start = scenario.services[name].replicas
-        pooled = _pooled(scenario, name)
-        found[name] = replay(rule, start, workers, demand, pooled, horizon, (settings.warmup,))
+        pooled = scenario.services[name].balancing in ("shared", "least_outstanding")
+        cuts = (settings.warmup,)
+        found[name] = replay(rule, start, workers, demands, pooled, horizon, cuts)
     return found
-
-
-def measured_fleets(
-    scenario: Scenario, lines: Mapping[str, list[Stretch]]
-) -> tuple[dict[tuple[int, ...], float], float]:
-    """The measured period's shares by fleet (the serving replicas of each service of
-    `lines`, in its order), where no backlog piles up or drains; and the share where one
-    does."""
-    settings = scenario.simulation
-    start, end = settings.warmup, settings.warmup + settings.duration
-    cuts = sorted({start, end, *(s.end for line in lines.values() for s in line)})
-    shares: dict[tuple[int, ...], float] = {}
-    backlog = 0.0
-    for low, high in itertools.pairwise(cuts):
-        if high <= start or low >= end:
-            continue
-        share = (min(high, end) - max(low, start)) / (end - start)
-        middle = (low + high) / 2
-        stretches = [_at(line, middle) for line in lines.values()]
-        if any(s.backlog for s in stretches):
-            backlog += share
-        else:
-            fleet = tuple(s.serving for s in stretches)
-            shares[fleet] = shares.get(fleet, 0.0) + share
-    return shares, backlog
 
 
 def _at(line: list[Stretch], time: float) -> Stretch:
     return next((s for s in line if s.start <= time < s.end), line[-1])
 
 
-def replicas_figures(scenario: Scenario, line: list[Stretch]) -> tuple[PredictedReplicas, float]:
-    """`replicas` {mean, max, final} and `replica_seconds` over the measured period, as
-    the simulation counts them (provisioned replicas: starting, serving, draining)."""
+def _piece_at(pieces: list[LoadPiece], time: float) -> LoadPiece:
+    return next((p for p in pieces if p.start <= time < p.end), pieces[-1])
+
+
+Key = tuple[Rates, tuple[int, ...]]
+"""A stretch of constant rates and fleet (the serving replicas of each autoscaled
+service)."""
+
+
+def measured_stretches(
+    scenario: Scenario, pieces: list[LoadPiece], lines: Mapping[str, list[Stretch]]
+) -> tuple[dict[Key, float], dict[Rates, float]]:
+    """The measured period's shares by rates and fleet where no backlog piles up or
+    drains, and by rates where one does."""
     settings = scenario.simulation
     start, end = settings.warmup, settings.warmup + settings.duration
-    seconds = math.fsum(
-        s.provisioned * (min(s.end, end) - max(s.start, start))
-        for s in line
-        if s.end > start and s.start < end
-    )
-    counted = [s.provisioned for s in line if s.end > start and s.start < end]
-    final = _at(line, end - 1e-9 * max(end, 1.0)).provisioned
-    mean = seconds / (end - start) if end > start else float(final)
-    return PredictedReplicas(
-        mean=mean, max=float(max(counted, default=final)), final=final
-    ), seconds
+    cuts = {start, end, *(p.end for p in pieces), *(s.end for line in lines.values() for s in line)}
+    steady: dict[Key, float] = {}
+    backlog: dict[Rates, float] = {}
+    for low, high in itertools.pairwise(sorted(cuts)):
+        if high <= start or low >= end:
+            continue
+        share = (min(high, end) - max(low, start)) / (end - start)
+        middle = (low + high) / 2
+        rates = _piece_at(pieces, middle).rates
+        stretches = [_at(line, middle) for line in lines.values()]
+        if any(s.backlog for s in stretches):
+            backlog[rates] = backlog.get(rates, 0.0) + share
+        else:
+            key = (rates, tuple(s.serving for s in stretches))
+            steady[key] = steady.get(key, 0.0) + share
+    return steady, backlog
 
 
 def documents(prediction: Prediction) -> Documents:
@@ -213,213 +322,88 @@ def documents(prediction: Prediction) -> Documents:
 
 def predict_autoscaled(
     scenario: Scenario, rules: Mapping[str, ServiceAutoscale], capacity: bool, solve: Solve
-) -> Prediction:
+) -> Prediction | None:
     """The prediction of `scenario` with the services of `rules` at the replicas their
-    rules run over the measured period (module docstring)."""
-    counts, prediction = settled_counts(scenario, rules, solve)
-    demands = {
-        name: _busy(prediction.services[name], counts[name], _workers(scenario, name))
-        for name in rules
-    }
-    lines = timelines(scenario, rules, demands)
-    shares, backlog = measured_fleets(scenario, lines)
+    rules run over the measured period (module docstring); None where it does not apply
+    (too many pieces, or a piece that overloads a station that does not autoscale)."""
+    pieces = load_pieces(scenario)
+    settled = None if pieces is None else _settle_pieces(scenario, rules, pieces, solve)
+    if pieces is None or settled is None:
+        return None
     names = list(rules)
-    settled_fleet = tuple(counts[name] for name in names)
-    runs: list[tuple[float, dict[str, int], Prediction]] = []
-    for fleet, share in shares.items():
-        if fleet == settled_fleet:
+    lines = timelines(scenario, rules, pieces, settled)
+    steady, backlog = measured_stretches(scenario, pieces, lines)
+    regimes: list[tuple[float, Prediction]] = []
+    for (rates, fleet), share in steady.items():
+        counts = dict(zip(names, fleet, strict=True))
+        own = settled[rates]
+        if counts == own.counts:
+            regimes.append((share, own.prediction))
             continue
-        fleet_counts = dict(zip(names, fleet, strict=True))
-        other = solve(with_fleet(scenario, fleet_counts), False)
+        other = solve(with_fleet(with_rates(scenario, rates), counts), False)
         if all(other.services[name].stable for name in names):
-            runs.append((share, fleet_counts, other))
+            regimes.append((share, other))
         else:  # (a fluid at exactly its workers: no steady state; as a backlog's stretch)
-            backlog += share
-    over_regimes(documents(prediction), [(s, documents(p)) for s, _, p in runs], FLOW_MEANS)
+            backlog[rates] = backlog.get(rates, 0.0) + share
+    regimes += [(share, settled[rates].prediction) for rates, share in backlog.items()]
+    first = max(regimes, key=lambda regime: regime[0])[1]
+    mixed = len({id(prediction) for _, prediction in regimes}) > 1
+    prediction = first.model_copy(deep=True) if mixed else first
+    if mixed:
+        parts = [(share, documents(part)) for share, part in regimes]
+        over_regimes(documents(prediction), parts, PIECE_FLOW_MEANS)
+    backlogged = sum(backlog.values())
     for name in names:
         service = prediction.services[name]
-        service.replicas, service.replica_seconds = replicas_figures(scenario, lines[name])
-        if service.stable and (runs or backlog > 0):
-            service.utilization = _utilization(scenario, lines[name])
-            _add_backlog(prediction, name, _measured(scenario, lines[name]), demands[name])
-    if runs or backlog > 0:
-        _approximate(prediction, names)
+        service.replicas, service.replica_seconds = report.replicas_figures(scenario, lines[name])
+        if service.stable and (mixed or backlogged > 0):
+            service.utilization = report.utilization(scenario, lines[name])
+            rate_at, holding_at = _service_rates(name, pieces, settled)
+            period = report.measured(scenario, lines[name])
+            report.add_backlog(prediction, name, period, rate_at, holding_at)
+    if mixed or backlogged > 0:
+        report.approximate(prediction, names)
     if capacity:
-        at_most = solve(
-            with_fleet(scenario, {name: rule.max for name, rule in rules.items()}), True
+        maxima = {name: rule.max for name, rule in rules.items()}
+        report.capacity_from(prediction, solve(with_fleet(scenario, maxima), True))
+    for name, rule in rules.items():
+        settles = [settled[piece.rates].counts[name] for piece in pieces]
+        busy = settled[pieces[0].rates].busy[name] if len(settled) == 1 else None
+        prediction.warnings.append(
+            report.fleet_warning(scenario, name, rule, settles, busy, prediction, capacity)
         )
-        _capacity_from(prediction, at_most)
-    prediction.warnings.extend(
-        fleet_warning(scenario, name, rule, counts[name], demands[name], prediction, capacity)
-        for name, rule in rules.items()
-    )
-    if backlog > 1e-9:
-        prediction.warnings.append(backlog_warning(lines, backlog))
+    if backlogged > 1e-9:
+        prediction.warnings.append(report.backlog_warning(lines, backlogged))
+    for flow, _ in pieces[0].rates:
+        prediction.warnings.append(
+            f"flow '{flow}' has a time-varying rate: predicted piece by piece ({len(pieces)} "
+            f"pieces of the run, each a steady state at its own rates with the fleet its "
+            f"autoscaled services run then; the transients between them left out, but for "
+            f"the backlog of an autoscaled service catching up), its capacity against its "
+            f"average rate"
+        )
     return prediction
 
 
-def _measured(scenario: Scenario, line: list[Stretch]) -> list[Stretch]:
-    """The stretches of the measured period (the replay cuts one at its start)."""
-    settings = scenario.simulation
-    start, end = settings.warmup, settings.warmup + settings.duration
-    return [s for s in line if s.start >= start and s.end <= end + 1e-9 * max(end, 1.0)]
+def _service_rates(
+    name: str, pieces: list[LoadPiece], settled: Mapping[Rates, _Settled]
+) -> tuple[Callable[[float], float], Callable[[float], float]]:
+    """A service's arrival rate and holding time (busy workers / arrival rate) at a time
+    of the run, from its piece's settled steady state (a piece without arrivals, or
+    saturated, takes the holding time of all the pieces together)."""
 
+    def rate_at(time: float) -> float:
+        rate = settled[_piece_at(pieces, time).rates].prediction.services[name].arrival_rate
+        return rate or 0.0
 
-def _utilization(scenario: Scenario, line: list[Stretch]) -> float | None:
-    """Busy worker-seconds over the started replicas' worker-seconds in the measured
-    period, as the simulation measures an autoscaled service's utilization."""
-    measured = _measured(scenario, line)
-    workers = math.fsum(s.worker_area for s in measured)
-    return math.fsum(s.busy_area for s in measured) / workers if workers > 0 else None
+    busy = [settled[p.rates].busy[name] for p in pieces]
+    rates = [rate_at(p.start) for p in pieces]
+    known = [(b, r) for b, r in zip(busy, rates, strict=True) if b is not None and r > 0]
+    overall = math.fsum(b for b, _ in known) / math.fsum(r for _, r in known) if known else 0.0
 
+    def holding_at(time: float) -> float:
+        own = settled[_piece_at(pieces, time).rates]
+        busy_then, rate = own.busy[name], rate_at(time)
+        return busy_then / rate if busy_then and rate > 0 else overall
 
-def _add_backlog(
-    prediction: Prediction, name: str, measured: list[Stretch], demand: float | None
-) -> None:
-    """Add to a service's means, and to the flows through it, the fluid backlog of its
-    measured stretches, served first come first served.
-
-    B(t) worker-seconds of work are B(t) / h requests waiting (h its holding time, demand
-    / arrival rate lambda): over the period T the queue is integral(B / h) / T = A / T
-    longer. The simulation times a service's requests as they start (and end) in the
-    measured period: those queued at its start, Q0 of them, count the waiting they did
-    before it too, Q0^2 / (2 lambda) (they arrived at rate lambda in the last Q0 / lambda),
-    so each of the lambda T + Q0 requests waits (A + Q0^2 / (2 lambda)) / (lambda T) more.
-    A flow times the requests that arrive in the period: without the waiting that the Q0
-    queued at its start do in it, about Q0^2 / (2 mu), mu the rate at which the workers
-    that hold them serve (taken constant until they are done), each of its lambda T
-    requests waits (A - Q0^2 / (2 mu)) / (lambda T) more. The Q0 and the requests that
-    arrive in a backlog all wait; the others as in the steady state."""
-    service = prediction.services[name]
-    rate = service.arrival_rate
-    area = math.fsum(s.backlog_area for s in measured)
-    length = math.fsum(s.end - s.start for s in measured)
-    if not (area > 0 and demand and rate and length > 0):
-        return
-    holding = demand / rate
-    requests_area = area / holding
-    queued = measured[0].start_backlog / holding
-    serving = measured[0].start_backlog_workers / holding
-    started_wait = (requests_area + queued**2 / (2 * rate)) / (rate * length + queued)
-    own_part = queued**2 / (2 * serving) if serving > 0 else 0.0
-    arrived_wait = max(requests_area - own_part, 0.0) / (rate * length)
-    in_backlog = math.fsum(s.end - s.start for s in measured if s.backlog)
-    for length_of in (service.queue_length, service.in_system):
-        if length_of.mean is not None:
-            length_of.mean += requests_area / length
-    for time in (service.waiting_time, service.response_time):
-        if time.mean is not None:
-            time.mean += started_wait
-    if service.p_wait is not None:  # (those queued at the start, those that meet a backlog)
-        waited = queued + rate * in_backlog + service.p_wait * rate * (length - in_backlog)
-        service.p_wait = waited / (rate * length + queued)
-    for flow in prediction.flows.values():
-        visits = 0.0 if flow.visits is None else flow.visits.services.get(name, 0.0)
-        for time in (flow.response_time, flow.completion_time) if visits else ():
-            if time.mean is not None:
-                time.mean += visits * arrived_wait
-
-
-def _approximate(prediction: Prediction, names: list[str]) -> None:
-    """Means averaged over several fleets are approximate (the quasi-static average); the
-    autoscaled services' methods say so."""
-    for name in names:
-        service = prediction.services[name]
-        service.method = f"{service.method}; {FLEET_METHOD}"
-    for flow in prediction.flows.values():
-        flow.exact = flow.completion_exact = False
-    for service in prediction.services.values():
-        service.exact = False
-    for topic in prediction.topics.values():
-        for group in topic.groups.values():
-            group.exact = False
-
-
-def _capacity_from(prediction: Prediction, at_most: Prediction) -> None:
-    """Each flow's `max_throughput` and `headroom`, and the `bottleneck`, of the fleet at
-    every rule's `max` (`at_most`); the bottleneck's utilization is the prediction's own."""
-    for name, flow in prediction.flows.items():
-        flow.max_throughput = at_most.flows[name].max_throughput
-        rate = flow.arrival_rate
-        flow.headroom = None
-        if flow.max_throughput is not None and rate:
-            flow.headroom = flow.max_throughput / rate - 1.0
-    neck = at_most.bottleneck
-    utilization = None
-    if neck is not None and neck.kind == "service":
-        utilization = prediction.services[neck.name].utilization
-    elif neck is not None and neck.kind == "group" and neck.topic is not None:
-        utilization = prediction.topics[neck.topic].groups[neck.name].utilization
-    if neck is not None and utilization is not None:
-        neck = neck.model_copy(update={"utilization": utilization})
-    prediction.bottleneck = neck
-
-
-NEAR_STEP = 3.0
-"""Standard deviations of an interval's average within which a step of the rule's ceiling
-is near enough to be crossed by noise (`fleet_warning`)."""
-
-
-def fleet_warning(
-    scenario: Scenario,
-    name: str,
-    rule: ServiceAutoscale,
-    count: int,
-    busy: float | None,
-    prediction: Prediction,
-    capacity: bool,
-) -> str:
-    """What the prediction makes of an autoscaled service: the count its rule settles at,
-    its replicas over the measured period, and a step of the ceiling that noise can cross.
-
-    Noise: over an interval I the busy time is close to compound Poisson, its relative
-    standard deviation sqrt((1 + cv^2) / (lambda I)); taken at cv = 1 (exponential work).
-    The rule asks for one more when the interval's busy workers reach count x workers x
-    target; within `NEAR_STEP` deviations the simulation will do so some of the time, and
-    its stabilization keeps the larger count for its length. `busy`: its busy workers
-    (None: saturated)."""
-    service = prediction.services[name]
-    workers = _workers(scenario, name)
-    start = scenario.services[name].replicas
-    text = (
-        f"service '{name}' autoscales (utilization, target {rule.target:g}, "
-        f"{rule.min}-{rule.max} replicas): "
-    )
-    replicas = service.replicas
-    if not service.stable:
-        return text + f"overloaded even at its max of {rule.max} replicas"
-    text += (
-        f"predicted at the {count} replica{'s' if count != 1 else ''} its rule settles at "
-        f"under this load, from its starting {start}"
-    )
-    if replicas is not None and (replicas.mean != count or replicas.max != count):
-        text += (
-            f"; in the measured period {replicas.mean:.3g} on average (at most "
-            f"{replicas.max:g}), each fleet in its own steady state"
-        )
-    if capacity:
-        text += f"; max_throughput and the bottleneck with its max of {rule.max}"
-    rate = service.arrival_rate or 0.0
-    if busy is not None and busy > 0 and rate > 0 and count < rule.max:
-        step = count * workers * rule.target
-        deviation = busy * math.sqrt(2.0 / (rate * rule.interval))
-        if step - busy < NEAR_STEP * deviation:
-            text += (
-                f"; its {busy:.3g} busy workers are within {NEAR_STEP:g} standard deviations "
-                f"of an interval's average from {step:.3g}, where the rule asks for "
-                f"{count + 1}: the simulation will run {count + 1} some of the time"
-            )
-    return text
-
-
-def backlog_warning(lines: Mapping[str, list[Stretch]], share: float) -> str:
-    """What the prediction makes of a stretch with a backlog in the measured period."""
-    ends = {
-        name: max((s.end for s in line if s.backlog), default=0.0) for name, line in lines.items()
-    }
-    where = ", ".join(f"'{name}' until {end:.4g} s" for name, end in ends.items() if end > 0)
-    return (
-        f"a backlog piles up or drains in {share:.1%} of the measured period ({where}): "
-        f"the autoscaler is still catching up with a saturated start; its means add that "
-        f"backlog as a fluid queue (lengthen the warm-up to leave it out)"
-    )
+    return rate_at, holding_at

@@ -1,4 +1,4 @@
-"""A service's replicas over a run under its HPA rule and a steady load: a fluid replay of
+"""A service's replicas over a run under its HPA rule and a known load: a fluid replay of
 the autoscaler's decisions.
 
 The rule (models/autoscale.py, as the simulator runs it: sim/engine/autoscaling.py) decides
@@ -12,13 +12,14 @@ goes at once, a serving one takes nothing new and leaves when its work is done (
 
 The load is a fluid (Newell, "Applications of Queueing Theory", 2nd ed. (1982), ch. 2): the
 service is offered `demand` busy workers (arrival rate x holding time, its steady state's
-offered load), spread over the serving replicas (with `balancing: round_robin` or
-`random` each replica keeps its own backlog; `shared` and `least_outstanding` serve one
-pool). A replica (or the pool) offered more than its workers is busy with all of them and
-piles the rest up; with a backlog it stays fully busy until the backlog is gone. So a
-service that starts saturated sees its utilization at 1 while the backlog drains and
-asks for more than its steady state needs (ceil(current / target)): the overshoot that
-the stabilization window then holds for its length.
+offered load; piecewise constant under a rate profile), spread over the serving replicas
+(with `balancing: round_robin` or `random` each replica keeps its own backlog; `shared` and
+`least_outstanding` serve one pool). A replica (or the pool) offered more than its workers
+is busy with all of them and piles the rest up; with a backlog it stays fully busy until
+the backlog is gone. So a service that starts saturated (or that a spike saturates) sees
+its utilization at 1 while the backlog drains and asks for more than its steady state
+needs (ceil(current / target)): the overshoot that the stabilization window then holds for
+its length.
 
 What the fluid leaves out: the noise of the observed averages (a load next to a step of
 the ceiling makes the simulation ask for one more some of the time) and the queueing of a
@@ -30,6 +31,7 @@ from __future__ import annotations
 
 import collections
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from models.autoscale import ServiceAutoscale
@@ -130,19 +132,25 @@ class _Fleet:
         return busy, piling, area
 
 
+Demand = float | Sequence[tuple[float, float]]
+"""Busy workers offered: steady, or (from this time on, this many) in time order from 0."""
+
+
 def replay(
     rule: ServiceAutoscale,
     starting: int,
     workers: int,
-    demand: float,
+    demand: Demand,
     pooled: bool,
     horizon: float,
     cuts: tuple[float, ...] = (),
 ) -> list[Stretch]:
-    """The stretches of [0, `horizon`] (cut also at `cuts`, e.g. the end of the warm-up):
-    `starting` replicas of `workers` at time 0, offered `demand` busy workers (module
-    docstring)."""
-    fleet = _Fleet(workers, demand, pooled, [_Replica(0.0) for _ in range(starting)])
+    """The stretches of [0, `horizon`] (cut also at `cuts`, e.g. the end of the warm-up,
+    and where the demand changes): `starting` replicas of `workers` at time 0, offered
+    `demand` busy workers (module docstring)."""
+    changes = [(0.0, demand)] if isinstance(demand, float | int) else list(demand)
+    cuts = (*cuts, *(at for at, _ in changes[1:]))
+    fleet = _Fleet(workers, changes[0][1], pooled, [_Replica(0.0) for _ in range(starting)])
     recommendations = collections.deque([(0.0, starting)])
     target_count = starting
     decision = rule.interval
@@ -150,6 +158,7 @@ def replay(
     stretches: list[Stretch] = []
     now = 0.0
     while now < horizon:
+        fleet.demand = next(d for at, d in reversed(changes) if at <= now)
         events = [decision, horizon, *(c for c in cuts if c > now)]
         events += [r.ready_at for r in fleet.replicas if r.ready_at > now and not r.removed]
         until = min(min(events), now + fleet.emptied_in(now))

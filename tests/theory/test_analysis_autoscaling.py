@@ -34,13 +34,14 @@ def _scenario(
     *,
     replicas: int,
     workers: int,
-    rate: float,
+    rate: float | list[dict[str, float]],
     work: float,
     rule: dict[str, Any],
     warmup: float,
     duration: float,
     replications: int,
 ) -> Any:
+    arrivals = {"poisson": rate} if isinstance(rate, float) else {"profile": rate}
     return load_scenario(
         {
             "name": "hpa-fleet",
@@ -58,24 +59,26 @@ def _scenario(
                     "operations": {"handle": [{"work": {"exponential": work}}]},
                 }
             },
-            "workload": {"users": {"entry": "api", "arrivals": {"poisson": rate}}},
+            "workload": {"users": {"entry": "api", "arrivals": arrivals}},
         }
     )
 
 
-def _decision_margins(scenario: Any, quantiles: Any) -> None:
+def _decision_margins(
+    scenario: Any, quantiles: Any, demand: list[tuple[float, float]], rate_at: Any
+) -> None:
     """Assert that noise changes no count of the replay, with probability under alpha
-    (a union bound over every decision of every replication). An interval's busy time is
-    close to compound Poisson, relative deviation sqrt((1 + cv^2) / (lambda I)), cv = 1 (a
-    fully busy pool's does not vary: taken at the same deviation, conservative). Up: the
-    busy workers of each interval over workers x target, x, stay below ceil(x), where the
-    rule would ask for one more, by z deviations (z the normal quantile of alpha / (2 x
-    decisions)). Down: a lower recommendation lowers the count only if every one in a
-    stabilization window is lower (m of them): P(below floor(x))^m under the same bound."""
+    (a union bound over every decision of every replication): `demand`, the busy workers
+    offered from each time on; `rate_at(t)`, the arrival rate then. An interval's busy
+    time is close to compound Poisson, relative deviation sqrt((1 + cv^2) / (lambda I)),
+    cv = 1 (a fully busy pool's does not vary: taken at the same deviation, conservative).
+    With x the interval's busy workers over workers x target and d = ceil(x) within [min,
+    max], the rule's recommendation: up, x stays below d by z deviations (z the normal
+    quantile of alpha / (2 x decisions)), unless d is the max; down, a lower recommendation
+    lowers the count only if every one in a stabilization window is lower (m of them):
+    P(x <= d - 1)^m under the same bound, unless d is the min."""
     spec = scenario.services["api"]
     rule, workers = spec.autoscale, spec.workers
-    flow_rate = scenario.workload["users"].arrivals.poisson
-    demand = flow_rate * spec.operations["handle"][0].work.mean
     settings = scenario.simulation
     horizon = settings.warmup + settings.duration
     count = math.floor(horizon / rule.interval)
@@ -89,13 +92,15 @@ def _decision_margins(scenario: Any, quantiles: Any) -> None:
         low, high = (k - 1) * rule.interval, k * rule.interval
         busy = math.fsum(s.busy_area for s in line if low <= s.start and s.end <= high)
         busy /= rule.interval
-        deviation = busy * math.sqrt(2.0 / (flow_rate * rule.interval))
+        deviation = busy * math.sqrt(2.0 / (rate_at((low + high) / 2) * rule.interval))
         steps = busy / per_step
-        up = (math.ceil(steps) - steps) * per_step
-        assert up > z * deviation, f"decision at {high:g} s: {up / deviation:.1f} sd up"
-        down = (steps - math.floor(steps)) * per_step
-        below = float(stats.norm.sf(down / deviation))
-        assert below**window < bound, f"decision at {high:g} s: P(down) = {below:.3g}"
+        asked = min(max(math.ceil(steps - 1e-9), rule.min), rule.max)
+        if asked < rule.max:
+            up = (asked - steps) * per_step
+            assert up > z * deviation, f"decision at {high:g} s: {up / deviation:.1f} sd up"
+        if asked > rule.min:
+            below = float(stats.norm.sf((steps - asked + 1) * per_step / deviation))
+            assert below**window < bound, f"decision at {high:g} s: P(down) = {below:.3g}"
 
 
 def _compare(scenario: Any, seed: int, agrees: Any, paths: list[tuple[str, ...]]) -> Any:
@@ -142,7 +147,7 @@ def test_a_fleet_above_its_need_is_its_fleets_steady_states_by_time(
         duration=570,
         replications=20,
     )
-    _decision_margins(scenario, quantiles)
+    _decision_margins(scenario, quantiles, [(0.0, 140.0 * 0.020)], lambda _: 140.0)
     predicted, results = _compare(scenario, seed, agrees, MEANS)
     api = predicted["services"]["api"]
     assert api["replicas"]["mean"] == pytest.approx((6 * 105 + 4 * 465) / 570, rel=1e-12)
@@ -177,7 +182,7 @@ def test_a_saturated_start_is_its_fluid_backlog_then_its_fleets(seed, agrees, qu
         duration=600,
         replications=40,
     )
-    _decision_margins(scenario, quantiles)
+    _decision_margins(scenario, quantiles, [(0.0, 150.0 * 0.045)], lambda _: 150.0)
     predicted, results = _compare(scenario, seed, agrees, MEANS)
     api = predicted["services"]["api"]
     for run in results.replications:
@@ -188,3 +193,47 @@ def test_a_saturated_start_is_its_fluid_backlog_then_its_fleets(seed, agrees, qu
             3,
         )
     assert any("a backlog piles up or drains" in w for w in predicted["warnings"])
+
+
+def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catches_up(
+    seed, agrees, quantiles
+) -> None:
+    """100/s of 20 ms, 800/s from 120 s to 240 s, to a pool of 6 workers per replica at
+    target 0.6 (3.6 busy workers per replica), 2 to 10 replicas, decisions every 30 s, a
+    start-up of 10 s, a window of 60 s. 2 replicas (12 workers) take 2 busy workers, then
+    16: 4 per second pile up; the decision at 150 s sees 12 busy (asks for 4, serving at
+    160 s), the one at 180 s 20 busy, the backlog draining (6, serving at 190 s); the
+    backlog peaks at 160 worker-seconds (8,000 requests) at 160 s and is gone at 180 s;
+    the rule asks for 5 through the spike and 2 after it, the window bringing the count to 5
+    at 270 s and 2 at 330 s. The measured period (60 s to 600 s) is the steady states of
+    those fleets at their rates, and the fluid backlog; the count exact in every
+    replication."""
+    rule = {"target": 0.6, "min": 2, "interval": 30, "stabilization": 60, "startup": 10}
+    profile = [{"at": 0, "rate": 100}, {"at": 120, "rate": 800}, {"at": 240, "rate": 100}]
+    scenario = _scenario(
+        replicas=2,
+        workers=6,
+        rate=profile,
+        work=0.020,
+        rule=rule,
+        warmup=60,
+        duration=540,
+        replications=20,
+    )
+
+    def rate_at(time: float) -> float:
+        return 800.0 if 120 <= time < 240 else 100.0
+
+    demand = [(0.0, 2.0), (120.0, 16.0), (240.0, 2.0)]
+    _decision_margins(scenario, quantiles, demand, rate_at)
+    predicted, results = _compare(scenario, seed, agrees, MEANS)
+    api = predicted["services"]["api"]
+    replica_seconds = 2 * 90 + 4 * 30 + 6 * 90 + 5 * 60 + 2 * 270
+    assert api["replica_seconds"] == pytest.approx(replica_seconds)
+    for run in results.replications:
+        replicas = run.services["api"].replicas
+        assert (replicas.mean, replicas.max, replicas.final) == (
+            pytest.approx(replica_seconds / 540, rel=1e-9),
+            6,
+            2,
+        )

@@ -1,11 +1,11 @@
 """What `analyze` says of autoscaled services and consumer groups that it does not predict
-(models/analysis/autoscaling.py): under a load that changes over time (here a rate
-profile, flat: the time-varying path with the numbers of a steady load), a rule on a queue
-metric, a consumer group scaled on lag. It predicts them at their starting count and warns,
+(models/analysis/autoscaling.py): under bursts (here an MMPP whose two phases have the same
+rate: the bursts' path with the numbers of a steady load), a rule on a queue metric, a
+consumer group scaled on lag. It predicts them at their starting count and warns,
 naming the count a utilization rule asks for at the predicted load. Deterministic: the
 expected counts are worked out here from the HPA rule, desired = ceil(busy workers /
-(workers x target)). Under a steady load a utilization rule is predicted at the replicas it
-runs: tests/unit/test_fleet.py."""
+(workers x target)). Under a steady load, a rate profile or a sinusoid a utilization rule is
+predicted at the replicas it runs: tests/unit/test_fleet.py."""
 
 from __future__ import annotations
 
@@ -30,7 +30,10 @@ def _shop(replicas: int, rate: float, scaling: dict[str, Any]) -> Any:
                 }
             },
             "workload": {
-                "users": {"entry": "api.get", "arrivals": {"profile": [{"at": 0, "rate": rate}]}}
+                "users": {
+                    "entry": "api.get",
+                    "arrivals": {"mmpp": {"rates": [rate, rate], "switch_rates": [1, 1]}},
+                }
             },
         }
     )

@@ -235,3 +235,77 @@ def test_a_queue_length_rule_keeps_the_starting_count() -> None:
     prediction = analyze(_shop(3, 140.0, rule))
     assert prediction.services["api"].replicas is None
     assert "(autoscaling is not predicted)" in _fleet_warning(prediction)
+
+
+def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catches_up() -> None:
+    # The timeline of tests/unit/test_hpa.py's spike: 100/s of 20 ms, 450/s from 120 s to
+    # 240 s, one pool of 4 workers per replica. Measured from 60 s to 600 s: 60 s at 100/s
+    # on 2 replicas (M/M/8), 40 s of backlog at 450/s (the piece's settled 4 replicas,
+    # M/M/16, plus the fluid), 25 s at 450/s on 4 (M/M/16), 55 s on 5 (M/M/20), 75 s at
+    # 100/s on 4 (M/M/16), 285 s on 2 (M/M/8). The backlog: 700 worker-seconds x s of work,
+    # 35,000 requests x s at 20 ms, none queued at 60 s, over the 96,000 requests of the
+    # period.
+    document = {
+        "name": "spike",
+        "simulation": {"duration": 540, "warmup": 60},
+        "services": {
+            "api": {
+                "replicas": 2,
+                "workers": 4,
+                "balancing": "shared",
+                "autoscale": {
+                    "metric": "utilization",
+                    "target": 0.6,
+                    "min": 2,
+                    "max": 10,
+                    "interval": 15,
+                    "stabilization": 60,
+                    "startup": 20,
+                },
+                "operations": {"get": [{"work": {"exponential": SERVICE_TIME}}]},
+            }
+        },
+        "workload": {
+            "users": {
+                "entry": "api.get",
+                "arrivals": {
+                    "profile": [
+                        {"at": 0, "rate": 100},
+                        {"at": 120, "rate": 450},
+                        {"at": 240, "rate": 100},
+                    ]
+                },
+            }
+        },
+    }
+    prediction = analyze(load_scenario(document))
+    api = prediction.services["api"]
+    parts = [  # (seconds, rate, workers)
+        (60, 100.0, 8),
+        (40, 450.0, 16),
+        (25, 450.0, 16),
+        (55, 450.0, 20),
+        (75, 100.0, 16),
+        (285, 100.0, 8),
+    ]
+    requests = sum(seconds * rate for seconds, rate, _ in parts)
+    assert requests == 96_000
+    steady = sum(
+        seconds * rate * mmc(rate, 1 / SERVICE_TIME, workers).mean_waiting_time
+        for seconds, rate, workers in parts
+    )
+    expected = steady / requests + 35_000 / requests
+    assert api.waiting_time.mean == pytest.approx(expected, rel=1e-9)
+    assert api.replicas is not None
+    replica_seconds = 2 * 75 + 4 * 30 + 5 * 75 + 4 * 75 + 2 * 285
+    assert api.replica_seconds == pytest.approx(replica_seconds)
+    assert (api.replicas.mean, api.replicas.max, api.replicas.final) == (
+        pytest.approx(replica_seconds / 540),
+        5,
+        2,
+    )
+    busy = requests * SERVICE_TIME  # (worker-seconds)
+    workers = 4 * (replica_seconds - 2 * 20 - 1 * 20)  # (less the start-ups: 135-155, 165-185)
+    assert api.utilization == pytest.approx(busy / workers, rel=1e-9)
+    assert prediction.flows["users"].arrival_rate == pytest.approx(96_000 / 540)
+    assert "settling at 2-4 over its pieces" in _fleet_warning(prediction)

@@ -114,3 +114,31 @@ def test_without_a_start_up_a_new_replica_serves_at_once() -> None:
         (15.0, 30.0, 2, 2, True),
         (30.0, 60.0, 3, 3, False),
     ]
+
+
+def test_a_spike_saturates_the_fleet_until_the_rule_catches_up() -> None:
+    # One pool of 4 workers per replica at 0.6 (2.4 busy workers per replica), 2 to 10
+    # replicas, a start-up of 20 s, a window of 60 s. 2 busy workers (asks for 1: min 2)
+    # until 120 s, then 9 (> 8 workers: 1 per second piles up), then 2 again from 240 s:
+    #   135 s: 8 busy -> ceil(3.33) = 4, serving at 155 s: 16 workers drain 7 per second the
+    #          35 piled up by then: empty at 160 s
+    #   165 s: (8 x 5 + 16 x 5 + 9 x 5) / 15 = 11 busy -> ceil(4.58) = 5, serving at 185 s
+    #   180-240 s: 9 busy -> 4; at 240 s the 5 of 165 s has left the window: down to 4
+    #   255-315 s: 2 busy -> 2; at 315 s the 4 of 240 s has left it: down to 2
+    rule = _rule(target=0.6, min=2, interval=15.0, stabilization=60.0, startup=20.0)
+    demand = [(0.0, 2.0), (120.0, 9.0), (240.0, 2.0)]
+    stretches = replay(rule, 2, 4, demand, pooled=True, horizon=600.0, cuts=(60.0,))
+    assert _plain(stretches) == [
+        (0.0, 60.0, 2, 2, False),
+        (60.0, 120.0, 2, 2, False),
+        (120.0, 135.0, 2, 2, True),
+        (135.0, 155.0, 2, 4, True),
+        (155.0, 160.0, 4, 4, True),
+        (160.0, 165.0, 4, 4, False),
+        (165.0, 185.0, 4, 5, False),
+        (185.0, 240.0, 5, 5, False),
+        (240.0, 315.0, 4, 4, False),
+        (315.0, 600.0, 2, 2, False),
+    ]
+    area = sum(s.backlog_area for s in stretches)
+    assert area == pytest.approx(15 * 15 / 2 + (15 + 35) / 2 * 20 + 35 / 2 * 5)
