@@ -103,6 +103,14 @@ def _decision_margins(
             assert below**window < bound, f"decision at {high:g} s: P(down) = {below:.3g}"
 
 
+def _replicas_in_every_run(results: Any, mean: float, most: float, final: float) -> None:
+    """Every replication's `replicas` {mean, max, final}: the replay's, exactly."""
+    for run in results.replications:
+        replicas = run.services["api"].replicas
+        found = (replicas.mean, replicas.max, replicas.final)
+        assert found == (pytest.approx(mean, rel=1e-9), most, final)
+
+
 def _compare(scenario: Any, seed: int, agrees: Any, paths: list[tuple[str, ...]]) -> Any:
     predicted = analyze(scenario).to_dict()
     results = simulate(scenario, seed=seed)
@@ -151,13 +159,8 @@ def test_a_fleet_above_its_need_is_its_fleets_steady_states_by_time(
     predicted, results = _compare(scenario, seed, agrees, MEANS)
     api = predicted["services"]["api"]
     assert api["replicas"]["mean"] == pytest.approx((6 * 105 + 4 * 465) / 570, rel=1e-12)
+    _replicas_in_every_run(results, api["replicas"]["mean"], 6, 4)
     for run in results.replications:
-        replicas = run.services["api"].replicas
-        assert (replicas.mean, replicas.max, replicas.final) == (
-            pytest.approx(api["replicas"]["mean"], rel=1e-9),
-            6,
-            4,
-        )
         assert run.services["api"].replica_seconds == pytest.approx(api["replica_seconds"])
 
 
@@ -185,13 +188,7 @@ def test_a_saturated_start_is_its_fluid_backlog_then_its_fleets(seed, agrees, qu
     _decision_margins(scenario, quantiles, [(0.0, 150.0 * 0.045)], lambda _: 150.0)
     predicted, results = _compare(scenario, seed, agrees, MEANS)
     api = predicted["services"]["api"]
-    for run in results.replications:
-        replicas = run.services["api"].replicas
-        assert (replicas.mean, replicas.max, replicas.final) == (
-            pytest.approx(api["replicas"]["mean"], rel=1e-9),
-            api["replicas"]["max"],
-            3,
-        )
+    _replicas_in_every_run(results, api["replicas"]["mean"], api["replicas"]["max"], 3)
     assert any("a backlog piles up or drains" in w for w in predicted["warnings"])
 
 
@@ -230,10 +227,4 @@ def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catche
     api = predicted["services"]["api"]
     replica_seconds = 2 * 90 + 4 * 30 + 6 * 90 + 5 * 60 + 2 * 270
     assert api["replica_seconds"] == pytest.approx(replica_seconds)
-    for run in results.replications:
-        replicas = run.services["api"].replicas
-        assert (replicas.mean, replicas.max, replicas.final) == (
-            pytest.approx(replica_seconds / 540, rel=1e-9),
-            6,
-            2,
-        )
+    _replicas_in_every_run(results, replica_seconds / 540, 6, 2)

@@ -27,6 +27,7 @@ def _shop(
     warmup: float = 30.0,
     duration: float = 570.0,
     arrivals: dict[str, Any] | None = None,
+    work: float = SERVICE_TIME,
 ) -> Any:
     scaling = {"metric": "utilization", "interval": 15, "stabilization": 120, "startup": 10}
     return load_scenario(
@@ -39,7 +40,7 @@ def _shop(
                     "workers": workers,
                     "balancing": "shared",
                     "autoscale": {**scaling, **rule},
-                    "operations": {"get": [{"work": {"exponential": SERVICE_TIME}}]},
+                    "operations": {"get": [{"work": {"exponential": work}}]},
                 }
             },
             "workload": {"users": {"entry": "api.get", "arrivals": arrivals or {"poisson": rate}}},
@@ -100,29 +101,9 @@ def test_a_saturated_start_adds_its_fluid_backlog_to_the_means() -> None:
     # overshoots to 4 from 100 s to 180 s. Measured from 60 s: the backlog then is 30
     # worker-seconds (667 requests of 45 ms), 6 workers hold it; its area from 60 s is
     # (30 + 15) / 2 x 10 + 15 / 2 x 3.33 worker-seconds x s.
-    document = {
-        "name": "saturated-start",
-        "simulation": {"duration": 600, "warmup": 60},
-        "services": {
-            "api": {
-                "replicas": 1,
-                "workers": 3,
-                "balancing": "shared",
-                "autoscale": {
-                    "metric": "utilization",
-                    "target": 0.6,
-                    "min": 1,
-                    "max": 10,
-                    "interval": 30,
-                    "stabilization": 60,
-                    "startup": 10,
-                },
-                "operations": {"get": [{"work": {"exponential": 0.045}}]},
-            }
-        },
-        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": 100.0}}},
-    }
-    prediction = analyze(load_scenario(document))
+    rule = {"target": 0.6, "min": 1, "max": 10, "interval": 30, "stabilization": 60}
+    scenario = _shop(1, 100.0, rule, workers=3, warmup=60, duration=600, work=0.045)
+    prediction = analyze(scenario)
     api = prediction.services["api"]
     holding, rate, length = 0.045, 100.0, 600.0
     area = ((30 + 15) / 2 * 10 + 15 / 2 * (10 / 3)) / holding  # requests x seconds
@@ -245,40 +226,11 @@ def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catche
     # 100/s on 4 (M/M/16), 285 s on 2 (M/M/8). The backlog: 700 worker-seconds x s of work,
     # 35,000 requests x s at 20 ms, none queued at 60 s, over the 96,000 requests of the
     # period.
-    document = {
-        "name": "spike",
-        "simulation": {"duration": 540, "warmup": 60},
-        "services": {
-            "api": {
-                "replicas": 2,
-                "workers": 4,
-                "balancing": "shared",
-                "autoscale": {
-                    "metric": "utilization",
-                    "target": 0.6,
-                    "min": 2,
-                    "max": 10,
-                    "interval": 15,
-                    "stabilization": 60,
-                    "startup": 20,
-                },
-                "operations": {"get": [{"work": {"exponential": SERVICE_TIME}}]},
-            }
-        },
-        "workload": {
-            "users": {
-                "entry": "api.get",
-                "arrivals": {
-                    "profile": [
-                        {"at": 0, "rate": 100},
-                        {"at": 120, "rate": 450},
-                        {"at": 240, "rate": 100},
-                    ]
-                },
-            }
-        },
-    }
-    prediction = analyze(load_scenario(document))
+    rule = {"target": 0.6, "min": 2, "max": 10, "stabilization": 60, "startup": 20}
+    rates = [(0, 100), (120, 450), (240, 100)]
+    profile = {"profile": [{"at": at, "rate": rate} for at, rate in rates]}
+    scenario = _shop(2, 0.0, rule, workers=4, warmup=60, duration=540, arrivals=profile)
+    prediction = analyze(scenario)
     api = prediction.services["api"]
     parts = [  # (seconds, rate, workers)
         (60, 100.0, 8),
