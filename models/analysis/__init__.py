@@ -45,6 +45,7 @@ from models.analysis.autoscaling import autoscale_warnings
 from models.analysis.bursts import exact_bursts
 from models.analysis.capacity import solve_capacity
 from models.analysis.closed import closed_source, solve_closed
+from models.analysis.flat_out import flat_out_rate
 from models.analysis.fleet import predict_autoscaled, scaled_on_utilization
 from models.analysis.flows import completion_times
 from models.analysis.graph import consumer_count
@@ -250,8 +251,25 @@ def analyze(scenario: Scenario, *, capacity: bool = True) -> Prediction:
     is predicted at the replicas its rule runs over the run (`models.analysis.fleet`).
     """
     rules = scaled_on_utilization(scenario)
-    predicted = predict_autoscaled(scenario, rules, capacity, _as_given) if rules else None
+    predicted = None
+    if rules:
+        predicted = predict_autoscaled(scenario, rules, capacity, _as_given, _flat_out_rate)
     return _as_given(scenario, capacity) if predicted is None else predicted
+
+
+def _flat_out_rate(scenario: Scenario, name: str) -> float | None:
+    """Requests per second service `name` serves flat out at the scenario's rates
+    (`flat_out.flat_out_rate`); None with closed flows, or where that does not say."""
+    if any(flow.clients is not None for flow in scenario.workload.values()):
+        return None
+    warnings: list[str] = []
+    sources = {}
+    for flow_name, flow in scenario.workload.items():
+        source = flow_source(scenario, flow_name, flow, warnings)
+        if source is not None:
+            sources[flow_name] = source
+    with deep_recursion():
+        return flat_out_rate(scenario, sources, name)
 
 
 def _as_given(scenario: Scenario, capacity: bool) -> Prediction:

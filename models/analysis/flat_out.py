@@ -256,6 +256,27 @@ def entry_flows(scenario: Scenario, service: str) -> tuple[str, ...] | None:
     return flows or None
 
 
+def flat_out_rate(
+    scenario: Scenario, sources: Mapping[str, FlowSource], service: str
+) -> float | None:
+    """Requests per second `service` serves flat out, its callees loaded by what it sends
+    (not by what arrives): the rate of the flows into it (`entry_flows`) at which the first
+    resource saturates, its own pool or a callee that holds its workers back
+    (`capacity.saturating_factor`, to its 1%). None where other flows reach it, where it
+    holds no worker through a call (its workers alone say it), or where nothing
+    saturates."""
+    flows = entry_flows(scenario, service)
+    if flows is None or not scenario.services[service].blocking_calls:
+        return None
+    reached = reachable(scenario, flows)
+    if not any(key.kind == "service" and key.name != service for key in reached):
+        return None
+    found = saturating_factor(scenario, lambda factor: _scaled(sources, flows, factor))
+    if found is None:
+        return None
+    return found[0] * math.fsum(sources[flow].rate for flow in flows)
+
+
 def _scaled(
     sources: Mapping[str, FlowSource], flows: Sequence[str], factor: float
 ) -> dict[str, FlowSource]:

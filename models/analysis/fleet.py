@@ -59,6 +59,9 @@ from models.schema import (
 
 Solve = Callable[[Scenario, bool], Prediction]
 """The analysis of a scenario without autoscaling (`capacity`: with the capacity search)."""
+FlatOut = Callable[[Scenario, str], float | None]
+"""Requests per second a service of a scenario without autoscaling serves flat out, its
+callees' limits included (None: not known)."""
 
 MOST_ROUNDS = 8
 """Rounds of `settled_counts` at most (each a network solved; two or three settle it)."""
@@ -256,9 +259,11 @@ def timelines(
     rules: Mapping[str, ServiceAutoscale],
     pieces: list[LoadPiece],
     settled: Mapping[Rates, _Settled],
+    flat_out: FlatOut,
 ) -> dict[str, list[Stretch]]:
     """Each autoscaled service's stretches over the run, offered in each piece its busy
-    workers at that piece's settled counts (saturated: twice what its `max` can serve)."""
+    workers at that piece's settled counts (saturated: twice what its `max` can serve),
+    serving flat out what `flat_out` says at the fleet of the time (`_serves`)."""
     settings = scenario.simulation
     horizon = settings.warmup + settings.duration
     found = {}
@@ -270,9 +275,38 @@ def timelines(
             demands.append((piece.start, 2.0 * rule.max * workers if busy is None else busy))
         start = scenario.services[name].replicas
         pooled = scenario.services[name].balancing in ("shared", "least_outstanding")
+        serves = _serves(scenario, name, pieces, settled, flat_out)
         cuts = (settings.warmup,)
-        found[name] = replay(rule, start, workers, demands, pooled, horizon, cuts)
+        found[name] = replay(rule, start, workers, demands, pooled, horizon, cuts, serves)
     return found
+
+
+def _serves(
+    scenario: Scenario,
+    name: str,
+    pieces: list[LoadPiece],
+    settled: Mapping[Rates, _Settled],
+    flat_out: FlatOut,
+) -> Callable[[float, int], float]:
+    """What `name` with n serving replicas serves flat out at time t, in workers' worth of
+    work (its holding time in the piece's steady state being a worker's): its flat-out rate
+    (`flat_out.flat_out_rate`: its callees loaded by what it sends, the other autoscaled
+    services at their settled counts) times that holding time; where that is not known, its
+    n x workers. Remembered by (piece, n)."""
+    workers = _workers(scenario, name)
+    known: dict[tuple[Rates, int], float] = {}
+    _, holding_at = _service_rates(name, pieces, settled)
+
+    def serves(time: float, count: int) -> float:
+        piece = _piece_at(pieces, time)
+        key = (piece.rates, count)
+        if key not in known:
+            counts = {**settled[piece.rates].counts, name: count}
+            rate = flat_out(with_fleet(with_rates(scenario, piece.rates), counts), name)
+            known[key] = float(count * workers) if rate is None else rate * holding_at(time)
+        return known[key]
+
+    return serves
 
 
 def _at(line: list[Stretch], time: float) -> Stretch:
@@ -321,7 +355,11 @@ def documents(prediction: Prediction) -> Documents:
 
 
 def predict_autoscaled(
-    scenario: Scenario, rules: Mapping[str, ServiceAutoscale], capacity: bool, solve: Solve
+    scenario: Scenario,
+    rules: Mapping[str, ServiceAutoscale],
+    capacity: bool,
+    solve: Solve,
+    flat_out: FlatOut,
 ) -> Prediction | None:
     """The prediction of `scenario` with the services of `rules` at the replicas their
     rules run over the measured period (module docstring); None where it does not apply
@@ -331,7 +369,7 @@ def predict_autoscaled(
     if pieces is None or settled is None:
         return None
     names = list(rules)
-    lines = timelines(scenario, rules, pieces, settled)
+    lines = timelines(scenario, rules, pieces, settled, flat_out)
     steady, backlog = measured_stretches(scenario, pieces, lines)
     regimes: list[tuple[float, Prediction]] = []
     for (rates, fleet), share in steady.items():

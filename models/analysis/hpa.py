@@ -14,12 +14,15 @@ The load is a fluid (Newell, "Applications of Queueing Theory", 2nd ed. (1982), 
 service is offered `demand` busy workers (arrival rate x holding time, its steady state's
 offered load; piecewise constant under a rate profile), spread over the serving replicas
 (with `balancing: round_robin` or `random` each replica keeps its own backlog; `shared` and
-`least_outstanding` serve one pool). A replica (or the pool) offered more than its workers
-is busy with all of them and piles the rest up; with a backlog it stays fully busy until
-the backlog is gone. So a service that starts saturated (or that a spike saturates) sees
-its utilization at 1 while the backlog drains and asks for more than its steady state
-needs (ceil(current / target)): the overshoot that the stabilization window then holds for
-its length.
+`least_outstanding` serve one pool). A replica (or the pool) offered more than it serves
+flat out is busy with all its workers and piles the rest up; with a backlog it stays fully
+busy until the backlog is gone. It serves flat out its workers' worth of work, or, given
+`serves`, its flat-out rate: a blocking pool's callees are loaded flat out by what it
+sends, not by the steady state's arrivals, and a callee that saturates first holds its
+workers back (a database: its workers all held, waiting). So a service
+that starts saturated (or that a spike saturates) sees its utilization at 1 while the
+backlog drains and asks for more than its steady state needs (ceil(current / target)):
+the overshoot that the stabilization window then holds for its length.
 
 What the fluid leaves out: the noise of the observed averages (a load next to a step of
 the ceiling makes the simulation ask for one more some of the time) and the queueing of a
@@ -31,7 +34,7 @@ from __future__ import annotations
 
 import collections
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from models.autoscale import ServiceAutoscale
@@ -63,7 +66,7 @@ class Stretch:
     start_backlog: float = 0.0
     """The backlog at the stretch's start (worker-seconds of work)."""
     start_backlog_workers: float = 0.0
-    """The workers of the parts that hold it then (those that serve it)."""
+    """What the parts that hold it then serve flat out, in workers' worth of work."""
 
 
 @dataclass
@@ -75,6 +78,26 @@ class _Replica:
     """Work waiting, in worker-seconds."""
 
 
+Serves = Callable[[float, int], float]
+"""What a pool of n serving replicas serves flat out at time t, in the units of the demand
+(busy workers at the steady state's holding time)."""
+
+
+@dataclass
+class _Part:
+    """A part that serves: the pool (no replica), or one replica."""
+
+    replica: _Replica | None
+    backlog: float
+    demand: float
+    workers: float
+    """Its workers, all held while it has a backlog."""
+    serves: float
+    """The work it serves flat out per second, in the units of `demand` (its workers,
+    with the holding time of the demand's steady state; more where its callees are less
+    loaded flat out than there, less where they hold it back)."""
+
+
 @dataclass
 class _Fleet:
     """The replicas and their backlogs (one pool's when `pooled`)."""
@@ -84,6 +107,7 @@ class _Fleet:
     pooled: bool
     replicas: list[_Replica] = field(default_factory=list)
     pool_backlog: float = 0.0
+    serves: Serves | None = None
 
     def serving(self, now: float) -> list[_Replica]:
         return [r for r in self.replicas if not r.removed and r.ready_at <= now]
@@ -91,44 +115,50 @@ class _Fleet:
     def provisioned(self) -> int:
         return sum(not r.gone for r in self.replicas)
 
-    def parts(self, now: float) -> list[tuple[_Replica | None, float, float, float]]:
-        """(replica, backlog, demand, workers) of each part that serves: the pool (no
-        replica), or each replica that serves or drains."""
-        serving = self.serving(now)
+    def parts(self, now: float) -> list[_Part]:
+        """Each part that serves: the pool, or each replica that serves or drains."""
+        serving = len(self.serving(now))
+        total = float(serving * self.workers)
+        flat_out = total if self.serves is None or not serving else self.serves(now, serving)
         if self.pooled:
-            return [(None, self.pool_backlog, self.demand, float(len(serving) * self.workers))]
-        share = self.demand / len(serving) if serving else 0.0
+            return [_Part(None, self.pool_backlog, self.demand, total, flat_out)]
+        share = self.demand / serving if serving else 0.0
+        each = flat_out / serving if serving else 0.0
         return [
-            (r, r.backlog, 0.0 if r.removed else share, float(self.workers))
+            _Part(r, r.backlog, 0.0 if r.removed else share, float(self.workers), each)
             for r in self.replicas
             if not r.gone and (r.removed or r.ready_at <= now)
         ]
 
     def emptied_in(self, now: float) -> float:
         """Time until the first draining backlog is gone (inf: none drains)."""
-        times = [q / (c - d) for _, q, d, c in self.parts(now) if q > 0 and c > d]
+        times = [
+            p.backlog / (p.serves - p.demand)
+            for p in self.parts(now)
+            if p.backlog > 0 and p.serves > p.demand
+        ]
         return min(times, default=math.inf)
 
     def advance(self, now: float, step: float) -> tuple[float, bool, float]:
         """Move `step` seconds on (no backlog empties inside it): the busy worker-seconds,
         whether any part holds a backlog or piles one up, and the backlog's integral."""
         busy, piling, area = 0.0, False, 0.0
-        for replica, backlog, demand, workers in self.parts(now):
-            if backlog > 0 or demand > workers:
-                busy += workers * step
-                before = backlog
-                backlog += (demand - workers) * step
-                backlog = backlog if backlog > EMPTY * workers else 0.0
-                area += (before + backlog) / 2 * step  # (linear within the step)
+        for part in self.parts(now):
+            backlog = part.backlog
+            if backlog > 0 or part.demand > part.serves:
+                busy += part.workers * step  # (all held, those its callees hold back too)
+                backlog += (part.demand - part.serves) * step
+                backlog = backlog if backlog > EMPTY * part.workers else 0.0
+                area += (part.backlog + backlog) / 2 * step  # (linear within the step)
                 piling = True
             else:
-                busy += demand * step
-            if replica is None:
+                busy += part.demand * step
+            if part.replica is None:
                 self.pool_backlog = backlog
             else:
-                replica.backlog = backlog
-                if replica.removed and backlog == 0.0:
-                    replica.gone = True
+                part.replica.backlog = backlog
+                if part.replica.removed and backlog == 0.0:
+                    part.replica.gone = True
         return busy, piling, area
 
 
@@ -144,13 +174,16 @@ def replay(
     pooled: bool,
     horizon: float,
     cuts: tuple[float, ...] = (),
+    serves: Serves | None = None,
 ) -> list[Stretch]:
     """The stretches of [0, `horizon`] (cut also at `cuts`, e.g. the end of the warm-up,
     and where the demand changes): `starting` replicas of `workers` at time 0, offered
-    `demand` busy workers (module docstring)."""
+    `demand` busy workers (module docstring); `serves`: what the serving replicas serve
+    flat out, where their callees hold them back (None: their workers)."""
     changes = [(0.0, demand)] if isinstance(demand, float | int) else list(demand)
     cuts = (*cuts, *(at for at, _ in changes[1:]))
-    fleet = _Fleet(workers, changes[0][1], pooled, [_Replica(0.0) for _ in range(starting)])
+    replicas = [_Replica(0.0) for _ in range(starting)]
+    fleet = _Fleet(workers, changes[0][1], pooled, replicas, serves=serves)
     recommendations = collections.deque([(0.0, starting)])
     target_count = starting
     decision = rule.interval
@@ -164,7 +197,7 @@ def replay(
         until = min(min(events), now + fleet.emptied_in(now))
         serving, provisioned = len(fleet.serving(now)), fleet.provisioned()
         started = sum(not r.gone and r.ready_at <= now for r in fleet.replicas)
-        held = [(q, c) for _, q, _, c in fleet.parts(now) if q > 0]
+        held = [(p.backlog, p.serves) for p in fleet.parts(now) if p.backlog > 0]
         backlog_then = (math.fsum(q for q, _ in held), math.fsum(c for _, c in held))
         busy, piling, area = fleet.advance(now, until - now)
         busy_since_decision += busy

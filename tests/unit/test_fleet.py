@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
+from models.analysis import _flat_out_rate
+from models.analysis.fleet import with_fleet
 from models.theory.markovian import mmc
 
 SERVICE_TIME = 0.020
@@ -261,3 +263,40 @@ def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catche
     assert api.utilization == pytest.approx(busy / workers, rel=1e-9)
     assert prediction.flows["users"].arrival_rate == pytest.approx(96_000 / 540)
     assert "settling at 2-4 over its pieces" in _fleet_warning(prediction)
+
+
+def test_a_blocking_pool_drains_at_its_flat_out_rate_not_at_its_workers_pace() -> None:
+    # A checkout of 4 workers per replica (8 ms, then a blocking call to a payments
+    # service of 12 workers of 12 ms: 1,000/s at most) at 900/s. Flat out, 3 replicas (12
+    # workers) serve 12 / 20 ms = 600/s (their calls load payments with 600/s, not 900/s);
+    # 8 replicas could serve 1,600/s but payments saturates at 1,000/s first, holding
+    # them back: the backlog drains at 100/s, not at the workers' pace.
+    document = {
+        "name": "held-back",
+        "simulation": {"duration": 300, "warmup": 60},
+        "services": {
+            "checkout": {
+                "replicas": 3,
+                "workers": 4,
+                "balancing": "shared",
+                "autoscale": {"metric": "utilization", "target": 0.6, "min": 3, "max": 8},
+                "operations": {
+                    "pay": [{"work": {"exponential": 0.008}}, {"call": "payments.charge"}]
+                },
+            },
+            "payments": {
+                "workers": 12,
+                "operations": {"charge": [{"work": {"exponential": 0.012}}]},
+            },
+        },
+        "workload": {"shoppers": {"entry": "checkout.pay", "arrivals": {"poisson": 900.0}}},
+    }
+    scenario = load_scenario(document)
+    assert _flat_out_rate(with_fleet(scenario, {"checkout": 3}), "checkout") == pytest.approx(
+        600.0, rel=0.01
+    )
+    assert _flat_out_rate(with_fleet(scenario, {"checkout": 8}), "checkout") == pytest.approx(
+        1000.0, rel=0.01
+    )
+    # a service that calls nothing: its workers say it (None)
+    assert _flat_out_rate(with_fleet(scenario, {"checkout": 3}), "payments") is None
