@@ -13,8 +13,10 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis import _flat_out_rate
+from models.analysis.flat_out import flat_out_rate
 from models.analysis.fleet import with_fleet
+from models.analysis.network import FlowSource
+from models.analysis.summary import POISSON
 from models.theory.markovian import mmc
 
 SERVICE_TIME = 0.020
@@ -292,11 +294,10 @@ def test_a_blocking_pool_drains_at_its_flat_out_rate_not_at_its_workers_pace() -
         "workload": {"shoppers": {"entry": "checkout.pay", "arrivals": {"poisson": 900.0}}},
     }
     scenario = load_scenario(document)
-    assert _flat_out_rate(with_fleet(scenario, {"checkout": 3}), "checkout") == pytest.approx(
-        600.0, rel=0.01
-    )
-    assert _flat_out_rate(with_fleet(scenario, {"checkout": 8}), "checkout") == pytest.approx(
-        1000.0, rel=0.01
-    )
-    # a service that calls nothing: its workers say it (None)
-    assert _flat_out_rate(with_fleet(scenario, {"checkout": 3}), "payments") is None
+    sources = {"shoppers": FlowSource(900.0, 1.0, POISSON)}
+    three = flat_out_rate(with_fleet(scenario, {"checkout": 3}), sources, "checkout")
+    assert three == pytest.approx(600.0, rel=0.01)
+    eight = flat_out_rate(with_fleet(scenario, {"checkout": 8}), sources, "checkout")
+    assert eight == pytest.approx(1000.0, rel=0.01)
+    # payments: no flow calls it alone (checkout does), so not said: its workers' pace is taken
+    assert flat_out_rate(with_fleet(scenario, {"checkout": 3}), sources, "payments") is None
