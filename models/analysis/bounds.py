@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from models.analysis.graph import OpKey, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
@@ -20,8 +20,13 @@ from models.analysis.moments import Moments, mixture
 from models.analysis.summary import OperationSummary
 from models.schema import BranchStep, CallStep, ParallelStep, Scenario, Step
 
-if TYPE_CHECKING:
-    from models.analysis.loads import FlowSource
+
+class BoundedSource(Protocol):
+    """What the bounds read of a flow's arrivals (`network.FlowSource`): how many of its
+    requests can be in the system at once (a closed flow's clients; None: unbounded)."""
+
+    @property
+    def population(self) -> int | None: ...
 
 
 class CallerBounds:
@@ -42,7 +47,7 @@ class CallerBounds:
     def __init__(
         self,
         scenario: Scenario,
-        sources: Mapping[str, FlowSource],
+        sources: Mapping[str, BoundedSource],
         summaries: Mapping[OpKey, OperationSummary],
         rates: Mapping[OpKey, float],
         in_flight: dict[tuple[OpKey, str], int] | None = None,
