@@ -14,7 +14,7 @@ import pytest
 
 from models import analyze, load_scenario
 from models.analysis.flat_out import flat_out_rate
-from models.analysis.fleet import with_fleet
+from models.analysis.fleet import LoadPiece, load_pieces, with_fleet
 from models.analysis.network import FlowSource
 from models.analysis.summary import POISSON
 from models.theory.markovian import mmc
@@ -301,3 +301,29 @@ def test_a_blocking_pool_drains_at_its_flat_out_rate_not_at_its_workers_pace() -
     assert eight == pytest.approx(1000.0, rel=0.01)
     # payments: no flow calls it alone (checkout does), so not said: its workers' pace is taken
     assert flat_out_rate(with_fleet(scenario, {"checkout": 3}), sources, "payments") is None
+
+
+def test_the_load_is_cut_where_rates_change_and_at_the_end_of_the_warm_up() -> None:
+    steady = _shop(4, 140.0, {"target": 0.9, "max": 10})
+    assert load_pieces(steady) == [
+        LoadPiece(0.0, 30.0, ()),
+        LoadPiece(30.0, 600.0, ()),
+    ]
+    profile = {"profile": [{"at": 0, "rate": 0}, {"at": 60, "rate": 150}]}
+    stepped = _shop(1, 0.0, {"target": 0.9, "max": 10}, arrivals=profile)
+    assert load_pieces(stepped) == [
+        LoadPiece(0.0, 30.0, (("users", 0.0),)),
+        LoadPiece(30.0, 60.0, (("users", 0.0),)),
+        LoadPiece(60.0, 600.0, (("users", 150.0),)),
+    ]
+    # a sinusoid: 24 pieces a period, each at its mean rate over it (an hour of a day)
+    wave = {"sinusoid": {"mean": 100, "amplitude": 50, "period": 240}}
+    waved = _shop(1, 0.0, {"target": 0.9, "max": 10}, arrivals=wave, warmup=0, duration=480)
+    pieces = load_pieces(waved)
+    assert pieces is not None and len(pieces) == 48
+    assert pieces[0].end == pytest.approx(10.0)
+    mean = sum(p.rates[0][1] * (p.end - p.start) for p in pieces) / 480
+    assert mean == pytest.approx(100.0)
+    # beyond `MOST_PIECES` (96): not predicted this way
+    longer = _shop(1, 0.0, {"target": 0.9, "max": 10}, arrivals=wave, warmup=0, duration=2400)
+    assert load_pieces(longer) is None
