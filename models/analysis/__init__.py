@@ -260,21 +260,18 @@ def analyze(scenario: Scenario, *, capacity: bool = True) -> Prediction:
 def _flat_out_rate(scenario: Scenario, name: str) -> float | None:
     """Requests per second service `name` serves flat out at the scenario's rates
     (`flat_out.flat_out_rate`); None with closed flows, or where that does not say."""
-    if any(flow.clients is not None for flow in scenario.workload.values()):
+    _, sources, closed = _flows(scenario, [])
+    if closed:
         return None
-    warnings: list[str] = []
-    sources = {}
-    for flow_name, flow in scenario.workload.items():
-        source = flow_source(scenario, flow_name, flow, warnings)
-        if source is not None:
-            sources[flow_name] = source
     with deep_recursion():
         return flat_out_rate(scenario, sources, name)
 
 
-def _as_given(scenario: Scenario, capacity: bool) -> Prediction:
-    """`analyze` with every service at its given replicas (autoscaling not predicted)."""
-    warnings: list[str] = []
+def _flows(
+    scenario: Scenario, warnings: list[str]
+) -> tuple[dict[str, FlowInfo], dict[str, FlowSource], list[str]]:
+    """Every flow's info, the open flows' arrivals (`flow_source`, its warnings added to
+    `warnings`) and the closed flows' names."""
     infos: dict[str, FlowInfo] = {}
     open_sources: dict[str, FlowSource] = {}
     closed: list[str] = []
@@ -287,6 +284,13 @@ def _as_given(scenario: Scenario, capacity: bool) -> Prediction:
         infos[name] = FlowInfo(source, closed=False)
         if source is not None:
             open_sources[name] = source
+    return infos, open_sources, closed
+
+
+def _as_given(scenario: Scenario, capacity: bool) -> Prediction:
+    """`analyze` with every service at its given replicas (autoscaling not predicted)."""
+    warnings: list[str] = []
+    infos, open_sources, closed = _flows(scenario, warnings)
     try:
         with deep_recursion():  # (the walks go down long call chains: `models.recursion`)
             prediction = _analyze(scenario, open_sources, closed, infos, warnings, capacity)

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 
 from models.analysis import fleet_report as report
 from models.analysis.hpa import Stretch, replay
-from models.analysis.pointwise import PIECE_FLOW_MEANS, SINUSOID_PIECES, average_rate
+from models.analysis.pointwise import PIECE_FLOW_MEANS, cut_by_rates
 from models.analysis.prediction import PredictedService, Prediction
 from models.analysis.quasi_static import Documents, over_regimes
 from models.arrivals import SinusoidArrivals
@@ -108,38 +108,15 @@ def scaled_on_utilization(scenario: Scenario) -> dict[str, ServiceAutoscale]:
 
 
 def load_pieces(scenario: Scenario) -> list[LoadPiece] | None:
-    """The run [0, warm-up + duration] cut where a profile's rate changes, a sinusoid into
-    `SINUSOID_PIECES` per period (each piece at its mean rate over it), and at the end of
-    the warm-up; one piece for a steady load; None beyond `MOST_PIECES`."""
+    """The whole run [0, warm-up + duration] cut into `pointwise.cut_by_rates`'s pieces
+    and at the end of the warm-up; one piece for a steady load (two with a warm-up); None
+    beyond `MOST_PIECES`."""
     settings = scenario.simulation
     end = settings.warmup + settings.duration
-    varying = {
-        name: flow.arrivals
-        for name, flow in scenario.workload.items()
-        if isinstance(flow.arrivals, ProfileArrivals | SinusoidArrivals)
-    }
-    cuts = {0.0, end, settings.warmup}
-    for arrivals in varying.values():
-        if isinstance(arrivals, ProfileArrivals):
-            cuts.update(change.at for change in arrivals.profile if 0 < change.at < end)
-        else:
-            step = arrivals.sinusoid.period / SINUSOID_PIECES
-            if end / step > MOST_PIECES:
-                return None
-            cuts.update(k * step for k in range(1, math.ceil(end / step)) if k * step < end)
-    edges = sorted(cut for cut in cuts if 0 <= cut <= end)
-    if len(edges) - 1 > MOST_PIECES:
+    pieces = cut_by_rates(scenario, 0.0, end, MOST_PIECES, (settings.warmup,))
+    if pieces is None:
         return None
-    pieces = []
-    for low, high in itertools.pairwise(edges):
-        rates = []
-        for name, arrivals in sorted(varying.items()):
-            if isinstance(arrivals, ProfileArrivals):
-                rates.append((name, average_rate(arrivals, low, high)))
-            else:
-                rates.append((name, arrivals.sinusoid.integral(low, high) / (high - low)))
-        pieces.append(LoadPiece(low, high, tuple(rates)))
-    return pieces
+    return [LoadPiece(low, high, tuple(sorted(rates.items()))) for low, high, rates in pieces]
 
 
 def with_rates(scenario: Scenario, rates: Rates) -> Scenario:

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 
 from models.analysis.backlogs import (
     apply_backlogs,
@@ -93,21 +93,38 @@ def rate_pieces(scenario: Scenario) -> list[tuple[float, dict[str, float]]] | No
     would be more than `MOST_PIECES`."""
     settings = scenario.simulation
     start, end = settings.warmup, settings.warmup + settings.duration
-    varying = varying_flows(scenario)
-    if not varying or end <= start:
+    if not varying_flows(scenario) or end <= start:
         return None
-    cuts = {start, end}
+    pieces = cut_by_rates(scenario, start, end, MOST_PIECES)
+    if pieces is None:
+        return None
+    return [((high - low) / (end - start), rates) for low, high, rates in pieces]
+
+
+def cut_by_rates(
+    scenario: Scenario,
+    start: float,
+    end: float,
+    most: int,
+    cuts: Iterable[float] = (),
+) -> list[tuple[float, float, dict[str, float]]] | None:
+    """[`start`, `end`] cut where a profile's rate changes, a sinusoid into
+    `SINUSOID_PIECES` pieces a period from `start`, and at `cuts`: each piece's bounds and
+    the rate of every profile or sinusoid flow in it (its mean over the piece); one piece
+    without rates when no flow has one; None beyond `most` pieces."""
+    varying = varying_flows(scenario)
+    edges_at = {start, end, *(cut for cut in cuts if start < cut < end)}
     for arrivals in varying.values():
         if isinstance(arrivals, ProfileArrivals):
-            cuts.update(change.at for change in arrivals.profile if start < change.at < end)
+            edges_at.update(change.at for change in arrivals.profile if start < change.at < end)
         else:
             step = arrivals.sinusoid.period / SINUSOID_PIECES
             count = math.ceil((end - start) / step)
-            if count > MOST_PIECES:
+            if count > most:
                 return None
-            cuts.update(start + k * step for k in range(1, count) if start + k * step < end)
-    edges = sorted(cuts)
-    if len(edges) - 1 > MOST_PIECES:
+            edges_at.update(start + k * step for k in range(1, count) if start + k * step < end)
+    edges = sorted(edges_at)
+    if len(edges) - 1 > most:
         return None
     pieces = []
     for low, high in itertools.pairwise(edges):
@@ -117,7 +134,7 @@ def rate_pieces(scenario: Scenario) -> list[tuple[float, dict[str, float]]] | No
                 rates[name] = average_rate(arrivals, low, high)
             else:
                 rates[name] = arrivals.sinusoid.integral(low, high) / (high - low)
-        pieces.append(((high - low) / (end - start), rates))
+        pieces.append((low, high, rates))
     return pieces
 
 
