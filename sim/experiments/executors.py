@@ -22,6 +22,7 @@ import multiprocessing
 import os
 import signal
 import socket
+import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
@@ -61,7 +62,7 @@ def open_executor(jobs: int | None = None, scheduler: str | None = None) -> Iter
     if workers <= 1:
         yield None
         return
-    earlier = {child.pid for child in multiprocessing.active_children()}
+    earlier = {child.pid for child in multiprocessing.active_children()} | _os_children()
     pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
     try:
         yield pool
@@ -82,7 +83,8 @@ def stop_pool(pool: ProcessPoolExecutor, spared: Iterable[int | None] = ()) -> N
     The pool's own list of workers misses one whose start a Ctrl-C interrupted (forked,
     not yet registered): it would wait for tasks for ever, ignoring Ctrl-C and holding the
     terminal's output open after archsim has exited. So every child process this one
-    started since (not in `spared`, the process ids alive before the pool) is stopped too."""
+    started since (not in `spared`, the process ids alive before the pool) is stopped too,
+    those `multiprocessing` knows and those only the operating system lists."""
     processes = list((getattr(pool, "_processes", None) or {}).values())  # before shutdown
     known = {process.pid for process in processes}
     left_out = set(spared)
@@ -102,6 +104,43 @@ def stop_pool(pool: ProcessPoolExecutor, spared: Iterable[int | None] = ()) -> N
     for process in processes:
         with contextlib.suppress(Exception):
             process.join(timeout=1.0)
+    _stop_os_children(left_out | {process.pid for process in processes})
+
+
+def _os_children() -> set[int]:
+    """The process ids of this process's children as the operating system lists them
+    (Linux: /proc/self/task/*/children; elsewhere none)."""
+    found: set[int] = set()
+    with contextlib.suppress(OSError):
+        for task in os.listdir("/proc/self/task"):
+            with contextlib.suppress(OSError), open(f"/proc/self/task/{task}/children") as file:
+                found.update(int(pid) for pid in file.read().split())
+    return found
+
+
+def _stop_os_children(spared: set[int | None], wait: float = 1.0) -> None:
+    """Stop every child of this process that `spared` does not name: a worker forked as a
+    Ctrl-C interrupted its start can be missing from `multiprocessing.active_children()`
+    too (the interrupt lands after the fork, before the child is registered), and it would
+    hold the terminal's output open after archsim has exited. Waits up to `wait` seconds
+    for them to exit (a zombie holds nothing open)."""
+    stopped = _os_children() - {pid for pid in spared if pid is not None}
+    for pid in stopped:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + wait
+    while stopped and time.monotonic() < deadline:
+        stopped = {pid for pid in stopped if _running(pid)}
+        time.sleep(0.01)
+
+
+def _running(pid: int) -> bool:
+    """Whether process `pid` exists and has not exited (a zombie has)."""
+    try:
+        with open(f"/proc/{pid}/stat") as file:
+            return file.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 def parse_scheduler_address(address: str) -> tuple[str, str, int]:

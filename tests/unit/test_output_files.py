@@ -8,6 +8,8 @@ import concurrent.futures.process
 import multiprocessing
 import os
 import signal
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -155,3 +157,23 @@ def test_a_child_started_during_the_pool_but_not_registered_is_stopped_too() -> 
     finally:
         before.terminate()
         before.join(timeout=5)
+
+
+def test_a_child_only_the_operating_system_lists_is_stopped_too() -> None:
+    """A worker forked as Ctrl-C interrupts its start may not be registered with
+    `multiprocessing` at all (the interrupt lands between the fork and the registration):
+    every child the operating system lists as started since the pool opened is stopped;
+    one started before it is spared."""
+    if not os.path.exists("/proc/self/task"):
+        pytest.skip("the operating system's list of children is read from /proc (Linux)")
+    waiting = "import signal, time; signal.signal(signal.SIGINT, signal.SIG_IGN); time.sleep(600)"
+    before = subprocess.Popen([sys.executable, "-c", waiting])
+    try:
+        with pytest.raises(KeyboardInterrupt), executors.open_executor(jobs=2):
+            orphan = subprocess.Popen([sys.executable, "-c", waiting])
+            raise KeyboardInterrupt
+        assert orphan.wait(timeout=5) == -signal.SIGTERM
+        assert before.poll() is None
+    finally:
+        before.kill()
+        before.wait(timeout=5)
