@@ -408,7 +408,7 @@ def solve_network(
             converged = True
             break
         if settle is not None:  # (settled as the load ratios see it: `time_scales`)
-            scales = convergence.time_scales(current.services)
+            scales = convergence.time_scales(scenario, current.services, current.summaries)
             scaled = convergence.largest_change(previous, signature, scales, scvs=False)
             scaled_change, scaled_before = scaled, scaled_change
         if (
