@@ -160,3 +160,57 @@ def test_waits_that_no_pool_holds_through_do_not_keep_a_trial_going() -> None:
             assert fast_ratios[pool] == pytest.approx(ratio, rel=1e-4), (factor, pool)
         peaks.append(peak_load_ratio(full))
     assert peaks[-1] > 0.98  # (the check reaches next to saturation)
+
+
+def test_a_response_waited_for_through_an_unlimited_or_async_service_is_held() -> None:
+    """`held_through` follows responses down the call graph: a pool of 4 blocking workers
+    waits through an unlimited gateway for the database behind it, and through an
+    async-I/O service for the cache behind that; what a flow alone waits for (the pool
+    itself, and the store that only an async-I/O service nobody waits for calls) is not
+    held."""
+
+    def work(mean: str) -> dict[str, object]:
+        return {"work": {"exponential": mean}}
+
+    scenario = load_scenario(
+        {
+            "name": "held",
+            "simulation": {"duration": 10},
+            "services": {
+                "pool": {"workers": 4, "operations": {"op": [work("1ms"), {"call": "gate"}]}},
+                "gate": {"workers": "unlimited", "operations": {"op": [{"call": "db"}]}},
+                "db": {"operations": {"op": [work("2ms"), {"call": "io"}]}},
+                "io": {
+                    "workers": 2,
+                    "blocking_calls": False,
+                    "operations": {"op": [work("1ms"), {"call": "cache"}]},
+                },
+                "cache": {"operations": {"op": [work("1ms")]}},
+                "lone": {
+                    "workers": 2,
+                    "blocking_calls": False,
+                    "operations": {"op": [work("1ms"), {"call": "store"}]},
+                },
+                "store": {"operations": {"op": [work("1ms")]}},
+            },
+            "workload": {
+                "main": {"entry": "pool.op", "arrivals": {"poisson": 50}},
+                "side": {"entry": "lone.op", "arrivals": {"poisson": 50}},
+            },
+        }
+    )
+    solution = solve_network(scenario, _sources(scenario))
+    assert held_through(scenario, solution.summaries) == {"gate", "db", "io", "cache"}
+    scales = time_scales(scenario, solution.services, solution.summaries)
+    for name in ("pool", "lone", "store"):
+        assert scales[StationId("service", name)] == float("inf"), name
+    assert scales[StationId("service", "cache")] == pytest.approx(1e-3, rel=1e-6)
+
+
+def _sources(scenario: Scenario) -> dict[str, FlowSource]:
+    sources = {}
+    for flow_name, flow in scenario.workload.items():
+        source = flow_source(scenario, flow_name, flow, [])
+        assert source is not None
+        sources[flow_name] = source
+    return sources
