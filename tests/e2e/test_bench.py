@@ -75,3 +75,32 @@ def test_analyze_benchmark_prints_cpu_after_startup_and_pairs_with_a_checkout() 
     assert shop["against"]["same_prediction"] is True
     assert shop["against"]["cpu_ratio"]["median"] > 0
     assert "after_startup_cpu_seconds" not in report["models"]["startup"]
+
+
+ROUNDS = BENCH.with_name("analysis_rounds.py")
+
+
+def test_rounds_benchmark_counts_each_search_and_restores_the_library() -> None:
+    """One flow: one search, whose rounds are the trials' rounds; the counting wrappers do
+    not outlive the run (the same counts twice in one process)."""
+    report = _report(ROUNDS, "--models", "three_tier_shop", "social_network_95")
+    shop = report["models"]["three_tier_shop"]
+    assert shop["trials"] > 1 and len(shop["searches"]) == 1
+    assert shop["searches"][0] == shop["rounds"] >= shop["trials"]
+    social = report["models"]["social_network_95"]
+    assert len(social["searches"]) == 4  # (the bottleneck's, then one per flow)
+    assert sum(social["searches"]) == social["rounds"]
+    sys.path.insert(0, str(ROUNDS.parent))
+    try:
+        import analysis_rounds
+
+        import models.analysis.capacity as capacity
+
+        before = (capacity._limit, capacity.solve_network)
+        files = {"three_tier_shop": ROUNDS.parents[1] / "scenarios" / "three_tier_shop.yaml"}
+        first, second = analysis_rounds.count(files), analysis_rounds.count(files)
+        assert (capacity._limit, capacity.solve_network) == before
+        assert first["three_tier_shop"]["rounds"] == second["three_tier_shop"]["rounds"]
+        assert first["three_tier_shop"]["rounds"] == shop["rounds"]
+    finally:
+        sys.path.remove(str(ROUNDS.parent))
