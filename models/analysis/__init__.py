@@ -46,7 +46,7 @@ from models.analysis.bursts import exact_bursts
 from models.analysis.capacity import solve_capacity
 from models.analysis.closed import closed_source, solve_closed
 from models.analysis.flat_out import flat_out_rate
-from models.analysis.fleet import predict_autoscaled, scaled_on_utilization
+from models.analysis.fleet import predict_autoscaled, predicted_rules
 from models.analysis.flows import completion_times
 from models.analysis.graph import consumer_count
 from models.analysis.moments import LARGEST_SCV
@@ -250,7 +250,7 @@ def analyze(scenario: Scenario, *, capacity: bool = True) -> Prediction:
     A service autoscaled on utilization under a steady load, a rate profile or a sinusoid
     is predicted at the replicas its rule runs over the run (`models.analysis.fleet`).
     """
-    rules = scaled_on_utilization(scenario)
+    rules = predicted_rules(scenario)
     predicted = None
     if rules:
         predicted = predict_autoscaled(scenario, rules, capacity, _as_given, _flat_out_rate)

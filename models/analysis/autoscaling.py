@@ -1,12 +1,12 @@
 """What the prediction makes of the autoscaling it does not predict: the warnings.
 
-A service scaled on utilization under a steady load is predicted at the replicas its rule
-runs (`models.analysis.fleet`). Every other autoscaled service or consumer group (rules on
-`queue_length`, `in_system` or lag, or any rule under a load that changes over time or with
-faults) is predicted at its starting count (a service's `replicas`, a group's replicas x
-concurrency consumer threads), as if the autoscaler never acted. Each one gets a warning
-that says so, and, for a service scaled on utilization, the count its rule asks for at the
-predicted load: the HPA's desired count is ceil(busy workers / (workers per replica x
+A service scaled on utilization, or on a length that holds its count, under a steady load,
+a profile or a sinusoid is predicted at the replicas its rule runs (`models.analysis.fleet`).
+Every other autoscaled service or consumer group (rules on lag, a length that swings, or
+any rule under bursts, traces or faults) is predicted at its starting count (a service's
+`replicas`, a group's replicas x concurrency consumer threads), as if the autoscaler never
+acted. Each one gets a warning that says so, and, for a service scaled on utilization, the
+count its rule asks for at the predicted load: the HPA's desired count is ceil(busy workers / (workers per replica x
 target)) within [min, max] (`models.autoscale`), and the busy workers, its offered load, do
 not depend on how many replicas share them.
 """
@@ -34,6 +34,11 @@ def autoscale_warnings(scenario: Scenario, solution: NetworkSolution) -> list[st
         )
         station = solution.services.get(name)
         workers = workers_of(spec)
+        if rule.metric != "utilization":
+            text += (
+                f"; a rule on {rule.metric} is predicted where it holds its count (one replica "
+                f"more or fewer brings it back) under a steady load, a profile or a sinusoid"
+            )
         if rule.metric == "utilization" and station is not None and workers is not None:
             if station.solution.stable:
                 busy = station.solution.offered_load * station.pools

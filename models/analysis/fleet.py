@@ -1,4 +1,4 @@
-"""Services autoscaled on utilization, predicted at the replicas their HPA rule runs.
+"""Autoscaled services (HPA), predicted at the replicas their rule runs.
 
 A service scaled on utilization asks for desired = ceil(busy workers / (workers per
 replica x target)) within [min, max] (models/autoscale.py). Its busy workers are its
@@ -7,32 +7,34 @@ share it: so under a steady load the rule settles at that count whatever it star
 (the HPA's fixed point). `settled_counts` finds it on the whole network: solve with the
 current counts, let every rule decide (a service without a steady state at its count is
 seen fully busy, and asks for ceil(count / target), as the HPA does), and solve again
-until no count moves (a callee's count can change its callers' holding times).
+until no count moves (a callee's count can change its callers' holding times). A rule on
+`queue_length` or `in_system` asks for ceil(mean requests waiting (and in service) /
+target), which falls as the count rises (the queue shortens): it is predicted only where
+it holds its count (`_holds`: one replica more or fewer asks for it again), else it
+swings as the simulation's noise drives it.
 
 The load is cut into pieces (`load_pieces`): one for a steady load; under a rate profile
 or a sinusoid, the pieces of `models.analysis.pointwise` over the whole run, warm-up
 included, each a steady state at its own rates with its own settled counts and busy
 workers. The run is then replayed (`models.analysis.hpa`): from the starting counts at
-time 0, the decisions every `interval` on the busy workers of the interval, the start-up
-of new replicas, the backlog when the load outruns the replicas (a saturated start, a
-spike) and the overshoot while it drains, the scale-down once the stabilization window has
-passed. The measured period's means are the averages over its stretches of constant rates
-and fleet, each that fleet's steady state at those rates, weighted as the simulation
-measures them (`models.analysis.quasi_static`: the pointwise stationary approximation);
-where a backlog piles up or drains, the piece's settled steady state with the fluid
-backlog added (`models.analysis.fleet_report`). Each autoscaled service reports its
-`replicas` {mean, max, final} and `replica_seconds`, as the simulation does.
+time 0, the decisions every `interval` on the busy workers (or lengths) of the interval,
+the start-up of new replicas, the backlog when the load outruns the replicas (a saturated
+start, a spike) and the overshoot while it drains, the scale-down once the stabilization
+window has passed. The measured period's means are the averages over its stretches of
+constant rates and fleet, each that fleet's steady state at those rates, weighted as the
+simulation measures them (`models.analysis.quasi_static`: the pointwise stationary
+approximation); where a backlog piles up or drains, the piece's settled steady state with
+the fluid backlog added (`models.analysis.fleet_report`). Each autoscaled service reports
+its `replicas` {mean, max, final} and `replica_seconds`, as the simulation does.
 `max_throughput`, `headroom` and the `bottleneck` are those of the fleet at every rule's
-`max`: as the load grows each rule scales its service up to its `max` (a saturated
-service asks for more), and only then can it saturate.
+`max`: as the load grows each rule scales its service up to its `max`.
 
-It applies to rules on utilization of a finite pool, with every flow steady (Poisson,
-constant, renewal or closed) or following a rate profile or a sinusoid, no faults, and no
-other station overloaded in a piece. Rules on `queue_length` or `in_system` ask for a
-count that falls as the count rises (the queue shortens), so they can swing between two
-counts; consumer groups scaled on lag likewise: both are predicted at their starting
-count, with a warning (`models.analysis.autoscaling`); so are bursts (MMPP: their phases
-are random, not a timeline to replay), traces and fault windows.
+It applies to rules of a finite pool (on the lengths, with blocking calls), with every
+flow steady (Poisson, constant, renewal or closed) or following a rate profile or a
+sinusoid, no faults, and no other station overloaded in a piece. Consumer groups scaled
+on lag (they settle only next to saturation), bursts (MMPP: their phases are random, not
+a timeline to replay), traces and fault windows keep the starting counts, with a warning
+(`models.analysis.autoscaling`).
 """
 
 from __future__ import annotations
@@ -43,9 +45,17 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from models.analysis import fleet_report as report
-from models.analysis.hpa import Stretch, replay
+from models.analysis.fleet_rules import (
+    Solve,
+    asks,
+    busy_workers,
+    holds,
+    with_fleet,
+    workers_per_replica,
+)
+from models.analysis.hpa import Lengths, Stretch, replay
 from models.analysis.pointwise import PIECE_FLOW_MEANS, cut_by_rates
-from models.analysis.prediction import PredictedService, Prediction
+from models.analysis.prediction import Prediction
 from models.analysis.quasi_static import Documents, over_regimes
 from models.arrivals import SinusoidArrivals
 from models.autoscale import ServiceAutoscale
@@ -57,8 +67,6 @@ from models.schema import (
     Scenario,
 )
 
-Solve = Callable[[Scenario, bool], Prediction]
-"""The analysis of a scenario without autoscaling (`capacity`: with the capacity search)."""
 FlatOut = Callable[[Scenario, str], float | None]
 """Requests per second a service of a scenario without autoscaling serves flat out, its
 callees' limits included (None: not known)."""
@@ -81,16 +89,17 @@ class LoadPiece:
     rates: Rates
 
 
-def scaled_on_utilization(scenario: Scenario) -> dict[str, ServiceAutoscale]:
+def predicted_rules(scenario: Scenario) -> dict[str, ServiceAutoscale]:
     """The autoscaled services predicted at the replicas their rule runs (module
-    docstring): rules on utilization of a finite pool, under a load that is steady or
-    follows a profile or a sinusoid, without faults; {} otherwise."""
+    docstring): rules of a finite pool, on utilization, or on the lengths where its calls
+    block (its requests present are then its busy workers and its queue), under a load that
+    is steady or follows a profile or a sinusoid, without faults; {} otherwise."""
     rules = {
         name: spec.autoscale
         for name, spec in scenario.services.items()
         if spec.autoscale is not None
-        and spec.autoscale.metric == "utilization"
         and spec.workers != "unlimited"
+        and (spec.autoscale.metric == "utilization" or spec.blocking_calls)
     }
     if not rules or scenario.faults:
         return {}
@@ -130,49 +139,19 @@ def with_rates(scenario: Scenario, rates: Rates) -> Scenario:
     return scenario.model_copy(update={"workload": workload})
 
 
-def with_fleet(scenario: Scenario, counts: Mapping[str, int]) -> Scenario:
-    """`scenario` with the services of `counts` at those replicas, without autoscaling."""
-    services = dict(scenario.services)
-    for name, count in counts.items():
-        services[name] = services[name].model_copy(update={"replicas": count, "autoscale": None})
-    return scenario.model_copy(update={"services": services})
-
-
-def _workers(scenario: Scenario, name: str) -> int:
-    workers = scenario.services[name].workers
-    assert isinstance(workers, int)
-    return workers
-
-
-def _busy(service: PredictedService, count: int, workers: int) -> float | None:
-    """The busy workers of a service run with `count` replicas (None: no steady state)."""
-    if not service.stable or service.utilization is None:
-        return None
-    return service.utilization * count * workers
-
-
-def _asks(rule: ServiceAutoscale, busy: float | None, count: int, workers: int) -> int:
-    """What the rule asks for, seeing `busy` workers (None: all of them, saturated)."""
-    seen = count * workers if busy is None else busy
-    desired = math.ceil(seen / (workers * rule.target) - 1e-9)
-    return min(max(desired, rule.min), rule.max)
-
-
 def settled_counts(
     scenario: Scenario, rules: Mapping[str, ServiceAutoscale], solve: Solve
 ) -> tuple[dict[str, int], Prediction]:
     """The counts the rules settle at under the scenario's (steady) load (module
     docstring), and the prediction at them; where the rounds do not settle (at most
-    `MOST_ROUNDS`), the last counts, with a warning."""
+    `MOST_ROUNDS`), the last counts, with a warning (a rule on the lengths can swing
+    between counts: `_holds` tells)."""
     counts = {name: scenario.services[name].replicas for name in rules}
     prediction = solve(with_fleet(scenario, counts), False)
     for _ in range(MOST_ROUNDS):
         asked = {
-            name: _asks(
-                rule,
-                _busy(prediction.services[name], counts[name], _workers(scenario, name)),
-                counts[name],
-                _workers(scenario, name),
+            name: asks(
+                rule, prediction.services[name], counts[name], workers_per_replica(scenario, name)
             )
             for name, rule in rules.items()
         }
@@ -204,12 +183,19 @@ def _settle_pieces(
     solve: Solve,
 ) -> dict[Rates, _Settled] | None:
     """Each piece's rates settled (`settled_counts`); None where a station that does not
-    autoscale has no steady state in some piece (its backlog is not replayed)."""
+    autoscale has no steady state in some piece (its backlog is not replayed), or where a
+    rule on the lengths does not hold its count (`_holds`)."""
     found: dict[Rates, _Settled] = {}
     for piece in pieces:
         if piece.rates in found:
             continue
-        counts, prediction = settled_counts(with_rates(scenario, piece.rates), rules, solve)
+        at_rates = with_rates(scenario, piece.rates)
+        counts, prediction = settled_counts(at_rates, rules, solve)
+        lengths = [name for name, rule in rules.items() if rule.metric != "utilization"]
+        if not all(
+            holds(at_rates, rules[name], name, counts, prediction, solve) for name in lengths
+        ):
+            return None
         overloaded = [
             name
             for name, service in prediction.services.items()
@@ -224,7 +210,9 @@ def _settle_pieces(
         if overloaded:
             return None
         busy = {
-            name: _busy(prediction.services[name], counts[name], _workers(scenario, name))
+            name: busy_workers(
+                prediction.services[name], counts[name], workers_per_replica(scenario, name)
+            )
             for name in rules
         }
         found[piece.rates] = _Settled(counts, prediction, busy)
@@ -237,15 +225,17 @@ def timelines(
     pieces: list[LoadPiece],
     settled: Mapping[Rates, _Settled],
     flat_out: FlatOut,
+    solve: Solve,
 ) -> dict[str, list[Stretch]]:
     """Each autoscaled service's stretches over the run, offered in each piece its busy
     workers at that piece's settled counts (saturated: twice what its `max` can serve),
-    serving flat out what `flat_out` says at the fleet of the time (`_serves`)."""
+    serving flat out what `flat_out` says at the fleet of the time (`_serves`), a rule on
+    the lengths seeing the queue of the fleet of the time (`_lengths`)."""
     settings = scenario.simulation
     horizon = settings.warmup + settings.duration
     found = {}
     for name, rule in rules.items():
-        workers = _workers(scenario, name)
+        workers = workers_per_replica(scenario, name)
         demands = []
         for piece in pieces:
             busy = settled[piece.rates].busy[name]
@@ -254,8 +244,41 @@ def timelines(
         pooled = scenario.services[name].balancing in ("shared", "least_outstanding")
         serves = _serves(scenario, name, pieces, settled, flat_out)
         cuts = (settings.warmup,)
-        found[name] = replay(rule, start, workers, demands, pooled, horizon, cuts, serves)
+        lengths = None
+        if rule.metric != "utilization":
+            lengths = _lengths(scenario, name, pieces, settled, solve)
+        found[name] = replay(rule, start, workers, demands, pooled, horizon, cuts, serves, lengths)
     return found
+
+
+def _lengths(
+    scenario: Scenario,
+    name: str,
+    pieces: list[LoadPiece],
+    settled: Mapping[Rates, _Settled],
+    solve: Solve,
+) -> Lengths:
+    """What a rule of `name` on the lengths observes (`hpa.Lengths`): the mean queue of
+    the steady state of the piece's rates with n replicas of `name` (the other autoscaled
+    services at their settled counts; inf where it has none), and the piece's holding
+    time. Remembered by (piece, n)."""
+    known: dict[tuple[Rates, int], float] = {}
+    _, holding_at = _service_rates(name, pieces, settled)
+
+    def waiting(time: float, count: int) -> float:
+        piece = _piece_at(pieces, time)
+        key = (piece.rates, count)
+        if key not in known:
+            own = settled[piece.rates]
+            prediction = own.prediction
+            if own.counts[name] != count:
+                counts = {**own.counts, name: count}
+                prediction = solve(with_fleet(with_rates(scenario, piece.rates), counts), False)
+            queue = prediction.services[name].queue_length.mean
+            known[key] = math.inf if queue is None else queue
+        return known[key]
+
+    return Lengths(waiting, holding_at)
 
 
 def _serves(
@@ -270,7 +293,7 @@ def _serves(
     (`flat_out.flat_out_rate`: its callees loaded by what it sends, the other autoscaled
     services at their settled counts) times that holding time; where that is not known, its
     n x workers. Remembered by (piece, n)."""
-    workers = _workers(scenario, name)
+    workers = workers_per_replica(scenario, name)
     known: dict[tuple[Rates, int], float] = {}
     _, holding_at = _service_rates(name, pieces, settled)
 
@@ -346,7 +369,7 @@ def predict_autoscaled(
     if pieces is None or settled is None:
         return None
     names = list(rules)
-    lines = timelines(scenario, rules, pieces, settled, flat_out)
+    lines = timelines(scenario, rules, pieces, settled, flat_out, solve)
     steady, backlog = measured_stretches(scenario, pieces, lines)
     regimes: list[tuple[float, Prediction]] = []
     for (rates, fleet), share in steady.items():

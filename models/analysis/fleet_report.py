@@ -171,7 +171,7 @@ def fleet_warning(
     assert isinstance(workers, int)
     start = scenario.services[name].replicas
     text = (
-        f"service '{name}' autoscales (utilization, target {rule.target:g}, "
+        f"service '{name}' autoscales ({rule.metric}, target {rule.target:g}, "
         f"{rule.min}-{rule.max} replicas): "
     )
     replicas = service.replicas
@@ -196,6 +196,11 @@ def fleet_warning(
     if capacity:
         text += f"; max_throughput and the bottleneck with its max of {rule.max}"
     rate = service.arrival_rate or 0.0
+    if rule.metric != "utilization":
+        return text + (
+            "; the noise of an interval's average length, which can make the rule ask for one "
+            "more or one fewer near a step of its ceiling, is not estimated"
+        )
     if busy is not None and busy > 0 and rate > 0 and low == high and low < rule.max:
         step = low * workers * rule.target
         deviation = busy * math.sqrt(2.0 / (rate * rule.interval))

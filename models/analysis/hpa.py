@@ -3,7 +3,9 @@ the autoscaler's decisions.
 
 The rule (models/autoscale.py, as the simulator runs it: sim/engine/autoscaling.py) decides
 every `interval` from time `interval` on: desired = ceil(busy workers averaged over the
-last interval / (workers per replica x target)) within [min, max]; a scale-up adds the
+last interval / (workers per replica x target)) within [min, max] on `utilization`, and
+ceil(requests waiting (`queue_length`), or waiting and in service (`in_system`), averaged
+over the last interval / target) on the lengths; a scale-up adds the
 replicas at once and each serves after `startup`; a scale-down goes to the largest
 desired count of the last `stabilization` (the starting count is the first
 recommendation, at time 0) and removes the newest replicas: one that has not started yet
@@ -23,6 +25,12 @@ workers back (a database: its workers all held, waiting). So a service
 that starts saturated (or that a spike saturates) sees its utilization at 1 while the
 backlog drains and asks for more than its steady state needs (ceil(current / target)):
 the overshoot that the stabilization window then holds for its length.
+
+The lengths add to the busy workers (a request in service holds one) the requests waiting:
+the fluid backlog, as requests (its work over a request's holding time), while there is
+one, else the steady state's mean queue at the serving count (`Lengths`). That queue
+shrinks as the count grows, so such a rule can ask for fewer replicas than it runs and,
+once the window lets it, come back: the replay follows that cycle.
 
 What the fluid leaves out: the noise of the observed averages (a load next to a step of
 the ceiling makes the simulation ask for one more some of the time) and the queueing of a
@@ -166,6 +174,41 @@ Demand = float | Sequence[tuple[float, float]]
 """Busy workers offered: steady, or (from this time on, this many) in time order from 0."""
 
 
+@dataclass(frozen=True)
+class Lengths:
+    """What a rule on `queue_length` or `in_system` observes besides the busy workers."""
+
+    waiting: Callable[[float, int], float]
+    """The requests waiting for a worker on average (all replicas together) in the steady
+    state of the load at time t with n serving replicas (inf: no steady state)."""
+    holding: Callable[[float], float]
+    """The seconds of a worker a request holds at time t (the steady state's): a fluid
+    backlog of work over it is requests."""
+
+
+def _waited(
+    lengths: Lengths | None, now: float, until: float, serving: int, piling: bool, area: float
+) -> float:
+    """The integral of the requests waiting over [now, until] (module docstring)."""
+    if lengths is None or until <= now:
+        return 0.0
+    if piling:
+        return area / lengths.holding(now)
+    return lengths.waiting(now, serving) * (until - now) if serving else 0.0
+
+
+def _asks(rule: ServiceAutoscale, workers: int, busy: float, waited: float) -> int:
+    """The desired count from an interval's busy worker-seconds and waiting
+    request-seconds (module docstring), within [min, max]."""
+    if rule.metric == "utilization":
+        observed = busy / rule.interval / (workers * rule.target)
+    else:
+        present = waited + (busy if rule.metric == "in_system" else 0.0)
+        observed = present / rule.interval / rule.target
+    desired = math.ceil(observed - 1e-9) if math.isfinite(observed) else rule.max
+    return min(max(desired, rule.min), rule.max)
+
+
 def replay(
     rule: ServiceAutoscale,
     starting: int,
@@ -175,11 +218,15 @@ def replay(
     horizon: float,
     cuts: tuple[float, ...] = (),
     serves: Serves | None = None,
+    lengths: Lengths | None = None,
 ) -> list[Stretch]:
     """The stretches of [0, `horizon`] (cut also at `cuts`, e.g. the end of the warm-up,
     and where the demand changes): `starting` replicas of `workers` at time 0, offered
     `demand` busy workers (module docstring); `serves`: what the serving replicas serve
-    flat out, where their callees hold them back (None: their workers)."""
+    flat out, where their callees hold them back (None: their workers); `lengths`: what a
+    rule on the lengths observes (required for those)."""
+    if rule.metric != "utilization" and lengths is None:
+        raise ValueError(f"a rule on {rule.metric} needs the lengths it observes")
     changes = [(0.0, demand)] if isinstance(demand, float | int) else list(demand)
     cuts = (*cuts, *(at for at, _ in changes[1:]))
     replicas = [_Replica(0.0) for _ in range(starting)]
@@ -187,7 +234,7 @@ def replay(
     recommendations = collections.deque([(0.0, starting)])
     target_count = starting
     decision = rule.interval
-    busy_since_decision = 0.0
+    busy_since_decision = waited_since_decision = 0.0
     stretches: list[Stretch] = []
     now = 0.0
     while now < horizon:
@@ -201,15 +248,14 @@ def replay(
         backlog_then = (math.fsum(q for q, _ in held), math.fsum(c for _, c in held))
         busy, piling, area = fleet.advance(now, until - now)
         busy_since_decision += busy
+        waited_since_decision += _waited(lengths, now, until, serving, piling, area)
         areas = (area, busy, started * workers * (until - now))
         stretch = Stretch(now, until, serving, provisioned, piling, *areas, *backlog_then)
         _append(stretches, stretch, merge=now not in cuts)
         now = until
         if now >= decision and now < horizon:
-            observed = busy_since_decision / rule.interval
-            busy_since_decision = 0.0
-            desired = math.ceil(observed / (workers * rule.target) - 1e-9)
-            desired = min(max(desired, rule.min), rule.max)
+            desired = _asks(rule, workers, busy_since_decision, waited_since_decision)
+            busy_since_decision = waited_since_decision = 0.0
             recommendations.append((now, desired))
             while recommendations[0][0] < now - rule.stabilization:  # (the window's)
                 recommendations.popleft()

@@ -21,7 +21,8 @@ import pytest
 from scipy import stats
 
 from models import analyze, load_scenario
-from models.analysis.hpa import replay
+from models.analysis.hpa import Lengths, replay
+from models.theory.markovian import mmc
 from sim import simulate
 
 pytestmark = pytest.mark.theory
@@ -228,3 +229,61 @@ def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catche
     replica_seconds = 2 * 90 + 4 * 30 + 6 * 90 + 5 * 60 + 2 * 90
     assert api["replica_seconds"] == pytest.approx(replica_seconds)
     _replicas_in_every_run(results, replica_seconds / 360, 6, 2)
+
+
+def test_a_rule_on_requests_in_system_holds_its_count_after_a_saturated_start(
+    seed, agrees, quantiles
+) -> None:
+    """500/s of 20 ms on 4 workers per replica, `in_system` target 3 requests a replica: 10
+    busy workers and a queue of 0.10 ask for ceil(10.10 / 3) = 4 replicas; 5 (a queue of
+    0.004) ask for 4 again and 3 (2.25) for 5, which come back to 4: the rule holds its
+    count (`fleet_rules.holds`). From 2 replicas (8 workers) a backlog piles up: 30
+    worker-seconds, 1,500 requests, by the first decision at 15 s, which asks for the max
+    of 8 (serving at 25 s); it is gone at 27.3 s, and the 120 s window keeps 8 until the
+    decision at 165 s, then 4. Measured from 30 s to 600 s: 135 s as M/M/32 and 435 s as
+    M/M/16, the count exact in every replication (every decision's margin asserted as in
+    `_decision_margins`, the interval's mean requests in system taken to deviate as its
+    busy workers do, sqrt(2 a S / I) for a busy workers of S seconds each: the queue's
+    share is a hundredth)."""
+    rule = {"metric": "in_system", "target": 3, "max": 8}
+    rule |= {"interval": 15, "stabilization": 120, "startup": 10}
+    scenario = _scenario(
+        replicas=2,
+        workers=4,
+        rate=500.0,
+        work=0.020,
+        rule=rule,
+        warmup=30,
+        duration=570,
+        replications=10,
+    )
+    spec = scenario.services["api"].autoscale
+    queue = {n: mmc(500.0, 50.0, 4 * n).mean_queue_length for n in range(3, 9)}
+    lengths = Lengths(lambda _, n: queue[n] if n >= 3 else math.inf, lambda _: 0.020)
+    cuts = tuple(15.0 * k for k in range(1, 41))
+    line = replay(spec, 2, 4, 10.0, True, 600.0, cuts, None, lengths)
+    bound = quantiles.alpha / (2 * 40 * 10)
+    z = float(stats.norm.isf(bound))
+    window = math.floor(120 / 15) + 1
+    deviation = math.sqrt(2 * 10.0 * 0.020 / 15)
+    for k in range(1, 41):
+        low, high = 15.0 * (k - 1), 15.0 * k
+        within = [s for s in line if low <= s.start and s.end <= high]
+        present = math.fsum(s.busy_area + s.backlog_area / 0.020 for s in within)
+        present += math.fsum(queue[s.serving] * (s.end - s.start) for s in within if not s.backlog)
+        steps = present / 15 / 3
+        asked = min(max(math.ceil(steps - 1e-9), 1), 8)
+        if asked < 8:
+            assert (asked - steps) * 3 > z * deviation, f"decision at {high:g} s"
+        below = float(stats.norm.sf((steps - asked + 1) * 3 / deviation))
+        assert asked == 1 or below**window < bound, f"decision at {high:g} s"
+    assert [(s.start, s.provisioned) for s in line if s.start in (0.0, 15.0, 165.0)] == [
+        (0.0, 2),
+        (15.0, 8),
+        (165.0, 4),
+    ]
+    paths = [*MEANS, ("services", "api", "in_system", "mean")]
+    predicted, results = _compare(scenario, seed, agrees, paths)
+    api = predicted["services"]["api"]
+    assert api["replicas"]["mean"] == pytest.approx((8 * 135 + 4 * 435) / 570, rel=1e-12)
+    _replicas_in_every_run(results, api["replicas"]["mean"], 8, 4)

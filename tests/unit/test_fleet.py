@@ -14,7 +14,8 @@ import pytest
 
 from models import analyze, load_scenario
 from models.analysis.flat_out import flat_out_rate
-from models.analysis.fleet import LoadPiece, load_pieces, with_fleet
+from models.analysis.fleet import LoadPiece, load_pieces
+from models.analysis.fleet_rules import with_fleet
 from models.analysis.network import FlowSource
 from models.analysis.summary import POISSON
 from models.theory.markovian import mmc
@@ -215,11 +216,36 @@ def test_a_time_varying_load_keeps_the_starting_count_and_says_so() -> None:
     assert "predicted at its starting 6 replicas" in _fleet_warning(prediction)
 
 
-def test_a_queue_length_rule_keeps_the_starting_count() -> None:
+def test_a_rule_on_the_queue_that_swings_keeps_the_starting_count() -> None:
+    # 3 replicas (M/M/3 at 2.8 busy): a queue of 12.27 asks for ceil(12.27 / 5) = 3; 4
+    # replicas (M/M/4): 1.00, which asks for 1. So the count swings (simulated: 4.95
+    # replicas on average): not predicted.
     rule = {"metric": "queue_length", "target": 5, "min": 1, "max": 6}
-    prediction = analyze(_shop(3, 140.0, rule))
+    scenario = _shop(3, 140.0, rule)
+    assert mmc(140.0, 50.0, 3).mean_queue_length == pytest.approx(12.27, abs=0.01)
+    assert mmc(140.0, 50.0, 4).mean_queue_length == pytest.approx(1.00, abs=0.01)
+    prediction = analyze(scenario)
     assert prediction.services["api"].replicas is None
-    assert "(autoscaling is not predicted)" in _fleet_warning(prediction)
+    warning = _fleet_warning(prediction)
+    assert "(autoscaling is not predicted)" in warning
+    assert "a rule on queue_length is predicted where it holds its count" in warning
+
+
+def test_a_rule_on_requests_in_system_that_holds_its_count_is_its_steady_state() -> None:
+    # 500/s of 20 ms, 4 workers per replica, in_system target 3: 10 busy and M/M/16's
+    # queue of 0.096 ask for ceil(10.096 / 3) = 4 replicas; 5 (M/M/20, 0.004) ask for 4
+    # and 3 (M/M/12, 2.25) for 5: it holds. From 4: M/M/16 exactly, all along.
+    rule = {"metric": "in_system", "target": 3, "min": 1, "max": 8}
+    prediction = analyze(_shop(4, 500.0, rule, workers=4))
+    api = prediction.services["api"]
+    theory = mmc(500.0, 50.0, 16)
+    assert api.queue_length.mean == pytest.approx(theory.mean_queue_length, rel=1e-9)
+    assert api.in_system.mean == pytest.approx(theory.mean_queue_length + 10.0, rel=1e-9)
+    assert api.replicas is not None
+    assert (api.replicas.mean, api.replicas.max, api.replicas.final) == (4, 4, 4)
+    warning = _fleet_warning(prediction)
+    assert "autoscales (in_system, target 3, 1-8 replicas): predicted at the 4" in warning
+    assert "noise of an interval's average length" in warning
 
 
 def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catches_up() -> None:

@@ -7,9 +7,11 @@ drained)."""
 
 from __future__ import annotations
 
+import math
+
 import pytest
 
-from models.analysis.hpa import Stretch, replay
+from models.analysis.hpa import Lengths, Stretch, replay
 from models.autoscale import ServiceAutoscale
 
 
@@ -142,3 +144,28 @@ def test_a_spike_saturates_the_fleet_until_the_rule_catches_up() -> None:
     ]
     area = sum(s.backlog_area for s in stretches)
     assert area == pytest.approx(15 * 15 / 2 + (15 + 35) / 2 * 20 + 35 / 2 * 5)
+
+
+def test_a_rule_on_requests_in_system_counts_the_backlog_as_requests() -> None:
+    # One pool of 4 workers per replica, 10 busy workers demanded, in_system target 3,
+    # requests of 20 ms; the steady queue 0.1 at any count of 3 or more. From 2 replicas:
+    #   15 s: 8 busy; the backlog grew at 2 a second to 30 worker-seconds, its integral
+    #         225 worker-seconds x s, 11,250 request-seconds at 20 ms: (120 + 11,250) / 15
+    #         = 758 requests -> ceil(252.7), the max of 8, serving at 25 s
+    #   25 s: the backlog (50) drains at 32 - 10 = 22 a second: gone at 27.27 s
+    #   45 s on: 10.1 requests -> ceil(3.37) = 4; the window keeps 8 (asked at 15 s and
+    #         30 s) until the decision at 165 s.
+    rule = _rule(metric="in_system", target=3.0, max=8)
+    lengths = Lengths(lambda _, n: 0.1 if n >= 3 else math.inf, lambda _: 0.020)
+    stretches = replay(rule, 2, 4, 10.0, True, 300.0, (), None, lengths)
+    assert _plain(stretches) == [
+        (0.0, 15.0, 2, 2, True),
+        (15.0, 25.0, 2, 8, True),
+        (25.0, 25.0 + 50.0 / 22.0, 8, 8, True),
+        (25.0 + 50.0 / 22.0, 165.0, 8, 8, False),
+        (165.0, 300.0, 4, 4, False),
+    ]
+    assert stretches[0].backlog_area == pytest.approx(225.0)
+    queue_rule = _rule(metric="queue_length", target=3.0)
+    with pytest.raises(ValueError, match="queue_length needs the lengths"):
+        replay(queue_rule, 2, 4, 10.0, True, 300.0)
