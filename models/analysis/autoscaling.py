@@ -6,9 +6,9 @@ Every other autoscaled service or consumer group (rules on lag, a length that sw
 any rule under bursts, traces or faults) is predicted at its starting count (a service's
 `replicas`, a group's replicas x concurrency consumer threads), as if the autoscaler never
 acted. Each one gets a warning that says so, and, for a service scaled on utilization, the
-count its rule asks for at the predicted load: the HPA's desired count is ceil(busy workers / (workers per replica x
-target)) within [min, max] (`models.autoscale`), and the busy workers, its offered load, do
-not depend on how many replicas share them.
+count its rule asks for at the predicted load: the HPA's desired count is ceil(busy
+workers / (workers per replica x target)) within [min, max] (`models.autoscale`), and the
+busy workers, its offered load, do not depend on how many replicas share them.
 """
 
 from __future__ import annotations
