@@ -34,12 +34,7 @@ MODELS = Path(__file__).parents[1] / "data" / "analysis_regression"
 def _model(name: str) -> tuple[Scenario, dict[str, FlowSource]]:
     """A regression-set model and its open flows' sources at their own rates."""
     scenario = load_scenario(MODELS / f"{name}.yaml")
-    sources = {}
-    for flow_name, flow in scenario.workload.items():
-        source = flow_source(scenario, flow_name, flow, [])
-        assert source is not None
-        sources[flow_name] = source
-    return scenario, sources
+    return scenario, _sources(scenario)
 
 
 @pytest.mark.parametrize("name", ["j4_train_ticket_60", "j5_alibaba_random_60"])
@@ -208,6 +203,7 @@ def test_a_response_waited_for_through_an_unlimited_or_async_service_is_held() -
 
 
 def _sources(scenario: Scenario) -> dict[str, FlowSource]:
+    """Each open flow's source at its own rate."""
     sources = {}
     for flow_name, flow in scenario.workload.items():
         source = flow_source(scenario, flow_name, flow, [])
