@@ -407,8 +407,11 @@ def predict_autoscaled(
     for name, rule in rules.items():
         settles = [settled[piece.rates].counts[name] for piece in pieces]
         busy = settled[pieces[0].rates].busy[name] if len(settled) == 1 else None
+        queue = None
+        if len(settled) == 1:
+            queue = settled[pieces[0].rates].prediction.services[name].queue_length.mean
         prediction.warnings.append(
-            report.fleet_warning(scenario, name, rule, settles, busy, prediction, capacity)
+            report.fleet_warning(scenario, name, rule, settles, busy, prediction, capacity, queue)
         )
     if backlogged > 1e-9:
         prediction.warnings.append(report.backlog_warning(lines, backlogged))

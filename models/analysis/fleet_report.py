@@ -155,17 +155,22 @@ def fleet_warning(
     busy: float | None,
     prediction: Prediction,
     capacity: bool,
+    queue: float | None = None,
 ) -> str:
     """What the prediction makes of an autoscaled service: the count its rule settles at
     (`counts`: in each piece of the load), its replicas over the measured period, and a
-    step of the ceiling that noise can cross (under a steady load of `busy` workers; None
-    when the load changes or saturates it).
+    step of the ceiling that noise can cross (under a steady load of `busy` workers and a
+    mean `queue` at the settled count; None when the load changes or saturates it).
 
     Noise: over an interval I the busy time is close to compound Poisson, its relative
     standard deviation sqrt((1 + cv^2) / (lambda I)); taken at cv = 1 (exponential work).
     The rule asks for one more when the interval's busy workers reach count x workers x
     target; within `NEAR_STEP` deviations the simulation will do so some of the time, and
-    its stabilization keeps the larger count for its length."""
+    its stabilization keeps the larger count for its length. An `in_system` rule counts
+    requests, the busy workers (one request each) and the queue: where the queue is at most
+    a tenth of them, the requests deviate as the busy workers do, and the rule asks for one
+    more at count x target; otherwise, and for `queue_length`, the noise is not
+    estimated."""
     service = prediction.services[name]
     workers = scenario.services[name].workers
     assert isinstance(workers, int)
@@ -196,17 +201,21 @@ def fleet_warning(
     if capacity:
         text += f"; max_throughput and the bottleneck with its max of {rule.max}"
     rate = service.arrival_rate or 0.0
-    if rule.metric != "utilization":
+    steady = busy is not None and busy > 0 and rate > 0 and low == high
+    light = queue is not None and busy is not None and queue <= 0.1 * busy
+    if rule.metric != "utilization" and not (rule.metric == "in_system" and light and steady):
         return text + (
             "; the noise of an interval's average length, which can make the rule ask for one "
             "more or one fewer near a step of its ceiling, is not estimated"
         )
-    if busy is not None and busy > 0 and rate > 0 and low == high and low < rule.max:
-        step = low * workers * rule.target
+    if busy is not None and steady and low < rule.max:
+        seen, step, what = busy, low * workers * rule.target, "busy workers"
+        if rule.metric == "in_system" and queue is not None:
+            seen, step, what = busy + queue, low * rule.target, "requests in the service"
         deviation = busy * math.sqrt(2.0 / (rate * rule.interval))
-        if step - busy < NEAR_STEP * deviation:
+        if step - seen < NEAR_STEP * deviation:
             text += (
-                f"; its {busy:.3g} busy workers are within {NEAR_STEP:g} standard deviations "
+                f"; its {seen:.3g} {what} are within {NEAR_STEP:g} standard deviations "
                 f"of an interval's average from {step:.3g}, where the rule asks for "
                 f"{low + 1}: the simulation will run {low + 1} some of the time"
             )

@@ -245,7 +245,19 @@ def test_a_rule_on_requests_in_system_that_holds_its_count_is_its_steady_state()
     assert (api.replicas.mean, api.replicas.max, api.replicas.final) == (4, 4, 4)
     warning = _fleet_warning(prediction)
     assert "autoscales (in_system, target 3, 1-8 replicas): predicted at the 4" in warning
-    assert "noise of an interval's average length" in warning
+    assert "not estimated" not in warning  # (a queue of 0.096: the busy workers' noise)
+    assert "standard deviations" not in warning  # (10.1 requests, 11.6 sd below 12)
+    # Target 2.55: the same 4 replicas (3 ask for 5, 5 for 4), but 10.1 requests are 0.6
+    # sd from 4 x 2.55 = 10.2, the sd 10 x sqrt(2 / (500 x 15)) = 0.163 of a busy pool.
+    near = analyze(_shop(4, 500.0, rule | {"target": 2.55}, workers=4))
+    assert near.services["api"].replicas is not None
+    assert (
+        "its 10.1 requests in the service are within 3 standard deviations of an interval's "
+        "average from 10.2, where the rule asks for 5"
+    ) in _fleet_warning(near)
+    queue_rule = {"metric": "queue_length", "target": 0.05, "min": 4, "max": 8}  # (at its min)
+    queued = analyze(_shop(4, 500.0, queue_rule, workers=4))
+    assert "noise of an interval's average length" in _fleet_warning(queued)
 
 
 def test_a_spike_is_its_pieces_and_fleets_with_the_backlog_until_the_rule_catches_up() -> None:
