@@ -42,11 +42,10 @@ from __future__ import annotations
 import itertools
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from models.analysis import fleet_report as report
 from models.analysis.fleet_rules import (
-    Solve,
     asks,
     busy_workers,
     holds,
@@ -67,6 +66,8 @@ from models.schema import (
     Scenario,
 )
 
+Solve = Callable[[Scenario, bool], Prediction]
+"""The analysis of a scenario without autoscaling (`capacity`: with the capacity search)."""
 FlatOut = Callable[[Scenario, str], float | None]
 """Requests per second a service of a scenario without autoscaling serves flat out, its
 callees' limits included (None: not known)."""
@@ -140,14 +141,15 @@ def with_rates(scenario: Scenario, rates: Rates) -> Scenario:
 
 
 def settled_counts(
-    scenario: Scenario, rules: Mapping[str, ServiceAutoscale], solve: Solve
+    fleets: Fleets, rates: Rates, rules: Mapping[str, ServiceAutoscale]
 ) -> tuple[dict[str, int], Prediction]:
     """The counts the rules settle at under the scenario's (steady) load (module
     docstring), and the prediction at them; where the rounds do not settle (at most
     `MOST_ROUNDS`), the last counts, with a warning (a rule on the lengths can swing
     between counts: `_holds` tells)."""
+    scenario = fleets.scenario
     counts = {name: scenario.services[name].replicas for name in rules}
-    prediction = solve(with_fleet(scenario, counts), False)
+    prediction = fleets.at(rates, counts)
     for _ in range(MOST_ROUNDS):
         asked = {
             name: asks(
@@ -158,12 +160,31 @@ def settled_counts(
         if asked == counts:
             return counts, prediction
         counts = asked
-        prediction = solve(with_fleet(scenario, counts), False)
+        prediction = fleets.at(rates, counts)
     prediction.warnings.append(
         f"the autoscaled services' counts did not settle in {MOST_ROUNDS} rounds (each rule "
         f"asking again at the counts the others asked for): predicted at {counts}"
     )
     return counts, prediction
+
+
+@dataclass
+class Fleets:
+    """The scenario solved at pieces' rates with given fleets (without the capacity search),
+    each (rates, fleet) once: the rules' settling, whether a rule on the lengths holds, the
+    queues the replay observes and the means of the stretches all ask for the same ones."""
+
+    scenario: Scenario
+    solve: Solve
+    known: dict[tuple[Rates, tuple[tuple[str, int], ...]], Prediction] = field(default_factory=dict)
+
+    def at(self, rates: Rates, counts: Mapping[str, int]) -> Prediction:
+        """The prediction at `rates` with the services of `counts` at those replicas."""
+        key = (rates, tuple(sorted(counts.items())))
+        if key not in self.known:
+            fleet = with_fleet(with_rates(self.scenario, rates), counts)
+            self.known[key] = self.solve(fleet, False)
+        return self.known[key]
 
 
 @dataclass(frozen=True)
@@ -177,24 +198,23 @@ class _Settled:
 
 
 def _settle_pieces(
-    scenario: Scenario,
-    rules: Mapping[str, ServiceAutoscale],
-    pieces: list[LoadPiece],
-    solve: Solve,
+    fleets: Fleets, rules: Mapping[str, ServiceAutoscale], pieces: list[LoadPiece]
 ) -> dict[Rates, _Settled] | None:
     """Each piece's rates settled (`settled_counts`); None where a station that does not
     autoscale has no steady state in some piece (its backlog is not replayed), or where a
-    rule on the lengths does not hold its count (`_holds`)."""
+    rule on the lengths does not hold its count (`fleet_rules.holds`)."""
+    scenario = fleets.scenario
     found: dict[Rates, _Settled] = {}
     for piece in pieces:
         if piece.rates in found:
             continue
-        at_rates = with_rates(scenario, piece.rates)
-        counts, prediction = settled_counts(at_rates, rules, solve)
+        counts, prediction = settled_counts(fleets, piece.rates, rules)
         lengths = [name for name, rule in rules.items() if rule.metric != "utilization"]
-        if not all(
-            holds(at_rates, rules[name], name, counts, prediction, solve) for name in lengths
-        ):
+
+        def at(fleet: Mapping[str, int], rates: Rates = piece.rates) -> Prediction:
+            return fleets.at(rates, fleet)
+
+        if not all(holds(scenario, rules[name], name, counts, prediction, at) for name in lengths):
             return None
         overloaded = [
             name
@@ -225,7 +245,7 @@ def timelines(
     pieces: list[LoadPiece],
     settled: Mapping[Rates, _Settled],
     flat_out: FlatOut,
-    solve: Solve,
+    fleets: Fleets,
 ) -> dict[str, list[Stretch]]:
     """Each autoscaled service's stretches over the run, offered in each piece its busy
     workers at that piece's settled counts (saturated: twice what its `max` can serve),
@@ -246,37 +266,25 @@ def timelines(
         cuts = (settings.warmup,)
         lengths = None
         if rule.metric != "utilization":
-            lengths = _lengths(scenario, name, pieces, settled, solve)
+            lengths = _lengths(name, pieces, settled, fleets)
         found[name] = replay(rule, start, workers, demands, pooled, horizon, cuts, serves, lengths)
     return found
 
 
 def _lengths(
-    scenario: Scenario,
-    name: str,
-    pieces: list[LoadPiece],
-    settled: Mapping[Rates, _Settled],
-    solve: Solve,
+    name: str, pieces: list[LoadPiece], settled: Mapping[Rates, _Settled], fleets: Fleets
 ) -> Lengths:
     """What a rule of `name` on the lengths observes (`hpa.Lengths`): the mean queue of
     the steady state of the piece's rates with n replicas of `name` (the other autoscaled
     services at their settled counts; inf where it has none), and the piece's holding
-    time. Remembered by (piece, n)."""
-    known: dict[tuple[Rates, int], float] = {}
+    time (`Fleets` remembers each fleet solved)."""
     _, holding_at = _service_rates(name, pieces, settled)
 
     def waiting(time: float, count: int) -> float:
         piece = _piece_at(pieces, time)
-        key = (piece.rates, count)
-        if key not in known:
-            own = settled[piece.rates]
-            prediction = own.prediction
-            if own.counts[name] != count:
-                counts = {**own.counts, name: count}
-                prediction = solve(with_fleet(with_rates(scenario, piece.rates), counts), False)
-            queue = prediction.services[name].queue_length.mean
-            known[key] = math.inf if queue is None else queue
-        return known[key]
+        counts = {**settled[piece.rates].counts, name: count}
+        queue = fleets.at(piece.rates, counts).services[name].queue_length.mean
+        return math.inf if queue is None else queue
 
     return Lengths(waiting, holding_at)
 
@@ -365,20 +373,17 @@ def predict_autoscaled(
     rules run over the measured period (module docstring); None where it does not apply
     (too many pieces, or a piece that overloads a station that does not autoscale)."""
     pieces = load_pieces(scenario)
-    settled = None if pieces is None else _settle_pieces(scenario, rules, pieces, solve)
+    fleets = Fleets(scenario, solve)
+    settled = None if pieces is None else _settle_pieces(fleets, rules, pieces)
     if pieces is None or settled is None:
         return None
     names = list(rules)
-    lines = timelines(scenario, rules, pieces, settled, flat_out, solve)
+    lines = timelines(scenario, rules, pieces, settled, flat_out, fleets)
     steady, backlog = measured_stretches(scenario, pieces, lines)
     regimes: list[tuple[float, Prediction]] = []
     for (rates, fleet), share in steady.items():
         counts = dict(zip(names, fleet, strict=True))
-        own = settled[rates]
-        if counts == own.counts:
-            regimes.append((share, own.prediction))
-            continue
-        other = solve(with_fleet(with_rates(scenario, rates), counts), False)
+        other = fleets.at(rates, counts)  # (the settled fleet's own prediction, at its counts)
         if all(other.services[name].stable for name in names):
             regimes.append((share, other))
         else:  # (a fluid at exactly its workers: no steady state; as a backlog's stretch)

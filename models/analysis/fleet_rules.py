@@ -13,9 +13,6 @@ from models.analysis.prediction import PredictedService, Prediction
 from models.autoscale import ServiceAutoscale
 from models.schema import Scenario
 
-Solve = Callable[[Scenario, bool], Prediction]
-"""The analysis of a scenario without autoscaling (`capacity`: with the capacity search)."""
-
 
 def with_fleet(scenario: Scenario, counts: Mapping[str, int]) -> Scenario:
     """`scenario` with the services of `counts` at those replicas, without autoscaling."""
@@ -62,16 +59,17 @@ def holds(
     name: str,
     counts: Mapping[str, int],
     prediction: Prediction,
-    solve: Solve,
+    at: Callable[[Mapping[str, int]], Prediction],
 ) -> bool:
-    """Whether a rule on the lengths holds its settled count n under the steady load of
-    `scenario`: it asks for n at n, for n again at n + 1 (a replica more, which noise or a
-    transient brings, goes once the window lets it) and for n or n + 1 at n - 1 (a replica
-    fewer comes back at once). Its queue shrinks as its count grows; where one replica more
-    shortens it enough to ask for fewer than n, or one fewer lengthens it past n + 1, the
-    count swings, as the simulation's noise drives it (140/s of 20 ms on one worker a
-    replica, `queue_length` target 5: 3 replicas hold a queue of 12.3, 4 of 1.0, which asks
-    for 1; simulated, 4.95 replicas on average and a queue of 145), and is not predicted."""
+    """Whether a rule on the lengths holds its settled count n under a steady load (`at`:
+    the prediction at that load with the fleet given): it asks for n at n, for n again at
+    n + 1 (a replica more, which noise or a transient brings, goes once the window lets
+    it) and for n or n + 1 at n - 1 (a replica fewer comes back at once). Its queue
+    shrinks as its count grows; where one replica more shortens it enough to ask for fewer
+    than n, or one fewer lengthens it past n + 1, the count swings, as the simulation's
+    noise drives it (140/s of 20 ms on one worker a replica, `queue_length` target 5: 3
+    replicas hold a queue of 12.3, 4 of 1.0, which asks for 1; simulated, 4.95 replicas on
+    average and a queue of 145), and is not predicted."""
     workers = workers_per_replica(scenario, name)
     count = counts[name]
     if asks(rule, prediction.services[name], count, workers) != count:
@@ -79,7 +77,7 @@ def holds(
     for other, lowest, highest in ((count + 1, count, count), (count - 1, count, count + 1)):
         if not rule.min <= other <= rule.max:
             continue
-        around = solve(with_fleet(scenario, {**counts, name: other}), False)
+        around = at({**counts, name: other})
         if not lowest <= asks(rule, around.services[name], other, workers) <= highest:
             return False
     return True
