@@ -26,7 +26,9 @@ import pytest
 import yaml
 from rich.cells import cell_len
 
+import sim.experiments.comparison
 import sim.experiments.simulation
+import sim.experiments.sweep
 import sim.presentation.files
 from sim.presentation.cli import main
 
@@ -65,13 +67,17 @@ def tiny(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def no_simulation(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """Fail the test if anything is simulated."""
+    """Fail the test if anything is simulated. `run_all` is refused where sweeps and
+    comparisons hold it too: imported here first, they hold the real one, which a sweep
+    test after this one needs (imported first under this fixture, they kept the refusal:
+    `-k sweep` failed `test_sweep_values_take_units`)."""
 
     def refuse(*args: object, **kwargs: object) -> None:
         raise AssertionError("the simulation ran")
 
     monkeypatch.setattr(sim.experiments.simulation, "simulate", refuse)
-    monkeypatch.setattr(sim.experiments.simulation, "run_all", refuse)
+    for module in (sim.experiments.simulation, sim.experiments.sweep, sim.experiments.comparison):
+        monkeypatch.setattr(module, "run_all", refuse)
     yield
 
 
