@@ -335,7 +335,7 @@ def _analyze(
         solution = result.solution
     memo = SolveMemo()
     if solution is None:
-        solution = solve_network(scenario, sources, memo=memo)
+        solution = solve_network(scenario, sources, memo=memo, throttled=True)
     if not solution.converged:
         warnings.append(
             f"the layered fixed point did not converge in {solution.iterations} iterations; "

@@ -407,15 +407,6 @@ class LoadBuilder:
             return None
         return self.populations.bounded_caller(name, servers)
 
-    @functools.cached_property
-    def _publishers(self) -> dict[str, list[OpKey]]:
-        """Per topic, the operations that publish to it (in the order of the summaries)."""
-        found: dict[str, list[OpKey]] = defaultdict(list)
-        for key, summary in self.summaries.items():
-            for topic in summary.publish_events:
-                found[topic].append(key)
-        return found
-
     def group(self, topic_name: str, group: str, keys: Sequence[OpKey]) -> GroupStation:
         """A consumer group's pool (queue topic) or its consumers (log topic)."""
         topic = self.scenario.topics[topic_name]
@@ -428,11 +419,7 @@ class LoadBuilder:
             flag = min(flag, COPY)
         if ordered:
             flag = NOT_POISSON
-        publishers = self._publishers.get(topic_name, [])
-        events = sum(
-            self.traffic.rates.get(k, 0.0) * self.summaries[k].publish_events[topic_name]
-            for k in publishers
-        )
+        events = self.traffic.topic_events.get(topic_name, 0.0)
         messages = self.traffic.topic_rates.get(topic_name, 0.0)
         batch = messages / events if events > 0 else 1.0
         at = StationId("group", topic_name, group)

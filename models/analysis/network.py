@@ -34,7 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.analysis import convergence
@@ -52,16 +52,18 @@ from models.analysis.graph import (
 )
 from models.analysis.group_layers import apply_group_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
-from models.analysis.moments import ZERO, Moments, mixture
+from models.analysis.moments import ZERO, Moments
 from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
 from models.analysis.release_groups import settle_releases
 from models.analysis.solve_memo import SolveMemo
-from models.analysis.station_load import StationLoad, StationSolution
-from models.analysis.streams import departure_scv, merged
-from models.analysis.summary import NOT_POISSON, POISSON, OperationSummary, StationView
+from models.analysis.station_views import station_views
+from models.analysis.summary import OperationSummary, StationView
+from models.analysis.throttle import (
+    served_by_operation,
+    unthrottled,
+)
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
-from models.distributions import Distribution
 from models.schema import Scenario
 
 __all__ = ["FlowSource", "GroupStation", "NetworkSolution", "ServiceStation", "solve_network"]
@@ -104,83 +106,6 @@ class NetworkSolution:
             if any(solution.saturated for _, solution in station.consumers):
                 found.append(StationId("group", topic, group))
         return found
-
-
-def _views(
-    services: Mapping[str, ServiceStation],
-    groups: Mapping[tuple[str, str], GroupStation],
-    seen_by: Mapping[StationId, dict[StationId, float]],
-    rejected: Mapping[str, float],
-    carried: Mapping[StationId, float],
-    read: Collection[StationId] = (),
-    timed: Collection[str] = (),
-) -> dict[StationId, StationView]:
-    """Every station as the next round's operations see it (the departures' SCV only of
-    the stations in `read`, whose SCV some emission carries; 1, unread, elsewhere: a view
-    that does not change with it keeps the summaries that read it the same). `carried`: what
-    each station's calls carry (`streams.Streams.carried`); `timed`: the services that a
-    call with a timeout reaches, whose views carry their work's laws (`_work_laws`)."""
-    views: dict[StationId, StationView] = {}
-    for name, station in services.items():
-        solution = station.solution
-        station_id = StationId("service", name)
-        laws = _work_laws(station.load) if name in timed else None
-        views[station_id] = StationView(
-            waiting=solution.waiting,
-            loss=solution.loss,
-            exact=solution.exact,
-            method=solution.method,
-            input_flag=station.load.input_flag,
-            departure_flag=solution.departure_flag,
-            utilization=solution.utilization,
-            p_wait=solution.p_wait or 0.0,
-            arrival_rate=solution.arrival_rate,
-            mm1=solution.mm1,
-            callee_waiting=seen_by.get(StationId("service", name), {}),
-            rejected=rejected.get(name, 0.0),
-            caller_waiting=solution.caller_waiting,
-            arrival_scv=carried.get(station_id, 1.0),
-            departure_scv=_departures([(station.load, solution)] * station.pools)
-            if station_id in read
-            else 1.0,
-            servers=None if laws is None else station.load.servers,
-            laws=laws,
-        )
-    for (topic, group), group_station in groups.items():
-        solutions = [solution for _, solution in group_station.consumers]
-        loads = [load for load, _ in group_station.consumers]
-        departure = min((s.departure_flag for s in solutions), default=NOT_POISSON)
-        views[StationId("group", topic, group)] = StationView(
-            exact=all(s.exact for s in solutions),
-            input_flag=min((load.input_flag for load in loads), default=POISSON),
-            departure_flag=departure if group_station.delivery_exact else NOT_POISSON,
-            utilization=max((s.utilization for s in solutions), default=0.0),
-            callee_waiting=seen_by.get(StationId("group", topic, group), {}),
-            arrival_scv=carried.get(StationId("group", topic, group), 1.0),
-            departure_scv=_departures(group_station.consumers)
-            if StationId("group", topic, group) in read
-            else 1.0,
-        )
-    return views
-
-
-def _work_laws(load: StationLoad) -> tuple[tuple[float, Distribution], ...] | None:
-    """The laws of a pool's work (`ClassLoad.laws`) where a timeout can read its response
-    from them (`models.analysis.response_tail`): one FCFS class, no waiting-room limit."""
-    if load.servers is None or load.room is not None or len(load.classes) != 1:
-        return None
-    return load.classes[0].laws
-
-
-def _departures(pools: Sequence[tuple[StationLoad, StationSolution]]) -> float:
-    """SCV of the departures of a station's pools (replicas, or a group's consumers)
-    together (`models.analysis.streams`)."""
-    leaving = []
-    for load, solution in pools:
-        holding = mixture((c.arrival_rate, c.holding) for c in load.classes).scv
-        scv = departure_scv(load.arrival_scv, holding, solution.utilization, load.servers)
-        leaving.append((solution.arrival_rate, scv))
-    return merged(leaving, max((solution.utilization for _, solution in pools), default=0.0))
 
 
 def _blend(old: Moments, new: Moments) -> Moments:
@@ -237,10 +162,11 @@ def _round(
     pieces: Sequence[tuple[float, FailureInputs]] = (),
     memo: SolveMemo | None = None,
     round_number: int = 1,
+    throttled: bool = False,
 ) -> _Round:
     """(1) summarise the operations, (2) solve the traffic, (3) solve the stations
     (`memo`: what earlier rounds computed, by their inputs: `SolveMemo`; `round_number`:
-    this round's, from 1)."""
+    this round's, from 1; `throttled`: `station_views`)."""
     memo = SolveMemo() if memo is None else memo
     flow_flags = {name: source.flag for name, source in sources.items()}
     flow_scvs = {name: source.scv for name, source in sources.items()}
@@ -300,7 +226,8 @@ def _round(
         services[name] = ServiceStation(name, pools, load, builder.solve(load))
     settle_releases(builder, memo.releases(scenario, keys), services, keys_of)
     memo.released = dict(builder.released)
-    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, memo.layers)
+    served = served_by_operation(keys, views)
+    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, memo.layers, served)
     groups: dict[tuple[str, str], GroupStation] = {}
     for topic_name, topic in scenario.topics.items():
         for group in topic.subscribers:
@@ -318,7 +245,10 @@ def _round(
                 rejections[name] = rejected
     read = {station for summary in summaries.values() for station in summary.scv_reads}
     timed = memo.timed(scenario, keys)
-    views_out = _views(services, groups, seen_by, rejections, builder.streams.carried, read, timed)
+    carried = builder.streams.carried
+    views_out = station_views(
+        services, groups, seen_by, rejections, carried, read, timed, throttled
+    )
     memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 
@@ -356,6 +286,7 @@ def solve_network(
     settle: float | None = None,
     start: Mapping[StationId, StationView] | None = None,
     climbing: bool = False,
+    throttled: bool = False,
 ) -> NetworkSolution:
     """Solve the open network with the flows arriving as `sources` describes.
 
@@ -380,6 +311,9 @@ def solve_network(
     lighter load, so the iterates climb from below the fixed point and the first saturated
     one is final (the overshoot above comes from an iterate with waiting after one without:
     from no waiting anywhere); with `stop_when_saturated`, the iteration stops there.
+    `throttled`: a saturated station passes on only what it serves, its capacity
+    (`models.analysis.throttle`; the steady state's solve: a capacity trial stops at
+    saturation, and a rate piece's overloaded entry service is `flat_out`'s).
     """
     memo = SolveMemo() if memo is None else memo
     keys = memo.keys(scenario)
@@ -388,6 +322,8 @@ def solve_network(
     limited = failures.reports and any(s.rate_limit for s in scenario.services.values())
     # (a rate limit sheds load as the iteration goes: an early saturated iterate may not last)
     views: dict[StationId, StationView] = dict(fixed_views or start or {})
+    if not throttled:  # (from a throttled solve's views: every station passes all on)
+        views = unthrottled(views)
     rates: Mapping[OpKey, float] = {}
     previous = convergence.signature(views)
     converged = False
@@ -396,7 +332,9 @@ def solve_network(
     saturated_before = False
     while True:
         iteration += 1
-        current = _round(scenario, keys, sources, views, rates, failures, pieces, memo, iteration)
+        current = _round(
+            scenario, keys, sources, views, rates, failures, pieces, memo, iteration, throttled
+        )
         solved_views = current.views
         signature = convergence.signature(solved_views)
         change = convergence.largest_change(previous, signature, scvs=settle is None)

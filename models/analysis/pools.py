@@ -76,15 +76,20 @@ def find_callees(
     rates: Mapping[OpKey, float],
     services: Mapping[str, ServiceStation],
     replicas: bool = False,
+    served: Mapping[OpKey, float] | None = None,
 ) -> Found | None:
     """(calls per request, time in calls per request) for each eligible callee service, and
     whether every callee is eligible; None when a callee has no steady state (the open model
     then says it all). A callee with replicas, each its own pool, is eligible only with
-    `replicas` (the flow-equivalent server takes one pool)."""
+    `replicas` (the flow-equivalent server takes one pool). `served`: the share of each
+    operation's runs that a saturated pool serves, and so of its calls the callees get
+    (`models.analysis.throttle`; missing: all)."""
+    served = served or {}
     total = math.fsum(rates.get(k, 0.0) for k in members)
     visits: dict[str, float] = defaultdict(float)
     times: dict[str, float] = defaultdict(float)
     excluded: set[str] = set()
+    sent: dict[str, float] = defaultdict(float)
     for key in members:
         summary, weight = summaries[key], rates.get(key, 0.0) / total
         for target, count in summary.calls.items():
@@ -106,12 +111,12 @@ def find_callees(
             ):
                 excluded.add(target.name)
             visits[target.name] += weight * count
+            sent[target.name] += rates.get(key, 0.0) * count * served.get(key, 1.0)
             times[target.name] += weight * summary.call_times.get(target, 0.0)
     for name, count in visits.items():  # only the callees it calls alone (module docstring)
         solution = services[name].solution
-        if not math.isclose(
-            solution.arrival_rate * services[name].pools, total * count, rel_tol=1e-6
-        ):
+        expected = total * count if not served else sent[name]
+        if not math.isclose(solution.arrival_rate * services[name].pools, expected, rel_tol=1e-6):
             excluded.add(name)
     eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
     return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded
@@ -134,13 +139,14 @@ def apply_layers(
     rates: Mapping[OpKey, float],
     services: dict[str, ServiceStation],
     known: LayerCache | None = None,
+    served: Mapping[OpKey, float] | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
     server; return, per pool, the waiting its requests see at each callee. A callee that only
     this pool calls gets that waiting as its own. `known` holds the flow-equivalent servers
     solved in earlier rounds, by their inputs: as the iteration settles, most pools see the
     same inputs again (their callees have settled), and `flow_equivalent` is most of a
-    round's cost."""
+    round's cost. `served`: as `find_callees`'s."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
     keys_of: dict[str, list[OpKey]] = {}
     for key in keys:
@@ -149,7 +155,7 @@ def apply_layers(
     below = Populations({name: station.solution for name, station in services.items()})
     for name in service_order(scenario, summaries):
         seen = apply_layer(
-            scenario, name, keys_of.get(name, ()), summaries, rates, services, known, below
+            scenario, name, keys_of.get(name, ()), summaries, rates, services, known, below, served
         )
         if seen is not None:
             seen_by[StationId("service", name)] = seen
@@ -165,6 +171,7 @@ def apply_layer(
     services: dict[str, ServiceStation],
     known: LayerCache | None = None,
     populations: Populations | None = None,
+    served: Mapping[OpKey, float] | None = None,
 ) -> dict[StationId, float] | None:
     """Service `name`'s pool (its operations `keys`) as a flow-equivalent server, if it is a
     blocking thread pool over queueing callees (`apply_layers`): its solution replaces the
@@ -185,7 +192,9 @@ def apply_layer(
         or (load.priority and len({c.priority for c in load.classes}) > 1)
     ):
         return None
-    with_replicas = find_callees(scenario, members, summaries, rates, services, replicas=True)
+    with_replicas = find_callees(
+        scenario, members, summaries, rates, services, replicas=True, served=served
+    )
     found = _one_pool_callees(with_replicas, services)
     pool = None
     if found and found[0]:

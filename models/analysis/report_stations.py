@@ -27,6 +27,8 @@ from models.analysis.prediction import (
     PredictedTime,
 )
 from models.analysis.station_load import StationSolution
+from models.analysis.summary import StationView
+from models.analysis.throttle import served_fraction
 from models.schema import Scenario
 
 
@@ -198,7 +200,7 @@ def service_report(
     loss = result.loss * share if reports else result.loss
     return PredictedService(
         arrival_rate=arrivals,
-        throughput=fresh * admitted if stable else None,
+        throughput=fresh * admitted if stable else _saturated_throughput(station, view, fresh),
         utilization=number(utilization),
         loss_probability=refused["dropped"] / arrivals if again > 0 else loss,
         p_wait=number(result.p_wait),
@@ -211,6 +213,16 @@ def service_report(
         stable=stable,
         **extra,
     )
+
+
+def _saturated_throughput(
+    station: ServiceStation, view: StationView | None, fresh: float
+) -> float | None:
+    """What an unstable service completes per second where it has a capacity to tell
+    (`models.analysis.throttle`), else None."""
+    if view is None or not view.served:
+        return None
+    return fresh * served_fraction(station.load, view.served)
 
 
 @dataclass(frozen=True)

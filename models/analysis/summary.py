@@ -74,6 +74,14 @@ class StationView:
     """(acquisitions per second, law) of the work of each of its operations, where a call
     with a timeout reaches it, it is one FCFS pool without a waiting-room limit and every
     operation is one `work` step (`models.analysis.response_tail`); None elsewhere."""
+    served: Mapping[int, float] = field(default_factory=dict)
+    """Per priority class, the share of its admitted arrivals it serves in the long run
+    where it saturates with an unbounded waiting room (`models.analysis.throttle`): what
+    its operations send on goes at that share. Empty: all of them."""
+
+    def served_share(self, priority: int) -> float:
+        """The share of `priority`'s admitted arrivals served (`served`)."""
+        return self.served.get(priority, 1.0)
 
     def wait_seen_by(self, caller: tuple[str, str]) -> float | None:
         """The mean wait that `caller`'s (kind, name) requests see at a two-class station;

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TypeVar
 
 import numpy as np
@@ -60,6 +60,9 @@ class Traffic:
     """Messages published per second to each topic."""
     partition_rates: dict[str, dict[int | None, float]]
     """Per topic: messages per second by fixed partition (None = the topic's own rule)."""
+    topic_events: dict[str, float] = field(default_factory=dict)
+    """Per topic: publish steps taken per second by admitted runs (messages / events =
+    the mean batch)."""
 
 
 def solve_traffic(
@@ -131,6 +134,7 @@ def solve_traffic(
         for key, count in per_flow.items():
             rates[key] += flow_rates.get(flow.name, 0.0) * count
     topic_rates: dict[str, float] = dict.fromkeys(topics, 0.0)
+    topic_events: dict[str, float] = {}
     partition_rates: dict[str, dict[int | None, float]] = {topic: {} for topic in topics}
     for key in keys:
         for (topic, partition), count in summaries[key].publishes.items():
@@ -138,6 +142,9 @@ def solve_traffic(
             topic_rates[topic] += rate
             by_partition = partition_rates[topic]
             by_partition[partition] = by_partition.get(partition, 0.0) + rate
+        for topic, count in summaries[key].publish_events.items():
+            events = rates[key] * count * admitted.get(key, 1.0)
+            topic_events[topic] = topic_events.get(topic, 0.0) + events
     for topic, priority, dead, share in dead_letters:
         rate = share * math.fsum(
             flow_rates.get(flow.name, 0.0) * float(solution[index[(topic, priority)], column])
@@ -145,7 +152,7 @@ def solve_traffic(
         )
         topic_rates[dead] += rate
         partition_rates[dead][None] = partition_rates[dead].get(None, 0.0) + rate
-    return Traffic(visits, topic_visits, dict(rates), topic_rates, partition_rates)
+    return Traffic(visits, topic_visits, dict(rates), topic_rates, partition_rates, topic_events)
 
 
 def _spectral_radius(direct: np.ndarray) -> float:
@@ -237,4 +244,5 @@ def mix_traffic(parts: Sequence[tuple[float, Traffic]]) -> Traffic:
             topic: average([(w, t.partition_rates.get(topic, {})) for w, t in parts])
             for topic in first.partition_rates
         },
+        topic_events=average([(w, t.topic_events) for w, t in parts]),
     )

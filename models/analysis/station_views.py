@@ -1,0 +1,97 @@
+"""The stations as the next round's operations see them (`models.analysis.network`): each
+service's and consumer group's waits, losses, flags, streams' SCVs and what it passes on,
+reduced from the round's solved stations to a `StationView`."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping, Sequence
+
+from models.analysis.graph import StationId
+from models.analysis.loads import GroupStation, ServiceStation
+from models.analysis.moments import mixture
+from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.streams import departure_scv, merged
+from models.analysis.summary import NOT_POISSON, POISSON, StationView
+from models.analysis.throttle import group_served, served_shares
+from models.distributions import Distribution
+
+
+def station_views(
+    services: Mapping[str, ServiceStation],
+    groups: Mapping[tuple[str, str], GroupStation],
+    seen_by: Mapping[StationId, dict[StationId, float]],
+    rejected: Mapping[str, float],
+    carried: Mapping[StationId, float],
+    read: Collection[StationId] = (),
+    timed: Collection[str] = (),
+    throttled: bool = False,
+) -> dict[StationId, StationView]:
+    """Every station as the next round's operations see it (the departures' SCV only of
+    the stations in `read`, whose SCV some emission carries; 1, unread, elsewhere: a view
+    that does not change with it keeps the summaries that read it the same). `carried`: what
+    each station's calls carry (`streams.Streams.carried`); `timed`: the services that a
+    call with a timeout reaches, whose views carry their work's laws (`_work_laws`);
+    `throttled`: saturated stations pass on only what they serve (`throttle`)."""
+    views: dict[StationId, StationView] = {}
+    for name, station in services.items():
+        solution = station.solution
+        station_id = StationId("service", name)
+        laws = _work_laws(station.load) if name in timed else None
+        views[station_id] = StationView(
+            waiting=solution.waiting,
+            loss=solution.loss,
+            exact=solution.exact,
+            method=solution.method,
+            input_flag=station.load.input_flag,
+            departure_flag=solution.departure_flag,
+            utilization=solution.utilization,
+            p_wait=solution.p_wait or 0.0,
+            arrival_rate=solution.arrival_rate,
+            mm1=solution.mm1,
+            callee_waiting=seen_by.get(StationId("service", name), {}),
+            rejected=rejected.get(name, 0.0),
+            caller_waiting=solution.caller_waiting,
+            arrival_scv=carried.get(station_id, 1.0),
+            departure_scv=_departures([(station.load, solution)] * station.pools)
+            if station_id in read
+            else 1.0,
+            servers=None if laws is None else station.load.servers,
+            laws=laws,
+            served=served_shares(station.load, solution) if throttled else {},
+        )
+    for (topic, group), group_station in groups.items():
+        solutions = [solution for _, solution in group_station.consumers]
+        loads = [load for load, _ in group_station.consumers]
+        departure = min((s.departure_flag for s in solutions), default=NOT_POISSON)
+        views[StationId("group", topic, group)] = StationView(
+            exact=all(s.exact for s in solutions),
+            input_flag=min((load.input_flag for load in loads), default=POISSON),
+            departure_flag=departure if group_station.delivery_exact else NOT_POISSON,
+            utilization=max((s.utilization for s in solutions), default=0.0),
+            callee_waiting=seen_by.get(StationId("group", topic, group), {}),
+            arrival_scv=carried.get(StationId("group", topic, group), 1.0),
+            departure_scv=_departures(group_station.consumers)
+            if StationId("group", topic, group) in read
+            else 1.0,
+            served=group_served(group_station) if throttled else {},
+        )
+    return views
+
+
+def _work_laws(load: StationLoad) -> tuple[tuple[float, Distribution], ...] | None:
+    """The laws of a pool's work (`ClassLoad.laws`) where a timeout can read its response
+    from them (`models.analysis.response_tail`): one FCFS class, no waiting-room limit."""
+    if load.servers is None or load.room is not None or len(load.classes) != 1:
+        return None
+    return load.classes[0].laws
+
+
+def _departures(pools: Sequence[tuple[StationLoad, StationSolution]]) -> float:
+    """SCV of the departures of a station's pools (replicas, or a group's consumers)
+    together (`models.analysis.streams`)."""
+    leaving = []
+    for load, solution in pools:
+        holding = mixture((c.arrival_rate, c.holding) for c in load.classes).scv
+        scv = departure_scv(load.arrival_scv, holding, solution.utilization, load.servers)
+        leaving.append((solution.arrival_rate, scv))
+    return merged(leaving, max((solution.utilization for _, solution in pools), default=0.0))

@@ -1,0 +1,135 @@
+"""What a saturated station lets through: the share of its arrivals it serves in the long run.
+
+A server pool with an unbounded waiting room whose load ratio ρ (offered load over servers,
+or, for a thread pool solved with its callees, arrival rate over its flow-equivalent
+capacity X(c)) is above 1 has no steady state: its queue grows without end. Its servers are
+then busy all the time, so it completes requests at its capacity, λ / ρ per second, and what
+its operations send on (calls, publishes) goes at that rate, not at the offered one: the
+stations behind it see its throughput (an API pool of 2 workers holding 15 ms per request,
+offered 150/s, completes 133.3/s, and the database it calls gets 133.3 calls per second).
+
+- An order blind to the class (FIFO) serves the classes in the proportions they arrive in:
+  every class gets the share 1 / ρ of its arrivals.
+- `discipline: priority` (non-preemptive, lower number first) serves the classes in
+  priority order: each class gets what the classes before it leave of the servers, all of
+  its arrivals if that covers its load, a part of them at the class that crosses the
+  servers, none below it (the long-run rates of a priority queue whose servers never idle).
+- For exponential holding times the departures of c servers that never idle are Poisson of
+  rate c / E[S] (c independent Poisson streams superposed), so behind a saturated M/M/c
+  station a pool sees Poisson arrivals at its capacity exactly.
+
+A pool whose load ratio is infinite (its workers held by a callee that never answers within
+the model: a saturated callee's wait is infinite) has no capacity to tell: it passes its
+offered rate on. The flows' rate of completed requests follows the synchronous calls
+(`completed_share`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Callable, Iterable, Mapping
+
+from models.analysis.graph import OpKey, StationId
+from models.analysis.loads import GroupStation
+from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.summary import OperationSummary, StationView
+
+
+def served_shares(load: StationLoad, solution: StationSolution) -> dict[int, float]:
+    """Per priority class, the share of its arrivals the pool serves in the long run: empty
+    (every arrival is served) unless the pool saturates with an unbounded waiting room and a
+    finite load ratio."""
+    if solution.stable or load.room is not None or load.servers is None:
+        return {}
+    ratio = solution.load_ratio(load.servers)
+    if not (math.isfinite(ratio) and ratio > 1.0):
+        return {}
+    classes = [c for c in load.classes if c.arrival_rate > 0]
+    priorities = sorted({c.priority for c in classes})
+    if not load.priority or solution.pressure is not None or len(priorities) < 2:
+        return dict.fromkeys(priorities, 1.0 / ratio)
+    work = {p: 0.0 for p in priorities}
+    for c in classes:
+        work[c.priority] += c.arrival_rate * c.holding.mean
+    total = math.fsum(work.values())
+    shares: dict[int, float] = {}
+    left = 1.0  # the servers' share the classes before this one leave
+    for priority in priorities:
+        need = ratio * work[priority] / total  # (this class's load over the servers)
+        shares[priority] = min(1.0, left / need) if need > 0 else 1.0
+        left = max(0.0, left - need)
+    return shares
+
+
+def served_by_operation(
+    keys: Iterable[OpKey], views: Mapping[StationId, StationView]
+) -> dict[OpKey, float]:
+    """Each service operation's share served where its station saturates (`served_shares`,
+    as the stations' `views` carry it); operations served whole are left out."""
+    found: dict[OpKey, float] = {}
+    for key in keys:
+        view = views.get(StationId("service", key.name)) if key.kind == "service" else None
+        if view is not None and view.served:
+            found[key] = view.served_share(key.priority)
+    return found
+
+
+def served_fraction(load: StationLoad, shares: Mapping[int, float]) -> float:
+    """The share of the pool's new arrivals it serves (`served_shares`), all classes
+    together: each class's fresh arrivals at its share."""
+    fresh = math.fsum(c.fresh_rate for c in load.classes)
+    if not shares or not fresh > 0:
+        return 1.0
+    return math.fsum(c.fresh_rate * shares.get(c.priority, 1.0) for c in load.classes) / fresh
+
+
+def completed_share(
+    key: OpKey,
+    summaries: Mapping[OpKey, OperationSummary],
+    served: Callable[[OpKey], float],
+) -> float:
+    """The share of `key`'s runs that complete per unit of time: its own station's
+    (`served`), times what its synchronous calls let through. A request completes once
+    every call it makes has answered, so the scarcest of its callees sets the rate:
+    1 - max_j min(1, n_j) (1 - s_j) over its callees j, called n_j times a run and
+    completing the share s_j. Exact along one chain of calls (each once), and for one
+    callee reached with probability p (1 - p (1 - s)); callees saturated on different
+    branches count as the scarcest alone (an upper bound)."""
+    found: dict[OpKey, float] = {}
+
+    def share(node: OpKey, path: frozenset[OpKey]) -> float:
+        if node in found:
+            return found[node]
+        summary = summaries.get(node)
+        lost = 0.0
+        if summary is not None:
+            for callee, count in summary.calls.items():
+                if callee not in path and count > 0:
+                    lost = max(lost, min(1.0, count) * (1.0 - share(callee, path | {node})))
+        found[node] = served(node) * (1.0 - lost)
+        return found[node]
+
+    return share(key, frozenset())
+
+
+def group_served(station: GroupStation) -> dict[int, float]:
+    """A consumer group's `served_shares`, its consumers weighted by their shares of the
+    messages (a hot partition's consumer can saturate alone)."""
+    per_consumer = [served_shares(load, solution) for load, solution in station.consumers]
+    priorities = {p for shares in per_consumer for p in shares}
+    return {
+        p: math.fsum(
+            weight * shares.get(p, 1.0)
+            for weight, shares in zip(station.shares, per_consumer, strict=True)
+        )
+        for p in sorted(priorities)
+    }
+
+
+def unthrottled(views: Mapping[StationId, StationView]) -> dict[StationId, StationView]:
+    """`views` with every station passing on all it is offered (no `served` shares)."""
+    return {
+        station: dataclasses.replace(view, served={}) if view.served else view
+        for station, view in views.items()
+    }

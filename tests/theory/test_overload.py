@@ -1,0 +1,166 @@
+"""`models.analyze` against `sim.simulate` behind a saturated service
+(models/analysis/throttle.py): a pool with an unbounded waiting room offered more than it can
+serve never idles, so it completes its capacity per second, and the stations behind it see
+that rate, not the offered one.
+
+- A saturated M/M/2 publishing to a queue topic: its departures are Poisson at rate 2 mu
+  (two servers that never idle, each completing a Poisson stream of rate mu, superposed),
+  so its consumer group of 4 is M/M/4 at that rate, Erlang C exactly (Gross & Harris,
+  Fundamentals of Queueing Theory, §2.3).
+- A saturated thread pool of 2 workers over a database of 4: the database never has more
+  than 2 requests, never waits, and each worker completes a cycle of 10 + 5 ms: the pool's
+  throughput is X(2) = 2 / 15 ms (the flow-equivalent server of the method of layers, exact
+  here), and the database's utilization X(2) x 5 ms / 4.
+- Non-preemptive priorities at a saturated server: the high class (load 0.6) is served
+  whole and the low class gets what it leaves, 0.4 of the server (the long-run rates of a
+  priority queue whose server never idles).
+
+Tolerance: the rule of tests/theory/conftest.py (`agrees`): |mean - prediction| <= t_{1 -
+alpha/2, n-1} SE over n independent replications, a false-alarm rate alpha = 1e-4 per
+check, and a power bound on the half-width. The warm-up (10 s) lets the backlog build, so
+that the saturated pool never idles in the measured window. Seeds: the `seed` fixture.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from models import analyze, load_scenario
+from models.theory.markovian import mmc
+from sim import simulate
+
+SIMULATION = {"duration": "60s", "warmup": "10s", "replications": 8}
+LONG = {"duration": "400s", "warmup": "10s", "replications": 12}
+"""For a waiting time, whose replication means vary most."""
+
+
+def _compare(
+    document: dict[str, Any], seed: int, agrees: Any, paths: list[tuple[str, ...]]
+) -> dict[str, Any]:
+    """Every path's simulated replication values against the prediction; the prediction."""
+    scenario = load_scenario(document)
+    predicted = analyze(scenario, capacity=False).to_dict()
+    results = simulate(scenario, seed=seed)
+    for path in paths:
+        values = []
+        for run in results.replications:
+            value: Any = run
+            for key in path:
+                value = value[key] if isinstance(value, dict) else getattr(value, key)
+            values.append(value)
+        theory: Any = predicted
+        for key in path:
+            theory = theory[key]
+        agrees(values, theory, ".".join(path))
+    return predicted
+
+
+def test_a_saturated_mm2_sends_on_poisson_at_its_capacity(seed: int, agrees: Any) -> None:
+    document = {
+        "name": "saturated-publisher",
+        "simulation": LONG,
+        "services": {
+            "front": {
+                "workers": 2,
+                "operations": {"take": [{"work": {"exponential": "10ms"}}, {"publish": "events"}]},
+            },
+            "back": {"operations": {"handle": [{"work": {"exponential": "15ms"}}]}},
+        },
+        "topics": {
+            "events": {
+                "type": "queue",
+                "subscribers": {"back": {"operation": "handle", "concurrency": 4}},
+            }
+        },
+        "workload": {"orders": {"entry": "front.take", "arrivals": {"poisson": "300/s"}}},
+    }
+    capacity = 2 / 0.010
+    theory = mmc(capacity, 1 / 0.015, 4)
+    group = ("topics", "events", "groups", "back")
+    predicted = _compare(
+        document,
+        seed,
+        agrees,
+        [
+            ("services", "front", "throughput"),
+            (*group, "throughput"),
+            (*group, "utilization"),
+            (*group, "waiting_time", "mean"),
+        ],
+    )
+    assert predicted["services"]["front"]["stable"] is False
+    assert predicted["services"]["front"]["throughput"] == capacity
+    assert predicted["flows"]["orders"]["throughput"] == capacity
+    back = predicted["topics"]["events"]["groups"]["back"]
+    assert back["utilization"] == theory.utilization
+    assert abs(back["waiting_time"]["mean"] - theory.mean_waiting_time) <= 1e-12
+
+
+def test_a_saturated_thread_pool_sends_its_flow_equivalent_throughput(
+    seed: int, agrees: Any
+) -> None:
+    document = {
+        "name": "saturated-pool",
+        "simulation": SIMULATION,
+        "services": {
+            "api": {
+                "workers": 2,
+                "operations": {"get": [{"work": {"exponential": "10ms"}}, {"call": "db"}]},
+            },
+            "db": {"workers": 4, "operations": {"read": [{"work": {"exponential": "5ms"}}]}},
+        },
+        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": "200/s"}}},
+    }
+    capacity = 2 / 0.015
+    predicted = _compare(
+        document,
+        seed,
+        agrees,
+        [
+            ("services", "api", "throughput"),
+            ("services", "db", "arrival_rate"),
+            ("services", "db", "utilization"),
+            ("services", "db", "in_system", "mean"),
+        ],
+    )
+    assert abs(predicted["services"]["db"]["arrival_rate"] - capacity) <= 1e-9 * capacity
+    assert abs(predicted["services"]["db"]["utilization"] - capacity * 0.005 / 4) <= 1e-12
+
+
+def test_a_saturated_priority_server_serves_the_high_class_whole(seed: int, agrees: Any) -> None:
+    document = {
+        "name": "saturated-priorities",
+        "simulation": SIMULATION,
+        "services": {
+            "front": {
+                "discipline": "priority",
+                "operations": {
+                    "urgent": [{"work": {"exponential": "10ms"}}, {"publish": "urgent-done"}],
+                    "batch": [{"work": {"exponential": "10ms"}}, {"publish": "batch-done"}],
+                },
+            },
+            "sink": {
+                "workers": "unlimited",
+                "operations": {"log": [{"delay": {"constant": "1ms"}}]},
+            },
+        },
+        "topics": {
+            "urgent-done": {"type": "queue", "subscribers": {"sink": "log"}},
+            "batch-done": {"type": "queue", "subscribers": {"sink": "log"}},
+        },
+        "workload": {
+            "urgent": {"entry": "front.urgent", "priority": 0, "arrivals": {"poisson": "60/s"}},
+            "batch": {"entry": "front.batch", "priority": 1, "arrivals": {"poisson": "80/s"}},
+        },
+    }
+    predicted = _compare(
+        document,
+        seed,
+        agrees,
+        [
+            ("topics", "urgent-done", "groups", "sink", "throughput"),
+            ("topics", "batch-done", "groups", "sink", "throughput"),
+        ],
+    )
+    assert abs(predicted["topics"]["urgent-done"]["groups"]["sink"]["throughput"] - 60) <= 1e-9
+    assert abs(predicted["topics"]["batch-done"]["groups"]["sink"]["throughput"] - 40) <= 1e-9
