@@ -34,16 +34,18 @@ def apply_group_layers(
     services: dict[str, ServiceStation],
     groups: dict[tuple[str, str], GroupStation],
     known: LayerCache | None = None,
+    served: Mapping[OpKey, float] | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every consumer group whose handlers call queueing services as
     flow-equivalent servers (each consumer of a log topic its own); return, per group, the
-    waiting its messages see at each callee (averaged over its consumers by their shares)."""
+    waiting its messages see at each callee (averaged over its consumers by their shares).
+    `served`: as `pools.find_callees`'s."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
     for (topic, group), station in groups.items():
         members = [k for k in handler_keys(keys, topic, group) if rates.get(k)]
         if not members:
             continue
-        found = find_callees(scenario, members, summaries, rates, services)
+        found = find_callees(scenario, members, summaries, rates, services, served=served)
         if not found or not found[0]:
             continue
         if len(station.consumers) > 1:

@@ -234,7 +234,9 @@ def _round(
             members = handler_keys(keys, topic_name, group)
             groups[(topic_name, group)] = builder.group(topic_name, group, members)
     seen_by.update(
-        apply_group_layers(scenario, keys, summaries, traffic.rates, services, groups, memo.layers)
+        apply_group_layers(
+            scenario, keys, summaries, traffic.rates, services, groups, memo.layers, served
+        )
     )
     rejections: dict[str, float] = {}
     for name, service in scenario.services.items():

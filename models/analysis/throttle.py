@@ -65,11 +65,16 @@ def served_shares(load: StationLoad, solution: StationSolution) -> dict[int, flo
 def served_by_operation(
     keys: Iterable[OpKey], views: Mapping[StationId, StationView]
 ) -> dict[OpKey, float]:
-    """Each service operation's share served where its station saturates (`served_shares`,
-    as the stations' `views` carry it); operations served whole are left out."""
+    """Each service operation's and handler's share served where its station saturates
+    (`served_shares`, `group_served`, as the stations' `views` carry it); those served
+    whole are left out."""
     found: dict[OpKey, float] = {}
     for key in keys:
-        view = views.get(StationId("service", key.name)) if key.kind == "service" else None
+        view = None
+        if key.kind == "service":
+            view = views.get(StationId("service", key.name))
+        elif key.kind == "handler":
+            view = views.get(StationId("group", key.name, key.operation))
         if view is not None and view.served:
             found[key] = view.served_share(key.priority)
     return found

@@ -1,0 +1,186 @@
+"""What a saturated station passes on (models/analysis/throttle.py), deterministic: the
+long-run rates behind a pool that never idles, worked out by hand."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis import flow_source
+from models.analysis.graph import StationId
+from models.analysis.network import solve_network
+
+SIMULATION = {"duration": "60s"}
+
+
+def _publisher(discipline: str, rates: dict[str, float]) -> dict[str, Any]:
+    """One server of 5 ms (200/s flat out) running one operation per flow, each
+    publishing to its own topic, consumed by a delay station."""
+    return {
+        "name": "publisher",
+        "simulation": SIMULATION,
+        "services": {
+            "front": {
+                "discipline": discipline,
+                "operations": {
+                    name: [{"work": {"exponential": "5ms"}}, {"publish": f"{name}-done"}]
+                    for name in rates
+                },
+            },
+            "sink": {
+                "workers": "unlimited",
+                "operations": {"log": [{"delay": {"constant": "1ms"}}]},
+            },
+        },
+        "topics": {
+            f"{name}-done": {"type": "queue", "subscribers": {"sink": "log"}} for name in rates
+        },
+        "workload": {
+            name: {"entry": f"front.{name}", "priority": index, "arrivals": {"poisson": rate}}
+            for index, (name, rate) in enumerate(rates.items())
+        },
+    }
+
+
+def _delivered(prediction: dict[str, Any], name: str) -> float:
+    group = prediction["topics"][f"{name}-done"]["groups"]["sink"]
+    return float(group["throughput"])
+
+
+def test_fifo_serves_every_class_the_same_share() -> None:
+    """Offered 300/s (load 1.5) in FIFO order: each class gets 1 / 1.5 of its arrivals."""
+    scenario = load_scenario(_publisher("fifo", {"big": 200.0, "small": 100.0}))
+    prediction = analyze(scenario, capacity=False).to_dict()
+    assert _delivered(prediction, "big") == pytest.approx(200 / 1.5, rel=1e-12)
+    assert _delivered(prediction, "small") == pytest.approx(100 / 1.5, rel=1e-12)
+    front = prediction["services"]["front"]
+    assert front["stable"] is False
+    assert front["throughput"] == pytest.approx(200.0, rel=1e-12)
+    assert prediction["flows"]["big"]["throughput"] == pytest.approx(200 / 1.5, rel=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("rates", "expected"),
+    [
+        ({"urgent": 150.0, "batch": 100.0}, {"urgent": 150.0, "batch": 50.0}),
+        ({"urgent": 250.0, "batch": 50.0}, {"urgent": 200.0, "batch": 0.0}),
+        (
+            {"urgent": 50.0, "normal": 100.0, "batch": 100.0},
+            {"urgent": 50.0, "normal": 100.0, "batch": 50.0},
+        ),
+    ],
+)
+def test_priorities_are_served_in_order(
+    rates: dict[str, float], expected: dict[str, float]
+) -> None:
+    """Non-preemptive priorities at a server that never idles: each class takes what the
+    classes before it leave of its 200/s."""
+    prediction = analyze(load_scenario(_publisher("priority", rates)), capacity=False).to_dict()
+    for name, rate in expected.items():
+        assert _delivered(prediction, name) == pytest.approx(rate, rel=1e-12, abs=1e-12)
+
+
+def test_a_flow_completes_what_its_saturated_callee_serves() -> None:
+    """A gateway without a worker limit calls a 100/s server for half its 300 requests a
+    second: 150 of them complete without it, and the server completes 100 of the other
+    150 a second, so 250 complete."""
+    document = {
+        "name": "gateway",
+        "simulation": SIMULATION,
+        "services": {
+            "gateway": {
+                "workers": "unlimited",
+                "operations": {
+                    "get": [
+                        {"delay": {"constant": "1ms"}},
+                        {"call": {"service": "reports", "probability": 0.5}},
+                    ]
+                },
+            },
+            "reports": {"operations": {"build": [{"work": {"exponential": "10ms"}}]}},
+        },
+        "workload": {"users": {"entry": "gateway.get", "arrivals": {"poisson": "300/s"}}},
+    }
+    prediction = analyze(load_scenario(document), capacity=False).to_dict()
+    assert prediction["services"]["reports"]["throughput"] == pytest.approx(100.0, rel=1e-12)
+    assert prediction["flows"]["users"]["throughput"] == pytest.approx(250.0, rel=1e-12)
+    assert prediction["flows"]["users"]["stable"] is False
+
+
+def _pool_over_database() -> dict[str, Any]:
+    """An API of 2 workers (10 ms, then a call to a database of 4 of 5 ms) offered 150/s:
+    flat out it completes X(2) = 2 / 15 ms = 133.3/s (the database never waits)."""
+    return {
+        "name": "pool",
+        "simulation": SIMULATION,
+        "services": {
+            "api": {
+                "workers": 2,
+                "operations": {
+                    "get": [{"work": {"exponential": "10ms"}}, {"call": "db"}, {"publish": "done"}]
+                },
+            },
+            "db": {"workers": 4, "operations": {"read": [{"work": {"exponential": "5ms"}}]}},
+            "audit": {"operations": {"log": [{"work": {"exponential": "4ms"}}]}},
+        },
+        "topics": {"done": {"type": "queue", "subscribers": {"audit": "log"}}},
+        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": "150/s"}}},
+    }
+
+
+def test_behind_a_saturated_thread_pool_every_station_sees_its_throughput() -> None:
+    prediction = analyze(load_scenario(_pool_over_database())).to_dict()
+    capacity = 2 / 0.015
+    api, db = prediction["services"]["api"], prediction["services"]["db"]
+    assert api["method"].startswith("flow-equivalent server")
+    assert api["throughput"] == pytest.approx(capacity, rel=1e-9)
+    assert db["arrival_rate"] == pytest.approx(capacity, rel=1e-9)
+    assert db["utilization"] == pytest.approx(capacity * 0.005 / 4, rel=1e-9)
+    assert db["in_system"]["mean"] == pytest.approx(db["arrival_rate"] * 0.005, rel=1e-9)
+    audit = prediction["topics"]["done"]["groups"]["audit"]
+    assert audit["throughput"] == pytest.approx(capacity, rel=1e-9)
+    assert audit["utilization"] == pytest.approx(capacity * 0.004, rel=1e-9)  # one consumer
+    # the capacity search grows the load from the offered rate, where the pool saturates
+    assert prediction["flows"]["users"]["max_throughput"] == pytest.approx(capacity, rel=1e-2)
+
+
+def test_a_saturated_consumer_group_passes_on_what_it_consumes() -> None:
+    """A queue topic's one consumer (10 ms a message, then a call to a database of 2 of
+    5 ms) offered 150 messages a second consumes 1 / 15 ms = 66.7 of them."""
+    document = {
+        "name": "group",
+        "simulation": SIMULATION,
+        "services": {
+            "shop": {"workers": "unlimited", "operations": {"sell": [{"publish": "sold"}]}},
+            "billing": {
+                "operations": {"bill": [{"work": {"exponential": "10ms"}}, {"call": "ledger"}]}
+            },
+            "ledger": {"workers": 2, "operations": {"write": [{"work": {"exponential": "5ms"}}]}},
+        },
+        "topics": {"sold": {"type": "queue", "subscribers": {"billing": "bill"}}},
+        "workload": {"buyers": {"entry": "shop.sell", "arrivals": {"poisson": "150/s"}}},
+    }
+    prediction = analyze(load_scenario(document), capacity=False).to_dict()
+    consumed = 1 / 0.015
+    billing = prediction["topics"]["sold"]["groups"]["billing"]
+    assert billing["stable"] is False
+    assert billing["throughput"] == pytest.approx(consumed, rel=1e-9)
+    assert prediction["services"]["ledger"]["arrival_rate"] == pytest.approx(consumed, rel=1e-9)
+
+
+def test_only_the_steady_state_solve_is_throttled() -> None:
+    """A capacity trial, a rate piece and any solve started from a throttled one's views
+    offer every station behind a saturated one its offered load (`flat_out` and the
+    search have their own model of it)."""
+    scenario = load_scenario(_pool_over_database())
+    source = flow_source(scenario, "users", scenario.workload["users"], [])
+    assert source is not None
+    sources = {"users": source}
+    throttled = solve_network(scenario, sources, throttled=True)
+    plain = solve_network(scenario, sources, start=throttled.round_views)
+    db = StationId("service", "db")
+    assert throttled.views[db].arrival_rate == pytest.approx(2 / 0.015, rel=1e-9)
+    assert plain.views[db].arrival_rate == pytest.approx(150.0, rel=1e-12)
+    assert all(not view.served for view in plain.views.values())
