@@ -71,9 +71,11 @@ from models.analysis.quasi_static import FLOW_MEANS, Documents, documents_of, ov
 from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
 from models.analysis.report_stations import group_report, service_report
+from models.analysis.shielding import shielded
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.storms import STORM_TO_THE_END, StormState, storm_documents
 from models.analysis.summary import NOT_POISSON, POISSON
+from models.analysis.throttle import Throttle
 from models.analysis.traffic import MessageStormError
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
 from models.distributions import Exponential
@@ -335,7 +337,8 @@ def _analyze(
         solution = result.solution
     memo = SolveMemo()
     if solution is None:
-        solution = solve_network(scenario, sources, memo=memo, throttled=True)
+        solution = solve_network(scenario, sources, memo=memo, throttle=Throttle())
+        solution = shielded(scenario, sources, solution, memo)
     if not solution.converged:
         warnings.append(
             f"the layered fixed point did not converge in {solution.iterations} iterations; "

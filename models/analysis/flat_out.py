@@ -271,13 +271,13 @@ def flat_out_rate(
     reached = reachable(scenario, flows)
     if not any(key.kind == "service" and key.name != service for key in reached):
         return None
-    found = saturating_factor(scenario, lambda factor: _scaled(sources, flows, factor))
+    found = saturating_factor(scenario, lambda factor: scaled_sources(sources, flows, factor))
     if found is None:
         return None
     return found[0] * math.fsum(sources[flow].rate for flow in flows)
 
 
-def _scaled(
+def scaled_sources(
     sources: Mapping[str, FlowSource], flows: Sequence[str], factor: float
 ) -> dict[str, FlowSource]:
     """`sources` with the rates of `flows` times `factor`."""
@@ -303,7 +303,7 @@ def _capped(
         return None
 
     def scale(factor: float) -> Mapping[str, FlowSource]:
-        return _scaled(sources, flows, factor)
+        return scaled_sources(sources, flows, factor)
 
     everyone = len(flows) == len(sources)
     found = saturating_factor(solver.scenario, scale, solver.memo, everyone)
@@ -312,7 +312,7 @@ def _capped(
     factor = found[0] * FLAT_OUT
     best: tuple[dict[str, FlowSource], NetworkSolution] | None = None
     for _ in range(ATTEMPTS):
-        capped = _scaled(sources, flows, factor)
+        capped = scaled_sources(sources, flows, factor)
         settled = solver.settled(capped)
         if settled is None:
             factor *= 0.99
@@ -339,7 +339,7 @@ def _sending(
     arrival = flat.arrivals[index]
     if arrival <= 0:
         return None
-    sending = _scaled(sources, flows, flat.capacity / arrival)
+    sending = scaled_sources(sources, flows, flat.capacity / arrival)
     settled = solver.settled(sending)
     return None if settled is None else (sending, settled)
 

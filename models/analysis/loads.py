@@ -125,6 +125,7 @@ class LoadBuilder:
         senders: Senders | None = None,
         released: Mapping[str, tuple[tuple[int, float], ...]] | None = None,
         in_flight: dict[tuple[OpKey, str], int] | None = None,
+        served: Mapping[OpKey, float] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -144,7 +145,10 @@ class LoadBuilder:
         self.station_flags, self.topic_flags = emission_flags(summaries, traffic.rates)
         self.streams = Streams(summaries, traffic, sources)
         """The streams into each station, and what its calls carry (`streams.carried`)."""
-        self.populations = CallerBounds(scenario, sources, summaries, traffic.rates, in_flight)
+        sending = traffic.rates  # (what callers send: a saturated one its served share)
+        if served:
+            sending = {key: rate * served.get(key, 1.0) for key, rate in sending.items()}
+        self.populations = CallerBounds(scenario, sources, summaries, sending, in_flight)
 
     def solve(self, load: StationLoad) -> StationSolution:
         """`solve_station(load)`, remembered by the load (a pure function of it)."""

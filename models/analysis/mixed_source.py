@@ -46,9 +46,12 @@ from models.theory import erlang_c
 
 TAIL = 1e-9
 """The probability left above the truncation (open requests present)."""
-MAX_STATES = 1500
+MAX_STATES = 6000
 """More states than this to reach `TAIL` (levels x phases): the model is not used (near
-saturation, or many servers and sources), the open formulas are."""
+saturation, or many servers and sources), the open formulas are. (1500 cut 4 sources on
+2 servers off at 85% load, where the open formulas' wait is 2.5 times the chain's: a
+caller's pool then saturated at 111/s where it serves 134/s, `scenarios/launch_day.yaml`,
+variant `with-reports`.)"""
 MAX_PHASES = 15
 """Bounded-population states (b, i) per level at most: the model is used for small
 populations and pools only (its cost grows with both)."""

@@ -60,6 +60,7 @@ from models.analysis.solve_memo import SolveMemo
 from models.analysis.station_views import station_views
 from models.analysis.summary import OperationSummary, StationView
 from models.analysis.throttle import (
+    Throttle,
     served_by_operation,
     unthrottled,
 )
@@ -162,11 +163,11 @@ def _round(
     pieces: Sequence[tuple[float, FailureInputs]] = (),
     memo: SolveMemo | None = None,
     round_number: int = 1,
-    throttled: bool = False,
+    throttle: Throttle | None = None,
 ) -> _Round:
     """(1) summarise the operations, (2) solve the traffic, (3) solve the stations
     (`memo`: what earlier rounds computed, by their inputs: `SolveMemo`; `round_number`:
-    this round's, from 1; `throttled`: `station_views`)."""
+    this round's, from 1; `throttle`: `station_views`)."""
     memo = SolveMemo() if memo is None else memo
     flow_flags = {name: source.flag for name, source in sources.items()}
     flow_scvs = {name: source.scv for name, source in sources.items()}
@@ -207,6 +208,7 @@ def _round(
         for name, faults in failures.services.items()
         if faults.availability < 1.0
     }
+    served = served_by_operation(keys, views)
     builder = LoadBuilder(
         scenario,
         sources,
@@ -219,6 +221,7 @@ def _round(
         memo.senders(scenario, keys),
         memo.released,
         memo.in_flight,
+        served,
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:
@@ -226,7 +229,6 @@ def _round(
         services[name] = ServiceStation(name, pools, load, builder.solve(load))
     settle_releases(builder, memo.releases(scenario, keys), services, keys_of)
     memo.released = dict(builder.released)
-    served = served_by_operation(keys, views)
     seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, memo.layers, served)
     groups: dict[tuple[str, str], GroupStation] = {}
     for topic_name, topic in scenario.topics.items():
@@ -248,9 +250,7 @@ def _round(
     read = {station for summary in summaries.values() for station in summary.scv_reads}
     timed = memo.timed(scenario, keys)
     carried = builder.streams.carried
-    views_out = station_views(
-        services, groups, seen_by, rejections, carried, read, timed, throttled
-    )
+    views_out = station_views(services, groups, seen_by, rejections, carried, read, timed, throttle)
     memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
 
@@ -288,7 +288,7 @@ def solve_network(
     settle: float | None = None,
     start: Mapping[StationId, StationView] | None = None,
     climbing: bool = False,
-    throttled: bool = False,
+    throttle: Throttle | None = None,
 ) -> NetworkSolution:
     """Solve the open network with the flows arriving as `sources` describes.
 
@@ -313,7 +313,7 @@ def solve_network(
     lighter load, so the iterates climb from below the fixed point and the first saturated
     one is final (the overshoot above comes from an iterate with waiting after one without:
     from no waiting anywhere); with `stop_when_saturated`, the iteration stops there.
-    `throttled`: a saturated station passes on only what it serves, its capacity
+    `throttle`: a saturated station passes on only what it serves, its capacity
     (`models.analysis.throttle`; the steady state's solve: a capacity trial stops at
     saturation, and a rate piece's overloaded entry service is `flat_out`'s).
     """
@@ -324,7 +324,7 @@ def solve_network(
     limited = failures.reports and any(s.rate_limit for s in scenario.services.values())
     # (a rate limit sheds load as the iteration goes: an early saturated iterate may not last)
     views: dict[StationId, StationView] = dict(fixed_views or start or {})
-    if not throttled:  # (from a throttled solve's views: every station passes all on)
+    if throttle is None:  # (from a throttled solve's views: every station passes all on)
         views = unthrottled(views)
     rates: Mapping[OpKey, float] = {}
     previous = convergence.signature(views)
@@ -335,7 +335,7 @@ def solve_network(
     while True:
         iteration += 1
         current = _round(
-            scenario, keys, sources, views, rates, failures, pieces, memo, iteration, throttled
+            scenario, keys, sources, views, rates, failures, pieces, memo, iteration, throttle
         )
         solved_views = current.views
         signature = convergence.signature(solved_views)

@@ -12,7 +12,7 @@ from models.analysis.moments import mixture
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.streams import departure_scv, merged
 from models.analysis.summary import NOT_POISSON, POISSON, StationView
-from models.analysis.throttle import group_served, served_shares
+from models.analysis.throttle import Throttle, group_served
 from models.distributions import Distribution
 
 
@@ -24,14 +24,15 @@ def station_views(
     carried: Mapping[StationId, float],
     read: Collection[StationId] = (),
     timed: Collection[str] = (),
-    throttled: bool = False,
+    throttle: Throttle | None = None,
 ) -> dict[StationId, StationView]:
     """Every station as the next round's operations see it (the departures' SCV only of
     the stations in `read`, whose SCV some emission carries; 1, unread, elsewhere: a view
     that does not change with it keeps the summaries that read it the same). `carried`: what
     each station's calls carry (`streams.Streams.carried`); `timed`: the services that a
     call with a timeout reaches, whose views carry their work's laws (`_work_laws`);
-    `throttled`: saturated stations pass on only what they serve (`throttle`)."""
+    `throttle`: how saturated stations pass on only what they serve (None: they pass on
+    all they are offered)."""
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
         solution = station.solution
@@ -57,7 +58,7 @@ def station_views(
             else 1.0,
             servers=None if laws is None else station.load.servers,
             laws=laws,
-            served=served_shares(station.load, solution) if throttled else {},
+            served={} if throttle is None else throttle.service(name, station.load, solution),
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]
@@ -73,7 +74,7 @@ def station_views(
             departure_scv=_departures(group_station.consumers)
             if StationId("group", topic, group) in read
             else 1.0,
-            served=group_served(group_station) if throttled else {},
+            served={} if throttle is None else group_served(group_station),
         )
     return views
 

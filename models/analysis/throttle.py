@@ -29,11 +29,29 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId
 from models.analysis.loads import GroupStation
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import OperationSummary, StationView
+
+
+@dataclass(frozen=True)
+class Throttle:
+    """How a solve throttles its saturated stations: each by its load ratio
+    (`served_shares`), except the services in `pinned`, which pass on the given share of
+    their arrivals whatever their ratio (a pool that shields its callees, at what the
+    capacity search finds it serves flat out: `models.analysis.shielding`)."""
+
+    pinned: Mapping[str, float] = field(default_factory=dict)
+
+    def service(self, name: str, load: StationLoad, solution: StationSolution) -> dict[int, float]:
+        """Service `name`'s served shares by priority class."""
+        share = self.pinned.get(name)
+        if share is None:
+            return served_shares(load, solution)
+        return {c.priority: share for c in load.classes if c.arrival_rate > 0}
 
 
 def served_shares(load: StationLoad, solution: StationSolution) -> dict[int, float]:

@@ -3,14 +3,20 @@ long-run rates behind a pool that never idles, worked out by hand."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import pytest
 
 from models import analyze, load_scenario
 from models.analysis import flow_source
+from models.analysis.capacity import saturating_factor
+from models.analysis.flat_out import scaled_sources
 from models.analysis.graph import StationId
 from models.analysis.network import solve_network
+from models.analysis.shielding import shielded
+from models.analysis.solve_memo import SolveMemo
+from models.analysis.throttle import Throttle
 
 SIMULATION = {"duration": "60s"}
 
@@ -178,9 +184,79 @@ def test_only_the_steady_state_solve_is_throttled() -> None:
     source = flow_source(scenario, "users", scenario.workload["users"], [])
     assert source is not None
     sources = {"users": source}
-    throttled = solve_network(scenario, sources, throttled=True)
+    throttled = solve_network(scenario, sources, throttle=Throttle())
     plain = solve_network(scenario, sources, start=throttled.round_views)
     db = StationId("service", "db")
     assert throttled.views[db].arrival_rate == pytest.approx(2 / 0.015, rel=1e-9)
     assert plain.views[db].arrival_rate == pytest.approx(150.0, rel=1e-12)
     assert all(not view.served for view in plain.views.values())
+
+
+def _shared_database(batch: str) -> dict[str, Any]:
+    """An API of 4 workers (12 ms, then a 3 ms read) offered 300/s, in front of a database
+    of one worker that a batch also reads at `batch`."""
+    return {
+        "name": "shared",
+        "simulation": SIMULATION,
+        "services": {
+            "api": {
+                "workers": 4,
+                "operations": {"get": [{"work": {"exponential": "12ms"}}, {"call": "db.read"}]},
+            },
+            "db": {
+                "operations": {
+                    "read": [{"work": {"exponential": "3ms"}}],
+                    "scan": [{"work": {"exponential": "3ms"}}],
+                }
+            },
+        },
+        "workload": {
+            "users": {"entry": "api.get", "arrivals": {"poisson": "300/s"}},
+            "batch": {"entry": "db.scan", "arrivals": {"poisson": batch}},
+        },
+    }
+
+
+def test_a_pool_shields_the_database_it_shares() -> None:
+    """Offered 300/s, the API would send the database 1.2 of load with the batch: its pool
+    gives way first, at the rate the capacity search finds for its flow, and the database
+    keeps a steady state (its bounded caller: the API's 4 workers, always busy)."""
+    scenario = load_scenario(_shared_database("100/s"))
+    sources = _open_sources(scenario)
+    found = saturating_factor(scenario, functools.partial(scaled_sources, sources, ("users",)))
+    assert found is not None and found[1] is not None
+    assert found[1].station == StationId("service", "api")
+    prediction = analyze(scenario, capacity=False).to_dict()
+    api, db = prediction["services"]["api"], prediction["services"]["db"]
+    assert api["stable"] is False
+    assert api["throughput"] == pytest.approx(300 * found[0], rel=1e-12)
+    assert db["stable"] is True
+    assert db["arrival_rate"] == pytest.approx(api["throughput"] + 100, rel=1e-9)
+    assert "finite-source classes" in db["method"]
+    assert prediction["flows"]["batch"]["response_time"]["mean"] is not None
+    assert prediction["flows"]["users"]["throughput"] == pytest.approx(api["throughput"])
+    # the share pinned is the one the pool's own load ratio gives back (to the search's
+    # extrapolation): a fixed point, not a guess
+    memo = SolveMemo()
+    plain = solve_network(scenario, sources, memo=memo, throttle=Throttle())
+    station = shielded(scenario, sources, plain, memo).services["api"]
+    share = api["throughput"] / 300
+    assert station.solution.load_ratio(4) * share == pytest.approx(1.0, abs=1e-3)
+
+
+def test_a_callee_saturated_by_other_traffic_holds_its_callers_forever() -> None:
+    """The batch alone (400/s of 3 ms) saturates the database: nothing the API does
+    relieves it, and its workers wait there for good."""
+    prediction = analyze(load_scenario(_shared_database("400/s")), capacity=False).to_dict()
+    assert prediction["services"]["db"]["stable"] is False
+    assert prediction["services"]["api"]["throughput"] is None
+    assert any("held forever" in warning for warning in prediction["warnings"])
+
+
+def _open_sources(scenario: Any) -> dict[str, Any]:
+    sources = {}
+    for name, flow in scenario.workload.items():
+        source = flow_source(scenario, name, flow, [])
+        assert source is not None
+        sources[name] = source
+    return sources
