@@ -208,7 +208,7 @@ def _round(
         for name, faults in failures.services.items()
         if faults.availability < 1.0
     }
-    served = served_by_operation(keys, views)
+    served = served_by_operation(keys, views) if throttle is not None else {}
     builder = LoadBuilder(
         scenario,
         sources,
