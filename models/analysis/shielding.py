@@ -18,7 +18,9 @@ first resource saturates (`flat_out.flat_out_rate`); where that is the pool's ow
 network is solved again with the pool passing on that share of its arrivals from the
 first round (`throttle`), from which the iteration settles where the pool saturates and
 its callees do not. Not where the callee saturates first as the pool's flows grow, or
-where other traffic saturates it alone: the pool is then held forever indeed.
+where other traffic saturates it alone (the pool is then held forever indeed), nor where
+something else stays saturated whatever the pool's flows do (the search then finds the
+network saturated at any rate of them).
 """
 
 from __future__ import annotations
@@ -83,9 +85,8 @@ def _next_shield(
         flows = entry_flows(scenario, name)
         if flows is None or not scenario.services[name].blocking_calls:
             continue
-        offered = math.fsum(sources[flow].rate for flow in flows if flow in sources)
-        if len([f for f in flows if f in sources]) != len(flows) or not offered > 0:
-            continue
+        if any(flow not in sources or not sources[flow].rate > 0 for flow in flows):
+            continue  # (a closed flow, or one without arrivals)
         found = saturating_factor(scenario, functools.partial(scaled_sources, sources, flows))
         if found is None or found[1] is None or found[1].station != StationId("service", name):
             continue

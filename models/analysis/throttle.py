@@ -20,8 +20,9 @@ offered 150/s, completes 133.3/s, and the database it calls gets 133.3 calls per
 
 A pool whose load ratio is infinite (its workers held by a callee that never answers within
 the model: a saturated callee's wait is infinite) has no capacity to tell: it passes its
-offered rate on. The flows' rate of completed requests follows the synchronous calls
-(`completed_share`).
+offered rate on, unless it is an entry service that in fact shields that callee, whose
+share is then pinned (`Throttle.pinned`, `models.analysis.shielding`). The flows' rate of
+completed requests follows the synchronous calls (`completed_share`).
 """
 
 from __future__ import annotations
