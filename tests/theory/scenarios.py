@@ -366,3 +366,29 @@ def two_stage_pipeline(work: Document, arrival_rate: float, simulation: Document
             "orders": {"steps": [{"publish": "t0"}], "arrivals": {"poisson": arrival_rate}}
         },
     }
+
+
+def shared_database(batch_rate: str) -> Document:
+    """An API of 4 workers (12 ms of work, then a 3 ms read) offered 300/s in front of a
+    one-worker database that a batch also reads at `batch_rate`: with 100/s the API's pool
+    shields the database (tests/theory/test_overload.py); with 400/s the batch saturates it
+    alone (tests/unit/test_throttle.py)."""
+    return {
+        "name": "shared-database",
+        "services": {
+            "api": {
+                "workers": 4,
+                "operations": {"get": [{"work": {"exponential": "12ms"}}, {"call": "db.read"}]},
+            },
+            "db": {
+                "operations": {
+                    "read": exponential_steps(0.003),
+                    "scan": exponential_steps(0.003),
+                }
+            },
+        },
+        "workload": {
+            "users": {"entry": "api.get", "arrivals": {"poisson": "300/s"}},
+            "batch": {"entry": "db.scan", "arrivals": {"poisson": batch_rate}},
+        },
+    }

@@ -35,6 +35,8 @@ from models import analyze, load_scenario
 from models.analysis.capacity import RELATIVE_TOLERANCE
 from models.theory.markovian import mmc
 from sim import simulate
+from tests.theory.conftest import statistic
+from tests.theory.scenarios import shared_database
 
 SIMULATION = {"duration": "60s", "warmup": "10s", "replications": 8}
 LONG = {"duration": "400s", "warmup": "10s", "replications": 12}
@@ -54,16 +56,8 @@ def _compare(
     predicted = analyze(scenario, capacity=False).to_dict()
     results = simulate(scenario, seed=seed)
     for path in paths:
-        values = []
-        for run in results.replications:
-            value: Any = run
-            for key in path:
-                value = value[key] if isinstance(value, dict) else getattr(value, key)
-            values.append(value)
-        theory: Any = predicted
-        for key in path:
-            theory = theory[key]
-        agrees(values, theory, ".".join(path), slack=slack)
+        theory = statistic([predicted], *path)[0]
+        agrees(statistic(results.replications, *path), theory, ".".join(path), slack=slack)
     return predicted
 
 
@@ -179,26 +173,7 @@ def test_a_saturated_priority_server_serves_the_high_class_whole(seed: int, agre
 
 
 def test_a_thread_pool_shields_the_database_it_shares(seed: int, agrees: Any) -> None:
-    document = {
-        "name": "shared-database",
-        "simulation": SIMULATION,
-        "services": {
-            "api": {
-                "workers": 4,
-                "operations": {"get": [{"work": {"exponential": "12ms"}}, {"call": "db.read"}]},
-            },
-            "db": {
-                "operations": {
-                    "read": [{"work": {"exponential": "3ms"}}],
-                    "scan": [{"work": {"exponential": "3ms"}}],
-                }
-            },
-        },
-        "workload": {
-            "users": {"entry": "api.get", "arrivals": {"poisson": "300/s"}},
-            "batch": {"entry": "db.scan", "arrivals": {"poisson": "100/s"}},
-        },
-    }
+    document = {**shared_database("100/s"), "simulation": SIMULATION}
     predicted = _compare(
         document,
         seed,

@@ -17,6 +17,7 @@ from models.analysis.network import solve_network
 from models.analysis.shielding import shielded
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.throttle import Throttle
+from tests.theory.scenarios import shared_database
 
 SIMULATION = {"duration": "60s"}
 
@@ -193,28 +194,8 @@ def test_only_the_steady_state_solve_is_throttled() -> None:
 
 
 def _shared_database(batch: str) -> dict[str, Any]:
-    """An API of 4 workers (12 ms, then a 3 ms read) offered 300/s, in front of a database
-    of one worker that a batch also reads at `batch`."""
-    return {
-        "name": "shared",
-        "simulation": SIMULATION,
-        "services": {
-            "api": {
-                "workers": 4,
-                "operations": {"get": [{"work": {"exponential": "12ms"}}, {"call": "db.read"}]},
-            },
-            "db": {
-                "operations": {
-                    "read": [{"work": {"exponential": "3ms"}}],
-                    "scan": [{"work": {"exponential": "3ms"}}],
-                }
-            },
-        },
-        "workload": {
-            "users": {"entry": "api.get", "arrivals": {"poisson": "300/s"}},
-            "batch": {"entry": "db.scan", "arrivals": {"poisson": batch}},
-        },
-    }
+    """`tests.theory.scenarios.shared_database`, run for a minute."""
+    return {**shared_database(batch), "simulation": SIMULATION}
 
 
 def test_a_pool_shields_the_database_it_shares() -> None:
