@@ -70,7 +70,7 @@ from models.analysis.prediction import (
 from models.analysis.quasi_static import FLOW_MEANS, Documents, documents_of, over_regimes
 from models.analysis.report_failures import calls_report, failure_warnings
 from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_report
-from models.analysis.report_stations import group_report, service_report
+from models.analysis.report_stations import group_report, not_passed_on, service_report
 from models.analysis.shielding import shielded
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.storms import STORM_TO_THE_END, StormState, storm_documents
@@ -368,6 +368,7 @@ def _analyze(
         name: flow_report(scenario, solution, completions, name, infos[name], failing)
         for name in scenario.workload
     }
+    warnings.extend(not_passed_on(solution, services, topics, flows))
     calls: dict[str, PredictedCall] | None = None
     faults: list[PredictedFault] | None = None
     if failing:  # (timeouts and retries alone: the calls table, nothing else changes)

@@ -14,6 +14,7 @@ table and the failure warnings by `models.analysis.report_failures`.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from models.analysis.flows import group_waiting
@@ -21,14 +22,16 @@ from models.analysis.graph import OpKey, StationId, handler_keys, service_keys
 from models.analysis.moments import ZERO
 from models.analysis.network import GroupStation, NetworkSolution, ServiceStation
 from models.analysis.prediction import (
+    PredictedFlow,
     PredictedGroup,
     PredictedLength,
     PredictedService,
     PredictedTime,
+    PredictedTopic,
 )
 from models.analysis.station_load import StationSolution
 from models.analysis.summary import StationView
-from models.analysis.throttle import served_fraction
+from models.analysis.throttle import overstated, overstated_warning, served_fraction
 from models.schema import Scenario
 
 
@@ -342,3 +345,35 @@ def group_report(
         stable=stable,
         **extra,
     )
+
+
+def not_passed_on(
+    solution: NetworkSolution,
+    services: Mapping[str, PredictedService],
+    topics: Mapping[str, PredictedTopic],
+    flows: Mapping[str, PredictedFlow],
+) -> list[str]:
+    """Where a saturated station's throughput is not modelled (`throttle.overstated`): the
+    stations behind it made inexact, the flows through it without a throughput (what they
+    complete is not known), and the warning that says so (none where there is no such
+    station)."""
+    passing, behind = overstated(
+        solution.services, solution.groups, solution.views, solution.summaries
+    )
+    if not passing:
+        return []
+    for station in behind:
+        if station.kind == "service":
+            services[station.name].exact = False
+        else:
+            topics[station.name].groups[station.group].exact = False
+    for flow in flows.values():
+        visits = flow.visits
+        if visits is not None and any(
+            visits.services.get(s.name, 0.0) > 0
+            if s.kind == "service"
+            else visits.groups.get(s.name, {}).get(s.group, 0.0) > 0
+            for s in passing
+        ):
+            flow.throughput = None
+    return [overstated_warning(passing)] if behind else []

@@ -241,3 +241,37 @@ def _open_sources(scenario: Any) -> dict[str, Any]:
         assert source is not None
         sources[name] = source
     return sources
+
+
+def test_what_an_async_io_pool_passes_on_flat_out_is_not_guessed() -> None:
+    """An async-I/O gateway (2 workers, 10 ms, a call, 2 ms) offered 250/s: its resumes
+    queue behind the backlog too, so its calls and its completions go at different shares
+    (simulated: 176 calls and 123 completions a second). One share per operation cannot
+    say that: the database behind it keeps the offered load, is not called exact, the flow
+    has no throughput, and a warning says why."""
+    document = {
+        "name": "async",
+        "simulation": SIMULATION,
+        "services": {
+            "gw": {
+                "workers": 2,
+                "blocking_calls": False,
+                "operations": {
+                    "get": [
+                        {"work": {"exponential": "10ms"}},
+                        {"call": "db"},
+                        {"work": {"exponential": "2ms"}},
+                    ]
+                },
+            },
+            "db": {"workers": 8, "operations": {"q": [{"work": {"exponential": "20ms"}}]}},
+        },
+        "workload": {"u": {"entry": "gw.get", "arrivals": {"poisson": "250/s"}}},
+    }
+    prediction = analyze(load_scenario(document), capacity=False).to_dict()
+    db = prediction["services"]["db"]
+    assert db["arrival_rate"] == pytest.approx(250.0, rel=1e-12)
+    assert db["exact"] is False
+    assert prediction["services"]["gw"]["throughput"] is None
+    assert prediction["flows"]["u"]["throughput"] is None
+    assert any("what it passes on is not modelled" in w for w in prediction["warnings"])
