@@ -8,7 +8,8 @@ comes (a call that is the operation's last step needs no worker again); `publish
 time; a `parallel` step ends with its slowest branch; a `branch` runs one option. A dropped
 or timed-out call fails its frame: the remaining steps are skipped and the caller's call
 fails. A `fail: p` step ends the operation with an error with probability p; a call that
-finally fails runs its `fallback` steps instead, when it has one.
+finally fails runs its `fallback` steps instead, when it has one. A call to a saturated
+station answers only its share per unit of time: the later steps are weighted by it.
 
 With failures reported (`models.analysis.failures`), an operation of a service with an
 `errors` fault fails with that fault's time-averaged probability as well, a call is refused
@@ -33,14 +34,7 @@ from typing import Any
 from models.analysis.calls import CallOutcome, call_outcome, refusals, resilient_outcome
 from models.analysis.failures import NONE, FailureInputs
 from models.analysis.forkjoin import Branch, fork_join
-from models.analysis.graph import (
-    OpKey,
-    StationId,
-    callee,
-    fixed_partition,
-    station_of,
-    steps_of,
-)
+from models.analysis.graph import OpKey, StationId, callee, fixed_partition, station_of, steps_of
 from models.analysis.moments import (
     INFINITE,
     ZERO,
@@ -287,6 +281,7 @@ class _Walker(FailureWalker):
             first_calls=dict(self.first_calls),
             early=self.early,
             rate_dependent=self.rate_read,
+            passed=part.passed,
             **self.streams.fields(),
         )
 
@@ -306,13 +301,14 @@ class _Walker(FailureWalker):
     def walk(self, steps: Sequence[Step], reach: float, flag: int, copy: bool, root: bool) -> Part:
         """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`."""
         result = Part(flag=flag)
-        survival = 1.0
+        survival = passing = 1.0  # (`passing`: what its saturated callees let through)
         spent = 0.0
         square = 0.0  # E[T²] over every outcome
         alive_time = 0.0  # E[T; still running]
         for index, step in enumerate(steps):
             tail = root and index == len(steps) - 1
-            part = self.step(step, reach * survival, result.flag, copy, tail)
+            part = self.step(step, reach * survival * passing, result.flag, copy, tail)
+            passing *= part.passed
             if survival < 1.0 and part.time.mean > 0:
                 self.early = True  # an execution may end before this step's time
             mean, second = part.mean_spent, part.second_spent
@@ -326,7 +322,7 @@ class _Walker(FailureWalker):
             result.utilization = max(result.utilization, part.utilization)
             result.mm1 = part.mm1 if len(steps) == 1 else None
             survival *= 1.0 - part.fail
-        result.fail = 1.0 - survival
+        result.fail, result.passed = 1.0 - survival, passing
         if self.spends:
             result.spent = spent
             result.spent_square = square if math.isfinite(spent) else math.inf
@@ -381,6 +377,7 @@ class _Walker(FailureWalker):
             if any(p * (1.0 - part.fail) > 0 for p, part in options)
             else ZERO,
             fail=math.fsum(p * part.fail for p, part in options),
+            passed=1.0 - math.fsum(p * (1.0 - part.passed) for p, part in options),
             flag=min(part.flag for _, part in options),
             exact=all(part.exact for _, part in options),
             utilization=max(part.utilization for _, part in options),
@@ -412,6 +409,7 @@ class _Walker(FailureWalker):
         return Part(
             time=time,
             fail=1.0 - success,
+            passed=min(part.passed for part in parts),  # (the join waits for the scarcest)
             flag=NOT_POISSON if len(parts) > 1 else parts[0].flag,
             exact=exact and all(part.exact for part in parts),
             utilization=max(part.utilization for part in parts),
@@ -491,6 +489,7 @@ class _Walker(FailureWalker):
         return Part(
             time=time,
             fail=made * fail,
+            passed=1.0 - made * (1.0 - view.served_share(target.priority) * summary.passed),
             flag=after,
             exact=exact,
             utilization=0.0 if unlimited else view.utilization,

@@ -18,7 +18,6 @@ from models.analysis.graph import OpKey, flow_key
 from models.analysis.network import FlowSource, NetworkSolution
 from models.analysis.prediction import Bottleneck, PredictedFlow, Visits
 from models.analysis.report_stations import number, predicted_time
-from models.analysis.throttle import completed_share, served_by_operation
 from models.schema import Scenario
 
 
@@ -84,9 +83,7 @@ def flow_report(
         extra = {"success_rate": 1.0 - summary.fail, "success_exact": summary.fail_exact}
     return PredictedFlow(
         arrival_rate=rate,
-        throughput=None
-        if rate is None
-        else rate * (1.0 - summary.fail) * _completed(solution, key),
+        throughput=None if rate is None else rate * (1.0 - summary.fail) * summary.passed,
         response_time=predicted_time(summary.response.mean, answered),
         completion_time=predicted_time(completion.time.mean, stable),
         max_throughput=number(info.max_throughput),
@@ -98,15 +95,6 @@ def flow_report(
         visits=_visits(solution, name),
         **extra,
     )
-
-
-def _completed(solution: NetworkSolution, key: OpKey) -> float:
-    """The share of the flow's requests completed per unit of time where a saturated
-    station serves only a part of what it is offered (`throttle.completed_share`)."""
-    served = served_by_operation(solution.keys, solution.views)
-    if not served:
-        return 1.0
-    return completed_share(key, solution.summaries, lambda node: served.get(node, 1.0))
 
 
 def bottleneck_report(

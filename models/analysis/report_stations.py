@@ -31,7 +31,7 @@ from models.analysis.prediction import (
 )
 from models.analysis.station_load import StationSolution
 from models.analysis.summary import StationView
-from models.analysis.throttle import overstated, overstated_warning, served_fraction
+from models.analysis.throttle import overstated, overstated_warning
 from models.schema import Scenario
 
 
@@ -203,7 +203,9 @@ def service_report(
     loss = result.loss * share if reports else result.loss
     return PredictedService(
         arrival_rate=arrivals,
-        throughput=fresh * admitted if stable else _saturated_throughput(station, view, fresh),
+        throughput=fresh * admitted
+        if stable
+        else _saturated_throughput(solution, station, view, members),
         utilization=number(utilization),
         loss_probability=refused["dropped"] / arrivals if again > 0 else loss,
         p_wait=number(result.p_wait),
@@ -219,13 +221,21 @@ def service_report(
 
 
 def _saturated_throughput(
-    station: ServiceStation, view: StationView | None, fresh: float
+    solution: NetworkSolution,
+    station: ServiceStation,
+    view: StationView | None,
+    members: list[OpKey],
 ) -> float | None:
-    """What an unstable service completes per second where it has a capacity to tell
-    (`models.analysis.throttle`), else None."""
-    if view is None or not view.served:
+    """What an unstable service completes per second where that can be told: a saturated
+    pool with a capacity its share of each class (`throttle.served_shares`), a service
+    without a worker limit what its callees answer (`OperationSummary.passed`), each of its
+    operations as its saturated callees let it through; None for a pool held forever."""
+    if view is None or (station.load.servers is not None and not view.served):
         return None
-    return fresh * served_fraction(station.load, view.served)
+    rates, summaries = solution.traffic.rates, solution.summaries
+    return math.fsum(
+        rates.get(k, 0.0) * view.served_share(k.priority) * summaries[k].passed for k in members
+    )
 
 
 @dataclass(frozen=True)

@@ -197,6 +197,10 @@ class OperationSummary:
     scv_reads: frozenset[StationId] = frozenset()
     """Stations whose departures' SCV its emissions carry: the only ones a station's view
     needs (`models.analysis.network`)."""
+    passed: float = 1.0
+    """The share of its executions that complete per unit of time: 1 unless a saturated
+    station on its synchronous path serves only a share (`Part.passed`); its later steps
+    are weighted by it (a request held up there does not reach them)."""
     rate_dependent: bool = False
     """Whether the summary depends on the operation's own arrival rate (a fork-join of
     several branches: `forkjoin.fork_join` tells identical M/M/1 branches by it; a
@@ -218,6 +222,9 @@ class Part:
     """Mean time over every outcome (None: the same as `time.mean`)."""
     spent_square: float | None = None
     """Second moment of the time over every outcome (None: that of `time`)."""
+    passed: float = 1.0
+    """The share of the runs that reach it that get through it per unit of time (a
+    saturated callee answers only its share: `models.analysis.throttle`)."""
 
     @property
     def mean_spent(self) -> float:

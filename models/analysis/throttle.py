@@ -21,15 +21,17 @@ offered 150/s, completes 133.3/s, and the database it calls gets 133.3 calls per
 A pool whose load ratio is infinite (its workers held by a callee that never answers within
 the model: a saturated callee's wait is infinite) has no capacity to tell: it passes its
 offered rate on, unless it is an entry service that in fact shields that callee, whose
-share is then pinned (`Throttle.pinned`, `models.analysis.shielding`). The flows' rate of
-completed requests follows the synchronous calls (`completed_share`).
+share is then pinned (`Throttle.pinned`, `models.analysis.shielding`). A call to a
+saturated station answers only its share per unit of time, so the caller's later steps,
+and the rate of a flow's completed requests, are weighted by it
+(`OperationSummary.passed`, `models.analysis.operations`).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, station_of
@@ -106,44 +108,6 @@ def served_by_operation(
         if view is not None and view.served:
             found[key] = view.served_share(key.priority)
     return found
-
-
-def served_fraction(load: StationLoad, shares: Mapping[int, float]) -> float:
-    """The share of the pool's new arrivals it serves (`served_shares`), all classes
-    together: each class's fresh arrivals at its share."""
-    fresh = math.fsum(c.fresh_rate for c in load.classes)
-    if not shares or not fresh > 0:
-        return 1.0
-    return math.fsum(c.fresh_rate * shares.get(c.priority, 1.0) for c in load.classes) / fresh
-
-
-def completed_share(
-    key: OpKey,
-    summaries: Mapping[OpKey, OperationSummary],
-    served: Callable[[OpKey], float],
-) -> float:
-    """The share of `key`'s runs that complete per unit of time: its own station's
-    (`served`), times what its synchronous calls let through. A request completes once
-    every call it makes has answered, so the scarcest of its callees sets the rate:
-    1 - max_j min(1, n_j) (1 - s_j) over its callees j, called n_j times a run and
-    completing the share s_j. Exact along one chain of calls (each once), and for one
-    callee reached with probability p (1 - p (1 - s)); callees saturated on different
-    branches count as the scarcest alone (an upper bound)."""
-    found: dict[OpKey, float] = {}
-
-    def share(node: OpKey, path: frozenset[OpKey]) -> float:
-        if node in found:
-            return found[node]
-        summary = summaries.get(node)
-        lost = 0.0
-        if summary is not None:
-            for callee, count in summary.calls.items():
-                if callee not in path and count > 0:
-                    lost = max(lost, min(1.0, count) * (1.0 - share(callee, path | {node})))
-        found[node] = served(node) * (1.0 - lost)
-        return found[node]
-
-    return share(key, frozenset())
 
 
 def group_served(station: GroupStation) -> dict[int, float]:

@@ -392,3 +392,31 @@ def shared_database(batch_rate: str) -> Document:
             "batch": {"entry": "db.scan", "arrivals": {"poisson": batch_rate}},
         },
     }
+
+
+def gateway_chain() -> Document:
+    """A gateway without a worker limit offered 150/s: a 1 ms delay, a call to `auth` (one
+    worker of 10 ms: 100/s flat out), a call to `cart` for half of them, a publish to
+    `seen`. Only what `auth` answers goes on: `cart` gets 50/s and `stats` 100 messages a
+    second (tests/theory/test_overload.py, tests/unit/test_throttle.py)."""
+    return {
+        "name": "gateway-chain",
+        "services": {
+            "gateway": {
+                "workers": "unlimited",
+                "operations": {
+                    "get": [
+                        {"delay": {"constant": "1ms"}},
+                        {"call": "auth"},
+                        {"call": {"service": "cart", "probability": 0.5}},
+                        {"publish": "seen"},
+                    ]
+                },
+            },
+            "auth": {"operations": {"check": exponential_steps(0.010)}},
+            "cart": {"workers": 2, "operations": {"read": exponential_steps(0.008)}},
+            "stats": {"operations": {"count": exponential_steps(0.002)}},
+        },
+        "topics": {"seen": {"type": "queue", "subscribers": {"stats": "count"}}},
+        "workload": {"users": {"entry": "gateway.get", "arrivals": {"poisson": "150/s"}}},
+    }

@@ -21,6 +21,11 @@ that rate, not the offered one.
   (to the search's 1%, `capacity.RELATIVE_TOLERANCE`: the slack of those checks), and the
   database keeps a steady state fed by 4 workers always busy and the batch.
 
+- A gateway without a worker limit that calls a saturated M/M/1 (`auth`, 100/s flat out)
+  and then, for half its requests, a pool of 2 (`cart`): only what `auth` answers goes on,
+  so `cart` is M/M/2 at 50/s (Poisson: a random half of `auth`'s Poisson departures,
+  delayed by nothing), and the gateway publishes 100 messages a second.
+
 Tolerance: the rule of tests/theory/conftest.py (`agrees`): |mean - prediction| <= t_{1 -
 alpha/2, n-1} SE over n independent replications, a false-alarm rate alpha = 1e-4 per
 check, and a power bound on the half-width. The warm-up (10 s) lets the backlog build, so
@@ -36,7 +41,7 @@ from models.analysis.capacity import RELATIVE_TOLERANCE
 from models.theory.markovian import mmc
 from sim import simulate
 from tests.theory.conftest import statistic
-from tests.theory.scenarios import shared_database
+from tests.theory.scenarios import gateway_chain, shared_database
 
 SIMULATION = {"duration": "60s", "warmup": "10s", "replications": 8}
 LONG = {"duration": "400s", "warmup": "10s", "replications": 12}
@@ -187,3 +192,21 @@ def test_a_thread_pool_shields_the_database_it_shares(seed: int, agrees: Any) ->
         slack=RELATIVE_TOLERANCE,
     )
     assert predicted["services"]["db"]["stable"] is True
+
+
+def test_a_caller_goes_on_with_what_its_saturated_callee_answers(seed: int, agrees: Any) -> None:
+    document = {**gateway_chain(), "simulation": SIMULATION}
+    theory = mmc(50.0, 1 / 0.008, 2)
+    predicted = _compare(
+        document,
+        seed,
+        agrees,
+        [
+            ("services", "auth", "throughput"),
+            ("services", "gateway", "throughput"),
+            ("services", "cart", "arrival_rate"),
+            ("services", "cart", "utilization"),
+            ("topics", "seen", "groups", "stats", "throughput"),
+        ],
+    )
+    assert abs(predicted["services"]["cart"]["utilization"] - theory.utilization) <= 1e-12

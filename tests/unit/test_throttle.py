@@ -17,7 +17,7 @@ from models.analysis.network import solve_network
 from models.analysis.shielding import shielded
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.throttle import Throttle
-from tests.theory.scenarios import shared_database
+from tests.theory.scenarios import gateway_chain, shared_database
 
 SIMULATION = {"duration": "60s"}
 
@@ -275,3 +275,17 @@ def test_what_an_async_io_pool_passes_on_flat_out_is_not_guessed() -> None:
     assert prediction["services"]["gw"]["throughput"] is None
     assert prediction["flows"]["u"]["throughput"] is None
     assert any("what it passes on is not modelled" in w for w in prediction["warnings"])
+
+
+def test_a_caller_goes_on_only_with_what_its_saturated_callee_answers() -> None:
+    """`gateway_chain`: `auth` answers 100 of the gateway's 150 requests a second, so the
+    gateway's later steps run 100 times a second: half of them call `cart` (50/s), all
+    publish (100 messages a second), and the gateway and its flow complete 100/s."""
+    prediction = analyze(load_scenario({**gateway_chain(), "simulation": SIMULATION})).to_dict()
+    services = prediction["services"]
+    assert services["auth"]["throughput"] == pytest.approx(100.0, rel=1e-12)
+    assert services["cart"]["arrival_rate"] == pytest.approx(50.0, rel=1e-12)
+    assert services["cart"]["utilization"] == pytest.approx(50 * 0.008 / 2, rel=1e-12)
+    assert services["gateway"]["throughput"] == pytest.approx(100.0, rel=1e-12)
+    assert prediction["topics"]["seen"]["publish_rate"] == pytest.approx(100.0, rel=1e-12)
+    assert prediction["flows"]["users"]["throughput"] == pytest.approx(100.0, rel=1e-12)
