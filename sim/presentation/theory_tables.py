@@ -60,6 +60,9 @@ class Compared:
     high: float | None = None
     """The largest value the quantity can take (1 for a probability), if any; every compared
     quantity is at least 0."""
+    saturated_only: bool = False
+    """Shown only where the prediction is unstable (a saturated service's throughput, its
+    capacity: elsewhere it is its arrival rate)."""
 
 
 COMPARED = (
@@ -74,6 +77,7 @@ COMPARED = (
     ),
     Compared("flow", "success rate", "success_rate", exactness=("success_exact",), high=1.0),
     Compared("service", "utilization", "utilization", high=1.0),
+    Compared("service", "throughput (/s)", "throughput", saturated_only=True),
     Compared("service", "waiting mean", "waiting_time.mean", MILLISECONDS, "ms"),
     Compared("service", "response mean", "response_time.mean", MILLISECONDS, "ms"),
     Compared("service", "in system", "in_system.mean"),
@@ -149,7 +153,7 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
         if kind == "service" and not _simulated(entity, "arrival_rate")[0]:
             continue
         for compared in COMPARED:
-            if compared.kind != kind:
+            if compared.kind != kind or (compared.saturated_only and prediction_of.stable):
                 continue
             value, interval = _simulated(entity, compared.path)
             prediction = _at(prediction_of, compared.path.split("."))

@@ -495,6 +495,24 @@ def test_run_puts_the_predicted_replicas_beside_the_simulated_ones(
     assert cells[3] == cells[5] == "2.783", row  # (simulated, predicted)
 
 
+def test_run_puts_a_saturated_services_throughput_beside_the_simulated_one(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`run` on launch_day (shortened to 30 s): the saturated API's throughput, its capacity
+    X(4) = 4 / 20 ms = 200/s, beside the simulated one; the database behind it, not
+    saturated, has no such row (its throughput is its arrival rate), and no exact
+    prediction is flagged (the database is predicted at the API's 200/s)."""
+    monkeypatch.setenv("COLUMNS", "120")
+    shown = _short_run("launch_day.yaml", "30s", tmp_path, capsys)
+    theory = shown[shown.index("Theory beside the simulation") :]
+    rows = [line for line in theory.splitlines() if "throughput (/s)" in line]
+    assert len(rows) == 1, rows
+    cells = [cell.strip() for cell in rows[0].split("│")]
+    assert cells[5] == "200", rows[0]
+    assert abs(float(cells[3]) - 200) < 10, rows[0]  # (about 9 standard errors)
+    assert "differs from the exact prediction" not in shown
+
+
 @pytest.mark.parametrize("path", sorted(SCENARIOS.glob("*.yaml")), ids=lambda p: p.stem)
 def test_analyze_fits_120_columns(
     path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
