@@ -9,19 +9,18 @@ time; a `parallel` step ends with its slowest branch; a `branch` runs one option
 or timed-out call fails its frame: the remaining steps are skipped and the caller's call
 fails. A `fail: p` step ends the operation with an error with probability p; a call that
 finally fails runs its `fallback` steps instead, when it has one. A call to a saturated
-station answers only its share per unit of time: the later steps are weighted by it.
+station answers only its share per unit of time, and a saturated async-I/O pool serves only
+its share of the resumes too: the later steps are weighted by both (`throttle`).
 
 With failures reported (`models.analysis.failures`), an operation of a service with an
 `errors` fault fails with that fault's time-averaged probability as well, a call is refused
 at once when the callee finds no replica up or its rate limit rejects it, retries wait for
 the backoff, and the worker's mean holding time counts every outcome (an execution that
-fails early holds it for less); without them everything is as it has always been. The
-accounting of each call's failures and the `fallback` steps are in
-`models.analysis.operation_failures` (the walker's base).
+fails early holds it for less); without them nothing changes. Each call's failures and
+the `fallback` steps are accounted in `models.analysis.operation_failures` (the base).
 
-Besides the numbers, each emission (call or publish) carries a *Poisson flag*, used to
-decide where a formula is exact (see `models.analysis.summary`, which holds the summary the
-walk yields and the station views it reads).
+Each emission (call or publish) also carries a *Poisson flag*, which says where a formula
+is exact (`models.analysis.summary`: the summary the walk yields, the views it reads).
 """
 
 from __future__ import annotations
@@ -448,9 +447,11 @@ class _Walker(FailureWalker):
         if spec.timeout is not None or spec.retries:
             self.irregular.add(target)
         self.emit(target, flag, copy, reach * made * attempts)
+        through = view.served_share(target.priority) * summary.passed  # (module docstring)
         if not self.blocking and not tail:
-            self.reacquisitions += reach * made
+            self.reacquisitions += reach * made * through
             self._end_segment()
+            through *= 1.0 if own is None else own.served_share(self.key.priority)
         self.methods.update(summary.methods)
         unlimited = self.scenario.services[spec.service].unlimited
         if self.blocking and not (unlimited and summary.iid):
@@ -489,7 +490,7 @@ class _Walker(FailureWalker):
         return Part(
             time=time,
             fail=made * fail,
-            passed=1.0 - made * (1.0 - view.served_share(target.priority) * summary.passed),
+            passed=1.0 - made * (1.0 - through),
             flag=after,
             exact=exact,
             utilization=0.0 if unlimited else view.utilization,

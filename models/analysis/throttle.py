@@ -62,16 +62,15 @@ def served_shares(load: StationLoad, solution: StationSolution) -> dict[int, flo
     (every arrival is served) unless the pool saturates with an unbounded waiting room and a
     finite load ratio.
 
-    Not for a pool whose requests take a worker again after a call (`blocking_calls:
-    false`): its resumes queue behind the growing backlog too, so each segment of an
-    operation is served a smaller share than the one before (2 workers, 10 ms before a call
-    and 2 ms after it, offered 250/s: 175/s start and 123/s finish, where one share would
-    say 167/s for both), which one share per operation cannot carry: such a pool passes its
-    offered rate on, as before."""
+    A pool whose requests take a worker again after a call (`blocking_calls: false`) has
+    its resumes queue behind the growing backlog too: each of them is served the same share
+    s, so a request's k-th segment runs at s^k of its arrivals (its walk weights its later
+    steps by s, `models.analysis.operations`), and the load ratio is then λ (h_1 + s h_2 +
+    ...) / c. Its fixed point s = 1 / ratio is FIFO's long-run share (2 workers, 10 ms
+    before a call and 2 ms after it, offered 250/s: s² 2 ms + s 10 ms = 8 ms, s = 0.70:
+    175/s start and 123/s finish)."""
     if solution.stable or load.room is not None or load.servers is None:
         return {}
-    if any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-12) for c in load.classes):
-        return {}  # (requests that take a worker again after a call: `served_shares` doc)
     ratio = solution.load_ratio(load.servers)
     if not (math.isfinite(ratio) and ratio > 1.0):
         return {}

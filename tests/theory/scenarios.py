@@ -420,3 +420,24 @@ def gateway_chain() -> Document:
         "topics": {"seen": {"type": "queue", "subscribers": {"stats": "count"}}},
         "workload": {"users": {"entry": "gateway.get", "arrivals": {"poisson": "150/s"}}},
     }
+
+
+def async_gateway() -> Document:
+    """An async-I/O gateway of 2 workers (10 ms, a call to a database of 8 workers of 20 ms,
+    2 ms more) offered 250/s: its resumes queue behind the backlog too
+    (tests/theory/test_overload.py, tests/unit/test_throttle.py)."""
+    return {
+        "name": "async-gateway",
+        "simulation": {"duration": "60s"},
+        "services": {
+            "gw": {
+                "workers": 2,
+                "blocking_calls": False,
+                "operations": {
+                    "get": [*exponential_steps(0.010), {"call": "db"}, *exponential_steps(0.002)]
+                },
+            },
+            "db": {"workers": 8, "operations": {"q": exponential_steps(0.020)}},
+        },
+        "workload": {"u": {"entry": "gw.get", "arrivals": {"poisson": "250/s"}}},
+    }

@@ -26,6 +26,11 @@ that rate, not the offered one.
   so `cart` is M/M/2 at 50/s (Poisson: a random half of `auth`'s Poisson departures,
   delayed by nothing), and the gateway publishes 100 messages a second.
 
+- A saturated async-I/O pool (2 workers: 10 ms, a call, 2 ms; offered 250/s): FIFO serves
+  its fresh requests and its resumes the same long-run share s, the one that fills its
+  workers: s 10 ms + s² 2 ms = 2 / 250, so its calls go at 250 s and its requests finish
+  at 250 s².
+
 Tolerance: the rule of tests/theory/conftest.py (`agrees`): |mean - prediction| <= t_{1 -
 alpha/2, n-1} SE over n independent replications, a false-alarm rate alpha = 1e-4 per
 check, and a power bound on the half-width. The warm-up (10 s) lets the backlog build, so
@@ -34,6 +39,7 @@ that the saturated pool never idles in the measured window. Seeds: the `seed` fi
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from models import analyze, load_scenario
@@ -41,7 +47,7 @@ from models.analysis.capacity import RELATIVE_TOLERANCE
 from models.theory.markovian import mmc
 from sim import simulate
 from tests.theory.conftest import statistic
-from tests.theory.scenarios import gateway_chain, shared_database
+from tests.theory.scenarios import async_gateway, gateway_chain, shared_database
 
 SIMULATION = {"duration": "60s", "warmup": "10s", "replications": 8}
 LONG = {"duration": "400s", "warmup": "10s", "replications": 12}
@@ -210,3 +216,21 @@ def test_a_caller_goes_on_with_what_its_saturated_callee_answers(seed: int, agre
         ],
     )
     assert abs(predicted["services"]["cart"]["utilization"] - theory.utilization) <= 1e-12
+
+
+def test_a_saturated_async_io_pool_serves_its_resumes_the_same_share(
+    seed: int, agrees: Any
+) -> None:
+    document = {**async_gateway(), "simulation": SIMULATION}
+    share = (-0.010 + math.sqrt(0.010**2 + 4 * 0.002 * 2 / 250)) / (2 * 0.002)
+    predicted = _compare(
+        document,
+        seed,
+        agrees,
+        [
+            ("services", "gw", "throughput"),
+            ("services", "db", "arrival_rate"),
+            ("services", "db", "utilization"),
+        ],
+    )
+    assert abs(predicted["services"]["gw"]["throughput"] - 250 * share**2) <= 1e-6 * 250

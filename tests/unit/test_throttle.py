@@ -4,6 +4,7 @@ long-run rates behind a pool that never idles, worked out by hand."""
 from __future__ import annotations
 
 import functools
+import math
 from typing import Any
 
 import pytest
@@ -17,7 +18,7 @@ from models.analysis.network import solve_network
 from models.analysis.shielding import shielded
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.throttle import Throttle
-from tests.theory.scenarios import gateway_chain, shared_database
+from tests.theory.scenarios import async_gateway, gateway_chain, shared_database
 
 SIMULATION = {"duration": "60s"}
 
@@ -243,38 +244,17 @@ def _open_sources(scenario: Any) -> dict[str, Any]:
     return sources
 
 
-def test_what_an_async_io_pool_passes_on_flat_out_is_not_guessed() -> None:
+def test_a_saturated_async_io_pool_serves_each_segment_its_share_again() -> None:
     """An async-I/O gateway (2 workers, 10 ms, a call, 2 ms) offered 250/s: its resumes
-    queue behind the backlog too, so its calls and its completions go at different shares
-    (simulated: 176 calls and 123 completions a second). One share per operation cannot
-    say that: the database behind it keeps the offered load, is not called exact, the flow
-    has no throughput, and a warning says why."""
-    document = {
-        "name": "async",
-        "simulation": SIMULATION,
-        "services": {
-            "gw": {
-                "workers": 2,
-                "blocking_calls": False,
-                "operations": {
-                    "get": [
-                        {"work": {"exponential": "10ms"}},
-                        {"call": "db"},
-                        {"work": {"exponential": "2ms"}},
-                    ]
-                },
-            },
-            "db": {"workers": 8, "operations": {"q": [{"work": {"exponential": "20ms"}}]}},
-        },
-        "workload": {"u": {"entry": "gw.get", "arrivals": {"poisson": "250/s"}}},
-    }
-    prediction = analyze(load_scenario(document), capacity=False).to_dict()
-    db = prediction["services"]["db"]
-    assert db["arrival_rate"] == pytest.approx(250.0, rel=1e-12)
-    assert db["exact"] is False
-    assert prediction["services"]["gw"]["throughput"] is None
-    assert prediction["flows"]["u"]["throughput"] is None
-    assert any("what it passes on is not modelled" in w for w in prediction["warnings"])
+    queue behind the backlog too, each served the share s that its fresh requests are, so
+    s (10 ms) + s² (2 ms) = 2 / 250: s = 0.7016, 175.4 calls and 123.1 completions a
+    second (simulated 175.9 and 123.5)."""
+    prediction = analyze(load_scenario(async_gateway()), capacity=False).to_dict()
+    share = (-0.010 + math.sqrt(0.010**2 + 4 * 0.002 * 2 / 250)) / (2 * 0.002)
+    assert prediction["services"]["db"]["arrival_rate"] == pytest.approx(250 * share, rel=1e-6)
+    assert prediction["services"]["gw"]["throughput"] == pytest.approx(250 * share**2, rel=1e-6)
+    assert prediction["flows"]["u"]["throughput"] == pytest.approx(250 * share**2, rel=1e-6)
+    assert not any("not modelled" in w for w in prediction["warnings"])
 
 
 def test_a_caller_goes_on_only_with_what_its_saturated_callee_answers() -> None:
@@ -289,3 +269,13 @@ def test_a_caller_goes_on_only_with_what_its_saturated_callee_answers() -> None:
     assert services["gateway"]["throughput"] == pytest.approx(100.0, rel=1e-12)
     assert prediction["topics"]["seen"]["publish_rate"] == pytest.approx(100.0, rel=1e-12)
     assert prediction["flows"]["users"]["throughput"] == pytest.approx(100.0, rel=1e-12)
+
+
+def test_a_pool_held_forever_passes_its_offered_load_on_and_says_so() -> None:
+    """The batch saturates the shared database alone (`shared_database` at 400/s): the
+    API's workers wait there for good, what it passes on is unknown, so the stations
+    behind it are not exact, its flow has no throughput, and a warning says why."""
+    prediction = analyze(load_scenario(_shared_database("400/s")), capacity=False).to_dict()
+    assert prediction["services"]["db"]["exact"] is False
+    assert prediction["flows"]["users"]["throughput"] is None
+    assert any("what it passes on is not modelled" in w for w in prediction["warnings"])
