@@ -118,8 +118,10 @@ def _blend(old: Moments, new: Moments) -> Moments:
 def _damped(
     old: Mapping[StationId, StationView], new: Mapping[StationId, StationView]
 ) -> dict[StationId, StationView]:
-    """Halfway between two iterates (waiting times and losses): stops the oscillation that
-    losses can cause (more drops upstream, less load downstream, fewer drops, ...)."""
+    """Halfway between two iterates (waiting times, losses, served shares): stops the
+    oscillation that losses can cause (more drops upstream, less load downstream, fewer
+    drops, ...), and a saturated pool's share can (a smaller share, a lighter callee or
+    fewer resumes, a larger share, ...)."""
     damped = dict(new)
     for station, view in new.items():
         before = old.get(station)
@@ -133,6 +135,12 @@ def _damped(
             damped[station] = dataclasses.replace(
                 damped[station], rejected=(before.rejected + view.rejected) / 2
             )
+        if before.served or view.served:  # (a saturated station's share: `throttle`)
+            shares = {
+                p: (before.served_share(p) + view.served_share(p)) / 2
+                for p in before.served.keys() | view.served.keys()
+            }
+            damped[station] = dataclasses.replace(damped[station], served=shares)
     return damped
 
 

@@ -279,3 +279,23 @@ def test_a_pool_held_forever_passes_its_offered_load_on_and_says_so() -> None:
     assert prediction["services"]["db"]["exact"] is False
     assert prediction["flows"]["users"]["throughput"] is None
     assert any("what it passes on is not modelled" in w for w in prediction["warnings"])
+
+
+def test_a_saturated_pools_share_settles_where_its_iterates_would_swing() -> None:
+    """The async gateway with most of its work after the call (0.5 ms, then 20 ms) offered
+    120/s: the share's iteration s -> c / (lambda (h_1 + s h_2)) has a slope near -1, and
+    the rounds settle only because the shares are damped with the waits: s = 0.9004
+    (s 0.5 ms + s² 20 ms = 2 / 120), 108.05 calls and 97.30 completions a second
+    (simulated 107.9 and 97.0)."""
+    document = async_gateway()
+    document["services"]["gw"]["operations"]["get"] = [
+        {"work": {"exponential": "0.5ms"}},
+        {"call": "db"},
+        {"work": {"exponential": "20ms"}},
+    ]
+    document["workload"]["u"]["arrivals"] = {"poisson": "120/s"}
+    prediction = analyze(load_scenario(document), capacity=False).to_dict()
+    share = (-0.0005 + math.sqrt(0.0005**2 + 4 * 0.020 * 2 / 120)) / (2 * 0.020)
+    assert not any("did not converge" in w for w in prediction["warnings"])
+    assert prediction["services"]["db"]["arrival_rate"] == pytest.approx(120 * share, rel=1e-6)
+    assert prediction["services"]["gw"]["throughput"] == pytest.approx(120 * share**2, rel=1e-6)
