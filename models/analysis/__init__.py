@@ -368,7 +368,7 @@ def _analyze(
         name: flow_report(scenario, solution, completions, name, infos[name], failing)
         for name in scenario.workload
     }
-    warnings.extend(not_passed_on(solution, services, topics, flows))
+    warnings.extend(not_passed_on(scenario, solution, services, topics, flows))
     calls: dict[str, PredictedCall] | None = None
     faults: list[PredictedFault] | None = None
     if failing:  # (timeouts and retries alone: the calls table, nothing else changes)

@@ -137,9 +137,14 @@ def reachable(scenario: Scenario, flows: Iterable[str] | None = None) -> list[Op
     """Every node some flow (of `flows`; every flow if None) can reach through calls and
     messages (dead letters included), flows first (sorted)."""
     names = scenario.workload if flows is None else flows
-    start = [flow_key(scenario, name) for name in names]
+    return reachable_from(scenario, [flow_key(scenario, name) for name in names])
+
+
+def reachable_from(scenario: Scenario, start: Iterable[OpKey]) -> list[OpKey]:
+    """Every node the nodes `start` can reach through calls and messages (dead letters
+    included), `start` among them (sorted)."""
     seen = set(start)
-    queue = deque(start)
+    queue = deque(sorted(seen))
     while queue:
         key = queue.popleft()
         reached: list[OpKey] = []

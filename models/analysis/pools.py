@@ -113,10 +113,9 @@ def find_callees(
             visits[target.name] += weight * count
             sent[target.name] += rates.get(key, 0.0) * count * served.get(key, 1.0)
             times[target.name] += weight * summary.call_times.get(target, 0.0)
-    for name, count in visits.items():  # only the callees it calls alone (module docstring)
+    for name, rate in sent.items():  # only the callees it calls alone (module docstring)
         solution = services[name].solution
-        expected = total * count if not served else sent[name]
-        if not math.isclose(solution.arrival_rate * services[name].pools, expected, rel_tol=1e-6):
+        if not math.isclose(solution.arrival_rate * services[name].pools, rate, rel_tol=1e-6):
             excluded.add(name)
     eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
     return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded

@@ -358,6 +358,7 @@ def group_report(
 
 
 def not_passed_on(
+    scenario: Scenario,
     solution: NetworkSolution,
     services: Mapping[str, PredictedService],
     topics: Mapping[str, PredictedTopic],
@@ -367,9 +368,7 @@ def not_passed_on(
     stations behind it made inexact, the flows through it without a throughput (what they
     complete is not known), and the warning that says so (none where there is no such
     station)."""
-    passing, behind = overstated(
-        solution.services, solution.groups, solution.views, solution.summaries
-    )
+    passing, behind = overstated(scenario, solution.keys, solution.services, solution.groups)
     if not passing:
         return []
     for station in behind:

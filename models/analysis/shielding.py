@@ -26,26 +26,15 @@ network saturated at any rate of them).
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 
 from models.analysis.capacity import saturating_factor
 from models.analysis.flat_out import entry_flows, scaled_sources
 from models.analysis.graph import StationId
-from models.analysis.loads import ServiceStation
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.solve_memo import SolveMemo
-from models.analysis.throttle import Throttle
+from models.analysis.throttle import Throttle, held_forever
 from models.schema import Scenario
-
-
-def held_forever(station: ServiceStation) -> bool:
-    """Whether the service's pool is unstable because a callee never answers within the
-    model (its load ratio is infinite: a saturated callee's wait is)."""
-    load, solution = station.load, station.solution
-    if load.servers is None or load.room is not None or solution.stable:
-        return False
-    return not math.isfinite(solution.load_ratio(load.servers))
 
 
 def shielded(
@@ -67,7 +56,9 @@ def shielded(
         tried.add(name)
         throttle = Throttle({**pinned, name: share})
         settled = solve_network(scenario, sources, memo=memo, throttle=throttle)
-        if settled.converged and not held_forever(settled.services[name]):
+        if settled.converged and not held_forever(
+            settled.services[name].load, settled.services[name].solution
+        ):
             solution, pinned = settled, dict(throttle.pinned)
 
 
@@ -80,7 +71,7 @@ def _next_shield(
     """A pool held forever that saturates first as its own flows grow, and the share of its
     arrivals it serves flat out; None where there is none (left)."""
     for name, station in solution.services.items():
-        if name in tried or not held_forever(station):
+        if name in tried or not held_forever(station.load, station.solution):
             continue
         flows = entry_flows(scenario, name)
         if flows is None or not scenario.services[name].blocking_calls:

@@ -34,10 +34,11 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from models.analysis.graph import OpKey, StationId, station_of
+from models.analysis.graph import OpKey, StationId, reachable_from, station_of
 from models.analysis.loads import GroupStation, ServiceStation
 from models.analysis.station_load import StationLoad, StationSolution
-from models.analysis.summary import OperationSummary, StationView
+from models.analysis.summary import StationView
+from models.schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,20 @@ class Throttle:
         return {c.priority: share for c in load.classes if c.arrival_rate > 0}
 
 
+def saturated_pool(load: StationLoad, solution: StationSolution) -> bool:
+    """Whether the pool (a worker limit, an unbounded waiting room) has no steady state: its
+    queue grows without end."""
+    return not solution.stable and load.room is None and load.servers is not None
+
+
+def held_forever(load: StationLoad, solution: StationSolution) -> bool:
+    """Whether the pool is saturated because a callee never answers within the model (its
+    load ratio is infinite: a saturated callee's wait is): no capacity to tell."""
+    return saturated_pool(load, solution) and not math.isfinite(
+        solution.load_ratio(load.servers or 1)
+    )
+
+
 def served_shares(load: StationLoad, solution: StationSolution) -> dict[int, float]:
     """Per priority class, the share of its arrivals the pool serves in the long run: empty
     (every arrival is served) unless the pool saturates with an unbounded waiting room and a
@@ -69,9 +84,9 @@ def served_shares(load: StationLoad, solution: StationSolution) -> dict[int, flo
     ...) / c. Its fixed point s = 1 / ratio is FIFO's long-run share (2 workers, 10 ms
     before a call and 2 ms after it, offered 250/s: s² 2 ms + s 10 ms = 8 ms, s = 0.70:
     175/s start and 123/s finish)."""
-    if solution.stable or load.room is not None or load.servers is None:
+    if not saturated_pool(load, solution):
         return {}
-    ratio = solution.load_ratio(load.servers)
+    ratio = solution.load_ratio(load.servers or 1)
     if not (math.isfinite(ratio) and ratio > 1.0):
         return {}
     classes = [c for c in load.classes if c.arrival_rate > 0]
@@ -132,51 +147,29 @@ def unthrottled(views: Mapping[StationId, StationView]) -> dict[StationId, Stati
 
 
 def overstated(
+    scenario: Scenario,
+    keys: Iterable[OpKey],
     services: Mapping[str, ServiceStation],
     groups: Mapping[tuple[str, str], GroupStation],
-    views: Mapping[StationId, StationView],
-    summaries: Mapping[OpKey, OperationSummary],
 ) -> tuple[list[StationId], frozenset[StationId]]:
-    """The saturated stations that pass on all they are offered (no `served` share: held
-    by a saturated callee, or taking a worker again after a call), and every
-    station behind them, which is then predicted at more load than it gets (its values are
-    not exact, whatever their formula)."""
-    origins: list[OpKey] = []
-    names: list[StationId] = []
-    for name, station in services.items():
-        view = views.get(StationId("service", name))
-        load, solution = station.load, station.solution
-        if solution.stable or load.room is not None or load.servers is None:
-            continue
-        if view is not None and not view.served:
-            names.append(StationId("service", name))
-            origins.extend(k for k in summaries if k.kind == "service" and k.name == name)
-    for (topic, group), consumers in groups.items():
-        view = views.get(StationId("group", topic, group))
-        if not consumers.stable() and view is not None and not view.served:
-            names.append(StationId("group", topic, group))
-            origins.extend(
-                k
-                for k in summaries
-                if k.kind == "handler" and (k.name, k.operation) == (topic, group)
-            )
-    behind: set[StationId] = set()
-    queue, seen = list(origins), set(origins)
-    while queue:
-        summary = summaries.get(queue.pop())
-        if summary is None:
-            continue
-        reached = list(summary.calls)
-        topics = {topic for topic, _ in summary.publishes}
-        reached.extend(k for k in summaries if k.kind == "handler" and k.name in topics)
-        for target in reached:
-            place = station_of(target)
-            if place is not None:
-                behind.add(place)
-            if target not in seen:
-                seen.add(target)
-                queue.append(target)
-    return names, frozenset(behind)
+    """The saturated stations held forever (`held_forever`: they pass on all they are
+    offered, having no capacity to tell), and every station behind them, which is then
+    predicted at more load than it gets (its values are not exact, whatever their
+    formula)."""
+    held = [
+        StationId("service", name)
+        for name, station in services.items()
+        if held_forever(station.load, station.solution)
+    ]
+    held.extend(
+        StationId("group", topic, group)
+        for (topic, group), station in groups.items()
+        if any(held_forever(load, solution) for load, solution in station.consumers)
+    )
+    origins = [key for key in keys if station_of(key) in held]
+    reached = reachable_from(scenario, origins) if origins else []
+    behind = {station_of(key) for key in reached if key not in origins}
+    return held, frozenset(place for place in behind if place is not None)
 
 
 def overstated_warning(stations: Iterable[StationId]) -> str:
@@ -189,7 +182,6 @@ def overstated_warning(stations: Iterable[StationId]) -> str:
     ]
     return (
         f"{', '.join(names)} saturated, and what it passes on is not modelled (its workers "
-        "are held by a saturated callee, or its requests take a worker again after a call): "
-        "the stations behind it are predicted at the load offered to it, more than they get "
-        "(not exact)"
+        "are held by a saturated callee): the stations behind it are predicted at the load "
+        "offered to it, more than they get (not exact)"
     )
