@@ -303,20 +303,19 @@ def admitted_shares(
     keys: list[OpKey],
     views: Mapping[StationId, StationView],
     failures: FailureInputs,
+    served: Mapping[OpKey, float] | None = None,
 ) -> tuple[dict[OpKey, float], dict[str, float]]:
     """Per operation, the share of its arrivals that run it (not dropped, rejected or
-    refused for want of a replica up) per unit of time (a saturated station serves only a
-    share of them: `StationView.served`); per service, the share let in before its queue."""
-    admitted: dict[OpKey, float] = {}
-    for key in keys:
-        station = StationId("service", key.name)
-        if key.kind == "service" and station in views:
-            seen = views[station]
-            admitted[key] = (1.0 - seen.loss) * seen.served_share(key.priority)
-        elif key.kind == "handler":
-            consumers = views.get(StationId("group", key.name, key.operation))
-            if consumers is not None and consumers.served:
-                admitted[key] = consumers.served_share(key.priority)
+    refused for want of a replica up) per unit of time (`served`: the share a saturated
+    station serves, `throttle.served_by_operation`; missing: all); per service, the share
+    let in before its queue."""
+    served = served or {}
+    admitted = {
+        key: (1.0 - views[StationId("service", key.name)].loss) * served.get(key, 1.0)
+        for key in keys
+        if key.kind == "service" and StationId("service", key.name) in views
+    }
+    admitted.update((key, share) for key, share in served.items() if key.kind == "handler")
     admission: dict[str, float] = {}
     if failures.reports:
         for name in scenario.services:

@@ -183,7 +183,8 @@ def _round(
         round_number, scenario, views, rates, flow_flags, failures, flow_scvs
     )
     summaries = {key: evaluator.summary(key) for key in keys}
-    admitted, admission = admitted_shares(scenario, keys, views, failures)
+    served = served_by_operation(keys, views) if throttle is not None else {}
+    admitted, admission = admitted_shares(scenario, keys, views, failures, served)
     flow_rates = {n: s.rate for n, s in sources.items()}
     traffic = memo.traffic(keys, summaries, flow_rates, scenario.topics, admitted)
     success: dict[str, float] | None = None
@@ -193,7 +194,7 @@ def _round(
         for weight, inputs in pieces:
             piece = Evaluator(scenario, views, rates, flow_flags, inputs, flow_scvs=flow_scvs)
             piece_summaries = {key: piece.summary(key) for key in keys}
-            piece_admitted, _ = admitted_shares(scenario, keys, views, inputs)
+            piece_admitted, _ = admitted_shares(scenario, keys, views, inputs, served)
             parts.append(
                 (
                     weight,
@@ -216,7 +217,6 @@ def _round(
         for name, faults in failures.services.items()
         if faults.availability < 1.0
     }
-    served = served_by_operation(keys, views) if throttle is not None else {}
     builder = LoadBuilder(
         scenario,
         sources,

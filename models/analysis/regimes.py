@@ -12,6 +12,7 @@ from models.analysis.failures import FailureInputs, admitted_shares
 from models.analysis.graph import OpKey, flow_key
 from models.analysis.network import FlowSource, NetworkSolution
 from models.analysis.operations import Evaluator
+from models.analysis.throttle import served_by_operation
 from models.analysis.traffic import MessageStormError, solve_traffic
 from models.schema import Scenario
 
@@ -36,7 +37,8 @@ def evaluate(
     flags = {name: source.flag for name, source in sources.items()}
     evaluator = Evaluator(scenario, solution.views, solution.traffic.rates, flags, inputs)
     summaries = {key: evaluator.summary(key) for key in solution.keys}
-    admitted, _ = admitted_shares(scenario, solution.keys, solution.views, inputs)
+    served = served_by_operation(solution.keys, solution.views)
+    admitted, _ = admitted_shares(scenario, solution.keys, solution.views, inputs, served)
     rates = {name: source.rate for name, source in sources.items()}
     try:
         traffic = solve_traffic(solution.keys, summaries, rates, scenario.topics, admitted)
