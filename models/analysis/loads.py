@@ -126,6 +126,7 @@ class LoadBuilder:
         released: Mapping[str, tuple[tuple[int, float], ...]] | None = None,
         in_flight: dict[tuple[OpKey, str], int] | None = None,
         served: Mapping[OpKey, float] | None = None,
+        paced: frozenset[tuple[str, str]] = frozenset(),
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -149,6 +150,8 @@ class LoadBuilder:
         if served:
             sending = {key: rate * served.get(key, 1.0) for key, rate in sending.items()}
         self.populations = CallerBounds(scenario, sources, summaries, sending, in_flight)
+        self.paced = paced
+        """The (topic, group) pairs that never wait (`models.analysis.paced`)."""
 
     def solve(self, load: StationLoad) -> StationSolution:
         """`solve_station(load)`, remembered by the load (a pure function of it)."""
@@ -432,6 +435,7 @@ class LoadBuilder:
         scv = plain * batch
         together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
         senders = self.senders.topics.get(topic_name, ()) if together else ()
+        paced = (topic_name, group) in self.paced
         if topic.type == "queue":
             classes = self._consumer_classes(topic_name, group, keys, 1.0)
             groups = self._groups(senders, classes)
@@ -443,6 +447,7 @@ class LoadBuilder:
                 arrival_scv=scv if groups is None else plain,
                 input_flag=flag,
                 groups=groups,
+                paced=paced,
             )
             consumers = [(load, self.solve(load))]
             shares = [1.0]
@@ -472,6 +477,7 @@ class LoadBuilder:
                     input_flag=flag,
                     erlang_phases=phases if phases and phases > 1 and flag >= COPY else None,
                     groups=groups,
+                    paced=paced,
                 )
                 consumers.append((load, self.solve(load)))
         return GroupStation(

@@ -81,6 +81,9 @@ class StationLoad:
     """(size, groups per second) where requests arrive in groups (a `parallel` step's
     branches calling this pool at once, messages published at once: `models.analysis.
     fan_out`); None: one at a time."""
+    paced: bool = False
+    """Arrivals at least as far apart as a server's longest hold divided by the servers,
+    so that none ever waits (`models.analysis.paced`)."""
 
 
 @dataclass(frozen=True)

@@ -138,6 +138,8 @@ def solve_station(load: StationLoad) -> StationSolution:
             throughput=servers / mix.holding.mean if mix.holding.finite else 0.0,
             loss=0.0 if load.room is None else 1.0,
         )
+    if load.paced:
+        return _paced(load, mix)
     bounded = load.population is not None and (
         load.room is None or load.population <= servers + load.room
     )
@@ -197,6 +199,25 @@ def _without_queue(load: StationLoad, mix: PoolMix) -> StationSolution:
         p_wait=0.0,
         waiting={c.priority: ZERO for c in load.classes},
         departure_flag=load.input_flag if mix.iid and not load.feedback else NOT_POISSON,
+    )
+
+
+def _paced(load: StationLoad, mix: PoolMix) -> StationSolution:
+    """Arrivals paced by one server upstream, each at least a longest hold over the servers
+    after the last: nobody ever waits (`models.analysis.paced`; a sample-path fact)."""
+    assert load.servers is not None
+    return StationSolution(
+        method=_noted("paced arrivals: never waits", load),
+        exact=mix.holding_exact and not load.note,
+        stable=True,
+        saturated=False,
+        arrival_rate=mix.rate,
+        offered_load=mix.offered,
+        utilization=min(mix.offered / load.servers, 1.0),
+        throughput=mix.rate,
+        loss=0.0,
+        p_wait=0.0,
+        waiting={c.priority: ZERO for c in load.classes},
     )
 
 
