@@ -1,0 +1,113 @@
+"""Consumer groups paced by one server (models/analysis/paced.py): `analyze` against
+`simulate`.
+
+A pool of one server whose every hold spends at least g before it publishes sends the
+topic's messages at least g apart; a group whose handler holds its consumer at most
+k g (k its servers) then never has a message waiting, at any load (a sample-path fact:
+Loynes (1962); Friedman (1965), "Reduction methods for tandem queuing systems", Oper.
+Res. 13(1), for the deterministic tandem). So:
+
+- every replication's largest wait at such a group is exactly 0 (checked for equality);
+- its sojourn is its handler's work, and its lag is arrival rate x that work (Little's law),
+  which the analysis gives, marked exact;
+- the pacing holds down a chain: a one-consumer group that publishes after at least g of
+  work paces the next, whatever its own arrivals (Poisson ones here, in the second test).
+
+The pipeline: 400 clicks/s (Poisson) into a collector of one worker (2 ms constant, publish
+`raw`, a queue topic); a sessionizer of one consumer (uniform 1-2 ms, publish `sessions`);
+an archiver of 2 threads (uniform 2-4 ms <= 2 x 2 ms); on `sessions` (a log topic of 4
+partitions) counters of 2 consumers, each one server for its partitions (1 ms constant <=
+the sessionizer's 1 ms before its publish). Before the rule, the two-moment formulas gave
+the sessionizer 0.45 ms of waiting, the archiver 0.34 ms and the counters 0.08 ms (0.10 ms
+behind the exponential collector of the second test).
+
+Tolerance: the rule of tests/theory/conftest.py (`agrees`): |mean - prediction| <= t_{1 -
+alpha/2, n-1} SE over n independent replications, alpha = 1e-4 per check; a constant
+sojourn, whose replications vary only by rounding, to a relative 1e-9. Seeds: the `seed`
+fixture.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from models import analyze, load_scenario
+from sim import simulate
+from tests.theory.conftest import statistic
+
+SIMULATION = {"duration": "60s", "warmup": "5s", "replications": 8}
+PACED = [("raw", "sessionizer"), ("raw", "archiver"), ("sessions", "counter")]
+
+
+def _pipeline(collector_work: dict[str, Any]) -> dict[str, Any]:
+    """The clickstream pipeline of the module docstring, the collector's work given."""
+    return {
+        "name": "paced-pipeline",
+        "simulation": SIMULATION,
+        "services": {
+            "collector": {"operations": {"ingest": [{"work": collector_work}, {"publish": "raw"}]}},
+            "sessionizer": {
+                "operations": {
+                    "assign": [{"work": {"uniform": ["1ms", "2ms"]}}, {"publish": "sessions"}]
+                }
+            },
+            "archiver": {"operations": {"store": [{"work": {"uniform": ["2ms", "4ms"]}}]}},
+            "counter": {"operations": {"count": [{"work": {"constant": "1ms"}}]}},
+        },
+        "topics": {
+            "raw": {
+                "type": "queue",
+                "subscribers": {
+                    "sessionizer": "assign",
+                    "archiver": {"operation": "store", "concurrency": 2},
+                },
+            },
+            "sessions": {
+                "partitions": 4,
+                "subscribers": {"counter": {"operation": "count", "concurrency": 2}},
+            },
+        },
+        "workload": {"clicks": {"entry": "collector.ingest", "arrivals": {"poisson": 400}}},
+    }
+
+
+def _check_paced(
+    document: dict[str, Any], groups: list[tuple[str, str]], seed: int, agrees: Any
+) -> None:
+    """Each of `groups` never waits in any replication, and its lag and sojourn agree with
+    the analysis, which calls it paced and exact."""
+    scenario = load_scenario(document)
+    predicted = analyze(scenario, capacity=False).to_dict()
+    runs = simulate(scenario, seed=seed).replications
+    for topic, group in groups:
+        where = ("topics", topic, "groups", group)
+        entry = predicted["topics"][topic]["groups"][group]
+        assert entry["method"].startswith("paced arrivals"), entry["method"]
+        assert entry["exact"] is True
+        assert entry["waiting_time"]["mean"] == 0.0
+        longest = statistic(runs, *where, "waiting_time", "max")
+        assert longest == [0.0] * len(runs), f"{topic}/{group} waited: {longest}"
+        lag = statistic([predicted], *where, "lag", "mean")[0]
+        agrees(statistic(runs, *where, "lag", "mean"), lag, f"{topic}/{group} lag")
+        sojourn = entry["sojourn_time"]["mean"]
+        simulated = statistic(runs, *where, "sojourn_time", "mean")
+        if max(simulated) - min(simulated) <= 1e-9 * sojourn:  # a constant handler
+            assert all(math.isclose(value, sojourn, rel_tol=1e-9) for value in simulated)
+        else:
+            agrees(simulated, sojourn, f"{topic}/{group} sojourn")
+
+
+def test_fixed_time_stages_behind_one_worker_never_wait(seed: int, agrees: Any) -> None:
+    _check_paced(_pipeline({"constant": "2ms"}), PACED, seed, agrees)
+
+
+def test_a_paced_stage_paces_the_next_whatever_its_own_arrivals(seed: int, agrees: Any) -> None:
+    """With an exponential collector the sessionizer and the archiver wait (Poisson-like
+    arrivals), but the sessionizer still publishes at least 1 ms apart: the counters never
+    wait."""
+    document = _pipeline({"exponential": "2ms"})
+    predicted = analyze(load_scenario(document), capacity=False).to_dict()
+    for group in ("sessionizer", "archiver"):
+        assert predicted["topics"]["raw"]["groups"][group]["waiting_time"]["mean"] > 0
+    _check_paced(document, [("sessions", "counter")], seed, agrees)
