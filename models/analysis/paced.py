@@ -20,7 +20,7 @@ Where it applies (`paced_groups`), else the group's pool keeps its formula:
 - the topic's messages all come from one pool of one server: a service with one replica
   and one worker (not autoscaled), or a consumer group of one consumer (not autoscaled);
   no flow publishes to it, no step publishes more than one message (`count`), none inside
-  a `parallel` step;
+  a `parallel` step or a call's `fallback`, and it is no group's `dead_letter` topic;
 - the gap g is the least time a hold spends before each publish to the topic, from the
   hold's start or the last publish to it: the lower ends of the `work` and `delay` laws
   before it (constant, uniform, Pareto and empirical laws have one above 0). A call lets
@@ -38,12 +38,13 @@ Where it applies (`paced_groups`), else the group's pool keeps its formula:
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 
 from models.analysis.graph import OpKey, StationId, consumer_count, consumer_threads, steps_of
 from models.analysis.graph import station_of as _station_of
 from models.distributions import Constant, Distribution, Pareto, Uniform
 from models.empirical import Empirical
+from models.references import walk_steps
 from models.schema import (
     BranchStep,
     CallStep,
@@ -83,6 +84,8 @@ def publish_gaps(
         elif isinstance(step, DelayStep):
             since += support(step.delay)[0]
         elif isinstance(step, CallStep):
+            if step.call.fallback is not None and _publishes(step.call.fallback, topic):
+                return None  # (published when the call fails: at any time)
             since = 0.0 if calls_release else since
         elif isinstance(step, PublishStep):
             if step.publish.topic == topic:
@@ -106,16 +109,12 @@ def publish_gaps(
     return gaps, since
 
 
-def _publishes(steps: Iterable[Step], topic: str) -> bool:
-    """Whether `steps` (nested ones included) publish to `topic`."""
-    for step in steps:
-        if isinstance(step, PublishStep) and step.publish.topic == topic:
-            return True
-        if isinstance(step, BranchStep) and any(_publishes(o.steps, topic) for o in step.branch):
-            return True
-        if isinstance(step, ParallelStep) and any(_publishes(b, topic) for b in step.parallel):
-            return True
-    return False
+def _publishes(steps: list[Step], topic: str) -> bool:
+    """Whether `steps` (nested ones and call fallbacks included) publish to `topic`."""
+    return any(
+        isinstance(step, PublishStep) and step.publish.topic == topic
+        for _, step in walk_steps(steps, "")
+    )
 
 
 def longest_hold(steps: Sequence[Step]) -> tuple[float, bool]:
@@ -157,6 +156,9 @@ def topic_gap(scenario: Scenario, keys: Sequence[OpKey], topic: str) -> float:
     latency = scenario.topics[topic].delivery_latency
     if latency is not None and not isinstance(latency, Constant):
         return 0.0
+    for spec in scenario.topics.values():
+        if any(subscriber.dead_letter == topic for subscriber in spec.subscribers.values()):
+            return 0.0  # (a group's failed messages come too, at any time)
     publishers: set[StationId] = set()
     gap = math.inf
     for key in keys:

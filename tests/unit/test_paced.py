@@ -1,0 +1,271 @@
+"""Consumer groups paced by a single server (models/analysis/paced.py), deterministic.
+
+A one-worker publisher whose every request works at least g before it publishes spaces the
+topic's messages at least g apart, so a group of k servers whose handler lasts at most k g
+never waits. These tests start from such a case (8 ms before each publish, 8 ms handlers)
+and check that each condition of the rule turns it off when broken, that threads and log
+consumers count as the rule says, that a paced group paces the next topic in turn, and the
+bounds of the laws the rule reads.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis.graph import reachable
+from models.analysis.paced import paced_groups, support
+from models.distributions import Constant, Distribution, Exponential, Pareto, Uniform
+from models.empirical import Empirical
+
+Document = dict[str, Any]
+PAIR = ("events", "enrich")
+
+
+def _work(law: Any) -> Document:
+    """A `work` step of law `law` (a scenario-language distribution)."""
+    return {"work": law}
+
+
+def _ms(time: str) -> Document:
+    """A `work` step of constant time `time`."""
+    return _work({"constant": time})
+
+
+def _document(
+    *,
+    take: list[Document] | None = None,
+    handle: list[Document] | None = None,
+    ingest: Document | None = None,
+    topic: Document | None = None,
+    subscriber: Document | None = None,
+    services: Document | None = None,
+    workload: Document | None = None,
+    faults: list[Document] | None = None,
+) -> Document:
+    """Poisson 100/s into `ingest.take` (one worker: 8 ms, publish `events`), consumed on a
+    queue topic by `enrich.handle` (8 ms); each keyword replaces or extends its part."""
+    document: Document = {
+        "name": "paced",
+        "simulation": {"duration": "60s"},
+        "services": {
+            "ingest": {
+                **(ingest or {}),
+                "operations": {"take": take or [_ms("8ms"), {"publish": "events"}]},
+            },
+            "enrich": {"operations": {"handle": handle or [_ms("8ms")]}},
+            **(services or {}),
+        },
+        "topics": {
+            "events": {
+                "type": "queue",
+                **(topic or {}),
+                "subscribers": {"enrich": {"operation": "handle", **(subscriber or {})}},
+            }
+        },
+        "workload": {
+            "users": {"entry": "ingest.take", "arrivals": {"poisson": "100/s"}},
+            **(workload or {}),
+        },
+    }
+    if faults is not None:
+        document["faults"] = faults
+    return document
+
+
+def _paced(document: Document) -> frozenset[tuple[str, str]]:
+    """`paced_groups` of the scenario `document` over the nodes its flows reach."""
+    scenario = load_scenario(document)
+    return paced_groups(scenario, reachable(scenario))
+
+
+STORE: Document = {"store": {"operations": {"get": [_ms("1ms")]}}}
+TAKE_WITH_CALL = [_ms("8ms"), {"call": "store"}, {"publish": "events"}]
+
+
+def test_one_worker_paces_its_consumers() -> None:
+    """8 ms before each publish, 8 ms handlers: paced, and the analysis says no wait, exactly."""
+    document = _document()
+    assert _paced(document) == {PAIR}
+    group = analyze(load_scenario(document)).to_dict()["topics"]["events"]["groups"]["enrich"]
+    assert group["waiting_time"]["mean"] == 0.0
+    assert group["exact"] is True
+    assert "paced" in group["method"]
+
+
+def test_a_handler_longer_than_the_gap_keeps_its_formula() -> None:
+    """9 ms handlers behind 8 ms gaps: not paced, and the analysis finds a wait."""
+    document = _document(handle=[_ms("9ms")])
+    assert _paced(document) == frozenset()
+    group = analyze(load_scenario(document)).to_dict()["topics"]["events"]["groups"]["enrich"]
+    assert group["waiting_time"]["mean"] > 0.0
+    assert "paced" not in group["method"]
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(_document(ingest={"workers": 2}), id="two-workers"),
+        pytest.param(_document(ingest={"replicas": 2}), id="two-replicas"),
+        pytest.param(
+            _document(take=[_work({"exponential": "8ms"}), {"publish": "events"}]),
+            id="exponential-publisher",
+        ),
+        pytest.param(
+            _document(
+                workload={"direct": {"steps": [{"publish": "events"}], "arrivals": {"poisson": 1}}}
+            ),
+            id="flow-publishes",
+        ),
+        pytest.param(
+            _document(take=[_ms("8ms"), {"publish": {"topic": "events", "count": 2}}]),
+            id="count-2",
+        ),
+        pytest.param(
+            _document(topic={"delivery_latency": {"exponential": "2ms"}}),
+            id="random-delivery-latency",
+        ),
+        pytest.param(
+            _document(faults=[{"service": "ingest", "kind": "outage", "at": "10s", "for": "1s"}]),
+            id="outage",
+        ),
+        pytest.param(
+            _document(handle=[_ms("8ms"), {"fail": 0.1}], subscriber={"max_attempts": 3}),
+            id="redelivered-failures",
+        ),
+        pytest.param(
+            _document(handle=[_ms("2ms"), {"call": "store"}], services=STORE),
+            id="handler-calls",
+        ),
+        pytest.param(
+            _document(take=TAKE_WITH_CALL, ingest={"blocking_calls": False}, services=STORE),
+            id="non-blocking-call-before-publish",
+        ),
+        pytest.param(
+            _document(
+                services={"other": {"operations": {"emit": [_ms("8ms"), {"publish": "events"}]}}},
+                workload={"more": {"entry": "other.emit", "arrivals": {"poisson": 1}}},
+            ),
+            id="second-publisher",
+        ),
+    ],
+)
+def test_each_broken_condition_turns_pacing_off(document: Document) -> None:
+    """The base case changed in one way that lets two messages come closer than a handler."""
+    assert _paced(document) == frozenset()
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(_document(topic={"delivery_latency": {"constant": "3ms"}}), id="constant"),
+        pytest.param(
+            _document(handle=[_ms("8ms"), {"fail": 0.1}], subscriber={"max_attempts": 1}),
+            id="failures-not-redelivered",
+        ),
+        pytest.param(_document(take=TAKE_WITH_CALL, services=STORE), id="blocking-call"),
+    ],
+)
+def test_harmless_changes_keep_it_paced(document: Document) -> None:
+    """A constant latency shifts every message alike; a failure not redelivered adds
+    nothing; a blocking call keeps the worker, so the 8 ms before it still count."""
+    assert _paced(document) == {PAIR}
+
+
+@pytest.mark.parametrize(("high", "paced"), [("10ms", True), ("11ms", False)])
+def test_threads_of_a_queue_group_share_the_gap(high: str, paced: bool) -> None:
+    """Two threads behind 5 ms gaps take handlers of at most 2 x 5 = 10 ms."""
+    document = _document(
+        take=[_ms("5ms"), {"publish": "events"}],
+        handle=[_work({"uniform": ["6ms", high]})],
+        subscriber={"concurrency": 2},
+    )
+    assert (PAIR in _paced(document)) is paced
+
+
+@pytest.mark.parametrize(("work", "paced"), [("5ms", True), ("6ms", False)])
+def test_each_log_consumer_is_one_server(work: str, paced: bool) -> None:
+    """3 partitions, 2 consumers: each is a single server of its own partitions, so a
+    handler must fit in the publisher's 5 ms gap whatever the group's threads."""
+    document = _document(
+        take=[_ms("5ms"), {"publish": "events"}],
+        handle=[_ms(work)],
+        topic={"type": "log", "partitions": 3},
+        subscriber={"concurrency": 2},
+    )
+    assert (PAIR in _paced(document)) is paced
+
+
+@pytest.mark.parametrize(("concurrency", "paced"), [(1, True), (2, False)])
+def test_a_single_consumer_paces_the_next_topic(concurrency: int, paced: bool) -> None:
+    """`enrich` works 6 ms before publishing `second`, consumed by 6 ms handlers: one
+    thread of it paces them; two threads can publish together."""
+    document = _document(
+        handle=[_ms("6ms"), {"publish": "second"}],
+        subscriber={"concurrency": concurrency},
+        services={"archive": {"operations": {"keep": [_ms("6ms")]}}},
+    )
+    document["topics"]["second"] = {"type": "queue", "subscribers": {"archive": "keep"}}
+    found = _paced(document)
+    assert PAIR in found  # 6 ms handlers behind 8 ms gaps, on one thread or two
+    assert (("second", "archive") in found) is paced
+
+
+@pytest.mark.parametrize(
+    ("law", "bounds"),
+    [
+        pytest.param(Constant(0.008), (0.008, 0.008), id="constant"),
+        pytest.param(Uniform(0.002, 0.005), (0.002, 0.005), id="uniform"),
+        pytest.param(Pareto(0.009, 3.0), (0.006, math.inf), id="pareto"),
+        pytest.param(Empirical((0.003, 0.001, 0.004)), (0.001, 0.004), id="empirical"),
+        pytest.param(Exponential(0.008), (0.0, math.inf), id="exponential"),
+    ],
+)
+def test_support_of_each_law(law: Distribution, bounds: tuple[float, float]) -> None:
+    """The least and greatest values: Pareto's least is x_m = mean (alpha - 1) / alpha."""
+    assert support(law) == pytest.approx(bounds)
+
+
+def _dead_letters_into_events() -> Document:
+    """The base case plus 20/s messages on `orders` whose handler fails half of them,
+    dead-lettered into `events`."""
+    document = _document(
+        services={"checker": {"operations": {"check": [{"fail": 0.5}]}}},
+        workload={"orders": {"steps": [{"publish": "orders"}], "arrivals": {"poisson": 20}}},
+    )
+    checker = {"operation": "check", "dead_letter": "events"}
+    document["topics"]["orders"] = {"type": "queue", "subscribers": {"checker": checker}}
+    return document
+
+
+FALLBACK = {"call": {"service": "store", "fallback": [{"publish": "events"}]}}
+FAILING_STORE: Document = {"store": {"operations": {"get": [_ms("1ms"), {"fail": 0.5}]}}}
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        pytest.param(
+            _document(
+                services=FAILING_STORE,
+                workload={"direct": {"steps": [FALLBACK], "arrivals": {"poisson": 20}}},
+            ),
+            id="flow-fallback-publishes",
+        ),
+        pytest.param(
+            _document(
+                take=[_ms("8ms"), {"publish": "events"}, FALLBACK],
+                services=FAILING_STORE,
+            ),
+            id="publisher-fallback-publishes",
+        ),
+        pytest.param(_dead_letters_into_events(), id="dead-letters"),
+    ],
+)
+def test_other_sources_of_messages_turn_pacing_off(document: Document) -> None:
+    """Messages that reach `events` from a client's fallback or as dead letters are not
+    spaced by `ingest` (the simulator shows the group waiting ~10 ms on average)."""
+    assert _paced(document) == frozenset()
