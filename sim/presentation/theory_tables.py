@@ -2,9 +2,15 @@
 simulation in `archsim run`.
 
 A gap is flagged where the prediction is exact for the simulator's semantics and the
-simulated mean lies outside its 95% confidence interval widened to include the prediction's
-own rounding (0.1%): then either the model or the simulation is wrong, and the user should
-know. Approximate predictions are shown for orientation only.
+simulated mean lies farther from it than chance explains: outside its confidence interval
+at `GAP_CONFIDENCE` (99.9%), widened to include the prediction's own rounding (0.1%). Then
+either the model or the simulation is wrong, and the user should know. The 95% interval
+that the table shows is not the test: a run compares about ten exact means, and at 95%
+each, four runs in ten would warn by chance; at 99.9% about one in a hundred does. The
+wider interval is the 95% one scaled by t_{1 - a/2, n - 1} / t_{0.975, n - 1} (Student's
+t, n replications, a = 1 - `GAP_CONFIDENCE`): 3.1 times as wide with 5 replications, 2.1
+with 10, 1.9 with 20 (with 2, 50: two replications can hardly show a gap). Approximate
+predictions are shown for orientation only.
 
 The method of a prediction is a long phrase shared by many rows, so the tables show only
 ``exact [n]`` or ``approx. [n]`` and list the methods once, numbered, under the tables: they
@@ -39,6 +45,8 @@ from sim.presentation.formatting import (
 )
 
 RELATIVE_SLACK = 1e-3
+GAP_CONFIDENCE = 0.999
+"""How sure a gap must be: the confidence of the interval an exact prediction must lie in."""
 
 Predicted = PredictedFlow | PredictedService | PredictedGroup
 
@@ -102,8 +110,8 @@ class TheoryRow:
     method: str
     exact: bool
     gap: bool
-    """The prediction is exact and outside the simulation's 95% interval (widened by
-    `RELATIVE_SLACK`)."""
+    """The prediction is exact and outside the simulation's interval at `GAP_CONFIDENCE`
+    (widened by `RELATIVE_SLACK`)."""
     scale: float
     unit: str
     high: float | None = None
@@ -148,6 +156,7 @@ def _pairs(
 
 def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[TheoryRow]:
     """Every simulated mean beside its prediction, with the gap flag where exact."""
+    widening = gap_widening(simulated.settings.replications)
     rows = []
     for kind, name, entity, prediction_of in _pairs(simulated, predicted):
         if kind == "service" and not _simulated(entity, "arrival_rate")[0]:
@@ -170,7 +179,7 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
                     predicted=prediction,
                     method=prediction_of.method,
                     exact=exact,
-                    gap=_gap(exact, interval, prediction),
+                    gap=_gap(exact, interval, prediction, widening),
                     scale=compared.scale,
                     unit=compared.unit,
                     high=compared.high,
@@ -179,12 +188,25 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
     return rows + _call_rows(simulated, predicted)
 
 
-def _gap(exact: bool, interval: Interval | None, prediction: float) -> bool:
-    """Whether an exact prediction lies outside the interval (widened by `RELATIVE_SLACK`)."""
+def gap_widening(replications: int) -> float:
+    """How much wider the interval at `GAP_CONFIDENCE` is than the 95% one, for the mean of
+    `replications` (at least 2) independent values: the ratio of Student's t quantiles."""
+    from scipy import stats  # (imported here: start-up time, see tests/unit/test_startup.py)
+
+    if replications < 2:
+        return 1.0
+    tail = (1.0 + GAP_CONFIDENCE) / 2
+    return float(stats.t.ppf(tail, replications - 1) / stats.t.ppf(0.975, replications - 1))
+
+
+def _gap(exact: bool, interval: Interval | None, prediction: float, widening: float) -> bool:
+    """Whether an exact prediction lies outside the 95% `interval` made `widening` times as
+    wide about its middle, and widened by `RELATIVE_SLACK` of the prediction."""
     if not exact or interval is None:
         return False
-    slack = RELATIVE_SLACK * abs(prediction)
-    return not (interval[0] - slack <= prediction <= interval[1] + slack)
+    middle, half = (interval[0] + interval[1]) / 2, (interval[1] - interval[0]) / 2
+    reach = half * widening + RELATIVE_SLACK * abs(prediction)
+    return abs(prediction - middle) > reach
 
 
 def _call_rows(simulated: ResultsDocument, predicted: Prediction) -> list[TheoryRow]:
@@ -227,12 +249,13 @@ def _call_rows(simulated: ResultsDocument, predicted: Prediction) -> list[Theory
 
 
 def gap_warnings(rows: list[TheoryRow]) -> list[str]:
-    """A sentence for every exact prediction outside the simulation's confidence interval."""
+    """A sentence for every exact prediction farther from the simulation than chance
+    explains (outside its interval at `GAP_CONFIDENCE`)."""
     return [
         f"{row.kind} '{row.name}': simulated {row.quantity} "
         f"{row.simulated * row.scale:.4g}{row.unit} differs from the exact prediction "
         f"{row.predicted * row.scale:.4g}{row.unit} ({row.method}) by more than "
-        f"its 95% confidence interval"
+        f"chance explains (outside its {GAP_CONFIDENCE:.1%} confidence interval)"
         for row in rows
         if row.gap
     ]
@@ -247,7 +270,7 @@ def theory_table(rows: list[TheoryRow]) -> RenderableType:
         ("entity", "quantity", "simulated", "95% interval", "predicted", "model"),
         left=("entity", "quantity", "model"),
         caption="model: exact (the formula is exact for this case) or approx., and its method "
-        "\\[n] below; ! = outside the 95% interval",
+        "\\[n] below; ! = farther than chance explains (outside the 99.9% interval)",
     )
     previous = None
     for row in rows:
