@@ -19,8 +19,12 @@ Where it applies (`paced_groups`), else the group's pool keeps its formula:
 
 - the topic's messages all come from one pool of one server: a service with one replica
   and one worker (not autoscaled), or a consumer group of one consumer (not autoscaled);
-  no flow publishes to it, no step publishes more than one message (`count`), none inside
-  a `parallel` step or a call's `fallback`, and it is no group's `dead_letter` topic;
+  or from one flow's own steps, once per request, whose arrivals come at least some time
+  apart (`constant`, or `interarrival` with a law whose lower end is above 0): then g is
+  that time less how much the `work` and `delay` steps before the publish can vary (a
+  load generator at a fixed rate publishing at once: g = 1 / rate);
+- no step publishes more than one message (`count`), none inside a `parallel` step or a
+  call's `fallback`, and the topic is no group's `dead_letter` topic;
 - the gap g is the least time a hold spends before each publish to the topic, from the
   hold's start or the last publish to it: the lower ends of the `work` and `delay` laws
   before it (constant, uniform, Pareto and empirical laws have one above 0). A call lets
@@ -40,16 +44,25 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from models.analysis.graph import OpKey, StationId, consumer_count, consumer_threads, steps_of
-from models.analysis.graph import station_of as _station_of
+from models.analysis.graph import (
+    OpKey,
+    StationId,
+    consumer_count,
+    consumer_threads,
+    station_of,
+    steps_of,
+)
 from models.distributions import Constant, Distribution, Pareto, Uniform
 from models.empirical import Empirical
 from models.references import walk_steps
 from models.schema import (
     BranchStep,
     CallStep,
+    ConstantArrivals,
     DelayStep,
     FailStep,
+    Flow,
+    InterarrivalArrivals,
     ParallelStep,
     PublishStep,
     Scenario,
@@ -137,6 +150,32 @@ def longest_hold(steps: Sequence[Step]) -> tuple[float, bool]:
     return total, fails
 
 
+def flow_gap(flow: Flow, steps: list[Step], topic: str) -> float:
+    """The least time between two messages of `topic` that a flow's own `steps` publish,
+    one per request (0 where nothing paces them): the least time between its arrivals
+    (`constant`: 1 / rate; `interarrival`: its law's lower end), less how much the time
+    before the publish can vary (`work` and `delay` steps before it)."""
+    arrivals = flow.arrivals
+    if isinstance(arrivals, ConstantArrivals):
+        least = 1.0 / arrivals.constant
+    elif isinstance(arrivals, InterarrivalArrivals):
+        least = support(arrivals.interarrival)[0]
+    else:
+        return 0.0
+    shortest = longest = 0.0
+    for index, step in enumerate(steps):
+        if isinstance(step, WorkStep | DelayStep):
+            low, high = support(step.work if isinstance(step, WorkStep) else step.delay)
+            shortest, longest = shortest + low, longest + high
+        elif isinstance(step, PublishStep) and step.publish.topic == topic:
+            if step.publish.count != 1 or _publishes(steps[index + 1 :], topic):
+                return 0.0
+            return max(least - (longest - shortest), 0.0)
+        elif not isinstance(step, PublishStep):
+            return 0.0  # (a call, branch, parallel or fail step before it)
+    return 0.0
+
+
 def _single_server(scenario: Scenario, station: StationId) -> bool:
     """Whether `station` is one server that the scenario never scales."""
     if station.kind == "service":
@@ -159,15 +198,17 @@ def topic_gap(scenario: Scenario, keys: Sequence[OpKey], topic: str) -> float:
     for spec in scenario.topics.values():
         if any(subscriber.dead_letter == topic for subscriber in spec.subscribers.values()):
             return 0.0  # (a group's failed messages come too, at any time)
+    publishing = [key for key in keys if _publishes(steps_of(scenario, key), topic)]
+    if len(publishing) == 1 and publishing[0].kind == "flow":
+        (key,) = publishing
+        return flow_gap(scenario.workload[key.name], steps_of(scenario, key), topic)
     publishers: set[StationId] = set()
     gap = math.inf
-    for key in keys:
+    for key in publishing:
         steps = steps_of(scenario, key)
-        if not _publishes(steps, topic):
-            continue
-        station = _station_of(key)
+        station = station_of(key)
         if station is None:
-            return 0.0  # a flow's own steps: the clients publish at once
+            return 0.0  # a flow's own steps beside a pool's: nothing paces the two together
         publishers.add(station)
         blocking = station.kind == "service" and scenario.services[station.name].blocking_calls
         found = publish_gaps(steps, topic, calls_release=not blocking)

@@ -269,3 +269,52 @@ def test_other_sources_of_messages_turn_pacing_off(document: Document) -> None:
     """Messages that reach `events` from a client's fallback or as dead letters are not
     spaced by `ingest` (the simulator shows the group waiting ~10 ms on average)."""
     assert _paced(document) == frozenset()
+
+
+def _generator(arrivals: Document, steps: list[Document], handle: list[Document]) -> Document:
+    """A flow publishing `events` itself (no service in between) at `arrivals`."""
+    document = _document(handle=handle)
+    document["services"].pop("ingest")
+    document["workload"] = {"load": {"steps": steps, "arrivals": arrivals}}
+    return document
+
+
+PUBLISH: list[Document] = [{"publish": "events"}]
+
+
+@pytest.mark.parametrize(
+    ("arrivals", "steps", "handle", "paced"),
+    [
+        pytest.param({"constant": 100}, PUBLISH, [_ms("10ms")], True, id="fixed-rate"),
+        pytest.param({"constant": 100}, PUBLISH, [_ms("11ms")], False, id="slower-handler"),
+        pytest.param({"poisson": 100}, PUBLISH, [_ms("1ms")], False, id="poisson"),
+        pytest.param(
+            {"interarrival": {"uniform": ["8ms", "12ms"]}},
+            PUBLISH,
+            [_work({"uniform": ["2ms", "8ms"]})],
+            True,
+            id="gaps-of-at-least-8ms",
+        ),
+        pytest.param(
+            {"constant": 100},
+            [_work({"uniform": ["1ms", "3ms"]}), *PUBLISH],
+            [_ms("8ms")],
+            True,
+            id="work-before-varies-by-2ms",
+        ),
+        pytest.param(
+            {"constant": 100},
+            [_work({"uniform": ["1ms", "3ms"]}), *PUBLISH],
+            [_ms("9ms")],
+            False,
+            id="work-before-varies-too-much",
+        ),
+        pytest.param({"constant": 100}, PUBLISH * 2, [_ms("1ms")], False, id="two-per-request"),
+    ],
+)
+def test_a_flow_at_a_fixed_pace_paces_what_it_publishes(
+    arrivals: Document, steps: list[Document], handle: list[Document], paced: bool
+) -> None:
+    """A load generator's own publishes are as far apart as its arrivals, less how much the
+    work before them varies."""
+    assert _paced(_generator(arrivals, steps, handle)) == (frozenset({PAIR}) if paced else set())
