@@ -19,7 +19,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -558,3 +558,43 @@ def test_the_written_scenario_keeps_the_files_settings(
     written = yaml.safe_load((out / "scenario.yaml").read_text())["simulation"]
     assert (written["replications"], written["seed"]) == (2, 5)
     assert (settings["replications"], settings["seed"]) == (2, 5)
+
+
+def test_run_warns_where_an_exact_prediction_is_beyond_chance(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """M/M/1 at 80% (mm1.yaml, 8 x 60 s): with the server's utilization predicted at 0.84
+    instead of 0.8, `run` warns and marks the row (the 99.9% interval of 8 replications is
+    about ±0.015 around the simulated mean, 2.3 times the 95% one); with the true
+    prediction it does neither (a false alarm there has probability about 1e-3 per exact
+    mean)."""
+    import models.analysis
+    from models.analysis.prediction import Prediction
+    from models.schema import Scenario
+
+    true_analyze = models.analysis.analyze
+
+    def wrong_by(shift: float) -> Callable[..., Prediction]:
+        def analyze(scenario: Scenario, capacity: bool = True) -> Prediction:
+            prediction = true_analyze(scenario, capacity=capacity)
+            prediction.services["server"].utilization += shift
+            return prediction
+
+        return analyze
+
+    raw = yaml.safe_load((SCENARIOS / "mm1.yaml").read_text())
+    raw["simulation"].update({"duration": "60s", "warmup": "5s", "replications": 8})
+    short = tmp_path / "mm1.yaml"
+    short.write_text(yaml.safe_dump(raw))
+    monkeypatch.setenv("COLUMNS", "160")
+    shown = {}
+    for shift in (0.0, 0.04):
+        monkeypatch.setattr(models.analysis, "analyze", wrong_by(shift))
+        assert main(["run", str(short), "--jobs", "1"]) == 0
+        shown[shift] = capsys.readouterr().out
+    assert "differs from the exact prediction" not in shown[0.0]
+    warned = [line for line in shown[0.04].splitlines() if "differs from the exact" in line]
+    assert len(warned) == 1 and "utilization" in warned[0], warned
+    assert "chance" in warned[0]
+    marked = [line for line in shown[0.04].splitlines() if "utilization" in line and " !" in line]
+    assert len(marked) == 1, marked
