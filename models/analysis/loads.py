@@ -32,6 +32,7 @@ from models.analysis.graph import (
 )
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
+from models.analysis.paced import Pacing
 from models.analysis.renewal_streams import entry_stream
 from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
 from models.analysis.stations import solve_station
@@ -126,7 +127,7 @@ class LoadBuilder:
         released: Mapping[str, tuple[tuple[int, float], ...]] | None = None,
         in_flight: dict[tuple[OpKey, str], int] | None = None,
         served: Mapping[OpKey, float] | None = None,
-        paced: frozenset[tuple[str, str]] = frozenset(),
+        pacing: Pacing | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -150,8 +151,8 @@ class LoadBuilder:
         if served:
             sending = {key: rate * served.get(key, 1.0) for key, rate in sending.items()}
         self.populations = CallerBounds(scenario, sources, summaries, sending, in_flight)
-        self.paced = paced
-        """The (topic, group) pairs that never wait (`models.analysis.paced`)."""
+        self.pacing = pacing or Pacing()
+        """The stations that never wait (`models.analysis.paced`)."""
 
     def solve(self, load: StationLoad) -> StationSolution:
         """`solve_station(load)`, remembered by the load (a pure function of it)."""
@@ -304,7 +305,14 @@ class LoadBuilder:
         return strongest
 
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
-        """The server pool(s) of a service, as its balancing makes them."""
+        """The server pool(s) of a service, as its balancing makes them, paced where one
+        server paces its calls and it keeps up (`models.analysis.paced`)."""
+        pools, load = self._pools(name, keys)
+        if self.pacing.paces(name, load.servers):
+            load = dataclasses.replace(load, paced=True)
+        return pools, load
+
+    def _pools(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
         spec = self.scenario.services[name]
         flag = combined_flag(self.station_flags.get(StationId("service", name), []))
         servers = workers_of(spec)
@@ -435,7 +443,7 @@ class LoadBuilder:
         scv = plain * batch
         together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
         senders = self.senders.topics.get(topic_name, ()) if together else ()
-        paced = (topic_name, group) in self.paced
+        paced = (topic_name, group) in self.pacing.groups
         if topic.type == "queue":
             classes = self._consumer_classes(topic_name, group, keys, 1.0)
             groups = self._groups(senders, classes)

@@ -230,7 +230,7 @@ def _round(
         memo.released,
         memo.in_flight,
         served,
-        memo.paced_groups(scenario, keys),
+        memo.pacing(scenario, keys),
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:

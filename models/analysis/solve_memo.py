@@ -19,7 +19,7 @@ from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders, senders
 from models.analysis.graph import OpKey, StationId, reachable
 from models.analysis.operations import Evaluator, Remembered
-from models.analysis.paced import paced_groups
+from models.analysis.paced import Pacing, pacing
 from models.analysis.release_groups import Releases, releases
 from models.analysis.response_tail import timed_callees
 from models.analysis.station_load import StationLoad, StationSolution
@@ -59,8 +59,8 @@ class SolveMemo:
     in_flight: dict[tuple[OpKey, str], int] = field(default_factory=dict)
     """The calls each node can have in flight to each service (`bounds.calls_in_flight`):
     the scenario's structure, found once."""
-    paced: frozenset[tuple[str, str]] | None = None
-    """The consumer groups that one server paces (`models.analysis.paced`), found once."""
+    paced: Pacing | None = None
+    """The stations that one server paces (`models.analysis.paced`), found once."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -127,11 +127,10 @@ class SolveMemo:
             self.fans = senders(scenario, keys)
         return self.fans
 
-    def paced_groups(self, scenario: Scenario, keys: list[OpKey]) -> frozenset[tuple[str, str]]:
-        """`paced_groups(scenario, keys)`, found on the first call (the scenario's
-        structure)."""
+    def pacing(self, scenario: Scenario, keys: list[OpKey]) -> Pacing:
+        """`pacing(scenario, keys)`, found on the first call (the scenario's structure)."""
         if self.paced is None:
-            self.paced = paced_groups(scenario, keys)
+            self.paced = pacing(scenario, keys)
         return self.paced
 
     def releases(self, scenario: Scenario, keys: list[OpKey]) -> Releases:

@@ -1,5 +1,5 @@
-"""Consumer groups paced by one server (models/analysis/paced.py): `analyze` against
-`simulate`.
+"""Consumer groups and services paced by one server (models/analysis/paced.py): `analyze`
+against `simulate`.
 
 A pool of one server whose every hold spends at least g before it publishes sends the
 topic's messages at least g apart; a group whose handler holds its consumer at most
@@ -13,7 +13,12 @@ Res. 13(1), for the deterministic tandem). So:
 - the pacing holds down a chain: a one-consumer group that publishes after at least g of
   work paces the next, whatever its own arrivals (Poisson ones here, in the second test);
 - a flow at a fixed rate that publishes itself paces its topic as a server would (third
-  test).
+  test);
+- calls are paced alike: an event loop's calls (one async-I/O worker, each call ending 3
+  ms of its work) to a backend of 1-3 ms per replica, and a load test's calls at a fixed
+  rate to an API whose work is never longer than the time between them: neither waits
+  (the last two tests, each replication's largest wait 0, utilization and response
+  against the analysis).
 
 The pipeline: 400 clicks/s (Poisson) into a collector of one worker (2 ms constant, publish
 `raw`, a queue topic); a sessionizer of one consumer (uniform 1-2 ms, publish `sessions`);
@@ -137,3 +142,64 @@ def test_a_load_generator_at_a_fixed_rate_paces_its_consumers(seed: int, agrees:
         },
     }
     _check_paced(document, [("jobs", "worker")], seed, agrees)
+
+
+def _check_paced_service(document: dict[str, Any], service: str, seed: int, agrees: Any) -> None:
+    """`service` never waits in any replication, and its utilization and response agree
+    with the analysis, which calls it paced and exact."""
+    scenario = load_scenario(document)
+    entry = analyze(scenario, capacity=False).to_dict()["services"][service]
+    assert entry["method"].startswith("paced arrivals"), entry["method"]
+    assert entry["exact"] is True
+    assert entry["waiting_time"]["mean"] == 0.0
+    runs = simulate(scenario, seed=seed).replications
+    where = ("services", service)
+    longest = statistic(runs, *where, "waiting_time", "max")
+    assert longest == [0.0] * len(runs), f"{service} waited: {longest}"
+    for quantity in ("utilization", "response_time"):
+        predicted = entry[quantity] if quantity == "utilization" else entry[quantity]["mean"]
+        path = (*where, quantity) if quantity == "utilization" else (*where, quantity, "mean")
+        agrees(statistic(runs, *path), predicted, f"{service} {quantity}")
+
+
+def test_an_event_loop_paces_the_backend_it_calls(seed: int, agrees: Any) -> None:
+    """A gateway of one async-I/O worker (an event loop) works 3 ms, calls a backend, and
+    works 1 ms more when the reply comes, at Poisson 200/s (80% busy: it queues). Its calls
+    leave at least 3 ms apart (the worker is one, and each call ends 3 ms of its work), so
+    a backend of 2 replicas (round robin, one worker each, 1-3 ms) never waits, where
+    Allen-Cunneen with QNA's stream said 0.146 ms."""
+    document = {
+        "name": "event-loop",
+        "simulation": SIMULATION,
+        "services": {
+            "gateway": {
+                "blocking_calls": False,
+                "operations": {
+                    "get": [
+                        {"work": {"constant": "3ms"}},
+                        {"call": "backend"},
+                        {"work": {"constant": "1ms"}},
+                    ]
+                },
+            },
+            "backend": {
+                "replicas": 2,
+                "operations": {"read": [{"work": {"uniform": ["1ms", "3ms"]}}]},
+            },
+        },
+        "workload": {"users": {"entry": "gateway.get", "arrivals": {"poisson": 200}}},
+    }
+    _check_paced_service(document, "backend", seed, agrees)
+
+
+def test_a_load_test_at_a_fixed_rate_paces_its_entry(seed: int, agrees: Any) -> None:
+    """A load generator calls an API of one worker 250 times a second exactly; the work is
+    uniform 2-4 ms, never longer than the 4 ms between calls: the API never waits (D/G/1
+    with S <= D), where Allen-Cunneen said 0.167 ms."""
+    document = {
+        "name": "fixed-rate-api",
+        "simulation": SIMULATION,
+        "services": {"api": {"operations": {"get": [{"work": {"uniform": ["2ms", "4ms"]}}]}}},
+        "workload": {"load": {"entry": "api.get", "arrivals": {"constant": 250}}},
+    }
+    _check_paced_service(document, "api", seed, agrees)

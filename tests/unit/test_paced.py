@@ -17,7 +17,7 @@ import pytest
 
 from models import analyze, load_scenario
 from models.analysis.graph import reachable
-from models.analysis.paced import paced_groups, support
+from models.analysis.paced import pacing, support
 from models.distributions import Constant, Distribution, Exponential, Pareto, Uniform
 from models.empirical import Empirical
 
@@ -77,9 +77,10 @@ def _document(
 
 
 def _paced(document: Document) -> frozenset[tuple[str, str]]:
-    """`paced_groups` of the scenario `document` over the nodes its flows reach."""
+    """The groups `pacing` finds paced in the scenario `document` (over the nodes its flows
+    reach)."""
     scenario = load_scenario(document)
-    return paced_groups(scenario, reachable(scenario))
+    return pacing(scenario, reachable(scenario)).groups
 
 
 STORE: Document = {"store": {"operations": {"get": [_ms("1ms")]}}}
@@ -318,3 +319,121 @@ def test_a_flow_at_a_fixed_pace_paces_what_it_publishes(
     """A load generator's own publishes are as far apart as its arrivals, less how much the
     work before them varies."""
     assert _paced(_generator(arrivals, steps, handle)) == (frozenset({PAIR}) if paced else set())
+
+
+def _calls(gateway: Document, backend: Document, flows: Document | None = None) -> Document:
+    """A one-worker async-I/O gateway (3 ms of work, a call to `backend`, 1 ms) and a
+    backend of one worker (uniform 1-3 ms), each as overridden; Poisson 100/s (or
+    `flows`)."""
+    document: Document = {
+        "name": "paced-calls",
+        "simulation": {"duration": 10},
+        "services": {
+            "gateway": {
+                "workers": 1,
+                "blocking_calls": False,
+                "operations": {
+                    "get": [_ms("3ms"), {"call": "backend"}, _ms("1ms")],
+                },
+                **gateway,
+            },
+            "backend": {
+                "operations": {"read": [_work({"uniform": ["1ms", "3ms"]})]},
+                **backend,
+            },
+            **STORE,
+        },
+        "workload": flows or {"users": {"entry": "gateway.get", "arrivals": {"poisson": 100}}},
+    }
+    return document
+
+
+def _paced_services(document: Document) -> set[str]:
+    """The services `pacing` finds paced, at the servers of their pools."""
+    scenario = load_scenario(document)
+    found = pacing(scenario, reachable(scenario))
+    workers = {name: service.workers for name, service in scenario.services.items()}
+    return {name for name in found.services if found.paces(name, workers[name])}
+
+
+@pytest.mark.parametrize(
+    ("gateway", "backend", "flows", "paced"),
+    [
+        pytest.param({}, {}, None, True, id="async-gateway"),
+        pytest.param({"blocking_calls": True}, {}, None, True, id="blocking-gateway"),
+        pytest.param({"workers": 2}, {}, None, False, id="two-gateway-workers"),
+        pytest.param(
+            {"operations": {"get": [_ms("2ms"), {"call": "backend"}]}},
+            {},
+            None,
+            False,
+            id="gap-shorter-than-the-hold",
+        ),
+        pytest.param(
+            {"operations": {"get": [_ms("3ms"), {"call": {"service": "backend", "retries": 1}}]}},
+            {},
+            None,
+            False,
+            id="retried-calls",
+        ),
+        pytest.param(
+            {"operations": {"get": [{"parallel": [[{"call": "backend"}], [_ms("3ms")]]}]}},
+            {},
+            None,
+            False,
+            id="call-in-parallel",
+        ),
+        pytest.param(
+            {"operations": {"get": [_ms("3ms"), {"call": "backend"}, {"call": "backend"}]}},
+            {},
+            None,
+            False,
+            id="calls-back-to-back-after-a-resume",
+        ),
+        pytest.param(
+            {},
+            {"operations": {"read": [_ms("1ms"), {"call": "store"}]}},
+            None,
+            False,
+            id="backend-calls-out",
+        ),
+        pytest.param(
+            {},
+            {},
+            {
+                "users": {"entry": "gateway.get", "arrivals": {"poisson": 100}},
+                "direct": {"entry": "backend.read", "arrivals": {"poisson": 1}},
+            },
+            False,
+            id="a-second-caller",
+        ),
+        pytest.param(
+            {},
+            {},
+            {"load": {"entry": "backend.read", "arrivals": {"constant": 400}}},
+            False,
+            id="fixed-rate-too-fast",
+        ),
+        pytest.param(
+            {},
+            {},
+            {"load": {"entry": "backend.read", "arrivals": {"constant": 250}}},
+            True,
+            id="fixed-rate-entry",
+        ),
+        pytest.param(
+            {},
+            {"replicas": 2},
+            None,
+            True,
+            id="replicas-each-a-share",
+        ),
+    ],
+)
+def test_calls_from_one_server_or_a_fixed_pace(
+    gateway: Document, backend: Document, flows: Document | None, paced: bool
+) -> None:
+    """A service whose calls all come from one server at least g apart (after 3 ms of work
+    in the segment that calls it), or from a flow at a fixed pace, never waits if it holds
+    a worker at most its workers x g."""
+    assert ("backend" in _paced_services(_calls(gateway, backend, flows))) == paced
