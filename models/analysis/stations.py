@@ -139,7 +139,7 @@ def solve_station(load: StationLoad) -> StationSolution:
             loss=0.0 if load.room is None else 1.0,
         )
     if load.paced:
-        return _paced(load, mix)
+        return _never_waits(load, mix, "paced arrivals: never waits")
     bounded = load.population is not None and (
         load.room is None or load.population <= servers + load.room
     )
@@ -202,12 +202,14 @@ def _without_queue(load: StationLoad, mix: PoolMix) -> StationSolution:
     )
 
 
-def _paced(load: StationLoad, mix: PoolMix) -> StationSolution:
-    """Arrivals paced by one server upstream, each at least a longest hold over the servers
-    after the last: nobody ever waits (`models.analysis.paced`; a sample-path fact)."""
+def _never_waits(load: StationLoad, mix: PoolMix, why: str) -> StationSolution:
+    """A pool where no request ever waits, for the reason `why` (its method): at most as
+    many present as servers (finite source), or arrivals paced by one server upstream,
+    each at least a longest hold over the servers after the last (`models.analysis.paced`;
+    both sample-path facts)."""
     assert load.servers is not None
     return StationSolution(
-        method=_noted("paced arrivals: never waits", load),
+        method=_noted(why, load),
         exact=mix.holding_exact and not load.note,
         stable=True,
         saturated=False,
@@ -217,7 +219,7 @@ def _paced(load: StationLoad, mix: PoolMix) -> StationSolution:
         throughput=mix.rate,
         loss=0.0,
         p_wait=0.0,
-        waiting={c.priority: ZERO for c in load.classes},
+        waiting={c.priority: ZERO for c in mix.classes},
     )
 
 
@@ -405,19 +407,7 @@ def _finite_source(load: StationLoad, mix: PoolMix) -> StationSolution:
     offered = mix.offered
     base = f"finite-source M/M/c//M (at most {population} present)"
     if population <= servers:
-        return StationSolution(
-            method=_noted(f"finite source (at most {population} present: never waits)", load),
-            exact=mix.holding_exact and not load.note,
-            stable=True,
-            saturated=False,
-            arrival_rate=mix.rate,
-            offered_load=offered,
-            utilization=min(offered / servers, 1.0),
-            throughput=mix.rate,
-            loss=0.0,
-            p_wait=0.0,
-            waiting={c.priority: ZERO for c in mix.classes},
-        )
+        return _never_waits(load, mix, f"finite source (at most {population} present: never waits)")
     result = finite_source(mix.rate, mix.holding.mean, servers, population)
     if result is None:
         return _saturated(_noted(base, load), mix, throughput=servers / mix.holding.mean, loss=0.0)
