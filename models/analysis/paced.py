@@ -106,17 +106,18 @@ def _sends(step: Step, target: Target) -> bool:
 
 
 def _one_at_a_time(step: Step) -> bool:
-    """Whether a sending step sends once: one message (`count`), one attempt (no retries),
-    no fallback that would send again."""
+    """Whether a sending step sends once: one message (`count`), one attempt (no
+    retries)."""
     if isinstance(step, PublishStep):
         return step.publish.count == 1
     assert isinstance(step, CallStep)
     return step.call.retries == 0
 
 
-def sends_to(steps: list[Step], target: Target) -> bool:
-    """Whether `steps` (nested ones and call fallbacks included) send to `target`."""
-    return any(_sends(step, target) for _, step in walk_steps(steps, ""))
+def sends_to(steps: list[Step], target: Target, beyond: Step | None = None) -> bool:
+    """Whether `steps` (nested ones and call fallbacks included) send to `target`, the
+    step `beyond` itself not counted."""
+    return any(_sends(step, target) for _, step in walk_steps(steps, "") if step is not beyond)
 
 
 def send_gaps(
@@ -196,10 +197,8 @@ def flow_gap(flow: Flow, steps: list[Step], target: Target) -> float:
             low, high = support(step.work if isinstance(step, WorkStep) else step.delay)
             shortest, longest = shortest + low, longest + high
         elif _sends(step, target):
-            if not _one_at_a_time(step) or sends_to(steps[index:][1:], target):
-                return 0.0
-            if isinstance(step, CallStep) and step.call.fallback is not None:
-                return 0.0
+            if not _one_at_a_time(step) or sends_to(steps[index:], target, beyond=step):
+                return 0.0  # (several a request: another step, or its own fallback)
             return max(least - (longest - shortest), 0.0)
         elif not isinstance(step, PublishStep):
             return 0.0  # (a call, branch, parallel or fail step before it)

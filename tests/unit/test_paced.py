@@ -348,6 +348,10 @@ def _calls(gateway: Document, backend: Document, flows: Document | None = None) 
     return document
 
 
+FALLBACK_TO_BACKEND = {"call": {"service": "backend", "fallback": [{"call": "backend"}]}}
+FALLBACK_TO_STORE = {"call": {"service": "backend", "fallback": [{"call": "store"}]}}
+
+
 def _paced_services(document: Document) -> set[str]:
     """The services `pacing` finds paced, at the servers of their pools."""
     scenario = load_scenario(document)
@@ -427,6 +431,20 @@ def _paced_services(document: Document) -> set[str]:
             None,
             True,
             id="replicas-each-a-share",
+        ),
+        pytest.param(
+            {},
+            {},
+            {"load": {"steps": [FALLBACK_TO_BACKEND], "arrivals": {"constant": 250}}},
+            False,
+            id="fallback-calls-again",
+        ),
+        pytest.param(
+            {},
+            {},
+            {"load": {"steps": [FALLBACK_TO_STORE], "arrivals": {"constant": 250}}},
+            True,
+            id="fallback-elsewhere",
         ),
     ],
 )
