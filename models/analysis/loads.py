@@ -305,14 +305,14 @@ class LoadBuilder:
         return strongest
 
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
-        """The server pool(s) of a service, as its balancing makes them, paced where one
-        server paces its calls and it keeps up (`models.analysis.paced`)."""
+        """`_pools`, marked paced where one server paces its calls (`models.analysis.paced`)."""
         pools, load = self._pools(name, keys)
         if self.pacing.paces(name, load.servers):
             load = dataclasses.replace(load, paced=True)
         return pools, load
 
     def _pools(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
+        """The server pool(s) of a service, as its balancing makes them."""
         spec = self.scenario.services[name]
         flag = combined_flag(self.station_flags.get(StationId("service", name), []))
         servers = workers_of(spec)
