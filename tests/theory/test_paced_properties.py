@@ -5,9 +5,11 @@ Hypothesis draws a sender that paces a stream at least g apart and a receiver th
 holds longer than its servers x g, and checks that the analysis says the receiver never
 waits, exactly (paced; or, behind a blocking caller of one worker, the finite source of
 one that the layers name first) and that in the simulation no request ever waits there
-(every wait of the run is 0). The senders: a service of one worker (blocking, or an event loop whose call
-before the send lets it go, so only the work after the call counts), a consumer group of
-one consumer that publishes on, a flow at a fixed rate (its own steps, some work of varying
+(every wait of the run is 0).
+
+The senders: a service of one worker (blocking, or an event loop whose call before the
+send lets it go, so only the work after the call counts), a consumer group of one
+consumer that publishes on, a flow at a fixed rate (its own steps, some work of varying
 length before the send). The receivers: a queue topic's group of k threads, a log topic's
 consumers over p partitions (each one server), or a service of k workers (per replica
 with round-robin balancing over r replicas). Work laws are constant or uniform, the one
