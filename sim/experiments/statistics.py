@@ -32,7 +32,7 @@ def t_interval(values: Sequence[float]) -> tuple[float, float] | None:
         return None
     mean = float(sample.mean())
     half_width = float(
-        _t_quantile(0.5 + CONFIDENCE / 2, sample.size - 1)
+        t_quantile(0.5 + CONFIDENCE / 2, sample.size - 1)
         * sample.std(ddof=1)
         / math.sqrt(sample.size)
     )
@@ -73,7 +73,7 @@ def aggregate(replications: Sequence[Model]) -> Model:
     return type(first).model_construct(**values)
 
 
-def _t_quantile(probability: float, degrees_of_freedom: int) -> float:
+def t_quantile(probability: float, degrees_of_freedom: int) -> float:
     """Student's t quantile (scipy imported here: start-up time, see tests/unit/
     test_startup.py; a run of one replication never needs it)."""
     from scipy import stats

@@ -35,6 +35,7 @@ from models.analysis.prediction import (
     Prediction,
 )
 from models.results import Interval, Record, ResultsDocument
+from sim.experiments.statistics import CONFIDENCE, t_quantile
 from sim.presentation.formatting import (
     MILLISECONDS,
     clipped,
@@ -189,14 +190,13 @@ def comparisons(simulated: ResultsDocument, predicted: Prediction) -> list[Theor
 
 
 def gap_widening(replications: int) -> float:
-    """How much wider the interval at `GAP_CONFIDENCE` is than the 95% one, for the mean of
-    `replications` (at least 2) independent values: the ratio of Student's t quantiles."""
-    from scipy import stats  # (imported here: start-up time, see tests/unit/test_startup.py)
-
+    """How much wider the interval at `GAP_CONFIDENCE` is than the one the results give
+    (`statistics.CONFIDENCE`, 95%), for the mean of `replications` (at least 2) independent
+    values: the ratio of Student's t quantiles."""
     if replications < 2:
         return 1.0
-    tail = (1.0 + GAP_CONFIDENCE) / 2
-    return float(stats.t.ppf(tail, replications - 1) / stats.t.ppf(0.975, replications - 1))
+    wide = t_quantile((1.0 + GAP_CONFIDENCE) / 2, replications - 1)
+    return wide / t_quantile((1.0 + CONFIDENCE) / 2, replications - 1)
 
 
 def _gap(exact: bool, interval: Interval | None, prediction: float, widening: float) -> bool:
