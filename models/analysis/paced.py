@@ -2,7 +2,7 @@
 they receive.
 
 A pool of one server holds one request at a time. If each of its requests spends at least
-g seconds of its hold before it sends to a target (publishes to a topic, or calls a
+g seconds of its hold before it sends to a receiver (publishes to a topic, or calls a
 service), once per hold, two sends are at least g apart: the second request's hold starts
 after the first one's ends. Any part of such a stream (a log topic's partitions, a
 consumer's share of them, a replica's share of the calls, what a `probability` lets
@@ -19,7 +19,7 @@ where it has none.
 
 Where it applies (`pacing`), else the station keeps its formula:
 
-- every send to the target comes from one pool of one server: a service with one replica
+- every send to the receiver comes from one pool of one server: a service with one replica
   and one worker (not autoscaled), or a consumer group of one consumer (not autoscaled);
   or from one flow's own steps (its `entry` call included), once per request, whose
   arrivals come at least some time apart (`constant`, or `interarrival` with a law whose
@@ -77,8 +77,9 @@ from models.schema import (
 
 
 @dataclass(frozen=True)
-class Target:
-    """A stream: the messages of a topic, or the calls to a service."""
+class Receiver:
+    """Where a stream goes: a topic (its messages) or a service (the calls to it); not
+    `summary.Target`, which names one operation."""
 
     kind: Literal["topic", "service"]
     name: str
@@ -97,12 +98,12 @@ def support(law: Distribution) -> tuple[float, float]:
     return 0.0, math.inf
 
 
-def _sends(step: Step, target: Target) -> bool:
-    """Whether `step` itself sends to `target` (a publish to the topic, a call to the
+def _sends(step: Step, receiver: Receiver) -> bool:
+    """Whether `step` itself sends to `receiver` (a publish to the topic, a call to the
     service)."""
-    if target.kind == "topic":
-        return isinstance(step, PublishStep) and step.publish.topic == target.name
-    return isinstance(step, CallStep) and step.call.service == target.name
+    if receiver.kind == "topic":
+        return isinstance(step, PublishStep) and step.publish.topic == receiver.name
+    return isinstance(step, CallStep) and step.call.service == receiver.name
 
 
 def _one_at_a_time(step: Step) -> bool:
@@ -114,29 +115,29 @@ def _one_at_a_time(step: Step) -> bool:
     return step.call.retries == 0
 
 
-def sends_to(steps: list[Step], target: Target, beyond: Step | None = None) -> bool:
-    """Whether `steps` (nested ones and call fallbacks included) send to `target`, the
+def sends_to(steps: list[Step], receiver: Receiver, beyond: Step | None = None) -> bool:
+    """Whether `steps` (nested ones and call fallbacks included) send to `receiver`, the
     step `beyond` itself not counted."""
-    return any(_sends(step, target) for _, step in walk_steps(steps, "") if step is not beyond)
+    return any(_sends(step, receiver) for _, step in walk_steps(steps, "") if step is not beyond)
 
 
 def send_gaps(
-    steps: list[Step], target: Target, calls_release: bool, since: float = 0.0
+    steps: list[Step], receiver: Receiver, calls_release: bool, since: float = 0.0
 ) -> tuple[list[float], float] | None:
-    """The least time since the hold's start or the last send to `target` at each send to
-    it in `steps`, and that time at their end, starting from `since`; None where `target`
+    """The least time since the hold's start or the last send to `receiver` at each send to
+    it in `steps`, and that time at their end, starting from `since`; None where `receiver`
     gets sends that are not paced (several at once, in parallel, retried, from a
     fallback, which runs when a call fails: at any time)."""
     gaps: list[float] = []
     for step in steps:
         fallback = step.call.fallback if isinstance(step, CallStep) else None
-        if fallback is not None and sends_to(fallback, target):
+        if fallback is not None and sends_to(fallback, receiver):
             return None
         if isinstance(step, WorkStep):
             since += support(step.work)[0]
         elif isinstance(step, DelayStep):
             since += support(step.delay)[0]
-        elif _sends(step, target):
+        elif _sends(step, receiver):
             if not _one_at_a_time(step):
                 return None
             gaps.append(since)
@@ -146,14 +147,14 @@ def send_gaps(
         elif isinstance(step, BranchStep):
             ends = []
             for option in step.branch:
-                found = send_gaps(option.steps, target, calls_release, since)
+                found = send_gaps(option.steps, receiver, calls_release, since)
                 if found is None:
                     return None
                 gaps.extend(found[0])
                 ends.append(found[1])
             since = min(ends)
         elif isinstance(step, ParallelStep):
-            if any(sends_to(branch, target) for branch in step.parallel):
+            if any(sends_to(branch, receiver) for branch in step.parallel):
                 return None
             since = 0.0 if calls_release else since
     return gaps, since
@@ -179,8 +180,8 @@ def longest_hold(steps: Sequence[Step]) -> tuple[float, bool]:
     return total, fails
 
 
-def flow_gap(flow: Flow, steps: list[Step], target: Target) -> float:
-    """The least time between two sends to `target` from a flow's own `steps`, one per
+def flow_gap(flow: Flow, steps: list[Step], receiver: Receiver) -> float:
+    """The least time between two sends to `receiver` from a flow's own `steps`, one per
     request (0 where nothing paces them): the least time between its arrivals (`constant`:
     1 / rate; `interarrival`: its law's lower end), less how much the time before the send
     can vary (`work` and `delay` steps before it)."""
@@ -196,8 +197,8 @@ def flow_gap(flow: Flow, steps: list[Step], target: Target) -> float:
         if isinstance(step, WorkStep | DelayStep):
             low, high = support(step.work if isinstance(step, WorkStep) else step.delay)
             shortest, longest = shortest + low, longest + high
-        elif _sends(step, target):
-            if not _one_at_a_time(step) or sends_to(steps[index:], target, beyond=step):
+        elif _sends(step, receiver):
+            if not _one_at_a_time(step) or sends_to(steps[index:], receiver, beyond=step):
                 return 0.0  # (several a request: another step, or its own fallback)
             return max(least - (longest - shortest), 0.0)
         elif not isinstance(step, PublishStep):
@@ -219,19 +220,19 @@ def _single_server(scenario: Scenario, station: StationId) -> bool:
     )
 
 
-def stream_gap(scenario: Scenario, keys: Sequence[OpKey], target: Target) -> float:
-    """The least time between two sends to `target` (0 where nothing paces them)."""
-    if target.kind == "topic":
-        latency = scenario.topics[target.name].delivery_latency
+def stream_gap(scenario: Scenario, keys: Sequence[OpKey], receiver: Receiver) -> float:
+    """The least time between two sends to `receiver` (0 where nothing paces them)."""
+    if receiver.kind == "topic":
+        latency = scenario.topics[receiver.name].delivery_latency
         if latency is not None and not isinstance(latency, Constant):
             return 0.0
         for spec in scenario.topics.values():
-            if any(group.dead_letter == target.name for group in spec.subscribers.values()):
+            if any(group.dead_letter == receiver.name for group in spec.subscribers.values()):
                 return 0.0  # (a group's failed messages come too, at any time)
-    sending = [key for key in keys if sends_to(steps_of(scenario, key), target)]
+    sending = [key for key in keys if sends_to(steps_of(scenario, key), receiver)]
     if len(sending) == 1 and sending[0].kind == "flow":
         (key,) = sending
-        return flow_gap(scenario.workload[key.name], steps_of(scenario, key), target)
+        return flow_gap(scenario.workload[key.name], steps_of(scenario, key), receiver)
     senders: set[StationId] = set()
     gap = math.inf
     for key in sending:
@@ -240,7 +241,7 @@ def stream_gap(scenario: Scenario, keys: Sequence[OpKey], target: Target) -> flo
             return 0.0  # a flow's own steps beside a pool's: nothing paces the two together
         senders.add(station)
         blocking = station.kind == "service" and scenario.services[station.name].blocking_calls
-        found = send_gaps(steps_of(scenario, key), target, calls_release=not blocking)
+        found = send_gaps(steps_of(scenario, key), receiver, calls_release=not blocking)
         if found is None:
             return 0.0
         gap = min(gap, *found[0])
@@ -298,7 +299,7 @@ def _paced_groups(scenario: Scenario, keys: Sequence[OpKey]) -> frozenset[tuple[
             if not math.isfinite(longest):
                 continue
             if gap is None:
-                gap = stream_gap(scenario, keys, Target("topic", topic_name))
+                gap = stream_gap(scenario, keys, Receiver("topic", topic_name))
             if gap > 0 and keeps_up(longest, servers, gap):
                 paced.add((topic_name, group))
     return frozenset(paced)
@@ -312,7 +313,7 @@ def _paced_services(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tupl
         longest = max(longest_hold(steps)[0] for steps in service.operations.values())
         if not math.isfinite(longest):
             continue
-        gap = stream_gap(scenario, keys, Target("service", name))
+        gap = stream_gap(scenario, keys, Receiver("service", name))
         if gap > 0:
             paced[name] = (gap, longest)
     return paced
