@@ -466,6 +466,28 @@ def test_thread_pool_saturation_is_predicted_by_the_method_of_layers() -> None:
     assert open_limit < capacity
 
 
+@pytest.mark.parametrize(("servers", "load"), [(1, 0.6), (4, 0.3), (4, 0.6)])
+def test_replicated_pools_see_their_callee_as_the_open_queue_where_no_thread_caps_it(
+    servers: int, load: float
+) -> None:
+    """Two replicas of a pool of 64 threads, each request calling a database of `servers`
+    exponential workers at `load`: no replica ever has its threads busy, so the database is
+    M/M/c with every replica's requests (Erlang C; Gross & Harris sec. 2.3). Each replica's
+    flow-equivalent server has the other's load as background: on one server the slowed
+    server's residence, D / (1 - a_b), is that wait exactly; on four at 30%, 0.6 Erlangs of
+    background leave most servers idle, and the slowed servers alone made it 13 times too
+    long (0.54 ms for 0.040 ms; `layers._background_wait`)."""
+    holding, rate = 0.003, load * servers / 0.003
+    services = {
+        "gw": {"replicas": 2, "workers": 64, "balancing": "random", **op({"call": "db"})},
+        "db": {"workers": servers, **op(exp(holding))},
+    }
+    result = analyze(scenario(services, {"f": poisson("gw", rate)}))
+    expected = mmc(rate, 1 / holding, servers).mean_waiting_time
+    # (the closed subnetwork of 64 threads truncates the population: P(n > 64) is below 1e-20)
+    assert result.services["db"].waiting_time.mean == pytest.approx(expected, rel=1e-6)
+
+
 def test_non_blocking_calls_release_the_worker() -> None:
     services = {
         "gw": {"workers": 4, "blocking_calls": False, **op(exp(0.002), {"call": "slow"})},
