@@ -290,6 +290,7 @@ def group_report(
     waiting = group_waiting(station).mean if rate > 0 else station.delivery.mean
     sojourn = waiting + handler
     lag_time = sojourn
+    started = waiting  # publish to the start of a run, over the runs
     reports = solution.failures.reports
     retries = _retries(scenario, solution, station, members) if reports else None
     messages = rate
@@ -308,6 +309,9 @@ def group_report(
         messages = rate / retries.runs
         before = retries.retried_before
         sojourn = waiting + (before + 1.0) * handler + before * again
+        if requeued:  # run j + 1 starts j (run, backoff, queue) after the publish, with
+            # probability p^j: over the runs, sum_j j p^j / sum_j p^j = `before` of them
+            started = waiting + before * (handler + again)
         lag_time = waiting + retries.runs * spent + (retries.runs - 1.0) * again
     stable = all(s.stable for s in solutions) and math.isfinite(sojourn)
     methods = sorted({s.method for s, load in zip(solutions, loads, strict=True) if load.classes})
@@ -346,7 +350,7 @@ def group_report(
         utilization=utilization,
         p_wait=p_wait,
         lag=predicted_length(messages * lag_time, stable),
-        waiting_time=predicted_time(waiting, stable),
+        waiting_time=predicted_time(started, stable),
         sojourn_time=predicted_time(sojourn, stable),
         max_partition_utilization=max((s.utilization for s in solutions), default=0.0),
         consumers=len(solutions),
