@@ -16,7 +16,9 @@ The maximum of independent gamma-fitted times is an approximation (`expected_max
 needed only where two pieces really overlap; a chain of messages each published at the end
 of its handler adds up exactly. Feedback through topics is iterated to a fixed point.
 A `fail` step adds nothing (completion is timed for successful requests); a call that
-finally fails and runs its `fallback` is followed by the fallback's steps.
+finally fails and runs its `fallback` is followed by the fallback's steps. A message whose
+handler fails is run again (`max_attempts`) after its backoff, and given up as a dead
+letter whose own handlers come after (`_Completions.message`).
 """
 
 from __future__ import annotations
@@ -166,6 +168,57 @@ class _Completions:
         )
         return groups_exact and all(self.current[child].exact for child in children)
 
+    def message(
+        self, topic: str, group: str, priority: int, seen: frozenset[str] = frozenset()
+    ) -> Moments:
+        """Time from publishing one message to `topic` to the end of everything it causes
+        at `group`: its wait, then its handler's runs. A run fails with probability p and,
+        below `max_attempts` m, is tried again after the backoff (on a queue topic also
+        another wait in the queue): consumed after k failed runs with probability
+        p^k (1 - p), k < m, each adding a failed run and a wait for the retry; else given up
+        after m runs and m - 1 such waits, then (as a dead letter) what that causes in turn
+        (`seen`: the dead-letter topics on the way, so that a cycle of them ends)."""
+        handler = OpKey("handler", topic, group, priority)
+        waited = self.waiting[(topic, group)]
+        summary = self.solution.summaries[handler]
+        spec = self.scenario.topics[topic]
+        subscriber = spec.subscribers[group]
+        fail = summary.fail
+        if fail <= 0.0 or (subscriber.max_attempts == 1 and subscriber.dead_letter is None):
+            return waited + self.current[handler].time
+        self.approximate = True
+        failed_run = Moments(
+            max(summary.spent - (1.0 - fail) * summary.response.mean, 0.0) / fail
+            if summary.response.finite
+            else math.inf
+        )
+        again = (
+            ZERO if subscriber.retry_backoff is None else of_distribution(subscriber.retry_backoff)
+        )
+        if spec.type == "queue":  # (a failed message goes back to the queue)
+            station = self.solution.groups[(topic, group)]
+            again = again + Moments(max(waited.mean - station.delivery.mean, 0.0))
+        retry = failed_run + again
+        attempts = subscriber.max_attempts
+        outcomes = [
+            (fail**k * (1.0 - fail), waited + retry.times(k) + self.current[handler].time)
+            for k in range(attempts)
+        ]
+        given_up = waited + retry.times(attempts - 1) + failed_run
+        letters = subscriber.dead_letter
+        if (
+            letters is not None
+            and letters not in seen
+            and self.scenario.topics[letters].subscribers
+        ):
+            after = [(1.0, ZERO)] + [
+                (1.0, self.message(letters, other, priority, seen | {topic}))
+                for other in self.scenario.topics[letters].subscribers
+            ]
+            given_up = given_up + self.maximum(after)
+        outcomes.append((fail**attempts, given_up))
+        return mixture(outcomes)
+
     def walk(self, steps: Sequence[Step], after: Moments, priority: int) -> Moments:
         """Time from the start of `steps` to the end of everything, `after` following them."""
         rest = after
@@ -180,8 +233,7 @@ class _Completions:
             spec = step.publish
             parts = [(1.0, rest)]
             for group in self.scenario.topics[spec.topic].subscribers:
-                handler = OpKey("handler", spec.topic, group, priority)
-                spawned = self.waiting[(spec.topic, group)] + self.current[handler].time
+                spawned = self.message(spec.topic, group, priority)
                 parts.extend([(spec.probability, spawned)] * spec.count)
             return self.maximum(parts)
         if isinstance(step, FailStep):
