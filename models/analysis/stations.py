@@ -53,6 +53,7 @@ from models.analysis.moments import (
     waiting_moments,
 )
 from models.analysis.renewal_streams import renewal_station
+from models.analysis.smooth_arrivals import erlang_arrivals_station
 from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, StationSolution
 from models.analysis.summary import COPY, NOT_POISSON
 from models.analysis.variable_service import many_servers
@@ -276,6 +277,9 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
     elif servers == 1 and phases is not None and mix.exponential and load.input_flag >= COPY:
         prediction = gi_m1_erlang_arrivals(rate, 1.0 / holding.mean, phases)
         method, exact = prediction.method, load.feedback == 0
+    elif (dealt := _dealt_in_turn(load, mix)) is not None:
+        prediction = dealt
+        method, exact = prediction.method, prediction.exact and load.feedback == 0
     elif mix.poisson and mix.exponential:
         prediction = mmc(rate, 1.0 / holding.mean, servers)
         method, exact = prediction.method, product_form
@@ -310,6 +314,19 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
         departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
         mm1=fifo_exponential and servers == 1,
     )
+
+
+def _dealt_in_turn(load: StationLoad, mix: PoolMix) -> StationPrediction | None:
+    """E_k/M/c, or E_k/G/c from it (`models.analysis.smooth_arrivals`), for a pool that
+    round-robin balancing deals every k-th request of a Poisson stream, each holding a
+    server once for its own i.i.d. work; None otherwise."""
+    phases, servers = load.erlang_phases, load.servers
+    if phases is None or servers is None or load.input_flag < COPY:
+        return None
+    reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
+    if reacquired or not (mix.exponential or mix.iid):
+        return None
+    return erlang_arrivals_station(mix.rate, mix.holding, servers, phases, bool(mix.exponential))
 
 
 def _in_groups(
