@@ -7,7 +7,9 @@ one store. Where the service's pool has few servers, the later ones in line wait
 earlier ones, which Poisson arrivals at the same rate never do (`models.theory.mxmc`).
 
 Publishing takes no time either: a `publish` step with `count: 3`, or publishes to one
-topic one after the other, put their messages on the topic at the same instant.
+topic one after the other, put their messages on the topic at the same instant; so does a
+callee whose operation ends by publishing one message, and a caller held through the call
+that publishes to that topic as the reply comes (`_last_message`).
 
 What is found: for each service (`fan_outs`), every operation with a `parallel` step among
 its own steps (not under a `branch`) whose branches open with calls to it, two at least,
@@ -128,6 +130,7 @@ def publish_groups(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple
     found: dict[str, list[FanOut]] = defaultdict(list)
     for key in keys:
         run: dict[tuple[str, str | int | None], list[dict[int, float]]] = defaultdict(list)
+        blocking = key.kind != "service" or scenario.services[key.name].blocking_calls
         for step in [*steps_of(scenario, key), None]:  # (None: the end closes the last run)
             if isinstance(step, PublishStep):
                 spec = step.publish
@@ -139,7 +142,38 @@ def publish_groups(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple
                 if any(size > 1 for size, _ in sizes):
                     found[topic].append(FanOut(key, sizes, message_key))
             run.clear()
+            last = _last_message(scenario, step) if blocking else None
+            if last is not None:  # (published as the call returns: the run starts with it)
+                where, probability = last
+                run[where].append({0: 1.0 - probability, 1: probability})
     return {topic: tuple(groups) for topic, groups in found.items()}
+
+
+def _last_message(
+    scenario: Scenario, step: Step | None
+) -> tuple[tuple[str, str | int | None], float] | None:
+    """((topic, key), probability) of the one message that a plain call `step` (no timeout,
+    retries or fallback) publishes as it returns: its operation's last step publishes one
+    message and no other message comes with it (through a call that step ends, in turn);
+    a caller held through the call goes on at that very instant, so the message and the
+    caller's next publishes to that topic arrive together (a service writing an event after
+    the callee that wrote one: `tests/unit/test_batch_arrivals.py`). None otherwise."""
+    if not isinstance(step, CallStep):
+        return None
+    call = step.call
+    if call.timeout is not None or call.retries or call.fallback is not None:
+        return None
+    service = scenario.services[call.service]
+    operation, _ = scenario.operation(call.service, call.operation)
+    steps = service.operations[operation]
+    if not steps or not isinstance(steps[-1], PublishStep):
+        return None
+    if len(steps) >= 2 and isinstance(steps[-2], PublishStep | CallStep):
+        return None  # (several messages at the end: a group of its own, counted there)
+    spec = steps[-1].publish
+    if spec.count != 1:
+        return None
+    return (spec.topic, spec.key), call.probability * spec.probability
 
 
 def consumer_fans(

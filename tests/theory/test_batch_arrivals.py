@@ -172,3 +172,55 @@ def test_groups_spread_by_some_work(agrees: Any, replications_of: Any, stat: Any
     runs = replications_of(document)
     waits = stat(runs, "services", "db", "waiting_time", "mean")
     agrees(waits, wait, "db W (spread groups)", slack=SPREAD_SLACK)
+
+
+CHAINED_REQUESTS = 200.0
+CHAINED_WORK = 0.002
+
+
+def _chained(duration: float) -> dict[str, Any]:
+    """Each request calls `ledger`, whose last step publishes an entry half the time, and
+    publishes its own event as the reply comes: one or two messages at the same instant."""
+    return {
+        "name": "chained-publishes",
+        "simulation": {"duration": duration, "warmup": 5, "replications": 20},
+        "services": {
+            "api": {
+                "workers": "unlimited",
+                "operations": {"go": [{"call": "ledger.write"}, {"publish": "events"}]},
+            },
+            "ledger": {
+                "workers": "unlimited",
+                "operations": {
+                    "write": [
+                        {"delay": {"constant": 0.001}},
+                        {"publish": {"topic": "events", "probability": 0.5}},
+                    ]
+                },
+            },
+            "sink": {"operations": {"take": [{"work": {"exponential": CHAINED_WORK}}]}},
+        },
+        "topics": {"events": {"type": "queue", "subscribers": {"sink": {"operation": "take"}}}},
+        "workload": {"w": {"entry": "api.go", "arrivals": {"poisson": CHAINED_REQUESTS}}},
+    }
+
+
+def test_a_message_published_as_a_call_returns_groups_with_the_callers(
+    agrees: Any, replications_of: Any, stat: Any
+) -> None:
+    """The callee's message and the caller's next one reach the topic at one instant, the
+    instants a Poisson stream shifted by 1 ms: the consumer (one, exponential 2 ms, 60%
+    busy) is M^X/M/1 with X = 1 or 2 equally often, exactly. M/M/1 at the same rate (what
+    the analysis said before: two independent streams) is far below."""
+    predicted = analyze(load_scenario(_chained(60)))
+    group = predicted.topics["events"].groups["sink"]
+    assert group.method.endswith("+ arrivals in groups (M^X/M/c)")
+    exact = theory.mxmc(CHAINED_REQUESTS, {1: 0.5, 2: 0.5}, 1.0 / CHAINED_WORK, 1)
+    wait = group.waiting_time.mean
+    assert wait is not None and math.isclose(wait, exact.mean_waiting_time, rel_tol=1e-9)
+    single = theory.mmc(1.5 * CHAINED_REQUESTS, 1.0 / CHAINED_WORK, 1)
+    assert single.mean_waiting_time < 0.8 * wait  # (told apart)
+
+    runs = replications_of(_chained(60))
+    waits = stat(runs, "topics", "events", "groups", "sink", "waiting_time", "mean")
+    agrees(waits, wait, "events/sink W (M^X/M/1)")

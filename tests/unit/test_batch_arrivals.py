@@ -145,6 +145,48 @@ def test_publishes_with_nothing_between_make_one_group() -> None:
     assert found == {"t": (FanOut(OpKey("service", "api", "go", 0), ((3, 0.5), (4, 0.5))),)}
 
 
+def _chained_publishes(blocking: bool, tail: list[Any]) -> Any:
+    """`api` calls `payments` (its operation `tail`) and then publishes to `t`."""
+    work = {"work": {"exponential": "1ms"}}
+    return load_scenario(
+        {
+            "name": "chained",
+            "simulation": {"duration": 10},
+            "services": {
+                "api": {
+                    "workers": 4,
+                    "blocking_calls": blocking,
+                    "operations": {"go": [work, {"call": "payments.pay"}, {"publish": "t"}]},
+                },
+                "payments": {"workers": 2, "operations": {"pay": tail}},
+                "sink": {"workers": 2, "operations": {"take": [work]}},
+            },
+            "topics": {"t": {"type": "queue", "subscribers": {"sink": {"operation": "take"}}}},
+            "workload": {"w": {"entry": "api.go", "arrivals": {"poisson": 10}}},
+        }
+    )
+
+
+def test_a_message_published_as_a_call_returns_joins_the_callers_next_ones() -> None:
+    """The callee's last step publishes (made 40% of the time) and the blocking caller
+    publishes as the reply comes: the two messages are on the topic at the same instant, a
+    group of two 40% of the time. Not where the caller lets its worker go during the call
+    (the reply waits for one), nor where the callee's last steps are a group of their own
+    (counted there), nor where its message is followed by work."""
+    work = {"work": {"exponential": "1ms"}}
+    maybe = {"publish": {"topic": "t", "probability": 0.4}}
+    found = publish_groups(*_both(_chained_publishes(True, [work, maybe])))
+    assert found == {"t": (FanOut(OpKey("service", "api", "go", 0), ((1, 0.6), (2, 0.4))),)}
+    assert publish_groups(*_both(_chained_publishes(False, [work, maybe]))) == {}
+    own_group = publish_groups(*_both(_chained_publishes(True, [work, maybe, maybe])))
+    assert [fan.source.name for fan in own_group["t"]] == ["payments"]
+    assert publish_groups(*_both(_chained_publishes(True, [maybe, work]))) == {}
+
+
+def _both(scenario: Any) -> tuple[Any, Any]:
+    return scenario, reachable(scenario)
+
+
 def test_arrival_groups_come_with_the_senders_rates() -> None:
     fan = FanOut(OpKey("service", "api", "page", 0), ((1, 0.5), (2, 0.5)))
     rates = {fan.source: 100.0}
