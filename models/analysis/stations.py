@@ -319,7 +319,9 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
 def _dealt_in_turn(load: StationLoad, mix: PoolMix) -> StationPrediction | None:
     """E_k/M/c, or E_k/G/c from it (`models.analysis.smooth_arrivals`), for a pool that
     round-robin balancing deals every k-th request of a Poisson stream, each holding a
-    server once for its own i.i.d. work; None otherwise."""
+    server once for its own i.i.d. work; None otherwise (a pool re-acquired after
+    replies, whose acquisitions are not dealt in turn, or one held through calls: the
+    flow-equivalent server of `models.analysis.pools` scales it)."""
     phases, servers = load.erlang_phases, load.servers
     if phases is None or servers is None or load.input_flag < COPY:
         return None
