@@ -100,16 +100,25 @@ def _dealt_scenario() -> dict[str, Any]:
         name: {"replicas": replicas, "workers": workers, "operations": {"go": [{"work": law}]}}
         for name, (replicas, workers, law, _) in DEALT.items()
     }
+    loads = {name: (replicas * workers, u) for name, (replicas, workers, _, u) in DEALT.items()}
+    return _dealt_document("dealt-in-turn", 150, services, loads)
+
+
+def _dealt_document(
+    name: str, duration: float, services: dict[str, Any], loads: dict[str, tuple[int, float]]
+) -> dict[str, Any]:
+    """A scenario of `services`, each entry service `go` fed Poisson arrivals at the given
+    utilization of its servers in all (each busy 10 ms a request), 20 replications."""
     workload = {
-        f"to-{name}": {
-            "entry": f"{name}.go",
-            "arrivals": {"poisson": utilization * replicas * workers / 0.01},
+        f"to-{service}": {
+            "entry": f"{service}.go",
+            "arrivals": {"poisson": utilization * servers / 0.010},
         }
-        for name, (replicas, workers, _, utilization) in DEALT.items()
+        for service, (servers, utilization) in loads.items()
     }
     return {
-        "name": "dealt-in-turn",
-        "simulation": {"duration": 150, "warmup": 5, "replications": 20},
+        "name": name,
+        "simulation": {"duration": duration, "warmup": 5, "replications": 20},
         "services": services,
         "workload": workload,
     }
@@ -167,19 +176,8 @@ def _held_scenario() -> dict[str, Any]:
             "workers": 64,
             "operations": {"get": [{"work": {"exponential": 0.005}}]},
         }
-    workload = {
-        f"to-{name}": {
-            "entry": f"{name}.go",
-            "arrivals": {"poisson": utilization * replicas * threads / 0.010},
-        }
-        for name, (replicas, threads, utilization) in HELD.items()
-    }
-    return {
-        "name": "dealt-pools",
-        "simulation": {"duration": 100, "warmup": 5, "replications": 20},
-        "services": services,
-        "workload": workload,
-    }
+    loads = {name: (replicas * threads, u) for name, (replicas, threads, u) in HELD.items()}
+    return _dealt_document("dealt-pools", 100, services, loads)
 
 
 def test_round_robin_pools_held_through_calls(agrees: Any, replications_of: Any, stat: Any) -> None:
