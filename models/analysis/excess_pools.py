@@ -22,9 +22,8 @@ from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Found
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import Moments, mixture, waiting_moments
-from models.analysis.smooth_arrivals import CALM_BELOW, erlang_arrivals_scale
+from models.analysis.smooth_arrivals import CALM_BELOW, round_robin_scale
 from models.analysis.station_load import StationLoad, StationSolution
-from models.analysis.summary import COPY
 
 EXCESS_METHOD = f"{METHOD}, waiting from the open model's population below it"
 CALLEE_METHOD = "waiting capped by its caller's thread pool (open model's population)"
@@ -163,18 +162,16 @@ def apply_excess(
     one = population.thinned(1.0 / below.pools) if below.pools > 1 else population
     head = one.head(below.threads + 2)
     own = below.pools * one.excess(below.threads, head) / population.tail_rate
-    dealt = (
-        _dealt(station, below.threads)
-        if population.waiting <= CALM_BELOW * population.mean
-        else 1.0
-    )
     if own < NEGLIGIBLE:  # (rounding: E[N] less the head's mean)
         own = 0.0
     solution = station.solution
     others = list(solution.waiting.values())
     other = max((w.mean for w in others), default=0.0)
-    weight = _weight(other, own)  # (the callees' waits blend as before: only the pool's
-    wait = max(other, own * dealt)  # own wait is shortened by round-robin arrivals)
+    weight = _weight(other, own)
+    wait = max(other, own)
+    if own > other and population.waiting <= CALM_BELOW * population.mean:
+        wait = max(other, own * _dealt(station))  # (the pool's own wait only: its
+        # callees' waits blend by `weight` as before)
     populations.queues[station.name] = wait * population.tail_rate
     p_own = max(1.0 - float(head[: below.threads].sum()), 0.0)
     p_other = solution.p_wait if solution.p_wait is not None else p_own
@@ -214,22 +211,19 @@ def apply_excess(
     return seen
 
 
-def _dealt(station: ServiceStation, threads: int) -> float:
+def _dealt(station: ServiceStation) -> float:
     """For replicas dealt every k-th of a Poisson stream (round robin), how much less they
     wait than with Poisson arrivals: the flow-equivalent server's scale for them
-    (`smooth_arrivals.erlang_arrivals_scale`) over its Poisson one, (1 + cs²)/2 (the
-    population counts requests as a Poisson stream brings them). 1 otherwise. Only where
+    (`smooth_arrivals.round_robin_scale`) over its Poisson one, (1 + cs²)/2 (the
+    population counts requests as a Poisson stream brings them); 1 otherwise. Only where
     next to nothing waits below (`CALM_BELOW`): the pool's own excess then comes from its
     arrivals; where a queue below is long, from that queue's slow excursions, which the
     arrivals' smoothness at the top does not shorten (the open three tiers at 95% of §11.1,
     its web tier of 2 replicas dealt in turn over a database at 91%: 4.3% mean error, 18.1%
     with the scale)."""
     load = station.load
-    if load.erlang_phases is None or load.input_flag < COPY:
-        return 1.0
     holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
-    rate = station.solution.arrival_rate
-    dealt = erlang_arrivals_scale(rate, holding, threads, load.erlang_phases)
+    dealt = round_robin_scale(load, station.solution.arrival_rate, holding)
     return 1.0 if dealt is None else dealt / ((1.0 + min(holding.scv, 1e6)) / 2.0)
 
 

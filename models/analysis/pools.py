@@ -28,9 +28,9 @@ from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
-from models.analysis.smooth_arrivals import CALM_BELOW, erlang_arrivals_scale
+from models.analysis.smooth_arrivals import CALM_BELOW, round_robin_scale
 from models.analysis.station_load import StationLoad, StationSolution
-from models.analysis.summary import COPY, POISSON, OperationSummary
+from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
 
 
@@ -327,9 +327,8 @@ def _pool_solution(
     # Pollaczek-Khinchine's formula exactly (Kleinrock vol. 1 §5.6).
     scale = (load.arrival_scv + min(holding.scv, 1e6)) / 2.0
     below = math.fsum(w for w in layer.callee_waiting.values() if math.isfinite(w))
-    calm = below <= CALM_BELOW * holding.mean  # (else the queues below set the wait)
-    if load.erlang_phases is not None and load.input_flag >= COPY and calm:  # (round robin)
-        dealt = erlang_arrivals_scale(rate, holding, servers, load.erlang_phases)
+    if below <= CALM_BELOW * holding.mean:  # (else the queues below set the wait)
+        dealt = round_robin_scale(load, rate, holding)
         scale = scale if dealt is None else dealt
     waiting = layer.waiting * scale
     wait = INFINITE if layer.saturated else waiting_moments(waiting, layer.p_wait)

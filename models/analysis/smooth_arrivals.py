@@ -26,7 +26,7 @@ workers), where Allen-Cunneen's was 48% (at 80% up to 85%). The largest misses a
 constant work on many servers at half load, where the wait is a few microseconds of a
 10 ms service. Service SCVs above 1 keep the formulas of `models.analysis.variable_service`.
 A pool held through its calls, solved as a flow-equivalent server, has its wait scaled
-the same way from Poisson arrivals (`erlang_arrivals_scale`).
+the same way from Poisson arrivals (`round_robin_scale`).
 """
 
 from __future__ import annotations
@@ -34,6 +34,8 @@ from __future__ import annotations
 import math
 
 from models.analysis.moments import Moments
+from models.analysis.station_load import StationLoad
+from models.analysis.summary import COPY
 from models.theory import mmc
 from models.theory.prediction import StationPrediction, stable_station
 from models.theory.renewal_arrivals import LARGEST_POOL, gi_m_c
@@ -55,22 +57,10 @@ def erlang_arrivals_station(
 ) -> StationPrediction | None:
     """The pool of `servers` servers, each holding `holding` (`exponential`: exactly
     exponential), with `rate` arrivals per second every `phases`-th of a Poisson stream
-    (module docstring); None where it does not apply (more than `LARGEST_POOL` servers, a
-    service SCV above `LARGEST_SCV`, or no steady state)."""
-    if servers > LARGEST_POOL or phases < 2 or rate <= 0 or not holding.finite:
-        return None
-    if not holding.mean > 0.0:
-        return None
+    (module docstring); None where it does not apply (`_anchor`)."""
     scv = 1.0 if exponential else holding.scv
-    if scv > LARGEST_SCV or rate * holding.mean >= servers:
-        return None
-    parent = phases * rate
-
-    def transform(s: float) -> float:
-        return (parent / (parent + s)) ** phases
-
-    anchor = gi_m_c(transform, rate, 1.0 / holding.mean, servers, f"E_{phases}/M/c")
-    if exponential:
+    anchor = _anchor(rate, holding, servers, phases, scv)
+    if anchor is None or exponential:
         return anchor
     scale = _service_scale(rate * holding.mean / servers, 1.0 / phases, scv)
     return stable_station(
@@ -85,32 +75,45 @@ def erlang_arrivals_station(
     )
 
 
-def erlang_arrivals_scale(rate: float, holding: Moments, servers: int, phases: int) -> float | None:
-    """What scales an exponential pool's wait under Poisson arrivals to that of the same
-    pool dealt every `phases`-th request (module docstring): E_k/M/c's wait over M/M/c's
-    at the pool's load, times the service's scale. For a pool held through its calls,
+def round_robin_scale(load: StationLoad, rate: float, holding: Moments) -> float | None:
+    """What scales the wait of the exponential pool `load` under Poisson arrivals (`rate`
+    per second, each holding `holding`) to that of the same pool dealt every k-th request
+    of a Poisson stream by round robin: E_k/M/c's wait over M/M/c's at the pool's load,
+    times the service's scale (module docstring). For a pool held through its calls,
     solved as a flow-equivalent server (a birth-death chain, Poisson arrivals) whose wait
     Allen-Cunneen's (ca² + cs²)/2 scaled before: 3 replicas of 4 threads, 5 ms of work and
     a 5 ms call each, at 50% waited 0.376 ms predicted, 0.151 ms (0.147-0.155) simulated,
-    now 0.159 ms; at 80% 3.14 ms, 2.48 (2.42-2.54), now 2.59. None where it does not
-    apply (as `erlang_arrivals_station`)."""
-    if servers > LARGEST_POOL or phases < 2 or rate <= 0 or not holding.finite:
+    now 0.159 ms; at 80% 3.14 ms, 2.48 (2.42-2.54), now 2.59. None where the pool is not
+    dealt in turn or the formula does not apply (`_anchor`)."""
+    phases, servers = load.erlang_phases, load.servers
+    if phases is None or servers is None or load.input_flag < COPY:
         return None
-    if not holding.mean > 0.0:
+    dealt = _anchor(rate, holding, servers, phases, holding.scv)
+    if dealt is None:
         return None
-    scv = holding.scv
-    if scv > LARGEST_SCV or rate * holding.mean >= servers:
+    poisson = mmc(rate, 1.0 / holding.mean, servers).mean_waiting_time
+    if not poisson > 0.0:
+        return None
+    scale = _service_scale(rate * holding.mean / servers, 1.0 / phases, holding.scv)
+    return dealt.mean_waiting_time / poisson * scale
+
+
+def _anchor(
+    rate: float, holding: Moments, servers: int, phases: int, scv: float
+) -> StationPrediction | None:
+    """E_k/M/c (`gi_m_c` with the transform (k λ / (k λ + s))^k) at the holding time's mean;
+    None where the anchored formula does not apply: more than `LARGEST_POOL` servers, a
+    service SCV above `LARGEST_SCV`, no holding time, or no steady state."""
+    if servers > LARGEST_POOL or phases < 2 or rate <= 0 or scv > LARGEST_SCV:
+        return None
+    if not (holding.finite and holding.mean > 0.0) or rate * holding.mean >= servers:
         return None
     parent = phases * rate
 
     def transform(s: float) -> float:
         return (parent / (parent + s)) ** phases
 
-    dealt = gi_m_c(transform, rate, 1.0 / holding.mean, servers).mean_waiting_time
-    poisson = mmc(rate, 1.0 / holding.mean, servers).mean_waiting_time
-    if not poisson > 0.0:
-        return None
-    return dealt / poisson * _service_scale(rate * holding.mean / servers, 1.0 / phases, scv)
+    return gi_m_c(transform, rate, 1.0 / holding.mean, servers, f"E_{phases}/M/c")
 
 
 def _service_scale(utilization: float, arrival_scv: float, service_scv: float) -> float:

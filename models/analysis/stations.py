@@ -208,10 +208,24 @@ def _never_waits(load: StationLoad, mix: PoolMix, why: str) -> StationSolution:
     many present as servers (finite source), or arrivals paced by one server upstream,
     each at least a longest hold over the servers after the last (`models.analysis.paced`;
     both sample-path facts)."""
+    exact = mix.holding_exact and not load.note
+    return _stable_alike(load, mix, _noted(why, load), exact, 0.0, ZERO)
+
+
+def _stable_alike(
+    load: StationLoad,
+    mix: PoolMix,
+    method: str,
+    exact: bool,
+    p_wait: float | None,
+    wait: Moments,
+    infinite_variance: bool = False,
+) -> StationSolution:
+    """A stable pool whose every class waits `wait`, its throughput its arrivals."""
     assert load.servers is not None
     return StationSolution(
-        method=_noted(why, load),
-        exact=mix.holding_exact and not load.note,
+        method=method,
+        exact=exact,
         stable=True,
         saturated=False,
         arrival_rate=mix.rate,
@@ -219,8 +233,9 @@ def _never_waits(load: StationLoad, mix: PoolMix, why: str) -> StationSolution:
         utilization=min(mix.offered / load.servers, 1.0),
         throughput=mix.rate,
         loss=0.0,
-        p_wait=0.0,
-        waiting={c.priority: ZERO for c in mix.classes},
+        p_wait=p_wait,
+        waiting={c.priority: wait for c in mix.classes},
+        infinite_variance=infinite_variance,
     )
 
 
@@ -243,21 +258,8 @@ def _saturated(method: str, mix: PoolMix, throughput: float, loss: float) -> Sta
 
 def _infinite_variance(load: StationLoad, mix: PoolMix) -> StationSolution:
     """Stable, but a service time of infinite variance makes the mean wait infinite."""
-    assert load.servers is not None
-    return StationSolution(
-        method=_method_name(load, mix) + " (infinite service variance)",
-        exact=False,
-        stable=True,
-        saturated=False,
-        arrival_rate=mix.rate,
-        offered_load=mix.offered,
-        utilization=min(mix.offered / load.servers, 1.0),
-        throughput=mix.rate,
-        loss=0.0,
-        p_wait=None,
-        waiting={c.priority: INFINITE for c in mix.classes},
-        infinite_variance=True,
-    )
+    method = _method_name(load, mix) + " (infinite service variance)"
+    return _stable_alike(load, mix, method, False, None, INFINITE, infinite_variance=True)
 
 
 def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
@@ -288,8 +290,7 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
         method, exact = prediction.method, load.feedback == 0
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
-        reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
-        own_work = mix.iid and not reacquired
+        own_work = mix.iid and not _reacquired(mix)
         prediction = many_servers(rate, holding, servers, arrival_scv, own_work, mix.third_moment)
         method = prediction.method
         exact = prediction.exact and mix.poisson and bool(mix.hyperexponential)
@@ -325,10 +326,15 @@ def _dealt_in_turn(load: StationLoad, mix: PoolMix) -> StationPrediction | None:
     phases, servers = load.erlang_phases, load.servers
     if phases is None or servers is None or load.input_flag < COPY:
         return None
-    reacquired = any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
-    if reacquired or not (mix.exponential or mix.iid):
+    if _reacquired(mix) or not (mix.exponential or mix.iid):
         return None
     return erlang_arrivals_station(mix.rate, mix.holding, servers, phases, bool(mix.exponential))
+
+
+def _reacquired(mix: PoolMix) -> bool:
+    """Whether the pool is acquired again after replies (async I/O: more acquisitions than
+    fresh arrivals)."""
+    return any(c.arrival_rate > c.fresh_rate * (1.0 + 1e-9) for c in mix.classes)
 
 
 def _in_groups(

@@ -183,7 +183,7 @@ def _held_scenario() -> dict[str, Any]:
 def test_round_robin_pools_held_through_calls(agrees: Any, replications_of: Any, stat: Any) -> None:
     """Thread pools held through a call, dealt every k-th request (round robin): the
     flow-equivalent server's wait scaled as E_k/G/c scales M/M/c's
-    (`smooth_arrivals.erlang_arrivals_scale`), within `HELD_SLACK` of the simulation beyond
+    (`smooth_arrivals.round_robin_scale`), within `HELD_SLACK` of the simulation beyond
     its interval. Allen-Cunneen's (ca² + cs²)/2, what the analysis said before, gave
     2.5 and 1.3 times the simulated waits."""
     predicted = analyze(load_scenario(_held_scenario()), capacity=False)
