@@ -50,7 +50,7 @@ class CallerBounds:
         sources: Mapping[str, BoundedSource],
         summaries: Mapping[OpKey, OperationSummary],
         rates: Mapping[OpKey, float],
-        in_flight: dict[tuple[OpKey, str], int] | None = None,
+        in_flight: dict[tuple[OpKey, str | OpKey], int] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -60,19 +60,36 @@ class CallerBounds:
         """Per service: the nodes calling any of its operations, with their calls in flight."""
         self.op_callers: dict[OpKey, list[tuple[OpKey, int]]] = defaultdict(list)
         """Per operation: the nodes calling it, with their calls in flight."""
+        self.in_flight = {} if in_flight is None else in_flight
+        """`calls_in_flight` of a node to a service or to one operation, by (node, service
+        name or operation): the scenario's structure, the same in every round (a
+        dictionary kept from round to round)."""
         for source, summary in summaries.items():
             if rates.get(source, 0.0) <= 0:
                 continue
-            for target, count in summary.concurrency.items():
-                if isinstance(target, OpKey):
+            reached: set[str] = set()
+            for target in summary.calls:
+                self.op_callers[target].append((source, self._in_flight(source, target)))
+                if target.name not in reached:
+                    reached.add(target.name)
+                    count = self._in_flight(source, target.name)
                     self.callers[target.name].append((source, count))
-                    self.op_callers[target].append((source, count))
         self.known: dict[str, tuple[int | None, int | None]] = {}
         self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
         self.visiting: set[str | OpKey] = set()
-        self.in_flight = {} if in_flight is None else in_flight
-        """`calls_in_flight` of a node to a service, by (node, service): the scenario's
-        structure, the same in every round (a dictionary kept from round to round)."""
+
+    def _in_flight(self, source: OpKey, target: str | OpKey) -> int:
+        """`calls_in_flight` of node `source` to `target` (a service, or one operation),
+        found once."""
+        known = self.in_flight.get((source, target))
+        if known is None:
+            steps = steps_of(self.scenario, source)
+            if isinstance(target, OpKey):
+                known = calls_in_flight(steps, target.name, self.scenario, target.operation)
+            else:
+                known = calls_in_flight(steps, target)
+            self.in_flight[(source, target)] = known
+        return known
 
     def node(self, key: OpKey) -> tuple[int | None, int | None]:
         """(bound, closed bound) of the executions of `key` in progress at once."""
@@ -116,6 +133,9 @@ class CallerBounds:
         total: int | None = 0
         closed: int | None = 0
         for caller, count in callers:
+            if count >= UNBOUNDED:  # (a call that can time out: nothing bounds what stays)
+                self.visiting.discard(target)
+                return None, None
             bound, closed_bound = self.node(caller)
             total = None if bound is None or total is None else total + bound * count
             closed = (
@@ -154,11 +174,7 @@ class CallerBounds:
                 if callee.acquisitions != 1.0:
                     return None
                 parts[caller].append((rate * calls, callee.holding))
-            in_flight = self.in_flight.get((source, name))
-            if in_flight is None:
-                in_flight = calls_in_flight(steps_of(self.scenario, source), name)
-                self.in_flight[(source, name)] = in_flight
-            reach[caller] = max(reach[caller], bound * in_flight)
+            reach[caller] = max(reach[caller], bound * self._in_flight(source, name))
         best: BoundedCaller | None = None
         for who, weighted in parts.items():
             population = reach[who]
@@ -176,22 +192,44 @@ UNBOUNDED = 10**9
 """`calls_in_flight` of a call with a timeout: an abandoned request stays at the callee."""
 
 
-def calls_in_flight(steps: Sequence[Step], service: str) -> int:
-    """The most calls to `service` that one execution of `steps` can have in flight at once:
-    one per call step, summed over parallel branches, the largest over sequential steps and
-    over a branch's options (`UNBOUNDED` where a call can time out). Tighter than the
-    summaries' `concurrency`, which counts every branch of a parallel step for each call
-    in it."""
+def calls_in_flight(
+    steps: Sequence[Step],
+    service: str,
+    scenario: Scenario | None = None,
+    operation: str | None = None,
+) -> int:
+    """The most calls to `service` (to its `operation` only, if given, resolved in
+    `scenario`) that one execution of `steps` can have in flight at once: one per call
+    step, summed over parallel branches, the largest over sequential steps, over a
+    branch's options and over a call and the fallback run after it fails (`UNBOUNDED`
+    where a call can time out: its abandoned request stays at the callee). Tighter than
+    the summaries' `concurrency`, which counts every branch of a parallel step for each
+    call in it: a pool of 4 threads that calls a service once and then once more in one
+    of two parallel branches has at most 4 requests there, not 8."""
     most = 0
     for step in steps:
         here = 0
-        if isinstance(step, CallStep) and step.call.service == service:
-            here = 1 if step.call.timeout is None else UNBOUNDED
+        if isinstance(step, CallStep):
+            call = step.call
+            if call.service == service and (
+                operation is None
+                or scenario is None
+                or scenario.operation(service, call.operation)[0] == operation
+            ):
+                here = 1 if call.timeout is None else UNBOUNDED
+            if call.fallback:
+                here = max(here, calls_in_flight(call.fallback, service, scenario, operation))
         elif isinstance(step, ParallelStep):
-            here = sum(calls_in_flight(branch, service) for branch in step.parallel)
+            here = sum(
+                calls_in_flight(branch, service, scenario, operation) for branch in step.parallel
+            )
         elif isinstance(step, BranchStep):
             here = max(
-                (calls_in_flight(option.steps, service) for option in step.branch), default=0
+                (
+                    calls_in_flight(option.steps, service, scenario, operation)
+                    for option in step.branch
+                ),
+                default=0,
             )
         most = max(most, here)
     return most

@@ -125,7 +125,7 @@ class LoadBuilder:
         known_classes: dict[Any, Any] | None = None,
         senders: Senders | None = None,
         released: Mapping[str, tuple[tuple[int, float], ...]] | None = None,
-        in_flight: dict[tuple[OpKey, str], int] | None = None,
+        in_flight: dict[tuple[OpKey, str | OpKey], int] | None = None,
         served: Mapping[OpKey, float] | None = None,
         pacing: Pacing | None = None,
     ) -> None:

@@ -56,7 +56,7 @@ class SolveMemo:
     """The scenario's failure constants (`failures.failure_inputs`), found once."""
     timed_services: frozenset[str] | None = None
     """The services that a call with a timeout reaches (`response_tail.timed_callees`)."""
-    in_flight: dict[tuple[OpKey, str], int] = field(default_factory=dict)
+    in_flight: dict[tuple[OpKey, str | OpKey], int] = field(default_factory=dict)
     """The calls each node can have in flight to each service (`bounds.calls_in_flight`):
     the scenario's structure, found once."""
     paced: Pacing | None = None
