@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.analysis.bounds import CallerBounds
+from models.analysis.departure_streams import Publisher, departure_gaps
 from models.analysis.failures import admitted_scv, approximated_failures
 from models.analysis.fan_out import FanOut, Senders, consumer_fans, pool_groups, thinned
 from models.analysis.graph import (
@@ -128,6 +129,7 @@ class LoadBuilder:
         in_flight: dict[tuple[OpKey, str | OpKey], int] | None = None,
         served: Mapping[OpKey, float] | None = None,
         pacing: Pacing | None = None,
+        publishers: Mapping[str, Publisher] | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
@@ -153,6 +155,8 @@ class LoadBuilder:
         self.populations = CallerBounds(scenario, sources, summaries, sending, in_flight)
         self.pacing = pacing or Pacing()
         """The stations that never wait (`models.analysis.paced`)."""
+        self.publishers = publishers or {}
+        """Per topic, the one server whose departures are its messages."""
 
     def solve(self, load: StationLoad) -> StationSolution:
         """`solve_station(load)`, remembered by the load (a pure function of it)."""
@@ -444,6 +448,10 @@ class LoadBuilder:
         together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
         senders = self.senders.topics.get(topic_name, ()) if together else ()
         paced = (topic_name, group) in self.pacing.groups
+        failing = bool(self.admission or self.capacity)
+        flags, counts = (self.station_flags, self.topic_flags), (messages, events)
+        sender = departure_gaps(self.scenario, self.publishers, (topic_name, group), flags)
+        gaps = None if sender is None or failing else sender.at(self.traffic.rates, counts)
         if topic.type == "queue":
             classes = self._consumer_classes(topic_name, group, keys, 1.0)
             groups = self._groups(senders, classes)
@@ -456,6 +464,7 @@ class LoadBuilder:
                 input_flag=flag,
                 groups=groups,
                 paced=paced,
+                interarrival=gaps,
             )
             consumers = [(load, self.solve(load))]
             shares = [1.0]
@@ -486,6 +495,7 @@ class LoadBuilder:
                     erlang_phases=phases if phases and phases > 1 and flag >= COPY else None,
                     groups=groups,
                     paced=paced,
+                    interarrival=gaps if active == 1 else None,
                 )
                 consumers.append((load, self.solve(load)))
         return GroupStation(

@@ -231,6 +231,7 @@ def _round(
         memo.in_flight,
         served,
         memo.pacing(scenario, keys),
+        memo.publishers(scenario, keys),
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:

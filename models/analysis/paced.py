@@ -206,7 +206,7 @@ def flow_gap(flow: Flow, steps: list[Step], receiver: Receiver) -> float:
     return 0.0
 
 
-def _single_server(scenario: Scenario, station: StationId) -> bool:
+def single_server(scenario: Scenario, station: StationId) -> bool:
     """Whether `station` is one server that the scenario never scales."""
     if station.kind == "service":
         service = scenario.services[station.name]
@@ -245,7 +245,7 @@ def stream_gap(scenario: Scenario, keys: Sequence[OpKey], receiver: Receiver) ->
         if found is None:
             return 0.0
         gap = min(gap, *found[0])
-    if len(senders) != 1 or not _single_server(scenario, next(iter(senders))):
+    if len(senders) != 1 or not single_server(scenario, next(iter(senders))):
         return 0.0
     return gap if math.isfinite(gap) else 0.0
 

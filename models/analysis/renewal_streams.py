@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from models.analysis.graph import OpKey
-from models.analysis.station_load import ClassLoad
+from models.analysis.station_load import ClassLoad, RenewalLaw
 from models.analysis.traffic import Traffic
 from models.distributions import Constant, Distribution, Erlang
 from models.schema import ConstantArrivals, InterarrivalArrivals, Scenario
@@ -78,9 +78,10 @@ def entry_stream(
     return law
 
 
-def renewal_station(law: Distribution, rate: float, mu: float, servers: int) -> StationPrediction:
-    """GI/M/c for `rate` arrivals per second a time of law `law` apart (`entry_stream`)
-    at `servers` exponential servers of rate `mu`."""
+def renewal_station(law: RenewalLaw, rate: float, mu: float, servers: int) -> StationPrediction:
+    """GI/M/c for `rate` arrivals per second a time of law `law` apart (`entry_stream`, or
+    one server's departures: `models.analysis.departure_streams`) at `servers`
+    exponential servers of rate `mu`."""
 
     def transform(s: float) -> float:
         value = law.laplace(s)

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.analysis.departure_streams import Publisher, departure_publishers
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders, senders
 from models.analysis.graph import OpKey, StationId, reachable
@@ -61,6 +62,9 @@ class SolveMemo:
     the scenario's structure, found once."""
     paced: Pacing | None = None
     """The stations that one server paces (`models.analysis.paced`), found once."""
+    departing: dict[str, Publisher] | None = None
+    """Per topic, the one server whose departures are its messages
+    (`models.analysis.departure_streams`), found once."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -84,6 +88,7 @@ class SolveMemo:
             timed_services=self.timed_services,
             in_flight=self.in_flight,
             paced=self.paced,
+            departing=self.departing,
         )
 
     def evaluator(
@@ -132,6 +137,12 @@ class SolveMemo:
         if self.paced is None:
             self.paced = pacing(scenario, keys)
         return self.paced
+
+    def publishers(self, scenario: Scenario, keys: list[OpKey]) -> dict[str, Publisher]:
+        """`departure_publishers(scenario, keys)`, found on the first call (its structure)."""
+        if self.departing is None:
+            self.departing = departure_publishers(scenario, keys)
+        return self.departing
 
     def releases(self, scenario: Scenario, keys: list[OpKey]) -> Releases:
         """`releases(scenario, keys)`, found on the first call (the scenario's structure)."""

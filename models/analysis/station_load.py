@@ -8,11 +8,26 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from models.analysis.mixed_source import BoundedCaller
 from models.analysis.moments import Moments
 from models.analysis.summary import NOT_POISSON
 from models.distributions import Distribution
+
+
+class RenewalLaw(Protocol):
+    """The law of the time between renewal arrivals, as the GI/M/c formula reads it: a
+    `Distribution` (a flow's `interarrival` law), or the gaps between one server's
+    departures (`models.analysis.departure_streams.DepartureGaps`). Hashable (a
+    `StationLoad` is a key)."""
+
+    @property
+    def mean(self) -> float: ...
+
+    def laplace(self, s: float) -> float | None: ...
+
+    def __hash__(self) -> int: ...
 
 
 @dataclass(frozen=True)
@@ -73,10 +88,11 @@ class StationLoad:
     bounded: BoundedCaller | None = None
     """The blocking caller with few workers that brings the most load, if any (the
     two-class station, `models.analysis.mixed_source`)."""
-    interarrival: Distribution | None = None
-    """The time between arrivals where they are one flow's renewal stream (`constant` or
-    `interarrival` arrivals whose law has a Laplace transform) sent straight to this pool
-    and nothing else (GI/M/c); None otherwise."""
+    interarrival: RenewalLaw | None = None
+    """The time between arrivals where they are a renewal stream sent straight to this pool
+    and nothing else (GI/M/c): one flow's (`constant` or `interarrival` arrivals whose law
+    has a Laplace transform), or taken as one, one server's departures (its messages:
+    `models.analysis.departure_streams`); None otherwise."""
     groups: tuple[tuple[int, float], ...] | None = None
     """(size, groups per second) where requests arrive in groups (a `parallel` step's
     branches calling this pool at once, messages published at once: `models.analysis.

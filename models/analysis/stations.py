@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import math
 
+from models.analysis.departure_streams import DepartureGaps, departures_station
 from models.analysis.finite_rooms import finite_room_station
 from models.analysis.finite_source import finite_source
 from models.analysis.mixed_source import METHOD as TWO_CLASS_METHOD
@@ -58,6 +59,7 @@ from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, Statio
 from models.analysis.summary import COPY, NOT_POISSON
 from models.analysis.variable_service import many_servers
 from models.analysis.work_laws import mixed_third_moment
+from models.distributions import Distribution
 from models.theory import (
     gi_m1_erlang_arrivals,
     mg1,
@@ -285,8 +287,14 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
     elif mix.poisson and mix.exponential:
         prediction = mmc(rate, 1.0 / holding.mean, servers)
         method, exact = prediction.method, product_form
-    elif load.interarrival is not None and mix.exponential and servers <= LARGEST_POOL:
-        prediction = renewal_station(load.interarrival, rate, 1.0 / holding.mean, servers)
+    elif (departing := _departures(load, mix)) is not None:
+        prediction, method, exact = departing, departing.method, False
+    elif (
+        isinstance(law := load.interarrival, Distribution)
+        and mix.exponential
+        and servers <= LARGEST_POOL
+    ):
+        prediction = renewal_station(law, rate, 1.0 / holding.mean, servers)
         method, exact = prediction.method, load.feedback == 0
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
@@ -315,6 +323,23 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
         departure_flag=load.input_flag if fifo_exponential else NOT_POISSON,
         mm1=fifo_exponential and servers == 1,
     )
+
+
+def _renewal(load: StationLoad) -> Distribution | None:
+    """A flow's renewal stream that the pool alone receives (not one server's departures,
+    which `_departures` takes)."""
+    return load.interarrival if isinstance(load.interarrival, Distribution) else None
+
+
+def _departures(load: StationLoad, mix: PoolMix) -> StationPrediction | None:
+    """A pool of exponential servers fed one server's departures
+    (`models.analysis.departure_streams`); None otherwise."""
+    gaps, servers = load.interarrival, load.servers
+    if not isinstance(gaps, DepartureGaps) or servers is None or load.feedback:
+        return None
+    if not mix.exponential:
+        return None
+    return departures_station(gaps, mix.rate, mix.holding.mean, servers)
 
 
 def _dealt_in_turn(load: StationLoad, mix: PoolMix) -> StationPrediction | None:
