@@ -9,14 +9,15 @@ earlier ones, which Poisson arrivals at the same rate never do (`models.theory.m
 Publishing takes no time either: a `publish` step with `count: 3`, or publishes to one
 topic one after the other, put their messages on the topic at the same instant; so does a
 callee whose operation ends by publishing one message, and a caller held through the call
-that publishes to that topic as the reply comes (`_last_message`).
+that publishes to that topic as the reply comes. Messages one execution publishes some time
+apart are runs (`models.analysis.message_runs`), counted with `run_overlap`.
 
 What is found: for each service (`fan_outs`), every operation with a `parallel` step among
 its own steps (not under a `branch`) whose branches open with calls to it, two at least,
 the group's size the sum of the branches' draws (each call made with its probability); for
-each topic (`publish_groups`), every run of publishes to it among an operation's own steps
-with nothing that takes time between them, two messages or more, each step putting its
-`count` with its probability. What is built from it (`arrival_groups`): the sizes of the
+each topic (`message_runs.publish_groups`), every run of two messages or more that one
+execution publishes to it, each step putting its `count` with its probability, at once or
+one after the other. What is built from it (`arrival_groups`): the sizes of the
 groups a pool's requests arrive in, and how often each size comes, every other request
 arriving alone. Assumptions: a group stays whole only in one pool (one replica, or shared
 balancing; a queue topic's consumers, with no random delivery latency), or part of it
@@ -33,17 +34,42 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from itertools import pairwise
 
 from models.analysis.bounds import CallerBounds
 from models.analysis.graph import OpKey, fixed_partition, steps_of
+from models.analysis.moments import Moments
 from models.analysis.summary import OperationSummary
 from models.analysis.traffic import default_partition_shares
-from models.schema import CallStep, ParallelStep, PublishStep, Scenario, Step, WorkStep
+from models.schema import (
+    CallStep,
+    ParallelStep,
+    PublishStep,
+    Scenario,
+    Step,
+    WorkStep,
+)
 from models.theory import erlang_b
 
 BOUND_REACHED = 1e-3
 """A fan-out's groups count where the executions sending them reach their bound less often
 than this (`seldom_bound`)."""
+
+
+@dataclass(frozen=True)
+class Stretch:
+    """A stretch of time between an execution's start and a message it publishes: its own
+    steps' time, or a call's (made with `probability`), whose response each round reads
+    from the callee's summary (`callee`)."""
+
+    own: Moments
+    """The time from the steps' own work (a call's: its operation's, waiting nowhere)."""
+    callee: OpKey | None = None
+    probability: float = 1.0
+
+
+Path = tuple[Stretch, ...]
+"""The stretches from an execution's start to a point of it, in order."""
 
 
 @dataclass(frozen=True)
@@ -58,6 +84,9 @@ class FanOut:
     spread: float = 0.0
     """The mean work each member does elsewhere before it arrives (0: all at once;
     `spread_calls`)."""
+    paths: tuple[Path, ...] = ()
+    """Messages one execution publishes one after the other: the stretches of time from
+    its start to each, in order (`models.analysis.message_runs`; none: all at once)."""
 
 
 @dataclass(frozen=True)
@@ -67,11 +96,6 @@ class Senders:
 
     services: dict[str, tuple[FanOut, ...]]
     topics: dict[str, tuple[FanOut, ...]]
-
-
-def senders(scenario: Scenario, keys: Sequence[OpKey]) -> Senders:
-    """`fan_outs` and `publish_groups` of the operations `keys`."""
-    return Senders(fan_outs(scenario, keys), publish_groups(scenario, keys))
 
 
 def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOut, ...]]:
@@ -88,13 +112,13 @@ def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOu
                     openings[opening[0]].append(opening[1])
             for service, probabilities in openings.items():
                 if len(probabilities) >= 2:
-                    draws = [_bernoulli(p) for p in probabilities]
-                    found[service].append(FanOut(key, _sum_of(draws)))
+                    draws = [bernoulli(p) for p in probabilities]
+                    found[service].append(FanOut(key, sum_of(draws)))
             for service, spread in spread_calls(scenario, step.parallel).items():
                 if len(spread) >= 2:
-                    draws = [_bernoulli(p) for p, _ in spread]
+                    draws = [bernoulli(p) for p, _ in spread]
                     mean = math.fsum(w for _, w in spread) / len(spread)
-                    found[service].append(FanOut(key, _sum_of(draws), spread=mean))
+                    found[service].append(FanOut(key, sum_of(draws), spread=mean))
     return {service: tuple(steps) for service, steps in found.items()}
 
 
@@ -125,57 +149,6 @@ def spread_calls(
     return found
 
 
-def publish_groups(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOut, ...]]:
-    """Per topic, the runs of publishes to it that put two messages or more on it at once."""
-    found: dict[str, list[FanOut]] = defaultdict(list)
-    for key in keys:
-        run: dict[tuple[str, str | int | None], list[dict[int, float]]] = defaultdict(list)
-        blocking = key.kind != "service" or scenario.services[key.name].blocking_calls
-        for step in [*steps_of(scenario, key), None]:  # (None: the end closes the last run)
-            if isinstance(step, PublishStep):
-                spec = step.publish
-                draw = {0: 1.0 - spec.probability, spec.count: spec.probability}
-                run[(spec.topic, spec.key)].append(draw)
-                continue
-            for (topic, message_key), draws in run.items():
-                sizes = _sum_of(draws)
-                if any(size > 1 for size, _ in sizes):
-                    found[topic].append(FanOut(key, sizes, message_key))
-            run.clear()
-            last = _last_message(scenario, step) if blocking else None
-            if last is not None:  # (published as the call returns: the run starts with it)
-                where, probability = last
-                run[where].append({0: 1.0 - probability, 1: probability})
-    return {topic: tuple(groups) for topic, groups in found.items()}
-
-
-def _last_message(
-    scenario: Scenario, step: Step | None
-) -> tuple[tuple[str, str | int | None], float] | None:
-    """((topic, key), probability) of the one message that a plain call `step` (no timeout,
-    retries or fallback) publishes as it returns: its operation's last step publishes one
-    message and no other message comes with it (through a call that step ends, in turn);
-    a caller held through the call goes on at that very instant, so the message and the
-    caller's next publishes to that topic arrive together (a service writing an event after
-    the callee that wrote one: `tests/unit/test_batch_arrivals.py`). None otherwise."""
-    if not isinstance(step, CallStep):
-        return None
-    call = step.call
-    if call.timeout is not None or call.retries or call.fallback is not None:
-        return None
-    service = scenario.services[call.service]
-    operation, _ = scenario.operation(call.service, call.operation)
-    steps = service.operations[operation]
-    if not steps or not isinstance(steps[-1], PublishStep):
-        return None
-    if len(steps) >= 2 and isinstance(steps[-2], PublishStep | CallStep):
-        return None  # (several messages at the end: a group of its own, counted there)
-    spec = steps[-1].publish
-    if spec.count != 1:
-        return None
-    return (spec.topic, spec.key), call.probability * spec.probability
-
-
 def consumer_fans(
     scenario: Scenario, topic: str, fans: Sequence[FanOut], consumer: int, consumers: int
 ) -> list[FanOut]:
@@ -201,7 +174,7 @@ def thinned(fans: Sequence[FanOut], share: float) -> list[FanOut]:
     """The groups `fans` where each member goes its own way, here with probability `share`
     (a replica picked at random, a partition drawn): how many of each group arrive here
     (binomial)."""
-    return [FanOut(fan.source, _thinned(fan.sizes, share), fan.key) for fan in fans]
+    return [FanOut(fan.source, _thinned(fan.sizes, share), fan.key, fan.spread) for fan in fans]
 
 
 def _thinned(sizes: Sequence[tuple[int, float]], share: float) -> tuple[tuple[int, float], ...]:
@@ -209,12 +182,12 @@ def _thinned(sizes: Sequence[tuple[int, float]], share: float) -> tuple[tuple[in
     independently with probability `share` (binomial)."""
     kept: dict[int, float] = defaultdict(float)
     for size, p in sizes:
-        for taken, q in _sum_of([_bernoulli(share)] * size):
+        for taken, q in sum_of([bernoulli(share)] * size):
             kept[taken] += p * q
     return tuple(sorted((taken, p) for taken, p in kept.items() if p > 0.0))
 
 
-def _bernoulli(probability: float) -> dict[int, float]:
+def bernoulli(probability: float) -> dict[int, float]:
     """One member of a group, there with `probability`: {0: 1 - p, 1: p}."""
     return {0: 1.0 - probability, 1: probability}
 
@@ -251,6 +224,7 @@ def arrival_groups(
     rates: Mapping[OpKey, float],
     released: Sequence[tuple[int, float]] = (),
     holding: float = 0.0,
+    summaries: Mapping[OpKey, OperationSummary] | None = None,
 ) -> tuple[tuple[int, float], ...] | None:
     """(group size, groups per second) of a pool's `arrivals` per second: the groups that
     the fan-outs `fans` send (their operations running at `rates`, each branch's call made
@@ -261,14 +235,16 @@ def arrival_groups(
     A group whose members arrive spread by some work (`FanOut.spread`, mean w) counts as
     whole with the probability `overlap(holding, w)` that a member's sibling is still held
     when it arrives, its members alone otherwise (so that the pairs of siblings that meet
-    are counted, not more: the group term of M^X/G/1 is linear in them)."""
+    are counted, not more: the group term of M^X/G/1 is linear in them); messages published
+    one after the other (`FanOut.paths`) with `run_overlap`, read with this round's
+    `summaries`."""
     by_size: dict[int, float] = defaultdict(float)
     grouped = 0.0
     for size, rate in released:
         by_size[size] += rate
         grouped += size * rate
     for fan in fans:
-        rate = rates.get(fan.source, 0.0) * (overlap(holding, fan.spread) if fan.spread else 1.0)
+        rate = rates.get(fan.source, 0.0) * _together(fan, holding, summaries or {})
         if rate <= 0.0:
             continue
         for size, probability in fan.sizes:
@@ -282,6 +258,63 @@ def arrival_groups(
         return None  # (the rates disagree: the calls do not all reach this pool)
     by_size[1] += max(alone, 0.0)
     return tuple(sorted((size, rate) for size, rate in by_size.items() if rate > 0.0))
+
+
+def _together(fan: FanOut, holding: float, summaries: Mapping[OpKey, OperationSummary]) -> float:
+    """The probability a group counts whole (`arrival_groups`): 1 at once; for calls
+    spread by work, `overlap`; for messages one after the other, `run_overlap`."""
+    if fan.spread:
+        return overlap(holding, fan.spread)
+    if not fan.paths:
+        return 1.0
+    return run_overlap(fan.paths, holding, summaries)
+
+
+def run_overlap(
+    paths: Sequence[Path], holding: float, summaries: Mapping[OpKey, OperationSummary]
+) -> float:
+    """The probability that of two messages one execution publishes one after the other
+    (`paths`: each one's stretches from its start, in order) the first is still held by a
+    consumer (exponentially, for a mean `holding`) when the second arrives, averaged over
+    each message and the next: E[exp(−gap / holding)], the gap the stretches on the second
+    one's path past those the two share (scaled to the difference of their mean offsets,
+    where a parallel branch put the first on a path of its own), each a gamma law of its
+    mean and SCV, (1 + scv m / holding)^(−1 / scv) (exp(−m / holding) for a constant),
+    independent; a call's stretch its callee's response this round, made with its
+    probability (else no time)."""
+    if holding <= 0.0:
+        return 0.0
+
+    def timed(stretch: Stretch) -> Moments:
+        summary = None if stretch.callee is None else summaries.get(stretch.callee)
+        if summary is None or not summary.response.finite:
+            return stretch.own
+        return summary.response
+
+    def mean(path: Path) -> float:
+        return math.fsum(stretch.probability * timed(stretch).mean for stretch in path)
+
+    outlasts = []
+    for earlier, later in pairwise(paths):
+        shared = 0
+        for a, b in zip(earlier, later, strict=False):
+            if a != b:
+                break
+            shared += 1
+        rest = later[shared:]
+        total = mean(rest)
+        scale = min(max(mean(later) - mean(earlier), 0.0) / total, 1.0) if total > 0 else 0.0
+        product = 1.0
+        for stretch in rest:
+            time = timed(stretch)
+            m, scv = time.mean * scale, time.scv if time.mean > 0 else 0.0
+            if scv > 0.0:
+                passed = math.exp(-math.log1p(scv * m / holding) / scv)
+            else:
+                passed = math.exp(-m / holding)
+            product *= 1.0 - stretch.probability + stretch.probability * passed
+        outlasts.append(product)
+    return math.fsum(outlasts) / len(outlasts)
 
 
 def overlap(holding: float, spread: float) -> float:
@@ -307,7 +340,7 @@ def pool_groups(
     free = [fan for fan in fans if seldom_bound(fan.source, populations, rates, summaries)]
     if not free and not released:
         return None
-    return arrival_groups(arrivals, free, rates, released, holding)
+    return arrival_groups(arrivals, free, rates, released, holding, summaries)
 
 
 def seldom_bound(
@@ -329,7 +362,7 @@ def seldom_bound(
     return math.isfinite(offered) and erlang_b(bound, offered) < BOUND_REACHED
 
 
-def _sum_of(draws: Sequence[Mapping[int, float]]) -> tuple[tuple[int, float], ...]:
+def sum_of(draws: Sequence[Mapping[int, float]]) -> tuple[tuple[int, float], ...]:
     """The distribution of the sum of independent draws, each given as {value: probability}
     (parallel calls: 0 or 1 each, the Poisson binomial), by convolution."""
     total: dict[int, float] = {0: 1.0}

@@ -17,8 +17,9 @@ from typing import Any
 
 from models.analysis.departure_streams import Publisher, departure_publishers
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
-from models.analysis.fan_out import Senders, senders
+from models.analysis.fan_out import Senders
 from models.analysis.graph import OpKey, StationId, reachable
+from models.analysis.message_runs import senders
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.paced import Pacing, pacing
 from models.analysis.release_groups import Releases, releases

@@ -15,10 +15,11 @@ from models.analysis.fan_out import (
     consumer_fans,
     fan_outs,
     overlap,
-    publish_groups,
+    run_overlap,
     spread_calls,
 )
 from models.analysis.graph import OpKey, fixed_partition, reachable
+from models.analysis.message_runs import publish_groups
 from models.schema import ParallelStep
 from models.theory import mmc, mxmc
 from tests.theory.scenarios import spread_reads
@@ -124,8 +125,9 @@ def test_fan_outs_count_the_branches_that_open_with_the_call() -> None:
 
 
 def test_publishes_with_nothing_between_make_one_group() -> None:
-    """`count: 3` puts three messages on the topic at once; two publishes in a row add up
-    (the second made half the time); work between publishes starts a new group."""
+    """`count: 3` puts three messages on the topic at once and a publish right after adds
+    one (half the time): one path; publishes after some work join the run one after the
+    other (`message_runs`), each on the path of the work before it."""
     one = {"publish": {"topic": "t", "count": 3}}
     half = {"publish": {"topic": "t", "probability": 0.5}}
     work = {"work": {"exponential": "1ms"}}
@@ -134,15 +136,24 @@ def test_publishes_with_nothing_between_make_one_group() -> None:
             "name": "publishes",
             "simulation": {"duration": 10},
             "services": {
-                "api": {"workers": 2, "operations": {"go": [one, half, work, half, work, half]}},
+                "api": {"workers": 2, "operations": {"go": [one, half]}},
+                "web": {"workers": 2, "operations": {"go": [one, half, work, half, work, half]}},
                 "sink": {"workers": 2, "operations": {"take": [work]}},
             },
             "topics": {"t": {"type": "queue", "subscribers": {"sink": {"operation": "take"}}}},
-            "workload": {"w": {"entry": "api.go", "arrivals": {"poisson": 10}}},
+            "workload": {
+                "w": {"entry": "api.go", "arrivals": {"poisson": 10}},
+                "v": {"entry": "web.go", "arrivals": {"poisson": 10}},
+            },
         }
     )
-    found = publish_groups(scenario, reachable(scenario))
-    assert found == {"t": (FanOut(OpKey("service", "api", "go", 0), ((3, 0.5), (4, 0.5))),)}
+    at_once, spread = publish_groups(scenario, reachable(scenario))["t"]
+    assert at_once == FanOut(OpKey("service", "api", "go", 0), ((3, 0.5), (4, 0.5)))
+    assert spread.sizes == ((3, 0.125), (4, 0.375), (5, 0.375), (6, 0.125))
+    lengths = [len(path) for path in spread.paths]
+    assert lengths == [0, 0, 1, 2]  # (the first two at once, then after 1 and 2 works)
+    # an exponential hold of 1 ms outlasts the two gaps of 1 ms with 1/2 each: (1 + 1/2 + 1/2) / 3
+    assert math.isclose(run_overlap(spread.paths, 0.001, {}), 2.0 / 3.0, rel_tol=1e-12)
 
 
 def _chained_publishes(blocking: bool, tail: list[Any]) -> Any:
@@ -170,14 +181,14 @@ def _chained_publishes(blocking: bool, tail: list[Any]) -> Any:
 def test_a_message_published_as_a_call_returns_joins_the_callers_next_ones() -> None:
     """The callee's last step publishes (made 40% of the time) and the blocking caller
     publishes as the reply comes: the two messages are on the topic at the same instant, a
-    group of two 40% of the time. Not where the caller lets its worker go during the call
-    (the reply waits for one), nor where the callee's last steps are a group of their own
-    (counted there), nor where its message is followed by work."""
+    group of two 40% of the time; so where the caller lets its worker go during the call
+    (the reply waits for one: taken as no time). Not where the callee's last steps are a
+    group of their own (counted there), nor where its message is followed by work."""
     work = {"work": {"exponential": "1ms"}}
     maybe = {"publish": {"topic": "t", "probability": 0.4}}
     found = publish_groups(*_both(_chained_publishes(True, [work, maybe])))
     assert found == {"t": (FanOut(OpKey("service", "api", "go", 0), ((1, 0.6), (2, 0.4))),)}
-    assert publish_groups(*_both(_chained_publishes(False, [work, maybe]))) == {}
+    assert publish_groups(*_both(_chained_publishes(False, [work, maybe]))) == found
     own_group = publish_groups(*_both(_chained_publishes(True, [work, maybe, maybe])))
     assert [fan.source.name for fan in own_group["t"]] == ["payments"]
     assert publish_groups(*_both(_chained_publishes(True, [maybe, work]))) == {}
