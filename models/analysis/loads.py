@@ -405,6 +405,8 @@ class LoadBuilder:
         if (not fans and not released) or self.admission or self.capacity:
             return None
         arrivals = math.fsum(c.arrival_rate for c in classes)
+        if arrivals <= 0.0:
+            return None  # (nothing arrives: a closed flow's trial at no load)
         holding = math.fsum(c.arrival_rate * c.holding.mean for c in classes) / arrivals
         return pool_groups(
             fans, arrivals, self.populations, self.traffic.rates, self.summaries, released, holding

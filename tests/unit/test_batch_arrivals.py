@@ -293,3 +293,33 @@ def test_the_analysis_puts_spread_groups_at_the_pool_they_reach() -> None:
     erlang_c = mmc(333 * 2.5, 500.0, 4).mean_waiting_time
     assert predicted.waiting_time.mean is not None
     assert 2 * erlang_c < predicted.waiting_time.mean
+
+
+def test_a_group_to_a_pool_nothing_reaches_yet_is_no_group() -> None:
+    """A closed flow's solve tries the network with none of its clients (no load): its
+    messages, two at once, reach a consumer whose classes then carry no arrivals, which
+    had no mean holding time to weigh the group by (a division by zero, found by the
+    property test of `test_analysis.py`)."""
+    document = {
+        "name": "groups-at-no-load",
+        "simulation": {"duration": 60},
+        "services": {
+            "sink": {"workers": "unlimited", "operations": {"op": [{"work": {"constant": 0.0}}]}}
+        },
+        "topics": {
+            "t0": {"type": "log", "partitions": 1, "subscribers": {"sink": {"operation": "op"}}}
+        },
+        "workload": {
+            "open": {"steps": [{"work": {"constant": 0.0}}], "arrivals": {"poisson": 1.0}},
+            "closed": {
+                "steps": [
+                    {"work": {"constant": 0.001}},
+                    {"publish": {"topic": "t0", "count": 2, "key": "k"}},
+                ],
+                "clients": 1,
+            },
+        },
+    }
+    prediction = analyze(load_scenario(document))
+    assert prediction.flows["closed"].response_time.mean is not None
+    assert math.isfinite(prediction.flows["closed"].response_time.mean)
