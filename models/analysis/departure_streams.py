@@ -22,7 +22,7 @@ exponential servers is weighted between GI/M/c of these gaps taken as renewal
 consumer of 2.34 ms (44%): the consumer waits 0.629 ms (0.617-0.640) simulated, 0.619 ms
 weighted, Allen-Cunneen 1.26 ms (`bench/analysis_fuzz.py` seed 483, at 80%).
 
-Where it applies (`departure_publishers`, once per scenario; `departure_gaps` each round):
+Where it applies (`departure_publishers`, once per scenario; `Departures.of` each round):
 
 - every message of the topic is published by one pool of one server that the scenario
   never scales (as in `models.analysis.paced`), once per hold of every operation it runs
@@ -215,33 +215,40 @@ def departure_publishers(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str,
     return found
 
 
-Flags = tuple[Mapping[StationId, Sequence[int]], Mapping[str, Sequence[int]]]
-"""The Poisson flags of what reaches each service and each topic (`emission_flags`)."""
+@dataclass(frozen=True)
+class Departures:
+    """The consumers that take one server's departures whole, in one round: `publishers`
+    (per topic), the Poisson flags of what reaches each service and each topic
+    (`summary.emission_flags`), the round's rates, and whether the scenario fails
+    (rejections and crashes thin the streams: none then)."""
 
+    scenario: Scenario
+    publishers: Mapping[str, Publisher]
+    flags: tuple[Mapping[StationId, Sequence[int]], Mapping[str, Sequence[int]]]
+    rates: Mapping[OpKey, float]
+    failing: bool
 
-def departure_gaps(
-    scenario: Scenario,
-    publishers: Mapping[str, Publisher],
-    consumer: tuple[str, str],
-    flags: Flags,
-) -> Publisher | None:
-    """The publisher of the messages that `consumer` (topic, group) takes whole, where one
-    server sends them all (`publishers`, module docstring) fed by Poisson arrivals (`flags`:
-    every stream reaching its station Poisson, one alone); None otherwise (the group's
-    own retries, `max_attempts` above 1, bring messages back). `Publisher.at` gives the
-    gaps at a round's rates."""
-    topic, group = consumer
-    publisher = publishers.get(topic)
-    if publisher is None or scenario.topics[topic].subscribers[group].max_attempts != 1:
-        return None
-    station = publisher.station
-    if station.kind == "service":
-        arriving = flags[0].get(station, ())
-    elif len(scenario.topics[station.name].subscribers) == 1:
-        arriving = flags[1].get(station.name, ())
-    else:
-        return None  # (a topic's groups get copies of one stream: not Poisson each)
-    return publisher if combined_flag(arriving) == POISSON else None
+    def of(self, topic: str, group: str, messages: tuple[float, float]) -> DepartureGaps | None:
+        """The gaps between the messages of `topic` that `group` takes whole, where one
+        server sends them all (module docstring) fed by Poisson arrivals (every stream that
+        reaches its station Poisson, one alone), stably; None otherwise (the group's own
+        retries, `max_attempts` above 1, bring messages back). `messages`: the topic's
+        messages and publish events per second (`Publisher.at`)."""
+        publisher = self.publishers.get(topic)
+        if publisher is None or self.failing:
+            return None
+        if self.scenario.topics[topic].subscribers[group].max_attempts != 1:
+            return None
+        station = publisher.station
+        if station.kind == "service":
+            arriving = self.flags[0].get(station, ())
+        elif len(self.scenario.topics[station.name].subscribers) == 1:
+            arriving = self.flags[1].get(station.name, ())
+        else:
+            return None  # (a topic's groups get copies of one stream: not Poisson each)
+        if combined_flag(arriving) != POISSON:
+            return None
+        return publisher.at(self.rates, messages)
 
 
 RENEWAL_WEIGHT = (1.06, 2.65)

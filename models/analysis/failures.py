@@ -35,7 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId
-from models.analysis.summary import StationView
+from models.analysis.summary import OperationSummary, StationView
 from models.faults import Crash, ErrorBurst, ServiceOutage
 from models.references import controls_admission_or_retries_messages, uses_failures, walk_steps
 from models.schema import CallSpec, CallStep, FailStep, Scenario, Service
@@ -83,6 +83,19 @@ class FailureInputs:
 
 
 NONE = FailureInputs()
+
+
+def feedback_into(
+    summaries: Mapping[OpKey, OperationSummary], rates: Mapping[OpKey, float]
+) -> dict[OpKey, int]:
+    """Per operation, the strongest feedback into it (`OperationSummary.feedback`) from any
+    operation that runs."""
+    strongest: dict[OpKey, int] = {}
+    for source, summary in summaries.items():
+        if summary.feedback and rates.get(source, 0.0) > 0:
+            for target, kind in summary.feedback.items():
+                strongest[target] = max(strongest.get(target, 0), kind)
+    return strongest
 
 
 def measured_overlap(scenario: Scenario, start: float, end: float) -> float:

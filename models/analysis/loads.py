@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from models.analysis.bounds import CallerBounds
-from models.analysis.departure_streams import Publisher, departure_gaps
-from models.analysis.failures import admitted_scv, approximated_failures
+from models.analysis.departure_streams import Departures, Publisher
+from models.analysis.failures import admitted_scv, approximated_failures, feedback_into
 from models.analysis.fan_out import FanOut, Senders, consumer_fans, pool_groups, thinned
 from models.analysis.graph import (
     OpKey,
@@ -155,8 +155,10 @@ class LoadBuilder:
         self.populations = CallerBounds(scenario, sources, summaries, sending, in_flight)
         self.pacing = pacing or Pacing()
         """The stations that never wait (`models.analysis.paced`)."""
-        self.publishers = publishers or {}
-        """Per topic, the one server whose departures are its messages."""
+        failing = bool(self.admission or self.capacity)
+        flags = (self.station_flags, self.topic_flags)
+        self.departures = Departures(scenario, publishers or {}, flags, traffic.rates, failing)
+        """The consumers that take one server's departures (`departure_streams`)."""
 
     def solve(self, load: StationLoad) -> StationSolution:
         """`solve_station(load)`, remembered by the load (a pure function of it)."""
@@ -293,20 +295,14 @@ class LoadBuilder:
         return tuple(adjusted)
 
     def feedback(self, keys: Sequence[OpKey]) -> int:
-        """How attempts come back to `keys` after failures (`OperationSummary.feedback`):
+        """How attempts come back to `keys` after failures (`failures.feedback_into`):
         0 never, 1 as a product-form feedback, 2 otherwise."""
-        feedback_into = self._feedback_into
-        return max((feedback_into.get(key, 0) for key in keys), default=0)
+        into = self._feedback_into
+        return max((into.get(key, 0) for key in keys), default=0)
 
     @functools.cached_property
     def _feedback_into(self) -> dict[OpKey, int]:
-        """Per operation, the strongest feedback into it from any operation that runs."""
-        strongest: dict[OpKey, int] = {}
-        for source, summary in self.summaries.items():
-            if summary.feedback and self.traffic.rates.get(source, 0.0) > 0:
-                for target, kind in summary.feedback.items():
-                    strongest[target] = max(strongest.get(target, 0), kind)
-        return strongest
+        return feedback_into(self.summaries, self.traffic.rates)
 
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
         """`_pools`, marked paced where one server paces its calls (`models.analysis.paced`)."""
@@ -450,10 +446,7 @@ class LoadBuilder:
         together = delivery.variance == 0 and topic.subscribers[group].max_attempts == 1
         senders = self.senders.topics.get(topic_name, ()) if together else ()
         paced = (topic_name, group) in self.pacing.groups
-        failing = bool(self.admission or self.capacity)
-        flags, counts = (self.station_flags, self.topic_flags), (messages, events)
-        sender = departure_gaps(self.scenario, self.publishers, (topic_name, group), flags)
-        gaps = None if sender is None or failing else sender.at(self.traffic.rates, counts)
+        gaps = self.departures.of(topic_name, group, (messages, events))
         if topic.type == "queue":
             classes = self._consumer_classes(topic_name, group, keys, 1.0)
             groups = self._groups(senders, classes)
