@@ -42,11 +42,13 @@ Where it applies (`departure_publishers`, once per scenario; `Departures.of` eac
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 from models.analysis.graph import OpKey, StationId, station_of, steps_of
+from models.analysis.moments import ZERO, Moments, mixture
 from models.analysis.paced import Receiver, sends_to, single_server
 from models.analysis.renewal_streams import renewal_station
 from models.analysis.summary import POISSON, combined_flag
@@ -104,19 +106,23 @@ class DepartureGaps:
     def mean(self) -> float:
         return 1.0 / self.rate
 
+    @functools.cached_property
+    def holding(self) -> Moments:
+        """The hold's mean and variance (its options mixed, each a sum of independent laws;
+        worked out once: the transform reads it at every point the GI/M/c root asks for)."""
+        return mixture(
+            (p, sum((Moments(law.mean, law.variance) for law in parts), ZERO))
+            for p, parts in self.hold
+        )
+
     @property
     def utilization(self) -> float:
-        return self.rate * math.fsum(p * sum(law.mean for law in parts) for p, parts in self.hold)
+        return self.rate * self.holding.mean
 
     @property
     def hold_scv(self) -> float:
         """The hold's SCV cs²."""
-        first = math.fsum(p * sum(law.mean for law in parts) for p, parts in self.hold)
-        second = math.fsum(
-            p * (sum(law.variance for law in parts) + sum(law.mean for law in parts) ** 2)
-            for p, parts in self.hold
-        )
-        return (second - first**2) / first**2
+        return self.holding.scv
 
     @property
     def scv(self) -> float:
@@ -149,7 +155,7 @@ def _hold(steps: Sequence[Step], topic: str) -> tuple[Hold, int, bool] | None:
     for step in steps:
         if isinstance(step, WorkStep | DelayStep):
             law = step.work if isinstance(step, WorkStep) else step.delay
-            if law.laplace(1.0 / law.mean) is None:
+            if law.laplace(1.0 / law.mean if law.mean > 0 else 1.0) is None:
                 return None
             options = tuple((p, (*parts, law)) for p, parts in options)
             last = False

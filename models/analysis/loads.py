@@ -155,8 +155,7 @@ class LoadBuilder:
         self.populations = CallerBounds(scenario, sources, summaries, sending, in_flight)
         self.pacing = pacing or Pacing()
         """The stations that never wait (`models.analysis.paced`)."""
-        failing = bool(self.admission or self.capacity)
-        flags = (self.station_flags, self.topic_flags)
+        flags, failing = (self.station_flags, self.topic_flags), bool(admission or capacity)
         self.departures = Departures(scenario, publishers or {}, flags, traffic.rates, failing)
         """The consumers that take one server's departures (`departure_streams`)."""
 
@@ -294,14 +293,10 @@ class LoadBuilder:
             )
         return tuple(adjusted)
 
-    def feedback(self, keys: Sequence[OpKey]) -> int:
-        """How attempts come back to `keys` after failures (`failures.feedback_into`):
-        0 never, 1 as a product-form feedback, 2 otherwise."""
-        into = self._feedback_into
-        return max((into.get(key, 0) for key in keys), default=0)
-
     @functools.cached_property
     def _feedback_into(self) -> dict[OpKey, int]:
+        """How attempts come back to each operation after failures (`feedback_into`): 0
+        never, 1 as a product-form feedback, 2 otherwise."""
         return feedback_into(self.summaries, self.traffic.rates)
 
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
@@ -328,7 +323,7 @@ class LoadBuilder:
         room = spec.queue_capacity
         priority = spec.discipline == "priority"
         population, closed = self.populations.service(name)
-        feedback = self.feedback(keys)
+        feedback = max((self._feedback_into.get(key, 0) for key in keys), default=0)
         failure_note = approximated_failures(name, spec, self.capacity, self.admission)
         failing = bool(self.admission or self.capacity)
         fans = self.senders.services.get(name, ())

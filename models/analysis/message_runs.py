@@ -255,9 +255,9 @@ def _last_message(
     the callee that wrote one: `tests/unit/test_batch_arrivals.py`). None otherwise."""
     if not isinstance(step, CallStep):
         return None
-    call = step.call
-    if call.timeout is not None or call.retries or call.fallback is not None:
+    if not _plain(step):
         return None
+    call = step.call
     service = scenario.services[call.service]
     operation, _ = scenario.operation(call.service, call.operation)
     steps = service.operations[operation]

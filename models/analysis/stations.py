@@ -325,19 +325,13 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
     )
 
 
-def _renewal(load: StationLoad) -> Distribution | None:
-    """A flow's renewal stream that the pool alone receives (not one server's departures,
-    which `_departures` takes)."""
-    return load.interarrival if isinstance(load.interarrival, Distribution) else None
-
-
 def _departures(load: StationLoad, mix: PoolMix) -> StationPrediction | None:
     """A pool of exponential servers fed one server's departures
     (`models.analysis.departure_streams`); None otherwise."""
     gaps, servers = load.interarrival, load.servers
     if not isinstance(gaps, DepartureGaps) or servers is None or load.feedback:
         return None
-    if not mix.exponential:
+    if not mix.exponential:  # (other work: docs/analysis.md sec. 4.1, not taken)
         return None
     return departures_station(gaps, mix.rate, mix.holding.mean, servers)
 

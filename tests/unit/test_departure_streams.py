@@ -121,3 +121,13 @@ def test_the_weight_goes_from_renewal_to_poisson_with_the_time_scales() -> None:
     poisson = mmc(rate, 1.0 / slow, 1).mean_waiting_time
     renewal = gi_m_c(gaps.laplace, rate, 1.0 / slow, 1).mean_waiting_time
     assert renewal < weighted(slow) < poisson
+
+
+def test_a_publisher_that_takes_no_time_passes_its_poisson_arrivals_on() -> None:
+    """A hold of constant 0 leaves the arrivals' gaps as they came: the consumer is M/M/1
+    (its law's transform was read at 1 / mean, a division by zero)."""
+    scenario = _document([{"work": {"constant": 0.0}}, {"publish": "t"}])
+    group = analyze(scenario, capacity=False).topics["t"].groups["c"]
+    assert group.waiting_time is not None and group.waiting_time.mean is not None
+    expected = mmc(150.0, 1.0 / 0.002, 1).mean_waiting_time
+    assert math.isclose(group.waiting_time.mean, expected, rel_tol=1e-9)
