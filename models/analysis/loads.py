@@ -31,6 +31,7 @@ from models.analysis.graph import (
     consumer_threads,
     workers_of,
 )
+from models.analysis.least_outstanding import POOLED
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.paced import Pacing
@@ -328,10 +329,8 @@ class LoadBuilder:
         failing = bool(self.admission or self.capacity)
         fans = self.senders.services.get(name, ())
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
-            note = ""
-            if workers is not None and replicas > 1 and spec.balancing == "least_outstanding":
-                note = "pooled approximation of least-outstanding balancing"
-            note = ", ".join(part for part in (note, failure_note) if part)
+            joined = workers is not None and replicas > 1 and spec.balancing == "least_outstanding"
+            note = ", ".join(part for part in (POOLED if joined else "", failure_note) if part)
             pooled = None if workers is None else workers * replicas
             classes = self._adjusted(name, self.classes(keys, 1.0))
             load = StationLoad(
@@ -342,6 +341,7 @@ class LoadBuilder:
                 arrival_scv=scv,
                 input_flag=flag,
                 note=note,
+                least_outstanding=replicas if joined else 1,
                 population=population,
                 closed=closed is not None,
                 feedback=feedback,

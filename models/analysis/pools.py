@@ -26,6 +26,7 @@ from collections.abc import Mapping, Sequence
 from models.analysis.excess_pools import Populations, apply_excess, population_below
 from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
+from models.analysis.least_outstanding import joined_solution
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
 from models.analysis.smooth_arrivals import CALM_BELOW, round_robin_scale
@@ -204,11 +205,14 @@ def apply_layer(
         station.solution = pool[0]
         if station.pools == 1 and not pool[0].saturated:
             station.completion_rates = pool[2] or None
+    waits = None if pool is None else pool[1]
     if populations is not None and station.solution.stable and with_replicas:
         below = population_below(load, station, with_replicas, services, populations)
         if below is not None:
-            return apply_excess(station, below, services, populations, pool and pool[1])
-    return None if pool is None else pool[1]
+            waits = apply_excess(station, below, services, populations, waits)
+    if pool is not None:  # (least-outstanding replicas as such: the open model's are already)
+        station.solution = joined_solution(station.solution, load)
+    return waits
 
 
 def solve_pool(

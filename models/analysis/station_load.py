@@ -97,6 +97,10 @@ class StationLoad:
     """(size, groups per second) where requests arrive in groups (a `parallel` step's
     branches calling this pool at once, messages published at once: `models.analysis.
     fan_out`); None: one at a time."""
+    least_outstanding: int = 1
+    """The replicas that `balancing: least_outstanding` splits the pool into (each request
+    joins the one with the fewest present: `models.analysis.least_outstanding`); 1: one
+    pool."""
     paced: bool = False
     """Arrivals at least as far apart as a server's longest hold divided by the servers,
     so that none ever waits (`models.analysis.paced`)."""

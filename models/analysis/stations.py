@@ -44,6 +44,7 @@ import math
 from models.analysis.departure_streams import DepartureGaps, departures_station
 from models.analysis.finite_rooms import finite_room_station
 from models.analysis.finite_source import finite_source
+from models.analysis.least_outstanding import joins_shortest, shortest_queue, without_pooled
 from models.analysis.mixed_source import METHOD as TWO_CLASS_METHOD
 from models.analysis.mixed_source import BoundedCaller, split_waits
 from models.analysis.moments import (
@@ -304,12 +305,16 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
         exact = prediction.exact and mix.poisson and bool(mix.hyperexponential)
         exact = exact and not load.feedback
     exact = exact and mix.holding_exact and not load.note
+    note = load.note
+    if prediction.stable and joins_shortest(load.least_outstanding, servers):
+        prediction = shortest_queue(prediction, mix, servers, load.least_outstanding)
+        method, note, square = prediction.method, without_pooled(note), None
     if load.groups is not None and prediction.stable:
         prediction = _in_groups(load.groups, servers, mix, prediction)
         method, exact, square = prediction.method, False, None
     fifo_exponential = exact and method in ("M/M/1", "M/M/c (Erlang C)") and not load.feedback
     return StationSolution(
-        method=_noted(method, load),
+        method=f"{method}, {note}" if note else method,
         exact=exact,
         stable=prediction.stable,
         saturated=not prediction.stable,
