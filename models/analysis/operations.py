@@ -45,6 +45,7 @@ from models.analysis.moments import (
 )
 from models.analysis.operation_failures import FailureWalker
 from models.analysis.response_tail import response_law
+from models.analysis.segments import Segments
 from models.analysis.streams import StreamTracker
 from models.analysis.summary import (
     COPY,
@@ -169,12 +170,10 @@ class _Walker(FailureWalker):
         self.own_mean = 0.0
         self.own_variance = 0.0
         self.reacquisitions = 0.0
-        self.segment = (0.0, 0.0)
-        """Own time (mean, variance) since the worker was last acquired (async I/O)."""
-        self.segments_second = 0.0
-        """Sum of the finished segments' second moments: a worker acquired again after each
-        reply holds it for one segment each time, so the holding time per acquisition is a
-        mixture of the segments (zero-length ones included), not the mean of the parts."""
+        self.segments = Segments()
+        """Own work between an async-I/O worker's acquisitions (`models.analysis.segments`):
+        the holding time per acquisition is a mixture of the segments (zero-length ones
+        included), not the mean of the parts."""
         self.iid = True
         self.rate_read = False
         """Whether the walk used `rate` (`OperationSummary.rate_dependent`)."""
@@ -203,11 +202,6 @@ class _Walker(FailureWalker):
 
     # ------------------------------------------------------------------ driver
 
-    def _end_segment(self) -> None:
-        mean, variance = self.segment
-        self.segments_second += variance + mean * mean
-        self.segment = (0.0, 0.0)
-
     def run(self) -> OperationSummary:
         part = self.walk(self.steps, 1.0, self.start_flag, copy=False, root=True)
         own = Moments(self.own_mean, self.own_variance)
@@ -215,10 +209,8 @@ class _Walker(FailureWalker):
         holding = part.time if self.blocking else own
         if not self.blocking and acquisitions > 1.0:
             # per acquisition (`LoadBuilder.classes` divides by `acquisitions`): mean
-            # own / a, second moment sum of the segments' E[T²] / a (segments of a branch
-            # weighted by their probability, as if each were always taken)
-            self._end_segment()
-            spread = self.segments_second - self.own_mean**2 / acquisitions
+            # own / a, second moment the segments' E[sum of T²] / a
+            spread = self.segments.total() - self.own_mean**2 / acquisitions
             holding = Moments(self.own_mean, max(spread, 0.0))
         errors = 0.0
         if self.reports and self.key.kind != "flow":
@@ -335,17 +327,14 @@ class _Walker(FailureWalker):
                 moments = Moments(moments.mean * factor, moments.variance * factor**2)
             self.own_mean += weighted(reach, moments.mean)
             self.own_variance += weighted(reach, moments.variance)
-            mean, variance = self.segment
-            self.segment = (
-                mean + weighted(reach, moments.mean),
-                variance + weighted(reach, moments.variance),
-            )
+            self.segments.work(moments)
             if not self.contention_free:
                 flag = self.departure_flag
             return Part(time=moments, flag=flag)
         if isinstance(step, CallStep):
             return self.call(step, reach, flag, copy, tail)
         if isinstance(step, FailStep):
+            self.segments.end(step.fail)
             return Part(fail=step.fail, flag=flag, spent=0.0, spent_square=0.0)
         if isinstance(step, PublishStep):
             spec = step.publish
@@ -362,15 +351,17 @@ class _Walker(FailureWalker):
         raise TypeError(f"unknown step type {type(step).__name__}")
 
     def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> Part:
-        before = self.streams.stream
-        ends = []
-        options = []
+        before, segments = self.streams.stream, self.segments
+        ends, options, held = [], [], []
         for option in step.branch:
-            self.streams.stream = before
+            self.streams.stream, self.segments = before, segments.split(option.probability)
             walked = self.walk(option.steps, reach * option.probability, flag, copy, False)
             options.append((option.probability, walked))
             ends.append((option.probability, self.streams.stream))
+            held.append(self.segments)
         self.streams.mixed(ends)
+        segments.join(held)
+        self.segments = segments
         return Part(
             time=mixture((p * (1.0 - part.fail), part.time) for p, part in options)
             if any(p * (1.0 - part.fail) > 0 for p, part in options)
@@ -450,7 +441,7 @@ class _Walker(FailureWalker):
         through = view.served_share(target.priority) * summary.passed  # (module docstring)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made * through
-            self._end_segment()
+            self.segments.release(made, through)
             through *= 1.0 if own is None else own.served_share(self.key.priority)
         self.methods.update(summary.methods)
         unlimited = self.scenario.services[spec.service].unlimited
