@@ -273,6 +273,42 @@ def test_calls_after_some_work_arrive_as_a_spread_group() -> None:
     assert groups["users"] == (FanOut(render, ((3, 1.0),)),)  # (and whole at users)
 
 
+def test_a_call_at_once_and_one_after_a_delay_and_work_are_a_spread_pair() -> None:
+    """A branch that reads `db` at once and one whose callee waits 1 ms (`delay`) and
+    works 2 ms before it reads `db` too: a pair at `db`, spread by the 3 ms before the
+    second (the mean of the members that have any)."""
+    scenario = load_scenario(
+        {
+            "name": "pair",
+            "simulation": {"duration": 10},
+            "services": {
+                "page": {
+                    "workers": "unlimited",
+                    "operations": {"get": [{"parallel": [[{"call": "db"}], [{"call": "users"}]]}]},
+                },
+                "users": {
+                    "workers": 4,
+                    "operations": {
+                        "get": [
+                            {"delay": {"constant": 0.001}},
+                            {"work": {"exponential": 0.002}},
+                            {"call": {"service": "db", "probability": 0.5}},
+                        ]
+                    },
+                },
+                "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": 0.002}}]}},
+            },
+            "workload": {"f": {"entry": "page.get", "arrivals": {"poisson": 50}}},
+        }
+    )
+    parallel = scenario.services["page"].operations["get"][0]
+    assert isinstance(parallel, ParallelStep)
+    assert spread_calls(scenario, parallel.parallel) == {"db": [(0.5, pytest.approx(0.003))]}
+    get = OpKey("service", "page", "get", 0)
+    groups = fan_outs(scenario, reachable(scenario))
+    assert groups["db"] == (FanOut(get, ((1, 0.5), (2, 0.5)), spread=pytest.approx(0.003)),)
+
+
 def test_a_spread_group_counts_whole_as_often_as_its_members_overlap() -> None:
     """Two members arriving after exponential work of mean w are an exponential gap of
     mean w apart: the first is still held (exponential, mean s) with probability
