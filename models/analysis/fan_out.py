@@ -30,6 +30,7 @@ where the executions sending them seldom reach their bound (`seldom_bound`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -88,6 +89,9 @@ class FanOut:
     paths: tuple[Path, ...] = ()
     """Messages one execution publishes one after the other: the stretches of time from
     its start to each, in order (`models.analysis.message_runs`; none: all at once)."""
+    messages: bool = False
+    """Messages to a topic (else calls to a service): their senders' bound does not
+    thin them (`pool_groups`)."""
 
 
 @dataclass(frozen=True)
@@ -189,7 +193,7 @@ def thinned(fans: Sequence[FanOut], share: float) -> list[FanOut]:
     """The groups `fans` where each member goes its own way, here with probability `share`
     (a replica picked at random, a partition drawn): how many of each group arrive here
     (binomial)."""
-    return [FanOut(fan.source, _thinned(fan.sizes, share), fan.key, fan.spread) for fan in fans]
+    return [dataclasses.replace(fan, sizes=_thinned(fan.sizes, share)) for fan in fans]
 
 
 def _thinned(sizes: Sequence[tuple[int, float]], share: float) -> tuple[tuple[int, float], ...]:
@@ -349,10 +353,24 @@ def pool_groups(
     released: Sequence[tuple[int, float]] = (),
     holding: float = 0.0,
 ) -> tuple[tuple[int, float], ...] | None:
-    """`arrival_groups` of a pool's `arrivals` (held `holding` on average) from those of
-    the senders `fans` whose executions seldom fill their bound (`seldom_bound`), and the
-    groups `released`."""
-    free = [fan for fan in fans if seldom_bound(fan.source, populations, rates, summaries)]
+    """`arrival_groups` of a pool's `arrivals` (held `holding` on average) from the
+    senders `fans` of messages, those of calls whose executions seldom fill their bound
+    (`seldom_bound`), and the groups `released`.
+
+    A bound on the callers keeps few of their calls at the callee at once, which the
+    groups' queueing (unbounded) does not see; messages wait on their topic whatever their
+    senders do, and the messages one execution publishes at once arrive together however
+    often its pool is full (fuzz seed 704: a pool of 8 threads, full 0.4% of the time at
+    60% and 1.5% at 80%, publishing pairs to 2 consumers: 1.275 and 3.507 ms predicted
+    with the pairs, 1.288 and 3.507 ms simulated, 0.732 and 2.277 ms without them).
+    Messages one after the other (runs) stay with the rule: counted from a sender often
+    full they over-count (fuzz seed 657, 80%: +97%, within the interval without them)."""
+    free = [
+        fan
+        for fan in fans
+        if (fan.messages and not fan.paths)
+        or seldom_bound(fan.source, populations, rates, summaries)
+    ]
     if not free and not released:
         return None
     return arrival_groups(arrivals, free, rates, released, holding, summaries)

@@ -87,8 +87,8 @@ def _close(key: OpKey, members: Sequence[_Member], found: dict[str, list[FanOut]
             continue
         ordered = sorted(run, key=lambda member: member.offset)
         paths = tuple(member.path for member in ordered)
-        at_once = all(path == paths[0] for path in paths)
-        found[topic].append(FanOut(key, sizes, message_key, paths=() if at_once else paths))
+        spread = () if all(path == paths[0] for path in paths) else paths  # (else at once)
+        found[topic].append(FanOut(key, sizes, message_key, paths=spread, messages=True))
 
 
 class _Walker:

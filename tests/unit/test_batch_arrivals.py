@@ -148,7 +148,7 @@ def test_publishes_with_nothing_between_make_one_group() -> None:
         }
     )
     at_once, spread = publish_groups(scenario, reachable(scenario))["t"]
-    assert at_once == FanOut(OpKey("service", "api", "go", 0), ((3, 0.5), (4, 0.5)))
+    assert at_once == FanOut(OpKey("service", "api", "go", 0), ((3, 0.5), (4, 0.5)), messages=True)
     assert spread.sizes == ((3, 0.125), (4, 0.375), (5, 0.375), (6, 0.125))
     lengths = [len(path) for path in spread.paths]
     assert lengths == [0, 0, 1, 2]  # (the first two at once, then after 1 and 2 works)
@@ -187,7 +187,9 @@ def test_a_message_published_as_a_call_returns_joins_the_callers_next_ones() -> 
     work = {"work": {"exponential": "1ms"}}
     maybe = {"publish": {"topic": "t", "probability": 0.4}}
     found = publish_groups(*_both(_chained_publishes(True, [work, maybe])))
-    assert found == {"t": (FanOut(OpKey("service", "api", "go", 0), ((1, 0.6), (2, 0.4))),)}
+    assert found == {
+        "t": (FanOut(OpKey("service", "api", "go", 0), ((1, 0.6), (2, 0.4)), messages=True),)
+    }
     assert publish_groups(*_both(_chained_publishes(False, [work, maybe]))) == found
     own_group = publish_groups(*_both(_chained_publishes(True, [work, maybe, maybe])))
     assert [fan.source.name for fan in own_group["t"]] == ["payments"]
@@ -216,6 +218,34 @@ def test_the_analysis_counts_groups_where_the_caller_seldom_fills() -> None:
     assert "arrivals in groups" not in alone.method
     alone_wait, free_wait = alone.waiting_time.mean, free.waiting_time.mean
     assert alone_wait is not None and free_wait is not None and alone_wait < free_wait
+
+
+def test_messages_published_at_once_count_whatever_their_sender_fills() -> None:
+    """An API of one worker, busy 60% of the time, publishing two events at once: its
+    calls would be sent one after the other (above), its messages still leave in pairs
+    and wait on the topic (`pool_groups`)."""
+    scenario = load_scenario(
+        {
+            "name": "pairs",
+            "simulation": {"duration": 10},
+            "services": {
+                "api": {
+                    "workers": 1,
+                    "operations": {
+                        "post": [
+                            {"work": {"exponential": 0.006}},
+                            {"publish": {"topic": "t", "count": 2}},
+                        ]
+                    },
+                },
+                "sink": {"operations": {"take": [{"work": {"exponential": 0.002}}]}},
+            },
+            "topics": {"t": {"type": "queue", "subscribers": {"sink": {"operation": "take"}}}},
+            "workload": {"w": {"entry": "api.post", "arrivals": {"poisson": 100}}},
+        }
+    )
+    sink = analyze(scenario, capacity=False).topics["t"].groups["sink"]
+    assert "arrivals in groups" in sink.method
 
 
 def _log_scenario(partitioning: str) -> Any:
