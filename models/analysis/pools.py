@@ -10,7 +10,10 @@ callers is, for the pool, a delay of its open-model response time: its queue is 
 all of its traffic, not capped by this pool's threads (modelling it instead as the servers
 the others leave, slowed, stretched every call and compounded up deep graphs of small
 pools: the Alibaba-like graph of the regression set at 95%, 57.6% -> 22.7%; at 60%, 7.4% ->
-2.8%). A callee that only this pool calls reports the waiting the pool's requests see there
+2.8%) -- unless the pool brings at least `OWN_SHARE` of its arrivals: then its threads,
+held there together when it is slow, set its queue, and the others' load slows its
+servers (8 threads over a database of one server that a batch flow brings 7% of: the
+pool's wait 2.41 ms predicted, 2.59 ms simulated, 0.24 ms as a delay). A callee that only this pool calls reports the waiting the pool's requests see there
 as its own; a callee that is itself such a pool enters with its own X(1..c)
 (`Callee.completion_rates`). A one-worker pool whose callees are its alone is an M/G/1
 queue exactly.
@@ -33,6 +36,10 @@ from models.analysis.smooth_arrivals import CALM_BELOW, round_robin_scale
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
+
+OWN_SHARE = 0.9
+"""A callee counts with the pool (its other callers' load slowing its servers) where the
+pool brings at least this share of its arrivals."""
 
 
 def service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
@@ -115,9 +122,9 @@ def find_callees(
             visits[target.name] += weight * count
             sent[target.name] += rates.get(key, 0.0) * count * served.get(key, 1.0)
             times[target.name] += weight * summary.call_times.get(target, 0.0)
-    for name, rate in sent.items():  # only the callees it calls alone (module docstring)
-        solution = services[name].solution
-        if not math.isclose(solution.arrival_rate * services[name].pools, rate, rel_tol=1e-6):
+    for name, rate in sent.items():  # the callees it brings nearly all of (module docstring)
+        arrivals = services[name].solution.arrival_rate * services[name].pools
+        if rate < OWN_SHARE * arrivals and not math.isclose(arrivals, rate, rel_tol=1e-6):
             excluded.add(name)
     eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
     return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded
