@@ -13,7 +13,8 @@ pools: the Alibaba-like graph of the regression set at 95%, 57.6% -> 22.7%; at 6
 2.8%) -- unless the pool brings at least `OWN_SHARE` of its arrivals: then its threads,
 held there together when it is slow, set its queue, and the others' load slows its
 servers (8 threads over a database of one server that a batch flow brings 7% of: the
-pool's wait 2.41 ms predicted, 2.59 ms simulated, 0.24 ms as a delay). A callee that only this pool calls reports the waiting the pool's requests see there
+pool's wait 2.41 ms predicted, 2.59 ms simulated, 0.24 ms as a delay). A callee that
+only this pool calls reports the waiting the pool's requests see there
 as its own; a callee that is itself such a pool enters with its own X(1..c)
 (`Callee.completion_rates`). A one-worker pool whose callees are its alone is an M/G/1
 queue exactly.
