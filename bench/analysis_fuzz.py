@@ -21,7 +21,11 @@ by round-robin balancing, both fixed since (docs/analysis.md sec. 3); a second (
 400-519 at 60% and 80%) a callee's population bound counting a call in a parallel step
 once per branch, and the consumer of one server's departures (sec. 3 and 4.1). Scaling
 reads a queue topic's group at its utilization (it read only log topics' partitions, and
-scaled seed 420 past its consumers' capacity). A scenario the
+scaled seed 420 past its consumers' capacity). A third (seeds 400-720) found
+least-outstanding replicas taken as one pool, an event loop's holds under a branch that
+calls, a parallel step's call at once paired with another branch's call after some work,
+message pairs dropped because their sender's pool was often full, and a thread pool over a
+callee it brings 93% of taken as a delay (docs/analysis.md sec. 1, 3 and 5). A scenario the
 generator writes that the loader refuses (a message loop, say) is skipped.
 """
 
