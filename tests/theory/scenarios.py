@@ -441,3 +441,37 @@ def async_gateway() -> Document:
         },
         "workload": {"u": {"entry": "gw.get", "arrivals": {"poisson": "250/s"}}},
     }
+
+
+def event_loop(duration: float, replications: int = 1) -> Document:
+    """One async-I/O worker (an event loop) at 70 requests/s: `work 4 ms; branch(0.4: call
+    a backend of 5 ms | 0.6: work 3 ms); work 2 ms`, exponential work. Where the branch
+    works one acquisition holds the loop for all three pieces; where it calls, two hold it
+    (`models.analysis.segments`). Checked against the simulation by
+    tests/theory/test_async_segments.py."""
+    branch = [
+        {"probability": 0.4, "steps": [{"call": "backend.q"}]},
+        {"probability": 0.6, "steps": [{"work": {"exponential": 0.003}}]},
+    ]
+    return {
+        "name": "event-loop",
+        "simulation": {"duration": duration, "warmup": 5, "replications": replications},
+        "services": {
+            "node": {
+                "workers": 1,
+                "blocking_calls": False,
+                "operations": {
+                    "op": [
+                        {"work": {"exponential": 0.004}},
+                        {"branch": branch},
+                        {"work": {"exponential": 0.002}},
+                    ]
+                },
+            },
+            "backend": {
+                "workers": "unlimited",
+                "operations": {"q": [{"work": {"exponential": 0.005}}]},
+            },
+        },
+        "workload": {"users": {"entry": "node.op", "arrivals": {"poisson": 70}}},
+    }

@@ -21,6 +21,7 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
+from tests.theory.scenarios import event_loop
 
 pytestmark = pytest.mark.theory
 
@@ -30,32 +31,7 @@ simulated)."""
 
 
 def _scenario() -> dict[str, Any]:
-    branch = [
-        {"probability": 0.4, "steps": [{"call": "backend.q"}]},
-        {"probability": 0.6, "steps": [{"work": {"exponential": 0.003}}]},
-    ]
-    return {
-        "name": "event-loop",
-        "simulation": {"duration": 150, "warmup": 5, "replications": 20},
-        "services": {
-            "node": {
-                "workers": 1,
-                "blocking_calls": False,
-                "operations": {
-                    "op": [
-                        {"work": {"exponential": 0.004}},
-                        {"branch": branch},
-                        {"work": {"exponential": 0.002}},
-                    ]
-                },
-            },
-            "backend": {
-                "workers": "unlimited",
-                "operations": {"q": [{"work": {"exponential": 0.005}}]},
-            },
-        },
-        "workload": {"users": {"entry": "node.op", "arrivals": {"poisson": 70}}},
-    }
+    return event_loop(150, replications=20)
 
 
 def test_event_loop_holds_for_the_segments_each_outcome_makes(

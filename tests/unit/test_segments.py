@@ -10,6 +10,7 @@ from models import load_scenario
 from models.analysis.moments import Moments
 from models.analysis.network import FlowSource, solve_network
 from models.analysis.segments import Segments
+from tests.theory.scenarios import event_loop
 
 
 def _exponential(mean: float) -> Moments:
@@ -53,39 +54,8 @@ def test_a_failure_ends_the_execution_and_its_segment() -> None:
 def test_the_event_loop_holds_each_acquisition_for_its_segment() -> None:
     """The operation above at an event loop (one async worker): 1.4 acquisitions a
     request, holding 7.8 / 1.4 ms on average with E[T^2] = 82 / 1.4 ms^2 each."""
-    scenario = load_scenario(
-        {
-            "name": "event-loop",
-            "simulation": {"duration": 60},
-            "services": {
-                "node": {
-                    "workers": 1,
-                    "blocking_calls": False,
-                    "operations": {
-                        "op": [
-                            {"work": {"exponential": 0.004}},
-                            {
-                                "branch": [
-                                    {"probability": 0.4, "steps": [{"call": "back.q"}]},
-                                    {
-                                        "probability": 0.6,
-                                        "steps": [{"work": {"exponential": 0.003}}],
-                                    },
-                                ]
-                            },
-                            {"work": {"exponential": 0.002}},
-                        ]
-                    },
-                },
-                "back": {
-                    "workers": "unlimited",
-                    "operations": {"q": [{"work": {"constant": 0.005}}]},
-                },
-            },
-            "workload": {"f": {"entry": "node.op", "arrivals": {"poisson": 70}}},
-        }
-    )
-    solution = solve_network(scenario, {"f": FlowSource(70.0, 1.0, 0)})
+    scenario = load_scenario(event_loop(60))
+    solution = solve_network(scenario, {"users": FlowSource(70.0, 1.0, 0)})
     (summary,) = [s for k, s in solution.summaries.items() if k.name == "node"]
     assert summary.acquisitions == pytest.approx(1.4)
     per = summary.acquisitions
