@@ -264,7 +264,7 @@ def arrival_groups(
         grouped += size * rate
     for fan in fans:
         rate = rates.get(fan.source, 0.0) * _together(fan, holding, summaries or {})
-        if rate <= 0.0:
+        if not rate > 0.0:
             continue
         for size, probability in fan.sizes:
             if size > 0 and probability > 0.0:
@@ -299,8 +299,8 @@ def run_overlap(
     one's path past those the two share (scaled to the difference of their mean offsets,
     where a parallel branch put the first on a path of its own), each a gamma law of its
     mean and SCV, (1 + scv m / holding)^(−1 / scv) (exp(−m / holding) for a constant),
-    independent; a call's stretch its callee's response this round, made with its
-    probability (else no time)."""
+    independent (one of infinite variance as exponential); a call's stretch its callee's
+    response this round, made with its probability (else no time)."""
     if holding <= 0.0:
         return 0.0
 
@@ -327,6 +327,8 @@ def run_overlap(
         for stretch in rest:
             time = timed(stretch)
             m, scv = time.mean * scale, time.scv if time.mean > 0 else 0.0
+            if not math.isfinite(scv):
+                scv = 1.0  # (infinite variance: taken as exponential)
             if scv > 0.0:
                 passed = math.exp(-math.log1p(scv * m / holding) / scv)
             else:

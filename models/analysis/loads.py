@@ -352,9 +352,7 @@ class LoadBuilder:
                 ),
             )
             return 1, load
-        share = 1.0 / replicas
-        if population is not None:
-            population = math.ceil(population / replicas)
+        share = 1.0 / replicas  # (any replica may hold all `population`: fuzz seed 775)
         if spec.balancing == "random":  # (each request of a group picks its replica)
             classes = self._adjusted(name, self.classes(keys, share))
             spread = thinned(fans, share)

@@ -248,6 +248,38 @@ def test_messages_published_at_once_count_whatever_their_sender_fills() -> None:
     assert "arrivals in groups" in sink.method
 
 
+def test_a_run_over_work_of_infinite_variance_is_counted() -> None:
+    """Two messages a flow publishes to a log topic of random partitions, the second after
+    Pareto work of infinite variance (its stretch taken as exponential): the consumer's
+    groups stay a number (a NaN emptied them, and M^X/M/c refused no sizes; found by the
+    property test of tests/unit/test_analysis.py)."""
+    pareto = {"pareto": {"mean": 0.002, "alpha": 1.5}}
+    scenario = load_scenario(
+        {
+            "name": "pareto run",
+            "simulation": {"duration": 10},
+            "services": {"sink": {"operations": {"take": [{"work": {"constant": 0.001}}]}}},
+            "topics": {
+                "t": {
+                    "type": "log",
+                    "partitions": 1,
+                    "partitioning": "random",
+                    "subscribers": {"sink": {"operation": "take"}},
+                }
+            },
+            "workload": {
+                "f": {
+                    "steps": [{"publish": "t"}, {"work": pareto}, {"publish": "t"}],
+                    "arrivals": {"poisson": 1.0},
+                }
+            },
+        }
+    )
+    sink = analyze(scenario, capacity=False).topics["t"].groups["sink"]
+    assert sink.waiting_time.mean is not None and math.isfinite(sink.waiting_time.mean)
+    assert "arrivals in groups" in sink.method
+
+
 def _log_scenario(partitioning: str) -> Any:
     keys = {"keys": {"count": 10, "skew": 0.0}} if partitioning == "key" else {}
     return load_scenario(

@@ -21,6 +21,7 @@ import math
 
 import pytest
 
+from models import analyze, load_scenario
 from models.analysis.bounds import UNBOUNDED, calls_in_flight
 from models.analysis.finite_source import finite_source
 from models.analysis.mixed_source import (
@@ -271,3 +272,35 @@ def test_every_solution_closes_the_loop_and_is_a_distribution() -> None:
                         cycle = mixed.think_time + bounded_mean + mixed.bounded_waiting
                         assert math.isclose(population / cycle, bounded_rate, rel_tol=1e-8)
     assert solved > 200
+
+
+def test_random_replicas_keep_the_whole_bound_of_their_callers() -> None:
+    """Two threads calling three random replicas of one worker: both calls may meet at one
+    replica, so none is 'finite source, never waits' (what a bound split per replica,
+    ceil(2 / 3) = 1, said, marked exact; fuzz seed 775): M/M/1//2 at a third of the rate."""
+    db = analyze(
+        load_scenario(
+            {
+                "name": "random replicas",
+                "simulation": {"duration": 10},
+                "services": {
+                    "api": {
+                        "workers": 2,
+                        "operations": {"get": [{"work": {"exponential": 0.001}}, {"call": "db.q"}]},
+                    },
+                    "db": {
+                        "workers": 1,
+                        "replicas": 3,
+                        "balancing": "random",
+                        "operations": {"q": [{"work": {"exponential": 0.004}}]},
+                    },
+                },
+                "workload": {"f": {"entry": "api.get", "arrivals": {"poisson": 200}}},
+            }
+        ),
+        capacity=False,
+    ).services["db"]
+    assert "at most 2 present" in db.method
+    assert not db.exact
+    assert db.waiting_time is not None and db.waiting_time.mean is not None
+    assert db.waiting_time.mean > 0.0
