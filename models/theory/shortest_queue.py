@@ -12,8 +12,10 @@ replica that has just emptied.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -71,24 +73,22 @@ def jsq_mmc(
     trivial = unstable_or_idle(METHOD, rate, mu, total)
     if trivial is not None:
         return trivial
-    phases = _phases(r, _largest_excess(r))
-    index = {phase: i for i, phase in enumerate(phases)}
-    blocks = [_blocks(level, phases, index, rate, mu, c) for level in range(c + 1)]
+    chain = _chain(r, _largest_excess(r))
+    blocks = [chain.blocks(level, rate, mu, c) for level in range(c + 1)]
     up, local, down = blocks[c]
     g = _g_matrix(up, local, down)
     rr = up @ np.linalg.inv(-local - up @ g)
-    levels = _boundary(blocks, rr, len(phases))
-    ones = np.ones(len(phases))
-    excess = np.array([float(sum(phase)) for phase in phases])
-    tail_sum = np.linalg.inv(np.eye(len(phases)) - rr)
+    levels = _boundary(blocks, rr)
+    ones = np.ones(len(chain.excess))
+    tail_sum = np.linalg.inv(np.eye(len(ones)) - rr)
     queued = 0.0  # requests waiting, summed directly (L / lambda - 1 / mu would cancel)
     for level, pi in enumerate(levels[:-1]):
-        queued += sum(p * _waiting(level, phase, c) for p, phase in zip(pi, phases, strict=True))
+        queued += float(pi @ np.maximum(level + chain.spreads - c, 0).sum(axis=1))
     top = levels[-1]
     beyond = top @ tail_sum  # sum over k >= 0 of pi(c) R^k
-    queued += float(beyond @ excess)  # (from level c: each replica waits its excess + k)
+    queued += float(beyond @ chain.excess)  # (from level c: each replica waits its excess + k)
     queued += r * float(top @ rr @ tail_sum @ tail_sum @ ones)  # sum k pi(c) R^k 1, times r
-    wait = float(queued) / rate
+    wait = queued / rate
     waiting = float(beyond @ ones)  # level >= c: the shortest replica's servers all busy
     return stable_station(
         method=METHOD,
@@ -101,11 +101,6 @@ def jsq_mmc(
     )
 
 
-def _waiting(level: int, phase: tuple[int, ...], servers: int) -> float:
-    """Requests waiting in a state below the repeating levels."""
-    return float(sum(max(level + e - servers, 0) for e in phase))
-
-
 def _largest_excess(replicas: int) -> int:
     """`LARGEST_EXCESS`, lowered until the spreads fit in `MAX_PHASES`, but never below 2
     (with a spread of 1 at most, a replica never holds a request while another is empty:
@@ -116,52 +111,77 @@ def _largest_excess(replicas: int) -> int:
     return excess
 
 
-def _phases(replicas: int, largest: int) -> list[tuple[int, ...]]:
-    """Every sorted excess vector (first 0, each at most `largest`)."""
+@dataclass(frozen=True)
+class _Chain:
+    """The level-free structure of the chain for some replicas and largest excess: its
+    phases (the sorted excesses, `spreads`, one row each) and every transition out of each,
+    where it goes and by how many levels; the rates are set per level (`blocks`)."""
+
+    spreads: np.ndarray
+    excess: np.ndarray
+    """Each phase's excesses summed."""
+    sources: np.ndarray
+    """Per transition: the phase it leaves (arrivals first, one a phase)."""
+    targets: np.ndarray
+    shifts: np.ndarray
+    """Per transition: the level it moves by (-1, 0 or 1)."""
+    departing: np.ndarray
+    """Per transition: the excess of the replica a departure leaves (-1: an arrival)."""
+
+    def blocks(
+        self, level: int, rate: float, mu: float, servers: int
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The generator's blocks at `level`: up (to level + 1), local, down (to level - 1).
+        A replica of n = level + e present serves at mu min(n, c) (none when empty)."""
+        present = level + self.departing
+        rates = np.where(self.departing < 0, rate, mu * np.minimum(present, servers))
+        size = len(self.excess)
+        up, local, down = (np.zeros((size, size)) for _ in range(3))
+        for block, shift in ((up, 1), (local, 0), (down, -1)):
+            chosen = self.shifts == shift
+            np.add.at(block, (self.sources[chosen], self.targets[chosen]), rates[chosen])
+        np.subtract.at(local, (self.sources, self.sources), rates)
+        return up, local, down
+
+
+@functools.lru_cache(maxsize=32)
+def _chain(replicas: int, largest: int) -> _Chain:
+    """`_Chain` for `replicas` whose excesses are followed up to `largest`: an arrival joins
+    a replica at the level (the first, phases being sorted); a departure leaves any replica
+    with someone present, and one that would spread them beyond `largest` is taken from a
+    longest one instead (`LARGEST_EXCESS`)."""
     rest = itertools.combinations_with_replacement(range(largest + 1), replicas - 1)
-    return [(0, *tail) for tail in rest]
+    phases = [(0, *tail) for tail in rest]
+    index = {phase: i for i, phase in enumerate(phases)}
+    sources, targets, shifts, departing = [], [], [], []
 
+    def add(source: int, counts: list[int], excess: int) -> None:
+        shift = min(counts)
+        sources.append(source)
+        targets.append(index[tuple(sorted(n - shift for n in counts))])
+        shifts.append(shift)
+        departing.append(excess)
 
-def _normal(counts: list[int]) -> tuple[int, tuple[int, ...]]:
-    """(level, phase) of the numbers present at each replica."""
-    level = min(counts)
-    return level, tuple(sorted(n - level for n in counts))
-
-
-def _blocks(
-    level: int,
-    phases: list[tuple[int, ...]],
-    index: dict[tuple[int, ...], int],
-    rate: float,
-    mu: float,
-    servers: int,
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The generator's blocks at `level`: up (to level + 1), local, down (to level - 1)."""
-    size = len(phases)
-    largest = max(max(phase) for phase in phases)
-    up, local, down = (np.zeros((size, size)) for _ in range(3))
     for i, phase in enumerate(phases):
-        counts = [level + e for e in phase]
-        moves: list[tuple[float, list[int]]] = []
-        joined = list(counts)
-        joined[0] += 1  # (a replica at the level: the first, phases being sorted)
-        moves.append((rate, joined))
-        for k, n in enumerate(counts):
-            if n == 0:
-                continue
-            left = list(counts)
+        base = 1  # (counts from one above the level, so a departure at it stays >= 0)
+        joined = [base + e for e in phase]
+        joined[0] += 1
+        add(i, [n - base for n in joined], -1)
+        for k, e in enumerate(phase):
+            left = [base + x for x in phase]
             left[k] -= 1
             if max(left) - min(left) > largest:  # (beyond the spread followed)
-                left = list(counts)
-                left[counts.index(max(counts))] -= 1
-            moves.append((mu * min(n, servers), left))
-        for weight, after in moves:
-            new_level, new_phase = _normal(after)
-            j = index[new_phase]
-            block = up if new_level > level else down if new_level < level else local
-            block[i, j] += weight
-            local[i, i] -= weight
-    return up, local, down
+                left = [base + x for x in phase]
+                left[left.index(max(left))] -= 1
+            add(i, [n - base for n in left], e)
+    return _Chain(
+        spreads=np.array(phases, dtype=float),
+        excess=np.array([float(sum(phase)) for phase in phases]),
+        sources=np.array(sources),
+        targets=np.array(targets),
+        shifts=np.array(shifts),
+        departing=np.array(departing),
+    )
 
 
 def _g_matrix(up: np.ndarray, local: np.ndarray, down: np.ndarray) -> np.ndarray:
@@ -185,27 +205,31 @@ def _g_matrix(up: np.ndarray, local: np.ndarray, down: np.ndarray) -> np.ndarray
 
 
 def _boundary(
-    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rr: np.ndarray, size: int
+    blocks: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rr: np.ndarray
 ) -> list[np.ndarray]:
-    """The stationary vectors of levels 0..c: their balance equations (level c's local
-    block plus R times the down block, for the levels above it), normalised so that
-    the levels below c and pi(c) (I - R)^-1 sum to one."""
+    """The stationary vectors of levels 0..c by linear level reduction (Latouche &
+    Ramaswami 1999, sec. 10.2): pi(m + 1) = pi(m) R_m, with R_c = R and
+    R_m = -A0(m) (A1(m + 1) + R_(m + 1) A2(m + 2))^-1 (level c + 1's down block the
+    repeating one); pi(0) (A1(0) + R_0 A2(1)) = 0, normalised so that the levels below c
+    and pi(c) (I - R)^-1 sum to one."""
     top = len(blocks) - 1
-    n = size * (top + 1)
-    matrix = np.zeros((n, n))
-    for level, (up, local, down) in enumerate(blocks):
-        rows = slice(level * size, (level + 1) * size)
-        own = local + (rr @ blocks[top][2] if level == top else 0.0)
-        matrix[rows, rows] = own
-        if level < top:
-            matrix[rows, (level + 1) * size : (level + 2) * size] = up
-        if level > 0:
-            matrix[rows, (level - 1) * size : level * size] = down
-    weights = np.ones(n)
-    weights[top * size :] = np.linalg.inv(np.eye(size) - rr) @ np.ones(size)
-    system = matrix.T.copy()
-    system[0, :] = weights  # (one balance equation is redundant: normalise instead)
-    rhs = np.zeros(n)
+    size = len(rr)
+    factors = [rr]  # R_(top - 1), ..., R_0 after the loop, reversed
+    above = rr @ blocks[top][2]  # R_(m + 1) A2(m + 2), from m + 1 = top
+    for level in range(top - 1, -1, -1):
+        step = -blocks[level][0] @ np.linalg.inv(blocks[level + 1][1] + above)
+        factors.append(step)
+        above = step @ blocks[level + 1][2]
+    factors.reverse()  # R_0, ..., R_(top - 1), R
+    system = (blocks[0][1] + above).T.copy()
+    products = [np.eye(size)]  # pi(m) = pi(0) R_0 ... R_(m - 1)
+    for step in factors[:-1]:
+        products.append(products[-1] @ step)
+    norm = sum(products[:-1], np.zeros((size, size))) + products[-1] @ np.linalg.inv(
+        np.eye(size) - rr
+    )
+    system[0, :] = norm @ np.ones(size)
+    rhs = np.zeros(size)
     rhs[0] = 1.0
-    solution = np.linalg.solve(system, rhs)
-    return [solution[level * size : (level + 1) * size] for level in range(top + 1)]
+    first = np.linalg.solve(system, rhs)
+    return [first @ product for product in products]
