@@ -141,7 +141,7 @@ class _Completions:
         if key.kind == "service":
             view = self.solution.views.get(StationId("service", key.name))
             if view is not None:
-                start = view.waiting.get(key.priority, ZERO).times(summary.acquisitions)
+                start = view.waiting.get(key.priority, ZERO).times(summary.waits)
         self.approximate = False
         time = start + self.walk(steps_of(self.scenario, key), ZERO, key.priority)
         if not time.finite:

@@ -170,6 +170,8 @@ class _Walker(FailureWalker):
         self.own_mean = 0.0
         self.own_variance = 0.0
         self.reacquisitions = 0.0
+        self.serial = 0.0
+        """Of the reacquisitions, those whose waits add up (`OperationSummary.waits`)."""
         self.segments = Segments()
         """Own work between an async-I/O worker's acquisitions (`models.analysis.segments`):
         the holding time per acquisition is a mixture of the segments (zero-length ones
@@ -206,6 +208,7 @@ class _Walker(FailureWalker):
         part = self.walk(self.steps, 1.0, self.start_flag, copy=False, root=True)
         own = Moments(self.own_mean, self.own_variance)
         acquisitions = 1.0 + (0.0 if self.blocking else self.reacquisitions)
+        waits = 1.0 + (0.0 if self.blocking else self.serial)
         holding = part.time if self.blocking else own
         if not self.blocking and acquisitions > 1.0:
             # per acquisition (`LoadBuilder.classes` divides by `acquisitions`): mean
@@ -232,7 +235,7 @@ class _Walker(FailureWalker):
             station_exact = view.exact
             if view.method:
                 self.methods.add(view.method)
-        response = waiting.times(acquisitions) + part.time
+        response = waiting.times(waits) + part.time
         if not response.finite:
             response = INFINITE
         flags = {
@@ -248,9 +251,10 @@ class _Walker(FailureWalker):
             flags=flags,
             fail=part.fail,
             acquisitions=acquisitions,
+            waits=waits,
             own=own,
             holding=holding,
-            execution=part.time + waiting.times(acquisitions - 1.0),
+            execution=part.time + waiting.times(waits - 1.0),
             response=response,
             exact=part.exact and station_exact and acquisitions == 1.0,
             holding_exact=holding_exact,
@@ -262,9 +266,7 @@ class _Walker(FailureWalker):
             call_times=dict(self.call_times),
             irregular=self.irregular,
             methods=self.methods,
-            spent=waiting.times(acquisitions).mean + part.mean_spent
-            if response.finite
-            else math.inf,
+            spent=waiting.times(waits).mean + part.mean_spent if response.finite else math.inf,
             fail_exact=self.fail_exact,
             feedback=self.feedback,
             tallies=self.tallies,
@@ -383,9 +385,15 @@ class _Walker(FailureWalker):
         outer, before = self.width, self.streams.stream
         self.width = outer * len(step.parallel)
         parts = []
+        serial, added = self.serial, 0.0
         for branch in step.parallel:  # (each branch a copy of the stream; the join's is
             self.streams.stream = before  # taken as the fork's: an approximation)
+            self.serial = serial
             parts.append(self.walk(branch, reach, flag, True, False))
+            added = max(added, self.serial - serial)
+        # the branches' reacquisitions wait side by side (replies that come while one is
+        # queued resume with it): the join waits for the branch with the most
+        self.serial = serial + added
         self.width, self.streams.stream = outer, before
         branches = [
             Branch(part.time, part.utilization, part.mm1 if len(steps) == 1 else None, part.exact)
@@ -441,6 +449,7 @@ class _Walker(FailureWalker):
         through = view.served_share(target.priority) * summary.passed  # (module docstring)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made * through
+            self.serial += reach * made * through
             self.segments.release(made, through)
             through *= 1.0 if own is None else own.served_share(self.key.priority)
         self.methods.update(summary.methods)

@@ -137,6 +137,10 @@ class OperationSummary:
     """Probability that the operation fails (a call dropped or timed out, after retries)."""
     acquisitions: float
     """Worker acquisitions per execution (1, plus reacquisitions after non-blocking calls)."""
+    waits: float
+    """Of those, the waits that add up in the response: a parallel step's branches
+    reacquire side by side, and the join waits for the longest of them (`Walker.parallel`):
+    `acquisitions` otherwise."""
     own: Moments
     """Time on the operation's own `work` and `delay` steps per execution (no calls)."""
     holding: Moments
