@@ -371,6 +371,58 @@ def test_a_call_at_once_and_one_after_a_delay_and_work_are_a_spread_pair() -> No
     assert groups["db"] == (FanOut(get, ((1, 0.5), (2, 0.5)), spread=pytest.approx(0.003)),)
 
 
+def test_work_at_services_of_unlimited_workers_spreads_a_call_too() -> None:
+    """A branch that reaches `db` through `users`, whose unlimited workers start it at
+    once and work 0.5 ms before the read, and one whose own steps work 1 ms and publish
+    before they read it: spread members (1 ms and 0.5 ms); with a branch that reads at
+    once, a group of three. A branch that reaches it at once is not spread."""
+    reader = {"workers": "unlimited", "operations": {"get": [{"call": "db"}]}}
+    scenario = load_scenario(
+        {
+            "name": "unlimited-spread",
+            "simulation": {"duration": 10},
+            "services": {
+                "page": {
+                    "workers": "unlimited",
+                    "operations": {
+                        "get": [
+                            {
+                                "parallel": [
+                                    [{"call": "reader"}],
+                                    [{"call": "users"}],
+                                    [
+                                        {"work": {"constant": 0.001}},
+                                        {"publish": "t"},
+                                        {"call": {"service": "db", "probability": 0.5}},
+                                    ],
+                                ]
+                            }
+                        ]
+                    },
+                },
+                "reader": reader,
+                "users": {
+                    "workers": "unlimited",
+                    "operations": {
+                        "get": [{"work": {"exponential": 0.0005}}, {"call": "db"}],
+                    },
+                },
+                "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": 0.002}}]}},
+            },
+            "topics": {"t": {"type": "queue", "subscribers": {}}},
+            "workload": {"f": {"entry": "page.get", "arrivals": {"poisson": 50}}},
+        }
+    )
+    parallel = scenario.services["page"].operations["get"][0]
+    assert isinstance(parallel, ParallelStep)
+    assert spread_calls(scenario, parallel.parallel) == {
+        "db": [(1.0, pytest.approx(0.0005)), (0.5, pytest.approx(0.001))]
+    }
+    get = OpKey("service", "page", "get", 0)
+    groups = fan_outs(scenario, reachable(scenario))
+    assert groups["db"] == (FanOut(get, ((2, 0.5), (3, 0.5)), spread=pytest.approx(0.00075)),)
+
+
 def test_a_spread_group_counts_whole_as_often_as_its_members_overlap() -> None:
     """Two members arriving after exponential work of mean w are an exponential gap of
     mean w apart: the first is still held (exponential, mean s) with probability
