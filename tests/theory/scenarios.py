@@ -453,8 +453,29 @@ def event_loop(duration: float, replications: int = 1) -> Document:
         {"probability": 0.4, "steps": [{"call": "backend.q"}]},
         {"probability": 0.6, "steps": [{"work": {"exponential": 0.003}}]},
     ]
+    backends = {"backend": {"exponential": 0.005}}
+    return async_node("event-loop", {"branch": branch}, 0.002, backends, 70, duration, replications)
+
+
+def async_node(
+    name: str,
+    middle: dict[str, Any],
+    last: float,
+    backends: dict[str, dict[str, Any]],
+    rate: float,
+    duration: float,
+    replications: int,
+) -> Document:
+    """One async-I/O worker (`node`, `rate` requests/s): `work 4 ms` (exponential), the step
+    `middle`, then `last` seconds of exponential work; each backend of unlimited workers
+    works (or, for a `constant` law, waits: `delay`) its law in operation `q`."""
+
+    def backend(law: dict[str, Any]) -> dict[str, Any]:
+        step = {"delay": law} if "constant" in law else {"work": law}
+        return {"workers": "unlimited", "operations": {"q": [step]}}
+
     return {
-        "name": "event-loop",
+        "name": name,
         "simulation": {"duration": duration, "warmup": 5, "replications": replications},
         "services": {
             "node": {
@@ -463,15 +484,12 @@ def event_loop(duration: float, replications: int = 1) -> Document:
                 "operations": {
                     "op": [
                         {"work": {"exponential": 0.004}},
-                        {"branch": branch},
-                        {"work": {"exponential": 0.002}},
+                        middle,
+                        {"work": {"exponential": last}},
                     ]
                 },
             },
-            "backend": {
-                "workers": "unlimited",
-                "operations": {"q": [{"work": {"exponential": 0.005}}]},
-            },
+            **{backend_name: backend(law) for backend_name, law in backends.items()},
         },
-        "workload": {"users": {"entry": "node.op", "arrivals": {"poisson": 70}}},
+        "workload": {"users": {"entry": "node.op", "arrivals": {"poisson": rate}}},
     }

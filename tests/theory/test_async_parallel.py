@@ -24,6 +24,7 @@ import pytest
 
 from models import analyze, load_scenario
 from models.analysis.network import FlowSource, solve_network
+from tests.theory.scenarios import async_node
 
 pytestmark = pytest.mark.theory
 
@@ -33,29 +34,11 @@ simulated), the loop's wait per acquisition -3.8% (7.30 against 7.59 ms)."""
 
 
 def _scenario(duration: float = 100, replications: int = 20) -> dict[str, Any]:
-    def backend(step: dict[str, Any]) -> dict[str, Any]:
-        return {"workers": "unlimited", "operations": {"q": [step]}}
-
-    return {
-        "name": "event-loop-parallel",
-        "simulation": {"duration": duration, "warmup": 5, "replications": replications},
-        "services": {
-            "node": {
-                "workers": 1,
-                "blocking_calls": False,
-                "operations": {
-                    "op": [
-                        {"work": {"exponential": 0.004}},
-                        {"parallel": [[{"call": "a.q"}], [{"call": "b.q"}]]},
-                        {"work": {"exponential": 0.0015}},
-                    ]
-                },
-            },
-            "a": backend({"delay": {"constant": 0.003}}),
-            "b": backend({"work": {"constant": 0.0028}}),
-        },
-        "workload": {"users": {"entry": "node.op", "arrivals": {"poisson": 125}}},
-    }
+    """The event loop of the module docstring (backend `a` waits 3 ms, `b` works 2.8 ms;
+    both constant)."""
+    calls = {"parallel": [[{"call": "a.q"}], [{"call": "b.q"}]]}
+    backends = {"a": {"constant": 0.003}, "b": {"constant": 0.0028}}
+    return async_node("event-loop-parallel", calls, 0.0015, backends, 125, duration, replications)
 
 
 def test_a_parallel_step_s_replies_wait_for_the_loop_side_by_side() -> None:
