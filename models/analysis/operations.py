@@ -300,6 +300,8 @@ class _Walker(FailureWalker):
         alive_time = 0.0  # E[T; still running]
         for index, step in enumerate(steps):
             tail = root and index == len(steps) - 1
+            if index == 0 or not isinstance(steps[index - 1], CallStep):
+                self.streams.recent = None  # (only a call right after a call re-enters)
             part = self.step(step, reach * survival * passing, result.flag, copy, tail)
             passing *= part.passed
             if survival < 1.0 and part.time.mean > 0:
@@ -447,6 +449,7 @@ class _Walker(FailureWalker):
             self.irregular.add(target)
         self.emit(target, flag, copy, reach * made * attempts)
         through = view.served_share(target.priority) * summary.passed  # (module docstring)
+        self.streams.called(station, made * through if self.blocking else 0.0, summary.holding)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made * through
             self.serial += reach * made * through

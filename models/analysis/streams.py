@@ -44,6 +44,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 from models.analysis.graph import OpKey, StationId
+from models.analysis.moments import Moments
 from models.analysis.summary import OperationSummary, StationView, Target
 from models.analysis.traffic import Traffic
 
@@ -182,6 +183,9 @@ class StreamTracker:
         """Per emission target: emissions per execution, and those times their SCV."""
         self.reads: set[StationId] = set()
         """Stations whose departures' SCV an emission carries (`scv_reads`)."""
+        self.recent: tuple[StationId, float, float] | None = None
+        """The station the step before called, how often, and the SCV its re-entries carry
+        (`called`); None after any step that takes time."""
 
     def emitted(self, target: Target, weight: float) -> None:
         """`weight` emissions per execution to `target`, from the step walked."""
@@ -189,9 +193,28 @@ class StreamTracker:
         if isinstance(target, str) and self.leaving is not None and self.station is not None:
             scv = self.leaving
             origins = frozenset({self.station})
+        if self.recent is not None and isinstance(target, OpKey) and target.kind == "service":
+            station, share, again = self.recent
+            if station == StationId("service", target.name):
+                scv = (1.0 - share) * scv + share * again
         self.reads.update(origins)
         self.weights[target] += weight
         self.sums[target] += weight * scv
+
+    def called(self, station: StationId, share: float, holding: Moments) -> None:
+        """The step walked called `station` (made with probability `share`, 0 where the
+        reply waits for the caller's worker first). A call to it right after (no step
+        taking time between) re-enters its queue as the request leaves it: such a request
+        finds the queue a departure leaves behind and no service under way, so that its
+        wait is ρ S / (1 − ρ) times (Nq + ρ) / ... , as if its residual were a whole
+        service: by mean values, W = ρ ((1 − φ) R + φ S) / (1 − ρ) for a share φ of
+        re-entries (R = E[S²] / 2 E[S]; exact for exponential work, where it is M/M/1,
+        and Pollaczek-Khinchine for φ = 0). In the two-moment formulas that is a stream of
+        c² = 2 − c_s² (its (c² + c_s²) / 2 is 1), not the station's departures: an API
+        calling a one-server database of constant 4.98 ms twice in a row at 70% waits
+        7.91 ms simulated, 4.99 ms predicted from the departures' c², 8.71 ms so."""
+        again = min(max(2.0 - holding.scv, 0.0), 2.0) if holding.finite else 1.0
+        self.recent = (station, share, again) if share > 0 else None
 
     def replied(
         self,
