@@ -28,8 +28,9 @@ message pairs dropped because their sender's pool was often full, and a thread p
 callee it brings 93% of taken as a delay (docs/analysis.md sec. 1, 3 and 5). A fourth
 (seeds 801-960 at 70%) found a parallel step's branch messages waited for before the steps
 after it, an event loop waiting at every reply of a parallel step, a call spread by work at
-a service of unlimited workers taken alone, and messages of one request at one consumer
-taken as independent (sec. 1, 3 and 7). A scenario the generator writes that the loader
+a service of unlimited workers taken alone, messages of one request at one consumer taken
+as independent, and a call right after a call to the same server taken as its replies
+(sec. 1, 3, 4.1 and 7). A scenario the generator writes that the loader
 refuses (a message loop, say) is skipped.
 """
 
