@@ -213,7 +213,8 @@ class StreamTracker:
         c² = 2 − c_s² (its (c² + c_s²) / 2 is 1), not the station's departures: an API
         calling a one-server database of constant 4.98 ms twice in a row at 70% waits
         7.91 ms simulated, 4.99 ms predicted from the departures' c², 8.71 ms so."""
-        again = min(max(2.0 - holding.scv, 0.0), 2.0) if holding.finite else 1.0
+        scv = holding.scv if holding.finite and holding.mean > 0 else math.nan
+        again = min(max(2.0 - scv, 0.0), 2.0) if math.isfinite(scv) else 1.0
         self.recent = (station, share, again) if share > 0 else None
 
     def replied(

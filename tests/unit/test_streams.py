@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.streams import departure_scv, merged, thinned
+from models.analysis.graph import OpKey, StationId
+from models.analysis.moments import Moments
+from models.analysis.streams import StreamTracker, departure_scv, merged, thinned
 from tests.theory.scenarios import two_stage_pipeline
 
 
@@ -103,3 +105,30 @@ def test_a_client_calling_in_turn_sends_the_second_the_first_ones_replies() -> N
     prediction = analyze(scenario)
     assert prediction.services["a"].waiting_time.mean == pytest.approx(0.016)  # M/D/1
     assert prediction.services["b"].waiting_time.mean == pytest.approx(0.36 / 2 * 0.032)
+
+
+@pytest.mark.parametrize(
+    ("holding", "carried"),
+    [
+        (Moments(0.002, 0.0), 2.0),  # constant work: c² = 2 - 0
+        (Moments(0.002, 0.002**2), 1.0),  # exponential: Poisson, as BCMP has it
+        (Moments(0.002, 9 * 0.002**2), 0.0),  # c_s² 9: 2 - 9, at least 0
+        (Moments(0.002, float("nan")), 1.0),  # a variance unknown (found by the property
+        (Moments(0.0, 0.0), 1.0),  # test of test_analysis.py: a NaN SCV); no holding time
+    ],
+)
+def test_a_call_right_after_a_call_carries_the_re_entries_c2(
+    holding: Moments, carried: float
+) -> None:
+    """`StreamTracker.called` then `emitted` to the same station: the re-entries' c²
+    (2 - c_s², within [0, 2]; 1 where c_s² is unknown), half of the emissions when the
+    call before was made half the time."""
+    read = OpKey("service", "db", "read", 0)
+    tracker = StreamTracker(1.0, None, None)
+    tracker.called(StationId("service", "db"), 1.0, holding)
+    tracker.emitted(read, 1.0)
+    assert tracker.fields()["scvs"][read] == pytest.approx(carried)
+    half = StreamTracker(1.0, None, None)
+    half.called(StationId("service", "db"), 0.5, holding)
+    half.emitted(read, 1.0)
+    assert half.fields()["scvs"][read] == pytest.approx((1.0 + carried) / 2)
