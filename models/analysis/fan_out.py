@@ -171,23 +171,10 @@ def _after_work(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, float,
     database: fuzz seed 835, whose database of 2, read at once by another branch too,
     waited 61% less than simulated without the pair); None if it reaches none, or at once
     (`_opening_call`)."""
-    probability, time = 1.0, 0.0
-    steps: Sequence[Step] = branch
-    for _ in range(len(scenario.services) + 1):  # (calls do not loop: a bound to be sure)
-        index = 0
-        while index < len(steps) and isinstance(steps[index], WorkStep | DelayStep | PublishStep):
-            time += _own_mean(steps[index])
-            index += 1
-        call = steps[index] if index < len(steps) else None
-        if not isinstance(call, CallStep):
-            return None
-        probability *= call.call.probability
-        service = scenario.services[call.call.service]
-        if not service.unlimited:
-            return (call.call.service, probability, time) if time > 0.0 else None
-        operation, _ = scenario.operation(call.call.service, call.call.operation)
-        steps = service.operations[operation]
-    return None
+    found = _first_pool_call(scenario, branch)
+    if found is None or not found[3] or not found[2] > 0.0:
+        return None
+    return found[0].call.service, found[1], found[2]
 
 
 def _own_mean(step: Step) -> float:
@@ -251,16 +238,33 @@ def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, floa
 
 def _opening_step(scenario: Scenario, branch: Sequence[Step]) -> tuple[CallStep, float] | None:
     """`_opening_call`'s call step itself, and its probability."""
-    probability = 1.0
+    found = _first_pool_call(scenario, branch)
+    return None if found is None or found[3] else (found[0], found[1])
+
+
+def _first_pool_call(
+    scenario: Scenario, branch: Sequence[Step]
+) -> tuple[CallStep, float, float, bool] | None:
+    """The call by which a branch first meets a pool that can make it wait, through
+    services with `workers: unlimited` (which start every request at once) to the call
+    their operation makes first, and so on: that call step, its probability (the calls'
+    multiplied), the mean time of the `work` and `delay` steps before it on the way, and
+    whether there are any (publishes take no time); None where the way meets no call."""
+    probability, time, timed = 1.0, 0.0, False
     steps: Sequence[Step] = branch
     for _ in range(len(scenario.services) + 1):  # (calls do not loop: a bound to be sure)
-        call = next((step for step in steps if not isinstance(step, PublishStep)), None)
+        index = 0
+        while index < len(steps) and isinstance(steps[index], WorkStep | DelayStep | PublishStep):
+            timed = timed or not isinstance(steps[index], PublishStep)
+            time += _own_mean(steps[index])
+            index += 1
+        call = steps[index] if index < len(steps) else None
         if not isinstance(call, CallStep):
             return None
         probability *= call.call.probability
         service = scenario.services[call.call.service]
         if not service.unlimited:
-            return call, probability
+            return call, probability, time, timed
         operation, _ = scenario.operation(call.call.service, call.call.operation)
         steps = service.operations[operation]
     return None

@@ -124,6 +124,8 @@ class _Completions:
         self.waiting = {key: group_waiting(station) for key, station in solution.groups.items()}
         self.approximate = False
         self.spawning: dict[OpKey, bool] = {}
+        self.handled: dict[Queue, tuple[float, float]] = {}
+        """Per consumer group, (`same_queue`, `handling`): the solution's, found once."""
 
     def spawns(self, key: OpKey) -> bool:
         """Whether `key` can cause work that outlasts its response (messages with
@@ -196,9 +198,9 @@ class _Completions:
         for index, (probability, piece) in enumerate(cluster):
             if index == first:
                 continue
-            shared = piece.queues & largest.queues
-            together = min(together, max((self.same_queue(q) for q in shared), default=0.0))
-            handling = max((self.handling(queue) for queue in shared), default=0.0)
+            shared = [self.queue(queue) for queue in piece.queues & largest.queues]
+            together = min(together, max((same for same, _ in shared), default=0.0))
+            handling = max((time for _, time in shared), default=0.0)
             if handling > 0:
                 gap = largest.time.mean - piece.time.mean
                 extra += probability * handling / 2 * math.exp(-gap / handling)
@@ -209,6 +211,14 @@ class _Completions:
             apart = expected_maximum([(p, piece.time) for p, piece in cluster]).mean / present
             moving = together * moving + (1.0 - together) * apart
         return present, _Piece(Moments(moving, largest.time.variance), queues)
+
+    def queue(self, queue: Queue) -> tuple[float, float]:
+        """(`same_queue`, `handling`) of a consumer group, found once (the completions'
+        passes ask again for the same solution's)."""
+        known = self.handled.get(queue)
+        if known is None:
+            known = self.handled[queue] = (self.same_queue(queue), self.handling(queue))
+        return known
 
     def same_queue(self, queue: Queue) -> float:
         """How often two messages of `queue` wait in one queue: always on a queue topic

@@ -170,8 +170,7 @@ class _Walker(FailureWalker):
         self.own_mean = 0.0
         self.own_variance = 0.0
         self.reacquisitions = 0.0
-        self.serial = 0.0
-        """Of the reacquisitions, those whose waits add up (`OperationSummary.waits`)."""
+        self.serial = 0.0  # (the reacquisitions whose waits add up: `OperationSummary.waits`)
         self.segments = Segments()
         """Own work between an async-I/O worker's acquisitions (`models.analysis.segments`):
         the holding time per acquisition is a mixture of the segments (zero-length ones
@@ -300,8 +299,8 @@ class _Walker(FailureWalker):
         alive_time = 0.0  # E[T; still running]
         for index, step in enumerate(steps):
             tail = root and index == len(steps) - 1
-            if index == 0 or not isinstance(steps[index - 1], CallStep):
-                self.streams.recent = None  # (only a call right after a call re-enters)
+            if index == 0 or not isinstance(steps[index - 1], CallStep):  # (no re-entry)
+                self.streams.recent = None
             part = self.step(step, reach * survival * passing, result.flag, copy, tail)
             passing *= part.passed
             if survival < 1.0 and part.time.mean > 0:
@@ -393,9 +392,7 @@ class _Walker(FailureWalker):
             self.serial = serial
             parts.append(self.walk(branch, reach, flag, True, False))
             added = max(added, self.serial - serial)
-        # the branches' reacquisitions wait side by side (replies that come while one is
-        # queued resume with it): the join waits for the branch with the most
-        self.serial = serial + added
+        self.serial = serial + added  # (the branch with the most: `OperationSummary.waits`)
         self.width, self.streams.stream = outer, before
         branches = [
             Branch(part.time, part.utilization, part.mm1 if len(steps) == 1 else None, part.exact)

@@ -205,9 +205,10 @@ class StreamTracker:
         """The step walked called `station` (made with probability `share`, 0 where the
         reply waits for the caller's worker first). A call to it right after (no step
         taking time between) re-enters its queue as the request leaves it: such a request
-        finds the queue a departure leaves behind and no service under way, so that its
-        wait is ρ S / (1 − ρ) times (Nq + ρ) / ... , as if its residual were a whole
-        service: by mean values, W = ρ ((1 − φ) R + φ S) / (1 − ρ) for a share φ of
+        finds the queue a departure leaves behind and no service under way, as if the
+        residual service it waits for were a whole one, (Nq + ρ) S in all where an arrival
+        from outside waits Nq S + ρ R: by mean values, W = ρ ((1 − φ) R + φ S) / (1 − ρ)
+        for a share φ of
         re-entries (R = E[S²] / 2 E[S]; exact for exponential work, where it is M/M/1,
         and Pollaczek-Khinchine for φ = 0). In the two-moment formulas that is a stream of
         c² = 2 − c_s² (its (c² + c_s²) / 2 is 1), not the station's departures: an API
