@@ -290,8 +290,17 @@ class _Walker(FailureWalker):
 
     # ------------------------------------------------------------------ steps
 
-    def walk(self, steps: Sequence[Step], reach: float, flag: int, copy: bool, root: bool) -> Part:
-        """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`."""
+    def walk(
+        self,
+        steps: Sequence[Step],
+        reach: float,
+        flag: int,
+        copy: bool,
+        root: bool,
+        option: bool = False,
+    ) -> Part:
+        """Walk `steps`, reached with probability `reach`, starting with Poisson flag `flag`
+        (`option`: a branch's option, whose first call follows the step before the branch)."""
         result = Part(flag=flag)
         survival = passing = 1.0  # (`passing`: what its saturated callees let through)
         spent = 0.0
@@ -299,8 +308,8 @@ class _Walker(FailureWalker):
         alive_time = 0.0  # E[T; still running]
         for index, step in enumerate(steps):
             tail = root and index == len(steps) - 1
-            if index == 0 or not isinstance(steps[index - 1], CallStep):  # (no re-entry)
-                self.streams.recent = None
+            if not (option if index == 0 else isinstance(steps[index - 1], CallStep | BranchStep)):
+                self.streams.recent = None  # (no re-entry: `StreamTracker.called`)
             part = self.step(step, reach * survival * passing, result.flag, copy, tail)
             passing *= part.passed
             if survival < 1.0 and part.time.mean > 0:
@@ -354,33 +363,23 @@ class _Walker(FailureWalker):
         raise TypeError(f"unknown step type {type(step).__name__}")
 
     def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> Part:
-        before, segments = self.streams.stream, self.segments
-        ends, options, held = [], [], []
+        before, segments, entering = self.streams.stream, self.segments, self.streams.recent
+        ends, options, held, recent = [], [], [], []
         for option in step.branch:
             self.streams.stream, self.segments = before, segments.split(option.probability)
-            walked = self.walk(option.steps, reach * option.probability, flag, copy, False)
+            self.streams.recent = entering
+            walked = self.walk(option.steps, reach * option.probability, flag, copy, False, True)
             options.append((option.probability, walked))
             ends.append((option.probability, self.streams.stream))
             held.append(self.segments)
+            last = option.steps[-1] if option.steps else None
+            called = isinstance(last, CallStep | BranchStep)
+            recent.append((option.probability, self.streams.recent if called else None))
         self.streams.mixed(ends)
+        self.streams.after_options(recent)
         segments.join(held)
         self.segments = segments
-        return Part(
-            time=mixture((p * (1.0 - part.fail), part.time) for p, part in options)
-            if any(p * (1.0 - part.fail) > 0 for p, part in options)
-            else ZERO,
-            fail=math.fsum(p * part.fail for p, part in options),
-            passed=1.0 - math.fsum(p * (1.0 - part.passed) for p, part in options),
-            flag=min(part.flag for _, part in options),
-            exact=all(part.exact for _, part in options),
-            utilization=max(part.utilization for _, part in options),
-            spent=math.fsum(weighted(p, part.mean_spent) for p, part in options)
-            if self.spends
-            else None,
-            spent_square=math.fsum(weighted(p, part.second_spent) for p, part in options)
-            if self.spends
-            else None,
-        )
+        return Part.chosen(options, self.spends)
 
     def parallel(self, step: ParallelStep, reach: float, flag: int) -> Part:
         outer, before = self.width, self.streams.stream

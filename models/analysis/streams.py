@@ -165,6 +165,8 @@ class Streams:
 
 
 Stream = tuple[float, frozenset[StationId]]
+Recent = tuple[StationId, float, float]
+"""A call just made (`StreamTracker.called`): its station, share and re-entries' SCV."""
 """A stream as a walk knows it: its SCV, and the stations whose departures' SCV it carries."""
 
 
@@ -183,7 +185,7 @@ class StreamTracker:
         """Per emission target: emissions per execution, and those times their SCV."""
         self.reads: set[StationId] = set()
         """Stations whose departures' SCV an emission carries (`scv_reads`)."""
-        self.recent: tuple[StationId, float, float] | None = None
+        self.recent: Recent | None = None
         """The station the step before called, how often, and the SCV its re-entries carry
         (`called`); None after any step that takes time."""
 
@@ -217,6 +219,25 @@ class StreamTracker:
         scv = holding.scv if holding.finite and holding.mean > 0 else math.nan
         again = min(max(2.0 - scv, 0.0), 2.0) if math.isfinite(scv) else 1.0
         self.recent = (station, share, again) if share > 0 else None
+
+    def after_options(self, ends: Iterable[tuple[float, Recent | None]]) -> None:
+        """After a branch, from what each option (its probability) ended with (`called`;
+        None where its last step was no call): a call right after the branch re-enters
+        the station the most options' last calls went to, with the share of executions
+        that called it last."""
+        shares: dict[StationId, list[float]] = {}
+        for probability, end in ends:
+            if end is not None:
+                station, share, again = end
+                found = shares.setdefault(station, [0.0, 0.0])
+                found[0] += probability * share
+                found[1] += probability * share * again
+        best = max(shares.items(), key=lambda item: item[1][0], default=None)
+        if best is None or best[1][0] <= 0:
+            self.recent = None
+        else:
+            station, (share, weighted_again) = best
+            self.recent = (station, share, weighted_again / share)
 
     def replied(
         self,

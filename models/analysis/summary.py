@@ -17,12 +17,13 @@ timeouts, joins or batches.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, station_of
-from models.analysis.moments import ZERO, Moments, second_moment
+from models.analysis.moments import ZERO, Moments, mixture, second_moment, weighted
 from models.distributions import Distribution
 
 POISSON, COPY, NOT_POISSON = 2, 1, 0
@@ -229,6 +230,26 @@ class Part:
     passed: float = 1.0
     """The share of the runs that reach it that get through it per unit of time (a
     saturated callee answers only its share: `models.analysis.throttle`)."""
+
+    @staticmethod
+    def chosen(options: list[tuple[float, Part]], spends: bool) -> Part:
+        """A `branch` step's part: one of `options` (its probability, its part) taken
+        (`spends`: whether to keep the means over every outcome, `spent`)."""
+        ran = [(p * (1.0 - part.fail), part.time) for p, part in options]
+        return Part(
+            time=mixture(ran) if any(p > 0 for p, _ in ran) else ZERO,
+            fail=math.fsum(p * part.fail for p, part in options),
+            passed=1.0 - math.fsum(p * (1.0 - part.passed) for p, part in options),
+            flag=min(part.flag for _, part in options),
+            exact=all(part.exact for _, part in options),
+            utilization=max(part.utilization for _, part in options),
+            spent=math.fsum(weighted(p, part.mean_spent) for p, part in options)
+            if spends
+            else None,
+            spent_square=math.fsum(weighted(p, part.second_spent) for p, part in options)
+            if spends
+            else None,
+        )
 
     @property
     def mean_spent(self) -> float:

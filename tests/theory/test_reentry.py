@@ -14,6 +14,15 @@ re-entries. Simulated in 4 x 200 s:
 | constant 4.98 ms | 8.715 ms | 7.91 ms (7.36-8.45) | 4.99 ms |
 | lognormal, cv 1.5 | 15.98 ms | 16.19 ms (15.18-17.21) | 19.90 ms |
 
+The same with the second call under a `branch` (made by 4 requests in 5, the others working
+0.5 ms), or the first under it and the second after it, 78.1 requests/s (70% busy again),
+constant work; simulated in 4 x 200 s:
+
+| where | predicted | simulated | before (re-entries not followed into a branch) |
+|---|---|---|---|
+| second call in the branch | 8.40 ms | 7.59 ms (7.31-7.87) | 5.01 ms |
+| first call in the branch | 8.33 ms | 7.68 ms (7.30-8.06) | 5.19 ms |
+
 Tolerance (`agrees`, tests/theory/conftest.py): 4.90 SE over 20 replications of 120 s
 (lognormal work: 400 s, its waits vary more; false-alarm rate 1e-4 per check), each
 check's expected half-width under 6% of theory (power), plus each case's slack for the
@@ -93,3 +102,43 @@ def test_a_call_right_after_a_call_waits_as_a_re_entry(
     runs = replications_of(document)
     waits = stat(runs, "services", "db", "waiting_time", "mean")
     agrees(waits, wait, f"db W ({law}, twice in a row)", slack=SLACK[law])
+
+
+BRANCH_RATE = 78.1
+BRANCH_BEFORE = {"second": 0.005008, "first": 0.005187}
+
+
+def _branched(where: str) -> dict[str, Any]:
+    """The constant-work model with one of its two calls under a branch taken 4 times in 5
+    (the other option works 0.5 ms: no re-entry there)."""
+    document = _scenario("constant")
+    document["name"] = f"re-entry-{where}-call-in-a-branch"
+    document["workload"]["users"]["arrivals"] = {"poisson": BRANCH_RATE}
+    work, call, _ = document["services"]["api"]["operations"]["op"]
+    branch = {
+        "branch": [
+            {"probability": 0.8, "steps": [{"call": "db"}]},
+            {"probability": 0.2, "steps": [{"work": {"constant": 0.0005}}]},
+        ]
+    }
+    steps = [work, call, branch] if where == "second" else [work, branch, call]
+    document["services"]["api"]["operations"]["op"] = steps
+    return document
+
+
+@pytest.mark.parametrize("where", ["second", "first"])
+def test_a_re_entry_through_a_branch(
+    where: str, agrees: Any, replications_of: Any, stat: Any
+) -> None:
+    """A call right after a call to the same server where one of them is a branch's:
+    the branch's option starts where the step before the branch ended, and a call after
+    the branch follows the options' last calls, with the share of executions that made
+    them (`StreamTracker.after_options`)."""
+    document = _branched(where)
+    db = analyze(load_scenario(document), capacity=False).services["db"]
+    wait = db.waiting_time.mean
+    assert wait is not None
+    assert abs(BRANCH_BEFORE[where] - wait) > (SLACK["constant"] + 0.1) * wait  # (told apart)
+    runs = replications_of(document)
+    waits = stat(runs, "services", "db", "waiting_time", "mean")
+    agrees(waits, wait, f"db W (re-entry, {where} call in a branch)", slack=SLACK["constant"])

@@ -132,3 +132,18 @@ def test_a_call_right_after_a_call_carries_the_re_entries_c2(
     half.called(StationId("service", "db"), 0.5, holding)
     half.emitted(read, 1.0)
     assert half.fields()["scvs"][read] == pytest.approx((1.0 + carried) / 2)
+
+
+def test_a_call_after_a_branch_re_enters_where_the_options_last_called() -> None:
+    """`StreamTracker.after_options`: options of probability 0.5 and 0.3 that ended with a
+    call to the database (made always, and half the time) and one of 0.2 that ended with
+    work: a call after the branch re-enters with share 0.5 + 0.15 = 0.65, carrying the
+    options' re-entry c² weighted by it; a station fewer options called last loses out."""
+    db, cache = StationId("service", "db"), StationId("service", "cache")
+    tracker = StreamTracker(1.0, None, None)
+    tracker.after_options([(0.5, (db, 1.0, 2.0)), (0.3, (db, 0.5, 0.0)), (0.2, None)])
+    assert tracker.recent == (db, pytest.approx(0.65), pytest.approx(1.0 / 0.65))
+    tracker.after_options([(0.4, (cache, 1.0, 2.0)), (0.6, (db, 1.0, 1.0))])
+    assert tracker.recent == (db, pytest.approx(0.6), pytest.approx(1.0))
+    tracker.after_options([(0.5, None), (0.5, None)])
+    assert tracker.recent is None
