@@ -473,3 +473,41 @@ def test_a_group_to_a_pool_nothing_reaches_yet_is_no_group() -> None:
     prediction = analyze(load_scenario(document))
     assert prediction.flows["closed"].response_time.mean is not None
     assert math.isfinite(prediction.flows["closed"].response_time.mean)
+
+
+def test_a_call_in_a_branch_after_some_work_is_a_spread_member() -> None:
+    """`pages` works 1 ms, then reads `db` at once with probability 0.3 (taking 0.6 of the
+    read), works 2 ms and reads it with 0.5, or works 3 ms and reads it after the branch
+    with 0.2: one member, there with 0.3 x 0.6 + 0.5 + 0.2 = 0.88, at 1 ms plus the
+    options' times weighted by how often each reads (`fan_out._next_calls`)."""
+    read = {"call": "db"}
+    options = [
+        {"probability": 0.3, "steps": [{"call": {"service": "db", "probability": 0.6}}]},
+        {"probability": 0.5, "steps": [{"work": {"constant": 0.002}}, read]},
+        {"probability": 0.2, "steps": [{"work": {"constant": 0.003}}]},
+    ]
+    scenario = load_scenario(
+        {
+            "name": "branched",
+            "simulation": {"duration": 10},
+            "services": {
+                "api": {
+                    "workers": "unlimited",
+                    "operations": {"op": [{"parallel": [[{"call": "db"}], [{"call": "pages"}]]}]},
+                },
+                "pages": {
+                    "workers": 16,
+                    "operations": {
+                        "op": [{"work": {"constant": 0.001}}, {"branch": options}, read]
+                    },
+                },
+                "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": 0.002}}]}},
+            },
+            "workload": {"f": {"entry": "api.op", "arrivals": {"poisson": 50}}},
+        }
+    )
+    parallel = scenario.services["api"].operations["op"][0]
+    assert isinstance(parallel, ParallelStep)
+    (member,) = spread_calls(scenario, parallel.parallel)["db"]
+    made = 0.3 * 0.6 + 0.5 + 0.2
+    assert member == pytest.approx((made, 0.001 + (0.5 * 0.002 + 0.2 * 0.003) / made))
