@@ -200,7 +200,7 @@ def _after_work(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, float,
     database: fuzz seed 835, whose database of 2, read at once by another branch too,
     waited 61% less than simulated without the pair); None if it reaches none, or at once
     (`_opening_call`)."""
-    found = _first_pool_call(scenario, branch)
+    found = first_pool_call(scenario, branch)
     if found is None or not found[3] or not found[2] > 0.0:
         return None
     return found[0].call.service, found[1], found[2]
@@ -267,11 +267,11 @@ def _opening_call(scenario: Scenario, branch: Sequence[Step]) -> tuple[str, floa
 
 def _opening_step(scenario: Scenario, branch: Sequence[Step]) -> tuple[CallStep, float] | None:
     """`_opening_call`'s call step itself, and its probability."""
-    found = _first_pool_call(scenario, branch)
+    found = first_pool_call(scenario, branch)
     return None if found is None or found[3] else (found[0], found[1])
 
 
-def _first_pool_call(
+def first_pool_call(
     scenario: Scenario, branch: Sequence[Step]
 ) -> tuple[CallStep, float, float, bool] | None:
     """The call by which a branch first meets a pool that can make it wait, through

@@ -30,6 +30,7 @@ from dataclasses import dataclass
 from models.analysis.calls import call_outcome, resilient_outcome
 from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.graph import OpKey, StationId, callee, steps_of
+from models.analysis.meetings import meeting
 from models.analysis.moments import ZERO, Moments, expected_maximum, mixture, of_distribution
 from models.analysis.network import GroupStation, NetworkSolution
 from models.analysis.response_tail import response_law
@@ -419,17 +420,30 @@ class _Completions:
         ends = [self.walk(branch, NOTHING, priority, caused) for branch in step.parallel]
         if len(ends) > 1:
             self.approximate = True
-        joined, _, _ = fork_join([Branch(end.time, 0.0, None, False) for end in ends], 0.0)
+        wait = lambda name: self.wait_at(name, priority)  # noqa: E731
+        meets = [meeting(self.scenario, branch, wait) for branch in step.parallel]
+        joined, _, _ = fork_join(
+            [Branch(end.time, 0.0, None, False, at) for end, at in zip(ends, meets, strict=True)],
+            0.0,
+        )
         if not caused:
             return rest.after(joined)
         responses = [self.walk(branch, NOTHING, priority, False) for branch in step.parallel]
         pairs = zip(ends, responses, strict=True)
         if all(_close(end.time.mean, response.time.mean) for end, response in pairs):
             return rest.after(joined)
-        responded, _, _ = fork_join([Branch(end.time, 0.0, None, False) for end in responses], 0.0)
+        responded, _, _ = fork_join(
+            [Branch(r.time, 0.0, None, False, at) for r, at in zip(responses, meets, strict=True)],
+            0.0,
+        )
         queues = frozenset().union(*(end.queues for end in ends))
         excess = _Piece(_excess(joined, responded), queues)
         return self.maximum([(1.0, rest), (1.0, excess)]).after(responded)
+
+    def wait_at(self, service: str, priority: int) -> Moments:
+        """A service's wait at `priority` (its calls' responses are taken as they are)."""
+        view = self.solution.views.get(StationId("service", service))
+        return ZERO if view is None else view.waiting.get(priority, ZERO)
 
 
 def _close(a: float, b: float) -> bool:

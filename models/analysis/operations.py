@@ -32,8 +32,9 @@ from typing import Any
 
 from models.analysis.calls import CallOutcome, call_outcome, refusals, resilient_outcome
 from models.analysis.failures import NONE, FailureInputs
-from models.analysis.forkjoin import Branch, fork_join
+from models.analysis.forkjoin import fork_join
 from models.analysis.graph import OpKey, StationId, callee, fixed_partition, station_of, steps_of
+from models.analysis.meetings import parallel_branches
 from models.analysis.moments import (
     INFINITE,
     ZERO,
@@ -372,8 +373,7 @@ class _Walker(FailureWalker):
             options.append((option.probability, walked))
             ends.append((option.probability, self.streams.stream))
             held.append(self.segments)
-            last = option.steps[-1] if option.steps else None
-            called = isinstance(last, CallStep | BranchStep)
+            called = bool(option.steps) and isinstance(option.steps[-1], CallStep | BranchStep)
             recent.append((option.probability, self.streams.recent if called else None))
         self.streams.mixed(ends)
         self.streams.after_options(recent)
@@ -393,10 +393,8 @@ class _Walker(FailureWalker):
             added = max(added, self.serial - serial)
         self.serial = serial + added  # (the branch with the most: `OperationSummary.waits`)
         self.width, self.streams.stream = outer, before
-        branches = [
-            Branch(part.time, part.utilization, part.mm1 if len(steps) == 1 else None, part.exact)
-            for part, steps in zip(parts, step.parallel, strict=True)
-        ]
+        wait = lambda name: self.wait_at(StationId("service", name))  # noqa: E731
+        branches = parallel_branches(self.scenario, step, parts, wait)
         time, method, exact = fork_join(branches, self.rate * reach)
         if len(parts) > 1:
             self.methods.add(method)
@@ -411,6 +409,12 @@ class _Walker(FailureWalker):
             utilization=max(part.utilization for part in parts),
         )
 
+    def wait_at(self, station: StationId) -> Moments:
+        """The wait this node's calls see at `station` (`StationView.wait_for`)."""
+        own = None if self.station is None else self.evaluator.view(self.station)
+        who = (self.key.kind, self.key.name)
+        return self.evaluator.view(station).wait_for(station, own, who, self.key.priority)
+
     def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         spec = step.call
         target = callee(self.scenario, step, self.key.priority)
@@ -420,12 +424,9 @@ class _Walker(FailureWalker):
         view = self.evaluator.view(station)
         response = summary.response
         own = None if self.station is None else self.evaluator.view(self.station)
-        seen = None if own is None else own.callee_waiting.get(station)
-        if seen is None:
-            seen = view.wait_seen_by((self.key.kind, self.key.name))
-        if seen is not None and response.finite:
-            open_wait = view.waiting.get(self.key.priority, ZERO).mean
-            response = Moments(max(response.mean - open_wait + seen, 0.0), response.variance)
+        wait, open_wait = self.wait_at(station), view.waiting.get(self.key.priority, ZERO).mean
+        if wait.mean != open_wait and response.finite:  # (seen through a pool: `wait_at`)
+            response = Moments(max(response.mean - open_wait + wait.mean, 0.0), response.variance)
         loss = view.loss
         outcome: CallOutcome | None = None
         law = response_law(self.scenario, spec, target, summary, view, response)

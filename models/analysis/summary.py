@@ -92,6 +92,17 @@ class StationView:
         bounded, own, others = self.caller_waiting
         return own if caller == bounded else others
 
+    def wait_for(
+        self, station: StationId, pool: StationView | None, caller: tuple[str, str], priority: int
+    ) -> Moments:
+        """The wait `caller`'s (kind, name) requests of `priority` see at this station,
+        `station`: as the caller's `pool` sees its callees (`callee_waiting`), or as a
+        two-class station tells its callers apart (`wait_seen_by`), else its own."""
+        seen = None if pool is None else pool.callee_waiting.get(station)
+        seen = self.wait_seen_by(caller) if seen is None else seen
+        wait = self.waiting.get(priority, ZERO)
+        return wait if seen is None else Moments(seen, wait.variance)
+
 
 @dataclass
 class CallTally:
