@@ -33,7 +33,7 @@ class Branch:
     """Whether the branch's own mean is exact."""
     meets: Meeting | None = None
     """The pool the branch calls first, at once, where it may meet the other branches'
-    calls (`fan_out.meeting`)."""
+    calls (`meetings.meeting`)."""
 
 
 @dataclass(frozen=True)
