@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from models.schema import Scenario
 from sim import Results, plots, simulate
 from sim.engine import ReplicationRun
 from sim.experiments.sweep import sweep
+from sim.presentation.plots._common import place_legend
 
 pytestmark = pytest.mark.e2e
 
@@ -276,3 +278,16 @@ def test_save_run_figures_writes_pngs(scenario: Scenario, results: Results, tmp_
 def test_importing_sim_and_plots_does_not_import_matplotlib() -> None:
     code = "import sys, sim, sim.presentation.plots; assert 'matplotlib' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_a_legend_only_where_something_drawn_has_a_label() -> None:
+    """`place_legend` on axes with no labelled series (a run stopped before any point)
+    draws no legend, and matplotlib warns of nothing; with one, it draws it."""
+    ax = Figure().subplots()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        place_legend(ax, 0)
+    assert ax.get_legend() is None
+    ax.plot([0, 1], [0, 1], label="p99")
+    place_legend(ax, 1)
+    assert ax.get_legend() is not None

@@ -76,8 +76,11 @@ def time_unit(end: float) -> tuple[float, str]:
 
 
 def place_legend(ax: Axes, entries: int, **kwargs: Any) -> None:
-    """A legend inside the axes when it is short, outside on the right when it is long."""
+    """A legend inside the axes when it is short, outside on the right when it is long;
+    none where nothing drawn has a label (a run stopped before any series had a point)."""
     loc = kwargs.pop("loc", "best")
+    if not ax.get_legend_handles_labels()[0] and "handles" not in kwargs:
+        return
     if entries <= 6:
         ax.legend(loc=loc, fontsize="small", **kwargs)
     else:
