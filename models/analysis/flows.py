@@ -30,10 +30,11 @@ from dataclasses import dataclass
 from models.analysis.calls import call_outcome, resilient_outcome
 from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.graph import OpKey, StationId, callee, steps_of
-from models.analysis.meetings import meeting
+from models.analysis.meetings import later_meeting, meeting
 from models.analysis.moments import ZERO, Moments, expected_maximum, mixture, of_distribution
 from models.analysis.network import GroupStation, NetworkSolution
 from models.analysis.response_tail import response_law
+from models.analysis.summary import StationView
 from models.references import walk_steps
 from models.schema import (
     BranchStep,
@@ -420,11 +421,14 @@ class _Completions:
         ends = [self.walk(branch, NOTHING, priority, caused) for branch in step.parallel]
         if len(ends) > 1:
             self.approximate = True
-        wait = lambda name: self.wait_at(name, priority)  # noqa: E731
-        meets = [meeting(self.scenario, branch, wait) for branch in step.parallel]
+        wait = lambda station: self.wait_at(station.name, priority)  # noqa: E731
+        view = lambda station: self.solution.views.get(station) or IDLE  # noqa: E731
+        meets = [
+            (meeting(self.scenario, branch, wait), later_meeting(self.scenario, branch, wait, view))
+            for branch in step.parallel
+        ]
         joined, _, _ = fork_join(
-            [Branch(end.time, 0.0, None, False, at) for end, at in zip(ends, meets, strict=True)],
-            0.0,
+            [Branch(e.time, 0.0, None, False, *at) for e, at in zip(ends, meets, strict=True)], 0.0
         )
         if not caused:
             return rest.after(joined)
@@ -433,7 +437,7 @@ class _Completions:
         if all(_close(end.time.mean, response.time.mean) for end, response in pairs):
             return rest.after(joined)
         responded, _, _ = fork_join(
-            [Branch(r.time, 0.0, None, False, at) for r, at in zip(responses, meets, strict=True)],
+            [Branch(r.time, 0.0, None, False, *at) for r, at in zip(responses, meets, strict=True)],
             0.0,
         )
         queues = frozenset().union(*(end.queues for end in ends))
@@ -444,6 +448,10 @@ class _Completions:
         """A service's wait at `priority` (its calls' responses are taken as they are)."""
         view = self.solution.views.get(StationId("service", service))
         return ZERO if view is None else view.waiting.get(priority, ZERO)
+
+
+IDLE = StationView()
+"""A station not solved: no wait."""
 
 
 def _close(a: float, b: float) -> bool:

@@ -1,6 +1,7 @@
-"""Where the branches of a `parallel` step meet: the pool each calls first, at once, where
-its call may wait in one queue with its siblings' (`forkjoin.Branch.meets`: their join
-takes them together, `forkjoin._at_one_pool`). The arrivals' side of the same groups is
+"""Where the branches of a `parallel` step meet: the pool each calls first, at once, or
+after some work of the pool it opens with, where its call may wait in one queue with its
+siblings' (`forkjoin.Branch.meets` and `later`: their join takes them together,
+`forkjoin._at_one_pool`). The arrivals' side of the same groups is
 `models.analysis.fan_out`'s.
 """
 
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from models.analysis.fan_out import first_pool_call
+from models.analysis.fan_out import first_pool_call, spread_calls
 from models.analysis.forkjoin import Branch, Meeting
+from models.analysis.graph import StationId, workers_of
 from models.analysis.moments import Moments
-from models.analysis.summary import Part
+from models.analysis.summary import Part, StationView
 from models.schema import ParallelStep, Scenario, Step
 
 
@@ -19,11 +21,12 @@ def parallel_branches(
     scenario: Scenario,
     step: ParallelStep,
     parts: Sequence[Part],
-    wait_of: Callable[[str], Moments],
+    wait_of: Callable[[StationId], Moments],
+    view_of: Callable[[StationId], StationView],
 ) -> list[Branch]:
     """The branches of `step` as its join sees them (`forkjoin.fork_join`): each one's
     walked part (an M/M/1 call where it is one call) and where it meets the others
-    (`meeting`)."""
+    (`meeting`, `later_meeting`)."""
     return [
         Branch(
             part.time,
@@ -31,13 +34,14 @@ def parallel_branches(
             part.mm1 if len(steps) == 1 else None,
             part.exact,
             meeting(scenario, steps, wait_of),
+            later_meeting(scenario, steps, wait_of, view_of),
         )
         for part, steps in zip(parts, step.parallel, strict=True)
     ]
 
 
 def meeting(
-    scenario: Scenario, branch: Sequence[Step], wait_of: Callable[[str], Moments]
+    scenario: Scenario, branch: Sequence[Step], wait_of: Callable[[StationId], Moments]
 ) -> Meeting | None:
     """Where a `parallel` step's branch calls a pool first, at once (after publishes, or
     through services of unlimited workers) and always, if it does and that pool is one (one
@@ -47,7 +51,37 @@ def meeting(
     if found is None or found[3] or found[1] < 1.0:
         return None
     call = found[0]
-    spec = scenario.services[call.call.service]
-    if spec.replicas > 1 and spec.balancing != "shared":
+    if not _one_pool(scenario, call.call.service):
         return None
-    return Meeting(call.call.service, wait_of(call.call.service))
+    return Meeting(call.call.service, wait_of(StationId("service", call.call.service)))
+
+
+def later_meeting(
+    scenario: Scenario,
+    branch: Sequence[Step],
+    wait_of: Callable[[StationId], Moments],
+    view_of: Callable[[StationId], StationView],
+) -> Meeting | None:
+    """Where a branch calls a pool always after some work of the pool it opens with
+    (`fan_out.spread_calls`), if that pool is one: with the mean time before the call and
+    the pool's mean holding time (its busy servers over its arrival rate, `view_of`: a
+    service's view, this round's)."""
+    found = [
+        (service, time)
+        for service, members in spread_calls(scenario, [branch]).items()
+        for made, time in members
+        if made >= 1.0 and _one_pool(scenario, service)
+    ]
+    if not found:
+        return None
+    service, time = found[0]
+    spec, view = scenario.services[service], view_of(StationId("service", service))
+    servers = (workers_of(spec) or 0) * (spec.replicas if spec.balancing == "shared" else 1)
+    holding = view.utilization * servers / view.arrival_rate if view.arrival_rate > 0 else 0.0
+    return Meeting(service, wait_of(StationId("service", service)), time, holding)
+
+
+def _one_pool(scenario: Scenario, service: str) -> bool:
+    """Whether a service's requests wait in one queue: one replica, or replicas sharing it."""
+    spec = scenario.services[service]
+    return spec.replicas == 1 or spec.balancing == "shared"

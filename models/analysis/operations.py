@@ -393,8 +393,7 @@ class _Walker(FailureWalker):
             added = max(added, self.serial - serial)
         self.serial = serial + added  # (the branch with the most: `OperationSummary.waits`)
         self.width, self.streams.stream = outer, before
-        wait = lambda name: self.wait_at(StationId("service", name))  # noqa: E731
-        branches = parallel_branches(self.scenario, step, parts, wait)
+        branches = parallel_branches(self.scenario, step, parts, self.wait_at, self.evaluator.view)
         time, method, exact = fork_join(branches, self.rate * reach)
         if len(parts) > 1:
             self.methods.add(method)

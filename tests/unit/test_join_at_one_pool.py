@@ -9,8 +9,9 @@ import pytest
 
 from models import load_scenario
 from models.analysis.forkjoin import Branch, Meeting, fork_join
-from models.analysis.meetings import meeting
+from models.analysis.meetings import later_meeting, meeting
 from models.analysis.moments import Moments, expected_maximum
+from models.analysis.summary import StationView
 from models.schema import ParallelStep
 
 WAIT = Moments(0.004, 0.004**2)
@@ -40,14 +41,17 @@ def test_branches_at_different_pools_stay_independent() -> None:
     assert together.mean < fork_join(alone, 100.0)[0].mean
 
 
-def _page(steps: list[Any], db: dict[str, Any]) -> Any:
+def _page(steps: list[Any], db: dict[str, Any], users: list[Any] | None = None) -> Any:
     return load_scenario(
         {
             "name": "meeting",
             "simulation": {"duration": 10},
             "services": {
                 "page": {"workers": "unlimited", "operations": {"get": [{"parallel": steps}]}},
-                "users": {"workers": "unlimited", "operations": {"get": [{"call": "db"}]}},
+                "users": {
+                    "workers": "unlimited" if users is None else 4,
+                    "operations": {"get": users or [{"call": "db"}]},
+                },
                 "db": {"operations": {"read": [{"work": {"exponential": 0.002}}]}, **db},
             },
             "workload": {"f": {"entry": "page.get", "arrivals": {"poisson": 50}}},
@@ -72,5 +76,36 @@ def test_where_a_branch_meets_its_siblings(
     scenario = _page([branch, branch], db)
     step = scenario.services["page"].operations["get"][0]
     assert isinstance(step, ParallelStep)
-    found = meeting(scenario, step.parallel[0], lambda name: WAIT)
+    found = meeting(scenario, step.parallel[0], lambda station: WAIT)
     assert found == (Meeting("db", WAIT) if meets else None)
+
+
+def test_branches_meeting_after_some_work_wait_alike_as_often_as_they_meet() -> None:
+    """Two branches reaching `db` after 2 ms of work elsewhere, `db` holding 2 ms: they
+    meet half the time (`fan_out.overlap`: 2 / (2 + 2)), and the join is half the merged
+    branch, half the independent ones' (the method below)."""
+    spread = Meeting("db", WAIT, spread=0.002, holding=0.002)
+    time = Moments(0.006, 0.006**2)
+    members = [Branch(time, 0.7, None, False, None, spread)] * 2
+    joined, _, _ = fork_join(members, 100.0)
+    together, _, _ = fork_join([_branch(0.006, "db"), _branch(0.006, "db")], 100.0)
+    apart, _, _ = fork_join([_branch(0.006, None), _branch(0.006, None)], 100.0)
+    assert joined.mean == pytest.approx(0.5 * together.mean + 0.5 * apart.mean)
+
+
+@pytest.mark.parametrize(("made", "meets"), [(1.0, True), (0.5, False)])
+def test_a_branch_meets_after_some_work_only_where_it_always_calls(
+    made: float, meets: bool
+) -> None:
+    """`later_meeting`: `users` works 1 ms, then reads `db` (always, or half the time);
+    `db`, one worker half busy at 250/s, holds 2 ms."""
+    users = [
+        {"work": {"constant": 0.001}},
+        {"call": {"service": "db", "probability": made}},
+    ]
+    scenario = _page([[{"call": "users"}], [{"call": "db"}]], {"workers": 1}, users)
+    step = scenario.services["page"].operations["get"][0]
+    assert isinstance(step, ParallelStep)
+    view = StationView(utilization=0.5, arrival_rate=250.0)
+    found = later_meeting(scenario, step.parallel[0], lambda station: WAIT, lambda station: view)
+    assert found == (Meeting("db", WAIT, 0.001, 0.002) if meets else None)
