@@ -144,9 +144,10 @@ class _Search:
     often. From the flows' own rates, trials next to the root were taken as saturated
     where the network, solved to its fixed point, is not: three capacities of the
     regression set came out 1.0-1.1% low (j1 at 60%'s `read-home-timeline` 4781.8/s, j4
-    at 60%'s `plan` 400.3/s, a at 60%'s `shoppers` 709.8/s), now 4835.6, 404.8 and
-    716.2/s, each within 0.1% of its root. The largest move the other way, Sock Shop at
-    95%'s `browse`, 946.1 -> 939.7/s, is 0.84% under its root (947.6/s)."""
+    at 60%'s `plan` 400.3/s, a at 60%'s `shoppers` 709.8/s), then 4835.6, 404.8 and
+    716.2/s, each within 0.1% of its root (the plan's model has moved since, and its root
+    with it: joins at one pool, docs/analysis.md sec. 6). The largest move the other way,
+    Sock Shop at 95%'s `browse`, 946.1 -> 939.7/s, was 0.84% under its root (947.6/s)."""
     origin: float = math.inf
     """The factor `start` was solved at."""
     climbs: bool = False

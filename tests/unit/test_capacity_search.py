@@ -136,7 +136,8 @@ def test_the_reported_capacity_brackets_saturation_within_the_tolerance(
     `RELATIVE_TOLERANCE` below its reported capacity, is unsaturated, and at as much above
     it, saturated. Each trial of the search starts from the heaviest unsaturated trial's
     solution (`capacity._Search.start`): from the flows' own rates, as before, these two
-    came out 1.1% low (4781.8/s and 400.3/s, where 4835.6/s and 404.8/s bracket the root)."""
+    came out 1.1% low (4781.8/s and 400.3/s, where 4835.6/s and 404.8/s bracketed the
+    root; the plan's model has moved since, docs/analysis.md sec. 6)."""
     scenario = load_scenario(REGRESSION / f"{model}.yaml")
     reported = analyze(scenario).flows[flow].max_throughput
     assert reported is not None
