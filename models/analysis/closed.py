@@ -26,7 +26,14 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 
 from models.analysis.closed_pools import PlacedWaiting, place_waiting, pool_chain, pools_limit
-from models.analysis.graph import StationId, flow_key, service_keys, steps_of, workers_of
+from models.analysis.graph import (
+    StationId,
+    flow_key,
+    one_queue,
+    service_keys,
+    steps_of,
+    workers_of,
+)
 from models.analysis.moments import waiting_moments
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.summary import NOT_POISSON, StationView
@@ -91,7 +98,7 @@ def _why_not_product_form(
         if spec.unlimited:
             continue
         workers = workers_of(spec) or 0
-        pooled = spec.balancing == "shared" or spec.replicas == 1
+        pooled = one_queue(spec)
         servers = workers * spec.replicas if pooled else workers
         if spec.queue_capacity is not None:
             room = spec.queue_capacity * (spec.replicas if pooled else 1)
@@ -150,7 +157,7 @@ def _mva_network(
                 pools, pool_servers = spec.replicas, workers
             else:
                 pool_servers = workers * spec.replicas
-                if spec.replicas > 1 and spec.balancing != "shared" and pool_servers < clients:
+                if not one_queue(spec) and pool_servers < clients:
                     network.exact = False
             if pool_servers < clients:
                 means = {base.summaries[k].exponential_mean for k in members if visits.get(k)}

@@ -30,11 +30,11 @@ from dataclasses import dataclass
 from models.analysis.calls import call_outcome, resilient_outcome
 from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.graph import OpKey, StationId, callee, steps_of
-from models.analysis.meetings import later_meeting, meeting
+from models.analysis.meetings import meetings_of
 from models.analysis.moments import ZERO, Moments, expected_maximum, mixture, of_distribution
 from models.analysis.network import GroupStation, NetworkSolution
 from models.analysis.response_tail import response_law
-from models.analysis.summary import StationView
+from models.analysis.summary import IDLE
 from models.references import walk_steps
 from models.schema import (
     BranchStep,
@@ -421,12 +421,9 @@ class _Completions:
         ends = [self.walk(branch, NOTHING, priority, caused) for branch in step.parallel]
         if len(ends) > 1:
             self.approximate = True
-        wait = lambda station: self.wait_at(station.name, priority)  # noqa: E731
+        wait = lambda station: self.wait_at(station, priority)  # noqa: E731
         view = lambda station: self.solution.views.get(station) or IDLE  # noqa: E731
-        meets = [
-            (meeting(self.scenario, branch, wait), later_meeting(self.scenario, branch, wait, view))
-            for branch in step.parallel
-        ]
+        meets = meetings_of(self.scenario, step, wait, view)
         joined, _, _ = fork_join(
             [Branch(e.time, 0.0, None, False, *at) for e, at in zip(ends, meets, strict=True)], 0.0
         )
@@ -444,14 +441,9 @@ class _Completions:
         excess = _Piece(_excess(joined, responded), queues)
         return self.maximum([(1.0, rest), (1.0, excess)]).after(responded)
 
-    def wait_at(self, service: str, priority: int) -> Moments:
-        """A service's wait at `priority` (its calls' responses are taken as they are)."""
-        view = self.solution.views.get(StationId("service", service))
-        return ZERO if view is None else view.waiting.get(priority, ZERO)
-
-
-IDLE = StationView()
-"""A station not solved: no wait."""
+    def wait_at(self, station: StationId, priority: int) -> Moments:
+        """A station's wait at `priority` (its calls' responses are taken as they are)."""
+        return (self.solution.views.get(station) or IDLE).waiting.get(priority, ZERO)
 
 
 def _close(a: float, b: float) -> bool:

@@ -59,6 +59,12 @@ def workers_of(service: Service) -> int | None:
     return None if isinstance(service.workers, str) else service.workers
 
 
+def one_queue(service: Service) -> bool:
+    """Whether a service's requests wait in one queue: one replica, or replicas sharing it
+    (`balancing: shared`)."""
+    return service.replicas == 1 or service.balancing == "shared"
+
+
 def consumer_threads(scenario: Scenario, topic: str, group: str) -> int:
     """The consumer threads of group `group` on `topic`: its replicas x concurrency."""
     return scenario.services[group].replicas * scenario.topics[topic].subscribers[group].concurrency

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 
 from models.analysis.fan_out import first_pool_call, spread_calls
 from models.analysis.forkjoin import Branch, Meeting
-from models.analysis.graph import StationId, workers_of
+from models.analysis.graph import StationId, one_queue, workers_of
 from models.analysis.moments import Moments
 from models.analysis.summary import Part, StationView
 from models.schema import ParallelStep, Scenario, Step
@@ -26,17 +26,26 @@ def parallel_branches(
 ) -> list[Branch]:
     """The branches of `step` as its join sees them (`forkjoin.fork_join`): each one's
     walked part (an M/M/1 call where it is one call) and where it meets the others
-    (`meeting`, `later_meeting`)."""
+    (`meetings_of`)."""
     return [
-        Branch(
-            part.time,
-            part.utilization,
-            part.mm1 if len(steps) == 1 else None,
-            part.exact,
-            meeting(scenario, steps, wait_of),
-            later_meeting(scenario, steps, wait_of, view_of),
+        Branch(part.time, part.utilization, part.mm1 if len(steps) == 1 else None, part.exact, *at)
+        for part, steps, at in zip(
+            parts, step.parallel, meetings_of(scenario, step, wait_of, view_of), strict=True
         )
-        for part, steps in zip(parts, step.parallel, strict=True)
+    ]
+
+
+def meetings_of(
+    scenario: Scenario,
+    step: ParallelStep,
+    wait_of: Callable[[StationId], Moments],
+    view_of: Callable[[StationId], StationView],
+) -> list[tuple[Meeting | None, Meeting | None]]:
+    """Per branch of `step`, where it meets the others at once (`meeting`) and after some
+    work (`later_meeting`): `Branch.meets` and `Branch.later`."""
+    return [
+        (meeting(scenario, branch, wait_of), later_meeting(scenario, branch, wait_of, view_of))
+        for branch in step.parallel
     ]
 
 
@@ -50,10 +59,10 @@ def meeting(
     found = first_pool_call(scenario, branch)
     if found is None or found[3] or found[1] < 1.0:
         return None
-    call = found[0]
-    if not _one_pool(scenario, call.call.service):
+    service = found[0].call.service
+    if not one_queue(scenario.services[service]):
         return None
-    return Meeting(call.call.service, wait_of(StationId("service", call.call.service)))
+    return Meeting(service, wait_of(StationId("service", service)))
 
 
 def later_meeting(
@@ -70,18 +79,12 @@ def later_meeting(
         (service, time)
         for service, members in spread_calls(scenario, [branch]).items()
         for made, time in members
-        if made >= 1.0 and _one_pool(scenario, service)
+        if made >= 1.0 and one_queue(scenario.services[service])
     ]
     if not found:
         return None
     service, time = found[0]
     spec, view = scenario.services[service], view_of(StationId("service", service))
-    servers = (workers_of(spec) or 0) * (spec.replicas if spec.balancing == "shared" else 1)
+    servers = (workers_of(spec) or 0) * spec.replicas  # (one queue: all its replicas')
     holding = view.utilization * servers / view.arrival_rate if view.arrival_rate > 0 else 0.0
     return Meeting(service, wait_of(StationId("service", service)), time, holding)
-
-
-def _one_pool(scenario: Scenario, service: str) -> bool:
-    """Whether a service's requests wait in one queue: one replica, or replicas sharing it."""
-    spec = scenario.services[service]
-    return spec.replicas == 1 or spec.balancing == "shared"

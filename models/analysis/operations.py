@@ -50,6 +50,7 @@ from models.analysis.segments import Segments
 from models.analysis.streams import StreamTracker
 from models.analysis.summary import (
     COPY,
+    IDLE,
     NOT_POISSON,
     POISSON,
     OperationSummary,
@@ -104,11 +105,10 @@ class Evaluator:
         self.remembered = remembered
         self.computed: Remembered = {}
         """This round's summaries with their inputs (the next round's `remembered`)."""
-        self.idle = StationView()  # (a station not solved yet: made once, `view` is hot)
 
     def view(self, station: StationId) -> StationView:
         """The view of `station` (an idle, exact one before the first iteration)."""
-        return self.views.get(station) or self.idle  # (a view is always true)
+        return self.views.get(station) or IDLE  # (a view is always true)
 
     def summary(self, key: OpKey) -> OperationSummary:
         """The summary of node `key` (memoised; the synchronous call graph is acyclic)."""

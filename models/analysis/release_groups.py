@@ -44,7 +44,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.analysis.graph import OpKey, StationId, callee, steps_of, workers_of
+from models.analysis.graph import OpKey, StationId, callee, one_queue, steps_of, workers_of
 from models.analysis.loads import LoadBuilder, ServiceStation
 from models.analysis.summary import StationView
 from models.schema import (
@@ -148,7 +148,7 @@ def _one_fifo_pool(scenario: Scenario, name: str) -> bool:
     return (
         not spec.blocking_calls
         and workers_of(spec) is not None
-        and (spec.replicas == 1 or spec.balancing == "shared")
+        and one_queue(spec)
         and spec.discipline == "fifo"
     )
 

@@ -165,9 +165,9 @@ class Streams:
 
 
 Stream = tuple[float, frozenset[StationId]]
+"""A stream as a walk knows it: its SCV, and the stations whose departures' SCV it carries."""
 Recent = tuple[StationId, float, float]
 """A call just made (`StreamTracker.called`): its station, share and re-entries' SCV."""
-"""A stream as a walk knows it: its SCV, and the stations whose departures' SCV it carries."""
 
 
 class StreamTracker:

@@ -104,6 +104,10 @@ class StationView:
         return wait if seen is None else Moments(seen, wait.variance)
 
 
+IDLE = StationView()
+"""The view of a station not solved yet (the first round's): no wait, exact."""
+
+
 @dataclass
 class CallTally:
     """One caller's resilient calls to one operation, per execution of the caller."""
