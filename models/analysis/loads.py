@@ -384,12 +384,15 @@ class LoadBuilder:
         )
 
     def _groups(
-        self, fans: Sequence[FanOut], classes: tuple[ClassLoad, ...], service: str = ""
+        self,
+        fans: Sequence[FanOut],
+        classes: tuple[ClassLoad, ...],
+        service: str = "",
+        topic: str | None = None,
     ) -> tuple[tuple[int, float], ...] | None:
-        """The groups a pool with `classes` receives at once from `fans` (`pool_groups`)
-        and, for the one pool of `service`, from async pools that let resumes go together
-        (`released`); none with failures (rejections, crashes and retries thin them: not
-        modelled)."""
+        """The groups a pool with `classes` receives from `fans` (`pool_groups`; `topic`: a
+        consumer group's) and, for `service`'s one pool, async pools' resumes (`released`);
+        none with failures (rejections, crashes and retries thin them: not modelled)."""
         released = self.released.get(service, ())
         if (not fans and not released) or self.admission or self.capacity:
             return None
@@ -397,9 +400,8 @@ class LoadBuilder:
         if arrivals <= 0.0:
             return None  # (nothing arrives: a closed flow's trial at no load)
         holding = math.fsum(c.arrival_rate * c.holding.mean for c in classes) / arrivals
-        return pool_groups(
-            fans, arrivals, self.populations, self.traffic.rates, self.summaries, released, holding
-        )
+        rates, summaries, bounds = self.traffic.rates, self.summaries, self.populations
+        return pool_groups(fans, arrivals, bounds, rates, summaries, released, holding, topic)
 
     def _bounded_caller(
         self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int
@@ -442,7 +444,7 @@ class LoadBuilder:
         gaps = self.departures.of(topic_name, group, (messages, events))
         if topic.type == "queue":
             classes = self._consumer_classes(topic_name, group, keys, 1.0)
-            groups = self._groups(senders, classes)
+            groups = self._groups(senders, classes, topic=topic_name)
             load = StationLoad(
                 servers=threads,
                 room=None,
@@ -471,7 +473,7 @@ class LoadBuilder:
             for index, share in enumerate(shares):
                 classes = self._consumer_classes(topic_name, group, keys, share)
                 fans = consumer_fans(self.scenario, topic_name, senders, index, active)
-                groups = self._groups(fans, classes)
+                groups = self._groups(fans, classes, topic=topic_name)
                 base = scv if groups is None else plain
                 load = StationLoad(
                     servers=1,
