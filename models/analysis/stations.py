@@ -55,7 +55,7 @@ from models.analysis.moments import (
     waiting_moments,
 )
 from models.analysis.renewal_streams import renewal_station
-from models.analysis.smooth_arrivals import erlang_arrivals_station
+from models.analysis.smooth_arrivals import erlang_arrivals_station, reacquired_in_turn
 from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, StationSolution
 from models.analysis.summary import COPY, NOT_POISSON
 from models.analysis.variable_service import many_servers
@@ -301,6 +301,9 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
         own_work = mix.iid and not _reacquired(mix)
         prediction = many_servers(rate, holding, servers, arrival_scv, own_work, mix.third_moment)
+        if phases is not None and _reacquired(mix) and load.input_flag >= COPY:
+            poisson = many_servers(rate, holding, servers, 1.0, own_work, mix.third_moment)
+            prediction = reacquired_in_turn(poisson, holding, servers, phases) or prediction
         method = prediction.method
         exact = prediction.exact and mix.poisson and bool(mix.hyperexponential)
         exact = exact and not load.feedback
