@@ -14,10 +14,11 @@ independent, 8.33 ms counted as below (`bench/analysis_fuzz.py` seed 617 at 50%)
 A run (`publish_groups`) follows one execution's steps in order: `work` and `delay` steps
 (their laws' mean and SCV), calls (the callee's response, read each round from its
 summary; a call whose operation ends by publishing brings its message with the reply,
-`_last_message`), `branch` steps (the options taken decide how many messages each place
-gets: one draw) and `parallel` steps (each branch's messages its own draws; the step ends
-with its longest branch); a `fail` step, or a call that can time out or be retried, ends
-the run. Each topic's (and message key's) two messages or more in a run make a group
+`_last_message`, and the messages it publishes before it replies, at most one to each
+place, come on their paths through its steps, `_Walker._on_the_way`), `branch` steps
+(the options taken decide how many messages each place gets: one draw) and `parallel`
+steps (each branch's messages its own draws; the step ends with its longest branch); a
+`fail` step, or a call that can time out or be retried, ends the run. Each topic's (and message key's) two messages or more in a run make a group
 (`FanOut.paths`: each message's stretches of time from the execution's start), counted
 whole with the probability that one message is still held by a consumer when the next
 arrives (`fan_out.run_overlap`), and its members alone otherwise.
@@ -134,10 +135,13 @@ class _Walker:
             stretch = Stretch(took, target, step.call.probability)
             end = ((*path, stretch), offset + took.mean)
             last = _last_message(self.scenario, step)
+            before = self._on_the_way(step, target.priority, start, last is not None)
             if last is None:
-                return [], end
+                return before, end
             where, probability = last  # (published as the call returns)
-            return [_Member(where, bernoulli(probability), *end)], end
+            if any(member.where == where for member in before):
+                before = []  # (a run of the callee's own to that place: counted there)
+            return [*before, _Member(where, bernoulli(probability), *end)], end
         if isinstance(step, ParallelStep):
             members: list[_Member] = []
             ends = [start]
@@ -151,6 +155,35 @@ class _Walker:
         if isinstance(step, BranchStep):
             return self.options(step, start)
         return None  # (a fail step: the execution may end here)
+
+    def _on_the_way(
+        self, step: CallStep, priority: int, start: tuple[Path, float], last: bool
+    ) -> list[_Member]:
+        """The messages a plain call's execution publishes before it replies (`last`: but
+        the one its last step publishes, `_last_message`), at most one to each place (two
+        or more to one place are a run of the callee's own, counted there, not again
+        here), each on its path through the callee's steps from `start` (the callee's wait
+        for its pool is left out), there as often as the call is made and publishes it;
+        none where a run cannot go through the callee's steps."""
+        call = step.call
+        _, steps = self.scenario.operation(call.service, call.operation)
+        if last:
+            steps = steps[:-1]
+        walked = _Walker(self.scenario, priority).sequence(steps, start)
+        if walked is None:
+            return []
+        members = walked[0]
+        if len({member.where for member in members}) < len(members):
+            return []
+        if any(count > 1 for member in members for count in member.draw):
+            return []
+        made = call.probability
+        return [
+            _Member(
+                member.where, bernoulli(made * member.draw.get(1, 0.0)), member.path, member.offset
+            )
+            for member in members
+        ]
 
     def sequence(
         self, steps: Sequence[Step], start: tuple[Path, float]

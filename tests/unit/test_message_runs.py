@@ -1,5 +1,6 @@
-"""Runs of messages from a sender whose pool is often full (`fan_out.pool_groups`): they
-count in proportion to the SCV of the sender's stream into the topic."""
+"""Runs of messages: from a sender whose pool is often full (`fan_out.pool_groups`), they
+count in proportion to the SCV of the sender's stream into the topic; a callee's message
+published before it replies joins its caller's run (`message_runs`)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from models import analyze, load_scenario
 from models.analysis.fan_out import FanOut, Stretch, arrival_groups, pool_groups
 from models.analysis.graph import OpKey
+from models.analysis.message_runs import publish_groups
 from models.analysis.moments import Moments
 
 API = OpKey("service", "api", "order", 0)
@@ -91,3 +93,41 @@ def test_a_steadier_sender_makes_its_runs_wait_less() -> None:
         assert mailer.method.endswith("+ arrivals in groups (M^X/M/c)")
         waits.append(mailer.waiting_time.mean)
     assert waits[1] < waits[0]
+
+
+def _on_the_way(orders_tail: list[dict[str, Any]]) -> dict[str, Any]:
+    """An API that calls `orders` (which publishes 1 ms in, then runs `orders_tail`) and
+    publishes again to the same topic."""
+    place = [{"work": {"exponential": 0.001}}, {"publish": "events"}, *orders_tail]
+    return {
+        "name": "on the way",
+        "simulation": {"duration": 10},
+        "services": {
+            "api": {"operations": {"post": [{"call": "orders"}, {"publish": "events"}]}},
+            "orders": {"operations": {"place": place}},
+            "mailer": {"operations": {"send": [{"work": {"exponential": 0.003}}]}},
+        },
+        "topics": {"events": {"type": "queue", "subscribers": {"mailer": {"operation": "send"}}}},
+        "workload": {"users": {"entry": "api.post", "arrivals": {"poisson": 100}}},
+    }
+
+
+def test_a_message_published_on_the_way_through_a_call_joins_the_callers_run() -> None:
+    """The message `orders` publishes before replying and the API's after it are a run of
+    the API's, the first on its path through `orders`' steps (1 ms of exponential work)."""
+    scenario = load_scenario(_on_the_way([{"work": {"constant": 0.001}}]))
+    keys = [OpKey("service", "api", "post", 0), OpKey("service", "orders", "place", 0)]
+    (run,) = publish_groups(scenario, keys)["events"]
+    assert run.source == keys[0] and run.sizes == ((2, 1.0),)
+    first, second = run.paths
+    assert first == (Stretch(Moments(0.001, 0.001**2)),)
+    assert len(second) == 1 and second[0].callee == keys[1]
+
+
+def test_a_callees_own_run_is_not_counted_again_in_its_callers() -> None:
+    """`orders` publishes twice (a run of its own, counted at `orders`): the API's run does
+    not take its messages again."""
+    scenario = load_scenario(_on_the_way([{"publish": "events"}, {"work": {"constant": 0.001}}]))
+    keys = [OpKey("service", "api", "post", 0), OpKey("service", "orders", "place", 0)]
+    runs = publish_groups(scenario, keys)["events"]
+    assert [run.source for run in runs] == [keys[1]]
