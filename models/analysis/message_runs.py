@@ -18,10 +18,11 @@ summary; a call whose operation ends by publishing brings its message with the r
 place, come on their paths through its steps, `_Walker._on_the_way`), `branch` steps
 (the options taken decide how many messages each place gets: one draw) and `parallel`
 steps (each branch's messages its own draws; the step ends with its longest branch); a
-`fail` step, or a call that can time out or be retried, ends the run. Each topic's (and message key's) two messages or more in a run make a group
-(`FanOut.paths`: each message's stretches of time from the execution's start), counted
-whole with the probability that one message is still held by a consumer when the next
-arrives (`fan_out.run_overlap`), and its members alone otherwise.
+`fail` step, or a call that can time out or be retried, ends the run. Each topic's (and
+message key's) two messages or more in a run make a group (`FanOut.paths`: each message's
+stretches of time from the execution's start), counted whole with the probability that
+one message is still held by a consumer when the next arrives (`fan_out.run_overlap`),
+and its members alone otherwise.
 """
 
 from __future__ import annotations
