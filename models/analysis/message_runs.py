@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from models.analysis.fan_out import FanOut, Path, Senders, Stretch, bernoulli, fan_outs, sum_of
 from models.analysis.graph import OpKey, callee, steps_of
@@ -180,10 +180,7 @@ class _Walker:
             return []
         made = call.probability
         return [
-            _Member(
-                member.where, bernoulli(made * member.draw.get(1, 0.0)), member.path, member.offset
-            )
-            for member in members
+            replace(member, draw=bernoulli(made * member.draw.get(1, 0.0))) for member in members
         ]
 
     def sequence(

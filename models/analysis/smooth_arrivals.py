@@ -88,14 +88,12 @@ def round_robin_scale(load: StationLoad, rate: float, holding: Moments) -> float
     phases, servers = load.erlang_phases, load.servers
     if phases is None or servers is None or load.input_flag < COPY:
         return None
-    dealt = _anchor(rate, holding, servers, phases, holding.scv)
-    if dealt is None:
+    pair = _dealt_and_poisson(rate, holding, servers, phases, holding.scv)
+    if pair is None:
         return None
-    poisson = mmc(rate, 1.0 / holding.mean, servers).mean_waiting_time
-    if not poisson > 0.0:
-        return None
+    dealt, poisson = pair
     scale = _service_scale(rate * holding.mean / servers, 1.0 / phases, holding.scv)
-    return dealt.mean_waiting_time / poisson * scale
+    return dealt.mean_waiting_time / poisson.mean_waiting_time * scale
 
 
 def _anchor(
@@ -129,10 +127,11 @@ def reacquired_in_turn(
     (fuzz seed 1113, 2 replicas of 2 async workers at 70%: 5.03 ms, now 3.88 ms, 3.58 ms
     (3.30-3.85) simulated). None where the anchor does not apply."""
     rate = poisson.arrival_rate
-    dealt = _anchor(rate, Moments(holding.mean, holding.mean**2), servers, phases, 1.0)
-    alone = mmc(rate, 1.0 / holding.mean, servers)
-    if dealt is None or not (alone.mean_waiting_time > 0.0 and alone.p_wait > 0.0):
+    exponential = Moments(holding.mean, holding.mean**2)
+    pair = _dealt_and_poisson(rate, exponential, servers, phases, 1.0)
+    if pair is None or not pair[1].p_wait > 0.0:
         return None
+    dealt, alone = pair
     return stable_station(
         method=f"{poisson.method}, x E_{phases}/M/{servers} over M/M/{servers} (dealt in turn)",
         exact=False,
@@ -144,6 +143,19 @@ def reacquired_in_turn(
         / alone.mean_waiting_time,
         p_wait=min(poisson.p_wait * dealt.p_wait / alone.p_wait, 1.0),
     )
+
+
+def _dealt_and_poisson(
+    rate: float, holding: Moments, servers: int, phases: int, scv: float
+) -> tuple[StationPrediction, StationPrediction] | None:
+    """E_k/M/c (`_anchor`) and M/M/c at the same rate and mean holding time, where the
+    anchor applies and M/M/c waits at all (their ratio scales a Poisson wait to a wait
+    dealt in turn)."""
+    dealt = _anchor(rate, holding, servers, phases, scv)
+    if dealt is None:
+        return None
+    poisson = mmc(rate, 1.0 / holding.mean, servers)
+    return (dealt, poisson) if poisson.mean_waiting_time > 0.0 else None
 
 
 def _service_scale(utilization: float, arrival_scv: float, service_scv: float) -> float:

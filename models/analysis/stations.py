@@ -299,11 +299,14 @@ def _open_fifo(load: StationLoad, mix: PoolMix) -> StationSolution:
         method, exact = prediction.method, load.feedback == 0
     else:
         arrival_scv = 1.0 / phases if phases is not None else max(load.arrival_scv, 0.0)
-        own_work = mix.iid and not _reacquired(mix)
-        prediction = many_servers(rate, holding, servers, arrival_scv, own_work, mix.third_moment)
+        own_work, third = mix.iid and not _reacquired(mix), mix.third_moment
+        reacquired = None  # (an async pool dealt in turn: from Poisson acquisitions)
         if phases is not None and _reacquired(mix) and load.input_flag >= COPY:
-            poisson = many_servers(rate, holding, servers, 1.0, own_work, mix.third_moment)
-            prediction = reacquired_in_turn(poisson, holding, servers, phases) or prediction
+            poisson = many_servers(rate, holding, servers, 1.0, own_work, third)
+            reacquired = reacquired_in_turn(poisson, holding, servers, phases)
+        prediction = reacquired or many_servers(
+            rate, holding, servers, arrival_scv, own_work, third
+        )
         method = prediction.method
         exact = prediction.exact and mix.poisson and bool(mix.hyperexponential)
         exact = exact and not load.feedback
