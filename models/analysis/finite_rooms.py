@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import replace
 
 from models.analysis.moments import ZERO, Moments, waiting_moments
 from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, StationSolution
@@ -38,7 +39,12 @@ from models.distributions import (
 )
 from models.empirical import Empirical
 from models.theory import erlang_b, mmck
-from models.theory.erlang_room import merlang_ck, mixed_erlang_fit, phase_count
+from models.theory.erlang_room import (
+    merlang_ck,
+    merlang_ck_extrapolated,
+    mixed_erlang_fit,
+    phase_count,
+)
 from models.theory.finite_room import (
     arrivals_during_gamma,
     arrivals_during_lognormal,
@@ -58,13 +64,13 @@ PHASE_FIT_NOTE = "service time as two phases of its mean and SCV (approximation)
 LOWEST_TWO_PHASE_SCV = 0.5
 """The least SCV two phases have (Erlang-2)."""
 ERLANG_FIT_NOTE = "service time as Erlang phases of its mean and SCV (approximation)"
-FEWER_PHASES_NOTE = (
-    "service time as the most Erlang phases the chain holds, less steady than its own "
-    "(approximation)"
+EXTRAPOLATED_NOTE = (
+    "the chains of as many Erlang phases as they hold, extrapolated to the service time's "
+    "SCV (approximation)"
 )
-MOST_PHASES = 50
-"""The most Erlang phases tried for a service time of SCV below 1/50 (a constant): as
-many as the chain can hold (`erlang_room.MAX_ERLANG_STATES`)."""
+MOST_PHASES = 10_000
+"""Below SCV 1 / `MOST_PHASES` (a constant) a holding time needs more Erlang phases than
+any chain holds (`erlang_room.MAX_ERLANG_STATES`): it is extrapolated to."""
 
 
 def arrivals_during(law: Distribution, rate: float, count: int) -> list[float] | None:
@@ -161,29 +167,33 @@ def _erlang_room(
     """The pool of `several_server_room` with a holding time of SCV below 1/2, by the
     chain of Erlang phases (`erlang_room.merlang_ck`): as many phases as the SCV needs
     (Erlang-(k-1) and Erlang-k mixed), or, where the chain cannot hold them (a constant
-    needs infinitely many), as many as it can, an SCV of 1/k above the law's; and whether
-    the phases are the holding time's own law (an Erlang-k `work`). None where not even
-    three phases fit."""
+    needs infinitely many), the chains of the most phases it holds extrapolated to the
+    SCV (`erlang_room.merlang_ck_extrapolated`); and whether the phases are the holding
+    time's own law (an Erlang-k `work`). None where not even three phases fit."""
     capacity = servers + room
     law = _single_law(classes)
+    needed: int | None = None  # (None: more than any chain holds, a constant)
+    fewer, scv = 0.0, holding.scv
     if isinstance(law, Erlang):  # (its own phases: the fit's p is 0 only to rounding)
-        needed, fewer = law.k, 0.0
+        needed, scv = law.k, 1.0 / law.k
     elif holding.scv > 1.0 / MOST_PHASES:
         needed, fewer, _ = mixed_erlang_fit(holding.mean, holding.scv)
-    else:
-        needed, fewer = MOST_PHASES, 0.0
-    phases = phase_count(servers, capacity, needed)
+    phases = phase_count(servers, capacity, needed or MOST_PHASES)
     if phases is None:
         return None
+    if needed is None or phases < needed:
+        found = merlang_ck_extrapolated(rate, holding.mean, scv, servers, capacity)
+        if found is None:
+            return None
+        station, used = found
+        method = f"M/E_k/c/K ({used[0]}-{used[-1]} Erlang phases), {EXTRAPOLATED_NOTE}"
+        return replace(station, method=method), False
+    own = isinstance(law, Erlang)
     method = f"M/E_k/c/K ({phases} Erlang phases)"
-    own = isinstance(law, Erlang) and phases == needed
-    if phases < needed:
-        fewer = 0.0
-        method = f"{method}, {FEWER_PHASES_NOTE}"
-    elif not own:
+    if not own:
         method = f"{method}, {ERLANG_FIT_NOTE}"
-    found = merlang_ck(rate, holding.mean, phases, fewer, servers, capacity, method)
-    return None if found is None else (found, own)
+    solved = merlang_ck(rate, holding.mean, phases, fewer, servers, capacity, method)
+    return None if solved is None else (solved, own)
 
 
 def _single_law(classes: Sequence[ClassLoad]) -> Distribution | None:

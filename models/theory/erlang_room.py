@@ -6,7 +6,10 @@ a room of 6 at 90/s, 22.1 ms and 5.7% against 20.1 ms and 3.4% simulated. Here t
 service is a mixture of Erlang-(k-1) and Erlang-k with one phase rate, which has any SCV
 in [1/k, 1/(k-1)] (`mixed_erlang_fit`), and the chain follows each busy server's
 remaining phases. It is exact for Erlang-k service (p = 0) and a two-moment fit of any
-other law; a constant is the most phases the chain can hold (`phase_count`).
+other law. Its states grow fast with the phases (each busy server's remaining ones): where
+the phases a law needs do not fit `MAX_ERLANG_STATES` (a constant needs infinitely many),
+`merlang_ck_extrapolated` solves the chain for the most Erlang phases that fit and
+extrapolates to the law's SCV.
 """
 
 from __future__ import annotations
@@ -21,9 +24,14 @@ from models.theory._checks import require_count, require_nonnegative, require_po
 from models.theory.finite_room import idle_room, prediction_from_present, stationary
 from models.theory.prediction import StationPrediction
 
-MAX_ERLANG_STATES = 5_000
+MAX_ERLANG_STATES = 1_000
 """The most states `merlang_ck` solves (each busy server's remaining phases, at every
-number present)."""
+number present). The sparse LU fills in fast as they grow: 4 workers and a room of 4 take
+0.01 s at 714 states (6 phases), 0.5 s at 3,861 (10); the analysis solves a pool's chain
+in every round of its iteration and of each capacity search."""
+EXTRAPOLATION_POINTS = 3
+"""How many Erlang-k chains `merlang_ck_extrapolated` extrapolates from (the largest k
+that fit): a polynomial of degree 2 in the SCV."""
 
 
 def mixed_erlang_fit(mean: float, scv: float) -> tuple[int, float, float]:
@@ -160,10 +168,70 @@ def merlang_ck(
         return None
     if rate == 0.0:
         return idle_room(method, service, count)
-    source, target, arrival, busy, constant, slope, present = _structure(k, count, limit)
-    speed = (k - fewer) / service
+    return prediction_from_present(
+        method, rate, service, count, _by_present(rate, service, k, fewer, count, limit)
+    )
+
+
+def _by_present(
+    rate: float, service: float, phases: int, fewer: float, servers: int, capacity: int
+) -> np.ndarray:
+    """p_0 .. p_K of the number present in the chain of `merlang_ck` (rate > 0)."""
+    source, target, arrival, busy, constant, slope, present = _structure(phases, servers, capacity)
+    speed = (phases - fewer) / service
     value = np.where(arrival, rate, busy * speed) * (constant + slope * fewer)
     keep = value > 0.0
     solution = stationary(len(present), source[keep], target[keep], value[keep])
-    by_present = np.bincount(present, weights=solution, minlength=limit + 1)
-    return prediction_from_present(method, rate, service, count, by_present)
+    return np.bincount(present, weights=solution, minlength=capacity + 1)
+
+
+def merlang_ck_extrapolated(
+    arrival_rate: float,
+    mean_service_time: float,
+    service_scv: float,
+    servers: int,
+    capacity: int,
+    method: str = "M/E_k/c/K, extrapolated",
+) -> tuple[StationPrediction, tuple[int, ...]] | None:
+    """`merlang_ck` for a service of SCV below 1/k, k being the most phases whose chain
+    fits `MAX_ERLANG_STATES`, and the phase counts it used; None where not even three
+    fit.
+
+    Formula: p_0 .. p_K of the number present are solved exactly for Erlang-k service at
+    the `EXTRAPOLATION_POINTS` largest k that fit (SCV 1/k; k >= 2), and each p_n is
+    extrapolated to the SCV asked by the polynomial through them in the SCV (Lagrange;
+    Richardson's "deferred approach to the limit", Phil. Trans. R. Soc. A 226 (1927),
+    with the SCV as the step). Negative extrapolations are set to 0 and the rest
+    renormalised; loss, L, W and Wq follow as in `merlang_ck`. An approximation: 2
+    workers, a room of 6 and constant service at 90% load wait 1.0046 E[S] and lose 3.44%
+    (from 14, 15 and 16 phases), simulated 1.0039 E[S] +- 0.0014 and 3.40% +- 0.02% (4
+    million arrivals); 16 phases alone say 1.021 E[S] and 3.74%.
+
+    >>> station, used = merlang_ck_extrapolated(1.0, 1.0, 0.0, 2, 2)  # Erlang B: any law
+    >>> round(station.loss_probability, 9), used[-1]
+    (0.2, 43)
+    """
+    rate = require_nonnegative("arrival_rate", arrival_rate)
+    service = require_positive("mean_service_time", mean_service_time)
+    count = require_count("servers", servers)
+    limit = require_count("capacity", capacity, minimum=count)
+    scv = require_nonnegative("service_scv", service_scv)
+    most = phase_count(count, limit, _ENOUGH_PHASES)
+    if most is None:
+        return None
+    used = tuple(range(max(2, most - EXTRAPOLATION_POINTS + 1), most + 1))
+    if rate == 0.0:
+        return idle_room(method, service, count), used
+    steps = [1.0 / k for k in used]
+    extrapolated = np.zeros(limit + 1)
+    for k, step in zip(used, steps, strict=True):
+        weight = math.prod((scv - other) / (step - other) for other in steps if other != step)
+        extrapolated += weight * _by_present(rate, service, k, 0.0, count, limit)
+    extrapolated = np.maximum(extrapolated, 0.0)
+    by_present = extrapolated / extrapolated.sum()
+    return prediction_from_present(method, rate, service, count, by_present), used
+
+
+_ENOUGH_PHASES = 10_000
+"""More phases than any chain within `MAX_ERLANG_STATES` holds (one server, no room: k + 1
+states)."""
