@@ -354,23 +354,92 @@ def mph2ck(
     move((busy > phase_one) & waiting, down, phase_one, second_done * (1.0 - alpha))
     move((busy > phase_one) & ~waiting, down, phase_one, second_done)
     source, target, value = (np.concatenate(part) for part in (sources, targets, values))
-    solution = stationary(size, source, target, value)
+    solution = stationary(size, source, target, value, _likely(rate * service, count, offsets))
     by_present = np.bincount(present, weights=solution, minlength=limit + 1)
     return prediction_from_present(method, rate, service, count, by_present)
 
 
-def stationary(size: int, source: np.ndarray, target: np.ndarray, value: np.ndarray) -> np.ndarray:
+def _likely(offered: float, servers: int, offsets: np.ndarray) -> int:
+    """A state of the two-phase chain whose probability is not tiny: at the number present
+    most likely in M/M/c/K of this offered load (the full room from c on, else the
+    offered load's integer part), half its busy servers in phase 1 (either phase holds
+    half the mean: Coxian, and the hyperexponential of balanced means)."""
+    limit = len(offsets) - 2
+    present = limit if offered >= servers else min(int(offered), limit)
+    return int(offsets[present]) + min(present, servers) // 2
+
+
+def stationary(
+    size: int,
+    source: np.ndarray,
+    target: np.ndarray,
+    value: np.ndarray,
+    likely: int | None = None,
+) -> np.ndarray:
     """The stationary distribution of the chain on states 0 .. `size` - 1 whose
-    transitions go from `source` to `target` at rate `value`: p Q = 0 with its first
+    transitions go from `source` to `target` at rate `value` (irreducible), by a sparse LU.
+
+    Given a `likely` state (one whose probability is not tiny), p Q = 0 is solved for
+    p / p_likely: that state's balance equation is left out and p_likely = 1 moves to the
+    right-hand side, which keeps the system as sparse as Q (M/PH2/c/K at 90% load and SCV
+    0.7: 20 servers and a room of 980, 1.90 s -> 0.095 s; 150 and 110, 0.53 -> 0.16 s;
+    the same distributions to 1e-8). Otherwise, or where that solution is not a
+    distribution to working precision (a state far less likely than thought makes the
+    system ill-conditioned), p Q = 0 with its first equation replaced by sum p = 1: a
+    full row, which the LU fills in."""
+    from scipy.sparse import coo_matrix
+
+    outflow = np.bincount(source, weights=value, minlength=size)
+    # (transposed: row k is state k's balance equation)
+    rows = np.concatenate((target, np.arange(size)))
+    columns = np.concatenate((source, np.arange(size)))
+    entries = np.concatenate((value, -outflow))
+    if likely is not None and size > 1:
+        balance = coo_matrix((entries, (rows, columns)), shape=(size, size)).tocsr()
+        found = _relative_to(balance, likely)
+        if found is not None:
+            return found
+    return _normalised_solve(size, rows, columns, entries)
+
+
+RESIDUAL_TOLERANCE = 1e-9
+"""The largest net flow |(p Q)_k| a solution relative to one state may leave at a state,
+as a share of the largest flow out of one (p_k q_k): beyond it, the solution is redone."""
+
+
+def _relative_to(balance: Any, likely: int) -> np.ndarray | None:
+    """The solution of `stationary` with p_likely = 1, normalised; None where it is not a
+    distribution to working precision. `balance` is Q transposed (CSR)."""
+    from scipy.sparse.linalg import splu
+
+    size = balance.shape[0]
+    others = np.concatenate((np.arange(likely), np.arange(likely + 1, size)))
+    system = balance[others][:, others].tocsc()
+    right = -np.asarray(balance[others][:, [likely]].todense()).ravel()
+    with np.errstate(all="ignore"):
+        try:
+            solved = splu(system).solve(right)
+        except RuntimeError:  # (singular to working precision)
+            return None
+        ratios = np.insert(solved, likely, 1.0)
+        if not np.all(np.isfinite(ratios)) or ratios.min() < -RESIDUAL_TOLERANCE * ratios.max():
+            return None
+        solution = np.maximum(ratios, 0.0) / float(np.maximum(ratios, 0.0).sum())
+        residual = np.abs(balance @ solution).max()
+        flows = np.abs(balance.diagonal() * solution).max()
+    if not residual <= RESIDUAL_TOLERANCE * flows:
+        return None
+    return np.asarray(solution)
+
+
+def _normalised_solve(
+    size: int, rows: np.ndarray, columns: np.ndarray, entries: np.ndarray
+) -> np.ndarray:
+    """p Q = 0 (as the transposed triplets `rows`, `columns`, `entries`) with its first
     equation replaced by sum p = 1, solved by a sparse LU."""
     from scipy.sparse import coo_matrix
     from scipy.sparse.linalg import spsolve
 
-    outflow = np.bincount(source, weights=value, minlength=size)
-    # (transposed: row k is state k's balance equation; equation 0 becomes sum p = 1)
-    rows = np.concatenate((target, np.arange(size)))
-    columns = np.concatenate((source, np.arange(size)))
-    entries = np.concatenate((value, -outflow))
     kept = rows != 0
     rows = np.concatenate((rows[kept], np.zeros(size, dtype=int)))
     columns = np.concatenate((columns[kept], np.arange(size)))

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import pytest
 from scipy.integrate import quad
+from scipy.sparse import coo_matrix
 
 from models import analyze, load_scenario
 from models.analysis.finite_rooms import (
@@ -29,7 +30,7 @@ from models.distributions import (
     Weibull,
 )
 from models.empirical import Empirical
-from models.theory import mg1k, mmck
+from models.theory import finite_room, mg1k, mmck
 from models.theory.finite_room import (
     arrivals_during_gamma,
     arrivals_during_uniform,
@@ -354,3 +355,48 @@ def test_overwhelming_load_fills_the_room_without_overflow(rate: float) -> None:
     assert phases is not None
     assert phases.throughput == pytest.approx(2.0, rel=1e-9)
     assert all(math.isfinite(x) for x in (phases.mean_waiting_time, phases.p_wait))
+
+
+def _two_phase_chain(rate: float, servers: int, capacity: int) -> tuple[Any, ...]:
+    """The transitions `mph2ck` solves (SCV 3, mean 1), as `stationary` receives them."""
+    seen: list[tuple[Any, ...]] = []
+    solve = finite_room.stationary
+
+    def keep(*args: Any) -> np.ndarray:
+        seen.append(args[:4])
+        return solve(*args)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(finite_room, "stationary", keep)
+        mph2ck(rate, 1.0, 3.0, servers, capacity)
+    return seen[0]
+
+
+@pytest.mark.parametrize(("rate", "servers", "capacity"), [(1.5, 2, 6), (50.0, 20, 60)])
+def test_the_chain_solved_relative_to_a_likely_state_is_the_normalised_one(
+    rate: float, servers: int, capacity: int
+) -> None:
+    """p Q = 0 solved for p / p_likely (sparse) and with sum p = 1 in place of an equation
+    (a full row) give one distribution, whichever state is taken as likely."""
+    size, source, target, value = _two_phase_chain(rate, servers, capacity)
+    normalised = finite_room.stationary(size, source, target, value)
+    for likely in (0, size // 2, size - 1):
+        relative = finite_room.stationary(size, source, target, value, likely)
+        assert np.max(np.abs(relative - normalised)) < 1e-12
+
+
+def test_a_state_far_less_likely_than_thought_falls_back_to_the_normalised_solve() -> None:
+    """At 500 times the servers' capacity the empty state has a probability of about
+    1e-19: relative to it the system is singular to working precision, so the solution is
+    refused and the normalised one taken (the room full but for 2 / 1000 of the time)."""
+    size, source, target, value = _two_phase_chain(1e3, 2, 8)
+    outflow = np.bincount(source, weights=value, minlength=size)
+    rows = np.concatenate((target, np.arange(size)))
+    columns = np.concatenate((source, np.arange(size)))
+    entries = np.concatenate((value, -outflow))
+    balance = coo_matrix((entries, (rows, columns)), shape=(size, size)).tocsr()
+    assert finite_room._relative_to(balance, 0) is None
+    assert finite_room._relative_to(balance, size - 2) is not None
+    solved = finite_room.stationary(size, source, target, value, 0)
+    assert np.array_equal(solved, finite_room.stationary(size, source, target, value))
+    assert solved[-3:].sum() == pytest.approx(1.0 - 2.0 / 1e3, rel=1e-9)  # (lost: all but c/E[S])
