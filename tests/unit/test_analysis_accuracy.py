@@ -10,7 +10,7 @@ from models import analyze
 from models.analysis.forkjoin import Branch, fork_join
 from models.analysis.moments import Moments, expected_maximum
 from models.analysis.network import FlowSource, solve_network
-from tests.unit.test_analysis import REL, op, poisson, scenario
+from tests.unit.analysis_scenarios import REL, op, poisson, scenario
 
 
 def test_a_one_thread_caller_of_a_one_server_callee_is_m_g_1() -> None:
