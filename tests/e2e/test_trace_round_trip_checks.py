@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from models import load_scenario
-from tests.e2e.test_trace_round_trip import compare_structure, traced_and_imported
+from tests.e2e.round_trip_checks import compare_structure
+from tests.e2e.test_trace_round_trip import traced_and_imported
 
 pytestmark = pytest.mark.e2e
 

@@ -168,7 +168,7 @@ def fan_out(
 ) -> Document:
     """Poisson publications to `events`, consumed by one group per service of
     `service_rates`, each an exponential handler of that rate
-    (test_topics.py::test_fan_out_gives_every_group_its_own_mm1_queue)."""
+    (test_topics_delivery.py::test_fan_out_gives_every_group_its_own_mm1_queue)."""
     return {
         "name": "fan-out",
         "simulation": simulation,

@@ -40,7 +40,8 @@ from tests.theory.test_properties import FAULTY, MM1
 from tests.theory.test_resilience import drain_scenario, token_bucket_scenario
 from tests.theory.test_single_station import serving, station
 from tests.theory.test_topic_properties import busy_network, keyed_scenario
-from tests.theory.test_topics import NETWORKS, single_topic
+from tests.theory.test_topics_queues import NETWORKS
+from tests.theory.topic_scenarios import single_topic
 from tests.unit.fast_path_checks import NO_FAST_PATH, Document, both_ways, fast_path_use
 
 SCENARIOS = Path(__file__).resolve().parents[2] / "scenarios"
@@ -99,7 +100,7 @@ def theory_station(service: Document, arrival_rate: float) -> Document:
 
 
 def theory_topic(arrival_rate: float, mean_service_time: float, **options: Any) -> Document:
-    """tests/theory/test_topics.py: Poisson publications to `events`, consumed by
+    """tests/theory/topic_scenarios.py: Poisson publications to `events`, consumed by
     `consumer`."""
     options = {"duration": THEORY_DURATION, "warmup": 20.0, **options}
     return single_topic(arrival_rate=arrival_rate, mean_service_time=mean_service_time, **options)
@@ -198,7 +199,7 @@ THEORY_SCENARIOS: dict[str, Callable[[], Document]] = {
     # tests/theory/test_properties.py
     "properties-mm1": lambda: MM1,
     "drops-and-timeouts": lambda: FAULTY,
-    # tests/theory/test_topics.py
+    # tests/theory/test_topics_partitions.py, test_topics_queues.py, test_topics_delivery.py
     "log-random-partitions": lambda: theory_topic(
         4.0, 0.5, topic={"partitions": 4, "partitioning": "random"}, replicas=4
     ),
