@@ -22,6 +22,9 @@ The models (`MODELS`):
   their bottleneck's capacity; the TrainTicket-like one has 7 flows).
 - generated_100: `bench/topology.py`'s `generated_topology(100, 100, 1)` written as YAML:
   100 services, 4 flows, synchronous calls, parallel steps, topics and consumer groups.
+- bounded_pools: `bench/bounded_pools.yaml`, three pools of several workers with bounded
+  waiting rooms (constant work on 4 and on 2 workers, lognormal on 20 with room for 980):
+  the finite-room chains solved in every round of the iteration and of each capacity search.
 
 Each figure is a median over `--repeat` runs (default 5), with the range of the runs.
 Usage:
@@ -67,6 +70,7 @@ MODELS: dict[str, Callable[[Path], Path]] = {
     "train_ticket_95": lambda _: REGRESSION / "j4_train_ticket_95.yaml",
     "alibaba_95": lambda _: REGRESSION / "j5_alibaba_random_95.yaml",
     "generated_100": lambda directory: _generated(directory, 100),
+    "bounded_pools": lambda _: ROOT / "bench" / "bounded_pools.yaml",
 }
 """Each model's scenario file (the generated one is written into the directory given)."""
 QUICK_MODELS = [YARDSTICK, "three_tier_shop"]
