@@ -286,8 +286,7 @@ def _solve_one(scenario: Scenario, sources: Mapping[str, FlowSource], name: str)
     quadratic interpolation safeguarded by bisection, to `RELATIVE_TOLERANCE`), where
     plain bisection took a solve of the network for each of its 20-odd halvings (two closed
     flows at one pool: 677 solves, 4.1 s, then 253 and 1.6 s, the throughputs the same to
-    3e-8). An unstable network (R infinite)
-    counts as g = N: above the root."""
+    3e-8). An unstable network (R infinite) counts as g = N: above the root."""
     from scipy.optimize import brentq
 
     flow = scenario.workload[name]
