@@ -40,6 +40,7 @@ from models.distributions import (
 from models.empirical import Empirical
 from models.theory import erlang_b, mmck
 from models.theory.erlang_room import (
+    ENOUGH_PHASES,
     merlang_ck,
     merlang_ck_extrapolated,
     mixed_erlang_fit,
@@ -68,9 +69,6 @@ EXTRAPOLATED_NOTE = (
     "the chains of as many Erlang phases as they hold, extrapolated to the service time's "
     "SCV (approximation)"
 )
-MOST_PHASES = 10_000
-"""Below SCV 1 / `MOST_PHASES` (a constant) a holding time needs more Erlang phases than
-any chain holds (`erlang_room.MAX_ERLANG_STATES`): it is extrapolated to."""
 
 
 def arrivals_during(law: Distribution, rate: float, count: int) -> list[float] | None:
@@ -176,9 +174,9 @@ def _erlang_room(
     fewer, scv = 0.0, holding.scv
     if isinstance(law, Erlang):  # (its own phases: the fit's p is 0 only to rounding)
         needed, scv = law.k, 1.0 / law.k
-    elif holding.scv > 1.0 / MOST_PHASES:
+    elif holding.scv > 1.0 / ENOUGH_PHASES:
         needed, fewer, _ = mixed_erlang_fit(holding.mean, holding.scv)
-    phases = phase_count(servers, capacity, needed or MOST_PHASES)
+    phases = phase_count(servers, capacity, needed or ENOUGH_PHASES)
     if phases is None:
         return None
     if needed is None or phases < needed:

@@ -29,6 +29,9 @@ MAX_ERLANG_STATES = 1_000
 number present). The sparse LU fills in fast as they grow: 4 workers and a room of 4 take
 0.01 s at 714 states (6 phases), 0.5 s at 3,861 (10); the analysis solves a pool's chain
 in every round of its iteration and of each capacity search."""
+ENOUGH_PHASES = 10_000
+"""More phases than any chain within `MAX_ERLANG_STATES` holds (one server, no room: k + 1
+states): a law of SCV below 1 / `ENOUGH_PHASES` (a constant) is always extrapolated to."""
 EXTRAPOLATION_POINTS = 3
 """How many Erlang-k chains `merlang_ck_extrapolated` extrapolates from (the largest k
 that fit): a polynomial of degree 2 in the SCV."""
@@ -216,7 +219,7 @@ def merlang_ck_extrapolated(
     count = require_count("servers", servers)
     limit = require_count("capacity", capacity, minimum=count)
     scv = require_nonnegative("service_scv", service_scv)
-    most = phase_count(count, limit, _ENOUGH_PHASES)
+    most = phase_count(count, limit, ENOUGH_PHASES)
     if most is None:
         return None
     used = tuple(range(max(2, most - EXTRAPOLATION_POINTS + 1), most + 1))
@@ -230,8 +233,3 @@ def merlang_ck_extrapolated(
     extrapolated = np.maximum(extrapolated, 0.0)
     by_present = extrapolated / extrapolated.sum()
     return prediction_from_present(method, rate, service, count, by_present), used
-
-
-_ENOUGH_PHASES = 10_000
-"""More phases than any chain within `MAX_ERLANG_STATES` holds (one server, no room: k + 1
-states)."""

@@ -414,8 +414,9 @@ def _relative_to(balance: Any, likely: int) -> np.ndarray | None:
 
     size = balance.shape[0]
     others = np.concatenate((np.arange(likely), np.arange(likely + 1, size)))
-    system = balance[others][:, others].tocsc()
-    right = -np.asarray(balance[others][:, [likely]].todense()).ravel()
+    equations = balance[others]
+    system = equations[:, others].tocsc()
+    right = -np.asarray(equations[:, [likely]].todense()).ravel()
     with np.errstate(all="ignore"):
         try:
             solved = splu(system).solve(right)
