@@ -21,7 +21,12 @@ import math
 import numpy as np
 
 from models.theory._checks import require_count, require_nonnegative, require_positive
-from models.theory.finite_room import idle_room, prediction_from_present, stationary
+from models.theory.finite_room import (
+    idle_room,
+    likely_state,
+    prediction_from_present,
+    stationary,
+)
 from models.theory.prediction import StationPrediction
 
 MAX_ERLANG_STATES = 1_000
@@ -184,7 +189,8 @@ def _by_present(
     speed = (phases - fewer) / service
     value = np.where(arrival, rate, busy * speed) * (constant + slope * fewer)
     keep = value > 0.0
-    solution = stationary(len(present), source[keep], target[keep], value[keep])
+    likely = likely_state(rate * service, servers, present)
+    solution = stationary(len(present), source[keep], target[keep], value[keep], likely)
     return np.bincount(present, weights=solution, minlength=capacity + 1)
 
 

@@ -354,19 +354,24 @@ def mph2ck(
     move((busy > phase_one) & waiting, down, phase_one, second_done * (1.0 - alpha))
     move((busy > phase_one) & ~waiting, down, phase_one, second_done)
     source, target, value = (np.concatenate(part) for part in (sources, targets, values))
-    solution = stationary(size, source, target, value, _likely(rate * service, count, offsets))
+    solution = stationary(size, source, target, value, likely_state(rate * service, count, present))
     by_present = np.bincount(present, weights=solution, minlength=limit + 1)
     return prediction_from_present(method, rate, service, count, by_present)
 
 
-def _likely(offered: float, servers: int, offsets: np.ndarray) -> int:
-    """A state of the two-phase chain whose probability is not tiny: at the number present
-    most likely in M/M/c/K of this offered load (the full room from c on, else the
-    offered load's integer part), half its busy servers in phase 1 (either phase holds
-    half the mean: Coxian, and the hyperexponential of balanced means)."""
-    limit = len(offsets) - 2
-    present = limit if offered >= servers else min(int(offered), limit)
-    return int(offsets[present]) + min(present, servers) // 2
+def likely_state(offered: float, servers: int, present: np.ndarray) -> int:
+    """A state of a chain on (number present, phases) whose probability is not tiny, for
+    `stationary`: among the states with the number present most likely in M/M/c/K of this
+    offered load (the full room from c on, else the offered load's integer part), the
+    middle one. `present` is each state's number present, in increasing order. In the
+    two-phase chain that is half the busy servers in phase 1 (either phase holds half the
+    mean: Coxian, and the hyperexponential of balanced means); in the Erlang chain of
+    `erlang_room`, busy servers with phases left spread over the range."""
+    limit = int(present[-1])
+    most_likely = limit if offered >= servers else min(int(offered), limit)
+    first = int(np.searchsorted(present, most_likely, side="left"))
+    after = int(np.searchsorted(present, most_likely, side="right"))
+    return first + (after - first - 1) // 2
 
 
 def stationary(

@@ -6,11 +6,13 @@ tests/theory/test_finite_rooms.py)."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
+import numpy as np
 import pytest
 
 from models.analysis.finite_rooms import ERLANG_FIT_NOTE, EXTRAPOLATED_NOTE
-from models.theory import erlang_b
+from models.theory import erlang_b, erlang_room, finite_room
 from models.theory.erlang_room import (
     MAX_ERLANG_STATES,
     merlang_ck,
@@ -163,3 +165,35 @@ def test_extrapolation_needs_three_phases_to_fit() -> None:
     assert phase_states(3, servers, 12) <= MAX_ERLANG_STATES < phase_states(4, servers, 12)
     found = merlang_ck_extrapolated(560.0, 0.01, 0.0, servers, 12)
     assert found is not None and found[1] == (2, 3)
+
+
+@pytest.mark.parametrize(
+    ("load", "phases", "servers", "capacity"),
+    [(0.5, 7, 4, 7), (0.8, 6, 4, 8), (1.2, 5, 6, 7), (0.9, 16, 2, 8), (30.0, 4, 3, 5)],
+)
+def test_the_erlang_chain_relative_to_a_likely_state_is_the_normalised_one(
+    load: float, phases: int, servers: int, capacity: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain is solved relative to a likely state (`finite_room.likely_state`: twice
+    as fast at 700-960 states, 4-9 ms a solve against 11-23 ms); it is the distribution of
+    the normalised solve (sum p = 1 in place of an equation), below and above saturation
+    (30 times it, where the likely state is the full room)."""
+    rate = load * servers
+    seen: list[int | None] = []
+    solve = finite_room.stationary
+
+    def normalised(
+        size: int, source: Any, target: Any, value: Any, likely: int | None = None
+    ) -> Any:
+        seen.append(likely)
+        return solve(size, source, target, value)
+
+    relative = erlang_room._by_present(rate, 1.0, phases, 0.0, servers, capacity)
+    monkeypatch.setattr(erlang_room, "stationary", normalised)
+    assert (
+        np.max(
+            np.abs(erlang_room._by_present(rate, 1.0, phases, 0.0, servers, capacity) - relative)
+        )
+        < 1e-12
+    )
+    assert seen and seen[0] is not None
