@@ -25,6 +25,11 @@ The models (`MODELS`):
 - bounded_pools: `bench/bounded_pools.yaml`, three pools of several workers with bounded
   waiting rooms (constant work on 4 and on 2 workers, lognormal on 20 with room for 980):
   the finite-room chains solved in every round of the iteration and of each capacity search.
+- retry_storm: `scenarios/retry_storm.yaml`, a call with a timeout and 3 retries and a
+  slowdown window: the capacity search with failures, whose rounds settle slowly.
+- retrying_pools: `bench/retrying_pools.yaml`, calls with timeouts and retries into
+  bounded pools of several workers with steady work (Erlang chains every round) and a
+  slowdown window.
 
 Each figure is a median over `--repeat` runs (default 5), with the range of the runs.
 Usage:
@@ -71,6 +76,8 @@ MODELS: dict[str, Callable[[Path], Path]] = {
     "alibaba_95": lambda _: REGRESSION / "j5_alibaba_random_95.yaml",
     "generated_100": lambda directory: _generated(directory, 100),
     "bounded_pools": lambda _: ROOT / "bench" / "bounded_pools.yaml",
+    "retry_storm": lambda _: ROOT / "scenarios" / "retry_storm.yaml",
+    "retrying_pools": lambda _: ROOT / "bench" / "retrying_pools.yaml",
 }
 """Each model's scenario file (the generated one is written into the directory given)."""
 QUICK_MODELS = [YARDSTICK, "three_tier_shop"]

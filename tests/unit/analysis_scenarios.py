@@ -16,6 +16,8 @@ from hypothesis import HealthCheck, reject, settings
 from hypothesis import strategies as st
 
 from models import Prediction, ScenarioError, analyze, load_scenario
+from models.analysis import flow_source
+from models.analysis.network import FlowSource
 from models.schema import Scenario
 
 REL = 1e-9
@@ -256,3 +258,13 @@ def failing_scenario_documents(draw: st.DrawFn) -> dict[str, Any]:
             faults.append({**target, "kind": "outage", **window})
     document["faults"] = faults
     return document
+
+
+def open_sources(scenario: Scenario) -> dict[str, FlowSource]:
+    """Each open flow's source at its own rate (the capacity search's flows)."""
+    sources = {}
+    for name, flow in scenario.workload.items():
+        source = flow_source(scenario, name, flow, [])
+        assert source is not None
+        sources[name] = source
+    return sources

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from models import load_scenario
-from models.analysis import analyze, flow_source
+from models.analysis import analyze
 from models.analysis.capacity import (
     RELATIVE_TOLERANCE,
     _all_flows_limit,
@@ -22,6 +22,7 @@ from models.analysis.capacity import (
     _saturated,
 )
 from models.analysis.network import FlowSource, solve_network
+from tests.unit.analysis_scenarios import open_sources
 
 REGRESSION = Path(__file__).resolve().parents[1] / "data" / "analysis_regression"
 
@@ -57,15 +58,6 @@ def test_no_rational_root_where_the_curve_does_not_rise_to_one(
     assert _rational_root(fits) is None
 
 
-def _sources(scenario: Any) -> dict[str, FlowSource]:
-    found = {}
-    for name, flow in scenario.workload.items():
-        source = flow_source(scenario, name, flow, [])
-        assert source is not None
-        found[name] = source
-    return found
-
-
 def _scenario(db_servers: int, web_workers: int | None) -> Any:
     services: dict[str, Any] = {
         "db": {"workers": db_servers, "operations": {"q": [{"work": {"exponential": "10ms"}}]}},
@@ -91,7 +83,7 @@ def test_a_station_without_callees_is_found_in_three_solves() -> None:
     linear in the load, so the extrapolation is exact; one solve past it and one just below
     close the bracket (the known solution at the start counts for nothing)."""
     scenario = _scenario(db_servers=2, web_workers=None)
-    sources = _sources(scenario)
+    sources = open_sources(scenario)
     found = _all_flows_limit(scenario, sources, True, solve_network(scenario, sources))
     assert found is not None
     factor, search = found
@@ -107,7 +99,7 @@ def test_a_pool_over_a_callee_near_saturation_is_bracketed_in_a_few_solves() -> 
     unsaturated `RELATIVE_TOLERANCE` below the reported factor and saturated twice that
     above it (the report is the extrapolation inside the final bracket)."""
     scenario = _scenario(db_servers=1, web_workers=2)
-    sources = _sources(scenario)
+    sources = open_sources(scenario)
     found = _all_flows_limit(scenario, sources, True, solve_network(scenario, sources))
     assert found is not None
     factor, search = found
@@ -141,7 +133,7 @@ def test_the_reported_capacity_brackets_saturation_within_the_tolerance(
     scenario = load_scenario(REGRESSION / f"{model}.yaml")
     reported = analyze(scenario).flows[flow].max_throughput
     assert reported is not None
-    sources = _sources(scenario)
+    sources = open_sources(scenario)
     base = solve_network(scenario, sources)
 
     def saturated_at(rate: float) -> bool:

@@ -13,7 +13,6 @@ from pathlib import Path
 import pytest
 
 from models import load_scenario
-from models.analysis import flow_source
 from models.analysis.capacity import (
     RELATIVE_TOLERANCE,
     SETTLED,
@@ -27,6 +26,7 @@ from models.analysis.graph import StationId
 from models.analysis.network import FlowSource, solve_network
 from models.analysis.solve_memo import SolveMemo
 from models.schema import Scenario
+from tests.unit.analysis_scenarios import open_sources
 
 MODELS = Path(__file__).parents[1] / "data" / "analysis_regression"
 
@@ -34,7 +34,7 @@ MODELS = Path(__file__).parents[1] / "data" / "analysis_regression"
 def _model(name: str) -> tuple[Scenario, dict[str, FlowSource]]:
     """A regression-set model and its open flows' sources at their own rates."""
     scenario = load_scenario(MODELS / f"{name}.yaml")
-    return scenario, _sources(scenario)
+    return scenario, open_sources(scenario)
 
 
 @pytest.mark.parametrize("name", ["j4_train_ticket_60", "j5_alibaba_random_60"])
@@ -194,19 +194,9 @@ def test_a_response_waited_for_through_an_unlimited_or_async_service_is_held() -
             },
         }
     )
-    solution = solve_network(scenario, _sources(scenario))
+    solution = solve_network(scenario, open_sources(scenario))
     assert held_through(scenario, solution.summaries) == {"gate", "db", "io", "cache"}
     scales = time_scales(scenario, solution.services, solution.summaries)
     for name in ("pool", "lone", "store"):
         assert scales[StationId("service", name)] == float("inf"), name
     assert scales[StationId("service", "cache")] == pytest.approx(1e-3, rel=1e-6)
-
-
-def _sources(scenario: Scenario) -> dict[str, FlowSource]:
-    """Each open flow's source at its own rate."""
-    sources = {}
-    for flow_name, flow in scenario.workload.items():
-        source = flow_source(scenario, flow_name, flow, [])
-        assert source is not None
-        sources[flow_name] = source
-    return sources

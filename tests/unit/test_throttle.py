@@ -19,6 +19,7 @@ from models.analysis.shielding import shielded
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.throttle import Throttle
 from tests.theory.scenarios import async_gateway, gateway_chain, shared_database
+from tests.unit.analysis_scenarios import open_sources
 
 SIMULATION = {"duration": "60s"}
 
@@ -204,7 +205,7 @@ def test_a_pool_shields_the_database_it_shares() -> None:
     gives way first, at the rate the capacity search finds for its flow, and the database
     keeps a steady state (its bounded caller: the API's 4 workers, always busy)."""
     scenario = load_scenario(_shared_database("100/s"))
-    sources = _open_sources(scenario)
+    sources = open_sources(scenario)
     found = saturating_factor(scenario, functools.partial(scaled_sources, sources, ("users",)))
     assert found is not None and found[1] is not None
     assert found[1].station == StationId("service", "api")
@@ -233,15 +234,6 @@ def test_a_callee_saturated_by_other_traffic_holds_its_callers_forever() -> None
     assert prediction["services"]["db"]["stable"] is False
     assert prediction["services"]["api"]["throughput"] is None
     assert any("held forever" in warning for warning in prediction["warnings"])
-
-
-def _open_sources(scenario: Any) -> dict[str, Any]:
-    sources = {}
-    for name, flow in scenario.workload.items():
-        source = flow_source(scenario, name, flow, [])
-        assert source is not None
-        sources[name] = source
-    return sources
 
 
 def test_a_saturated_async_io_pool_serves_each_segment_its_share_again() -> None:
