@@ -39,17 +39,11 @@ TOP_MARGIN = 0.9
 """Where the extrapolation lands in the top `RELATIVE_TOLERANCE` of the bracket, the next
 trial is this fraction of the tolerance below its top: unsaturated, it ends the search."""
 SEARCH_ITERATIONS = MAX_ITERATIONS
-"""Rounds per trial: as many as the network's own solve, so that a trial counts as
-saturated only where solving the network at that load would not settle either (a trial
-that settles stops at `SETTLED`, one that saturates at its saturated rounds). The rounds
-converge ever more slowly next to a saturation where timeouts and retries feed the load
-back (a timed-out attempt's retry adds work; more waiting, more timeouts), and more slowly
-still with losses and faults: with 25 rounds a trial (80 with failures), trials that settle
-in 30-240 rounds were taken as saturated, and a pool of 9 workers called with a 5 ms
-timeout and 2 retries came out 11% below the load at which it saturates (534/s for
-600/s), 4.5% with a fault window elsewhere. Below saturation the models without timeouts
-settle in a few rounds, as before (the 100 generated services' searches: the same 56
-rounds)."""
+"""Rounds per trial: the network solve's own, so that a trial counts as saturated only
+where the solve would not settle either (`SETTLED` ends the others). Where timeouts and
+retries feed the waiting back into the load, the rounds settle in 30-240 next to
+saturation: with 25 (80 with failures), a pool of 9 workers called with a 5 ms timeout
+and 2 retries came out at 534/s for a root of 600/s."""
 SMALLEST_FRACTION = 1e-9
 UNMOVED_STEPS = 2
 """Growth steps (each x `GROWTH`) in a row that move no pool's load ratio (`_unmoved`)
@@ -61,9 +55,8 @@ UNMOVED_CHANGE = 1e-9
 SETTLED = 1e-5
 """How close to its fixed point a trial must be (relative; the network's own `TOLERANCE`
 is 1e-10): its load ratios are then known to about 1e-5, a thousandth of the search's
-tolerance, and it is spared the last rounds that only confirm it (with failures, whose
-rounds converge slowly, most of its rounds: `scenarios/retry_storm.yaml`'s trials 14-80
-rounds each to 1e-10)."""
+tolerance, and it is spared the last rounds that only confirm it (most of them where the
+rounds converge slowly: `scenarios/retry_storm.yaml`'s trials, 14-80 rounds to 1e-10)."""
 
 
 @dataclass(frozen=True)
