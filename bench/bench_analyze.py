@@ -25,6 +25,8 @@ The models (`MODELS`):
 - bounded_pools: `bench/bounded_pools.yaml`, three pools of several workers with bounded
   waiting rooms (constant work on 4 and on 2 workers, lognormal on 20 with room for 980):
   the finite-room chains solved in every round of the iteration and of each capacity search.
+- steady_pools: `bench/steady_pools.yaml`, seven bounded pools of 2-5 workers with
+  constant work at 80%: 21 Erlang chains of different shapes every round.
 - retry_storm: `scenarios/retry_storm.yaml`, a call with a timeout and 3 retries and a
   slowdown window: the capacity search with failures, whose rounds settle slowly.
 - retrying_pools: `bench/retrying_pools.yaml`, calls with timeouts and retries into
@@ -76,6 +78,7 @@ MODELS: dict[str, Callable[[Path], Path]] = {
     "alibaba_95": lambda _: REGRESSION / "j5_alibaba_random_95.yaml",
     "generated_100": lambda directory: _generated(directory, 100),
     "bounded_pools": lambda _: ROOT / "bench" / "bounded_pools.yaml",
+    "steady_pools": lambda _: ROOT / "bench" / "steady_pools.yaml",
     "retry_storm": lambda _: ROOT / "scenarios" / "retry_storm.yaml",
     "retrying_pools": lambda _: ROOT / "bench" / "retrying_pools.yaml",
 }

@@ -40,6 +40,11 @@ states): a law of SCV below 1 / `ENOUGH_PHASES` (a constant) is always extrapola
 EXTRAPOLATION_POINTS = 3
 """How many Erlang-k chains `merlang_ck_extrapolated` extrapolates from (the largest k
 that fit): a polynomial of degree 2 in the SCV."""
+STRUCTURES_KEPT = 16 * EXTRAPOLATION_POINTS
+"""How many chains' transitions `_structure` keeps (up to 160 KB each, 2-14 ms to build
+at 200-1,000 states): the extrapolation's three for each of 16 pools. With 16, seven
+pools of steady work rebuilt 105 of the 147 they asked for, one analysis round after
+another."""
 
 
 def mixed_erlang_fit(mean: float, scv: float) -> tuple[int, float, float]:
@@ -66,9 +71,12 @@ def phase_states(phases: int, servers: int, capacity: int) -> int:
     return sum(math.comb(min(n, servers) + phases - 1, phases - 1) for n in range(capacity + 1))
 
 
+@functools.lru_cache(maxsize=STRUCTURES_KEPT)
 def phase_count(servers: int, capacity: int, most: int) -> int | None:
     """The most phases, up to `most`, whose chain has at most `MAX_ERLANG_STATES` states;
-    None if not even three (the states grow with the phases: a bisection)."""
+    None if not even three (the states grow with the phases: a bisection, 40 us; kept,
+    as a pool's solve asks for it twice in every round: `finite_rooms._erlang_room` and
+    `merlang_ck_extrapolated`)."""
     if most < 3 or phase_states(3, servers, capacity) > MAX_ERLANG_STATES:
         return None
     low, high = 3, most
@@ -81,7 +89,7 @@ def phase_count(servers: int, capacity: int, most: int) -> int | None:
     return low
 
 
-@functools.lru_cache(maxsize=16)
+@functools.lru_cache(maxsize=STRUCTURES_KEPT)
 def _structure(
     phases: int, servers: int, capacity: int
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
