@@ -310,7 +310,7 @@ def spread_reads(
     """A page asks `users` (async, 8 workers) for three records at once; each works 0.5 ms
     (exponential) and then reads `db` (the third with probability `third_read`): the reads
     arrive at `db` as a group spread by that work. Checked against the simulation by
-    tests/theory/test_batch_arrivals.py::test_groups_spread_by_some_work."""
+    tests/theory/test_batch_arrivals_spread.py::test_groups_spread_by_some_work."""
     read = [{"work": {"exponential": 0.0005}}, {"call": "db.find"}]
     third = [
         read[0],

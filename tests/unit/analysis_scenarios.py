@@ -1,8 +1,8 @@
 """Helpers of the unit tests of `models.analyze` (tests/unit/test_analysis*.py): scenarios
-built by hand (`scenario`, `op`, `exp`, `poisson`), the checks of a prediction document
-(`finite_and_non_negative`, `analyzed_in_range`), and the Hypothesis strategies and settings
-of the property tests on generated documents (`scenario_documents`,
-`failing_scenario_documents`, `GENERATED_SCENARIOS`).
+built by hand (`scenario`, `op`, `exp`, `poisson`, `retrying_client`, `load_and_analyze`),
+the checks of a prediction document (`finite_and_non_negative`, `analyzed_in_range`), and
+the Hypothesis strategies and settings of the property tests on generated documents
+(`scenario_documents`, `failing_scenario_documents`, `GENERATED_SCENARIOS`).
 """
 
 from __future__ import annotations
@@ -48,6 +48,16 @@ def exp(mean: float) -> dict[str, Any]:
 
 def poisson(entry: str, rate: float) -> dict[str, Any]:
     return {"entry": entry, "arrivals": {"poisson": rate}}
+
+
+def retrying_client(rate: float, retries: int, **call: Any) -> dict[str, Any]:
+    """A flow whose client calls `server` with `retries` (and other call keys)."""
+    spec = {"service": "server", "retries": retries, **call}
+    return {"f": {"steps": [{"call": spec}], "arrivals": {"poisson": rate}}}
+
+
+def load_and_analyze(parts: dict[str, Any]) -> Prediction:
+    return analyze(load_scenario({"name": "faults", "simulation": {"duration": 600}, **parts}))
 
 
 # --------------------------------------------------------------------------- documents

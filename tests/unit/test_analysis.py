@@ -6,7 +6,8 @@ Deterministic tests (no simulation): every expected value is computed independen
 by hand or with the formulas of `models.theory`, and compared to 1e-9 relative unless a
 comment says why the tolerance is wider. The statistical cross-checks against the simulator
 are in tests/theory/test_analysis_vs_simulation.py. Traffic equations and the formula of
-each station are in test_analysis_stations.py, failures in test_analysis_failures.py.
+each station are in test_analysis_stations.py, failures in test_analysis_failures.py and
+faults in test_analysis_faults.py.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ Deterministic tests (no simulation): every expected value is computed independen
 by hand or with the formulas of `models.theory`, and compared to 1e-9 relative unless a
 comment says why the tolerance is wider. The statistical cross-checks against the simulator
 are in tests/theory/test_analysis_vs_simulation.py; the helpers shared with
-test_analysis.py and test_analysis_failures.py are in analysis_scenarios.py.
+test_analysis.py, test_analysis_failures.py and test_analysis_faults.py are in
+analysis_scenarios.py.
 """
 
 from __future__ import annotations
