@@ -13,8 +13,16 @@ from pathlib import Path
 
 import pytest
 
+from models.blas_threads import limit_blas_threads
+
 TESTS = Path(__file__).parent
 MARKERS_BY_FOLDER = {TESTS / "theory": pytest.mark.theory, TESTS / "e2e": pytest.mark.e2e}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """One BLAS thread in every test process (`models.blas_threads`): `-n auto` runs as
+    many workers as there are cores, and BLAS threads beside them spin for cores."""
+    limit_blas_threads()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

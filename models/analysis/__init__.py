@@ -78,6 +78,7 @@ from models.analysis.summary import NOT_POISSON, POISSON
 from models.analysis.throttle import Throttle
 from models.analysis.traffic import MessageStormError
 from models.arrivals import MmppArrivals, SinusoidArrivals, TraceArrivals
+from models.blas_threads import one_blas_thread
 from models.distributions import Exponential
 from models.errors import UnsimulatableError
 from models.recursion import RECURSION_LIMIT, deep_recursion
@@ -251,12 +252,14 @@ def analyze(scenario: Scenario, *, capacity: bool = True) -> Prediction:
 
     A service autoscaled on utilization under a steady load, a rate profile or a sinusoid
     is predicted at the replicas its rule runs over the run (`models.analysis.fleet`).
+    Its linear algebra runs on one BLAS thread (`models.blas_threads`).
     """
-    rules = predicted_rules(scenario)
-    predicted = None
-    if rules:
-        predicted = predict_autoscaled(scenario, rules, capacity, _as_given, _flat_out_rate)
-    return _as_given(scenario, capacity) if predicted is None else predicted
+    with one_blas_thread():
+        rules = predicted_rules(scenario)
+        predicted = None
+        if rules:
+            predicted = predict_autoscaled(scenario, rules, capacity, _as_given, _flat_out_rate)
+        return _as_given(scenario, capacity) if predicted is None else predicted
 
 
 def _flat_out_rate(scenario: Scenario, name: str) -> float | None:

@@ -27,6 +27,8 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, as_completed
 from typing import Any, TypeVar
 
+from models.blas_threads import limit_blas_threads
+
 T = TypeVar("T")
 
 CONNECT_TIMEOUT = 5.0
@@ -63,7 +65,7 @@ def open_executor(jobs: int | None = None, scheduler: str | None = None) -> Iter
         yield None
         return
     earlier = {child.pid for child in multiprocessing.active_children()} | _os_children()
-    pool = ProcessPoolExecutor(max_workers=workers, initializer=_ignore_sigint)
+    pool = ProcessPoolExecutor(max_workers=workers, initializer=_start_worker)
     try:
         yield pool
     except BaseException:
@@ -72,9 +74,11 @@ def open_executor(jobs: int | None = None, scheduler: str | None = None) -> Iter
     pool.shutdown(wait=True)
 
 
-def _ignore_sigint() -> None:
-    """Worker processes ignore Ctrl-C: the parent cancels the tasks and stops them."""
+def _start_worker() -> None:
+    """Worker processes ignore Ctrl-C (the parent cancels the tasks and stops them) and
+    use one BLAS thread each (`models.blas_threads`: the workers are the parallelism)."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    limit_blas_threads()
 
 
 def stop_pool(pool: ProcessPoolExecutor, spared: Iterable[int | None] = ()) -> None:

@@ -361,9 +361,13 @@ of 100 generated services took x 0.96 of the CPU with this (whole command, `farm
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code. Sets the process's
-    garbage-collection threshold (`YOUNG_COLLECTION_THRESHOLD`): the console script owns
-    its process (a library caller's is left alone)."""
+    garbage-collection threshold (`YOUNG_COLLECTION_THRESHOLD`) and its BLAS threads
+    (`models.blas_threads.limit_blas_threads`): the console script owns its process (a
+    library caller's is left alone)."""
+    from models.blas_threads import limit_blas_threads
+
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+    limit_blas_threads()
     with _interrupts_recorded() as interrupted:
         code = _run_app(argv, interrupted)
     if code == EXIT_INTERRUPTED:
