@@ -32,6 +32,10 @@ The models (`MODELS`):
 - retrying_pools: `bench/retrying_pools.yaml`, calls with timeouts and retries into
   bounded pools of several workers with steady work (Erlang chains every round) and a
   slowdown window.
+- closed_retries: `bench/closed_retries.yaml`, closed flows calling with timeouts and
+  retries into a pool next to saturation, an outage and a slowdown window: rounds that
+  shrink their change by about 0.93 each, in the steady state and in the capacity trials
+  (`models.analysis.acceleration`).
 
 Each figure is a median over `--repeat` runs (default 5), with the range of the runs.
 Usage:
@@ -81,6 +85,7 @@ MODELS: dict[str, Callable[[Path], Path]] = {
     "steady_pools": lambda _: ROOT / "bench" / "steady_pools.yaml",
     "retry_storm": lambda _: ROOT / "scenarios" / "retry_storm.yaml",
     "retrying_pools": lambda _: ROOT / "bench" / "retrying_pools.yaml",
+    "closed_retries": lambda _: ROOT / "bench" / "closed_retries.yaml",
 }
 """Each model's scenario file (the generated one is written into the directory given)."""
 QUICK_MODELS = [YARDSTICK, "three_tier_shop"]

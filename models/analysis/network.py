@@ -37,7 +37,7 @@ import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
-from models.analysis import convergence
+from models.analysis import acceleration, convergence
 from models.analysis.failures import (
     FailureInputs,
     admitted_shares,
@@ -342,6 +342,8 @@ def solve_network(
     iteration = 0
     change = scaled_change = math.inf
     saturated_before = False
+    slow = acceleration.Extrapolation()
+    stepped = False  # (whether this round starts from an extrapolation)
     while True:
         iteration += 1
         current = _round(
@@ -360,7 +362,7 @@ def solve_network(
         if settle is not None:  # (settled as the load ratios see it: `time_scales`)
             scales = convergence.time_scales(scenario, current.services, current.summaries)
             scaled = convergence.largest_change(previous, signature, scales, scvs=False)
-            scaled_change, scaled_before = scaled, scaled_change
+            scaled_change, scaled_before = scaled, slow.floor(scaled, scaled_change)
         if (
             settle is not None
             and convergence.settled(scaled_change, scaled_before, settle)
@@ -370,11 +372,22 @@ def solve_network(
             break
         if iteration >= max_iterations:
             break
+        # (from an extrapolation the iterates no longer climb, and may overshoot once)
         saturated_now = any(s.solution.saturated for s in current.services.values())
-        if stop_when_saturated and not limited and saturated_now and (saturated_before or climbing):
+        saturated_now = saturated_now and not stepped
+        climbs = climbing and not slow.steps
+        if stop_when_saturated and not limited and saturated_now and (saturated_before or climbs):
             break
         saturated_before = saturated_now
-        if iteration > DAMPING_AFTER:
+        damping = 0.5 if iteration > DAMPING_AFTER else 1.0
+        measured = scaled_change if settle is not None else change
+        stepped_views = slow.step(views, solved_views, previous, signature, measured, damping)
+        stepped = stepped_views is not None
+        if stepped_views is not None:
+            solved_views = stepped_views
+            signature = convergence.signature(solved_views)
+            scaled_change = math.inf
+        elif iteration > DAMPING_AFTER:
             solved_views = _damped(views, solved_views)
             signature = convergence.signature(solved_views)
         views, previous, rates = solved_views, signature, current.traffic.rates
