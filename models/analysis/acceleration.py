@@ -12,12 +12,17 @@ waiting back into its load (a timed-out attempt still costs its callee the work,
 retry adds more), and next to saturation the rounds shrink their change by 0.93 a round:
 150 rounds a trial, where the extrapolation takes 10-20.
 
-Assumptions, each checked before a step is taken (`extrapolation_weight`):
+Assumptions, each checked before a step is taken (`extrapolation_weight`, `Extrapolation`):
 - the largest change shrank by the same factor twice in a row (within `STEADY`), a factor
-  above `SLOW_RATIO` (faster rounds need no help);
+  above `SLOW_RATIO` (faster rounds need no help) and below 1 both times;
 - the last two changes point the same way (`same_direction`): an oscillating mode (lambda
   < 0, losses that lighten the load downstream) is what the network's damping is for, and
   an extrapolation with 1 / (1 - |lambda|) would throw it the wrong way.
+- the change is small (`LARGEST_CHANGE`): the rounds are linear in their error;
+- no step of this solve has failed (`Extrapolation.failed`): where the change after a step
+  is no smaller than the one it was taken on, the rounds were not converging to a point
+  (next to a fold, the ghost of a fixed point slows them before they run off), and the
+  plain rounds go on alone.
 
 The fixed point is the same: the step only moves the start of the next round, whose
 convergence is judged as any other's. Waits stay non-negative and shares in [0, 1].
@@ -45,6 +50,12 @@ ROUNDS_BETWEEN = 4
 round that follows a step, whose change only shows where the step landed)."""
 SAME_DIRECTION = 0.9
 """The cosine between two successive changes above which they point the same way."""
+LARGEST_CHANGE = 0.05
+"""The largest change (relative) a step is taken from: farther from the fixed point the
+rounds are not yet linear in the error. Retries after timeouts near a fold (a retry storm
+that the load is just short of, or just past) make the changes shrink for a while by a
+steady factor and grow again, with changes of 30-90%: a step there had the iteration
+circle a point that was no fixed point."""
 
 Differences = dict[StationId, tuple[float, ...]]
 
@@ -95,10 +106,14 @@ def extrapolation_weight(changes: Sequence[float], damping: float) -> float | No
     if len(changes) < ROUNDS_BETWEEN:
         return None
     oldest, middle, newest = changes[-3:]
-    if not (0.0 < oldest < math.inf and 0.0 < middle < math.inf and 0.0 < newest < math.inf):
+    if not (0.0 < oldest < math.inf and 0.0 < middle < math.inf):
+        return None  # (a change in kind)
+    if not 0.0 < newest <= LARGEST_CHANGE:  # (settled exactly, or not yet linear)
         return None
     earlier, factor = middle / oldest, newest / middle
-    if not (SLOW_RATIO < factor < 1.0 and abs(factor - earlier) <= STEADY * factor):
+    if not (
+        earlier < 1.0 and SLOW_RATIO < factor < 1.0 and abs(factor - earlier) <= STEADY * factor
+    ):
         return None
     return min(damping / (1.0 - factor), MAX_WEIGHT)
 
@@ -157,6 +172,11 @@ class Extrapolation:
     slowest: float = 0.0
     steps: int = 0
     """Steps taken so far."""
+    stepped_from: float | None = None
+    """The change the last step was taken on, until the round after it is measured."""
+    failed: bool = False
+    """Whether a step did not bring the rounds closer (the change after it no smaller than
+    the one before): no more steps in this solve."""
 
     def floor(self, change: float, before: float) -> float:
         """The change of the round before, for `convergence.settled`, made no larger than
@@ -177,14 +197,18 @@ class Extrapolation:
         """The views a round solved from `views` extrapolated to the fixed point (their
         signatures `old` and `new`, `change` the largest change between them), or None
         where the rounds do not converge slowly and steadily from one side."""
+        if self.stepped_from is not None:
+            self.failed = self.failed or not change < self.stepped_from
+            self.stepped_from = None
         self.changes.append(change)
-        if len(self.changes) < ROUNDS_BETWEEN - 1:
+        if self.failed or len(self.changes) < ROUNDS_BETWEEN - 1:
             return None
         moved, self.direction = self.direction, differences(old, new)
         weight = extrapolation_weight(self.changes, damping)
         if weight is None or not same_direction(moved, self.direction):
             return None
         self.slowest = max(self.slowest, self.changes[-1] / self.changes[-2])
+        self.stepped_from = change
         self.changes, self.direction = [], {}
         self.steps += 1
         return extrapolated(views, solved, weight)

@@ -5,6 +5,7 @@ side, and leaves the network's fixed point where it was while reaching it in few
 
 from __future__ import annotations
 
+import itertools
 import math
 
 import pytest
@@ -22,6 +23,7 @@ from models.analysis.graph import StationId
 from models.analysis.moments import Moments
 from models.analysis.network import FlowSource, solve_network
 from models.analysis.summary import StationView
+from models.analysis.throttle import Throttle
 from tests.unit.analysis_scenarios import open_sources
 from tests.unit.test_capacity_slow_trials import _retrying_store
 
@@ -33,22 +35,24 @@ def _view(mean: float, loss: float = 0.0) -> StationView:
 
 
 def test_the_weight_is_one_over_one_less_the_factor_where_changes_shrink_steadily() -> None:
-    changes = [1.0, 0.9, 0.81, 0.729]
+    changes = [0.04, 0.036, 0.0324, 0.02916]
     assert extrapolation_weight(changes, damping=1.0) == pytest.approx(10.0)
     # damped rounds (x + G(x)) / 2 shrink by (1 + lambda) / 2: w = 1 / (1 - lambda) again
-    damped = [1.0, 0.95, 0.9025, 0.857375]
+    damped = [0.04, 0.038, 0.0361, 0.034295]
     assert extrapolation_weight(damped, damping=0.5) == pytest.approx(10.0)
 
 
 @pytest.mark.parametrize(
     "changes",
     [
-        [1.0, 0.3, 0.09, 0.027],  # fast: no help needed
-        [1.0, 0.9, 0.7, 0.63],  # factors 0.78 then 0.9: not steady
-        [1.0, 0.9, 0.81],  # too few rounds
-        [1.0, 1.1, 1.21, 1.331],  # growing: no fixed point ahead
-        [1.0, math.inf, 0.81, 0.729],  # a round whose stations changed kind
-        [1.0, 0.9, 0.81, 0.0],  # settled exactly
+        [0.01, 0.003, 0.0009, 0.00027],  # fast: no help needed
+        [0.01, 0.009, 0.007, 0.0063],  # factors 0.78 then 0.9: not steady
+        [0.01, 0.009, 0.0081],  # too few rounds
+        [0.01, 0.011, 0.0121, 0.01331],  # growing: no fixed point ahead
+        [0.01, 0.01, 0.01008, 0.009768],  # grew, then shrank (by 0.969): no steady factor
+        [0.01, math.inf, 0.0081, 0.00729],  # a round whose stations changed kind
+        [0.01, 0.009, 0.0081, 0.0],  # settled exactly
+        [0.4, 0.36, 0.324, 0.2916],  # changes of 30%: not yet linear in the error
     ],
 )
 def test_no_step_where_the_rounds_are_fast_unsteady_or_not_converging(
@@ -87,6 +91,32 @@ def test_oscillating_changes_do_not_point_the_same_way() -> None:
     assert not same_direction(differences(b, c), differences(c, d))
 
 
+def _drive(slow: Extrapolation, values: list[float]) -> list[bool]:
+    """Feed `slow` rounds whose one value goes through `values` (each round from the one
+    before), and say for each whether a step was taken."""
+    taken = []
+    for before, after in itertools.pairwise(values):
+        old, new = {STORE: (before,)}, {STORE: (after,)}
+        change = abs(after - before) / max(abs(before), abs(after))
+        stepped = slow.step({STORE: _view(before)}, {STORE: _view(after)}, old, new, change, 1.0)
+        taken.append(stepped is not None)
+    return taken
+
+
+def test_a_step_that_does_not_bring_the_rounds_closer_is_the_last() -> None:
+    """Near a fold the changes shrink steadily for a while and grow again: a step whose
+    next change is no smaller than the one it was taken on ends the steps."""
+    converging = [1.0 + 0.01 * 0.9**n for n in range(5)]
+    slow = Extrapolation()
+    assert _drive(slow, converging) == [False, False, False, True]
+    assert not slow.failed
+    away = [converging[-1], converging[-1] * 1.05]  # (the next change: 5%, larger)
+    assert _drive(slow, away) == [False]
+    assert slow.failed
+    again = [1.1 + 0.01 * 0.9**n for n in range(8)]
+    assert not any(_drive(slow, again))
+
+
 def test_after_a_step_settling_is_judged_at_the_slowest_factor_seen() -> None:
     """Right after a step the changes shrink fast; `floor` keeps the factor `settled`
     measures at the one the step was taken on."""
@@ -118,3 +148,39 @@ def test_a_slowly_settling_network_reaches_the_same_fixed_point_in_fewer_rounds(
         for priority, wait in view.waiting.items():
             got = fast.views[station].waiting[priority].mean
             assert got == pytest.approx(wait.mean, rel=1e-9, abs=1e-15)
+
+
+def test_rounds_that_pass_the_ghost_of_a_fixed_point_are_left_to_run_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An API of 4 workers calling a one-server database (10 ms) with a 50 ms timeout and
+    a retry, at 60/s: each timeout adds a retry to a database already 60% busy, so the load
+    it settles at is past its capacity (a retry storm). The rounds slow down near where a
+    fixed point would be and run off again; steps there kept them circling a point that
+    was none, with the API stable. Extrapolated or not, the rounds end where the plain
+    ones do: the API saturated."""
+    document = {
+        "name": "ghost",
+        "simulation": {"duration": 60},
+        "services": {
+            "api": {
+                "workers": 4,
+                "operations": {
+                    "get": [
+                        {"work": {"exponential": "2ms"}},
+                        {"call": {"service": "db", "timeout": "50ms", "retries": 1}},
+                    ]
+                },
+            },
+            "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": "10ms"}}]}},
+        },
+        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": 60}}},
+    }
+    scenario = load_scenario(document)
+    sources = open_sources(scenario)
+    fast = solve_network(scenario, sources, throttle=Throttle())
+    monkeypatch.setattr(acceleration, "SLOW_RATIO", 1.0)
+    plain = solve_network(scenario, sources, throttle=Throttle())
+    assert fast.saturated() == plain.saturated() == [StationId("service", "api")]
+    for name, station in plain.services.items():
+        assert fast.services[name].solution.utilization == station.solution.utilization
