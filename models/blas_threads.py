@@ -18,20 +18,31 @@ OPENBLAS_NUM_THREADS cannot once numpy is imported.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 from collections.abc import Iterator
 
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController, threadpool_limits
 
 BLAS_THREADS = 1
 """Threads each BLAS library may use inside archsim's numerical work."""
 
 
+@functools.cache
+def _controller() -> ThreadpoolController:
+    """The thread pools of the libraries loaded now, found once: finding them walks every
+    shared library the process has loaded (2.3 ms with pandas and matplotlib loaded, a
+    fifth of a one-station `analyze`), setting their limits takes 16 us. `analyze` asks
+    first after `models.analysis` is imported, which loads numpy's and scipy's BLAS."""
+    return ThreadpoolController()
+
+
 @contextlib.contextmanager
 def one_blas_thread() -> Iterator[None]:
-    """Within the block, every loaded BLAS library uses `BLAS_THREADS` (the previous
-    limits after): for a library caller's process, which archsim does not own."""
-    with threadpool_limits(limits=BLAS_THREADS, user_api="blas"):
+    """Within the block, every BLAS library loaded (`_controller`) uses `BLAS_THREADS`
+    (the previous limits after): for a library caller's process, which archsim does not
+    own."""
+    with _controller().limit(limits=BLAS_THREADS, user_api="blas"):
         yield
 
 
