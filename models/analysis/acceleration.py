@@ -118,24 +118,32 @@ def extrapolation_weight(changes: Sequence[float], damping: float) -> float | No
     return min(damping / (1.0 - factor), MAX_WEIGHT)
 
 
+def _mixed(old: float, new: float, weight: float) -> float:
+    """(1 - weight) old + weight new: for weight 1/2 exactly (old + new) / 2, halving
+    being exact in binary floating point."""
+    return (1.0 - weight) * old + weight * new
+
+
 def _moments(old: Moments, new: Moments, weight: float) -> Moments:
     if not (old.finite and new.finite):
         return new
-    mean = old.mean + weight * (new.mean - old.mean)
-    variance = old.variance + weight * (new.variance - old.variance)
+    mean = _mixed(old.mean, new.mean, weight)
+    variance = _mixed(old.variance, new.variance, weight)
     return Moments(max(mean, 0.0), max(variance, 0.0))
 
 
 def _share(old: float, new: float, weight: float) -> float:
-    return min(max(old + weight * (new - old), 0.0), 1.0)
+    return min(max(_mixed(old, new, weight), 0.0), 1.0)
 
 
-def extrapolated(
+def stepped(
     old: Mapping[StationId, StationView], new: Mapping[StationId, StationView], weight: float
 ) -> dict[StationId, StationView]:
-    """The views `old + weight (new - old)`: the waits, losses, rejections and served
-    shares that the rounds carry from one to the next (the same values the network's
-    damping averages); the rest as `new` has them."""
+    """The views `old + weight (new - old)` of what the rounds carry from one to the next
+    (waits, losses, rejections, served shares; the rest as `new` has them): weight 1/2 is
+    the network's damping (halfway between two iterates, which stops the oscillation that
+    losses can cause, and a saturated pool's share can), a weight above 1 an extrapolation
+    (`Extrapolation.step`)."""
     stepped = dict(new)
     for station, view in new.items():
         before = old.get(station)
@@ -211,4 +219,4 @@ class Extrapolation:
         self.stepped_from = change
         self.changes, self.direction = [], {}
         self.steps += 1
-        return extrapolated(views, solved, weight)
+        return stepped(views, solved, weight)

@@ -52,7 +52,6 @@ from models.analysis.graph import (
 )
 from models.analysis.group_layers import apply_group_layers
 from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
-from models.analysis.moments import ZERO, Moments
 from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
 from models.analysis.release_groups import settle_releases
@@ -72,6 +71,11 @@ __all__ = ["FlowSource", "GroupStation", "NetworkSolution", "ServiceStation", "s
 MAX_ITERATIONS = 300
 DAMPING_AFTER = 12
 """Iterations of plain substitution before successive iterates are averaged."""
+DAMPING = 0.5
+"""The weight of the new iterate once they are (`acceleration.stepped`): halfway, which
+stops the oscillation that losses can cause (more drops upstream, less load downstream,
+fewer drops, ...), and a saturated pool's share can (a smaller share, a lighter callee or
+fewer resumes, a larger share, ...)."""
 TOLERANCE = 1e-10
 
 
@@ -107,41 +111,6 @@ class NetworkSolution:
             if any(solution.saturated for _, solution in station.consumers):
                 found.append(StationId("group", topic, group))
         return found
-
-
-def _blend(old: Moments, new: Moments) -> Moments:
-    if not (old.finite and new.finite):
-        return new
-    return Moments((old.mean + new.mean) / 2, (old.variance + new.variance) / 2)
-
-
-def _damped(
-    old: Mapping[StationId, StationView], new: Mapping[StationId, StationView]
-) -> dict[StationId, StationView]:
-    """Halfway between two iterates (waiting times, losses, served shares): stops the
-    oscillation that losses can cause (more drops upstream, less load downstream, fewer
-    drops, ...), and a saturated pool's share can (a smaller share, a lighter callee or
-    fewer resumes, a larger share, ...)."""
-    damped = dict(new)
-    for station, view in new.items():
-        before = old.get(station)
-        if before is None:
-            continue
-        waiting = {p: _blend(before.waiting.get(p, ZERO), w) for p, w in view.waiting.items()}
-        damped[station] = dataclasses.replace(
-            view, waiting=waiting, loss=(before.loss + view.loss) / 2
-        )
-        if before.rejected or view.rejected:
-            damped[station] = dataclasses.replace(
-                damped[station], rejected=(before.rejected + view.rejected) / 2
-            )
-        if before.served or view.served:  # (a saturated station's share: `throttle`)
-            shares = {
-                p: (before.served_share(p) + view.served_share(p)) / 2
-                for p in before.served.keys() | view.served.keys()
-            }
-            damped[station] = dataclasses.replace(damped[station], served=shares)
-    return damped
 
 
 @dataclass
@@ -379,7 +348,7 @@ def solve_network(
         if stop_when_saturated and not limited and saturated_now and (saturated_before or climbs):
             break
         saturated_before = saturated_now
-        damping = 0.5 if iteration > DAMPING_AFTER else 1.0
+        damping = DAMPING if iteration > DAMPING_AFTER else 1.0
         measured = scaled_change if settle is not None else change
         stepped_views = slow.step(views, solved_views, previous, signature, measured, damping)
         stepped = stepped_views is not None
@@ -388,7 +357,7 @@ def solve_network(
             signature = convergence.signature(solved_views)
             scaled_change = math.inf
         elif iteration > DAMPING_AFTER:
-            solved_views = _damped(views, solved_views)
+            solved_views = acceleration.stepped(views, solved_views, DAMPING)
             signature = convergence.signature(solved_views)
         views, previous, rates = solved_views, signature, current.traffic.rates
     _mark_inexact_rates(keys, current.summaries, current.services, current.groups)

@@ -15,9 +15,9 @@ from models.analysis import acceleration
 from models.analysis.acceleration import (
     Extrapolation,
     differences,
-    extrapolated,
     extrapolation_weight,
     same_direction,
+    stepped,
 )
 from models.analysis.graph import StationId
 from models.analysis.moments import Moments
@@ -67,17 +67,27 @@ def test_the_step_lands_on_the_fixed_point_of_a_linear_contraction() -> None:
     rounds = [{STORE: fixed[STORE] + 0.003 * factor**n} for n in range(2)]
     old = {STORE: _view(rounds[0][STORE])}
     new = {STORE: _view(rounds[1][STORE])}
-    stepped = extrapolated(old, new, 1.0 / (1.0 - factor))
-    assert stepped[STORE].waiting[0].mean == pytest.approx(fixed[STORE], rel=1e-12)
+    landed = stepped(old, new, 1.0 / (1.0 - factor))
+    assert landed[STORE].waiting[0].mean == pytest.approx(fixed[STORE], rel=1e-12)
+
+
+def test_a_step_of_one_half_is_the_network_s_damping_the_average_to_the_bit() -> None:
+    old = {STORE: StationView(waiting={0: Moments(0.1, 0.3)}, loss=0.1, served={0: 0.7})}
+    new = {STORE: StationView(waiting={0: Moments(0.2, 0.7)}, loss=0.3, served={0: 0.9})}
+    halfway = stepped(old, new, 0.5)[STORE]
+    assert halfway.waiting[0].mean == (0.1 + 0.2) / 2
+    assert halfway.waiting[0].variance == (0.3 + 0.7) / 2
+    assert halfway.loss == (0.1 + 0.3) / 2
+    assert halfway.served_share(0) == (0.7 + 0.9) / 2
 
 
 def test_a_step_keeps_waits_non_negative_and_shares_in_range() -> None:
     old = {STORE: _view(0.002, loss=0.02)}
     new = {STORE: _view(0.001, loss=0.01)}
-    stepped = extrapolated(old, new, 20.0)[STORE]
-    assert stepped.waiting[0].mean == 0.0 and stepped.waiting[0].variance == 0.0
-    assert stepped.loss == 0.0
-    grown = extrapolated(new, {STORE: _view(0.002, loss=0.6)}, 20.0)[STORE]
+    landed = stepped(old, new, 20.0)[STORE]
+    assert landed.waiting[0].mean == 0.0 and landed.waiting[0].variance == 0.0
+    assert landed.loss == 0.0
+    grown = stepped(new, {STORE: _view(0.002, loss=0.6)}, 20.0)[STORE]
     assert grown.loss == 1.0
 
 
@@ -98,8 +108,8 @@ def _drive(slow: Extrapolation, values: list[float]) -> list[bool]:
     for before, after in itertools.pairwise(values):
         old, new = {STORE: (before,)}, {STORE: (after,)}
         change = abs(after - before) / max(abs(before), abs(after))
-        stepped = slow.step({STORE: _view(before)}, {STORE: _view(after)}, old, new, change, 1.0)
-        taken.append(stepped is not None)
+        step = slow.step({STORE: _view(before)}, {STORE: _view(after)}, old, new, change, 1.0)
+        taken.append(step is not None)
     return taken
 
 
