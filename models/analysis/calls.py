@@ -8,7 +8,10 @@ fitted to its mean and variance (a two-moment approximation) — fails when the 
 operation fails, and succeeds otherwise. `retries` more attempts follow a failure; every
 attempt sent reaches the callee (a timed-out callee still does the work).
 
-With a backoff, the attempts are taken as independent, each failing with probability q: a
+A retry sent on the spot after a timeout queues behind its abandoned attempt and times
+out more often (`models.analysis.timeout_retries`): where the caller gives the callee's
+queue (`QueueAhead`), the attempts are a chain of two states (`_chained`). Otherwise, and
+with a backoff, the attempts are taken as independent, each failing with probability q: a
 call with r retries makes E[attempts] = sum_{k=0..r} q^k = (1 - q^(r+1)) / (1 - q) of
 them (a truncated geometric series) and fails with probability q^(r+1); given success
 after k failed attempts the caller waited k failed attempts, the backoffs before retries
@@ -36,6 +39,7 @@ from dataclasses import dataclass, field
 
 from models.analysis.moments import Moments, truncated, weighted
 from models.analysis.response_tail import ResponseLaw
+from models.analysis.timeout_retries import QueueAhead, behind
 from models.resilience import Backoff
 from models.schema import CallSpec
 
@@ -111,9 +115,12 @@ def call_outcome(
     loss: float,
     law: ResponseLaw | None = None,
     refusals: Mapping[str, float] | None = None,
+    ahead: QueueAhead | None = None,
 ) -> CallOutcome:
     """One call step made, without the backoff's waits (`resilient_outcome` adds them).
-    `refusals`: `loss` by reason, summing to it (default: all of it `dropped`).
+    `refusals`: `loss` by reason, summing to it (default: all of it `dropped`). `ahead`:
+    the callee's queue, where a retry on the spot after a timeout queues behind its
+    abandoned attempt (`models.analysis.timeout_retries`; None: attempts independent).
 
     One attempt is refused with probability `loss` (at once), times out when the callee's
     response exceeds the timeout (`law`, if given and it applies, else a two-moment gamma
@@ -137,6 +144,14 @@ def call_outcome(
     retries = spec.retries
     success = 1.0 - one.refused - one.late
     on_the_spot = spec.backoff is None and retries > 0
+    if on_the_spot and ahead is not None and spec.timeout is not None and one.timed_out > 0:
+        admitted = 1.0 - loss
+        over = one.timed_out / admitted
+        below = one.success.mean
+        found = behind(response, spec.timeout, over, below, ahead)
+        if found is not None:
+            after = _attempt_behind(spec.timeout, found, one, callee_fail, loss)
+            return _chained(spec, one, after, loss, refusals)
     again = one.late if on_the_spot else one.refused + one.late
     # (again: the failures after which the next attempt sees the callee anew)
     tries = [again**k for k in range(retries + 1)]
@@ -163,6 +178,85 @@ def call_outcome(
             if share > 0:  # (refused on the spot for the reason of the refusal before)
                 failed[reason] += refused_after * share / loss
     return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh, failed)
+
+
+def _attempt_behind(
+    timeout: float, found: tuple[float, float], one: _Attempt, callee_fail: float, loss: float
+) -> _Attempt:
+    """An attempt on the spot after a timeout (`timeout_retries.behind`: P(R' > T) and
+    E[R' | R' <= T] in `found`), refused, timed out or failed by the callee as `_attempt`
+    has them; its time given success keeps the first attempt's variance relative to its
+    mean."""
+    over, below = found
+    admitted = 1.0 - loss
+    erred = admitted * (1.0 - over) * callee_fail
+    late_time = admitted * over * timeout + weighted(erred, below)
+    first = one.success
+    variance = first.variance * (below / first.mean) ** 2 if first.mean > 0 else 0.0
+    late = admitted * over + erred
+    return _Attempt(loss, late, admitted * over, late_time, Moments(below, variance))
+
+
+def _chained(
+    spec: CallSpec,
+    first: _Attempt,
+    after: _Attempt,
+    loss: float,
+    refusals: Mapping[str, float] | None,
+) -> CallOutcome:
+    """`call_outcome` of retries on the spot where an attempt after a timeout is `after`
+    and any other (the first, one after the callee's error) is `first`: the attempts as a
+    chain of two states, summed over the r + 1 attempts. A refusal ends the call (its
+    retries refused on the spot)."""
+    retries = spec.retries
+    alive = {"fresh": 1.0, "behind": 0.0}  # P(attempt k is made, in that state)
+    elapsed = {"fresh": 0.0, "behind": 0.0}  # E[time so far; attempt k made in that state]
+    attempt_of = {"fresh": first, "behind": after}
+    made = succeeded = success_time = 0.0
+    failed_mass = failed_time = refused_after = 0.0
+    timed_out = erred = refused = 0.0
+    for k in range(retries + 1):
+        nxt = {"fresh": 0.0, "behind": 0.0}
+        nxt_elapsed = {"fresh": 0.0, "behind": 0.0}
+        for state, mass in alive.items():
+            if mass <= 0.0:
+                continue
+            attempt, so_far = attempt_of[state], elapsed[state]
+            made += mass
+            win = 1.0 - attempt.refused - attempt.late
+            succeeded += mass * win
+            success_time += so_far * win + mass * win * attempt.success.mean
+            refused += mass * attempt.refused
+            refused_after += mass * attempt.refused * (retries - k)
+            failed_mass += mass * attempt.refused
+            failed_time += so_far * attempt.refused
+            out, err = attempt.timed_out, attempt.late - attempt.timed_out
+            timed_out += mass * out
+            erred += mass * err
+            err_time = attempt.late_time - out * spec.timeout if spec.timeout else 0.0
+            out_time = out * spec.timeout if spec.timeout else 0.0
+            if k < retries:
+                nxt["behind"] += mass * out
+                nxt_elapsed["behind"] += so_far * out + mass * out_time
+                nxt["fresh"] += mass * err
+                nxt_elapsed["fresh"] += so_far * err + mass * err_time
+            else:
+                failed_mass += mass * attempt.late
+                failed_time += so_far * attempt.late + mass * attempt.late_time
+        alive, elapsed = nxt, nxt_elapsed
+    succeeded = min(max(succeeded, 0.0), 1.0)
+    mean = success_time / succeeded if succeeded > 0 else first.success.mean
+    time = Moments(mean, first.success.variance)
+    attempts = made + refused_after
+    attempt_fail = max(attempts - succeeded, 0.0) / attempts
+    failed: dict[str, float] = {}
+    if spec.resilient:  # (the calls table's failures by reason)
+        failed = _by_reason(loss, refusals, timed_out, erred)
+        for reason, share in (refusals or {"dropped": loss}).items():
+            if share > 0:  # (refused, then refused on the spot for the same reason)
+                failed[reason] = (refused + refused_after) * share / loss
+    mean_failed = failed_time / failed_mass if failed_mass > 0 else 0.0
+    return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, mean_failed, made, failed)
 
 
 def _by_reason(
@@ -238,6 +332,7 @@ def resilient_outcome(
     loss: float,
     law: ResponseLaw | None = None,
     refusals: Mapping[str, float] | None = None,
+    ahead: QueueAhead | None = None,
 ) -> CallOutcome:
     """`call_outcome` with the backoff's mean waits (in the time given success and in the
     time of a call that finally fails: r + 1 failed attempts and r backoffs).
@@ -247,7 +342,7 @@ def resilient_outcome(
     >>> round(outcome.attempts, 12), round(outcome.fail, 12), round(outcome.failed_time, 12)
     (1.24, 0.008, 3.0)
     """
-    outcome = call_outcome(spec, response, callee_fail, loss, law, refusals)
+    outcome = call_outcome(spec, response, callee_fail, loss, law, refusals, ahead)
     if spec.backoff is None:
         return outcome
     waits = backoff_waits(spec.backoff, spec.retries)

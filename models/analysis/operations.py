@@ -45,7 +45,7 @@ from models.analysis.moments import (
     weighted,
 )
 from models.analysis.operation_failures import FailureWalker
-from models.analysis.response_tail import response_law
+from models.analysis.response_tail import queue_ahead, response_law
 from models.analysis.segments import Segments
 from models.analysis.streams import StreamTracker
 from models.analysis.summary import (
@@ -429,12 +429,15 @@ class _Walker(FailureWalker):
         loss = view.loss
         outcome: CallOutcome | None = None
         law = response_law(self.scenario, spec, target, summary, view, response)
+        ahead = queue_ahead(self.scenario, spec, summary, view, response)
         if self.reports:
             unavailable = self.evaluator.failures.of(spec.service).unavailable
             loss, reasons = refusals(view.loss, view.rejected, unavailable)
-            tried = outcome = resilient_outcome(spec, response, summary.fail, loss, law, reasons)
+            tried = outcome = resilient_outcome(
+                spec, response, summary.fail, loss, law, reasons, ahead
+            )
         else:
-            tried = call_outcome(spec, response, summary.fail, view.loss, law)
+            tried = call_outcome(spec, response, summary.fail, view.loss, law, ahead=ahead)
             self.tally(spec, target, reach, tried, summary, view, law)
         time, fail, attempts = tried.time, tried.fail, tried.fresh
         made = spec.probability

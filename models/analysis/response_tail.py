@@ -53,6 +53,7 @@ import numpy as np
 from models.analysis.graph import OpKey, steps_of
 from models.analysis.moments import Moments
 from models.analysis.summary import OperationSummary, StationView
+from models.analysis.timeout_retries import QueueAhead
 from models.analysis.work_laws import own_work_law
 from models.distributions import (
     Constant,
@@ -290,6 +291,28 @@ def timed_callees(scenario: Scenario, keys: list[OpKey]) -> frozenset[str]:
         for _, step in walk_steps(steps_of(scenario, key), "")
         if isinstance(step, CallStep) and step.call.timeout is not None
     )
+
+
+def queue_ahead(
+    scenario: Scenario,
+    spec: CallSpec,
+    summary: OperationSummary,
+    view: StationView | None,
+    response: Moments,
+) -> QueueAhead | None:
+    """For a call `spec` with a timeout and retries, the callee's queue a retry on the spot
+    finds (`models.analysis.timeout_retries`), its operation's `summary`, its station's
+    `view` and the `response` the caller sees there; None where its attempts are
+    independent (no timeout, a backoff, no retry, a delay station) or its pool is not
+    known."""
+    if spec.timeout is None or spec.retries == 0 or spec.backoff is not None:
+        return None
+    if view is None or view.servers is None or scenario.services[spec.service].unlimited:
+        return None
+    if not response.finite:
+        return None
+    wait = max(response.mean - summary.holding.mean, 0.0)
+    return QueueAhead(view.servers, view.utilization, summary.holding, view.p_wait, wait)
 
 
 def response_law(

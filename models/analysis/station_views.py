@@ -56,7 +56,7 @@ def station_views(
             departure_scv=_departures([(station.load, solution)] * station.pools)
             if station_id in read
             else 1.0,
-            servers=None if laws is None else station.load.servers,
+            servers=station.load.servers if name in timed else None,
             laws=laws,
             served={} if throttle is None else throttle.service(name, station.load, solution),
         )

@@ -136,13 +136,13 @@ def test_after_a_step_settling_is_judged_at_the_slowest_factor_seen() -> None:
     assert slow.floor(1e-6, 1e-3) == pytest.approx(1e-6 / 0.9)
 
 
-@pytest.mark.parametrize("rate", [540.0, 570.0, 590.0])
+@pytest.mark.parametrize("rate", [560.0, 580.0, 600.0])
 def test_a_slowly_settling_network_reaches_the_same_fixed_point_in_fewer_rounds(
     rate: float, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A pool of 9 workers called with a 5 ms timeout and 2 retries, at 90-98% of its
-    capacity (600/s): timed-out attempts feed the waiting back into the load, and the
-    plain rounds shrink their change by about 0.93 a round (33-125 rounds). Extrapolated,
+    """A pool of 9 workers called with a 5 ms timeout and 2 retries, at 93-99.7% of its
+    capacity (602/s): timed-out attempts feed the waiting back into the load, and the
+    plain rounds shrink their change by about 0.93 a round (46-95 rounds). Extrapolated,
     the same fixed point (to 1e-9) in at most two thirds of the rounds."""
     scenario = load_scenario(_retrying_store(fault=False))
     sources = open_sources(scenario)
@@ -164,11 +164,12 @@ def test_rounds_that_pass_the_ghost_of_a_fixed_point_are_left_to_run_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """An API of 4 workers calling a one-server database (10 ms) with a 50 ms timeout and
-    a retry, at 60/s: each timeout adds a retry to a database already 60% busy, so the load
-    it settles at is past its capacity (a retry storm). The rounds slow down near where a
-    fixed point would be and run off again; steps there kept them circling a point that
-    was none, with the API stable. Extrapolated or not, the rounds end where the plain
-    ones do: the API saturated."""
+    a retry, at 61.5/s: each timeout adds a retry to a database already 60% busy, so the
+    load its rounds head for is past its capacity (a retry storm, just past the fold:
+    the plain rounds settle up to about 58/s and wander without settling from 60/s). The
+    rounds slow down near where a fixed point would be and run off again; steps there kept
+    them circling a point that was none, with the API 33% busy. Extrapolated or not, the
+    rounds end where the plain ones do."""
     document = {
         "name": "ghost",
         "simulation": {"duration": 60},
@@ -184,13 +185,14 @@ def test_rounds_that_pass_the_ghost_of_a_fixed_point_are_left_to_run_off(
             },
             "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": "10ms"}}]}},
         },
-        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": 60}}},
+        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": 61.5}}},
     }
     scenario = load_scenario(document)
     sources = open_sources(scenario)
     fast = solve_network(scenario, sources, throttle=Throttle())
     monkeypatch.setattr(acceleration, "SLOW_RATIO", 1.0)
     plain = solve_network(scenario, sources, throttle=Throttle())
-    assert fast.saturated() == plain.saturated() == [StationId("service", "api")]
+    assert not fast.converged and not plain.converged
+    assert fast.saturated() == plain.saturated()
     for name, station in plain.services.items():
         assert fast.services[name].solution.utilization == station.solution.utilization

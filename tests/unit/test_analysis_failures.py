@@ -32,6 +32,7 @@ from tests.unit.analysis_scenarios import (
     retrying_client,
     scenario,
 )
+from tests.unit.test_timeout_retries import GAMMA_FIT, mm1_retry_timeout
 
 
 def test_retry_amplification_is_the_truncated_geometric_series() -> None:
@@ -256,15 +257,20 @@ def test_the_document_adds_failures_only_when_the_scenario_has_them() -> None:
         assert "faults" not in document and "attempts" not in document["services"]["s"]
     assert "calls" not in plain and "success_rate" not in plain["flows"]["f"]
     (row,) = retried["calls"].values()
-    # an M/M/1 callee: P(R > T) = exp(-(mu - lambda) T) (Kleinrock vol. 1 §3.2), lambda
-    # its attempts (timed-out ones still reach it); to the response law's grid (1e-4)
+    # an M/M/1 callee: the first attempt's P(R > T) = exp(-(mu - lambda) T) (Kleinrock
+    # vol. 1 §3.2), lambda its attempts (timed-out ones still reach it), to the response
+    # law's grid (1e-4); each of those is retried once, behind the abandoned attempt
+    # (`timeout_retries`: within its gamma fit of the exact M/M/1 law)
     arrivals = retried["services"]["s"]["arrival_rate"]
     late = math.exp(-(100.0 - arrivals) * 0.1)
-    assert row["attempt_failure"] == pytest.approx(late, rel=1e-4)
+    assert row["attempts"] == pytest.approx(50.0 * (1.0 + late), rel=1e-4)
     assert row["attempts"] == pytest.approx(arrivals, REL) and row["calls"] == 50.0
+    again = mm1_retry_timeout(arrivals, 100.0, 0.1)
+    assert row["success_rate"] == pytest.approx(1.0 - late * again, abs=late * GAMMA_FIT)
     timeouts = row["attempts"] * row["attempt_failure"]  # (every failed attempt timed out)
+    retries, failed = row["attempts"] - 50.0, 50.0 * (1.0 - row["success_rate"])
+    assert timeouts == pytest.approx(retries + failed, rel=1e-9)  # (both attempts' timeouts)
     assert row["failures"] == {**dict.fromkeys(REASONS, 0.0), "timeout": pytest.approx(timeouts)}
-    assert row["success_rate"] == pytest.approx(1.0 - row["attempt_failure"] ** 2, REL)
     assert retried["flows"]["f"]["success_rate"] == pytest.approx(row["success_rate"], REL)
     assert not retried["flows"]["f"]["success_exact"] and not row["exact"]
     failing = analyze(scenario({"s": op(exp(0.01), {"fail": 0.1})}, {"f": poisson("s", 50)}))

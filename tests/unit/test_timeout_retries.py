@@ -1,0 +1,165 @@
+"""A retry on the spot after a timeout queues behind its abandoned attempt
+(`models.analysis.timeout_retries`, wired through `models.analysis.calls`)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from scipy import integrate, special, stats
+
+from models.analysis.calls import call_outcome, resilient_outcome
+from models.analysis.moments import Moments
+from models.analysis.timeout_retries import QueueAhead, behind
+from models.resilience import Backoff
+from models.schema import CallSpec
+
+GAMMA_FIT = 0.02
+"""How far (absolute) the gamma fit of A(T) + S' may put P(R' > T) from the exact law's
+(compound Poisson of exponential work: a Poisson number of Erlang terms)."""
+
+
+def mm1_retry_timeout(arrivals: float, service_rate: float, timeout: float) -> float:
+    """P(R' > T) at M/M/1 for a retry sent as its first attempt times out, exactly:
+    R' = X + Erlang(N + 1, mu), X ~ Exp(mu - lambda) the abandoned attempt's residual
+    response (memoryless), N ~ Poisson(lambda T) the arrivals while the caller waited, each
+    with its exponential work, and the retry's own (the module docstring's R')."""
+    theta = service_rate - arrivals
+    poisson = stats.poisson(arrivals * timeout)
+    within = 0.0
+    for n in range(int(poisson.ppf(1 - 1e-13)) + 1):
+
+        def density(x: float, n: int = n) -> float:
+            erlang = special.gammainc(n + 1, service_rate * (timeout - x))
+            return float(theta * math.exp(-theta * x) * erlang)
+
+        within += poisson.pmf(n) * integrate.quad(density, 0.0, timeout)[0]
+    return 1.0 - within
+
+
+def _mm1(arrivals: float, timeout: float, mu: float = 100.0) -> tuple[Moments, float, float]:
+    """An M/M/1 response (mean 1 / (mu - lambda), exponential), P(R > T) and E[R | R <= T]."""
+    mean = 1.0 / (mu - arrivals)
+    over = math.exp(-timeout / mean)
+    below = mean - timeout * over / (1.0 - over)
+    return Moments(mean, mean * mean), over, below
+
+
+@pytest.mark.parametrize("utilization", [0.3, 0.5, 0.7, 0.85])
+def test_a_retry_behind_its_abandoned_attempt_times_out_as_at_m_m_1(utilization: float) -> None:
+    """At one exponential server the law of the retry's response is known exactly; the
+    exponential residual is exact there, and the gamma fit of the rest is within
+    `GAMMA_FIT`. The retry times out more often than a fresh attempt (at 30%: 3.0%, and
+    27% behind it; exact 27.8%)."""
+    arrivals, timeout = 100.0 * utilization, 0.05
+    response, over, below = _mm1(arrivals, timeout)
+    ahead = QueueAhead(1, utilization, Moments(0.01, 0.0001))
+    found = behind(response, timeout, over, below, ahead)
+    assert found is not None
+    late, spent = found
+    assert late == pytest.approx(mm1_retry_timeout(arrivals, 100.0, timeout), abs=GAMMA_FIT)
+    assert late > over and 0.0 < spent < timeout
+
+
+def test_one_retry_fails_the_call_when_both_attempts_time_out() -> None:
+    """With one retry on the spot, the call fails with P(R > T) P(R' > T): the first
+    attempt's timeouts alone make the retries, and the calls table counts both attempts'
+    timeouts. Two retries: the third attempt is behind the second, as the second was
+    behind the first."""
+    response, over, below = _mm1(60.0, 0.05)
+    ahead = QueueAhead(1, 0.6, Moments(0.01, 0.0001))
+    found = behind(response, 0.05, over, below, ahead)
+    assert found is not None
+    late = found[0]
+    once = call_outcome(
+        CallSpec(service="s", timeout=0.05, retries=1), response, 0.0, 0.0, None, None, ahead
+    )
+    assert once.fail == pytest.approx(over * late, rel=1e-12)
+    assert once.attempts == pytest.approx(1.0 + over, rel=1e-12)
+    assert once.failed["timeout"] == pytest.approx(over + over * late, rel=1e-12)
+    assert once.failed_time == pytest.approx(0.1, rel=1e-12)  # (two timeouts)
+    twice = call_outcome(
+        CallSpec(service="s", timeout=0.05, retries=2), response, 0.0, 0.0, None, None, ahead
+    )
+    assert twice.fail == pytest.approx(over * late * late, rel=1e-12)
+    assert twice.attempts == pytest.approx(1.0 + over + over * late, rel=1e-12)
+
+
+def test_a_successful_retry_took_the_timeout_and_its_own_response() -> None:
+    """Given success, a call waited T and the retry's response for every retry it made:
+    E[time | success] = ((1 - q) E[R | R <= T] + q (1 - q') (T + E[R' | R' <= T])) / P(success)."""
+    response, over, below = _mm1(50.0, 0.05)
+    ahead = QueueAhead(1, 0.5, Moments(0.01, 0.0001))
+    found = behind(response, 0.05, over, below, ahead)
+    assert found is not None
+    late, spent = found
+    outcome = call_outcome(
+        CallSpec(service="s", timeout=0.05, retries=1), response, 0.0, 0.0, None, None, ahead
+    )
+    success = (1 - over) + over * (1 - late)
+    expected = (1 - over) * outcome_below(response, 0.05) + over * (1 - late) * (0.05 + spent)
+    assert outcome.time.mean == pytest.approx(expected / success, rel=1e-9)
+
+
+def outcome_below(response: Moments, timeout: float) -> float:
+    """E[R | R <= T] as the call sees it without a law (the gamma fit: exponential here)."""
+    from models.analysis.calls import timed_out
+
+    return timed_out(response, timeout)[1]
+
+
+def test_with_a_backoff_or_without_a_queue_the_attempts_stay_independent() -> None:
+    """A backoff lets the queue move on, and a delay station (no `ahead`) has none: the
+    truncated geometric series of independent attempts, as before."""
+    response, over, _ = _mm1(60.0, 0.05)
+    ahead = QueueAhead(1, 0.6, Moments(0.01, 0.0001))
+    spec = CallSpec(service="s", timeout=0.05, retries=1, backoff=Backoff(initial=0.1))
+    backed_off = resilient_outcome(spec, response, 0.0, 0.0, None, None, ahead)
+    assert backed_off.fail == pytest.approx(over**2, rel=1e-9)
+    plain = call_outcome(CallSpec(service="s", timeout=0.05, retries=1), response, 0.0, 0.0)
+    assert plain.fail == pytest.approx(over**2, rel=1e-9)
+
+
+@pytest.mark.parametrize(
+    ("utilization", "work", "timeout", "nearly_fresh"),
+    [(0.5, 0.02, 0.06, True), (0.9, 0.005, 0.05, False)],
+)
+def test_on_several_servers_only_a_retry_behind_a_waiting_attempt_is_behind(
+    utilization: float, work: float, timeout: float, nearly_fresh: bool
+) -> None:
+    """On c servers the retry is behind only where the abandoned attempt was still waiting
+    at T (P(W > T) / P(R > T)); where its own work was long, it is a fresh attempt. M/M/4
+    at 50% of 20 ms, timeout 60 ms: nearly every timeout is a long service, and the retry
+    is nearly fresh; at 90% of 5 ms, timeout 50 ms: nearly every timed-out attempt was
+    waiting, and the retry is behind it."""
+    servers, mu = 4, 1.0 / work
+    lam = utilization * servers * mu
+    p_wait = _erlang_c(servers, lam / mu)
+    conditional = 1.0 / (servers * mu - lam)  # (M/M/c: the wait given waiting)
+    wait = p_wait * conditional
+    over = _mmc_response_tail(p_wait, conditional, work, timeout)
+    response = Moments(wait + work, 0.0)
+    ahead = QueueAhead(servers, utilization, Moments(work, work * work), p_wait, wait)
+    found = behind(response, timeout, over, work, ahead)
+    if nearly_fresh:
+        assert found is None or found[0] == pytest.approx(over, rel=0.1)
+    else:
+        assert found is not None and found[0] > 5 * over
+
+
+def _erlang_c(servers: int, load: float) -> float:
+    terms = sum(load**k / math.factorial(k) for k in range(servers))
+    last = load**servers / math.factorial(servers) * servers / (servers - load)
+    return last / (terms + last)
+
+
+def _mmc_response_tail(p_wait: float, conditional: float, mean: float, t: float) -> float:
+    """P(W + S > t) for W = 0 w.p. 1 - p_wait, else Exp(conditional); S ~ Exp(mean)."""
+    fresh = math.exp(-t / mean)
+    if abs(conditional - mean) < 1e-15:
+        waited = math.exp(-t / mean) * (1 + t / mean)
+    else:
+        waited = (conditional * math.exp(-t / conditional) - mean * math.exp(-t / mean)) / (
+            conditional - mean
+        )
+    return (1 - p_wait) * fresh + p_wait * waited
