@@ -69,6 +69,9 @@ class CallOutcome:
     """Expected failed attempts by reason (`models.resilience.REASONS`: `timeout`,
     `error`, and the refusals' `dropped`, `rejected`, `unavailable`), those refused on the
     spot for the reason of the refusal before them."""
+    behind: bool = False
+    """Whether a retry after a timeout was taken as queued behind its abandoned attempt
+    (`models.analysis.timeout_retries`), not as a fresh one."""
 
     @property
     def spent(self) -> float:
@@ -256,7 +259,9 @@ def _chained(
             if share > 0:  # (refused, then refused on the spot for the same reason)
                 failed[reason] = (refused + refused_after) * share / loss
     mean_failed = failed_time / failed_mass if failed_mass > 0 else 0.0
-    return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, mean_failed, made, failed)
+    return CallOutcome(
+        time, 1.0 - succeeded, attempts, attempt_fail, mean_failed, made, failed, behind=True
+    )
 
 
 def _by_reason(
@@ -355,5 +360,12 @@ def resilient_outcome(
         time = Moments(time.mean + waited / outcome.attempts, time.variance)
     failed_time = outcome.failed_time + cumulative[-1]
     return CallOutcome(
-        time, outcome.fail, outcome.attempts, q, failed_time, outcome.fresh, outcome.failed
+        time,
+        outcome.fail,
+        outcome.attempts,
+        q,
+        failed_time,
+        outcome.fresh,
+        outcome.failed,
+        outcome.behind,
     )

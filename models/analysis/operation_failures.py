@@ -172,6 +172,8 @@ class FailureWalker:
             tally.timed_calls += made
             tally.timed += made * (spec.retries + 1)
             tally.timeout = min(tally.timeout or spec.timeout, spec.timeout)
+        if outcome.behind:
+            tally.notes.add(BEHIND_NOTE)
         return tally
 
     def fallback(
@@ -209,6 +211,10 @@ class FailureWalker:
             utilization=max(0.0 if unlimited else view.utilization, backup.utilization),
             spent=spent,
         )
+
+
+BEHIND_NOTE = "a retry on the spot after a timeout queued behind its abandoned attempt"
+"""The calls table's note where `calls.CallOutcome.behind` (`models.analysis.timeout_retries`)."""
 
 
 def exact_refusals(spec: CallSpec, summary: OperationSummary, view: StationView) -> bool:

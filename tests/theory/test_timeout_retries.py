@@ -7,17 +7,18 @@ time out (M/M/1: e^-((mu - lambda) T)), and a retry sent at that instant finds t
 abandoned attempt still ahead of it and everything that arrived since: 40% of the retries
 time out (the module's R'; the exact M/M/1 law says 41%, `tests/unit/
 test_timeout_retries.py`), where independent attempts said 5.6%, and 0.31% of the calls
-failed where 2.8% do.
+failed where 2.9% do.
 
-Tolerance: the rule of tests/theory/conftest.py (`agrees`: 20 replications of 2,400 s,
+Tolerance: the rule of tests/theory/conftest.py (`agrees`: 20 replications of 1,600 s,
 t-quantile at alpha = 1e-4 per check) with a slack for what the prediction leaves out, a
 bound on its bias: the database's arrivals are not Poisson (a retry comes when its queue
 is long, and so do other requests' retries), so its queue is longer than M/M/1's and more
-attempts time out (simulated 5.9% of the first ones). Measured: the failed share 2.7-3.1%
-simulated against 2.23% predicted (18-30% under), the timeouts 3.4-3.6/s against 3.12/s
-(9-15% under), the API's utilization 1.5-3% under. The slacks (35%, 20%, 5%) are well
-short of what independent attempts give (0.31% failed, 89% under; 2.35 timeouts/s, 35%
-under; utilization 8% under): each check fails without the retry behind its attempt.
+attempts time out (simulated 5.9% of the first ones). Measured (four seed shifts): the
+failed share 2.8-3.0% simulated against 2.23% predicted (25-33% over it), the timeouts
+3.5-3.7/s against 3.12/s (12-17% over), the API's utilization 2.5-3.5% over. The slacks
+(35%, 20%, 5%) are well short of what independent attempts give (0.31% failed, 2.35
+timeouts/s, 19.3% busy: the simulated 9x, 1.5x and 1.09x those): each check fails
+without the retry behind its attempt.
 Seeds: the `seed` fixture; none is chosen to pass.
 """
 
@@ -33,7 +34,7 @@ from sim import simulate
 pytestmark = pytest.mark.theory
 
 REPLICATIONS = 20
-DURATION = 2400.0
+DURATION = 1600.0
 
 
 def _api_over_database(rate: float) -> dict[str, Any]:
