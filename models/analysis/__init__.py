@@ -73,7 +73,12 @@ from models.analysis.report_flows import FlowInfo, bottleneck_report, flow_repor
 from models.analysis.report_stations import group_report, not_passed_on, service_report
 from models.analysis.shielding import shielded
 from models.analysis.solve_memo import SolveMemo
-from models.analysis.storms import STORM_TO_THE_END, StormState, storm_documents
+from models.analysis.storms import (
+    STORM_TO_THE_END,
+    StormState,
+    self_sustaining_storms,
+    storm_documents,
+)
 from models.analysis.summary import NOT_POISSON, POISSON
 from models.analysis.throttle import Throttle
 from models.analysis.traffic import MessageStormError
@@ -402,6 +407,8 @@ def _analyze(
         warnings.extend(failure_warnings(scenario, solution, calls or {}))
         stormy = [fault for fault in faults or [] if "metastable" in fault.method]
         warnings.extend(_storm_warning(fault) for fault in stormy)
+    if calls and not any("metastable" in fault.method for fault in faults or []):
+        warnings.extend(self_sustaining_storms(solution))
     first = bottleneck_report(solution, neck)
     if first is not None and first.kind == "service" and solution.failures.reports:
         first.utilization *= solution.failures.of(first.name).availability

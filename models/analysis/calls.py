@@ -72,6 +72,18 @@ class CallOutcome:
     behind: bool = False
     """Whether a retry after a timeout was taken as queued behind its abandoned attempt
     (`models.analysis.timeout_retries`), not as a fresh one."""
+    first_success: float | None = None
+    """With `behind`: the probability that the first attempt succeeds (else it is the
+    independent attempts' `1 / fresh` of the call's success)."""
+
+    @property
+    def retried_given_success(self) -> float:
+        """P(an attempt before the successful one | the call succeeds): 1 - 1 / fresh for
+        independent attempts (P(k = 0 | success) = 1 / sum t^k), else from the first
+        attempt's success."""
+        if self.first_success is not None and self.fail < 1.0:
+            return max(1.0 - self.first_success / (1.0 - self.fail), 0.0)
+        return max(1.0 - 1.0 / self.fresh, 0.0) if self.fresh > 0 else 0.0
 
     @property
     def spent(self) -> float:
@@ -259,8 +271,9 @@ def _chained(
             if share > 0:  # (refused, then refused on the spot for the same reason)
                 failed[reason] = (refused + refused_after) * share / loss
     mean_failed = failed_time / failed_mass if failed_mass > 0 else 0.0
+    won = 1.0 - first.refused - first.late
     return CallOutcome(
-        time, 1.0 - succeeded, attempts, attempt_fail, mean_failed, made, failed, behind=True
+        time, 1.0 - succeeded, attempts, attempt_fail, mean_failed, made, failed, True, won
     )
 
 
@@ -368,4 +381,5 @@ def resilient_outcome(
         outcome.fresh,
         outcome.failed,
         outcome.behind,
+        outcome.first_success,
     )

@@ -378,11 +378,11 @@ class _Completions:
                 outcome = resilient_outcome(
                     step.call, summary.response, summary.fail, loss, law, ahead=ahead
                 )
-                time, attempts = outcome.time, outcome.fresh
+                time, attempts, tried = outcome.time, outcome.fresh, outcome
             else:
                 response = summary.response
                 plain = call_outcome(step.call, response, summary.fail, loss, law, ahead=ahead)
-                time, attempts = plain.time, plain.fresh
+                time, attempts, tried = plain.time, plain.fresh, plain
             done = self.current[target]
             if caused:
                 excess = _Piece(_excess(done.time, summary.response), done.queues)
@@ -396,10 +396,10 @@ class _Completions:
                 made = _mixed([(1.0 - outcome.fail, made), (outcome.fail, backup)])
             if caused and step.call.timeout is not None and attempts > 1.0:
                 # given success, an earlier attempt timed out with probability
-                # P(k >= 1 | success) = 1 - 1 / sum q^k (attempts that reached the callee);
-                # its callee works on from the start
+                # P(k >= 1 | success) (`CallOutcome.retried_given_success`: 1 - 1 / sum q^k
+                # for independent attempts); its callee works on from the start
                 earlier = _Piece(done.time, done.queues)
-                made = self.maximum([(1.0, made), (1.0 - 1.0 / attempts, earlier)])
+                made = self.maximum([(1.0, made), (tried.retried_given_success, earlier)])
             p = step.call.probability
             return made if p >= 1.0 else _mixed([(p, made), (1.0 - p, rest)])
         if isinstance(step, BranchStep):

@@ -171,6 +171,7 @@ class FailureWalker:
             tally.notes.add(_timeout_note(spec.timeout, law))
             tally.timed_calls += made
             tally.timed += made * (spec.retries + 1)
+            tally.timed_attempts += made * outcome.fresh
             tally.timeout = min(tally.timeout or spec.timeout, spec.timeout)
         if outcome.behind:
             tally.notes.add(BEHIND_NOTE)

@@ -130,6 +130,9 @@ class CallTally:
     timed: float = 0.0
     """Of `calls`, those with a timeout, weighted by their attempts when every attempt
     times out (r + 1): what the callee would see if its backlog made every attempt late."""
+    timed_attempts: float = 0.0
+    """The attempts those calls send the callee in the steady state (`CallOutcome.fresh`:
+    the calm timeouts' retries included), which its offered load counts."""
     timeout: float | None = None
     """The shortest timeout of these calls."""
     failures: dict[str, float] = field(default_factory=dict)

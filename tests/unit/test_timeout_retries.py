@@ -4,10 +4,12 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 from scipy import integrate, special, stats
 
+from models import Prediction, analyze, load_scenario
 from models.analysis.calls import call_outcome, resilient_outcome
 from models.analysis.moments import Moments
 from models.analysis.timeout_retries import QueueAhead, behind
@@ -163,3 +165,46 @@ def _mmc_response_tail(p_wait: float, conditional: float, mean: float, t: float)
             conditional - mean
         )
     return (1 - p_wait) * fresh + p_wait * waited
+
+
+def _pool_behind_retries(rate: float, retries: int, **call: Any) -> Prediction:
+    """A client at `rate` calling a pool of 2 workers (20 ms) with a 70 ms timeout and
+    `retries` on the spot (and other call keys)."""
+    spec = {"service": "db", "timeout": "70ms", "retries": retries, **call}
+    return analyze(
+        load_scenario(
+            {
+                "name": "storm",
+                "simulation": {"duration": 60},
+                "services": {
+                    "db": {
+                        "workers": 2,
+                        "operations": {"read": [{"work": {"exponential": "20ms"}}]},
+                    }
+                },
+                "workload": {"f": {"steps": [{"call": spec}], "arrivals": {"poisson": rate}}},
+            }
+        ),
+        capacity=False,
+    )
+
+
+def _storm_warnings(prediction: Prediction) -> list[str]:
+    return [w for w in prediction.warnings if "retry storm, once started" in w]
+
+
+def test_a_storm_that_would_sustain_itself_is_named_where_the_calm_state_is_stable() -> None:
+    """35/s with 2 retries: every call retried to the end offers 105 attempts/s, 1.05 times
+    the pool's 100/s, so a storm, once started, never drains (simulated: one started
+    within 4 x 1,200 s, and 19% of the calls succeeded); the calm state is stable (37%
+    busy). With one retry (70/s) or at 30/s (90/s) a storm drains; a circuit breaker may
+    shed the retries; a saturated pool needs no storm to fail."""
+    stormy = _pool_behind_retries(35.0, 2)
+    assert stormy.services["db"].utilization < 0.4
+    (warning,) = _storm_warnings(stormy)
+    assert "'db'" in warning and "105 attempts/s, 1.05 times its capacity (100/s)" in warning
+    assert not _storm_warnings(_pool_behind_retries(35.0, 1))
+    assert not _storm_warnings(_pool_behind_retries(30.0, 2))
+    breaker = {"failure_rate": 0.5, "window": "10s", "min_calls": 20, "open_for": "5s"}
+    assert not _storm_warnings(_pool_behind_retries(35.0, 2, circuit_breaker=breaker))
+    assert not _storm_warnings(_pool_behind_retries(120.0, 2))
