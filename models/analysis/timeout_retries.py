@@ -20,12 +20,14 @@ abandoned attempt, none of it started), and the retry's own work S'. The three a
 independent: the arrivals after the first attempt do not depend on what was ahead of it.
 Here (`behind`):
 
-- the residual R - T | R > T is taken as exponential with its exact mean,
+- the residual R - T | R > T is taken as a gamma law with its exact mean,
   E[R - T | R > T] = (E[R] - E[R | R <= T] P(R <= T)) / P(R > T) - T, from the same law
-  (or gamma fit) that gave P(R > T) (`calls.timed_out`): exact for M/M/1, whose response
-  is exponential, and the wait's tail is exponential for any light-tailed work (the
-  Cramér-Lundberg approximation, Asmussen, *Applied Probability and Queues*, 2nd ed. 2003,
-  XIII.5);
+  (or gamma fit) that gave P(R > T) (`calls.timed_out`), and the SCV of R where that is
+  below 1, else 1 (exponential): exact for M/M/1, whose response is exponential, and the
+  wait's tail is exponential for any light-tailed work (the Cramér-Lundberg
+  approximation, Asmussen, *Applied Probability and Queues*, 2nd ed. 2003, XIII.5); a
+  steadier response leaves a steadier residual (a standing backlog: nearly none of it
+  below T, where an exponential residual of the same mean would put a quarter);
 - A(T) + S' is fitted by a gamma law with its mean and variance: A(T) is compound Poisson,
   mean rho T E[S] ... per server rho T, variance lambda T E[S^2];
 - P(R' <= T) = int_0^T F_Y(T - r) dF_res(r), and E[R'; R' <= T] the same with r + E[Y; Y
@@ -57,6 +59,8 @@ from models.analysis.moments import Moments
 
 NODES = 64
 """Gauss-Legendre nodes of the integral over the residual."""
+SMALLEST_SCV = 1e-3
+"""The least SCV the residual is given (a shape of 1,000: nearly a constant)."""
 SMALLEST_TIMEOUT_SHARE = 1e-9
 """Below this P(R > T) the retries are too rare to matter, and the residual's mean (a
 difference of nearly equal numbers) is not known: the attempts are taken as independent."""
@@ -104,18 +108,19 @@ def behind(
     square = ahead.work.variance + ahead.work.mean**2
     mean = rho * timeout + ahead.work.mean  # A(T) / c + S'
     variance = rho * timeout * square / (servers * ahead.work.mean) + ahead.work.variance
+    shape = 1.0 / min(max(response.scv, SMALLEST_SCV), 1.0)  # (the residual's gamma shape)
     if servers == 1:  # (the abandoned attempt's whole residual response is ahead)
         residual = (response.mean - below * (1.0 - over)) / over - timeout
         if not (math.isfinite(residual) and residual > 0):
             return None
-        return _behind(residual, mean, variance, timeout)
+        return _behind(residual, shape, mean, variance, timeout)
     if not (ahead.p_wait > 0 and ahead.wait > 0):
         return None
     waiting = ahead.wait / ahead.p_wait  # E[W | W > 0], its residual too (exponential)
     still = min(ahead.p_wait * math.exp(-timeout / waiting) / over, 1.0)  # P(W > T | R > T)
     if not still > SMALLEST_TIMEOUT_SHARE:
         return None
-    late, spent = _behind(waiting, mean, variance, timeout)
+    late, spent = _behind(waiting, shape, mean, variance, timeout)
     return still * late + (1.0 - still) * over, _mixed_time(still, late, spent, over, below)
 
 
@@ -129,14 +134,19 @@ def _mixed_time(still: float, late: float, spent: float, over: float, below: flo
 
 
 @functools.lru_cache(maxsize=1024)
-def _behind(residual: float, mean: float, variance: float, timeout: float) -> tuple[float, float]:
-    """P(X + Y > T) and E[X + Y | X + Y <= T] for X exponential of mean `residual` and Y
-    gamma of `mean` and `variance` (a constant where `variance` is 0)."""
-    from scipy.special import gammainc  # (here: start-up time, see test_startup.py)
+def _behind(
+    residual: float, shape: float, mean: float, variance: float, timeout: float
+) -> tuple[float, float]:
+    """P(X + Y > T) and E[X + Y | X + Y <= T] for X gamma of mean `residual` and `shape`
+    (>= 1: exponential at 1) and Y gamma of `mean` and `variance` (a constant where
+    `variance` is 0)."""
+    from scipy.special import gammainc, gammaln  # (here: start-up time, test_startup.py)
 
     nodes, weights = _nodes()
     times = (nodes + 1.0) * timeout / 2  # r in (0, T)
-    density = np.exp(-times / residual) / residual * weights * timeout / 2
+    scale = residual / shape
+    log_density = (shape - 1.0) * np.log(times / scale) - times / scale - gammaln(shape)
+    density = np.exp(log_density) / scale * weights * timeout / 2
     left = timeout - times  # y <= T - r
     if variance <= 0.0:
         within = np.asarray(left >= mean, dtype=float)

@@ -63,6 +63,16 @@ def test_a_retry_behind_its_abandoned_attempt_times_out_as_at_m_m_1(utilization:
     assert late > over and 0.0 < spent < timeout
 
 
+def test_behind_a_standing_backlog_the_retry_is_as_late_as_its_attempt() -> None:
+    """A response steadier than exponential (a standing backlog of 0.2 s: SCV 0.01) leaves
+    a residual as steady: the retry, 0.17 s behind, times out whenever its attempt did,
+    where an exponential residual of that mean would let 5% of the retries through."""
+    response = Moments(0.22, 0.01 * 0.22**2)
+    ahead = QueueAhead(1, 0.95, Moments(0.02, 0.0004))
+    found = behind(response, 0.05, 1.0 - 1e-6, 0.049, ahead)
+    assert found is not None and found[0] > 1.0 - 1e-3
+
+
 def test_one_retry_fails_the_call_when_both_attempts_time_out() -> None:
     """With one retry on the spot, the call fails with P(R > T) P(R' > T): the first
     attempt's timeouts alone make the retries, and the calls table counts both attempts'
