@@ -6,9 +6,9 @@ simulator's semantics, `sim.engine.calls`). A retry sent at the instant of the t
 already and is still there, and behind everything that arrived while the caller waited.
 So it times out far more often than a fresh attempt, and the attempts of one call are not
 independent. An API of 4 workers calling a one-server database (exponential 10 ms, 50 ms
-timeout, one retry) at 40/s: 5.6% of the first attempts time out, and 47% of the retries
-(simulated); taken as independent, 5.6% of the retries, so that 0.31% of the calls fail
-where 2.8% do.
+timeout, one retry) at 40/s: 6% of the first attempts time out, and 47% of the retries
+(simulated); taken as independent, 5.6% of the retries would, so that 0.31% of the calls
+would fail where 2.8-3.0% do (`tests/theory/test_timeout_retries.py`).
 
 At one FCFS server with Poisson arrivals the retry's response is, exactly,
 
@@ -28,8 +28,9 @@ Here (`behind`):
   approximation, Asmussen, *Applied Probability and Queues*, 2nd ed. 2003, XIII.5); a
   steadier response leaves a steadier residual (a standing backlog: nearly none of it
   below T, where an exponential residual of the same mean would put a quarter);
-- A(T) + S' is fitted by a gamma law with its mean and variance: A(T) is compound Poisson,
-  mean rho T E[S] ... per server rho T, variance lambda T E[S^2];
+- A(T) + S' is fitted by a gamma law with its mean and variance: A(T), the compound
+  Poisson work of the lambda T arrivals, has mean lambda T E[S] = rho T and variance
+  lambda T E[S^2] (on c servers A(T) / c: mean rho T, variance lambda T E[S^2] / c^2);
 - P(R' <= T) = int_0^T F_Y(T - r) dF_res(r), and E[R'; R' <= T] the same with r + E[Y; Y
   <= T - r], by 64-point Gauss-Legendre quadrature.
 
