@@ -93,16 +93,18 @@ def behind(
     """(P(R' > T), E[R' | R' <= T]) of an attempt sent on the spot after one that timed
     out (module docstring), where the first attempt's response R has mean `response.mean`,
     P(R > T) = `over` and E[R | R <= T] = `below`; None where the attempts are taken as
-    independent (a timeout almost never reached, no residual, a saturated callee).
+    independent (a timeout almost never reached, no residual). Continuous in what it reads,
+    up to a utilization of 1 (a finite room's, its losses aside): where a window's rounds
+    switched to independent attempts at a utilization of 1, they never settled.
 
     >>> late, _ = behind(Moments(0.025, 0.025**2), 0.05, math.exp(-2), 0.0172, QueueAhead(
     ...     1, 0.6, Moments(0.01, 0.0001)))   # M/M/1 at 60%: 13.5% time out, then 60%
     >>> round(late, 2)
     0.6
     """
-    rho = ahead.utilization
-    if not (SMALLEST_TIMEOUT_SHARE < over < 1.0) or not (0.0 <= rho < 1.0):
+    if not SMALLEST_TIMEOUT_SHARE < over < 1.0:
         return None
+    rho = min(max(ahead.utilization, 0.0), 1.0)  # (a full finite room: busy throughout)
     if not (response.finite and ahead.work.finite and ahead.work.mean > 0):
         return None
     servers = max(ahead.servers, 1)
