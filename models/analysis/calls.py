@@ -110,13 +110,22 @@ class _Attempt:
 def _attempt(
     spec: CallSpec, response: Moments, callee_fail: float, loss: float, law: ResponseLaw | None
 ) -> _Attempt:
-    admitted = 1.0 - loss
     if spec.timeout is None:
-        late = admitted * callee_fail
+        late = (1.0 - loss) * callee_fail
         return _Attempt(loss, late, 0.0, weighted(late, response.mean), response)
     over, below = timed_out(response, spec.timeout, law)
+    return _timed(spec.timeout, response, over, below, callee_fail, loss)
+
+
+def _timed(
+    timeout: float, response: Moments, over: float, below: float, callee_fail: float, loss: float
+) -> _Attempt:
+    """An attempt with a timeout that is refused with probability `loss`, times out with
+    `over` once admitted, else takes `below` (E[R | R <= T]) and fails as the callee does;
+    its time given success keeps the response's variance relative to its mean."""
+    admitted = 1.0 - loss
     erred = admitted * (1.0 - over) * callee_fail
-    late_time = admitted * over * spec.timeout + weighted(erred, below)
+    late_time = admitted * over * timeout + weighted(erred, below)
     ratio = below / response.mean if response.finite and response.mean > 0 else 0.0
     variance = response.variance * ratio**2 if response.finite else 0.0
     late = admitted * over + erred
@@ -164,8 +173,8 @@ def call_outcome(
         over = one.timed_out / admitted
         below = one.success.mean
         found = behind(response, spec.timeout, over, below, ahead)
-        if found is not None:
-            after = _attempt_behind(spec.timeout, found, one, callee_fail, loss)
+        if found is not None:  # (the attempts after a timeout: `found`'s P(R' > T), E[R' | ..])
+            after = _timed(spec.timeout, response, *found, callee_fail, loss)
             return _chained(spec, one, after, loss, refusals)
     again = one.late if on_the_spot else one.refused + one.late
     # (again: the failures after which the next attempt sees the callee anew)
@@ -193,23 +202,6 @@ def call_outcome(
             if share > 0:  # (refused on the spot for the reason of the refusal before)
                 failed[reason] += refused_after * share / loss
     return CallOutcome(time, 1.0 - succeeded, attempts, attempt_fail, failed_time, fresh, failed)
-
-
-def _attempt_behind(
-    timeout: float, found: tuple[float, float], one: _Attempt, callee_fail: float, loss: float
-) -> _Attempt:
-    """An attempt on the spot after a timeout (`timeout_retries.behind`: P(R' > T) and
-    E[R' | R' <= T] in `found`), refused, timed out or failed by the callee as `_attempt`
-    has them; its time given success keeps the first attempt's variance relative to its
-    mean."""
-    over, below = found
-    admitted = 1.0 - loss
-    erred = admitted * (1.0 - over) * callee_fail
-    late_time = admitted * over * timeout + weighted(erred, below)
-    first = one.success
-    variance = first.variance * (below / first.mean) ** 2 if first.mean > 0 else 0.0
-    late = admitted * over + erred
-    return _Attempt(loss, late, admitted * over, late_time, Moments(below, variance))
 
 
 def _chained(
