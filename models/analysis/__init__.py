@@ -405,9 +405,9 @@ def _analyze(
             _over_time(solution, flows, slowed)
             _approximate(flows, services, topics)
         warnings.extend(failure_warnings(scenario, solution, calls or {}))
-        stormy = [fault for fault in faults or [] if "metastable" in fault.method]
-        warnings.extend(_storm_warning(fault) for fault in stormy)
-    if calls and not any("metastable" in fault.method for fault in faults or []):
+    stormy = [fault for fault in faults or [] if "metastable" in fault.method]
+    warnings.extend(_storm_warning(fault) for fault in stormy)
+    if calls and not stormy:  # (a fault's storm is its own warning)
         warnings.extend(self_sustaining_storms(solution))
     first = bottleneck_report(solution, neck)
     if first is not None and first.kind == "service" and solution.failures.reports:

@@ -215,7 +215,7 @@ def _chained(
     and any other (the first, one after the callee's error) is `first`: the attempts as a
     chain of two states, summed over the r + 1 attempts. A refusal ends the call (its
     retries refused on the spot)."""
-    retries = spec.retries
+    retries, timeout = spec.retries, spec.timeout or 0.0
     alive = {"fresh": 1.0, "behind": 0.0}  # P(attempt k is made, in that state)
     elapsed = {"fresh": 0.0, "behind": 0.0}  # E[time so far; attempt k made in that state]
     attempt_of = {"fresh": first, "behind": after}
@@ -240,8 +240,8 @@ def _chained(
             out, err = attempt.timed_out, attempt.late - attempt.timed_out
             timed_out += mass * out
             erred += mass * err
-            err_time = attempt.late_time - out * spec.timeout if spec.timeout else 0.0
-            out_time = out * spec.timeout if spec.timeout else 0.0
+            out_time = out * timeout
+            err_time = attempt.late_time - out_time
             if k < retries:
                 nxt["behind"] += mass * out
                 nxt_elapsed["behind"] += so_far * out + mass * out_time

@@ -33,7 +33,7 @@ from models.analysis.graph import OpKey, StationId, callee, steps_of
 from models.analysis.meetings import meetings_of
 from models.analysis.moments import ZERO, Moments, expected_maximum, mixture, of_distribution
 from models.analysis.network import GroupStation, NetworkSolution
-from models.analysis.response_tail import queue_ahead, response_law
+from models.analysis.response_tail import timed_call
 from models.analysis.summary import IDLE
 from models.references import walk_steps
 from models.schema import (
@@ -369,18 +369,17 @@ class _Completions:
             loss = view.loss if view is not None else 0.0
             failures = self.solution.failures
             outcome = None
-            law = response_law(self.scenario, step.call, target, summary, view, summary.response)
-            ahead = queue_ahead(self.scenario, step.call, summary, view, summary.response)
+            response = summary.response
+            law, ahead = timed_call(self.scenario, step.call, target, summary, view, response)
             if failures.reports:
                 rejected = view.rejected if view is not None else 0.0
                 let_in = (1.0 - rejected) * (1.0 - failures.of(target.name).unavailable)
                 loss = 1.0 - let_in * (1.0 - loss)
                 outcome = resilient_outcome(
-                    step.call, summary.response, summary.fail, loss, law, ahead=ahead
+                    step.call, response, summary.fail, loss, law, ahead=ahead
                 )
                 time, attempts, tried = outcome.time, outcome.fresh, outcome
             else:
-                response = summary.response
                 plain = call_outcome(step.call, response, summary.fail, loss, law, ahead=ahead)
                 time, attempts, tried = plain.time, plain.fresh, plain
             done = self.current[target]

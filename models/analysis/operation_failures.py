@@ -214,8 +214,9 @@ class FailureWalker:
         )
 
 
-BEHIND_NOTE = "a retry on the spot after a timeout queued behind its abandoned attempt"
-"""The calls table's note where `calls.CallOutcome.behind` (`models.analysis.timeout_retries`)."""
+BEHIND_NOTE = "except a retry on the spot after a timeout: queued behind its abandoned attempt"
+"""The calls table's note where `calls.CallOutcome.behind` (`models.analysis.timeout_retries`):
+the attempts are a chain, not the independent ones the method's first words name."""
 
 
 def exact_refusals(spec: CallSpec, summary: OperationSummary, view: StationView) -> bool:

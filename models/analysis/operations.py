@@ -45,7 +45,7 @@ from models.analysis.moments import (
     weighted,
 )
 from models.analysis.operation_failures import FailureWalker
-from models.analysis.response_tail import queue_ahead, response_law
+from models.analysis.response_tail import timed_call
 from models.analysis.segments import Segments
 from models.analysis.streams import StreamTracker
 from models.analysis.summary import (
@@ -428,14 +428,11 @@ class _Walker(FailureWalker):
             response = Moments(max(response.mean - open_wait + wait.mean, 0.0), response.variance)
         loss = view.loss
         outcome: CallOutcome | None = None
-        law = response_law(self.scenario, spec, target, summary, view, response)
-        ahead = queue_ahead(self.scenario, spec, summary, view, response)
+        law, ahead = timed_call(self.scenario, spec, target, summary, view, response)
         if self.reports:
             unavailable = self.evaluator.failures.of(spec.service).unavailable
-            loss, reasons = refusals(view.loss, view.rejected, unavailable)
-            tried = outcome = resilient_outcome(
-                spec, response, summary.fail, loss, law, reasons, ahead
-            )
+            loss, why = refusals(view.loss, view.rejected, unavailable)  # (by reason)
+            tried = outcome = resilient_outcome(spec, response, summary.fail, loss, law, why, ahead)
         else:
             tried = call_outcome(spec, response, summary.fail, view.loss, law, ahead=ahead)
             self.tally(spec, target, reach, tried, summary, view, law)

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 
 from models.analysis.failures import rejected_fraction
 from models.analysis.network import NetworkSolution
-from models.analysis.operation_failures import BEHIND_NOTE
 from models.analysis.prediction import PredictedCall
 from models.analysis.report_stations import executions
 from models.references import walk_steps
@@ -50,14 +49,13 @@ def calls_report(solution: NetworkSolution) -> dict[str, PredictedCall]:
     for label in sorted(rows):
         row = rows[label]
         calls, attempts = row["calls"], row["attempts"]
-        retried = (
-            "retries: independent attempts, but for a retry on the spot after a timeout, "
-            "queued behind its abandoned attempt (a refusal's retries refused too)"
-            if BEHIND_NOTE in notes[label]
-            else "retries: truncated geometric series of independent attempts (on the spot, "
-            "a refusal's retries refused too)"
+        method = "; ".join(
+            [
+                "retries: truncated geometric series of independent attempts (on the spot, "
+                "a refusal's retries refused too)",
+                *sorted(notes[label]),
+            ]
         )
-        method = "; ".join([retried, *sorted(notes[label] - {BEHIND_NOTE})])
         result[label] = PredictedCall(
             calls=calls,
             attempts=attempts,

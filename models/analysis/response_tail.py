@@ -293,6 +293,20 @@ def timed_callees(scenario: Scenario, keys: list[OpKey]) -> frozenset[str]:
     )
 
 
+def timed_call(
+    scenario: Scenario,
+    spec: CallSpec,
+    callee: OpKey,
+    summary: OperationSummary,
+    view: StationView | None,
+    response: Moments,
+) -> tuple[ResponseLaw | None, QueueAhead | None]:
+    """What a call `spec` with a timeout reads of its callee: its response's law
+    (`response_law`) and the queue a retry on the spot finds (`queue_ahead`)."""
+    law = response_law(scenario, spec, callee, summary, view, response)
+    return law, queue_ahead(scenario, spec, summary, view, response)
+
+
 def queue_ahead(
     scenario: Scenario,
     spec: CallSpec,

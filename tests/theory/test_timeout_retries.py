@@ -24,12 +24,11 @@ Seeds: the `seed` fixture; none is chosen to pass.
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from models import analyze, load_scenario
 from sim import simulate
+from tests.unit.analysis_scenarios import api_over_database
 
 pytestmark = pytest.mark.theory
 
@@ -37,28 +36,8 @@ REPLICATIONS = 20
 DURATION = 1600.0
 
 
-def _api_over_database(rate: float) -> dict[str, Any]:
-    return {
-        "name": "timeout-retries",
-        "simulation": {"duration": DURATION, "warmup": 5},
-        "services": {
-            "api": {
-                "workers": 4,
-                "operations": {
-                    "get": [
-                        {"work": {"exponential": "2ms"}},
-                        {"call": {"service": "db", "timeout": "50ms", "retries": 1}},
-                    ]
-                },
-            },
-            "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": "10ms"}}]}},
-        },
-        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": rate}}},
-    }
-
-
 def test_a_retry_on_the_spot_times_out_behind_its_abandoned_attempt(agrees, stat, seed) -> None:
-    scenario = load_scenario(_api_over_database(40.0))
+    scenario = load_scenario(api_over_database(40.0, DURATION))
     predicted = analyze(scenario)
     runs = simulate(scenario, replications=REPLICATIONS, seed=seed).replications
     success = predicted.flows["users"].success_rate

@@ -56,6 +56,26 @@ def retrying_client(rate: float, retries: int, **call: Any) -> dict[str, Any]:
     return {"f": {"steps": [{"call": spec}], "arrivals": {"poisson": rate}}}
 
 
+def api_over_database(rate: float, duration: float = 60.0) -> dict[str, Any]:
+    """An API of 4 workers (2 ms of work) calling a one-server database (exponential 10 ms)
+    with a 50 ms timeout and one retry on the spot, `rate` requests per second."""
+    call = {"service": "db", "timeout": "50ms", "retries": 1}
+    return {
+        "name": "api-over-database",
+        "simulation": {"duration": duration, "warmup": 5},
+        "services": {
+            "api": {"workers": 4, "operations": {"get": [exp_ms(2), {"call": call}]}},
+            "db": {"workers": 1, "operations": {"read": [exp_ms(10)]}},
+        },
+        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": rate}}},
+    }
+
+
+def exp_ms(milliseconds: float) -> dict[str, Any]:
+    """A `work` step of exponential time, its mean in milliseconds."""
+    return {"work": {"exponential": f"{milliseconds:g}ms"}}
+
+
 def load_and_analyze(parts: dict[str, Any]) -> Prediction:
     return analyze(load_scenario({"name": "faults", "simulation": {"duration": 600}, **parts}))
 

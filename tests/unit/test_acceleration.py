@@ -24,7 +24,7 @@ from models.analysis.moments import Moments
 from models.analysis.network import FlowSource, solve_network
 from models.analysis.summary import StationView
 from models.analysis.throttle import Throttle
-from tests.unit.analysis_scenarios import open_sources
+from tests.unit.analysis_scenarios import api_over_database, open_sources
 from tests.unit.test_capacity_slow_trials import _retrying_store
 
 STORE = StationId("service", "store")
@@ -170,24 +170,7 @@ def test_rounds_that_pass_the_ghost_of_a_fixed_point_are_left_to_run_off(
     rounds slow down near where a fixed point would be and run off again; steps there kept
     them circling a point that was none, with the API 33% busy. Extrapolated or not, the
     rounds end where the plain ones do."""
-    document = {
-        "name": "ghost",
-        "simulation": {"duration": 60},
-        "services": {
-            "api": {
-                "workers": 4,
-                "operations": {
-                    "get": [
-                        {"work": {"exponential": "2ms"}},
-                        {"call": {"service": "db", "timeout": "50ms", "retries": 1}},
-                    ]
-                },
-            },
-            "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": "10ms"}}]}},
-        },
-        "workload": {"users": {"entry": "api.get", "arrivals": {"poisson": 61.5}}},
-    }
-    scenario = load_scenario(document)
+    scenario = load_scenario(api_over_database(61.5))
     sources = open_sources(scenario)
     fast = solve_network(scenario, sources, throttle=Throttle())
     monkeypatch.setattr(acceleration, "SLOW_RATIO", 1.0)
