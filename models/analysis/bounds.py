@@ -202,10 +202,10 @@ def calls_in_flight(
     `scenario`) that one execution of `steps` can have in flight at once: one per call
     step, summed over parallel branches, the largest over sequential steps, over a
     branch's options and over a call and the fallback run after it fails (`UNBOUNDED`
-    where a call can time out: its abandoned request stays at the callee). Tighter than
-    the summaries' `concurrency`, which counts every branch of a parallel step for each
-    call in it: a pool of 4 threads that calls a service once and then once more in one
-    of two parallel branches has at most 4 requests there, not 8."""
+    where a call can time out: its abandoned request stays at the callee). The count
+    for a population bound: a pool of 4 threads that calls a service once and then once
+    more in one of two parallel branches has at most 4 requests there, not 8 (the
+    summaries' `concurrency` counts what a request can queue for at once beside it)."""
     most = 0
     for step in steps:
         here = 0

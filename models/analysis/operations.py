@@ -57,6 +57,7 @@ from models.analysis.summary import (
     Part,
     StationView,
     Target,
+    side_by_side,
 )
 from models.analysis.work_laws import single_exponential
 from models.schema import (
@@ -167,7 +168,6 @@ class _Walker(FailureWalker):
         self.reports = evaluator.failures.reports
         self.spends = evaluator.failures.spends
         """Whether failed executions' times count (`FailureInputs.spends`)."""
-        self.width = 1
         self.own_mean = 0.0
         self.own_variance = 0.0
         self.reacquisitions = 0.0
@@ -286,7 +286,7 @@ class _Walker(FailureWalker):
             flag = min(flag, COPY)
         if flag == COPY:
             self.marginal[target] += 1
-        self.concurrency[target] = max(self.concurrency.get(target, 0), self.width)
+        self.concurrency[target] = max(self.concurrency.get(target, 0), 1)
         self.flags[target] = min(self.flags.get(target, POISSON), flag)
 
     # ------------------------------------------------------------------ steps
@@ -382,17 +382,18 @@ class _Walker(FailureWalker):
         return Part.chosen(options, self.spends)
 
     def parallel(self, step: ParallelStep, reach: float, flag: int) -> Part:
-        outer, before = self.width, self.streams.stream
-        self.width = outer * len(step.parallel)
-        parts = []
+        outer, before = self.concurrency, self.streams.stream
+        parts, in_branches = [], []
         serial, added = self.serial, 0.0
         for branch in step.parallel:  # (each branch a copy of the stream; the join's is
             self.streams.stream = before  # taken as the fork's: an approximation)
-            self.serial = serial
+            self.serial, self.concurrency = serial, {}
             parts.append(self.walk(branch, reach, flag, True, False))
             added = max(added, self.serial - serial)
+            in_branches.append(self.concurrency)
         self.serial = serial + added  # (the branch with the most: `OperationSummary.waits`)
-        self.width, self.streams.stream = outer, before
+        self.streams.stream = before
+        self.concurrency = side_by_side(self.scenario, outer, in_branches)
         branches = parallel_branches(self.scenario, step, parts, self.wait_at, self.evaluator.view)
         time, method, exact = fork_join(branches, self.rate * reach)
         if len(parts) > 1:

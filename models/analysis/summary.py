@@ -19,12 +19,13 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, station_of
 from models.analysis.moments import ZERO, Moments, mixture, second_moment, weighted
 from models.distributions import Distribution
+from models.schema import Scenario
 
 POISSON, COPY, NOT_POISSON = 2, 1, 0
 Target = OpKey | str
@@ -181,8 +182,10 @@ class OperationSummary:
     marginal: dict[Target, int]
     """Emissions with flag 1 per target (two copies of one stream merging are not Poisson)."""
     concurrency: dict[Target, int]
-    """Most emissions to each target one execution can have in progress at once (parallel
-    branches; 1 for sequential steps)."""
+    """For each target, the most emissions one execution can have in progress at once where
+    one is to it, counted where a request can queue at several places at once: its own,
+    and beside them in a parallel step those to services of limited workers
+    (`side_by_side`; 1 for sequential steps)."""
     call_times: dict[OpKey, float]
     """Expected time per execution spent waiting for each called operation."""
     irregular: set[OpKey]
@@ -309,3 +312,29 @@ def emission_flags(
                 assert station is not None
                 stations[station].append(flag)
     return stations, topics
+
+
+def side_by_side(
+    scenario: Scenario, before: Mapping[Target, int], branches: Sequence[Mapping[Target, int]]
+) -> dict[Target, int]:
+    """`before` (each target's most calls in progress at once, `OperationSummary.concurrency`,
+    before a parallel step) with the parallel step's, whose branches have `branches` (each
+    target's most at once in that branch), counted where a request can
+    queue for several at once: its own branch's calls to it, plus each other branch's
+    most calls in progress to a service of limited workers (a branch that only calls
+    services of unlimited workers is a delay beside it: the request queues at one station
+    at a time, as a flow-equivalent server takes it, `pools.find_callees`)."""
+
+    def queues(target: Target) -> bool:
+        return (
+            isinstance(target, OpKey)
+            and target.kind == "service"
+            and not scenario.services[target.name].unlimited
+        )
+
+    queued = [max((n for t, n in seen.items() if queues(t)), default=0) for seen in branches]
+    found = dict(before)
+    for seen, own in zip(branches, queued, strict=True):
+        for target, most in seen.items():
+            found[target] = max(found.get(target, 0), most + sum(queued) - own)
+    return found
