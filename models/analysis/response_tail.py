@@ -53,7 +53,7 @@ import numpy as np
 from models.analysis.graph import OpKey, steps_of
 from models.analysis.moments import Moments
 from models.analysis.summary import OperationSummary, StationView
-from models.analysis.timeout_retries import QueueAhead
+from models.analysis.timeout_retries import QueueAhead, same_pool_share
 from models.analysis.work_laws import own_work_law
 from models.distributions import (
     Constant,
@@ -326,7 +326,9 @@ def queue_ahead(
     if not response.finite:
         return None
     wait = max(response.mean - summary.holding.mean, 0.0)
-    return QueueAhead(view.servers, view.utilization, summary.holding, view.p_wait, wait)
+    service = scenario.services[spec.service]
+    same = same_pool_share(service.replicas, service.balancing)
+    return QueueAhead(view.servers, view.utilization, summary.holding, view.p_wait, wait, same)
 
 
 def response_law(

@@ -12,7 +12,7 @@ from scipy import integrate, special, stats
 from models import Prediction, analyze, load_scenario
 from models.analysis.calls import call_outcome, resilient_outcome
 from models.analysis.moments import Moments
-from models.analysis.timeout_retries import QueueAhead, behind
+from models.analysis.timeout_retries import QueueAhead, behind, same_pool_share
 from models.resilience import Backoff
 from models.schema import CallSpec
 
@@ -157,6 +157,34 @@ def test_on_several_servers_only_a_retry_behind_a_waiting_attempt_is_behind(
         assert found is None or found[0] == pytest.approx(over, rel=0.1)
     else:
         assert found is not None and found[0] > 5 * over
+
+
+@pytest.mark.parametrize(
+    ("replicas", "balancing", "share"),
+    [
+        (1, "round_robin", 1.0),
+        (3, "shared", 1.0),
+        (3, "least_outstanding", 1.0),
+        (3, "random", 1 / 3),
+        (4, "round_robin", 1 / 4),
+    ],
+)
+def test_a_retry_finds_its_abandoned_attempts_queue_as_its_replicas_are_dealt(
+    replicas: int, balancing: str, share: float
+) -> None:
+    """Replicas dealt at random or in turn, each its own queue: the retry joins the
+    abandoned attempt's with probability 1 / r, else it is a fresh attempt at another; one
+    queue (shared), or the shortest (least outstanding), it is behind it. M/M/1 at 60%
+    with a 50 ms timeout: P(R' > T) is the mixture of behind and fresh."""
+    assert same_pool_share(replicas, balancing) == pytest.approx(share)
+    response, over, below = _mm1(60.0, 0.05)
+    alone = QueueAhead(1, 0.6, Moments(0.01, 0.0001))
+    found = behind(response, 0.05, over, below, alone)
+    spread = behind(
+        response, 0.05, over, below, QueueAhead(1, 0.6, Moments(0.01, 0.0001), 0, 0, share)
+    )
+    assert found is not None and spread is not None
+    assert spread[0] == pytest.approx(share * found[0] + (1 - share) * over, rel=1e-12)
 
 
 def _erlang_c(servers: int, load: float) -> float:
