@@ -37,6 +37,7 @@ from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
 from models.analysis.smooth_arrivals import CALM_BELOW, round_robin_scale
 from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.stations import GROUPS_NOTE, group_excess
 from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
 
@@ -379,10 +380,18 @@ def _pool_solution(
     if below <= CALM_BELOW * holding.mean:  # (else the queues below set the wait)
         dealt = round_robin_scale(load, rate, holding)
         scale = scale if dealt is None else dealt
-    waiting = layer.waiting * scale
-    wait = INFINITE if layer.saturated else waiting_moments(waiting, layer.p_wait)
+    waiting, p_wait, method = layer.waiting * scale, layer.p_wait, METHOD
+    excess = (
+        None
+        if layer.saturated or not load.groups
+        else group_excess(load.groups, servers, holding.mean)
+    )
+    if excess is not None:  # (as the open model adds them: `stations.group_excess`)
+        waiting, p_wait = waiting + excess[0], min(max(p_wait + excess[1], 0.0), 1.0)
+        method = f"{METHOD} + {GROUPS_NOTE}"
+    wait = INFINITE if layer.saturated else waiting_moments(waiting, p_wait)
     return StationSolution(
-        method=METHOD,
+        method=method,
         exact=False,
         stable=not layer.saturated,
         saturated=layer.saturated,
@@ -391,7 +400,7 @@ def _pool_solution(
         utilization=layer.utilization,
         throughput=min(rate, layer.capacity),
         loss=0.0,
-        p_wait=layer.p_wait,
+        p_wait=p_wait,
         waiting={c.priority: wait for c in load.classes},
         pressure=rate / layer.capacity,
     )
