@@ -15,9 +15,11 @@ asserts a bound on each model's mean |relative error|.
 The goals are `GOAL`: 5% at 60% load, 15% at 95%. A model that does not meet its goal yet
 is bounded by `RATCHET` (its error when the set was made plus a margin), so that the test
 catches an analysis that gets worse; lower those bounds as analyze improves, and delete an
-entry once its model meets the goal. The table (one line per model) is printed: run with
-``-s`` to see it, or ``python3 bench/analysis_regression.py`` for the same table (and
-``--analysis-root`` to compare another checkout's analysis).
+entry once its model meets the goal. Each model's test analyzes that model only (so that
+pytest-xdist's workers share the set between them rather than each analyzing all of it) and
+prints its line of the table: run with ``-s`` to see them, or ``python3
+bench/analysis_regression.py`` for the whole table (and ``--analysis-root`` to compare
+another checkout's analysis).
 """
 
 from __future__ import annotations
@@ -67,24 +69,24 @@ regression = _script()
 REFERENCE = regression.read_reference()
 FILES = regression.model_files()
 MODELS = [path.stem for path in FILES]
+FILE_OF = {path.stem: path for path in FILES}
 
 
-@pytest.fixture(scope="module")
-def results() -> dict[str, Any]:
-    """Every model's comparison (analyze now against the pinned reference); prints the
-    table."""
-    predictions = regression.analyze_models(FILES)
-    compared = regression.compare_all(REFERENCE, predictions)
+def compared(model: str) -> Any:
+    """One model's comparison (analyze now against the pinned reference); prints its line
+    of the table."""
+    predictions = regression.analyze_models([FILE_OF[model]])
+    (result,) = regression.compare_all(REFERENCE, predictions)
     simulator = REFERENCE["simulator"]
     print()
     print(
         regression.table(
-            compared,
+            [result],
             f"analyze vs the pinned simulations (simulator at {simulator['commit'][:7]}, "
             f"{REFERENCE['created']}; {regression.REFERENCE.relative_to(ROOT)})",
         )
     )
-    return {result.model: result for result in compared}
+    return result
 
 
 def test_every_scenario_is_pinned() -> None:
@@ -110,9 +112,9 @@ def test_ratchet_names_only_known_models() -> None:
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_mean_relative_error(model: str, results: dict[str, Any]) -> None:
+def test_mean_relative_error(model: str) -> None:
     """The model's mean |relative error| is within its bound (`GOAL`, or `RATCHET`)."""
-    result = results[model]
+    result = compared(model)
     assert result.compared, f"{model}: no mean could be compared"
     bound = RATCHET.get(model, GOAL[result.load])
     worst = result.worst

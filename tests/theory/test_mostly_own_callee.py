@@ -11,10 +11,11 @@ batch's load slows (Lazowska et al. 1984, sec. 7.4), gives 2.41 ms; the simulati
 because another flow calls it too (what the analysis did before) said 0.24 ms (fuzz seed
 680 at 80%: -90%). An approximation (`SLACK`).
 
-Tolerance (`agrees`, tests/theory/conftest.py): 4.90 SE over 20 replications of 900 s
-(false-alarm rate 1e-4 per check; the pool's wait comes in the database's rare slow
-spells: 120 s left a half-width of 22%), each check's expected half-width under 6% of
-theory (power).
+Tolerance (`agrees`, tests/theory/conftest.py): 4.33 SE over 40 replications of 150 s
+(false-alarm rate 1e-4 per check). The pool's wait comes in the database's rare slow
+spells, so it varies much from run to run: 20 replications of 900 s left a half-width of
+8.4% (of 120 s, 22%), 40 of 150 s 10-13% (`POWER`): a sixth of the simulated time for a
+half-width 1.2-1.5 times as wide, which still tells the open model apart by far.
 """
 
 from __future__ import annotations
@@ -30,13 +31,21 @@ pytestmark = pytest.mark.theory
 SLACK = 0.12
 """The band beyond the simulation's interval: measured -7% (2.41 ms predicted, 2.59 ms
 simulated)."""
+POWER = 0.15
+"""Largest expected half-width allowed, relative to the prediction (instead of the default
+6%): 13.1%, 9.8% and 9.8% at seed shifts 0, 1000 and 2000 (8.4% of 900 s x sqrt(900 /
+150) x t(40) / t(20) = 4.33 / 4.90 says 12.9%), so the tolerance is 22-25% of the 2.41 ms
+predicted (with `SLACK`), at most 15% + 12% = 27% by this bound. The open model's 0.24 ms
+is 90% below the prediction: 3.3 times the largest tolerance away (and the simulated mean,
+2.4-2.6 ms, further still). Checked against 0.24 ms itself, the half-width (0.24-0.32 ms)
+would be 100-130% of the value, far above the power bound's 22% as well."""
 
 
 def _scenario() -> dict[str, Any]:
     read = {"call": "db.q"}
     return {
         "name": "mostly-own-callee",
-        "simulation": {"duration": 900, "warmup": 5, "replications": 20},
+        "simulation": {"duration": 150, "warmup": 5, "replications": 40},
         "services": {
             "api": {
                 "workers": 8,
@@ -70,4 +79,10 @@ def test_a_pool_waits_with_the_callee_it_brings_nearly_all_of(
     assert api.waiting_time.mean > 1.5e-3  # (the open model: 0.24 ms)
     runs = replications_of(_scenario())
     waits = stat(runs, "services", "api", "waiting_time", "mean")
-    agrees(waits, api.waiting_time.mean, "api W (flow-equivalent, 93% own callee)", slack=SLACK)
+    agrees(
+        waits,
+        api.waiting_time.mean,
+        "api W (flow-equivalent, 93% own callee)",
+        slack=SLACK,
+        max_relative_half_width=POWER,
+    )

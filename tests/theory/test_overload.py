@@ -46,12 +46,23 @@ from models import analyze, load_scenario
 from models.analysis.capacity import RELATIVE_TOLERANCE
 from models.theory.markovian import mmc
 from sim import simulate
-from tests.theory.conftest import statistic
+from tests.theory.conftest import MAX_RELATIVE_HALF_WIDTH, statistic
 from tests.theory.scenarios import async_gateway, gateway_chain, shared_database
 
 SIMULATION = {"duration": "60s", "warmup": "10s", "replications": 8}
-LONG = {"duration": "400s", "warmup": "10s", "replications": 12}
-"""For a waiting time, whose replication means vary most."""
+LONG = {"duration": "100s", "warmup": "10s", "replications": 24}
+"""For a waiting time, whose replication means vary most: 24 replications of 100 s (t =
+4.69) leave about the half-width of 12 of 400 s (t = 5.92), in 54% of the simulated time
+(`WAIT_POWER`)."""
+WAIT_POWER = 0.10
+"""Largest expected half-width of the consumer group's mean wait behind the saturated
+M/M/2 (relative to Erlang C, instead of the default 6%): 7.4-8.7% measured with `LONG`
+(8.9% with 12 replications of 400 s). Erlang C is exact here (no slack), so the
+tolerance is at most 10%; what the defect gives is far outside it: the offered rate,
+300/s, leaves the group (4.5 erlangs on 4 servers) no steady state at all, 5% more than
+the capacity (210/s) waits 33% longer, and a stream as smooth as a saturated server's
+completions might seem (arrivals of SCV 0, Allen-Cunneen) half as long. The throughput
+checks (half-width under 1%) see a rate 2% off."""
 
 
 def _compare(
@@ -60,15 +71,19 @@ def _compare(
     agrees: Any,
     paths: list[tuple[str, ...]],
     slack: float = 0.0,
+    powers: dict[tuple[str, ...], float] | None = None,
 ) -> dict[str, Any]:
     """Every path's simulated replication values against the prediction (`slack`: the
-    caller's documented relative bias); the prediction."""
+    caller's documented relative bias; `powers`: a path's largest expected half-width,
+    where not the default, documented by the caller); the prediction."""
     scenario = load_scenario(document)
     predicted = analyze(scenario, capacity=False).to_dict()
     results = simulate(scenario, seed=seed)
     for path in paths:
         theory = statistic([predicted], *path)[0]
-        agrees(statistic(results.replications, *path), theory, ".".join(path), slack=slack)
+        power = (powers or {}).get(path, MAX_RELATIVE_HALF_WIDTH)
+        values = statistic(results.replications, *path)
+        agrees(values, theory, ".".join(path), slack=slack, max_relative_half_width=power)
     return predicted
 
 
@@ -104,6 +119,7 @@ def test_a_saturated_mm2_sends_on_poisson_at_its_capacity(seed: int, agrees: Any
             (*group, "utilization"),
             (*group, "waiting_time", "mean"),
         ],
+        powers={(*group, "waiting_time", "mean"): WAIT_POWER},
     )
     assert predicted["services"]["front"]["stable"] is False
     assert predicted["services"]["front"]["throughput"] == capacity
