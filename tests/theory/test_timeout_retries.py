@@ -43,10 +43,8 @@ def test_a_retry_on_the_spot_times_out_behind_its_abandoned_attempt(agrees, stat
     success = predicted.flows["users"].success_rate
     assert success is not None
     (row,) = (predicted.calls or {}).values()
-    arrived = stat(runs, "flows", "users", "arrived")
-    failed = stat(runs, "flows", "users", "failed")
     agrees(
-        [f / a for f, a in zip(failed, arrived, strict=True)],
+        _failed_shares(runs, stat),
         1.0 - success,
         "share of the calls failed",
         slack=0.35,
@@ -90,12 +88,17 @@ def test_a_retry_dealt_in_turn_to_other_replicas_is_mostly_a_fresh_attempt(
     success = predicted.flows["users"].success_rate
     assert success is not None
     runs = simulate(scenario, replications=REPLICAS_RUNS, seed=seed).replications
-    arrived = stat(runs, "flows", "users", "arrived")
-    failed = stat(runs, "flows", "users", "failed")
     agrees(
-        [f / a for f, a in zip(failed, arrived, strict=True)],
+        _failed_shares(runs, stat),
         1.0 - success,
         "share of the calls failed (3 replicas in turn)",
         slack=0.20,
         max_relative_half_width=0.35,
     )
+
+
+def _failed_shares(runs, stat) -> list[float]:
+    """Each replication's share of the users' calls that failed."""
+    arrived = stat(runs, "flows", "users", "arrived")
+    failed = stat(runs, "flows", "users", "failed")
+    return [f / a for f, a in zip(failed, arrived, strict=True)]
