@@ -16,7 +16,7 @@ service's wait 5.23 ms, 4.80 ms (+9%). An approximation (`SLACK_*`): the flow-eq
 server takes the API's own work and the store's part as exponential delays.
 
 Tolerance: the rule of tests/theory/conftest.py (`agrees`: t-quantile at alpha = 1e-4 per
-check over the replications) plus the slack. The open model's values (59.9 ms and 10.4 ms)
+check over the replications) plus the slack. The open model's values (59.6 ms and 10.4 ms)
 are 1.7 and 2.2 times the simulated ones, far outside either band.
 Seeds: the `seed` fixture; none is chosen to pass.
 """
