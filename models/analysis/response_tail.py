@@ -301,57 +301,51 @@ def timed_call(
     view: StationView | None,
     response: Moments,
 ) -> tuple[ResponseLaw | None, QueueAhead | None]:
-    """What a call `spec` with a timeout reads of its callee: its response's law
-    (`response_law`) and the queue a retry on the spot finds (`queue_ahead`)."""
-    law = response_law(scenario, spec, callee, summary, view, response)
-    return law, queue_ahead(scenario, spec, summary, view, response)
-
-
-def queue_ahead(
-    scenario: Scenario,
-    spec: CallSpec,
-    summary: OperationSummary,
-    view: StationView | None,
-    response: Moments,
-) -> QueueAhead | None:
-    """For a call `spec` with a timeout and retries, the callee's queue a retry on the spot
-    finds (`models.analysis.timeout_retries`), its operation's `summary`, its station's
-    `view` and the `response` the caller sees there; None where its attempts are
-    independent (no timeout, a backoff, no retry, a delay station) or its pool is not
-    known."""
-    if spec.timeout is None or spec.retries == 0 or spec.backoff is not None:
-        return None
-    if view is None or view.servers is None or scenario.services[spec.service].unlimited:
-        return None
-    if not response.finite:
-        return None
-    wait = max(response.mean - summary.holding.mean, 0.0)
-    service = scenario.services[spec.service]
-    same = same_pool_share(service.replicas, service.balancing)
-    return QueueAhead(view.servers, view.utilization, summary.holding, view.p_wait, wait, same)
-
-
-def response_law(
-    scenario: Scenario,
-    spec: CallSpec,
-    callee: OpKey,
-    summary: OperationSummary,
-    view: StationView | None,
-    response: Moments,
-) -> ResponseLaw | None:
-    """For a call `spec` with a timeout, the response of the operation `callee` (its
-    `summary`, its station's `view`) as a `ResponseLaw`, with `response` the mean the
-    caller sees (its wait there, as the caller's own view may say, plus the work); None
-    without a timeout, or where the work's law is not known or its station's is not
-    (`StationView.laws`): the gamma fit then."""
-    if spec.timeout is None:
-        return None
-    work = own_work_law(scenario, callee, summary.holding, delay_too=True)  # (an external API)
-    if work is None or view is None or not response.finite:
-        return None
+    """What a call `spec` with a timeout reads of the operation `callee` (its `summary`,
+    its station's `view`), with `response` the mean the caller sees (its wait there, as
+    the caller's own view may say, plus the work): its response's law (`_response_law`)
+    and the queue a retry on the spot finds (`_queue_ahead`); (None, None) without a
+    timeout, a view or a finite response."""
+    if spec.timeout is None or view is None or not response.finite:
+        return None, None
     wait = response.mean - summary.holding.mean
+    return (
+        _response_law(scenario, callee, summary.holding, view, response.mean, wait),
+        _queue_ahead(scenario, spec, summary.holding, view, wait),
+    )
+
+
+def _queue_ahead(
+    scenario: Scenario, spec: CallSpec, holding: Moments, view: StationView, wait: float
+) -> QueueAhead | None:
+    """The callee's queue a retry on the spot finds (`models.analysis.timeout_retries`);
+    None where the attempts are independent (no retry, a backoff, a delay station) or its
+    pool is not known."""
+    if spec.retries == 0 or spec.backoff is not None:
+        return None
+    service = scenario.services[spec.service]
+    if view.servers is None or service.unlimited:
+        return None
+    same = same_pool_share(service.replicas, service.balancing)
+    return QueueAhead(view.servers, view.utilization, holding, view.p_wait, max(wait, 0.0), same)
+
+
+def _response_law(
+    scenario: Scenario,
+    callee: OpKey,
+    holding: Moments,
+    view: StationView,
+    mean: float,
+    wait: float,
+) -> ResponseLaw | None:
+    """The callee's response (mean `mean`, of which `wait` waiting) as a `ResponseLaw`;
+    None where the work's law is not known or its station's is not (`StationView.laws`):
+    the gamma fit then."""
+    work = own_work_law(scenario, callee, holding, delay_too=True)  # (an external API)
+    if work is None:
+        return None
     unlimited = scenario.services[callee.name].unlimited
-    if unlimited or wait <= 1e-12 * response.mean:
+    if unlimited or wait <= 1e-12 * mean:
         return ResponseLaw(work, exact=unlimited)  # (no wait: R = S)
     if view.laws is None or view.servers is None or view.p_wait <= 0.0:
         return None

@@ -333,8 +333,8 @@ def side_by_side(
         )
 
     queued = [max((n for t, n in seen.items() if queues(t)), default=0) for seen in branches]
-    found = dict(before)
+    found, total = dict(before), sum(queued)
     for seen, own in zip(branches, queued, strict=True):
         for target, most in seen.items():
-            found[target] = max(found.get(target, 0), most + sum(queued) - own)
+            found[target] = max(found.get(target, 0), most + total - own)
     return found
