@@ -16,11 +16,12 @@ approximation here — a good one when the callees dominate the holding time, le
 a constant own time does (a pool of 4 held 20 ms + an exclusive M/M/1 database at 88% of
 its capacity: 79.6 ms predicted, 94.7 ms simulated; the open model calls it unstable).
 A callee shared with the caller's other pools (its replicas, each its own pool; callees
-shared with other services are delays for the pool, `models.analysis.pools`) keeps for this
-pool the servers the background leaves,
-c - U_background (rounded up, each slowed in proportion so that the capacity left is
-exact): for a single server this is the usual mixed-network approximation,
-demand / (1 - U_background) (Lazowska et al., "Quantitative System Performance" (1984), sec. 7.4).
+shared with other services are delays for the pool, `models.analysis.pools`) is for this
+pool a load-dependent station: each of its servers taken by the background independently,
+the pool's calls are served on those left (`shared_rates`), which keeps the capacity the
+background leaves, c - U_background, exactly; for a single server this is the usual
+mixed-network approximation, demand / (1 - U_background) (Lazowska et al., "Quantitative
+System Performance" (1984), sec. 7.4).
 
 The pool saturates when lambda reaches X(c) — the true capacity of a thread pool in front of
 its callees, which can be below both the pool's and the callees' own capacities.
@@ -132,71 +133,72 @@ def _linear(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     return np.convolve(left, right)[: len(left)]
 
 
-def _callee_log_weights(
-    demand: float, callee: Callee, servers: int, population: int, unit: float
+def _rates_log_weights(
+    visits: float, rates: Sequence[float], population: int, unit: float
 ) -> np.ndarray:
-    """log f(j), j = 0..N, of a callee in units of `unit`: a multi-server station of
-    `servers` servers and demand D (Buzen), or a flow-equivalent pool, whose rates X(i)
-    give f(j) = prod_{i<=j} v / (X(min(i, c)) unit) (Chandy, Herzog & Woo 1975)."""
-    if callee.completion_rates is None:
-        return station_log_weights(demand / unit, servers, population)
-    rates = np.asarray(callee.completion_rates, dtype=float)
+    """log f(j), j = 0..N, in units of `unit`, of a load-dependent station completing
+    `rates`[i - 1] calls per second with i present (beyond: the last), each request
+    visiting it `visits` times: f(j) = prod_{i<=j} v / (rate(min(i, c)) unit) (Chandy,
+    Herzog & Woo 1975)."""
     present = np.arange(1, population + 1)
-    per_state = rates[np.minimum(present, len(rates)) - 1]
-    steps = np.log(callee.visits / (per_state * unit))
+    per_state = np.asarray(rates, dtype=float)[np.minimum(present, len(rates)) - 1]
+    steps = np.log(visits / (per_state * unit))
     return np.concatenate(([0.0], np.cumsum(steps)))
 
 
+@dataclass(frozen=True)
+class _Stage:
+    """A queueing station of the subnetwork as the convolution takes it."""
+
+    demand: float
+    """Visits times holding time per request (for a load-dependent one, at its slowest)."""
+    servers: int
+    visits: float = 1.0
+    rates: tuple[float, ...] | None = None
+    """Load-dependent: calls completed per second with 1, 2, ... present (beyond: the
+    last); None: `servers` servers of `demand`."""
+    counted_from: int = 0
+    """Its queue counts (j - counted_from)^+ of j present: all (0), or for a callee that is
+    a pool those waiting for one of its workers (its own time is in its rates)."""
+
+
 def _subnetwork(
-    demands: Sequence[float],
-    servers: Sequence[int],
-    delay: float,
-    population: int,
-    callees: Sequence[Callee] = (),
+    stages: Sequence[_Stage], delay: float, population: int
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """X(n) and each queueing station's mean queue Q_i(n), n = 1..N, of the closed network
-    of the stations (demand D_i, servers c_i) and a delay stage, by convolution: G = f_1 *
-    ... * f_k * f_delay, X(n) = G(n - 1) / G(n), Q_i(n) = sum_j j f_i(j) G_-i(n - j) / G(n)
-    (Buzen 1973; Lazowska et al. 1984, ch. 20); for a callee that is itself a pool, only
-    those waiting for its workers: sum_j (j - c)^+ f_i(j) G_-i(n - j) / G(n).
+    of the `stages` and a delay stage, by convolution: G = f_1 * ... * f_k * f_delay,
+    X(n) = G(n - 1) / G(n), Q_i(n) = sum_j (j - m_i)^+ f_i(j) G_-i(n - j) / G(n) with m_i
+    its `counted_from` (Buzen 1973; Lazowska et al. 1984, ch. 20).
 
     In linear space, demands in units of the largest (X scales back by it), where the
     weights span few enough orders of magnitude (the usual case: much faster); in log space
     otherwise."""
     size = population + 1
-    unit = max([*demands, delay])
-    owners: list[Callee | None] = [*callees] if callees else [None] * len(demands)
+    unit = max([*(stage.demand for stage in stages), delay])
     log_parts = [
-        station_log_weights(demand / unit, pool, population)
-        if callee is None
-        else _callee_log_weights(demand, callee, pool, population, unit)
-        for demand, pool, callee in zip(demands, servers, owners, strict=True)
+        station_log_weights(stage.demand / unit, stage.servers, population)
+        if stage.rates is None
+        else _rates_log_weights(stage.visits, stage.rates, population, unit)
+        for stage in stages
     ]
     if delay > 0:
         log_parts.append(station_log_weights(delay / unit, None, population))
     present = np.arange(size, dtype=float)
-    # what is counted at each station: every request there, or for a pool callee only
-    # those waiting for one of its workers, (j - c)^+ (its own time is in its X(i))
-    counts = [
-        present
-        if callee is None or callee.completion_rates is None
-        else np.maximum(present - len(callee.completion_rates), 0.0)
-        for callee in owners
-    ]
+    counts = [np.maximum(present - stage.counted_from, 0.0) for stage in stages]
     linear_parts = [np.exp(part) for part in log_parts]
     total, others = _leave_one_out(linear_parts, size, _linear)
     if np.all(total > 0) and np.all(np.isfinite(total)):
         throughput = total[:-1] / total[1:] / unit
         queues = [
             _linear(counts[i] * linear_parts[i], others[i])[1:] / total[1:]
-            for i in range(len(demands))
+            for i in range(len(stages))
         ]
         if all(np.all(np.isfinite(queue)) for queue in queues):
             return throughput, queues
     total, others = _leave_one_out(log_parts, size, log_convolve)
     throughput = np.exp(total[:-1] - total[1:]) / unit
     queues = []
-    for i in range(len(demands)):
+    for i in range(len(stages)):
         log_counts = np.log(counts[i], where=counts[i] > 0, out=np.full(size, -np.inf))
         queues.append(np.exp(log_convolve(log_parts[i] + log_counts, others[i])[1:] - total[1:]))
     return throughput, queues
@@ -221,30 +223,33 @@ def flow_equivalent(
     if servers > LARGEST_POOL or arrival_rate <= 0:
         return None
     size = servers + 1
-    demands: list[float] = []
-    pools: list[int] = []
-    slowed: list[float] = []  # per call: the callee's holding time on its slowed servers
+    stages: list[_Stage] = []
+    holdings: list[float] = []  # per call: the callee's own time, not counted as waiting
     shifts: list[float] = []  # per call: the wait the background adds (`_background_wait`)
     for callee in callees:
-        spare = callee.servers - callee.background  # servers left by the background
-        if spare <= 0:
-            return None
-        left = math.ceil(spare - 1e-9)
+        if callee.servers - callee.background <= 0:
+            return None  # (saturated by the background alone)
         if callee.completion_rates is not None:  # (its capacity: its slowest state)
-            demands.append(callee.visits / min(callee.completion_rates))
-            slowed.append(0.0)
+            rates = callee.completion_rates
+            stages.append(
+                _Stage(callee.visits / min(rates), len(rates), callee.visits, rates, len(rates))
+            )
+            holdings.append(0.0)
             shifts.append(0.0)
+        elif callee.background > 0:
+            rates = shared_rates(callee.servers, callee.background, callee.holding)
+            stages.append(_Stage(callee.visits / rates[-1], callee.servers, callee.visits, rates))
+            holdings.append(callee.holding)
+            shifts.append(_background_wait(callee, arrival_rate * callee.visits, rates))
         else:
-            demands.append(callee.visits * callee.holding * left / spare)
-            slowed.append(callee.holding * left / spare if callee.background else callee.holding)
-            own = arrival_rate * callee.visits * callee.holding
-            shifts.append(_background_wait(callee, own, spare, left))
-        pools.append(left)
-    if not any(d > 0 for d in demands) and not delay > 0:
+            stages.append(_Stage(callee.visits * callee.holding, callee.servers))
+            holdings.append(callee.holding)
+            shifts.append(0.0)
+    if not any(stage.demand > 0 for stage in stages) and not delay > 0:
         return None
-    throughput, queues = _subnetwork(demands, pools, delay, servers, callees)
+    throughput, queues = _subnetwork(stages, delay, servers)
     waiting_by_state: dict[StationId, np.ndarray] = {}
-    for callee, queue, holding, shift in zip(callees, queues, slowed, shifts, strict=True):
+    for callee, queue, holding, shift in zip(callees, queues, holdings, shifts, strict=True):
         per_call = queue / (throughput * callee.visits) if callee.visits > 0 else queue * 0
         if callee.completion_rates is None:  # (the queue counted those in service)
             per_call = per_call - holding + shift
@@ -282,23 +287,69 @@ def flow_equivalent(
     )
 
 
-def _background_wait(callee: Callee, own: float, spare: float, left: int) -> float:
-    """The wait per call that the callee's background adds to what its pool's requests
-    queue for in the subnetwork, where the callee is `left` servers slowed to the `spare`
-    ones the background leaves (`own`: the pool's offered load there, in Erlangs).
+def shared_rates(servers: int, background: float, holding: float) -> tuple[float, ...]:
+    """Calls per second a callee of `servers` servers and mean holding time `holding`
+    completes of a pool's with k = 1..c of them present, where others keep `background`
+    of its servers busy on average: each server taken by them independently with
+    probability b / c (binomial), the pool's k calls are served on min(k, c - B) of them,
+    E[min(k, c - B)] / D.
 
-    Without a cap on the pool's requests the subnetwork is an M/M/left queue of the pool's
-    requests alone, waiting C(left, x) D / (c - a) with x = own left / spare, where the
-    callee (c servers, D per call, a = own + background Erlangs in all) waits C(c, a) D /
-    (c - a) (Erlang C; Gross & Harris sec. 2.3): the difference is added to every state,
-    so that the pool sees the open callee's wait where its threads do not cap it. For one
-    server this is D a_b / (1 - a_b), the mixed-network approximation's residence
-    D / (1 - a_b) less D (Lazowska et al. (1984) sec. 7.4). For several, the slowed
-    servers alone would count D a_b / (c - a_b) as waiting where the background leaves
-    most servers idle: 2 replicas of a pool calling 4 servers of 3.5 ms at 400/s in all
-    (Erlang C 0.06) waited 0.66 ms per call predicted, 0.06 ms simulated."""
-    total = own + callee.background
+    With every server busy (k >= c) this is (c - b) / D, the capacity the background
+    leaves, exactly; for one server, (1 - b) / D, the mixed-network approximation's slowed
+    server (Lazowska et al. 1984 sec. 7.4). Slowing every server in proportion instead
+    stretched each call of a pool that mostly finds one free: 2 replicas of 2 threads over
+    a callee of 2 at 65% (`bench/analysis_fuzz.py` seed 1322 at 75%) held their threads
+    24% longer than simulated and waited 18.9 ms for 10.0 ms.
+
+    >>> shared_rates(2, 0.5, 0.01)   # P(B = 0, 1, 2) = 9/16, 6/16, 1/16
+    (93.75, 150.0)
+    """
+    share = min(max(background / servers, 0.0), 1.0)
+    taken = [
+        math.comb(servers, j) * share**j * (1.0 - share) ** (servers - j)
+        for j in range(servers + 1)
+    ]
+    return tuple(
+        math.fsum(p * min(k, servers - j) for j, p in enumerate(taken)) / holding
+        for k in range(1, servers + 1)
+    )
+
+
+def _open_wait(rate: float, rates: Sequence[float], holding: float) -> float:
+    """The mean wait (time there less `holding`) at a load-dependent station (`rates`, the
+    last for every state beyond) of Poisson arrivals at `rate`: its birth-death chain, a
+    geometric tail of ratio r = rate / rates[-1] from c on."""
+    ratio = rate / rates[-1]
+    if ratio >= 1.0:
+        return math.inf
+    weights = [1.0]
+    for completions in rates:
+        weights.append(weights[-1] * rate / completions)
+    top, count = weights[-1], len(rates)
+    tail = top * ratio / (1.0 - ratio)  # sum over k > c of top r^(k - c)
+    tail_present = top * (count * ratio / (1.0 - ratio) + ratio / (1.0 - ratio) ** 2)
+    norm = math.fsum(weights) + tail
+    present = math.fsum(k * w for k, w in enumerate(weights)) + tail_present
+    return present / norm / rate - holding
+
+
+def _background_wait(callee: Callee, calls: float, rates: Sequence[float]) -> float:
+    """The wait per call that the callee's background adds to what its pool's requests
+    queue for in the subnetwork (`calls`: the pool's calls per second there, `rates`: the
+    callee as the pool sees it, `shared_rates`).
+
+    Without a cap on the pool's requests the subnetwork is the load-dependent station of
+    the pool's requests alone; the callee (c servers, D per call, a = own + background
+    Erlangs in all) waits C(c, a) D / (c - a) (Erlang C; Gross & Harris sec. 2.3): the
+    difference is added to every state, so that an uncapped pool sees its callee exactly
+    as the open queue. For one server it is 0: the slowed server's residence,
+    D / (1 - a_b - a_own), is M/M/1's at the total load (Lazowska et al. 1984 sec. 7.4).
+    On several, the background leaves most servers idle, and the subnetwork's own wait
+    is small: 2 replicas of a pool calling 4 servers of 3.5 ms at 400/s in all (Erlang C
+    0.06) waited 0.66 ms per call where every server was slowed, 0.06 ms simulated."""
+    total = calls * callee.holding + callee.background
     if callee.background <= 0.0 or total >= callee.servers:
         return 0.0
-    mine = erlang_c(left, own * left / spare) if own > 0 else 0.0
-    return (erlang_c(callee.servers, total) - mine) * callee.holding / (callee.servers - total)
+    mine = _open_wait(calls, rates, callee.holding)
+    opened = erlang_c(callee.servers, total) * callee.holding / (callee.servers - total)
+    return opened - mine
