@@ -53,10 +53,11 @@ seeds in 74) found replicas of a few threads over a callee of several servers th
 taken to slow its servers for the other replicas' load: seed 1322's pool waited 18.9 ms
 predicted, 10.0 ms simulated, now 13.0 ms, its flow's response 39.5 ms, 30.1 ms simulated,
 now 33.6 ms (sec. 5; rescaled to 75% by the new prediction, it is the flow's completion
-time that still disagrees, 53.6 ms for 44.7 ms). Left there: seed 1340's one-server callee, called about 4
-times per request by a pool and an async-I/O service in parallel steps and branches, waits
-13.3 ms predicted, 20.2 ms simulated (its arrivals come in runs spread by some work). A
-scenario the generator writes that the loader refuses (a message loop, say) is skipped.
+time that still disagrees, 53.6 ms for 44.7 ms). Left there: seed 1340's one-server
+callee, called about 4 times per request by a pool and an async-I/O service in parallel
+steps and branches, waits 13.3 ms predicted, 20.2 ms simulated (its arrivals come in runs
+spread by some work). A scenario the generator writes that the loader refuses (a message
+loop, say) is skipped.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import gammaln
 
 from models.analysis.graph import StationId
 from models.theory.convolution import log_convolve, station_log_weights
@@ -305,14 +306,23 @@ def shared_rates(servers: int, background: float, holding: float) -> tuple[float
     (93.75, 150.0)
     """
     share = min(max(background / servers, 0.0), 1.0)
-    taken = [
-        math.comb(servers, j) * share**j * (1.0 - share) ** (servers - j)
-        for j in range(servers + 1)
-    ]
-    return tuple(
-        math.fsum(p * min(k, servers - j) for j, p in enumerate(taken)) / holding
-        for k in range(1, servers + 1)
-    )
+    taken = np.arange(servers + 1)  # B = j of the servers taken by the background
+    if share <= 0.0:
+        pmf = (taken == 0).astype(float)
+    elif share >= 1.0:
+        pmf = (taken == servers).astype(float)
+    else:  # (in logs: thousands of servers overflow the binomial coefficients)
+        log_pmf = (
+            gammaln(servers + 1.0)
+            - gammaln(taken + 1.0)
+            - gammaln(servers - taken + 1.0)
+            + taken * math.log(share)
+            + (servers - taken) * math.log1p(-share)
+        )
+        pmf = np.exp(log_pmf)
+    # E[min(k, F)] = sum_{m <= k} P(F >= m) for the free servers F = c - B
+    at_least = np.cumsum(pmf)[::-1][1:]  # P(F >= m) = P(B <= c - m), m = 1..c
+    return tuple(float(x) for x in np.cumsum(at_least) / holding)
 
 
 def _open_wait(rate: float, rates: Sequence[float], holding: float) -> float:
@@ -322,14 +332,13 @@ def _open_wait(rate: float, rates: Sequence[float], holding: float) -> float:
     ratio = rate / rates[-1]
     if ratio >= 1.0:
         return math.inf
-    weights = [1.0]
-    for completions in rates:
-        weights.append(weights[-1] * rate / completions)
-    top, count = weights[-1], len(rates)
+    logs = np.concatenate(([0.0], np.cumsum(np.log(rate / np.asarray(rates, dtype=float)))))
+    weights = np.exp(logs - logs.max())  # p_k up to a constant, k = 0..c
+    top, count = float(weights[-1]), len(rates)
     tail = top * ratio / (1.0 - ratio)  # sum over k > c of top r^(k - c)
     tail_present = top * (count * ratio / (1.0 - ratio) + ratio / (1.0 - ratio) ** 2)
-    norm = math.fsum(weights) + tail
-    present = math.fsum(k * w for k, w in enumerate(weights)) + tail_present
+    norm = float(weights.sum()) + tail
+    present = float(np.dot(np.arange(count + 1), weights)) + tail_present
     return present / norm / rate - holding
 
 
