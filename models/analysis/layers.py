@@ -16,12 +16,12 @@ approximation here — a good one when the callees dominate the holding time, le
 a constant own time does (a pool of 4 held 20 ms + an exclusive M/M/1 database at 88% of
 its capacity: 79.6 ms predicted, 94.7 ms simulated; the open model calls it unstable).
 A callee shared with the caller's other pools (its replicas, each its own pool; callees
-shared with other services are delays for the pool, `models.analysis.pools`) is for this
-pool a load-dependent station: each of its servers taken by the background independently,
-the pool's calls are served on those left (`shared_rates`), which keeps the capacity the
-background leaves, c - U_background, exactly; for a single server this is the usual
-mixed-network approximation, demand / (1 - U_background) (Lazowska et al., "Quantitative
-System Performance" (1984), sec. 7.4).
+shared with other services are delays for the pool, `models.analysis.pools`) serves the
+others' load as an open class besides the pool's closed one: a mixed network, solved by its
+product form with the open class summed out of the callee (`mixed_log_weights`; Baskett,
+Chandy, Muntz & Palacios 1975), which keeps the capacity the others leave, c - U_background,
+and for a single server is the usual mixed-network approximation, demand / (1 -
+U_background) (Lazowska et al., "Quantitative System Performance" (1984), sec. 7.4).
 
 The pool saturates when lambda reaches X(c) — the true capacity of a thread pool in front of
 its callees, which can be below both the pool's and the callees' own capacities.
@@ -34,13 +34,17 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.special import gammaln
+from scipy.special import betainc, gammaln, pdtr
 
 from models.analysis.graph import StationId
 from models.theory.convolution import log_convolve, station_log_weights
-from models.theory.erlang import erlang_c
 
 METHOD = "flow-equivalent server of its callees (method of layers)"
+CRITICAL = 1e-12
+"""A pool whose arrivals come within this fraction of X(c) is saturated: at a load of
+exactly 1 (`scenarios/black_friday.yaml`'s bursts, 200/s per replica of 8 threads held
+40 ms) X(c) is its threads over their holding time to the last bits, and rounding said
+above or below."""
 LARGEST_POOL = 256
 """Pools with more workers are left to the open model (convolution cost grows as c²)."""
 
@@ -158,6 +162,9 @@ class _Stage:
     rates: tuple[float, ...] | None = None
     """Load-dependent: calls completed per second with 1, 2, ... present (beyond: the
     last); None: `servers` servers of `demand`."""
+    background: float = 0.0
+    """Erlangs of an open Poisson class it also serves (FCFS, at the same rate), summed out
+    of the product form (`mixed_log_weights`)."""
     counted_from: int = 0
     """Its queue counts (j - counted_from)^+ of j present: all (0), or for a callee that is
     a pool those waiting for one of its workers (its own time is in its rates)."""
@@ -177,7 +184,9 @@ def _subnetwork(
     size = population + 1
     unit = max([*(stage.demand for stage in stages), delay])
     log_parts = [
-        station_log_weights(stage.demand / unit, stage.servers, population)
+        mixed_log_weights(stage.demand / unit, stage.servers, stage.background, population)
+        if stage.background > 0
+        else station_log_weights(stage.demand / unit, stage.servers, population)
         if stage.rates is None
         else _rates_log_weights(stage.visits, stage.rates, population, unit)
         for stage in stages
@@ -226,38 +235,38 @@ def flow_equivalent(
     size = servers + 1
     stages: list[_Stage] = []
     holdings: list[float] = []  # per call: the callee's own time, not counted as waiting
-    shifts: list[float] = []  # per call: the wait the background adds (`_background_wait`)
     for callee in callees:
         if callee.servers - callee.background <= 0:
             return None  # (saturated by the background alone)
         if callee.completion_rates is not None:  # (its capacity: its slowest state)
             rates = callee.completion_rates
             stages.append(
-                _Stage(callee.visits / min(rates), len(rates), callee.visits, rates, len(rates))
+                _Stage(
+                    callee.visits / min(rates),
+                    len(rates),
+                    callee.visits,
+                    rates=rates,
+                    counted_from=len(rates),
+                )
             )
             holdings.append(0.0)
-            shifts.append(0.0)
-        elif callee.background > 0:
-            rates = shared_rates(callee.servers, callee.background, callee.holding)
-            stages.append(_Stage(callee.visits / rates[-1], callee.servers, callee.visits, rates))
+        else:  # (with the others' Erlangs there as an open class: `mixed_log_weights`)
+            stages.append(
+                _Stage(callee.visits * callee.holding, callee.servers, background=callee.background)
+            )
             holdings.append(callee.holding)
-            shifts.append(_background_wait(callee, arrival_rate * callee.visits, rates))
-        else:
-            stages.append(_Stage(callee.visits * callee.holding, callee.servers))
-            holdings.append(callee.holding)
-            shifts.append(0.0)
     if not any(stage.demand > 0 for stage in stages) and not delay > 0:
         return None
     throughput, queues = _subnetwork(stages, delay, servers)
     waiting_by_state: dict[StationId, np.ndarray] = {}
-    for callee, queue, holding, shift in zip(callees, queues, holdings, shifts, strict=True):
+    for callee, queue, holding in zip(callees, queues, holdings, strict=True):
         per_call = queue / (throughput * callee.visits) if callee.visits > 0 else queue * 0
         if callee.completion_rates is None:  # (the queue counted those in service)
-            per_call = per_call - holding + shift
+            per_call = per_call - holding
         waiting_by_state[callee.station] = np.maximum(per_call, 0.0)
     capacity = float(throughput[-1])
     ratio = arrival_rate / capacity
-    if ratio >= 1.0:
+    if ratio >= 1.0 - CRITICAL:
         return Layer(True, capacity, math.inf, 1.0, 1.0, {c.station: math.inf for c in callees})
     log_weights = np.concatenate(([0.0], np.cumsum(np.log(arrival_rate / throughput))))
     weights = np.exp(log_weights - log_weights.max())
@@ -288,77 +297,38 @@ def flow_equivalent(
     )
 
 
-def shared_rates(servers: int, background: float, holding: float) -> tuple[float, ...]:
-    """Calls per second a callee of `servers` servers and mean holding time `holding`
-    completes of a pool's with k = 1..c of them present, where others keep `background`
-    of its servers busy on average: each server taken by them independently with
-    probability b / c (binomial), the pool's k calls are served on min(k, c - B) of them,
-    E[min(k, c - B)] / D.
+def mixed_log_weights(demand: float, servers: int, open_load: float, population: int) -> np.ndarray:
+    """log g(k), k = 0..N, of a FCFS station of c exponential servers at which a closed
+    class of demand D per request meets an open Poisson class of a < c Erlangs served at
+    the same rate: a mixed BCMP network, whose product form holds for FCFS stations with
+    one service rate for every class (Baskett, Chandy, Muntz & Palacios, "Open, closed,
+    and mixed networks of queues with different classes of customers", JACM 22(2), 1975),
+    the open class summed out of it:
 
-    With every server busy (k >= c) this is (c - b) / D, the capacity the background
-    leaves, exactly; for one server, (1 - b) / D, the mixed-network approximation's slowed
-    server (Lazowska et al. 1984 sec. 7.4). Slowing every server in proportion instead
-    stretched each call of a pool that mostly finds one free: 2 replicas of 2 threads over
-    a callee of 2 at 65% (`bench/analysis_fuzz.py` seed 1322 at 75%) held their threads
-    24% longer than simulated and waited 18.9 ms for 10.0 ms.
+    g(k) = D^k sum_m C(k + m, k) a^m / A(k + m),  A(n) = prod_{i <= n} min(i, c).
 
-    >>> shared_rates(2, 0.5, 0.01)   # P(B = 0, 1, 2) = 9/16, 6/16, 1/16
-    (93.75, 150.0)
+    Terms with k + m < c are a^m / (k! m!), together e^a P(Poisson(a) <= c - k - 1) / k!;
+    from there on D^k c^c / (c! c^k) C(k + m, k) r^m with r = a / c, whose sum is the
+    negative binomial's tail, I_r(c - k, k + 1) / (1 - r)^(k + 1) (the regularized
+    incomplete beta function). With every server wanted the closed class completes
+    (c - a) / D a second, the capacity the open class leaves; for one server the weights
+    are (D / (1 - a))^k / (1 - a), the slowed server of the mixed-network approximation
+    (Lazowska et al. 1984 sec. 7.4), and the same in general where the closed class is
+    large enough to look Poisson: an uncapped pool sees its callee as the open M/M/c of
+    both classes.
+
+    >>> from math import exp
+    >>> [round(exp(x), 6) for x in mixed_log_weights(0.3, 1, 0.4, 2)]  # (0.3 / 0.6)^k / 0.6
+    [1.666667, 0.833333, 0.416667]
     """
-    share = min(max(background / servers, 0.0), 1.0)
-    taken = np.arange(servers + 1)  # B = j of the servers taken by the background
-    if share <= 0.0:
-        pmf = (taken == 0).astype(float)
-    elif share >= 1.0:
-        pmf = (taken == servers).astype(float)
-    else:  # (in logs: thousands of servers overflow the binomial coefficients)
-        log_pmf = (
-            gammaln(servers + 1.0)
-            - gammaln(taken + 1.0)
-            - gammaln(servers - taken + 1.0)
-            + taken * math.log(share)
-            + (servers - taken) * math.log1p(-share)
-        )
-        pmf = np.exp(log_pmf)
-    # E[min(k, F)] = sum_{m <= k} P(F >= m) for the free servers F = c - B
-    at_least = np.cumsum(pmf)[::-1][1:]  # P(F >= m) = P(B <= c - m), m = 1..c
-    return tuple(float(x) for x in np.cumsum(at_least) / holding)
-
-
-def _open_wait(rate: float, rates: Sequence[float], holding: float) -> float:
-    """The mean wait (time there less `holding`) at a load-dependent station (`rates`, the
-    last for every state beyond) of Poisson arrivals at `rate`: its birth-death chain, a
-    geometric tail of ratio r = rate / rates[-1] from c on."""
-    ratio = rate / rates[-1]
-    if ratio >= 1.0:
-        return math.inf
-    logs = np.concatenate(([0.0], np.cumsum(np.log(rate / np.asarray(rates, dtype=float)))))
-    weights = np.exp(logs - logs.max())  # p_k up to a constant, k = 0..c
-    top, count = float(weights[-1]), len(rates)
-    tail = top * ratio / (1.0 - ratio)  # sum over k > c of top r^(k - c)
-    tail_present = top * (count * ratio / (1.0 - ratio) + ratio / (1.0 - ratio) ** 2)
-    norm = float(weights.sum()) + tail
-    present = float(np.dot(np.arange(count + 1), weights)) + tail_present
-    return present / norm / rate - holding
-
-
-def _background_wait(callee: Callee, calls: float, rates: Sequence[float]) -> float:
-    """The wait per call that the callee's background adds to what its pool's requests
-    queue for in the subnetwork (`calls`: the pool's calls per second there, `rates`: the
-    callee as the pool sees it, `shared_rates`).
-
-    Without a cap on the pool's requests the subnetwork is the load-dependent station of
-    the pool's requests alone; the callee (c servers, D per call, a = own + background
-    Erlangs in all) waits C(c, a) D / (c - a) (Erlang C; Gross & Harris sec. 2.3): the
-    difference is added to every state, so that an uncapped pool sees its callee exactly
-    as the open queue. For one server it is 0: the slowed server's residence,
-    D / (1 - a_b - a_own), is M/M/1's at the total load (Lazowska et al. 1984 sec. 7.4).
-    On several, the background leaves most servers idle, and the subnetwork's own wait
-    is small: 2 replicas of a pool calling 4 servers of 3.5 ms at 400/s in all (Erlang C
-    0.06) waited 0.66 ms per call where every server was slowed, 0.06 ms simulated."""
-    total = calls * callee.holding + callee.background
-    if callee.background <= 0.0 or total >= callee.servers:
-        return 0.0
-    mine = _open_wait(calls, rates, callee.holding)
-    opened = erlang_c(callee.servers, total) * callee.holding / (callee.servers - total)
-    return opened - mine
+    c, a = servers, open_load
+    r = a / c
+    present = np.arange(population + 1, dtype=float)
+    start = np.maximum(c - present, 0.0)  # the first m of the tail
+    with np.errstate(divide="ignore"):
+        head = a + np.log(pdtr(np.maximum(start - 1.0, 0.0), a)) - gammaln(present + 1.0)
+        head = np.where(start > 0, head, -np.inf)
+        share = np.where(start > 0, betainc(np.maximum(start, 1.0), present + 1.0, r), 1.0)
+        tail = c * math.log(c) - gammaln(c + 1.0) - present * math.log(c)
+        tail = tail + np.log(share) - (present + 1.0) * math.log1p(-r)
+    return np.asarray(present * math.log(demand) + np.logaddexp(head, tail))
