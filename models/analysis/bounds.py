@@ -145,11 +145,16 @@ class CallerBounds:
         return total or None, closed or None
 
     def bounded_caller(self, name: str, servers: int) -> BoundedCaller | None:
-        """The bounded caller that brings the most load to service `name`: a closed flow
-        (its clients), or a service whose workers are held through the call (its workers),
-        among those few enough for the two-class station with `servers`
-        (`models.analysis.mixed_source.MAX_PHASES`); None if there is none, or if a request
-        of `name` can take its worker more than once (non-blocking calls)."""
+        """The bounded caller with the most load per source at service `name` (offered
+        load over its population: the one whose bound holds its queue shortest against
+        Poisson arrivals at its rate): a closed flow (its clients), or a service whose
+        workers are held through the call (its workers), among those few enough for the
+        two-class station with `servers` (`models.analysis.mixed_source.MAX_PHASES`); None
+        if there is none, or if a request of `name` can take its worker more than once
+        (non-blocking calls). Taking the one with the most load took a pool of 4 threads
+        over a caller of one worker sharing a one-server database, whose calls as Poisson
+        queued behind one another: its thread waited 20.1 ms predicted, 12.2 ms simulated,
+        now 11.3 ms (`tests/theory/test_tightest_bounded_caller.py`)."""
         reach: dict[tuple[str, str], int] = defaultdict(int)
         """Per caller: its requests at `name` at once (calls in flight x its bound)."""
         parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
@@ -182,10 +187,15 @@ class CallerBounds:
             if phases(servers, population) > MAX_PHASES or rate <= 0:
                 continue
             candidate = BoundedCaller(who, population, rate, mixture(weighted))
-            offered = rate * candidate.holding.mean
-            if best is None or offered > best.arrival_rate * best.holding.mean:
+            per_source = rate * candidate.holding.mean / population
+            if best is None or per_source > _per_source(best):
                 best = candidate
         return best
+
+
+def _per_source(caller: BoundedCaller) -> float:
+    """A bounded caller's offered load at the station over its population."""
+    return caller.arrival_rate * caller.holding.mean / caller.population
 
 
 UNBOUNDED = 10**9
