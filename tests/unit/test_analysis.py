@@ -96,10 +96,11 @@ def test_replicated_pools_see_their_callee_as_the_open_queue_where_no_thread_cap
     """Two replicas of a pool of 64 threads, each request calling a database of `servers`
     exponential workers at `load`: no replica ever has its threads busy, so the database is
     M/M/c with every replica's requests (Erlang C; Gross & Harris sec. 2.3). Each replica's
-    flow-equivalent server has the other's load as background: on one server the slowed
-    server's residence, D / (1 - a_b), is that wait exactly; on four at 30%, 0.6 Erlangs of
-    background leave most servers idle, and the slowed servers alone made it 13 times too
-    long (0.54 ms for 0.040 ms; `layers._background_wait`)."""
+    flow-equivalent server has the other's load as an open class at the database, summed
+    out of the mixed network's product form (`layers.mixed_log_weights`): its 64 threads
+    look Poisson, and the two classes' M/M/c is what the replica sees; on four servers at
+    30%, slowing them all for the 0.6 Erlangs of background made it 13 times too long
+    (0.54 ms for 0.040 ms)."""
     holding, rate = 0.003, load * servers / 0.003
     services = {
         "gw": {"replicas": 2, "workers": 64, "balancing": "random", **op({"call": "db"})},
