@@ -187,8 +187,7 @@ class CallerBounds:
             if phases(servers, population) > MAX_PHASES or rate <= 0:
                 continue
             candidate = BoundedCaller(who, population, rate, mixture(weighted))
-            per_source = rate * candidate.holding.mean / population
-            if best is None or per_source > _per_source(best):
+            if best is None or _per_source(candidate) > _per_source(best):
                 best = candidate
         return best
 
