@@ -8,12 +8,14 @@ tests/e2e the `e2e` marker, so that the quick subset is
 
 from __future__ import annotations
 
+import gc
 import os
 from pathlib import Path
 
 import pytest
 
 from models.blas_threads import limit_blas_threads
+from sim.presentation.cli import YOUNG_COLLECTION_THRESHOLD
 
 TESTS = Path(__file__).parent
 MARKERS_BY_FOLDER = {TESTS / "theory": pytest.mark.theory, TESTS / "e2e": pytest.mark.e2e}
@@ -21,8 +23,16 @@ MARKERS_BY_FOLDER = {TESTS / "theory": pytest.mark.theory, TESTS / "e2e": pytest
 
 def pytest_configure(config: pytest.Config) -> None:
     """One BLAS thread in every test process (`models.blas_threads`): `-n auto` runs as
-    many workers as there are cores, and BLAS threads beside them spin for cores."""
+    many workers as there are cores, and BLAS threads beside them spin for cores. And the
+    console script's garbage-collection threshold (`sim.presentation.cli.main`) from the
+    start: the first test that runs `main` in process set it for the rest of its worker, so
+    a test's CPU depended on what ran before it; under CPython's default (a collection of
+    the youngest generation every 700 allocations) the spans a trace keeps alive are
+    rescanned over and over (an import of `order_pipeline`'s 32k spans: the traced run 1.45
+    -> 0.82 s of CPU, the reading 0.67 -> 0.48 s; the three round-trip test files, in one
+    process, 134-139 -> 123-127 s)."""
     limit_blas_threads()
+    gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
