@@ -129,7 +129,7 @@ def test_a_token_bucket_of_one_admits_lambda_r_over_lambda_plus_r(compare) -> No
     """80/s offered to a limit of 50/s with a bucket of 1: 80 x 50 / 130 = 30.8/s admitted."""
     spec = {
         "name": "bucket",
-        "simulation": {"duration": 200, "warmup": 5},
+        "simulation": {"duration": 50, "warmup": 5},
         "services": bucket_of_one(),
         "workload": {"f": {"entry": "server", "arrivals": {"poisson": 80}}},
     }
@@ -143,9 +143,10 @@ def test_retries_on_the_spot_into_a_full_room_are_dropped_too(compare, agrees, s
     a call succeeds with 1 - P_K (P_K = 2/11 here: p_n in proportion to 1, 2, 2, 2, 2, 2;
     Kleinrock vol. 1 §3.7), not 1 - P_K^3; it makes 1 + r P_K attempts, and the room sees
     only the first ones (Poisson: M/M/c/K exactly), the others dropped on the spot."""
+    duration = 60
     spec = {
         "name": "retries-into-a-full-room",
-        "simulation": {"duration": 200, "warmup": 5},
+        "simulation": {"duration": duration, "warmup": 5},
         "services": {
             "stock": {"workers": 2, "queue_capacity": 3, "operations": {"op": [work(0.01)]}}
         },
@@ -169,9 +170,12 @@ def test_retries_on_the_spot_into_a_full_room_are_dropped_too(compare, agrees, s
         ],
     )
     (row,) = (predicted.calls or {}).values()
-    drops = stat(runs, "calls", "f->stock.op", "failures", "dropped")  # (per run of 200 s)
+    drops = stat(runs, "calls", "f->stock.op", "failures", "dropped")  # (per run)
     agrees(
-        [n / 200 for n in drops], row.failures.dropped, "dropped/s", max_relative_half_width=POWER
+        [n / duration for n in drops],
+        row.failures.dropped,
+        "dropped/s",
+        max_relative_half_width=POWER,
     )
     flow, stock = predicted.flows["f"], predicted.services["stock"]
     assert row.failures.dropped == pytest.approx(200 * 3 * full, rel=1e-9)
@@ -186,9 +190,10 @@ def test_retries_on_the_spot_after_a_rejection_are_rejected_too(compare, agrees,
     retries come at the instant of the rejection, with no token yet, and are rejected too,
     so only the first attempts count against the bucket: 80 x 50 / 130 = 30.8/s admitted,
     as without retries (a bucket of 1 under Poisson arrivals: a renewal process)."""
+    duration = 50
     spec = {
         "name": "retries-into-a-bucket",
-        "simulation": {"duration": 200, "warmup": 5},
+        "simulation": {"duration": duration, "warmup": 5},
         "services": bucket_of_one(),
         "workload": {
             "f": {
@@ -203,9 +208,9 @@ def test_retries_on_the_spot_after_a_rejection_are_rejected_too(compare, agrees,
     server = predicted.services["server"]
     assert server.rejected == pytest.approx(rejected, rel=1e-9)
     for key, value in (("attempts", server.attempts), ("rejected", server.rejected)):
-        counts = stat(runs, "services", "server", key)  # (per run of 200 s; predicted per s)
+        counts = stat(runs, "services", "server", key)  # (per run; predicted per second)
         agrees(
-            [count / 200 for count in counts],
+            [count / duration for count in counts],
             value,
             f"{key} per second",
             max_relative_half_width=POWER,
@@ -270,23 +275,24 @@ def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
     agrees, stat, seed
 ) -> None:
     """Calls at 100/s through a delay station to an M/M/5 of 20 ms with a room of 100, with
-    a 100 ms timeout and 3 retries on the spot, slowed x3 for 20 s (40-60 s) of the 100 s
-    measured (10-110 s). In the window mu = 83.3/s < 100/s: the backlog grows at 16.7/s,
+    a 100 ms timeout and 3 retries on the spot, slowed x3 for 20 s (40-60 s) of the 70 s
+    measured (10-80 s). In the window mu = 83.3/s < 100/s: the backlog grows at 16.7/s,
     and from tau mu = 8.3 requests on (0.5 s in: the fluid onset) every attempt waits
     longer than the timeout; their retries (400 attempts/s against 250/s) keep the room
     full after the window (a 0.4 s wait): a metastable storm in which every call fails, to
     the end of the run. Normally an attempt times out with P(R > 0.1 s) ~ e^-5 (an M/M/5
     at 40% is nearly M/M/inf: R ~ Exp(50/s)), so all but (e^-5)^4 of the calls succeed:
-    success = (30 + 0.5) / 100 = 30.5% (the model before: 81.0%, the storm ending with
-    the window). In the storm the backend is flat out (utilization 1), every call makes
-    its 4 attempts, the admitted ones time out: the API holds each call 0.1 s x the
-    attempts admitted (mu / lambda per call); the run's utilization, the API's response
-    and the attempts per second average the storm with normal operation. Slack: the
+    success = (30 + 0.5) / 70 = 43.6% (the model before, the storm ending with the window:
+    about 73%, 14 tolerances away; it said 81.0% when this test measured 100 s, to 110 s).
+    In the storm the backend is flat out (utilization 1), every call makes its 4
+    attempts, the admitted ones time out: the API holds each call 0.1 s x the attempts
+    admitted (mu / lambda per call); the run's utilization, the API's response and the
+    attempts per second average the storm with normal operation. Slack: the
     simulated onset is the first timeouts' (a random time, not the fluid one); 1 s of it
-    moves the success by 1/100 (3.3% of it), the others less."""
+    moves the success by 1/70 (3.3% of it), the others less."""
     spec = {
         "name": "timeout-storm",
-        "simulation": {"duration": 100, "warmup": 10},
+        "simulation": {"duration": 70, "warmup": 10},
         "services": {
             "api": unlimited_caller({"service": "backend", "timeout": 0.1, "retries": 3}),
             "backend": {"workers": 5, "queue_capacity": 100, "operations": {"op": [work(0.02)]}},
@@ -297,10 +303,10 @@ def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
     scenario = load_scenario(spec)
     predicted = analyze(scenario)
     onset = 0.1 * (250 / 3) / (100 - 250 / 3)
-    assert predicted.flows["f"].success_rate == pytest.approx((30 + onset) / 100, abs=1e-3)
+    assert predicted.flows["f"].success_rate == pytest.approx((30 + onset) / 70, abs=1e-3)
     (fault,) = predicted.faults or []
     assert fault.recovery_time is None and "until the end of the run" in fault.method
-    assert fault.failures == pytest.approx(100 * (20 - onset + 50), rel=1e-3)
+    assert fault.failures == pytest.approx(100 * (20 - onset + 20), rel=1e-3)
     runs = simulate(scenario, replications=REPLICATIONS, seed=seed).replications
     for path in (
         ("flows", "f", "success_rate"),
@@ -315,7 +321,7 @@ def test_a_slowdown_that_starts_a_timeout_storm_fails_every_call_to_the_end(
             max_relative_half_width=POWER,
         )
     (row,) = (predicted.calls or {}).values()
-    attempts = [n / 100 for n in stat(runs, "calls", "api->backend.op", "attempts")]
+    attempts = [n / 70 for n in stat(runs, "calls", "api->backend.op", "attempts")]
     agrees(
         attempts, row.attempts, "attempts per second", slack=0.033, max_relative_half_width=POWER
     )
@@ -331,7 +337,7 @@ def test_a_thread_is_held_through_a_timed_out_call(compare) -> None:
     1e-5 s at 28.5% of 10 servers) + E[S]; in system lambda x that (Little)."""
     spec = {
         "name": "held-through-timeouts",
-        "simulation": {"duration": 200, "warmup": 5},
+        "simulation": {"duration": 40, "warmup": 5},
         "services": {
             "api": {
                 "workers": 10,
@@ -366,9 +372,10 @@ def test_timeouts_at_an_external_api_are_its_delays_law(compare, agrees, stat) -
     attempt draws D anew, so the attempts are independent and q = P(D > T) =
     1 - Phi((ln T - mu) / sigma) exactly (sigma^2 = ln(1 + cv^2), mu = ln m - sigma^2 / 2):
     23.9%; success 1 - q^3, 1 + q + q^2 attempts per call. All of it is marked exact."""
+    duration = 100
     spec = {
         "name": "external-api",
-        "simulation": {"duration": 200, "warmup": 5},
+        "simulation": {"duration": duration, "warmup": 5},
         "services": {
             "api": unlimited_caller({"service": "payment", "timeout": 0.15, "retries": 2}),
             "payment": {
@@ -390,9 +397,9 @@ def test_timeouts_at_an_external_api_are_its_delays_law(compare, agrees, stat) -
         (("attempts",), row.attempts),
         (("failures", "timeout"), row.failures.timeout),
     ):
-        counts = stat(runs, "calls", "api->payment.charge", *path)  # (per run of 200 s)
+        counts = stat(runs, "calls", "api->payment.charge", *path)  # (per run)
         agrees(
-            [n / 200 for n in counts],
+            [n / duration for n in counts],
             value,
             "/".join(path) + " per second",
             max_relative_half_width=POWER,
@@ -400,11 +407,11 @@ def test_timeouts_at_an_external_api_are_its_delays_law(compare, agrees, stat) -
 
 
 def test_crash_availability_is_mtbf_over_mtbf_plus_mttr(compare) -> None:
-    """One replica up Exp(9 s), down Exp(1 s): up 0.9 of the time (about 60 cycles a run);
+    """One replica up Exp(9 s), down Exp(1 s): up 0.9 of the time (about 30 cycles a run);
     arrivals (Poisson: they see time averages) find it up 0.9 of the time."""
     spec = {
         "name": "crash",
-        "simulation": {"duration": 600, "warmup": 20},
+        "simulation": {"duration": 300, "warmup": 20},
         "services": {"server": {"workers": "unlimited", "operations": {"op": [work(0.001)]}}},
         "workload": {"f": {"entry": "server", "arrivals": {"poisson": 20}}},
         "faults": [{"service": "server", "kind": "crash", "mtbf": 9, "mttr": 1}],
@@ -423,7 +430,7 @@ def test_message_retries_and_dead_letters(compare, agrees) -> None:
     p^j) starts j runs and queue waits later, sum_j j p^j / sum_j p^j = 4/7 of them on
     average (here almost all run: 4 consumers at 9% load). The request completes when its
     message's last run ends, or the dead letter's handler after three failed runs."""
-    duration = 300
+    duration = 150
     spec = {
         "name": "message-retries",
         "simulation": {"duration": duration, "warmup": 5},
