@@ -12,10 +12,12 @@ queue whose departures in state c are Poisson at X(c). Where the threads queue a
 one-server callee (its utilization U(c) = X(c) D / k near 1 at population c), the pool
 empties at the pace of that server, one request's calls to it at a time: departures as
 regular as the sum of v of its service times (SCV scv / v), not Poisson; where they meet
-little, the pool is c servers of the holding time, as Allen and Cunneen scale M/M/c. On the
-first session that measured it (2026-12-06) the prediction was 26% under to 62% over the
-simulation on these shapes (the grid in the closing note of that session), with the
-largest errors where the callee's service is regular (constant or gamma with cv 0.5).
+little, the pool is c servers of the holding time, as Allen and Cunneen scale M/M/c
+(`layers.own_server_pacing` weighs the two by how often the threads queue there,
+docs/analysis.md sec. 5). Measured 2026-12-06: before it, from -27% to +62% (a mean
+|error| of 28%); with it, from -5% to +34% (11%), the largest where the callee's service
+is regular (constant, or gamma of cv 0.5), which X(k) of exponential servers does not
+see.
 
     python3 bench/pool_contention.py [--replications 6] [--duration 400] [--shapes 0 9]
 """

@@ -132,12 +132,18 @@ def apply_excess(
     services: dict[str, ServiceStation],
     populations: Populations,
     layered: Mapping[StationId, float] | None = None,
+    queued: float = 0.0,
 ) -> dict[StationId, float]:
     """Set the pool's waiting and its callees' from the population below it and the model
     the pool has so far (the flow-equivalent server's, or the open model's); remember the
     population and the pool's queue in `populations` for its callers, which cap it in
     turn; return the waiting its requests see at each callee. `layered`: the waiting the
     flow-equivalent server had the pool's requests see at each callee, if it applied.
+    `queued`: how often the pool's threads queue at a one-server callee of their own
+    (`layers.own_server_pacing`); the population's wait beyond the flow-equivalent
+    server's counts that much less there, as it takes the calls to that server as Poisson
+    where a thread's next call follows its reply (3 threads calling an exponential server
+    twice at 80%: 40.5 ms, the flow-equivalent server 30.9 ms, 31.6 ms simulated).
 
     Each model has one of the two reasons a pool's requests wait: the flow-equivalent
     server the pool's own limit (its capacity X(c) of the closed subnetwork: the limit
@@ -167,6 +173,8 @@ def apply_excess(
     solution = station.solution
     others = list(solution.waiting.values())
     other = max((w.mean for w in others), default=0.0)
+    if own > other:  # (where the threads queue at a server of their own: `queued`)
+        own = (1.0 - queued) * own + queued * other
     weight = _weight(other, own)
     wait = max(other, own)
     if own > other and population.waiting <= CALM_BELOW * population.mean:

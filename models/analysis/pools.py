@@ -233,15 +233,17 @@ def apply_layer(
     if found and found[0] and not _one_worker_replicas(load, station):
         rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
         pool = solve_pool(load, rate, rate * station.pools, found, services, known)
+    queued = 0.0
     if pool is not None:
         station.solution = pool[0]
         if station.pools == 1 and not pool[0].saturated:
-            station.completion_rates = pool[2] or None
+            station.completion_rates = pool[2].completion_rates or None
+        queued = 0.0 if pool[2].paced is None else pool[2].paced.queued
     waits = None if pool is None else pool[1]
     if populations is not None and station.solution.stable and with_replicas:
         below = population_below(load, station, with_replicas, services, populations)
         if below is not None:
-            waits = apply_excess(station, below, services, populations, waits)
+            waits = apply_excess(station, below, services, populations, waits, queued)
     if pool is not None:  # (least-outstanding replicas as such: the open model's are already)
         station.solution = joined_solution(station.solution, load)
     return waits
@@ -254,13 +256,13 @@ def solve_pool(
     found: Found,
     services: dict[str, ServiceStation],
     known: LayerCache | None,
-) -> tuple[StationSolution, dict[StationId, float], tuple[float, ...]] | None:
+) -> tuple[StationSolution, dict[StationId, float], Layer] | None:
     """One pool of `load.servers` threads held through its calls (a service's workers, or a
     consumer group's threads), `rate` acquisitions per second,
     solved as a flow-equivalent server over the callees `found`: its solution and the
     waiting its requests see at each callee (None when the model does not apply). A callee
     that only this caller calls (`total_rate`: its acquisitions per second, all pools
-    together) gets that waiting as its own. Also returns the pool's X(1..c)."""
+    together) gets that waiting as its own. Also returns the flow-equivalent server."""
     visits, times, _ = found
     holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
     if not holding.finite or load.servers is None:
@@ -311,7 +313,7 @@ def solve_pool(
     solution = _pool_solution(load, layer, rate, holding)
     if _one_worker_m_g_1(load, callees, found, services):
         solution = dataclasses.replace(solution, method=ONE_WORKER_METHOD, exact=True)
-    return solution, seen, layer.completion_rates
+    return solution, seen, layer
 
 
 def _one_worker_replicas(load: StationLoad, station: ServiceStation) -> bool:
@@ -374,8 +376,14 @@ def _pool_solution(
     # Cunneen scale M/M/c's; the holding time is a sum of independent parts (own work,
     # callees' response) whose variances add. A single worker is an M/G/1 queue whatever its
     # callees (they never see two of its requests): with Poisson arrivals this is
-    # Pollaczek-Khinchine's formula exactly (Kleinrock vol. 1 §5.6).
-    scale = (load.arrival_scv + min(holding.scv, 1e6)) / 2.0
+    # Pollaczek-Khinchine's formula exactly (Kleinrock vol. 1 §5.6). Where the threads
+    # queue at a one-server callee of their own, they leave at its pace: its SCV per
+    # request counts as often as they queue there (`layers.own_server_pacing`).
+    service_scv = min(holding.scv, 1e6)
+    if layer.paced is not None:
+        paced = layer.paced
+        service_scv = paced.queued * paced.scv + (1.0 - paced.queued) * service_scv
+    scale = (load.arrival_scv + service_scv) / 2.0
     below = math.fsum(w for w in layer.callee_waiting.values() if math.isfinite(w))
     if below <= CALM_BELOW * holding.mean:  # (else the queues below set the wait)
         dealt = round_robin_scale(load, rate, holding)

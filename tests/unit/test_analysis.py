@@ -13,6 +13,7 @@ faults in test_analysis_faults.py.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -73,13 +74,16 @@ def test_thread_pool_saturation_is_predicted_by_the_method_of_layers() -> None:
     gateway = result.services["gw"]
     assert gateway.method == "flow-equivalent server of its callees (method of layers)"
     assert gateway.exact is False  # a population cap breaks product form
-    # scaled by (1 + cs²) / 2 of the held time (Poisson arrivals): 20 ms constant + the
-    # database's response (exponential service, and the waiting seen through the pool as an
-    # exponential-like time: variance = mean²)
+    # scaled by (1 + cs²) / 2 (Poisson arrivals), cs² that of the held time, 20 ms constant
+    # + the database's response (exponential service, and the waiting seen through the pool
+    # as an exponential-like time: variance = mean²), except as often as the threads queue
+    # at the database, P(n >= 2) = U(4) U(3) at population 4, where they leave at its pace:
+    # one exponential service, cs² = 1 (layers.own_server_pacing)
     seen = result.services["db"].waiting_time.mean
     held_mean, held_variance = 0.02 + 0.01 + seen, 0.01**2 + seen**2
-    variability = (1 + held_variance / held_mean**2) / 2
-    expected = pool_over_callee(4, 88.0) * variability
+    queued = math.prod(mva_exact([0.02, 0.01], 0.0, k, [None, 1]).throughput * 0.01 for k in (3, 4))
+    service_scv = queued * 1.0 + (1 - queued) * held_variance / held_mean**2
+    expected = pool_over_callee(4, 88.0) * (1 + service_scv) / 2
     assert gateway.waiting_time.mean == pytest.approx(expected, rel=1e-9)
     capacity = mva_exact([0.02, 0.01], 0.0, 4, [None, 1]).throughput
     assert result.flows["f"].max_throughput == pytest.approx(capacity, rel=1e-3)
