@@ -14,7 +14,9 @@ rate X(min(n, c)) with n requests present. The decomposition is exact for produc
 networks (Norton's theorem); a population cap breaks product form, so it is an
 approximation here — a good one when the callees dominate the holding time, less so when
 a constant own time does (a pool of 4 held 20 ms + an exclusive M/M/1 database at 88% of
-its capacity: 79.6 ms predicted, 94.7 ms simulated; the open model calls it unstable).
+its capacity: 57.2 ms predicted, 52.4 ms simulated; the open model calls it unstable).
+Where the threads queue at a one-server callee of their own, they leave in state c at its
+pace, not as a Poisson stream (`own_server_pacing`).
 A callee shared with the caller's other pools (its replicas, each its own pool; callees
 shared with other services are delays for the pool, `models.analysis.pools`) serves the
 others' load as an open class besides the pool's closed one: a mixed network, solved by its
