@@ -10,6 +10,7 @@ finite-source (`StationLoad.bounded`, `models.analysis.mixed_source`).
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
@@ -17,6 +18,7 @@ from typing import Protocol
 from models.analysis.graph import OpKey, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
+from models.analysis.pool_fed import Feeder
 from models.analysis.summary import OperationSummary
 from models.schema import BranchStep, CallStep, ParallelStep, Scenario, Step
 
@@ -184,12 +186,43 @@ class CallerBounds:
         for who, weighted in parts.items():
             population = reach[who]
             rate = sum(w for w, _ in weighted)
-            if phases(servers, population) > MAX_PHASES or rate <= 0:
+            if rate <= 0:
                 continue
-            candidate = BoundedCaller(who, population, rate, mixture(weighted))
+            feeder = None
+            if who[0] == "service" and servers == 1:  # (`pool_fed`: no chain, no bound)
+                feeder = self._feeder(who[1], name, population)
+            if feeder is None and phases(servers, population) > MAX_PHASES:
+                continue
+            candidate = BoundedCaller(who, population, rate, mixture(weighted), feeder)
             if best is None or _per_source(candidate) > _per_source(best):
                 best = candidate
         return best
+
+    def _feeder(self, caller: str, station: str, population: int) -> Feeder | None:
+        """Service `caller` as one thread pool fed by open arrivals of its own
+        (`models.analysis.pool_fed`), where it is one: one replica, its own arrivals
+        unbounded (its requests queue for its threads), one call to `station` in flight at
+        a time (`population` its workers); None otherwise."""
+        spec = self.scenario.services[caller]
+        if spec.replicas != 1 or workers_of(spec) != population:
+            return None
+        if self.service(caller)[0] is not None:
+            return None
+        requests = held = at_station = calls = 0.0
+        for key, summary in self.summaries.items():
+            rate = self.rates.get(key, 0.0)
+            if key.kind != "service" or key.name != caller or rate <= 0:
+                continue
+            requests += rate
+            held += rate * summary.holding.mean
+            for target, count in summary.calls.items():
+                if target.name == station:
+                    calls += rate * count
+                    at_station += rate * summary.call_times.get(target, 0.0)
+        if not (requests > 0 and calls > 0 and math.isfinite(held) and math.isfinite(at_station)):
+            return None  # (no calls, or a saturated pool's holding time)
+        away = max(held - at_station, 0.0) / requests
+        return Feeder(requests, calls / requests, away)
 
 
 def _per_source(caller: BoundedCaller) -> float:

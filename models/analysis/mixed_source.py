@@ -29,7 +29,8 @@ both classes, the product-form mixed network (BCMP: Baskett, Chandy, Muntz & Pal
 JACM 22(2), 1975; the random order does not matter then). The sources' think times are
 independent exponentials: a caller pool that queues requests of its own sends its next
 call soon after the last when the station is busy, and the station then waits more than
-this says (docs/analysis.md §12).
+this says (docs/analysis.md §12); at one server, a pool fed by open arrivals of its own is
+solved by `models.analysis.pool_fed` instead (`split_waits`).
 """
 
 from __future__ import annotations
@@ -42,6 +43,8 @@ from scipy.linalg import LinAlgError
 from scipy.linalg.lapack import dgbsv, dgtsv
 
 from models.analysis.moments import Moments
+from models.analysis.pool_fed import METHOD as POOL_FED_METHOD
+from models.analysis.pool_fed import Feeder, pool_fed_waits
 from models.theory import erlang_c
 
 TAIL = 1e-9
@@ -77,6 +80,9 @@ class BoundedCaller:
     arrival_rate: float
     holding: Moments
     """Holding time of its requests at the station (a mixture over the operations)."""
+    feeder: Feeder | None = None
+    """Where the caller is one thread pool whose requests queue for its threads (its own
+    arrivals unbounded): its rates and time away (`models.analysis.pool_fed`)."""
 
 
 @dataclass(frozen=True)
@@ -320,16 +326,34 @@ def mixed_source(
     )
 
 
+@dataclass(frozen=True)
+class SplitWaits:
+    """The two classes' mean waits at the station, and the model that gave them."""
+
+    own: float
+    """Mean wait of the bounded caller's requests."""
+    others: float
+    """Mean wait of everyone else's."""
+    p_wait: float
+    method: str
+
+
 def split_waits(
     rate: float, holding: Moments, bounded: BoundedCaller, servers: int, arrival_scv: float
-) -> tuple[float, float, float] | None:
-    """(mean wait of the bounded caller's requests, of the others, P(wait)) at a station of
-    `servers` with `rate` acquisitions of `holding` in all, of which `bounded`'s; None
-    where the model does not apply (the caller's share below `SMALLEST_SHARE`; no other
-    requests: the finite-source and flow-equivalent models take a pool that one caller
-    alone reaches; no steady state, or too large: `mixed_source`). The other requests are
-    the open class, their holding time the
-    rest of the mixture (E[S] and E[S^2] less the bounded caller's); the CTMC takes each
+) -> SplitWaits | None:
+    """The mean waits of the bounded caller's requests and of the others, and P(wait),
+    at a station of `servers` with `rate` acquisitions of `holding` in all, of which
+    `bounded`'s; None where the model does not apply (the caller's share below
+    `SMALLEST_SHARE`; no other requests: the finite-source and flow-equivalent models take
+    a pool that one caller alone reaches; no steady state, or too large: `mixed_source`).
+    The other requests are
+    the open class, their holding time the rest of the mixture (E[S] and E[S^2] less the
+    bounded caller's). Where the caller is one thread pool fed by open arrivals and the
+    station has one server, the waits are the mixed product form over the pool's own queue
+    (`models.analysis.pool_fed`, which takes the service's variability itself, scaled by
+    (ca^2 + cs^2) / (1 + cs^2) for the arrivals'; the CTMC's sources think independently,
+    and the station's wait came out 18-31% short, `bench/shared_callee.py`); elsewhere
+    the CTMC takes each
     class's as exponential, and the waits are scaled by (ca^2 + cs^2) / 2 with cs^2 the
     classes' own SCVs weighted by their load, as Allen and Cunneen scale M/M/c's (exact
     for exponential holding times and Poisson open arrivals, apart from the CTMC's
@@ -349,13 +373,26 @@ def split_waits(
     own_square = bounded.arrival_rate * (own.variance + own.mean**2)
     open_mean = open_offered / open_rate
     open_scv = max((square - own_square) / open_rate / open_mean**2 - 1.0, 0.0)
+    service_scv = (open_rate * open_mean * open_scv + own_offered * own.scv) / (
+        open_rate * open_mean + own_offered
+    )
+    if bounded.feeder is not None and servers == 1:
+        fed = pool_fed_waits(
+            open_rate,
+            (open_mean, open_scv),
+            (own.mean, own.scv),
+            bounded.population,
+            bounded.feeder,
+        )
+        if fed is not None:  # (its service's variability its own: the arrivals' left)
+            burst = (arrival_scv + service_scv) / (1.0 + service_scv)
+            return SplitWaits(fed.pool * burst, fed.open * burst, fed.p_wait, POOL_FED_METHOD)
     result = mixed_source(
         open_rate, open_mean, bounded.arrival_rate, own.mean, bounded.population, servers
     )
     if result is None:
         return None
-    service_scv = (open_rate * open_mean * open_scv + own_offered * own.scv) / (
-        open_rate * open_mean + own_offered
-    )
     factor = (arrival_scv + service_scv) / 2.0
-    return result.bounded_waiting * factor, result.open_waiting * factor, result.p_wait
+    return SplitWaits(
+        result.bounded_waiting * factor, result.open_waiting * factor, result.p_wait, METHOD
+    )

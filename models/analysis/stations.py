@@ -45,7 +45,6 @@ from models.analysis.departure_streams import DepartureGaps, departures_station
 from models.analysis.finite_rooms import finite_room_station
 from models.analysis.finite_source import finite_source
 from models.analysis.least_outstanding import joins_shortest, shortest_queue, without_pooled
-from models.analysis.mixed_source import METHOD as TWO_CLASS_METHOD
 from models.analysis.mixed_source import BoundedCaller, split_waits
 from models.analysis.moments import (
     INFINITE,
@@ -167,12 +166,12 @@ def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> Stati
     waits = split_waits(mix.rate, mix.holding, bounded, load.servers, load.arrival_scv)
     if waits is None:
         return None
-    own, others, p_wait = waits
+    own, others, p_wait = waits.own, waits.others, waits.p_wait
     mean = (bounded.arrival_rate * own + (mix.rate - bounded.arrival_rate) * others) / mix.rate
     wait = waiting_moments(mean, p_wait)
     caller = f"{bounded.caller[0]} {bounded.caller[1]}: at most {bounded.population} present"
     return StationSolution(
-        method=_noted(f"{TWO_CLASS_METHOD} ({caller})", load),
+        method=_noted(f"{waits.method} ({caller})", load),
         exact=False,
         stable=True,
         saturated=False,

@@ -116,11 +116,11 @@ def test_split_waits_applies_where_requests_wait_and_the_caller_counts() -> None
     waits = split_waits(rate, holding, caller, 2, 1.0)
     mixed = mixed_source(176.7, 0.002, 119.0, 0.0073, 2, 2)
     assert waits is not None and mixed is not None
-    own, others, _ = waits
+    own, others = waits.own, waits.others
     assert math.isclose(own, mixed.bounded_waiting, rel_tol=1e-6)
     assert math.isclose(others, mixed.open_waiting, rel_tol=1e-6)
     smoother = split_waits(rate, holding, caller, 2, 0.5)  # ca² = 0.5: (0.5 + 1) / 2
-    assert smoother is not None and math.isclose(smoother[0], 0.75 * own, rel_tol=1e-6)
+    assert smoother is not None and math.isclose(smoother.own, 0.75 * own, rel_tol=1e-6)
     light = BoundedCaller(("service", "front"), 2, 1.0, Moments(0.0073, 0.0073**2))
     assert split_waits(176.7 + 1.0, holding, light, 2, 1.0) is None  # a small share
     tenth = BoundedCaller(("service", "front"), 2, 11.9, Moments(0.0073, 0.0073**2))

@@ -215,7 +215,7 @@ def test_a_pool_shields_the_database_it_shares() -> None:
     assert api["throughput"] == pytest.approx(300 * found[0], rel=1e-12)
     assert db["stable"] is True
     assert db["arrival_rate"] == pytest.approx(api["throughput"] + 100, rel=1e-9)
-    assert "finite-source classes" in db["method"]
+    assert "(service api: at most 4 present)" in db["method"]  # (its bounded caller)
     assert prediction["flows"]["batch"]["response_time"]["mean"] is not None
     assert prediction["flows"]["users"]["throughput"] == pytest.approx(api["throughput"])
     # the share pinned is the one the pool's own load ratio gives back (to the search's

@@ -1,0 +1,165 @@
+"""Benchmark of agreement: a thread pool over a one-server callee that others call too.
+
+One pool of `c` threads (`app`) does its own work, then calls a database of one server
+`v` times, each call holding the thread; an open flow (`other`) sends the rest of the
+database's arrivals straight to it, so that `app` brings a share `s` of them. With the
+database at utilization `u`, the pool's, the database's and the pool's flow's mean times
+are predicted (`analyze`) and simulated (6 replications of 400 s), and printed as JSON with
+the simulation's 95% half-width (Student t over the replications) and each prediction's
+relative error.
+
+What it asks: where does such a callee count as the pool's own? `pools.find_callees`
+takes it with the pool (its servers slowed by the others' load, the threads' queue there
+set by the pool: the flow-equivalent server of `models.analysis.layers`) only where the
+pool brings at least `pools.OWN_SHARE` of its arrivals; below, the pool takes the callee's
+open-model response as a delay, and the callee's own wait is the two-class chain of
+`models.analysis.mixed_source` (the pool's threads as independent sources). `--own-shares`
+reruns the prediction with other thresholds (the benchmark's instrument: the module
+constant is set for the duration of the run), beside the same simulation.
+
+    python3 bench/shared_callee.py [--replications 6] [--duration 400] [--own-shares 0.9 0.5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+import models.analysis.pools as pools
+from models import analyze, load_scenario
+from sim import simulate
+
+
+@dataclass(frozen=True)
+class Shape:
+    """A pool of `threads` over a one-server database it brings `share` of, at `utilization`."""
+
+    threads: int
+    own_work: float
+    own_cv: float
+    service: float
+    service_cv: float
+    visits: int
+    share: float
+    utilization: float
+
+
+SHAPES = [
+    Shape(4, 0.0075, 1.0, 0.00726, 0.0, 1, 0.86, 0.8),
+    Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.86, 0.8),
+    Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.7, 0.8),
+    Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.5, 0.8),
+    Shape(2, 0.005, 1.0, 0.010, 1.0, 1, 0.8, 0.75),
+    Shape(8, 0.020, 1.0, 0.003, 1.0, 1, 0.8, 0.8),
+    Shape(4, 0.0075, 0.5, 0.007, 0.5, 1, 0.7, 0.8),
+    Shape(3, 0.004, 1.0, 0.005, 1.0, 2, 0.8, 0.8),
+    Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.95, 0.8),
+    Shape(6, 0.015, 1.0, 0.006, 1.0, 1, 0.6, 0.7),
+]
+"""The first is `bench/analysis_fuzz.py` seed 1501's pool and callee (its callee's constant
+work and delay taken as one constant service)."""
+
+
+def _law(mean: float, cv: float) -> dict[str, Any]:
+    if cv == 0.0:
+        return {"constant": mean}
+    if cv == 1.0:
+        return {"exponential": mean}
+    return {"gamma": {"mean": mean, "cv": cv}}
+
+
+def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any]:
+    arrivals = shape.utilization / shape.service
+    app_rate = shape.share * arrivals / shape.visits
+    steps = [{"work": _law(shape.own_work, shape.own_cv)}] + [{"call": "db"}] * shape.visits
+    return {
+        "name": "shared-callee",
+        "simulation": {
+            "duration": duration,
+            "warmup": 20,
+            "replications": replications,
+            "seed": 7,
+        },
+        "services": {
+            "app": {"workers": shape.threads, "operations": {"op": steps}},
+            "db": {
+                "workers": 1,
+                "operations": {"op": [{"work": _law(shape.service, shape.service_cv)}]},
+            },
+        },
+        "workload": {
+            "app": {"entry": "app.op", "arrivals": {"poisson": round(app_rate, 4)}},
+            "other": {
+                "entry": "db.op",
+                "arrivals": {"poisson": round((1.0 - shape.share) * arrivals, 4)},
+            },
+        },
+    }
+
+
+def _interval(values: list[float]) -> tuple[float, float]:
+    sample = np.array(values)
+    half = stats.t.ppf(0.975, sample.size - 1) * sample.std(ddof=1) / math.sqrt(sample.size)
+    return float(sample.mean()), float(half)
+
+
+def _predicted(scenario: Any, own_share: float) -> dict[str, float]:
+    saved = pools.OWN_SHARE
+    pools.OWN_SHARE = own_share
+    try:
+        found = analyze(scenario, capacity=False)
+    finally:
+        pools.OWN_SHARE = saved
+    times = {
+        "app_wait": found.services["app"].waiting_time.mean,
+        "db_wait": found.services["db"].waiting_time.mean,
+        "app_flow": found.flows["app"].response_time.mean,
+    }
+    return {name: math.inf if value is None else value for name, value in times.items()}
+
+
+def measure(
+    shape: Shape, replications: int, duration: float, own_shares: list[float]
+) -> dict[str, Any]:
+    """The shape's predicted (at each threshold) and simulated mean times."""
+    scenario = load_scenario(_document(shape, replications, duration))
+    runs = simulate(scenario).replications
+    simulated = {
+        "app_wait": _interval([run.services["app"].waiting_time.mean for run in runs]),
+        "db_wait": _interval([run.services["db"].waiting_time.mean for run in runs]),
+        "app_flow": _interval([run.flows["app"].response_time.mean for run in runs]),
+    }
+    row: dict[str, Any] = {**asdict(shape)}
+    for name, (mean, half) in simulated.items():
+        row[name] = {"simulated_ms": mean * 1e3, "half_width_ms": half * 1e3}
+        for share in own_shares:
+            value = _predicted(scenario, share)[name]
+            row[name][f"error_at_{share}"] = value / mean - 1.0 if mean > 0 else math.nan
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--replications", type=int, default=6)
+    parser.add_argument("--duration", type=float, default=400.0)
+    parser.add_argument("--own-shares", type=float, nargs="+", default=[pools.OWN_SHARE])
+    parser.add_argument(
+        "--shapes", type=int, nargs=2, default=[0, len(SHAPES) - 1], metavar=("FIRST", "LAST")
+    )
+    arguments = parser.parse_args()
+    first, last = arguments.shapes
+    rows = [
+        measure(shape, arguments.replications, arguments.duration, arguments.own_shares)
+        for shape in SHAPES[first : last + 1]
+    ]
+    print(json.dumps({"shapes": rows}, indent=1))
+
+
+if __name__ == "__main__":
+    main()

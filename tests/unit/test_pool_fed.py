@@ -1,0 +1,123 @@
+"""The mixed product form over a thread pool's own queue (`models.analysis.pool_fed`), and
+where the analysis uses it (`models.analysis.bounds.CallerBounds._feeder`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis.mixed_source import mixed_source
+from models.analysis.pool_fed import Feeder, pool_fed_waits
+from models.theory import mm1
+
+EXPONENTIAL = (0.005, 1.0)
+
+
+def test_a_pool_that_never_fills_leaves_the_server_an_m_m_1_queue() -> None:
+    """With threads enough never to fill, the pool's subnetwork is an open Jackson network
+    and the flow-equivalent server exact (Norton's theorem): both classes wait as at
+    M/M/1 with the two rates together."""
+    open_rate, pool_rate = 60.0, 80.0
+    waits = pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, 80, Feeder(pool_rate, 1.0, 0.02))
+    assert waits is not None
+    expected = mm1(open_rate + pool_rate, 1 / 0.005).mean_waiting_time
+    assert math.isclose(waits.open, expected, rel_tol=1e-9)
+    assert math.isclose(waits.pool, expected, rel_tol=1e-9)
+    assert math.isclose(waits.p_wait, 0.7, rel_tol=1e-12)
+
+
+def test_a_pool_always_full_is_the_closed_class_of_the_chain() -> None:
+    """As its arrivals reach X(N), the pool's N threads are always busy: a closed class of
+    N customers thinking `away`, which the two-class chain solves exactly for exponential
+    service of one mean (BCMP); the chain's think time, solved for that throughput, is
+    `away` itself."""
+    open_rate, threads, away = 50.0, 3, 0.012
+    full = 0.0
+    for step in range(1, 200):  # X(N): the largest rate the model takes
+        rate = step * 1.0
+        if pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, threads, Feeder(rate, 1, away)):
+            full = rate
+    lower, upper = full, full + 1.0
+    for _ in range(60):  # (bisect to X(N))
+        middle = (lower + upper) / 2
+        found = pool_fed_waits(
+            open_rate, EXPONENTIAL, EXPONENTIAL, threads, Feeder(middle, 1, away)
+        )
+        lower, upper = (middle, upper) if found else (lower, middle)
+    waits = pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, threads, Feeder(lower, 1, away))
+    chain = mixed_source(open_rate, 0.005, lower, 0.005, threads, 1)
+    assert waits is not None and chain is not None
+    assert math.isclose(chain.think_time, away, rel_tol=1e-6)
+    assert math.isclose(waits.pool, chain.bounded_waiting, rel_tol=1e-6)
+    assert math.isclose(waits.open, chain.open_waiting, rel_tol=1e-6)
+
+
+def test_a_pool_with_idle_threads_waits_more_than_independent_sources() -> None:
+    """Below X(N) its calls come as its Poisson requests do, not slowed by the threads
+    already at the server: the server's queue is longer than the chain's (the chain's
+    sources think independently)."""
+    waits = pool_fed_waits(57.1, (0.007, 1.0), (0.007, 1.0), 4, Feeder(57.1, 1.0, 0.0075))
+    chain = mixed_source(57.1, 0.007, 57.1, 0.007, 4, 1)
+    assert waits is not None and chain is not None
+    assert waits.pool > 1.2 * chain.bounded_waiting
+    assert waits.open > 1.2 * chain.open_waiting
+
+
+def test_regular_service_waits_less_by_the_residual_of_the_one_served() -> None:
+    """Constant service leaves the request in service half its time on average (Reiser's
+    residual correction): less waiting than exponential, more than half of it."""
+    feeder = Feeder(57.1, 1.0, 0.0075)
+    exponential = pool_fed_waits(57.1, (0.007, 1.0), (0.007, 1.0), 4, feeder)
+    constant = pool_fed_waits(57.1, (0.007, 0.0), (0.007, 0.0), 4, feeder)
+    assert exponential is not None and constant is not None
+    assert exponential.open / 2 < constant.open < exponential.open
+    assert exponential.pool / 2 < constant.pool < exponential.pool
+
+
+@pytest.mark.parametrize(
+    ("open_rate", "feeder"),
+    [(150.0, Feeder(60.0, 1.0, 0.01)), (10.0, Feeder(400.0, 1.0, 0.1))],
+    ids=["server-saturated", "pool-saturated"],
+)
+def test_no_steady_state_gives_none(open_rate: float, feeder: Feeder) -> None:
+    assert pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, 4, feeder) is None
+
+
+def _shared(app: dict[str, Any]) -> dict[str, Any]:
+    """`app` (7.5 ms of work, one call) over a one-server `db` that a batch also reads."""
+    return {
+        "name": "shared",
+        "simulation": {"duration": 100},
+        "services": {
+            "app": {
+                **app,
+                "operations": {"get": [{"work": {"exponential": 0.0075}}, {"call": "db.read"}]},
+            },
+            "db": {"operations": {"read": [{"work": {"exponential": 0.007}}]}},
+        },
+        "workload": {
+            "users": {"entry": "app.get", "arrivals": {"poisson": 57.1}},
+            "batch": {"entry": "db.read", "arrivals": {"poisson": 57.1}},
+        },
+    }
+
+
+def test_the_analysis_takes_a_pool_fed_by_open_arrivals_as_one() -> None:
+    """One replica fed by open arrivals: the product form; replicas (each its own queue)
+    or a pool that a closed flow's few clients feed: the chain."""
+    method = analyze(load_scenario(_shared({"workers": 4})), capacity=False).services["db"]
+    assert method.method.startswith("open class and a thread pool's own queue")
+    replicas = _shared({"workers": 2, "replicas": 2})
+    chain = analyze(load_scenario(replicas), capacity=False).services["db"].method
+    assert not chain.startswith("open class and a thread pool's own queue"), chain
+    closed = _shared({"workers": 4})
+    closed["workload"]["users"] = {
+        "entry": "app.get",
+        "clients": 3,
+        "think_time": {"exponential": 0.02},
+    }
+    fed = analyze(load_scenario(closed), capacity=False).services["db"].method
+    assert not fed.startswith("open class and a thread pool's own queue"), fed
