@@ -232,7 +232,11 @@ def apply_layer(
     pool = None
     if found and found[0] and not _one_worker_replicas(load, station):
         rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
-        pool = solve_pool(load, rate, rate * station.pools, found, services, known)
+        sent = rate  # (what reaches its callees: a saturated pool's served share, throttled)
+        if served:
+            sent = math.fsum(rates.get(k, 0.0) * served.get(k, 1.0) for k in members)
+            sent /= station.pools
+        pool = solve_pool(load, rate, rate * station.pools, found, services, known, sent)
     queued = 0.0
     if pool is not None:
         station.solution = pool[0]
@@ -256,13 +260,17 @@ def solve_pool(
     found: Found,
     services: dict[str, ServiceStation],
     known: LayerCache | None,
+    sent: float | None = None,
 ) -> tuple[StationSolution, dict[StationId, float], Layer] | None:
     """One pool of `load.servers` threads held through its calls (a service's workers, or a
     consumer group's threads), `rate` acquisitions per second,
     solved as a flow-equivalent server over the callees `found`: its solution and the
     waiting its requests see at each callee (None when the model does not apply). A callee
     that only this caller calls (`total_rate`: its acquisitions per second, all pools
-    together) gets that waiting as its own. Also returns the flow-equivalent server."""
+    together) gets that waiting as its own. `sent`: the acquisitions per second whose calls
+    reach the callees (a saturated pool's served share, where the solve is throttled:
+    `models.analysis.throttle`; `rate` if None), so that the others' load at a callee is
+    what is left of its own. Also returns the flow-equivalent server."""
     visits, times, _ = found
     holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
     if not holding.finite or load.servers is None:
@@ -273,7 +281,8 @@ def solve_pool(
         per_call = solution.offered_load / solution.arrival_rate
         servers = services[callee_name].load.servers
         assert servers is not None
-        background = max(solution.offered_load - rate * count * per_call, 0.0)
+        mine = (rate if sent is None else sent) * count * per_call
+        background = max(solution.offered_load - mine, 0.0)
         classes = services[callee_name].load.classes
         scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
         station_id = StationId("service", callee_name)

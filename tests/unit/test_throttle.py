@@ -200,6 +200,24 @@ def _shared_database(batch: str) -> dict[str, Any]:
     return {**shared_database(batch), "simulation": SIMULATION}
 
 
+def test_a_saturated_pool_sees_the_others_load_at_a_callee_it_counts_as_its_own() -> None:
+    """A batch bringing about 7% of the database's arrivals: the API (4 threads) counts it
+    as its own callee (`pools.OWN_SHARE`), slowed by the batch's load. Saturated and
+    throttled, the API serves X(4) of that subnetwork, MVA over 12 ms of own work and the
+    database's 3 ms / (1 - U_batch): the others' load is what is left of the callee's once
+    the API's served calls (not its offered 300/s) are taken out."""
+    scenario = load_scenario(_shared_database("15/s"))
+    prediction = analyze(scenario, capacity=False).to_dict()
+    api, db = prediction["services"]["api"], prediction["services"]["db"]
+    assert api["stable"] is False and db["stable"] is True
+    demand, present, rate = 0.003 / (1 - 15 * 0.003), 0.0, 0.0
+    for threads in range(1, 5):  # exact MVA of the closed subnetwork
+        response = demand * (1 + present)
+        rate = threads / (0.012 + response)
+        present = rate * response
+    assert api["throughput"] == pytest.approx(rate, rel=1e-3)
+
+
 def test_a_pool_shields_the_database_it_shares() -> None:
     """Offered 300/s, the API would send the database 1.2 of load with the batch: its pool
     gives way first, at the rate the capacity search finds for its flow, and the database
