@@ -117,7 +117,11 @@ class _Trials:
         that cross, and a pool whose callee nears saturation overtakes the others steeply
         (100 generated services: 0.78, 0.86, 0.92, 0.99 for 12.5, 12.6, 12.65, 12.7/s)."""
         return min(
-            (_estimate(points, through_origin) for points in self.ratios.values()),
+            (
+                _estimate(points, through_origin)
+                for points in self.ratios.values()
+                if not _flat(points[-3:])
+            ),
             default=math.inf,
         )
 
@@ -197,6 +201,21 @@ def _unmoved(
         math.isclose(before[key], after[key], rel_tol=UNMOVED_CHANGE, abs_tol=1e-300)
         for key in after
     )
+
+
+FLAT = 1e-6
+"""A pool's load ratio that rose by less than this (relative) over the trials an
+extrapolation fits (three, at least 10% of the load apart) is taken as not heading to 1:
+fitted through such points, a rational curve turns rounding into a pole just past them
+(the TrainTicket-like model at 95%, `login`: ui-dashboard's ratio 0.62637559 at 202.8/s,
+0.62637561 at 531.8/s, extrapolated to 1 at 576.6/s; its search took 14 trials, not 6)."""
+
+
+def _flat(points: list[tuple[float, float]]) -> bool:
+    """Whether a pool's last trials (`FLAT`) show its load ratio flat."""
+    if len(points) < 3 or not points[-1][0] >= 1.1 * points[0][0]:
+        return False
+    return points[-1][1] - points[0][1] <= FLAT * abs(points[-1][1])
 
 
 def _estimate(points: list[tuple[float, float]], through_origin: bool) -> float:
