@@ -11,7 +11,8 @@ simulated (5 replications of 120 s) and analysed; the disagreements printed are 
 mean response, waiting, sojourn or completion time beyond 4 half-widths of the simulated
 95% interval, above 15% of the simulated mean and above 3% of the flows' longest completion
 time, largest (relative to that) first, as JSON. Predictions marked `exact` outside 5
-half-widths are listed apart: those are defects, not approximations.
+half-widths (and beyond 1e-4 of that time: a run that never saw a wait of nanoseconds
+has a half-width of 0) are listed apart: those are defects, not approximations.
 
     python3 bench/analysis_fuzz.py [--seeds 1 100] [--load 0.6] [--top 30]
 
@@ -74,8 +75,20 @@ the pool waits 0.9 ms predicted, 5.9 ms simulated, the callee 4.8 ms for 9.5 ms)
 of 2 with parallel calls left to the open model (seed 1450: +49%), round-robin replicas
 over a one-server callee that an unlimited service also calls twice a request (seed 1494:
 the flow -25%), and a one-worker log consumer whose handler calls a pool of 4 (seed 1517:
-its wait 39.9 ms predicted, 14.8 ms simulated). A scenario the generator writes that the
-loader refuses (a message loop, say) is skipped.
+its wait 39.9 ms predicted, 14.8 ms simulated). Seed 1501's pool and callee are the
+shape `bench/shared_callee.py` measures, since mended (docs/analysis.md sec. 3 and 5): the
+callee waits 7.1 ms predicted (9.5 simulated), the flow 34.1 ms (30.9; 21.0 before). A
+twelfth (seeds 1521-1600 at 80%) found a thread pool of 2 bringing most of a one-server
+callee's calls among an open flow's (seed 1523: the pool's wait 6.8 ms predicted, 21.4 ms
+simulated, now 23.8 ms; the flow 25.1 ms, 42.7 simulated, now 43.2), the same shape.
+Seeds 1521-1560: 4 disagreeing in 40 before, 3 after (1523 and 1527 gone, 1558 new:
+the scaling reads the analysis, so a seed's rates move with it). Left there: a pool of 4
+over a callee of 2 servers that another pool shares (seed 1558: the pool's wait 6.7 ms
+predicted, 2.0 ms simulated; the mixed product form is for one server), a one-worker log
+consumer fed by a pool's departures (seed 1559: its wait 13.2 ms for 7.3 ms, as 1517's),
+a queue topic's one-worker group behind replicas sharing 12 threads (seed 1597: its
+sojourn +23%). A scenario the generator writes that the loader refuses (a message loop,
+say) is skipped.
 """
 
 from __future__ import annotations
@@ -233,7 +246,8 @@ def disagreements(seed: int, simulated: dict[str, Any], predicted: dict[str, Any
             low, high = sample["ci95"]["mean"]
             half, difference = (high - low) / 2, mean - sample["mean"]
             exact = bool(prediction.get("exact"))
-            beyond = abs(difference) > (5 if exact else 4) * half + 1e-9
+            floor = 1e-4 * longest  # (a wait of nanoseconds a run never met: seed 1576)
+            beyond = abs(difference) > (5 if exact else 4) * half + floor
             large = abs(difference) > 0.15 * max(abs(sample["mean"]), 1e-9)
             if beyond and (exact or (large and abs(difference) > 0.03 * longest)):
                 size = abs(difference) / longest
