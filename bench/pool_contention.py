@@ -68,7 +68,9 @@ SHAPES = [
 replicas' threads, exponential work)."""
 
 
-def _law(mean: float, cv: float) -> dict[str, Any]:
+def law(mean: float, cv: float) -> dict[str, Any]:
+    """A scenario's law of mean `mean` and coefficient of variation `cv` (0: constant;
+    1: exponential; else gamma)."""
     if cv == 0.0:
         return {"constant": mean}
     if cv == 1.0:
@@ -77,7 +79,7 @@ def _law(mean: float, cv: float) -> dict[str, Any]:
 
 
 def _document(shape: Shape, rate: float, replications: int, duration: float) -> dict[str, Any]:
-    steps = [{"work": _law(shape.own_work, shape.own_cv)}] + [{"call": "db"}] * shape.visits
+    steps = [{"work": law(shape.own_work, shape.own_cv)}] + [{"call": "db"}] * shape.visits
     return {
         "name": "pool-contention",
         "simulation": {
@@ -90,7 +92,7 @@ def _document(shape: Shape, rate: float, replications: int, duration: float) -> 
             "app": {"workers": shape.threads, "operations": {"op": steps}},
             "db": {
                 "workers": shape.servers,
-                "operations": {"op": [{"work": _law(shape.service, shape.service_cv)}]},
+                "operations": {"op": [{"work": law(shape.service, shape.service_cv)}]},
             },
         },
         "workload": {"f": {"entry": "app.op", "arrivals": {"poisson": rate}}},

@@ -34,7 +34,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -43,6 +45,12 @@ from scipy import stats
 import models.analysis.pools as pools
 from models import analyze, load_scenario
 from sim import simulate
+
+BENCH = Path(__file__).resolve().parent
+if str(BENCH) not in sys.path:  # bench/ is not a package: as a script, this file needs its
+    sys.path.append(str(BENCH))  # folder to import its parts
+
+from pool_contention import law  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -75,18 +83,10 @@ SHAPES = [
 work and delay taken as one constant service)."""
 
 
-def _law(mean: float, cv: float) -> dict[str, Any]:
-    if cv == 0.0:
-        return {"constant": mean}
-    if cv == 1.0:
-        return {"exponential": mean}
-    return {"gamma": {"mean": mean, "cv": cv}}
-
-
 def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any]:
     arrivals = shape.utilization / shape.service
     app_rate = shape.share * arrivals / shape.visits
-    steps = [{"work": _law(shape.own_work, shape.own_cv)}] + [{"call": "db"}] * shape.visits
+    steps = [{"work": law(shape.own_work, shape.own_cv)}] + [{"call": "db"}] * shape.visits
     return {
         "name": "shared-callee",
         "simulation": {
@@ -99,7 +99,7 @@ def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any
             "app": {"workers": shape.threads, "operations": {"op": steps}},
             "db": {
                 "workers": 1,
-                "operations": {"op": [{"work": _law(shape.service, shape.service_cv)}]},
+                "operations": {"op": [{"work": law(shape.service, shape.service_cv)}]},
             },
         },
         "workload": {
@@ -112,8 +112,8 @@ def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any
     }
 
 
-def _interval(values: list[float]) -> tuple[float, float]:
-    sample = np.array(values)
+def _interval(values: list[float | None]) -> tuple[float, float]:
+    sample = np.array([math.nan if value is None else value for value in values])
     half = stats.t.ppf(0.975, sample.size - 1) * sample.std(ddof=1) / math.sqrt(sample.size)
     return float(sample.mean()), float(half)
 
