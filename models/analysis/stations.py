@@ -39,6 +39,7 @@ other retries (after timeouts, drops, rejections), are then approximations.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 from models.analysis.departure_streams import DepartureGaps, departures_station
@@ -163,6 +164,8 @@ def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> Stati
     mixed_source`): its requests wait otherwise than the rest; None where it does not
     apply."""
     assert load.servers is not None
+    if load.groups is not None and bounded.feeder is not None:
+        bounded = dataclasses.replace(bounded, feeder=None)  # (`pool_fed` takes no groups)
     waits = split_waits(mix.rate, mix.holding, bounded, load.servers, load.arrival_scv)
     if waits is None:
         return None
