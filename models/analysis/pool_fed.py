@@ -34,7 +34,9 @@ of MVA: the one in service has E[S²] / (2 E[S]) = S (1 + c_s²) / 2 left, not S
 classes: R_B(k) (1 - U_O) = S_B (1 + Q(k - 1)) - U_B(k - 1) S_B (1 - r_B) - U_O S_O (1 -
 r_O), r = (1 + c_s²) / 2, and the same terms for R_O; measured there, the database's wait
 with constant service is 25% under the simulation (the two-class chain: 51%). The open
-arrivals are taken as Poisson.
+arrivals are taken as Poisson (the caller scales the waits by its arrivals' variability,
+`mixed_source.split_waits`), one at a time (where they come in groups, the station keeps
+the open formulas with the groups' excess: `stations._two_class`).
 """
 
 from __future__ import annotations
