@@ -18,11 +18,11 @@ from models.analysis import analyze
 from models.analysis.capacity import (
     RELATIVE_TOLERANCE,
     _all_flows_limit,
-    _rational_root,
     _saturated,
     _Trials,
 )
 from models.analysis.network import FlowSource, solve_network
+from models.analysis.ratio_curves import rational_root
 from tests.unit.analysis_scenarios import open_sources
 
 REGRESSION = Path(__file__).resolve().parents[1] / "data" / "analysis_regression"
@@ -30,7 +30,7 @@ REGRESSION = Path(__file__).resolve().parents[1] / "data" / "analysis_regression
 
 def test_the_rational_curve_is_the_line_through_collinear_trials() -> None:
     """Load ratios 0.1, 0.2, 0.3 at 1, 2, 3 reach 1 at 10 (c = 0: a plain line)."""
-    assert _rational_root([(1.0, 0.1), (2.0, 0.2), (3.0, 0.3)]) == pytest.approx(10.0)
+    assert rational_root([(1.0, 0.1), (2.0, 0.2), (3.0, 0.3)]) == pytest.approx(10.0)
 
 
 def test_the_rational_curve_follows_a_pole() -> None:
@@ -41,7 +41,7 @@ def test_the_rational_curve_follows_a_pole() -> None:
         return 0.5 + 0.1 / (2.0 - x)
 
     fits = [(x, ratio(x)) for x in (1.0, 1.5, 1.7)]
-    assert _rational_root(fits) == pytest.approx(1.8, rel=1e-12)
+    assert rational_root(fits) == pytest.approx(1.8, rel=1e-12)
 
 
 @pytest.mark.parametrize(
@@ -56,7 +56,7 @@ def test_the_rational_curve_follows_a_pole() -> None:
 def test_no_rational_root_where_the_curve_does_not_rise_to_one(
     fits: list[tuple[float, float]],
 ) -> None:
-    assert _rational_root(fits) is None
+    assert rational_root(fits) is None
 
 
 def _scenario(db_servers: int, web_workers: int | None) -> Any:
