@@ -22,9 +22,9 @@ waited 18-31% less than simulated with exponential service (the two-class chain'
 think independently; +65% with 8 threads, too many for the chain), 51% and 41% less with
 constant and gamma (cv 0.5) service, and the pool's flow was 15-45% short (+78% with 8
 threads); now (`models.analysis.pool_fed`, and the pool's own wait from its
-flow-equivalent server from `pools.SHARED_SHARE`) the database -4% to 0% (-25% and -16%),
-the flow -1% to -16% (+10% with constant service), the pool's own wait -15% to -48%
-(+27% and +101% with regular service).
+flow-equivalent server from `pools.SHARED_SHARE`) the database -4% to 0% (-30% and -19%),
+the flow -2% to -16% (+8% with constant service), the pool's own wait -15% to -48%
+(+26% and +99% with regular service).
 
     python3 bench/shared_callee.py [--replications 6] [--duration 400] [--own-shares 0.9 0.5]
 """

@@ -339,7 +339,12 @@ class SplitWaits:
 
 
 def split_waits(
-    rate: float, holding: Moments, bounded: BoundedCaller, servers: int, arrival_scv: float
+    rate: float,
+    holding: Moments,
+    bounded: BoundedCaller,
+    servers: int,
+    arrival_scv: float,
+    grouped: bool = False,
 ) -> SplitWaits | None:
     """The mean waits of the bounded caller's requests and of the others, and P(wait),
     at a station of `servers` with `rate` acquisitions of `holding` in all, of which
@@ -349,11 +354,12 @@ def split_waits(
     The other requests are
     the open class, their holding time the rest of the mixture (E[S] and E[S^2] less the
     bounded caller's). Where the caller is one thread pool fed by open arrivals and the
-    station has one server, the waits are the mixed product form over the pool's own queue
-    (`models.analysis.pool_fed`, which takes the service's variability itself, scaled by
-    (ca^2 + cs^2) / (1 + cs^2) for the arrivals'; the CTMC's sources think independently,
-    and the station's wait came out 18-31% short, `bench/shared_callee.py`); elsewhere
-    the CTMC takes each
+    station has one server and arrivals come one at a time (not `grouped`: those keep the
+    open formulas with the groups' excess, `stations`), the waits are the mixed product
+    form over the pool's own queue
+    (`models.analysis.pool_fed`: the CTMC's sources think independently, and the
+    station's wait came out 18-31% short, `bench/shared_callee.py`); elsewhere the CTMC.
+    Either takes each
     class's as exponential, and the waits are scaled by (ca^2 + cs^2) / 2 with cs^2 the
     classes' own SCVs weighted by their load, as Allen and Cunneen scale M/M/c's (exact
     for exponential holding times and Poisson open arrivals, apart from the CTMC's
@@ -376,23 +382,16 @@ def split_waits(
     service_scv = (open_rate * open_mean * open_scv + own_offered * own.scv) / (
         open_rate * open_mean + own_offered
     )
-    if bounded.feeder is not None and servers == 1:
-        fed = pool_fed_waits(
-            open_rate,
-            (open_mean, open_scv),
-            (own.mean, own.scv),
-            bounded.population,
-            bounded.feeder,
-        )
-        if fed is not None:  # (its service's variability its own: the arrivals' left)
-            burst = (arrival_scv + service_scv) / (1.0 + service_scv)
-            return SplitWaits(fed.pool * burst, fed.open * burst, fed.p_wait, POOL_FED_METHOD)
+    factor = (arrival_scv + service_scv) / 2.0
+    if bounded.feeder is not None and servers == 1 and not grouped:
+        fed = pool_fed_waits(open_rate, open_mean, own.mean, bounded.population, bounded.feeder)
+        if fed is not None:
+            return SplitWaits(fed.pool * factor, fed.open * factor, fed.p_wait, POOL_FED_METHOD)
     result = mixed_source(
         open_rate, open_mean, bounded.arrival_rate, own.mean, bounded.population, servers
     )
     if result is None:
         return None
-    factor = (arrival_scv + service_scv) / 2.0
     return SplitWaits(
         result.bounded_waiting * factor, result.open_waiting * factor, result.p_wait, METHOD
     )

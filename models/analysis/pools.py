@@ -22,8 +22,8 @@ its waits, as the pool's requests see them, are its own model's (the two-class s
 of `models.analysis.mixed_source` and `models.analysis.pool_fed`): a pool of 3 threads
 bringing 80% of a one-server database called twice, its flow 46.4 ms predicted, 51.0 ms
 simulated, 37.8 ms with the database a delay (`bench/shared_callee.py`: the flows of ten
-such shapes from -23..-29% to -1..-16%, the pool's waits from -45..-87% to -15..-48%,
-+101% and +27% with regular service; the regression set's means by at most 0.1 point;
+such shapes from -23..-29% to -2..-16%, the pool's waits from -45..-87% to -15..-48%,
++99% and +26% with regular service; the regression set's means by at most 0.1 point;
 at 30%, j5 at 95% went from 8.2% to 18.8%). A callee that
 only this pool calls reports the waiting the pool's requests see there
 as its own; a callee that is itself such a pool enters with its own X(1..c)

@@ -39,7 +39,6 @@ other retries (after timeouts, drops, rejections), are then approximations.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 
 from models.analysis.departure_streams import DepartureGaps, departures_station
@@ -164,9 +163,8 @@ def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> Stati
     mixed_source`): its requests wait otherwise than the rest; None where it does not
     apply."""
     assert load.servers is not None
-    if load.groups is not None and bounded.feeder is not None:
-        bounded = dataclasses.replace(bounded, feeder=None)  # (`pool_fed` takes no groups)
-    waits = split_waits(mix.rate, mix.holding, bounded, load.servers, load.arrival_scv)
+    grouped = load.groups is not None  # (`pool_fed` takes arrivals one at a time)
+    waits = split_waits(mix.rate, mix.holding, bounded, load.servers, load.arrival_scv, grouped)
     if waits is None:
         return None
     own, others, p_wait = waits.own, waits.others, waits.p_wait

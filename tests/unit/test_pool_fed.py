@@ -9,11 +9,12 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.mixed_source import mixed_source
-from models.analysis.pool_fed import Feeder, pool_fed_waits
+from models.analysis.mixed_source import BoundedCaller, mixed_source, split_waits
+from models.analysis.moments import Moments
+from models.analysis.pool_fed import METHOD, Feeder, pool_fed_waits
 from models.theory import mm1
 
-EXPONENTIAL = (0.005, 1.0)
+MEAN = 0.005
 
 
 def test_a_pool_that_never_fills_leaves_the_server_an_m_m_1_queue() -> None:
@@ -21,7 +22,7 @@ def test_a_pool_that_never_fills_leaves_the_server_an_m_m_1_queue() -> None:
     and the flow-equivalent server exact (Norton's theorem): both classes wait as at
     M/M/1 with the two rates together."""
     open_rate, pool_rate = 60.0, 80.0
-    waits = pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, 80, Feeder(pool_rate, 1.0, 0.02))
+    waits = pool_fed_waits(open_rate, MEAN, MEAN, 80, Feeder(pool_rate, 1.0, 0.02))
     assert waits is not None
     expected = mm1(open_rate + pool_rate, 1 / 0.005).mean_waiting_time
     assert math.isclose(waits.open, expected, rel_tol=1e-9)
@@ -38,16 +39,14 @@ def test_a_pool_always_full_is_the_closed_class_of_the_chain() -> None:
     full = 0.0
     for step in range(1, 200):  # X(N): the largest rate the model takes
         rate = step * 1.0
-        if pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, threads, Feeder(rate, 1, away)):
+        if pool_fed_waits(open_rate, MEAN, MEAN, threads, Feeder(rate, 1, away)):
             full = rate
     lower, upper = full, full + 1.0
     for _ in range(60):  # (bisect to X(N))
         middle = (lower + upper) / 2
-        found = pool_fed_waits(
-            open_rate, EXPONENTIAL, EXPONENTIAL, threads, Feeder(middle, 1, away)
-        )
+        found = pool_fed_waits(open_rate, MEAN, MEAN, threads, Feeder(middle, 1, away))
         lower, upper = (middle, upper) if found else (lower, middle)
-    waits = pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, threads, Feeder(lower, 1, away))
+    waits = pool_fed_waits(open_rate, MEAN, MEAN, threads, Feeder(lower, 1, away))
     chain = mixed_source(open_rate, 0.005, lower, 0.005, threads, 1)
     assert waits is not None and chain is not None
     assert math.isclose(chain.think_time, away, rel_tol=1e-6)
@@ -59,22 +58,29 @@ def test_a_pool_with_idle_threads_waits_more_than_independent_sources() -> None:
     """Below X(N) its calls come as its Poisson requests do, not slowed by the threads
     already at the server: the server's queue is longer than the chain's (the chain's
     sources think independently)."""
-    waits = pool_fed_waits(57.1, (0.007, 1.0), (0.007, 1.0), 4, Feeder(57.1, 1.0, 0.0075))
+    waits = pool_fed_waits(57.1, 0.007, 0.007, 4, Feeder(57.1, 1.0, 0.0075))
     chain = mixed_source(57.1, 0.007, 57.1, 0.007, 4, 1)
     assert waits is not None and chain is not None
     assert waits.pool > 1.2 * chain.bounded_waiting
     assert waits.open > 1.2 * chain.open_waiting
 
 
-def test_regular_service_waits_less_by_the_residual_of_the_one_served() -> None:
-    """Constant service leaves the request in service half its time on average (Reiser's
-    residual correction): less waiting than exponential, more than half of it."""
+def test_the_waits_are_scaled_as_the_chain_s_for_variability() -> None:
+    """`split_waits` scales the product form's waits (exponential service) by (ca² + cs²)
+    / 2, as it scales the chain's: constant service of a pool fed by Poisson arrivals
+    waits half as long."""
     feeder = Feeder(57.1, 1.0, 0.0075)
-    exponential = pool_fed_waits(57.1, (0.007, 1.0), (0.007, 1.0), 4, feeder)
-    constant = pool_fed_waits(57.1, (0.007, 0.0), (0.007, 0.0), 4, feeder)
-    assert exponential is not None and constant is not None
-    assert exponential.open / 2 < constant.open < exponential.open
-    assert exponential.pool / 2 < constant.pool < exponential.pool
+    exact = pool_fed_waits(57.1, 0.007, 0.007, 4, feeder)
+    assert exact is not None
+    rate, mean = 2 * 57.1, 0.007
+    constant = Moments(mean, 0.0)
+    caller = BoundedCaller(("service", "app"), 4, 57.1, constant, feeder)
+    waits = split_waits(rate, constant, caller, 1, 1.0)
+    assert waits is not None and waits.method == METHOD
+    assert math.isclose(waits.own, exact.pool / 2, rel_tol=1e-9)
+    assert math.isclose(waits.others, exact.open / 2, rel_tol=1e-9)
+    bursty = split_waits(rate, constant, caller, 1, 2.0)  # (ca² = 2: (2 + 0) / 2)
+    assert bursty is not None and math.isclose(bursty.own, exact.pool, rel_tol=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -83,7 +89,7 @@ def test_regular_service_waits_less_by_the_residual_of_the_one_served() -> None:
     ids=["server-saturated", "pool-saturated"],
 )
 def test_no_steady_state_gives_none(open_rate: float, feeder: Feeder) -> None:
-    assert pool_fed_waits(open_rate, EXPONENTIAL, EXPONENTIAL, 4, feeder) is None
+    assert pool_fed_waits(open_rate, MEAN, MEAN, 4, feeder) is None
 
 
 def _shared(app: dict[str, Any]) -> dict[str, Any]:
