@@ -1,12 +1,12 @@
-"""Benchmark of agreement: a thread pool over a one-server callee that others call too.
+"""Benchmark of agreement: a thread pool over a callee that others call too.
 
-One pool of `c` threads (`app`) does its own work, then calls a database of one server
-`v` times, each call holding the thread; an open flow (`other`) sends the rest of the
-database's arrivals straight to it, so that `app` brings a share `s` of them. With the
-database at utilization `u`, the pool's, the database's and the pool's flow's mean times
-are predicted (`analyze`) and simulated (6 replications of 400 s), and printed as JSON with
-the simulation's 95% half-width (Student t over the replications) and each prediction's
-relative error.
+One pool of `c` threads (`app`) does its own work, then calls a database (one server
+but in the last five shapes) `v` times, each call holding the thread; an open flow
+(`other`) sends the rest of the database's arrivals straight to it, so that `app` brings
+a share `s` of them. With the database at utilization `u` (per server), the pool's, the
+database's and the pool's flow's mean times are predicted (`analyze`) and simulated (6
+replications of 400 s), and printed as JSON with the simulation's 95% half-width (Student
+t over the replications) and each prediction's relative error.
 
 What it asks: where does such a callee count as the pool's own? `pools.find_callees`
 takes it with the pool (its servers slowed by the others' load, the threads' queue there
@@ -24,7 +24,11 @@ constant and gamma (cv 0.5) service, and the pool's flow was 15-45% short (+78% 
 threads); now (`models.analysis.pool_fed`, and the pool's own wait from its
 flow-equivalent server from `pools.SHARED_SHARE`) the database -4% to 0% (-30% and -19%),
 the flow -2% to -16% (+8% with constant service), the pool's own wait -15% to -48%
-(+26% and +99% with regular service).
+(+26% and +99% with regular service). The last five shapes have a database of 2 or 4
+servers (one law for both classes): the database's wait -30%, -30%, -25%, +35%, +9% by
+the chain (or Allen-Cunneen, where the chain is too large), -4%, -1%, -8%, -4%, -13%
+with the mixed product form at several servers (2026-12-06); the pool's flow -14%, -13%,
+-1%, -7%, -2%.
 
     python3 bench/shared_callee.py [--replications 6] [--duration 400] [--own-shares 0.9 0.5]
 """
@@ -65,6 +69,8 @@ class Shape:
     visits: int
     share: float
     utilization: float
+    servers: int = 1
+    """The database's servers (its `utilization` per server)."""
 
 
 SHAPES = [
@@ -78,13 +84,18 @@ SHAPES = [
     Shape(3, 0.004, 1.0, 0.005, 1.0, 2, 0.8, 0.8),
     Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.95, 0.8),
     Shape(6, 0.015, 1.0, 0.006, 1.0, 1, 0.6, 0.7),
+    Shape(4, 0.0075, 1.0, 0.014, 1.0, 1, 0.6, 0.8, 2),
+    Shape(4, 0.0075, 1.0, 0.014, 1.0, 1, 0.8, 0.8, 2),
+    Shape(4, 0.0092, 0.3, 0.0042, 0.5, 2, 0.56, 0.8, 2),
+    Shape(8, 0.010, 1.0, 0.02, 1.0, 1, 0.7, 0.8, 4),
+    Shape(6, 0.0075, 0.5, 0.014, 0.5, 1, 0.7, 0.75, 2),
 ]
 """The first is `bench/analysis_fuzz.py` seed 1501's pool and callee (its callee's constant
 work and delay taken as one constant service)."""
 
 
 def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any]:
-    arrivals = shape.utilization / shape.service
+    arrivals = shape.utilization * shape.servers / shape.service
     app_rate = shape.share * arrivals / shape.visits
     steps = [{"work": law(shape.own_work, shape.own_cv)}] + [{"call": "db"}] * shape.visits
     return {
@@ -98,7 +109,7 @@ def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any
         "services": {
             "app": {"workers": shape.threads, "operations": {"op": steps}},
             "db": {
-                "workers": 1,
+                "workers": shape.servers,
                 "operations": {"op": [{"work": law(shape.service, shape.service_cv)}]},
             },
         },

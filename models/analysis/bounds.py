@@ -18,7 +18,7 @@ from typing import Protocol
 from models.analysis.graph import OpKey, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
-from models.analysis.pool_fed import Feeder
+from models.analysis.pool_fed import Feeder, applies
 from models.analysis.summary import OperationSummary
 from models.schema import BranchStep, CallStep, ParallelStep, Scenario, Step
 
@@ -189,14 +189,26 @@ class CallerBounds:
             if rate <= 0:
                 continue
             feeder = None
-            if who[0] == "service" and servers == 1:  # (`pool_fed`: no chain, no bound)
+            if who[0] == "service":  # (`pool_fed`: no chain, no bound)
                 feeder = self._feeder(who[1], name, population)
-            if feeder is None and phases(servers, population) > MAX_PHASES:
+            # (at several servers, `pool_fed` takes classes of one mean only: `applies`)
+            chain_only = feeder is None or (servers > 1 and not self._one_mean(name))
+            if chain_only and phases(servers, population) > MAX_PHASES:
                 continue
             candidate = BoundedCaller(who, population, rate, mixture(weighted), feeder)
             if best is None or _per_source(candidate) > _per_source(best):
                 best = candidate
         return best
+
+    def _one_mean(self, station: str) -> bool:
+        """Whether every operation of `station` that runs holds a server for one mean time
+        (to `pool_fed.SAME_MEAN`): then every class there has that mean."""
+        means = [
+            summary.holding.mean
+            for key, summary in self.summaries.items()
+            if key.kind == "service" and key.name == station and self.rates.get(key, 0.0) > 0
+        ]
+        return all(applies(2, means[0], mean) for mean in means[1:])
 
     def _feeder(self, caller: str, station: str, population: int) -> Feeder | None:
         """Service `caller` as one thread pool fed by open arrivals of its own

@@ -368,6 +368,16 @@ def mixed_log_weights(demand: float, servers: int, open_load: float, population:
     >>> [round(exp(x), 6) for x in mixed_log_weights(0.3, 1, 0.4, 2)]  # (0.3 / 0.6)^k / 0.6
     [1.666667, 0.833333, 0.416667]
     """
+    head, tail = mixed_parts(servers, open_load, population)
+    present = np.arange(population + 1, dtype=float)
+    return np.asarray(present * math.log(demand) + np.logaddexp(head, tail))
+
+
+def mixed_parts(servers: int, open_load: float, population: int) -> tuple[np.ndarray, np.ndarray]:
+    """The two parts of `mixed_log_weights`'s sum over the open class, k = 0..N, without
+    D^k, in logs: the states with a free server (k + m < c) and those with every server
+    busy (k + m >= c). Their share, tail / (head + tail), is the probability that every
+    server is busy given k of the closed class present (an open arrival then waits)."""
     c, a = servers, open_load
     r = a / c
     present = np.arange(population + 1, dtype=float)
@@ -378,4 +388,4 @@ def mixed_log_weights(demand: float, servers: int, open_load: float, population:
         share = np.where(start > 0, betainc(np.maximum(start, 1.0), present + 1.0, r), 1.0)
         tail = c * math.log(c) - gammaln(c + 1.0) - present * math.log(c)
         tail = tail + np.log(share) - (present + 1.0) * math.log1p(-r)
-    return np.asarray(present * math.log(demand) + np.logaddexp(head, tail))
+    return np.asarray(head), np.asarray(tail)

@@ -44,7 +44,7 @@ from scipy.linalg.lapack import dgbsv, dgtsv
 
 from models.analysis.moments import Moments
 from models.analysis.pool_fed import METHOD as POOL_FED_METHOD
-from models.analysis.pool_fed import Feeder, pool_fed_waits
+from models.analysis.pool_fed import Feeder, applies, pool_fed_waits
 from models.theory import erlang_c
 
 TAIL = 1e-9
@@ -383,8 +383,10 @@ def split_waits(
         open_rate * open_mean + own_offered
     )
     factor = (arrival_scv + service_scv) / 2.0
-    if bounded.feeder is not None and servers == 1 and not grouped:
-        fed = pool_fed_waits(open_rate, open_mean, own.mean, bounded.population, bounded.feeder)
+    if bounded.feeder is not None and not grouped and applies(servers, open_mean, own.mean):
+        fed = pool_fed_waits(
+            open_rate, open_mean, own.mean, bounded.population, bounded.feeder, servers
+        )
         if fed is not None:
             return SplitWaits(fed.pool * factor, fed.open * factor, fed.p_wait, POOL_FED_METHOD)
     result = mixed_source(

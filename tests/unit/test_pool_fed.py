@@ -11,8 +11,8 @@ import pytest
 from models import analyze, load_scenario
 from models.analysis.mixed_source import BoundedCaller, mixed_source, split_waits
 from models.analysis.moments import Moments
-from models.analysis.pool_fed import METHOD, Feeder, pool_fed_waits
-from models.theory import mm1
+from models.analysis.pool_fed import METHOD, Feeder, applies, pool_fed_waits
+from models.theory import mm1, mmc
 
 MEAN = 0.005
 
@@ -127,3 +127,51 @@ def test_the_analysis_takes_a_pool_fed_by_open_arrivals_as_one() -> None:
     }
     fed = analyze(load_scenario(closed), capacity=False).services["db"].method
     assert not fed.startswith("open class and a thread pool's own queue"), fed
+
+
+def test_a_pool_that_never_fills_leaves_several_servers_an_m_m_c_queue() -> None:
+    """With several servers too, threads enough never to fill make the subnetwork an open
+    Jackson network: both classes wait as at M/M/2 with the two rates together, and P(wait)
+    is Erlang C (Gross & Harris, sec. 2.3)."""
+    waits = pool_fed_waits(100.0, MEAN * 2, MEAN * 2, 60, Feeder(60.0, 1.0, 0.001), servers=2)
+    assert waits is not None
+    queue = mmc(160.0, 1 / (MEAN * 2), 2)
+    assert math.isclose(waits.open, queue.mean_waiting_time, rel_tol=1e-9)
+    assert math.isclose(waits.pool, queue.mean_waiting_time, rel_tol=1e-9)
+    assert math.isclose(waits.p_wait, queue.p_wait, rel_tol=1e-9)
+
+
+@pytest.mark.parametrize("threads", [2, 3])
+def test_a_pool_always_full_at_two_servers_is_the_closed_class_of_the_chain(threads: int) -> None:
+    """As at one server, arrivals at X(N) keep every thread busy: the two-class chain's
+    closed class of N sources thinking `away`, exact at two servers of one mean (BCMP)."""
+    open_rate, away = 150.0, 0.012
+    lower, upper = 1.0, 1000.0
+    for _ in range(80):  # (bisect to X(N), the largest rate the model takes)
+        middle = (lower + upper) / 2
+        found = pool_fed_waits(open_rate, MEAN, MEAN, threads, Feeder(middle, 1, away), 2)
+        lower, upper = (middle, upper) if found else (lower, middle)
+    waits = pool_fed_waits(open_rate, MEAN, MEAN, threads, Feeder(lower, 1, away), 2)
+    chain = mixed_source(open_rate, MEAN, lower, MEAN, threads, 2)
+    assert waits is not None and chain is not None
+    assert math.isclose(chain.think_time, away, rel_tol=1e-6)
+    assert math.isclose(waits.pool, chain.bounded_waiting, rel_tol=1e-6)
+    assert math.isclose(waits.open, chain.open_waiting, rel_tol=1e-6)
+
+
+def test_several_servers_take_the_model_only_for_classes_of_one_mean() -> None:
+    """At several servers the product form needs one service rate (`SAME_MEAN`): calls
+    three times as long as the open arrivals' leave the station to the chain; at one server
+    the model keeps each class's mean."""
+    feeder = Feeder(57.1, 1.0, 0.0075)
+    own = Moments(0.006, 0.006**2)
+    caller = BoundedCaller(("service", "app"), 2, 57.1, own, feeder)
+    open_rate, open_mean = 300.0, 0.002
+    rate = 57.1 + open_rate
+    mixed = Moments((57.1 * 0.006 + open_rate * open_mean) / rate, 0.0)
+    second = (57.1 * 2 * 0.006**2 + open_rate * 2 * open_mean**2) / rate
+    holding = Moments(mixed.mean, second - mixed.mean**2)
+    assert not applies(2, open_mean, own.mean) and applies(1, open_mean, own.mean)
+    two = split_waits(rate, holding, caller, 2, 1.0)
+    assert two is not None and two.method != METHOD
+    assert applies(2, 0.006, 0.0062)
