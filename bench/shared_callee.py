@@ -24,11 +24,16 @@ constant and gamma (cv 0.5) service, and the pool's flow was 15-45% short (+78% 
 threads); now (`models.analysis.pool_fed`, and the pool's own wait from its
 flow-equivalent server from `pools.SHARED_SHARE`) the database -4% to 0% (-30% and -19%),
 the flow -2% to -16% (+8% with constant service), the pool's own wait -15% to -48%
-(+26% and +99% with regular service). The last five shapes have a database of 2 or 4
-servers (one law for both classes): the database's wait -30%, -30%, -25%, +35%, +9% by
-the chain (or Allen-Cunneen, where the chain is too large), -4%, -1%, -8%, -4%, -13%
-with the mixed product form at several servers (2026-12-06); the pool's flow -14%, -13%,
--1%, -7%, -2%.
+(+26% and +99% with regular service). Shapes 10-14 have a database of 2 or 4 servers
+(one law for both classes): the database's wait -30%, -30%, -25%, +35%, +9% by the chain
+(or Allen-Cunneen, where the chain is too large), -4%, -1%, -8%, -4%, -13% with the mixed
+product form at several servers (2026-12-06); the pool's flow -14%, -13%, -1%, -7%, -2%.
+Shapes 15-20 put a queue topic's consumer group in the pool's place (its threads take
+the topic's messages from one queue, an API publishing them): the database's wait +206%,
++28%, +66%, +147%, +65%, +66% with the consumers' writes as open arrivals, -2%, -4%, -3%,
+-1%, -1%, -3% with the consumers as the pool of the mixed product form; the messages'
+completion +31%, +2%, +15%, +21%, +7%, +15%, then -16%, -15%, -14%, -13%, -5%, -14%,
+the group's own wait -14% to -46%, then -15% to -48% (the pool's own wait, as above).
 
     python3 bench/shared_callee.py [--replications 6] [--duration 400] [--own-shares 0.9 0.5]
 """
@@ -71,6 +76,9 @@ class Shape:
     utilization: float
     servers: int = 1
     """The database's servers (its `utilization` per server)."""
+    consumers: bool = False
+    """`app` is a queue topic's group of `threads` consumers, the topic fed by an API's
+    publishes (the pool's flow: the messages' completion time), not a thread pool."""
 
 
 SHAPES = [
@@ -89,6 +97,12 @@ SHAPES = [
     Shape(4, 0.0092, 0.3, 0.0042, 0.5, 2, 0.56, 0.8, 2),
     Shape(8, 0.010, 1.0, 0.02, 1.0, 1, 0.7, 0.8, 4),
     Shape(6, 0.0075, 0.5, 0.014, 0.5, 1, 0.7, 0.75, 2),
+    Shape(2, 0.005, 1.0, 0.010, 1.0, 1, 0.8, 0.75, consumers=True),
+    Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.5, 0.8, consumers=True),
+    Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.7, 0.8, consumers=True),
+    Shape(4, 0.0075, 1.0, 0.014, 1.0, 1, 0.8, 0.8, 2, consumers=True),
+    Shape(8, 0.020, 1.0, 0.003, 1.0, 1, 0.8, 0.8, consumers=True),
+    Shape(4, 0.0075, 0.5, 0.007, 1.0, 1, 0.7, 0.8, consumers=True),
 ]
 """The first is `bench/analysis_fuzz.py` seed 1501's pool and callee (its callee's constant
 work and delay taken as one constant service)."""
@@ -98,7 +112,7 @@ def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any
     arrivals = shape.utilization * shape.servers / shape.service
     app_rate = shape.share * arrivals / shape.visits
     steps = [{"work": law(shape.own_work, shape.own_cv)}] + [{"call": "db"}] * shape.visits
-    return {
+    document: dict[str, Any] = {
         "name": "shared-callee",
         "simulation": {
             "duration": duration,
@@ -121,6 +135,29 @@ def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any
             },
         },
     }
+    if shape.consumers:  # (the topic's consumers in the pool's place)
+        document["services"]["app"]["workers"] = 1
+        document["services"]["api"] = {
+            "workers": "unlimited",
+            "operations": {"place": [{"publish": "orders"}]},
+        }
+        subscriber = {"operation": "op", "concurrency": shape.threads}
+        document["topics"] = {"orders": {"type": "queue", "subscribers": {"app": subscriber}}}
+        document["workload"]["app"]["entry"] = "api.place"
+    return document
+
+
+def _times(found: Any, shape: Shape) -> dict[str, float | None]:
+    """The pool's wait, the database's and the pool's flow's (a prediction or one run):
+    for consumers, their group's wait and the messages' completion time."""
+    if shape.consumers:
+        app_wait = found.topics["orders"].groups["app"].waiting_time.mean
+        app_flow = found.flows["app"].completion_time.mean
+    else:
+        app_wait = found.services["app"].waiting_time.mean
+        app_flow = found.flows["app"].response_time.mean
+    db_wait = found.services["db"].waiting_time.mean
+    return {"app_wait": app_wait, "db_wait": db_wait, "app_flow": app_flow}
 
 
 def _interval(values: list[float | None]) -> tuple[float, float]:
@@ -129,18 +166,14 @@ def _interval(values: list[float | None]) -> tuple[float, float]:
     return float(sample.mean()), float(half)
 
 
-def _predicted(scenario: Any, own_share: float) -> dict[str, float]:
+def _predicted(scenario: Any, shape: Shape, own_share: float) -> dict[str, float]:
     saved = pools.OWN_SHARE
     pools.OWN_SHARE = own_share
     try:
         found = analyze(scenario, capacity=False)
     finally:
         pools.OWN_SHARE = saved
-    times = {
-        "app_wait": found.services["app"].waiting_time.mean,
-        "db_wait": found.services["db"].waiting_time.mean,
-        "app_flow": found.flows["app"].response_time.mean,
-    }
+    times = _times(found, shape)
     return {name: math.inf if value is None else value for name, value in times.items()}
 
 
@@ -149,17 +182,13 @@ def measure(
 ) -> dict[str, Any]:
     """The shape's predicted (at each threshold) and simulated mean times."""
     scenario = load_scenario(_document(shape, replications, duration))
-    runs = simulate(scenario).replications
-    simulated = {
-        "app_wait": _interval([run.services["app"].waiting_time.mean for run in runs]),
-        "db_wait": _interval([run.services["db"].waiting_time.mean for run in runs]),
-        "app_flow": _interval([run.flows["app"].response_time.mean for run in runs]),
-    }
+    runs = [_times(run, shape) for run in simulate(scenario).replications]
+    simulated = {name: _interval([run[name] for run in runs]) for name in runs[0]}
     row: dict[str, Any] = {**asdict(shape)}
     for name, (mean, half) in simulated.items():
         row[name] = {"simulated_ms": mean * 1e3, "half_width_ms": half * 1e3}
         for share in own_shares:
-            value = _predicted(scenario, share)[name]
+            value = _predicted(scenario, shape, share)[name]
             row[name][f"error_at_{share}"] = value / mean - 1.0 if mean > 0 else math.nan
     return row
 

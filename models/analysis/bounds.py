@@ -162,7 +162,7 @@ class CallerBounds:
         parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
         seen: set[OpKey] = set()
         for source, _ in self.callers.get(name, []):
-            if source in seen or source.kind not in ("flow", "service"):
+            if source in seen or (source.kind == "handler" and not self._one_group(source, name)):
                 continue
             seen.add(source)
             if source.kind == "service":
@@ -191,6 +191,8 @@ class CallerBounds:
             feeder = None
             if who[0] == "service":  # (`pool_fed`: no chain, no bound)
                 feeder = self._feeder(who[1], name, population)
+            elif who[0] == "handler":
+                feeder = self._group_feeder(who[1], name, population)
             # (at several servers, `pool_fed` takes classes of one mean only: `applies`)
             chain_only = feeder is None or (servers > 1 and not self._one_mean(name))
             if chain_only and phases(servers, population) > MAX_PHASES:
@@ -199,6 +201,36 @@ class CallerBounds:
             if best is None or _per_source(candidate) > _per_source(best):
                 best = candidate
         return best
+
+    def _one_group(self, source: OpKey, station: str) -> bool:
+        """Whether handler `source` is a queue topic's consumer group whose threads are held
+        through its calls, the only group of its topic that calls `station` (its callers are
+        told apart by kind and name, a handler's name its topic): its threads, one pool
+        that takes the topic's messages from one queue, are then a bounded caller."""
+        topic = self.scenario.topics[source.name]
+        if topic.type != "queue" or not self.scenario.services[source.operation].blocking_calls:
+            return False
+        groups = {
+            caller.operation
+            for caller, _ in self.callers.get(station, [])
+            if caller.kind == "handler" and caller.name == source.name
+        }
+        return len(groups) == 1
+
+    def _group_feeder(self, topic: str, station: str, population: int) -> Feeder | None:
+        """The one consumer group of queue topic `topic` that calls `station` as a pool fed
+        by open arrivals (`models.analysis.pool_fed`): its messages queue for its threads,
+        whatever their publishers (they do not wait for them), one call to `station` in
+        flight per thread (`population` its threads); None otherwise."""
+        group = next(
+            caller.operation
+            for caller, _ in self.callers.get(station, [])
+            if caller.kind == "handler" and caller.name == topic
+        )
+        if consumer_threads(self.scenario, topic, group) != population:
+            return None
+        nodes = [k for k in self.summaries if k.kind == "handler" and k.name == topic]
+        return self._fed(nodes, station)
 
     def _one_mean(self, station: str) -> bool:
         """Whether every operation of `station` that runs holds a server for one mean time
@@ -220,10 +252,16 @@ class CallerBounds:
             return None
         if self.service(caller)[0] is not None:
             return None
+        nodes = [k for k in self.summaries if k.kind == "service" and k.name == caller]
+        return self._fed(nodes, station)
+
+    def _fed(self, nodes: Sequence[OpKey], station: str) -> Feeder | None:
+        """The pool that runs `nodes` as `pool_fed` reads it: its requests, its calls to
+        `station` per request and its time held away from it per request."""
         requests = held = at_station = calls = 0.0
-        for key, summary in self.summaries.items():
-            rate = self.rates.get(key, 0.0)
-            if key.kind != "service" or key.name != caller or rate <= 0:
+        for key in nodes:
+            summary, rate = self.summaries[key], self.rates.get(key, 0.0)
+            if rate <= 0:
                 continue
             requests += rate
             held += rate * summary.holding.mean

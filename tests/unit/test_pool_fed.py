@@ -175,3 +175,46 @@ def test_several_servers_take_the_model_only_for_classes_of_one_mean() -> None:
     two = split_waits(rate, holding, caller, 2, 1.0)
     assert two is not None and two.method != METHOD
     assert applies(2, 0.006, 0.0062)
+
+
+def _consumers(topic: dict[str, Any], groups: int = 1) -> dict[str, Any]:
+    """Consumers of `topic` (5 ms of work, one write) over a one-server `db` that a batch
+    also writes to, the topic fed by an API's publishes."""
+    handle = {"handle": [{"work": {"exponential": 0.005}}, {"call": "db.write"}]}
+    names = [f"worker{index}" for index in range(groups)]
+    return {
+        "name": "consumers",
+        "simulation": {"duration": 100},
+        "services": {
+            "api": {"workers": "unlimited", "operations": {"place": [{"publish": "orders"}]}},
+            **{name: {"workers": 1, "operations": handle} for name in names},
+            "db": {"operations": {"write": [{"work": {"exponential": 0.007}}]}},
+        },
+        "topics": {
+            "orders": {
+                **topic,
+                "subscribers": {name: {"operation": "handle", "concurrency": 3} for name in names},
+            }
+        },
+        "workload": {
+            "orders": {"entry": "api.place", "arrivals": {"poisson": 40.0}},
+            "batch": {"entry": "db.write", "arrivals": {"poisson": 40.0}},
+        },
+    }
+
+
+def test_a_queue_topic_s_consumers_are_a_pool_fed_by_its_messages() -> None:
+    """A queue topic's consumer threads take its messages from one queue, as a pool's
+    threads take its requests: at a station they call, the product form of
+    `models.analysis.pool_fed` (named for the topic's consumers). A log topic's
+    consumers each take their partitions (no one pool), and two groups of one topic are
+    not told apart at the station (`CallerBounds._one_group`): the open formulas."""
+    queue = analyze(load_scenario(_consumers({"type": "queue"})), capacity=False)
+    assert queue.services["db"].method == f"{METHOD} (consumers of orders: at most 3 present)"
+    log = _consumers({"type": "log", "partitions": 3})
+    method = analyze(load_scenario(log), capacity=False).services["db"].method
+    assert not method.startswith(METHOD), method
+    two = _consumers({"type": "queue"}, groups=2)
+    two["workload"]["orders"]["arrivals"]["poisson"] = 20.0
+    method = analyze(load_scenario(two), capacity=False).services["db"].method
+    assert not method.startswith(METHOD), method
