@@ -34,6 +34,11 @@ the topic's messages from one queue, an API publishing them): the database's wai
 -1%, -1%, -3% with the consumers as the pool of the mixed product form; the messages'
 completion +31%, +2%, +15%, +21%, +7%, +15%, then -16%, -15%, -14%, -13%, -5%, -14%,
 the group's own wait -14% to -46%, then -15% to -48% (the pool's own wait, as above).
+Then the threads' pacing at a server they share (`layers.own_server_pacing`, 2026-12-06):
+the pools' own wait over one exponential server (shapes 1-5, 7-9) -33%, -36%, -48%, -27%,
+-15%, -22%, -28%, -29%, now -12%, -20%, -37%, -12%, +4%, -12%, -4%, -7%, their flow -1%
+to -13%; the groups' (15-17, 19, 20) -12%, -37%, -20%, +4%, -20%, the completion -7%,
+-13%, -8%, +1%, -8%.
 
     python3 bench/shared_callee.py [--replications 6] [--duration 400] [--own-shares 0.9 0.5]
 """
