@@ -108,16 +108,24 @@ def test_a_pool_and_an_open_flow_share_one_server(
 ) -> None:
     """The database's mean wait (both classes), and the open flow's response there."""
     document = _scenario(threads, own_work, service, share, utilization, servers=servers)
+    _database_and_open_flow(document, "batch", agrees, replications_of, stat)
+
+
+def _database_and_open_flow(
+    document: dict[str, Any], flow: str, agrees: Any, replications_of: Any, stat: Any
+) -> None:
+    """The database's mean wait (both classes) and open `flow`'s response there, as the
+    mixed product form over the pool's own queue predicts them, against the simulator."""
     predicted = analyze(load_scenario(document), capacity=False)
     db = predicted.services["db"]
-    assert db.method.startswith("open class and a thread pool's own queue")
-    wait, batch = db.waiting_time.mean, predicted.flows["batch"].response_time.mean
-    assert wait is not None and batch is not None
+    assert db.method.startswith("open class and a thread pool's own queue"), db.method
+    wait, response = db.waiting_time.mean, predicted.flows[flow].response_time.mean
+    assert wait is not None and response is not None
     runs = replications_of(document)
     waits = stat(runs, "services", "db", "waiting_time", "mean")
     agrees(waits, wait, "db W", slack=SLACK, max_relative_half_width=POWER)
-    responses = stat(runs, "flows", "batch", "response_time", "mean")
-    agrees(responses, batch, "batch R", slack=SLACK, max_relative_half_width=POWER)
+    responses = stat(runs, "flows", flow, "response_time", "mean")
+    agrees(responses, response, f"{flow} R", slack=SLACK, max_relative_half_width=POWER)
 
 
 def test_a_pool_over_a_database_it_mostly_brings_waits_with_its_threads_held_together(
@@ -173,16 +181,7 @@ def test_a_queue_topic_s_consumers_and_an_open_flow_share_one_server(
             "reads": {"entry": "db.write", "arrivals": {"poisson": 0.3 * arrivals}},
         },
     }
-    predicted = analyze(load_scenario(document), capacity=False)
-    db = predicted.services["db"]
-    assert db.method.startswith("open class and a thread pool's own queue"), db.method
-    wait, reads = db.waiting_time.mean, predicted.flows["reads"].response_time.mean
-    assert wait is not None and reads is not None
-    runs = replications_of(document)
-    waits = stat(runs, "services", "db", "waiting_time", "mean")
-    agrees(waits, wait, "db W", slack=SLACK, max_relative_half_width=POWER)
-    responses = stat(runs, "flows", "reads", "response_time", "mean")
-    agrees(responses, reads, "reads R", slack=SLACK, max_relative_half_width=POWER)
+    _database_and_open_flow(document, "reads", agrees, replications_of, stat)
 
 
 def test_a_pool_s_own_wait_over_a_database_it_nearly_all_brings(
