@@ -37,6 +37,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
+from scipy.special import gammaln
 
 from models.analysis.graph import StationId
 from models.analysis.layers import Callee, Layer, flow_equivalent, mixed_log_weights, mixed_parts
@@ -133,7 +134,7 @@ def _several_servers(
     feeder: Feeder,
     servers: int,
     layer: Layer,
-) -> PoolFedWaits | None:
+) -> PoolFedWaits:
     """The open class's wait at a station of several servers, from the product form the
     flow-equivalent server `layer` solved (module docstring): with k of the pool's calls
     present, the open class's mean number there is E[m | k] = a (k + 1) g(k + 1) / (D
@@ -147,20 +148,24 @@ def _several_servers(
     open_load = open_rate * open_mean
     demand = feeder.visits * pool_mean
     population = threads + 1
-    station = np.exp(mixed_log_weights(demand, servers, open_load, population))
-    head, tail = mixed_parts(servers, open_load, population)
+    station = mixed_log_weights(demand, servers, open_load, population)  # (in logs, as
+    head, tail = mixed_parts(servers, open_load, population)  # all below: 256 threads)
     busy_given = np.exp(tail - np.logaddexp(head, tail))  # P(every server busy | k)
-    open_given = open_load * np.arange(1, population + 1) * station[1:] / (demand * station[:-1])
-    delay = np.array([feeder.away**j / math.factorial(j) for j in range(threads + 1)])
-    completions = np.asarray(layer.completion_rates)
-    ratio = feeder.requests / completions  # (lambda / X(n), n = 1..N)
-    pool_states = np.concatenate(([1.0], np.cumprod(ratio)))
-    pool_states[-1] /= 1.0 - ratio[-1]  # (N threads busy: every n >= N, a geometric tail)
+    present = np.arange(population + 1, dtype=float)
+    open_given = open_load * present[1:] * np.exp(station[1:] - station[:-1]) / demand
+    with np.errstate(divide="ignore", invalid="ignore"):  # (no time away: all at the station)
+        delay = present[:population] * np.log(feeder.away) - gammaln(present[:population] + 1)
+    delay[0] = 0.0
+    ratio = feeder.requests / np.asarray(layer.completion_rates)  # (lambda / X(n), n = 1..N)
+    pool_states = np.concatenate(([0.0], np.cumsum(np.log(ratio))))
+    pool_states[-1] -= math.log1p(-ratio[-1])  # (N threads busy: every n >= N, geometric)
+    pool_states = np.exp(pool_states - pool_states.max())
     pool_states /= pool_states.sum()
     open_present = p_busy = 0.0
     for n in range(threads + 1):
-        at_station = station[: n + 1] * delay[n::-1]
-        at_station = at_station / at_station.sum()
+        joint = station[: n + 1] + delay[n::-1]  # (k at the station, n - k away)
+        at_station = np.exp(joint - joint.max())
+        at_station /= at_station.sum()
         open_present += pool_states[n] * float(np.dot(at_station, open_given[: n + 1]))
         p_busy += pool_states[n] * float(np.dot(at_station, busy_given[: n + 1]))
     open_wait = max(open_present - open_load, 0.0) / open_rate

@@ -141,6 +141,19 @@ def test_a_pool_that_never_fills_leaves_several_servers_an_m_m_c_queue() -> None
     assert math.isclose(waits.p_wait, queue.p_wait, rel_tol=1e-9)
 
 
+@pytest.mark.parametrize(("threads", "away"), [(200, 0.5), (64, 0.0), (256, 0.02)])
+def test_a_large_pool_never_filling_several_servers_is_m_m_c(threads: int, away: float) -> None:
+    """Up to the largest pool the flow-equivalent server takes (256 threads), in logs: no
+    overflow of N! or underflow of Z^N, and with no time away at all every thread is at the
+    station; with threads enough never to fill, both classes wait as at M/M/4."""
+    waits = pool_fed_waits(200.0, 0.01, 0.01, threads, Feeder(150.0, 1.0, away), servers=4)
+    assert waits is not None
+    queue = mmc(350.0, 100.0, 4)
+    assert math.isclose(waits.open, queue.mean_waiting_time, rel_tol=1e-6)
+    assert math.isclose(waits.pool, queue.mean_waiting_time, rel_tol=1e-6)
+    assert math.isclose(waits.p_wait, queue.p_wait, rel_tol=1e-6)
+
+
 @pytest.mark.parametrize("threads", [2, 3])
 def test_a_pool_always_full_at_two_servers_is_the_closed_class_of_the_chain(threads: int) -> None:
     """As at one server, arrivals at X(N) keep every thread busy: the two-class chain's
