@@ -18,7 +18,7 @@ from typing import Protocol
 from models.analysis.graph import OpKey, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
-from models.analysis.pool_fed import Feeder, applies
+from models.analysis.pool_fed import Feeder, same_mean
 from models.analysis.summary import OperationSummary
 from models.schema import BranchStep, CallStep, ParallelStep, Scenario, Step
 
@@ -240,7 +240,7 @@ class CallerBounds:
             for key, summary in self.summaries.items()
             if key.kind == "service" and key.name == station and self.rates.get(key, 0.0) > 0
         ]
-        return all(applies(2, means[0], mean) for mean in means[1:])
+        return all(same_mean(means[0], mean) for mean in means[1:])
 
     def _feeder(self, caller: str, station: str, population: int) -> Feeder | None:
         """Service `caller` as one thread pool fed by open arrivals of its own

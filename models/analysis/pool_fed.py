@@ -57,10 +57,15 @@ Alibaba-like model of the regression set at 95%, 2.3 and 2.9 times: svc-00 waits
 pool's calls 3 times as long or a third as long, +9% and -20%, the chain -18% and -6%."""
 
 
+def same_mean(first: float, second: float) -> bool:
+    """Whether two mean services are one for the product form (`SAME_MEAN`)."""
+    return math.isclose(first, second, rel_tol=SAME_MEAN)
+
+
 def applies(servers: int, open_mean: float, pool_mean: float) -> bool:
     """Whether the model applies at a station of `servers` to classes of these mean
     services (`SAME_MEAN`)."""
-    return servers == 1 or math.isclose(open_mean, pool_mean, rel_tol=SAME_MEAN)
+    return servers == 1 or same_mean(open_mean, pool_mean)
 
 
 @dataclass(frozen=True)
