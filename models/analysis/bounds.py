@@ -244,11 +244,14 @@ class CallerBounds:
 
     def _feeder(self, caller: str, station: str, population: int) -> Feeder | None:
         """Service `caller` as one thread pool fed by open arrivals of its own
-        (`models.analysis.pool_fed`), where it is one: one replica, its own arrivals
+        (`models.analysis.pool_fed`), where it is one: one replica, or replicas that share
+        one queue (`balancing: shared`: one pool of their threads), its own arrivals
         unbounded (its requests queue for its threads), one call to `station` in flight at
         a time (`population` its workers); None otherwise."""
         spec = self.scenario.services[caller]
-        if spec.replicas != 1 or workers_of(spec) != population:
+        if spec.replicas != 1 and spec.balancing != "shared":
+            return None
+        if (workers_of(spec) or 0) * spec.replicas != population:
             return None
         if self.service(caller)[0] is not None:
             return None

@@ -112,13 +112,17 @@ def _shared(app: dict[str, Any]) -> dict[str, Any]:
 
 
 def test_the_analysis_takes_a_pool_fed_by_open_arrivals_as_one() -> None:
-    """One replica fed by open arrivals: the product form; replicas (each its own queue)
-    or a pool that a closed flow's few clients feed: the chain."""
+    """One replica fed by open arrivals, or replicas that share one queue: the product
+    form; replicas each with its own queue, or a pool that a closed flow's few clients
+    feed: the chain."""
     method = analyze(load_scenario(_shared({"workers": 4})), capacity=False).services["db"]
     assert method.method.startswith("open class and a thread pool's own queue")
     replicas = _shared({"workers": 2, "replicas": 2})
     chain = analyze(load_scenario(replicas), capacity=False).services["db"].method
     assert not chain.startswith("open class and a thread pool's own queue"), chain
+    queue = _shared({"workers": 2, "replicas": 2, "balancing": "shared"})  # (one queue)
+    pooled = analyze(load_scenario(queue), capacity=False).services["db"].method
+    assert pooled.startswith("open class and a thread pool's own queue"), pooled
     closed = _shared({"workers": 4})
     closed["workload"]["users"] = {
         "entry": "app.get",
