@@ -162,7 +162,7 @@ class CallerBounds:
         parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
         seen: set[OpKey] = set()
         for source, _ in self.callers.get(name, []):
-            if source in seen or (source.kind == "handler" and not self._one_group(source, name)):
+            if source in seen or (source.kind == "handler" and not self._group(source.name, name)):
                 continue
             seen.add(source)
             if source.kind == "service":
@@ -202,32 +202,29 @@ class CallerBounds:
                 best = candidate
         return best
 
-    def _one_group(self, source: OpKey, station: str) -> bool:
-        """Whether handler `source` is a queue topic's consumer group whose threads are held
-        through its calls, the only group of its topic that calls `station` (its callers are
-        told apart by kind and name, a handler's name its topic): its threads, one pool
-        that takes the topic's messages from one queue, are then a bounded caller."""
-        topic = self.scenario.topics[source.name]
-        if topic.type != "queue" or not self.scenario.services[source.operation].blocking_calls:
-            return False
+    def _group(self, topic: str, station: str) -> str | None:
+        """The consumer group of `topic` that calls `station`, where its threads are a
+        bounded caller: a queue topic's group (one pool that takes the topic's messages
+        from one queue), its threads held through its calls, and the only group of the
+        topic that calls `station` (callers are told apart by kind and name, a handler's
+        name its topic); None otherwise."""
         groups = {
             caller.operation
             for caller, _ in self.callers.get(station, [])
-            if caller.kind == "handler" and caller.name == source.name
+            if caller.kind == "handler" and caller.name == topic
         }
-        return len(groups) == 1
+        if self.scenario.topics[topic].type != "queue" or len(groups) != 1:
+            return None
+        group = groups.pop()
+        return group if self.scenario.services[group].blocking_calls else None
 
     def _group_feeder(self, topic: str, station: str, population: int) -> Feeder | None:
-        """The one consumer group of queue topic `topic` that calls `station` as a pool fed
-        by open arrivals (`models.analysis.pool_fed`): its messages queue for its threads,
-        whatever their publishers (they do not wait for them), one call to `station` in
-        flight per thread (`population` its threads); None otherwise."""
-        group = next(
-            caller.operation
-            for caller, _ in self.callers.get(station, [])
-            if caller.kind == "handler" and caller.name == topic
-        )
-        if consumer_threads(self.scenario, topic, group) != population:
+        """The consumer group of queue topic `topic` that calls `station` (`_group`) as a
+        pool fed by open arrivals (`models.analysis.pool_fed`): its messages queue for its
+        threads, whatever their publishers (they do not wait for them), one call to
+        `station` in flight per thread (`population` its threads); None otherwise."""
+        group = self._group(topic, station)
+        if group is None or consumer_threads(self.scenario, topic, group) != population:
             return None
         nodes = [k for k in self.summaries if k.kind == "handler" and k.name == topic]
         return self._fed(nodes, station)

@@ -70,10 +70,10 @@ METHOD = "open and finite-source classes (CTMC)"
 @dataclass(frozen=True)
 class BoundedCaller:
     """The part of a station's load that one bounded caller brings (a closed flow's
-    clients, or a blocking service's workers)."""
+    clients, a blocking service's workers, or a queue topic's consumer threads)."""
 
     caller: tuple[str, str]
-    """The caller: ("service", name) or ("flow", name)."""
+    """The caller: ("service", name), ("flow", name) or ("handler", topic)."""
     population: int
     """Most of its requests at the station at once (its workers or clients x its calls in
     flight)."""
@@ -83,6 +83,13 @@ class BoundedCaller:
     feeder: Feeder | None = None
     """Where the caller is one thread pool whose requests queue for its threads (its own
     arrivals unbounded): its rates and time away (`models.analysis.pool_fed`)."""
+
+    @property
+    def label(self) -> str:
+        """How a method string names it: "service api: at most 4 present"."""
+        kind, name = self.caller
+        who = "consumers of" if kind == "handler" else kind
+        return f"{who} {name}: at most {self.population} present"
 
 
 @dataclass(frozen=True)
@@ -353,12 +360,13 @@ def split_waits(
     a pool that one caller alone reaches; no steady state, or too large: `mixed_source`).
     The other requests are
     the open class, their holding time the rest of the mixture (E[S] and E[S^2] less the
-    bounded caller's). Where the caller is one thread pool fed by open arrivals and the
-    station has one server and arrivals come one at a time (not `grouped`: those keep the
-    open formulas with the groups' excess, `stations`), the waits are the mixed product
-    form over the pool's own queue
-    (`models.analysis.pool_fed`: the CTMC's sources think independently, and the
-    station's wait came out 18-31% short, `bench/shared_callee.py`); elsewhere the CTMC.
+    bounded caller's). Where the caller is one thread pool fed by open arrivals (a
+    service's, or a queue topic's consumers), the station has one server or both classes
+    one mean service (`pool_fed.applies`), and arrivals come one at a time (not
+    `grouped`: those keep the open formulas with the groups' excess, `stations`), the
+    waits are the mixed product form over the pool's own queue (`models.analysis.pool_fed`:
+    the CTMC's sources think independently, and the station's wait came out 18-31% short,
+    `bench/shared_callee.py`); elsewhere the CTMC.
     Either takes each
     class's as exponential, and the waits are scaled by (ca^2 + cs^2) / 2 with cs^2 the
     classes' own SCVs weighted by their load, as Allen and Cunneen scale M/M/c's (exact

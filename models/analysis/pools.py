@@ -141,9 +141,9 @@ def find_callees(
             times[target.name] += weight * (summary.call_times.get(target, 0.0) - count * released)
     caller = (members[0].kind, members[0].name) if members else None
     for name, rate in sent.items():  # the callees it brings most of (module docstring)
-        arrivals = services[name].solution.arrival_rate * services[name].pools
-        if math.isclose(arrivals, rate, rel_tol=1e-6) or rate >= OWN_SHARE * arrivals:
+        if _own_share(rate, services[name]):
             continue
+        arrivals = services[name].solution.arrival_rate * services[name].pools
         bounded = services[name].solution.caller_waiting
         if rate < SHARED_SHARE * arrivals or (bounded is not None and bounded[0] != caller):
             excluded.add(name)  # (another bounded caller's load is no open background)

@@ -170,10 +170,8 @@ def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> Stati
     own, others, p_wait = waits.own, waits.others, waits.p_wait
     mean = (bounded.arrival_rate * own + (mix.rate - bounded.arrival_rate) * others) / mix.rate
     wait = waiting_moments(mean, p_wait)
-    who = "consumers of" if bounded.caller[0] == "handler" else bounded.caller[0]
-    caller = f"{who} {bounded.caller[1]}: at most {bounded.population} present"
     return StationSolution(
-        method=_noted(f"{waits.method} ({caller})", load),
+        method=_noted(f"{waits.method} ({bounded.label})", load),
         exact=False,
         stable=True,
         saturated=False,
