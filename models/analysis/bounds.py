@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
-from models.analysis.graph import OpKey, consumer_threads, steps_of, workers_of
+from models.analysis.graph import OpKey, active_threads, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
 from models.analysis.pool_fed import Feeder, same_mean
@@ -100,7 +100,7 @@ class CallerBounds:
             population = None if source is None else source.population
             return population, population
         if key.kind == "handler":
-            return consumer_threads(self.scenario, key.name, key.operation), None
+            return active_threads(self.scenario, key.name, key.operation), None
         spec = self.scenario.services[key.name]
         arriving, closed = self.operation(key)
         if spec.unlimited or not spec.blocking_calls:
@@ -204,16 +204,20 @@ class CallerBounds:
 
     def _group(self, topic: str, station: str) -> str | None:
         """The consumer group of `topic` that calls `station`, where its threads are a
-        bounded caller: a queue topic's group (one pool that takes the topic's messages
-        from one queue), its threads held through its calls, and the only group of the
+        bounded caller: its threads held through their calls, and the only group of the
         topic that calls `station` (callers are told apart by kind and name, a handler's
-        name its topic); None otherwise."""
+        name its topic); None otherwise. A queue topic's group is one pool that takes the
+        topic's messages from one queue (`_group_feeder`); a log topic's consumers each
+        take their own partitions, one message at a time, so each has at most one call in
+        flight, and together they are the two-class chain's sources (a log consumer
+        writing to a database that open reads share, `bench/shared_callee.py`'s shapes
+        21-27: the database's wait +82% to +249% as open arrivals, -21% to -1% so)."""
         groups = {
             caller.operation
             for caller, _ in self.callers.get(station, [])
             if caller.kind == "handler" and caller.name == topic
         }
-        if self.scenario.topics[topic].type != "queue" or len(groups) != 1:
+        if len(groups) != 1:
             return None
         group = groups.pop()
         return group if self.scenario.services[group].blocking_calls else None
@@ -224,7 +228,9 @@ class CallerBounds:
         threads, whatever their publishers (they do not wait for them), one call to
         `station` in flight per thread (`population` its threads); None otherwise."""
         group = self._group(topic, station)
-        if group is None or consumer_threads(self.scenario, topic, group) != population:
+        if self.scenario.topics[topic].type != "queue" or group is None:
+            return None  # (a log topic's consumers each have a queue of their own)
+        if consumer_threads(self.scenario, topic, group) != population:
             return None
         nodes = [k for k in self.summaries if k.kind == "handler" and k.name == topic]
         return self._fed(nodes, station)

@@ -70,6 +70,14 @@ def consumer_threads(scenario: Scenario, topic: str, group: str) -> int:
     return scenario.services[group].replicas * scenario.topics[topic].subscribers[group].concurrency
 
 
+def active_threads(scenario: Scenario, topic: str, group: str) -> int:
+    """The consumer threads of group `group` on `topic` that take messages: all of them on
+    a queue topic, at most one per partition on a log topic (the others idle)."""
+    threads = consumer_threads(scenario, topic, group)
+    spec = scenario.topics[topic]
+    return threads if spec.type == "queue" else min(spec.partitions, threads)
+
+
 def consumer_count(scenario: Scenario, topic: str, group: str) -> int:
     """The group's server pools: one for a queue topic (its threads share the queue); for a
     log topic one per active consumer, min(partitions, threads), each a single server for

@@ -194,6 +194,10 @@ def test_several_servers_take_the_model_only_for_classes_of_one_mean() -> None:
     assert applies(2, 0.006, 0.0062)
 
 
+CHAIN = "open and finite-source classes (CTMC)"
+"""The two-class chain's method (`models.analysis.mixed_source`)."""
+
+
 def _consumers(topic: dict[str, Any], groups: int = 1) -> dict[str, Any]:
     """Consumers of `topic` (5 ms of work, one write) over a one-server `db` that a batch
     also writes to, the topic fed by an API's publishes."""
@@ -224,14 +228,25 @@ def test_a_queue_topic_s_consumers_are_a_pool_fed_by_its_messages() -> None:
     """A queue topic's consumer threads take its messages from one queue, as a pool's
     threads take its requests: at a station they call, the product form of
     `models.analysis.pool_fed` (named for the topic's consumers). A log topic's
-    consumers each take their partitions (no one pool), and two groups of one topic are
-    not told apart at the station (`CallerBounds._one_group`): the open formulas."""
+    consumers each take their partitions (no one pool): the two-class chain's sources,
+    one call in flight each. Two groups of one topic are not told apart at the station
+    (`CallerBounds._group`): the open formulas."""
     queue = analyze(load_scenario(_consumers({"type": "queue"})), capacity=False)
     assert queue.services["db"].method == f"{METHOD} (consumers of orders: at most 3 present)"
     log = _consumers({"type": "log", "partitions": 3})
     method = analyze(load_scenario(log), capacity=False).services["db"].method
-    assert not method.startswith(METHOD), method
+    assert method == f"{CHAIN} (consumers of orders: at most 3 present)", method
     two = _consumers({"type": "queue"}, groups=2)
     two["workload"]["orders"]["arrivals"]["poisson"] = 20.0
     method = analyze(load_scenario(two), capacity=False).services["db"].method
-    assert not method.startswith(METHOD), method
+    assert not method.startswith((METHOD, CHAIN)), method
+
+
+def test_a_log_topic_s_idle_consumer_threads_are_no_callers() -> None:
+    """A log topic's group of more threads than partitions has one active consumer per
+    partition (the others idle): 3 partitions and 5 threads bring at most 3 writes to the
+    database at once, not 5."""
+    log = _consumers({"type": "log", "partitions": 3})
+    log["topics"]["orders"]["subscribers"]["worker0"]["concurrency"] = 5
+    method = analyze(load_scenario(log), capacity=False).services["db"].method
+    assert method == f"{CHAIN} (consumers of orders: at most 3 present)", method
