@@ -1,7 +1,7 @@
 """Benchmark of agreement: a thread pool over a callee that others call too.
 
-One pool of `c` threads (`app`) does its own work, then calls a database (one server
-but in the last five shapes) `v` times, each call holding the thread; an open flow
+One pool of `c` threads (`app`) does its own work, then calls a database (one server;
+2 or 4 in shapes 10-14, 18 and 25) `v` times, each call holding the thread; an open flow
 (`other`) sends the rest of the database's arrivals straight to it, so that `app` brings
 a share `s` of them. With the database at utilization `u` (per server), the pool's, the
 database's and the pool's flow's mean times are predicted (`analyze`) and simulated (6
@@ -39,8 +39,16 @@ the pools' own wait over one exponential server (shapes 1-5, 7-9) -33%, -36%, -4
 -15%, -22%, -28%, -29%, now -12%, -20%, -37%, -12%, +4%, -12%, -4%, -7%, their flow -1%
 to -13%; the groups' (15-17, 19, 20) -12%, -37%, -20%, +4%, -20%, the completion -7%,
 -13%, -8%, +1%, -8%.
+Shapes 21-27 put a log topic's consumers there (1-4 consumers of one thread, 2-8
+partitions, writing to a database of 1 or 2 servers they bring 40-80% of, at 70-80%;
+2026-12-07): with their writes as open arrivals the database's wait +82% to +249%, the
+reads' response +28% to +79%, four of the seven groups predicted saturated where the
+simulation keeps up, two waiting +542% and +625%, one -21%; with the consumers as the
+two-class chain's sources (`bounds.CallerBounds._group`) the database -1% to -21%, the
+reads -1% to -8%, the groups' own wait -15% to -33% and the completion -11% to -21%.
 
     python3 bench/shared_callee.py [--replications 6] [--duration 400] [--own-shares 0.9 0.5]
+        [--shapes FIRST LAST]
 """
 
 from __future__ import annotations
@@ -84,6 +92,9 @@ class Shape:
     consumers: bool = False
     """`app` is a queue topic's group of `threads` consumers, the topic fed by an API's
     publishes (the pool's flow: the messages' completion time), not a thread pool."""
+    partitions: int | None = None
+    """With `consumers`: the topic is a log topic of this many partitions, its group
+    `threads` consumers of one thread each (each its own partitions)."""
 
 
 SHAPES = [
@@ -108,6 +119,13 @@ SHAPES = [
     Shape(4, 0.0075, 1.0, 0.014, 1.0, 1, 0.8, 0.8, 2, consumers=True),
     Shape(8, 0.020, 1.0, 0.003, 1.0, 1, 0.8, 0.8, consumers=True),
     Shape(4, 0.0075, 0.5, 0.007, 1.0, 1, 0.7, 0.8, consumers=True),
+    Shape(1, 0.004, 1.0, 0.007, 1.0, 1, 0.5, 0.8, consumers=True, partitions=4),
+    Shape(2, 0.005, 1.0, 0.010, 1.0, 1, 0.8, 0.75, consumers=True, partitions=4),
+    Shape(2, 0.0075, 1.0, 0.007, 1.0, 1, 0.5, 0.8, consumers=True, partitions=4),
+    Shape(4, 0.0075, 1.0, 0.007, 1.0, 1, 0.7, 0.8, consumers=True, partitions=8),
+    Shape(4, 0.0075, 1.0, 0.014, 1.0, 1, 0.8, 0.8, 2, consumers=True, partitions=8),
+    Shape(3, 0.0075, 0.5, 0.007, 0.5, 1, 0.7, 0.8, consumers=True, partitions=6),
+    Shape(1, 0.002, 1.0, 0.006, 1.0, 1, 0.4, 0.7, consumers=True, partitions=2),
 ]
 """The first is `bench/analysis_fuzz.py` seed 1501's pool and callee (its callee's constant
 work and delay taken as one constant service)."""
@@ -147,7 +165,10 @@ def _document(shape: Shape, replications: int, duration: float) -> dict[str, Any
             "operations": {"place": [{"publish": "orders"}]},
         }
         subscriber = {"operation": "op", "concurrency": shape.threads}
-        document["topics"] = {"orders": {"type": "queue", "subscribers": {"app": subscriber}}}
+        topic: dict[str, Any] = {"type": "queue", "subscribers": {"app": subscriber}}
+        if shape.partitions is not None:
+            topic.update(type="log", partitions=shape.partitions)
+        document["topics"] = {"orders": topic}
         document["workload"]["app"]["entry"] = "api.place"
     return document
 
