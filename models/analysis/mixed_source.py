@@ -83,13 +83,22 @@ class BoundedCaller:
     feeder: Feeder | None = None
     """Where the caller is one thread pool whose requests queue for its threads (its own
     arrivals unbounded): its rates and time away (`models.analysis.pool_fed`)."""
+    also: tuple[tuple[str, str], ...] = ()
+    """Other bounded callers taken in the same class (`bounds.CallerBounds.bounded_caller`):
+    their populations are in `population`, their calls in the rate and the holding time."""
+
+    @property
+    def callers(self) -> tuple[tuple[str, str], ...]:
+        """Every caller of the class: `caller`, then `also`."""
+        return (self.caller, *self.also)
 
     @property
     def label(self) -> str:
         """How a method string names it: "service api: at most 4 present"."""
-        kind, name = self.caller
-        who = "consumers of" if kind == "handler" else kind
-        return f"{who} {name}: at most {self.population} present"
+        names = [
+            f"{'consumers of' if kind == 'handler' else kind} {name}" for kind, name in self.callers
+        ]
+        return f"{' and '.join(names)}: at most {self.population} present"
 
 
 @dataclass(frozen=True)

@@ -145,7 +145,7 @@ def find_callees(
             continue
         arrivals = services[name].solution.arrival_rate * services[name].pools
         bounded = services[name].solution.caller_waiting
-        if rate < SHARED_SHARE * arrivals or (bounded is not None and bounded[0] != caller):
+        if rate < SHARED_SHARE * arrivals or (bounded is not None and caller not in bounded[0]):
             excluded.add(name)  # (another bounded caller's load is no open background)
     eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
     return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded

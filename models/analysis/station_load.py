@@ -132,7 +132,7 @@ class StationSolution:
     pressure: float | None = None
     """Arrival rate over capacity when that is not offered load over servers (a thread pool
     solved with its callees); >= 1 means saturated."""
-    caller_waiting: tuple[tuple[str, str], float, float] | None = None
+    caller_waiting: tuple[tuple[tuple[str, str], ...], float, float] | None = None
     """(caller, the mean wait its requests see, the mean wait of every other request) where
     a bounded caller's requests wait otherwise than the rest (`waiting` is their mean)."""
 

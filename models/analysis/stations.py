@@ -182,7 +182,7 @@ def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> Stati
         loss=0.0,
         p_wait=p_wait,
         waiting={c.priority: wait for c in mix.classes},
-        caller_waiting=(bounded.caller, own, others),
+        caller_waiting=(bounded.callers, own, others),
     )
 
 

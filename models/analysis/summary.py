@@ -61,7 +61,7 @@ class StationView:
     per call its requests see at each callee, instead of the callee's open-model wait."""
     rejected: float = 0.0
     """Probability that an arrival is rejected by the service's rate limit."""
-    caller_waiting: tuple[tuple[str, str], float, float] | None = None
+    caller_waiting: tuple[tuple[tuple[str, str], ...], float, float] | None = None
     """Where one bounded caller's requests wait otherwise than the rest (the two-class
     station, `models.analysis.mixed_source`): (that caller, its wait, everyone else's)."""
     arrival_scv: float = 1.0
@@ -91,7 +91,7 @@ class StationView:
         if self.caller_waiting is None:
             return None
         bounded, own, others = self.caller_waiting
-        return own if caller == bounded else others
+        return own if caller in bounded else others
 
     def wait_for(
         self, station: StationId, pool: StationView | None, caller: tuple[str, str], priority: int

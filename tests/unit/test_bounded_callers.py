@@ -92,3 +92,65 @@ def test_an_operation_passes_on_the_bound_of_its_own_callers() -> None:
     }
     method = analyze(load_scenario(scenario)).services["store"].method
     assert method.startswith("finite-source M/M/c//M (at most 2 present)"), method
+
+
+def _two_topics(open_rate: float) -> dict[str, Any]:
+    """One consumer of each of two log topics, each writing to `db` (7 ms, one server),
+    which reads at `open_rate` per second share."""
+    handle = {"handle": [{"work": {"exponential": "4ms"}}, {"call": "db.write"}]}
+    workload: dict[str, Any] = {
+        "orders": {"entry": "api.place", "arrivals": {"poisson": 30}},
+        "payments": {"entry": "api.pay", "arrivals": {"poisson": 30}},
+    }
+    if open_rate:
+        workload["reads"] = {"entry": "db.write", "arrivals": {"poisson": open_rate}}
+    return {
+        "name": "two-topics",
+        "simulation": {"duration": 100},
+        "services": {
+            "api": {
+                "workers": "unlimited",
+                "operations": {"place": [{"publish": "orders"}], "pay": [{"publish": "payments"}]},
+            },
+            "indexer": {"workers": 1, "operations": handle},
+            "audit": {"workers": 1, "operations": handle},
+            "db": {"workers": 1, "operations": {"write": [{"work": {"exponential": "7ms"}}]}},
+        },
+        "topics": {
+            "orders": {
+                "type": "log",
+                "partitions": 2,
+                "subscribers": {"indexer": {"operation": "handle"}},
+            },
+            "payments": {
+                "type": "log",
+                "partitions": 2,
+                "subscribers": {"audit": {"operation": "handle"}},
+            },
+        },
+        "workload": workload,
+    }
+
+
+def test_small_bounded_callers_share_the_two_class_station_s_bounded_class() -> None:
+    """Two log consumers (one call in flight each) beside open reads: one bounded class of
+    both, so both see its wait, the same, and the reads theirs."""
+    prediction = analyze(load_scenario(_two_topics(45)), capacity=False)
+    db = prediction.services["db"]
+    label = "consumers of orders and consumers of payments: at most 2 present"
+    assert db.method == f"open and finite-source classes (CTMC) ({label})", db.method
+    groups = [
+        prediction.topics[t].groups[g] for t, g in (("orders", "indexer"), ("payments", "audit"))
+    ]
+    sojourns = [group.sojourn_time.mean for group in groups]
+    waits = [group.waiting_time.mean for group in groups]
+    assert sojourns[0] == sojourns[1] and waits[0] == waits[1]
+    read_wait = prediction.flows["reads"].response_time.mean - 0.007
+    assert db.waiting_time.mean < read_wait
+
+
+def test_bounded_callers_leave_the_chain_an_open_class() -> None:
+    """With a few reads only (under `bounds.OPEN_SHARE` of the writes and reads), the
+    second consumer stays open: the chain needs an open class."""
+    db = analyze(load_scenario(_two_topics(5)), capacity=False).services["db"]
+    assert db.method.count("consumers of") == 1, db.method

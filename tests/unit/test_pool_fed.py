@@ -230,7 +230,7 @@ def test_a_queue_topic_s_consumers_are_a_pool_fed_by_its_messages() -> None:
     `models.analysis.pool_fed` (named for the topic's consumers). A log topic's
     consumers each take their partitions (no one pool): the two-class chain's sources,
     one call in flight each. Two groups of one topic are not told apart at the station
-    (`CallerBounds._group`): the open formulas."""
+    (`CallerBounds._groups`): one caller of their threads summed, the chain's."""
     queue = analyze(load_scenario(_consumers({"type": "queue"})), capacity=False)
     assert queue.services["db"].method == f"{METHOD} (consumers of orders: at most 3 present)"
     log = _consumers({"type": "log", "partitions": 3})
@@ -239,7 +239,7 @@ def test_a_queue_topic_s_consumers_are_a_pool_fed_by_its_messages() -> None:
     two = _consumers({"type": "queue"}, groups=2)
     two["workload"]["orders"]["arrivals"]["poisson"] = 20.0
     method = analyze(load_scenario(two), capacity=False).services["db"].method
-    assert not method.startswith((METHOD, CHAIN)), method
+    assert method == f"{CHAIN} (consumers of orders: at most 6 present)", method
 
 
 def test_a_log_topic_s_idle_consumer_threads_are_no_callers() -> None:
