@@ -74,6 +74,23 @@ def _scenario(consumers: int, own_work: float) -> dict[str, Any]:
     }
 
 
+def _database_and_reads(
+    document: dict[str, Any], callers: str, agrees: Any, replications_of: Any, stat: Any
+) -> None:
+    """The database's mean wait (both classes) and the open reads' response there, as the
+    two-class chain with `callers` its bounded class predicts them, against the simulator."""
+    predicted = analyze(load_scenario(document), capacity=False)
+    db = predicted.services["db"]
+    assert db.method.startswith(f"open and finite-source classes (CTMC) ({callers}:"), db.method
+    wait, response = db.waiting_time.mean, predicted.flows["reads"].response_time.mean
+    assert wait is not None and response is not None
+    runs = replications_of(document)
+    waits = stat(runs, "services", "db", "waiting_time", "mean")
+    agrees(waits, wait, "db W", slack=SLACK, max_relative_half_width=POWER)
+    responses = stat(runs, "flows", "reads", "response_time", "mean")
+    agrees(responses, response, "reads R", slack=SLACK, max_relative_half_width=POWER)
+
+
 @pytest.mark.parametrize(
     ("consumers", "own_work"), [(1, 0.004), (2, 0.0075)], ids=["one-consumer", "two-consumers"]
 )
@@ -82,16 +99,7 @@ def test_a_log_topic_s_consumers_and_an_open_flow_share_one_server(
 ) -> None:
     """The database's mean wait (both classes), and the open reads' response there."""
     document = _scenario(consumers, own_work)
-    predicted = analyze(load_scenario(document), capacity=False)
-    db = predicted.services["db"]
-    assert db.method.startswith("open and finite-source classes (CTMC)"), db.method
-    wait, response = db.waiting_time.mean, predicted.flows["reads"].response_time.mean
-    assert wait is not None and response is not None
-    runs = replications_of(document)
-    waits = stat(runs, "services", "db", "waiting_time", "mean")
-    agrees(waits, wait, "db W", slack=SLACK, max_relative_half_width=POWER)
-    responses = stat(runs, "flows", "reads", "response_time", "mean")
-    agrees(responses, response, "reads R", slack=SLACK, max_relative_half_width=POWER)
+    _database_and_reads(document, "consumers of orders", agrees, replications_of, stat)
 
 
 def test_two_log_topics_consumers_and_an_open_flow_share_one_server(
@@ -117,13 +125,5 @@ def test_two_log_topics_consumers_and_an_open_flow_share_one_server(
         payments={"entry": "api.pay", "arrivals": {"poisson": 0.3 * arrivals}},
         reads={"entry": "db.write", "arrivals": {"poisson": 0.4 * arrivals}},
     )
-    predicted = analyze(load_scenario(document), capacity=False)
-    db = predicted.services["db"]
-    assert "consumers of orders and consumers of payments" in db.method, db.method
-    wait, response = db.waiting_time.mean, predicted.flows["reads"].response_time.mean
-    assert wait is not None and response is not None
-    runs = replications_of(document)
-    waits = stat(runs, "services", "db", "waiting_time", "mean")
-    agrees(waits, wait, "db W", slack=SLACK, max_relative_half_width=POWER)
-    responses = stat(runs, "flows", "reads", "response_time", "mean")
-    agrees(responses, response, "reads R", slack=SLACK, max_relative_half_width=POWER)
+    callers = "consumers of orders and consumers of payments"
+    _database_and_reads(document, callers, agrees, replications_of, stat)
