@@ -344,6 +344,7 @@ class LoadBuilder:
                 least_outstanding=replicas if joined else 1,
                 population=population,
                 closed=closed is not None,
+                independent=not joined and self.populations.independent(name),
                 feedback=feedback,
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
                 groups=None if feedback else self._groups(fans, classes, name),

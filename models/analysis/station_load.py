@@ -80,6 +80,9 @@ class StationLoad:
     """Most requests that can ever be present (bounded callers); None = unbounded."""
     closed: bool = False
     """True when every request comes (synchronously) from closed flows' clients."""
+    independent: bool = False
+    """True when every request comes straight from sources that queue nowhere together:
+    closed flows' clients and log topics' consumers (`bounds.CallerBounds.independent`)."""
     feedback: int = 0
     """Attempts that come back after a failure (retries): 0 none; 1 the callee's own
     failures, independent of its queue, retried at once or after a delay — a product-form

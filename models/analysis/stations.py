@@ -18,9 +18,9 @@ The choice follows the station's shape and what is known about its arrivals and 
 | otherwise | SCV ca² | SCV cs² | Allen-Cunneen G/G/c | no |
 | FIFO, in groups | groups | any | above + (M^X/M/c - M/M/c) | no |
 
-A station that only bounded populations reach (a closed flow's clients; or the workers of
-blocking callers and consumer threads, at most `FINITE_SOURCE_REACH` x its servers of them)
-is the finite-source M/M/c//M (`models.analysis.finite_source`; never waits when the
+A station that only bounded populations reach (closed flows' clients and log topics'
+consumers, at any number; pools' threads at most `FINITE_SOURCE_REACH` x its servers) is
+the finite-source M/M/c//M (`models.analysis.finite_source`; never waits when the
 population fits its servers); one where a bounded caller with few workers or
 clients brings much of the load among open arrivals, and requests wait often, is a
 two-class CTMC (`models.analysis.mixed_source`: that caller's requests and the rest wait
@@ -74,7 +74,8 @@ from models.theory.renewal_arrivals import LARGEST_POOL
 
 FINITE_SOURCE_REACH = 2
 """A station that only bounded callers reach, at most this many times its servers of them
-(besides closed flows' clients, at any number), is the finite-source M/M/c//M. Measured on
+(besides sources that queue nowhere together, at any number: `StationLoad.independent`),
+is the finite-source M/M/c//M. Measured on
 the regression set (docs/analysis.md §11.1): up to 2c, Sock Shop's zipkin-db (behind a
 consumer group) waits 0.0193 ms predicted and simulated, where the open formula said 0.054;
 at 4c, the forwarding chain at 95% goes from 1.5% to 17.6%: pools fed by open arrivals
@@ -146,7 +147,8 @@ def solve_station(load: StationLoad) -> StationSolution:
     bounded = load.population is not None and (
         load.room is None or load.population <= servers + load.room
     )
-    if bounded and (load.closed or (load.population or 0) <= FINITE_SOURCE_REACH * servers):
+    few = (load.population or 0) <= FINITE_SOURCE_REACH * servers
+    if bounded and (load.closed or load.independent or few):
         return _finite_source(load, mix)
     if load.room is not None:
         return finite_room_station(load, mix)

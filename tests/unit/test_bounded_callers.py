@@ -154,3 +154,40 @@ def test_bounded_callers_leave_the_chain_an_open_class() -> None:
     second consumer stays open: the chain needs an open class."""
     db = analyze(load_scenario(_two_topics(5)), capacity=False).services["db"]
     assert db.method.count("consumers of") == 1, db.method
+
+
+def _consumers_only(kind: str, threads: int) -> dict[str, Any]:
+    """`threads` consumers of a `kind` topic (8 partitions for a log) write to a one-server
+    `db` that nothing else calls, 77% busy."""
+    topic: dict[str, Any] = {
+        "type": kind,
+        "subscribers": {"indexer": {"operation": "handle", "concurrency": threads}},
+    }
+    if kind == "log":
+        topic["partitions"] = 8
+    handle = [{"work": {"exponential": "4ms"}}, {"call": "db.write"}]
+    return {
+        "name": "consumers-only",
+        "simulation": {"duration": 100},
+        "services": {
+            "api": {"workers": "unlimited", "operations": {"place": [{"publish": "orders"}]}},
+            "indexer": {"workers": 1, "operations": {"handle": handle}},
+            "db": {"workers": 1, "operations": {"write": [{"work": {"exponential": "7ms"}}]}},
+        },
+        "topics": {"orders": topic},
+        "workload": {"orders": {"entry": "api.place", "arrivals": {"poisson": 110}}},
+    }
+
+
+def test_log_consumers_alone_make_a_finite_source_at_any_number() -> None:
+    """A log topic's consumers queue nowhere together: 4 at one server (beyond
+    `FINITE_SOURCE_REACH` x c, which bounds pools' threads) make it M/M/1//4."""
+    db = analyze(load_scenario(_consumers_only("log", 4)), capacity=False).services["db"]
+    assert db.method == "finite-source M/M/c//M (at most 4 present)", db.method
+
+
+def test_a_queue_topic_s_threads_alone_are_a_pool_not_independent_sources() -> None:
+    """A queue topic's 4 threads share its queue (a pool): beyond 2 a server, not the
+    finite source."""
+    db = analyze(load_scenario(_consumers_only("queue", 4)), capacity=False).services["db"]
+    assert not db.method.startswith("finite-source"), db.method
