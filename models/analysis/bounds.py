@@ -22,6 +22,11 @@ from models.analysis.pool_fed import Feeder, same_mean
 from models.analysis.summary import OperationSummary
 from models.schema import BranchStep, CallStep, ParallelStep, Scenario, Step
 
+OPEN_SHARE = 0.1
+"""The share of a station's arrivals that bounded callers taken together leave open
+(`_merged`): the two-class chain needs an open class, and with none the station is the
+finite-source model's (`StationLoad.population`) or the open one's."""
+
 
 class BoundedSource(Protocol):
     """What the bounds read of a flow's arrivals (`network.FlowSource`): how many of its
@@ -364,10 +369,6 @@ def _per_source(caller: BoundedCaller) -> float:
     return caller.arrival_rate * caller.holding.mean / caller.population
 
 
-OPEN_SHARE = 0.1
-"""The share of a station's arrivals that bounded callers taken together leave open
-(`_merged`): the two-class chain needs an open class, and with none the station is the
-finite-source model's (`StationLoad.population`) or the open one's."""
 UNBOUNDED = 10**9
 """`calls_in_flight` of a call with a timeout: an abandoned request stays at the callee."""
 
