@@ -136,8 +136,9 @@ class StationSolution:
     """Arrival rate over capacity when that is not offered load over servers (a thread pool
     solved with its callees); >= 1 means saturated."""
     caller_waiting: tuple[tuple[tuple[str, str], ...], float, float] | None = None
-    """(caller, the mean wait its requests see, the mean wait of every other request) where
-    a bounded caller's requests wait otherwise than the rest (`waiting` is their mean)."""
+    """(callers, the mean wait their requests see, the mean wait of every other request)
+    where bounded callers' requests wait otherwise than the rest (`waiting` is their mean:
+    the callers of one class of the two-class station, `mixed_source.BoundedCaller`)."""
 
     def load_ratio(self, servers: int) -> float:
         """How close to saturation (1): arrival rate relative to what the pool can serve."""

@@ -62,8 +62,8 @@ class StationView:
     rejected: float = 0.0
     """Probability that an arrival is rejected by the service's rate limit."""
     caller_waiting: tuple[tuple[tuple[str, str], ...], float, float] | None = None
-    """Where one bounded caller's requests wait otherwise than the rest (the two-class
-    station, `models.analysis.mixed_source`): (that caller, its wait, everyone else's)."""
+    """Where bounded callers' requests wait otherwise than the rest (the two-class station,
+    `models.analysis.mixed_source`): (those callers, their wait, everyone else's)."""
     arrival_scv: float = 1.0
     """What its operations' calls carry (`models.analysis.streams`): the SCV of its
     arrivals at a contention-free station, the flows' own SCVs at a queueing one."""
