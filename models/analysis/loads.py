@@ -411,9 +411,8 @@ class LoadBuilder:
         apply (one FIFO pool of `servers` with an unbounded waiting room, requests that wait
         often, no retries coming back, no failures: `models.analysis.mixed_source`)."""
         spec = self.scenario.services[name]
-        if servers is None or spec.queue_capacity is not None or feedback:
-            return None
-        if spec.discipline == "priority" or name in self.admission or name in self.capacity:
+        unsplit = spec.discipline == "priority" or name in self.admission or name in self.capacity
+        if servers is None or spec.queue_capacity is not None or feedback or unsplit:
             return None
         offered = math.fsum(c.arrival_rate * c.holding.mean for c in classes)
         if not worth_splitting(servers, offered):

@@ -69,8 +69,8 @@ METHOD = "open and finite-source classes (CTMC)"
 
 @dataclass(frozen=True)
 class BoundedCaller:
-    """The part of a station's load that one bounded caller brings (a closed flow's
-    clients, a blocking service's workers, or a queue topic's consumer threads)."""
+    """The part of a station's load that bounded callers bring (a closed flow's clients, a
+    blocking service's workers, a topic's consumer threads), one or several in one class."""
 
     caller: tuple[str, str]
     """The caller: ("service", name), ("flow", name) or ("handler", topic)."""

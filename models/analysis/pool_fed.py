@@ -40,7 +40,7 @@ import numpy as np
 from scipy.special import gammaln
 
 from models.analysis.graph import StationId
-from models.analysis.layers import Callee, Layer, flow_equivalent, mixed_log_weights, mixed_parts
+from models.analysis.layers import Callee, Layer, flow_equivalent, mixed_parts
 
 METHOD = "open class and a thread pool's own queue (mixed product form)"
 
@@ -153,10 +153,11 @@ def _several_servers(
     open_load = open_rate * open_mean
     demand = feeder.visits * pool_mean
     population = threads + 1
-    station = mixed_log_weights(demand, servers, open_load, population)  # (in logs, as
-    head, tail = mixed_parts(servers, open_load, population)  # all below: 256 threads)
-    busy_given = np.exp(tail - np.logaddexp(head, tail))  # P(every server busy | k)
+    head, tail = mixed_parts(servers, open_load, population)  # (in logs, as all below:
+    summed = np.logaddexp(head, tail)  # 256 threads; `mixed_log_weights` is D^k times this)
+    busy_given = np.exp(tail - summed)  # P(every server busy | k)
     present = np.arange(population + 1, dtype=float)
+    station = present * math.log(demand) + summed
     open_given = open_load * present[1:] * np.exp(station[1:] - station[:-1]) / demand
     with np.errstate(divide="ignore", invalid="ignore"):  # (no time away: all at the station)
         delay = present[:population] * np.log(feeder.away) - gammaln(present[:population] + 1)

@@ -21,15 +21,15 @@ The choice follows the station's shape and what is known about its arrivals and 
 A station that only bounded populations reach (closed flows' clients and log topics'
 consumers, at any number; pools' threads at most `FINITE_SOURCE_REACH` x its servers) is
 the finite-source M/M/c//M (`models.analysis.finite_source`; never waits when the
-population fits its servers); one where a bounded caller with few workers or
-clients brings much of the load among open arrivals, and requests wait often, is a
-two-class CTMC (`models.analysis.mixed_source`: that caller's requests and the rest wait
+population fits its servers); one where bounded callers with few workers, clients or
+consumers bring much of the load among open arrivals, and requests wait often, is a
+two-class CTMC (`models.analysis.mixed_source`: their requests and the rest wait
 differently); a thread pool over its callees is re-solved later as a flow-equivalent server
-(`models.analysis.layers`). Operations with different holding
-times at one station make a mixture (its mean and SCV). A station whose offered load reaches
-its number of servers has no steady state (unless its waiting room is finite): it is
-reported unstable, with infinite waiting; one whose service time has infinite variance is
-stable with an infinite mean wait.
+(`models.analysis.layers`). Operations with different holding times at one station make a
+mixture (its mean and SCV). A station whose offered load reaches its number of servers
+has no steady state (unless its waiting room is finite): it is reported unstable, with
+infinite waiting; one whose service time has infinite variance is stable with an infinite
+mean wait.
 
 Retries feed attempts back to a station: when they repeat the callee's own failures
 (independent of its queue), the network stays product-form (BCMP), so the exponential FIFO
@@ -74,13 +74,12 @@ from models.theory.renewal_arrivals import LARGEST_POOL
 
 FINITE_SOURCE_REACH = 2
 """A station that only bounded callers reach, at most this many times its servers of them
-(besides sources that queue nowhere together, at any number: `StationLoad.independent`),
-is the finite-source M/M/c//M. Measured on
-the regression set (docs/analysis.md §11.1): up to 2c, Sock Shop's zipkin-db (behind a
-consumer group) waits 0.0193 ms predicted and simulated, where the open formula said 0.054;
-at 4c, the forwarding chain at 95% goes from 1.5% to 17.6%: pools fed by open arrivals
-queue requests of their own and send their calls in bursts when busy, which the model's
-independent exponential think times miss (its ledger, 8 callers on 2 servers)."""
+(sources that queue nowhere together at any number: `StationLoad.independent`), is the
+finite-source M/M/c//M. On the regression set (docs/analysis.md §11.1), up to 2c: Sock
+Shop's zipkin-db (behind a consumer group) waits 0.0193 ms predicted and simulated, 0.054
+by the open formula; at 4c the forwarding chain at 95% goes from 1.5% to 17.6%: pools fed
+by open arrivals queue requests of their own and send calls in bursts when busy, which
+independent exponential think times miss (its ledger: 8 callers on 2 servers)."""
 SAME_MEAN = 1e-9
 
 
