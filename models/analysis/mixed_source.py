@@ -36,6 +36,7 @@ solved by `models.analysis.pool_fed` instead (`split_waits`).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -137,6 +138,8 @@ class _Chain:
     open_present: np.ndarray
     bounded_present: np.ndarray
     bounded_serving: np.ndarray
+    bounded_done: np.ndarray
+    """Each state's bounded requests in service times their servers' speed (`speed`)."""
     sources: np.ndarray
     """Each transition's state (from)."""
     fixed: np.ndarray
@@ -164,6 +167,7 @@ def _chain(
     population: int,
     servers: int,
     levels: int,
+    speed: np.ndarray,
 ) -> _Chain:
     c, n = servers, population
     grid = np.indices((levels + 1, n + 1, n + 1)).reshape(3, -1)  # (o, b, i), o first
@@ -174,6 +178,7 @@ def _chain(
     index[valid] = np.arange(int(valid.sum()))
     index = index.reshape(levels + 1, n + 1, n + 1)
     busy = np.minimum(o + b, c)
+    pace = speed[busy]  # (each server's speed with `busy` of them busy)
     j = busy - i  # open requests in service
     queued_open, queued_bounded = o - j, b - i
     parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
@@ -189,12 +194,12 @@ def _chain(
     share_open = np.where(queued > 0, queued_open / np.maximum(queued, 1), 1.0)
     share_bounded = np.where(queued > 0, queued_bounded / np.maximum(queued, 1), 0.0)
     # an open request done: the next is open (i stays) or bounded (i + 1), from the queue
-    done_open = j / open_mean
+    done_open = j * pace / open_mean
     below_o = np.maximum(o - 1, 0)
     add(j > 0, index[below_o, b, i], done_open * share_open, none)
     add(j > 0, index[below_o, b, np.minimum(i + 1, n)], done_open * share_bounded, none)
     # a bounded request done: the next is open (i - 1) or bounded (i stays)
-    done_bounded = i / bounded_mean
+    done_bounded = i * pace / bounded_mean
     below_b, less_i = np.maximum(b - 1, 0), np.maximum(i - 1, 0)
     add(i > 0, index[o, below_b, less_i], done_bounded * share_open, none)
     add(i > 0, index[o, below_b, i], done_bounded * share_bounded, none)
@@ -217,6 +222,7 @@ def _chain(
         o,
         b,
         i,
+        i * pace,
         sources,
         fixed,
         returns,
@@ -274,10 +280,14 @@ def mixed_source(
     bounded_mean: float,
     population: int,
     servers: int,
+    speed: Sequence[float] | None = None,
 ) -> MixedSource | None:
     """The two-class station (module docstring) with throughputs λ_O = `open_rate` and
     λ_B = `bounded_rate`; None when it has no steady state at those rates, or when it is
-    too large to solve here (`MAX_PHASES`, `MAX_STATES`).
+    too large to solve here (`MAX_PHASES`, `MAX_STATES`). `speed`, if given, is each
+    server's speed with k = 0..c of them busy (its service rates times speed[k]): a thread
+    pool's flow-equivalent server, whose threads complete X(k) / k requests a second each
+    with k busy (`models.analysis.bounded_pools`); all 1 if None.
 
     >>> from models.analysis.finite_source import finite_source
     >>> alone = finite_source(0.8, 1.0, 1, 2)   # M/M/1//2: the bounded population alone
@@ -286,18 +296,20 @@ def mixed_source(
     True
     """
     c, n = servers, population
-    if n < 1 or bounded_rate <= 0 or phases(c, n) > MAX_PHASES:
+    pace = np.ones(c + 1) if speed is None else np.asarray(speed, dtype=float)
+    if n < 1 or bounded_rate <= 0 or phases(c, n) > MAX_PHASES or len(pace) != c + 1:
         return None
-    if open_rate * open_mean + bounded_rate * bounded_mean >= c:
+    if open_rate * open_mean + bounded_rate * bounded_mean >= c * pace[c]:
         return None
-    if n <= c and open_rate == 0:
+    fastest = bounded_mean / float(pace[1:].max())  # (a bounded request's shortest stay)
+    if n <= c and open_rate == 0 and speed is None:
         return MixedSource(n / bounded_rate - bounded_mean, 0.0, 0.0, 0.0)
-    load = (open_rate * open_mean + bounded_rate * bounded_mean) / c
+    load = (open_rate * open_mean + bounded_rate * bounded_mean) / (c * pace[c])
     decay = min(max(load, 0.5), 1.0 - 1e-9)
     levels = 0 if open_rate == 0 else c + math.ceil(math.log(TAIL) / math.log(decay))
     if (levels + 1) * phases(c, n) > MAX_STATES:
         return None
-    chain = _chain(open_rate, open_mean, bounded_mean, n, c, levels)
+    chain = _chain(open_rate, open_mean, bounded_mean, n, c, levels, pace)
     solved: dict[float, np.ndarray] = {}  # (brentq asks again for the ends of the bracket)
 
     def law(log_think: float) -> np.ndarray:
@@ -306,15 +318,15 @@ def mixed_source(
         return solved[log_think]
 
     def excess(log_think: float) -> float:
-        return float(law(log_think) @ chain.bounded_serving) / bounded_mean - bounded_rate
+        return float(law(log_think) @ chain.bounded_done) / bounded_mean - bounded_rate
 
-    if n / bounded_rate <= bounded_mean:
+    if n / bounded_rate <= fastest:
         return None  # more than N / S_B: the bounded sources cannot get that through
-    high = math.log(n / bounded_rate - bounded_mean)  # (throughput <= N / (Z + S_B))
+    high = math.log(n / bounded_rate - fastest)  # (throughput <= N / (Z + S_B))
     low = high - math.log(2.0)
     while excess(low) <= 0:
         low -= math.log(8.0)
-        if low < math.log(bounded_mean * 1e-9):
+        if low < math.log(fastest * 1e-9):
             return None  # the bounded sources cannot get that much through, even never away
     if excess(high) >= 0:  # (its requests never wait: R = S_B)
         root = high

@@ -38,6 +38,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
+from models.analysis.bounded_pools import split_pool
 from models.analysis.excess_pools import Populations, apply_excess, population_below
 from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
@@ -269,6 +270,10 @@ def apply_layer(
         present = load.population
         if present is not None and present < load.servers and station.solution.stable:
             station.solution = _never_waits(station.solution, present)
+        elif station.pools == 1:  # (independent bounded callers apart: `bounded_pools`)
+            holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+            rate = station.solution.arrival_rate
+            station.solution = split_pool(scenario, load, station.solution, pool[2], rate, holding)
     return waits
 
 

@@ -1,0 +1,161 @@
+"""Independent bounded callers at a thread pool's flow-equivalent server
+(`models.analysis.bounded_pools`, `mixed_source`'s `speed`).
+
+The exact reference: with one exponential mean S for both classes, the two-class chain
+whose c servers each work at speed[k] with k busy is an FCFS station of load-dependent
+rate mu(n) = min(n, c) speed[min(n, c)] / S with n present, which keeps the product form
+of a mixed network (BCMP: Baskett, Chandy, Muntz & Palacios, JACM 22(2), 1975, load-
+dependent service centers): with o open and b bounded present,
+
+    p(o, b) ∝ n! / (o! b!) λ^o (N! / (N - b)!) Z^-b / prod_{k=1..n} mu(k),
+
+the classes spread over the places in the queue alike, so that E[o (n - c)^+ / n] of the
+open requests wait (Little's law gives their wait) and as many of the bounded ones in
+proportion.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis.bounded_pools import SPLIT_NOTE, _waits
+from models.analysis.graph import StationId
+from models.analysis.layers import Callee, flow_equivalent
+from models.analysis.mixed_source import BoundedCaller, mixed_source
+from models.analysis.moments import Moments
+
+
+def _load_dependent(
+    open_rate: float, think: float, population: int, rates: list[float], servers: int
+) -> tuple[float, float, float]:
+    """(open wait, bounded wait, bounded throughput) of the product form above, `rates`
+    mu(1..c) (mu(n) = mu(c) beyond), summed over (o, b) up to a negligible tail."""
+    weights: dict[tuple[int, int], float] = {}
+    top = -math.inf
+    for o in range(20_000):
+        level = -math.inf
+        for b in range(population + 1):
+            n = o + b
+            served = sum(math.log(rates[min(k, servers) - 1]) for k in range(1, n + 1))
+            weight = (
+                math.lgamma(n + 1)
+                - math.lgamma(o + 1)
+                - math.lgamma(b + 1)
+                + (o * math.log(open_rate) if o else 0.0)
+                + math.lgamma(population + 1)
+                - math.lgamma(population - b + 1)
+                - b * math.log(think)
+                - served
+            )
+            weights[(o, b)] = weight
+            level = max(level, weight)
+        top = max(top, level)
+        if o > servers and level < top - 50:
+            break
+    total = sum(math.exp(w - top) for w in weights.values())
+    p = {state: math.exp(w - top) / total for state, w in weights.items()}
+    queued_open = sum(q * o * max(o + b - servers, 0) / (o + b) for (o, b), q in p.items() if o)
+    queued_bounded = sum(q * b * max(o + b - servers, 0) / (o + b) for (o, b), q in p.items() if b)
+    throughput = sum(q * (population - b) for (_, b), q in p.items()) / think
+    return queued_open / open_rate, queued_bounded / throughput, throughput
+
+
+@pytest.mark.parametrize(
+    ("servers", "population", "completions"),
+    [(4, 2, [60.0, 100.0, 125.0, 135.0]), (2, 3, [80.0, 110.0]), (3, 1, [50.0, 95.0, 130.0])],
+)
+def test_the_chain_with_speeds_is_the_load_dependent_product_form(
+    servers: int, population: int, completions: list[float]
+) -> None:
+    """With one mean for both classes, the chain's waits and its bounded throughput are
+    those of the product form with mu(n) = X(min(n, c)) (module docstring)."""
+    mean = 0.02
+    speed = [1.0] + [x * mean / k for k, x in enumerate(completions, start=1)]
+    open_rate, bounded_rate = 0.45 * completions[-1], 0.3 * completions[-1]
+    result = mixed_source(open_rate, mean, bounded_rate, mean, population, servers, speed)
+    assert result is not None
+    open_wait, bounded_wait, throughput = _load_dependent(
+        open_rate, result.think_time, population, completions, servers
+    )
+    assert throughput == pytest.approx(bounded_rate, rel=1e-8)
+    assert result.open_waiting == pytest.approx(open_wait, rel=1e-6)
+    assert result.bounded_waiting == pytest.approx(bounded_wait, rel=1e-6)
+    assert result.bounded_waiting < result.open_waiting  # (never behind more of its own)
+
+
+def test_speeds_of_one_change_nothing_and_a_constant_speed_scales_the_means() -> None:
+    """speed[k] = 1 is the chain without speeds to the last bit; speed s everywhere is the
+    chain with every mean divided by s."""
+    plain = mixed_source(60.0, 0.01, 40.0, 0.015, 3, 2)
+    ones = mixed_source(60.0, 0.01, 40.0, 0.015, 3, 2, [1.0, 1.0, 1.0])
+    assert plain == ones
+    faster = mixed_source(60.0, 0.02, 40.0, 0.03, 3, 2, [2.0, 2.0, 2.0])
+    assert plain is not None and faster is not None
+    assert faster.open_waiting == pytest.approx(plain.open_waiting, rel=1e-9)
+    assert faster.bounded_waiting == pytest.approx(plain.bounded_waiting, rel=1e-9)
+
+
+def test_a_vanishing_bounded_class_leaves_the_flow_equivalent_server_s_wait() -> None:
+    """A pool of 4 threads held 2 ms and through a query of 8 ms at a database of 2
+    servers: as the bounded class's share goes to nothing, the open class waits as the
+    flow-equivalent server with Poisson arrivals says (ratio 1); with a real share, the
+    bounded class waits less than that, and the open class too."""
+    database = Callee(StationId("service", "db"), 1.0, 0.008, 2, 0.0)
+    rate = 170.0
+    layer = flow_equivalent(rate, 4, 0.002, [database])
+    assert layer is not None and layer.waiting > 0
+    rates = layer.completion_rates
+    holding = Moments(0.012, 0.012**2)
+    tiny = BoundedCaller(("handler", "orders"), 1, 1e-6 * rate, holding)
+    waits = _waits(rate, holding, tiny, rates, layer.waiting)
+    assert waits is not None
+    assert waits[1] == pytest.approx(1.0, rel=1e-4)
+    share = BoundedCaller(("handler", "orders"), 2, 0.45 * rate, holding)
+    split = _waits(rate, holding, share, rates, layer.waiting)
+    assert split is not None
+    assert split[0] < split[1] < 1.0
+
+
+def _scenario(caller: dict[str, Any], topic: str | None) -> dict[str, Any]:
+    """A pool of 4 over a database of 2, 110 reads/s and `caller` (handler of `topic`'s
+    group, or a service) calling it."""
+    get = [{"work": {"exponential": 0.002}}, {"call": "db.query"}]
+    document: dict[str, Any] = {
+        "name": "callers-at-a-pool",
+        "simulation": {"duration": 10},
+        "services": {
+            "app": {"workers": 4, "operations": {"get": get}},
+            "db": {"workers": 2, "operations": {"query": [{"work": {"exponential": 0.008}}]}},
+            "api": {"workers": "unlimited", "operations": {"place": [{"publish": "orders"}]}},
+            "indexer": caller,
+        },
+        "workload": {
+            "reads": {"entry": "app.get", "arrivals": {"poisson": 110.0}},
+            "orders": {"entry": "api.place", "arrivals": {"poisson": 80.0}},
+        },
+    }
+    if topic is not None:
+        subscriber = {"operation": "handle", "concurrency": 2}
+        spec = {"type": topic, "subscribers": {"indexer": subscriber}}
+        document["topics"] = {"orders": spec | ({"partitions": 4} if topic == "log" else {})}
+    else:
+        document["services"]["api"]["operations"]["place"] = [{"call": "indexer.handle"}]
+    return document
+
+
+@pytest.mark.parametrize(
+    ("topic", "split"),
+    [("log", True), ("queue", False), (None, False)],
+    ids=["log-consumers", "queue-consumers", "a-service-s-threads"],
+)
+def test_only_independent_sources_are_split(topic: str | None, split: bool) -> None:
+    """A log topic's consumers are split from the reads; a queue topic's consumer threads
+    and a service's workers (threads sharing a queue of their own) are not."""
+    handle = [{"work": {"exponential": 0.005}}, {"call": "app.get"}]
+    caller = {"workers": 2, "operations": {"handle": handle}}
+    predicted = analyze(load_scenario(_scenario(caller, topic)), capacity=False)
+    assert (SPLIT_NOTE in predicted.services["app"].method) is split
