@@ -5,10 +5,10 @@ A log topic's consumer has at most one message in hand, so at most one call in f
 a closed flow's client likewise. Where such callers share a thread pool held through its
 calls (its flow-equivalent server, `models.analysis.layers`) with open arrivals, that
 server takes every arrival as Poisson: each consumer's calls then queue behind its own,
-and the pool's wait comes out far too long (two consumers of a log topic and 80 reads/s
-at a pool of 4 threads over a database of 2 servers, 75% busy: the pool's wait 5.3 ms
-predicted, 2.5 ms simulated, and the consumers predicted nearly saturated, 499 ms of
-waiting for 49 ms).
+and the pool's wait comes out far too long (two consumers of a log topic taking 80
+messages/s and 110 reads/s at a pool of 4 threads over a database of 2 servers, 76%
+busy: the pool's wait 5.3 ms predicted, 2.5 ms simulated, and the consumers predicted
+nearly saturated, 499 ms of waiting for 49.5 ms; now 1.7 ms and 41.3 ms).
 
 The two-class station of `models.analysis.mixed_source` is that pool's chain with the
 threads' speed in it: with k threads busy they complete X(k) requests a second between
@@ -16,21 +16,31 @@ them (the flow-equivalent server's rates), each X(k) / k, whichever class it ser
 waits, over the flow-equivalent server's own with Poisson arrivals (one class), scale the
 pool's wait as the network has it (its arrivals' and holding times' variability, the
 population below it: `models.analysis.excess_pools`), so that each class keeps what
-those add. Only sources that queue nowhere together qualify (`bounds.CallerBounds.
-independent`): a pool's threads, which share a queue of their own, send their next call
-soon after the last one, which independent think times do not see (splitting their
-waits so took a pool of the Alibaba-like model of the regression set from -3% to -28%,
-docs/analysis.md sec. 12).
+those add. The chain's busy threads, fewer at once than Poisson arrivals keep busy,
+scale the waits below the pool the same way (`_callee_ratios`): the database there 3.88
+ms predicted before, 3.20 ms now, 3.24 ms simulated (with 8 threads and 3 consumers:
+11.9, 7.55 and 7.91 ms). Only sources that queue nowhere together qualify
+(`bounds.CallerBounds.apart`): a pool's threads, which share a queue of their own, send
+their next call soon after the last one, which independent think times do not see
+(splitting their waits so took a pool of the Alibaba-like model of the regression set
+from -3% to -28%, docs/analysis.md sec. 12). What is left (sec. 5): the pool's own wait
+16-31% short, most of it its open class's, since the chain's sources always come back
+after a think time, where a consumer with no message sends nothing.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
+import numpy as np
+
+from models.analysis.graph import StationId
 from models.analysis.layers import Layer
-from models.analysis.mixed_source import BoundedCaller, mixed_source
+from models.analysis.loads import ServiceStation
+from models.analysis.mixed_source import BoundedCaller, MixedSource, mixed_source
 from models.analysis.moments import Moments
 from models.analysis.station_load import StationLoad, StationSolution
 from models.schema import Scenario
@@ -50,6 +60,17 @@ def independent_sources(scenario: Scenario, bounded: BoundedCaller) -> bool:
     return True
 
 
+@dataclass(frozen=True)
+class Split:
+    """A pool's solution with its independent bounded callers apart, and how much less
+    its requests wait at each callee (`split_pool`)."""
+
+    solution: StationSolution
+    callees: dict[StationId, float] = field(default_factory=dict)
+    """Per callee: its wait as the pool's requests see it, over the flow-equivalent
+    server's with Poisson arrivals."""
+
+
 def split_pool(
     scenario: Scenario,
     load: StationLoad,
@@ -57,7 +78,7 @@ def split_pool(
     layer: Layer,
     rate: float,
     holding: Moments,
-) -> StationSolution:
+) -> Split:
     """`solution` (the pool's, `rate` acquisitions a second of `holding`) with its
     independent bounded callers' waits apart from the others' (module docstring), or as
     it is where that does not apply."""
@@ -71,15 +92,16 @@ def split_pool(
         or solution.caller_waiting is not None
         or layer.waiting <= 0.0
     ):
-        return solution
-    waits = _waits(rate, holding, bounded, rates, layer.waiting)
-    if waits is None:
-        return solution
+        return Split(solution)
+    chain = _chain(rate, holding, bounded, rates)
+    if chain is None:
+        return Split(solution)
     wait = next(iter(solution.waiting.values())).mean
-    own, others = waits[0] * wait, waits[1] * wait
+    own = chain.bounded_waiting / layer.waiting * wait
+    others = chain.open_waiting / layer.waiting * wait
     mean = (bounded.arrival_rate * own + (rate - bounded.arrival_rate) * others) / rate
     scale = mean / wait if wait > 0 else 1.0
-    return dataclasses.replace(
+    split = dataclasses.replace(
         solution,
         method=f"{solution.method}, {SPLIT_NOTE} ({bounded.label})",
         waiting={
@@ -87,20 +109,15 @@ def split_pool(
         },
         caller_waiting=(bounded.callers, own, others),
     )
+    return Split(split, _callee_ratios(layer, chain.busy))
 
 
-def _waits(
-    rate: float,
-    holding: Moments,
-    bounded: BoundedCaller,
-    completion_rates: Sequence[float],
-    one_class: float,
-) -> tuple[float, float] | None:
-    """The bounded class's and the open class's waits over the flow-equivalent server's
-    one-class wait `one_class`, from the two-class chain with the threads' speeds
-    X(k) S / k (S the mean holding time, so that a request of mean S is done at X(k) / k
-    a thread); None where the chain does not apply (`mixed_source`)."""
-    threads = len(completion_rates)
+def _chain(
+    rate: float, holding: Moments, bounded: BoundedCaller, completion_rates: Sequence[float]
+) -> MixedSource | None:
+    """The two-class chain of the pool with the threads' speeds X(k) S / k (S the mean
+    holding time, so that a request of mean S is done at X(k) / k a thread); None where
+    it does not apply (`mixed_source`)."""
     open_rate = rate - bounded.arrival_rate
     own_offered = bounded.arrival_rate * bounded.holding.mean
     open_offered = rate * holding.mean - own_offered
@@ -113,9 +130,53 @@ def _waits(
         bounded.arrival_rate,
         bounded.holding.mean,
         bounded.population,
-        threads,
+        len(completion_rates),
         speed,
     )
-    if result is None or not math.isfinite(result.bounded_waiting):
+    if result is None or not math.isfinite(result.bounded_waiting) or not result.busy:
         return None
-    return result.bounded_waiting / one_class, result.open_waiting / one_class
+    return result
+
+
+def _callee_ratios(layer: Layer, busy: Sequence[float]) -> dict[StationId, float]:
+    """Per callee, its wait weighted by the completions in each state of the two-class
+    chain's busy threads (`busy`), over the same with the flow-equivalent server's
+    (`Layer.busy`, Poisson arrivals): fewer requests in the subnetwork at once, less
+    waiting below it."""
+    rates = np.asarray(layer.completion_rates)
+    chain, poisson = np.asarray(busy)[1:] * rates, np.asarray(layer.busy)[1:] * rates
+    ratios = {}
+    for station, by_state in layer.callee_waiting_by_state.items():
+        waits = np.asarray(by_state)
+        before = float(poisson @ waits) / float(poisson.sum())
+        if before > 0.0:
+            ratios[station] = float(chain @ waits) / float(chain.sum()) / before
+    return ratios
+
+
+def scale_callees(
+    split: Split,
+    waits: dict[StationId, float] | None,
+    services: Mapping[str, ServiceStation],
+    rate: float,
+    visits: Mapping[str, float],
+) -> None:
+    """Scale the waits the pool's requests see at each callee (`waits`) by `split`'s
+    ratios, and so the wait of a callee that only the pool calls (`rate` acquisitions a
+    second, `visits` calls each), which is that wait."""
+    for station, ratio in split.callees.items():
+        if waits is not None and station in waits:
+            waits[station] *= ratio
+        callee = services[station.name]
+        solution = callee.solution
+        only = math.isclose(
+            solution.arrival_rate, rate * visits.get(station.name, 0.0), rel_tol=1e-9
+        )
+        if only and solution.stable:
+            callee.solution = dataclasses.replace(
+                solution,
+                waiting={
+                    p: Moments(w.mean * ratio, w.variance * ratio**2)
+                    for p, w in solution.waiting.items()
+                },
+            )

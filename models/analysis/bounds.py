@@ -135,6 +135,14 @@ class CallerBounds:
             count < UNBOUNDED and self._on_its_own(caller) for caller, count in callers
         )
 
+    def apart(self, name: str) -> bool:
+        """Whether sources that queue nowhere together (`_on_its_own`) call service `name`:
+        a thread pool keeps them apart from its open arrivals at any load
+        (`models.analysis.bounded_pools`), where the two-class station only splits them
+        where requests wait often (`mixed_source.worth_splitting`)."""
+        callers = self.callers.get(name, [])
+        return any(count < UNBOUNDED and self._on_its_own(caller) for caller, count in callers)
+
     def _on_its_own(self, caller: OpKey) -> bool:
         """Whether node `caller` is a closed flow's or a log topic's consumers' (held
         through their calls): sources that queue nowhere together (`independent`)."""

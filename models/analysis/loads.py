@@ -415,8 +415,8 @@ class LoadBuilder:
         if servers is None or spec.queue_capacity is not None or feedback or unsplit:
             return None
         offered = math.fsum(c.arrival_rate * c.holding.mean for c in classes)
-        if not worth_splitting(servers, offered):
-            return None
+        if not (worth_splitting(servers, offered) or self.populations.apart(name)):
+            return None  # (a pool splits those at any load: `bounded_pools`)
         return self.populations.bounded_caller(name, servers)
 
     def group(self, topic_name: str, group: str, keys: Sequence[OpKey]) -> GroupStation:

@@ -114,6 +114,8 @@ class MixedSource:
     """Mean waiting time of a request of the bounded population."""
     p_wait: float
     """Probability that a request (either kind, by their rates) finds every server busy."""
+    busy: tuple[float, ...] = ()
+    """P(k servers busy), k = 0..c (empty where the chain was not solved)."""
 
 
 def phases(servers: int, population: int) -> int:
@@ -351,6 +353,7 @@ def mixed_source(
         open_waiting=waiting_open / open_rate if open_rate > 0 else 0.0,
         bounded_waiting=waiting_bounded / bounded_rate,
         p_wait=(open_rate * open_wait + bounded_rate * bounded_wait) / total,
+        busy=tuple(float(x) for x in np.bincount(busy, weights=p, minlength=c + 1)),
     )
 
 

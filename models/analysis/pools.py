@@ -38,7 +38,7 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
-from models.analysis.bounded_pools import split_pool
+from models.analysis.bounded_pools import scale_callees, split_pool
 from models.analysis.excess_pools import Populations, apply_excess, population_below
 from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
@@ -270,10 +270,12 @@ def apply_layer(
         present = load.population
         if present is not None and present < load.servers and station.solution.stable:
             station.solution = _never_waits(station.solution, present)
-        elif station.pools == 1:  # (independent bounded callers apart: `bounded_pools`)
+        elif station.pools == 1 and found:  # (independent bounded callers: `bounded_pools`)
             holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
             rate = station.solution.arrival_rate
-            station.solution = split_pool(scenario, load, station.solution, pool[2], rate, holding)
+            split = split_pool(scenario, load, station.solution, pool[2], rate, holding)
+            station.solution = split.solution
+            scale_callees(split, waits, services, rate, found[0])
     return waits
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.bounded_pools import SPLIT_NOTE, _waits
+from models.analysis.bounded_pools import SPLIT_NOTE, _callee_ratios, _chain
 from models.analysis.graph import StationId
 from models.analysis.layers import Callee, flow_equivalent
 from models.analysis.mixed_source import BoundedCaller, mixed_source
@@ -99,25 +99,28 @@ def test_speeds_of_one_change_nothing_and_a_constant_speed_scales_the_means() ->
     assert faster.bounded_waiting == pytest.approx(plain.bounded_waiting, rel=1e-9)
 
 
-def test_a_vanishing_bounded_class_leaves_the_flow_equivalent_server_s_wait() -> None:
+def test_a_vanishing_bounded_class_leaves_the_flow_equivalent_server() -> None:
     """A pool of 4 threads held 2 ms and through a query of 8 ms at a database of 2
     servers: as the bounded class's share goes to nothing, the open class waits as the
-    flow-equivalent server with Poisson arrivals says (ratio 1); with a real share, the
-    bounded class waits less than that, and the open class too."""
+    flow-equivalent server with Poisson arrivals says, and the threads are busy as it has
+    them; with a real share, the bounded class waits less than that, the open class too,
+    and the database as the pool's requests see it (fewer of them there at once)."""
     database = Callee(StationId("service", "db"), 1.0, 0.008, 2, 0.0)
     rate = 170.0
     layer = flow_equivalent(rate, 4, 0.002, [database])
     assert layer is not None and layer.waiting > 0
-    rates = layer.completion_rates
     holding = Moments(0.012, 0.012**2)
     tiny = BoundedCaller(("handler", "orders"), 1, 1e-6 * rate, holding)
-    waits = _waits(rate, holding, tiny, rates, layer.waiting)
-    assert waits is not None
-    assert waits[1] == pytest.approx(1.0, rel=1e-4)
+    alone = _chain(rate, holding, tiny, layer.completion_rates)
+    assert alone is not None
+    assert alone.open_waiting == pytest.approx(layer.waiting, rel=1e-4)
+    assert alone.busy == pytest.approx(layer.busy, abs=1e-6)
+    assert _callee_ratios(layer, alone.busy)[database.station] == pytest.approx(1.0, abs=1e-5)
     share = BoundedCaller(("handler", "orders"), 2, 0.45 * rate, holding)
-    split = _waits(rate, holding, share, rates, layer.waiting)
+    split = _chain(rate, holding, share, layer.completion_rates)
     assert split is not None
-    assert split[0] < split[1] < 1.0
+    assert split.bounded_waiting < split.open_waiting < layer.waiting
+    assert _callee_ratios(layer, split.busy)[database.station] < 1.0
 
 
 def _scenario(caller: dict[str, Any], topic: str | None) -> dict[str, Any]:
@@ -159,3 +162,24 @@ def test_only_independent_sources_are_split(topic: str | None, split: bool) -> N
     caller = {"workers": 2, "operations": {"handle": handle}}
     predicted = analyze(load_scenario(_scenario(caller, topic)), capacity=False)
     assert (SPLIT_NOTE in predicted.services["app"].method) is split
+
+
+def test_the_split_holds_where_the_pool_seldom_makes_anyone_wait() -> None:
+    """Three consumers of a log topic (100 messages/s) and 110 reads/s at a pool of 8
+    threads: with the database's wait as the split has it, the pool's open model makes
+    requests wait less than 5% of the time, below which the two-class station does not
+    split (`mixed_source.worth_splitting`). The pool splits them at any load
+    (`bounds.CallerBounds.apart`): gated so, the rounds went back and forth between the
+    split and the open pool (the consumers saturated every other round) for 300 rounds."""
+    handle = [{"work": {"exponential": 0.005}}, {"call": "app.get"}]
+    caller = {"workers": 3, "operations": {"handle": handle}}
+    document = _scenario(caller, "log")
+    document["services"]["app"]["workers"] = 8
+    document["topics"]["orders"]["partitions"] = 6
+    document["topics"]["orders"]["subscribers"]["indexer"]["concurrency"] = 3
+    document["workload"]["orders"]["arrivals"]["poisson"] = 100.0
+    predicted = analyze(load_scenario(document), capacity=False)
+    assert SPLIT_NOTE in predicted.services["app"].method
+    assert not any("converge" in warning for warning in predicted.warnings)
+    wait = predicted.topics["orders"].groups["indexer"].waiting_time.mean
+    assert wait is not None and wait < 0.1  # (49.7 ms simulated, 46.6 ms predicted)
