@@ -144,10 +144,9 @@ def _callee_ratios(layer: Layer, busy: Sequence[float]) -> dict[StationId, float
     (`Layer.busy`, Poisson arrivals): fewer requests in the subnetwork at once, less
     waiting below it."""
     rates = np.asarray(layer.completion_rates)
-    chain, poisson = np.asarray(busy)[1:] * rates, np.asarray(layer.busy)[1:] * rates
+    chain, poisson = np.asarray(busy)[1:] * rates, layer.busy[1:] * rates
     ratios = {}
-    for station, by_state in layer.callee_waiting_by_state.items():
-        waits = np.asarray(by_state)
+    for station, waits in layer.callee_waiting_by_state.items():
         before = float(poisson @ waits) / float(poisson.sum())
         if before > 0.0:
             ratios[station] = float(chain @ waits) / float(chain.sum()) / before

@@ -89,9 +89,11 @@ class Layer:
     """X(1), ..., X(c): the subnetwork's throughput with n = 1..c requests inside."""
     paced: Paced | None = None
     """Where the threads queue at a one-server callee of their own (`own_server_pacing`)."""
-    busy: tuple[float, ...] = ()
+    busy: np.ndarray = field(default_factory=lambda: np.zeros(0), compare=False)
     """P(min(n, c) = k), k = 0..c: the threads busy."""
-    callee_waiting_by_state: dict[StationId, tuple[float, ...]] = field(default_factory=dict)
+    callee_waiting_by_state: dict[StationId, np.ndarray] = field(
+        default_factory=dict, compare=False
+    )
     """Per callee, the mean waiting per call with k = 1..c requests in the subnetwork, as
     `callee_waiting` weights them by the completions in state k (before its (1 + cs²) / 2)."""
 
@@ -315,10 +317,8 @@ def flow_equivalent(
         callee_waiting=seen,
         completion_rates=tuple(float(rate) for rate in throughput),
         paced=own_server_pacing(callees, throughput),
-        busy=tuple(p_busy.tolist()),
-        callee_waiting_by_state={
-            station: tuple(waits.tolist()) for station, waits in waiting_by_state.items()
-        },
+        busy=p_busy,
+        callee_waiting_by_state=waiting_by_state,
     )
 
 
