@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from models.analysis.graph import OpKey, active_threads, consumer_threads, steps_of, workers_of
-from models.analysis.mixed_source import MAX_PHASES, BoundedCaller, phases
+from models.analysis.mixed_source import MAX_PHASES, MAX_STATES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
 from models.analysis.pool_fed import Feeder, same_mean
 from models.analysis.summary import OperationSummary
@@ -244,7 +244,14 @@ class CallerBounds:
                 feeder = self._group_feeder(who[1], name, population)
             # (at several servers, `pool_fed` takes classes of one mean only: `applies`)
             chain_only = feeder is None or (servers > 1 and not self._one_mean(name))
-            if chain_only and phases(servers, population) > MAX_PHASES:
+            if (
+                chain_only
+                and phases(servers, population) > MAX_PHASES
+                and not (
+                    rate >= (1.0 - 1e-9) * self._arrivals(name)  # (alone: one level)
+                    and phases(servers, population) <= MAX_STATES
+                )
+            ):
                 continue
             candidate = BoundedCaller(who, population, rate, mixture(weighted), feeder)
             candidates.append((candidate, chain_only))

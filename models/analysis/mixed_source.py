@@ -299,7 +299,8 @@ def mixed_source(
     """
     c, n = servers, population
     pace = np.ones(c + 1) if speed is None else np.asarray(speed, dtype=float)
-    if n < 1 or bounded_rate <= 0 or phases(c, n) > MAX_PHASES or len(pace) != c + 1:
+    largest = MAX_STATES if open_rate == 0 else MAX_PHASES  # (no open class: one level)
+    if n < 1 or bounded_rate <= 0 or phases(c, n) > largest or len(pace) != c + 1:
         return None
     if open_rate * open_mean + bounded_rate * bounded_mean >= c * pace[c]:
         return None

@@ -36,7 +36,7 @@ def _load_dependent(
     mu(1..c) (mu(n) = mu(c) beyond), summed over (o, b) up to a negligible tail."""
     weights: dict[tuple[int, int], float] = {}
     top = -math.inf
-    for o in range(20_000):
+    for o in range(20_000 if open_rate > 0 else 1):
         level = -math.inf
         for b in range(population + 1):
             n = o + b
@@ -61,7 +61,8 @@ def _load_dependent(
     queued_open = sum(q * o * max(o + b - servers, 0) / (o + b) for (o, b), q in p.items() if o)
     queued_bounded = sum(q * b * max(o + b - servers, 0) / (o + b) for (o, b), q in p.items() if b)
     throughput = sum(q * (population - b) for (_, b), q in p.items()) / think
-    return queued_open / open_rate, queued_bounded / throughput, throughput
+    open_wait = queued_open / open_rate if open_rate > 0 else 0.0
+    return open_wait, queued_bounded / throughput, throughput
 
 
 @pytest.mark.parametrize(
@@ -85,6 +86,20 @@ def test_the_chain_with_speeds_is_the_load_dependent_product_form(
     assert result.open_waiting == pytest.approx(open_wait, rel=1e-6)
     assert result.bounded_waiting == pytest.approx(bounded_wait, rel=1e-6)
     assert result.bounded_waiting < result.open_waiting  # (never behind more of its own)
+
+
+def test_the_bounded_sources_alone_are_the_load_dependent_finite_source_queue() -> None:
+    """No open class: 3 sources over 2 threads whose subnetwork completes 80 and 110
+    requests a second with 1 and 2 inside (a pool that only log consumers reach, more of
+    them than its threads): the chain is the finite-source queue with those rates."""
+    completions, mean = [80.0, 110.0], 0.02
+    speed = [1.0] + [x * mean / k for k, x in enumerate(completions, start=1)]
+    result = mixed_source(0.0, mean, 70.0, mean, 3, 2, speed)
+    assert result is not None and result.open_waiting == 0.0
+    _, bounded_wait, throughput = _load_dependent(0.0, result.think_time, 3, completions, 2)
+    assert throughput == pytest.approx(70.0, rel=1e-8)
+    assert result.bounded_waiting == pytest.approx(bounded_wait, rel=1e-6)
+    assert result.bounded_waiting > 0.0
 
 
 def test_speeds_of_one_change_nothing_and_a_constant_speed_scales_the_means() -> None:
@@ -183,3 +198,19 @@ def test_the_split_holds_where_the_pool_seldom_makes_anyone_wait() -> None:
     assert not any("converge" in warning for warning in predicted.warnings)
     wait = predicted.topics["orders"].groups["indexer"].waiting_time.mean
     assert wait is not None and wait < 0.1  # (49.7 ms simulated, 46.6 ms predicted)
+
+
+@pytest.mark.parametrize(("consumers", "split"), [(6, True), (9, False)])
+def test_consumers_alone_at_a_pool_up_to_two_a_thread(consumers: int, split: bool) -> None:
+    """A pool of 4 threads that only a log topic's consumers reach: the chain of those
+    consumers alone up to 2 a thread (`bounded_pools.ALONE_REACH`), Poisson arrivals
+    beyond (where the chain's independent think times under-predict)."""
+    handle = [{"work": {"exponential": 0.005}}, {"call": "app.get"}]
+    caller = {"workers": consumers, "operations": {"handle": handle}}
+    document = _scenario(caller, "log")
+    del document["workload"]["reads"]
+    document["topics"]["orders"]["partitions"] = consumers
+    document["topics"]["orders"]["subscribers"]["indexer"]["concurrency"] = consumers
+    document["workload"]["orders"]["arrivals"]["poisson"] = 175.0
+    predicted = analyze(load_scenario(document), capacity=False)
+    assert (SPLIT_NOTE in predicted.services["app"].method) is split
