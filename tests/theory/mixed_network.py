@@ -15,6 +15,47 @@ finding n >= c present waits for n - c + 1 departures, S / c each on average.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+
+
+def mixed_law(
+    open_rate: float,
+    think: float,
+    closed: int,
+    completions: Callable[[int], float],
+    servers: int,
+) -> dict[tuple[int, int], float]:
+    """p(o, b) of the station with `closed` customers of the closed class, whose total
+    service rate with n present is `completions(n)` (n / S up to c for c exponential
+    servers; a load-dependent station's rate otherwise, BCMP's class of service centers):
+
+        p(o, b) ∝ n! / (o! b!) λ^o (N! / (N - b)!) Z^-b / prod_{k=1..n} completions(k),
+
+    summed over (o, b) up to a negligible tail (only o = 0 without an open class)."""
+    weights: dict[tuple[int, int], float] = {}
+    served = [0.0]  # log prod_{k <= n} completions(k)
+    top = -math.inf
+    for o in range(100_000 if open_rate > 0 else 1):
+        for b in range(closed + 1):
+            n = o + b
+            while len(served) <= n:
+                served.append(served[-1] + math.log(completions(len(served))))
+            weights[(o, b)] = (
+                math.lgamma(n + 1)
+                - math.lgamma(o + 1)
+                - math.lgamma(b + 1)
+                + (o * math.log(open_rate) if o else 0.0)
+                + math.lgamma(closed + 1)
+                - math.lgamma(closed - b + 1)
+                - b * math.log(think)
+                - served[n]
+            )
+        level = max(weights[(o, b)] for b in range(closed + 1))
+        top = max(top, level)
+        if o > servers and level < top - 60:  # (the rest adds less than e^-60)
+            break
+    total = sum(math.exp(w - top) for w in weights.values())
+    return {state: math.exp(w - top) / total for state, w in weights.items()}
 
 
 def product_form(
@@ -24,31 +65,7 @@ def product_form(
     docstring), summed over (o, b) up to a negligible tail."""
 
     def law(closed: int) -> dict[tuple[int, int], float]:
-        weights: dict[tuple[int, int], float] = {}
-        served = [0.0]  # log prod_{k <= n} min(k, c)
-        top = 0.0
-        for o in range(100_000):
-            for b in range(closed + 1):
-                n = o + b
-                while len(served) <= n:
-                    served.append(served[-1] + math.log(min(len(served), servers)))
-                weights[(o, b)] = (
-                    math.lgamma(n + 1)
-                    - math.lgamma(o + 1)
-                    - math.lgamma(b + 1)
-                    + (o * math.log(open_rate) if o else 0.0)
-                    + math.lgamma(closed + 1)
-                    - math.lgamma(closed - b + 1)
-                    - b * math.log(think)
-                    + n * math.log(mean)
-                    - served[n]
-                )
-            level = max(weights[(o, b)] for b in range(closed + 1))
-            top = max(top, level)
-            if o > servers and level < top - 60:  # (the rest adds less than e^-60)
-                break
-        total = sum(math.exp(w - top) for w in weights.values())
-        return {state: math.exp(w - top) / total for state, w in weights.items()}
+        return mixed_law(open_rate, think, closed, lambda n: min(n, servers) / mean, servers)
 
     def wait(seen: dict[tuple[int, int], float]) -> float:
         """FCFS: an arrival finding n >= c present waits for n - c + 1 departures, each

@@ -75,6 +75,23 @@ def _scenario() -> dict[str, Any]:
     }
 
 
+def _with_consumers(
+    document: dict[str, Any], consumers: int, partitions: int, messages: float
+) -> dict[str, Any]:
+    """`document` with `consumers` of a log topic of `partitions` taking `messages` a
+    second, each 5 ms of work then a call to the pool."""
+    handle = [{"work": {"exponential": 0.005}}, {"call": "app.get"}]
+    place = [{"publish": "orders"}]
+    document["services"]["api"] = {"workers": "unlimited", "operations": {"place": place}}
+    document["services"]["indexer"] = {"workers": consumers, "operations": {"handle": handle}}
+    subscriber = {"operation": "handle", "concurrency": consumers}
+    document["topics"] = {
+        "orders": {"type": "log", "partitions": partitions, "subscribers": {"indexer": subscriber}}
+    }
+    document["workload"]["orders"] = {"entry": "api.place", "arrivals": {"poisson": messages}}
+    return document
+
+
 def _split(document: dict[str, Any], callers: str) -> Any:
     """The prediction, the pool's method checked to split `callers` from the reads."""
     predicted = analyze(load_scenario(document), capacity=False)
@@ -87,21 +104,7 @@ def test_log_consumers_and_open_reads_share_a_thread_pool(
     agrees: Any, replications_of: Any, stat: Any
 ) -> None:
     """The consumers' mean wait and the reads' mean response."""
-    document = _scenario()
-    handle = [{"work": {"exponential": 0.005}}, {"call": "app.get"}]
-    document["services"]["api"] = {
-        "workers": "unlimited",
-        "operations": {"place": [{"publish": "orders"}]},
-    }
-    document["services"]["indexer"] = {"workers": 2, "operations": {"handle": handle}}
-    document["topics"] = {
-        "orders": {
-            "type": "log",
-            "partitions": 4,
-            "subscribers": {"indexer": {"operation": "handle", "concurrency": 2}},
-        }
-    }
-    document["workload"]["orders"] = {"entry": "api.place", "arrivals": {"poisson": 80.0}}
+    document = _with_consumers(_scenario(), 2, 4, 80.0)
     predicted = _split(document, "consumers of orders")
     wait = predicted.topics["orders"].groups["indexer"].waiting_time.mean
     response = predicted.flows["reads"].response_time.mean
@@ -159,20 +162,8 @@ def test_more_log_consumers_than_threads_and_no_one_else_at_a_pool(
     (6 replications of 400 s)."""
     document = _scenario()
     document["services"]["app"]["workers"] = 2
-    handle = [{"work": {"exponential": 0.005}}, {"call": "app.get"}]
-    document["services"]["api"] = {
-        "workers": "unlimited",
-        "operations": {"place": [{"publish": "orders"}]},
-    }
-    document["services"]["indexer"] = {"workers": 3, "operations": {"handle": handle}}
-    document["topics"] = {
-        "orders": {
-            "type": "log",
-            "partitions": 6,
-            "subscribers": {"indexer": {"operation": "handle", "concurrency": 3}},
-        }
-    }
-    document["workload"] = {"orders": {"entry": "api.place", "arrivals": {"poisson": 120.0}}}
+    del document["workload"]["reads"]
+    document = _with_consumers(document, 3, 6, 120.0)
     predicted = _split(document, "consumers of orders")
     wait = predicted.topics["orders"].groups["indexer"].waiting_time.mean
     pool = predicted.services["app"].waiting_time.mean

@@ -16,7 +16,6 @@ proportion.
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import pytest
@@ -27,37 +26,15 @@ from models.analysis.graph import StationId
 from models.analysis.layers import Callee, flow_equivalent
 from models.analysis.mixed_source import BoundedCaller, mixed_source
 from models.analysis.moments import Moments
+from tests.theory.mixed_network import mixed_law
 
 
 def _load_dependent(
     open_rate: float, think: float, population: int, rates: list[float], servers: int
 ) -> tuple[float, float, float]:
     """(open wait, bounded wait, bounded throughput) of the product form above, `rates`
-    mu(1..c) (mu(n) = mu(c) beyond), summed over (o, b) up to a negligible tail."""
-    weights: dict[tuple[int, int], float] = {}
-    top = -math.inf
-    for o in range(20_000 if open_rate > 0 else 1):
-        level = -math.inf
-        for b in range(population + 1):
-            n = o + b
-            served = sum(math.log(rates[min(k, servers) - 1]) for k in range(1, n + 1))
-            weight = (
-                math.lgamma(n + 1)
-                - math.lgamma(o + 1)
-                - math.lgamma(b + 1)
-                + (o * math.log(open_rate) if o else 0.0)
-                + math.lgamma(population + 1)
-                - math.lgamma(population - b + 1)
-                - b * math.log(think)
-                - served
-            )
-            weights[(o, b)] = weight
-            level = max(level, weight)
-        top = max(top, level)
-        if o > servers and level < top - 50:
-            break
-    total = sum(math.exp(w - top) for w in weights.values())
-    p = {state: math.exp(w - top) / total for state, w in weights.items()}
+    mu(1..c) (mu(n) = mu(c) beyond), by Little's law over its queue (`mixed_law`)."""
+    p = mixed_law(open_rate, think, population, lambda n: rates[min(n, servers) - 1], servers)
     queued_open = sum(q * o * max(o + b - servers, 0) / (o + b) for (o, b), q in p.items() if o)
     queued_bounded = sum(q * b * max(o + b - servers, 0) / (o + b) for (o, b), q in p.items() if b)
     throughput = sum(q * (population - b) for (_, b), q in p.items()) / think
