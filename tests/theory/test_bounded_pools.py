@@ -106,15 +106,21 @@ def test_log_consumers_and_open_reads_share_a_thread_pool(
     """The consumers' mean wait and the reads' mean response."""
     document = _with_consumers(_scenario(), 2, 4, 80.0)
     predicted = _split(document, "consumers of orders")
-    wait = predicted.topics["orders"].groups["indexer"].waiting_time.mean
     response = predicted.flows["reads"].response_time.mean
-    assert wait is not None and response is not None
+    assert response is not None
     runs = replications_of(document)
-    waits = stat(runs, "topics", "orders", "groups", "indexer", "waiting_time", "mean")
-    agrees(waits, wait, "consumers W", slack=SLACK, max_relative_half_width=POWER)
+    _consumers(predicted, runs, agrees, stat, SLACK)
     responses = stat(runs, "flows", "reads", "response_time", "mean")
     agrees(responses, response, "reads R", slack=OPEN_SLACK, max_relative_half_width=POWER)
     _database(predicted, runs, agrees, stat)
+
+
+def _consumers(predicted: Any, runs: Any, agrees: Any, stat: Any, slack: float) -> None:
+    """The consumers' mean wait, predicted and simulated."""
+    wait = predicted.topics["orders"].groups["indexer"].waiting_time.mean
+    assert wait is not None
+    waits = stat(runs, "topics", "orders", "groups", "indexer", "waiting_time", "mean")
+    agrees(waits, wait, "consumers W", slack=slack, max_relative_half_width=POWER)
 
 
 def _database(predicted: Any, runs: Any, agrees: Any, stat: Any) -> None:
@@ -165,11 +171,9 @@ def test_more_log_consumers_than_threads_and_no_one_else_at_a_pool(
     del document["workload"]["reads"]
     document = _with_consumers(document, 3, 6, 120.0)
     predicted = _split(document, "consumers of orders")
-    wait = predicted.topics["orders"].groups["indexer"].waiting_time.mean
     pool = predicted.services["app"].waiting_time.mean
-    assert wait is not None and pool is not None
+    assert pool is not None
     runs = replications_of(document)
-    waits = stat(runs, "topics", "orders", "groups", "indexer", "waiting_time", "mean")
-    agrees(waits, wait, "consumers W", slack=CLIENT_SLACK, max_relative_half_width=POWER)
+    _consumers(predicted, runs, agrees, stat, CLIENT_SLACK)
     pools = stat(runs, "services", "app", "waiting_time", "mean")
     agrees(pools, pool, "pool W", slack=POOL_SLACK, max_relative_half_width=POWER)
