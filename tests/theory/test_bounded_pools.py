@@ -52,7 +52,8 @@ CLIENT_SLACK = 0.06
 of 400 s); before, +27% and +35%: beyond the tolerance, it fails."""
 OPEN_SLACK = 0.15
 """The open reads' response: -8% to -10% on these shapes (the pool's own wait, split, is
--24% to -31% of a wait that is a tenth of the response)."""
+-24% to -31% of a wait that is a tenth of the response: the flow-equivalent server's
+scale by its held time's SCV, docs/analysis.md §5 and §12)."""
 CALLEE_SLACK = 0.06
 """The database's wait, as the pool's threads busy in the two-class chain bring its calls:
 -1% and +3% (6 replications of 400 s); +20% and +13% with the flow-equivalent server's
@@ -153,8 +154,8 @@ def test_a_closed_flow_and_open_reads_share_a_thread_pool(
 
 POOL_SLACK = 0.20
 """The pool's own wait where only the consumers reach it: -12% (6 replications of 400
-s), the open class's correlation as above; before, +478%: beyond the tolerance, it
-fails."""
+s; +5% before the flow-equivalent server's scale, as `OPEN_SLACK` says); before, +478%:
+beyond the tolerance, it fails."""
 
 
 def test_more_log_consumers_than_threads_and_no_one_else_at_a_pool(
