@@ -57,8 +57,9 @@ them make it the chain of those sources alone (finite-source, as a station is:
 under-predict: the 100 generated services' two pools of 4 and 3 threads that 12 consumers
 of a log topic reach (8 x 2,000 s) waited 2.39 ms for 3.75 ms simulated (6.66 ms with
 Poisson arrivals) and 5.38 ms for 6.90 (10.79), and their callees, as the chain's busy
-threads have them, 4.29 ms for 6.19 (6.39) and 26.8 ms for 28.4 (29.8): a consumer's
-calls come sooner after a slow one, its backlog grown meanwhile. Within it, 3 consumers
+threads have them, 4.29 ms for 6.19 (6.39) and 26.8 ms for 28.4 (29.8), further off
+than the pool's scale alone makes a split pool (sec. 5 of docs/analysis.md), and not
+separated from it here. Within it, 3 consumers
 over 2 threads: the pool's wait 0.72 ms for 0.82 ms (4.72 ms with Poisson arrivals), the
 consumers' 18.4 ms for 19.2 ms (53.0 ms)."""
 
