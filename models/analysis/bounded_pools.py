@@ -34,6 +34,7 @@ simulated).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,10 @@ from models.analysis.stations import FINITE_SOURCE_REACH
 from models.schema import Scenario
 
 SPLIT_NOTE = "its independent callers' waits apart"
+CHAINS_REMEMBERED = 256
+"""Pools' two-class chains kept by their inputs (`_solved`): a round whose pool's rates
+and held times did not move (wherever a capacity trial's load does not reach, and the
+last rounds of a solve) asks for the same chain again."""
 ALONE_REACH = FINITE_SOURCE_REACH
 """Where only the bounded sources reach the pool, at most this many times its threads of
 them make it the chain of those sources alone (finite-source, as a station is:
@@ -141,15 +146,27 @@ def _chain(
         open_rate, open_offered = 0.0, 0.0  # (the bounded sources alone: finite-source)
         if bounded.population > ALONE_REACH * len(completion_rates):
             return None  # (beyond `ALONE_REACH`)
-    speed = [1.0] + [x * holding.mean / k for k, x in enumerate(completion_rates, start=1)]
+    speed = (1.0, *(x * holding.mean / k for k, x in enumerate(completion_rates, start=1)))
+    open_mean = open_offered / open_rate if open_rate > 0 else holding.mean
+    return _solved(
+        open_rate, open_mean, bounded.arrival_rate, bounded.holding.mean, bounded.population, speed
+    )
+
+
+@functools.lru_cache(maxsize=CHAINS_REMEMBERED)
+def _solved(
+    open_rate: float,
+    open_mean: float,
+    bounded_rate: float,
+    bounded_mean: float,
+    population: int,
+    speed: tuple[float, ...],
+) -> MixedSource | None:
+    """`mixed_source` with the threads' `speed`, remembered by its inputs (a pure
+    function), or None where it has no usable answer."""
+    threads = len(speed) - 1
     result = mixed_source(
-        open_rate,
-        open_offered / open_rate if open_rate > 0 else holding.mean,
-        bounded.arrival_rate,
-        bounded.holding.mean,
-        bounded.population,
-        len(completion_rates),
-        speed,
+        open_rate, open_mean, bounded_rate, bounded_mean, population, threads, speed
     )
     if result is None or not math.isfinite(result.bounded_waiting) or not result.busy:
         return None
