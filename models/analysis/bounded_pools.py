@@ -40,17 +40,29 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+from scipy.special import gammaln
 
 from models.analysis.graph import StationId
 from models.analysis.layers import Layer
 from models.analysis.loads import ServiceStation
-from models.analysis.mixed_source import BoundedCaller, MixedSource, mixed_source
+from models.analysis.mixed_source import (
+    MAX_PHASES,
+    MAX_STATES,
+    TAIL,
+    BoundedCaller,
+    MixedSource,
+    mixed_source,
+    phases,
+)
 from models.analysis.moments import Moments
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.stations import FINITE_SOURCE_REACH
 from models.schema import Scenario
 
 SPLIT_NOTE = "its independent callers' waits apart"
+SAME_MEAN = 1e-9
+"""Both classes' mean holding times equal to this (relative): the chain is the product
+form (`product_form`), solved by sums, not as a linear system."""
 CHAINS_REMEMBERED = 256
 """Pools' two-class chains kept by their inputs (`_solved`): a round whose pool's rates
 and held times did not move (wherever a capacity trial's load does not reach, and the
@@ -165,12 +177,100 @@ def _solved(
     """`mixed_source` with the threads' `speed`, remembered by its inputs (a pure
     function), or None where it has no usable answer."""
     threads = len(speed) - 1
-    result = mixed_source(
-        open_rate, open_mean, bounded_rate, bounded_mean, population, threads, speed
-    )
+    if open_rate == 0.0 or math.isclose(open_mean, bounded_mean, rel_tol=SAME_MEAN):
+        result = product_form(open_rate, bounded_rate, bounded_mean, population, speed)
+    else:
+        result = mixed_source(
+            open_rate, open_mean, bounded_rate, bounded_mean, population, threads, speed
+        )
     if result is None or not math.isfinite(result.bounded_waiting) or not result.busy:
         return None
     return result
+
+
+def product_form(
+    open_rate: float,
+    bounded_rate: float,
+    mean: float,
+    population: int,
+    speed: Sequence[float],
+) -> MixedSource | None:
+    """The two-class chain (`mixed_source` with `speed`) where both classes hold a thread
+    for one mean time S, in closed form: a mixed network of one load-dependent station
+    (it completes mu(n) = min(n, c) speed[min(n, c)] / S requests a second with n present)
+    and the bounded sources' think station, whose product form (BCMP 1975) is
+
+        p(o, b) ∝ n! / (o! b!) λ_O^o N! / (N - b)! θ^b / prod_{k <= n} mu(k),
+
+    θ = 1 / Z solved so that the sources' throughput θ E[N - b] is `bounded_rate`. The
+    classes share every place in the queue alike, so E[o (n - c)^+ / n] open requests wait
+    (and as many bounded ones in proportion): the chain's random order, whose linear
+    system this replaces by sums (`tests/unit/test_bounded_pools.py`: the same to 1e-7).
+    None where it has no steady state, or its truncation would show."""
+    c = len(speed) - 1
+    pace = np.asarray(speed, dtype=float)
+    if population < 1 or bounded_rate <= 0 or (open_rate + bounded_rate) * mean >= c * pace[c]:
+        return None
+    decay = min(max((open_rate + bounded_rate) * mean / (c * pace[c]), 0.5), 1.0 - 1e-9)
+    levels = 0 if open_rate == 0 else c + math.ceil(math.log(TAIL) / math.log(decay))
+    largest = MAX_STATES if open_rate == 0 else MAX_PHASES  # (the chain's own limits:
+    if phases(c, population) > largest or (levels + 1) * phases(c, population) > MAX_STATES:
+        return None  # the same answer wherever it gives one)
+    o = np.arange(levels + 1, dtype=float)[:, None]
+    b = np.arange(population + 1, dtype=float)[None, :]
+    present = (o + b).astype(int)
+    served = np.minimum(np.arange(1, present.max() + 1), c)
+    log_rates = np.concatenate(([0.0], np.cumsum(np.log(served * pace[served] / mean))))
+    base = (
+        gammaln(present + 1.0)
+        - gammaln(o + 1.0)
+        - gammaln(b + 1.0)
+        + (o * math.log(open_rate) if open_rate > 0 else 0.0)
+        + gammaln(population + 1.0)
+        - gammaln(population - b + 1.0)
+        - log_rates[present]
+    )
+    away = np.broadcast_to(population - b, base.shape)
+
+    def law(log_think: float) -> np.ndarray:
+        weights = base - b * log_think
+        p = np.exp(weights - weights.max())
+        return np.asarray(p / p.sum())
+
+    def excess(log_think: float) -> float:
+        return float((law(log_think) * away).sum()) / math.exp(log_think) - bounded_rate
+
+    fastest = mean / float(pace[1:].max())  # (a bounded request's shortest stay)
+    if population / bounded_rate <= fastest:
+        return None
+    high = math.log(population / bounded_rate - fastest)
+    low = high - math.log(2.0)
+    while excess(low) <= 0:
+        low -= math.log(8.0)
+        if low < math.log(fastest * 1e-9):
+            return None
+    if excess(high) >= 0:  # (its requests never wait)
+        root = high
+    else:
+        from scipy.optimize import brentq  # (as `mixed_source`: slow to import, seldom used)
+
+        root = brentq(excess, low, high, xtol=1e-10, rtol=1e-10)
+    p = law(root)
+    if levels and float(p[levels - c :, :].sum()) > 1e3 * TAIL:
+        return None  # (nearly saturated: the truncation would show)
+    queued = np.maximum(present - c, 0) / np.maximum(present, 1)
+    full = present >= c
+    sources = p * away
+    busy = np.bincount(np.minimum(present, c).ravel(), weights=p.ravel(), minlength=c + 1)
+    open_wait, bounded_wait = float(p[full].sum()), float(sources[full].sum() / sources.sum())
+    total = open_rate + bounded_rate
+    return MixedSource(
+        think_time=math.exp(root),
+        open_waiting=float((p * o * queued).sum()) / open_rate if open_rate > 0 else 0.0,
+        bounded_waiting=float((p * b * queued).sum()) / bounded_rate,
+        p_wait=(open_rate * open_wait + bounded_rate * bounded_wait) / total,
+        busy=tuple(busy.tolist()),
+    )
 
 
 def _callee_ratios(layer: Layer, busy: Sequence[float]) -> dict[StationId, float]:

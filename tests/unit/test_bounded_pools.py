@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.bounded_pools import SPLIT_NOTE, _callee_ratios, _chain
+from models.analysis.bounded_pools import SPLIT_NOTE, _callee_ratios, _chain, product_form
 from models.analysis.graph import StationId
 from models.analysis.layers import Callee, flow_equivalent
 from models.analysis.mixed_source import BoundedCaller, mixed_source
@@ -77,6 +77,33 @@ def test_the_bounded_sources_alone_are_the_load_dependent_finite_source_queue() 
     assert throughput == pytest.approx(70.0, rel=1e-8)
     assert result.bounded_waiting == pytest.approx(bounded_wait, rel=1e-6)
     assert result.bounded_waiting > 0.0
+
+
+@pytest.mark.parametrize(
+    ("open_rate", "bounded_rate", "population", "completions"),
+    [
+        (110.0, 80.0, 2, [100.0, 200.0, 238.9, 248.2]),
+        (40.0, 30.0, 3, [80.0, 110.0]),
+        (0.0, 70.0, 3, [80.0, 110.0]),
+        (60.0, 20.0, 1, [50.0, 95.0, 130.0]),
+    ],
+)
+def test_the_product_form_in_sums_is_the_chain(
+    open_rate: float, bounded_rate: float, population: int, completions: list[float]
+) -> None:
+    """With one mean for both classes, `product_form`'s sums give what the chain's linear
+    system does: the think time, both waits, P(wait) and the busy threads."""
+    mean = 0.01
+    speed = [1.0] + [x * mean / k for k, x in enumerate(completions, start=1)]
+    servers = len(completions)
+    chain = mixed_source(open_rate, mean, bounded_rate, mean, population, servers, speed)
+    sums = product_form(open_rate, bounded_rate, mean, population, speed)
+    assert chain is not None and sums is not None
+    assert sums.think_time == pytest.approx(chain.think_time, rel=1e-7)
+    assert sums.open_waiting == pytest.approx(chain.open_waiting, rel=1e-7, abs=1e-12)
+    assert sums.bounded_waiting == pytest.approx(chain.bounded_waiting, rel=1e-7)
+    assert sums.p_wait == pytest.approx(chain.p_wait, rel=1e-7)
+    assert sums.busy == pytest.approx(chain.busy, abs=1e-9)
 
 
 def test_speeds_of_one_change_nothing_and_a_constant_speed_scales_the_means() -> None:
