@@ -20,7 +20,7 @@ those add. The chain's busy threads, fewer at once than Poisson arrivals keep bu
 scale the waits below the pool the same way (`_callee_ratios`): the database there 3.88
 ms predicted before, 3.20 ms now, 3.24 ms simulated (with 8 threads and 3 consumers:
 11.9, 7.55 and 7.91 ms). Only sources that queue nowhere together qualify
-(`bounds.CallerBounds.apart`): a pool's threads, which share a queue of their own, send
+(`BoundedCaller.independent`): a pool's threads, which share a queue of their own, send
 their next call soon after the last one, which independent think times do not see
 (splitting their waits so took a pool of the Alibaba-like model of the regression set
 from -3% to -28%, docs/analysis.md sec. 12). What is left (sec. 5): the pool's own wait
@@ -46,18 +46,16 @@ from models.analysis.graph import StationId
 from models.analysis.layers import Layer
 from models.analysis.loads import ServiceStation
 from models.analysis.mixed_source import (
-    MAX_PHASES,
-    MAX_STATES,
     TAIL,
     BoundedCaller,
     MixedSource,
+    chain_levels,
     mixed_source,
-    phases,
+    think_root,
 )
 from models.analysis.moments import Moments
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.stations import FINITE_SOURCE_REACH
-from models.schema import Scenario
 
 SPLIT_NOTE = "its independent callers' waits apart"
 SAME_MEAN = 1e-9
@@ -81,18 +79,6 @@ over 2 threads: the pool's wait 0.72 ms for 0.82 ms (4.72 ms with Poisson arriva
 consumers' 18.4 ms for 19.2 ms (53.0 ms)."""
 
 
-def independent_sources(scenario: Scenario, bounded: BoundedCaller) -> bool:
-    """Whether every caller of the bounded class is a log topic's consumers (one message
-    in hand each, held through its calls) or a closed flow's clients."""
-    for kind, name in bounded.callers:
-        if kind == "handler":
-            if scenario.topics[name].type != "log":
-                return False
-        elif kind != "flow":
-            return False
-    return True
-
-
 @dataclass(frozen=True)
 class Split:
     """A pool's solution with its independent bounded callers apart, and how much less
@@ -105,7 +91,6 @@ class Split:
 
 
 def split_pool(
-    scenario: Scenario,
     load: StationLoad,
     solution: StationSolution,
     layer: Layer,
@@ -121,7 +106,7 @@ def split_pool(
         bounded is None
         or not solution.stable
         or not rates
-        or not independent_sources(scenario, bounded)
+        or not bounded.independent
         or solution.caller_waiting is not None
         or layer.waiting <= 0.0
     ):
@@ -209,13 +194,11 @@ def product_form(
     None where it has no steady state, or its truncation would show."""
     c = len(speed) - 1
     pace = np.asarray(speed, dtype=float)
-    if population < 1 or bounded_rate <= 0 or (open_rate + bounded_rate) * mean >= c * pace[c]:
-        return None
-    decay = min(max((open_rate + bounded_rate) * mean / (c * pace[c]), 0.5), 1.0 - 1e-9)
-    levels = 0 if open_rate == 0 else c + math.ceil(math.log(TAIL) / math.log(decay))
-    largest = MAX_STATES if open_rate == 0 else MAX_PHASES  # (the chain's own limits:
-    if phases(c, population) > largest or (levels + 1) * phases(c, population) > MAX_STATES:
-        return None  # the same answer wherever it gives one)
+    levels = chain_levels(
+        open_rate, (open_rate + bounded_rate) * mean, bounded_rate, population, pace
+    )
+    if levels is None:
+        return None  # (the chain's own limits: the same answer wherever it gives one)
     o = np.arange(levels + 1, dtype=float)[:, None]
     b = np.arange(population + 1, dtype=float)[None, :]
     present = (o + b).astype(int)
@@ -241,20 +224,9 @@ def product_form(
         return float((law(log_think) * away).sum()) / math.exp(log_think) - bounded_rate
 
     fastest = mean / float(pace[1:].max())  # (a bounded request's shortest stay)
-    if population / bounded_rate <= fastest:
+    root = think_root(excess, population / bounded_rate, fastest)
+    if root is None:
         return None
-    high = math.log(population / bounded_rate - fastest)
-    low = high - math.log(2.0)
-    while excess(low) <= 0:
-        low -= math.log(8.0)
-        if low < math.log(fastest * 1e-9):
-            return None
-    if excess(high) >= 0:  # (its requests never wait)
-        root = high
-    else:
-        from scipy.optimize import brentq  # (as `mixed_source`: slow to import, seldom used)
-
-        root = brentq(excess, low, high, xtol=1e-10, rtol=1e-10)
     p = law(root)
     if levels and float(p[levels - c :, :].sum()) > 1e3 * TAIL:
         return None  # (nearly saturated: the truncation would show)

@@ -208,6 +208,8 @@ class CallerBounds:
         """Per caller (per group for a topic's handlers): its requests at `name` at once
         (calls in flight x its bound)."""
         parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
+        on_its_own: dict[tuple[str, str], bool] = {}
+        """Per caller: whether every node of it queues nowhere with the others."""
         seen: set[OpKey] = set()
         for source, _ in self.callers.get(name, []):
             if source in seen or (source.kind == "handler" and not self._groups(source.name, name)):
@@ -231,6 +233,7 @@ class CallerBounds:
                 parts[caller].append((rate * calls, callee.holding))
             held = (*caller, source.operation) if source.kind == "handler" else caller
             reach[held] = max(reach[held], bound * self._in_flight(source, name))
+            on_its_own[caller] = on_its_own.get(caller, True) and self._on_its_own(source)
         candidates: list[tuple[BoundedCaller, bool]] = []
         for who, weighted in parts.items():
             population = sum(n for held, n in reach.items() if held[:2] == who)
@@ -253,7 +256,10 @@ class CallerBounds:
                 )
             ):
                 continue
-            candidate = BoundedCaller(who, population, rate, mixture(weighted), feeder)
+            independent = on_its_own.get(who, False)
+            candidate = BoundedCaller(
+                who, population, rate, mixture(weighted), feeder, independent=independent
+            )
             candidates.append((candidate, chain_only))
         candidates.sort(key=lambda found: -_per_source(found[0]))
         if not candidates:
@@ -376,7 +382,8 @@ def _merged(
         return best
     holding = mixture((c.arrival_rate / rate, c.holding) for c in chosen)
     also = tuple(c.caller for c in chosen[1:])
-    return BoundedCaller(best.caller, population, rate, holding, None, also)
+    independent = all(c.independent for c in chosen)
+    return BoundedCaller(best.caller, population, rate, holding, None, also, independent)
 
 
 def _per_source(caller: BoundedCaller) -> float:

@@ -36,7 +36,7 @@ solved by `models.analysis.pool_fed` instead (`split_waits`).
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -87,6 +87,10 @@ class BoundedCaller:
     also: tuple[tuple[str, str], ...] = ()
     """Other bounded callers taken in the same class (`bounds.CallerBounds.bounded_caller`):
     their populations are in `population`, their calls in the rate and the holding time."""
+    independent: bool = False
+    """Whether every caller of the class is a source that queues nowhere together with the
+    others (`bounds.CallerBounds.independent`: a closed flow's clients, a log topic's
+    consumers), not a pool whose threads share a queue of their own."""
 
     @property
     def callers(self) -> tuple[tuple[str, str], ...]:
@@ -299,19 +303,14 @@ def mixed_source(
     """
     c, n = servers, population
     pace = np.ones(c + 1) if speed is None else np.asarray(speed, dtype=float)
-    largest = MAX_STATES if open_rate == 0 else MAX_PHASES  # (no open class: one level)
-    if n < 1 or bounded_rate <= 0 or phases(c, n) > largest or len(pace) != c + 1:
+    if len(pace) != c + 1:
         return None
-    if open_rate * open_mean + bounded_rate * bounded_mean >= c * pace[c]:
+    offered = open_rate * open_mean + bounded_rate * bounded_mean
+    levels = chain_levels(open_rate, offered, bounded_rate, n, pace)
+    if levels is None:
         return None
-    fastest = bounded_mean / float(pace[1:].max())  # (a bounded request's shortest stay)
     if n <= c and open_rate == 0 and speed is None:
         return MixedSource(n / bounded_rate - bounded_mean, 0.0, 0.0, 0.0)
-    load = (open_rate * open_mean + bounded_rate * bounded_mean) / (c * pace[c])
-    decay = min(max(load, 0.5), 1.0 - 1e-9)
-    levels = 0 if open_rate == 0 else c + math.ceil(math.log(TAIL) / math.log(decay))
-    if (levels + 1) * phases(c, n) > MAX_STATES:
-        return None
     chain = _chain(open_rate, open_mean, bounded_mean, n, c, levels, pace)
     solved: dict[float, np.ndarray] = {}  # (brentq asks again for the ends of the bracket)
 
@@ -323,20 +322,10 @@ def mixed_source(
     def excess(log_think: float) -> float:
         return float(law(log_think) @ chain.bounded_done) / bounded_mean - bounded_rate
 
-    if n / bounded_rate <= fastest:
-        return None  # more than N / S_B: the bounded sources cannot get that through
-    high = math.log(n / bounded_rate - fastest)  # (throughput <= N / (Z + S_B))
-    low = high - math.log(2.0)
-    while excess(low) <= 0:
-        low -= math.log(8.0)
-        if low < math.log(fastest * 1e-9):
-            return None  # the bounded sources cannot get that much through, even never away
-    if excess(high) >= 0:  # (its requests never wait: R = S_B)
-        root = high
-    else:
-        from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
-
-        root = brentq(excess, low, high, xtol=1e-10, rtol=1e-10)
+    fastest = bounded_mean / float(pace[1:].max())  # (a bounded request's shortest stay)
+    root = think_root(excess, n / bounded_rate, fastest)
+    if root is None:
+        return None
     think, p = math.exp(root), law(root)
     o, b, i = chain.open_present, chain.bounded_present, chain.bounded_serving
     if levels and float(p[o >= levels - c].sum()) > 1e3 * TAIL:
@@ -356,6 +345,45 @@ def mixed_source(
         p_wait=(open_rate * open_wait + bounded_rate * bounded_wait) / total,
         busy=tuple(float(x) for x in np.bincount(busy, weights=p, minlength=c + 1)),
     )
+
+
+def chain_levels(
+    open_rate: float, offered: float, bounded_rate: float, population: int, pace: np.ndarray
+) -> int | None:
+    """How many open requests present the chain (`mixed_source`, or its product form,
+    `bounded_pools.product_form`) holds before its truncation: enough for the geometric tail
+    above to weigh `TAIL` (none without open arrivals); None where the chain has no steady
+    state at `offered` Erlangs, or would be too large to solve (`MAX_PHASES` per level,
+    `MAX_STATES` in all; one level of up to `MAX_STATES` without open arrivals)."""
+    c = len(pace) - 1
+    largest = MAX_STATES if open_rate == 0 else MAX_PHASES  # (no open class: one level)
+    if population < 1 or bounded_rate <= 0 or phases(c, population) > largest:
+        return None
+    if offered >= c * pace[c]:
+        return None
+    decay = min(max(offered / (c * pace[c]), 0.5), 1.0 - 1e-9)
+    levels = 0 if open_rate == 0 else c + math.ceil(math.log(TAIL) / math.log(decay))
+    return None if (levels + 1) * phases(c, population) > MAX_STATES else levels
+
+
+def think_root(excess: Callable[[float], float], most: float, fastest: float) -> float | None:
+    """log Z, the bounded sources' think time at which their throughput over the target
+    (`excess(log Z)`, falling as Z grows) is 0: bracketed below `most` - `fastest` (N /
+    λ_B less a request's shortest stay: throughput <= N / (Z + S_B)), halving down by
+    factors of 8, then Brent's method; None where no think time gets that much through."""
+    if most <= fastest:
+        return None  # more than N / S_B: the bounded sources cannot get that through
+    high = math.log(most - fastest)
+    low = high - math.log(2.0)
+    while excess(low) <= 0:
+        low -= math.log(8.0)
+        if low < math.log(fastest * 1e-9):
+            return None  # the bounded sources cannot get that much through, even never away
+    if excess(high) >= 0:  # (its requests never wait: R = S_B)
+        return high
+    from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
+
+    return float(brentq(excess, low, high, xtol=1e-10, rtol=1e-10))
 
 
 @dataclass(frozen=True)

@@ -273,7 +273,7 @@ def apply_layer(
         elif station.pools == 1 and found:  # (independent bounded callers: `bounded_pools`)
             holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
             rate = station.solution.arrival_rate
-            split = split_pool(scenario, load, station.solution, pool[2], rate, holding)
+            split = split_pool(load, station.solution, pool[2], rate, holding)
             station.solution = split.solution
             scale_callees(split, waits, services, rate, found[0])
     return waits
