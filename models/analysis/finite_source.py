@@ -50,10 +50,26 @@ def _chain(servers: int, population: int, mean_service: float, think: float) -> 
     return np.asarray(weights / weights.sum())  # per-call cost: this runs in root finding)
 
 
+RESCALE = 1e150
+"""Where `_throughput`'s running weights are scaled down (each step multiplies them by at
+most M S / Z, far below 1e150 on any bracket `finite_source` searches)."""
+
+
 def _throughput(servers: int, population: int, mean_service: float, think: float) -> float:
-    p = _chain(servers, population, mean_service, think)
-    busy = np.minimum(np.arange(population + 1), servers)
-    return float(np.dot(p, busy)) / mean_service
+    """X(Z) = sum p_n min(n, c) / S, the chain's weights built up one level at a time
+    (module docstring; plain floats: the root search evaluates it a dozen times for a
+    population of a few dozen at most, where numpy's per-call cost dominated)."""
+    step = mean_service / think
+    weight = total = 1.0
+    busy = 0.0
+    for present in range(1, population + 1):
+        serving = present if present < servers else servers
+        weight *= (population - present + 1) * step / serving
+        total += weight
+        busy += weight * serving
+        if weight > RESCALE:
+            weight, total, busy = weight / RESCALE, total / RESCALE, busy / RESCALE
+    return busy / total / mean_service
 
 
 def finite_source(
@@ -72,12 +88,17 @@ def finite_source(
     capacity = servers / mean_service
     if arrival_rate >= capacity * (1.0 - 1e-12):
         return None
-    low = math.log(mean_service * 1e-12)
-    high = math.log(2.0 * population / arrival_rate)  # throughput <= M / Z = lambda / 2
+    # X(Z) = M / (Z + R(Z)) with S <= R(Z) <= M S / c (all M at the station): Z = M / lambda
+    # - S gets at most lambda through, Z = M / lambda - M S / c at least
+    high = math.log(population / arrival_rate - mean_service)
+    fewest = population / arrival_rate - population * mean_service / servers
+    low = math.log(fewest) if fewest > 0 else math.log(mean_service * 1e-12)
 
     def excess(log_think: float) -> float:
         return _throughput(servers, population, mean_service, math.exp(log_think)) - arrival_rate
 
+    if excess(high) >= 0:  # (R = S to rounding: next to no waiting)
+        high = math.log(2.0 * population / arrival_rate)  # throughput <= M / Z = lambda / 2
     while excess(low) < 0:
         low -= 10.0
     from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
