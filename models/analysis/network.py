@@ -320,7 +320,8 @@ def solve_network(
         )
         solved_views = current.views
         signature = convergence.signature(solved_views)
-        change = convergence.largest_change(previous, signature, scvs=settle is None)
+        floors = convergence.holding_scales(current.services, current.groups)
+        change = convergence.largest_change(previous, signature, floors, scvs=settle is None)
         if fixed_views is not None or (
             iteration > 1
             and _rates_stable(keys, rates, current.traffic.rates)
