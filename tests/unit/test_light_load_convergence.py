@@ -9,14 +9,20 @@ at the flows' own rates for saturated (`convergence.holding_scales`).
 
 from __future__ import annotations
 
-from typing import Any
+from itertools import pairwise
+from types import SimpleNamespace
+from typing import Any, cast
 
 import pytest
+import yaml
 
 from models import analyze, load_scenario
+from models.analysis.bounds import CallerBounds
 from models.analysis.capacity import RELATIVE_TOLERANCE
 from models.analysis.convergence import holding_scales, largest_change
-from models.analysis.graph import StationId
+from models.analysis.fan_out import seldom_bound
+from models.analysis.graph import OpKey, StationId
+from models.analysis.moments import Moments
 from models.analysis.network import MAX_ITERATIONS, solve_network
 from tests.unit.analysis_scenarios import open_sources
 
@@ -78,3 +84,93 @@ def test_waits_change_against_the_holding_time() -> None:
     after = {database: (0.0, 0.0, 0.0, 0.0, 1.0, 1.0, 6.827806768826982e-07)}
     assert largest_change(before, after) > 1e-9
     assert largest_change(before, after, floors) < 1e-12
+
+
+SHARED_BACKENDS = """
+name: fuzz-1436
+simulation: {duration: 120, warmup: 10, replications: 5, seed: 1436}
+services:
+  s0:
+    workers: 8
+    blocking_calls: false
+    operations:
+      op:
+      - delay: {constant: 0.00065}
+      - work: {gamma: {mean: 0.00777, cv: 0.8}}
+      - call: s1
+  s1:
+    workers: 8
+    replicas: 2
+    balancing: least_outstanding
+    operations:
+      op:
+      - work: {lognormal: {mean: 0.00338, cv: 1.0}}
+      - parallel:
+        - - call: s2
+        - - call: s3
+      - call: {service: s2, probability: 0.86}
+  s2:
+    workers: 8
+    replicas: 3
+    balancing: shared
+    operations:
+      op:
+      - delay: {constant: 0.00091}
+      - work: {exponential: 0.00693}
+      - call: s3
+      - work: {constant: 0.00093}
+  s3:
+    workers: 1
+    replicas: 3
+    balancing: least_outstanding
+    operations:
+      op:
+      - delay: {constant: 0.0005}
+      - work: {constant: 0.00391}
+workload:
+  f0:
+    entry: s0.op
+    arrivals: {poisson: RATE}
+"""
+"""`bench/analysis_fuzz.py` seed 1436: s1's 16 threads send s3 a call in each of two
+parallel branches, and s3's wait is held through by s1."""
+
+
+def test_a_capacity_does_not_depend_on_the_load_it_is_searched_from() -> None:
+    """One open flow's `max_throughput` is where a resource saturates as that flow grows:
+    the same, to the search's tolerance, from its own rate or from 30% of it. From 30%,
+    a trial at 3.34 x that rate had s1's Erlang B cross `fan_out.BOUND_REACHED` (0.9-1.0e-3)
+    every other round, s3's groups counted and not, and the unsettled solve was taken for
+    saturated: 189.2/s for 229.2/s."""
+    capacities = []
+    for rate in (190.286, 0.3 * 190.286):
+        text = SHARED_BACKENDS.replace("RATE", repr(rate))
+        prediction = analyze(load_scenario(yaml.safe_load(text)))
+        assert not any("did not converge" in warning for warning in prediction.warnings)
+        capacities.append(prediction.flows["f0"].max_throughput)
+    assert capacities[0] is not None and capacities[1] is not None
+    assert capacities[1] == pytest.approx(capacities[0], rel=RELATIVE_TOLERANCE)
+
+
+class _Threads:
+    """`CallerBounds.node` of a sender of 16 threads."""
+
+    def node(self, key: OpKey) -> tuple[int | None, int | None]:
+        return 16, None
+
+
+def test_groups_fade_out_as_their_sender_fills() -> None:
+    """`seldom_bound` runs from 1 to 0 as the sender's Erlang B crosses `BOUND_REACHED`,
+    without a jump: a 1% change of load moves it by a small step (a hard threshold turned a
+    callee's groups on and off between rounds)."""
+    sender = OpKey("service", "s1", "op", 0)
+    summaries: dict[OpKey, Any] = {sender: SimpleNamespace(holding=Moments(0.01, 1e-4))}
+    shares = []
+    for step in range(200):
+        offered = 5.0 * 1.01**step  # (16 threads: Erlang B from 5e-5 to 0.58)
+        rates = {sender: offered / 0.01}
+        shares.append(seldom_bound(sender, cast(CallerBounds, _Threads()), rates, summaries))
+    assert shares[0] == 1.0 and shares[-1] == 0.0
+    assert all(b <= a for a, b in pairwise(shares))
+    assert max(a - b for a, b in pairwise(shares)) < 0.15
+    assert sum(0.0 < share < 1.0 for share in shares) >= 5
