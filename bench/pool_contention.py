@@ -17,7 +17,10 @@ little, the pool is c servers of the holding time, as Allen and Cunneen scale M/
 docs/analysis.md sec. 5). Measured 2026-12-06: before it, from -27% to +62% (a mean
 |error| of 28%); with it, from -5% to +34% (11%), the largest where the callee's service
 is regular (constant, or gamma of cv 0.5), which X(k) of exponential servers does not
-see.
+see. Measured 2026-12-07 on the six shapes over several servers (`--shapes 10 15`): from
+-27% to +56% (a mean |error| of 25%), each with the chain's own wait beside it
+(`unscaled_ms`), +3% to +10% where exponential servers pace the threads, and the table of
+docs/analysis.md sec. 12.
 
     python3 bench/pool_contention.py [--replications 6] [--duration 400] [--shapes 0 9]
 """
@@ -34,6 +37,7 @@ import numpy as np
 from scipy import stats
 
 from models import analyze, load_scenario
+from models.analysis.moments import Moments
 from sim import simulate
 
 
@@ -63,9 +67,17 @@ SHAPES = [
     Shape(4, 0.010, 0.5, 1, 0.005, 0.5, 2, 0.7),
     Shape(6, 0.030, 1.0, 4, 0.010, 1.0, 1, 0.8),
     Shape(2, 0.002, 1.0, 1, 0.010, 1.0, 1, 0.7),
+    Shape(2, 0.004, 1.0, 2, 0.014, 1.0, 1, 0.8),
+    Shape(4, 0.0075, 1.0, 2, 0.014, 1.0, 1, 0.8),
+    Shape(8, 0.020, 1.0, 2, 0.012, 1.0, 1, 0.8),
+    Shape(4, 0.0075, 1.0, 2, 0.014, 0.5, 1, 0.8),
+    Shape(4, 0.0075, 1.0, 2, 0.014, 0.0, 1, 0.8),
+    Shape(8, 0.020, 1.0, 4, 0.024, 1.0, 1, 0.8),
 ]
 """The first is `bench/analysis_fuzz.py` seed 1429's shape (one pool of its three
-replicas' threads, exponential work)."""
+replicas' threads, exponential work). The last six (2026-12-07) are pools over a database
+of several servers, as many threads as servers or more: the flow-equivalent server's
+scale by the held time's SCV (`unscaled_ms` without it)."""
 
 
 def law(mean: float, cv: float) -> dict[str, Any]:
@@ -119,11 +131,32 @@ def measure(shape: Shape, replications: int, duration: float) -> dict[str, Any]:
         **asdict(shape),
         "rate": rate,
         "predicted_ms": wait * 1e3,
+        "unscaled_ms": _unscaled_wait(scenario) * 1e3,
         "simulated_ms": mean * 1e3,
         "half_width_ms": half_width * 1e3,
         "error": wait / mean - 1.0,
         "method": predicted.method,
     }
+
+
+def _unscaled_wait(scenario: Any) -> float:
+    """The pool's predicted wait with the flow-equivalent server's own (Poisson) wait,
+    unscaled by its held time's SCV: `pools._pool_solution` given an SCV of 1 for the
+    duration of one `analyze` (a benchmark's instrument, not the library's)."""
+    from models.analysis import pools
+
+    solve = pools._pool_solution
+
+    def unscaled(load: Any, layer: Any, rate: float, holding: Moments) -> Any:
+        return solve(load, layer, rate, Moments(holding.mean, holding.mean**2))
+
+    pools._pool_solution = unscaled
+    try:
+        wait = analyze(scenario, capacity=False).services["app"].waiting_time.mean
+    finally:
+        pools._pool_solution = solve
+    assert wait is not None
+    return wait
 
 
 def main() -> None:
