@@ -22,7 +22,7 @@ from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Found
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import Moments, mixture, waiting_moments
-from models.analysis.smooth_arrivals import CALM_BELOW, round_robin_scale
+from models.analysis.smooth_arrivals import calm, round_robin_scale
 from models.analysis.station_load import StationLoad, StationSolution
 
 EXCESS_METHOD = f"{METHOD}, waiting from the open model's population below it"
@@ -177,9 +177,9 @@ def apply_excess(
         own = (1.0 - queued) * own + queued * other
     weight = _weight(other, own)
     wait = max(other, own)
-    if own > other and population.waiting <= CALM_BELOW * population.mean:
-        wait = max(other, own * _dealt(station))  # (the pool's own wait only: its
-        # callees' waits blend by `weight` as before)
+    share = calm(population.waiting, population.mean)
+    if own > other and share > 0.0:  # (the pool's own wait only: its callees' waits
+        wait = max(other, own * (share * _dealt(station) + 1.0 - share))  # blend as before)
     populations.queues[station.name] = wait * population.tail_rate
     p_own = max(1.0 - float(head[: below.threads].sum()), 0.0)
     p_other = solution.p_wait if solution.p_wait is not None else p_own

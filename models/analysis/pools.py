@@ -45,7 +45,7 @@ from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flo
 from models.analysis.least_outstanding import joined_solution
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
-from models.analysis.smooth_arrivals import CALM_BELOW, round_robin_scale
+from models.analysis.smooth_arrivals import calm, round_robin_scale
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.stations import GROUPS_NOTE, group_excess
 from models.analysis.summary import POISSON, OperationSummary
@@ -460,9 +460,9 @@ def _pool_solution(
         service_scv = paced.queued * paced.scv + (1.0 - paced.queued) * service_scv
     scale = (load.arrival_scv + service_scv) / 2.0
     below = math.fsum(w for w in layer.callee_waiting.values() if math.isfinite(w))
-    if below <= CALM_BELOW * holding.mean:  # (else the queues below set the wait)
-        dealt = round_robin_scale(load, rate, holding)
-        scale = scale if dealt is None else dealt
+    share = calm(below, holding.mean)  # (else the queues below set the wait)
+    dealt = round_robin_scale(load, rate, holding) if share > 0.0 else None
+    scale = scale if dealt is None else share * dealt + (1.0 - share) * scale
     waiting, p_wait, method = layer.waiting * scale, layer.p_wait, METHOD
     excess = (
         None

@@ -24,6 +24,7 @@ from models.analysis.fan_out import seldom_bound
 from models.analysis.graph import OpKey, StationId
 from models.analysis.moments import Moments
 from models.analysis.network import MAX_ITERATIONS, solve_network
+from models.analysis.smooth_arrivals import CALM_BELOW, calm
 from tests.unit.analysis_scenarios import open_sources
 
 
@@ -174,3 +175,55 @@ def test_groups_fade_out_as_their_sender_fills() -> None:
     assert all(b <= a for a, b in pairwise(shares))
     assert max(a - b for a, b in pairwise(shares)) < 0.15
     assert sum(0.0 < share < 1.0 for share in shares) >= 5
+
+
+ROUND_ROBIN_CALLERS = """
+name: fuzz-3215
+simulation: {duration: 120, warmup: 10, replications: 5, seed: 3215}
+services:
+  s0:
+    workers: 16
+    replicas: 2
+    balancing: round_robin
+    operations:
+      op:
+      - delay: {constant: 0.00133}
+      - work: {constant: 0.00082}
+      - call: s1
+      - call: s1
+      - work: {lognormal: {mean: 0.00062, cv: 0.5}}
+  s1:
+    workers: 16
+    operations:
+      op:
+      - work: {gamma: {mean: 0.00141, cv: 0.8}}
+workload:
+  f0:
+    entry: s0.op
+    arrivals: {poisson: RATE}
+"""
+"""`bench/analysis_fuzz.py` seed 3215 at 80%: round-robin replicas whose callee waits
+about 1% of their holding time (`smooth_arrivals.CALM_BELOW`)."""
+
+
+def test_round_robin_callers_settle_where_their_callee_waits_about_one_percent() -> None:
+    """At its own load, s1's wait went 0.023 and 0.040 ms every other round, twice that
+    below and above 1% of s0's 5.7 ms, s0's round-robin scale on and off: 300 unsettled
+    rounds, and a capacity of 4,412/s for the 5,261/s found from 30% of the load."""
+    capacities = []
+    for rate in (4452.375, 0.3 * 4452.375):
+        text = ROUND_ROBIN_CALLERS.replace("RATE", repr(rate))
+        prediction = analyze(load_scenario(yaml.safe_load(text)))
+        assert not any("did not converge" in warning for warning in prediction.warnings)
+        capacities.append(prediction.flows["f0"].max_throughput)
+    assert capacities[0] is not None and capacities[1] is not None
+    assert capacities[0] == pytest.approx(capacities[1], rel=RELATIVE_TOLERANCE)
+
+
+def test_the_round_robin_scale_fades_out_as_the_queues_below_grow() -> None:
+    """`calm` runs from 1 to 0 across `CALM_BELOW` of the holding time, without a jump."""
+    shares = [calm(1e-3 * 1.02**step, 1.0) for step in range(300)]
+    assert shares[0] == 1.0 and shares[-1] == 0.0
+    assert all(b <= a for a, b in pairwise(shares))
+    assert max(a - b for a, b in pairwise(shares)) < 0.05
+    assert calm(0.0, 1.0) == 1.0 and calm(CALM_BELOW, 1.0) == pytest.approx(0.5)
