@@ -69,8 +69,19 @@ class SaturatingResource:
     """For a log topic with several consumers: the saturating consumer's index."""
 
 
-def _saturated(solution: NetworkSolution) -> bool:
-    return bool(solution.saturated()) or not solution.converged
+UNSETTLED_FAR = 0.9
+"""The largest load ratio below which a trial that did not settle is still taken as
+unsaturated where the rounds climb (`_smooth`): a limit cycle of the model's own, not the
+blow-up next to saturation (three such cycles, since mended, took trials at 0.7%-80% of
+their pools' capacity for saturated: capacities 16% to 137 times too low)."""
+
+
+def _saturated(solution: NetworkSolution, smooth: bool = False) -> bool:
+    """Whether a trial counts as saturated: a pool saturated, or its rounds unsettled
+    (but, where they climb, not far from saturation: `UNSETTLED_FAR`)."""
+    if solution.saturated() or solution.converged:
+        return bool(solution.saturated())
+    return not (smooth and peak_load_ratio(solution) < UNSETTLED_FAR)
 
 
 def _smooth(scenario: Scenario) -> bool:
@@ -186,7 +197,7 @@ class _Search:
             start=self.start,
             climbing=self.climbs and self.smooth and factor > self.origin,
         )
-        if _saturated(solution):
+        if _saturated(solution, self.smooth):
             self.above = solution
             return True, {}
         if self.start is not None and self.smooth and factor > self.origin:
@@ -260,7 +271,7 @@ def _limit(
     points = _Trials()
     low, high = 0.0, math.inf
     if known is not None:  # the network at `start`, solved already
-        saturated, ratio = _saturated(known), load_ratios(known)
+        saturated, ratio = _saturated(known, smooth), load_ratios(known)
         if saturated:
             search.above = known
     else:
