@@ -27,9 +27,11 @@ from models.analysis.capacity import (
 from models.analysis.convergence import holding_scales, largest_change
 from models.analysis.fan_out import seldom_bound
 from models.analysis.graph import OpKey, StationId
+from models.analysis.least_outstanding import RESOLVED, _ratios, _resolved_load
 from models.analysis.moments import Moments
 from models.analysis.network import MAX_ITERATIONS, solve_network
 from models.analysis.smooth_arrivals import CALM_BELOW, calm
+from models.theory import mmc
 from tests.unit.analysis_scenarios import open_sources
 
 
@@ -246,3 +248,24 @@ def test_an_unsettled_trial_far_from_saturation_is_not_taken_for_saturated() -> 
         assert (peak_load_ratio(unsettled) < UNSETTLED_FAR) is far
         assert _saturated(unsettled, smooth=True) is not far
         assert _saturated(unsettled, smooth=False)
+
+
+@pytest.mark.parametrize("utilization", [0.02, 0.1, 0.10658470683067715, 0.15, 0.22, 0.3])
+def test_the_join_the_shortest_queue_ratio_is_steady_where_the_pool_hardly_waits(
+    utilization: float,
+) -> None:
+    """3 replicas of 8 threads: the ratio of their wait to one pool of 24's, where the pool
+    waits with a probability of 1e-15, moved by 5% for a change of 1e-16 in the load
+    (2.80 or 2.68), and a pool scaled by it went back and forth for 300 rounds (fuzz seed
+    3434 at 70%); below `RESOLVED` it is taken where the chain resolves it."""
+    ratios = _ratios(utilization, 24, 3)
+    nudged = _ratios(utilization * (1.0 + 4e-16), 24, 3)
+    assert nudged == pytest.approx(ratios, rel=1e-9)
+    assert 1.0 < ratios[0] < 3.0 and 0.8 < ratios[1] < 1.0
+
+
+def test_the_join_the_shortest_queue_ratio_is_continuous_where_it_is_resolved() -> None:
+    load = _resolved_load(24)
+    assert mmc(load, 1.0, 24).p_wait == pytest.approx(RESOLVED, rel=1e-6)
+    below, above = _ratios(load / 24 * (1 - 1e-9), 24, 3), _ratios(load / 24 * (1 + 1e-9), 24, 3)
+    assert below == pytest.approx(above, rel=1e-6)
