@@ -83,11 +83,12 @@ def joined_solution(solution: StationSolution, load: StationLoad) -> StationSolu
 
 
 RESOLVED = 1e-8
-"""The pooled probability of waiting below which the chain's wait is rounding: its ratio
-is taken where that probability is `RESOLVED` (`_resolved_load`). Below, a change of 1e-16
-in the load moved the ratio by 5% (3 x 8 threads at 11%: 2.80 or 2.68), and a pool whose
-wait the population model had at 6 us went back and forth for 300 rounds (fuzz seed
-3434 at 70%)."""
+"""The pooled probability of waiting below which the chain's wait, for replicas of several
+servers, can be rounding (the levels below c hold it): its ratio is taken where that
+probability is `RESOLVED` (`_resolved_load`). Below, a change of 1e-16 in the load moved
+the ratio by 5% (3 x 8 threads at 11%: 2.80 or 2.68, and by 1.2e-10 for 2 x 4 at 10%; one
+server a replica, to 1e-15 everywhere), and a pool whose wait the population model had
+at 6 us went back and forth for 300 rounds (fuzz seed 3434 at 70%)."""
 
 
 @functools.lru_cache(maxsize=64)
@@ -104,10 +105,12 @@ def _resolved_load(servers: int) -> float:
 def _ratios(utilization: float, servers: int, replicas: int) -> tuple[float, float]:
     """How many times the wait and the probability of waiting of one pool of `servers`
     exponential servers at `utilization` are those of `replicas` of them that each request
-    joins the shortest of (`jsq_mmc` over `mmc`), at a load no lower than where the chain
-    resolves them (`RESOLVED`); (1, 1) where the pool never waits."""
+    joins the shortest of (`jsq_mmc` over `mmc`), for replicas of several servers at a load
+    no lower than where the chain resolves them (`RESOLVED`); (1, 1) where the pool never
+    waits."""
     load = utilization * servers
-    if load > 0.0 and mmc(load, 1.0, servers).p_wait < RESOLVED:
+    several = servers > replicas
+    if several and load > 0.0 and mmc(load, 1.0, servers).p_wait < RESOLVED:
         load = max(load, _resolved_load(servers))
     joined = jsq_mmc(load, 1.0, servers // replicas, replicas)
     pooled = mmc(load, 1.0, servers)
