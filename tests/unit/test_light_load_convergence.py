@@ -144,20 +144,25 @@ workload:
 parallel branches, and s3's wait is held through by s1."""
 
 
+def _assert_the_same_capacity_from(text: str, rate: float) -> None:
+    """Flow f0 of the scenario `text` (its rate written `RATE`), analysed at `rate` and at
+    30% of it: each solve settles, and the two capacities agree to the search's tolerance."""
+    capacities = []
+    for base in (rate, 0.3 * rate):
+        prediction = analyze(load_scenario(yaml.safe_load(text.replace("RATE", repr(base)))))
+        assert not any("did not converge" in warning for warning in prediction.warnings)
+        capacities.append(prediction.flows["f0"].max_throughput)
+    assert capacities[0] is not None and capacities[1] is not None
+    assert capacities[1] == pytest.approx(capacities[0], rel=RELATIVE_TOLERANCE)
+
+
 def test_a_capacity_does_not_depend_on_the_load_it_is_searched_from() -> None:
     """One open flow's `max_throughput` is where a resource saturates as that flow grows:
     the same, to the search's tolerance, from its own rate or from 30% of it. From 30%,
     a trial at 3.34 x that rate had s1's Erlang B cross `fan_out.BOUND_REACHED` (0.9-1.0e-3)
     every other round, s3's groups counted and not, and the unsettled solve was taken for
     saturated: 189.2/s for 229.2/s."""
-    capacities = []
-    for rate in (190.286, 0.3 * 190.286):
-        text = SHARED_BACKENDS.replace("RATE", repr(rate))
-        prediction = analyze(load_scenario(yaml.safe_load(text)))
-        assert not any("did not converge" in warning for warning in prediction.warnings)
-        capacities.append(prediction.flows["f0"].max_throughput)
-    assert capacities[0] is not None and capacities[1] is not None
-    assert capacities[1] == pytest.approx(capacities[0], rel=RELATIVE_TOLERANCE)
+    _assert_the_same_capacity_from(SHARED_BACKENDS, 190.286)
 
 
 class _Threads:
@@ -217,14 +222,7 @@ def test_round_robin_callers_settle_where_their_callee_waits_about_one_percent()
     """At its own load, s1's wait went 0.023 and 0.040 ms every other round, twice that
     below and above 1% of s0's 5.7 ms, s0's round-robin scale on and off: 300 unsettled
     rounds, and a capacity of 4,412/s for the 5,261/s found from 30% of the load."""
-    capacities = []
-    for rate in (4452.375, 0.3 * 4452.375):
-        text = ROUND_ROBIN_CALLERS.replace("RATE", repr(rate))
-        prediction = analyze(load_scenario(yaml.safe_load(text)))
-        assert not any("did not converge" in warning for warning in prediction.warnings)
-        capacities.append(prediction.flows["f0"].max_throughput)
-    assert capacities[0] is not None and capacities[1] is not None
-    assert capacities[0] == pytest.approx(capacities[1], rel=RELATIVE_TOLERANCE)
+    _assert_the_same_capacity_from(ROUND_ROBIN_CALLERS, 4452.375)
 
 
 def test_the_round_robin_scale_fades_out_as_the_queues_below_grow() -> None:
