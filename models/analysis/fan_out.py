@@ -451,9 +451,8 @@ def pool_groups(
         weight = 1.0
         if fan.paths or not fan.messages:  # (between the two where the bound is near)
             seldom = seldom_bound(fan.source, populations, rates, summaries)
-            runs = 0.0
-            if fan.messages and topic is not None:
-                runs = min(max(summaries[fan.source].scvs.get(topic, 1.0), 0.0), 1.0)
+            scv = summaries[fan.source].scvs.get(topic, 1.0) if topic is not None else 0.0
+            runs = min(max(scv, 0.0), 1.0) if fan.messages else 0.0
             weight = seldom + (1.0 - seldom) * runs
         if weight > 0.0:
             free.append(fan)
@@ -481,9 +480,7 @@ def seldom_bound(
     offered = rates.get(key, 0.0) * summaries[key].holding.mean
     if not math.isfinite(offered):
         return 0.0
-    reached = erlang_b(bound, offered)
-    if reached <= 0.0:
-        return 1.0
+    reached = max(erlang_b(bound, offered), 1e-300)
     share = math.log(BOUND_REACHED * BOUND_BAND / reached) / math.log(BOUND_BAND**2)
     return min(max(share, 0.0), 1.0)
 
