@@ -272,8 +272,8 @@ def _limit(
     low, high = 0.0, math.inf
     if known is not None:  # the network at `start`, solved already
         saturated, ratio = _saturated(known, smooth), load_ratios(known)
-        if saturated:
-            search.above = known
+        if saturated:  # (its views would make a lighter trial's first rounds look saturated)
+            search.above, search.start, search.origin = known, None, math.inf
     else:
         saturated, ratio = search.saturated(start)
     if saturated:  # below the start: first, is anything left with (almost) none of it?

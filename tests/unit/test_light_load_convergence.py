@@ -267,3 +267,68 @@ def test_the_join_the_shortest_queue_ratio_is_continuous_where_it_is_resolved() 
     assert mmc(load, 1.0, 24).p_wait == pytest.approx(RESOLVED, rel=1e-6)
     below, above = _ratios(load / 24 * (1 - 1e-9), 24, 3), _ratios(load / 24 * (1 + 1e-9), 24, 3)
     assert below == pytest.approx(above, rel=1e-6)
+
+
+OVER_CAPACITY = """
+name: fuzz-3424-deep
+simulation: {duration: 120, warmup: 10, replications: 5, seed: 3424}
+services:
+  s0:
+    workers: 8
+    operations:
+      op:
+      - work: {constant: 0.00735}
+      - call: s3
+      - work: {gamma: {mean: 0.00161, cv: 0.5}}
+      - call: s1
+  s1:
+    workers: 1
+    operations:
+      op:
+      - delay: {constant: 0.0014}
+      - work: {uniform: [0.00201, 0.00603]}
+      - parallel:
+        - - call: s3
+        - - call: s2
+      - call: s3
+  s2:
+    workers: 1
+    replicas: 3
+    balancing: random
+    operations:
+      op:
+      - work: {constant: 0.00558}
+  s3:
+    workers: 4
+    blocking_calls: false
+    operations:
+      op:
+      - work: {exponential: 0.00794}
+workload:
+  f0:
+    entry: s0.op
+    arrivals: {poisson: RATE}
+  f1:
+    entry: s1.op
+    arrivals: {poisson: 13.107}
+  f2:
+    entry: s1.op
+    arrivals: {poisson: 13.107}
+"""
+"""`bench/capacity_invariance.py`'s seed 3424 (deep entry): at f0's 26.2/s, s1 is 120% busy."""
+
+
+def test_a_capacity_searched_from_an_overloaded_network_is_the_one_from_a_light_one() -> None:
+    """From f0's own 26.2/s, where s1 is saturated, the search's lighter trials started from
+    the saturated solve's views, their first rounds looked saturated, and f0's capacity
+    came out 16.12/s; from 30% of the rate, 17.54/s, which the full solve confirms (unsaturated
+    at 17.5/s, saturated at 17.6/s). They start from no waiting now."""
+    capacities = []
+    for rate in (26.214, 0.3 * 26.214):
+        prediction = analyze(
+            load_scenario(yaml.safe_load(OVER_CAPACITY.replace("RATE", repr(rate))))
+        )
+        capacities.append(prediction.flows["f0"].max_throughput)
+    assert capacities[0] is not None and capacities[1] is not None
+    assert capacities[0] == pytest.approx(capacities[1], rel=RELATIVE_TOLERANCE)
+    assert 17.5 <= capacities[0] <= 17.6
