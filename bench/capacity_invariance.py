@@ -11,9 +11,13 @@ few minutes for a hundred seeds.
 
 Why: on 2026-12-07 it found three limit cycles of the model's own rounds (a wait of
 microseconds that was rounding, a fan-out's groups and a round-robin pool's scale switched
-by hard thresholds) and a join-the-shortest-queue ratio that was rounding; each made an
-unsettled solve that the capacity search took for saturated, capacities 16% to 137 times
-too low (docs/analysis.md sec. 5, 9, 3).
+by hard thresholds) and a join-the-shortest-queue ratio that was rounding, each an
+unsettled solve that the capacity search took for saturated (capacities 16% to 137 times
+too low), and a search whose lighter trials started from an overloaded solve's views (9%
+low; docs/analysis.md sec. 5, 9, 3). What it still finds, 2-4% apart, are pools over a
+callee near saturation whose rounds settle on different fixed points from different
+starts (seed 3439: a full solve saturates between 192 and 194/s, the searches say 189.5,
+196.1 and 194.3/s).
 
     python3 bench/capacity_invariance.py [--files] [--seeds FIRST LAST] [--fractions 1 0.3 0.03]
 """
