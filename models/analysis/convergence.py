@@ -133,14 +133,14 @@ def holding_scales(
     a consumer group's longest over its consumers): the floor against which a change of
     its waits counts toward the network solve's tolerance (`largest_change`'s `scales`).
 
-    A wait computed as a difference (the finite-source station's L / X - S, its root
+    A wait computed as a difference (the finite-source station's was L / X - S, its root
     found to 1e-13) carries an absolute error of about 1e-13 S: far below S, relative to
     the wait itself that is 1e-9 and more, and rounds that alternated between two such
     values never settled (a pool of 4 threads over a database of 2 servers at 1 request a
     second: the database's 0.68 µs of waiting went back and forth by 2.8e-9 of itself
     for 300 rounds, and the capacity search, taking the unsettled solve for saturated,
-    reported 0.991/s for 136/s). A change that small moves the station's response by
-    1e-13 of itself."""
+    reported 0.991/s for 136/s; that wait is Lq / X now). A change that small moves the
+    station's response by 1e-13 of itself."""
     scales: dict[StationId, float] = {}
     for name, station in services.items():
         solution = station.solution
