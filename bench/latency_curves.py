@@ -11,7 +11,8 @@ simulation: a few minutes for the files.
 Why: on 2026-12-07 it found a flow whose response rose from 15.8 to 18.1 ms at 22.5% of
 its capacity and fell back at 23% (fuzz seed 1537: a finite-source wait of rounding over a
 probability of waiting of 1e-34, whose variance a fork-join above it took as real;
-docs/analysis.md sec. 3). What it still finds is rounding (falls of about 0.1%).
+docs/analysis.md sec. 3). What it still finds: a station that changes method as the load
+grows (seed 3019, 4% down at 5-7% of its capacity; docs/analysis.md sec. 12).
 
     python3 bench/latency_curves.py [--seeds FIRST LAST] [--points 39]
 """
