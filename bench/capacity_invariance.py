@@ -28,7 +28,7 @@ import argparse
 import copy
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +102,22 @@ def documents(files: bool, seeds: tuple[int, int] | None) -> Iterator[tuple[str,
                     yield f"seed {seed}{' deep' if deep else ''}", document
 
 
+def scan(
+    found: Callable[[str, dict[str, Any]], list[dict[str, Any]]],
+    files: bool,
+    seeds: tuple[int, int] | None,
+) -> tuple[int, list[dict[str, Any]]]:
+    """How many scenarios `documents` gives that load, and what `found` finds in them."""
+    checked, results = 0, []
+    for label, document in documents(files, seeds):
+        try:
+            results += found(label, document)
+        except ScenarioError:
+            continue  # (a scenario the generator writes that the loader refuses)
+        checked += 1
+    return checked, results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--files", action="store_true", help="the examples and regression set")
@@ -109,13 +125,11 @@ def main() -> None:
     parser.add_argument("--fractions", type=float, nargs="+", default=[1.0, 0.3, 0.03])
     arguments = parser.parse_args()
     seeds = None if arguments.seeds is None else (arguments.seeds[0], arguments.seeds[1])
-    checked, disagreements = 0, []
-    for label, document in documents(arguments.files or seeds is None, seeds):
-        try:
-            disagreements += check(label, document, arguments.fractions)
-        except ScenarioError:
-            continue
-        checked += 1
+    checked, disagreements = scan(
+        lambda label, document: check(label, document, arguments.fractions),
+        arguments.files or seeds is None,
+        seeds,
+    )
     print(json.dumps({"checked": checked, "disagreements": disagreements}, indent=1))
 
 

@@ -27,13 +27,13 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
-from models import ScenarioError, analyze, load_scenario
+from models import analyze, load_scenario
 
 BENCH = Path(__file__).resolve().parent
 if str(BENCH) not in sys.path:  # (as a script, this file needs its folder to import its parts)
     sys.path.append(str(BENCH))
 
-from capacity_invariance import documents  # noqa: E402
+from capacity_invariance import scan  # noqa: E402
 
 FALL = 1e-3
 """The relative fall of the response between two loads that is reported."""
@@ -72,13 +72,9 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=39)
     arguments = parser.parse_args()
     seeds = None if arguments.seeds is None else (arguments.seeds[0], arguments.seeds[1])
-    checked, found = 0, []
-    for label, document in documents(seeds is None, seeds):
-        try:
-            found += falls(label, document, arguments.points)
-        except ScenarioError:
-            continue
-        checked += 1
+    checked, found = scan(
+        lambda label, document: falls(label, document, arguments.points), seeds is None, seeds
+    )
     print(json.dumps({"checked": checked, "falls": found}, indent=1))
 
 
