@@ -79,8 +79,9 @@ their pools' capacity for saturated: capacities 16% to 137 times too low)."""
 def _saturated(solution: NetworkSolution, smooth: bool = False) -> bool:
     """Whether a trial counts as saturated: a pool saturated, or its rounds unsettled
     (but, where they climb, not far from saturation: `UNSETTLED_FAR`)."""
-    if solution.saturated() or solution.converged:
-        return bool(solution.saturated())
+    saturated = solution.saturated()
+    if saturated or solution.converged:
+        return bool(saturated)
     return not (smooth and peak_load_ratio(solution) < UNSETTLED_FAR)
 
 

@@ -70,10 +70,10 @@ def largest_change(
 
 def time_scales(
     scenario: Scenario,
-    services: Mapping[str, ServiceStation],
+    holding: Mapping[StationId, float],
     summaries: Mapping[OpKey, OperationSummary],
 ) -> dict[StationId, float]:
-    """Each service's mean holding time per acquisition (offered load over arrival rate):
+    """Each service's mean holding time per acquisition (`holding`, `holding_scales`):
     the scale against which a change of its waiting matters. A blocking caller holds a
     worker at least as long as its callee's wait and holding time for each call, so a
     change d of the callee's wait changes the caller's holding time (and load ratio) by at
@@ -92,12 +92,12 @@ def time_scales(
     a search to 1e-4 finds 947.7/s)."""
     held = held_through(scenario, summaries)
     scales: dict[StationId, float] = {}
-    for name, station in services.items():
-        solution = station.solution
+    for name in scenario.services:
+        station = StationId("service", name)
         if name not in held:
-            scales[StationId("service", name)] = math.inf
-        elif solution.arrival_rate > 0 and math.isfinite(solution.offered_load):
-            scales[StationId("service", name)] = solution.offered_load / solution.arrival_rate
+            scales[station] = math.inf
+        elif station in holding:
+            scales[station] = holding[station]
     return scales
 
 

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from itertools import pairwise
 
 from models.analysis.bounds import CallerBounds
+from models.analysis.fading import faded
 from models.analysis.graph import OpKey, fixed_partition, steps_of
 from models.analysis.moments import Moments
 from models.analysis.summary import OperationSummary
@@ -480,9 +481,7 @@ def seldom_bound(
     offered = rates.get(key, 0.0) * summaries[key].holding.mean
     if not math.isfinite(offered):
         return 0.0
-    reached = max(erlang_b(bound, offered), 1e-300)
-    share = math.log(BOUND_REACHED * BOUND_BAND / reached) / math.log(BOUND_BAND**2)
-    return min(max(share, 0.0), 1.0)
+    return faded(erlang_b(bound, offered), BOUND_REACHED, BOUND_BAND)
 
 
 def sum_of(draws: Sequence[Mapping[int, float]]) -> tuple[tuple[int, float], ...]:

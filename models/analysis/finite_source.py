@@ -36,40 +36,29 @@ class FiniteSource:
     p_wait: float
 
 
-def _chain(servers: int, population: int, mean_service: float, think: float) -> np.ndarray:
-    """Stationary probabilities p_0..p_M of the birth-death chain."""
-    present = np.arange(1, population + 1, dtype=float)
-    steps = (
-        np.log(population - present + 1.0)
-        - math.log(think)
-        - np.log(np.minimum(present, servers))
-        + math.log(mean_service)
-    )
-    log_weights = np.concatenate(([0.0], np.cumsum(steps)))
-    weights = np.exp(log_weights - log_weights.max())  # (scipy's logsumexp, without its
-    return np.asarray(weights / weights.sum())  # per-call cost: this runs in root finding)
-
-
 RESCALE = 1e150
-"""Where `_throughput`'s running weights are scaled down (each step multiplies them by at
-most M S / Z, far below 1e150 on any bracket `finite_source` searches)."""
+"""Where `_chain`'s running weights are scaled down (each level multiplies them by at most
+M S / Z, far below 1e150 on any bracket `finite_source` searches)."""
+
+
+def _chain(servers: int, population: int, mean_service: float, think: float) -> list[float]:
+    """Stationary probabilities p_0..p_M of the birth-death chain, its weights built up one
+    level at a time (module docstring; plain floats: the root search evaluates it a dozen
+    times for a population of a few dozen at most, where numpy's per-call cost dominated)."""
+    step = mean_service / think
+    weights = [1.0]
+    for present in range(1, population + 1):
+        weights.append(weights[-1] * (population - present + 1) * step / min(present, servers))
+        if weights[-1] > RESCALE:
+            weights = [weight / RESCALE for weight in weights]
+    total = sum(weights)
+    return [weight / total for weight in weights]
 
 
 def _throughput(servers: int, population: int, mean_service: float, think: float) -> float:
-    """X(Z) = sum p_n min(n, c) / S, the chain's weights built up one level at a time
-    (module docstring; plain floats: the root search evaluates it a dozen times for a
-    population of a few dozen at most, where numpy's per-call cost dominated)."""
-    step = mean_service / think
-    weight = total = 1.0
-    busy = 0.0
-    for present in range(1, population + 1):
-        serving = present if present < servers else servers
-        weight *= (population - present + 1) * step / serving
-        total += weight
-        busy += weight * serving
-        if weight > RESCALE:
-            weight, total, busy = weight / RESCALE, total / RESCALE, busy / RESCALE
-    return busy / total / mean_service
+    """X(Z) = sum p_n min(n, c) / S."""
+    p = _chain(servers, population, mean_service, think)
+    return sum(q * (n if n < servers else servers) for n, q in enumerate(p)) / mean_service
 
 
 def finite_source(
@@ -104,7 +93,7 @@ def finite_source(
     from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
 
     think = math.exp(brentq(excess, low, high, xtol=1e-14, rtol=1e-13))
-    p = _chain(servers, population, mean_service, think)
+    p = np.asarray(_chain(servers, population, mean_service, think))
     present = np.arange(population + 1, dtype=float)
     throughput = float(np.dot(p, np.minimum(present, servers))) / mean_service
     # W = Lq / X (Little), Lq summed directly: L / X - S cancels where next to nothing

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import math
 
+from models.analysis.fading import faded
 from models.analysis.moments import Moments
 from models.analysis.station_load import StationLoad
 from models.analysis.summary import COPY
@@ -61,11 +62,7 @@ def calm(below: float, scale: float) -> float:
     callee's wait sits at it (fuzz seed 3215 at 80%: 2 round-robin replicas of 16 threads
     calling a pool of 16 twice, whose wait went 0.023 and 0.040 ms, 2 x that below and
     above 1% of the callers' 5.7 ms; 300 unsettled rounds, and a capacity 16% short)."""
-    limit = CALM_BELOW * scale
-    if below <= 0.0 or not limit > 0.0:
-        return 1.0 if below <= 0.0 else 0.0
-    share = math.log(CALM_BAND * limit / below) / math.log(CALM_BAND**2)
-    return min(max(share, 0.0), 1.0)
+    return faded(below, CALM_BELOW * scale, CALM_BAND)
 
 
 def erlang_arrivals_station(

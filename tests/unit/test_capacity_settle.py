@@ -21,7 +21,12 @@ from models.analysis.capacity import (
     load_ratios,
     peak_load_ratio,
 )
-from models.analysis.convergence import held_through, largest_change, time_scales
+from models.analysis.convergence import (
+    held_through,
+    holding_scales,
+    largest_change,
+    time_scales,
+)
 from models.analysis.graph import StationId
 from models.analysis.network import FlowSource, solve_network
 from models.analysis.solve_memo import SolveMemo
@@ -137,7 +142,7 @@ def test_waits_that_no_pool_holds_through_do_not_keep_a_trial_going() -> None:
     entries = {str(flow.entry).split(".")[0] for flow in scenario.workload.values()}
     assert entries == {"entry-0", "entry-1", "entry-2", "entry-3"} and not entries & held
     assert "db-1" in held
-    scales = time_scales(scenario, base.services, base.summaries)
+    scales = time_scales(scenario, holding_scales(base.services, base.groups), base.summaries)
     for entry in entries:
         assert scales[StationId("service", entry)] == float("inf")
     assert 0 < scales[StationId("service", "db-1")] < 1.0
@@ -196,7 +201,8 @@ def test_a_response_waited_for_through_an_unlimited_or_async_service_is_held() -
     )
     solution = solve_network(scenario, open_sources(scenario))
     assert held_through(scenario, solution.summaries) == {"gate", "db", "io", "cache"}
-    scales = time_scales(scenario, solution.services, solution.summaries)
+    holding = holding_scales(solution.services, solution.groups)
+    scales = time_scales(scenario, holding, solution.summaries)
     for name in ("pool", "lone", "store"):
         assert scales[StationId("service", name)] == float("inf"), name
     assert scales[StationId("service", "cache")] == pytest.approx(1e-3, rel=1e-6)
