@@ -23,6 +23,13 @@ from models.analysis.failures import failure_inputs
 from models.analysis.graph import StationId
 from models.analysis.network import MAX_ITERATIONS, FlowSource, NetworkSolution, solve_network
 from models.analysis.ratio_curves import flat, ratio_root
+from models.analysis.saturation import (
+    SaturatingResource,
+    first_saturated,
+    load_ratios,
+    named,
+    peak_load_ratio,
+)
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import StationView
 from models.schema import Scenario
@@ -60,15 +67,6 @@ tolerance, and it is spared the last rounds that only confirm it (most of them w
 rounds converge slowly: `scenarios/retry_storm.yaml`'s trials, 14-80 rounds to 1e-10)."""
 
 
-@dataclass(frozen=True)
-class SaturatingResource:
-    """The resource that saturates first."""
-
-    station: StationId
-    consumer: int | None
-    """For a log topic with several consumers: the saturating consumer's index."""
-
-
 UNSETTLED_FAR = 0.9
 """The largest load ratio below which a trial that did not settle is still taken as
 unsaturated where the rounds climb (`_smooth`): a limit cycle of the model's own, not the
@@ -91,25 +89,6 @@ def _smooth(scenario: Scenario) -> bool:
     start from the heaviest unsaturated one and stop at its first saturated iterate
     (`_Search.start`, `_Search.climbs`)."""
     return not failure_inputs(scenario).reports
-
-
-def load_ratios(solution: NetworkSolution) -> dict[tuple[str, ...], float]:
-    """Each server pool's load ratio (1: saturated), finite ones only: offered load over
-    servers, or arrival rate over capacity for a thread pool solved with its callees."""
-    ratios: dict[tuple[str, ...], float] = {}
-    for name, station in solution.services.items():
-        if station.load.servers is not None:
-            ratios[("service", name)] = station.solution.load_ratio(station.load.servers)
-    for (topic, group), group_station in solution.groups.items():
-        for index, (load, consumer) in enumerate(group_station.consumers):
-            assert load.servers is not None
-            ratios[("group", topic, group, str(index))] = consumer.offered_load / load.servers
-    return {key: ratio for key, ratio in ratios.items() if math.isfinite(ratio)}
-
-
-def peak_load_ratio(solution: NetworkSolution) -> float:
-    """The largest load ratio of any server pool (`load_ratios`)."""
-    return max(load_ratios(solution).values(), default=0.0)
 
 
 class _Trials:
@@ -179,7 +158,7 @@ class _Search:
     """Whether a trial above `origin` is saturated at its first saturated iterate (its
     iterates climb from the lighter solution: `solve_network`'s `climbing`). Only without
     failures (retries and losses make the iterates oscillate), and not for the search
-    whose saturated solution names the bottleneck (`_first_saturated`): an early iterate's
+    whose saturated solution names the bottleneck (`saturation.first_saturated`): an early iterate's
     largest load ratio need not be the settled one's."""
 
     trials: int = 0
@@ -238,6 +217,7 @@ def _limit(
     known: NetworkSolution | None = None,
     memo: SolveMemo | None = None,
     climbs: bool = False,
+    name_only: bool = False,
 ) -> tuple[float, _Search] | None:
     """The factor at which the network saturates, to within `RELATIVE_TOLERANCE` (the
     extrapolation from the trials below, if it lies in the final bracket, else the largest
@@ -246,7 +226,9 @@ def _limit(
     `through_origin`: the load ratio is 0 at factor 0 (every flow scales). `known`: the
     network already solved at `start`, if it is; `memo`, what that solve remembers (every
     search reuses its stations and flow-equivalent servers: `SolveMemo.shared`); `climbs`:
-    see `_Search.climbs`.
+    see `_Search.climbs`. `name_only`: only the resource that saturates first is wanted,
+    not the factor: the search ends at the first saturated trial that names it beyond
+    doubt (`_named`), and returns that trial's factor.
 
     The saturation factor f* solves peak(f) = 1, peak being the largest load ratio: a
     secant step on the unsaturated trials lands next to it in a few solves (each pool's
@@ -275,6 +257,8 @@ def _limit(
         saturated, ratio = _saturated(known, smooth), load_ratios(known)
         if saturated:  # (its views would make a lighter trial's first rounds look saturated)
             search.above, search.start, search.origin = known, None, math.inf
+            if name_only and named(known):
+                return start, search
     else:
         saturated, ratio = search.saturated(start)
     if saturated:  # below the start: first, is anything left with (almost) none of it?
@@ -299,6 +283,8 @@ def _limit(
         saturated, ratio = search.saturated(trial)
         if saturated:
             high = trial
+            if name_only and named(search.above):
+                return trial, search
         else:
             low = trial
             points.add(trial, ratio)
@@ -331,6 +317,8 @@ def _limit(
         fresh = not saturated
         if saturated:
             high = trial
+            if name_only and named(search.above):
+                return trial, search
         else:
             low = trial
             points.add(trial, ratio)
@@ -370,7 +358,7 @@ def solve_capacity(
             limits[flow] = _flow_limit(scenario, sources, flow, smooth, solution, memo)
     neck = None
     if found is not None and found[1].above is not None:
-        neck = _first_saturated(found[1].above)
+        neck = first_saturated(found[1].above)
     return Capacity(limits, neck)
 
 
@@ -411,28 +399,8 @@ def _all_flows_limit(
             for name, source in sources.items()
         }
 
-    return _limit(scenario, scale, 1.0, smooth, True, solution, memo)
-
-
-def _first_saturated(solution: NetworkSolution) -> SaturatingResource | None:
-    """The pool with the largest finite load ratio in a solution just past saturation."""
-    best: tuple[float, SaturatingResource] | None = None
-    for name, station in solution.services.items():
-        load = station.load
-        if load.servers is None:
-            continue
-        ratio = station.solution.load_ratio(load.servers)
-        if math.isfinite(ratio) and (best is None or ratio > best[0]):
-            best = (ratio, SaturatingResource(StationId("service", name), None))
-    for (topic, group), group_station in solution.groups.items():
-        for index, (load, consumer) in enumerate(group_station.consumers):
-            assert load.servers is not None
-            ratio = consumer.offered_load / load.servers
-            several = len(group_station.consumers) > 1
-            if math.isfinite(ratio) and (best is None or ratio > best[0]):
-                station_id = StationId("group", topic, group)
-                best = (ratio, SaturatingResource(station_id, index if several else None))
-    return None if best is None else best[1]
+    several = len(sources) > 1  # (one flow: its search is this one, and needs the factor)
+    return _limit(scenario, scale, 1.0, smooth, True, solution, memo, name_only=several)
 
 
 def saturating_factor(
@@ -450,4 +418,4 @@ def saturating_factor(
     if found is None:
         return None
     factor, search = found
-    return factor, None if search.above is None else _first_saturated(search.above)
+    return factor, None if search.above is None else first_saturated(search.above)

@@ -12,12 +12,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from models.analysis.capacity import SaturatingResource
 from models.analysis.flows import Completion
 from models.analysis.graph import OpKey, flow_key
 from models.analysis.network import FlowSource, NetworkSolution
 from models.analysis.prediction import Bottleneck, PredictedFlow, Visits
 from models.analysis.report_stations import number, predicted_time
+from models.analysis.saturation import SaturatingResource
 from models.schema import Scenario
 
 
