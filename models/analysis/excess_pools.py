@@ -82,7 +82,7 @@ def population_below(
     populations: Populations,
 ) -> Below | None:
     """The population below `station`'s pools, if they qualify (module docstring)."""
-    visits, times, every_callee_eligible = found.visits, found.times, found.every
+    visits, times, every_callee_eligible = found
     threads = load.servers
     if not visits or not every_callee_eligible or threads is None or threads * station.pools <= 1:
         return None

@@ -46,7 +46,7 @@ def apply_group_layers(
         if not members:
             continue
         found = find_callees(scenario, members, summaries, rates, services, served=served)
-        if not found or not found.visits:
+        if not found or not found[0]:
             continue
         if len(station.consumers) > 1:
             # several consumers of a log topic, each a pool of one thread: each would see

@@ -32,9 +32,8 @@ its callees, which can be below both the pool's and the callees' own capacities.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import NamedTuple
 
 import numpy as np
 from scipy.special import betainc, gammaln, pdtr
@@ -110,20 +109,8 @@ class Paced:
     """The SCV of one request's service there: its calls, each of the server's SCV."""
 
 
-class Found(NamedTuple):
-    """What `pools.find_callees` finds of a pool's callees."""
-
-    visits: dict[str, float]
-    """Calls per request to each callee that counts with the pool (queue visits)."""
-    times: dict[str, float]
-    """Time in those calls per request."""
-    every: bool
-    """Whether every callee counts with the pool, wholly."""
-    counted: Mapping[str, float]
-    """Per callee in `visits`, the share of its calls that counts (`visits` and `times` are
-    that share of them; 1 but where `pools.SHARED_SHARE` fades)."""
-
-
+Found = tuple[dict[str, float], dict[str, float], bool]
+"""What `find_callees` finds: calls and time in calls per request for each eligible callee."""
 LayerCache = dict[tuple[float, int, float, tuple[Callee, ...]], Layer | None]
 
 

@@ -40,7 +40,6 @@ from collections.abc import Mapping, Sequence
 
 from models.analysis.bounded_pools import scale_callees, split_pool
 from models.analysis.excess_pools import Populations, apply_excess, population_below
-from models.analysis.fading import faded
 from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
 from models.analysis.least_outstanding import joined_solution
@@ -57,21 +56,7 @@ OWN_SHARE = 0.9
 at least this share of its arrivals."""
 SHARED_SHARE = 0.5
 """A callee counts with the pool (its other callers' load slowing its servers) in the
-pool's own wait where the pool brings at least this share of its arrivals; from
-`SHARED_SHARE` / `SHARED_BAND`² up to it a part of its calls does (`fading.faded`), the
-others a delay of the callee's response."""
-SHARED_BAND = 1.2
-"""The factor over which a callee comes to count with the pool, below `SHARED_SHARE`
-(from 0.35 of its arrivals, none of its calls, to 0.5, all of them; half at 0.42).
-Switched at one half, a pool's capacity jumped where its share crossed it, and fell as
-the load grew: fuzz seed 4036 deep, a one-worker pool over a one-server callee that
-another flow calls directly, was saturated from 104/s of that flow to 120/s and
-unsaturated at 128/s, where the callee left the pool's flow-equivalent server; that
-flow's capacity came out 129.1/s from its own rate and 103.5/s from 30% of it (103.5/s
-from both now; the pool saturates at 110-120/s simulated). Below the half, not above:
-the shapes of `bench/shared_callee.py` at 50-60% keep the whole callee, whose pools'
-waits, taken half as a delay, fell from -38%, -1%, -39% and +11% of their simulation to
--90%, -76%, -74% and -54%."""
+pool's own wait where the pool brings at least this share of its arrivals."""
 
 
 def service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
@@ -156,21 +141,15 @@ def find_callees(
             sent[target.name] += rates.get(key, 0.0) * count * held * served.get(key, 1.0)
             times[target.name] += weight * (summary.call_times.get(target, 0.0) - count * released)
     caller = (members[0].kind, members[0].name) if members else None
-    counted = dict.fromkeys(visits, 1.0)
     for name, rate in sent.items():  # the callees it brings most of (module docstring)
         if _own_share(rate, services[name]):
             continue
         arrivals = services[name].solution.arrival_rate * services[name].pools
         bounded = services[name].solution.caller_waiting
-        if bounded is not None and caller not in bounded[0]:
+        if rate < SHARED_SHARE * arrivals or (bounded is not None and caller not in bounded[0]):
             excluded.add(name)  # (another bounded caller's load is no open background)
-        elif name not in excluded:  # (a part of its calls, fading in below SHARED_SHARE)
-            counted[name] = 1.0 - faded(rate / arrivals, SHARED_SHARE / SHARED_BAND, SHARED_BAND)
-    shared = {n for n, part in counted.items() if part < 1.0}
-    kept = {n: visits[n] * counted[n] for n in visits if n not in excluded}
-    kept = {n: v for n, v in kept.items() if v > 0}
-    weights = {n: counted[n] for n in kept}
-    return Found(kept, {n: times[n] * counted[n] for n in kept}, not excluded | shared, weights)
+    eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
+    return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded
 
 
 def _at_the_callee(scenario: Scenario, callee: OperationSummary) -> tuple[float, float]:
@@ -198,10 +177,9 @@ def _one_pool_callees(found: Found | None, services: Mapping[str, ServiceStation
     server takes one pool)."""
     if found is None:
         return None
-    kept = {name: count for name, count in found.visits.items() if services[name].pools == 1}
-    every = found.every and len(kept) == len(found.visits)
-    times, counted = found.times, found.counted
-    return Found(kept, {n: times[n] for n in kept}, every, {n: counted[n] for n in kept})
+    visits, times, every = found
+    kept = {name: count for name, count in visits.items() if services[name].pools == 1}
+    return kept, {name: times[name] for name in kept}, every and len(kept) == len(visits)
 
 
 def apply_layers(
@@ -269,7 +247,7 @@ def apply_layer(
     )
     found = _one_pool_callees(with_replicas, services)
     pool = None
-    if found and found.visits and not _one_worker_replicas(load, station):
+    if found and found[0] and not _one_worker_replicas(load, station):
         rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
         sent = rate  # (what reaches its callees: a saturated pool's served share, throttled)
         if served:
@@ -297,7 +275,7 @@ def apply_layer(
             rate = station.solution.arrival_rate
             split = split_pool(load, station.solution, pool[2], rate, holding)
             station.solution = split.solution
-            scale_callees(split, waits, services, rate, found.visits)
+            scale_callees(split, waits, services, rate, found[0])
     return waits
 
 
@@ -327,7 +305,7 @@ def solve_pool(
     a one-server database at 80%: the database's wait 8.7 ms with 8 threads in the
     subnetwork, 5.3 ms with 3, 4.7 ms simulated; the flow's response 24.2, 20.8 and 20.7 ms
     (`bench/analysis_fuzz.py` seed 1895: its one-worker service +97%, now -25%)."""
-    visits, times, counted = found.visits, found.times, found.counted
+    visits, times, _ = found
     holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
     if not holding.finite or load.servers is None:
         return None
@@ -337,7 +315,7 @@ def solve_pool(
         per_call = solution.offered_load / solution.arrival_rate
         servers = services[callee_name].load.servers
         assert servers is not None
-        mine = (rate if sent is None else sent) * count / counted[callee_name] * per_call
+        mine = (rate if sent is None else sent) * count * per_call
         background = max(solution.offered_load - mine, 0.0)
         classes = services[callee_name].load.classes
         scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
@@ -454,7 +432,7 @@ def _one_worker_m_g_1(
         and load.input_flag == POISSON
         and len(load.classes) == 1
         and all(c.holding_exact for c in load.classes)
-        and found.every
+        and found[2]
         and all(
             callee.background == 0.0
             and all(c.iid for c in services[callee.station.name].load.classes)
