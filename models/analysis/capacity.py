@@ -67,6 +67,15 @@ tolerance, and it is spared the last rounds that only confirm it (most of them w
 rounds converge slowly: `scenarios/retry_storm.yaml`'s trials, 14-80 rounds to 1e-10)."""
 
 
+CLIMB_REACH = 2.0
+"""How far above the solution it starts from a trial's first saturated iterate may be
+final (`_Search.climbs`): from a much lighter one, the second iterate overshoots as from
+no waiting at all (fuzz seed 4148 deep, `f1` searched from 3% of its rate: a trial at
+174.0/s started from the solution at 34.8/s saturated its 16-thread pool in its second
+round, 1.014, where the network at 174/s settles at 0.89; its capacity came out 172.7/s,
+181.1/s from its own rate and from 30% of it, 181.1/s and 179.2/s now)."""
+
+
 UNSETTLED_FAR = 0.9
 """The largest load ratio below which a trial that did not settle is still taken as
 unsaturated where the rounds climb (`_smooth`): a limit cycle of the model's own, not the
@@ -175,7 +184,9 @@ class _Search:
             memo=self.memo,
             settle=SETTLED,
             start=self.start,
-            climbing=self.climbs and self.smooth and factor > self.origin,
+            climbing=self.climbs
+            and self.smooth
+            and self.origin < factor <= CLIMB_REACH * self.origin,
         )
         if _saturated(solution, self.smooth):
             self.above = solution
