@@ -167,8 +167,8 @@ class _Search:
     """Whether a trial above `origin` is saturated at its first saturated iterate (its
     iterates climb from the lighter solution: `solve_network`'s `climbing`). Only without
     failures (retries and losses make the iterates oscillate), and not for the search
-    whose saturated solution names the bottleneck (`saturation.first_saturated`): an early iterate's
-    largest load ratio need not be the settled one's."""
+    whose saturated solution names the bottleneck (`saturation.first_saturated`): an
+    early iterate's largest load ratio need not be the settled one's."""
 
     trials: int = 0
     """How many factors were solved."""
@@ -239,7 +239,7 @@ def _limit(
     search reuses its stations and flow-equivalent servers: `SolveMemo.shared`); `climbs`:
     see `_Search.climbs`. `name_only`: only the resource that saturates first is wanted,
     not the factor: the search ends at the first saturated trial that names it beyond
-    doubt (`_named`), and returns that trial's factor.
+    doubt (`saturation.named`), and returns that trial's factor.
 
     The saturation factor f* solves peak(f) = 1, peak being the largest load ratio: a
     secant step on the unsaturated trials lands next to it in a few solves (each pool's

@@ -9,6 +9,7 @@ consumer group; it is keyed ("service", name) or ("group", topic, group, consume
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from models.analysis.graph import StationId
@@ -24,18 +25,41 @@ class SaturatingResource:
     """For a log topic with several consumers: the saturating consumer's index."""
 
 
+@dataclass(frozen=True)
+class _Pool:
+    """One server pool of a solution, as the capacity search reads it."""
+
+    key: tuple[str, ...]
+    """("service", name) or ("group", topic, group, consumer index)."""
+    resource: SaturatingResource
+    ratio: float
+    """Its load ratio (1: saturated; inf where it has no steady state to tell it by)."""
+    saturated: bool
+
+
+def _pools(solution: NetworkSolution) -> Iterator[_Pool]:
+    """Every server pool of `solution`: the services' with servers, then each consumer of
+    each group (a consumer's index named only where the group has several)."""
+    for name, station in solution.services.items():
+        servers = station.load.servers
+        if servers is not None:
+            resource = SaturatingResource(StationId("service", name), None)
+            ratio = station.solution.load_ratio(servers)
+            yield _Pool(("service", name), resource, ratio, station.solution.saturated)
+    for (topic, group), group_station in solution.groups.items():
+        several = len(group_station.consumers) > 1
+        for index, (load, consumer) in enumerate(group_station.consumers):
+            assert load.servers is not None
+            station_id = StationId("group", topic, group)
+            resource = SaturatingResource(station_id, index if several else None)
+            ratio = consumer.offered_load / load.servers
+            yield _Pool(("group", topic, group, str(index)), resource, ratio, consumer.saturated)
+
+
 def load_ratios(solution: NetworkSolution) -> dict[tuple[str, ...], float]:
     """Each server pool's load ratio (1: saturated), finite ones only: offered load over
     servers, or arrival rate over capacity for a thread pool solved with its callees."""
-    ratios: dict[tuple[str, ...], float] = {}
-    for name, station in solution.services.items():
-        if station.load.servers is not None:
-            ratios[("service", name)] = station.solution.load_ratio(station.load.servers)
-    for (topic, group), group_station in solution.groups.items():
-        for index, (load, consumer) in enumerate(group_station.consumers):
-            assert load.servers is not None
-            ratios[("group", topic, group, str(index))] = consumer.offered_load / load.servers
-    return {key: ratio for key, ratio in ratios.items() if math.isfinite(ratio)}
+    return {pool.key: pool.ratio for pool in _pools(solution) if math.isfinite(pool.ratio)}
 
 
 def peak_load_ratio(solution: NetworkSolution) -> float:
@@ -44,24 +68,13 @@ def peak_load_ratio(solution: NetworkSolution) -> float:
 
 
 def first_saturated(solution: NetworkSolution) -> SaturatingResource | None:
-    """The pool with the largest finite load ratio in a solution just past saturation."""
-    best: tuple[float, SaturatingResource] | None = None
-    for name, station in solution.services.items():
-        load = station.load
-        if load.servers is None:
-            continue
-        ratio = station.solution.load_ratio(load.servers)
-        if math.isfinite(ratio) and (best is None or ratio > best[0]):
-            best = (ratio, SaturatingResource(StationId("service", name), None))
-    for (topic, group), group_station in solution.groups.items():
-        for index, (load, consumer) in enumerate(group_station.consumers):
-            assert load.servers is not None
-            ratio = consumer.offered_load / load.servers
-            several = len(group_station.consumers) > 1
-            if math.isfinite(ratio) and (best is None or ratio > best[0]):
-                station_id = StationId("group", topic, group)
-                best = (ratio, SaturatingResource(station_id, index if several else None))
-    return None if best is None else best[1]
+    """The pool with the largest finite load ratio in a solution just past saturation (the
+    first of them where several have it)."""
+    best: _Pool | None = None
+    for pool in _pools(solution):
+        if math.isfinite(pool.ratio) and (best is None or pool.ratio > best.ratio):
+            best = pool
+    return None if best is None else best.resource
 
 
 def named(solution: NetworkSolution | None) -> bool:
@@ -73,15 +86,5 @@ def named(solution: NetworkSolution | None) -> bool:
     trials of 6 rounds, from 4 of 14)."""
     if solution is None:
         return False
-    pools = [
-        SaturatingResource(StationId("service", name), None)
-        for name, station in solution.services.items()
-        if station.solution.saturated
-    ]
-    for (topic, group), group_station in solution.groups.items():
-        several = len(group_station.consumers) > 1
-        for index, (_, consumer) in enumerate(group_station.consumers):
-            if consumer.saturated:
-                station = StationId("group", topic, group)
-                pools.append(SaturatingResource(station, index if several else None))
-    return len(pools) == 1 and pools[0] == first_saturated(solution)
+    saturated = [pool.resource for pool in _pools(solution) if pool.saturated]
+    return len(saturated) == 1 and saturated[0] == first_saturated(solution)
