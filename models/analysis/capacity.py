@@ -29,6 +29,7 @@ from models.analysis.saturation import (
     load_ratios,
     named,
     peak_load_ratio,
+    proportional_pools,
 )
 from models.analysis.solve_memo import SolveMemo
 from models.analysis.summary import StationView
@@ -172,6 +173,9 @@ class _Search:
 
     trials: int = 0
     """How many factors were solved."""
+    proportional: set[tuple[str, ...]] | None = None
+    """Where wanted (not None), the pools of the last unsaturated trial whose load ratio
+    is proportional to the factor (`saturation.proportional_pools`), for `_linear_root`."""
 
     def saturated(self, factor: float) -> tuple[bool, dict[tuple[str, ...], float]]:
         """Whether the network saturates at `factor`, and its pools' load ratios there."""
@@ -193,6 +197,8 @@ class _Search:
             return True, {}
         if self.start is not None and self.smooth and factor > self.origin:
             self.start, self.origin = solution.round_views, factor
+        if self.proportional is not None:
+            self.proportional = proportional_pools(solution)
         return False, load_ratios(solution)
 
 
@@ -205,6 +211,27 @@ def _unmoved(
         math.isclose(before[key], after[key], rel_tol=UNMOVED_CHANGE, abs_tol=1e-300)
         for key in after
     )
+
+
+def _linear_root(points: _Trials, proportional: set[tuple[str, ...]]) -> float | None:
+    """The factor at which the first pool saturates, exactly, where the last two trials
+    show that only pools with proportional load ratios move (`proportional`): each moved
+    pool's ratio is then a line in the factor, and every other is unchanged by it (a
+    flow into a service that calls nothing and that only flows call); None otherwise."""
+    if len(points.factors) < 2:
+        return None
+    before, after = points.factors[-2], points.factors[-1]
+    roots = []
+    for key, curve in points.ratios.items():
+        if [factor for factor, _ in curve[-2:]] != [before, after]:
+            return None  # (a pool without a ratio at either trial)
+        (x0, y0), (x1, y1) = curve[-2:]
+        if math.isclose(y0, y1, rel_tol=UNMOVED_CHANGE, abs_tol=1e-300):
+            continue
+        if key not in proportional or not y0 < y1 < 1.0:
+            return None
+        roots.append(x1 + (1.0 - y1) * (x1 - x0) / (y1 - y0))
+    return min(roots, default=None)
 
 
 def _next_trial(low: float, high: float, estimate: float, closing: bool, tolerance: float) -> float:
@@ -229,6 +256,7 @@ def _limit(
     memo: SolveMemo | None = None,
     climbs: bool = False,
     name_only: bool = False,
+    linear: bool = False,
 ) -> tuple[float, _Search] | None:
     """The factor at which the network saturates, to within `RELATIVE_TOLERANCE` (the
     extrapolation from the trials below, if it lies in the final bracket, else the largest
@@ -257,6 +285,8 @@ def _limit(
     the Alibaba-like 237 -> 224, every capacity within 0.25% of before.
     """
     search = _Search(scenario, scale, smooth, climbs=climbs)
+    if linear and smooth:
+        search.proportional = set()
     if memo is not None:
         search.memo = memo.shared()
     if known is not None:
@@ -299,6 +329,8 @@ def _limit(
         else:
             low = trial
             points.add(trial, ratio)
+            if search.proportional and (root := _linear_root(points, search.proportional)):
+                return root, search
             grown += 1
             unmoved = unmoved + 1 if trial >= factor * GROWTH and _unmoved(before, ratio) else 0
             if grown > STEPS * 2 or unmoved >= UNMOVED_STEPS:
@@ -333,6 +365,8 @@ def _limit(
         else:
             low = trial
             points.add(trial, ratio)
+            if search.proportional and (root := _linear_root(points, search.proportional)):
+                return root, search
         widths.append(high - low)
     estimate = points.estimate(through_origin)  # (exact where the ratio is linear)
     return (estimate if low <= estimate <= high else low), search
@@ -389,7 +423,9 @@ def _flow_limit(
 
     start = base.rate if base.rate > 0 else 1.0
     known = solution if base.rate > 0 else None
-    found = _limit(scenario, scale, start, smooth, len(sources) == 1, known, memo, climbs=True)
+    found = _limit(
+        scenario, scale, start, smooth, len(sources) == 1, known, memo, climbs=True, linear=True
+    )
     return None if found is None else found[0]
 
 

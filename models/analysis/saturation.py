@@ -12,8 +12,9 @@ import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from models.analysis.graph import StationId
+from models.analysis.graph import OpKey, StationId
 from models.analysis.network import NetworkSolution
+from models.analysis.summary import OperationSummary
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,57 @@ def _pools(solution: NetworkSolution) -> Iterator[_Pool]:
             resource = SaturatingResource(station_id, index if several else None)
             ratio = consumer.offered_load / load.servers
             yield _Pool(("group", topic, group, str(index)), resource, ratio, consumer.saturated)
+
+
+def proportional_pools(solution: NetworkSolution) -> set[tuple[str, ...]]:
+    """The pools whose load ratio stays proportional to their arrival rate at any load,
+    and whose arrival rate stays linear in the flows': their operations call nothing (the
+    holding time is their own steps', whatever the load), nothing but a flow calls them
+    (no pool's holding time waits on them; messages are not waited for), their ratio is
+    offered load over servers, and no station of the network loses requests (a loss
+    makes the rates downstream bend). Empty where any station loses requests or any
+    operation's calls may change with the load (`_load_dependent`: a timed-out call's
+    retries feed the waiting back into the rates)."""
+    stations = [station.solution for station in solution.services.values()]
+    stations += [consumer for group in solution.groups.values() for _, consumer in group.consumers]
+    if any(station.loss > 0.0 for station in stations):
+        return set()
+    rates = solution.traffic.rates
+    running = [solution.summaries[key] for key in solution.keys if rates.get(key, 0.0) > 0.0]
+    if any(_load_dependent(summary) for summary in running):
+        return set()
+    busy = [key for key in solution.keys if key.kind != "flow" and rates.get(key, 0.0) > 0.0]
+    called = {callee for key in busy for callee in solution.summaries[key].calls}
+    ruled_out = {_owner(key) for key in busy if solution.summaries[key].calls or key in called}
+    return {
+        pool.key
+        for pool in _pools(solution)
+        if pool.key[:3] not in ruled_out
+        and not (
+            pool.key[0] == "service"
+            and solution.services[pool.key[1]].solution.pressure is not None
+        )
+    }
+
+
+def _load_dependent(summary: OperationSummary) -> bool:
+    """Whether an operation's calls per execution may change with the load: calls with a
+    timeout, retries or a resilience pattern, attempts again after failures, failures
+    that depend on the queues."""
+    return bool(
+        summary.irregular
+        or summary.tallies
+        or summary.feedback
+        or summary.refused_again
+        or not summary.fail_exact
+    )
+
+
+def _owner(key: OpKey) -> tuple[str, ...]:
+    """The pool key (without a consumer's index) of the pool that runs an operation."""
+    if key.kind == "handler":
+        return ("group", key.name, key.operation)
+    return ("service", key.name)
 
 
 def load_ratios(solution: NetworkSolution) -> dict[tuple[str, ...], float]:
