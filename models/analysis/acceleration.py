@@ -136,12 +136,44 @@ def _share(old: float, new: float, weight: float) -> float:
     return min(max(_mixed(old, new, weight), 0.0), 1.0)
 
 
+def _wait(old: float, new: float, weight: float) -> float:
+    if not (math.isfinite(old) and math.isfinite(new)):
+        return new
+    return max(_mixed(old, new, weight), 0.0)
+
+
+def _waits(
+    old: Mapping[StationId, float], new: Mapping[StationId, float], weight: float
+) -> Mapping[StationId, float]:
+    """A pool's waits at its callees (`StationView.callee_waiting`), stepped where both
+    have them."""
+    if not old or not new:
+        return new
+    return {
+        station: wait if station not in old else _wait(old[station], wait, weight)
+        for station, wait in new.items()
+    }
+
+
+Split = tuple[tuple[tuple[str, str], ...], float, float] | None
+
+
+def _split(old: Split, new: Split, weight: float) -> Split:
+    """A two-class station's waits by caller (`StationView.caller_waiting`), stepped where
+    both tell the same callers apart."""
+    if old is None or new is None or old[0] != new[0]:
+        return new
+    return new[0], _wait(old[1], new[1], weight), _wait(old[2], new[2], weight)
+
+
 def stepped(
     old: Mapping[StationId, StationView], new: Mapping[StationId, StationView], weight: float
 ) -> dict[StationId, StationView]:
     """The views `old + weight (new - old)` of what the rounds carry from one to the next
-    (waits, losses, rejections, served shares; the rest as `new` has them): weight 1/2 is
-    the network's damping (halfway between two iterates, which stops the oscillation that
+    (waits, and as callers see them: a pool's at its callees, a two-class station's by
+    caller, fuzz seed 4373 deep, whose rounds cycled through them undamped; losses,
+    rejections, served shares; the rest as `new` has them): weight 1/2 is the network's
+    damping (halfway between two iterates, which stops the oscillation that
     losses can cause, and a saturated pool's share can), a weight above 1 an extrapolation
     (`Extrapolation.step`)."""
     stepped = dict(new)
@@ -158,6 +190,8 @@ def stepped(
             waiting=waiting,
             loss=_share(before.loss, view.loss, weight),
             rejected=_share(before.rejected, view.rejected, weight),
+            callee_waiting=_waits(before.callee_waiting, view.callee_waiting, weight),
+            caller_waiting=_split(before.caller_waiting, view.caller_waiting, weight),
         )
         if before.served or view.served:  # (a saturated station's share: `throttle`)
             shares = {

@@ -404,7 +404,6 @@ def split_waits(
     bounded: BoundedCaller,
     servers: int,
     arrival_scv: float,
-    grouped: bool = False,
 ) -> SplitWaits | None:
     """The mean waits of the bounded caller's requests and of the others, and P(wait),
     at a station of `servers` with `rate` acquisitions of `holding` in all, of which
@@ -415,11 +414,12 @@ def split_waits(
     the open class, their holding time the rest of the mixture (E[S] and E[S^2] less the
     bounded caller's). Where the caller is one thread pool fed by open arrivals (a
     service's, or a queue topic's consumers), the station has one server or both classes
-    one mean service (`pool_fed.applies`), and arrivals come one at a time (not
-    `grouped`: those keep the open formulas with the groups' excess, `stations`), the
-    waits are the mixed product form over the pool's own queue (`models.analysis.pool_fed`:
-    the CTMC's sources think independently, and the station's wait came out 18-31% short,
-    `bench/shared_callee.py`); elsewhere the CTMC.
+    one mean service (`pool_fed.applies`), the waits are the mixed product form over the
+    pool's own queue (`models.analysis.pool_fed`: the CTMC's sources think independently,
+    and the station's wait came out 18-31% short, `bench/shared_callee.py`), which takes
+    arrivals one at a time: `stations` adds the excess of any that come in groups, as to
+    the open formulas (it took the open formulas with that excess instead, and changed
+    model as the groups faded in: fuzz seed 4373 deep's rounds cycled); elsewhere the CTMC.
     Either takes each
     class's as exponential, and the waits are scaled by (ca^2 + cs^2) / 2 with cs^2 the
     classes' own SCVs weighted by their load, as Allen and Cunneen scale M/M/c's (exact
@@ -444,7 +444,7 @@ def split_waits(
         open_rate * open_mean + own_offered
     )
     factor = (arrival_scv + service_scv) / 2.0
-    if bounded.feeder is not None and not grouped and applies(servers, open_mean, own.mean):
+    if bounded.feeder is not None and applies(servers, open_mean, own.mean):
         fed = pool_fed_waits(
             open_rate, open_mean, own.mean, bounded.population, bounded.feeder, servers
         )

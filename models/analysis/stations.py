@@ -53,6 +53,7 @@ from models.analysis.moments import (
     mixture,
     waiting_moments,
 )
+from models.analysis.pool_fed import METHOD as POOL_FED_METHOD
 from models.analysis.renewal_streams import renewal_station
 from models.analysis.smooth_arrivals import erlang_arrivals_station, reacquired_in_turn
 from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, StationSolution
@@ -162,17 +163,27 @@ def solve_station(load: StationLoad) -> StationSolution:
 def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> StationSolution | None:
     """A blocking caller with few workers among open arrivals (`models.analysis.
     mixed_source`): its requests wait otherwise than the rest; None where it does not
-    apply."""
+    apply. Arrivals in groups add their excess (`group_excess`) to the product form over
+    the pool's queue, as to the open formulas, so that the wait follows the groups as they
+    fade in with their senders' bound (`fan_out.seldom_bound`); the chain takes them one
+    at a time (docs/analysis.md sec. 12)."""
     assert load.servers is not None
-    grouped = load.groups is not None  # (`pool_fed` takes arrivals one at a time)
-    waits = split_waits(mix.rate, mix.holding, bounded, load.servers, load.arrival_scv, grouped)
+    waits = split_waits(mix.rate, mix.holding, bounded, load.servers, load.arrival_scv)
     if waits is None:
         return None
     own, others, p_wait = waits.own, waits.others, waits.p_wait
+    method = waits.method
+    if load.groups is not None and waits.method == POOL_FED_METHOD:
+        excess = group_excess(load.groups, load.servers, mix.holding.mean)
+        if excess is None:
+            return None
+        own, others = own + excess[0], others + excess[0]
+        p_wait = min(max(p_wait + excess[1], 0.0), 1.0)
+        method = f"{method} + {GROUPS_NOTE}"
     mean = (bounded.arrival_rate * own + (mix.rate - bounded.arrival_rate) * others) / mix.rate
     wait = waiting_moments(mean, p_wait)
     return StationSolution(
-        method=_noted(f"{waits.method} ({bounded.label})", load),
+        method=_noted(f"{method} ({bounded.label})", load),
         exact=False,
         stable=True,
         saturated=False,
