@@ -112,6 +112,39 @@ def test_matches_the_truncated_chain(servers: int, load: float, scv: float) -> N
     assert mh2c(rate, 3.0, servers, scv).mean_waiting_time == pytest.approx(direct, rel=1e-9)
 
 
+@pytest.mark.parametrize(
+    ("servers", "load", "scv", "levels"), [(48, 0.8, 1.1, 130), (40, 0.95, 1.5, 550)]
+)
+def test_matches_the_truncated_chain_on_many_servers(
+    servers: int, load: float, scv: float, levels: int
+) -> None:
+    """Where the level reduction subtracted what comes back down from what leaves a level
+    (two numbers agreeing in all but the completions' share), its levels below c came out
+    negative and the wait 0 at 40-64 servers. The chain cut `levels` above c loses less
+    than 1e-12 of its mass (load^levels)."""
+    rate = load * servers
+    direct = _truncated_chain(rate, 1.0, servers, scv, levels=servers + levels)
+    assert mh2c(rate, 1.0, servers, scv).mean_waiting_time == pytest.approx(direct, rel=1e-8)
+
+
+def test_between_erlang_c_and_allen_cunneen_on_many_servers() -> None:
+    """A service more variable than the exponential waits at least as long as M/M/c
+    (Erlang C) and at most Allen-Cunneen's (1 + cs²) / 2 times that, on 40-64 servers
+    from 10% to 99.9% load, SCVs from just above 1 (rounding: a holding time of one
+    exponential step, its SCV 1 + 2e-16) to 10; at cs² = 1 exactly, Erlang C to 1e-9."""
+    for servers in (40, 48, 56, 64):
+        for load in (0.1, 0.5, 0.8, 0.9, 0.95, 0.97, 0.99, 0.999):
+            rate = load * servers
+            erlang = theory.mmc(rate, 1.0, servers).mean_waiting_time
+            assert mh2c(rate, 1.0, servers, 1.0).mean_waiting_time == pytest.approx(
+                erlang, rel=1e-9
+            )
+            for scv in (1.0 + 2e-16, 1.001, 1.01, 1.1, 1.5, 2.0, 4.0, 10.0):
+                found = mh2c(rate, 1.0, servers, scv).mean_waiting_time
+                allen = theory.gg_c_allen_cunneen(rate, 1.0, servers, 1.0, scv)
+                assert erlang * (1 - 1e-9) <= found <= allen.mean_waiting_time * (1 + 1e-8)
+
+
 @pytest.mark.parametrize("servers", [2, 8])
 def test_below_allen_cunneen_and_equal_to_it_in_heavy_traffic(servers: int) -> None:
     """For cs² > 1 and c > 1, M/H2/c waits less than Allen-Cunneen says, and the two meet
