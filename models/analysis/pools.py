@@ -41,13 +41,13 @@ from collections.abc import Mapping, Sequence
 from models.analysis.bounded_pools import scale_callees, split_pool
 from models.analysis.excess_pools import Populations, apply_excess, population_below
 from models.analysis.graph import OpKey, StationId
+from models.analysis.group_waits import GROUPS_NOTE, group_excess
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
 from models.analysis.least_outstanding import joined_solution
 from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
 from models.analysis.smooth_arrivals import calm, round_robin_scale
 from models.analysis.station_load import StationLoad, StationSolution
-from models.analysis.stations import GROUPS_NOTE, group_excess
 from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
 
@@ -469,7 +469,7 @@ def _pool_solution(
         if layer.saturated or not load.groups
         else group_excess(load.groups, servers, holding.mean)
     )
-    if excess is not None:  # (as the open model adds them: `stations.group_excess`)
+    if excess is not None:  # (as the open model adds them: `group_waits.group_excess`)
         waiting, p_wait = waiting + excess[0], min(max(p_wait + excess[1], 0.0), 1.0)
         method = f"{METHOD} + {GROUPS_NOTE}"
     wait = INFINITE if layer.saturated else waiting_moments(waiting, p_wait)

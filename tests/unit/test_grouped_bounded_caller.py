@@ -29,10 +29,10 @@ from models.analysis import analyze
 from models.analysis.acceleration import stepped
 from models.analysis.capacity import RELATIVE_TOLERANCE
 from models.analysis.graph import StationId
+from models.analysis.group_waits import GROUPS_NOTE
 from models.analysis.moments import Moments
 from models.analysis.network import solve_network
 from models.analysis.pool_fed import METHOD as POOL_FED
-from models.analysis.stations import GROUPS_NOTE
 from models.analysis.summary import StationView
 from tests.unit.analysis_scenarios import open_sources
 
