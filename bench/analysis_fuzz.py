@@ -148,8 +148,18 @@ the consumers' wait 1.7 ms predicted, 17.3 ms simulated). An eighteenth, plain (
 none) left an async-I/O service of 2 workers that one request reaches up to five times in
 quick succession, through unlimited services, a pool's parallel calls and a log topic's
 consumers (seed 2336: its wait 3.5 ms predicted, 13.3 ms simulated: groups spread by the
-calls between them, sec. 12). A scenario the generator writes that the loader refuses (a
-message loop, say) is skipped.
+calls between them, sec. 12). A nineteenth, plain (seeds 2401-2480 at 80%, 2026-12-07: 7
+disagreeing seeds in 72, none marked exact) left round-robin replicas of one worker whose
+parallel calls reach two random replicas of one worker, 3 threads over 1 server each:
+past `stations.FINITE_SOURCE_REACH` (2c), so the open formula (seed 2450: s1 waits 16.7 ms
+predicted, 9.5 ms simulated, its callers 71.9 for 17.9 ms, the flow 110.5 for 49.1 ms;
+the finite source at 3c says 5.9, 11.3 and 39.2 ms, but takes the regression set's
+three-tier model at 95% from 4.5% to 26.3%), and a one-worker service at 80% over
+least-outstanding replicas of one worker solved as a flow-equivalent server (seed 2413:
+their wait 6.7 ms for 4.4 ms, which the one worker's P-K turns into 78.0 ms for 38.5
+ms). Its `--deep-entry` round (seeds 2481-2560: 6 disagreeing seeds in 75) found none
+larger than seed 2482's flow, +70%. A scenario the generator writes that the loader
+refuses (a message loop, say) is skipped.
 """
 
 from __future__ import annotations
