@@ -48,6 +48,12 @@ def _unstable_warning(label: str, solution: StationSolution, servers: int | None
             f"{label} is unstable: its servers are held forever by a synchronous callee "
             f"without steady state (utilization 1)"
         )
+    if solution.pressure is not None:  # (a pool solved with its callees: its load ratio)
+        return (
+            f"{label} is unstable: its arrivals are {solution.pressure:.3g} times what its "
+            f"{servers} servers serve flat out, held through their calls; its queue grows "
+            f"without bound"
+        )
     return (
         f"{label} is unstable: utilization {solution.offered_load / (servers or 1):.3g} >= 1 "
         f"(offered load {solution.offered_load:.4g} on {servers} servers); its queue grows "

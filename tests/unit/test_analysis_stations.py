@@ -371,6 +371,24 @@ def test_an_unstable_station_is_reported_with_nulls_and_a_warning() -> None:
     assert "service 's' is unstable" in warning and "1.25" in warning
 
 
+def test_a_pool_held_through_its_calls_is_reported_by_its_load_ratio() -> None:
+    """Two threads over a one-server database (5 ms of their own, 8 ms there) serve at most
+    X(2) = 111.6/s (MVA, Z = 5 ms, D = 8 ms), below the database's 125/s: at 120/s the
+    pool is unstable and the database is not. The warning gives the pool's arrivals over
+    X(2) (1.08), not its open model's utilization, which read under 1 where a pool's
+    rounds ended on an unsaturated iterate (fuzz seed 4945: "utilization 0.984 >= 1")."""
+    result = analyze(
+        scenario(
+            {"pool": {"workers": 2, **op(exp(0.005), {"call": "db"})}, "db": op(exp(0.008))},
+            {"f": poisson("pool", 120.0)},
+        )
+    )
+    assert result.services["pool"].stable is False and result.services["db"].stable is True
+    assert result.flows["f"].max_throughput == pytest.approx(111.588, rel=1e-3)
+    (warning,) = result.warnings
+    assert "service 'pool' is unstable: its arrivals are 1.08 times what its 2 servers" in warning
+
+
 def test_a_caller_of_an_unstable_callee_is_saturated_too() -> None:
     result = analyze(
         scenario(
