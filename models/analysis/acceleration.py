@@ -137,6 +137,7 @@ def _share(old: float, new: float, weight: float) -> float:
 
 
 def _wait(old: float, new: float, weight: float) -> float:
+    """A mean wait stepped, non-negative; the new one where either is infinite."""
     if not (math.isfinite(old) and math.isfinite(new)):
         return new
     return max(_mixed(old, new, weight), 0.0)
