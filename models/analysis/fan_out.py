@@ -25,9 +25,11 @@ where each member goes its own way (replicas picked at random, partitions drawn)
 opening call passes through services with unlimited workers to the call they open with; a
 call made after some work (of the pool a branch opens with, before its first call or a
 `branch` that makes it; or on the way through services of unlimited workers) arrives
-spread by it (`spread_calls`), its pool's wait taken as none; any other call arrives on
-its own; the groups are as Poisson only where the executions sending them seldom reach
-their bound (`seldom_bound`).
+spread by it (`spread_calls`) and by its wait for that pool, read each round
+(`group_overlap.waits_on_the_way`; taken as none until 2026-12-07: fuzz seed 2603 deep,
+whose one-worker pool on the way waited 51 ms, predicted its callee's wait +122%); any
+other call arrives on its own; the groups are as Poisson only where the executions
+sending them seldom reach their bound (`seldom_bound`).
 """
 
 from __future__ import annotations
@@ -37,12 +39,11 @@ import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from itertools import pairwise
 
 from models.analysis.bounds import CallerBounds
 from models.analysis.fading import faded
-from models.analysis.graph import OpKey, fixed_partition, steps_of
-from models.analysis.moments import Moments
+from models.analysis.graph import OpKey, callee, fixed_partition, steps_of
+from models.analysis.group_overlap import Path, overlap, run_overlap, waits_on_the_way
 from models.analysis.summary import OperationSummary
 from models.analysis.traffic import default_partition_shares
 from models.schema import (
@@ -66,22 +67,6 @@ BOUND_BAND = 2.0
 
 
 @dataclass(frozen=True)
-class Stretch:
-    """A stretch of time between an execution's start and a message it publishes: its own
-    steps' time, or a call's (made with `probability`), whose response each round reads
-    from the callee's summary (`callee`)."""
-
-    own: Moments
-    """The time from the steps' own work (a call's: its operation's, waiting nowhere)."""
-    callee: OpKey | None = None
-    probability: float = 1.0
-
-
-Path = tuple[Stretch, ...]
-"""The stretches from an execution's start to a point of it, in order."""
-
-
-@dataclass(frozen=True)
 class FanOut:
     """Requests that one execution of operation `source` sends at once: the distribution of
     their number, (size, probability) for each size (0: none sent)."""
@@ -93,6 +78,10 @@ class FanOut:
     spread: float = 0.0
     """The mean work each member does elsewhere before it arrives (0: all at once;
     `spread_calls`)."""
+    via: tuple[OpKey | None, ...] = ()
+    """For each member spread by work, the operation of the pool it does that work in
+    (None: on the way through unlimited services): its wait there, read from each round's
+    summaries, spreads the member too (`_together`)."""
     paths: tuple[Path, ...] = ()
     """Messages one execution publishes one after the other: the stretches of time from
     its start to each, in order (`models.analysis.message_runs`; none: all at once)."""
@@ -126,35 +115,51 @@ def fan_outs(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str, tuple[FanOu
                 if len(probabilities) >= 2:
                     draws = [bernoulli(p) for p in probabilities]
                     found[service].append(FanOut(key, sum_of(draws)))
-            for service, spread in spread_calls(scenario, step.parallel).items():
+            for service, members in _spread_members(scenario, step.parallel).items():
                 at_once = openings.get(service, [])
                 if len(at_once) == 1:  # (one at once, the others after their work)
-                    spread = [(at_once[0], 0.0), *spread]
-                if len(spread) >= 2:
-                    draws = [bernoulli(p) for p, _ in spread]
-                    works = [w for _, w in spread if w > 0.0]
-                    mean = math.fsum(works) / len(works)
-                    found[service].append(FanOut(key, sum_of(draws), spread=mean))
+                    members = [(at_once[0], 0.0, None), *members]
+                if len(members) >= 2:
+                    draws = [bernoulli(p) for p, _, _ in members]
+                    spread = [(w, pool) for _, w, pool in members if w > 0.0]
+                    mean = math.fsum(w for w, _ in spread) / len(spread)
+                    via = tuple(
+                        None if pool is None else callee(scenario, pool, key.priority)
+                        for _, pool in spread
+                    )
+                    found[service].append(FanOut(key, sum_of(draws), spread=mean, via=via))
     return {service: tuple(steps) for service, steps in found.items()}
 
 
 def spread_calls(
     scenario: Scenario, branches: Sequence[Sequence[Step]]
 ) -> dict[str, list[tuple[float, float]]]:
+    """Per service, (probability, mean time) of the branches that reach it after some work
+    (`_spread_members`, without the pools they work in)."""
+    return {
+        service: [(probability, time) for probability, time, _ in members]
+        for service, members in _spread_members(scenario, branches).items()
+    }
+
+
+def _spread_members(
+    scenario: Scenario, branches: Sequence[Sequence[Step]]
+) -> dict[str, list[tuple[float, float, CallStep | None]]]:
     """Per service, (probability, mean time) of the branches whose opening call reaches an
     operation that works (or waits: `work` and `delay` steps) and then calls that
     service: the branches' requests start their work together (where the pool they open
     with has a worker free) and arrive there spread by it (a page asking a user service
     for three records, each a little work and a read of one database; with a branch that
     reads that database at once, the pair `fan_outs` counts: fuzz seeds 674 and 675, whose
-    one-worker callee waited 43-52% less than simulated without it)."""
-    found: dict[str, list[tuple[float, float]]] = defaultdict(list)
+    one-worker callee waited 43-52% less than simulated without it); with, for each, the
+    call into the pool it works in (None: through unlimited services)."""
+    found: dict[str, list[tuple[float, float, CallStep | None]]] = defaultdict(list)
     for branch in branches:
         opening = _opening_step(scenario, branch)
         if opening is None:
             late = _after_work(scenario, branch)
             if late is not None:
-                found[late[0]].append(late[1:])
+                found[late[0]].append((late[1], late[2], None))
             continue
         called, probability = opening
         operation, _ = scenario.operation(called.call.service, called.call.operation)
@@ -166,7 +171,7 @@ def spread_calls(
             continue
         time = math.fsum(_own_mean(step) for step in steps[:lead])
         for service, made, later in _next_calls(scenario, steps[lead:]):
-            found[service].append((probability * made, time + later))
+            found[service].append((probability * made, time + later, called))
     return found
 
 
@@ -352,67 +357,10 @@ def _together(fan: FanOut, holding: float, summaries: Mapping[OpKey, OperationSu
     """The probability a group counts whole (`arrival_groups`): 1 at once; for calls
     spread by work, `overlap`; for messages one after the other, `run_overlap`."""
     if fan.spread:
-        return overlap(holding, fan.spread)
+        return overlap(holding, fan.spread + waits_on_the_way(fan.via, summaries))
     if not fan.paths:
         return 1.0
     return run_overlap(fan.paths, holding, summaries)
-
-
-def run_overlap(
-    paths: Sequence[Path], holding: float, summaries: Mapping[OpKey, OperationSummary]
-) -> float:
-    """The probability that of two messages one execution publishes one after the other
-    (`paths`: each one's stretches from its start, in order) the first is still held by a
-    consumer (exponentially, for a mean `holding`) when the second arrives, averaged over
-    each message and the next: E[exp(−gap / holding)], the gap the stretches on the second
-    one's path past those the two share (scaled to the difference of their mean offsets,
-    where a parallel branch put the first on a path of its own), each a gamma law of its
-    mean and SCV, (1 + scv m / holding)^(−1 / scv) (exp(−m / holding) for a constant),
-    independent (one of infinite variance as exponential); a call's stretch its callee's
-    response this round, made with its probability (else no time)."""
-    if holding <= 0.0:
-        return 0.0
-
-    def timed(stretch: Stretch) -> Moments:
-        summary = None if stretch.callee is None else summaries.get(stretch.callee)
-        if summary is None or not summary.response.finite:
-            return stretch.own
-        return summary.response
-
-    def mean(path: Path) -> float:
-        return math.fsum(stretch.probability * timed(stretch).mean for stretch in path)
-
-    outlasts = []
-    for earlier, later in pairwise(paths):
-        shared = 0
-        for a, b in zip(earlier, later, strict=False):
-            if a != b:
-                break
-            shared += 1
-        rest = later[shared:]
-        total = mean(rest)
-        scale = min(max(mean(later) - mean(earlier), 0.0) / total, 1.0) if total > 0 else 0.0
-        product = 1.0
-        for stretch in rest:
-            time = timed(stretch)
-            m, scv = time.mean * scale, time.scv if time.mean > 0 else 0.0
-            if not math.isfinite(scv):
-                scv = 1.0  # (infinite variance: taken as exponential)
-            if scv > 0.0:
-                passed = math.exp(-math.log1p(scv * m / holding) / scv)
-            else:
-                passed = math.exp(-m / holding)
-            product *= 1.0 - stretch.probability + stretch.probability * passed
-        outlasts.append(product)
-    return math.fsum(outlasts) / len(outlasts)
-
-
-def overlap(holding: float, spread: float) -> float:
-    """The probability that of two members of a group, each arriving after its own work of
-    mean `spread` (exponential), the first is still held (for a time of mean `holding`,
-    exponential) when the second arrives: the gap between them is exponential of mean
-    `spread`, so E[exp(-gap / holding)] = holding / (holding + spread)."""
-    return holding / (holding + spread) if holding > 0.0 else 0.0
 
 
 def pool_groups(

@@ -13,7 +13,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from models.analysis.fan_out import overlap
+from models.analysis.group_overlap import overlap
 from models.analysis.moments import Moments, expected_maximum
 from models.theory import fork_join_nelson_tantawi, fork_join_two_mm1
 

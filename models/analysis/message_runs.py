@@ -31,8 +31,9 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 
-from models.analysis.fan_out import FanOut, Path, Senders, Stretch, bernoulli, fan_outs, sum_of
+from models.analysis.fan_out import FanOut, Senders, bernoulli, fan_outs, sum_of
 from models.analysis.graph import OpKey, callee, steps_of
+from models.analysis.group_overlap import Path, Stretch
 from models.analysis.moments import ZERO, Moments, mixture
 from models.schema import (
     BranchStep,

@@ -13,9 +13,11 @@ import pytest
 from models import analyze, load_scenario
 from models.analysis.fan_out import FanOut, arrival_groups, fan_outs, overlap, spread_calls
 from models.analysis.graph import OpKey, reachable
+from models.analysis.network import solve_network
 from models.schema import ParallelStep
 from models.theory import mmc
 from tests.theory.scenarios import spread_reads
+from tests.unit.analysis_scenarios import open_sources
 
 
 def test_calls_after_some_work_arrive_as_a_spread_group() -> None:
@@ -28,7 +30,8 @@ def test_calls_after_some_work_arrive_as_a_spread_group() -> None:
     assert spread == {"db": [(1.0, 0.0005), (1.0, 0.0005), (0.5, 0.0005)]}
     render = OpKey("service", "page", "render", 0)
     groups = fan_outs(scenario, reachable(scenario))
-    assert groups["db"] == (FanOut(render, ((2, 0.5), (3, 0.5)), spread=0.0005),)
+    works = tuple(OpKey("service", "users", op, 0) for op in ("profile", "address", "card"))
+    assert groups["db"] == (FanOut(render, ((2, 0.5), (3, 0.5)), spread=0.0005, via=works),)
     assert groups["users"] == (FanOut(render, ((3, 1.0),)),)  # (and whole at users)
 
 
@@ -65,7 +68,13 @@ def test_a_call_at_once_and_one_after_a_delay_and_work_are_a_spread_pair() -> No
     assert spread_calls(scenario, parallel.parallel) == {"db": [(0.5, pytest.approx(0.003))]}
     get = OpKey("service", "page", "get", 0)
     groups = fan_outs(scenario, reachable(scenario))
-    assert groups["db"] == (FanOut(get, ((1, 0.5), (2, 0.5)), spread=pytest.approx(0.003)),)
+    (fan,) = groups["db"]
+    assert fan == FanOut(
+        get,
+        ((1, 0.5), (2, 0.5)),
+        spread=pytest.approx(0.003),
+        via=(OpKey("service", "users", "get", 0),),
+    )  # (the second waits for a worker of `users` too: `_together` reads it each round)
 
 
 def test_work_at_services_of_unlimited_workers_spreads_a_call_too() -> None:
@@ -117,7 +126,9 @@ def test_work_at_services_of_unlimited_workers_spreads_a_call_too() -> None:
     }
     get = OpKey("service", "page", "get", 0)
     groups = fan_outs(scenario, reachable(scenario))
-    assert groups["db"] == (FanOut(get, ((2, 0.5), (3, 0.5)), spread=pytest.approx(0.00075)),)
+    assert groups["db"] == (
+        FanOut(get, ((2, 0.5), (3, 0.5)), spread=pytest.approx(0.00075), via=(None, None)),
+    )  # (unlimited workers and its own steps: no pool's wait on the way)
 
 
 def test_a_spread_group_counts_whole_as_often_as_its_members_overlap() -> None:
@@ -178,3 +189,38 @@ def test_a_call_in_a_branch_after_some_work_is_a_spread_member() -> None:
     (member,) = spread_calls(scenario, parallel.parallel)["db"]
     made = 0.3 * 0.6 + 0.5 + 0.2
     assert member == pytest.approx((made, 0.001 + (0.5 * 0.002 + 0.2 * 0.003) / made))
+
+
+def test_a_member_that_waits_for_a_pool_on_the_way_arrives_later_by_that_wait() -> None:
+    """A page reads `db` at once and through `users` (one worker: 4 ms of work, then the
+    read): the second read arrives after `users`' wait as well as its work, so the pair
+    counts whole as often as `overlap` says for the two together (the wait read from the
+    round's summaries: response less execution). Fuzz seed 2603 deep, whose one-worker
+    pool on the way waited 51 ms simulated: counted by its work alone, the pairs took its
+    callee's wait to +122% and the flow to +126%; now +33% and -17%."""
+    document = {
+        "name": "pair-behind-a-queue",
+        "simulation": {"duration": 10},
+        "services": {
+            "page": {
+                "workers": "unlimited",
+                "operations": {"get": [{"parallel": [[{"call": "db"}], [{"call": "users"}]]}]},
+            },
+            "users": {
+                "workers": 1,
+                "operations": {"get": [{"work": {"exponential": 0.004}}, {"call": "db"}]},
+            },
+            "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": 0.002}}]}},
+        },
+        "workload": {"f": {"entry": "page.get", "arrivals": {"poisson": 100}}},
+    }
+    scenario = load_scenario(document)
+    solved = solve_network(scenario, open_sources(scenario))
+    users = solved.summaries[OpKey("service", "users", "get", 0)]
+    wait = users.response.mean - users.execution.mean
+    assert wait > 0.004  # (a queue to speak of: more than the work itself)
+    groups = solved.services["db"].load.groups
+    assert groups is not None
+    pairs = dict(groups)[2]
+    assert pairs == pytest.approx(100.0 * overlap(0.002, 0.004 + wait), rel=1e-9)
+    assert pairs < 0.5 * 100.0 * overlap(0.002, 0.004)  # (by the work alone: 33 pairs/s)

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.fan_out import FanOut, Stretch, arrival_groups, pool_groups
+from models.analysis.fan_out import FanOut, arrival_groups, pool_groups
 from models.analysis.graph import OpKey
+from models.analysis.group_overlap import Stretch
 from models.analysis.message_runs import publish_groups
 from models.analysis.moments import Moments
 
