@@ -158,8 +158,12 @@ three-tier model at 95% from 4.5% to 26.3%), and a one-worker service at 80% ove
 least-outstanding replicas of one worker solved as a flow-equivalent server (seed 2413:
 their wait 6.7 ms for 4.4 ms, which the one worker's P-K turns into 78.0 ms for 38.5
 ms). Its `--deep-entry` round (seeds 2481-2560: 6 disagreeing seeds in 75) found none
-larger than seed 2482's flow, +70%. A scenario the generator writes that the loader
-refuses (a message loop, say) is skipped.
+larger than seed 2482's flow, +70%. At 95% (seeds 2561-2600: 4 disagreeing seeds in 37;
+2601-2640 `--deep-entry`: 6 in 39; none marked exact) it found a pair spread by work
+whose member waited for the one-worker pool it works in (seed 2603: the callee's wait
++122%, the flow +126%, since the wait spreads the pair too: +33% and -17%,
+docs/analysis.md sec. 3). A scenario the generator writes that the loader refuses (a
+message loop, say) is skipped.
 """
 
 from __future__ import annotations
