@@ -7,6 +7,7 @@ formula are in test_batch_arrivals.py."""
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import pytest
 
@@ -18,6 +19,24 @@ from models.schema import ParallelStep
 from models.theory import mmc
 from tests.theory.scenarios import spread_reads
 from tests.unit.analysis_scenarios import open_sources
+
+
+def _pair_at_db(users: dict[str, Any], rate: float = 50.0) -> dict[str, Any]:
+    """A page (unlimited workers) that reads `db` (one server, 2 ms) at once and through
+    `users` (as given), `rate` pages a second."""
+    return {
+        "name": "pair",
+        "simulation": {"duration": 10},
+        "services": {
+            "page": {
+                "workers": "unlimited",
+                "operations": {"get": [{"parallel": [[{"call": "db"}], [{"call": "users"}]]}]},
+            },
+            "users": users,
+            "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": 0.002}}]}},
+        },
+        "workload": {"f": {"entry": "page.get", "arrivals": {"poisson": rate}}},
+    }
 
 
 def test_calls_after_some_work_arrive_as_a_spread_group() -> None:
@@ -39,30 +58,17 @@ def test_a_call_at_once_and_one_after_a_delay_and_work_are_a_spread_pair() -> No
     """A branch that reads `db` at once and one whose callee waits 1 ms (`delay`) and
     works 2 ms before it reads `db` too: a pair at `db`, spread by the 3 ms before the
     second (the mean of the members that have any)."""
-    scenario = load_scenario(
-        {
-            "name": "pair",
-            "simulation": {"duration": 10},
-            "services": {
-                "page": {
-                    "workers": "unlimited",
-                    "operations": {"get": [{"parallel": [[{"call": "db"}], [{"call": "users"}]]}]},
-                },
-                "users": {
-                    "workers": 4,
-                    "operations": {
-                        "get": [
-                            {"delay": {"constant": 0.001}},
-                            {"work": {"exponential": 0.002}},
-                            {"call": {"service": "db", "probability": 0.5}},
-                        ]
-                    },
-                },
-                "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": 0.002}}]}},
-            },
-            "workload": {"f": {"entry": "page.get", "arrivals": {"poisson": 50}}},
-        }
-    )
+    users = {
+        "workers": 4,
+        "operations": {
+            "get": [
+                {"delay": {"constant": 0.001}},
+                {"work": {"exponential": 0.002}},
+                {"call": {"service": "db", "probability": 0.5}},
+            ]
+        },
+    }
+    scenario = load_scenario(_pair_at_db(users))
     parallel = scenario.services["page"].operations["get"][0]
     assert isinstance(parallel, ParallelStep)
     assert spread_calls(scenario, parallel.parallel) == {"db": [(0.5, pytest.approx(0.003))]}
@@ -198,22 +204,11 @@ def test_a_member_that_waits_for_a_pool_on_the_way_arrives_later_by_that_wait() 
     round's summaries: response less execution). Fuzz seed 2603 deep, whose one-worker
     pool on the way waited 51 ms simulated: counted by its work alone, the pairs took its
     callee's wait to +122% and the flow to +126%; now +33% and -17%."""
-    document = {
-        "name": "pair-behind-a-queue",
-        "simulation": {"duration": 10},
-        "services": {
-            "page": {
-                "workers": "unlimited",
-                "operations": {"get": [{"parallel": [[{"call": "db"}], [{"call": "users"}]]}]},
-            },
-            "users": {
-                "workers": 1,
-                "operations": {"get": [{"work": {"exponential": 0.004}}, {"call": "db"}]},
-            },
-            "db": {"workers": 1, "operations": {"read": [{"work": {"exponential": 0.002}}]}},
-        },
-        "workload": {"f": {"entry": "page.get", "arrivals": {"poisson": 100}}},
+    users = {
+        "workers": 1,
+        "operations": {"get": [{"work": {"exponential": 0.004}}, {"call": "db"}]},
     }
+    document = _pair_at_db(users, rate=100.0)
     scenario = load_scenario(document)
     solved = solve_network(scenario, open_sources(scenario))
     users = solved.summaries[OpKey("service", "users", "get", 0)]
