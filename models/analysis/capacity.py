@@ -173,9 +173,11 @@ class _Search:
 
     trials: int = 0
     """How many factors were solved."""
-    proportional: set[tuple[str, ...]] | None = None
-    """Where wanted (not None), the pools of the last unsaturated trial whose load ratio
-    is proportional to the factor (`saturation.proportional_pools`), for `_linear_root`."""
+    linear: bool = False
+    """Whether `_linear_root` may end the search (a flow's own search, without failures)."""
+    proportional: set[tuple[str, ...]] = field(default_factory=set)
+    """With `linear`, the pools of the last unsaturated trial whose load ratio is
+    proportional to the factor (`saturation.proportional_pools`)."""
 
     def saturated(self, factor: float) -> tuple[bool, dict[tuple[str, ...], float]]:
         """Whether the network saturates at `factor`, and its pools' load ratios there."""
@@ -197,7 +199,7 @@ class _Search:
             return True, {}
         if self.start is not None and self.smooth and factor > self.origin:
             self.start, self.origin = solution.round_views, factor
-        if self.proportional is not None:
+        if self.linear:
             self.proportional = proportional_pools(solution)
         return False, load_ratios(solution)
 
@@ -284,9 +286,7 @@ def _limit(
     once two extrapolations agree): the TrainTicket-like model at 95% 173 -> 161 rounds,
     the Alibaba-like 237 -> 224, every capacity within 0.25% of before.
     """
-    search = _Search(scenario, scale, smooth, climbs=climbs)
-    if linear and smooth:
-        search.proportional = set()
+    search = _Search(scenario, scale, smooth, climbs=climbs, linear=linear and smooth)
     if memo is not None:
         search.memo = memo.shared()
     if known is not None:
@@ -329,7 +329,7 @@ def _limit(
         else:
             low = trial
             points.add(trial, ratio)
-            if search.proportional and (root := _linear_root(points, search.proportional)):
+            if search.linear and (root := _linear_root(points, search.proportional)):
                 return root, search
             grown += 1
             unmoved = unmoved + 1 if trial >= factor * GROWTH and _unmoved(before, ratio) else 0
@@ -365,7 +365,7 @@ def _limit(
         else:
             low = trial
             points.add(trial, ratio)
-            if search.proportional and (root := _linear_root(points, search.proportional)):
+            if search.linear and (root := _linear_root(points, search.proportional)):
                 return root, search
         widths.append(high - low)
     estimate = points.estimate(through_origin)  # (exact where the ratio is linear)

@@ -396,6 +396,10 @@ class SplitWaits:
     """Mean wait of everyone else's."""
     p_wait: float
     method: str
+    product_form: bool = False
+    """Whether the mixed product form over the pool's queue gave them (`pool_fed`), to
+    which arrivals in groups add their excess (`stations._two_class`); the chain's take
+    them one at a time."""
 
 
 def split_waits(
@@ -449,7 +453,8 @@ def split_waits(
             open_rate, open_mean, own.mean, bounded.population, bounded.feeder, servers
         )
         if fed is not None:
-            return SplitWaits(fed.pool * factor, fed.open * factor, fed.p_wait, POOL_FED_METHOD)
+            pool, others = fed.pool * factor, fed.open * factor
+            return SplitWaits(pool, others, fed.p_wait, POOL_FED_METHOD, product_form=True)
     result = mixed_source(
         open_rate, open_mean, bounded.arrival_rate, own.mean, bounded.population, servers
     )

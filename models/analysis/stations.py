@@ -54,7 +54,6 @@ from models.analysis.moments import (
     mixture,
     waiting_moments,
 )
-from models.analysis.pool_fed import METHOD as POOL_FED_METHOD
 from models.analysis.renewal_streams import renewal_station
 from models.analysis.smooth_arrivals import erlang_arrivals_station, reacquired_in_turn
 from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, StationSolution
@@ -173,7 +172,7 @@ def _two_class(load: StationLoad, bounded: BoundedCaller, mix: PoolMix) -> Stati
         return None
     own, others, p_wait = waits.own, waits.others, waits.p_wait
     method = waits.method
-    if load.groups is not None and waits.method == POOL_FED_METHOD:
+    if load.groups is not None and waits.product_form:
         excess = group_excess(load.groups, load.servers, mix.holding.mean)
         if excess is None:
             return None

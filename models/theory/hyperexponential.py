@@ -181,8 +181,8 @@ def _queue(rate: float, law: tuple[float, float, float], servers: int) -> tuple[
         j = np.arange(n + 1, dtype=float)
         completions = j * rate_1 + (n - j) * rate_2
         balance = -inward
-        balance[np.diag_indices(n + 1)] = 0.0
-        balance[np.diag_indices(n + 1)] = completions - balance.sum(axis=1)
+        np.fill_diagonal(balance, 0.0)
+        np.fill_diagonal(balance, completions - balance.sum(axis=1))  # (rows: completions)
         inverse = np.linalg.inv(balance)  # N_n
         level_rate = (rate * (1.0 - first)) * inverse[:-1] + (rate * first) * inverse[1:]
         rates.append(level_rate)  # R_n = U_{n-1} N_n, n x (n + 1)
