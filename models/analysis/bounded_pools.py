@@ -44,7 +44,6 @@ from scipy.special import gammaln
 
 from models.analysis.graph import StationId
 from models.analysis.layers import Layer
-from models.analysis.loads import ServiceStation
 from models.analysis.mixed_source import (
     TAIL,
     BoundedCaller,
@@ -54,7 +53,7 @@ from models.analysis.mixed_source import (
     think_root,
 )
 from models.analysis.moments import Moments
-from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 from models.analysis.stations import FINITE_SOURCE_REACH
 
 SPLIT_NOTE = "its independent callers' waits apart"

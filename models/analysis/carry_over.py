@@ -33,10 +33,10 @@ import numpy as np
 
 from models.analysis.fluid_pools import Pool, Steady, holding_scv, phase_of, steady_of
 from models.analysis.fluid_pools import phases as fluid_phases
-from models.analysis.loads import GroupStation
 from models.analysis.moments import mixture
 from models.analysis.network import NetworkSolution
 from models.analysis.prediction import PredictedGroup
+from models.analysis.station_load import GroupStation
 from models.analysis.stations import solve_station
 from models.schema import Scenario
 

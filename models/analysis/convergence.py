@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 
 from models.analysis.graph import OpKey, StationId
-from models.analysis.loads import GroupStation, ServiceStation
+from models.analysis.station_load import GroupStation, ServiceStation
 from models.analysis.summary import OperationSummary, StationView
 from models.schema import Scenario
 

@@ -20,10 +20,9 @@ from dataclasses import dataclass
 from models.analysis.excess import Population, pool_population, queue_population
 from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Found
-from models.analysis.loads import ServiceStation
 from models.analysis.moments import Moments, mixture, waiting_moments
 from models.analysis.smooth_arrivals import calm, round_robin_scale
-from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 
 EXCESS_METHOD = f"{METHOD}, waiting from the open model's population below it"
 CALLEE_METHOD = "waiting capped by its caller's thread pool (open model's population)"

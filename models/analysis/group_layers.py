@@ -20,8 +20,8 @@ from collections.abc import Mapping, Sequence
 
 from models.analysis.graph import OpKey, StationId, handler_keys
 from models.analysis.layers import LayerCache
-from models.analysis.loads import GroupStation, ServiceStation
 from models.analysis.pools import find_callees, solve_pool
+from models.analysis.station_load import GroupStation, ServiceStation
 from models.analysis.summary import OperationSummary
 from models.schema import Scenario
 

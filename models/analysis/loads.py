@@ -36,7 +36,12 @@ from models.analysis.mixed_source import BoundedCaller, worth_splitting
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.paced import Pacing
 from models.analysis.renewal_streams import entry_stream
-from models.analysis.station_load import ClassLoad, StationLoad, StationSolution
+from models.analysis.station_load import (
+    ClassLoad,
+    GroupStation,
+    StationLoad,
+    StationSolution,
+)
 from models.analysis.stations import solve_station
 from models.analysis.streams import Streams
 from models.analysis.summary import (
@@ -70,46 +75,6 @@ class FlowSource:
     flag: int = POISSON
     population: int | None = None
     """Most requests of the flow in the system at once (a closed flow's clients)."""
-
-
-@dataclass
-class ServiceStation:
-    """A service: `pools` identical server pools (replicas unless pooled), each with `load`."""
-
-    name: str
-    pools: int
-    load: StationLoad
-    solution: StationSolution
-    completion_rates: tuple[float, ...] | None = None
-    """For a blocking pool solved as a flow-equivalent server (`models.analysis.layers`):
-    X(1), ..., X(c), the requests per second it completes with n = 1..c of them inside it
-    (its callees' limits included); None otherwise."""
-
-
-@dataclass
-class GroupStation:
-    """A consumer group: one pool (queue topic) or one single-server consumer per share of
-    the partitions (log topic)."""
-
-    topic: str
-    group: str
-    threads: int
-    partitions: int
-    delivery: Moments
-    delivery_exact: bool
-    consumers: list[tuple[StationLoad, StationSolution]]
-    """Each consumer (server pool) with its load and solution."""
-    shares: list[float]
-    """Each consumer's share of the group's messages."""
-
-    def stable(self) -> bool:
-        """Whether every consumer has a steady state."""
-        return all(solution.stable for _, solution in self.consumers)
-
-    def utilization(self) -> float:
-        """Busy fraction of the group's consumer threads."""
-        busy = math.fsum(s.utilization * (load.servers or 0) for load, s in self.consumers)
-        return busy / self.threads
 
 
 class LoadBuilder:
@@ -357,6 +322,7 @@ class LoadBuilder:
         if spec.balancing == "random":  # (each request of a group picks its replica)
             classes = self._adjusted(name, self.classes(keys, share))
             spread = thinned(fans, share)
+            caller = self._bounded_caller(name, workers, classes, feedback)
             return replicas, StationLoad(
                 servers=workers,
                 room=room,
@@ -368,6 +334,7 @@ class LoadBuilder:
                 population=population,
                 closed=closed is not None,
                 feedback=feedback,
+                bounded=None if caller is None else caller.at_replica(share),
                 groups=None if feedback else self._groups(spread, classes),
             )
         return replicas, StationLoad(

@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.linalg import LinAlgError
@@ -96,6 +96,14 @@ class BoundedCaller:
     def callers(self) -> tuple[tuple[str, str], ...]:
         """Every caller of the class: `caller`, then `also`."""
         return (self.caller, *self.also)
+
+    def at_replica(self, share: float) -> BoundedCaller:
+        """The class at one of the station's replicas picked at random (`share` = 1 /
+        replicas of every call): `share` of its calls, its whole population (any replica
+        may hold all of it, as `bounds.CallerBounds` bounds each), a pool of its own
+        seeing the other replicas as time away (`Feeder.at_replica`)."""
+        feeder = None if self.feeder is None else self.feeder.at_replica(share)
+        return replace(self, arrival_rate=self.arrival_rate * share, feeder=feeder)
 
     @property
     def label(self) -> str:

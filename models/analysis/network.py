@@ -51,11 +51,12 @@ from models.analysis.graph import (
     handler_keys,
 )
 from models.analysis.group_layers import apply_group_layers
-from models.analysis.loads import FlowSource, GroupStation, LoadBuilder, ServiceStation
+from models.analysis.loads import FlowSource, LoadBuilder
 from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
 from models.analysis.release_groups import settle_releases
 from models.analysis.solve_memo import SolveMemo
+from models.analysis.station_load import GroupStation, ServiceStation
 from models.analysis.station_views import station_views
 from models.analysis.summary import OperationSummary, StationView
 from models.analysis.throttle import (

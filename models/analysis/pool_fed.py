@@ -80,6 +80,20 @@ class Feeder:
     away: float
     """Mean time per request that a thread is held outside the station (its own work and
     its other calls)."""
+    at_station: float = 0.0
+    """Mean time per request that a thread is held at the station (its calls there)."""
+
+    def at_replica(self, share: float) -> Feeder:
+        """The pool as one of the station's replicas sees it, each call picking its replica
+        at random (`share` = 1 / replicas): `share` of the calls come to it, and the time at
+        the other replicas is away from it (the replicas alike, so that time is the rest of
+        `at_station`)."""
+        return Feeder(
+            self.requests,
+            self.visits * share,
+            self.away + (1.0 - share) * self.at_station,
+            self.at_station * share,
+        )
 
 
 @dataclass(frozen=True)

@@ -44,10 +44,9 @@ from models.analysis.graph import OpKey, StationId
 from models.analysis.group_waits import GROUPS_NOTE, group_excess
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
 from models.analysis.least_outstanding import joined_solution
-from models.analysis.loads import ServiceStation
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
 from models.analysis.smooth_arrivals import calm, round_robin_scale
-from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
 

@@ -45,7 +45,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, callee, one_queue, steps_of, workers_of
-from models.analysis.loads import LoadBuilder, ServiceStation
+from models.analysis.loads import LoadBuilder
+from models.analysis.station_load import ServiceStation
 from models.analysis.summary import StationView
 from models.schema import (
     BranchStep,

@@ -180,3 +180,43 @@ class PoolMix:
     def offered(self) -> float:
         """Offered load: busy servers needed to serve every arrival (Erlangs)."""
         return self.rate * self.holding.mean
+
+
+@dataclass
+class ServiceStation:
+    """A service: `pools` identical server pools (replicas unless pooled), each with `load`."""
+
+    name: str
+    pools: int
+    load: StationLoad
+    solution: StationSolution
+    completion_rates: tuple[float, ...] | None = None
+    """For a blocking pool solved as a flow-equivalent server (`models.analysis.layers`):
+    X(1), ..., X(c), the requests per second it completes with n = 1..c of them inside it
+    (its callees' limits included); None otherwise."""
+
+
+@dataclass
+class GroupStation:
+    """A consumer group: one pool (queue topic) or one single-server consumer per share of
+    the partitions (log topic)."""
+
+    topic: str
+    group: str
+    threads: int
+    partitions: int
+    delivery: Moments
+    delivery_exact: bool
+    consumers: list[tuple[StationLoad, StationSolution]]
+    """Each consumer (server pool) with its load and solution."""
+    shares: list[float]
+    """Each consumer's share of the group's messages."""
+
+    def stable(self) -> bool:
+        """Whether every consumer has a steady state."""
+        return all(solution.stable for _, solution in self.consumers)
+
+    def utilization(self) -> float:
+        """Busy fraction of the group's consumer threads."""
+        busy = math.fsum(s.utilization * (load.servers or 0) for load, s in self.consumers)
+        return busy / self.threads

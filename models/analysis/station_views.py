@@ -7,9 +7,8 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 
 from models.analysis.graph import StationId
-from models.analysis.loads import GroupStation, ServiceStation
 from models.analysis.moments import mixture
-from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.station_load import GroupStation, ServiceStation, StationLoad, StationSolution
 from models.analysis.streams import departure_scv, merged
 from models.analysis.summary import NOT_POISSON, POISSON, StationView
 from models.analysis.throttle import Throttle, group_served

@@ -35,8 +35,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, reachable_from, station_of
-from models.analysis.loads import GroupStation, ServiceStation
-from models.analysis.station_load import StationLoad, StationSolution
+from models.analysis.station_load import GroupStation, ServiceStation, StationLoad, StationSolution
 from models.analysis.summary import StationView
 from models.schema import Scenario
 

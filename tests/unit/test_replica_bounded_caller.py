@@ -1,0 +1,94 @@
+"""A bounded caller at replicas picked at random (`LoadBuilder._replica_caller`): each
+replica takes its share of the caller's calls, with the caller's whole population, apart
+from the open arrivals (the two-class chain, or the mixed product form over a pool's own
+queue seeing the other replicas as time away, `pool_fed.Feeder.at_replica`)."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+
+from models import analyze, load_scenario
+from models.analysis.pool_fed import METHOD, Feeder
+
+SERVICE = 0.007
+"""The database's mean write (exponential)."""
+
+
+def _database(caller: dict[str, Any], balancing: str = "random") -> dict[str, Any]:
+    """`caller`'s pool (4 ms of work, one write) and open reads sharing a database of two
+    replicas of one server, each 80% busy, the caller bringing half of the writes."""
+    arrivals = 2 * 0.8 / SERVICE
+    return {
+        "name": "bounded-caller-at-random-replicas",
+        "simulation": {"duration": 100},
+        "services": {
+            "api": {
+                **caller,
+                "operations": {"place": [{"work": {"exponential": 0.004}}, {"call": "db.write"}]},
+            },
+            "db": {
+                "workers": 1,
+                "replicas": 2,
+                "balancing": balancing,
+                "operations": {"write": [{"work": {"exponential": SERVICE}}]},
+            },
+        },
+        "workload": {
+            "orders": {"entry": "api.place", "arrivals": {"poisson": arrivals / 2}},
+            "reads": {"entry": "db.write", "arrivals": {"poisson": arrivals / 2}},
+        },
+    }
+
+
+def test_a_replica_sees_a_share_of_the_calls_and_the_rest_of_their_time_away() -> None:
+    """Two replicas: half the calls come to each; the half at the other one is time away
+    from it, the pool's requests and its time at the station (per replica) split so."""
+    whole = Feeder(requests=50.0, visits=2.0, away=0.010, at_station=0.030)
+    half = whole.at_replica(0.5)
+    assert (half.requests, half.visits) == (50.0, 1.0)
+    assert math.isclose(half.away, 0.025) and math.isclose(half.at_station, 0.015)
+    assert math.isclose(half.away + half.at_station, whole.away + whole.at_station)
+    assert whole.at_replica(1.0) == whole
+
+
+def test_a_pool_at_random_replicas_is_the_product_form_over_its_queue() -> None:
+    """A pool of 4 threads fed by open arrivals: each replica is the mixed product form,
+    below the open formula's wait at the same load (its calls bounded by 4 there)."""
+    predicted = analyze(load_scenario(_database({"workers": 4})), capacity=False)
+    db = predicted.services["db"]
+    assert db.method.startswith(f"{METHOD} (service api: at most 4 present)"), db.method
+    assert db.waiting_time.mean is not None
+    assert db.waiting_time.mean < 0.8 / 0.2 * SERVICE  # M/M/1 at 80%: 28 ms
+
+
+def test_log_consumers_at_random_replicas_are_the_chain_s_bounded_sources() -> None:
+    """Two consumers of a log topic, one write in flight each, at most 2 at a replica."""
+    document = _database({"workers": "unlimited"})
+    document["services"]["api"]["operations"]["place"] = [{"publish": "orders"}]
+    document["services"]["indexer"] = {
+        "workers": 1,
+        "operations": {"handle": [{"work": {"exponential": 0.001}}, {"call": "db.write"}]},
+    }
+    document["topics"] = {
+        "orders": {
+            "type": "log",
+            "partitions": 4,
+            "subscribers": {"indexer": {"operation": "handle", "concurrency": 2}},
+        }
+    }
+    predicted = analyze(load_scenario(document), capacity=False)
+    db = predicted.services["db"]
+    prefix = "open and finite-source classes (CTMC) (consumers of orders: at most 2 present)"
+    assert db.method.startswith(prefix), db.method
+
+
+@pytest.mark.parametrize("balancing", ["round_robin", "least_outstanding"])
+def test_other_balancings_keep_their_models(balancing: str) -> None:
+    """Round robin deals the calls in turn (its E_k stream, not split by caller), and
+    least-outstanding replicas are one pool (the bounded caller of the pooled station)."""
+    db = analyze(load_scenario(_database({"workers": 4}, balancing)), capacity=False)
+    method = db.services["db"].method
+    assert ("at most 4 present" in method) == (balancing == "least_outstanding"), method
