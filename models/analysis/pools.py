@@ -40,6 +40,7 @@ from collections.abc import Mapping, Sequence
 
 from models.analysis.bounded_pools import scale_callees, split_pool
 from models.analysis.excess_pools import Populations, apply_excess, population_below
+from models.analysis.few_present import finite_source_wait, never_waits, one_waits
 from models.analysis.graph import OpKey, StationId
 from models.analysis.group_waits import GROUPS_NOTE, group_excess
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
@@ -231,6 +232,7 @@ def apply_layer(
     of the pools solved so far, for their callers."""
     station = services[name]
     load, spec = station.load, scenario.services[name]
+    opened = station.solution  # (the open model's: a finite source where few are present)
     members = [k for k in keys if rates.get(k)]
     if (
         not members
@@ -267,8 +269,10 @@ def apply_layer(
     if pool is not None:  # (least-outstanding replicas as such: the open model's are already)
         station.solution = joined_solution(station.solution, load)
         present = load.population
-        if present is not None and present < load.servers and station.solution.stable:
-            station.solution = _never_waits(station.solution, present)
+        if present is not None and present <= load.servers and station.solution.stable:
+            station.solution = never_waits(station.solution, present)
+        elif one_waits(load, opened) and station.solution.stable:
+            station.solution = finite_source_wait(load, station.solution, opened)
         elif station.pools == 1 and found:  # (independent bounded callers: `bounded_pools`)
             holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
             rate = station.solution.arrival_rate
@@ -300,7 +304,8 @@ def solve_pool(
     Where the pool's callers can never have more requests there than it has threads
     (`StationLoad.population`, their workers, clients or consumers), no more are ever busy:
     the flow-equivalent server has that many threads, and the pool never waits
-    (`_never_waits`). A pool of 3 threads fed by open arrivals calling one of 8 that calls
+    (`few_present.never_waits`; at one more, `few_present.one_waits`). A pool of 3 threads
+    fed by open arrivals calling one of 8 that calls
     a one-server database at 80%: the database's wait 8.7 ms with 8 threads in the
     subnetwork, 5.3 ms with 3, 4.7 ms simulated; the flow's response 24.2, 20.8 and 20.7 ms
     (`bench/analysis_fuzz.py` seed 1895: its one-worker service +97%, now -25%)."""
@@ -369,18 +374,6 @@ def solve_pool(
     if _one_worker_m_g_1(load, callees, found, services):
         solution = dataclasses.replace(solution, method=ONE_WORKER_METHOD, exact=True)
     return solution, seen, layer
-
-
-def _never_waits(solution: StationSolution, present: int) -> StationSolution:
-    """The pool's solution where its callers never have more requests there than it has
-    threads (`present`): none ever waits for one (the open model's population below it,
-    `models.analysis.excess_pools`, does not see that bound and can find some)."""
-    return dataclasses.replace(
-        solution,
-        method=f"{solution.method} (at most {present} present: never waits)",
-        p_wait=0.0,
-        waiting={p: Moments(0.0, 0.0) for p in solution.waiting},
-    )
 
 
 def _own_share(sent: float, callee: ServiceStation) -> bool:
