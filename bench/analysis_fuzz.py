@@ -162,8 +162,24 @@ larger than seed 2482's flow, +70%. At 95% (seeds 2561-2600: 4 disagreeing seeds
 2601-2640 `--deep-entry`: 6 in 39; none marked exact) it found a pair spread by work
 whose member waited for the one-worker pool it works in (seed 2603: the callee's wait
 +122%, the flow +126%, since the wait spreads the pair too: +33% and -17%,
-docs/analysis.md sec. 3). A scenario the generator writes that the loader refuses (a
-message loop, say) is skipped.
+docs/analysis.md sec. 3). A twentieth (seeds 2641-2720 at 80%, 2026-12-07: 7
+disagreeing seeds in 75; `--deep-entry` 2721-2800: 6 in 75; at 95%, 2801-2840: 5 in 38;
+none marked exact) found a pool of one worker that one request of a one-worker caller
+reaches twice, through a `parallel` step, solved as a queue its caller cannot form (seed
+2715: the caller's wait 44.1 ms predicted, 17.2 ms simulated, the flow +83%, now +6%;
+sec. 5, `few_present`), and two replicas of one worker picked at random, a log consumer
+bringing 91% of their load, taken as open arrivals (seed 2814 at 95%: their wait 1.94 ms
+for 0.28 ms, the consumer's 149 ms for 22.7 ms; now 0.23 and 15.2 ms; sec. 3). Left
+there: a one-worker service at 80% that a pool of 4 threads reaches in a `parallel`
+step, beside another pool's parallel branch (seed 2697: 6.8 ms by the two-class chain
+for 17.6 ms simulated, the flow -52%; seed 2664 alike, 8.8 ms for 20.2 ms; sec. 12), a
+two-worker service shared by a two-worker pool and an open flow (seed 2789 deep: the
+pool's class there -23% by the scaled product form, which the pool's own P-K at 80%
+makes -42%, the flow -31%), and random replicas of 2 workers that pairs spread by work
+reach, +10% to +18% (seed 2816 at 95%: enough to take the least-outstanding pool above
+them, 91% busy simulated, to saturation in the analysis, whose rounds then circle at its
+boundary, sec. 12). A scenario the generator writes that the loader refuses (a message
+loop, say) is skipped.
 """
 
 from __future__ import annotations

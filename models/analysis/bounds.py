@@ -360,7 +360,7 @@ class CallerBounds:
         if not (requests > 0 and calls > 0 and math.isfinite(held) and math.isfinite(at_station)):
             return None  # (no calls, or a saturated pool's holding time)
         away = max(held - at_station, 0.0) / requests
-        return Feeder(requests, calls / requests, away, at_station / requests)
+        return Feeder(requests, calls / requests, away)
 
 
 def _merged(

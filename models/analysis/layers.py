@@ -24,6 +24,8 @@ product form with the open class summed out of the callee (`mixed_log_weights`; 
 Chandy, Muntz & Palacios 1975), which keeps the capacity the others leave, c - U_background,
 and for a single server is the usual mixed-network approximation, demand / (1 -
 U_background) (Lazowska et al., "Quantitative System Performance" (1984), sec. 7.4).
+A callee of replicas that each call picks at random is one station per replica
+(`Callee.copies`: probabilistic routing keeps the product form).
 
 The pool saturates when lambda reaches X(c) — the true capacity of a thread pool in front of
 its callees, which can be below both the pool's and the callees' own capacities.
@@ -69,6 +71,10 @@ class Callee:
     """When the callee is itself a thread pool solved as a flow-equivalent server (and only
     this pool calls it): its X(1..c), so that its capacity — bounded by its own callees, not
     by servers / holding time — carries up the layers."""
+    copies: int = 1
+    """Replicas, each its own queue, that each call picks at random: `copies` stations of
+    `servers` each, `visits` / `copies` calls a request to each (probabilistic routing,
+    product form), `background` at each; its waiting is each one's."""
 
 
 @dataclass(frozen=True)
@@ -260,6 +266,14 @@ def flow_equivalent(
     for callee in callees:
         if callee.servers - callee.background <= 0:
             return None  # (saturated by the background alone)
+        if callee.copies > 1:  # (one stage per replica; the first one's queue is read)
+            visits = callee.visits / callee.copies
+            for _ in range(callee.copies):
+                stages.append(
+                    _Stage(visits * callee.holding, callee.servers, background=callee.background)
+                )
+            holdings.append(callee.holding)
+            continue
         if callee.completion_rates is not None:  # (its capacity: its slowest state)
             rates = callee.completion_rates
             stages.append(
@@ -279,10 +293,13 @@ def flow_equivalent(
             holdings.append(callee.holding)
     if not any(stage.demand > 0 for stage in stages) and not delay > 0:
         return None
-    throughput, queues = _subnetwork(stages, delay, servers)
+    throughput, all_queues = _subnetwork(stages, delay, servers)
+    firsts = [sum(earlier.copies for earlier in callees[:i]) for i in range(len(callees))]
+    queues = [all_queues[first] for first in firsts]
     waiting_by_state: dict[StationId, np.ndarray] = {}
     for callee, queue, holding in zip(callees, queues, holdings, strict=True):
-        per_call = queue / (throughput * callee.visits) if callee.visits > 0 else queue * 0
+        visits = callee.visits / callee.copies
+        per_call = queue / (throughput * visits) if visits > 0 else queue * 0
         if callee.completion_rates is None:  # (the queue counted those in service)
             per_call = per_call - holding
         waiting_by_state[callee.station] = np.maximum(per_call, 0.0)
@@ -348,6 +365,7 @@ def own_server_pacing(callees: Sequence[Callee], throughput: np.ndarray) -> Pace
     if (
         limiting is None
         or limiting.servers != 1
+        or limiting.copies != 1
         or limiting.background >= 1.0
         or limiting.completion_rates is not None
         or limiting.visits < 1.0

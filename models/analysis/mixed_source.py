@@ -102,7 +102,7 @@ class BoundedCaller:
         replicas of every call): `share` of its calls, its whole population (any replica
         may hold all of it, as `bounds.CallerBounds` bounds each), a pool of its own
         seeing the other replicas as time away (`Feeder.at_replica`)."""
-        feeder = None if self.feeder is None else self.feeder.at_replica(share)
+        feeder = None if self.feeder is None else self.feeder.at_replica(share, self.holding.mean)
         return replace(self, arrival_rate=self.arrival_rate * share, feeder=feeder)
 
     @property

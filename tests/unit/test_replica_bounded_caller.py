@@ -43,15 +43,14 @@ def _database(caller: dict[str, Any], balancing: str = "random") -> dict[str, An
     }
 
 
-def test_a_replica_sees_a_share_of_the_calls_and_the_rest_of_their_time_away() -> None:
-    """Two replicas: half the calls come to each; the half at the other one is time away
-    from it, the pool's requests and its time at the station (per replica) split so."""
-    whole = Feeder(requests=50.0, visits=2.0, away=0.010, at_station=0.030)
-    half = whole.at_replica(0.5)
+def test_a_replica_sees_a_share_of_the_calls_and_the_others_holds_as_time_away() -> None:
+    """Two replicas: half the calls come to each, and the other half's holds (4 ms each, at
+    the other replica) are time away from it; one replica is the whole station."""
+    whole = Feeder(requests=50.0, visits=2.0, away=0.010)
+    half = whole.at_replica(0.5, 0.004)
     assert (half.requests, half.visits) == (50.0, 1.0)
-    assert math.isclose(half.away, 0.025) and math.isclose(half.at_station, 0.015)
-    assert math.isclose(half.away + half.at_station, whole.away + whole.at_station)
-    assert whole.at_replica(1.0) == whole
+    assert math.isclose(half.away, 0.010 + 1.0 * 0.004)
+    assert whole.at_replica(1.0, 0.004) == whole
 
 
 def test_a_pool_at_random_replicas_is_the_product_form_over_its_queue() -> None:
