@@ -24,6 +24,7 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
+from tests.theory.pool_scenarios import pool_reached_twice
 
 pytestmark = pytest.mark.theory
 
@@ -34,40 +35,11 @@ POWER = 0.06
 """Largest expected half-width allowed, relative to the prediction."""
 
 
-def _scenario() -> dict[str, Any]:
-    """The shape of the module docstring, at 40 requests a second."""
-    return {
-        "name": "one-request-reaches-a-pool-twice",
-        "simulation": {"duration": 300, "warmup": 20, "replications": 20},
-        "services": {
-            "front": {
-                "workers": 1,
-                "operations": {
-                    "get": [
-                        {"work": {"exponential": 0.005}},
-                        {"parallel": [[{"call": "pool.run"}], [{"call": "relay.run"}]]},
-                    ]
-                },
-            },
-            "relay": {
-                "workers": "unlimited",
-                "operations": {"run": [{"work": {"exponential": 0.003}}, {"call": "pool.run"}]},
-            },
-            "pool": {
-                "workers": 1,
-                "operations": {"run": [{"work": {"exponential": 0.002}}, {"call": "db.read"}]},
-            },
-            "db": {"workers": 2, "operations": {"read": [{"work": {"exponential": 0.004}}]}},
-        },
-        "workload": {"users": {"entry": "front.get", "arrivals": {"poisson": 40.0}}},
-    }
-
-
 def test_a_pool_reached_twice_by_one_request_waits_as_a_finite_source(
     agrees: Any, replications_of: Any, stat: Any
 ) -> None:
     """The flow's response and `front`'s wait (its one worker held through `pool`)."""
-    document = _scenario()
+    document = pool_reached_twice({"duration": 300, "warmup": 20, "replications": 20})
     predicted = analyze(load_scenario(document), capacity=False)
     pool = predicted.services["pool"]
     assert "waiting of the finite source (at most 2 present)" in pool.method, pool.method

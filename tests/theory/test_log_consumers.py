@@ -33,6 +33,7 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
+from tests.theory.pool_scenarios import check_database_and_reads
 
 pytestmark = pytest.mark.theory
 
@@ -79,16 +80,8 @@ def _database_and_reads(
 ) -> None:
     """The database's mean wait (both classes) and the open reads' response there, as the
     two-class chain with `callers` its bounded class predicts them, against the simulator."""
-    predicted = analyze(load_scenario(document), capacity=False)
-    db = predicted.services["db"]
-    assert db.method.startswith(f"open and finite-source classes (CTMC) ({callers}:"), db.method
-    wait, response = db.waiting_time.mean, predicted.flows["reads"].response_time.mean
-    assert wait is not None and response is not None
-    runs = replications_of(document)
-    waits = stat(runs, "services", "db", "waiting_time", "mean")
-    agrees(waits, wait, "db W", slack=SLACK, max_relative_half_width=POWER)
-    responses = stat(runs, "flows", "reads", "response_time", "mean")
-    agrees(responses, response, "reads R", slack=SLACK, max_relative_half_width=POWER)
+    method = f"open and finite-source classes (CTMC) ({callers}:"
+    check_database_and_reads(document, method, SLACK, (agrees, replications_of, stat), POWER)
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,12 @@ from typing import Any
 
 import pytest
 
-from models import analyze, load_scenario
+from tests.theory.pool_scenarios import (
+    check_database_and_reads,
+    log_consumers,
+    random_replica_database,
+    writing_pool,
+)
 
 pytestmark = pytest.mark.theory
 
@@ -41,57 +46,17 @@ SLACK = 0.12
 The open formula's +60% and +32% are beyond the tolerance: they fail."""
 POWER = 0.06
 """Largest expected half-width allowed, relative to the prediction."""
-SERVICE = 0.007
-"""The database's mean write (exponential)."""
-WRITES = 2 * 0.8 / SERVICE
-"""Writes per second to the two replicas: each 80% busy."""
-
-
-def _scenario(api: dict[str, Any], caller_share: float) -> dict[str, Any]:
-    """Service `api` (its `place` operation) bringing `caller_share` of the database's
-    writes, open reads the rest."""
-    return {
-        "name": "bounded-caller-at-random-replicas",
-        "simulation": {"duration": 300, "warmup": 20, "replications": 20},
-        "services": {
-            "api": api,
-            "db": {
-                "workers": 1,
-                "replicas": 2,
-                "balancing": "random",
-                "operations": {"write": [{"work": {"exponential": SERVICE}}]},
-            },
-        },
-        "workload": {
-            "orders": {"entry": "api.place", "arrivals": {"poisson": caller_share * WRITES}},
-            "reads": {"entry": "db.write", "arrivals": {"poisson": (1 - caller_share) * WRITES}},
-        },
-    }
+SIMULATION = {"duration": 300, "warmup": 20, "replications": 20}
 
 
 def _log_consumers() -> dict[str, Any]:
     """Two consumers of a log topic of 4 partitions, 35% of the writes."""
-    document = _scenario(
-        {"workers": "unlimited", "operations": {"place": [{"publish": "orders"}]}}, 0.35
-    )
-    document["services"]["indexer"] = {
-        "workers": 1,
-        "operations": {"handle": [{"work": {"exponential": 0.001}}, {"call": "db.write"}]},
-    }
-    document["topics"] = {
-        "orders": {
-            "type": "log",
-            "partitions": 4,
-            "subscribers": {"indexer": {"operation": "handle", "concurrency": 2}},
-        }
-    }
-    return document
+    return log_consumers(random_replica_database({}, 0.35, SIMULATION), 2)
 
 
 def _pool() -> dict[str, Any]:
     """A pool of 4 threads fed by open arrivals, half the writes."""
-    place = [{"work": {"exponential": 0.004}}, {"call": "db.write"}]
-    return _scenario({"workers": 4, "operations": {"place": place}}, 0.5)
+    return random_replica_database(writing_pool(4), 0.5, SIMULATION)
 
 
 @pytest.mark.parametrize(
@@ -106,13 +71,4 @@ def test_a_bounded_caller_and_open_reads_share_random_replicas(
     agrees: Any, replications_of: Any, stat: Any, document: dict[str, Any], model: str
 ) -> None:
     """The database's mean wait (both classes) and the open reads' response there."""
-    predicted = analyze(load_scenario(document), capacity=False)
-    db = predicted.services["db"]
-    assert db.method.startswith(model), db.method
-    wait, response = db.waiting_time.mean, predicted.flows["reads"].response_time.mean
-    assert wait is not None and response is not None
-    runs = replications_of(document)
-    waits = stat(runs, "services", "db", "waiting_time", "mean")
-    agrees(waits, wait, "db W", slack=SLACK, max_relative_half_width=POWER)
-    responses = stat(runs, "flows", "reads", "response_time", "mean")
-    agrees(responses, response, "reads R", slack=SLACK, max_relative_half_width=POWER)
+    check_database_and_reads(document, model, SLACK, (agrees, replications_of, stat), POWER)

@@ -2,42 +2,16 @@
 
 from __future__ import annotations
 
-import copy
 from typing import Any
 
 from models import analyze, load_scenario
-
-SHAPE: dict[str, Any] = {
-    "name": "a-pool-reached-twice",
-    "simulation": {"duration": 100},
-    "services": {
-        "front": {
-            "workers": 1,
-            "operations": {
-                "get": [
-                    {"work": {"exponential": 0.005}},
-                    {"parallel": [[{"call": "pool.run"}], [{"call": "relay.run"}]]},
-                ]
-            },
-        },
-        "relay": {
-            "workers": "unlimited",
-            "operations": {"run": [{"work": {"exponential": 0.003}}, {"call": "pool.run"}]},
-        },
-        "pool": {
-            "workers": 1,
-            "operations": {"run": [{"work": {"exponential": 0.002}}, {"call": "db.read"}]},
-        },
-        "db": {"workers": 2, "operations": {"read": [{"work": {"exponential": 0.004}}]}},
-    },
-    "workload": {"users": {"entry": "front.get", "arrivals": {"poisson": 40.0}}},
-}
+from tests.theory.pool_scenarios import pool_reached_twice
 
 
 def _pool(front_workers: int, pool_workers: int) -> Any:
-    document = copy.deepcopy(SHAPE)
-    document["services"]["front"]["workers"] = front_workers
-    document["services"]["pool"]["workers"] = pool_workers
+    document = pool_reached_twice(
+        {"duration": 100}, front_workers=front_workers, pool_workers=pool_workers
+    )
     return analyze(load_scenario(document), capacity=False).services["pool"]
 
 

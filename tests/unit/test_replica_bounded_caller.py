@@ -12,35 +12,19 @@ import pytest
 
 from models import analyze, load_scenario
 from models.analysis.pool_fed import METHOD, Feeder
-
-SERVICE = 0.007
-"""The database's mean write (exponential)."""
+from tests.theory.pool_scenarios import (
+    DATABASE_WRITE,
+    log_consumers,
+    random_replica_database,
+    writing_pool,
+)
 
 
 def _database(caller: dict[str, Any], balancing: str = "random") -> dict[str, Any]:
     """`caller`'s pool (4 ms of work, one write) and open reads sharing a database of two
     replicas of one server, each 80% busy, the caller bringing half of the writes."""
-    arrivals = 2 * 0.8 / SERVICE
-    return {
-        "name": "bounded-caller-at-random-replicas",
-        "simulation": {"duration": 100},
-        "services": {
-            "api": {
-                **caller,
-                "operations": {"place": [{"work": {"exponential": 0.004}}, {"call": "db.write"}]},
-            },
-            "db": {
-                "workers": 1,
-                "replicas": 2,
-                "balancing": balancing,
-                "operations": {"write": [{"work": {"exponential": SERVICE}}]},
-            },
-        },
-        "workload": {
-            "orders": {"entry": "api.place", "arrivals": {"poisson": arrivals / 2}},
-            "reads": {"entry": "db.write", "arrivals": {"poisson": arrivals / 2}},
-        },
-    }
+    api = {**caller, **{k: v for k, v in writing_pool(1).items() if k == "operations"}}
+    return random_replica_database(api, 0.5, {"duration": 100}, balancing)
 
 
 def test_a_replica_sees_a_share_of_the_calls_and_the_others_holds_as_time_away() -> None:
@@ -60,24 +44,12 @@ def test_a_pool_at_random_replicas_is_the_product_form_over_its_queue() -> None:
     db = predicted.services["db"]
     assert db.method.startswith(f"{METHOD} (service api: at most 4 present)"), db.method
     assert db.waiting_time.mean is not None
-    assert db.waiting_time.mean < 0.8 / 0.2 * SERVICE  # M/M/1 at 80%: 28 ms
+    assert db.waiting_time.mean < 0.8 / 0.2 * DATABASE_WRITE  # M/M/1 at 80%: 28 ms
 
 
 def test_log_consumers_at_random_replicas_are_the_chain_s_bounded_sources() -> None:
     """Two consumers of a log topic, one write in flight each, at most 2 at a replica."""
-    document = _database({"workers": "unlimited"})
-    document["services"]["api"]["operations"]["place"] = [{"publish": "orders"}]
-    document["services"]["indexer"] = {
-        "workers": 1,
-        "operations": {"handle": [{"work": {"exponential": 0.001}}, {"call": "db.write"}]},
-    }
-    document["topics"] = {
-        "orders": {
-            "type": "log",
-            "partitions": 4,
-            "subscribers": {"indexer": {"operation": "handle", "concurrency": 2}},
-        }
-    }
+    document = log_consumers(_database({"workers": "unlimited"}), 2)
     predicted = analyze(load_scenario(document), capacity=False)
     db = predicted.services["db"]
     prefix = "open and finite-source classes (CTMC) (consumers of orders: at most 2 present)"

@@ -12,6 +12,7 @@ import pytest
 from models import analyze, load_scenario
 from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Callee, flow_equivalent
+from tests.theory.pool_scenarios import random_replica_database, writing_pool
 
 DB = StationId("service", "db")
 
@@ -41,37 +42,17 @@ def test_one_thread_completes_one_request_per_holding_time_whatever_the_copies()
         assert math.isclose(layer.completion_rates[0], 1.0 / (0.003 + 2.0 * 0.004))
 
 
-def _pool_over_replicas(api: dict[str, Any]) -> dict[str, Any]:
-    """`api` (4 ms of work, one write) over two random replicas of a one-server database
+def _pool_over_replicas(workers: int, replicas: int) -> dict[str, Any]:
+    """A pool (4 ms of work, one write) over two random replicas of a one-server database
     that open reads share, each replica 80% busy."""
-    writes = 2 * 0.8 / 0.007
-    return {
-        "name": "pool-over-random-replicas",
-        "simulation": {"duration": 100},
-        "services": {
-            "api": {
-                **api,
-                "operations": {"place": [{"work": {"exponential": 0.004}}, {"call": "db.write"}]},
-            },
-            "db": {
-                "workers": 1,
-                "replicas": 2,
-                "balancing": "random",
-                "operations": {"write": [{"work": {"exponential": 0.007}}]},
-            },
-        },
-        "workload": {
-            "orders": {"entry": "api.place", "arrivals": {"poisson": writes / 2}},
-            "reads": {"entry": "db.write", "arrivals": {"poisson": writes / 2}},
-        },
-    }
+    return random_replica_database(writing_pool(workers, replicas), 0.5, {"duration": 100})
 
 
 def test_a_pool_of_one_replica_is_layered_over_random_replicas_not_replicas_of_its_own() -> None:
     """One pool of 4 threads: the flow-equivalent server over the two replicas. Two pools
     of 2 (the caller's replicas, each taking the other's calls for an open class at every
     replica, waited longer than the open model says: fuzz seed 1476): the open model."""
-    one = analyze(load_scenario(_pool_over_replicas({"workers": 4})), capacity=False)
+    one = analyze(load_scenario(_pool_over_replicas(4, 1)), capacity=False)
     assert one.services["api"].method == METHOD
-    two = analyze(load_scenario(_pool_over_replicas({"workers": 2, "replicas": 2})), capacity=False)
+    two = analyze(load_scenario(_pool_over_replicas(2, 2)), capacity=False)
     assert not two.services["api"].method.startswith(METHOD), two.services["api"].method
