@@ -173,7 +173,12 @@ bringing 91% of their load, taken as open arrivals (seed 2814 at 95%: their wait
 for 0.28 ms, the consumer's 149 ms for 22.7 ms; now 0.23 and 15.2 ms; sec. 3). Seed 2803
 at 95% left a pool of 4 workers that 6 threads of round-robin replicas reach (c + 2, past
 `few_present`): its wait 8.3 ms by the flow-equivalent server, 2.7 ms simulated, which
-the replicas' Allen-Cunneen at 89% makes 33.9 ms for 7.2 ms. Left
+the replicas' Allen-Cunneen at 89% makes 33.9 ms for 7.2 ms. A twenty-first, plain
+(seeds 2841-2920 at 80%, after those fixes: 7 disagreeing seeds in 74, none marked
+exact, none beyond a third of the flow's time) found only shapes of sec. 12, the largest
+a one-worker service that 6 threads of least-outstanding replicas reach in a `parallel`
+branch, past `stations.FINITE_SOURCE_REACH` (seed 2841: its wait 26.8 ms by Allen-Cunneen
+for 17.3 ms simulated, the flow +33%). Left
 there: a one-worker service at 80% that a pool of 4 threads reaches in a `parallel`
 step, beside another pool's parallel branch (seed 2697: 6.8 ms by the two-class chain
 for 17.6 ms simulated, the flow -52%; seed 2664 alike, 8.8 ms for 20.2 ms; sec. 12), a
