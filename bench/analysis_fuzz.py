@@ -178,7 +178,10 @@ the replicas' Allen-Cunneen at 89% makes 33.9 ms for 7.2 ms. A twenty-first, pla
 exact, none beyond a third of the flow's time) found only shapes of sec. 12, the largest
 a one-worker service that 6 threads of least-outstanding replicas reach in a `parallel`
 branch, past `stations.FINITE_SOURCE_REACH` (seed 2841: its wait 26.8 ms by Allen-Cunneen
-for 17.3 ms simulated, the flow +33%). Left
+for 17.3 ms simulated, the flow +33%). At 95%, `--deep-entry` (seeds 2921-2960: 3
+disagreeing seeds in 35) it found a pool shielding a callee that its flows saturate
+anyway reported stable, 93% busy, while passing on 85% of its arrivals (seed 2953: the
+flow 225 ms predicted, 8 s simulated and growing; now unstable, sec. 3). Left
 there: a one-worker service at 80% that a pool of 4 threads reaches in a `parallel`
 step, beside another pool's parallel branch (seed 2697: 6.8 ms by the two-class chain
 for 17.6 ms simulated, the flow -52%; seed 2664 alike, 8.8 ms for 20.2 ms; sec. 12), a

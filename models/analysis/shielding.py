@@ -17,7 +17,12 @@ So (`shielded`): for each such pool, an entry service whose flows reach it alone
 first resource saturates (`flat_out.flat_out_rate`); where that is the pool's own, the
 network is solved again with the pool passing on that share of its arrivals from the
 first round (`throttle`), from which the iteration settles where the pool saturates and
-its callees do not. Not where the callee saturates first as the pool's flows grow, or
+its callees do not; kept only where it does (a pool that settles below saturation while
+passing on only that share is no steady state: fuzz seed 2953 deep at 95%, a pool of 12
+threads in front of two services that share a two-server one with an open flow, whose
+load the open flows alone take past its servers, settled 93% busy, passing on 85%, and
+the flow's response came out 225 ms where the simulation saturates every one of them).
+Not where the callee saturates first as the pool's flows grow, or
 where other traffic saturates it alone (the pool is then held forever indeed), nor where
 something else stays saturated whatever the pool's flows do (the search then finds the
 network saturated at any rate of them).
@@ -33,7 +38,7 @@ from models.analysis.flat_out import entry_flows, scaled_sources
 from models.analysis.graph import StationId
 from models.analysis.network import FlowSource, NetworkSolution, solve_network
 from models.analysis.solve_memo import SolveMemo
-from models.analysis.throttle import Throttle, held_forever
+from models.analysis.throttle import Throttle, held_forever, saturated_pool
 from models.schema import Scenario
 
 
@@ -56,8 +61,11 @@ def shielded(
         tried.add(name)
         throttle = Throttle({**pinned, name: share})
         settled = solve_network(scenario, sources, memo=memo, throttle=throttle)
-        if settled.converged and not held_forever(
-            settled.services[name].load, settled.services[name].solution
+        pool = settled.services[name]
+        if (
+            settled.converged
+            and saturated_pool(pool.load, pool.solution)
+            and not held_forever(pool.load, pool.solution)
         ):
             solution, pinned = settled, dict(throttle.pinned)
 

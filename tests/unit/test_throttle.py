@@ -254,6 +254,71 @@ def test_a_callee_saturated_by_other_traffic_holds_its_callers_forever() -> None
     assert any("held forever" in warning for warning in prediction["warnings"])
 
 
+def _unshielded() -> dict[str, Any]:
+    """`bench/analysis_fuzz.py` seed 2953 deep at 95%: `front`'s 12 threads call `mid` twice
+    and `db` once a request, `mid`'s 8 call `db` too, and an open flow enters at `mid`; the
+    open flows alone offer `db` 319/s of 6.93 ms, 2.21 on its 2 servers."""
+    uniform = {"uniform": [0.003465, 0.010395]}
+    return {
+        "name": "seed-2953-deep",
+        "simulation": SIMULATION,
+        "services": {
+            "front": {
+                "workers": 4,
+                "replicas": 3,
+                "balancing": "shared",
+                "operations": {
+                    "op": [
+                        {"work": {"uniform": [0.00136, 0.00408]}},
+                        {"parallel": [[{"call": "mid"}], [{"call": "db"}]]},
+                        {"work": {"exponential": 0.00194}},
+                        {"parallel": [[{"call": "side"}], [{"call": "mid"}]]},
+                    ]
+                },
+            },
+            "mid": {
+                "workers": 8,
+                "operations": {
+                    "op": [
+                        {"work": {"exponential": 0.00213}},
+                        {"call": "db"},
+                        {"work": {"gamma": {"mean": 0.00083, "cv": 0.8}}},
+                    ]
+                },
+            },
+            "side": {
+                "workers": 8,
+                "replicas": 2,
+                "balancing": "least_outstanding",
+                "operations": {
+                    "op": [
+                        {"work": {"exponential": 0.00095}},
+                        {"call": {"service": "db", "probability": 0.44}},
+                        {"work": {"exponential": 0.00074}},
+                    ]
+                },
+            },
+            "db": {"workers": 2, "operations": {"op": [{"work": uniform}]}},
+        },
+        "workload": {
+            "f0": {"entry": "front.op", "arrivals": {"poisson": 80.97}},
+            "f2": {"entry": "mid.op", "arrivals": {"poisson": 40.485}},
+        },
+    }
+
+
+def test_a_pool_that_settles_below_saturation_shields_nothing() -> None:
+    """Pinned at the share its flows' capacity search gives (85%), `front` settled 93%
+    busy: a pool below saturation passes everything on, so that is no steady state, and
+    the flow's response came out 225 ms where the simulation saturates every station on
+    its way (its response 8 s and growing). Every station of the flow is unstable."""
+    prediction = analyze(load_scenario(_unshielded()), capacity=False).to_dict()
+    for name in ("front", "mid", "db"):
+        assert prediction["services"][name]["stable"] is False, name
+    assert prediction["flows"]["f0"]["response_time"]["mean"] is None
+    assert any("db" in warning and "unstable" in warning for warning in prediction["warnings"])
+
+
 def test_a_saturated_async_io_pool_serves_each_segment_its_share_again() -> None:
     """An async-I/O gateway (2 workers, 10 ms, a call, 2 ms) offered 250/s: its resumes
     queue behind the backlog too, each served the share s that its fresh requests are, so
