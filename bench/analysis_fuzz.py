@@ -181,7 +181,13 @@ branch, past `stations.FINITE_SOURCE_REACH` (seed 2841: its wait 26.8 ms by Alle
 for 17.3 ms simulated, the flow +33%). At 95%, `--deep-entry` (seeds 2921-2960: 3
 disagreeing seeds in 35) it found a pool shielding a callee that its flows saturate
 anyway reported stable, 93% busy, while passing on 85% of its arrivals (seed 2953: the
-flow 225 ms predicted, 8 s simulated and growing; now unstable, sec. 3). Left
+flow 225 ms predicted, 8 s simulated and growing; now unstable, sec. 3). A
+twenty-second, at 95% after that fix (seeds 3001-3040: none disagreeing in 34;
+`--deep-entry` 2961-3000: 5 in 38, none marked exact), left three least-outstanding
+replicas of one worker, 96% busy, over an async-I/O service of 2 workers that they and an
+open flow share (seed 2976: that service's wait 3.1 ms by Allen-Cunneen for 1.3 ms
+simulated, since a service whose requests take a worker more than once gets no bounded
+caller, which the replicas' wait at 96% makes 103 ms for 20 ms). Left
 there: a one-worker service at 80% that a pool of 4 threads reaches in a `parallel`
 step, beside another pool's parallel branch (seed 2697: 6.8 ms by the two-class chain
 for 17.6 ms simulated, the flow -52%; seed 2664 alike, 8.8 ms for 20.2 ms; sec. 12), a
