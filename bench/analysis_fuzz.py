@@ -187,7 +187,14 @@ twenty-second, at 95% after that fix (seeds 3001-3040: none disagreeing in 34;
 replicas of one worker, 96% busy, over an async-I/O service of 2 workers that they and an
 open flow share (seed 2976: that service's wait 3.1 ms by Allen-Cunneen for 1.3 ms
 simulated, since a service whose requests take a worker more than once gets no bounded
-caller, which the replicas' wait at 96% makes 103 ms for 20 ms). Left
+caller, which the replicas' wait at 96% makes 103 ms for 20 ms). A twenty-third (seeds
+3041-3120 at 80%: 11 disagreeing seeds in 75, none exact once seed 3108's completion time
+was read by its own flag, below; `--deep-entry` 3121-3200: 3 in 73) left a one-worker
+service whose calls to a one-server callee go directly and through an unlimited service
+it alone calls (seed 3095: the unlimited service is no bounded caller, so its calls,
+never more than one at a time behind the one worker, are open arrivals there; the
+one-worker service's hold +17%, its wait at 84% 83.9 ms for 37.1 ms, the flow +82%).
+Left
 there: a one-worker service at 80% that a pool of 4 threads reaches in a `parallel`
 step, beside another pool's parallel branch (seed 2697: 6.8 ms by the two-class chain
 for 17.6 ms simulated, the flow -52%; seed 2664 alike, 8.8 ms for 20.2 ms; sec. 12), a
