@@ -263,17 +263,11 @@ def flow_equivalent(
     size = servers + 1
     stages: list[_Stage] = []
     holdings: list[float] = []  # per call: the callee's own time, not counted as waiting
+    firsts: list[int] = []  # each callee's first stage (a callee of copies has several)
     for callee in callees:
         if callee.servers - callee.background <= 0:
             return None  # (saturated by the background alone)
-        if callee.copies > 1:  # (one stage per replica; the first one's queue is read)
-            visits = callee.visits / callee.copies
-            for _ in range(callee.copies):
-                stages.append(
-                    _Stage(visits * callee.holding, callee.servers, background=callee.background)
-                )
-            holdings.append(callee.holding)
-            continue
+        firsts.append(len(stages))
         if callee.completion_rates is not None:  # (its capacity: its slowest state)
             rates = callee.completion_rates
             stages.append(
@@ -287,15 +281,14 @@ def flow_equivalent(
             )
             holdings.append(0.0)
         else:  # (with the others' Erlangs there as an open class: `mixed_log_weights`)
-            stages.append(
-                _Stage(callee.visits * callee.holding, callee.servers, background=callee.background)
-            )
+            demand = callee.visits / callee.copies * callee.holding
+            stage = _Stage(demand, callee.servers, background=callee.background)
+            stages.extend([stage] * callee.copies)
             holdings.append(callee.holding)
     if not any(stage.demand > 0 for stage in stages) and not delay > 0:
         return None
     throughput, all_queues = _subnetwork(stages, delay, servers)
-    firsts = [sum(earlier.copies for earlier in callees[:i]) for i in range(len(callees))]
-    queues = [all_queues[first] for first in firsts]
+    queues = [all_queues[first] for first in firsts]  # (a copy's queue is each one's)
     waiting_by_state: dict[StationId, np.ndarray] = {}
     for callee, queue, holding in zip(callees, queues, holdings, strict=True):
         visits = callee.visits / callee.copies

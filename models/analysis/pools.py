@@ -40,7 +40,7 @@ from collections.abc import Mapping, Sequence
 
 from models.analysis.bounded_pools import scale_callees, split_pool
 from models.analysis.excess_pools import Populations, apply_excess, population_below
-from models.analysis.few_present import finite_source_wait, never_waits, one_waits
+from models.analysis.few_present import capped
 from models.analysis.graph import OpKey, StationId
 from models.analysis.group_waits import GROUPS_NOTE, group_excess
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
@@ -280,11 +280,9 @@ def apply_layer(
             waits = apply_excess(station, below, services, populations, waits, queued)
     if pool is not None:  # (least-outstanding replicas as such: the open model's are already)
         station.solution = joined_solution(station.solution, load)
-        present = load.population
-        if present is not None and present <= load.servers and station.solution.stable:
-            station.solution = never_waits(station.solution, present)
-        elif one_waits(load, opened) and station.solution.stable:
-            station.solution = finite_source_wait(load, station.solution, opened)
+        few = capped(load, station.solution, opened) if station.solution.stable else None
+        if few is not None:
+            station.solution = few
         elif station.pools == 1 and found:  # (independent bounded callers: `bounded_pools`)
             holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
             rate = station.solution.arrival_rate
@@ -316,7 +314,7 @@ def solve_pool(
     Where the pool's callers can never have more requests there than it has threads
     (`StationLoad.population`, their workers, clients or consumers), no more are ever busy:
     the flow-equivalent server has that many threads, and the pool never waits
-    (`few_present.never_waits`; at one more, `few_present.one_waits`). A pool of 3 threads
+    (`few_present.capped`; at one more, the finite source's wait). A pool of 3 threads
     fed by open arrivals calling one of 8 that calls
     a one-server database at 80%: the database's wait 8.7 ms with 8 threads in the
     subnetwork, 5.3 ms with 3, 4.7 ms simulated; the flow's response 24.2, 20.8 and 20.7 ms
