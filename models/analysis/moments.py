@@ -95,14 +95,18 @@ def mixture(parts: Iterable[tuple[float, Moments]]) -> Moments:
     >>> mixed.mean, mixed.variance
     (2.0, 6.0)
     """
+    # (lists, not generators, and `Moments.finite` inlined: about 21,000 mixtures per
+    # analysis of 100 generated services; the same sums in the same order)
     kept = [(w, m) for w, m in parts if w > 0]
-    total = math.fsum(w for w, _ in kept)
+    total = math.fsum([w for w, _ in kept])
     if total <= 0:
         return ZERO
-    if any(not m.finite for _, m in kept):
-        return INFINITE
-    mean = math.fsum(w * m.mean for w, m in kept) / total
-    second = math.fsum(w * (m.variance + m.mean**2) for w, m in kept) / total
+    isfinite = math.isfinite
+    for _, m in kept:
+        if not isfinite(m.mean):
+            return INFINITE
+    mean = math.fsum([w * m.mean for w, m in kept]) / total
+    second = math.fsum([w * (m.variance + m.mean**2) for w, m in kept]) / total
     return Moments(mean, max(second - mean**2, 0.0))
 
 

@@ -162,7 +162,15 @@ def _round(
         parts = []
         success = dict.fromkeys(sources, 0.0)
         for weight, inputs in pieces:
-            piece = Evaluator(scenario, views, rates, flow_flags, inputs, flow_scvs=flow_scvs)
+            piece = Evaluator(
+                scenario,
+                views,
+                rates,
+                flow_flags,
+                inputs,
+                flow_scvs=flow_scvs,
+                shapes=memo.node_shapes(scenario),
+            )
             piece_summaries = {key: piece.summary(key) for key in keys}
             piece_admitted, _ = admitted_shares(scenario, keys, views, inputs, served)
             parts.append(

@@ -17,7 +17,8 @@ With failures reported (`models.analysis.failures`), an operation of a service w
 at once when the callee finds no replica up or its rate limit rejects it, retries wait for
 the backoff, and the worker's mean holding time counts every outcome (an execution that
 fails early holds it for less); without them nothing changes. Each call's failures and
-the `fallback` steps are accounted in `models.analysis.operation_failures` (the base).
+the `fallback` steps are accounted in `models.analysis.operation_failures` (the base);
+`branch` and `parallel` steps are walked in `models.analysis.operation_forks`.
 
 Each emission (call or publish) also carries a *Poisson flag*, which says where a formula
 is exact (`models.analysis.summary`: the summary the walk yields, the views it reads).
@@ -32,19 +33,17 @@ from typing import Any
 
 from models.analysis.calls import CallOutcome, call_outcome, refusals, resilient_outcome
 from models.analysis.failures import NONE, FailureInputs
-from models.analysis.forkjoin import fork_join
-from models.analysis.graph import OpKey, StationId, callee, fixed_partition, station_of, steps_of
-from models.analysis.meetings import parallel_branches
+from models.analysis.graph import OpKey, StationId, fixed_partition
 from models.analysis.moments import (
     INFINITE,
     ZERO,
     Moments,
     mixture,
-    of_distribution,
     second_moment,
     weighted,
 )
-from models.analysis.operation_failures import FailureWalker
+from models.analysis.node_shapes import NodeShapes
+from models.analysis.operation_forks import ForkWalker
 from models.analysis.response_tail import timed_call
 from models.analysis.segments import Segments
 from models.analysis.streams import StreamTracker
@@ -57,9 +56,7 @@ from models.analysis.summary import (
     Part,
     StationView,
     Target,
-    side_by_side,
 )
-from models.analysis.work_laws import single_exponential
 from models.schema import (
     BranchStep,
     CallStep,
@@ -71,6 +68,9 @@ from models.schema import (
     Step,
     WorkStep,
 )
+
+_RESUMING = (CallStep, BranchStep)
+"""Steps after which a call may re-enter the station called last (`StreamTracker.called`)."""
 
 Remembered = dict[OpKey, tuple[tuple[Any, ...], "OperationSummary"]]
 """Summaries of a round, each with the inputs it was computed from (`Evaluator.inputs`)."""
@@ -94,8 +94,12 @@ class Evaluator:
         failures: FailureInputs = NONE,
         remembered: Sequence[Remembered] = (),
         flow_scvs: Mapping[str, float] | None = None,
+        shapes: NodeShapes | None = None,
     ) -> None:
         self.scenario = scenario
+        self.shapes = NodeShapes(scenario) if shapes is None else shapes
+        """The scenario's structure (`models.analysis.node_shapes`), found once per
+        analysis when the solve's memo keeps it."""
         self.views = views
         self.rates = rates
         self.flow_flags = flow_flags
@@ -136,25 +140,30 @@ class Evaluator:
         (`OperationSummary.rate_dependent`: a capacity trial's first round finds the
         summaries of the trial before, at another rate, again), and each callee's view and
         summary (the object itself: a callee that was walked again counts as changed)."""
-        station = station_of(key)
+        views, station_of = self.views, self.shapes.station
         callees = tuple(
-            (target, self.views.get(station_of(target)), id(self.summary(target)))  # type: ignore[arg-type]
-            for target in summary.calls
+            [
+                (target, views.get(station_of(target)), id(self.summary(target)))  # type: ignore[arg-type]
+                for target in summary.calls
+            ]
         )
+        station = station_of(key)
         own = self.view(station) if station is not None else None
         rate = self.rates.get(key, 0.0) if summary.rate_dependent else None
         return (own, rate, callees)
 
 
-class _Walker(FailureWalker):
+class _Walker(ForkWalker):
     """Walks the steps of one node, accumulating its summary."""
 
     def __init__(self, evaluator: Evaluator, key: OpKey) -> None:
         super().__init__(evaluator.scenario)
         self.evaluator = evaluator
         self.key = key
-        self.steps = steps_of(self.scenario, key)
-        self.station = station_of(key)
+        self.shapes = evaluator.shapes
+        shape = self.shapes.node(key)
+        self.steps = shape.steps
+        self.station = shape.station
         self.rate = evaluator.rates.get(key, 0.0)
         self.calls: dict[OpKey, float] = defaultdict(float)
         self.publishes: dict[tuple[str, int | None], float] = defaultdict(float)
@@ -179,24 +188,24 @@ class _Walker(FailureWalker):
         self.iid = True
         self.rate_read = False
         """Whether the walk used `rate` (`OperationSummary.rate_dependent`)."""
-        self.exponential_mean = single_exponential(self.steps)
+        self.exponential_mean = shape.exponential_mean
         self.slowdown = 1.0
-        if self.reports and key.kind != "flow":
-            service = key.name if key.kind == "service" else key.operation
-            self.slowdown = evaluator.failures.of(service).slowdown
+        self.faulty = shape.faulty
+        if self.reports and self.faulty is not None:
+            self.slowdown = evaluator.failures.of(self.faulty).slowdown
             if self.slowdown != 1.0:
                 self.exponential_mean = None  # (solving a slowdown window: approximate)
+        self.contention_free, self.blocking = shape.contention_free, shape.blocking
+        self.own_view: StationView | None = None
+        """The view of its own station (`wait_at`; None for a flow)."""
+        self.who = (key.kind, key.name)
         if key.kind == "flow":
-            self.contention_free, self.blocking = True, True
             self.start_flag = evaluator.flow_flags.get(key.name, NOT_POISSON)
             self.departure_flag = self.start_flag
             self.streams = StreamTracker(evaluator.flow_scvs.get(key.name, 1.0), None, None)
         else:
             assert self.station is not None
-            view = evaluator.view(self.station)
-            spec = self.scenario.services[key.name] if key.kind == "service" else None
-            self.contention_free = spec is not None and spec.unlimited
-            self.blocking = spec is None or spec.blocking_calls
+            view = self.own_view = evaluator.view(self.station)
             self.start_flag = view.input_flag if self.contention_free else NOT_POISSON
             self.departure_flag = view.departure_flag if self.exponential_mean else NOT_POISSON
             leaving = None if self.contention_free else view.departure_scv
@@ -216,9 +225,8 @@ class _Walker(FailureWalker):
             spread = self.segments.total() - self.own_mean**2 / acquisitions
             holding = Moments(self.own_mean, max(spread, 0.0))
         errors = 0.0
-        if self.reports and self.key.kind != "flow":
-            service = self.key.name if self.key.kind == "service" else self.key.operation
-            errors = self.evaluator.failures.of(service).errors
+        if self.reports and self.faulty is not None:
+            errors = self.evaluator.failures.of(self.faulty).errors
             if errors > 0:
                 part.fail = 1.0 - (1.0 - part.fail) * (1.0 - errors)
                 self.fail_exact = False
@@ -229,13 +237,14 @@ class _Walker(FailureWalker):
         waiting = ZERO
         station_exact = True
         if self.key.kind == "service":
-            assert self.station is not None
-            view = self.evaluator.view(self.station)
+            view = self.own_view
+            assert view is not None
             waiting = view.waiting.get(self.key.priority, ZERO)
             station_exact = view.exact
             if view.method:
                 self.methods.add(view.method)
-        response = waiting.times(waits) + part.time
+        queued = waiting.times(waits)
+        response = queued + part.time
         if not response.finite:
             response = INFINITE
         flags = {
@@ -266,7 +275,7 @@ class _Walker(FailureWalker):
             call_times=dict(self.call_times),
             irregular=self.irregular,
             methods=self.methods,
-            spent=waiting.times(waits).mean + part.mean_spent if response.finite else math.inf,
+            spent=queued.mean + part.mean_spent if response.finite else math.inf,
             fail_exact=self.fail_exact,
             feedback=self.feedback,
             tallies=self.tallies,
@@ -307,25 +316,42 @@ class _Walker(FailureWalker):
         spent = 0.0
         square = 0.0  # E[T²] over every outcome
         alive_time = 0.0  # E[T; still running]
+        # (the part's running values as locals, `weighted` and `Part.mean_spent`,
+        # `second_spent` inlined: the same operations in the same order)
+        time_mean = time_variance = utilization = 0.0
+        exact = True
+        streams, last = self.streams, len(steps) - 1 if root else -1
+        resumes = option  # (whether the step before was a call or a branch)
         for index, step in enumerate(steps):
-            tail = root and index == len(steps) - 1
-            if not (option if index == 0 else isinstance(steps[index - 1], CallStep | BranchStep)):
-                self.streams.recent = None  # (no re-entry: `StreamTracker.called`)
-            part = self.step(step, reach * survival * passing, result.flag, copy, tail)
+            if not resumes:
+                streams.recent = None  # (no re-entry: `StreamTracker.called`)
+            part = self.step(step, reach * survival * passing, flag, copy, index == last)
+            resumes = isinstance(step, _RESUMING)
             passing *= part.passed
-            if survival < 1.0 and part.time.mean > 0:
+            time = part.time
+            if survival < 1.0 and time.mean > 0:
                 self.early = True  # an execution may end before this step's time
-            mean, second = part.mean_spent, part.second_spent
+            mean = time.mean if part.spent is None else part.spent
+            second = part.spent_square
+            if second is None:
+                second = time.variance + time.mean**2 if math.isfinite(time.mean) else math.inf
             # T' = T + 1{running} X, a step's outcome independent of the time so far
-            square += weighted(survival, second) + 2.0 * weighted(alive_time, mean)
-            spent += weighted(survival, mean)
-            alive_time = (alive_time + weighted(survival, mean)) * (1.0 - part.fail)
-            result.time = result.time + part.time
-            result.flag = part.flag
-            result.exact = result.exact and part.exact
-            result.utilization = max(result.utilization, part.utilization)
-            result.mm1 = part.mm1 if len(steps) == 1 else None
+            ran = 0.0 if survival == 0 else survival * mean
+            square += (0.0 if survival == 0 else survival * second) + 2.0 * (
+                0.0 if alive_time == 0 else alive_time * mean
+            )
+            spent += ran
+            alive_time = (alive_time + ran) * (1.0 - part.fail)
+            time_mean, time_variance = time_mean + time.mean, time_variance + time.variance
+            flag = part.flag
+            exact = exact and part.exact
+            utilization = max(utilization, part.utilization)
             survival *= 1.0 - part.fail
+        if steps:
+            result.time = Moments(time_mean, time_variance)
+            result.flag, result.exact, result.utilization = flag, exact, utilization
+            if len(steps) == 1:
+                result.mm1 = part.mm1
         result.fail, result.passed = 1.0 - survival, passing
         if self.spends:
             result.spent = spent
@@ -333,9 +359,12 @@ class _Walker(FailureWalker):
         return result
 
     def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> Part:
-        if isinstance(step, WorkStep | DelayStep):
-            moments = of_distribution(step.work if isinstance(step, WorkStep) else step.delay)
-            if isinstance(step, WorkStep) and self.slowdown != 1.0:
+        if isinstance(step, CallStep):
+            return self.call(step, reach, flag, copy, tail)
+        work = isinstance(step, WorkStep)
+        if work or isinstance(step, DelayStep):
+            moments = self.shapes.moments(step)  # type: ignore[arg-type]
+            if work and self.slowdown != 1.0:
                 factor = self.slowdown
                 moments = Moments(moments.mean * factor, moments.variance * factor**2)
             self.own_mean += weighted(reach, moments.mean)
@@ -344,8 +373,6 @@ class _Walker(FailureWalker):
             if not self.contention_free:
                 flag = self.departure_flag
             return Part(time=moments, flag=flag)
-        if isinstance(step, CallStep):
-            return self.call(step, reach, flag, copy, tail)
         if isinstance(step, FailStep):
             self.segments.end(step.fail)
             return Part(fail=step.fail, flag=flag, spent=0.0, spent_square=0.0)
@@ -363,68 +390,20 @@ class _Walker(FailureWalker):
             return self.parallel(step, reach, flag)
         raise TypeError(f"unknown step type {type(step).__name__}")
 
-    def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> Part:
-        before, segments, entering = self.streams.stream, self.segments, self.streams.recent
-        ends, options, held, recent = [], [], [], []
-        for option in step.branch:
-            self.streams.stream, self.segments = before, segments.split(option.probability)
-            self.streams.recent = entering
-            walked = self.walk(option.steps, reach * option.probability, flag, copy, False, True)
-            options.append((option.probability, walked))
-            ends.append((option.probability, self.streams.stream))
-            held.append(self.segments)
-            called = bool(option.steps) and isinstance(option.steps[-1], CallStep | BranchStep)
-            recent.append((option.probability, self.streams.recent if called else None))
-        self.streams.mixed(ends)
-        self.streams.after_options(recent)
-        segments.join(held)
-        self.segments = segments
-        return Part.chosen(options, self.spends)
-
-    def parallel(self, step: ParallelStep, reach: float, flag: int) -> Part:
-        outer, before = self.concurrency, self.streams.stream
-        parts, in_branches = [], []
-        serial, added = self.serial, 0.0
-        for branch in step.parallel:  # (each branch a copy of the stream; the join's is
-            self.streams.stream = before  # taken as the fork's: an approximation)
-            self.serial, self.concurrency = serial, {}
-            parts.append(self.walk(branch, reach, flag, True, False))
-            added = max(added, self.serial - serial)
-            in_branches.append(self.concurrency)
-        self.serial = serial + added  # (the branch with the most: `OperationSummary.waits`)
-        self.streams.stream = before
-        self.concurrency = side_by_side(self.scenario, outer, in_branches)
-        branches = parallel_branches(self.scenario, step, parts, self.wait_at, self.evaluator.view)
-        time, method, exact = fork_join(branches, self.rate * reach)
-        if len(parts) > 1:
-            self.methods.add(method)
-            self.rate_read = True
-        success = math.prod(1.0 - part.fail for part in parts)
-        return Part(
-            time=time,
-            fail=1.0 - success,
-            passed=min(part.passed for part in parts),  # (the join waits for the scarcest)
-            flag=NOT_POISSON if len(parts) > 1 else parts[0].flag,
-            exact=exact and all(part.exact for part in parts),
-            utilization=max(part.utilization for part in parts),
-        )
-
     def wait_at(self, station: StationId) -> Moments:
         """The wait this node's calls see at `station` (`StationView.wait_for`)."""
-        own = None if self.station is None else self.evaluator.view(self.station)
-        who = (self.key.kind, self.key.name)
-        return self.evaluator.view(station).wait_for(station, own, who, self.key.priority)
+        view = self.evaluator.view(station)
+        return view.wait_for(station, self.own_view, self.who, self.key.priority)
 
     def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         spec = step.call
-        target = callee(self.scenario, step, self.key.priority)
+        target, station, unlimited = self.shapes.call(step, self.key.priority)
         summary = self.evaluator.summary(target)
-        station = station_of(target)
-        assert station is not None
         view = self.evaluator.view(station)
         response = summary.response
-        own = None if self.station is None else self.evaluator.view(self.station)
-        wait, open_wait = self.wait_at(station), view.waiting.get(self.key.priority, ZERO).mean
+        own = self.own_view
+        wait = view.wait_for(station, own, self.who, self.key.priority)  # (`wait_at`)
+        open_wait = view.waiting.get(self.key.priority, ZERO).mean
         if wait.mean != open_wait and response.finite:  # (seen through a pool: `wait_at`)
             response = Moments(max(response.mean - open_wait + wait.mean, 0.0), response.variance)
         loss = view.loss
@@ -453,7 +432,6 @@ class _Walker(FailureWalker):
             self.segments.release(made, through)
             through *= 1.0 if own is None else own.served_share(self.key.priority)
         self.methods.update(summary.methods)
-        unlimited = self.scenario.services[spec.service].unlimited
         if self.blocking and not (unlimited and summary.iid):
             self.iid = False
         plain = spec.timeout is None and (spec.retries == 0 or fail == 0.0)

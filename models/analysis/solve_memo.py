@@ -20,6 +20,7 @@ from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders
 from models.analysis.graph import OpKey, StationId, reachable
 from models.analysis.message_runs import senders
+from models.analysis.node_shapes import NodeShapes
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.paced import Pacing, pacing
 from models.analysis.release_groups import Releases, releases
@@ -69,6 +70,9 @@ class SolveMemo:
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
+    shapes: NodeShapes | None = None
+    """What the walks of the operations read of the scenario's structure
+    (`models.analysis.node_shapes`), found once."""
 
     def shared(self) -> SolveMemo:
         """A memo for another solve of the same scenario that starts from what this one
@@ -90,6 +94,7 @@ class SolveMemo:
             in_flight=self.in_flight,
             paced=self.paced,
             departing=self.departing,
+            shapes=self.shapes,
         )
 
     def evaluator(
@@ -106,7 +111,17 @@ class SolveMemo:
         the same round of the solve before first, then the round before."""
         earlier = self.rounds[round_number - 1] if round_number <= len(self.rounds) else {}
         remembered = (earlier, self.summaries)
-        return Evaluator(scenario, views, rates, flow_flags, failures, remembered, flow_scvs)
+        shapes = self.node_shapes(scenario)
+        return Evaluator(
+            scenario, views, rates, flow_flags, failures, remembered, flow_scvs, shapes
+        )
+
+    def node_shapes(self, scenario: Scenario) -> NodeShapes:
+        """The structure of the scenario's nodes (`models.analysis.node_shapes`), found as
+        the walks first read it (anew for another scenario)."""
+        if self.shapes is None or self.shapes.scenario is not scenario:
+            self.shapes = NodeShapes(scenario)
+        return self.shapes
 
     def keys(self, scenario: Scenario) -> list[OpKey]:
         """`reachable(scenario)`, found on the first call (the scenario's structure)."""

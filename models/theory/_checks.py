@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 def require_nonnegative(name: str, value: float) -> float:
     """Return `value` as a float if it is finite and >= 0, else raise `ValueError`."""
+    if type(value) is float and 0.0 <= value < math.inf:
+        return value  # (the common case at once: the queueing formulas check every call)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"'{name}' must be a number (got {value!r})")
     if not math.isfinite(value) or value < 0:
@@ -22,6 +24,8 @@ def require_nonnegative(name: str, value: float) -> float:
 
 def require_positive(name: str, value: float) -> float:
     """Return `value` as a float if it is finite and > 0, else raise `ValueError`."""
+    if type(value) is float and 0.0 < value < math.inf:
+        return value  # (the common case at once)
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise ValueError(f"'{name}' must be a number (got {value!r})")
     if not math.isfinite(value) or value <= 0:
@@ -31,6 +35,8 @@ def require_positive(name: str, value: float) -> float:
 
 def require_count(name: str, value: int, minimum: int = 1) -> int:
     """Return `value` if it is an integer >= `minimum`, else raise `ValueError`."""
+    if type(value) is int and value >= minimum:
+        return value  # (the common case at once: a bool is no int here)
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"'{name}' must be an integer >= {minimum} (got {value!r})")
     return value
