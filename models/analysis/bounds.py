@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Protocol
 
 from models.analysis.graph import OpKey, active_threads, consumer_threads, steps_of, workers_of
@@ -34,6 +34,48 @@ class BoundedSource(Protocol):
 
     @property
     def population(self) -> int | None: ...
+
+
+class CallerGraph:
+    """Who calls each service and each operation, with their calls in flight, and each
+    service's and topic's nodes: what `CallerBounds` reads of the structure. It depends on
+    the nodes that run (a positive rate) and what each calls, so a round whose traffic is
+    the round before's (`SolveMemo.traffic` returns the same object when every operation's
+    calls and rates are the same) builds none of it again (`SolveMemo.caller_graph`)."""
+
+    def __init__(
+        self,
+        summaries: Mapping[OpKey, OperationSummary],
+        rates: Mapping[OpKey, float],
+        in_flight: Callable[[OpKey, str | OpKey], int],
+    ) -> None:
+        self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
+        """Per service: the nodes calling any of its operations, with their calls in flight."""
+        self.op_callers: dict[OpKey, list[tuple[OpKey, int]]] = defaultdict(list)
+        """Per operation: the nodes calling it, with their calls in flight."""
+        self.nodes: dict[tuple[str, str], list[OpKey]] = defaultdict(list)
+        """Per (kind, service or topic name): its nodes, in the summaries' order."""
+        for source, summary in summaries.items():
+            self.nodes[(source.kind, source.name)].append(source)
+            if rates.get(source, 0.0) <= 0:
+                continue
+            reached: set[str] = set()
+            for target in summary.calls:
+                self.op_callers[target].append((source, in_flight(source, target)))
+                if target.name not in reached:
+                    reached.add(target.name)
+                    count = in_flight(source, target.name)
+                    self.callers[target.name].append((source, count))
+
+
+class LastGraph:
+    """The `CallerGraph` of the last traffic it was built for (that object, kept alive
+    here so that its identity stays its own): a solve's rounds after the first mostly
+    have the same traffic (`SolveMemo.traffic`)."""
+
+    def __init__(self) -> None:
+        self.traffic: object | None = None
+        self.graph: CallerGraph | None = None
 
 
 class CallerBounds:
@@ -58,29 +100,25 @@ class CallerBounds:
         summaries: Mapping[OpKey, OperationSummary],
         rates: Mapping[OpKey, float],
         in_flight: dict[tuple[OpKey, str | OpKey], int] | None = None,
+        graph: CallerGraph | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
         self.summaries = summaries
         self.rates = rates
-        self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
-        """Per service: the nodes calling any of its operations, with their calls in flight."""
-        self.op_callers: dict[OpKey, list[tuple[OpKey, int]]] = defaultdict(list)
-        """Per operation: the nodes calling it, with their calls in flight."""
         self.in_flight = {} if in_flight is None else in_flight
         """`calls_in_flight` of a node to a service or to one operation, by (node, service
         name or operation): the scenario's structure, the same in every round (a
         dictionary kept from round to round)."""
-        for source, summary in summaries.items():
-            if rates.get(source, 0.0) <= 0:
-                continue
-            reached: set[str] = set()
-            for target in summary.calls:
-                self.op_callers[target].append((source, self._in_flight(source, target)))
-                if target.name not in reached:
-                    reached.add(target.name)
-                    count = self._in_flight(source, target.name)
-                    self.callers[target.name].append((source, count))
+        if graph is None:
+            graph = CallerGraph(summaries, rates, self._in_flight)
+        self.graph = graph
+        """Who calls what (`CallerGraph`): given, where the round before had this traffic."""
+        self.callers = graph.callers
+        self.op_callers = graph.op_callers
+        self.arrivals: dict[str, float] = {}
+        """`_arrivals` by station, found once per round (it reads only the round's rates
+        and summaries)."""
         self.known: dict[str, tuple[int | None, int | None]] = {}
         self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
         self.visiting: set[str | OpKey] = set()
@@ -116,9 +154,10 @@ class CallerBounds:
     def service(self, name: str) -> tuple[int | None, int | None]:
         """(bound, closed bound) of service `name` (None = unbounded): its callers', over
         all its operations."""
-        if name not in self.known:
-            self.known[name] = self._arriving(name, self.callers.get(name, []))
-        return self.known[name]
+        known = self.known.get(name)
+        if known is None:
+            known = self.known[name] = self._arriving(name, self.callers.get(name, []))
+        return known
 
     def independent(self, name: str) -> bool:
         """Whether every request at service `name` comes straight from sources that queue
@@ -271,7 +310,14 @@ class CallerBounds:
         return _merged(best, others, servers, self._arrivals(name))
 
     def _arrivals(self, station: str) -> float:
-        """Calls per second to service `station`, from every caller."""
+        """Calls per second to service `station`, from every caller (found once a round)."""
+        known = self.arrivals.get(station)
+        if known is None:
+            known = self.arrivals[station] = self._arrivals_of(station)
+        return known
+
+    def _arrivals_of(self, station: str) -> float:
+        """`_arrivals`, computed."""
         total = 0.0
         for source, _ in self.callers.get(station, []):
             calls = self.summaries[source].calls
@@ -314,16 +360,16 @@ class CallerBounds:
             return None  # (a log topic's consumers each have a queue of their own)
         if consumer_threads(self.scenario, topic, group) != population:
             return None
-        nodes = [k for k in self.summaries if k.kind == "handler" and k.name == topic]
-        return self._fed(nodes, station)
+        return self._fed(self.graph.nodes.get(("handler", topic), []), station)
 
     def _one_mean(self, station: str) -> bool:
         """Whether every operation of `station` that runs holds a server for one mean time
         (to `pool_fed.SAME_MEAN`): then every class there has that mean."""
+        summaries, rates = self.summaries, self.rates
         means = [
-            summary.holding.mean
-            for key, summary in self.summaries.items()
-            if key.kind == "service" and key.name == station and self.rates.get(key, 0.0) > 0
+            summaries[key].holding.mean
+            for key in self.graph.nodes.get(("service", station), [])
+            if rates.get(key, 0.0) > 0
         ]
         return all(same_mean(means[0], mean) for mean in means[1:])
 
@@ -340,8 +386,7 @@ class CallerBounds:
             return None
         if self.service(caller)[0] is not None:
             return None
-        nodes = [k for k in self.summaries if k.kind == "service" and k.name == caller]
-        return self._fed(nodes, station)
+        return self._fed(self.graph.nodes.get(("service", caller), []), station)
 
     def _fed(self, nodes: Sequence[OpKey], station: str) -> Feeder | None:
         """The pool that runs `nodes` as `pool_fed` reads it: its requests, its calls to

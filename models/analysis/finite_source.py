@@ -58,7 +58,7 @@ def _chain(servers: int, population: int, mean_service: float, think: float) -> 
 def _throughput(servers: int, population: int, mean_service: float, think: float) -> float:
     """X(Z) = sum p_n min(n, c) / S."""
     p = _chain(servers, population, mean_service, think)
-    return sum(q * (n if n < servers else servers) for n, q in enumerate(p)) / mean_service
+    return sum([q * (n if n < servers else servers) for n, q in enumerate(p)]) / mean_service
 
 
 def finite_source(
