@@ -41,7 +41,7 @@ class CallerGraph:
     service's and topic's nodes: what `CallerBounds` reads of the structure. It depends on
     the nodes that run (a positive rate) and what each calls, so a round whose traffic is
     the round before's (`SolveMemo.traffic` returns the same object when every operation's
-    calls and rates are the same) builds none of it again (`SolveMemo.caller_graph`)."""
+    calls and rates are the same) builds none of it again (`SolveMemo.last_graph`)."""
 
     def __init__(
         self,
@@ -55,6 +55,9 @@ class CallerGraph:
         """Per operation: the nodes calling it, with their calls in flight."""
         self.nodes: dict[tuple[str, str], list[OpKey]] = defaultdict(list)
         """Per (kind, service or topic name): its nodes, in the summaries' order."""
+        self.targets: dict[tuple[OpKey, str], list[OpKey]] = defaultdict(list)
+        """Per node with a rate and service it calls: the operations it calls there, in
+        the order of its calls."""
         for source, summary in summaries.items():
             self.nodes[(source.kind, source.name)].append(source)
             if rates.get(source, 0.0) <= 0:
@@ -62,10 +65,46 @@ class CallerGraph:
             reached: set[str] = set()
             for target in summary.calls:
                 self.op_callers[target].append((source, in_flight(source, target)))
+                self.targets[(source, target.name)].append(target)
                 if target.name not in reached:
                     reached.add(target.name)
                     count = in_flight(source, target.name)
                     self.callers[target.name].append((source, count))
+        self.acyclic = _acyclic(self.op_callers)
+        """Whether no operation is among its own callers' callers (`_acyclic`)."""
+        self.known: dict[str, tuple[int | None, int | None]] = {}
+        self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
+        """`CallerBounds.service` and `.operation`, kept with the graph where it is acyclic:
+        there no bound is cut short at a cycle (`CallerBounds._arriving`), so each is a
+        function of the graph and the flows' populations alone, whichever was asked first."""
+
+
+def _acyclic(op_callers: Mapping[OpKey, list[tuple[OpKey, int]]]) -> bool:
+    """Whether the operations' bounds never reach back to themselves: `CallerBounds.node`
+    of a service's operation asks for its callers' (`operation`), and nothing else
+    recurses, so that is a graph without a cycle from each operation to the service
+    operations calling it."""
+    done: set[OpKey] = set()
+    for start in op_callers:
+        if start in done:
+            continue
+        path = {start}
+        stack = [(start, iter(op_callers.get(start, ())))]
+        while stack:
+            key, callers = stack[-1]
+            for caller, _ in callers:
+                if caller.kind != "service" or caller in done:
+                    continue
+                if caller in path:
+                    return False
+                path.add(caller)
+                stack.append((caller, iter(op_callers.get(caller, ()))))
+                break
+            else:
+                stack.pop()
+                path.discard(key)
+                done.add(key)
+    return True
 
 
 class LastGraph:
@@ -75,6 +114,8 @@ class LastGraph:
 
     def __init__(self) -> None:
         self.traffic: object | None = None
+        self.sources: object | None = None
+        """The flows' arrivals it was built with (their populations bound the nodes)."""
         self.graph: CallerGraph | None = None
 
 
@@ -121,6 +162,8 @@ class CallerBounds:
         and summaries)."""
         self.known: dict[str, tuple[int | None, int | None]] = {}
         self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
+        if graph.acyclic:  # (the same from round to round: `CallerGraph.known`)
+            self.known, self.known_operations = graph.known, graph.known_operations
         self.visiting: set[str | OpKey] = set()
 
     def _in_flight(self, source: OpKey, target: str | OpKey) -> int:
@@ -250,6 +293,7 @@ class CallerBounds:
         on_its_own: dict[tuple[str, str], bool] = {}
         """Per caller: whether every node of it queues nowhere with the others."""
         seen: set[OpKey] = set()
+        targets = self.graph.targets
         for source, _ in self.callers.get(name, []):
             if source in seen or (source.kind == "handler" and not self._groups(source.name, name)):
                 continue
@@ -263,8 +307,9 @@ class CallerBounds:
                 continue
             summary, rate = self.summaries[source], self.rates.get(source, 0.0)
             caller: tuple[str, str] = (source.kind, source.name)
-            for target, calls in summary.calls.items():
-                if target.name != name or calls <= 0:
+            for target in targets.get((source, name), ()):
+                calls = summary.calls[target]
+                if calls <= 0:
                     continue
                 callee = self.summaries[target]
                 if callee.acquisitions != 1.0:
@@ -274,9 +319,10 @@ class CallerBounds:
             reach[held] = max(reach[held], bound * self._in_flight(source, name))
             on_its_own[caller] = on_its_own.get(caller, True) and self._on_its_own(source)
         candidates: list[tuple[BoundedCaller, bool]] = []
+        one_mean: bool | None = None  # (`_one_mean(name)`, asked once)
         for who, weighted in parts.items():
-            population = sum(n for held, n in reach.items() if held[:2] == who)
-            rate = sum(w for w, _ in weighted)
+            population = sum([n for held, n in reach.items() if held[:2] == who])
+            rate = sum([w for w, _ in weighted])
             if rate <= 0:
                 continue
             feeder = None
@@ -285,7 +331,9 @@ class CallerBounds:
             elif who[0] == "handler":
                 feeder = self._group_feeder(who[1], name, population)
             # (at several servers, `pool_fed` takes classes of one mean only: `applies`)
-            chain_only = feeder is None or (servers > 1 and not self._one_mean(name))
+            if feeder is not None and servers > 1 and one_mean is None:
+                one_mean = self._one_mean(name)
+            chain_only = feeder is None or (servers > 1 and not one_mean)
             if (
                 chain_only
                 and phases(servers, population) > MAX_PHASES
@@ -319,10 +367,11 @@ class CallerBounds:
     def _arrivals_of(self, station: str) -> float:
         """`_arrivals`, computed."""
         total = 0.0
+        targets = self.graph.targets
         for source, _ in self.callers.get(station, []):
             calls = self.summaries[source].calls
             rate = self.rates.get(source, 0.0)
-            total += rate * sum(n for target, n in calls.items() if target.name == station)
+            total += rate * sum([calls[t] for t in targets.get((source, station), ())])
         return total
 
     def _groups(self, topic: str, station: str) -> set[str]:
@@ -398,10 +447,9 @@ class CallerBounds:
                 continue
             requests += rate
             held += rate * summary.holding.mean
-            for target, count in summary.calls.items():
-                if target.name == station:
-                    calls += rate * count
-                    at_station += rate * summary.call_times.get(target, 0.0)
+            for target in self.graph.targets.get((key, station), ()):
+                calls += rate * summary.calls[target]
+                at_station += rate * summary.call_times.get(target, 0.0)
         if not (requests > 0 and calls > 0 and math.isfinite(held) and math.isfinite(at_station)):
             return None  # (no calls, or a saturated pool's holding time)
         away = max(held - at_station, 0.0) / requests

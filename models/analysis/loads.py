@@ -120,10 +120,11 @@ class LoadBuilder:
         if served:
             sending = {key: rate * served.get(key, 1.0) for key, rate in sending.items()}
         last = None if served else last_graph  # (`served` changes what callers send)
-        graph = last.graph if last is not None and last.traffic is traffic else None
+        same = last is not None and last.traffic is traffic and last.sources is sources
+        graph = last.graph if last is not None and same else None
         self.populations = CallerBounds(scenario, sources, summaries, sending, in_flight, graph)
         if last is not None:
-            last.traffic, last.graph = traffic, self.populations.graph
+            last.traffic, last.sources, last.graph = traffic, sources, self.populations.graph
         self.pacing = pacing or Pacing()
         """The stations that never wait (`models.analysis.paced`)."""
         flags, failing = (self.station_flags, self.topic_flags), bool(admission or capacity)
