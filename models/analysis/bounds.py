@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from models.analysis.caller_graph import Caller, CallerGraph, CallerShape
 from models.analysis.graph import OpKey, active_threads, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, MAX_STATES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
@@ -34,89 +35,6 @@ class BoundedSource(Protocol):
 
     @property
     def population(self) -> int | None: ...
-
-
-class CallerGraph:
-    """Who calls each service and each operation, with their calls in flight, and each
-    service's and topic's nodes: what `CallerBounds` reads of the structure. It depends on
-    the nodes that run (a positive rate) and what each calls, so a round whose traffic is
-    the round before's (`SolveMemo.traffic` returns the same object when every operation's
-    calls and rates are the same) builds none of it again (`SolveMemo.last_graph`)."""
-
-    def __init__(
-        self,
-        summaries: Mapping[OpKey, OperationSummary],
-        rates: Mapping[OpKey, float],
-        in_flight: Callable[[OpKey, str | OpKey], int],
-    ) -> None:
-        self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
-        """Per service: the nodes calling any of its operations, with their calls in flight."""
-        self.op_callers: dict[OpKey, list[tuple[OpKey, int]]] = defaultdict(list)
-        """Per operation: the nodes calling it, with their calls in flight."""
-        self.nodes: dict[tuple[str, str], list[OpKey]] = defaultdict(list)
-        """Per (kind, service or topic name): its nodes, in the summaries' order."""
-        self.targets: dict[tuple[OpKey, str], list[OpKey]] = defaultdict(list)
-        """Per node with a rate and service it calls: the operations it calls there, in
-        the order of its calls."""
-        for source, summary in summaries.items():
-            self.nodes[(source.kind, source.name)].append(source)
-            if rates.get(source, 0.0) <= 0:
-                continue
-            reached: set[str] = set()
-            for target in summary.calls:
-                self.op_callers[target].append((source, in_flight(source, target)))
-                self.targets[(source, target.name)].append(target)
-                if target.name not in reached:
-                    reached.add(target.name)
-                    count = in_flight(source, target.name)
-                    self.callers[target.name].append((source, count))
-        self.acyclic = _acyclic(self.op_callers)
-        """Whether no operation is among its own callers' callers (`_acyclic`)."""
-        self.known: dict[str, tuple[int | None, int | None]] = {}
-        self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
-        """`CallerBounds.service` and `.operation`, kept with the graph where it is acyclic:
-        there no bound is cut short at a cycle (`CallerBounds._arriving`), so each is a
-        function of the graph and the flows' populations alone, whichever was asked first."""
-
-
-def _acyclic(op_callers: Mapping[OpKey, list[tuple[OpKey, int]]]) -> bool:
-    """Whether the operations' bounds never reach back to themselves: `CallerBounds.node`
-    of a service's operation asks for its callers' (`operation`), and nothing else
-    recurses, so that is a graph without a cycle from each operation to the service
-    operations calling it."""
-    done: set[OpKey] = set()
-    for start in op_callers:
-        if start in done:
-            continue
-        path = {start}
-        stack = [(start, iter(op_callers.get(start, ())))]
-        while stack:
-            key, callers = stack[-1]
-            for caller, _ in callers:
-                if caller.kind != "service" or caller in done:
-                    continue
-                if caller in path:
-                    return False
-                path.add(caller)
-                stack.append((caller, iter(op_callers.get(caller, ()))))
-                break
-            else:
-                stack.pop()
-                path.discard(key)
-                done.add(key)
-    return True
-
-
-class LastGraph:
-    """The `CallerGraph` of the last traffic it was built for (that object, kept alive
-    here so that its identity stays its own): a solve's rounds after the first mostly
-    have the same traffic (`SolveMemo.traffic`)."""
-
-    def __init__(self) -> None:
-        self.traffic: object | None = None
-        self.sources: object | None = None
-        """The flows' arrivals it was built with (their populations bound the nodes)."""
-        self.graph: CallerGraph | None = None
 
 
 class CallerBounds:
@@ -157,9 +75,6 @@ class CallerBounds:
         """Who calls what (`CallerGraph`): given, where the round before had this traffic."""
         self.callers = graph.callers
         self.op_callers = graph.op_callers
-        self.arrivals: dict[str, float] = {}
-        """`_arrivals` by station, found once per round (it reads only the round's rates
-        and summaries)."""
         self.known: dict[str, tuple[int | None, int | None]] = {}
         self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
         if graph.acyclic:  # (the same from round to round: `CallerGraph.known`)
@@ -286,43 +201,20 @@ class CallerBounds:
         they queued behind themselves (two log topics' consumers, one each, writing to a
         database that open reads share: its wait +39% with one of them open, -8% now; the
         open one's consumer waited 1.1 s predicted, 40 ms simulated, 28 ms now)."""
-        reach: dict[tuple[str, ...], int] = defaultdict(int)
-        """Per caller (per group for a topic's handlers): its requests at `name` at once
-        (calls in flight x its bound)."""
-        parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
-        on_its_own: dict[tuple[str, str], bool] = {}
-        """Per caller: whether every node of it queues nowhere with the others."""
-        seen: set[OpKey] = set()
-        targets = self.graph.targets
-        for source, _ in self.callers.get(name, []):
-            if source in seen or (source.kind == "handler" and not self._groups(source.name, name)):
-                continue
-            seen.add(source)
-            if source.kind == "service":
-                spec = self.scenario.services[source.name]
-                if spec.unlimited or not spec.blocking_calls:
-                    continue
-            bound, _ = self.node(source)
-            if bound is None:
-                continue
-            summary, rate = self.summaries[source], self.rates.get(source, 0.0)
-            caller: tuple[str, str] = (source.kind, source.name)
-            for target in targets.get((source, name), ()):
-                calls = summary.calls[target]
-                if calls <= 0:
-                    continue
-                callee = self.summaries[target]
-                if callee.acquisitions != 1.0:
-                    return None
-                parts[caller].append((rate * calls, callee.holding))
-            held = (*caller, source.operation) if source.kind == "handler" else caller
-            reach[held] = max(reach[held], bound * self._in_flight(source, name))
-            on_its_own[caller] = on_its_own.get(caller, True) and self._on_its_own(source)
+        shape = self._shape(name)
+        if shape is None:
+            return None
+        parts: dict[Caller, list[tuple[float, Moments]]] = defaultdict(list)
+        summaries = self.summaries
+        for caller, weight, target in shape.calls:
+            callee = summaries[target]
+            if callee.acquisitions != 1.0:
+                return None
+            parts[caller].append((weight, callee.holding))
         candidates: list[tuple[BoundedCaller, bool]] = []
         one_mean: bool | None = None  # (`_one_mean(name)`, asked once)
-        for who, weighted in parts.items():
-            population = sum([n for held, n in reach.items() if held[:2] == who])
-            rate = sum([w for w, _ in weighted])
+        for who, population, rate, independent in shape.callers:
+            weighted = parts[who]
             if rate <= 0:
                 continue
             feeder = None
@@ -343,7 +235,6 @@ class CallerBounds:
                 )
             ):
                 continue
-            independent = on_its_own.get(who, False)
             candidate = BoundedCaller(
                 who, population, rate, mixture(weighted), feeder, independent=independent
             )
@@ -357,11 +248,68 @@ class CallerBounds:
         others = [c for c, only in candidates[1:] if only]
         return _merged(best, others, servers, self._arrivals(name))
 
+    def _shape(self, name: str) -> CallerShape | None:
+        """The bounded callers of service `name` as the caller graph has them
+        (`CallerShape`), kept with it where it is acyclic (then the nodes' bounds are its
+        own); None where one of them calls an operation that takes its worker more than
+        once (found here only where the graph has a cycle: `bounded_caller` looks)."""
+        graph = self.graph
+        if not graph.acyclic:
+            return self._find_shape(name, True)
+        if name not in graph.shapes:
+            graph.shapes[name] = self._find_shape(name, False)
+        return graph.shapes[name]
+
+    def _find_shape(self, name: str, checked: bool) -> CallerShape | None:
+        """`_shape`, found (`checked`: None at the first operation taking its worker more
+        than once, which stops the walk where `bounded_caller` did)."""
+        reach: dict[tuple[str, ...], int] = defaultdict(int)
+        """Per caller (per group for a topic's handlers): its requests at `name` at once
+        (calls in flight x its bound)."""
+        weights: dict[Caller, list[float]] = defaultdict(list)
+        """Per caller: its nodes' calls per second to each operation of `name`."""
+        calls: list[tuple[Caller, float, OpKey]] = []
+        on_its_own: dict[Caller, bool] = {}
+        """Per caller: whether every node of it queues nowhere with the others."""
+        seen: set[OpKey] = set()
+        targets = self.graph.targets
+        for source, _ in self.callers.get(name, []):
+            if source in seen or (source.kind == "handler" and not self._groups(source.name, name)):
+                continue
+            seen.add(source)
+            if source.kind == "service":
+                spec = self.scenario.services[source.name]
+                if spec.unlimited or not spec.blocking_calls:
+                    continue
+            bound, _ = self.node(source)
+            if bound is None:
+                continue
+            summary, rate = self.summaries[source], self.rates.get(source, 0.0)
+            caller: Caller = (source.kind, source.name)
+            for target in targets.get((source, name), ()):
+                count = summary.calls[target]
+                if count <= 0:
+                    continue
+                if checked and self.summaries[target].acquisitions != 1.0:
+                    return None
+                weights[caller].append(rate * count)
+                calls.append((caller, rate * count, target))
+            held = (*caller, source.operation) if source.kind == "handler" else caller
+            reach[held] = max(reach[held], bound * self._in_flight(source, name))
+            on_its_own[caller] = on_its_own.get(caller, True) and self._on_its_own(source)
+        callers = []
+        for who, weighted in weights.items():
+            population = sum([n for held, n in reach.items() if held[:2] == who])
+            rate = sum(weighted)
+            callers.append((who, population, rate, on_its_own.get(who, False)))
+        return CallerShape(tuple(calls), tuple(callers))
+
     def _arrivals(self, station: str) -> float:
-        """Calls per second to service `station`, from every caller (found once a round)."""
-        known = self.arrivals.get(station)
+        """Calls per second to service `station`, from every caller (kept with the caller
+        graph: it reads only the rates and what each node calls, its traffic's)."""
+        known = self.graph.arrivals.get(station)
         if known is None:
-            known = self.arrivals[station] = self._arrivals_of(station)
+            known = self.graph.arrivals[station] = self._arrivals_of(station)
         return known
 
     def _arrivals_of(self, station: str) -> float:

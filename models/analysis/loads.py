@@ -20,7 +20,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from models.analysis.bounds import CallerBounds, LastGraph
+from models.analysis.bounds import CallerBounds
+from models.analysis.caller_graph import LastGraph
 from models.analysis.departure_streams import Departures, Publisher
 from models.analysis.failures import admitted_scv, approximated_failures, feedback_into
 from models.analysis.fan_out import FanOut, Senders, consumer_fans, pool_groups, thinned

@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from models.analysis.bounds import LastGraph
+from models.analysis.caller_graph import LastGraph
 from models.analysis.departure_streams import Publisher, departure_publishers
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders
