@@ -133,17 +133,21 @@ class Streams:
         """Whether every flow's arrivals are Poisson (then `flows_scv` is 1)."""
         self.into: dict[Target, list[tuple[float, float]]] = defaultdict(list)
         """Per called operation or topic: (rate, c²) of each stream emitted into it."""
+        into = self.into
         for source, summary in summaries.items():
             rate = rates.get(source, 0.0)
             if rate <= 0:
                 continue
+            calls, events = summary.calls, summary.publish_events
             for target, scv in summary.scvs.items():
                 if isinstance(target, str):
-                    count = summary.publish_events.get(target, 0.0)
+                    count = events.get(target, 0.0)
                 else:
-                    count = summary.calls.get(target, 0.0)
+                    count = calls.get(target, 0.0)
                 if count > 0:  # (more than one emission per execution: not thinned)
-                    self.into[target].append((rate * count, thinned(scv, count)))
+                    # (`thinned(scv, count)`, inline: every round, every emission)
+                    kept = 1.0 + min(max(count, 0.0), 1.0) * (scv - 1.0)
+                    into[target].append((rate * count, kept))
 
     def scv(
         self,
