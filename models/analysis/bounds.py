@@ -127,10 +127,13 @@ class CallerBounds:
         70-85%, its wait +168% to +214% with Allen-Cunneen, -13% to -24% so (their next
         write comes sooner after a slow one, which the model's independent think times do
         not see)."""
-        callers = self.callers.get(name, [])
-        return bool(callers) and all(
-            count < UNBOUNDED and self._on_its_own(caller) for caller, count in callers
-        )
+        known = self.graph.independent.get(name)
+        if known is None:
+            callers = self.callers.get(name, [])
+            known = self.graph.independent[name] = bool(callers) and all(
+                count < UNBOUNDED and self._on_its_own(caller) for caller, count in callers
+            )
+        return known
 
     def apart(self, name: str) -> bool:
         """Whether sources that queue nowhere together (`_on_its_own`) call service `name`:

@@ -71,6 +71,8 @@ class CallerGraph:
                     self.callers[target.name].append((source, count))
         self.arrivals: dict[str, float] = {}
         """Calls per second to each service asked about (`CallerBounds._arrivals`)."""
+        self.independent: dict[str, bool] = {}
+        """`CallerBounds.independent` of each service asked about (its callers' kinds)."""
         self.shapes: dict[str, CallerShape | None] = {}
         """Per service asked about: its bounded callers' shape, where `acyclic`."""
         self.acyclic = _acyclic(self.op_callers)

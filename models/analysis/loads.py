@@ -201,13 +201,13 @@ class LoadBuilder:
                     priority=priority,
                     arrival_rate=math.fsum([p[0] for p in parts]),
                     fresh_rate=math.fsum([p[1] for p in parts]),
-                    holding=mixture((p[0], p[2]) for p in parts),
+                    holding=mixture([(p[0], p[2]) for p in parts]),
                     exponential_mean=common,
                     hyperexponential=law,
                     third_moment=mixed_third_moment(thirds),
                     laws=known_laws(owned),
-                    iid=all(p[3].iid for p in parts if p[0] > 0),
-                    holding_exact=all(p[3].holding_exact for p in parts if p[0] > 0),
+                    iid=all([p[3].iid for p in parts if p[0] > 0]),
+                    holding_exact=all([p[3].holding_exact for p in parts if p[0] > 0]),
                 )
             )
         return tuple(result)
