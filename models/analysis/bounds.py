@@ -15,6 +15,7 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from typing import Protocol
 
+from models.analysis.caller_graph import Caller, CallerGraph, CallerShape
 from models.analysis.graph import OpKey, active_threads, consumer_threads, steps_of, workers_of
 from models.analysis.mixed_source import MAX_PHASES, MAX_STATES, BoundedCaller, phases
 from models.analysis.moments import Moments, mixture
@@ -58,31 +59,26 @@ class CallerBounds:
         summaries: Mapping[OpKey, OperationSummary],
         rates: Mapping[OpKey, float],
         in_flight: dict[tuple[OpKey, str | OpKey], int] | None = None,
+        graph: CallerGraph | None = None,
     ) -> None:
         self.scenario = scenario
         self.sources = sources
         self.summaries = summaries
         self.rates = rates
-        self.callers: dict[str, list[tuple[OpKey, int]]] = defaultdict(list)
-        """Per service: the nodes calling any of its operations, with their calls in flight."""
-        self.op_callers: dict[OpKey, list[tuple[OpKey, int]]] = defaultdict(list)
-        """Per operation: the nodes calling it, with their calls in flight."""
         self.in_flight = {} if in_flight is None else in_flight
         """`calls_in_flight` of a node to a service or to one operation, by (node, service
         name or operation): the scenario's structure, the same in every round (a
         dictionary kept from round to round)."""
-        for source, summary in summaries.items():
-            if rates.get(source, 0.0) <= 0:
-                continue
-            reached: set[str] = set()
-            for target in summary.calls:
-                self.op_callers[target].append((source, self._in_flight(source, target)))
-                if target.name not in reached:
-                    reached.add(target.name)
-                    count = self._in_flight(source, target.name)
-                    self.callers[target.name].append((source, count))
+        if graph is None:
+            graph = CallerGraph(summaries, rates, self._in_flight)
+        self.graph = graph
+        """Who calls what (`CallerGraph`): given, where the round before had this traffic."""
+        self.callers = graph.callers
+        self.op_callers = graph.op_callers
         self.known: dict[str, tuple[int | None, int | None]] = {}
         self.known_operations: dict[OpKey, tuple[int | None, int | None]] = {}
+        if graph.acyclic:  # (the same from round to round: `CallerGraph.known`)
+            self.known, self.known_operations = graph.known, graph.known_operations
         self.visiting: set[str | OpKey] = set()
 
     def _in_flight(self, source: OpKey, target: str | OpKey) -> int:
@@ -116,9 +112,10 @@ class CallerBounds:
     def service(self, name: str) -> tuple[int | None, int | None]:
         """(bound, closed bound) of service `name` (None = unbounded): its callers', over
         all its operations."""
-        if name not in self.known:
-            self.known[name] = self._arriving(name, self.callers.get(name, []))
-        return self.known[name]
+        known = self.known.get(name)
+        if known is None:
+            known = self.known[name] = self._arriving(name, self.callers.get(name, []))
+        return known
 
     def independent(self, name: str) -> bool:
         """Whether every request at service `name` comes straight from sources that queue
@@ -130,10 +127,13 @@ class CallerBounds:
         70-85%, its wait +168% to +214% with Allen-Cunneen, -13% to -24% so (their next
         write comes sooner after a slow one, which the model's independent think times do
         not see)."""
-        callers = self.callers.get(name, [])
-        return bool(callers) and all(
-            count < UNBOUNDED and self._on_its_own(caller) for caller, count in callers
-        )
+        known = self.graph.independent.get(name)
+        if known is None:
+            callers = self.callers.get(name, [])
+            known = self.graph.independent[name] = bool(callers) and all(
+                count < UNBOUNDED and self._on_its_own(caller) for caller, count in callers
+            )
+        return known
 
     def apart(self, name: str) -> bool:
         """Whether sources that queue nowhere together (`_on_its_own`) call service `name`:
@@ -204,40 +204,20 @@ class CallerBounds:
         they queued behind themselves (two log topics' consumers, one each, writing to a
         database that open reads share: its wait +39% with one of them open, -8% now; the
         open one's consumer waited 1.1 s predicted, 40 ms simulated, 28 ms now)."""
-        reach: dict[tuple[str, ...], int] = defaultdict(int)
-        """Per caller (per group for a topic's handlers): its requests at `name` at once
-        (calls in flight x its bound)."""
-        parts: dict[tuple[str, str], list[tuple[float, Moments]]] = defaultdict(list)
-        on_its_own: dict[tuple[str, str], bool] = {}
-        """Per caller: whether every node of it queues nowhere with the others."""
-        seen: set[OpKey] = set()
-        for source, _ in self.callers.get(name, []):
-            if source in seen or (source.kind == "handler" and not self._groups(source.name, name)):
-                continue
-            seen.add(source)
-            if source.kind == "service":
-                spec = self.scenario.services[source.name]
-                if spec.unlimited or not spec.blocking_calls:
-                    continue
-            bound, _ = self.node(source)
-            if bound is None:
-                continue
-            summary, rate = self.summaries[source], self.rates.get(source, 0.0)
-            caller: tuple[str, str] = (source.kind, source.name)
-            for target, calls in summary.calls.items():
-                if target.name != name or calls <= 0:
-                    continue
-                callee = self.summaries[target]
-                if callee.acquisitions != 1.0:
-                    return None
-                parts[caller].append((rate * calls, callee.holding))
-            held = (*caller, source.operation) if source.kind == "handler" else caller
-            reach[held] = max(reach[held], bound * self._in_flight(source, name))
-            on_its_own[caller] = on_its_own.get(caller, True) and self._on_its_own(source)
+        shape = self._shape(name)
+        if shape is None:
+            return None
+        parts: dict[Caller, list[tuple[float, Moments]]] = defaultdict(list)
+        summaries = self.summaries
+        for caller, weight, target in shape.calls:
+            callee = summaries[target]
+            if callee.acquisitions != 1.0:
+                return None
+            parts[caller].append((weight, callee.holding))
         candidates: list[tuple[BoundedCaller, bool]] = []
-        for who, weighted in parts.items():
-            population = sum(n for held, n in reach.items() if held[:2] == who)
-            rate = sum(w for w, _ in weighted)
+        one_mean: bool | None = None  # (`_one_mean(name)`, asked once)
+        for who, population, rate, independent in shape.callers:
+            weighted = parts[who]
             if rate <= 0:
                 continue
             feeder = None
@@ -246,7 +226,9 @@ class CallerBounds:
             elif who[0] == "handler":
                 feeder = self._group_feeder(who[1], name, population)
             # (at several servers, `pool_fed` takes classes of one mean only: `applies`)
-            chain_only = feeder is None or (servers > 1 and not self._one_mean(name))
+            if feeder is not None and servers > 1 and one_mean is None:
+                one_mean = self._one_mean(name)
+            chain_only = feeder is None or (servers > 1 and not one_mean)
             if (
                 chain_only
                 and phases(servers, population) > MAX_PHASES
@@ -256,7 +238,6 @@ class CallerBounds:
                 )
             ):
                 continue
-            independent = on_its_own.get(who, False)
             candidate = BoundedCaller(
                 who, population, rate, mixture(weighted), feeder, independent=independent
             )
@@ -270,13 +251,78 @@ class CallerBounds:
         others = [c for c, only in candidates[1:] if only]
         return _merged(best, others, servers, self._arrivals(name))
 
+    def _shape(self, name: str) -> CallerShape | None:
+        """The bounded callers of service `name` as the caller graph has them
+        (`CallerShape`), kept with it where it is acyclic (then the nodes' bounds are its
+        own); None where one of them calls an operation that takes its worker more than
+        once (found here only where the graph has a cycle: `bounded_caller` looks)."""
+        graph = self.graph
+        if not graph.acyclic:
+            return self._find_shape(name, True)
+        if name not in graph.shapes:
+            graph.shapes[name] = self._find_shape(name, False)
+        return graph.shapes[name]
+
+    def _find_shape(self, name: str, checked: bool) -> CallerShape | None:
+        """`_shape`, found (`checked`: None at the first operation taking its worker more
+        than once, which stops the walk where `bounded_caller` did)."""
+        reach: dict[tuple[str, ...], int] = defaultdict(int)
+        """Per caller (per group for a topic's handlers): its requests at `name` at once
+        (calls in flight x its bound)."""
+        weights: dict[Caller, list[float]] = defaultdict(list)
+        """Per caller: its nodes' calls per second to each operation of `name`."""
+        calls: list[tuple[Caller, float, OpKey]] = []
+        on_its_own: dict[Caller, bool] = {}
+        """Per caller: whether every node of it queues nowhere with the others."""
+        seen: set[OpKey] = set()
+        targets = self.graph.targets
+        for source, _ in self.callers.get(name, []):
+            if source in seen or (source.kind == "handler" and not self._groups(source.name, name)):
+                continue
+            seen.add(source)
+            if source.kind == "service":
+                spec = self.scenario.services[source.name]
+                if spec.unlimited or not spec.blocking_calls:
+                    continue
+            bound, _ = self.node(source)
+            if bound is None:
+                continue
+            summary, rate = self.summaries[source], self.rates.get(source, 0.0)
+            caller: Caller = (source.kind, source.name)
+            for target in targets.get((source, name), ()):
+                count = summary.calls[target]
+                if count <= 0:
+                    continue
+                if checked and self.summaries[target].acquisitions != 1.0:
+                    return None
+                weights[caller].append(rate * count)
+                calls.append((caller, rate * count, target))
+            held = (*caller, source.operation) if source.kind == "handler" else caller
+            reach[held] = max(reach[held], bound * self._in_flight(source, name))
+            on_its_own[caller] = on_its_own.get(caller, True) and self._on_its_own(source)
+        callers = []
+        for who, weighted in weights.items():
+            population = sum([n for held, n in reach.items() if held[:2] == who])
+            rate = sum(weighted)
+            callers.append((who, population, rate, on_its_own.get(who, False)))
+        return CallerShape(tuple(calls), tuple(callers))
+
     def _arrivals(self, station: str) -> float:
-        """Calls per second to service `station`, from every caller."""
+        """Calls per second to service `station`, from every caller (kept with the caller
+        graph: it reads only the rates and what each node calls, its traffic's)."""
+        known = self.graph.arrivals.get(station)
+        if known is None:
+            known = self.graph.arrivals[station] = self._arrivals_of(station)
+        return known
+
+    def _arrivals_of(self, station: str) -> float:
+        """`_arrivals`, computed."""
         total = 0.0
+        targets = self.graph.targets
         for source, _ in self.callers.get(station, []):
             calls = self.summaries[source].calls
             rate = self.rates.get(source, 0.0)
-            total += rate * sum(n for target, n in calls.items() if target.name == station)
+            total += rate * sum([calls[t] for t in targets.get((source, station), ())])
         return total
 
     def _groups(self, topic: str, station: str) -> set[str]:
@@ -314,16 +360,16 @@ class CallerBounds:
             return None  # (a log topic's consumers each have a queue of their own)
         if consumer_threads(self.scenario, topic, group) != population:
             return None
-        nodes = [k for k in self.summaries if k.kind == "handler" and k.name == topic]
-        return self._fed(nodes, station)
+        return self._fed(self.graph.nodes.get(("handler", topic), []), station)
 
     def _one_mean(self, station: str) -> bool:
         """Whether every operation of `station` that runs holds a server for one mean time
         (to `pool_fed.SAME_MEAN`): then every class there has that mean."""
+        summaries, rates = self.summaries, self.rates
         means = [
-            summary.holding.mean
-            for key, summary in self.summaries.items()
-            if key.kind == "service" and key.name == station and self.rates.get(key, 0.0) > 0
+            summaries[key].holding.mean
+            for key in self.graph.nodes.get(("service", station), [])
+            if rates.get(key, 0.0) > 0
         ]
         return all(same_mean(means[0], mean) for mean in means[1:])
 
@@ -340,8 +386,7 @@ class CallerBounds:
             return None
         if self.service(caller)[0] is not None:
             return None
-        nodes = [k for k in self.summaries if k.kind == "service" and k.name == caller]
-        return self._fed(nodes, station)
+        return self._fed(self.graph.nodes.get(("service", caller), []), station)
 
     def _fed(self, nodes: Sequence[OpKey], station: str) -> Feeder | None:
         """The pool that runs `nodes` as `pool_fed` reads it: its requests, its calls to
@@ -353,10 +398,9 @@ class CallerBounds:
                 continue
             requests += rate
             held += rate * summary.holding.mean
-            for target, count in summary.calls.items():
-                if target.name == station:
-                    calls += rate * count
-                    at_station += rate * summary.call_times.get(target, 0.0)
+            for target in self.graph.targets.get((key, station), ()):
+                calls += rate * summary.calls[target]
+                at_station += rate * summary.call_times.get(target, 0.0)
         if not (requests > 0 and calls > 0 and math.isfinite(held) and math.isfinite(at_station)):
             return None  # (no calls, or a saturated pool's holding time)
         away = max(held - at_station, 0.0) / requests

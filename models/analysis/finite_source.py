@@ -47,10 +47,13 @@ def _chain(servers: int, population: int, mean_service: float, think: float) -> 
     times for a population of a few dozen at most, where numpy's per-call cost dominated)."""
     step = mean_service / think
     weights = [1.0]
+    last = 1.0  # (weights[-1], held in a local: the root search's inner loop)
     for present in range(1, population + 1):
-        weights.append(weights[-1] * (population - present + 1) * step / min(present, servers))
-        if weights[-1] > RESCALE:
+        last = last * (population - present + 1) * step / min(present, servers)
+        weights.append(last)
+        if last > RESCALE:
             weights = [weight / RESCALE for weight in weights]
+            last = weights[-1]
     total = sum(weights)
     return [weight / total for weight in weights]
 
@@ -58,7 +61,7 @@ def _chain(servers: int, population: int, mean_service: float, think: float) -> 
 def _throughput(servers: int, population: int, mean_service: float, think: float) -> float:
     """X(Z) = sum p_n min(n, c) / S."""
     p = _chain(servers, population, mean_service, think)
-    return sum(q * (n if n < servers else servers) for n, q in enumerate(p)) / mean_service
+    return sum([q * (n if n < servers else servers) for n, q in enumerate(p)]) / mean_service
 
 
 def finite_source(

@@ -164,7 +164,9 @@ class _Chain:
     """(lower, upper) bandwidths of the system."""
     band_entries: np.ndarray
     """Flat positions in the band matrix of the system's entries: the transitions' rates
-    (in flow into their targets), then each state's total rate out (its diagonal)."""
+    (in flow into their targets), then each state's total rate out (its diagonal); the
+    matrix in LAPACK's banded storage with `lower` rows above for its factors, column by
+    column (`_banded` hands it to LAPACK as it is: no copy)."""
     band_kept: np.ndarray
     """Which of those entries are in the system (neither the first state's equation nor
     its probability)."""
@@ -230,7 +232,8 @@ def _chain(
     kept = (rows >= 0) & (cols >= 0)
     lower = int(max((rows[kept] - cols[kept]).max(initial=0), 0))
     upper = int(max((cols[kept] - rows[kept]).max(initial=0), 0))
-    band_entries = (upper + rows[kept] - cols[kept]) * (size - 1) + cols[kept]
+    # (in the column-major storage LAPACK's banded solver works on, `lower` rows padded)
+    band_entries = cols[kept] * (2 * lower + upper + 1) + lower + upper + rows[kept] - cols[kept]
     right_kept = (rows >= 0) & (cols < 0)
     return _Chain(
         o,
@@ -258,29 +261,28 @@ def _stationary(chain: _Chain, think: float) -> np.ndarray:
     out = np.bincount(chain.sources, weights=rates, minlength=size)
     values = np.concatenate((rates, -out))
     lower, upper = chain.bands
-    band = np.bincount(
-        chain.band_entries,
-        weights=values[chain.band_kept],
-        minlength=(lower + upper + 1) * (size - 1),
-    ).reshape(lower + upper + 1, size - 1)
+    height = 2 * lower + upper + 1
+    padded = np.bincount(
+        chain.band_entries, weights=values[chain.band_kept], minlength=height * (size - 1)
+    ).reshape(size - 1, height)
     right = -np.bincount(chain.right_entries, weights=values[chain.right_kept], minlength=size - 1)
-    rest = _banded(lower, upper, band, right)
+    rest = _banded(lower, upper, padded.T, right)
     p = np.maximum(np.concatenate(([1.0], rest)), 0.0)
     return np.asarray(p / p.sum())
 
 
-def _banded(lower: int, upper: int, band: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Solve the banded system (`band` in LAPACK's banded storage, `lower` and `upper`
-    diagonals) with LAPACK's banded solver (tridiagonal: its own), as
+def _banded(lower: int, upper: int, padded: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """Solve the banded system (`padded` in LAPACK's banded storage, `lower` and `upper`
+    diagonals, below `lower` rows for the factors; column-major, so that LAPACK takes it
+    without a copy) with LAPACK's banded solver (tridiagonal: its own), as
     `scipy.linalg.solve_banded` does, without its checks and conversions (the two-class
     station solves one system per trial of its root search)."""
+    band = padded[lower:]
     if band.shape[1] == 1:
         return np.asarray(right / band[upper, 0])
     if lower == upper == 1:
         *_, solution, info = dgtsv(band[2, :-1], band[1, :], band[0, 1:], right)
     else:
-        padded = np.zeros((2 * lower + upper + 1, band.shape[1]))
-        padded[lower:, :] = band
         *_, solution, info = dgbsv(lower, upper, padded, right, overwrite_ab=True)
     if info != 0:
         raise LinAlgError(f"singular matrix (LAPACK info {info})")

@@ -210,6 +210,7 @@ def _round(
         served,
         memo.pacing(scenario, keys),
         memo.publishers(scenario, keys),
+        memo.last_graph,
     )
     services: dict[str, ServiceStation] = {}
     for name in scenario.services:

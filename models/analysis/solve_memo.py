@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from models.analysis.caller_graph import LastGraph
 from models.analysis.departure_streams import Publisher, departure_publishers
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders
@@ -67,6 +68,9 @@ class SolveMemo:
     departing: dict[str, Publisher] | None = None
     """Per topic, the one server whose departures are its messages
     (`models.analysis.departure_streams`), found once."""
+    last_graph: LastGraph = field(default_factory=LastGraph)
+    """Who calls what in the last traffic (`bounds.CallerGraph`): the next round's, where
+    its traffic is the same object."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""

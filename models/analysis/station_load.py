@@ -57,7 +57,7 @@ class ClassLoad:
     finite room is then M/G/1/K exactly: `models.analysis.finite_rooms`)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class StationLoad:
     """One server pool: its servers, waiting room, discipline and load."""
 
@@ -107,6 +107,49 @@ class StationLoad:
     paced: bool = False
     """Arrivals at least as far apart as a server's longest hold divided by the servers,
     so that none ever waits (`models.analysis.paced`)."""
+
+    def __init__(
+        self,
+        servers: int | None,
+        room: int | None,
+        priority: bool,
+        classes: tuple[ClassLoad, ...],
+        arrival_scv: float,
+        input_flag: int,
+        erlang_phases: int | None = None,
+        note: str = "",
+        population: int | None = None,
+        closed: bool = False,
+        independent: bool = False,
+        feedback: int = 0,
+        bounded: BoundedCaller | None = None,
+        interarrival: RenewalLaw | None = None,
+        groups: tuple[tuple[int, float], ...] | None = None,
+        least_outstanding: int = 1,
+        paced: bool = False,
+    ) -> None:
+        """The fields above, with their defaults, set at once: the frozen dataclass's own
+        `__init__` sets each through `object.__setattr__`, and every round builds a load
+        per station (2.4 us each, 1.0 us so)."""
+        self.__dict__.update(
+            servers=servers,
+            room=room,
+            priority=priority,
+            classes=classes,
+            arrival_scv=arrival_scv,
+            input_flag=input_flag,
+            erlang_phases=erlang_phases,
+            note=note,
+            population=population,
+            closed=closed,
+            independent=independent,
+            feedback=feedback,
+            bounded=bounded,
+            interarrival=interarrival,
+            groups=groups,
+            least_outstanding=least_outstanding,
+            paced=paced,
+        )
 
 
 @dataclass(frozen=True)

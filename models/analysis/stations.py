@@ -103,14 +103,14 @@ def _common_law(classes: tuple[ClassLoad, ...]) -> tuple[float, float] | None:
 
 
 def _mix(load: StationLoad) -> PoolMix:
-    classes = tuple(c for c in load.classes if c.arrival_rate > 0)
+    classes = tuple([c for c in load.classes if c.arrival_rate > 0])
     return PoolMix(
         classes=classes,
-        rate=math.fsum(c.arrival_rate for c in classes),
-        holding=mixture((c.arrival_rate, c.holding) for c in classes) if classes else ZERO,
+        rate=math.fsum([c.arrival_rate for c in classes]),
+        holding=mixture([(c.arrival_rate, c.holding) for c in classes]) if classes else ZERO,
         exponential=_common_mean(classes) if classes else None,
         hyperexponential=_common_law(classes),
-        third_moment=mixed_third_moment((c.arrival_rate, c.third_moment) for c in classes),
+        third_moment=mixed_third_moment([(c.arrival_rate, c.third_moment) for c in classes]),
         iid=all(c.iid for c in classes),
         holding_exact=all(c.holding_exact for c in classes),
         poisson=load.input_flag >= COPY and load.erlang_phases is None,

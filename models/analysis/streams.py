@@ -86,14 +86,14 @@ def merged(parts: Iterable[tuple[float, float]], utilization: float) -> float:
     """c² of the streams `parts` (rate, c²) merged into a station at `utilization`
     (Whitt's hybrid, module docstring); 1 when no stream has a rate."""
     kept = [(rate, scv) for rate, scv in parts if rate > 0]
-    total = math.fsum(rate for rate, _ in kept)
+    total = math.fsum([rate for rate, _ in kept])
     if total <= 0:
         return 1.0
     shares = [(rate / total, scv) for rate, scv in kept]
-    nu = 1.0 / math.fsum(share * share for share, _ in shares)
+    nu = 1.0 / math.fsum([share * share for share, _ in shares])
     rho = min(max(utilization, 0.0), 1.0)
     weight = 1.0 / (1.0 + 4.0 * (1.0 - rho) ** 2 * (nu - 1.0))
-    return 1.0 + weight * math.fsum(share * (scv - 1.0) for share, scv in shares)
+    return 1.0 + weight * math.fsum([share * (scv - 1.0) for share, scv in shares])
 
 
 def flows_scv(
@@ -129,19 +129,25 @@ class Streams:
         """Per station asked about (`scv`): what its operations' calls carry, the SCV of
         its arrivals merged at a contention-free one, the flows' own at a queueing one
         (`flows_scv`); the next round's views hold it."""
+        self.poisson_flows = all(source.scv == 1.0 for source in sources.values())
+        """Whether every flow's arrivals are Poisson (then `flows_scv` is 1)."""
         self.into: dict[Target, list[tuple[float, float]]] = defaultdict(list)
         """Per called operation or topic: (rate, c²) of each stream emitted into it."""
+        into = self.into
         for source, summary in summaries.items():
             rate = rates.get(source, 0.0)
             if rate <= 0:
                 continue
+            calls, events = summary.calls, summary.publish_events
             for target, scv in summary.scvs.items():
                 if isinstance(target, str):
-                    count = summary.publish_events.get(target, 0.0)
+                    count = events.get(target, 0.0)
                 else:
-                    count = summary.calls.get(target, 0.0)
+                    count = calls.get(target, 0.0)
                 if count > 0:  # (more than one emission per execution: not thinned)
-                    self.into[target].append((rate * count, thinned(scv, count)))
+                    # (`thinned(scv, count)`, inline: every round, every emission)
+                    kept = 1.0 + min(max(count, 0.0), 1.0) * (scv - 1.0)
+                    into[target].append((rate * count, kept))
 
     def scv(
         self,
@@ -153,13 +159,19 @@ class Streams:
         """c² of the streams into `targets` (a station's operations, or a topic) merged at
         `station`, whose operations `keys` hold its `servers` (its utilization weighs
         them); what its calls carry is kept in `carried`."""
-        rates = self.traffic.rates
+        rates, summaries = self.traffic.rates, self.summaries
         offered = math.fsum(
-            rates[k] * self.summaries[k].holding.mean for k in keys if rates.get(k, 0.0) > 0
+            [rates[k] * summaries[k].holding.mean for k in keys if rates.get(k, 0.0) > 0]
         )
-        parts = [part for target in targets for part in self.into.get(target, ())]
+        into = self.into
+        parts = [part for target in targets if target in into for part in into[target]]
         scv = merged(parts, offered / servers if servers else 0.0)
-        own = scv if servers is None else flows_scv(self.traffic, self.sources, keys)
+        if servers is None:
+            own = scv
+        elif self.poisson_flows:  # (`flows_scv`'s own shortcut, found once a round)
+            own = 1.0
+        else:
+            own = flows_scv(self.traffic, self.sources, keys)
         self.carried[station] = own
         return scv
 

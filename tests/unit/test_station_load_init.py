@@ -1,0 +1,33 @@
+"""`StationLoad`'s hand-written `__init__` (it sets every field at once, for speed) takes
+exactly the dataclass's fields, in order, with their defaults, and builds the same value
+as the fields say: equal loads compare and hash alike, and `dataclasses.replace` works."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+
+from models.analysis.moments import Moments
+from models.analysis.station_load import ClassLoad, StationLoad
+
+
+def test_the_init_takes_the_fields_in_order_with_their_defaults() -> None:
+    parameters = list(inspect.signature(StationLoad.__init__).parameters.values())[1:]
+    fields = dataclasses.fields(StationLoad)
+    assert [p.name for p in parameters] == [f.name for f in fields]
+    for parameter, field in zip(parameters, fields, strict=True):
+        if field.default is dataclasses.MISSING:
+            assert parameter.default is inspect.Parameter.empty
+        else:
+            assert parameter.default == field.default
+
+
+def test_a_load_is_its_fields_and_replace_keeps_the_rest() -> None:
+    load_class = ClassLoad(0, 2.0, 2.0, Moments(0.1, 0.01), None, True, True)
+    load = StationLoad(4, None, False, (load_class,), 1.0, 2, note="n", least_outstanding=2)
+    same = StationLoad(4, None, False, (load_class,), 1.0, 2, note="n", least_outstanding=2)
+    assert load == same and hash(load) == hash(same)
+    assert dataclasses.asdict(load)["least_outstanding"] == 2
+    paced = dataclasses.replace(load, paced=True)
+    assert paced.paced and paced.note == "n" and paced.classes == load.classes
+    assert paced != load
