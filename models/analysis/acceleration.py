@@ -204,6 +204,25 @@ def stepped(
     return stepped
 
 
+def extrapolated(
+    lighter: Mapping[StationId, StationView],
+    heavier: Mapping[StationId, StationView],
+    weight: float,
+) -> dict[StationId, StationView]:
+    """`stepped(lighter, heavier, weight)` where a station's views differ, `heavier`'s own
+    view where they are equal (so that what a solve remembers by its views still
+    matches there: `SolveMemo`)."""
+    found = dict(heavier)
+    moved = {
+        station: view
+        for station, view in heavier.items()
+        if station in lighter and lighter[station] != view
+    }
+    if moved:
+        found.update(stepped(lighter, moved, weight))
+    return found
+
+
 @dataclasses.dataclass
 class Extrapolation:
     """What one solve's rounds tell of their convergence: the largest changes since the

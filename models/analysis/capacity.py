@@ -19,6 +19,7 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from models.analysis.acceleration import extrapolated
 from models.analysis.failures import failure_inputs
 from models.analysis.graph import StationId
 from models.analysis.network import MAX_ITERATIONS, FlowSource, NetworkSolution, solve_network
@@ -171,6 +172,16 @@ class _Search:
     whose saturated solution names the bottleneck (`saturation.first_saturated`): an
     early iterate's largest load ratio need not be the settled one's."""
 
+    lighter: tuple[Mapping[StationId, StationView], float] | None = None
+    """The views `start` replaced (an unsaturated trial's, or the known solution's) and
+    their factor: a trial above `origin` starts from the line through the two,
+    extrapolated to its factor (`acceleration.extrapolated`), not from `start` itself.
+    Every wait grows with the load, and convexly (rho / (1 - rho) and what sums and
+    compounds it), so the line through two lighter trials stays below the wait at a
+    heavier one: the rounds still climb to their fixed point (`climbs`), from closer (the
+    five searches of the 100 generated services: 44 rounds, from 48; the benchmark
+    models' 863, from 899, the same trials; every capacity of the 249 analysed documents
+    within 0.075% of before)."""
     trials: int = 0
     """How many factors were solved."""
     linear: bool = False
@@ -182,6 +193,10 @@ class _Search:
     def saturated(self, factor: float) -> tuple[bool, dict[tuple[str, ...], float]]:
         """Whether the network saturates at `factor`, and its pools' load ratios there."""
         self.trials += 1
+        start = self.start
+        if start is not None and self.lighter is not None and factor > self.origin:
+            views, lighter = self.lighter
+            start = extrapolated(views, start, (factor - lighter) / (self.origin - lighter))
         solution = solve_network(
             self.scenario,
             self.scale(factor),
@@ -189,7 +204,7 @@ class _Search:
             stop_when_saturated=True,
             memo=self.memo,
             settle=SETTLED,
-            start=self.start,
+            start=start,
             climbing=self.climbs
             and self.smooth
             and self.origin < factor <= CLIMB_REACH * self.origin,
@@ -198,6 +213,7 @@ class _Search:
             self.above = solution
             return True, {}
         if self.start is not None and self.smooth and factor > self.origin:
+            self.lighter = (self.start, self.origin)
             self.start, self.origin = solution.round_views, factor
         if self.linear:
             self.proportional = proportional_pools(solution)
