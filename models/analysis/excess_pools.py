@@ -17,10 +17,11 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from models.analysis.excess import Population, pool_population, queue_population
+from models.analysis.excess import HeadCache, Population, pool_population, queue_population
 from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Found
 from models.analysis.moments import Moments, mixture, waiting_moments
+from models.analysis.revised import revised
 from models.analysis.smooth_arrivals import calm, round_robin_scale
 from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 
@@ -54,6 +55,9 @@ class Populations:
     """Each qualifying pool's population below it (unlimited threads)."""
     queues: dict[str, float] = dataclasses.field(default_factory=dict)
     """The requests waiting for each of those pools' threads when nothing above caps them."""
+    heads: HeadCache = dataclasses.field(default_factory=dict)
+    """The populations' heads computed so far (`excess.HeadCache`: the solve's, kept
+    from round to round)."""
 
 
 @dataclass(frozen=True)
@@ -66,11 +70,12 @@ class Below:
     pools: int
     callees: tuple[_Callee, ...]
 
-    def held_back(self, part: Population, level: float) -> float:
+    def held_back(self, part: Population, level: float, known: HeadCache | None = None) -> float:
         """Requests of `part` (a population below, all of this service's requests) that its
-        pools cannot let below `level` (each request in one pool at random)."""
+        pools cannot let below `level` (each request in one pool at random); `known`: the
+        heads computed before (`excess.HeadCache`)."""
         one = part.thinned(1.0 / self.pools) if self.pools > 1 else part
-        return self.pools * one.excess(level)
+        return self.pools * one.excess(level, known=known)
 
 
 def population_below(
@@ -88,9 +93,7 @@ def population_below(
     rate = station.solution.arrival_rate * station.pools
     if rate <= 0:
         return None
-    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
-    delay = max(holding.mean - math.fsum(times.values()), 0.0)
-    callees = []
+    callees = []  # (its holding time only once every callee qualifies: most do not)
     for name, count in visits.items():
         callee = services[name]
         solution = populations.opened[name]
@@ -121,6 +124,8 @@ def population_below(
             one.tail_rate * callee.pools,
         )
         callees.append(_Callee(name, count, every, servers, every.waiting, pool=False))
+    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+    delay = max(holding.mean - math.fsum(times.values()), 0.0)
     population = pool_population(rate, delay, [(c.population, c.visits) for c in callees])
     return Below(population, threads, station.pools, tuple(callees))
 
@@ -165,7 +170,8 @@ def apply_excess(
     population = below.population
     populations.found[station.name] = population
     one = population.thinned(1.0 / below.pools) if below.pools > 1 else population
-    head = one.head(below.threads + 2)
+    heads = populations.heads
+    head = one.head(below.threads + 2, heads)
     own = below.pools * one.excess(below.threads, head) / population.tail_rate
     if own < NEGLIGIBLE:  # (rounding: E[N] less the head's mean)
         own = 0.0
@@ -185,7 +191,7 @@ def apply_excess(
     # the second moments blended as the waits are (each model's own: waiting_moments)
     second = weight * max((w.variance + w.mean**2 for w in others), default=0.0)
     second += (1.0 - weight) * (2.0 * own**2 / p_own if own > 0 and p_own > 0 else 0.0)
-    station.solution = dataclasses.replace(
+    station.solution = revised(
         solution,
         method=solution.method if weight >= 0.5 else EXCESS_METHOD,
         p_wait=weight * p_other + (1.0 - weight) * p_own,
@@ -203,12 +209,12 @@ def apply_excess(
         callee_wait = 0.0
         if callee.servers is not None and callee.population.tail_rate > 0:
             elsewhere = (everyone - callee.population.mean) / below.pools
-            held = below.held_back(callee.population, below.threads - elsewhere)
+            held = below.held_back(callee.population, below.threads - elsewhere, heads)
             callee_wait = max(callee.queue - held, 0.0) / callee.population.tail_rate
         if not callee.pool:
             callee_wait = min(callee_wait, before)
         callee_wait = weight * before + (1.0 - weight) * callee_wait
-        target.solution = dataclasses.replace(  # (exponential-like, as layers.py has it)
+        target.solution = revised(  # (exponential-like, as layers.py has it)
             target.solution,
             method=_capped_method(target.solution.method),
             exact=False,

@@ -35,14 +35,17 @@ def apply_group_layers(
     groups: dict[tuple[str, str], GroupStation],
     known: LayerCache | None = None,
     served: Mapping[OpKey, float] | None = None,
+    handlers: Mapping[tuple[str, str], Sequence[OpKey]] | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every consumer group whose handlers call queueing services as
     flow-equivalent servers (each consumer of a log topic its own); return, per group, the
     waiting its messages see at each callee (averaged over its consumers by their shares).
-    `served`: as `pools.find_callees`'s."""
+    `served`: as `pools.find_callees`'s; `handlers`: each group's handlers among `keys`,
+    if found before (`round_structure.RoundStructure.handlers`)."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
     for (topic, group), station in groups.items():
-        members = [k for k in handler_keys(keys, topic, group) if rates.get(k)]
+        handled = handler_keys(keys, topic, group) if handlers is None else handlers[(topic, group)]
+        members = [k for k in handled if rates.get(k)]
         if not members:
             continue
         found = find_callees(scenario, members, summaries, rates, services, served=served)

@@ -33,12 +33,12 @@ queue exactly.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from models.analysis.bounded_pools import scale_callees, split_pool
+from models.analysis.excess import HeadCache
 from models.analysis.excess_pools import Populations, apply_excess, population_below
 from models.analysis.few_present import capped
 from models.analysis.graph import OpKey, StationId
@@ -46,6 +46,8 @@ from models.analysis.group_waits import GROUPS_NOTE, group_excess
 from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
 from models.analysis.least_outstanding import joined_solution
 from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
+from models.analysis.revised import revised
+from models.analysis.round_structure import RoundStructure, round_structure
 from models.analysis.smooth_arrivals import calm, round_robin_scale
 from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 from models.analysis.summary import POISSON, OperationSummary
@@ -57,29 +59,6 @@ at least this share of its arrivals."""
 SHARED_SHARE = 0.5
 """A callee counts with the pool (its other callers' load slowing its servers) in the
 pool's own wait where the pool brings at least this share of its arrivals."""
-
-
-def service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
-    """Services with callees before their callers (cycles through different operations are
-    broken arbitrarily)."""
-    edges: dict[str, set[str]] = {name: set() for name in scenario.services}
-    for key, summary in summaries.items():
-        if key.kind == "service":
-            edges[key.name].update(target.name for target in summary.calls)
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for target in sorted(edges[name]):
-            visit(target)
-        order.append(name)
-
-    for name in scenario.services:
-        visit(name)
-    return order
 
 
 def _never_drops(callee: ServiceStation) -> bool:
@@ -202,20 +181,23 @@ def apply_layers(
     services: dict[str, ServiceStation],
     known: LayerCache | None = None,
     served: Mapping[OpKey, float] | None = None,
+    heads: HeadCache | None = None,
+    structure: RoundStructure | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
     server; return, per pool, the waiting its requests see at each callee. A callee that only
     this pool calls gets that waiting as its own. `known` holds the flow-equivalent servers
     solved in earlier rounds, by their inputs: as the iteration settles, most pools see the
     same inputs again (their callees have settled), and `flow_equivalent` is most of a
-    round's cost. `served`: as `find_callees`'s."""
+    round's cost; `heads`, likewise, the populations' heads (`excess.HeadCache`).
+    `served`: as `find_callees`'s. `structure`: the services' operations and their order,
+    if found before (`models.analysis.round_structure`, from `keys` and `summaries`)."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
-    keys_of: dict[str, list[OpKey]] = {}
-    for key in keys:
-        if key.kind == "service":
-            keys_of.setdefault(key.name, []).append(key)
-    below = Populations({name: station.solution for name, station in services.items()})
-    for name in service_order(scenario, summaries):
+    structure = structure or round_structure(scenario, keys, summaries)
+    keys_of = structure.service_keys
+    opened = {name: station.solution for name, station in services.items()}
+    below = Populations(opened) if heads is None else Populations(opened, heads=heads)
+    for name in structure.order:
         seen = apply_layer(
             scenario, name, keys_of.get(name, ()), summaries, rates, services, known, below, served
         )
@@ -358,14 +340,14 @@ def solve_pool(
         exclusive = math.isclose(solution.arrival_rate, per_copy, rel_tol=1e-9)
         wait = layer.callee_waiting[callee.station]
         if exclusive and load.servers == 1 and pools_of_one(total_rate, rate):
-            services[callee.station.name].solution = dataclasses.replace(
+            services[callee.station.name].solution = revised(
                 solution,
                 method=NEVER_WAITS_METHOD,
                 exact=True,
                 waiting={p: Moments(0.0, 0.0) for p in solution.waiting},
             )
         elif exclusive and math.isfinite(wait):
-            services[callee.station.name].solution = dataclasses.replace(
+            services[callee.station.name].solution = revised(
                 solution,
                 method=f"{solution.method}, waiting seen through its callers' thread pool",
                 exact=False,
@@ -380,11 +362,9 @@ def solve_pool(
     }
     solution = _pool_solution(load, layer, rate, holding)
     if threads < load.servers:  # (over all its threads)
-        solution = dataclasses.replace(
-            solution, utilization=solution.utilization * threads / load.servers
-        )
+        solution = revised(solution, utilization=solution.utilization * threads / load.servers)
     if _one_worker_m_g_1(load, callees, found, services):
-        solution = dataclasses.replace(solution, method=ONE_WORKER_METHOD, exact=True)
+        solution = revised(solution, method=ONE_WORKER_METHOD, exact=True)
     return solution, seen, layer
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.analysis.departure_streams import Publisher, departure_publishers
+from models.analysis.excess import HeadCache
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders
 from models.analysis.graph import OpKey, StationId, reachable
@@ -24,6 +25,7 @@ from models.analysis.operations import Evaluator, Remembered
 from models.analysis.paced import Pacing, pacing
 from models.analysis.release_groups import Releases, releases
 from models.analysis.response_tail import timed_callees
+from models.analysis.round_structure import RoundStructure, round_structure
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import OperationSummary, StationView
 from models.analysis.traffic import Traffic, solve_traffic
@@ -66,6 +68,11 @@ class SolveMemo:
     departing: dict[str, Publisher] | None = None
     """Per topic, the one server whose departures are its messages
     (`models.analysis.departure_streams`), found once."""
+    structure: RoundStructure | None = None
+    """Each service's operations, each group's handlers and the pools' order
+    (`models.analysis.round_structure`), found once."""
+    heads: HeadCache = field(default_factory=dict)
+    """The populations' heads below thread pools, by their inputs (`excess.HeadCache`)."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -80,6 +87,8 @@ class SolveMemo:
         return SolveMemo(
             summaries=self.summaries,
             layers=dict(self.layers),
+            heads=dict(self.heads),
+            structure=self.structure,
             stations=dict(self.stations),
             classes=dict(self.classes),
             fans=self.fans,
@@ -144,6 +153,18 @@ class SolveMemo:
         if self.departing is None:
             self.departing = departure_publishers(scenario, keys)
         return self.departing
+
+    def round_structure(
+        self,
+        scenario: Scenario,
+        keys: Sequence[OpKey],
+        summaries: Mapping[OpKey, OperationSummary],
+    ) -> RoundStructure:
+        """`round_structure(scenario, keys, summaries)`, found on the first call (the
+        scenario's structure: the nodes and their calls' targets)."""
+        if self.structure is None:
+            self.structure = round_structure(scenario, keys, summaries)
+        return self.structure
 
     def releases(self, scenario: Scenario, keys: list[OpKey]) -> Releases:
         """`releases(scenario, keys)`, found on the first call (the scenario's structure)."""
