@@ -69,6 +69,8 @@ class Below:
     threads: int
     pools: int
     callees: tuple[_Callee, ...]
+    holding: Moments
+    """The service's holding time (its classes' with arrivals, mixed by their rates)."""
 
     def held_back(self, part: Population, level: float, known: HeadCache | None = None) -> float:
         """Requests of `part` (a population below, all of this service's requests) that its
@@ -84,8 +86,10 @@ def population_below(
     found: Found,
     services: Mapping[str, ServiceStation],
     populations: Populations,
+    holding: Moments | None = None,
 ) -> Below | None:
-    """The population below `station`'s pools, if they qualify (module docstring)."""
+    """The population below `station`'s pools, if they qualify (module docstring);
+    `holding`: their holding time, if already found (`Below.holding`)."""
     visits, times, every_callee_eligible = found
     threads = load.servers
     if not visits or not every_callee_eligible or threads is None or threads * station.pools <= 1:
@@ -124,10 +128,11 @@ def population_below(
             one.tail_rate * callee.pools,
         )
         callees.append(_Callee(name, count, every, servers, every.waiting, pool=False))
-    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+    if holding is None:
+        holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
     delay = max(holding.mean - math.fsum(times.values()), 0.0)
     population = pool_population(rate, delay, [(c.population, c.visits) for c in callees])
-    return Below(population, threads, station.pools, tuple(callees))
+    return Below(population, threads, station.pools, tuple(callees), holding)
 
 
 def apply_excess(
@@ -184,7 +189,8 @@ def apply_excess(
     wait = max(other, own)
     share = calm(population.waiting, population.mean)
     if own > other and share > 0.0:  # (the pool's own wait only: its callees' waits
-        wait = max(other, own * (share * _dealt(station) + 1.0 - share))  # blend as before)
+        dealt = _dealt(station, below.holding)  # blend as before)
+        wait = max(other, own * (share * dealt + 1.0 - share))
     populations.queues[station.name] = wait * population.tail_rate
     p_own = max(1.0 - float(head[: below.threads].sum()), 0.0)
     p_other = solution.p_wait if solution.p_wait is not None else p_own
@@ -224,7 +230,7 @@ def apply_excess(
     return seen
 
 
-def _dealt(station: ServiceStation) -> float:
+def _dealt(station: ServiceStation, holding: Moments) -> float:
     """For replicas dealt every k-th of a Poisson stream (round robin), how much less they
     wait than with Poisson arrivals: the flow-equivalent server's scale for them
     (`smooth_arrivals.round_robin_scale`) over its Poisson one, (1 + cs²)/2 (the
@@ -233,10 +239,8 @@ def _dealt(station: ServiceStation) -> float:
     arrivals; where a queue below is long, from that queue's slow excursions, which the
     arrivals' smoothness at the top does not shorten (the open three tiers at 95% of §11.1,
     its web tier of 2 replicas dealt in turn over a database at 91%: 4.3% mean error, 18.1%
-    with the scale)."""
-    load = station.load
-    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
-    dealt = round_robin_scale(load, station.solution.arrival_rate, holding)
+    with the scale). `holding`: its holding time (`Below.holding`)."""
+    dealt = round_robin_scale(station.load, station.solution.arrival_rate, holding)
     return 1.0 if dealt is None else dealt / ((1.0 + min(holding.scv, 1e6)) / 2.0)
 
 

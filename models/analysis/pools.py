@@ -34,7 +34,6 @@ queue exactly.
 from __future__ import annotations
 
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from models.analysis.bounded_pools import scale_callees, split_pool
@@ -90,35 +89,42 @@ def find_callees(
     operation's runs that a saturated pool serves, and so of its calls the callees get
     (`models.analysis.throttle`; missing: all)."""
     served = served or {}
-    total = math.fsum(rates.get(k, 0.0) for k in members)
-    visits: dict[str, float] = defaultdict(float)
-    times: dict[str, float] = defaultdict(float)
+    specs = scenario.services
+    total = math.fsum([rates.get(k, 0.0) for k in members])
+    visits: dict[str, float] = {}
+    times: dict[str, float] = {}
     excluded: set[str] = set()
-    sent: dict[str, float] = defaultdict(float)
+    sent: dict[str, float] = {}
     for key in members:
-        summary, weight = summaries[key], rates.get(key, 0.0) / total
+        summary, rate = summaries[key], rates.get(key, 0.0)
+        weight, share = rate / total, served.get(key, 1.0)
+        irregular, concurrency, call_times = (
+            summary.irregular,
+            summary.concurrency,
+            summary.call_times,
+        )
         for target, count in summary.calls.items():
-            callee = services[target.name]
-            if not callee.solution.stable:
+            name = target.name
+            callee = services[name]
+            solution = callee.solution
+            if not solution.stable:
                 return None
+            load = callee.load
             eligible = (
-                not scenario.services[target.name].unlimited
+                not specs[name].unlimited
                 and (callee.pools == 1 or replicas)
                 and _never_drops(callee)
-                and not callee.load.priority
-                and target not in summary.irregular
-                and summary.concurrency.get(target, 1) == 1
+                and not load.priority
+                and target not in irregular
+                and concurrency.get(target, 1) == 1
             )
-            if (
-                not eligible
-                or callee.solution.arrival_rate <= 0
-                or callee.solution.offered_load <= 0
-            ):
-                excluded.add(target.name)
+            if not eligible or solution.arrival_rate <= 0 or solution.offered_load <= 0:
+                excluded.add(name)
             held, released = _at_the_callee(scenario, summaries[target])
-            visits[target.name] += weight * count * held
-            sent[target.name] += rates.get(key, 0.0) * count * held * served.get(key, 1.0)
-            times[target.name] += weight * (summary.call_times.get(target, 0.0) - count * released)
+            visits[name] = visits.get(name, 0.0) + weight * count * held
+            sent[name] = sent.get(name, 0.0) + rate * count * held * share
+            spent = weight * (call_times.get(target, 0.0) - count * released)
+            times[name] = times.get(name, 0.0) + spent
     caller = (members[0].kind, members[0].name) if members else None
     for name, rate in sent.items():  # the callees it brings most of (module docstring)
         if _own_share(rate, services[name]):
@@ -242,13 +248,16 @@ def apply_layer(
     )
     found = _layered(scenario, with_replicas, services, station.pools)
     pool = None
+    holding = None  # (the pool's holding time, once needed: `_holding`)
     if found and found[0] and not _one_worker_replicas(load, station):
         rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
         sent = rate  # (what reaches its callees: a saturated pool's served share, throttled)
         if served:
             sent = math.fsum(rates.get(k, 0.0) * served.get(k, 1.0) for k in members)
             sent /= station.pools
-        pool = solve_pool(load, rate, rate * station.pools, found, services, known, sent)
+        holding = _holding(load)
+        total = rate * station.pools
+        pool = solve_pool(load, rate, total, found, services, known, sent, holding)
     queued = 0.0
     if pool is not None:
         station.solution = pool[0]
@@ -257,8 +266,9 @@ def apply_layer(
         queued = 0.0 if pool[2].paced is None else pool[2].paced.queued
     waits = None if pool is None else pool[1]
     if populations is not None and station.solution.stable and with_replicas:
-        below = population_below(load, station, with_replicas, services, populations)
+        below = population_below(load, station, with_replicas, services, populations, holding)
         if below is not None:
+            holding = below.holding
             waits = apply_excess(station, below, services, populations, waits, queued)
     if pool is not None:  # (least-outstanding replicas as such: the open model's are already)
         station.solution = joined_solution(station.solution, load)
@@ -266,7 +276,7 @@ def apply_layer(
         if few is not None:
             station.solution = few
         elif station.pools == 1 and found:  # (independent bounded callers: `bounded_pools`)
-            holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+            holding = _holding(load) if holding is None else holding
             rate = station.solution.arrival_rate
             split = split_pool(load, station.solution, pool[2], rate, holding)
             station.solution = split.solution
@@ -282,6 +292,7 @@ def solve_pool(
     services: dict[str, ServiceStation],
     known: LayerCache | None,
     sent: float | None = None,
+    holding: Moments | None = None,
 ) -> tuple[StationSolution, dict[StationId, float], Layer] | None:
     """One pool of `load.servers` threads held through its calls (a service's workers, or a
     consumer group's threads), `rate` acquisitions per second,
@@ -291,7 +302,8 @@ def solve_pool(
     together) gets that waiting as its own. `sent`: the acquisitions per second whose calls
     reach the callees (a saturated pool's served share, where the solve is throttled:
     `models.analysis.throttle`; `rate` if None), so that the others' load at a callee is
-    what is left of its own. Also returns the flow-equivalent server.
+    what is left of its own. Also returns the flow-equivalent server. `holding`: the
+    pool's holding time (`_holding(load)`), if already found.
 
     Where the pool's callers can never have more requests there than it has threads
     (`StationLoad.population`, their workers, clients or consumers), no more are ever busy:
@@ -302,7 +314,7 @@ def solve_pool(
     subnetwork, 5.3 ms with 3, 4.7 ms simulated; the flow's response 24.2, 20.8 and 20.7 ms
     (`bench/analysis_fuzz.py` seed 1895: its one-worker service +97%, now -25%)."""
     visits, times, _ = found
-    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+    holding = _holding(load) if holding is None else holding
     if not holding.finite or load.servers is None:
         return None
     callees = []
@@ -366,6 +378,12 @@ def solve_pool(
     if _one_worker_m_g_1(load, callees, found, services):
         solution = revised(solution, method=ONE_WORKER_METHOD, exact=True)
     return solution, seen, layer
+
+
+def _holding(load: StationLoad) -> Moments:
+    """A pool's holding time: its classes' with arrivals, mixed by their rates (found once
+    for each pool in a round: `apply_layer` hands it to the parts that read it)."""
+    return mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
 
 
 def _own_share(sent: float, callee: ServiceStation) -> bool:
