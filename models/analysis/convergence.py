@@ -57,6 +57,9 @@ def largest_change(
         before = old[station]
         if len(before) != len(values):
             return math.inf
+        total = sum(values)  # (NaN if a value is: then `a == b` fails below, even for itself)
+        if before == values and total == total:
+            continue  # (every value equal: as the iteration settles, most stations)
         scale = max(scales.get(station, 0.0), 1e-6)
         for index, (a, b) in enumerate(zip(before, values, strict=True)):
             if a == b or (not scvs and index in STREAMS):

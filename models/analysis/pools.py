@@ -241,6 +241,7 @@ def apply_layer(
         or load.room is not None
         or load.closed
         or (load.priority and len({c.priority for c in load.classes}) > 1)
+        or not any(summaries[k].calls for k in members)  # (no callees: nothing below it)
     ):
         return None
     with_replicas = find_callees(
@@ -337,13 +338,14 @@ def solve_pool(
     threads = load.servers  # (never more busy than its callers can have requests there)
     if load.population is not None and load.population < threads:
         threads = max(load.population, 1)
-    inputs = (rate, threads, delay, tuple(callees))
-    if known is not None and inputs in known:
-        layer = known[inputs]
-    else:
+    if known is None:
         layer = flow_equivalent(rate, threads, delay, callees)
-        if known is not None:
-            known[inputs] = layer
+    else:
+        inputs = (rate, threads, delay, tuple(callees))
+        try:  # (one hash of the callees where `in` and then [] took two)
+            layer = known[inputs]
+        except KeyError:
+            layer = known[inputs] = flow_equivalent(rate, threads, delay, callees)
     if layer is None:
         return None
     for callee in callees:
