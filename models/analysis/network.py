@@ -219,6 +219,7 @@ def _round(
         served,
         memo.heads,
         structure,
+        memo.weights,
     )
     groups: dict[tuple[str, str], GroupStation] = {}
     for (topic_name, group), members in structure.handlers.items():
@@ -234,6 +235,7 @@ def _round(
             memo.layers,
             served,
             structure.handlers,
+            memo.weights,
         )
     )
     rejections: dict[str, float] = {}

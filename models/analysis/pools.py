@@ -41,13 +41,19 @@ from models.analysis.excess import HeadCache
 from models.analysis.excess_pools import Populations, apply_excess, population_below
 from models.analysis.few_present import capped
 from models.analysis.graph import OpKey, StationId
-from models.analysis.group_waits import GROUPS_NOTE, group_excess
-from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
+from models.analysis.layers import (
+    Callee,
+    Found,
+    Layer,
+    LayerCache,
+    WeightCache,
+    flow_equivalent,
+)
 from models.analysis.least_outstanding import joined_solution
-from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
+from models.analysis.moments import Moments, mixture
+from models.analysis.pool_solution import pool_solution
 from models.analysis.revised import revised
 from models.analysis.round_structure import RoundStructure, round_structure
-from models.analysis.smooth_arrivals import calm, round_robin_scale
 from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
@@ -189,13 +195,15 @@ def apply_layers(
     served: Mapping[OpKey, float] | None = None,
     heads: HeadCache | None = None,
     structure: RoundStructure | None = None,
+    weights: WeightCache | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
     server; return, per pool, the waiting its requests see at each callee. A callee that only
     this pool calls gets that waiting as its own. `known` holds the flow-equivalent servers
     solved in earlier rounds, by their inputs: as the iteration settles, most pools see the
     same inputs again (their callees have settled), and `flow_equivalent` is most of a
-    round's cost; `heads`, likewise, the populations' heads (`excess.HeadCache`).
+    round's cost; `heads` and `weights`, likewise, the populations' heads
+    (`excess.HeadCache`) and the subnetworks' stages' weights (`layers.WeightCache`).
     `served`: as `find_callees`'s. `structure`: the services' operations and their order,
     if found before (`models.analysis.round_structure`, from `keys` and `summaries`)."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
@@ -204,8 +212,9 @@ def apply_layers(
     opened = {name: station.solution for name, station in services.items()}
     below = Populations(opened) if heads is None else Populations(opened, heads=heads)
     for name in structure.order:
+        members = keys_of.get(name, ())
         seen = apply_layer(
-            scenario, name, keys_of.get(name, ()), summaries, rates, services, known, below, served
+            scenario, name, members, summaries, rates, services, known, below, served, weights
         )
         if seen is not None:
             seen_by[StationId("service", name)] = seen
@@ -222,6 +231,7 @@ def apply_layer(
     known: LayerCache | None = None,
     populations: Populations | None = None,
     served: Mapping[OpKey, float] | None = None,
+    weights: WeightCache | None = None,
 ) -> dict[StationId, float] | None:
     """Service `name`'s pool (its operations `keys`) as a flow-equivalent server, if it is a
     blocking thread pool over queueing callees (`apply_layers`): its solution replaces the
@@ -229,7 +239,7 @@ def apply_layer(
     callees are its own (replicated ones too), the waiting (its own and at its callees) is
     blended with the open model's population below it (`models.analysis.excess_pools`,
     which also takes pools the flow-equivalent server does not); `populations` holds those
-    of the pools solved so far, for their callers."""
+    of the pools solved so far, for their callers; `weights`: as `solve_pool`'s."""
     station = services[name]
     load, spec = station.load, scenario.services[name]
     opened = station.solution  # (the open model's: a finite source where few are present)
@@ -258,7 +268,7 @@ def apply_layer(
             sent /= station.pools
         holding = _holding(load)
         total = rate * station.pools
-        pool = solve_pool(load, rate, total, found, services, known, sent, holding)
+        pool = solve_pool(load, rate, total, found, services, known, sent, holding, weights)
     queued = 0.0
     if pool is not None:
         station.solution = pool[0]
@@ -294,6 +304,7 @@ def solve_pool(
     known: LayerCache | None,
     sent: float | None = None,
     holding: Moments | None = None,
+    weights: WeightCache | None = None,
 ) -> tuple[StationSolution, dict[StationId, float], Layer] | None:
     """One pool of `load.servers` threads held through its calls (a service's workers, or a
     consumer group's threads), `rate` acquisitions per second,
@@ -304,7 +315,8 @@ def solve_pool(
     reach the callees (a saturated pool's served share, where the solve is throttled:
     `models.analysis.throttle`; `rate` if None), so that the others' load at a callee is
     what is left of its own. Also returns the flow-equivalent server. `holding`: the
-    pool's holding time (`_holding(load)`), if already found.
+    pool's holding time (`_holding(load)`), if already found; `weights`: the
+    subnetworks' stages' weights solved before (`layers.WeightCache`).
 
     Where the pool's callers can never have more requests there than it has threads
     (`StationLoad.population`, their workers, clients or consumers), no more are ever busy:
@@ -339,13 +351,13 @@ def solve_pool(
     if load.population is not None and load.population < threads:
         threads = max(load.population, 1)
     if known is None:
-        layer = flow_equivalent(rate, threads, delay, callees)
+        layer = flow_equivalent(rate, threads, delay, callees, weights)
     else:
         inputs = (rate, threads, delay, tuple(callees))
         try:  # (one hash of the callees where `in` and then [] took two)
             layer = known[inputs]
         except KeyError:
-            layer = known[inputs] = flow_equivalent(rate, threads, delay, callees)
+            layer = known[inputs] = flow_equivalent(rate, threads, delay, callees, weights)
     if layer is None:
         return None
     for callee in callees:
@@ -374,7 +386,7 @@ def solve_pool(
         if math.isfinite(layer.callee_waiting[callee.station])
         and _own_share(reaching * callee.visits, services[callee.station.name])
     }
-    solution = _pool_solution(load, layer, rate, holding)
+    solution = pool_solution(load, layer, rate, holding)
     if threads < load.servers:  # (over all its threads)
         solution = revised(solution, utilization=solution.utilization * threads / load.servers)
     if _one_worker_m_g_1(load, callees, found, services):
@@ -442,52 +454,4 @@ def _one_worker_m_g_1(
             and all(c.iid for c in services[callee.station.name].load.classes)
             for callee in callees
         )
-    )
-
-
-def _pool_solution(
-    load: StationLoad, layer: Layer, rate: float, holding: Moments
-) -> StationSolution:
-    servers = load.servers
-    assert servers is not None
-    # The flow-equivalent server is a birth-death chain: exponential holding times. Its wait
-    # is scaled by (ca² + cs²) / 2 of the pool's arrivals and holding time, as Allen and
-    # Cunneen scale M/M/c's; the holding time is a sum of independent parts (own work,
-    # callees' response) whose variances add. A single worker is an M/G/1 queue whatever its
-    # callees (they never see two of its requests): with Poisson arrivals this is
-    # Pollaczek-Khinchine's formula exactly (Kleinrock vol. 1 §5.6). Where the threads
-    # queue at a one-server callee of their own, they leave at its pace: its SCV per
-    # request counts as often as they queue there (`layers.own_server_pacing`).
-    service_scv = min(holding.scv, 1e6)
-    if layer.paced is not None:
-        paced = layer.paced
-        service_scv = paced.queued * paced.scv + (1.0 - paced.queued) * service_scv
-    scale = (load.arrival_scv + service_scv) / 2.0
-    below = math.fsum(w for w in layer.callee_waiting.values() if math.isfinite(w))
-    share = calm(below, holding.mean)  # (else the queues below set the wait)
-    dealt = round_robin_scale(load, rate, holding) if share > 0.0 else None
-    scale = scale if dealt is None else share * dealt + (1.0 - share) * scale
-    waiting, p_wait, method = layer.waiting * scale, layer.p_wait, METHOD
-    excess = (
-        None
-        if layer.saturated or not load.groups
-        else group_excess(load.groups, servers, holding.mean)
-    )
-    if excess is not None:  # (as the open model adds them: `group_waits.group_excess`)
-        waiting, p_wait = waiting + excess[0], min(max(p_wait + excess[1], 0.0), 1.0)
-        method = f"{METHOD} + {GROUPS_NOTE}"
-    wait = INFINITE if layer.saturated else waiting_moments(waiting, p_wait)
-    return StationSolution(
-        method=method,
-        exact=False,
-        stable=not layer.saturated,
-        saturated=layer.saturated,
-        arrival_rate=rate,
-        offered_load=rate * holding.mean,
-        utilization=layer.utilization,
-        throughput=min(rate, layer.capacity),
-        loss=0.0,
-        p_wait=p_wait,
-        waiting={c.priority: wait for c in load.classes},
-        pressure=rate / layer.capacity,
     )

@@ -20,6 +20,7 @@ from models.analysis.excess import HeadCache
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders
 from models.analysis.graph import OpKey, StationId, reachable
+from models.analysis.layers import WeightCache
 from models.analysis.message_runs import senders
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.paced import Pacing, pacing
@@ -73,6 +74,9 @@ class SolveMemo:
     (`models.analysis.round_structure`), found once."""
     heads: HeadCache = field(default_factory=dict)
     """The populations' heads below thread pools, by their inputs (`excess.HeadCache`)."""
+    weights: WeightCache = field(default_factory=dict)
+    """The flow-equivalent servers' subnetworks' stages' weights, by their inputs
+    (`layers.WeightCache`)."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -88,6 +92,7 @@ class SolveMemo:
             summaries=self.summaries,
             layers=dict(self.layers),
             heads=dict(self.heads),
+            weights=dict(self.weights),
             structure=self.structure,
             stations=dict(self.stations),
             classes=dict(self.classes),
