@@ -340,7 +340,8 @@ def solve_network(
             converged = True
             break
         if settle is not None:  # (settled as the load ratios see it: `time_scales`)
-            scales = convergence.time_scales(scenario, floors, current.summaries)
+            held = memo.round_structure(scenario, keys, current.summaries).held
+            scales = convergence.time_scales(scenario, floors, current.summaries, held)
             scaled = convergence.largest_change(previous, signature, scales, scvs=False)
             scaled_change, scaled_before = scaled, slow.floor(scaled, scaled_change)
         if (

@@ -126,7 +126,11 @@ def find_callees(
             )
             if not eligible or solution.arrival_rate <= 0 or solution.offered_load <= 0:
                 excluded.add(name)
-            held, released = _at_the_callee(scenario, summaries[target])
+            held, released = (
+                (1.0, 0.0)  # (`_at_the_callee`'s, without looking up its summary)
+                if specs[name].blocking_calls
+                else _at_the_callee(scenario, summaries[target])
+            )
             visits[name] = visits.get(name, 0.0) + weight * count * held
             sent[name] = sent.get(name, 0.0) + rate * count * held * share
             spent = weight * (call_times.get(target, 0.0) - count * released)
@@ -243,13 +247,11 @@ def apply_layer(
     station = services[name]
     load, spec = station.load, scenario.services[name]
     opened = station.solution  # (the open model's: a finite source where few are present)
+    if load.servers is None or not spec.blocking_calls or load.room is not None or load.closed:
+        return None
     members = [k for k in keys if rates.get(k)]
     if (
         not members
-        or load.servers is None
-        or not spec.blocking_calls
-        or load.room is not None
-        or load.closed
         or (load.priority and len({c.priority for c in load.classes}) > 1)
         or not any(summaries[k].calls for k in members)  # (no callees: nothing below it)
     ):

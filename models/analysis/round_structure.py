@@ -1,6 +1,7 @@
 """What every round of `models.analysis.network.solve_network` reads of the scenario's
 structure to solve its stations and pools: each service's operations, each consumer
-group's handlers and the order in which the pools are solved (callees first).
+group's handlers, the order in which the pools are solved (callees first) and the
+services some pool waits for (`convergence.held_through`).
 
 These depend on the nodes (`graph.reachable`) and the calls each operation makes, not on
 any rate or wait: an operation's summary lists every call step it has, reached or not
@@ -14,6 +15,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
+from models.analysis.convergence import held_through
 from models.analysis.graph import OpKey, handler_keys
 from models.analysis.summary import OperationSummary
 from models.schema import Scenario
@@ -31,6 +33,9 @@ class RoundStructure:
     handlers: dict[tuple[str, str], list[OpKey]]
     """Each consumer group's handlers among the nodes (`graph.handler_keys`), by (topic,
     group)."""
+    held: frozenset[str]
+    """The services whose response some pool waits for, holding a worker
+    (`convergence.held_through`)."""
 
 
 def round_structure(
@@ -47,7 +52,8 @@ def round_structure(
         for topic_name, topic in scenario.topics.items()
         for group in topic.subscribers
     }
-    return RoundStructure(by_service, service_order(scenario, summaries), handlers)
+    order, held = service_order(scenario, summaries), held_through(scenario, summaries)
+    return RoundStructure(by_service, order, handlers, held)
 
 
 def service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
