@@ -48,7 +48,7 @@ def apply_group_layers(
     for (topic, group), station in groups.items():
         handled = handler_keys(keys, topic, group) if handlers is None else handlers[(topic, group)]
         members = [k for k in handled if rates.get(k)]
-        if not members:
+        if not any(summaries[k].calls for k in members):  # (none, or no callees below)
             continue
         found = find_callees(scenario, members, summaries, rates, services, served=served)
         if not found or not found[0]:

@@ -334,17 +334,17 @@ def solve_pool(
         return None
     callees = []
     for callee_name, count in visits.items():
-        solution = services[callee_name].solution
+        callee_station = services[callee_name]
+        solution = callee_station.solution
         per_call = solution.offered_load / solution.arrival_rate
-        servers = services[callee_name].load.servers
+        servers = callee_station.load.servers
         assert servers is not None
-        copies = services[callee_name].pools  # (replicas picked at random: `_layered`)
+        copies = callee_station.pools  # (replicas picked at random: `_layered`)
         mine = (rate if sent is None else sent) * count * per_call / copies
         background = max(solution.offered_load - mine, 0.0)
-        classes = services[callee_name].load.classes
-        scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
+        scv = _holding(callee_station.load).scv
         station_id = StationId("service", callee_name)
-        rates = services[callee_name].completion_rates
+        rates = callee_station.completion_rates
         if rates is not None and background > 1e-9 * solution.offered_load:
             rates = None  # (shared with other callers: its servers, slowed, as below)
         callees.append(Callee(station_id, count, per_call, servers, background, scv, rates, copies))
