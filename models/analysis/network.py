@@ -179,7 +179,7 @@ def _round(
     structure = memo.round_structure(scenario, keys, summaries)
     keys_of = structure.service_keys
     offered = {
-        name: math.fsum(traffic.rates.get(k, 0.0) for k in keys_of.get(name, ()))
+        name: math.fsum([traffic.rates.get(k, 0.0) for k in keys_of.get(name, ())])
         for name in scenario.services
     }
     capacity = {
@@ -245,7 +245,7 @@ def _round(
             rejected = rejected_fraction(offered[name], limit.rate, limit.burst)
             if rejected > 0:
                 rejections[name] = rejected
-    read = {station for summary in summaries.values() for station in summary.scv_reads}
+    read = set().union(*[summary.scv_reads for summary in summaries.values()])
     timed = memo.timed(scenario, keys)
     carried = builder.streams.carried
     views_out = station_views(services, groups, seen_by, rejections, carried, read, timed, throttle)
