@@ -45,6 +45,23 @@ class _Callee:
     """A pool solved here (else a queue)."""
 
 
+@dataclass
+class BelowMemo:
+    """What the populations below the pools gave, by their inputs, kept from round to
+    round and from solve to solve (`SolveMemo.below`): as the iteration settles, the
+    rounds meet the same populations again (100 generated services: 2,220 heads of 645
+    populations, 1,253 callees held back of 382)."""
+
+    heads: HeadCache = dataclasses.field(default_factory=dict)
+    """The populations' heads (`excess.HeadCache`)."""
+    held: dict[tuple[Population, int, float], float] = dataclasses.field(default_factory=dict)
+    """`Below.held_back`'s, by (population, pools, level)."""
+
+    def copy(self) -> BelowMemo:
+        """Another memo that starts from what this one holds."""
+        return BelowMemo(dict(self.heads), dict(self.held))
+
+
 @dataclass(frozen=True)
 class Populations:
     """What the pools solved here leave for their callers, in one round."""
@@ -55,9 +72,8 @@ class Populations:
     """Each qualifying pool's population below it (unlimited threads)."""
     queues: dict[str, float] = dataclasses.field(default_factory=dict)
     """The requests waiting for each of those pools' threads when nothing above caps them."""
-    heads: HeadCache = dataclasses.field(default_factory=dict)
-    """The populations' heads computed so far (`excess.HeadCache`: the solve's, kept
-    from round to round)."""
+    memo: BelowMemo = dataclasses.field(default_factory=BelowMemo)
+    """What the populations below gave so far (the solve's, kept from round to round)."""
 
 
 @dataclass(frozen=True)
@@ -72,12 +88,18 @@ class Below:
     holding: Moments
     """The service's holding time (its classes' with arrivals, mixed by their rates)."""
 
-    def held_back(self, part: Population, level: float, known: HeadCache | None = None) -> float:
+    def held_back(self, part: Population, level: float, memo: BelowMemo | None = None) -> float:
         """Requests of `part` (a population below, all of this service's requests) that its
-        pools cannot let below `level` (each request in one pool at random); `known`: the
-        heads computed before (`excess.HeadCache`)."""
-        one = part.thinned(1.0 / self.pools) if self.pools > 1 else part
-        return self.pools * one.excess(level, known=known)
+        pools cannot let below `level` (each request in one pool at random); `memo`: what
+        the populations below gave before (`BelowMemo`)."""
+        key = (part, self.pools, level)
+        found = None if memo is None else memo.held.get(key)
+        if found is None:
+            one = part.thinned(1.0 / self.pools) if self.pools > 1 else part
+            found = self.pools * one.excess(level, known=None if memo is None else memo.heads)
+            if memo is not None:
+                memo.held[key] = found
+        return found
 
 
 def population_below(
@@ -175,8 +197,7 @@ def apply_excess(
     population = below.population
     populations.found[station.name] = population
     one = population.thinned(1.0 / below.pools) if below.pools > 1 else population
-    heads = populations.heads
-    head = one.head(below.threads + 2, heads)
+    head = one.head(below.threads + 2, populations.memo.heads)
     own = below.pools * one.excess(below.threads, head) / population.tail_rate
     if own < NEGLIGIBLE:  # (rounding: E[N] less the head's mean)
         own = 0.0
@@ -215,7 +236,7 @@ def apply_excess(
         callee_wait = 0.0
         if callee.servers is not None and callee.population.tail_rate > 0:
             elsewhere = (everyone - callee.population.mean) / below.pools
-            held = below.held_back(callee.population, below.threads - elsewhere, heads)
+            held = below.held_back(callee.population, below.threads - elsewhere, populations.memo)
             callee_wait = max(callee.queue - held, 0.0) / callee.population.tail_rate
         if not callee.pool:
             callee_wait = min(callee_wait, before)

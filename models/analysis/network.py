@@ -217,7 +217,7 @@ def _round(
         services,
         memo.layers,
         served,
-        memo.heads,
+        memo.below,
         structure,
         memo.weights,
     )

@@ -37,8 +37,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from models.analysis.bounded_pools import scale_callees, split_pool
-from models.analysis.excess import HeadCache
-from models.analysis.excess_pools import Populations, apply_excess, population_below
+from models.analysis.excess_pools import BelowMemo, Populations, apply_excess, population_below
 from models.analysis.few_present import capped
 from models.analysis.graph import OpKey, StationId
 from models.analysis.layers import (
@@ -197,7 +196,7 @@ def apply_layers(
     services: dict[str, ServiceStation],
     known: LayerCache | None = None,
     served: Mapping[OpKey, float] | None = None,
-    heads: HeadCache | None = None,
+    remembered: BelowMemo | None = None,
     structure: RoundStructure | None = None,
     weights: WeightCache | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
@@ -206,15 +205,16 @@ def apply_layers(
     this pool calls gets that waiting as its own. `known` holds the flow-equivalent servers
     solved in earlier rounds, by their inputs: as the iteration settles, most pools see the
     same inputs again (their callees have settled), and `flow_equivalent` is most of a
-    round's cost; `heads` and `weights`, likewise, the populations' heads
-    (`excess.HeadCache`) and the subnetworks' stages' weights (`layers.WeightCache`).
+    round's cost; `remembered` and `weights`, likewise, what the populations below the pools
+    gave (`excess_pools.BelowMemo`) and the subnetworks' stages' weights
+    (`layers.WeightCache`).
     `served`: as `find_callees`'s. `structure`: the services' operations and their order,
     if found before (`models.analysis.round_structure`, from `keys` and `summaries`)."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
     structure = structure or round_structure(scenario, keys, summaries)
     keys_of = structure.service_keys
     opened = {name: station.solution for name, station in services.items()}
-    below = Populations(opened) if heads is None else Populations(opened, heads=heads)
+    below = Populations(opened) if remembered is None else Populations(opened, memo=remembered)
     for name in structure.order:
         members = keys_of.get(name, ())
         seen = apply_layer(

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from models.analysis.departure_streams import Publisher, departure_publishers
-from models.analysis.excess import HeadCache
+from models.analysis.excess_pools import BelowMemo
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders
 from models.analysis.graph import OpKey, StationId, reachable
@@ -72,8 +72,9 @@ class SolveMemo:
     structure: RoundStructure | None = None
     """Each service's operations, each group's handlers and the pools' order
     (`models.analysis.round_structure`), found once."""
-    heads: HeadCache = field(default_factory=dict)
-    """The populations' heads below thread pools, by their inputs (`excess.HeadCache`)."""
+    below: BelowMemo = field(default_factory=BelowMemo)
+    """What the populations below thread pools gave, by their inputs
+    (`excess_pools.BelowMemo`)."""
     weights: WeightCache = field(default_factory=dict)
     """The flow-equivalent servers' subnetworks' stages' weights, by their inputs
     (`layers.WeightCache`)."""
@@ -91,7 +92,7 @@ class SolveMemo:
         return SolveMemo(
             summaries=self.summaries,
             layers=dict(self.layers),
-            heads=dict(self.heads),
+            below=self.below.copy(),
             weights=dict(self.weights),
             structure=self.structure,
             stations=dict(self.stations),
