@@ -141,20 +141,21 @@ def measure(shape: Shape, replications: int, duration: float) -> dict[str, Any]:
 
 def _unscaled_wait(scenario: Any) -> float:
     """The pool's predicted wait with the flow-equivalent server's own (Poisson) wait,
-    unscaled by its held time's SCV: `pools._pool_solution` given an SCV of 1 for the
-    duration of one `analyze` (a benchmark's instrument, not the library's)."""
+    unscaled by its held time's SCV: `pool_solution.pool_solution`, as `pools` calls it,
+    given an SCV of 1 for the duration of one `analyze` (a benchmark's instrument, not the
+    library's)."""
     from models.analysis import pools
 
-    solve = pools._pool_solution
+    solve = pools.pool_solution
 
     def unscaled(load: Any, layer: Any, rate: float, holding: Moments) -> Any:
         return solve(load, layer, rate, Moments(holding.mean, holding.mean**2))
 
-    pools._pool_solution = unscaled
+    pools.pool_solution = unscaled
     try:
         wait = analyze(scenario, capacity=False).services["app"].waiting_time.mean
     finally:
-        pools._pool_solution = solve
+        pools.pool_solution = solve
     assert wait is not None
     return wait
 

@@ -30,7 +30,7 @@ def signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[f
             view.departure_flag,
             view.arrival_scv,
             view.departure_scv,
-            *(view.waiting[p].mean for p in sorted(view.waiting)),
+            *[view.waiting[p].mean for p in sorted(view.waiting)],
         )
         for station, view in views.items()
     }
@@ -57,6 +57,9 @@ def largest_change(
         before = old[station]
         if len(before) != len(values):
             return math.inf
+        total = sum(values)  # (NaN if a value is: then `a == b` fails below, even for itself)
+        if before == values and total == total:
+            continue  # (every value equal: as the iteration settles, most stations)
         scale = max(scales.get(station, 0.0), 1e-6)
         for index, (a, b) in enumerate(zip(before, values, strict=True)):
             if a == b or (not scvs and index in STREAMS):
@@ -72,6 +75,7 @@ def time_scales(
     scenario: Scenario,
     holding: Mapping[StationId, float],
     summaries: Mapping[OpKey, OperationSummary],
+    held: frozenset[str] | None = None,
 ) -> dict[StationId, float]:
     """Each service's mean holding time per acquisition (`holding`, `holding_scales`):
     the scale against which a change of its waiting matters. A blocking caller holds a
@@ -89,8 +93,9 @@ def time_scales(
     generated services: 57 rounds for the five searches, from 62; the Alibaba-like model
     at 95% 187, from 216; every capacity of the examples and the regression set within
     0.7% of before, most within 1e-5: Sock Shop at 95%, `browse`, 939.7 -> 946.1/s, where
-    a search to 1e-4 finds 947.7/s)."""
-    held = held_through(scenario, summaries)
+    a search to 1e-4 finds 947.7/s). `held`: `held_through`'s, if already found (the
+    scenario's structure: `round_structure.RoundStructure.held`)."""
+    held = held_through(scenario, summaries) if held is None else held
     scales: dict[StationId, float] = {}
     for name in scenario.services:
         station = StationId("service", name)

@@ -36,7 +36,6 @@ server was 18-30% off.
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -63,11 +62,20 @@ class Queue:
     def mean(self) -> float:
         return self.share * (self.offered + self.waiting)
 
-    def head(self, size: int) -> np.ndarray:
+    def head(self, size: int, known: HeadCache | None = None) -> np.ndarray:
         """P(N = n), n = 0 .. size - 1: Erlang below the servers, geometric beyond, with
         P(N >= servers) = Erlang C and the mean queue `waiting` (exact for M/M/c); thinned,
         its generating function at 1 - share + share z: a polynomial below the servers
-        and, beyond, a geometric series of ratio r share / (1 - r (1 - share))."""
+        and, beyond, a geometric series of ratio r share / (1 - r (1 - share)). `known`:
+        heads computed before, by their inputs (`HeadCache`)."""
+        if known is None:
+            return self._head(size)
+        found = known.get((self, size))
+        if found is None:
+            found = known[(self, size)] = _frozen(self._head(size))
+        return found
+
+    def _head(self, size: int) -> np.ndarray:
         servers, share = self.servers, self.share
         p_wait = erlang_c(servers, self.offered)
         below = np.arange(servers, dtype=float)
@@ -110,31 +118,52 @@ class Population:
 
     @property
     def mean(self) -> float:
-        return self.delay + math.fsum(q.mean for q in self.queues)
+        return self.delay + math.fsum([q.mean for q in self.queues])
 
     def thinned(self, share: float) -> Population:
         """The requests of one of several pools, each request in it with probability
         `share` (a Poisson stage thins to a Poisson stage, a queue to a thinned queue)."""
         return Population(
             self.delay * share,
-            tuple(dataclasses.replace(q, share=q.share * share) for q in self.queues),
+            tuple([Queue(q.servers, q.offered, q.waiting, q.share * share) for q in self.queues]),
             self.waiting * share,
             self.tail_rate * share,
         )
 
-    def head(self, size: int) -> np.ndarray:
-        """P(N = n), n = 0 .. size - 1 (the convolution of the parts)."""
+    def head(self, size: int, known: HeadCache | None = None) -> np.ndarray:
+        """P(N = n), n = 0 .. size - 1 (the convolution of the parts). `known`: heads
+        computed before, by their inputs (`HeadCache`)."""
+        found = None if known is None else known.get((self, size))
+        if found is not None:
+            return found
         total = _poisson(self.delay, size)
         for queue in self.queues:
-            total = np.convolve(total, queue.head(size))[:size]
+            total = np.convolve(total, queue.head(size, known))[:size]
+        if known is not None:
+            known[(self, size)] = _frozen(total)
         return total
 
-    def excess(self, level: float, head: np.ndarray | None = None) -> float:
+    def excess(
+        self, level: float, head: np.ndarray | None = None, known: HeadCache | None = None
+    ) -> float:
         """E[(N - level)^+] (`expected_excess`); `head`: this population's, if already
-        computed (at least `level` + 2 long)."""
+        computed (at least `level` + 2 long); `known`: as `head`'s."""
         if level > 0 and (head is None or len(head) < math.floor(level) + 2):
-            head = self.head(math.floor(level) + 2)
+            head = self.head(math.floor(level) + 2, known)
         return expected_excess(self.mean, head, level)
+
+
+HeadCache = dict[tuple[Queue | Population, int], np.ndarray]
+"""Heads (`Population.head`, `Queue.head`) by the population or queue and their length:
+the rounds of a solve meet the same populations again as the iteration settles (and the
+pools of one round their callees' populations), and a head is a convolution of arrays.
+Its arrays are read-only (shared by whoever asks again)."""
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """`array`, made read-only (a `HeadCache` entry is shared)."""
+    array.flags.writeable = False
+    return array
 
 
 def expected_excess(mean: float, head: np.ndarray | None, level: float) -> float:

@@ -21,9 +21,8 @@ the queue, 0.018 ms by the finite source, 0.172 ms simulated).
 
 from __future__ import annotations
 
-import dataclasses
-
 from models.analysis.moments import Moments
+from models.analysis.revised import revised
 from models.analysis.station_load import StationLoad, StationSolution
 
 
@@ -39,7 +38,7 @@ def capped(
     if present is None or servers is None:
         return None
     if present <= servers:
-        return dataclasses.replace(
+        return revised(
             solution,
             method=f"{solution.method} (at most {present} present: never waits)",
             p_wait=0.0,
@@ -47,7 +46,7 @@ def capped(
         )
     if present > servers + 1 or load.independent or not opened.stable or opened.p_wait is None:
         return None
-    return dataclasses.replace(
+    return revised(
         solution,
         method=f"{solution.method}, waiting of the finite source (at most {present} present)",
         p_wait=opened.p_wait,

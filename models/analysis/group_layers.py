@@ -19,7 +19,7 @@ import math
 from collections.abc import Mapping, Sequence
 
 from models.analysis.graph import OpKey, StationId, handler_keys
-from models.analysis.layers import LayerCache
+from models.analysis.layers import LayerCache, WeightCache
 from models.analysis.pools import find_callees, solve_pool
 from models.analysis.station_load import GroupStation, ServiceStation
 from models.analysis.summary import OperationSummary
@@ -35,15 +35,20 @@ def apply_group_layers(
     groups: dict[tuple[str, str], GroupStation],
     known: LayerCache | None = None,
     served: Mapping[OpKey, float] | None = None,
+    handlers: Mapping[tuple[str, str], Sequence[OpKey]] | None = None,
+    weights: WeightCache | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every consumer group whose handlers call queueing services as
     flow-equivalent servers (each consumer of a log topic its own); return, per group, the
     waiting its messages see at each callee (averaged over its consumers by their shares).
-    `served`: as `pools.find_callees`'s."""
+    `served`: as `pools.find_callees`'s; `handlers`: each group's handlers among `keys`,
+    if found before (`round_structure.RoundStructure.handlers`); `weights`: as
+    `pools.solve_pool`'s."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
     for (topic, group), station in groups.items():
-        members = [k for k in handler_keys(keys, topic, group) if rates.get(k)]
-        if not members:
+        handled = handler_keys(keys, topic, group) if handlers is None else handlers[(topic, group)]
+        members = [k for k in handled if rates.get(k)]
+        if not any(summaries[k].calls for k in members):  # (none, or no callees below)
             continue
         found = find_callees(scenario, members, summaries, rates, services, served=served)
         if not found or not found[0]:
@@ -64,7 +69,7 @@ def apply_group_layers(
                 continue
             if load.priority and len({c.priority for c in load.classes}) > 1:
                 continue
-            pool = solve_pool(load, total * share, total, found, services, known)
+            pool = solve_pool(load, total * share, total, found, services, known, weights=weights)
             if pool is None:
                 continue
             consumers[index] = (load, pool[0])

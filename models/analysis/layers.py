@@ -118,6 +118,10 @@ class Paced:
 Found = tuple[dict[str, float], dict[str, float], bool]
 """What `find_callees` finds: calls and time in calls per request for each eligible callee."""
 LayerCache = dict[tuple[float, int, float, tuple[Callee, ...]], Layer | None]
+WeightCache = dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]]
+"""A subnetwork stage's weights, (log f, f), by what they are computed from
+(`_stage_weights`): a pool whose flow-equivalent server is solved again (one callee's load
+changed) meets most of its stages, and its own delay, as they were. Read-only arrays."""
 
 
 def _total(parts: Sequence[np.ndarray], size: int) -> np.ndarray:
@@ -198,8 +202,54 @@ class _Stage:
     a pool those waiting for one of its workers (its own time is in its rates)."""
 
 
+def _stage_weights(
+    stage: _Stage, unit: float, population: int, known: WeightCache | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(log f, f) of a queueing stage of the subnetwork, demands in units of `unit`
+    (`_subnetwork`); `known`: those computed before, by their inputs."""
+    key: tuple[object, ...]
+    if stage.background > 0:
+        key = (0, stage.demand / unit, stage.servers, stage.background, population)
+    elif stage.rates is None:
+        key = (1, stage.demand / unit, stage.servers, population)
+    else:
+        key = (2, stage.visits, stage.rates, population, unit)
+    found = None if known is None else known.get(key)
+    if found is not None:
+        return found
+    if stage.background > 0:
+        log = mixed_log_weights(stage.demand / unit, stage.servers, stage.background, population)
+    elif stage.rates is None:
+        log = station_log_weights(stage.demand / unit, stage.servers, population)
+    else:
+        log = _rates_log_weights(stage.visits, stage.rates, population, unit)
+    return _weights(key, log, known)
+
+
+def _delay_weights(
+    delay: float, unit: float, population: int, known: WeightCache | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(log f, f) of the subnetwork's delay stage (`_stage_weights`)."""
+    key = (3, delay / unit, population)
+    found = None if known is None else known.get(key)
+    if found is not None:
+        return found
+    return _weights(key, station_log_weights(delay / unit, None, population), known)
+
+
+def _weights(
+    key: tuple[object, ...], log: np.ndarray, known: WeightCache | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(log f, f) from log f, remembered in `known` by `key` (read-only: shared)."""
+    linear = np.exp(log)
+    if known is not None:
+        log.flags.writeable = linear.flags.writeable = False
+        known[key] = (log, linear)
+    return log, linear
+
+
 def _subnetwork(
-    stages: Sequence[_Stage], delay: float, population: int
+    stages: Sequence[_Stage], delay: float, population: int, known: WeightCache | None = None
 ) -> tuple[np.ndarray, list[np.ndarray]]:
     """X(n) and each queueing station's mean queue Q_i(n), n = 1..N, of the closed network
     of the `stages` and a delay stage, by convolution: G = f_1 * ... * f_k * f_delay,
@@ -208,22 +258,16 @@ def _subnetwork(
 
     In linear space, demands in units of the largest (X scales back by it), where the
     weights span few enough orders of magnitude (the usual case: much faster); in log space
-    otherwise."""
+    otherwise. `known`: the stages' weights computed before (`WeightCache`)."""
     size = population + 1
     unit = max([*(stage.demand for stage in stages), delay])
-    log_parts = [
-        mixed_log_weights(stage.demand / unit, stage.servers, stage.background, population)
-        if stage.background > 0
-        else station_log_weights(stage.demand / unit, stage.servers, population)
-        if stage.rates is None
-        else _rates_log_weights(stage.visits, stage.rates, population, unit)
-        for stage in stages
-    ]
+    weights = [_stage_weights(stage, unit, population, known) for stage in stages]
     if delay > 0:
-        log_parts.append(station_log_weights(delay / unit, None, population))
+        weights.append(_delay_weights(delay, unit, population, known))
+    log_parts = [log for log, _ in weights]
     present = np.arange(size, dtype=float)
     counts = [np.maximum(present - stage.counted_from, 0.0) for stage in stages]
-    linear_parts = [np.exp(part) for part in log_parts]
+    linear_parts = [linear for _, linear in weights]
     total, others = _leave_one_out(linear_parts, size, _linear)
     if np.all(total > 0) and np.all(np.isfinite(total)):
         throughput = total[:-1] / total[1:] / unit
@@ -243,12 +287,17 @@ def _subnetwork(
 
 
 def flow_equivalent(
-    arrival_rate: float, servers: int, delay: float, callees: Sequence[Callee]
+    arrival_rate: float,
+    servers: int,
+    delay: float,
+    callees: Sequence[Callee],
+    known: WeightCache | None = None,
 ) -> Layer | None:
     """The pool of `servers` workers, each request holding one for `delay` plus its calls.
 
     Returns None when the model does not apply (no arrivals, a callee saturated by its
-    background alone, nothing to queue at, or a pool too large).
+    background alone, nothing to queue at, or a pool too large). `known`: the subnetwork's
+    stages' weights computed before (`WeightCache`).
 
     >>> from models.theory import mm1
     >>> alone = Callee(StationId("service", "db"), 1.0, 0.01, 1, 0.0)
@@ -287,7 +336,7 @@ def flow_equivalent(
             holdings.append(callee.holding)
     if not any(stage.demand > 0 for stage in stages) and not delay > 0:
         return None
-    throughput, all_queues = _subnetwork(stages, delay, servers)
+    throughput, all_queues = _subnetwork(stages, delay, servers, known)
     queues = [all_queues[first] for first in firsts]  # (a copy's queue is each one's)
     waiting_by_state: dict[StationId, np.ndarray] = {}
     for callee, queue, holding in zip(callees, queues, holdings, strict=True):

@@ -48,7 +48,6 @@ from models.analysis.graph import (
     OpKey,
     StationId,
     flow_key,
-    handler_keys,
 )
 from models.analysis.group_layers import apply_group_layers
 from models.analysis.loads import FlowSource, LoadBuilder
@@ -185,9 +184,10 @@ def _round(
                 fail = piece_summaries[flow_key(scenario, name)].fail
                 success[name] += weight * (1.0 - fail)
         traffic = mix_traffic(parts)
-    keys_of = _keys_by_service(keys)
+    structure = memo.round_structure(scenario, keys, summaries)
+    keys_of = structure.service_keys
     offered = {
-        name: math.fsum(traffic.rates.get(k, 0.0) for k in keys_of.get(name, ()))
+        name: math.fsum([traffic.rates.get(k, 0.0) for k in keys_of.get(name, ())])
         for name in scenario.services
     }
     capacity = {
@@ -218,15 +218,33 @@ def _round(
         services[name] = ServiceStation(name, pools, load, builder.solve(load))
     settle_releases(builder, memo.releases(scenario, keys), services, keys_of)
     memo.released = dict(builder.released)
-    seen_by = apply_layers(scenario, keys, summaries, traffic.rates, services, memo.layers, served)
+    seen_by = apply_layers(
+        scenario,
+        keys,
+        summaries,
+        traffic.rates,
+        services,
+        memo.layers,
+        served,
+        memo.below,
+        structure,
+        memo.weights,
+    )
     groups: dict[tuple[str, str], GroupStation] = {}
-    for topic_name, topic in scenario.topics.items():
-        for group in topic.subscribers:
-            members = handler_keys(keys, topic_name, group)
-            groups[(topic_name, group)] = builder.group(topic_name, group, members)
+    for (topic_name, group), members in structure.handlers.items():
+        groups[(topic_name, group)] = builder.group(topic_name, group, members)
     seen_by.update(
         apply_group_layers(
-            scenario, keys, summaries, traffic.rates, services, groups, memo.layers, served
+            scenario,
+            keys,
+            summaries,
+            traffic.rates,
+            services,
+            groups,
+            memo.layers,
+            served,
+            structure.handlers,
+            memo.weights,
         )
     )
     rejections: dict[str, float] = {}
@@ -236,21 +254,12 @@ def _round(
             rejected = rejected_fraction(offered[name], limit.rate, limit.burst)
             if rejected > 0:
                 rejections[name] = rejected
-    read = {station for summary in summaries.values() for station in summary.scv_reads}
+    read = set().union(*[summary.scv_reads for summary in summaries.values()])
     timed = memo.timed(scenario, keys)
     carried = builder.streams.carried
     views_out = station_views(services, groups, seen_by, rejections, carried, read, timed, throttle)
     memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
-
-
-def _keys_by_service(keys: Sequence[OpKey]) -> dict[str, list[OpKey]]:
-    """`service_keys` of every service at once (in the order of `keys`)."""
-    found: dict[str, list[OpKey]] = {}
-    for key in keys:
-        if key.kind == "service":
-            found.setdefault(key.name, []).append(key)
-    return found
 
 
 def _rates_stable(
@@ -340,7 +349,8 @@ def solve_network(
             converged = True
             break
         if settle is not None:  # (settled as the load ratios see it: `time_scales`)
-            scales = convergence.time_scales(scenario, floors, current.summaries)
+            held = memo.round_structure(scenario, keys, current.summaries).held
+            scales = convergence.time_scales(scenario, floors, current.summaries, held)
             scaled = convergence.largest_change(previous, signature, scales, scvs=False)
             scaled_change, scaled_before = scaled, slow.floor(scaled, scaled_change)
         if (

@@ -33,20 +33,26 @@ queue exactly.
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 
 from models.analysis.bounded_pools import scale_callees, split_pool
-from models.analysis.excess_pools import Populations, apply_excess, population_below
+from models.analysis.excess_pools import BelowMemo, Populations, apply_excess, population_below
 from models.analysis.few_present import capped
 from models.analysis.graph import OpKey, StationId
-from models.analysis.group_waits import GROUPS_NOTE, group_excess
-from models.analysis.layers import METHOD, Callee, Found, Layer, LayerCache, flow_equivalent
+from models.analysis.layers import (
+    Callee,
+    Found,
+    Layer,
+    LayerCache,
+    WeightCache,
+    flow_equivalent,
+)
 from models.analysis.least_outstanding import joined_solution
-from models.analysis.moments import INFINITE, Moments, mixture, waiting_moments
-from models.analysis.smooth_arrivals import calm, round_robin_scale
+from models.analysis.moments import Moments, mixture
+from models.analysis.pool_solution import pool_solution
+from models.analysis.revised import revised
+from models.analysis.round_structure import RoundStructure, round_structure
 from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 from models.analysis.summary import POISSON, OperationSummary
 from models.schema import Scenario
@@ -57,29 +63,6 @@ at least this share of its arrivals."""
 SHARED_SHARE = 0.5
 """A callee counts with the pool (its other callers' load slowing its servers) in the
 pool's own wait where the pool brings at least this share of its arrivals."""
-
-
-def service_order(scenario: Scenario, summaries: Mapping[OpKey, OperationSummary]) -> list[str]:
-    """Services with callees before their callers (cycles through different operations are
-    broken arbitrarily)."""
-    edges: dict[str, set[str]] = {name: set() for name in scenario.services}
-    for key, summary in summaries.items():
-        if key.kind == "service":
-            edges[key.name].update(target.name for target in summary.calls)
-    order: list[str] = []
-    seen: set[str] = set()
-
-    def visit(name: str) -> None:
-        if name in seen:
-            return
-        seen.add(name)
-        for target in sorted(edges[name]):
-            visit(target)
-        order.append(name)
-
-    for name in scenario.services:
-        visit(name)
-    return order
 
 
 def _never_drops(callee: ServiceStation) -> bool:
@@ -111,35 +94,46 @@ def find_callees(
     operation's runs that a saturated pool serves, and so of its calls the callees get
     (`models.analysis.throttle`; missing: all)."""
     served = served or {}
-    total = math.fsum(rates.get(k, 0.0) for k in members)
-    visits: dict[str, float] = defaultdict(float)
-    times: dict[str, float] = defaultdict(float)
+    specs = scenario.services
+    total = math.fsum([rates.get(k, 0.0) for k in members])
+    visits: dict[str, float] = {}
+    times: dict[str, float] = {}
     excluded: set[str] = set()
-    sent: dict[str, float] = defaultdict(float)
+    sent: dict[str, float] = {}
     for key in members:
-        summary, weight = summaries[key], rates.get(key, 0.0) / total
+        summary, rate = summaries[key], rates.get(key, 0.0)
+        weight, share = rate / total, served.get(key, 1.0)
+        irregular, concurrency, call_times = (
+            summary.irregular,
+            summary.concurrency,
+            summary.call_times,
+        )
         for target, count in summary.calls.items():
-            callee = services[target.name]
-            if not callee.solution.stable:
+            name = target.name
+            callee = services[name]
+            solution = callee.solution
+            if not solution.stable:
                 return None
+            load = callee.load
             eligible = (
-                not scenario.services[target.name].unlimited
+                not specs[name].unlimited
                 and (callee.pools == 1 or replicas)
                 and _never_drops(callee)
-                and not callee.load.priority
-                and target not in summary.irregular
-                and summary.concurrency.get(target, 1) == 1
+                and not load.priority
+                and target not in irregular
+                and concurrency.get(target, 1) == 1
             )
-            if (
-                not eligible
-                or callee.solution.arrival_rate <= 0
-                or callee.solution.offered_load <= 0
-            ):
-                excluded.add(target.name)
-            held, released = _at_the_callee(scenario, summaries[target])
-            visits[target.name] += weight * count * held
-            sent[target.name] += rates.get(key, 0.0) * count * held * served.get(key, 1.0)
-            times[target.name] += weight * (summary.call_times.get(target, 0.0) - count * released)
+            if not eligible or solution.arrival_rate <= 0 or solution.offered_load <= 0:
+                excluded.add(name)
+            held, released = (
+                (1.0, 0.0)  # (`_at_the_callee`'s, without looking up its summary)
+                if specs[name].blocking_calls
+                else _at_the_callee(scenario, summaries[target])
+            )
+            visits[name] = visits.get(name, 0.0) + weight * count * held
+            sent[name] = sent.get(name, 0.0) + rate * count * held * share
+            spent = weight * (call_times.get(target, 0.0) - count * released)
+            times[name] = times.get(name, 0.0) + spent
     caller = (members[0].kind, members[0].name) if members else None
     for name, rate in sent.items():  # the callees it brings most of (module docstring)
         if _own_share(rate, services[name]):
@@ -202,22 +196,29 @@ def apply_layers(
     services: dict[str, ServiceStation],
     known: LayerCache | None = None,
     served: Mapping[OpKey, float] | None = None,
+    remembered: BelowMemo | None = None,
+    structure: RoundStructure | None = None,
+    weights: WeightCache | None = None,
 ) -> dict[StationId, dict[StationId, float]]:
     """Re-solve every blocking thread pool that calls queueing services as a flow-equivalent
     server; return, per pool, the waiting its requests see at each callee. A callee that only
     this pool calls gets that waiting as its own. `known` holds the flow-equivalent servers
     solved in earlier rounds, by their inputs: as the iteration settles, most pools see the
     same inputs again (their callees have settled), and `flow_equivalent` is most of a
-    round's cost. `served`: as `find_callees`'s."""
+    round's cost; `remembered` and `weights`, likewise, what the populations below the pools
+    gave (`excess_pools.BelowMemo`) and the subnetworks' stages' weights
+    (`layers.WeightCache`).
+    `served`: as `find_callees`'s. `structure`: the services' operations and their order,
+    if found before (`models.analysis.round_structure`, from `keys` and `summaries`)."""
     seen_by: dict[StationId, dict[StationId, float]] = {}
-    keys_of: dict[str, list[OpKey]] = {}
-    for key in keys:
-        if key.kind == "service":
-            keys_of.setdefault(key.name, []).append(key)
-    below = Populations({name: station.solution for name, station in services.items()})
-    for name in service_order(scenario, summaries):
+    structure = structure or round_structure(scenario, keys, summaries)
+    keys_of = structure.service_keys
+    opened = {name: station.solution for name, station in services.items()}
+    below = Populations(opened) if remembered is None else Populations(opened, memo=remembered)
+    for name in structure.order:
+        members = keys_of.get(name, ())
         seen = apply_layer(
-            scenario, name, keys_of.get(name, ()), summaries, rates, services, known, below, served
+            scenario, name, members, summaries, rates, services, known, below, served, weights
         )
         if seen is not None:
             seen_by[StationId("service", name)] = seen
@@ -234,6 +235,7 @@ def apply_layer(
     known: LayerCache | None = None,
     populations: Populations | None = None,
     served: Mapping[OpKey, float] | None = None,
+    weights: WeightCache | None = None,
 ) -> dict[StationId, float] | None:
     """Service `name`'s pool (its operations `keys`) as a flow-equivalent server, if it is a
     blocking thread pool over queueing callees (`apply_layers`): its solution replaces the
@@ -241,18 +243,17 @@ def apply_layer(
     callees are its own (replicated ones too), the waiting (its own and at its callees) is
     blended with the open model's population below it (`models.analysis.excess_pools`,
     which also takes pools the flow-equivalent server does not); `populations` holds those
-    of the pools solved so far, for their callers."""
+    of the pools solved so far, for their callers; `weights`: as `solve_pool`'s."""
     station = services[name]
     load, spec = station.load, scenario.services[name]
     opened = station.solution  # (the open model's: a finite source where few are present)
+    if load.servers is None or not spec.blocking_calls or load.room is not None or load.closed:
+        return None
     members = [k for k in keys if rates.get(k)]
     if (
         not members
-        or load.servers is None
-        or not spec.blocking_calls
-        or load.room is not None
-        or load.closed
         or (load.priority and len({c.priority for c in load.classes}) > 1)
+        or not any(summaries[k].calls for k in members)  # (no callees: nothing below it)
     ):
         return None
     with_replicas = find_callees(
@@ -260,13 +261,16 @@ def apply_layer(
     )
     found = _layered(scenario, with_replicas, services, station.pools)
     pool = None
+    holding = None  # (the pool's holding time, once needed: `_holding`)
     if found and found[0] and not _one_worker_replicas(load, station):
         rate = math.fsum(rates.get(k, 0.0) for k in members) / station.pools
         sent = rate  # (what reaches its callees: a saturated pool's served share, throttled)
         if served:
             sent = math.fsum(rates.get(k, 0.0) * served.get(k, 1.0) for k in members)
             sent /= station.pools
-        pool = solve_pool(load, rate, rate * station.pools, found, services, known, sent)
+        holding = _holding(load)
+        total = rate * station.pools
+        pool = solve_pool(load, rate, total, found, services, known, sent, holding, weights)
     queued = 0.0
     if pool is not None:
         station.solution = pool[0]
@@ -275,8 +279,9 @@ def apply_layer(
         queued = 0.0 if pool[2].paced is None else pool[2].paced.queued
     waits = None if pool is None else pool[1]
     if populations is not None and station.solution.stable and with_replicas:
-        below = population_below(load, station, with_replicas, services, populations)
+        below = population_below(load, station, with_replicas, services, populations, holding)
         if below is not None:
+            holding = below.holding
             waits = apply_excess(station, below, services, populations, waits, queued)
     if pool is not None:  # (least-outstanding replicas as such: the open model's are already)
         station.solution = joined_solution(station.solution, load)
@@ -284,7 +289,7 @@ def apply_layer(
         if few is not None:
             station.solution = few
         elif station.pools == 1 and found:  # (independent bounded callers: `bounded_pools`)
-            holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+            holding = _holding(load) if holding is None else holding
             rate = station.solution.arrival_rate
             split = split_pool(load, station.solution, pool[2], rate, holding)
             station.solution = split.solution
@@ -300,6 +305,8 @@ def solve_pool(
     services: dict[str, ServiceStation],
     known: LayerCache | None,
     sent: float | None = None,
+    holding: Moments | None = None,
+    weights: WeightCache | None = None,
 ) -> tuple[StationSolution, dict[StationId, float], Layer] | None:
     """One pool of `load.servers` threads held through its calls (a service's workers, or a
     consumer group's threads), `rate` acquisitions per second,
@@ -309,7 +316,9 @@ def solve_pool(
     together) gets that waiting as its own. `sent`: the acquisitions per second whose calls
     reach the callees (a saturated pool's served share, where the solve is throttled:
     `models.analysis.throttle`; `rate` if None), so that the others' load at a callee is
-    what is left of its own. Also returns the flow-equivalent server.
+    what is left of its own. Also returns the flow-equivalent server. `holding`: the
+    pool's holding time (`_holding(load)`), if already found; `weights`: the
+    subnetworks' stages' weights solved before (`layers.WeightCache`).
 
     Where the pool's callers can never have more requests there than it has threads
     (`StationLoad.population`, their workers, clients or consumers), no more are ever busy:
@@ -320,22 +329,22 @@ def solve_pool(
     subnetwork, 5.3 ms with 3, 4.7 ms simulated; the flow's response 24.2, 20.8 and 20.7 ms
     (`bench/analysis_fuzz.py` seed 1895: its one-worker service +97%, now -25%)."""
     visits, times, _ = found
-    holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+    holding = _holding(load) if holding is None else holding
     if not holding.finite or load.servers is None:
         return None
     callees = []
     for callee_name, count in visits.items():
-        solution = services[callee_name].solution
+        callee_station = services[callee_name]
+        solution = callee_station.solution
         per_call = solution.offered_load / solution.arrival_rate
-        servers = services[callee_name].load.servers
+        servers = callee_station.load.servers
         assert servers is not None
-        copies = services[callee_name].pools  # (replicas picked at random: `_layered`)
+        copies = callee_station.pools  # (replicas picked at random: `_layered`)
         mine = (rate if sent is None else sent) * count * per_call / copies
         background = max(solution.offered_load - mine, 0.0)
-        classes = services[callee_name].load.classes
-        scv = mixture((c.arrival_rate, c.holding) for c in classes if c.arrival_rate).scv
+        scv = _holding(callee_station.load).scv
         station_id = StationId("service", callee_name)
-        rates = services[callee_name].completion_rates
+        rates = callee_station.completion_rates
         if rates is not None and background > 1e-9 * solution.offered_load:
             rates = None  # (shared with other callers: its servers, slowed, as below)
         callees.append(Callee(station_id, count, per_call, servers, background, scv, rates, copies))
@@ -343,13 +352,14 @@ def solve_pool(
     threads = load.servers  # (never more busy than its callers can have requests there)
     if load.population is not None and load.population < threads:
         threads = max(load.population, 1)
-    inputs = (rate, threads, delay, tuple(callees))
-    if known is not None and inputs in known:
-        layer = known[inputs]
+    if known is None:
+        layer = flow_equivalent(rate, threads, delay, callees, weights)
     else:
-        layer = flow_equivalent(rate, threads, delay, callees)
-        if known is not None:
-            known[inputs] = layer
+        inputs = (rate, threads, delay, tuple(callees))
+        try:  # (one hash of the callees where `in` and then [] took two)
+            layer = known[inputs]
+        except KeyError:
+            layer = known[inputs] = flow_equivalent(rate, threads, delay, callees, weights)
     if layer is None:
         return None
     for callee in callees:
@@ -358,14 +368,14 @@ def solve_pool(
         exclusive = math.isclose(solution.arrival_rate, per_copy, rel_tol=1e-9)
         wait = layer.callee_waiting[callee.station]
         if exclusive and load.servers == 1 and pools_of_one(total_rate, rate):
-            services[callee.station.name].solution = dataclasses.replace(
+            services[callee.station.name].solution = revised(
                 solution,
                 method=NEVER_WAITS_METHOD,
                 exact=True,
                 waiting={p: Moments(0.0, 0.0) for p in solution.waiting},
             )
         elif exclusive and math.isfinite(wait):
-            services[callee.station.name].solution = dataclasses.replace(
+            services[callee.station.name].solution = revised(
                 solution,
                 method=f"{solution.method}, waiting seen through its callers' thread pool",
                 exact=False,
@@ -378,14 +388,18 @@ def solve_pool(
         if math.isfinite(layer.callee_waiting[callee.station])
         and _own_share(reaching * callee.visits, services[callee.station.name])
     }
-    solution = _pool_solution(load, layer, rate, holding)
+    solution = pool_solution(load, layer, rate, holding)
     if threads < load.servers:  # (over all its threads)
-        solution = dataclasses.replace(
-            solution, utilization=solution.utilization * threads / load.servers
-        )
+        solution = revised(solution, utilization=solution.utilization * threads / load.servers)
     if _one_worker_m_g_1(load, callees, found, services):
-        solution = dataclasses.replace(solution, method=ONE_WORKER_METHOD, exact=True)
+        solution = revised(solution, method=ONE_WORKER_METHOD, exact=True)
     return solution, seen, layer
+
+
+def _holding(load: StationLoad) -> Moments:
+    """A pool's holding time: its classes' with arrivals, mixed by their rates (found once
+    for each pool in a round: `apply_layer` hands it to the parts that read it)."""
+    return mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
 
 
 def _own_share(sent: float, callee: ServiceStation) -> bool:
@@ -442,52 +456,4 @@ def _one_worker_m_g_1(
             and all(c.iid for c in services[callee.station.name].load.classes)
             for callee in callees
         )
-    )
-
-
-def _pool_solution(
-    load: StationLoad, layer: Layer, rate: float, holding: Moments
-) -> StationSolution:
-    servers = load.servers
-    assert servers is not None
-    # The flow-equivalent server is a birth-death chain: exponential holding times. Its wait
-    # is scaled by (ca² + cs²) / 2 of the pool's arrivals and holding time, as Allen and
-    # Cunneen scale M/M/c's; the holding time is a sum of independent parts (own work,
-    # callees' response) whose variances add. A single worker is an M/G/1 queue whatever its
-    # callees (they never see two of its requests): with Poisson arrivals this is
-    # Pollaczek-Khinchine's formula exactly (Kleinrock vol. 1 §5.6). Where the threads
-    # queue at a one-server callee of their own, they leave at its pace: its SCV per
-    # request counts as often as they queue there (`layers.own_server_pacing`).
-    service_scv = min(holding.scv, 1e6)
-    if layer.paced is not None:
-        paced = layer.paced
-        service_scv = paced.queued * paced.scv + (1.0 - paced.queued) * service_scv
-    scale = (load.arrival_scv + service_scv) / 2.0
-    below = math.fsum(w for w in layer.callee_waiting.values() if math.isfinite(w))
-    share = calm(below, holding.mean)  # (else the queues below set the wait)
-    dealt = round_robin_scale(load, rate, holding) if share > 0.0 else None
-    scale = scale if dealt is None else share * dealt + (1.0 - share) * scale
-    waiting, p_wait, method = layer.waiting * scale, layer.p_wait, METHOD
-    excess = (
-        None
-        if layer.saturated or not load.groups
-        else group_excess(load.groups, servers, holding.mean)
-    )
-    if excess is not None:  # (as the open model adds them: `group_waits.group_excess`)
-        waiting, p_wait = waiting + excess[0], min(max(p_wait + excess[1], 0.0), 1.0)
-        method = f"{METHOD} + {GROUPS_NOTE}"
-    wait = INFINITE if layer.saturated else waiting_moments(waiting, p_wait)
-    return StationSolution(
-        method=method,
-        exact=False,
-        stable=not layer.saturated,
-        saturated=layer.saturated,
-        arrival_rate=rate,
-        offered_load=rate * holding.mean,
-        utilization=layer.utilization,
-        throughput=min(rate, layer.capacity),
-        loss=0.0,
-        p_wait=p_wait,
-        waiting={c.priority: wait for c in load.classes},
-        pressure=rate / layer.capacity,
     )

@@ -17,15 +17,18 @@ from typing import Any
 
 from models.analysis.caller_graph import LastGraph
 from models.analysis.departure_streams import Publisher, departure_publishers
+from models.analysis.excess_pools import BelowMemo
 from models.analysis.failures import NONE, FailureInputs, failure_inputs
 from models.analysis.fan_out import Senders
 from models.analysis.graph import OpKey, StationId, reachable
+from models.analysis.layers import WeightCache
 from models.analysis.message_runs import senders
 from models.analysis.node_shapes import NodeShapes
 from models.analysis.operations import Evaluator, Remembered
 from models.analysis.paced import Pacing, pacing
 from models.analysis.release_groups import Releases, releases
 from models.analysis.response_tail import timed_callees
+from models.analysis.round_structure import RoundStructure, round_structure
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import OperationSummary, StationView
 from models.analysis.traffic import Traffic, solve_traffic
@@ -71,6 +74,15 @@ class SolveMemo:
     last_graph: LastGraph = field(default_factory=LastGraph)
     """Who calls what in the last traffic (`bounds.CallerGraph`): the next round's, where
     its traffic is the same object."""
+    structure: RoundStructure | None = None
+    """Each service's operations, each group's handlers and the pools' order
+    (`models.analysis.round_structure`), found once."""
+    below: BelowMemo = field(default_factory=BelowMemo)
+    """What the populations below thread pools gave, by their inputs
+    (`excess_pools.BelowMemo`)."""
+    weights: WeightCache = field(default_factory=dict)
+    """The flow-equivalent servers' subnetworks' stages' weights, by their inputs
+    (`layers.WeightCache`)."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -88,6 +100,9 @@ class SolveMemo:
         return SolveMemo(
             summaries=self.summaries,
             layers=dict(self.layers),
+            below=self.below.copy(),
+            weights=dict(self.weights),
+            structure=self.structure,
             stations=dict(self.stations),
             classes=dict(self.classes),
             fans=self.fans,
@@ -163,6 +178,18 @@ class SolveMemo:
         if self.departing is None:
             self.departing = departure_publishers(scenario, keys)
         return self.departing
+
+    def round_structure(
+        self,
+        scenario: Scenario,
+        keys: Sequence[OpKey],
+        summaries: Mapping[OpKey, OperationSummary],
+    ) -> RoundStructure:
+        """`round_structure(scenario, keys, summaries)`, found on the first call (the
+        scenario's structure: the nodes and their calls' targets)."""
+        if self.structure is None:
+            self.structure = round_structure(scenario, keys, summaries)
+        return self.structure
 
     def releases(self, scenario: Scenario, keys: list[OpKey]) -> Releases:
         """`releases(scenario, keys)`, found on the first call (the scenario's structure)."""

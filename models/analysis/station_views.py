@@ -34,30 +34,30 @@ def station_views(
     all they are offered)."""
     views: dict[StationId, StationView] = {}
     for name, station in services.items():
-        solution = station.solution
+        solution, load = station.solution, station.load
         station_id = StationId("service", name)
-        laws = _work_laws(station.load) if name in timed else None
+        is_timed = name in timed
         views[station_id] = StationView(
             waiting=solution.waiting,
             loss=solution.loss,
             exact=solution.exact,
             method=solution.method,
-            input_flag=station.load.input_flag,
+            input_flag=load.input_flag,
             departure_flag=solution.departure_flag,
             utilization=solution.utilization,
             p_wait=solution.p_wait or 0.0,
             arrival_rate=solution.arrival_rate,
             mm1=solution.mm1,
-            callee_waiting=seen_by.get(StationId("service", name), {}),
+            callee_waiting=seen_by.get(station_id, {}),
             rejected=rejected.get(name, 0.0),
             caller_waiting=solution.caller_waiting,
             arrival_scv=carried.get(station_id, 1.0),
-            departure_scv=_departures([(station.load, solution)] * station.pools)
+            departure_scv=_departures([(load, solution)], station.pools)
             if station_id in read
             else 1.0,
-            servers=station.load.servers if name in timed else None,
-            laws=laws,
-            served={} if throttle is None else throttle.service(name, station.load, solution),
+            servers=load.servers if is_timed else None,
+            laws=_work_laws(load) if is_timed else None,
+            served={} if throttle is None else throttle.service(name, load, solution),
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]
@@ -86,12 +86,14 @@ def _work_laws(load: StationLoad) -> tuple[tuple[float, Distribution], ...] | No
     return load.classes[0].laws
 
 
-def _departures(pools: Sequence[tuple[StationLoad, StationSolution]]) -> float:
+def _departures(pools: Sequence[tuple[StationLoad, StationSolution]], copies: int = 1) -> float:
     """SCV of the departures of a station's pools (replicas, or a group's consumers)
-    together (`models.analysis.streams`)."""
+    together (`models.analysis.streams`); `copies`: how many of each of `pools` there are
+    (a service's replicas: one load and solution, its departures found once)."""
     leaving = []
     for load, solution in pools:
         holding = mixture((c.arrival_rate, c.holding) for c in load.classes).scv
         scv = departure_scv(load.arrival_scv, holding, solution.utilization, load.servers)
         leaving.append((solution.arrival_rate, scv))
-    return merged(leaving, max((solution.utilization for _, solution in pools), default=0.0))
+    utilization = max((solution.utilization for _, solution in pools), default=0.0)
+    return merged(leaving * copies, utilization)
