@@ -55,7 +55,12 @@ from models.analysis.operations import Evaluator
 from models.analysis.pools import apply_layers
 from models.analysis.release_groups import settle_releases
 from models.analysis.solve_memo import SolveMemo
-from models.analysis.station_load import GroupStation, ServiceStation
+from models.analysis.station_load import (
+    GroupStation,
+    ServiceStation,
+    StationLoad,
+    StationSolution,
+)
 from models.analysis.station_views import station_views
 from models.analysis.summary import OperationSummary, StationView
 from models.analysis.throttle import (
@@ -64,7 +69,7 @@ from models.analysis.throttle import (
     unthrottled,
 )
 from models.analysis.traffic import Traffic, mix_traffic, solve_traffic
-from models.schema import Scenario
+from models.schema import Scenario, Service
 
 __all__ = ["FlowSource", "GroupStation", "NetworkSolution", "ServiceStation", "solve_network"]
 
@@ -213,8 +218,13 @@ def _round(
         memo.last_graph,
     )
     services: dict[str, ServiceStation] = {}
+    idle = None if admission or capacity or served else memo.idle
     for name in scenario.services:
-        pools, load = builder.service(name, keys_of.get(name, []))
+        members = keys_of.get(name, [])
+        if not members and idle is not None:  # (no flow reaches it: the same every round)
+            services[name] = _idle(builder, name, idle)
+            continue
+        pools, load = builder.service(name, members)
         services[name] = ServiceStation(name, pools, load, builder.solve(load))
     settle_releases(builder, memo.releases(scenario, keys), services, keys_of)
     memo.released = dict(builder.released)
@@ -260,6 +270,29 @@ def _round(
     views_out = station_views(services, groups, seen_by, rejections, carried, read, timed, throttle)
     memo.keep(round_number, evaluator)
     return _Round(summaries, traffic, services, groups, views_out, offered, success)
+
+
+def _idle(
+    builder: LoadBuilder,
+    name: str,
+    idle: dict[str, tuple[Service, int, StationLoad, StationSolution, float | None]],
+) -> ServiceStation:
+    """The station of service `name`, which no flow reaches (no operation of it runs), as
+    a round built it for the same specification: nothing arrives, whatever the rest of
+    the network does (without failures: `_round` builds it every round where admission
+    shares, availability or served shares apply). What its calls carry is recorded again
+    (`Streams.carried`), as building it records it."""
+    spec = builder.scenario.services[name]
+    known = idle.get(name)
+    station = StationId("service", name)
+    if known is None or known[0] is not spec:
+        pools, load = builder.service(name, [])
+        carried = builder.streams.carried.get(station)
+        known = idle[name] = (spec, pools, load, builder.solve(load), carried)
+    _, pools, load, solution, carried = known
+    if carried is not None:
+        builder.streams.carried[station] = carried
+    return ServiceStation(name, pools, load, solution)
 
 
 def _rates_stable(

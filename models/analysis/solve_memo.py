@@ -32,7 +32,7 @@ from models.analysis.round_structure import RoundStructure, round_structure
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import OperationSummary, StationView
 from models.analysis.traffic import Traffic, solve_traffic
-from models.schema import Scenario, Topic
+from models.schema import Scenario, Service, Topic
 
 
 @dataclass
@@ -83,6 +83,11 @@ class SolveMemo:
     weights: WeightCache = field(default_factory=dict)
     """The flow-equivalent servers' subnetworks' stages' weights, by their inputs
     (`layers.WeightCache`)."""
+    idle: dict[str, tuple[Service, int, StationLoad, StationSolution, float | None]] = field(
+        default_factory=dict
+    )
+    """The stations of the services no flow reaches, as their first round built them
+    (`network._idle`): the scenario's, the same in every round and solve."""
     released: dict[str, tuple[tuple[int, float], ...]] = field(default_factory=dict)
     """The groups async pools let go to each service, as the round before settled them
     (the next round starts from them: `release_groups.settle_releases`)."""
@@ -113,6 +118,7 @@ class SolveMemo:
             in_flight=self.in_flight,
             paced=self.paced,
             departing=self.departing,
+            idle=self.idle,
             shapes=self.shapes,
         )
 
