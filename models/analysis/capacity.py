@@ -184,6 +184,8 @@ class _Search:
     within 0.075% of before)."""
     trials: int = 0
     """How many factors were solved."""
+    ceiling: float = math.inf
+    """The smallest factor found saturated."""
     linear: bool = False
     """Whether `_linear_root` may end the search (a flow's own search, without failures)."""
     proportional: set[tuple[str, ...]] = field(default_factory=set)
@@ -211,6 +213,7 @@ class _Search:
         )
         if _saturated(solution, self.smooth):
             self.above = solution
+            self.ceiling = min(self.ceiling, factor)
             return True, {}
         if self.start is not None and self.smooth and factor > self.origin:
             self.lighter = (self.start, self.origin)
@@ -275,6 +278,7 @@ def _limit(
     climbs: bool = False,
     name_only: bool = False,
     linear: bool = False,
+    first: float = math.inf,
 ) -> tuple[float, _Search] | None:
     """The factor at which the network saturates, to within `RELATIVE_TOLERANCE` (the
     extrapolation from the trials below, if it lies in the final bracket, else the largest
@@ -285,7 +289,8 @@ def _limit(
     search reuses its stations and flow-equivalent servers: `SolveMemo.shared`); `climbs`:
     see `_Search.climbs`. `name_only`: only the resource that saturates first is wanted,
     not the factor: the search ends at the first saturated trial that names it beyond
-    doubt (`saturation.named`), and returns that trial's factor.
+    doubt (`saturation.named`), and returns that trial's factor. `first`: a factor known to
+    saturate the network (the first trial above `start`, where it is above it).
 
     The saturation factor f* solves peak(f) = 1, peak being the largest load ratio: a
     secant step on the unsaturated trials lands next to it in a few solves (each pool's
@@ -336,6 +341,8 @@ def _limit(
         trial = min(estimate * (1.0 + tolerance / 2), factor * GROWTH)
         if not trial > factor:
             trial = factor * GROWTH
+        if factor < first < math.inf and not search.trials:
+            trial = first
         before = ratio
         saturated, ratio = search.saturated(trial)
         if saturated:
@@ -410,13 +417,21 @@ def solve_capacity(
     is the open network solved with `sources` (every search starts from it), and `memo`
     what its solve remembers."""
     smooth = _smooth(scenario)
-    found = _all_flows_limit(scenario, sources, smooth, solution, memo)
     limits: dict[str, float | None] = {}
-    for flow, base in sources.items():
-        if len(sources) == 1 and base.rate > 0:
-            limits[flow] = None if found is None else found[0] * base.rate
-        else:
-            limits[flow] = _flow_limit(scenario, sources, flow, smooth, solution, memo)
+    if len(sources) == 1:
+        found = _all_flows_limit(scenario, sources, smooth, solution, memo)
+        for flow, base in sources.items():
+            if base.rate > 0:
+                limits[flow] = None if found is None else found[0] * base.rate
+            else:
+                limits[flow], _ = _flow_limit(scenario, sources, flow, smooth, solution, memo)
+    else:
+        first = math.inf  # (every flow grown as far as one alone saturates the network)
+        for flow, base in sources.items():
+            limits[flow], ceiling = _flow_limit(scenario, sources, flow, smooth, solution, memo)
+            if base.rate > 0:
+                first = min(first, ceiling / base.rate)
+        found = _all_flows_limit(scenario, sources, smooth, solution, memo, first)
     neck = None
     if found is not None and found[1].above is not None:
         neck = first_saturated(found[1].above)
@@ -430,8 +445,9 @@ def _flow_limit(
     smooth: bool,
     solution: NetworkSolution | None,
     memo: SolveMemo | None = None,
-) -> float | None:
-    """The arrival rate of `flow` at which the first resource saturates (None: never)."""
+) -> tuple[float | None, float]:
+    """The arrival rate of `flow` at which the first resource saturates (None: never), and
+    the smallest rate of it found saturated (inf: none)."""
     base = sources[flow]
 
     def scale(rate: float) -> dict[str, FlowSource]:
@@ -442,7 +458,7 @@ def _flow_limit(
     found = _limit(
         scenario, scale, start, smooth, len(sources) == 1, known, memo, climbs=True, linear=True
     )
-    return None if found is None else found[0]
+    return (None, math.inf) if found is None else (found[0], found[1].ceiling)
 
 
 def _all_flows_limit(
@@ -451,8 +467,13 @@ def _all_flows_limit(
     smooth: bool,
     solution: NetworkSolution | None,
     memo: SolveMemo | None = None,
+    first: float = math.inf,
 ) -> tuple[float, _Search] | None:
-    """`_limit` with every flow's rate grown in proportion (None: no flow has arrivals)."""
+    """`_limit` with every flow's rate grown in proportion (None: no flow has arrivals).
+    `first`: a factor known to saturate the network, tried first (`solve_capacity`: with
+    every flow grown by it, one flow is at a rate that saturates the network on its own,
+    and the others add load: 100 generated services, the bottleneck in one trial, from
+    two)."""
     if not any(source.rate > 0 for source in sources.values()):
         return None
 
@@ -463,7 +484,9 @@ def _all_flows_limit(
         }
 
     several = len(sources) > 1  # (one flow: its search is this one, and needs the factor)
-    return _limit(scenario, scale, 1.0, smooth, True, solution, memo, name_only=several)
+    return _limit(
+        scenario, scale, 1.0, smooth, True, solution, memo, name_only=several, first=first
+    )
 
 
 def saturating_factor(
