@@ -279,7 +279,7 @@ class OperationSummary:
     summary is reused at another rate (`Evaluator.inputs`)."""
 
 
-@dataclass
+@dataclass(slots=True)
 class Part:
     """The summary of a part of an operation: the result of walking a list of its steps."""
 
@@ -332,12 +332,18 @@ class Part:
 
 def combined_flag(flags: Iterable[int]) -> int:
     """Poisson flag of merged streams: the weakest; two copies of one stream make none."""
-    values = list(flags)
-    if not values:
+    # (one loop, not a list, a count and `min`: some 6,500 merges per analysis of the 100
+    # generated services; the same answer)
+    weakest: int | None = None
+    copies = 0
+    for flag in flags:
+        if flag == COPY:
+            copies += 1
+        if weakest is None or flag < weakest:
+            weakest = flag
+    if weakest is None:
         return POISSON
-    if sum(1 for flag in values if flag == COPY) > 1:
-        return NOT_POISSON
-    return min(values)
+    return NOT_POISSON if copies > 1 else weakest
 
 
 def emission_flags(
@@ -346,16 +352,22 @@ def emission_flags(
     """The flags of every positive-rate stream into each service station and topic."""
     stations: dict[StationId, list[int]] = defaultdict(list)
     topics: dict[str, list[int]] = defaultdict(list)
+    where: dict[OpKey, list[int]] = {}
+    """Each called node's station's list (`station_of` found once per node, not per
+    emission: about 100 emissions a round reach some 40 nodes)."""
     for source, summary in summaries.items():
         if rates.get(source, 0.0) <= 0:
             continue
         for target, flag in summary.flags.items():
             if isinstance(target, str):
                 topics[target].append(flag)
-            else:
+                continue
+            into = where.get(target)
+            if into is None:
                 station = station_of(target)
                 assert station is not None
-                stations[station].append(flag)
+                into = where[target] = stations[station]
+            into.append(flag)
     return stations, topics
 
 
