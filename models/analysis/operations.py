@@ -137,15 +137,15 @@ class Evaluator:
         (`OperationSummary.rate_dependent`: a capacity trial's first round finds the
         summaries of the trial before, at another rate, again), and each callee's view and
         summary (the object itself: a callee that was walked again counts as changed)."""
-        views, station_of = self.views, self.shapes.station
+        views, station_of, summary_of = self.views, self.shapes.station, self.summary
         callees = tuple(
             [
-                (target, views.get(station_of(target)), id(self.summary(target)))  # type: ignore[arg-type]
+                (target, views.get(station_of(target)), id(summary_of(target)))  # type: ignore[arg-type]
                 for target in summary.calls
             ]
         )
         station = station_of(key)
-        own = self.view(station) if station is not None else None
+        own = (views.get(station) or IDLE) if station is not None else None  # (`view`)
         rate = self.rates.get(key, 0.0) if summary.rate_dependent else None
         return (own, rate, callees)
 

@@ -1,13 +1,14 @@
-"""`StationView`'s and `Moments`' hand-written `__init__` (each sets every field at once, for
-speed) take exactly the dataclass's fields, in order, with their defaults (a view's
-mappings: a new empty one each), and build the same value as the fields say: equal values
-compare and hash alike, and `dataclasses.replace` works."""
+"""`StationView`'s, `Moments`' and `CallOutcome`'s hand-written `__init__` (each sets
+every field at once, for speed) take exactly the dataclass's fields, in order, with their
+defaults (a mapping's: a new empty one each), and build the same value as the fields say:
+equal values compare and hash alike, and `dataclasses.replace` works."""
 
 from __future__ import annotations
 
 import dataclasses
 import inspect
 
+from models.analysis.calls import CallOutcome
 from models.analysis.moments import Moments
 from models.analysis.summary import StationView
 
@@ -28,6 +29,15 @@ def _check_signature(cls: type) -> None:
 def test_the_inits_take_the_fields_in_order_with_their_defaults() -> None:
     _check_signature(Moments)
     _check_signature(StationView)
+    _check_signature(CallOutcome)
+
+
+def test_an_outcome_is_its_fields() -> None:
+    first = CallOutcome(Moments(1.0), 0.1, 1.0, 0.1, 0.5, 1.0)
+    second = CallOutcome(Moments(1.0), 0.1, 1.0, 0.1, 0.5, 1.0)
+    assert first == second and first.failed == {} and first.failed is not second.failed
+    assert list(vars(first)) == [f.name for f in dataclasses.fields(CallOutcome)]
+    assert dataclasses.replace(first, behind=True).behind and not first.behind
 
 
 def test_moments_are_their_fields() -> None:
