@@ -323,6 +323,7 @@ class _Walker(ForkWalker):
         exact = True
         streams, last = self.streams, len(steps) - 1 if root else -1
         resumes = option  # (whether the step before was a call or a branch)
+        isfinite = math.isfinite
         for index, step in enumerate(steps):
             if not resumes:
                 streams.recent = None  # (no re-entry: `StreamTracker.called`)
@@ -335,24 +336,27 @@ class _Walker(ForkWalker):
                 resumes = kind is BranchStep
             passing *= part.passed
             time = part.time
-            if survival < 1.0 and time.mean > 0:
+            step_mean = time.mean
+            if survival < 1.0 and step_mean > 0:
                 self.early = True  # an execution may end before this step's time
-            mean = time.mean if part.spent is None else part.spent
+            mean = step_mean if part.spent is None else part.spent
             second = part.spent_square
             if second is None:
-                second = time.variance + time.mean**2 if math.isfinite(time.mean) else math.inf
+                second = time.variance + step_mean**2 if isfinite(step_mean) else math.inf
             # T' = T + 1{running} X, a step's outcome independent of the time so far
             ran = 0.0 if survival == 0 else survival * mean
             square += (0.0 if survival == 0 else survival * second) + 2.0 * (
                 0.0 if alive_time == 0 else alive_time * mean
             )
             spent += ran
-            alive_time = (alive_time + ran) * (1.0 - part.fail)
-            time_mean, time_variance = time_mean + time.mean, time_variance + time.variance
+            kept = 1.0 - part.fail  # (the share still running after it)
+            alive_time = (alive_time + ran) * kept
+            time_mean, time_variance = time_mean + step_mean, time_variance + time.variance
             flag = part.flag
             exact = exact and part.exact
-            utilization = max(utilization, part.utilization)
-            survival *= 1.0 - part.fail
+            if part.utilization > utilization:  # (`max`, which keeps the first unless larger)
+                utilization = part.utilization
+            survival *= kept
         if steps:
             result.time = Moments(time_mean, time_variance)
             result.flag, result.exact, result.utilization = flag, exact, utilization
@@ -361,7 +365,7 @@ class _Walker(ForkWalker):
         result.fail, result.passed = 1.0 - survival, passing
         if self.spends:
             result.spent = spent
-            result.spent_square = square if math.isfinite(spent) else math.inf
+            result.spent_square = square if isfinite(spent) else math.inf
         return result
 
     def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> Part:
