@@ -27,7 +27,7 @@ MAXIMA_REMEMBERED = 4096
 """How many integrated maxima `expected_maximum` keeps (about 2 KB each, with its key)."""
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class Moments:
     """A random time (seconds) by its mean and variance.
 
@@ -38,6 +38,14 @@ class Moments:
 
     mean: float
     variance: float = 0.0
+
+    def __init__(self, mean: float, variance: float = 0.0) -> None:
+        """Both fields set in the instance's dictionary at once: the frozen dataclass's own
+        `__init__` sets each through `object.__setattr__`, and an analysis of the 100
+        generated services builds some 51,000 moments (0.32 us each, 0.17 us so)."""
+        fields = self.__dict__
+        fields["mean"] = mean
+        fields["variance"] = variance
 
     def __add__(self, other: Moments) -> Moments:
         return Moments(self.mean + other.mean, self.variance + other.variance)
@@ -95,19 +103,32 @@ def mixture(parts: Iterable[tuple[float, Moments]]) -> Moments:
     >>> mixed.mean, mixed.variance
     (2.0, 6.0)
     """
-    # (lists, not generators, and `Moments.finite` inlined: about 21,000 mixtures per
-    # analysis of 100 generated services; the same sums in the same order)
-    kept = [(w, m) for w, m in parts if w > 0]
-    total = math.fsum([w for w, _ in kept])
+    # (lists, not generators, and `Moments.finite` inlined: about 17,000 mixtures per
+    # analysis of 100 generated services; the same sums in the same order, and one loop
+    # for what the comprehensions did each, as most mixtures have two or three parts)
+    weights: list[float] = []
+    kept: list[Moments] = []
+    for w, m in parts:
+        if w > 0:
+            weights.append(w)
+            kept.append(m)
+    fsum = math.fsum
+    total = fsum(weights)
     if total <= 0:
         return ZERO
     isfinite = math.isfinite
-    for _, m in kept:
+    for m in kept:
         if not isfinite(m.mean):
             return INFINITE
-    mean = math.fsum([w * m.mean for w, m in kept]) / total
-    second = math.fsum([w * (m.variance + m.mean**2) for w, m in kept]) / total
-    return Moments(mean, max(second - mean**2, 0.0))
+    means: list[float] = []
+    seconds: list[float] = []
+    for w, m in zip(weights, kept, strict=True):
+        part_mean = m.mean
+        means.append(w * part_mean)
+        seconds.append(w * (m.variance + part_mean**2))
+    mean = fsum(means) / total
+    variance = fsum(seconds) / total - mean**2
+    return Moments(mean, 0.0 if variance < 0.0 else variance)  # (`max(variance, 0.0)`)
 
 
 def waiting_moments(mean_waiting: float, p_wait: float) -> Moments:

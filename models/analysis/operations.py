@@ -69,9 +69,6 @@ from models.schema import (
     WorkStep,
 )
 
-_RESUMING = (CallStep, BranchStep)
-"""Steps after which a call may re-enter the station called last (`StreamTracker.called`)."""
-
 Remembered = dict[OpKey, tuple[tuple[Any, ...], "OperationSummary"]]
 """Summaries of a round, each with the inputs it was computed from (`Evaluator.inputs`)."""
 
@@ -140,15 +137,15 @@ class Evaluator:
         (`OperationSummary.rate_dependent`: a capacity trial's first round finds the
         summaries of the trial before, at another rate, again), and each callee's view and
         summary (the object itself: a callee that was walked again counts as changed)."""
-        views, station_of = self.views, self.shapes.station
+        views, station_of, summary_of = self.views, self.shapes.station, self.summary
         callees = tuple(
             [
-                (target, views.get(station_of(target)), id(self.summary(target)))  # type: ignore[arg-type]
+                (target, views.get(station_of(target)), id(summary_of(target)))  # type: ignore[arg-type]
                 for target in summary.calls
             ]
         )
         station = station_of(key)
-        own = self.view(station) if station is not None else None
+        own = (views.get(station) or IDLE) if station is not None else None  # (`view`)
         rate = self.rates.get(key, 0.0) if summary.rate_dependent else None
         return (own, rate, callees)
 
@@ -247,10 +244,14 @@ class _Walker(ForkWalker):
         response = queued + part.time
         if not response.finite:
             response = INFINITE
-        flags = {
-            target: (NOT_POISSON if self.marginal.get(target, 0) > 1 else flag)
-            for target, flag in self.flags.items()
-        }
+        marginal = self.marginal
+        if marginal and max(marginal.values()) > 1:
+            flags = {
+                target: (NOT_POISSON if marginal.get(target, 0) > 1 else flag)
+                for target, flag in self.flags.items()
+            }
+        else:  # (the common case: no target is emitted to twice as a copy)
+            flags = dict(self.flags)
         holding_exact = part.exact and not (self.spends and not self.moments_exact)
         return OperationSummary(
             key=self.key,
@@ -322,31 +323,40 @@ class _Walker(ForkWalker):
         exact = True
         streams, last = self.streams, len(steps) - 1 if root else -1
         resumes = option  # (whether the step before was a call or a branch)
+        isfinite = math.isfinite
         for index, step in enumerate(steps):
             if not resumes:
                 streams.recent = None  # (no re-entry: `StreamTracker.called`)
-            part = self.step(step, reach * survival * passing, flag, copy, index == last)
-            resumes = isinstance(step, _RESUMING)
+            kind = type(step)  # (the schema's step types have no subclasses)
+            if kind is CallStep:
+                part = self.call(step, reach * survival * passing, flag, copy, index == last)  # type: ignore[arg-type]
+                resumes = True
+            else:
+                part = self.step(step, reach * survival * passing, flag, copy, index == last)
+                resumes = kind is BranchStep
             passing *= part.passed
             time = part.time
-            if survival < 1.0 and time.mean > 0:
+            step_mean = time.mean
+            if survival < 1.0 and step_mean > 0:
                 self.early = True  # an execution may end before this step's time
-            mean = time.mean if part.spent is None else part.spent
+            mean = step_mean if part.spent is None else part.spent
             second = part.spent_square
             if second is None:
-                second = time.variance + time.mean**2 if math.isfinite(time.mean) else math.inf
+                second = time.variance + step_mean**2 if isfinite(step_mean) else math.inf
             # T' = T + 1{running} X, a step's outcome independent of the time so far
             ran = 0.0 if survival == 0 else survival * mean
             square += (0.0 if survival == 0 else survival * second) + 2.0 * (
                 0.0 if alive_time == 0 else alive_time * mean
             )
             spent += ran
-            alive_time = (alive_time + ran) * (1.0 - part.fail)
-            time_mean, time_variance = time_mean + time.mean, time_variance + time.variance
+            kept = 1.0 - part.fail  # (the share still running after it)
+            alive_time = (alive_time + ran) * kept
+            time_mean, time_variance = time_mean + step_mean, time_variance + time.variance
             flag = part.flag
             exact = exact and part.exact
-            utilization = max(utilization, part.utilization)
-            survival *= 1.0 - part.fail
+            if part.utilization > utilization:  # (`max`, which keeps the first unless larger)
+                utilization = part.utilization
+            survival *= kept
         if steps:
             result.time = Moments(time_mean, time_variance)
             result.flag, result.exact, result.utilization = flag, exact, utilization
@@ -355,14 +365,15 @@ class _Walker(ForkWalker):
         result.fail, result.passed = 1.0 - survival, passing
         if self.spends:
             result.spent = spent
-            result.spent_square = square if math.isfinite(spent) else math.inf
+            result.spent_square = square if isfinite(spent) else math.inf
         return result
 
     def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> Part:
-        if isinstance(step, CallStep):
-            return self.call(step, reach, flag, copy, tail)
-        work = isinstance(step, WorkStep)
-        if work or isinstance(step, DelayStep):
+        kind = type(step)  # (`is`, not `isinstance`: no subclasses, and a step per step)
+        if kind is CallStep:
+            return self.call(step, reach, flag, copy, tail)  # type: ignore[arg-type]
+        work = kind is WorkStep
+        if work or kind is DelayStep:
             moments = self.shapes.moments(step)  # type: ignore[arg-type]
             if work and self.slowdown != 1.0:
                 factor = self.slowdown
@@ -373,21 +384,22 @@ class _Walker(ForkWalker):
             if not self.contention_free:
                 flag = self.departure_flag
             return Part(time=moments, flag=flag)
-        if isinstance(step, FailStep):
-            self.segments.end(step.fail)
-            return Part(fail=step.fail, flag=flag, spent=0.0, spent_square=0.0)
-        if isinstance(step, PublishStep):
-            spec = step.publish
+        if kind is FailStep:
+            fail = step.fail  # type: ignore[union-attr]
+            self.segments.end(fail)
+            return Part(fail=fail, flag=flag, spent=0.0, spent_square=0.0)
+        if kind is PublishStep:
+            spec = step.publish  # type: ignore[union-attr]
             fixed = fixed_partition(self.scenario, spec.topic, spec.key)
             self.publishes[(spec.topic, fixed)] += reach * spec.probability * spec.count
             self.publish_events[spec.topic] += reach * spec.probability
             events = reach * spec.probability
             self.emit(spec.topic, flag if spec.count == 1 else NOT_POISSON, copy, events)
             return Part(flag=flag)
-        if isinstance(step, BranchStep):
-            return self.branch(step, reach, flag, copy)
-        if isinstance(step, ParallelStep):
-            return self.parallel(step, reach, flag)
+        if kind is BranchStep:
+            return self.branch(step, reach, flag, copy)  # type: ignore[arg-type]
+        if kind is ParallelStep:
+            return self.parallel(step, reach, flag)  # type: ignore[arg-type]
         raise TypeError(f"unknown step type {type(step).__name__}")
 
     def wait_at(self, station: StationId) -> Moments:
@@ -397,20 +409,21 @@ class _Walker(ForkWalker):
 
     def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         spec = step.call
-        target, station, unlimited = self.shapes.call(step, self.key.priority)
-        summary = self.evaluator.summary(target)
-        view = self.evaluator.view(station)
+        priority, evaluator = self.key.priority, self.evaluator
+        target, station, unlimited = self.shapes.call(step, priority)
+        summary = evaluator.summary(target)
+        view = evaluator.view(station)
         response = summary.response
         own = self.own_view
-        wait = view.wait_for(station, own, self.who, self.key.priority)  # (`wait_at`)
-        open_wait = view.waiting.get(self.key.priority, ZERO).mean
+        wait = view.wait_for(station, own, self.who, priority)  # (`wait_at`)
+        open_wait = view.waiting.get(priority, ZERO).mean
         if wait.mean != open_wait and response.finite:  # (seen through a pool: `wait_at`)
             response = Moments(max(response.mean - open_wait + wait.mean, 0.0), response.variance)
         loss = view.loss
         outcome: CallOutcome | None = None
         law, ahead = timed_call(self.scenario, spec, target, summary, view, response)
         if self.reports:
-            unavailable = self.evaluator.failures.of(spec.service).unavailable
+            unavailable = evaluator.failures.of(spec.service).unavailable
             loss, why = refusals(view.loss, view.rejected, unavailable)  # (by reason)
             tried = outcome = resilient_outcome(spec, response, summary.fail, loss, law, why, ahead)
         else:
@@ -430,7 +443,7 @@ class _Walker(ForkWalker):
             self.reacquisitions += reach * made * through
             self.serial += reach * made * through
             self.segments.release(made, through)
-            through *= 1.0 if own is None else own.served_share(self.key.priority)
+            through *= 1.0 if own is None else own.served_share(priority)
         self.methods.update(summary.methods)
         if self.blocking and not (unlimited and summary.iid):
             self.iid = False

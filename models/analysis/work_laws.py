@@ -67,20 +67,34 @@ def known_laws(
 ) -> tuple[tuple[float, Distribution], ...] | None:
     """The laws of a mixture's parts by weight (acquisitions per second), if every part
     that has weight has a known law; None otherwise (`ClassLoad.laws`)."""
-    weighted = [(weight, law) for weight, law in parts if weight > 0]
-    if not weighted or any(law is None for _, law in weighted):
-        return None
-    return tuple((weight, law) for weight, law in weighted if law is not None)
+    # (one loop: a station's classes ask every round)
+    weighted: list[tuple[float, Distribution]] = []
+    for weight, law in parts:
+        if weight > 0:
+            if law is None:
+                return None
+            weighted.append((weight, law))
+    return tuple(weighted) if weighted else None
 
 
 def mixed_third_moment(parts: Iterable[tuple[float, float | None]]) -> float | None:
     """E[S³] of a mixture by weight (acquisitions per second) of parts whose E[S³] is
     known; None if one that has weight is not (or nothing has weight)."""
-    weighted = [(weight, third) for weight, third in parts if weight > 0]
-    total = math.fsum(weight for weight, _ in weighted)
-    if total <= 0 or any(third is None for _, third in weighted):
+    # (one loop for what the comprehensions did each, the same sums in the same order:
+    # some 4,400 mixtures per analysis of the 100 generated services)
+    weights: list[float] = []
+    products: list[float] = []
+    unknown = False
+    for weight, third in parts:
+        if weight > 0:
+            weights.append(weight)
+            products.append(weight * (third or 0.0))
+            if third is None:
+                unknown = True
+    total = math.fsum(weights)
+    if total <= 0 or unknown:
         return None
-    return math.fsum(weight * (third or 0.0) for weight, third in weighted) / total
+    return math.fsum(products) / total
 
 
 def slowed(law: tuple[float, float] | None, up: float) -> tuple[float, float] | None:
