@@ -424,7 +424,7 @@ def _merged(
             rate += other.arrival_rate
     if len(chosen) == 1:
         return best
-    holding = mixture((c.arrival_rate / rate, c.holding) for c in chosen)
+    holding = mixture([(c.arrival_rate / rate, c.holding) for c in chosen])
     also = tuple(c.caller for c in chosen[1:])
     independent = all(c.independent for c in chosen)
     return BoundedCaller(best.caller, population, rate, holding, None, also, independent)

@@ -22,18 +22,27 @@ STREAMS = (4, 5)
 
 
 def signature(views: Mapping[StationId, StationView]) -> dict[StationId, tuple[float, ...]]:
-    return {
-        station: (
+    """Each station's values that the iteration watches: its loss, rejections, flags,
+    streams' SCVs, then its mean waits by priority class in order (a station of one class,
+    the most, without sorting: every round signs every station, some twice)."""
+    signatures: dict[StationId, tuple[float, ...]] = {}
+    for station, view in views.items():
+        waiting = view.waiting
+        values: tuple[float, ...] = (
             view.loss,
             view.rejected,
             view.input_flag,
             view.departure_flag,
             view.arrival_scv,
             view.departure_scv,
-            *[view.waiting[p].mean for p in sorted(view.waiting)],
         )
-        for station, view in views.items()
-    }
+        if len(waiting) == 1:
+            for moments in waiting.values():
+                values += (moments.mean,)
+        elif waiting:
+            values += tuple([waiting[p].mean for p in sorted(waiting)])
+        signatures[station] = values
+    return signatures
 
 
 def largest_change(

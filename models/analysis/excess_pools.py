@@ -151,7 +151,7 @@ def population_below(
         )
         callees.append(_Callee(name, count, every, servers, every.waiting, pool=False))
     if holding is None:
-        holding = mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+        holding = mixture([(c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate])
     delay = max(holding.mean - math.fsum(times.values()), 0.0)
     population = pool_population(rate, delay, [(c.population, c.visits) for c in callees])
     return Below(population, threads, station.pools, tuple(callees), holding)

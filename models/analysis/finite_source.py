@@ -47,9 +47,12 @@ def _chain(servers: int, population: int, mean_service: float, think: float) -> 
     times for a population of a few dozen at most, where numpy's per-call cost dominated)."""
     step = mean_service / think
     weights = [1.0]
-    last = 1.0  # (weights[-1], held in a local: the root search's inner loop)
+    last = 1.0  # (weights[-1], held in a local, and min(present, servers) inline: the
+    # root search's inner loop)
     for present in range(1, population + 1):
-        last = last * (population - present + 1) * step / min(present, servers)
+        last = (
+            last * (population - present + 1) * step / (present if present < servers else servers)
+        )
         weights.append(last)
         if last > RESCALE:
             weights = [weight / RESCALE for weight in weights]

@@ -301,10 +301,13 @@ def _rates_stable(
     new: Mapping[OpKey, float],
     tolerance: float = 1e-12,
 ) -> bool:
-    return all(
-        math.isclose(old.get(k, 0.0), new.get(k, 0.0), rel_tol=tolerance, abs_tol=1e-300)
-        for k in keys
-    )
+    """Whether every node's rate is within `tolerance` of the round before's (a loop, not
+    `all` over a generator: every round asks, over every node)."""
+    old_rate, new_rate, isclose = old.get, new.get, math.isclose
+    for k in keys:
+        if not isclose(old_rate(k, 0.0), new_rate(k, 0.0), rel_tol=tolerance, abs_tol=1e-300):
+            return False
+    return True
 
 
 def solve_network(

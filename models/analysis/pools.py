@@ -399,7 +399,7 @@ def solve_pool(
 def _holding(load: StationLoad) -> Moments:
     """A pool's holding time: its classes' with arrivals, mixed by their rates (found once
     for each pool in a round: `apply_layer` hands it to the parts that read it)."""
-    return mixture((c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate)
+    return mixture([(c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate])
 
 
 def _own_share(sent: float, callee: ServiceStation) -> bool:

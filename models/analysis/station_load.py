@@ -56,6 +56,39 @@ class ClassLoad:
     acquisitions is one `work` step and its holding time is that work (one server with a
     finite room is then M/G/1/K exactly: `models.analysis.finite_rooms`)."""
 
+    def __hash__(self) -> int:
+        """The dataclass's hash (of the fields' tuple), kept once found: the classes are
+        reused by value across rounds (`LoadBuilder.classes`), and every station's load
+        hashes them for the solutions' cache (`LoadBuilder.solve`)."""
+        known: int | None = self.__dict__.get("_hash")
+        if known is None:
+            known = self.__dict__["_hash"] = hash(
+                (
+                    self.priority,
+                    self.arrival_rate,
+                    self.fresh_rate,
+                    self.holding,
+                    self.exponential_mean,
+                    self.iid,
+                    self.holding_exact,
+                    self.hyperexponential,
+                    self.third_moment,
+                    self.laws,
+                )
+            )
+        return known
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields without the kept hash (strings hash otherwise in another process)."""
+        return _without_hash(self.__dict__)
+
+
+def _without_hash(state: dict[str, object]) -> dict[str, object]:
+    """`state` without the kept hash (`ClassLoad.__hash__`, `StationLoad.__hash__`)."""
+    if "_hash" not in state:
+        return state
+    return {name: value for name, value in state.items() if name != "_hash"}
+
 
 @dataclass(frozen=True, init=False)
 class StationLoad:
@@ -150,6 +183,38 @@ class StationLoad:
             least_outstanding=least_outstanding,
             paced=paced,
         )
+
+    def __hash__(self) -> int:
+        """The dataclass's hash (of the fields' tuple), kept once found: `LoadBuilder.solve`
+        hashes a load to look its solution up and again to keep a new one."""
+        known: int | None = self.__dict__.get("_hash")
+        if known is None:
+            known = self.__dict__["_hash"] = hash(
+                (
+                    self.servers,
+                    self.room,
+                    self.priority,
+                    self.classes,
+                    self.arrival_scv,
+                    self.input_flag,
+                    self.erlang_phases,
+                    self.note,
+                    self.population,
+                    self.closed,
+                    self.independent,
+                    self.feedback,
+                    self.bounded,
+                    self.interarrival,
+                    self.groups,
+                    self.least_outstanding,
+                    self.paced,
+                )
+            )
+        return known
+
+    def __getstate__(self) -> dict[str, object]:
+        """The fields without the kept hash (strings hash otherwise in another process)."""
+        return _without_hash(self.__dict__)
 
 
 @dataclass(frozen=True)

@@ -209,7 +209,8 @@ class StreamTracker:
             origins = frozenset({self.station})
         if self.recent is not None and isinstance(target, OpKey) and target.kind == "service":
             station, share, again = self.recent
-            if station == StationId("service", target.name):
+            # (`station == StationId("service", target.name)`, without making one)
+            if station[1] == target.name and station[0] == "service" and station[2] == "":
                 scv = (1.0 - share) * scv + share * again
         self.reads.update(origins)
         self.weights[target] += weight

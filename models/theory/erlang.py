@@ -25,7 +25,11 @@ def erlang_b(servers: int, offered_load: float) -> float:
     0.5
     """
     require_count("servers", servers)
-    load = require_nonnegative("offered_load", offered_load)
+    return _erlang_b(servers, require_nonnegative("offered_load", offered_load))
+
+
+def _erlang_b(servers: int, load: float) -> float:
+    """`erlang_b` of arguments already checked (`erlang_c` checks them once, not twice)."""
     blocking = 1.0
     for k in range(1, servers + 1):
         blocking = load * blocking / (k + load * blocking)
@@ -54,5 +58,5 @@ def erlang_c(servers: int, offered_load: float) -> float:
     load = require_nonnegative("offered_load", offered_load)
     if load >= servers:
         return 1.0
-    blocking = erlang_b(servers, load)
+    blocking = _erlang_b(servers, load)
     return servers * blocking / (servers - load * (1.0 - blocking))

@@ -31,3 +31,16 @@ def test_a_load_is_its_fields_and_replace_keeps_the_rest() -> None:
     paced = dataclasses.replace(load, paced=True)
     assert paced.paced and paced.note == "n" and paced.classes == load.classes
     assert paced != load
+
+
+def test_the_kept_hashes_are_the_fields_hashes_and_do_not_travel() -> None:
+    import pickle
+
+    load_class = ClassLoad(1, 2.0, 1.5, Moments(0.1, 0.01), 0.1, True, False, (0.1, 2.0), 0.3)
+    load = StationLoad(4, 3, True, (load_class,), 1.2, 1, 2, "n", 5, True, True, 1, None)
+    for value in (load_class, load):
+        fields = tuple(getattr(value, f.name) for f in dataclasses.fields(value))
+        assert hash(value) == hash(fields)  # (a field missing from `__hash__` fails this)
+        assert hash(value) == hash(value)
+        copied = pickle.loads(pickle.dumps(value))
+        assert "_hash" not in vars(copied) and copied == value
