@@ -23,7 +23,7 @@ from models.analysis.acceleration import extrapolated
 from models.analysis.failures import failure_inputs
 from models.analysis.graph import StationId
 from models.analysis.network import MAX_ITERATIONS, FlowSource, NetworkSolution, solve_network
-from models.analysis.ratio_curves import flat, ratio_root
+from models.analysis.ratio_curves import Trials
 from models.analysis.saturation import (
     SaturatingResource,
     first_saturated,
@@ -100,34 +100,6 @@ def _smooth(scenario: Scenario) -> bool:
     start from the heaviest unsaturated one and stop at its first saturated iterate
     (`_Search.start`, `_Search.climbs`)."""
     return not failure_inputs(scenario).reports
-
-
-class _Trials:
-    """The unsaturated trials of a search: each pool's load ratio at each factor tried."""
-
-    def __init__(self) -> None:
-        self.factors: list[float] = []
-        self.ratios: dict[tuple[str, ...], list[tuple[float, float]]] = {}
-
-    def add(self, factor: float, ratios: Mapping[tuple[str, ...], float]) -> None:
-        self.factors.append(factor)
-        for key, ratio in ratios.items():
-            self.ratios.setdefault(key, []).append((factor, ratio))
-
-    def estimate(self, through_origin: bool) -> float:
-        """The factor at which the first pool reaches a load ratio of 1, each pool's ratio
-        extrapolated on its own (`ratio_curves.ratio_root`; not where it is flat): the
-        largest ratio is a maximum of curves that cross, and a pool whose callee nears
-        saturation overtakes the others steeply
-        (100 generated services: 0.78, 0.86, 0.92, 0.99 for 12.5, 12.6, 12.65, 12.7/s)."""
-        return min(
-            (
-                ratio_root(points, through_origin)
-                for points in self.ratios.values()
-                if not flat(points[-3:])
-            ),
-            default=math.inf,
-        )
 
 
 @dataclass
@@ -234,7 +206,7 @@ def _unmoved(
     )
 
 
-def _linear_root(points: _Trials, proportional: set[tuple[str, ...]]) -> float | None:
+def _linear_root(points: Trials, proportional: set[tuple[str, ...]]) -> float | None:
     """The factor at which the first pool saturates, exactly, where the last two trials
     show that only pools with proportional load ratios move (`proportional`): each moved
     pool's ratio is then a line in the factor, and every other is unchanged by it (a
@@ -296,7 +268,7 @@ def _limit(
     secant step on the unsaturated trials lands next to it in a few solves (each pool's
     ratio is smooth below f*, and a rational curve through its last three follows its
     curvature, `ratio_curves.rational_root`; the earliest pool to reach 1 is taken,
-    `_Trials.estimate`), each step kept inside the bracket found so far, and the bracket
+    `Trials.estimate`), each step kept inside the bracket found so far, and the bracket
     halved when two steps did not halve it (the safeguard of Dekker's and Brent's methods).
     The first trial above the start overshoots the extrapolation by half the tolerance, so
     that a trial just below it can close the bracket; and when a new trial puts the root in
@@ -313,7 +285,7 @@ def _limit(
     if known is not None:
         search.start, search.origin = known.round_views, start
     tolerance = RELATIVE_TOLERANCE
-    points = _Trials()
+    points = Trials()
     low, high = 0.0, math.inf
     if known is not None:  # the network at `start`, solved already
         saturated, ratio = _saturated(known, smooth), load_ratios(known)

@@ -19,10 +19,9 @@ from models.analysis.capacity import (
     RELATIVE_TOLERANCE,
     _all_flows_limit,
     _saturated,
-    _Trials,
 )
 from models.analysis.network import FlowSource, solve_network
-from models.analysis.ratio_curves import rational_root
+from models.analysis.ratio_curves import Trials, rational_root
 from tests.unit.analysis_scenarios import open_sources
 
 REGRESSION = Path(__file__).resolve().parents[1] / "data" / "analysis_regression"
@@ -150,16 +149,16 @@ def test_a_flat_load_ratio_is_not_extrapolated_to_saturation() -> None:
     """A pool whose ratio rose by rounding only over trials more than 10% apart heads
     nowhere: the estimate is the rising pool's (a rational curve through the flat one's put
     a pole just past its points: the TrainTicket-like model at 95%, `login`)."""
-    trials = _Trials()
+    trials = Trials()
     flat = [0.6263755949556097, 0.6263755950301311, 0.6263756052360333]
     rising = [0.3650, 0.3839, 0.6940]
     for factor, first, second in zip([202.8, 221.7, 531.8], flat, rising, strict=True):
         trials.add(factor, {("service", "flat"): first, ("service", "rising"): second})
-    alone = _Trials()
+    alone = Trials()
     for factor, ratio in zip([202.8, 221.7, 531.8], rising, strict=True):
         alone.add(factor, {("service", "rising"): ratio})
     assert trials.estimate(False) == alone.estimate(False) > 600.0
-    close = _Trials()  # (trials less than 10% apart: not judged flat)
+    close = Trials()  # (trials less than 10% apart: not judged flat)
     for factor, ratio in zip([500.0, 505.0, 510.0], flat, strict=True):
         close.add(factor, {("service", "flat"): ratio})
     assert close.estimate(False) < 1e6
