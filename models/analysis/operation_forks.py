@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from models.analysis.forkjoin import fork_join
 from models.analysis.meetings import parallel_branches
@@ -20,18 +20,23 @@ from models.analysis.moments import Moments
 from models.analysis.operation_failures import FailureWalker
 from models.analysis.segments import Segments
 from models.analysis.streams import StreamTracker
-from models.analysis.summary import NOT_POISSON, Part, Target, side_by_side
+from models.analysis.summary import NOT_POISSON, Part, StationView, Target, side_by_side
 from models.schema import BranchStep, CallStep, ParallelStep, Step
 
 if TYPE_CHECKING:
     from models.analysis.graph import StationId
-    from models.analysis.operations import Evaluator
+
+
+class Viewer(Protocol):
+    """What the forks read of the evaluator (`operations.Evaluator`): each station's view."""
+
+    def view(self, station: StationId) -> StationView: ...
 
 
 class ForkWalker(FailureWalker):
     """The forking steps of walking one node (a base of the walker, which sets these)."""
 
-    evaluator: Evaluator
+    evaluator: Viewer
     streams: StreamTracker
     segments: Segments
     concurrency: dict[Target, int]

@@ -153,6 +153,8 @@ class Evaluator:
 class _Walker(ForkWalker):
     """Walks the steps of one node, accumulating its summary."""
 
+    evaluator: Evaluator
+
     def __init__(self, evaluator: Evaluator, key: OpKey) -> None:
         super().__init__(evaluator.scenario)
         self.evaluator = evaluator
