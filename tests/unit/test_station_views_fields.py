@@ -1,6 +1,5 @@
-"""`station_views` builds a service's `StationView` by setting its fields at once (for
-speed): it must set every field of the dataclass, so that a field added to `StationView`
-without a value there fails here instead of leaving views without it."""
+"""`station_views` builds a service's whole `StationView`: every field of the dataclass
+set, equal to the view built from those fields, and the values read from the station."""
 
 from __future__ import annotations
 
