@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import gammaln
@@ -46,12 +46,12 @@ from scipy.special import gammaln
 from models.theory.erlang import erlang_c
 
 
-@dataclass(frozen=True)
-class Queue:
+class Queue(NamedTuple):
     """A queueing station's number in system: `servers` servers, `offered` busy on average
     (Erlangs, < servers), `waiting` requests in its queue on average; of those, each is
     counted with probability `share` (the requests of one of several pools that call it,
-    each request belonging to one of them at random: a binomial thinning)."""
+    each request belonging to one of them at random: a binomial thinning). A named tuple,
+    as `Population`."""
 
     servers: int
     offered: float
@@ -102,11 +102,11 @@ class Queue:
         return probabilities
 
 
-@dataclass(frozen=True)
-class Population:
+class Population(NamedTuple):
     """The open model's number of requests below a pool (or at a queue), as the
     independent parts it adds up: an infinite-server stage (`delay`: its mean) and
-    queues."""
+    queues. A named tuple: the pools' memos (`HeadCache`, `excess_pools.BelowMemo`) look
+    populations up by value every round, and a tuple hashes and compares in C."""
 
     delay: float
     queues: tuple[Queue, ...]

@@ -198,7 +198,8 @@ def apply_excess(
     populations.found[station.name] = population
     one = population.thinned(1.0 / below.pools) if below.pools > 1 else population
     head = one.head(below.threads + 2, populations.memo.heads)
-    own = below.pools * one.excess(below.threads, head) / population.tail_rate
+    # (pools x E[(N_one - c)^+]: what they hold back at their threads, remembered by value)
+    own = below.held_back(population, below.threads, populations.memo) / population.tail_rate
     if own < NEGLIGIBLE:  # (rounding: E[N] less the head's mean)
         own = 0.0
     solution = station.solution

@@ -36,6 +36,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import numpy as np
 from scipy.special import betainc, gammaln, pdtr
@@ -53,9 +54,10 @@ LARGEST_POOL = 256
 """Pools with more workers are left to the open model (convolution cost grows as c²)."""
 
 
-@dataclass(frozen=True)
-class Callee:
-    """A station the pool's requests call while holding a worker."""
+class Callee(NamedTuple):
+    """A station the pool's requests call while holding a worker (a named tuple: built for
+    every callee of every pool in every round, and hashed and compared in C as part of the
+    `LayerCache`'s keys)."""
 
     station: StationId
     visits: float
@@ -144,18 +146,18 @@ def _leave_one_out(
     prefixes = [parts[0]]
     for part in parts[1:]:
         prefixes.append(convolve(prefixes[-1], part))
-    suffixes = [parts[-1]]
-    for part in reversed(parts[:-1]):
+    suffixes = [parts[-1]]  # (not of all the parts: that is the last prefix)
+    for part in reversed(parts[1:-1]):
         suffixes.append(convolve(part, suffixes[-1]))
-    suffixes.reverse()  # suffixes[i] = parts[i:]
+    suffixes.reverse()  # suffixes[i] = parts[i + 1:]
     others = []
     for i in range(len(parts)):
         if i == 0:
-            others.append(suffixes[1] if len(parts) > 1 else _unit(size, convolve))
+            others.append(suffixes[0] if len(parts) > 1 else _unit(size, convolve))
         elif i == len(parts) - 1:
             others.append(prefixes[i - 1])
         else:
-            others.append(convolve(prefixes[i - 1], suffixes[i + 1]))
+            others.append(convolve(prefixes[i - 1], suffixes[i]))
     return prefixes[-1], others
 
 
@@ -266,16 +268,19 @@ def _subnetwork(
         weights.append(_delay_weights(delay, unit, population, known))
     log_parts = [log for log, _ in weights]
     present = np.arange(size, dtype=float)
-    counts = [np.maximum(present - stage.counted_from, 0.0) for stage in stages]
+    counts = [
+        np.maximum(present - stage.counted_from, 0.0) if stage.counted_from else present
+        for stage in stages
+    ]
     linear_parts = [linear for _, linear in weights]
     total, others = _leave_one_out(linear_parts, size, _linear)
-    if np.all(total > 0) and np.all(np.isfinite(total)):
+    if total.min() > 0 and total.max() < math.inf:  # (every G(n) positive and finite)
         throughput = total[:-1] / total[1:] / unit
         queues = [
             _linear(counts[i] * linear_parts[i], others[i])[1:] / total[1:]
             for i in range(len(stages))
         ]
-        if all(np.all(np.isfinite(queue)) for queue in queues):
+        if all(np.isfinite(queue).all() for queue in queues):
             return throughput, queues
     total, others = _leave_one_out(log_parts, size, log_convolve)
     throughput = np.exp(total[:-1] - total[1:]) / unit
@@ -349,7 +354,8 @@ def flow_equivalent(
     ratio = arrival_rate / capacity
     if ratio >= 1.0 - CRITICAL:
         return Layer(True, capacity, math.inf, 1.0, 1.0, {c.station: math.inf for c in callees})
-    log_weights = np.concatenate(([0.0], np.cumsum(np.log(arrival_rate / throughput))))
+    log_weights = np.zeros(size)
+    np.cumsum(np.log(arrival_rate / throughput), out=log_weights[1:])
     weights = np.exp(log_weights - log_weights.max())
     weights[-1] /= 1.0 - ratio  # n >= c: geometric tail p_c r^(n - c)
     norm = float(weights.sum())
@@ -357,13 +363,14 @@ def flow_equivalent(
     queue_length = float(weights[-1] * (1.0 - ratio) * ratio / (1.0 - ratio) ** 2) / norm
     busy = float(np.dot(np.arange(size), p_busy))
     flow = p_busy[1:] * throughput
+    flow_sum = flow.sum()
     # a non-exponential callee's wait is scaled by (1 + cs²) / 2 as in Allen-Cunneen (its
     # capacity, and so X(k), does not depend on the service time's variability)
     seen = {
-        callee.station: float(np.dot(flow, waiting_by_state[callee.station]) / flow.sum())
+        callee.station: float(np.dot(flow, waiting_by_state[callee.station]) / flow_sum)
         * (1.0 + min(callee.scv, 1e6))
         / 2.0
-        if flow.sum() > 0
+        if flow_sum > 0
         else 0.0
         for callee in callees
     }
@@ -374,7 +381,7 @@ def flow_equivalent(
         p_wait=float(p_busy[-1]),
         utilization=busy / servers,
         callee_waiting=seen,
-        completion_rates=tuple(float(rate) for rate in throughput),
+        completion_rates=tuple(throughput.tolist()),
         paced=own_server_pacing(callees, throughput),
         busy=p_busy,
         callee_waiting_by_state=waiting_by_state,
