@@ -1,12 +1,14 @@
 """What the walk of an operation (`models.analysis.operations`) reads of the scenario's
-structure: each node's steps, station and kind of server, and each call step's callee.
+structure: each node's steps, station and kind of server, each call step's callee, and
+where each `parallel` step's branches meet (`models.analysis.fork_places`).
 
 These are pure functions of the scenario, the same in every round of a solve and in every
 solve of one analysis; the walk asked for them again at every node walked (its steps, its
 station, whether it is one exponential `work`, the callee's name resolved, its station and
-whether it queues). `NodeShapes` finds each once, on first use, and is kept for the
-analysis (`SolveMemo.node_shapes`): the 100 generated services walk about 2,500 nodes and
-3,100 call steps per analysis, among some 170 nodes and 400 call steps.
+whether it queues, the pools a parallel step's branches meet at). `NodeShapes` finds each
+once, on first use, and is kept for the analysis (`SolveMemo.node_shapes`): the 100
+generated services walk about 2,500 nodes and 3,100 call steps per analysis, among some
+170 nodes and 400 call steps (and 380 parallel steps, among nine).
 """
 
 from __future__ import annotations
@@ -14,10 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
+from models.analysis.fork_places import Place, places
 from models.analysis.graph import OpKey, StationId, callee, station_of, steps_of
 from models.analysis.moments import Moments, of_distribution
 from models.analysis.work_laws import single_exponential
-from models.schema import CallStep, DelayStep, Scenario, Step, WorkStep
+from models.schema import CallStep, DelayStep, ParallelStep, Scenario, Step, WorkStep
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class NodeShapes:
         its identity stays its own) and what it reaches."""
         self._moments: dict[int, tuple[WorkStep | DelayStep, Moments]] = {}
         """By a `work` or `delay` step's identity: the step (kept) and its moments."""
+        self._places: dict[int, tuple[ParallelStep, tuple[Place, ...]]] = {}
+        """By a `parallel` step's identity: the step (kept) and where its branches meet."""
 
     def node(self, key: OpKey) -> NodeShape:
         """The shape of node `key`."""
@@ -99,6 +104,15 @@ class NodeShapes:
             return known[1]
         found = of_distribution(step.work if isinstance(step, WorkStep) else step.delay)
         self._moments[id(step)] = (step, found)
+        return found
+
+    def places(self, step: ParallelStep) -> tuple[Place, ...]:
+        """Where the branches of `parallel` step `step` meet (`fork_places.places`)."""
+        known = self._places.get(id(step))
+        if known is not None and known[0] is step:
+            return known[1]
+        found = places(self.scenario, step)
+        self._places[id(step)] = (step, found)
         return found
 
     def _shape(self, key: OpKey) -> NodeShape:

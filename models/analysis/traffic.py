@@ -79,7 +79,8 @@ def solve_traffic(
     only they make its calls and publishes.
     """
     admitted = admitted or {}
-    topic_nodes = sorted({(topic, key.priority) for key in keys for topic in topics})
+    priorities = {key.priority for key in keys}
+    topic_nodes = sorted([(topic, priority) for priority in priorities for topic in topics])
     nodes: list[OpKey | tuple[str, int]] = [*keys, *topic_nodes]
     index = {node: i for i, node in enumerate(nodes)}
     size = len(nodes)
@@ -116,23 +117,24 @@ def solve_traffic(
     for column, key in enumerate(flows):
         sources[index[key], column] = 1.0
     if size:
-        system = sparse.csc_matrix(sparse.identity(size) - sparse.csr_matrix(direct).T)
-        solution = np.asarray(spsolve(system, sources)).reshape(size, len(flows))
+        solution = np.asarray(spsolve(_system(direct), sources)).reshape(size, len(flows))
     else:
         solution = sources
     solution = np.maximum(solution, 0.0)
+    columns: list[list[float]] = solution.T.tolist()  # (per flow, the nodes' visits)
     visits: dict[str, dict[OpKey, float]] = {}
     topic_visits: dict[str, dict[str, float]] = {}
     rates: dict[OpKey, float] = defaultdict(float)
-    for column, flow in enumerate(flows):
-        per_flow = {key: float(solution[index[key], column]) for key in keys}
+    for flow, visited in zip(flows, columns, strict=True):
+        per_flow = dict(zip(keys, visited, strict=False))  # (the keys are the first nodes)
         visits[flow.name] = per_flow
         per_topic: dict[str, float] = defaultdict(float)
         for topic, priority in topic_nodes:
-            per_topic[topic] += float(solution[index[(topic, priority)], column])
+            per_topic[topic] += visited[index[(topic, priority)]]
         topic_visits[flow.name] = dict(per_topic)
+        flow_rate = flow_rates.get(flow.name, 0.0)
         for key, count in per_flow.items():
-            rates[key] += flow_rates.get(flow.name, 0.0) * count
+            rates[key] += flow_rate * count
     topic_rates: dict[str, float] = dict.fromkeys(topics, 0.0)
     topic_events: dict[str, float] = {}
     partition_rates: dict[str, dict[int | None, float]] = {topic: {} for topic in topics}
@@ -147,12 +149,22 @@ def solve_traffic(
             topic_events[topic] = topic_events.get(topic, 0.0) + events
     for topic, priority, dead, share in dead_letters:
         rate = share * math.fsum(
-            flow_rates.get(flow.name, 0.0) * float(solution[index[(topic, priority)], column])
-            for column, flow in enumerate(flows)
+            flow_rates.get(flow.name, 0.0) * visited[index[(topic, priority)]]
+            for flow, visited in zip(flows, columns, strict=True)
         )
         topic_rates[dead] += rate
         partition_rates[dead][None] = partition_rates[dead].get(None, 0.0) + rate
     return Traffic(visits, topic_visits, dict(rates), topic_rates, partition_rates, topic_events)
+
+
+def _system(direct: np.ndarray) -> sparse.csc_matrix:
+    """I - A^T for A = `direct` (square), in CSC form: its columns are the rows of I - A,
+    whose CSR form the dense difference gives at once — the same entries (zeros dropped,
+    indices sorted) as `sparse.identity(n) - sparse.csr_matrix(A).T` converted to CSC,
+    without the sparse conversions and difference (tests/unit/test_traffic_system.py)."""
+    size = direct.shape[0]
+    rows = sparse.csr_matrix(np.identity(size) - direct)
+    return sparse.csc_matrix((rows.data, rows.indices, rows.indptr), shape=(size, size))
 
 
 def _spectral_radius(direct: np.ndarray) -> float:
