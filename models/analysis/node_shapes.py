@@ -1,6 +1,6 @@
 """What the walk of an operation (`models.analysis.operations`) reads of the scenario's
 structure: each node's steps, station and kind of server, each call step's callee, and
-where each `parallel` step's branches meet (`models.analysis.fork_places`).
+where each `parallel` step's branches meet (`models.analysis.meetings`).
 
 These are pure functions of the scenario, the same in every round of a solve and in every
 solve of one analysis; the walk asked for them again at every node walked (its steps, its
@@ -16,8 +16,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from models.analysis.fork_places import Place, places
 from models.analysis.graph import OpKey, StationId, callee, station_of, steps_of
+from models.analysis.meetings import Place, places
 from models.analysis.moments import Moments, of_distribution
 from models.analysis.work_laws import single_exponential
 from models.schema import CallStep, DelayStep, ParallelStep, Scenario, Step, WorkStep
@@ -107,7 +107,7 @@ class NodeShapes:
         return found
 
     def places(self, step: ParallelStep) -> tuple[Place, ...]:
-        """Where the branches of `parallel` step `step` meet (`fork_places.places`)."""
+        """Where the branches of `parallel` step `step` meet (`meetings.places`)."""
         known = self._places.get(id(step))
         if known is not None and known[0] is step:
             return known[1]

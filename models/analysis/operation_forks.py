@@ -2,7 +2,7 @@
 `branch` runs one of its options, each walked with its probability and the segment and
 stream it starts from, and their ends mixed; a `parallel` step runs every branch, each a
 copy of the stream, and ends with the slowest (`forkjoin.fork_join`, from what the branches
-meet on the way: `fork_places.branches`, from where they meet, found once per step).
+meet on the way: `meetings.parallel_branches`, from where they meet, found once per step).
 
 `ForkWalker` is that side of the walker, between the failure side (`FailureWalker`) and the
 walker itself, which walks the steps and calls them.
@@ -14,8 +14,8 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Protocol
 
-from models.analysis.fork_places import branches as joined_branches
 from models.analysis.forkjoin import fork_join
+from models.analysis.meetings import parallel_branches
 from models.analysis.moments import Moments
 from models.analysis.operation_failures import FailureWalker
 from models.analysis.segments import Segments
@@ -99,7 +99,7 @@ class ForkWalker(FailureWalker):
         self.concurrency = side_by_side(self.scenario, outer, in_branches)
         places = self.shapes.places(step)
         view = self.evaluator.view
-        branches = joined_branches(self.scenario, step, places, parts, self.wait_at, view)
+        branches = parallel_branches(self.scenario, step, parts, self.wait_at, view, places)
         time, method, exact = fork_join(branches, self.rate * reach)
         if len(parts) > 1:
             self.methods.add(method)
