@@ -36,7 +36,7 @@ from models.analysis.least_outstanding import POOLED
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
 from models.analysis.moments import ZERO, Moments, mixture, of_distribution
 from models.analysis.paced import Pacing
-from models.analysis.renewal_streams import entry_stream
+from models.analysis.renewal_streams import entry_stream, renewal_entries
 from models.analysis.station_load import (
     ClassLoad,
     GroupStation,
@@ -287,6 +287,11 @@ class LoadBuilder:
         never, 1 as a product-form feedback, 2 otherwise."""
         return feedback_into(self.summaries, self.traffic.rates)
 
+    @functools.cached_property
+    def _renewal_entries(self) -> dict[str, list[str]]:
+        """Per service, the flows of renewal arrivals that enter at it (`renewal_entries`)."""
+        return renewal_entries(self.scenario)
+
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
         """`_pools`, marked paced where one server paces its calls (`models.analysis.paced`)."""
         pools, load = self._pools(name, keys)
@@ -316,6 +321,7 @@ class LoadBuilder:
         failure_note = approximated_failures(name, spec, self.capacity, self.admission)
         failing = bool(self.admission or self.capacity)
         fans = self.senders.services.get(name, ())
+        entries = self._renewal_entries
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
             joined = workers is not None and replicas > 1 and spec.balancing == "least_outstanding"
             note = ", ".join(part for part in (POOLED if joined else "", failure_note) if part)
@@ -337,7 +343,7 @@ class LoadBuilder:
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
                 groups=None if feedback else self._groups(fans, classes, name),
                 interarrival=entry_stream(
-                    self.scenario, self.sources, self.traffic, keys, classes, failing
+                    self.scenario, self.sources, self.traffic, keys, classes, failing, entries
                 ),
             )
             return 1, load
