@@ -68,7 +68,7 @@ requests seldom wait, whoever sends them."""
 METHOD = "open and finite-source classes (CTMC)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class BoundedCaller:
     """The part of a station's load that bounded callers bring (a closed flow's clients, a
     blocking service's workers, a topic's consumer threads), one or several in one class."""
@@ -91,6 +91,27 @@ class BoundedCaller:
     """Whether every caller of the class is a source that queues nowhere together with the
     others (`bounds.CallerBounds.independent`: a closed flow's clients, a log topic's
     consumers), not a pool whose threads share a queue of their own."""
+
+    def __init__(
+        self,
+        caller: tuple[str, str],
+        population: int,
+        arrival_rate: float,
+        holding: Moments,
+        feeder: Feeder | None = None,
+        also: tuple[tuple[str, str], ...] = (),
+        independent: bool = False,
+    ) -> None:
+        """The fields above, with their defaults, set at once (as `StationLoad`'s, for speed)."""
+        self.__dict__.update(
+            caller=caller,
+            population=population,
+            arrival_rate=arrival_rate,
+            holding=holding,
+            feeder=feeder,
+            also=also,
+            independent=independent,
+        )
 
     @property
     def callers(self) -> tuple[tuple[str, str], ...]:
@@ -224,8 +245,7 @@ def _chain(
     add(b < n, index[o, np.minimum(b + 1, n), enters], (n - b).astype(float))
     sources, targets, rates = (np.concatenate(column) for column in zip(*parts, strict=True))
     assert (targets >= 0).all()
-    # (the open arrivals' and services' rates first, then the bounded sources' returns)
-    fixed, returns = rates.copy(), rates
+    fixed, returns = rates.copy(), rates  # (open arrivals' and services', then returns)
     fixed[fixed_count:] = 0.0
     returns[:fixed_count] = 0.0
     # the balance equation of state k: sum_i p_i q_ik - p_k out_k = 0 (row k, column i);
