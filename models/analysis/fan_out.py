@@ -230,6 +230,8 @@ def consumer_fans(
     or not at all; of messages that each draw their partition, as many as fall on its
     partitions, each independently with their share of the topic's rule (a binomial
     thinning); nothing with round robin, which deals a group out over the partitions."""
+    if not fans:
+        return []  # (most topics send no groups: no partitions' share to find)
     spec = scenario.topics[topic]
     share = float(default_partition_shares(spec)[consumer::consumers].sum())
     found = []

@@ -41,10 +41,11 @@ RESCALE = 1e150
 M S / Z, far below 1e150 on any bracket `finite_source` searches)."""
 
 
-def _chain(servers: int, population: int, mean_service: float, think: float) -> list[float]:
-    """Stationary probabilities p_0..p_M of the birth-death chain, its weights built up one
-    level at a time (module docstring; plain floats: the root search evaluates it a dozen
-    times for a population of a few dozen at most, where numpy's per-call cost dominated)."""
+def _weights(servers: int, population: int, mean_service: float, think: float) -> list[float]:
+    """Unnormalised stationary weights of the birth-death chain, p_0..p_M up to a factor,
+    built up one level at a time (module docstring; plain floats: the root search
+    evaluates it a dozen times for a population of a few dozen at most, where numpy's
+    per-call cost dominated)."""
     step = mean_service / think
     weights = [1.0]
     last = 1.0  # (weights[-1], held in a local, and min(present, servers) inline: the
@@ -57,14 +58,24 @@ def _chain(servers: int, population: int, mean_service: float, think: float) -> 
         if last > RESCALE:
             weights = [weight / RESCALE for weight in weights]
             last = weights[-1]
+    return weights
+
+
+def _chain(servers: int, population: int, mean_service: float, think: float) -> list[float]:
+    """Stationary probabilities p_0..p_M of the birth-death chain (`_weights`, normalised)."""
+    weights = _weights(servers, population, mean_service, think)
     total = sum(weights)
     return [weight / total for weight in weights]
 
 
 def _throughput(servers: int, population: int, mean_service: float, think: float) -> float:
-    """X(Z) = sum p_n min(n, c) / S."""
-    p = _chain(servers, population, mean_service, think)
-    return sum([q * (n if n < servers else servers) for n, q in enumerate(p)]) / mean_service
+    """X(Z) = sum p_n min(n, c) / S (p_n = `_chain`'s, each normalised as it is taken)."""
+    weights = _weights(servers, population, mean_service, think)
+    total = sum(weights)
+    return (
+        sum([weight / total * (n if n < servers else servers) for n, weight in enumerate(weights)])
+        / mean_service
+    )
 
 
 def finite_source(

@@ -15,13 +15,13 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from models.analysis.bounds import CallerBounds
 from models.analysis.caller_graph import LastGraph
+from models.analysis.class_loads import class_loads
 from models.analysis.departure_streams import Departures, Publisher
 from models.analysis.failures import admitted_scv, approximated_failures, feedback_into
 from models.analysis.fan_out import FanOut, Senders, consumer_fans, pool_groups, thinned
@@ -34,9 +34,9 @@ from models.analysis.graph import (
 )
 from models.analysis.least_outstanding import POOLED
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
-from models.analysis.moments import ZERO, Moments, mixture, of_distribution
+from models.analysis.moments import ZERO, Moments, of_distribution
 from models.analysis.paced import Pacing
-from models.analysis.renewal_streams import entry_stream
+from models.analysis.renewal_streams import entry_stream, renewal_entries
 from models.analysis.station_load import (
     ClassLoad,
     GroupStation,
@@ -54,17 +54,8 @@ from models.analysis.summary import (
     emission_flags,
 )
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
-from models.analysis.work_laws import (
-    known_laws,
-    mixed_third_moment,
-    slowed,
-    work_facts,
-)
-from models.distributions import Distribution
+from models.analysis.work_laws import slowed
 from models.schema import Scenario
-
-NO_FACTS: tuple[None, None, None] = (None, None, None)
-"""`work_facts` of an operation that takes its worker more than once (none apply)."""
 
 
 @dataclass(frozen=True)
@@ -170,47 +161,8 @@ class LoadBuilder:
         return known
 
     def _classes(self, keys: Sequence[OpKey], share: float) -> tuple[ClassLoad, ...]:
-        """`classes`, computed."""
-        by_priority: dict[int, list[OpKey]] = defaultdict(list)
-        for key in keys:
-            by_priority[key.priority].append(key)
-        result = []
-        summaries, rate_of = self.summaries, self.traffic.rates.get
-        for priority, members in sorted(by_priority.items()):
-            parts = []
-            means = set()
-            laws = set()
-            thirds: list[tuple[float, float | None]] = []
-            owned: list[tuple[float, Distribution | None]] = []
-            for key in members:
-                summary = summaries[key]
-                rate = rate_of(key, 0.0) * share
-                per = summary.acquisitions
-                holding = Moments(summary.holding.mean / per, summary.holding.variance / per)
-                parts.append((rate * per, rate, holding, summary))
-                if rate > 0:
-                    means.add(summary.exponential_mean if per == 1.0 else None)
-                    facts = work_facts(self.scenario, key, holding) if per == 1.0 else NO_FACTS
-                    laws.add(facts[0])
-                    thirds.append((rate * per, facts[1]))
-                    owned.append((rate * per, facts[2]))
-            common = next(iter(means)) if len(means) == 1 else None
-            law = next(iter(laws)) if len(laws) == 1 else None
-            result.append(
-                ClassLoad(
-                    priority=priority,
-                    arrival_rate=math.fsum([p[0] for p in parts]),
-                    fresh_rate=math.fsum([p[1] for p in parts]),
-                    holding=mixture([(p[0], p[2]) for p in parts]),
-                    exponential_mean=common,
-                    hyperexponential=law,
-                    third_moment=mixed_third_moment(thirds),
-                    laws=known_laws(owned),
-                    iid=all([p[3].iid for p in parts if p[0] > 0]),
-                    holding_exact=all([p[3].holding_exact for p in parts if p[0] > 0]),
-                )
-            )
-        return tuple(result)
+        """`classes`, computed (`class_loads`)."""
+        return class_loads(self.scenario, self.summaries, self.traffic.rates, keys, share)
 
     def _adjusted(self, name: str, classes: tuple[ClassLoad, ...]) -> tuple[ClassLoad, ...]:
         """The classes of service `name` with failures: only admitted attempts queue, and a
@@ -287,6 +239,11 @@ class LoadBuilder:
         never, 1 as a product-form feedback, 2 otherwise."""
         return feedback_into(self.summaries, self.traffic.rates)
 
+    @functools.cached_property
+    def _renewal_entries(self) -> dict[str, list[str]]:
+        """Per service, the flows of renewal arrivals that enter at it (`renewal_entries`)."""
+        return renewal_entries(self.scenario)
+
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
         """`_pools`, marked paced where one server paces its calls (`models.analysis.paced`)."""
         pools, load = self._pools(name, keys)
@@ -316,6 +273,7 @@ class LoadBuilder:
         failure_note = approximated_failures(name, spec, self.capacity, self.admission)
         failing = bool(self.admission or self.capacity)
         fans = self.senders.services.get(name, ())
+        entries = self._renewal_entries
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
             joined = workers is not None and replicas > 1 and spec.balancing == "least_outstanding"
             note = ", ".join(part for part in (POOLED if joined else "", failure_note) if part)
@@ -337,7 +295,7 @@ class LoadBuilder:
                 bounded=self._bounded_caller(name, pooled, classes, feedback),
                 groups=None if feedback else self._groups(fans, classes, name),
                 interarrival=entry_stream(
-                    self.scenario, self.sources, self.traffic, keys, classes, failing
+                    self.scenario, self.sources, self.traffic, keys, classes, failing, entries
                 ),
             )
             return 1, load

@@ -68,7 +68,7 @@ requests seldom wait, whoever sends them."""
 METHOD = "open and finite-source classes (CTMC)"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class BoundedCaller:
     """The part of a station's load that bounded callers bring (a closed flow's clients, a
     blocking service's workers, a topic's consumer threads), one or several in one class."""
@@ -91,6 +91,27 @@ class BoundedCaller:
     """Whether every caller of the class is a source that queues nowhere together with the
     others (`bounds.CallerBounds.independent`: a closed flow's clients, a log topic's
     consumers), not a pool whose threads share a queue of their own."""
+
+    def __init__(
+        self,
+        caller: tuple[str, str],
+        population: int,
+        arrival_rate: float,
+        holding: Moments,
+        feeder: Feeder | None = None,
+        also: tuple[tuple[str, str], ...] = (),
+        independent: bool = False,
+    ) -> None:
+        """The fields above, with their defaults, set at once (as `StationLoad`'s, for speed)."""
+        self.__dict__.update(
+            caller=caller,
+            population=population,
+            arrival_rate=arrival_rate,
+            holding=holding,
+            feeder=feeder,
+            also=also,
+            independent=independent,
+        )
 
     @property
     def callers(self) -> tuple[tuple[str, str], ...]:
@@ -197,43 +218,47 @@ def _chain(
     pace = speed[busy]  # (each server's speed with `busy` of them busy)
     j = busy - i  # open requests in service
     queued_open, queued_bounded = o - j, b - i
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
 
-    def add(mask: np.ndarray, to: np.ndarray, fixed: np.ndarray, returns: np.ndarray) -> None:
-        keep = mask & ((fixed > 0) | (returns > 0))
-        assert (to[keep] >= 0).all()
-        parts.append((np.nonzero(keep)[0], to[keep], fixed[keep], returns[keep]))
+    def add(mask: np.ndarray, to: np.ndarray, rate: np.ndarray) -> None:
+        """The transitions of positive `rate` from the states in `mask` to the states `to`."""
+        keep = np.flatnonzero(mask & (rate > 0))
+        parts.append((keep, to[keep], rate[keep]))
 
-    none = np.zeros(len(o))
-    add(o < levels, index[np.minimum(o + 1, levels), b, i], np.full(len(o), open_rate), none)
+    add(o < levels, index[np.minimum(o + 1, levels), b, i], np.full(len(o), open_rate))
     queued = queued_open + queued_bounded
     share_open = np.where(queued > 0, queued_open / np.maximum(queued, 1), 1.0)
     share_bounded = np.where(queued > 0, queued_bounded / np.maximum(queued, 1), 0.0)
     # an open request done: the next is open (i stays) or bounded (i + 1), from the queue
     done_open = j * pace / open_mean
     below_o = np.maximum(o - 1, 0)
-    add(j > 0, index[below_o, b, i], done_open * share_open, none)
-    add(j > 0, index[below_o, b, np.minimum(i + 1, n)], done_open * share_bounded, none)
+    add(j > 0, index[below_o, b, i], done_open * share_open)
+    add(j > 0, index[below_o, b, np.minimum(i + 1, n)], done_open * share_bounded)
     # a bounded request done: the next is open (i - 1) or bounded (i stays)
     done_bounded = i * pace / bounded_mean
     below_b, less_i = np.maximum(b - 1, 0), np.maximum(i - 1, 0)
-    add(i > 0, index[o, below_b, less_i], done_bounded * share_open, none)
-    add(i > 0, index[o, below_b, i], done_bounded * share_bounded, none)
+    add(i > 0, index[o, below_b, less_i], done_bounded * share_open)
+    add(i > 0, index[o, below_b, i], done_bounded * share_bounded)
+    fixed_count = sum([len(part[0]) for part in parts])
     # a bounded source comes back at rate (N - b) / Z: served at once if a server is free
     enters = np.minimum(np.where(busy < c, i + 1, i), n)
-    add(b < n, index[o, np.minimum(b + 1, n), enters], none, (n - b).astype(float))
-    columns = zip(*parts, strict=True)
-    sources, targets, fixed, returns = (np.concatenate(column) for column in columns)
+    add(b < n, index[o, np.minimum(b + 1, n), enters], (n - b).astype(float))
+    sources, targets, rates = (np.concatenate(column) for column in zip(*parts, strict=True))
+    assert (targets >= 0).all()
+    fixed, returns = rates.copy(), rates  # (open arrivals' and services', then returns)
+    fixed[fixed_count:] = 0.0
+    returns[:fixed_count] = 0.0
     # the balance equation of state k: sum_i p_i q_ik - p_k out_k = 0 (row k, column i);
     # state 0's equation is dropped and p_0 = 1 (its column goes to the right-hand side)
     size = len(o)
     rows = np.concatenate((targets, np.arange(size))) - 1
     cols = np.concatenate((sources, np.arange(size))) - 1
     kept = (rows >= 0) & (cols >= 0)
-    lower = int(max((rows[kept] - cols[kept]).max(initial=0), 0))
-    upper = int(max((cols[kept] - rows[kept]).max(initial=0), 0))
+    columns, below = cols[kept], rows[kept] - cols[kept]  # (how far below the diagonal)
+    lower = int(max(below.max(initial=0), 0))
+    upper = int(max((-below).max(initial=0), 0))
     # (in the column-major storage LAPACK's banded solver works on, `lower` rows padded)
-    band_entries = cols[kept] * (2 * lower + upper + 1) + lower + upper + rows[kept] - cols[kept]
+    band_entries = columns * (2 * lower + upper + 1) + lower + upper + below
     right_kept = (rows >= 0) & (cols < 0)
     return _Chain(
         o,

@@ -32,6 +32,17 @@ class _Rated(Protocol):
     def rate(self) -> float: ...
 
 
+def renewal_entries(scenario: Scenario) -> dict[str, list[str]]:
+    """Per service, the flows of renewal arrivals that call it as their entry, in the
+    workload's order (the scenario's structure: `entry_stream` reads it for every pool)."""
+    entries: dict[str, list[str]] = {}
+    for name, flow in scenario.workload.items():
+        renewal = isinstance(flow.arrivals, ConstantArrivals | InterarrivalArrivals)
+        if renewal and flow.entry is not None:
+            entries.setdefault(flow.entry.split(".")[0], []).append(name)
+    return entries
+
+
 def entry_stream(
     scenario: Scenario,
     sources: Mapping[str, _Rated],
@@ -39,20 +50,15 @@ def entry_stream(
     keys: Sequence[OpKey],
     classes: tuple[ClassLoad, ...],
     failing: bool,
+    entries: Mapping[str, Sequence[str]],
 ) -> Distribution | None:
     """The law of the time between arrivals where every request of the pool (its
     operations `keys`, its `classes`) comes from one flow of renewal arrivals that calls it
     as its entry, one call and one acquisition each, nothing else reaching it and no
-    failures (`failing`); None otherwise."""
+    failures (`failing`); None otherwise. `entries`: `renewal_entries(scenario)`."""
     if failing or len(classes) != 1 or not keys:
         return None
-    renewal = [
-        name
-        for name, flow in scenario.workload.items()
-        if isinstance(flow.arrivals, ConstantArrivals | InterarrivalArrivals)
-        and flow.entry is not None
-        and flow.entry.split(".")[0] == keys[0].name
-    ]
+    renewal = entries.get(keys[0].name, ())
     if len(renewal) != 1 or renewal[0] not in sources:  # (cheap: most pools stop here)
         return None
     senders = [
@@ -60,7 +66,7 @@ def entry_stream(
         for name, visits in traffic.visits.items()
         if any(visits.get(key, 0.0) > 0.0 for key in keys)
     ]
-    if senders != renewal:
+    if senders != [renewal[0]]:
         return None
     arrivals = scenario.workload[renewal[0]].arrivals
     if isinstance(arrivals, ConstantArrivals):

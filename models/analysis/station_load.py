@@ -30,7 +30,7 @@ class RenewalLaw(Protocol):
     def __hash__(self) -> int: ...
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class ClassLoad:
     """The load of one priority class at one server pool."""
 
@@ -55,6 +55,34 @@ class ClassLoad:
     """(acquisitions per second, law) of each operation when every one that has
     acquisitions is one `work` step and its holding time is that work (one server with a
     finite room is then M/G/1/K exactly: `models.analysis.finite_rooms`)."""
+
+    def __init__(
+        self,
+        priority: int,
+        arrival_rate: float,
+        fresh_rate: float,
+        holding: Moments,
+        exponential_mean: float | None,
+        iid: bool,
+        holding_exact: bool,
+        hyperexponential: tuple[float, float] | None = None,
+        third_moment: float | None = None,
+        laws: tuple[tuple[float, Distribution], ...] | None = None,
+    ) -> None:
+        """The fields above, with their defaults, set at once (as `StationLoad`'s: a
+        station's classes are built anew wherever its operations' holding times moved)."""
+        self.__dict__.update(
+            priority=priority,
+            arrival_rate=arrival_rate,
+            fresh_rate=fresh_rate,
+            holding=holding,
+            exponential_mean=exponential_mean,
+            iid=iid,
+            holding_exact=holding_exact,
+            hyperexponential=hyperexponential,
+            third_moment=third_moment,
+            laws=laws,
+        )
 
     def __hash__(self) -> int:
         """The dataclass's hash (of the fields' tuple), kept once found: the classes are
@@ -217,7 +245,7 @@ class StationLoad:
         return _without_hash(self.__dict__)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class StationSolution:
     """What the formula predicts for one server pool."""
 
@@ -248,6 +276,46 @@ class StationSolution:
     where bounded callers' requests wait otherwise than the rest (`waiting` is their mean:
     the callers of one class of the two-class station, `mixed_source.BoundedCaller`)."""
 
+    def __init__(
+        self,
+        method: str,
+        exact: bool,
+        stable: bool,
+        saturated: bool,
+        arrival_rate: float,
+        offered_load: float,
+        utilization: float,
+        throughput: float,
+        loss: float,
+        p_wait: float | None,
+        waiting: dict[int, Moments] | None = None,
+        departure_flag: int = NOT_POISSON,
+        mm1: bool = False,
+        infinite_variance: bool = False,
+        pressure: float | None = None,
+        caller_waiting: tuple[tuple[tuple[str, str], ...], float, float] | None = None,
+    ) -> None:
+        """The fields above, with their defaults (None for a new empty `waiting`), set at
+        once (as `StationLoad`'s: every new load is solved into one)."""
+        self.__dict__.update(
+            method=method,
+            exact=exact,
+            stable=stable,
+            saturated=saturated,
+            arrival_rate=arrival_rate,
+            offered_load=offered_load,
+            utilization=utilization,
+            throughput=throughput,
+            loss=loss,
+            p_wait=p_wait,
+            waiting={} if waiting is None else waiting,
+            departure_flag=departure_flag,
+            mm1=mm1,
+            infinite_variance=infinite_variance,
+            pressure=pressure,
+            caller_waiting=caller_waiting,
+        )
+
     def load_ratio(self, servers: int) -> float:
         """How close to saturation (1): arrival rate relative to what the pool can serve."""
         if self.pressure is not None:
@@ -263,7 +331,7 @@ class StationSolution:
         return self.arrival_rate / ratio
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, init=False)
 class PoolMix:
     """The classes of a pool that have arrivals, taken together as the formulas need them."""
 
@@ -283,6 +351,31 @@ class PoolMix:
     holding_exact: bool
     poisson: bool
     """Poisson arrivals (not split round-robin)."""
+
+    def __init__(
+        self,
+        classes: tuple[ClassLoad, ...],
+        rate: float,
+        holding: Moments,
+        exponential: float | None,
+        hyperexponential: tuple[float, float] | None,
+        third_moment: float | None,
+        iid: bool,
+        holding_exact: bool,
+        poisson: bool,
+    ) -> None:
+        """The fields above, set at once (as `StationLoad`'s: every new load makes one)."""
+        self.__dict__.update(
+            classes=classes,
+            rate=rate,
+            holding=holding,
+            exponential=exponential,
+            hyperexponential=hyperexponential,
+            third_moment=third_moment,
+            iid=iid,
+            holding_exact=holding_exact,
+            poisson=poisson,
+        )
 
     @property
     def offered(self) -> float:

@@ -103,16 +103,27 @@ def _common_law(classes: tuple[ClassLoad, ...]) -> tuple[float, float] | None:
 
 
 def _mix(load: StationLoad) -> PoolMix:
+    """The classes of `load` that have arrivals, taken together (one class, most pools:
+    its own mean, law, i.i.d. and exactness, without the sets that agree them)."""
     classes = tuple([c for c in load.classes if c.arrival_rate > 0])
+    if len(classes) == 1:
+        (only,) = classes
+        exponential, law = only.exponential_mean, only.hyperexponential
+        iid, holding_exact = only.iid, only.holding_exact
+    else:
+        exponential = _common_mean(classes) if classes else None
+        law = _common_law(classes)
+        iid = all([c.iid for c in classes])
+        holding_exact = all([c.holding_exact for c in classes])
     return PoolMix(
         classes=classes,
         rate=math.fsum([c.arrival_rate for c in classes]),
         holding=mixture([(c.arrival_rate, c.holding) for c in classes]) if classes else ZERO,
-        exponential=_common_mean(classes) if classes else None,
-        hyperexponential=_common_law(classes),
+        exponential=exponential,
+        hyperexponential=law,
         third_moment=mixed_third_moment([(c.arrival_rate, c.third_moment) for c in classes]),
-        iid=all(c.iid for c in classes),
-        holding_exact=all(c.holding_exact for c in classes),
+        iid=iid,
+        holding_exact=holding_exact,
         poisson=load.input_flag >= COPY and load.erlang_phases is None,
     )
 

@@ -84,8 +84,13 @@ def thinned(scv: float, probability: float) -> float:
 
 def merged(parts: Iterable[tuple[float, float]], utilization: float) -> float:
     """c² of the streams `parts` (rate, c²) merged into a station at `utilization`
-    (Whitt's hybrid, module docstring); 1 when no stream has a rate."""
+    (Whitt's hybrid, module docstring); 1 when no stream has a rate. One stream of a
+    finite rate at a utilization that is a number is passed on as it is: its share is 1,
+    nu 1 and the weight 1, so the formula is 1 + (c² - 1) to the bit (most stations have
+    one stream in)."""
     kept = [(rate, scv) for rate, scv in parts if rate > 0]
+    if len(kept) == 1 and kept[0][0] < math.inf and not math.isnan(utilization):
+        return 1.0 + (kept[0][1] - 1.0)
     total = math.fsum([rate for rate, _ in kept])
     if total <= 0:
         return 1.0
