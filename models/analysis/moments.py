@@ -108,26 +108,29 @@ def mixture(parts: Iterable[tuple[float, Moments]]) -> Moments:
     >>> mixed.mean, mixed.variance
     (2.0, 6.0)
     """
-    # (lists, not generators, and `Moments.finite` inlined: about 17,000 mixtures per
-    # analysis of 100 generated services; the same sums in the same order, and one loop
-    # for what the comprehensions did each, as most mixtures have two or three parts)
-    weights: list[float] = []
-    kept: list[Moments] = []
-    for w, m in parts:
-        if w > 0:
-            weights.append(w)
-            kept.append(m)
+    # (lists, not generators, and `Moments.finite` inlined: about 16,000 mixtures per
+    # analysis of 100 generated services, 14,000 of them of one part; the same sums in the
+    # same order)
+    kept = [(w, m) for w, m in parts if w > 0]
+    if len(kept) == 1:  # (`math.fsum` of one term x is x + 0.0: -0.0 becomes 0.0)
+        w, m = kept[0]
+        part_mean = m.mean
+        if not math.isfinite(part_mean):
+            return INFINITE
+        mean = (w * part_mean + 0.0) / w
+        variance = (w * (m.variance + part_mean**2) + 0.0) / w - mean**2
+        return Moments(mean, 0.0 if variance < 0.0 else variance)
     fsum = math.fsum
-    total = fsum(weights)
+    total = fsum([w for w, _ in kept])
     if total <= 0:
         return ZERO
     isfinite = math.isfinite
-    for m in kept:
+    for _, m in kept:
         if not isfinite(m.mean):
             return INFINITE
     means: list[float] = []
     seconds: list[float] = []
-    for w, m in zip(weights, kept, strict=True):
+    for w, m in kept:
         part_mean = m.mean
         means.append(w * part_mean)
         seconds.append(w * (m.variance + part_mean**2))
