@@ -212,22 +212,26 @@ def expected_maximum(parts: Sequence[tuple[float, Moments]]) -> Moments:
     >>> expected_maximum([(1.0, Moments(2.0, 0.0)), (0.5, Moments(1.0, 0.0))]).mean
     2.0
     """
-    present = tuple((p, m) for p, m in parts if p > 0 and m.mean > 0)
+    present = [(p, m) for p, m in parts if p > 0 and m.mean > 0]
     if not present:
         return ZERO
-    if any(not m.finite for _, m in present):
-        return INFINITE
+    isfinite = math.isfinite
+    for _, m in present:
+        if not isfinite(m.mean):
+            return INFINITE
     if len(present) == 1 and present[0][0] >= 1.0:
         return present[0][1]
-    return _integrated_maximum(present)
+    return _integrated_maximum(tuple([x for p, m in present for x in (p, m.mean, m.variance)]))
 
 
 @functools.lru_cache(maxsize=MAXIMA_REMEMBERED)
-def _integrated_maximum(present: tuple[tuple[float, Moments], ...]) -> Moments:
+def _integrated_maximum(flat: tuple[float, ...]) -> Moments:
     """`expected_maximum` of parts all present with a finite positive mean, integrated;
-    remembered by the parts (a pure function of them): the rounds of a solve and the
-    trials of a capacity search ask for the same maxima again wherever their loads do not
-    reach (100 generated services: 1,217 calls, 427 different)."""
+    remembered by the parts (a pure function of them), given as (p, mean, variance) one
+    part after the other (floats hash in C, `Moments` in Python): the rounds of a solve and
+    the trials of a capacity search ask for the same maxima again wherever their loads do
+    not reach (100 generated services: 631 calls, 318 different)."""
+    present = [(flat[i], Moments(flat[i + 1], flat[i + 2])) for i in range(0, len(flat), 3)]
     steps = [m.mean for _, m in present if _gamma_shape_scale(m) is None]
     upper = max(m.mean for _, m in present)
     for _, m in present:
