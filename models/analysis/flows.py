@@ -128,6 +128,10 @@ class _Completions:
         self.spawning: dict[OpKey, bool] = {}
         self.handled: dict[Queue, tuple[float, float]] = {}
         """Per consumer group, (`same_queue`, `handling`): the solution's, found once."""
+        self.inputs: dict[OpKey, dict[OpKey, Completion]] = {}
+        """Per node, the completions its last computed completion read (`refreshed`)."""
+        self.read: dict[OpKey, Completion] = {}
+        """The completions read so far by the completion being computed (`done`)."""
 
     def spawns(self, key: OpKey) -> bool:
         """Whether `key` can cause work that outlasts its response (messages with
@@ -150,7 +154,7 @@ class _Completions:
 
     def run(self) -> dict[OpKey, Completion]:
         for _ in range(MAX_PASSES):
-            updated = {key: self.completion(key) for key in self.solution.keys}
+            updated = {key: self.refreshed(key) for key in self.solution.keys}
             done = all(
                 _close(updated[k].time.mean, self.current[k].time.mean)
                 and updated[k].exact == self.current[k].exact
@@ -160,6 +164,32 @@ class _Completions:
             if done:
                 break
         return self.current
+
+    def refreshed(self, key: OpKey) -> Completion:
+        """`completion(key)` from the last pass's completions: the last pass's own where
+        every completion it read is the one it read then (it depends on nothing else; a
+        recomputed completion of the same time and queues objects is kept as the last, as
+        a node's response taken as its completion is). The passes after the first redo
+        only what changed (100 generated services: 9 passes walk 96 nodes' steps, not 315)."""
+        known = self.inputs.get(key)
+        current = self.current
+        if known is not None:
+            for other, read in known.items():
+                if current[other] is not read:
+                    break
+            else:
+                return current[key]
+        self.read = {}
+        fresh = self.completion(key)
+        self.inputs[key] = self.read
+        last = current[key]
+        same = fresh.time is last.time and fresh.queues is last.queues
+        return last if same and fresh.exact == last.exact else fresh
+
+    def done(self, key: OpKey) -> Completion:
+        """The last pass's completion of `key`, noted as read (`refreshed`)."""
+        completion = self.read[key] = self.current[key]
+        return completion
 
     def maximum(self, parts: Sequence[tuple[float, _Piece]]) -> _Piece:
         """The largest of parts, each there with its probability; notes when that is an
@@ -281,7 +311,7 @@ class _Completions:
             for topic, _ in summary.publishes
             for group in self.scenario.topics[topic].subscribers
         )
-        return groups_exact and all(self.current[child].exact for child in children)
+        return groups_exact and all(self.done(child).exact for child in children)
 
     def message(
         self, topic: str, group: str, priority: int, seen: frozenset[str] = frozenset()
@@ -299,9 +329,10 @@ class _Completions:
         spec = self.scenario.topics[topic]
         subscriber = spec.subscribers[group]
         fail = summary.fail
-        queues = self.current[handler].queues | {(topic, group)}
+        handled = self.done(handler)
+        queues = handled.queues | {(topic, group)}
         if fail <= 0.0 or (subscriber.max_attempts == 1 and subscriber.dead_letter is None):
-            return _Piece(waited + self.current[handler].time, queues)
+            return _Piece(waited + handled.time, queues)
         self.approximate = True
         failed_run = Moments(
             max(summary.spent - (1.0 - fail) * summary.response.mean, 0.0) / fail
@@ -317,7 +348,7 @@ class _Completions:
         retry = failed_run + again
         attempts = subscriber.max_attempts
         outcomes = [
-            (fail**k * (1.0 - fail), waited + retry.times(k) + self.current[handler].time)
+            (fail**k * (1.0 - fail), waited + retry.times(k) + handled.time)
             for k in range(attempts)
         ]
         given_up = waited + retry.times(attempts - 1) + failed_run
@@ -382,7 +413,7 @@ class _Completions:
             else:
                 plain = call_outcome(step.call, response, summary.fail, loss, law, ahead=ahead)
                 time, attempts, tried = plain.time, plain.fresh, plain
-            done = self.current[target]
+            done = self.done(target)
             if caused:
                 excess = _Piece(_excess(done.time, summary.response), done.queues)
                 made = self.maximum([(1.0, rest), (1.0, excess)]).after(time)

@@ -88,6 +88,8 @@ def _merged(
         if meets is not None:
             clusters.setdefault(meets.service, []).append(branch)
     merged = {service for service, members in clusters.items() if len(members) > 1}
+    if not merged:
+        return list(branches), []
     chosen = {id(b) for service in merged for b in clusters[service]}
     rest = [b for b in branches if id(b) not in chosen]
     joined = []
@@ -119,6 +121,10 @@ def _harmonic(count: int) -> float:
     return math.fsum(1.0 / i for i in range(1, count + 1))
 
 
+_HARMONIC_TWO = _harmonic(2)
+"""H_2 = 1.5."""
+
+
 def nelson_tantawi_factor(branches: int, utilization: float) -> float:
     """E[T_k] / (H_k E[T_1]) for k identical M/M/1 branches (Nelson & Tantawi 1988).
 
@@ -129,8 +135,9 @@ def nelson_tantawi_factor(branches: int, utilization: float) -> float:
     (1.0, 0.95)
     """
     rho = min(max(utilization, 0.0), 0.999999)
-    ratio = _harmonic(branches) / _harmonic(2)
-    return (ratio + (4.0 / 11.0) * (1.0 - ratio) * rho) * (12.0 - rho) / (8.0 * _harmonic(branches))
+    harmonic = _harmonic(branches)
+    ratio = harmonic / _HARMONIC_TWO
+    return (ratio + (4.0 / 11.0) * (1.0 - ratio) * rho) * (12.0 - rho) / (8.0 * harmonic)
 
 
 def _identical_mm1(branches: Sequence[Branch], fork_rate: float) -> tuple[float, float] | None:

@@ -108,26 +108,29 @@ def mixture(parts: Iterable[tuple[float, Moments]]) -> Moments:
     >>> mixed.mean, mixed.variance
     (2.0, 6.0)
     """
-    # (lists, not generators, and `Moments.finite` inlined: about 17,000 mixtures per
-    # analysis of 100 generated services; the same sums in the same order, and one loop
-    # for what the comprehensions did each, as most mixtures have two or three parts)
-    weights: list[float] = []
-    kept: list[Moments] = []
-    for w, m in parts:
-        if w > 0:
-            weights.append(w)
-            kept.append(m)
+    # (lists, not generators, and `Moments.finite` inlined: about 16,000 mixtures per
+    # analysis of 100 generated services, 14,000 of them of one part; the same sums in the
+    # same order)
+    kept = [(w, m) for w, m in parts if w > 0]
+    if len(kept) == 1:  # (`math.fsum` of one term x is x + 0.0: -0.0 becomes 0.0)
+        w, m = kept[0]
+        part_mean = m.mean
+        if not math.isfinite(part_mean):
+            return INFINITE
+        mean = (w * part_mean + 0.0) / w
+        variance = (w * (m.variance + part_mean**2) + 0.0) / w - mean**2
+        return Moments(mean, 0.0 if variance < 0.0 else variance)
     fsum = math.fsum
-    total = fsum(weights)
+    total = fsum([w for w, _ in kept])
     if total <= 0:
         return ZERO
     isfinite = math.isfinite
-    for m in kept:
+    for _, m in kept:
         if not isfinite(m.mean):
             return INFINITE
     means: list[float] = []
     seconds: list[float] = []
-    for w, m in zip(weights, kept, strict=True):
+    for w, m in kept:
         part_mean = m.mean
         means.append(w * part_mean)
         seconds.append(w * (m.variance + part_mean**2))
@@ -209,22 +212,26 @@ def expected_maximum(parts: Sequence[tuple[float, Moments]]) -> Moments:
     >>> expected_maximum([(1.0, Moments(2.0, 0.0)), (0.5, Moments(1.0, 0.0))]).mean
     2.0
     """
-    present = tuple((p, m) for p, m in parts if p > 0 and m.mean > 0)
+    present = [(p, m) for p, m in parts if p > 0 and m.mean > 0]
     if not present:
         return ZERO
-    if any(not m.finite for _, m in present):
-        return INFINITE
+    isfinite = math.isfinite
+    for _, m in present:
+        if not isfinite(m.mean):
+            return INFINITE
     if len(present) == 1 and present[0][0] >= 1.0:
         return present[0][1]
-    return _integrated_maximum(present)
+    return _integrated_maximum(tuple([x for p, m in present for x in (p, m.mean, m.variance)]))
 
 
 @functools.lru_cache(maxsize=MAXIMA_REMEMBERED)
-def _integrated_maximum(present: tuple[tuple[float, Moments], ...]) -> Moments:
+def _integrated_maximum(flat: tuple[float, ...]) -> Moments:
     """`expected_maximum` of parts all present with a finite positive mean, integrated;
-    remembered by the parts (a pure function of them): the rounds of a solve and the
-    trials of a capacity search ask for the same maxima again wherever their loads do not
-    reach (100 generated services: 1,217 calls, 427 different)."""
+    remembered by the parts (a pure function of them), given as (p, mean, variance) one
+    part after the other (floats hash in C, `Moments` in Python): the rounds of a solve and
+    the trials of a capacity search ask for the same maxima again wherever their loads do
+    not reach (100 generated services: 631 calls, 318 different)."""
+    present = [(flat[i], Moments(flat[i + 1], flat[i + 2])) for i in range(0, len(flat), 3)]
     steps = [m.mean for _, m in present if _gamma_shape_scale(m) is None]
     upper = max(m.mean for _, m in present)
     for _, m in present:

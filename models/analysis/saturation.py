@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import NamedTuple
 
 from models.analysis.graph import OpKey, StationId
 from models.analysis.network import NetworkSolution
@@ -26,16 +27,27 @@ class SaturatingResource:
     """For a log topic with several consumers: the saturating consumer's index."""
 
 
-@dataclass(frozen=True)
-class _Pool:
-    """One server pool of a solution, as the capacity search reads it."""
+class _Pool(NamedTuple):
+    """One server pool of a solution, as the capacity search reads it (a named tuple: the
+    searches' trials list every pool of every solve, 3,900 for the 100 generated services,
+    and read a few pools' resources)."""
 
     key: tuple[str, ...]
     """("service", name) or ("group", topic, group, consumer index)."""
-    resource: SaturatingResource
     ratio: float
     """Its load ratio (1: saturated; inf where it has no steady state to tell it by)."""
     saturated: bool
+    several: bool
+    """For a consumer: whether its group has several (then the resource names its index)."""
+
+    @property
+    def resource(self) -> SaturatingResource:
+        """The pool as the resource that saturates."""
+        if self.key[0] == "service":
+            return SaturatingResource(StationId("service", self.key[1]), None)
+        _, topic, group, index = self.key
+        consumer = int(index) if self.several else None
+        return SaturatingResource(StationId("group", topic, group), consumer)
 
 
 def _pools(solution: NetworkSolution) -> Iterator[_Pool]:
@@ -44,17 +56,15 @@ def _pools(solution: NetworkSolution) -> Iterator[_Pool]:
     for name, station in solution.services.items():
         servers = station.load.servers
         if servers is not None:
-            resource = SaturatingResource(StationId("service", name), None)
             ratio = station.solution.load_ratio(servers)
-            yield _Pool(("service", name), resource, ratio, station.solution.saturated)
+            yield _Pool(("service", name), ratio, station.solution.saturated, False)
     for (topic, group), group_station in solution.groups.items():
         several = len(group_station.consumers) > 1
         for index, (load, consumer) in enumerate(group_station.consumers):
             assert load.servers is not None
-            station_id = StationId("group", topic, group)
-            resource = SaturatingResource(station_id, index if several else None)
             ratio = consumer.offered_load / load.servers
-            yield _Pool(("group", topic, group, str(index)), resource, ratio, consumer.saturated)
+            key = ("group", topic, group, str(index))
+            yield _Pool(key, ratio, consumer.saturated, several)
 
 
 def proportional_pools(solution: NetworkSolution) -> set[tuple[str, ...]]:
