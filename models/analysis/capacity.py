@@ -23,7 +23,7 @@ from models.analysis.acceleration import extrapolated
 from models.analysis.failures import failure_inputs
 from models.analysis.graph import StationId
 from models.analysis.network import MAX_ITERATIONS, FlowSource, NetworkSolution, solve_network
-from models.analysis.ratio_curves import Trials
+from models.analysis.ratio_curves import Trials, next_trial
 from models.analysis.saturation import (
     SaturatingResource,
     first_saturated,
@@ -156,6 +156,8 @@ class _Search:
     within 0.075% of before)."""
     trials: int = 0
     """How many factors were solved."""
+    first_start: Mapping[StationId, StationView] | None = None
+    """The views the next trial starts from instead (`_limit`'s `first_views`), once."""
     ceiling: float = math.inf
     """The smallest factor found saturated."""
     linear: bool = False
@@ -168,7 +170,9 @@ class _Search:
         """Whether the network saturates at `factor`, and its pools' load ratios there."""
         self.trials += 1
         start = self.start
-        if start is not None and self.lighter is not None and factor > self.origin:
+        if self.first_start is not None:
+            start, self.first_start = self.first_start, None
+        elif start is not None and self.lighter is not None and factor > self.origin:
             views, lighter = self.lighter
             start = extrapolated(views, start, (factor - lighter) / (self.origin - lighter))
         solution = solve_network(
@@ -227,18 +231,6 @@ def _linear_root(points: Trials, proportional: set[tuple[str, ...]]) -> float | 
     return min(roots, default=None)
 
 
-def _next_trial(low: float, high: float, estimate: float, closing: bool, tolerance: float) -> float:
-    """Where to try next inside the bracket (low, high): just below `estimate` (just above
-    it when `closing`, to end the search with one more solve), or the middle when the
-    estimate is outside the bracket."""
-    if not low < estimate < high:
-        return (low + high) / 2
-    margin = tolerance / 4
-    trial = estimate * (1.0 + margin if closing else 1.0 - margin)
-    width = tolerance * high / 8
-    return min(max(trial, low + width), high - width)
-
-
 def _limit(
     scenario: Scenario,
     scale: Callable[[float], Mapping[str, FlowSource]],
@@ -251,6 +243,7 @@ def _limit(
     name_only: bool = False,
     linear: bool = False,
     first: float = math.inf,
+    first_views: Mapping[StationId, StationView] | None = None,
 ) -> tuple[float, _Search] | None:
     """The factor at which the network saturates, to within `RELATIVE_TOLERANCE` (the
     extrapolation from the trials below, if it lies in the final bracket, else the largest
@@ -262,7 +255,8 @@ def _limit(
     see `_Search.climbs`. `name_only`: only the resource that saturates first is wanted,
     not the factor: the search ends at the first saturated trial that names it beyond
     doubt (`saturation.named`), and returns that trial's factor. `first`: a factor known to
-    saturate the network (the first trial above `start`, where it is above it).
+    saturate the network (the first trial above `start`, where it is above it), and
+    `first_views` the views that trial starts from (else `known`'s).
 
     The saturation factor f* solves peak(f) = 1, peak being the largest load ratio: a
     secant step on the unsaturated trials lands next to it in a few solves (each pool's
@@ -314,7 +308,7 @@ def _limit(
         if not trial > factor:
             trial = factor * GROWTH
         if factor < first < math.inf and not search.trials:
-            trial = first
+            trial, search.first_start = first, first_views
         before = ratio
         saturated, ratio = search.saturated(trial)
         if saturated:
@@ -350,7 +344,7 @@ def _limit(
         else:
             if fresh and estimate * (1.0 + tolerance / 4) < low / (1.0 - tolerance):
                 closing = True  # (saturated there, the trial closes the bracket)
-            trial = _next_trial(low, high, estimate, closing, tolerance)
+            trial = next_trial(low, high, estimate, closing, tolerance)
         saturated, ratio = search.saturated(trial)
         fresh = not saturated
         if saturated:
@@ -390,20 +384,23 @@ def solve_capacity(
     what its solve remembers."""
     smooth = _smooth(scenario)
     limits: dict[str, float | None] = {}
+    first_views = None
     if len(sources) == 1:
         found = _all_flows_limit(scenario, sources, smooth, solution, memo)
         for flow, base in sources.items():
             if base.rate > 0:
                 limits[flow] = None if found is None else found[0] * base.rate
             else:
-                limits[flow], _ = _flow_limit(scenario, sources, flow, smooth, solution, memo)
+                limits[flow], _, _ = _flow_limit(scenario, sources, flow, smooth, solution, memo)
     else:
         first = math.inf  # (every flow grown as far as one alone saturates the network)
         for flow, base in sources.items():
-            limits[flow], ceiling = _flow_limit(scenario, sources, flow, smooth, solution, memo)
-            if base.rate > 0:
-                first = min(first, ceiling / base.rate)
-        found = _all_flows_limit(scenario, sources, smooth, solution, memo, first)
+            limits[flow], ceiling, views = _flow_limit(
+                scenario, sources, flow, smooth, solution, memo
+            )
+            if base.rate > 0 and ceiling / base.rate < first:
+                first, first_views = ceiling / base.rate, views
+        found = _all_flows_limit(scenario, sources, smooth, solution, memo, first, first_views)
     neck = None
     if found is not None and found[1].above is not None:
         neck = first_saturated(found[1].above)
@@ -417,9 +414,10 @@ def _flow_limit(
     smooth: bool,
     solution: NetworkSolution | None,
     memo: SolveMemo | None = None,
-) -> tuple[float | None, float]:
-    """The arrival rate of `flow` at which the first resource saturates (None: never), and
-    the smallest rate of it found saturated (inf: none)."""
+) -> tuple[float | None, float, Mapping[StationId, StationView] | None]:
+    """The arrival rate of `flow` at which the first resource saturates (None: never), the
+    smallest rate of it found saturated (inf: none), and the views of the heaviest trial
+    found unsaturated where a trial may start from them (`_Search.start`; else None)."""
     base = sources[flow]
 
     def scale(rate: float) -> dict[str, FlowSource]:
@@ -430,7 +428,10 @@ def _flow_limit(
     found = _limit(
         scenario, scale, start, smooth, len(sources) == 1, known, memo, climbs=True, linear=True
     )
-    return (None, math.inf) if found is None else (found[0], found[1].ceiling)
+    if found is None:
+        return None, math.inf, None
+    search = found[1]
+    return found[0], search.ceiling, search.start if search.smooth else None
 
 
 def _all_flows_limit(
@@ -440,12 +441,16 @@ def _all_flows_limit(
     solution: NetworkSolution | None,
     memo: SolveMemo | None = None,
     first: float = math.inf,
+    first_views: Mapping[StationId, StationView] | None = None,
 ) -> tuple[float, _Search] | None:
     """`_limit` with every flow's rate grown in proportion (None: no flow has arrivals).
     `first`: a factor known to saturate the network, tried first (`solve_capacity`: with
     every flow grown by it, one flow is at a rate that saturates the network on its own,
     and the others add load: 100 generated services, the bottleneck in one trial, from
-    two)."""
+    two), from `first_views`, if given: the heaviest unsaturated trial of that flow's own
+    search, a load nowhere heavier than every flow grown by `first`, so that the rounds
+    still climb, from closer (100 generated services: 3 rounds, from 4; the 249 analysed
+    documents unchanged)."""
     if not any(source.rate > 0 for source in sources.values()):
         return None
 
@@ -457,7 +462,16 @@ def _all_flows_limit(
 
     several = len(sources) > 1  # (one flow: its search is this one, and needs the factor)
     return _limit(
-        scenario, scale, 1.0, smooth, True, solution, memo, name_only=several, first=first
+        scenario,
+        scale,
+        1.0,
+        smooth,
+        True,
+        solution,
+        memo,
+        name_only=several,
+        first=first,
+        first_views=first_views,
     )
 
 

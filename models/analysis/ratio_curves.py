@@ -1,6 +1,6 @@
 """A pool's load ratio as the capacity search's trials see it (`models.analysis.capacity`):
-where the curve through its last trials reaches 1, when it is flat, and the trials of one
-search (`Trials`).
+where the curve through its last trials reaches 1, when it is flat, where to try next
+(`next_trial`), and the trials of one search (`Trials`).
 
 The search solves the network at trial loads; each pool's load ratio (offered load over
 servers) rises with the load, linearly at a station without callees, steeply where a
@@ -93,6 +93,18 @@ def rational_root(fits: list[tuple[float, float]]) -> float | None:
     if not (root > x2 and c * root + 1 > 0):
         return None
     return root
+
+
+def next_trial(low: float, high: float, estimate: float, closing: bool, tolerance: float) -> float:
+    """Where to try next inside the bracket (low, high): just below `estimate` (just above
+    it when `closing`, to end the search with one more solve), or the middle when the
+    estimate is outside the bracket."""
+    if not low < estimate < high:
+        return (low + high) / 2
+    margin = tolerance / 4
+    trial = estimate * (1.0 + margin if closing else 1.0 - margin)
+    width = tolerance * high / 8
+    return min(max(trial, low + width), high - width)
 
 
 class Trials:
