@@ -1,7 +1,9 @@
 """The hand-written `__init__`s of frozen value types (they set every field at once, for
-speed: `ClassLoad`, `StationSolution`, `PoolMix`, `BoundedCaller`) take exactly the
-dataclass's fields, in order, with their defaults, and build the value the fields say:
-equal values compare and hash alike, and `dataclasses.replace` keeps the rest."""
+speed: `StationLoad`, `ClassLoad`, `StationSolution`, `PoolMix`, `BoundedCaller`,
+`Moments`, `StationView`, `CallOutcome`) take exactly the dataclass's fields, in order,
+with their defaults (a mapping's: None, for a new one each), and build the value the fields
+say: equal values compare and hash alike, and `dataclasses.replace` keeps the rest (the
+values' own tests: here and in test_station_load_init.py, test_view_and_moments_init.py)."""
 
 from __future__ import annotations
 
@@ -10,16 +12,27 @@ import inspect
 
 import pytest
 
+from models.analysis.calls import CallOutcome
 from models.analysis.mixed_source import BoundedCaller
 from models.analysis.moments import Moments
-from models.analysis.station_load import ClassLoad, PoolMix, StationSolution
+from models.analysis.station_load import ClassLoad, PoolMix, StationLoad, StationSolution
+from models.analysis.summary import StationView
 
-TYPES = [ClassLoad, StationSolution, PoolMix, BoundedCaller]
+TYPES = [
+    StationLoad,
+    ClassLoad,
+    StationSolution,
+    PoolMix,
+    BoundedCaller,
+    Moments,
+    StationView,
+    CallOutcome,
+]
 
 
 @pytest.mark.parametrize("kind", TYPES)
 def test_the_init_takes_the_fields_in_order_with_their_defaults(kind: type) -> None:
-    parameters = list(inspect.signature(kind.__init__).parameters.values())[1:]
+    parameters = list(inspect.signature(kind).parameters.values())  # (without self)
     fields = dataclasses.fields(kind)
     assert [p.name for p in parameters] == [f.name for f in fields]
     for parameter, field in zip(parameters, fields, strict=True):

@@ -1,35 +1,15 @@
 """`StationView`'s, `Moments`' and `CallOutcome`'s hand-written `__init__` (each sets
-every field at once, for speed) take exactly the dataclass's fields, in order, with their
-defaults (a mapping's: a new empty one each), and build the same value as the fields say:
-equal values compare and hash alike, and `dataclasses.replace` works."""
+every field at once, for speed) build the same value as the fields say: equal values
+compare and hash alike, and `dataclasses.replace` works (their signatures:
+test_fast_inits.py)."""
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 
 from models.analysis.calls import CallOutcome
 from models.analysis.moments import Moments
 from models.analysis.summary import StationView
-
-
-def _check_signature(cls: type) -> None:
-    parameters = list(inspect.signature(cls.__init__).parameters.values())[1:]
-    fields = dataclasses.fields(cls)
-    assert [p.name for p in parameters] == [f.name for f in fields]
-    for parameter, field in zip(parameters, fields, strict=True):
-        if field.default is not dataclasses.MISSING:
-            assert parameter.default == field.default
-        elif field.default_factory is not dataclasses.MISSING:
-            assert parameter.default is None  # (a new one from the factory)
-        else:
-            assert parameter.default is inspect.Parameter.empty
-
-
-def test_the_inits_take_the_fields_in_order_with_their_defaults() -> None:
-    _check_signature(Moments)
-    _check_signature(StationView)
-    _check_signature(CallOutcome)
 
 
 def test_an_outcome_is_its_fields() -> None:
