@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from models.analysis.moments import Moments, truncated, weighted
 from models.analysis.response_tail import ResponseLaw
 from models.analysis.timeout_retries import QueueAhead, behind
+from models.analysis.value_types import value_type
 from models.resilience import Backoff
 from models.schema import CallSpec
 
@@ -48,7 +49,7 @@ JITTER_MEAN = {"none": 1.0, "full": 0.5, "equal": 0.75}
 (0, w), equal jitter w/2 plus a uniform draw in (0, w/2)."""
 
 
-@dataclass(frozen=True, init=False)
+@value_type
 class CallOutcome:
     """One call step made, with every outcome (`call_outcome`, `resilient_outcome`)."""
 
@@ -75,32 +76,6 @@ class CallOutcome:
     first_success: float | None = None
     """With `behind`: the probability that the first attempt succeeds (else it is the
     independent attempts' `1 / fresh` of the call's success)."""
-
-    def __init__(
-        self,
-        time: Moments,
-        fail: float,
-        attempts: float,
-        attempt_fail: float,
-        failed_time: float,
-        fresh: float,
-        failed: dict[str, float] | None = None,
-        behind: bool = False,
-        first_success: float | None = None,
-    ) -> None:
-        """The fields above, with their defaults (None: a new empty `failed`), set in the
-        instance's dictionary at once: the frozen dataclass's own `__init__` sets each
-        through `object.__setattr__`, and the walk makes one per call step walked."""
-        fields = self.__dict__
-        fields["time"] = time
-        fields["fail"] = fail
-        fields["attempts"] = attempts
-        fields["attempt_fail"] = attempt_fail
-        fields["failed_time"] = failed_time
-        fields["fresh"] = fresh
-        fields["failed"] = {} if failed is None else failed
-        fields["behind"] = behind
-        fields["first_success"] = first_success
 
     @property
     def retried_given_success(self) -> float:

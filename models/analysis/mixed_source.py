@@ -46,6 +46,7 @@ from scipy.linalg.lapack import dgbsv, dgtsv
 from models.analysis.moments import Moments
 from models.analysis.pool_fed import METHOD as POOL_FED_METHOD
 from models.analysis.pool_fed import Feeder, applies, pool_fed_waits
+from models.analysis.value_types import value_type
 from models.theory import erlang_c
 
 TAIL = 1e-9
@@ -68,7 +69,7 @@ requests seldom wait, whoever sends them."""
 METHOD = "open and finite-source classes (CTMC)"
 
 
-@dataclass(frozen=True, init=False)
+@value_type
 class BoundedCaller:
     """The part of a station's load that bounded callers bring (a closed flow's clients, a
     blocking service's workers, a topic's consumer threads), one or several in one class."""
@@ -91,27 +92,6 @@ class BoundedCaller:
     """Whether every caller of the class is a source that queues nowhere together with the
     others (`bounds.CallerBounds.independent`: a closed flow's clients, a log topic's
     consumers), not a pool whose threads share a queue of their own."""
-
-    def __init__(
-        self,
-        caller: tuple[str, str],
-        population: int,
-        arrival_rate: float,
-        holding: Moments,
-        feeder: Feeder | None = None,
-        also: tuple[tuple[str, str], ...] = (),
-        independent: bool = False,
-    ) -> None:
-        """The fields above, with their defaults, set at once (as `StationLoad`'s, for speed)."""
-        self.__dict__.update(
-            caller=caller,
-            population=population,
-            arrival_rate=arrival_rate,
-            holding=holding,
-            feeder=feeder,
-            also=also,
-            independent=independent,
-        )
 
     @property
     def callers(self) -> tuple[tuple[str, str], ...]:

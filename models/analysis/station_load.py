@@ -13,6 +13,7 @@ from typing import Protocol
 from models.analysis.mixed_source import BoundedCaller
 from models.analysis.moments import Moments
 from models.analysis.summary import NOT_POISSON
+from models.analysis.value_types import value_type
 from models.distributions import Distribution
 
 
@@ -30,7 +31,7 @@ class RenewalLaw(Protocol):
     def __hash__(self) -> int: ...
 
 
-@dataclass(frozen=True, init=False)
+@value_type(kept_hash=True)
 class ClassLoad:
     """The load of one priority class at one server pool."""
 
@@ -56,69 +57,8 @@ class ClassLoad:
     acquisitions is one `work` step and its holding time is that work (one server with a
     finite room is then M/G/1/K exactly: `models.analysis.finite_rooms`)."""
 
-    def __init__(
-        self,
-        priority: int,
-        arrival_rate: float,
-        fresh_rate: float,
-        holding: Moments,
-        exponential_mean: float | None,
-        iid: bool,
-        holding_exact: bool,
-        hyperexponential: tuple[float, float] | None = None,
-        third_moment: float | None = None,
-        laws: tuple[tuple[float, Distribution], ...] | None = None,
-    ) -> None:
-        """The fields above, with their defaults, set at once (as `StationLoad`'s: a
-        station's classes are built anew wherever its operations' holding times moved)."""
-        self.__dict__.update(
-            priority=priority,
-            arrival_rate=arrival_rate,
-            fresh_rate=fresh_rate,
-            holding=holding,
-            exponential_mean=exponential_mean,
-            iid=iid,
-            holding_exact=holding_exact,
-            hyperexponential=hyperexponential,
-            third_moment=third_moment,
-            laws=laws,
-        )
 
-    def __hash__(self) -> int:
-        """The dataclass's hash (of the fields' tuple), kept once found: the classes are
-        reused by value across rounds (`LoadBuilder.classes`), and every station's load
-        hashes them for the solutions' cache (`LoadBuilder.solve`)."""
-        known: int | None = self.__dict__.get("_hash")
-        if known is None:
-            known = self.__dict__["_hash"] = hash(
-                (
-                    self.priority,
-                    self.arrival_rate,
-                    self.fresh_rate,
-                    self.holding,
-                    self.exponential_mean,
-                    self.iid,
-                    self.holding_exact,
-                    self.hyperexponential,
-                    self.third_moment,
-                    self.laws,
-                )
-            )
-        return known
-
-    def __getstate__(self) -> dict[str, object]:
-        """The fields without the kept hash (strings hash otherwise in another process)."""
-        return _without_hash(self.__dict__)
-
-
-def _without_hash(state: dict[str, object]) -> dict[str, object]:
-    """`state` without the kept hash (`ClassLoad.__hash__`, `StationLoad.__hash__`)."""
-    if "_hash" not in state:
-        return state
-    return {name: value for name, value in state.items() if name != "_hash"}
-
-
-@dataclass(frozen=True, init=False)
+@value_type(kept_hash=True)
 class StationLoad:
     """One server pool: its servers, waiting room, discipline and load."""
 
@@ -169,83 +109,8 @@ class StationLoad:
     """Arrivals at least as far apart as a server's longest hold divided by the servers,
     so that none ever waits (`models.analysis.paced`)."""
 
-    def __init__(
-        self,
-        servers: int | None,
-        room: int | None,
-        priority: bool,
-        classes: tuple[ClassLoad, ...],
-        arrival_scv: float,
-        input_flag: int,
-        erlang_phases: int | None = None,
-        note: str = "",
-        population: int | None = None,
-        closed: bool = False,
-        independent: bool = False,
-        feedback: int = 0,
-        bounded: BoundedCaller | None = None,
-        interarrival: RenewalLaw | None = None,
-        groups: tuple[tuple[int, float], ...] | None = None,
-        least_outstanding: int = 1,
-        paced: bool = False,
-    ) -> None:
-        """The fields above, with their defaults, set at once: the frozen dataclass's own
-        `__init__` sets each through `object.__setattr__`, and every round builds a load
-        per station (2.4 us each, 1.0 us so)."""
-        self.__dict__.update(
-            servers=servers,
-            room=room,
-            priority=priority,
-            classes=classes,
-            arrival_scv=arrival_scv,
-            input_flag=input_flag,
-            erlang_phases=erlang_phases,
-            note=note,
-            population=population,
-            closed=closed,
-            independent=independent,
-            feedback=feedback,
-            bounded=bounded,
-            interarrival=interarrival,
-            groups=groups,
-            least_outstanding=least_outstanding,
-            paced=paced,
-        )
 
-    def __hash__(self) -> int:
-        """The dataclass's hash (of the fields' tuple), kept once found: `LoadBuilder.solve`
-        hashes a load to look its solution up and again to keep a new one."""
-        known: int | None = self.__dict__.get("_hash")
-        if known is None:
-            known = self.__dict__["_hash"] = hash(
-                (
-                    self.servers,
-                    self.room,
-                    self.priority,
-                    self.classes,
-                    self.arrival_scv,
-                    self.input_flag,
-                    self.erlang_phases,
-                    self.note,
-                    self.population,
-                    self.closed,
-                    self.independent,
-                    self.feedback,
-                    self.bounded,
-                    self.interarrival,
-                    self.groups,
-                    self.least_outstanding,
-                    self.paced,
-                )
-            )
-        return known
-
-    def __getstate__(self) -> dict[str, object]:
-        """The fields without the kept hash (strings hash otherwise in another process)."""
-        return _without_hash(self.__dict__)
-
-
-@dataclass(frozen=True, init=False)
+@value_type
 class StationSolution:
     """What the formula predicts for one server pool."""
 
@@ -276,46 +141,6 @@ class StationSolution:
     where bounded callers' requests wait otherwise than the rest (`waiting` is their mean:
     the callers of one class of the two-class station, `mixed_source.BoundedCaller`)."""
 
-    def __init__(
-        self,
-        method: str,
-        exact: bool,
-        stable: bool,
-        saturated: bool,
-        arrival_rate: float,
-        offered_load: float,
-        utilization: float,
-        throughput: float,
-        loss: float,
-        p_wait: float | None,
-        waiting: dict[int, Moments] | None = None,
-        departure_flag: int = NOT_POISSON,
-        mm1: bool = False,
-        infinite_variance: bool = False,
-        pressure: float | None = None,
-        caller_waiting: tuple[tuple[tuple[str, str], ...], float, float] | None = None,
-    ) -> None:
-        """The fields above, with their defaults (None for a new empty `waiting`), set at
-        once (as `StationLoad`'s: every new load is solved into one)."""
-        self.__dict__.update(
-            method=method,
-            exact=exact,
-            stable=stable,
-            saturated=saturated,
-            arrival_rate=arrival_rate,
-            offered_load=offered_load,
-            utilization=utilization,
-            throughput=throughput,
-            loss=loss,
-            p_wait=p_wait,
-            waiting={} if waiting is None else waiting,
-            departure_flag=departure_flag,
-            mm1=mm1,
-            infinite_variance=infinite_variance,
-            pressure=pressure,
-            caller_waiting=caller_waiting,
-        )
-
     def load_ratio(self, servers: int) -> float:
         """How close to saturation (1): arrival rate relative to what the pool can serve."""
         if self.pressure is not None:
@@ -331,7 +156,7 @@ class StationSolution:
         return self.arrival_rate / ratio
 
 
-@dataclass(frozen=True, init=False)
+@value_type
 class PoolMix:
     """The classes of a pool that have arrivals, taken together as the formulas need them."""
 
@@ -351,31 +176,6 @@ class PoolMix:
     holding_exact: bool
     poisson: bool
     """Poisson arrivals (not split round-robin)."""
-
-    def __init__(
-        self,
-        classes: tuple[ClassLoad, ...],
-        rate: float,
-        holding: Moments,
-        exponential: float | None,
-        hyperexponential: tuple[float, float] | None,
-        third_moment: float | None,
-        iid: bool,
-        holding_exact: bool,
-        poisson: bool,
-    ) -> None:
-        """The fields above, set at once (as `StationLoad`'s: every new load makes one)."""
-        self.__dict__.update(
-            classes=classes,
-            rate=rate,
-            holding=holding,
-            exponential=exponential,
-            hyperexponential=hyperexponential,
-            third_moment=third_moment,
-            iid=iid,
-            holding_exact=holding_exact,
-            poisson=poisson,
-        )
 
     @property
     def offered(self) -> float:

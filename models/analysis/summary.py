@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 
 from models.analysis.graph import OpKey, StationId, station_of
 from models.analysis.moments import ZERO, Moments, mixture, second_moment, weighted
+from models.analysis.value_types import value_type
 from models.distributions import Distribution
 from models.schema import Scenario
 
@@ -32,7 +33,7 @@ Target = OpKey | str
 """Where an emission goes: a called operation, or a topic (by name)."""
 
 
-@dataclass(frozen=True, init=False)
+@value_type
 class StationView:
     """What an operation needs to know about a station (from the previous iteration)."""
 
@@ -80,51 +81,6 @@ class StationView:
     """Per priority class, the share of its admitted arrivals it serves in the long run
     where it saturates with an unbounded waiting room (`models.analysis.throttle`): what
     its operations send on goes at that share. Empty: all of them."""
-
-    def __init__(
-        self,
-        waiting: Mapping[int, Moments] | None = None,
-        loss: float = 0.0,
-        exact: bool = True,
-        method: str = "",
-        input_flag: int = POISSON,
-        departure_flag: int = POISSON,
-        utilization: float = 0.0,
-        p_wait: float = 0.0,
-        arrival_rate: float = 0.0,
-        mm1: bool = False,
-        callee_waiting: Mapping[StationId, float] | None = None,
-        rejected: float = 0.0,
-        caller_waiting: tuple[tuple[tuple[str, str], ...], float, float] | None = None,
-        arrival_scv: float = 1.0,
-        departure_scv: float = 1.0,
-        servers: int | None = None,
-        laws: tuple[tuple[float, Distribution], ...] | None = None,
-        served: Mapping[int, float] | None = None,
-    ) -> None:
-        """The fields above, with their defaults (None for a new empty mapping), set in
-        the instance's dictionary at once: the frozen dataclass's own `__init__` sets each
-        through `object.__setattr__`, and every round builds a view per station (about
-        6,800 per analysis of the 100 generated services)."""
-        fields = self.__dict__
-        fields["waiting"] = {} if waiting is None else waiting
-        fields["loss"] = loss
-        fields["exact"] = exact
-        fields["method"] = method
-        fields["input_flag"] = input_flag
-        fields["departure_flag"] = departure_flag
-        fields["utilization"] = utilization
-        fields["p_wait"] = p_wait
-        fields["arrival_rate"] = arrival_rate
-        fields["mm1"] = mm1
-        fields["callee_waiting"] = {} if callee_waiting is None else callee_waiting
-        fields["rejected"] = rejected
-        fields["caller_waiting"] = caller_waiting
-        fields["arrival_scv"] = arrival_scv
-        fields["departure_scv"] = departure_scv
-        fields["servers"] = servers
-        fields["laws"] = laws
-        fields["served"] = {} if served is None else served
 
     def __eq__(self, other: object) -> bool:
         """Field by field, as the dataclass's own comparison (each field the same object or

@@ -1,9 +1,10 @@
-"""The hand-written `__init__`s of frozen value types (they set every field at once, for
-speed: `StationLoad`, `ClassLoad`, `StationSolution`, `PoolMix`, `BoundedCaller`,
-`Moments`, `StationView`, `CallOutcome`) take exactly the dataclass's fields, in order,
-with their defaults (a mapping's: None, for a new one each), and build the value the fields
-say: equal values compare and hash alike, and `dataclasses.replace` keeps the rest (the
-values' own tests: here and in test_station_load_init.py, test_view_and_moments_init.py)."""
+"""The `__init__`s that `value_types.value_type` makes for frozen value types (they set
+every field at once, for speed: `StationLoad`, `ClassLoad`, `StationSolution`, `PoolMix`,
+`BoundedCaller`, `Moments`, `StationView`, `CallOutcome`) take exactly the dataclass's
+fields, in order, with their defaults (a mapping's: None, for a new one each), and build
+the value the fields say: equal values compare and hash alike, and `dataclasses.replace`
+keeps the rest (the values' own tests: here and in test_station_load_init.py,
+test_view_and_moments_init.py)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
-"""`StationLoad`'s hand-written `__init__` (it sets every field at once, for speed) builds
-the same value as the fields say: equal loads compare and hash alike, and
+"""`StationLoad`'s `__init__` and kept hash (`value_types.value_type`: every field set at
+once, for speed) build the same value as the fields say: equal loads compare and hash alike, and
 `dataclasses.replace` works (its signature: test_fast_inits.py)."""
 
 from __future__ import annotations

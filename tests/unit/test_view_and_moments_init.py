@@ -1,5 +1,5 @@
-"""`StationView`'s, `Moments`' and `CallOutcome`'s hand-written `__init__` (each sets
-every field at once, for speed) build the same value as the fields say: equal values
+"""`StationView`'s, `Moments`' and `CallOutcome`'s `__init__` (`value_types.value_type`:
+each sets every field at once, for speed) build the same value as the fields say: equal values
 compare and hash alike, and `dataclasses.replace` works (their signatures:
 test_fast_inits.py)."""
 
