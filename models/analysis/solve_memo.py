@@ -31,7 +31,7 @@ from models.analysis.response_tail import timed_callees
 from models.analysis.round_structure import RoundStructure, round_structure
 from models.analysis.station_load import StationLoad, StationSolution
 from models.analysis.summary import OperationSummary, StationView
-from models.analysis.traffic import Traffic, solve_traffic
+from models.analysis.traffic import Traffic, Visits, solve_visits, traffic_at
 from models.schema import Scenario, Service, Topic
 
 
@@ -56,6 +56,9 @@ class SolveMemo:
     resumes: Releases | None = None
     """What async pools let go together (`models.analysis.release_groups`), found once."""
     traffics: dict[Any, Traffic] = field(default_factory=dict)
+    visits: dict[Any, Visits] = field(default_factory=dict)
+    """Visits per request by what they are solved from, without the flows' rates
+    (`SolveMemo.traffic`): shared by the searches, which change only the rates."""
     """Solved traffic by what it is solved from (`SolveMemo.traffic`)."""
     reached: list[OpKey] | None = None
     """The nodes some flow reaches (`graph.reachable`), found once."""
@@ -117,6 +120,7 @@ class SolveMemo:
             timed_services=self.timed_services,
             in_flight=self.in_flight,
             paced=self.paced,
+            visits=self.visits,
             departing=self.departing,
             idle=self.idle,
             shapes=self.shapes,
@@ -214,22 +218,26 @@ class SolveMemo:
         """`solve_traffic`, remembered by what it reads: each operation's calls,
         publishes, failure probability and admitted share, and the flows' rates (the same
         in every round of a solve without losses: the rounds after the first only change
-        waiting times). Only the last solve is kept."""
-        inputs = (
-            tuple(flow_rates.items()),
-            tuple(
-                (
-                    tuple(summaries[key].calls.items()),
-                    tuple(summaries[key].publishes.items()),
-                    summaries[key].fail,
-                    admitted.get(key, 1.0),
-                )
-                for key in keys
-            ),
+        waiting times). The visits per request (`solve_visits`) are remembered without the
+        flows' rates: a capacity trial's first round, at new rates, only scales them
+        (`traffic_at`). Only the last of each is kept."""
+        shape = tuple(
+            (
+                tuple(summaries[key].calls.items()),
+                tuple(summaries[key].publishes.items()),
+                summaries[key].fail,
+                admitted.get(key, 1.0),
+            )
+            for key in keys
         )
+        inputs = (tuple(flow_rates.items()), shape)
         known = self.traffics.get(inputs)
         if known is None:
-            known = solve_traffic(keys, summaries, flow_rates, topics, admitted)
+            solved = self.visits.get(shape)
+            if solved is None:
+                solved = solve_visits(keys, summaries, topics, admitted)
+                self.visits = {shape: solved}
+            known = traffic_at(solved, keys, summaries, flow_rates, admitted)
             self.traffics = {inputs: known}
         return known
 

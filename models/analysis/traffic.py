@@ -78,6 +78,34 @@ def solve_traffic(
     station (1 - loss probability): only admitted requests run the operation's steps, so
     only they make its calls and publishes.
     """
+    solved = solve_visits(keys, summaries, topics, admitted)
+    return traffic_at(solved, keys, summaries, flow_rates, admitted)
+
+
+@dataclass(frozen=True)
+class Visits:
+    """The traffic equations solved per request of each flow (`solve_visits`): what
+    `traffic_at` turns into rates for any flows' rates (the visits do not depend on them)."""
+
+    topics: Mapping[str, Topic]
+    flows: list[OpKey]
+    topic_nodes: list[tuple[str, int]]
+    index: dict[OpKey | tuple[str, int], int]
+    columns: list[list[float]]
+    """Per flow: each node's visits (the nodes in `index`'s order)."""
+    visits: dict[str, dict[OpKey, float]]
+    topic_visits: dict[str, dict[str, float]]
+    dead_letters: list[tuple[str, int, str, float]]
+
+
+def solve_visits(
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    topics: Mapping[str, Topic],
+    admitted: Mapping[OpKey, float] | None = None,
+) -> Visits:
+    """The visits of each node per request of each flow (`solve_traffic`, without the
+    flows' rates): x = (I - A^T)^-1 e_f for each flow f, A the direct visits."""
     admitted = admitted or {}
     priorities = {key.priority for key in keys}
     topic_nodes = sorted([(topic, priority) for priority in priorities for topic in topics])
@@ -124,17 +152,32 @@ def solve_traffic(
     columns: list[list[float]] = solution.T.tolist()  # (per flow, the nodes' visits)
     visits: dict[str, dict[OpKey, float]] = {}
     topic_visits: dict[str, dict[str, float]] = {}
-    rates: dict[OpKey, float] = defaultdict(float)
     for flow, visited in zip(flows, columns, strict=True):
-        per_flow = dict(zip(keys, visited, strict=False))  # (the keys are the first nodes)
-        visits[flow.name] = per_flow
+        visits[flow.name] = dict(zip(keys, visited, strict=False))  # (keys: the first nodes)
         per_topic: dict[str, float] = defaultdict(float)
         for topic, priority in topic_nodes:
             per_topic[topic] += visited[index[(topic, priority)]]
         topic_visits[flow.name] = dict(per_topic)
+    return Visits(topics, flows, topic_nodes, index, columns, visits, topic_visits, dead_letters)
+
+
+def traffic_at(
+    solved: Visits,
+    keys: Sequence[OpKey],
+    summaries: Mapping[OpKey, OperationSummary],
+    flow_rates: Mapping[str, float],
+    admitted: Mapping[OpKey, float] | None = None,
+) -> Traffic:
+    """The traffic of `solved`'s visits (solved from `summaries`' calls and publishes)
+    with the flows arriving at `flow_rates`: each node's rate sums the flows' rates times
+    their visits, and each topic's the rates of the operations that publish to it."""
+    admitted, index = admitted or {}, solved.index
+    rates: dict[OpKey, float] = defaultdict(float)
+    for flow in solved.flows:
         flow_rate = flow_rates.get(flow.name, 0.0)
-        for key, count in per_flow.items():
+        for key, count in solved.visits[flow.name].items():
             rates[key] += flow_rate * count
+    topics = solved.topics
     topic_rates: dict[str, float] = dict.fromkeys(topics, 0.0)
     topic_events: dict[str, float] = {}
     partition_rates: dict[str, dict[int | None, float]] = {topic: {} for topic in topics}
@@ -147,14 +190,21 @@ def solve_traffic(
         for topic, count in summaries[key].publish_events.items():
             events = rates[key] * count * admitted.get(key, 1.0)
             topic_events[topic] = topic_events.get(topic, 0.0) + events
-    for topic, priority, dead, share in dead_letters:
+    for topic, priority, dead, share in solved.dead_letters:
         rate = share * math.fsum(
             flow_rates.get(flow.name, 0.0) * visited[index[(topic, priority)]]
-            for flow, visited in zip(flows, columns, strict=True)
+            for flow, visited in zip(solved.flows, solved.columns, strict=True)
         )
         topic_rates[dead] += rate
         partition_rates[dead][None] = partition_rates[dead].get(None, 0.0) + rate
-    return Traffic(visits, topic_visits, dict(rates), topic_rates, partition_rates, topic_events)
+    return Traffic(
+        solved.visits,
+        solved.topic_visits,
+        dict(rates),
+        topic_rates,
+        partition_rates,
+        topic_events,
+    )
 
 
 def _system(direct: np.ndarray) -> sparse.csc_matrix:
