@@ -195,42 +195,47 @@ def _chain(
     everyone = np.minimum(grid[0] + grid[1], c)
     valid = (grid[2] <= np.minimum(grid[1], everyone)) & (grid[2] >= everyone - grid[0])
     o, b, i = grid[:, valid]
+    size = len(o)
     index = np.full(valid.shape, -1, dtype=np.int64)
-    index[valid] = np.arange(int(valid.sum()))
+    index[valid] = np.arange(size)
     index = index.reshape(levels + 1, n + 1, n + 1)
     busy = np.minimum(o + b, c)
     pace = speed[busy]  # (each server's speed with `busy` of them busy)
     j = busy - i  # open requests in service
     queued_open, queued_bounded = o - j, b - i
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-    def add(mask: np.ndarray, to: np.ndarray, rate: np.ndarray) -> None:
-        """The transitions of positive `rate` from the states in `mask` to the states `to`."""
-        keep = np.flatnonzero(mask & (rate > 0))
-        parts.append((keep, to[keep], rate[keep]))
-
-    add(o < levels, index[np.minimum(o + 1, levels), b, i], np.full(len(o), open_rate))
     queued = queued_open + queued_bounded
     share_open = np.where(queued > 0, queued_open / np.maximum(queued, 1), 1.0)
     share_bounded = np.where(queued > 0, queued_bounded / np.maximum(queued, 1), 0.0)
-    # an open request done: the next is open (i stays) or bounded (i + 1), from the queue
     done_open = j * pace / open_mean
-    below_o = np.maximum(o - 1, 0)
-    add(j > 0, index[below_o, b, i], done_open * share_open)
-    add(j > 0, index[below_o, b, np.minimum(i + 1, n)], done_open * share_bounded)
-    # a bounded request done: the next is open (i - 1) or bounded (i stays)
     done_bounded = i * pace / bounded_mean
-    below_b, less_i = np.maximum(b - 1, 0), np.maximum(i - 1, 0)
-    add(i > 0, index[o, below_b, less_i], done_bounded * share_open)
-    add(i > 0, index[o, below_b, i], done_bounded * share_bounded)
-    fixed_count = sum([len(part[0]) for part in parts])
-    # a bounded source comes back at rate (N - b) / Z: served at once if a server is free
-    enters = np.minimum(np.where(busy < c, i + 1, i), n)
     returns = (n - b).astype(float)
-    add(b < n, index[o, np.minimum(b + 1, n), enters], returns)
-    sources, targets, rates = (np.concatenate(column) for column in zip(*parts, strict=True))
+    # six kinds of transition, a row each, in the order their rates are summed: an open
+    # arrival; an open request done, the next from the queue open (i stays) or bounded (i
+    # + 1); a bounded one done, the next open (i - 1) or bounded (i stays); a bounded
+    # source back (at (N - b) / Z; served at once if a server is free)
+    rates = np.empty((6, size))
+    rates[0] = open_rate
+    np.multiply(done_open, share_open, out=rates[1])
+    np.multiply(done_open, share_bounded, out=rates[2])
+    np.multiply(done_bounded, share_open, out=rates[3])
+    np.multiply(done_bounded, share_bounded, out=rates[4])
+    rates[5] = returns
+    above_o, below_o = np.minimum(o + 1, levels), np.maximum(o - 1, 0)
+    above_b, below_b = np.minimum(b + 1, n), np.maximum(b - 1, 0)
+    more_i, less_i = np.minimum(i + 1, n), np.maximum(i - 1, 0)
+    enters = np.minimum(np.where(busy < c, i + 1, i), n)
+    to = index[
+        np.array([above_o, below_o, below_o, o, o, o]),
+        np.array([b, b, b, below_b, below_b, above_b]),
+        np.array([i, i, more_i, less_i, i, enters]),
+    ]
+    open_done, bounded_done = j > 0, i > 0
+    moves = np.array([o < levels, open_done, open_done, bounded_done, bounded_done, b < n])
+    # (the transitions of positive rate, kind by kind, each in the order of its states)
+    moving = np.flatnonzero(moves & (rates > 0))
+    fixed_count = int(np.count_nonzero(moving < 5 * size))  # (all but the returns)
+    sources, targets, rates = moving % size, to.ravel()[moving], rates.ravel()[moving]
     assert (targets >= 0).all()
-    size = len(o)
     # each state's rate out, summed in the order of the transitions (then its return's)
     fixed_out = np.bincount(sources[:fixed_count], rates[:fixed_count], minlength=size)
     # the balance equation of state k: sum_i p_i q_ik - p_k out_k = 0 (row k, column i);
