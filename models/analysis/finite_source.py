@@ -125,12 +125,12 @@ def finite_source(
 
     think = math.exp(brentq(excess, low, high, xtol=1e-14, rtol=1e-13))
     p = np.asarray(_chain(levels, mean_service, think))
-    present = np.arange(population + 1, dtype=float)
-    throughput = float(np.dot(p, np.minimum(present, servers))) / mean_service
+    throughput = float(np.dot(p, np.asarray(busy))) / mean_service
     # W = Lq / X (Little), Lq summed directly: L / X - S cancels where next to nothing
     # waits, and a rounding-level wait over a P(wait) of 1e-34 made a conditional wait of
     # 8e14 s, whose variance (std 19 ms) a fork-join above it took as real (fuzz seed 1537)
-    waiting = float(np.dot(p[servers + 1 :], present[servers + 1 :] - servers)) / throughput
-    sources = (population - present) * p
+    queued = np.arange(1.0, population - servers + 1.0)  # (n - c at n = c + 1..M)
+    waiting = float(np.dot(p[servers + 1 :], queued)) / throughput
+    sources = np.arange(float(population), -1.0, -1.0) * p  # ((M - n) p_n)
     p_wait = float(sources[servers:].sum() / sources.sum())
     return FiniteSource(think, waiting, p_wait)
