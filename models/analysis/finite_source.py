@@ -37,23 +37,30 @@ class FiniteSource:
 
 
 RESCALE = 1e150
-"""Where `_chain`'s running weights are scaled down (each level multiplies them by at most
-M S / Z, far below 1e150 on any bracket `finite_source` searches)."""
+"""Where `_weights`'s running weights are scaled down (each level multiplies them by at
+most M S / Z, far below 1e150 on any bracket `finite_source` searches)."""
 
 
-def _weights(servers: int, population: int, mean_service: float, think: float) -> list[float]:
+def _levels(servers: int, population: int) -> list[tuple[float, float]]:
+    """Each level n = 1..M's (M - n + 1, min(n, c)): the sources that may arrive from the
+    level below, and the servers busy at n (once per call; the root search reads them at
+    every trial)."""
+    return [
+        (float(population - present + 1), float(present if present < servers else servers))
+        for present in range(1, population + 1)
+    ]
+
+
+def _weights(levels: list[tuple[float, float]], mean_service: float, think: float) -> list[float]:
     """Unnormalised stationary weights of the birth-death chain, p_0..p_M up to a factor,
-    built up one level at a time (module docstring; plain floats: the root search
-    evaluates it a dozen times for a population of a few dozen at most, where numpy's
-    per-call cost dominated)."""
+    built up one level at a time (module docstring; `levels` from `_levels`; plain floats:
+    the root search evaluates it six to ten times for a population of a few dozen at
+    most, where numpy's per-call cost dominated)."""
     step = mean_service / think
     weights = [1.0]
-    last = 1.0  # (weights[-1], held in a local, and min(present, servers) inline: the
-    # root search's inner loop)
-    for present in range(1, population + 1):
-        last = (
-            last * (population - present + 1) * step / (present if present < servers else servers)
-        )
+    last = 1.0  # (weights[-1], held in a local: the root search's inner loop)
+    for arriving, busy in levels:
+        last = last * arriving * step / busy
         weights.append(last)
         if last > RESCALE:
             weights = [weight / RESCALE for weight in weights]
@@ -61,21 +68,22 @@ def _weights(servers: int, population: int, mean_service: float, think: float) -
     return weights
 
 
-def _chain(servers: int, population: int, mean_service: float, think: float) -> list[float]:
+def _chain(levels: list[tuple[float, float]], mean_service: float, think: float) -> list[float]:
     """Stationary probabilities p_0..p_M of the birth-death chain (`_weights`, normalised)."""
-    weights = _weights(servers, population, mean_service, think)
+    weights = _weights(levels, mean_service, think)
     total = sum(weights)
     return [weight / total for weight in weights]
 
 
-def _throughput(servers: int, population: int, mean_service: float, think: float) -> float:
-    """X(Z) = sum p_n min(n, c) / S (p_n = `_chain`'s, each normalised as it is taken)."""
-    weights = _weights(servers, population, mean_service, think)
+def _throughput(
+    levels: list[tuple[float, float]], busy: list[float], mean_service: float, think: float
+) -> float:
+    """X(Z) = sum p_n min(n, c) / S (p_n = `_chain`'s, each normalised as it is taken;
+    `busy` the min(n, c), n = 0..M)."""
+    weights = _weights(levels, mean_service, think)
     total = sum(weights)
-    return (
-        sum([weight / total * (n if n < servers else servers) for n, weight in enumerate(weights)])
-        / mean_service
-    )
+    pairs = zip(weights, busy, strict=True)
+    return sum([weight / total * serving for weight, serving in pairs]) / mean_service
 
 
 def finite_source(
@@ -99,9 +107,15 @@ def finite_source(
     high = math.log(population / arrival_rate - mean_service)
     fewest = population / arrival_rate - population * mean_service / servers
     low = math.log(fewest) if fewest > 0 else math.log(mean_service * 1e-12)
+    levels = _levels(servers, population)
+    busy = [0.0, *[serving for _, serving in levels]]
+    known: dict[float, float] = {}  # (brentq asks again for the ends of the bracket)
 
     def excess(log_think: float) -> float:
-        return _throughput(servers, population, mean_service, math.exp(log_think)) - arrival_rate
+        if log_think not in known:
+            throughput = _throughput(levels, busy, mean_service, math.exp(log_think))
+            known[log_think] = throughput - arrival_rate
+        return known[log_think]
 
     if excess(high) >= 0:  # (R = S to rounding: next to no waiting)
         high = math.log(2.0 * population / arrival_rate)  # throughput <= M / Z = lambda / 2
@@ -110,13 +124,13 @@ def finite_source(
     from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
 
     think = math.exp(brentq(excess, low, high, xtol=1e-14, rtol=1e-13))
-    p = np.asarray(_chain(servers, population, mean_service, think))
-    present = np.arange(population + 1, dtype=float)
-    throughput = float(np.dot(p, np.minimum(present, servers))) / mean_service
+    p = np.asarray(_chain(levels, mean_service, think))
+    throughput = float(np.dot(p, np.asarray(busy))) / mean_service
     # W = Lq / X (Little), Lq summed directly: L / X - S cancels where next to nothing
     # waits, and a rounding-level wait over a P(wait) of 1e-34 made a conditional wait of
     # 8e14 s, whose variance (std 19 ms) a fork-join above it took as real (fuzz seed 1537)
-    waiting = float(np.dot(p[servers + 1 :], present[servers + 1 :] - servers)) / throughput
-    sources = (population - present) * p
+    queued = np.arange(1.0, population - servers + 1.0)  # (n - c at n = c + 1..M)
+    waiting = float(np.dot(p[servers + 1 :], queued)) / throughput
+    sources = np.arange(float(population), -1.0, -1.0) * p  # ((M - n) p_n)
     p_wait = float(sources[servers:].sum() / sources.sum())
     return FiniteSource(think, waiting, p_wait)

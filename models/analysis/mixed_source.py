@@ -146,35 +146,39 @@ def worth_splitting(servers: int, offered: float) -> bool:
 
 @dataclass(frozen=True)
 class _Chain:
-    """The truncated chain: its states, its transitions split by what scales them, and
-    where each goes in the banded system of `_stationary` (which depends on Z only through
-    the rates)."""
+    """The truncated chain: its states, and the banded system of `_stationary` as far as it
+    does not depend on Z (everything but the bounded sources' returns, at rates (N - b) / Z,
+    and the diagonal, each state's total rate out)."""
 
     open_present: np.ndarray
     bounded_present: np.ndarray
     bounded_serving: np.ndarray
     bounded_done: np.ndarray
     """Each state's bounded requests in service times their servers' speed (`speed`)."""
-    sources: np.ndarray
-    """Each transition's state (from)."""
-    fixed: np.ndarray
-    """Each transition's rate from open arrivals and services (the rates given)."""
+    fixed_out: np.ndarray
+    """Each state's total rate out by open arrivals and services (the rates given), summed
+    in the order of `_chain`'s transitions, the return (last) added to it at each Z."""
     returns: np.ndarray
-    """Each transition's rate from bounded arrivals at 1 / Z = 1 (scaled by 1 / Z)."""
+    """Each state's rate of bounded returns at 1 / Z = 1: N - b (scaled by 1 / Z)."""
     bands: tuple[int, int]
     """(lower, upper) bandwidths of the system."""
-    band_entries: np.ndarray
-    """Flat positions in the band matrix of the system's entries: the transitions' rates
-    (in flow into their targets), then each state's total rate out (its diagonal); the
-    matrix in LAPACK's banded storage with `lower` rows above for its factors, column by
-    column (`_banded` hands it to LAPACK as it is: no copy)."""
-    band_kept: np.ndarray
-    """Which of those entries are in the system (neither the first state's equation nor
-    its probability)."""
-    right_entries: np.ndarray
-    """Equations of the entries that multiply the first state's probability (moved to the
-    right-hand side)."""
-    right_kept: np.ndarray
+    band: np.ndarray
+    """The system's matrix, flat, with the open arrivals' and services' rates (in flow into
+    their targets) in place: LAPACK's banded storage with `lower` rows above for its
+    factors, column by column (`_banded` hands it to LAPACK as it is: no copy); the
+    returns and the diagonal go in at each Z."""
+    return_entries: np.ndarray
+    """Flat positions in `band` of the returns (in flow into their targets) ..."""
+    return_sources: np.ndarray
+    """... and the states they leave."""
+    right: np.ndarray
+    """The right-hand side without the return from the first state: minus the rates into
+    each state from the first (whose probability is 1), -0.0 where none comes."""
+    right_return: np.ndarray
+    """The equations that the return from the first state enters (its target's)."""
+    work: np.ndarray
+    """Room for `band` with the returns and the diagonal, which LAPACK overwrites with its
+    factors (`_stationary` fills it again at each Z: one solve at a time)."""
 
 
 def _chain(
@@ -191,68 +195,79 @@ def _chain(
     everyone = np.minimum(grid[0] + grid[1], c)
     valid = (grid[2] <= np.minimum(grid[1], everyone)) & (grid[2] >= everyone - grid[0])
     o, b, i = grid[:, valid]
+    size = len(o)
     index = np.full(valid.shape, -1, dtype=np.int64)
-    index[valid] = np.arange(int(valid.sum()))
+    index[valid] = np.arange(size)
     index = index.reshape(levels + 1, n + 1, n + 1)
     busy = np.minimum(o + b, c)
     pace = speed[busy]  # (each server's speed with `busy` of them busy)
     j = busy - i  # open requests in service
     queued_open, queued_bounded = o - j, b - i
-    parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
-
-    def add(mask: np.ndarray, to: np.ndarray, rate: np.ndarray) -> None:
-        """The transitions of positive `rate` from the states in `mask` to the states `to`."""
-        keep = np.flatnonzero(mask & (rate > 0))
-        parts.append((keep, to[keep], rate[keep]))
-
-    add(o < levels, index[np.minimum(o + 1, levels), b, i], np.full(len(o), open_rate))
     queued = queued_open + queued_bounded
     share_open = np.where(queued > 0, queued_open / np.maximum(queued, 1), 1.0)
     share_bounded = np.where(queued > 0, queued_bounded / np.maximum(queued, 1), 0.0)
-    # an open request done: the next is open (i stays) or bounded (i + 1), from the queue
     done_open = j * pace / open_mean
-    below_o = np.maximum(o - 1, 0)
-    add(j > 0, index[below_o, b, i], done_open * share_open)
-    add(j > 0, index[below_o, b, np.minimum(i + 1, n)], done_open * share_bounded)
-    # a bounded request done: the next is open (i - 1) or bounded (i stays)
     done_bounded = i * pace / bounded_mean
-    below_b, less_i = np.maximum(b - 1, 0), np.maximum(i - 1, 0)
-    add(i > 0, index[o, below_b, less_i], done_bounded * share_open)
-    add(i > 0, index[o, below_b, i], done_bounded * share_bounded)
-    fixed_count = sum([len(part[0]) for part in parts])
-    # a bounded source comes back at rate (N - b) / Z: served at once if a server is free
+    returns = (n - b).astype(float)
+    # six kinds of transition, a row each, in the order their rates are summed: an open
+    # arrival; an open request done, the next from the queue open (i stays) or bounded (i
+    # + 1); a bounded one done, the next open (i - 1) or bounded (i stays); a bounded
+    # source back (at (N - b) / Z; served at once if a server is free)
+    rates = np.empty((6, size))
+    rates[0] = open_rate
+    np.multiply(done_open, share_open, out=rates[1])
+    np.multiply(done_open, share_bounded, out=rates[2])
+    np.multiply(done_bounded, share_open, out=rates[3])
+    np.multiply(done_bounded, share_bounded, out=rates[4])
+    rates[5] = returns
+    above_o, below_o = np.minimum(o + 1, levels), np.maximum(o - 1, 0)
+    above_b, below_b = np.minimum(b + 1, n), np.maximum(b - 1, 0)
+    more_i, less_i = np.minimum(i + 1, n), np.maximum(i - 1, 0)
     enters = np.minimum(np.where(busy < c, i + 1, i), n)
-    add(b < n, index[o, np.minimum(b + 1, n), enters], (n - b).astype(float))
-    sources, targets, rates = (np.concatenate(column) for column in zip(*parts, strict=True))
+    to = index[
+        np.array([above_o, below_o, below_o, o, o, o]),
+        np.array([b, b, b, below_b, below_b, above_b]),
+        np.array([i, i, more_i, less_i, i, enters]),
+    ]
+    open_done, bounded_done = j > 0, i > 0
+    moves = np.array([o < levels, open_done, open_done, bounded_done, bounded_done, b < n])
+    # (the transitions of positive rate, kind by kind, each in the order of its states)
+    moving = np.flatnonzero(moves & (rates > 0))
+    fixed_count = int(np.count_nonzero(moving < 5 * size))  # (all but the returns)
+    sources, targets, rates = moving % size, to.ravel()[moving], rates.ravel()[moving]
     assert (targets >= 0).all()
-    fixed, returns = rates.copy(), rates  # (open arrivals' and services', then returns)
-    fixed[fixed_count:] = 0.0
-    returns[:fixed_count] = 0.0
+    # each state's rate out, summed in the order of the transitions (then its return's)
+    fixed_out = np.bincount(sources[:fixed_count], rates[:fixed_count], minlength=size)
     # the balance equation of state k: sum_i p_i q_ik - p_k out_k = 0 (row k, column i);
     # state 0's equation is dropped and p_0 = 1 (its column goes to the right-hand side)
-    size = len(o)
-    rows = np.concatenate((targets, np.arange(size))) - 1
-    cols = np.concatenate((sources, np.arange(size))) - 1
+    rows, cols = targets - 1, sources - 1
     kept = (rows >= 0) & (cols >= 0)
-    columns, below = cols[kept], rows[kept] - cols[kept]  # (how far below the diagonal)
-    lower = int(max(below.max(initial=0), 0))
-    upper = int(max((-below).max(initial=0), 0))
-    # (in the column-major storage LAPACK's banded solver works on, `lower` rows padded)
-    band_entries = columns * (2 * lower + upper + 1) + lower + upper + below
-    right_kept = (rows >= 0) & (cols < 0)
+    below = rows - cols  # (how far below the diagonal)
+    lower = int(max(below[kept].max(initial=0), 0))
+    upper = int(max((-below[kept]).max(initial=0), 0))
+    # (in the column-major storage LAPACK's banded solver works on, `lower` rows padded;
+    # no two transitions share a place: each kind moves its state another way)
+    height = 2 * lower + upper + 1
+    entries = cols * height + lower + upper + below
+    band = np.zeros(height * (size - 1))
+    band[entries[:fixed_count][kept[:fixed_count]]] = rates[:fixed_count][kept[:fixed_count]]
+    right = np.full(size - 1, -0.0)
+    first = (rows >= 0) & (cols < 0)  # (from the first state)
+    right[rows[:fixed_count][first[:fixed_count]]] = -rates[:fixed_count][first[:fixed_count]]
     return _Chain(
         o,
         b,
         i,
         i * pace,
-        sources,
-        fixed,
+        fixed_out,
         returns,
         (lower, upper),
-        band_entries,
-        kept,
-        rows[right_kept],
-        right_kept,
+        band,
+        entries[fixed_count:][kept[fixed_count:]],
+        sources[fixed_count:][kept[fixed_count:]],
+        right,
+        rows[fixed_count:][first[fixed_count:]],
+        np.empty_like(band),
     )
 
 
@@ -260,20 +275,25 @@ def _stationary(chain: _Chain, think: float) -> np.ndarray:
     """The stationary distribution: the balance equations p Q = 0 of every state but the
     first (the empty station), whose probability is set to 1 before normalising. The states
     are ordered by level and a transition moves at most one level, so the system is banded
-    (LAPACK's banded solver, in the order of the states)."""
+    (LAPACK's banded solver, in the order of the states). The entries are those, to the
+    bit, of `np.bincount` over the whole system at each Z (0.0 + each rate; 0.0 - out on
+    the diagonal, out summed in the order of `_chain`'s transitions); `think` > 0."""
     size = len(chain.open_present)
-    rates = chain.fixed + chain.returns / think
-    out = np.bincount(chain.sources, weights=rates, minlength=size)
-    values = np.concatenate((rates, -out))
+    scaled = chain.returns / think
+    out = chain.fixed_out + scaled
     lower, upper = chain.bands
-    height = 2 * lower + upper + 1
-    padded = np.bincount(
-        chain.band_entries, weights=values[chain.band_kept], minlength=height * (size - 1)
-    ).reshape(size - 1, height)
-    right = -np.bincount(chain.right_entries, weights=values[chain.right_kept], minlength=size - 1)
-    rest = _banded(lower, upper, padded.T, right)
-    p = np.maximum(np.concatenate(([1.0], rest)), 0.0)
-    return np.asarray(p / p.sum())
+    band = chain.work
+    np.copyto(band, chain.band)
+    band[chain.return_entries] = scaled[chain.return_sources]
+    padded = band.reshape(size - 1, 2 * lower + upper + 1)
+    padded[:, lower + upper] = 0.0 - out[1:]
+    right = chain.right.copy()
+    right[chain.right_return] = -scaled[0]
+    p = np.empty(size)
+    p[0] = 1.0
+    np.maximum(_banded(lower, upper, padded.T, right), 0.0, out=p[1:])
+    p /= p.sum()
+    return p
 
 
 def _banded(lower: int, upper: int, padded: np.ndarray, right: np.ndarray) -> np.ndarray:

@@ -104,24 +104,31 @@ def _common_law(classes: tuple[ClassLoad, ...]) -> tuple[float, float] | None:
 
 def _mix(load: StationLoad) -> PoolMix:
     """The classes of `load` that have arrivals, taken together (one class, most pools:
-    its own mean, law, i.i.d. and exactness, without the sets that agree them)."""
+    its own rate, mean, law, i.i.d. and exactness, without the sums and sets that agree
+    them; its holding time and E[S^3] through the mixtures of one part)."""
     classes = tuple([c for c in load.classes if c.arrival_rate > 0])
     if len(classes) == 1:
         (only,) = classes
+        rate = only.arrival_rate  # (`math.fsum` of one positive rate: that rate)
+        holding = mixture([(rate, only.holding)])
+        third = mixed_third_moment([(rate, only.third_moment)])
         exponential, law = only.exponential_mean, only.hyperexponential
         iid, holding_exact = only.iid, only.holding_exact
     else:
+        rate = math.fsum([c.arrival_rate for c in classes])
+        holding = mixture([(c.arrival_rate, c.holding) for c in classes]) if classes else ZERO
+        third = mixed_third_moment([(c.arrival_rate, c.third_moment) for c in classes])
         exponential = _common_mean(classes) if classes else None
         law = _common_law(classes)
         iid = all([c.iid for c in classes])
         holding_exact = all([c.holding_exact for c in classes])
     return PoolMix(
         classes=classes,
-        rate=math.fsum([c.arrival_rate for c in classes]),
-        holding=mixture([(c.arrival_rate, c.holding) for c in classes]) if classes else ZERO,
+        rate=rate,
+        holding=holding,
         exponential=exponential,
         hyperexponential=law,
-        third_moment=mixed_third_moment([(c.arrival_rate, c.third_moment) for c in classes]),
+        third_moment=third,
         iid=iid,
         holding_exact=holding_exact,
         poisson=load.input_flag >= COPY and load.erlang_phases is None,
