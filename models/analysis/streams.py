@@ -164,13 +164,19 @@ class Streams:
         """c² of the streams into `targets` (a station's operations, or a topic) merged at
         `station`, whose operations `keys` hold its `servers` (its utilization weighs
         them); what its calls carry is kept in `carried`."""
-        rates, summaries = self.traffic.rates, self.summaries
-        offered = math.fsum(
-            [rates[k] * summaries[k].holding.mean for k in keys if rates.get(k, 0.0) > 0]
-        )
         into = self.into
-        parts = [part for target in targets if target in into for part in into[target]]
-        scv = merged(parts, offered / servers if servers else 0.0)
+        if len(targets) == 1:  # (a service's one operation, a topic: its streams as they are)
+            parts = into.get(targets[0], [])
+        else:
+            parts = [part for target in targets if target in into for part in into[target]]
+        utilization = 0.0
+        if servers:
+            rates, summaries = self.traffic.rates, self.summaries
+            offered = math.fsum(
+                [rates[k] * summaries[k].holding.mean for k in keys if rates.get(k, 0.0) > 0]
+            )
+            utilization = offered / servers
+        scv = merged(parts, utilization)
         if servers is None:
             own = scv
         elif self.poisson_flows:  # (`flows_scv`'s own shortcut, found once a round)
