@@ -421,6 +421,11 @@ class LoadBuilder:
             phases = active if round_robin and topic.partitions % active == 0 else None
             consumers = []
             for index, share in enumerate(shares):
+                if not senders and index > 0 and share > 0.0 and share == shares[index - 1]:
+                    # (no groups sent: the consumer before's load, of the same share, to the
+                    # bit; most log topics share their partitions out evenly)
+                    consumers.append(consumers[-1])
+                    continue
                 classes = self._consumer_classes(topic_name, group, keys, share)
                 fans = consumer_fans(self.scenario, topic_name, senders, index, active)
                 groups = self._groups(fans, classes, topic=topic_name)
