@@ -82,12 +82,16 @@ def thinned(scv: float, probability: float) -> float:
     return 1.0 + min(max(probability, 0.0), 1.0) * (scv - 1.0)
 
 
-def merged(parts: Iterable[tuple[float, float]], utilization: float) -> float:
+def merged(parts: Sequence[tuple[float, float]], utilization: float) -> float:
     """c² of the streams `parts` (rate, c²) merged into a station at `utilization`
     (Whitt's hybrid, module docstring); 1 when no stream has a rate. One stream of a
     finite rate at a utilization that is a number is passed on as it is: its share is 1,
     nu 1 and the weight 1, so the formula is 1 + (c² - 1) to the bit (most stations have
     one stream in)."""
+    if len(parts) == 1:  # (the one stream kept below, found without a list)
+        rate, scv = parts[0]
+        if 0.0 < rate < math.inf and not math.isnan(utilization):
+            return 1.0 + (scv - 1.0)
     kept = [(rate, scv) for rate, scv in parts if rate > 0]
     if len(kept) == 1 and kept[0][0] < math.inf and not math.isnan(utilization):
         return 1.0 + (kept[0][1] - 1.0)
@@ -172,10 +176,12 @@ class Streams:
         utilization = 0.0
         if servers:
             rates, summaries = self.traffic.rates, self.summaries
-            offered = math.fsum(
-                [rates[k] * summaries[k].holding.mean for k in keys if rates.get(k, 0.0) > 0]
-            )
-            utilization = offered / servers
+            terms = []
+            for k in keys:
+                rate = rates.get(k, 0.0)
+                if rate > 0:
+                    terms.append(rate * summaries[k].holding.mean)
+            utilization = math.fsum(terms) / servers
         scv = merged(parts, utilization)
         if servers is None:
             own = scv
