@@ -207,13 +207,17 @@ class CallerBounds:
         shape = self._shape(name)
         if shape is None:
             return None
-        parts: dict[Caller, list[tuple[float, Moments]]] = defaultdict(list)
+        parts: dict[Caller, list[tuple[float, Moments]]] = {}  # (each caller has a call)
         summaries = self.summaries
         for caller, weight, target in shape.calls:
             callee = summaries[target]
             if callee.acquisitions != 1.0:
                 return None
-            parts[caller].append((weight, callee.holding))
+            weighted = parts.get(caller)
+            if weighted is None:
+                parts[caller] = [(weight, callee.holding)]
+            else:
+                weighted.append((weight, callee.holding))
         candidates: list[tuple[BoundedCaller, bool]] = []
         one_mean: bool | None = None  # (`_one_mean(name)`, asked once)
         for who, population, rate, independent in shape.callers:
@@ -242,9 +246,11 @@ class CallerBounds:
                 who, population, rate, mixture(weighted), feeder, independent=independent
             )
             candidates.append((candidate, chain_only))
-        candidates.sort(key=lambda found: -_per_source(found[0]))
         if not candidates:
             return None
+        if len(candidates) == 1:  # (most services: one caller, nothing to sort or merge)
+            return candidates[0][0]
+        candidates.sort(key=lambda found: -_per_source(found[0]))
         best, chain_only = candidates[0]
         if not chain_only:
             return best
@@ -355,9 +361,11 @@ class CallerBounds:
         pool fed by open arrivals (`models.analysis.pool_fed`): its messages queue for its
         threads, whatever their publishers (they do not wait for them), one call to
         `station` in flight per thread (`population` its threads); None otherwise."""
-        group = self._group(topic, station)
-        if self.scenario.topics[topic].type != "queue" or group is None:
+        if self.scenario.topics[topic].type != "queue":
             return None  # (a log topic's consumers each have a queue of their own)
+        group = self._group(topic, station)
+        if group is None:
+            return None
         if consumer_threads(self.scenario, topic, group) != population:
             return None
         return self._fed(self.graph.nodes.get(("handler", topic), []), station)

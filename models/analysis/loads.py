@@ -276,7 +276,9 @@ class LoadBuilder:
         entries = self._renewal_entries
         if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
             joined = workers is not None and replicas > 1 and spec.balancing == "least_outstanding"
-            note = ", ".join(part for part in (POOLED if joined else "", failure_note) if part)
+            note = failure_note
+            if joined:  # (`POOLED` first: `least_outstanding.unpooled` takes it off)
+                note = f"{POOLED}, {failure_note}" if failure_note else POOLED
             pooled = None if workers is None else workers * replicas
             classes = self._adjusted(name, self.classes(keys, 1.0))
             load = StationLoad(
@@ -362,7 +364,7 @@ class LoadBuilder:
         unsplit = spec.discipline == "priority" or name in self.admission or name in self.capacity
         if servers is None or spec.queue_capacity is not None or feedback or unsplit:
             return None
-        offered = math.fsum(c.arrival_rate * c.holding.mean for c in classes)
+        offered = math.fsum([c.arrival_rate * c.holding.mean for c in classes])
         if not (worth_splitting(servers, offered) or self.populations.apart(name)):
             return None  # (a pool splits those at any load: `bounded_pools`)
         return self.populations.bounded_caller(name, servers)
@@ -419,6 +421,11 @@ class LoadBuilder:
             phases = active if round_robin and topic.partitions % active == 0 else None
             consumers = []
             for index, share in enumerate(shares):
+                if not senders and index > 0 and share > 0.0 and share == shares[index - 1]:
+                    # (no groups sent: the consumer before's load, of the same share, to the
+                    # bit; most log topics share their partitions out evenly)
+                    consumers.append(consumers[-1])
+                    continue
                 classes = self._consumer_classes(topic_name, group, keys, share)
                 fans = consumer_fans(self.scenario, topic_name, senders, index, active)
                 groups = self._groups(fans, classes, topic=topic_name)

@@ -82,12 +82,16 @@ def thinned(scv: float, probability: float) -> float:
     return 1.0 + min(max(probability, 0.0), 1.0) * (scv - 1.0)
 
 
-def merged(parts: Iterable[tuple[float, float]], utilization: float) -> float:
+def merged(parts: Sequence[tuple[float, float]], utilization: float) -> float:
     """c² of the streams `parts` (rate, c²) merged into a station at `utilization`
     (Whitt's hybrid, module docstring); 1 when no stream has a rate. One stream of a
     finite rate at a utilization that is a number is passed on as it is: its share is 1,
     nu 1 and the weight 1, so the formula is 1 + (c² - 1) to the bit (most stations have
     one stream in)."""
+    if len(parts) == 1:  # (the one stream kept below, found without a list)
+        rate, scv = parts[0]
+        if 0.0 < rate < math.inf and not math.isnan(utilization):
+            return 1.0 + (scv - 1.0)
     kept = [(rate, scv) for rate, scv in parts if rate > 0]
     if len(kept) == 1 and kept[0][0] < math.inf and not math.isnan(utilization):
         return 1.0 + (kept[0][1] - 1.0)
@@ -164,13 +168,21 @@ class Streams:
         """c² of the streams into `targets` (a station's operations, or a topic) merged at
         `station`, whose operations `keys` hold its `servers` (its utilization weighs
         them); what its calls carry is kept in `carried`."""
-        rates, summaries = self.traffic.rates, self.summaries
-        offered = math.fsum(
-            [rates[k] * summaries[k].holding.mean for k in keys if rates.get(k, 0.0) > 0]
-        )
         into = self.into
-        parts = [part for target in targets if target in into for part in into[target]]
-        scv = merged(parts, offered / servers if servers else 0.0)
+        if len(targets) == 1:  # (a service's one operation, a topic: its streams as they are)
+            parts = into.get(targets[0], [])
+        else:
+            parts = [part for target in targets if target in into for part in into[target]]
+        utilization = 0.0
+        if servers:
+            rates, summaries = self.traffic.rates, self.summaries
+            terms = []
+            for k in keys:
+                rate = rates.get(k, 0.0)
+                if rate > 0:
+                    terms.append(rate * summaries[k].holding.mean)
+            utilization = math.fsum(terms) / servers
+        scv = merged(parts, utilization)
         if servers is None:
             own = scv
         elif self.poisson_flows:  # (`flows_scv`'s own shortcut, found once a round)
