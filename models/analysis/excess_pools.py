@@ -120,20 +120,24 @@ def population_below(
     if rate <= 0:
         return None
     callees = []  # (its holding time only once every callee qualifies: most do not)
+    found_below = populations.found
     for name, count in visits.items():
         callee = services[name]
+        pools = callee.pools
         solution = populations.opened[name]
-        waits = list(solution.waiting.values())
+        waits = solution.waiting
         if (
             not solution.stable
             or len(waits) != 1
-            or not waits[0].finite
-            or not math.isclose(solution.arrival_rate * callee.pools, rate * count, rel_tol=1e-6)
+            or not math.isclose(solution.arrival_rate * pools, rate * count, rel_tol=1e-6)
         ):
             return None
+        (wait,) = waits.values()
+        if not wait.finite:
+            return None
         servers = callee.load.servers
-        if name in populations.found:  # a pool solved here
-            below = populations.found[name]
+        below = found_below.get(name)
+        if below is not None:  # a pool solved here
             queue = populations.queues[name]
             callees.append(_Callee(name, count, below, servers, queue, pool=True))
             continue
@@ -141,14 +145,13 @@ def population_below(
             servers,
             solution.arrival_rate,
             solution.offered_load / solution.arrival_rate,
-            waits[0].mean,
+            wait.mean,
         )
-        every = Population(
-            one.delay * callee.pools,
-            one.queues * callee.pools,
-            one.waiting * callee.pools,
-            one.tail_rate * callee.pools,
-        )
+        every = one  # (all its pools: one's times 1 are one's to the bit)
+        if pools != 1:
+            every = Population(
+                one.delay * pools, one.queues * pools, one.waiting * pools, one.tail_rate * pools
+            )
         callees.append(_Callee(name, count, every, servers, every.waiting, pool=False))
     if holding is None:
         holding = mixture([(c.arrival_rate, c.holding) for c in load.classes if c.arrival_rate])

@@ -114,12 +114,12 @@ def find_callees(
             solution = callee.solution
             if not solution.stable:
                 return None
-            load = callee.load
+            spec = specs[name]
             eligible = (
-                not specs[name].unlimited
+                not spec.unlimited
                 and (callee.pools == 1 or replicas)
                 and _never_drops(callee)
-                and not load.priority
+                and not callee.load.priority
                 and target not in irregular
                 and concurrency.get(target, 1) == 1
             )
@@ -127,7 +127,7 @@ def find_callees(
                 excluded.add(name)
             held, released = (
                 (1.0, 0.0)  # (`_at_the_callee`'s, without looking up its summary)
-                if specs[name].blocking_calls
+                if spec.blocking_calls
                 else _at_the_callee(scenario, summaries[target])
             )
             visits[name] = visits.get(name, 0.0) + weight * count * held
@@ -136,14 +136,19 @@ def find_callees(
             times[name] = times.get(name, 0.0) + spent
     caller = (members[0].kind, members[0].name) if members else None
     for name, rate in sent.items():  # the callees it brings most of (module docstring)
-        if _own_share(rate, services[name]):
+        callee = services[name]
+        if _own_share(rate, callee):
             continue
-        arrivals = services[name].solution.arrival_rate * services[name].pools
-        bounded = services[name].solution.caller_waiting
+        arrivals = callee.solution.arrival_rate * callee.pools
+        bounded = callee.solution.caller_waiting
         if rate < SHARED_SHARE * arrivals or (bounded is not None and caller not in bounded[0]):
             excluded.add(name)  # (another bounded caller's load is no open background)
-    eligible_visits = {n: v for n, v in visits.items() if n not in excluded and v > 0}
-    return eligible_visits, {n: times[n] for n in eligible_visits}, not excluded
+    eligible_visits: dict[str, float] = {}
+    eligible_times: dict[str, float] = {}
+    for name, count in visits.items():
+        if count > 0 and name not in excluded:
+            eligible_visits[name], eligible_times[name] = count, times[name]
+    return eligible_visits, eligible_times, not excluded
 
 
 def _at_the_callee(scenario: Scenario, callee: OperationSummary) -> tuple[float, float]:
@@ -216,7 +221,9 @@ def apply_layers(
     opened = {name: station.solution for name, station in services.items()}
     below = Populations(opened) if remembered is None else Populations(opened, memo=remembered)
     for name in structure.order:
-        members = keys_of.get(name, ())
+        members = keys_of.get(name)
+        if members is None:  # (no operation reached: no pool to solve, as `apply_layer` finds)
+            continue
         seen = apply_layer(
             scenario, name, members, summaries, rates, services, known, below, served, weights
         )
@@ -332,21 +339,22 @@ def solve_pool(
     holding = _holding(load) if holding is None else holding
     if not holding.finite or load.servers is None:
         return None
+    mine_rate = rate if sent is None else sent
     callees = []
     for callee_name, count in visits.items():
         callee_station = services[callee_name]
-        solution = callee_station.solution
-        per_call = solution.offered_load / solution.arrival_rate
-        servers = callee_station.load.servers
+        solution, callee_load = callee_station.solution, callee_station.load
+        offered = solution.offered_load
+        per_call = offered / solution.arrival_rate
+        servers = callee_load.servers
         assert servers is not None
         copies = callee_station.pools  # (replicas picked at random: `_layered`)
-        mine = (rate if sent is None else sent) * count * per_call / copies
-        background = max(solution.offered_load - mine, 0.0)
-        scv = _holding(callee_station.load).scv
-        station_id = StationId("service", callee_name)
+        background = max(offered - mine_rate * count * per_call / copies, 0.0)
         rates = callee_station.completion_rates
-        if rates is not None and background > 1e-9 * solution.offered_load:
+        if rates is not None and background > 1e-9 * offered:
             rates = None  # (shared with other callers: its servers, slowed, as below)
+        scv = _holding(callee_load).scv
+        station_id = StationId("service", callee_name)
         callees.append(Callee(station_id, count, per_call, servers, background, scv, rates, copies))
     delay = max(holding.mean - math.fsum(times.values()), 0.0)
     threads = load.servers  # (never more busy than its callers can have requests there)
@@ -362,32 +370,33 @@ def solve_pool(
             layer = known[inputs] = flow_equivalent(rate, threads, delay, callees, weights)
     if layer is None:
         return None
+    one_worker = load.servers == 1 and pools_of_one(total_rate, rate)
+    reaching = total_rate if sent is None else total_rate * sent / rate if rate > 0 else 0.0
+    seen = {}  # (the waits its requests see where it brings `OWN_SHARE` of the arrivals)
     for callee in callees:
-        solution = services[callee.station.name].solution
+        station_id = callee.station
+        target = services[station_id.name]
+        solution = target.solution
         per_copy = total_rate * callee.visits / callee.copies
         exclusive = math.isclose(solution.arrival_rate, per_copy, rel_tol=1e-9)
-        wait = layer.callee_waiting[callee.station]
-        if exclusive and load.servers == 1 and pools_of_one(total_rate, rate):
-            services[callee.station.name].solution = revised(
+        wait = layer.callee_waiting[station_id]
+        finite = math.isfinite(wait)
+        if exclusive and one_worker:
+            target.solution = revised(
                 solution,
                 method=NEVER_WAITS_METHOD,
                 exact=True,
                 waiting={p: Moments(0.0, 0.0) for p in solution.waiting},
             )
-        elif exclusive and math.isfinite(wait):
-            services[callee.station.name].solution = revised(
+        elif exclusive and finite:
+            target.solution = revised(
                 solution,
                 method=f"{solution.method}, waiting seen through its callers' thread pool",
                 exact=False,
                 waiting={p: Moments(wait, wait**2) for p in solution.waiting},
             )
-    reaching = total_rate if sent is None else total_rate * sent / rate if rate > 0 else 0.0
-    seen = {
-        callee.station: layer.callee_waiting[callee.station]
-        for callee in callees
-        if math.isfinite(layer.callee_waiting[callee.station])
-        and _own_share(reaching * callee.visits, services[callee.station.name])
-    }
+        if finite and _own_share(reaching * callee.visits, target):  # (its arrivals as before)
+            seen[station_id] = wait
     solution = pool_solution(load, layer, rate, holding)
     if threads < load.servers:  # (over all its threads)
         solution = revised(solution, utilization=solution.utilization * threads / load.servers)

@@ -52,7 +52,7 @@ def station_views(
             rejected=rejected.get(name, 0.0),
             caller_waiting=solution.caller_waiting,
             arrival_scv=carried.get(station_id, 1.0),
-            departure_scv=_departures([(load, solution)], station.pools)
+            departure_scv=_pool_departures(load, solution, station.pools)
             if station_id in read
             else 1.0,
             servers=load.servers if is_timed else None,
@@ -61,14 +61,15 @@ def station_views(
         )
     for (topic, group), group_station in groups.items():
         solutions = [solution for _, solution in group_station.consumers]
-        loads = [load for load, _ in group_station.consumers]
-        departure = min((s.departure_flag for s in solutions), default=NOT_POISSON)
+        departure = min([s.departure_flag for s in solutions], default=NOT_POISSON)
         group_id = StationId("group", topic, group)
         views[group_id] = StationView(
-            exact=all(s.exact for s in solutions),
-            input_flag=min((load.input_flag for load in loads), default=POISSON),
+            exact=all([s.exact for s in solutions]),
+            input_flag=min(
+                [load.input_flag for load, _ in group_station.consumers], default=POISSON
+            ),
             departure_flag=departure if group_station.delivery_exact else NOT_POISSON,
-            utilization=max((s.utilization for s in solutions), default=0.0),
+            utilization=max([s.utilization for s in solutions], default=0.0),
             callee_waiting=seen_by.get(group_id, {}),
             arrival_scv=carried.get(group_id, 1.0),
             departure_scv=_departures(group_station.consumers) if group_id in read else 1.0,
@@ -85,14 +86,22 @@ def _work_laws(load: StationLoad) -> tuple[tuple[float, Distribution], ...] | No
     return load.classes[0].laws
 
 
-def _departures(pools: Sequence[tuple[StationLoad, StationSolution]], copies: int = 1) -> float:
-    """SCV of the departures of a station's pools (replicas, or a group's consumers)
-    together (`models.analysis.streams`); `copies`: how many of each of `pools` there are
-    (a service's replicas: one load and solution, its departures found once)."""
-    leaving = []
-    for load, solution in pools:
-        holding = mixture([(c.arrival_rate, c.holding) for c in load.classes]).scv
-        scv = departure_scv(load.arrival_scv, holding, solution.utilization, load.servers)
-        leaving.append((solution.arrival_rate, scv))
-    utilization = max((solution.utilization for _, solution in pools), default=0.0)
-    return merged(leaving * copies, utilization)
+def _departures(pools: Sequence[tuple[StationLoad, StationSolution]]) -> float:
+    """SCV of the departures of a station's pools (a group's consumers) together
+    (`models.analysis.streams`)."""
+    leaving = [(solution.arrival_rate, _departure_scv(load, solution)) for load, solution in pools]
+    utilization = max([solution.utilization for _, solution in pools], default=0.0)
+    return merged(leaving, utilization)
+
+
+def _pool_departures(load: StationLoad, solution: StationSolution, copies: int) -> float:
+    """SCV of the departures of `copies` identical pools (a service's replicas, one load
+    and solution: each one's departures found once) together (`_departures`)."""
+    leaving = (solution.arrival_rate, _departure_scv(load, solution))
+    return merged([leaving] * copies, solution.utilization)
+
+
+def _departure_scv(load: StationLoad, solution: StationSolution) -> float:
+    """SCV of the departures of one pool (`streams.departure_scv`)."""
+    holding = mixture([(c.arrival_rate, c.holding) for c in load.classes]).scv
+    return departure_scv(load.arrival_scv, holding, solution.utilization, load.servers)
