@@ -50,11 +50,11 @@ from models.analysis.mixed_source import (
     MixedSource,
     chain_levels,
     mixed_source,
-    think_root,
 )
 from models.analysis.moments import Moments
 from models.analysis.station_load import ServiceStation, StationLoad, StationSolution
 from models.analysis.stations import FINITE_SOURCE_REACH
+from models.analysis.think_roots import think_root
 
 SPLIT_NOTE = "its independent callers' waits apart"
 SAME_MEAN = 1e-9

@@ -36,7 +36,7 @@ solved by `models.analysis.pool_fed` instead (`split_waits`).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -46,6 +46,7 @@ from scipy.linalg.lapack import dgbsv, dgtsv
 from models.analysis.moments import Moments
 from models.analysis.pool_fed import METHOD as POOL_FED_METHOD
 from models.analysis.pool_fed import Feeder, applies, pool_fed_waits
+from models.analysis.think_roots import think_root
 from models.analysis.value_types import value_type
 from models.theory import erlang_c
 
@@ -399,26 +400,6 @@ def chain_levels(
     decay = min(max(offered / (c * pace[c]), 0.5), 1.0 - 1e-9)
     levels = 0 if open_rate == 0 else c + math.ceil(math.log(TAIL) / math.log(decay))
     return None if (levels + 1) * phases(c, population) > MAX_STATES else levels
-
-
-def think_root(excess: Callable[[float], float], most: float, fastest: float) -> float | None:
-    """log Z, the bounded sources' think time at which their throughput over the target
-    (`excess(log Z)`, falling as Z grows) is 0: bracketed below `most` - `fastest` (N /
-    λ_B less a request's shortest stay: throughput <= N / (Z + S_B)), halving down by
-    factors of 8, then Brent's method; None where no think time gets that much through."""
-    if most <= fastest:
-        return None  # more than N / S_B: the bounded sources cannot get that through
-    high = math.log(most - fastest)
-    low = high - math.log(2.0)
-    while excess(low) <= 0:
-        low -= math.log(8.0)
-        if low < math.log(fastest * 1e-9):
-            return None  # the bounded sources cannot get that much through, even never away
-    if excess(high) >= 0:  # (its requests never wait: R = S_B)
-        return high
-    from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
-
-    return float(brentq(excess, low, high, xtol=1e-10, rtol=1e-10))
 
 
 @dataclass(frozen=True)
