@@ -272,9 +272,9 @@ def _limit(
     extrapolation is also taken whenever, saturated, it would close the bracket (not only
     once two extrapolations agree): the TrainTicket-like model at 95% 173 -> 161 rounds,
     the Alibaba-like 237 -> 224, every capacity within 0.25% of before. A saturated trial
-    just above a rational fit's root that still lies in the top tolerance is followed once
-    by one just below the top, not the middle: 26 of 44 ended the search (the benchmark
-    models' rounds 838 from 860, the regression set's 1,144 from 1,191).
+    just above a rational fit's root still in the top tolerance is followed once by one
+    just below the top, not the middle: 26 of 44 ended the search (benchmark rounds 838,
+    from 860).
     """
     search = _Search(scenario, scale, smooth, climbs=climbs, linear=linear and smooth)
     if memo is not None:
@@ -329,8 +329,8 @@ def _limit(
                 return None
     estimates: list[float] = []
     widths = [high - low]
-    fresh = retried = False  # whether the last trial added a point (so moved the estimate);
-    # whether the top was tried again since the last point was added
+    fresh = False  # whether the last trial added a point (and so moved the estimate)
+    retried = False  # whether the top was tried again since the last point
     while high - low > tolerance * high:
         estimate = points.estimate(through_origin)
         closing = bool(estimates) and abs(estimate - estimates[-1]) <= (tolerance * high / 4)

@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.analysis.think_roots import brent_root
+
 
 @dataclass(frozen=True)
 class FiniteSource:
@@ -121,9 +123,7 @@ def finite_source(
         high = math.log(2.0 * population / arrival_rate)  # throughput <= M / Z = lambda / 2
     while excess(low) < 0:
         low -= 10.0
-    from scipy.optimize import brentq  # (here: scipy.optimize takes 0.3 s to import)
-
-    think = math.exp(brentq(excess, low, high, xtol=1e-14, rtol=1e-13))
+    think = math.exp(brent_root(excess, low, high, 1e-14, 1e-13))
     p = np.asarray(_chain(levels, mean_service, think))
     throughput = float(np.dot(p, np.asarray(busy))) / mean_service
     # W = Lq / X (Little), Lq summed directly: L / X - S cancels where next to nothing

@@ -56,10 +56,10 @@ class SolveMemo:
     resumes: Releases | None = None
     """What async pools let go together (`models.analysis.release_groups`), found once."""
     traffics: dict[Any, Traffic] = field(default_factory=dict)
+    """Solved traffic by what it is solved from (`SolveMemo.traffic`)."""
     visits: dict[Any, Visits] = field(default_factory=dict)
     """Visits per request by what they are solved from, without the flows' rates
     (`SolveMemo.traffic`): shared by the searches, which change only the rates."""
-    """Solved traffic by what it is solved from (`SolveMemo.traffic`)."""
     reached: list[OpKey] | None = None
     """The nodes some flow reaches (`graph.reachable`), found once."""
     constants: FailureInputs | None = None

@@ -52,7 +52,7 @@ def station_views(
             rejected=rejected.get(name, 0.0),
             caller_waiting=solution.caller_waiting,
             arrival_scv=carried.get(station_id, 1.0),
-            departure_scv=_pool_departures(load, solution, station.pools)
+            departure_scv=_departures([(load, solution)], station.pools)
             if station_id in read
             else 1.0,
             servers=load.servers if is_timed else None,
@@ -86,19 +86,13 @@ def _work_laws(load: StationLoad) -> tuple[tuple[float, Distribution], ...] | No
     return load.classes[0].laws
 
 
-def _departures(pools: Sequence[tuple[StationLoad, StationSolution]]) -> float:
-    """SCV of the departures of a station's pools (a group's consumers) together
-    (`models.analysis.streams`)."""
+def _departures(pools: Sequence[tuple[StationLoad, StationSolution]], copies: int = 1) -> float:
+    """SCV of the departures of a station's pools (replicas, or a group's consumers)
+    together (`models.analysis.streams`); `copies`: how many of each of `pools` there are
+    (a service's replicas: one load and solution, its departures found once)."""
     leaving = [(solution.arrival_rate, _departure_scv(load, solution)) for load, solution in pools]
     utilization = max([solution.utilization for _, solution in pools], default=0.0)
-    return merged(leaving, utilization)
-
-
-def _pool_departures(load: StationLoad, solution: StationSolution, copies: int) -> float:
-    """SCV of the departures of `copies` identical pools (a service's replicas, one load
-    and solution: each one's departures found once) together (`_departures`)."""
-    leaving = (solution.arrival_rate, _departure_scv(load, solution))
-    return merged([leaving] * copies, solution.utilization)
+    return merged(leaving * copies, utilization)
 
 
 def _departure_scv(load: StationLoad, solution: StationSolution) -> float:

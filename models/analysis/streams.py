@@ -88,11 +88,10 @@ def merged(parts: Sequence[tuple[float, float]], utilization: float) -> float:
     finite rate at a utilization that is a number is passed on as it is: its share is 1,
     nu 1 and the weight 1, so the formula is 1 + (c² - 1) to the bit (most stations have
     one stream in)."""
-    if len(parts) == 1:  # (the one stream kept below, found without a list)
-        rate, scv = parts[0]
-        if 0.0 < rate < math.inf and not math.isnan(utilization):
-            return 1.0 + (scv - 1.0)
-    kept = [(rate, scv) for rate, scv in parts if rate > 0]
+    if len(parts) == 1 and parts[0][0] > 0:  # (the one stream, kept without a new list)
+        kept = parts
+    else:
+        kept = [(rate, scv) for rate, scv in parts if rate > 0]
     if len(kept) == 1 and kept[0][0] < math.inf and not math.isnan(utilization):
         return 1.0 + (kept[0][1] - 1.0)
     total = math.fsum([rate for rate, _ in kept])
