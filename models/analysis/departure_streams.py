@@ -49,7 +49,7 @@ from dataclasses import dataclass
 
 from models.analysis.graph import OpKey, StationId, station_of, steps_of
 from models.analysis.moments import ZERO, Moments, mixture
-from models.analysis.paced import Receiver, sends_to, single_server
+from models.analysis.paced import single_server, topics_sent
 from models.analysis.renewal_streams import renewal_station
 from models.analysis.summary import POISSON, combined_flag
 from models.distributions import Distribution
@@ -200,13 +200,12 @@ def departure_publishers(scenario: Scenario, keys: Sequence[OpKey]) -> dict[str,
         for group in spec.subscribers.values()
     }
     found: dict[str, Publisher] = {}
+    sent = [(key, topics_sent(steps_of(scenario, key))) for key in keys]  # (each walked once)
     for name, topic in scenario.topics.items():
         latency = topic.delivery_latency
         if name in dead_letters or (latency is not None and latency.variance > 0):
             continue
-        sending = [
-            key for key in keys if sends_to(steps_of(scenario, key), Receiver("topic", name))
-        ]
+        sending = [key for key, topics in sent if name in topics]
         stations = {station_of(key) for key in sending}
         if len(stations) != 1:
             continue

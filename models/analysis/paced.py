@@ -121,6 +121,15 @@ def sends_to(steps: list[Step], receiver: Receiver, beyond: Step | None = None) 
     return any(_sends(step, receiver) for _, step in walk_steps(steps, "") if step is not beyond)
 
 
+def topics_sent(steps: list[Step]) -> frozenset[str]:
+    """The topics `steps` (nested ones and call fallbacks included) publish to: `sends_to`
+    for every topic at once (`Receiver("topic", name)` is sent to exactly when its name is
+    in it)."""
+    return frozenset(
+        step.publish.topic for _, step in walk_steps(steps, "") if isinstance(step, PublishStep)
+    )
+
+
 def send_gaps(
     steps: list[Step], receiver: Receiver, calls_release: bool, since: float = 0.0
 ) -> tuple[list[float], float] | None:

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from models import analyze, load_scenario
-from models.analysis.graph import reachable
-from models.analysis.paced import pacing, support
+from models.analysis.graph import reachable, steps_of
+from models.analysis.paced import Receiver, pacing, sends_to, support, topics_sent
 from models.distributions import Constant, Distribution, Exponential, Pareto, Uniform
 from models.empirical import Empirical
 
@@ -455,3 +455,41 @@ def test_calls_from_one_server_or_a_fixed_pace(
     in the segment that calls it), or from a flow at a fixed pace, never waits if it holds
     a worker at most its workers x g."""
     assert ("backend" in _paced_services(_calls(gateway, backend, flows))) == paced
+
+
+NESTED_PUBLISHES: Document = {
+    "name": "nested publishes",
+    "simulation": {"duration": "10s"},
+    "services": {
+        "api": {
+            "workers": 4,
+            "operations": {
+                "op": [
+                    _ms("1ms"),
+                    {"parallel": [[{"publish": "a"}], [_ms("1ms")]]},
+                    {"call": {"service": "db", "timeout": "5ms", "fallback": [{"publish": "b"}]}},
+                ]
+            },
+        },
+        "db": {"workers": 1, "operations": {"op": [_ms("1ms")]}},
+        "reader": {"workers": 1, "operations": {"op": [_ms("1ms")]}},
+    },
+    "topics": {name: {"subscribers": {"reader": "op"}} for name in ("a", "b", "c")},
+    "workload": {"f": {"entry": "api", "arrivals": {"poisson": 10}}},
+}
+
+
+@pytest.mark.parametrize("name", ["order_pipeline", "event_bursts", "poison_messages", None])
+def test_topics_sent_is_sends_to_for_every_topic(name: str | None) -> None:
+    """`topics_sent` (each operation walked once) names exactly the topics `sends_to`
+    finds for it one topic at a time, nested steps and fallbacks included (None: a
+    publish in a parallel branch and one in a call's fallback, and a topic nobody
+    publishes to)."""
+    scenario = load_scenario(NESTED_PUBLISHES if name is None else f"scenarios/{name}.yaml")
+    published = 0
+    for key in reachable(scenario):
+        steps = steps_of(scenario, key)
+        expected = {t for t in scenario.topics if sends_to(steps, Receiver("topic", t))}
+        assert topics_sent(steps) == expected
+        published += bool(expected)
+    assert published > 0
