@@ -438,14 +438,18 @@ class LoadBuilder:
             shares = [1.0]
         else:
             active = consumer_count(self.scenario, topic_name, group)
-            by_partition = self.traffic.partition_rates.get(topic_name, {})
-            per_partition = partition_shares(topic, by_partition)
-            shares = [float(per_partition[j::active].sum()) for j in range(active)]
-            round_robin = (
-                topic.partitioning == "round_robin"
-                and topic.keys is None
-                and set(by_partition) <= {None}
-            )
+            known_shares = self.populations.graph.consumer_shares
+            found = known_shares.get((topic_name, group))
+            if found is None:  # (the same while the traffic is: kept with its caller graph)
+                by_partition = self.traffic.partition_rates.get(topic_name, {})
+                per_partition = partition_shares(topic, by_partition)
+                found = known_shares[(topic_name, group)] = (
+                    tuple([float(per_partition[j::active].sum()) for j in range(active)]),
+                    topic.partitioning == "round_robin"
+                    and topic.keys is None
+                    and set(by_partition) <= {None},
+                )
+            shares, round_robin = list(found[0]), found[1]
             phases = active if round_robin and topic.partitions % active == 0 else None
             consumers = []
             for index, share in enumerate(shares):
