@@ -153,8 +153,9 @@ class Streams:
                 else:
                     count = calls.get(target, 0.0)
                 if count > 0:  # (more than one emission per execution: not thinned)
-                    # (`thinned(scv, count)`, inline: every round, every emission)
-                    kept = 1.0 + min(max(count, 0.0), 1.0) * (scv - 1.0)
+                    # (`thinned(scv, count)`, inline: every round, every emission; its
+                    # `min(max(count, 0.0), 1.0)` of a positive count as one comparison)
+                    kept = 1.0 + (1.0 if count > 1.0 else count) * (scv - 1.0)
                     into[target].append((rate * count, kept))
 
     def scv(
