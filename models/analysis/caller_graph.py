@@ -75,6 +75,10 @@ class CallerGraph:
         """`CallerBounds.independent` of each service asked about (its callers' kinds)."""
         self.shapes: dict[str, CallerShape | None] = {}
         """Per service asked about: its bounded callers' shape, where `acyclic`."""
+        self.consumer_shares: dict[tuple[str, str], tuple[tuple[float, ...], bool]] = {}
+        """Per (log topic, group) asked about: each active consumer's share of the topic's
+        messages and whether round robin deals them (`LoadBuilder.group`): functions of the
+        traffic's partition rates and the scenario alone."""
         self.acyclic = _acyclic(self.op_callers)
         """Whether no operation is among its own callers' callers (`_acyclic`)."""
         self.known: dict[str, tuple[int | None, int | None]] = {}

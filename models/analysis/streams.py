@@ -153,8 +153,9 @@ class Streams:
                 else:
                     count = calls.get(target, 0.0)
                 if count > 0:  # (more than one emission per execution: not thinned)
-                    # (`thinned(scv, count)`, inline: every round, every emission)
-                    kept = 1.0 + min(max(count, 0.0), 1.0) * (scv - 1.0)
+                    # (`thinned(scv, count)`, inline: every round, every emission; its
+                    # `min(max(count, 0.0), 1.0)` of a positive count as one comparison)
+                    kept = 1.0 + (1.0 if count > 1.0 else count) * (scv - 1.0)
                     into[target].append((rate * count, kept))
 
     def scv(
@@ -175,13 +176,24 @@ class Streams:
         utilization = 0.0
         if servers:
             rates, summaries = self.traffic.rates, self.summaries
-            terms = []
-            for k in keys:
-                rate = rates.get(k, 0.0)
+            if len(keys) == 1:  # (most stations: `fsum` of at most one term, x + 0.0)
+                key = keys[0]
+                rate = rates.get(key, 0.0)
                 if rate > 0:
-                    terms.append(rate * summaries[k].holding.mean)
-            utilization = math.fsum(terms) / servers
-        scv = merged(parts, utilization)
+                    utilization = (rate * summaries[key].holding.mean + 0.0) / servers
+                else:
+                    utilization = 0.0 / servers
+            else:
+                terms = []
+                for k in keys:
+                    rate = rates.get(k, 0.0)
+                    if rate > 0:
+                        terms.append(rate * summaries[k].holding.mean)
+                utilization = math.fsum(terms) / servers
+        if len(parts) == 1 and 0 < parts[0][0] < math.inf and utilization == utilization:
+            scv = 1.0 + (parts[0][1] - 1.0)  # (`merged`'s one stream, without the call)
+        else:
+            scv = merged(parts, utilization)
         if servers is None:
             own = scv
         elif self.poisson_flows:  # (`flows_scv`'s own shortcut, found once a round)
@@ -228,7 +240,8 @@ class StreamTracker:
             # (`station == StationId("service", target.name)`, without making one)
             if station[1] == target.name and station[0] == "service" and station[2] == "":
                 scv = (1.0 - share) * scv + share * again
-        self.reads.update(origins)
+        if origins:
+            self.reads.update(origins)
         self.weights[target] += weight
         self.sums[target] += weight * scv
 
@@ -245,9 +258,12 @@ class StreamTracker:
         c² = 2 − c_s² (its (c² + c_s²) / 2 is 1), not the station's departures: an API
         calling a one-server database of constant 4.98 ms twice in a row at 70% waits
         7.91 ms simulated, 4.99 ms predicted from the departures' c², 8.71 ms so."""
+        if not share > 0:  # (no re-entries: what they would carry is not asked)
+            self.recent = None
+            return
         scv = holding.scv if holding.finite and holding.mean > 0 else math.nan
         again = min(max(2.0 - scv, 0.0), 2.0) if math.isfinite(scv) else 1.0
-        self.recent = (station, share, again) if share > 0 else None
+        self.recent = (station, share, again)
 
     def after_options(self, ends: Iterable[tuple[float, Recent | None]]) -> None:
         """After a branch, from what each option (its probability) ended with (`called`;
