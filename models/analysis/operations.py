@@ -154,13 +154,12 @@ class Evaluator:
         summaries of the trial before, at another rate, again), and each callee's view and
         summary (the object itself: a callee that was walked again counts as changed)."""
         views, station_of, summary_of = self.views, self.shapes.station, self.summary
-        known = self.summaries.get  # (`summary`'s first look, without its call)
-        callees = tuple(
-            [
-                (target, views.get(station_of(target)), id(known(target) or summary_of(target)))  # type: ignore[arg-type]
-                for target in summary.calls
-            ]
-        )
+        known, stations = self.summaries.get, self.shapes.stations  # (first looks, inlined)
+        found = []  # (a loop: a comprehension is a call of its own before Python 3.12)
+        for target in summary.calls:
+            view = views.get(stations.get(target) or station_of(target))  # type: ignore[arg-type]
+            found.append((target, view, id(known(target) or summary_of(target))))
+        callees = tuple(found)
         station = station_of(key)
         own = (views.get(station) or IDLE) if station is not None else None  # (`view`)
         rate = self.rates.get(key, 0.0) if summary.rate_dependent else None
@@ -215,8 +214,6 @@ class _Walker(ForkWalker):
         self.own_view: StationView | None = None
         """The view of its own station (`ForkWalker.wait_at`; None for a flow)."""
         self.who = (key.kind, key.name)
-        self.reading: tuple[bool, bool, bool] | None = None
-        """Which fields of its station's view the walk reads (`SummaryDraft.reading`)."""
         if key.kind == "flow":
             self.start_flag = evaluator.flow_flags.get(key.name, NOT_POISSON)
             self.departure_flag = self.start_flag
@@ -228,7 +225,6 @@ class _Walker(ForkWalker):
             self.departure_flag = view.departure_flag if self.exponential_mean else NOT_POISSON
             leaving = None if self.contention_free else view.departure_scv
             self.streams = StreamTracker(view.arrival_scv, leaving, self.station)
-            self.reading = (self.contention_free, bool(self.exponential_mean), self.blocking)
 
     # ------------------------------------------------------------------ driver
 
@@ -254,8 +250,9 @@ class _Walker(ForkWalker):
             second = part.second_spent  # (a thread is held through failed calls too)
             variance = max(second - part.mean_spent**2, 0.0) if math.isfinite(second) else 0.0
             holding = Moments(part.mean_spent, variance)
+        reading = (self.contention_free, bool(self.exponential_mean), self.blocking)
         draft = SummaryDraft.of(
-            part, acquisitions, waits, self.methods, self.key, self.reading, self.own_view
+            part, acquisitions, waits, self.methods, self.key, reading, self.own_view
         )
         methods, execution, response, exact, spent = draft.finish(self.own_view)
         marginal = self.marginal
@@ -307,11 +304,12 @@ class _Walker(ForkWalker):
         """Record the Poisson flag of an emission to `target`, and the SCV of the stream
         it is part of, for `weight` emissions per execution."""
         self.streams.emitted(target, weight)
-        if copy:
-            flag = min(flag, COPY)
+        if copy and flag > COPY:  # (`min` and `max` as comparisons: the same values)
+            flag = COPY
         if flag == COPY:
             self.marginal[target] += 1
-        self.concurrency[target] = max(self.concurrency.get(target, 0), 1)
+        if self.concurrency.get(target, 0) < 1:
+            self.concurrency[target] = 1
         self.flags[target] = min(self.flags.get(target, POISSON), flag)
 
     # ------------------------------------------------------------------ steps
@@ -347,7 +345,7 @@ class _Walker(ForkWalker):
                 part = self.call(step, reach * survival * passing, flag, copy, index == last)  # type: ignore[arg-type]
                 resumes = True
             else:
-                part = self.step(step, reach * survival * passing, flag, copy, index == last)
+                part = self.step(step, reach * survival * passing, flag, copy)
                 resumes = kind is BranchStep
             passing *= part.passed
             time = part.time
@@ -383,10 +381,9 @@ class _Walker(ForkWalker):
             result.spent_square = square if isfinite(spent) else math.inf
         return result
 
-    def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> Part:
+    def step(self, step: Step, reach: float, flag: int, copy: bool) -> Part:
+        """Any step but a call (`walk` calls `call`)."""
         kind = type(step)  # (`is`, not `isinstance`: no subclasses, and a step per step)
-        if kind is CallStep:
-            return self.call(step, reach, flag, copy, tail)  # type: ignore[arg-type]
         work = kind is WorkStep
         if work or kind is DelayStep:
             moments = self.shapes.moments(step)  # type: ignore[arg-type]
@@ -421,14 +418,17 @@ class _Walker(ForkWalker):
         spec = step.call
         priority, evaluator = self.key.priority, self.evaluator
         target, station, unlimited = self.shapes.call(step, priority)
-        summary = evaluator.summary(target)
-        view = evaluator.view(station)
+        # (`Evaluator.summary`'s and `view`'s first look, and the mean of `wait_at`, inlined)
+        summary = evaluator.summaries.get(target) or evaluator.summary(target)
+        view = evaluator.views.get(station) or IDLE
         response = summary.response
         own = self.own_view
-        wait = view.wait_for(station, own, self.who, priority)  # (`wait_at`)
         open_wait = view.waiting.get(priority, ZERO).mean
-        if wait.mean != open_wait and response.finite:  # (seen through a pool: `wait_at`)
-            response = Moments(max(response.mean - open_wait + wait.mean, 0.0), response.variance)
+        seen = None if own is None else own.callee_waiting.get(station)
+        seen = view.wait_seen_by(self.who) if seen is None else seen
+        wait = open_wait if seen is None else seen
+        if wait != open_wait and response.finite:  # (seen through a pool: `wait_at`)
+            response = Moments(max(response.mean - open_wait + wait, 0.0), response.variance)
         loss = view.loss
         outcome: CallOutcome | None = None
         law, ahead = timed_call(self.scenario, spec, target, summary, view, response)
@@ -447,7 +447,7 @@ class _Walker(ForkWalker):
         if spec.timeout is not None or spec.retries:
             self.irregular.add(target)
         self.emit(target, flag, copy, reach * made * attempts)
-        through = view.served_share(target.priority) * summary.passed  # (module docstring)
+        through = view.served.get(target.priority, 1.0) * summary.passed  # (`served_share`)
         self.streams.called(station, made * through if self.blocking else 0.0, summary.holding)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made * through

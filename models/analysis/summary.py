@@ -294,18 +294,18 @@ class SummaryDraft:
         waits: float,
         methods: set[str],
         key: OpKey,
-        reading: tuple[bool, bool, bool] | None,
+        reading: tuple[bool, bool, bool],
         view: StationView | None,
     ) -> SummaryDraft:
         """The draft of a walk of node `key` that found `part` for its steps, read
-        `reading` of its station's view `view`, and found the other arguments."""
+        `reading` of its station's view `view` (None: a flow's, of no station), and found
+        the other arguments."""
         priority = key.priority if key.kind == "service" else None
         draft = SummaryDraft(
-            part.time, part.mean_spent, part.exact, acquisitions, waits, methods, priority, reading
+            part.time, part.mean_spent, part.exact, acquisitions, waits, methods, priority, None
         )
-        if reading is not None:
-            assert view is not None
-            draft.reads = SummaryDraft.reads_of(view, reading)
+        if view is not None:
+            draft.reading, draft.reads = reading, SummaryDraft.reads_of(view, reading)
         return draft
 
     @staticmethod
