@@ -290,8 +290,13 @@ def _single(
     its response): the general form with no retry, spared its sums on the hot path (most
     calls are these)."""
     admitted = 1.0 - loss
-    fail = min(max(1.0 - admitted * (1.0 - callee_fail), 0.0), 1.0)
-    failed_time = weighted(admitted * callee_fail, response.mean) / fail if fail > 0 else 0.0
+    fail = 1.0 - admitted * (1.0 - callee_fail)
+    if fail < 0.0:  # (`min(max(fail, 0.0), 1.0)` as comparisons: the same value)
+        fail = 0.0
+    elif fail > 1.0:
+        fail = 1.0
+    erred = admitted * callee_fail
+    failed_time = (0.0 if erred == 0 else erred * response.mean) / fail if fail > 0 else 0.0
     failed = _by_reason(loss, refusals, 0.0, admitted * callee_fail) if spec.resilient else {}
     return CallOutcome(response, fail, 1.0, fail, failed_time, 1.0, failed)
 

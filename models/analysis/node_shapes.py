@@ -60,7 +60,8 @@ class NodeShapes:
     def __init__(self, scenario: Scenario) -> None:
         self.scenario = scenario
         self._nodes: dict[OpKey, NodeShape] = {}
-        self._stations: dict[OpKey, StationId | None] = {}
+        self.stations: dict[OpKey, StationId | None] = {}
+        """Each node's station found so far (`station`: read it, or this for one found)."""
         self._calls: dict[tuple[int, int], tuple[CallStep, CallShape]] = {}
         """By the call step's identity and the priority: the step itself (kept, so that
         its identity stays its own) and what it reaches."""
@@ -79,9 +80,9 @@ class NodeShapes:
     def station(self, key: OpKey) -> StationId | None:
         """`graph.station_of(key)`, one object per node."""
         try:
-            return self._stations[key]
+            return self.stations[key]
         except KeyError:
-            found = self._stations[key] = station_of(key)
+            found = self.stations[key] = station_of(key)
             return found
 
     def call(self, step: CallStep, priority: int) -> CallShape:

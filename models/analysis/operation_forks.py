@@ -24,7 +24,7 @@ from models.analysis.summary import NOT_POISSON, Part, StationView, Target, side
 from models.schema import BranchStep, CallStep, ParallelStep, Step
 
 if TYPE_CHECKING:
-    from models.analysis.graph import StationId
+    from models.analysis.graph import OpKey, StationId
     from models.analysis.node_shapes import NodeShapes
 
 
@@ -47,6 +47,9 @@ class ForkWalker(FailureWalker):
     rate: float
     rate_read: bool
     methods: set[str]
+    key: OpKey
+    own_view: StationView | None
+    who: tuple[str, str]
 
     def walk(
         self,
@@ -61,8 +64,9 @@ class ForkWalker(FailureWalker):
         raise NotImplementedError
 
     def wait_at(self, station: StationId) -> Moments:
-        """The wait this node's calls see at `station` (done by the walker)."""
-        raise NotImplementedError
+        """The wait this node's calls see at `station` (`StationView.wait_for`)."""
+        view = self.evaluator.view(station)
+        return view.wait_for(station, self.own_view, self.who, self.key.priority)
 
     def branch(self, step: BranchStep, reach: float, flag: int, copy: bool) -> Part:
         """A `branch` step: one of its options, each from the segment and stream before."""

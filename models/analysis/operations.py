@@ -35,7 +35,6 @@ from models.analysis.calls import CallOutcome, call_outcome, refusals, resilient
 from models.analysis.failures import NONE, FailureInputs
 from models.analysis.graph import OpKey, StationId, fixed_partition
 from models.analysis.moments import (
-    INFINITE,
     ZERO,
     Moments,
     mixture,
@@ -55,6 +54,7 @@ from models.analysis.summary import (
     OperationSummary,
     Part,
     StationView,
+    SummaryDraft,
     Target,
 )
 from models.schema import (
@@ -69,8 +69,9 @@ from models.schema import (
     WorkStep,
 )
 
-Remembered = dict[OpKey, tuple[tuple[Any, ...], "OperationSummary"]]
-"""Summaries of a round, each with the inputs it was computed from (`Evaluator.inputs`)."""
+Remembered = dict[OpKey, tuple[tuple[Any, ...], OperationSummary, SummaryDraft]]
+"""Summaries of a round, each with the inputs it was computed from (`Evaluator.inputs`) and
+what its walk found it from (`SummaryDraft`)."""
 
 
 class Evaluator:
@@ -113,12 +114,16 @@ class Evaluator:
         return self.views.get(station) or IDLE  # (a view is always true)
 
     def summary(self, key: OpKey) -> OperationSummary:
-        """The summary of node `key` (memoised; the synchronous call graph is acyclic)."""
+        """The summary of node `key` (memoised; the synchronous call graph is acyclic):
+        one remembered whose inputs are the same, else one remembered whose inputs differ
+        in its station's view alone, in none of the fields its walk reads of it, finished
+        with this view (`SummaryDraft`), else walked."""
         known = self.summaries.get(key)
         if known is not None:
             return known
         tried = basis = None
         found: tuple[Any, ...] = ()
+        near = []  # (the inputs found, the remembered they differ from)
         for remembered in self.remembered:
             before = remembered.get(key)
             if before is None or before is tried:
@@ -127,13 +132,19 @@ class Evaluator:
             if basis is None or not basis.reads_alike(before[1]):  # (else `found` again)
                 found, basis = self.inputs(key, before[1]), before[1]
             if found == before[0]:
-                self.summaries[key] = before[1]
-                self.computed[key] = before
+                self.summaries[key], self.computed[key] = before[1], before
                 return before[1]
-        known = self.summaries[key] = _Walker(self, key).run()
+            near.append((found, before))
+        for inputs, (was, _, draft) in near:
+            again = draft.again(inputs, was)
+            if again is not None:
+                self.summaries[key], self.computed[key] = again, (inputs, again, draft)
+                return again
+        known, draft = _Walker(self, key).run()
+        self.summaries[key] = known
         if basis is None or not basis.reads_alike(known):
             found = self.inputs(key, known)
-        self.computed[key] = (found, known)
+        self.computed[key] = (found, known, draft)
         return known
 
     def inputs(self, key: OpKey, summary: OperationSummary) -> tuple[Any, ...]:
@@ -143,12 +154,12 @@ class Evaluator:
         summaries of the trial before, at another rate, again), and each callee's view and
         summary (the object itself: a callee that was walked again counts as changed)."""
         views, station_of, summary_of = self.views, self.shapes.station, self.summary
-        callees = tuple(
-            [
-                (target, views.get(station_of(target)), id(summary_of(target)))  # type: ignore[arg-type]
-                for target in summary.calls
-            ]
-        )
+        known, stations = self.summaries.get, self.shapes.stations  # (first looks, inlined)
+        found = []  # (a loop: a comprehension is a call of its own before Python 3.12)
+        for target in summary.calls:
+            view = views.get(stations.get(target) or station_of(target))  # type: ignore[arg-type]
+            found.append((target, view, id(known(target) or summary_of(target))))
+        callees = tuple(found)
         station = station_of(key)
         own = (views.get(station) or IDLE) if station is not None else None  # (`view`)
         rate = self.rates.get(key, 0.0) if summary.rate_dependent else None
@@ -201,7 +212,7 @@ class _Walker(ForkWalker):
                 self.exponential_mean = None  # (solving a slowdown window: approximate)
         self.contention_free, self.blocking = shape.contention_free, shape.blocking
         self.own_view: StationView | None = None
-        """The view of its own station (`wait_at`; None for a flow)."""
+        """The view of its own station (`ForkWalker.wait_at`; None for a flow)."""
         self.who = (key.kind, key.name)
         if key.kind == "flow":
             self.start_flag = evaluator.flow_flags.get(key.name, NOT_POISSON)
@@ -217,7 +228,8 @@ class _Walker(ForkWalker):
 
     # ------------------------------------------------------------------ driver
 
-    def run(self) -> OperationSummary:
+    def run(self) -> tuple[OperationSummary, SummaryDraft]:
+        """The node's summary, and what it was found from (`SummaryDraft`)."""
         part = self.walk(self.steps, 1.0, self.start_flag, copy=False, root=True)
         own = Moments(self.own_mean, self.own_variance)
         acquisitions = 1.0 + (0.0 if self.blocking else self.reacquisitions)
@@ -238,19 +250,11 @@ class _Walker(ForkWalker):
             second = part.second_spent  # (a thread is held through failed calls too)
             variance = max(second - part.mean_spent**2, 0.0) if math.isfinite(second) else 0.0
             holding = Moments(part.mean_spent, variance)
-        waiting = ZERO
-        station_exact = True
-        if self.key.kind == "service":
-            view = self.own_view
-            assert view is not None
-            waiting = view.waiting.get(self.key.priority, ZERO)
-            station_exact = view.exact
-            if view.method:
-                self.methods.add(view.method)
-        queued = waiting.times(waits)
-        response = queued + part.time
-        if not response.finite:
-            response = INFINITE
+        reading = (self.contention_free, bool(self.exponential_mean), self.blocking)
+        draft = SummaryDraft.of(
+            part, acquisitions, waits, self.methods, self.key, reading, self.own_view
+        )
+        methods, execution, response, exact, spent = draft.finish(self.own_view)
         marginal = self.marginal
         if marginal and max(marginal.values()) > 1:
             flags = {
@@ -260,7 +264,7 @@ class _Walker(ForkWalker):
         else:  # (the common case: no target is emitted to twice as a copy)
             flags = dict(self.flags)
         holding_exact = part.exact and not (self.spends and not self.moments_exact)
-        return OperationSummary(
+        draft.summary = OperationSummary(
             key=self.key,
             calls=dict(self.calls),
             publishes=dict(self.publishes),
@@ -271,9 +275,9 @@ class _Walker(ForkWalker):
             waits=waits,
             own=own,
             holding=holding,
-            execution=part.time + waiting.times(waits - 1.0),
+            execution=execution,
             response=response,
-            exact=part.exact and station_exact and acquisitions == 1.0,
+            exact=exact,
             holding_exact=holding_exact,
             iid=self.iid and acquisitions == 1.0,
             exponential_mean=self.exponential_mean,
@@ -282,8 +286,8 @@ class _Walker(ForkWalker):
             concurrency=self.concurrency,
             call_times=dict(self.call_times),
             irregular=self.irregular,
-            methods=self.methods,
-            spent=queued.mean + part.mean_spent if response.finite else math.inf,
+            methods=methods,
+            spent=spent,
             fail_exact=self.fail_exact,
             feedback=self.feedback,
             tallies=self.tallies,
@@ -294,16 +298,18 @@ class _Walker(ForkWalker):
             passed=part.passed,
             **self.streams.fields(),
         )
+        return draft.summary, draft
 
     def emit(self, target: Target, flag: int, copy: bool, weight: float = 0.0) -> None:
         """Record the Poisson flag of an emission to `target`, and the SCV of the stream
         it is part of, for `weight` emissions per execution."""
         self.streams.emitted(target, weight)
-        if copy:
-            flag = min(flag, COPY)
+        if copy and flag > COPY:  # (`min` and `max` as comparisons: the same values)
+            flag = COPY
         if flag == COPY:
             self.marginal[target] += 1
-        self.concurrency[target] = max(self.concurrency.get(target, 0), 1)
+        if self.concurrency.get(target, 0) < 1:
+            self.concurrency[target] = 1
         self.flags[target] = min(self.flags.get(target, POISSON), flag)
 
     # ------------------------------------------------------------------ steps
@@ -339,7 +345,7 @@ class _Walker(ForkWalker):
                 part = self.call(step, reach * survival * passing, flag, copy, index == last)  # type: ignore[arg-type]
                 resumes = True
             else:
-                part = self.step(step, reach * survival * passing, flag, copy, index == last)
+                part = self.step(step, reach * survival * passing, flag, copy)
                 resumes = kind is BranchStep
             passing *= part.passed
             time = part.time
@@ -375,10 +381,9 @@ class _Walker(ForkWalker):
             result.spent_square = square if isfinite(spent) else math.inf
         return result
 
-    def step(self, step: Step, reach: float, flag: int, copy: bool, tail: bool) -> Part:
+    def step(self, step: Step, reach: float, flag: int, copy: bool) -> Part:
+        """Any step but a call (`walk` calls `call`)."""
         kind = type(step)  # (`is`, not `isinstance`: no subclasses, and a step per step)
-        if kind is CallStep:
-            return self.call(step, reach, flag, copy, tail)  # type: ignore[arg-type]
         work = kind is WorkStep
         if work or kind is DelayStep:
             moments = self.shapes.moments(step)  # type: ignore[arg-type]
@@ -409,23 +414,21 @@ class _Walker(ForkWalker):
             return self.parallel(step, reach, flag)  # type: ignore[arg-type]
         raise TypeError(f"unknown step type {type(step).__name__}")
 
-    def wait_at(self, station: StationId) -> Moments:
-        """The wait this node's calls see at `station` (`StationView.wait_for`)."""
-        view = self.evaluator.view(station)
-        return view.wait_for(station, self.own_view, self.who, self.key.priority)
-
     def call(self, step: CallStep, reach: float, flag: int, copy: bool, tail: bool) -> Part:
         spec = step.call
         priority, evaluator = self.key.priority, self.evaluator
         target, station, unlimited = self.shapes.call(step, priority)
-        summary = evaluator.summary(target)
-        view = evaluator.view(station)
+        # (`Evaluator.summary`'s and `view`'s first look, and the mean of `wait_at`, inlined)
+        summary = evaluator.summaries.get(target) or evaluator.summary(target)
+        view = evaluator.views.get(station) or IDLE
         response = summary.response
         own = self.own_view
-        wait = view.wait_for(station, own, self.who, priority)  # (`wait_at`)
         open_wait = view.waiting.get(priority, ZERO).mean
-        if wait.mean != open_wait and response.finite:  # (seen through a pool: `wait_at`)
-            response = Moments(max(response.mean - open_wait + wait.mean, 0.0), response.variance)
+        seen = None if own is None else own.callee_waiting.get(station)
+        seen = view.wait_seen_by(self.who) if seen is None else seen
+        wait = open_wait if seen is None else seen
+        if wait != open_wait and response.finite:  # (seen through a pool: `wait_at`)
+            response = Moments(max(response.mean - open_wait + wait, 0.0), response.variance)
         loss = view.loss
         outcome: CallOutcome | None = None
         law, ahead = timed_call(self.scenario, spec, target, summary, view, response)
@@ -444,7 +447,7 @@ class _Walker(ForkWalker):
         if spec.timeout is not None or spec.retries:
             self.irregular.add(target)
         self.emit(target, flag, copy, reach * made * attempts)
-        through = view.served_share(target.priority) * summary.passed  # (module docstring)
+        through = view.served.get(target.priority, 1.0) * summary.passed  # (`served_share`)
         self.streams.called(station, made * through if self.blocking else 0.0, summary.holding)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made * through
