@@ -17,6 +17,8 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import numpy as np
+
 from models.analysis.excess import HeadCache, Population, pool_population, queue_population
 from models.analysis.graph import StationId
 from models.analysis.layers import METHOD, Found
@@ -217,7 +219,7 @@ def apply_excess(
         dealt = _dealt(station, below.holding)  # blend as before)
         wait = max(other, own * (share * dealt + 1.0 - share))
     populations.queues[station.name] = wait * population.tail_rate
-    p_own = max(1.0 - float(head[: below.threads].sum()), 0.0)
+    p_own = max(1.0 - float(np.add.reduce(head[: below.threads])), 0.0)  # (`ndarray.sum`)
     p_other = solution.p_wait if solution.p_wait is not None else p_own
     # the second moments blended as the waits are (each model's own: waiting_moments)
     second = weight * max((w.variance + w.mean**2 for w in others), default=0.0)

@@ -123,10 +123,23 @@ class Paced:
 Found = tuple[dict[str, float], dict[str, float], bool]
 """What `find_callees` finds: calls and time in calls per request for each eligible callee."""
 LayerCache = dict[tuple[float, int, float, tuple[Callee, ...]], Layer | None]
-WeightCache = dict[tuple[object, ...], tuple[np.ndarray, np.ndarray]]
+WeightCache = dict[tuple[object, ...], tuple[np.ndarray, ...]]
 """A subnetwork stage's weights, (log f, f), by what they are computed from
 (`_stage_weights`): a pool whose flow-equivalent server is solved again (one callee's load
-changed) meets most of its stages, and its own delay, as they were. Read-only arrays."""
+changed) meets most of its stages, and its own delay, as they were; and a whole
+subnetwork's (X, Q_1, ..., Q_k), by its stages, delay and population (`_subnetwork`): a
+pool whose arrival rate alone changed meets its subnetwork as it was (161 of the 761
+solved for the 100 generated services). Read-only arrays."""
+
+
+_least, _most, _sum, _every = (
+    np.minimum.reduce,
+    np.maximum.reduce,
+    np.add.reduce,
+    np.logical_and.reduce,
+)
+"""`ndarray.min`, `max`, `sum` and `all` without their Python-level forwarding (the same
+reductions: `numpy._core._methods`), for the flow-equivalent servers' small arrays."""
 
 
 def _total(parts: Sequence[np.ndarray], size: int) -> np.ndarray:
@@ -172,7 +185,10 @@ def _unit(size: int, convolve: Callable[[np.ndarray, np.ndarray], np.ndarray]) -
 
 
 def _linear(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    return np.convolve(left, right)[: len(left)]
+    """The convolution of two weight vectors of one length, as long (`np.convolve`, whose
+    Python-level checks this skips: the same correlation with `right` reversed, term by
+    term, where `right` is no longer than `left`)."""
+    return np.correlate(left, right[::-1], "full")[: len(left)]
 
 
 def _rates_log_weights(
@@ -185,7 +201,7 @@ def _rates_log_weights(
     present = np.arange(1, population + 1)
     per_state = np.asarray(rates, dtype=float)[np.minimum(present, len(rates)) - 1]
     steps = np.log(visits / (per_state * unit))
-    return np.concatenate(([0.0], np.cumsum(steps)))
+    return np.concatenate(([0.0], steps.cumsum()))
 
 
 @value_type
@@ -222,7 +238,7 @@ def _stage_weights(
         key = (2, stage.visits, stage.rates, population, unit)
     found = None if known is None else known.get(key)
     if found is not None:
-        return found
+        return found[0], found[1]
     if stage.background > 0:
         log = mixed_log_weights(stage.demand / unit, stage.servers, stage.background, population)
     elif stage.rates is None:
@@ -239,7 +255,7 @@ def _delay_weights(
     key = (3, delay / unit, population)
     found = None if known is None else known.get(key)
     if found is not None:
-        return found
+        return found[0], found[1]
     return _weights(key, station_log_weights(delay / unit, None, population), known)
 
 
@@ -264,7 +280,24 @@ def _subnetwork(
 
     In linear space, demands in units of the largest (X scales back by it), where the
     weights span few enough orders of magnitude (the usual case: much faster); in log space
-    otherwise. `known`: the stages' weights computed before (`WeightCache`)."""
+    otherwise. `known`: the stages' weights, and the subnetworks, solved before
+    (`WeightCache`): a function of its arguments' values alone."""
+    if known is None:
+        return _solved_subnetwork(stages, delay, population, None)
+    key = (4, tuple(stages), delay, population)
+    found = known.get(key)
+    if found is None:
+        throughput, queues = _solved_subnetwork(stages, delay, population, known)
+        for solved in (throughput, *queues):
+            solved.flags.writeable = False
+        known[key] = found = (throughput, *queues)
+    return found[0], list(found[1:])
+
+
+def _solved_subnetwork(
+    stages: Sequence[_Stage], delay: float, population: int, known: WeightCache | None
+) -> tuple[np.ndarray, list[np.ndarray]]:
+    """`_subnetwork`'s X(n) and Q_i(n), solved (`known`: the stages' weights before)."""
     size = population + 1
     unit = max([*(stage.demand for stage in stages), delay])
     weights = [_stage_weights(stage, unit, population, known) for stage in stages]
@@ -278,13 +311,13 @@ def _subnetwork(
     ]
     linear_parts = [linear for _, linear in weights]
     total, others = _leave_one_out(linear_parts, size, _linear)
-    if total.min() > 0 and total.max() < math.inf:  # (every G(n) positive and finite)
+    if _least(total) > 0 and _most(total) < math.inf:  # (every G(n) positive and finite)
         throughput = total[:-1] / total[1:] / unit
         queues = [
             _linear(counts[i] * linear_parts[i], others[i])[1:] / total[1:]
             for i in range(len(stages))
         ]
-        if all(np.isfinite(queue).all() for queue in queues):
+        if all(_every(np.isfinite(queue)) for queue in queues):
             return throughput, queues
     total, others = _leave_one_out(log_parts, size, log_convolve)
     throughput = np.exp(total[:-1] - total[1:]) / unit
@@ -359,15 +392,15 @@ def flow_equivalent(
     if ratio >= 1.0 - CRITICAL:
         return Layer(True, capacity, math.inf, 1.0, 1.0, {c.station: math.inf for c in callees})
     log_weights = np.zeros(size)
-    np.cumsum(np.log(arrival_rate / throughput), out=log_weights[1:])
-    weights = np.exp(log_weights - log_weights.max())
+    np.log(arrival_rate / throughput).cumsum(out=log_weights[1:])
+    weights = np.exp(log_weights - _most(log_weights))
     weights[-1] /= 1.0 - ratio  # n >= c: geometric tail p_c r^(n - c)
-    norm = float(weights.sum())
+    norm = float(_sum(weights))
     p_busy = weights / norm  # P(min(n, c) = k), k = 0..c
     queue_length = float(weights[-1] * (1.0 - ratio) * ratio / (1.0 - ratio) ** 2) / norm
     busy = float(np.dot(np.arange(size), p_busy))
     flow = p_busy[1:] * throughput
-    flow_sum = flow.sum()
+    flow_sum = _sum(flow)
     # a non-exponential callee's wait is scaled by (1 + cs²) / 2 as in Allen-Cunneen (its
     # capacity, and so X(k), does not depend on the service time's variability)
     seen = {

@@ -211,8 +211,7 @@ class _Walker(ForkWalker):
             if self.slowdown != 1.0:
                 self.exponential_mean = None  # (solving a slowdown window: approximate)
         self.contention_free, self.blocking = shape.contention_free, shape.blocking
-        self.own_view: StationView | None = None
-        """The view of its own station (`ForkWalker.wait_at`; None for a flow)."""
+        self.own_view: StationView | None = None  # (its station's: `ForkWalker.wait_at`)
         self.who = (key.kind, key.name)
         if key.kind == "flow":
             self.start_flag = evaluator.flow_flags.get(key.name, NOT_POISSON)

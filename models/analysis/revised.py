@@ -24,7 +24,7 @@ def revised(solution: StationSolution, **changes: object) -> StationSolution:
     slots, so its attributes are its fields, copied as they are."""
     assert changes.keys() <= _FIELDS, f"not fields of StationSolution: {set(changes) - _FIELDS}"
     copy = object.__new__(type(solution))
-    state = copy.__dict__
-    state.update(solution.__dict__)
-    state.update(changes)
+    # (one merged dictionary set as the instance's: a quarter fewer instructions than
+    # filling the new instance's own from the two; the frozen class's `__setattr__` refuses)
+    object.__setattr__(copy, "__dict__", solution.__dict__ | changes)
     return copy
