@@ -65,13 +65,8 @@ UNMOVED_CHANGE = 1e-9
 SETTLED = 1e-4
 """How close to its fixed point a trial must be (relative; the network's own `TOLERANCE`
 is 1e-10): its load ratios are then known to about 1e-4, a hundredth of the search's
-tolerance, and it is spared the last rounds that only confirm it (most of them where the
-rounds converge slowly: `scenarios/retry_storm.yaml`'s trials, 14-80 rounds to 1e-10).
-From 1e-5 (with `convergence.SETTLED_CHANGE` 3e-3, from 1e-3): the benchmark models'
-searches 774 rounds, from 838, the regression set's 1,089, from 1,144, the 100 generated
-services' 36, from 39; 47 of the 314 capacities of the 249 analysed documents moved,
-every one still within 1% of its root found to 1e-4 (the largest -0.92%; 3e-4 put one
-at -1.47%)."""
+tolerance, and it is spared the rounds that only confirm it (from 1e-5: the benchmark
+models' searches 774 rounds for 838, every capacity within 1% of its root, sec. 11.1)."""
 
 
 CLIMB_REACH = 2.0

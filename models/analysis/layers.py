@@ -124,22 +124,13 @@ Found = tuple[dict[str, float], dict[str, float], bool]
 """What `find_callees` finds: calls and time in calls per request for each eligible callee."""
 LayerCache = dict[tuple[float, int, float, tuple[Callee, ...]], Layer | None]
 WeightCache = dict[tuple[object, ...], tuple[np.ndarray, ...]]
-"""A subnetwork stage's weights, (log f, f), by what they are computed from
-(`_stage_weights`): a pool whose flow-equivalent server is solved again (one callee's load
-changed) meets most of its stages, and its own delay, as they were; and a whole
-subnetwork's (X, Q_1, ..., Q_k), by its stages, delay and population (`_subnetwork`): a
-pool whose arrival rate alone changed meets its subnetwork as it was (161 of the 761
-solved for the 100 generated services). Read-only arrays."""
+"""A subnetwork stage's weights, (log f, f), by their inputs (`_stage_weights`), and whole
+subnetworks' (X, Q_1, ..., Q_k) by their stages, delay and population (`_subnetwork`: 161
+of the 761 solved for the 100 generated services met again). Read-only arrays."""
 
-
-_least, _most, _sum, _every = (
-    np.minimum.reduce,
-    np.maximum.reduce,
-    np.add.reduce,
-    np.logical_and.reduce,
-)
-"""`ndarray.min`, `max`, `sum` and `all` without their Python-level forwarding (the same
-reductions: `numpy._core._methods`), for the flow-equivalent servers' small arrays."""
+_least, _most = np.minimum.reduce, np.maximum.reduce
+_sum, _every = np.add.reduce, np.logical_and.reduce
+"""`ndarray.min`, `max`, `sum`, `all`: the same reductions without their forwarding."""
 
 
 def _total(parts: Sequence[np.ndarray], size: int) -> np.ndarray:
@@ -185,9 +176,8 @@ def _unit(size: int, convolve: Callable[[np.ndarray, np.ndarray], np.ndarray]) -
 
 
 def _linear(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """The convolution of two weight vectors of one length, as long (`np.convolve`, whose
-    Python-level checks this skips: the same correlation with `right` reversed, term by
-    term, where `right` is no longer than `left`)."""
+    """The convolution of two weight vectors of one length, as long: `np.convolve`'s own
+    correlation with `right` reversed (`right` no longer than `left`), without its checks."""
     return np.correlate(left, right[::-1], "full")[: len(left)]
 
 
@@ -282,22 +272,21 @@ def _subnetwork(
     weights span few enough orders of magnitude (the usual case: much faster); in log space
     otherwise. `known`: the stages' weights, and the subnetworks, solved before
     (`WeightCache`): a function of its arguments' values alone."""
-    if known is None:
-        return _solved_subnetwork(stages, delay, population, None)
     key = (4, tuple(stages), delay, population)
-    found = known.get(key)
+    found = None if known is None else known.get(key)
     if found is None:
-        throughput, queues = _solved_subnetwork(stages, delay, population, known)
-        for solved in (throughput, *queues):
-            solved.flags.writeable = False
-        known[key] = found = (throughput, *queues)
+        found = _solved_subnetwork(stages, delay, population, known)
+        if known is not None:
+            for solved in found:
+                solved.flags.writeable = False
+            known[key] = found
     return found[0], list(found[1:])
 
 
 def _solved_subnetwork(
     stages: Sequence[_Stage], delay: float, population: int, known: WeightCache | None
-) -> tuple[np.ndarray, list[np.ndarray]]:
-    """`_subnetwork`'s X(n) and Q_i(n), solved (`known`: the stages' weights before)."""
+) -> tuple[np.ndarray, ...]:
+    """`_subnetwork`'s (X(n), Q_1(n), ..., Q_k(n)), solved (`known`: the stages' weights)."""
     size = population + 1
     unit = max([*(stage.demand for stage in stages), delay])
     weights = [_stage_weights(stage, unit, population, known) for stage in stages]
@@ -318,14 +307,14 @@ def _solved_subnetwork(
             for i in range(len(stages))
         ]
         if all(_every(np.isfinite(queue)) for queue in queues):
-            return throughput, queues
+            return (throughput, *queues)
     total, others = _leave_one_out(log_parts, size, log_convolve)
     throughput = np.exp(total[:-1] - total[1:]) / unit
     queues = []
     for i in range(len(stages)):
         log_counts = np.log(counts[i], where=counts[i] > 0, out=np.full(size, -np.inf))
         queues.append(np.exp(log_convolve(log_parts[i] + log_counts, others[i])[1:] - total[1:]))
-    return throughput, queues
+    return (throughput, *queues)
 
 
 def flow_equivalent(
