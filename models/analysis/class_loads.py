@@ -33,13 +33,15 @@ def class_loads(
     runs agrees, its exponential mean and hyperexponential law; E[S³] and the laws where
     every one has them (`work_laws`); i.i.d. and exact where every one that acquires the
     pool is. One loop over each class's operations: a station's classes are new wherever
-    its operations' holding times moved, most of them one operation (`_one_operation`)."""
+    its operations' holding times moved, most of them one operation."""
+    groups: list[tuple[int, list[OpKey]]]
     if len(keys) == 1:
-        return (_one_operation(scenario, summaries[keys[0]], rates, keys[0], share),)
-    by_priority: dict[int, list[OpKey]] = defaultdict(list)
-    for key in keys:
-        by_priority[key.priority].append(key)
-    groups = sorted(by_priority.items())
+        groups = [(keys[0].priority, list(keys))]
+    else:
+        by_priority: dict[int, list[OpKey]] = defaultdict(list)
+        for key in keys:
+            by_priority[key.priority].append(key)
+        groups = sorted(by_priority.items())
     result = []
     rate_of = rates.get
     for priority, members in groups:
@@ -84,45 +86,3 @@ def class_loads(
             )
         )
     return tuple(result)
-
-
-def _one_operation(
-    scenario: Scenario,
-    summary: OperationSummary,
-    rates: Mapping[OpKey, float],
-    key: OpKey,
-    share: float,
-) -> ClassLoad:
-    """`class_loads` of the one operation `key` (`summary`): its loop over one member,
-    without the lists and sets that gather several (most stations: one operation). Each
-    `math.fsum` of one term x is x + 0.0 (-0.0 becomes 0.0, as it does there); the mixtures
-    are the same calls on the same one part."""
-    rate = rates.get(key, 0.0) * share
-    per = summary.acquisitions
-    holding = Moments(summary.holding.mean / per, summary.holding.variance / per)
-    acquisitions = rate * per
-    iid = holding_exact = True
-    if acquisitions > 0:
-        iid = iid and summary.iid
-        holding_exact = holding_exact and summary.holding_exact
-    exponential = law = None
-    thirds: list[tuple[float, float | None]] = []
-    owned: list[tuple[float, Distribution | None]] = []
-    if rate > 0:
-        exponential = summary.exponential_mean if per == 1.0 else None
-        facts = work_facts(scenario, key, holding) if per == 1.0 else NO_FACTS
-        law = facts[0]
-        thirds.append((acquisitions, facts[1]))
-        owned.append((acquisitions, facts[2]))
-    return ClassLoad(
-        priority=key.priority,
-        arrival_rate=acquisitions + 0.0,
-        fresh_rate=rate + 0.0,
-        holding=mixture([(acquisitions, holding)]),
-        exponential_mean=exponential,
-        hyperexponential=law,
-        third_moment=mixed_third_moment(thirds),
-        laws=known_laws(owned),
-        iid=iid,
-        holding_exact=holding_exact,
-    )

@@ -30,6 +30,7 @@ from models.analysis.graph import (
     StationId,
     consumer_count,
     consumer_threads,
+    workers_of,
 )
 from models.analysis.least_outstanding import POOLED
 from models.analysis.mixed_source import BoundedCaller, worth_splitting
@@ -54,7 +55,7 @@ from models.analysis.summary import (
 )
 from models.analysis.traffic import Traffic, message_attempts, partition_shares
 from models.analysis.work_laws import slowed
-from models.schema import Scenario, Service
+from models.schema import Scenario
 
 
 @dataclass(frozen=True)
@@ -244,24 +245,18 @@ class LoadBuilder:
         return renewal_entries(self.scenario)
 
     def service(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
-        """`_pools`, marked paced where one server paces its calls (`models.analysis.paced`;
-        asked only of the services it has a bound for: most have none)."""
+        """`_pools`, marked paced where one server paces its calls (`models.analysis.paced`)."""
         pools, load = self._pools(name, keys)
-        pacing = self.pacing
-        if name in pacing.services and pacing.paces(name, load.servers):
+        if self.pacing.paces(name, load.servers):
             load = dataclasses.replace(load, paced=True)
         return pools, load
 
     def _pools(self, name: str, keys: Sequence[OpKey]) -> tuple[int, StationLoad]:
-        """The server pool(s) of a service, as its balancing makes them. Without failures
-        (most rounds) the steps that only failures change are not taken: `_adjusted`, a
-        note (only a rate limit or a queue timeout writes one), and the checks that
-        `_groups` and `entry_stream` make first are made here, before their calls."""
+        """The server pool(s) of a service, as its balancing makes them."""
         spec = self.scenario.services[name]
         station = StationId("service", name)
-        arriving = self.station_flags.get(station)
-        flag = POISSON if arriving is None else combined_flag(arriving)  # (none: Poisson)
-        workers = None if isinstance(spec.workers, str) else spec.workers  # (`workers_of`)
+        flag = combined_flag(self.station_flags.get(station, []))
+        workers = workers_of(spec)
         replicas = spec.replicas
         total = None if workers is None else workers * replicas
         scv = self.streams.scv(keys, keys, total, station)
@@ -273,40 +268,21 @@ class LoadBuilder:
         room = spec.queue_capacity
         priority = spec.discipline == "priority"
         population, closed = self.populations.service(name)
-        feedback = 0  # (the largest of the keys': `max`, in a loop)
-        feedback_into = self._feedback_into
-        if feedback_into:
-            for key in keys:
-                kind = feedback_into.get(key, 0)
-                if kind > feedback:
-                    feedback = kind
+        feedback_of = self._feedback_into.get
+        feedback = max([feedback_of(key, 0) for key in keys], default=0)
+        failure_note = approximated_failures(name, spec, self.capacity, self.admission)
         failing = bool(self.admission or self.capacity)
-        if failing or limit is not None or spec.queue_timeout is not None:
-            failure_note = approximated_failures(name, spec, self.capacity, self.admission)
-        else:
-            failure_note = ""  # (`approximated_failures` writes nothing)
         fans = self.senders.services.get(name, ())
-        balancing = spec.balancing
-        if workers is None or replicas == 1 or balancing in ("shared", "least_outstanding"):
-            joined = workers is not None and replicas > 1 and balancing == "least_outstanding"
+        entries = self._renewal_entries
+        if workers is None or replicas == 1 or spec.balancing in ("shared", "least_outstanding"):
+            joined = workers is not None and replicas > 1 and spec.balancing == "least_outstanding"
             note = failure_note
             if joined:  # (`POOLED` first: `least_outstanding.unpooled` takes it off)
                 note = f"{POOLED}, {failure_note}" if failure_note else POOLED
-            classes = self.classes(keys, 1.0)
-            if failing:
-                classes = self._adjusted(name, classes)
-            groups = None
-            if not feedback and not failing and (fans or name in self.released):
-                groups = self._groups(fans, classes, name)
-            interarrival = None
-            if not failing and len(classes) == 1 and keys:  # (`entry_stream`'s first checks)
-                entries = self._renewal_entries
-                if len(entries.get(keys[0].name, ())) == 1:
-                    interarrival = entry_stream(
-                        self.scenario, self.sources, self.traffic, keys, classes, False, entries
-                    )
+            pooled = None if workers is None else workers * replicas
+            classes = self._adjusted(name, self.classes(keys, 1.0))
             load = StationLoad(
-                servers=total,
+                servers=pooled,
                 room=None if room is None else room * replicas,
                 priority=priority,
                 classes=classes,
@@ -318,16 +294,18 @@ class LoadBuilder:
                 closed=closed is not None,
                 independent=not joined and self.populations.independent(name),
                 feedback=feedback,
-                bounded=self._bounded_caller(spec, name, total, classes, feedback),
-                groups=groups,
-                interarrival=interarrival,
+                bounded=self._bounded_caller(name, pooled, classes, feedback),
+                groups=None if feedback else self._groups(fans, classes, name),
+                interarrival=entry_stream(
+                    self.scenario, self.sources, self.traffic, keys, classes, failing, entries
+                ),
             )
             return 1, load
         share = 1.0 / replicas  # (any replica may hold all `population`: fuzz seed 775)
-        if balancing == "random":  # (each request of a group picks its replica)
+        if spec.balancing == "random":  # (each request of a group picks its replica)
             classes = self._adjusted(name, self.classes(keys, share))
             spread = thinned(fans, share)
-            caller = self._bounded_caller(spec, name, workers, classes, feedback)
+            caller = self._bounded_caller(name, workers, classes, feedback)
             return replicas, StationLoad(
                 servers=workers,
                 room=room,
@@ -377,20 +355,14 @@ class LoadBuilder:
         return pool_groups(fans, arrivals, bounds, rates, summaries, released, holding, topic)
 
     def _bounded_caller(
-        self,
-        spec: Service,
-        name: str,
-        servers: int | None,
-        classes: tuple[ClassLoad, ...],
-        feedback: int,
+        self, name: str, servers: int | None, classes: tuple[ClassLoad, ...], feedback: int
     ) -> BoundedCaller | None:
-        """The bounded caller of service `name` (`spec`) for the two-class station, where
-        it may apply (one FIFO pool of `servers` with an unbounded waiting room, requests
-        that wait often, no retries coming back, no failures: `models.analysis.
-        mixed_source`)."""
-        if servers is None or spec.queue_capacity is not None or feedback:
-            return None
-        if spec.discipline == "priority" or name in self.admission or name in self.capacity:
+        """The bounded caller of service `name` for the two-class station, where it may
+        apply (one FIFO pool of `servers` with an unbounded waiting room, requests that wait
+        often, no retries coming back, no failures: `models.analysis.mixed_source`)."""
+        spec = self.scenario.services[name]
+        unsplit = spec.discipline == "priority" or name in self.admission or name in self.capacity
+        if servers is None or spec.queue_capacity is not None or feedback or unsplit:
             return None
         offered = math.fsum([c.arrival_rate * c.holding.mean for c in classes])
         if not (worth_splitting(servers, offered) or self.populations.apart(name)):

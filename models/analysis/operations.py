@@ -417,14 +417,12 @@ class _Walker(ForkWalker):
         spec = step.call
         priority, evaluator = self.key.priority, self.evaluator
         target, station, unlimited = self.shapes.call(step, priority)
-        # (`Evaluator.summary`'s and `view`'s first look, and the mean of `wait_at`, inlined)
-        summary = evaluator.summaries.get(target) or evaluator.summary(target)
-        view = evaluator.views.get(station) or IDLE
+        summary = evaluator.summary(target)
+        view = evaluator.view(station)
         response = summary.response
         own = self.own_view
         open_wait = view.waiting.get(priority, ZERO).mean
-        seen = None if own is None else own.callee_waiting.get(station)
-        seen = view.wait_seen_by(self.who) if seen is None else seen
+        seen = view.seen_mean(station, own, self.who)  # (`wait_at`'s mean)
         wait = open_wait if seen is None else seen
         if wait != open_wait and response.finite:  # (seen through a pool: `wait_at`)
             response = Moments(max(response.mean - open_wait + wait, 0.0), response.variance)
@@ -446,7 +444,7 @@ class _Walker(ForkWalker):
         if spec.timeout is not None or spec.retries:
             self.irregular.add(target)
         self.emit(target, flag, copy, reach * made * attempts)
-        through = view.served.get(target.priority, 1.0) * summary.passed  # (`served_share`)
+        through = view.served_share(target.priority) * summary.passed  # (module docstring)
         self.streams.called(station, made * through if self.blocking else 0.0, summary.holding)
         if not self.blocking and not tail:
             self.reacquisitions += reach * made * through

@@ -176,24 +176,13 @@ class Streams:
         utilization = 0.0
         if servers:
             rates, summaries = self.traffic.rates, self.summaries
-            if len(keys) == 1:  # (most stations: `fsum` of at most one term, x + 0.0)
-                key = keys[0]
-                rate = rates.get(key, 0.0)
+            terms = []
+            for k in keys:
+                rate = rates.get(k, 0.0)
                 if rate > 0:
-                    utilization = (rate * summaries[key].holding.mean + 0.0) / servers
-                else:
-                    utilization = 0.0 / servers
-            else:
-                terms = []
-                for k in keys:
-                    rate = rates.get(k, 0.0)
-                    if rate > 0:
-                        terms.append(rate * summaries[k].holding.mean)
-                utilization = math.fsum(terms) / servers
-        if len(parts) == 1 and 0 < parts[0][0] < math.inf and utilization == utilization:
-            scv = 1.0 + (parts[0][1] - 1.0)  # (`merged`'s one stream, without the call)
-        else:
-            scv = merged(parts, utilization)
+                    terms.append(rate * summaries[k].holding.mean)
+            utilization = math.fsum(terms) / servers
+        scv = merged(parts, utilization)
         if servers is None:
             own = scv
         elif self.poisson_flows:  # (`flows_scv`'s own shortcut, found once a round)

@@ -112,10 +112,17 @@ class StationView:
         """The wait `caller`'s (kind, name) requests of `priority` see at this station,
         `station`: as the caller's `pool` sees its callees (`callee_waiting`), or as a
         two-class station tells its callers apart (`wait_seen_by`), else its own."""
-        seen = None if pool is None else pool.callee_waiting.get(station)
-        seen = self.wait_seen_by(caller) if seen is None else seen
+        seen = self.seen_mean(station, pool, caller)
         wait = self.waiting.get(priority, ZERO)
         return wait if seen is None else Moments(seen, wait.variance)
+
+    def seen_mean(
+        self, station: StationId, pool: StationView | None, caller: tuple[str, str]
+    ) -> float | None:
+        """`wait_for`'s mean where `caller` sees a wait of its own here (through its pool,
+        or apart at a two-class station); None where it sees the station's own."""
+        seen = None if pool is None else pool.callee_waiting.get(station)
+        return self.wait_seen_by(caller) if seen is None else seen
 
 
 IDLE = StationView()
