@@ -104,3 +104,34 @@ def test_rounds_benchmark_counts_each_search_and_restores_the_library() -> None:
         assert first["three_tier_shop"]["rounds"] == shop["rounds"]
     finally:
         sys.path.remove(str(ROUNDS.parent))
+
+
+CHANGES = BENCH.with_name("round_changes.py")
+
+
+def test_round_changes_counts_repeats_and_restores_the_library() -> None:
+    """The script prints its counts per model; an M/M/1 station, exact from its first
+    round, comes out the same in every later round; a model whose waits climb does not;
+    the counting wrapper does not outlive the run (the same counts twice)."""
+    report = _report(CHANGES, "--models", "three_tier_shop")
+    shop = report["three_tier_shop"]
+    assert shop["rounds"] > 0 and shop["services"] >= shop["rounds"]
+    for total, same in [("services", "same_load"), ("views", "same_view")]:
+        assert 0 <= shop[same] < shop[total]
+    sys.path.insert(0, str(CHANGES.parent))
+    try:
+        import round_changes
+
+        import models.analysis.network as network
+
+        before = network._round
+        scenarios = CHANGES.parents[1] / "scenarios"
+        first = round_changes.count(scenarios / "three_tier_shop.yaml")
+        assert network._round is before
+        assert first == round_changes.count(scenarios / "three_tier_shop.yaml") == shop
+        single = round_changes.count(scenarios / "mm1.yaml")
+        assert single["rounds"] > 0
+        assert single["same_load"] == single["same_solution"] == single["services"]
+        assert single["same_view"] == single["views"]
+    finally:
+        sys.path.remove(str(CHANGES.parent))
