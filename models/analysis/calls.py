@@ -296,8 +296,8 @@ def _single(
     elif fail > 1.0:
         fail = 1.0
     erred = admitted * callee_fail
-    failed_time = (0.0 if erred == 0 else erred * response.mean) / fail if fail > 0 else 0.0
-    failed = _by_reason(loss, refusals, 0.0, admitted * callee_fail) if spec.resilient else {}
+    failed_time = weighted(erred, response.mean) / fail if fail > 0 else 0.0
+    failed = _by_reason(loss, refusals, 0.0, erred) if spec.resilient else {}
     return CallOutcome(response, fail, 1.0, fail, failed_time, 1.0, failed)
 
 

@@ -153,10 +153,7 @@ class Streams:
                 else:
                     count = calls.get(target, 0.0)
                 if count > 0:  # (more than one emission per execution: not thinned)
-                    # (`thinned(scv, count)`, inline: every round, every emission; its
-                    # `min(max(count, 0.0), 1.0)` of a positive count as one comparison)
-                    kept = 1.0 + (1.0 if count > 1.0 else count) * (scv - 1.0)
-                    into[target].append((rate * count, kept))
+                    into[target].append((rate * count, thinned(scv, count)))
 
     def scv(
         self,
