@@ -203,7 +203,14 @@ pool's class there -23% by the scaled product form, which the pool's own P-K at 
 makes -42%, the flow -31%), and random replicas of 2 workers that pairs spread by work
 reach, +10% to +18% (seed 2816 at 95%: enough to take the least-outstanding pool above
 them, 91% busy simulated, to saturation in the analysis, whose rounds then circle at its
-boundary, sec. 12). A scenario the generator writes that the loader refuses (a message
+boundary, sec. 12). A twenty-fourth (2026-12-08; seeds 3201-3280 at 80%: 5 disagreeing
+seeds in 77; `--deep-entry` 3281-3360 at 80%: 4 in 73; none marked exact) found only
+shapes of sec. 12: a log consumer of one thread over messages that a pool of 2 threads
+at 80% sends through an async-I/O callee, taken as the flows' Poisson stream (SCV 0.996)
+where the pool paces them (seed 3223: its wait 6.5 ms predicted, 2.8 ms simulated), and
+a pool of 8 threads bringing 44% of a shared callee's calls, below `pools.SHARED_SHARE`,
+which takes the callee as a delay (seed 3321 deep: the pool's wait 0.37 ms for 1.7 ms,
+the flow -17%). A scenario the generator writes that the loader refuses (a message
 loop, say) is skipped. (Until 2026-12-07 a flow's completion time was marked by the
 flow's `exact`, its response's, not by `completion_exact`: seed 3108's completion, 14.6
 ms for 13.9 ms through a queue topic's consumers, was listed as exact.)
