@@ -15,6 +15,11 @@ half-widths (and beyond 1e-4 of that time: a run that never saw a wait of nanose
 has a half-width of 0) are listed apart: those are defects, not approximations.
 
     python3 bench/analysis_fuzz.py [--seeds 1 100] [--load 0.6] [--top 30] [--deep-entry]
+        [--write DIR]
+
+`--write DIR` also writes each seed's scaled scenario as `DIR/fuzz-SEED.yaml`, so that a
+disagreement can be looked at station by station: `archsim run DIR/fuzz-3418.yaml` shows
+every simulated mean beside its prediction and the method behind it.
 
 A first version of this generator (2026-12-05, about 330 architectures) found a callee's
 last message arriving together with its caller's next ones and thread pools dealt in turn
@@ -229,7 +234,10 @@ import argparse
 import json
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from models import ScenarioError, analyze, load_scenario
 from sim import simulate
@@ -353,6 +361,14 @@ def scaled(document: dict[str, Any], load: float) -> dict[str, Any] | None:
     return document
 
 
+def write_scenario(document: dict[str, Any], folder: Path, seed: int) -> Path:
+    """Write seed `seed`'s scenario `document` as `folder/fuzz-SEED.yaml` (YAML writes each
+    float as its shortest repr: the file loads to the same scenario)."""
+    path = folder / f"fuzz-{seed}.yaml"
+    path.write_text(yaml.safe_dump(document, sort_keys=False))
+    return path
+
+
 SCALINGS = 6
 """Tries of `scaled` (a saturated station's utilization says 1 whatever its load)."""
 
@@ -404,7 +420,10 @@ def main() -> None:
         action="store_true",
         help="one more open flow straight into a service the others reach (`architecture`)",
     )
+    parser.add_argument("--write", type=Path, metavar="DIR", help="write the scenarios there")
     arguments = parser.parse_args()
+    if arguments.write is not None:
+        arguments.write.mkdir(parents=True, exist_ok=True)
     found: list[Any] = []
     compared = skipped = 0
     for seed in range(arguments.seeds[0], arguments.seeds[1] + 1):
@@ -413,6 +432,8 @@ def main() -> None:
             if document is None:
                 continue
             scenario = load_scenario(document)
+            if arguments.write is not None:
+                write_scenario(document, arguments.write, seed)
         except ScenarioError:
             skipped += 1
             continue
