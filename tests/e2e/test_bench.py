@@ -82,24 +82,32 @@ ROUNDS = BENCH.with_name("analysis_rounds.py")
 
 def test_rounds_benchmark_counts_each_search_and_restores_the_library() -> None:
     """One flow: one search, whose rounds are the trials' rounds; the counting wrappers do
-    not outlive the run (the same counts twice in one process)."""
-    report = _report(ROUNDS, "--models", "three_tier_shop", "social_network_95")
+    not outlive the run (the same counts twice in one process). `--floor`: each flow's two
+    trials around its capacity take rounds, the searches at their floor take no more than
+    they did and no less than the bottleneck's own search."""
+    report = _report(ROUNDS, "--models", "three_tier_shop", "social_network_95", "--floor")
     shop = report["models"]["three_tier_shop"]
     assert shop["trials"] > 1 and len(shop["searches"]) == 1
     assert shop["searches"][0] == shop["rounds"] >= shop["trials"]
+    assert shop["floor_rounds"] == shop["rounds"]  # (one flow: the search is the bottleneck's)
     social = report["models"]["social_network_95"]
-    assert len(social["searches"]) == 4  # (the bottleneck's, then one per flow)
+    assert len(social["searches"]) == 4  # (one per flow, then the bottleneck's)
     assert sum(social["searches"]) == social["rounds"]
+    assert sorted(social["floor"]) == ["compose-post", "read-home-timeline", "read-user-timeline"]
+    for below, above, _ in social["floor"].values():
+        assert below >= 1 and above >= 1
+    assert social["searches"][-1] < social["floor_rounds"] < social["rounds"]
     sys.path.insert(0, str(ROUNDS.parent))
     try:
         import analysis_rounds
 
+        import models.analysis as package
         import models.analysis.capacity as capacity
 
-        before = (capacity._limit, capacity.solve_network)
+        before = (capacity._limit, capacity.solve_network, package.solve_capacity)
         files = {"three_tier_shop": ROUNDS.parents[1] / "scenarios" / "three_tier_shop.yaml"}
-        first, second = analysis_rounds.count(files), analysis_rounds.count(files)
-        assert (capacity._limit, capacity.solve_network) == before
+        first, second = analysis_rounds.count(files, True), analysis_rounds.count(files)
+        assert (capacity._limit, capacity.solve_network, package.solve_capacity) == before
         assert first["three_tier_shop"]["rounds"] == second["three_tier_shop"]["rounds"]
         assert first["three_tier_shop"]["rounds"] == shop["rounds"]
     finally:
