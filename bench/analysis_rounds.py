@@ -5,8 +5,8 @@ For each model of `bench_analyze.py` (the generated one written into a temporary
 in this process: the network solves of the capacity search (`trials`), the rounds of those
 solves (`rounds`) and each search's own (`searches`: one per flow, in the workload's order,
 then the bottleneck's when there are several flows, as `capacity.solve_capacity` runs
-them), and the analysis's CPU seconds in process (for scale
-only: it drifts). The searches are told apart by counting `capacity._limit` calls.
+them), and the analysis's CPU seconds in process (for scale only: it drifts). The
+searches are told apart by counting `capacity._limit` calls.
 `--analysis-root DIR` counts another checkout's analysis (its `models` imported from DIR),
 so that a change's effect on the rounds is one command per side:
 
@@ -21,8 +21,9 @@ the upper one saturated (where it does not, the root lies above the capacity rep
 the tolerance, and a search would need one more trial); `floor_rounds` is the searches'
 rounds with each flow's search at the smaller of its own and its floor's.
 
-Counting wraps two functions of `models.analysis.capacity` for the duration of the run (a
-benchmark's instrument, not the library's: the library keeps no counters).
+Counting wraps two functions of `models.analysis.capacity` for the duration of the run,
+and `--floor` the package's `solve_capacity` too, to start its trials where the searches
+start (a benchmark's instrument, not the library's: the library keeps no counters).
 """
 
 from __future__ import annotations
