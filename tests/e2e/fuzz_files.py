@@ -71,12 +71,13 @@ def scenario_documents(
         extra_flows.update(retry_storm(m, names, services))
     if services and (m.maybe(10) or stress == "nesting"):  # deep nesting in one operation
         name = m.pick(sorted(services))
-        if isinstance(services[name], dict):
+        operations = operations_of(services, name)
+        if operations is not None:
             depth = draw(st.integers(1, max_nesting))
             later = [other for other in sorted(names.operations) if other > name]
             callee = f"{later[0]}.{names.operations[later[0]][0]}" if later else None
             operation = names.operations[name][0]
-            services[name]["operations"][operation] = nested(m, depth, callee)
+            operations[operation] = nested(m, depth, callee)
     chained = m.maybe(5) or stress == "chain"
     if chained:  # a long chain of calls
         services.update(chain(m, draw(st.integers(2, max_chain))))
@@ -118,10 +119,10 @@ def inject_cycles(m: Maker, names: Names, services: dict[str, Any], topics: dict
                 continue
             for subscribing, spec in document["subscribers"].items():
                 operation = spec.get("operation") if isinstance(spec, dict) else spec
-                operations = services.get(subscribing, {})
-                if not isinstance(operations, dict):
+                operations = operations_of(services, subscribing)
+                if operations is None or not isinstance(operation, str):
                     continue
-                body = operations.get("operations", {}).get(operation)
+                body = operations.get(operation)
                 if isinstance(body, list):
                     feedback = {
                         "topic": topic_name,
@@ -135,12 +136,21 @@ def inject_cycles(m: Maker, names: Names, services: dict[str, Any], topics: dict
         second = m.pick(sorted(names.operations))
         one, other = names.operations[first][0], names.operations[second][-1]
         for caller, operation, callee in ((first, one, f"{second}.{other}"),):
-            body = services.get(caller, {})
-            if isinstance(body, dict) and isinstance(body["operations"].get(operation), list):
-                body["operations"][operation].append({"call": callee})
-        body = services.get(second, {})
-        if isinstance(body, dict) and isinstance(body["operations"].get(other), list):
-            body["operations"][other].append({"call": f"{first}.{one}"})
+            operations = operations_of(services, caller)
+            if operations is not None and isinstance(operations.get(operation), list):
+                operations[operation].append({"call": callee})
+        operations = operations_of(services, second)
+        if operations is not None and isinstance(operations.get(other), list):
+            operations[other].append({"call": f"{first}.{one}"})
+
+
+def operations_of(services: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The operations of service `name` where it has them as a mapping; None where the
+    service was drawn broken (`Maker.garbage`: a number, a string, a list, or a mapping
+    without them such as `{}` or `{"x": 1}`), or its operations were."""
+    body = services.get(name)
+    operations = body.get("operations") if isinstance(body, dict) else None
+    return operations if isinstance(operations, dict) else None
 
 
 def feedback_loop(
@@ -150,7 +160,8 @@ def feedback_loop(
     sometimes does nothing else), with probability up to 1, and a flow that starts it."""
     name = m.pick(sorted(names.operations))
     operation = names.operations[name][0]
-    body = services[name]["operations"][operation] if isinstance(services[name], dict) else None
+    operations = operations_of(services, name)
+    body = None if operations is None else operations.get(operation)
     if not isinstance(body, list):
         return {}
     probability = m.pick([1, 0.999, 0.99, 0.9])
@@ -168,13 +179,14 @@ def retry_storm(m: Maker, names: Names, services: dict[str, Any]) -> dict[str, A
     """An operation that fails (or refuses) at once, called with many retries."""
     name = m.pick(sorted(names.operations))
     operation = names.operations[name][0]
-    if not isinstance(services[name], dict):
+    operations = operations_of(services, name)
+    if operations is None:
         return {}
     if m.maybe(50):
-        services[name]["operations"][operation] = [{"fail": 1}]
+        operations[operation] = [{"fail": 1}]
     else:  # a loss station kept busy: most calls are dropped at once
         services[name].update({"workers": 1, "queue_capacity": 0})
-        services[name]["operations"][operation] = [{"work": {"constant": 1}}]
+        operations[operation] = [{"work": {"constant": 1}}]
     call = {"service": name, "operation": operation, "retries": m.pick([100, 999, 20, 80])}
     steps = [{"call": call}]
     return {"retrying": {"steps": steps, "arrivals": {"poisson": m.rate(20)}}}
