@@ -1,4 +1,5 @@
-"""Suite-wide hooks: markers by folder, and the seed shift in the report header.
+"""Suite-wide hooks: markers by folder, the seed shift in the report header, and every
+module of the project imported before any test (`tests/project_modules.py`).
 
 Every test under tests/theory carries the `theory` marker (statistical cross-checks and the
 deterministic property tests that run long scenarios next to them), and every test under
@@ -16,6 +17,7 @@ import pytest
 
 from models.blas_threads import limit_blas_threads
 from sim.presentation.cli import YOUNG_COLLECTION_THRESHOLD
+from tests.project_modules import import_the_project
 
 TESTS = Path(__file__).parent
 MARKERS_BY_FOLDER = {TESTS / "theory": pytest.mark.theory, TESTS / "e2e": pytest.mark.e2e}
@@ -33,6 +35,7 @@ def pytest_configure(config: pytest.Config) -> None:
     process, 134-139 -> 123-127 s)."""
     limit_blas_threads()
     gc.set_threshold(YOUNG_COLLECTION_THRESHOLD, *gc.get_threshold()[1:])
+    import_the_project()  # (hypothesis's examples the same whatever ran before)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -40,10 +40,8 @@ failure is reported as generated, in bounded time); the `slow` variant takes
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
-import pkgutil
 import resource
 import select
 import signal
@@ -64,10 +62,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 
 # Everything `run` and `validate` import lazily, imported once here so that a forked child
 # starts at once (sim/presentation/cli.py imports inside the commands).
-import models
 import models.analysis
 import models.loading
-import sim
 import sim.experiments.executors
 import sim.experiments.simulation
 import sim.presentation.files
@@ -83,30 +79,6 @@ from tests.e2e.fuzz_files import (
     scenario_documents,
     scenario_files,
 )
-
-BENCH = Path(__file__).resolve().parents[2] / "bench"
-
-
-def import_the_project() -> None:
-    """Import every module of the project (`models`, `sim` and the bench scripts) now, at
-    collection. Hypothesis (6.131 on) draws a few values from the constants of the local
-    modules imported so far ("local constants"), so the derandomized examples depended on
-    what the tests before had imported in the same pytest-xdist worker: after
-    `test_bench.py`'s rounds test (which imports `bench/analysis_rounds.py`) 48 of the 50
-    files differed. With every module imported first, the pool is the same in every run."""
-    for package in (models, sim):
-        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            importlib.import_module(found.name)
-    if str(BENCH) not in sys.path:
-        sys.path.append(str(BENCH))
-    for script in sorted(BENCH.glob("*.py")):
-        importlib.import_module(script.stem)
-    importlib.import_module("regression_set")
-    for found in pkgutil.walk_packages([str(BENCH / "regression_set")], "regression_set."):
-        importlib.import_module(found.name)
-
-
-import_the_project()
 
 PRELOADED = (
     models.analysis,
