@@ -223,9 +223,9 @@ most 3 requests, one per worker, but counts the two callers' bounds apart, 6, an
 the pool's calls as open arrivals there: its wait 5.1 ms predicted, 3.0 ms simulated,
 the pool's response +24%, the replicas' wait +89%, the flow +59%). Two mendings were
 tried and not kept (sec. 12). A scenario the generator writes that the loader refuses
-(a message loop, say) is skipped. (Until 2026-12-07 a flow's completion time was marked by the
-flow's `exact`, its response's, not by `completion_exact`: seed 3108's completion, 14.6
-ms for 13.9 ms through a queue topic's consumers, was listed as exact.)
+(a message loop, say) is skipped. (Until 2026-12-07 a flow's completion time was marked
+by the flow's `exact`, its response's, not by `completion_exact`: seed 3108's completion,
+14.6 ms for 13.9 ms through a queue topic's consumers, was listed as exact.)
 """
 
 from __future__ import annotations

@@ -24,15 +24,12 @@ BENCH = Path(__file__).resolve().parents[1] / "bench"
 
 
 def import_the_project() -> None:
-    """Import every module of `models`, `sim` and `bench/` (its scripts as the tests
-    import them: by name, with the folder on `sys.path`)."""
-    for package in (models, sim):
-        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
-            importlib.import_module(found.name)
+    """Import every module of `models`, `sim` and `bench/` (its scripts and its
+    `regression_set` package as the tests import them: by name, the folder on `sys.path`)."""
     if str(BENCH) not in sys.path:
         sys.path.append(str(BENCH))
     for script in sorted(BENCH.glob("*.py")):
         importlib.import_module(script.stem)
-    importlib.import_module("regression_set")
-    for found in pkgutil.walk_packages([str(BENCH / "regression_set")], "regression_set."):
-        importlib.import_module(found.name)
+    for package in (models, sim, importlib.import_module("regression_set")):
+        for found in pkgutil.walk_packages(package.__path__, f"{package.__name__}."):
+            importlib.import_module(found.name)
